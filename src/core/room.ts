@@ -1,0 +1,32 @@
+// A room is one subsystem: its config keys, its event topics, and (given the daemon's shared parts) its service
+// and RPC methods. The daemon composes rooms; rooms never reach into each other's files.
+
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { Config } from '../daemon/config.js';
+import type { EventBus, TopicSpec } from '../rpc/events.js';
+import type { MethodSpec } from '../rpc/registry.js';
+import type { Store } from '../store/store.js';
+import type { OptionGroup } from './options.js';
+import type { Service } from './service.js';
+
+export interface RoomContext {
+  config: Config;
+  log: Logger;
+  store: Store;
+  bus: EventBus;
+  metrics: Registry;
+  version: string;
+}
+
+export interface RoomParts {
+  service?: Service;
+  methods?: MethodSpec[];
+}
+
+export interface Room {
+  name: string;
+  options?: OptionGroup;
+  topics?: TopicSpec[];
+  create(ctx: RoomContext): RoomParts | Promise<RoomParts>;
+}

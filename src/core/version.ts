@@ -1,0 +1,4 @@
+// The version comes from package.json, read once (this file runs from dist/src/core/).
+import { readFileSync } from 'node:fs';
+
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;

@@ -1,0 +1,213 @@
+// anyad put together: config, log, state, RPC, and the rooms' services, opened in order and closed in reverse.
+// The class holds no process-wide state (signals and exit are main.ts's business), so tests can run several.
+
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { DestinationStream, Level } from 'pino';
+import type { OptionGroup } from '../core/options.js';
+import type { Room } from '../core/room.js';
+import { VERSION } from '../core/version.js';
+import { EventBus } from '../rpc/events.js';
+import { rpcMethods, RPC_TOPICS } from '../rpc/methods.js';
+import { RPC_OPTIONS } from '../rpc/options.js';
+import { RpcServer, type RpcEndpoints } from '../rpc/server.js';
+import { BackupError, readBackup, restoreInto, writeBackup } from '../store/backup.js';
+import { Store } from '../store/store.js';
+import { BASE_OPTIONS, loadConfig, type Config } from './config.js';
+import { createLogging, LOG_OPTIONS, type LogHandle } from './logging.js';
+import { daemonMethods, DAEMON_TOPICS } from './methods.js';
+import { DaemonMetrics, METRICS_OPTIONS } from './metrics.js';
+import { Node } from './node.js';
+import { SdNotify } from './sdnotify.js';
+
+/** Every option group anyad knows, in the order of -help and anya.conf.example. */
+export function optionGroups(rooms: readonly Room[]): OptionGroup[] {
+  return [BASE_OPTIONS, LOG_OPTIONS, RPC_OPTIONS, METRICS_OPTIONS, ...rooms.flatMap((r) => (r.options ? [r.options] : []))];
+}
+
+export interface DaemonOptions {
+  argv: readonly string[];
+  rooms: readonly Room[];
+  env?: NodeJS.ProcessEnv;
+  /** Where the console log goes (stdout by default). */
+  stdout?: DestinationStream;
+}
+
+/** A start that cannot go on: the message is for the operator, the daemon exits 1. */
+export class FatalStartError extends Error {
+  override name = 'FatalStartError';
+}
+
+export class Daemon {
+  readonly startedAt = Date.now();
+  private shuttingDown = false;
+  private stopping: Promise<void> | undefined;
+  private resolveDone!: (code: number) => void;
+  /** Resolves with the exit code once the daemon has stopped. */
+  readonly done = new Promise<number>((r) => (this.resolveDone = r));
+  readonly bus = new EventBus();
+  readonly metrics = new DaemonMetrics();
+  readonly node: Node;
+  readonly rpc: RpcServer;
+  private readonly sd: SdNotify;
+
+  private constructor(
+    readonly config: Config,
+    readonly logging: LogHandle,
+    readonly store: Store,
+    env: NodeJS.ProcessEnv,
+  ) {
+    this.node = new Node(logging.child({ room: 'node' }));
+    this.sd = new SdNotify(env);
+    this.rpc = new RpcServer(config, this.bus, logging.child({ room: 'rpc' }), {
+      onCall: (m, t, o, s) => this.metrics.onCall(m, t, o, s),
+      onCutoff: () => this.metrics.cutoffs.inc(),
+    });
+  }
+
+  /**
+   * Starts anyad and resolves once it is ready (every service opened or, for optional backends, given up on for
+   * now). Throws ConfigError / FatalStartError when it cannot start; nothing is left running then.
+   */
+  static async start(opts: DaemonOptions): Promise<Daemon> {
+    const groups = optionGroups(opts.rooms);
+    const config = loadConfig({ argv: opts.argv, groups, ...(opts.env?.HOME ? { home: opts.env.HOME } : {}) });
+    await mkdir(config.netdir, { recursive: true, mode: 0o750 });
+    const logging = createLogging({ level: config.str('loglevel') as Level, file: config.path('logfile'), console: config.bool('printtoconsole'), ...(opts.stdout ? { stdout: opts.stdout } : {}) });
+    const log = logging.child({ room: 'daemon' });
+    let store: Store;
+    try {
+      store = await Store.open(join(config.netdir, 'state'));
+    } catch (err) {
+      log.error({ reason: (err as Error).message }, 'cannot open state');
+      logging.flush();
+      throw new FatalStartError((err as Error).message);
+    }
+    let daemon: Daemon;
+    try {
+      const restore = config.path('restore');
+      if (restore) await restoreState(store, restore, config, log);
+      daemon = new Daemon(config, logging, store, opts.env ?? process.env);
+    } catch (err) {
+      await store.close();
+      logging.flush();
+      throw new FatalStartError((err as Error).message);
+    }
+    await daemon.run(opts.rooms);
+    return daemon;
+  }
+
+  private async run(rooms: readonly Room[]): Promise<void> {
+    const log = this.logging.child({ room: 'daemon' });
+    const { config, rpc, bus, node } = this;
+    try {
+      bus.declare('daemon', DAEMON_TOPICS);
+      bus.declare('rpc', RPC_TOPICS);
+      rpc.registry.register('rpc', rpcMethods({ registry: rpc.registry, bus, hub: rpc.hub, auth: rpc.auth, version: VERSION }));
+      rpc.registry.register('daemon', daemonMethods({
+        version: VERSION,
+        network: config.network,
+        datadir: config.datadir,
+        netdir: config.netdir,
+        startedAt: this.startedAt,
+        endpoints: () => rpc.endpoints,
+        connections: () => rpc.tracker.count(),
+        warmupStage: () => node.warmupStage(),
+        services: () => node.health(),
+        stop: (reason) => void this.stop(reason),
+        backup: (dest) => writeBackup(this.store, dest, { network: config.network, version: VERSION }),
+        logLevel: () => this.logging.level(),
+        setLogLevel: (l) => {
+          this.logging.setLevel(l);
+          log.info({ level: l }, 'log level changed');
+        },
+        metrics: this.metrics.registry,
+      }));
+      for (const room of rooms) {
+        if (room.topics) bus.declare(room.name, room.topics);
+        const parts = await room.create({ config, log: this.logging.child({ room: room.name }), store: this.store, bus, metrics: this.metrics.registry, version: VERSION });
+        if (parts.methods) rpc.registry.register(room.name, parts.methods);
+        if (parts.service) node.add(parts.service);
+      }
+      node.order(); // dependency problems are a start failure, found before anything listens
+      const endpoints = await rpc.listen({ warmupStage: () => node.warmupStage(), shuttingDown: () => this.shuttingDown });
+      this.metrics.sources.connections = () => ({ unix: rpc.tracker.count('unix'), ws: rpc.tracker.count('ws') });
+      this.metrics.sources.subscriptions = () => rpc.hub.stats().subscriptions;
+      log.info({ version: VERSION, network: config.network, netdir: config.netdir, ...describeEndpoints(endpoints) }, 'anyad serving RPC; opening services');
+      await node.open((stage) => this.sd.status(stage));
+      if (config.int('metricsport') > 0) {
+        const addr = await this.metrics.serve(config.str('metricsbind')!, config.int('metricsport'));
+        log.info({ host: addr.address, port: addr.port }, 'Prometheus metrics served');
+      }
+      const startupMs = Date.now() - this.startedAt;
+      this.sd.ready(`serving on ${endpoints.socket ?? ''}${endpoints.ws ? ` ws://${endpoints.ws.host}:${endpoints.ws.port}` : ''}`);
+      log.info({ startup_ms: startupMs }, 'anyad ready');
+      bus.publish('daemon.ready', { startup_ms: startupMs });
+    } catch (err) {
+      log.error({ reason: (err as Error).message }, 'start failed');
+      this.shuttingDown = true;
+      await rpc.close().catch(() => undefined);
+      await this.metrics.close();
+      await this.store.close();
+      this.sd.close();
+      this.logging.flush();
+      this.resolveDone(1);
+      throw err instanceof FatalStartError ? err : new FatalStartError((err as Error).message);
+    }
+  }
+
+  /** SIGHUP: reopen the log file and let services re-read what they can. */
+  async reload(): Promise<void> {
+    this.logging.reopen();
+    this.logging.child({ room: 'daemon' }).info('SIGHUP: log reopened, services reloading');
+    await this.node.reload();
+  }
+
+  /** Stops once, whoever asks (signal, stop RPC, test); later calls wait for the same stop. */
+  stop(reason: string): Promise<void> {
+    this.stopping ??= this.shutdown(reason);
+    return this.stopping;
+  }
+
+  private async shutdown(reason: string): Promise<void> {
+    const log = this.logging.child({ room: 'daemon' });
+    log.info({ reason }, 'anyad stopping');
+    this.sd.stopping(reason);
+    this.rpc.stopAccepting();
+    // From here new calls are refused with ShuttingDown; the ones already running are waited for.
+    this.shuttingDown = true;
+    const deadline = this.config.int('shutdowntimeout') * 1000;
+    const left = await this.rpc.drain(deadline);
+    if (left > 0) log.warn({ left }, 'shutdown deadline passed with requests still running');
+    // Let answers that were just produced reach their sockets before the connections end.
+    await new Promise((r) => setImmediate(r));
+    await this.rpc.close();
+    await this.node.close();
+    await this.metrics.close();
+    await this.store.close();
+    log.info('anyad stopped');
+    this.sd.close();
+    this.logging.flush();
+    this.resolveDone(0);
+  }
+
+  endpoints(): RpcEndpoints {
+    return this.rpc.endpoints;
+  }
+}
+
+function describeEndpoints(e: RpcEndpoints): Record<string, unknown> {
+  return { socket: e.socket, ws: e.ws ? `${e.ws.tls ? 'wss' : 'ws'}://${e.ws.host}:${e.ws.port}/` : undefined };
+}
+
+async function restoreState(store: Store, file: string, config: Config, log: import('pino').Logger): Promise<void> {
+  try {
+    const contents = await readBackup(file, config.network);
+    const keepAs = join(config.netdir, `state-before-restore-${new Date().toISOString().replace(/[:.]/g, '-')}.backup`);
+    const r = await restoreInto(store, contents, keepAs, { network: config.network, version: VERSION });
+    log.info({ file, entries: r.entries, previous: r.previous?.path }, 'state restored from backup');
+  } catch (err) {
+    if (err instanceof BackupError) throw new FatalStartError(`-restore: ${err.message}`);
+    throw err;
+  }
+}

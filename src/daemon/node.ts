@@ -1,0 +1,122 @@
+// The Node owns the services: it opens them in dependency order and closes them in reverse, records which one is
+// opening (the stage RPC callers see as -28), and answers for everyone's health.
+
+import type { Logger } from 'pino';
+import { HealthCell, type Health, type Service } from '../core/service.js';
+
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
+
+export class Node {
+  private readonly services: Service[] = [];
+  private readonly opened: Service[] = [];
+  private readonly failed = new Map<string, HealthCell>();
+  private stage: string | undefined = 'initializing';
+
+  constructor(private readonly log: Logger) {}
+
+  add(service: Service): void {
+    if (this.services.some((s) => s.name === service.name)) throw new Error(`service '${service.name}' added twice`);
+    this.services.push(service);
+  }
+
+  /** The name of what is being opened, or undefined once the start is complete. */
+  warmupStage(): string | undefined {
+    return this.stage;
+  }
+
+  setStage(stage: string | undefined): void {
+    this.stage = stage;
+  }
+
+  /** Services in an order where each comes after everything it requires. Throws on unknown names and cycles. */
+  order(): Service[] {
+    const byName = new Map(this.services.map((s) => [s.name, s]));
+    const done = new Set<string>();
+    const visiting = new Set<string>();
+    const out: Service[] = [];
+    const visit = (s: Service, path: string[]): void => {
+      if (done.has(s.name)) return;
+      if (visiting.has(s.name)) throw new StartupError(`service dependency cycle: ${[...path, s.name].join(' -> ')}`);
+      visiting.add(s.name);
+      for (const dep of s.requires ?? []) {
+        const d = byName.get(dep);
+        if (!d) throw new StartupError(`service '${s.name}' requires '${dep}', which is not configured`);
+        visit(d, [...path, s.name]);
+      }
+      visiting.delete(s.name);
+      done.add(s.name);
+      out.push(s);
+    };
+    for (const s of this.services) visit(s, []);
+    return out;
+  }
+
+  /**
+   * Opens every service. A required one that fails closes what was opened (in reverse) and throws StartupError;
+   * an optional one that fails is logged, stays in the list with its health, and the start goes on.
+   */
+  async open(onStage?: (stage: string) => void): Promise<void> {
+    for (const s of this.order()) {
+      const unmet = (s.requires ?? []).filter((d) => this.failed.has(d));
+      this.stage = `opening ${s.name}`;
+      onStage?.(this.stage);
+      if (unmet.length > 0) {
+        const reason = `not started: requires ${unmet.join(', ')}, which failed to open`;
+        if (!s.optional) {
+          await this.close();
+          throw new StartupError(`service '${s.name}' ${reason}`);
+        }
+        this.failed.set(s.name, new HealthCell('unavailable', reason));
+        continue;
+      }
+      const t0 = performance.now();
+      try {
+        await s.open();
+        this.opened.push(s);
+        this.log.info({ service: s.name, ms: Math.round(performance.now() - t0) }, 'service opened');
+      } catch (err) {
+        const reason = (err as Error).message;
+        if (!s.optional) {
+          this.log.error({ service: s.name, reason }, 'required service failed to open');
+          await this.close();
+          throw new StartupError(`service '${s.name}' failed to open: ${reason}`);
+        }
+        // An optional backend keeps its own retry loop; until it comes back, health reports the reason.
+        this.opened.push(s);
+        this.log.warn({ service: s.name, reason }, 'optional service unavailable; anyad continues without it');
+      }
+    }
+    this.stage = undefined;
+  }
+
+  async close(): Promise<void> {
+    while (this.opened.length > 0) {
+      const s = this.opened.pop()!;
+      try {
+        await s.close();
+        this.log.info({ service: s.name }, 'service closed');
+      } catch (err) {
+        this.log.error({ service: s.name, reason: (err as Error).message }, 'service failed to close cleanly');
+      }
+    }
+  }
+
+  async reload(): Promise<void> {
+    for (const s of this.opened) {
+      if (!s.reload) continue;
+      try {
+        await s.reload();
+      } catch (err) {
+        this.log.error({ service: s.name, reason: (err as Error).message }, 'service reload failed');
+      }
+    }
+  }
+
+  health(): Record<string, Health> {
+    const out: Record<string, Health> = {};
+    for (const s of this.services) out[s.name] = this.failed.get(s.name)?.get() ?? s.health();
+    return out;
+  }
+}

@@ -1,0 +1,178 @@
+// From one received message to its answer: JSON parsing, the request shape, batches, the per-connection rate
+// limit, and the gates every call passes (authenticated, not shutting down, past warm-up, role, params schema)
+// before json-rpc-2.0's server runs the handler. Batches are assembled here because the spec wants an array answer
+// even for a batch of one, which the package does not do.
+
+import { JSONRPCErrorException, JSONRPCServer, type JSONRPCErrorResponse, type JSONRPCRequest, type JSONRPCResponse } from 'json-rpc-2.0';
+import type { Logger } from 'pino';
+import { ErrorCode, RpcError, rpcError } from './errors.js';
+import { TokenBucket } from './limits.js';
+import { roleAllows, type CallContext, type Connection, type MethodRegistry } from './registry.js';
+
+export interface DispatchLimits {
+  maxBatch: number;
+  ratePerSecond: number;
+}
+
+export interface CallObserver {
+  onCall(method: string, transport: string, outcome: 'ok' | 'error', seconds: number): void;
+}
+
+export interface DaemonState {
+  /** The service being opened, or undefined once everything is open. */
+  warmupStage(): string | undefined;
+  shuttingDown(): boolean;
+}
+
+/** Methods an unauthenticated connection may call (the WebSocket `auth` handshake). */
+const PRE_AUTH = new Set(['auth']);
+
+type Id = string | number | null;
+
+export class Dispatcher {
+  private readonly server: JSONRPCServer<CallContext>;
+  private readonly buckets = new Map<number, TokenBucket>();
+  private inflight = 0;
+  private drained: Array<() => void> = [];
+
+  constructor(
+    private readonly registry: MethodRegistry,
+    private readonly state: DaemonState,
+    private readonly limits: DispatchLimits,
+    private readonly log: Logger,
+    private readonly observer?: CallObserver,
+  ) {
+    this.server = new JSONRPCServer<CallContext>({ errorListener: () => undefined });
+    this.server.mapErrorToJSONRPCErrorResponse = (id, error) => this.errorResponse(id, error);
+    this.server.handleMethodNotFound = async (request: JSONRPCRequest) =>
+      request.id === undefined ? null : this.errorResponse(request.id, rpcError('MethodNotFound', `Method not found: ${String(request.method).slice(0, 100)}`));
+    for (const m of registry.list()) this.server.addMethodAdvanced(m.spec.name, (req, ctx) => this.invoke(req, ctx));
+  }
+
+  /** Handles one received message; resolves to the text to send back, or null when nothing is to be sent. */
+  async handle(text: string, connection: Connection): Promise<string | null> {
+    let msg: unknown;
+    try {
+      msg = JSON.parse(text);
+    } catch {
+      return JSON.stringify(this.errorResponse(null, rpcError('ParseError', 'Parse error: the message is not valid JSON')));
+    }
+    if (Array.isArray(msg)) {
+      if (msg.length === 0) return JSON.stringify(this.errorResponse(null, rpcError('InvalidRequest', 'Invalid Request: empty batch')));
+      if (msg.length > this.limits.maxBatch) {
+        return JSON.stringify(this.errorResponse(null, rpcError('BatchTooLarge', `batch of ${msg.length} requests exceeds rpcmaxbatch=${this.limits.maxBatch}`, { limit: this.limits.maxBatch })));
+      }
+      const limited = this.rateCheck(connection, msg.length);
+      const answers = await Promise.all(msg.map((m) => (limited ? this.limitedAnswer(m, limited) : this.single(m, connection))));
+      const present = answers.filter((a): a is JSONRPCResponse => a !== null);
+      return present.length > 0 ? JSON.stringify(present) : null;
+    }
+    const limited = this.rateCheck(connection, 1);
+    const answer = limited ? this.limitedAnswer(msg, limited) : await this.single(msg, connection);
+    return answer === null ? null : JSON.stringify(answer);
+  }
+
+  /** Resolves once no request is running, or after `ms` milliseconds; returns how many were still running. */
+  async drain(ms: number): Promise<number> {
+    if (this.inflight === 0) return 0;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.drained.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    return this.inflight;
+  }
+
+  inFlight(): number {
+    return this.inflight;
+  }
+
+  forget(connection: Connection): void {
+    this.buckets.delete(connection.id);
+  }
+
+  private rateCheck(connection: Connection, n: number): RpcError | undefined {
+    let bucket = this.buckets.get(connection.id);
+    if (!bucket) {
+      bucket = new TokenBucket(this.limits.ratePerSecond);
+      this.buckets.set(connection.id, bucket);
+    }
+    const wait = bucket.take(n);
+    return wait > 0 ? rpcError('RateLimited', `rate limit of ${this.limits.ratePerSecond} requests per second exceeded on this connection`, { retry_after_ms: wait }) : undefined;
+  }
+
+  private limitedAnswer(msg: unknown, err: RpcError): JSONRPCResponse | null {
+    const id = validId(msg);
+    // A notification gets no answer, even when refused.
+    if (id === undefined && isRequestShape(msg)) return null;
+    return this.errorResponse(id ?? null, err);
+  }
+
+  private async single(msg: unknown, connection: Connection): Promise<JSONRPCResponse | null> {
+    if (!isRequestShape(msg)) return this.errorResponse(validId(msg) ?? null, rpcError('InvalidRequest', 'Invalid Request: expected {"jsonrpc":"2.0","method":string,"params"?:array|object,"id"?:string|number|null}'));
+    const req = msg as JSONRPCRequest;
+    if (connection.role === undefined && !PRE_AUTH.has(req.method)) {
+      return req.id === undefined ? null : this.errorResponse(req.id, rpcError('Unauthorized', 'not authenticated: call auth {token} first, or connect with credentials'));
+    }
+    const ctx: CallContext = { connection, role: connection.role ?? 'readonly', caller: callerName(connection) };
+    this.inflight++;
+    try {
+      return await this.server.receive(req, ctx);
+    } finally {
+      this.inflight--;
+      if (this.inflight === 0) for (const d of this.drained.splice(0)) d();
+    }
+  }
+
+  private async invoke(req: JSONRPCRequest, ctx: CallContext): Promise<JSONRPCResponse | null> {
+    const started = performance.now();
+    const m = this.registry.get(req.method)!;
+    let outcome: 'ok' | 'error' = 'error';
+    try {
+      if (this.state.shuttingDown()) throw rpcError('ShuttingDown', 'anyad is shutting down');
+      const stage = this.state.warmupStage();
+      if (stage !== undefined && !m.spec.duringWarmup) throw new RpcError(ErrorCode.WarmingUp, `anyad is starting: ${stage}`, { stage });
+      if (ctx.connection.role !== undefined && !roleAllows(ctx.role, m.spec.role)) {
+        throw rpcError('Forbidden', `${req.method} needs the ${m.spec.role} role; this connection has ${ctx.role}`, { required: m.spec.role, role: ctx.role });
+      }
+      const params = this.registry.prepareParams(m, req.params);
+      if (m.spec.role === 'admin') this.log.info({ method: req.method, caller: ctx.caller }, 'admin call');
+      const result = await m.spec.handler(params as never, ctx);
+      outcome = 'ok';
+      return req.id === undefined ? null : { jsonrpc: '2.0', id: req.id, result: result === undefined ? null : result };
+    } finally {
+      this.observer?.onCall(req.method, ctx.connection.transport, outcome, (performance.now() - started) / 1000);
+    }
+  }
+
+  private errorResponse(id: Id, error: unknown): JSONRPCErrorResponse {
+    if (error instanceof RpcError) {
+      return { jsonrpc: '2.0', id, error: error.data === undefined ? { code: error.code, message: error.message } : { code: error.code, message: error.message, data: error.data } };
+    }
+    if (error instanceof JSONRPCErrorException) return { jsonrpc: '2.0', id, error: { code: error.code, message: error.message } };
+    // Anything else is a fault of ours: log it, answer without details (they might hold paths or secrets).
+    this.log.error({ err: error }, 'internal error while handling an RPC call');
+    return { jsonrpc: '2.0', id, error: { code: ErrorCode.InternalError, message: 'Internal error (see the anyad log)' } };
+  }
+}
+
+function isRequestShape(msg: unknown): boolean {
+  if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) return false;
+  const r = msg as Record<string, unknown>;
+  if (r.jsonrpc !== '2.0' || typeof r.method !== 'string') return false;
+  if ('params' in r && (typeof r.params !== 'object' || r.params === null)) return false;
+  if ('id' in r && validId(msg) === undefined) return false;
+  return true;
+}
+
+function validId(msg: unknown): Id | undefined {
+  if (typeof msg !== 'object' || msg === null || !('id' in msg)) return undefined;
+  const id = (msg as { id: unknown }).id;
+  return typeof id === 'string' || typeof id === 'number' || id === null ? id : undefined;
+}
+
+function callerName(c: Connection): string {
+  return c.transport === 'unix' ? 'unix' : `${c.user ?? 'anonymous'}@${c.peer}`;
+}

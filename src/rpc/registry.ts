@@ -1,0 +1,119 @@
+// The one method registry both transports serve. Rooms declare methods as data: a name, a one-line summary, a
+// TypeBox schema for params and for the result, the role it needs, and a handler. The same schema validates the
+// input, types the handler, and writes `help` and the OpenRPC document.
+
+import { type Static, type TObject, type TSchema } from '@sinclair/typebox';
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
+import { Value } from '@sinclair/typebox/value';
+import { rpcError } from './errors.js';
+
+export const ROLES = ['readonly', 'user', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+const ROLE_RANK: Record<Role, number> = { readonly: 0, user: 1, admin: 2 };
+export const roleAllows = (have: Role, need: Role): boolean => ROLE_RANK[have] >= ROLE_RANK[need];
+
+/** What a transport knows about a connection; the subscription hub and the `auth` method act on it. */
+export interface Connection {
+  readonly id: number;
+  readonly transport: 'unix' | 'ws';
+  /** For logs: the socket path, or the remote address of a WebSocket. */
+  readonly peer: string;
+  /** Undefined until the connection has authenticated (Unix socket connections are authenticated by the file mode). */
+  role: Role | undefined;
+  /** The rpcauth user, "cookie", or "unix". */
+  user: string | undefined;
+  /** Queues one serialized JSON-RPC message. */
+  send(text: string): void;
+  /** Bytes queued and not yet taken by the peer; the slow-consumer bound is measured on this. */
+  bufferedBytes(): number;
+  close(reason: string): void;
+}
+
+export interface CallContext {
+  connection: Connection;
+  role: Role;
+  /** "unix", "cookie@127.0.0.1:5123", "alice@127.0.0.1:5123": for the log of admin calls. */
+  caller: string;
+}
+
+export interface MethodSpec<P extends TObject = TObject, R extends TSchema = TSchema> {
+  name: string;
+  summary: string;
+  description?: string;
+  params: P;
+  result: R;
+  role: Role;
+  /** May run while services are still opening (otherwise the caller gets -28). */
+  duringWarmup?: boolean;
+  handler: (params: Static<P>, ctx: CallContext) => Static<R> | Promise<Static<R>>;
+}
+
+/** Declares a method; the generic parameters tie the handler's types to the schemas. */
+export function defineMethod<P extends TObject, R extends TSchema>(spec: MethodSpec<P, R>): MethodSpec {
+  return spec as unknown as MethodSpec;
+}
+
+export interface RegisteredMethod {
+  spec: MethodSpec;
+  owner: string;
+  /** Parameter names in positional order. */
+  order: string[];
+  checkParams: TypeCheck<TObject>;
+  checkResult: TypeCheck<TSchema>;
+}
+
+const NAME_RE = /^(?:[a-z][a-z0-9]*\.)?[a-z][a-z0-9]*$/;
+
+export class MethodRegistry {
+  private readonly methods = new Map<string, RegisteredMethod>();
+
+  register(owner: string, specs: readonly MethodSpec[]): void {
+    for (const spec of specs) {
+      if (!NAME_RE.test(spec.name)) throw new Error(`method name '${spec.name}' must be lower-case namespace.verb`);
+      if (this.methods.has(spec.name)) throw new Error(`method '${spec.name}' is registered twice (${this.methods.get(spec.name)!.owner} and ${owner})`);
+      if (spec.params.additionalProperties !== false) throw new Error(`method '${spec.name}': params schema must set additionalProperties: false`);
+      this.methods.set(spec.name, {
+        spec,
+        owner,
+        order: Object.keys(spec.params.properties),
+        checkParams: TypeCompiler.Compile(spec.params),
+        checkResult: TypeCompiler.Compile(spec.result),
+      });
+    }
+  }
+
+  get(name: string): RegisteredMethod | undefined {
+    return this.methods.get(name);
+  }
+
+  list(): RegisteredMethod[] {
+    return [...this.methods.values()].sort((a, b) => a.spec.name.localeCompare(b.spec.name));
+  }
+
+  /**
+   * Turns raw JSON-RPC params (absent, positional array or named object) into validated named params, with schema
+   * defaults filled in. Throws -32602 with every problem listed.
+   */
+  prepareParams(m: RegisteredMethod, raw: unknown): Record<string, unknown> {
+    let named: Record<string, unknown>;
+    if (raw === undefined) named = {};
+    else if (Array.isArray(raw)) {
+      if (raw.length > m.order.length) {
+        throw rpcError('InvalidParams', `${m.spec.name} takes at most ${m.order.length} positional params (${m.order.join(', ') || 'none'}), got ${raw.length}`);
+      }
+      named = {};
+      raw.forEach((v, i) => {
+        // A positional null stands for "not given", as bitcoind reads it, so later params can still be passed.
+        if (v !== null) named[m.order[i]!] = v;
+      });
+    } else if (typeof raw === 'object' && raw !== null) named = { ...(raw as Record<string, unknown>) };
+    else throw rpcError('InvalidParams', 'params must be an array or an object');
+    const withDefaults = Value.Default(m.spec.params, named) as Record<string, unknown>;
+    if (!m.checkParams.Check(withDefaults)) {
+      const errors = [...m.checkParams.Errors(withDefaults)].slice(0, 10).map((e) => ({ param: e.path.replace(/^\//, '') || '(params)', message: e.message }));
+      const first = errors[0]!;
+      throw rpcError('InvalidParams', `invalid params for ${m.spec.name}: ${first.param === '(params)' ? '' : `${first.param}: `}${first.message}`, { errors });
+    }
+    return withDefaults;
+  }
+}

@@ -1,0 +1,117 @@
+// Subscriptions: a connection asks for topics (exact names or `namespace.*`) and receives each matching event as a
+// JSON-RPC notification. Memory stays bounded: when a connection's unsent bytes pass the bound, its subscriptions
+// are cut off with one final notice instead of queueing more.
+
+import { randomBytes } from 'node:crypto';
+import { rpcError } from './errors.js';
+import type { EventBus } from './events.js';
+import type { Connection } from './registry.js';
+
+export const CUTOFF_TOPIC = 'subscription.closed';
+
+interface Subscription {
+  id: string;
+  connection: Connection;
+  patterns: string[];
+}
+
+export interface HubStats {
+  subscriptions: number;
+  delivered: number;
+  cutoffs: number;
+}
+
+export class SubscriptionHub {
+  private readonly byId = new Map<string, Subscription>();
+  private readonly byConnection = new Map<number, Set<string>>();
+  private delivered = 0;
+  private cutoffs = 0;
+  private readonly stopListening: () => void;
+
+  constructor(
+    private readonly bus: EventBus,
+    private readonly opts: { maxQueueBytes: number; maxPerConnection: number; onCutoff?: (c: Connection, queued: number) => void },
+  ) {
+    this.stopListening = bus.listen((topic, data) => this.deliver(topic, data));
+  }
+
+  subscribe(connection: Connection, patterns: string[]): string {
+    for (const p of patterns) {
+      const known = p.endsWith('.*') ? this.bus.list().some((t) => t.name.startsWith(p.slice(0, -1))) : this.bus.has(p);
+      if (!known) throw rpcError('InvalidParams', `unknown topic '${p}' (see help subscribe for the list)`, { topic: p });
+    }
+    const mine = this.byConnection.get(connection.id) ?? new Set<string>();
+    if (mine.size >= this.opts.maxPerConnection) throw rpcError('Busy', `this connection already has ${mine.size} subscriptions (limit ${this.opts.maxPerConnection})`);
+    const id = randomBytes(8).toString('hex');
+    this.byId.set(id, { id, connection, patterns: [...new Set(patterns)] });
+    mine.add(id);
+    this.byConnection.set(connection.id, mine);
+    return id;
+  }
+
+  /** Removes one subscription of this connection; false when it has no such id. */
+  unsubscribe(connection: Connection, id: string): boolean {
+    const sub = this.byId.get(id);
+    if (!sub || sub.connection.id !== connection.id) return false;
+    this.remove(sub);
+    return true;
+  }
+
+  /** Forgets every subscription of a closed connection. */
+  dropConnection(connection: Connection): void {
+    for (const id of this.byConnection.get(connection.id) ?? []) this.byId.delete(id);
+    this.byConnection.delete(connection.id);
+  }
+
+  /** Sends a last event to every subscriber (used on shutdown) and forgets them all. */
+  closeAll(topic: string, data: unknown): void {
+    for (const sub of this.byId.values()) sub.connection.send(notification(sub.id, topic, JSON.stringify(data)));
+    this.byId.clear();
+    this.byConnection.clear();
+  }
+
+  stats(): HubStats {
+    return { subscriptions: this.byId.size, delivered: this.delivered, cutoffs: this.cutoffs };
+  }
+
+  close(): void {
+    this.stopListening();
+  }
+
+  private remove(sub: Subscription): void {
+    this.byId.delete(sub.id);
+    const mine = this.byConnection.get(sub.connection.id);
+    mine?.delete(sub.id);
+    if (mine && mine.size === 0) this.byConnection.delete(sub.connection.id);
+  }
+
+  private deliver(topic: string, data: unknown): void {
+    let json: string | undefined;
+    for (const sub of this.byId.values()) {
+      if (!sub.patterns.some((p) => p === topic || (p.endsWith('.*') && topic.startsWith(p.slice(0, -1))))) continue;
+      const queued = sub.connection.bufferedBytes();
+      if (queued > this.opts.maxQueueBytes) {
+        this.cutOff(sub.connection, queued);
+        continue;
+      }
+      json ??= JSON.stringify(data);
+      sub.connection.send(notification(sub.id, topic, json));
+      this.delivered++;
+    }
+  }
+
+  private cutOff(connection: Connection, queued: number): void {
+    const ids = [...(this.byConnection.get(connection.id) ?? [])];
+    this.cutoffs++;
+    for (const id of ids) {
+      connection.send(notification(id, CUTOFF_TOPIC, JSON.stringify({ reason: 'slow consumer', queued_bytes: queued, limit_bytes: this.opts.maxQueueBytes })));
+      this.remove(this.byId.get(id)!);
+    }
+    this.opts.onCutoff?.(connection, queued);
+  }
+}
+
+/** Built by hand so the event's data is serialized once per event, not once per subscriber. */
+function notification(subscription: string, topic: string, dataJson: string): string {
+  return `{"jsonrpc":"2.0","method":"event","params":{"subscription":"${subscription}","topic":${JSON.stringify(topic)},"data":${dataJson}}}`;
+}

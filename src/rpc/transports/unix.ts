@@ -1,0 +1,161 @@
+// JSON-RPC over a Unix stream socket, one JSON message per line. The socket file's mode (and its directory) is the
+// access control, as for Core Lightning's lightning-rpc: whoever may open it is admin. A stale socket left by a crash
+// is replaced; a live one (another daemon answering) is never stolen.
+
+import { lstat, unlink, chmod } from 'node:fs/promises';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { ConnectionTracker } from '../connections.js';
+import type { Dispatcher } from '../dispatcher.js';
+import { ErrorCode } from '../errors.js';
+import type { Connection } from '../registry.js';
+
+export interface UnixTransportOptions {
+  path: string;
+  mode: number;
+  maxMessageBytes: number;
+}
+
+export class UnixTransport {
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+
+  constructor(
+    private readonly opts: UnixTransportOptions,
+    private readonly tracker: ConnectionTracker,
+    private readonly dispatcher: Dispatcher,
+    private readonly log: Logger,
+  ) {}
+
+  async listen(): Promise<void> {
+    await clearStaleSocket(this.opts.path);
+    const server = createServer((s) => this.accept(s));
+    // Create the socket with no access for others, then widen to the configured mode: no window where the
+    // socket is more open than asked.
+    const oldUmask = process.umask(0o177);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(this.opts.path, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    } finally {
+      process.umask(oldUmask);
+    }
+    await chmod(this.opts.path, this.opts.mode);
+    server.on('error', (err) => this.log.error({ err }, 'unix socket error'));
+    this.server = server;
+  }
+
+  /** Stops accepting new connections; open ones go on. */
+  stopAccepting(): void {
+    this.server?.close();
+  }
+
+  /** Ends every connection after what is queued for it has been written. */
+  async closeAll(): Promise<void> {
+    await Promise.all(
+      [...this.sockets].map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            const t = setTimeout(() => {
+              s.destroy();
+              resolve();
+            }, 2000);
+            s.once('close', () => {
+              clearTimeout(t);
+              resolve();
+            });
+            s.end();
+          }),
+      ),
+    );
+  }
+
+  async removeSocket(): Promise<void> {
+    await unlink(this.opts.path).catch(() => undefined);
+  }
+
+  private accept(socket: Socket): void {
+    if (!this.tracker.hasRoom()) {
+      socket.end(`${JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: ErrorCode.TooManyConnections, message: 'too many connections (rpcmaxconnections)' } })}\n`);
+      return;
+    }
+    this.sockets.add(socket);
+    const conn: Connection = {
+      id: this.tracker.newId(),
+      transport: 'unix',
+      peer: this.opts.path,
+      role: 'admin',
+      user: 'unix',
+      send: (text) => {
+        if (!socket.writable) return;
+        if (!socket.write(`${text}\n`)) socket.pause();
+      },
+      bufferedBytes: () => socket.writableLength,
+      close: () => socket.end(),
+    };
+    this.tracker.add(conn);
+    // A peer that does not read its answers stops being read from, so its queue cannot grow without bound.
+    socket.on('drain', () => socket.resume());
+    let buffered = '';
+    let tooLarge = false;
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      if (tooLarge) return;
+      buffered += chunk;
+      let nl: number;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        if (line.trim() === '') continue;
+        if (Buffer.byteLength(line) > this.opts.maxMessageBytes) {
+          this.refuseTooLarge(socket, conn);
+          tooLarge = true;
+          return;
+        }
+        void this.dispatcher.handle(line, conn).then((answer) => {
+          if (answer !== null) conn.send(answer);
+        });
+      }
+      if (Buffer.byteLength(buffered) > this.opts.maxMessageBytes) {
+        this.refuseTooLarge(socket, conn);
+        tooLarge = true;
+      }
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      this.sockets.delete(socket);
+      this.tracker.remove(conn);
+    });
+  }
+
+  /** The framing cannot be trusted after an oversized message, so answer once and close. */
+  private refuseTooLarge(socket: Socket, conn: Connection): void {
+    conn.send(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: ErrorCode.RequestTooLarge, message: `message larger than rpcmaxmessagesize=${this.opts.maxMessageBytes} bytes`, data: { limit: this.opts.maxMessageBytes } } }));
+    socket.end();
+  }
+}
+
+/** Removes a socket file nobody answers on; refuses when something does, or when the path is not a socket. */
+export async function clearStaleSocket(path: string): Promise<void> {
+  let st;
+  try {
+    st = await lstat(path);
+  } catch {
+    return;
+  }
+  if (!st.isSocket()) throw new Error(`${path} exists and is not a socket; refusing to replace it`);
+  const live = await new Promise<boolean>((resolve) => {
+    const c = createConnection(path);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+  if (live) throw new Error(`another process is already listening on ${path}`);
+  await unlink(path);
+}

@@ -4,26 +4,20 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DestinationStream, Level } from 'pino';
-import type { OptionGroup } from '../core/options.js';
 import type { Room } from '../core/room.js';
 import { VERSION } from '../core/version.js';
 import { EventBus } from '../rpc/events.js';
 import { rpcMethods, RPC_TOPICS } from '../rpc/methods.js';
-import { RPC_OPTIONS } from '../rpc/options.js';
 import { RpcServer, type RpcEndpoints } from '../rpc/server.js';
 import { BackupError, readBackup, restoreInto, writeBackup } from '../store/backup.js';
 import { Store } from '../store/store.js';
-import { BASE_OPTIONS, loadConfig, type Config } from './config.js';
-import { createLogging, LOG_OPTIONS, type LogHandle } from './logging.js';
+import { loadConfig, type Config } from './config.js';
+import { createLogging, type LogHandle } from './logging.js';
 import { daemonMethods, DAEMON_TOPICS } from './methods.js';
-import { DaemonMetrics, METRICS_OPTIONS } from './metrics.js';
+import { DaemonMetrics } from './metrics.js';
+import { optionGroups } from './options.js';
 import { Node } from './node.js';
 import { SdNotify } from './sdnotify.js';
-
-/** Every option group anyad knows, in the order of -help and anya.conf.example. */
-export function optionGroups(rooms: readonly Room[]): OptionGroup[] {
-  return [BASE_OPTIONS, LOG_OPTIONS, RPC_OPTIONS, METRICS_OPTIONS, ...rooms.flatMap((r) => (r.options ? [r.options] : []))];
-}
 
 export interface DaemonOptions {
   argv: readonly string[];
@@ -77,6 +71,8 @@ export class Daemon {
     const log = logging.child({ room: 'daemon' });
     let store: Store;
     try {
+      // The state may hold secrets (keystores, audit log): only anyad's user may read it.
+      await mkdir(join(config.netdir, 'state'), { recursive: true, mode: 0o700 });
       store = await Store.open(join(config.netdir, 'state'));
     } catch (err) {
       log.error({ reason: (err as Error).message }, 'cannot open state');

@@ -2,18 +2,6 @@
 // Secrets are redacted by key name wherever they appear in a log object, two levels deep.
 
 import pino, { type DestinationStream, type Level, type Logger } from 'pino';
-import type { OptionGroup } from '../core/options.js';
-
-export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
-
-export const LOG_OPTIONS: OptionGroup = {
-  title: 'Logging',
-  options: [
-    { key: 'loglevel', type: 'enum', values: LOG_LEVELS, default: 'info', description: 'Least severe level written.' },
-    { key: 'logfile', type: 'path', description: 'Also write the log to this file (relative to the network directory); SIGHUP reopens it.' },
-    { key: 'printtoconsole', type: 'bool', default: true, description: 'Write the log to stdout (journald under systemd).' },
-  ],
-};
 
 const SECRET_KEYS = ['password', 'passphrase', 'pin', 'cookie', 'macaroon', 'seed', 'mnemonic', 'xprv', 'secret', 'token', 'authorization', 'rpcpassword', 'privatekey', 'private_key'];
 export const REDACT_PATHS = SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]);

@@ -3,7 +3,8 @@
 // Exit codes: 0 clean stop, 1 could not start (bad config, locked datadir, a required service failed).
 
 import { ConfigError, helpText } from './config.js';
-import { Daemon, FatalStartError, optionGroups } from './daemon.js';
+import { Daemon, FatalStartError } from './daemon.js';
+import { optionGroups } from './options.js';
 import { ROOMS } from './rooms.js';
 import { VERSION } from '../core/version.js';
 

@@ -10,7 +10,7 @@ import type { TopicSpec } from '../rpc/events.js';
 import { defineMethod, type MethodSpec } from '../rpc/registry.js';
 import type { RpcEndpoints } from '../rpc/server.js';
 import { BackupError, type BackupSummary } from '../store/backup.js';
-import { LOG_LEVELS } from './logging.js';
+import { LOG_LEVELS } from './options.js';
 
 export const DAEMON_TOPICS: TopicSpec[] = [
   { name: 'daemon.ready', summary: 'Every service has been opened; anyad is past warm-up.', data: Type.Object({ startup_ms: Type.Integer() }) },

@@ -4,16 +4,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { OptionGroup } from '../core/options.js';
 import type { CallObserver } from '../rpc/dispatcher.js';
-
-export const METRICS_OPTIONS: OptionGroup = {
-  title: 'Metrics',
-  options: [
-    { key: 'metricsport', type: 'int', default: 0, min: 0, max: 65535, description: 'Serve Prometheus metrics on http://metricsbind:metricsport/metrics; 0 turns it off.' },
-    { key: 'metricsbind', type: 'string', default: '127.0.0.1', description: 'Address of the Prometheus endpoint.' },
-  ],
-};
 
 export class DaemonMetrics implements CallObserver {
   readonly registry = new Registry();

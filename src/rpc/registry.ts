@@ -62,7 +62,7 @@ export interface RegisteredMethod {
   checkResult: TypeCheck<TSchema>;
 }
 
-const NAME_RE = /^(?:[a-z][a-z0-9]*\.)?[a-z][a-z0-9]*$/;
+const NAME_RE = /^(?:[a-z][a-z0-9]*\.)?[a-z][a-z0-9_]*$/;
 
 export class MethodRegistry {
   private readonly methods = new Map<string, RegisteredMethod>();

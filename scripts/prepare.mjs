@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+// Makes a fresh clone runnable with nothing but Node and npm: installs the npm dependencies when they are missing
+// or stale (npm ci), the Debian packages the tests need when they are missing (as root, through apt), then
+// compiles the TypeScript. Usage: node scripts/prepare.mjs start|test|bench
+// Plain JavaScript with no dependencies, because it runs before any are installed.
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const mode = process.argv[2] ?? 'start';
+const say = (s) => process.stderr.write(`[prepare] ${s}\n`);
+
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { stdio: 'inherit', cwd: root, ...opts });
+  if (r.status !== 0) {
+    say(`${cmd} ${args.join(' ')} failed (exit ${r.status ?? r.signal})`);
+    process.exit(1);
+  }
+}
+
+// 1. npm dependencies: install when node_modules is absent or older than the lock file.
+const lock = join(root, 'package-lock.json');
+const marker = join(root, 'node_modules', '.package-lock.json');
+if (!existsSync(marker) || statSync(marker).mtimeMs < statSync(lock).mtimeMs) {
+  say('installing npm dependencies (npm ci)');
+  run('npm', ['ci', '--no-audit', '--no-fund']);
+}
+
+// 2. Debian packages the tests and benchmarks use (test mode only): command -> package.
+const APT = { test: [['systemd-analyze', 'systemd']], bench: [], start: [] };
+const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+const missing = (APT[mode] ?? []).filter(([cmd]) => !has(cmd)).map(([, pkg]) => pkg);
+if (missing.length > 0) {
+  if (process.getuid?.() !== 0) {
+    say(`missing Debian packages: ${missing.join(' ')}; install them (sudo apt-get install ${missing.join(' ')}) or run as root`);
+    process.exit(1);
+  }
+  say(`installing Debian packages: ${missing.join(' ')}`);
+  run('apt-get', ['update', '-qq'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+}
+
+// 3. Compile.
+run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', root]);
+
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+say(`${pkg.name} ${pkg.version} ready (${execFileSync(process.execPath, ['--version']).toString().trim()}, ${process.arch})`);

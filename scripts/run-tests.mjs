@@ -1,0 +1,21 @@
+#!/usr/bin/env node
+// Runs every compiled test file (dist/test/*.test.js) with node:test. Files are named explicitly because Node 20
+// would otherwise also run helper and fixture modules that live under a folder called test.
+import { readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const dir = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'test');
+const only = process.argv.slice(2);
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith('.test.js'))
+  .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
+  .sort()
+  .map((f) => join(dir, f));
+if (files.length === 0) {
+  process.stderr.write('no test files found\n');
+  process.exit(1);
+}
+const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...files], { stdio: 'inherit' });
+process.exit(r.status ?? 1);

@@ -1,0 +1,211 @@
+// Helpers to run real anyad processes and talk to them over real sockets. Every test gets its own temp datadir
+// and port 0; processes are killed by PID when a test ends.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
+
+export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const ANYAD = join(ROOT, 'dist/src/daemon/main.js');
+export const ANYAD_TEST = join(ROOT, 'dist/test/fixtures/anyad-test.js');
+export const ANYA_CLI = join(ROOT, 'dist/src/cli/main.js');
+
+const spawned = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const p of spawned) if (p.exitCode === null && p.pid) process.kill(p.pid, 'SIGKILL');
+});
+
+export async function tempDir(prefix = 'anya-test-'): Promise<{ path: string; remove: () => Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), prefix));
+  return { path, remove: () => rm(path, { recursive: true, force: true }) };
+}
+
+export interface LogLine {
+  level: number;
+  msg: string;
+  [k: string]: unknown;
+}
+
+export interface RunningDaemon {
+  proc: ChildProcess;
+  pid: number;
+  datadir: string;
+  netdir: string;
+  socket: string;
+  wsUrl: string | undefined;
+  logs: LogLine[];
+  stderr: () => string;
+  cookie: () => Promise<string>;
+  /** Resolves with the exit code (or signal name). */
+  exited: Promise<number | string>;
+  waitForLog: (pred: (l: LogLine) => boolean, timeoutMs?: number) => Promise<LogLine>;
+  kill: (sig?: NodeJS.Signals) => Promise<number | string>;
+}
+
+export interface SpawnOptions {
+  args?: string[];
+  entry?: string;
+  /** Wait for "anyad ready" (default) or only for "serving RPC" (the daemon may still be warming up). */
+  waitFor?: 'ready' | 'serving' | 'nothing';
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Starts anyad on regtest in `datadir` and waits until it is ready; rejects with stderr if it exits first. */
+export async function startDaemon(datadir: string, opts: SpawnOptions = {}): Promise<RunningDaemon> {
+  const args = ['-regtest', `-datadir=${datadir}`, '-rpcport=0', ...(opts.args ?? [])];
+  const proc = spawn(process.execPath, [opts.entry ?? ANYAD_TEST, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+  spawned.add(proc);
+  const logs: LogLine[] = [];
+  let err = '';
+  const waiters: Array<{ pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
+  let buf = '';
+  proc.stdout!.setEncoding('utf8').on('data', (c: string) => {
+    buf += c;
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      try {
+        const l = JSON.parse(line) as LogLine;
+        logs.push(l);
+        for (const w of [...waiters]) if (w.pred(l)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(l);
+        }
+      } catch {
+        // not a log line
+      }
+    }
+  });
+  proc.stderr!.setEncoding('utf8').on('data', (c: string) => (err += c));
+  const exited = new Promise<number | string>((resolve) => proc.once('exit', (code, sig) => {
+    spawned.delete(proc);
+    resolve(code ?? sig ?? -1);
+  }));
+  const waitForLog = (pred: (l: LogLine) => boolean, timeoutMs = 15000): Promise<LogLine> => {
+    const found = logs.find(pred);
+    if (found) return Promise.resolve(found);
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`timed out waiting for a log line; stderr: ${err}`)), timeoutMs);
+      waiters.push({ pred, resolve: (l) => (clearTimeout(t), resolve(l)) });
+      void exited.then((code) => {
+        clearTimeout(t);
+        reject(new Error(`anyad exited (${code}) before the expected log line; stderr: ${err}`));
+      });
+    });
+  };
+  const netdir = join(datadir, 'regtest');
+  const d: RunningDaemon = {
+    proc,
+    pid: proc.pid!,
+    datadir,
+    netdir,
+    socket: join(netdir, 'anya.sock'),
+    wsUrl: undefined,
+    logs,
+    stderr: () => err,
+    cookie: async () => (await readFile(join(netdir, '.cookie'), 'utf8')).trim(),
+    exited,
+    waitForLog,
+    kill: async (sig = 'SIGTERM') => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(sig);
+      return exited;
+    },
+  };
+  if (opts.waitFor === 'nothing') return d;
+  const serving = await waitForLog((l) => l.msg === 'anyad serving RPC; opening services');
+  d.wsUrl = serving.ws as string | undefined;
+  if (typeof serving.socket === 'string') d.socket = serving.socket;
+  if (opts.waitFor !== 'serving') await waitForLog((l) => l.msg === 'anyad ready');
+  return d;
+}
+
+/** Sends one line on the Unix socket and collects `n` answer lines. */
+export function unixExchange(path: string, text: string, n = 1, timeoutMs = 5000): Promise<unknown[]> {
+  return new Promise((resolve, reject) => {
+    const s = connect(path);
+    const out: unknown[] = [];
+    let buf = '';
+    const t = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`timeout; got ${JSON.stringify(out)}`));
+    }, timeoutMs);
+    s.setEncoding('utf8');
+    s.on('error', (e) => {
+      clearTimeout(t);
+      reject(e);
+    });
+    s.on('data', (c: string) => {
+      buf += c;
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        out.push(JSON.parse(buf.slice(0, nl)));
+        buf = buf.slice(nl + 1);
+        if (out.length === n) {
+          clearTimeout(t);
+          s.end();
+          resolve(out);
+        }
+      }
+    });
+    s.on('close', () => {
+      clearTimeout(t);
+      resolve(out);
+    });
+    if (n === 0) {
+      s.write(`${text}\n`, () => setTimeout(() => s.end(), 300));
+    } else s.write(`${text}\n`);
+  });
+}
+
+/** Opens a WebSocket with the given headers/protocols; resolves once open or rejects with the HTTP status. */
+export function openWs(url: string, opts: { token?: string; headers?: Record<string, string>; protocols?: string[] } = {}): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const headers = { ...opts.headers, ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}) };
+    const ws = new WebSocket(url, opts.protocols ?? [], { headers });
+    ws.once('open', () => resolve(ws));
+    ws.once('unexpected-response', (_req, res) => {
+      ws.terminate();
+      reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode }));
+    });
+    ws.once('error', reject);
+  });
+}
+
+/** Sends one message on an open WebSocket and waits for the next message. */
+export function wsExchange(ws: WebSocket, text: string, timeoutMs = 5000): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('timeout waiting for a WebSocket answer')), timeoutMs);
+    ws.once('message', (d) => {
+      clearTimeout(t);
+      resolve(JSON.parse(d.toString()));
+    });
+    ws.send(text);
+  });
+}
+
+/** Runs anya-cli to completion. */
+export function runCli(args: string[], opts: { stdin?: string; timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [ANYA_CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    spawned.add(p);
+    let stdout = '';
+    let stderr = '';
+    p.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    p.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    const t = setTimeout(() => {
+      p.kill('SIGKILL');
+      reject(new Error(`anya-cli ${args.join(' ')} timed out; stderr: ${stderr}`));
+    }, opts.timeoutMs ?? 20000);
+    p.on('exit', (code) => {
+      clearTimeout(t);
+      spawned.delete(p);
+      resolve({ code, stdout, stderr });
+    });
+    p.stdin.end(opts.stdin ?? '');
+  });
+}

@@ -7,7 +7,7 @@ export interface Channel {
   send(text: string): void;
   /** The next message received (parsed), or rejects after timeoutMs. */
   next(timeoutMs?: number): Promise<unknown>;
-  /** Sends a request and resolves with the answer whose id matches (other messages are kept for next()). */
+  /** Sends a request and resolves with the answer whose id matches (other messages stay for next()). */
   call(method: string, params?: unknown, id?: string | number): Promise<{ result?: unknown; error?: { code: number; message: string; data?: unknown } }>;
   close(): void;
   closed: Promise<void>;
@@ -19,6 +19,8 @@ function makeChannel(sendRaw: (t: string) => void, closeRaw: () => void): { ch: 
   let endResolve!: () => void;
   const closed = new Promise<void>((r) => (endResolve = r));
   let counter = 0;
+  /** Answers awaited by call(), by id; everything else goes to next(). */
+  const pending = new Map<unknown, (m: unknown) => void>();
   const ch: Channel = {
     send: sendRaw,
     next: (timeoutMs = 5000) => {
@@ -34,16 +36,19 @@ function makeChannel(sendRaw: (t: string) => void, closeRaw: () => void): { ch: 
         };
       });
     },
-    call: async (method, params, id) => {
+    call: (method, params, id) => {
       const myId = id ?? `c${++counter}`;
-      sendRaw(JSON.stringify({ jsonrpc: '2.0', id: myId, method, ...(params !== undefined ? { params } : {}) }));
-      for (;;) {
-        const m = (await ch.next(10000)) as { id?: unknown };
-        if (m && typeof m === 'object' && !Array.isArray(m) && m.id === myId) return m as never;
-        queue.push(m);
-        if (queue.length > 10000) throw new Error('too many unrelated messages');
-        await new Promise((r) => setImmediate(r));
-      }
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(() => {
+          pending.delete(myId);
+          reject(new Error(`timeout waiting for the answer to ${method}`));
+        }, 10000);
+        pending.set(myId, (m) => {
+          clearTimeout(t);
+          resolve(m as never);
+        });
+        sendRaw(JSON.stringify({ jsonrpc: '2.0', id: myId, method, ...(params !== undefined ? { params } : {}) }));
+      });
     },
     close: closeRaw,
     closed,
@@ -51,7 +56,12 @@ function makeChannel(sendRaw: (t: string) => void, closeRaw: () => void): { ch: 
   return {
     ch,
     deliver: (msg) => {
-      if (waiter) {
+      const id = msg && typeof msg === 'object' && !Array.isArray(msg) ? (msg as { id?: unknown }).id : undefined;
+      const p = id !== undefined ? pending.get(id) : undefined;
+      if (p) {
+        pending.delete(id);
+        p(msg);
+      } else if (waiter) {
         const w = waiter;
         waiter = undefined;
         w(msg);

@@ -2,7 +2,7 @@
 // opening (the stage RPC callers see as -28), and answers for everyone's health.
 
 import type { Logger } from 'pino';
-import { HealthCell, type Health, type Service } from '../core/service.js';
+import type { Health, Service } from '../core/service.js';
 
 export class StartupError extends Error {
   override name = 'StartupError';
@@ -11,7 +11,6 @@ export class StartupError extends Error {
 export class Node {
   private readonly services: Service[] = [];
   private readonly opened: Service[] = [];
-  private readonly failed = new Map<string, HealthCell>();
   private stage: string | undefined = 'initializing';
 
   constructor(private readonly log: Logger) {}
@@ -59,18 +58,8 @@ export class Node {
    */
   async open(onStage?: (stage: string) => void): Promise<void> {
     for (const s of this.order()) {
-      const unmet = (s.requires ?? []).filter((d) => this.failed.has(d));
       this.stage = `opening ${s.name}`;
       onStage?.(this.stage);
-      if (unmet.length > 0) {
-        const reason = `not started: requires ${unmet.join(', ')}, which failed to open`;
-        if (!s.optional) {
-          await this.close();
-          throw new StartupError(`service '${s.name}' ${reason}`);
-        }
-        this.failed.set(s.name, new HealthCell('unavailable', reason));
-        continue;
-      }
       const t0 = performance.now();
       try {
         await s.open();
@@ -83,7 +72,8 @@ export class Node {
           await this.close();
           throw new StartupError(`service '${s.name}' failed to open: ${reason}`);
         }
-        // An optional backend keeps its own retry loop; until it comes back, health reports the reason.
+        // An optional backend keeps its own retry loop; until it comes back, health reports the reason. Services
+        // that require it still open: they see its health and its public interface answers "unavailable".
         this.opened.push(s);
         this.log.warn({ service: s.name, reason }, 'optional service unavailable; anyad continues without it');
       }
@@ -116,7 +106,7 @@ export class Node {
 
   health(): Record<string, Health> {
     const out: Record<string, Health> = {};
-    for (const s of this.services) out[s.name] = this.failed.get(s.name)?.get() ?? s.health();
+    for (const s of this.services) out[s.name] = s.health();
     return out;
   }
 }

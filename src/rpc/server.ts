@@ -32,6 +32,7 @@ export class RpcServer {
   private ws: WsTransport | undefined;
   private cookiePath: string | undefined;
   readonly endpoints: RpcEndpoints = {};
+  private stoppedAccepting = false;
 
   constructor(
     private readonly config: Config,
@@ -87,6 +88,8 @@ export class RpcServer {
   }
 
   stopAccepting(): void {
+    if (this.stoppedAccepting) return;
+    this.stoppedAccepting = true;
     this.unix?.stopAccepting();
     this.ws?.stopAccepting();
   }
@@ -101,6 +104,7 @@ export class RpcServer {
 
   /** Last step of shutdown: tell subscribers, close every connection, remove the socket and cookie files. */
   async close(): Promise<void> {
+    this.stopAccepting();
     this.hub.closeAll('daemon.stopping', { reason: 'anyad is shutting down' });
     this.hub.close();
     await Promise.all([this.unix?.closeAll(), this.ws?.closeAll()]);

@@ -7,6 +7,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after } from 'node:test';
 import WebSocket from 'ws';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -15,9 +16,13 @@ export const ANYAD_TEST = join(ROOT, 'dist/test/fixtures/anyad-test.js');
 export const ANYA_CLI = join(ROOT, 'dist/src/cli/main.js');
 
 const spawned = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const p of spawned) if (p.exitCode === null && p.pid) process.kill(p.pid, 'SIGKILL');
-});
+/** Kills, by PID, whatever a test file spawned and did not stop (a failed assertion skips its cleanup). */
+export function killSpawned(): void {
+  for (const p of spawned) if (p.exitCode === null && p.signalCode === null && p.pid) process.kill(p.pid, 'SIGKILL');
+  spawned.clear();
+}
+after(killSpawned);
+process.on('exit', killSpawned);
 
 export async function tempDir(prefix = 'anya-test-'): Promise<{ path: string; remove: () => Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), prefix));

@@ -18,6 +18,8 @@ export interface UnixTransportOptions {
 
 export class UnixTransport {
   private server: Server | undefined;
+  /** Only a socket file this transport created is removed at close; never one found in place. */
+  private created = false;
   private readonly sockets = new Set<Socket>();
 
   constructor(
@@ -44,6 +46,7 @@ export class UnixTransport {
     } finally {
       process.umask(oldUmask);
     }
+    this.created = true;
     await chmod(this.opts.path, this.opts.mode);
     server.on('error', (err) => this.log.error({ err }, 'unix socket error'));
     this.server = server;
@@ -75,6 +78,7 @@ export class UnixTransport {
   }
 
   async removeSocket(): Promise<void> {
+    if (!this.created) return;
     await unlink(this.opts.path).catch(() => undefined);
   }
 

@@ -16,7 +16,12 @@ export async function runDaemon(argv: string[], rooms: readonly Room[]): Promise
     process.stdout.write(`anyad version ${VERSION}\n`);
     return 0;
   }
-  let daemon: Daemon;
+  // Handlers go in before the start, so a signal during start-up is never the default (fatal) action: a stop
+  // request waits for the start to finish and then stops cleanly; a reload during start-up has nothing to do.
+  let daemon: Daemon | undefined;
+  let pendingStop: string | undefined;
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => (daemon ? void daemon.stop(sig) : (pendingStop ??= sig)));
+  process.on('SIGHUP', () => void daemon?.reload());
   try {
     daemon = await Daemon.start({ argv, rooms });
   } catch (err) {
@@ -24,8 +29,7 @@ export async function runDaemon(argv: string[], rooms: readonly Room[]): Promise
     else process.stderr.write(`Error: unexpected failure while starting: ${(err as Error).stack ?? String(err)}\n`);
     return 1;
   }
-  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => void daemon.stop(sig));
-  process.on('SIGHUP', () => void daemon.reload());
+  if (pendingStop) void daemon.stop(pendingStop);
   return daemon.done;
 }
 

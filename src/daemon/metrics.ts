@@ -35,9 +35,19 @@ export class DaemonMetrics implements CallObserver {
     this.cutoffs = new Counter({ name: 'anyad_subscriber_cutoffs_total', help: 'Slow subscribers cut off', registers: [this.registry] });
   }
 
+  // prom-client hashes label sets on every inc/observe; the per-label children are cached since this runs on
+  // every call.
+  private readonly callChildren = new Map<string, { inc(): void }>();
+  private readonly latencyChildren = new Map<string, { observe(v: number): void }>();
+
   onCall(method: string, transport: string, outcome: 'ok' | 'error', seconds: number): void {
-    this.calls.inc({ method, transport, outcome });
-    this.latency.observe({ method }, seconds);
+    const key = `${method}\u0000${transport}\u0000${outcome}`;
+    let c = this.callChildren.get(key);
+    if (!c) this.callChildren.set(key, (c = this.calls.labels(method, transport, outcome)));
+    c.inc();
+    let h = this.latencyChildren.get(method);
+    if (!h) this.latencyChildren.set(method, (h = this.latency.labels(method)));
+    h.observe(seconds);
   }
 
   async serve(host: string, port: number): Promise<AddressInfo> {

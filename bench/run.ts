@@ -1,0 +1,254 @@
+// npm run bench: each figure is measured against a baseline in the same run and reported as a ratio with p50/p99.
+//  1. RPC: `uptime` over the Unix socket and the WebSocket with 1, 16 and 64 concurrent clients, against a bare
+//     NDJSON echo server and a bare ws echo server (target: throughput >= 0.6x the baseline).
+//  2. WebSocket fan-out: 1000 subscribers, one event; p99 delivery latency (target < 50 ms), against a bare ws
+//     broadcast to 1000 clients.
+//  3. anyad start-to-ready time and idle RSS (targets < 500 ms, < 100 MB), against a bare `node` process.
+// Figures go to stdout and, as JSON, to the file BENCH_OUT names.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ANYAD = join(ROOT, 'dist/src/daemon/main.js');
+const ANYAD_TEST = join(ROOT, 'dist/test/fixtures/anyad-test.js');
+const ECHO = join(ROOT, 'dist/bench/echo-server.js');
+const DURATION_MS = Number(process.env.BENCH_SECONDS ?? 3) * 1000;
+
+const children: ChildProcess[] = [];
+process.on('exit', () => children.forEach((c) => c.exitCode === null && c.kill('SIGKILL')));
+
+function pct(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+const r2 = (x: number): number => Math.round(x * 100) / 100;
+
+function startProc(args: string[], readyRe: RegExp): Promise<{ proc: ChildProcess; match: RegExpExecArray; ms: number }> {
+  const t0 = performance.now();
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(proc);
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    proc.stdout!.setEncoding('utf8').on('data', (c: string) => {
+      buf += c;
+      const m = readyRe.exec(buf);
+      if (m) resolve({ proc, match: m, ms: performance.now() - t0 });
+    });
+    proc.once('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}`)));
+  });
+}
+
+async function stopProc(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null) return;
+  const done = new Promise((r) => p.once('exit', r));
+  p.kill('SIGTERM');
+  await done;
+}
+
+/** A request/answer client: `send` writes one request, answers come through `onAnswer`. */
+interface LoadClient {
+  send(id: number): void;
+  close(): void;
+}
+
+function unixClient(path: string, body: (id: number) => string, onAnswer: () => void): Promise<LoadClient> {
+  return new Promise((resolve, reject) => {
+    const s = connect(path);
+    let buf = '';
+    s.setEncoding('utf8');
+    s.on('data', (c: string) => {
+      buf += c;
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        buf = buf.slice(nl + 1);
+        onAnswer();
+      }
+    });
+    s.once('error', reject);
+    s.once('connect', () => resolve({ send: (id) => s.write(`${body(id)}\n`), close: () => s.destroy() }));
+  });
+}
+
+function wsClient(url: string, token: string | undefined, body: (id: number) => string, onAnswer: () => void): Promise<LoadClient> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false, headers: token ? { authorization: `Bearer ${token}` } : {} });
+    ws.on('message', () => onAnswer());
+    ws.once('error', reject);
+    ws.once('open', () => resolve({ send: (id) => ws.send(body(id)), close: () => ws.close() }));
+  });
+}
+
+/** `n` clients, each sending its next request as soon as the previous answer arrives, for DURATION_MS. */
+async function closedLoop(n: number, make: (onAnswer: () => void) => Promise<LoadClient>): Promise<{ rps: number; p50_ms: number; p99_ms: number }> {
+  const lat: number[] = [];
+  let stopAt = Infinity;
+  let running = n;
+  let finish!: () => void;
+  const finished = new Promise<void>((r) => (finish = r));
+  const clients: LoadClient[] = [];
+  for (let i = 0; i < n; i++) {
+    let sentAt = 0;
+    let id = 0;
+    const c: LoadClient = await make(() => {
+      lat.push(performance.now() - sentAt);
+      if (performance.now() >= stopAt) {
+        if (--running === 0) finish();
+        return;
+      }
+      sentAt = performance.now();
+      c.send(++id);
+    });
+    clients.push(Object.assign(c, { start: () => ((sentAt = performance.now()), c.send(++id)) }));
+  }
+  const t0 = performance.now();
+  stopAt = t0 + DURATION_MS;
+  for (const c of clients) (c as LoadClient & { start: () => void }).start();
+  await finished;
+  const elapsed = performance.now() - t0;
+  clients.forEach((c) => c.close());
+  lat.sort((a, b) => a - b);
+  return { rps: Math.round(lat.length / (elapsed / 1000)), p50_ms: r2(pct(lat, 50)), p99_ms: r2(pct(lat, 99)) };
+}
+
+const request = (id: number): string => `{"jsonrpc":"2.0","id":${id},"method":"uptime"}`;
+
+async function benchRpc(results: Record<string, unknown>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'anya-bench-'));
+  try {
+    const anyad = await startProc([ANYAD, '-regtest', `-datadir=${dir}`, '-rpcport=0', '-rpcratelimit=1000000', '-rpcmaxconnections=5000'], /"ws":"(ws:\/\/[^"]+)"/);
+    await new Promise((r) => setTimeout(r, 300));
+    const wsUrl = anyad.match[1]!;
+    const sock = join(dir, 'regtest', 'anya.sock');
+    const cookie = (await readFile(join(dir, 'regtest', '.cookie'), 'utf8')).trim();
+    const echoUnixPath = join(dir, 'echo.sock');
+    const echoUnix = await startProc([ECHO, 'unix', echoUnixPath], /ready/);
+    const echoWs = await startProc([ECHO, 'ws'], /ready (\d+)/);
+    const echoWsUrl = `ws://127.0.0.1:${echoWs.match[1]}/`;
+    const rows: unknown[] = [];
+    for (const transport of ['unix', 'ws'] as const) {
+      for (const n of [1, 16, 64]) {
+        const subject = await closedLoop(n, (on) => (transport === 'unix' ? unixClient(sock, request, on) : wsClient(wsUrl, cookie, request, on)));
+        const base = await closedLoop(n, (on) => (transport === 'unix' ? unixClient(echoUnixPath, request, on) : wsClient(echoWsUrl, undefined, request, on)));
+        const row = { transport, clients: n, anyad: subject, baseline: base, throughput_ratio: r2(subject.rps / base.rps) };
+        rows.push(row);
+        console.log(`rpc ${transport.padEnd(4)} c=${String(n).padStart(2)}  anyad ${String(subject.rps).padStart(6)} req/s p50 ${subject.p50_ms} ms p99 ${subject.p99_ms} ms | echo ${String(base.rps).padStart(6)} req/s p50 ${base.p50_ms} p99 ${base.p99_ms} | ratio ${row.throughput_ratio} (target >= 0.6)`);
+      }
+    }
+    results.rpc = rows;
+    await Promise.all([stopProc(anyad.proc), stopProc(echoUnix.proc), stopProc(echoWs.proc)]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function benchFanout(results: Record<string, unknown>): Promise<void> {
+  const SUBSCRIBERS = 1000;
+  const ROUNDS = 20;
+  const dir = await mkdtemp(join(tmpdir(), 'anya-bench-'));
+  try {
+    const anyad = await startProc([ANYAD_TEST, '-regtest', `-datadir=${dir}`, '-rpcport=0', '-rpcratelimit=1000000', '-rpcmaxconnections=5000'], /"ws":"(ws:\/\/[^"]+)"/);
+    await new Promise((r) => setTimeout(r, 300));
+    const cookie = (await readFile(join(dir, 'regtest', '.cookie'), 'utf8')).trim();
+    const measure = async (url: string, token: string | undefined, subscribe: ((ws: WebSocket) => Promise<void>) | undefined, trigger: (ws: WebSocket, round: number) => void, isEvent: (text: string) => boolean): Promise<number[]> => {
+      let arrived = 0;
+      let roundStart = 0;
+      let roundDone!: () => void;
+      let lat: number[] = [];
+      const subs: WebSocket[] = [];
+      for (let i = 0; i < SUBSCRIBERS; i++) {
+        const ws = new WebSocket(url, { perMessageDeflate: false, headers: token ? { authorization: `Bearer ${token}` } : {} });
+        await new Promise((r, j) => (ws.once('open', r), ws.once('error', j)));
+        if (subscribe) await subscribe(ws);
+        ws.on('message', (d) => {
+          if (!isEvent(d.toString())) return;
+          lat.push(performance.now() - roundStart);
+          if (++arrived === SUBSCRIBERS) roundDone();
+        });
+        subs.push(ws);
+      }
+      const all: number[] = [];
+      const p99s: number[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        arrived = 0;
+        lat = [];
+        const done = new Promise<void>((r) => (roundDone = r));
+        roundStart = performance.now();
+        trigger(subs[0]!, round);
+        await done;
+        lat.sort((a, b) => a - b);
+        p99s.push(pct(lat, 99));
+        all.push(...lat);
+      }
+      subs.forEach((w) => w.close());
+      return p99s.sort((a, b) => a - b);
+    };
+    const subscribe = (ws: WebSocket): Promise<void> =>
+      new Promise((r) => {
+        ws.once('message', () => r());
+        ws.send('{"jsonrpc":"2.0","id":1,"method":"subscribe","params":{"topics":["test.tick"]}}');
+      });
+    const anyP99 = await measure(anyad.match[1]!, cookie, subscribe, (ws, round) => ws.send(`{"jsonrpc":"2.0","id":"e${round}","method":"test.emit","params":{"count":1}}`), (t) => t.includes('"test.tick"'));
+    const echo = await startProc([ECHO, 'ws'], /ready (\d+)/);
+    const baseP99 = await measure(`ws://127.0.0.1:${echo.match[1]}/`, undefined, undefined, (ws, round) => ws.send(`broadcast:${round}`), (t) => t.startsWith('broadcast:'));
+    const row = { subscribers: SUBSCRIBERS, rounds: ROUNDS, anyad_p99_ms: { p50: r2(pct(anyP99, 50)), worst: r2(anyP99[anyP99.length - 1]!) }, baseline_p99_ms: { p50: r2(pct(baseP99, 50)), worst: r2(baseP99[baseP99.length - 1]!) }, ratio: r2(pct(anyP99, 50) / pct(baseP99, 50)) };
+    results.fanout = row;
+    console.log(`fan-out ${SUBSCRIBERS} subscribers: anyad p99 delivery ${row.anyad_p99_ms.p50} ms (median of ${ROUNDS} rounds; worst round ${row.anyad_p99_ms.worst} ms, target < 50) | bare ws broadcast p99 ${row.baseline_p99_ms.p50} ms | ratio ${row.ratio}`);
+    await Promise.all([stopProc(anyad.proc), stopProc(echo.proc)]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function rssMb(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return r2(Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024);
+}
+
+async function benchStartup(results: Record<string, unknown>): Promise<void> {
+  const RUNS = 7;
+  const ready: number[] = [];
+  const rss: number[] = [];
+  const baseReady: number[] = [];
+  const baseRss: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const dir = await mkdtemp(join(tmpdir(), 'anya-bench-'));
+    const a = await startProc([ANYAD, '-regtest', `-datadir=${dir}`, '-rpcport=0'], /"msg":"anyad ready"/);
+    ready.push(a.ms);
+    await new Promise((r) => setTimeout(r, 1000));
+    rss.push(await rssMb(a.proc.pid!));
+    await stopProc(a.proc);
+    await rm(dir, { recursive: true, force: true });
+    const b = await startProc(['-e', 'process.stdout.write("ready\\n"); setInterval(() => {}, 1000)'], /ready/);
+    baseReady.push(b.ms);
+    await new Promise((r) => setTimeout(r, 1000));
+    baseRss.push(await rssMb(b.proc.pid!));
+    await stopProc(b.proc);
+  }
+  for (const a of [ready, rss, baseReady, baseRss]) a.sort((x, y) => x - y);
+  const row = {
+    runs: RUNS,
+    start_to_ready_ms: { p50: r2(pct(ready, 50)), max: r2(ready[RUNS - 1]!) },
+    bare_node_start_ms: { p50: r2(pct(baseReady, 50)) },
+    start_ratio: r2(pct(ready, 50) / pct(baseReady, 50)),
+    idle_rss_mb: { p50: pct(rss, 50), max: rss[RUNS - 1]! },
+    bare_node_rss_mb: { p50: pct(baseRss, 50) },
+    rss_ratio: r2(pct(rss, 50) / pct(baseRss, 50)),
+  };
+  results.startup = row;
+  console.log(`start-to-ready: anyad p50 ${row.start_to_ready_ms.p50} ms (max ${row.start_to_ready_ms.max}, target < 500) | bare node ${row.bare_node_start_ms.p50} ms | ratio ${row.start_ratio}`);
+  console.log(`idle RSS: anyad p50 ${row.idle_rss_mb.p50} MB (target < 100) | bare node ${row.bare_node_rss_mb.p50} MB | ratio ${row.rss_ratio}`);
+}
+
+const results: Record<string, unknown> = { node: process.version, arch: process.arch, duration_ms_per_case: DURATION_MS };
+const only = process.argv.slice(2);
+if (only.length === 0 || only.includes('startup')) await benchStartup(results);
+if (only.length === 0 || only.includes('rpc')) await benchRpc(results);
+if (only.length === 0 || only.includes('fanout')) await benchFanout(results);
+if (process.env.BENCH_OUT) await writeFile(process.env.BENCH_OUT, `${JSON.stringify(results, null, 2)}\n`);
+process.exit(0);

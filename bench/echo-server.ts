@@ -3,6 +3,7 @@
 import { createServer } from 'node:net';
 import { unlinkSync } from 'node:fs';
 import { WebSocketServer } from 'ws';
+import { LineSplitter } from '../src/core/lines.js';
 
 const [mode, path] = process.argv.slice(2);
 if (mode === 'unix') {
@@ -12,16 +13,9 @@ if (mode === 'unix') {
     // nothing to remove
   }
   const server = createServer((s) => {
-    let buf = '';
+    const lines = new LineSplitter();
     s.setEncoding('utf8');
-    s.on('data', (c: string) => {
-      buf += c;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        s.write(`${buf.slice(0, nl)}\n`);
-        buf = buf.slice(nl + 1);
-      }
-    });
+    s.on('data', (c: string) => lines.push(c, (l) => s.write(`${l}\n`)));
     s.on('error', () => undefined);
   });
   server.listen(path, () => process.stdout.write('ready\n'));

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { LineSplitter } from '../src/core/lines.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const ANYAD = join(ROOT, 'dist/src/daemon/main.js');
@@ -60,16 +61,9 @@ interface LoadClient {
 function unixClient(path: string, body: (id: number) => string, onAnswer: () => void): Promise<LoadClient> {
   return new Promise((resolve, reject) => {
     const s = connect(path);
-    let buf = '';
+    const lines = new LineSplitter();
     s.setEncoding('utf8');
-    s.on('data', (c: string) => {
-      buf += c;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        buf = buf.slice(nl + 1);
-        onAnswer();
-      }
-    });
+    s.on('data', (c: string) => lines.push(c, () => onAnswer()));
     s.once('error', reject);
     s.once('connect', () => resolve({ send: (id) => s.write(`${body(id)}\n`), close: () => s.destroy() }));
   });

@@ -2,24 +2,15 @@
 // each WebSocket auth method, and reconnect with re-subscription across a daemon restart.
 
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { AnyaClient, ConnectionError, RpcCallError } from '../src/client/index.js';
-import { startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
+import { startDaemon, useDaemon } from './helpers/daemon.js';
 
 describe('AnyaClient', () => {
-  let dir: { path: string; remove: () => Promise<void> };
-  let d: RunningDaemon;
-  before(async () => {
-    dir = await tempDir();
-    d = await startDaemon(dir.path);
-  });
-  after(async () => {
-    await d.kill();
-    await dir.remove();
-  });
+  const ctx = useDaemon();
 
   it('calls over the Unix socket; RPC errors carry code, message and data', async () => {
-    const c = await AnyaClient.connect({ socket: d.socket });
+    const c = await AnyaClient.connect({ socket: ctx.d.socket });
     assert.equal(await c.call<number>('subtract', [5, 3]), 2);
     assert.equal(await c.call<number>('subtract', { minuend: 1, subtrahend: 3 }), -2);
     await assert.rejects(c.call('test.notfound'), (e: unknown) => e instanceof RpcCallError && e.code === -32011 && (e.data as { thing: string }).thing === 'x');
@@ -31,24 +22,24 @@ describe('AnyaClient', () => {
 
   for (const authMethod of ['header', 'protocol', 'call'] as const) {
     it(`authenticates over the WebSocket with ${authMethod}`, async () => {
-      const c = await AnyaClient.connect({ url: d.wsUrl!, token: await d.cookie(), authMethod });
+      const c = await AnyaClient.connect({ url: ctx.d.wsUrl!, token: await ctx.d.cookie(), authMethod });
       assert.equal(typeof (await c.call('uptime')), 'number');
       await c.close();
     });
   }
 
   it('a refused WebSocket is a ConnectionError naming the HTTP status', async () => {
-    await assert.rejects(AnyaClient.connect({ url: d.wsUrl!, token: '__cookie__:bad' }), (e: unknown) => e instanceof ConnectionError && /HTTP 401/.test(e.message));
+    await assert.rejects(AnyaClient.connect({ url: ctx.d.wsUrl!, token: '__cookie__:bad' }), (e: unknown) => e instanceof ConnectionError && /HTTP 401/.test(e.message));
   });
 
   it('per-call timeout', async () => {
-    const c = await AnyaClient.connect({ socket: d.socket, timeoutMs: 100 });
+    const c = await AnyaClient.connect({ socket: ctx.d.socket, timeoutMs: 100 });
     await assert.rejects(c.call('test.sleep', { ms: 1000 }), (e: unknown) => e instanceof ConnectionError && /no answer to test\.sleep within 100 ms/.test(e.message));
     await c.close();
   });
 
   it('subscribe() is an async iterator; close() unsubscribes', async () => {
-    const c = await AnyaClient.connect({ socket: d.socket });
+    const c = await AnyaClient.connect({ socket: ctx.d.socket });
     const sub = await c.subscribe<{ n: number }>(['test.tick']);
     await c.call('test.emit', { count: 3 });
     const got: number[] = [];
@@ -62,7 +53,7 @@ describe('AnyaClient', () => {
   });
 
   it('reconnects after the daemon restarts and re-subscribes by itself', async () => {
-    const dd = `${dir.path}/restart`;
+    const dd = `${ctx.dir}/restart`;
     let daemon = await startDaemon(dd);
     const c = await AnyaClient.connect({ socket: daemon.socket, reconnect: { initialDelayMs: 50, maxDelayMs: 200 } });
     const sub = await c.subscribe<{ n: number }>(['test.tick']);

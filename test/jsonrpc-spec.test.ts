@@ -2,19 +2,10 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
+import { useDaemon } from './helpers/daemon.js';
 import { unixChannel, wsChannel, type Channel } from './helpers/channel.js';
 
-let dir: { path: string; remove: () => Promise<void> };
-let d: RunningDaemon;
-before(async () => {
-  dir = await tempDir();
-  d = await startDaemon(dir.path);
-});
-after(async () => {
-  await d.kill();
-  await dir.remove();
-});
+const ctx = useDaemon();
 
 /** Sends a message that must get no answer, then a sentinel: the first answer must be the sentinel's. */
 async function assertNoAnswer(ch: Channel, text: string): Promise<void> {
@@ -26,8 +17,8 @@ async function assertNoAnswer(ch: Channel, text: string): Promise<void> {
 }
 
 const transports: Array<[string, () => Promise<Channel>]> = [
-  ['unix socket', () => unixChannel(d.socket)],
-  ['websocket', async () => wsChannel(d.wsUrl!, await d.cookie())],
+  ['unix socket', () => unixChannel(ctx.d.socket)],
+  ['websocket', async () => wsChannel(ctx.d.wsUrl!, await ctx.d.cookie())],
 ];
 
 for (const [name, open] of transports) {

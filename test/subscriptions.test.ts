@@ -2,8 +2,8 @@
 // per-connection limit, and a slow consumer cut off with a final notice while the daemon's memory stays bounded.
 
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
+import { describe, it } from 'node:test';
+import { useDaemon } from './helpers/daemon.js';
 import { unixChannel, wsChannel, type Channel } from './helpers/channel.js';
 
 interface EventMsg {
@@ -12,20 +12,11 @@ interface EventMsg {
 }
 
 describe('subscriptions', () => {
-  let dir: { path: string; remove: () => Promise<void> };
-  let d: RunningDaemon;
-  before(async () => {
-    dir = await tempDir();
-    d = await startDaemon(dir.path, { args: ['-rpcsubscriberqueue=65536', '-rpcmaxsubscriptions=3'] });
-  });
-  after(async () => {
-    await d.kill();
-    await dir.remove();
-  });
+  const ctx = useDaemon({ args: ['-rpcsubscriberqueue=65536', '-rpcmaxsubscriptions=3'] });
 
   for (const [name, open] of [
-    ['unix', () => unixChannel(d.socket)],
-    ['ws', async () => wsChannel(d.wsUrl!, await d.cookie())],
+    ['unix', () => unixChannel(ctx.d.socket)],
+    ['ws', async () => wsChannel(ctx.d.wsUrl!, await ctx.d.cookie())],
   ] as Array<[string, () => Promise<Channel>]>) {
     it(`events arrive in order as notifications (${name})`, async () => {
       const ch = await open();
@@ -49,8 +40,8 @@ describe('subscriptions', () => {
   }
 
   it('refuses unknown topics and too many subscriptions; a connection cannot end another\'s subscription', async () => {
-    const a = await unixChannel(d.socket);
-    const b = await unixChannel(d.socket);
+    const a = await unixChannel(ctx.d.socket);
+    const b = await unixChannel(ctx.d.socket);
     const bad = await a.call('subscribe', { topics: ['chain.nothing'] });
     assert.equal(bad.error?.code, -32602);
     assert.match(bad.error!.message, /unknown topic 'chain\.nothing'/);
@@ -63,8 +54,8 @@ describe('subscriptions', () => {
   });
 
   it('a subscriber that stops reading is cut off with a final notice; others keep receiving', async () => {
-    const slow = await wsChannel(d.wsUrl!, await d.cookie());
-    const fast = await unixChannel(d.socket);
+    const slow = await wsChannel(ctx.d.wsUrl!, await ctx.d.cookie());
+    const fast = await unixChannel(ctx.d.socket);
     const slowSub = ((await slow.call('subscribe', { topics: ['test.tick'] })).result as { subscription: string }).subscription;
     await fast.call('subscribe', { topics: ['test.tick'] });
     // Stop reading from the slow socket: the kernel buffers fill, then anyad's queue for it grows.

@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import { createConnection, type Socket } from 'node:net';
 import { JSONRPCClient, JSONRPCErrorException, type JSONRPCResponse } from 'json-rpc-2.0';
 import WebSocket from 'ws';
+import { LineSplitter } from '../core/lines.js';
 
 export interface ClientOptions {
   /** Path of anyad's Unix socket (e.g. ~/.anya/regtest/anya.sock). */
@@ -273,7 +274,7 @@ export class AnyaClient extends EventEmitter {
 function openUnix(path: string, onMessage: (t: string) => void, onClose: () => void): Promise<Link> {
   return new Promise((resolve, reject) => {
     const s: Socket = createConnection(path);
-    let buf = '';
+    const lines = new LineSplitter();
     s.setEncoding('utf8');
     s.once('error', (err: NodeJS.ErrnoException) => reject(new ConnectionError(`cannot connect to ${path}: ${err.code ?? err.message}`)));
     s.once('connect', () => {
@@ -281,15 +282,7 @@ function openUnix(path: string, onMessage: (t: string) => void, onClose: () => v
       s.on('close', onClose);
       resolve({ send: (t) => s.write(`${t}\n`), close: () => s.destroy() });
     });
-    s.on('data', (chunk: string) => {
-      buf += chunk;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        if (line) onMessage(line);
-      }
-    });
+    s.on('data', (chunk: string) => lines.push(chunk, (line) => line && onMessage(line)));
   });
 }
 

@@ -2,6 +2,7 @@
 
 import { connect, type Socket } from 'node:net';
 import WebSocket from 'ws';
+import { LineSplitter } from '../../src/core/lines.js';
 
 export interface Channel {
   send(text: string): void;
@@ -75,16 +76,9 @@ export function unixChannel(path: string): Promise<Channel & { socket: Socket }>
   return new Promise((resolve, reject) => {
     const s = connect(path);
     const { ch, deliver, end } = makeChannel((t) => s.write(`${t}\n`), () => s.destroy());
-    let buf = '';
+    const lines = new LineSplitter();
     s.setEncoding('utf8');
-    s.on('data', (c: string) => {
-      buf += c;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        deliver(JSON.parse(buf.slice(0, nl)));
-        buf = buf.slice(nl + 1);
-      }
-    });
+    s.on('data', (c: string) => lines.push(c, (l) => deliver(JSON.parse(l))));
     s.on('close', end);
     s.once('error', reject);
     s.once('connect', () => resolve(Object.assign(ch, { socket: s })));

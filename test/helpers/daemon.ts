@@ -7,8 +7,9 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { after } from 'node:test';
+import { after, before } from 'node:test';
 import WebSocket from 'ws';
+import { LineSplitter } from '../../src/core/lines.js';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const ANYAD = join(ROOT, 'dist/src/daemon/main.js');
@@ -67,13 +68,9 @@ export async function startDaemon(datadir: string, opts: SpawnOptions = {}): Pro
   const logs: LogLine[] = [];
   let err = '';
   const waiters: Array<{ pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
-  let buf = '';
-  proc.stdout!.setEncoding('utf8').on('data', (c: string) => {
-    buf += c;
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
+  const lines = new LineSplitter();
+  proc.stdout!.setEncoding('utf8').on('data', (c: string) =>
+    lines.push(c, (line) => {
       try {
         const l = JSON.parse(line) as LogLine;
         logs.push(l);
@@ -84,8 +81,8 @@ export async function startDaemon(datadir: string, opts: SpawnOptions = {}): Pro
       } catch {
         // not a log line
       }
-    }
-  });
+    }),
+  );
   proc.stderr!.setEncoding('utf8').on('data', (c: string) => (err += c));
   const exited = new Promise<number | string>((resolve) => proc.once('exit', (code, sig) => {
     spawned.delete(proc);
@@ -129,12 +126,31 @@ export async function startDaemon(datadir: string, opts: SpawnOptions = {}): Pro
   return d;
 }
 
+/**
+ * Registers before/after hooks that give the enclosing suite a temp dir and a daemon started in it; the returned
+ * object's fields are filled once `before` has run.
+ */
+export function useDaemon(opts: SpawnOptions = {}): { dir: string; d: RunningDaemon } {
+  const ctx = {} as { dir: string; d: RunningDaemon; remove: () => Promise<void> };
+  before(async () => {
+    const t = await tempDir();
+    ctx.dir = t.path;
+    ctx.remove = t.remove;
+    ctx.d = await startDaemon(t.path, opts);
+  });
+  after(async () => {
+    await ctx.d?.kill();
+    await ctx.remove?.();
+  });
+  return ctx;
+}
+
 /** Sends one line on the Unix socket and collects `n` answer lines. */
 export function unixExchange(path: string, text: string, n = 1, timeoutMs = 5000): Promise<unknown[]> {
   return new Promise((resolve, reject) => {
     const s = connect(path);
     const out: unknown[] = [];
-    let buf = '';
+    const lines = new LineSplitter();
     const t = setTimeout(() => {
       s.destroy();
       reject(new Error(`timeout; got ${JSON.stringify(out)}`));
@@ -144,19 +160,16 @@ export function unixExchange(path: string, text: string, n = 1, timeoutMs = 5000
       clearTimeout(t);
       reject(e);
     });
-    s.on('data', (c: string) => {
-      buf += c;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        out.push(JSON.parse(buf.slice(0, nl)));
-        buf = buf.slice(nl + 1);
+    s.on('data', (c: string) =>
+      lines.push(c, (l) => {
+        out.push(JSON.parse(l));
         if (out.length === n) {
           clearTimeout(t);
           s.end();
           resolve(out);
         }
-      }
-    });
+      }),
+    );
     s.on('close', () => {
       clearTimeout(t);
       resolve(out);

@@ -9,6 +9,7 @@ import type { ConnectionTracker } from '../connections.js';
 import type { Dispatcher } from '../dispatcher.js';
 import { ErrorCode } from '../errors.js';
 import type { Connection } from '../registry.js';
+import { LineSplitter } from '../../core/lines.js';
 
 export interface UnixTransportOptions {
   path: string;
@@ -104,17 +105,13 @@ export class UnixTransport {
     this.tracker.add(conn);
     // A peer that does not read its answers stops being read from, so its queue cannot grow without bound.
     socket.on('drain', () => socket.resume());
-    let buffered = '';
+    const lines = new LineSplitter();
     let tooLarge = false;
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => {
       if (tooLarge) return;
-      buffered += chunk;
-      let nl: number;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        if (line.trim() === '') continue;
+      lines.push(chunk, (line) => {
+        if (tooLarge || line.trim() === '') return;
         if (Buffer.byteLength(line) > this.opts.maxMessageBytes) {
           this.refuseTooLarge(socket, conn);
           tooLarge = true;
@@ -123,8 +120,10 @@ export class UnixTransport {
         void this.dispatcher.handle(line, conn).then((answer) => {
           if (answer !== null) conn.send(answer);
         });
-      }
-      if (Buffer.byteLength(buffered) > this.opts.maxMessageBytes) {
+      });
+      // An unfinished line with more characters than the byte limit is too large whatever its encoding; one with
+      // fewer is measured in bytes once complete, so memory stays within a few times the limit.
+      if (!tooLarge && lines.pending > this.opts.maxMessageBytes) {
         this.refuseTooLarge(socket, conn);
         tooLarge = true;
       }

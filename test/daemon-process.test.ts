@@ -161,6 +161,28 @@ describe('anyad process', () => {
     assert.equal(await exists(join(d.netdir, 'anya.sock')), false, 'nothing left listening');
   });
 
+  it('serves Prometheus metrics on -metricsport, the same counters as the metrics RPC', async () => {
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+    const port = (probe.address() as { port: number }).port;
+    await new Promise((r) => probe.close(r));
+    const d = await startDaemon(datadir(), { args: [`-metricsport=${port}`] });
+    const ch = await unixChannel(d.socket);
+    await ch.call('uptime');
+    await ch.call('nosuch');
+    const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+    assert.equal(res.status, 200);
+    const text = await res.text();
+    assert.match(text, /anyad_rpc_calls_total\{method="uptime",transport="unix",outcome="ok"\} 1/);
+    assert.match(text, /anyad_rpc_connections\{transport="unix"\} 1/);
+    assert.match(text, /anyad_process_resident_memory_bytes/);
+    assert.equal((await fetch(`http://127.0.0.1:${port}/other`)).status, 404);
+    const json = (await ch.call('metrics')).result as Array<{ name: string }>;
+    assert.ok(json.some((m) => m.name === 'anyad_rpc_call_seconds'));
+    ch.close();
+    await d.kill();
+  });
+
   it('refuses to start when the WebSocket port is taken, with the reason', async () => {
     const blocker = createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));

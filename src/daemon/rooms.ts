@@ -1,6 +1,7 @@
 // The rooms this build of anyad composes, in the order their options appear in -help. Each later subsystem
-// (bitcoin, lightning, hsm, ml) adds its room here.
+// (lightning, hsm, ml) adds its room here.
 
+import { bitcoinRoom } from '../adapters/bitcoin/room.js';
 import type { Room } from '../core/room.js';
 
-export const ROOMS: readonly Room[] = [];
+export const ROOMS: readonly Room[] = [bitcoinRoom];

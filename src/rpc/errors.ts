@@ -21,6 +21,7 @@ export const ErrorCode = {
   PolicyDenied: -32013,
   Conflict: -32014,
   Busy: -32015,
+  BackendRejected: -32016,
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCode;
@@ -46,6 +47,7 @@ export const ERROR_TABLE: ReadonlyArray<{ code: number; name: ErrorCodeName; mea
   { code: ErrorCode.PolicyDenied, name: 'PolicyDenied', meaning: 'A policy refused the operation; data.rule names the rule.' },
   { code: ErrorCode.Conflict, name: 'Conflict', meaning: 'The operation conflicts with the current state (e.g. the target already exists).' },
   { code: ErrorCode.Busy, name: 'Busy', meaning: 'A bounded queue is full; retry later.' },
+  { code: ErrorCode.BackendRejected, name: 'BackendRejected', meaning: 'The backend refused the operation (e.g. bitcoind rejected a transaction); data.reason has its words.' },
 ];
 
 /** An error that is meant for the caller: its message and data are sent as they are, so they must hold no secret. */

@@ -1,0 +1,60 @@
+// The one place where the node behind the RPC is allowed to differ. Bitcoin Core 25+ is the reference; bcoin
+// (the test node) takes booleans for getblock verbosity, answers estimatesmartfee as {fee, blocks} and reports its
+// version as a string. Everything else in the room speaks Core's shapes.
+
+import type { BitcoindClient } from './client.js';
+
+export interface VerboseTx {
+  txid: string;
+  vin: Array<{ txid?: string; vout?: number; coinbase?: string }>;
+  vout: Array<{ value: number; n: number; scriptPubKey: { hex: string; address?: string } }>;
+}
+export interface VerboseBlock {
+  hash: string;
+  height: number;
+  previousblockhash?: string;
+  time: number;
+  tx: VerboseTx[];
+}
+
+export interface FeeEstimate {
+  target: number;
+  sat_per_vb: number | null;
+  blocks: number | null;
+  errors: string[];
+}
+
+export class ChainBackend {
+  private constructor(
+    private readonly client: BitcoindClient,
+    readonly kind: 'core' | 'bcoin',
+    readonly version: string,
+    readonly subversion: string,
+  ) {}
+
+  static async detect(client: BitcoindClient): Promise<ChainBackend> {
+    const info = await client.call<{ version: number | string; subversion: string }>('getnetworkinfo');
+    const bcoin = /bcoin/i.test(info.subversion);
+    return new ChainBackend(client, bcoin ? 'bcoin' : 'core', String(info.version), info.subversion);
+  }
+
+  /** getblock with every transaction decoded (Core: verbosity 2). */
+  getBlockFull(hash: string): Promise<VerboseBlock> {
+    return this.kind === 'bcoin' ? this.client.call('getblock', hash, true, true) : this.client.call('getblock', hash, 2);
+  }
+
+  /** getblock at verbosity 0 (hex), 1 (txids) or 2 (decoded transactions). */
+  getBlock(hash: string, verbosity: 0 | 1 | 2): Promise<unknown> {
+    if (this.kind === 'bcoin') return this.client.call('getblock', hash, verbosity > 0, verbosity > 1);
+    return this.client.call('getblock', hash, verbosity);
+  }
+
+  async estimateSmartFee(target: number): Promise<FeeEstimate> {
+    const r = await this.client.call<{ feerate?: number; fee?: number; blocks?: number; errors?: string[] }>('estimatesmartfee', target);
+    // Core: feerate in BTC per kvB; bcoin: fee, -1 when it has no estimate.
+    const btcPerKvb = r.feerate ?? (r.fee !== undefined && r.fee >= 0 ? r.fee : undefined);
+    const satPerVb = btcPerKvb === undefined ? null : Math.round(((btcPerKvb * 1e8) / 1000) * 1000) / 1000;
+    const errors = r.errors ?? (satPerVb === null ? ['Insufficient data or no feerate found'] : []);
+    return { target, sat_per_vb: satPerVb, blocks: r.blocks ?? null, errors };
+  }
+}

@@ -1,0 +1,38 @@
+// The bitcoin room: the connection to Bitcoin Core, the chain watcher and the watch lists.
+
+import { Type } from '@sinclair/typebox';
+import type { Room } from '../../core/room.js';
+import { BitcoindClient } from './client.js';
+import { chainMethods } from './methods.js';
+import { BITCOIN_OPTIONS } from './options.js';
+import { BitcoinService } from './service.js';
+
+const Block = Type.Object({ height: Type.Integer(), hash: Type.String() });
+
+export const bitcoinRoom: Room = {
+  name: 'bitcoin',
+  options: BITCOIN_OPTIONS,
+  topics: [
+    { name: 'chain.block', summary: 'A block was connected to the chain anyad follows (in order; after a reorg, the new branch).', data: Type.Object({ height: Type.Integer(), hash: Type.String(), previous: Type.Union([Type.String(), Type.Null()]), time: Type.Integer(), tx_count: Type.Integer() }) },
+    { name: 'chain.disconnected', summary: 'A block was removed by a reorg (newest first, before the new branch\'s chain.block events).', data: Block },
+    { name: 'chain.reorg', summary: 'A reorg: the fork point and the blocks it removed.', data: Type.Object({ fork_height: Type.Integer(), fork_hash: Type.String(), disconnected: Type.Array(Block) }) },
+    { name: 'chain.tx', summary: 'A watched transaction: status mempool, confirmed, deep (bitcoind.confirmations reached) or reorged; spends lists watched outpoints it spends.', data: Type.Object({ txid: Type.String(), watches: Type.Array(Type.String()), spends: Type.Array(Type.String()), status: Type.String(), confirmations: Type.Integer() }, { additionalProperties: true }) },
+  ],
+  create: async ({ config, log, store, bus }) => {
+    if (!config.bool('bitcoind.enable')) return {};
+    const host = config.str('bitcoind.rpcconnect')!;
+    const port = config.int('bitcoind.rpcport');
+    const client = new BitcoindClient({
+      host,
+      port,
+      timeoutMs: config.int('bitcoind.timeout') * 1000,
+      maxConcurrency: config.int('bitcoind.maxconcurrency'),
+      cookieFile: config.path('bitcoind.rpccookiefile'),
+      user: config.str('bitcoind.rpcuser') || undefined,
+      passwordFile: config.path('bitcoind.rpcpasswordfile'),
+    });
+    const db = await store.room('bitcoin');
+    const service = new BitcoinService(client, { network: config.network, pollMs: config.int('bitcoind.pollinterval'), endpoint: `${host}:${port}`, deepAt: config.int('bitcoind.confirmations') }, db, store, bus, log);
+    return { service, methods: chainMethods(service, config.network) };
+  },
+};

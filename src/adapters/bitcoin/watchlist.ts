@@ -1,0 +1,122 @@
+// What apps asked to watch: addresses and output scripts (matched on outputs) and outpoints (matched on the
+// inputs that spend them). Persisted in the room's sublevel; matched in memory through two indexes.
+
+import { randomBytes } from 'node:crypto';
+import * as bitcoin from 'bitcoinjs-lib';
+import type { Network } from '../../core/options.js';
+import { rpcError } from '../../rpc/errors.js';
+import type { RoomDb, Store } from '../../store/store.js';
+import type { VerboseTx } from './backend.js';
+
+export interface Watch {
+  id: string;
+  kind: 'address' | 'script' | 'outpoint';
+  /** As given: the address, the script hex, or txid:vout. */
+  value: string;
+  label: string;
+  created: string;
+}
+
+export const MAX_WATCHES = 10_000;
+
+export function bitcoinNetwork(n: Network): bitcoin.Network {
+  return n === 'main' ? bitcoin.networks.bitcoin : n === 'regtest' ? bitcoin.networks.regtest : bitcoin.networks.testnet;
+}
+
+export class WatchList {
+  private readonly byId = new Map<string, Watch>();
+  private readonly byScript = new Map<string, Set<string>>();
+  private readonly byOutpoint = new Map<string, Set<string>>();
+
+  constructor(
+    private readonly db: RoomDb,
+    private readonly store: Store,
+    private readonly network: Network,
+  ) {}
+
+  async load(): Promise<void> {
+    for await (const [, v] of this.db.iterator({ gte: 'w:', lt: 'w;' })) this.index(v as Watch);
+  }
+
+  size(): number {
+    return this.byId.size;
+  }
+
+  list(): Watch[] {
+    return [...this.byId.values()].sort((a, b) => a.created.localeCompare(b.created));
+  }
+
+  async add(input: { address?: string; script?: string; outpoint?: string; label?: string }): Promise<Watch> {
+    const given = (['address', 'script', 'outpoint'] as const).filter((k) => input[k] !== undefined);
+    if (given.length !== 1) throw rpcError('InvalidParams', 'give exactly one of address, script or outpoint');
+    const kind = given[0]!;
+    const value = input[kind]!;
+    const key = this.keyOf(kind, value);
+    const existing = this.list().find((w) => w.kind === kind && this.keyOf(w.kind, w.value) === key);
+    if (existing) return existing;
+    if (this.byId.size >= MAX_WATCHES) throw rpcError('Busy', `the watch list is full (${MAX_WATCHES} entries)`);
+    const w: Watch = { id: randomBytes(8).toString('hex'), kind, value, label: input.label ?? '', created: new Date().toISOString() };
+    await this.store.batch([{ type: 'put', sublevel: this.db, key: `w:${w.id}`, value: w }]);
+    this.index(w);
+    return w;
+  }
+
+  async remove(id: string): Promise<boolean> {
+    const w = this.byId.get(id);
+    if (!w) return false;
+    await this.store.batch([{ type: 'del', sublevel: this.db, key: `w:${id}` }]);
+    this.byId.delete(id);
+    const map = w.kind === 'outpoint' ? this.byOutpoint : this.byScript;
+    const k = this.keyOf(w.kind, w.value);
+    map.get(k)?.delete(id);
+    if (map.get(k)?.size === 0) map.delete(k);
+    return true;
+  }
+
+  /** The watches a transaction touches (by output script or spent outpoint), or undefined. */
+  match(tx: VerboseTx): { watches: string[]; spends: string[] } | undefined {
+    const ids = new Set<string>();
+    const spends: string[] = [];
+    for (const out of tx.vout) for (const id of this.byScript.get(out.scriptPubKey.hex) ?? []) ids.add(id);
+    if (this.byOutpoint.size > 0) {
+      for (const input of tx.vin) {
+        if (input.txid === undefined) continue;
+        const op = `${input.txid}:${input.vout}`;
+        const hit = this.byOutpoint.get(op);
+        if (!hit) continue;
+        spends.push(op);
+        for (const id of hit) ids.add(id);
+      }
+    }
+    return ids.size > 0 ? { watches: [...ids].sort(), spends } : undefined;
+  }
+
+  /** The index key: an output script in hex for addresses and scripts, txid:vout for outpoints. Throws -32602. */
+  private keyOf(kind: Watch['kind'], value: string): string {
+    switch (kind) {
+      case 'address':
+        try {
+          return Buffer.from(bitcoin.address.toOutputScript(value, bitcoinNetwork(this.network))).toString('hex');
+        } catch {
+          throw rpcError('InvalidParams', `'${value.slice(0, 100)}' is not a valid ${this.network} address`);
+        }
+      case 'script':
+        if (!/^([0-9a-f]{2}){1,10000}$/i.test(value)) throw rpcError('InvalidParams', 'script must be hex');
+        return value.toLowerCase();
+      case 'outpoint': {
+        const m = /^([0-9a-f]{64}):(\d{1,10})$/i.exec(value);
+        if (!m || Number(m[2]) > 0xffffffff) throw rpcError('InvalidParams', 'outpoint must be <txid>:<vout>');
+        return `${m[1]!.toLowerCase()}:${Number(m[2])}`;
+      }
+    }
+  }
+
+  private index(w: Watch): void {
+    this.byId.set(w.id, w);
+    const map = w.kind === 'outpoint' ? this.byOutpoint : this.byScript;
+    const k = this.keyOf(w.kind, w.value);
+    const set = map.get(k) ?? new Set<string>();
+    set.add(w.id);
+    map.set(k, set);
+  }
+}

@@ -39,12 +39,15 @@ export interface BcoinNode {
 }
 
 /** Starts bcoin; with `prefix`, its chain is kept on disk so a restart resumes it. */
-export async function startBcoin(dir: string, opts: { port?: number; apiKey?: string; prefix?: string } = {}): Promise<BcoinNode> {
+export async function startBcoin(dir: string, opts: { port?: number; apiKey?: string; prefix?: string; zmqPort?: number; zmqSkip?: number } = {}): Promise<BcoinNode> {
   const port = opts.port ?? (await freePort());
   const apiKey = opts.apiKey ?? randomBytes(16).toString('hex');
   const cookieFile = join(dir, `bitcoind-${port}.cookie`);
   await writeFile(cookieFile, `__cookie__:${apiKey}`, { mode: 0o600 });
-  const proc = spawn(process.execPath, [join(ROOT, 'dist/test/peers/bcoin-regtest.js'), String(port), apiKey, ...(opts.prefix ? [opts.prefix] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [join(ROOT, 'dist/test/peers/bcoin-regtest.js'), String(port), apiKey, ...(opts.prefix ? [opts.prefix] : [])], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...(opts.zmqPort ? { ZMQ_PORT: String(opts.zmqPort) } : {}), ...(opts.zmqSkip !== undefined ? { ZMQ_SKIP: String(opts.zmqSkip) } : {}) },
+  });
   nodes.add(proc);
   let err = '';
   proc.stderr!.on('data', (c) => (err += c));

@@ -5,6 +5,9 @@
 // The one patch to bcoin itself: its miner after invalidateblock (see below).
 // What it does NOT prove: Bitcoin Core's exact RPC shapes (bcoin's getblock takes booleans, estimatesmartfee answers
 // {fee:-1}, sendrawtransaction returns before validation), Taproot validation, ZMQ, or Core's warm-up (-28).
+// With ZMQ_PORT set it also publishes Bitcoin Core's ZMQ frames (topic, body, 4-byte LE sequence) for hashblock
+// (the hash as RPC shows it) and rawtx (the serialized transaction), as Core's zmq notifier does; ZMQ_SKIP=N makes it
+// skip sequence number N of hashblock, to test gap detection.
 // Usage: node bcoin-regtest.js <port> <apikey> [<prefix dir for a persistent chain>]; prints "ready" when serving.
 
 import { createRequire } from 'node:module';
@@ -54,6 +57,25 @@ node.miner.assemble = (attempt: unknown): unknown => {
   if (node.mempool.tip !== node.chain.tip.hash && node.mempool.map.size === 0) node.mempool.tip = node.chain.tip.hash;
   return assemble(attempt);
 };
+if (process.env.ZMQ_PORT) {
+  const { Publisher } = await import('zeromq');
+  const pub = new Publisher();
+  await pub.bind(`tcp://127.0.0.1:${process.env.ZMQ_PORT}`);
+  const seq = new Map<string, number>();
+  const skip = process.env.ZMQ_SKIP === undefined ? -1 : Number(process.env.ZMQ_SKIP);
+  // Sends are queued so frames leave in order even when events come faster than the socket takes them.
+  let chain = Promise.resolve();
+  const publish = (topic: string, body: Buffer): void => {
+    let n = seq.get(topic) ?? 0;
+    if (topic === 'hashblock' && n === skip) n++;
+    seq.set(topic, n + 1);
+    const s = Buffer.alloc(4);
+    s.writeUInt32LE(n >>> 0);
+    chain = chain.then(() => pub.send([topic, body, s])).catch(() => undefined);
+  };
+  node.chain.on('connect', (entry: { rhash(): string }) => publish('hashblock', Buffer.from(entry.rhash(), 'hex')));
+  node.mempool.on('tx', (tx: { toRaw(): Buffer }) => publish('rawtx', tx.toRaw()));
+}
 process.stdout.write(`ready ${node.chain.height}\n`);
 const shutdown = async (): Promise<void> => {
   await node.close();

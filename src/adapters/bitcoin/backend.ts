@@ -2,6 +2,7 @@
 // (the test node) takes booleans for getblock verbosity, answers estimatesmartfee as {fee, blocks} and reports its
 // version as a string. Everything else in the room speaks Core's shapes.
 
+import * as bitcoin from 'bitcoinjs-lib';
 import type { BitcoindClient } from './client.js';
 
 export interface VerboseTx {
@@ -57,4 +58,14 @@ export class ChainBackend {
     const errors = r.errors ?? (satPerVb === null ? ['Insufficient data or no feerate found'] : []);
     return { target, sat_per_vb: satPerVb, blocks: r.blocks ?? null, errors };
   }
+}
+
+/** A raw transaction (as ZMQ rawtx carries it) in the decoded shape bitcoind's verbose RPCs use. */
+export function decodeRawTx(raw: Buffer): VerboseTx {
+  const tx = bitcoin.Transaction.fromBuffer(raw);
+  return {
+    txid: tx.getId(),
+    vin: tx.ins.map((i) => (tx.isCoinbase() ? { coinbase: Buffer.from(i.script).toString('hex') } : { txid: Buffer.from(i.hash).reverse().toString('hex'), vout: i.index })),
+    vout: tx.outs.map((o, n) => ({ value: Number(o.value) / 1e8, n, scriptPubKey: { hex: Buffer.from(o.script).toString('hex') } })),
+  };
 }

@@ -32,7 +32,7 @@ export const bitcoinRoom: Room = {
       passwordFile: config.path('bitcoind.rpcpasswordfile'),
     });
     const db = await store.room('bitcoin');
-    const service = new BitcoinService(client, { network: config.network, pollMs: config.int('bitcoind.pollinterval'), endpoint: `${host}:${port}`, deepAt: config.int('bitcoind.confirmations') }, db, store, bus, log);
+    const service = new BitcoinService(client, { network: config.network, pollMs: config.int('bitcoind.pollinterval'), endpoint: `${host}:${port}`, deepAt: config.int('bitcoind.confirmations'), zmq: { hashblock: config.str('bitcoind.zmqpubhashblock') || undefined, rawtx: config.str('bitcoind.zmqpubrawtx') || undefined, sequence: config.str('bitcoind.zmqpubsequence') || undefined } }, db, store, bus, log);
     return { service, methods: chainMethods(service, config.network) };
   },
 };

@@ -6,7 +6,8 @@ import type { Network } from '../../core/options.js';
 import { HealthCell, type Service } from '../../core/service.js';
 import type { EventBus } from '../../rpc/events.js';
 import type { RoomDb, Store } from '../../store/store.js';
-import { ChainBackend } from './backend.js';
+import { ChainBackend, decodeRawTx } from './backend.js';
+import { ZmqListener, type ZmqEndpoints } from './zmq.js';
 import { BitcoindClient, BitcoindError, BitcoindUnreachable } from './client.js';
 import { ChainWatcher } from './watcher.js';
 import { WatchList } from './watchlist.js';
@@ -28,11 +29,17 @@ export class BitcoinService implements Service {
   readonly watches: WatchList;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  private again = false;
   private closed = false;
+  readonly zmq: ZmqListener;
+  /** Block hashes ZMQ announced recently, to notice when it goes silent. */
+  private readonly announced = new Set<string>();
+  private unannounced: string[] = [];
+  zmqSilent = false;
 
   constructor(
     readonly client: BitcoindClient,
-    private readonly opts: { network: Network; pollMs: number; endpoint: string; deepAt: number },
+    private readonly opts: { network: Network; pollMs: number; endpoint: string; deepAt: number; zmq: ZmqEndpoints },
     db: RoomDb,
     store: Store,
     bus: EventBus,
@@ -40,11 +47,42 @@ export class BitcoinService implements Service {
   ) {
     this.watches = new WatchList(db, store, opts.network);
     this.watcher = new ChainWatcher(client, db, store, bus, this.watches, log, opts.deepAt);
+    this.zmq = new ZmqListener(opts.zmq, {
+      onBlock: (hash) => {
+        this.announced.add(hash);
+        if (this.announced.size > 100) this.announced.delete(this.announced.values().next().value!);
+        if (this.zmqSilent) {
+          this.zmqSilent = false;
+          this.log.info('zmq notifications are arriving again');
+        }
+        this.wake();
+      },
+      onRawTx: (raw) => {
+        let tx;
+        try {
+          tx = decodeRawTx(raw);
+        } catch {
+          return;
+        }
+        if (this.state === 'connected') void this.watcher.considerMempoolTx(tx).catch((err: Error) => this.log.warn({ reason: err.message }, 'zmq rawtx not processed'));
+      },
+      onSequence: () => this.wake(),
+      onGap: (topic, expected, got) => {
+        this.log.warn({ topic, expected, got }, 'zmq sequence gap: notifications were lost; re-reading the chain');
+        this.wake();
+      },
+    }, log);
+  }
+
+  /** 'zmq' while notifications drive the watcher, 'polling' when ZMQ is not configured or has gone silent. */
+  mode(): 'zmq' | 'polling' {
+    return this.zmq.configured && this.opts.zmq.hashblock && !this.zmqSilent ? 'zmq' : 'polling';
   }
 
   async open(): Promise<void> {
     await this.watches.load();
     await this.watcher.load();
+    if (this.zmq.configured) this.zmq.start();
     try {
       await this.round();
     } finally {
@@ -56,6 +94,7 @@ export class BitcoinService implements Service {
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
+    this.zmq.close();
     await this.running;
     this.state = 'stopped';
     this.cell.set('stopped', 'closed');
@@ -63,13 +102,33 @@ export class BitcoinService implements Service {
 
   private schedule(): void {
     if (this.closed) return;
-    this.timer = setTimeout(() => {
-      this.running = this.round().finally(() => this.schedule());
-    }, this.opts.pollMs);
+    this.timer = setTimeout(() => this.run(true), this.opts.pollMs);
+  }
+
+  /** Runs a round now (a ZMQ notification); a round already running is followed by one more. */
+  private wake(): void {
+    if (this.closed) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.run(false);
+  }
+
+  private run(byTimer: boolean): void {
+    this.running = this.round(byTimer).finally(() => {
+      this.running = undefined;
+      if (this.again && !this.closed) {
+        this.again = false;
+        this.run(false);
+      } else this.schedule();
+    });
   }
 
   /** One round: (re)connect if needed, then follow the chain. Never throws. */
-  private async round(): Promise<void> {
+  private async round(byTimer = false): Promise<void> {
+    this.checkZmqSilence();
     try {
       if (this.state !== 'connected') {
         if (this.client.breakerOpen()) return;
@@ -77,10 +136,21 @@ export class BitcoinService implements Service {
         if ((this.state as ConnectionState) !== 'connected') return;
       }
       await this.watcher.poll(this.backend!);
+      // Blocks found by the timer are checked at the next round: ZMQ must have announced them by then.
+      if (byTimer && this.opts.zmq.hashblock) this.unannounced.push(...this.watcher.lastConnected.filter((h) => !this.announced.has(h)));
       const t = this.watcher.tip;
       this.cell.set('ok', `connected to ${this.backend!.subversion} at ${this.opts.endpoint}, height ${t?.height ?? '?'}`);
     } catch (err) {
       this.fail(err);
+    }
+  }
+
+  private checkZmqSilence(): void {
+    const missed = this.unannounced.filter((h) => !this.announced.has(h));
+    this.unannounced = [];
+    if (missed.length > 0 && !this.zmqSilent) {
+      this.zmqSilent = true;
+      this.log.warn({ missed: missed.length, endpoint: this.opts.zmq.hashblock }, 'zmq is silent (blocks found by polling were never announced); polling carries on');
     }
   }
 

@@ -34,6 +34,8 @@ const heightKey = (h: number): string => `h:${String(h).padStart(10, '0')}`;
 export class ChainWatcher {
   tip: Tip | undefined;
   best: Tip | undefined;
+  /** Hashes of the blocks the last poll connected (the service checks ZMQ announced them). */
+  lastConnected: string[] = [];
   private knownMempool = new Set<string>();
   private readonly pendingDeep = new Map<string, WatchedTx>();
 
@@ -57,6 +59,7 @@ export class ChainWatcher {
 
   /** One round: follow the chain to bitcoind's best block, then look at the mempool. */
   async poll(backend: ChainBackend): Promise<void> {
+    this.lastConnected = [];
     const bestHash = await this.client.call<string>('getbestblockhash');
     if (!this.tip) {
       // First start: begin at the current tip; history before anyad was installed is not scanned.
@@ -140,6 +143,7 @@ export class ChainWatcher {
     }
     await this.store.batch(ops);
     this.tip = { height: block.height, hash: block.hash };
+    this.lastConnected.push(block.hash);
     this.bus.publish('chain.block', { height: block.height, hash: block.hash, previous: block.previousblockhash ?? null, time: block.time, tx_count: block.tx.length });
     for (const t of confirmed) {
       this.knownMempool.delete(t.txid);
@@ -163,17 +167,21 @@ export class ChainWatcher {
         now.delete(txid);
         continue;
       }
-      const known = (await this.db.get(`t:${txid}`)) as WatchedTx | undefined;
-      if (known) continue;
+      if ((await this.db.get(`t:${txid}`)) !== undefined) continue;
       const tx = await this.client.call<VerboseTx>('getrawtransaction', txid, true).catch(() => undefined);
-      if (!tx) continue;
-      const m = this.watches.match(tx);
-      if (!m) continue;
-      const rec: WatchedTx = { txid, watches: m.watches, spends: m.spends, status: 'mempool' };
-      await this.store.batch([this.put(`t:${txid}`, rec)]);
-      this.bus.publish('chain.tx', { txid, watches: m.watches, spends: m.spends, status: 'mempool', confirmations: 0 });
+      if (tx) await this.considerMempoolTx(tx);
     }
     this.knownMempool = now;
+  }
+
+  /** A transaction that entered the mempool (from getrawmempool or ZMQ rawtx): record and report it if watched. */
+  async considerMempoolTx(tx: VerboseTx): Promise<void> {
+    const m = this.watches.match(tx);
+    if (!m || (await this.db.get(`t:${tx.txid}`)) !== undefined) return;
+    const rec: WatchedTx = { txid: tx.txid, watches: m.watches, spends: m.spends, status: 'mempool' };
+    await this.store.batch([this.put(`t:${tx.txid}`, rec)]);
+    this.knownMempool.add(tx.txid);
+    this.bus.publish('chain.tx', { txid: tx.txid, watches: m.watches, spends: m.spends, status: 'mempool', confirmations: 0 });
   }
 
   async watchedTx(txid: string): Promise<WatchedTx | undefined> {

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { benchChain } from './chain.js';
 import { LineSplitter } from '../src/core/lines.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -244,5 +245,6 @@ const only = process.argv.slice(2);
 if (only.length === 0 || only.includes('startup')) await benchStartup(results);
 if (only.length === 0 || only.includes('rpc')) await benchRpc(results);
 if (only.length === 0 || only.includes('fanout')) await benchFanout(results);
+if (only.length === 0 || only.includes('chain')) await benchChain(results);
 if (process.env.BENCH_OUT) await writeFile(process.env.BENCH_OUT, `${JSON.stringify(results, null, 2)}\n`);
 process.exit(0);

@@ -9,13 +9,13 @@ import { randomBytes } from 'node:crypto';
 import * as bitcoin from 'bitcoinjs-lib';
 import { ECPairFactory } from 'ecpair';
 import * as ecc from 'tiny-secp256k1';
-import { after } from 'node:test';
-import { ROOT } from './daemon.js';
+import { ROOT } from './paths.js';
 
 const ECPair = ECPairFactory(ecc);
 const NET = bitcoin.networks.regtest;
 const nodes = new Set<ChildProcess>();
-after(() => {
+// Killed by PID when the test file's process ends, whatever happened in between.
+process.on('exit', () => {
   for (const p of nodes) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
 });
 

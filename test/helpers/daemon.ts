@@ -6,15 +6,12 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before } from 'node:test';
 import WebSocket from 'ws';
 import { LineSplitter } from '../../src/core/lines.js';
 
-export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-export const ANYAD = join(ROOT, 'dist/src/daemon/main.js');
-export const ANYAD_TEST = join(ROOT, 'dist/test/fixtures/anyad-test.js');
-export const ANYA_CLI = join(ROOT, 'dist/src/cli/main.js');
+export { ROOT, ANYAD, ANYAD_TEST, ANYA_CLI } from './paths.js';
+import { ANYAD_TEST, ANYA_CLI } from './paths.js';
 
 const spawned = new Set<ChildProcess>();
 /** Kills, by PID, whatever a test file spawned and did not stop (a failed assertion skips its cleanup). */

@@ -29,6 +29,8 @@ export interface WatchedTx {
 /** How many recent block hashes are kept to find a fork point; deeper reorgs stop the watcher with an error. */
 const HISTORY = 1000;
 const MEMPOOL_LOOKUPS_PER_POLL = 500;
+/** Blocks requested ahead of the one being connected during catch-up. */
+const PREFETCH = 4;
 const heightKey = (h: number): string => `h:${String(h).padStart(10, '0')}`;
 
 export class ChainWatcher {
@@ -77,14 +79,24 @@ export class ChainWatcher {
     this.best = { height: bestHeader.height, hash: bestHash };
     await this.rewindToMainChain();
     const start = this.tip!.height;
-    const total = this.best.height - start;
-    for (let h = start + 1; h <= this.best.height; h++) {
-      const hash = await this.client.call<string>('getblockhash', h);
-      const block = await backend.getBlockFull(hash);
+    const best = this.best.height;
+    const total = best - start;
+    // Blocks are fetched a few ahead (within bitcoind.maxconcurrency) and connected strictly in order.
+    const ahead = new Map<number, Promise<VerboseBlock>>();
+    const fetchBlock = (h: number): void => {
+      if (h > best || ahead.has(h)) return;
+      const p = this.client.call<string>('getblockhash', h).then((hash) => backend.getBlockFull(hash));
+      p.catch(() => undefined); // awaited below; a fetch abandoned after a reorg must not surface as unhandled
+      ahead.set(h, p);
+    };
+    for (let h = start + 1; h <= best; h++) {
+      for (let k = h; k < h + PREFETCH; k++) fetchBlock(k);
+      const block = await ahead.get(h)!;
+      ahead.delete(h);
       // The chain moved under us (a reorg during catch-up): the next poll walks back and goes on from there.
       if (block.previousblockhash !== this.tip!.hash) return;
       await this.connect(block);
-      if (total >= 100 && (h - start) % 100 === 0) this.log.info({ height: h, best: this.best.height }, 'catching up');
+      if (total >= 100 && (h - start) % 100 === 0) this.log.info({ height: h, best }, 'catching up');
     }
   }
 

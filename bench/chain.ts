@@ -1,0 +1,115 @@
+// Bitcoin room benchmarks against the regtest node (bcoin):
+//  - catch-up: anyad following 2000 blocks it missed, against the node's own getblockhash+getblock rate for the
+//    same blocks in the same run (target >= 0.8x);
+//  - event latency: from asking the node to mine a block to chain.block at a WebSocket subscriber (p50, p99), by
+//    ZMQ and by polling, against the node's own time to answer generatetoaddress.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import WebSocket from 'ws';
+import { freePort, startBcoin, type BcoinNode } from '../test/helpers/bcoin.js';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const ANYAD = join(ROOT, 'dist/src/daemon/main.js');
+const r2 = (x: number): number => Math.round(x * 100) / 100;
+const pct = (s: number[], p: number): number => s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+
+function startAnyad(datadir: string, args: string[]): Promise<{ proc: ChildProcess; logs: Array<Record<string, unknown>> }> {
+  const proc = spawn(process.execPath, [ANYAD, '-regtest', `-datadir=${datadir}`, '-rpcport=0', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const logs: Array<Record<string, unknown>> = [];
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    proc.stdout!.setEncoding('utf8').on('data', (c: string) => {
+      buf += c;
+      const lines = buf.split('\n');
+      buf = lines.pop()!;
+      for (const l of lines) {
+        const j = JSON.parse(l) as Record<string, unknown>;
+        logs.push(j);
+        if (j.msg === 'anyad ready') resolve({ proc, logs });
+      }
+    });
+    proc.once('exit', (c) => reject(new Error(`anyad exited ${c}`)));
+  });
+}
+async function stop(p: ChildProcess): Promise<void> {
+  const done = new Promise((r) => p.once('exit', r));
+  p.kill('SIGTERM');
+  await done;
+}
+
+export async function benchChain(results: Record<string, unknown>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'anya-bench-chain-'));
+  let node: BcoinNode | undefined;
+  try {
+    const zmqPort = await freePort();
+    node = await startBcoin(dir, { zmqPort });
+    const base = [`-bitcoind.rpcport=${node.port}`, `-bitcoind.rpccookiefile=${node.cookieFile}`];
+    // anyad learns the tip at height 0, stops, misses 2000 blocks, then catches up while it opens.
+    let a = await startAnyad(join(dir, 'anya'), base);
+    await stop(a.proc);
+    const BLOCKS = 2000;
+    for (let i = 0; i < BLOCKS; i += 500) await node.mine(500);
+    a = await startAnyad(join(dir, 'anya'), base);
+    const opened = a.logs.find((l) => l.msg === 'service opened' && l.service === 'bitcoind')!;
+    const anyRate = BLOCKS / ((opened.ms as number) / 1000);
+    await stop(a.proc);
+    const t0 = performance.now();
+    for (let h = 1; h <= BLOCKS; h++) {
+      const hash = await node.rpc<string>('getblockhash', h);
+      await node.rpc('getblock', hash, true, true);
+    }
+    const nodeRate = BLOCKS / ((performance.now() - t0) / 1000);
+    const catchup = { blocks: BLOCKS, anyad_blocks_per_s: Math.round(anyRate), node_getblock_blocks_per_s: Math.round(nodeRate), ratio: r2(anyRate / nodeRate) };
+    results.catchup = catchup;
+    console.log(`catch-up ${BLOCKS} blocks: anyad ${catchup.anyad_blocks_per_s} blocks/s | node getblockhash+getblock ${catchup.node_getblock_blocks_per_s} blocks/s | ratio ${catchup.ratio} (target >= 0.8)`);
+
+    const latency: Record<string, unknown> = {};
+    for (const [mode, args] of [
+      ['zmq', [`-bitcoind.zmqpubhashblock=tcp://127.0.0.1:${zmqPort}`, '-bitcoind.pollinterval=600000']],
+      ['polling-100ms', ['-bitcoind.pollinterval=100']],
+    ] as const) {
+      const dd = join(dir, `lat-${mode}`);
+      const d = await startAnyad(dd, [...base, ...args]);
+      const wsUrl = String(d.logs.find((l) => l.msg === 'anyad serving RPC; opening services')!.ws);
+      const cookie = (await readFile(join(dd, 'regtest', '.cookie'), 'utf8')).trim();
+      const ws = new WebSocket(wsUrl, { headers: { authorization: `Bearer ${cookie}` } });
+      await new Promise((r) => ws.once('open', r));
+      ws.send('{"jsonrpc":"2.0","id":1,"method":"subscribe","params":{"topics":["chain.block"]}}');
+      const waiters = new Map<string, (t: number) => void>();
+      const seen = new Map<string, number>();
+      ws.on('message', (m) => {
+        const e = JSON.parse(m.toString()) as { params?: { data?: { hash?: string } } };
+        const h = e.params?.data?.hash;
+        if (!h) return;
+        seen.set(h, performance.now());
+        waiters.get(h)?.(performance.now());
+      });
+      // warm-up (and ZMQ's slow joiner)
+      for (let i = 0; i < 5; i++) await node.mine(1);
+      await new Promise((r) => setTimeout(r, 500));
+      const lat: number[] = [];
+      const mineRtt: number[] = [];
+      for (let i = 0; i < 50; i++) {
+        const t = performance.now();
+        const [hash] = await node.mine(1);
+        mineRtt.push(performance.now() - t);
+        // The event may beat the RPC answer: then its arrival time is already recorded.
+        const arrived = seen.get(hash!) ?? (await new Promise<number>((r) => waiters.set(hash!, r)));
+        lat.push(arrived - t);
+      }
+      lat.sort((x, y) => x - y);
+      mineRtt.sort((x, y) => x - y);
+      latency[mode] = { p50_ms: r2(pct(lat, 50)), p99_ms: r2(pct(lat, 99)), node_generate_rtt_p50_ms: r2(pct(mineRtt, 50)), ratio_p50: r2(pct(lat, 50) / pct(mineRtt, 50)) };
+      console.log(`block -> chain.block at a ws subscriber (${mode}): p50 ${r2(pct(lat, 50))} ms p99 ${r2(pct(lat, 99))} ms | node's generatetoaddress round trip p50 ${r2(pct(mineRtt, 50))} ms`);
+      ws.close();
+      await stop(d.proc);
+    }
+    results.block_event_latency = latency;
+  } finally {
+    await node?.stop().catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  }
+}

@@ -30,8 +30,13 @@ if (!existsSync(marker) || statSync(marker).mtimeMs < statSync(lock).mtimeMs) {
 }
 
 // 2. Debian packages the tests and benchmarks use (test mode only): command -> package.
-const APT = { test: [['systemd-analyze', 'systemd']], bench: [], start: [] };
-const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+// Each entry: [a command or file that shows the package is there, the Debian package].
+const APT = {
+  test: [['systemd-analyze', 'systemd'], ['/usr/lib/softhsm/libsofthsm2.so', 'softhsm2']],
+  bench: [['/usr/lib/softhsm/libsofthsm2.so', 'softhsm2']],
+  start: [],
+};
+const has = (what) => (what.startsWith('/') ? existsSync(what) : spawnSync('sh', ['-c', `command -v ${what}`], { stdio: 'ignore' }).status === 0);
 const missing = (APT[mode] ?? []).filter(([cmd]) => !has(cmd)).map(([, pkg]) => pkg);
 if (missing.length > 0) {
   if (process.getuid?.() !== 0) {

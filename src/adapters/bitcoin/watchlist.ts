@@ -3,6 +3,7 @@
 
 import { randomBytes } from 'node:crypto';
 import * as bitcoin from 'bitcoinjs-lib';
+import { bitcoinNetwork } from '../../core/bitcoin-network.js';
 import type { Network } from '../../core/options.js';
 import { rpcError } from '../../rpc/errors.js';
 import type { RoomDb, Store } from '../../store/store.js';
@@ -18,10 +19,6 @@ export interface Watch {
 }
 
 export const MAX_WATCHES = 10_000;
-
-export function bitcoinNetwork(n: Network): bitcoin.Network {
-  return n === 'main' ? bitcoin.networks.bitcoin : n === 'regtest' ? bitcoin.networks.regtest : bitcoin.networks.testnet;
-}
 
 export class WatchList {
   private readonly byId = new Map<string, Watch>();

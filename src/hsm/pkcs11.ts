@@ -1,0 +1,217 @@
+// Keys on a PKCS#11 token (SoftHSM2 in the tests; YubiHSM 2's yubihsm_pkcs11.so and tpm2-pkcs11 documented). The
+// token is found by its label, never by slot number (slot ids change). Private keys are generated on the token as
+// sensitive and non-extractable; the public key comes from CKA_EC_POINT; CKM_ECDSA answers raw r||s, which is
+// normalised to low S and DER-encoded. A lost session (token pulled, module error) is reopened with backoff.
+
+import { createRequire } from 'node:module';
+import { randomBytes } from 'node:crypto';
+import { compressPoint, rawToLowSDer, verifySignature } from './ecdsa.js';
+import { ProviderError, type Curve, type KeyProvider, type ProviderKey, type ProviderStatus, type Scheme } from './provider.js';
+
+const require = createRequire(import.meta.url);
+// pkcs11js is CommonJS; its types come along.
+const pkcs11js = require('pkcs11js') as typeof import('pkcs11js');
+type PKCS11 = import('pkcs11js').PKCS11;
+
+const EC_PARAMS: Record<Curve, Buffer> = {
+  secp256k1: Buffer.from('06052b8104000a', 'hex'), // OID 1.3.132.0.10
+  p256: Buffer.from('06082a8648ce3d030107', 'hex'), // OID 1.2.840.10045.3.1.7
+};
+
+export interface Pkcs11Options {
+  module: string;
+  tokenLabel: string;
+  pin: () => Promise<string>;
+}
+
+export class Pkcs11Provider implements KeyProvider {
+  readonly kind = 'pkcs11' as const;
+  private p11: PKCS11 | undefined;
+  private session: Buffer | undefined;
+  private curves: Curve[] = [];
+  private info: Record<string, unknown> = {};
+  private detail = 'not initialized';
+  private reopenAfter = 0;
+  private reopenDelay = 0;
+
+  constructor(private readonly opts: Pkcs11Options) {}
+
+  async initialize(): Promise<void> {
+    const p11 = new pkcs11js.PKCS11();
+    try {
+      p11.load(this.opts.module);
+    } catch (err) {
+      throw new ProviderError(`cannot load the PKCS#11 module ${this.opts.module}: ${(err as Error).message}`);
+    }
+    p11.C_Initialize();
+    this.p11 = p11;
+    await this.openSession();
+  }
+
+  private async openSession(): Promise<void> {
+    const p11 = this.p11!;
+    const slot = p11.C_GetSlotList(true).find((s) => p11.C_GetTokenInfo(s).label.trim() === this.opts.tokenLabel);
+    if (slot === undefined) throw new ProviderError(`no token labelled '${this.opts.tokenLabel}' is present (module ${this.opts.module})`);
+    const ti = p11.C_GetTokenInfo(slot);
+    const mechs = p11.C_GetMechanismList(slot);
+    this.curves = [];
+    if (mechs.includes(pkcs11js.CKM_EC_KEY_PAIR_GEN) && mechs.includes(pkcs11js.CKM_ECDSA)) {
+      // Curve support is only known by trying: SoftHSM2 has both, tpm2-pkcs11 has P-256 only.
+      this.curves = ['secp256k1', 'p256'];
+    }
+    this.info = { token_label: this.opts.tokenLabel, manufacturer: ti.manufacturerID.trim(), model: ti.model.trim(), serial: ti.serialNumber.trim(), mechanisms: mechs.length, ecdsa: mechs.includes(pkcs11js.CKM_ECDSA), module: this.opts.module };
+    const session = p11.C_OpenSession(slot, pkcs11js.CKF_RW_SESSION | pkcs11js.CKF_SERIAL_SESSION);
+    try {
+      p11.C_Login(session, pkcs11js.CKU_USER, await this.opts.pin());
+    } catch (err) {
+      p11.C_CloseSession(session);
+      const code = (err as Error).message.split(':')[0];
+      // The PIN itself never goes into a message.
+      throw new ProviderError(code?.includes('CKR_PIN_INCORRECT') ? `wrong PIN for token '${this.opts.tokenLabel}'` : `cannot log in to token '${this.opts.tokenLabel}': ${code}`);
+    }
+    this.session = session;
+    this.detail = `token '${this.opts.tokenLabel}' (${this.info.manufacturer} ${this.info.model})`;
+    this.reopenDelay = 0;
+  }
+
+  async close(): Promise<void> {
+    try {
+      if (this.session) this.p11?.C_CloseSession(this.session);
+      this.p11?.C_Finalize();
+    } catch {
+      // closing a session whose token is gone fails; nothing is left to release
+    }
+    this.session = undefined;
+    this.p11 = undefined;
+  }
+
+  status(): ProviderStatus {
+    return { kind: 'pkcs11', ready: this.session !== undefined, locked: false, detail: this.detail, curves: this.curves, schnorr: false, info: this.info };
+  }
+
+  /** Runs an operation on the session; on a session-level failure, reopens (with backoff) and tries once more. */
+  private async withSession<T>(op: (p11: PKCS11, session: Buffer) => T): Promise<T> {
+    if (!this.session) await this.reopen();
+    try {
+      return op(this.p11!, this.session!);
+    } catch (err) {
+      if (!/CKR_(SESSION_HANDLE_INVALID|SESSION_CLOSED|DEVICE_REMOVED|TOKEN_NOT_PRESENT|DEVICE_ERROR|USER_NOT_LOGGED_IN)/.test((err as Error).message)) throw err;
+      this.session = undefined;
+      this.detail = `session lost: ${(err as Error).message.split(':')[0]}`;
+      await this.reopen();
+      return op(this.p11!, this.session!);
+    }
+  }
+
+  private async reopen(): Promise<void> {
+    if (Date.now() < this.reopenAfter) throw new ProviderError(`token unavailable (${this.detail}); retrying in ${Math.ceil((this.reopenAfter - Date.now()) / 1000)} s`);
+    try {
+      await this.openSession();
+    } catch (err) {
+      this.reopenDelay = Math.min(30_000, this.reopenDelay ? this.reopenDelay * 2 : 500);
+      this.reopenAfter = Date.now() + this.reopenDelay;
+      this.detail = (err as Error).message;
+      throw err;
+    }
+  }
+
+  async generateKey(label: string, curve: Curve): Promise<ProviderKey> {
+    if (!this.curves.includes(curve)) throw new ProviderError(`token '${this.opts.tokenLabel}' cannot make ${curve} keys`);
+    const id = randomBytes(16);
+    return this.withSession((p11, s) => {
+      const kp = p11.C_GenerateKeyPair(
+        s,
+        { mechanism: pkcs11js.CKM_EC_KEY_PAIR_GEN },
+        [
+          { type: pkcs11js.CKA_EC_PARAMS, value: EC_PARAMS[curve] },
+          { type: pkcs11js.CKA_TOKEN, value: true },
+          { type: pkcs11js.CKA_VERIFY, value: true },
+          { type: pkcs11js.CKA_LABEL, value: label },
+          { type: pkcs11js.CKA_ID, value: id },
+        ],
+        [
+          { type: pkcs11js.CKA_TOKEN, value: true },
+          { type: pkcs11js.CKA_PRIVATE, value: true },
+          { type: pkcs11js.CKA_SIGN, value: true },
+          { type: pkcs11js.CKA_SENSITIVE, value: true },
+          { type: pkcs11js.CKA_EXTRACTABLE, value: false },
+          { type: pkcs11js.CKA_LABEL, value: label },
+          { type: pkcs11js.CKA_ID, value: id },
+        ],
+      );
+      return { handle: id.toString('hex'), curve, publicKey: this.readPublic(p11, s, kp.publicKey, curve) };
+    });
+  }
+
+  private readPublic(p11: PKCS11, s: Buffer, pub: Buffer, curve: Curve): string {
+    const point = p11.C_GetAttributeValue(s, pub, [{ type: pkcs11js.CKA_EC_POINT }])[0]!.value as Buffer;
+    // CKA_EC_POINT is a DER OCTET STRING around the uncompressed point.
+    const raw = point[0] === 0x04 && point.length === point[1]! + 2 ? point.subarray(2) : point;
+    return compressPoint(curve, raw);
+  }
+
+  private find(p11: PKCS11, s: Buffer, cls: number, handle: string): Buffer | undefined {
+    p11.C_FindObjectsInit(s, [{ type: pkcs11js.CKA_CLASS, value: cls }, { type: pkcs11js.CKA_ID, value: Buffer.from(handle, 'hex') }]);
+    const obj = p11.C_FindObjects(s);
+    p11.C_FindObjectsFinal(s);
+    return obj ?? undefined;
+  }
+
+  private curveOf(p11: PKCS11, s: Buffer, obj: Buffer): Curve {
+    const params = p11.C_GetAttributeValue(s, obj, [{ type: pkcs11js.CKA_EC_PARAMS }])[0]!.value as Buffer;
+    if (params.equals(EC_PARAMS.secp256k1)) return 'secp256k1';
+    if (params.equals(EC_PARAMS.p256)) return 'p256';
+    throw new ProviderError('key on an unsupported curve');
+  }
+
+  async sign(handle: string, digest: Uint8Array, scheme: Scheme): Promise<Uint8Array> {
+    if (scheme === 'schnorr') throw new ProviderError('PKCS#11 has no BIP340 Schnorr mechanism; use the software provider for Taproot');
+    if (digest.length !== 32) throw new ProviderError('digest must be 32 bytes');
+    return this.withSession((p11, s) => {
+      const key = this.find(p11, s, pkcs11js.CKO_PRIVATE_KEY, handle);
+      if (!key) throw new ProviderError(`no private key ${handle} on the token`);
+      const curve = this.curveOf(p11, s, key);
+      p11.C_SignInit(s, { mechanism: pkcs11js.CKM_ECDSA }, key);
+      const raw = p11.C_Sign(s, Buffer.from(digest), Buffer.alloc(132));
+      return rawToLowSDer(raw, curve);
+    });
+  }
+
+  async getPublicKey(handle: string): Promise<ProviderKey> {
+    return this.withSession((p11, s) => {
+      const pub = this.find(p11, s, pkcs11js.CKO_PUBLIC_KEY, handle);
+      if (!pub) throw new ProviderError(`no key ${handle} on the token`);
+      const curve = this.curveOf(p11, s, pub);
+      return { handle, curve, publicKey: this.readPublic(p11, s, pub, curve) };
+    });
+  }
+
+  async listKeys(): Promise<ProviderKey[]> {
+    return this.withSession((p11, s) => {
+      p11.C_FindObjectsInit(s, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY }, { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_EC }]);
+      const objs: Buffer[] = [];
+      for (let o = p11.C_FindObjects(s); o; o = p11.C_FindObjects(s)) objs.push(o);
+      p11.C_FindObjectsFinal(s);
+      return objs.map((o) => {
+        const id = (p11.C_GetAttributeValue(s, o, [{ type: pkcs11js.CKA_ID }])[0]!.value as Buffer).toString('hex');
+        const curve = this.curveOf(p11, s, o);
+        return { handle: id, curve, publicKey: this.readPublic(p11, s, o, curve) };
+      });
+    });
+  }
+
+  async disableKey(handle: string): Promise<void> {
+    await this.withSession((p11, s) => {
+      const key = this.find(p11, s, pkcs11js.CKO_PRIVATE_KEY, handle);
+      if (!key) throw new ProviderError(`no private key ${handle} on the token`);
+      p11.C_SetAttributeValue(s, key, [{ type: pkcs11js.CKA_SIGN, value: false }]);
+    });
+  }
+
+  async healthCheck(handle: string): Promise<void> {
+    const digest = randomBytes(32);
+    const key = await this.getPublicKey(handle);
+    const sig = await this.sign(handle, digest, 'ecdsa');
+    if (!verifySignature(key.curve, 'ecdsa', key.publicKey, digest, sig)) throw new ProviderError(`key ${handle}: signature did not verify`);
+  }
+}

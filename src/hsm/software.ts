@@ -1,0 +1,281 @@
+// The software provider: a BIP39/BIP32 seed in an encrypted keystore file (scrypt, AES-256-GCM, mode 0600, replaced
+// atomically), unlocked by a passphrase from a file or credential at start, or by hsm.unlock with a timeout. Keys
+// are BIP32 children of the seed, so xpubs can be exported and BIP340 Schnorr (Taproot) is available.
+// The simulator provider is the same signing code over a fixed, public seed and no file: for regtest and tests
+// only, refused on mainnet by the factory.
+
+import { createCipheriv, createDecipheriv, createHash, randomBytes, scrypt as scryptCb } from 'node:crypto';
+import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { HDKey } from '@scure/bip32';
+import { entropyToMnemonic, mnemonicToSeedSync, validateMnemonic } from '@scure/bip39';
+import { wordlist } from '@scure/bip39/wordlists/english.js';
+import { schnorr, secp256k1 } from '@noble/curves/secp256k1.js';
+import { rawToLowSDer, verifySignature } from './ecdsa.js';
+import { ProviderError, ProviderLockedError, type Curve, type KeyProvider, type ProviderKey, type ProviderStatus, type Scheme } from './provider.js';
+
+const scrypt = promisify(scryptCb) as (pw: string, salt: Buffer, len: number, opts: { N: number; r: number; p: number; maxmem: number }) => Promise<Buffer>;
+const N_ORDER = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+const FORMAT = 'anya-keystore';
+/** Keys are children of m/0'/i' (hardened: a leaked child key and the xpub do not reveal siblings). */
+const ACCOUNT_PATH = "m/0'";
+
+interface KeystoreHeader {
+  format: typeof FORMAT;
+  version: 1;
+  kdf: { name: 'scrypt'; logN: number; r: number; p: number; salt: string };
+  cipher: { name: 'aes-256-gcm'; iv: string; tag: string };
+}
+interface KeystoreFile extends KeystoreHeader {
+  data: string;
+}
+interface KeystoreSecret {
+  mnemonic: string;
+  next: number;
+  disabled: number[];
+}
+
+export interface SignOptions {
+  /** BIP341 tweak for a Taproot key-path spend (the signer signs with the tweaked key). */
+  tapTweak?: Uint8Array;
+}
+
+export class SoftwareProvider implements KeyProvider {
+  readonly kind: 'software' | 'simulator';
+  private secret: KeystoreSecret | undefined;
+  private root: HDKey | undefined;
+  private lockTimer: NodeJS.Timeout | undefined;
+  private detail = 'locked';
+
+  constructor(
+    private readonly opts: {
+      /** The keystore file; undefined for the simulator. */
+      file?: string;
+      passphrase?: () => Promise<string | undefined>;
+      logN?: number;
+      onLock?: () => void;
+    },
+  ) {
+    this.kind = opts.file ? 'software' : 'simulator';
+  }
+
+  async initialize(): Promise<void> {
+    if (this.kind === 'simulator') {
+      // A fixed seed anyone can reproduce: deterministic keys for regtest and tests, never for real funds.
+      const mnemonic = entropyToMnemonic(createHash('sha256').update('anya-core simulator seed').digest().subarray(0, 16), wordlist);
+      this.unlockWith({ mnemonic, next: 0, disabled: [] });
+      this.detail = 'simulator (deterministic public seed; regtest and tests only)';
+      return;
+    }
+    const pass = await this.opts.passphrase?.();
+    if (pass !== undefined) await this.unlock(pass, 0);
+  }
+
+  async close(): Promise<void> {
+    this.lock();
+  }
+
+  status(): ProviderStatus {
+    return {
+      kind: this.kind,
+      ready: this.root !== undefined,
+      locked: this.root === undefined,
+      detail: this.detail,
+      curves: ['secp256k1'],
+      schnorr: true,
+      info: this.kind === 'software' ? { keystore: this.opts.file } : {},
+    };
+  }
+
+  /** Creates a new keystore with fresh entropy; refuses to overwrite an existing one. */
+  async create(passphrase: string): Promise<void> {
+    if (this.kind !== 'software') throw new ProviderError('only the software provider has a keystore');
+    if (passphrase.length < 8) throw new ProviderError('the passphrase must have at least 8 characters');
+    const secret: KeystoreSecret = { mnemonic: entropyToMnemonic(randomBytes(32), wordlist), next: 0, disabled: [] };
+    await this.write(secret, passphrase, true);
+    this.unlockWith(secret);
+    this.passphraseForWrites = passphrase;
+  }
+
+  /** Decrypts the keystore; with timeoutSec > 0 it locks itself again after that long. */
+  async unlock(passphrase: string, timeoutSec: number): Promise<void> {
+    if (this.kind !== 'software') return;
+    const file = await this.readFile();
+    const key = await this.deriveKey(passphrase, file);
+    let plain: Buffer;
+    try {
+      const d = createDecipheriv('aes-256-gcm', key, Buffer.from(file.cipher.iv, 'hex'));
+      d.setAAD(Buffer.from(JSON.stringify(header(file))));
+      d.setAuthTag(Buffer.from(file.cipher.tag, 'hex'));
+      plain = Buffer.concat([d.update(Buffer.from(file.data, 'base64')), d.final()]);
+    } catch {
+      // GCM cannot tell a wrong passphrase from a changed file; both mean: not unlocked, nothing touched.
+      throw new ProviderError('cannot decrypt the keystore: wrong passphrase, or the file was changed');
+    }
+    const secret = JSON.parse(plain.toString('utf8')) as KeystoreSecret;
+    if (!validateMnemonic(secret.mnemonic, wordlist)) throw new ProviderError('the keystore holds no valid seed');
+    this.unlockWith(secret);
+    this.passphraseForWrites = passphrase;
+    if (this.lockTimer) clearTimeout(this.lockTimer);
+    if (timeoutSec > 0) {
+      this.lockTimer = setTimeout(() => {
+        this.lock();
+        this.opts.onLock?.();
+      }, timeoutSec * 1000);
+      this.lockTimer.unref();
+    }
+  }
+
+  /** Held only while unlocked, to re-encrypt when a key is added or disabled. */
+  private passphraseForWrites: string | undefined;
+
+  lock(): void {
+    if (this.kind === 'simulator') return;
+    if (this.lockTimer) clearTimeout(this.lockTimer);
+    this.secret = undefined;
+    this.root = undefined;
+    this.passphraseForWrites = undefined;
+    this.detail = 'locked';
+  }
+
+  private unlockWith(secret: KeystoreSecret): void {
+    this.secret = secret;
+    this.root = HDKey.fromMasterSeed(mnemonicToSeedSync(secret.mnemonic)).derive(ACCOUNT_PATH);
+    if (this.kind === 'software') this.detail = `keystore ${this.opts.file} unlocked`;
+  }
+
+  private unlocked(): { secret: KeystoreSecret; root: HDKey } {
+    if (!this.secret || !this.root) throw new ProviderLockedError('the keystore is locked: call hsm.unlock');
+    return { secret: this.secret, root: this.root };
+  }
+
+  /** The account xpub (m/0'), from which every key's public key follows. */
+  xpub(): string {
+    return this.unlocked().root.publicExtendedKey;
+  }
+
+  private child(handle: string): HDKey {
+    const { root } = this.unlocked();
+    const i = Number(handle);
+    if (!Number.isInteger(i) || i < 0 || i >= 0x80000000) throw new ProviderError(`no key ${handle} in the keystore`);
+    return root.deriveChild(i + 0x80000000);
+  }
+
+  async generateKey(_label: string, curve: Curve): Promise<ProviderKey> {
+    if (curve !== 'secp256k1') throw new ProviderError('the software provider makes secp256k1 keys only');
+    const { secret } = this.unlocked();
+    const next: KeystoreSecret = { ...secret, next: secret.next + 1 };
+    if (this.kind === 'software') await this.write(next, this.passphraseForWrites!, false);
+    this.secret = next;
+    return this.getPublicKey(String(secret.next));
+  }
+
+  async sign(handle: string, digest: Uint8Array, scheme: Scheme, opts: SignOptions = {}): Promise<Uint8Array> {
+    if (digest.length !== 32) throw new ProviderError('digest must be 32 bytes');
+    const { secret } = this.unlocked();
+    if (secret.disabled.includes(Number(handle))) throw new ProviderError(`key ${handle} is disabled`);
+    const priv = this.child(handle).privateKey!;
+    if (scheme === 'schnorr') return schnorr.sign(digest, opts.tapTweak ? tweakPrivate(priv, opts.tapTweak) : priv, randomBytes(32));
+    const compact = secp256k1.sign(digest, priv, { prehash: false, lowS: true });
+    return rawToLowSDer(compact, 'secp256k1');
+  }
+
+  async getPublicKey(handle: string): Promise<ProviderKey> {
+    const { secret } = this.unlocked();
+    if (Number(handle) >= secret.next && this.kind === 'software') throw new ProviderError(`no key ${handle} in the keystore`);
+    return { handle, curve: 'secp256k1', publicKey: Buffer.from(this.child(handle).publicKey!).toString('hex') };
+  }
+
+  async listKeys(): Promise<ProviderKey[]> {
+    const { secret } = this.unlocked();
+    return Promise.all(Array.from({ length: secret.next }, (_, i) => this.getPublicKey(String(i))));
+  }
+
+  async disableKey(handle: string): Promise<void> {
+    const { secret } = this.unlocked();
+    const next = { ...secret, disabled: [...new Set([...secret.disabled, Number(handle)])] };
+    if (this.kind === 'software') await this.write(next, this.passphraseForWrites!, false);
+    this.secret = next;
+  }
+
+  async healthCheck(handle: string): Promise<void> {
+    const digest = randomBytes(32);
+    const key = await this.getPublicKey(handle);
+    if (!verifySignature('secp256k1', 'ecdsa', key.publicKey, digest, await this.sign(handle, digest, 'ecdsa'))) throw new ProviderError(`key ${handle}: signature did not verify`);
+  }
+
+  private async readFile(): Promise<KeystoreFile> {
+    let text: string;
+    try {
+      text = await readFile(this.opts.file!, 'utf8');
+    } catch (err) {
+      throw new ProviderError(`cannot read the keystore ${this.opts.file} (${(err as NodeJS.ErrnoException).code}); create one with hsm.createkeystore`);
+    }
+    let f: KeystoreFile;
+    try {
+      f = JSON.parse(text) as KeystoreFile;
+    } catch {
+      throw new ProviderError(`the keystore ${this.opts.file} is damaged (not JSON; truncated?)`);
+    }
+    if (f.format !== FORMAT || f.version !== 1 || f.kdf?.name !== 'scrypt' || f.cipher?.name !== 'aes-256-gcm' || typeof f.data !== 'string') {
+      throw new ProviderError(`${this.opts.file} is not an anyad keystore, or was changed`);
+    }
+    if (!(f.kdf.logN >= 10 && f.kdf.logN <= 22 && f.kdf.r >= 1 && f.kdf.r <= 32 && f.kdf.p >= 1 && f.kdf.p <= 16)) throw new ProviderError(`the keystore's KDF parameters are out of range; refusing`);
+    return f;
+  }
+
+  private async deriveKey(passphrase: string, h: KeystoreHeader): Promise<Buffer> {
+    const N = 2 ** h.kdf.logN;
+    return scrypt(passphrase, Buffer.from(h.kdf.salt, 'hex'), 32, { N, r: h.kdf.r, p: h.kdf.p, maxmem: 256 * N * h.kdf.r + 1024 * 1024 });
+  }
+
+  /** Encrypts and writes atomically: a temp file (0600), fsync, rename. A crash leaves the old file whole. */
+  private async write(secret: KeystoreSecret, passphrase: string, mustBeNew: boolean): Promise<void> {
+    const file = this.opts.file!;
+    if (mustBeNew) {
+      const exists = await readFile(file).then(() => true, () => false);
+      if (exists) throw new ProviderError(`${file} already exists; anyad never overwrites a keystore`);
+    }
+    const hdr: KeystoreHeader = {
+      format: FORMAT,
+      version: 1,
+      kdf: { name: 'scrypt', logN: this.opts.logN ?? 15, r: 8, p: 1, salt: randomBytes(16).toString('hex') },
+      cipher: { name: 'aes-256-gcm', iv: randomBytes(12).toString('hex'), tag: '' },
+    };
+    const key = await this.deriveKey(passphrase, hdr);
+    const c = createCipheriv('aes-256-gcm', key, Buffer.from(hdr.cipher.iv, 'hex'));
+    c.setAAD(Buffer.from(JSON.stringify(header(hdr))));
+    const data = Buffer.concat([c.update(Buffer.from(JSON.stringify(secret))), c.final()]).toString('base64');
+    const out: KeystoreFile = { ...hdr, cipher: { ...hdr.cipher, tag: c.getAuthTag().toString('hex') }, data };
+    const tmp = `${file}.tmp-${process.pid}`;
+    const fh = await open(tmp, 'w', 0o600);
+    try {
+      await fh.writeFile(`${JSON.stringify(out, null, 1)}\n`);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    try {
+      await rename(tmp, file);
+    } catch (err) {
+      await unlink(tmp).catch(() => undefined);
+      throw err;
+    }
+  }
+}
+
+/** The authenticated header: everything but the tag and the ciphertext, so no parameter can be changed unnoticed. */
+function header(h: KeystoreHeader): unknown {
+  return { format: h.format, version: h.version, kdf: h.kdf, cipher: { name: h.cipher.name, iv: h.cipher.iv } };
+}
+
+/** BIP341: the private key for a tweaked output key (negate d when its point has odd Y, then add the tweak). */
+function tweakPrivate(priv: Uint8Array, tweak: Uint8Array): Uint8Array {
+  let d = BigInt(`0x${Buffer.from(priv).toString('hex')}`);
+  const P = secp256k1.Point.BASE.multiply(d);
+  if (P.y % 2n === 1n) d = N_ORDER - d;
+  const t = BigInt(`0x${Buffer.from(tweak).toString('hex')}`);
+  if (t >= N_ORDER) throw new ProviderError('invalid taproot tweak');
+  const out = (d + t) % N_ORDER;
+  return Buffer.from(out.toString(16).padStart(64, '0'), 'hex');
+}

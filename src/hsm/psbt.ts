@@ -96,10 +96,9 @@ export function planPsbt(base64: string, network: bitcoin.Network, keys: Signing
       }
       if (input.witnessScript && Buffer.from(input.witnessScript).includes(key.publicKey)) {
         const wsh = bitcoin.payments.p2wsh({ redeem: { output: input.witnessScript }, network });
-        if (s.equals(Buffer.from(wsh.output!))) {
-          inputs.push({ index: i, key, kind: 'p2wsh' });
-          return;
-        }
+        // A multisig script may hold several of our keys: each of them signs, so go on with the next key.
+        if (s.equals(Buffer.from(wsh.output!))) inputs.push({ index: i, key, kind: 'p2wsh' });
+        continue;
       }
       if (key.schnorr && input.tapInternalKey && Buffer.from(input.tapInternalKey).equals(xOnly(key.publicKey)) && s.equals(Buffer.from(bitcoin.payments.p2tr({ internalPubkey: xOnly(key.publicKey), network }).output!))) {
         inputs.push({ index: i, key, kind: 'p2tr' });
@@ -165,7 +164,7 @@ export async function signPlanned(plan: PsbtPlan, network: bitcoin.Network): Pro
         sign: async (hash: Uint8Array) => derToCompact(await p.key.sign(hash, 'ecdsa')),
       } as never);
     }
-    signed.push(p.index);
+    if (!signed.includes(p.index)) signed.push(p.index);
   }
   return signed;
 }

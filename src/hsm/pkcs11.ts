@@ -32,6 +32,8 @@ export class Pkcs11Provider implements KeyProvider {
   private info: Record<string, unknown> = {};
   private detail = 'not initialized';
   private reopenAfter = 0;
+  /** Private key objects by handle, valid for the current session only (cleared when it is reopened). */
+  private readonly objects = new Map<string, { key: Buffer; curve: Curve }>();
   private reopenDelay = 0;
 
   constructor(private readonly opts: Pkcs11Options) {}
@@ -70,6 +72,7 @@ export class Pkcs11Provider implements KeyProvider {
       throw new ProviderError(code?.includes('CKR_PIN_INCORRECT') ? `wrong PIN for token '${this.opts.tokenLabel}'` : `cannot log in to token '${this.opts.tokenLabel}': ${code}`);
     }
     this.session = session;
+    this.objects.clear();
     this.detail = `token '${this.opts.tokenLabel}' (${this.info.manufacturer} ${this.info.model})`;
     this.reopenDelay = 0;
   }
@@ -168,9 +171,14 @@ export class Pkcs11Provider implements KeyProvider {
     if (scheme === 'schnorr') throw new ProviderError('PKCS#11 has no BIP340 Schnorr mechanism; use the software provider for Taproot');
     if (digest.length !== 32) throw new ProviderError('digest must be 32 bytes');
     return this.withSession((p11, s) => {
-      const key = this.find(p11, s, pkcs11js.CKO_PRIVATE_KEY, handle);
-      if (!key) throw new ProviderError(`no private key ${handle} on the token`);
-      const curve = this.curveOf(p11, s, key);
+      let obj = this.objects.get(handle);
+      if (!obj) {
+        const key = this.find(p11, s, pkcs11js.CKO_PRIVATE_KEY, handle);
+        if (!key) throw new ProviderError(`no private key ${handle} on the token`);
+        obj = { key, curve: this.curveOf(p11, s, key) };
+        this.objects.set(handle, obj);
+      }
+      const { key, curve } = obj;
       p11.C_SignInit(s, { mechanism: pkcs11js.CKM_ECDSA }, key);
       const raw = p11.C_Sign(s, Buffer.from(digest), Buffer.alloc(132));
       return rawToLowSDer(raw, curve);
@@ -205,6 +213,7 @@ export class Pkcs11Provider implements KeyProvider {
       const key = this.find(p11, s, pkcs11js.CKO_PRIVATE_KEY, handle);
       if (!key) throw new ProviderError(`no private key ${handle} on the token`);
       p11.C_SetAttributeValue(s, key, [{ type: pkcs11js.CKA_SIGN, value: false }]);
+      this.objects.delete(handle);
     });
   }
 

@@ -97,11 +97,9 @@ export class HsmService implements Service {
   }
 
   private async record(event: Parameters<AuditLog['append']>[0], key: string | null, detail: Record<string, unknown>, extra: BatchOp[] = []): Promise<void> {
-    if (!this.config.bool('hsm.audit')) {
-      await this.store.batch(extra);
-      return;
-    }
-    await this.audit.append(event, key, detail, (ops) => this.store.batch(ops), extra);
+    if (!this.config.bool('hsm.audit')) await this.store.batch(extra);
+    else await this.audit.append(event, key, detail, (ops) => this.store.batch(ops), extra);
+    for (const op of extra) if (op.type === 'put' && op.sublevel === this.db && op.key.startsWith('k:')) this.cache.set(op.key.slice(2), op.value as KeyRecord);
   }
 
   async keys(): Promise<KeyRecord[]> {
@@ -110,12 +108,20 @@ export class HsmService implements Service {
     return out.sort((a, b) => a.created.localeCompare(b.created));
   }
 
+  /** Key records are few and read on every signature: kept in memory, written through to LevelDB. */
+  private readonly cache = new Map<string, KeyRecord>();
+
   async key(id: string): Promise<KeyRecord> {
-    const k = (await this.db.get(`k:${id}`)) as KeyRecord | undefined;
-    if (!k) throw rpcError('NotFound', `no key ${id}`);
+    let k = this.cache.get(id);
+    if (!k) {
+      k = (await this.db.get(`k:${id}`)) as KeyRecord | undefined;
+      if (!k) throw rpcError('NotFound', `no key ${id}`);
+      this.cache.set(id, k);
+    }
     return k;
   }
 
+  /** The write of a key record; the cache is updated once the batch holding it is written (see record()). */
   private putKey(k: KeyRecord): BatchOp {
     return { type: 'put', sublevel: this.db, key: `k:${k.id}`, value: k };
   }

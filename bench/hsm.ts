@@ -1,0 +1,131 @@
+// HSM benchmarks, each against raw pkcs11js on the same SoftHSM2 token in the same run:
+//  - hsm.sign over the Unix socket (the full RPC path) and the provider in-process, against C_SignInit+C_Sign
+//    (target: RPC p50 < 2 ms and <= 2x raw plus transport);
+//  - the software provider's ECDSA sign p50;
+//  - signing a 10-input P2WPKH PSBT through the provider.
+
+import { createRequire } from 'node:module';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as bitcoin from 'bitcoinjs-lib';
+import { Pkcs11Provider } from '../src/hsm/pkcs11.js';
+import { SoftwareProvider } from '../src/hsm/software.js';
+import { planPsbt, signPlanned } from '../src/hsm/psbt.js';
+import { AnyaClient } from '../src/client/index.js';
+import { makeToken, SOFTHSM_MODULE, hasSoftHsm } from '../test/helpers/softhsm.js';
+import { spawn } from 'node:child_process';
+
+const require = createRequire(import.meta.url);
+const ROOT = new URL('../../', import.meta.url).pathname;
+const r3 = (x: number): number => Math.round(x * 1000) / 1000;
+const stats = (xs: number[]): { p50_ms: number; p99_ms: number } => {
+  const s = [...xs].sort((a, b) => a - b);
+  return { p50_ms: r3(s[Math.floor(s.length / 2)]!), p99_ms: r3(s[Math.min(s.length - 1, Math.floor(s.length * 0.99))]!) };
+};
+async function time(n: number, f: () => Promise<unknown> | unknown): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await f();
+    out.push(performance.now() - t);
+  }
+  return out;
+}
+
+export async function benchHsm(results: Record<string, unknown>): Promise<void> {
+  if (!hasSoftHsm) {
+    console.log(`hsm: ${SOFTHSM_MODULE} missing; skipped`);
+    return;
+  }
+  const N = 500;
+  const dir = await mkdtemp(join(tmpdir(), 'anya-bench-hsm-'));
+  try {
+    const token = await makeToken(join(dir, 'hsm'));
+    // 1. raw pkcs11js on the token
+    process.env.SOFTHSM2_CONF = token.conf;
+    const provider = new Pkcs11Provider({ module: SOFTHSM_MODULE, tokenLabel: token.label, pin: async () => token.pin });
+    await provider.initialize();
+    const key = await provider.generateKey('bench', 'secp256k1');
+    const pkcs11js = require('pkcs11js') as typeof import('pkcs11js');
+    const p = new pkcs11js.PKCS11();
+    p.load(SOFTHSM_MODULE);
+    // the provider already initialized the library in this process; a second handle shares it
+    const slot = p.C_GetSlotList(true).find((s) => p.C_GetTokenInfo(s).label.trim() === token.label)!;
+    const s = p.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION);
+    p.C_FindObjectsInit(s, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY }, { type: pkcs11js.CKA_ID, value: Buffer.from(key.handle, 'hex') }]);
+    const priv = p.C_FindObjects(s)!;
+    p.C_FindObjectsFinal(s);
+    const digest = randomBytes(32);
+    const raw = await time(N, () => {
+      p.C_SignInit(s, { mechanism: pkcs11js.CKM_ECDSA }, priv);
+      return p.C_Sign(s, digest, Buffer.alloc(64));
+    });
+    const inproc = await time(N, () => provider.sign(key.handle, digest, 'ecdsa'));
+    await provider.close();
+    delete process.env.SOFTHSM2_CONF;
+
+    // 2. hsm.sign over the Unix socket of a real anyad on the same token: with the audit log (the default: one
+    // synced LevelDB batch per signature) and without it.
+    const rpcRuns: Record<string, number[]> = {};
+    let uptime: number[] = [];
+    for (const audit of [true, false]) {
+      const dd = join(dir, `anya-${audit}`);
+      const proc = spawn(process.execPath, [join(ROOT, 'dist/src/daemon/main.js'), '-regtest', `-datadir=${dd}`, '-norpcws', '-nobitcoind.enable', '-hsm.provider=pkcs11', `-hsm.pinfile=${token.pinFile}`, '-rpcratelimit=1000000', audit ? '-hsm.audit' : '-nohsm.audit'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, SOFTHSM2_CONF: token.conf } });
+      await new Promise<void>((resolve, reject) => {
+        proc.stdout!.on('data', (c: Buffer) => c.toString().includes('anyad ready') && resolve());
+        proc.once('exit', (c) => reject(new Error(`anyad exited ${c}`)));
+      });
+      const client = await AnyaClient.connect({ socket: join(dd, 'regtest', 'anya.sock') });
+      const k = await client.call<{ id: string }>('hsm.generatekey', { label: 'rpc' });
+      const hex = digest.toString('hex');
+      rpcRuns[audit ? 'audited' : 'unaudited'] = await time(N, () => client.call('hsm.sign', { key: k.id, digest: hex }));
+      uptime = await time(N, () => client.call('uptime'));
+      await client.close();
+      const done = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGTERM');
+      await done;
+    }
+    const rpc = rpcRuns.unaudited!;
+
+    // 3. software provider
+    const sw = new SoftwareProvider({});
+    await sw.initialize();
+    const swKey = await sw.generateKey('b', 'secp256k1');
+    const soft = await time(N, () => sw.sign(swKey.handle, digest, 'ecdsa'));
+    const softSchnorr = await time(N, () => sw.sign(swKey.handle, digest, 'schnorr'));
+
+    // 4. a 10-input P2WPKH PSBT through the software provider (the signing path hsm.signpsbt uses)
+    const pub = Buffer.from(swKey.publicKey, 'hex');
+    const script = bitcoin.payments.p2wpkh({ pubkey: pub, network: bitcoin.networks.regtest }).output!;
+    const signingKey = { id: 'b', publicKey: pub, schnorr: true, sign: (d: Uint8Array, sc: 'ecdsa' | 'schnorr') => sw.sign(swKey.handle, d, sc) };
+    const psbtTimes = await time(20, async () => {
+      const ps = new bitcoin.Psbt({ network: bitcoin.networks.regtest });
+      for (let i = 0; i < 10; i++) ps.addInput({ hash: randomBytes(32), index: i, witnessUtxo: { script, value: 100_000n } });
+      ps.addOutput({ script, value: 990_000n });
+      const plan = planPsbt(ps.toBase64(), bitcoin.networks.regtest, [signingKey]);
+      await signPlanned(plan, bitcoin.networks.regtest);
+    });
+
+    const rawS = stats(raw);
+    const rpcS = stats(rpc);
+    const upS = stats(uptime);
+    const row = {
+      raw_pkcs11_sign: rawS,
+      provider_in_process: stats(inproc),
+      rpc_hsm_sign_unix: rpcS,
+      rpc_hsm_sign_unix_audited: stats(rpcRuns.audited!),
+      rpc_uptime_unix: upS,
+      ratio_rpc_to_raw_plus_transport: r3(rpcS.p50_ms / (rawS.p50_ms + upS.p50_ms)),
+      software_ecdsa: stats(soft),
+      software_schnorr: stats(softSchnorr),
+      psbt_10_inputs_software: stats(psbtTimes),
+    };
+    results.hsm = row;
+    console.log(`hsm.sign over unix: p50 ${rpcS.p50_ms} ms p99 ${rpcS.p99_ms} ms without audit, p50 ${row.rpc_hsm_sign_unix_audited.p50_ms} ms p99 ${row.rpc_hsm_sign_unix_audited.p99_ms} ms with the audit log (target p50 < 2) | in-process provider p50 ${row.provider_in_process.p50_ms} ms | raw C_SignInit+C_Sign p50 ${rawS.p50_ms} ms | uptime RPC p50 ${upS.p50_ms} ms | ratio to raw+transport ${row.ratio_rpc_to_raw_plus_transport} (target <= 2)`);
+    console.log(`software provider: ECDSA p50 ${row.software_ecdsa.p50_ms} ms, Schnorr p50 ${row.software_schnorr.p50_ms} ms | 10-input PSBT p50 ${row.psbt_10_inputs_software.p50_ms} ms`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

@@ -9,6 +9,7 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { secp256k1, schnorr } from '@noble/curves/secp256k1.js';
+import { p256 } from '@noble/curves/nist.js';
 import { Store } from '../src/store/store.js';
 import { isLowS, derToCompact } from '../src/hsm/ecdsa.js';
 import { startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
@@ -178,6 +179,15 @@ describe('HSM over PKCS#11 (SoftHSM2)', { skip: hasSoftHsm ? false : 'softhsm2 n
     assert.equal((await call<{ ok: boolean }>(ch, 'hsm.verifyaudit')).ok, true, 'restored log verifies again');
   });
 
+  it('P-256 keys (what a TPM offers) sign and verify too', async () => {
+    const k = await call<{ id: string; public_key: string; curve: string }>(ch, 'hsm.generatekey', { label: 'tpm-like', curve: 'p256' });
+    assert.equal(k.curve, 'p256');
+    const dg = digest();
+    const { signature } = await call<{ signature: string }>(ch, 'hsm.sign', { key: k.id, digest: dg });
+    assert.ok(p256.verify(derToCompact(Buffer.from(signature, 'hex')), Buffer.from(dg, 'hex'), Buffer.from(k.public_key, 'hex'), { prehash: false, lowS: true }));
+    assert.equal(await call(ch, 'hsm.verify', { key: k.id, digest: dg, signature }), true);
+  });
+
   it('the PIN never reaches the log', async () => {
     const all = JSON.stringify(d.logs) + d.stderr();
     assert.ok(!all.includes(token.pin));
@@ -298,6 +308,17 @@ describe('HSM software keystore', () => {
     const keys = await call<Array<{ public_key: string }>>(ch, 'hsm.listkeys');
     for (const pk of acked) assert.ok(keys.some((k) => k.public_key === pk), 'acknowledged key survives');
     assert.equal((await call<{ ok: boolean }>(ch, 'hsm.verifyaudit')).ok, true);
+    ch.close();
+    await d.kill();
+  });
+
+  it('off mainnet, a provider that cannot start falls back to the next one, loudly', async () => {
+    const d = await startDaemon(join(dir.path, 'fb'), { args: ['-hsm.provider=pkcs11', '-hsm.tokenlabel=absent', `-hsm.pinfile=${join(dir.path, 'nopin')}`, '-hsm.provider=simulator', '-nobitcoind.enable'] });
+    const line = await d.waitForLog((l) => l.msg === 'HSM FALLBACK: the preferred provider could not start; using a fallback');
+    assert.equal(line.provider, 'simulator');
+    assert.match(JSON.stringify(line.failed), /pkcs11: /);
+    const ch = await unixChannel(d.socket);
+    assert.equal((await call<{ provider: string }>(ch, 'hsm.status')).provider, 'simulator');
     ch.close();
     await d.kill();
   });

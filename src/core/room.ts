@@ -17,11 +17,17 @@ export interface RoomContext {
   bus: EventBus;
   metrics: Registry;
   version: string;
+  /** The public interface another room offered (rooms are created in order, so only earlier rooms are there). */
+  use<T>(room: string): T | undefined;
+  /** The directory the package was installed in (for bundled files such as models/). */
+  packageDir: string;
 }
 
 export interface RoomParts {
   service?: Service;
   methods?: MethodSpec[];
+  /** What other rooms may call (e.g. the HSM's addVeto, the bitcoin room's fee snapshot). */
+  api?: unknown;
 }
 
 export interface Room {

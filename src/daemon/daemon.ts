@@ -3,6 +3,7 @@
 
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { DestinationStream, Level } from 'pino';
 import type { Room } from '../core/room.js';
 import { VERSION } from '../core/version.js';
@@ -119,9 +120,12 @@ export class Daemon {
         },
         metrics: this.metrics.registry,
       }));
+      const apis = new Map<string, unknown>();
+      const packageDir = fileURLToPath(new URL('../../../', import.meta.url));
       for (const room of rooms) {
         if (room.topics) bus.declare(room.name, room.topics);
-        const parts = await room.create({ config, log: this.logging.child({ room: room.name }), store: this.store, bus, metrics: this.metrics.registry, version: VERSION });
+        const parts = await room.create({ config, log: this.logging.child({ room: room.name }), store: this.store, bus, metrics: this.metrics.registry, version: VERSION, packageDir, use: <T>(name: string) => apis.get(name) as T | undefined });
+        if (parts.api !== undefined) apis.set(room.name, parts.api);
         if (parts.methods) rpc.registry.register(room.name, parts.methods);
         if (parts.service) node.add(parts.service);
       }

@@ -1,8 +1,9 @@
 // The rooms this build of anyad composes, in the order their options appear in -help. Each later subsystem
-// (lightning, ml) adds its room here.
+// (lightning) adds its room here. Order matters: a room may use() the ones before it.
 
 import { bitcoinRoom } from '../adapters/bitcoin/room.js';
 import type { Room } from '../core/room.js';
 import { hsmRoom } from '../hsm/room.js';
+import { mlRoom } from '../ml/room.js';
 
-export const ROOMS: readonly Room[] = [bitcoinRoom, hsmRoom];
+export const ROOMS: readonly Room[] = [bitcoinRoom, hsmRoom, mlRoom];

@@ -27,6 +27,8 @@ export interface SpendFacts {
   fee_sat: number;
   feerate_sat_vb: number;
   outputs: Array<{ address: string | null; own: boolean; value_sat: number }>;
+  /** The PSBT being signed (base64), for vetoes that look at the whole transaction. */
+  psbt?: string;
 }
 
 export interface Denial {

@@ -6,6 +6,12 @@ import { checkHsmConfig } from './factory.js';
 import { hsmMethods } from './methods.js';
 import { HSM_OPTIONS } from './options.js';
 import { HsmService } from './service.js';
+import type { Veto } from './policy.js';
+
+/** What other rooms may use of the HSM: a veto on signatures. */
+export interface HsmApi {
+  addVeto(name: string, veto: Veto): void;
+}
 
 export const hsmRoom: Room = {
   name: 'hsm',
@@ -16,6 +22,7 @@ export const hsmRoom: Room = {
     const db = await store.room('hsm');
     const network = bitcoinNetwork(config.network);
     const service = new HsmService(kinds, config, db, store, network, log);
-    return { service, methods: hsmMethods(service, network, config.int('hsm.unlocktimeout')) };
+    const api: HsmApi = { addVeto: (name, veto) => service.addVeto(name, veto) };
+    return { service, methods: hsmMethods(service, network, config.int('hsm.unlocktimeout')), api };
   },
 };

@@ -196,7 +196,7 @@ export class HsmService implements Service {
     if (plan.inputs.length === 0) return { psbt: base64, signed: [], keys: [], amount_sat: Number(plan.amount_sat), fee_sat: Number(plan.fee_sat), feerate_sat_vb: 0 };
     const byId = new Map(all.map((k) => [k.id, k]));
     const subjects = [...new Set(plan.keys.flatMap((id) => [`key:${id}`, ...(byId.get(id)!.group ? [`group:${byId.get(id)!.group}`] : [])]))];
-    const facts = { subjects, amount_sat: Number(plan.amount_sat), fee_sat: Number(plan.fee_sat), feerate_sat_vb: Math.round((Number(plan.fee_sat) / plan.vsize) * 100) / 100, outputs: plan.outputs };
+    const facts = { psbt: base64, subjects, amount_sat: Number(plan.amount_sat), fee_sat: Number(plan.fee_sat), feerate_sat_vb: Math.round((Number(plan.fee_sat) / plan.vsize) * 100) / 100, outputs: plan.outputs };
     const denial = await this.policy.evaluate(facts);
     if (denial) {
       await this.record('deny', plan.keys[0] ?? null, { rule: denial.rule, subject: denial.subject, amount_sat: facts.amount_sat, fee_sat: facts.fee_sat, caller });

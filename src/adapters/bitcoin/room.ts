@@ -7,6 +7,12 @@ import { chainMethods } from './methods.js';
 import { BITCOIN_OPTIONS } from './options.js';
 import { BitcoinService } from './service.js';
 
+/** What other rooms may use of the bitcoin room. */
+export interface BitcoinApi {
+  connected(): boolean;
+  feeSnapshot: BitcoinService['feeSnapshot'];
+}
+
 const Block = Type.Object({ height: Type.Integer(), hash: Type.String() });
 
 export const bitcoinRoom: Room = {
@@ -33,6 +39,7 @@ export const bitcoinRoom: Room = {
     });
     const db = await store.room('bitcoin');
     const service = new BitcoinService(client, { network: config.network, pollMs: config.int('bitcoind.pollinterval'), endpoint: `${host}:${port}`, deepAt: config.int('bitcoind.confirmations'), zmq: { hashblock: config.str('bitcoind.zmqpubhashblock') || undefined, rawtx: config.str('bitcoind.zmqpubrawtx') || undefined, sequence: config.str('bitcoind.zmqpubsequence') || undefined } }, db, store, bus, log);
-    return { service, methods: chainMethods(service, config.network) };
+    const api: BitcoinApi = { connected: () => service.state === 'connected', feeSnapshot: (target) => service.feeSnapshot(target) };
+    return { service, methods: chainMethods(service, config.network), api };
   },
 };

@@ -145,6 +145,32 @@ export class BitcoinService implements Service {
     }
   }
 
+  /**
+   * A mempool/chain snapshot for fee models: mempool size, a fee-rate histogram from getrawmempool (at most 50k
+   * entries are read), and the time since the last block. Block fee-rate history is not included (it would need
+   * getblockstats, which not every node offers): recent_block_feerates is empty.
+   */
+  async feeSnapshot(target: number): Promise<{ mempool_vsize: number; fee_histogram: Array<[number, number]>; recent_block_feerates: number[]; seconds_since_last_block: number; target: number }> {
+    if (this.state !== 'connected') throw new BitcoindUnreachable(this.cell.get().detail);
+    const pool = await this.client.call<Record<string, { vsize?: number; size?: number; fees?: { base: number }; fee?: number }>>('getrawmempool', true);
+    const buckets = new Map<number, number>();
+    let total = 0;
+    let n = 0;
+    for (const e of Object.values(pool)) {
+      if (n++ >= 50_000) break;
+      const vsize = e.vsize ?? e.size ?? 0;
+      const feeBtc = e.fees?.base ?? e.fee ?? 0;
+      if (vsize <= 0) continue;
+      total += vsize;
+      const rate = (feeBtc * 1e8) / vsize;
+      const bucket = [1, 2, 3, 5, 8, 10, 15, 20, 30, 50, 80, 120, 200].reduce((b, r) => (rate >= r ? r : b), 1);
+      buckets.set(bucket, (buckets.get(bucket) ?? 0) + vsize);
+    }
+    const best = await this.client.call<string>('getbestblockhash');
+    const header = await this.client.call<{ time: number }>('getblockheader', best);
+    return { mempool_vsize: total, fee_histogram: [...buckets.entries()].sort((a, b) => a[0] - b[0]), recent_block_feerates: [], seconds_since_last_block: Math.max(0, Date.now() / 1000 - header.time), target };
+  }
+
   private checkZmqSilence(): void {
     const missed = this.unannounced.filter((h) => !this.announced.has(h));
     this.unannounced = [];

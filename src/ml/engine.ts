@@ -1,0 +1,136 @@
+// The inference path of one model version: requests that arrive within a short window run as one batch (the
+// model's batch dimension is dynamic, and each row's result is the same as alone), a bounded number of batches run
+// at once across all models, and a bounded queue refuses with Busy instead of growing. Per-version figures
+// (requests, errors, cache hits, latency, batch sizes) are kept for ml.status and the daemon's metrics.
+
+import { rpcError } from '../rpc/errors.js';
+import { Tensor, type LoadedModel } from './repository.js';
+
+export interface EngineLimits {
+  windowMs: number;
+  maxBatch: number;
+  maxQueue: number;
+}
+
+/** Bounds how many session.run calls are in flight across every model. */
+export class RunSlots {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+  constructor(private readonly max: number) {}
+  async take(): Promise<void> {
+    if (this.active < this.max) {
+      this.active++;
+      return;
+    }
+    await new Promise<void>((r) => this.waiting.push(r));
+  }
+  give(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.active--;
+  }
+}
+
+export class VersionStats {
+  requests = 0;
+  errors = 0;
+  cacheHits = 0;
+  batches = 0;
+  batchedRows = 0;
+  maxBatchSeen = 0;
+  private readonly latencies: number[] = [];
+  record(ms: number): void {
+    if (this.latencies.length >= 1024) this.latencies.shift();
+    this.latencies.push(ms);
+  }
+  snapshot(): Record<string, number> {
+    const s = [...this.latencies].sort((a, b) => a - b);
+    const q = (p: number): number => (s.length ? Math.round(s[Math.min(s.length - 1, Math.floor(p * s.length))]! * 1000) / 1000 : 0);
+    return {
+      requests: this.requests,
+      errors: this.errors,
+      cache_hits: this.cacheHits,
+      cache_hit_rate: this.requests ? Math.round((this.cacheHits / this.requests) * 1000) / 1000 : 0,
+      latency_p50_ms: q(0.5),
+      latency_p99_ms: q(0.99),
+      batches: this.batches,
+      mean_batch_size: this.batches ? Math.round((this.batchedRows / this.batches) * 100) / 100 : 0,
+      max_batch_size: this.maxBatchSeen,
+    };
+  }
+}
+
+interface Pending {
+  row: Float32Array;
+  resolve: (v: number) => void;
+  reject: (e: unknown) => void;
+}
+
+export class ModelEngine {
+  readonly stats = new VersionStats();
+  private queue: Pending[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private running = 0;
+  private closed = false;
+
+  constructor(
+    readonly model: LoadedModel,
+    private readonly slots: RunSlots,
+    private readonly limits: EngineLimits,
+  ) {}
+
+  /** One row in, one number out (post-processed as the card says). */
+  infer(row: Float32Array): Promise<number> {
+    if (this.closed) return Promise.reject(rpcError('BackendUnavailable', `model ${this.model.id} v${this.model.version} was unloaded`));
+    if (row.length !== this.model.width) return Promise.reject(rpcError('InvalidParams', `${this.model.id} takes ${this.model.width} features, got ${row.length}`));
+    for (let i = 0; i < row.length; i++) if (!Number.isFinite(row[i]!)) return Promise.reject(rpcError('InvalidParams', `feature ${i} (${this.model.card.inputs[0]!.features?.[i] ?? i}) is ${row[i]}; features must be finite numbers`));
+    if (this.queue.length >= this.limits.maxQueue) return Promise.reject(rpcError('Busy', `${this.model.id} has ${this.queue.length} requests waiting (ml.maxqueue)`));
+    return new Promise<number>((resolve, reject) => {
+      this.queue.push({ row, resolve, reject });
+      if (this.queue.length >= this.limits.maxBatch) this.flush();
+      else if (!this.timer) this.timer = setTimeout(() => this.flush(), this.limits.windowMs);
+    });
+  }
+
+  /** Resolves when nothing is queued or running (used when a reload swaps this version out). */
+  async drain(): Promise<void> {
+    while (this.queue.length > 0 || this.running > 0) await new Promise((r) => setTimeout(r, 1));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.drain();
+    await this.model.session.release();
+  }
+
+  private flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    while (this.queue.length > 0) void this.runBatch(this.queue.splice(0, this.limits.maxBatch));
+  }
+
+  private async runBatch(batch: Pending[]): Promise<void> {
+    this.running++;
+    await this.slots.take();
+    try {
+      const w = this.model.width;
+      const data = new Float32Array(batch.length * w);
+      batch.forEach((p, i) => data.set(p.row, i * w));
+      const input = new Tensor('float32', data, [batch.length, w]);
+      const out = await this.model.session.run({ [this.model.card.inputs[0]!.name]: input });
+      const values = out[this.model.card.outputs[0]!.name]!.data as Float32Array;
+      this.stats.batches++;
+      this.stats.batchedRows += batch.length;
+      this.stats.maxBatchSeen = Math.max(this.stats.maxBatchSeen, batch.length);
+      const post = this.model.card.postprocess === 'expm1' ? Math.expm1 : (v: number) => v;
+      batch.forEach((p, i) => p.resolve(post(values[i]!)));
+    } catch (err) {
+      this.stats.errors += batch.length;
+      const e = rpcError('InternalError', `inference failed for ${this.model.id} v${this.model.version}: ${(err as Error).message.split('\n')[0]}`);
+      for (const p of batch) p.reject(e);
+    } finally {
+      this.slots.give();
+      this.running--;
+    }
+  }
+}

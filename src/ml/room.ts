@@ -1,0 +1,52 @@
+// The ML room: ONNX models served over RPC, and (when ml.riskveto is set) a veto on HSM signatures.
+
+import { join } from 'node:path';
+import type { BitcoinApi } from '../adapters/bitcoin/room.js';
+import { bitcoinNetwork } from '../core/bitcoin-network.js';
+import type { Room } from '../core/room.js';
+import type { HsmApi } from '../hsm/room.js';
+import { FeatureError, parseTx, riskFeatures } from './features.js';
+import { mlMethods } from './methods.js';
+import { ML_OPTIONS } from './options.js';
+import { Router } from './routing.js';
+import { MlService } from './service.js';
+
+export const mlRoom: Room = {
+  name: 'ml',
+  options: ML_OPTIONS,
+  create: async ({ config, store, log, use, packageDir }) => {
+    if (!config.bool('ml.enable')) return {};
+    const db = await store.room('ml');
+    const service = new MlService(
+      {
+        dirs: [join(packageDir, 'models'), config.path('ml.modeldir')!],
+        required: config.list('ml.required'),
+        cacheSize: config.int('ml.cachesize'),
+        cacheTtlMs: config.int('ml.cachettl') * 1000,
+        concurrency: config.int('ml.concurrency'),
+        limits: { windowMs: config.int('ml.batchwindow'), maxBatch: config.int('ml.maxbatch'), maxQueue: config.int('ml.maxqueue') },
+      },
+      new Router(db, store),
+      log,
+    );
+    const network = bitcoinNetwork(config.network);
+    const threshold = Number(config.str('ml.riskveto'));
+    const hsm = use<HsmApi>('hsm');
+    if (threshold > 0 && hsm) {
+      hsm.addVeto('tx-risk', async (facts) => {
+        if (!facts.psbt) return undefined;
+        let row;
+        try {
+          row = riskFeatures(parseTx({ psbt: facts.psbt }, network));
+        } catch (err) {
+          if (err instanceof FeatureError) return { rule: 'unscorable', message: `the transaction cannot be scored: ${err.message}` };
+          throw err;
+        }
+        const p = await service.predict('tx-risk', row, undefined);
+        return p.output >= threshold ? { rule: 'risk', message: `tx-risk v${p.version} scored ${p.output.toFixed(3)}, at or above ml.riskveto ${threshold}` } : undefined;
+      });
+      log.info({ threshold }, 'tx-risk veto on HSM signatures is on');
+    }
+    return { service, methods: mlMethods(service, network, use<BitcoinApi>('bitcoin')) };
+  },
+};

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { benchChain } from './chain.js';
 import { benchHsm } from './hsm.js';
+import { benchMl } from './ml.js';
 import { LineSplitter } from '../src/core/lines.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -248,5 +249,6 @@ if (only.length === 0 || only.includes('rpc')) await benchRpc(results);
 if (only.length === 0 || only.includes('fanout')) await benchFanout(results);
 if (only.length === 0 || only.includes('chain')) await benchChain(results);
 if (only.length === 0 || only.includes('hsm')) await benchHsm(results);
+if (only.length === 0 || only.includes('ml')) await benchMl(results);
 if (process.env.BENCH_OUT) await writeFile(process.env.BENCH_OUT, `${JSON.stringify(results, null, 2)}\n`);
 process.exit(0);

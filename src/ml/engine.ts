@@ -88,7 +88,11 @@ export class ModelEngine {
     return new Promise<number>((resolve, reject) => {
       this.queue.push({ row, resolve, reject });
       if (this.queue.length >= this.limits.maxBatch) this.flush();
-      else if (!this.timer) this.timer = setTimeout(() => this.flush(), this.limits.windowMs);
+      else if (this.running === 0 || this.limits.windowMs === 0) {
+        // Idle: run at once (gathering only what arrives in the same tick), so a lone caller never waits for a
+        // window. Busy: requests gather while the running batch works, and go when it ends or the window closes.
+        if (this.queue.length === 1) queueMicrotask(() => this.flush());
+      } else if (!this.timer) this.timer = setTimeout(() => this.flush(), this.limits.windowMs);
     });
   }
 
@@ -131,6 +135,7 @@ export class ModelEngine {
     } finally {
       this.slots.give();
       this.running--;
+      if (this.queue.length > 0 && !this.timer) queueMicrotask(() => this.flush());
     }
   }
 }

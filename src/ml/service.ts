@@ -114,7 +114,8 @@ export class MlService implements Service {
     const engine = this.engine(id, choice.version);
     const started = performance.now();
     engine.stats.requests++;
-    const ck = `${id}@${choice.version}:${row.join(',')}`;
+    // The feature bytes themselves are the key: cheaper than formatting the numbers, and exact.
+    const ck = `${id}@${choice.version}:${Buffer.from(row.buffer, row.byteOffset, row.byteLength).toString('latin1')}`;
     let output = this.cache.get(ck);
     const cached = output !== undefined;
     if (cached) engine.stats.cacheHits++;

@@ -33,7 +33,8 @@ const feature = <T>(f: () => T): T => {
 
 export interface FeeSource {
   connected(): boolean;
-  feeSnapshot(target: number): Promise<FeeSnapshot>;
+  feeSnapshot(target: number): Promise<FeeSnapshot & { height: number; sample: Array<{ txid: string; feerate: number }> }>;
+  coreEstimate(target: number): Promise<number | null>;
 }
 
 export function mlMethods(svc: MlService, network: bitcoin.Network, fees: FeeSource | undefined): MethodSpec[] {
@@ -94,16 +95,24 @@ export function mlMethods(svc: MlService, network: bitcoin.Network, fees: FeeSou
         const id = model ?? 'fee-estimator';
         if (extractorOf(id) !== 'fee') throw rpcError('InvalidParams', `${id} is not a fee model`);
         let snap: FeeSnapshot;
+        let live: Awaited<ReturnType<FeeSource['feeSnapshot']>> | undefined;
         let source: string;
         if (snapshot) {
           snap = { ...snapshot, target };
           source = 'snapshot given';
         } else if (fees?.connected()) {
-          snap = await fees.feeSnapshot(target);
+          live = await fees.feeSnapshot(target);
+          snap = live;
           source = 'bitcoind mempool';
         } else throw rpcError('BackendUnavailable', 'bitcoind is not connected: give a snapshot', { service: 'bitcoind' });
         const row = feature(() => feeFeatures(snap));
         const p = await svc.predict(id, row, key);
+        if (live && svc.outcomes) {
+          // Every loaded version answers the same moment, so ml.evaluate can compare them on equal terms.
+          const predictions: Record<string, number> = {};
+          for (const v of svc.versions(id)) predictions[v] = await svc.engine(id, v).infer(row);
+          await svc.outcomes.tracker.record({ time: new Date().toISOString(), height: live.height, target, model: id, features: Array.from(row), predictions, core_sat_per_vb: await fees!.coreEstimate(target).catch(() => null), sample: live.sample });
+        }
         return { sat_per_vb: Math.max(1, Math.round(p.output * 100) / 100), target, model: id, version: p.version, source, cached: p.cached };
       },
     }),
@@ -120,6 +129,34 @@ export function mlMethods(svc: MlService, network: bitcoin.Network, fees: FeeSou
         const row = feature(() => riskFeatures(parseTx(hex !== undefined ? { hex } : { psbt: psbt! }, network)));
         const p = await svc.predict(id, row, key);
         return { score: Math.min(1, Math.max(0, p.output)), model: id, version: p.version, cached: p.cached };
+      },
+    }),
+    defineMethod({
+      name: 'ml.evaluate',
+      summary: 'Each version\'s live error against what fee rates actually confirmed on this node, next to bitcoind\'s estimatesmartfee.',
+      params: Type.Object({ model: Type.String({ pattern: '^[a-z][a-z0-9-]{0,63}$', default: 'fee-estimator', description: 'A fee model id.' }) }, { additionalProperties: false }),
+      result: Type.Object({ rows: Type.Integer(), resolved: Type.Integer(), with_outcome: Type.Integer(), versions: Type.Record(Type.String(), Type.Object({ n: Type.Integer(), mae_sat_vb: Type.Number(), median_relative_error: Type.Number() })), core: Type.Union([Type.Object({ n: Type.Integer(), mae_sat_vb: Type.Number(), median_relative_error: Type.Number() }), Type.Null()]) }),
+      role: 'readonly',
+      handler: ({ model }) => {
+        if (!svc.outcomes) throw rpcError('BackendUnavailable', 'outcomes are collected only with bitcoind (and ml.datasetmax > 0)', { service: 'bitcoind' });
+        return svc.outcomes.tracker.evaluate(model);
+      },
+    }),
+    defineMethod({
+      name: 'ml.exportdataset',
+      summary: 'Write the collected live estimates with their outcomes as CSV to a new file (0600), for retraining with tools/.',
+      params: Type.Object({ destination: Type.String({ minLength: 2, maxLength: 4096, description: 'Absolute path of a file to create.' }), model: Type.String({ pattern: '^[a-z][a-z0-9-]{0,63}$', default: 'fee-estimator', description: 'A fee model id.' }) }, { additionalProperties: false }),
+      result: Type.Object({ path: Type.String(), rows: Type.Integer() }),
+      role: 'admin',
+      handler: async ({ destination, model }) => {
+        if (!destination.startsWith('/')) throw rpcError('InvalidParams', 'destination must be an absolute path');
+        if (!svc.outcomes) throw rpcError('BackendUnavailable', 'outcomes are collected only with bitcoind (and ml.datasetmax > 0)', { service: 'bitcoind' });
+        const names = svc.engine(model, svc.versions(model)[0]!).model.card.inputs[0]!.features ?? [];
+        try {
+          return await svc.outcomes.tracker.export(destination, model, names);
+        } catch (err) {
+          throw rpcError(/already exists/.test((err as Error).message) ? 'Conflict' : 'InvalidParams', (err as Error).message);
+        }
       },
     }),
     defineMethod({

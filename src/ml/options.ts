@@ -14,6 +14,7 @@ export const ML_OPTIONS: OptionGroup = {
     { key: 'ml.maxbatch', type: 'int', default: 64, min: 1, max: 4096, description: 'Largest batch.' },
     { key: 'ml.maxqueue', type: 'int', default: 1024, min: 1, max: 1_000_000, description: 'Requests that may wait per model version before Busy.' },
     { key: 'ml.concurrency', type: 'int', default: 2, min: 1, max: 64, description: 'Batches running at once across all models.' },
+    { key: 'ml.datasetmax', type: 'int', default: 100000, min: 0, max: 10_000_000, description: 'Most live fee estimates kept with their outcomes (ml.evaluate, ml.exportdataset); the oldest go first. 0 keeps none.' },
     { key: 'ml.riskveto', type: 'string', default: '0', description: 'A tx-risk score from 0 to 1 at or above which the HSM refuses to sign a PSBT; 0 turns the veto off.', check: (v) => (/^(0(\.\d+)?|1(\.0+)?)$/.test(v) ? undefined : 'expected a number from 0 to 1') },
   ],
 };

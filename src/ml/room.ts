@@ -8,13 +8,14 @@ import type { HsmApi } from '../hsm/room.js';
 import { FeatureError, parseTx, riskFeatures } from './features.js';
 import { mlMethods } from './methods.js';
 import { ML_OPTIONS } from './options.js';
+import { OutcomeTracker } from './outcomes.js';
 import { Router } from './routing.js';
 import { MlService } from './service.js';
 
 export const mlRoom: Room = {
   name: 'ml',
   options: ML_OPTIONS,
-  create: async ({ config, store, log, use, packageDir }) => {
+  create: async ({ config, store, log, use, packageDir, bus }) => {
     if (!config.bool('ml.enable')) return {};
     const db = await store.room('ml');
     const service = new MlService(
@@ -47,6 +48,8 @@ export const mlRoom: Room = {
       });
       log.info({ threshold }, 'tx-risk veto on HSM signatures is on');
     }
-    return { service, methods: mlMethods(service, network, use<BitcoinApi>('bitcoin')) };
+    const bitcoin = use<BitcoinApi>('bitcoin');
+    if (bitcoin && config.int('ml.datasetmax') > 0) service.outcomes = { tracker: new OutcomeTracker(db, store, bitcoin, config.int('ml.datasetmax'), log), bus };
+    return { service, methods: mlMethods(service, network, bitcoin) };
   },
 };

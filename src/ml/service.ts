@@ -11,6 +11,8 @@ import { rpcError } from '../rpc/errors.js';
 import { ModelEngine, RunSlots, type EngineLimits } from './engine.js';
 import { loadModels, type BrokenModel } from './repository.js';
 import type { Router } from './routing.js';
+import type { OutcomeTracker } from './outcomes.js';
+import type { EventBus } from '../rpc/events.js';
 
 const require = createRequire(import.meta.url);
 const ortVersion = (require('onnxruntime-node') as { env: { versions: { node?: string } } }).env.versions.node ?? 'unknown';
@@ -52,9 +54,13 @@ export class MlService implements Service {
     return this.cell.get();
   }
 
+  /** Set by the room when bitcoind is there to learn from. */
+  outcomes: { tracker: OutcomeTracker; bus: EventBus } | undefined;
+
   async open(): Promise<void> {
     await this.router.load();
     await this.load();
+    if (this.outcomes) await this.outcomes.tracker.open(this.outcomes.bus);
   }
 
   async reload(): Promise<void> {
@@ -62,6 +68,7 @@ export class MlService implements Service {
   }
 
   async close(): Promise<void> {
+    await this.outcomes?.tracker.close();
     for (const versions of this.engines.values()) for (const e of versions.values()) await e.close();
     this.engines.clear();
     this.cell.set('stopped', 'closed');

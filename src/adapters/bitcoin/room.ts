@@ -11,6 +11,9 @@ import { BitcoinService } from './service.js';
 export interface BitcoinApi {
   connected(): boolean;
   feeSnapshot: BitcoinService['feeSnapshot'];
+  blockTxids(hash: string): Promise<string[]>;
+  /** bitcoind's estimatesmartfee for the target, sat/vB, or null where it has none. */
+  coreEstimate(target: number): Promise<number | null>;
 }
 
 const Block = Type.Object({ height: Type.Integer(), hash: Type.String() });
@@ -39,7 +42,12 @@ export const bitcoinRoom: Room = {
     });
     const db = await store.room('bitcoin');
     const service = new BitcoinService(client, { network: config.network, pollMs: config.int('bitcoind.pollinterval'), endpoint: `${host}:${port}`, deepAt: config.int('bitcoind.confirmations'), zmq: { hashblock: config.str('bitcoind.zmqpubhashblock') || undefined, rawtx: config.str('bitcoind.zmqpubrawtx') || undefined, sequence: config.str('bitcoind.zmqpubsequence') || undefined } }, db, store, bus, log);
-    const api: BitcoinApi = { connected: () => service.state === 'connected', feeSnapshot: (target) => service.feeSnapshot(target) };
+    const api: BitcoinApi = {
+      connected: () => service.state === 'connected',
+      feeSnapshot: (target) => service.feeSnapshot(target),
+      blockTxids: (hash) => service.blockTxids(hash),
+      coreEstimate: async (target) => (await service.backend!.estimateSmartFee(target)).sat_per_vb,
+    };
     return { service, methods: chainMethods(service, config.network), api };
   },
 };

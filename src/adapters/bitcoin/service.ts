@@ -150,25 +150,35 @@ export class BitcoinService implements Service {
    * entries are read), and the time since the last block. Block fee-rate history is not included (it would need
    * getblockstats, which not every node offers): recent_block_feerates is empty.
    */
-  async feeSnapshot(target: number): Promise<{ mempool_vsize: number; fee_histogram: Array<[number, number]>; recent_block_feerates: number[]; seconds_since_last_block: number; target: number }> {
+  async feeSnapshot(target: number): Promise<{ mempool_vsize: number; fee_histogram: Array<[number, number]>; recent_block_feerates: number[]; seconds_since_last_block: number; target: number; height: number; sample: Array<{ txid: string; feerate: number }> }> {
     if (this.state !== 'connected') throw new BitcoindUnreachable(this.cell.get().detail);
     const pool = await this.client.call<Record<string, { vsize?: number; size?: number; fees?: { base: number }; fee?: number }>>('getrawmempool', true);
     const buckets = new Map<number, number>();
+    const sample: Array<{ txid: string; feerate: number }> = [];
     let total = 0;
     let n = 0;
-    for (const e of Object.values(pool)) {
+    for (const [txid, e] of Object.entries(pool)) {
       if (n++ >= 50_000) break;
       const vsize = e.vsize ?? e.size ?? 0;
       const feeBtc = e.fees?.base ?? e.fee ?? 0;
       if (vsize <= 0) continue;
       total += vsize;
       const rate = (feeBtc * 1e8) / vsize;
+      // A bounded sample of mempool transactions and their fee rates: when they confirm tells what a rate bought.
+      if (sample.length < 500) sample.push({ txid, feerate: Math.round(rate * 1000) / 1000 });
       const bucket = [1, 2, 3, 5, 8, 10, 15, 20, 30, 50, 80, 120, 200].reduce((b, r) => (rate >= r ? r : b), 1);
       buckets.set(bucket, (buckets.get(bucket) ?? 0) + vsize);
     }
     const best = await this.client.call<string>('getbestblockhash');
-    const header = await this.client.call<{ time: number }>('getblockheader', best);
-    return { mempool_vsize: total, fee_histogram: [...buckets.entries()].sort((a, b) => a[0] - b[0]), recent_block_feerates: [], seconds_since_last_block: Math.max(0, Date.now() / 1000 - header.time), target };
+    const header = await this.client.call<{ time: number; height: number }>('getblockheader', best);
+    return { mempool_vsize: total, fee_histogram: [...buckets.entries()].sort((a, b) => a[0] - b[0]), recent_block_feerates: [], seconds_since_last_block: Math.max(0, Date.now() / 1000 - header.time), target, height: header.height, sample };
+  }
+
+  /** The txids of a block (for the ML room's outcome tracking). */
+  async blockTxids(hash: string): Promise<string[]> {
+    if (!this.backend) throw new BitcoindUnreachable(this.cell.get().detail);
+    const b = (await this.backend.getBlock(hash, 1)) as { tx: Array<string | { txid: string }> };
+    return b.tx.map((t) => (typeof t === 'string' ? t : t.txid));
   }
 
   private checkZmqSilence(): void {

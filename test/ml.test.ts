@@ -100,6 +100,12 @@ describe('ML service (in-process, real onnxruntime)', () => {
     await assert.rejects(make('b2', { required: ['corrupt'] }), /required model not loaded \(ml\.required\): corrupt: /);
   });
 
+  it('the fee extractor computes what its card says, position by position', () => {
+    const f = feeFeatures({ mempool_vsize: 3e6, fee_histogram: [[1, 1e6], [5, 1e6], [20, 0.5e6], [60, 0.5e6]], recent_block_feerates: [10, 30, 20], seconds_since_last_block: 300, target: 6 });
+    const expect = [Math.log1p(3), Math.log1p(0.5), Math.log1p(1), Math.log1p(1), Math.log1p(2), Math.log1p(2), Math.log1p(20), 0.5, Math.log(6)];
+    expect.forEach((v, i) => assert.ok(Math.abs(f[i]! - v) < 1e-6, `feature ${i}: ${f[i]} vs ${v}`));
+  });
+
   it('wrong width, NaN and infinity are refused with the feature named', async () => {
     const svc = await make('c');
     await assert.rejects(svc.predict('toy', Float32Array.from([1, 2]), undefined), /toy takes 3 features, got 2/);

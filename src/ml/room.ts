@@ -1,6 +1,7 @@
 // The ML room: ONNX models served over RPC, and (when ml.riskveto is set) a veto on HSM signatures.
 
 import { join } from 'node:path';
+import { Gauge } from 'prom-client';
 import type { BitcoinApi } from '../adapters/bitcoin/room.js';
 import { bitcoinNetwork } from '../core/bitcoin-network.js';
 import type { Room } from '../core/room.js';
@@ -15,7 +16,7 @@ import { MlService } from './service.js';
 export const mlRoom: Room = {
   name: 'ml',
   options: ML_OPTIONS,
-  create: async ({ config, store, log, use, packageDir, bus }) => {
+  create: async ({ config, store, log, use, packageDir, bus, metrics }) => {
     if (!config.bool('ml.enable')) return {};
     const db = await store.room('ml');
     const service = new MlService(
@@ -30,6 +31,18 @@ export const mlRoom: Room = {
       new Router(db, store),
       log,
     );
+    // Per model version figures in the daemon's metrics (and so on -metricsport), read when collected.
+    const gauge = new Gauge({
+      name: 'anyad_ml_model',
+      help: 'Per model version: requests, errors, cache_hits, latency_p50_ms, latency_p99_ms, batches, mean_batch_size',
+      labelNames: ['model', 'version', 'figure'],
+      registers: [metrics],
+      collect() {
+        this.reset();
+        for (const e of service.all()) for (const [figure, v] of Object.entries(e.stats.snapshot())) this.set({ model: e.model.id, version: String(e.model.version), figure }, v);
+      },
+    });
+    void gauge;
     const network = bitcoinNetwork(config.network);
     const threshold = Number(config.str('ml.riskveto'));
     const hsm = use<HsmApi>('hsm');

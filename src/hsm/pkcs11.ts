@@ -9,8 +9,8 @@ import { compressPoint, rawToLowSDer, verifySignature } from './ecdsa.js';
 import { ProviderError, type Curve, type KeyProvider, type ProviderKey, type ProviderStatus, type Scheme } from './provider.js';
 
 const require = createRequire(import.meta.url);
-// pkcs11js is CommonJS; its types come along.
-const pkcs11js = require('pkcs11js') as typeof import('pkcs11js');
+// pkcs11js is CommonJS (its types come along), loaded only when this provider is configured.
+let pkcs11js: typeof import('pkcs11js');
 type PKCS11 = import('pkcs11js').PKCS11;
 
 const EC_PARAMS: Record<Curve, Buffer> = {
@@ -39,6 +39,7 @@ export class Pkcs11Provider implements KeyProvider {
   constructor(private readonly opts: Pkcs11Options) {}
 
   async initialize(): Promise<void> {
+    pkcs11js ??= require('pkcs11js') as typeof import('pkcs11js');
     const p11 = new pkcs11js.PKCS11();
     try {
       p11.load(this.opts.module);

@@ -2,10 +2,7 @@
 
 import type { Room } from '../core/room.js';
 import { bitcoinNetwork } from '../core/bitcoin-network.js';
-import { checkHsmConfig } from './factory.js';
-import { hsmMethods } from './methods.js';
 import { HSM_OPTIONS } from './options.js';
-import { HsmService } from './service.js';
 import type { Veto } from './policy.js';
 
 /** What other rooms may use of the HSM: a veto on signatures. */
@@ -17,6 +14,9 @@ export const hsmRoom: Room = {
   name: 'hsm',
   options: HSM_OPTIONS,
   create: async ({ config, store, log }) => {
+    if (config.list('hsm.provider').length === 0 && config.network !== 'main') return {};
+    // Loaded only when the room is on (the curve, HD-key and PKCS#11 code).
+    const [{ checkHsmConfig }, { hsmMethods }, { HsmService }] = await Promise.all([import('./factory.js'), import('./methods.js'), import('./service.js')]);
     const kinds = checkHsmConfig(config);
     if (kinds.length === 0) return {};
     const db = await store.room('hsm');

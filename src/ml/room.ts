@@ -6,18 +6,21 @@ import type { BitcoinApi } from '../adapters/bitcoin/room.js';
 import { bitcoinNetwork } from '../core/bitcoin-network.js';
 import type { Room } from '../core/room.js';
 import type { HsmApi } from '../hsm/room.js';
-import { FeatureError, parseTx, riskFeatures } from './features.js';
-import { mlMethods } from './methods.js';
 import { ML_OPTIONS } from './options.js';
-import { OutcomeTracker } from './outcomes.js';
-import { Router } from './routing.js';
-import { MlService } from './service.js';
 
 export const mlRoom: Room = {
   name: 'ml',
   options: ML_OPTIONS,
   create: async ({ config, store, log, use, packageDir, bus, metrics }) => {
     if (!config.bool('ml.enable')) return {};
+    // The implementation (onnxruntime-node among it) is loaded only when the room is on.
+    const [{ FeatureError, parseTx, riskFeatures }, { mlMethods }, { OutcomeTracker }, { Router }, { MlService }] = await Promise.all([
+      import('./features.js'),
+      import('./methods.js'),
+      import('./outcomes.js'),
+      import('./routing.js'),
+      import('./service.js'),
+    ]);
     const db = await store.room('ml');
     const service = new MlService(
       {

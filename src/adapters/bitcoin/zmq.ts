@@ -3,7 +3,10 @@
 // ZMQ only makes the watcher faster; polling stays on underneath, so a silent or lost socket costs latency only.
 
 import type { Logger } from 'pino';
-import { Subscriber } from 'zeromq';
+import { createRequire } from 'node:module';
+import type { Subscriber } from 'zeromq';
+
+const require = createRequire(import.meta.url);
 
 export interface ZmqEndpoints {
   hashblock?: string | undefined;
@@ -43,7 +46,9 @@ export class ZmqListener {
       if (ep) byEndpoint.set(ep, [...(byEndpoint.get(ep) ?? []), topic]);
     }
     for (const [ep, topics] of byEndpoint) {
-      const sock = new Subscriber({ receiveHighWaterMark: 10_000 });
+      // zeromq's native addon is loaded only when a ZMQ endpoint is configured.
+      const { Subscriber: Sub } = require('zeromq') as typeof import('zeromq');
+      const sock = new Sub({ receiveHighWaterMark: 10_000 });
       sock.connect(ep);
       for (const t of topics) sock.subscribe(t);
       this.sockets.push(sock);

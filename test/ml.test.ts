@@ -175,7 +175,8 @@ describe('ML service (in-process, real onnxruntime)', () => {
   it('a full queue answers Busy instead of growing', async () => {
     const svc = await make('h', { limits: { windowMs: 200, maxBatch: 1000, maxQueue: 3 } });
     const e = svc.engine('toy', 1);
-    const results = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => e.infer(Float32Array.from([i, 0, 0]))));
+    // the first runs at once (the engine is idle); three may wait; the other three are refused
+    const results = await Promise.allSettled(Array.from({ length: 7 }, (_, i) => e.infer(Float32Array.from([i, 0, 0]))));
     const busy = results.filter((r) => r.status === 'rejected' && /ml\.maxqueue/.test(String((r.reason as Error).message)));
     assert.equal(busy.length, 3);
     await svc.close();

@@ -38,10 +38,13 @@ export class VersionStats {
   batches = 0;
   batchedRows = 0;
   maxBatchSeen = 0;
+  /** The last 1024 latencies, as a ring (a shift() per request would cost more than the small models run). */
   private readonly latencies: number[] = [];
+  private next = 0;
   record(ms: number): void {
-    if (this.latencies.length >= 1024) this.latencies.shift();
-    this.latencies.push(ms);
+    if (this.latencies.length < 1024) this.latencies.push(ms);
+    else this.latencies[this.next] = ms;
+    this.next = (this.next + 1) % 1024;
   }
   snapshot(): Record<string, number> {
     const s = [...this.latencies].sort((a, b) => a - b);
@@ -86,6 +89,11 @@ export class ModelEngine {
     for (let i = 0; i < row.length; i++) if (!Number.isFinite(row[i]!)) return Promise.reject(rpcError('InvalidParams', `feature ${i} (${this.model.card.inputs[0]!.features?.[i] ?? i}) is ${row[i]}; features must be finite numbers`));
     if (this.queue.length >= this.limits.maxQueue) return Promise.reject(rpcError('Busy', `${this.model.id} has ${this.queue.length} requests waiting (ml.maxqueue)`));
     return new Promise<number>((resolve, reject) => {
+      // Idle and nothing waiting: run this one now. What arrives while it runs gathers into the next batch.
+      if (this.running === 0 && this.queue.length === 0 && !this.timer) {
+        void this.runBatch([{ row, resolve, reject }]);
+        return;
+      }
       this.queue.push({ row, resolve, reject });
       if (this.queue.length >= this.limits.maxBatch) this.flush();
       else if (this.running === 0 || this.limits.windowMs === 0) {

@@ -92,6 +92,7 @@ export class MlService implements Service {
     const old = this.engines;
     // Swap first: new requests go to the new engines; the old ones finish what they hold, then are released.
     this.engines = next;
+    this.versionLists = new Map([...next].map(([id, vs]) => [id, [...vs.keys()].sort((a, b) => a - b)]));
     this.broken = broken;
     this.cache.clear();
     for (const versions of old.values()) for (const e of versions.values()) void e.close();
@@ -99,10 +100,13 @@ export class MlService implements Service {
     this.log.info({ loaded: models.map((m) => `${m.id}@${m.version}`), broken: broken.length }, 'models loaded');
   }
 
+  /** Sorted version lists, computed once per load: predict() asks for them on every call. */
+  private versionLists = new Map<string, number[]>();
+
   versions(id: string): number[] {
-    const v = this.engines.get(id);
+    const v = this.versionLists.get(id);
     if (!v) throw rpcError('NotFound', `no model ${id} is loaded`, { loaded: [...this.engines.keys()] });
-    return [...v.keys()].sort((a, b) => a - b);
+    return v;
   }
 
   engine(id: string, version: number): ModelEngine {

@@ -2,8 +2,10 @@
 // (lightning) adds its room here. Order matters: a room may use() the ones before it.
 
 import { bitcoinRoom } from '../adapters/bitcoin/room.js';
+import { layer2Room } from '../adapters/layer2/room.js';
+import { lightningRoom } from '../adapters/lightning/room.js';
 import type { Room } from '../core/room.js';
 import { hsmRoom } from '../hsm/room.js';
 import { mlRoom } from '../ml/room.js';
 
-export const ROOMS: readonly Room[] = [bitcoinRoom, hsmRoom, mlRoom];
+export const ROOMS: readonly Room[] = [bitcoinRoom, hsmRoom, mlRoom, layer2Room, lightningRoom];

@@ -1,0 +1,110 @@
+// A client for Core Lightning's JSON-RPC on its Unix socket (lightning-rpc): requests are JSON objects with no
+// delimiter, and every response is followed by "\n\n". One connection, requests matched by id, reopened when it
+// drops; a request timeout bounds every call.
+
+import { createConnection, type Socket } from 'node:net';
+
+export class ClnError extends Error {
+  override name = 'ClnError';
+  constructor(
+    readonly code: number,
+    message: string,
+    readonly data?: unknown,
+  ) {
+    super(message);
+  }
+}
+
+export class ClnUnreachable extends Error {
+  override name = 'ClnUnreachable';
+}
+
+const MAX_RESPONSE = 64 * 1024 * 1024;
+
+export class ClnClient {
+  private sock: Socket | undefined;
+  private connecting: Promise<Socket> | undefined;
+  private buf = '';
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+
+  constructor(
+    private readonly path: string,
+    private readonly timeoutMs: number,
+  ) {}
+
+  async call<T = unknown>(method: string, params: Record<string, unknown> = {}): Promise<T> {
+    const sock = await this.connect();
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new ClnUnreachable(`no answer from lightningd to ${method} within ${this.timeoutMs} ms`));
+      }, this.timeoutMs);
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
+      sock.write(JSON.stringify({ jsonrpc: '2.0', id, method, params }));
+    });
+  }
+
+  close(): void {
+    this.sock?.destroy();
+    this.sock = undefined;
+  }
+
+  private connect(): Promise<Socket> {
+    if (this.sock) return Promise.resolve(this.sock);
+    this.connecting ??= new Promise<Socket>((resolve, reject) => {
+      const s = createConnection(this.path);
+      s.setEncoding('utf8');
+      s.once('error', (err: NodeJS.ErrnoException) => {
+        this.connecting = undefined;
+        reject(new ClnUnreachable(`cannot connect to lightningd at ${this.path} (${err.code ?? err.message})`));
+      });
+      s.once('connect', () => {
+        s.on('error', () => undefined);
+        s.on('close', () => this.dropped(s));
+        s.on('data', (c: string) => this.onData(c));
+        this.sock = s;
+        this.connecting = undefined;
+        resolve(s);
+      });
+    });
+    return this.connecting;
+  }
+
+  private dropped(s: Socket): void {
+    if (this.sock === s) this.sock = undefined;
+    this.buf = '';
+    for (const [id, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(new ClnUnreachable('the connection to lightningd closed'));
+      this.pending.delete(id);
+    }
+  }
+
+  private onData(chunk: string): void {
+    this.buf += chunk;
+    if (this.buf.length > MAX_RESPONSE) {
+      this.sock?.destroy();
+      return;
+    }
+    let end: number;
+    while ((end = this.buf.indexOf('\n\n')) >= 0) {
+      const text = this.buf.slice(0, end);
+      this.buf = this.buf.slice(end + 2);
+      if (!text.trim()) continue;
+      let msg: { id?: number; result?: unknown; error?: { code: number; message: string; data?: unknown } };
+      try {
+        msg = JSON.parse(text);
+      } catch {
+        continue;
+      }
+      const p = msg.id !== undefined ? this.pending.get(msg.id) : undefined;
+      if (!p) continue;
+      this.pending.delete(msg.id!);
+      clearTimeout(p.timer);
+      if (msg.error) p.reject(new ClnError(msg.error.code, msg.error.message, msg.error.data));
+      else p.resolve(msg.result);
+    }
+  }
+}

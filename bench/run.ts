@@ -16,6 +16,7 @@ import WebSocket from 'ws';
 import { benchChain } from './chain.js';
 import { benchHsm } from './hsm.js';
 import { benchMl } from './ml.js';
+import { benchLn } from './ln.js';
 import { LineSplitter } from '../src/core/lines.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -268,5 +269,6 @@ if (only.length === 0 || only.includes('fanout')) await benchFanout(results);
 if (only.length === 0 || only.includes('chain')) await benchChain(results);
 if (only.length === 0 || only.includes('hsm')) await benchHsm(results);
 if (only.length === 0 || only.includes('ml')) await benchMl(results);
+if (only.length === 0 || only.includes('ln')) await benchLn(results);
 if (process.env.BENCH_OUT) await writeFile(process.env.BENCH_OUT, `${JSON.stringify(results, null, 2)}\n`);
 process.exit(0);

@@ -3,6 +3,10 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { spawnSync } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AnyaClient } from '../src/client/index.js';
 import { makeRpcAuth } from '../src/rpc/auth.js';
 import { openWs, startDaemon, tempDir, unixExchange, type RunningDaemon } from './helpers/daemon.js';
 import { unixChannel, wsChannel } from './helpers/channel.js';
@@ -115,6 +119,34 @@ describe('bind safety', () => {
       const ok = await startDaemon(dir.path, { args: ['-rpcbind=0.0.0.0', '-rpcallowinsecure'] });
       assert.match(ok.wsUrl!, /^ws:\/\/0\.0\.0\.0:\d+\/$/);
       assert.equal(await ok.kill(), 0);
+    } finally {
+      await dir.remove();
+    }
+  });
+});
+
+describe('TLS', () => {
+  it('with rpctlscert/rpctlskey the WebSocket is wss, allowed on a non-loopback bind; plain ws is refused', async () => {
+    const dir = await tempDir();
+    try {
+      const key = join(dir.path, 'key.pem');
+      const cert = join(dir.path, 'cert.pem');
+      const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      const d = await startDaemon(join(dir.path, 'a'), { args: ['-rpcbind=0.0.0.0', `-rpctlscert=${cert}`, `-rpctlskey=${key}`] });
+      const port = /:(\d+)\/$/.exec(d.wsUrl!)![1];
+      assert.match(d.wsUrl!, /^wss:\/\//);
+      const c = await AnyaClient.connect({ url: `wss://127.0.0.1:${port}/`, token: await d.cookie(), wsOptions: { ca: await readFile(cert) } });
+      assert.equal(typeof (await c.call('uptime')), 'number');
+      const info = await c.call<{ endpoints: { ws: { tls: boolean } } }>('getinfo');
+      assert.equal(info.endpoints.ws.tls, true);
+      await c.close();
+      await assert.rejects(AnyaClient.connect({ url: `ws://127.0.0.1:${port}/`, token: await d.cookie() }));
+      await assert.rejects(AnyaClient.connect({ url: `wss://127.0.0.1:${port}/`, token: await d.cookie() }), /self-signed|SELF_SIGNED|unable to verify/i, 'an unknown certificate is not trusted');
+      await d.kill();
+      const half = await startDaemon(join(dir.path, 'b'), { args: [`-rpctlscert=${cert}`], waitFor: 'nothing' });
+      assert.equal(await half.exited, 1);
+      assert.match(half.stderr(), /rpctlscert and rpctlskey must be set together/);
     } finally {
       await dir.remove();
     }

@@ -9,6 +9,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
+import { LineSplitter } from '../src/core/lines.js';
 import { freePort, startBcoin, type BcoinNode } from '../test/helpers/bcoin.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -20,17 +21,14 @@ function startAnyad(datadir: string, args: string[]): Promise<{ proc: ChildProce
   const proc = spawn(process.execPath, [ANYAD, '-regtest', `-datadir=${datadir}`, '-rpcport=0', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const logs: Array<Record<string, unknown>> = [];
   return new Promise((resolve, reject) => {
-    let buf = '';
-    proc.stdout!.setEncoding('utf8').on('data', (c: string) => {
-      buf += c;
-      const lines = buf.split('\n');
-      buf = lines.pop()!;
-      for (const l of lines) {
+    const lines = new LineSplitter();
+    proc.stdout!.setEncoding('utf8').on('data', (c: string) =>
+      lines.push(c, (l) => {
         const j = JSON.parse(l) as Record<string, unknown>;
         logs.push(j);
         if (j.msg === 'anyad ready') resolve({ proc, logs });
-      }
-    });
+      }),
+    );
     proc.once('exit', (c) => reject(new Error(`anyad exited ${c}`)));
   });
 }

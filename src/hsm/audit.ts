@@ -50,6 +50,11 @@ export class AuditLog {
     return p;
   }
 
+  /** Entries appended so far (the head's sequence number). */
+  count(): number {
+    return this.head.seq;
+  }
+
   async page(from: number, limit: number): Promise<AuditEntry[]> {
     const out: AuditEntry[] = [];
     for await (const [, v] of this.db.iterator({ gte: seqKey(from), lt: 'a:999999999999~', limit })) out.push(v as AuditEntry);

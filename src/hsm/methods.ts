@@ -30,7 +30,7 @@ export function hsmMethods(svc: HsmService, network: bitcoin.Network, defaultUnl
         const s = svc.provider!.status();
         const keys = await svc.keys();
         const count = (st: string): number => keys.filter((k) => k.state === st).length;
-        return { provider: s.kind, ready: s.ready, locked: s.locked, detail: s.detail, curves: s.curves, schnorr: s.schnorr, info: s.info, keys: { active: count('active'), retired: count('retired'), disabled: count('disabled') }, audit_entries: (await svc.audit.verify()).entries };
+        return { provider: s.kind, ready: s.ready, locked: s.locked, detail: s.detail, curves: s.curves, schnorr: s.schnorr, info: s.info, keys: { active: count('active'), retired: count('retired'), disabled: count('disabled') }, audit_entries: svc.audit.count() };
       },
     }),
     defineMethod({ name: 'hsm.listkeys', summary: 'Every key anyad knows, with its state.', params: NoParams, result: Type.Array(KeyT), role: 'readonly', handler: async () => (await svc.keys()).map(publicView) }),
@@ -46,7 +46,7 @@ export function hsmMethods(svc: HsmService, network: bitcoin.Network, defaultUnl
       name: 'hsm.getpubkey',
       summary: 'A key\'s public key and the addresses it receives at on anyad\'s network.',
       params: Type.Object({ key: KeyId }, { additionalProperties: false }),
-      result: Type.Object({ id: Type.String(), public_key: Type.String(), curve: Type.String(), state: Type.String(), addresses: Type.Record(Type.String(), Type.String()), xpub: Type.Optional(Type.String()) }),
+      result: Type.Object({ id: Type.String(), public_key: Type.String(), curve: Type.String(), state: Type.String(), addresses: Type.Record(Type.String(), Type.String()) }),
       role: 'readonly',
       handler: async ({ key }) => {
         const k = await svc.key(key);

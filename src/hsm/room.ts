@@ -14,11 +14,10 @@ export const hsmRoom: Room = {
   name: 'hsm',
   options: HSM_OPTIONS,
   create: async ({ config, store, log }) => {
-    if (config.list('hsm.provider').length === 0 && config.network !== 'main') return {};
+    if (config.list('hsm.provider').length === 0) return {};
     // Loaded only when the room is on (the curve, HD-key and PKCS#11 code).
     const [{ checkHsmConfig }, { hsmMethods }, { HsmService }] = await Promise.all([import('./factory.js'), import('./methods.js'), import('./service.js')]);
     const kinds = checkHsmConfig(config);
-    if (kinds.length === 0) return {};
     const db = await store.room('hsm');
     const network = bitcoinNetwork(config.network);
     const service = new HsmService(kinds, config, db, store, network, log);

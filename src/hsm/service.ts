@@ -1,7 +1,7 @@
 // The HSM service: one key provider, the key registry (labels, groups, lifecycle: active, retired, disabled) in the
 // hsm sublevel, the signing policy, and the audit log. Every key event is written together with its audit entry.
 
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type * as bitcoin from 'bitcoinjs-lib';
 import type { Logger } from 'pino';
 import type { Config } from '../daemon/config.js';
@@ -266,6 +266,6 @@ export class HsmService implements Service {
     } catch (err) {
       throw err instanceof ProviderError ? rpcError('Conflict', err.message) : err;
     }
-    await this.record('create', null, { caller, nonce: randomBytes(4).toString('hex') });
+    await this.record('create', null, { caller });
   }
 }

@@ -104,9 +104,12 @@ export class ModelEngine {
     });
   }
 
+  private idleWaiters: Array<() => void> = [];
+
   /** Resolves when nothing is queued or running (used when a reload swaps this version out). */
-  async drain(): Promise<void> {
-    while (this.queue.length > 0 || this.running > 0) await new Promise((r) => setTimeout(r, 1));
+  drain(): Promise<void> {
+    if (this.queue.length === 0 && this.running === 0) return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
   }
 
   async close(): Promise<void> {
@@ -144,6 +147,7 @@ export class ModelEngine {
       this.slots.give();
       this.running--;
       if (this.queue.length > 0 && !this.timer) queueMicrotask(() => this.flush());
+      else if (this.queue.length === 0 && this.running === 0) for (const w of this.idleWaiters.splice(0)) w();
     }
   }
 }

@@ -6,7 +6,8 @@
 // bitcoind) against these outcomes; ml.exportdataset writes the rows as CSV for retraining. Collection is bounded.
 
 import { randomBytes } from 'node:crypto';
-import { open, rename, unlink } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import { publishNoClobber } from '../core/files.js';
 import type { Logger } from 'pino';
 import type { EventBus } from '../rpc/events.js';
 import type { RoomDb, Store } from '../store/store.js';
@@ -159,12 +160,7 @@ export class OutcomeTracker {
     } finally {
       await fh.close();
     }
-    const probe = await open(path, 'wx', 0o600).catch(async (err: NodeJS.ErrnoException) => {
-      await unlink(tmp).catch(() => undefined);
-      throw new Error(err.code === 'EEXIST' ? `${path} already exists; anyad does not overwrite files` : `cannot create ${path}: ${err.code}`);
-    });
-    await probe.close();
-    await rename(tmp, path);
+    await publishNoClobber(tmp, path);
     return { path, rows: n };
   }
 }

@@ -1,8 +1,7 @@
 // The RPC room put together: one registry, one dispatcher, both transports, credentials and subscriptions.
 // Methods are registered before listen(); from listen() on the daemon answers (with -28 while it warms up).
 
-import { readFile } from 'node:fs/promises';
-import { unlink } from 'node:fs/promises';
+import { readFile, unlink } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from '../daemon/config.js';

@@ -5,7 +5,8 @@
 
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { open, unlink, type FileHandle } from 'node:fs/promises';
+import { publishNoClobber } from '../core/files.js';
 import { createInterface } from 'node:readline';
 import type { Store } from './store.js';
 
@@ -38,7 +39,6 @@ export async function writeBackup(store: Store, dest: string, meta: { network: s
   const tmp = `${dest}.tmp-${process.pid}`;
   let fh: FileHandle | undefined;
   try {
-    // 'wx': never clobber; the final name gets the same check in renameNoClobber.
     fh = await open(tmp, 'wx', 0o600);
   } catch (err) {
     throw new BackupError(`cannot create ${tmp}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
@@ -72,21 +72,15 @@ export async function writeBackup(store: Store, dest: string, meta: { network: s
     await file.sync();
     await file.close();
     fh = undefined;
-    await renameNoClobber(tmp, dest);
+    await publishNoClobber(tmp, dest).catch((err: Error) => {
+      throw new BackupError(err.message);
+    });
     return { path: dest, entries, bytes, sha256 };
   } catch (err) {
     await fh?.close().catch(() => undefined);
     await unlink(tmp).catch(() => undefined);
     throw err;
   }
-}
-
-async function renameNoClobber(from: string, to: string): Promise<void> {
-  const probe = await open(to, 'wx', 0o600).catch((err: NodeJS.ErrnoException) => {
-    throw new BackupError(err.code === 'EEXIST' ? `${to} already exists; anyad does not overwrite files` : `cannot create ${to}: ${err.code ?? err.message}`);
-  });
-  await probe.close();
-  await rename(from, to);
 }
 
 export interface BackupContents {

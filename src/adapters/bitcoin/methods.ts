@@ -3,7 +3,7 @@
 
 import { Type } from '@sinclair/typebox';
 import * as bitcoin from 'bitcoinjs-lib';
-import { rpcError, RpcError } from '../../rpc/errors.js';
+import { rpcError } from '../../rpc/errors.js';
 import { defineMethod, type MethodSpec } from '../../rpc/registry.js';
 import { BitcoindError, toRpcError } from './client.js';
 import type { BitcoinService } from './service.js';
@@ -15,11 +15,15 @@ const MAX_MONEY_SAT = 21_000_000 * 100_000_000;
 const MAX_TX_HEX = 2 * 4_000_000;
 
 export function chainMethods(svc: BitcoinService, network: string): MethodSpec[] {
-  /** Calls bitcoind, or answers BackendUnavailable at once when it is not connected. */
-  const call = async <T>(method: string, ...params: unknown[]): Promise<T> => {
+  /** Calls bitcoind, or answers BackendUnavailable at once when it is not connected; bitcoind's errors as they are. */
+  const raw = async <T>(method: string, ...params: unknown[]): Promise<T> => {
     if (svc.state !== 'connected') throw rpcError('BackendUnavailable', `bitcoind is not connected: ${svc.health().detail}`, { service: 'bitcoind', reason: svc.health().detail, state: svc.state });
+    return svc.client.call<T>(method, ...params);
+  };
+  /** The same, with bitcoind's errors mapped to the caller's codes. */
+  const call = async <T>(method: string, ...params: unknown[]): Promise<T> => {
     try {
-      return await svc.client.call<T>(method, ...params);
+      return await raw<T>(method, ...params);
     } catch (err) {
       throw toRpcError(err);
     }
@@ -134,13 +138,11 @@ export function chainMethods(svc: BitcoinService, network: string): MethodSpec[]
         }
         if (total > BigInt(MAX_MONEY_SAT)) throw rpcError('InvalidParams', 'outputs add up to more than 21 million BTC');
         try {
-          const txid = await call<string>('sendrawtransaction', hex);
-          return { txid };
+          return { txid: await raw<string>('sendrawtransaction', hex) };
         } catch (err) {
-          if (err instanceof RpcError && err.code === -32602 && (err.data as { bitcoind_code?: number })?.bitcoind_code !== undefined) {
-            throw rpcError('BackendRejected', `bitcoind rejected the transaction: ${err.message.replace(/^bitcoind: /, '')}`, { reason: err.message.replace(/^bitcoind: /, ''), bitcoind_code: (err.data as { bitcoind_code: number }).bitcoind_code });
-          }
-          throw err instanceof BitcoindError ? toRpcError(err) : err;
+          // A refusal by bitcoind is about the transaction, not about how it was asked: BackendRejected, with its words.
+          if (err instanceof BitcoindError && err.code !== -28) throw rpcError('BackendRejected', `bitcoind rejected the transaction: ${err.message}`, { reason: err.message, bitcoind_code: err.code });
+          throw toRpcError(err);
         }
       },
     }),

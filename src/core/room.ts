@@ -25,6 +25,8 @@ export interface RoomContext {
 
 export interface RoomParts {
   service?: Service;
+  /** For a room with several independent backends (e.g. Core Lightning and LND), each opened on its own. */
+  services?: Service[];
   methods?: MethodSpec[];
   /** What other rooms may call (e.g. the HSM's addVeto, the bitcoin room's fee snapshot). */
   api?: unknown;

@@ -128,6 +128,7 @@ export class Daemon {
         if (parts.api !== undefined) apis.set(room.name, parts.api);
         if (parts.methods) rpc.registry.register(room.name, parts.methods);
         if (parts.service) node.add(parts.service);
+        for (const s of parts.services ?? []) node.add(s);
       }
       node.order(); // dependency problems are a start failure, found before anything listens
       const endpoints = await rpc.listen({ warmupStage: () => node.warmupStage(), shuttingDown: () => this.shuttingDown });

@@ -1,45 +1,17 @@
 // The Core Lightning backend: a Layer2 adapter over lightningd's JSON-RPC. It follows settled invoices with
 // waitanyinvoice from a pay_index cursor kept in LevelDB (written with the invoice record, in one batch), so after a
-// restart of anyad or lightningd no settled invoice is missed and none is reported twice. Invoices and payments made
-// through anyad are kept as records, so they can be listed while lightningd is down.
+// restart of anyad or lightningd no settled invoice is missed and none is reported twice.
 
 import type { Logger } from 'pino';
-import { HealthCell, type Health, type Service } from '../../core/service.js';
+import { HealthCell, type Health } from '../../core/service.js';
 import type { Network } from '../../core/options.js';
 import { rpcError, RpcError } from '../../rpc/errors.js';
-import type { EventBus } from '../../rpc/events.js';
-import type { BatchOp, RoomDb, Store } from '../../store/store.js';
-import type { Layer2Adapter } from '../layer2/contract.js';
+import { Backoff, LN_CAPABILITIES, type InvoiceRecord, type LightningBackend, type LnBalance, type LnChannel, type LnDecoded, type LnInfo, type LnPeer, type NewInvoice, type PayRequest, type PayResult } from './backend.js';
 import { ClnClient, ClnError, ClnUnreachable } from './cln-client.js';
+import type { LnRecords } from './records.js';
 
 /** lightningd's network names. */
 const CLN_NETWORK: Record<Network, string> = { main: 'bitcoin', test: 'testnet', signet: 'signet', regtest: 'regtest' };
-
-export interface InvoiceRecord {
-  payment_hash: string;
-  bolt11: string;
-  label: string;
-  description: string;
-  amount_msat: number | null;
-  status: 'unpaid' | 'paid' | 'expired';
-  created_at: number;
-  expires_at: number;
-  paid_at?: number;
-  amount_received_msat?: number;
-}
-
-export interface PaymentRecord {
-  payment_hash: string;
-  bolt11: string;
-  status: 'pending' | 'complete' | 'failed';
-  amount_msat: number | null;
-  fee_msat: number | null;
-  created_at: number;
-  preimage?: string;
-  error?: string;
-}
-
-export const CLN_CAPABILITIES = ['info', 'balance', 'peer.list', 'peer.connect', 'channel.list', 'channel.open', 'channel.close', 'invoice.create', 'invoice.lookup', 'invoice.list', 'invoice.decode', 'pay', 'payment.list', 'events.invoice', 'events.payment', 'events.channel', 'events.peer'];
 
 /** Maps lightningd's failures to the caller's error codes, keeping its own code and words in data. */
 export function clnError(err: unknown): unknown {
@@ -52,7 +24,20 @@ export function clnError(err: unknown): unknown {
   return err;
 }
 
-export class ClnBackend implements Service, Layer2Adapter {
+interface ClnInvoice {
+  payment_hash: string;
+  bolt11?: string;
+  label: string;
+  description?: string;
+  amount_msat?: number;
+  amount_received_msat?: number;
+  status: 'unpaid' | 'paid' | 'expired';
+  pay_index?: number;
+  paid_at?: number;
+  expires_at: number;
+}
+
+export class ClnBackend implements LightningBackend {
   readonly name = 'cln';
   readonly optional = true;
   readonly protocol = 'lightning';
@@ -64,9 +49,7 @@ export class ClnBackend implements Service, Layer2Adapter {
 
   constructor(
     readonly client: ClnClient,
-    private readonly db: RoomDb,
-    private readonly store: Store,
-    private readonly bus: EventBus,
+    private readonly records: LnRecords,
     private readonly network: Network,
     private readonly log: Logger,
   ) {}
@@ -76,12 +59,12 @@ export class ClnBackend implements Service, Layer2Adapter {
   }
 
   capabilities(): string[] {
-    return CLN_CAPABILITIES;
+    return LN_CAPABILITIES;
   }
 
   async summary(): Promise<Record<string, unknown>> {
-    const i = await this.client.call<{ id: string; alias: string; blockheight: number; num_active_channels: number; network: string }>('getinfo');
-    return { id: i.id, alias: i.alias, block_height: i.blockheight, active_channels: i.num_active_channels, network: i.network };
+    const i = await this.getInfo();
+    return { id: i.id, alias: i.alias, block_height: i.block_height, active_channels: i.num_active_channels, network: i.network };
   }
 
   async open(): Promise<void> {
@@ -119,34 +102,21 @@ export class ClnBackend implements Service, Layer2Adapter {
 
   /** Follows settled invoices from the persisted cursor; reconnects with backoff while lightningd is away. */
   private async followInvoices(): Promise<void> {
-    let delay = 250;
+    const backoff = new Backoff();
     while (this.running) {
       try {
         if (!this.connected) await this.probe();
-        const cursor = ((await this.db.get('cursor:pay_index')) as number | undefined) ?? 0;
-        const inv = await this.client.call<{ payment_hash: string; bolt11?: string; label: string; description?: string; amount_msat?: number; amount_received_msat?: number; status: string; pay_index: number; paid_at?: number; expires_at: number }>('waitanyinvoice', { lastpay_index: cursor, timeout: 30 });
-        delay = 250;
-        const known = (await this.db.get(`inv:${inv.payment_hash}`)) as InvoiceRecord | undefined;
-        const rec: InvoiceRecord = {
-          ...(known ?? { payment_hash: inv.payment_hash, bolt11: inv.bolt11 ?? '', label: inv.label, description: inv.description ?? '', amount_msat: inv.amount_msat ?? null, created_at: 0, expires_at: inv.expires_at }),
-          status: 'paid',
-          ...(inv.paid_at !== undefined ? { paid_at: inv.paid_at } : {}),
-          ...(inv.amount_received_msat !== undefined ? { amount_received_msat: inv.amount_received_msat } : {}),
-        };
-        const ops: BatchOp[] = [
-          { type: 'put', sublevel: this.db, key: `inv:${inv.payment_hash}`, value: rec },
-          { type: 'put', sublevel: this.db, key: 'cursor:pay_index', value: inv.pay_index },
-        ];
-        await this.store.batch(ops);
-        this.bus.publish('ln.invoice', { backend: 'cln', status: 'settled', payment_hash: inv.payment_hash, label: inv.label, amount_received_msat: inv.amount_received_msat ?? null, pay_index: inv.pay_index });
+        const cursor = await this.records.cursor('pay_index');
+        const inv = await this.client.call<ClnInvoice & { pay_index: number }>('waitanyinvoice', { lastpay_index: cursor, timeout: 30 });
+        backoff.reset();
+        await this.records.settled({ ...inv, amount_msat: inv.amount_msat ?? null }, 'pay_index', inv.pay_index);
       } catch (err) {
         if (!this.running) return;
         if (err instanceof ClnError && err.code === 904) continue; // waitanyinvoice timed out: ask again
         if (this.connected) this.log.warn({ reason: (err as Error).message }, 'lost lightningd');
         this.connected = false;
         if (!(err instanceof ClnUnreachable) && !(err instanceof ClnError)) this.log.error({ reason: (err as Error).message }, 'invoice follower error');
-        await new Promise((r) => setTimeout(r, delay * (0.75 + Math.random() / 2)));
-        delay = Math.min(delay * 2, 15_000);
+        await backoff.wait();
       }
     }
   }
@@ -161,17 +131,85 @@ export class ClnBackend implements Service, Layer2Adapter {
     }
   }
 
-  async saveInvoice(r: InvoiceRecord): Promise<void> {
-    await this.store.batch([{ type: 'put', sublevel: this.db, key: `inv:${r.payment_hash}`, value: r }]);
+  async getInfo(): Promise<LnInfo> {
+    const i = await this.call<{ id: string; alias: string; network: string; blockheight: number; num_peers: number; num_active_channels: number; version: string }>('getinfo');
+    return { id: i.id, alias: i.alias, network: i.network, block_height: i.blockheight, num_peers: i.num_peers, num_active_channels: i.num_active_channels, version: i.version };
   }
 
-  async savePayment(r: PaymentRecord): Promise<void> {
-    await this.store.batch([{ type: 'put', sublevel: this.db, key: `pay:${r.payment_hash}`, value: r }]);
+  async balance(): Promise<LnBalance> {
+    const f = await this.call<{ outputs: Array<{ amount_msat: number; status: string }>; channels: Array<{ our_amount_msat: number }> }>('listfunds');
+    const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
+    return {
+      onchain_confirmed_sat: Math.floor(sum(f.outputs.filter((o) => o.status === 'confirmed').map((o) => o.amount_msat)) / 1000),
+      onchain_unconfirmed_sat: Math.floor(sum(f.outputs.filter((o) => o.status !== 'confirmed').map((o) => o.amount_msat)) / 1000),
+      channel_local_msat: sum(f.channels.map((c) => c.our_amount_msat)),
+    };
   }
 
-  async records<T>(prefix: 'inv' | 'pay'): Promise<T[]> {
-    const out: T[] = [];
-    for await (const [, v] of this.db.iterator({ gte: `${prefix}:`, lt: `${prefix};` })) out.push(v as T);
-    return out;
+  async listPeers(): Promise<LnPeer[]> {
+    const r = await this.call<{ peers: Array<{ id: string; connected: boolean; netaddr?: string[] }> }>('listpeers');
+    return r.peers.map((p) => ({ id: p.id, connected: p.connected, address: p.netaddr?.[0] ?? null }));
+  }
+
+  async connect(id: string, host?: string, port?: number): Promise<void> {
+    await this.call('connect', { id, ...(host ? { host } : {}), ...(port ? { port } : {}) });
+  }
+
+  async listChannels(): Promise<LnChannel[]> {
+    const r = await this.call<{ channels: Array<{ peer_id: string; peer_connected: boolean; state: string; channel_id?: string; short_channel_id?: string; total_msat?: number; to_us_msat?: number }> }>('listpeerchannels');
+    return r.channels.map((c) => ({
+      channel_id: c.channel_id ?? '',
+      short_channel_id: c.short_channel_id ?? null,
+      peer: c.peer_id,
+      state: c.state,
+      active: c.peer_connected && c.state === 'CHANNELD_NORMAL',
+      capacity_sat: Math.floor((c.total_msat ?? 0) / 1000),
+      local_msat: c.to_us_msat ?? 0,
+      remote_msat: (c.total_msat ?? 0) - (c.to_us_msat ?? 0),
+    }));
+  }
+
+  async openChannel(peer: string, amountSat: number): Promise<{ txid: string; channel_id: string }> {
+    const r = await this.call<{ txid: string; channel_id: string }>('fundchannel', { id: peer, amount: amountSat });
+    return { txid: r.txid, channel_id: r.channel_id };
+  }
+
+  async closeChannel(channel: string): Promise<{ type: string; txid: string | null }> {
+    const r = await this.call<{ type: string; txid?: string }>('close', { id: channel });
+    return { type: r.type, txid: r.txid ?? null };
+  }
+
+  async createInvoice(req: NewInvoice): Promise<{ payment_hash: string; bolt11: string; expires_at: number }> {
+    const r = await this.call<{ payment_hash: string; bolt11: string; expires_at: number }>('invoice', { amount_msat: req.amount_msat ?? 'any', label: req.label, description: req.description, expiry: req.expiry });
+    return { payment_hash: r.payment_hash, bolt11: r.bolt11, expires_at: r.expires_at };
+  }
+
+  async lookupInvoice(paymentHash: string): Promise<InvoiceRecord | undefined> {
+    const r = await this.call<{ invoices: Array<ClnInvoice & { created_at?: number }> }>('listinvoices', { payment_hash: paymentHash });
+    const i = r.invoices[0];
+    if (!i) return undefined;
+    const known = await this.records.invoice(paymentHash);
+    return {
+      payment_hash: i.payment_hash,
+      bolt11: i.bolt11 ?? '',
+      label: i.label,
+      description: i.description ?? '',
+      amount_msat: i.amount_msat ?? null,
+      status: i.status,
+      created_at: known?.created_at ?? null,
+      expires_at: i.expires_at,
+      ...(i.paid_at !== undefined ? { paid_at: i.paid_at } : {}),
+      ...(i.amount_received_msat !== undefined ? { amount_received_msat: i.amount_received_msat } : {}),
+    };
+  }
+
+  async decode(invoice: string): Promise<LnDecoded> {
+    const d = await this.call<{ payment_hash: string; payee: string; amount_msat?: number; description?: string; created_at: number; expiry: number }>('decode', { string: invoice });
+    return { payment_hash: d.payment_hash, payee: d.payee, amount_msat: d.amount_msat ?? null, description: d.description ?? '', created_at: d.created_at, expires_at: d.created_at + d.expiry };
+  }
+
+  async pay(req: PayRequest): Promise<PayResult> {
+    const r = await this.call<{ payment_hash: string; amount_msat: number; amount_sent_msat: number; payment_preimage: string }>('pay', { bolt11: req.invoice, retry_for: req.timeout, ...(req.max_fee_msat !== undefined ? { maxfee: req.max_fee_msat } : {}) });
+    return { payment_hash: r.payment_hash, amount_msat: r.amount_msat, fee_msat: r.amount_sent_msat - r.amount_msat, preimage: r.payment_preimage };
   }
 }

@@ -1,24 +1,33 @@
-// The Lightning room: the Core Lightning backend behind the Layer2 contract, its ln.* methods and events.
-// (LND through ln-service is not in this build.)
+// The Lightning room: Core Lightning and/or LND behind the Layer2 contract, one ln.* surface over them, and the
+// ln.* events. A backend that is not enabled loads none of its code (ln-service and its gRPC stack are only
+// imported when lnd.enable is set).
 
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import type { Network, OptionGroup } from '../../core/options.js';
 import type { Room } from '../../core/room.js';
+import type { Service } from '../../core/service.js';
 import type { Layer2Api } from '../layer2/room.js';
-import { ClnBackend } from './cln.js';
-import { ClnClient } from './cln-client.js';
-import { lnMethods } from './methods.js';
+import type { BackendName } from './backend.js';
+import { BackendChooser, lnMethods, type Configured } from './methods.js';
+import { LIGHTNING_MIGRATIONS, LnRecords } from './records.js';
 
 const CLN_DIR: Record<Network, string> = { main: 'bitcoin', test: 'testnet', signet: 'signet', regtest: 'regtest' };
+const LND_DIR: Record<Network, string> = { main: 'mainnet', test: 'testnet', signet: 'signet', regtest: 'regtest' };
 
 export const LIGHTNING_OPTIONS: OptionGroup = {
-  title: 'Lightning (Core Lightning)',
+  title: 'Lightning (Core Lightning, LND)',
   options: [
     { key: 'cln.enable', type: 'bool', default: false, description: 'Connect to Core Lightning.' },
     { key: 'cln.rpcfile', type: 'path', default: (n) => join(homedir(), '.lightning', CLN_DIR[n], 'lightning-rpc'), defaultText: '~/.lightning/<network>/lightning-rpc', description: 'lightningd\'s JSON-RPC socket.' },
     { key: 'cln.timeout', type: 'int', default: 120, min: 1, max: 3600, unit: 'seconds', description: 'Timeout of one call to lightningd (pay waits up to its own timeout on top).' },
+    { key: 'lnd.enable', type: 'bool', default: false, description: 'Connect to LND (gRPC, through ln-service).' },
+    { key: 'lnd.socket', type: 'string', default: 'localhost:10009', maxLength: 300, description: 'LND\'s gRPC address, host:port. Use the host name in LND\'s certificate (localhost for a local LND).', check: (v) => (/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(v) ? undefined : 'expected host:port') },
+    { key: 'lnd.tlscertpath', type: 'path', default: () => join(homedir(), '.lnd', 'tls.cert'), defaultText: '~/.lnd/tls.cert', description: 'LND\'s TLS certificate.' },
+    { key: 'lnd.macaroonpath', type: 'path', default: (n) => join(homedir(), '.lnd', 'data', 'chain', 'bitcoin', LND_DIR[n], 'admin.macaroon'), defaultText: '~/.lnd/data/chain/bitcoin/<network>/admin.macaroon', description: 'The macaroon anyad presents (admin.macaroon for every ln.* method; a read-only one limits anyad to reading). Read at each connect, never logged.' },
+    { key: 'lnd.timeout', type: 'int', default: 120, min: 1, max: 3600, unit: 'seconds', description: 'Timeout of one call to LND (pay waits up to its own timeout on top).' },
+    { key: 'ln.default', type: 'enum', values: ['auto', 'cln', 'lnd'], default: 'auto', description: 'The backend ln.* calls use when both are configured and a call names none (auto: such a call must name one).' },
   ],
 };
 
@@ -26,17 +35,38 @@ export const lightningRoom: Room = {
   name: 'lightning',
   options: LIGHTNING_OPTIONS,
   topics: [
-    { name: 'ln.invoice', summary: 'An invoice was created or settled (settled events are reported exactly once, across restarts).', data: Type.Object({ backend: Type.String(), status: Type.String(), payment_hash: Type.String() }, { additionalProperties: true }) },
+    { name: 'ln.invoice', summary: 'An invoice was created, settled or canceled (settled events are reported exactly once, across restarts).', data: Type.Object({ backend: Type.String(), status: Type.String(), payment_hash: Type.String() }, { additionalProperties: true }) },
     { name: 'ln.payment', summary: 'A payment made through anyad succeeded or failed.', data: Type.Object({ backend: Type.String(), status: Type.String(), payment_hash: Type.String() }, { additionalProperties: true }) },
     { name: 'ln.channel', summary: 'A channel opened through anyad is pending, or one was closed.', data: Type.Object({ backend: Type.String(), status: Type.String() }, { additionalProperties: true }) },
     { name: 'ln.peer', summary: 'A peer was connected through anyad.', data: Type.Object({ backend: Type.String(), status: Type.String(), id: Type.String() }) },
   ],
   create: async ({ config, store, bus, log, use }) => {
-    if (!config.bool('cln.enable')) return {};
-    const db = await store.room('lightning');
-    const client = new ClnClient(config.path('cln.rpcfile')!, config.int('cln.timeout') * 1000);
-    const cln = new ClnBackend(client, db, store, bus, config.network, log);
-    use<Layer2Api>('l2')?.register(cln);
-    return { service: cln, methods: lnMethods(cln, bus) };
+    const wantCln = config.bool('cln.enable');
+    const wantLnd = config.bool('lnd.enable');
+    if (!wantCln && !wantLnd) return {};
+    const fallback = config.str('ln.default') as 'auto' | BackendName;
+    if (fallback !== 'auto' && !(fallback === 'cln' ? wantCln : wantLnd)) throw new Error(`ln.default=${fallback}, but ${fallback}.enable is not set`);
+    const db = await store.room('lightning', LIGHTNING_MIGRATIONS);
+    const configured = new Map<BackendName, Configured>();
+    const services: Service[] = [];
+    if (wantCln) {
+      const [{ ClnBackend }, { ClnClient }] = await Promise.all([import('./cln.js'), import('./cln-client.js')]);
+      const records = new LnRecords(db, store, bus, 'cln');
+      const backend = new ClnBackend(new ClnClient(config.path('cln.rpcfile')!, config.int('cln.timeout') * 1000), records, config.network, log.child({ backend: 'cln' }));
+      configured.set('cln', { backend, records });
+    }
+    if (wantLnd) {
+      const { LndBackend } = await import('./lnd.js');
+      const records = new LnRecords(db, store, bus, 'lnd');
+      const settings = { socket: config.str('lnd.socket')!, tlscertpath: config.path('lnd.tlscertpath'), macaroonpath: config.path('lnd.macaroonpath')!, timeoutMs: config.int('lnd.timeout') * 1000 };
+      const backend = new LndBackend(settings, records, config.network, log.child({ backend: 'lnd' }));
+      configured.set('lnd', { backend, records });
+    }
+    const l2 = use<Layer2Api>('l2');
+    for (const { backend } of configured.values()) {
+      l2?.register(backend);
+      services.push(backend);
+    }
+    return { services, methods: lnMethods(new BackendChooser(configured, fallback === 'auto' ? undefined : fallback), bus) };
   },
 };

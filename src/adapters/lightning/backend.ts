@@ -1,0 +1,130 @@
+// What the ln.* methods need from a Lightning backend, in one shape for both Core Lightning and LND, so a caller
+// sees the same fields whichever node answers. Each backend translates its node's own names into these; where a
+// node cannot do something it refuses with a clear error instead of returning something made up.
+
+import type { Service } from '../../core/service.js';
+import type { Layer2Adapter } from '../layer2/contract.js';
+
+export type BackendName = 'cln' | 'lnd';
+
+export interface LnInfo {
+  id: string;
+  alias: string;
+  network: string;
+  block_height: number;
+  num_peers: number;
+  num_active_channels: number;
+  version: string;
+}
+
+export interface LnBalance {
+  onchain_confirmed_sat: number;
+  onchain_unconfirmed_sat: number;
+  channel_local_msat: number;
+}
+
+export interface LnPeer {
+  id: string;
+  connected: boolean;
+  address: string | null;
+}
+
+export interface LnChannel {
+  /** CLN's channel_id, or LND's channel point "txid:vout" (what ln.closechannel takes back). */
+  channel_id: string;
+  short_channel_id: string | null;
+  peer: string;
+  state: string;
+  active: boolean;
+  capacity_sat: number;
+  local_msat: number;
+  remote_msat: number;
+}
+
+export interface LnDecoded {
+  payment_hash: string;
+  payee: string;
+  amount_msat: number | null;
+  description: string;
+  created_at: number;
+  expires_at: number;
+}
+
+export interface InvoiceRecord {
+  payment_hash: string;
+  bolt11: string;
+  label: string;
+  description: string;
+  amount_msat: number | null;
+  status: 'unpaid' | 'paid' | 'expired' | 'canceled';
+  /** Unix seconds; null when the node does not say (Core Lightning, for invoices anyad did not make). */
+  created_at: number | null;
+  expires_at: number;
+  paid_at?: number;
+  amount_received_msat?: number;
+}
+
+export interface PaymentRecord {
+  payment_hash: string;
+  bolt11: string;
+  status: 'pending' | 'complete' | 'failed';
+  amount_msat: number | null;
+  fee_msat: number | null;
+  created_at: number;
+  preimage?: string;
+  error?: string;
+}
+
+export interface NewInvoice {
+  amount_msat: number | null;
+  description: string;
+  expiry: number;
+  label: string;
+}
+
+export interface PayRequest {
+  invoice: string;
+  max_fee_msat?: number;
+  timeout: number;
+}
+
+export interface PayResult {
+  payment_hash: string;
+  amount_msat: number;
+  fee_msat: number;
+  preimage: string;
+}
+
+/** Operations both backends support; the events and records around them live in the methods and LnRecords. */
+export interface LightningBackend extends Layer2Adapter, Service {
+  readonly backend: BackendName;
+  /** False while the node is unreachable, locked or refused; calls then fail at once with BackendUnavailable. */
+  readonly connected: boolean;
+  getInfo(): Promise<LnInfo>;
+  balance(): Promise<LnBalance>;
+  listPeers(): Promise<LnPeer[]>;
+  connect(id: string, host?: string, port?: number): Promise<void>;
+  listChannels(): Promise<LnChannel[]>;
+  openChannel(peer: string, amountSat: number): Promise<{ txid: string; channel_id: string }>;
+  closeChannel(channel: string): Promise<{ type: string; txid: string | null }>;
+  createInvoice(req: NewInvoice): Promise<{ payment_hash: string; bolt11: string; expires_at: number }>;
+  /** The node's view of an invoice, or undefined when it does not know the hash. */
+  lookupInvoice(paymentHash: string): Promise<InvoiceRecord | undefined>;
+  decode(invoice: string): Promise<LnDecoded>;
+  pay(req: PayRequest): Promise<PayResult>;
+}
+
+/** Operation names for l2.capabilities, shared by both backends because they implement the same surface. */
+export const LN_CAPABILITIES = ['info', 'balance', 'peer.list', 'peer.connect', 'channel.list', 'channel.open', 'channel.close', 'invoice.create', 'invoice.lookup', 'invoice.list', 'invoice.decode', 'pay', 'payment.list', 'events.invoice', 'events.payment', 'events.channel', 'events.peer'];
+
+/** Reconnect delays: 250 ms doubling to 15 s, with ±25% jitter so many clients do not retry in step. */
+export class Backoff {
+  private delay = 250;
+  reset(): void {
+    this.delay = 250;
+  }
+  async wait(): Promise<void> {
+    await new Promise((r) => setTimeout(r, this.delay * (0.75 + Math.random() / 2)));
+    this.delay = Math.min(this.delay * 2, 15_000);
+  }
+}

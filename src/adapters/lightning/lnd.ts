@@ -1,0 +1,322 @@
+// The LND backend: a Layer2 adapter over LND's gRPC through ln-service. It checks the network and the wallet state
+// on connect (a locked wallet, a refused macaroon and a certificate that does not match are each named in health),
+// reconnects with backoff when LND restarts, and follows settled invoices with SubscribeInvoices from a settle_index
+// cursor kept in LevelDB with the invoice record, so no settlement is missed or reported twice across restarts.
+//
+// On the first start (no cursor yet) LND replays nothing: settlements are reported from then on. The macaroon is a
+// secret: it is read from lnd.macaroonpath into memory and never logged or put in an error.
+
+import { readFile } from 'node:fs/promises';
+import * as ln from 'ln-service';
+import type { Logger } from 'pino';
+import { HealthCell, type Health, type HealthState } from '../../core/service.js';
+import type { Network } from '../../core/options.js';
+import { rpcError, RpcError } from '../../rpc/errors.js';
+import { Backoff, LN_CAPABILITIES, type InvoiceRecord, type LightningBackend, type LnBalance, type LnChannel, type LnDecoded, type LnInfo, type LnPeer, type NewInvoice, type PayRequest, type PayResult } from './backend.js';
+import type { LnRecords } from './records.js';
+
+/** LND reports its chain as the genesis block hash, byte-reversed (BOLT 2 chain_hash). */
+const CHAIN_HASH: Record<Network, string> = {
+  main: '6fe28c0ab6f1b372c1a6a246ae63f74f931e8365e15a089c68d6190000000000',
+  test: '43497fd7f826957108f4a30fd9cec3aeba79972084e90ead01ea330900000000',
+  signet: 'f61eee3b63a380a477a063af32b2bbc97c9ff9f01f2c4225e973988108000000',
+  regtest: '06226e46111a0b59caad126043eb5bbf28c34f3a5e332a1fc7b2b73cf188910f',
+};
+
+export interface LndSettings {
+  socket: string;
+  tlscertpath: string | undefined;
+  macaroonpath: string;
+  timeoutMs: number;
+}
+
+/** Why LND cannot be used, sorted so health can tell an operator what to fix. */
+type Trouble = { state: HealthState; reason: string; unreachable: boolean };
+
+/** ln-service rejects with [status, message, {err}], err being gRPC's ServiceError. */
+function parts(err: unknown): { status: number | undefined; message: string; details: string; grpcCode: number | undefined } {
+  if (Array.isArray(err)) {
+    const inner = (err[2] as { err?: { details?: string; code?: number; message?: string } } | undefined)?.err;
+    return { status: Number(err[0]), message: String(err[1]), details: inner?.details ?? inner?.message ?? '', grpcCode: inner?.code };
+  }
+  const e = err as { details?: string; code?: number; message?: string };
+  return { status: undefined, message: e?.message ?? String(err), details: e?.details ?? '', grpcCode: typeof e?.code === 'number' ? e.code : undefined };
+}
+
+const UNREACHABLE = /No connection established|failed to connect to all addresses|Connect Failed|TRANSIENT_FAILURE|ECONNREFUSED|FailedToConnectToDaemon/i;
+const TLS = /certificate|self.signed|SSL|TLS|handshake/i;
+
+/** Sorts an ln-service failure into unreachable / locked / refused credentials / anything else. */
+export function classify(err: unknown, s: LndSettings): Trouble | undefined {
+  const p = parts(err);
+  const text = `${p.message} ${p.details}`;
+  if (p.message === 'LndLocked' || p.details === 'unknown service lnrpc.Lightning') return { state: 'unavailable', reason: `LND's wallet is locked (unlock it with lncli unlock); retrying`, unreachable: true };
+  if (/verification failed|macaroon/i.test(p.details)) return { state: 'failed', reason: `LND refused the macaroon at ${s.macaroonpath}: ${p.details}`, unreachable: true };
+  if (TLS.test(text)) return { state: 'failed', reason: `TLS with LND at ${s.socket} failed; is ${s.tlscertpath ?? 'the certificate'} LND's current tls.cert? (${p.details || p.message})`, unreachable: true };
+  if (p.grpcCode === 14 || p.grpcCode === 4 || UNREACHABLE.test(text)) return { state: 'unavailable', reason: `LND is not reachable at ${s.socket}: ${p.details || p.message}`, unreachable: true };
+  return undefined;
+}
+
+const num = (s: string | undefined): number => (s ? Number(s) : 0);
+const epoch = (iso: string | undefined): number => (iso ? Math.floor(Date.parse(iso) / 1000) : 0);
+
+export class LndBackend implements LightningBackend {
+  readonly name = 'lnd';
+  readonly optional = true;
+  readonly protocol = 'lightning';
+  readonly backend = 'lnd';
+  private readonly cell = new HealthCell('starting', 'connecting to LND');
+  private lnd: ln.AuthenticatedLnd | undefined;
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private stopStream: (() => void) | undefined;
+  connected = false;
+
+  constructor(
+    private readonly settings: LndSettings,
+    private readonly records: LnRecords,
+    private readonly network: Network,
+    private readonly log: Logger,
+  ) {}
+
+  health(): Health {
+    return this.cell.get();
+  }
+
+  capabilities(): string[] {
+    return LN_CAPABILITIES;
+  }
+
+  async summary(): Promise<Record<string, unknown>> {
+    const i = await this.getInfo();
+    return { id: i.id, alias: i.alias, block_height: i.block_height, active_channels: i.num_active_channels, network: i.network };
+  }
+
+  async open(): Promise<void> {
+    this.running = true;
+    try {
+      await this.probe();
+    } finally {
+      this.loop = this.followInvoices();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.running = false;
+    this.stopStream?.();
+    await this.loop;
+    this.connected = false;
+    this.cell.set('stopped', 'closed');
+  }
+
+  /** Reads the credentials (again: they may have been replaced), connects, and checks network and wallet state. */
+  private async probe(): Promise<void> {
+    this.connected = false;
+    let cert: string | undefined;
+    let macaroon: string;
+    try {
+      cert = this.settings.tlscertpath ? (await readFile(this.settings.tlscertpath)).toString('base64') : undefined;
+    } catch (err) {
+      return this.fail({ state: 'failed', reason: `cannot read lnd.tlscertpath ${this.settings.tlscertpath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, unreachable: true });
+    }
+    try {
+      macaroon = (await readFile(this.settings.macaroonpath)).toString('hex');
+    } catch (err) {
+      return this.fail({ state: 'failed', reason: `cannot read lnd.macaroonpath ${this.settings.macaroonpath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, unreachable: true });
+    }
+    this.lnd = ln.authenticatedLndGrpc({ ...(cert ? { cert } : {}), macaroon, socket: this.settings.socket }).lnd;
+    let info: Awaited<ReturnType<typeof ln.getWalletInfo>>;
+    try {
+      info = await this.timed(ln.getWalletInfo({ lnd: this.lnd }));
+    } catch (err) {
+      return this.fail(classify(err, this.settings) ?? { state: 'failed', reason: `LND's getinfo failed: ${parts(err).details || parts(err).message}`, unreachable: true });
+    }
+    if (!info.chains.includes(CHAIN_HASH[this.network])) {
+      return this.fail({ state: 'failed', reason: `LND serves chain ${info.chains.join(',') || '(none)'}, not anyad's ${this.network}; refusing to use it`, unreachable: true });
+    }
+    this.connected = true;
+    this.cell.set('ok', `connected to LND ${info.version} (${info.public_key.slice(0, 16)}…)${info.is_synced_to_chain ? '' : ', not yet synced to chain'}`);
+  }
+
+  private fail(t: Trouble): never {
+    this.connected = false;
+    this.cell.set(t.state, t.reason);
+    throw new Error(t.reason);
+  }
+
+  /** Follows settled invoices from the persisted cursor; reconnects with backoff while LND is away or locked. */
+  private async followInvoices(): Promise<void> {
+    const backoff = new Backoff();
+    while (this.running) {
+      try {
+        if (!this.connected) await this.probe();
+        backoff.reset();
+        await this.stream(await this.records.cursor('settle_index'));
+      } catch (err) {
+        if (!this.running) return;
+        const t = classify(err, this.settings);
+        if (this.connected) this.log.warn({ reason: t?.reason ?? parts(err).message }, 'lost LND');
+        if (t) this.cell.set(t.state, t.reason);
+        this.connected = false;
+        await backoff.wait();
+      }
+    }
+  }
+
+  /** One SubscribeInvoices stream: settles from `cursor` on, in order; rejects when the stream fails. */
+  private stream(cursor: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let last = cursor;
+      let queue = Promise.resolve();
+      const sub = ln.subscribeToInvoices({ lnd: this.lnd!, ...(cursor > 0 ? { confirmed_after: cursor } : {}), restart_delay_ms: 3_600_000 });
+      const end = (err?: unknown): void => {
+        this.stopStream = undefined;
+        sub.removeAllListeners();
+        void queue.then(() => (err === undefined ? resolve() : reject(err)), reject);
+      };
+      this.stopStream = () => end();
+      sub.on('invoice_updated', (inv: ln.LndInvoice) => {
+        queue = queue.then(async () => {
+          if (inv.is_confirmed && inv.confirmed_index !== undefined && inv.confirmed_index > last) {
+            last = inv.confirmed_index;
+            await this.records.settled({ payment_hash: inv.id, ...(inv.request ? { bolt11: inv.request } : {}), description: inv.description, amount_msat: num(inv.mtokens) || null, expires_at: epoch(inv.expires_at), paid_at: epoch(inv.confirmed_at), amount_received_msat: num(inv.received_mtokens) }, 'settle_index', inv.confirmed_index);
+          } else if (inv.is_canceled) {
+            await this.records.canceled(inv.id);
+          }
+        });
+        queue.catch((err: unknown) => end(err));
+      });
+      sub.on('error', (err: unknown) => end(err));
+      sub.on('end', () => end(new Error('LND ended the invoice subscription')));
+    });
+  }
+
+  private timed<T>(p: Promise<T>, ms = this.settings.timeoutMs): Promise<T> {
+    let t: NodeJS.Timeout;
+    return Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        t = setTimeout(() => reject(rpcError('BackendUnavailable', `LND did not answer within ${ms / 1000} s`, { service: 'lnd' })), ms);
+      }),
+    ]).finally(() => clearTimeout(t));
+  }
+
+  /** Runs one ln-service call, or answers BackendUnavailable at once when LND is not connected. */
+  private async call<T>(f: (lnd: ln.AuthenticatedLnd) => Promise<T>, ms = this.settings.timeoutMs): Promise<T> {
+    if (!this.connected || !this.lnd) throw rpcError('BackendUnavailable', `LND is not connected: ${this.cell.get().detail}`, { service: 'lnd' });
+    try {
+      return await this.timed(f(this.lnd), ms);
+    } catch (err) {
+      throw this.mapError(err);
+    }
+  }
+
+  /** LND's failures as the caller's error codes, keeping ln-service's name and LND's words in data. */
+  private mapError(err: unknown): unknown {
+    if (err instanceof RpcError) return err;
+    const t = classify(err, this.settings);
+    if (t) {
+      if (this.connected) this.log.warn({ reason: t.reason }, 'lost LND');
+      this.connected = false;
+      this.cell.set(t.state, t.reason);
+      this.stopStream?.(); // the follower reconnects with backoff
+      return rpcError('BackendUnavailable', t.reason, { service: 'lnd', reason: t.reason });
+    }
+    const p = parts(err);
+    const words = p.details ? `${p.message}: ${p.details}` : p.message;
+    if (p.status === 400) return rpcError('InvalidParams', `LND: ${words}`, { lnd_error: p.message });
+    return rpcError('BackendRejected', `LND: ${words}`, { lnd_error: p.message, ...(p.details ? { reason: p.details } : {}) });
+  }
+
+  async getInfo(): Promise<LnInfo> {
+    const i = await this.call((lnd) => ln.getWalletInfo({ lnd }));
+    const network = (Object.entries(CHAIN_HASH).find(([, h]) => i.chains.includes(h))?.[0] as Network | undefined) ?? 'unknown';
+    return { id: i.public_key, alias: i.alias, network: network === 'main' ? 'bitcoin' : network === 'test' ? 'testnet' : network, block_height: i.current_block_height, num_peers: i.peers_count, num_active_channels: i.active_channels_count, version: i.version };
+  }
+
+  async balance(): Promise<LnBalance> {
+    const [c, p, ch] = await Promise.all([this.call((lnd) => ln.getChainBalance({ lnd })), this.call((lnd) => ln.getPendingChainBalance({ lnd })), this.call((lnd) => ln.getChannelBalance({ lnd }))]);
+    return { onchain_confirmed_sat: c.chain_balance, onchain_unconfirmed_sat: p.pending_chain_balance, channel_local_msat: ch.channel_balance_mtokens !== undefined ? Number(ch.channel_balance_mtokens) : ch.channel_balance * 1000 };
+  }
+
+  async listPeers(): Promise<LnPeer[]> {
+    // LND lists the peers it is connected to.
+    const r = await this.call((lnd) => ln.getPeers({ lnd }));
+    return r.peers.map((p) => ({ id: p.public_key, connected: true, address: p.socket || null }));
+  }
+
+  async connect(id: string, host?: string, port?: number): Promise<void> {
+    if (!host) throw rpcError('InvalidParams', 'LND needs the peer\'s host to connect (it does not look addresses up in the graph for this call)');
+    await this.call((lnd) => ln.addPeer({ lnd, public_key: id, socket: `${host}:${port ?? 9735}`, retry_count: 0, timeout: Math.min(this.settings.timeoutMs, 30_000) }));
+  }
+
+  async listChannels(): Promise<LnChannel[]> {
+    const r = await this.call((lnd) => ln.getChannels({ lnd }));
+    return r.channels.map((c) => ({
+      channel_id: `${c.transaction_id}:${c.transaction_vout}`,
+      short_channel_id: c.id || null,
+      peer: c.partner_public_key,
+      state: c.is_opening ? 'opening' : c.is_closing ? 'closing' : 'open',
+      active: c.is_active,
+      capacity_sat: c.capacity,
+      local_msat: c.local_balance * 1000,
+      remote_msat: c.remote_balance * 1000,
+    }));
+  }
+
+  async openChannel(peer: string, amountSat: number): Promise<{ txid: string; channel_id: string }> {
+    const r = await this.call((lnd) => ln.openChannel({ lnd, partner_public_key: peer, local_tokens: amountSat }));
+    return { txid: r.transaction_id, channel_id: `${r.transaction_id}:${r.transaction_vout}` };
+  }
+
+  async closeChannel(channel: string): Promise<{ type: string; txid: string | null }> {
+    const chans = await this.listChannels();
+    const c = chans.find((x) => x.channel_id === channel || x.short_channel_id === channel || x.peer === channel);
+    if (!c) throw rpcError('NotFound', `LND has no open channel '${channel}' (give a channel point txid:vout, a short channel id or a peer id)`);
+    const [txid, vout] = c.channel_id.split(':');
+    const r = await this.call((lnd) => ln.closeChannel({ lnd, transaction_id: txid!, transaction_vout: Number(vout) }));
+    return { type: 'mutual', txid: r.transaction_id ?? null };
+  }
+
+  async createInvoice(req: NewInvoice): Promise<{ payment_hash: string; bolt11: string; expires_at: number }> {
+    // LND has no invoice labels: the label lives only in anyad's record.
+    const expiresAt = Math.floor(Date.now() / 1000) + req.expiry;
+    const r = await this.call((lnd) => ln.createInvoice({ lnd, description: req.description, ...(req.amount_msat !== null ? { mtokens: String(req.amount_msat) } : {}), expires_at: new Date(expiresAt * 1000).toISOString() }));
+    return { payment_hash: r.id, bolt11: r.request, expires_at: expiresAt };
+  }
+
+  async lookupInvoice(paymentHash: string): Promise<InvoiceRecord | undefined> {
+    let i: ln.LndInvoice;
+    try {
+      i = await this.call((lnd) => ln.getInvoice({ lnd, id: paymentHash }));
+    } catch (err) {
+      if (err instanceof RpcError && /unable to locate invoice/.test(err.message)) return undefined;
+      throw err;
+    }
+    const known = await this.records.invoice(paymentHash);
+    const expiresAt = epoch(i.expires_at);
+    const status: InvoiceRecord['status'] = i.is_confirmed ? 'paid' : i.is_canceled ? 'canceled' : expiresAt <= Date.now() / 1000 ? 'expired' : 'unpaid';
+    return {
+      payment_hash: i.id,
+      bolt11: i.request ?? '',
+      label: known?.label ?? '',
+      description: i.description,
+      amount_msat: num(i.mtokens) || null,
+      status,
+      created_at: epoch(i.created_at),
+      expires_at: expiresAt,
+      ...(i.is_confirmed ? { paid_at: epoch(i.confirmed_at), amount_received_msat: num(i.received_mtokens) } : {}),
+    };
+  }
+
+  async decode(invoice: string): Promise<LnDecoded> {
+    const d = await this.call((lnd) => ln.decodePaymentRequest({ lnd, request: invoice }));
+    return { payment_hash: d.id, payee: d.destination, amount_msat: num(d.mtokens) || null, description: d.description ?? '', created_at: epoch(d.created_at), expires_at: epoch(d.expires_at) };
+  }
+
+  async pay(req: PayRequest): Promise<PayResult> {
+    const r = await this.call((lnd) => ln.payViaPaymentRequest({ lnd, request: req.invoice, pathfinding_timeout: req.timeout * 1000, ...(req.max_fee_msat !== undefined ? { max_fee_mtokens: String(req.max_fee_msat) } : {}) }), req.timeout * 1000 + this.settings.timeoutMs);
+    const fee = Number(r.fee_mtokens);
+    return { payment_hash: r.id, amount_msat: Number(r.mtokens) - fee, fee_msat: fee, preimage: r.secret };
+  }
+}

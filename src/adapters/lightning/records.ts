@@ -1,0 +1,106 @@
+// Invoices and payments made through anyad, and each backend's event cursors, in the lightning room's sublevel.
+// Keys start with the backend ("cln:inv:<hash>", "lnd:cursor:settle_index"), so two backends never mix. A settled
+// invoice's record and the cursor past it are written in one synced batch before the event is published: after a
+// crash either both are there (the event is not repeated) or neither (the backend replays it).
+
+import type { EventBus } from '../../rpc/events.js';
+import type { BatchOp, Migration, RoomDb, Store } from '../../store/store.js';
+import type { BackendName, InvoiceRecord, PaymentRecord } from './backend.js';
+
+export interface Settlement {
+  payment_hash: string;
+  bolt11?: string;
+  label?: string;
+  description?: string;
+  amount_msat?: number | null;
+  expires_at?: number;
+  paid_at?: number;
+  amount_received_msat?: number;
+}
+
+export class LnRecords {
+  constructor(
+    private readonly db: RoomDb,
+    private readonly store: Store,
+    private readonly bus: EventBus,
+    readonly backend: BackendName,
+  ) {}
+
+  private key(kind: 'inv' | 'pay' | 'cursor', id: string): string {
+    return `${this.backend}:${kind}:${id}`;
+  }
+
+  async cursor(name: string): Promise<number> {
+    return ((await this.db.get(this.key('cursor', name))) as number | undefined) ?? 0;
+  }
+
+  async invoice(hash: string): Promise<InvoiceRecord | undefined> {
+    return (await this.db.get(this.key('inv', hash))) as InvoiceRecord | undefined;
+  }
+
+  async saveInvoice(r: InvoiceRecord): Promise<void> {
+    await this.store.batch([{ type: 'put', sublevel: this.db, key: this.key('inv', r.payment_hash), value: r }]);
+  }
+
+  async savePayment(r: PaymentRecord): Promise<void> {
+    await this.store.batch([{ type: 'put', sublevel: this.db, key: this.key('pay', r.payment_hash), value: r }]);
+  }
+
+  invoices(): Promise<InvoiceRecord[]> {
+    return this.list<InvoiceRecord>('inv');
+  }
+
+  payments(): Promise<PaymentRecord[]> {
+    return this.list<PaymentRecord>('pay');
+  }
+
+  private async list<T>(kind: 'inv' | 'pay'): Promise<T[]> {
+    const prefix = `${this.backend}:${kind}:`;
+    const out: T[] = [];
+    for await (const [, v] of this.db.iterator({ gte: prefix, lt: `${prefix}\xff` })) out.push(v as T);
+    return out;
+  }
+
+  /** Records a settled invoice and moves the cursor past it in one batch, then publishes ln.invoice settled. */
+  async settled(s: Settlement, cursorName: string, cursorValue: number): Promise<void> {
+    const known = await this.invoice(s.payment_hash);
+    const rec: InvoiceRecord = {
+      ...(known ?? { payment_hash: s.payment_hash, bolt11: s.bolt11 ?? '', label: s.label ?? '', description: s.description ?? '', amount_msat: s.amount_msat ?? null, created_at: null, expires_at: s.expires_at ?? 0 }),
+      status: 'paid',
+      ...(s.paid_at !== undefined ? { paid_at: s.paid_at } : {}),
+      ...(s.amount_received_msat !== undefined ? { amount_received_msat: s.amount_received_msat } : {}),
+    };
+    const ops: BatchOp[] = [
+      { type: 'put', sublevel: this.db, key: this.key('inv', s.payment_hash), value: rec },
+      { type: 'put', sublevel: this.db, key: this.key('cursor', cursorName), value: cursorValue },
+    ];
+    await this.store.batch(ops);
+    this.bus.publish('ln.invoice', { backend: this.backend, status: 'settled', payment_hash: s.payment_hash, label: rec.label, amount_received_msat: s.amount_received_msat ?? null, [cursorName]: cursorValue });
+  }
+
+  /** An invoice the node canceled: the record (if anyad made it) follows, and ln.invoice canceled is published. */
+  async canceled(hash: string): Promise<void> {
+    const known = await this.invoice(hash);
+    if (known?.status === 'canceled') return;
+    if (known) await this.saveInvoice({ ...known, status: 'canceled' });
+    this.bus.publish('ln.invoice', { backend: this.backend, status: 'canceled', payment_hash: hash, label: known?.label ?? '' });
+  }
+}
+
+/** The lightning room's schema versions. */
+export const LIGHTNING_MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    description: 'key records and cursors by backend (the first build kept Core Lightning\'s without a prefix)',
+    up: async (db) => {
+      const ops: BatchOp[] = [];
+      for await (const [k, v] of db.iterator()) {
+        if (/^(inv|pay|cursor):/.test(k)) {
+          ops.push({ type: 'del', sublevel: db, key: k });
+          ops.push({ type: 'put', sublevel: db, key: `cln:${k}`, value: v });
+        }
+      }
+      return ops;
+    },
+  },
+];

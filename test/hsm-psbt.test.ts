@@ -10,7 +10,7 @@ import * as ecc from '@bitcoinerlab/secp256k1';
 import * as bitcoin from 'bitcoinjs-lib';
 import { schnorr } from '@noble/curves/secp256k1.js';
 import { startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
-import { unixChannel, type Channel } from './helpers/channel.js';
+import { call, unixChannel, type Channel } from './helpers/channel.js';
 import { newWallet, startBcoin, type BcoinNode } from './helpers/bcoin.js';
 import { hasSoftHsm, makeToken, type Token } from './helpers/softhsm.js';
 
@@ -21,12 +21,6 @@ interface Utxo {
   vout: number;
   value: bigint;
   script: Uint8Array;
-}
-
-async function call<T>(ch: Channel, method: string, params?: unknown): Promise<T> {
-  const r = await ch.call(method, params);
-  if (r.error) throw Object.assign(new Error(`${method}: ${r.error.message}`), { code: r.error.code, data: r.error.data });
-  return r.result as T;
 }
 
 /** Mines a block paying `address` (plus 100 more so it matures) and answers its coinbase output. */

@@ -13,19 +13,13 @@ import { p256 } from '@noble/curves/nist.js';
 import { Store } from '../src/store/store.js';
 import { isLowS, derToCompact } from '../src/hsm/ecdsa.js';
 import { startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
-import { unixChannel, type Channel } from './helpers/channel.js';
+import { call, unixChannel, type Channel } from './helpers/channel.js';
 import { hasSoftHsm, makeToken, SOFTHSM_MODULE, type Token } from './helpers/softhsm.js';
 
 const require = createRequire(import.meta.url);
 if (!hasSoftHsm) console.log(`# ${SOFTHSM_MODULE} is missing: the PKCS#11 tests are skipped (npm test installs softhsm2 through apt as root)`);
 
 const digest = (): string => randomBytes(32).toString('hex');
-
-async function call<T>(ch: Channel, method: string, params?: unknown): Promise<T> {
-  const r = await ch.call(method, params);
-  if (r.error) throw Object.assign(new Error(`${method}: ${r.error.message}`), { code: r.error.code, data: r.error.data });
-  return r.result as T;
-}
 
 describe('HSM over PKCS#11 (SoftHSM2)', { skip: hasSoftHsm ? false : 'softhsm2 not installed' }, () => {
   let dir: { path: string; remove: () => Promise<void> };

@@ -9,21 +9,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ClnClient } from '../src/adapters/lightning/cln-client.js';
 import { startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
-import { unixChannel, wsChannel, type Channel } from './helpers/channel.js';
+import { call, channelsWithEvents, closeAll, nextEvent, unixChannel, wsChannel, type Channel } from './helpers/channel.js';
 import { ClnPeer, LnNetwork } from './peers/cln-peer.js';
-
-async function call<T>(ch: Channel, method: string, params?: unknown): Promise<T> {
-  const r = await ch.call(method, params);
-  if (r.error) throw Object.assign(new Error(`${method}: ${r.error.message}`), { code: r.error.code, data: r.error.data });
-  return r.result as T;
-}
-
-async function nextEvent(ch: Channel, topic: string, pred: (d: Record<string, unknown>) => boolean = () => true, timeoutMs = 10000): Promise<Record<string, unknown>> {
-  for (;;) {
-    const e = (await ch.next(timeoutMs)) as { method: string; params: { topic: string; data: Record<string, unknown> } };
-    if (e.method === 'event' && e.params.topic === topic && pred(e.params.data)) return e.params.data;
-  }
-}
 
 describe('Lightning over Core Lightning test peers', () => {
   let dir: { path: string; remove: () => Promise<void> };
@@ -43,18 +30,9 @@ describe('Lightning over Core Lightning test peers', () => {
     await a.start();
     await b.start();
     d = await startDaemon(join(dir.path, 'anya-b'), { args: args(b) });
-    ch = await unixChannel(d.socket);
-    ws = await wsChannel(d.wsUrl!, await d.cookie());
-    await call(ws, 'subscribe', { topics: ['ln.*'] });
+    ({ ch, ws } = await channelsWithEvents(d, ['ln.*']));
   });
-  after(async () => {
-    ch?.close();
-    ws?.close();
-    await d?.kill();
-    await a.stop();
-    await b.stop();
-    await dir.remove();
-  });
+  after(() => closeAll(ch, ws, d, a, b, dir));
 
   it('getinfo, balance, the Layer2 registry', async () => {
     const info = await call<{ backend: string; id: string; alias: string; network: string }>(ch, 'ln.getinfo');

@@ -99,3 +99,39 @@ export function wsChannel(url: string, token: string | undefined, opts: { header
     ws.once('open', () => resolve(Object.assign(ch, { ws })));
   });
 }
+
+/** Calls a method and returns its result, or throws an Error carrying the JSON-RPC error's code and data. */
+export async function call<T>(ch: Channel, method: string, params?: unknown): Promise<T> {
+  const r = await ch.call(method, params);
+  if (r.error) throw Object.assign(new Error(`${method}: ${r.error.message}`), { code: r.error.code, data: r.error.data });
+  return r.result as T;
+}
+
+/** The data of the next event on `topic` that satisfies pred (other messages are skipped). */
+export async function nextEvent(ch: Channel, topic: string, pred: (d: Record<string, unknown>) => boolean = () => true, timeoutMs = 10000): Promise<Record<string, unknown>> {
+  for (;;) {
+    const e = (await ch.next(timeoutMs)) as { method: string; params: { topic: string; data: Record<string, unknown> } };
+    if (e.method === 'event' && e.params.topic === topic && pred(e.params.data)) return e.params.data;
+  }
+}
+
+/** A daemon's Unix channel plus a WebSocket subscribed to `topics` (e.g. ['ln.*']). */
+export async function channelsWithEvents(d: { socket: string; wsUrl?: string; cookie(): Promise<string> }, topics: string[]): Promise<{ ch: Channel; ws: Channel }> {
+  const ch = await unixChannel(d.socket);
+  const ws = await wsChannel(d.wsUrl!, await d.cookie());
+  await call(ws, 'subscribe', { topics });
+  return { ch, ws };
+}
+
+type Closable = { close(): void } | { kill(): Promise<unknown> } | { stop(): Promise<void> } | { remove(): Promise<void> } | undefined;
+
+/** Tears down, in order, whatever a suite opened: channels, daemons, test peers, temp dirs (undefined is skipped). */
+export async function closeAll(...things: Closable[]): Promise<void> {
+  for (const t of things) {
+    if (!t) continue;
+    if ('close' in t) t.close();
+    else if ('kill' in t) await t.kill();
+    else if ('stop' in t) await t.stop();
+    else await t.remove();
+  }
+}

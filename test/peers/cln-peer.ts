@@ -1,18 +1,18 @@
 // A Core Lightning test peer: lightningd's JSON-RPC on a Unix socket with its framing (requests are bare JSON
 // objects, each response is followed by "\n\n") and the field shapes of Core Lightning's published per-method
 // schemas for getinfo, listfunds, listpeers, connect, listpeerchannels, fundchannel, close, invoice, listinvoices,
-// decode, pay, listpays and waitanyinvoice. Invoices are real BOLT11, signed with the node's key (bolt11 package).
-// Several peers share one in-memory network, so a payment from one settles another's invoice.
+// decode, pay, listpays and waitanyinvoice. Invoices are real BOLT11, signed with the node's key (ln-network.ts).
+// Peers share one in-memory network (with LND test peers too), so a payment from one settles another's invoice.
 // What it does NOT prove: routing, HTLCs, channel state machines, on-chain funding (fundchannel makes a channel at
 // once), gossip, fee behaviour, or anything about lightningd's database beyond "state survives a restart".
 
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { unlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
-import bolt11 from 'bolt11';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { decodeInvoice, feeFor, makeInvoice, PayFailure, type LnNetwork, type NetNode } from './ln-network.js';
 
-const REGTEST = { bech32: 'bcrt', pubKeyHash: 0x6f, scriptHash: 0xc4, validWitnessVersions: [0, 1] };
+export { LnNetwork } from './ln-network.js';
 
 interface Inv {
   label: string;
@@ -29,10 +29,6 @@ interface Inv {
   paid_at?: number;
 }
 
-export class LnNetwork {
-  readonly nodes = new Map<string, ClnPeer>();
-}
-
 class RpcFail extends Error {
   constructor(
     readonly code: number,
@@ -42,14 +38,14 @@ class RpcFail extends Error {
   }
 }
 
-export class ClnPeer {
+export class ClnPeer implements NetNode {
   readonly id: string;
   private readonly key = randomBytes(32);
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   readonly invoices: Inv[] = [];
   private payIndex = 0;
-  private readonly peers = new Set<string>();
+  readonly peers = new Set<string>();
   private readonly channels: Array<{ peer_id: string; channel_id: string; short_channel_id: string; total_msat: number; to_us_msat: number; state: string; funding_txid: string }> = [];
   private readonly pays: Array<Record<string, unknown>> = [];
   private readonly waiters: Array<() => void> = [];
@@ -62,6 +58,10 @@ export class ClnPeer {
   ) {
     this.id = Buffer.from(secp256k1.getPublicKey(this.key, true)).toString('hex');
     net.nodes.set(this.id, this);
+  }
+
+  get online(): boolean {
+    return this.server !== undefined;
   }
 
   async start(): Promise<void> {
@@ -113,13 +113,14 @@ export class ClnPeer {
       case 'listfunds':
         return { outputs: [{ txid: '00'.repeat(32), output: 0, amount_msat: this.onchainSat * 1000, scriptpubkey: '0014' + '00'.repeat(20), status: 'confirmed', blockheight: 100, reserved: false }], channels: this.channels.map((c) => ({ peer_id: c.peer_id, our_amount_msat: c.to_us_msat, amount_msat: c.total_msat, funding_txid: c.funding_txid, funding_output: 0, connected: true, state: c.state, short_channel_id: c.short_channel_id, channel_id: c.channel_id })) };
       case 'listpeers':
-        return { peers: [...this.peers].map((id) => ({ id, connected: this.net.nodes.get(id)?.server !== undefined, num_channels: this.channels.filter((c) => c.peer_id === id).length, netaddr: ['127.0.0.1:9735'], features: '08a0000a0a69a2' })) };
+        return { peers: [...this.peers].map((id) => ({ id, connected: this.net.nodes.get(id)?.online === true, num_channels: this.channels.filter((c) => c.peer_id === id).length, netaddr: ['127.0.0.1:9735'], features: '08a0000a0a69a2' })) };
       case 'connect': {
         const id = String(p.id);
-        const other = this.net.nodes.get(id);
-        if (!other || !other.server) throw new RpcFail(401, `All addresses failed: Connection establishment: Connection refused`);
-        this.peers.add(id);
-        other.peers.add(this.id);
+        try {
+          this.net.connect(this, id);
+        } catch {
+          throw new RpcFail(401, `All addresses failed: Connection establishment: Connection refused`);
+        }
         return { id, features: '08a0000a0a69a2', direction: 'out', address: { type: 'ipv4', address: '127.0.0.1', port: 9735 } };
       }
       case 'listpeerchannels':
@@ -146,29 +147,18 @@ export class ClnPeer {
         const label = String(p.label);
         if (this.invoices.some((i) => i.label === label)) throw new RpcFail(900, 'Duplicate label');
         const amount = p.amount_msat === 'any' ? null : Number(p.amount_msat);
-        const preimage = randomBytes(32);
-        const hash = createHash('sha256').update(preimage).digest('hex');
         const expiry = Number(p.expiry ?? 604800);
-        const now = Math.floor(Date.now() / 1000);
-        const tags = [
-          { tagName: 'payment_hash', data: hash },
-          { tagName: 'payment_secret', data: randomBytes(32).toString('hex') },
-          { tagName: 'description', data: String(p.description) },
-          { tagName: 'expire_time', data: expiry },
-        ];
-        const enc = bolt11.encode({ network: REGTEST, ...(amount !== null ? { millisatoshis: String(amount) } : {}), timestamp: now, tags } as never);
-        const signed = bolt11.sign(enc, this.key);
-        const inv: Inv = { label, bolt11: signed.paymentRequest!, payment_hash: hash, preimage: preimage.toString('hex'), amount_msat: amount, description: String(p.description), status: 'unpaid', expires_at: now + expiry, created_index: this.invoices.length + 1 };
+        const made = makeInvoice(this.key, amount, String(p.description), expiry);
+        const inv: Inv = { label, bolt11: made.bolt11, payment_hash: made.hash, preimage: made.preimage, amount_msat: amount, description: String(p.description), status: 'unpaid', expires_at: made.timestamp + expiry, created_index: this.invoices.length + 1 };
         this.invoices.push(inv);
-        return { payment_hash: hash, expires_at: inv.expires_at, bolt11: inv.bolt11, payment_secret: randomBytes(32).toString('hex'), created_index: inv.created_index };
+        return { payment_hash: made.hash, expires_at: inv.expires_at, bolt11: inv.bolt11, payment_secret: made.secret, created_index: inv.created_index };
       }
       case 'listinvoices':
         return { invoices: this.invoices.filter((i) => (p.payment_hash ? i.payment_hash === p.payment_hash : true) && (p.label ? i.label === p.label : true)).map(invoiceJson) };
       case 'decode': {
         try {
-          const d = bolt11.decode(String(p.string), REGTEST as never);
-          const tag = (n: string): unknown => d.tags.find((t) => t.tagName === n)?.data;
-          return { type: 'bolt11 invoice', valid: true, currency: 'bcrt', created_at: d.timestamp, expiry: tag('expire_time') ?? 3600, payee: d.payeeNodeKey, ...(d.millisatoshis ? { amount_msat: Number(d.millisatoshis) } : {}), payment_hash: tag('payment_hash'), description: tag('description'), min_final_cltv_expiry: tag('min_final_cltv_expiry') ?? 18, payment_secret: tag('payment_secret'), signature: d.signature };
+          const d = decodeInvoice(String(p.string));
+          return { type: 'bolt11 invoice', valid: true, currency: 'bcrt', created_at: d.timestamp, expiry: d.expiry, payee: d.payee, ...(d.amountMsat !== null ? { amount_msat: d.amountMsat } : {}), payment_hash: d.hash, description: d.description, min_final_cltv_expiry: 18, payment_secret: d.secret, signature: d.signature };
         } catch (err) {
           throw new RpcFail(-32602, `string: Invalid bolt11: ${(err as Error).message}`);
         }
@@ -176,22 +166,24 @@ export class ClnPeer {
       case 'pay': {
         let d;
         try {
-          d = bolt11.decode(String(p.bolt11), REGTEST as never);
+          d = decodeInvoice(String(p.bolt11));
         } catch (err) {
           throw new RpcFail(-32602, `Invalid bolt11: ${(err as Error).message}`);
         }
-        const hash = String(d.tags.find((t) => t.tagName === 'payment_hash')?.data);
-        const payee = this.net.nodes.get(String(d.payeeNodeKey));
-        if (!payee || !payee.server || !this.peers.has(payee.id)) throw new RpcFail(210, 'Ran out of routes to try after 1 attempt: see `paystatus`');
-        const inv = payee.invoices.find((i) => i.payment_hash === hash);
-        if (!inv) throw new RpcFail(203, 'Destination said it doesn\'t know invoice: incorrect_or_unknown_payment_details');
-        if (inv.status === 'paid') throw new RpcFail(-1, 'This invoice has already been paid');
-        const amount = inv.amount_msat ?? Number(p.amount_msat ?? 0);
-        const fee = Math.ceil(amount * 0.0001);
+        const amount = d.amountMsat ?? Number(p.amount_msat ?? 0);
+        const fee = feeFor(amount);
         if (p.maxfee !== undefined && fee > Number(p.maxfee)) throw new RpcFail(206, `Fee exceeds our fee budget: ${fee}msat > ${String(p.maxfee)}msat, discarding route`);
-        payee.settle(inv, amount);
-        const out = { destination: payee.id, payment_hash: hash, created_at: Date.now() / 1000, parts: 1, amount_msat: amount, amount_sent_msat: amount + fee, payment_preimage: inv.preimage, status: 'complete' };
-        this.pays.push({ bolt11: p.bolt11, destination: payee.id, payment_hash: hash, status: 'complete', created_at: Math.floor(Date.now() / 1000), preimage: inv.preimage, amount_msat: amount, amount_sent_msat: amount + fee });
+        let preimage: string;
+        try {
+          preimage = this.net.reach(this, d.payee).receive(d.hash, amount);
+        } catch (err) {
+          const kind = (err as PayFailure).kind;
+          if (kind === 'unknown_hash') throw new RpcFail(203, 'Destination said it doesn\'t know invoice: incorrect_or_unknown_payment_details');
+          if (kind === 'already_paid') throw new RpcFail(-1, 'This invoice has already been paid');
+          throw new RpcFail(210, 'Ran out of routes to try after 1 attempt: see `paystatus`');
+        }
+        const out = { destination: d.payee, payment_hash: d.hash, created_at: Date.now() / 1000, parts: 1, amount_msat: amount, amount_sent_msat: amount + fee, payment_preimage: preimage, status: 'complete' };
+        this.pays.push({ bolt11: p.bolt11, destination: d.payee, payment_hash: d.hash, status: 'complete', created_at: Math.floor(Date.now() / 1000), preimage, amount_msat: amount, amount_sent_msat: amount + fee });
         return out;
       }
       case 'listpays':
@@ -217,6 +209,14 @@ export class ClnPeer {
       default:
         throw new RpcFail(-32601, `Unknown command '${method}'`);
     }
+  }
+
+  receive(hash: string, amountMsat: number): string {
+    const inv = this.invoices.find((i) => i.payment_hash === hash);
+    if (!inv) throw new PayFailure('unknown_hash');
+    if (inv.status === 'paid') throw new PayFailure('already_paid');
+    this.settle(inv, amountMsat);
+    return inv.preimage;
   }
 
   settle(inv: Inv, amount: number): void {

@@ -15,13 +15,14 @@ import { rpcError, RpcError } from '../../rpc/errors.js';
 import { Backoff, LN_CAPABILITIES, type InvoiceRecord, type LightningBackend, type LnBalance, type LnChannel, type LnDecoded, type LnInfo, type LnPeer, type NewInvoice, type PayRequest, type PayResult } from './backend.js';
 import type { LnRecords } from './records.js';
 
-/** LND reports its chain as the genesis block hash, byte-reversed (BOLT 2 chain_hash). */
-const CHAIN_HASH: Record<Network, string> = {
-  main: '6fe28c0ab6f1b372c1a6a246ae63f74f931e8365e15a089c68d6190000000000',
-  test: '43497fd7f826957108f4a30fd9cec3aeba79972084e90ead01ea330900000000',
-  signet: 'f61eee3b63a380a477a063af32b2bbc97c9ff9f01f2c4225e973988108000000',
-  regtest: '06226e46111a0b59caad126043eb5bbf28c34f3a5e332a1fc7b2b73cf188910f',
+/** Genesis block hashes as block explorers show them; LND reports its chain as the byte-reversed form (BOLT 2). */
+const GENESIS: Record<Network, string> = {
+  main: '000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f',
+  test: '000000000933ea01ad0ee984209779baaec3ced90fa3f408719526f8d77f4943',
+  signet: '00000008819873e925422c1ff0f99f7cc9bbb232af63a077a480a3633bee1ef6',
+  regtest: '0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206',
 };
+const CHAIN_HASH = Object.fromEntries(Object.entries(GENESIS).map(([n, h]) => [n, Buffer.from(h, 'hex').reverse().toString('hex')])) as Record<Network, string>;
 
 export interface LndSettings {
   socket: string;
@@ -224,7 +225,9 @@ export class LndBackend implements LightningBackend {
     }
     const p = parts(err);
     const words = p.details ? `${p.message}: ${p.details}` : p.message;
-    if (p.status === 400) return rpcError('InvalidParams', `LND: ${words}`, { lnd_error: p.message });
+    // ln-service's own argument checks are 400s named Expected...; its other 400s (InsufficientFundsToCreateChannel)
+    // are LND refusing, like any other refusal.
+    if (p.status === 400 && p.message.startsWith('Expected')) return rpcError('InvalidParams', `LND: ${words}`, { lnd_error: p.message });
     return rpcError('BackendRejected', `LND: ${words}`, { lnd_error: p.message, ...(p.details ? { reason: p.details } : {}) });
   }
 

@@ -1,0 +1,310 @@
+// The Lightning room with LND test peers (test/peers/lnd-peer: gRPC over TLS from the `lightning` package's protos,
+// macaroons checked by HMAC, signed BOLT11; see its header for what it does not prove), driven through anyad's RPC:
+// an invoice made on B, paid from A, reaches a WebSocket subscriber as ln.invoice settled; anyad paying through A;
+// clear errors; a wrong macaroon, a wrong certificate and a locked wallet named in health; LND stopped and
+// restarted; an invoice settled while anyad was down reported exactly once; both backends in one anyad.
+
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import * as ln from 'ln-service';
+import { LIGHTNING_MIGRATIONS } from '../src/adapters/lightning/records.js';
+import { Store } from '../src/store/store.js';
+import { startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
+import { call, channelsWithEvents, closeAll, nextEvent, unixChannel, wsChannel, type Channel } from './helpers/channel.js';
+import { ClnPeer } from './peers/cln-peer.js';
+import { LnNetwork } from './peers/ln-network.js';
+import { LndPeer } from './peers/lnd-peer.js';
+
+const lndArgs = (p: LndPeer, over: { cert?: string; macaroon?: string } = {}): string[] => ['-lnd.enable', `-lnd.socket=${p.socket}`, `-lnd.tlscertpath=${over.cert ?? p.certPath}`, `-lnd.macaroonpath=${over.macaroon ?? p.macaroonPath}`, '-nobitcoind.enable', '-noml.enable'];
+
+/** ln-service straight to a peer, as another app on the box would pay. */
+async function payDirect(from: LndPeer, bolt11: string): Promise<void> {
+  const { lnd } = ln.authenticatedLndGrpc({ cert: (await readFile(from.certPath)).toString('base64'), macaroon: (await readFile(from.macaroonPath)).toString('hex'), socket: from.socket });
+  await ln.payViaPaymentRequest({ lnd, request: bolt11 });
+}
+
+async function until<T>(what: string, f: () => Promise<T | undefined>, tries = 400): Promise<T> {
+  for (let i = 0; i < tries; i++) {
+    const v = await f();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`gave up waiting: ${what}`);
+}
+
+async function l2Health(ch: Channel): Promise<{ backend: string; state: string; detail: string }[]> {
+  return call(ch, 'l2.health');
+}
+
+describe('Lightning over LND test peers', () => {
+  let dir: { path: string; remove: () => Promise<void> };
+  let net: LnNetwork;
+  let a: LndPeer;
+  let b: LndPeer;
+  let d: RunningDaemon;
+  let ws: Channel;
+  let ch: Channel;
+
+  before(async () => {
+    dir = await tempDir();
+    net = new LnNetwork();
+    a = new LndPeer(net, dir.path, 'alice');
+    b = new LndPeer(net, dir.path, 'bob');
+    await a.start();
+    await b.start();
+    // A pays B directly in several tests: make them peers.
+    net.connect(a, b.id);
+    d = await startDaemon(join(dir.path, 'anya-b'), { args: lndArgs(b) });
+    ({ ch, ws } = await channelsWithEvents(d, ['ln.*']));
+  });
+  after(() => closeAll(ch, ws, d, a, b, dir));
+
+  it('getinfo, balance, the Layer2 registry', async () => {
+    const info = await call<{ backend: string; id: string; alias: string; network: string; block_height: number }>(ch, 'ln.getinfo');
+    assert.deepEqual([info.backend, info.id, info.alias, info.network, info.block_height], ['lnd', b.id, 'bob', 'regtest', 300]);
+    const bal = await call<{ onchain_confirmed_sat: number; onchain_unconfirmed_sat: number; channel_local_msat: number }>(ch, 'ln.balance');
+    assert.deepEqual(bal, { onchain_confirmed_sat: 5_000_000, onchain_unconfirmed_sat: 0, channel_local_msat: 0 });
+    const l2 = await call<Array<{ protocol: string; backend: string; state: string; summary: { id: string } }>>(ch, 'l2.list');
+    assert.deepEqual(l2.map((x) => [x.protocol, x.backend, x.state, x.summary.id]), [['lightning', 'lnd', 'ok', b.id]]);
+    const health = await l2Health(ch);
+    assert.match(health[0]!.detail, /connected to LND 0\.20\.0-beta/);
+  });
+
+  it('an invoice created on B through anyad, paid from A, arrives as ln.invoice settled on the WebSocket', async () => {
+    const inv = await call<{ payment_hash: string; bolt11: string; label: string; expires_at: number }>(ch, 'ln.createinvoice', { amount_msat: 150_000, description: 'coffee', label: 'order-1' });
+    assert.equal(inv.label, 'order-1');
+    const created = await nextEvent(ws, 'ln.invoice', (x) => x.status === 'created');
+    assert.deepEqual([created.payment_hash, created.backend], [inv.payment_hash, 'lnd']);
+    const decoded = await call<{ payee: string; amount_msat: number; payment_hash: string; description: string; expires_at: number }>(ch, 'ln.decode', { invoice: inv.bolt11 });
+    assert.deepEqual([decoded.payee, decoded.amount_msat, decoded.payment_hash, decoded.description], [b.id, 150_000, inv.payment_hash, 'coffee']);
+    assert.ok(Math.abs(decoded.expires_at - inv.expires_at) <= 2);
+    await payDirect(a, inv.bolt11);
+    const settled = await nextEvent(ws, 'ln.invoice', (x) => x.status === 'settled');
+    assert.deepEqual([settled.payment_hash, settled.amount_received_msat, settled.label, settled.settle_index], [inv.payment_hash, 150_000, 'order-1', 1]);
+    const looked = await call<{ status: string; label: string; amount_received_msat: number }>(ch, 'ln.lookupinvoice', { payment_hash: inv.payment_hash });
+    assert.deepEqual([looked.status, looked.label, looked.amount_received_msat], ['paid', 'order-1', 150_000]);
+    const list = await call<{ backend: string; stale: boolean; invoices: Array<{ payment_hash: string; status: string }> }>(ch, 'ln.listinvoices');
+    assert.deepEqual([list.backend, list.stale], ['lnd', false]);
+    assert.equal(list.invoices.find((i) => i.payment_hash === inv.payment_hash)!.status, 'paid');
+  });
+
+  it('an invoice canceled on the node is reported as ln.invoice canceled', async () => {
+    const inv = await call<{ payment_hash: string }>(ch, 'ln.createinvoice', { amount_msat: null, description: 'any amount' });
+    b.cancel(inv.payment_hash);
+    const ev = await nextEvent(ws, 'ln.invoice', (x) => x.status === 'canceled');
+    assert.equal(ev.payment_hash, inv.payment_hash);
+    const looked = await call<{ status: string; amount_msat: number | null }>(ch, 'ln.lookupinvoice', { payment_hash: inv.payment_hash });
+    assert.deepEqual([looked.status, looked.amount_msat], ['canceled', null]);
+  });
+
+  it('anyad pays through A: peers, channels, ln.payment, fee cap, records', async () => {
+    const da = await startDaemon(join(dir.path, 'anya-a'), { args: lndArgs(a) });
+    const ca = await unixChannel(da.socket);
+    try {
+      await call(ca, 'subscribe', { topics: ['ln.payment', 'ln.peer', 'ln.channel'] });
+      const c = new ClnPeer(net, join(dir.path, 'c.rpc'), 'carol');
+      await c.start();
+      await call(ca, 'ln.connect', { id: c.id, host: '127.0.0.1', port: 9735 });
+      assert.equal((await nextEvent(ca, 'ln.peer')).id, c.id);
+      const peers = await call<Array<{ id: string; connected: boolean }>>(ca, 'ln.listpeers');
+      assert.ok(peers.some((p) => p.id === c.id && p.connected));
+      const opened = await call<{ channel_id: string; txid: string }>(ca, 'ln.openchannel', { peer: b.id, amount_sat: 1_000_000 });
+      assert.equal(opened.channel_id, `${opened.txid}:0`);
+      assert.equal((await nextEvent(ca, 'ln.channel')).status, 'pending');
+      const chans = await call<Array<{ channel_id: string; short_channel_id: string; peer: string; capacity_sat: number; local_msat: number; active: boolean }>>(ca, 'ln.listchannels');
+      assert.deepEqual(chans.map((x) => [x.channel_id, x.short_channel_id, x.peer, x.capacity_sat, x.local_msat, x.active]), [[opened.channel_id, '300x1x0', b.id, 1_000_000, 1_000_000_000, true]]);
+      assert.equal((await call<{ channel_local_msat: number }>(ca, 'ln.balance')).channel_local_msat, 1_000_000_000);
+      const broke = await ca.call('ln.openchannel', { peer: b.id, amount_sat: 9_000_000 });
+      assert.equal(broke.error?.code, -32016);
+      assert.match(broke.error!.message, /not enough witness outputs/);
+
+      const inv = await call<{ bolt11: string; payment_hash: string }>(ch, 'ln.createinvoice', { amount_msat: 2_000_000, description: 'tea' });
+      const capped = await ca.call('ln.pay', { invoice: inv.bolt11, max_fee_msat: 1 });
+      assert.equal(capped.error?.code, -32016);
+      assert.match(capped.error!.message, /PaymentPathfindingFailedToFindPossibleRoute/);
+      assert.equal((await nextEvent(ca, 'ln.payment')).status, 'failed');
+      const paid = await call<{ status: string; amount_msat: number; fee_msat: number; preimage: string }>(ca, 'ln.pay', { invoice: inv.bolt11, max_fee_msat: 1000 });
+      assert.deepEqual([paid.status, paid.amount_msat, paid.fee_msat], ['complete', 2_000_000, 200]);
+      assert.match(paid.preimage, /^[0-9a-f]{64}$/);
+      assert.equal((await nextEvent(ca, 'ln.payment')).status, 'succeeded');
+      const again = await ca.call('ln.pay', { invoice: inv.bolt11 });
+      assert.equal(again.error?.code, -32016);
+      assert.match(again.error!.message, /PaymentRejectedByDestination/);
+
+      // LND pays a Core Lightning node's invoice across the shared test network.
+      const { ClnClient } = await import('../src/adapters/lightning/cln-client.js');
+      const cc = new ClnClient(c.socketPath, 5000);
+      const cinv = await cc.call<{ bolt11: string; payment_hash: string }>('invoice', { amount_msat: 5000, label: 'x', description: 'from lnd' });
+      cc.close();
+      await call(ca, 'ln.pay', { invoice: cinv.bolt11 });
+      assert.equal(c.invoices[0]!.status, 'paid');
+      await c.stop();
+
+      const pays = await call<{ payments: Array<{ payment_hash: string; status: string; fee_msat: number | null }> }>(ca, 'ln.listpayments');
+      assert.deepEqual(pays.payments.filter((p) => p.payment_hash === inv.payment_hash).map((p) => [p.status, p.fee_msat]), [['failed', null]], 'the record keeps the last outcome (the repeat was refused)');
+      const closed = await call<{ type: string; txid: string }>(ca, 'ln.closechannel', { channel: '300x1x0' });
+      assert.equal(closed.type, 'mutual');
+      assert.deepEqual(await call(ca, 'ln.listchannels'), []);
+      const gone = await ca.call('ln.closechannel', { channel: opened.channel_id });
+      assert.equal(gone.error?.code, -32011);
+    } finally {
+      ca.close();
+      await da.kill();
+    }
+  });
+
+  it('bad invoices, unknown peers, a missing host and an unconfigured backend are clear errors', async () => {
+    const bad = await ch.call('ln.decode', { invoice: 'lnbcrt1notaninvoice' });
+    assert.equal(bad.error?.code, -32016);
+    assert.match(bad.error!.message, /invalid payment request/);
+    const shape = await ch.call('ln.pay', { invoice: 'hello' });
+    assert.equal(shape.error?.code, -32602);
+    const unknown = await ch.call('ln.connect', { id: `02${'11'.repeat(32)}`, host: '127.0.0.1' });
+    assert.equal(unknown.error?.code, -32016);
+    assert.match(unknown.error!.message, /connection refused/);
+    const nohost = await ch.call('ln.connect', { id: a.id });
+    assert.equal(nohost.error?.code, -32602);
+    assert.match(nohost.error!.message, /needs the peer's host/);
+    const other = await ch.call('ln.getinfo', { backend: 'cln' });
+    assert.equal(other.error?.code, -32602);
+    assert.match(other.error!.message, /backend 'cln' is not configured \(configured: lnd\)/);
+    const missing = await ch.call('ln.lookupinvoice', { payment_hash: 'ab'.repeat(32) });
+    assert.equal(missing.error?.code, -32011);
+  });
+
+  it('a wrong macaroon, a wrong certificate and a missing file are named in health', async () => {
+    const wrongMac = join(dir.path, 'wrong.macaroon');
+    await writeFile(wrongMac, b.mintMacaroon(Buffer.alloc(32, 7)));
+    const cases: Array<[string[], RegExp]> = [
+      [lndArgs(b, { macaroon: wrongMac }), /refused the macaroon at .*wrong\.macaroon: verification failed/],
+      [lndArgs(b, { cert: a.certPath }), /TLS with LND at localhost:\d+ failed.*self-signed certificate/],
+      [lndArgs(b, { macaroon: join(dir.path, 'nope.macaroon') }), /cannot read lnd\.macaroonpath .*nope\.macaroon: ENOENT/],
+    ];
+    for (const [args, reason] of cases) {
+      const dx = await startDaemon(join(dir.path, `anya-bad-${cases.findIndex((c) => c[0] === args)}`), { args });
+      const cx = await unixChannel(dx.socket);
+      try {
+        const [h] = await l2Health(cx);
+        assert.equal(h!.state, 'failed');
+        assert.match(h!.detail, reason);
+        const r = await cx.call('ln.getinfo');
+        assert.equal(r.error?.code, -32010);
+        assert.match(r.error!.message, reason);
+        assert.ok(!JSON.stringify(r).includes((await readFile(b.macaroonPath)).toString('hex')), 'the macaroon is never in an answer');
+      } finally {
+        cx.close();
+        await dx.kill();
+      }
+    }
+  });
+
+  it('a locked wallet is reported, and anyad connects once it is unlocked', async () => {
+    b.locked = true;
+    await b.stop();
+    await b.start();
+    await until('locked in health', async () => ((await l2Health(ch))[0]!.detail.includes('locked') ? true : undefined));
+    const r = await ch.call('ln.getinfo');
+    assert.equal(r.error?.code, -32010);
+    assert.match(r.error!.message, /wallet is locked/);
+    b.locked = false;
+    await until('reconnected after unlock', async () => ((await ch.call('ln.getinfo')).error ? undefined : true));
+  });
+
+  it('LND stopped: fast BackendUnavailable, records still listed as stale; restarted: reconnects', async () => {
+    await b.stop();
+    const r = await until('unavailable', async () => {
+      const x = await ch.call('ln.getinfo');
+      return x.error?.code === -32010 ? x : undefined;
+    });
+    assert.match(r.error!.message, /not reachable|not connected/);
+    const list = await call<{ stale: boolean; invoices: unknown[] }>(ch, 'ln.listinvoices');
+    assert.equal(list.stale, true);
+    assert.ok(list.invoices.length >= 2);
+    const rec = await call<{ stale: boolean; status: string }>(ch, 'ln.lookupinvoice', { payment_hash: list.invoices.map((i) => (i as { payment_hash: string }).payment_hash)[0]! });
+    assert.equal(rec.stale, true);
+    await b.start();
+    await until('reconnected', async () => ((await ch.call('ln.getinfo')).error ? undefined : true));
+    // The stream is back too: a new settlement arrives.
+    const inv = await call<{ bolt11: string; payment_hash: string }>(ch, 'ln.createinvoice', { amount_msat: 7_000, description: 'after restart' });
+    await payDirect(a, inv.bolt11);
+    const ev = await nextEvent(ws, 'ln.invoice', (x) => x.status === 'settled' && x.payment_hash === inv.payment_hash);
+    assert.equal(ev.amount_received_msat, 7_000);
+  });
+
+  it('an invoice settled while anyad was down is reported exactly once after it comes back', async () => {
+    const inv = await call<{ bolt11: string; payment_hash: string }>(ch, 'ln.createinvoice', { amount_msat: 42_000, description: 'while down' });
+    ch.close();
+    ws.close();
+    await d.kill();
+    await payDirect(a, inv.bolt11);
+    d = await startDaemon(d.datadir, { args: lndArgs(b) });
+    ch = await unixChannel(d.socket);
+    await until('the settlement made while anyad was down', async () => {
+      const list = await call<{ invoices: Array<{ payment_hash: string; status: string }> }>(ch, 'ln.listinvoices');
+      return list.invoices.find((x) => x.payment_hash === inv.payment_hash)?.status === 'paid' ? true : undefined;
+    });
+    ws = await wsChannel(d.wsUrl!, await d.cookie());
+    await call(ws, 'subscribe', { topics: ['ln.invoice'] });
+    const another = await call<{ bolt11: string; payment_hash: string }>(ch, 'ln.createinvoice', { amount_msat: 1_000, description: 'after' });
+    await payDirect(a, another.bolt11);
+    const ev = await nextEvent(ws, 'ln.invoice', (x) => x.status === 'settled');
+    assert.equal(ev.payment_hash, another.payment_hash, 'the old settlement is not reported again');
+    await assert.rejects(nextEvent(ws, 'ln.invoice', (x) => x.status === 'settled', 300), /timeout/);
+  });
+
+  it('both backends in one anyad: the backend param picks, ln.default decides when none is named', async () => {
+    const c = new ClnPeer(net, join(dir.path, 'c2.rpc'), 'carol');
+    await c.start();
+    const both = [...lndArgs(a), '-cln.enable', `-cln.rpcfile=${c.socketPath}`];
+    const dx = await startDaemon(join(dir.path, 'anya-both'), { args: both });
+    const cx = await unixChannel(dx.socket);
+    try {
+      const none = await cx.call('ln.getinfo');
+      assert.equal(none.error?.code, -32602);
+      assert.match(none.error!.message, /two Lightning backends are configured \(cln, lnd\)/);
+      assert.equal((await call<{ id: string }>(cx, 'ln.getinfo', { backend: 'cln' })).id, c.id);
+      assert.equal((await call<{ id: string }>(cx, 'ln.getinfo', { backend: 'lnd' })).id, a.id);
+      const l2 = await call<Array<{ backend: string; state: string }>>(cx, 'l2.list');
+      assert.deepEqual(l2.map((x) => [x.backend, x.state]).sort(), [['cln', 'ok'], ['lnd', 'ok']]);
+      // Records are kept apart per backend.
+      await call(cx, 'ln.createinvoice', { amount_msat: 1000, description: 'on cln', backend: 'cln' });
+      assert.equal((await call<{ invoices: unknown[] }>(cx, 'ln.listinvoices', { backend: 'cln' })).invoices.length, 1);
+      assert.equal((await call<{ invoices: unknown[] }>(cx, 'ln.listinvoices', { backend: 'lnd' })).invoices.length, 0);
+    } finally {
+      cx.close();
+      await dx.kill();
+    }
+    const dy = await startDaemon(join(dir.path, 'anya-both'), { args: [...both, '-ln.default=cln'] });
+    const cy = await unixChannel(dy.socket);
+    try {
+      assert.equal((await call<{ backend: string }>(cy, 'ln.getinfo')).backend, 'cln');
+    } finally {
+      cy.close();
+      await dy.kill();
+      await c.stop();
+    }
+  });
+});
+
+describe('lightning room state from the first build', () => {
+  it('moves unprefixed Core Lightning records and cursor under cln:', async () => {
+    const dir = await tempDir();
+    try {
+      const store = await Store.open(join(dir.path, 'state'));
+      const raw = store.db.sublevel<string, unknown>('lightning', { valueEncoding: 'json' });
+      await raw.put('inv:aa', { payment_hash: 'aa', status: 'paid' });
+      await raw.put('pay:bb', { payment_hash: 'bb', status: 'complete' });
+      await raw.put('cursor:pay_index', 7);
+      const db = await store.room('lightning', LIGHTNING_MIGRATIONS);
+      const keys: string[] = [];
+      for await (const k of db.keys()) keys.push(k);
+      assert.deepEqual(keys.sort(), ['cln:cursor:pay_index', 'cln:inv:aa', 'cln:pay:bb']);
+      assert.equal(await db.get('cln:cursor:pay_index'), 7);
+      await store.close();
+    } finally {
+      await dir.remove();
+    }
+  });
+});

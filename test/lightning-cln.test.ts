@@ -66,13 +66,23 @@ describe('Lightning over Core Lightning test peers', () => {
   });
 
   it('anyad pays through A: ln.payment succeeded, fee cap honoured, records kept', async () => {
-    const da = await startDaemon(join(dir.path, 'anya-a'), { args: args(a) });
+    const da = await startDaemon(join(dir.path, 'anya-a'), { args: [...args(a), '-ln.watchinterval=100'] });
     const ca = await unixChannel(da.socket);
     await call(ca, 'subscribe', { topics: ['ln.payment', 'ln.peer', 'ln.channel'] });
-    await call(ca, 'ln.connect', { id: b.id });
-    assert.equal((await nextEvent(ca, 'ln.peer')).id, b.id);
+    await call(ca, 'ln.connect', { id: b.id }); // already a peer (paid B before): no change, no event
+    assert.ok((await call<Array<{ id: string; connected: boolean }>>(ca, 'ln.listpeers')).some((p) => p.id === b.id && p.connected));
+    const c = new ClnPeer(net, join(dir.path, 'c.rpc'), 'carol');
+    await c.start();
+    await call(ca, 'ln.connect', { id: c.id });
+    const joined = await nextEvent(ca, 'ln.peer');
+    assert.deepEqual([joined.id, joined.status], [c.id, 'connected']);
+    await c.stop(); // a change anyad did not make
+    const gone = await nextEvent(ca, 'ln.peer');
+    assert.deepEqual([gone.id, gone.status], [c.id, 'disconnected']);
     const ch1 = await call<{ channel_id: string }>(ca, 'ln.openchannel', { peer: b.id, amount_sat: 1_000_000 });
-    assert.equal((await nextEvent(ca, 'ln.channel')).status, 'pending');
+    const opened = await nextEvent(ca, 'ln.channel');
+    assert.deepEqual([opened.status, opened.channel_id, opened.peer], ['opened', ch1.channel_id, b.id]);
+    assert.equal((await nextEvent(ca, 'ln.channel')).status, 'active');
     const chans = await call<Array<{ channel_id: string }>>(ca, 'ln.listchannels');
     assert.ok(chans.some((c) => c.channel_id === ch1.channel_id));
     const broke = await ca.call('ln.openchannel', { peer: b.id, amount_sat: 9_000_000 });
@@ -91,6 +101,7 @@ describe('Lightning over Core Lightning test peers', () => {
     assert.equal(pays.payments.find((p) => p.payment_hash === inv.payment_hash)!.status, 'complete');
     const closed = await call<{ type: string }>(ca, 'ln.closechannel', { channel: ch1.channel_id });
     assert.equal(closed.type, 'mutual');
+    assert.deepEqual(Object.entries(await nextEvent(ca, 'ln.channel')).filter(([k]) => ['status', 'channel_id'].includes(k)), [['status', 'closed'], ['channel_id', ch1.channel_id]]);
     ca.close();
     await da.kill();
   });

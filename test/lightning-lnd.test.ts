@@ -100,7 +100,7 @@ describe('Lightning over LND test peers', () => {
   });
 
   it('anyad pays through A: peers, channels, ln.payment, fee cap, records', async () => {
-    const da = await startDaemon(join(dir.path, 'anya-a'), { args: lndArgs(a) });
+    const da = await startDaemon(join(dir.path, 'anya-a'), { args: [...lndArgs(a), '-ln.watchinterval=100'] });
     const ca = await unixChannel(da.socket);
     try {
       await call(ca, 'subscribe', { topics: ['ln.payment', 'ln.peer', 'ln.channel'] });
@@ -112,7 +112,9 @@ describe('Lightning over LND test peers', () => {
       assert.ok(peers.some((p) => p.id === c.id && p.connected));
       const opened = await call<{ channel_id: string; txid: string }>(ca, 'ln.openchannel', { peer: b.id, amount_sat: 1_000_000 });
       assert.equal(opened.channel_id, `${opened.txid}:0`);
-      assert.equal((await nextEvent(ca, 'ln.channel')).status, 'pending');
+      const ev = await nextEvent(ca, 'ln.channel');
+      assert.deepEqual([ev.status, ev.channel_id, ev.short_channel_id, ev.peer], ['opened', opened.channel_id, '300x1x0', b.id]);
+      assert.equal((await nextEvent(ca, 'ln.channel')).status, 'active');
       const chans = await call<Array<{ channel_id: string; short_channel_id: string; peer: string; capacity_sat: number; local_msat: number; active: boolean }>>(ca, 'ln.listchannels');
       assert.deepEqual(chans.map((x) => [x.channel_id, x.short_channel_id, x.peer, x.capacity_sat, x.local_msat, x.active]), [[opened.channel_id, '300x1x0', b.id, 1_000_000, 1_000_000_000, true]]);
       assert.equal((await call<{ channel_local_msat: number }>(ca, 'ln.balance')).channel_local_msat, 1_000_000_000);
@@ -140,15 +142,19 @@ describe('Lightning over LND test peers', () => {
       cc.close();
       await call(ca, 'ln.pay', { invoice: cinv.bolt11 });
       assert.equal(c.invoices[0]!.status, 'paid');
+      // Changes anyad did not make are reported too: C goes away.
       await c.stop();
+      const gone = await nextEvent(ca, 'ln.peer', (x) => x.status === 'disconnected');
+      assert.equal(gone.id, c.id);
 
       const pays = await call<{ payments: Array<{ payment_hash: string; status: string; fee_msat: number | null }> }>(ca, 'ln.listpayments');
       assert.deepEqual(pays.payments.filter((p) => p.payment_hash === inv.payment_hash).map((p) => [p.status, p.fee_msat]), [['failed', null]], 'the record keeps the last outcome (the repeat was refused)');
       const closed = await call<{ type: string; txid: string }>(ca, 'ln.closechannel', { channel: '300x1x0' });
       assert.equal(closed.type, 'mutual');
+      assert.equal((await nextEvent(ca, 'ln.channel')).status, 'closed');
       assert.deepEqual(await call(ca, 'ln.listchannels'), []);
-      const gone = await ca.call('ln.closechannel', { channel: opened.channel_id });
-      assert.equal(gone.error?.code, -32011);
+      const twice = await ca.call('ln.closechannel', { channel: opened.channel_id });
+      assert.equal(twice.error?.code, -32011);
     } finally {
       ca.close();
       await da.kill();

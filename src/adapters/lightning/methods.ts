@@ -9,10 +9,13 @@ import { rpcError } from '../../rpc/errors.js';
 import { defineMethod, type MethodSpec } from '../../rpc/registry.js';
 import type { BackendName, InvoiceRecord, LightningBackend, PaymentRecord } from './backend.js';
 import type { LnRecords } from './records.js';
+import type { NodeWatch } from './watch.js';
 
 export interface Configured {
   backend: LightningBackend;
   records: LnRecords;
+  /** Publishes ln.channel / ln.peer changes; methods that change channels or peers ask it to look at once. */
+  watch: NodeWatch;
 }
 
 /** Picks the backend for a call: the one named, the only one, or ln.default. */
@@ -99,9 +102,9 @@ export function lnMethods(chooser: BackendChooser, bus: EventBus): MethodSpec[] 
       result: Type.Object({ id: Type.String() }),
       role: 'admin',
       handler: async (p) => {
-        const { backend } = use(p);
+        const { backend, watch } = use(p);
         await backend.connect(p.id, p.host, p.port);
-        bus.publish('ln.peer', { backend: backend.backend, status: 'connected', id: p.id });
+        await watch.tick();
         return { id: p.id };
       },
     }),
@@ -120,9 +123,9 @@ export function lnMethods(chooser: BackendChooser, bus: EventBus): MethodSpec[] 
       result: Type.Object({ txid: Type.String(), channel_id: Type.String() }),
       role: 'admin',
       handler: async (p) => {
-        const { backend } = use(p);
+        const { backend, watch } = use(p);
         const r = await backend.openChannel(p.peer, p.amount_sat);
-        bus.publish('ln.channel', { backend: backend.backend, status: 'pending', peer: p.peer, channel_id: r.channel_id, txid: r.txid });
+        await watch.tick();
         return r;
       },
     }),
@@ -133,9 +136,9 @@ export function lnMethods(chooser: BackendChooser, bus: EventBus): MethodSpec[] 
       result: Type.Object({ type: Type.String(), txid: Type.Union([Type.String(), Type.Null()]) }),
       role: 'admin',
       handler: async (p) => {
-        const { backend } = use(p);
+        const { backend, watch } = use(p);
         const r = await backend.closeChannel(p.channel);
-        bus.publish('ln.channel', { backend: backend.backend, status: 'closed', channel: p.channel, type: r.type });
+        await watch.tick();
         return r;
       },
     }),

@@ -7,11 +7,12 @@ import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import type { Network, OptionGroup } from '../../core/options.js';
 import type { Room } from '../../core/room.js';
-import type { Service } from '../../core/service.js';
+import { HealthCell, type Service } from '../../core/service.js';
 import type { Layer2Api } from '../layer2/room.js';
 import type { BackendName } from './backend.js';
 import { BackendChooser, lnMethods, type Configured } from './methods.js';
 import { LIGHTNING_MIGRATIONS, LnRecords } from './records.js';
+import { NodeWatch } from './watch.js';
 
 const CLN_DIR: Record<Network, string> = { main: 'bitcoin', test: 'testnet', signet: 'signet', regtest: 'regtest' };
 const LND_DIR: Record<Network, string> = { main: 'mainnet', test: 'testnet', signet: 'signet', regtest: 'regtest' };
@@ -27,6 +28,7 @@ export const LIGHTNING_OPTIONS: OptionGroup = {
     { key: 'lnd.tlscertpath', type: 'path', default: () => join(homedir(), '.lnd', 'tls.cert'), defaultText: '~/.lnd/tls.cert', description: 'LND\'s TLS certificate.' },
     { key: 'lnd.macaroonpath', type: 'path', default: (n) => join(homedir(), '.lnd', 'data', 'chain', 'bitcoin', LND_DIR[n], 'admin.macaroon'), defaultText: '~/.lnd/data/chain/bitcoin/<network>/admin.macaroon', description: 'The macaroon anyad presents (admin.macaroon for every ln.* method; a read-only one limits anyad to reading). Read at each connect, never logged.' },
     { key: 'lnd.timeout', type: 'int', default: 120, min: 1, max: 3600, unit: 'seconds', description: 'Timeout of one call to LND (pay waits up to its own timeout on top).' },
+    { key: 'ln.watchinterval', type: 'int', default: 5000, min: 100, max: 600_000, unit: 'ms', description: 'How often each node\'s channels and peers are looked at for ln.channel / ln.peer events (calls through anyad that change them look at once).' },
     { key: 'ln.default', type: 'enum', values: ['auto', 'cln', 'lnd'], default: 'auto', description: 'The backend ln.* calls use when both are configured and a call names none (auto: such a call must name one).' },
   ],
 };
@@ -37,8 +39,8 @@ export const lightningRoom: Room = {
   topics: [
     { name: 'ln.invoice', summary: 'An invoice was created, settled or canceled (settled events are reported exactly once, across restarts).', data: Type.Object({ backend: Type.String(), status: Type.String(), payment_hash: Type.String() }, { additionalProperties: true }) },
     { name: 'ln.payment', summary: 'A payment made through anyad succeeded or failed.', data: Type.Object({ backend: Type.String(), status: Type.String(), payment_hash: Type.String() }, { additionalProperties: true }) },
-    { name: 'ln.channel', summary: 'A channel opened through anyad is pending, or one was closed.', data: Type.Object({ backend: Type.String(), status: Type.String() }, { additionalProperties: true }) },
-    { name: 'ln.peer', summary: 'A peer was connected through anyad.', data: Type.Object({ backend: Type.String(), status: Type.String(), id: Type.String() }) },
+    { name: 'ln.channel', summary: 'A channel of the node is pending, opened, active, inactive, closing or closed (whoever changed it; seen within ln.watchinterval).', data: Type.Object({ backend: Type.String(), status: Type.String(), channel_id: Type.String(), peer: Type.String() }, { additionalProperties: true }) },
+    { name: 'ln.peer', summary: 'A peer of the node connected or disconnected (seen within ln.watchinterval).', data: Type.Object({ backend: Type.String(), status: Type.String(), id: Type.String() }, { additionalProperties: true }) },
   ],
   create: async ({ config, store, bus, log, use }) => {
     const wantCln = config.bool('cln.enable');
@@ -48,25 +50,44 @@ export const lightningRoom: Room = {
     if (fallback !== 'auto' && !(fallback === 'cln' ? wantCln : wantLnd)) throw new Error(`ln.default=${fallback}, but ${fallback}.enable is not set`);
     const db = await store.room('lightning', LIGHTNING_MIGRATIONS);
     const configured = new Map<BackendName, Configured>();
+    const watchMs = config.int('ln.watchinterval');
     const services: Service[] = [];
     if (wantCln) {
       const [{ ClnBackend }, { ClnClient }] = await Promise.all([import('./cln.js'), import('./cln-client.js')]);
       const records = new LnRecords(db, store, bus, 'cln');
       const backend = new ClnBackend(new ClnClient(config.path('cln.rpcfile')!, config.int('cln.timeout') * 1000), records, config.network, log.child({ backend: 'cln' }));
-      configured.set('cln', { backend, records });
+      configured.set('cln', { backend, records, watch: new NodeWatch(backend, bus, watchMs, log.child({ backend: 'cln' })) });
     }
     if (wantLnd) {
       const { LndBackend } = await import('./lnd.js');
       const records = new LnRecords(db, store, bus, 'lnd');
       const settings = { socket: config.str('lnd.socket')!, tlscertpath: config.path('lnd.tlscertpath'), macaroonpath: config.path('lnd.macaroonpath')!, timeoutMs: config.int('lnd.timeout') * 1000 };
       const backend = new LndBackend(settings, records, config.network, log.child({ backend: 'lnd' }));
-      configured.set('lnd', { backend, records });
+      configured.set('lnd', { backend, records, watch: new NodeWatch(backend, bus, watchMs, log.child({ backend: 'lnd' })) });
     }
     const l2 = use<Layer2Api>('l2');
-    for (const { backend } of configured.values()) {
+    for (const { backend, watch } of configured.values()) {
       l2?.register(backend);
-      services.push(backend);
+      services.push(backend, watcherService(backend.backend, watch));
     }
     return { services, methods: lnMethods(new BackendChooser(configured, fallback === 'auto' ? undefined : fallback), bus) };
   },
 };
+
+/** Runs a backend's NodeWatch while the daemon runs (it looks only while the backend is connected). */
+function watcherService(backend: BackendName, watch: NodeWatch): Service {
+  const cell = new HealthCell('starting', 'not started');
+  return {
+    name: `${backend}-watch`,
+    optional: true,
+    open: async () => {
+      watch.start();
+      cell.set('ok', `looks at ${backend}'s channels and peers`);
+    },
+    close: async () => {
+      watch.stop();
+      cell.set('stopped', 'closed');
+    },
+    health: () => cell.get(),
+  };
+}

@@ -1,0 +1,102 @@
+// ln.channel and ln.peer events for every change on the node, not only the ones anyad made: each backend's channel
+// and peer lists are polled and compared with the last look. (lightningd streams these only to plugins, and LND's
+// channel and peer streams differ in shape; one diff over the shared list shapes serves both and is exact about
+// states, at the cost of up to one interval of delay.) The first look after start is the baseline: anyad reports
+// changes from then on, including those that happened while the node was unreachable, once it is back.
+
+import type { Logger } from 'pino';
+import type { EventBus } from '../../rpc/events.js';
+import type { LightningBackend, LnChannel, LnPeer } from './backend.js';
+
+const PENDING = /pending|opening|AWAITING|OPENINGD|DUALOPEND/i;
+const CLOSING = /closing|CLOSINGD|ONCHAIN|SHUTDOWN/i;
+
+/** The ln.channel status a channel's state stands for: pending, opened or closing. */
+function phase(c: LnChannel): 'pending' | 'opened' | 'closing' {
+  return PENDING.test(c.state) ? 'pending' : CLOSING.test(c.state) ? 'closing' : 'opened';
+}
+
+export class NodeWatch {
+  private channels: Map<string, LnChannel> | undefined;
+  private peers: Map<string, LnPeer> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private current: Promise<void> | undefined;
+  private rerun: Promise<void> | undefined;
+
+  constructor(
+    private readonly backend: LightningBackend,
+    private readonly bus: EventBus,
+    private readonly intervalMs: number,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.tick(), this.intervalMs);
+    this.timer.unref();
+    void this.tick();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** One look; if a look is under way, one more after it (so a change just made is seen, and looks never overlap). */
+  tick(): Promise<void> {
+    if (this.current) {
+      this.rerun ??= this.current.then(() => {
+        this.rerun = undefined;
+        return this.tick();
+      });
+      return this.rerun;
+    }
+    this.current = this.look().finally(() => {
+      this.current = undefined;
+    });
+    return this.current;
+  }
+
+  /** Lists channels and peers and publishes what changed since the last look. */
+  private async look(): Promise<void> {
+    if (!this.backend.connected) return;
+    try {
+      const [channels, peers] = await Promise.all([this.backend.listChannels(), this.backend.listPeers()]);
+      this.diffChannels(new Map(channels.map((c) => [c.channel_id, c])));
+      this.diffPeers(new Map(peers.map((p) => [p.id, p])));
+    } catch (err) {
+      this.log.debug({ reason: (err as Error).message }, 'channel/peer look failed; next interval tries again');
+    }
+  }
+
+  private publishChannel(status: string, c: LnChannel): void {
+    this.bus.publish('ln.channel', { backend: this.backend.backend, status, channel_id: c.channel_id, short_channel_id: c.short_channel_id, peer: c.peer, state: c.state, capacity_sat: c.capacity_sat });
+  }
+
+  private diffChannels(now: Map<string, LnChannel>): void {
+    const before = this.channels;
+    this.channels = now;
+    if (!before) return;
+    for (const [id, c] of now) {
+      const old = before.get(id);
+      if (!old) {
+        this.publishChannel(phase(c), c);
+        if (phase(c) === 'opened' && c.active) this.publishChannel('active', c);
+        continue;
+      }
+      if (phase(old) !== phase(c)) this.publishChannel(phase(c), c);
+      if (old.active !== c.active) this.publishChannel(c.active ? 'active' : 'inactive', c);
+    }
+    for (const [id, c] of before) if (!now.has(id)) this.publishChannel('closed', c);
+  }
+
+  private diffPeers(now: Map<string, LnPeer>): void {
+    const before = this.peers;
+    this.peers = now;
+    if (!before) return;
+    const up = (p: LnPeer | undefined): boolean => p?.connected === true;
+    for (const id of new Set([...before.keys(), ...now.keys()])) {
+      const was = up(before.get(id));
+      const is = up(now.get(id));
+      if (was !== is) this.bus.publish('ln.peer', { backend: this.backend.backend, status: is ? 'connected' : 'disconnected', id, address: now.get(id)?.address ?? before.get(id)?.address ?? null });
+    }
+  }
+}

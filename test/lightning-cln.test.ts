@@ -109,7 +109,13 @@ describe('Lightning over Core Lightning test peers', () => {
   it('bad invoices and unknown peers are clear errors', async () => {
     const bad = await ch.call('ln.decode', { invoice: 'lnbcrt1notaninvoice' });
     assert.equal(bad.error?.code, -32602);
-    assert.match(bad.error!.message, /Invalid bolt11/);
+    assert.match(bad.error!.message, /invoice: not a valid BOLT11 invoice/);
+    // BOLT 11's first example: a valid invoice, for mainnet.
+    const mainnet = await ch.call('ln.pay', { invoice: 'lnbc1pvjluezpp5qqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqypqdpl2pkx2ctnv5sxxmmwwd5kgetjypeh2ursdae8g6twvus8g6rfwvs8qun0dfjkxaq8rkx3yf5tcsyz3d73gafnh3cax9rn449d9p5uxz9ezhhypd0elx87sjle52x86fux2ypatgddc6k63n7erqz25le42c4u4ecky03ylcqca784w' });
+    assert.equal(mainnet.error?.code, -32602);
+    assert.match(mainnet.error!.message, /it is for bitcoin, but anyad runs on regtest/);
+    const nochan = await ch.call('ln.closechannel', { channel: '123x4x5' });
+    assert.equal(nochan.error?.code, -32011);
     const shape = await ch.call('ln.pay', { invoice: 'hello' });
     assert.equal(shape.error?.code, -32602);
     const unknown = await ch.call('ln.connect', { id: `02${'11'.repeat(32)}` });

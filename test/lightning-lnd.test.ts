@@ -163,8 +163,11 @@ describe('Lightning over LND test peers', () => {
 
   it('bad invoices, unknown peers, a missing host and an unconfigured backend are clear errors', async () => {
     const bad = await ch.call('ln.decode', { invoice: 'lnbcrt1notaninvoice' });
-    assert.equal(bad.error?.code, -32016);
-    assert.match(bad.error!.message, /invalid payment request/);
+    assert.equal(bad.error?.code, -32602);
+    assert.match(bad.error!.message, /invoice: not a valid BOLT11 invoice/);
+    const mainnet = await ch.call('ln.decode', { invoice: 'lnbc1pvjluezpp5qqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqypqdpl2pkx2ctnv5sxxmmwwd5kgetjypeh2ursdae8g6twvus8g6rfwvs8qun0dfjkxaq8rkx3yf5tcsyz3d73gafnh3cax9rn449d9p5uxz9ezhhypd0elx87sjle52x86fux2ypatgddc6k63n7erqz25le42c4u4ecky03ylcqca784w' });
+    assert.equal(mainnet.error?.code, -32602);
+    assert.match(mainnet.error!.message, /it is for bitcoin, but anyad runs on regtest/);
     const shape = await ch.call('ln.pay', { invoice: 'hello' });
     assert.equal(shape.error?.code, -32602);
     const unknown = await ch.call('ln.connect', { id: `02${'11'.repeat(32)}`, host: '127.0.0.1' });
@@ -180,7 +183,7 @@ describe('Lightning over LND test peers', () => {
     assert.equal(missing.error?.code, -32011);
   });
 
-  it('a wrong macaroon, a wrong certificate and a missing file are named in health', async () => {
+  it('a wrong macaroon, a wrong certificate, a missing file and another network are named in health', async () => {
     const wrongMac = join(dir.path, 'wrong.macaroon');
     await writeFile(wrongMac, b.mintMacaroon(Buffer.alloc(32, 7)));
     const cases: Array<[string[], RegExp]> = [
@@ -188,6 +191,10 @@ describe('Lightning over LND test peers', () => {
       [lndArgs(b, { cert: a.certPath }), /TLS with LND at localhost:\d+ failed.*self-signed certificate/],
       [lndArgs(b, { macaroon: join(dir.path, 'nope.macaroon') }), /cannot read lnd\.macaroonpath .*nope\.macaroon: ENOENT/],
     ];
+    const testnet = new LndPeer(net, dir.path, 'tessa');
+    testnet.chain = { chain: 'bitcoin', network: 'testnet' };
+    await testnet.start();
+    cases.push([lndArgs(testnet), /LND serves chain 43497fd7f826957108f4a30fd9cec3aeba79972084e90ead01ea330900000000, not anyad's regtest; refusing/]);
     for (const [args, reason] of cases) {
       const dx = await startDaemon(join(dir.path, `anya-bad-${cases.findIndex((c) => c[0] === args)}`), { args });
       const cx = await unixChannel(dx.socket);
@@ -204,6 +211,7 @@ describe('Lightning over LND test peers', () => {
         await dx.kill();
       }
     }
+    await testnet.stop();
   });
 
   it('a locked wallet is reported, and anyad connects once it is unlocked', async () => {

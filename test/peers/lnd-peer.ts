@@ -25,7 +25,6 @@ import macaroon from 'macaroon';
 import { decodeInvoice, feeFor, makeInvoice, PayFailure, type LnNetwork, type NetNode } from './ln-network.js';
 
 const PROTOS = join(dirname(createRequire(import.meta.url).resolve('lightning')), 'grpc', 'protos');
-const REGTEST_CHAIN = { chain: 'bitcoin', network: 'regtest' };
 
 type Obj = Record<string, unknown>;
 type Unary = (call: grpc.ServerUnaryCall<Obj, Obj>, cb: grpc.sendUnaryData<Obj>) => void;
@@ -80,6 +79,8 @@ export class LndPeer implements NetNode {
   private server: grpc.Server | undefined;
   port = 0;
   locked = false;
+  /** The chain GetInfo reports (LND's chains field). */
+  chain = { chain: 'bitcoin', network: 'regtest' };
   readonly peers = new Set<string>();
   readonly invoices: LInv[] = [];
   private addIndex = 0;
@@ -190,7 +191,7 @@ export class LndPeer implements NetNode {
         synced_to_chain: true,
         synced_to_graph: true,
         testnet: false,
-        chains: [REGTEST_CHAIN],
+        chains: [this.chain],
         uris: [`${this.id}@127.0.0.1:9735`],
         features: { 0: { name: 'data-loss-protect', is_required: true, is_known: true } },
       })),

@@ -175,6 +175,9 @@ export class ClnBackend implements LightningBackend {
   }
 
   async closeChannel(channel: string): Promise<{ type: string; txid: string | null }> {
+    // Looked up first so an unknown channel is NotFound, as on LND (lightningd words it as a bad parameter).
+    const known = (await this.listChannels()).some((c) => c.channel_id === channel || c.short_channel_id === channel || c.peer === channel);
+    if (!known) throw rpcError('NotFound', `lightningd has no channel '${channel}' (give a channel id, a short channel id or a peer id)`);
     const r = await this.call<{ type: string; txid?: string }>('close', { id: channel });
     return { type: r.type, txid: r.txid ?? null };
   }

@@ -4,9 +4,11 @@
 
 import { randomBytes } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
+import type { Network } from '../../core/options.js';
 import type { EventBus } from '../../rpc/events.js';
 import { rpcError } from '../../rpc/errors.js';
 import { defineMethod, type MethodSpec } from '../../rpc/registry.js';
+import { checkInvoice } from './bolt11.js';
 import type { BackendName, InvoiceRecord, LightningBackend, PaymentRecord } from './backend.js';
 import type { LnRecords } from './records.js';
 import type { NodeWatch } from './watch.js';
@@ -65,7 +67,7 @@ const PaymentT = Type.Object({
   error: Type.Optional(Type.String()),
 });
 
-export function lnMethods(chooser: BackendChooser, bus: EventBus): MethodSpec[] {
+export function lnMethods(chooser: BackendChooser, bus: EventBus, network: Network): MethodSpec[] {
   const use = (p: { backend?: BackendName | undefined }): Configured => chooser.pick(p.backend);
   return [
     defineMethod({
@@ -193,7 +195,10 @@ export function lnMethods(chooser: BackendChooser, bus: EventBus): MethodSpec[] 
       params: Type.Object({ invoice: Invoice, backend: Backend }, { additionalProperties: false }),
       result: Type.Object({ payment_hash: Type.String(), payee: Type.String(), amount_msat: Type.Union([Type.Integer(), Type.Null()]), description: Type.String(), created_at: Type.Integer(), expires_at: Type.Integer() }),
       role: 'readonly',
-      handler: (p) => use(p).backend.decode(p.invoice),
+      handler: (p) => {
+        checkInvoice(p.invoice, network);
+        return use(p).backend.decode(p.invoice);
+      },
     }),
     defineMethod({
       name: 'ln.pay',
@@ -201,7 +206,10 @@ export function lnMethods(chooser: BackendChooser, bus: EventBus): MethodSpec[] 
       params: Type.Object({ invoice: Invoice, max_fee_msat: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_100_000_000_000_000_000 })), timeout: Type.Integer({ minimum: 1, maximum: 3600, default: 60, description: 'Seconds to keep trying.' }), backend: Backend }, { additionalProperties: false }),
       result: Type.Object({ payment_hash: Type.String(), status: Type.Literal('complete'), amount_msat: Type.Integer(), fee_msat: Type.Integer(), preimage: Type.String() }),
       role: 'admin',
-      handler: (p) => pay(use(p), bus, p),
+      handler: (p) => {
+        checkInvoice(p.invoice, network);
+        return pay(use(p), bus, p);
+      },
     }),
     defineMethod({
       name: 'ln.listpayments',

@@ -70,7 +70,7 @@ export const lightningRoom: Room = {
       l2?.register(backend);
       services.push(backend, watcherService(backend.backend, watch));
     }
-    return { services, methods: lnMethods(new BackendChooser(configured, fallback === 'auto' ? undefined : fallback), bus) };
+    return { services, methods: lnMethods(new BackendChooser(configured, fallback === 'auto' ? undefined : fallback), bus, config.network) };
   },
 };
 

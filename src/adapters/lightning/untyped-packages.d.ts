@@ -1,5 +1,5 @@
-// Types for the parts of ln-service 58 that anyad uses (the package ships none). Field names are ln-service's; see
-// its README for the full shapes. Failures reject with [statusCode, message, {err}] arrays.
+// Types for the parts of ln-service 58 and invoices 5 that anyad uses (the packages ship none). Field names are
+// theirs; see their READMEs for the full shapes. ln-service's failures reject with [statusCode, message, {err}].
 
 declare module 'ln-service' {
   import type { EventEmitter } from 'node:events';
@@ -40,4 +40,9 @@ declare module 'ln-service' {
   export function decodePaymentRequest(args: WithLnd & { request: string }): Promise<{ id: string; destination: string; mtokens?: string; description?: string; created_at: string; expires_at: string }>;
   export function payViaPaymentRequest(args: WithLnd & { request: string; max_fee_mtokens?: string; pathfinding_timeout?: number }): Promise<{ id: string; mtokens: string; fee_mtokens: string; secret: string }>;
   export function subscribeToInvoices(args: WithLnd & { confirmed_after?: number; restart_delay_ms?: number }): EventEmitter;
+}
+
+declare module 'invoices' {
+  /** Decodes a BOLT11 request (checksum, fields, the payee recovered from the signature); throws on a bad one. */
+  export function parsePaymentRequest(args: { request: string }): { id: string; destination: string; network: string; mtokens?: string; description?: string; created_at: string; expires_at: string; is_expired: boolean };
 }

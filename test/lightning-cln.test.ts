@@ -46,9 +46,9 @@ describe('Lightning over Core Lightning test peers', () => {
   });
 
   it('an invoice created on B through anyad, paid from A, arrives as ln.invoice settled on the WebSocket', async () => {
-    const inv = await call<{ payment_hash: string; bolt11: string }>(ch, 'ln.createinvoice', { amount_msat: 150_000, description: 'coffee' });
+    const inv = await call<{ payment_hash: string; bolt11: string; label: string }>(ch, 'ln.createinvoice', { amount_msat: 150_000, description: 'coffee' });
     const created = await nextEvent(ws, 'ln.invoice', (x) => x.status === 'created');
-    assert.equal(created.payment_hash, inv.payment_hash);
+    assert.deepEqual([created.payment_hash, created.label], [inv.payment_hash, inv.label]);
     const decoded = await call<{ payee: string; amount_msat: number; payment_hash: string }>(ch, 'ln.decode', { invoice: inv.bolt11 });
     assert.deepEqual([decoded.payee, decoded.amount_msat, decoded.payment_hash], [b.id, 150_000, inv.payment_hash]);
     const payer = new ClnClient(a.socketPath, 5000);
@@ -63,6 +63,14 @@ describe('Lightning over Core Lightning test peers', () => {
     const list = await call<{ stale: boolean; invoices: Array<{ payment_hash: string; status: string }> }>(ch, 'ln.listinvoices');
     assert.equal(list.stale, false);
     assert.equal(list.invoices.find((i) => i.payment_hash === inv.payment_hash)!.status, 'paid');
+  });
+
+  it('an invoice made on the node by another program is reported as created, with lightningd\'s label', async () => {
+    const other = new ClnClient(b.socketPath, 5000);
+    const inv = await other.call<{ payment_hash: string; created_index: number }>('invoice', { amount_msat: 5000, label: 'shop-7', description: 'elsewhere' });
+    other.close();
+    const ev = await nextEvent(ws, 'ln.invoice', (x) => x.status === 'created');
+    assert.deepEqual([ev.payment_hash, ev.label, ev.amount_msat, ev.created_index], [inv.payment_hash, 'shop-7', 5000, inv.created_index]);
   });
 
   it('anyad pays through A: ln.payment succeeded, fee cap honoured, records kept', async () => {
@@ -147,8 +155,17 @@ describe('Lightning over Core Lightning test peers', () => {
     const payer = new ClnClient(a.socketPath, 5000);
     await payer.call('pay', { bolt11: inv.bolt11 });
     payer.close();
+    const maker = new ClnClient(b.socketPath, 5000);
+    const elsewhere = await maker.call<{ created_index: number }>('invoice', { amount_msat: 9000, label: 'made-while-down', description: 'x' });
+    maker.close();
     d = await startDaemon(d.datadir, { args: args(b) });
     ch = await unixChannel(d.socket);
+    for (let i = 0; ; i++) {
+      const [l2] = await call<Array<{ summary: { cursors?: { created_index?: number } } }>>(ch, 'l2.list');
+      if ((l2!.summary.cursors?.created_index ?? 0) >= elsewhere.created_index) break;
+      assert.ok(i < 300, 'the invoice made while anyad was down was never reported as created');
+      await new Promise((res) => setTimeout(res, 20));
+    }
     // The follower picks the settlement up while anyad starts; the record shows when it has (the event is
     // published right after that write, so subscribing afterwards cannot see it).
     for (let i = 0; ; i++) {
@@ -164,6 +181,8 @@ describe('Lightning over Core Lightning test peers', () => {
     const payer2 = new ClnClient(a.socketPath, 5000);
     await payer2.call('pay', { bolt11: another.bolt11 });
     payer2.close();
+    const made = await nextEvent(ws, 'ln.invoice', (x) => x.status === 'created');
+    assert.equal(made.payment_hash, another.payment_hash, 'earlier creations are not reported again');
     const ev = await nextEvent(ws, 'ln.invoice', (x) => x.status === 'settled');
     assert.equal(ev.payment_hash, another.payment_hash, 'the old settlement is not reported again');
     await assert.rejects(nextEvent(ws, 'ln.invoice', (x) => x.status === 'settled', 300), /timeout/);

@@ -76,7 +76,7 @@ describe('Lightning over LND test peers', () => {
     const inv = await call<{ payment_hash: string; bolt11: string; label: string; expires_at: number }>(ch, 'ln.createinvoice', { amount_msat: 150_000, description: 'coffee', label: 'order-1' });
     assert.equal(inv.label, 'order-1');
     const created = await nextEvent(ws, 'ln.invoice', (x) => x.status === 'created');
-    assert.deepEqual([created.payment_hash, created.backend], [inv.payment_hash, 'lnd']);
+    assert.deepEqual([created.payment_hash, created.backend, created.label], [inv.payment_hash, 'lnd', 'order-1']);
     const decoded = await call<{ payee: string; amount_msat: number; payment_hash: string; description: string; expires_at: number }>(ch, 'ln.decode', { invoice: inv.bolt11 });
     assert.deepEqual([decoded.payee, decoded.amount_msat, decoded.payment_hash, decoded.description], [b.id, 150_000, inv.payment_hash, 'coffee']);
     assert.ok(Math.abs(decoded.expires_at - inv.expires_at) <= 2);
@@ -88,6 +88,13 @@ describe('Lightning over LND test peers', () => {
     const list = await call<{ backend: string; stale: boolean; invoices: Array<{ payment_hash: string; status: string }> }>(ch, 'ln.listinvoices');
     assert.deepEqual([list.backend, list.stale], ['lnd', false]);
     assert.equal(list.invoices.find((i) => i.payment_hash === inv.payment_hash)!.status, 'paid');
+  });
+
+  it('an invoice made on the node by another program is reported as created', async () => {
+    const { lnd } = ln.authenticatedLndGrpc({ cert: (await readFile(b.certPath)).toString('base64'), macaroon: (await readFile(b.macaroonPath)).toString('hex'), socket: b.socket });
+    const inv = await ln.createInvoice({ lnd, description: 'elsewhere', mtokens: '5000' });
+    const ev = await nextEvent(ws, 'ln.invoice', (x) => x.status === 'created');
+    assert.deepEqual([ev.payment_hash, ev.label, ev.amount_msat, ev.add_index], [inv.id, '', 5000, b.invoices.length]);
   });
 
   it('an invoice canceled on the node is reported as ln.invoice canceled', async () => {
@@ -253,8 +260,15 @@ describe('Lightning over LND test peers', () => {
     ws.close();
     await d.kill();
     await payDirect(a, inv.bolt11);
+    const { lnd } = ln.authenticatedLndGrpc({ cert: (await readFile(b.certPath)).toString('base64'), macaroon: (await readFile(b.macaroonPath)).toString('hex'), socket: b.socket });
+    await ln.createInvoice({ lnd, description: 'made while down' });
+    const addedWhileDown = b.invoices.length;
     d = await startDaemon(d.datadir, { args: lndArgs(b) });
     ch = await unixChannel(d.socket);
+    await until('the invoice made while anyad was down, reported as created', async () => {
+      const [l2] = await call<Array<{ summary: { cursors?: { add_index?: number } } }>>(ch, 'l2.list');
+      return (l2!.summary.cursors?.add_index ?? 0) >= addedWhileDown ? true : undefined;
+    });
     await until('the settlement made while anyad was down', async () => {
       const list = await call<{ invoices: Array<{ payment_hash: string; status: string }> }>(ch, 'ln.listinvoices');
       return list.invoices.find((x) => x.payment_hash === inv.payment_hash)?.status === 'paid' ? true : undefined;
@@ -263,6 +277,8 @@ describe('Lightning over LND test peers', () => {
     await call(ws, 'subscribe', { topics: ['ln.invoice'] });
     const another = await call<{ bolt11: string; payment_hash: string }>(ch, 'ln.createinvoice', { amount_msat: 1_000, description: 'after' });
     await payDirect(a, another.bolt11);
+    const made = await nextEvent(ws, 'ln.invoice', (x) => x.status === 'created');
+    assert.equal(made.payment_hash, another.payment_hash, 'earlier creations are not reported again');
     const ev = await nextEvent(ws, 'ln.invoice', (x) => x.status === 'settled');
     assert.equal(ev.payment_hash, another.payment_hash, 'the old settlement is not reported again');
     await assert.rejects(nextEvent(ws, 'ln.invoice', (x) => x.status === 'settled', 300), /timeout/);

@@ -1,8 +1,8 @@
 // A Core Lightning test peer: lightningd's JSON-RPC on a Unix socket with its framing (requests are bare JSON
 // objects, each response is followed by "\n\n") and the field shapes of Core Lightning's published per-method
 // schemas for getinfo, listfunds, listpeers, connect, listpeerchannels, fundchannel, close, invoice, listinvoices,
-// decode, pay, listpays and waitanyinvoice. Invoices are real BOLT11, signed with the node's key (ln-network.ts).
-// Peers share one in-memory network (with LND test peers too), so a payment from one settles another's invoice.
+// decode, pay, listpays, waitanyinvoice and wait (invoices/created). Invoices are real BOLT11, signed with the
+// node's key (ln-network.ts). Peers share one in-memory network (with LND test peers too), so a payment from one settles another's invoice.
 // What it does NOT prove: routing, HTLCs, channel state machines, on-chain funding (fundchannel makes a channel at
 // once), gossip, fee behaviour, or anything about lightningd's database beyond "state survives a restart".
 
@@ -151,10 +151,22 @@ export class ClnPeer implements NetNode {
         const made = makeInvoice(this.key, amount, String(p.description), expiry);
         const inv: Inv = { label, bolt11: made.bolt11, payment_hash: made.hash, preimage: made.preimage, amount_msat: amount, description: String(p.description), status: 'unpaid', expires_at: made.timestamp + expiry, created_index: this.invoices.length + 1 };
         this.invoices.push(inv);
+        for (const w of this.waiters.splice(0)) w();
         return { payment_hash: made.hash, expires_at: inv.expires_at, bolt11: inv.bolt11, payment_secret: made.secret, created_index: inv.created_index };
       }
       case 'listinvoices':
-        return { invoices: this.invoices.filter((i) => (p.payment_hash ? i.payment_hash === p.payment_hash : true) && (p.label ? i.label === p.label : true)).map(invoiceJson) };
+        return { invoices: this.invoices.filter((i) => (p.payment_hash ? i.payment_hash === p.payment_hash : true) && (p.label ? i.label === p.label : true) && (p.index === 'created' ? i.created_index >= Number(p.start ?? 0) : true)).map(invoiceJson) };
+      case 'wait': {
+        // Only the invoices subsystem's created index (what anyad follows).
+        if (p.subsystem !== 'invoices' || p.indexname !== 'created') throw new RpcFail(-32602, 'only subsystem=invoices indexname=created in this test peer');
+        const next = Number(p.nextvalue);
+        for (;;) {
+          const last = this.invoices.at(-1);
+          if ((last?.created_index ?? 0) >= next) return { subsystem: 'invoices', created: last?.created_index ?? 0, ...(last ? { details: { status: last.status, label: last.label, description: last.description, bolt11: last.bolt11 } } : {}) };
+          await new Promise<void>((r) => this.waiters.push(r));
+          if (!this.server) throw new RpcFail(-1, 'lightningd stopping');
+        }
+      }
       case 'decode': {
         try {
           const d = decodeInvoice(String(p.string));

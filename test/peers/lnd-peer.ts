@@ -4,7 +4,7 @@
 // 127.0.0.1, as LND makes its tls.cert), and checks the macaroon on every call by HMAC (`macaroon` package, a root
 // key of its own), answering with LND's words when it is missing or wrong. It implements the calls ln-service makes
 // for anyad: Lightning.GetInfo, WalletBalance, ChannelBalance, ListPeers, ConnectPeer, ListChannels, OpenChannel,
-// CloseChannel, AddInvoice, LookupInvoice, DecodePayReq, SubscribeInvoices (add/settle index replay), and
+// CloseChannel, AddInvoice, LookupInvoice, ListInvoices, DecodePayReq, SubscribeInvoices (add/settle index replay), and
 // Router.SendPaymentV2; ChainNotifier is left unimplemented, which ln-service handles by asking GetInfo for the
 // height. A locked peer answers Lightning calls as LND does before unlock ("unknown service lnrpc.Lightning").
 // Invoices are real signed BOLT11 and settle across the shared in-memory network (ln-network.ts), with CLN peers too.
@@ -256,6 +256,13 @@ export class LndPeer implements NetNode {
         const inv = this.invoices.find((i) => i.r_hash.toString('hex') === hash);
         if (!inv) throw new Fail(grpc.status.UNKNOWN, 'unable to locate invoice');
         return invoiceJson(inv);
+      }),
+      ListInvoices: this.guard((req) => {
+        // The newest first page, as ln-service's getInvoices asks (reversed, num_max_invoices, index_offset).
+        const max = Number(req.num_max_invoices) || 100;
+        const offset = Number(req.index_offset) || Infinity;
+        const page = req.reversed ? this.invoices.filter((i) => i.add_index < offset).slice(-max) : this.invoices.filter((i) => i.add_index > (Number(req.index_offset) || 0)).slice(0, max);
+        return { invoices: page.map(invoiceJson), first_index_offset: String(page[0]?.add_index ?? 0), last_index_offset: String(page.at(-1)?.add_index ?? 0) };
       }),
       DecodePayReq: this.guard((req) => {
         let d;

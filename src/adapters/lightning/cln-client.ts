@@ -26,21 +26,26 @@ export class ClnClient {
   private connecting: Promise<Socket> | undefined;
   private buf = '';
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout | undefined }>();
 
   constructor(
     private readonly path: string,
     private readonly timeoutMs: number,
   ) {}
 
-  async call<T = unknown>(method: string, params: Record<string, unknown> = {}): Promise<T> {
+  /** opts.timeoutMs 0: no timeout, for calls that block until something happens (wait); losing the connection still ends them. */
+  async call<T = unknown>(method: string, params: Record<string, unknown> = {}, opts: { timeoutMs?: number } = {}): Promise<T> {
     const sock = await this.connect();
     const id = this.nextId++;
+    const ms = opts.timeoutMs ?? this.timeoutMs;
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new ClnUnreachable(`no answer from lightningd to ${method} within ${this.timeoutMs} ms`));
-      }, this.timeoutMs);
+      const timer =
+        ms > 0
+          ? setTimeout(() => {
+              this.pending.delete(id);
+              reject(new ClnUnreachable(`no answer from lightningd to ${method} within ${ms} ms`));
+            }, ms)
+          : undefined;
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
       sock.write(JSON.stringify({ jsonrpc: '2.0', id, method, params }));
     });

@@ -1,6 +1,7 @@
 // The Core Lightning backend: a Layer2 adapter over lightningd's JSON-RPC. It follows settled invoices with
-// waitanyinvoice from a pay_index cursor kept in LevelDB (written with the invoice record, in one batch), so after a
-// restart of anyad or lightningd no settled invoice is missed and none is reported twice.
+// waitanyinvoice from a pay_index cursor kept in LevelDB (written with the invoice record, in one batch), and new
+// invoices with `wait invoices created` from a created_index cursor, so after a restart of anyad or lightningd no
+// settlement or creation is missed and none is reported twice.
 
 import type { Logger } from 'pino';
 import { HealthCell, type Health } from '../../core/service.js';
@@ -45,6 +46,7 @@ export class ClnBackend implements LightningBackend {
   private readonly cell = new HealthCell('starting', 'connecting to lightningd');
   private running = false;
   private loop: Promise<void> | undefined;
+  private createdLoop: Promise<void> | undefined;
   connected = false;
 
   constructor(
@@ -64,7 +66,7 @@ export class ClnBackend implements LightningBackend {
 
   async summary(): Promise<Record<string, unknown>> {
     const i = await this.getInfo();
-    return { id: i.id, alias: i.alias, block_height: i.block_height, active_channels: i.num_active_channels, network: i.network };
+    return { id: i.id, alias: i.alias, block_height: i.block_height, active_channels: i.num_active_channels, network: i.network, cursors: await this.records.cursors() };
   }
 
   async open(): Promise<void> {
@@ -73,13 +75,14 @@ export class ClnBackend implements LightningBackend {
       await this.probe();
     } finally {
       this.loop = this.followInvoices();
+      this.createdLoop = this.followCreated();
     }
   }
 
   async close(): Promise<void> {
     this.running = false;
     this.client.close();
-    await this.loop;
+    await Promise.all([this.loop, this.createdLoop]);
     this.cell.set('stopped', 'closed');
   }
 
@@ -106,7 +109,7 @@ export class ClnBackend implements LightningBackend {
     while (this.running) {
       try {
         if (!this.connected) await this.probe();
-        const cursor = await this.records.cursor('pay_index');
+        const cursor = (await this.records.cursor('pay_index')) ?? 0;
         const inv = await this.client.call<ClnInvoice & { pay_index: number }>('waitanyinvoice', { lastpay_index: cursor, timeout: 30 });
         backoff.reset();
         await this.records.settled({ ...inv, amount_msat: inv.amount_msat ?? null }, 'pay_index', inv.pay_index);
@@ -116,6 +119,41 @@ export class ClnBackend implements LightningBackend {
         if (this.connected) this.log.warn({ reason: (err as Error).message }, 'lost lightningd');
         this.connected = false;
         if (!(err instanceof ClnUnreachable) && !(err instanceof ClnError)) this.log.error({ reason: (err as Error).message }, 'invoice follower error');
+        await backoff.wait();
+      }
+    }
+  }
+
+  /**
+   * Follows new invoices with `wait invoices created` (lightningd v23.08+) from a created_index cursor. On the first
+   * start the cursor is set to lightningd's current index: invoices made from then on are reported.
+   */
+  private async followCreated(): Promise<void> {
+    const backoff = new Backoff();
+    while (this.running) {
+      try {
+        if (!this.connected) {
+          await backoff.wait(); // the settlement follower reconnects
+          continue;
+        }
+        let cursor = await this.records.cursor('created_index');
+        if (cursor === undefined) {
+          cursor = (await this.client.call<{ created?: number }>('wait', { subsystem: 'invoices', indexname: 'created', nextvalue: 0 })).created ?? 0;
+          await this.records.setCursor('created_index', cursor);
+        }
+        await this.client.call('wait', { subsystem: 'invoices', indexname: 'created', nextvalue: cursor + 1 }, { timeoutMs: 0 });
+        const r = await this.client.call<{ invoices: Array<ClnInvoice & { created_index: number }> }>('listinvoices', { index: 'created', start: cursor + 1 });
+        for (const inv of r.invoices.filter((i) => i.created_index > cursor!).sort((x, y) => x.created_index - y.created_index)) {
+          await this.records.created({ payment_hash: inv.payment_hash, label: inv.label, amount_msat: inv.amount_msat ?? null }, 'created_index', inv.created_index);
+        }
+        backoff.reset();
+      } catch (err) {
+        if (!this.running) return;
+        if (err instanceof ClnError && err.code === -32601) {
+          this.records.followsCreated = false;
+          this.log.warn('this lightningd has no `wait` (before v23.08): ln.invoice created is reported only for invoices made through anyad');
+          return;
+        }
         await backoff.wait();
       }
     }

@@ -1,10 +1,12 @@
 // The LND backend: a Layer2 adapter over LND's gRPC through ln-service. It checks the network and the wallet state
 // on connect (a locked wallet, a refused macaroon and a certificate that does not match are each named in health),
-// reconnects with backoff when LND restarts, and follows settled invoices with SubscribeInvoices from a settle_index
-// cursor kept in LevelDB with the invoice record, so no settlement is missed or reported twice across restarts.
+// reconnects with backoff when LND restarts, and follows invoices with SubscribeInvoices from add_index and
+// settle_index cursors kept in LevelDB (a settlement's cursor with its record, in one batch), so no creation or
+// settlement is missed or reported twice across restarts of anyad or LND.
 //
-// On the first start (no cursor yet) LND replays nothing: settlements are reported from then on. The macaroon is a
-// secret: it is read from lnd.macaroonpath into memory and never logged or put in an error.
+// On the first start the add cursor is set to LND's newest invoice and the settle cursor is 0, which LND takes as
+// "no replay": both are reported from then on. The macaroon is a secret: it is read from lnd.macaroonpath into
+// memory and never logged or put in an error.
 
 import { readFile } from 'node:fs/promises';
 import * as ln from 'ln-service';
@@ -90,7 +92,7 @@ export class LndBackend implements LightningBackend {
 
   async summary(): Promise<Record<string, unknown>> {
     const i = await this.getInfo();
-    return { id: i.id, alias: i.alias, block_height: i.block_height, active_channels: i.num_active_channels, network: i.network };
+    return { id: i.id, alias: i.alias, block_height: i.block_height, active_channels: i.num_active_channels, network: i.network, cursors: await this.records.cursors() };
   }
 
   async open(): Promise<void> {
@@ -152,7 +154,13 @@ export class LndBackend implements LightningBackend {
       try {
         if (!this.connected) await this.probe();
         backoff.reset();
-        await this.stream(await this.records.cursor('settle_index'));
+        let added = await this.records.cursor('add_index');
+        if (added === undefined) {
+          // First start: report invoices added from now on.
+          added = (await this.timed(ln.getInvoices({ lnd: this.lnd!, limit: 1 }))).invoices[0]?.index ?? 0;
+          await this.records.setCursor('add_index', added);
+        }
+        await this.stream(added, (await this.records.cursor('settle_index')) ?? 0);
       } catch (err) {
         if (!this.running) return;
         const t = classify(err, this.settings);
@@ -164,12 +172,14 @@ export class LndBackend implements LightningBackend {
     }
   }
 
-  /** One SubscribeInvoices stream: settles from `cursor` on, in order; rejects when the stream fails. */
-  private stream(cursor: number): Promise<void> {
+  /** One SubscribeInvoices stream: adds after `added` and settlements after `settled`, in order; rejects when it fails. */
+  private stream(added: number, settled: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      let last = cursor;
+      let lastAdd = added;
+      let last = settled;
       let queue = Promise.resolve();
-      const sub = ln.subscribeToInvoices({ lnd: this.lnd!, ...(cursor > 0 ? { confirmed_after: cursor } : {}), restart_delay_ms: 3_600_000 });
+      // LND replays only from non-zero indexes; ln-service's own restarts are pushed out of the way (this loop restarts).
+      const sub = ln.subscribeToInvoices({ lnd: this.lnd!, ...(added > 0 ? { added_after: added } : {}), ...(settled > 0 ? { confirmed_after: settled } : {}), restart_delay_ms: 3_600_000 });
       const end = (err?: unknown): void => {
         this.stopStream = undefined;
         sub.removeAllListeners();
@@ -178,6 +188,10 @@ export class LndBackend implements LightningBackend {
       this.stopStream = () => end();
       sub.on('invoice_updated', (inv: ln.LndInvoice) => {
         queue = queue.then(async () => {
+          if (inv.index > lastAdd) {
+            lastAdd = inv.index;
+            await this.records.created({ payment_hash: inv.id, amount_msat: num(inv.mtokens) || null }, 'add_index', inv.index);
+          }
           if (inv.is_confirmed && inv.confirmed_index !== undefined && inv.confirmed_index > last) {
             last = inv.confirmed_index;
             await this.records.settled({ payment_hash: inv.id, ...(inv.request ? { bolt11: inv.request } : {}), description: inv.description, amount_msat: num(inv.mtokens) || null, expires_at: epoch(inv.expires_at), paid_at: epoch(inv.confirmed_at), amount_received_msat: num(inv.received_mtokens) }, 'settle_index', inv.confirmed_index);

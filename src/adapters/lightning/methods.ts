@@ -153,10 +153,17 @@ export function lnMethods(chooser: BackendChooser, bus: EventBus, network: Netwo
       handler: async (p) => {
         const { backend, records } = use(p);
         const label = p.label ?? `anya-${Date.now()}-${randomBytes(4).toString('hex')}`;
-        const r = await backend.createInvoice({ amount_msat: p.amount_msat, description: p.description, expiry: p.expiry, label });
-        const rec: InvoiceRecord = { payment_hash: r.payment_hash, bolt11: r.bolt11, label, description: p.description, amount_msat: p.amount_msat, status: 'unpaid', created_at: Math.floor(Date.now() / 1000), expires_at: r.expires_at };
-        await records.saveInvoice(rec);
-        bus.publish('ln.invoice', { backend: backend.backend, status: 'created', payment_hash: r.payment_hash, label, amount_msat: p.amount_msat });
+        // The node's own invoice stream publishes ln.invoice created (for every invoice, made here or not); it waits
+        // for this record so the event carries anyad's label.
+        const r = await records.track(
+          (async () => {
+            const made = await backend.createInvoice({ amount_msat: p.amount_msat, description: p.description, expiry: p.expiry, label });
+            const rec: InvoiceRecord = { payment_hash: made.payment_hash, bolt11: made.bolt11, label, description: p.description, amount_msat: p.amount_msat, status: 'unpaid', created_at: Math.floor(Date.now() / 1000), expires_at: made.expires_at };
+            await records.saveInvoice(rec);
+            return made;
+          })(),
+        );
+        if (!records.followsCreated) bus.publish('ln.invoice', { backend: backend.backend, status: 'created', payment_hash: r.payment_hash, label, amount_msat: p.amount_msat });
         return { payment_hash: r.payment_hash, bolt11: r.bolt11, expires_at: r.expires_at, label };
       },
     }),

@@ -30,8 +30,43 @@ export class LnRecords {
     return `${this.backend}:${kind}:${id}`;
   }
 
-  async cursor(name: string): Promise<number> {
-    return ((await this.db.get(this.key('cursor', name))) as number | undefined) ?? 0;
+  private readonly inflight = new Set<Promise<unknown>>();
+  /** False when the node cannot tell anyad about new invoices (lightningd before v23.08): ln.createinvoice then says so itself. */
+  followsCreated = true;
+
+  /** The cursor's value, or undefined before the first start set it. */
+  async cursor(name: string): Promise<number | undefined> {
+    return (await this.db.get(this.key('cursor', name))) as number | undefined;
+  }
+
+  /** Every cursor of this backend, for l2.list (where an operator can see how far anyad has followed the node). */
+  async cursors(): Promise<Record<string, number>> {
+    const prefix = `${this.backend}:cursor:`;
+    const out: Record<string, number> = {};
+    for await (const [k, v] of this.db.iterator({ gte: prefix, lt: `${prefix}\xff` })) out[k.slice(prefix.length)] = v as number;
+    return out;
+  }
+
+  async setCursor(name: string, value: number): Promise<void> {
+    await this.store.batch([{ type: 'put', sublevel: this.db, key: this.key('cursor', name), value }]);
+  }
+
+  /** Tracks an invoice being created through anyad, so its created event waits for anyad's record (and label). */
+  track<T>(p: Promise<T>): Promise<T> {
+    this.inflight.add(p);
+    void p.then(
+      () => this.inflight.delete(p),
+      () => this.inflight.delete(p),
+    );
+    return p;
+  }
+
+  /** Moves the created cursor past an invoice the node made (through anyad or not) and publishes ln.invoice created. */
+  async created(c: { payment_hash: string; label?: string; amount_msat: number | null }, cursorName: string, cursorValue: number): Promise<void> {
+    await Promise.allSettled([...this.inflight]);
+    const known = await this.invoice(c.payment_hash);
+    await this.setCursor(cursorName, cursorValue);
+    this.bus.publish('ln.invoice', { backend: this.backend, status: 'created', payment_hash: c.payment_hash, label: known?.label ?? c.label ?? '', amount_msat: c.amount_msat, [cursorName]: cursorValue });
   }
 
   async invoice(hash: string): Promise<InvoiceRecord | undefined> {

@@ -39,7 +39,8 @@ declare module 'ln-service' {
   export function getInvoice(args: WithLnd & { id: string }): Promise<LndInvoice>;
   export function decodePaymentRequest(args: WithLnd & { request: string }): Promise<{ id: string; destination: string; mtokens?: string; description?: string; created_at: string; expires_at: string }>;
   export function payViaPaymentRequest(args: WithLnd & { request: string; max_fee_mtokens?: string; pathfinding_timeout?: number }): Promise<{ id: string; mtokens: string; fee_mtokens: string; secret: string }>;
-  export function subscribeToInvoices(args: WithLnd & { confirmed_after?: number; restart_delay_ms?: number }): EventEmitter;
+  export function getInvoices(args: WithLnd & { limit?: number }): Promise<{ invoices: LndInvoice[] }>;
+  export function subscribeToInvoices(args: WithLnd & { added_after?: number; confirmed_after?: number; restart_delay_ms?: number }): EventEmitter;
 }
 
 declare module 'invoices' {

@@ -87,6 +87,10 @@ describe('Lightning over LND test peers', () => {
     assert.deepEqual([looked.status, looked.label, looked.amount_received_msat], ['paid', 'order-1', 150_000]);
     const list = await call<{ backend: string; stale: boolean; invoices: Array<{ payment_hash: string; status: string }> }>(ch, 'ln.listinvoices');
     assert.deepEqual([list.backend, list.stale], ['lnd', false]);
+    const first = await call<{ total: number; invoices: Array<{ payment_hash: string }> }>(ch, 'ln.listinvoices', { limit: 1 });
+    assert.deepEqual([first.total, first.invoices.length], [list.invoices.length, 1]);
+    const tooMany = await ch.call('ln.listinvoices', { limit: 100_000 });
+    assert.equal(tooMany.error?.code, -32602);
     assert.equal(list.invoices.find((i) => i.payment_hash === inv.payment_hash)!.status, 'paid');
   });
 
@@ -139,8 +143,14 @@ describe('Lightning over LND test peers', () => {
       assert.match(paid.preimage, /^[0-9a-f]{64}$/);
       assert.equal((await nextEvent(ca, 'ln.payment')).status, 'succeeded');
       const again = await ca.call('ln.pay', { invoice: inv.bolt11 });
-      assert.equal(again.error?.code, -32016);
-      assert.match(again.error!.message, /PaymentRejectedByDestination/);
+      assert.equal(again.error?.code, -32014);
+      assert.match(again.error!.message, /already paid through anyad/);
+      // Paid by someone else first: the node refuses, and anyad passes its refusal on.
+      const taken = await call<{ bolt11: string }>(ch, 'ln.createinvoice', { amount_msat: 3_000, description: 'taken' });
+      await payDirect(a, taken.bolt11);
+      const late = await ca.call('ln.pay', { invoice: taken.bolt11 });
+      assert.equal(late.error?.code, -32016);
+      assert.match(late.error!.message, /PaymentRejectedByDestination/);
 
       // LND pays a Core Lightning node's invoice across the shared test network.
       const { ClnClient } = await import('../src/adapters/lightning/cln-client.js');
@@ -155,7 +165,7 @@ describe('Lightning over LND test peers', () => {
       assert.equal(gone.id, c.id);
 
       const pays = await call<{ payments: Array<{ payment_hash: string; status: string; fee_msat: number | null }> }>(ca, 'ln.listpayments');
-      assert.deepEqual(pays.payments.filter((p) => p.payment_hash === inv.payment_hash).map((p) => [p.status, p.fee_msat]), [['failed', null]], 'the record keeps the last outcome (the repeat was refused)');
+      assert.deepEqual(pays.payments.filter((p) => p.payment_hash === inv.payment_hash).map((p) => [p.status, p.fee_msat]), [['complete', 200]], 'a refused second attempt does not overwrite the proof of payment');
       const closed = await call<{ type: string; txid: string }>(ca, 'ln.closechannel', { channel: '300x1x0' });
       assert.equal(closed.type, 'mutual');
       assert.equal((await nextEvent(ca, 'ln.channel')).status, 'closed');

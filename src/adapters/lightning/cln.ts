@@ -112,7 +112,7 @@ export class ClnBackend implements LightningBackend {
         const cursor = (await this.records.cursor('pay_index')) ?? 0;
         const inv = await this.client.call<ClnInvoice & { pay_index: number }>('waitanyinvoice', { lastpay_index: cursor, timeout: 30 });
         backoff.reset();
-        await this.records.settled({ ...inv, amount_msat: inv.amount_msat ?? null }, 'pay_index', inv.pay_index);
+        await this.records.settled({ payment_hash: inv.payment_hash, label: inv.label, ...(inv.paid_at !== undefined ? { paid_at: inv.paid_at } : {}), ...(inv.amount_received_msat !== undefined ? { amount_received_msat: inv.amount_received_msat } : {}) }, 'pay_index', inv.pay_index);
       } catch (err) {
         if (!this.running) return;
         if (err instanceof ClnError && err.code === 904) continue; // waitanyinvoice timed out: ask again

@@ -8,6 +8,7 @@
 // "no replay": both are reported from then on. The macaroon is a secret: it is read from lnd.macaroonpath into
 // memory and never logged or put in an error.
 
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import * as ln from 'ln-service';
 import type { Logger } from 'pino';
@@ -60,6 +61,11 @@ export function classify(err: unknown, s: LndSettings): Trouble | undefined {
   return undefined;
 }
 
+/** Closes the gRPC clients of an authenticated LND object (one per LND service). */
+function closeGrpc(lnd: ln.AuthenticatedLnd | undefined): void {
+  for (const client of Object.values((lnd ?? {}) as Record<string, { close?: () => void }>)) client.close?.();
+}
+
 const num = (s: string | undefined): number => (s ? Number(s) : 0);
 const epoch = (iso: string | undefined): number => (iso ? Math.floor(Date.parse(iso) / 1000) : 0);
 
@@ -70,6 +76,7 @@ export class LndBackend implements LightningBackend {
   readonly backend = 'lnd';
   private readonly cell = new HealthCell('starting', 'connecting to LND');
   private lnd: ln.AuthenticatedLnd | undefined;
+  private credentialsKey = '';
   private running = false;
   private loop: Promise<void> | undefined;
   private stopStream: (() => void) | undefined;
@@ -108,6 +115,8 @@ export class LndBackend implements LightningBackend {
     this.running = false;
     this.stopStream?.();
     await this.loop;
+    closeGrpc(this.lnd);
+    this.lnd = undefined;
     this.connected = false;
     this.cell.set('stopped', 'closed');
   }
@@ -127,7 +136,13 @@ export class LndBackend implements LightningBackend {
     } catch (err) {
       return this.fail({ state: 'failed', reason: `cannot read lnd.macaroonpath ${this.settings.macaroonpath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, unreachable: true });
     }
-    this.lnd = ln.authenticatedLndGrpc({ ...(cert ? { cert } : {}), macaroon, socket: this.settings.socket }).lnd;
+    // gRPC channels are made again only when the credentials changed (each set holds a channel per service).
+    const key = createHash('sha256').update(`${cert ?? ''}|${macaroon}|${this.settings.socket}`).digest('hex');
+    if (!this.lnd || key !== this.credentialsKey) {
+      closeGrpc(this.lnd);
+      this.lnd = ln.authenticatedLndGrpc({ ...(cert ? { cert } : {}), macaroon, socket: this.settings.socket }).lnd;
+      this.credentialsKey = key;
+    }
     let info: Awaited<ReturnType<typeof ln.getWalletInfo>>;
     try {
       info = await this.timed(ln.getWalletInfo({ lnd: this.lnd }));
@@ -194,7 +209,7 @@ export class LndBackend implements LightningBackend {
           }
           if (inv.is_confirmed && inv.confirmed_index !== undefined && inv.confirmed_index > last) {
             last = inv.confirmed_index;
-            await this.records.settled({ payment_hash: inv.id, ...(inv.request ? { bolt11: inv.request } : {}), description: inv.description, amount_msat: num(inv.mtokens) || null, expires_at: epoch(inv.expires_at), paid_at: epoch(inv.confirmed_at), amount_received_msat: num(inv.received_mtokens) }, 'settle_index', inv.confirmed_index);
+            await this.records.settled({ payment_hash: inv.id, paid_at: epoch(inv.confirmed_at), amount_received_msat: num(inv.received_mtokens) }, 'settle_index', inv.confirmed_index);
           } else if (inv.is_canceled) {
             await this.records.canceled(inv.id);
           }

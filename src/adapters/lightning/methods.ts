@@ -42,6 +42,20 @@ const Hash = Type.String({ pattern: '^[0-9a-fA-F]{64}$', description: 'Payment h
 const Invoice = Type.String({ minLength: 10, maxLength: 8000, pattern: '^ln[a-z0-9]+$', description: 'A BOLT11 invoice.' });
 const Backend = Type.Optional(Type.Union([Type.Literal('cln'), Type.Literal('lnd')], { description: 'Which backend; needed only when both are configured and ln.default is not set.' }));
 const OnlyBackend = Type.Object({ backend: Backend }, { additionalProperties: false });
+const Page = Type.Object(
+  {
+    backend: Backend,
+    limit: Type.Integer({ minimum: 1, maximum: 10_000, default: 1000, description: 'At most this many records, newest first.' }),
+    offset: Type.Integer({ minimum: 0, default: 0, description: 'Skip this many of the newest first.' }),
+  },
+  { additionalProperties: false },
+);
+
+/** Newest first, one page. */
+function page<T extends { created_at: number | null }>(all: T[], limit: number, offset: number): { total: number; items: T[] } {
+  const sorted = [...all].sort((a, b) => (b.created_at ?? 0) - (a.created_at ?? 0));
+  return { total: all.length, items: sorted.slice(offset, offset + limit) };
+}
 
 const InvoiceT = Type.Object({
   payment_hash: Type.String(),
@@ -187,13 +201,14 @@ export function lnMethods(chooser: BackendChooser, bus: EventBus, network: Netwo
     }),
     defineMethod({
       name: 'ln.listinvoices',
-      summary: 'Invoices made through anyad, with their status (stale: the node is not connected).',
-      params: OnlyBackend,
-      result: Type.Object({ backend: Type.String(), stale: Type.Boolean(), invoices: Type.Array(InvoiceT) }),
+      summary: 'Invoices made through anyad, newest first, with their status (stale: the node is not connected).',
+      params: Page,
+      result: Type.Object({ backend: Type.String(), stale: Type.Boolean(), total: Type.Integer(), invoices: Type.Array(InvoiceT) }),
       role: 'readonly',
       handler: async (p) => {
         const { backend, records } = use(p);
-        return { backend: backend.backend, stale: !backend.connected, invoices: await records.invoices() };
+        const { total, items } = page(await records.invoices(), p.limit, p.offset);
+        return { backend: backend.backend, stale: !backend.connected, total, invoices: items };
       },
     }),
     defineMethod({
@@ -220,13 +235,14 @@ export function lnMethods(chooser: BackendChooser, bus: EventBus, network: Netwo
     }),
     defineMethod({
       name: 'ln.listpayments',
-      summary: 'Payments made through anyad, with their status (stale: the node is not connected).',
-      params: OnlyBackend,
-      result: Type.Object({ backend: Type.String(), stale: Type.Boolean(), payments: Type.Array(PaymentT) }),
+      summary: 'Payments made through anyad, newest first, with their status (stale: the node is not connected).',
+      params: Page,
+      result: Type.Object({ backend: Type.String(), stale: Type.Boolean(), total: Type.Integer(), payments: Type.Array(PaymentT) }),
       role: 'readonly',
       handler: async (p) => {
         const { backend, records } = use(p);
-        return { backend: backend.backend, stale: !backend.connected, payments: await records.payments() };
+        const { total, items } = page(await records.payments(), p.limit, p.offset);
+        return { backend: backend.backend, stale: !backend.connected, total, payments: items };
       },
     }),
   ];
@@ -237,6 +253,10 @@ const PayParams = Type.Object({ invoice: Type.String(), max_fee_msat: Type.Optio
 /** Records the payment as pending before it starts, so a crash mid-payment leaves a trace; then its outcome. */
 async function pay({ backend, records }: Configured, bus: EventBus, p: Static<typeof PayParams>): Promise<{ payment_hash: string; status: 'complete'; amount_msat: number; fee_msat: number; preimage: string }> {
   const dec = await backend.decode(p.invoice);
+  // A record is never overwritten by a second attempt that cannot succeed: the proof of payment stays.
+  const prior = await records.payment(dec.payment_hash);
+  if (prior?.status === 'complete') throw rpcError('Conflict', `invoice ${dec.payment_hash} was already paid through anyad (its preimage is in ln.listpayments)`, { payment_hash: dec.payment_hash });
+  if (prior?.status === 'pending') throw rpcError('Conflict', `a payment of invoice ${dec.payment_hash} through anyad is still in progress`, { payment_hash: dec.payment_hash });
   const base: PaymentRecord = { payment_hash: dec.payment_hash, bolt11: p.invoice, status: 'pending', amount_msat: dec.amount_msat, fee_msat: null, created_at: Math.floor(Date.now() / 1000) };
   await records.savePayment(base);
   try {

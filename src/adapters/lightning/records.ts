@@ -9,11 +9,8 @@ import type { BackendName, InvoiceRecord, PaymentRecord } from './backend.js';
 
 export interface Settlement {
   payment_hash: string;
-  bolt11?: string;
+  /** The node's label (Core Lightning), when anyad has no record of the invoice. */
   label?: string;
-  description?: string;
-  amount_msat?: number | null;
-  expires_at?: number;
   paid_at?: number;
   amount_received_msat?: number;
 }
@@ -73,6 +70,10 @@ export class LnRecords {
     return (await this.db.get(this.key('inv', hash))) as InvoiceRecord | undefined;
   }
 
+  async payment(hash: string): Promise<PaymentRecord | undefined> {
+    return (await this.db.get(this.key('pay', hash))) as PaymentRecord | undefined;
+  }
+
   async saveInvoice(r: InvoiceRecord): Promise<void> {
     await this.store.batch([{ type: 'put', sublevel: this.db, key: this.key('inv', r.payment_hash), value: r }]);
   }
@@ -96,21 +97,25 @@ export class LnRecords {
     return out;
   }
 
-  /** Records a settled invoice and moves the cursor past it in one batch, then publishes ln.invoice settled. */
+  /**
+   * Moves the cursor past a settled invoice and, if anyad made it, marks its record paid, in one batch; then publishes
+   * ln.invoice settled. (Invoices made elsewhere get the event but no record: records are anyad's own.)
+   */
   async settled(s: Settlement, cursorName: string, cursorValue: number): Promise<void> {
+    await Promise.allSettled([...this.inflight]);
     const known = await this.invoice(s.payment_hash);
-    const rec: InvoiceRecord = {
-      ...(known ?? { payment_hash: s.payment_hash, bolt11: s.bolt11 ?? '', label: s.label ?? '', description: s.description ?? '', amount_msat: s.amount_msat ?? null, created_at: null, expires_at: s.expires_at ?? 0 }),
-      status: 'paid',
-      ...(s.paid_at !== undefined ? { paid_at: s.paid_at } : {}),
-      ...(s.amount_received_msat !== undefined ? { amount_received_msat: s.amount_received_msat } : {}),
-    };
-    const ops: BatchOp[] = [
-      { type: 'put', sublevel: this.db, key: this.key('inv', s.payment_hash), value: rec },
-      { type: 'put', sublevel: this.db, key: this.key('cursor', cursorName), value: cursorValue },
-    ];
+    const ops: BatchOp[] = [{ type: 'put', sublevel: this.db, key: this.key('cursor', cursorName), value: cursorValue }];
+    if (known) {
+      const rec: InvoiceRecord = {
+        ...known,
+        status: 'paid',
+        ...(s.paid_at !== undefined ? { paid_at: s.paid_at } : {}),
+        ...(s.amount_received_msat !== undefined ? { amount_received_msat: s.amount_received_msat } : {}),
+      };
+      ops.push({ type: 'put', sublevel: this.db, key: this.key('inv', s.payment_hash), value: rec });
+    }
     await this.store.batch(ops);
-    this.bus.publish('ln.invoice', { backend: this.backend, status: 'settled', payment_hash: s.payment_hash, label: rec.label, amount_received_msat: s.amount_received_msat ?? null, [cursorName]: cursorValue });
+    this.bus.publish('ln.invoice', { backend: this.backend, status: 'settled', payment_hash: s.payment_hash, label: known?.label ?? s.label ?? '', amount_received_msat: s.amount_received_msat ?? null, [cursorName]: cursorValue });
   }
 
   /** An invoice the node canceled: the record (if anyad made it) follows, and ln.invoice canceled is published. */

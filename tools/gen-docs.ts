@@ -2,7 +2,7 @@
 // anya.conf.example (from the option declarations). `npm run docs`; test/docs.test.ts checks both are current.
 
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Writable } from 'node:stream';
@@ -47,8 +47,9 @@ export function confExample(rooms: readonly Room[] = ROOMS): string {
       const def = defaultText(o);
       if (o.type === 'list') out.push(`# (repeat the key for several values; none by default)`, `#${o.key}=`);
       else if ((o.type === 'int' || o.type === 'string' || o.type === 'path') && typeof o.default === 'function') {
-        // A per-network default: the line shows main's, the comment all of them.
-        out.push(`# Default by network: ${def}.`, `#${o.key}=${o.default('main')}`);
+        // A computed default: the line shows main's (home as ~, so the file does not depend on who made it), the
+        // comment the rule.
+        out.push(`# Default${def?.includes('<network>') ? ' by network' : ''}: ${def}.`, `#${o.key}=${String(o.default('main')).replace(homedir(), '~')}`);
       } else out.push(`#${o.key}=${def ?? ''}`);
       out.push('');
     }

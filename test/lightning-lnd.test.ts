@@ -5,7 +5,7 @@
 // restarted; an invoice settled while anyad was down reported exactly once; both backends in one anyad.
 
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as ln from 'ln-service';
@@ -135,7 +135,12 @@ describe('Lightning over LND test peers', () => {
       const opened = await call<{ channel_id: string; txid: string }>(ca, 'ln.openchannel', { peer: b.id, amount_sat: 1_000_000 });
       assert.equal(opened.channel_id, `${opened.txid}:0`);
       const ev = await nextEvent(ca, 'ln.channel');
-      assert.deepEqual([ev.status, ev.channel_id, ev.short_channel_id, ev.peer], ['opened', opened.channel_id, '300x1x0', b.id]);
+      assert.deepEqual([ev.status, ev.channel_id, ev.short_channel_id, ev.peer], ['pending', opened.channel_id, null, b.id]);
+      const waiting = await call<Array<{ channel_id: string; state: string; active: boolean }>>(ca, 'ln.listchannels');
+      assert.deepEqual(waiting.map((x) => [x.channel_id, x.state, x.active]), [[opened.channel_id, 'pending_open', false]]);
+      a.confirmChannels(); // the funding transaction confirms
+      const open = await nextEvent(ca, 'ln.channel');
+      assert.deepEqual([open.status, open.short_channel_id], ['opened', '300x1x0']);
       assert.equal((await nextEvent(ca, 'ln.channel')).status, 'active');
       const chans = await call<Array<{ channel_id: string; short_channel_id: string; peer: string; capacity_sat: number; local_msat: number; active: boolean }>>(ca, 'ln.listchannels');
       assert.deepEqual(chans.map((x) => [x.channel_id, x.short_channel_id, x.peer, x.capacity_sat, x.local_msat, x.active]), [[opened.channel_id, '300x1x0', b.id, 1_000_000, 1_000_000_000, true]]);
@@ -240,6 +245,26 @@ describe('Lightning over LND test peers', () => {
       }
     }
     await testnet.stop();
+  });
+
+  it('an LND still syncing to the chain is degraded, and answers; a macaroon others can read is warned about', async () => {
+    const sam = new LndPeer(net, dir.path, 'sam');
+    sam.synced = false;
+    await chmod(sam.macaroonPath, 0o644);
+    await sam.start();
+    const dx = await startDaemon(join(dir.path, 'anya-syncing'), { args: lndArgs(sam) });
+    const cx = await unixChannel(dx.socket);
+    try {
+      const warned = await dx.waitForLog((l) => /macaroon is readable by every user/.test(String(l.msg)));
+      assert.equal(warned.mode, '644');
+      assert.ok(!JSON.stringify(warned).includes((await readFile(sam.macaroonPath)).toString('hex')));
+      const [h] = await l2Health(cx);
+      assert.equal(h!.state, 'degraded');
+      assert.match(h!.detail, /not yet synced to the chain/);
+      assert.equal((await call<{ id: string }>(cx, 'ln.getinfo')).id, sam.id);
+    } finally {
+      await closeAll(cx, dx, sam);
+    }
   });
 
   it('a locked wallet is reported, and anyad connects once it is unlocked', async () => {

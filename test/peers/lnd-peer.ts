@@ -3,15 +3,17 @@
 // strings, defaults, oneofs). It has a self-signed P-256 certificate made with the openssl CLI (SAN localhost and
 // 127.0.0.1, as LND makes its tls.cert), and checks the macaroon on every call by HMAC (`macaroon` package, a root
 // key of its own), answering with LND's words when it is missing or wrong. It implements the calls ln-service makes
-// for anyad: Lightning.GetInfo, WalletBalance, ChannelBalance, ListPeers, ConnectPeer, ListChannels, OpenChannel,
-// CloseChannel, AddInvoice, LookupInvoice, ListInvoices, DecodePayReq, SubscribeInvoices (add/settle index replay), and
-// Router.SendPaymentV2; ChainNotifier is left unimplemented, which ln-service handles by asking GetInfo for the
-// height. A locked peer answers Lightning calls as LND does before unlock ("unknown service lnrpc.Lightning").
-// Invoices are real signed BOLT11 and settle across the shared in-memory network (ln-network.ts), with CLN peers too.
+// for anyad: Lightning.GetInfo, WalletBalance, ChannelBalance, ListPeers, ConnectPeer, ListChannels,
+// PendingChannels, OpenChannel, CloseChannel, AddInvoice, LookupInvoice, ListInvoices, DecodePayReq,
+// SubscribeInvoices (add/settle index replay), and Router.SendPaymentV2; ChainNotifier is left unimplemented, which
+// ln-service handles by asking GetInfo for the height. A locked peer answers Lightning calls as LND does before
+// unlock ("unknown service lnrpc.Lightning"). Invoices are real signed BOLT11 and settle across the shared in-memory
+// network (ln-network.ts), with CLN peers too.
 //
 // What it does NOT prove: routing, HTLCs and onion packets, channel state machines and on-chain funding (OpenChannel
-// makes an open channel at once, CloseChannel removes it), gossip, fee behaviour, macaroon caveats and permissions
-// (any macaroon minted from the root key passes), LND's wallet and database beyond "state survives a restart".
+// makes a pending channel that confirmChannels() opens, standing in for mining; CloseChannel removes it at once),
+// gossip, fee behaviour, macaroon caveats and permissions (any macaroon minted from the root key passes), LND's
+// wallet and database beyond "state survives a restart".
 
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -47,6 +49,8 @@ interface LInv {
 }
 
 interface LChan {
+  /** Waiting for its funding transaction to confirm (listed by PendingChannels, not ListChannels). */
+  pending: boolean;
   txid: string;
   vout: number;
   chan_id: string;
@@ -81,6 +85,8 @@ export class LndPeer implements NetNode {
   locked = false;
   /** The chain GetInfo reports (LND's chains field). */
   chain = { chain: 'bitcoin', network: 'regtest' };
+  /** GetInfo's synced_to_chain. */
+  synced = true;
   readonly peers = new Set<string>();
   readonly invoices: LInv[] = [];
   private addIndex = 0;
@@ -188,7 +194,7 @@ export class LndPeer implements NetNode {
         block_height: 300,
         block_hash: '11'.repeat(32),
         best_header_timestamp: String(Math.floor(Date.now() / 1000)),
-        synced_to_chain: true,
+        synced_to_chain: this.synced,
         synced_to_graph: true,
         testnet: false,
         chains: [this.chain],
@@ -218,7 +224,15 @@ export class LndPeer implements NetNode {
         }
         return {};
       }),
-      ListChannels: this.guard(() => ({ channels: this.channels.map((c) => this.channelJson(c)) })),
+      ListChannels: this.guard(() => ({ channels: this.channels.filter((c) => !c.pending).map((c) => this.channelJson(c)) })),
+      PendingChannels: this.guard(() => ({
+        total_limbo_balance: '0',
+        pending_open_channels: this.channels
+          .filter((c) => c.pending)
+          .map((c) => ({ channel: { remote_node_pub: c.peer, channel_point: `${c.txid}:${c.vout}`, capacity: String(c.capacity), local_balance: String(c.local), remote_balance: String(c.capacity - c.local), local_chan_reserve_sat: '1000', remote_chan_reserve_sat: '1000', initiator: 'INITIATOR_LOCAL', commitment_type: 'ANCHORS', num_forwarding_packages: '0', chan_status_flags: '', private: false, memo: '' }, commit_fee: '2810', commit_weight: '772', fee_per_kw: '2500', funding_expiry_blocks: 2016, confirmations_until_active: 3, confirmation_height: 0 })),
+        pending_force_closing_channels: [],
+        waiting_close_channels: [],
+      })),
       OpenChannel: this.guardStream((call) => {
         const req = call.request;
         const peer = Buffer.from(req.node_pubkey as Buffer).toString('hex');
@@ -227,7 +241,7 @@ export class LndPeer implements NetNode {
         if (amount > this.onchainSat) return failStream(call, grpc.status.UNKNOWN, `not enough witness outputs to create funding transaction, need ${amount / 1e8} BTC only have ${this.onchainSat / 1e8} BTC available`);
         this.onchainSat -= amount;
         const txid = randomBytes(32).toString('hex');
-        const ch: LChan = { txid, vout: 0, chan_id: String((300n << 40n) | (BigInt(this.channels.length + 1) << 16n)), peer, capacity: amount, local: amount };
+        const ch: LChan = { pending: true, txid, vout: 0, chan_id: '0', peer, capacity: amount, local: amount };
         this.channels.push(ch);
         call.write({ chan_pending: { txid: Buffer.from(txid, 'hex').reverse(), output_index: 0 }, pending_chan_id: randomBytes(32) });
         call.end();
@@ -285,6 +299,14 @@ export class LndPeer implements NetNode {
         call.on('cancelled', () => this.subscribers.delete(sub));
       }),
     };
+  }
+
+  /** Confirms every pending channel's funding, as mining would: each gets a short channel id and opens. */
+  confirmChannels(): void {
+    for (const c of this.channels.filter((x) => x.pending)) {
+      c.pending = false;
+      c.chan_id = String((300n << 40n) | (BigInt(this.channels.indexOf(c) + 1) << 16n));
+    }
   }
 
   private channelJson(c: LChan): Obj {

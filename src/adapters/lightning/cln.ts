@@ -88,14 +88,17 @@ export class ClnBackend implements LightningBackend {
 
   private async probe(): Promise<void> {
     try {
-      const info = await this.client.call<{ id: string; network: string; version: string }>('getinfo');
+      const info = await this.client.call<{ id: string; network: string; version: string; warning_bitcoind_sync?: string; warning_lightningd_sync?: string }>('getinfo');
       if (info.network !== CLN_NETWORK[this.network]) {
         this.connected = false;
         this.cell.set('failed', `lightningd is on ${info.network}, but anyad runs on ${CLN_NETWORK[this.network]}; refusing to use it`);
         throw new Error(this.cell.get().detail);
       }
       this.connected = true;
-      this.cell.set('ok', `connected to Core Lightning ${info.version} (${info.id.slice(0, 16)}…)`);
+      const who = `Core Lightning ${info.version} (${info.id.slice(0, 16)}…)`;
+      const warning = info.warning_bitcoind_sync ?? info.warning_lightningd_sync;
+      if (warning) this.cell.set('degraded', `connected to ${who}: ${warning}`);
+      else this.cell.set('ok', `connected to ${who}`);
     } catch (err) {
       this.connected = false;
       if (err instanceof ClnUnreachable) this.cell.set('unavailable', err.message);

@@ -9,7 +9,7 @@
 // memory and never logged or put in an error.
 
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import * as ln from 'ln-service';
 import type { Logger } from 'pino';
 import { HealthCell, type Health, type HealthState } from '../../core/service.js';
@@ -77,6 +77,7 @@ export class LndBackend implements LightningBackend {
   private readonly cell = new HealthCell('starting', 'connecting to LND');
   private lnd: ln.AuthenticatedLnd | undefined;
   private credentialsKey = '';
+  private warnedMode = false;
   private running = false;
   private loop: Promise<void> | undefined;
   private stopStream: (() => void) | undefined;
@@ -133,6 +134,11 @@ export class LndBackend implements LightningBackend {
     }
     try {
       macaroon = (await readFile(this.settings.macaroonpath)).toString('hex');
+      const mode = (await stat(this.settings.macaroonpath)).mode & 0o777;
+      if (mode & 0o007 && !this.warnedMode) {
+        this.warnedMode = true;
+        this.log.warn({ path: this.settings.macaroonpath, mode: mode.toString(8) }, 'the LND macaroon is readable by every user on this machine; it grants what its permissions say (admin: everything) — chmod o-rwx it');
+      }
     } catch (err) {
       return this.fail({ state: 'failed', reason: `cannot read lnd.macaroonpath ${this.settings.macaroonpath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, unreachable: true });
     }
@@ -153,7 +159,9 @@ export class LndBackend implements LightningBackend {
       return this.fail({ state: 'failed', reason: `LND serves chain ${info.chains.join(',') || '(none)'}, not anyad's ${this.network}; refusing to use it`, unreachable: true });
     }
     this.connected = true;
-    this.cell.set('ok', `connected to LND ${info.version} (${info.public_key.slice(0, 16)}…)${info.is_synced_to_chain ? '' : ', not yet synced to chain'}`);
+    const who = `LND ${info.version} (${info.public_key.slice(0, 16)}…)`;
+    if (info.is_synced_to_chain) this.cell.set('ok', `connected to ${who}`);
+    else this.cell.set('degraded', `connected to ${who}, which is not yet synced to the chain`);
   }
 
   private fail(t: Trouble): never {
@@ -283,8 +291,19 @@ export class LndBackend implements LightningBackend {
   }
 
   async listChannels(): Promise<LnChannel[]> {
-    const r = await this.call((lnd) => ln.getChannels({ lnd }));
-    return r.channels.map((c) => ({
+    // LND lists channels waiting for their funding or closing transaction apart from open ones.
+    const [r, p] = await Promise.all([this.call((lnd) => ln.getChannels({ lnd })), this.call((lnd) => ln.getPendingChannels({ lnd }))]);
+    const pending: LnChannel[] = p.pending_channels.map((c) => ({
+      channel_id: `${c.transaction_id}:${c.transaction_vout}`,
+      short_channel_id: null,
+      peer: c.partner_public_key,
+      state: c.is_opening ? 'pending_open' : 'closing',
+      active: false,
+      capacity_sat: c.capacity,
+      local_msat: c.local_balance * 1000,
+      remote_msat: c.remote_balance * 1000,
+    }));
+    return r.channels.map((c): LnChannel => ({
       channel_id: `${c.transaction_id}:${c.transaction_vout}`,
       short_channel_id: c.id || null,
       peer: c.partner_public_key,
@@ -293,7 +312,7 @@ export class LndBackend implements LightningBackend {
       capacity_sat: c.capacity,
       local_msat: c.local_balance * 1000,
       remote_msat: c.remote_balance * 1000,
-    }));
+    })).concat(pending);
   }
 
   async openChannel(peer: string, amountSat: number): Promise<{ txid: string; channel_id: string }> {

@@ -19,6 +19,7 @@ declare module 'ln-service' {
   export function getPeers(args: WithLnd): Promise<{ peers: Array<{ public_key: string; socket: string }> }>;
   export function addPeer(args: WithLnd & { public_key: string; socket: string; retry_count?: number; retry_delay?: number; timeout?: number }): Promise<void>;
   export function getChannels(args: WithLnd): Promise<{ channels: Array<{ id: string; transaction_id: string; transaction_vout: number; partner_public_key: string; capacity: number; local_balance: number; remote_balance: number; is_active: boolean; is_opening: boolean; is_closing: boolean }> }>;
+  export function getPendingChannels(args: WithLnd): Promise<{ pending_channels: Array<{ transaction_id: string; transaction_vout: number; partner_public_key: string; capacity: number; local_balance: number; remote_balance: number; is_opening: boolean; is_closing: boolean }> }>;
   export function openChannel(args: WithLnd & { partner_public_key: string; local_tokens: number }): Promise<{ transaction_id: string; transaction_vout: number }>;
   export function closeChannel(args: WithLnd & { transaction_id: string; transaction_vout: number }): Promise<{ transaction_id?: string; transaction_vout?: number }>;
   export function createInvoice(args: WithLnd & { description?: string; mtokens?: string; expires_at?: string }): Promise<{ id: string; request: string; created_at: string; mtokens: string }>;

@@ -47,6 +47,8 @@ export class ClnBackend implements LightningBackend {
   private running = false;
   private loop: Promise<void> | undefined;
   private createdLoop: Promise<void> | undefined;
+  /** The settlement follower's and the creation follower's. */
+  private readonly backoffs = [new Backoff(), new Backoff()] as const;
   connected = false;
 
   constructor(
@@ -82,6 +84,7 @@ export class ClnBackend implements LightningBackend {
   async close(): Promise<void> {
     this.running = false;
     this.client.close();
+    for (const b of this.backoffs) b.interrupt();
     await Promise.all([this.loop, this.createdLoop]);
     this.cell.set('stopped', 'closed');
   }
@@ -108,7 +111,7 @@ export class ClnBackend implements LightningBackend {
 
   /** Follows settled invoices from the persisted cursor; reconnects with backoff while lightningd is away. */
   private async followInvoices(): Promise<void> {
-    const backoff = new Backoff();
+    const backoff = this.backoffs[0];
     while (this.running) {
       try {
         if (!this.connected) await this.probe();
@@ -132,7 +135,7 @@ export class ClnBackend implements LightningBackend {
    * start the cursor is set to lightningd's current index: invoices made from then on are reported.
    */
   private async followCreated(): Promise<void> {
-    const backoff = new Backoff();
+    const backoff = this.backoffs[1];
     while (this.running) {
       try {
         if (!this.connected) {

@@ -78,6 +78,7 @@ export class LndBackend implements LightningBackend {
   private lnd: ln.AuthenticatedLnd | undefined;
   private credentialsKey = '';
   private warnedMode = false;
+  private readonly backoff = new Backoff();
   private running = false;
   private loop: Promise<void> | undefined;
   private stopStream: (() => void) | undefined;
@@ -115,6 +116,7 @@ export class LndBackend implements LightningBackend {
   async close(): Promise<void> {
     this.running = false;
     this.stopStream?.();
+    this.backoff.interrupt();
     await this.loop;
     closeGrpc(this.lnd);
     this.lnd = undefined;
@@ -172,7 +174,7 @@ export class LndBackend implements LightningBackend {
 
   /** Follows settled invoices from the persisted cursor; reconnects with backoff while LND is away or locked. */
   private async followInvoices(): Promise<void> {
-    const backoff = new Backoff();
+    const backoff = this.backoff;
     while (this.running) {
       try {
         if (!this.connected) await this.probe();

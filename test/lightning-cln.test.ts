@@ -114,6 +114,40 @@ describe('Lightning over Core Lightning test peers', () => {
     await da.kill();
   });
 
+  it('a payment whose outcome anyad missed (killed mid-payment) is settled from lightningd\'s record when it is back', async () => {
+    const datadir = join(dir.path, 'anya-crash');
+    const dx = await startDaemon(datadir, { args: [...args(a), '-ln.watchinterval=100'] });
+    const cx = await unixChannel(dx.socket);
+    const inv = await call<{ bolt11: string; payment_hash: string }>(ch, 'ln.createinvoice', { amount_msat: 12_000, description: 'crash' });
+    a.holdPayments = true;
+    void cx.call('ln.pay', { invoice: inv.bolt11 }).catch(() => undefined); // never answered: anyad dies first
+    for (let i = 0; ; i++) {
+      const r = await call<{ payments: Array<{ payment_hash: string; status: string }> }>(cx, 'ln.listpayments');
+      if (r.payments.some((x) => x.payment_hash === inv.payment_hash && x.status === 'pending')) break;
+      assert.ok(i < 300, 'the payment never showed as pending');
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    cx.close();
+    await dx.kill('SIGKILL');
+    a.release();
+    const dy = await startDaemon(datadir, { args: [...args(a), '-ln.watchinterval=100'] });
+    const cy = await unixChannel(dy.socket);
+    try {
+      for (let i = 0; ; i++) {
+        const r = await call<{ payments: Array<{ payment_hash: string; status: string; preimage?: string }> }>(cy, 'ln.listpayments');
+        const x = r.payments.find((y) => y.payment_hash === inv.payment_hash);
+        if (x?.status === 'complete') {
+          assert.match(x.preimage!, /^[0-9a-f]{64}$/);
+          break;
+        }
+        assert.ok(i < 300, 'the outcome was never read from lightningd');
+        await new Promise((res) => setTimeout(res, 20));
+      }
+    } finally {
+      await closeAll(cy, dy);
+    }
+  });
+
   it('bad invoices and unknown peers are clear errors', async () => {
     const bad = await ch.call('ln.decode', { invoice: 'lnbcrt1notaninvoice' });
     assert.equal(bad.error?.code, -32602);

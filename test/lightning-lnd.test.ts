@@ -194,6 +194,41 @@ describe('Lightning over LND test peers', () => {
     }
   });
 
+  it('a payment whose outcome anyad missed (killed mid-payment) is settled from LND\'s record when it is back', async () => {
+    const datadir = join(dir.path, 'anya-crash');
+    const args = [...lndArgs(a), '-ln.watchinterval=100'];
+    const dx = await startDaemon(datadir, { args });
+    const cx = await unixChannel(dx.socket);
+    const inv = await call<{ bolt11: string; payment_hash: string }>(ch, 'ln.createinvoice', { amount_msat: 12_000, description: 'crash' });
+    a.holdPayments = true;
+    void cx.call('ln.pay', { invoice: inv.bolt11 }).catch(() => undefined); // never answered: anyad dies first
+    await until('the payment in flight', async () => {
+      const r = await call<{ payments: Array<{ payment_hash: string; status: string }> }>(cx, 'ln.listpayments');
+      return r.payments.some((x) => x.payment_hash === inv.payment_hash && x.status === 'pending') ? true : undefined;
+    });
+    const busy = await cx.call('ln.pay', { invoice: inv.bolt11 });
+    assert.equal(busy.error?.code, -32014);
+    assert.match(busy.error!.message, /still in progress/);
+    cx.close();
+    await dx.kill('SIGKILL');
+    a.release(); // the node finishes the payment while anyad is gone
+    const dy = await startDaemon(datadir, { args });
+    const cy = await unixChannel(dy.socket);
+    try {
+      const rec = await until('the outcome read from LND', async () => {
+        const r = await call<{ payments: Array<{ payment_hash: string; status: string; preimage?: string; fee_msat: number | null }> }>(cy, 'ln.listpayments');
+        const x = r.payments.find((y) => y.payment_hash === inv.payment_hash);
+        return x?.status === 'complete' ? x : undefined;
+      });
+      assert.match(rec.preimage!, /^[0-9a-f]{64}$/);
+      assert.equal(rec.fee_msat, 2);
+      const again = await cy.call('ln.pay', { invoice: inv.bolt11 });
+      assert.equal(again.error?.code, -32014);
+    } finally {
+      await closeAll(cy, dy);
+    }
+  });
+
   it('bad invoices, unknown peers, a missing host and an unconfigured backend are clear errors', async () => {
     const bad = await ch.call('ln.decode', { invoice: 'lnbcrt1notaninvoice' });
     assert.equal(bad.error?.code, -32602);

@@ -50,6 +50,9 @@ export class ClnPeer implements NetNode {
   private readonly pays: Array<Record<string, unknown>> = [];
   private readonly waiters: Array<() => void> = [];
   onchainSat = 5_000_000;
+  /** While set, payments wait in flight until release() (to stand for a slow route). */
+  holdPayments = false;
+  private readonly held: Array<() => void> = [];
 
   constructor(
     private readonly net: LnNetwork,
@@ -185,21 +188,25 @@ export class ClnPeer implements NetNode {
         const amount = d.amountMsat ?? Number(p.amount_msat ?? 0);
         const fee = feeFor(amount);
         if (p.maxfee !== undefined && fee > Number(p.maxfee)) throw new RpcFail(206, `Fee exceeds our fee budget: ${fee}msat > ${String(p.maxfee)}msat, discarding route`);
+        const entry: Record<string, unknown> = { bolt11: p.bolt11, destination: d.payee, payment_hash: d.hash, status: 'pending', created_at: Math.floor(Date.now() / 1000), amount_msat: amount, amount_sent_msat: amount + fee };
+        this.pays.push(entry);
+        if (this.holdPayments) await new Promise<void>((r) => this.held.push(r));
         let preimage: string;
         try {
           preimage = this.net.reach(this, d.payee).receive(d.hash, amount);
         } catch (err) {
+          entry.status = 'failed';
           const kind = (err as PayFailure).kind;
           if (kind === 'unknown_hash') throw new RpcFail(203, 'Destination said it doesn\'t know invoice: incorrect_or_unknown_payment_details');
           if (kind === 'already_paid') throw new RpcFail(-1, 'This invoice has already been paid');
           throw new RpcFail(210, 'Ran out of routes to try after 1 attempt: see `paystatus`');
         }
-        const out = { destination: d.payee, payment_hash: d.hash, created_at: Date.now() / 1000, parts: 1, amount_msat: amount, amount_sent_msat: amount + fee, payment_preimage: preimage, status: 'complete' };
-        this.pays.push({ bolt11: p.bolt11, destination: d.payee, payment_hash: d.hash, status: 'complete', created_at: Math.floor(Date.now() / 1000), preimage, amount_msat: amount, amount_sent_msat: amount + fee });
-        return out;
+        entry.status = 'complete';
+        entry.preimage = preimage;
+        return { destination: d.payee, payment_hash: d.hash, created_at: Date.now() / 1000, parts: 1, amount_msat: amount, amount_sent_msat: amount + fee, payment_preimage: preimage, status: 'complete' };
       }
       case 'listpays':
-        return { pays: this.pays };
+        return { pays: this.pays.filter((x) => (p.payment_hash ? x.payment_hash === p.payment_hash : true) && (p.bolt11 ? x.bolt11 === p.bolt11 : true)) };
       case 'waitanyinvoice': {
         const last = Number(p.lastpay_index ?? 0);
         const deadline = p.timeout !== undefined ? Date.now() + Number(p.timeout) * 1000 : Infinity;
@@ -221,6 +228,11 @@ export class ClnPeer implements NetNode {
       default:
         throw new RpcFail(-32601, `Unknown command '${method}'`);
     }
+  }
+
+  release(): void {
+    this.holdPayments = false;
+    for (const r of this.held.splice(0)) r();
   }
 
   receive(hash: string, amountMsat: number): string {

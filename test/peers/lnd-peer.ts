@@ -5,10 +5,10 @@
 // key of its own), answering with LND's words when it is missing or wrong. It implements the calls ln-service makes
 // for anyad: Lightning.GetInfo, WalletBalance, ChannelBalance, ListPeers, ConnectPeer, ListChannels,
 // PendingChannels, OpenChannel, CloseChannel, AddInvoice, LookupInvoice, ListInvoices, DecodePayReq,
-// SubscribeInvoices (add/settle index replay), and Router.SendPaymentV2; ChainNotifier is left unimplemented, which
-// ln-service handles by asking GetInfo for the height. A locked peer answers Lightning calls as LND does before
-// unlock ("unknown service lnrpc.Lightning"). Invoices are real signed BOLT11 and settle across the shared in-memory
-// network (ln-network.ts), with CLN peers too.
+// SubscribeInvoices (add/settle index replay), Router.SendPaymentV2 and TrackPaymentV2; ChainNotifier is left
+// unimplemented, which ln-service handles by asking GetInfo for the height. A locked peer answers Lightning calls as
+// LND does before unlock ("unknown service lnrpc.Lightning"). Invoices are real signed BOLT11 and settle across the
+// shared in-memory network (ln-network.ts), with CLN peers too.
 //
 // What it does NOT prove: routing, HTLCs and onion packets, channel state machines and on-chain funding (OpenChannel
 // makes a pending channel that confirmChannels() opens, standing in for mining; CloseChannel removes it at once),
@@ -94,6 +94,11 @@ export class LndPeer implements NetNode {
   private readonly channels: LChan[] = [];
   private readonly subscribers = new Set<{ call: grpc.ServerWritableStream<Obj, Obj> }>();
   onchainSat = 5_000_000;
+  /** While set, payments wait in flight until release() (to stand for a slow route). */
+  holdPayments = false;
+  private readonly held: Array<() => void> = [];
+  /** Each payment's latest Payment message, by hash (what TrackPaymentV2 answers). */
+  private readonly payments = new Map<string, Obj>();
   /** Called when an invoice settles (benchmarks time from here). */
   onSettle: ((hash: string) => void) | undefined;
 
@@ -129,7 +134,7 @@ export class LndPeer implements NetNode {
     const { lightning, router } = services();
     const server = new grpc.Server();
     server.addService(lightning, this.lightningHandlers());
-    server.addService(router, { SendPaymentV2: this.guardStream((c) => this.sendPayment(c)) });
+    server.addService(router, { SendPaymentV2: this.guardStream((c) => void this.sendPayment(c)), TrackPaymentV2: this.guardStream((c) => this.trackPayment(c)) });
     const creds = grpc.ServerCredentials.createSsl(null, [{ cert_chain: readFileSync(this.certPath), private_key: readFileSync(this.keyPath) }], false);
     this.port = await new Promise<number>((resolve, reject) => server.bindAsync(`127.0.0.1:${this.port}`, creds, (err, port) => (err ? reject(err) : resolve(port))));
     this.server = server;
@@ -339,7 +344,7 @@ export class LndPeer implements NetNode {
     this.notify(inv);
   }
 
-  private sendPayment(call: grpc.ServerWritableStream<Obj, Obj>): void {
+  private async sendPayment(call: grpc.ServerWritableStream<Obj, Obj>): Promise<void> {
     const req = call.request;
     let d;
     try {
@@ -349,15 +354,22 @@ export class LndPeer implements NetNode {
     }
     const amount = d.amountMsat ?? Number(req.amt_msat ?? 0);
     const fee = feeFor(amount);
-    const created = BigInt(Date.now()) * 1_000_000n;
-    const base = { payment_hash: d.hash, value: String(Math.floor(amount / 1000)), creation_date: String(Math.floor(Date.now() / 1000)), path: [], fee: '0', value_sat: String(Math.floor(amount / 1000)), value_msat: String(amount), payment_request: String(req.payment_request), fee_sat: '0', fee_msat: '0', creation_time_ns: String(created), payment_index: String(Date.now()), first_hop_custom_records: {} };
-    const failed = (reason: string): void => {
-      call.write({ ...base, status: 'FAILED', htlcs: [], payment_preimage: '0'.repeat(64), failure_reason: reason });
-      call.end();
+    const created = String(BigInt(Date.now()) * 1_000_000n);
+    const base = { payment_hash: d.hash, value: String(Math.floor(amount / 1000)), creation_date: String(Math.floor(Date.now() / 1000)), path: [], fee: '0', value_sat: String(Math.floor(amount / 1000)), value_msat: String(amount), payment_request: String(req.payment_request), fee_sat: '0', fee_msat: '0', creation_time_ns: created, payment_index: String(this.payments.size + 1), first_hop_custom_records: {} };
+    const send = (msg: Obj, final: boolean): void => {
+      this.payments.set(d.hash, msg);
+      if (call.writable) {
+        call.write(msg);
+        if (final) call.end();
+      }
     };
+    const failed = (reason: string): void => send({ ...base, status: 'FAILED', htlcs: [], payment_preimage: '0'.repeat(64), failure_reason: reason }, true);
     const limit = req.fee_limit_msat !== undefined && req.fee_limit_msat !== '0' ? Number(req.fee_limit_msat) : Number(req.fee_limit_sat ?? 0) > 0 ? Number(req.fee_limit_sat) * 1000 : Infinity;
     if (fee > limit) return failed('FAILURE_REASON_NO_ROUTE');
-    call.write({ ...base, status: 'IN_FLIGHT', htlcs: [], payment_preimage: '', failure_reason: 'FAILURE_REASON_NONE' });
+    const hop = { chan_id: '329853488332800', chan_capacity: '1000000', amt_to_forward: String(Math.floor(amount / 1000)), fee: '0', expiry: 318, amt_to_forward_msat: String(amount), fee_msat: String(fee), pub_key: d.payee, tlv_payload: true, custom_records: {} };
+    const route = { total_time_lock: 318, total_fees: String(Math.floor(fee / 1000)), total_amt: String(Math.floor((amount + fee) / 1000)), hops: [hop], total_fees_msat: String(fee), total_amt_msat: String(amount + fee), first_hop_amount_msat: String(amount + fee) };
+    send({ ...base, status: 'IN_FLIGHT', fee_msat: String(fee), payment_preimage: '', failure_reason: 'FAILURE_REASON_NONE', htlcs: [{ attempt_id: '1', status: 'IN_FLIGHT', route, attempt_time_ns: created, resolve_time_ns: created }] }, false);
+    if (this.holdPayments) await new Promise<void>((r) => this.held.push(r));
     let preimage: string;
     try {
       preimage = this.net.reach(this, d.payee).receive(d.hash, amount);
@@ -366,10 +378,20 @@ export class LndPeer implements NetNode {
       return failed(kind === 'no_route' ? 'FAILURE_REASON_NO_ROUTE' : 'FAILURE_REASON_INCORRECT_PAYMENT_DETAILS');
     }
     const now = String(BigInt(Date.now()) * 1_000_000n);
-    const hop = { chan_id: '329853488332800', chan_capacity: '1000000', amt_to_forward: String(Math.floor(amount / 1000)), fee: '0', expiry: 318, amt_to_forward_msat: String(amount), fee_msat: String(fee), pub_key: d.payee, tlv_payload: true, custom_records: {} };
-    const route = { total_time_lock: 318, total_fees: String(Math.floor(fee / 1000)), total_amt: String(Math.floor((amount + fee) / 1000)), hops: [hop], total_fees_msat: String(fee), total_amt_msat: String(amount + fee), first_hop_amount_msat: String(amount + fee) };
-    call.write({ ...base, status: 'SUCCEEDED', fee_msat: String(fee), fee_sat: String(Math.floor(fee / 1000)), payment_preimage: preimage, failure_reason: 'FAILURE_REASON_NONE', htlcs: [{ attempt_id: '1', status: 'SUCCEEDED', route, attempt_time_ns: String(created), resolve_time_ns: now, preimage: Buffer.from(preimage, 'hex') }] });
+    send({ ...base, status: 'SUCCEEDED', fee_msat: String(fee), fee_sat: String(Math.floor(fee / 1000)), payment_preimage: preimage, failure_reason: 'FAILURE_REASON_NONE', htlcs: [{ attempt_id: '1', status: 'SUCCEEDED', route, attempt_time_ns: created, resolve_time_ns: now, preimage: Buffer.from(preimage, 'hex') }] }, true);
+  }
+
+  /** TrackPaymentV2: the payment's latest state; LND answers NOT_FOUND for a hash it never paid. */
+  private trackPayment(call: grpc.ServerWritableStream<Obj, Obj>): void {
+    const msg = this.payments.get(Buffer.from(call.request.payment_hash as Buffer).toString('hex'));
+    if (!msg) return failStream(call, grpc.status.NOT_FOUND, 'payment isn\'t initiated');
+    call.write(msg);
     call.end();
+  }
+
+  release(): void {
+    this.holdPayments = false;
+    for (const r of this.held.splice(0)) r();
   }
 }
 

@@ -112,6 +112,15 @@ export interface LightningBackend extends Layer2Adapter, Service {
   lookupInvoice(paymentHash: string): Promise<InvoiceRecord | undefined>;
   decode(invoice: string): Promise<LnDecoded>;
   pay(req: PayRequest): Promise<PayResult>;
+  /** How the node's payment of this hash stands, or undefined when the node has no such payment. */
+  paymentState(paymentHash: string): Promise<PaymentState | undefined>;
+}
+
+export interface PaymentState {
+  status: 'pending' | 'complete' | 'failed';
+  preimage?: string;
+  amount_msat?: number;
+  fee_msat?: number;
 }
 
 /** Operation names for l2.capabilities, shared by both backends because they implement the same surface. */

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { HealthCell, type Health } from '../../core/service.js';
 import type { Network } from '../../core/options.js';
 import { rpcError, RpcError } from '../../rpc/errors.js';
-import { Backoff, LN_CAPABILITIES, type InvoiceRecord, type LightningBackend, type LnBalance, type LnChannel, type LnDecoded, type LnInfo, type LnPeer, type NewInvoice, type PayRequest, type PayResult } from './backend.js';
+import { Backoff, LN_CAPABILITIES, type PaymentState, type InvoiceRecord, type LightningBackend, type LnBalance, type LnChannel, type LnDecoded, type LnInfo, type LnPeer, type NewInvoice, type PayRequest, type PayResult } from './backend.js';
 import { ClnClient, ClnError, ClnUnreachable } from './cln-client.js';
 import type { LnRecords } from './records.js';
 
@@ -258,5 +258,13 @@ export class ClnBackend implements LightningBackend {
   async pay(req: PayRequest): Promise<PayResult> {
     const r = await this.call<{ payment_hash: string; amount_msat: number; amount_sent_msat: number; payment_preimage: string }>('pay', { bolt11: req.invoice, retry_for: req.timeout, ...(req.max_fee_msat !== undefined ? { maxfee: req.max_fee_msat } : {}) });
     return { payment_hash: r.payment_hash, amount_msat: r.amount_msat, fee_msat: r.amount_sent_msat - r.amount_msat, preimage: r.payment_preimage };
+  }
+
+  async paymentState(paymentHash: string): Promise<PaymentState | undefined> {
+    const r = await this.call<{ pays: Array<{ status: 'pending' | 'complete' | 'failed'; preimage?: string; amount_msat?: number; amount_sent_msat?: number }> }>('listpays', { payment_hash: paymentHash });
+    // Several attempts may be listed; one that completed decides, then one still going.
+    const p = r.pays.find((x) => x.status === 'complete') ?? r.pays.find((x) => x.status === 'pending') ?? r.pays[0];
+    if (!p) return undefined;
+    return { status: p.status, ...(p.preimage ? { preimage: p.preimage } : {}), ...(p.amount_msat !== undefined ? { amount_msat: p.amount_msat } : {}), ...(p.amount_msat !== undefined && p.amount_sent_msat !== undefined ? { fee_msat: p.amount_sent_msat - p.amount_msat } : {}) };
   }
 }

@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import { HealthCell, type Health, type HealthState } from '../../core/service.js';
 import type { Network } from '../../core/options.js';
 import { rpcError, RpcError } from '../../rpc/errors.js';
-import { Backoff, LN_CAPABILITIES, type InvoiceRecord, type LightningBackend, type LnBalance, type LnChannel, type LnDecoded, type LnInfo, type LnPeer, type NewInvoice, type PayRequest, type PayResult } from './backend.js';
+import { Backoff, LN_CAPABILITIES, type PaymentState, type InvoiceRecord, type LightningBackend, type LnBalance, type LnChannel, type LnDecoded, type LnInfo, type LnPeer, type NewInvoice, type PayRequest, type PayResult } from './backend.js';
 import type { LnRecords } from './records.js';
 
 /** Genesis block hashes as block explorers show them; LND reports its chain as the byte-reversed form (BOLT 2). */
@@ -371,5 +371,20 @@ export class LndBackend implements LightningBackend {
     const r = await this.call((lnd) => ln.payViaPaymentRequest({ lnd, request: req.invoice, pathfinding_timeout: req.timeout * 1000, ...(req.max_fee_msat !== undefined ? { max_fee_mtokens: String(req.max_fee_msat) } : {}) }), req.timeout * 1000 + this.settings.timeoutMs);
     const fee = Number(r.fee_mtokens);
     return { payment_hash: r.id, amount_msat: Number(r.mtokens) - fee, fee_msat: fee, preimage: r.secret };
+  }
+
+  async paymentState(paymentHash: string): Promise<PaymentState | undefined> {
+    let r: Awaited<ReturnType<typeof ln.getPayment>>;
+    try {
+      r = await this.call((lnd) => ln.getPayment({ lnd, id: paymentHash }));
+    } catch (err) {
+      if (err instanceof RpcError && (err.data as { lnd_error?: string } | undefined)?.lnd_error === 'SentPaymentNotFound') return undefined;
+      throw err;
+    }
+    if (r.is_confirmed && r.payment) {
+      const fee = Number(r.payment.fee_mtokens);
+      return { status: 'complete', preimage: r.payment.secret, amount_msat: Number(r.payment.mtokens) - fee, fee_msat: fee };
+    }
+    return { status: r.is_failed ? 'failed' : 'pending' };
   }
 }

@@ -3,13 +3,14 @@
 // records (listed while the node is down, marked stale) and reported on ln.invoice / ln.payment.
 
 import { randomBytes } from 'node:crypto';
-import { Type, type Static } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 import type { Network } from '../../core/options.js';
 import type { EventBus } from '../../rpc/events.js';
 import { rpcError } from '../../rpc/errors.js';
 import { defineMethod, type MethodSpec } from '../../rpc/registry.js';
 import { checkInvoice } from './bolt11.js';
-import type { BackendName, InvoiceRecord, LightningBackend, PaymentRecord } from './backend.js';
+import type { BackendName, InvoiceRecord, LightningBackend } from './backend.js';
+import { pay } from './payments.js';
 import type { LnRecords } from './records.js';
 import type { NodeWatch } from './watch.js';
 
@@ -230,7 +231,8 @@ export function lnMethods(chooser: BackendChooser, bus: EventBus, network: Netwo
       role: 'admin',
       handler: (p) => {
         checkInvoice(p.invoice, network);
-        return pay(use(p), bus, p);
+        const { backend, records } = use(p);
+        return pay(backend, records, bus, p);
       },
     }),
     defineMethod({
@@ -246,27 +248,4 @@ export function lnMethods(chooser: BackendChooser, bus: EventBus, network: Netwo
       },
     }),
   ];
-}
-
-const PayParams = Type.Object({ invoice: Type.String(), max_fee_msat: Type.Optional(Type.Integer()), timeout: Type.Integer() });
-
-/** Records the payment as pending before it starts, so a crash mid-payment leaves a trace; then its outcome. */
-async function pay({ backend, records }: Configured, bus: EventBus, p: Static<typeof PayParams>): Promise<{ payment_hash: string; status: 'complete'; amount_msat: number; fee_msat: number; preimage: string }> {
-  const dec = await backend.decode(p.invoice);
-  // A record is never overwritten by a second attempt that cannot succeed: the proof of payment stays.
-  const prior = await records.payment(dec.payment_hash);
-  if (prior?.status === 'complete') throw rpcError('Conflict', `invoice ${dec.payment_hash} was already paid through anyad (its preimage is in ln.listpayments)`, { payment_hash: dec.payment_hash });
-  if (prior?.status === 'pending') throw rpcError('Conflict', `a payment of invoice ${dec.payment_hash} through anyad is still in progress`, { payment_hash: dec.payment_hash });
-  const base: PaymentRecord = { payment_hash: dec.payment_hash, bolt11: p.invoice, status: 'pending', amount_msat: dec.amount_msat, fee_msat: null, created_at: Math.floor(Date.now() / 1000) };
-  await records.savePayment(base);
-  try {
-    const r = await backend.pay({ invoice: p.invoice, timeout: p.timeout, ...(p.max_fee_msat !== undefined ? { max_fee_msat: p.max_fee_msat } : {}) });
-    await records.savePayment({ ...base, status: 'complete', amount_msat: r.amount_msat, fee_msat: r.fee_msat, preimage: r.preimage });
-    bus.publish('ln.payment', { backend: backend.backend, status: 'succeeded', payment_hash: r.payment_hash, amount_msat: r.amount_msat, fee_msat: r.fee_msat });
-    return { payment_hash: r.payment_hash, status: 'complete', amount_msat: r.amount_msat, fee_msat: r.fee_msat, preimage: r.preimage };
-  } catch (err) {
-    await records.savePayment({ ...base, status: 'failed', error: (err as Error).message });
-    bus.publish('ln.payment', { backend: backend.backend, status: 'failed', payment_hash: dec.payment_hash, reason: (err as Error).message });
-    throw err;
-  }
 }

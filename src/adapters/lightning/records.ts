@@ -23,7 +23,10 @@ export class LnRecords {
     readonly backend: BackendName,
   ) {}
 
-  private key(kind: 'inv' | 'pay' | 'cursor', id: string): string {
+  /** Payment hashes this process is paying right now (their pending records are not stale). */
+  readonly paying = new Set<string>();
+
+  private key(kind: 'inv' | 'pay' | 'cursor' | 'pending', id: string): string {
     return `${this.backend}:${kind}:${id}`;
   }
 
@@ -78,8 +81,20 @@ export class LnRecords {
     await this.store.batch([{ type: 'put', sublevel: this.db, key: this.key('inv', r.payment_hash), value: r }]);
   }
 
+  /** Writes a payment record; pending ones are also indexed, so finding them does not read every record. */
   async savePayment(r: PaymentRecord): Promise<void> {
-    await this.store.batch([{ type: 'put', sublevel: this.db, key: this.key('pay', r.payment_hash), value: r }]);
+    const index: BatchOp = r.status === 'pending' ? { type: 'put', sublevel: this.db, key: this.key('pending', r.payment_hash), value: 1 } : { type: 'del', sublevel: this.db, key: this.key('pending', r.payment_hash) };
+    await this.store.batch([{ type: 'put', sublevel: this.db, key: this.key('pay', r.payment_hash), value: r }, index]);
+  }
+
+  async pendingPayments(): Promise<PaymentRecord[]> {
+    const prefix = `${this.backend}:pending:`;
+    const out: PaymentRecord[] = [];
+    for await (const k of this.db.keys({ gte: prefix, lt: `${prefix}\xff` })) {
+      const rec = await this.payment(k.slice(prefix.length));
+      if (rec) out.push(rec);
+    }
+    return out;
   }
 
   invoices(): Promise<InvoiceRecord[]> {

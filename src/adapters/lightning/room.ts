@@ -56,14 +56,14 @@ export const lightningRoom: Room = {
       const [{ ClnBackend }, { ClnClient }] = await Promise.all([import('./cln.js'), import('./cln-client.js')]);
       const records = new LnRecords(db, store, bus, 'cln');
       const backend = new ClnBackend(new ClnClient(config.path('cln.rpcfile')!, config.int('cln.timeout') * 1000), records, config.network, log.child({ backend: 'cln' }));
-      configured.set('cln', { backend, records, watch: new NodeWatch(backend, bus, watchMs, log.child({ backend: 'cln' })) });
+      configured.set('cln', { backend, records, watch: new NodeWatch(backend, records, bus, watchMs, log.child({ backend: 'cln' })) });
     }
     if (wantLnd) {
       const { LndBackend } = await import('./lnd.js');
       const records = new LnRecords(db, store, bus, 'lnd');
       const settings = { socket: config.str('lnd.socket')!, tlscertpath: config.path('lnd.tlscertpath'), macaroonpath: config.path('lnd.macaroonpath')!, timeoutMs: config.int('lnd.timeout') * 1000 };
       const backend = new LndBackend(settings, records, config.network, log.child({ backend: 'lnd' }));
-      configured.set('lnd', { backend, records, watch: new NodeWatch(backend, bus, watchMs, log.child({ backend: 'lnd' })) });
+      configured.set('lnd', { backend, records, watch: new NodeWatch(backend, records, bus, watchMs, log.child({ backend: 'lnd' })) });
     }
     const l2 = use<Layer2Api>('l2');
     for (const { backend, watch } of configured.values()) {

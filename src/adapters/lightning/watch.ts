@@ -2,11 +2,14 @@
 // and peer lists are polled and compared with the last look. (lightningd streams these only to plugins, and LND's
 // channel and peer streams differ in shape; one diff over the shared list shapes serves both and is exact about
 // states, at the cost of up to one interval of delay.) The first look after start is the baseline: anyad reports
-// changes from then on, including those that happened while the node was unreachable, once it is back.
+// changes from then on, including those that happened while the node was unreachable, once it is back. The same
+// look settles payments whose outcome anyad missed from the node's own record (payments.ts).
 
 import type { Logger } from 'pino';
 import type { EventBus } from '../../rpc/events.js';
 import type { LightningBackend, LnChannel, LnPeer } from './backend.js';
+import { reconcilePending } from './payments.js';
+import type { LnRecords } from './records.js';
 
 const PENDING = /pending|opening|AWAITING|OPENINGD|DUALOPEND/i;
 const CLOSING = /closing|CLOSINGD|ONCHAIN|SHUTDOWN/i;
@@ -25,6 +28,7 @@ export class NodeWatch {
 
   constructor(
     private readonly backend: LightningBackend,
+    private readonly records: LnRecords,
     private readonly bus: EventBus,
     private readonly intervalMs: number,
     private readonly log: Logger,
@@ -62,6 +66,7 @@ export class NodeWatch {
       const [channels, peers] = await Promise.all([this.backend.listChannels(), this.backend.listPeers()]);
       this.diffChannels(new Map(channels.map((c) => [c.channel_id, c])));
       this.diffPeers(new Map(peers.map((p) => [p.id, p])));
+      await reconcilePending(this.backend, this.records, this.bus);
     } catch (err) {
       this.log.debug({ reason: (err as Error).message }, 'channel/peer look failed; next interval tries again');
     }

@@ -194,6 +194,28 @@ async function benchRig(rig: Rig, dir: string): Promise<Record<string, unknown>>
   }
 }
 
+/** anyad's start-to-ready in ms (p50 of `runs`), with the given extra arguments, each run on a fresh datadir. */
+async function startToReady(dir: string, tag: string, extra: string[], runs = 5): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    const proc = spawn(process.execPath, [join(ROOT, 'dist/src/daemon/main.js'), '-regtest', `-datadir=${join(dir, `start-${tag}-${i}`)}`, '-rpcport=0', '-nobitcoind.enable', '-noml.enable', ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve, reject) => {
+      let buf = '';
+      proc.stdout!.setEncoding('utf8').on('data', (c: string) => {
+        buf += c;
+        if (buf.includes('anyad ready')) resolve();
+      });
+      proc.once('exit', (c) => reject(new Error(`anyad exited ${c}`)));
+    });
+    times.push(performance.now() - t0);
+    const done = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGTERM');
+    await done;
+  }
+  return q(times, 0.5);
+}
+
 export async function benchLn(results: Record<string, unknown>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'anya-bench-ln-'));
   try {
@@ -201,7 +223,12 @@ export async function benchLn(results: Record<string, unknown>): Promise<void> {
     for (const make of [clnRig, lndRig]) {
       const rig = await make(dir);
       try {
-        out[rig.name] = await benchRig(rig, dir);
+        const row = await benchRig(rig, dir);
+        const without = await startToReady(dir, `${rig.name}-off`, []);
+        const withIt = await startToReady(dir, `${rig.name}-on`, rig.daemonArgs);
+        row.start_to_ready = { p50_ms_without: Math.round(without), p50_ms_with: Math.round(withIt), added_ms: Math.round(withIt - without) };
+        console.log(`[${rig.name}] start-to-ready p50: ${Math.round(withIt)} ms with the backend vs ${Math.round(without)} ms without (+${Math.round(withIt - without)} ms)`);
+        out[rig.name] = row;
       } finally {
         await rig.close();
       }

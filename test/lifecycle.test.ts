@@ -28,6 +28,17 @@ describe('lifecycle', () => {
     assert.deepEqual(events.slice(3), ['close alpha', 'close gamma', 'close beta']);
   });
 
+  it('a service that never finishes closing is logged and left behind; the others still close and anyad stops', async () => {
+    const events: string[] = [];
+    const { started, logs } = startInProcess(datadir(), [testRoom({ events }, 'alpha'), testRoom({ events }, 'beta')], ['-beta.hangclose', '-shutdowntimeout=1']);
+    const daemon = await started;
+    await daemon.stop('test');
+    assert.equal(await daemon.done, 0);
+    assert.deepEqual(events.slice(2), ['close beta', 'close alpha']);
+    assert.ok(logs.lines.some((l) => l.msg === 'service did not close in time; stopping without it' && l.service === 'beta' && l.ms === 1000));
+    assert.ok(logs.lines.some((l) => l.msg === 'anyad stopped'));
+  });
+
   it('a required service that fails stops the start with its reason and closes what was opened', async () => {
     const events: string[] = [];
     const { started, logs } = startInProcess(datadir(), [testRoom({ events }, 'alpha'), testRoom({ events }, 'beta')], ['-beta.failopen']);

@@ -148,6 +148,13 @@ describe('Lightning over Core Lightning test peers', () => {
     }
   });
 
+  it('a closed client stays closed (a follower cannot reconnect behind a shutdown)', async () => {
+    const c = new ClnClient(b.socketPath, 1000);
+    assert.equal((await c.call<{ id: string }>('getinfo')).id, b.id);
+    c.close();
+    await assert.rejects(c.call('getinfo'), /the client is closed/);
+  });
+
   it('bad invoices and unknown peers are clear errors', async () => {
     const bad = await ch.call('ln.decode', { invoice: 'lnbcrt1notaninvoice' });
     assert.equal(bad.error?.code, -32602);

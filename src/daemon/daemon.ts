@@ -183,7 +183,7 @@ export class Daemon {
     // Let answers that were just produced reach their sockets before the connections end.
     await new Promise((r) => setImmediate(r));
     await this.rpc.close();
-    await this.node.close();
+    await this.node.close(deadline);
     await this.metrics.close();
     await this.store.close();
     log.info('anyad stopped');

@@ -81,14 +81,24 @@ export class Node {
     this.stage = undefined;
   }
 
-  async close(): Promise<void> {
+  /** Closes in reverse order; a service that does not finish within perServiceMs is logged and left behind. */
+  async close(perServiceMs = 30_000): Promise<void> {
     while (this.opened.length > 0) {
       const s = this.opened.pop()!;
+      let timer: NodeJS.Timeout | undefined;
       try {
-        await s.close();
+        const late = new Promise<'late'>((r) => {
+          timer = setTimeout(() => r('late'), perServiceMs);
+        });
+        if ((await Promise.race([s.close().then(() => 'closed' as const), late])) === 'late') {
+          this.log.error({ service: s.name, ms: perServiceMs }, 'service did not close in time; stopping without it');
+          continue;
+        }
         this.log.info({ service: s.name }, 'service closed');
       } catch (err) {
         this.log.error({ service: s.name, reason: (err as Error).message }, 'service failed to close cleanly');
+      } finally {
+        clearTimeout(timer);
       }
     }
   }

@@ -25,6 +25,7 @@ export class ClnClient {
   private sock: Socket | undefined;
   private connecting: Promise<Socket> | undefined;
   private buf = '';
+  private closed = false;
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout | undefined }>();
 
@@ -35,6 +36,7 @@ export class ClnClient {
 
   /** opts.timeoutMs 0: no timeout, for calls that block until something happens (wait); losing the connection still ends them. */
   async call<T = unknown>(method: string, params: Record<string, unknown> = {}, opts: { timeoutMs?: number } = {}): Promise<T> {
+    if (this.closed) throw new ClnUnreachable('the client is closed');
     const sock = await this.connect();
     const id = this.nextId++;
     const ms = opts.timeoutMs ?? this.timeoutMs;
@@ -51,7 +53,9 @@ export class ClnClient {
     });
   }
 
+  /** Closes for good: later calls fail at once (a follower loop must not reconnect behind a shutdown). */
   close(): void {
+    this.closed = true;
     this.sock?.destroy();
     this.sock = undefined;
   }

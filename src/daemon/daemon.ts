@@ -183,7 +183,8 @@ export class Daemon {
     // Let answers that were just produced reach their sockets before the connections end.
     await new Promise((r) => setImmediate(r));
     await this.rpc.close();
-    await this.node.close(deadline);
+    // Services get at least 5 s each, even with shutdowntimeout=0 (which only stops waiting for requests).
+    await this.node.close(Math.max(deadline, 5000));
     await this.metrics.close();
     await this.store.close();
     log.info('anyad stopped');

@@ -26,6 +26,6 @@ export const RPC_OPTIONS: OptionGroup = {
     { key: 'rpcmaxbatch', type: 'int', default: 100, min: 1, max: 10000, description: 'Most requests in one batch.' },
     { key: 'rpcsubscriberqueue', type: 'int', default: 4194304, min: 65536, max: 1073741824, unit: 'bytes', description: 'Unsent bytes a subscriber may have queued before its subscriptions are cut off.' },
     { key: 'rpcmaxsubscriptions', type: 'int', default: 32, min: 1, max: 10000, description: 'Most subscriptions on one connection.' },
-    { key: 'shutdowntimeout', type: 'int', default: 10, min: 0, max: 3600, unit: 'seconds', description: 'How long shutdown waits for in-flight requests to be answered, and then for each service to close.' },
+    { key: 'shutdowntimeout', type: 'int', default: 10, min: 0, max: 3600, unit: 'seconds', description: 'How long shutdown waits for in-flight requests to be answered, and then for each service to close (at least 5 s).' },
   ],
 };

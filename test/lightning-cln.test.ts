@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ClnClient } from '../src/adapters/lightning/cln-client.js';
 import { startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
+import { checkLayer2Face } from './helpers/layer2.js';
 import { call, channelsWithEvents, closeAll, nextEvent, unixChannel, wsChannel, type Channel } from './helpers/channel.js';
 import { ClnPeer, LnNetwork } from './peers/cln-peer.js';
 
@@ -107,6 +108,8 @@ describe('Lightning over Core Lightning test peers', () => {
     assert.equal((await nextEvent(ca, 'ln.payment')).status, 'succeeded');
     const pays = await call<{ payments: Array<{ payment_hash: string; status: string }> }>(ca, 'ln.listpayments');
     assert.equal(pays.payments.find((p) => p.payment_hash === inv.payment_hash)!.status, 'complete');
+    // The same payment through the Layer2 face every adapter shows.
+    await checkLayer2Face(ch, ca);
     const closed = await call<{ type: string }>(ca, 'ln.closechannel', { channel: ch1.channel_id });
     assert.equal(closed.type, 'mutual');
     assert.deepEqual(Object.entries(await nextEvent(ca, 'ln.channel')).filter(([k]) => ['status', 'channel_id'].includes(k)), [['status', 'closed'], ['channel_id', ch1.channel_id]]);

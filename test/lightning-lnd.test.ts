@@ -12,6 +12,7 @@ import * as ln from 'ln-service';
 import { LIGHTNING_MIGRATIONS } from '../src/adapters/lightning/records.js';
 import { Store } from '../src/store/store.js';
 import { startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
+import { checkLayer2Face } from './helpers/layer2.js';
 import { call, channelsWithEvents, closeAll, nextEvent, unixChannel, wsChannel, type Channel } from './helpers/channel.js';
 import { ClnPeer } from './peers/cln-peer.js';
 import { LnNetwork } from './peers/ln-network.js';
@@ -180,6 +181,8 @@ describe('Lightning over LND test peers', () => {
       const gone = await nextEvent(ca, 'ln.peer', (x) => x.status === 'disconnected');
       assert.equal(gone.id, c.id);
 
+      // The same payment through the Layer2 face every adapter shows.
+      await checkLayer2Face(ch, ca);
       const pays = await call<{ payments: Array<{ payment_hash: string; status: string; fee_msat: number | null }> }>(ca, 'ln.listpayments');
       assert.deepEqual(pays.payments.filter((p) => p.payment_hash === inv.payment_hash).map((p) => [p.status, p.fee_msat]), [['complete', 200]], 'a refused second attempt does not overwrite the proof of payment');
       const closed = await call<{ type: string; txid: string }>(ca, 'ln.closechannel', { channel: '300x1x0' });

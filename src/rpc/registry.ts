@@ -109,12 +109,20 @@ export class MethodRegistry {
     } else if (typeof raw === 'object' && raw !== null) named = { ...(raw as Record<string, unknown>) };
     else throw rpcError('InvalidParams', 'params must be an array or an object');
     // Most calls carry no params for methods that take none: skip the schema walk that fills defaults.
-    const withDefaults = m.order.length === 0 ? named : (Value.Default(m.spec.params, named) as Record<string, unknown>);
-    if (!m.checkParams.Check(withDefaults)) {
-      const errors = [...m.checkParams.Errors(withDefaults)].slice(0, 10).map((e) => ({ param: e.path.replace(/^\//, '') || '(params)', message: e.message }));
-      const first = errors[0]!;
-      throw rpcError('InvalidParams', `invalid params for ${m.spec.name}: ${first.param === '(params)' ? '' : `${first.param}: `}${first.message}`, { errors });
-    }
-    return withDefaults;
+    return checkParams(m.spec.params, m.checkParams, named, m.spec.name, m.order.length > 0);
   }
+}
+
+/**
+ * Fills the schema's defaults into `value` and checks it; throws InvalidParams naming every problem (up to 10), as
+ * for a method's params. Also used where a room takes params inside params (l2.submit's operation params).
+ */
+export function checkParams(schema: TSchema, check: TypeCheck<TSchema>, value: Record<string, unknown>, what: string, fillDefaults = true): Record<string, unknown> {
+  const withDefaults = fillDefaults ? (Value.Default(schema, value) as Record<string, unknown>) : value;
+  if (!check.Check(withDefaults)) {
+    const errors = [...check.Errors(withDefaults)].slice(0, 10).map((e) => ({ param: e.path.replace(/^\//, '') || '(params)', message: e.message }));
+    const first = errors[0]!;
+    throw rpcError('InvalidParams', `invalid params for ${what}: ${first.param === '(params)' ? '' : `${first.param}: `}${first.message}`, { errors });
+  }
+  return withDefaults;
 }

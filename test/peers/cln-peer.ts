@@ -1,8 +1,9 @@
 // A Core Lightning test peer: lightningd's JSON-RPC on a Unix socket with its framing (requests are bare JSON
 // objects, each response is followed by "\n\n") and the field shapes of Core Lightning's published per-method
 // schemas for getinfo, listfunds, listpeers, connect, listpeerchannels, fundchannel, close, invoice, listinvoices,
-// decode, pay, listpays, waitanyinvoice and wait (invoices/created). Invoices are real BOLT11, signed with the
-// node's key (ln-network.ts). Peers share one in-memory network (with LND test peers too), so a payment from one settles another's invoice.
+// decode, pay, listpays, getroute, waitanyinvoice and wait (invoices/created). Invoices are real BOLT11, signed with
+// the node's key (ln-network.ts). Peers share one in-memory network (with LND test peers too), so a payment from one
+// settles another's invoice.
 // What it does NOT prove: routing, HTLCs, channel state machines, on-chain funding (fundchannel makes a channel at
 // once), gossip, fee behaviour, or anything about lightningd's database beyond "state survives a restart".
 
@@ -204,6 +205,17 @@ export class ClnPeer implements NetNode {
         entry.status = 'complete';
         entry.preimage = preimage;
         return { destination: d.payee, payment_hash: d.hash, created_at: Date.now() / 1000, parts: 1, amount_msat: amount, amount_sent_msat: amount + fee, payment_preimage: preimage, status: 'complete' };
+      }
+      case 'getroute': {
+        const id = String(p.id);
+        const amount = Number(p.amount_msat);
+        try {
+          this.net.reach(this, id);
+        } catch {
+          throw new RpcFail(205, 'Could not find a route');
+        }
+        // One hop: what the payer sends is the amount plus the network's flat fee.
+        return { route: [{ id, channel: '300x1x0', direction: 0, amount_msat: amount + feeFor(amount), delay: 9, style: 'tlv' }] };
       }
       case 'listpays':
         return { pays: this.pays.filter((x) => (p.payment_hash ? x.payment_hash === p.payment_hash : true) && (p.bolt11 ? x.bolt11 === p.bolt11 : true)) };

@@ -5,10 +5,10 @@
 // key of its own), answering with LND's words when it is missing or wrong. It implements the calls ln-service makes
 // for anyad: Lightning.GetInfo, WalletBalance, ChannelBalance, ListPeers, ConnectPeer, ListChannels,
 // PendingChannels, OpenChannel, CloseChannel, AddInvoice, LookupInvoice, ListInvoices, DecodePayReq,
-// SubscribeInvoices (add/settle index replay), Router.SendPaymentV2 and TrackPaymentV2; ChainNotifier is left
-// unimplemented, which ln-service handles by asking GetInfo for the height. A locked peer answers Lightning calls as
-// LND does before unlock ("unknown service lnrpc.Lightning"). Invoices are real signed BOLT11 and settle across the
-// shared in-memory network (ln-network.ts), with CLN peers too.
+// SubscribeInvoices (add/settle index replay), and Router.SendPaymentV2, TrackPaymentV2, EstimateRouteFee;
+// ChainNotifier is left unimplemented, which ln-service handles by asking GetInfo for the height. A locked peer
+// answers Lightning calls as LND does before unlock ("unknown service lnrpc.Lightning"). Invoices are real signed
+// BOLT11 and settle across the shared in-memory network (ln-network.ts), with CLN peers too.
 //
 // What it does NOT prove: routing, HTLCs and onion packets, channel state machines and on-chain funding (OpenChannel
 // makes a pending channel that confirmChannels() opens, standing in for mining; CloseChannel removes it at once),
@@ -134,7 +134,7 @@ export class LndPeer implements NetNode {
     const { lightning, router } = services();
     const server = new grpc.Server();
     server.addService(lightning, this.lightningHandlers());
-    server.addService(router, { SendPaymentV2: this.guardStream((c) => void this.sendPayment(c)), TrackPaymentV2: this.guardStream((c) => this.trackPayment(c)) });
+    server.addService(router, { SendPaymentV2: this.guardStream((c) => void this.sendPayment(c)), TrackPaymentV2: this.guardStream((c) => this.trackPayment(c)), EstimateRouteFee: this.guard((req) => this.estimateRouteFee(req)) });
     const creds = grpc.ServerCredentials.createSsl(null, [{ cert_chain: readFileSync(this.certPath), private_key: readFileSync(this.keyPath) }], false);
     this.port = await new Promise<number>((resolve, reject) => server.bindAsync(`127.0.0.1:${this.port}`, creds, (err, port) => (err ? reject(err) : resolve(port))));
     this.server = server;
@@ -379,6 +379,22 @@ export class LndPeer implements NetNode {
     }
     const now = String(BigInt(Date.now()) * 1_000_000n);
     send({ ...base, status: 'SUCCEEDED', fee_msat: String(fee), fee_sat: String(Math.floor(fee / 1000)), payment_preimage: preimage, failure_reason: 'FAILURE_REASON_NONE', htlcs: [{ attempt_id: '1', status: 'SUCCEEDED', route, attempt_time_ns: created, resolve_time_ns: now, preimage: Buffer.from(preimage, 'hex') }] }, true);
+  }
+
+  /** EstimateRouteFee for a payment request: the network's flat fee when the payee is reachable. */
+  private estimateRouteFee(req: Obj): Obj {
+    let d;
+    try {
+      d = decodeInvoice(String(req.payment_request));
+    } catch (err) {
+      throw new Fail(grpc.status.UNKNOWN, `invalid payment request: ${(err as Error).message}`);
+    }
+    try {
+      this.net.reach(this, d.payee);
+    } catch {
+      return { routing_fee_msat: '0', time_lock_delay: '0', failure_reason: 'FAILURE_REASON_NO_ROUTE' };
+    }
+    return { routing_fee_msat: String(feeFor(d.amountMsat ?? 0)), time_lock_delay: '58', failure_reason: 'FAILURE_REASON_NONE' };
   }
 
   /** TrackPaymentV2: the payment's latest state; LND answers NOT_FOUND for a hash it never paid. */

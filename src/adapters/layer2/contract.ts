@@ -1,19 +1,48 @@
 // The contract every second-layer protocol adapter follows (Lightning backends now; DLC, RGB and state channels
-// later), kept small and honest: an adapter lists the operations it supports and refuses the rest, instead of
-// pretending. The registry is what l2.list, l2.health and l2.capabilities read.
+// later), kept small and honest: an adapter lists the operations it supports, each with the schema of its params,
+// and refuses the rest instead of pretending. Connecting and disconnecting are the Service's open and close. The
+// registry is what the l2.* methods read.
 
-import type { Health } from '../../core/service.js';
+import type { TSchema } from '@sinclair/typebox';
+import type { Service } from '../../core/service.js';
+import { rpcError } from '../../rpc/errors.js';
 
-export interface Layer2Adapter {
+/** One operation an adapter carried out (or is carrying out), in the same shape for every protocol. */
+export interface OperationRecord {
+  /** The adapter's id for it (a payment hash for Lightning). */
+  id: string;
+  /** One of the adapter's operation names. */
+  operation: string;
+  /** The adapter's words for where it stands, e.g. pending, complete, failed, unpaid, paid. */
+  status: string;
+  /** Unix seconds, or null when not known. */
+  created_at: number | null;
+  /** The protocol's own fields. */
+  detail: Record<string, unknown>;
+}
+
+export interface Layer2Adapter extends Service {
   /** e.g. "lightning". */
   readonly protocol: string;
   /** e.g. "cln" or "lnd". */
   readonly backend: string;
-  /** Operation names it supports, e.g. "invoice.create", "pay", "channel.open". */
+  /** Everything it supports, e.g. "pay", "invoice.create", "channel.open", "events.invoice". */
   capabilities(): string[];
-  health(): Health;
+  /** The event topics it publishes. */
+  readonly topics: readonly string[];
+  /** The operations submit() takes, with the schema of each one's params. */
+  readonly operations: Readonly<Record<string, TSchema>>;
+  /** The operations estimateFee() can price, with the schema of the params it needs for each. */
+  readonly estimates: Readonly<Record<string, TSchema>>;
   /** A short state summary for people (node id, block height, channel count...). */
   summary(): Promise<Record<string, unknown>>;
+  /** Carries out one operation; params are already checked against operations[operation]. */
+  submit(operation: string, params: Record<string, unknown>): Promise<OperationRecord>;
+  status(id: string): Promise<OperationRecord | undefined>;
+  /** Its operations, newest first. */
+  history(limit: number, offset: number): Promise<{ total: number; items: OperationRecord[] }>;
+  /** What the operation would cost now, in the protocol's units (e.g. { fee_msat }); params checked as for submit. */
+  estimateFee(operation: string, params: Record<string, unknown>): Promise<Record<string, unknown>>;
 }
 
 export class Layer2Registry {
@@ -26,5 +55,18 @@ export class Layer2Registry {
 
   list(): Layer2Adapter[] {
     return [...this.adapters];
+  }
+
+  /** The adapter for a protocol: the named backend, or the only one; otherwise a clear InvalidParams. */
+  find(protocol: string, backend?: string): Layer2Adapter {
+    const of = this.adapters.filter((a) => a.protocol === protocol);
+    if (of.length === 0) throw rpcError('InvalidParams', `no ${protocol} adapter is configured (configured: ${this.adapters.map((a) => `${a.protocol}/${a.backend}`).join(', ') || 'none'})`);
+    if (backend !== undefined) {
+      const a = of.find((x) => x.backend === backend);
+      if (!a) throw rpcError('InvalidParams', `no ${protocol} adapter with backend '${backend}' (configured: ${of.map((x) => x.backend).join(', ')})`);
+      return a;
+    }
+    if (of.length > 1) throw rpcError('InvalidParams', `several ${protocol} adapters are configured (${of.map((x) => x.backend).join(', ')}): name one with backend`);
+    return of[0]!;
   }
 }

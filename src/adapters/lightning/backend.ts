@@ -3,7 +3,6 @@
 // node cannot do something it refuses with a clear error instead of returning something made up.
 
 import type { Service } from '../../core/service.js';
-import type { Layer2Adapter } from '../layer2/contract.js';
 
 export type BackendName = 'cln' | 'lnd';
 
@@ -95,9 +94,11 @@ export interface PayResult {
   preimage: string;
 }
 
-/** Operations both backends support; the events and records around them live in the methods and LnRecords. */
-export interface LightningBackend extends Layer2Adapter, Service {
+/** What both nodes can do; the events, records and the Layer2 face around them are shared (adapter.ts, operations.ts). */
+export interface LightningBackend extends Service {
   readonly backend: BackendName;
+  /** A short state summary for people (node id, block height, channels, anyad's cursors). */
+  summary(): Promise<Record<string, unknown>>;
   /** False while the node is unreachable, locked or refused; calls then fail at once with BackendUnavailable. */
   readonly connected: boolean;
   getInfo(): Promise<LnInfo>;
@@ -112,6 +113,8 @@ export interface LightningBackend extends Layer2Adapter, Service {
   lookupInvoice(paymentHash: string): Promise<InvoiceRecord | undefined>;
   decode(invoice: string): Promise<LnDecoded>;
   pay(req: PayRequest): Promise<PayResult>;
+  /** The routing fee the node expects to pay for this invoice now. */
+  estimateFee(invoice: string): Promise<{ fee_msat: number }>;
   /** How the node's payment of this hash stands, or undefined when the node has no such payment. */
   paymentState(paymentHash: string): Promise<PaymentState | undefined>;
 }
@@ -122,9 +125,6 @@ export interface PaymentState {
   amount_msat?: number;
   fee_msat?: number;
 }
-
-/** Operation names for l2.capabilities, shared by both backends because they implement the same surface. */
-export const LN_CAPABILITIES = ['info', 'balance', 'peer.list', 'peer.connect', 'channel.list', 'channel.open', 'channel.close', 'invoice.create', 'invoice.lookup', 'invoice.list', 'invoice.decode', 'pay', 'payment.list', 'events.invoice', 'events.payment', 'events.channel', 'events.peer'];
 
 /** Reconnect delays: 250 ms doubling to 15 s, with ±25% jitter so many clients do not retry in step. */
 export class Backoff {

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { HealthCell, type Health } from '../../core/service.js';
 import type { Network } from '../../core/options.js';
 import { rpcError, RpcError } from '../../rpc/errors.js';
-import { Backoff, LN_CAPABILITIES, type PaymentState, type InvoiceRecord, type LightningBackend, type LnBalance, type LnChannel, type LnDecoded, type LnInfo, type LnPeer, type NewInvoice, type PayRequest, type PayResult } from './backend.js';
+import { Backoff, type PaymentState, type InvoiceRecord, type LightningBackend, type LnBalance, type LnChannel, type LnDecoded, type LnInfo, type LnPeer, type NewInvoice, type PayRequest, type PayResult } from './backend.js';
 import { ClnClient, ClnError, ClnUnreachable } from './cln-client.js';
 import type { LnRecords } from './records.js';
 
@@ -41,7 +41,6 @@ interface ClnInvoice {
 export class ClnBackend implements LightningBackend {
   readonly name = 'cln';
   readonly optional = true;
-  readonly protocol = 'lightning';
   readonly backend = 'cln';
   private readonly cell = new HealthCell('starting', 'connecting to lightningd');
   private running = false;
@@ -60,10 +59,6 @@ export class ClnBackend implements LightningBackend {
 
   health(): Health {
     return this.cell.get();
-  }
-
-  capabilities(): string[] {
-    return LN_CAPABILITIES;
   }
 
   async summary(): Promise<Record<string, unknown>> {
@@ -266,5 +261,12 @@ export class ClnBackend implements LightningBackend {
     const p = r.pays.find((x) => x.status === 'complete') ?? r.pays.find((x) => x.status === 'pending') ?? r.pays[0];
     if (!p) return undefined;
     return { status: p.status, ...(p.preimage ? { preimage: p.preimage } : {}), ...(p.amount_msat !== undefined ? { amount_msat: p.amount_msat } : {}), ...(p.amount_msat !== undefined && p.amount_sent_msat !== undefined ? { fee_msat: p.amount_sent_msat - p.amount_msat } : {}) };
+  }
+
+  async estimateFee(invoice: string): Promise<{ fee_msat: number }> {
+    const d = await this.decode(invoice);
+    if (d.amount_msat === null) throw rpcError('InvalidParams', 'invoice: it names no amount, so there is no route to price');
+    const r = await this.call<{ route: Array<{ amount_msat: number }> }>('getroute', { id: d.payee, amount_msat: d.amount_msat, riskfactor: 10 });
+    return { fee_msat: (r.route[0]?.amount_msat ?? d.amount_msat) - d.amount_msat };
   }
 }

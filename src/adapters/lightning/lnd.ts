@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import { HealthCell, type Health, type HealthState } from '../../core/service.js';
 import type { Network } from '../../core/options.js';
 import { rpcError, RpcError } from '../../rpc/errors.js';
-import { Backoff, LN_CAPABILITIES, type PaymentState, type InvoiceRecord, type LightningBackend, type LnBalance, type LnChannel, type LnDecoded, type LnInfo, type LnPeer, type NewInvoice, type PayRequest, type PayResult } from './backend.js';
+import { Backoff, type PaymentState, type InvoiceRecord, type LightningBackend, type LnBalance, type LnChannel, type LnDecoded, type LnInfo, type LnPeer, type NewInvoice, type PayRequest, type PayResult } from './backend.js';
 import type { LnRecords } from './records.js';
 
 /** Genesis block hashes as block explorers show them; LND reports its chain as the byte-reversed form (BOLT 2). */
@@ -72,7 +72,6 @@ const epoch = (iso: string | undefined): number => (iso ? Math.floor(Date.parse(
 export class LndBackend implements LightningBackend {
   readonly name = 'lnd';
   readonly optional = true;
-  readonly protocol = 'lightning';
   readonly backend = 'lnd';
   private readonly cell = new HealthCell('starting', 'connecting to LND');
   private lnd: ln.AuthenticatedLnd | undefined;
@@ -93,10 +92,6 @@ export class LndBackend implements LightningBackend {
 
   health(): Health {
     return this.cell.get();
-  }
-
-  capabilities(): string[] {
-    return LN_CAPABILITIES;
   }
 
   async summary(): Promise<Record<string, unknown>> {
@@ -386,5 +381,10 @@ export class LndBackend implements LightningBackend {
       return { status: 'complete', preimage: r.payment.secret, amount_msat: Number(r.payment.mtokens) - fee, fee_msat: fee };
     }
     return { status: r.is_failed ? 'failed' : 'pending' };
+  }
+
+  async estimateFee(invoice: string): Promise<{ fee_msat: number }> {
+    const r = await this.call((lnd) => ln.getRoutingFeeEstimate({ lnd, request: invoice, timeout: Math.min(this.settings.timeoutMs, 60_000) }));
+    return { fee_msat: Number(r.fee_mtokens) };
   }
 }

@@ -2,21 +2,17 @@
 // it; with two, a call names one with `backend`, or goes to ln.default. Invoices and payments made here are kept as
 // records (listed while the node is down, marked stale) and reported on ln.invoice / ln.payment.
 
-import { randomBytes } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
-import type { Network } from '../../core/options.js';
 import type { EventBus } from '../../rpc/events.js';
 import { rpcError } from '../../rpc/errors.js';
 import { defineMethod, type MethodSpec } from '../../rpc/registry.js';
 import { checkInvoice } from './bolt11.js';
-import type { BackendName, InvoiceRecord, LightningBackend } from './backend.js';
-import { pay } from './payments.js';
-import type { LnRecords } from './records.js';
+import type { BackendName } from './backend.js';
+import { Bolt11, createInvoice, InvoiceOp, pay, PayOp, type LnParts } from './operations.js';
+import { newestFirst } from './records.js';
 import type { NodeWatch } from './watch.js';
 
-export interface Configured {
-  backend: LightningBackend;
-  records: LnRecords;
+export interface Configured extends LnParts {
   /** Publishes ln.channel / ln.peer changes; methods that change channels or peers ask it to look at once. */
   watch: NodeWatch;
 }
@@ -40,7 +36,6 @@ export class BackendChooser {
 
 const NodeId = Type.String({ pattern: '^0[23][0-9a-fA-F]{64}$', description: 'A node id (33-byte public key, hex).' });
 const Hash = Type.String({ pattern: '^[0-9a-fA-F]{64}$', description: 'Payment hash, hex.' });
-const Invoice = Type.String({ minLength: 10, maxLength: 8000, pattern: '^ln[a-z0-9]+$', description: 'A BOLT11 invoice.' });
 const Backend = Type.Optional(Type.Union([Type.Literal('cln'), Type.Literal('lnd')], { description: 'Which backend; needed only when both are configured and ln.default is not set.' }));
 const OnlyBackend = Type.Object({ backend: Backend }, { additionalProperties: false });
 const Page = Type.Object(
@@ -51,12 +46,6 @@ const Page = Type.Object(
   },
   { additionalProperties: false },
 );
-
-/** Newest first, one page. */
-function page<T extends { created_at: number | null }>(all: T[], limit: number, offset: number): { total: number; items: T[] } {
-  const sorted = [...all].sort((a, b) => (b.created_at ?? 0) - (a.created_at ?? 0));
-  return { total: all.length, items: sorted.slice(offset, offset + limit) };
-}
 
 const InvoiceT = Type.Object({
   payment_hash: Type.String(),
@@ -82,7 +71,7 @@ const PaymentT = Type.Object({
   error: Type.Optional(Type.String()),
 });
 
-export function lnMethods(chooser: BackendChooser, bus: EventBus, network: Network): MethodSpec[] {
+export function lnMethods(chooser: BackendChooser, bus: EventBus): MethodSpec[] {
   const use = (p: { backend?: BackendName | undefined }): Configured => chooser.pick(p.backend);
   return [
     defineMethod({
@@ -162,25 +151,10 @@ export function lnMethods(chooser: BackendChooser, bus: EventBus, network: Netwo
     defineMethod({
       name: 'ln.createinvoice',
       summary: 'Create a BOLT11 invoice; kept as a record and reported on ln.invoice.',
-      params: Type.Object({ amount_msat: Type.Union([Type.Integer({ minimum: 1, maximum: 2_100_000_000_000_000_000 }), Type.Null()], { description: 'Amount, or null for any amount.' }), description: Type.String({ maxLength: 639 }), expiry: Type.Integer({ minimum: 60, maximum: 31_536_000, default: 3600, description: 'Seconds.' }), label: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })), backend: Backend }, { additionalProperties: false }),
+      params: Type.Object({ ...InvoiceOp.properties, backend: Backend }, { additionalProperties: false }),
       result: Type.Object({ payment_hash: Type.String(), bolt11: Type.String(), expires_at: Type.Integer(), label: Type.String() }),
       role: 'user',
-      handler: async (p) => {
-        const { backend, records } = use(p);
-        const label = p.label ?? `anya-${Date.now()}-${randomBytes(4).toString('hex')}`;
-        // The node's own invoice stream publishes ln.invoice created (for every invoice, made here or not); it waits
-        // for this record so the event carries anyad's label.
-        const r = await records.track(
-          (async () => {
-            const made = await backend.createInvoice({ amount_msat: p.amount_msat, description: p.description, expiry: p.expiry, label });
-            const rec: InvoiceRecord = { payment_hash: made.payment_hash, bolt11: made.bolt11, label, description: p.description, amount_msat: p.amount_msat, status: 'unpaid', created_at: Math.floor(Date.now() / 1000), expires_at: made.expires_at };
-            await records.saveInvoice(rec);
-            return made;
-          })(),
-        );
-        if (!records.followsCreated) bus.publish('ln.invoice', { backend: backend.backend, status: 'created', payment_hash: r.payment_hash, label, amount_msat: p.amount_msat });
-        return { payment_hash: r.payment_hash, bolt11: r.bolt11, expires_at: r.expires_at, label };
-      },
+      handler: (p) => createInvoice(use(p), p),
     }),
     defineMethod({
       name: 'ln.lookupinvoice',
@@ -208,32 +182,29 @@ export function lnMethods(chooser: BackendChooser, bus: EventBus, network: Netwo
       role: 'readonly',
       handler: async (p) => {
         const { backend, records } = use(p);
-        const { total, items } = page(await records.invoices(), p.limit, p.offset);
+        const { total, items } = newestFirst(await records.invoices(), p.limit, p.offset);
         return { backend: backend.backend, stale: !backend.connected, total, invoices: items };
       },
     }),
     defineMethod({
       name: 'ln.decode',
       summary: 'Decode a BOLT11 invoice (the node checks it).',
-      params: Type.Object({ invoice: Invoice, backend: Backend }, { additionalProperties: false }),
+      params: Type.Object({ invoice: Bolt11, backend: Backend }, { additionalProperties: false }),
       result: Type.Object({ payment_hash: Type.String(), payee: Type.String(), amount_msat: Type.Union([Type.Integer(), Type.Null()]), description: Type.String(), created_at: Type.Integer(), expires_at: Type.Integer() }),
       role: 'readonly',
       handler: (p) => {
+        const { backend, network } = use(p);
         checkInvoice(p.invoice, network);
-        return use(p).backend.decode(p.invoice);
+        return backend.decode(p.invoice);
       },
     }),
     defineMethod({
       name: 'ln.pay',
       summary: 'Pay a BOLT11 invoice, with a fee cap and a time limit.',
-      params: Type.Object({ invoice: Invoice, max_fee_msat: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_100_000_000_000_000_000 })), timeout: Type.Integer({ minimum: 1, maximum: 3600, default: 60, description: 'Seconds to keep trying.' }), backend: Backend }, { additionalProperties: false }),
+      params: Type.Object({ ...PayOp.properties, backend: Backend }, { additionalProperties: false }),
       result: Type.Object({ payment_hash: Type.String(), status: Type.Literal('complete'), amount_msat: Type.Integer(), fee_msat: Type.Integer(), preimage: Type.String() }),
       role: 'admin',
-      handler: (p) => {
-        checkInvoice(p.invoice, network);
-        const { backend, records } = use(p);
-        return pay(backend, records, bus, p);
-      },
+      handler: (p) => pay(use(p), p),
     }),
     defineMethod({
       name: 'ln.listpayments',
@@ -243,7 +214,7 @@ export function lnMethods(chooser: BackendChooser, bus: EventBus, network: Netwo
       role: 'readonly',
       handler: async (p) => {
         const { backend, records } = use(p);
-        const { total, items } = page(await records.payments(), p.limit, p.offset);
+        const { total, items } = newestFirst(await records.payments(), p.limit, p.offset);
         return { backend: backend.backend, stale: !backend.connected, total, payments: items };
       },
     }),

@@ -7,6 +7,12 @@ import type { EventBus } from '../../rpc/events.js';
 import type { BatchOp, Migration, RoomDb, Store } from '../../store/store.js';
 import type { BackendName, InvoiceRecord, PaymentRecord } from './backend.js';
 
+/** Newest first, one page (records without a creation time last). */
+export function newestFirst<T extends { created_at: number | null }>(all: T[], limit: number, offset: number): { total: number; items: T[] } {
+  const sorted = [...all].sort((a, b) => (b.created_at ?? 0) - (a.created_at ?? 0));
+  return { total: all.length, items: sorted.slice(offset, offset + limit) };
+}
+
 export interface Settlement {
   payment_hash: string;
   /** The node's label (Core Lightning), when anyad has no record of the invoice. */

@@ -9,7 +9,8 @@ import type { Network, OptionGroup } from '../../core/options.js';
 import type { Room } from '../../core/room.js';
 import { HealthCell, type Service } from '../../core/service.js';
 import type { Layer2Api } from '../layer2/room.js';
-import type { BackendName } from './backend.js';
+import { LightningAdapter } from './adapter.js';
+import type { BackendName, LightningBackend } from './backend.js';
 import { BackendChooser, lnMethods, type Configured } from './methods.js';
 import { LIGHTNING_MIGRATIONS, LnRecords } from './records.js';
 import { NodeWatch } from './watch.js';
@@ -49,28 +50,31 @@ export const lightningRoom: Room = {
     const fallback = config.str('ln.default') as 'auto' | BackendName;
     if (fallback !== 'auto' && !(fallback === 'cln' ? wantCln : wantLnd)) throw new Error(`ln.default=${fallback}, but ${fallback}.enable is not set`);
     const db = await store.room('lightning', LIGHTNING_MIGRATIONS);
-    const configured = new Map<BackendName, Configured>();
-    const watchMs = config.int('ln.watchinterval');
-    const services: Service[] = [];
+    const backends: Array<{ backend: LightningBackend; records: LnRecords }> = [];
     if (wantCln) {
       const [{ ClnBackend }, { ClnClient }] = await Promise.all([import('./cln.js'), import('./cln-client.js')]);
       const records = new LnRecords(db, store, bus, 'cln');
-      const backend = new ClnBackend(new ClnClient(config.path('cln.rpcfile')!, config.int('cln.timeout') * 1000), records, config.network, log.child({ backend: 'cln' }));
-      configured.set('cln', { backend, records, watch: new NodeWatch(backend, records, bus, watchMs, log.child({ backend: 'cln' })) });
+      backends.push({ records, backend: new ClnBackend(new ClnClient(config.path('cln.rpcfile')!, config.int('cln.timeout') * 1000), records, config.network, log.child({ backend: 'cln' })) });
     }
     if (wantLnd) {
       const { LndBackend } = await import('./lnd.js');
       const records = new LnRecords(db, store, bus, 'lnd');
       const settings = { socket: config.str('lnd.socket')!, tlscertpath: config.path('lnd.tlscertpath'), macaroonpath: config.path('lnd.macaroonpath')!, timeoutMs: config.int('lnd.timeout') * 1000 };
-      const backend = new LndBackend(settings, records, config.network, log.child({ backend: 'lnd' }));
-      configured.set('lnd', { backend, records, watch: new NodeWatch(backend, records, bus, watchMs, log.child({ backend: 'lnd' })) });
+      backends.push({ records, backend: new LndBackend(settings, records, config.network, log.child({ backend: 'lnd' })) });
     }
+    const configured = new Map<BackendName, Configured>();
+    const services: Service[] = [];
     const l2 = use<Layer2Api>('l2');
-    for (const { backend, watch } of configured.values()) {
-      l2?.register(backend);
-      services.push(backend, watcherService(backend.backend, watch));
+    for (const { backend, records } of backends) {
+      const parts = { backend, records, bus, network: config.network };
+      const watch = new NodeWatch(parts, config.int('ln.watchinterval'), log.child({ backend: backend.backend }));
+      const adapter = new LightningAdapter(parts);
+      configured.set(backend.backend, { ...parts, watch });
+      l2?.register(adapter);
+      // The adapter is the service: opening it connects the backend, closing it disconnects.
+      services.push(adapter, watcherService(backend.backend, watch));
     }
-    return { services, methods: lnMethods(new BackendChooser(configured, fallback === 'auto' ? undefined : fallback), bus, config.network) };
+    return { services, methods: lnMethods(new BackendChooser(configured, fallback === 'auto' ? undefined : fallback), bus) };
   },
 };
 

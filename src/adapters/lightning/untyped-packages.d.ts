@@ -41,6 +41,7 @@ declare module 'ln-service' {
   export function decodePaymentRequest(args: WithLnd & { request: string }): Promise<{ id: string; destination: string; mtokens?: string; description?: string; created_at: string; expires_at: string }>;
   export function payViaPaymentRequest(args: WithLnd & { request: string; max_fee_mtokens?: string; pathfinding_timeout?: number }): Promise<{ id: string; mtokens: string; fee_mtokens: string; secret: string }>;
   export function getInvoices(args: WithLnd & { limit?: number }): Promise<{ invoices: LndInvoice[] }>;
+  export function getRoutingFeeEstimate(args: WithLnd & { request: string; timeout?: number }): Promise<{ fee_mtokens: string; timeout: number }>;
   export function getPayment(args: WithLnd & { id: string }): Promise<{ is_confirmed?: boolean; is_failed?: boolean; is_pending?: boolean; payment?: { secret: string; mtokens: string; fee_mtokens: string } }>;
   export function subscribeToInvoices(args: WithLnd & { added_after?: number; confirmed_after?: number; restart_delay_ms?: number }): EventEmitter;
 }

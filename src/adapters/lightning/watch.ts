@@ -6,10 +6,8 @@
 // look settles payments whose outcome anyad missed from the node's own record (payments.ts).
 
 import type { Logger } from 'pino';
-import type { EventBus } from '../../rpc/events.js';
-import type { LightningBackend, LnChannel, LnPeer } from './backend.js';
-import { reconcilePending } from './payments.js';
-import type { LnRecords } from './records.js';
+import type { LnChannel, LnPeer } from './backend.js';
+import { reconcilePending, type LnParts } from './operations.js';
 
 const PENDING = /pending|opening|AWAITING|OPENINGD|DUALOPEND/i;
 const CLOSING = /closing|CLOSINGD|ONCHAIN|SHUTDOWN/i;
@@ -27,9 +25,7 @@ export class NodeWatch {
   private rerun: Promise<void> | undefined;
 
   constructor(
-    private readonly backend: LightningBackend,
-    private readonly records: LnRecords,
-    private readonly bus: EventBus,
+    private readonly parts: LnParts,
     private readonly intervalMs: number,
     private readonly log: Logger,
   ) {}
@@ -61,19 +57,19 @@ export class NodeWatch {
 
   /** Lists channels and peers and publishes what changed since the last look. */
   private async look(): Promise<void> {
-    if (!this.backend.connected) return;
+    if (!this.parts.backend.connected) return;
     try {
-      const [channels, peers] = await Promise.all([this.backend.listChannels(), this.backend.listPeers()]);
+      const [channels, peers] = await Promise.all([this.parts.backend.listChannels(), this.parts.backend.listPeers()]);
       this.diffChannels(new Map(channels.map((c) => [c.channel_id, c])));
       this.diffPeers(new Map(peers.map((p) => [p.id, p])));
-      await reconcilePending(this.backend, this.records, this.bus);
+      await reconcilePending(this.parts);
     } catch (err) {
       this.log.debug({ reason: (err as Error).message }, 'channel/peer look failed; next interval tries again');
     }
   }
 
   private publishChannel(status: string, c: LnChannel): void {
-    this.bus.publish('ln.channel', { backend: this.backend.backend, status, channel_id: c.channel_id, short_channel_id: c.short_channel_id, peer: c.peer, state: c.state, capacity_sat: c.capacity_sat });
+    this.parts.bus.publish('ln.channel', { backend: this.parts.backend.backend, status, channel_id: c.channel_id, short_channel_id: c.short_channel_id, peer: c.peer, state: c.state, capacity_sat: c.capacity_sat });
   }
 
   private diffChannels(now: Map<string, LnChannel>): void {
@@ -101,7 +97,7 @@ export class NodeWatch {
     for (const id of new Set([...before.keys(), ...now.keys()])) {
       const was = up(before.get(id));
       const is = up(now.get(id));
-      if (was !== is) this.bus.publish('ln.peer', { backend: this.backend.backend, status: is ? 'connected' : 'disconnected', id, address: now.get(id)?.address ?? before.get(id)?.address ?? null });
+      if (was !== is) this.parts.bus.publish('ln.peer', { backend: this.parts.backend.backend, status: is ? 'connected' : 'disconnected', id, address: now.get(id)?.address ?? before.get(id)?.address ?? null });
     }
   }
 }

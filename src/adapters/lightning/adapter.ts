@@ -1,0 +1,84 @@
+// A Lightning node as a Layer2 adapter: the backend (Core Lightning or LND) does the talking; this gives it the face
+// every second-layer protocol shows anyad — capabilities, topics, operations with schemas, submit / status /
+// history over anyad's records, and fee estimates. Opening and closing it connects and disconnects the backend.
+
+import type { Health } from '../../core/service.js';
+import { rpcError } from '../../rpc/errors.js';
+import type { Layer2Adapter, OperationRecord } from '../layer2/contract.js';
+import type { InvoiceRecord, PaymentRecord } from './backend.js';
+import { checkInvoice } from './bolt11.js';
+import { createInvoice, FeeOp, InvoiceOp, pay, PayOp, type LnParts } from './operations.js';
+import { newestFirst } from './records.js';
+
+const CAPABILITIES = ['info', 'balance', 'peer.list', 'peer.connect', 'channel.list', 'channel.open', 'channel.close', 'invoice.create', 'invoice.lookup', 'invoice.list', 'invoice.decode', 'pay', 'payment.list', 'fee.estimate', 'events.invoice', 'events.payment', 'events.channel', 'events.peer'];
+export const LN_TOPICS = ['ln.invoice', 'ln.payment', 'ln.channel', 'ln.peer'] as const;
+
+const asOperation = {
+  payment: (p: PaymentRecord): OperationRecord => ({ id: p.payment_hash, operation: 'pay', status: p.status, created_at: p.created_at, detail: { ...p } }),
+  invoice: (i: InvoiceRecord): OperationRecord => ({ id: i.payment_hash, operation: 'invoice.create', status: i.status, created_at: i.created_at, detail: { ...i } }),
+};
+
+export class LightningAdapter implements Layer2Adapter {
+  readonly protocol = 'lightning';
+  readonly topics = LN_TOPICS;
+  readonly operations = { pay: PayOp, 'invoice.create': InvoiceOp };
+  readonly estimates = { pay: FeeOp };
+
+  constructor(private readonly parts: LnParts) {}
+
+  get name(): string {
+    return this.parts.backend.name;
+  }
+  get backend(): string {
+    return this.parts.backend.backend;
+  }
+  get optional(): boolean {
+    return true;
+  }
+
+  open(): Promise<void> {
+    return this.parts.backend.open();
+  }
+  close(): Promise<void> {
+    return this.parts.backend.close();
+  }
+  health(): Health {
+    return this.parts.backend.health();
+  }
+  capabilities(): string[] {
+    return CAPABILITIES;
+  }
+  summary(): Promise<Record<string, unknown>> {
+    return this.parts.backend.summary();
+  }
+
+  async submit(operation: string, params: Record<string, unknown>): Promise<OperationRecord> {
+    if (operation === 'pay') {
+      const r = await pay(this.parts, params as never);
+      return (await this.status(r.payment_hash))!;
+    }
+    if (operation === 'invoice.create') {
+      const r = await createInvoice(this.parts, params as never);
+      return (await this.status(r.payment_hash))!;
+    }
+    throw rpcError('InvalidParams', `lightning cannot submit '${operation}' (it can: ${Object.keys(this.operations).join(', ')})`);
+  }
+
+  async status(id: string): Promise<OperationRecord | undefined> {
+    const hash = id.toLowerCase();
+    const p = await this.parts.records.payment(hash);
+    if (p) return asOperation.payment(p);
+    const i = await this.parts.records.invoice(hash);
+    return i ? asOperation.invoice(i) : undefined;
+  }
+
+  async history(limit: number, offset: number): Promise<{ total: number; items: OperationRecord[] }> {
+    return newestFirst([...(await this.parts.records.payments()).map(asOperation.payment), ...(await this.parts.records.invoices()).map(asOperation.invoice)], limit, offset);
+  }
+
+  async estimateFee(operation: string, params: Record<string, unknown>): Promise<Record<string, unknown>> {
+    if (operation !== 'pay') throw rpcError('InvalidParams', `lightning can estimate the fee of: ${Object.keys(this.estimates).join(', ')} (not '${operation}')`);
+    checkInvoice(String(params.invoice), this.parts.network);
+    return this.parts.backend.estimateFee(String(params.invoice));
+  }
+}

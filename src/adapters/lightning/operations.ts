@@ -1,0 +1,119 @@
+// The two operations of a Lightning node that anyad records, shared by ln.* and l2.submit: creating an invoice and
+// paying one. A payment is recorded as pending before it starts and keeps the node's final word. A payment whose
+// outcome anyad did not see (the node went away mid-payment, or anyad stopped) stays pending and is settled later
+// from the node's own payment record, by reconcilePending, which the node watcher runs on every look.
+
+import { randomBytes } from 'node:crypto';
+import { Type, type Static } from '@sinclair/typebox';
+import type { Network } from '../../core/options.js';
+import type { EventBus } from '../../rpc/events.js';
+import { ErrorCode, rpcError, RpcError } from '../../rpc/errors.js';
+import type { InvoiceRecord, LightningBackend, PaymentRecord } from './backend.js';
+import { checkInvoice } from './bolt11.js';
+import type { LnRecords } from './records.js';
+
+/** What an operation needs: the node, anyad's records of it, the event bus, and anyad's network. */
+export interface LnParts {
+  backend: LightningBackend;
+  records: LnRecords;
+  bus: EventBus;
+  network: Network;
+}
+
+export const Bolt11 = Type.String({ minLength: 10, maxLength: 8000, pattern: '^ln[a-z0-9]+$', description: 'A BOLT11 invoice.' });
+
+export const PayOp = Type.Object(
+  {
+    invoice: Bolt11,
+    max_fee_msat: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_100_000_000_000_000_000 })),
+    timeout: Type.Integer({ minimum: 1, maximum: 3600, default: 60, description: 'Seconds to keep trying.' }),
+  },
+  { additionalProperties: false },
+);
+
+export const InvoiceOp = Type.Object(
+  {
+    amount_msat: Type.Union([Type.Integer({ minimum: 1, maximum: 2_100_000_000_000_000_000 }), Type.Null()], { description: 'Amount, or null for any amount.' }),
+    description: Type.String({ maxLength: 639 }),
+    expiry: Type.Integer({ minimum: 60, maximum: 31_536_000, default: 3600, description: 'Seconds.' }),
+    label: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  },
+  { additionalProperties: false },
+);
+
+export const FeeOp = Type.Object({ invoice: Bolt11 }, { additionalProperties: false });
+
+/** Creates an invoice and keeps anyad's record of it (the node's invoice stream publishes ln.invoice created). */
+export async function createInvoice({ backend, records, bus }: LnParts, p: Static<typeof InvoiceOp>): Promise<{ payment_hash: string; bolt11: string; expires_at: number; label: string }> {
+  const label = p.label ?? `anya-${Date.now()}-${randomBytes(4).toString('hex')}`;
+  // The created event waits for this record, so it carries anyad's label.
+  const r = await records.track(
+    (async () => {
+      const made = await backend.createInvoice({ amount_msat: p.amount_msat, description: p.description, expiry: p.expiry, label });
+      const rec: InvoiceRecord = { payment_hash: made.payment_hash, bolt11: made.bolt11, label, description: p.description, amount_msat: p.amount_msat, status: 'unpaid', created_at: Math.floor(Date.now() / 1000), expires_at: made.expires_at };
+      await records.saveInvoice(rec);
+      return made;
+    })(),
+  );
+  if (!records.followsCreated) bus.publish('ln.invoice', { backend: backend.backend, status: 'created', payment_hash: r.payment_hash, label, amount_msat: p.amount_msat });
+  return { payment_hash: r.payment_hash, bolt11: r.bolt11, expires_at: r.expires_at, label };
+}
+
+export interface Paid {
+  payment_hash: string;
+  status: 'complete';
+  amount_msat: number;
+  fee_msat: number;
+  preimage: string;
+}
+
+export async function pay(parts: LnParts, p: Static<typeof PayOp>): Promise<Paid> {
+  const { backend, records, bus, network } = parts;
+  checkInvoice(p.invoice, network);
+  const dec = await backend.decode(p.invoice);
+  const hash = dec.payment_hash;
+  // A record is never overwritten by a second attempt that cannot succeed: the proof of payment stays.
+  let prior = await records.payment(hash);
+  if (prior?.status === 'pending' && !records.paying.has(hash)) prior = await settleFromNode(parts, prior);
+  if (prior?.status === 'complete') throw rpcError('Conflict', `invoice ${hash} was already paid through anyad (its preimage is in ln.listpayments)`, { payment_hash: hash });
+  if (prior?.status === 'pending') throw rpcError('Conflict', `a payment of invoice ${hash} through anyad is still in progress`, { payment_hash: hash });
+  const base: PaymentRecord = { payment_hash: hash, bolt11: p.invoice, status: 'pending', amount_msat: dec.amount_msat, fee_msat: null, created_at: Math.floor(Date.now() / 1000) };
+  await records.savePayment(base);
+  records.paying.add(hash);
+  try {
+    const r = await backend.pay({ invoice: p.invoice, timeout: p.timeout, ...(p.max_fee_msat !== undefined ? { max_fee_msat: p.max_fee_msat } : {}) });
+    await records.savePayment({ ...base, status: 'complete', amount_msat: r.amount_msat, fee_msat: r.fee_msat, preimage: r.preimage });
+    bus.publish('ln.payment', { backend: backend.backend, status: 'succeeded', payment_hash: hash, amount_msat: r.amount_msat, fee_msat: r.fee_msat });
+    return { payment_hash: hash, status: 'complete', amount_msat: r.amount_msat, fee_msat: r.fee_msat, preimage: r.preimage };
+  } catch (err) {
+    if (err instanceof RpcError && err.code === ErrorCode.BackendUnavailable) {
+      // The node may still complete it: the record stays pending until the node says how it ended.
+      throw rpcError('BackendUnavailable', `${err.message}; the payment's outcome is not known yet (ln.listpayments shows it once the node answers)`, { ...(err.data as object), payment_hash: hash });
+    }
+    await records.savePayment({ ...base, status: 'failed', error: (err as Error).message });
+    bus.publish('ln.payment', { backend: backend.backend, status: 'failed', payment_hash: hash, reason: (err as Error).message });
+    throw err;
+  } finally {
+    records.paying.delete(hash);
+  }
+}
+
+/** Asks the node how a pending payment ended and records it (publishing ln.payment when it ended). */
+async function settleFromNode({ backend, records, bus }: LnParts, rec: PaymentRecord): Promise<PaymentRecord> {
+  const state = await backend.paymentState(rec.payment_hash);
+  let next: PaymentRecord;
+  if (state?.status === 'complete') next = { ...rec, status: 'complete', amount_msat: state.amount_msat ?? rec.amount_msat, fee_msat: state.fee_msat ?? null, ...(state.preimage ? { preimage: state.preimage } : {}) };
+  else if (state?.status === 'failed') next = { ...rec, status: 'failed', error: 'the node reports the payment failed' };
+  else if (state === undefined) next = { ...rec, status: 'failed', error: 'the node never started this payment (anyad stopped or lost the node before handing it over)' };
+  else return rec;
+  await records.savePayment(next);
+  bus.publish('ln.payment', next.status === 'complete' ? { backend: backend.backend, status: 'succeeded', payment_hash: rec.payment_hash, amount_msat: next.amount_msat, fee_msat: next.fee_msat } : { backend: backend.backend, status: 'failed', payment_hash: rec.payment_hash, reason: next.error });
+  return next;
+}
+
+/** Settles every pending record this process is not paying right now (after a crash, or a node that went away). */
+export async function reconcilePending(parts: LnParts): Promise<void> {
+  for (const rec of await parts.records.pendingPayments()) {
+    if (!parts.records.paying.has(rec.payment_hash)) await settleFromNode(parts, rec);
+  }
+}

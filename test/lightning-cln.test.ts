@@ -108,6 +108,16 @@ describe('Lightning over Core Lightning test peers', () => {
     assert.equal((await nextEvent(ca, 'ln.payment')).status, 'succeeded');
     const pays = await call<{ payments: Array<{ payment_hash: string; status: string }> }>(ca, 'ln.listpayments');
     assert.equal(pays.payments.find((p) => p.payment_hash === inv.payment_hash)!.status, 'complete');
+    // Two calls paying the same invoice at once: one is refused at once, the other pays.
+    const twice = await call<{ bolt11: string }>(ch, 'ln.createinvoice', { amount_msat: 4_000, description: 'twice' });
+    a.holdPayments = true;
+    const first = ca.call('ln.pay', { invoice: twice.bolt11 });
+    const second = ca.call('ln.pay', { invoice: twice.bolt11 });
+    const refused = await Promise.race([first, second]);
+    assert.equal(refused.error?.code, -32014);
+    a.release();
+    const outcomes = await Promise.all([first, second]);
+    assert.deepEqual(outcomes.map((o) => o.error?.code ?? 'ok').sort(), [-32014, 'ok']);
     // The same payment through the Layer2 face every adapter shows.
     await checkLayer2Face(ch, ca);
     const closed = await call<{ type: string }>(ca, 'ln.closechannel', { channel: ch1.channel_id });

@@ -77,10 +77,12 @@ export async function pay(parts: LnParts, p: Static<typeof PayOp>): Promise<Paid
   if (prior?.status === 'pending' && !records.paying.has(hash)) prior = await settleFromNode(parts, prior);
   if (prior?.status === 'complete') throw rpcError('Conflict', `invoice ${hash} was already paid through anyad (its preimage is in ln.listpayments)`, { payment_hash: hash });
   if (prior?.status === 'pending') throw rpcError('Conflict', `a payment of invoice ${hash} through anyad is still in progress`, { payment_hash: hash });
-  const base: PaymentRecord = { payment_hash: hash, bolt11: p.invoice, status: 'pending', amount_msat: dec.amount_msat, fee_msat: null, created_at: Math.floor(Date.now() / 1000) };
-  await records.savePayment(base);
+  // Checked and claimed with no await between, so two concurrent calls cannot both start it.
+  if (records.paying.has(hash)) throw rpcError('Conflict', `a payment of invoice ${hash} through anyad is still in progress`, { payment_hash: hash });
   records.paying.add(hash);
+  const base: PaymentRecord = { payment_hash: hash, bolt11: p.invoice, status: 'pending', amount_msat: dec.amount_msat, fee_msat: null, created_at: Math.floor(Date.now() / 1000) };
   try {
+    await records.savePayment(base);
     const r = await backend.pay({ invoice: p.invoice, timeout: p.timeout, ...(p.max_fee_msat !== undefined ? { max_fee_msat: p.max_fee_msat } : {}) });
     await records.savePayment({ ...base, status: 'complete', amount_msat: r.amount_msat, fee_msat: r.fee_msat, preimage: r.preimage });
     bus.publish('ln.payment', { backend: backend.backend, status: 'succeeded', payment_hash: hash, amount_msat: r.amount_msat, fee_msat: r.fee_msat });

@@ -97,10 +97,12 @@ describe('Lightning over Core Lightning test peers', () => {
     const broke = await ca.call('ln.openchannel', { peer: b.id, amount_sat: 9_000_000 });
     assert.equal(broke.error?.code, -32016);
     assert.match(broke.error!.message, /Could not afford/);
+    assert.equal((broke.error!.data as { kind: string }).kind, 'insufficient_funds');
     const inv = await call<{ bolt11: string; payment_hash: string }>(ch, 'ln.createinvoice', { amount_msat: 2_000_000, description: 'tea' });
     const capped = await ca.call('ln.pay', { invoice: inv.bolt11, max_fee_msat: 1 });
     assert.equal(capped.error?.code, -32016);
     assert.match(capped.error!.message, /fee budget/);
+    assert.equal((capped.error!.data as { kind: string }).kind, 'fee_limit');
     assert.equal((await nextEvent(ca, 'ln.payment')).status, 'failed');
     const paid = await call<{ status: string; amount_msat: number; fee_msat: number; preimage: string }>(ca, 'ln.pay', { invoice: inv.bolt11 });
     assert.equal(paid.status, 'complete');
@@ -182,6 +184,7 @@ describe('Lightning over Core Lightning test peers', () => {
     assert.equal(shape.error?.code, -32602);
     const unknown = await ch.call('ln.connect', { id: `02${'11'.repeat(32)}` });
     assert.equal(unknown.error?.code, -32016);
+    assert.equal((unknown.error!.data as { kind: string }).kind, 'peer_unreachable');
   });
 
   it('lightningd stopped: fast BackendUnavailable, records still listed as stale; back: reconnects', async () => {

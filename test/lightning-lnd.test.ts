@@ -149,11 +149,13 @@ describe('Lightning over LND test peers', () => {
       const broke = await ca.call('ln.openchannel', { peer: b.id, amount_sat: 9_000_000 });
       assert.equal(broke.error?.code, -32016);
       assert.match(broke.error!.message, /not enough witness outputs/);
+      assert.equal((broke.error!.data as { kind: string }).kind, 'insufficient_funds');
 
       const inv = await call<{ bolt11: string; payment_hash: string }>(ch, 'ln.createinvoice', { amount_msat: 2_000_000, description: 'tea' });
       const capped = await ca.call('ln.pay', { invoice: inv.bolt11, max_fee_msat: 1 });
       assert.equal(capped.error?.code, -32016);
       assert.match(capped.error!.message, /PaymentPathfindingFailedToFindPossibleRoute/);
+      assert.equal((capped.error!.data as { kind: string }).kind, 'no_route', 'LND reports a fee cap it cannot meet as no route');
       assert.equal((await nextEvent(ca, 'ln.payment')).status, 'failed');
       const paid = await call<{ status: string; amount_msat: number; fee_msat: number; preimage: string }>(ca, 'ln.pay', { invoice: inv.bolt11, max_fee_msat: 1000 });
       assert.deepEqual([paid.status, paid.amount_msat, paid.fee_msat], ['complete', 2_000_000, 200]);
@@ -168,6 +170,7 @@ describe('Lightning over LND test peers', () => {
       const late = await ca.call('ln.pay', { invoice: taken.bolt11 });
       assert.equal(late.error?.code, -32016);
       assert.match(late.error!.message, /PaymentRejectedByDestination/);
+      assert.equal((late.error!.data as { kind: string }).kind, 'rejected_by_destination');
 
       // LND pays a Core Lightning node's invoice across the shared test network.
       const { ClnClient } = await import('../src/adapters/lightning/cln-client.js');
@@ -244,6 +247,7 @@ describe('Lightning over LND test peers', () => {
     const unknown = await ch.call('ln.connect', { id: `02${'11'.repeat(32)}`, host: '127.0.0.1' });
     assert.equal(unknown.error?.code, -32016);
     assert.match(unknown.error!.message, /connection refused/);
+    assert.equal((unknown.error!.data as { kind: string }).kind, 'peer_unreachable');
     const nohost = await ch.call('ln.connect', { id: a.id });
     assert.equal(nohost.error?.code, -32602);
     assert.match(nohost.error!.message, /needs the peer's host/);

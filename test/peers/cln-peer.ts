@@ -198,8 +198,8 @@ export class ClnPeer implements NetNode {
         } catch (err) {
           entry.status = 'failed';
           const kind = (err as PayFailure).kind;
-          if (kind === 'unknown_hash') throw new RpcFail(203, 'Destination said it doesn\'t know invoice: incorrect_or_unknown_payment_details');
-          if (kind === 'already_paid') throw new RpcFail(-1, 'This invoice has already been paid');
+          // A payee that knows no open invoice for the hash (unknown, or paid already) fails it the same way.
+          if (kind === 'unknown_hash' || kind === 'already_paid') throw new RpcFail(203, 'Destination said it doesn\'t know invoice: incorrect_or_unknown_payment_details');
           throw new RpcFail(210, 'Ran out of routes to try after 1 attempt: see `paystatus`');
         }
         entry.status = 'complete';

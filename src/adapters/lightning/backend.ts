@@ -126,6 +126,12 @@ export interface PaymentState {
   fee_msat?: number;
 }
 
+/**
+ * Why a node refused, in words that do not depend on the node, as `data.kind` of a BackendRejected error (the node's
+ * own code and words stay beside it). Absent when the refusal fits none of these.
+ */
+export type RefusalKind = 'no_route' | 'fee_limit' | 'rejected_by_destination' | 'already_paid' | 'invoice_expired' | 'insufficient_funds' | 'peer_unreachable' | 'timeout';
+
 /** Reconnect delays: 250 ms doubling to 15 s, with ±25% jitter so many clients do not retry in step. */
 export class Backoff {
   private delay = 250;

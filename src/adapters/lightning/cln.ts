@@ -7,12 +7,15 @@ import type { Logger } from 'pino';
 import { HealthCell, type Health } from '../../core/service.js';
 import type { Network } from '../../core/options.js';
 import { rpcError, RpcError } from '../../rpc/errors.js';
-import { Backoff, type PaymentState, type InvoiceRecord, type LightningBackend, type LnBalance, type LnChannel, type LnDecoded, type LnInfo, type LnPeer, type NewInvoice, type PayRequest, type PayResult } from './backend.js';
+import { Backoff, type PaymentState, type RefusalKind, type InvoiceRecord, type LightningBackend, type LnBalance, type LnChannel, type LnDecoded, type LnInfo, type LnPeer, type NewInvoice, type PayRequest, type PayResult } from './backend.js';
 import { ClnClient, ClnError, ClnUnreachable } from './cln-client.js';
 import type { LnRecords } from './records.js';
 
 /** lightningd's network names. */
 const CLN_NETWORK: Record<Network, string> = { main: 'bitcoin', test: 'testnet', signet: 'signet', regtest: 'regtest' };
+
+/** lightningd's error codes (common/jsonrpc_errors.h: pay, fundchannel, connect) as node-independent kinds. */
+const CLN_KIND: Record<number, RefusalKind> = { 201: 'already_paid', 203: 'rejected_by_destination', 205: 'no_route', 206: 'fee_limit', 207: 'invoice_expired', 210: 'no_route', 301: 'insufficient_funds', 400: 'peer_unreachable', 401: 'peer_unreachable' };
 
 /** Maps lightningd's failures to the caller's error codes, keeping its own code and words in data. */
 export function clnError(err: unknown): unknown {
@@ -20,7 +23,8 @@ export function clnError(err: unknown): unknown {
   if (err instanceof ClnUnreachable) return rpcError('BackendUnavailable', `lightningd is not reachable: ${err.message}`, { service: 'cln', reason: err.message });
   if (err instanceof ClnError) {
     if (err.code === -32602) return rpcError('InvalidParams', `lightningd: ${err.message}`, { cln_code: err.code });
-    return rpcError('BackendRejected', `lightningd: ${err.message}`, { cln_code: err.code, reason: err.message });
+    const kind = CLN_KIND[err.code];
+    return rpcError('BackendRejected', `lightningd: ${err.message}`, { cln_code: err.code, reason: err.message, ...(kind ? { kind } : {}) });
   }
   return err;
 }

@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import { HealthCell, type Health, type HealthState } from '../../core/service.js';
 import type { Network } from '../../core/options.js';
 import { rpcError, RpcError } from '../../rpc/errors.js';
-import { Backoff, type PaymentState, type InvoiceRecord, type LightningBackend, type LnBalance, type LnChannel, type LnDecoded, type LnInfo, type LnPeer, type NewInvoice, type PayRequest, type PayResult } from './backend.js';
+import { Backoff, type PaymentState, type RefusalKind, type InvoiceRecord, type LightningBackend, type LnBalance, type LnChannel, type LnDecoded, type LnInfo, type LnPeer, type NewInvoice, type PayRequest, type PayResult } from './backend.js';
 import type { LnRecords } from './records.js';
 
 /** Genesis block hashes as block explorers show them; LND reports its chain as the byte-reversed form (BOLT 2). */
@@ -60,6 +60,18 @@ export function classify(err: unknown, s: LndSettings): Trouble | undefined {
   if (p.grpcCode === 14 || p.grpcCode === 4 || UNREACHABLE.test(text)) return { state: 'unavailable', reason: `LND is not reachable at ${s.socket}: ${p.details || p.message}`, unreachable: true };
   return undefined;
 }
+
+/** ln-service's names for LND's refusals, as node-independent kinds (LND reports a fee cap it cannot meet as no route). */
+const LND_KIND: Record<string, RefusalKind> = {
+  PaymentPathfindingFailedToFindPossibleRoute: 'no_route',
+  FailedToFindPayableRouteToDestination: 'no_route',
+  PaymentRejectedByDestination: 'rejected_by_destination',
+  InsufficientBalanceToAttemptPayment: 'insufficient_funds',
+  InsufficientFundsToCreateChannel: 'insufficient_funds',
+  UnexpectedErrorAddingPeer: 'peer_unreachable',
+  FailedToSuccessfullyConnectToRemotePeer: 'peer_unreachable',
+  PaymentAttemptsTimedOut: 'timeout',
+};
 
 /** Closes the gRPC clients of an authenticated LND object (one per LND service). */
 function closeGrpc(lnd: ln.AuthenticatedLnd | undefined): void {
@@ -262,7 +274,8 @@ export class LndBackend implements LightningBackend {
     // ln-service's own argument checks are 400s named Expected...; its other 400s (InsufficientFundsToCreateChannel)
     // are LND refusing, like any other refusal.
     if (p.status === 400 && p.message.startsWith('Expected')) return rpcError('InvalidParams', `LND: ${words}`, { lnd_error: p.message });
-    return rpcError('BackendRejected', `LND: ${words}`, { lnd_error: p.message, ...(p.details ? { reason: p.details } : {}) });
+    const kind = LND_KIND[p.message];
+    return rpcError('BackendRejected', `LND: ${words}`, { lnd_error: p.message, ...(p.details ? { reason: p.details } : {}), ...(kind ? { kind } : {}) });
   }
 
   async getInfo(): Promise<LnInfo> {

@@ -4,6 +4,8 @@
 //  2. WebSocket fan-out: 1000 subscribers, one event; p99 delivery latency (target < 50 ms), against a bare ws
 //     broadcast to 1000 clients.
 //  3. anyad start-to-ready time and idle RSS (targets < 500 ms, < 100 MB), against a bare `node` process.
+// and, from their own files: chain (catch-up, block-to-event), hsm (signing), ml (inference, cache, batching), ln
+// (settle-to-event, ln.getinfo, start-to-ready per Lightning backend). `npm run bench -- ln` runs one of them.
 // Figures go to stdout and, as JSON, to the file BENCH_OUT names.
 
 import { spawn, type ChildProcess } from 'node:child_process';

@@ -38,7 +38,7 @@ export interface LndSettings {
 type Trouble = { state: HealthState; reason: string; unreachable: boolean };
 
 /** ln-service rejects with [status, message, {err}], err being gRPC's ServiceError. */
-function parts(err: unknown): { status: number | undefined; message: string; details: string; grpcCode: number | undefined } {
+function errorParts(err: unknown): { status: number | undefined; message: string; details: string; grpcCode: number | undefined } {
   if (Array.isArray(err)) {
     const inner = (err[2] as { err?: { details?: string; code?: number; message?: string } } | undefined)?.err;
     return { status: Number(err[0]), message: String(err[1]), details: inner?.details ?? inner?.message ?? '', grpcCode: inner?.code };
@@ -52,7 +52,7 @@ const TLS = /certificate|self.signed|SSL|TLS|handshake/i;
 
 /** Sorts an ln-service failure into unreachable / locked / refused credentials / anything else. */
 export function classify(err: unknown, s: LndSettings): Trouble | undefined {
-  const p = parts(err);
+  const p = errorParts(err);
   const text = `${p.message} ${p.details}`;
   if (p.message === 'LndLocked' || p.details === 'unknown service lnrpc.Lightning') return { state: 'unavailable', reason: `LND's wallet is locked (unlock it with lncli unlock); retrying`, unreachable: true };
   if (/verification failed|macaroon/i.test(p.details)) return { state: 'failed', reason: `LND refused the macaroon at ${s.macaroonpath}: ${p.details}`, unreachable: true };
@@ -162,7 +162,7 @@ export class LndBackend implements LightningBackend {
     try {
       info = await this.timed(ln.getWalletInfo({ lnd: this.lnd }));
     } catch (err) {
-      return this.fail(classify(err, this.settings) ?? { state: 'failed', reason: `LND's getinfo failed: ${parts(err).details || parts(err).message}`, unreachable: true });
+      return this.fail(classify(err, this.settings) ?? { state: 'failed', reason: `LND's getinfo failed: ${errorParts(err).details || errorParts(err).message}`, unreachable: true });
     }
     if (!info.chains.includes(CHAIN_HASH[this.network])) {
       return this.fail({ state: 'failed', reason: `LND serves chain ${info.chains.join(',') || '(none)'}, not anyad's ${this.network}; refusing to use it`, unreachable: true });
@@ -196,7 +196,7 @@ export class LndBackend implements LightningBackend {
       } catch (err) {
         if (!this.running) return;
         const t = classify(err, this.settings);
-        if (this.connected) this.log.warn({ reason: t?.reason ?? parts(err).message }, 'lost LND');
+        if (this.connected) this.log.warn({ reason: t?.reason ?? errorParts(err).message }, 'lost LND');
         if (t) this.cell.set(t.state, t.reason);
         this.connected = false;
         await backoff.wait();
@@ -269,7 +269,7 @@ export class LndBackend implements LightningBackend {
       this.stopStream?.(); // the follower reconnects with backoff
       return rpcError('BackendUnavailable', t.reason, { service: 'lnd', reason: t.reason });
     }
-    const p = parts(err);
+    const p = errorParts(err);
     const words = p.details ? `${p.message}: ${p.details}` : p.message;
     // ln-service's own argument checks are 400s named Expected...; its other 400s (InsufficientFundsToCreateChannel)
     // are LND refusing, like any other refusal.

@@ -48,8 +48,10 @@ export class LightningAdapter implements Layer2Adapter {
   capabilities(): string[] {
     return CAPABILITIES;
   }
-  summary(): Promise<Record<string, unknown>> {
-    return this.parts.backend.summary();
+  /** The node in a line, and how far anyad has followed it (its cursors). */
+  async summary(): Promise<Record<string, unknown>> {
+    const i = await this.parts.backend.getInfo();
+    return { id: i.id, alias: i.alias, block_height: i.block_height, active_channels: i.num_active_channels, network: i.network, cursors: await this.parts.records.cursors() };
   }
 
   async submit(operation: string, params: Record<string, unknown>): Promise<OperationRecord> {

@@ -97,8 +97,6 @@ export interface PayResult {
 /** What both nodes can do; the events, records and the Layer2 face around them are shared (adapter.ts, operations.ts). */
 export interface LightningBackend extends Service {
   readonly backend: BackendName;
-  /** A short state summary for people (node id, block height, channels, anyad's cursors). */
-  summary(): Promise<Record<string, unknown>>;
   /** False while the node is unreachable, locked or refused; calls then fail at once with BackendUnavailable. */
   readonly connected: boolean;
   getInfo(): Promise<LnInfo>;

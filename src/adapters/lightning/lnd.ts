@@ -106,11 +106,6 @@ export class LndBackend implements LightningBackend {
     return this.cell.get();
   }
 
-  async summary(): Promise<Record<string, unknown>> {
-    const i = await this.getInfo();
-    return { id: i.id, alias: i.alias, block_height: i.block_height, active_channels: i.num_active_channels, network: i.network, cursors: await this.records.cursors() };
-  }
-
   async open(): Promise<void> {
     this.running = true;
     try {

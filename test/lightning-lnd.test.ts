@@ -408,18 +408,19 @@ describe('Lightning over LND test peers', () => {
 });
 
 describe('lightning room state from the first build', () => {
-  it('moves unprefixed Core Lightning records and cursor under cln:', async () => {
+  it('moves unprefixed Core Lightning records and cursor under cln:, and indexes a pending payment', async () => {
     const dir = await tempDir();
     try {
       const store = await Store.open(join(dir.path, 'state'));
       const raw = store.db.sublevel<string, unknown>('lightning', { valueEncoding: 'json' });
       await raw.put('inv:aa', { payment_hash: 'aa', status: 'paid' });
       await raw.put('pay:bb', { payment_hash: 'bb', status: 'complete' });
+      await raw.put('pay:cc', { payment_hash: 'cc', status: 'pending' });
       await raw.put('cursor:pay_index', 7);
       const db = await store.room('lightning', LIGHTNING_MIGRATIONS);
       const keys: string[] = [];
       for await (const k of db.keys()) keys.push(k);
-      assert.deepEqual(keys.sort(), ['cln:cursor:pay_index', 'cln:inv:aa', 'cln:pay:bb']);
+      assert.deepEqual(keys.sort(), ['cln:cursor:pay_index', 'cln:inv:aa', 'cln:pay:bb', 'cln:pay:cc', 'cln:pending:cc']);
       assert.equal(await db.get('cln:cursor:pay_index'), 7);
       await store.close();
     } finally {

@@ -152,13 +152,15 @@ export class LnRecords {
 export const LIGHTNING_MIGRATIONS: Migration[] = [
   {
     version: 1,
-    description: 'key records and cursors by backend (the first build kept Core Lightning\'s without a prefix)',
+    description: 'key records and cursors by backend (the first build kept Core Lightning\'s without a prefix); index pending payments',
     up: async (db) => {
       const ops: BatchOp[] = [];
       for await (const [k, v] of db.iterator()) {
         if (/^(inv|pay|cursor):/.test(k)) {
           ops.push({ type: 'del', sublevel: db, key: k });
           ops.push({ type: 'put', sublevel: db, key: `cln:${k}`, value: v });
+          // A payment left pending by the first build joins the index reconciliation reads.
+          if (k.startsWith('pay:') && (v as { status?: string }).status === 'pending') ops.push({ type: 'put', sublevel: db, key: `cln:pending:${k.slice(4)}`, value: 1 });
         }
       }
       return ops;

@@ -11,7 +11,7 @@ import { createInvoice, FeeOp, InvoiceOp, pay, PayOp, type LnParts } from './ope
 import { newestFirst } from './records.js';
 
 const CAPABILITIES = ['info', 'balance', 'peer.list', 'peer.connect', 'channel.list', 'channel.open', 'channel.close', 'invoice.create', 'invoice.lookup', 'invoice.list', 'invoice.decode', 'pay', 'payment.list', 'fee.estimate', 'events.invoice', 'events.payment', 'events.channel', 'events.peer'];
-export const LN_TOPICS = ['ln.invoice', 'ln.payment', 'ln.channel', 'ln.peer'] as const;
+const LN_TOPICS = ['ln.invoice', 'ln.payment', 'ln.channel', 'ln.peer'] as const;
 
 const asOperation = {
   payment: (p: PaymentRecord): OperationRecord => ({ id: p.payment_hash, operation: 'pay', status: p.status, created_at: p.created_at, detail: { ...p } }),

@@ -11,7 +11,9 @@ import { ClnClient } from '../src/adapters/lightning/cln-client.js';
 import { startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
 import { checkLayer2Face } from './helpers/layer2.js';
 import { call, channelsWithEvents, closeAll, nextEvent, unixChannel, wsChannel, type Channel } from './helpers/channel.js';
-import { ClnPeer, LnNetwork } from './peers/cln-peer.js';
+import { ClnPeer } from './peers/cln-peer.js';
+import { LnNetwork } from './peers/ln-network.js';
+import { until } from './helpers/until.js';
 
 describe('Lightning over Core Lightning test peers', () => {
   let dir: { path: string; remove: () => Promise<void> };
@@ -136,28 +138,22 @@ describe('Lightning over Core Lightning test peers', () => {
     const inv = await call<{ bolt11: string; payment_hash: string }>(ch, 'ln.createinvoice', { amount_msat: 12_000, description: 'crash' });
     a.holdPayments = true;
     void cx.call('ln.pay', { invoice: inv.bolt11 }).catch(() => undefined); // never answered: anyad dies first
-    for (let i = 0; ; i++) {
+    await until('the payment shown as pending', async () => {
       const r = await call<{ payments: Array<{ payment_hash: string; status: string }> }>(cx, 'ln.listpayments');
-      if (r.payments.some((x) => x.payment_hash === inv.payment_hash && x.status === 'pending')) break;
-      assert.ok(i < 300, 'the payment never showed as pending');
-      await new Promise((res) => setTimeout(res, 20));
-    }
+      return r.payments.some((x) => x.payment_hash === inv.payment_hash && x.status === 'pending') ? true : undefined;
+    });
     cx.close();
     await dx.kill('SIGKILL');
     a.release();
     const dy = await startDaemon(datadir, { args: [...args(a), '-ln.watchinterval=100'] });
     const cy = await unixChannel(dy.socket);
     try {
-      for (let i = 0; ; i++) {
+      const rec = await until('the outcome read from lightningd', async () => {
         const r = await call<{ payments: Array<{ payment_hash: string; status: string; preimage?: string }> }>(cy, 'ln.listpayments');
         const x = r.payments.find((y) => y.payment_hash === inv.payment_hash);
-        if (x?.status === 'complete') {
-          assert.match(x.preimage!, /^[0-9a-f]{64}$/);
-          break;
-        }
-        assert.ok(i < 300, 'the outcome was never read from lightningd');
-        await new Promise((res) => setTimeout(res, 20));
-      }
+        return x?.status === 'complete' ? x : undefined;
+      });
+      assert.match(rec.preimage!, /^[0-9a-f]{64}$/);
     } finally {
       await closeAll(cy, dy);
     }
@@ -196,12 +192,7 @@ describe('Lightning over Core Lightning test peers', () => {
     assert.equal(list.stale, true);
     assert.ok(list.invoices.length >= 2);
     await b.start();
-    for (let i = 0; ; i++) {
-      const ok = await ch.call('ln.getinfo');
-      if (!ok.error) break;
-      assert.ok(i < 300, 'did not reconnect');
-      await new Promise((res) => setTimeout(res, 20));
-    }
+    await until('reconnected', async () => ((await ch.call('ln.getinfo')).error ? undefined : true));
   });
 
   it('an invoice settled while anyad was down is reported exactly once after it comes back', async () => {
@@ -217,20 +208,16 @@ describe('Lightning over Core Lightning test peers', () => {
     maker.close();
     d = await startDaemon(d.datadir, { args: args(b) });
     ch = await unixChannel(d.socket);
-    for (let i = 0; ; i++) {
+    await until('the invoice made while anyad was down, reported as created', async () => {
       const [l2] = await call<Array<{ summary: { cursors?: { created_index?: number } } }>>(ch, 'l2.list');
-      if ((l2!.summary.cursors?.created_index ?? 0) >= elsewhere.created_index) break;
-      assert.ok(i < 300, 'the invoice made while anyad was down was never reported as created');
-      await new Promise((res) => setTimeout(res, 20));
-    }
+      return (l2!.summary.cursors?.created_index ?? 0) >= elsewhere.created_index ? true : undefined;
+    });
     // The follower picks the settlement up while anyad starts; the record shows when it has (the event is
     // published right after that write, so subscribing afterwards cannot see it).
-    for (let i = 0; ; i++) {
+    await until('the settlement made while anyad was down', async () => {
       const list = await call<{ invoices: Array<{ payment_hash: string; status: string }> }>(ch, 'ln.listinvoices');
-      if (list.invoices.find((x) => x.payment_hash === inv.payment_hash)?.status === 'paid') break;
-      assert.ok(i < 300, 'the settlement made while anyad was down was never picked up');
-      await new Promise((res) => setTimeout(res, 20));
-    }
+      return list.invoices.find((x) => x.payment_hash === inv.payment_hash)?.status === 'paid' ? true : undefined;
+    });
     ws = await wsChannel(d.wsUrl!, await d.cookie());
     await call(ws, 'subscribe', { topics: ['ln.invoice'] });
     // Exactly once: the persisted cursor is past it, so a further settlement is the only event that comes.

@@ -17,6 +17,7 @@ import { call, channelsWithEvents, closeAll, nextEvent, unixChannel, wsChannel, 
 import { ClnPeer } from './peers/cln-peer.js';
 import { LnNetwork } from './peers/ln-network.js';
 import { LndPeer } from './peers/lnd-peer.js';
+import { until } from './helpers/until.js';
 
 const lndArgs = (p: LndPeer, over: { cert?: string; macaroon?: string } = {}): string[] => ['-lnd.enable', `-lnd.socket=${p.socket}`, `-lnd.tlscertpath=${over.cert ?? p.certPath}`, `-lnd.macaroonpath=${over.macaroon ?? p.macaroonPath}`, '-nobitcoind.enable', '-noml.enable'];
 
@@ -24,15 +25,6 @@ const lndArgs = (p: LndPeer, over: { cert?: string; macaroon?: string } = {}): s
 async function payDirect(from: LndPeer, bolt11: string): Promise<void> {
   const { lnd } = ln.authenticatedLndGrpc({ cert: (await readFile(from.certPath)).toString('base64'), macaroon: (await readFile(from.macaroonPath)).toString('hex'), socket: from.socket });
   await ln.payViaPaymentRequest({ lnd, request: bolt11 });
-}
-
-async function until<T>(what: string, f: () => Promise<T | undefined>, tries = 400): Promise<T> {
-  for (let i = 0; i < tries; i++) {
-    const v = await f();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`gave up waiting: ${what}`);
 }
 
 /** Reads and drops what a channel has received until it has been quiet for quietMs. */

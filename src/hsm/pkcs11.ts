@@ -5,6 +5,7 @@
 
 import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
+import { Backoff } from '../core/backoff.js';
 import { compressPoint, rawToLowSDer, verifySignature } from './ecdsa.js';
 import { ProviderError, type Curve, type KeyProvider, type ProviderKey, type ProviderStatus, type Scheme } from './provider.js';
 
@@ -34,7 +35,8 @@ export class Pkcs11Provider implements KeyProvider {
   private reopenAfter = 0;
   /** Private key objects by handle, valid for the current session only (cleared when it is reopened). */
   private readonly objects = new Map<string, { key: Buffer; curve: Curve }>();
-  private reopenDelay = 0;
+  /** 0.5 s doubling to 30 s between attempts to reopen a lost session. */
+  private readonly reopenBackoff = new Backoff(500, 30_000);
 
   constructor(private readonly opts: Pkcs11Options) {}
 
@@ -75,7 +77,7 @@ export class Pkcs11Provider implements KeyProvider {
     this.session = session;
     this.objects.clear();
     this.detail = `token '${this.opts.tokenLabel}' (${this.info.manufacturer} ${this.info.model})`;
-    this.reopenDelay = 0;
+    this.reopenBackoff.reset();
   }
 
   async close(): Promise<void> {
@@ -112,8 +114,7 @@ export class Pkcs11Provider implements KeyProvider {
     try {
       await this.openSession();
     } catch (err) {
-      this.reopenDelay = Math.min(30_000, this.reopenDelay ? this.reopenDelay * 2 : 500);
-      this.reopenAfter = Date.now() + this.reopenDelay;
+      this.reopenAfter = Date.now() + this.reopenBackoff.next();
       this.detail = (err as Error).message;
       throw err;
     }

@@ -13,8 +13,6 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { decodeInvoice, feeFor, makeInvoice, PayFailure, type LnNetwork, type NetNode } from './ln-network.js';
 
-export { LnNetwork } from './ln-network.js';
-
 interface Inv {
   label: string;
   bolt11: string;

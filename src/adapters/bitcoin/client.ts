@@ -4,6 +4,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { Backoff } from '../../core/backoff.js';
 import { rpcError, RpcError } from '../../rpc/errors.js';
 
 const require = createRequire(import.meta.url);
@@ -46,7 +47,8 @@ export class BitcoindClient {
   private active = 0;
   private readonly queue: Array<() => void> = [];
   private breakerUntil = 0;
-  private breakerDelay = 0;
+  /** 0.5 s doubling to 30 s. */
+  private readonly breaker = new Backoff(500, 30_000);
   lastError: string | undefined;
 
   constructor(private readonly opts: BitcoindClientOptions) {}
@@ -82,7 +84,7 @@ export class BitcoindClient {
     const client = this.client ?? (this.client = await this.makeClient());
     try {
       const result = await client.command(method, ...params);
-      this.breakerDelay = 0;
+      this.breaker.reset();
       return result;
     } catch (err) {
       const e = err as { code?: number | string; message?: string; name?: string };
@@ -104,8 +106,7 @@ export class BitcoindClient {
   /** Opens the breaker with exponential backoff and jitter (0.5 s doubling to 30 s) and throws. */
   private tripBreaker(reason: string): never {
     this.lastError = reason;
-    this.breakerDelay = Math.min(30_000, this.breakerDelay ? this.breakerDelay * 2 : 500);
-    this.breakerUntil = Date.now() + this.breakerDelay * (0.75 + Math.random() / 2);
+    this.breakerUntil = Date.now() + this.breaker.next();
     this.client = undefined;
     throw new BitcoindUnreachable(reason);
   }

@@ -129,27 +129,3 @@ export interface PaymentState {
  * own code and words stay beside it). Absent when the refusal fits none of these.
  */
 export type RefusalKind = 'no_route' | 'fee_limit' | 'rejected_by_destination' | 'already_paid' | 'invoice_expired' | 'insufficient_funds' | 'peer_unreachable' | 'timeout';
-
-/** Reconnect delays: 250 ms doubling to 15 s, with ±25% jitter so many clients do not retry in step. */
-export class Backoff {
-  private delay = 250;
-  private wake: (() => void) | undefined;
-  reset(): void {
-    this.delay = 250;
-  }
-  async wait(): Promise<void> {
-    await new Promise<void>((r) => {
-      const t = setTimeout(r, this.delay * (0.75 + Math.random() / 2));
-      this.wake = () => {
-        clearTimeout(t);
-        r();
-      };
-    });
-    this.wake = undefined;
-    this.delay = Math.min(this.delay * 2, 15_000);
-  }
-  /** Ends the current wait at once (on shutdown, so closing does not sit out a 15 s delay). */
-  interrupt(): void {
-    this.wake?.();
-  }
-}

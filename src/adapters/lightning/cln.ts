@@ -4,10 +4,11 @@
 // settlement or creation is missed and none is reported twice.
 
 import type { Logger } from 'pino';
+import { Backoff } from '../../core/backoff.js';
 import { HealthCell, type Health } from '../../core/service.js';
 import type { Network } from '../../core/options.js';
 import { rpcError, RpcError } from '../../rpc/errors.js';
-import { Backoff, type PaymentState, type RefusalKind, type InvoiceRecord, type LightningBackend, type LnBalance, type LnChannel, type LnDecoded, type LnInfo, type LnPeer, type NewInvoice, type PayRequest, type PayResult } from './backend.js';
+import type { PaymentState, RefusalKind, InvoiceRecord, LightningBackend, LnBalance, LnChannel, LnDecoded, LnInfo, LnPeer, NewInvoice, PayRequest, PayResult } from './backend.js';
 import { ClnClient, ClnError, ClnUnreachable } from './cln-client.js';
 import type { LnRecords } from './records.js';
 
@@ -51,7 +52,7 @@ export class ClnBackend implements LightningBackend {
   private loop: Promise<void> | undefined;
   private createdLoop: Promise<void> | undefined;
   /** The settlement follower's and the creation follower's. */
-  private readonly backoffs = [new Backoff(), new Backoff()] as const;
+  private readonly backoffs = [new Backoff(250, 15_000), new Backoff(250, 15_000)] as const;
   connected = false;
 
   constructor(

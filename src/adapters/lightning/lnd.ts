@@ -12,10 +12,11 @@ import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import * as ln from 'ln-service';
 import type { Logger } from 'pino';
+import { Backoff } from '../../core/backoff.js';
 import { HealthCell, type Health, type HealthState } from '../../core/service.js';
 import type { Network } from '../../core/options.js';
 import { rpcError, RpcError } from '../../rpc/errors.js';
-import { Backoff, type PaymentState, type RefusalKind, type InvoiceRecord, type LightningBackend, type LnBalance, type LnChannel, type LnDecoded, type LnInfo, type LnPeer, type NewInvoice, type PayRequest, type PayResult } from './backend.js';
+import type { PaymentState, RefusalKind, InvoiceRecord, LightningBackend, LnBalance, LnChannel, LnDecoded, LnInfo, LnPeer, NewInvoice, PayRequest, PayResult } from './backend.js';
 import type { LnRecords } from './records.js';
 
 /** Genesis block hashes as block explorers show them; LND reports its chain as the byte-reversed form (BOLT 2). */
@@ -35,7 +36,7 @@ export interface LndSettings {
 }
 
 /** Why LND cannot be used, sorted so health can tell an operator what to fix. */
-type Trouble = { state: HealthState; reason: string; unreachable: boolean };
+type Trouble = { state: HealthState; reason: string };
 
 /** ln-service rejects with [status, message, {err}], err being gRPC's ServiceError. */
 function errorParts(err: unknown): { status: number | undefined; message: string; details: string; grpcCode: number | undefined } {
@@ -54,10 +55,10 @@ const TLS = /certificate|self.signed|SSL|TLS|handshake/i;
 export function classify(err: unknown, s: LndSettings): Trouble | undefined {
   const p = errorParts(err);
   const text = `${p.message} ${p.details}`;
-  if (p.message === 'LndLocked' || p.details === 'unknown service lnrpc.Lightning') return { state: 'unavailable', reason: `LND's wallet is locked (unlock it with lncli unlock); retrying`, unreachable: true };
-  if (/verification failed|macaroon/i.test(p.details)) return { state: 'failed', reason: `LND refused the macaroon at ${s.macaroonpath}: ${p.details}`, unreachable: true };
-  if (TLS.test(text)) return { state: 'failed', reason: `TLS with LND at ${s.socket} failed; is ${s.tlscertpath ?? 'the certificate'} LND's current tls.cert? (${p.details || p.message})`, unreachable: true };
-  if (p.grpcCode === 14 || p.grpcCode === 4 || UNREACHABLE.test(text)) return { state: 'unavailable', reason: `LND is not reachable at ${s.socket}: ${p.details || p.message}`, unreachable: true };
+  if (p.message === 'LndLocked' || p.details === 'unknown service lnrpc.Lightning') return { state: 'unavailable', reason: `LND's wallet is locked (unlock it with lncli unlock); retrying` };
+  if (/verification failed|macaroon/i.test(p.details)) return { state: 'failed', reason: `LND refused the macaroon at ${s.macaroonpath}: ${p.details}` };
+  if (TLS.test(text)) return { state: 'failed', reason: `TLS with LND at ${s.socket} failed; is ${s.tlscertpath ?? 'the certificate'} LND's current tls.cert? (${p.details || p.message})` };
+  if (p.grpcCode === 14 || p.grpcCode === 4 || UNREACHABLE.test(text)) return { state: 'unavailable', reason: `LND is not reachable at ${s.socket}: ${p.details || p.message}` };
   return undefined;
 }
 
@@ -89,7 +90,7 @@ export class LndBackend implements LightningBackend {
   private lnd: ln.AuthenticatedLnd | undefined;
   private credentialsKey = '';
   private warnedMode = false;
-  private readonly backoff = new Backoff();
+  private readonly backoff = new Backoff(250, 15_000);
   private running = false;
   private loop: Promise<void> | undefined;
   private stopStream: (() => void) | undefined;
@@ -134,7 +135,7 @@ export class LndBackend implements LightningBackend {
     try {
       cert = this.settings.tlscertpath ? (await readFile(this.settings.tlscertpath)).toString('base64') : undefined;
     } catch (err) {
-      return this.fail({ state: 'failed', reason: `cannot read lnd.tlscertpath ${this.settings.tlscertpath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, unreachable: true });
+      return this.fail({ state: 'failed', reason: `cannot read lnd.tlscertpath ${this.settings.tlscertpath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
     }
     try {
       macaroon = (await readFile(this.settings.macaroonpath)).toString('hex');
@@ -144,7 +145,7 @@ export class LndBackend implements LightningBackend {
         this.log.warn({ path: this.settings.macaroonpath, mode: mode.toString(8) }, 'the LND macaroon is readable by every user on this machine; it grants what its permissions say (admin: everything) — chmod o-rwx it');
       }
     } catch (err) {
-      return this.fail({ state: 'failed', reason: `cannot read lnd.macaroonpath ${this.settings.macaroonpath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, unreachable: true });
+      return this.fail({ state: 'failed', reason: `cannot read lnd.macaroonpath ${this.settings.macaroonpath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
     }
     // gRPC channels are made again only when the credentials changed (each set holds a channel per service).
     const key = createHash('sha256').update(`${cert ?? ''}|${macaroon}|${this.settings.socket}`).digest('hex');
@@ -157,10 +158,10 @@ export class LndBackend implements LightningBackend {
     try {
       info = await this.timed(ln.getWalletInfo({ lnd: this.lnd }));
     } catch (err) {
-      return this.fail(classify(err, this.settings) ?? { state: 'failed', reason: `LND's getinfo failed: ${errorParts(err).details || errorParts(err).message}`, unreachable: true });
+      return this.fail(classify(err, this.settings) ?? { state: 'failed', reason: `LND's getinfo failed: ${errorParts(err).details || errorParts(err).message}` });
     }
     if (!info.chains.includes(CHAIN_HASH[this.network])) {
-      return this.fail({ state: 'failed', reason: `LND serves chain ${info.chains.join(',') || '(none)'}, not anyad's ${this.network}; refusing to use it`, unreachable: true });
+      return this.fail({ state: 'failed', reason: `LND serves chain ${info.chains.join(',') || '(none)'}, not anyad's ${this.network}; refusing to use it` });
     }
     this.connected = true;
     const who = `LND ${info.version} (${info.public_key.slice(0, 16)}…)`;

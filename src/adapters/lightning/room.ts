@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import type { Network, OptionGroup } from '../../core/options.js';
 import type { Room } from '../../core/room.js';
-import { HealthCell, type Service } from '../../core/service.js';
+import type { Service } from '../../core/service.js';
 import type { Layer2Api } from '../layer2/room.js';
 import { LightningAdapter } from './adapter.js';
 import type { BackendName, LightningBackend } from './backend.js';
@@ -72,26 +72,8 @@ export const lightningRoom: Room = {
       configured.set(backend.backend, { ...parts, watch });
       l2?.register(adapter);
       // The adapter is the service: opening it connects the backend, closing it disconnects.
-      services.push(adapter, watcherService(backend.backend, watch));
+      services.push(adapter, watch);
     }
     return { services, methods: lnMethods(new BackendChooser(configured, fallback === 'auto' ? undefined : fallback), bus) };
   },
 };
-
-/** Runs a backend's NodeWatch while the daemon runs (it looks only while the backend is connected). */
-function watcherService(backend: BackendName, watch: NodeWatch): Service {
-  const cell = new HealthCell('starting', 'not started');
-  return {
-    name: `${backend}-watch`,
-    optional: true,
-    open: async () => {
-      watch.start();
-      cell.set('ok', `looks at ${backend}'s channels and peers`);
-    },
-    close: async () => {
-      watch.stop();
-      cell.set('stopped', 'closed');
-    },
-    health: () => cell.get(),
-  };
-}

@@ -6,6 +6,7 @@
 // look settles payments whose outcome anyad missed from the node's own record (payments.ts).
 
 import type { Logger } from 'pino';
+import { HealthCell, type Health, type Service } from '../../core/service.js';
 import type { LnChannel, LnPeer } from './backend.js';
 import { reconcilePending, type LnParts } from './operations.js';
 
@@ -17,7 +18,11 @@ function phase(c: LnChannel): 'pending' | 'opened' | 'closing' {
   return PENDING.test(c.state) ? 'pending' : CLOSING.test(c.state) ? 'closing' : 'opened';
 }
 
-export class NodeWatch {
+/** A service of its own (`<backend>-watch`), opened after its backend and closed before it. */
+export class NodeWatch implements Service {
+  readonly name: string;
+  readonly optional = true;
+  private readonly cell = new HealthCell('starting', 'not started');
   private channels: Map<string, LnChannel> | undefined;
   private peers: Map<string, LnPeer> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -28,16 +33,26 @@ export class NodeWatch {
     private readonly parts: LnParts,
     private readonly intervalMs: number,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.name = `${parts.backend.backend}-watch`;
+  }
 
-  start(): void {
+  async open(): Promise<void> {
     this.timer = setInterval(() => void this.tick(), this.intervalMs);
     this.timer.unref();
     void this.tick();
+    this.cell.set('ok', `looks at ${this.parts.backend.backend}'s channels and peers every ${this.intervalMs} ms`);
   }
 
-  stop(): void {
+  /** Stops looking, and lets a look under way finish (it may be writing a payment's outcome). */
+  async close(): Promise<void> {
     clearInterval(this.timer);
+    await this.current;
+    this.cell.set('stopped', 'closed');
+  }
+
+  health(): Health {
+    return this.cell.get();
   }
 
   /** One look; if a look is under way, one more after it (so a change just made is seen, and looks never overlap). */

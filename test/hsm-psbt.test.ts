@@ -21,6 +21,8 @@ interface Utxo {
   vout: number;
   value: bigint;
   script: Uint8Array;
+  /** The whole previous transaction: segwit v0 inputs are signed only with it (CVE-2020-14199). */
+  prevTx: Buffer;
 }
 
 /** Mines a block paying `address` (plus 100 more so it matures) and answers its coinbase output. */
@@ -30,12 +32,13 @@ async function coinbaseTo(node: BcoinNode, address: string): Promise<Utxo> {
   const b = await node.rpc<{ tx: Array<{ txid: string; vout: Array<{ value: number; n: number; scriptPubKey: { hex: string } }> }> }>('getblock', h, true, true);
   const script = bitcoin.address.toOutputScript(address, NET);
   const out = b.tx[0]!.vout.find((o) => o.scriptPubKey.hex === Buffer.from(script).toString('hex'))!;
-  return { txid: b.tx[0]!.txid, vout: out.n, value: BigInt(Math.round(out.value * 1e8)), script };
+  const hex = await node.rpc<string>('getrawtransaction', b.tx[0]!.txid, false);
+  return { txid: b.tx[0]!.txid, vout: out.n, value: BigInt(Math.round(out.value * 1e8)), script, prevTx: Buffer.from(hex, 'hex') };
 }
 
 function psbtFor(utxo: Utxo, outs: Array<{ address: string; value: bigint }>, extra: Record<string, unknown> = {}): string {
   const p = new bitcoin.Psbt({ network: NET });
-  p.addInput({ hash: utxo.txid, index: utxo.vout, witnessUtxo: { script: utxo.script, value: utxo.value }, ...extra });
+  p.addInput({ hash: utxo.txid, index: utxo.vout, witnessUtxo: { script: utxo.script, value: utxo.value }, nonWitnessUtxo: utxo.prevTx, ...extra });
   for (const o of outs) p.addOutput(o);
   return p.toBase64();
 }
@@ -48,7 +51,7 @@ describe('PSBT signing with a SoftHSM2 key on regtest', { skip: hasSoftHsm ? fal
   let ch: Channel;
   let key: { id: string; addresses: { p2wpkh: string; p2sh_p2wpkh: string }; public_key: string };
   let utxo: Utxo;
-  const args = (): string[] => ['-hsm.provider=pkcs11', `-hsm.pinfile=${token.pinFile}`, `-bitcoind.rpcport=${node.port}`, `-bitcoind.rpccookiefile=${node.cookieFile}`, '-bitcoind.pollinterval=100'];
+  const args = (): string[] => ['-hsm.provider=pkcs11', `-hsm.pinfile=${token.pinFile}`, `-bitcoind.rpcport=${node.port}`, `-bitcoind.rpccookiefile=${node.cookieFile}`, '-bitcoind.pollinterval=100', '-hsm.policydelay=0'];
 
   before(async () => {
     dir = await tempDir();

@@ -96,7 +96,7 @@ describe('HSM over PKCS#11 (SoftHSM2)', { skip: hasSoftHsm ? false : 'softhsm2 n
   });
 
   it('rotation retires the old key (verifies, no longer signs) and carries its policy over', async () => {
-    await call(ch, 'hsm.setpolicy', { subject: `key:${keyId}`, policy: { max_amount_sat: 5000 } });
+    await call(ch, 'hsm.setpolicy', { subject: `key:${keyId}`, policy: { max_amount_sat: 5000, allow_raw_sign: true } });
     const next = await call<{ id: string; predecessor: string }>(ch, 'hsm.rotatekey', { key: keyId });
     assert.equal(next.predecessor, keyId);
     const dg = digest();
@@ -115,34 +115,43 @@ describe('HSM over PKCS#11 (SoftHSM2)', { skip: hasSoftHsm ? false : 'softhsm2 n
     assert.equal((await ch.call('hsm.sign', { key: next.id, digest: dg })).error?.code, -32013);
   });
 
-  it('the audit chain verifies, then names an edited, a deleted and a reordered entry', async () => {
-    const ok = await call<{ ok: boolean; entries: number }>(ch, 'hsm.verifyaudit');
+  it('the audit chain verifies, then names an edited, a deleted, a reordered, a re-hashed (MAC) and a cut entry', async () => {
+    const ok = await call<{ ok: boolean; entries: number; keyed: number; macs_checked: boolean }>(ch, 'hsm.verifyaudit');
     assert.equal(ok.ok, true);
     assert.ok(ok.entries >= 10, `entries ${ok.entries}`);
-    const page = await call<Array<{ seq: number; event: string }>>(ch, 'hsm.audit', { from: 1, limit: 3 });
+    assert.equal(ok.keyed, ok.entries, 'every entry carries a MAC from the token');
+    assert.equal(ok.macs_checked, true);
+    const page = await call<Array<{ seq: number; event: string; mac: string }>>(ch, 'hsm.audit', { from: 1, limit: 3 });
     assert.deepEqual(page.map((e) => e.seq), [1, 2, 3]);
     assert.equal(page[0]!.event, 'generate');
+    assert.match(page[0]!.mac, /^[0-9a-f]{64}$/);
     ch.close();
     await d.kill();
     const state = join(d.netdir, 'state');
-    const tamper = async (f: (db: import('../src/store/store.js').RoomDb) => Promise<void>): Promise<{ ok: boolean; problem?: { seq: number; reason: string } }> => {
+    const headFile = join(d.netdir, 'hsm-audit.head');
+    type Verdict = { ok: boolean; problem?: { seq: number; reason: string }; rollbacks: Array<{ from_seq: number; to_seq: number }> };
+    type Entry = { seq: number; time: string; event: string; key: string | null; detail: Record<string, unknown>; prev: string; hash: string; mac: string | null };
+    const rehash = (e: Entry): string => createHash('sha256').update(JSON.stringify([e.seq, e.time, e.event, e.key, e.detail, e.prev])).digest('hex');
+    const tamper = async (f: (db: import('../src/store/store.js').RoomDb) => Promise<void>): Promise<Verdict> => {
       const s = await Store.open(state);
       const db = s.db.sublevel<string, unknown>('hsm', { valueEncoding: 'json' });
       const snapshot: Array<[string, unknown]> = [];
       for await (const kv of db.iterator({ gte: 'a:', lt: 'a;' })) snapshot.push(kv);
+      const head = await readFile(headFile);
       await f(db as never);
       await s.close();
       d = await startDaemon(d.datadir, { args: args(token), env: { SOFTHSM2_CONF: token.conf } });
       ch = await unixChannel(d.socket);
-      const r = await call<{ ok: boolean; problem?: { seq: number; reason: string } }>(ch, 'hsm.verifyaudit');
+      const r = await call<Verdict>(ch, 'hsm.verifyaudit');
       ch.close();
       await d.kill();
-      // put the log back as it was for the next case
+      // put the log (and its head file) back as it was for the next case
       const s2 = await Store.open(state);
       const db2 = s2.db.sublevel<string, unknown>('hsm', { valueEncoding: 'json' });
       for await (const [k] of db2.iterator({ gte: 'a:', lt: 'a;' })) await db2.del(k);
       for (const [k, v] of snapshot) await db2.put(k, v);
       await s2.close();
+      await writeFile(headFile, head);
       return r;
     };
     const edited = await tamper(async (db) => {
@@ -162,12 +171,42 @@ describe('HSM over PKCS#11 (SoftHSM2)', { skip: hasSoftHsm ? false : 'softhsm2 n
     });
     assert.equal(reordered.ok, false);
     assert.equal(reordered.problem?.seq, 2);
+    // A forger who edits entry 4 and recomputes every later hash (and both heads) still cannot make the MACs.
+    const forge = (strip: boolean) => async (db: import('../src/store/store.js').RoomDb): Promise<void> => {
+      const all: Entry[] = [];
+      for await (const [, v] of db.iterator({ gte: 'a:000000000000', lt: 'a:999999999999~' })) all.push(v as Entry);
+      let prev = all[2]!.hash;
+      for (const e of all.slice(3)) {
+        if (e.seq === 4) e.detail = { ...e.detail, caller: 'someone else' };
+        e.prev = prev;
+        e.hash = rehash(e);
+        if (strip) e.mac = null;
+        prev = e.hash;
+        await db.put(`a:${String(e.seq).padStart(12, '0')}`, e);
+      }
+      await db.put('a:head', { seq: all.at(-1)!.seq, hash: prev });
+      const buf = Buffer.alloc(128, 0x20);
+      buf.write(JSON.stringify({ seq: all.at(-1)!.seq, hash: prev }));
+      await writeFile(headFile, buf);
+    };
+    const forged = await tamper(forge(false));
+    assert.deepEqual([forged.ok, forged.problem?.seq], [false, 4]);
+    assert.match(forged.problem!.reason, /MAC the provider's audit key did not make/);
+    const stripped = await tamper(forge(true));
+    assert.deepEqual([stripped.ok, stripped.problem?.seq], [false, 4]);
+    assert.match(stripped.problem!.reason, /no MAC although/);
+    // A cut tail with its LevelDB head rewritten: the head file outside LevelDB still knows the true end.
     const cut = await tamper(async (db) => {
       const head = (await db.get('a:head')) as { seq: number };
+      const last = (await db.get(`a:${String(head.seq - 2).padStart(12, '0')}`)) as Entry;
       await db.del(`a:${String(head.seq).padStart(12, '0')}`);
+      await db.del(`a:${String(head.seq - 1).padStart(12, '0')}`);
+      await db.put('a:head', { seq: last.seq, hash: last.hash });
     });
     assert.equal(cut.ok, false);
-    assert.match(cut.problem!.reason, /removed from the end/);
+    assert.equal(cut.rollbacks.length, 1);
+    assert.equal(cut.rollbacks[0]!.from_seq - cut.rollbacks[0]!.to_seq, 2, 'the two cut entries are named');
+    assert.match(cut.problem!.reason, /rollback recorded .*entries were removed, or an older state was restored/);
     d = await startDaemon(d.datadir, { args: args(token), env: { SOFTHSM2_CONF: token.conf } });
     ch = await unixChannel(d.socket);
     assert.equal((await call<{ ok: boolean }>(ch, 'hsm.verifyaudit')).ok, true, 'restored log verifies again');
@@ -224,7 +263,7 @@ describe('HSM software keystore', () => {
     const e = await call<{ signature: string }>(ch, 'hsm.sign', { key: k.id, digest: dg });
     assert.ok(isLowS(Buffer.from(e.signature, 'hex'), 'secp256k1'));
     const xpub = await call<string>(ch, 'hsm.getxpub');
-    assert.match(xpub, /^xpub/);
+    assert.match(xpub, /^tpub/, 'regtest keys print as tpub, as Bitcoin Core prints them');
     await call(ch, 'hsm.lock');
     assert.equal((await ch.call('hsm.sign', { key: k.id, digest: dg })).error?.code, -32012);
     const before = createHash('sha256').update(await readFile(file)).digest('hex');

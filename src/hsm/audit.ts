@@ -1,48 +1,154 @@
 // A tamper-evident audit log of every key event, in the hsm sublevel. Each entry carries its sequence number and
 // the hash of the previous entry, and its own hash covers both: a changed, removed or reordered entry breaks the
-// chain at a place verify() names. The head (last sequence and hash) is kept too, so a cut-off tail shows.
+// chain at a place verify() names. Three things make it more than a checksum:
+// - a MAC over each entry's hash, with a key that lives in the provider (a non-extractable token secret; in the
+//   keystore, a key derived from the seed): whoever can rewrite LevelDB cannot recompute the chain. A keystore that
+//   has been locked since start has no key yet; its entries are covered by the next keyed entry (the hash chain runs
+//   through them) and verify() counts any unkeyed tail;
+// - a head file outside LevelDB (sequence and hash, fsync'd with every entry), so a cut-off tail, or a restore that
+//   rolls the log back, shows at the next start: it is named in the log itself (a rollback entry) and in verify();
+// - the database's own head key, as before.
+// What it cannot catch: someone who holds the MAC key (a root user on an unlocked keystore), or who puts back an
+// older head file together with the older database it belongs to (no monotonic counter in a PKCS#11 token).
 
 import { createHash } from 'node:crypto';
+import { open, type FileHandle } from 'node:fs/promises';
 import type { BatchOp, RoomDb } from '../store/store.js';
 
 export interface AuditEntry {
   seq: number;
   time: string;
-  event: 'generate' | 'sign' | 'deny' | 'disable' | 'rotate' | 'unlock' | 'lock' | 'policy' | 'create';
+  event: 'generate' | 'sign' | 'deny' | 'disable' | 'rotate' | 'unlock' | 'lock' | 'policy' | 'policy_pending' | 'policy_effective' | 'policy_cancelled' | 'create' | 'rollback' | 'orphan';
   key: string | null;
   detail: Record<string, unknown>;
   prev: string;
   hash: string;
+  /** HMAC-SHA256 of the hash with the provider's audit key, hex; null when the key was out of reach. */
+  mac: string | null;
 }
+
+export interface AuditHead {
+  seq: number;
+  hash: string;
+}
+
+export interface AuditVerdict {
+  ok: boolean;
+  entries: number;
+  /** Entries whose MAC was checked against the provider's key. */
+  keyed: number;
+  /** Entries after the last keyed one: their content rests on the hash chain alone. */
+  unkeyed_tail: number;
+  /** False when the provider's audit key is out of reach now (a locked keystore): MACs were not checked. */
+  macs_checked: boolean;
+  /** Every rollback found at a start (entries lost to a restore or a cut), oldest first. */
+  rollbacks: Array<{ seq: number; from_seq: number; to_seq: number; reason: string }>;
+  problem?: { seq: number; reason: string };
+}
+
+/** What the log found at start about its own continuity; the service records it as a rollback entry. */
+export interface StartFinding {
+  from_seq: number;
+  to_seq: number;
+  reason: string;
+}
+
+export type AuditMac = (data: Uint8Array) => Promise<Buffer | undefined>;
 
 const GENESIS = '0'.repeat(64);
+const HEAD_FILE_SIZE = 128;
 const seqKey = (n: number): string => `a:${String(n).padStart(12, '0')}`;
 
-function entryHash(e: Omit<AuditEntry, 'hash'>): string {
+function entryHash(e: Omit<AuditEntry, 'hash' | 'mac'>): string {
   return createHash('sha256').update(JSON.stringify([e.seq, e.time, e.event, e.key, e.detail, e.prev])).digest('hex');
 }
+const macInput = (hash: string): Buffer => Buffer.from(`anyad-audit-v1:${hash}`);
 
 export class AuditLog {
-  private head: { seq: number; hash: string } = { seq: 0, hash: GENESIS };
+  private head: AuditHead = { seq: 0, hash: GENESIS };
   /** Appends are serialized so sequence numbers never collide. */
   private chain: Promise<unknown> = Promise.resolve();
+  private headFh: FileHandle | undefined;
 
-  constructor(private readonly db: RoomDb) {}
+  /**
+   * @param headFile where the head outside LevelDB lives (undefined: none, for tools reading a copy)
+   * @param mac the provider's audit MAC
+   * @param macRequired true where the key is always in reach (a token): an entry without a MAC is then a forgery
+   */
+  constructor(
+    private readonly db: RoomDb,
+    private readonly headFile: string | undefined,
+    private readonly mac: AuditMac,
+    private readonly macRequired: () => boolean,
+  ) {}
 
-  async load(): Promise<void> {
-    this.head = ((await this.db.get('a:head')) as { seq: number; hash: string } | undefined) ?? { seq: 0, hash: GENESIS };
+  /** Reads both heads; answers what a rollback or a cut would look like, for the caller to record. */
+  async load(): Promise<StartFinding | undefined> {
+    this.head = ((await this.db.get('a:head')) as AuditHead | undefined) ?? { seq: 0, hash: GENESIS };
+    if (!this.headFile) return undefined;
+    const file = await this.readHeadFile();
+    this.headFh = await open(this.headFile, 'a+', 0o600).then(async (fh) => (await fh.close(), open(this.headFile!, 'r+')));
+    let finding: StartFinding | undefined;
+    if (!file) {
+      if (this.head.seq > 0) finding = { from_seq: this.head.seq, to_seq: this.head.seq, reason: `the head file ${this.headFile} was missing (first start of a build that keeps it, or it was removed): entries cut before this start cannot be ruled out` };
+    } else if (file.seq > this.head.seq) {
+      finding = { from_seq: file.seq, to_seq: this.head.seq, reason: `the log ends at ${this.head.seq} but the head file says ${file.seq}: entries were removed, or an older state was restored` };
+    } else if (file.seq > 0) {
+      const at = (await this.db.get(seqKey(file.seq))) as AuditEntry | undefined;
+      if (at?.hash !== file.hash) finding = { from_seq: file.seq, to_seq: this.head.seq, reason: `entry ${file.seq} is not the one the head file recorded: the log was replaced` };
+    }
+    await this.writeHeadFile(this.head);
+    return finding;
+  }
+
+  async close(): Promise<void> {
+    await this.chain;
+    await this.headFh?.close();
+    this.headFh = undefined;
+  }
+
+  private async readHeadFile(): Promise<AuditHead | undefined> {
+    let text: string;
+    try {
+      const fh = await open(this.headFile!, 'r');
+      try {
+        text = (await fh.readFile('utf8')).trim();
+      } finally {
+        await fh.close();
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    if (text === '') return undefined;
+    const h = JSON.parse(text) as AuditHead;
+    if (!Number.isInteger(h.seq) || typeof h.hash !== 'string') throw new Error(`${this.headFile} is not an audit head file`);
+    return h;
+  }
+
+  /** One fixed-size record written in place and fsync'd: no rename, so one small write and one datasync. */
+  private async writeHeadFile(h: AuditHead): Promise<void> {
+    if (!this.headFh) return;
+    const buf = Buffer.alloc(HEAD_FILE_SIZE, 0x20);
+    buf.write(JSON.stringify({ seq: h.seq, hash: h.hash }));
+    buf[HEAD_FILE_SIZE - 1] = 0x0a;
+    await this.headFh.write(buf, 0, HEAD_FILE_SIZE, 0);
+    await this.headFh.datasync();
   }
 
   /**
-   * The operations that append an entry; the caller writes them in the same batch as the change they record, so
-   * an event and its audit entry exist together or not at all.
+   * Appends an entry: the caller's operations and the entry go in one batch, so an event and its audit entry exist
+   * together or not at all; the head file follows once the batch is durable.
    */
   append(event: AuditEntry['event'], key: string | null, detail: Record<string, unknown>, write: (ops: BatchOp[]) => Promise<void>, extra: BatchOp[] = []): Promise<AuditEntry> {
     const run = async (): Promise<AuditEntry> => {
       const base = { seq: this.head.seq + 1, time: new Date().toISOString(), event, key, detail, prev: this.head.hash };
-      const entry: AuditEntry = { ...base, hash: entryHash(base) };
+      const hash = entryHash(base);
+      const mac = await this.mac(macInput(hash));
+      const entry: AuditEntry = { ...base, hash, mac: mac ? mac.toString('hex') : null };
       await write([...extra, { type: 'put', sublevel: this.db, key: seqKey(entry.seq), value: entry }, { type: 'put', sublevel: this.db, key: 'a:head', value: { seq: entry.seq, hash: entry.hash } }]);
       this.head = { seq: entry.seq, hash: entry.hash };
+      await this.writeHeadFile(this.head);
       return entry;
     };
     const p = this.chain.then(run, run);
@@ -62,24 +168,51 @@ export class AuditLog {
   }
 
   /** Walks the whole log; answers where the first break is. */
-  async verify(): Promise<{ ok: boolean; entries: number; problem?: { seq: number; reason: string } }> {
+  async verify(): Promise<AuditVerdict> {
     let prev = GENESIS;
     let expect = 1;
     let n = 0;
+    let keyed = 0;
+    let lastKeyed = 0;
+    const probe = await this.mac(macInput(GENESIS));
+    const macsChecked = probe !== undefined;
+    const rollbacks: AuditVerdict['rollbacks'] = [];
+    const verdict = (problem?: AuditVerdict['problem']): AuditVerdict => {
+      const latest = rollbacks.at(-1);
+      const p = problem ?? (latest ? { seq: latest.seq, reason: `rollback recorded at entry ${latest.seq}: ${latest.reason}` } : undefined);
+      return { ok: p === undefined, entries: n, keyed, unkeyed_tail: n - lastKeyed, macs_checked: macsChecked, rollbacks, ...(p ? { problem: p } : {}) };
+    };
     for await (const [k, v] of this.db.iterator({ gte: 'a:000000000000', lt: 'a:999999999999~' })) {
       const e = v as AuditEntry;
       n++;
       const at = Number(k.slice(2));
-      if (e.seq !== at) return { ok: false, entries: n, problem: { seq: at, reason: `entry stored at ${at} says it is ${e.seq}: moved or reordered` } };
-      if (e.seq !== expect) return { ok: false, entries: n, problem: { seq: expect, reason: `entry ${expect} is missing (next found is ${e.seq})` } };
-      if (e.prev !== prev) return { ok: false, entries: n, problem: { seq: e.seq, reason: `entry ${e.seq} does not follow entry ${e.seq - 1} (previous hash differs): reordered or an earlier entry was replaced` } };
-      const { hash, ...rest } = e;
-      if (entryHash(rest) !== hash) return { ok: false, entries: n, problem: { seq: e.seq, reason: `entry ${e.seq} was changed (its hash does not match its content)` } };
+      if (e.seq !== at) return verdict({ seq: at, reason: `entry stored at ${at} says it is ${e.seq}: moved or reordered` });
+      if (e.seq !== expect) return verdict({ seq: expect, reason: `entry ${expect} is missing (next found is ${e.seq})` });
+      if (e.prev !== prev) return verdict({ seq: e.seq, reason: `entry ${e.seq} does not follow entry ${e.seq - 1} (previous hash differs): reordered or an earlier entry was replaced` });
+      const { hash, mac, ...rest } = e;
+      if (entryHash(rest) !== hash) return verdict({ seq: e.seq, reason: `entry ${e.seq} was changed (its hash does not match its content)` });
+      if (mac) {
+        if (macsChecked) {
+          const want = await this.mac(macInput(hash));
+          if (!want || want.toString('hex') !== mac) return verdict({ seq: e.seq, reason: `entry ${e.seq} carries a MAC the provider's audit key did not make: the log was rewritten from here on` });
+        }
+        keyed++;
+        lastKeyed = n;
+      } else if (this.macRequired() && !(mac === undefined && keyed === 0)) {
+        // (Entries with no mac field at all, before the first keyed one, were written by a build without MACs.)
+        return verdict({ seq: e.seq, reason: `entry ${e.seq} has no MAC although the provider's audit key is always in reach: the log was rewritten from here on` });
+      }
+      if (e.event === 'rollback') rollbacks.push({ seq: e.seq, from_seq: Number(e.detail.from_seq), to_seq: Number(e.detail.to_seq), reason: String(e.detail.reason) });
       prev = hash;
       expect++;
     }
-    const head = (await this.db.get('a:head')) as { seq: number; hash: string } | undefined;
-    if (head && (head.seq !== expect - 1 || head.hash !== prev)) return { ok: false, entries: n, problem: { seq: expect, reason: `the log ends at ${expect - 1} but its head says ${head.seq}: entries were removed from the end` } };
-    return { ok: true, entries: n };
+    const head = (await this.db.get('a:head')) as AuditHead | undefined;
+    if (head && (head.seq !== expect - 1 || head.hash !== prev)) return verdict({ seq: expect, reason: `the log ends at ${expect - 1} but its head says ${head.seq}: entries were removed from the end` });
+    if (this.headFile) {
+      const file = await this.readHeadFile();
+      if (file && file.seq > expect - 1) return verdict({ seq: expect, reason: `the log ends at ${expect - 1} but the head file says ${file.seq}: entries were removed from the end` });
+      if (file && file.seq === expect - 1 && file.hash !== prev) return verdict({ seq: file.seq, reason: `entry ${file.seq} is not the one the head file recorded: the log was replaced` });
+    }
+    return verdict();
   }
 }

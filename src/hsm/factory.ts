@@ -2,6 +2,7 @@
 // the audit log on, and no fallback (a second provider would be a silent downgrade). Elsewhere the providers are
 // tried in the configured order and a fallback is logged loudly.
 
+import { access } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Config } from '../daemon/config.js';
 import { Pkcs11Provider } from './pkcs11.js';
@@ -20,6 +21,7 @@ export function checkHsmConfig(config: Config): string[] {
     if (kinds.includes('simulator')) throw new HsmConfigError('hsm.provider=simulator is refused on mainnet: its keys come from a public seed');
     if (kinds.length > 1) throw new HsmConfigError('hsm.provider: only one provider on mainnet (a fallback would be a silent downgrade)');
     if (kinds.length > 0 && !config.bool('hsm.audit')) throw new HsmConfigError('hsm.audit=0 is refused on mainnet');
+    if (kinds.length > 0 && config.int('hsm.policydelay') === 0) throw new HsmConfigError('hsm.policydelay=0 is refused on mainnet: a loosened policy must wait so it can be seen and cancelled');
   }
   return kinds;
 }
@@ -39,11 +41,16 @@ export function createProvider(kind: string, config: Config, onLock: () => void)
     }
     case 'software': {
       const ref = config.str('hsm.passphrasefile');
-      return new SoftwareProvider({ file: config.path('hsm.keystore')!, logN: config.int('hsm.kdfcost'), onLock, passphrase: async () => (ref ? readSecret(ref, 'hsm.passphrasefile') : undefined) });
+      return new SoftwareProvider({ file: config.path('hsm.keystore')!, logN: config.int('hsm.kdfcost'), onLock, network: config.network === 'main' ? 'main' : 'test', passphrase: async () => (ref && (await keystoreExists(config)) ? readSecret(ref, 'hsm.passphrasefile') : undefined) });
     }
     default:
-      return new SoftwareProvider({});
+      return new SoftwareProvider({ network: config.network === 'main' ? 'main' : 'test' });
   }
+}
+
+/** A missing keystore with a passphrase file is a first start: the service creates it instead of failing. */
+async function keystoreExists(config: Config): Promise<boolean> {
+  return access(config.path('hsm.keystore')!).then(() => true, () => false);
 }
 
 /** Initializes the first provider that starts; logs every one that does not. Throws when none does. */

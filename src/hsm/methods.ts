@@ -4,6 +4,7 @@ import { Type } from '@sinclair/typebox';
 import type * as bitcoin from 'bitcoinjs-lib';
 import { rpcError } from '../rpc/errors.js';
 import { defineMethod, type MethodSpec } from '../rpc/registry.js';
+import { keyDescriptors } from './descriptor.js';
 import { PolicySchema } from './policy.js';
 import { addressesOf } from './psbt.js';
 import type { HsmService, KeyRecord } from './service.js';
@@ -15,6 +16,15 @@ const SchemeT = Type.Union([Type.Literal('ecdsa'), Type.Literal('schnorr')], { d
 const KeyT = Type.Object({ id: Type.String(), label: Type.String(), group: Type.Union([Type.String(), Type.Null()]), provider: Type.String(), curve: Type.String(), public_key: Type.String(), state: Type.String(), created: Type.String(), successor: Type.Optional(Type.String()), predecessor: Type.Optional(Type.String()) });
 const NoParams = Type.Object({}, { additionalProperties: false });
 const Subject = Type.String({ pattern: '^(key:[0-9a-f]{16}|group:[A-Za-z0-9_.-]{1,64})$', description: 'key:<id> or group:<name>.' });
+
+const PendingT = Type.Object({
+  subject: Type.String(),
+  policy: Type.Union([PolicySchema, Type.Null()]),
+  requested: Type.String(),
+  effective_at: Type.String(),
+  caller: Type.String(),
+  loosens: Type.Array(Type.String()),
+});
 
 const publicView = ({ handle: _h, ...k }: KeyRecord): Omit<KeyRecord, 'handle'> => k;
 
@@ -56,13 +66,13 @@ export function hsmMethods(svc: HsmService, network: bitcoin.Network, defaultUnl
     }),
     defineMethod({
       name: 'hsm.getxpub',
-      summary: 'The software keystore\'s account xpub (m/0\'); every key is a hardened child of it.',
+      summary: 'The software keystore\'s account extended public key (m/0\'; xpub on mainnet, tpub elsewhere); every key is a hardened child of it.',
       params: NoParams,
       result: Type.String(),
       role: 'readonly',
       handler: () => {
         const p = svc.provider;
-        if (!(p instanceof SoftwareProvider)) throw rpcError('InvalidParams', 'only the software and simulator providers have an xpub');
+        if (!(p instanceof SoftwareProvider)) throw rpcError('Unsupported', 'only the software and simulator providers have an xpub');
         try {
           return p.xpub();
         } catch (err) {
@@ -72,7 +82,7 @@ export function hsmMethods(svc: HsmService, network: bitcoin.Network, defaultUnl
     }),
     defineMethod({
       name: 'hsm.sign',
-      summary: 'Sign a 32-byte digest with an active key.',
+      summary: 'Sign a 32-byte digest with an active key (refused for a key under a spending policy unless it sets allow_raw_sign).',
       params: Type.Object({ key: KeyId, digest: Digest, scheme: SchemeT }, { additionalProperties: false }),
       result: Type.Object({ signature: Type.String(), scheme: Type.String() }),
       role: 'admin',
@@ -89,21 +99,32 @@ export function hsmMethods(svc: HsmService, network: bitcoin.Network, defaultUnl
     defineMethod({
       name: 'hsm.signpsbt',
       summary: 'Sign the PSBT inputs the HSM has keys for, after the signing policy allows the spend.',
-      description: 'P2WPKH, P2SH-P2WPKH, P2WSH (e.g. multisig) and, with the software provider, P2TR key path. Inputs need UTXO data. Answers the PSBT and the indexes signed; finalize and broadcast it elsewhere (e.g. chain.broadcast).',
+      description: 'P2WPKH, P2SH-P2WPKH, P2WSH (e.g. multisig), P2PKH and, with the software provider, P2TR key path. Every segwit v0 or legacy input the HSM signs needs its non_witness_utxo (the previous transaction, checked against the txid); Taproot inputs may carry only witness_utxo. Change is an output to a key of the signing key\'s own group (or hsm.changegroup). Answers the PSBT and the indexes signed; finalize and broadcast it elsewhere (e.g. chain.broadcast).',
       params: Type.Object({ psbt: Type.String({ minLength: 10, maxLength: 4_000_000, description: 'Base64 PSBT.' }) }, { additionalProperties: false }),
-      result: Type.Object({ psbt: Type.String(), signed: Type.Array(Type.Integer()), keys: Type.Array(Type.String()), amount_sat: Type.Integer(), fee_sat: Type.Integer(), feerate_sat_vb: Type.Number() }),
+      result: Type.Object({
+        psbt: Type.String(),
+        txid: Type.String(),
+        signed: Type.Array(Type.Integer()),
+        keys: Type.Array(Type.String()),
+        amount_sat: Type.Integer(),
+        fee_sat: Type.Integer(),
+        feerate_sat_vb: Type.Number(),
+      }),
       role: 'admin',
       handler: ({ psbt }, ctx) => svc.signPsbt(psbt, ctx.caller),
     }),
-    defineMethod({ name: 'hsm.rotatekey', summary: 'Make a successor key; the old one is retired (verifies, no longer signs) and its policy carried over.', params: Type.Object({ key: KeyId }, { additionalProperties: false }), result: KeyT, role: 'admin', handler: async ({ key }) => publicView(await svc.rotate(key)) }),
+    defineMethod({ name: 'hsm.rotatekey', summary: 'Make a successor key; the old one is retired (verifies; signs only a sweep to its successor) and its policy carried over.', params: Type.Object({ key: KeyId }, { additionalProperties: false }), result: KeyT, role: 'admin', handler: async ({ key }) => publicView(await svc.rotate(key)) }),
     defineMethod({ name: 'hsm.disablekey', summary: 'Stop a key from signing for good (on a token: CKA_SIGN=false).', params: Type.Object({ key: KeyId }, { additionalProperties: false }), result: KeyT, role: 'admin', handler: async ({ key }) => publicView(await svc.disable(key)) }),
     defineMethod({
       name: 'hsm.createkeystore',
-      summary: 'Create the software keystore with fresh entropy, encrypted with the passphrase; never overwrites one.',
+      summary: 'Create the software keystore with fresh entropy, encrypted with the passphrase; never overwrites one. Answers the recovery words this once.',
       params: Type.Object({ passphrase: Type.String({ minLength: 8, maxLength: 1024, description: 'Encrypts the keystore; never logged.' }) }, { additionalProperties: false }),
-      result: Type.Boolean(),
+      result: Type.Object({
+        created: Type.Boolean(),
+        mnemonic: Type.String({ description: 'BIP39 recovery words (24); shown only now: write them down.' }),
+      }),
       role: 'admin',
-      handler: async ({ passphrase }, ctx) => (await svc.createKeystore(passphrase, ctx.caller), true),
+      handler: async ({ passphrase }, ctx) => ({ created: true, mnemonic: await svc.createKeystore(passphrase, ctx.caller) }),
     }),
     defineMethod({
       name: 'hsm.unlock',
@@ -116,37 +137,99 @@ export function hsmMethods(svc: HsmService, network: bitcoin.Network, defaultUnl
     defineMethod({ name: 'hsm.lock', summary: 'Lock the software keystore now.', params: NoParams, result: Type.Boolean(), role: 'admin', handler: async (_p, ctx) => (await svc.lock(ctx.caller), true) }),
     defineMethod({
       name: 'hsm.setpolicy',
-      summary: 'Set the signing policy of a key or key group (replaces the previous one).',
-      params: Type.Object({ subject: Subject, policy: PolicySchema }, { additionalProperties: false }),
-      result: Type.Boolean(),
+      summary: 'Set (or with policy null remove) the signing policy of a key or key group; what loosens waits hsm.policydelay.',
+      description: 'Tightening applies at once. A change that loosens anything (a higher or removed limit, new allowlist entries, allow_raw_sign, new sighash types, removal) is pending for hsm.policydelay: meanwhile the strictest of old and new applies, an hsm.policy event and the audit log announce it, and hsm.cancelpolicy withdraws it. A later call replaces a pending one.',
+      params: Type.Object({ subject: Subject, policy: Type.Union([PolicySchema, Type.Null()]) }, { additionalProperties: false }),
+      result: Type.Object({
+        subject: Type.String(),
+        policy: Type.Union([PolicySchema, Type.Null()], { description: 'The policy in force now.' }),
+        pending: Type.Union([PendingT, Type.Null()]),
+      }),
       role: 'admin',
       handler: async ({ subject, policy }, ctx) => {
         if (subject.startsWith('key:')) await svc.key(subject.slice(4));
-        await svc.setPolicy(subject, policy, ctx.caller);
-        return true;
+        return { subject, ...(await svc.setPolicy(subject, policy, ctx.caller)) };
       },
     }),
     defineMethod({
-      name: 'hsm.getpolicy',
-      summary: 'The signing policy of a key or key group, with what its velocity counter holds now.',
+      name: 'hsm.cancelpolicy',
+      summary: 'Withdraw a pending loosening of a signing policy before it takes effect.',
       params: Type.Object({ subject: Subject }, { additionalProperties: false }),
-      result: Type.Object({ subject: Type.String(), policy: Type.Union([PolicySchema, Type.Null()]), spent_24h_sat: Type.Integer() }),
+      result: PendingT,
+      role: 'admin',
+      handler: ({ subject }, ctx) => svc.cancelPolicy(subject, ctx.caller),
+    }),
+    defineMethod({
+      name: 'hsm.getpolicy',
+      summary: 'The signing policy of a key or key group, any pending loosening, and what its velocity counter holds now.',
+      params: Type.Object({ subject: Subject }, { additionalProperties: false }),
+      result: Type.Object({
+        subject: Type.String(),
+        policy: Type.Union([PolicySchema, Type.Null()]),
+        pending: Type.Union([PendingT, Type.Null()]),
+        spent_24h_sat: Type.Integer(),
+      }),
       role: 'readonly',
-      handler: async ({ subject }) => ({ subject, policy: (await svc.policy.get(subject)) ?? null, spent_24h_sat: await svc.policy.spentSince(subject, Date.now() - 24 * 3600 * 1000) }),
+      handler: async ({ subject }) => ({
+        subject,
+        policy: (await svc.policy.get(subject)) ?? null,
+        pending: (await svc.policy.pending(subject)) ?? null,
+        spent_24h_sat: await svc.policy.spentSince(subject, Date.now() - 24 * 3600 * 1000),
+      }),
+    }),
+    defineMethod({
+      name: 'hsm.getdescriptor',
+      summary: 'Watch-only output descriptors of a keystore key: wpkh() and tr() with key origin and Bitcoin Core\'s checksum.',
+      params: Type.Object({ key: KeyId }, { additionalProperties: false }),
+      result: Type.Object({
+        key: Type.String(),
+        wpkh: Type.String({ description: 'P2WPKH, e.g. for importdescriptors.' }),
+        tr: Type.String({ description: 'P2TR key path (BIP86, no script tree).' }),
+      }),
+      role: 'readonly',
+      handler: async ({ key }) => {
+        const k = await svc.key(key);
+        const p = svc.provider;
+        if (!(p instanceof SoftwareProvider) || k.provider !== p.kind) throw rpcError('Unsupported', 'descriptors with key origin exist for keystore keys only (a token key has no BIP32 path)');
+        try {
+          return { key, ...keyDescriptors(p.fingerprint(), SoftwareProvider.path(k.handle), k.public_key) };
+        } catch (err) {
+          throw rpcError('Locked', (err as Error).message);
+        }
+      },
     }),
     defineMethod({
       name: 'hsm.audit',
       summary: 'Audit log entries, oldest first, from a sequence number.',
       params: Type.Object({ from: Type.Integer({ minimum: 1, default: 1, description: 'First sequence number.' }), limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100, description: 'Most entries.' }) }, { additionalProperties: false }),
-      result: Type.Array(Type.Object({ seq: Type.Integer(), time: Type.String(), event: Type.String(), key: Type.Union([Type.String(), Type.Null()]), detail: Type.Record(Type.String(), Type.Unknown()), prev: Type.String(), hash: Type.String() })),
+      result: Type.Array(
+        Type.Object({
+          seq: Type.Integer(),
+          time: Type.String(),
+          event: Type.String(),
+          key: Type.Union([Type.String(), Type.Null()]),
+          detail: Type.Record(Type.String(), Type.Unknown()),
+          prev: Type.String(),
+          hash: Type.String(),
+          mac: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+        }),
+      ),
       role: 'readonly',
       handler: ({ from, limit }) => svc.audit.page(from, limit),
     }),
     defineMethod({
       name: 'hsm.verifyaudit',
-      summary: 'Walk the audit log\'s hash chain; names the first changed, removed or reordered entry.',
+      summary: 'Walk the audit log\'s hash chain and MACs; names the first changed, removed or reordered entry, and every rollback found at a start.',
       params: NoParams,
-      result: Type.Object({ ok: Type.Boolean(), entries: Type.Integer(), problem: Type.Optional(Type.Object({ seq: Type.Integer(), reason: Type.String() })) }),
+      result: Type.Object({
+        ok: Type.Boolean(),
+        entries: Type.Integer(),
+        keyed: Type.Integer(),
+        unkeyed_tail: Type.Integer(),
+        macs_checked: Type.Boolean(),
+        rollbacks: Type.Array(Type.Object({ seq: Type.Integer(), from_seq: Type.Integer(), to_seq: Type.Integer(), reason: Type.String() })),
+        problem: Type.Optional(Type.Object({ seq: Type.Integer(), reason: Type.String() })),
+      }),
       role: 'readonly',
       handler: () => svc.audit.verify(),
     }),

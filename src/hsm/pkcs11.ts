@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
 import { Backoff } from '../core/backoff.js';
 import { compressPoint, rawToLowSDer, verifySignature } from './ecdsa.js';
-import { ProviderError, type Curve, type KeyProvider, type ProviderKey, type ProviderStatus, type Scheme } from './provider.js';
+import { ProviderError, ProviderUnsupportedError, type Curve, type KeyProvider, type ProviderKey, type ProviderStatus, type Scheme } from './provider.js';
 
 const require = createRequire(import.meta.url);
 // pkcs11js is CommonJS (its types come along), loaded only when this provider is configured.
@@ -18,6 +18,9 @@ const EC_PARAMS: Record<Curve, Buffer> = {
   secp256k1: Buffer.from('06052b8104000a', 'hex'), // OID 1.3.132.0.10
   p256: Buffer.from('06082a8648ce3d030107', 'hex'), // OID 1.2.840.10045.3.1.7
 };
+
+/** CKA_ID of the audit MAC key: fixed, so every start finds the same key. */
+const AUDIT_KEY_ID = Buffer.from('anyad-audit-mac-v1');
 
 export interface Pkcs11Options {
   module: string;
@@ -76,6 +79,7 @@ export class Pkcs11Provider implements KeyProvider {
     }
     this.session = session;
     this.objects.clear();
+    this.auditKey = undefined;
     this.detail = `token '${this.opts.tokenLabel}' (${this.info.manufacturer} ${this.info.model})`;
     this.reopenBackoff.reset();
   }
@@ -120,9 +124,9 @@ export class Pkcs11Provider implements KeyProvider {
     }
   }
 
-  async generateKey(label: string, curve: Curve): Promise<ProviderKey> {
-    if (!this.curves.includes(curve)) throw new ProviderError(`token '${this.opts.tokenLabel}' cannot make ${curve} keys`);
-    const id = randomBytes(16);
+  async generateKey(label: string, curve: Curve, handle?: string): Promise<ProviderKey> {
+    if (!this.curves.includes(curve)) throw new ProviderUnsupportedError(`token '${this.opts.tokenLabel}' cannot make ${curve} keys`);
+    const id = handle ? Buffer.from(handle, 'hex') : randomBytes(16);
     return this.withSession((p11, s) => {
       const kp = p11.C_GenerateKeyPair(
         s,
@@ -170,7 +174,7 @@ export class Pkcs11Provider implements KeyProvider {
   }
 
   async sign(handle: string, digest: Uint8Array, scheme: Scheme): Promise<Uint8Array> {
-    if (scheme === 'schnorr') throw new ProviderError('PKCS#11 has no BIP340 Schnorr mechanism; use the software provider for Taproot');
+    if (scheme === 'schnorr') throw new ProviderUnsupportedError('PKCS#11 has no BIP340 Schnorr mechanism; use the software provider for Taproot');
     if (digest.length !== 32) throw new ProviderError('digest must be 32 bytes');
     return this.withSession((p11, s) => {
       let obj = this.objects.get(handle);
@@ -218,6 +222,40 @@ export class Pkcs11Provider implements KeyProvider {
       this.objects.delete(handle);
     });
   }
+
+  /**
+   * HMAC-SHA256 with the token's audit key: a generic secret made on the token the first time (sensitive, never
+   * extractable), found again by its CKA_ID afterwards, so whoever can rewrite the database cannot recompute a MAC.
+   */
+  async auditMac(data: Uint8Array): Promise<Buffer | undefined> {
+    return this.withSession((p11, s) => {
+      let key = this.auditKey;
+      if (!key) {
+        p11.C_FindObjectsInit(s, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY }, { type: pkcs11js.CKA_ID, value: AUDIT_KEY_ID }]);
+        key = p11.C_FindObjects(s) ?? undefined;
+        p11.C_FindObjectsFinal(s);
+        key ??= p11.C_GenerateKey(s, { mechanism: pkcs11js.CKM_GENERIC_SECRET_KEY_GEN }, [
+          { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
+          { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_GENERIC_SECRET },
+          { type: pkcs11js.CKA_VALUE_LEN, value: 32 },
+          { type: pkcs11js.CKA_TOKEN, value: true },
+          { type: pkcs11js.CKA_PRIVATE, value: true },
+          { type: pkcs11js.CKA_SENSITIVE, value: true },
+          { type: pkcs11js.CKA_EXTRACTABLE, value: false },
+          { type: pkcs11js.CKA_SIGN, value: true },
+          { type: pkcs11js.CKA_VERIFY, value: true },
+          { type: pkcs11js.CKA_LABEL, value: 'anyad audit MAC' },
+          { type: pkcs11js.CKA_ID, value: AUDIT_KEY_ID },
+        ]);
+        this.auditKey = key;
+      }
+      p11.C_SignInit(s, { mechanism: pkcs11js.CKM_SHA256_HMAC }, key);
+      return Buffer.from(p11.C_Sign(s, Buffer.from(data), Buffer.alloc(32)));
+    });
+  }
+
+  /** The audit key's object handle in the current session (cleared when the session is reopened). */
+  private auditKey: Buffer | undefined;
 
   async healthCheck(handle: string): Promise<void> {
     const digest = randomBytes(32);

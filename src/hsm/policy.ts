@@ -1,7 +1,11 @@
 // Signing policy, the thing no bitcoind wallet has: per key or key group, a cap per transaction, a rolling 24-hour
-// velocity limit (its counters persisted, so a restart does not reset them), a destination allowlist (change to the
-// HSM's own keys is always allowed), and caps on fee rate and absolute fee. A denial names the rule. Other rooms may
-// add vetoes (the ML room will score transaction risk).
+// velocity limit (its counters persisted, so a restart does not reset them), a destination allowlist, caps on fee
+// rate and absolute fee, whether raw digests may be signed at all, and which sighash types are allowed. A denial
+// names the rule. Other rooms may add vetoes (the ML room scores transaction risk).
+//
+// A policy is a boundary against the apps that call anyad, so it cannot be loosened by the same call that would
+// profit from it: a change that loosens anything waits hsm.policydelay (announced when asked for and when it takes
+// effect, cancellable meanwhile); whatever the change tightens applies at once (the meet of old and new).
 
 import { randomBytes } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
@@ -9,12 +13,52 @@ import type { BatchOp, RoomDb } from '../store/store.js';
 
 export const PolicySchema = Type.Object(
   {
-    max_amount_sat: Type.Optional(Type.Integer({ minimum: 0, description: 'Most sent to others in one transaction.' })),
-    velocity_24h_sat: Type.Optional(Type.Integer({ minimum: 0, description: 'Most sent to others in any 24 hours.' })),
-    allowlist: Type.Optional(Type.Array(Type.String({ maxLength: 200 }), { maxItems: 1000, description: 'Addresses others may be paid at; outputs to the HSM\'s own keys are always allowed.' })),
-    max_feerate_sat_vb: Type.Optional(Type.Number({ minimum: 0, description: 'Highest fee rate.' })),
-    max_fee_sat: Type.Optional(Type.Integer({ minimum: 0, description: 'Highest absolute fee.' })),
-    change_to_own_keys: Type.Optional(Type.Boolean({ description: 'Every output not on the allowlist must pay one of the HSM\'s own keys.' })),
+    max_amount_sat: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        description: 'Most sent to others in one transaction.',
+      }),
+    ),
+    velocity_24h_sat: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        description: 'Most sent to others in any 24 hours.',
+      }),
+    ),
+    allowlist: Type.Optional(
+      Type.Array(Type.String({ maxLength: 200 }), {
+        maxItems: 1000,
+        description: 'Addresses others may be paid at; change (keys of the signing key\'s group) is always allowed.',
+      }),
+    ),
+    max_feerate_sat_vb: Type.Optional(
+      Type.Number({
+        minimum: 0,
+        description: 'Highest fee rate (from verified input amounts only).',
+      }),
+    ),
+    max_fee_sat: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        description: 'Highest absolute fee (from verified input amounts only).',
+      }),
+    ),
+    change_to_own_keys: Type.Optional(
+      Type.Boolean({
+        description: 'Every output not on the allowlist must be change (a key of the signing key\'s group).',
+      }),
+    ),
+    allow_raw_sign: Type.Optional(
+      Type.Boolean({
+        description: 'Let hsm.sign sign raw digests with keys under this policy (default false: a raw digest could be any transaction).',
+      }),
+    ),
+    sighash_types: Type.Optional(
+      Type.Array(Type.Integer({ minimum: 0, maximum: 255 }), {
+        maxItems: 8,
+        description: 'Sighash types allowed besides ALL (and Taproot DEFAULT), e.g. 131 for ALL|ANYONECANPAY.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -26,6 +70,10 @@ export interface SpendFacts {
   amount_sat: number;
   fee_sat: number;
   feerate_sat_vb: number;
+  /** False when some input's amount could not be verified: then the fee is not known and fee rules refuse. */
+  fee_verified: boolean;
+  /** Sighash types the inputs ask for, other than ALL / Taproot DEFAULT. */
+  sighash_types: number[];
   outputs: Array<{ address: string | null; own: boolean; value_sat: number }>;
   /** The PSBT being signed (base64), for vetoes that look at the whole transaction. */
   psbt?: string;
@@ -39,7 +87,56 @@ export interface Denial {
 
 export type Veto = (facts: SpendFacts) => Promise<Denial | undefined>;
 
+/** A loosening waiting for its delay. */
+export interface PendingPolicy {
+  subject: string;
+  /** The policy that takes effect (null: the policy is removed). */
+  policy: Policy | null;
+  requested: string;
+  effective_at: string;
+  caller: string;
+  /** What it loosens, in words. */
+  loosens: string[];
+}
+
 const DAY_MS = 24 * 3600 * 1000;
+const LIMITS = ['max_amount_sat', 'velocity_24h_sat', 'max_feerate_sat_vb', 'max_fee_sat'] as const;
+
+/** No policy at all: no limits and raw signing allowed (a key nobody constrained). */
+const NONE: Policy = { allow_raw_sign: true };
+
+/** What the change from old to new loosens (empty: it only tightens or keeps). */
+export function loosening(old: Policy | undefined, next: Policy | null): string[] {
+  const a = old ?? NONE;
+  const b = next ?? NONE;
+  const out: string[] = [];
+  for (const k of LIMITS) {
+    if (a[k] !== undefined && (b[k] === undefined || b[k]! > a[k]!)) out.push(`${k} ${a[k]} -> ${b[k] ?? 'none'}`);
+  }
+  if (a.allowlist && (!b.allowlist || b.allowlist.some((x) => !a.allowlist!.includes(x)))) out.push(b.allowlist ? 'allowlist gains addresses' : 'allowlist removed');
+  if (a.change_to_own_keys && !b.change_to_own_keys) out.push('change_to_own_keys off');
+  if (!a.allow_raw_sign && b.allow_raw_sign) out.push('allow_raw_sign on');
+  const sa = a.sighash_types ?? [];
+  if ((b.sighash_types ?? []).some((t) => !sa.includes(t))) out.push('sighash_types gains types');
+  return out;
+}
+
+/** The strictest of two policies: what applies at once while a loosening waits. */
+export function meet(old: Policy | undefined, next: Policy | null): Policy {
+  const a = old ?? NONE;
+  const b = next ?? NONE;
+  const out: Policy = {};
+  for (const k of LIMITS) {
+    const v = a[k] === undefined ? b[k] : b[k] === undefined ? a[k] : Math.min(a[k]!, b[k]!);
+    if (v !== undefined) out[k] = v;
+  }
+  if (a.allowlist || b.allowlist) out.allowlist = a.allowlist && b.allowlist ? a.allowlist.filter((x) => b.allowlist!.includes(x)) : (a.allowlist ?? b.allowlist)!;
+  if (a.change_to_own_keys || b.change_to_own_keys) out.change_to_own_keys = true;
+  if (a.allow_raw_sign && b.allow_raw_sign) out.allow_raw_sign = true;
+  const types = (a.sighash_types ?? []).filter((t) => (b.sighash_types ?? []).includes(t));
+  if (types.length > 0) out.sighash_types = types;
+  return out;
+}
 
 export class PolicyEngine {
   private readonly vetoes: Array<{ name: string; veto: Veto }> = [];
@@ -50,27 +147,53 @@ export class PolicyEngine {
     return (await this.db.get(`p:${subject}`)) as Policy | undefined;
   }
 
-  setOps(subject: string, policy: Policy): BatchOp[] {
-    return [{ type: 'put', sublevel: this.db, key: `p:${subject}`, value: policy }];
+  setOps(subject: string, policy: Policy | null): BatchOp[] {
+    return [policy ? { type: 'put', sublevel: this.db, key: `p:${subject}`, value: policy } : { type: 'del', sublevel: this.db, key: `p:${subject}` }];
+  }
+
+  async pending(subject: string): Promise<PendingPolicy | undefined> {
+    return (await this.db.get(`pp:${subject}`)) as PendingPolicy | undefined;
+  }
+
+  pendingOps(subject: string, pending: PendingPolicy | null): BatchOp[] {
+    return [pending ? { type: 'put', sublevel: this.db, key: `pp:${subject}`, value: pending } : { type: 'del', sublevel: this.db, key: `pp:${subject}` }];
+  }
+
+  async allPending(): Promise<PendingPolicy[]> {
+    const out: PendingPolicy[] = [];
+    for await (const [, v] of this.db.iterator({ gte: 'pp:', lt: 'pp;' })) out.push(v as PendingPolicy);
+    return out;
   }
 
   addVeto(name: string, veto: Veto): void {
     this.vetoes.push({ name, veto });
   }
 
+  /** Whether every policy among the subjects lets raw digests be signed (no policy: yes). */
+  async rawSignDenial(subjects: string[]): Promise<Denial | undefined> {
+    for (const subject of subjects) {
+      const p = await this.get(subject);
+      if (p && !p.allow_raw_sign) return { rule: 'raw_sign', subject, message: `${subject} has a spending policy, so it signs transactions only through hsm.signpsbt (a raw digest could be any transaction); its policy may set allow_raw_sign` };
+    }
+    return undefined;
+  }
+
   /** Checks every rule of every subject; the first denial wins. */
   async evaluate(f: SpendFacts, now = Date.now()): Promise<Denial | undefined> {
     for (const subject of f.subjects) {
       const p = await this.get(subject);
-      if (!p) continue;
       const deny = (rule: string, message: string): Denial => ({ rule, message: `${subject}: ${message}`, subject });
+      const bad = f.sighash_types.find((t) => !(p?.sighash_types ?? []).includes(t));
+      if (bad !== undefined) return deny('sighash_type', `an input asks for sighash type ${bad}; only ALL (and Taproot DEFAULT) unless the policy's sighash_types allows it`);
+      if (!p) continue;
       if (p.max_amount_sat !== undefined && f.amount_sat > p.max_amount_sat) return deny('max_amount_sat', `sends ${f.amount_sat} sat, more than max_amount_sat ${p.max_amount_sat}`);
+      if ((p.max_fee_sat !== undefined || p.max_feerate_sat_vb !== undefined) && !f.fee_verified) return deny('unverified_amount', 'the fee rules need every input\'s amount verified (a non_witness_utxo for each input that is not Taproot)');
       if (p.max_fee_sat !== undefined && f.fee_sat > p.max_fee_sat) return deny('max_fee_sat', `fee ${f.fee_sat} sat is above max_fee_sat ${p.max_fee_sat}`);
       if (p.max_feerate_sat_vb !== undefined && f.feerate_sat_vb > p.max_feerate_sat_vb) return deny('max_feerate_sat_vb', `fee rate ${f.feerate_sat_vb} sat/vB is above max_feerate_sat_vb ${p.max_feerate_sat_vb}`);
       if (p.allowlist || p.change_to_own_keys) {
         const allowed = new Set(p.allowlist ?? []);
-        const bad = f.outputs.find((o) => !o.own && !(o.address && allowed.has(o.address)));
-        if (bad) return deny(p.allowlist ? 'allowlist' : 'change_to_own_keys', `output to ${bad.address ?? 'a non-standard script'} is neither allowlisted nor one of the HSM's own keys`);
+        const out = f.outputs.find((o) => !o.own && !(o.address && allowed.has(o.address)));
+        if (out) return deny(p.allowlist ? 'allowlist' : 'change_to_own_keys', `output to ${out.address ?? 'a non-standard script'} is neither allowlisted nor change to the signing key's group`);
       }
       if (p.velocity_24h_sat !== undefined) {
         const spent = await this.spentSince(subject, now - DAY_MS);

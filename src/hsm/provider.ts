@@ -28,7 +28,8 @@ export interface KeyProvider {
   initialize(): Promise<void>;
   close(): Promise<void>;
   status(): ProviderStatus;
-  generateKey(label: string, curve: Curve): Promise<ProviderKey>;
+  /** Creates a key; `id` is the handle to give it where the provider lets the caller choose (a token's CKA_ID). */
+  generateKey(label: string, curve: Curve, id?: string): Promise<ProviderKey>;
   /** Signs a 32-byte digest. ECDSA answers a DER signature with low S; Schnorr a 64-byte BIP340 signature. */
   sign(handle: string, digest: Uint8Array, scheme: Scheme): Promise<Uint8Array>;
   getPublicKey(handle: string): Promise<ProviderKey>;
@@ -37,6 +38,12 @@ export interface KeyProvider {
   disableKey(handle: string): Promise<void>;
   /** Signs and verifies a fresh digest with the key; throws when it cannot. */
   healthCheck(handle: string): Promise<void>;
+  /**
+   * HMAC-SHA256 of the data with the audit key, which never leaves the provider (a non-extractable secret key on a
+   * token; a key derived from the seed in the keystore). Undefined while the provider cannot reach it (a keystore
+   * still locked since start).
+   */
+  auditMac(data: Uint8Array): Promise<Buffer | undefined>;
 }
 
 export class ProviderError extends Error {
@@ -44,4 +51,8 @@ export class ProviderError extends Error {
 }
 export class ProviderLockedError extends ProviderError {
   override name = 'ProviderLockedError';
+}
+/** A permanent refusal: this provider cannot do that at all (as opposed to a transient outage). */
+export class ProviderUnsupportedError extends ProviderError {
+  override name = 'ProviderUnsupportedError';
 }

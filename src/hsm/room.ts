@@ -1,5 +1,6 @@
 // The HSM room: key custody behind one provider, with policy and audit. Off unless hsm.provider is set.
 
+import { Type } from '@sinclair/typebox';
 import type { Room } from '../core/room.js';
 import { bitcoinNetwork } from '../core/bitcoin-network.js';
 import { HSM_OPTIONS } from './options.js';
@@ -13,14 +14,28 @@ export interface HsmApi {
 export const hsmRoom: Room = {
   name: 'hsm',
   options: HSM_OPTIONS,
-  create: async ({ config, store, log }) => {
+  topics: [
+    {
+      name: 'hsm.policy',
+      summary: 'A signing policy changed: applied (at once), pending (a loosening waiting for hsm.policydelay), effective (the wait is over) or cancelled.',
+      data: Type.Object({
+        subject: Type.String(),
+        state: Type.String(),
+        policy: Type.Unknown(),
+        effective_at: Type.Optional(Type.String()),
+        loosens: Type.Optional(Type.Array(Type.String())),
+        interim: Type.Optional(Type.Unknown()),
+      }),
+    },
+  ],
+  create: async ({ config, store, log, bus }) => {
     if (config.list('hsm.provider').length === 0) return {};
     // Loaded only when the room is on (the curve, HD-key and PKCS#11 code).
     const [{ checkHsmConfig }, { hsmMethods }, { HsmService }] = await Promise.all([import('./factory.js'), import('./methods.js'), import('./service.js')]);
     const kinds = checkHsmConfig(config);
     const db = await store.room('hsm');
     const network = bitcoinNetwork(config.network);
-    const service = new HsmService(kinds, config, db, store, network, log);
+    const service = new HsmService(kinds, config, db, store, network, log, bus, { policyDelaySec: config.int('hsm.policydelay'), changeGroup: config.str('hsm.changegroup') || undefined });
     const api: HsmApi = { addVeto: (name, veto) => service.addVeto(name, veto) };
     return { service, methods: hsmMethods(service, network, config.int('hsm.unlocktimeout')), api };
   },

@@ -1,19 +1,27 @@
 // The HSM service: one key provider, the key registry (labels, groups, lifecycle: active, retired, disabled) in the
 // hsm sublevel, the signing policy, and the audit log. Every key event is written together with its audit entry.
+//
+// Concurrency: every evaluate -> sign -> count runs in one critical section per policy subject (key:<id>,
+// group:<name>), and policy changes take the same lock, so concurrent callers over the socket see what one caller
+// after another would see. Key generation is one writer at a time.
 
-import { createHash } from 'node:crypto';
-import type * as bitcoin from 'bitcoinjs-lib';
+import { createHash, randomBytes } from 'node:crypto';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as bitcoin from 'bitcoinjs-lib';
 import type { Logger } from 'pino';
 import type { Config } from '../daemon/config.js';
+import { KeyedLock } from '../core/keyed-lock.js';
 import { HealthCell, type Service } from '../core/service.js';
 import { rpcError, RpcError } from '../rpc/errors.js';
+import type { EventBus } from '../rpc/events.js';
 import type { BatchOp, RoomDb, Store } from '../store/store.js';
-import { AuditLog } from './audit.js';
+import { AuditLog, type AuditEntry } from './audit.js';
 import { verifySignature } from './ecdsa.js';
 import { startProvider } from './factory.js';
-import { PolicyEngine, type Policy, type Veto } from './policy.js';
-import { ProviderError, ProviderLockedError, type Curve, type KeyProvider, type Scheme } from './provider.js';
-import { planPsbt, PsbtError, signPlanned, type SigningKey } from './psbt.js';
+import { loosening, meet, PolicyEngine, type PendingPolicy, type Policy, type SpendFacts, type Veto } from './policy.js';
+import { ProviderError, ProviderLockedError, ProviderUnsupportedError, type Curve, type KeyProvider, type Scheme } from './provider.js';
+import { ownScripts, planPsbt, PsbtError, signPlanned, type SigningKey } from './psbt.js';
 import { SoftwareProvider } from './software.js';
 
 export interface KeyRecord {
@@ -30,13 +38,23 @@ export interface KeyRecord {
   predecessor?: string;
 }
 
+export interface HsmSettings {
+  /** Seconds a loosening of a policy waits before it takes effect. */
+  policyDelaySec: number;
+  /** A key group whose keys count as change for every signing key (besides the signing key's own group). */
+  changeGroup: string | undefined;
+}
+
 /** Maps provider failures to the caller's error codes. */
 export function providerError(err: unknown): unknown {
   if (err instanceof RpcError) return err;
   if (err instanceof ProviderLockedError) return rpcError('Locked', err.message);
+  if (err instanceof ProviderUnsupportedError) return rpcError('Unsupported', err.message, { service: 'hsm' });
   if (err instanceof ProviderError) return rpcError(/^no (private )?key/.test(err.message) ? 'NotFound' : 'BackendUnavailable', err.message, { service: 'hsm' });
   return err;
 }
+
+const keyIdOf = (publicKey: string): string => createHash('sha256').update(publicKey).digest('hex').slice(0, 16);
 
 export class HsmService implements Service {
   readonly name = 'hsm';
@@ -44,6 +62,8 @@ export class HsmService implements Service {
   provider: KeyProvider | undefined;
   readonly audit: AuditLog;
   readonly policy: PolicyEngine;
+  private readonly locks = new KeyedLock();
+  private pendingTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly kinds: string[],
@@ -52,8 +72,10 @@ export class HsmService implements Service {
     private readonly store: Store,
     private readonly network: bitcoin.Network,
     private readonly log: Logger,
+    private readonly bus: EventBus,
+    private readonly settings: HsmSettings,
   ) {
-    this.audit = new AuditLog(db);
+    this.audit = new AuditLog(db, join(config.netdir, 'hsm-audit.head'), (data) => this.provider?.auditMac(data) ?? Promise.resolve(undefined), () => this.provider?.kind === 'pkcs11');
     this.policy = new PolicyEngine(db);
   }
 
@@ -65,23 +87,58 @@ export class HsmService implements Service {
 
   /** Opens the provider and runs the readiness self-test: every usable active key signs and verifies a fresh digest. */
   async open(): Promise<void> {
-    await this.audit.load();
     this.provider = await startProvider(this.kinds, this.config, this.log, () => void this.record('lock', null, { reason: 'unlock timeout' }));
-    const st = this.provider.status();
+    const p = this.provider;
+    const created = p instanceof SoftwareProvider && p.kind === 'software' && !p.status().ready && !!this.config.str('hsm.passphrasefile') && !(await p.exists()) ? await this.firstKeystore(p) : false;
+    const finding = await this.audit.load();
+    if (finding) {
+      this.log.warn(finding, 'HSM audit log rolled back or cut since it was last written; recorded in the log');
+      await this.record('rollback', null, { ...finding });
+    }
+    if (created) await this.record('create', null, { caller: 'startup (hsm.passphrasefile)' });
+    const st = p.status();
     if (st.ready) {
+      if (p.kind === 'software') await this.record('unlock', null, { caller: 'startup (hsm.passphrasefile)' });
+      await this.adoptOrphans();
       const keys = (await this.keys()).filter((k) => k.state === 'active' && k.provider === st.kind);
       for (const k of keys) {
         try {
-          await this.provider.healthCheck(k.handle);
+          await p.healthCheck(k.handle);
         } catch (err) {
           throw new Error(`HSM self-test failed for key ${k.id} (${k.label}): ${(err as Error).message}`);
         }
       }
       this.log.info({ provider: st.kind, keys: keys.length }, 'HSM ready; self-test passed');
     } else this.log.info({ provider: st.kind, detail: st.detail }, 'HSM open but locked');
+    await this.applyDuePolicies();
+    // Loosenings take effect on time (and are announced) even when nobody signs.
+    this.pendingTimer = setInterval(() => void this.applyDuePolicies().catch((err) => this.log.error({ err }, 'applying pending policies failed')), Math.min(30_000, Math.max(1000, this.settings.policyDelaySec * 250)));
+    this.pendingTimer.unref();
+  }
+
+  /**
+   * First start with hsm.passphrasefile and no keystore: create it with that passphrase. The mnemonic is written
+   * once to a 0600 file beside the keystore, and the log says where: write it down, then delete the file.
+   */
+  private async firstKeystore(p: SoftwareProvider): Promise<true> {
+    const { readSecret } = await import('./secrets.js');
+    const pass = await readSecret(this.config.str('hsm.passphrasefile')!, 'hsm.passphrasefile');
+    const mnemonic = await p.create(pass);
+    const file = join(this.config.netdir, 'keystore-mnemonic.txt');
+    const fh = await open(file, 'wx', 0o600);
+    try {
+      await fh.writeFile(`${mnemonic}\n`);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    this.log.warn({ keystore: this.config.path('hsm.keystore'), mnemonic_file: file }, 'created a new keystore from hsm.passphrasefile; its recovery words are in mnemonic_file: write them down, then delete the file');
+    return true;
   }
 
   async close(): Promise<void> {
+    if (this.pendingTimer) clearInterval(this.pendingTimer);
+    await this.audit.close();
     await this.provider?.close();
     this.cell.set('stopped', 'closed');
   }
@@ -96,7 +153,7 @@ export class HsmService implements Service {
     return this.provider;
   }
 
-  private async record(event: Parameters<AuditLog['append']>[0], key: string | null, detail: Record<string, unknown>, extra: BatchOp[] = []): Promise<void> {
+  private async record(event: AuditEntry['event'], key: string | null, detail: Record<string, unknown>, extra: BatchOp[] = []): Promise<void> {
     if (!this.config.bool('hsm.audit')) await this.store.batch(extra);
     else await this.audit.append(event, key, detail, (ops) => this.store.batch(ops), extra);
     for (const op of extra) if (op.type === 'put' && op.sublevel === this.db && op.key.startsWith('k:')) this.cache.set(op.key.slice(2), op.value as KeyRecord);
@@ -126,43 +183,92 @@ export class HsmService implements Service {
     return { type: 'put', sublevel: this.db, key: `k:${k.id}`, value: k };
   }
 
+  /**
+   * Creates a key. An intent naming the handle is durable before the provider makes the key, so a crash between
+   * the two leaves an orphan that the next start finds (adoptOrphans) instead of a key nobody knows of.
+   */
   async generateKey(label: string, curve: Curve, group: string | null, predecessor?: string): Promise<KeyRecord> {
     const p = this.need();
-    try {
-      const pk = await p.generateKey(label, curve);
-      const rec: KeyRecord = {
-        id: createHash('sha256').update(pk.publicKey).digest('hex').slice(0, 16),
-        label,
-        group,
-        provider: p.kind,
-        handle: pk.handle,
-        curve,
-        public_key: pk.publicKey,
-        state: 'active',
-        created: new Date().toISOString(),
-        ...(predecessor ? { predecessor } : {}),
-      };
-      await this.record('generate', rec.id, { label, curve, group, provider: p.kind }, [this.putKey(rec)]);
-      return rec;
-    } catch (err) {
-      throw providerError(err);
-    }
+    return this.locks.run('keygen', async () => {
+      try {
+        const handle = p.kind === 'pkcs11' ? randomBytes(16).toString('hex') : undefined;
+        const intent = `gi:${handle ?? 'keystore'}`;
+        if (handle) await this.store.batch([{ type: 'put', sublevel: this.db, key: intent, value: { label, curve, group, time: new Date().toISOString() } }]);
+        const pk = await p.generateKey(label, curve, handle);
+        const rec: KeyRecord = {
+          id: keyIdOf(pk.publicKey),
+          label,
+          group,
+          provider: p.kind,
+          handle: pk.handle,
+          curve,
+          public_key: pk.publicKey,
+          state: 'active',
+          created: new Date().toISOString(),
+          ...(predecessor ? { predecessor } : {}),
+        };
+        await this.record('generate', rec.id, { label, curve, group, provider: p.kind }, [this.putKey(rec), ...(handle ? [{ type: 'del' as const, sublevel: this.db, key: intent }] : [])]);
+        return rec;
+      } catch (err) {
+        throw providerError(err);
+      }
+    });
   }
 
-  /** Signs a 32-byte digest with an active key. */
+  /**
+   * Keys the provider holds that the registry does not: made just before a crash, never acknowledged to anyone, so
+   * nothing can have been paid to them. They are registered disabled (refuse rather than guess) and audited.
+   */
+  private async adoptOrphans(): Promise<void> {
+    const p = this.need();
+    const known = new Set((await this.keys()).filter((k) => k.provider === p.kind).map((k) => k.handle));
+    const intents = new Map<string, { label: string; group: string | null }>();
+    for await (const [k, v] of this.db.iterator({ gte: 'gi:', lt: 'gi;' })) intents.set(k.slice(3), v as { label: string; group: string | null });
+    let held;
+    try {
+      held = await p.listKeys();
+    } catch {
+      return;
+    }
+    for (const pk of held) {
+      if (known.has(pk.handle)) continue;
+      // On a token, only keys anyad said it was making are its own (others may share the token).
+      const intent = intents.get(pk.handle);
+      if (p.kind === 'pkcs11' && !intent) continue;
+      const rec: KeyRecord = { id: keyIdOf(pk.publicKey), label: intent?.label ?? 'orphan', group: intent?.group ?? null, provider: p.kind, handle: pk.handle, curve: pk.curve, public_key: pk.publicKey, state: 'disabled', created: new Date().toISOString() };
+      this.log.warn({ key: rec.id, handle: pk.handle }, 'HSM: a key made before a crash was never registered; registered as disabled');
+      await this.record('orphan', rec.id, { handle: pk.handle, state: 'disabled' }, [this.putKey(rec), ...(intent ? [{ type: 'del' as const, sublevel: this.db, key: `gi:${pk.handle}` }] : [])]);
+    }
+    for (const h of intents.keys()) if (known.has(h)) await this.store.batch([{ type: 'del', sublevel: this.db, key: `gi:${h}` }]);
+  }
+
+  private subjectsOf(k: KeyRecord): string[] {
+    return [`key:${k.id}`, ...(k.group ? [`group:${k.group}`] : [])];
+  }
+
+  /** Signs a 32-byte digest with an active key, unless a policy on the key forbids raw signing. */
   async sign(id: string, digest: Buffer, scheme: Scheme, caller: string): Promise<Buffer> {
     const k = await this.key(id);
-    if (k.state !== 'active') {
-      await this.record('deny', id, { rule: `key_${k.state}`, caller });
-      throw rpcError('PolicyDenied', `key ${id} is ${k.state}${k.successor ? `; its successor is ${k.successor}` : ''}: it verifies but no longer signs`, { rule: `key_${k.state}` });
-    }
-    try {
-      const sig = Buffer.from(await this.need().sign(k.handle, digest, scheme));
-      await this.record('sign', id, { scheme, digest: digest.toString('hex'), caller });
-      return sig;
-    } catch (err) {
-      throw providerError(err);
-    }
+    const subjects = this.subjectsOf(k);
+    return this.locks.run(subjects, async () => {
+      if (k.state !== 'active') {
+        await this.record('deny', id, { rule: `key_${k.state}`, caller });
+        throw rpcError('PolicyDenied', `key ${id} is ${k.state}${k.successor ? `; its successor is ${k.successor}` : ''}: it verifies but no longer signs`, { rule: `key_${k.state}` });
+      }
+      for (const s of subjects) await this.applyDue(s);
+      const denial = await this.policy.rawSignDenial(subjects);
+      if (denial) {
+        await this.record('deny', id, { rule: denial.rule, subject: denial.subject, digest: digest.toString('hex'), caller });
+        throw rpcError('PolicyDenied', `policy denied the signature: ${denial.message}`, { rule: denial.rule, subject: denial.subject ?? null });
+      }
+      try {
+        const sig = Buffer.from(await this.need().sign(k.handle, digest, scheme));
+        await this.record('sign', id, { scheme, digest: digest.toString('hex'), caller });
+        return sig;
+      } catch (err) {
+        throw providerError(err);
+      }
+    });
   }
 
   async verify(id: string, digest: Buffer, signature: Buffer, scheme: Scheme): Promise<boolean> {
@@ -174,7 +280,7 @@ export class HsmService implements Service {
     const p = this.need();
     const schnorr = p.status().schnorr;
     return keys
-      .filter((k) => k.state === 'active' && k.curve === 'secp256k1' && k.provider === p.kind)
+      .filter((k) => (k.state === 'active' || k.state === 'retired') && k.curve === 'secp256k1' && k.provider === p.kind)
       .map((k) => ({
         id: k.id,
         publicKey: Buffer.from(k.public_key, 'hex'),
@@ -183,8 +289,25 @@ export class HsmService implements Service {
       }));
   }
 
+  /** The successors of a retired key, newest last (a sweep may pay any of them). */
+  private successors(k: KeyRecord, byId: Map<string, KeyRecord>): KeyRecord[] {
+    const out: KeyRecord[] = [];
+    for (let s = k.successor ? byId.get(k.successor) : undefined; s && out.length < 100; s = s.successor ? byId.get(s.successor) : undefined) out.push(s);
+    return out;
+  }
+
+  /**
+   * Change, by rule: the keys of the signing key's own group (the key itself when it has none), of the configured
+   * change group, and a retired key's successors. An output is change only when it is change for every signing key.
+   */
+  private changeScripts(signer: KeyRecord, all: KeyRecord[], byId: Map<string, KeyRecord>): Buffer[] {
+    const schnorr = this.need().status().schnorr;
+    const mates = all.filter((k) => k.curve === 'secp256k1' && k.state !== 'disabled' && (k.id === signer.id || (signer.group !== null && k.group === signer.group) || (this.settings.changeGroup !== undefined && k.group === this.settings.changeGroup)));
+    return [...mates, ...this.successors(signer, byId)].flatMap((k) => ownScripts(Buffer.from(k.public_key, 'hex'), this.network, schnorr && k.provider === this.need().kind));
+  }
+
   /** Signs what it can of a PSBT after the policy (and any veto) allowed the spend. */
-  async signPsbt(base64: string, caller: string): Promise<{ psbt: string; signed: number[]; keys: string[]; amount_sat: number; fee_sat: number; feerate_sat_vb: number }> {
+  async signPsbt(base64: string, caller: string): Promise<{ psbt: string; txid: string; signed: number[]; keys: string[]; amount_sat: number; fee_sat: number; feerate_sat_vb: number }> {
     const all = await this.keys();
     let plan;
     try {
@@ -193,54 +316,127 @@ export class HsmService implements Service {
       if (err instanceof PsbtError) throw rpcError('InvalidParams', err.message);
       throw err;
     }
-    if (plan.inputs.length === 0) return { psbt: base64, signed: [], keys: [], amount_sat: Number(plan.amount_sat), fee_sat: Number(plan.fee_sat), feerate_sat_vb: 0 };
+    const txid = bitcoin.Transaction.fromBuffer(plan.psbt.data.globalMap.unsignedTx.toBuffer()).getId();
+    if (plan.inputs.length === 0) return { psbt: base64, txid, signed: [], keys: [], amount_sat: 0, fee_sat: Number(plan.fee_sat), feerate_sat_vb: 0 };
     const byId = new Map(all.map((k) => [k.id, k]));
-    const subjects = [...new Set(plan.keys.flatMap((id) => [`key:${id}`, ...(byId.get(id)!.group ? [`group:${byId.get(id)!.group}`] : [])]))];
-    const facts = { psbt: base64, subjects, amount_sat: Number(plan.amount_sat), fee_sat: Number(plan.fee_sat), feerate_sat_vb: Math.round((Number(plan.fee_sat) / plan.vsize) * 100) / 100, outputs: plan.outputs };
-    const denial = await this.policy.evaluate(facts);
-    if (denial) {
-      await this.record('deny', plan.keys[0] ?? null, { rule: denial.rule, subject: denial.subject, amount_sat: facts.amount_sat, fee_sat: facts.fee_sat, caller });
-      throw rpcError('PolicyDenied', `policy denied the signature: ${denial.message}`, { rule: denial.rule, subject: denial.subject ?? null });
-    }
-    let signed: number[];
-    try {
-      signed = await signPlanned(plan, this.network);
-    } catch (err) {
-      throw providerError(err);
-    }
-    await this.record('sign', plan.keys[0] ?? null, { psbt_inputs: signed, keys: plan.keys, amount_sat: facts.amount_sat, fee_sat: facts.fee_sat, caller }, this.policy.recordOps(facts));
-    return { psbt: plan.psbt.toBase64(), signed, keys: plan.keys, amount_sat: facts.amount_sat, fee_sat: facts.fee_sat, feerate_sat_vb: facts.feerate_sat_vb };
+    const signers = plan.keys.map((id) => byId.get(id)!);
+    const change = signers.map((k) => this.changeScripts(k, all, byId));
+    const outputs = plan.outputs.map((o) => ({ address: o.address, own: change.every((set) => set.some((s) => s.equals(o.script))), value_sat: o.value_sat }));
+    const subjects = [...new Set(signers.flatMap((k) => this.subjectsOf(k)))];
+    const facts: SpendFacts = {
+      psbt: base64,
+      subjects,
+      amount_sat: outputs.filter((o) => !o.own).reduce((a, o) => a + o.value_sat, 0),
+      fee_sat: Number(plan.fee_sat),
+      feerate_sat_vb: Math.round((Number(plan.fee_sat) / plan.vsize) * 100) / 100,
+      fee_verified: plan.fee_verified,
+      sighash_types: plan.sighash_types,
+      outputs,
+    };
+    const summary = { txid, outputs: outputs.map((o) => ({ address: o.address, value_sat: o.value_sat, change: o.own })), amount_sat: facts.amount_sat, fee_sat: facts.fee_sat, caller };
+    return this.locks.run(subjects, async () => {
+      for (const s of subjects) await this.applyDue(s);
+      let denial: { rule: string; message: string; subject?: string } | undefined;
+      const retired = signers.find((k) => k.state === 'retired');
+      if (retired && outputs.some((o) => !o.own)) denial = { rule: 'retired_sweep', subject: `key:${retired.id}`, message: `key ${retired.id} is retired: it signs only a sweep to its successor ${retired.successor ?? '(none)'}` };
+      denial ??= await this.policy.evaluate(facts);
+      if (denial) {
+        await this.record('deny', plan.keys[0] ?? null, { rule: denial.rule, subject: denial.subject, ...summary });
+        throw rpcError('PolicyDenied', `policy denied the signature: ${denial.message}`, { rule: denial.rule, subject: denial.subject ?? null });
+      }
+      let signed: number[];
+      try {
+        signed = await signPlanned(plan, this.network);
+      } catch (err) {
+        throw providerError(err);
+      }
+      // The signature leaves anyad only once the counters and the audit entry that account for it are durable.
+      await this.record('sign', plan.keys[0] ?? null, { psbt_inputs: signed, keys: plan.keys, ...summary }, this.policy.recordOps(facts));
+      return { psbt: plan.psbt.toBase64(), txid, signed, keys: plan.keys, amount_sat: facts.amount_sat, fee_sat: facts.fee_sat, feerate_sat_vb: facts.feerate_sat_vb };
+    });
   }
 
-  /** Makes a successor key, retires the old one (it still verifies, no longer signs) and carries its policy over. */
+  /** Makes a successor key, retires the old one (it still verifies; it signs only a sweep to its successor) and carries its policy over. */
   async rotate(id: string): Promise<KeyRecord> {
     const old = await this.key(id);
     if (old.state !== 'active') throw rpcError('Conflict', `key ${id} is ${old.state}; only an active key is rotated`);
     const next = await this.generateKey(old.label, old.curve, old.group, id);
-    const policy = await this.policy.get(`key:${id}`);
-    await this.record('rotate', id, { successor: next.id }, [this.putKey({ ...old, state: 'retired', successor: next.id }), ...(policy ? this.policy.setOps(`key:${next.id}`, policy) : [])]);
+    await this.locks.run([`key:${id}`, `key:${next.id}`], async () => {
+      const policy = await this.policy.get(`key:${id}`);
+      await this.record('rotate', id, { successor: next.id }, [this.putKey({ ...old, state: 'retired', successor: next.id }), ...(policy ? this.policy.setOps(`key:${next.id}`, policy) : [])]);
+    });
     return next;
   }
 
   async disable(id: string): Promise<KeyRecord> {
     const k = await this.key(id);
-    try {
-      if (k.provider === this.need().kind) await this.need().disableKey(k.handle);
-    } catch (err) {
-      throw providerError(err);
-    }
-    const rec: KeyRecord = { ...k, state: 'disabled' };
-    await this.record('disable', id, {}, [this.putKey(rec)]);
-    return rec;
+    return this.locks.run(this.subjectsOf(k), async () => {
+      try {
+        if (k.provider === this.need().kind) await this.need().disableKey(k.handle);
+      } catch (err) {
+        throw providerError(err);
+      }
+      const rec: KeyRecord = { ...(await this.key(id)), state: 'disabled' };
+      await this.record('disable', id, {}, [this.putKey(rec)]);
+      return rec;
+    });
   }
 
-  async setPolicy(subject: string, policy: Policy, caller: string): Promise<void> {
-    await this.record('policy', subject.startsWith('key:') ? subject.slice(4) : null, { subject, policy, caller }, this.policy.setOps(subject, policy));
+  private announce(state: 'applied' | 'pending' | 'effective' | 'cancelled', subject: string, policy: Policy | null, extra: Record<string, unknown> = {}): void {
+    this.bus.publish('hsm.policy', { subject, state, policy, ...extra });
+  }
+
+  /**
+   * Sets (or, with null, removes) a policy. What tightens applies at once; what loosens waits hsm.policydelay,
+   * meanwhile the meet of old and new applies. A later request replaces a pending one.
+   */
+  async setPolicy(subject: string, next: Policy | null, caller: string): Promise<{ policy: Policy | null; pending: PendingPolicy | null }> {
+    return this.locks.run(subject, async () => {
+      await this.applyDue(subject);
+      const current = await this.policy.get(subject);
+      const loosens = loosening(current, next);
+      const keyOf = subject.startsWith('key:') ? subject.slice(4) : null;
+      const hadPending = await this.policy.pending(subject);
+      if (loosens.length === 0 || this.settings.policyDelaySec === 0) {
+        await this.record('policy', keyOf, { subject, policy: next, caller, ...(loosens.length ? { loosens } : {}) }, [...this.policy.setOps(subject, next), ...(hadPending ? this.policy.pendingOps(subject, null) : [])]);
+        this.announce('applied', subject, next);
+        return { policy: next, pending: null };
+      }
+      const now = Date.now();
+      const pending: PendingPolicy = { subject, policy: next, requested: new Date(now).toISOString(), effective_at: new Date(now + this.settings.policyDelaySec * 1000).toISOString(), caller, loosens };
+      const interim = meet(current, next);
+      await this.record('policy_pending', keyOf, { ...pending, interim }, [...this.policy.setOps(subject, interim), ...this.policy.pendingOps(subject, pending)]);
+      this.announce('pending', subject, next, { effective_at: pending.effective_at, loosens, interim });
+      return { policy: interim, pending };
+    });
+  }
+
+  async cancelPolicy(subject: string, caller: string): Promise<PendingPolicy> {
+    return this.locks.run(subject, async () => {
+      await this.applyDue(subject);
+      const pending = await this.policy.pending(subject);
+      if (!pending) throw rpcError('NotFound', `no pending policy change for ${subject}`);
+      await this.record('policy_cancelled', subject.startsWith('key:') ? subject.slice(4) : null, { subject, caller, requested: pending.requested }, this.policy.pendingOps(subject, null));
+      this.announce('cancelled', subject, pending.policy);
+      return pending;
+    });
+  }
+
+  /** Inside the subject's lock: a pending loosening whose time has come takes effect. */
+  private async applyDue(subject: string, now = Date.now()): Promise<void> {
+    const pending = await this.policy.pending(subject);
+    if (!pending || Date.parse(pending.effective_at) > now) return;
+    await this.record('policy_effective', subject.startsWith('key:') ? subject.slice(4) : null, { subject, policy: pending.policy, requested: pending.requested, caller: pending.caller }, [...this.policy.setOps(subject, pending.policy), ...this.policy.pendingOps(subject, null)]);
+    this.announce('effective', subject, pending.policy);
+  }
+
+  private async applyDuePolicies(): Promise<void> {
+    for (const p of await this.policy.allPending()) await this.locks.run(p.subject, () => this.applyDue(p.subject));
   }
 
   private software(): SoftwareProvider {
     const p = this.need();
-    if (!(p instanceof SoftwareProvider) || p.kind !== 'software') throw rpcError('InvalidParams', `the ${p.kind} provider has no keystore to lock or unlock`);
+    if (!(p instanceof SoftwareProvider) || p.kind !== 'software') throw rpcError('Unsupported', `the ${p.kind} provider has no keystore to lock or unlock`);
     return p;
   }
 
@@ -248,11 +444,13 @@ export class HsmService implements Service {
     try {
       await this.software().unlock(passphrase, timeoutSec);
     } catch (err) {
+      if (err instanceof RpcError) throw err;
       await this.record('deny', null, { rule: 'unlock_failed', caller });
       // Whatever the cause (wrong passphrase, damaged file), the keystore stays locked.
       throw err instanceof ProviderError ? rpcError('Locked', err.message) : err;
     }
     await this.record('unlock', null, { timeout_s: timeoutSec, caller });
+    await this.adoptOrphans();
   }
 
   async lock(caller: string): Promise<void> {
@@ -260,12 +458,15 @@ export class HsmService implements Service {
     await this.record('lock', null, { caller });
   }
 
-  async createKeystore(passphrase: string, caller: string): Promise<void> {
+  /** Creates the keystore; answers its recovery words, this once. */
+  async createKeystore(passphrase: string, caller: string): Promise<string> {
+    let mnemonic: string;
     try {
-      await this.software().create(passphrase);
+      mnemonic = await this.software().create(passphrase);
     } catch (err) {
       throw err instanceof ProviderError ? rpcError('Conflict', err.message) : err;
     }
     await this.record('create', null, { caller });
+    return mnemonic;
   }
 }

@@ -4,7 +4,7 @@
 // The simulator provider is the same signing code over a fixed, public seed and no file: for regtest and tests
 // only, refused on mainnet by the factory.
 
-import { createCipheriv, createDecipheriv, createHash, randomBytes, scrypt as scryptCb } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, scrypt as scryptCb } from 'node:crypto';
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { HDKey } from '@scure/bip32';
@@ -12,13 +12,16 @@ import { entropyToMnemonic, mnemonicToSeedSync, validateMnemonic } from '@scure/
 import { wordlist } from '@scure/bip39/wordlists/english.js';
 import { schnorr, secp256k1 } from '@noble/curves/secp256k1.js';
 import { rawToLowSDer, verifySignature } from './ecdsa.js';
-import { ProviderError, ProviderLockedError, type Curve, type KeyProvider, type ProviderKey, type ProviderStatus, type Scheme } from './provider.js';
+import { KeyedLock } from '../core/keyed-lock.js';
+import { ProviderError, ProviderLockedError, ProviderUnsupportedError, type Curve, type KeyProvider, type ProviderKey, type ProviderStatus, type Scheme } from './provider.js';
 
 const scrypt = promisify(scryptCb) as (pw: string, salt: Buffer, len: number, opts: { N: number; r: number; p: number; maxmem: number }) => Promise<Buffer>;
 const N_ORDER = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
 const FORMAT = 'anya-keystore';
 /** Keys are children of m/0'/i' (hardened: a leaked child key and the xpub do not reveal siblings). */
 const ACCOUNT_PATH = "m/0'";
+/** BIP32 version bytes: xpub/xprv on mainnet, tpub/tprv on every test network (as Bitcoin Core prints them). */
+const VERSIONS = { main: { private: 0x0488ade4, public: 0x0488b21e }, test: { private: 0x04358394, public: 0x043587cf } };
 
 interface KeystoreHeader {
   format: typeof FORMAT;
@@ -46,6 +49,15 @@ export class SoftwareProvider implements KeyProvider {
   private root: HDKey | undefined;
   private lockTimer: NodeJS.Timeout | undefined;
   private detail = 'locked';
+  /**
+   * The audit MAC key (HKDF of the seed). Kept after a lock, so lock and refusal events stay keyed: it can forge
+   * audit entries, never a signature. Wiped on close.
+   */
+  private macKey: Buffer | undefined;
+  /** The master key's fingerprint (BIP32), for key origins in descriptors. Public. */
+  private masterFingerprint: number | undefined;
+  /** One writer for the keystore file: read-modify-write of `next` and `disabled` never interleave. */
+  private readonly writer = new KeyedLock();
 
   constructor(
     private readonly opts: {
@@ -54,6 +66,8 @@ export class SoftwareProvider implements KeyProvider {
       passphrase?: () => Promise<string | undefined>;
       logN?: number;
       onLock?: () => void;
+      /** 'main' for xpub versions, anything else for tpub. */
+      network?: 'main' | 'test';
     },
   ) {
     this.kind = opts.file ? 'software' : 'simulator';
@@ -73,6 +87,8 @@ export class SoftwareProvider implements KeyProvider {
 
   async close(): Promise<void> {
     this.lock();
+    this.macKey?.fill(0);
+    this.macKey = undefined;
   }
 
   status(): ProviderStatus {
@@ -87,14 +103,24 @@ export class SoftwareProvider implements KeyProvider {
     };
   }
 
-  /** Creates a new keystore with fresh entropy; refuses to overwrite an existing one. */
-  async create(passphrase: string): Promise<void> {
+  /** Whether the keystore file exists (a first start may create it). */
+  async exists(): Promise<boolean> {
+    return this.kind === 'software' && (await readFile(this.opts.file!).then(() => true, () => false));
+  }
+
+  /** Creates a new keystore with fresh entropy; refuses to overwrite an existing one. Answers the mnemonic, once. */
+  async create(passphrase: string): Promise<string> {
     if (this.kind !== 'software') throw new ProviderError('only the software provider has a keystore');
     if (passphrase.length < 8) throw new ProviderError('the passphrase must have at least 8 characters');
-    const secret: KeystoreSecret = { mnemonic: entropyToMnemonic(randomBytes(32), wordlist), next: 0, disabled: [] };
-    await this.write(secret, passphrase, true);
-    this.unlockWith(secret);
-    this.passphraseForWrites = passphrase;
+    return this.writer.run('file', async () => {
+      const entropy = randomBytes(32);
+      const secret: KeystoreSecret = { mnemonic: entropyToMnemonic(entropy, wordlist), next: 0, disabled: [] };
+      entropy.fill(0);
+      await this.write(secret, passphrase, true);
+      this.unlockWith(secret);
+      this.passphraseForWrites = passphrase;
+      return secret.mnemonic;
+    });
   }
 
   /** Decrypts the keystore; with timeoutSec > 0 it locks itself again after that long. */
@@ -113,6 +139,7 @@ export class SoftwareProvider implements KeyProvider {
       throw new ProviderError('cannot decrypt the keystore: wrong passphrase, or the file was changed');
     }
     const secret = JSON.parse(plain.toString('utf8')) as KeystoreSecret;
+    plain.fill(0);
     if (!validateMnemonic(secret.mnemonic, wordlist)) throw new ProviderError('the keystore holds no valid seed');
     this.unlockWith(secret);
     this.passphraseForWrites = passphrase;
@@ -133,6 +160,8 @@ export class SoftwareProvider implements KeyProvider {
     if (this.kind === 'simulator') return;
     if (this.lockTimer) clearTimeout(this.lockTimer);
     this.secret = undefined;
+    // JavaScript strings (the mnemonic, the passphrase) cannot be wiped; the key bytes can.
+    this.root?.wipePrivateData();
     this.root = undefined;
     this.passphraseForWrites = undefined;
     this.detail = 'locked';
@@ -140,7 +169,13 @@ export class SoftwareProvider implements KeyProvider {
 
   private unlockWith(secret: KeystoreSecret): void {
     this.secret = secret;
-    this.root = HDKey.fromMasterSeed(mnemonicToSeedSync(secret.mnemonic)).derive(ACCOUNT_PATH);
+    const seed = mnemonicToSeedSync(secret.mnemonic);
+    const master = HDKey.fromMasterSeed(seed, VERSIONS[this.opts.network === 'main' ? 'main' : 'test']);
+    this.masterFingerprint = master.fingerprint;
+    this.macKey ??= Buffer.from(hkdfSync('sha256', seed, Buffer.alloc(0), 'anyad audit mac v1', 32));
+    seed.fill(0);
+    this.root = master.derive(ACCOUNT_PATH);
+    master.wipePrivateData();
     if (this.kind === 'software') this.detail = `keystore ${this.opts.file} unlocked`;
   }
 
@@ -149,9 +184,24 @@ export class SoftwareProvider implements KeyProvider {
     return { secret: this.secret, root: this.root };
   }
 
-  /** The account xpub (m/0'), from which every key's public key follows. */
+  /** The account xpub (m/0'), from which every key's public key follows; tpub off mainnet. */
   xpub(): string {
     return this.unlocked().root.publicExtendedKey;
+  }
+
+  /** The master fingerprint, 8 hex digits (known once the keystore was unlocked in this process). */
+  fingerprint(): string {
+    if (this.masterFingerprint === undefined) throw new ProviderLockedError('the keystore is locked: call hsm.unlock');
+    return this.masterFingerprint.toString(16).padStart(8, '0');
+  }
+
+  /** The BIP32 path of a key, in descriptor notation (h for hardened). */
+  static path(handle: string): string {
+    return `0h/${Number(handle)}h`;
+  }
+
+  async auditMac(data: Uint8Array): Promise<Buffer | undefined> {
+    return this.macKey ? createHmac('sha256', this.macKey).update(data).digest() : undefined;
   }
 
   private child(handle: string): HDKey {
@@ -162,22 +212,33 @@ export class SoftwareProvider implements KeyProvider {
   }
 
   async generateKey(_label: string, curve: Curve): Promise<ProviderKey> {
-    if (curve !== 'secp256k1') throw new ProviderError('the software provider makes secp256k1 keys only');
-    const { secret } = this.unlocked();
-    const next: KeystoreSecret = { ...secret, next: secret.next + 1 };
-    if (this.kind === 'software') await this.write(next, this.passphraseForWrites!, false);
-    this.secret = next;
-    return this.getPublicKey(String(secret.next));
+    if (curve !== 'secp256k1') throw new ProviderUnsupportedError('the software provider makes secp256k1 keys only');
+    return this.writer.run('file', async () => {
+      const { secret } = this.unlocked();
+      const next: KeystoreSecret = { ...secret, next: secret.next + 1 };
+      if (this.kind === 'software') await this.write(next, this.passphraseForWrites!, false);
+      this.secret = next;
+      return this.getPublicKey(String(secret.next));
+    });
   }
 
   async sign(handle: string, digest: Uint8Array, scheme: Scheme, opts: SignOptions = {}): Promise<Uint8Array> {
     if (digest.length !== 32) throw new ProviderError('digest must be 32 bytes');
     const { secret } = this.unlocked();
     if (secret.disabled.includes(Number(handle))) throw new ProviderError(`key ${handle} is disabled`);
-    const priv = this.child(handle).privateKey!;
-    if (scheme === 'schnorr') return schnorr.sign(digest, opts.tapTweak ? tweakPrivate(priv, opts.tapTweak) : priv, randomBytes(32));
-    const compact = secp256k1.sign(digest, priv, { prehash: false, lowS: true });
-    return rawToLowSDer(compact, 'secp256k1');
+    const child = this.child(handle);
+    const priv = child.privateKey!;
+    try {
+      if (scheme === 'schnorr') {
+        const tweaked = opts.tapTweak ? tweakPrivate(priv, opts.tapTweak) : undefined;
+        const sig = schnorr.sign(digest, tweaked ?? priv, randomBytes(32));
+        tweaked?.fill(0);
+        return sig;
+      }
+      return rawToLowSDer(secp256k1.sign(digest, priv, { prehash: false, lowS: true }), 'secp256k1');
+    } finally {
+      child.wipePrivateData();
+    }
   }
 
   async getPublicKey(handle: string): Promise<ProviderKey> {
@@ -192,10 +253,12 @@ export class SoftwareProvider implements KeyProvider {
   }
 
   async disableKey(handle: string): Promise<void> {
-    const { secret } = this.unlocked();
-    const next = { ...secret, disabled: [...new Set([...secret.disabled, Number(handle)])] };
-    if (this.kind === 'software') await this.write(next, this.passphraseForWrites!, false);
-    this.secret = next;
+    await this.writer.run('file', async () => {
+      const { secret } = this.unlocked();
+      const next = { ...secret, disabled: [...new Set([...secret.disabled, Number(handle)])] };
+      if (this.kind === 'software') await this.write(next, this.passphraseForWrites!, false);
+      this.secret = next;
+    });
   }
 
   async healthCheck(handle: string): Promise<void> {

@@ -22,6 +22,7 @@ export const ErrorCode = {
   Conflict: -32014,
   Busy: -32015,
   BackendRejected: -32016,
+  Unsupported: -32017,
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCode;
@@ -48,6 +49,7 @@ export const ERROR_TABLE: ReadonlyArray<{ code: number; name: ErrorCodeName; mea
   { code: ErrorCode.Conflict, name: 'Conflict', meaning: 'The operation conflicts with the current state (e.g. the target already exists).' },
   { code: ErrorCode.Busy, name: 'Busy', meaning: 'A bounded queue is full; retry later.' },
   { code: ErrorCode.BackendRejected, name: 'BackendRejected', meaning: 'The backend refused the operation (e.g. bitcoind rejected a transaction); data.reason has its words. For Lightning, data.kind says why in words that do not depend on the node: no_route, fee_limit, rejected_by_destination, already_paid, invoice_expired, insufficient_funds, peer_unreachable, timeout.' },
+  { code: ErrorCode.Unsupported, name: 'Unsupported', meaning: 'This backend or provider cannot do that at all (e.g. Schnorr on a PKCS#11 token); retrying will not help.' },
 ];
 
 /** An error that is meant for the caller: its message and data are sent as they are, so they must hold no secret. */

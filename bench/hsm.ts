@@ -101,8 +101,12 @@ export async function benchHsm(results: Record<string, unknown>): Promise<void> 
     const script = bitcoin.payments.p2wpkh({ pubkey: pub, network: bitcoin.networks.regtest }).output!;
     const signingKey = { id: 'b', publicKey: pub, schnorr: true, sign: (d: Uint8Array, sc: 'ecdsa' | 'schnorr') => sw.sign(swKey.handle, d, sc) };
     const psbtTimes = await time(20, async () => {
+      // Every segwit v0 input carries its previous transaction (anyad verifies amounts against it).
+      const prev = new bitcoin.Transaction();
+      prev.addInput(randomBytes(32), 0);
+      for (let i = 0; i < 10; i++) prev.addOutput(script, 100_000n);
       const ps = new bitcoin.Psbt({ network: bitcoin.networks.regtest });
-      for (let i = 0; i < 10; i++) ps.addInput({ hash: randomBytes(32), index: i, witnessUtxo: { script, value: 100_000n } });
+      for (let i = 0; i < 10; i++) ps.addInput({ hash: prev.getId(), index: i, witnessUtxo: { script, value: 100_000n }, nonWitnessUtxo: prev.toBuffer() });
       ps.addOutput({ script, value: 990_000n });
       const plan = planPsbt(ps.toBase64(), bitcoin.networks.regtest, [signingKey]);
       await signPlanned(plan, bitcoin.networks.regtest);

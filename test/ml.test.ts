@@ -239,8 +239,11 @@ describe('bundled models and the ml.* RPC', () => {
     const ch = await unixChannel(d.socket);
     const k = (await ch.call('hsm.generatekey', { label: 'v' })).result as { public_key: string };
     const script = bitcoin.payments.p2wpkh({ pubkey: Buffer.from(k.public_key, 'hex'), network: bitcoin.networks.regtest }).output!;
+    const prev = new bitcoin.Transaction();
+    prev.addInput(Buffer.alloc(32, 3), 0);
+    prev.addOutput(script, 100_000n);
     const p = new bitcoin.Psbt({ network: bitcoin.networks.regtest });
-    p.addInput({ hash: Buffer.alloc(32, 3), index: 0, witnessUtxo: { script, value: 100_000n } });
+    p.addInput({ hash: prev.getId(), index: 0, witnessUtxo: { script, value: 100_000n }, nonWitnessUtxo: prev.toBuffer() });
     p.addOutput({ script: bitcoin.payments.p2wpkh({ hash: Buffer.alloc(20, 9) }).output!, value: 90_000n });
     const r = await ch.call('hsm.signpsbt', { psbt: p.toBase64() });
     assert.equal(r.error?.code, -32013);

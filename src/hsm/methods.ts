@@ -103,7 +103,7 @@ export function hsmMethods(svc: HsmService, network: bitcoin.Network, defaultUnl
       params: Type.Object({ psbt: Type.String({ minLength: 10, maxLength: 4_000_000, description: 'Base64 PSBT.' }) }, { additionalProperties: false }),
       result: Type.Object({
         psbt: Type.String(),
-        txid: Type.String(),
+        txid: Type.Union([Type.String(), Type.Null()], { description: 'The transaction id once final; null while legacy inputs are still unsigned (their scriptSig is part of it).' }),
         signed: Type.Array(Type.Integer()),
         keys: Type.Array(Type.String()),
         amount_sat: Type.Integer(),

@@ -143,8 +143,27 @@ export class PolicyEngine {
 
   constructor(private readonly db: RoomDb) {}
 
+  /**
+   * Policies and pending changes are few and read on every signature: kept in memory (null: known to be absent),
+   * filled on first read and updated by written() once the batch holding a change is durable.
+   */
+  private readonly cache = new Map<string, unknown>();
+
+  private async cached<T>(key: string): Promise<T | undefined> {
+    if (!this.cache.has(key)) this.cache.set(key, ((await this.db.get(key)) as T | undefined) ?? null);
+    return (this.cache.get(key) as T | null) ?? undefined;
+  }
+
+  /** Called with every batch of the hsm sublevel once it is written. */
+  written(ops: BatchOp[]): void {
+    for (const op of ops) {
+      if (op.sublevel !== this.db || !(op.key.startsWith('p:') || op.key.startsWith('pp:'))) continue;
+      this.cache.set(op.key, op.type === 'put' ? op.value : null);
+    }
+  }
+
   async get(subject: string): Promise<Policy | undefined> {
-    return (await this.db.get(`p:${subject}`)) as Policy | undefined;
+    return this.cached<Policy>(`p:${subject}`);
   }
 
   setOps(subject: string, policy: Policy | null): BatchOp[] {
@@ -152,7 +171,7 @@ export class PolicyEngine {
   }
 
   async pending(subject: string): Promise<PendingPolicy | undefined> {
-    return (await this.db.get(`pp:${subject}`)) as PendingPolicy | undefined;
+    return this.cached<PendingPolicy>(`pp:${subject}`);
   }
 
   pendingOps(subject: string, pending: PendingPolicy | null): BatchOp[] {

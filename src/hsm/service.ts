@@ -54,6 +54,21 @@ export function providerError(err: unknown): unknown {
   return err;
 }
 
+/**
+ * The id the transaction will have: the unsigned transaction's when every input is segwit (witnesses are not part
+ * of the txid); with legacy inputs, known only once they are all signed (their scriptSig is part of it), else null.
+ */
+function txidOf(psbt: bitcoin.Psbt): string | null {
+  try {
+    const c = psbt.clone();
+    c.finalizeAllInputs();
+    return c.extractTransaction(true).getId();
+  } catch {
+    const segwit = psbt.data.inputs.every((i) => i.witnessUtxo !== undefined);
+    return segwit ? bitcoin.Transaction.fromBuffer(psbt.data.globalMap.unsignedTx.toBuffer()).getId() : null;
+  }
+}
+
 const keyIdOf = (publicKey: string): string => createHash('sha256').update(publicKey).digest('hex').slice(0, 16);
 
 export class HsmService implements Service {
@@ -157,6 +172,7 @@ export class HsmService implements Service {
     if (!this.config.bool('hsm.audit')) await this.store.batch(extra);
     else await this.audit.append(event, key, detail, (ops) => this.store.batch(ops), extra);
     for (const op of extra) if (op.type === 'put' && op.sublevel === this.db && op.key.startsWith('k:')) this.cache.set(op.key.slice(2), op.value as KeyRecord);
+    this.policy.written(extra);
   }
 
   async keys(): Promise<KeyRecord[]> {
@@ -302,12 +318,13 @@ export class HsmService implements Service {
    */
   private changeScripts(signer: KeyRecord, all: KeyRecord[], byId: Map<string, KeyRecord>): Buffer[] {
     const schnorr = this.need().status().schnorr;
-    const mates = all.filter((k) => k.curve === 'secp256k1' && k.state !== 'disabled' && (k.id === signer.id || (signer.group !== null && k.group === signer.group) || (this.settings.changeGroup !== undefined && k.group === this.settings.changeGroup)));
+    // A retired key's only change is its successor: what it holds is swept, nowhere else.
+    const mates = signer.state === 'retired' ? [] : all.filter((k) => k.curve === 'secp256k1' && k.state !== 'disabled' && (k.id === signer.id || (signer.group !== null && k.group === signer.group) || (this.settings.changeGroup !== undefined && k.group === this.settings.changeGroup)));
     return [...mates, ...this.successors(signer, byId)].flatMap((k) => ownScripts(Buffer.from(k.public_key, 'hex'), this.network, schnorr && k.provider === this.need().kind));
   }
 
   /** Signs what it can of a PSBT after the policy (and any veto) allowed the spend. */
-  async signPsbt(base64: string, caller: string): Promise<{ psbt: string; txid: string; signed: number[]; keys: string[]; amount_sat: number; fee_sat: number; feerate_sat_vb: number }> {
+  async signPsbt(base64: string, caller: string): Promise<{ psbt: string; txid: string | null; signed: number[]; keys: string[]; amount_sat: number; fee_sat: number; feerate_sat_vb: number }> {
     const all = await this.keys();
     let plan;
     try {
@@ -316,7 +333,7 @@ export class HsmService implements Service {
       if (err instanceof PsbtError) throw rpcError('InvalidParams', err.message);
       throw err;
     }
-    const txid = bitcoin.Transaction.fromBuffer(plan.psbt.data.globalMap.unsignedTx.toBuffer()).getId();
+    const txid = txidOf(plan.psbt);
     if (plan.inputs.length === 0) return { psbt: base64, txid, signed: [], keys: [], amount_sat: 0, fee_sat: Number(plan.fee_sat), feerate_sat_vb: 0 };
     const byId = new Map(all.map((k) => [k.id, k]));
     const signers = plan.keys.map((id) => byId.get(id)!);
@@ -351,8 +368,9 @@ export class HsmService implements Service {
         throw providerError(err);
       }
       // The signature leaves anyad only once the counters and the audit entry that account for it are durable.
-      await this.record('sign', plan.keys[0] ?? null, { psbt_inputs: signed, keys: plan.keys, ...summary }, this.policy.recordOps(facts));
-      return { psbt: plan.psbt.toBase64(), txid, signed, keys: plan.keys, amount_sat: facts.amount_sat, fee_sat: facts.fee_sat, feerate_sat_vb: facts.feerate_sat_vb };
+      const finalTxid = txidOf(plan.psbt);
+      await this.record('sign', plan.keys[0] ?? null, { psbt_inputs: signed, keys: plan.keys, ...summary, txid: finalTxid }, this.policy.recordOps(facts));
+      return { psbt: plan.psbt.toBase64(), txid: finalTxid, signed, keys: plan.keys, amount_sat: facts.amount_sat, fee_sat: facts.fee_sat, feerate_sat_vb: facts.feerate_sat_vb };
     });
   }
 

@@ -24,6 +24,8 @@ export const BITCOIN_OPTIONS: OptionGroup = {
     { key: 'bitcoind.timeout', type: 'int', default: 30, min: 1, max: 3600, unit: 'seconds', description: 'Timeout of one RPC request to bitcoind.' },
     { key: 'bitcoind.maxconcurrency', type: 'int', default: 4, min: 1, max: 64, description: 'Most RPC requests to bitcoind in flight at once; more wait in a bounded queue.' },
     { key: 'bitcoind.pollinterval', type: 'int', default: 1000, min: 50, max: 600000, unit: 'ms', description: 'How often the chain tip and mempool are polled.' },
+    { key: 'bitcoind.reorgwindow', type: 'int', default: 1000, min: 6, max: 100000, unit: 'blocks', description: 'How many recent block hashes the chain watcher keeps to find a reorg\'s fork point. A deeper reorg resyncs from the oldest block kept (chain.resync event) and reports those blocks again.' },
+    { key: 'bitcoind.stalltimeout', type: 'int', default: 60, min: 1, max: 86400, unit: 'seconds', description: 'When the node is ahead of the chain watcher and the watcher has not moved for this long, health says degraded (and the log says why).' },
     { key: 'bitcoind.confirmations', type: 'int', default: 6, min: 1, max: 1000, description: 'Depth at which a watched transaction is reported as deeply confirmed (chain.tx status "deep").' },
   ],
 };

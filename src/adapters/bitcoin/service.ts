@@ -39,14 +39,14 @@ export class BitcoinService implements Service {
 
   constructor(
     readonly client: BitcoindClient,
-    private readonly opts: { network: Network; pollMs: number; endpoint: string; deepAt: number; zmq: ZmqEndpoints },
+    private readonly opts: { network: Network; pollMs: number; endpoint: string; deepAt: number; zmq: ZmqEndpoints; reorgWindow?: number; stallMs?: number },
     db: RoomDb,
     store: Store,
     bus: EventBus,
     private readonly log: Logger,
   ) {
     this.watches = new WatchList(db, store, opts.network);
-    this.watcher = new ChainWatcher(client, db, store, bus, this.watches, log, opts.deepAt);
+    this.watcher = new ChainWatcher(client, db, store, bus, this.watches, log, opts.deepAt, opts.reorgWindow);
     this.zmq = new ZmqListener(opts.zmq, {
       onBlock: (hash) => {
         this.announced.add(hash);
@@ -139,7 +139,12 @@ export class BitcoinService implements Service {
       // Blocks found by the timer are checked at the next round: ZMQ must have announced them by then.
       if (byTimer && this.opts.zmq.hashblock) this.unannounced.push(...this.watcher.lastConnected.filter((h) => !this.announced.has(h)));
       const t = this.watcher.tip;
-      this.cell.set('ok', `connected to ${this.backend!.subversion} at ${this.opts.endpoint}, height ${t?.height ?? '?'}`);
+      const stalled = this.watcher.stalledFor(this.opts.stallMs ?? 60_000);
+      if (stalled !== undefined) {
+        const detail = `chain watcher stalled: at height ${t?.height ?? '?'} while the node is at ${this.watcher.best?.height ?? '?'}, no progress for ${Math.round(stalled / 1000)} s`;
+        if (this.cell.get().detail !== detail && this.cell.get().state === 'ok') this.log.error({ tip: t, best: this.watcher.best }, 'chain watcher stalled');
+        this.cell.set('degraded', detail);
+      } else this.cell.set('ok', `connected to ${this.backend!.subversion} at ${this.opts.endpoint}, height ${t?.height ?? '?'}`);
     } catch (err) {
       this.fail(err);
     }

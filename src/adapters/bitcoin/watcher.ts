@@ -3,12 +3,19 @@
 // chain.disconnected for each removed block (newest first), then chain.block for the new ones; watched
 // transactions in removed blocks go back to unconfirmed. It also matches transactions against the watch list, in
 // blocks and in the mempool.
+//
+// The main chain is decided by block hashes, never by a number the backend reports: a processed block is still in
+// the chain when getblockhash(its height) answers its hash (what Bitcoin Core's own wallet does, walking back until
+// the hashes agree). Nodes disagree on `confirmations` for stale blocks (Core: -1; bcoin 1.0.2 does not go
+// negative), so it is not read. A failed call is a pause (the round throws, health says why, the next round
+// retries), never a reorg. A reorg deeper than the kept window resyncs from the oldest block still known, with a
+// chain.resync event, instead of stopping.
 
 import type { Logger } from 'pino';
 import type { EventBus } from '../../rpc/events.js';
 import type { BatchOp, RoomDb, Store } from '../../store/store.js';
 import type { ChainBackend, VerboseBlock, VerboseTx } from './backend.js';
-import type { BitcoindClient } from './client.js';
+import { BitcoindError, type BitcoindClient } from './client.js';
 import type { WatchList } from './watchlist.js';
 
 export interface Tip {
@@ -26,8 +33,6 @@ export interface WatchedTx {
   deep?: boolean;
 }
 
-/** How many recent block hashes are kept to find a fork point; deeper reorgs stop the watcher with an error. */
-const HISTORY = 1000;
 const MEMPOOL_LOOKUPS_PER_POLL = 500;
 /** Blocks requested ahead of the one being connected during catch-up. */
 const PREFETCH = 4;
@@ -39,6 +44,9 @@ export class ChainWatcher {
   /** Hashes of the blocks the last poll connected (the service checks ZMQ announced them). */
   lastConnected: string[] = [];
   private knownMempool = new Set<string>();
+  /** When the processed tip last moved, and when it was last found equal to the node's best (for stall health). */
+  lastProgress = Date.now();
+  lastInSync = Date.now();
   private readonly pendingDeep = new Map<string, WatchedTx>();
 
   constructor(
@@ -49,6 +57,8 @@ export class ChainWatcher {
     private readonly watches: WatchList,
     private readonly log: Logger,
     private readonly deepAt: number,
+    /** How many recent block hashes are kept to find a fork point (bitcoind.reorgwindow). */
+    private readonly window = 1000,
   ) {}
 
   async load(): Promise<void> {
@@ -71,7 +81,14 @@ export class ChainWatcher {
       this.log.info({ height: header.height, hash: bestHash }, 'chain watcher starts at the current tip');
     }
     if (bestHash !== this.tip.hash) await this.follow(backend, bestHash);
+    if (this.tip.hash === bestHash) this.lastInSync = Date.now();
     if (this.watches.size() > 0) await this.pollMempool();
+  }
+
+  /** Whether the node is ahead of the watcher and the watcher has not moved for `ms` (a stall nobody would see). */
+  stalledFor(ms: number, now = Date.now()): number | undefined {
+    const since = Math.max(this.lastProgress, this.lastInSync);
+    return this.best && this.tip && this.best.hash !== this.tip.hash && now - since >= ms ? now - since : undefined;
   }
 
   private async follow(backend: ChainBackend, bestHash: string): Promise<void> {
@@ -100,41 +117,106 @@ export class ChainWatcher {
     }
   }
 
+  /** Whether a processed block is in the node's main chain now: its height there answers its hash. */
+  private async onMainChain(t: Tip): Promise<boolean> {
+    if (t.height > this.best!.height) return false;
+    // An error here propagates: the round pauses and is retried; it is never read as "not on the chain".
+    return (await this.client.call<string>('getblockhash', t.height)) === t.hash;
+  }
+
   /** Disconnects processed blocks that are no longer in bitcoind's main chain, newest first. */
   private async rewindToMainChain(): Promise<void> {
     const removed: Tip[] = [];
-    for (;;) {
-      const header = await this.client.call<{ confirmations: number }>('getblockheader', this.tip!.hash).catch(() => ({ confirmations: -1 }));
-      if (header.confirmations >= 0) break;
-      removed.push(this.tip!);
-      const prevHash = (await this.db.get(heightKey(this.tip!.height - 1))) as string | undefined;
-      if (!prevHash || removed.length > HISTORY) throw new Error(`reorg deeper than the ${HISTORY} blocks anyad remembers (at height ${this.tip!.height}); anyad cannot find the fork point`);
-      this.tip = { height: this.tip!.height - 1, hash: prevHash };
+    let cursor: Tip = this.tip!;
+    while (!(await this.onMainChain(cursor))) {
+      removed.push(cursor);
+      const prevHash = (await this.db.get(heightKey(cursor.height - 1))) as string | undefined;
+      if (!prevHash || removed.length >= this.window) return this.resync(cursor, removed.length);
+      cursor = { height: cursor.height - 1, hash: prevHash };
     }
     if (removed.length === 0) return;
-    this.bus.publish('chain.reorg', { fork_height: this.tip!.height, fork_hash: this.tip!.hash, disconnected: removed });
-    this.log.warn({ fork_height: this.tip!.height, depth: removed.length }, 'reorg');
+    this.tip = cursor;
+    this.bus.publish('chain.reorg', { fork_height: this.tip.height, fork_hash: this.tip.hash, disconnected: removed });
+    this.log.warn({ fork_height: this.tip.height, depth: removed.length }, 'reorg');
     for (const b of removed) {
       const ops: BatchOp[] = [this.del(heightKey(b.height))];
-      const reorged: WatchedTx[] = [];
-      for await (const [, v] of this.db.iterator({ gte: 't:', lt: 't;' })) {
-        const t = v as WatchedTx;
-        if (t.block_hash !== b.hash) continue;
-        const back: WatchedTx = { txid: t.txid, watches: t.watches, spends: t.spends, status: 'mempool' };
-        ops.push(this.put(`t:${t.txid}`, back));
-        this.pendingDeep.delete(t.txid);
-        reorged.push(back);
-      }
+      const reorged = await this.unconfirm((t) => t.block_hash === b.hash, ops);
       ops.push(this.put('tip', { height: b.height - 1, hash: (await this.db.get(heightKey(b.height - 1))) as string }));
       await this.store.batch(ops);
       this.bus.publish('chain.disconnected', b);
-      for (const t of reorged) this.bus.publish('chain.tx', { txid: t.txid, watches: t.watches, spends: t.spends, status: 'reorged', confirmations: 0, disconnected_block: b.hash });
+      for (const t of reorged) this.bus.publish('chain.tx', { txid: t.txid, watches: t.watches, spends: t.spends, status: 'reorged', confirmations: 0, disconnected_block: t.block });
     }
+    this.lastProgress = Date.now();
+  }
+
+  /** Watched transactions matching `gone` go back to the mempool state (their batch ops are added to `ops`). */
+  private async unconfirm(gone: (t: WatchedTx) => boolean, ops: BatchOp[]): Promise<Array<WatchedTx & { block: string }>> {
+    const out: Array<WatchedTx & { block: string }> = [];
+    for await (const [, v] of this.db.iterator({ gte: 't:', lt: 't;' })) {
+      const t = v as WatchedTx;
+      if (t.status !== 'confirmed' || !gone(t)) continue;
+      const back: WatchedTx = { txid: t.txid, watches: t.watches, spends: t.spends, status: 'mempool' };
+      ops.push(this.put(`t:${t.txid}`, back));
+      this.pendingDeep.delete(t.txid);
+      out.push({ ...back, block: t.block_hash! });
+    }
+    return out;
+  }
+
+  /**
+   * The fork is older than every block hash anyad keeps. The node still knows the stale branch's headers (Core
+   * keeps every header it validated), so walk them back until a block is in the main chain again: that is the fork.
+   * Start again from there, say so (chain.resync), and put back to unconfirmed every watched transaction whose
+   * block is no longer in the main chain. The catch-up that follows reports the blocks from the fork on again.
+   * A node that has forgotten the stale headers (bcoin 1.0.2 answers "Block not found") leaves a guess: below the
+   * oldest height known and below every watched transaction that lost its block.
+   */
+  private async resync(oldest: Tip, depth: number): Promise<void> {
+    const from = this.tip!;
+    let fork: Tip | undefined;
+    let cursor = oldest;
+    try {
+      for (let i = 0; i < 1_000_000 && cursor.height > 0; i++) {
+        const header = await this.client.call<{ previousblockhash?: string }>('getblockheader', cursor.hash);
+        if (!header.previousblockhash) break;
+        cursor = { height: cursor.height - 1, hash: header.previousblockhash };
+        if (await this.onMainChain(cursor)) {
+          fork = cursor;
+          break;
+        }
+      }
+    } catch (err) {
+      if (!(err instanceof BitcoindError)) throw err;
+      this.log.warn({ reason: err.message, at: cursor }, 'the node does not know the stale branch\'s older headers; resyncing from the oldest block anyad kept');
+    }
+    const ops: BatchOp[] = [];
+    for await (const [k] of this.db.iterator({ gte: 'h:', lt: 'h;' })) ops.push(this.del(k));
+    const confirmed: WatchedTx[] = [];
+    for await (const [, v] of this.db.iterator({ gte: 't:', lt: 't;' })) if ((v as WatchedTx).status === 'confirmed') confirmed.push(v as WatchedTx);
+    const stale = new Set<string>();
+    let lowestStale = Infinity;
+    for (const t of confirmed) {
+      if (t.height! > this.best!.height || (await this.client.call<string>('getblockhash', t.height!)) !== t.block_hash) {
+        stale.add(t.txid);
+        lowestStale = Math.min(lowestStale, t.height!);
+      }
+    }
+    // Without the fork, start below every watched transaction that lost its block, so each is looked for again.
+    const height = fork?.height ?? Math.max(0, Math.min(oldest.height - 1, lowestStale - 1, this.best!.height));
+    const hash = fork?.hash ?? (await this.client.call<string>('getblockhash', height));
+    const reorged = await this.unconfirm((t) => stale.has(t.txid), ops);
+    this.tip = { height, hash };
+    ops.push(this.put('tip', this.tip), this.put(heightKey(height), hash));
+    await this.store.batch(ops);
+    this.log.warn({ from, to: this.tip, depth }, `reorg deeper than the ${this.window} blocks anyad keeps: resyncing`);
+    this.bus.publish('chain.resync', { reason: `reorg deeper than the ${this.window} blocks anyad keeps`, from, to: this.tip, reorged: reorged.map((t) => t.txid) });
+    for (const t of reorged) this.bus.publish('chain.tx', { txid: t.txid, watches: t.watches, spends: t.spends, status: 'reorged', confirmations: 0, disconnected_block: t.block });
+    this.lastProgress = Date.now();
   }
 
   private async connect(block: VerboseBlock): Promise<void> {
     const ops: BatchOp[] = [this.put('tip', { height: block.height, hash: block.hash }), this.put(heightKey(block.height), block.hash)];
-    if (block.height - HISTORY > 0) ops.push(this.del(heightKey(block.height - HISTORY)));
+    if (block.height - this.window > 0) ops.push(this.del(heightKey(block.height - this.window)));
     const confirmed: WatchedTx[] = [];
     if (this.watches.size() > 0) {
       for (const tx of block.tx) {
@@ -155,6 +237,7 @@ export class ChainWatcher {
     }
     await this.store.batch(ops);
     this.tip = { height: block.height, hash: block.hash };
+    this.lastProgress = Date.now();
     this.lastConnected.push(block.hash);
     this.bus.publish('chain.block', { height: block.height, hash: block.hash, previous: block.previousblockhash ?? null, time: block.time, tx_count: block.tx.length });
     for (const t of confirmed) {
@@ -181,7 +264,9 @@ export class ChainWatcher {
       }
       if ((await this.db.get(`t:${txid}`)) !== undefined) continue;
       const tx = await this.client.call<VerboseTx>('getrawtransaction', txid, true).catch(() => undefined);
+      // A lookup that failed (or a transaction already gone) is looked at again next round, never marked known.
       if (tx) await this.considerMempoolTx(tx);
+      else now.delete(txid);
     }
     this.knownMempool = now;
   }

@@ -10,6 +10,18 @@
 // answers Lightning calls as LND does before unlock ("unknown service lnrpc.Lightning"). Invoices are real signed
 // BOLT11 and settle across the shared in-memory network (ln-network.ts), with CLN peers too.
 //
+// SubscribeInvoices follows LND's invoice registry (lnd invoices/invoiceregistry.go): the backlog
+// (deliverBacklogEvents) is every invoice added after add_index, each in its current state (so an invoice added and
+// settled meanwhile comes as settled, before older settlements), then every invoice settled after settle_index in
+// settle order; an index of 0 replays nothing (channeldb InvoicesAddedSince / InvoicesSettledSince); live events
+// are filtered per client by the last add/settle index it was sent (dispatchToClients: a settle at or below the
+// client's settle index, or an add at or below its add index, is skipped). `subscribeDelayMs` holds a new
+// subscription back before its backlog, as a busy LND would. ListInvoices pages forward by add_index
+// (index_offset, num_max_invoices) or newest first (reversed), with pending_only. `partition(macaroon)` cuts one
+// client off (its streams end with UNAVAILABLE, its calls fail as an unreachable LND's do) while LND goes on
+// serving everyone else and its channel peers: a network partition between anyad and LND, during which invoices
+// are made and settled.
+//
 // What it does NOT prove: routing, HTLCs and onion packets, channel state machines and on-chain funding (OpenChannel
 // makes a pending channel that confirmChannels() opens, standing in for mining; CloseChannel removes it at once),
 // gossip, fee behaviour, macaroon caveats and permissions (any macaroon minted from the root key passes), LND's
@@ -92,7 +104,9 @@ export class LndPeer implements NetNode {
   private addIndex = 0;
   private settleIndex = 0;
   private readonly channels: LChan[] = [];
-  private readonly subscribers = new Set<{ call: grpc.ServerWritableStream<Obj, Obj> }>();
+  private readonly subscribers = new Set<{ call: grpc.ServerWritableStream<Obj, Obj>; addIndex: number; settleIndex: number; macaroon: string }>();
+  /** Delay before a new invoice subscription gets its backlog and live events (a late attach). */
+  subscribeDelayMs = 0;
   onchainSat = 5_000_000;
   /** While set, payments wait in flight until release() (to stand for a slow route). */
   holdPayments = false;
@@ -114,6 +128,27 @@ export class LndPeer implements NetNode {
     this.macaroonPath = join(dir, `${alias}-admin.macaroon`);
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', this.keyPath, '-out', this.certPath, '-days', '2', '-subj', `/O=lnd test peer/CN=${alias}`, '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
     writeFileSync(this.macaroonPath, this.mintMacaroon(this.rootKey), { mode: 0o600 });
+  }
+
+  /** Writes another valid macaroon to `path` (for a client that can be partitioned on its own). */
+  issueMacaroon(path: string): string {
+    writeFileSync(path, this.mintMacaroon(this.rootKey), { mode: 0o600 });
+    return path;
+  }
+
+  /** Macaroons (hex) whose holder is cut off from this LND, as by a network partition. */
+  private readonly partitioned = new Set<string>();
+
+  /** Cuts the holder of the macaroon at `path` off (on) or lets it back (off). */
+  partition(path: string, on: boolean): void {
+    const hex = readFileSync(path).toString('hex');
+    if (!on) return void this.partitioned.delete(hex);
+    this.partitioned.add(hex);
+    for (const s of [...this.subscribers]) {
+      if (s.macaroon !== hex) continue;
+      this.subscribers.delete(s);
+      s.call.emit('error', Object.assign(new Error('Connection dropped'), { code: grpc.status.UNAVAILABLE, details: 'Connection dropped' }));
+    }
   }
 
   /** A macaroon minted from `rootKey` (pass another key to get one this peer refuses). */
@@ -151,6 +186,7 @@ export class LndPeer implements NetNode {
   private authorize(md: grpc.Metadata): void {
     const got = md.get('macaroon');
     if (got.length !== 1) throw new Fail(grpc.status.UNKNOWN, `expected 1 macaroon, got ${got.length}`);
+    if (this.partitioned.has(String(got[0]))) throw new Fail(grpc.status.UNAVAILABLE, 'failed to connect to all addresses');
     try {
       macaroon.importMacaroon(Buffer.from(String(got[0]), 'hex')).verify(this.rootKey, () => null);
     } catch (err) {
@@ -277,10 +313,11 @@ export class LndPeer implements NetNode {
         return invoiceJson(inv);
       }),
       ListInvoices: this.guard((req) => {
-        // The newest first page, as ln-service's getInvoices asks (reversed, num_max_invoices, index_offset).
+        // Newest first (reversed, as ln-service's getInvoices asks) or forward from index_offset; pending_only.
         const max = Number(req.num_max_invoices) || 100;
         const offset = Number(req.index_offset) || Infinity;
-        const page = req.reversed ? this.invoices.filter((i) => i.add_index < offset).slice(-max) : this.invoices.filter((i) => i.add_index > (Number(req.index_offset) || 0)).slice(0, max);
+        const pool = req.pending_only ? this.invoices.filter((i) => i.state === 'OPEN') : this.invoices;
+        const page = req.reversed ? pool.filter((i) => i.add_index < offset).slice(-max) : pool.filter((i) => i.add_index > (Number(req.index_offset) || 0)).slice(0, max);
         return { invoices: page.map(invoiceJson), first_index_offset: String(page[0]?.add_index ?? 0), last_index_offset: String(page.at(-1)?.add_index ?? 0) };
       }),
       DecodePayReq: this.guard((req) => {
@@ -296,12 +333,18 @@ export class LndPeer implements NetNode {
       SubscribeInvoices: this.guardStream((call) => {
         const addAfter = Number(call.request.add_index ?? 0);
         const settleAfter = Number(call.request.settle_index ?? 0);
-        // LND replays adds after add_index and settlements after settle_index (each only when non-zero), then streams.
-        if (addAfter > 0) for (const i of this.invoices.filter((x) => x.add_index > addAfter)) call.write(invoiceJson(i));
-        if (settleAfter > 0) for (const i of this.invoices.filter((x) => x.settle_index > settleAfter).sort((a, b) => a.settle_index - b.settle_index)) call.write(invoiceJson(i));
-        const sub = { call };
-        this.subscribers.add(sub);
-        call.on('cancelled', () => this.subscribers.delete(sub));
+        const attach = (): void => {
+          if (call.cancelled || call.destroyed) return;
+          // LND replays adds after add_index (current state) and then settlements after settle_index (each only
+          // when non-zero), then streams.
+          if (addAfter > 0) for (const i of this.invoices.filter((x) => x.add_index > addAfter)) call.write(invoiceJson(i));
+          if (settleAfter > 0) for (const i of this.invoices.filter((x) => x.settle_index > settleAfter).sort((a, b) => a.settle_index - b.settle_index)) call.write(invoiceJson(i));
+          const sub = { call, addIndex: addAfter, settleIndex: settleAfter, macaroon: String(call.metadata.get('macaroon')[0]) };
+          this.subscribers.add(sub);
+          call.on('cancelled', () => this.subscribers.delete(sub));
+        };
+        if (this.subscribeDelayMs > 0) setTimeout(attach, this.subscribeDelayMs);
+        else attach();
       }),
     };
   }
@@ -319,8 +362,15 @@ export class LndPeer implements NetNode {
     return { active: this.net.nodes.get(c.peer)?.online === true, remote_pubkey: c.peer, channel_point: `${c.txid}:${c.vout}`, chan_id: c.chan_id, capacity: String(c.capacity), local_balance: String(c.local), remote_balance: String(c.capacity - c.local), commit_fee: '0', commit_weight: '0', fee_per_kw: '253', unsettled_balance: '0', total_satoshis_sent: '0', total_satoshis_received: '0', num_updates: '0', pending_htlcs: [], csv_delay: 144, private: false, initiator: true, chan_status_flags: 'ChanStatusDefault', local_chan_reserve_sat: '1000', remote_chan_reserve_sat: '1000', static_remote_key: true, commitment_type: 'ANCHORS', lifetime: '10', uptime: '10', close_address: '', push_amount_sat: '0', thaw_height: 0, local_constraints: constraints, remote_constraints: constraints, alias_scids: [], zero_conf: false, zero_conf_confirmed_scid: '0', peer_alias: '', peer_scid_alias: '0', memo: '' };
   }
 
+  /** A live event, filtered per client as LND's dispatchToClients does. */
   private notify(inv: LInv): void {
-    for (const s of this.subscribers) s.call.write(invoiceJson(inv));
+    for (const s of this.subscribers) {
+      if (inv.state === 'SETTLED' && s.settleIndex >= inv.settle_index) continue;
+      if (inv.state === 'OPEN' && s.addIndex >= inv.add_index) continue;
+      s.call.write(invoiceJson(inv));
+      if (inv.state === 'SETTLED') s.settleIndex = inv.settle_index;
+      if (inv.state === 'OPEN') s.addIndex = inv.add_index;
+    }
   }
 
   receive(hash: string, amountMsat: number): string {

@@ -1,12 +1,22 @@
 // The LND backend: a Layer2 adapter over LND's gRPC through ln-service. It checks the network and the wallet state
 // on connect (a locked wallet, a refused macaroon and a certificate that does not match are each named in health),
-// reconnects with backoff when LND restarts, and follows invoices with SubscribeInvoices from add_index and
-// settle_index cursors kept in LevelDB (a settlement's cursor with its record, in one batch), so no creation or
-// settlement is missed or reported twice across restarts of anyad or LND.
+// reconnects with backoff when LND restarts, and reports every invoice created and settled exactly once.
 //
-// On the first start the add cursor is set to LND's newest invoice and the settle cursor is 0, which LND takes as
-// "no replay": both are reported from then on. The macaroon is a secret: it is read from lnd.macaroonpath into
-// memory and never logged or put in an error.
+// Events come from LND's own record, not from stream order. LND's SubscribeInvoices backlog
+// (invoices/invoiceregistry.go, deliverBacklogEvents) sends the invoices added since add_index first, each in its
+// current state, then those settled since settle_index; an index of 0 replays nothing (channeldb's
+// InvoicesAddedSince / InvoicesSettledSince keep that for backwards compatibility); live events are filtered per
+// client by the indexes it was last sent (dispatchToClients), and a live event during the backlog can come twice.
+// So a stream can show a newer settlement before an older one, or none at all for a first settlement. anyad
+// therefore keeps cursors meaning "everything up to here was reported" (add_index, settle_index) and:
+// - on every (re)connect, before the stream, reconciles from ListInvoices (paged by add_index, from the oldest
+//   invoice that was still open last time): every invoice added after the add cursor is reported created, in
+//   add_index order, then every invoice settled after the settle cursor is reported settled, in settle_index order;
+// - on the stream, takes an event only when its index is the cursor + 1; a duplicate is dropped; a gap (an index
+//   further on) reconciles from ListInvoices again before going on.
+// Health is ok only once the reconciliation is done and the stream is attached. On the first start the cursors are
+// set to LND's newest add and settle indexes (history before anyad is not reported). The macaroon is a secret: it
+// is read from lnd.macaroonpath into memory and never logged or put in an error.
 
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
@@ -33,6 +43,11 @@ export interface LndSettings {
   tlscertpath: string | undefined;
   macaroonpath: string;
   timeoutMs: number;
+}
+
+/** A failed connect check; health already says why. */
+class ProbeFailed extends Error {
+  override name = 'ProbeFailed';
 }
 
 /** Why LND cannot be used, sorted so health can tell an operator what to fix. */
@@ -80,6 +95,28 @@ function closeGrpc(lnd: ln.AuthenticatedLnd | undefined): void {
 }
 
 const num = (s: string | undefined): number => (s ? Number(s) : 0);
+
+/** LND's Invoice message as ListInvoices answers it (proto-loader: longs as strings, bytes as Buffers). */
+interface RawInvoice {
+  r_hash: Buffer;
+  value_msat: string;
+  amt_paid_msat: string;
+  settle_date: string;
+  add_index: string;
+  settle_index: string;
+  state: 'OPEN' | 'SETTLED' | 'CANCELED' | 'ACCEPTED';
+}
+const INVOICE_PAGE = 1000;
+const hashOf = (i: RawInvoice): string => Buffer.from(i.r_hash).toString('hex');
+
+/**
+ * Lightning.ListInvoices forward from an add index. ln-service's getInvoices pages newest first only, so this uses
+ * the gRPC client ln-service exposes as lnd.default (the same channel and macaroon).
+ */
+function listInvoicesRaw(lnd: ln.AuthenticatedLnd, req: { index_offset: string; num_max_invoices: string; reversed: boolean }): Promise<{ invoices: RawInvoice[]; last_index_offset: string }> {
+  const client = (lnd as unknown as { default: { listInvoices(r: object, cb: (err: unknown, res: { invoices: RawInvoice[]; last_index_offset: string }) => void): void } }).default;
+  return new Promise((resolve, reject) => client.listInvoices(req, (err, res) => (err ? reject(err) : resolve(res))));
+}
 const epoch = (iso: string | undefined): number => (iso ? Math.floor(Date.parse(iso) / 1000) : 0);
 
 export class LndBackend implements LightningBackend {
@@ -109,12 +146,22 @@ export class LndBackend implements LightningBackend {
 
   async open(): Promise<void> {
     this.running = true;
+    let attached!: () => void;
+    let failed!: (err: unknown) => void;
+    const first = new Promise<void>((resolve, reject) => ((attached = resolve), (failed = reject)));
+    this.firstAttach = { attached, failed };
+    first.catch(() => undefined); // when the probe below fails, nobody awaits it
     try {
       await this.probe();
     } finally {
       this.loop = this.followInvoices();
     }
+    // Ready only once the invoices are reconciled and the stream is attached (nothing created meanwhile is lost).
+    await first;
   }
+
+  /** Settles open(): the first stream attached, or the first attempt failed (the loop goes on retrying). */
+  private firstAttach: { attached: () => void; failed: (err: unknown) => void } | undefined;
 
   async close(): Promise<void> {
     this.running = false;
@@ -164,73 +211,155 @@ export class LndBackend implements LightningBackend {
       return this.fail({ state: 'failed', reason: `LND serves chain ${info.chains.join(',') || '(none)'}, not anyad's ${this.network}; refusing to use it` });
     }
     this.connected = true;
-    const who = `LND ${info.version} (${info.public_key.slice(0, 16)}…)`;
-    if (info.is_synced_to_chain) this.cell.set('ok', `connected to ${who}`);
-    else this.cell.set('degraded', `connected to ${who}, which is not yet synced to the chain`);
+    this.who = `LND ${info.version} (${info.public_key.slice(0, 16)}…)`;
+    this.synced = info.is_synced_to_chain;
+    if (!this.streaming) this.cell.set('starting', `connected to ${this.who}; catching up its invoices`);
+    else this.healthy();
+  }
+
+  private who = '';
+  private synced = false;
+  private streaming = false;
+
+  /** The invoice stream is attached: health says what LND is. */
+  private healthy(): void {
+    this.streaming = true;
+    this.firstAttach?.attached();
+    this.firstAttach = undefined;
+    if (this.synced) this.cell.set('ok', `connected to ${this.who}`);
+    else this.cell.set('degraded', `connected to ${this.who}, which is not yet synced to the chain`);
   }
 
   private fail(t: Trouble): never {
     this.connected = false;
     this.cell.set(t.state, t.reason);
-    throw new Error(t.reason);
+    throw new ProbeFailed(t.reason);
   }
 
-  /** Follows settled invoices from the persisted cursor; reconnects with backoff while LND is away or locked. */
+  /** Follows invoices from the persisted cursors; reconnects with backoff while LND is away or locked. */
   private async followInvoices(): Promise<void> {
     const backoff = this.backoff;
     while (this.running) {
       try {
         if (!this.connected) await this.probe();
         backoff.reset();
-        let added = await this.records.cursor('add_index');
-        if (added === undefined) {
-          // First start: report invoices added from now on.
-          added = (await this.timed(ln.getInvoices({ lnd: this.lnd!, limit: 1 }))).invoices[0]?.index ?? 0;
-          await this.records.setCursor('add_index', added);
-        }
-        await this.stream(added, (await this.records.cursor('settle_index')) ?? 0);
+        await this.reconcile();
+        await this.stream();
       } catch (err) {
         if (!this.running) return;
         const t = classify(err, this.settings);
         if (this.connected) this.log.warn({ reason: t?.reason ?? errorParts(err).message }, 'lost LND');
+        this.firstAttach?.failed(err);
+        this.firstAttach = undefined;
         if (t) this.cell.set(t.state, t.reason);
+        else if (!(err instanceof ProbeFailed)) this.cell.set('degraded', `following LND's invoices failed: ${errorParts(err).details || errorParts(err).message}; retrying`);
         this.connected = false;
         await backoff.wait();
       }
     }
   }
 
-  /** One SubscribeInvoices stream: adds after `added` and settlements after `settled`, in order; rejects when it fails. */
-  private stream(added: number, settled: number): Promise<void> {
+  /** Every invoice with add_index > after, oldest first, from LND's ListInvoices (paged). */
+  private async invoicesAfter(after: number): Promise<RawInvoice[]> {
+    const out: RawInvoice[] = [];
+    for (let offset = after; ; ) {
+      const page = await this.timed(listInvoicesRaw(this.lnd!, { index_offset: String(offset), num_max_invoices: String(INVOICE_PAGE), reversed: false }));
+      out.push(...page.invoices);
+      const last = Number(page.last_index_offset);
+      if (page.invoices.length < INVOICE_PAGE || !(last > offset)) return out;
+      offset = last;
+    }
+  }
+
+  /**
+   * Reports, from LND's record, every invoice created after the add cursor and settled after the settle cursor, in
+   * index order; the cursors move with each report. Scans from the oldest invoice that was still open at the last
+   * reconciliation (only an open invoice can settle later). Serialized with the stream's handling.
+   */
+  private async reconcile(): Promise<void> {
+    const add = await this.records.cursor('add_index');
+    let settle = await this.records.cursor('settle_index');
+    const floor = (await this.records.cursor('open_floor')) ?? 1;
+    const first = add === undefined;
+    const all = await this.invoicesAfter(first ? 0 : Math.max(0, Math.min(floor, add + 1) - 1));
+    const maxAdd = all.reduce((m, i) => Math.max(m, Number(i.add_index)), add ?? 0);
+    const maxSettle = all.reduce((m, i) => Math.max(m, Number(i.settle_index)), settle ?? 0);
+    const open = all.filter((i) => i.state === 'OPEN' || i.state === 'ACCEPTED').map((i) => Number(i.add_index));
+    const nextFloor = open.length > 0 ? Math.min(...open) : maxAdd + 1;
+    if (first) {
+      // First start: from now on; history before anyad is not replayed.
+      await this.records.setCursor('add_index', maxAdd);
+      await this.records.setCursor('settle_index', maxSettle);
+      await this.records.setCursor('open_floor', nextFloor);
+      this.log.info({ add_index: maxAdd, settle_index: maxSettle }, 'LND invoices followed from now on');
+      return;
+    }
+    if (settle === undefined) {
+      // State from a build that kept no settle cursor until a first settlement: settlements follow from now on.
+      settle = maxSettle;
+      await this.records.setCursor('settle_index', settle);
+      this.log.warn({ settle_index: settle }, 'no LND settle cursor was kept by the previous build; settlements are followed from now on');
+    }
+    for (const i of all.filter((x) => Number(x.add_index) > add).sort((a, b) => Number(a.add_index) - Number(b.add_index))) {
+      await this.records.created({ payment_hash: hashOf(i), amount_msat: Number(i.value_msat) || null }, 'add_index', Number(i.add_index));
+    }
+    const from = settle;
+    for (const i of all.filter((x) => Number(x.settle_index) > from).sort((a, b) => Number(a.settle_index) - Number(b.settle_index))) {
+      await this.records.settled({ payment_hash: hashOf(i), paid_at: Number(i.settle_date), amount_received_msat: Number(i.amt_paid_msat) }, 'settle_index', Number(i.settle_index));
+    }
+    // Cancellations have no index of their own: anyad's own records follow the node's (each reported once).
+    for (const i of all.filter((x) => x.state === 'CANCELED')) {
+      const known = await this.records.invoice(hashOf(i));
+      if (known && known.status !== 'canceled') await this.records.canceled(hashOf(i));
+    }
+    await this.records.setCursor('open_floor', nextFloor);
+  }
+
+  /**
+   * One SubscribeInvoices stream from the cursors. An event is reported only when its index is the next one; a
+   * duplicate is dropped and a gap reconciles from LND's record. Resolves when stopped, rejects when it fails.
+   */
+  private async stream(): Promise<void> {
+    let lastAdd = (await this.records.cursor('add_index')) ?? 0;
+    let lastSettle = (await this.records.cursor('settle_index')) ?? 0;
     return new Promise<void>((resolve, reject) => {
-      let lastAdd = added;
-      let last = settled;
       let queue = Promise.resolve();
-      // LND replays only from non-zero indexes; ln-service's own restarts are pushed out of the way (this loop restarts).
-      const sub = ln.subscribeToInvoices({ lnd: this.lnd!, ...(added > 0 ? { added_after: added } : {}), ...(settled > 0 ? { confirmed_after: settled } : {}), restart_delay_ms: 3_600_000 });
+      // ln-service's own restarts are pushed out of the way (this loop restarts, reconciling first).
+      const sub = ln.subscribeToInvoices({ lnd: this.lnd!, ...(lastAdd > 0 ? { added_after: lastAdd } : {}), ...(lastSettle > 0 ? { confirmed_after: lastSettle } : {}), restart_delay_ms: 3_600_000 });
       const end = (err?: unknown): void => {
         this.stopStream = undefined;
+        this.streaming = false;
         sub.removeAllListeners();
         void queue.then(() => (err === undefined ? resolve() : reject(err)), reject);
       };
       this.stopStream = () => end();
+      const catchUp = async (): Promise<void> => {
+        await this.reconcile();
+        lastAdd = (await this.records.cursor('add_index')) ?? lastAdd;
+        lastSettle = (await this.records.cursor('settle_index')) ?? lastSettle;
+      };
       sub.on('invoice_updated', (inv: ln.LndInvoice) => {
         queue = queue.then(async () => {
-          if (inv.index > lastAdd) {
+          if (inv.index === lastAdd + 1) {
             lastAdd = inv.index;
             await this.records.created({ payment_hash: inv.id, amount_msat: num(inv.mtokens) || null }, 'add_index', inv.index);
-          }
-          if (inv.is_confirmed && inv.confirmed_index !== undefined && inv.confirmed_index > last) {
-            last = inv.confirmed_index;
-            await this.records.settled({ payment_hash: inv.id, paid_at: epoch(inv.confirmed_at), amount_received_msat: num(inv.received_mtokens) }, 'settle_index', inv.confirmed_index);
+          } else if (inv.index > lastAdd + 1) return catchUp();
+          if (inv.is_confirmed && inv.confirmed_index !== undefined) {
+            if (inv.confirmed_index === lastSettle + 1) {
+              lastSettle = inv.confirmed_index;
+              await this.records.settled({ payment_hash: inv.id, paid_at: epoch(inv.confirmed_at), amount_received_msat: num(inv.received_mtokens) }, 'settle_index', inv.confirmed_index);
+            } else if (inv.confirmed_index > lastSettle + 1) return catchUp();
           } else if (inv.is_canceled) {
             await this.records.canceled(inv.id);
           }
+          return undefined;
         });
         queue.catch((err: unknown) => end(err));
       });
       sub.on('error', (err: unknown) => end(err));
       sub.on('end', () => end(new Error('LND ended the invoice subscription')));
+      // Attached, after the reconciliation: only now is the backend ok (an invoice made before is in the record).
+      this.healthy();
     });
   }
 

@@ -111,6 +111,14 @@ function auc(scores: number[], labels: number[]): number {
 
 const round = (x: number, d = 4): number => Math.round(x * 10 ** d) / 10 ** d;
 
+/** Each column's [min, max] over the training rows, rounded outward (the card's ranges: anyad clamps to them). */
+function columnRanges(x: number[][]): Array<[number, number]> {
+  return x[0]!.map((_, j) => {
+    const col = x.map((row) => row[j]!);
+    return [Math.floor(Math.min(...col) * 1e4) / 1e4, Math.ceil(Math.max(...col) * 1e4) / 1e4];
+  });
+}
+
 async function writeModel(root: string, card: Omit<ModelCard, 'sha256'>, bytes: Uint8Array): Promise<void> {
   const dir = join(root, card.id, String(card.version));
   await mkdir(dir, { recursive: true });
@@ -128,6 +136,7 @@ export async function makeFeeModel(root: string, seed = 20261121): Promise<void>
   const layers = train(x.slice(0, split), y.slice(0, split), { hidden: [16], epochs: 60, lr: 0.01, loss: 'mse', seed, batch: 32 });
   const pred = predictAll(layers, x.slice(split), false).map((v) => Math.expm1(v));
   const truth = rows.slice(split).map((row) => row.feerate);
+  const truthAll = rows.slice(0, split).map((row) => row.feerate);
   const mae = pred.reduce((s, p, i) => s + Math.abs(p - truth[i]!), 0) / pred.length;
   const rel = pred.map((p, i) => Math.abs(p - truth[i]!) / truth[i]!).sort((a, b) => a - b);
   await writeModel(
@@ -138,11 +147,12 @@ export async function makeFeeModel(root: string, seed = 20261121): Promise<void>
       task: 'regression',
       description: 'Fee rate (sat/vB) likely to confirm within the target, from a mempool snapshot.',
       extractor: 'fee',
-      inputs: [{ name: 'features', dtype: 'float32', shape: ['N', FEE_FEATURES.length], features: [...FEE_FEATURES] }],
-      outputs: [{ name: 'output', dtype: 'float32', shape: ['N', 1], meaning: 'log1p of the fee rate; anyad answers expm1 of it', units: 'log1p(sat/vB)' }],
+      inputs: [{ name: 'features', dtype: 'float32', shape: ['N', FEE_FEATURES.length], features: [...FEE_FEATURES], ranges: columnRanges(x.slice(0, split)), out_of_range: 'clamp' }],
+      outputs: [{ name: 'output', dtype: 'float32', shape: ['N', 1], meaning: 'log1p of the fee rate; anyad answers expm1 of it, within the training labels\' range', units: 'log1p(sat/vB)', ranges: [[Math.max(1, Math.floor(Math.min(...truthAll))), Math.ceil(Math.max(...truthAll))]], out_of_range: 'clamp' }],
       postprocess: 'expm1',
       training_data: {
         source: 'synthetic',
+        inputs_outside_training: 'clamped to inputs[0].ranges (per feature, the training minimum and maximum); the answer is clamped to outputs[0].ranges (at least 1 sat/vB)',
         statement: 'Trained on 3200 synthetic mempool snapshots from the simulator in tools/make-models.ts (simulateFee): log-uniform mempool sizes, exponential fee-rate histograms, and a label rule that takes the highest fee rate whose backlog fills the block space before the target, with 15% log-normal noise. It has never seen a real mempool. Treat it as a baseline next to estimatesmartfee, not as a better estimator.',
         rows: 3200,
         seed,
@@ -174,11 +184,12 @@ export async function makeRiskModel(root: string, seed = 20261122): Promise<void
       task: 'classification',
       description: 'A 0..1 score of risky transaction habits (dust outputs, address reuse, fan-out, unusual scripts, fee overpayment).',
       extractor: 'risk',
-      inputs: [{ name: 'features', dtype: 'float32', shape: ['N', RISK_FEATURES.length], features: [...RISK_FEATURES] }],
-      outputs: [{ name: 'output', dtype: 'float32', shape: ['N', 1], meaning: 'probability-like risk score', units: '0..1' }],
+      inputs: [{ name: 'features', dtype: 'float32', shape: ['N', RISK_FEATURES.length], features: [...RISK_FEATURES], ranges: columnRanges(x.slice(0, split)), out_of_range: 'clamp' }],
+      outputs: [{ name: 'output', dtype: 'float32', shape: ['N', 1], meaning: 'probability-like risk score', units: '0..1', ranges: [[0, 1]], out_of_range: 'clamp' }],
       postprocess: 'none',
       training_data: {
         source: 'synthetic',
+        inputs_outside_training: 'clamped to inputs[0].ranges (per feature, the training minimum and maximum)',
         statement: 'Trained on 2400 synthetic transactions from the simulator in tools/make-models.ts (simulateRisk), labelled by a hidden logistic rule over dust outputs, address reuse, more than 20 outputs, OP_RETURN/unknown scripts and a fee above 5% of the inputs. It learns that rule, nothing about real fraud or real wallets. Do not treat a score as evidence.',
         rows: 2400,
         seed,

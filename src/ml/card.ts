@@ -11,6 +11,10 @@ const TensorSpec = Type.Object({
   features: Type.Optional(Type.Array(Type.String({ maxLength: 100 }), { maxItems: 4096 })),
   meaning: Type.Optional(Type.String({ maxLength: 500 })),
   units: Type.Optional(Type.String({ maxLength: 100 })),
+  /** Per feature (inputs) or for the value (outputs): the [min, max] seen in training. */
+  ranges: Type.Optional(Type.Array(Type.Tuple([Type.Number(), Type.Number()]), { maxItems: 4096 })),
+  /** What anyad does with a value outside `ranges`: clamp it to the nearest bound (the model never extrapolates). */
+  out_of_range: Type.Optional(Type.Literal('clamp')),
 });
 
 export const ModelCardSchema = Type.Object({

@@ -88,6 +88,7 @@ export class ModelEngine {
     if (row.length !== this.model.width) return Promise.reject(rpcError('InvalidParams', `${this.model.id} takes ${this.model.width} features, got ${row.length}`));
     for (let i = 0; i < row.length; i++) if (!Number.isFinite(row[i]!)) return Promise.reject(rpcError('InvalidParams', `feature ${i} (${this.model.card.inputs[0]!.features?.[i] ?? i}) is ${row[i]}; features must be finite numbers`));
     if (this.queue.length >= this.limits.maxQueue) return Promise.reject(rpcError('Busy', `${this.model.id} has ${this.queue.length} requests waiting (ml.maxqueue)`));
+    row = clampToRanges(row, this.model.card.inputs[0]!.ranges);
     return new Promise<number>((resolve, reject) => {
       // Idle and nothing waiting: run this one now. What arrives while it runs gathers into the next batch.
       if (this.running === 0 && this.queue.length === 0 && !this.timer) {
@@ -138,7 +139,10 @@ export class ModelEngine {
       this.stats.batchedRows += batch.length;
       this.stats.maxBatchSeen = Math.max(this.stats.maxBatchSeen, batch.length);
       const post = this.model.card.postprocess === 'expm1' ? Math.expm1 : (v: number) => v;
-      batch.forEach((p, i) => p.resolve(post(values[i]!)));
+      // The answer stays within what the model was trained on (e.g. a fee rate of at least 1 sat/vB).
+      const range = this.model.card.outputs[0]!.ranges?.[0];
+      const bound = range ? (v: number) => Math.min(range[1], Math.max(range[0], v)) : (v: number) => v;
+      batch.forEach((p, i) => p.resolve(bound(post(values[i]!))));
     } catch (err) {
       this.stats.errors += batch.length;
       const e = rpcError('InternalError', `inference failed for ${this.model.id} v${this.model.version}: ${(err as Error).message.split('\n')[0]}`);
@@ -150,4 +154,14 @@ export class ModelEngine {
       else if (this.queue.length === 0 && this.running === 0) for (const w of this.idleWaiters.splice(0)) w();
     }
   }
+}
+
+/** A row with each feature clamped to its training range (a copy; rows without ranges pass as they are). */
+export function clampToRanges(row: Float32Array, ranges: Array<[number, number]> | undefined): Float32Array {
+  if (!ranges) return row;
+  const out = Float32Array.from(row);
+  ranges.forEach(([lo, hi], i) => {
+    if (i < out.length) out[i] = Math.min(hi, Math.max(lo, out[i]!));
+  });
+  return out;
 }

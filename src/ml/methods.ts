@@ -87,9 +87,18 @@ export function mlMethods(svc: MlService, network: bitcoin.Network, fees: FeeSou
     }),
     defineMethod({
       name: 'ml.estimatefee',
-      summary: 'Fee rate in sat/vB for a confirmation target, from the fee model, on a snapshot from bitcoind (when connected) or the one given.',
+      summary: 'Fee rate in sat/vB for a confirmation target, from the fee model, on a snapshot from bitcoind (when connected) or the one given; at least 1, never more than for a shorter target.',
+      description: 'Features outside the model\'s training ranges are clamped to them (the model card lists the ranges). The live snapshot carries the median fee rates of the last 6 blocks anyad has seen, as the model was trained with.',
       params: Type.Object({ target: Type.Integer({ minimum: 1, maximum: 1008, default: 6, description: 'Blocks.' }), snapshot: Type.Optional(Snapshot), model: Type.Optional(ModelId), key: Key }, { additionalProperties: false }),
-      result: Type.Object({ sat_per_vb: Type.Number(), target: Type.Integer(), model: Type.String(), version: Type.Integer(), source: Type.String(), cached: Type.Boolean() }),
+      result: Type.Object({
+        sat_per_vb: Type.Number(),
+        target: Type.Integer(),
+        model: Type.String(),
+        version: Type.Integer(),
+        source: Type.String(),
+        cached: Type.Boolean(),
+        recent_block_feerates: Type.Array(Type.Number(), { description: 'The block fee rates the estimate used (newest first).' }),
+      }),
       role: 'readonly',
       handler: async ({ target, snapshot, model, key }) => {
         const id = model ?? 'fee-estimator';
@@ -106,14 +115,18 @@ export function mlMethods(svc: MlService, network: bitcoin.Network, fees: FeeSou
           source = 'bitcoind mempool';
         } else throw rpcError('BackendUnavailable', 'bitcoind is not connected: give a snapshot', { service: 'bitcoind' });
         const row = feature(() => feeFeatures(snap));
-        const p = await svc.predict(id, row, key);
+        // A longer target never costs more: the answer is the lowest estimate of every target up to this one
+        // (one batch through the engine), so estimates are non-increasing in the target whatever the model does.
+        const rows = Array.from({ length: target }, (_, i) => (i + 1 === target ? row : feature(() => feeFeatures({ ...snap, target: i + 1 }))));
+        const all = await Promise.all(rows.map((r) => svc.predict(id, r, key)));
+        const p = { ...all[target - 1]!, output: Math.min(...all.map((x) => x.output)) };
         if (live && svc.outcomes) {
           // Every loaded version answers the same moment, so ml.evaluate can compare them on equal terms.
           const predictions: Record<string, number> = {};
           for (const v of svc.versions(id)) predictions[v] = await svc.engine(id, v).infer(row);
           await svc.outcomes.tracker.record({ time: new Date().toISOString(), height: live.height, target, model: id, features: Array.from(row), predictions, core_sat_per_vb: await fees!.coreEstimate(target).catch(() => null), sample: live.sample });
         }
-        return { sat_per_vb: Math.max(1, Math.round(p.output * 100) / 100), target, model: id, version: p.version, source, cached: p.cached };
+        return { sat_per_vb: Math.max(1, Math.round(p.output * 100) / 100), target, model: id, version: p.version, source, cached: p.cached, recent_block_feerates: snap.recent_block_feerates.slice(0, 6) };
       },
     }),
     defineMethod({

@@ -187,6 +187,9 @@ export class ClnPeer implements NetNode {
         const amount = d.amountMsat ?? Number(p.amount_msat ?? 0);
         const fee = feeFor(amount);
         if (p.maxfee !== undefined && fee > Number(p.maxfee)) throw new RpcFail(206, `Fee exceeds our fee budget: ${fee}msat > ${String(p.maxfee)}msat, discarding route`);
+        // lightningd's pay plugin refuses a second pay while one for the same hash is pending: PAY_IN_PROGRESS (200,
+        // common/jsonrpc_errors.h), the first attempt going on.
+        if (this.pays.some((x) => x.payment_hash === d.hash && x.status === 'pending')) throw new RpcFail(200, 'Payment is already in progress');
         const entry: Record<string, unknown> = { bolt11: p.bolt11, destination: d.payee, payment_hash: d.hash, status: 'pending', created_at: Math.floor(Date.now() / 1000), amount_msat: amount, amount_sent_msat: amount + fee };
         this.pays.push(entry);
         if (this.holdPayments) await new Promise<void>((r) => this.held.push(r));

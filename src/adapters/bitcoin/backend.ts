@@ -7,6 +7,9 @@ import type { BitcoindClient } from './client.js';
 
 export interface VerboseTx {
   txid: string;
+  /** Core's getblock verbosity 2 gives each non-coinbase transaction's fee (BTC) and vsize; bcoin does not. */
+  fee?: number;
+  vsize?: number;
   vin: Array<{ txid?: string; vout?: number; coinbase?: string }>;
   vout: Array<{ value: number; n: number; scriptPubKey: { hex: string; address?: string } }>;
 }

@@ -1,6 +1,7 @@
 // The bitcoind service: probes the node (network check, Core's warm-up), then keeps one loop that follows the
 // chain and mempool, reconnecting with backoff when bitcoind goes away and catching up when it returns.
 
+import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { Network } from '../../core/options.js';
 import { HealthCell, type Service } from '../../core/service.js';
@@ -150,13 +151,42 @@ export class BitcoinService implements Service {
     }
   }
 
+  /** Fee rates (sat/vB) of transactions seen in the mempool, to price the blocks that confirm them. */
+  private readonly seenRates = new LRUCache<string, number>({ max: 100_000 });
+  /** Each recent block's median fee rate by hash (-1: none of its transactions had a known fee). */
+  private readonly blockRates = new LRUCache<string, number>({ max: 64 });
+  private lastSnapshot: { key: string; at: number; value: Awaited<ReturnType<BitcoinService['feeSnapshot']>> } | undefined;
+
+  /**
+   * The median fee rate of a block: from each transaction's fee where the node gives it (Core's getblock
+   * verbosity 2), else from the rates anyad saw while the transactions were in the mempool.
+   */
+  private async blockMedianRate(hash: string): Promise<number | null> {
+    const known = this.blockRates.get(hash);
+    if (known !== undefined) return known < 0 ? null : known;
+    const block = await this.backend!.getBlockFull(hash);
+    const rates: number[] = [];
+    for (const tx of block.tx) {
+      if (tx.vin[0]?.coinbase !== undefined) continue;
+      const rate = tx.fee !== undefined && tx.vsize ? (tx.fee * 1e8) / tx.vsize : this.seenRates.get(tx.txid);
+      if (rate !== undefined && Number.isFinite(rate)) rates.push(rate);
+    }
+    rates.sort((a, b) => a - b);
+    const median = rates.length > 0 ? Math.round(rates[Math.floor(rates.length / 2)]! * 1000) / 1000 : null;
+    this.blockRates.set(hash, median ?? -1);
+    return median;
+  }
+
   /**
    * A mempool/chain snapshot for fee models: mempool size, a fee-rate histogram from getrawmempool (at most 50k
-   * entries are read), and the time since the last block. Block fee-rate history is not included (it would need
-   * getblockstats, which not every node offers): recent_block_feerates is empty.
+   * entries are read), the time since the last block, and the median fee rates of the last 6 blocks (newest first;
+   * blocks whose fees are unknown are left out). Cached per best block for 10 s: readonly callers cannot make
+   * anyad read the whole mempool on every call.
    */
   async feeSnapshot(target: number): Promise<{ mempool_vsize: number; fee_histogram: Array<[number, number]>; recent_block_feerates: number[]; seconds_since_last_block: number; target: number; height: number; sample: Array<{ txid: string; feerate: number }> }> {
     if (this.state !== 'connected') throw new BitcoindUnreachable(this.cell.get().detail);
+    const bestNow = await this.client.call<string>('getbestblockhash');
+    if (this.lastSnapshot && this.lastSnapshot.key === bestNow && Date.now() - this.lastSnapshot.at < 10_000) return { ...this.lastSnapshot.value, target };
     const pool = await this.client.call<Record<string, { vsize?: number; size?: number; fees?: { base: number }; fee?: number }>>('getrawmempool', true);
     const buckets = new Map<number, number>();
     const sample: Array<{ txid: string; feerate: number }> = [];
@@ -169,14 +199,21 @@ export class BitcoinService implements Service {
       if (vsize <= 0) continue;
       total += vsize;
       const rate = (feeBtc * 1e8) / vsize;
+      this.seenRates.set(txid, rate);
       // A bounded sample of mempool transactions and their fee rates: when they confirm tells what a rate bought.
       if (sample.length < 500) sample.push({ txid, feerate: Math.round(rate * 1000) / 1000 });
       const bucket = [1, 2, 3, 5, 8, 10, 15, 20, 30, 50, 80, 120, 200].reduce((b, r) => (rate >= r ? r : b), 1);
       buckets.set(bucket, (buckets.get(bucket) ?? 0) + vsize);
     }
-    const best = await this.client.call<string>('getbestblockhash');
-    const header = await this.client.call<{ time: number; height: number }>('getblockheader', best);
-    return { mempool_vsize: total, fee_histogram: [...buckets.entries()].sort((a, b) => a[0] - b[0]), recent_block_feerates: [], seconds_since_last_block: Math.max(0, Date.now() / 1000 - header.time), target, height: header.height, sample };
+    const header = await this.client.call<{ time: number; height: number }>('getblockheader', bestNow);
+    const recent: number[] = [];
+    for (let h = header.height; h > Math.max(0, header.height - 6); h--) {
+      const rate = await this.blockMedianRate(h === header.height ? bestNow : await this.client.call<string>('getblockhash', h));
+      if (rate !== null) recent.push(rate);
+    }
+    const value = { mempool_vsize: total, fee_histogram: [...buckets.entries()].sort((a, b) => a[0] - b[0]) as Array<[number, number]>, recent_block_feerates: recent, seconds_since_last_block: Math.max(0, Date.now() / 1000 - header.time), target, height: header.height, sample };
+    this.lastSnapshot = { key: bestNow, at: Date.now(), value };
+    return value;
   }
 
   /** The txids of a block (for the ML room's outcome tracking). */

@@ -117,6 +117,14 @@ export interface LightningBackend extends Service {
   paymentState(paymentHash: string): Promise<PaymentState | undefined>;
 }
 
+/**
+ * The node took the payment but has no final word on it yet (lightningd's PAY_IN_PROGRESS, 200; LND's IN_FLIGHT):
+ * the record stays pending until the node says how it ended.
+ */
+export class PaymentInFlight extends Error {
+  override name = 'PaymentInFlight';
+}
+
 export interface PaymentState {
   status: 'pending' | 'complete' | 'failed';
   preimage?: string;

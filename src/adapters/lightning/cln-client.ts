@@ -31,7 +31,7 @@ export class ClnClient {
 
   constructor(
     private readonly path: string,
-    private readonly timeoutMs: number,
+    readonly timeoutMs: number,
   ) {}
 
   /** opts.timeoutMs 0: no timeout, for calls that block until something happens (wait); losing the connection still ends them. */

@@ -8,7 +8,7 @@ import { Backoff } from '../../core/backoff.js';
 import { HealthCell, type Health } from '../../core/service.js';
 import type { Network } from '../../core/options.js';
 import { rpcError, RpcError } from '../../rpc/errors.js';
-import type { PaymentState, RefusalKind, InvoiceRecord, LightningBackend, LnBalance, LnChannel, LnDecoded, LnInfo, LnPeer, NewInvoice, PayRequest, PayResult } from './backend.js';
+import { PaymentInFlight, type PaymentState, type RefusalKind, type InvoiceRecord, type LightningBackend, type LnBalance, type LnChannel, type LnDecoded, type LnInfo, type LnPeer, type NewInvoice, type PayRequest, type PayResult } from './backend.js';
 import { ClnClient, ClnError, ClnUnreachable } from './cln-client.js';
 import type { LnRecords } from './records.js';
 
@@ -161,10 +161,10 @@ export class ClnBackend implements LightningBackend {
   }
 
   /** Calls lightningd, or answers BackendUnavailable at once when it is not connected. */
-  async call<T>(method: string, params: Record<string, unknown> = {}): Promise<T> {
+  async call<T>(method: string, params: Record<string, unknown> = {}, opts: { timeoutMs?: number } = {}): Promise<T> {
     if (!this.connected) throw rpcError('BackendUnavailable', `lightningd is not connected: ${this.cell.get().detail}`, { service: 'cln' });
     try {
-      return await this.client.call<T>(method, params);
+      return await this.client.call<T>(method, params, opts);
     } catch (err) {
       throw clnError(err);
     }
@@ -250,8 +250,18 @@ export class ClnBackend implements LightningBackend {
     return { payment_hash: d.payment_hash, payee: d.payee, amount_msat: d.amount_msat ?? null, description: d.description ?? '', created_at: d.created_at, expires_at: d.created_at + d.expiry };
   }
 
+  /**
+   * pay keeps trying for retry_for seconds, so the call may take that long on top of cln.timeout. PAY_IN_PROGRESS
+   * (200) is not a failure: the node is still paying (a part in flight, or another caller's attempt).
+   */
   async pay(req: PayRequest): Promise<PayResult> {
-    const r = await this.call<{ payment_hash: string; amount_msat: number; amount_sent_msat: number; payment_preimage: string }>('pay', { bolt11: req.invoice, retry_for: req.timeout, ...(req.max_fee_msat !== undefined ? { maxfee: req.max_fee_msat } : {}) });
+    let r: { payment_hash: string; amount_msat: number; amount_sent_msat: number; payment_preimage: string };
+    try {
+      r = await this.call('pay', { bolt11: req.invoice, retry_for: req.timeout, ...(req.max_fee_msat !== undefined ? { maxfee: req.max_fee_msat } : {}) }, { timeoutMs: this.client.timeoutMs + req.timeout * 1000 });
+    } catch (err) {
+      if (err instanceof RpcError && (err.data as { cln_code?: number } | undefined)?.cln_code === 200) throw new PaymentInFlight(err.message);
+      throw err;
+    }
     return { payment_hash: r.payment_hash, amount_msat: r.amount_msat, fee_msat: r.amount_sent_msat - r.amount_msat, preimage: r.payment_preimage };
   }
 

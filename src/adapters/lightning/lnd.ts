@@ -26,7 +26,7 @@ import { Backoff } from '../../core/backoff.js';
 import { HealthCell, type Health, type HealthState } from '../../core/service.js';
 import type { Network } from '../../core/options.js';
 import { rpcError, RpcError } from '../../rpc/errors.js';
-import type { PaymentState, RefusalKind, InvoiceRecord, LightningBackend, LnBalance, LnChannel, LnDecoded, LnInfo, LnPeer, NewInvoice, PayRequest, PayResult } from './backend.js';
+import { PaymentInFlight, type PaymentState, type RefusalKind, type InvoiceRecord, type LightningBackend, type LnBalance, type LnChannel, type LnDecoded, type LnInfo, type LnPeer, type NewInvoice, type PayRequest, type PayResult } from './backend.js';
 import type { LnRecords } from './records.js';
 
 /** Genesis block hashes as block explorers show them; LND reports its chain as the byte-reversed form (BOLT 2). */
@@ -399,6 +399,7 @@ export class LndBackend implements LightningBackend {
     // ln-service's own argument checks are 400s named Expected...; its other 400s (InsufficientFundsToCreateChannel)
     // are LND refusing, like any other refusal.
     if (p.status === 400 && p.message.startsWith('Expected')) return rpcError('InvalidParams', `LND: ${words}`, { lnd_error: p.message });
+    if (/payment is in transition|already in flight/i.test(`${p.message} ${p.details}`)) return new PaymentInFlight(`LND: ${words}`);
     const kind = LND_KIND[p.message];
     return rpcError('BackendRejected', `LND: ${words}`, { lnd_error: p.message, ...(p.details ? { reason: p.details } : {}), ...(kind ? { kind } : {}) });
   }
@@ -500,6 +501,7 @@ export class LndBackend implements LightningBackend {
     return { payment_hash: d.id, payee: d.destination, amount_msat: num(d.mtokens) || null, description: d.description ?? '', created_at: epoch(d.created_at), expires_at: epoch(d.expires_at) };
   }
 
+  /** A payment LND already has in flight (its ErrPaymentInFlight, "payment is in transition") stays pending. */
   async pay(req: PayRequest): Promise<PayResult> {
     const r = await this.call((lnd) => ln.payViaPaymentRequest({ lnd, request: req.invoice, pathfinding_timeout: req.timeout * 1000, ...(req.max_fee_msat !== undefined ? { max_fee_mtokens: String(req.max_fee_msat) } : {}) }), req.timeout * 1000 + this.settings.timeoutMs);
     const fee = Number(r.fee_mtokens);

@@ -8,7 +8,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { Network } from '../../core/options.js';
 import type { EventBus } from '../../rpc/events.js';
 import { ErrorCode, rpcError, RpcError } from '../../rpc/errors.js';
-import type { InvoiceRecord, LightningBackend, PaymentRecord } from './backend.js';
+import { PaymentInFlight, type InvoiceRecord, type LightningBackend, type PaymentRecord } from './backend.js';
 import { checkInvoice } from './bolt11.js';
 import type { LnRecords } from './records.js';
 
@@ -61,10 +61,11 @@ export async function createInvoice({ backend, records, bus }: LnParts, p: Stati
 
 export interface Paid {
   payment_hash: string;
-  status: 'complete';
-  amount_msat: number;
-  fee_msat: number;
-  preimage: string;
+  /** pending: the node is still paying; ln.payment says how it ended (the record follows the node's word). */
+  status: 'complete' | 'pending';
+  amount_msat: number | null;
+  fee_msat: number | null;
+  preimage: string | null;
 }
 
 export async function pay(parts: LnParts, p: Static<typeof PayOp>): Promise<Paid> {
@@ -88,6 +89,7 @@ export async function pay(parts: LnParts, p: Static<typeof PayOp>): Promise<Paid
     bus.publish('ln.payment', { backend: backend.backend, status: 'succeeded', payment_hash: hash, amount_msat: r.amount_msat, fee_msat: r.fee_msat });
     return { payment_hash: hash, status: 'complete', amount_msat: r.amount_msat, fee_msat: r.fee_msat, preimage: r.preimage };
   } catch (err) {
+    if (err instanceof PaymentInFlight) return { payment_hash: hash, status: 'pending', amount_msat: dec.amount_msat, fee_msat: null, preimage: null };
     if (err instanceof RpcError && err.code === ErrorCode.BackendUnavailable) {
       // The node may still complete it: the record stays pending until the node says how it ended.
       throw rpcError('BackendUnavailable', `${err.message}; the payment's outcome is not known yet (ln.listpayments shows it once the node answers)`, { ...(err.data as object), payment_hash: hash });

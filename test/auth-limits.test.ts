@@ -33,13 +33,15 @@ describe('WebSocket auth', () => {
     assert.match(await d.cookie(), /^__cookie__:[0-9a-f]{64}$/);
   });
 
-  it('no credentials: connected but every call except auth is refused with -32001', async () => {
+  it('no credentials: connected, but any call except auth is refused with -32001 and ends the connection', async () => {
     const ch = await wsChannel(d.wsUrl!, undefined);
     const r = await ch.call('uptime');
     assert.equal(r.error?.code, -32001);
-    const nf = await ch.call('nosuchmethod');
+    await ch.closed;
+    const ch2 = await wsChannel(d.wsUrl!, undefined);
+    const nf = await ch2.call('nosuchmethod');
     assert.equal(nf.error?.code, -32001, 'unauthenticated callers learn nothing about method names');
-    ch.close();
+    await ch2.closed;
   });
 
   it('bad credentials are refused at the handshake with 401', async () => {

@@ -100,7 +100,7 @@ export class Daemon {
     try {
       bus.declare('daemon', DAEMON_TOPICS);
       bus.declare('rpc', RPC_TOPICS);
-      rpc.registry.register('rpc', rpcMethods({ registry: rpc.registry, bus, hub: rpc.hub, auth: rpc.auth, version: VERSION }));
+      rpc.registry.register('rpc', rpcMethods({ registry: rpc.registry, bus, hub: rpc.hub, auth: rpc.auth, version: VERSION, tracker: rpc.tracker, log }));
       rpc.registry.register('daemon', daemonMethods({
         version: VERSION,
         network: config.network,

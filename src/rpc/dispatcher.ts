@@ -114,7 +114,10 @@ export class Dispatcher {
     if (!isRequestShape(msg)) return this.errorResponse(validId(msg) ?? null, rpcError('InvalidRequest', 'Invalid Request: expected {"jsonrpc":"2.0","method":string,"params"?:array|object,"id"?:string|number|null}'));
     const req = msg as JSONRPCRequest;
     if (connection.role === undefined && !PRE_AUTH.has(req.method)) {
-      return req.id === undefined ? null : this.errorResponse(req.id, rpcError('Unauthorized', 'not authenticated: call auth {token} first, or connect with credentials'));
+      // auth must be the first call: anything else ends the connection (after this answer), so a stranger cannot
+      // hold it open with other calls and keep guessing.
+      setImmediate(() => connection.close('auth must be the first call'));
+      return req.id === undefined ? null : this.errorResponse(req.id, rpcError('Unauthorized', 'not authenticated: auth {token} must be the first call (or connect with credentials); closing'));
     }
     const ctx: CallContext = { connection, role: connection.role ?? 'readonly', caller: callerName(connection) };
     this.inflight++;

@@ -5,6 +5,8 @@ import { Type } from '@sinclair/typebox';
 import type { Authenticator } from './auth.js';
 import { helpText, openRpcDocument } from './docs.js';
 import { rpcError } from './errors.js';
+import type { Logger } from 'pino';
+import type { ConnectionTracker } from './connections.js';
 import type { EventBus, TopicSpec } from './events.js';
 import { defineMethod, type MethodRegistry, type MethodSpec } from './registry.js';
 import { CUTOFF_TOPIC, type SubscriptionHub } from './subscriptions.js';
@@ -13,7 +15,10 @@ export const RPC_TOPICS: TopicSpec[] = [
   { name: CUTOFF_TOPIC, summary: 'Final notice to a subscriber that was cut off (slow consumer); its subscriptions are gone.', data: Type.Object({ reason: Type.String(), queued_bytes: Type.Integer(), limit_bytes: Type.Integer() }) },
 ];
 
-export function rpcMethods(deps: { registry: MethodRegistry; bus: EventBus; hub: SubscriptionHub; auth: Authenticator; version: string }): MethodSpec[] {
+/** Failed `auth` calls after which the connection is closed. */
+const MAX_AUTH_FAILURES = 3;
+
+export function rpcMethods(deps: { registry: MethodRegistry; bus: EventBus; hub: SubscriptionHub; auth: Authenticator; version: string; tracker: ConnectionTracker; log?: Logger }): MethodSpec[] {
   const { registry, bus, hub, auth, version } = deps;
   return [
     defineMethod({
@@ -69,16 +74,33 @@ export function rpcMethods(deps: { registry: MethodRegistry; bus: EventBus; hub:
       role: 'readonly',
       duringWarmup: true,
       handler: async ({ token }, ctx) => {
-        if (ctx.connection.role !== undefined) throw rpcError('InvalidRequest', 'this connection is already authenticated');
-        const id = auth.check(token);
-        if (!id) {
-          // Slows guessing; the connection itself is closed by the transport when its login grace time ends.
-          await new Promise((r) => setTimeout(r, 250));
-          throw rpcError('Unauthorized', 'authentication failed');
+        const c = ctx.connection;
+        if (c.role !== undefined) throw rpcError('InvalidRequest', 'this connection is already authenticated');
+        // One attempt at a time per connection: pipelined guesses wait for nothing, they fail.
+        if (c.authBusy) throw rpcError('Unauthorized', 'authentication failed: one auth call at a time');
+        c.authBusy = true;
+        try {
+          const id = auth.check(token);
+          if (!id) {
+            // Each failure waits longer (0.25, 0.5, 1 s); the third closes the connection, logged with the peer.
+            c.authFailures = (c.authFailures ?? 0) + 1;
+            await new Promise((r) => setTimeout(r, 250 * 2 ** (c.authFailures! - 1)));
+            if (c.authFailures >= MAX_AUTH_FAILURES) {
+              deps.log?.warn({ peer: c.peer, failures: c.authFailures }, 'closing a connection after repeated failed authentication');
+              setImmediate(() => c.close('authentication failed'));
+            }
+            throw rpcError('Unauthorized', 'authentication failed');
+          }
+          if (!deps.tracker.promote(c)) {
+            setImmediate(() => c.close('too many connections'));
+            throw rpcError('TooManyConnections', 'too many connections (rpcmaxconnections)');
+          }
+          c.role = id.role;
+          c.user = id.user;
+          return { user: id.user, role: id.role };
+        } finally {
+          c.authBusy = false;
         }
-        ctx.connection.role = id.role;
-        ctx.connection.user = id.user;
-        return { user: id.user, role: id.role };
       },
     }),
   ];

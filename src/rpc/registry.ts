@@ -27,6 +27,9 @@ export interface Connection {
   /** Bytes queued and not yet taken by the peer; the slow-consumer bound is measured on this. */
   bufferedBytes(): number;
   close(reason: string): void;
+  /** Failed `auth` calls so far, and whether one is being checked now (one attempt at a time). */
+  authFailures?: number;
+  authBusy?: boolean;
 }
 
 export interface CallContext {

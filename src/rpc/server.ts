@@ -40,7 +40,7 @@ export class RpcServer {
     private readonly observer?: CallObserver & { onCutoff?(): void },
   ) {
     checkBindSafety(config);
-    this.tracker = new ConnectionTracker(config.int('rpcmaxconnections'));
+    this.tracker = new ConnectionTracker(config.int('rpcmaxconnections'), config.int('rpcmaxunauthenticated'));
     this.auth = new Authenticator(config.list('rpcauth'));
     this.hub = new SubscriptionHub(bus, {
       maxQueueBytes: config.int('rpcsubscriberqueue'),
@@ -63,7 +63,7 @@ export class RpcServer {
     const maxMessageBytes = c.int('rpcmaxmessagesize');
     const socketPath = c.path('rpcsocket');
     if (socketPath) {
-      this.unix = new UnixTransport({ path: socketPath, mode: parseInt(c.str('rpcsocketmode')!, 8), maxMessageBytes }, this.tracker, this.dispatcher, this.log);
+      this.unix = new UnixTransport({ path: socketPath, mode: parseInt(c.str('rpcsocketmode')!, 8), maxMessageBytes, maxPendingBytes: c.int('rpcmaxpending') }, this.tracker, this.dispatcher, this.log);
       await this.unix.listen();
       this.endpoints.socket = socketPath;
     }
@@ -74,7 +74,7 @@ export class RpcServer {
       const keyPath = c.path('rpctlskey');
       const tls = certPath && keyPath ? { cert: await readPem(certPath, 'rpctlscert'), key: await readPem(keyPath, 'rpctlskey') } : undefined;
       this.ws = new WsTransport(
-        { host: c.str('rpcbind')!, port: c.int('rpcport'), maxMessageBytes, allowedOrigins: c.list('rpcallowedorigin'), ...(tls ? { tls } : {}) },
+        { host: c.str('rpcbind')!, port: c.int('rpcport'), maxMessageBytes, maxPendingBytes: c.int('rpcmaxpending'), allowedOrigins: c.list('rpcallowedorigin'), ...(tls ? { tls } : {}) },
         this.auth,
         this.tracker,
         this.dispatcher,

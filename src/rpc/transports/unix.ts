@@ -15,6 +15,8 @@ export interface UnixTransportOptions {
   path: string;
   mode: number;
   maxMessageBytes: number;
+  /** Unread answer bytes past which the client is cut off (rpcmaxpending). */
+  maxPendingBytes: number;
 }
 
 export class UnixTransport {
@@ -32,7 +34,9 @@ export class UnixTransport {
 
   async listen(): Promise<void> {
     await clearStaleSocket(this.opts.path);
-    const server = createServer((s) => this.accept(s));
+    // Half-open aware: a client that sends its requests and then shuts its side (echo ... | socat) still gets every
+    // answer; the socket is ended once they are written.
+    const server = createServer({ allowHalfOpen: true }, (s) => this.accept(s));
     // Create the socket with no access for others, then widen to the configured mode: no window where the
     // socket is more open than asked.
     const oldUmask = process.umask(0o177);
@@ -98,6 +102,10 @@ export class UnixTransport {
       send: (text) => {
         if (!socket.writable) return;
         if (!socket.write(`${text}\n`)) socket.pause();
+        if (socket.writableLength > this.opts.maxPendingBytes) {
+          this.log.warn({ peer: this.opts.path, transport: 'unix', queued: socket.writableLength, limit: this.opts.maxPendingBytes }, 'client does not read its answers; cut off (rpcmaxpending)');
+          socket.destroy();
+        }
       },
       bufferedBytes: () => socket.writableLength,
       close: () => socket.end(),
@@ -107,26 +115,38 @@ export class UnixTransport {
     socket.on('drain', () => socket.resume());
     const lines = new LineSplitter();
     let tooLarge = false;
+    let inflight = 0;
+    let ended = false;
+    const onLine = (line: string): void => {
+      if (tooLarge || line.trim() === '') return;
+      if (Buffer.byteLength(line) > this.opts.maxMessageBytes) {
+        this.refuseTooLarge(socket, conn);
+        tooLarge = true;
+        return;
+      }
+      inflight++;
+      void this.dispatcher.handle(line, conn).then((answer) => {
+        if (answer !== null) conn.send(answer);
+        if (--inflight === 0 && ended) socket.end();
+      });
+    };
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => {
       if (tooLarge) return;
-      lines.push(chunk, (line) => {
-        if (tooLarge || line.trim() === '') return;
-        if (Buffer.byteLength(line) > this.opts.maxMessageBytes) {
-          this.refuseTooLarge(socket, conn);
-          tooLarge = true;
-          return;
-        }
-        void this.dispatcher.handle(line, conn).then((answer) => {
-          if (answer !== null) conn.send(answer);
-        });
-      });
+      lines.push(chunk, onLine);
       // An unfinished line with more characters than the byte limit is too large whatever its encoding; one with
       // fewer is measured in bytes once complete, so memory stays within a few times the limit.
       if (!tooLarge && lines.pending > this.opts.maxMessageBytes) {
         this.refuseTooLarge(socket, conn);
         tooLarge = true;
       }
+    });
+    // The client's FIN (echo ... | socat): a last line without its newline is still a request, and every answer to
+    // what came before the FIN is written before the socket is ended.
+    socket.on('end', () => {
+      ended = true;
+      if (!tooLarge) lines.push('\n', onLine);
+      if (inflight === 0) socket.end();
     });
     socket.on('error', () => undefined);
     socket.on('close', () => {

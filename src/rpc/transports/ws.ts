@@ -26,6 +26,8 @@ export interface WsTransportOptions {
   host: string;
   port: number;
   maxMessageBytes: number;
+  /** Unread answer bytes: past a quarter of it reading stops until the client reads; past all of it, cut off. */
+  maxPendingBytes: number;
   allowedOrigins: readonly string[];
   tls?: { cert: Buffer; key: Buffer };
 }
@@ -108,8 +110,6 @@ export class WsTransport {
       this.log.warn({ origin, peer: req.socket.remoteAddress }, 'WebSocket refused: origin not in rpcallowedorigin');
       return reject(403, 'Forbidden');
     }
-    if (!this.tracker.hasRoom()) return reject(503, 'Service Unavailable');
-
     let identity: Identity | undefined;
     let presented = false;
     const fromHeader = this.auth.fromHeader(req.headers.authorization);
@@ -130,12 +130,20 @@ export class WsTransport {
       await new Promise((r) => setTimeout(r, AUTH_FAIL_DELAY_MS));
       return reject(401, 'Unauthorized');
     }
-    this.wss!.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req, identity));
+    // Without credentials a connection waits for its auth call in a small pool of its own (rpcmaxunauthenticated).
+    if (!this.tracker.hasRoom(identity !== undefined)) return reject(503, 'Service Unavailable');
+    this.wss!.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req, identity, socket));
   }
 
-  private accept(ws: WebSocket, req: IncomingMessage, identity: Identity | undefined): void {
+  private accept(ws: WebSocket, req: IncomingMessage, identity: Identity | undefined, raw: Duplex): void {
     this.sockets.add(ws);
     const peer = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+    const pauseAt = Math.floor(this.opts.maxPendingBytes / 4);
+    // A client that does not read its answers: stop reading its requests (TCP pushes back on it) until it drains;
+    // if answers already in flight still pass the limit, cut it off, logged.
+    raw.on('drain', () => {
+      if (ws.isPaused && ws.bufferedAmount <= pauseAt) ws.resume();
+    });
     const conn: Connection = {
       id: this.tracker.newId(),
       transport: 'ws',
@@ -143,7 +151,12 @@ export class WsTransport {
       role: identity?.role,
       user: identity?.user,
       send: (text) => {
-        if (ws.readyState === ws.OPEN) ws.send(text);
+        if (ws.readyState !== ws.OPEN) return;
+        ws.send(text);
+        if (ws.bufferedAmount > this.opts.maxPendingBytes) {
+          this.log.warn({ peer, transport: 'ws', queued: ws.bufferedAmount, limit: this.opts.maxPendingBytes }, 'client does not read its answers; cut off (rpcmaxpending)');
+          ws.terminate();
+        } else if (ws.bufferedAmount > pauseAt && !ws.isPaused) ws.pause();
       },
       bufferedBytes: () => ws.bufferedAmount,
       close: (reason) => ws.close(1000, reason.slice(0, 120)),

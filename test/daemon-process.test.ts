@@ -113,12 +113,17 @@ describe('anyad process', () => {
     let d = await startDaemon(dd);
     let ch = await unixChannel(d.socket);
     for (let i = 0; i < 20; i++) assert.equal((await ch.call('test.put', { key: `k${i}`, value: i })).result, true);
-    const file = join(dir.path, 'state.backup');
-    const b = (await ch.call('backup', [file])).result as { path: string; entries: number; sha256: string };
-    assert.equal(b.path, file);
+    const b = (await ch.call('backup', ['state.backup'])).result as { path: string; entries: number; hmac: string };
+    const file = join(d.netdir, 'backups', 'state.backup');
+    assert.equal(b.path, file, 'written in backupdir');
     assert.ok(b.entries >= 20);
-    assert.equal((await ch.call('backup', [file])).error?.code, -32014, 'never overwrites');
-    assert.equal((await ch.call('backup', ['relative.backup'])).error?.code, -32602);
+    assert.equal((await stat(join(d.netdir, 'backup.key'))).mode & 0o777, 0o600, 'the backup key is made 0600');
+    assert.equal((await ch.call('backup', ['state.backup'])).error?.code, -32014, 'never overwrites');
+    for (const outside of ['../escape.backup', join(dir.path, 'elsewhere.backup'), '/etc/cron.d/x', 'sub/dir.backup', '.hidden']) {
+      const r = await ch.call('backup', [outside]);
+      assert.equal(r.error?.code, -32602, outside);
+      assert.match(r.error!.message, /must be a file name in backupdir/);
+    }
     await ch.call('test.put', { key: 'k0', value: 999 });
     ch.close();
     await d.kill();
@@ -137,6 +142,11 @@ describe('anyad process', () => {
     const refused = await startDaemon(dd, { args: [`-restore=${bad}`], waitFor: 'nothing' });
     assert.equal(await refused.exited, 1);
     assert.match(refused.stderr(), /-restore: .*bad\.backup: trailer says 1 entries/);
+    // Without the backup key, nothing can be checked: refused, naming the key file.
+    await rename(join(d.netdir, 'backup.key'), join(dir.path, 'backup.key.moved'));
+    const nokey = await startDaemon(dd, { args: [`-restore=${file}`], waitFor: 'nothing' });
+    assert.equal(await nokey.exited, 1);
+    assert.match(nokey.stderr(), /the backup key .*backup\.key is missing/);
   });
 
   it('admin calls are logged with caller and method; no secret reaches the log', async () => {

@@ -170,6 +170,26 @@ for (const prov of providers) {
         assert.equal(desc.tr, `tr([${fp}/0h/${m[2]}h]${k.public_key.slice(2)})#${descriptorChecksum(`tr([${fp}/0h/${m[2]}h]${k.public_key.slice(2)})`)}`);
       });
 
+      it('backups carry the keystore; a restore brings it back and the audit log names the rollback', async () => {
+        const b = await call<{ files: string[]; path: string }>(ch, 'backup', ['hsm.backup']);
+        assert.deepEqual(b.files, ['hsm.keystore']);
+        await call(ch, 'hsm.generatekey', { label: 'after the backup' });
+        ch.close();
+        await d.kill();
+        const keystore = join(d.netdir, 'keystore.json');
+        const before = await readFile(keystore);
+        await writeFile(keystore, '{}');
+        d = await startDaemon(d.datadir, { args: [...setup.args, '-nobitcoind.enable', '-hsm.policydelay=0', `-restore=${b.path}`], env: setup.env });
+        ch = await unixChannel(d.socket);
+        assert.equal((await readFile(keystore)).length > 100, true, 'the keystore is back');
+        assert.notDeepEqual(await readFile(keystore), Buffer.from('{}'));
+        const v = await call<{ ok: boolean; rollbacks: Array<{ from_seq: number; to_seq: number }> }>(ch, 'hsm.verifyaudit');
+        assert.equal(v.ok, false);
+        assert.equal(v.rollbacks.length, 1, 'the restore rolled the log back, and it says so');
+        assert.ok(v.rollbacks[0]!.from_seq > v.rollbacks[0]!.to_seq);
+        void before;
+      });
+
       it('a key made before a crash but never registered is found at start and registered disabled', async () => {
         const k = await call<Key>(ch, 'hsm.generatekey', { label: 'lost' });
         ch.close();

@@ -3,12 +3,16 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BackupError, readBackup, restoreInto, writeBackup } from '../src/store/backup.js';
 import { Store, StoreError, StoreLockedError, type Migration } from '../src/store/store.js';
 import { ROOT, tempDir } from './helpers/daemon.js';
+
+/** A backup key as backupkeyfile holds one. */
+const KEY = randomBytes(32);
 
 describe('store', () => {
   let dir: { path: string; remove: () => Promise<void> };
@@ -94,22 +98,22 @@ describe('store', () => {
     await src.batch(Array.from({ length: 1000 }, (_, i) => ({ type: 'put' as const, sublevel: a, key: `k${i}`, value: { i } })));
     const file = join(dir.path, 'snap.backup');
     // writes that land while the backup runs are not in it (one snapshot), and the backup is still whole
-    const [summary] = await Promise.all([writeBackup(src, file, { network: 'regtest', version: 't' }), src.batch([{ type: 'put', sublevel: a, key: 'late', value: 1 }])]);
+    const [summary] = await Promise.all([writeBackup(src, file, { network: 'regtest', version: 't', key: KEY }), src.batch([{ type: 'put', sublevel: a, key: 'late', value: 1 }])]);
     assert.equal((await stat(file)).mode & 0o777, 0o600);
     assert.ok(summary.entries >= 1001, `entries ${summary.entries}`);
-    await assert.rejects(writeBackup(src, file, { network: 'regtest', version: 't' }), /already exists; anyad does not overwrite files/);
+    await assert.rejects(writeBackup(src, file, { network: 'regtest', version: 't', key: KEY }), /already exists; anyad does not overwrite files/);
     await src.close();
 
     const dst = await Store.open(loc());
     const b = await dst.room('alpha');
     await dst.batch([{ type: 'put', sublevel: b, key: 'old', value: 'keep me' }]);
-    const contents = await readBackup(file, 'regtest');
+    const contents = await readBackup(file, 'regtest', KEY);
     const keep = join(dir.path, 'before-restore.backup');
-    const r = await restoreInto(dst, contents, keep, { network: 'regtest', version: 't' });
+    const r = await restoreInto(dst, contents, keep, { network: 'regtest', version: 't', key: KEY });
     assert.equal(r.entries, summary.entries);
     assert.equal(await b.get('k999').then((v) => (v as { i: number }).i), 999);
     assert.equal(await b.get('old'), undefined, 'restore replaces, it does not merge');
-    const kept = await readBackup(keep, 'regtest');
+    const kept = await readBackup(keep, 'regtest', KEY);
     assert.ok(kept.entries.some(([k]) => k.toString().endsWith('old')), 'the replaced state was saved first');
     await dst.close();
   });
@@ -119,14 +123,20 @@ describe('store', () => {
     const a = await s.room('alpha');
     await s.batch([{ type: 'put', sublevel: a, key: 'k', value: 'v' }, { type: 'put', sublevel: a, key: 'j', value: 'w' }]);
     const file = join(dir.path, `good${n}.backup`);
-    await writeBackup(s, file, { network: 'regtest', version: 't' });
+    await writeBackup(s, file, { network: 'regtest', version: 't', key: KEY });
     await s.close();
     const text = await readFile(file, 'utf8');
     const lines = text.trimEnd().split('\n');
     const variants: Array<[string, string, RegExp]> = [
       ['truncated', lines.slice(0, -1).join('\n') + '\n', /no trailer; the backup is truncated/],
       ['entry removed', [lines[0], lines[2], lines[lines.length - 1]].join('\n') + '\n', /trailer says \d+ entries but the file holds \d+/],
-      ['edited', text.replace(lines[1]!, JSON.stringify([Buffer.from('x').toString('base64'), Buffer.from('"y"').toString('base64')])), /checksum mismatch/],
+      ['edited', text.replace(lines[1]!, JSON.stringify([Buffer.from('x').toString('base64'), Buffer.from('"y"').toString('base64')])), /HMAC mismatch/],
+      ['edited, checksum recomputed without the key', (() => {
+        const body = [lines[0], JSON.stringify([Buffer.from('x').toString('base64'), Buffer.from('"y"').toString('base64')]), ...lines.slice(2, -1)].join('\n') + '\n';
+        const forged = createHash('sha256').update(body).digest('hex');
+        return `${body}${JSON.stringify({ entries: lines.length - 2, files: 0, hmac: forged })}\n`;
+      })(), /HMAC mismatch/],
+      ['sha256 trailer of the old format', `${lines.slice(0, -1).join('\n')}\n${JSON.stringify({ entries: lines.length - 2, sha256: createHash('sha256').update(lines.slice(0, -1).join('\n') + '\n').digest('hex') })}\n`, /carries no HMAC/],
       ['cut mid-line', text.slice(0, text.length - 20), /not valid JSON|no trailer/],
       ['not a backup', 'hello\n', /not valid JSON/],
       ['empty', '', /empty file/],
@@ -134,8 +144,9 @@ describe('store', () => {
     for (const [name, body, re] of variants) {
       const p = join(dir.path, `bad-${name.replace(/\W/g, '')}.backup`);
       await writeFile(p, body);
-      await assert.rejects(readBackup(p, 'regtest'), (e: unknown) => e instanceof BackupError && re.test(e.message), name);
+      await assert.rejects(readBackup(p, 'regtest', KEY), (e: unknown) => e instanceof BackupError && re.test(e.message), name);
     }
-    await assert.rejects(readBackup(file, 'main'), /backup is of network 'regtest', but anyad runs on 'main'/);
+    await assert.rejects(readBackup(file, 'main', KEY), /backup is of network 'regtest', but anyad runs on 'main'/);
+    await assert.rejects(readBackup(file, 'regtest', randomBytes(32)), /made with another backup key/);
   });
 });

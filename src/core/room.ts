@@ -6,6 +6,7 @@ import type { Registry } from 'prom-client';
 import type { Config } from '../daemon/config.js';
 import type { EventBus, TopicSpec } from '../rpc/events.js';
 import type { MethodSpec } from '../rpc/registry.js';
+import type { StateFile } from '../store/backup.js';
 import type { Store } from '../store/store.js';
 import type { OptionGroup } from './options.js';
 import type { Service } from './service.js';
@@ -36,5 +37,7 @@ export interface Room {
   name: string;
   options?: OptionGroup;
   topics?: TopicSpec[];
+  /** Files the room keeps beside LevelDB that a backup must carry (read from config only; no room code runs). */
+  stateFiles?(config: Config): StateFile[];
   create(ctx: RoomContext): RoomParts | Promise<RoomParts>;
 }

@@ -37,7 +37,9 @@ export const BASE_OPTIONS: OptionGroup = {
     { key: 'regtest', type: 'bool', scope: 'global', default: false, description: 'Shorthand for network=regtest.' },
     { key: 'testnet', type: 'bool', scope: 'global', default: false, description: 'Shorthand for network=test.' },
     { key: 'signet', type: 'bool', scope: 'global', default: false, description: 'Shorthand for network=signet.' },
-    { key: 'restore', type: 'path', scope: 'cli', description: 'Start from a backup file written by the `backup` RPC. The current state, if any, is moved aside, never deleted.' },
+    { key: 'restore', type: 'path', scope: 'cli', description: 'Start from a backup file written by the `backup` RPC (checked against backupkeyfile). The current state, if any, is moved aside, never deleted.' },
+    { key: 'backupdir', type: 'path', default: 'backups', description: 'The only directory the `backup` RPC writes to (made 0700; relative to the network directory).' },
+    { key: 'backupkeyfile', type: 'path', default: 'backup.key', description: 'Key of the HMAC every backup carries (32 random bytes, 0600, made at the first backup; never inside a backup). Keep a copy apart from the backups: -restore needs it.' },
   ],
 };
 

@@ -10,7 +10,7 @@ import { VERSION } from '../core/version.js';
 import { EventBus } from '../rpc/events.js';
 import { rpcMethods, RPC_TOPICS } from '../rpc/methods.js';
 import { RpcServer, type RpcEndpoints } from '../rpc/server.js';
-import { BackupError, readBackup, restoreInto, writeBackup } from '../store/backup.js';
+import { BackupError, backupKey, readBackup, restoreInto, writeBackup, type StateFile } from '../store/backup.js';
 import { Store } from '../store/store.js';
 import { loadConfig, type Config } from './config.js';
 import { createLogging, type LogHandle } from './logging.js';
@@ -83,7 +83,7 @@ export class Daemon {
     let daemon: Daemon;
     try {
       const restore = config.path('restore');
-      if (restore) await restoreState(store, restore, config, log);
+      if (restore) await restoreState(store, restore, config, log, stateFiles(opts.rooms, config));
       daemon = new Daemon(config, logging, store, opts.env ?? process.env);
     } catch (err) {
       await store.close();
@@ -112,7 +112,8 @@ export class Daemon {
         warmupStage: () => node.warmupStage(),
         services: () => node.health(),
         stop: (reason) => void this.stop(reason),
-        backup: (dest) => writeBackup(this.store, dest, { network: config.network, version: VERSION }),
+        backupDir: config.path('backupdir')!,
+        backup: async (dest) => writeBackup(this.store, dest, { network: config.network, version: VERSION, key: await backupKey(config.path('backupkeyfile')!, true), files: stateFiles(rooms, config) }),
         logLevel: () => this.logging.level(),
         setLogLevel: (l) => {
           this.logging.setLevel(l);
@@ -202,12 +203,18 @@ function describeEndpoints(e: RpcEndpoints): Record<string, unknown> {
   return { socket: e.socket, ws: e.ws ? `${e.ws.tls ? 'wss' : 'ws'}://${e.ws.host}:${e.ws.port}/` : undefined };
 }
 
-async function restoreState(store: Store, file: string, config: Config, log: import('pino').Logger): Promise<void> {
+/** The files rooms keep beside LevelDB, as their declarations say (no room is created for this). */
+function stateFiles(rooms: readonly Room[], config: Config): StateFile[] {
+  return rooms.flatMap((r) => r.stateFiles?.(config) ?? []);
+}
+
+async function restoreState(store: Store, file: string, config: Config, log: import('pino').Logger, files: StateFile[]): Promise<void> {
   try {
-    const contents = await readBackup(file, config.network);
+    const key = await backupKey(config.path('backupkeyfile')!, false);
+    const contents = await readBackup(file, config.network, key);
     const keepAs = join(config.netdir, `state-before-restore-${new Date().toISOString().replace(/[:.]/g, '-')}.backup`);
-    const r = await restoreInto(store, contents, keepAs, { network: config.network, version: VERSION });
-    log.info({ file, entries: r.entries, previous: r.previous?.path }, 'state restored from backup');
+    const r = await restoreInto(store, contents, keepAs, { network: config.network, version: VERSION, key, files });
+    log.info({ file, entries: r.entries, files: r.files, previous: r.previous?.path }, 'state restored from backup');
   } catch (err) {
     if (err instanceof BackupError) throw new FatalStartError(`-restore: ${err.message}`);
     throw err;

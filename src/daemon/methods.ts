@@ -1,6 +1,7 @@
 // Daemon-wide methods (no namespace): getinfo, uptime, health, stop, backup, logging, metrics.
 
-import { isAbsolute } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import type { Level } from 'pino';
 import type { Registry } from 'prom-client';
@@ -31,6 +32,8 @@ export interface DaemonFacts {
   services: () => Record<string, Health>;
   stop: (reason: string) => void;
   backup: (dest: string) => Promise<BackupSummary>;
+  /** The only directory backups are written to (backupdir). */
+  backupDir: string;
   logLevel: () => Level;
   setLogLevel: (l: Level) => void;
   metrics: Registry;
@@ -94,14 +97,29 @@ export function daemonMethods(f: DaemonFacts): MethodSpec[] {
     }),
     defineMethod({
       name: 'backup',
-      summary: 'Write a consistent snapshot of the whole state to a new file (mode 0600); start from it with anyad -restore=FILE.',
-      params: Type.Object({ destination: Type.String({ minLength: 2, maxLength: 4096, description: 'Absolute path of the file to create; an existing file is never overwritten.' }) }, { additionalProperties: false }),
-      result: Type.Object({ path: Type.String(), entries: Type.Integer(), bytes: Type.Integer(), sha256: Type.String() }),
+      summary: 'Write a consistent snapshot of the whole state (and the keystore) to a new file in backupdir (mode 0600), keyed with backupkeyfile; start from it with anyad -restore=FILE.',
+      params: Type.Object(
+        {
+          destination: Type.String({ minLength: 1, maxLength: 4096, description: 'A file name in backupdir (or an absolute path inside it); an existing file is never overwritten.' }),
+        },
+        { additionalProperties: false },
+      ),
+      result: Type.Object({
+        path: Type.String(),
+        entries: Type.Integer(),
+        bytes: Type.Integer(),
+        hmac: Type.String({ description: 'HMAC-SHA256 of the backup with the backup key.' }),
+        files: Type.Array(Type.String(), { description: 'State files carried besides LevelDB (hsm.keystore).' }),
+      }),
       role: 'admin',
       handler: async ({ destination }) => {
-        if (!isAbsolute(destination)) throw rpcError('InvalidParams', `destination must be an absolute path, got '${destination}'`);
+        const dir = resolve(f.backupDir);
+        const path = resolve(dir, destination);
+        // Confined to backupdir: an admin app cannot make anyad write the state anywhere else.
+        if (dirname(path) !== dir || basename(path).startsWith('.')) throw rpcError('InvalidParams', `destination must be a file name in backupdir (${dir}), got '${destination}'`);
+        await mkdir(dir, { recursive: true, mode: 0o700 });
         try {
-          return await f.backup(destination);
+          return await f.backup(path);
         } catch (err) {
           if (err instanceof BackupError) throw rpcError(/already exists/.test(err.message) ? 'Conflict' : 'InvalidParams', err.message);
           throw err;

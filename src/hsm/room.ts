@@ -28,6 +28,8 @@ export const hsmRoom: Room = {
       }),
     },
   ],
+  // The encrypted keystore (and the audit head that anchors the log) go into every backup.
+  stateFiles: (config) => (config.list('hsm.provider').includes('software') ? [{ name: 'hsm.keystore', path: config.path('hsm.keystore')! }] : []),
   create: async ({ config, store, log, bus }) => {
     if (config.list('hsm.provider').length === 0) return {};
     // Loaded only when the room is on (the curve, HD-key and PKCS#11 code).

@@ -4,7 +4,6 @@
 
 import { type Static, type TObject, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
-import { Value } from '@sinclair/typebox/value';
 import { rpcError } from './errors.js';
 
 export const ROLES = ['readonly', 'user', 'admin'] as const;
@@ -117,11 +116,28 @@ export class MethodRegistry {
 }
 
 /**
+ * Fills defaults only where a value is missing, and descends only into a plain object that an object schema
+ * describes: a value of another type is never merged with a default (TypeBox's Value.Default would blend an object
+ * given for an array param into the default array, and the result would pass) — it is left for the check to refuse.
+ */
+function fillMissing(schema: TSchema, value: unknown): unknown {
+  const s = schema as { type?: string; properties?: Record<string, TSchema>; default?: unknown };
+  if (value === undefined) return s.default !== undefined ? structuredClone(s.default) : undefined;
+  if (s.type !== 'object' || !s.properties || typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  const out: Record<string, unknown> = { ...(value as Record<string, unknown>) };
+  for (const [k, sub] of Object.entries(s.properties)) {
+    const v = fillMissing(sub, out[k]);
+    if (v !== undefined) out[k] = v;
+  }
+  return out;
+}
+
+/**
  * Fills the schema's defaults into `value` and checks it; throws InvalidParams naming every problem (up to 10), as
  * for a method's params. Also used where a room takes params inside params (l2.submit's operation params).
  */
 export function checkParams(schema: TSchema, check: TypeCheck<TSchema>, value: Record<string, unknown>, what: string, fillDefaults = true): Record<string, unknown> {
-  const withDefaults = fillDefaults ? (Value.Default(schema, value) as Record<string, unknown>) : value;
+  const withDefaults = fillDefaults ? (fillMissing(schema, value) as Record<string, unknown>) : value;
   if (!check.Check(withDefaults)) {
     const errors = [...check.Errors(withDefaults)].slice(0, 10).map((e) => ({ param: e.path.replace(/^\//, '') || '(params)', message: e.message }));
     const first = errors[0]!;

@@ -13,17 +13,40 @@ import { unixChannel, wsChannel } from './helpers/channel.js';
 
 const READER = makeRpcAuth('reader', 'r-pass', 'readonly');
 const WRITER = makeRpcAuth('writer', 'w-pass', 'user');
+const WRITER2 = makeRpcAuth('other', 'o-pass', 'user');
 
 describe('WebSocket auth', () => {
   let dir: { path: string; remove: () => Promise<void> };
   let d: RunningDaemon;
   before(async () => {
     dir = await tempDir();
-    d = await startDaemon(dir.path, { args: [`-rpcauth=${READER}`, `-rpcauth=${WRITER}`, '-rpcallowedorigin=http://localhost:3000'] });
+    d = await startDaemon(dir.path, { args: [`-rpcauth=${READER}`, `-rpcauth=${WRITER}`, `-rpcauth=${WRITER2}`, '-rpcallowedorigin=http://localhost:3000'] });
   });
   after(async () => {
     await d.kill();
     await dir.remove();
+  });
+
+  it('watches have owners: another app cannot remove one; a shared watch stays until its last owner (or an admin) removes it', async () => {
+    const a = await wsChannel(d.wsUrl!, 'writer:w-pass');
+    const b = await wsChannel(d.wsUrl!, 'other:o-pass');
+    const address = 'bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080';
+    const w = (await a.call('chain.watch', { address })).result as { id: string; owners: string[] };
+    assert.deepEqual(w.owners, ['writer']);
+    const refused = await b.call('chain.unwatch', [w.id]);
+    assert.equal(refused.error?.code, -32002, 'not its watch');
+    const shared = (await b.call('chain.watch', { address })).result as { id: string; owners: string[] };
+    assert.equal(shared.id, w.id);
+    assert.deepEqual(shared.owners, ['writer', 'other']);
+    assert.equal((await a.call('chain.unwatch', [w.id])).result, true);
+    const still = (await b.call('chain.listwatches')).result as Array<{ id: string; owners: string[] }>;
+    assert.deepEqual(still.find((x) => x.id === w.id)?.owners, ['other'], 'kept for the other owner');
+    const admin = await unixChannel(d.socket);
+    assert.equal((await admin.call('chain.unwatch', [w.id])).result, true, 'an admin removes any watch');
+    assert.equal(((await admin.call('chain.listwatches')).result as unknown[]).length, 0);
+    a.close();
+    b.close();
+    admin.close();
   });
 
   it('the cookie file is 0600 and holds __cookie__:<64 hex>', async () => {

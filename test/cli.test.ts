@@ -100,6 +100,29 @@ describe('anya-cli', () => {
     assert.equal(code, 0);
   });
 
+  it('subscribe ends cleanly (exit 0) when the daemon stops; an option bitcoin-cli does not have is refused', async () => {
+    const dd = join(dir.path, 'stopping');
+    const late = await startDaemon(dd);
+    const args = ['-regtest', `-datadir=${dd}`];
+    const p = spawn(process.execPath, [ANYA_CLI, ...args, 'subscribe', 'test.tick'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let errText = '';
+    p.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+    p.stderr.setEncoding('utf8').on('data', (c: string) => (errText += c));
+    for (let i = 0; !out.includes('\n'); i++) {
+      assert.ok(i < 500, 'no event reached the CLI');
+      await runCli([...args, 'test.emit', '1']);
+    }
+    await runCli([...args, 'stop']);
+    const code = await new Promise((r) => p.once('exit', r));
+    assert.equal(code, 0, errText);
+    assert.match(errText, /anyad is stopping/);
+    assert.equal(await late.exited, 0);
+    const r = await runCli([...base, '-rpcauthmethod=x', 'uptime']);
+    assert.equal(r.code, 2, 'a usage error');
+    assert.match(r.stderr, /unknown option -rpcauthmethod/);
+  });
+
   it('-rpcwait waits through a daemon that is not up yet and then warming up', async () => {
     const dd = join(dir.path, 'late');
     const cli = runCli(['-regtest', `-datadir=${dd}`, '-rpcwait', '-rpcwaittimeout=60', 'getinfo'], { timeoutMs: 60000 });

@@ -6,8 +6,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ClnClient } from '../src/adapters/lightning/cln-client.js';
+import { makeRpcAuth } from '../src/rpc/auth.js';
 import { startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
-import { call, channelsWithEvents, closeAll, nextEvent, type Channel } from './helpers/channel.js';
+import { call, channelsWithEvents, closeAll, nextEvent, wsChannel, type Channel } from './helpers/channel.js';
 import { ClnPeer } from './peers/cln-peer.js';
 import { LnNetwork } from './peers/ln-network.js';
 import { until } from './helpers/until.js';
@@ -34,7 +35,7 @@ describe('Core Lightning payments in flight', () => {
     await b.start();
     net.connect(a, b.id);
     db = await startDaemon(join(dir.path, 'anya-b'), { args: args(b) });
-    da = await startDaemon(join(dir.path, 'anya-a'), { args: args(a, ['-cln.timeout=1']) });
+    da = await startDaemon(join(dir.path, 'anya-a'), { args: args(a, ['-cln.timeout=1', `-rpcauth=${makeRpcAuth('reader', 'r-pass', 'readonly')}`]) });
     ({ ch: cb, ws: wb } = await channelsWithEvents(db, ['ln.*']));
     ({ ch: ca, ws: wa } = await channelsWithEvents(da, ['ln.*']));
   });
@@ -70,5 +71,22 @@ describe('Core Lightning payments in flight', () => {
     a.release();
     const r = await paying;
     assert.equal((r.result as { status: string } | undefined)?.status, 'complete', JSON.stringify(r.error));
+  });
+
+  it('preimages are for the user and admin roles: a readonly caller sees payments without them, and cannot probe', async () => {
+    const admin = await call<{ payments: Array<{ preimage?: string; status: string }> }>(ca, 'ln.listpayments');
+    assert.ok(admin.payments.some((p) => p.status === 'complete' && p.preimage), 'admin sees the proof of payment');
+    const reader = await wsChannel(da.wsUrl!, 'reader:r-pass');
+    const seen = await call<{ payments: Array<Record<string, unknown>> }>(reader, 'ln.listpayments');
+    assert.equal(seen.payments.length, admin.payments.length);
+    assert.ok(seen.payments.every((p) => !('preimage' in p)), 'no preimage for readonly');
+    const hist = await call<{ items: unknown[] }>(reader, 'l2.history', { protocol: 'lightning' });
+    assert.ok(!JSON.stringify(hist).includes('preimage'));
+    const inv = await call<{ bolt11: string }>(cb, 'ln.createinvoice', { amount_msat: 1000, description: 'probe' });
+    assert.equal((await reader.call('l2.estimatefee', { protocol: 'lightning', operation: 'pay', params: { invoice: inv.bolt11 } })).error?.code, -32002, 'fee probes need the user role');
+    const sub = await reader.call('subscribe', { topics: ['ln.payment'] });
+    assert.equal(sub.error?.code, -32002, 'ln.payment needs the user role');
+    assert.ok((await reader.call('subscribe', { topics: ['ln.*'] })).result, 'a pattern is allowed; it carries only what the role may see');
+    reader.close();
   });
 });

@@ -9,7 +9,7 @@ export class UsageError extends Error {
 }
 
 /** Options that only the CLI has. */
-const CLI_ONLY = new Set(['rpcconnect', 'rpcuser', 'rpcpassword', 'rpcwait', 'rpcwaittimeout', 'rpcclienttimeout', 'named', 'stdin', 'getinfo', 'help', 'version', 'rpcauthmethod']);
+const CLI_ONLY = new Set(['rpcconnect', 'rpcuser', 'rpcpassword', 'rpcwait', 'rpcwaittimeout', 'rpcclienttimeout', 'named', 'stdin', 'getinfo', 'help', 'version']);
 /** anyad options the CLI passes to the config loader to find the socket, cookie and port. */
 const SHARED = new Set(['datadir', 'conf', 'network', 'regtest', 'testnet', 'signet', 'rpcsocket', 'rpccookiefile', 'rpcport', 'rpcbind']);
 

@@ -130,18 +130,36 @@ async function streamEvents(client: AnyaClient, params: unknown[] | Record<strin
   }
   const sub = await client.subscribe(topics);
   let interrupted = false;
+  let stopping: string | undefined;
   const onSignal = (): void => {
     interrupted = true;
     void sub.close();
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  // A daemon that stops says so first (daemon.stopping): the stream then ends cleanly, as at Ctrl-C.
+  const watchStop = topics.includes('daemon.stopping') || topics.includes('daemon.*') ? undefined : await client.subscribe(['daemon.stopping']).catch(() => undefined);
+  void (async () => {
+    if (!watchStop) return;
+    for await (const ev of watchStop) {
+      stopping = String((ev.data as { reason?: string }).reason ?? 'stopping');
+      void sub.close();
+      return;
+    }
+  })().catch(() => undefined);
   try {
-    for await (const ev of sub) out(JSON.stringify({ topic: ev.topic, data: ev.data }));
+    for await (const ev of sub) {
+      out(JSON.stringify({ topic: ev.topic, data: ev.data }));
+      if (ev.topic === 'daemon.stopping') stopping = String((ev.data as { reason?: string }).reason ?? 'stopping');
+    }
   } catch (e) {
-    if (!interrupted) throw e;
+    if (!interrupted && stopping === undefined) throw e;
   }
   if (interrupted) return EXIT.ok;
+  if (stopping !== undefined) {
+    err(`anyad is stopping (${stopping}); the subscription ended`);
+    return EXIT.ok;
+  }
   err('error: anyad closed the connection');
   return EXIT.connection;
 }

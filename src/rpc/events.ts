@@ -3,11 +3,14 @@
 // must not throw; the subscription hub is the main listener.
 
 import type { TSchema } from '@sinclair/typebox';
+import type { Role } from './registry.js';
 
 export interface TopicSpec {
   name: string;
   summary: string;
   data?: TSchema;
+  /** The role a subscriber needs (default readonly). */
+  role?: Role;
 }
 
 export type EventListener = (topic: string, data: unknown) => void;
@@ -30,6 +33,11 @@ export class EventBus {
 
   has(topic: string): boolean {
     return this.topics.has(topic);
+  }
+
+  /** The role a subscriber to the topic needs. */
+  roleOf(topic: string): Role {
+    return this.topics.get(topic)?.role ?? 'readonly';
   }
 
   publish(topic: string, data: unknown): void {

@@ -11,6 +11,20 @@ export type Role = (typeof ROLES)[number];
 const ROLE_RANK: Record<Role, number> = { readonly: 0, user: 1, admin: 2 };
 export const roleAllows = (have: Role, need: Role): boolean => ROLE_RANK[have] >= ROLE_RANK[need];
 
+/**
+ * A payment's preimage is its proof of payment: readonly callers get records without it (every `preimage` field,
+ * at any depth, is dropped); user and admin get them whole.
+ */
+export function withoutPreimages<T>(value: T, role: Role): T {
+  if (roleAllows(role, 'user')) return value;
+  const strip = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(strip);
+    if (v === null || typeof v !== 'object') return v;
+    return Object.fromEntries(Object.entries(v as Record<string, unknown>).filter(([k]) => k !== 'preimage').map(([k, x]) => [k, strip(x)]));
+  };
+  return strip(value) as T;
+}
+
 /** What a transport knows about a connection; the subscription hub and the `auth` method act on it. */
 export interface Connection {
   readonly id: number;

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { rpcError } from './errors.js';
 import type { EventBus } from './events.js';
-import type { Connection } from './registry.js';
+import { roleAllows, type Connection } from './registry.js';
 
 export const CUTOFF_TOPIC = 'subscription.closed';
 
@@ -36,9 +36,12 @@ export class SubscriptionHub {
   }
 
   subscribe(connection: Connection, patterns: string[]): string {
+    const role = connection.role ?? 'readonly';
     for (const p of patterns) {
       const known = p.endsWith('.*') ? this.bus.list().some((t) => t.name.startsWith(p.slice(0, -1))) : this.bus.has(p);
       if (!known) throw rpcError('InvalidParams', `unknown topic '${p}' (see help subscribe for the list)`, { topic: p });
+      // A topic named outright needs its role; a pattern gets only the topics the role may see (at delivery).
+      if (!p.endsWith('.*') && !roleAllows(role, this.bus.roleOf(p))) throw rpcError('Forbidden', `topic '${p}' needs the ${this.bus.roleOf(p)} role`, { required: this.bus.roleOf(p), topic: p });
     }
     const mine = this.byConnection.get(connection.id) ?? new Set<string>();
     if (mine.size >= this.opts.maxPerConnection) throw rpcError('Busy', `this connection already has ${mine.size} subscriptions (limit ${this.opts.maxPerConnection})`);
@@ -89,6 +92,7 @@ export class SubscriptionHub {
     let json: string | undefined;
     for (const sub of this.byId.values()) {
       if (!sub.patterns.some((p) => p === topic || (p.endsWith('.*') && topic.startsWith(p.slice(0, -1))))) continue;
+      if (!roleAllows(sub.connection.role ?? 'readonly', this.bus.roleOf(topic))) continue;
       const queued = sub.connection.bufferedBytes();
       if (queued > this.opts.maxQueueBytes) {
         this.cutOff(sub.connection, queued);

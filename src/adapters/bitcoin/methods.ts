@@ -4,7 +4,7 @@
 import { Type } from '@sinclair/typebox';
 import * as bitcoin from 'bitcoinjs-lib';
 import { rpcError } from '../../rpc/errors.js';
-import { defineMethod, type MethodSpec } from '../../rpc/registry.js';
+import { defineMethod, roleAllows, type MethodSpec } from '../../rpc/registry.js';
 import { BitcoindError, toRpcError } from './client.js';
 import type { BitcoinService } from './service.js';
 
@@ -184,18 +184,18 @@ export function chainMethods(svc: BitcoinService, network: string): MethodSpec[]
         },
         { additionalProperties: false },
       ),
-      result: Type.Object({ id: Type.String(), kind: Type.String(), value: Type.String(), label: Type.String(), created: Type.String() }),
+      result: Type.Object({ id: Type.String(), kind: Type.String(), value: Type.String(), label: Type.String(), created: Type.String(), owners: Type.Optional(Type.Array(Type.String())) }),
       role: 'user',
-      handler: (p) => svc.watches.add(p),
+      handler: (p, ctx) => svc.watches.add(p, ctx.connection.user ?? 'unknown'),
     }),
     defineMethod({
       name: 'chain.unwatch',
-      summary: 'Stop watching (by the id chain.watch returned).',
+      summary: 'Stop watching (by the id chain.watch returned): only the credential that made the watch, or an admin.',
       params: Type.Object({ id: Type.String({ maxLength: 64 }) }, { additionalProperties: false }),
       result: Type.Boolean(),
       role: 'user',
-      handler: async ({ id }) => {
-        if (!(await svc.watches.remove(id))) throw rpcError('NotFound', `no watch ${id}`);
+      handler: async ({ id }, ctx) => {
+        if (!(await svc.watches.remove(id, ctx.connection.user ?? 'unknown', roleAllows(ctx.role, 'admin')))) throw rpcError('NotFound', `no watch ${id}`);
         return true;
       },
     }),
@@ -203,7 +203,7 @@ export function chainMethods(svc: BitcoinService, network: string): MethodSpec[]
       name: 'chain.listwatches',
       summary: 'Everything being watched.',
       params: NoParams,
-      result: Type.Array(Type.Object({ id: Type.String(), kind: Type.String(), value: Type.String(), label: Type.String(), created: Type.String() })),
+      result: Type.Array(Type.Object({ id: Type.String(), kind: Type.String(), value: Type.String(), label: Type.String(), created: Type.String(), owners: Type.Optional(Type.Array(Type.String())) })),
       role: 'readonly',
       handler: () => svc.watches.list(),
     }),

@@ -16,6 +16,8 @@ export interface Watch {
   value: string;
   label: string;
   created: string;
+  /** The credentials (rpcauth users, "cookie", "unix") that asked for it; only they or an admin remove it. */
+  owners?: string[];
 }
 
 export const MAX_WATCHES = 10_000;
@@ -43,24 +45,43 @@ export class WatchList {
     return [...this.byId.values()].sort((a, b) => a.created.localeCompare(b.created));
   }
 
-  async add(input: { address?: string; script?: string; outpoint?: string; label?: string }): Promise<Watch> {
+  async add(input: { address?: string; script?: string; outpoint?: string; label?: string }, owner: string): Promise<Watch> {
     const given = (['address', 'script', 'outpoint'] as const).filter((k) => input[k] !== undefined);
     if (given.length !== 1) throw rpcError('InvalidParams', 'give exactly one of address, script or outpoint');
     const kind = given[0]!;
     const value = input[kind]!;
     const key = this.keyOf(kind, value);
     const existing = this.list().find((w) => w.kind === kind && this.keyOf(w.kind, w.value) === key);
-    if (existing) return existing;
+    if (existing) {
+      // The same thing watched by another app: one watch, one more owner.
+      if (existing.owners?.includes(owner)) return existing;
+      const shared: Watch = { ...existing, owners: [...(existing.owners ?? []), owner] };
+      await this.store.batch([{ type: 'put', sublevel: this.db, key: `w:${shared.id}`, value: shared }]);
+      this.byId.set(shared.id, shared);
+      return shared;
+    }
     if (this.byId.size >= MAX_WATCHES) throw rpcError('Busy', `the watch list is full (${MAX_WATCHES} entries)`);
-    const w: Watch = { id: randomBytes(8).toString('hex'), kind, value, label: input.label ?? '', created: new Date().toISOString() };
+    const w: Watch = { id: randomBytes(8).toString('hex'), kind, value, label: input.label ?? '', created: new Date().toISOString(), owners: [owner] };
     await this.store.batch([{ type: 'put', sublevel: this.db, key: `w:${w.id}`, value: w }]);
     this.index(w);
     return w;
   }
 
-  async remove(id: string): Promise<boolean> {
+  /**
+   * Removes `who` from the watch's owners (an admin removes it outright); the watch goes when no owner is left.
+   * Refuses (Forbidden) an app that does not own it.
+   */
+  async remove(id: string, who: string, admin: boolean): Promise<boolean> {
     const w = this.byId.get(id);
     if (!w) return false;
+    if (!admin && !(w.owners ?? []).includes(who)) throw rpcError('Forbidden', `watch ${id} belongs to another app; only its owner or an admin removes it`, { required: 'owner or admin' });
+    const left = admin ? [] : (w.owners ?? []).filter((o) => o !== who);
+    if (left.length > 0) {
+      const kept: Watch = { ...w, owners: left };
+      await this.store.batch([{ type: 'put', sublevel: this.db, key: `w:${id}`, value: kept }]);
+      this.byId.set(id, kept);
+      return true;
+    }
     await this.store.batch([{ type: 'del', sublevel: this.db, key: `w:${id}` }]);
     this.byId.delete(id);
     const map = w.kind === 'outpoint' ? this.byOutpoint : this.byScript;

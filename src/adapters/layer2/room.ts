@@ -6,7 +6,7 @@ import { Type, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import type { Room } from '../../core/room.js';
 import { rpcError } from '../../rpc/errors.js';
-import { checkParams, defineMethod } from '../../rpc/registry.js';
+import { checkParams, defineMethod, withoutPreimages } from '../../rpc/registry.js';
 import { Layer2Registry, type Layer2Adapter } from './contract.js';
 
 export interface Layer2Api {
@@ -75,31 +75,31 @@ export const layer2Room: Room = {
         }),
         defineMethod({
           name: 'l2.status',
-          summary: 'Where one operation made through anyad stands.',
+          summary: 'Where one operation made through anyad stands (preimages for the user and admin roles only).',
           params: Type.Object({ ...Which, id: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false }),
           result: OperationT,
           role: 'readonly',
-          handler: async (p) => {
+          handler: async (p, ctx) => {
             const a = registry.find(p.protocol, p.backend);
             const r = await a.status(p.id);
             if (!r) throw rpcError('NotFound', `${a.protocol}/${a.backend} has no operation '${p.id}' made through anyad`);
-            return r;
+            return withoutPreimages(r, ctx.role);
           },
         }),
         defineMethod({
           name: 'l2.history',
-          summary: 'Operations made through anyad, newest first.',
+          summary: 'Operations made through anyad, newest first (preimages for the user and admin roles only).',
           params: Type.Object({ ...Which, limit: Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 }), offset: Type.Integer({ minimum: 0, default: 0 }) }, { additionalProperties: false }),
           result: Type.Object({ total: Type.Integer(), items: Type.Array(OperationT) }),
           role: 'readonly',
-          handler: (p) => registry.find(p.protocol, p.backend).history(p.limit, p.offset),
+          handler: async (p, ctx) => withoutPreimages(await registry.find(p.protocol, p.backend).history(p.limit, p.offset), ctx.role),
         }),
         defineMethod({
           name: 'l2.estimatefee',
-          summary: 'What an operation would cost now, in the protocol\'s units.',
+          summary: 'What an operation would cost now, in the protocol\'s units (user role: it may make the node probe the network).',
           params: Type.Object({ ...Which, operation: Type.String({ minLength: 1, maxLength: 100 }), params: OpParams }, { additionalProperties: false }),
           result: Type.Record(Type.String(), Type.Unknown()),
-          role: 'readonly',
+          role: 'user',
           handler: async (p) => {
             const a = registry.find(p.protocol, p.backend);
             return a.estimateFee(p.operation, checkOp(a.estimates, a, p.operation, p.params, 'estimate the fee of'));

@@ -5,7 +5,7 @@
 import { Type } from '@sinclair/typebox';
 import type { EventBus } from '../../rpc/events.js';
 import { rpcError } from '../../rpc/errors.js';
-import { defineMethod, type MethodSpec } from '../../rpc/registry.js';
+import { defineMethod, withoutPreimages, type MethodSpec } from '../../rpc/registry.js';
 import { checkInvoice } from './bolt11.js';
 import type { BackendName } from './backend.js';
 import { Bolt11, createInvoice, InvoiceOp, pay, PayOp, type LnParts } from './operations.js';
@@ -214,14 +214,14 @@ export function lnMethods(chooser: BackendChooser, bus: EventBus): MethodSpec[] 
     }),
     defineMethod({
       name: 'ln.listpayments',
-      summary: 'Payments made through anyad, newest first, with their status (stale: the node is not connected).',
+      summary: 'Payments made through anyad, newest first, with their status (stale: the node is not connected); preimages for the user and admin roles only.',
       params: Page,
       result: Type.Object({ backend: Type.String(), stale: Type.Boolean(), total: Type.Integer(), payments: Type.Array(PaymentT) }),
       role: 'readonly',
-      handler: async (p) => {
+      handler: async (p, ctx) => {
         const { backend, records } = use(p);
         const { total, items } = newestFirst(await records.payments(), p.limit, p.offset);
-        return { backend: backend.backend, stale: !backend.connected, total, payments: items };
+        return { backend: backend.backend, stale: !backend.connected, total, payments: withoutPreimages(items, ctx.role) };
       },
     }),
   ];

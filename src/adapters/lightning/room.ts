@@ -39,7 +39,7 @@ export const lightningRoom: Room = {
   options: LIGHTNING_OPTIONS,
   topics: [
     { name: 'ln.invoice', summary: 'An invoice was created, settled or canceled (settled events are reported exactly once, across restarts).', data: Type.Object({ backend: Type.String(), status: Type.String(), payment_hash: Type.String() }, { additionalProperties: true }) },
-    { name: 'ln.payment', summary: 'A payment made through anyad succeeded or failed.', data: Type.Object({ backend: Type.String(), status: Type.String(), payment_hash: Type.String() }, { additionalProperties: true }) },
+    { name: 'ln.payment', role: 'user', summary: 'A payment made through anyad succeeded or failed (user role: what the node pays is not for every reader).', data: Type.Object({ backend: Type.String(), status: Type.String(), payment_hash: Type.String() }, { additionalProperties: true }) },
     { name: 'ln.channel', summary: 'A channel of the node is pending, opened, active, inactive, closing or closed (whoever changed it; seen within ln.watchinterval).', data: Type.Object({ backend: Type.String(), status: Type.String(), channel_id: Type.String(), peer: Type.String() }, { additionalProperties: true }) },
     { name: 'ln.peer', summary: 'A peer of the node connected or disconnected (seen within ln.watchinterval).', data: Type.Object({ backend: Type.String(), status: Type.String(), id: Type.String() }, { additionalProperties: true }) },
   ],

@@ -12,6 +12,8 @@ import { roleAllows, type CallContext, type Connection, type MethodRegistry } fr
 export interface DispatchLimits {
   maxBatch: number;
   ratePerSecond: number;
+  /** Check every answer against the method's result schema (rpccheckresults; for development and tests). */
+  checkResults?: boolean;
 }
 
 export interface CallObserver {
@@ -143,6 +145,12 @@ export class Dispatcher {
       const params = this.registry.prepareParams(m, req.params);
       if (m.spec.role === 'admin') this.log.info({ method: req.method, caller: ctx.caller }, 'admin call');
       const result = await m.spec.handler(params as never, ctx);
+      if (this.limits.checkResults && !m.checkResult.Check(result === undefined ? null : result)) {
+        // As Core Lightning's pyln-testing checks each response against its schema: a mismatch is a bug of ours.
+        const errors = [...m.checkResult.Errors(result === undefined ? null : result)].slice(0, 5).map((e) => ({ path: e.path || '/', message: e.message }));
+        this.log.error({ method: req.method, errors }, 'answer does not match its result schema');
+        throw rpcError('InternalError', `${req.method}: the answer does not match its result schema (rpccheckresults)`, { errors });
+      }
       outcome = 'ok';
       return req.id === undefined ? null : { jsonrpc: '2.0', id: req.id, result: result === undefined ? null : result };
     } finally {

@@ -22,6 +22,7 @@ export const RPC_OPTIONS: OptionGroup = {
     { key: 'rpcallowinsecure', type: 'bool', default: false, description: 'Allow rpcbind on a non-loopback address without TLS. Credentials then cross the network in clear.' },
     { key: 'rpcmaxmessagesize', type: 'int', default: 1048576, min: 1024, max: 67108864, unit: 'bytes', description: 'Largest request message accepted.' },
     { key: 'rpcmaxconnections', type: 'int', default: 64, min: 1, max: 10000, description: 'Most open authenticated RPC connections (both transports together).' },
+    { key: 'rpccheckresults', type: 'bool', default: false, description: 'Check every answer against its method\'s result schema; a mismatch is logged and answered as InternalError. For development and tests (the test suite runs with it on).' },
     { key: 'rpcmaxunauthenticated', type: 'int', default: 8, min: 1, max: 1000, description: 'Most WebSocket connections waiting for their auth call: a pool of their own, so they never take a slot from authenticated clients or the Unix socket.' },
     { key: 'rpcmaxpending', type: 'int', default: 8388608, min: 65536, max: 1073741824, unit: 'bytes', description: 'Most bytes of answers a client may leave unread: past a quarter of it anyad stops reading the client\'s requests until it reads; past all of it the client is cut off (logged). Separate from rpcsubscriberqueue.' },
     { key: 'rpcratelimit', type: 'int', default: 500, min: 1, max: 1000000, unit: 'requests/s', description: 'Requests per second allowed on one connection (each batch element counts).' },

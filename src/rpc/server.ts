@@ -59,7 +59,7 @@ export class RpcServer {
   /** Starts answering on the configured transports. `state` tells the dispatcher about warm-up and shutdown. */
   async listen(state: DaemonState): Promise<RpcEndpoints> {
     const c = this.config;
-    this.dispatcher = new Dispatcher(this.registry, state, { maxBatch: c.int('rpcmaxbatch'), ratePerSecond: c.int('rpcratelimit') }, this.log, this.observer);
+    this.dispatcher = new Dispatcher(this.registry, state, { maxBatch: c.int('rpcmaxbatch'), ratePerSecond: c.int('rpcratelimit'), checkResults: c.bool('rpccheckresults') }, this.log, this.observer);
     const maxMessageBytes = c.int('rpcmaxmessagesize');
     const socketPath = c.path('rpcsocket');
     if (socketPath) {

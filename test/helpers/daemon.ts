@@ -60,7 +60,8 @@ export interface SpawnOptions {
 /** Starts anyad on regtest in `datadir` and waits until it is ready; rejects with stderr if it exits first. */
 export async function startDaemon(datadir: string, opts: SpawnOptions = {}): Promise<RunningDaemon> {
   const network = (opts.args ?? []).some((a) => /^-(network=|testnet|signet)/.test(a)) ? [] : ['-regtest'];
-  const args = [...network, `-datadir=${datadir}`, '-rpcport=0', ...(opts.args ?? [])];
+  // Every answer is checked against its result schema (rpccheckresults), as pyln-testing does for Core Lightning.
+  const args = [...network, `-datadir=${datadir}`, '-rpcport=0', '-rpccheckresults', ...(opts.args ?? [])];
   const proc = spawn(process.execPath, [opts.entry ?? ANYAD_TEST, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   spawned.add(proc);
   const logs: LogLine[] = [];

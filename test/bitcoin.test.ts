@@ -63,10 +63,15 @@ describe('bitcoin room against a regtest node', () => {
     assert.deepEqual(blocks.slice(-5), hashes);
     const heights = seen.filter((e) => e.params.topic === 'chain.block').map((e) => e.params.data.height!);
     heights.forEach((h, i) => i > 0 && assert.equal(h, heights[i - 1]! + 1));
-    const header = (await ch.call('chain.getblockheader', [hashes[4]])).result as { hash: string };
-    assert.equal(header.hash, hashes[4]);
-    const byHeight = (await ch.call('chain.getblock', { block: heights[heights.length - 1], verbosity: 1 })).result as { hash: string };
-    assert.equal(byHeight.hash, hashes[4]);
+    const h = await ch.call('chain.getblockheader', [hashes[4]]);
+    assert.equal((h.result as { hash: string } | undefined)?.hash, hashes[4], JSON.stringify(h.error));
+    const b1 = await ch.call('chain.getblock', { block: heights[heights.length - 1], verbosity: 1 });
+    assert.equal((b1.result as { hash: string } | undefined)?.hash, hashes[4], JSON.stringify(b1.error));
+    // Every verbosity answers in its declared shape (the daemon checks each answer: rpccheckresults).
+    const raw = await ch.call('chain.getblock', { block: hashes[4], verbosity: 0 });
+    assert.match(raw.result as string, /^[0-9a-f]+$/, JSON.stringify(raw.error));
+    const full = await ch.call('chain.getblock', { block: hashes[4], verbosity: 2 });
+    assert.ok(((full.result as { tx: Array<{ txid: string }> }).tx[0]!.txid ?? '').length === 64, JSON.stringify(full.error));
   });
 
   let paidTxid = '';

@@ -14,18 +14,32 @@ import { ROOMS } from '../src/daemon/rooms.js';
 import { markdownReference } from '../src/rpc/docs.js';
 import { AnyaClient } from '../src/client/index.js';
 
-export async function rpcReference(rooms: readonly Room[] = ROOMS): Promise<string> {
+/**
+ * Every room switched on, whatever anyone's anya.conf says: the reference lists every method of every room. The
+ * backends point nowhere (nothing is reached: only the declarations are read), the HSM is the simulator.
+ */
+export const ALL_ROOMS_ARGV = ['-hsm.provider=simulator', '-bitcoind.rpcport=1', '-cln.enable', '-cln.rpcfile=/nonexistent/lightning-rpc', '-lnd.enable', '-lnd.socket=localhost:1', '-lnd.macaroonpath=/nonexistent/admin.macaroon', '-ln.default=cln'];
+
+/** The OpenRPC document of a daemon with every room on. */
+export async function discoverAll(rooms: readonly Room[] = ROOMS): Promise<Record<string, unknown>> {
   const dir = await mkdtemp(join(tmpdir(), 'anya-docs-'));
   const quiet = new Writable({ write: (_c, _e, cb) => cb() });
-  const daemon = await Daemon.start({ argv: ['-regtest', `-datadir=${dir}`, '-norpcws'], rooms, stdout: quiet as never, env: {} });
+  const daemon = await Daemon.start({ argv: ['-regtest', `-datadir=${dir}`, '-norpcws', ...ALL_ROOMS_ARGV], rooms, stdout: quiet as never, env: {} });
   try {
     const client = await AnyaClient.connect({ socket: daemon.endpoints().socket! });
     const doc = await client.call<Record<string, unknown>>('rpc.discover');
     await client.close();
-    return `${markdownReference(doc)}`;
+    return doc;
   } finally {
     await daemon.stop('docs written');
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export async function rpcReference(rooms: readonly Room[] = ROOMS): Promise<string> {
+  {
+    const doc = await discoverAll(rooms);
+    return `${markdownReference(doc)}`;
   }
 }
 

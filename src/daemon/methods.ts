@@ -111,6 +111,7 @@ export function daemonMethods(f: DaemonFacts): MethodSpec[] {
         hmac: Type.String({ description: 'HMAC-SHA256 of the backup with the backup key.' }),
         files: Type.Array(Type.String(), { description: 'State files carried besides LevelDB (hsm.keystore).' }),
       }),
+      errors: ['Conflict'],
       role: 'admin',
       handler: async ({ destination }) => {
         const dir = resolve(f.backupDir);

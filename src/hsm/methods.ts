@@ -49,6 +49,7 @@ export function hsmMethods(svc: HsmService, network: bitcoin.Network, defaultUnl
       summary: 'Create a key in the provider (non-extractable on a token).',
       params: Type.Object({ label: Type.String({ minLength: 1, maxLength: 64, pattern: '^[\\x20-\\x7e]+$', description: 'A name for people.' }), curve: Type.Union([Type.Literal('secp256k1'), Type.Literal('p256')], { default: 'secp256k1', description: 'secp256k1, or p256 where a token has nothing else (TPM).' }), group: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$', description: 'Key group a policy may name.' })) }, { additionalProperties: false }),
       result: KeyT,
+      errors: ['Locked', 'Unsupported', 'BackendUnavailable'],
       role: 'admin',
       handler: async ({ label, curve, group }) => publicView(await svc.generateKey(label, curve, group ?? null)),
     }),
@@ -69,6 +70,7 @@ export function hsmMethods(svc: HsmService, network: bitcoin.Network, defaultUnl
       summary: 'The software keystore\'s account extended public key (m/0\'; xpub on mainnet, tpub elsewhere); every key is a hardened child of it.',
       params: NoParams,
       result: Type.String(),
+      errors: ['Locked', 'Unsupported'],
       role: 'readonly',
       handler: () => {
         const p = svc.provider;
@@ -85,6 +87,7 @@ export function hsmMethods(svc: HsmService, network: bitcoin.Network, defaultUnl
       summary: 'Sign a 32-byte digest with an active key (refused for a key under a spending policy unless it sets allow_raw_sign).',
       params: Type.Object({ key: KeyId, digest: Digest, scheme: SchemeT }, { additionalProperties: false }),
       result: Type.Object({ signature: Type.String(), scheme: Type.String() }),
+      errors: ['PolicyDenied', 'Locked', 'NotFound', 'Unsupported', 'BackendUnavailable'],
       role: 'admin',
       handler: async ({ key, digest, scheme }, ctx) => ({ signature: (await svc.sign(key, Buffer.from(digest, 'hex'), scheme, ctx.caller)).toString('hex'), scheme }),
     }),
@@ -110,11 +113,14 @@ export function hsmMethods(svc: HsmService, network: bitcoin.Network, defaultUnl
         fee_sat: Type.Integer(),
         feerate_sat_vb: Type.Number(),
       }),
+      errors: ['PolicyDenied', 'Locked', 'Unsupported', 'BackendUnavailable'],
       role: 'admin',
       handler: ({ psbt }, ctx) => svc.signPsbt(psbt, ctx.caller),
     }),
-    defineMethod({ name: 'hsm.rotatekey', summary: 'Make a successor key; the old one is retired (verifies; signs only a sweep to its successor) and its policy carried over.', params: Type.Object({ key: KeyId }, { additionalProperties: false }), result: KeyT, role: 'admin', handler: async ({ key }) => publicView(await svc.rotate(key)) }),
-    defineMethod({ name: 'hsm.disablekey', summary: 'Stop a key from signing for good (on a token: CKA_SIGN=false).', params: Type.Object({ key: KeyId }, { additionalProperties: false }), result: KeyT, role: 'admin', handler: async ({ key }) => publicView(await svc.disable(key)) }),
+    defineMethod({ name: 'hsm.rotatekey', summary: 'Make a successor key; the old one is retired (verifies; signs only a sweep to its successor) and its policy carried over.', params: Type.Object({ key: KeyId }, { additionalProperties: false }), result: KeyT, errors: ['NotFound', 'Conflict', 'Locked'],
+      role: 'admin', handler: async ({ key }) => publicView(await svc.rotate(key)) }),
+    defineMethod({ name: 'hsm.disablekey', summary: 'Stop a key from signing for good (on a token: CKA_SIGN=false).', params: Type.Object({ key: KeyId }, { additionalProperties: false }), result: KeyT, errors: ['NotFound', 'Locked', 'BackendUnavailable'],
+      role: 'admin', handler: async ({ key }) => publicView(await svc.disable(key)) }),
     defineMethod({
       name: 'hsm.createkeystore',
       summary: 'Create the software keystore with fresh entropy, encrypted with the passphrase; never overwrites one. Answers the recovery words this once.',
@@ -123,6 +129,7 @@ export function hsmMethods(svc: HsmService, network: bitcoin.Network, defaultUnl
         created: Type.Boolean(),
         mnemonic: Type.String({ description: 'BIP39 recovery words (24); shown only now: write them down.' }),
       }),
+      errors: ['Conflict', 'Unsupported'],
       role: 'admin',
       handler: async ({ passphrase }, ctx) => ({ created: true, mnemonic: await svc.createKeystore(passphrase, ctx.caller) }),
     }),
@@ -131,6 +138,7 @@ export function hsmMethods(svc: HsmService, network: bitcoin.Network, defaultUnl
       summary: 'Unlock the software keystore for a while.',
       params: Type.Object({ passphrase: Type.String({ minLength: 1, maxLength: 1024, description: 'Never logged.' }), timeout: Type.Optional(Type.Integer({ minimum: 0, maximum: 86400 * 30, description: 'Seconds until it locks again; 0 keeps it open; default hsm.unlocktimeout.' })) }, { additionalProperties: false }),
       result: Type.Boolean(),
+      errors: ['Locked', 'Unsupported'],
       role: 'admin',
       handler: async ({ passphrase, timeout }, ctx) => (await svc.unlock(passphrase, timeout ?? defaultUnlockTimeout, ctx.caller), true),
     }),
@@ -145,6 +153,7 @@ export function hsmMethods(svc: HsmService, network: bitcoin.Network, defaultUnl
         policy: Type.Union([PolicySchema, Type.Null()], { description: 'The policy in force now.' }),
         pending: Type.Union([PendingT, Type.Null()]),
       }),
+      errors: ['NotFound'],
       role: 'admin',
       handler: async ({ subject, policy }, ctx) => {
         if (subject.startsWith('key:')) await svc.key(subject.slice(4));
@@ -156,6 +165,7 @@ export function hsmMethods(svc: HsmService, network: bitcoin.Network, defaultUnl
       summary: 'Withdraw a pending loosening of a signing policy before it takes effect.',
       params: Type.Object({ subject: Subject }, { additionalProperties: false }),
       result: PendingT,
+      errors: ['NotFound'],
       role: 'admin',
       handler: ({ subject }, ctx) => svc.cancelPolicy(subject, ctx.caller),
     }),
@@ -186,6 +196,7 @@ export function hsmMethods(svc: HsmService, network: bitcoin.Network, defaultUnl
         wpkh: Type.String({ description: 'P2WPKH, e.g. for importdescriptors.' }),
         tr: Type.String({ description: 'P2TR key path (BIP86, no script tree).' }),
       }),
+      errors: ['NotFound', 'Locked', 'Unsupported'],
       role: 'readonly',
       handler: async ({ key }) => {
         const k = await svc.key(key);

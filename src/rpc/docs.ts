@@ -2,9 +2,9 @@
 // and topic declarations, so they cannot drift from what the daemon validates.
 
 import type { TSchema } from '@sinclair/typebox';
-import { ERROR_TABLE } from './errors.js';
+import { ERROR_TABLE, ErrorCode, type ErrorCodeName } from './errors.js';
 import type { EventBus } from './events.js';
-import type { MethodRegistry, RegisteredMethod } from './registry.js';
+import type { MethodRegistry, MethodSpec, RegisteredMethod } from './registry.js';
 
 type Schema = TSchema & Record<string, unknown>;
 
@@ -60,6 +60,18 @@ export function helpText(registry: MethodRegistry, method?: string): string | un
   return out.join('\n');
 }
 
+/**
+ * What a method may answer besides its result: what every call may get (access, limits, warm-up, shutdown, a fault
+ * of anyad's), InvalidParams when it takes params, and what the method declares.
+ */
+function errorsOf(spec: MethodSpec): ErrorCodeName[] {
+  const out: ErrorCodeName[] = ['Unauthorized', 'Forbidden', 'RateLimited', 'ShuttingDown', 'InternalError'];
+  if (!spec.duringWarmup) out.push('WarmingUp');
+  if (Object.keys(spec.params.properties).length > 0) out.push('InvalidParams');
+  for (const e of spec.errors ?? []) if (!out.includes(e)) out.push(e);
+  return out.sort((a, b) => ErrorCode[b] - ErrorCode[a]);
+}
+
 /** The OpenRPC 1.2.6 document of every method, with anyad's role per method and topics as an extension. */
 export function openRpcDocument(registry: MethodRegistry, bus: EventBus, version: string): Record<string, unknown> {
   return {
@@ -77,6 +89,7 @@ export function openRpcDocument(registry: MethodRegistry, bus: EventBus, version
         result: { name: 'result', schema: m.spec.result },
         'x-anya-role': m.spec.role,
         'x-anya-during-warmup': m.spec.duringWarmup === true,
+        errors: errorsOf(m.spec).map((name) => ({ code: ErrorCode[name], message: name })),
       };
     }),
     components: {
@@ -98,6 +111,7 @@ interface OpenRpcMethod {
   description?: string;
   params: OpenRpcParam[];
   result: { schema: Schema };
+  errors?: Array<{ code: number; message: string }>;
   'x-anya-role': string;
   'x-anya-during-warmup': boolean;
 }
@@ -120,6 +134,7 @@ export function markdownReference(doc: Record<string, unknown>): string {
     out.push(`### ${m.name}`, '', m.summary, '');
     if (m.description) out.push(m.description, '');
     out.push(`Role: \`${m['x-anya-role']}\`${m['x-anya-during-warmup'] ? ' · answers during warm-up' : ''}`, '');
+    if (m.errors?.length) out.push(`Errors: ${m.errors.map((e) => `${e.code} ${e.message}`).join(', ')}`, '');
     if (m.params.length) {
       out.push('| # | param | type | required | default | description |', '| --- | --- | --- | --- | --- | --- |');
       m.params.forEach((p, i) => {

@@ -4,7 +4,7 @@
 
 import { type Static, type TObject, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
-import { rpcError } from './errors.js';
+import { rpcError, type ErrorCodeName } from './errors.js';
 
 export const ROLES = ['readonly', 'user', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -61,6 +61,8 @@ export interface MethodSpec<P extends TObject = TObject, R extends TSchema = TSc
   role: Role;
   /** May run while services are still opening (otherwise the caller gets -28). */
   duringWarmup?: boolean;
+  /** Application errors the method itself may answer (the protocol and access errors every method has are added). */
+  errors?: ErrorCodeName[];
   handler: (params: Static<P>, ctx: CallContext) => Static<R> | Promise<Static<R>>;
 }
 

@@ -47,10 +47,15 @@ export class ChainBackend {
     return this.kind === 'bcoin' ? this.client.call('getblock', hash, true, true) : this.client.call('getblock', hash, 2);
   }
 
-  /** getblock at verbosity 0 (hex), 1 (txids) or 2 (decoded transactions). */
-  getBlock(hash: string, verbosity: 0 | 1 | 2): Promise<unknown> {
-    if (this.kind === 'bcoin') return this.client.call('getblock', hash, verbosity > 0, verbosity > 1);
-    return this.client.call('getblock', hash, verbosity);
+  /** getblock at verbosity 0 (hex), 1 (txids) or 2 (decoded transactions), in Core's shape. */
+  async getBlock(hash: string, verbosity: 0 | 1 | 2): Promise<unknown> {
+    if (this.kind === 'bcoin') return coreHeader(await this.client.call('getblock', hash, verbosity > 0, verbosity > 1));
+    return coreHeader(await this.client.call('getblock', hash, verbosity));
+  }
+
+  /** getblockheader (verbose), in Core's shape. */
+  async getBlockHeader(hash: string): Promise<Record<string, unknown>> {
+    return coreHeader(await this.client.call<Record<string, unknown>>('getblockheader', hash, true));
   }
 
   async estimateSmartFee(target: number): Promise<FeeEstimate> {
@@ -61,6 +66,21 @@ export class ChainBackend {
     const errors = r.errors ?? (satPerVb === null ? ['Insufficient data or no feerate found'] : []);
     return { target, sat_per_vb: satPerVb, blocks: r.blocks ?? null, errors };
   }
+}
+
+/**
+ * Block header fields as Core writes them (rpc/blockchain.cpp blockheaderToJSON): `bits` as 8 hex digits (bcoin: a
+ * number), no `nextblockhash` at the tip (bcoin: null), and `difficulty` a number (the RPC client's JSON parser
+ * keeps numbers with more digits than a double as strings).
+ */
+function coreHeader<T>(h: T): T {
+  if (typeof h !== 'object' || h === null) return h;
+  const out = { ...(h as Record<string, unknown>) };
+  if (typeof out.bits === 'number') out.bits = out.bits.toString(16).padStart(8, '0');
+  if (out.nextblockhash === null) delete out.nextblockhash;
+  if (out.previousblockhash === null) delete out.previousblockhash;
+  if (typeof out.difficulty === 'string') out.difficulty = Number(out.difficulty);
+  return out as T;
 }
 
 /** A raw transaction (as ZMQ rawtx carries it) in the decoded shape bitcoind's verbose RPCs use. */

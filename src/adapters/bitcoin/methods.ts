@@ -1,7 +1,7 @@
 // chain.* methods: what anyad knows of the chain, bitcoind's blocks and transactions, broadcast with a local sanity
 // check first, fee estimates in sat/vB, mempool figures, and the watch list.
 
-import { Type } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import * as bitcoin from 'bitcoinjs-lib';
 import { rpcError } from '../../rpc/errors.js';
 import { defineMethod, roleAllows, type MethodSpec } from '../../rpc/registry.js';
@@ -10,7 +10,58 @@ import type { BitcoinService } from './service.js';
 
 const Hash = Type.String({ pattern: '^[0-9a-fA-F]{64}$', description: 'A block hash or txid (64 hex characters).' });
 const NoParams = Type.Object({}, { additionalProperties: false });
-const Any = Type.Unknown();
+/** Bitcoin Core's shapes (rpc/blockchain.cpp blockheaderToJSON, core_write.cpp TxToUniv); extra node fields pass. */
+const HeaderT = Type.Object(
+  {
+    hash: Type.String(),
+    confirmations: Type.Integer(),
+    height: Type.Integer(),
+    version: Type.Integer(),
+    merkleroot: Type.String(),
+    time: Type.Integer(),
+    bits: Type.String(),
+    difficulty: Type.Number(),
+    previousblockhash: Type.Optional(Type.String()),
+    nextblockhash: Type.Optional(Type.String()),
+  },
+  { additionalProperties: true },
+);
+const TxT = Type.Object(
+  {
+    txid: Type.String(),
+    vin: Type.Array(
+      Type.Object(
+        {
+          txid: Type.Optional(Type.String()),
+          vout: Type.Optional(Type.Integer()),
+          coinbase: Type.Optional(Type.String()),
+          sequence: Type.Integer(),
+        },
+        { additionalProperties: true },
+      ),
+    ),
+    vout: Type.Array(
+      Type.Object(
+        {
+          value: Type.Number(),
+          n: Type.Integer(),
+          scriptPubKey: Type.Object({ hex: Type.String(), address: Type.Optional(Type.String()) }, { additionalProperties: true }),
+        },
+        { additionalProperties: true },
+      ),
+    ),
+    locktime: Type.Integer(),
+    blockhash: Type.Optional(Type.String()),
+    confirmations: Type.Optional(Type.Integer()),
+  },
+  { additionalProperties: true },
+);
+const BlockT = Type.Union(
+  [
+    Type.String({ description: 'verbosity 0: the serialized block, hex' }),
+    Type.Intersect([HeaderT, Type.Object({ tx: Type.Union([Type.Array(Type.String()), Type.Array(TxT)], { description: 'txids (verbosity 1) or decoded transactions (2)' }) })]),
+  ],
+);
 const MAX_MONEY_SAT = 21_000_000 * 100_000_000;
 const MAX_TX_HEX = 2 * 4_000_000;
 
@@ -77,12 +128,14 @@ export function chainMethods(svc: BitcoinService, network: string): MethodSpec[]
       name: 'chain.getblock',
       summary: 'A block by hash or height: hex (verbosity 0), with txids (1) or with decoded transactions (2).',
       params: Type.Object({ block: Type.Union([Hash, Type.Integer({ minimum: 0 })], { description: 'Block hash, or height in the main chain.' }), verbosity: Type.Union([Type.Literal(0), Type.Literal(1), Type.Literal(2)], { default: 1, description: 'Detail level.' }) }, { additionalProperties: false }),
-      result: Any,
+      result: BlockT,
+      errors: ['NotFound', 'BackendUnavailable'],
       role: 'readonly',
       handler: async ({ block, verbosity }) => {
         const hash = typeof block === 'number' ? await call<string>('getblockhash', block) : block;
         try {
-          return await backend().getBlock(hash, verbosity);
+          // The node's own shape, passed through (rpccheckresults checks it against BlockT in the tests).
+          return (await backend().getBlock(hash, verbosity)) as Static<typeof BlockT>;
         } catch (err) {
           throw toRpcError(err);
         }
@@ -92,18 +145,25 @@ export function chainMethods(svc: BitcoinService, network: string): MethodSpec[]
       name: 'chain.getblockheader',
       summary: 'A block header by hash, as bitcoind reports it.',
       params: Type.Object({ hash: Hash }, { additionalProperties: false }),
-      result: Any,
+      result: HeaderT,
       role: 'readonly',
-      handler: ({ hash }) => call('getblockheader', hash, true),
+      handler: async ({ hash }) => {
+        try {
+          return (await backend().getBlockHeader(hash)) as Static<typeof HeaderT>;
+        } catch (err) {
+          throw toRpcError(err);
+        }
+      },
     }),
     defineMethod({
       name: 'chain.gettx',
       summary: 'A transaction decoded by bitcoind (needs its txindex for confirmed ones), with its watch status if anyad watches it.',
       params: Type.Object({ txid: Hash }, { additionalProperties: false }),
-      result: Any,
+      result: Type.Intersect([TxT, Type.Object({ anya_watch: Type.Optional(Type.Object({ status: Type.String(), watches: Type.Array(Type.String()) }, { additionalProperties: true })) })]),
+      errors: ['NotFound', 'BackendUnavailable'],
       role: 'readonly',
       handler: async ({ txid }) => {
-        const tx = await call<Record<string, unknown>>('getrawtransaction', txid, true);
+        const tx = await call<Static<typeof TxT>>('getrawtransaction', txid, true);
         const watched = await svc.watcher.watchedTx(txid);
         return watched ? { ...tx, anya_watch: watched } : tx;
       },
@@ -114,6 +174,7 @@ export function chainMethods(svc: BitcoinService, network: string): MethodSpec[]
       description: 'The hex is decoded with bitcoinjs-lib and refused before it reaches bitcoind when it is not a transaction, has no inputs or outputs, spends an outpoint twice, or moves an impossible amount. bitcoind\'s own rejection comes back as BackendRejected with its reason.',
       params: Type.Object({ hex: Type.String({ minLength: 20, maxLength: MAX_TX_HEX, pattern: '^([0-9a-fA-F]{2})+$', description: 'The signed transaction, hex.' }) }, { additionalProperties: false }),
       result: Type.Object({ txid: Type.String() }),
+      errors: ['BackendRejected', 'BackendUnavailable'],
       role: 'user',
       handler: async ({ hex }) => {
         let tx: bitcoin.Transaction;
@@ -185,6 +246,7 @@ export function chainMethods(svc: BitcoinService, network: string): MethodSpec[]
         { additionalProperties: false },
       ),
       result: Type.Object({ id: Type.String(), kind: Type.String(), value: Type.String(), label: Type.String(), created: Type.String(), owners: Type.Optional(Type.Array(Type.String())) }),
+      errors: ['Busy'],
       role: 'user',
       handler: (p, ctx) => svc.watches.add(p, ctx.connection.user ?? 'unknown'),
     }),
@@ -193,6 +255,7 @@ export function chainMethods(svc: BitcoinService, network: string): MethodSpec[]
       summary: 'Stop watching (by the id chain.watch returned): only the credential that made the watch, or an admin.',
       params: Type.Object({ id: Type.String({ maxLength: 64 }) }, { additionalProperties: false }),
       result: Type.Boolean(),
+      errors: ['NotFound', 'Forbidden'],
       role: 'user',
       handler: async ({ id }, ctx) => {
         if (!(await svc.watches.remove(id, ctx.connection.user ?? 'unknown', roleAllows(ctx.role, 'admin')))) throw rpcError('NotFound', `no watch ${id}`);

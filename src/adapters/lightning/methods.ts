@@ -209,6 +209,7 @@ export function lnMethods(chooser: BackendChooser, bus: EventBus): MethodSpec[] 
         fee_msat: Type.Union([Type.Integer(), Type.Null()]),
         preimage: Type.Union([Type.String(), Type.Null()]),
       }),
+      errors: ['Conflict', 'BackendRejected', 'BackendUnavailable'],
       role: 'admin',
       handler: (p) => pay(use(p), p),
     }),

@@ -261,6 +261,44 @@ async function benchStartup(results: Record<string, unknown>): Promise<void> {
     console.log(`idle RSS (${name}): anyad p50 ${row.idle_rss_mb.p50} MB (target < 100) | bare node ${row.bare_node_rss_mb.p50} MB | ratio ${row.rss_ratio}`);
   }
   results.startup = rows;
+  await benchCli(results);
+}
+
+/** Runs a process to its end; answers the wall time in ms. */
+function timeProc(args: string[]): Promise<number> {
+  const t = performance.now();
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, args, { stdio: 'ignore' });
+    p.once('error', reject);
+    p.once('exit', () => resolve(performance.now() - t));
+  });
+}
+
+/** anya-cli answering one call (uptime over the Unix socket) against bare `node -e 0`, run in turn (target < 2x). */
+async function benchCli(results: Record<string, unknown>): Promise<void> {
+  const RUNS = 15;
+  const dir = await mkdtemp(join(tmpdir(), 'anya-bench-cli-'));
+  try {
+    const a = await startProc([ANYAD, '-regtest', `-datadir=${dir}`, '-rpcport=0', '-nobitcoind.enable', '-noml.enable'], /"msg":"anyad ready"/);
+    const cli: number[] = [];
+    const bare: number[] = [];
+    const ratios: number[] = [];
+    for (let i = 0; i < RUNS + 2; i++) {
+      const c = await timeProc([join(ROOT, 'dist/src/cli/main.js'), '-regtest', `-datadir=${dir}`, 'uptime']);
+      const b = await timeProc(['-e', '0']);
+      if (i < 2) continue; // warm-up: file cache
+      cli.push(c);
+      bare.push(b);
+      ratios.push(c / b);
+    }
+    await stopProc(a.proc);
+    for (const xs of [cli, bare, ratios]) xs.sort((x, y) => x - y);
+    const row = { runs: RUNS, anya_cli_uptime_ms: { p50: r2(pct(cli, 50)), p99: r2(pct(cli, 99)) }, bare_node_ms: { p50: r2(pct(bare, 50)) }, ratio_p50: r2(pct(ratios, 50)) };
+    results.cli = row;
+    console.log(`anya-cli uptime: p50 ${row.anya_cli_uptime_ms.p50} ms (p99 ${row.anya_cli_uptime_ms.p99}) | bare node -e 0 p50 ${row.bare_node_ms.p50} ms | ratio (pairwise median) ${row.ratio_p50} (target < 2)`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 const results: Record<string, unknown> = { node: process.version, arch: process.arch, duration_ms_per_case: DURATION_MS };

@@ -113,8 +113,9 @@ describe('anya-cli', () => {
       assert.ok(i < 500, 'no event reached the CLI');
       await runCli([...args, 'test.emit', '1']);
     }
+    const exited = new Promise((r) => p.once('exit', r));
     await runCli([...args, 'stop']);
-    const code = await new Promise((r) => p.once('exit', r));
+    const code = await exited;
     assert.equal(code, 0, errText);
     assert.match(errText, /anyad is stopping/);
     assert.equal(await late.exited, 0);

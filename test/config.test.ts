@@ -6,13 +6,19 @@ import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ConfigError, helpText, loadConfig } from '../src/daemon/config.js';
-import { optionGroups } from '../src/daemon/options.js';
+import { optionGroups, withRoomGroups } from '../src/daemon/options.js';
+import { ROOM_OPTIONS } from '../src/daemon/room-options.js';
+import { ROOMS } from '../src/daemon/rooms.js';
 import { ANYAD, tempDir } from './helpers/daemon.js';
 import { spawnSync } from 'node:child_process';
 
 const groups = optionGroups([]);
 
 describe('config', () => {
+  it('anya-cli\'s option list (read without loading any room) is exactly what the rooms declare', () => {
+    assert.deepEqual(withRoomGroups(ROOM_OPTIONS).map((g) => [g.title, g.options.map((o) => o.key)]), optionGroups(ROOMS).map((g) => [g.title, g.options.map((o) => o.key)]));
+  });
+
   let dir: { path: string; remove: () => Promise<void> };
   before(async () => (dir = await tempDir()));
   after(async () => dir.remove());

@@ -5,8 +5,8 @@ import { readFile } from 'node:fs/promises';
 import { AnyaClient, ConnectionError, RpcCallError, type ClientOptions } from '../client/index.js';
 import { VERSION } from '../core/version.js';
 import { ConfigError, loadConfig } from '../daemon/config.js';
-import { optionGroups } from '../daemon/options.js';
-import { ROOMS } from '../daemon/rooms.js';
+import { withRoomGroups } from '../daemon/options.js';
+import { ROOM_OPTIONS } from '../daemon/room-options.js';
 import { ErrorCode } from '../rpc/errors.js';
 import { buildParams, CLI_HELP, EXIT, parseCliArgs, UsageError, type CliArgs } from './args.js';
 
@@ -76,7 +76,7 @@ async function main(argv: string[]): Promise<number> {
 
 /** Where to connect: the Unix socket by default, or the WebSocket with -rpcconnect (cookie or -rpcuser). */
 async function resolveTarget(args: CliArgs): Promise<ClientOptions> {
-  const config = loadConfig({ argv: args.daemonArgv, groups: optionGroups(ROOMS) });
+  const config = loadConfig({ argv: args.daemonArgv, groups: withRoomGroups(ROOM_OPTIONS) });
   if (!args.rpcconnect) {
     const socket = config.path('rpcsocket');
     if (!socket) throw new UsageError('anyad has no Unix socket configured (rpcsocket is empty); use -rpcconnect=ws://host:port');
@@ -148,9 +148,10 @@ async function streamEvents(client: AnyaClient, params: unknown[] | Record<strin
     }
   })().catch(() => undefined);
   try {
+    const asked = (t: string): boolean => topics.some((p) => p === t || (p.endsWith('.*') && t.startsWith(p.slice(0, -1))));
     for await (const ev of sub) {
-      out(JSON.stringify({ topic: ev.topic, data: ev.data }));
       if (ev.topic === 'daemon.stopping') stopping = String((ev.data as { reason?: string }).reason ?? 'stopping');
+      if (asked(ev.topic)) out(JSON.stringify({ topic: ev.topic, data: ev.data }));
     }
   } catch (e) {
     if (!interrupted && stopping === undefined) throw e;

@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { createConnection, type Socket } from 'node:net';
 import { JSONRPCClient, JSONRPCErrorException, type JSONRPCResponse } from 'json-rpc-2.0';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { LineSplitter } from '../core/lines.js';
 
 export interface ClientOptions {
@@ -286,7 +286,9 @@ function openUnix(path: string, onMessage: (t: string) => void, onClose: () => v
   });
 }
 
-function openWs(opts: ClientOptions, onMessage: (t: string) => void, onClose: () => void): Promise<Link> {
+async function openWs(opts: ClientOptions, onMessage: (t: string) => void, onClose: () => void): Promise<Link> {
+  // Loaded only for a WebSocket: a Unix-socket client (anya-cli's default) starts without it.
+  const { default: WebSocket } = await import('ws');
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = {};
     const protocols = ['anya-rpc'];

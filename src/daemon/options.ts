@@ -27,5 +27,10 @@ export const METRICS_OPTIONS: OptionGroup = {
 
 /** Every option group anyad knows, in the order of -help and anya.conf.example. */
 export function optionGroups(rooms: readonly Room[]): OptionGroup[] {
-  return [BASE_OPTIONS, LOG_OPTIONS, RPC_OPTIONS, METRICS_OPTIONS, ...rooms.flatMap((r) => (r.options ? [r.options] : []))];
+  return withRoomGroups(rooms.flatMap((r) => (r.options ? [r.options] : [])));
+}
+
+/** The daemon's groups followed by the rooms' (given as groups, e.g. ROOM_OPTIONS, so no room is loaded). */
+export function withRoomGroups(roomGroups: readonly OptionGroup[]): OptionGroup[] {
+  return [BASE_OPTIONS, LOG_OPTIONS, RPC_OPTIONS, METRICS_OPTIONS, ...roomGroups];
 }

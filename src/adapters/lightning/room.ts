@@ -2,10 +2,7 @@
 // ln.* events. A backend that is not enabled loads none of its code (ln-service and its gRPC stack are only
 // imported when lnd.enable is set).
 
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
-import type { Network, OptionGroup } from '../../core/options.js';
 import type { Room } from '../../core/room.js';
 import type { Service } from '../../core/service.js';
 import type { Layer2Api } from '../layer2/room.js';
@@ -13,26 +10,8 @@ import { LightningAdapter } from './adapter.js';
 import type { BackendName, LightningBackend } from './backend.js';
 import { BackendChooser, lnMethods, type Configured } from './methods.js';
 import { LIGHTNING_MIGRATIONS, LnRecords } from './records.js';
+import { LIGHTNING_OPTIONS } from './options.js';
 import { NodeWatch } from './watch.js';
-
-const CLN_DIR: Record<Network, string> = { main: 'bitcoin', test: 'testnet', signet: 'signet', regtest: 'regtest' };
-const LND_DIR: Record<Network, string> = { main: 'mainnet', test: 'testnet', signet: 'signet', regtest: 'regtest' };
-
-export const LIGHTNING_OPTIONS: OptionGroup = {
-  title: 'Lightning (Core Lightning, LND)',
-  options: [
-    { key: 'cln.enable', type: 'bool', default: false, description: 'Connect to Core Lightning.' },
-    { key: 'cln.rpcfile', type: 'path', default: (n) => join(homedir(), '.lightning', CLN_DIR[n], 'lightning-rpc'), defaultText: '~/.lightning/<network>/lightning-rpc', description: 'lightningd\'s JSON-RPC socket.' },
-    { key: 'cln.timeout', type: 'int', default: 120, min: 1, max: 3600, unit: 'seconds', description: 'Timeout of one call to lightningd (pay waits up to its own timeout on top).' },
-    { key: 'lnd.enable', type: 'bool', default: false, description: 'Connect to LND (gRPC, through ln-service).' },
-    { key: 'lnd.socket', type: 'string', default: 'localhost:10009', maxLength: 300, description: 'LND\'s gRPC address, host:port. Use the host name in LND\'s certificate (localhost for a local LND).', check: (v) => (/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(v) ? undefined : 'expected host:port') },
-    { key: 'lnd.tlscertpath', type: 'path', default: () => join(homedir(), '.lnd', 'tls.cert'), defaultText: '~/.lnd/tls.cert', description: 'LND\'s TLS certificate.' },
-    { key: 'lnd.macaroonpath', type: 'path', default: (n) => join(homedir(), '.lnd', 'data', 'chain', 'bitcoin', LND_DIR[n], 'admin.macaroon'), defaultText: '~/.lnd/data/chain/bitcoin/<network>/admin.macaroon', description: 'The macaroon anyad presents (admin.macaroon for every ln.* method; a read-only one limits anyad to reading). Read at each connect, never logged.' },
-    { key: 'lnd.timeout', type: 'int', default: 120, min: 1, max: 3600, unit: 'seconds', description: 'Timeout of one call to LND (pay waits up to its own timeout on top).' },
-    { key: 'ln.watchinterval', type: 'int', default: 5000, min: 100, max: 600_000, unit: 'ms', description: 'How often each node\'s channels and peers are looked at for ln.channel / ln.peer events (calls through anyad that change them look at once).' },
-    { key: 'ln.default', type: 'enum', values: ['auto', 'cln', 'lnd'], default: 'auto', description: 'The backend ln.* calls use when both are configured and a call names none (auto: such a call must name one).' },
-  ],
-};
 
 export const lightningRoom: Room = {
   name: 'lightning',

@@ -1,0 +1,11 @@
+// Every room's option group, from the rooms' options modules only: anya-cli and -help read these without loading
+// any room (the rooms pull in gRPC, onnxruntime, PKCS#11 and the rest). test/config.test.ts checks that this list is
+// what the rooms themselves declare, in the same order.
+
+import type { OptionGroup } from '../core/options.js';
+import { BITCOIN_OPTIONS } from '../adapters/bitcoin/options.js';
+import { LIGHTNING_OPTIONS } from '../adapters/lightning/options.js';
+import { HSM_OPTIONS } from '../hsm/options.js';
+import { ML_OPTIONS } from '../ml/options.js';
+
+export const ROOM_OPTIONS: readonly OptionGroup[] = [BITCOIN_OPTIONS, HSM_OPTIONS, ML_OPTIONS, LIGHTNING_OPTIONS];

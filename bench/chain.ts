@@ -60,9 +60,16 @@ export async function benchChain(results: Record<string, unknown>): Promise<void
       await node.rpc('getblock', hash, true, true);
     }
     const nodeRate = BLOCKS / ((performance.now() - t0) / 1000);
-    const catchup = { blocks: BLOCKS, anyad_blocks_per_s: Math.round(anyRate), node_getblock_blocks_per_s: Math.round(nodeRate), ratio: r2(anyRate / nodeRate) };
+    const catchup = {
+      blocks: BLOCKS,
+      anyad_blocks_per_s: Math.round(anyRate),
+      node_getblock_blocks_per_s: Math.round(nodeRate),
+      ratio: r2(anyRate / nodeRate),
+    };
     results.catchup = catchup;
-    console.log(`catch-up ${BLOCKS} blocks: anyad ${catchup.anyad_blocks_per_s} blocks/s | node getblockhash+getblock ${catchup.node_getblock_blocks_per_s} blocks/s | ratio ${catchup.ratio} (target >= 0.8)`);
+    console.log(
+      `catch-up ${BLOCKS} blocks: anyad ${catchup.anyad_blocks_per_s} blocks/s | node getblockhash+getblock ${catchup.node_getblock_blocks_per_s} blocks/s | ratio ${catchup.ratio} (target >= 0.8)`,
+    );
 
     const latency: Record<string, unknown> = {};
     for (const [mode, args] of [
@@ -100,8 +107,15 @@ export async function benchChain(results: Record<string, unknown>): Promise<void
       }
       lat.sort((x, y) => x - y);
       mineRtt.sort((x, y) => x - y);
-      latency[mode] = { p50_ms: r2(pct(lat, 50)), p99_ms: r2(pct(lat, 99)), node_generate_rtt_p50_ms: r2(pct(mineRtt, 50)), ratio_p50: r2(pct(lat, 50) / pct(mineRtt, 50)) };
-      console.log(`block -> chain.block at a ws subscriber (${mode}): p50 ${r2(pct(lat, 50))} ms p99 ${r2(pct(lat, 99))} ms | node's generatetoaddress round trip p50 ${r2(pct(mineRtt, 50))} ms`);
+      latency[mode] = {
+        p50_ms: r2(pct(lat, 50)),
+        p99_ms: r2(pct(lat, 99)),
+        node_generate_rtt_p50_ms: r2(pct(mineRtt, 50)),
+        ratio_p50: r2(pct(lat, 50) / pct(mineRtt, 50)),
+      };
+      console.log(
+        `block -> chain.block at a ws subscriber (${mode}): p50 ${r2(pct(lat, 50))} ms p99 ${r2(pct(lat, 99))} ms | node's generatetoaddress round trip p50 ${r2(pct(mineRtt, 50))} ms`,
+      );
       ws.close();
       await stop(d.proc);
     }

@@ -54,7 +54,10 @@ export async function benchHsm(results: Record<string, unknown>): Promise<void> 
     // the provider already initialized the library in this process; a second handle shares it
     const slot = p.C_GetSlotList(true).find((s) => p.C_GetTokenInfo(s).label.trim() === token.label)!;
     const s = p.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION);
-    p.C_FindObjectsInit(s, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY }, { type: pkcs11js.CKA_ID, value: Buffer.from(key.handle, 'hex') }]);
+    p.C_FindObjectsInit(s, [
+      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },
+      { type: pkcs11js.CKA_ID, value: Buffer.from(key.handle, 'hex') },
+    ]);
     const priv = p.C_FindObjects(s)!;
     p.C_FindObjectsFinal(s);
     const digest = randomBytes(32);
@@ -72,7 +75,21 @@ export async function benchHsm(results: Record<string, unknown>): Promise<void> 
     let uptime: number[] = [];
     for (const audit of [true, false]) {
       const dd = join(dir, `anya-${audit}`);
-      const proc = spawn(process.execPath, [join(ROOT, 'dist/src/daemon/main.js'), '-regtest', `-datadir=${dd}`, '-norpcws', '-nobitcoind.enable', '-hsm.provider=pkcs11', `-hsm.pinfile=${token.pinFile}`, '-rpcratelimit=1000000', audit ? '-hsm.audit' : '-nohsm.audit'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, SOFTHSM2_CONF: token.conf } });
+      const proc = spawn(
+        process.execPath,
+        [
+          join(ROOT, 'dist/src/daemon/main.js'),
+          '-regtest',
+          `-datadir=${dd}`,
+          '-norpcws',
+          '-nobitcoind.enable',
+          '-hsm.provider=pkcs11',
+          `-hsm.pinfile=${token.pinFile}`,
+          '-rpcratelimit=1000000',
+          audit ? '-hsm.audit' : '-nohsm.audit',
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, SOFTHSM2_CONF: token.conf } },
+      );
       await new Promise<void>((resolve, reject) => {
         proc.stdout!.on('data', (c: Buffer) => c.toString().includes('anyad ready') && resolve());
         proc.once('exit', (c) => reject(new Error(`anyad exited ${c}`)));
@@ -127,8 +144,12 @@ export async function benchHsm(results: Record<string, unknown>): Promise<void> 
       psbt_10_inputs_software: stats(psbtTimes),
     };
     results.hsm = row;
-    console.log(`hsm.sign over unix: p50 ${rpcS.p50_ms} ms p99 ${rpcS.p99_ms} ms without audit, p50 ${row.rpc_hsm_sign_unix_audited.p50_ms} ms p99 ${row.rpc_hsm_sign_unix_audited.p99_ms} ms with the audit log (target p50 < 2) | in-process provider p50 ${row.provider_in_process.p50_ms} ms | raw C_SignInit+C_Sign p50 ${rawS.p50_ms} ms | uptime RPC p50 ${upS.p50_ms} ms | ratio to raw+transport ${row.ratio_rpc_to_raw_plus_transport} (target <= 2)`);
-    console.log(`software provider: ECDSA p50 ${row.software_ecdsa.p50_ms} ms, Schnorr p50 ${row.software_schnorr.p50_ms} ms | 10-input PSBT p50 ${row.psbt_10_inputs_software.p50_ms} ms`);
+    console.log(
+      `hsm.sign over unix: p50 ${rpcS.p50_ms} ms p99 ${rpcS.p99_ms} ms without audit, p50 ${row.rpc_hsm_sign_unix_audited.p50_ms} ms p99 ${row.rpc_hsm_sign_unix_audited.p99_ms} ms with the audit log (target p50 < 2) | in-process provider p50 ${row.provider_in_process.p50_ms} ms | raw C_SignInit+C_Sign p50 ${rawS.p50_ms} ms | uptime RPC p50 ${upS.p50_ms} ms | ratio to raw+transport ${row.ratio_rpc_to_raw_plus_transport} (target <= 2)`,
+    );
+    console.log(
+      `software provider: ECDSA p50 ${row.software_ecdsa.p50_ms} ms, Schnorr p50 ${row.software_schnorr.p50_ms} ms | 10-input PSBT p50 ${row.psbt_10_inputs_software.p50_ms} ms`,
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -88,7 +88,12 @@ async function lndRig(dir: string): Promise<Rig> {
   await a.start();
   await b.start();
   net.connect(a, b.id);
-  const connect = async (p: LndPeer): Promise<ln.AuthenticatedLnd> => ln.authenticatedLndGrpc({ cert: (await readFile(p.certPath)).toString('base64'), macaroon: (await readFile(p.macaroonPath)).toString('hex'), socket: p.socket }).lnd;
+  const connect = async (p: LndPeer): Promise<ln.AuthenticatedLnd> =>
+    ln.authenticatedLndGrpc({
+      cert: (await readFile(p.certPath)).toString('base64'),
+      macaroon: (await readFile(p.macaroonPath)).toString('hex'),
+      socket: p.socket,
+    }).lnd;
   const la = await connect(a);
   const lb = await connect(b);
   let sub: ReturnType<typeof ln.subscribeToInvoices> | undefined;
@@ -122,7 +127,20 @@ async function benchRig(rig: Rig, dir: string): Promise<Record<string, unknown>>
   const settledAt = new Map<string, number>();
   rig.onSettle((h) => settledAt.set(h, performance.now()));
   const dd = join(dir, `anya-${rig.name}`);
-  const proc = spawn(process.execPath, [join(ROOT, 'dist/src/daemon/main.js'), '-regtest', `-datadir=${dd}`, '-rpcport=0', '-nobitcoind.enable', '-noml.enable', ...rig.daemonArgs, '-rpcratelimit=1000000'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(
+    process.execPath,
+    [
+      join(ROOT, 'dist/src/daemon/main.js'),
+      '-regtest',
+      `-datadir=${dd}`,
+      '-rpcport=0',
+      '-nobitcoind.enable',
+      '-noml.enable',
+      ...rig.daemonArgs,
+      '-rpcratelimit=1000000',
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   try {
     const wsUrl = await new Promise<string>((resolve, reject) => {
       let buf = '';
@@ -183,9 +201,13 @@ async function benchRig(rig: Rig, dir: string): Promise<Record<string, unknown>>
       settle_to_direct_client: { p50_ms: r3(q(latDirect, 0.5)), p99_ms: r3(q(latDirect, 0.99)) },
       getinfo_per_s: { anyad: viaRpc, direct, ratio: r3(viaRpc / direct) },
     };
-    const baseline = rig.name === 'cln' ? 'waitanyinvoice on lightningd\'s socket' : 'ln-service subscribeToInvoices';
-    console.log(`[${rig.name}] ln.invoice settled -> ws subscriber: p50 ${row.settle_to_ws_event.p50_ms} ms p99 ${row.settle_to_ws_event.p99_ms} ms | ${baseline}: p50 ${row.settle_to_direct_client.p50_ms} ms p99 ${row.settle_to_direct_client.p99_ms} ms`);
-    console.log(`[${rig.name}] ln.getinfo: ${viaRpc}/s through anyad vs ${direct}/s ${rig.name === 'cln' ? 'on lightningd\'s socket' : 'through ln-service'} directly (16 callers; the peer answers in this process) | ratio ${row.getinfo_per_s.ratio}`);
+    const baseline = rig.name === 'cln' ? "waitanyinvoice on lightningd's socket" : 'ln-service subscribeToInvoices';
+    console.log(
+      `[${rig.name}] ln.invoice settled -> ws subscriber: p50 ${row.settle_to_ws_event.p50_ms} ms p99 ${row.settle_to_ws_event.p99_ms} ms | ${baseline}: p50 ${row.settle_to_direct_client.p50_ms} ms p99 ${row.settle_to_direct_client.p99_ms} ms`,
+    );
+    console.log(
+      `[${rig.name}] ln.getinfo: ${viaRpc}/s through anyad vs ${direct}/s ${rig.name === 'cln' ? "on lightningd's socket" : 'through ln-service'} directly (16 callers; the peer answers in this process) | ratio ${row.getinfo_per_s.ratio}`,
+    );
     return row;
   } finally {
     const done = new Promise((r) => proc.once('exit', r));
@@ -199,7 +221,19 @@ async function startToReady(dir: string, tag: string, extra: string[], runs = 5)
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
-    const proc = spawn(process.execPath, [join(ROOT, 'dist/src/daemon/main.js'), '-regtest', `-datadir=${join(dir, `start-${tag}-${i}`)}`, '-rpcport=0', '-nobitcoind.enable', '-noml.enable', ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const proc = spawn(
+      process.execPath,
+      [
+        join(ROOT, 'dist/src/daemon/main.js'),
+        '-regtest',
+        `-datadir=${join(dir, `start-${tag}-${i}`)}`,
+        '-rpcport=0',
+        '-nobitcoind.enable',
+        '-noml.enable',
+        ...extra,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     await new Promise<void>((resolve, reject) => {
       let buf = '';
       proc.stdout!.setEncoding('utf8').on('data', (c: string) => {
@@ -227,7 +261,9 @@ export async function benchLn(results: Record<string, unknown>): Promise<void> {
         const without = await startToReady(dir, `${rig.name}-off`, []);
         const withIt = await startToReady(dir, `${rig.name}-on`, rig.daemonArgs);
         row.start_to_ready = { p50_ms_without: Math.round(without), p50_ms_with: Math.round(withIt), added_ms: Math.round(withIt - without) };
-        console.log(`[${rig.name}] start-to-ready p50: ${Math.round(withIt)} ms with the backend vs ${Math.round(without)} ms without (+${Math.round(withIt - without)} ms)`);
+        console.log(
+          `[${rig.name}] start-to-ready p50: ${Math.round(withIt)} ms with the backend vs ${Math.round(without)} ms without (+${Math.round(withIt - without)} ms)`,
+        );
         out[rig.name] = row;
       } finally {
         await rig.close();

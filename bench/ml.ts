@@ -46,7 +46,11 @@ export async function benchMl(results: Record<string, unknown>): Promise<void> {
 
     const store = await Store.open(join(dir, 'state'));
     const mk = async (name: string, windowMs: number, cacheSize: number): Promise<MlService> => {
-      const s = new MlService({ dirs: [join(ROOT, 'models')], required: [], cacheSize, cacheTtlMs: 600_000, concurrency: 2, limits: { windowMs, maxBatch: 64, maxQueue: 100_000 } }, new Router(await store.room(name), store), pino({ level: 'silent' }));
+      const s = new MlService(
+        { dirs: [join(ROOT, 'models')], required: [], cacheSize, cacheTtlMs: 600_000, concurrency: 2, limits: { windowMs, maxBatch: 64, maxQueue: 100_000 } },
+        new Router(await store.room(name), store),
+        pino({ level: 'silent' }),
+      );
       await s.open();
       return s;
     };
@@ -73,7 +77,11 @@ export async function benchMl(results: Record<string, unknown>): Promise<void> {
       return Math.round(done / 2);
     };
     const mkB = async (name: string, maxBatch: number): Promise<MlService> => {
-      const s = new MlService({ dirs: [join(ROOT, 'models')], required: [], cacheSize: 1, cacheTtlMs: 1, concurrency: 2, limits: { windowMs: 1, maxBatch, maxQueue: 100_000 } }, new Router(await store.room(name), store), pino({ level: 'silent' }));
+      const s = new MlService(
+        { dirs: [join(ROOT, 'models')], required: [], cacheSize: 1, cacheTtlMs: 1, concurrency: 2, limits: { windowMs: 1, maxBatch, maxQueue: 100_000 } },
+        new Router(await store.room(name), store),
+        pino({ level: 'silent' }),
+      );
       await s.open();
       return s;
     };
@@ -87,7 +95,11 @@ export async function benchMl(results: Record<string, unknown>): Promise<void> {
 
     // ml.predict over the Unix socket of a real anyad
     const dd = join(dir, 'anya');
-    const proc = spawn(process.execPath, [join(ROOT, 'dist/src/daemon/main.js'), '-regtest', `-datadir=${dd}`, '-norpcws', '-nobitcoind.enable', '-rpcratelimit=1000000', '-ml.cachesize=1'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const proc = spawn(
+      process.execPath,
+      [join(ROOT, 'dist/src/daemon/main.js'), '-regtest', `-datadir=${dd}`, '-norpcws', '-nobitcoind.enable', '-rpcratelimit=1000000', '-ml.cachesize=1'],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     await new Promise<void>((resolve, reject) => {
       proc.stdout!.on('data', (c: Buffer) => c.toString().includes('anyad ready') && resolve());
       proc.once('exit', (c) => reject(new Error(`anyad exited ${c}`)));
@@ -109,8 +121,12 @@ export async function benchMl(results: Record<string, unknown>): Promise<void> {
       rss_per_loaded_model_mb: r3(rssPerModelMb),
     };
     results.ml = row;
-    console.log(`ml in-process: service p50 ${row.service_uncached.p50_ms} ms vs raw session.run p50 ${row.raw_session_run.p50_ms} ms | overhead ${row.overhead_ratio_p50}x (target <= 1.3) | cached p50 ${row.service_cached.p50_us} us (target < 50)`);
-    console.log(`ml.predict over unix: p50 ${row.rpc_predict_unix.p50_ms} ms p99 ${row.rpc_predict_unix.p99_ms} ms | 64 callers: ${tpUnbatched}/s one row per run, ${tpBatched}/s batched up to 64 (${row.throughput_64_callers.ratio}x) | RSS per model ${row.rss_per_loaded_model_mb} MB (first model includes the runtime)`);
+    console.log(
+      `ml in-process: service p50 ${row.service_uncached.p50_ms} ms vs raw session.run p50 ${row.raw_session_run.p50_ms} ms | overhead ${row.overhead_ratio_p50}x (target <= 1.3) | cached p50 ${row.service_cached.p50_us} us (target < 50)`,
+    );
+    console.log(
+      `ml.predict over unix: p50 ${row.rpc_predict_unix.p50_ms} ms p99 ${row.rpc_predict_unix.p99_ms} ms | 64 callers: ${tpUnbatched}/s one row per run, ${tpBatched}/s batched up to 64 (${row.throughput_64_callers.ratio}x) | RSS per model ${row.rss_per_loaded_model_mb} MB (first model includes the runtime)`,
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

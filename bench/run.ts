@@ -121,7 +121,10 @@ const request = (id: number): string => `{"jsonrpc":"2.0","id":${id},"method":"u
 async function benchRpc(results: Record<string, unknown>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'anya-bench-'));
   try {
-    const anyad = await startProc([ANYAD, '-regtest', `-datadir=${dir}`, '-rpcport=0', '-rpcratelimit=1000000', '-rpcmaxconnections=5000'], /"ws":"(ws:\/\/[^"]+)"/);
+    const anyad = await startProc(
+      [ANYAD, '-regtest', `-datadir=${dir}`, '-rpcport=0', '-rpcratelimit=1000000', '-rpcmaxconnections=5000'],
+      /"ws":"(ws:\/\/[^"]+)"/,
+    );
     await new Promise((r) => setTimeout(r, 300));
     const wsUrl = anyad.match[1]!;
     const sock = join(dir, 'regtest', 'anya.sock');
@@ -137,7 +140,9 @@ async function benchRpc(results: Record<string, unknown>): Promise<void> {
         const base = await closedLoop(n, (on) => (transport === 'unix' ? unixClient(echoUnixPath, request, on) : wsClient(echoWsUrl, undefined, request, on)));
         const row = { transport, clients: n, anyad: subject, baseline: base, throughput_ratio: r2(subject.rps / base.rps) };
         rows.push(row);
-        console.log(`rpc ${transport.padEnd(4)} c=${String(n).padStart(2)}  anyad ${String(subject.rps).padStart(6)} req/s p50 ${subject.p50_ms} ms p99 ${subject.p99_ms} ms | echo ${String(base.rps).padStart(6)} req/s p50 ${base.p50_ms} p99 ${base.p99_ms} | ratio ${row.throughput_ratio} (target >= 0.6)`);
+        console.log(
+          `rpc ${transport.padEnd(4)} c=${String(n).padStart(2)}  anyad ${String(subject.rps).padStart(6)} req/s p50 ${subject.p50_ms} ms p99 ${subject.p99_ms} ms | echo ${String(base.rps).padStart(6)} req/s p50 ${base.p50_ms} p99 ${base.p99_ms} | ratio ${row.throughput_ratio} (target >= 0.6)`,
+        );
       }
     }
     results.rpc = rows;
@@ -152,10 +157,19 @@ async function benchFanout(results: Record<string, unknown>): Promise<void> {
   const ROUNDS = 20;
   const dir = await mkdtemp(join(tmpdir(), 'anya-bench-'));
   try {
-    const anyad = await startProc([ANYAD_TEST, '-regtest', `-datadir=${dir}`, '-rpcport=0', '-rpcratelimit=1000000', '-rpcmaxconnections=5000'], /"ws":"(ws:\/\/[^"]+)"/);
+    const anyad = await startProc(
+      [ANYAD_TEST, '-regtest', `-datadir=${dir}`, '-rpcport=0', '-rpcratelimit=1000000', '-rpcmaxconnections=5000'],
+      /"ws":"(ws:\/\/[^"]+)"/,
+    );
     await new Promise((r) => setTimeout(r, 300));
     const cookie = (await readFile(join(dir, 'regtest', '.cookie'), 'utf8')).trim();
-    const measure = async (url: string, token: string | undefined, subscribe: ((ws: WebSocket) => Promise<void>) | undefined, trigger: (ws: WebSocket, round: number) => void, isEvent: (text: string) => boolean): Promise<number[]> => {
+    const measure = async (
+      url: string,
+      token: string | undefined,
+      subscribe: ((ws: WebSocket) => Promise<void>) | undefined,
+      trigger: (ws: WebSocket, round: number) => void,
+      isEvent: (text: string) => boolean,
+    ): Promise<number[]> => {
       let arrived = 0;
       let roundStart = 0;
       let roundDone!: () => void;
@@ -193,12 +207,32 @@ async function benchFanout(results: Record<string, unknown>): Promise<void> {
         ws.once('message', () => r());
         ws.send('{"jsonrpc":"2.0","id":1,"method":"subscribe","params":{"topics":["test.tick"]}}');
       });
-    const anyP99 = await measure(anyad.match[1]!, cookie, subscribe, (ws, round) => ws.send(`{"jsonrpc":"2.0","id":"e${round}","method":"test.emit","params":{"count":1}}`), (t) => t.includes('"test.tick"'));
+    const anyP99 = await measure(
+      anyad.match[1]!,
+      cookie,
+      subscribe,
+      (ws, round) => ws.send(`{"jsonrpc":"2.0","id":"e${round}","method":"test.emit","params":{"count":1}}`),
+      (t) => t.includes('"test.tick"'),
+    );
     const echo = await startProc([ECHO, 'ws'], /ready (\d+)/);
-    const baseP99 = await measure(`ws://127.0.0.1:${echo.match[1]}/`, undefined, undefined, (ws, round) => ws.send(`broadcast:${round}`), (t) => t.startsWith('broadcast:'));
-    const row = { subscribers: SUBSCRIBERS, rounds: ROUNDS, anyad_p99_ms: { p50: r2(pct(anyP99, 50)), worst: r2(anyP99[anyP99.length - 1]!) }, baseline_p99_ms: { p50: r2(pct(baseP99, 50)), worst: r2(baseP99[baseP99.length - 1]!) }, ratio: r2(pct(anyP99, 50) / pct(baseP99, 50)) };
+    const baseP99 = await measure(
+      `ws://127.0.0.1:${echo.match[1]}/`,
+      undefined,
+      undefined,
+      (ws, round) => ws.send(`broadcast:${round}`),
+      (t) => t.startsWith('broadcast:'),
+    );
+    const row = {
+      subscribers: SUBSCRIBERS,
+      rounds: ROUNDS,
+      anyad_p99_ms: { p50: r2(pct(anyP99, 50)), worst: r2(anyP99[anyP99.length - 1]!) },
+      baseline_p99_ms: { p50: r2(pct(baseP99, 50)), worst: r2(baseP99[baseP99.length - 1]!) },
+      ratio: r2(pct(anyP99, 50) / pct(baseP99, 50)),
+    };
     results.fanout = row;
-    console.log(`fan-out ${SUBSCRIBERS} subscribers: anyad p99 delivery ${row.anyad_p99_ms.p50} ms (median of ${ROUNDS} rounds; worst round ${row.anyad_p99_ms.worst} ms, target < 50) | bare ws broadcast p99 ${row.baseline_p99_ms.p50} ms | ratio ${row.ratio}`);
+    console.log(
+      `fan-out ${SUBSCRIBERS} subscribers: anyad p99 delivery ${row.anyad_p99_ms.p50} ms (median of ${ROUNDS} rounds; worst round ${row.anyad_p99_ms.worst} ms, target < 50) | bare ws broadcast p99 ${row.baseline_p99_ms.p50} ms | ratio ${row.ratio}`,
+    );
     await Promise.all([stopProc(anyad.proc), stopProc(echo.proc)]);
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -257,7 +291,9 @@ async function benchStartup(results: Record<string, unknown>): Promise<void> {
       rss_ratio: r2(pct(rss, 50) / pct(baseRss, 50)),
     };
     rows[name] = row;
-    console.log(`start-to-ready (${name}): anyad p50 ${row.start_to_ready_ms.p50} ms (max ${row.start_to_ready_ms.max}, target < 500) | bare node ${row.bare_node_start_ms.p50} ms | ratio ${row.start_ratio}`);
+    console.log(
+      `start-to-ready (${name}): anyad p50 ${row.start_to_ready_ms.p50} ms (max ${row.start_to_ready_ms.max}, target < 500) | bare node ${row.bare_node_start_ms.p50} ms | ratio ${row.start_ratio}`,
+    );
     console.log(`idle RSS (${name}): anyad p50 ${row.idle_rss_mb.p50} MB (target < 100) | bare node ${row.bare_node_rss_mb.p50} MB | ratio ${row.rss_ratio}`);
   }
   results.startup = rows;
@@ -293,9 +329,16 @@ async function benchCli(results: Record<string, unknown>): Promise<void> {
     }
     await stopProc(a.proc);
     for (const xs of [cli, bare, ratios]) xs.sort((x, y) => x - y);
-    const row = { runs: RUNS, anya_cli_uptime_ms: { p50: r2(pct(cli, 50)), p99: r2(pct(cli, 99)) }, bare_node_ms: { p50: r2(pct(bare, 50)) }, ratio_p50: r2(pct(ratios, 50)) };
+    const row = {
+      runs: RUNS,
+      anya_cli_uptime_ms: { p50: r2(pct(cli, 50)), p99: r2(pct(cli, 99)) },
+      bare_node_ms: { p50: r2(pct(bare, 50)) },
+      ratio_p50: r2(pct(ratios, 50)),
+    };
     results.cli = row;
-    console.log(`anya-cli uptime: p50 ${row.anya_cli_uptime_ms.p50} ms (p99 ${row.anya_cli_uptime_ms.p99}) | bare node -e 0 p50 ${row.bare_node_ms.p50} ms | ratio (pairwise median) ${row.ratio_p50} (target < 2)`);
+    console.log(
+      `anya-cli uptime: p50 ${row.anya_cli_uptime_ms.p50} ms (p99 ${row.anya_cli_uptime_ms.p99}) | bare node -e 0 p50 ${row.bare_node_ms.p50} ms | ratio (pairwise median) ${row.ratio_p50} (target < 2)`,
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

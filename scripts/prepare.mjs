@@ -32,7 +32,11 @@ if (!existsSync(marker) || statSync(marker).mtimeMs < statSync(lock).mtimeMs) {
 // 2. Debian packages the tests and benchmarks use (test mode only): command -> package.
 // Each entry: [a command or file that shows the package is there, the Debian package].
 const APT = {
-  test: [['systemd-analyze', 'systemd'], ['/usr/lib/softhsm/libsofthsm2.so', 'softhsm2'], ['openssl', 'openssl']],
+  test: [
+    ['systemd-analyze', 'systemd'],
+    ['/usr/lib/softhsm/libsofthsm2.so', 'softhsm2'],
+    ['openssl', 'openssl'],
+  ],
   bench: [['/usr/lib/softhsm/libsofthsm2.so', 'softhsm2']],
   start: [],
 };

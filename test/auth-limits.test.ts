@@ -156,7 +156,29 @@ describe('TLS', () => {
     try {
       const key = join(dir.path, 'key.pem');
       const cert = join(dir.path, 'cert.pem');
-      const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { encoding: 'utf8' });
+      const r = spawnSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:P-256',
+          '-nodes',
+          '-keyout',
+          key,
+          '-out',
+          cert,
+          '-days',
+          '1',
+          '-subj',
+          '/CN=localhost',
+          '-addext',
+          'subjectAltName=IP:127.0.0.1,DNS:localhost',
+        ],
+        { encoding: 'utf8' },
+      );
       assert.equal(r.status, 0, r.stderr);
       const d = await startDaemon(join(dir.path, 'a'), { args: ['-rpcbind=0.0.0.0', `-rpctlscert=${cert}`, `-rpctlskey=${key}`] });
       const port = /:(\d+)\/$/.exec(d.wsUrl!)![1];
@@ -167,7 +189,11 @@ describe('TLS', () => {
       assert.equal(info.endpoints.ws.tls, true);
       await c.close();
       await assert.rejects(AnyaClient.connect({ url: `ws://127.0.0.1:${port}/`, token: await d.cookie() }));
-      await assert.rejects(AnyaClient.connect({ url: `wss://127.0.0.1:${port}/`, token: await d.cookie() }), /self-signed|SELF_SIGNED|unable to verify/i, 'an unknown certificate is not trusted');
+      await assert.rejects(
+        AnyaClient.connect({ url: `wss://127.0.0.1:${port}/`, token: await d.cookie() }),
+        /self-signed|SELF_SIGNED|unable to verify/i,
+        'an unknown certificate is not trusted',
+      );
       await d.kill();
       const half = await startDaemon(join(dir.path, 'b'), { args: [`-rpctlscert=${cert}`], waitFor: 'nothing' });
       assert.equal(await half.exited, 1);
@@ -244,7 +270,10 @@ describe('limits', () => {
     await Promise.all(open.map((c) => c.closed));
     // Slots come back once the daemon has seen the connections close (which it learns a moment after us).
     for (let i = 0; ; i++) {
-      const [a] = (await unixExchange(d.socket, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'uptime' }), 1)) as Array<{ result?: number; error?: { code: number } }>;
+      const [a] = (await unixExchange(d.socket, JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'uptime' }), 1)) as Array<{
+        result?: number;
+        error?: { code: number };
+      }>;
       if (typeof a!.result === 'number') break;
       assert.equal(a!.error!.code, -32007);
       assert.ok(i < 200, 'connection slots never came back');

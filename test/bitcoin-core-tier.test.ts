@@ -17,21 +17,29 @@ const reason = BITCOIND ? false : 'ANYA_BITCOIND is not set (it names a bitcoind
 if (reason) console.log(`# ${reason}`);
 
 describe('Bitcoin Core tier', { skip: reason }, () => {
-  it('connects through warm-up, speaks Core\'s shapes, maps a rejection', async () => {
+  it("connects through warm-up, speaks Core's shapes, maps a rejection", async () => {
     const dir = await tempDir();
     const port = await freePort();
-    const core = spawn(BITCOIND!, ['-regtest', `-datadir=${dir.path}`, `-rpcport=${port}`, '-server', '-listen=0', '-txindex', '-fallbackfee=0.0002'], { stdio: 'ignore' });
+    const core = spawn(BITCOIND!, ['-regtest', `-datadir=${dir.path}`, `-rpcport=${port}`, '-server', '-listen=0', '-txindex', '-fallbackfee=0.0002'], {
+      stdio: 'ignore',
+    });
     try {
       const cookie = join(dir.path, 'regtest', '.cookie');
       // anyad starts while bitcoind is still starting: it must wait (warming / unreachable) and then connect.
-      const d = await startDaemon(join(dir.path, 'anya'), { args: [`-bitcoind.rpcport=${port}`, `-bitcoind.rpccookiefile=${cookie}`, '-bitcoind.pollinterval=200'] });
+      const d = await startDaemon(join(dir.path, 'anya'), {
+        args: [`-bitcoind.rpcport=${port}`, `-bitcoind.rpccookiefile=${cookie}`, '-bitcoind.pollinterval=200'],
+      });
       await d.waitForLog((l) => l.msg === 'connected to bitcoind', 60000);
       await access(cookie);
       const ch = await wsChannel(d.wsUrl!, await d.cookie());
       const info = (await ch.call('chain.getinfo')).result as { backend: { kind: string } };
       assert.equal(info.backend.kind, 'core');
       await ch.call('subscribe', { topics: ['chain.block'] });
-      const res = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', headers: { authorization: `Basic ${Buffer.from((await import('node:fs')).readFileSync(cookie, 'utf8').trim()).toString('base64')}` }, body: JSON.stringify({ jsonrpc: '1.0', id: 1, method: 'generatetoaddress', params: [1, newWallet().address] }) });
+      const res = await fetch(`http://127.0.0.1:${port}/`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from((await import('node:fs')).readFileSync(cookie, 'utf8').trim()).toString('base64')}` },
+        body: JSON.stringify({ jsonrpc: '1.0', id: 1, method: 'generatetoaddress', params: [1, newWallet().address] }),
+      });
       const [hash] = ((await res.json()) as { result: string[] }).result;
       for (;;) {
         const e = (await ch.next(20000)) as { params: { topic: string; data: { hash: string } } };

@@ -32,9 +32,15 @@ describe('bitcoin room, more', () => {
   it('estimatefee answers per target in sat/vB (null with the reason when the node has no estimate); mempoolinfo in sat/vB', async () => {
     const d = await startDaemon(join(dir.path, 'a'), { args: [`-bitcoind.rpcport=${node.port}`, `-bitcoind.rpccookiefile=${node.cookieFile}`] });
     const ch = await wsChannel(d.wsUrl!, await d.cookie());
-    const fee = (await ch.call('chain.estimatefee', { targets: [2, 6] })).result as { source: string; estimates: Array<{ target: number; sat_per_vb: number | null; errors: string[] }> };
+    const fee = (await ch.call('chain.estimatefee', { targets: [2, 6] })).result as {
+      source: string;
+      estimates: Array<{ target: number; sat_per_vb: number | null; errors: string[] }>;
+    };
     assert.equal(fee.source, 'estimatesmartfee');
-    assert.deepEqual(fee.estimates.map((e) => e.target), [2, 6]);
+    assert.deepEqual(
+      fee.estimates.map((e) => e.target),
+      [2, 6],
+    );
     // a fresh regtest node has seen no fee data
     for (const e of fee.estimates) {
       assert.equal(e.sat_per_vb, null);
@@ -49,7 +55,9 @@ describe('bitcoin room, more', () => {
   });
 
   it('re-reads the cookie when the node restarts with a new one', async () => {
-    const d = await startDaemon(join(dir.path, 'b'), { args: [`-bitcoind.rpcport=${node.port}`, `-bitcoind.rpccookiefile=${node.cookieFile}`, '-bitcoind.pollinterval=100'] });
+    const d = await startDaemon(join(dir.path, 'b'), {
+      args: [`-bitcoind.rpcport=${node.port}`, `-bitcoind.rpccookiefile=${node.cookieFile}`, '-bitcoind.pollinterval=100'],
+    });
     const ch = await wsChannel(d.wsUrl!, await d.cookie());
     await ch.call('subscribe', { topics: ['chain.block'] });
     await node.stop();
@@ -71,7 +79,9 @@ describe('bitcoin room, more', () => {
     assert.equal(((await ch.call('chain.getinfo')).result as { state: string }).state, 'connected');
     ch.close();
     await d.kill();
-    const e = await startDaemon(join(dir.path, 'e'), { args: [`-bitcoind.rpcport=${node.port}`, '-bitcoind.rpcuser=anya', `-bitcoind.rpcpasswordfile=${join(dir.path, 'none')}`] });
+    const e = await startDaemon(join(dir.path, 'e'), {
+      args: [`-bitcoind.rpcport=${node.port}`, '-bitcoind.rpcuser=anya', `-bitcoind.rpcpasswordfile=${join(dir.path, 'none')}`],
+    });
     const ch2 = await wsChannel(e.wsUrl!, await e.cookie());
     const h = (await ch2.call('health')).result as { status: string; services: Record<string, { state: string; detail: string }> };
     assert.equal(h.status, 'degraded');
@@ -82,7 +92,9 @@ describe('bitcoin room, more', () => {
   });
 
   it('a spend of a watched outpoint is reported with the outpoint; bad watches are refused', async () => {
-    const d = await startDaemon(join(dir.path, 'f'), { args: [`-bitcoind.rpcport=${node.port}`, `-bitcoind.rpccookiefile=${node.cookieFile}`, '-bitcoind.pollinterval=100'] });
+    const d = await startDaemon(join(dir.path, 'f'), {
+      args: [`-bitcoind.rpcport=${node.port}`, `-bitcoind.rpccookiefile=${node.cookieFile}`, '-bitcoind.pollinterval=100'],
+    });
     const ch = await wsChannel(d.wsUrl!, await d.cookie());
     await ch.call('subscribe', { topics: ['chain.tx'] });
     const alice = newWallet();

@@ -30,7 +30,15 @@ describe('ZMQ', () => {
     const node = await startBcoin(dir.path, { zmqPort });
     const alice = newWallet();
     const utxo = await fund(node, alice);
-    const d = await startDaemon(join(dir.path, 'a'), { args: [`-bitcoind.rpcport=${node.port}`, `-bitcoind.rpccookiefile=${node.cookieFile}`, '-bitcoind.pollinterval=600000', `-bitcoind.zmqpubhashblock=tcp://127.0.0.1:${zmqPort}`, `-bitcoind.zmqpubrawtx=tcp://127.0.0.1:${zmqPort}`] });
+    const d = await startDaemon(join(dir.path, 'a'), {
+      args: [
+        `-bitcoind.rpcport=${node.port}`,
+        `-bitcoind.rpccookiefile=${node.cookieFile}`,
+        '-bitcoind.pollinterval=600000',
+        `-bitcoind.zmqpubhashblock=tcp://127.0.0.1:${zmqPort}`,
+        `-bitcoind.zmqpubrawtx=tcp://127.0.0.1:${zmqPort}`,
+      ],
+    });
     const ch = await wsChannel(d.wsUrl!, await d.cookie());
     await ch.call('subscribe', { topics: ['chain.block', 'chain.tx'] });
     assert.equal(((await ch.call('chain.getinfo')).result as { mode: string }).mode, 'zmq');
@@ -60,7 +68,14 @@ describe('ZMQ', () => {
   it('a sequence gap is noticed and the chain re-read; no block is missed', async () => {
     const zmqPort = await freePort();
     const node = await startBcoin(dir.path, { zmqPort, zmqSkip: 3 });
-    const d = await startDaemon(join(dir.path, 'b'), { args: [`-bitcoind.rpcport=${node.port}`, `-bitcoind.rpccookiefile=${node.cookieFile}`, '-bitcoind.pollinterval=600000', `-bitcoind.zmqpubhashblock=tcp://127.0.0.1:${zmqPort}`] });
+    const d = await startDaemon(join(dir.path, 'b'), {
+      args: [
+        `-bitcoind.rpcport=${node.port}`,
+        `-bitcoind.rpccookiefile=${node.cookieFile}`,
+        '-bitcoind.pollinterval=600000',
+        `-bitcoind.zmqpubhashblock=tcp://127.0.0.1:${zmqPort}`,
+      ],
+    });
     const ch = await wsChannel(d.wsUrl!, await d.cookie());
     await ch.call('subscribe', { topics: ['chain.block'] });
     const hashes: string[] = [];
@@ -79,7 +94,14 @@ describe('ZMQ', () => {
   it('a silent ZMQ endpoint: polling still delivers every block and the mode says so', async () => {
     const node = await startBcoin(dir.path);
     const silent = await freePort();
-    const d = await startDaemon(join(dir.path, 'c'), { args: [`-bitcoind.rpcport=${node.port}`, `-bitcoind.rpccookiefile=${node.cookieFile}`, '-bitcoind.pollinterval=100', `-bitcoind.zmqpubhashblock=tcp://127.0.0.1:${silent}`] });
+    const d = await startDaemon(join(dir.path, 'c'), {
+      args: [
+        `-bitcoind.rpcport=${node.port}`,
+        `-bitcoind.rpccookiefile=${node.cookieFile}`,
+        '-bitcoind.pollinterval=100',
+        `-bitcoind.zmqpubhashblock=tcp://127.0.0.1:${silent}`,
+      ],
+    });
     const ch = await wsChannel(d.wsUrl!, await d.cookie());
     await ch.call('subscribe', { topics: ['chain.block'] });
     const [h] = await node.mine(1);

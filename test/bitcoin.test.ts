@@ -30,7 +30,12 @@ describe('bitcoin room against a regtest node', () => {
   let node: BcoinNode;
   let d: RunningDaemon;
   let ch: Channel;
-  const args = (n: BcoinNode): string[] => [`-bitcoind.rpcport=${n.port}`, `-bitcoind.rpccookiefile=${n.cookieFile}`, '-bitcoind.pollinterval=100', '-bitcoind.confirmations=3'];
+  const args = (n: BcoinNode): string[] => [
+    `-bitcoind.rpcport=${n.port}`,
+    `-bitcoind.rpccookiefile=${n.cookieFile}`,
+    '-bitcoind.pollinterval=100',
+    '-bitcoind.confirmations=3',
+  ];
 
   before(async () => {
     dir = await tempDir();
@@ -101,7 +106,10 @@ describe('bitcoin room against a regtest node', () => {
     const got = (await ch.call('chain.gettx', [tx.txid])).result as { txid: string; anya_watch: { status: string } };
     assert.equal(got.anya_watch.status, 'confirmed');
     const list = (await ch.call('chain.listwatches')).result as Array<{ id: string; label: string }>;
-    assert.deepEqual(list.map((x) => [x.id, x.label]), [[w.id, 'bob']]);
+    assert.deepEqual(
+      list.map((x) => [x.id, x.label]),
+      [[w.id, 'bob']],
+    );
     paidTxid = tx.txid;
     paidBlock = blockHash!;
   });
@@ -128,7 +136,13 @@ describe('bitcoin room against a regtest node', () => {
     assert.equal(seen.filter((e) => e.params.topic === 'chain.disconnected').pop()!.params.data.hash, paidBlock);
     const fresh = await node.mine(4);
     const more = await until(ch, (e) => e.params.topic === 'chain.block' && e.params.data.hash === fresh[3]);
-    assert.deepEqual(more.filter((e) => e.params.topic === 'chain.block').map((e) => e.params.data.hash).slice(-4), fresh);
+    assert.deepEqual(
+      more
+        .filter((e) => e.params.topic === 'chain.block')
+        .map((e) => e.params.data.hash)
+        .slice(-4),
+      fresh,
+    );
   });
 
   it('node killed: anyad stays up and answers BackendUnavailable; node back: reconnects and catches up every block', async () => {
@@ -162,7 +176,9 @@ describe('bitcoin room against a regtest node', () => {
   });
 
   it('refuses a bitcoind on another network', async () => {
-    const other = await startDaemon(join(dir.path, 'main-net'), { args: ['-network=test', `-bitcoind.rpcport=${node.port}`, `-bitcoind.rpccookiefile=${node.cookieFile}`, '-rpcport=0'] }).catch((e: Error) => e);
+    const other = await startDaemon(join(dir.path, 'main-net'), {
+      args: ['-network=test', `-bitcoind.rpcport=${node.port}`, `-bitcoind.rpccookiefile=${node.cookieFile}`, '-rpcport=0'],
+    }).catch((e: Error) => e);
     assert.ok(!(other instanceof Error), String(other));
     const o = other as RunningDaemon;
     const line = await o.waitForLog((l) => l.msg === 'bitcoind is on another network');

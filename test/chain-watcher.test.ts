@@ -39,7 +39,15 @@ describe('chain watcher: hashes, not numbers; pauses, not phantom reorgs', () =>
     await node.mine(5);
     proxy = new RpcProxy(node.port);
     await proxy.start();
-    d = await startDaemon(join(dir.path, 'anya'), { args: [`-bitcoind.rpcport=${proxy.port}`, `-bitcoind.rpccookiefile=${node.cookieFile}`, '-bitcoind.pollinterval=100', '-bitcoind.reorgwindow=6', '-bitcoind.confirmations=2'] });
+    d = await startDaemon(join(dir.path, 'anya'), {
+      args: [
+        `-bitcoind.rpcport=${proxy.port}`,
+        `-bitcoind.rpccookiefile=${node.cookieFile}`,
+        '-bitcoind.pollinterval=100',
+        '-bitcoind.reorgwindow=6',
+        '-bitcoind.confirmations=2',
+      ],
+    });
     ch = await unixChannel(d.socket);
     await ch.call('subscribe', { topics: ['chain.*'] });
   });
@@ -58,7 +66,11 @@ describe('chain watcher: hashes, not numbers; pauses, not phantom reorgs', () =>
       for (const m of ['getblockhash', 'getblockheader', 'getblock', 'getbestblockhash']) proxy.failNext(m, 2, fault);
       const [h] = await node.mine(1);
       const seen = await until(ch, (e) => e.params.topic === 'chain.block' && e.params.data.hash === h);
-      assert.deepEqual(seen.filter((e) => e.params.topic !== 'chain.block').map((e) => e.params.topic), [], `${fault}: no reorg, no disconnect`);
+      assert.deepEqual(
+        seen.filter((e) => e.params.topic !== 'chain.block').map((e) => e.params.topic),
+        [],
+        `${fault}: no reorg, no disconnect`,
+      );
       assert.equal(seen.filter((e) => e.params.topic === 'chain.block').length, 1, `${fault}: the block once`);
     }
   });
@@ -72,8 +84,14 @@ describe('chain watcher: hashes, not numbers; pauses, not phantom reorgs', () =>
       const seen = await until(ch, (e) => e.params.topic === 'chain.block' && e.params.data.hash === fresh[1]);
       const reorg = seen.find((e) => e.params.topic === 'chain.reorg');
       assert.ok(reorg, 'the reorg is seen');
-      assert.deepEqual((reorg.params.data.disconnected as Array<{ hash: string }>).map((b) => b.hash), [tip]);
-      assert.deepEqual(seen.filter((e) => e.params.topic === 'chain.block').map((e) => e.params.data.hash), fresh);
+      assert.deepEqual(
+        (reorg.params.data.disconnected as Array<{ hash: string }>).map((b) => b.hash),
+        [tip],
+      );
+      assert.deepEqual(
+        seen.filter((e) => e.params.topic === 'chain.block').map((e) => e.params.data.hash),
+        fresh,
+      );
     } finally {
       proxy.rewrite('getblockheader', undefined);
     }

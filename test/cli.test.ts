@@ -54,7 +54,12 @@ describe('anya-cli', () => {
   });
 
   it('bad usage exits 2', async () => {
-    for (const args of [[...base], [...base, '-bogus', 'uptime'], [...base, '-rpcwaittimeout=x', 'uptime'], ['-regtest', `-datadir=${d.datadir}`, '-rpcport=x', 'uptime']]) {
+    for (const args of [
+      [...base],
+      [...base, '-bogus', 'uptime'],
+      [...base, '-rpcwaittimeout=x', 'uptime'],
+      ['-regtest', `-datadir=${d.datadir}`, '-rpcport=x', 'uptime'],
+    ]) {
       const r = await runCli(args);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, /^error: /);
@@ -71,7 +76,7 @@ describe('anya-cli', () => {
     const r = await runCli([...base, '-getinfo']);
     assert.equal(r.code, 0);
     assert.match(r.stdout, /^anyad \d+\.\d+\.\d+ on regtest\nUptime: /);
-    assert.match(r.stdout, /\n  test\s+ok\s+open\n/);
+    assert.match(r.stdout, /\n {2}test\s+ok\s+open\n/);
   });
 
   it('over the WebSocket with the cookie, or refused with a clear message', async () => {
@@ -131,7 +136,10 @@ describe('anya-cli', () => {
     const r = await cli;
     assert.equal(r.code, 0, r.stderr);
     assert.equal((JSON.parse(r.stdout) as { network: string }).network, 'regtest');
-    assert.ok(late.logs.some((l) => l.msg === 'anyad ready'), 'getinfo answered only after warm-up');
+    assert.ok(
+      late.logs.some((l) => l.msg === 'anyad ready'),
+      'getinfo answered only after warm-up',
+    );
     const timeout = await runCli(['-regtest', `-datadir=${join(dir.path, 'never')}`, '-rpcwait', '-rpcwaittimeout=1', 'uptime']);
     assert.equal(timeout.code, 3);
     const stop = await runCli(['-regtest', `-datadir=${dd}`, 'stop']);

@@ -13,7 +13,10 @@ describe('AnyaClient', () => {
     const c = await AnyaClient.connect({ socket: ctx.d.socket });
     assert.equal(await c.call<number>('subtract', [5, 3]), 2);
     assert.equal(await c.call<number>('subtract', { minuend: 1, subtrahend: 3 }), -2);
-    await assert.rejects(c.call('test.notfound'), (e: unknown) => e instanceof RpcCallError && e.code === -32011 && (e.data as { thing: string }).thing === 'x');
+    await assert.rejects(
+      c.call('test.notfound'),
+      (e: unknown) => e instanceof RpcCallError && e.code === -32011 && (e.data as { thing: string }).thing === 'x',
+    );
     const b = await c.batch([{ method: 'subtract', params: [9, 1] }, { method: 'nope' }, { method: 'get_data' }]);
     assert.deepEqual(b, [{ result: 8 }, { error: { code: -32601, message: 'Method not found: nope' } }, { result: ['hello', 5] }]);
     await c.close();
@@ -29,12 +32,18 @@ describe('AnyaClient', () => {
   }
 
   it('a refused WebSocket is a ConnectionError naming the HTTP status', async () => {
-    await assert.rejects(AnyaClient.connect({ url: ctx.d.wsUrl!, token: '__cookie__:bad' }), (e: unknown) => e instanceof ConnectionError && /HTTP 401/.test(e.message));
+    await assert.rejects(
+      AnyaClient.connect({ url: ctx.d.wsUrl!, token: '__cookie__:bad' }),
+      (e: unknown) => e instanceof ConnectionError && /HTTP 401/.test(e.message),
+    );
   });
 
   it('per-call timeout', async () => {
     const c = await AnyaClient.connect({ socket: ctx.d.socket, timeoutMs: 100 });
-    await assert.rejects(c.call('test.sleep', { ms: 1000 }), (e: unknown) => e instanceof ConnectionError && /no answer to test\.sleep within 100 ms/.test(e.message));
+    await assert.rejects(
+      c.call('test.sleep', { ms: 1000 }),
+      (e: unknown) => e instanceof ConnectionError && /no answer to test\.sleep within 100 ms/.test(e.message),
+    );
     await c.close();
   });
 

@@ -15,8 +15,11 @@ import { spawnSync } from 'node:child_process';
 const groups = optionGroups([]);
 
 describe('config', () => {
-  it('anya-cli\'s option list (read without loading any room) is exactly what the rooms declare', () => {
-    assert.deepEqual(withRoomGroups(ROOM_OPTIONS).map((g) => [g.title, g.options.map((o) => o.key)]), optionGroups(ROOMS).map((g) => [g.title, g.options.map((o) => o.key)]));
+  it("anya-cli's option list (read without loading any room) is exactly what the rooms declare", () => {
+    assert.deepEqual(
+      withRoomGroups(ROOM_OPTIONS).map((g) => [g.title, g.options.map((o) => o.key)]),
+      optionGroups(ROOMS).map((g) => [g.title, g.options.map((o) => o.key)]),
+    );
   });
 
   let dir: { path: string; remove: () => Promise<void> };
@@ -46,7 +49,20 @@ describe('config', () => {
   });
 
   it('reads key=value, comments, sections and lists; the command line wins', async () => {
-    const p = await conf(['# a comment', 'rpcport=1111  # trailing comment', 'loglevel=debug', 'rpcallowedorigin=http://a:1', 'rpcallowedorigin=http://b:2', '', '[regtest]', 'rpcport=2222', '[main]', 'rpcport=3333'].join('\n'));
+    const p = await conf(
+      [
+        '# a comment',
+        'rpcport=1111  # trailing comment',
+        'loglevel=debug',
+        'rpcallowedorigin=http://a:1',
+        'rpcallowedorigin=http://b:2',
+        '',
+        '[regtest]',
+        'rpcport=2222',
+        '[main]',
+        'rpcport=3333',
+      ].join('\n'),
+    );
     const reg = load([`-conf=${p}`, '-regtest']);
     assert.equal(reg.network, 'regtest');
     assert.equal(reg.netdir, join(dir.path, 'regtest'));
@@ -74,7 +90,12 @@ describe('config', () => {
   });
 
   const bad: Array<[string, string | null, string[], RegExp]> = [
-    ['unknown key in the file, with file:line and a suggestion', 'rpcport=1\nrpcprot=2\n', [], /c\w+\.conf:2: unknown option 'rpcprot' \(did you mean 'rpcport'\?\)/],
+    [
+      'unknown key in the file, with file:line and a suggestion',
+      'rpcport=1\nrpcprot=2\n',
+      [],
+      /c\w+\.conf:2: unknown option 'rpcprot' \(did you mean 'rpcport'\?\)/,
+    ],
     ['bad integer', 'rpcport=abc\n', [], /\.conf:1: rpcport: expected an integer from 0 to 65535, got 'abc'/],
     ['integer out of range', '\n\nrpcport=70000\n', [], /\.conf:3: rpcport: expected an integer from 0 to 65535, got 70000/],
     ['bad enum', 'loglevel=loud\n', [], /\.conf:1: loglevel: must be one of trace, debug, info, warn, error, fatal, got 'loud'/],
@@ -94,7 +115,10 @@ describe('config', () => {
   for (const [name, text, argv, re] of bad) {
     it(`refuses: ${name}`, async () => {
       const args = text === null ? argv : [`-conf=${await conf(text)}`, ...argv];
-      assert.throws(() => load(args), (e: unknown) => e instanceof ConfigError && re.test(e.message));
+      assert.throws(
+        () => load(args),
+        (e: unknown) => e instanceof ConfigError && re.test(e.message),
+      );
     });
   }
 

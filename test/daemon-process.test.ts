@@ -9,7 +9,11 @@ import { after, before, describe, it } from 'node:test';
 import { startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
 import { unixChannel, wsChannel } from './helpers/channel.js';
 
-const exists = (p: string): Promise<boolean> => lstat(p).then(() => true, () => false);
+const exists = (p: string): Promise<boolean> =>
+  lstat(p).then(
+    () => true,
+    () => false,
+  );
 
 describe('anyad process', () => {
   let dir: { path: string; remove: () => Promise<void> };

@@ -23,7 +23,11 @@ describe('generated documents', () => {
     const text = await readFile(join(ROOT, 'docs/rpc.md'), 'utf8');
     const documented = [...text.matchAll(/^### ([a-z0-9._]+)$/gm)].map((m) => m[1]!).sort();
     assert.deepEqual(documented, declared);
-    for (const room of ['chain.', 'hsm.', 'ml.', 'ln.', 'l2.']) assert.ok(declared.some((n) => n.startsWith(room)), `${room}* documented`);
+    for (const room of ['chain.', 'hsm.', 'ml.', 'ln.', 'l2.'])
+      assert.ok(
+        declared.some((n) => n.startsWith(room)),
+        `${room}* documented`,
+      );
     assert.ok(declared.length >= 73, `${declared.length} methods`);
   });
 

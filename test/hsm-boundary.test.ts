@@ -103,7 +103,12 @@ for (const prov of providers) {
       const k = await call<Key>(ch, 'hsm.generatekey', { label: 'hot' });
       await call(ch, 'hsm.setpolicy', { subject: `key:${k.id}`, policy: { velocity_24h_sat: 500_000 } });
       const to = newWallet().address;
-      const answers = await concurrently(d.socket, 50, 'hsm.signpsbt', () => ({ psbt: spend(k, 1_000_000n, [{ address: to, value: 90_000n }, { address: addr(k.public_key), value: 908_000n }]) }));
+      const answers = await concurrently(d.socket, 50, 'hsm.signpsbt', () => ({
+        psbt: spend(k, 1_000_000n, [
+          { address: to, value: 90_000n },
+          { address: addr(k.public_key), value: 908_000n },
+        ]),
+      }));
       const ok = answers.filter((a) => a.result);
       const denied = answers.filter((a) => a.error?.code === -32013);
       assert.equal(ok.length, 5, `signed ${ok.length}: ${JSON.stringify(answers.find((a) => a.error && a.error.code !== -32013))}`);
@@ -116,7 +121,11 @@ for (const prov of providers) {
     it('50 concurrent hsm.generatekey give 50 distinct keys, all listed after a restart', async () => {
       const before = (await call<Key[]>(ch, 'hsm.listkeys')).length;
       const answers = await concurrently(d.socket, 50, 'hsm.generatekey', (i) => ({ label: `k${i}` }));
-      assert.deepEqual(answers.filter((a) => a.error), [], 'no call failed');
+      assert.deepEqual(
+        answers.filter((a) => a.error),
+        [],
+        'no call failed',
+      );
       const ids = new Set(answers.map((a) => (a.result as Key).id));
       const pubs = new Set(answers.map((a) => (a.result as Key).public_key));
       assert.equal(ids.size, 50);
@@ -127,7 +136,11 @@ for (const prov of providers) {
       ch = await unixChannel(d.socket);
       const keys = await call<Key[]>(ch, 'hsm.listkeys');
       assert.equal(keys.length, before + 50);
-      for (const id of ids) assert.ok(keys.some((k) => k.id === id), `key ${id} listed after the restart`);
+      for (const id of ids)
+        assert.ok(
+          keys.some((k) => k.id === id),
+          `key ${id} listed after the restart`,
+        );
       const v = await call<{ ok: boolean; keyed: number; entries: number }>(ch, 'hsm.verifyaudit');
       assert.equal(v.ok, true);
       assert.equal(v.keyed, v.entries, 'every entry keyed');
@@ -150,7 +163,10 @@ for (const prov of providers) {
         assert.equal(line, undefined, 'the second start does not create again');
         const audit = await call<Array<{ event: string; detail: { caller?: string } }>>(ch, 'hsm.audit', { from: 1, limit: 1000 });
         assert.equal(audit[0]!.event, 'create');
-        assert.ok(audit.filter((e) => e.event === 'unlock' && e.detail.caller?.startsWith('startup')).length >= 2, 'each start that unlocked from the file is audited');
+        assert.ok(
+          audit.filter((e) => e.event === 'unlock' && e.detail.caller?.startsWith('startup')).length >= 2,
+          'each start that unlocked from the file is audited',
+        );
         const all = JSON.stringify(d.logs) + d.stderr();
         assert.ok(!all.includes(words.slice(0, 3).join(' ')), 'the words never reach the log');
       });
@@ -211,9 +227,11 @@ for (const prov of providers) {
 describe('descriptor checksums as Bitcoin Core computes them', () => {
   it('BIP380 and descriptor_tests.cpp vectors', () => {
     assert.equal(descriptorChecksum('raw(deadbeef)'), '89f8spxm');
-    const xpubs = "sh(multi(2,[00000000/111'/222]xpub6ERApfZwUNrhLCkDtcHTcxd75RbzS1ed54G1LkBUHQVHQKqhMkhgbmJbZRkrgZw4koxb5JaHWkY4ALHY2grBGRjaDMzQLcgJvLJuZZvRcEL,xpub68NZiKmJWnxxS6aaHmn81bvJeTESw724CRDs6HbuccFQN9Ku14VQrADWgqbhhTHBaohPX4CjNLf9fq9MYo6oDaPPLPxSb7gwQN3ih19Zm4Y/0))";
+    const xpubs =
+      "sh(multi(2,[00000000/111'/222]xpub6ERApfZwUNrhLCkDtcHTcxd75RbzS1ed54G1LkBUHQVHQKqhMkhgbmJbZRkrgZw4koxb5JaHWkY4ALHY2grBGRjaDMzQLcgJvLJuZZvRcEL,xpub68NZiKmJWnxxS6aaHmn81bvJeTESw724CRDs6HbuccFQN9Ku14VQrADWgqbhhTHBaohPX4CjNLf9fq9MYo6oDaPPLPxSb7gwQN3ih19Zm4Y/0))";
     assert.equal(descriptorChecksum(xpubs), 'tjg09x5t');
-    const xprvs = "sh(multi(2,[00000000/111'/222]xprvA1RpRA33e1JQ7ifknakTFpgNXPmW2YvmhqLQYMmrj4xJXXWYpDPS3xz7iAxn8L39njGVyuoseXzU6rcxFLJ8HFsTjSyQbLYnMpCqE2VbFWc,xprv9uPDJpEQgRQfDcW7BkF7eTya6RPxXeJCqCJGHuCJ4GiRVLzkTXBAJMu2qaMWPrS7AANYqdq6vcBcBUdJCVVFceUvJFjaPdGZ2y9WACViL4L/0))";
+    const xprvs =
+      "sh(multi(2,[00000000/111'/222]xprvA1RpRA33e1JQ7ifknakTFpgNXPmW2YvmhqLQYMmrj4xJXXWYpDPS3xz7iAxn8L39njGVyuoseXzU6rcxFLJ8HFsTjSyQbLYnMpCqE2VbFWc,xprv9uPDJpEQgRQfDcW7BkF7eTya6RPxXeJCqCJGHuCJ4GiRVLzkTXBAJMu2qaMWPrS7AANYqdq6vcBcBUdJCVVFceUvJFjaPdGZ2y9WACViL4L/0))";
     assert.equal(descriptorChecksum(xprvs), 'ggrsrxfy');
     assert.equal(descriptorChecksum('addr(mkmZxiEcEd8ZqjQWVZuC6so5dFMKEFpN2j)'), '02wpgw69');
     assert.throws(() => descriptorChecksum('raw(\u00fc)'), /outside the descriptor set/);
@@ -247,7 +265,11 @@ describe('policy boundary (simulator provider)', () => {
     assert.equal(rule(denied), 'raw_sign');
     const events = await unixChannel(d.socket);
     await call(events, 'subscribe', { topics: ['hsm.policy'] });
-    const loosen = await call<{ policy: { allow_raw_sign?: boolean; max_amount_sat: number }; pending: { effective_at: string; loosens: string[] } }>(ch, 'hsm.setpolicy', { subject: 'group:apps', policy: { max_amount_sat: 10_000, allow_raw_sign: true } });
+    const loosen = await call<{ policy: { allow_raw_sign?: boolean; max_amount_sat: number }; pending: { effective_at: string; loosens: string[] } }>(
+      ch,
+      'hsm.setpolicy',
+      { subject: 'group:apps', policy: { max_amount_sat: 10_000, allow_raw_sign: true } },
+    );
     assert.deepEqual(loosen.pending.loosens, ['allow_raw_sign on']);
     assert.equal(loosen.policy.allow_raw_sign, undefined, 'meanwhile the stricter policy holds');
     const ev1 = (await events.next()) as { params: { data: { state: string; subject: string } } };
@@ -262,7 +284,11 @@ describe('policy boundary (simulator provider)', () => {
     assert.equal(eff.params.data.state, 'effective', 'takes effect by itself after the delay');
     await call(ch, 'hsm.sign', { key: k.id, digest: dg() });
     const audit = await call<Array<{ event: string }>>(ch, 'hsm.audit', { from: 1, limit: 1000 });
-    for (const e of ['policy_pending', 'policy_cancelled', 'policy_effective']) assert.ok(audit.some((a) => a.event === e), e);
+    for (const e of ['policy_pending', 'policy_cancelled', 'policy_effective'])
+      assert.ok(
+        audit.some((a) => a.event === e),
+        e,
+      );
     // Tightening again applies at once; removing the policy is a loosening.
     assert.equal((await call<{ pending: unknown }>(ch, 'hsm.setpolicy', { subject: 'group:apps', policy: { max_amount_sat: 5_000 } })).pending, null);
     const removal = await call<{ pending: { loosens: string[] } }>(ch, 'hsm.setpolicy', { subject: 'group:apps', policy: null });
@@ -272,7 +298,10 @@ describe('policy boundary (simulator provider)', () => {
   });
 
   it('mainnet refuses hsm.policydelay=0', async () => {
-    const m = await startDaemon(join(dir.path, 'main'), { args: ['-network=main', '-nobitcoind.enable', '-hsm.provider=software', '-hsm.policydelay=0'], waitFor: 'nothing' });
+    const m = await startDaemon(join(dir.path, 'main'), {
+      args: ['-network=main', '-nobitcoind.enable', '-hsm.provider=software', '-hsm.policydelay=0'],
+      waitFor: 'nothing',
+    });
     assert.equal(await m.exited, 1);
     assert.match(m.stderr(), /hsm\.policydelay=0 is refused on mainnet/);
   });
@@ -311,7 +340,7 @@ describe('policy boundary (simulator provider)', () => {
     assert.equal(rule(feeRule), 'unverified_amount');
   });
 
-  it('change is an output to the signing key\'s own group only; a retired key sweeps only to its successor', async () => {
+  it("change is an output to the signing key's own group only; a retired key sweeps only to its successor", async () => {
     const a = await call<Key>(ch, 'hsm.generatekey', { label: 'a', group: 'g1' });
     const mate = await call<Key>(ch, 'hsm.generatekey', { label: 'mate', group: 'g1' });
     const stranger = await call<Key>(ch, 'hsm.generatekey', { label: 'fresh', group: 'g2' });
@@ -321,9 +350,16 @@ describe('policy boundary (simulator provider)', () => {
     const toStranger = await ch.call('hsm.signpsbt', { psbt: spend(a, 100_000n, [{ address: addr(stranger.public_key), value: 99_000n }]) });
     assert.equal(rule(toStranger), 'max_amount_sat', 'a fresh key in another group is not change');
     const next = await call<Key>(ch, 'hsm.rotatekey', { key: a.id });
-    const sweep = await call<{ signed: number[]; amount_sat: number }>(ch, 'hsm.signpsbt', { psbt: spend(a, 100_000n, [{ address: addr(next.public_key), value: 99_000n }]) });
+    const sweep = await call<{ signed: number[]; amount_sat: number }>(ch, 'hsm.signpsbt', {
+      psbt: spend(a, 100_000n, [{ address: addr(next.public_key), value: 99_000n }]),
+    });
     assert.deepEqual([sweep.signed, sweep.amount_sat], [[0], 0]);
-    const notSweep = await ch.call('hsm.signpsbt', { psbt: spend(a, 100_000n, [{ address: addr(next.public_key), value: 90_000n }, { address: addr(mate.public_key), value: 9_000n }]) });
+    const notSweep = await ch.call('hsm.signpsbt', {
+      psbt: spend(a, 100_000n, [
+        { address: addr(next.public_key), value: 90_000n },
+        { address: addr(mate.public_key), value: 9_000n },
+      ]),
+    });
     assert.equal(rule(notSweep), 'retired_sweep');
   });
 
@@ -363,10 +399,17 @@ describe('policy boundary (simulator provider)', () => {
     assert.ok(back.validateSignaturesOfInput(0, (pub, msg, sig) => secp256k1.verify(sig, msg, pub, { prehash: false, lowS: true, format: 'compact' })));
     back.finalizeAllInputs();
     assert.equal(back.extractTransaction().getId(), r.txid);
-    const audit = await call<Array<{ event: string; detail: { txid?: string; fee_sat?: number; outputs?: Array<{ address: string; value_sat: number }> } }>>(ch, 'hsm.audit', { from: 1, limit: 1000 });
+    const audit = await call<Array<{ event: string; detail: { txid?: string; fee_sat?: number; outputs?: Array<{ address: string; value_sat: number }> } }>>(
+      ch,
+      'hsm.audit',
+      { from: 1, limit: 1000 },
+    );
     const entry = audit.find((e) => e.event === 'sign' && e.detail.txid === r.txid);
     assert.ok(entry, 'the signature is audited with its txid');
     assert.equal(entry.detail.fee_sat, 5000);
-    assert.deepEqual(entry.detail.outputs?.map((o) => [o.address, o.value_sat]), [[to, 55_000]]);
+    assert.deepEqual(
+      entry.detail.outputs?.map((o) => [o.address, o.value_sat]),
+      [[to, 55_000]],
+    );
   });
 });

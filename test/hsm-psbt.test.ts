@@ -29,7 +29,12 @@ interface Utxo {
 async function coinbaseTo(node: BcoinNode, address: string): Promise<Utxo> {
   const [h] = await node.mine(1, address);
   await node.mine(100);
-  const b = await node.rpc<{ tx: Array<{ txid: string; vout: Array<{ value: number; n: number; scriptPubKey: { hex: string } }> }> }>('getblock', h, true, true);
+  const b = await node.rpc<{ tx: Array<{ txid: string; vout: Array<{ value: number; n: number; scriptPubKey: { hex: string } }> }> }>(
+    'getblock',
+    h,
+    true,
+    true,
+  );
   const script = bitcoin.address.toOutputScript(address, NET);
   const out = b.tx[0]!.vout.find((o) => o.scriptPubKey.hex === Buffer.from(script).toString('hex'))!;
   const hex = await node.rpc<string>('getrawtransaction', b.tx[0]!.txid, false);
@@ -51,7 +56,14 @@ describe('PSBT signing with a SoftHSM2 key on regtest', { skip: hasSoftHsm ? fal
   let ch: Channel;
   let key: { id: string; addresses: { p2wpkh: string; p2sh_p2wpkh: string }; public_key: string };
   let utxo: Utxo;
-  const args = (): string[] => ['-hsm.provider=pkcs11', `-hsm.pinfile=${token.pinFile}`, `-bitcoind.rpcport=${node.port}`, `-bitcoind.rpccookiefile=${node.cookieFile}`, '-bitcoind.pollinterval=100', '-hsm.policydelay=0'];
+  const args = (): string[] => [
+    '-hsm.provider=pkcs11',
+    `-hsm.pinfile=${token.pinFile}`,
+    `-bitcoind.rpcport=${node.port}`,
+    `-bitcoind.rpccookiefile=${node.cookieFile}`,
+    '-bitcoind.pollinterval=100',
+    '-hsm.policydelay=0',
+  ];
 
   before(async () => {
     dir = await tempDir();
@@ -72,7 +84,11 @@ describe('PSBT signing with a SoftHSM2 key on regtest', { skip: hasSoftHsm ? fal
 
   const BTC = 100_000_000n;
   const other = newWallet().address;
-  const pay = (amount: bigint, fee = 2000n, to = other): string => psbtFor(utxo, [{ address: to, value: amount }, { address: key.addresses.p2wpkh, value: utxo.value - amount - fee }]);
+  const pay = (amount: bigint, fee = 2000n, to = other): string =>
+    psbtFor(utxo, [
+      { address: to, value: amount },
+      { address: key.addresses.p2wpkh, value: utxo.value - amount - fee },
+    ]);
 
   it('max_amount_sat: allowed at the limit, denied one satoshi past it (change does not count)', async () => {
     await call(ch, 'hsm.setpolicy', { subject: `key:${key.id}`, policy: { max_amount_sat: Number(BTC) } });
@@ -88,7 +104,11 @@ describe('PSBT signing with a SoftHSM2 key on regtest', { skip: hasSoftHsm ? fal
   it('max_fee_sat and max_feerate_sat_vb at their edges', async () => {
     await call(ch, 'hsm.setpolicy', { subject: `key:${key.id}`, policy: { max_fee_sat: 2000 } });
     await call(ch, 'hsm.signpsbt', { psbt: pay(BTC, 2000n) });
-    assert.equal((await ch.call('hsm.signpsbt', { psbt: pay(BTC, 2001n) })).error?.data && ((await ch.call('hsm.signpsbt', { psbt: pay(BTC, 2001n) })).error!.data as { rule: string }).rule, 'max_fee_sat');
+    assert.equal(
+      (await ch.call('hsm.signpsbt', { psbt: pay(BTC, 2001n) })).error?.data &&
+        ((await ch.call('hsm.signpsbt', { psbt: pay(BTC, 2001n) })).error!.data as { rule: string }).rule,
+      'max_fee_sat',
+    );
     await call(ch, 'hsm.setpolicy', { subject: `key:${key.id}`, policy: {} });
     const rate = (await call<{ feerate_sat_vb: number }>(ch, 'hsm.signpsbt', { psbt: pay(BTC, 2000n) })).feerate_sat_vb;
     assert.ok(rate > 10 && rate < 20, `fee rate ${rate} sat/vB for 2000 sat on a 1-in 2-out P2WPKH`);
@@ -131,7 +151,10 @@ describe('PSBT signing with a SoftHSM2 key on regtest', { skip: hasSoftHsm ? fal
     assert.equal(after, limit);
     await call(ch, 'hsm.setpolicy', { subject: `key:${key.id}`, policy: {} });
     const audit = await call<Array<{ event: string; detail: { rule?: string } }>>(ch, 'hsm.audit', { from: 1, limit: 1000 });
-    assert.ok(audit.some((e) => e.event === 'deny' && e.detail.rule === 'velocity_24h_sat'), 'denials are audited');
+    assert.ok(
+      audit.some((e) => e.event === 'deny' && e.detail.rule === 'velocity_24h_sat'),
+      'denials are audited',
+    );
   });
 
   it('an input without UTXO data is refused', async () => {
@@ -176,7 +199,9 @@ describe('PSBT signing with a SoftHSM2 key on regtest', { skip: hasSoftHsm ? fal
     const ms = bitcoin.payments.p2ms({ m: 2, pubkeys, network: NET });
     const wsh = bitcoin.payments.p2wsh({ redeem: ms, network: NET });
     const u = await coinbaseTo(node, wsh.address!);
-    const signed = await call<{ psbt: string; signed: number[]; keys: string[] }>(ch, 'hsm.signpsbt', { psbt: psbtFor(u, [{ address: other, value: u.value - 5000n }], { witnessScript: ms.output }) });
+    const signed = await call<{ psbt: string; signed: number[]; keys: string[] }>(ch, 'hsm.signpsbt', {
+      psbt: psbtFor(u, [{ address: other, value: u.value - 5000n }], { witnessScript: ms.output }),
+    });
     assert.deepEqual(signed.signed, [0]);
     const p = bitcoin.Psbt.fromBase64(signed.psbt, { network: NET });
     assert.equal(p.data.inputs[0]!.partialSig?.length, 2, 'both keys signed');
@@ -194,7 +219,7 @@ describe('PSBT signing with a SoftHSM2 key on regtest', { skip: hasSoftHsm ? fal
 });
 
 describe('P2TR key path (simulator provider)', () => {
-  it('the Schnorr signature is valid for BIP341\'s sighash under the tweaked output key', async () => {
+  it("the Schnorr signature is valid for BIP341's sighash under the tweaked output key", async () => {
     const dir = await tempDir();
     try {
       const d = await startDaemon(join(dir.path, 'a'), { args: ['-hsm.provider=simulator', '-nobitcoind.enable'] });

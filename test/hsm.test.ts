@@ -26,7 +26,13 @@ describe('HSM over PKCS#11 (SoftHSM2)', { skip: hasSoftHsm ? false : 'softhsm2 n
   let token: Token;
   let d: RunningDaemon;
   let ch: Channel;
-  const args = (t: Token, extra: string[] = []): string[] => ['-hsm.provider=pkcs11', `-hsm.tokenlabel=${t.label}`, `-hsm.pinfile=${t.pinFile}`, '-nobitcoind.enable', ...extra];
+  const args = (t: Token, extra: string[] = []): string[] => [
+    '-hsm.provider=pkcs11',
+    `-hsm.tokenlabel=${t.label}`,
+    `-hsm.pinfile=${t.pinFile}`,
+    '-nobitcoind.enable',
+    ...extra,
+  ];
   before(async () => {
     dir = await tempDir();
     token = await makeToken(join(dir.path, 'hsm'));
@@ -122,7 +128,10 @@ describe('HSM over PKCS#11 (SoftHSM2)', { skip: hasSoftHsm ? false : 'softhsm2 n
     assert.equal(ok.keyed, ok.entries, 'every entry carries a MAC from the token');
     assert.equal(ok.macs_checked, true);
     const page = await call<Array<{ seq: number; event: string; mac: string }>>(ch, 'hsm.audit', { from: 1, limit: 3 });
-    assert.deepEqual(page.map((e) => e.seq), [1, 2, 3]);
+    assert.deepEqual(
+      page.map((e) => e.seq),
+      [1, 2, 3],
+    );
     assert.equal(page[0]!.event, 'generate');
     assert.match(page[0]!.mac, /^[0-9a-f]{64}$/);
     ch.close();
@@ -130,8 +139,20 @@ describe('HSM over PKCS#11 (SoftHSM2)', { skip: hasSoftHsm ? false : 'softhsm2 n
     const state = join(d.netdir, 'state');
     const headFile = join(d.netdir, 'hsm-audit.head');
     type Verdict = { ok: boolean; problem?: { seq: number; reason: string }; rollbacks: Array<{ from_seq: number; to_seq: number }> };
-    type Entry = { seq: number; time: string; event: string; key: string | null; detail: Record<string, unknown>; prev: string; hash: string; mac: string | null };
-    const rehash = (e: Entry): string => createHash('sha256').update(JSON.stringify([e.seq, e.time, e.event, e.key, e.detail, e.prev])).digest('hex');
+    type Entry = {
+      seq: number;
+      time: string;
+      event: string;
+      key: string | null;
+      detail: Record<string, unknown>;
+      prev: string;
+      hash: string;
+      mac: string | null;
+    };
+    const rehash = (e: Entry): string =>
+      createHash('sha256')
+        .update(JSON.stringify([e.seq, e.time, e.event, e.key, e.detail, e.prev]))
+        .digest('hex');
     const tamper = async (f: (db: import('../src/store/store.js').RoomDb) => Promise<void>): Promise<Verdict> => {
       const s = await Store.open(state);
       const db = s.db.sublevel<string, unknown>('hsm', { valueEncoding: 'json' });
@@ -172,23 +193,25 @@ describe('HSM over PKCS#11 (SoftHSM2)', { skip: hasSoftHsm ? false : 'softhsm2 n
     assert.equal(reordered.ok, false);
     assert.equal(reordered.problem?.seq, 2);
     // A forger who edits entry 4 and recomputes every later hash (and both heads) still cannot make the MACs.
-    const forge = (strip: boolean) => async (db: import('../src/store/store.js').RoomDb): Promise<void> => {
-      const all: Entry[] = [];
-      for await (const [, v] of db.iterator({ gte: 'a:000000000000', lt: 'a:999999999999~' })) all.push(v as Entry);
-      let prev = all[2]!.hash;
-      for (const e of all.slice(3)) {
-        if (e.seq === 4) e.detail = { ...e.detail, caller: 'someone else' };
-        e.prev = prev;
-        e.hash = rehash(e);
-        if (strip) e.mac = null;
-        prev = e.hash;
-        await db.put(`a:${String(e.seq).padStart(12, '0')}`, e);
-      }
-      await db.put('a:head', { seq: all.at(-1)!.seq, hash: prev });
-      const buf = Buffer.alloc(128, 0x20);
-      buf.write(JSON.stringify({ seq: all.at(-1)!.seq, hash: prev }));
-      await writeFile(headFile, buf);
-    };
+    const forge =
+      (strip: boolean) =>
+      async (db: import('../src/store/store.js').RoomDb): Promise<void> => {
+        const all: Entry[] = [];
+        for await (const [, v] of db.iterator({ gte: 'a:000000000000', lt: 'a:999999999999~' })) all.push(v as Entry);
+        let prev = all[2]!.hash;
+        for (const e of all.slice(3)) {
+          if (e.seq === 4) e.detail = { ...e.detail, caller: 'someone else' };
+          e.prev = prev;
+          e.hash = rehash(e);
+          if (strip) e.mac = null;
+          prev = e.hash;
+          await db.put(`a:${String(e.seq).padStart(12, '0')}`, e);
+        }
+        await db.put('a:head', { seq: all.at(-1)!.seq, hash: prev });
+        const buf = Buffer.alloc(128, 0x20);
+        buf.write(JSON.stringify({ seq: all.at(-1)!.seq, hash: prev }));
+        await writeFile(headFile, buf);
+      };
     const forged = await tamper(forge(false));
     assert.deepEqual([forged.ok, forged.problem?.seq], [false, 4]);
     assert.match(forged.problem!.reason, /MAC the provider's audit key did not make/);
@@ -217,7 +240,9 @@ describe('HSM over PKCS#11 (SoftHSM2)', { skip: hasSoftHsm ? false : 'softhsm2 n
     assert.equal(k.curve, 'p256');
     const dg = digest();
     const { signature } = await call<{ signature: string }>(ch, 'hsm.sign', { key: k.id, digest: dg });
-    assert.ok(p256.verify(derToCompact(Buffer.from(signature, 'hex')), Buffer.from(dg, 'hex'), Buffer.from(k.public_key, 'hex'), { prehash: false, lowS: true }));
+    assert.ok(
+      p256.verify(derToCompact(Buffer.from(signature, 'hex')), Buffer.from(dg, 'hex'), Buffer.from(k.public_key, 'hex'), { prehash: false, lowS: true }),
+    );
     assert.equal(await call(ch, 'hsm.verify', { key: k.id, digest: dg, signature }), true);
   });
 
@@ -229,11 +254,19 @@ describe('HSM over PKCS#11 (SoftHSM2)', { skip: hasSoftHsm ? false : 'softhsm2 n
   it('a wrong PIN or a missing token stops the start with a clear reason and no secret', async () => {
     const wrong = join(dir.path, 'wrongpin');
     await writeFile(wrong, '999999\n', { mode: 0o600 });
-    const a = await startDaemon(join(dir.path, 'w'), { args: ['-hsm.provider=pkcs11', '-hsm.tokenlabel=anya', `-hsm.pinfile=${wrong}`, '-nobitcoind.enable'], env: { SOFTHSM2_CONF: token.conf }, waitFor: 'nothing' });
+    const a = await startDaemon(join(dir.path, 'w'), {
+      args: ['-hsm.provider=pkcs11', '-hsm.tokenlabel=anya', `-hsm.pinfile=${wrong}`, '-nobitcoind.enable'],
+      env: { SOFTHSM2_CONF: token.conf },
+      waitFor: 'nothing',
+    });
     assert.equal(await a.exited, 1);
     assert.match(a.stderr(), /wrong PIN for token 'anya'/);
     assert.ok(!(a.stderr() + JSON.stringify(a.logs)).includes('999999'));
-    const b = await startDaemon(join(dir.path, 'm'), { args: ['-hsm.provider=pkcs11', '-hsm.tokenlabel=nosuch', `-hsm.pinfile=${token.pinFile}`, '-nobitcoind.enable'], env: { SOFTHSM2_CONF: token.conf }, waitFor: 'nothing' });
+    const b = await startDaemon(join(dir.path, 'm'), {
+      args: ['-hsm.provider=pkcs11', '-hsm.tokenlabel=nosuch', `-hsm.pinfile=${token.pinFile}`, '-nobitcoind.enable'],
+      env: { SOFTHSM2_CONF: token.conf },
+      waitFor: 'nothing',
+    });
     assert.equal(await b.exited, 1);
     assert.match(b.stderr(), /no token labelled 'nosuch' is present/);
   });
@@ -266,11 +299,19 @@ describe('HSM software keystore', () => {
     assert.match(xpub, /^tpub/, 'regtest keys print as tpub, as Bitcoin Core prints them');
     await call(ch, 'hsm.lock');
     assert.equal((await ch.call('hsm.sign', { key: k.id, digest: dg })).error?.code, -32012);
-    const before = createHash('sha256').update(await readFile(file)).digest('hex');
+    const before = createHash('sha256')
+      .update(await readFile(file))
+      .digest('hex');
     const wrong = await ch.call('hsm.unlock', { passphrase: 'wrong passphrase' });
     assert.equal(wrong.error?.code, -32012);
     assert.match(wrong.error!.message, /wrong passphrase, or the file was changed/);
-    assert.equal(createHash('sha256').update(await readFile(file)).digest('hex'), before, 'file untouched');
+    assert.equal(
+      createHash('sha256')
+        .update(await readFile(file))
+        .digest('hex'),
+      before,
+      'file untouched',
+    );
     await call(ch, 'hsm.unlock', { passphrase: 'correct horse battery', timeout: 0 });
     assert.equal((await call<{ signature: string }>(ch, 'hsm.sign', { key: k.id, digest: dg })).signature.length > 0, true);
     ch.close();
@@ -298,7 +339,11 @@ describe('HSM software keystore', () => {
     const good = await readFile(file, 'utf8');
     const json = JSON.parse(good) as { data: string; kdf: { logN: number } };
     const variants: Array<[string, string, RegExp]> = [
-      ['ciphertext changed', JSON.stringify({ ...json, data: Buffer.from(Buffer.from(json.data, 'base64').map((b, i) => (i === 5 ? b ^ 1 : b))).toString('base64') }), /wrong passphrase, or the file was changed/],
+      [
+        'ciphertext changed',
+        JSON.stringify({ ...json, data: Buffer.from(Buffer.from(json.data, 'base64').map((b, i) => (i === 5 ? b ^ 1 : b))).toString('base64') }),
+        /wrong passphrase, or the file was changed/,
+      ],
       ['header changed', JSON.stringify({ ...json, kdf: { ...json.kdf, logN: json.kdf.logN + 1 } }), /wrong passphrase, or the file was changed/],
       ['truncated', good.slice(0, good.length / 2), /damaged \(not JSON; truncated\?\)/],
     ];
@@ -339,14 +384,20 @@ describe('HSM software keystore', () => {
     d = await startDaemon(dd, { args: [...base, `-hsm.passphrasefile=${pf}`] });
     ch = await unixChannel(d.socket);
     const keys = await call<Array<{ public_key: string }>>(ch, 'hsm.listkeys');
-    for (const pk of acked) assert.ok(keys.some((k) => k.public_key === pk), 'acknowledged key survives');
+    for (const pk of acked)
+      assert.ok(
+        keys.some((k) => k.public_key === pk),
+        'acknowledged key survives',
+      );
     assert.equal((await call<{ ok: boolean }>(ch, 'hsm.verifyaudit')).ok, true);
     ch.close();
     await d.kill();
   });
 
   it('off mainnet, a provider that cannot start falls back to the next one, loudly', async () => {
-    const d = await startDaemon(join(dir.path, 'fb'), { args: ['-hsm.provider=pkcs11', '-hsm.tokenlabel=absent', `-hsm.pinfile=${join(dir.path, 'nopin')}`, '-hsm.provider=simulator', '-nobitcoind.enable'] });
+    const d = await startDaemon(join(dir.path, 'fb'), {
+      args: ['-hsm.provider=pkcs11', '-hsm.tokenlabel=absent', `-hsm.pinfile=${join(dir.path, 'nopin')}`, '-hsm.provider=simulator', '-nobitcoind.enable'],
+    });
     const line = await d.waitForLog((l) => l.msg === 'HSM FALLBACK: the preferred provider could not start; using a fallback');
     assert.equal(line.provider, 'simulator');
     assert.match(JSON.stringify(line.failed), /pkcs11: /);
@@ -362,7 +413,10 @@ describe('HSM software keystore', () => {
       [['-hsm.provider=pkcs11', '-hsm.provider=software'], /only one provider on mainnet/],
       [['-hsm.provider=software', '-nohsm.audit'], /hsm\.audit=0 is refused on mainnet/],
     ] as const) {
-      const d = await startDaemon(join(dir.path, `main-${randomBytes(3).toString('hex')}`), { args: ['-network=main', '-nobitcoind.enable', ...args], waitFor: 'nothing' });
+      const d = await startDaemon(join(dir.path, `main-${randomBytes(3).toString('hex')}`), {
+        args: ['-network=main', '-nobitcoind.enable', ...args],
+        waitFor: 'nothing',
+      });
       assert.equal(await d.exited, 1);
       assert.match(d.stderr(), re);
     }

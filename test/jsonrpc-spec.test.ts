@@ -37,8 +37,16 @@ for (const [name, open] of transports) {
       assert.deepEqual(await exchange({ jsonrpc: '2.0', method: 'subtract', params: [23, 42], id: 2 }), { jsonrpc: '2.0', result: -19, id: 2 });
     });
     it('call with named parameters', async () => {
-      assert.deepEqual(await exchange({ jsonrpc: '2.0', method: 'subtract', params: { subtrahend: 23, minuend: 42 }, id: 3 }), { jsonrpc: '2.0', result: 19, id: 3 });
-      assert.deepEqual(await exchange({ jsonrpc: '2.0', method: 'subtract', params: { minuend: 42, subtrahend: 23 }, id: 4 }), { jsonrpc: '2.0', result: 19, id: 4 });
+      assert.deepEqual(await exchange({ jsonrpc: '2.0', method: 'subtract', params: { subtrahend: 23, minuend: 42 }, id: 3 }), {
+        jsonrpc: '2.0',
+        result: 19,
+        id: 3,
+      });
+      assert.deepEqual(await exchange({ jsonrpc: '2.0', method: 'subtract', params: { minuend: 42, subtrahend: 23 }, id: 4 }), {
+        jsonrpc: '2.0',
+        result: 19,
+        id: 4,
+      });
     });
     it('a notification gets no answer', async () => {
       await assertNoAnswer(ch, JSON.stringify({ jsonrpc: '2.0', method: 'update', params: [1, 2, 3, 4, 5] }));
@@ -60,7 +68,10 @@ for (const [name, open] of transports) {
       assert.equal(r.id, null);
     });
     it('batch with invalid JSON', async () => {
-      const r = (await exchange('[{"jsonrpc": "2.0", "method": "sum", "params": [1,2,4], "id": "1"},{"jsonrpc": "2.0", "method"]')) as { error: { code: number }; id: null };
+      const r = (await exchange('[{"jsonrpc": "2.0", "method": "sum", "params": [1,2,4], "id": "1"},{"jsonrpc": "2.0", "method"]')) as {
+        error: { code: number };
+        id: null;
+      };
       assert.equal(r.error.code, -32700);
       assert.equal(r.id, null);
     });
@@ -99,15 +110,25 @@ for (const [name, open] of transports) {
       assert.equal(r.filter((x) => x.id === null && x.error?.code === -32600).length, 1);
     });
     it('a batch of notifications only gets no answer', async () => {
-      await assertNoAnswer(ch, JSON.stringify([{ jsonrpc: '2.0', method: 'notify_sum', params: [1, 2, 4] }, { jsonrpc: '2.0', method: 'notify_hello', params: [7] }]));
+      await assertNoAnswer(
+        ch,
+        JSON.stringify([
+          { jsonrpc: '2.0', method: 'notify_sum', params: [1, 2, 4] },
+          { jsonrpc: '2.0', method: 'notify_hello', params: [7] },
+        ]),
+      );
     });
     it('invalid params name what is wrong (-32602)', async () => {
-      const r = (await exchange({ jsonrpc: '2.0', method: 'subtract', params: { minuend: 'x' }, id: 7 })) as { error: { code: number; message: string; data: { errors: Array<{ param: string }> } } };
+      const r = (await exchange({ jsonrpc: '2.0', method: 'subtract', params: { minuend: 'x' }, id: 7 })) as {
+        error: { code: number; message: string; data: { errors: Array<{ param: string }> } };
+      };
       assert.equal(r.error.code, -32602);
       assert.match(r.error.message, /subtract/);
       assert.ok(r.error.data.errors.some((e) => e.param === 'minuend'));
       assert.ok(r.error.data.errors.some((e) => e.param === 'subtrahend'));
-      const extra = (await exchange({ jsonrpc: '2.0', method: 'subtract', params: { minuend: 1, subtrahend: 2, bogus: 3 }, id: 8 })) as { error: { code: number; data: { errors: Array<{ param: string }> } } };
+      const extra = (await exchange({ jsonrpc: '2.0', method: 'subtract', params: { minuend: 1, subtrahend: 2, bogus: 3 }, id: 8 })) as {
+        error: { code: number; data: { errors: Array<{ param: string }> } };
+      };
       assert.equal(extra.error.code, -32602);
       assert.ok(extra.error.data.errors.some((e) => e.param === 'bogus'));
       const many = (await exchange({ jsonrpc: '2.0', method: 'subtract', params: [1, 2, 3], id: 9 })) as { error: { code: number; message: string } };

@@ -30,7 +30,11 @@ describe('lifecycle', () => {
 
   it('a service that never finishes closing is logged and left behind; the others still close and anyad stops', async () => {
     const events: string[] = [];
-    const { started, logs } = startInProcess(datadir(), [testRoom({ events }, 'alpha'), testRoom({ events }, 'beta')], ['-beta.hangclose', '-shutdowntimeout=0']);
+    const { started, logs } = startInProcess(
+      datadir(),
+      [testRoom({ events }, 'alpha'), testRoom({ events }, 'beta')],
+      ['-beta.hangclose', '-shutdowntimeout=0'],
+    );
     const daemon = await started;
     await daemon.stop('test');
     assert.equal(await daemon.done, 0);
@@ -42,7 +46,10 @@ describe('lifecycle', () => {
   it('a required service that fails stops the start with its reason and closes what was opened', async () => {
     const events: string[] = [];
     const { started, logs } = startInProcess(datadir(), [testRoom({ events }, 'alpha'), testRoom({ events }, 'beta')], ['-beta.failopen']);
-    await assert.rejects(started, (e: unknown) => e instanceof FatalStartError && /service 'beta' failed to open: beta refused to open \(as configured\)/.test(e.message));
+    await assert.rejects(
+      started,
+      (e: unknown) => e instanceof FatalStartError && /service 'beta' failed to open: beta refused to open \(as configured\)/.test(e.message),
+    );
     assert.deepEqual(events, ['open alpha', 'open beta', 'close alpha']);
     assert.ok(logs.lines.some((l) => l.msg === 'required service failed to open' && l.service === 'beta'));
   });
@@ -50,7 +57,11 @@ describe('lifecycle', () => {
   it('an optional service that fails leaves the daemon up, health says why, and its dependents still open', async () => {
     const events: string[] = [];
     const dd = datadir();
-    const { started } = startInProcess(dd, [testRoom({ events }, 'alpha'), testRoom({ events }, 'beta')], ['-alpha.failopen', '-alpha.optional', '-beta.optional', '-beta.requires=alpha']);
+    const { started } = startInProcess(
+      dd,
+      [testRoom({ events }, 'alpha'), testRoom({ events }, 'beta')],
+      ['-alpha.failopen', '-alpha.optional', '-beta.optional', '-beta.requires=alpha'],
+    );
     const daemon = await started;
     const ch = await unixChannel(join(dd, 'regtest', 'anya.sock'));
     const health = (await ch.call('health')).result as { status: string; services: Record<string, { state: string; detail: string }> };

@@ -24,7 +24,14 @@ describe('Core Lightning payments in flight', () => {
   let wa: Channel;
   let cb: Channel;
   let wb: Channel;
-  const args = (p: ClnPeer, extra: string[] = []): string[] => ['-cln.enable', `-cln.rpcfile=${p.socketPath}`, '-nobitcoind.enable', '-noml.enable', '-ln.watchinterval=100', ...extra];
+  const args = (p: ClnPeer, extra: string[] = []): string[] => [
+    '-cln.enable',
+    `-cln.rpcfile=${p.socketPath}`,
+    '-nobitcoind.enable',
+    '-noml.enable',
+    '-ln.watchinterval=100',
+    ...extra,
+  ];
 
   before(async () => {
     dir = await tempDir();
@@ -47,7 +54,9 @@ describe('Core Lightning payments in flight', () => {
     // Another program on the box pays the same invoice on the node first.
     const other = new ClnClient(a.socketPath, 30_000);
     const otherPay = other.call('pay', { bolt11: inv.bolt11 });
-    await until('the other payment in flight', async () => ((await other.call<{ pays: Array<{ status: string }> }>('listpays', { payment_hash: inv.payment_hash })).pays.length > 0 ? true : undefined));
+    await until('the other payment in flight', async () =>
+      (await other.call<{ pays: Array<{ status: string }> }>('listpays', { payment_hash: inv.payment_hash })).pays.length > 0 ? true : undefined,
+    );
     const r = await call<{ status: string; preimage: string | null }>(ca, 'ln.pay', { invoice: inv.bolt11 });
     assert.deepEqual([r.status, r.preimage], ['pending', null]);
     const listed = await call<{ payments: Array<{ payment_hash: string; status: string }> }>(ca, 'ln.listpayments');
@@ -75,15 +84,25 @@ describe('Core Lightning payments in flight', () => {
 
   it('preimages are for the user and admin roles: a readonly caller sees payments without them, and cannot probe', async () => {
     const admin = await call<{ payments: Array<{ preimage?: string; status: string }> }>(ca, 'ln.listpayments');
-    assert.ok(admin.payments.some((p) => p.status === 'complete' && p.preimage), 'admin sees the proof of payment');
+    assert.ok(
+      admin.payments.some((p) => p.status === 'complete' && p.preimage),
+      'admin sees the proof of payment',
+    );
     const reader = await wsChannel(da.wsUrl!, 'reader:r-pass');
     const seen = await call<{ payments: Array<Record<string, unknown>> }>(reader, 'ln.listpayments');
     assert.equal(seen.payments.length, admin.payments.length);
-    assert.ok(seen.payments.every((p) => !('preimage' in p)), 'no preimage for readonly');
+    assert.ok(
+      seen.payments.every((p) => !('preimage' in p)),
+      'no preimage for readonly',
+    );
     const hist = await call<{ items: unknown[] }>(reader, 'l2.history', { protocol: 'lightning' });
     assert.ok(!JSON.stringify(hist).includes('preimage'));
     const inv = await call<{ bolt11: string }>(cb, 'ln.createinvoice', { amount_msat: 1000, description: 'probe' });
-    assert.equal((await reader.call('l2.estimatefee', { protocol: 'lightning', operation: 'pay', params: { invoice: inv.bolt11 } })).error?.code, -32002, 'fee probes need the user role');
+    assert.equal(
+      (await reader.call('l2.estimatefee', { protocol: 'lightning', operation: 'pay', params: { invoice: inv.bolt11 } })).error?.code,
+      -32002,
+      'fee probes need the user role',
+    );
     const sub = await reader.call('subscribe', { topics: ['ln.payment'] });
     assert.equal(sub.error?.code, -32002, 'ln.payment needs the user role');
     assert.ok((await reader.call('subscribe', { topics: ['ln.*'] })).result, 'a pattern is allowed; it carries only what the role may see');

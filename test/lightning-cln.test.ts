@@ -43,7 +43,10 @@ describe('Lightning over Core Lightning test peers', () => {
     const bal = await call<{ onchain_confirmed_sat: number; channel_local_msat: number }>(ch, 'ln.balance');
     assert.equal(bal.onchain_confirmed_sat, 5_000_000);
     const l2 = await call<Array<{ protocol: string; backend: string; state: string }>>(ch, 'l2.list');
-    assert.deepEqual(l2.map((x) => [x.protocol, x.backend, x.state]), [['lightning', 'cln', 'ok']]);
+    assert.deepEqual(
+      l2.map((x) => [x.protocol, x.backend, x.state]),
+      [['lightning', 'cln', 'ok']],
+    );
     const caps = await call<Array<{ capabilities: string[] }>>(ch, 'l2.capabilities');
     assert.ok(caps[0]!.capabilities.includes('invoice.create'));
   });
@@ -68,7 +71,7 @@ describe('Lightning over Core Lightning test peers', () => {
     assert.equal(list.invoices.find((i) => i.payment_hash === inv.payment_hash)!.status, 'paid');
   });
 
-  it('an invoice made on the node by another program is reported as created, with lightningd\'s label', async () => {
+  it("an invoice made on the node by another program is reported as created, with lightningd's label", async () => {
     const other = new ClnClient(b.socketPath, 5000);
     const inv = await other.call<{ payment_hash: string; created_index: number }>('invoice', { amount_msat: 5000, label: 'shop-7', description: 'elsewhere' });
     other.close();
@@ -126,12 +129,18 @@ describe('Lightning over Core Lightning test peers', () => {
     await checkLayer2Face(ch, ca);
     const closed = await call<{ type: string }>(ca, 'ln.closechannel', { channel: ch1.channel_id });
     assert.equal(closed.type, 'mutual');
-    assert.deepEqual(Object.entries(await nextEvent(ca, 'ln.channel')).filter(([k]) => ['status', 'channel_id'].includes(k)), [['status', 'closed'], ['channel_id', ch1.channel_id]]);
+    assert.deepEqual(
+      Object.entries(await nextEvent(ca, 'ln.channel')).filter(([k]) => ['status', 'channel_id'].includes(k)),
+      [
+        ['status', 'closed'],
+        ['channel_id', ch1.channel_id],
+      ],
+    );
     ca.close();
     await da.kill();
   });
 
-  it('a payment whose outcome anyad missed (killed mid-payment) is settled from lightningd\'s record when it is back', async () => {
+  it("a payment whose outcome anyad missed (killed mid-payment) is settled from lightningd's record when it is back", async () => {
     const datadir = join(dir.path, 'anya-crash');
     const dx = await startDaemon(datadir, { args: [...args(a), '-ln.watchinterval=100'] });
     const cx = await unixChannel(dx.socket);
@@ -171,7 +180,10 @@ describe('Lightning over Core Lightning test peers', () => {
     assert.equal(bad.error?.code, -32602);
     assert.match(bad.error!.message, /invoice: not a valid BOLT11 invoice/);
     // BOLT 11's first example: a valid invoice, for mainnet.
-    const mainnet = await ch.call('ln.pay', { invoice: 'lnbc1pvjluezpp5qqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqypqdpl2pkx2ctnv5sxxmmwwd5kgetjypeh2ursdae8g6twvus8g6rfwvs8qun0dfjkxaq8rkx3yf5tcsyz3d73gafnh3cax9rn449d9p5uxz9ezhhypd0elx87sjle52x86fux2ypatgddc6k63n7erqz25le42c4u4ecky03ylcqca784w' });
+    const mainnet = await ch.call('ln.pay', {
+      invoice:
+        'lnbc1pvjluezpp5qqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqypqdpl2pkx2ctnv5sxxmmwwd5kgetjypeh2ursdae8g6twvus8g6rfwvs8qun0dfjkxaq8rkx3yf5tcsyz3d73gafnh3cax9rn449d9p5uxz9ezhhypd0elx87sjle52x86fux2ypatgddc6k63n7erqz25le42c4u4ecky03ylcqca784w',
+    });
     assert.equal(mainnet.error?.code, -32602);
     assert.match(mainnet.error!.message, /it is for bitcoin, but anyad runs on regtest/);
     const nochan = await ch.call('ln.closechannel', { channel: '123x4x5' });
@@ -229,6 +241,9 @@ describe('Lightning over Core Lightning test peers', () => {
     assert.equal(made.payment_hash, another.payment_hash, 'earlier creations are not reported again');
     const ev = await nextEvent(ws, 'ln.invoice', (x) => x.status === 'settled');
     assert.equal(ev.payment_hash, another.payment_hash, 'the old settlement is not reported again');
-    await assert.rejects(nextEvent(ws, 'ln.invoice', (x) => x.status === 'settled', 300), /timeout/);
+    await assert.rejects(
+      nextEvent(ws, 'ln.invoice', (x) => x.status === 'settled', 300),
+      /timeout/,
+    );
   });
 });

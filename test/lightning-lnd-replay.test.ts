@@ -23,7 +23,11 @@ interface InvoiceEvent {
 }
 
 async function direct(p: LndPeer): Promise<ln.AuthenticatedLnd> {
-  return ln.authenticatedLndGrpc({ cert: (await readFile(p.certPath)).toString('base64'), macaroon: (await readFile(p.macaroonPath)).toString('hex'), socket: p.socket }).lnd;
+  return ln.authenticatedLndGrpc({
+    cert: (await readFile(p.certPath)).toString('base64'),
+    macaroon: (await readFile(p.macaroonPath)).toString('hex'),
+    socket: p.socket,
+  }).lnd;
 }
 
 describe('ln.invoice exactly once, as LND really replays', () => {
@@ -50,8 +54,12 @@ describe('ln.invoice exactly once, as LND really replays', () => {
     }
   };
   const seen = (status: string, hash: string): number => events.filter((e) => e.status === status && e.payment_hash === hash).length;
-  const waitFor = (status: string, hash: string): Promise<true> => until(`${status} ${hash.slice(0, 8)}`, async () => (seen(status, hash) > 0 ? true : undefined));
-  const healthOk = (): Promise<true> => until('lnd ok', async () => ((await call<Array<{ backend: string; state: string }>>(ch, 'l2.health')).find((h) => h.backend === 'lnd')?.state === 'ok' ? true : undefined));
+  const waitFor = (status: string, hash: string): Promise<true> =>
+    until(`${status} ${hash.slice(0, 8)}`, async () => (seen(status, hash) > 0 ? true : undefined));
+  const healthOk = (): Promise<true> =>
+    until('lnd ok', async () =>
+      (await call<Array<{ backend: string; state: string }>>(ch, 'l2.health')).find((h) => h.backend === 'lnd')?.state === 'ok' ? true : undefined,
+    );
   let lnd: ln.AuthenticatedLnd;
   const make = async (description: string): Promise<{ id: string; request: string }> => ln.createInvoice({ lnd, description, mtokens: '5000' });
   const pay = async (request: string): Promise<void> => void (await ln.payViaPaymentRequest({ lnd: await direct(payer), request }));
@@ -65,7 +73,16 @@ describe('ln.invoice exactly once, as LND really replays', () => {
     await node.start();
     net.connect(payer, node.id);
     anyadMacaroon = node.issueMacaroon(join(dir.path, 'anyad.macaroon'));
-    d = await startDaemon(join(dir.path, 'anya'), { args: ['-lnd.enable', `-lnd.socket=${node.socket}`, `-lnd.tlscertpath=${node.certPath}`, `-lnd.macaroonpath=${anyadMacaroon}`, '-nobitcoind.enable', '-noml.enable'] });
+    d = await startDaemon(join(dir.path, 'anya'), {
+      args: [
+        '-lnd.enable',
+        `-lnd.socket=${node.socket}`,
+        `-lnd.tlscertpath=${node.certPath}`,
+        `-lnd.macaroonpath=${anyadMacaroon}`,
+        '-nobitcoind.enable',
+        '-noml.enable',
+      ],
+    });
     ({ ch, ws } = await channelsWithEvents(d, ['ln.invoice']));
     lnd = await direct(node);
     void pump();
@@ -75,11 +92,13 @@ describe('ln.invoice exactly once, as LND really replays', () => {
     await closeAll(ch, ws, d, payer, node, dir);
   });
 
-  it('the node\'s first settlement ever, made while anyad was cut off, is reported once', async () => {
+  it("the node's first settlement ever, made while anyad was cut off, is reported once", async () => {
     const inv = await call<{ payment_hash: string; bolt11: string }>(ch, 'ln.createinvoice', { amount_msat: 3000, description: 'first' });
     await waitFor('created', inv.payment_hash);
     node.partition(anyadMacaroon, true);
-    await until('anyad notices', async () => ((await call<Array<{ backend: string; state: string }>>(ch, 'l2.health')).find((h) => h.backend === 'lnd')?.state !== 'ok' ? true : undefined));
+    await until('anyad notices', async () =>
+      (await call<Array<{ backend: string; state: string }>>(ch, 'l2.health')).find((h) => h.backend === 'lnd')?.state !== 'ok' ? true : undefined,
+    );
     await pay(inv.bolt11);
     node.partition(anyadMacaroon, false);
     await waitFor('settled', inv.payment_hash);
@@ -113,15 +132,25 @@ describe('ln.invoice exactly once, as LND really replays', () => {
       for (const x of [newer, newest, middle, open]) assert.equal(seen('created', x.id), 1, `created once: ${x.id}`);
       for (const x of [older, newer, newest, middle, oldest]) assert.equal(seen('settled', x.id), 1, `settled once: ${x.id}`);
       const order = events.filter((e) => e.status === 'settled').map((e) => e.settle_index!);
-      assert.deepEqual(order, [...order].sort((a, b) => a - b), 'settlements in settle_index order');
-      assert.deepEqual(order, order.map((_, i) => i + 1), 'every settle index reported, none twice');
+      assert.deepEqual(
+        order,
+        [...order].sort((a, b) => a - b),
+        'settlements in settle_index order',
+      );
+      assert.deepEqual(
+        order,
+        order.map((_, i) => i + 1),
+        'every settle index reported, none twice',
+      );
     }
   });
 
   it('a stream attached late loses nothing: an invoice made as soon as health is ok gets its events', async () => {
     node.subscribeDelayMs = 1500;
     node.partition(anyadMacaroon, true);
-    await until('anyad notices', async () => ((await call<Array<{ backend: string; state: string }>>(ch, 'l2.health')).find((h) => h.backend === 'lnd')?.state !== 'ok' ? true : undefined));
+    await until('anyad notices', async () =>
+      (await call<Array<{ backend: string; state: string }>>(ch, 'l2.health')).find((h) => h.backend === 'lnd')?.state !== 'ok' ? true : undefined,
+    );
     node.partition(anyadMacaroon, false);
     await healthOk();
     const inv = await call<{ payment_hash: string; bolt11: string }>(ch, 'ln.createinvoice', { amount_msat: 9000, description: 'right away' });
@@ -144,7 +173,16 @@ describe('ln.invoice exactly once, as LND really replays', () => {
     await pay(b.request);
     await pay(a.request);
     const c = await make('made while anyad is down');
-    d = await startDaemon(d.datadir, { args: ['-lnd.enable', `-lnd.socket=${node.socket}`, `-lnd.tlscertpath=${node.certPath}`, `-lnd.macaroonpath=${anyadMacaroon}`, '-nobitcoind.enable', '-noml.enable'] });
+    d = await startDaemon(d.datadir, {
+      args: [
+        '-lnd.enable',
+        `-lnd.socket=${node.socket}`,
+        `-lnd.tlscertpath=${node.certPath}`,
+        `-lnd.macaroonpath=${anyadMacaroon}`,
+        '-nobitcoind.enable',
+        '-noml.enable',
+      ],
+    });
     ({ ch, ws } = await channelsWithEvents(d, ['ln.invoice']));
     const lastSettle = Math.max(...events.filter((e) => e.status === 'settled').map((e) => e.settle_index!));
     const [l2] = await call<Array<{ summary: { cursors?: { settle_index?: number; add_index?: number } } }>>(ch, 'l2.list');
@@ -156,7 +194,14 @@ describe('ln.invoice exactly once, as LND really replays', () => {
     const after = await make('after');
     await pay(after.request);
     await waitFor('settled', after.id);
-    assert.deepEqual(events.map((e) => [e.status, e.payment_hash]), [['created', after.id], ['settled', after.id]], 'nothing before it is reported again');
+    assert.deepEqual(
+      events.map((e) => [e.status, e.payment_hash]),
+      [
+        ['created', after.id],
+        ['settled', after.id],
+      ],
+      'nothing before it is reported again',
+    );
     void c;
   });
 });

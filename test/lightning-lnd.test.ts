@@ -19,11 +19,22 @@ import { LnNetwork } from './peers/ln-network.js';
 import { LndPeer } from './peers/lnd-peer.js';
 import { until } from './helpers/until.js';
 
-const lndArgs = (p: LndPeer, over: { cert?: string; macaroon?: string } = {}): string[] => ['-lnd.enable', `-lnd.socket=${p.socket}`, `-lnd.tlscertpath=${over.cert ?? p.certPath}`, `-lnd.macaroonpath=${over.macaroon ?? p.macaroonPath}`, '-nobitcoind.enable', '-noml.enable'];
+const lndArgs = (p: LndPeer, over: { cert?: string; macaroon?: string } = {}): string[] => [
+  '-lnd.enable',
+  `-lnd.socket=${p.socket}`,
+  `-lnd.tlscertpath=${over.cert ?? p.certPath}`,
+  `-lnd.macaroonpath=${over.macaroon ?? p.macaroonPath}`,
+  '-nobitcoind.enable',
+  '-noml.enable',
+];
 
 /** ln-service straight to a peer, as another app on the box would pay. */
 async function payDirect(from: LndPeer, bolt11: string): Promise<void> {
-  const { lnd } = ln.authenticatedLndGrpc({ cert: (await readFile(from.certPath)).toString('base64'), macaroon: (await readFile(from.macaroonPath)).toString('hex'), socket: from.socket });
+  const { lnd } = ln.authenticatedLndGrpc({
+    cert: (await readFile(from.certPath)).toString('base64'),
+    macaroon: (await readFile(from.macaroonPath)).toString('hex'),
+    socket: from.socket,
+  });
   await ln.payViaPaymentRequest({ lnd, request: bolt11 });
 }
 
@@ -71,17 +82,26 @@ describe('Lightning over LND test peers', () => {
     const bal = await call<{ onchain_confirmed_sat: number; onchain_unconfirmed_sat: number; channel_local_msat: number }>(ch, 'ln.balance');
     assert.deepEqual(bal, { onchain_confirmed_sat: 5_000_000, onchain_unconfirmed_sat: 0, channel_local_msat: 0 });
     const l2 = await call<Array<{ protocol: string; backend: string; state: string; summary: { id: string } }>>(ch, 'l2.list');
-    assert.deepEqual(l2.map((x) => [x.protocol, x.backend, x.state, x.summary.id]), [['lightning', 'lnd', 'ok', b.id]]);
+    assert.deepEqual(
+      l2.map((x) => [x.protocol, x.backend, x.state, x.summary.id]),
+      [['lightning', 'lnd', 'ok', b.id]],
+    );
     const health = await l2Health(ch);
     assert.match(health[0]!.detail, /connected to LND 0\.20\.0-beta/);
   });
 
   it('an invoice created on B through anyad, paid from A, arrives as ln.invoice settled on the WebSocket', async () => {
-    const inv = await call<{ payment_hash: string; bolt11: string; label: string; expires_at: number }>(ch, 'ln.createinvoice', { amount_msat: 150_000, description: 'coffee', label: 'order-1' });
+    const inv = await call<{ payment_hash: string; bolt11: string; label: string; expires_at: number }>(ch, 'ln.createinvoice', {
+      amount_msat: 150_000,
+      description: 'coffee',
+      label: 'order-1',
+    });
     assert.equal(inv.label, 'order-1');
     const created = await nextEvent(ws, 'ln.invoice', (x) => x.status === 'created');
     assert.deepEqual([created.payment_hash, created.backend, created.label], [inv.payment_hash, 'lnd', 'order-1']);
-    const decoded = await call<{ payee: string; amount_msat: number; payment_hash: string; description: string; expires_at: number }>(ch, 'ln.decode', { invoice: inv.bolt11 });
+    const decoded = await call<{ payee: string; amount_msat: number; payment_hash: string; description: string; expires_at: number }>(ch, 'ln.decode', {
+      invoice: inv.bolt11,
+    });
     assert.deepEqual([decoded.payee, decoded.amount_msat, decoded.payment_hash, decoded.description], [b.id, 150_000, inv.payment_hash, 'coffee']);
     assert.ok(Math.abs(decoded.expires_at - inv.expires_at) <= 2);
     await payDirect(a, inv.bolt11);
@@ -99,7 +119,11 @@ describe('Lightning over LND test peers', () => {
   });
 
   it('an invoice made on the node by another program is reported as created', async () => {
-    const { lnd } = ln.authenticatedLndGrpc({ cert: (await readFile(b.certPath)).toString('base64'), macaroon: (await readFile(b.macaroonPath)).toString('hex'), socket: b.socket });
+    const { lnd } = ln.authenticatedLndGrpc({
+      cert: (await readFile(b.certPath)).toString('base64'),
+      macaroon: (await readFile(b.macaroonPath)).toString('hex'),
+      socket: b.socket,
+    });
     const inv = await ln.createInvoice({ lnd, description: 'elsewhere', mtokens: '5000' });
     const ev = await nextEvent(ws, 'ln.invoice', (x) => x.status === 'created');
     assert.deepEqual([ev.payment_hash, ev.label, ev.amount_msat, ev.add_index], [inv.id, '', 5000, b.invoices.length]);
@@ -130,13 +154,21 @@ describe('Lightning over LND test peers', () => {
       const ev = await nextEvent(ca, 'ln.channel');
       assert.deepEqual([ev.status, ev.channel_id, ev.short_channel_id, ev.peer], ['pending', opened.channel_id, null, b.id]);
       const waiting = await call<Array<{ channel_id: string; state: string; active: boolean }>>(ca, 'ln.listchannels');
-      assert.deepEqual(waiting.map((x) => [x.channel_id, x.state, x.active]), [[opened.channel_id, 'pending_open', false]]);
+      assert.deepEqual(
+        waiting.map((x) => [x.channel_id, x.state, x.active]),
+        [[opened.channel_id, 'pending_open', false]],
+      );
       a.confirmChannels(); // the funding transaction confirms
       const open = await nextEvent(ca, 'ln.channel');
       assert.deepEqual([open.status, open.short_channel_id], ['opened', '300x1x0']);
       assert.equal((await nextEvent(ca, 'ln.channel')).status, 'active');
-      const chans = await call<Array<{ channel_id: string; short_channel_id: string; peer: string; capacity_sat: number; local_msat: number; active: boolean }>>(ca, 'ln.listchannels');
-      assert.deepEqual(chans.map((x) => [x.channel_id, x.short_channel_id, x.peer, x.capacity_sat, x.local_msat, x.active]), [[opened.channel_id, '300x1x0', b.id, 1_000_000, 1_000_000_000, true]]);
+      const chans = await call<
+        Array<{ channel_id: string; short_channel_id: string; peer: string; capacity_sat: number; local_msat: number; active: boolean }>
+      >(ca, 'ln.listchannels');
+      assert.deepEqual(
+        chans.map((x) => [x.channel_id, x.short_channel_id, x.peer, x.capacity_sat, x.local_msat, x.active]),
+        [[opened.channel_id, '300x1x0', b.id, 1_000_000, 1_000_000_000, true]],
+      );
       assert.equal((await call<{ channel_local_msat: number }>(ca, 'ln.balance')).channel_local_msat, 1_000_000_000);
       const broke = await ca.call('ln.openchannel', { peer: b.id, amount_sat: 9_000_000 });
       assert.equal(broke.error?.code, -32016);
@@ -149,7 +181,10 @@ describe('Lightning over LND test peers', () => {
       assert.match(capped.error!.message, /PaymentPathfindingFailedToFindPossibleRoute/);
       assert.equal((capped.error!.data as { kind: string }).kind, 'no_route', 'LND reports a fee cap it cannot meet as no route');
       assert.equal((await nextEvent(ca, 'ln.payment')).status, 'failed');
-      const paid = await call<{ status: string; amount_msat: number; fee_msat: number; preimage: string }>(ca, 'ln.pay', { invoice: inv.bolt11, max_fee_msat: 1000 });
+      const paid = await call<{ status: string; amount_msat: number; fee_msat: number; preimage: string }>(ca, 'ln.pay', {
+        invoice: inv.bolt11,
+        max_fee_msat: 1000,
+      });
       assert.deepEqual([paid.status, paid.amount_msat, paid.fee_msat], ['complete', 2_000_000, 200]);
       assert.match(paid.preimage, /^[0-9a-f]{64}$/);
       assert.equal((await nextEvent(ca, 'ln.payment')).status, 'succeeded');
@@ -179,7 +214,11 @@ describe('Lightning over LND test peers', () => {
       // The same payment through the Layer2 face every adapter shows.
       await checkLayer2Face(ch, ca);
       const pays = await call<{ payments: Array<{ payment_hash: string; status: string; fee_msat: number | null }> }>(ca, 'ln.listpayments');
-      assert.deepEqual(pays.payments.filter((p) => p.payment_hash === inv.payment_hash).map((p) => [p.status, p.fee_msat]), [['complete', 200]], 'a refused second attempt does not overwrite the proof of payment');
+      assert.deepEqual(
+        pays.payments.filter((p) => p.payment_hash === inv.payment_hash).map((p) => [p.status, p.fee_msat]),
+        [['complete', 200]],
+        'a refused second attempt does not overwrite the proof of payment',
+      );
       const closed = await call<{ type: string; txid: string }>(ca, 'ln.closechannel', { channel: '300x1x0' });
       assert.equal(closed.type, 'mutual');
       assert.equal((await nextEvent(ca, 'ln.channel')).status, 'closed');
@@ -192,7 +231,7 @@ describe('Lightning over LND test peers', () => {
     }
   });
 
-  it('a payment whose outcome anyad missed (killed mid-payment) is settled from LND\'s record when it is back', async () => {
+  it("a payment whose outcome anyad missed (killed mid-payment) is settled from LND's record when it is back", async () => {
     const datadir = join(dir.path, 'anya-crash');
     const args = [...lndArgs(a), '-ln.watchinterval=100'];
     const dx = await startDaemon(datadir, { args });
@@ -231,7 +270,10 @@ describe('Lightning over LND test peers', () => {
     const bad = await ch.call('ln.decode', { invoice: 'lnbcrt1notaninvoice' });
     assert.equal(bad.error?.code, -32602);
     assert.match(bad.error!.message, /invoice: not a valid BOLT11 invoice/);
-    const mainnet = await ch.call('ln.decode', { invoice: 'lnbc1pvjluezpp5qqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqypqdpl2pkx2ctnv5sxxmmwwd5kgetjypeh2ursdae8g6twvus8g6rfwvs8qun0dfjkxaq8rkx3yf5tcsyz3d73gafnh3cax9rn449d9p5uxz9ezhhypd0elx87sjle52x86fux2ypatgddc6k63n7erqz25le42c4u4ecky03ylcqca784w' });
+    const mainnet = await ch.call('ln.decode', {
+      invoice:
+        'lnbc1pvjluezpp5qqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqypqdpl2pkx2ctnv5sxxmmwwd5kgetjypeh2ursdae8g6twvus8g6rfwvs8qun0dfjkxaq8rkx3yf5tcsyz3d73gafnh3cax9rn449d9p5uxz9ezhhypd0elx87sjle52x86fux2ypatgddc6k63n7erqz25le42c4u4ecky03ylcqca784w',
+    });
     assert.equal(mainnet.error?.code, -32602);
     assert.match(mainnet.error!.message, /it is for bitcoin, but anyad runs on regtest/);
     const shape = await ch.call('ln.pay', { invoice: 'hello' });
@@ -324,7 +366,9 @@ describe('Lightning over LND test peers', () => {
     const list = await call<{ stale: boolean; invoices: unknown[] }>(ch, 'ln.listinvoices');
     assert.equal(list.stale, true);
     assert.ok(list.invoices.length >= 2);
-    const rec = await call<{ stale: boolean; status: string }>(ch, 'ln.lookupinvoice', { payment_hash: list.invoices.map((i) => (i as { payment_hash: string }).payment_hash)[0]! });
+    const rec = await call<{ stale: boolean; status: string }>(ch, 'ln.lookupinvoice', {
+      payment_hash: list.invoices.map((i) => (i as { payment_hash: string }).payment_hash)[0]!,
+    });
     assert.equal(rec.stale, true);
     await b.start();
     await until('reconnected', async () => ((await ch.call('ln.getinfo')).error ? undefined : true));
@@ -341,7 +385,11 @@ describe('Lightning over LND test peers', () => {
     ws.close();
     await d.kill();
     await payDirect(a, inv.bolt11);
-    const { lnd } = ln.authenticatedLndGrpc({ cert: (await readFile(b.certPath)).toString('base64'), macaroon: (await readFile(b.macaroonPath)).toString('hex'), socket: b.socket });
+    const { lnd } = ln.authenticatedLndGrpc({
+      cert: (await readFile(b.certPath)).toString('base64'),
+      macaroon: (await readFile(b.macaroonPath)).toString('hex'),
+      socket: b.socket,
+    });
     await ln.createInvoice({ lnd, description: 'made while down' });
     const addedWhileDown = b.invoices.length;
     d = await startDaemon(d.datadir, { args: lndArgs(b) });
@@ -362,7 +410,10 @@ describe('Lightning over LND test peers', () => {
     assert.equal(made.payment_hash, another.payment_hash, 'earlier creations are not reported again');
     const ev = await nextEvent(ws, 'ln.invoice', (x) => x.status === 'settled');
     assert.equal(ev.payment_hash, another.payment_hash, 'the old settlement is not reported again');
-    await assert.rejects(nextEvent(ws, 'ln.invoice', (x) => x.status === 'settled', 300), /timeout/);
+    await assert.rejects(
+      nextEvent(ws, 'ln.invoice', (x) => x.status === 'settled', 300),
+      /timeout/,
+    );
   });
 
   it('both backends in one anyad: the backend param picks, ln.default decides when none is named', async () => {
@@ -378,7 +429,10 @@ describe('Lightning over LND test peers', () => {
       assert.equal((await call<{ id: string }>(cx, 'ln.getinfo', { backend: 'cln' })).id, c.id);
       assert.equal((await call<{ id: string }>(cx, 'ln.getinfo', { backend: 'lnd' })).id, a.id);
       const l2 = await call<Array<{ backend: string; state: string }>>(cx, 'l2.list');
-      assert.deepEqual(l2.map((x) => [x.backend, x.state]).sort(), [['cln', 'ok'], ['lnd', 'ok']]);
+      assert.deepEqual(l2.map((x) => [x.backend, x.state]).sort(), [
+        ['cln', 'ok'],
+        ['lnd', 'ok'],
+      ]);
       // Records are kept apart per backend.
       await call(cx, 'ln.createinvoice', { amount_msat: 1000, description: 'on cln', backend: 'cln' });
       assert.equal((await call<{ invoices: unknown[] }>(cx, 'ln.listinvoices', { backend: 'cln' })).invoices.length, 1);

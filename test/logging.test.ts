@@ -11,7 +11,17 @@ describe('logging', () => {
     const out = new LogCapture();
     const log = createLogging({ level: 'info', console: true, stdout: out as never });
     const room = log.child({ room: 'hsm' });
-    room.info({ pin: '1234', password: 'hunter2', cfg: { passphrase: 'p', rpcpassword: 'r', nested: { macaroon: 'm', seed: 's' } }, xprv: 'xprv9s21...', token: 't', ok: 'visible' }, 'unlock');
+    room.info(
+      {
+        pin: '1234',
+        password: 'hunter2',
+        cfg: { passphrase: 'p', rpcpassword: 'r', nested: { macaroon: 'm', seed: 's' } },
+        xprv: 'xprv9s21...',
+        token: 't',
+        ok: 'visible',
+      },
+      'unlock',
+    );
     const text = JSON.stringify(out.lines);
     for (const secret of ['1234', 'hunter2', '"p"', '"r"', '"m"', '"s"', 'xprv9s21', '"t"']) assert.ok(!text.includes(secret), `${secret} leaked: ${text}`);
     assert.ok(text.includes('visible'));
@@ -27,7 +37,10 @@ describe('logging', () => {
     a.debug('shown');
     const b = log.child({ room: 'b' });
     b.debug('also shown');
-    assert.deepEqual(out.lines.map((l) => l.msg), ['shown', 'also shown']);
+    assert.deepEqual(
+      out.lines.map((l) => l.msg),
+      ['shown', 'also shown'],
+    );
     assert.equal(log.level(), 'debug');
   });
 });

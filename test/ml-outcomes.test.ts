@@ -29,11 +29,18 @@ describe('fee outcomes on a regtest chain', () => {
     await node.mine(100);
     const utxos = [];
     for (const h of blocks) {
-      const b = await node.rpc<{ tx: Array<{ txid: string; vout: Array<{ value: number; n: number; scriptPubKey: { hex: string } }> }> }>('getblock', h, true, true);
+      const b = await node.rpc<{ tx: Array<{ txid: string; vout: Array<{ value: number; n: number; scriptPubKey: { hex: string } }> }> }>(
+        'getblock',
+        h,
+        true,
+        true,
+      );
       const o = b.tx[0]!.vout.find((x) => x.scriptPubKey.hex === Buffer.from(w.script).toString('hex'))!;
       utxos.push({ txid: b.tx[0]!.txid, vout: o.n, value: BigInt(Math.round(o.value * 1e8)) });
     }
-    const d = await startDaemon(join(dir.path, 'a'), { args: [`-bitcoind.rpcport=${node.port}`, `-bitcoind.rpccookiefile=${node.cookieFile}`, '-bitcoind.pollinterval=100'] });
+    const d = await startDaemon(join(dir.path, 'a'), {
+      args: [`-bitcoind.rpcport=${node.port}`, `-bitcoind.rpccookiefile=${node.cookieFile}`, '-bitcoind.pollinterval=100'],
+    });
     const ch = await unixChannel(d.socket);
     // three transactions paying about 2, 10 and 30 sat/vB (a 1-in 1-out P2WPKH spend is 110 vB)
     const txids: string[] = [];

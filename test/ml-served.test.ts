@@ -27,7 +27,11 @@ describe('fee model served as trained', () => {
       const card = JSON.parse(await readFile(join(ROOT, 'models', id, '1', 'card.json'), 'utf8')) as ModelCard;
       const rebuilt = await readFile(join(out, id, '1', 'model.onnx'));
       assert.equal(createHash('sha256').update(rebuilt).digest('hex'), card.sha256, `${id}: rebuilt bytes`);
-      assert.equal(await readFile(join(out, id, '1', 'card.json'), 'utf8'), await readFile(join(ROOT, 'models', id, '1', 'card.json'), 'utf8'), `${id}: rebuilt card`);
+      assert.equal(
+        await readFile(join(out, id, '1', 'card.json'), 'utf8'),
+        await readFile(join(ROOT, 'models', id, '1', 'card.json'), 'utf8'),
+        `${id}: rebuilt card`,
+      );
       assert.equal(card.inputs[0]!.ranges?.length, card.inputs[0]!.features?.length, `${id}: a training range per feature`);
       assert.equal(card.inputs[0]!.out_of_range, 'clamp');
     }
@@ -45,10 +49,13 @@ describe('fee model served as trained', () => {
       await d.kill();
     });
 
-    it('absurd snapshots are clamped to what the model saw: finite, at most the card\'s highest label', async () => {
+    it("absurd snapshots are clamped to what the model saw: finite, at most the card's highest label", async () => {
       const card = JSON.parse(await readFile(join(ROOT, 'models', 'fee-estimator', '1', 'card.json'), 'utf8')) as ModelCard;
       const max = card.outputs[0]!.ranges![0]![1];
-      const huge = await call<{ sat_per_vb: number }>(ch, 'ml.estimatefee', { target: 1, snapshot: { mempool_vsize: 1e300, fee_histogram: [[1e300, 1e300]], recent_block_feerates: [1e300], seconds_since_last_block: 1e300 } });
+      const huge = await call<{ sat_per_vb: number }>(ch, 'ml.estimatefee', {
+        target: 1,
+        snapshot: { mempool_vsize: 1e300, fee_histogram: [[1e300, 1e300]], recent_block_feerates: [1e300], seconds_since_last_block: 1e300 },
+      });
       assert.ok(Number.isFinite(huge.sat_per_vb) && huge.sat_per_vb <= max, `${huge.sat_per_vb} <= ${max}`);
       const p = await call<{ output: number }>(ch, 'ml.predict', { id: 'fee-estimator', features: [-50, -50, -50, -50, -50, -50, -50, -50, 0] });
       assert.ok(p.output >= 1, `ml.predict on the fee model answers ${p.output}`);
@@ -58,7 +65,17 @@ describe('fee model served as trained', () => {
       for (const snapshot of [
         { mempool_vsize: 1000, fee_histogram: [[1, 1000]], recent_block_feerates: [1, 1, 1, 1, 1, 1], seconds_since_last_block: 30 },
         { mempool_vsize: 1000, fee_histogram: [[1, 1000]], recent_block_feerates: [], seconds_since_last_block: 30 },
-        { mempool_vsize: 90e6, fee_histogram: [[1, 30e6], [5, 30e6], [20, 20e6], [60, 10e6]], recent_block_feerates: [30, 35, 40, 28, 33, 31], seconds_since_last_block: 900 },
+        {
+          mempool_vsize: 90e6,
+          fee_histogram: [
+            [1, 30e6],
+            [5, 30e6],
+            [20, 20e6],
+            [60, 10e6],
+          ],
+          recent_block_feerates: [30, 35, 40, 28, 33, 31],
+          seconds_since_last_block: 900,
+        },
       ]) {
         let prev = Infinity;
         for (const target of [1, 2, 3, 4, 5, 6, 8, 10, 12, 18, 24, 36, 72, 144, 504, 1008]) {
@@ -73,7 +90,9 @@ describe('fee model served as trained', () => {
 
   it('the live snapshot carries the median fee rates of the blocks anyad has seen', async () => {
     const node: BcoinNode = await startBcoin(dir.path);
-    const d = await startDaemon(join(dir.path, 'live'), { args: [`-bitcoind.rpcport=${node.port}`, `-bitcoind.rpccookiefile=${node.cookieFile}`, '-bitcoind.pollinterval=100'] });
+    const d = await startDaemon(join(dir.path, 'live'), {
+      args: [`-bitcoind.rpcport=${node.port}`, `-bitcoind.rpccookiefile=${node.cookieFile}`, '-bitcoind.pollinterval=100'],
+    });
     const ch = await unixChannel(d.socket);
     try {
       const w = newWallet();

@@ -22,10 +22,27 @@ import { unixChannel } from './helpers/channel.js';
 
 bitcoin.initEccLib(ecc);
 
-const L1: Layer[] = [{ weights: [[0.5, -0.25, 1], [1, 0.75, -0.5], [-1, 0.1, 0.2]], bias: [0.1, 0.2, -0.1] }, { weights: [[1], [-0.5], [0.25]], bias: [0.05] }];
+const L1: Layer[] = [
+  {
+    weights: [
+      [0.5, -0.25, 1],
+      [1, 0.75, -0.5],
+      [-1, 0.1, 0.2],
+    ],
+    bias: [0.1, 0.2, -0.1],
+  },
+  { weights: [[1], [-0.5], [0.25]], bias: [0.05] },
+];
 const L2: Layer[] = [{ weights: [[1.5], [0.5], [-0.5]], bias: [0.3] }];
 
-async function writeModel(dir: string, id: string, version: number, layers: Layer[], patch: Partial<ModelCard> = {}, bytesOverride?: Uint8Array): Promise<void> {
+async function writeModel(
+  dir: string,
+  id: string,
+  version: number,
+  layers: Layer[],
+  patch: Partial<ModelCard> = {},
+  bytesOverride?: Uint8Array,
+): Promise<void> {
   const bytes = mlpModel(layers);
   const d = join(dir, id, String(version));
   await mkdir(d, { recursive: true });
@@ -42,7 +59,9 @@ async function writeModel(dir: string, id: string, version: number, layers: Laye
     training_data: { source: 'none', statement: 'hand-written weights for tests' },
     metrics: {},
     created: '2026-11-21',
-    sha256: createHash('sha256').update(bytesOverride ?? bytes).digest('hex'),
+    sha256: createHash('sha256')
+      .update(bytesOverride ?? bytes)
+      .digest('hex'),
     ...patch,
   };
   await writeFile(join(d, 'card.json'), JSON.stringify(card));
@@ -54,7 +73,19 @@ describe('ML service (in-process, real onnxruntime)', () => {
   const log = pino({ level: 'silent' });
   const make = async (name: string, opts: Partial<ConstructorParameters<typeof MlService>[0]> = {}): Promise<MlService> => {
     const db = await store.room(name);
-    const svc = new MlService({ dirs: [join(dir.path, 'models')], required: [], cacheSize: 1000, cacheTtlMs: 60_000, concurrency: 2, limits: { windowMs: 2, maxBatch: 64, maxQueue: 1024 }, ...opts }, new Router(db, store), log);
+    const svc = new MlService(
+      {
+        dirs: [join(dir.path, 'models')],
+        required: [],
+        cacheSize: 1000,
+        cacheTtlMs: 60_000,
+        concurrency: 2,
+        limits: { windowMs: 2, maxBatch: 64, maxQueue: 1024 },
+        ...opts,
+      },
+      new Router(db, store),
+      log,
+    );
     await svc.open();
     return svc;
   };
@@ -77,9 +108,17 @@ describe('ML service (in-process, real onnxruntime)', () => {
 
   it('outputs equal the plain-JS reference within 1e-5, for every version', async () => {
     const svc = await make('a');
-    const rows = [[0, 0, 0], [1, 2, 3], [-1, 0.5, 2], [10, -10, 0.001]];
+    const rows = [
+      [0, 0, 0],
+      [1, 2, 3],
+      [-1, 0.5, 2],
+      [10, -10, 0.001],
+    ];
     for (const row of rows) {
-      for (const [v, layers] of [[1, L1], [2, L2]] as const) {
+      for (const [v, layers] of [
+        [1, L1],
+        [2, L2],
+      ] as const) {
         const got = await svc.engine('toy', v).infer(Float32Array.from(row));
         assert.ok(Math.abs(got - mlpForward(layers, Float32Array.from(row))) < 1e-5, `v${v} ${row}: ${got}`);
       }
@@ -101,7 +140,18 @@ describe('ML service (in-process, real onnxruntime)', () => {
   });
 
   it('the fee extractor computes what its card says, position by position', () => {
-    const f = feeFeatures({ mempool_vsize: 3e6, fee_histogram: [[1, 1e6], [5, 1e6], [20, 0.5e6], [60, 0.5e6]], recent_block_feerates: [10, 30, 20], seconds_since_last_block: 300, target: 6 });
+    const f = feeFeatures({
+      mempool_vsize: 3e6,
+      fee_histogram: [
+        [1, 1e6],
+        [5, 1e6],
+        [20, 0.5e6],
+        [60, 0.5e6],
+      ],
+      recent_block_feerates: [10, 30, 20],
+      seconds_since_last_block: 300,
+      target: 6,
+    });
     const expect = [Math.log1p(3), Math.log1p(0.5), Math.log1p(1), Math.log1p(1), Math.log1p(2), Math.log1p(2), Math.log1p(20), 0.5, Math.log(6)];
     expect.forEach((v, i) => assert.ok(Math.abs(f[i]! - v) < 1e-6, `feature ${i}: ${f[i]} vs ${v}`));
   });
@@ -113,7 +163,10 @@ describe('ML service (in-process, real onnxruntime)', () => {
     await assert.rejects(svc.predict('toy', Float32Array.from([Infinity, 0, 2]), undefined), /feature 0 .* is Infinity/);
     await assert.rejects(svc.predict('nosuch', Float32Array.from([1, 2, 3]), undefined), /no model nosuch is loaded/);
     assert.throws(() => feeFeatures({ mempool_vsize: -1, fee_histogram: [], recent_block_feerates: [], seconds_since_last_block: 1, target: 6 }), FeatureError);
-    assert.throws(() => feeFeatures({ mempool_vsize: 1, fee_histogram: [], recent_block_feerates: [], seconds_since_last_block: 1, target: 0 }), /target must be an integer from 1 to 1008/);
+    assert.throws(
+      () => feeFeatures({ mempool_vsize: 1, fee_histogram: [], recent_block_feerates: [], seconds_since_last_block: 1, target: 0 }),
+      /target must be an integer from 1 to 1008/,
+    );
     await svc.close();
   });
 
@@ -205,7 +258,12 @@ describe('bundled models and the ml.* RPC', () => {
       const card = JSON.parse(await readFile(join(ROOT, 'models', id, '1', 'card.json'), 'utf8')) as ModelCard;
       assert.equal(card.training_data.source, 'synthetic');
       assert.match(card.training_data.statement, /synthetic/i);
-      assert.equal(createHash('sha256').update(await readFile(join(ROOT, 'models', id, '1', 'model.onnx'))).digest('hex'), card.sha256);
+      assert.equal(
+        createHash('sha256')
+          .update(await readFile(join(ROOT, 'models', id, '1', 'model.onnx')))
+          .digest('hex'),
+        card.sha256,
+      );
     }
     const d = await startDaemon(join(dir.path, 'a'), { args: ['-nobitcoind.enable'] });
     const ch = await unixChannel(d.socket);
@@ -213,7 +271,17 @@ describe('bundled models and the ml.* RPC', () => {
     assert.equal(status.runtime.execution_provider, 'cpu');
     assert.equal(status.runtime.arch, process.arch);
     assert.deepEqual(status.models.map((m) => m.id).sort(), ['fee-estimator', 'tx-risk']);
-    const busy = { mempool_vsize: 80e6, fee_histogram: [[1, 40e6], [5, 20e6], [20, 10e6], [50, 10e6]], recent_block_feerates: [40, 45, 38], seconds_since_last_block: 120 };
+    const busy = {
+      mempool_vsize: 80e6,
+      fee_histogram: [
+        [1, 40e6],
+        [5, 20e6],
+        [20, 10e6],
+        [50, 10e6],
+      ],
+      recent_block_feerates: [40, 45, 38],
+      seconds_since_last_block: 120,
+    };
     const quiet = { mempool_vsize: 0.2e6, fee_histogram: [[1, 0.2e6]], recent_block_feerates: [1, 1, 1], seconds_since_last_block: 120 };
     const hi = (await ch.call('ml.estimatefee', { target: 2, snapshot: busy })).result as { sat_per_vb: number };
     const lo = (await ch.call('ml.estimatefee', { target: 2, snapshot: quiet })).result as { sat_per_vb: number };

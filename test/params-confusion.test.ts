@@ -34,7 +34,17 @@ function wrong(schema: Param['schema']): unknown {
 }
 
 describe('type-confused params, for every declared method', () => {
-  const ctx = useDaemon({ args: ['-hsm.provider=simulator', '-cln.enable', '-cln.rpcfile=/nonexistent/lightning-rpc', '-lnd.enable', '-lnd.socket=localhost:1', '-ln.default=cln', '-rpcratelimit=100000'] });
+  const ctx = useDaemon({
+    args: [
+      '-hsm.provider=simulator',
+      '-cln.enable',
+      '-cln.rpcfile=/nonexistent/lightning-rpc',
+      '-lnd.enable',
+      '-lnd.socket=localhost:1',
+      '-ln.default=cln',
+      '-rpcratelimit=100000',
+    ],
+  });
 
   it('each parameter of each method, sent as another type, is -32602 naming it', async () => {
     const ch = await unixChannel(ctx.d.socket);

@@ -18,7 +18,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 describe('RPC hardening', () => {
   const ctx = useDaemon({ args: ['-rpcmaxpending=1048576', '-rpcmaxunauthenticated=8', '-rpcratelimit=100000'] });
 
-  it('a WebSocket client that never reads its answers: anyad\'s memory stays bounded', async () => {
+  it("a WebSocket client that never reads its answers: anyad's memory stays bounded", async () => {
     const token = await ctx.d.cookie();
     const ws = new WebSocket(ctx.d.wsUrl!, ['anya-rpc'], { headers: { authorization: `Bearer ${token}` } });
     await new Promise((r, j) => ws.once('open', r).once('error', j));
@@ -48,7 +48,12 @@ describe('RPC hardening', () => {
       Array.from({ length: 64 }, async () => {
         const s = new WebSocket(ctx.d.wsUrl!, ['anya-rpc']);
         s.on('error', () => undefined);
-        const ok = await new Promise<boolean>((r) => s.once('open', () => r(true)).once('unexpected-response', () => r(false)).once('error', () => r(false)));
+        const ok = await new Promise<boolean>((r) =>
+          s
+            .once('open', () => r(true))
+            .once('unexpected-response', () => r(false))
+            .once('error', () => r(false)),
+        );
         if (ok) strangers.push(s);
         else refused++;
       }),
@@ -57,7 +62,10 @@ describe('RPC hardening', () => {
     assert.equal(refused, 56);
     const ch = await unixChannel(ctx.d.socket);
     const answers = await Promise.all(Array.from({ length: 29 }, () => ch.call('getinfo')));
-    assert.ok(answers.every((a) => a.result), 'every admin call over the Unix socket answered');
+    assert.ok(
+      answers.every((a) => a.result),
+      'every admin call over the Unix socket answered',
+    );
     const authed = await wsChannel(ctx.d.wsUrl!, await ctx.d.cookie());
     assert.equal(typeof (await call(authed, 'uptime')), 'number', 'an authenticated WebSocket still gets in');
     authed.close();
@@ -75,15 +83,25 @@ describe('RPC hardening', () => {
     // The last one has no newline, as `printf` would send it.
     sock.end(lines.join('\n'));
     await closed;
-    const ids = text.trim().split('\n').map((l) => (JSON.parse(l) as { id: number }).id).sort((a, b) => a - b);
-    assert.deepEqual(ids, Array.from({ length: 20 }, (_, i) => i));
+    const ids = text
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { id: number }).id)
+      .sort((a, b) => a - b);
+    assert.deepEqual(
+      ids,
+      Array.from({ length: 20 }, (_, i) => i),
+    );
   });
 
   it('auth: one attempt at a time, slower after each failure, closed after three; and it must come first', async () => {
     const ws = await wsChannel(ctx.d.wsUrl!, undefined);
     const [a, b] = await Promise.all([ws.call('auth', { token: 'x:1' }), ws.call('auth', { token: 'x:2' })]);
     assert.deepEqual([a.error?.code, b.error?.code], [-32001, -32001]);
-    assert.ok([a, b].some((r) => /one auth call at a time/.test(r.error!.message)), 'the pipelined guess was not even checked');
+    assert.ok(
+      [a, b].some((r) => /one auth call at a time/.test(r.error!.message)),
+      'the pipelined guess was not even checked',
+    );
     const t = Date.now();
     assert.equal((await ws.call('auth', { token: 'x:3' })).error?.code, -32001);
     assert.ok(Date.now() - t >= 450, 'the second failure waits longer');

@@ -25,7 +25,10 @@ describe('store', () => {
     const s = await Store.open(loc());
     const a = await s.room('alpha');
     const b = await s.room('beta');
-    await s.batch([{ type: 'put', sublevel: a, key: 'k', value: 1 }, { type: 'put', sublevel: b, key: 'k', value: 2 }]);
+    await s.batch([
+      { type: 'put', sublevel: a, key: 'k', value: 1 },
+      { type: 'put', sublevel: b, key: 'k', value: 2 },
+    ]);
     assert.equal(await a.get('k'), 1);
     assert.equal(await b.get('k'), 2);
     await assert.rejects(s.room('alpha'), /opened twice/);
@@ -37,7 +40,17 @@ describe('store', () => {
     const ran: number[] = [];
     const migrations: Migration[] = [
       { version: 1, description: 'seed', up: async (db) => (ran.push(1), [{ type: 'put', sublevel: db, key: 'v', value: 'one' }]) },
-      { version: 2, description: 'rename', up: async (db) => (ran.push(2), [{ type: 'del', sublevel: db, key: 'v' }, { type: 'put', sublevel: db, key: 'value', value: `${await db.get('v')}!` }]) },
+      {
+        version: 2,
+        description: 'rename',
+        up: async (db) => (
+          ran.push(2),
+          [
+            { type: 'del', sublevel: db, key: 'v' },
+            { type: 'put', sublevel: db, key: 'value', value: `${await db.get('v')}!` },
+          ]
+        ),
+      },
     ];
     let s = await Store.open(where);
     let db = await s.room('alpha', migrations);
@@ -50,14 +63,20 @@ describe('store', () => {
     await s.close();
     // an older build (knowing only v1) refuses state written by the newer one
     s = await Store.open(where);
-    await assert.rejects(s.room('alpha', migrations.slice(0, 1)), (e: unknown) => e instanceof StoreError && /schema version 2 .* knows only up to 1: it was written by a newer anyad/.test(e.message));
+    await assert.rejects(
+      s.room('alpha', migrations.slice(0, 1)),
+      (e: unknown) => e instanceof StoreError && /schema version 2 .* knows only up to 1: it was written by a newer anyad/.test(e.message),
+    );
     await s.close();
   });
 
   it('a second open of the same database is refused with a clear lock error', async () => {
     const where = loc();
     const s = await Store.open(where);
-    await assert.rejects(Store.open(where), (e: unknown) => e instanceof StoreLockedError && /another anyad is probably using this data directory/.test(e.message));
+    await assert.rejects(
+      Store.open(where),
+      (e: unknown) => e instanceof StoreLockedError && /another anyad is probably using this data directory/.test(e.message),
+    );
     await s.close();
   });
 
@@ -98,7 +117,10 @@ describe('store', () => {
     await src.batch(Array.from({ length: 1000 }, (_, i) => ({ type: 'put' as const, sublevel: a, key: `k${i}`, value: { i } })));
     const file = join(dir.path, 'snap.backup');
     // writes that land while the backup runs are not in it (one snapshot), and the backup is still whole
-    const [summary] = await Promise.all([writeBackup(src, file, { network: 'regtest', version: 't', key: KEY }), src.batch([{ type: 'put', sublevel: a, key: 'late', value: 1 }])]);
+    const [summary] = await Promise.all([
+      writeBackup(src, file, { network: 'regtest', version: 't', key: KEY }),
+      src.batch([{ type: 'put', sublevel: a, key: 'late', value: 1 }]),
+    ]);
     assert.equal((await stat(file)).mode & 0o777, 0o600);
     assert.ok(summary.entries >= 1001, `entries ${summary.entries}`);
     await assert.rejects(writeBackup(src, file, { network: 'regtest', version: 't', key: KEY }), /already exists; anyad does not overwrite files/);
@@ -114,14 +136,20 @@ describe('store', () => {
     assert.equal(await b.get('k999').then((v) => (v as { i: number }).i), 999);
     assert.equal(await b.get('old'), undefined, 'restore replaces, it does not merge');
     const kept = await readBackup(keep, 'regtest', KEY);
-    assert.ok(kept.entries.some(([k]) => k.toString().endsWith('old')), 'the replaced state was saved first');
+    assert.ok(
+      kept.entries.some(([k]) => k.toString().endsWith('old')),
+      'the replaced state was saved first',
+    );
     await dst.close();
   });
 
   it('refuses a backup that is truncated, edited, of another network, or not a backup', async () => {
     const s = await Store.open(loc());
     const a = await s.room('alpha');
-    await s.batch([{ type: 'put', sublevel: a, key: 'k', value: 'v' }, { type: 'put', sublevel: a, key: 'j', value: 'w' }]);
+    await s.batch([
+      { type: 'put', sublevel: a, key: 'k', value: 'v' },
+      { type: 'put', sublevel: a, key: 'j', value: 'w' },
+    ]);
     const file = join(dir.path, `good${n}.backup`);
     await writeBackup(s, file, { network: 'regtest', version: 't', key: KEY });
     await s.close();
@@ -131,12 +159,26 @@ describe('store', () => {
       ['truncated', lines.slice(0, -1).join('\n') + '\n', /no trailer; the backup is truncated/],
       ['entry removed', [lines[0], lines[2], lines[lines.length - 1]].join('\n') + '\n', /trailer says \d+ entries but the file holds \d+/],
       ['edited', text.replace(lines[1]!, JSON.stringify([Buffer.from('x').toString('base64'), Buffer.from('"y"').toString('base64')])), /HMAC mismatch/],
-      ['edited, checksum recomputed without the key', (() => {
-        const body = [lines[0], JSON.stringify([Buffer.from('x').toString('base64'), Buffer.from('"y"').toString('base64')]), ...lines.slice(2, -1)].join('\n') + '\n';
-        const forged = createHash('sha256').update(body).digest('hex');
-        return `${body}${JSON.stringify({ entries: lines.length - 2, files: 0, hmac: forged })}\n`;
-      })(), /HMAC mismatch/],
-      ['sha256 trailer of the old format', `${lines.slice(0, -1).join('\n')}\n${JSON.stringify({ entries: lines.length - 2, sha256: createHash('sha256').update(lines.slice(0, -1).join('\n') + '\n').digest('hex') })}\n`, /carries no HMAC/],
+      [
+        'edited, checksum recomputed without the key',
+        (() => {
+          const body =
+            [lines[0], JSON.stringify([Buffer.from('x').toString('base64'), Buffer.from('"y"').toString('base64')]), ...lines.slice(2, -1)].join('\n') + '\n';
+          const forged = createHash('sha256').update(body).digest('hex');
+          return `${body}${JSON.stringify({ entries: lines.length - 2, files: 0, hmac: forged })}\n`;
+        })(),
+        /HMAC mismatch/,
+      ],
+      [
+        'sha256 trailer of the old format',
+        `${lines.slice(0, -1).join('\n')}\n${JSON.stringify({
+          entries: lines.length - 2,
+          sha256: createHash('sha256')
+            .update(lines.slice(0, -1).join('\n') + '\n')
+            .digest('hex'),
+        })}\n`,
+        /carries no HMAC/,
+      ],
       ['cut mid-line', text.slice(0, text.length - 20), /not valid JSON|no trailer/],
       ['not a backup', 'hello\n', /not valid JSON/],
       ['empty', '', /empty file/],

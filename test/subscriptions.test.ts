@@ -27,7 +27,10 @@ describe('subscriptions', () => {
       while (got.length < 100) got.push((await ch.next()) as EventMsg);
       for (const s of [sub.subscription, wild.subscription]) {
         const mine = got.filter((e) => e.params.subscription === s);
-        assert.deepEqual(mine.map((e) => e.params.data.n), Array.from({ length: 50 }, (_, i) => i));
+        assert.deepEqual(
+          mine.map((e) => e.params.data.n),
+          Array.from({ length: 50 }, (_, i) => i),
+        );
         assert.ok(mine.every((e) => e.method === 'event' && e.params.topic === 'test.tick'));
       }
       assert.equal((await ch.call('unsubscribe', [sub.subscription])).result, true);
@@ -39,7 +42,7 @@ describe('subscriptions', () => {
     });
   }
 
-  it('refuses unknown topics and too many subscriptions; a connection cannot end another\'s subscription', async () => {
+  it("refuses unknown topics and too many subscriptions; a connection cannot end another's subscription", async () => {
     const a = await unixChannel(ctx.d.socket);
     const b = await unixChannel(ctx.d.socket);
     const bad = await a.call('subscribe', { topics: ['chain.nothing'] });
@@ -63,13 +66,15 @@ describe('subscriptions', () => {
     let emitted = 0;
     // Two 20 kB events a round stay under the fast reader's 64 kB bound; the paused one accumulates.
     for (let round = 0; round < 5000; round++) {
-      emitted += ((await fast.call('test.emit', { count: 2, pad: 20000 })).result as number);
+      emitted += (await fast.call('test.emit', { count: 2, pad: 20000 })).result as number;
       let received = 0;
       while (received < 2) if (((await fast.next()) as EventMsg).params.topic === 'test.tick') received++;
       const info = (await fast.call('metrics')).result as Array<{ name: string; values: Array<{ value: number }> }>;
       if (info.find((m) => m.name === 'anyad_subscriber_cutoffs_total')!.values[0]!.value > 0) break;
     }
-    const cutoffs = ((await fast.call('metrics')).result as Array<{ name: string; values: Array<{ value: number }> }>).find((m) => m.name === 'anyad_subscriber_cutoffs_total')!;
+    const cutoffs = ((await fast.call('metrics')).result as Array<{ name: string; values: Array<{ value: number }> }>).find(
+      (m) => m.name === 'anyad_subscriber_cutoffs_total',
+    )!;
     assert.equal(cutoffs.values[0]!.value, 1, `cut off after ${emitted} events of 20 kB`);
     assert.ok(emitted < 10000, 'cut off long before everything was queued');
     (slow.ws as unknown as { _socket: { resume(): void } })._socket.resume();

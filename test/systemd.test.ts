@@ -66,7 +66,10 @@ describe('sd_notify protocol', () => {
       await until(() => messages.includes('WATCHDOG=1'));
       await d.kill();
       await until(() => messages.some((m) => m.startsWith('STOPPING=1')));
-      assert.match(messages.find((m) => m.startsWith('STOPPING=1'))!, /STATUS=SIGTERM/);
+      assert.match(
+        messages.find((m) => m.startsWith('STOPPING=1'))!,
+        /STATUS=SIGTERM/,
+      );
     } finally {
       sock.close();
     }

@@ -18,7 +18,16 @@ import { AnyaClient } from '../src/client/index.js';
  * Every room switched on, whatever anyone's anya.conf says: the reference lists every method of every room. The
  * backends point nowhere (nothing is reached: only the declarations are read), the HSM is the simulator.
  */
-export const ALL_ROOMS_ARGV = ['-hsm.provider=simulator', '-bitcoind.rpcport=1', '-cln.enable', '-cln.rpcfile=/nonexistent/lightning-rpc', '-lnd.enable', '-lnd.socket=localhost:1', '-lnd.macaroonpath=/nonexistent/admin.macaroon', '-ln.default=cln'];
+export const ALL_ROOMS_ARGV = [
+  '-hsm.provider=simulator',
+  '-bitcoind.rpcport=1',
+  '-cln.enable',
+  '-cln.rpcfile=/nonexistent/lightning-rpc',
+  '-lnd.enable',
+  '-lnd.socket=localhost:1',
+  '-lnd.macaroonpath=/nonexistent/admin.macaroon',
+  '-ln.default=cln',
+];
 
 /** The OpenRPC document of a daemon with every room on. */
 export async function discoverAll(rooms: readonly Room[] = ROOMS): Promise<Record<string, unknown>> {

@@ -66,7 +66,12 @@ export function simulateRisk(r: () => number): { psbt: string; risky: number } {
     inScripts.push(script);
     const value = BigInt(Math.floor(10_000 + r() * 5_000_000));
     inTotal += value;
-    p.addInput({ hash: Buffer.from(Array.from({ length: 32 }, () => Math.floor(r() * 256))), index: Math.floor(r() * 4), sequence: rbf ? 0xfffffffd : 0xffffffff, witnessUtxo: { script, value } });
+    p.addInput({
+      hash: Buffer.from(Array.from({ length: 32 }, () => Math.floor(r() * 256))),
+      index: Math.floor(r() * 4),
+      sequence: rbf ? 0xfffffffd : 0xffffffff,
+      witnessUtxo: { script, value },
+    });
   }
   const reuse = r() < 0.15;
   const feeShare = r() < 0.1 ? 0.05 + r() * 0.3 : r() * 0.01;
@@ -147,17 +152,43 @@ export async function makeFeeModel(root: string, seed = 20261121): Promise<void>
       task: 'regression',
       description: 'Fee rate (sat/vB) likely to confirm within the target, from a mempool snapshot.',
       extractor: 'fee',
-      inputs: [{ name: 'features', dtype: 'float32', shape: ['N', FEE_FEATURES.length], features: [...FEE_FEATURES], ranges: columnRanges(x.slice(0, split)), out_of_range: 'clamp' }],
-      outputs: [{ name: 'output', dtype: 'float32', shape: ['N', 1], meaning: 'log1p of the fee rate; anyad answers expm1 of it, within the training labels\' range', units: 'log1p(sat/vB)', ranges: [[Math.max(1, Math.floor(Math.min(...truthAll))), Math.ceil(Math.max(...truthAll))]], out_of_range: 'clamp' }],
+      inputs: [
+        {
+          name: 'features',
+          dtype: 'float32',
+          shape: ['N', FEE_FEATURES.length],
+          features: [...FEE_FEATURES],
+          ranges: columnRanges(x.slice(0, split)),
+          out_of_range: 'clamp',
+        },
+      ],
+      outputs: [
+        {
+          name: 'output',
+          dtype: 'float32',
+          shape: ['N', 1],
+          meaning: "log1p of the fee rate; anyad answers expm1 of it, within the training labels' range",
+          units: 'log1p(sat/vB)',
+          ranges: [[Math.max(1, Math.floor(Math.min(...truthAll))), Math.ceil(Math.max(...truthAll))]],
+          out_of_range: 'clamp',
+        },
+      ],
       postprocess: 'expm1',
       training_data: {
         source: 'synthetic',
-        inputs_outside_training: 'clamped to inputs[0].ranges (per feature, the training minimum and maximum); the answer is clamped to outputs[0].ranges (at least 1 sat/vB)',
-        statement: 'Trained on 3200 synthetic mempool snapshots from the simulator in tools/make-models.ts (simulateFee): log-uniform mempool sizes, exponential fee-rate histograms, and a label rule that takes the highest fee rate whose backlog fills the block space before the target, with 15% log-normal noise. It has never seen a real mempool. Treat it as a baseline next to estimatesmartfee, not as a better estimator.',
+        inputs_outside_training:
+          'clamped to inputs[0].ranges (per feature, the training minimum and maximum); the answer is clamped to outputs[0].ranges (at least 1 sat/vB)',
+        statement:
+          'Trained on 3200 synthetic mempool snapshots from the simulator in tools/make-models.ts (simulateFee): log-uniform mempool sizes, exponential fee-rate histograms, and a label rule that takes the highest fee rate whose backlog fills the block space before the target, with 15% log-normal noise. It has never seen a real mempool. Treat it as a baseline next to estimatesmartfee, not as a better estimator.',
         rows: 3200,
         seed,
       } as ModelCard['training_data'],
-      metrics: { holdout_rows: 800, holdout_mae_sat_vb: round(mae, 3), holdout_median_relative_error: round(rel[Math.floor(rel.length / 2)]!, 4), holdout_p90_relative_error: round(rel[Math.floor(rel.length * 0.9)]!, 4) },
+      metrics: {
+        holdout_rows: 800,
+        holdout_mae_sat_vb: round(mae, 3),
+        holdout_median_relative_error: round(rel[Math.floor(rel.length / 2)]!, 4),
+        holdout_p90_relative_error: round(rel[Math.floor(rel.length * 0.9)]!, 4),
+      },
       created: '2026-11-21',
     },
     mlpModel(layers, { name: 'fee-estimator-v1' }),
@@ -184,17 +215,34 @@ export async function makeRiskModel(root: string, seed = 20261122): Promise<void
       task: 'classification',
       description: 'A 0..1 score of risky transaction habits (dust outputs, address reuse, fan-out, unusual scripts, fee overpayment).',
       extractor: 'risk',
-      inputs: [{ name: 'features', dtype: 'float32', shape: ['N', RISK_FEATURES.length], features: [...RISK_FEATURES], ranges: columnRanges(x.slice(0, split)), out_of_range: 'clamp' }],
-      outputs: [{ name: 'output', dtype: 'float32', shape: ['N', 1], meaning: 'probability-like risk score', units: '0..1', ranges: [[0, 1]], out_of_range: 'clamp' }],
+      inputs: [
+        {
+          name: 'features',
+          dtype: 'float32',
+          shape: ['N', RISK_FEATURES.length],
+          features: [...RISK_FEATURES],
+          ranges: columnRanges(x.slice(0, split)),
+          out_of_range: 'clamp',
+        },
+      ],
+      outputs: [
+        { name: 'output', dtype: 'float32', shape: ['N', 1], meaning: 'probability-like risk score', units: '0..1', ranges: [[0, 1]], out_of_range: 'clamp' },
+      ],
       postprocess: 'none',
       training_data: {
         source: 'synthetic',
         inputs_outside_training: 'clamped to inputs[0].ranges (per feature, the training minimum and maximum)',
-        statement: 'Trained on 2400 synthetic transactions from the simulator in tools/make-models.ts (simulateRisk), labelled by a hidden logistic rule over dust outputs, address reuse, more than 20 outputs, OP_RETURN/unknown scripts and a fee above 5% of the inputs. It learns that rule, nothing about real fraud or real wallets. Do not treat a score as evidence.',
+        statement:
+          'Trained on 2400 synthetic transactions from the simulator in tools/make-models.ts (simulateRisk), labelled by a hidden logistic rule over dust outputs, address reuse, more than 20 outputs, OP_RETURN/unknown scripts and a fee above 5% of the inputs. It learns that rule, nothing about real fraud or real wallets. Do not treat a score as evidence.',
         rows: 2400,
         seed,
       } as ModelCard['training_data'],
-      metrics: { holdout_rows: 600, holdout_auc: round(a, 4), holdout_log_loss: round(logloss, 4), holdout_positive_rate: round(labels.reduce((s, l) => s + l, 0) / labels.length, 4) },
+      metrics: {
+        holdout_rows: 600,
+        holdout_auc: round(a, 4),
+        holdout_log_loss: round(logloss, 4),
+        holdout_positive_rate: round(labels.reduce((s, l) => s + l, 0) / labels.length, 4),
+      },
       created: '2026-11-21',
     },
     mlpModel(layers, { sigmoid: true, name: 'tx-risk-v1' }),

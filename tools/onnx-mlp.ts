@@ -5,7 +5,9 @@
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
-const { onnx } = require('onnx-proto') as { onnx: Record<string, { create(o: unknown): unknown; encode(m: unknown): { finish(): Uint8Array } } & Record<string, unknown>> };
+const { onnx } = require('onnx-proto') as {
+  onnx: Record<string, { create(o: unknown): unknown; encode(m: unknown): { finish(): Uint8Array } } & Record<string, unknown>>;
+};
 
 export interface Layer {
   /** Row-major [in][out]. */

@@ -9,7 +9,19 @@ export class UsageError extends Error {
 }
 
 /** Options that only the CLI has. */
-const CLI_ONLY = new Set(['rpcconnect', 'rpcuser', 'rpcpassword', 'rpcwait', 'rpcwaittimeout', 'rpcclienttimeout', 'named', 'stdin', 'getinfo', 'help', 'version']);
+const CLI_ONLY = new Set([
+  'rpcconnect',
+  'rpcuser',
+  'rpcpassword',
+  'rpcwait',
+  'rpcwaittimeout',
+  'rpcclienttimeout',
+  'named',
+  'stdin',
+  'getinfo',
+  'help',
+  'version',
+]);
 /** anyad options the CLI passes to the config loader to find the socket, cookie and port. */
 const SHARED = new Set(['datadir', 'conf', 'network', 'regtest', 'testnet', 'signet', 'rpcsocket', 'rpccookiefile', 'rpcport', 'rpcbind']);
 
@@ -31,7 +43,8 @@ export interface CliArgs {
 }
 
 function intOpt(key: string, value: string | undefined, min: number, max: number): number {
-  if (value === undefined || !/^\d+$/.test(value) || Number(value) < min || Number(value) > max) throw new UsageError(`-${key} needs an integer from ${min} to ${max}`);
+  if (value === undefined || !/^\d+$/.test(value) || Number(value) < min || Number(value) > max)
+    throw new UsageError(`-${key} needs an integer from ${min} to ${max}`);
   return Number(value);
 }
 
@@ -42,7 +55,18 @@ function boolOpt(key: string, value: string | undefined): boolean {
 }
 
 export function parseCliArgs(argv: readonly string[]): CliArgs {
-  const out: CliArgs = { daemonArgv: [], rpcwait: false, rpcwaittimeout: 0, rpcclienttimeout: 900, named: false, stdin: false, getinfo: false, help: false, version: false, args: [] };
+  const out: CliArgs = {
+    daemonArgv: [],
+    rpcwait: false,
+    rpcwaittimeout: 0,
+    rpcclienttimeout: 900,
+    named: false,
+    stdin: false,
+    getinfo: false,
+    help: false,
+    version: false,
+    args: [],
+  };
   let i = 0;
   for (; i < argv.length; i++) {
     const a = argv[i]!;

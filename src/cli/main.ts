@@ -91,7 +91,9 @@ async function resolveTarget(args: CliArgs): Promise<ClientOptions> {
   try {
     token = (await readFile(cookieFile, 'utf8')).trim();
   } catch (e) {
-    throw new ConnectionError(`cannot read the cookie ${cookieFile} (${(e as NodeJS.ErrnoException).code}); is anyad running, and may you read its datadir? Or use -rpcuser/-rpcpassword`);
+    throw new ConnectionError(
+      `cannot read the cookie ${cookieFile} (${(e as NodeJS.ErrnoException).code}); is anyad running, and may you read its datadir? Or use -rpcuser/-rpcpassword`,
+    );
   }
   return { url: args.rpcconnect, token };
 }
@@ -138,7 +140,8 @@ async function streamEvents(client: AnyaClient, params: unknown[] | Record<strin
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   // A daemon that stops says so first (daemon.stopping): the stream then ends cleanly, as at Ctrl-C.
-  const watchStop = topics.includes('daemon.stopping') || topics.includes('daemon.*') ? undefined : await client.subscribe(['daemon.stopping']).catch(() => undefined);
+  const watchStop =
+    topics.includes('daemon.stopping') || topics.includes('daemon.*') ? undefined : await client.subscribe(['daemon.stopping']).catch(() => undefined);
   void (async () => {
     if (!watchStop) return;
     for await (const ev of watchStop) {
@@ -176,7 +179,9 @@ function reportFailure(e: unknown, target: ClientOptions): number {
     return EXIT.connection;
   }
   if (e instanceof ConnectionError) {
-    err(`error: Could not connect to the server ${target.socket ?? target.url}\n(${e.message})\n\nMake sure the anyad server is running and that you are connecting to the correct RPC endpoint.`);
+    err(
+      `error: Could not connect to the server ${target.socket ?? target.url}\n(${e.message})\n\nMake sure the anyad server is running and that you are connecting to the correct RPC endpoint.`,
+    );
     return EXIT.connection;
   }
   err(`error: ${(e as Error).message}`);

@@ -150,7 +150,9 @@ export class AnyaClient extends EventEmitter {
   }
 
   /** Sends a JSON-RPC batch; answers come back in the order of the requests. */
-  async batch(calls: Array<{ method: string; params?: unknown[] | Record<string, unknown> }>): Promise<Array<{ result?: unknown; error?: { code: number; message: string; data?: unknown } }>> {
+  async batch(
+    calls: Array<{ method: string; params?: unknown[] | Record<string, unknown> }>,
+  ): Promise<Array<{ result?: unknown; error?: { code: number; message: string; data?: unknown } }>> {
     const rpc = this.rpc;
     if (!rpc) throw new ConnectionError('not connected to anyad');
     const reqs = calls.map((c, i) => ({ jsonrpc: '2.0' as const, id: `b${Date.now()}-${i}`, method: c.method, ...(c.params ? { params: c.params } : {}) }));

@@ -13,7 +13,9 @@ export async function publishNoClobber(tmp: string, to: string): Promise<void> {
     await link(tmp, to);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw code === 'EEXIST' ? new FileExistsError(`${to} already exists; anyad does not overwrite files`) : new Error(`cannot create ${to}: ${code ?? (err as Error).message}`);
+    throw code === 'EEXIST'
+      ? new FileExistsError(`${to} already exists; anyad does not overwrite files`)
+      : new Error(`cannot create ${to}: ${code ?? (err as Error).message}`);
   } finally {
     await unlink(tmp).catch(() => undefined);
   }

@@ -31,15 +31,44 @@ const MAX_VALUE_LENGTH = 4096;
 export const BASE_OPTIONS: OptionGroup = {
   title: 'General',
   options: [
-    { key: 'conf', type: 'path', scope: 'cli', description: 'Configuration file; a relative path is taken from the data directory.', defaultText: '<datadir>/anya.conf' },
-    { key: 'datadir', type: 'path', scope: 'global', description: 'Data directory. Non-main networks use a subdirectory (testnet3, signet, regtest).', defaultText: '~/.anya' },
+    {
+      key: 'conf',
+      type: 'path',
+      scope: 'cli',
+      description: 'Configuration file; a relative path is taken from the data directory.',
+      defaultText: '<datadir>/anya.conf',
+    },
+    {
+      key: 'datadir',
+      type: 'path',
+      scope: 'global',
+      description: 'Data directory. Non-main networks use a subdirectory (testnet3, signet, regtest).',
+      defaultText: '~/.anya',
+    },
     { key: 'network', type: 'enum', scope: 'global', values: NETWORKS, default: 'main', description: 'Bitcoin network: main, test, signet or regtest.' },
     { key: 'regtest', type: 'bool', scope: 'global', default: false, description: 'Shorthand for network=regtest.' },
     { key: 'testnet', type: 'bool', scope: 'global', default: false, description: 'Shorthand for network=test.' },
     { key: 'signet', type: 'bool', scope: 'global', default: false, description: 'Shorthand for network=signet.' },
-    { key: 'restore', type: 'path', scope: 'cli', description: 'Start from a backup file written by the `backup` RPC (checked against backupkeyfile). The current state, if any, is moved aside, never deleted.' },
-    { key: 'backupdir', type: 'path', default: 'backups', description: 'The only directory the `backup` RPC writes to (made 0700; relative to the network directory).' },
-    { key: 'backupkeyfile', type: 'path', default: 'backup.key', description: 'Key of the HMAC every backup carries (32 random bytes, 0600, made at the first backup; never inside a backup). Keep a copy apart from the backups: -restore needs it.' },
+    {
+      key: 'restore',
+      type: 'path',
+      scope: 'cli',
+      description:
+        'Start from a backup file written by the `backup` RPC (checked against backupkeyfile). The current state, if any, is moved aside, never deleted.',
+    },
+    {
+      key: 'backupdir',
+      type: 'path',
+      default: 'backups',
+      description: 'The only directory the `backup` RPC writes to (made 0700; relative to the network directory).',
+    },
+    {
+      key: 'backupkeyfile',
+      type: 'path',
+      default: 'backup.key',
+      description:
+        'Key of the HMAC every backup carries (32 random bytes, 0600, made at the first backup; never inside a backup). Keep a copy apart from the backups: -restore needs it.',
+    },
   ],
 };
 
@@ -111,7 +140,11 @@ export function loadConfig(input: ConfigInput): Config {
   const cliDatadir = lastValue(cli, 'datadir');
   let datadir = expandHome(cliDatadir?.value ?? join(home, '.anya'), home);
   const confArg = lastValue(cli, 'conf');
-  const confFile = confArg ? (isAbsolute(expandHome(confArg.value, home)) ? expandHome(confArg.value, home) : resolve(datadir, confArg.value)) : join(datadir, 'anya.conf');
+  const confFile = confArg
+    ? isAbsolute(expandHome(confArg.value, home))
+      ? expandHome(confArg.value, home)
+      : resolve(datadir, confArg.value)
+    : join(datadir, 'anya.conf');
 
   const file = readConfFile(confFile, confArg !== undefined);
   if (file) {
@@ -241,7 +274,7 @@ function truncate(s: string): string {
 
 function checkKeys(src: RawSource, specs: Map<string, OptionSpec>, where: string): void {
   for (const [key, vals] of src.values) {
-    let spec = specs.get(key);
+    const spec = specs.get(key);
     // bitcoind's negation: -nokey means key=0, only for booleans and only on the command line.
     if (!spec && key.startsWith('no') && where === 'command line') {
       const base = specs.get(key.slice(2));
@@ -299,10 +332,15 @@ function chooseNetwork(cli: RawSource, fileTop: RawSource | undefined): Network 
     const chosen = new Map<Network, string>();
     const net = lastValue(src, 'network');
     if (net) {
-      if (!NETWORKS.includes(net.value as Network)) throw new ConfigError(`${net.where}: network: must be one of ${NETWORKS.join(', ')}, got '${truncate(net.value)}'`);
+      if (!NETWORKS.includes(net.value as Network))
+        throw new ConfigError(`${net.where}: network: must be one of ${NETWORKS.join(', ')}, got '${truncate(net.value)}'`);
       chosen.set(net.value as Network, `${net.where}: network=${net.value}`);
     }
-    for (const [key, n] of [['regtest', 'regtest'], ['testnet', 'test'], ['signet', 'signet']] as const) {
+    for (const [key, n] of [
+      ['regtest', 'regtest'],
+      ['testnet', 'test'],
+      ['signet', 'signet'],
+    ] as const) {
       const v = lastValue(src, key);
       if (v && parseBool(v, key)) chosen.set(n, `${v.where}: ${key}`);
     }

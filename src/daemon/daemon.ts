@@ -68,7 +68,12 @@ export class Daemon {
     const groups = optionGroups(opts.rooms);
     const config = loadConfig({ argv: opts.argv, groups, ...(opts.env?.HOME ? { home: opts.env.HOME } : {}) });
     await mkdir(config.netdir, { recursive: true, mode: 0o750 });
-    const logging = createLogging({ level: config.str('loglevel') as Level, file: config.path('logfile'), console: config.bool('printtoconsole'), ...(opts.stdout ? { stdout: opts.stdout } : {}) });
+    const logging = createLogging({
+      level: config.str('loglevel') as Level,
+      file: config.path('logfile'),
+      console: config.bool('printtoconsole'),
+      ...(opts.stdout ? { stdout: opts.stdout } : {}),
+    });
     const log = logging.child({ room: 'daemon' });
     let store: Store;
     try {
@@ -101,31 +106,49 @@ export class Daemon {
       bus.declare('daemon', DAEMON_TOPICS);
       bus.declare('rpc', RPC_TOPICS);
       rpc.registry.register('rpc', rpcMethods({ registry: rpc.registry, bus, hub: rpc.hub, auth: rpc.auth, version: VERSION, tracker: rpc.tracker, log }));
-      rpc.registry.register('daemon', daemonMethods({
-        version: VERSION,
-        network: config.network,
-        datadir: config.datadir,
-        netdir: config.netdir,
-        startedAt: this.startedAt,
-        endpoints: () => rpc.endpoints,
-        connections: () => rpc.tracker.count(),
-        warmupStage: () => node.warmupStage(),
-        services: () => node.health(),
-        stop: (reason) => void this.stop(reason),
-        backupDir: config.path('backupdir')!,
-        backup: async (dest) => writeBackup(this.store, dest, { network: config.network, version: VERSION, key: await backupKey(config.path('backupkeyfile')!, true), files: stateFiles(rooms, config) }),
-        logLevel: () => this.logging.level(),
-        setLogLevel: (l) => {
-          this.logging.setLevel(l);
-          log.info({ level: l }, 'log level changed');
-        },
-        metrics: this.metrics.registry,
-      }));
+      rpc.registry.register(
+        'daemon',
+        daemonMethods({
+          version: VERSION,
+          network: config.network,
+          datadir: config.datadir,
+          netdir: config.netdir,
+          startedAt: this.startedAt,
+          endpoints: () => rpc.endpoints,
+          connections: () => rpc.tracker.count(),
+          warmupStage: () => node.warmupStage(),
+          services: () => node.health(),
+          stop: (reason) => void this.stop(reason),
+          backupDir: config.path('backupdir')!,
+          backup: async (dest) =>
+            writeBackup(this.store, dest, {
+              network: config.network,
+              version: VERSION,
+              key: await backupKey(config.path('backupkeyfile')!, true),
+              files: stateFiles(rooms, config),
+            }),
+          logLevel: () => this.logging.level(),
+          setLogLevel: (l) => {
+            this.logging.setLevel(l);
+            log.info({ level: l }, 'log level changed');
+          },
+          metrics: this.metrics.registry,
+        }),
+      );
       const apis = new Map<string, unknown>();
       const packageDir = fileURLToPath(new URL('../../../', import.meta.url));
       for (const room of rooms) {
         if (room.topics) bus.declare(room.name, room.topics);
-        const parts = await room.create({ config, log: this.logging.child({ room: room.name }), store: this.store, bus, metrics: this.metrics.registry, version: VERSION, packageDir, use: <T>(name: string) => apis.get(name) as T | undefined });
+        const parts = await room.create({
+          config,
+          log: this.logging.child({ room: room.name }),
+          store: this.store,
+          bus,
+          metrics: this.metrics.registry,
+          version: VERSION,
+          packageDir,
+          use: <T>(name: string) => apis.get(name) as T | undefined,
+        });
         if (parts.api !== undefined) apis.set(room.name, parts.api);
         if (parts.methods) rpc.registry.register(room.name, parts.methods);
         if (parts.service) node.add(parts.service);

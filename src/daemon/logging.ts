@@ -3,7 +3,22 @@
 
 import pino, { type DestinationStream, type Level, type Logger } from 'pino';
 
-const SECRET_KEYS = ['password', 'passphrase', 'pin', 'cookie', 'macaroon', 'seed', 'mnemonic', 'xprv', 'secret', 'token', 'authorization', 'rpcpassword', 'privatekey', 'private_key'];
+const SECRET_KEYS = [
+  'password',
+  'passphrase',
+  'pin',
+  'cookie',
+  'macaroon',
+  'seed',
+  'mnemonic',
+  'xprv',
+  'secret',
+  'token',
+  'authorization',
+  'rpcpassword',
+  'privatekey',
+  'private_key',
+];
 export const REDACT_PATHS = SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]);
 
 export interface LogHandle {
@@ -18,7 +33,7 @@ export interface LogHandle {
 
 export function createLogging(opts: { level: Level; file?: string | undefined; console: boolean; stdout?: DestinationStream }): LogHandle {
   const streams: pino.StreamEntry[] = [];
-  let file: pino.DestinationStream & { reopen?: () => void; flushSync?: () => void } | undefined;
+  let file: (pino.DestinationStream & { reopen?: () => void; flushSync?: () => void }) | undefined;
   if (opts.console) streams.push({ level: 'trace', stream: opts.stdout ?? pino.destination({ dest: 1, sync: true }) });
   if (opts.file) {
     file = pino.destination({ dest: opts.file, mkdir: true, sync: false, mode: 0o640 } as Parameters<typeof pino.destination>[0]);

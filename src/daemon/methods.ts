@@ -52,12 +52,24 @@ export function daemonMethods(f: DaemonFacts): MethodSpec[] {
         uptime: Type.Integer({ description: 'seconds' }),
         datadir: Type.String(),
         netdir: Type.String(),
-        endpoints: Type.Object({ socket: Type.Optional(Type.String()), ws: Type.Optional(Type.Object({ host: Type.String(), port: Type.Integer(), tls: Type.Boolean() })) }),
+        endpoints: Type.Object({
+          socket: Type.Optional(Type.String()),
+          ws: Type.Optional(Type.Object({ host: Type.String(), port: Type.Integer(), tls: Type.Boolean() })),
+        }),
         connections: Type.Integer(),
         services: Type.Record(Type.String(), HealthSchema),
       }),
       role: 'readonly',
-      handler: () => ({ version: f.version, network: f.network, uptime: uptime(), datadir: f.datadir, netdir: f.netdir, endpoints: f.endpoints(), connections: f.connections(), services: f.services() }),
+      handler: () => ({
+        version: f.version,
+        network: f.network,
+        uptime: uptime(),
+        datadir: f.datadir,
+        netdir: f.netdir,
+        endpoints: f.endpoints(),
+        connections: f.connections(),
+        services: f.services(),
+      }),
     }),
     defineMethod({
       name: 'uptime',
@@ -70,9 +82,13 @@ export function daemonMethods(f: DaemonFacts): MethodSpec[] {
     }),
     defineMethod({
       name: 'health',
-      summary: 'Overall state (starting, ok, degraded) and each service\'s health; answers during warm-up.',
+      summary: "Overall state (starting, ok, degraded) and each service's health; answers during warm-up.",
       params: Type.Object({}, { additionalProperties: false }),
-      result: Type.Object({ status: Type.Union([Type.Literal('starting'), Type.Literal('ok'), Type.Literal('degraded')]), stage: Type.Union([Type.String(), Type.Null()]), services: Type.Record(Type.String(), HealthSchema) }),
+      result: Type.Object({
+        status: Type.Union([Type.Literal('starting'), Type.Literal('ok'), Type.Literal('degraded')]),
+        stage: Type.Union([Type.String(), Type.Null()]),
+        services: Type.Record(Type.String(), HealthSchema),
+      }),
       role: 'readonly',
       duringWarmup: true,
       handler: () => {
@@ -97,10 +113,15 @@ export function daemonMethods(f: DaemonFacts): MethodSpec[] {
     }),
     defineMethod({
       name: 'backup',
-      summary: 'Write a consistent snapshot of the whole state (and the keystore) to a new file in backupdir (mode 0600), keyed with backupkeyfile; start from it with anyad -restore=FILE.',
+      summary:
+        'Write a consistent snapshot of the whole state (and the keystore) to a new file in backupdir (mode 0600), keyed with backupkeyfile; start from it with anyad -restore=FILE.',
       params: Type.Object(
         {
-          destination: Type.String({ minLength: 1, maxLength: 4096, description: 'A file name in backupdir (or an absolute path inside it); an existing file is never overwritten.' }),
+          destination: Type.String({
+            minLength: 1,
+            maxLength: 4096,
+            description: 'A file name in backupdir (or an absolute path inside it); an existing file is never overwritten.',
+          }),
         },
         { additionalProperties: false },
       ),
@@ -117,7 +138,8 @@ export function daemonMethods(f: DaemonFacts): MethodSpec[] {
         const dir = resolve(f.backupDir);
         const path = resolve(dir, destination);
         // Confined to backupdir: an admin app cannot make anyad write the state anywhere else.
-        if (dirname(path) !== dir || basename(path).startsWith('.')) throw rpcError('InvalidParams', `destination must be a file name in backupdir (${dir}), got '${destination}'`);
+        if (dirname(path) !== dir || basename(path).startsWith('.'))
+          throw rpcError('InvalidParams', `destination must be a file name in backupdir (${dir}), got '${destination}'`);
         await mkdir(dir, { recursive: true, mode: 0o700 });
         try {
           return await f.backup(path);
@@ -130,7 +152,17 @@ export function daemonMethods(f: DaemonFacts): MethodSpec[] {
     defineMethod({
       name: 'logging',
       summary: 'Get the log level, or set it (until the next restart).',
-      params: Type.Object({ level: Type.Optional(Type.Union(LOG_LEVELS.map((l) => Type.Literal(l)), { description: 'New level.' })) }, { additionalProperties: false }),
+      params: Type.Object(
+        {
+          level: Type.Optional(
+            Type.Union(
+              LOG_LEVELS.map((l) => Type.Literal(l)),
+              { description: 'New level.' },
+            ),
+          ),
+        },
+        { additionalProperties: false },
+      ),
       result: Type.Object({ level: Type.String() }),
       role: 'admin',
       handler: ({ level }) => {
@@ -140,9 +172,14 @@ export function daemonMethods(f: DaemonFacts): MethodSpec[] {
     }),
     defineMethod({
       name: 'metrics',
-      summary: 'The daemon\'s counters (the same series -metricsport serves to Prometheus), as JSON.',
+      summary: "The daemon's counters (the same series -metricsport serves to Prometheus), as JSON.",
       params: Type.Object({}, { additionalProperties: false }),
-      result: Type.Array(Type.Object({ name: Type.String(), help: Type.String(), type: Type.String(), values: Type.Array(Type.Object({}, { additionalProperties: true })) }, { additionalProperties: true })),
+      result: Type.Array(
+        Type.Object(
+          { name: Type.String(), help: Type.String(), type: Type.String(), values: Type.Array(Type.Object({}, { additionalProperties: true })) },
+          { additionalProperties: true },
+        ),
+      ),
       role: 'readonly',
       handler: async () => (await f.metrics.getMetricsAsJSON()) as never,
     }),

@@ -28,7 +28,13 @@ export class DaemonMetrics implements CallObserver {
       help: 'RPC calls by method, transport and outcome',
       type: 'counter',
       aggregator: 'sum',
-      get: async () => ({ name: 'anyad_rpc_calls_total', help: 'RPC calls by method, transport and outcome', type: 'counter', aggregator: 'sum', values: [...this.calls.values()].map((c) => ({ labels: { method: c.method, transport: c.transport, outcome: c.outcome }, value: c.n })) }),
+      get: async () => ({
+        name: 'anyad_rpc_calls_total',
+        help: 'RPC calls by method, transport and outcome',
+        type: 'counter',
+        aggregator: 'sum',
+        values: [...this.calls.values()].map((c) => ({ labels: { method: c.method, transport: c.transport, outcome: c.outcome }, value: c.n })),
+      }),
       reset: () => this.calls.clear(),
     } as never);
     this.registry.registerMetric({
@@ -39,17 +45,28 @@ export class DaemonMetrics implements CallObserver {
       get: async () => ({ name: 'anyad_rpc_call_seconds', help: 'RPC handler time', type: 'histogram', aggregator: 'sum', values: this.latencyValues() }),
       reset: () => this.latency.clear(),
     } as never);
-    this.connections = new Gauge({ name: 'anyad_rpc_connections', help: 'Open RPC connections', labelNames: ['transport'], registers: [this.registry], collect: () => {
-      const c = this.sources.connections?.();
-      if (c) {
-        this.connections.set({ transport: 'unix' }, c.unix);
-        this.connections.set({ transport: 'ws' }, c.ws);
-      }
-    } });
-    this.subscriptions = new Gauge({ name: 'anyad_subscriptions', help: 'Active event subscriptions', registers: [this.registry], collect: () => {
-      const n = this.sources.subscriptions?.();
-      if (n !== undefined) this.subscriptions.set(n);
-    } });
+    this.connections = new Gauge({
+      name: 'anyad_rpc_connections',
+      help: 'Open RPC connections',
+      labelNames: ['transport'],
+      registers: [this.registry],
+      collect: () => {
+        const c = this.sources.connections?.();
+        if (c) {
+          this.connections.set({ transport: 'unix' }, c.unix);
+          this.connections.set({ transport: 'ws' }, c.ws);
+        }
+      },
+    });
+    this.subscriptions = new Gauge({
+      name: 'anyad_subscriptions',
+      help: 'Active event subscriptions',
+      registers: [this.registry],
+      collect: () => {
+        const n = this.sources.subscriptions?.();
+        if (n !== undefined) this.subscriptions.set(n);
+      },
+    });
     this.cutoffs = new Counter({ name: 'anyad_subscriber_cutoffs_total', help: 'Slow subscribers cut off', registers: [this.registry] });
   }
 

@@ -20,7 +20,14 @@ export const LOG_OPTIONS: OptionGroup = {
 export const METRICS_OPTIONS: OptionGroup = {
   title: 'Metrics',
   options: [
-    { key: 'metricsport', type: 'int', default: 0, min: 0, max: 65535, description: 'Serve Prometheus metrics on http://metricsbind:metricsport/metrics; 0 turns it off.' },
+    {
+      key: 'metricsport',
+      type: 'int',
+      default: 0,
+      min: 0,
+      max: 65535,
+      description: 'Serve Prometheus metrics on http://metricsbind:metricsport/metrics; 0 turns it off.',
+    },
     { key: 'metricsbind', type: 'string', default: '127.0.0.1', description: 'Address of the Prometheus endpoint.' },
   ],
 };

@@ -18,7 +18,21 @@ import type { BatchOp, RoomDb } from '../store/store.js';
 export interface AuditEntry {
   seq: number;
   time: string;
-  event: 'generate' | 'sign' | 'deny' | 'disable' | 'rotate' | 'unlock' | 'lock' | 'policy' | 'policy_pending' | 'policy_effective' | 'policy_cancelled' | 'create' | 'rollback' | 'orphan';
+  event:
+    | 'generate'
+    | 'sign'
+    | 'deny'
+    | 'disable'
+    | 'rotate'
+    | 'unlock'
+    | 'lock'
+    | 'policy'
+    | 'policy_pending'
+    | 'policy_effective'
+    | 'policy_cancelled'
+    | 'create'
+    | 'rollback'
+    | 'orphan';
   key: string | null;
   detail: Record<string, unknown>;
   prev: string;
@@ -60,7 +74,9 @@ const HEAD_FILE_SIZE = 128;
 const seqKey = (n: number): string => `a:${String(n).padStart(12, '0')}`;
 
 function entryHash(e: Omit<AuditEntry, 'hash' | 'mac'>): string {
-  return createHash('sha256').update(JSON.stringify([e.seq, e.time, e.event, e.key, e.detail, e.prev])).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify([e.seq, e.time, e.event, e.key, e.detail, e.prev]))
+    .digest('hex');
 }
 const macInput = (hash: string): Buffer => Buffer.from(`anyad-audit-v1:${hash}`);
 
@@ -90,12 +106,22 @@ export class AuditLog {
     this.headFh = await open(this.headFile, 'a+', 0o600).then(async (fh) => (await fh.close(), open(this.headFile!, 'r+')));
     let finding: StartFinding | undefined;
     if (!file) {
-      if (this.head.seq > 0) finding = { from_seq: this.head.seq, to_seq: this.head.seq, reason: `the head file ${this.headFile} was missing (first start of a build that keeps it, or it was removed): entries cut before this start cannot be ruled out` };
+      if (this.head.seq > 0)
+        finding = {
+          from_seq: this.head.seq,
+          to_seq: this.head.seq,
+          reason: `the head file ${this.headFile} was missing (first start of a build that keeps it, or it was removed): entries cut before this start cannot be ruled out`,
+        };
     } else if (file.seq > this.head.seq) {
-      finding = { from_seq: file.seq, to_seq: this.head.seq, reason: `the log ends at ${this.head.seq} but the head file says ${file.seq}: entries were removed, or an older state was restored` };
+      finding = {
+        from_seq: file.seq,
+        to_seq: this.head.seq,
+        reason: `the log ends at ${this.head.seq} but the head file says ${file.seq}: entries were removed, or an older state was restored`,
+      };
     } else if (file.seq > 0) {
       const at = (await this.db.get(seqKey(file.seq))) as AuditEntry | undefined;
-      if (at?.hash !== file.hash) finding = { from_seq: file.seq, to_seq: this.head.seq, reason: `entry ${file.seq} is not the one the head file recorded: the log was replaced` };
+      if (at?.hash !== file.hash)
+        finding = { from_seq: file.seq, to_seq: this.head.seq, reason: `entry ${file.seq} is not the one the head file recorded: the log was replaced` };
     }
     await this.writeHeadFile(this.head);
     return finding;
@@ -140,13 +166,23 @@ export class AuditLog {
    * Appends an entry: the caller's operations and the entry go in one batch, so an event and its audit entry exist
    * together or not at all; the head file follows once the batch is durable.
    */
-  append(event: AuditEntry['event'], key: string | null, detail: Record<string, unknown>, write: (ops: BatchOp[]) => Promise<void>, extra: BatchOp[] = []): Promise<AuditEntry> {
+  append(
+    event: AuditEntry['event'],
+    key: string | null,
+    detail: Record<string, unknown>,
+    write: (ops: BatchOp[]) => Promise<void>,
+    extra: BatchOp[] = [],
+  ): Promise<AuditEntry> {
     const run = async (): Promise<AuditEntry> => {
       const base = { seq: this.head.seq + 1, time: new Date().toISOString(), event, key, detail, prev: this.head.hash };
       const hash = entryHash(base);
       const mac = await this.mac(macInput(hash));
       const entry: AuditEntry = { ...base, hash, mac: mac ? mac.toString('hex') : null };
-      await write([...extra, { type: 'put', sublevel: this.db, key: seqKey(entry.seq), value: entry }, { type: 'put', sublevel: this.db, key: 'a:head', value: { seq: entry.seq, hash: entry.hash } }]);
+      await write([
+        ...extra,
+        { type: 'put', sublevel: this.db, key: seqKey(entry.seq), value: entry },
+        { type: 'put', sublevel: this.db, key: 'a:head', value: { seq: entry.seq, hash: entry.hash } },
+      ]);
       this.head = { seq: entry.seq, hash: entry.hash };
       await this.writeHeadFile(this.head);
       return entry;
@@ -188,30 +224,42 @@ export class AuditLog {
       const at = Number(k.slice(2));
       if (e.seq !== at) return verdict({ seq: at, reason: `entry stored at ${at} says it is ${e.seq}: moved or reordered` });
       if (e.seq !== expect) return verdict({ seq: expect, reason: `entry ${expect} is missing (next found is ${e.seq})` });
-      if (e.prev !== prev) return verdict({ seq: e.seq, reason: `entry ${e.seq} does not follow entry ${e.seq - 1} (previous hash differs): reordered or an earlier entry was replaced` });
+      if (e.prev !== prev)
+        return verdict({
+          seq: e.seq,
+          reason: `entry ${e.seq} does not follow entry ${e.seq - 1} (previous hash differs): reordered or an earlier entry was replaced`,
+        });
       const { hash, mac, ...rest } = e;
       if (entryHash(rest) !== hash) return verdict({ seq: e.seq, reason: `entry ${e.seq} was changed (its hash does not match its content)` });
       if (mac) {
         if (macsChecked) {
           const want = await this.mac(macInput(hash));
-          if (!want || want.toString('hex') !== mac) return verdict({ seq: e.seq, reason: `entry ${e.seq} carries a MAC the provider's audit key did not make: the log was rewritten from here on` });
+          if (!want || want.toString('hex') !== mac)
+            return verdict({ seq: e.seq, reason: `entry ${e.seq} carries a MAC the provider's audit key did not make: the log was rewritten from here on` });
         }
         keyed++;
         lastKeyed = n;
       } else if (this.macRequired() && !(mac === undefined && keyed === 0)) {
         // (Entries with no mac field at all, before the first keyed one, were written by a build without MACs.)
-        return verdict({ seq: e.seq, reason: `entry ${e.seq} has no MAC although the provider's audit key is always in reach: the log was rewritten from here on` });
+        return verdict({
+          seq: e.seq,
+          reason: `entry ${e.seq} has no MAC although the provider's audit key is always in reach: the log was rewritten from here on`,
+        });
       }
-      if (e.event === 'rollback') rollbacks.push({ seq: e.seq, from_seq: Number(e.detail.from_seq), to_seq: Number(e.detail.to_seq), reason: String(e.detail.reason) });
+      if (e.event === 'rollback')
+        rollbacks.push({ seq: e.seq, from_seq: Number(e.detail.from_seq), to_seq: Number(e.detail.to_seq), reason: String(e.detail.reason) });
       prev = hash;
       expect++;
     }
     const head = (await this.db.get('a:head')) as AuditHead | undefined;
-    if (head && (head.seq !== expect - 1 || head.hash !== prev)) return verdict({ seq: expect, reason: `the log ends at ${expect - 1} but its head says ${head.seq}: entries were removed from the end` });
+    if (head && (head.seq !== expect - 1 || head.hash !== prev))
+      return verdict({ seq: expect, reason: `the log ends at ${expect - 1} but its head says ${head.seq}: entries were removed from the end` });
     if (this.headFile) {
       const file = await this.readHeadFile();
-      if (file && file.seq > expect - 1) return verdict({ seq: expect, reason: `the log ends at ${expect - 1} but the head file says ${file.seq}: entries were removed from the end` });
-      if (file && file.seq === expect - 1 && file.hash !== prev) return verdict({ seq: file.seq, reason: `entry ${file.seq} is not the one the head file recorded: the log was replaced` });
+      if (file && file.seq > expect - 1)
+        return verdict({ seq: expect, reason: `the log ends at ${expect - 1} but the head file says ${file.seq}: entries were removed from the end` });
+      if (file && file.seq === expect - 1 && file.hash !== prev)
+        return verdict({ seq: file.seq, reason: `entry ${file.seq} is not the one the head file recorded: the log was replaced` });
     }
     return verdict();
   }

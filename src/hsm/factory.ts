@@ -21,7 +21,8 @@ export function checkHsmConfig(config: Config): string[] {
     if (kinds.includes('simulator')) throw new HsmConfigError('hsm.provider=simulator is refused on mainnet: its keys come from a public seed');
     if (kinds.length > 1) throw new HsmConfigError('hsm.provider: only one provider on mainnet (a fallback would be a silent downgrade)');
     if (kinds.length > 0 && !config.bool('hsm.audit')) throw new HsmConfigError('hsm.audit=0 is refused on mainnet');
-    if (kinds.length > 0 && config.int('hsm.policydelay') === 0) throw new HsmConfigError('hsm.policydelay=0 is refused on mainnet: a loosened policy must wait so it can be seen and cancelled');
+    if (kinds.length > 0 && config.int('hsm.policydelay') === 0)
+      throw new HsmConfigError('hsm.policydelay=0 is refused on mainnet: a loosened policy must wait so it can be seen and cancelled');
   }
   return kinds;
 }
@@ -41,7 +42,13 @@ export function createProvider(kind: string, config: Config, onLock: () => void)
     }
     case 'software': {
       const ref = config.str('hsm.passphrasefile');
-      return new SoftwareProvider({ file: config.path('hsm.keystore')!, logN: config.int('hsm.kdfcost'), onLock, network: config.network === 'main' ? 'main' : 'test', passphrase: async () => (ref && (await keystoreExists(config)) ? readSecret(ref, 'hsm.passphrasefile') : undefined) });
+      return new SoftwareProvider({
+        file: config.path('hsm.keystore')!,
+        logN: config.int('hsm.kdfcost'),
+        onLock,
+        network: config.network === 'main' ? 'main' : 'test',
+        passphrase: async () => (ref && (await keystoreExists(config)) ? readSecret(ref, 'hsm.passphrasefile') : undefined),
+      });
     }
     default:
       return new SoftwareProvider({ network: config.network === 'main' ? 'main' : 'test' });
@@ -50,7 +57,10 @@ export function createProvider(kind: string, config: Config, onLock: () => void)
 
 /** A missing keystore with a passphrase file is a first start: the service creates it instead of failing. */
 async function keystoreExists(config: Config): Promise<boolean> {
-  return access(config.path('hsm.keystore')!).then(() => true, () => false);
+  return access(config.path('hsm.keystore')!).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** Initializes the first provider that starts; logs every one that does not. Throws when none does. */

@@ -67,7 +67,15 @@ export class Pkcs11Provider implements KeyProvider {
       // Curve support is only known by trying: SoftHSM2 has both, tpm2-pkcs11 has P-256 only.
       this.curves = ['secp256k1', 'p256'];
     }
-    this.info = { token_label: this.opts.tokenLabel, manufacturer: ti.manufacturerID.trim(), model: ti.model.trim(), serial: ti.serialNumber.trim(), mechanisms: mechs.length, ecdsa: mechs.includes(pkcs11js.CKM_ECDSA), module: this.opts.module };
+    this.info = {
+      token_label: this.opts.tokenLabel,
+      manufacturer: ti.manufacturerID.trim(),
+      model: ti.model.trim(),
+      serial: ti.serialNumber.trim(),
+      mechanisms: mechs.length,
+      ecdsa: mechs.includes(pkcs11js.CKM_ECDSA),
+      module: this.opts.module,
+    };
     const session = p11.C_OpenSession(slot, pkcs11js.CKF_RW_SESSION | pkcs11js.CKF_SERIAL_SESSION);
     try {
       p11.C_Login(session, pkcs11js.CKU_USER, await this.opts.pin());
@@ -75,7 +83,9 @@ export class Pkcs11Provider implements KeyProvider {
       p11.C_CloseSession(session);
       const code = (err as Error).message.split(':')[0];
       // The PIN itself never goes into a message.
-      throw new ProviderError(code?.includes('CKR_PIN_INCORRECT') ? `wrong PIN for token '${this.opts.tokenLabel}'` : `cannot log in to token '${this.opts.tokenLabel}': ${code}`);
+      throw new ProviderError(
+        code?.includes('CKR_PIN_INCORRECT') ? `wrong PIN for token '${this.opts.tokenLabel}'` : `cannot log in to token '${this.opts.tokenLabel}': ${code}`,
+      );
     }
     this.session = session;
     this.objects.clear();
@@ -105,7 +115,8 @@ export class Pkcs11Provider implements KeyProvider {
     try {
       return op(this.p11!, this.session!);
     } catch (err) {
-      if (!/CKR_(SESSION_HANDLE_INVALID|SESSION_CLOSED|DEVICE_REMOVED|TOKEN_NOT_PRESENT|DEVICE_ERROR|USER_NOT_LOGGED_IN)/.test((err as Error).message)) throw err;
+      if (!/CKR_(SESSION_HANDLE_INVALID|SESSION_CLOSED|DEVICE_REMOVED|TOKEN_NOT_PRESENT|DEVICE_ERROR|USER_NOT_LOGGED_IN)/.test((err as Error).message))
+        throw err;
       this.session = undefined;
       this.detail = `session lost: ${(err as Error).message.split(':')[0]}`;
       await this.reopen();
@@ -114,7 +125,8 @@ export class Pkcs11Provider implements KeyProvider {
   }
 
   private async reopen(): Promise<void> {
-    if (Date.now() < this.reopenAfter) throw new ProviderError(`token unavailable (${this.detail}); retrying in ${Math.ceil((this.reopenAfter - Date.now()) / 1000)} s`);
+    if (Date.now() < this.reopenAfter)
+      throw new ProviderError(`token unavailable (${this.detail}); retrying in ${Math.ceil((this.reopenAfter - Date.now()) / 1000)} s`);
     try {
       await this.openSession();
     } catch (err) {
@@ -160,7 +172,10 @@ export class Pkcs11Provider implements KeyProvider {
   }
 
   private find(p11: PKCS11, s: Buffer, cls: number, handle: string): Buffer | undefined {
-    p11.C_FindObjectsInit(s, [{ type: pkcs11js.CKA_CLASS, value: cls }, { type: pkcs11js.CKA_ID, value: Buffer.from(handle, 'hex') }]);
+    p11.C_FindObjectsInit(s, [
+      { type: pkcs11js.CKA_CLASS, value: cls },
+      { type: pkcs11js.CKA_ID, value: Buffer.from(handle, 'hex') },
+    ]);
     const obj = p11.C_FindObjects(s);
     p11.C_FindObjectsFinal(s);
     return obj ?? undefined;
@@ -202,7 +217,10 @@ export class Pkcs11Provider implements KeyProvider {
 
   async listKeys(): Promise<ProviderKey[]> {
     return this.withSession((p11, s) => {
-      p11.C_FindObjectsInit(s, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY }, { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_EC }]);
+      p11.C_FindObjectsInit(s, [
+        { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY },
+        { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_EC },
+      ]);
       const objs: Buffer[] = [];
       for (let o = p11.C_FindObjects(s); o; o = p11.C_FindObjects(s)) objs.push(o);
       p11.C_FindObjectsFinal(s);
@@ -231,7 +249,10 @@ export class Pkcs11Provider implements KeyProvider {
     return this.withSession((p11, s) => {
       let key = this.auditKey;
       if (!key) {
-        p11.C_FindObjectsInit(s, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY }, { type: pkcs11js.CKA_ID, value: AUDIT_KEY_ID }]);
+        p11.C_FindObjectsInit(s, [
+          { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
+          { type: pkcs11js.CKA_ID, value: AUDIT_KEY_ID },
+        ]);
         key = p11.C_FindObjects(s) ?? undefined;
         p11.C_FindObjectsFinal(s);
         key ??= p11.C_GenerateKey(s, { mechanism: pkcs11js.CKM_GENERIC_SECRET_KEY_GEN }, [

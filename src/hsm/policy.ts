@@ -28,7 +28,7 @@ export const PolicySchema = Type.Object(
     allowlist: Type.Optional(
       Type.Array(Type.String({ maxLength: 200 }), {
         maxItems: 1000,
-        description: 'Addresses others may be paid at; change (keys of the signing key\'s group) is always allowed.',
+        description: "Addresses others may be paid at; change (keys of the signing key's group) is always allowed.",
       }),
     ),
     max_feerate_sat_vb: Type.Optional(
@@ -45,7 +45,7 @@ export const PolicySchema = Type.Object(
     ),
     change_to_own_keys: Type.Optional(
       Type.Boolean({
-        description: 'Every output not on the allowlist must be change (a key of the signing key\'s group).',
+        description: "Every output not on the allowlist must be change (a key of the signing key's group).",
       }),
     ),
     allow_raw_sign: Type.Optional(
@@ -113,7 +113,8 @@ export function loosening(old: Policy | undefined, next: Policy | null): string[
   for (const k of LIMITS) {
     if (a[k] !== undefined && (b[k] === undefined || b[k]! > a[k]!)) out.push(`${k} ${a[k]} -> ${b[k] ?? 'none'}`);
   }
-  if (a.allowlist && (!b.allowlist || b.allowlist.some((x) => !a.allowlist!.includes(x)))) out.push(b.allowlist ? 'allowlist gains addresses' : 'allowlist removed');
+  if (a.allowlist && (!b.allowlist || b.allowlist.some((x) => !a.allowlist!.includes(x))))
+    out.push(b.allowlist ? 'allowlist gains addresses' : 'allowlist removed');
   if (a.change_to_own_keys && !b.change_to_own_keys) out.push('change_to_own_keys off');
   if (!a.allow_raw_sign && b.allow_raw_sign) out.push('allow_raw_sign on');
   const sa = a.sighash_types ?? [];
@@ -130,7 +131,8 @@ export function meet(old: Policy | undefined, next: Policy | null): Policy {
     const v = a[k] === undefined ? b[k] : b[k] === undefined ? a[k] : Math.min(a[k]!, b[k]!);
     if (v !== undefined) out[k] = v;
   }
-  if (a.allowlist || b.allowlist) out.allowlist = a.allowlist && b.allowlist ? a.allowlist.filter((x) => b.allowlist!.includes(x)) : (a.allowlist ?? b.allowlist)!;
+  if (a.allowlist || b.allowlist)
+    out.allowlist = a.allowlist && b.allowlist ? a.allowlist.filter((x) => b.allowlist!.includes(x)) : (a.allowlist ?? b.allowlist)!;
   if (a.change_to_own_keys || b.change_to_own_keys) out.change_to_own_keys = true;
   if (a.allow_raw_sign && b.allow_raw_sign) out.allow_raw_sign = true;
   const types = (a.sighash_types ?? []).filter((t) => (b.sighash_types ?? []).includes(t));
@@ -192,7 +194,12 @@ export class PolicyEngine {
   async rawSignDenial(subjects: string[]): Promise<Denial | undefined> {
     for (const subject of subjects) {
       const p = await this.get(subject);
-      if (p && !p.allow_raw_sign) return { rule: 'raw_sign', subject, message: `${subject} has a spending policy, so it signs transactions only through hsm.signpsbt (a raw digest could be any transaction); its policy may set allow_raw_sign` };
+      if (p && !p.allow_raw_sign)
+        return {
+          rule: 'raw_sign',
+          subject,
+          message: `${subject} has a spending policy, so it signs transactions only through hsm.signpsbt (a raw digest could be any transaction); its policy may set allow_raw_sign`,
+        };
     }
     return undefined;
   }
@@ -203,20 +210,29 @@ export class PolicyEngine {
       const p = await this.get(subject);
       const deny = (rule: string, message: string): Denial => ({ rule, message: `${subject}: ${message}`, subject });
       const bad = f.sighash_types.find((t) => !(p?.sighash_types ?? []).includes(t));
-      if (bad !== undefined) return deny('sighash_type', `an input asks for sighash type ${bad}; only ALL (and Taproot DEFAULT) unless the policy's sighash_types allows it`);
+      if (bad !== undefined)
+        return deny('sighash_type', `an input asks for sighash type ${bad}; only ALL (and Taproot DEFAULT) unless the policy's sighash_types allows it`);
       if (!p) continue;
-      if (p.max_amount_sat !== undefined && f.amount_sat > p.max_amount_sat) return deny('max_amount_sat', `sends ${f.amount_sat} sat, more than max_amount_sat ${p.max_amount_sat}`);
-      if ((p.max_fee_sat !== undefined || p.max_feerate_sat_vb !== undefined) && !f.fee_verified) return deny('unverified_amount', 'the fee rules need every input\'s amount verified (a non_witness_utxo for each input that is not Taproot)');
+      if (p.max_amount_sat !== undefined && f.amount_sat > p.max_amount_sat)
+        return deny('max_amount_sat', `sends ${f.amount_sat} sat, more than max_amount_sat ${p.max_amount_sat}`);
+      if ((p.max_fee_sat !== undefined || p.max_feerate_sat_vb !== undefined) && !f.fee_verified)
+        return deny('unverified_amount', "the fee rules need every input's amount verified (a non_witness_utxo for each input that is not Taproot)");
       if (p.max_fee_sat !== undefined && f.fee_sat > p.max_fee_sat) return deny('max_fee_sat', `fee ${f.fee_sat} sat is above max_fee_sat ${p.max_fee_sat}`);
-      if (p.max_feerate_sat_vb !== undefined && f.feerate_sat_vb > p.max_feerate_sat_vb) return deny('max_feerate_sat_vb', `fee rate ${f.feerate_sat_vb} sat/vB is above max_feerate_sat_vb ${p.max_feerate_sat_vb}`);
+      if (p.max_feerate_sat_vb !== undefined && f.feerate_sat_vb > p.max_feerate_sat_vb)
+        return deny('max_feerate_sat_vb', `fee rate ${f.feerate_sat_vb} sat/vB is above max_feerate_sat_vb ${p.max_feerate_sat_vb}`);
       if (p.allowlist || p.change_to_own_keys) {
         const allowed = new Set(p.allowlist ?? []);
         const out = f.outputs.find((o) => !o.own && !(o.address && allowed.has(o.address)));
-        if (out) return deny(p.allowlist ? 'allowlist' : 'change_to_own_keys', `output to ${out.address ?? 'a non-standard script'} is neither allowlisted nor change to the signing key's group`);
+        if (out)
+          return deny(
+            p.allowlist ? 'allowlist' : 'change_to_own_keys',
+            `output to ${out.address ?? 'a non-standard script'} is neither allowlisted nor change to the signing key's group`,
+          );
       }
       if (p.velocity_24h_sat !== undefined) {
         const spent = await this.spentSince(subject, now - DAY_MS);
-        if (spent + f.amount_sat > p.velocity_24h_sat) return deny('velocity_24h_sat', `${spent} sat sent in the last 24 h plus ${f.amount_sat} would pass velocity_24h_sat ${p.velocity_24h_sat}`);
+        if (spent + f.amount_sat > p.velocity_24h_sat)
+          return deny('velocity_24h_sat', `${spent} sat sent in the last 24 h plus ${f.amount_sat} would pass velocity_24h_sat ${p.velocity_24h_sat}`);
       }
     }
     for (const v of this.vetoes) {
@@ -229,7 +245,12 @@ export class PolicyEngine {
   /** Velocity counter entries for an approved spend (written in the same batch as the audit entry). */
   recordOps(f: SpendFacts, now = Date.now()): BatchOp[] {
     if (f.amount_sat === 0) return [];
-    return f.subjects.map((s) => ({ type: 'put' as const, sublevel: this.db, key: `v:${s}:${String(now).padStart(15, '0')}:${randomBytes(4).toString('hex')}`, value: f.amount_sat }));
+    return f.subjects.map((s) => ({
+      type: 'put' as const,
+      sublevel: this.db,
+      key: `v:${s}:${String(now).padStart(15, '0')}:${randomBytes(4).toString('hex')}`,
+      value: f.amount_sat,
+    }));
   }
 
   async spentSince(subject: string, since: number): Promise<number> {

@@ -80,7 +80,9 @@ function previousOutput(psbt: bitcoin.Psbt, i: number): { script: Uint8Array; va
       throw new PsbtError(`input ${i}: its non_witness_utxo is not a transaction (${(err as Error).message})`);
     }
     if (!Buffer.from(prev.getHash()).equals(Buffer.from(txin.hash))) {
-      throw new PsbtError(`input ${i}: its non_witness_utxo is transaction ${prev.getId()}, but the input spends ${Buffer.from(txin.hash).reverse().toString('hex')}`);
+      throw new PsbtError(
+        `input ${i}: its non_witness_utxo is transaction ${prev.getId()}, but the input spends ${Buffer.from(txin.hash).reverse().toString('hex')}`,
+      );
     }
     const out = prev.outs[txin.index];
     if (!out) throw new PsbtError(`input ${i}: its previous transaction has no output ${txin.index}`);
@@ -124,14 +126,25 @@ export function planPsbt(base64: string, network: bitcoin.Network, keys: Signing
     for (const key of keys) {
       const w = bitcoin.payments.p2wpkh({ pubkey: key.publicKey, network });
       if (s.equals(Buffer.from(w.output!))) return add(key, 'p2wpkh');
-      if (input.redeemScript && Buffer.from(input.redeemScript).equals(Buffer.from(w.output!)) && s.equals(Buffer.from(bitcoin.payments.p2sh({ redeem: w, network }).output!))) return add(key, 'p2sh-p2wpkh');
+      if (
+        input.redeemScript &&
+        Buffer.from(input.redeemScript).equals(Buffer.from(w.output!)) &&
+        s.equals(Buffer.from(bitcoin.payments.p2sh({ redeem: w, network }).output!))
+      )
+        return add(key, 'p2sh-p2wpkh');
       if (input.witnessScript && Buffer.from(input.witnessScript).includes(key.publicKey)) {
         const wsh = bitcoin.payments.p2wsh({ redeem: { output: input.witnessScript }, network });
         // A multisig script may hold several of our keys: each of them signs, so go on with the next key.
         if (s.equals(Buffer.from(wsh.output!))) add(key, 'p2wsh');
         continue;
       }
-      if (key.schnorr && input.tapInternalKey && Buffer.from(input.tapInternalKey).equals(xOnly(key.publicKey)) && s.equals(Buffer.from(bitcoin.payments.p2tr({ internalPubkey: xOnly(key.publicKey), network }).output!))) return add(key, 'p2tr');
+      if (
+        key.schnorr &&
+        input.tapInternalKey &&
+        Buffer.from(input.tapInternalKey).equals(xOnly(key.publicKey)) &&
+        s.equals(Buffer.from(bitcoin.payments.p2tr({ internalPubkey: xOnly(key.publicKey), network }).output!))
+      )
+        return add(key, 'p2tr');
       if (s.equals(Buffer.from(bitcoin.payments.p2pkh({ pubkey: key.publicKey, network }).output!))) {
         // Legacy: bitcoinjs-lib signs it only from the full previous transaction, which also verifies the amount.
         if (!input.nonWitnessUtxo) throw new PsbtError(`input ${i} is P2PKH: it is signed only with its non_witness_utxo (the full previous transaction)`);
@@ -141,7 +154,9 @@ export function planPsbt(base64: string, network: bitcoin.Network, keys: Signing
   });
   for (const p of inputs) {
     if (p.kind !== 'p2tr' && unverified.includes(p.index)) {
-      throw new PsbtError(`input ${p.index} (${p.kind}) carries only a witness_utxo: its amount is the caller's word (CVE-2020-14199); add its non_witness_utxo (the previous transaction)`);
+      throw new PsbtError(
+        `input ${p.index} (${p.kind}) carries only a witness_utxo: its amount is the caller's word (CVE-2020-14199); add its non_witness_utxo (the previous transaction)`,
+      );
     }
   }
   // A BIP341 signature of ours commits to every input's amount and script: lies make the transaction invalid.
@@ -159,8 +174,30 @@ export function planPsbt(base64: string, network: bitcoin.Network, keys: Signing
     return { address, script: Buffer.from(o.script), value_sat: Number(v) };
   });
   if (outSat > inSat) throw new PsbtError(`outputs (${outSat} sat) exceed inputs (${inSat} sat)`);
-  const sighashTypes = [...new Set(inputs.filter((p) => p.sighashType !== undefined && p.sighashType !== bitcoin.Transaction.SIGHASH_ALL && !(p.kind === 'p2tr' && p.sighashType === bitcoin.Transaction.SIGHASH_DEFAULT)).map((p) => p.sighashType!))];
-  return { psbt, inputs, keys: [...new Set(inputs.map((p) => p.key.id))], in_sat: inSat, out_sat: outSat, fee_sat: inSat - outSat, fee_verified: feeVerified, vsize: estimateVsize(psbt, inputs), sighash_types: sighashTypes, outputs };
+  const sighashTypes = [
+    ...new Set(
+      inputs
+        .filter(
+          (p) =>
+            p.sighashType !== undefined &&
+            p.sighashType !== bitcoin.Transaction.SIGHASH_ALL &&
+            !(p.kind === 'p2tr' && p.sighashType === bitcoin.Transaction.SIGHASH_DEFAULT),
+        )
+        .map((p) => p.sighashType!),
+    ),
+  ];
+  return {
+    psbt,
+    inputs,
+    keys: [...new Set(inputs.map((p) => p.key.id))],
+    in_sat: inSat,
+    out_sat: outSat,
+    fee_sat: inSat - outSat,
+    fee_verified: feeVerified,
+    vsize: estimateVsize(psbt, inputs),
+    sighash_types: sighashTypes,
+    outputs,
+  };
 }
 
 /** Virtual size once signed: the unsigned transaction plus each input's expected witness. */
@@ -174,8 +211,7 @@ function estimateVsize(psbt: bitcoin.Psbt, plans: InputPlan[]): number {
     else if (kind === 'p2pkh') {
       witnessWeight += 1;
       extraBase += 1 + 72 + 1 + 33;
-    }
-    else if (kind === 'p2wsh' && input.witnessScript) {
+    } else if (kind === 'p2wsh' && input.witnessScript) {
       const m = Math.max(1, input.witnessScript[0]! - 0x50);
       witnessWeight += 1 + 1 + m * 73 + 3 + input.witnessScript.length;
     } else witnessWeight += 1 + 1 + 72 + 1 + 33;
@@ -192,18 +228,26 @@ export async function signPlanned(plan: PsbtPlan, network: bitcoin.Network): Pro
       const internal = xOnly(p.key.publicKey);
       const tweak = bitcoin.crypto.taggedHash('TapTweak', internal);
       const outputKey = Buffer.from(bitcoin.payments.p2tr({ internalPubkey: internal, network }).pubkey!);
-      await plan.psbt.signInputAsync(p.index, {
-        publicKey: Buffer.concat([Buffer.from([0x02]), outputKey]),
-        sign: () => {
-          throw new PsbtError('ECDSA is not used for a Taproot input');
-        },
-        signSchnorr: (hash: Uint8Array) => p.key.sign(hash, 'schnorr', tweak),
-      } as never, p.sighashType !== undefined ? [p.sighashType] : undefined);
+      await plan.psbt.signInputAsync(
+        p.index,
+        {
+          publicKey: Buffer.concat([Buffer.from([0x02]), outputKey]),
+          sign: () => {
+            throw new PsbtError('ECDSA is not used for a Taproot input');
+          },
+          signSchnorr: (hash: Uint8Array) => p.key.sign(hash, 'schnorr', tweak),
+        } as never,
+        p.sighashType !== undefined ? [p.sighashType] : undefined,
+      );
     } else {
-      await plan.psbt.signInputAsync(p.index, {
-        publicKey: p.key.publicKey,
-        sign: async (hash: Uint8Array) => derToCompact(await p.key.sign(hash, 'ecdsa')),
-      } as never, p.sighashType !== undefined ? [p.sighashType] : undefined);
+      await plan.psbt.signInputAsync(
+        p.index,
+        {
+          publicKey: p.key.publicKey,
+          sign: async (hash: Uint8Array) => derToCompact(await p.key.sign(hash, 'ecdsa')),
+        } as never,
+        p.sighashType !== undefined ? [p.sighashType] : undefined,
+      );
     }
     if (!signed.includes(p.index)) signed.push(p.index);
   }

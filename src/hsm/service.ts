@@ -50,7 +50,8 @@ export function providerError(err: unknown): unknown {
   if (err instanceof RpcError) return err;
   if (err instanceof ProviderLockedError) return rpcError('Locked', err.message);
   if (err instanceof ProviderUnsupportedError) return rpcError('Unsupported', err.message, { service: 'hsm' });
-  if (err instanceof ProviderError) return rpcError(/^no (private )?key/.test(err.message) ? 'NotFound' : 'BackendUnavailable', err.message, { service: 'hsm' });
+  if (err instanceof ProviderError)
+    return rpcError(/^no (private )?key/.test(err.message) ? 'NotFound' : 'BackendUnavailable', err.message, { service: 'hsm' });
   return err;
 }
 
@@ -90,7 +91,12 @@ export class HsmService implements Service {
     private readonly bus: EventBus,
     private readonly settings: HsmSettings,
   ) {
-    this.audit = new AuditLog(db, join(config.netdir, 'hsm-audit.head'), (data) => this.provider?.auditMac(data) ?? Promise.resolve(undefined), () => this.provider?.kind === 'pkcs11');
+    this.audit = new AuditLog(
+      db,
+      join(config.netdir, 'hsm-audit.head'),
+      (data) => this.provider?.auditMac(data) ?? Promise.resolve(undefined),
+      () => this.provider?.kind === 'pkcs11',
+    );
     this.policy = new PolicyEngine(db);
   }
 
@@ -104,7 +110,10 @@ export class HsmService implements Service {
   async open(): Promise<void> {
     this.provider = await startProvider(this.kinds, this.config, this.log, () => void this.record('lock', null, { reason: 'unlock timeout' }));
     const p = this.provider;
-    const created = p instanceof SoftwareProvider && p.kind === 'software' && !p.status().ready && !!this.config.str('hsm.passphrasefile') && !(await p.exists()) ? await this.firstKeystore(p) : false;
+    const created =
+      p instanceof SoftwareProvider && p.kind === 'software' && !p.status().ready && !!this.config.str('hsm.passphrasefile') && !(await p.exists())
+        ? await this.firstKeystore(p)
+        : false;
     const finding = await this.audit.load();
     if (finding) {
       this.log.warn(finding, 'HSM audit log rolled back or cut since it was last written; recorded in the log');
@@ -127,7 +136,10 @@ export class HsmService implements Service {
     } else this.log.info({ provider: st.kind, detail: st.detail }, 'HSM open but locked');
     await this.applyDuePolicies();
     // Loosenings take effect on time (and are announced) even when nobody signs.
-    this.pendingTimer = setInterval(() => void this.applyDuePolicies().catch((err) => this.log.error({ err }, 'applying pending policies failed')), Math.min(30_000, Math.max(1000, this.settings.policyDelaySec * 250)));
+    this.pendingTimer = setInterval(
+      () => void this.applyDuePolicies().catch((err) => this.log.error({ err }, 'applying pending policies failed')),
+      Math.min(30_000, Math.max(1000, this.settings.policyDelaySec * 250)),
+    );
     this.pendingTimer.unref();
   }
 
@@ -147,7 +159,10 @@ export class HsmService implements Service {
     } finally {
       await fh.close();
     }
-    this.log.warn({ keystore: this.config.path('hsm.keystore'), mnemonic_file: file }, 'created a new keystore from hsm.passphrasefile; its recovery words are in mnemonic_file: write them down, then delete the file');
+    this.log.warn(
+      { keystore: this.config.path('hsm.keystore'), mnemonic_file: file },
+      'created a new keystore from hsm.passphrasefile; its recovery words are in mnemonic_file: write them down, then delete the file',
+    );
     return true;
   }
 
@@ -223,7 +238,10 @@ export class HsmService implements Service {
           created: new Date().toISOString(),
           ...(predecessor ? { predecessor } : {}),
         };
-        await this.record('generate', rec.id, { label, curve, group, provider: p.kind }, [this.putKey(rec), ...(handle ? [{ type: 'del' as const, sublevel: this.db, key: intent }] : [])]);
+        await this.record('generate', rec.id, { label, curve, group, provider: p.kind }, [
+          this.putKey(rec),
+          ...(handle ? [{ type: 'del' as const, sublevel: this.db, key: intent }] : []),
+        ]);
         return rec;
       } catch (err) {
         throw providerError(err);
@@ -251,9 +269,22 @@ export class HsmService implements Service {
       // On a token, only keys anyad said it was making are its own (others may share the token).
       const intent = intents.get(pk.handle);
       if (p.kind === 'pkcs11' && !intent) continue;
-      const rec: KeyRecord = { id: keyIdOf(pk.publicKey), label: intent?.label ?? 'orphan', group: intent?.group ?? null, provider: p.kind, handle: pk.handle, curve: pk.curve, public_key: pk.publicKey, state: 'disabled', created: new Date().toISOString() };
+      const rec: KeyRecord = {
+        id: keyIdOf(pk.publicKey),
+        label: intent?.label ?? 'orphan',
+        group: intent?.group ?? null,
+        provider: p.kind,
+        handle: pk.handle,
+        curve: pk.curve,
+        public_key: pk.publicKey,
+        state: 'disabled',
+        created: new Date().toISOString(),
+      };
       this.log.warn({ key: rec.id, handle: pk.handle }, 'HSM: a key made before a crash was never registered; registered as disabled');
-      await this.record('orphan', rec.id, { handle: pk.handle, state: 'disabled' }, [this.putKey(rec), ...(intent ? [{ type: 'del' as const, sublevel: this.db, key: `gi:${pk.handle}` }] : [])]);
+      await this.record('orphan', rec.id, { handle: pk.handle, state: 'disabled' }, [
+        this.putKey(rec),
+        ...(intent ? [{ type: 'del' as const, sublevel: this.db, key: `gi:${pk.handle}` }] : []),
+      ]);
     }
     for (const h of intents.keys()) if (known.has(h)) await this.store.batch([{ type: 'del', sublevel: this.db, key: `gi:${h}` }]);
   }
@@ -269,7 +300,9 @@ export class HsmService implements Service {
     return this.locks.run(subjects, async () => {
       if (k.state !== 'active') {
         await this.record('deny', id, { rule: `key_${k.state}`, caller });
-        throw rpcError('PolicyDenied', `key ${id} is ${k.state}${k.successor ? `; its successor is ${k.successor}` : ''}: it verifies but no longer signs`, { rule: `key_${k.state}` });
+        throw rpcError('PolicyDenied', `key ${id} is ${k.state}${k.successor ? `; its successor is ${k.successor}` : ''}: it verifies but no longer signs`, {
+          rule: `key_${k.state}`,
+        });
       }
       for (const s of subjects) await this.applyDue(s);
       const denial = await this.policy.rawSignDenial(subjects);
@@ -301,7 +334,8 @@ export class HsmService implements Service {
         id: k.id,
         publicKey: Buffer.from(k.public_key, 'hex'),
         schnorr,
-        sign: (digest, scheme, tapTweak) => (p instanceof SoftwareProvider ? p.sign(k.handle, digest, scheme, tapTweak ? { tapTweak } : {}) : p.sign(k.handle, digest, scheme)),
+        sign: (digest, scheme, tapTweak) =>
+          p instanceof SoftwareProvider ? p.sign(k.handle, digest, scheme, tapTweak ? { tapTweak } : {}) : p.sign(k.handle, digest, scheme),
       }));
   }
 
@@ -319,12 +353,27 @@ export class HsmService implements Service {
   private changeScripts(signer: KeyRecord, all: KeyRecord[], byId: Map<string, KeyRecord>): Buffer[] {
     const schnorr = this.need().status().schnorr;
     // A retired key's only change is its successor: what it holds is swept, nowhere else.
-    const mates = signer.state === 'retired' ? [] : all.filter((k) => k.curve === 'secp256k1' && k.state !== 'disabled' && (k.id === signer.id || (signer.group !== null && k.group === signer.group) || (this.settings.changeGroup !== undefined && k.group === this.settings.changeGroup)));
-    return [...mates, ...this.successors(signer, byId)].flatMap((k) => ownScripts(Buffer.from(k.public_key, 'hex'), this.network, schnorr && k.provider === this.need().kind));
+    const mates =
+      signer.state === 'retired'
+        ? []
+        : all.filter(
+            (k) =>
+              k.curve === 'secp256k1' &&
+              k.state !== 'disabled' &&
+              (k.id === signer.id ||
+                (signer.group !== null && k.group === signer.group) ||
+                (this.settings.changeGroup !== undefined && k.group === this.settings.changeGroup)),
+          );
+    return [...mates, ...this.successors(signer, byId)].flatMap((k) =>
+      ownScripts(Buffer.from(k.public_key, 'hex'), this.network, schnorr && k.provider === this.need().kind),
+    );
   }
 
   /** Signs what it can of a PSBT after the policy (and any veto) allowed the spend. */
-  async signPsbt(base64: string, caller: string): Promise<{ psbt: string; txid: string | null; signed: number[]; keys: string[]; amount_sat: number; fee_sat: number; feerate_sat_vb: number }> {
+  async signPsbt(
+    base64: string,
+    caller: string,
+  ): Promise<{ psbt: string; txid: string | null; signed: number[]; keys: string[]; amount_sat: number; fee_sat: number; feerate_sat_vb: number }> {
     const all = await this.keys();
     let plan;
     try {
@@ -350,12 +399,23 @@ export class HsmService implements Service {
       sighash_types: plan.sighash_types,
       outputs,
     };
-    const summary = { txid, outputs: outputs.map((o) => ({ address: o.address, value_sat: o.value_sat, change: o.own })), amount_sat: facts.amount_sat, fee_sat: facts.fee_sat, caller };
+    const summary = {
+      txid,
+      outputs: outputs.map((o) => ({ address: o.address, value_sat: o.value_sat, change: o.own })),
+      amount_sat: facts.amount_sat,
+      fee_sat: facts.fee_sat,
+      caller,
+    };
     return this.locks.run(subjects, async () => {
       for (const s of subjects) await this.applyDue(s);
       let denial: { rule: string; message: string; subject?: string } | undefined;
       const retired = signers.find((k) => k.state === 'retired');
-      if (retired && outputs.some((o) => !o.own)) denial = { rule: 'retired_sweep', subject: `key:${retired.id}`, message: `key ${retired.id} is retired: it signs only a sweep to its successor ${retired.successor ?? '(none)'}` };
+      if (retired && outputs.some((o) => !o.own))
+        denial = {
+          rule: 'retired_sweep',
+          subject: `key:${retired.id}`,
+          message: `key ${retired.id} is retired: it signs only a sweep to its successor ${retired.successor ?? '(none)'}`,
+        };
       denial ??= await this.policy.evaluate(facts);
       if (denial) {
         await this.record('deny', plan.keys[0] ?? null, { rule: denial.rule, subject: denial.subject, ...summary });
@@ -370,7 +430,15 @@ export class HsmService implements Service {
       // The signature leaves anyad only once the counters and the audit entry that account for it are durable.
       const finalTxid = txidOf(plan.psbt);
       await this.record('sign', plan.keys[0] ?? null, { psbt_inputs: signed, keys: plan.keys, ...summary, txid: finalTxid }, this.policy.recordOps(facts));
-      return { psbt: plan.psbt.toBase64(), txid: finalTxid, signed, keys: plan.keys, amount_sat: facts.amount_sat, fee_sat: facts.fee_sat, feerate_sat_vb: facts.feerate_sat_vb };
+      return {
+        psbt: plan.psbt.toBase64(),
+        txid: finalTxid,
+        signed,
+        keys: plan.keys,
+        amount_sat: facts.amount_sat,
+        fee_sat: facts.fee_sat,
+        feerate_sat_vb: facts.feerate_sat_vb,
+      };
     });
   }
 
@@ -381,7 +449,10 @@ export class HsmService implements Service {
     const next = await this.generateKey(old.label, old.curve, old.group, id);
     await this.locks.run([`key:${id}`, `key:${next.id}`], async () => {
       const policy = await this.policy.get(`key:${id}`);
-      await this.record('rotate', id, { successor: next.id }, [this.putKey({ ...old, state: 'retired', successor: next.id }), ...(policy ? this.policy.setOps(`key:${next.id}`, policy) : [])]);
+      await this.record('rotate', id, { successor: next.id }, [
+        this.putKey({ ...old, state: 'retired', successor: next.id }),
+        ...(policy ? this.policy.setOps(`key:${next.id}`, policy) : []),
+      ]);
     });
     return next;
   }
@@ -400,7 +471,12 @@ export class HsmService implements Service {
     });
   }
 
-  private announce(state: 'applied' | 'pending' | 'effective' | 'cancelled', subject: string, policy: Policy | null, extra: Record<string, unknown> = {}): void {
+  private announce(
+    state: 'applied' | 'pending' | 'effective' | 'cancelled',
+    subject: string,
+    policy: Policy | null,
+    extra: Record<string, unknown> = {},
+  ): void {
     this.bus.publish('hsm.policy', { subject, state, policy, ...extra });
   }
 
@@ -416,14 +492,27 @@ export class HsmService implements Service {
       const keyOf = subject.startsWith('key:') ? subject.slice(4) : null;
       const hadPending = await this.policy.pending(subject);
       if (loosens.length === 0 || this.settings.policyDelaySec === 0) {
-        await this.record('policy', keyOf, { subject, policy: next, caller, ...(loosens.length ? { loosens } : {}) }, [...this.policy.setOps(subject, next), ...(hadPending ? this.policy.pendingOps(subject, null) : [])]);
+        await this.record('policy', keyOf, { subject, policy: next, caller, ...(loosens.length ? { loosens } : {}) }, [
+          ...this.policy.setOps(subject, next),
+          ...(hadPending ? this.policy.pendingOps(subject, null) : []),
+        ]);
         this.announce('applied', subject, next);
         return { policy: next, pending: null };
       }
       const now = Date.now();
-      const pending: PendingPolicy = { subject, policy: next, requested: new Date(now).toISOString(), effective_at: new Date(now + this.settings.policyDelaySec * 1000).toISOString(), caller, loosens };
+      const pending: PendingPolicy = {
+        subject,
+        policy: next,
+        requested: new Date(now).toISOString(),
+        effective_at: new Date(now + this.settings.policyDelaySec * 1000).toISOString(),
+        caller,
+        loosens,
+      };
       const interim = meet(current, next);
-      await this.record('policy_pending', keyOf, { ...pending, interim }, [...this.policy.setOps(subject, interim), ...this.policy.pendingOps(subject, pending)]);
+      await this.record('policy_pending', keyOf, { ...pending, interim }, [
+        ...this.policy.setOps(subject, interim),
+        ...this.policy.pendingOps(subject, pending),
+      ]);
       this.announce('pending', subject, next, { effective_at: pending.effective_at, loosens, interim });
       return { policy: interim, pending };
     });
@@ -434,7 +523,12 @@ export class HsmService implements Service {
       await this.applyDue(subject);
       const pending = await this.policy.pending(subject);
       if (!pending) throw rpcError('NotFound', `no pending policy change for ${subject}`);
-      await this.record('policy_cancelled', subject.startsWith('key:') ? subject.slice(4) : null, { subject, caller, requested: pending.requested }, this.policy.pendingOps(subject, null));
+      await this.record(
+        'policy_cancelled',
+        subject.startsWith('key:') ? subject.slice(4) : null,
+        { subject, caller, requested: pending.requested },
+        this.policy.pendingOps(subject, null),
+      );
       this.announce('cancelled', subject, pending.policy);
       return pending;
     });
@@ -444,7 +538,12 @@ export class HsmService implements Service {
   private async applyDue(subject: string, now = Date.now()): Promise<void> {
     const pending = await this.policy.pending(subject);
     if (!pending || Date.parse(pending.effective_at) > now) return;
-    await this.record('policy_effective', subject.startsWith('key:') ? subject.slice(4) : null, { subject, policy: pending.policy, requested: pending.requested, caller: pending.caller }, [...this.policy.setOps(subject, pending.policy), ...this.policy.pendingOps(subject, null)]);
+    await this.record(
+      'policy_effective',
+      subject.startsWith('key:') ? subject.slice(4) : null,
+      { subject, policy: pending.policy, requested: pending.requested, caller: pending.caller },
+      [...this.policy.setOps(subject, pending.policy), ...this.policy.pendingOps(subject, null)],
+    );
     this.announce('effective', subject, pending.policy);
   }
 

@@ -13,7 +13,16 @@ import { wordlist } from '@scure/bip39/wordlists/english.js';
 import { schnorr, secp256k1 } from '@noble/curves/secp256k1.js';
 import { rawToLowSDer, verifySignature } from './ecdsa.js';
 import { KeyedLock } from '../core/keyed-lock.js';
-import { ProviderError, ProviderLockedError, ProviderUnsupportedError, type Curve, type KeyProvider, type ProviderKey, type ProviderStatus, type Scheme } from './provider.js';
+import {
+  ProviderError,
+  ProviderLockedError,
+  ProviderUnsupportedError,
+  type Curve,
+  type KeyProvider,
+  type ProviderKey,
+  type ProviderStatus,
+  type Scheme,
+} from './provider.js';
 
 const scrypt = promisify(scryptCb) as (pw: string, salt: Buffer, len: number, opts: { N: number; r: number; p: number; maxmem: number }) => Promise<Buffer>;
 const N_ORDER = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
@@ -105,7 +114,13 @@ export class SoftwareProvider implements KeyProvider {
 
   /** Whether the keystore file exists (a first start may create it). */
   async exists(): Promise<boolean> {
-    return this.kind === 'software' && (await readFile(this.opts.file!).then(() => true, () => false));
+    return (
+      this.kind === 'software' &&
+      (await readFile(this.opts.file!).then(
+        () => true,
+        () => false,
+      ))
+    );
   }
 
   /** Creates a new keystore with fresh entropy; refuses to overwrite an existing one. Answers the mnemonic, once. */
@@ -264,7 +279,8 @@ export class SoftwareProvider implements KeyProvider {
   async healthCheck(handle: string): Promise<void> {
     const digest = randomBytes(32);
     const key = await this.getPublicKey(handle);
-    if (!verifySignature('secp256k1', 'ecdsa', key.publicKey, digest, await this.sign(handle, digest, 'ecdsa'))) throw new ProviderError(`key ${handle}: signature did not verify`);
+    if (!verifySignature('secp256k1', 'ecdsa', key.publicKey, digest, await this.sign(handle, digest, 'ecdsa')))
+      throw new ProviderError(`key ${handle}: signature did not verify`);
   }
 
   private async readFile(): Promise<KeystoreFile> {
@@ -283,7 +299,8 @@ export class SoftwareProvider implements KeyProvider {
     if (f.format !== FORMAT || f.version !== 1 || f.kdf?.name !== 'scrypt' || f.cipher?.name !== 'aes-256-gcm' || typeof f.data !== 'string') {
       throw new ProviderError(`${this.opts.file} is not an anyad keystore, or was changed`);
     }
-    if (!(f.kdf.logN >= 10 && f.kdf.logN <= 22 && f.kdf.r >= 1 && f.kdf.r <= 32 && f.kdf.p >= 1 && f.kdf.p <= 16)) throw new ProviderError(`the keystore's KDF parameters are out of range; refusing`);
+    if (!(f.kdf.logN >= 10 && f.kdf.logN <= 22 && f.kdf.r >= 1 && f.kdf.r <= 32 && f.kdf.p >= 1 && f.kdf.p <= 16))
+      throw new ProviderError(`the keystore's KDF parameters are out of range; refusing`);
     return f;
   }
 
@@ -296,7 +313,10 @@ export class SoftwareProvider implements KeyProvider {
   private async write(secret: KeystoreSecret, passphrase: string, mustBeNew: boolean): Promise<void> {
     const file = this.opts.file!;
     if (mustBeNew) {
-      const exists = await readFile(file).then(() => true, () => false);
+      const exists = await readFile(file).then(
+        () => true,
+        () => false,
+      );
       if (exists) throw new ProviderError(`${file} already exists; anyad never overwrites a keystore`);
     }
     const hdr: KeystoreHeader = {

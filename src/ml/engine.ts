@@ -85,9 +85,15 @@ export class ModelEngine {
   /** One row in, one number out (post-processed as the card says). */
   infer(row: Float32Array): Promise<number> {
     if (this.closed) return Promise.reject(rpcError('BackendUnavailable', `model ${this.model.id} v${this.model.version} was unloaded`));
-    if (row.length !== this.model.width) return Promise.reject(rpcError('InvalidParams', `${this.model.id} takes ${this.model.width} features, got ${row.length}`));
-    for (let i = 0; i < row.length; i++) if (!Number.isFinite(row[i]!)) return Promise.reject(rpcError('InvalidParams', `feature ${i} (${this.model.card.inputs[0]!.features?.[i] ?? i}) is ${row[i]}; features must be finite numbers`));
-    if (this.queue.length >= this.limits.maxQueue) return Promise.reject(rpcError('Busy', `${this.model.id} has ${this.queue.length} requests waiting (ml.maxqueue)`));
+    if (row.length !== this.model.width)
+      return Promise.reject(rpcError('InvalidParams', `${this.model.id} takes ${this.model.width} features, got ${row.length}`));
+    for (let i = 0; i < row.length; i++)
+      if (!Number.isFinite(row[i]!))
+        return Promise.reject(
+          rpcError('InvalidParams', `feature ${i} (${this.model.card.inputs[0]!.features?.[i] ?? i}) is ${row[i]}; features must be finite numbers`),
+        );
+    if (this.queue.length >= this.limits.maxQueue)
+      return Promise.reject(rpcError('Busy', `${this.model.id} has ${this.queue.length} requests waiting (ml.maxqueue)`));
     row = clampToRanges(row, this.model.card.inputs[0]!.ranges);
     return new Promise<number>((resolve, reject) => {
       // Idle and nothing waiting: run this one now. What arrives while it runs gathers into the next batch.

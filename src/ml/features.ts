@@ -44,8 +44,10 @@ export function feeFeatures(s: FeeSnapshot): Float32Array {
   finite('mempool_vsize', s.mempool_vsize);
   finite('seconds_since_last_block', s.seconds_since_last_block);
   if (!Number.isInteger(s.target) || s.target < 1 || s.target > 1008) throw new FeatureError(`target must be an integer from 1 to 1008, got ${s.target}`);
-  if (!Array.isArray(s.fee_histogram) || s.fee_histogram.length > 10_000) throw new FeatureError('fee_histogram must be a list of at most 10000 [feerate, vsize] pairs');
-  const above = (rate: number): number => s.fee_histogram.reduce((sum, [r, v]) => (finite('fee_histogram rate', r) >= rate ? sum + finite('fee_histogram vsize', v) : sum), 0);
+  if (!Array.isArray(s.fee_histogram) || s.fee_histogram.length > 10_000)
+    throw new FeatureError('fee_histogram must be a list of at most 10000 [feerate, vsize] pairs');
+  const above = (rate: number): number =>
+    s.fee_histogram.reduce((sum, [r, v]) => (finite('fee_histogram rate', r) >= rate ? sum + finite('fee_histogram vsize', v) : sum), 0);
   const recent = s.recent_block_feerates.slice(0, 6).map((r) => finite('recent_block_feerates', r));
   const median = recent.length ? [...recent].sort((a, b) => a - b)[Math.floor(recent.length / 2)]! : 0;
   return Float32Array.from([

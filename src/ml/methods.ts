@@ -11,7 +11,13 @@ import type { MlService } from './service.js';
 const ModelId = Type.String({ pattern: '^[a-z][a-z0-9-]{0,63}$', description: 'Model id.' });
 const NoParams = Type.Object({}, { additionalProperties: false });
 const Key = Type.Optional(Type.String({ maxLength: 200, description: 'Caller key for sticky split routing (e.g. an app or user id).' }));
-const Prediction = Type.Object({ id: Type.String(), version: Type.Integer(), output: Type.Number(), cached: Type.Boolean(), shadow: Type.Optional(Type.Object({ version: Type.Integer(), output: Type.Number() })) });
+const Prediction = Type.Object({
+  id: Type.String(),
+  version: Type.Integer(),
+  output: Type.Number(),
+  cached: Type.Boolean(),
+  shadow: Type.Optional(Type.Object({ version: Type.Integer(), output: Type.Number() })),
+});
 const Snapshot = Type.Object(
   {
     mempool_vsize: Type.Number({ minimum: 0 }),
@@ -44,27 +50,52 @@ export function mlMethods(svc: MlService, network: bitcoin.Network, fees: FeeSou
       name: 'ml.status',
       summary: 'Runtime (onnxruntime version, execution provider, arch), loaded models, and per-version figures.',
       params: NoParams,
-      result: Type.Object({ runtime: Type.Record(Type.String(), Type.String()), models: Type.Array(Type.Object({ id: Type.String(), version: Type.Integer(), stats: Type.Record(Type.String(), Type.Number()) })), not_loaded: Type.Integer() }),
+      result: Type.Object({
+        runtime: Type.Record(Type.String(), Type.String()),
+        models: Type.Array(Type.Object({ id: Type.String(), version: Type.Integer(), stats: Type.Record(Type.String(), Type.Number()) })),
+        not_loaded: Type.Integer(),
+      }),
       role: 'readonly',
-      handler: () => ({ runtime: svc.runtime(), models: svc.all().map((e) => ({ id: e.model.id, version: e.model.version, stats: e.stats.snapshot() })), not_loaded: svc.broken.length }),
+      handler: () => ({
+        runtime: svc.runtime(),
+        models: svc.all().map((e) => ({ id: e.model.id, version: e.model.version, stats: e.stats.snapshot() })),
+        not_loaded: svc.broken.length,
+      }),
     }),
     defineMethod({
       name: 'ml.listmodels',
       summary: 'Every model version found: loaded ones with their routing, and the ones not loaded with the reason.',
       params: NoParams,
-      result: Type.Object({ loaded: Type.Array(Type.Object({ id: Type.String(), version: Type.Integer(), task: Type.String(), extractor: Type.String(), path: Type.String() })), not_loaded: Type.Array(Type.Object({ id: Type.String(), version: Type.Union([Type.Integer(), Type.Null()]), path: Type.String(), reason: Type.String() })), routing: Type.Record(Type.String(), Type.Unknown()) }),
+      result: Type.Object({
+        loaded: Type.Array(Type.Object({ id: Type.String(), version: Type.Integer(), task: Type.String(), extractor: Type.String(), path: Type.String() })),
+        not_loaded: Type.Array(
+          Type.Object({ id: Type.String(), version: Type.Union([Type.Integer(), Type.Null()]), path: Type.String(), reason: Type.String() }),
+        ),
+        routing: Type.Record(Type.String(), Type.Unknown()),
+      }),
       role: 'readonly',
       handler: () => {
-        const loaded = svc.all().map((e) => ({ id: e.model.id, version: e.model.version, task: e.model.card.task, extractor: e.model.card.extractor, path: e.model.path }));
+        const loaded = svc
+          .all()
+          .map((e) => ({ id: e.model.id, version: e.model.version, task: e.model.card.task, extractor: e.model.card.extractor, path: e.model.path }));
         const ids = [...new Set(loaded.map((m) => m.id))];
         return { loaded, not_loaded: svc.broken, routing: Object.fromEntries(ids.map((id) => [id, svc.router.get(id, svc.versions(id))])) };
       },
     }),
     defineMethod({
       name: 'ml.modelinfo',
-      summary: 'A model\'s card (inputs, outputs, training data, metrics), routing and shadow comparison.',
-      params: Type.Object({ id: ModelId, version: Type.Optional(Type.Integer({ minimum: 1, description: 'Default: the active version.' })) }, { additionalProperties: false }),
-      result: Type.Object({ card: Type.Unknown(), routing: Type.Unknown(), versions: Type.Array(Type.Integer()), stats: Type.Record(Type.String(), Type.Number()), shadow: Type.Unknown() }),
+      summary: "A model's card (inputs, outputs, training data, metrics), routing and shadow comparison.",
+      params: Type.Object(
+        { id: ModelId, version: Type.Optional(Type.Integer({ minimum: 1, description: 'Default: the active version.' })) },
+        { additionalProperties: false },
+      ),
+      result: Type.Object({
+        card: Type.Unknown(),
+        routing: Type.Unknown(),
+        versions: Type.Array(Type.Integer()),
+        stats: Type.Record(Type.String(), Type.Number()),
+        shadow: Type.Unknown(),
+      }),
       role: 'readonly',
       handler: ({ id, version }) => {
         const versions = svc.versions(id);
@@ -77,7 +108,10 @@ export function mlMethods(svc: MlService, network: bitcoin.Network, fees: FeeSou
     defineMethod({
       name: 'ml.predict',
       summary: 'Run a model on a feature vector (in the order its card lists), or on raw input its extractor reads.',
-      params: Type.Object({ id: ModelId, features: Type.Optional(Type.Array(Type.Number(), { maxItems: 4096, description: 'The feature vector.' })), key: Key }, { additionalProperties: false }),
+      params: Type.Object(
+        { id: ModelId, features: Type.Optional(Type.Array(Type.Number(), { maxItems: 4096, description: 'The feature vector.' })), key: Key },
+        { additionalProperties: false },
+      ),
       result: Prediction,
       role: 'user',
       handler: ({ id, features, key }) => {
@@ -87,9 +121,19 @@ export function mlMethods(svc: MlService, network: bitcoin.Network, fees: FeeSou
     }),
     defineMethod({
       name: 'ml.estimatefee',
-      summary: 'Fee rate in sat/vB for a confirmation target, from the fee model, on a snapshot from bitcoind (when connected) or the one given; at least 1, never more than for a shorter target.',
-      description: 'Features outside the model\'s training ranges are clamped to them (the model card lists the ranges). The live snapshot carries the median fee rates of the last 6 blocks anyad has seen, as the model was trained with.',
-      params: Type.Object({ target: Type.Integer({ minimum: 1, maximum: 1008, default: 6, description: 'Blocks.' }), snapshot: Type.Optional(Snapshot), model: Type.Optional(ModelId), key: Key }, { additionalProperties: false }),
+      summary:
+        'Fee rate in sat/vB for a confirmation target, from the fee model, on a snapshot from bitcoind (when connected) or the one given; at least 1, never more than for a shorter target.',
+      description:
+        "Features outside the model's training ranges are clamped to them (the model card lists the ranges). The live snapshot carries the median fee rates of the last 6 blocks anyad has seen, as the model was trained with.",
+      params: Type.Object(
+        {
+          target: Type.Integer({ minimum: 1, maximum: 1008, default: 6, description: 'Blocks.' }),
+          snapshot: Type.Optional(Snapshot),
+          model: Type.Optional(ModelId),
+          key: Key,
+        },
+        { additionalProperties: false },
+      ),
       result: Type.Object({
         sat_per_vb: Type.Number(),
         target: Type.Integer(),
@@ -124,15 +168,40 @@ export function mlMethods(svc: MlService, network: bitcoin.Network, fees: FeeSou
           // Every loaded version answers the same moment, so ml.evaluate can compare them on equal terms.
           const predictions: Record<string, number> = {};
           for (const v of svc.versions(id)) predictions[v] = await svc.engine(id, v).infer(row);
-          await svc.outcomes.tracker.record({ time: new Date().toISOString(), height: live.height, target, model: id, features: Array.from(row), predictions, core_sat_per_vb: await fees!.coreEstimate(target).catch(() => null), sample: live.sample });
+          await svc.outcomes.tracker.record({
+            time: new Date().toISOString(),
+            height: live.height,
+            target,
+            model: id,
+            features: Array.from(row),
+            predictions,
+            core_sat_per_vb: await fees!.coreEstimate(target).catch(() => null),
+            sample: live.sample,
+          });
         }
-        return { sat_per_vb: Math.max(1, Math.round(p.output * 100) / 100), target, model: id, version: p.version, source, cached: p.cached, recent_block_feerates: snap.recent_block_feerates.slice(0, 6) };
+        return {
+          sat_per_vb: Math.max(1, Math.round(p.output * 100) / 100),
+          target,
+          model: id,
+          version: p.version,
+          source,
+          cached: p.cached,
+          recent_block_feerates: snap.recent_block_feerates.slice(0, 6),
+        };
       },
     }),
     defineMethod({
       name: 'ml.scoretx',
       summary: 'A 0..1 risk score for a raw transaction (hex) or a PSBT (base64; with UTXO data the fee rate and reuse count too).',
-      params: Type.Object({ hex: Type.Optional(Type.String({ maxLength: 8_000_000, pattern: '^([0-9a-fA-F]{2})+$' })), psbt: Type.Optional(Type.String({ maxLength: 4_000_000 })), model: Type.Optional(ModelId), key: Key }, { additionalProperties: false }),
+      params: Type.Object(
+        {
+          hex: Type.Optional(Type.String({ maxLength: 8_000_000, pattern: '^([0-9a-fA-F]{2})+$' })),
+          psbt: Type.Optional(Type.String({ maxLength: 4_000_000 })),
+          model: Type.Optional(ModelId),
+          key: Key,
+        },
+        { additionalProperties: false },
+      ),
       result: Type.Object({ score: Type.Number(), model: Type.String(), version: Type.Integer(), cached: Type.Boolean() }),
       role: 'readonly',
       handler: async ({ hex, psbt, model, key }) => {
@@ -146,9 +215,18 @@ export function mlMethods(svc: MlService, network: bitcoin.Network, fees: FeeSou
     }),
     defineMethod({
       name: 'ml.evaluate',
-      summary: 'Each version\'s live error against what fee rates actually confirmed on this node, next to bitcoind\'s estimatesmartfee.',
-      params: Type.Object({ model: Type.String({ pattern: '^[a-z][a-z0-9-]{0,63}$', default: 'fee-estimator', description: 'A fee model id.' }) }, { additionalProperties: false }),
-      result: Type.Object({ rows: Type.Integer(), resolved: Type.Integer(), with_outcome: Type.Integer(), versions: Type.Record(Type.String(), Type.Object({ n: Type.Integer(), mae_sat_vb: Type.Number(), median_relative_error: Type.Number() })), core: Type.Union([Type.Object({ n: Type.Integer(), mae_sat_vb: Type.Number(), median_relative_error: Type.Number() }), Type.Null()]) }),
+      summary: "Each version's live error against what fee rates actually confirmed on this node, next to bitcoind's estimatesmartfee.",
+      params: Type.Object(
+        { model: Type.String({ pattern: '^[a-z][a-z0-9-]{0,63}$', default: 'fee-estimator', description: 'A fee model id.' }) },
+        { additionalProperties: false },
+      ),
+      result: Type.Object({
+        rows: Type.Integer(),
+        resolved: Type.Integer(),
+        with_outcome: Type.Integer(),
+        versions: Type.Record(Type.String(), Type.Object({ n: Type.Integer(), mae_sat_vb: Type.Number(), median_relative_error: Type.Number() })),
+        core: Type.Union([Type.Object({ n: Type.Integer(), mae_sat_vb: Type.Number(), median_relative_error: Type.Number() }), Type.Null()]),
+      }),
       role: 'readonly',
       handler: ({ model }) => {
         if (!svc.outcomes) throw rpcError('BackendUnavailable', 'outcomes are collected only with bitcoind (and ml.datasetmax > 0)', { service: 'bitcoind' });
@@ -158,7 +236,13 @@ export function mlMethods(svc: MlService, network: bitcoin.Network, fees: FeeSou
     defineMethod({
       name: 'ml.exportdataset',
       summary: 'Write the collected live estimates with their outcomes as CSV to a new file (0600), for retraining with tools/.',
-      params: Type.Object({ destination: Type.String({ minLength: 2, maxLength: 4096, description: 'Absolute path of a file to create.' }), model: Type.String({ pattern: '^[a-z][a-z0-9-]{0,63}$', default: 'fee-estimator', description: 'A fee model id.' }) }, { additionalProperties: false }),
+      params: Type.Object(
+        {
+          destination: Type.String({ minLength: 2, maxLength: 4096, description: 'Absolute path of a file to create.' }),
+          model: Type.String({ pattern: '^[a-z][a-z0-9-]{0,63}$', default: 'fee-estimator', description: 'A fee model id.' }),
+        },
+        { additionalProperties: false },
+      ),
       result: Type.Object({ path: Type.String(), rows: Type.Integer() }),
       role: 'admin',
       handler: async ({ destination, model }) => {

@@ -110,7 +110,13 @@ export class OutcomeTracker {
   }
 
   /** Each version's error against the outcomes, next to bitcoind's estimatesmartfee for the same moments. */
-  async evaluate(model: string): Promise<{ rows: number; resolved: number; with_outcome: number; versions: Record<string, { n: number; mae_sat_vb: number; median_relative_error: number }>; core: { n: number; mae_sat_vb: number; median_relative_error: number } | null }> {
+  async evaluate(model: string): Promise<{
+    rows: number;
+    resolved: number;
+    with_outcome: number;
+    versions: Record<string, { n: number; mae_sat_vb: number; median_relative_error: number }>;
+    core: { n: number; mae_sat_vb: number; median_relative_error: number } | null;
+  }> {
     await this.settled();
     let rows = 0;
     let resolved = 0;

@@ -98,13 +98,20 @@ async function loadOne(path: string, id: string, version: number): Promise<Loade
   const [outSpec] = card.outputs;
   const inMeta = session.inputMetadata[0];
   const outMeta = session.outputMetadata[0];
-  if (session.inputNames.length !== 1 || session.inputNames[0] !== inSpec!.name) await fail(`the model's input is ${JSON.stringify(session.inputNames)}, the card says ${inSpec!.name}`);
-  if (session.outputNames.length !== 1 || session.outputNames[0] !== outSpec!.name) await fail(`the model's output is ${JSON.stringify(session.outputNames)}, the card says ${outSpec!.name}`);
-  for (const [meta, spec, what] of [[inMeta, inSpec!, 'input'], [outMeta, outSpec!, 'output']] as const) {
+  if (session.inputNames.length !== 1 || session.inputNames[0] !== inSpec!.name)
+    await fail(`the model's input is ${JSON.stringify(session.inputNames)}, the card says ${inSpec!.name}`);
+  if (session.outputNames.length !== 1 || session.outputNames[0] !== outSpec!.name)
+    await fail(`the model's output is ${JSON.stringify(session.outputNames)}, the card says ${outSpec!.name}`);
+  for (const [meta, spec, what] of [
+    [inMeta, inSpec!, 'input'],
+    [outMeta, outSpec!, 'output'],
+  ] as const) {
     if (!meta?.isTensor) await fail(`${what} is not a tensor`);
     const m = meta as { type: string; shape: ReadonlyArray<number | string> };
     if (m.type !== spec.dtype) await fail(`${what} dtype is ${m.type}, the card says ${spec.dtype}`);
-    const same = m.shape.length === spec.shape.length && m.shape.every((d, i) => (typeof d === 'number' && typeof spec.shape[i] === 'number' ? d === spec.shape[i] : typeof d === typeof spec.shape[i]));
+    const same =
+      m.shape.length === spec.shape.length &&
+      m.shape.every((d, i) => (typeof d === 'number' && typeof spec.shape[i] === 'number' ? d === spec.shape[i] : typeof d === typeof spec.shape[i]));
     if (!same) await fail(`${what} shape is ${JSON.stringify(m.shape)}, the card says ${JSON.stringify(spec.shape)}`);
   }
   const width = inSpec!.shape[1];

@@ -42,7 +42,8 @@ export const mlRoom: Room = {
       registers: [metrics],
       collect() {
         this.reset();
-        for (const e of service.all()) for (const [figure, v] of Object.entries(e.stats.snapshot())) this.set({ model: e.model.id, version: String(e.model.version), figure }, v);
+        for (const e of service.all())
+          for (const [figure, v] of Object.entries(e.stats.snapshot())) this.set({ model: e.model.id, version: String(e.model.version), figure }, v);
       },
     });
     void gauge;
@@ -60,12 +61,15 @@ export const mlRoom: Room = {
           throw err;
         }
         const p = await service.predict('tx-risk', row, undefined);
-        return p.output >= threshold ? { rule: 'risk', message: `tx-risk v${p.version} scored ${p.output.toFixed(3)}, at or above ml.riskveto ${threshold}` } : undefined;
+        return p.output >= threshold
+          ? { rule: 'risk', message: `tx-risk v${p.version} scored ${p.output.toFixed(3)}, at or above ml.riskveto ${threshold}` }
+          : undefined;
       });
       log.info({ threshold }, 'tx-risk veto on HSM signatures is on');
     }
     const bitcoin = use<BitcoinApi>('bitcoin');
-    if (bitcoin && config.int('ml.datasetmax') > 0) service.outcomes = { tracker: new OutcomeTracker(db, store, bitcoin, config.int('ml.datasetmax'), log), bus };
+    if (bitcoin && config.int('ml.datasetmax') > 0)
+      service.outcomes = { tracker: new OutcomeTracker(db, store, bitcoin, config.int('ml.datasetmax'), log), bus };
     return { service, methods: mlMethods(service, network, bitcoin) };
   },
 };

@@ -9,7 +9,13 @@ import type { RoomDb, Store } from '../store/store.js';
 
 export const RoutingSchema = Type.Union([
   Type.Object({ mode: Type.Literal('single'), active: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }),
-  Type.Object({ mode: Type.Literal('split'), weights: Type.Record(Type.String({ pattern: '^[0-9]+$' }), Type.Number({ minimum: 0 }), { description: 'version -> weight' }) }, { additionalProperties: false }),
+  Type.Object(
+    {
+      mode: Type.Literal('split'),
+      weights: Type.Record(Type.String({ pattern: '^[0-9]+$' }), Type.Number({ minimum: 0 }), { description: 'version -> weight' }),
+    },
+    { additionalProperties: false },
+  ),
   Type.Object({ mode: Type.Literal('shadow'), active: Type.Integer({ minimum: 1 }), candidate: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }),
 ]);
 export type Routing = Static<typeof RoutingSchema>;
@@ -55,12 +61,17 @@ export class Router {
   }
 
   async set(id: string, routing: Routing, versions: number[]): Promise<void> {
-    const used = routing.mode === 'single' ? [routing.active] : routing.mode === 'shadow' ? [routing.active, routing.candidate] : Object.keys(routing.weights).map(Number);
+    const used =
+      routing.mode === 'single' ? [routing.active] : routing.mode === 'shadow' ? [routing.active, routing.candidate] : Object.keys(routing.weights).map(Number);
     const missing = used.filter((v) => !versions.includes(v));
     if (missing.length) throw rpcError('NotFound', `${id} has no loaded version ${missing.join(', ')} (loaded: ${versions.join(', ')})`);
-    if (routing.mode === 'split' && !Object.values(routing.weights).some((w) => w > 0)) throw rpcError('InvalidParams', 'a split needs at least one positive weight');
+    if (routing.mode === 'split' && !Object.values(routing.weights).some((w) => w > 0))
+      throw rpcError('InvalidParams', 'a split needs at least one positive weight');
     const prev = this.routes.get(id);
-    const next: Stored = { current: routing, history: [...(prev ? [prev.current] : [{ mode: 'single' as const, active: Math.max(...versions) }]), ...(prev?.history ?? [])].slice(0, 20) };
+    const next: Stored = {
+      current: routing,
+      history: [...(prev ? [prev.current] : [{ mode: 'single' as const, active: Math.max(...versions) }]), ...(prev?.history ?? [])].slice(0, 20),
+    };
     await this.store.batch([{ type: 'put', sublevel: this.db, key: `r:${id}`, value: next }]);
     this.routes.set(id, next);
   }

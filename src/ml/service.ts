@@ -96,7 +96,10 @@ export class MlService implements Service {
     this.broken = broken;
     this.cache.clear();
     for (const versions of old.values()) for (const e of versions.values()) void e.close();
-    this.cell.set(broken.length ? 'degraded' : 'ok', `${models.length} model version${models.length === 1 ? '' : 's'} loaded${broken.length ? `, ${broken.length} not loaded (see ml.listmodels)` : ''}`);
+    this.cell.set(
+      broken.length ? 'degraded' : 'ok',
+      `${models.length} model version${models.length === 1 ? '' : 's'} loaded${broken.length ? `, ${broken.length} not loaded (see ml.listmodels)` : ''}`,
+    );
     this.log.info({ loaded: models.map((m) => `${m.id}@${m.version}`), broken: broken.length }, 'models loaded');
   }
 
@@ -120,7 +123,11 @@ export class MlService implements Service {
   }
 
   /** Routes, checks the cache, runs. With a shadow candidate, both run and the comparison is recorded. */
-  async predict(id: string, row: Float32Array, key: string | undefined): Promise<{ id: string; version: number; output: number; cached: boolean; shadow?: { version: number; output: number } }> {
+  async predict(
+    id: string,
+    row: Float32Array,
+    key: string | undefined,
+  ): Promise<{ id: string; version: number; output: number; cached: boolean; shadow?: { version: number; output: number } }> {
     const choice = this.router.choose(id, this.versions(id), key);
     const engine = this.engine(id, choice.version);
     const started = performance.now();
@@ -139,7 +146,11 @@ export class MlService implements Service {
     const cand = this.engine(id, choice.shadow);
     cand.stats.requests++;
     const shadowOut = await cand.infer(row).catch(() => NaN);
-    this.recordShadow(id, { time: new Date().toISOString(), active: { version: choice.version, output: output! }, candidate: { version: choice.shadow, output: shadowOut } });
+    this.recordShadow(id, {
+      time: new Date().toISOString(),
+      active: { version: choice.version, output: output! },
+      candidate: { version: choice.shadow, output: shadowOut },
+    });
     return { id, version: choice.version, output: output!, cached, shadow: { version: choice.shadow, output: shadowOut } };
   }
 

@@ -89,7 +89,9 @@ export class Authenticator {
     }
     const u = this.users.get(user);
     // Compute the HMAC even for unknown users so the timing does not tell which names exist.
-    const digest = createHmac('sha256', u?.salt ?? 'x').update(password).digest();
+    const digest = createHmac('sha256', u?.salt ?? 'x')
+      .update(password)
+      .digest();
     if (!u) return undefined;
     return timingSafeEqual(digest, u.hash) ? { user: u.user, role: u.role } : undefined;
   }

@@ -62,7 +62,12 @@ export class Dispatcher {
     if (Array.isArray(msg)) {
       if (msg.length === 0) return JSON.stringify(this.errorResponse(null, rpcError('InvalidRequest', 'Invalid Request: empty batch')));
       if (msg.length > this.limits.maxBatch) {
-        return JSON.stringify(this.errorResponse(null, rpcError('BatchTooLarge', `batch of ${msg.length} requests exceeds rpcmaxbatch=${this.limits.maxBatch}`, { limit: this.limits.maxBatch })));
+        return JSON.stringify(
+          this.errorResponse(
+            null,
+            rpcError('BatchTooLarge', `batch of ${msg.length} requests exceeds rpcmaxbatch=${this.limits.maxBatch}`, { limit: this.limits.maxBatch }),
+          ),
+        );
       }
       const limited = this.rateCheck(connection, msg.length);
       const answers = await Promise.all(msg.map((m) => (limited ? this.limitedAnswer(m, limited) : this.single(m, connection))));
@@ -102,7 +107,9 @@ export class Dispatcher {
       this.buckets.set(connection.id, bucket);
     }
     const wait = bucket.take(n);
-    return wait > 0 ? rpcError('RateLimited', `rate limit of ${this.limits.ratePerSecond} requests per second exceeded on this connection`, { retry_after_ms: wait }) : undefined;
+    return wait > 0
+      ? rpcError('RateLimited', `rate limit of ${this.limits.ratePerSecond} requests per second exceeded on this connection`, { retry_after_ms: wait })
+      : undefined;
   }
 
   private limitedAnswer(msg: unknown, err: RpcError): JSONRPCResponse | null {
@@ -113,13 +120,19 @@ export class Dispatcher {
   }
 
   private async single(msg: unknown, connection: Connection): Promise<JSONRPCResponse | null> {
-    if (!isRequestShape(msg)) return this.errorResponse(validId(msg) ?? null, rpcError('InvalidRequest', 'Invalid Request: expected {"jsonrpc":"2.0","method":string,"params"?:array|object,"id"?:string|number|null}'));
+    if (!isRequestShape(msg))
+      return this.errorResponse(
+        validId(msg) ?? null,
+        rpcError('InvalidRequest', 'Invalid Request: expected {"jsonrpc":"2.0","method":string,"params"?:array|object,"id"?:string|number|null}'),
+      );
     const req = msg as JSONRPCRequest;
     if (connection.role === undefined && !PRE_AUTH.has(req.method)) {
       // auth must be the first call: anything else ends the connection (after this answer), so a stranger cannot
       // hold it open with other calls and keep guessing.
       setImmediate(() => connection.close('auth must be the first call'));
-      return req.id === undefined ? null : this.errorResponse(req.id, rpcError('Unauthorized', 'not authenticated: auth {token} must be the first call (or connect with credentials); closing'));
+      return req.id === undefined
+        ? null
+        : this.errorResponse(req.id, rpcError('Unauthorized', 'not authenticated: auth {token} must be the first call (or connect with credentials); closing'));
     }
     const ctx: CallContext = { connection, role: connection.role ?? 'readonly', caller: callerName(connection) };
     this.inflight++;
@@ -160,7 +173,11 @@ export class Dispatcher {
 
   private errorResponse(id: Id, error: unknown): JSONRPCErrorResponse {
     if (error instanceof RpcError) {
-      return { jsonrpc: '2.0', id, error: error.data === undefined ? { code: error.code, message: error.message } : { code: error.code, message: error.message, data: error.data } };
+      return {
+        jsonrpc: '2.0',
+        id,
+        error: error.data === undefined ? { code: error.code, message: error.message } : { code: error.code, message: error.message, data: error.data },
+      };
     }
     if (error instanceof JSONRPCErrorException) return { jsonrpc: '2.0', id, error: { code: error.code, message: error.message } };
     // Anything else is a fault of ours: log it, answer without details (they might hold paths or secrets).

@@ -42,14 +42,27 @@ export const ERROR_TABLE: ReadonlyArray<{ code: number; name: ErrorCodeName; mea
   { code: ErrorCode.RequestTooLarge, name: 'RequestTooLarge', meaning: 'The message is larger than rpcmaxmessagesize.' },
   { code: ErrorCode.ShuttingDown, name: 'ShuttingDown', meaning: 'anyad is stopping and takes no new requests.' },
   { code: ErrorCode.TooManyConnections, name: 'TooManyConnections', meaning: 'rpcmaxconnections connections are already open.' },
-  { code: ErrorCode.BackendUnavailable, name: 'BackendUnavailable', meaning: 'A backend (bitcoind, lnd, HSM, ...) is not reachable now; data.service and data.reason say which and why.' },
+  {
+    code: ErrorCode.BackendUnavailable,
+    name: 'BackendUnavailable',
+    meaning: 'A backend (bitcoind, lnd, HSM, ...) is not reachable now; data.service and data.reason say which and why.',
+  },
   { code: ErrorCode.NotFound, name: 'NotFound', meaning: 'The thing asked for does not exist.' },
   { code: ErrorCode.Locked, name: 'Locked', meaning: 'The resource is locked (e.g. a keystore that needs unlocking).' },
   { code: ErrorCode.PolicyDenied, name: 'PolicyDenied', meaning: 'A policy refused the operation; data.rule names the rule.' },
   { code: ErrorCode.Conflict, name: 'Conflict', meaning: 'The operation conflicts with the current state (e.g. the target already exists).' },
   { code: ErrorCode.Busy, name: 'Busy', meaning: 'A bounded queue is full; retry later.' },
-  { code: ErrorCode.BackendRejected, name: 'BackendRejected', meaning: 'The backend refused the operation (e.g. bitcoind rejected a transaction); data.reason has its words. For Lightning, data.kind says why in words that do not depend on the node: no_route, fee_limit, rejected_by_destination, already_paid, invoice_expired, insufficient_funds, peer_unreachable, timeout.' },
-  { code: ErrorCode.Unsupported, name: 'Unsupported', meaning: 'This backend or provider cannot do that at all (e.g. Schnorr on a PKCS#11 token); retrying will not help.' },
+  {
+    code: ErrorCode.BackendRejected,
+    name: 'BackendRejected',
+    meaning:
+      'The backend refused the operation (e.g. bitcoind rejected a transaction); data.reason has its words. For Lightning, data.kind says why in words that do not depend on the node: no_route, fee_limit, rejected_by_destination, already_paid, invoice_expired, insufficient_funds, peer_unreachable, timeout.',
+  },
+  {
+    code: ErrorCode.Unsupported,
+    name: 'Unsupported',
+    meaning: 'This backend or provider cannot do that at all (e.g. Schnorr on a PKCS#11 token); retrying will not help.',
+  },
 ];
 
 /** An error that is meant for the caller: its message and data are sent as they are, so they must hold no secret. */

@@ -12,13 +12,25 @@ import { defineMethod, type MethodRegistry, type MethodSpec } from './registry.j
 import { CUTOFF_TOPIC, type SubscriptionHub } from './subscriptions.js';
 
 export const RPC_TOPICS: TopicSpec[] = [
-  { name: CUTOFF_TOPIC, summary: 'Final notice to a subscriber that was cut off (slow consumer); its subscriptions are gone.', data: Type.Object({ reason: Type.String(), queued_bytes: Type.Integer(), limit_bytes: Type.Integer() }) },
+  {
+    name: CUTOFF_TOPIC,
+    summary: 'Final notice to a subscriber that was cut off (slow consumer); its subscriptions are gone.',
+    data: Type.Object({ reason: Type.String(), queued_bytes: Type.Integer(), limit_bytes: Type.Integer() }),
+  },
 ];
 
 /** Failed `auth` calls after which the connection is closed. */
 const MAX_AUTH_FAILURES = 3;
 
-export function rpcMethods(deps: { registry: MethodRegistry; bus: EventBus; hub: SubscriptionHub; auth: Authenticator; version: string; tracker: ConnectionTracker; log?: Logger }): MethodSpec[] {
+export function rpcMethods(deps: {
+  registry: MethodRegistry;
+  bus: EventBus;
+  hub: SubscriptionHub;
+  auth: Authenticator;
+  version: string;
+  tracker: ConnectionTracker;
+  log?: Logger;
+}): MethodSpec[] {
   const { registry, bus, hub, auth, version } = deps;
   return [
     defineMethod({
@@ -38,7 +50,14 @@ export function rpcMethods(deps: { registry: MethodRegistry; bus: EventBus; hub:
       name: 'rpc.discover',
       summary: 'The OpenRPC document of this API, written from the method schemas.',
       params: Type.Object({}, { additionalProperties: false }),
-      result: Type.Object({ openrpc: Type.String(), info: Type.Object({}, { additionalProperties: true }), methods: Type.Array(Type.Object({ name: Type.String() }, { additionalProperties: true })) }, { additionalProperties: true }),
+      result: Type.Object(
+        {
+          openrpc: Type.String(),
+          info: Type.Object({}, { additionalProperties: true }),
+          methods: Type.Array(Type.Object({ name: Type.String() }, { additionalProperties: true })),
+        },
+        { additionalProperties: true },
+      ),
       role: 'readonly',
       duringWarmup: true,
       handler: () => openRpcDocument(registry, bus, version) as never,
@@ -46,8 +65,12 @@ export function rpcMethods(deps: { registry: MethodRegistry; bus: EventBus; hub:
     defineMethod({
       name: 'subscribe',
       summary: 'Subscribe this connection to event topics; events arrive as "event" notifications.',
-      description: 'Topics are exact names or `namespace.*`. Answers the subscription id. A subscriber that lets too many bytes queue up is cut off with a final subscription.closed event.',
-      params: Type.Object({ topics: Type.Array(Type.String({ maxLength: 100 }), { minItems: 1, maxItems: 64, description: 'Topic names or namespace.* patterns.' }) }, { additionalProperties: false }),
+      description:
+        'Topics are exact names or `namespace.*`. Answers the subscription id. A subscriber that lets too many bytes queue up is cut off with a final subscription.closed event.',
+      params: Type.Object(
+        { topics: Type.Array(Type.String({ maxLength: 100 }), { minItems: 1, maxItems: 64, description: 'Topic names or namespace.* patterns.' }) },
+        { additionalProperties: false },
+      ),
       result: Type.Object({ subscription: Type.String(), topics: Type.Array(Type.String()) }),
       role: 'readonly',
       duringWarmup: true,

@@ -20,7 +20,11 @@ export function withoutPreimages<T>(value: T, role: Role): T {
   const strip = (v: unknown): unknown => {
     if (Array.isArray(v)) return v.map(strip);
     if (v === null || typeof v !== 'object') return v;
-    return Object.fromEntries(Object.entries(v as Record<string, unknown>).filter(([k]) => k !== 'preimage').map(([k, x]) => [k, strip(x)]));
+    return Object.fromEntries(
+      Object.entries(v as Record<string, unknown>)
+        .filter(([k]) => k !== 'preimage')
+        .map(([k, x]) => [k, strip(x)]),
+    );
   };
   return strip(value) as T;
 }
@@ -117,7 +121,10 @@ export class MethodRegistry {
     if (raw === undefined) named = {};
     else if (Array.isArray(raw)) {
       if (raw.length > m.order.length) {
-        throw rpcError('InvalidParams', `${m.spec.name} takes at most ${m.order.length} positional params (${m.order.join(', ') || 'none'}), got ${raw.length}`);
+        throw rpcError(
+          'InvalidParams',
+          `${m.spec.name} takes at most ${m.order.length} positional params (${m.order.join(', ') || 'none'}), got ${raw.length}`,
+        );
       }
       named = {};
       raw.forEach((v, i) => {
@@ -152,7 +159,13 @@ function fillMissing(schema: TSchema, value: unknown): unknown {
  * Fills the schema's defaults into `value` and checks it; throws InvalidParams naming every problem (up to 10), as
  * for a method's params. Also used where a room takes params inside params (l2.submit's operation params).
  */
-export function checkParams(schema: TSchema, check: TypeCheck<TSchema>, value: Record<string, unknown>, what: string, fillDefaults = true): Record<string, unknown> {
+export function checkParams(
+  schema: TSchema,
+  check: TypeCheck<TSchema>,
+  value: Record<string, unknown>,
+  what: string,
+  fillDefaults = true,
+): Record<string, unknown> {
   const withDefaults = fillDefaults ? (fillMissing(schema, value) as Record<string, unknown>) : value;
   if (!check.Check(withDefaults)) {
     const errors = [...check.Errors(withDefaults)].slice(0, 10).map((e) => ({ param: e.path.replace(/^\//, '') || '(params)', message: e.message }));

@@ -59,11 +59,22 @@ export class RpcServer {
   /** Starts answering on the configured transports. `state` tells the dispatcher about warm-up and shutdown. */
   async listen(state: DaemonState): Promise<RpcEndpoints> {
     const c = this.config;
-    this.dispatcher = new Dispatcher(this.registry, state, { maxBatch: c.int('rpcmaxbatch'), ratePerSecond: c.int('rpcratelimit'), checkResults: c.bool('rpccheckresults') }, this.log, this.observer);
+    this.dispatcher = new Dispatcher(
+      this.registry,
+      state,
+      { maxBatch: c.int('rpcmaxbatch'), ratePerSecond: c.int('rpcratelimit'), checkResults: c.bool('rpccheckresults') },
+      this.log,
+      this.observer,
+    );
     const maxMessageBytes = c.int('rpcmaxmessagesize');
     const socketPath = c.path('rpcsocket');
     if (socketPath) {
-      this.unix = new UnixTransport({ path: socketPath, mode: parseInt(c.str('rpcsocketmode')!, 8), maxMessageBytes, maxPendingBytes: c.int('rpcmaxpending') }, this.tracker, this.dispatcher, this.log);
+      this.unix = new UnixTransport(
+        { path: socketPath, mode: parseInt(c.str('rpcsocketmode')!, 8), maxMessageBytes, maxPendingBytes: c.int('rpcmaxpending') },
+        this.tracker,
+        this.dispatcher,
+        this.log,
+      );
       await this.unix.listen();
       this.endpoints.socket = socketPath;
     }
@@ -74,7 +85,14 @@ export class RpcServer {
       const keyPath = c.path('rpctlskey');
       const tls = certPath && keyPath ? { cert: await readPem(certPath, 'rpctlscert'), key: await readPem(keyPath, 'rpctlskey') } : undefined;
       this.ws = new WsTransport(
-        { host: c.str('rpcbind')!, port: c.int('rpcport'), maxMessageBytes, maxPendingBytes: c.int('rpcmaxpending'), allowedOrigins: c.list('rpcallowedorigin'), ...(tls ? { tls } : {}) },
+        {
+          host: c.str('rpcbind')!,
+          port: c.int('rpcport'),
+          maxMessageBytes,
+          maxPendingBytes: c.int('rpcmaxpending'),
+          allowedOrigins: c.list('rpcallowedorigin'),
+          ...(tls ? { tls } : {}),
+        },
         this.auth,
         this.tracker,
         this.dispatcher,
@@ -117,7 +135,7 @@ function checkBindSafety(c: Config): void {
   if (!c.bool('rpcws')) return;
   const bind = c.str('rpcbind')!;
   const hasTls = c.path('rpctlscert') !== undefined && c.path('rpctlskey') !== undefined;
-  if (c.path('rpctlscert') !== undefined !== (c.path('rpctlskey') !== undefined)) throw new Error('rpctlscert and rpctlskey must be set together');
+  if ((c.path('rpctlscert') !== undefined) !== (c.path('rpctlskey') !== undefined)) throw new Error('rpctlscert and rpctlskey must be set together');
   if (!LOOPBACK.has(bind) && !hasTls && !c.bool('rpcallowinsecure')) {
     throw new Error(`rpcbind=${bind} is not a loopback address: set rpctlscert and rpctlskey, or rpcallowinsecure=1 to send credentials in clear`);
   }

@@ -41,10 +41,12 @@ export class SubscriptionHub {
       const known = p.endsWith('.*') ? this.bus.list().some((t) => t.name.startsWith(p.slice(0, -1))) : this.bus.has(p);
       if (!known) throw rpcError('InvalidParams', `unknown topic '${p}' (see help subscribe for the list)`, { topic: p });
       // A topic named outright needs its role; a pattern gets only the topics the role may see (at delivery).
-      if (!p.endsWith('.*') && !roleAllows(role, this.bus.roleOf(p))) throw rpcError('Forbidden', `topic '${p}' needs the ${this.bus.roleOf(p)} role`, { required: this.bus.roleOf(p), topic: p });
+      if (!p.endsWith('.*') && !roleAllows(role, this.bus.roleOf(p)))
+        throw rpcError('Forbidden', `topic '${p}' needs the ${this.bus.roleOf(p)} role`, { required: this.bus.roleOf(p), topic: p });
     }
     const mine = this.byConnection.get(connection.id) ?? new Set<string>();
-    if (mine.size >= this.opts.maxPerConnection) throw rpcError('Busy', `this connection already has ${mine.size} subscriptions (limit ${this.opts.maxPerConnection})`);
+    if (mine.size >= this.opts.maxPerConnection)
+      throw rpcError('Busy', `this connection already has ${mine.size} subscriptions (limit ${this.opts.maxPerConnection})`);
     const id = randomBytes(8).toString('hex');
     this.byId.set(id, { id, connection, patterns: [...new Set(patterns)] });
     mine.add(id);

@@ -45,7 +45,11 @@ export class BackupError extends Error {
 }
 
 /** Writes a consistent snapshot of the store to `dest` (created 0600, never overwriting an existing file). */
-export async function writeBackup(store: Store, dest: string, meta: { network: string; version: string; key: Buffer; files?: StateFile[] }): Promise<BackupSummary> {
+export async function writeBackup(
+  store: Store,
+  dest: string,
+  meta: { network: string; version: string; key: Buffer; files?: StateFile[] },
+): Promise<BackupSummary> {
   const tmp = `${dest}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   let fh: FileHandle | undefined;
   try {
@@ -68,7 +72,13 @@ export async function writeBackup(store: Store, dest: string, meta: { network: s
     await file.write(chunk);
   };
   try {
-    const header: BackupHeader = { format: BACKUP_FORMAT, version: BACKUP_VERSION, network: meta.network, created: new Date().toISOString(), anya_version: meta.version };
+    const header: BackupHeader = {
+      format: BACKUP_FORMAT,
+      version: BACKUP_VERSION,
+      network: meta.network,
+      created: new Date().toISOString(),
+      anya_version: meta.version,
+    };
     pending.push(`${JSON.stringify(header)}\n`);
     for await (const [k, v] of store.db.iterator({ keyEncoding: 'buffer', valueEncoding: 'buffer' }) as AsyncIterable<[Buffer, Buffer]>) {
       pending.push(`${JSON.stringify([k.toString('base64'), v.toString('base64')])}\n`);
@@ -139,7 +149,8 @@ export async function readBackup(path: string, expectNetwork: string, key: Buffe
     if (!header) {
       const h = parsed as Partial<BackupHeader>;
       if (h?.format !== BACKUP_FORMAT) throw new BackupError(`${path}: not an anyad backup (no ${BACKUP_FORMAT} header)`);
-      if (h.version !== BACKUP_VERSION) throw new BackupError(`${path}: backup format version ${h.version} is not supported (this anyad reads ${BACKUP_VERSION})`);
+      if (h.version !== BACKUP_VERSION)
+        throw new BackupError(`${path}: backup format version ${h.version} is not supported (this anyad reads ${BACKUP_VERSION})`);
       if (h.network !== expectNetwork) throw new BackupError(`${path}: backup is of network '${h.network}', but anyad runs on '${expectNetwork}'`);
       header = h as BackupHeader;
       hash.update(`${line}\n`);
@@ -161,9 +172,12 @@ export async function readBackup(path: string, expectNetwork: string, key: Buffe
   }
   if (!header) throw new BackupError(`${path}: empty file; not an anyad backup`);
   if (!trailer) throw new BackupError(`${path}: no trailer; the backup is truncated`);
-  if (trailer.entries !== entries.length) throw new BackupError(`${path}: trailer says ${trailer.entries} entries but the file holds ${entries.length}; the backup is truncated or changed`);
-  if (trailer.hmac === undefined) throw new BackupError(`${path}: the backup carries no HMAC (written before backups were keyed); it cannot be checked, so it is refused`);
-  if ((trailer.files ?? 0) !== files.length) throw new BackupError(`${path}: trailer says ${trailer.files} files but the backup holds ${files.length}; it was changed`);
+  if (trailer.entries !== entries.length)
+    throw new BackupError(`${path}: trailer says ${trailer.entries} entries but the file holds ${entries.length}; the backup is truncated or changed`);
+  if (trailer.hmac === undefined)
+    throw new BackupError(`${path}: the backup carries no HMAC (written before backups were keyed); it cannot be checked, so it is refused`);
+  if ((trailer.files ?? 0) !== files.length)
+    throw new BackupError(`${path}: trailer says ${trailer.files} files but the backup holds ${files.length}; it was changed`);
   if (trailer.hmac !== hash.digest('hex')) throw new BackupError(`${path}: HMAC mismatch: the backup was changed or damaged, or made with another backup key`);
   return { header, entries, files };
 }
@@ -172,7 +186,12 @@ export async function readBackup(path: string, expectNetwork: string, key: Buffe
  * Replaces the store's contents with a verified backup in one atomic batch. The previous contents, if any, are
  * first written to `keepAs` so that a restore never destroys data.
  */
-export async function restoreInto(store: Store, contents: BackupContents, keepAs: string, meta: { network: string; version: string; key: Buffer; files?: StateFile[] }): Promise<{ entries: number; previous?: BackupSummary; files: string[] }> {
+export async function restoreInto(
+  store: Store,
+  contents: BackupContents,
+  keepAs: string,
+  meta: { network: string; version: string; key: Buffer; files?: StateFile[] },
+): Promise<{ entries: number; previous?: BackupSummary; files: string[] }> {
   let hasData = false;
   for await (const _ of store.db.keys({ limit: 1 })) hasData = true;
   const previous = hasData ? await writeBackup(store, keepAs, meta) : undefined;
@@ -212,7 +231,10 @@ export async function backupKey(path: string, create: boolean): Promise<Buffer> 
   } catch (err) {
     if (err instanceof BackupError) throw err;
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new BackupError(`cannot read the backup key ${path}: ${(err as NodeJS.ErrnoException).code}`);
-    if (!create) throw new BackupError(`the backup key ${path} is missing: put the backupkeyfile that was beside the state when the backup was made there (it is never inside a backup)`);
+    if (!create)
+      throw new BackupError(
+        `the backup key ${path} is missing: put the backupkeyfile that was beside the state when the backup was made there (it is never inside a backup)`,
+      );
   }
   const key = randomBytes(32);
   const fh = await open(path, 'wx', 0o600);

@@ -76,7 +76,9 @@ export class Store {
     const versionKey = `version:${name}`;
     let current = ((await this.meta.get(versionKey)) as number | undefined) ?? 0;
     if (current > known) {
-      throw new StoreError(`room '${name}' has schema version ${current} in the state, but this anyad knows only up to ${known}: it was written by a newer anyad`);
+      throw new StoreError(
+        `room '${name}' has schema version ${current} in the state, but this anyad knows only up to ${known}: it was written by a newer anyad`,
+      );
     }
     for (const m of migrations.slice(current)) {
       const ops = await m.up(sub);
@@ -101,7 +103,9 @@ export class Store {
   async batch(ops: BatchOp[], opts: { sync?: boolean } = {}): Promise<void> {
     if (ops.length === 0) return;
     await this.db.batch(
-      ops.map((op) => (op.type === 'put' ? { type: 'put', sublevel: op.sublevel, key: op.key, value: op.value } : { type: 'del', sublevel: op.sublevel, key: op.key })) as never,
+      ops.map((op) =>
+        op.type === 'put' ? { type: 'put', sublevel: op.sublevel, key: op.key, value: op.value } : { type: 'del', sublevel: op.sublevel, key: op.key },
+      ) as never,
       { sync: opts.sync ?? true },
     );
   }

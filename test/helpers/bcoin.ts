@@ -39,14 +39,21 @@ export interface BcoinNode {
 }
 
 /** Starts bcoin; with `prefix`, its chain is kept on disk so a restart resumes it. */
-export async function startBcoin(dir: string, opts: { port?: number; apiKey?: string; prefix?: string; zmqPort?: number; zmqSkip?: number } = {}): Promise<BcoinNode> {
+export async function startBcoin(
+  dir: string,
+  opts: { port?: number; apiKey?: string; prefix?: string; zmqPort?: number; zmqSkip?: number } = {},
+): Promise<BcoinNode> {
   const port = opts.port ?? (await freePort());
   const apiKey = opts.apiKey ?? randomBytes(16).toString('hex');
   const cookieFile = join(dir, `bitcoind-${port}.cookie`);
   await writeFile(cookieFile, `__cookie__:${apiKey}`, { mode: 0o600 });
   const proc = spawn(process.execPath, [join(ROOT, 'dist/test/peers/bcoin-regtest.js'), String(port), apiKey, ...(opts.prefix ? [opts.prefix] : [])], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...(opts.zmqPort ? { ZMQ_PORT: String(opts.zmqPort) } : {}), ...(opts.zmqSkip !== undefined ? { ZMQ_SKIP: String(opts.zmqSkip) } : {}) },
+    env: {
+      ...process.env,
+      ...(opts.zmqPort ? { ZMQ_PORT: String(opts.zmqPort) } : {}),
+      ...(opts.zmqSkip !== undefined ? { ZMQ_SKIP: String(opts.zmqSkip) } : {}),
+    },
   });
   nodes.add(proc);
   let err = '';
@@ -57,7 +64,11 @@ export async function startBcoin(dir: string, opts: { port?: number; apiKey?: st
   });
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   const rpc = async <T>(method: string, ...params: unknown[]): Promise<T> => {
-    const res = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', headers: { authorization: `Basic ${Buffer.from(`x:${apiKey}`).toString('base64')}` }, body: JSON.stringify({ method, params }) });
+    const res = await fetch(`http://127.0.0.1:${port}/`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from(`x:${apiKey}`).toString('base64')}` },
+      body: JSON.stringify({ method, params }),
+    });
     const body = (await res.json()) as { result: T; error: { message: string } | null };
     if (body.error) throw new Error(`${method}: ${body.error.message}`);
     return body.result;
@@ -99,7 +110,12 @@ export function newWallet(): Wallet {
 /** Mines 101 blocks to `w` and returns a spendable coinbase output of the first. */
 export async function fund(node: BcoinNode, w: Wallet): Promise<{ txid: string; vout: number; value: bigint }> {
   const [first] = await node.mine(101, w.address);
-  const block = await node.rpc<{ tx: Array<{ txid: string; vout: Array<{ value: number; n: number; scriptPubKey: { hex: string } }> }> }>('getblock', first, true, true);
+  const block = await node.rpc<{ tx: Array<{ txid: string; vout: Array<{ value: number; n: number; scriptPubKey: { hex: string } }> }> }>(
+    'getblock',
+    first,
+    true,
+    true,
+  );
   const cb = block.tx[0]!;
   const out = cb.vout.find((o) => o.scriptPubKey.hex === Buffer.from(w.script).toString('hex'))!;
   return { txid: cb.txid, vout: out.n, value: BigInt(Math.round(out.value * 1e8)) };

@@ -75,7 +75,10 @@ function makeChannel(sendRaw: (t: string) => void, closeRaw: () => void): { ch: 
 export function unixChannel(path: string): Promise<Channel & { socket: Socket }> {
   return new Promise((resolve, reject) => {
     const s = connect(path);
-    const { ch, deliver, end } = makeChannel((t) => s.write(`${t}\n`), () => s.destroy());
+    const { ch, deliver, end } = makeChannel(
+      (t) => s.write(`${t}\n`),
+      () => s.destroy(),
+    );
     const lines = new LineSplitter();
     s.setEncoding('utf8');
     s.on('data', (c: string) => lines.push(c, (l) => deliver(JSON.parse(l))));
@@ -85,10 +88,17 @@ export function unixChannel(path: string): Promise<Channel & { socket: Socket }>
   });
 }
 
-export function wsChannel(url: string, token: string | undefined, opts: { headers?: Record<string, string>; protocols?: string[] } = {}): Promise<Channel & { ws: WebSocket }> {
+export function wsChannel(
+  url: string,
+  token: string | undefined,
+  opts: { headers?: Record<string, string>; protocols?: string[] } = {},
+): Promise<Channel & { ws: WebSocket }> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, opts.protocols ?? [], { headers: { ...opts.headers, ...(token ? { authorization: `Bearer ${token}` } : {}) } });
-    const { ch, deliver, end } = makeChannel((t) => ws.send(t), () => ws.close());
+    const { ch, deliver, end } = makeChannel(
+      (t) => ws.send(t),
+      () => ws.close(),
+    );
     ws.on('message', (d) => deliver(JSON.parse(d.toString())));
     ws.on('close', end);
     ws.once('unexpected-response', (_q, res) => {
@@ -108,7 +118,12 @@ export async function call<T>(ch: Channel, method: string, params?: unknown): Pr
 }
 
 /** The data of the next event on `topic` that satisfies pred (other messages are skipped). */
-export async function nextEvent(ch: Channel, topic: string, pred: (d: Record<string, unknown>) => boolean = () => true, timeoutMs = 10000): Promise<Record<string, unknown>> {
+export async function nextEvent(
+  ch: Channel,
+  topic: string,
+  pred: (d: Record<string, unknown>) => boolean = () => true,
+  timeoutMs = 10000,
+): Promise<Record<string, unknown>> {
   for (;;) {
     const e = (await ch.next(timeoutMs)) as { method: string; params: { topic: string; data: Record<string, unknown> } };
     if (e.method === 'event' && e.params.topic === topic && pred(e.params.data)) return e.params.data;
@@ -116,7 +131,10 @@ export async function nextEvent(ch: Channel, topic: string, pred: (d: Record<str
 }
 
 /** A daemon's Unix channel plus a WebSocket subscribed to `topics` (e.g. ['ln.*']). */
-export async function channelsWithEvents(d: { socket: string; wsUrl?: string; cookie(): Promise<string> }, topics: string[]): Promise<{ ch: Channel; ws: Channel }> {
+export async function channelsWithEvents(
+  d: { socket: string; wsUrl?: string; cookie(): Promise<string> },
+  topics: string[],
+): Promise<{ ch: Channel; ws: Channel }> {
   const ch = await unixChannel(d.socket);
   const ws = await wsChannel(d.wsUrl!, await d.cookie());
   await call(ws, 'subscribe', { topics });

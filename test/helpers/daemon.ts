@@ -73,20 +73,23 @@ export async function startDaemon(datadir: string, opts: SpawnOptions = {}): Pro
       try {
         const l = JSON.parse(line) as LogLine;
         logs.push(l);
-        for (const w of [...waiters]) if (w.pred(l)) {
-          waiters.splice(waiters.indexOf(w), 1);
-          w.resolve(l);
-        }
+        for (const w of [...waiters])
+          if (w.pred(l)) {
+            waiters.splice(waiters.indexOf(w), 1);
+            w.resolve(l);
+          }
       } catch {
         // not a log line
       }
     }),
   );
   proc.stderr!.setEncoding('utf8').on('data', (c: string) => (err += c));
-  const exited = new Promise<number | string>((resolve) => proc.once('exit', (code, sig) => {
-    spawned.delete(proc);
-    resolve(code ?? sig ?? -1);
-  }));
+  const exited = new Promise<number | string>((resolve) =>
+    proc.once('exit', (code, sig) => {
+      spawned.delete(proc);
+      resolve(code ?? sig ?? -1);
+    }),
+  );
   const waitForLog = (pred: (l: LogLine) => boolean, timeoutMs = 15000): Promise<LogLine> => {
     const found = logs.find(pred);
     if (found) return Promise.resolve(found);

@@ -13,10 +13,11 @@ export class LogCapture extends Writable {
       if (!text) continue;
       const l = JSON.parse(text) as LogLine;
       this.lines.push(l);
-      for (const w of [...this.waiters]) if (w.pred(l)) {
-        this.waiters.splice(this.waiters.indexOf(w), 1);
-        w.resolve(l);
-      }
+      for (const w of [...this.waiters])
+        if (w.pred(l)) {
+          this.waiters.splice(this.waiters.indexOf(w), 1);
+          w.resolve(l);
+        }
     }
     cb();
   }

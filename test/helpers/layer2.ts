@@ -8,14 +8,27 @@ import { call, type Channel } from './channel.js';
 /** payee: anyad on the node that makes the invoice; payer: anyad on a node that can reach it directly. */
 export async function checkLayer2Face(payee: Channel, payer: Channel): Promise<void> {
   // Schemas, fee estimate, submit, status, history: the same payment through the face every adapter shows.
-  const [caps] = await call<Array<{ operations: Record<string, { properties: Record<string, unknown> }>; estimates: Record<string, unknown>; topics: string[] }>>(payer, 'l2.capabilities');
-  assert.deepEqual([Object.keys(caps!.operations).sort(), Object.keys(caps!.estimates), caps!.topics], [['invoice.create', 'pay'], ['pay'], ['ln.invoice', 'ln.payment', 'ln.channel', 'ln.peer']]);
+  const [caps] = await call<
+    Array<{ operations: Record<string, { properties: Record<string, unknown> }>; estimates: Record<string, unknown>; topics: string[] }>
+  >(payer, 'l2.capabilities');
+  assert.deepEqual(
+    [Object.keys(caps!.operations).sort(), Object.keys(caps!.estimates), caps!.topics],
+    [['invoice.create', 'pay'], ['pay'], ['ln.invoice', 'ln.payment', 'ln.channel', 'ln.peer']],
+  );
   assert.ok('invoice' in caps!.operations.pay!.properties);
-  const made = await call<{ id: string; operation: string; status: string; detail: { bolt11: string } }>(payee, 'l2.submit', { protocol: 'lightning', operation: 'invoice.create', params: { amount_msat: 300_000, description: 'via l2' } });
+  const made = await call<{ id: string; operation: string; status: string; detail: { bolt11: string } }>(payee, 'l2.submit', {
+    protocol: 'lightning',
+    operation: 'invoice.create',
+    params: { amount_msat: 300_000, description: 'via l2' },
+  });
   assert.deepEqual([made.operation, made.status], ['invoice.create', 'unpaid']);
   const fee = await call<{ fee_msat: number }>(payer, 'l2.estimatefee', { protocol: 'lightning', operation: 'pay', params: { invoice: made.detail.bolt11 } });
   assert.equal(fee.fee_msat, 30);
-  const sent = await call<{ id: string; operation: string; status: string; detail: { fee_msat: number; preimage: string } }>(payer, 'l2.submit', { protocol: 'lightning', operation: 'pay', params: { invoice: made.detail.bolt11 } });
+  const sent = await call<{ id: string; operation: string; status: string; detail: { fee_msat: number; preimage: string } }>(payer, 'l2.submit', {
+    protocol: 'lightning',
+    operation: 'pay',
+    params: { invoice: made.detail.bolt11 },
+  });
   assert.deepEqual([sent.id, sent.operation, sent.status, sent.detail.fee_msat], [made.id, 'pay', 'complete', 30]);
   assert.equal((await call<{ status: string }>(payer, 'l2.status', { protocol: 'lightning', id: made.id })).status, 'complete');
   assert.equal((await call<{ status: string }>(payee, 'l2.status', { protocol: 'lightning', id: made.id })).status, 'paid');

@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 
 process.env.NODE_BACKEND = 'js';
 const require = createRequire(import.meta.url);
-// eslint-disable-next-line @typescript-eslint/no-require-imports
+
 const bcoin = require('bcoin');
 
 const [port, apiKey, prefix] = process.argv.slice(2);

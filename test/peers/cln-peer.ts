@@ -45,7 +45,15 @@ export class ClnPeer implements NetNode {
   readonly invoices: Inv[] = [];
   private payIndex = 0;
   readonly peers = new Set<string>();
-  private readonly channels: Array<{ peer_id: string; channel_id: string; short_channel_id: string; total_msat: number; to_us_msat: number; state: string; funding_txid: string }> = [];
+  private readonly channels: Array<{
+    peer_id: string;
+    channel_id: string;
+    short_channel_id: string;
+    total_msat: number;
+    to_us_msat: number;
+    state: string;
+    funding_txid: string;
+  }> = [];
   private readonly pays: Array<Record<string, unknown>> = [];
   private readonly waiters: Array<() => void> = [];
   onchainSat = 5_000_000;
@@ -102,7 +110,8 @@ export class ClnPeer implements NetNode {
         }
         void this.handle(req.method, req.params ?? {}).then(
           (result) => s.writable && s.write(`${JSON.stringify({ jsonrpc: '2.0', id: req.id, result })}\n\n`),
-          (err: RpcFail) => s.writable && s.write(`${JSON.stringify({ jsonrpc: '2.0', id: req.id, error: { code: err.code ?? -1, message: err.message } })}\n\n`),
+          (err: RpcFail) =>
+            s.writable && s.write(`${JSON.stringify({ jsonrpc: '2.0', id: req.id, error: { code: err.code ?? -1, message: err.message } })}\n\n`),
         );
       }
     });
@@ -111,11 +120,58 @@ export class ClnPeer implements NetNode {
   private async handle(method: string, p: Record<string, unknown>): Promise<unknown> {
     switch (method) {
       case 'getinfo':
-        return { id: this.id, alias: this.alias, color: '02aabb', num_peers: this.peers.size, num_pending_channels: 0, num_active_channels: this.channels.length, num_inactive_channels: 0, address: [], binding: [], version: 'v24.08-testpeer', blockheight: 300, network: 'regtest', fees_collected_msat: 0, 'lightning-dir': '/tmp', our_features: {} };
+        return {
+          id: this.id,
+          alias: this.alias,
+          color: '02aabb',
+          num_peers: this.peers.size,
+          num_pending_channels: 0,
+          num_active_channels: this.channels.length,
+          num_inactive_channels: 0,
+          address: [],
+          binding: [],
+          version: 'v24.08-testpeer',
+          blockheight: 300,
+          network: 'regtest',
+          fees_collected_msat: 0,
+          'lightning-dir': '/tmp',
+          our_features: {},
+        };
       case 'listfunds':
-        return { outputs: [{ txid: '00'.repeat(32), output: 0, amount_msat: this.onchainSat * 1000, scriptpubkey: '0014' + '00'.repeat(20), status: 'confirmed', blockheight: 100, reserved: false }], channels: this.channels.map((c) => ({ peer_id: c.peer_id, our_amount_msat: c.to_us_msat, amount_msat: c.total_msat, funding_txid: c.funding_txid, funding_output: 0, connected: true, state: c.state, short_channel_id: c.short_channel_id, channel_id: c.channel_id })) };
+        return {
+          outputs: [
+            {
+              txid: '00'.repeat(32),
+              output: 0,
+              amount_msat: this.onchainSat * 1000,
+              scriptpubkey: '0014' + '00'.repeat(20),
+              status: 'confirmed',
+              blockheight: 100,
+              reserved: false,
+            },
+          ],
+          channels: this.channels.map((c) => ({
+            peer_id: c.peer_id,
+            our_amount_msat: c.to_us_msat,
+            amount_msat: c.total_msat,
+            funding_txid: c.funding_txid,
+            funding_output: 0,
+            connected: true,
+            state: c.state,
+            short_channel_id: c.short_channel_id,
+            channel_id: c.channel_id,
+          })),
+        };
       case 'listpeers':
-        return { peers: [...this.peers].map((id) => ({ id, connected: this.net.nodes.get(id)?.online === true, num_channels: this.channels.filter((c) => c.peer_id === id).length, netaddr: ['127.0.0.1:9735'], features: '08a0000a0a69a2' })) };
+        return {
+          peers: [...this.peers].map((id) => ({
+            id,
+            connected: this.net.nodes.get(id)?.online === true,
+            num_channels: this.channels.filter((c) => c.peer_id === id).length,
+            netaddr: ['127.0.0.1:9735'],
+            features: '08a0000a0a69a2',
+          })),
+        };
       case 'connect': {
         const id = String(p.id);
         try {
@@ -126,7 +182,18 @@ export class ClnPeer implements NetNode {
         return { id, features: '08a0000a0a69a2', direction: 'out', address: { type: 'ipv4', address: '127.0.0.1', port: 9735 } };
       }
       case 'listpeerchannels':
-        return { channels: this.channels.map((c) => ({ peer_id: c.peer_id, peer_connected: true, state: c.state, short_channel_id: c.short_channel_id, channel_id: c.channel_id, funding_txid: c.funding_txid, total_msat: c.total_msat, to_us_msat: c.to_us_msat })) };
+        return {
+          channels: this.channels.map((c) => ({
+            peer_id: c.peer_id,
+            peer_connected: true,
+            state: c.state,
+            short_channel_id: c.short_channel_id,
+            channel_id: c.channel_id,
+            funding_txid: c.funding_txid,
+            total_msat: c.total_msat,
+            to_us_msat: c.to_us_msat,
+          })),
+        };
       case 'fundchannel': {
         const id = String(p.id);
         const amount = Number(p.amount);
@@ -134,7 +201,15 @@ export class ClnPeer implements NetNode {
         if (amount > this.onchainSat) throw new RpcFail(301, `Could not afford ${amount}sat using all 1 available UTXOs: ${this.onchainSat}sat short`);
         this.onchainSat -= amount;
         const txid = randomBytes(32).toString('hex');
-        const ch = { peer_id: id, channel_id: randomBytes(32).toString('hex'), short_channel_id: `300x${this.channels.length + 1}x0`, total_msat: amount * 1000, to_us_msat: amount * 1000, state: 'CHANNELD_NORMAL', funding_txid: txid };
+        const ch = {
+          peer_id: id,
+          channel_id: randomBytes(32).toString('hex'),
+          short_channel_id: `300x${this.channels.length + 1}x0`,
+          total_msat: amount * 1000,
+          to_us_msat: amount * 1000,
+          state: 'CHANNELD_NORMAL',
+          funding_txid: txid,
+        };
         this.channels.push(ch);
         return { tx: '02000000', txid, outnum: 0, channel_id: ch.channel_id };
       }
@@ -151,20 +226,44 @@ export class ClnPeer implements NetNode {
         const amount = p.amount_msat === 'any' ? null : Number(p.amount_msat);
         const expiry = Number(p.expiry ?? 604800);
         const made = makeInvoice(this.key, amount, String(p.description), expiry);
-        const inv: Inv = { label, bolt11: made.bolt11, payment_hash: made.hash, preimage: made.preimage, amount_msat: amount, description: String(p.description), status: 'unpaid', expires_at: made.timestamp + expiry, created_index: this.invoices.length + 1 };
+        const inv: Inv = {
+          label,
+          bolt11: made.bolt11,
+          payment_hash: made.hash,
+          preimage: made.preimage,
+          amount_msat: amount,
+          description: String(p.description),
+          status: 'unpaid',
+          expires_at: made.timestamp + expiry,
+          created_index: this.invoices.length + 1,
+        };
         this.invoices.push(inv);
         for (const w of this.waiters.splice(0)) w();
         return { payment_hash: made.hash, expires_at: inv.expires_at, bolt11: inv.bolt11, payment_secret: made.secret, created_index: inv.created_index };
       }
       case 'listinvoices':
-        return { invoices: this.invoices.filter((i) => (p.payment_hash ? i.payment_hash === p.payment_hash : true) && (p.label ? i.label === p.label : true) && (p.index === 'created' ? i.created_index >= Number(p.start ?? 0) : true)).map(invoiceJson) };
+        return {
+          invoices: this.invoices
+            .filter(
+              (i) =>
+                (p.payment_hash ? i.payment_hash === p.payment_hash : true) &&
+                (p.label ? i.label === p.label : true) &&
+                (p.index === 'created' ? i.created_index >= Number(p.start ?? 0) : true),
+            )
+            .map(invoiceJson),
+        };
       case 'wait': {
         // Only the invoices subsystem's created index (what anyad follows).
         if (p.subsystem !== 'invoices' || p.indexname !== 'created') throw new RpcFail(-32602, 'only subsystem=invoices indexname=created in this test peer');
         const next = Number(p.nextvalue);
         for (;;) {
           const last = this.invoices.at(-1);
-          if ((last?.created_index ?? 0) >= next) return { subsystem: 'invoices', created: last?.created_index ?? 0, ...(last ? { details: { status: last.status, label: last.label, description: last.description, bolt11: last.bolt11 } } : {}) };
+          if ((last?.created_index ?? 0) >= next)
+            return {
+              subsystem: 'invoices',
+              created: last?.created_index ?? 0,
+              ...(last ? { details: { status: last.status, label: last.label, description: last.description, bolt11: last.bolt11 } } : {}),
+            };
           await new Promise<void>((r) => this.waiters.push(r));
           if (!this.server) throw new RpcFail(-1, 'lightningd stopping');
         }
@@ -172,7 +271,20 @@ export class ClnPeer implements NetNode {
       case 'decode': {
         try {
           const d = decodeInvoice(String(p.string));
-          return { type: 'bolt11 invoice', valid: true, currency: 'bcrt', created_at: d.timestamp, expiry: d.expiry, payee: d.payee, ...(d.amountMsat !== null ? { amount_msat: d.amountMsat } : {}), payment_hash: d.hash, description: d.description, min_final_cltv_expiry: 18, payment_secret: d.secret, signature: d.signature };
+          return {
+            type: 'bolt11 invoice',
+            valid: true,
+            currency: 'bcrt',
+            created_at: d.timestamp,
+            expiry: d.expiry,
+            payee: d.payee,
+            ...(d.amountMsat !== null ? { amount_msat: d.amountMsat } : {}),
+            payment_hash: d.hash,
+            description: d.description,
+            min_final_cltv_expiry: 18,
+            payment_secret: d.secret,
+            signature: d.signature,
+          };
         } catch (err) {
           throw new RpcFail(-32602, `string: Invalid bolt11: ${(err as Error).message}`);
         }
@@ -186,11 +298,20 @@ export class ClnPeer implements NetNode {
         }
         const amount = d.amountMsat ?? Number(p.amount_msat ?? 0);
         const fee = feeFor(amount);
-        if (p.maxfee !== undefined && fee > Number(p.maxfee)) throw new RpcFail(206, `Fee exceeds our fee budget: ${fee}msat > ${String(p.maxfee)}msat, discarding route`);
+        if (p.maxfee !== undefined && fee > Number(p.maxfee))
+          throw new RpcFail(206, `Fee exceeds our fee budget: ${fee}msat > ${String(p.maxfee)}msat, discarding route`);
         // lightningd's pay plugin refuses a second pay while one for the same hash is pending: PAY_IN_PROGRESS (200,
         // common/jsonrpc_errors.h), the first attempt going on.
         if (this.pays.some((x) => x.payment_hash === d.hash && x.status === 'pending')) throw new RpcFail(200, 'Payment is already in progress');
-        const entry: Record<string, unknown> = { bolt11: p.bolt11, destination: d.payee, payment_hash: d.hash, status: 'pending', created_at: Math.floor(Date.now() / 1000), amount_msat: amount, amount_sent_msat: amount + fee };
+        const entry: Record<string, unknown> = {
+          bolt11: p.bolt11,
+          destination: d.payee,
+          payment_hash: d.hash,
+          status: 'pending',
+          created_at: Math.floor(Date.now() / 1000),
+          amount_msat: amount,
+          amount_sent_msat: amount + fee,
+        };
         this.pays.push(entry);
         if (this.holdPayments) await new Promise<void>((r) => this.held.push(r));
         let preimage: string;
@@ -200,12 +321,22 @@ export class ClnPeer implements NetNode {
           entry.status = 'failed';
           const kind = (err as PayFailure).kind;
           // A payee that knows no open invoice for the hash (unknown, or paid already) fails it the same way.
-          if (kind === 'unknown_hash' || kind === 'already_paid') throw new RpcFail(203, 'Destination said it doesn\'t know invoice: incorrect_or_unknown_payment_details');
+          if (kind === 'unknown_hash' || kind === 'already_paid')
+            throw new RpcFail(203, "Destination said it doesn't know invoice: incorrect_or_unknown_payment_details");
           throw new RpcFail(210, 'Ran out of routes to try after 1 attempt: see `paystatus`');
         }
         entry.status = 'complete';
         entry.preimage = preimage;
-        return { destination: d.payee, payment_hash: d.hash, created_at: Date.now() / 1000, parts: 1, amount_msat: amount, amount_sent_msat: amount + fee, payment_preimage: preimage, status: 'complete' };
+        return {
+          destination: d.payee,
+          payment_hash: d.hash,
+          created_at: Date.now() / 1000,
+          parts: 1,
+          amount_msat: amount,
+          amount_sent_msat: amount + fee,
+          payment_preimage: preimage,
+          status: 'complete',
+        };
       }
       case 'getroute': {
         const id = String(p.id);
@@ -275,7 +406,9 @@ function invoiceJson(i: Inv): Record<string, unknown> {
     description: i.description,
     expires_at: i.expires_at,
     created_index: i.created_index,
-    ...(i.pay_index !== undefined ? { pay_index: i.pay_index, amount_received_msat: i.amount_received_msat, paid_at: i.paid_at, payment_preimage: i.preimage } : {}),
+    ...(i.pay_index !== undefined
+      ? { pay_index: i.pay_index, amount_received_msat: i.amount_received_msat, paid_at: i.paid_at, payment_preimage: i.preimage }
+      : {}),
   };
 }
 

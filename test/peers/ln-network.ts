@@ -86,7 +86,16 @@ export interface Decoded {
 export function decodeInvoice(s: string): Decoded {
   const d = bolt11.decode(s, REGTEST as never);
   const tag = (n: string): unknown => d.tags.find((t) => t.tagName === n)?.data;
-  return { payee: String(d.payeeNodeKey), hash: String(tag('payment_hash')), amountMsat: d.millisatoshis ? Number(d.millisatoshis) : null, description: String(tag('description') ?? ''), timestamp: d.timestamp!, expiry: Number(tag('expire_time') ?? 3600), secret: String(tag('payment_secret') ?? ''), signature: String(d.signature) };
+  return {
+    payee: String(d.payeeNodeKey),
+    hash: String(tag('payment_hash')),
+    amountMsat: d.millisatoshis ? Number(d.millisatoshis) : null,
+    description: String(tag('description') ?? ''),
+    timestamp: d.timestamp!,
+    expiry: Number(tag('expire_time') ?? 3600),
+    secret: String(tag('payment_secret') ?? ''),
+    signature: String(d.signature),
+  };
 }
 
 /** The flat fee the test network charges. */

@@ -80,7 +80,16 @@ class Fail {
 
 let defs: grpc.GrpcObject | undefined;
 function services(): { lightning: grpc.ServiceDefinition; router: grpc.ServiceDefinition } {
-  defs ??= grpc.loadPackageDefinition(protoLoader.loadSync(['lightning.proto', 'router.proto'], { includeDirs: [PROTOS], keepCase: true, longs: String, enums: String, defaults: true, oneofs: true }));
+  defs ??= grpc.loadPackageDefinition(
+    protoLoader.loadSync(['lightning.proto', 'router.proto'], {
+      includeDirs: [PROTOS],
+      keepCase: true,
+      longs: String,
+      enums: String,
+      defaults: true,
+      oneofs: true,
+    }),
+  );
   const pick = (pkg: string, svc: string): grpc.ServiceDefinition => ((defs![pkg] as grpc.GrpcObject)[svc] as grpc.ServiceClientConstructor).service;
   return { lightning: pick('lnrpc', 'Lightning'), router: pick('routerrpc', 'Router') };
 }
@@ -126,7 +135,29 @@ export class LndPeer implements NetNode {
     this.certPath = join(dir, `${alias}-tls.cert`);
     this.keyPath = join(dir, `${alias}-tls.key`);
     this.macaroonPath = join(dir, `${alias}-admin.macaroon`);
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', this.keyPath, '-out', this.certPath, '-days', '2', '-subj', `/O=lnd test peer/CN=${alias}`, '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        this.keyPath,
+        '-out',
+        this.certPath,
+        '-days',
+        '2',
+        '-subj',
+        `/O=lnd test peer/CN=${alias}`,
+        '-addext',
+        'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      ],
+      { stdio: 'ignore' },
+    );
     writeFileSync(this.macaroonPath, this.mintMacaroon(this.rootKey), { mode: 0o600 });
   }
 
@@ -169,15 +200,22 @@ export class LndPeer implements NetNode {
     const { lightning, router } = services();
     const server = new grpc.Server();
     server.addService(lightning, this.lightningHandlers());
-    server.addService(router, { SendPaymentV2: this.guardStream((c) => void this.sendPayment(c)), TrackPaymentV2: this.guardStream((c) => this.trackPayment(c)), EstimateRouteFee: this.guard((req) => this.estimateRouteFee(req)) });
+    server.addService(router, {
+      SendPaymentV2: this.guardStream((c) => void this.sendPayment(c)),
+      TrackPaymentV2: this.guardStream((c) => this.trackPayment(c)),
+      EstimateRouteFee: this.guard((req) => this.estimateRouteFee(req)),
+    });
     const creds = grpc.ServerCredentials.createSsl(null, [{ cert_chain: readFileSync(this.certPath), private_key: readFileSync(this.keyPath) }], false);
-    this.port = await new Promise<number>((resolve, reject) => server.bindAsync(`127.0.0.1:${this.port}`, creds, (err, port) => (err ? reject(err) : resolve(port))));
+    this.port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(`127.0.0.1:${this.port}`, creds, (err, port) => (err ? reject(err) : resolve(port))),
+    );
     this.server = server;
   }
 
   /** Stops as LND does when it shuts down: streams end with UNAVAILABLE, the state stays as its database would. */
   async stop(): Promise<void> {
-    for (const s of this.subscribers) s.call.emit('error', Object.assign(new Error('server shutting down'), { code: grpc.status.UNAVAILABLE, details: 'server shutting down' }));
+    for (const s of this.subscribers)
+      s.call.emit('error', Object.assign(new Error('server shutting down'), { code: grpc.status.UNAVAILABLE, details: 'server shutting down' }));
     this.subscribers.clear();
     this.server?.forceShutdown();
     this.server = undefined;
@@ -242,22 +280,54 @@ export class LndPeer implements NetNode {
         uris: [`${this.id}@127.0.0.1:9735`],
         features: { 0: { name: 'data-loss-protect', is_required: true, is_known: true } },
       })),
-      WalletBalance: this.guard(() => ({ total_balance: String(this.onchainSat), confirmed_balance: String(this.onchainSat), unconfirmed_balance: '0', locked_balance: '0', reserved_balance_anchor_chan: '0', account_balance: {} })),
+      WalletBalance: this.guard(() => ({
+        total_balance: String(this.onchainSat),
+        confirmed_balance: String(this.onchainSat),
+        unconfirmed_balance: '0',
+        locked_balance: '0',
+        reserved_balance_anchor_chan: '0',
+        account_balance: {},
+      })),
       ChannelBalance: this.guard(() => {
         const local = this.channels.reduce((a, c) => a + c.local, 0);
         const remote = this.channels.reduce((a, c) => a + c.capacity - c.local, 0);
         const amt = (sat: number): Obj => ({ sat: String(sat), msat: String(sat * 1000) });
-        return { balance: String(local), pending_open_balance: '0', local_balance: amt(local), remote_balance: amt(remote), unsettled_local_balance: amt(0), unsettled_remote_balance: amt(0), pending_open_local_balance: amt(0), pending_open_remote_balance: amt(0) };
+        return {
+          balance: String(local),
+          pending_open_balance: '0',
+          local_balance: amt(local),
+          remote_balance: amt(remote),
+          unsettled_local_balance: amt(0),
+          unsettled_remote_balance: amt(0),
+          pending_open_local_balance: amt(0),
+          pending_open_remote_balance: amt(0),
+        };
       }),
       ListPeers: this.guard(() => ({
         peers: [...this.peers]
           .filter((id) => this.net.nodes.get(id)?.online)
-          .map((id) => ({ pub_key: id, address: '127.0.0.1:9735', bytes_sent: '100', bytes_recv: '100', sat_sent: '0', sat_recv: '0', inbound: false, ping_time: '1000', sync_type: 'ACTIVE_SYNC', features: {}, errors: [], flap_count: 0, last_flap_ns: '0', last_ping_payload: Buffer.alloc(0) })),
+          .map((id) => ({
+            pub_key: id,
+            address: '127.0.0.1:9735',
+            bytes_sent: '100',
+            bytes_recv: '100',
+            sat_sent: '0',
+            sat_recv: '0',
+            inbound: false,
+            ping_time: '1000',
+            sync_type: 'ACTIVE_SYNC',
+            features: {},
+            errors: [],
+            flap_count: 0,
+            last_flap_ns: '0',
+            last_ping_payload: Buffer.alloc(0),
+          })),
       })),
       ConnectPeer: this.guard((req) => {
         const addr = req.addr as { pubkey: string; host: string };
         if (addr.pubkey === this.id) throw new Fail(grpc.status.UNKNOWN, 'cannot make connection to self');
-        if (this.peers.has(addr.pubkey) && this.net.nodes.get(addr.pubkey)?.online) throw new Fail(grpc.status.UNKNOWN, `already connected to peer: ${addr.pubkey}@${addr.host}`);
+        if (this.peers.has(addr.pubkey) && this.net.nodes.get(addr.pubkey)?.online)
+          throw new Fail(grpc.status.UNKNOWN, `already connected to peer: ${addr.pubkey}@${addr.host}`);
         try {
           this.net.connect(this, addr.pubkey);
         } catch {
@@ -270,7 +340,29 @@ export class LndPeer implements NetNode {
         total_limbo_balance: '0',
         pending_open_channels: this.channels
           .filter((c) => c.pending)
-          .map((c) => ({ channel: { remote_node_pub: c.peer, channel_point: `${c.txid}:${c.vout}`, capacity: String(c.capacity), local_balance: String(c.local), remote_balance: String(c.capacity - c.local), local_chan_reserve_sat: '1000', remote_chan_reserve_sat: '1000', initiator: 'INITIATOR_LOCAL', commitment_type: 'ANCHORS', num_forwarding_packages: '0', chan_status_flags: '', private: false, memo: '' }, commit_fee: '2810', commit_weight: '772', fee_per_kw: '2500', funding_expiry_blocks: 2016, confirmations_until_active: 3, confirmation_height: 0 })),
+          .map((c) => ({
+            channel: {
+              remote_node_pub: c.peer,
+              channel_point: `${c.txid}:${c.vout}`,
+              capacity: String(c.capacity),
+              local_balance: String(c.local),
+              remote_balance: String(c.capacity - c.local),
+              local_chan_reserve_sat: '1000',
+              remote_chan_reserve_sat: '1000',
+              initiator: 'INITIATOR_LOCAL',
+              commitment_type: 'ANCHORS',
+              num_forwarding_packages: '0',
+              chan_status_flags: '',
+              private: false,
+              memo: '',
+            },
+            commit_fee: '2810',
+            commit_weight: '772',
+            fee_per_kw: '2500',
+            funding_expiry_blocks: 2016,
+            confirmations_until_active: 3,
+            confirmation_height: 0,
+          })),
         pending_force_closing_channels: [],
         waiting_close_channels: [],
       })),
@@ -279,7 +371,12 @@ export class LndPeer implements NetNode {
         const peer = Buffer.from(req.node_pubkey as Buffer).toString('hex');
         const amount = Number(req.local_funding_amount);
         if (!this.peers.has(peer) || !this.net.nodes.get(peer)?.online) return failStream(call, grpc.status.UNKNOWN, `peer ${peer} is not online`);
-        if (amount > this.onchainSat) return failStream(call, grpc.status.UNKNOWN, `not enough witness outputs to create funding transaction, need ${amount / 1e8} BTC only have ${this.onchainSat / 1e8} BTC available`);
+        if (amount > this.onchainSat)
+          return failStream(
+            call,
+            grpc.status.UNKNOWN,
+            `not enough witness outputs to create funding transaction, need ${amount / 1e8} BTC only have ${this.onchainSat / 1e8} BTC available`,
+          );
         this.onchainSat -= amount;
         const txid = randomBytes(32).toString('hex');
         const ch: LChan = { pending: true, txid, vout: 0, chan_id: '0', peer, capacity: amount, local: amount };
@@ -301,7 +398,21 @@ export class LndPeer implements NetNode {
         const msat = Number(req.value_msat) || Number(req.value) * 1000;
         const expiry = Number(req.expiry) || 86400;
         const made = makeInvoice(this.key, msat > 0 ? msat : null, String(req.memo ?? ''), expiry);
-        const inv: LInv = { memo: String(req.memo ?? ''), r_preimage: Buffer.from(made.preimage, 'hex'), r_hash: Buffer.from(made.hash, 'hex'), value_msat: msat, creation_date: made.timestamp, expiry, payment_request: made.bolt11, payment_addr: Buffer.from(made.secret, 'hex'), add_index: ++this.addIndex, settle_index: 0, settle_date: 0, amt_paid_msat: 0, state: 'OPEN' };
+        const inv: LInv = {
+          memo: String(req.memo ?? ''),
+          r_preimage: Buffer.from(made.preimage, 'hex'),
+          r_hash: Buffer.from(made.hash, 'hex'),
+          value_msat: msat,
+          creation_date: made.timestamp,
+          expiry,
+          payment_request: made.bolt11,
+          payment_addr: Buffer.from(made.secret, 'hex'),
+          add_index: ++this.addIndex,
+          settle_index: 0,
+          settle_date: 0,
+          amt_paid_msat: 0,
+          state: 'OPEN',
+        };
         this.invoices.push(inv);
         this.notify(inv);
         return { r_hash: inv.r_hash, payment_request: inv.payment_request, add_index: String(inv.add_index), payment_addr: inv.payment_addr };
@@ -317,7 +428,9 @@ export class LndPeer implements NetNode {
         const max = Number(req.num_max_invoices) || 100;
         const offset = Number(req.index_offset) || Infinity;
         const pool = req.pending_only ? this.invoices.filter((i) => i.state === 'OPEN') : this.invoices;
-        const page = req.reversed ? pool.filter((i) => i.add_index < offset).slice(-max) : pool.filter((i) => i.add_index > (Number(req.index_offset) || 0)).slice(0, max);
+        const page = req.reversed
+          ? pool.filter((i) => i.add_index < offset).slice(-max)
+          : pool.filter((i) => i.add_index > (Number(req.index_offset) || 0)).slice(0, max);
         return { invoices: page.map(invoiceJson), first_index_offset: String(page[0]?.add_index ?? 0), last_index_offset: String(page.at(-1)?.add_index ?? 0) };
       }),
       DecodePayReq: this.guard((req) => {
@@ -328,7 +441,22 @@ export class LndPeer implements NetNode {
           throw new Fail(grpc.status.UNKNOWN, `invalid payment request: ${(err as Error).message}`);
         }
         const msat = d.amountMsat ?? 0;
-        return { destination: d.payee, payment_hash: d.hash, num_satoshis: String(Math.floor(msat / 1000)), timestamp: String(d.timestamp), expiry: String(d.expiry), description: d.description, description_hash: '', fallback_addr: '', cltv_expiry: '18', route_hints: [], payment_addr: Buffer.from(d.secret, 'hex'), num_msat: String(msat), features: {}, blinded_paths: [] };
+        return {
+          destination: d.payee,
+          payment_hash: d.hash,
+          num_satoshis: String(Math.floor(msat / 1000)),
+          timestamp: String(d.timestamp),
+          expiry: String(d.expiry),
+          description: d.description,
+          description_hash: '',
+          fallback_addr: '',
+          cltv_expiry: '18',
+          route_hints: [],
+          payment_addr: Buffer.from(d.secret, 'hex'),
+          num_msat: String(msat),
+          features: {},
+          blinded_paths: [],
+        };
       }),
       SubscribeInvoices: this.guardStream((call) => {
         const addAfter = Number(call.request.add_index ?? 0);
@@ -338,7 +466,9 @@ export class LndPeer implements NetNode {
           // LND replays adds after add_index (current state) and then settlements after settle_index (each only
           // when non-zero), then streams.
           if (addAfter > 0) for (const i of this.invoices.filter((x) => x.add_index > addAfter)) call.write(invoiceJson(i));
-          if (settleAfter > 0) for (const i of this.invoices.filter((x) => x.settle_index > settleAfter).sort((a, b) => a.settle_index - b.settle_index)) call.write(invoiceJson(i));
+          if (settleAfter > 0)
+            for (const i of this.invoices.filter((x) => x.settle_index > settleAfter).sort((a, b) => a.settle_index - b.settle_index))
+              call.write(invoiceJson(i));
           const sub = { call, addIndex: addAfter, settleIndex: settleAfter, macaroon: String(call.metadata.get('macaroon')[0]) };
           this.subscribers.add(sub);
           call.on('cancelled', () => this.subscribers.delete(sub));
@@ -358,8 +488,52 @@ export class LndPeer implements NetNode {
   }
 
   private channelJson(c: LChan): Obj {
-    const constraints = { csv_delay: 144, chan_reserve_sat: '1000', dust_limit_sat: '354', max_pending_amt_msat: String(c.capacity * 990), min_htlc_msat: '1', max_accepted_htlcs: 483 };
-    return { active: this.net.nodes.get(c.peer)?.online === true, remote_pubkey: c.peer, channel_point: `${c.txid}:${c.vout}`, chan_id: c.chan_id, capacity: String(c.capacity), local_balance: String(c.local), remote_balance: String(c.capacity - c.local), commit_fee: '0', commit_weight: '0', fee_per_kw: '253', unsettled_balance: '0', total_satoshis_sent: '0', total_satoshis_received: '0', num_updates: '0', pending_htlcs: [], csv_delay: 144, private: false, initiator: true, chan_status_flags: 'ChanStatusDefault', local_chan_reserve_sat: '1000', remote_chan_reserve_sat: '1000', static_remote_key: true, commitment_type: 'ANCHORS', lifetime: '10', uptime: '10', close_address: '', push_amount_sat: '0', thaw_height: 0, local_constraints: constraints, remote_constraints: constraints, alias_scids: [], zero_conf: false, zero_conf_confirmed_scid: '0', peer_alias: '', peer_scid_alias: '0', memo: '' };
+    const constraints = {
+      csv_delay: 144,
+      chan_reserve_sat: '1000',
+      dust_limit_sat: '354',
+      max_pending_amt_msat: String(c.capacity * 990),
+      min_htlc_msat: '1',
+      max_accepted_htlcs: 483,
+    };
+    return {
+      active: this.net.nodes.get(c.peer)?.online === true,
+      remote_pubkey: c.peer,
+      channel_point: `${c.txid}:${c.vout}`,
+      chan_id: c.chan_id,
+      capacity: String(c.capacity),
+      local_balance: String(c.local),
+      remote_balance: String(c.capacity - c.local),
+      commit_fee: '0',
+      commit_weight: '0',
+      fee_per_kw: '253',
+      unsettled_balance: '0',
+      total_satoshis_sent: '0',
+      total_satoshis_received: '0',
+      num_updates: '0',
+      pending_htlcs: [],
+      csv_delay: 144,
+      private: false,
+      initiator: true,
+      chan_status_flags: 'ChanStatusDefault',
+      local_chan_reserve_sat: '1000',
+      remote_chan_reserve_sat: '1000',
+      static_remote_key: true,
+      commitment_type: 'ANCHORS',
+      lifetime: '10',
+      uptime: '10',
+      close_address: '',
+      push_amount_sat: '0',
+      thaw_height: 0,
+      local_constraints: constraints,
+      remote_constraints: constraints,
+      alias_scids: [],
+      zero_conf: false,
+      zero_conf_confirmed_scid: '0',
+      peer_alias: '',
+      peer_scid_alias: '0',
+      memo: '',
+    };
   }
 
   /** A live event, filtered per client as LND's dispatchToClients does. */
@@ -405,7 +579,21 @@ export class LndPeer implements NetNode {
     const amount = d.amountMsat ?? Number(req.amt_msat ?? 0);
     const fee = feeFor(amount);
     const created = String(BigInt(Date.now()) * 1_000_000n);
-    const base = { payment_hash: d.hash, value: String(Math.floor(amount / 1000)), creation_date: String(Math.floor(Date.now() / 1000)), path: [], fee: '0', value_sat: String(Math.floor(amount / 1000)), value_msat: String(amount), payment_request: String(req.payment_request), fee_sat: '0', fee_msat: '0', creation_time_ns: created, payment_index: String(this.payments.size + 1), first_hop_custom_records: {} };
+    const base = {
+      payment_hash: d.hash,
+      value: String(Math.floor(amount / 1000)),
+      creation_date: String(Math.floor(Date.now() / 1000)),
+      path: [],
+      fee: '0',
+      value_sat: String(Math.floor(amount / 1000)),
+      value_msat: String(amount),
+      payment_request: String(req.payment_request),
+      fee_sat: '0',
+      fee_msat: '0',
+      creation_time_ns: created,
+      payment_index: String(this.payments.size + 1),
+      first_hop_custom_records: {},
+    };
     const send = (msg: Obj, final: boolean): void => {
       this.payments.set(d.hash, msg);
       if (call.writable) {
@@ -414,11 +602,45 @@ export class LndPeer implements NetNode {
       }
     };
     const failed = (reason: string): void => send({ ...base, status: 'FAILED', htlcs: [], payment_preimage: '0'.repeat(64), failure_reason: reason }, true);
-    const limit = req.fee_limit_msat !== undefined && req.fee_limit_msat !== '0' ? Number(req.fee_limit_msat) : Number(req.fee_limit_sat ?? 0) > 0 ? Number(req.fee_limit_sat) * 1000 : Infinity;
+    const limit =
+      req.fee_limit_msat !== undefined && req.fee_limit_msat !== '0'
+        ? Number(req.fee_limit_msat)
+        : Number(req.fee_limit_sat ?? 0) > 0
+          ? Number(req.fee_limit_sat) * 1000
+          : Infinity;
     if (fee > limit) return failed('FAILURE_REASON_NO_ROUTE');
-    const hop = { chan_id: '329853488332800', chan_capacity: '1000000', amt_to_forward: String(Math.floor(amount / 1000)), fee: '0', expiry: 318, amt_to_forward_msat: String(amount), fee_msat: String(fee), pub_key: d.payee, tlv_payload: true, custom_records: {} };
-    const route = { total_time_lock: 318, total_fees: String(Math.floor(fee / 1000)), total_amt: String(Math.floor((amount + fee) / 1000)), hops: [hop], total_fees_msat: String(fee), total_amt_msat: String(amount + fee), first_hop_amount_msat: String(amount + fee) };
-    send({ ...base, status: 'IN_FLIGHT', fee_msat: String(fee), payment_preimage: '', failure_reason: 'FAILURE_REASON_NONE', htlcs: [{ attempt_id: '1', status: 'IN_FLIGHT', route, attempt_time_ns: created, resolve_time_ns: created }] }, false);
+    const hop = {
+      chan_id: '329853488332800',
+      chan_capacity: '1000000',
+      amt_to_forward: String(Math.floor(amount / 1000)),
+      fee: '0',
+      expiry: 318,
+      amt_to_forward_msat: String(amount),
+      fee_msat: String(fee),
+      pub_key: d.payee,
+      tlv_payload: true,
+      custom_records: {},
+    };
+    const route = {
+      total_time_lock: 318,
+      total_fees: String(Math.floor(fee / 1000)),
+      total_amt: String(Math.floor((amount + fee) / 1000)),
+      hops: [hop],
+      total_fees_msat: String(fee),
+      total_amt_msat: String(amount + fee),
+      first_hop_amount_msat: String(amount + fee),
+    };
+    send(
+      {
+        ...base,
+        status: 'IN_FLIGHT',
+        fee_msat: String(fee),
+        payment_preimage: '',
+        failure_reason: 'FAILURE_REASON_NONE',
+        htlcs: [{ attempt_id: '1', status: 'IN_FLIGHT', route, attempt_time_ns: created, resolve_time_ns: created }],
+      },
+      false,
+    );
     if (this.holdPayments) await new Promise<void>((r) => this.held.push(r));
     let preimage: string;
     try {
@@ -428,7 +650,18 @@ export class LndPeer implements NetNode {
       return failed(kind === 'no_route' ? 'FAILURE_REASON_NO_ROUTE' : 'FAILURE_REASON_INCORRECT_PAYMENT_DETAILS');
     }
     const now = String(BigInt(Date.now()) * 1_000_000n);
-    send({ ...base, status: 'SUCCEEDED', fee_msat: String(fee), fee_sat: String(Math.floor(fee / 1000)), payment_preimage: preimage, failure_reason: 'FAILURE_REASON_NONE', htlcs: [{ attempt_id: '1', status: 'SUCCEEDED', route, attempt_time_ns: created, resolve_time_ns: now, preimage: Buffer.from(preimage, 'hex') }] }, true);
+    send(
+      {
+        ...base,
+        status: 'SUCCEEDED',
+        fee_msat: String(fee),
+        fee_sat: String(Math.floor(fee / 1000)),
+        payment_preimage: preimage,
+        failure_reason: 'FAILURE_REASON_NONE',
+        htlcs: [{ attempt_id: '1', status: 'SUCCEEDED', route, attempt_time_ns: created, resolve_time_ns: now, preimage: Buffer.from(preimage, 'hex') }],
+      },
+      true,
+    );
   }
 
   /** EstimateRouteFee for a payment request: the network's flat fee when the payee is reachable. */
@@ -450,7 +683,7 @@ export class LndPeer implements NetNode {
   /** TrackPaymentV2: the payment's latest state; LND answers NOT_FOUND for a hash it never paid. */
   private trackPayment(call: grpc.ServerWritableStream<Obj, Obj>): void {
     const msg = this.payments.get(Buffer.from(call.request.payment_hash as Buffer).toString('hex'));
-    if (!msg) return failStream(call, grpc.status.NOT_FOUND, 'payment isn\'t initiated');
+    if (!msg) return failStream(call, grpc.status.NOT_FOUND, "payment isn't initiated");
     call.write(msg);
     call.end();
   }

@@ -59,7 +59,11 @@ export class RpcProxy {
       res.writeHead(500, { 'content-type': 'application/json' });
       return void res.end(JSON.stringify({ result: null, error: { code: -1, message: 'injected failure' }, id: parsed.id ?? null }));
     }
-    const up = await fetch(`http://127.0.0.1:${this.upstreamPort}/`, { method: 'POST', headers: { authorization: req.headers.authorization ?? '', 'content-type': 'application/json' }, body });
+    const up = await fetch(`http://127.0.0.1:${this.upstreamPort}/`, {
+      method: 'POST',
+      headers: { authorization: req.headers.authorization ?? '', 'content-type': 'application/json' },
+      body,
+    });
     const text = await up.text();
     const rw = this.rewrites.get(method);
     if (!rw || up.status !== 200) {

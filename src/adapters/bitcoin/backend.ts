@@ -88,7 +88,9 @@ export function decodeRawTx(raw: Buffer): VerboseTx {
   const tx = bitcoin.Transaction.fromBuffer(raw);
   return {
     txid: tx.getId(),
-    vin: tx.ins.map((i) => (tx.isCoinbase() ? { coinbase: Buffer.from(i.script).toString('hex') } : { txid: Buffer.from(i.hash).reverse().toString('hex'), vout: i.index })),
+    vin: tx.ins.map((i) =>
+      tx.isCoinbase() ? { coinbase: Buffer.from(i.script).toString('hex') } : { txid: Buffer.from(i.hash).reverse().toString('hex'), vout: i.index },
+    ),
     vout: tx.outs.map((o, n) => ({ value: Number(o.value) / 1e8, n, scriptPubKey: { hex: Buffer.from(o.script).toString('hex') } })),
   };
 }

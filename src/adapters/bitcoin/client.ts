@@ -56,7 +56,8 @@ export class BitcoindClient {
   /** Calls one RPC method. Throws BitcoindError (bitcoind said no) or BitcoindUnreachable. */
   async call<T = unknown>(method: string, ...params: unknown[]): Promise<T> {
     const now = Date.now();
-    if (now < this.breakerUntil) throw new BitcoindUnreachable(`${this.lastError ?? 'unreachable'}; next attempt in ${Math.ceil((this.breakerUntil - now) / 1000)} s`);
+    if (now < this.breakerUntil)
+      throw new BitcoindUnreachable(`${this.lastError ?? 'unreachable'}; next attempt in ${Math.ceil((this.breakerUntil - now) / 1000)} s`);
     if (this.active >= this.opts.maxConcurrency) {
       if (this.queue.length >= MAX_QUEUE) throw rpcError('Busy', `${MAX_QUEUE} requests to bitcoind are already waiting`);
       await new Promise<void>((r) => this.queue.push(r));
@@ -99,7 +100,11 @@ export class BitcoindClient {
         throw new BitcoindError(e.code, e.message ?? 'error');
       }
       const code = typeof e.code === 'string' ? e.code : undefined;
-      return this.tripBreaker(code === 'ESOCKETTIMEDOUT' || code === 'ETIMEDOUT' ? `no answer within ${this.opts.timeoutMs} ms` : `cannot reach bitcoind at ${this.opts.host}:${this.opts.port} (${code ?? e.message ?? 'error'})`);
+      return this.tripBreaker(
+        code === 'ESOCKETTIMEDOUT' || code === 'ETIMEDOUT'
+          ? `no answer within ${this.opts.timeoutMs} ms`
+          : `cannot reach bitcoind at ${this.opts.host}:${this.opts.port} (${code ?? e.message ?? 'error'})`,
+      );
     }
   }
 
@@ -140,10 +145,12 @@ async function readSecret(path: string, key: string): Promise<string> {
 /** Maps a client failure to the RPC error an anyad caller sees. */
 export function toRpcError(err: unknown): unknown {
   if (err instanceof RpcError) return err;
-  if (err instanceof BitcoindUnreachable) return rpcError('BackendUnavailable', `bitcoind is not reachable: ${err.message}`, { service: 'bitcoind', reason: err.message });
+  if (err instanceof BitcoindUnreachable)
+    return rpcError('BackendUnavailable', `bitcoind is not reachable: ${err.message}`, { service: 'bitcoind', reason: err.message });
   if (err instanceof BitcoindError) {
-    if (err.code === -28) return rpcError('BackendUnavailable', `bitcoind is warming up: ${err.message}`, { service: 'bitcoind', reason: err.message, bitcoind_code: -28 });
-    if (err.code === -5 || err.code === -8 && /not found/i.test(err.message)) return rpcError('NotFound', err.message, { bitcoind_code: err.code });
+    if (err.code === -28)
+      return rpcError('BackendUnavailable', `bitcoind is warming up: ${err.message}`, { service: 'bitcoind', reason: err.message, bitcoind_code: -28 });
+    if (err.code === -5 || (err.code === -8 && /not found/i.test(err.message))) return rpcError('NotFound', err.message, { bitcoind_code: err.code });
     return rpcError('InvalidParams', `bitcoind: ${err.message}`, { bitcoind_code: err.code });
   }
   return err;

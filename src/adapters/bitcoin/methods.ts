@@ -56,19 +56,25 @@ const TxT = Type.Object(
   },
   { additionalProperties: true },
 );
-const BlockT = Type.Union(
-  [
-    Type.String({ description: 'verbosity 0: the serialized block, hex' }),
-    Type.Intersect([HeaderT, Type.Object({ tx: Type.Union([Type.Array(Type.String()), Type.Array(TxT)], { description: 'txids (verbosity 1) or decoded transactions (2)' }) })]),
-  ],
-);
+const BlockT = Type.Union([
+  Type.String({ description: 'verbosity 0: the serialized block, hex' }),
+  Type.Intersect([
+    HeaderT,
+    Type.Object({ tx: Type.Union([Type.Array(Type.String()), Type.Array(TxT)], { description: 'txids (verbosity 1) or decoded transactions (2)' }) }),
+  ]),
+]);
 const MAX_MONEY_SAT = 21_000_000 * 100_000_000;
 const MAX_TX_HEX = 2 * 4_000_000;
 
 export function chainMethods(svc: BitcoinService, network: string): MethodSpec[] {
   /** Calls bitcoind, or answers BackendUnavailable at once when it is not connected; bitcoind's errors as they are. */
   const raw = async <T>(method: string, ...params: unknown[]): Promise<T> => {
-    if (svc.state !== 'connected') throw rpcError('BackendUnavailable', `bitcoind is not connected: ${svc.health().detail}`, { service: 'bitcoind', reason: svc.health().detail, state: svc.state });
+    if (svc.state !== 'connected')
+      throw rpcError('BackendUnavailable', `bitcoind is not connected: ${svc.health().detail}`, {
+        service: 'bitcoind',
+        reason: svc.health().detail,
+        state: svc.state,
+      });
     return svc.client.call<T>(method, ...params);
   };
   /** The same, with bitcoind's errors mapped to the caller's codes. */
@@ -80,7 +86,8 @@ export function chainMethods(svc: BitcoinService, network: string): MethodSpec[]
     }
   };
   const backend = () => {
-    if (svc.state !== 'connected' || !svc.backend) throw rpcError('BackendUnavailable', `bitcoind is not connected: ${svc.health().detail}`, { service: 'bitcoind', state: svc.state });
+    if (svc.state !== 'connected' || !svc.backend)
+      throw rpcError('BackendUnavailable', `bitcoind is not connected: ${svc.health().detail}`, { service: 'bitcoind', state: svc.state });
     return svc.backend;
   };
 
@@ -94,7 +101,9 @@ export function chainMethods(svc: BitcoinService, network: string): MethodSpec[]
         detail: Type.String(),
         network: Type.String(),
         backend: Type.Union([Type.Object({ kind: Type.String(), version: Type.String(), subversion: Type.String() }), Type.Null()]),
-        mode: Type.Union([Type.Literal('zmq'), Type.Literal('polling')], { description: 'zmq while ZMQ notifications drive the watcher; polling when not configured or silent.' }),
+        mode: Type.Union([Type.Literal('zmq'), Type.Literal('polling')], {
+          description: 'zmq while ZMQ notifications drive the watcher; polling when not configured or silent.',
+        }),
         blocks: Type.Union([Type.Integer(), Type.Null()]),
         headers: Type.Union([Type.Integer(), Type.Null()]),
         verification_progress: Type.Union([Type.Number(), Type.Null()]),
@@ -127,7 +136,13 @@ export function chainMethods(svc: BitcoinService, network: string): MethodSpec[]
     defineMethod({
       name: 'chain.getblock',
       summary: 'A block by hash or height: hex (verbosity 0), with txids (1) or with decoded transactions (2).',
-      params: Type.Object({ block: Type.Union([Hash, Type.Integer({ minimum: 0 })], { description: 'Block hash, or height in the main chain.' }), verbosity: Type.Union([Type.Literal(0), Type.Literal(1), Type.Literal(2)], { default: 1, description: 'Detail level.' }) }, { additionalProperties: false }),
+      params: Type.Object(
+        {
+          block: Type.Union([Hash, Type.Integer({ minimum: 0 })], { description: 'Block hash, or height in the main chain.' }),
+          verbosity: Type.Union([Type.Literal(0), Type.Literal(1), Type.Literal(2)], { default: 1, description: 'Detail level.' }),
+        },
+        { additionalProperties: false },
+      ),
       result: BlockT,
       errors: ['NotFound', 'BackendUnavailable'],
       role: 'readonly',
@@ -159,7 +174,10 @@ export function chainMethods(svc: BitcoinService, network: string): MethodSpec[]
       name: 'chain.gettx',
       summary: 'A transaction decoded by bitcoind (needs its txindex for confirmed ones), with its watch status if anyad watches it.',
       params: Type.Object({ txid: Hash }, { additionalProperties: false }),
-      result: Type.Intersect([TxT, Type.Object({ anya_watch: Type.Optional(Type.Object({ status: Type.String(), watches: Type.Array(Type.String()) }, { additionalProperties: true })) })]),
+      result: Type.Intersect([
+        TxT,
+        Type.Object({ anya_watch: Type.Optional(Type.Object({ status: Type.String(), watches: Type.Array(Type.String()) }, { additionalProperties: true })) }),
+      ]),
       errors: ['NotFound', 'BackendUnavailable'],
       role: 'readonly',
       handler: async ({ txid }) => {
@@ -171,8 +189,12 @@ export function chainMethods(svc: BitcoinService, network: string): MethodSpec[]
     defineMethod({
       name: 'chain.broadcast',
       summary: 'Check a raw transaction locally, then hand it to bitcoind; answers the txid.',
-      description: 'The hex is decoded with bitcoinjs-lib and refused before it reaches bitcoind when it is not a transaction, has no inputs or outputs, spends an outpoint twice, or moves an impossible amount. bitcoind\'s own rejection comes back as BackendRejected with its reason.',
-      params: Type.Object({ hex: Type.String({ minLength: 20, maxLength: MAX_TX_HEX, pattern: '^([0-9a-fA-F]{2})+$', description: 'The signed transaction, hex.' }) }, { additionalProperties: false }),
+      description:
+        "The hex is decoded with bitcoinjs-lib and refused before it reaches bitcoind when it is not a transaction, has no inputs or outputs, spends an outpoint twice, or moves an impossible amount. bitcoind's own rejection comes back as BackendRejected with its reason.",
+      params: Type.Object(
+        { hex: Type.String({ minLength: 20, maxLength: MAX_TX_HEX, pattern: '^([0-9a-fA-F]{2})+$', description: 'The signed transaction, hex.' }) },
+        { additionalProperties: false },
+      ),
       result: Type.Object({ txid: Type.String() }),
       errors: ['BackendRejected', 'BackendUnavailable'],
       role: 'user',
@@ -202,16 +224,37 @@ export function chainMethods(svc: BitcoinService, network: string): MethodSpec[]
           return { txid: await raw<string>('sendrawtransaction', hex) };
         } catch (err) {
           // A refusal by bitcoind is about the transaction, not about how it was asked: BackendRejected, with its words.
-          if (err instanceof BitcoindError && err.code !== -28) throw rpcError('BackendRejected', `bitcoind rejected the transaction: ${err.message}`, { reason: err.message, bitcoind_code: err.code });
+          if (err instanceof BitcoindError && err.code !== -28)
+            throw rpcError('BackendRejected', `bitcoind rejected the transaction: ${err.message}`, { reason: err.message, bitcoind_code: err.code });
           throw toRpcError(err);
         }
       },
     }),
     defineMethod({
       name: 'chain.estimatefee',
-      summary: 'bitcoind\'s estimatesmartfee for a set of confirmation targets, in sat/vB (null where it has no estimate).',
-      params: Type.Object({ targets: Type.Array(Type.Integer({ minimum: 1, maximum: 1008 }), { minItems: 1, maxItems: 16, default: [2, 6, 12, 144], description: 'Confirmation targets in blocks.' }) }, { additionalProperties: false }),
-      result: Type.Object({ source: Type.Literal('estimatesmartfee'), estimates: Type.Array(Type.Object({ target: Type.Integer(), sat_per_vb: Type.Union([Type.Number(), Type.Null()]), blocks: Type.Union([Type.Integer(), Type.Null()]), errors: Type.Array(Type.String()) })) }),
+      summary: "bitcoind's estimatesmartfee for a set of confirmation targets, in sat/vB (null where it has no estimate).",
+      params: Type.Object(
+        {
+          targets: Type.Array(Type.Integer({ minimum: 1, maximum: 1008 }), {
+            minItems: 1,
+            maxItems: 16,
+            default: [2, 6, 12, 144],
+            description: 'Confirmation targets in blocks.',
+          }),
+        },
+        { additionalProperties: false },
+      ),
+      result: Type.Object({
+        source: Type.Literal('estimatesmartfee'),
+        estimates: Type.Array(
+          Type.Object({
+            target: Type.Integer(),
+            sat_per_vb: Type.Union([Type.Number(), Type.Null()]),
+            blocks: Type.Union([Type.Integer(), Type.Null()]),
+            errors: Type.Array(Type.String()),
+          }),
+        ),
+      }),
       role: 'readonly',
       handler: async ({ targets }) => {
         const b = backend();
@@ -224,13 +267,18 @@ export function chainMethods(svc: BitcoinService, network: string): MethodSpec[]
     }),
     defineMethod({
       name: 'chain.mempoolinfo',
-      summary: 'bitcoind\'s mempool: transaction count, size, memory use and minimum fee rate in sat/vB.',
+      summary: "bitcoind's mempool: transaction count, size, memory use and minimum fee rate in sat/vB.",
       params: NoParams,
       result: Type.Object({ size: Type.Integer(), bytes: Type.Integer(), usage: Type.Integer(), min_fee_sat_per_vb: Type.Union([Type.Number(), Type.Null()]) }),
       role: 'readonly',
       handler: async () => {
         const m = await call<{ size: number; bytes: number; usage: number; mempoolminfee?: number }>('getmempoolinfo');
-        return { size: m.size, bytes: m.bytes, usage: m.usage, min_fee_sat_per_vb: m.mempoolminfee === undefined ? null : Math.round(((m.mempoolminfee * 1e8) / 1000) * 1000) / 1000 };
+        return {
+          size: m.size,
+          bytes: m.bytes,
+          usage: m.usage,
+          min_fee_sat_per_vb: m.mempoolminfee === undefined ? null : Math.round(((m.mempoolminfee * 1e8) / 1000) * 1000) / 1000,
+        };
       },
     }),
     defineMethod({
@@ -238,14 +286,21 @@ export function chainMethods(svc: BitcoinService, network: string): MethodSpec[]
       summary: 'Watch an address, an output script or an outpoint; matching transactions come as chain.tx events.',
       params: Type.Object(
         {
-          address: Type.Optional(Type.String({ maxLength: 100, description: 'An address of anyad\'s network.' })),
+          address: Type.Optional(Type.String({ maxLength: 100, description: "An address of anyad's network." })),
           script: Type.Optional(Type.String({ maxLength: 20000, description: 'An output script, hex.' })),
           outpoint: Type.Optional(Type.String({ maxLength: 80, description: 'txid:vout; its spend is reported.' })),
           label: Type.Optional(Type.String({ maxLength: 200, description: 'Free text for the app.' })),
         },
         { additionalProperties: false },
       ),
-      result: Type.Object({ id: Type.String(), kind: Type.String(), value: Type.String(), label: Type.String(), created: Type.String(), owners: Type.Optional(Type.Array(Type.String())) }),
+      result: Type.Object({
+        id: Type.String(),
+        kind: Type.String(),
+        value: Type.String(),
+        label: Type.String(),
+        created: Type.String(),
+        owners: Type.Optional(Type.Array(Type.String())),
+      }),
       errors: ['Busy'],
       role: 'user',
       handler: (p, ctx) => svc.watches.add(p, ctx.connection.user ?? 'unknown'),
@@ -266,7 +321,16 @@ export function chainMethods(svc: BitcoinService, network: string): MethodSpec[]
       name: 'chain.listwatches',
       summary: 'Everything being watched.',
       params: NoParams,
-      result: Type.Array(Type.Object({ id: Type.String(), kind: Type.String(), value: Type.String(), label: Type.String(), created: Type.String(), owners: Type.Optional(Type.Array(Type.String())) })),
+      result: Type.Array(
+        Type.Object({
+          id: Type.String(),
+          kind: Type.String(),
+          value: Type.String(),
+          label: Type.String(),
+          created: Type.String(),
+          owners: Type.Optional(Type.Array(Type.String())),
+        }),
+      ),
       role: 'readonly',
       handler: () => svc.watches.list(),
     }),

@@ -22,11 +22,37 @@ export const bitcoinRoom: Room = {
   name: 'bitcoin',
   options: BITCOIN_OPTIONS,
   topics: [
-    { name: 'chain.block', summary: 'A block was connected to the chain anyad follows (in order; after a reorg, the new branch).', data: Type.Object({ height: Type.Integer(), hash: Type.String(), previous: Type.Union([Type.String(), Type.Null()]), time: Type.Integer(), tx_count: Type.Integer() }) },
-    { name: 'chain.disconnected', summary: 'A block was removed by a reorg (newest first, before the new branch\'s chain.block events).', data: Block },
-    { name: 'chain.reorg', summary: 'A reorg: the fork point and the blocks it removed.', data: Type.Object({ fork_height: Type.Integer(), fork_hash: Type.String(), disconnected: Type.Array(Block) }) },
-    { name: 'chain.resync', summary: 'A reorg deeper than bitcoind.reorgwindow: the watcher starts again from the oldest block it knew; the blocks from there are reported again, and the watched transactions no longer in the main chain are listed (each also gets chain.tx reorged).', data: Type.Object({ reason: Type.String(), from: Block, to: Block, reorged: Type.Array(Type.String()) }) },
-    { name: 'chain.tx', summary: 'A watched transaction: status mempool, confirmed, deep (bitcoind.confirmations reached) or reorged; spends lists watched outpoints it spends.', data: Type.Object({ txid: Type.String(), watches: Type.Array(Type.String()), spends: Type.Array(Type.String()), status: Type.String(), confirmations: Type.Integer() }, { additionalProperties: true }) },
+    {
+      name: 'chain.block',
+      summary: 'A block was connected to the chain anyad follows (in order; after a reorg, the new branch).',
+      data: Type.Object({
+        height: Type.Integer(),
+        hash: Type.String(),
+        previous: Type.Union([Type.String(), Type.Null()]),
+        time: Type.Integer(),
+        tx_count: Type.Integer(),
+      }),
+    },
+    { name: 'chain.disconnected', summary: "A block was removed by a reorg (newest first, before the new branch's chain.block events).", data: Block },
+    {
+      name: 'chain.reorg',
+      summary: 'A reorg: the fork point and the blocks it removed.',
+      data: Type.Object({ fork_height: Type.Integer(), fork_hash: Type.String(), disconnected: Type.Array(Block) }),
+    },
+    {
+      name: 'chain.resync',
+      summary:
+        'A reorg deeper than bitcoind.reorgwindow: the watcher starts again from the oldest block it knew; the blocks from there are reported again, and the watched transactions no longer in the main chain are listed (each also gets chain.tx reorged).',
+      data: Type.Object({ reason: Type.String(), from: Block, to: Block, reorged: Type.Array(Type.String()) }),
+    },
+    {
+      name: 'chain.tx',
+      summary: 'A watched transaction: status mempool, confirmed, deep (bitcoind.confirmations reached) or reorged; spends lists watched outpoints it spends.',
+      data: Type.Object(
+        { txid: Type.String(), watches: Type.Array(Type.String()), spends: Type.Array(Type.String()), status: Type.String(), confirmations: Type.Integer() },
+        { additionalProperties: true },
+      ),
+    },
   ],
   create: async ({ config, log, store, bus }) => {
     if (!config.bool('bitcoind.enable')) return {};
@@ -42,7 +68,26 @@ export const bitcoinRoom: Room = {
       passwordFile: config.path('bitcoind.rpcpasswordfile'),
     });
     const db = await store.room('bitcoin');
-    const service = new BitcoinService(client, { network: config.network, pollMs: config.int('bitcoind.pollinterval'), endpoint: `${host}:${port}`, deepAt: config.int('bitcoind.confirmations'), reorgWindow: config.int('bitcoind.reorgwindow'), stallMs: config.int('bitcoind.stalltimeout') * 1000, zmq: { hashblock: config.str('bitcoind.zmqpubhashblock') || undefined, rawtx: config.str('bitcoind.zmqpubrawtx') || undefined, sequence: config.str('bitcoind.zmqpubsequence') || undefined } }, db, store, bus, log);
+    const service = new BitcoinService(
+      client,
+      {
+        network: config.network,
+        pollMs: config.int('bitcoind.pollinterval'),
+        endpoint: `${host}:${port}`,
+        deepAt: config.int('bitcoind.confirmations'),
+        reorgWindow: config.int('bitcoind.reorgwindow'),
+        stallMs: config.int('bitcoind.stalltimeout') * 1000,
+        zmq: {
+          hashblock: config.str('bitcoind.zmqpubhashblock') || undefined,
+          rawtx: config.str('bitcoind.zmqpubrawtx') || undefined,
+          sequence: config.str('bitcoind.zmqpubsequence') || undefined,
+        },
+      },
+      db,
+      store,
+      bus,
+      log,
+    );
     const api: BitcoinApi = {
       connected: () => service.state === 'connected',
       feeSnapshot: (target) => service.feeSnapshot(target),

@@ -48,31 +48,36 @@ export class BitcoinService implements Service {
   ) {
     this.watches = new WatchList(db, store, opts.network);
     this.watcher = new ChainWatcher(client, db, store, bus, this.watches, log, opts.deepAt, opts.reorgWindow);
-    this.zmq = new ZmqListener(opts.zmq, {
-      onBlock: (hash) => {
-        this.announced.add(hash);
-        if (this.announced.size > 100) this.announced.delete(this.announced.values().next().value!);
-        if (this.zmqSilent) {
-          this.zmqSilent = false;
-          this.log.info('zmq notifications are arriving again');
-        }
-        this.wake();
+    this.zmq = new ZmqListener(
+      opts.zmq,
+      {
+        onBlock: (hash) => {
+          this.announced.add(hash);
+          if (this.announced.size > 100) this.announced.delete(this.announced.values().next().value!);
+          if (this.zmqSilent) {
+            this.zmqSilent = false;
+            this.log.info('zmq notifications are arriving again');
+          }
+          this.wake();
+        },
+        onRawTx: (raw) => {
+          let tx;
+          try {
+            tx = decodeRawTx(raw);
+          } catch {
+            return;
+          }
+          if (this.state === 'connected')
+            void this.watcher.considerMempoolTx(tx).catch((err: Error) => this.log.warn({ reason: err.message }, 'zmq rawtx not processed'));
+        },
+        onSequence: () => this.wake(),
+        onGap: (topic, expected, got) => {
+          this.log.warn({ topic, expected, got }, 'zmq sequence gap: notifications were lost; re-reading the chain');
+          this.wake();
+        },
       },
-      onRawTx: (raw) => {
-        let tx;
-        try {
-          tx = decodeRawTx(raw);
-        } catch {
-          return;
-        }
-        if (this.state === 'connected') void this.watcher.considerMempoolTx(tx).catch((err: Error) => this.log.warn({ reason: err.message }, 'zmq rawtx not processed'));
-      },
-      onSequence: () => this.wake(),
-      onGap: (topic, expected, got) => {
-        this.log.warn({ topic, expected, got }, 'zmq sequence gap: notifications were lost; re-reading the chain');
-        this.wake();
-      },
-    }, log);
+      log,
+    );
   }
 
   /** 'zmq' while notifications drive the watcher, 'polling' when ZMQ is not configured or has gone silent. */
@@ -183,7 +188,15 @@ export class BitcoinService implements Service {
    * blocks whose fees are unknown are left out). Cached per best block for 10 s: readonly callers cannot make
    * anyad read the whole mempool on every call.
    */
-  async feeSnapshot(target: number): Promise<{ mempool_vsize: number; fee_histogram: Array<[number, number]>; recent_block_feerates: number[]; seconds_since_last_block: number; target: number; height: number; sample: Array<{ txid: string; feerate: number }> }> {
+  async feeSnapshot(target: number): Promise<{
+    mempool_vsize: number;
+    fee_histogram: Array<[number, number]>;
+    recent_block_feerates: number[];
+    seconds_since_last_block: number;
+    target: number;
+    height: number;
+    sample: Array<{ txid: string; feerate: number }>;
+  }> {
     if (this.state !== 'connected') throw new BitcoindUnreachable(this.cell.get().detail);
     const bestNow = await this.client.call<string>('getbestblockhash');
     if (this.lastSnapshot && this.lastSnapshot.key === bestNow && Date.now() - this.lastSnapshot.at < 10_000) return { ...this.lastSnapshot.value, target };
@@ -211,7 +224,15 @@ export class BitcoinService implements Service {
       const rate = await this.blockMedianRate(h === header.height ? bestNow : await this.client.call<string>('getblockhash', h));
       if (rate !== null) recent.push(rate);
     }
-    const value = { mempool_vsize: total, fee_histogram: [...buckets.entries()].sort((a, b) => a[0] - b[0]) as Array<[number, number]>, recent_block_feerates: recent, seconds_since_last_block: Math.max(0, Date.now() / 1000 - header.time), target, height: header.height, sample };
+    const value = {
+      mempool_vsize: total,
+      fee_histogram: [...buckets.entries()].sort((a, b) => a[0] - b[0]) as Array<[number, number]>,
+      recent_block_feerates: recent,
+      seconds_since_last_block: Math.max(0, Date.now() / 1000 - header.time),
+      target,
+      height: header.height,
+      sample,
+    };
     this.lastSnapshot = { key: bestNow, at: Date.now(), value };
     return value;
   }
@@ -228,7 +249,10 @@ export class BitcoinService implements Service {
     this.unannounced = [];
     if (missed.length > 0 && !this.zmqSilent) {
       this.zmqSilent = true;
-      this.log.warn({ missed: missed.length, endpoint: this.opts.zmq.hashblock }, 'zmq is silent (blocks found by polling were never announced); polling carries on');
+      this.log.warn(
+        { missed: missed.length, endpoint: this.opts.zmq.hashblock },
+        'zmq is silent (blocks found by polling were never announced); polling carries on',
+      );
     }
   }
 

@@ -144,7 +144,8 @@ export class ChainWatcher {
       ops.push(this.put('tip', { height: b.height - 1, hash: (await this.db.get(heightKey(b.height - 1))) as string }));
       await this.store.batch(ops);
       this.bus.publish('chain.disconnected', b);
-      for (const t of reorged) this.bus.publish('chain.tx', { txid: t.txid, watches: t.watches, spends: t.spends, status: 'reorged', confirmations: 0, disconnected_block: t.block });
+      for (const t of reorged)
+        this.bus.publish('chain.tx', { txid: t.txid, watches: t.watches, spends: t.spends, status: 'reorged', confirmations: 0, disconnected_block: t.block });
     }
     this.lastProgress = Date.now();
   }
@@ -187,7 +188,7 @@ export class ChainWatcher {
       }
     } catch (err) {
       if (!(err instanceof BitcoindError)) throw err;
-      this.log.warn({ reason: err.message, at: cursor }, 'the node does not know the stale branch\'s older headers; resyncing from the oldest block anyad kept');
+      this.log.warn({ reason: err.message, at: cursor }, "the node does not know the stale branch's older headers; resyncing from the oldest block anyad kept");
     }
     const ops: BatchOp[] = [];
     for await (const [k] of this.db.iterator({ gte: 'h:', lt: 'h;' })) ops.push(this.del(k));
@@ -209,8 +210,14 @@ export class ChainWatcher {
     ops.push(this.put('tip', this.tip), this.put(heightKey(height), hash));
     await this.store.batch(ops);
     this.log.warn({ from, to: this.tip, depth }, `reorg deeper than the ${this.window} blocks anyad keeps: resyncing`);
-    this.bus.publish('chain.resync', { reason: `reorg deeper than the ${this.window} blocks anyad keeps`, from, to: this.tip, reorged: reorged.map((t) => t.txid) });
-    for (const t of reorged) this.bus.publish('chain.tx', { txid: t.txid, watches: t.watches, spends: t.spends, status: 'reorged', confirmations: 0, disconnected_block: t.block });
+    this.bus.publish('chain.resync', {
+      reason: `reorg deeper than the ${this.window} blocks anyad keeps`,
+      from,
+      to: this.tip,
+      reorged: reorged.map((t) => t.txid),
+    });
+    for (const t of reorged)
+      this.bus.publish('chain.tx', { txid: t.txid, watches: t.watches, spends: t.spends, status: 'reorged', confirmations: 0, disconnected_block: t.block });
     this.lastProgress = Date.now();
   }
 
@@ -239,15 +246,37 @@ export class ChainWatcher {
     this.tip = { height: block.height, hash: block.hash };
     this.lastProgress = Date.now();
     this.lastConnected.push(block.hash);
-    this.bus.publish('chain.block', { height: block.height, hash: block.hash, previous: block.previousblockhash ?? null, time: block.time, tx_count: block.tx.length });
+    this.bus.publish('chain.block', {
+      height: block.height,
+      hash: block.hash,
+      previous: block.previousblockhash ?? null,
+      time: block.time,
+      tx_count: block.tx.length,
+    });
     for (const t of confirmed) {
       this.knownMempool.delete(t.txid);
       if (!t.deep) this.pendingDeep.set(t.txid, t);
-      this.bus.publish('chain.tx', { txid: t.txid, watches: t.watches, spends: t.spends, status: 'confirmed', confirmations: 1, height: t.height, block_hash: t.block_hash });
+      this.bus.publish('chain.tx', {
+        txid: t.txid,
+        watches: t.watches,
+        spends: t.spends,
+        status: 'confirmed',
+        confirmations: 1,
+        height: t.height,
+        block_hash: t.block_hash,
+      });
     }
     for (const t of deepened) {
       this.pendingDeep.delete(t.txid);
-      this.bus.publish('chain.tx', { txid: t.txid, watches: t.watches, spends: t.spends, status: 'deep', confirmations: block.height - t.height! + 1, height: t.height, block_hash: t.block_hash });
+      this.bus.publish('chain.tx', {
+        txid: t.txid,
+        watches: t.watches,
+        spends: t.spends,
+        status: 'deep',
+        confirmations: block.height - t.height! + 1,
+        height: t.height,
+        block_hash: t.block_hash,
+      });
     }
   }
 

@@ -74,7 +74,8 @@ export class WatchList {
   async remove(id: string, who: string, admin: boolean): Promise<boolean> {
     const w = this.byId.get(id);
     if (!w) return false;
-    if (!admin && !(w.owners ?? []).includes(who)) throw rpcError('Forbidden', `watch ${id} belongs to another app; only its owner or an admin removes it`, { required: 'owner or admin' });
+    if (!admin && !(w.owners ?? []).includes(who))
+      throw rpcError('Forbidden', `watch ${id} belongs to another app; only its owner or an admin removes it`, { required: 'owner or admin' });
     const left = admin ? [] : (w.owners ?? []).filter((o) => o !== who);
     if (left.length > 0) {
       const kept: Watch = { ...w, owners: left };

@@ -15,15 +15,31 @@ export interface Layer2Api {
 
 const AdapterT = Type.Object({ protocol: Type.String(), backend: Type.String() });
 const NoParams = Type.Object({}, { additionalProperties: false });
-const Which = { protocol: Type.String({ minLength: 1, maxLength: 50, description: 'e.g. lightning' }), backend: Type.Optional(Type.String({ minLength: 1, maxLength: 50, description: 'Needed when the protocol has several adapters.' })) };
-const OperationT = Type.Object({ id: Type.String(), operation: Type.String(), status: Type.String(), created_at: Type.Union([Type.Integer(), Type.Null()]), detail: Type.Record(Type.String(), Type.Unknown()) });
-const OpParams = Type.Record(Type.String(), Type.Unknown(), { description: 'The operation\'s params (see l2.capabilities for each schema).' });
+const Which = {
+  protocol: Type.String({ minLength: 1, maxLength: 50, description: 'e.g. lightning' }),
+  backend: Type.Optional(Type.String({ minLength: 1, maxLength: 50, description: 'Needed when the protocol has several adapters.' })),
+};
+const OperationT = Type.Object({
+  id: Type.String(),
+  operation: Type.String(),
+  status: Type.String(),
+  created_at: Type.Union([Type.Integer(), Type.Null()]),
+  detail: Type.Record(Type.String(), Type.Unknown()),
+});
+const OpParams = Type.Record(Type.String(), Type.Unknown(), { description: "The operation's params (see l2.capabilities for each schema)." });
 
 /** Compiled checks of adapters' operation schemas, made once per schema. */
 const checks = new WeakMap<TSchema, TypeCheck<TSchema>>();
-function checkOp(schemas: Readonly<Record<string, TSchema>>, a: Layer2Adapter, operation: string, params: Record<string, unknown>, verb: string): Record<string, unknown> {
+function checkOp(
+  schemas: Readonly<Record<string, TSchema>>,
+  a: Layer2Adapter,
+  operation: string,
+  params: Record<string, unknown>,
+  verb: string,
+): Record<string, unknown> {
   const schema = Object.hasOwn(schemas, operation) ? schemas[operation] : undefined;
-  if (!schema) throw rpcError('InvalidParams', `${a.protocol}/${a.backend} cannot ${verb} '${operation}' (it can: ${Object.keys(schemas).join(', ') || 'nothing'})`);
+  if (!schema)
+    throw rpcError('InvalidParams', `${a.protocol}/${a.backend} cannot ${verb} '${operation}' (it can: ${Object.keys(schemas).join(', ') || 'nothing'})`);
   let check = checks.get(schema);
   if (!check) checks.set(schema, (check = TypeCompiler.Compile(schema)));
   return checkParams(schema, check, params, `${a.protocol} ${operation}`);
@@ -41,10 +57,19 @@ export const layer2Room: Room = {
           name: 'l2.list',
           summary: 'The second-layer adapters configured, with a state summary of each.',
           params: NoParams,
-          result: Type.Array(Type.Object({ protocol: Type.String(), backend: Type.String(), state: Type.String(), summary: Type.Record(Type.String(), Type.Unknown()) })),
+          result: Type.Array(
+            Type.Object({ protocol: Type.String(), backend: Type.String(), state: Type.String(), summary: Type.Record(Type.String(), Type.Unknown()) }),
+          ),
           role: 'readonly',
           handler: () =>
-            Promise.all(registry.list().map(async (a) => ({ protocol: a.protocol, backend: a.backend, state: a.health().state, summary: await a.summary().catch((err: Error) => ({ error: err.message })) }))),
+            Promise.all(
+              registry.list().map(async (a) => ({
+                protocol: a.protocol,
+                backend: a.backend,
+                state: a.health().state,
+                summary: await a.summary().catch((err: Error) => ({ error: err.message })),
+              })),
+            ),
         }),
         defineMethod({
           name: 'l2.health',
@@ -58,13 +83,33 @@ export const layer2Room: Room = {
           name: 'l2.capabilities',
           summary: 'What each second-layer adapter can do; anything not listed it refuses.',
           params: NoParams,
-          result: Type.Array(Type.Intersect([AdapterT, Type.Object({ capabilities: Type.Array(Type.String()), topics: Type.Array(Type.String()), operations: Type.Record(Type.String(), Type.Unknown(), { description: 'What l2.submit takes: each operation with the JSON Schema of its params.' }), estimates: Type.Record(Type.String(), Type.Unknown(), { description: 'What l2.estimatefee takes, likewise.' }) })])),
+          result: Type.Array(
+            Type.Intersect([
+              AdapterT,
+              Type.Object({
+                capabilities: Type.Array(Type.String()),
+                topics: Type.Array(Type.String()),
+                operations: Type.Record(Type.String(), Type.Unknown(), {
+                  description: 'What l2.submit takes: each operation with the JSON Schema of its params.',
+                }),
+                estimates: Type.Record(Type.String(), Type.Unknown(), { description: 'What l2.estimatefee takes, likewise.' }),
+              }),
+            ]),
+          ),
           role: 'readonly',
-          handler: () => registry.list().map((a) => ({ protocol: a.protocol, backend: a.backend, capabilities: a.capabilities(), topics: [...a.topics], operations: { ...a.operations }, estimates: { ...a.estimates } })),
+          handler: () =>
+            registry.list().map((a) => ({
+              protocol: a.protocol,
+              backend: a.backend,
+              capabilities: a.capabilities(),
+              topics: [...a.topics],
+              operations: { ...a.operations },
+              estimates: { ...a.estimates },
+            })),
         }),
         defineMethod({
           name: 'l2.submit',
-          summary: 'Carry out one of an adapter\'s operations (e.g. lightning pay); its params are checked against the operation\'s schema.',
+          summary: "Carry out one of an adapter's operations (e.g. lightning pay); its params are checked against the operation's schema.",
           params: Type.Object({ ...Which, operation: Type.String({ minLength: 1, maxLength: 100 }), params: OpParams }, { additionalProperties: false }),
           result: OperationT,
           role: 'admin',
@@ -89,14 +134,17 @@ export const layer2Room: Room = {
         defineMethod({
           name: 'l2.history',
           summary: 'Operations made through anyad, newest first (preimages for the user and admin roles only).',
-          params: Type.Object({ ...Which, limit: Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 }), offset: Type.Integer({ minimum: 0, default: 0 }) }, { additionalProperties: false }),
+          params: Type.Object(
+            { ...Which, limit: Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 }), offset: Type.Integer({ minimum: 0, default: 0 }) },
+            { additionalProperties: false },
+          ),
           result: Type.Object({ total: Type.Integer(), items: Type.Array(OperationT) }),
           role: 'readonly',
           handler: async (p, ctx) => withoutPreimages(await registry.find(p.protocol, p.backend).history(p.limit, p.offset), ctx.role),
         }),
         defineMethod({
           name: 'l2.estimatefee',
-          summary: 'What an operation would cost now, in the protocol\'s units (user role: it may make the node probe the network).',
+          summary: "What an operation would cost now, in the protocol's units (user role: it may make the node probe the network).",
           params: Type.Object({ ...Which, operation: Type.String({ minLength: 1, maxLength: 100 }), params: OpParams }, { additionalProperties: false }),
           result: Type.Record(Type.String(), Type.Unknown()),
           role: 'user',

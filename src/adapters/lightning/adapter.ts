@@ -10,12 +10,37 @@ import { checkInvoice } from './bolt11.js';
 import { createInvoice, FeeOp, InvoiceOp, pay, PayOp, type LnParts } from './operations.js';
 import { newestFirst } from './records.js';
 
-const CAPABILITIES = ['info', 'balance', 'peer.list', 'peer.connect', 'channel.list', 'channel.open', 'channel.close', 'invoice.create', 'invoice.lookup', 'invoice.list', 'invoice.decode', 'pay', 'payment.list', 'fee.estimate', 'events.invoice', 'events.payment', 'events.channel', 'events.peer'];
+const CAPABILITIES = [
+  'info',
+  'balance',
+  'peer.list',
+  'peer.connect',
+  'channel.list',
+  'channel.open',
+  'channel.close',
+  'invoice.create',
+  'invoice.lookup',
+  'invoice.list',
+  'invoice.decode',
+  'pay',
+  'payment.list',
+  'fee.estimate',
+  'events.invoice',
+  'events.payment',
+  'events.channel',
+  'events.peer',
+];
 const LN_TOPICS = ['ln.invoice', 'ln.payment', 'ln.channel', 'ln.peer'] as const;
 
 const asOperation = {
   payment: (p: PaymentRecord): OperationRecord => ({ id: p.payment_hash, operation: 'pay', status: p.status, created_at: p.created_at, detail: { ...p } }),
-  invoice: (i: InvoiceRecord): OperationRecord => ({ id: i.payment_hash, operation: 'invoice.create', status: i.status, created_at: i.created_at, detail: { ...i } }),
+  invoice: (i: InvoiceRecord): OperationRecord => ({
+    id: i.payment_hash,
+    operation: 'invoice.create',
+    status: i.status,
+    created_at: i.created_at,
+    detail: { ...i },
+  }),
 };
 
 export class LightningAdapter implements Layer2Adapter {
@@ -51,7 +76,14 @@ export class LightningAdapter implements Layer2Adapter {
   /** The node in a line, and how far anyad has followed it (its cursors). */
   async summary(): Promise<Record<string, unknown>> {
     const i = await this.parts.backend.getInfo();
-    return { id: i.id, alias: i.alias, block_height: i.block_height, active_channels: i.num_active_channels, network: i.network, cursors: await this.parts.records.cursors() };
+    return {
+      id: i.id,
+      alias: i.alias,
+      block_height: i.block_height,
+      active_channels: i.num_active_channels,
+      network: i.network,
+      cursors: await this.parts.records.cursors(),
+    };
   }
 
   async submit(operation: string, params: Record<string, unknown>): Promise<OperationRecord> {
@@ -75,11 +107,16 @@ export class LightningAdapter implements Layer2Adapter {
   }
 
   async history(limit: number, offset: number): Promise<{ total: number; items: OperationRecord[] }> {
-    return newestFirst([...(await this.parts.records.payments()).map(asOperation.payment), ...(await this.parts.records.invoices()).map(asOperation.invoice)], limit, offset);
+    return newestFirst(
+      [...(await this.parts.records.payments()).map(asOperation.payment), ...(await this.parts.records.invoices()).map(asOperation.invoice)],
+      limit,
+      offset,
+    );
   }
 
   async estimateFee(operation: string, params: Record<string, unknown>): Promise<Record<string, unknown>> {
-    if (operation !== 'pay') throw rpcError('InvalidParams', `lightning can estimate the fee of: ${Object.keys(this.estimates).join(', ')} (not '${operation}')`);
+    if (operation !== 'pay')
+      throw rpcError('InvalidParams', `lightning can estimate the fee of: ${Object.keys(this.estimates).join(', ')} (not '${operation}')`);
     checkInvoice(String(params.invoice), this.parts.network);
     return this.parts.backend.estimateFee(String(params.invoice));
   }

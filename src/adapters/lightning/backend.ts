@@ -136,4 +136,5 @@ export interface PaymentState {
  * Why a node refused, in words that do not depend on the node, as `data.kind` of a BackendRejected error (the node's
  * own code and words stay beside it). Absent when the refusal fits none of these.
  */
-export type RefusalKind = 'no_route' | 'fee_limit' | 'rejected_by_destination' | 'already_paid' | 'invoice_expired' | 'insufficient_funds' | 'peer_unreachable' | 'timeout';
+export type RefusalKind =
+  'no_route' | 'fee_limit' | 'rejected_by_destination' | 'already_paid' | 'invoice_expired' | 'insufficient_funds' | 'peer_unreachable' | 'timeout';

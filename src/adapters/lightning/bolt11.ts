@@ -15,5 +15,6 @@ export function checkInvoice(invoice: string, network: Network): void {
   } catch (err) {
     throw rpcError('InvalidParams', `invoice: not a valid BOLT11 invoice (${(err as Error).message})`, { param: 'invoice' });
   }
-  if (parsed.network !== INVOICE_NETWORK[network]) throw rpcError('InvalidParams', `invoice: it is for ${parsed.network}, but anyad runs on ${INVOICE_NETWORK[network]}`, { param: 'invoice' });
+  if (parsed.network !== INVOICE_NETWORK[network])
+    throw rpcError('InvalidParams', `invoice: it is for ${parsed.network}, but anyad runs on ${INVOICE_NETWORK[network]}`, { param: 'invoice' });
 }

@@ -8,7 +8,21 @@ import { Backoff } from '../../core/backoff.js';
 import { HealthCell, type Health } from '../../core/service.js';
 import type { Network } from '../../core/options.js';
 import { rpcError, RpcError } from '../../rpc/errors.js';
-import { PaymentInFlight, type PaymentState, type RefusalKind, type InvoiceRecord, type LightningBackend, type LnBalance, type LnChannel, type LnDecoded, type LnInfo, type LnPeer, type NewInvoice, type PayRequest, type PayResult } from './backend.js';
+import {
+  PaymentInFlight,
+  type PaymentState,
+  type RefusalKind,
+  type InvoiceRecord,
+  type LightningBackend,
+  type LnBalance,
+  type LnChannel,
+  type LnDecoded,
+  type LnInfo,
+  type LnPeer,
+  type NewInvoice,
+  type PayRequest,
+  type PayResult,
+} from './backend.js';
 import { ClnClient, ClnError, ClnUnreachable } from './cln-client.js';
 import type { LnRecords } from './records.js';
 
@@ -16,12 +30,23 @@ import type { LnRecords } from './records.js';
 const CLN_NETWORK: Record<Network, string> = { main: 'bitcoin', test: 'testnet', signet: 'signet', regtest: 'regtest' };
 
 /** lightningd's error codes (common/jsonrpc_errors.h: pay, fundchannel, connect) as node-independent kinds. */
-const CLN_KIND: Record<number, RefusalKind> = { 201: 'already_paid', 203: 'rejected_by_destination', 205: 'no_route', 206: 'fee_limit', 207: 'invoice_expired', 210: 'no_route', 301: 'insufficient_funds', 400: 'peer_unreachable', 401: 'peer_unreachable' };
+const CLN_KIND: Record<number, RefusalKind> = {
+  201: 'already_paid',
+  203: 'rejected_by_destination',
+  205: 'no_route',
+  206: 'fee_limit',
+  207: 'invoice_expired',
+  210: 'no_route',
+  301: 'insufficient_funds',
+  400: 'peer_unreachable',
+  401: 'peer_unreachable',
+};
 
 /** Maps lightningd's failures to the caller's error codes, keeping its own code and words in data. */
 export function clnError(err: unknown): unknown {
   if (err instanceof RpcError) return err;
-  if (err instanceof ClnUnreachable) return rpcError('BackendUnavailable', `lightningd is not reachable: ${err.message}`, { service: 'cln', reason: err.message });
+  if (err instanceof ClnUnreachable)
+    return rpcError('BackendUnavailable', `lightningd is not reachable: ${err.message}`, { service: 'cln', reason: err.message });
   if (err instanceof ClnError) {
     if (err.code === -32602) return rpcError('InvalidParams', `lightningd: ${err.message}`, { cln_code: err.code });
     const kind = CLN_KIND[err.code];
@@ -86,7 +111,9 @@ export class ClnBackend implements LightningBackend {
 
   private async probe(): Promise<void> {
     try {
-      const info = await this.client.call<{ id: string; network: string; version: string; warning_bitcoind_sync?: string; warning_lightningd_sync?: string }>('getinfo');
+      const info = await this.client.call<{ id: string; network: string; version: string; warning_bitcoind_sync?: string; warning_lightningd_sync?: string }>(
+        'getinfo',
+      );
       if (info.network !== CLN_NETWORK[this.network]) {
         this.connected = false;
         this.cell.set('failed', `lightningd is on ${info.network}, but anyad runs on ${CLN_NETWORK[this.network]}; refusing to use it`);
@@ -113,7 +140,16 @@ export class ClnBackend implements LightningBackend {
         const cursor = (await this.records.cursor('pay_index')) ?? 0;
         const inv = await this.client.call<ClnInvoice & { pay_index: number }>('waitanyinvoice', { lastpay_index: cursor, timeout: 30 });
         backoff.reset();
-        await this.records.settled({ payment_hash: inv.payment_hash, label: inv.label, ...(inv.paid_at !== undefined ? { paid_at: inv.paid_at } : {}), ...(inv.amount_received_msat !== undefined ? { amount_received_msat: inv.amount_received_msat } : {}) }, 'pay_index', inv.pay_index);
+        await this.records.settled(
+          {
+            payment_hash: inv.payment_hash,
+            label: inv.label,
+            ...(inv.paid_at !== undefined ? { paid_at: inv.paid_at } : {}),
+            ...(inv.amount_received_msat !== undefined ? { amount_received_msat: inv.amount_received_msat } : {}),
+          },
+          'pay_index',
+          inv.pay_index,
+        );
       } catch (err) {
         if (!this.running) return;
         if (err instanceof ClnError && err.code === 904) continue; // waitanyinvoice timed out: ask again
@@ -145,7 +181,11 @@ export class ClnBackend implements LightningBackend {
         await this.client.call('wait', { subsystem: 'invoices', indexname: 'created', nextvalue: cursor + 1 }, { timeoutMs: 0 });
         const r = await this.client.call<{ invoices: Array<ClnInvoice & { created_index: number }> }>('listinvoices', { index: 'created', start: cursor + 1 });
         for (const inv of r.invoices.filter((i) => i.created_index > cursor!).sort((x, y) => x.created_index - y.created_index)) {
-          await this.records.created({ payment_hash: inv.payment_hash, label: inv.label, amount_msat: inv.amount_msat ?? null }, 'created_index', inv.created_index);
+          await this.records.created(
+            { payment_hash: inv.payment_hash, label: inv.label, amount_msat: inv.amount_msat ?? null },
+            'created_index',
+            inv.created_index,
+          );
         }
         backoff.reset();
       } catch (err) {
@@ -171,8 +211,24 @@ export class ClnBackend implements LightningBackend {
   }
 
   async getInfo(): Promise<LnInfo> {
-    const i = await this.call<{ id: string; alias: string; network: string; blockheight: number; num_peers: number; num_active_channels: number; version: string }>('getinfo');
-    return { id: i.id, alias: i.alias, network: i.network, block_height: i.blockheight, num_peers: i.num_peers, num_active_channels: i.num_active_channels, version: i.version };
+    const i = await this.call<{
+      id: string;
+      alias: string;
+      network: string;
+      blockheight: number;
+      num_peers: number;
+      num_active_channels: number;
+      version: string;
+    }>('getinfo');
+    return {
+      id: i.id,
+      alias: i.alias,
+      network: i.network,
+      block_height: i.blockheight,
+      num_peers: i.num_peers,
+      num_active_channels: i.num_active_channels,
+      version: i.version,
+    };
   }
 
   async balance(): Promise<LnBalance> {
@@ -195,7 +251,17 @@ export class ClnBackend implements LightningBackend {
   }
 
   async listChannels(): Promise<LnChannel[]> {
-    const r = await this.call<{ channels: Array<{ peer_id: string; peer_connected: boolean; state: string; channel_id?: string; short_channel_id?: string; total_msat?: number; to_us_msat?: number }> }>('listpeerchannels');
+    const r = await this.call<{
+      channels: Array<{
+        peer_id: string;
+        peer_connected: boolean;
+        state: string;
+        channel_id?: string;
+        short_channel_id?: string;
+        total_msat?: number;
+        to_us_msat?: number;
+      }>;
+    }>('listpeerchannels');
     return r.channels.map((c) => ({
       channel_id: c.channel_id ?? '',
       short_channel_id: c.short_channel_id ?? null,
@@ -222,7 +288,12 @@ export class ClnBackend implements LightningBackend {
   }
 
   async createInvoice(req: NewInvoice): Promise<{ payment_hash: string; bolt11: string; expires_at: number }> {
-    const r = await this.call<{ payment_hash: string; bolt11: string; expires_at: number }>('invoice', { amount_msat: req.amount_msat ?? 'any', label: req.label, description: req.description, expiry: req.expiry });
+    const r = await this.call<{ payment_hash: string; bolt11: string; expires_at: number }>('invoice', {
+      amount_msat: req.amount_msat ?? 'any',
+      label: req.label,
+      description: req.description,
+      expiry: req.expiry,
+    });
     return { payment_hash: r.payment_hash, bolt11: r.bolt11, expires_at: r.expires_at };
   }
 
@@ -246,8 +317,18 @@ export class ClnBackend implements LightningBackend {
   }
 
   async decode(invoice: string): Promise<LnDecoded> {
-    const d = await this.call<{ payment_hash: string; payee: string; amount_msat?: number; description?: string; created_at: number; expiry: number }>('decode', { string: invoice });
-    return { payment_hash: d.payment_hash, payee: d.payee, amount_msat: d.amount_msat ?? null, description: d.description ?? '', created_at: d.created_at, expires_at: d.created_at + d.expiry };
+    const d = await this.call<{ payment_hash: string; payee: string; amount_msat?: number; description?: string; created_at: number; expiry: number }>(
+      'decode',
+      { string: invoice },
+    );
+    return {
+      payment_hash: d.payment_hash,
+      payee: d.payee,
+      amount_msat: d.amount_msat ?? null,
+      description: d.description ?? '',
+      created_at: d.created_at,
+      expires_at: d.created_at + d.expiry,
+    };
   }
 
   /**
@@ -257,7 +338,11 @@ export class ClnBackend implements LightningBackend {
   async pay(req: PayRequest): Promise<PayResult> {
     let r: { payment_hash: string; amount_msat: number; amount_sent_msat: number; payment_preimage: string };
     try {
-      r = await this.call('pay', { bolt11: req.invoice, retry_for: req.timeout, ...(req.max_fee_msat !== undefined ? { maxfee: req.max_fee_msat } : {}) }, { timeoutMs: this.client.timeoutMs + req.timeout * 1000 });
+      r = await this.call(
+        'pay',
+        { bolt11: req.invoice, retry_for: req.timeout, ...(req.max_fee_msat !== undefined ? { maxfee: req.max_fee_msat } : {}) },
+        { timeoutMs: this.client.timeoutMs + req.timeout * 1000 },
+      );
     } catch (err) {
       if (err instanceof RpcError && (err.data as { cln_code?: number } | undefined)?.cln_code === 200) throw new PaymentInFlight(err.message);
       throw err;
@@ -266,11 +351,18 @@ export class ClnBackend implements LightningBackend {
   }
 
   async paymentState(paymentHash: string): Promise<PaymentState | undefined> {
-    const r = await this.call<{ pays: Array<{ status: 'pending' | 'complete' | 'failed'; preimage?: string; amount_msat?: number; amount_sent_msat?: number }> }>('listpays', { payment_hash: paymentHash });
+    const r = await this.call<{
+      pays: Array<{ status: 'pending' | 'complete' | 'failed'; preimage?: string; amount_msat?: number; amount_sent_msat?: number }>;
+    }>('listpays', { payment_hash: paymentHash });
     // Several attempts may be listed; one that completed decides, then one still going.
     const p = r.pays.find((x) => x.status === 'complete') ?? r.pays.find((x) => x.status === 'pending') ?? r.pays[0];
     if (!p) return undefined;
-    return { status: p.status, ...(p.preimage ? { preimage: p.preimage } : {}), ...(p.amount_msat !== undefined ? { amount_msat: p.amount_msat } : {}), ...(p.amount_msat !== undefined && p.amount_sent_msat !== undefined ? { fee_msat: p.amount_sent_msat - p.amount_msat } : {}) };
+    return {
+      status: p.status,
+      ...(p.preimage ? { preimage: p.preimage } : {}),
+      ...(p.amount_msat !== undefined ? { amount_msat: p.amount_msat } : {}),
+      ...(p.amount_msat !== undefined && p.amount_sent_msat !== undefined ? { fee_msat: p.amount_sent_msat - p.amount_msat } : {}),
+    };
   }
 
   async estimateFee(invoice: string): Promise<{ fee_msat: number }> {

@@ -26,7 +26,21 @@ import { Backoff } from '../../core/backoff.js';
 import { HealthCell, type Health, type HealthState } from '../../core/service.js';
 import type { Network } from '../../core/options.js';
 import { rpcError, RpcError } from '../../rpc/errors.js';
-import { PaymentInFlight, type PaymentState, type RefusalKind, type InvoiceRecord, type LightningBackend, type LnBalance, type LnChannel, type LnDecoded, type LnInfo, type LnPeer, type NewInvoice, type PayRequest, type PayResult } from './backend.js';
+import {
+  PaymentInFlight,
+  type PaymentState,
+  type RefusalKind,
+  type InvoiceRecord,
+  type LightningBackend,
+  type LnBalance,
+  type LnChannel,
+  type LnDecoded,
+  type LnInfo,
+  type LnPeer,
+  type NewInvoice,
+  type PayRequest,
+  type PayResult,
+} from './backend.js';
 import type { LnRecords } from './records.js';
 
 /** Genesis block hashes as block explorers show them; LND reports its chain as the byte-reversed form (BOLT 2). */
@@ -70,10 +84,16 @@ const TLS = /certificate|self.signed|SSL|TLS|handshake/i;
 export function classify(err: unknown, s: LndSettings): Trouble | undefined {
   const p = errorParts(err);
   const text = `${p.message} ${p.details}`;
-  if (p.message === 'LndLocked' || p.details === 'unknown service lnrpc.Lightning') return { state: 'unavailable', reason: `LND's wallet is locked (unlock it with lncli unlock); retrying` };
+  if (p.message === 'LndLocked' || p.details === 'unknown service lnrpc.Lightning')
+    return { state: 'unavailable', reason: `LND's wallet is locked (unlock it with lncli unlock); retrying` };
   if (/verification failed|macaroon/i.test(p.details)) return { state: 'failed', reason: `LND refused the macaroon at ${s.macaroonpath}: ${p.details}` };
-  if (TLS.test(text)) return { state: 'failed', reason: `TLS with LND at ${s.socket} failed; is ${s.tlscertpath ?? 'the certificate'} LND's current tls.cert? (${p.details || p.message})` };
-  if (p.grpcCode === 14 || p.grpcCode === 4 || UNREACHABLE.test(text)) return { state: 'unavailable', reason: `LND is not reachable at ${s.socket}: ${p.details || p.message}` };
+  if (TLS.test(text))
+    return {
+      state: 'failed',
+      reason: `TLS with LND at ${s.socket} failed; is ${s.tlscertpath ?? 'the certificate'} LND's current tls.cert? (${p.details || p.message})`,
+    };
+  if (p.grpcCode === 14 || p.grpcCode === 4 || UNREACHABLE.test(text))
+    return { state: 'unavailable', reason: `LND is not reachable at ${s.socket}: ${p.details || p.message}` };
   return undefined;
 }
 
@@ -113,8 +133,13 @@ const hashOf = (i: RawInvoice): string => Buffer.from(i.r_hash).toString('hex');
  * Lightning.ListInvoices forward from an add index. ln-service's getInvoices pages newest first only, so this uses
  * the gRPC client ln-service exposes as lnd.default (the same channel and macaroon).
  */
-function listInvoicesRaw(lnd: ln.AuthenticatedLnd, req: { index_offset: string; num_max_invoices: string; reversed: boolean }): Promise<{ invoices: RawInvoice[]; last_index_offset: string }> {
-  const client = (lnd as unknown as { default: { listInvoices(r: object, cb: (err: unknown, res: { invoices: RawInvoice[]; last_index_offset: string }) => void): void } }).default;
+function listInvoicesRaw(
+  lnd: ln.AuthenticatedLnd,
+  req: { index_offset: string; num_max_invoices: string; reversed: boolean },
+): Promise<{ invoices: RawInvoice[]; last_index_offset: string }> {
+  const client = (
+    lnd as unknown as { default: { listInvoices(r: object, cb: (err: unknown, res: { invoices: RawInvoice[]; last_index_offset: string }) => void): void } }
+  ).default;
   return new Promise((resolve, reject) => client.listInvoices(req, (err, res) => (err ? reject(err) : resolve(res))));
 }
 const epoch = (iso: string | undefined): number => (iso ? Math.floor(Date.parse(iso) / 1000) : 0);
@@ -182,20 +207,31 @@ export class LndBackend implements LightningBackend {
     try {
       cert = this.settings.tlscertpath ? (await readFile(this.settings.tlscertpath)).toString('base64') : undefined;
     } catch (err) {
-      return this.fail({ state: 'failed', reason: `cannot read lnd.tlscertpath ${this.settings.tlscertpath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
+      return this.fail({
+        state: 'failed',
+        reason: `cannot read lnd.tlscertpath ${this.settings.tlscertpath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      });
     }
     try {
       macaroon = (await readFile(this.settings.macaroonpath)).toString('hex');
       const mode = (await stat(this.settings.macaroonpath)).mode & 0o777;
       if (mode & 0o007 && !this.warnedMode) {
         this.warnedMode = true;
-        this.log.warn({ path: this.settings.macaroonpath, mode: mode.toString(8) }, 'the LND macaroon is readable by every user on this machine; it grants what its permissions say (admin: everything) — chmod o-rwx it');
+        this.log.warn(
+          { path: this.settings.macaroonpath, mode: mode.toString(8) },
+          'the LND macaroon is readable by every user on this machine; it grants what its permissions say (admin: everything) — chmod o-rwx it',
+        );
       }
     } catch (err) {
-      return this.fail({ state: 'failed', reason: `cannot read lnd.macaroonpath ${this.settings.macaroonpath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
+      return this.fail({
+        state: 'failed',
+        reason: `cannot read lnd.macaroonpath ${this.settings.macaroonpath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      });
     }
     // gRPC channels are made again only when the credentials changed (each set holds a channel per service).
-    const key = createHash('sha256').update(`${cert ?? ''}|${macaroon}|${this.settings.socket}`).digest('hex');
+    const key = createHash('sha256')
+      .update(`${cert ?? ''}|${macaroon}|${this.settings.socket}`)
+      .digest('hex');
     if (!this.lnd || key !== this.credentialsKey) {
       closeGrpc(this.lnd);
       this.lnd = ln.authenticatedLndGrpc({ ...(cert ? { cert } : {}), macaroon, socket: this.settings.socket }).lnd;
@@ -205,7 +241,9 @@ export class LndBackend implements LightningBackend {
     try {
       info = await this.timed(ln.getWalletInfo({ lnd: this.lnd }));
     } catch (err) {
-      return this.fail(classify(err, this.settings) ?? { state: 'failed', reason: `LND's getinfo failed: ${errorParts(err).details || errorParts(err).message}` });
+      return this.fail(
+        classify(err, this.settings) ?? { state: 'failed', reason: `LND's getinfo failed: ${errorParts(err).details || errorParts(err).message}` },
+      );
     }
     if (!info.chains.includes(CHAIN_HASH[this.network])) {
       return this.fail({ state: 'failed', reason: `LND serves chain ${info.chains.join(',') || '(none)'}, not anyad's ${this.network}; refusing to use it` });
@@ -252,7 +290,8 @@ export class LndBackend implements LightningBackend {
         this.firstAttach?.failed(err);
         this.firstAttach = undefined;
         if (t) this.cell.set(t.state, t.reason);
-        else if (!(err instanceof ProbeFailed)) this.cell.set('degraded', `following LND's invoices failed: ${errorParts(err).details || errorParts(err).message}; retrying`);
+        else if (!(err instanceof ProbeFailed))
+          this.cell.set('degraded', `following LND's invoices failed: ${errorParts(err).details || errorParts(err).message}; retrying`);
         this.connected = false;
         await backoff.wait();
       }
@@ -262,7 +301,7 @@ export class LndBackend implements LightningBackend {
   /** Every invoice with add_index > after, oldest first, from LND's ListInvoices (paged). */
   private async invoicesAfter(after: number): Promise<RawInvoice[]> {
     const out: RawInvoice[] = [];
-    for (let offset = after; ; ) {
+    for (let offset = after; ;) {
       const page = await this.timed(listInvoicesRaw(this.lnd!, { index_offset: String(offset), num_max_invoices: String(INVOICE_PAGE), reversed: false }));
       out.push(...page.invoices);
       const last = Number(page.last_index_offset);
@@ -305,7 +344,11 @@ export class LndBackend implements LightningBackend {
     }
     const from = settle;
     for (const i of all.filter((x) => Number(x.settle_index) > from).sort((a, b) => Number(a.settle_index) - Number(b.settle_index))) {
-      await this.records.settled({ payment_hash: hashOf(i), paid_at: Number(i.settle_date), amount_received_msat: Number(i.amt_paid_msat) }, 'settle_index', Number(i.settle_index));
+      await this.records.settled(
+        { payment_hash: hashOf(i), paid_at: Number(i.settle_date), amount_received_msat: Number(i.amt_paid_msat) },
+        'settle_index',
+        Number(i.settle_index),
+      );
     }
     // Cancellations have no index of their own: anyad's own records follow the node's (each reported once).
     for (const i of all.filter((x) => x.state === 'CANCELED')) {
@@ -325,7 +368,12 @@ export class LndBackend implements LightningBackend {
     return new Promise<void>((resolve, reject) => {
       let queue = Promise.resolve();
       // ln-service's own restarts are pushed out of the way (this loop restarts, reconciling first).
-      const sub = ln.subscribeToInvoices({ lnd: this.lnd!, ...(lastAdd > 0 ? { added_after: lastAdd } : {}), ...(lastSettle > 0 ? { confirmed_after: lastSettle } : {}), restart_delay_ms: 3_600_000 });
+      const sub = ln.subscribeToInvoices({
+        lnd: this.lnd!,
+        ...(lastAdd > 0 ? { added_after: lastAdd } : {}),
+        ...(lastSettle > 0 ? { confirmed_after: lastSettle } : {}),
+        restart_delay_ms: 3_600_000,
+      });
       const end = (err?: unknown): void => {
         this.stopStream = undefined;
         this.streaming = false;
@@ -347,7 +395,11 @@ export class LndBackend implements LightningBackend {
           if (inv.is_confirmed && inv.confirmed_index !== undefined) {
             if (inv.confirmed_index === lastSettle + 1) {
               lastSettle = inv.confirmed_index;
-              await this.records.settled({ payment_hash: inv.id, paid_at: epoch(inv.confirmed_at), amount_received_msat: num(inv.received_mtokens) }, 'settle_index', inv.confirmed_index);
+              await this.records.settled(
+                { payment_hash: inv.id, paid_at: epoch(inv.confirmed_at), amount_received_msat: num(inv.received_mtokens) },
+                'settle_index',
+                inv.confirmed_index,
+              );
             } else if (inv.confirmed_index > lastSettle + 1) return catchUp();
           } else if (inv.is_canceled) {
             await this.records.canceled(inv.id);
@@ -407,12 +459,28 @@ export class LndBackend implements LightningBackend {
   async getInfo(): Promise<LnInfo> {
     const i = await this.call((lnd) => ln.getWalletInfo({ lnd }));
     const network = (Object.entries(CHAIN_HASH).find(([, h]) => i.chains.includes(h))?.[0] as Network | undefined) ?? 'unknown';
-    return { id: i.public_key, alias: i.alias, network: network === 'main' ? 'bitcoin' : network === 'test' ? 'testnet' : network, block_height: i.current_block_height, num_peers: i.peers_count, num_active_channels: i.active_channels_count, version: i.version };
+    return {
+      id: i.public_key,
+      alias: i.alias,
+      network: network === 'main' ? 'bitcoin' : network === 'test' ? 'testnet' : network,
+      block_height: i.current_block_height,
+      num_peers: i.peers_count,
+      num_active_channels: i.active_channels_count,
+      version: i.version,
+    };
   }
 
   async balance(): Promise<LnBalance> {
-    const [c, p, ch] = await Promise.all([this.call((lnd) => ln.getChainBalance({ lnd })), this.call((lnd) => ln.getPendingChainBalance({ lnd })), this.call((lnd) => ln.getChannelBalance({ lnd }))]);
-    return { onchain_confirmed_sat: c.chain_balance, onchain_unconfirmed_sat: p.pending_chain_balance, channel_local_msat: ch.channel_balance_mtokens !== undefined ? Number(ch.channel_balance_mtokens) : ch.channel_balance * 1000 };
+    const [c, p, ch] = await Promise.all([
+      this.call((lnd) => ln.getChainBalance({ lnd })),
+      this.call((lnd) => ln.getPendingChainBalance({ lnd })),
+      this.call((lnd) => ln.getChannelBalance({ lnd })),
+    ]);
+    return {
+      onchain_confirmed_sat: c.chain_balance,
+      onchain_unconfirmed_sat: p.pending_chain_balance,
+      channel_local_msat: ch.channel_balance_mtokens !== undefined ? Number(ch.channel_balance_mtokens) : ch.channel_balance * 1000,
+    };
   }
 
   async listPeers(): Promise<LnPeer[]> {
@@ -422,8 +490,10 @@ export class LndBackend implements LightningBackend {
   }
 
   async connect(id: string, host?: string, port?: number): Promise<void> {
-    if (!host) throw rpcError('InvalidParams', 'LND needs the peer\'s host to connect (it does not look addresses up in the graph for this call)');
-    await this.call((lnd) => ln.addPeer({ lnd, public_key: id, socket: `${host}:${port ?? 9735}`, retry_count: 0, timeout: Math.min(this.settings.timeoutMs, 30_000) }));
+    if (!host) throw rpcError('InvalidParams', "LND needs the peer's host to connect (it does not look addresses up in the graph for this call)");
+    await this.call((lnd) =>
+      ln.addPeer({ lnd, public_key: id, socket: `${host}:${port ?? 9735}`, retry_count: 0, timeout: Math.min(this.settings.timeoutMs, 30_000) }),
+    );
   }
 
   async listChannels(): Promise<LnChannel[]> {
@@ -439,16 +509,18 @@ export class LndBackend implements LightningBackend {
       local_msat: c.local_balance * 1000,
       remote_msat: c.remote_balance * 1000,
     }));
-    return r.channels.map((c): LnChannel => ({
-      channel_id: `${c.transaction_id}:${c.transaction_vout}`,
-      short_channel_id: c.id || null,
-      peer: c.partner_public_key,
-      state: c.is_opening ? 'opening' : c.is_closing ? 'closing' : 'open',
-      active: c.is_active,
-      capacity_sat: c.capacity,
-      local_msat: c.local_balance * 1000,
-      remote_msat: c.remote_balance * 1000,
-    })).concat(pending);
+    return r.channels
+      .map((c): LnChannel => ({
+        channel_id: `${c.transaction_id}:${c.transaction_vout}`,
+        short_channel_id: c.id || null,
+        peer: c.partner_public_key,
+        state: c.is_opening ? 'opening' : c.is_closing ? 'closing' : 'open',
+        active: c.is_active,
+        capacity_sat: c.capacity,
+        local_msat: c.local_balance * 1000,
+        remote_msat: c.remote_balance * 1000,
+      }))
+      .concat(pending);
   }
 
   async openChannel(peer: string, amountSat: number): Promise<{ txid: string; channel_id: string }> {
@@ -468,7 +540,14 @@ export class LndBackend implements LightningBackend {
   async createInvoice(req: NewInvoice): Promise<{ payment_hash: string; bolt11: string; expires_at: number }> {
     // LND has no invoice labels: the label lives only in anyad's record.
     const expiresAt = Math.floor(Date.now() / 1000) + req.expiry;
-    const r = await this.call((lnd) => ln.createInvoice({ lnd, description: req.description, ...(req.amount_msat !== null ? { mtokens: String(req.amount_msat) } : {}), expires_at: new Date(expiresAt * 1000).toISOString() }));
+    const r = await this.call((lnd) =>
+      ln.createInvoice({
+        lnd,
+        description: req.description,
+        ...(req.amount_msat !== null ? { mtokens: String(req.amount_msat) } : {}),
+        expires_at: new Date(expiresAt * 1000).toISOString(),
+      }),
+    );
     return { payment_hash: r.id, bolt11: r.request, expires_at: expiresAt };
   }
 
@@ -498,12 +577,28 @@ export class LndBackend implements LightningBackend {
 
   async decode(invoice: string): Promise<LnDecoded> {
     const d = await this.call((lnd) => ln.decodePaymentRequest({ lnd, request: invoice }));
-    return { payment_hash: d.id, payee: d.destination, amount_msat: num(d.mtokens) || null, description: d.description ?? '', created_at: epoch(d.created_at), expires_at: epoch(d.expires_at) };
+    return {
+      payment_hash: d.id,
+      payee: d.destination,
+      amount_msat: num(d.mtokens) || null,
+      description: d.description ?? '',
+      created_at: epoch(d.created_at),
+      expires_at: epoch(d.expires_at),
+    };
   }
 
   /** A payment LND already has in flight (its ErrPaymentInFlight, "payment is in transition") stays pending. */
   async pay(req: PayRequest): Promise<PayResult> {
-    const r = await this.call((lnd) => ln.payViaPaymentRequest({ lnd, request: req.invoice, pathfinding_timeout: req.timeout * 1000, ...(req.max_fee_msat !== undefined ? { max_fee_mtokens: String(req.max_fee_msat) } : {}) }), req.timeout * 1000 + this.settings.timeoutMs);
+    const r = await this.call(
+      (lnd) =>
+        ln.payViaPaymentRequest({
+          lnd,
+          request: req.invoice,
+          pathfinding_timeout: req.timeout * 1000,
+          ...(req.max_fee_msat !== undefined ? { max_fee_mtokens: String(req.max_fee_msat) } : {}),
+        }),
+      req.timeout * 1000 + this.settings.timeoutMs,
+    );
     const fee = Number(r.fee_mtokens);
     return { payment_hash: r.id, amount_msat: Number(r.mtokens) - fee, fee_msat: fee, preimage: r.secret };
   }

@@ -3,7 +3,6 @@
 // records (listed while the node is down, marked stale) and reported on ln.invoice / ln.payment.
 
 import { Type } from '@sinclair/typebox';
-import type { EventBus } from '../../rpc/events.js';
 import { rpcError } from '../../rpc/errors.js';
 import { defineMethod, withoutPreimages, type MethodSpec } from '../../rpc/registry.js';
 import { checkInvoice } from './bolt11.js';
@@ -27,7 +26,8 @@ export class BackendChooser {
   pick(name: BackendName | undefined): Configured {
     const names = [...this.configured.keys()];
     const chosen = name ?? this.fallback ?? (names.length === 1 ? names[0] : undefined);
-    if (chosen === undefined) throw rpcError('InvalidParams', `two Lightning backends are configured (${names.join(', ')}): name one with the backend param, or set ln.default`);
+    if (chosen === undefined)
+      throw rpcError('InvalidParams', `two Lightning backends are configured (${names.join(', ')}): name one with the backend param, or set ln.default`);
     const c = this.configured.get(chosen);
     if (!c) throw rpcError('InvalidParams', `backend '${chosen}' is not configured (configured: ${names.join(', ') || 'none'})`);
     return c;
@@ -36,7 +36,9 @@ export class BackendChooser {
 
 const NodeId = Type.String({ pattern: '^0[23][0-9a-fA-F]{64}$', description: 'A node id (33-byte public key, hex).' });
 const Hash = Type.String({ pattern: '^[0-9a-fA-F]{64}$', description: 'Payment hash, hex.' });
-const Backend = Type.Optional(Type.Union([Type.Literal('cln'), Type.Literal('lnd')], { description: 'Which backend; needed only when both are configured and ln.default is not set.' }));
+const Backend = Type.Optional(
+  Type.Union([Type.Literal('cln'), Type.Literal('lnd')], { description: 'Which backend; needed only when both are configured and ln.default is not set.' }),
+);
 const OnlyBackend = Type.Object({ backend: Backend }, { additionalProperties: false });
 const Page = Type.Object(
   {
@@ -50,7 +52,7 @@ const Page = Type.Object(
 const InvoiceT = Type.Object({
   payment_hash: Type.String(),
   bolt11: Type.String(),
-  label: Type.String({ description: 'anyad\'s label (LND keeps none of its own).' }),
+  label: Type.String({ description: "anyad's label (LND keeps none of its own)." }),
   description: Type.String(),
   amount_msat: Type.Union([Type.Integer(), Type.Null()]),
   status: Type.Union([Type.Literal('unpaid'), Type.Literal('paid'), Type.Literal('expired'), Type.Literal('canceled')]),
@@ -58,7 +60,7 @@ const InvoiceT = Type.Object({
   expires_at: Type.Integer(),
   paid_at: Type.Optional(Type.Integer()),
   amount_received_msat: Type.Optional(Type.Integer()),
-  stale: Type.Optional(Type.Boolean({ description: 'From anyad\'s record because the node is not connected.' })),
+  stale: Type.Optional(Type.Boolean({ description: "From anyad's record because the node is not connected." })),
 });
 const PaymentT = Type.Object({
   payment_hash: Type.String(),
@@ -71,14 +73,23 @@ const PaymentT = Type.Object({
   error: Type.Optional(Type.String()),
 });
 
-export function lnMethods(chooser: BackendChooser, bus: EventBus): MethodSpec[] {
+export function lnMethods(chooser: BackendChooser): MethodSpec[] {
   const use = (p: { backend?: BackendName | undefined }): Configured => chooser.pick(p.backend);
   return [
     defineMethod({
       name: 'ln.getinfo',
       summary: 'The Lightning node: id, alias, network, block height, peers and channels.',
       params: OnlyBackend,
-      result: Type.Object({ backend: Type.String(), id: Type.String(), alias: Type.String(), network: Type.String(), block_height: Type.Integer(), num_peers: Type.Integer(), num_active_channels: Type.Integer(), version: Type.String() }),
+      result: Type.Object({
+        backend: Type.String(),
+        id: Type.String(),
+        alias: Type.String(),
+        network: Type.String(),
+        block_height: Type.Integer(),
+        num_peers: Type.Integer(),
+        num_active_channels: Type.Integer(),
+        version: Type.String(),
+      }),
       role: 'readonly',
       handler: async (p) => {
         const { backend } = use(p);
@@ -104,7 +115,15 @@ export function lnMethods(chooser: BackendChooser, bus: EventBus): MethodSpec[] 
     defineMethod({
       name: 'ln.connect',
       summary: 'Connect to a peer (LND needs host).',
-      params: Type.Object({ id: NodeId, host: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })), port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })), backend: Backend }, { additionalProperties: false }),
+      params: Type.Object(
+        {
+          id: NodeId,
+          host: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+          port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+          backend: Backend,
+        },
+        { additionalProperties: false },
+      ),
       result: Type.Object({ id: Type.String() }),
       role: 'admin',
       handler: async (p) => {
@@ -118,14 +137,28 @@ export function lnMethods(chooser: BackendChooser, bus: EventBus): MethodSpec[] 
       name: 'ln.listchannels',
       summary: 'Our channels with their state and balances.',
       params: OnlyBackend,
-      result: Type.Array(Type.Object({ channel_id: Type.String({ description: 'CLN\'s channel id, or LND\'s channel point txid:vout.' }), short_channel_id: Type.Union([Type.String(), Type.Null()]), peer: Type.String(), state: Type.String(), active: Type.Boolean(), capacity_sat: Type.Integer(), local_msat: Type.Integer(), remote_msat: Type.Integer() })),
+      result: Type.Array(
+        Type.Object({
+          channel_id: Type.String({ description: "CLN's channel id, or LND's channel point txid:vout." }),
+          short_channel_id: Type.Union([Type.String(), Type.Null()]),
+          peer: Type.String(),
+          state: Type.String(),
+          active: Type.Boolean(),
+          capacity_sat: Type.Integer(),
+          local_msat: Type.Integer(),
+          remote_msat: Type.Integer(),
+        }),
+      ),
       role: 'readonly',
       handler: (p) => use(p).backend.listChannels(),
     }),
     defineMethod({
       name: 'ln.openchannel',
-      summary: 'Open a channel to a connected peer, funded from the node\'s on-chain wallet.',
-      params: Type.Object({ peer: NodeId, amount_sat: Type.Integer({ minimum: 1, maximum: 2_100_000_000_000_000 }), backend: Backend }, { additionalProperties: false }),
+      summary: "Open a channel to a connected peer, funded from the node's on-chain wallet.",
+      params: Type.Object(
+        { peer: NodeId, amount_sat: Type.Integer({ minimum: 1, maximum: 2_100_000_000_000_000 }), backend: Backend },
+        { additionalProperties: false },
+      ),
       result: Type.Object({ txid: Type.String(), channel_id: Type.String() }),
       role: 'admin',
       handler: async (p) => {
@@ -158,7 +191,7 @@ export function lnMethods(chooser: BackendChooser, bus: EventBus): MethodSpec[] 
     }),
     defineMethod({
       name: 'ln.lookupinvoice',
-      summary: 'An invoice by payment hash, from the node (or anyad\'s record, marked stale, while the node is down).',
+      summary: "An invoice by payment hash, from the node (or anyad's record, marked stale, while the node is down).",
       params: Type.Object({ payment_hash: Hash, backend: Backend }, { additionalProperties: false }),
       result: InvoiceT,
       role: 'readonly',
@@ -190,7 +223,14 @@ export function lnMethods(chooser: BackendChooser, bus: EventBus): MethodSpec[] 
       name: 'ln.decode',
       summary: 'Decode a BOLT11 invoice (the node checks it).',
       params: Type.Object({ invoice: Bolt11, backend: Backend }, { additionalProperties: false }),
-      result: Type.Object({ payment_hash: Type.String(), payee: Type.String(), amount_msat: Type.Union([Type.Integer(), Type.Null()]), description: Type.String(), created_at: Type.Integer(), expires_at: Type.Integer() }),
+      result: Type.Object({
+        payment_hash: Type.String(),
+        payee: Type.String(),
+        amount_msat: Type.Union([Type.Integer(), Type.Null()]),
+        description: Type.String(),
+        created_at: Type.Integer(),
+        expires_at: Type.Integer(),
+      }),
       role: 'readonly',
       handler: (p) => {
         const { backend, network } = use(p);
@@ -204,7 +244,9 @@ export function lnMethods(chooser: BackendChooser, bus: EventBus): MethodSpec[] 
       params: Type.Object({ ...PayOp.properties, backend: Backend }, { additionalProperties: false }),
       result: Type.Object({
         payment_hash: Type.String(),
-        status: Type.Union([Type.Literal('complete'), Type.Literal('pending')], { description: 'pending: the node is still paying (lightningd 200, LND in flight); ln.payment tells how it ends.' }),
+        status: Type.Union([Type.Literal('complete'), Type.Literal('pending')], {
+          description: 'pending: the node is still paying (lightningd 200, LND in flight); ln.payment tells how it ends.',
+        }),
         amount_msat: Type.Union([Type.Integer(), Type.Null()]),
         fee_msat: Type.Union([Type.Integer(), Type.Null()]),
         preimage: Type.Union([Type.String(), Type.Null()]),

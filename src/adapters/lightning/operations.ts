@@ -33,7 +33,9 @@ export const PayOp = Type.Object(
 
 export const InvoiceOp = Type.Object(
   {
-    amount_msat: Type.Union([Type.Integer({ minimum: 1, maximum: 2_100_000_000_000_000_000 }), Type.Null()], { description: 'Amount, or null for any amount.' }),
+    amount_msat: Type.Union([Type.Integer({ minimum: 1, maximum: 2_100_000_000_000_000_000 }), Type.Null()], {
+      description: 'Amount, or null for any amount.',
+    }),
     description: Type.String({ maxLength: 639 }),
     expiry: Type.Integer({ minimum: 60, maximum: 31_536_000, default: 3600, description: 'Seconds.' }),
     label: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
@@ -44,18 +46,31 @@ export const InvoiceOp = Type.Object(
 export const FeeOp = Type.Object({ invoice: Bolt11 }, { additionalProperties: false });
 
 /** Creates an invoice and keeps anyad's record of it (the node's invoice stream publishes ln.invoice created). */
-export async function createInvoice({ backend, records, bus }: LnParts, p: Static<typeof InvoiceOp>): Promise<{ payment_hash: string; bolt11: string; expires_at: number; label: string }> {
+export async function createInvoice(
+  { backend, records, bus }: LnParts,
+  p: Static<typeof InvoiceOp>,
+): Promise<{ payment_hash: string; bolt11: string; expires_at: number; label: string }> {
   const label = p.label ?? `anya-${Date.now()}-${randomBytes(4).toString('hex')}`;
   // The created event waits for this record, so it carries anyad's label.
   const r = await records.track(
     (async () => {
       const made = await backend.createInvoice({ amount_msat: p.amount_msat, description: p.description, expiry: p.expiry, label });
-      const rec: InvoiceRecord = { payment_hash: made.payment_hash, bolt11: made.bolt11, label, description: p.description, amount_msat: p.amount_msat, status: 'unpaid', created_at: Math.floor(Date.now() / 1000), expires_at: made.expires_at };
+      const rec: InvoiceRecord = {
+        payment_hash: made.payment_hash,
+        bolt11: made.bolt11,
+        label,
+        description: p.description,
+        amount_msat: p.amount_msat,
+        status: 'unpaid',
+        created_at: Math.floor(Date.now() / 1000),
+        expires_at: made.expires_at,
+      };
       await records.saveInvoice(rec);
       return made;
     })(),
   );
-  if (!records.followsCreated) bus.publish('ln.invoice', { backend: backend.backend, status: 'created', payment_hash: r.payment_hash, label, amount_msat: p.amount_msat });
+  if (!records.followsCreated)
+    bus.publish('ln.invoice', { backend: backend.backend, status: 'created', payment_hash: r.payment_hash, label, amount_msat: p.amount_msat });
   return { payment_hash: r.payment_hash, bolt11: r.bolt11, expires_at: r.expires_at, label };
 }
 
@@ -76,12 +91,20 @@ export async function pay(parts: LnParts, p: Static<typeof PayOp>): Promise<Paid
   // A record is never overwritten by a second attempt that cannot succeed: the proof of payment stays.
   let prior = await records.payment(hash);
   if (prior?.status === 'pending' && !records.paying.has(hash)) prior = await settleFromNode(parts, prior);
-  if (prior?.status === 'complete') throw rpcError('Conflict', `invoice ${hash} was already paid through anyad (its preimage is in ln.listpayments)`, { payment_hash: hash });
+  if (prior?.status === 'complete')
+    throw rpcError('Conflict', `invoice ${hash} was already paid through anyad (its preimage is in ln.listpayments)`, { payment_hash: hash });
   if (prior?.status === 'pending') throw rpcError('Conflict', `a payment of invoice ${hash} through anyad is still in progress`, { payment_hash: hash });
   // Checked and claimed with no await between, so two concurrent calls cannot both start it.
   if (records.paying.has(hash)) throw rpcError('Conflict', `a payment of invoice ${hash} through anyad is still in progress`, { payment_hash: hash });
   records.paying.add(hash);
-  const base: PaymentRecord = { payment_hash: hash, bolt11: p.invoice, status: 'pending', amount_msat: dec.amount_msat, fee_msat: null, created_at: Math.floor(Date.now() / 1000) };
+  const base: PaymentRecord = {
+    payment_hash: hash,
+    bolt11: p.invoice,
+    status: 'pending',
+    amount_msat: dec.amount_msat,
+    fee_msat: null,
+    created_at: Math.floor(Date.now() / 1000),
+  };
   try {
     await records.savePayment(base);
     const r = await backend.pay({ invoice: p.invoice, timeout: p.timeout, ...(p.max_fee_msat !== undefined ? { max_fee_msat: p.max_fee_msat } : {}) });
@@ -92,7 +115,10 @@ export async function pay(parts: LnParts, p: Static<typeof PayOp>): Promise<Paid
     if (err instanceof PaymentInFlight) return { payment_hash: hash, status: 'pending', amount_msat: dec.amount_msat, fee_msat: null, preimage: null };
     if (err instanceof RpcError && err.code === ErrorCode.BackendUnavailable) {
       // The node may still complete it: the record stays pending until the node says how it ended.
-      throw rpcError('BackendUnavailable', `${err.message}; the payment's outcome is not known yet (ln.listpayments shows it once the node answers)`, { ...(err.data as object), payment_hash: hash });
+      throw rpcError('BackendUnavailable', `${err.message}; the payment's outcome is not known yet (ln.listpayments shows it once the node answers)`, {
+        ...(err.data as object),
+        payment_hash: hash,
+      });
     }
     await records.savePayment({ ...base, status: 'failed', error: (err as Error).message });
     bus.publish('ln.payment', { backend: backend.backend, status: 'failed', payment_hash: hash, reason: (err as Error).message });
@@ -106,12 +132,25 @@ export async function pay(parts: LnParts, p: Static<typeof PayOp>): Promise<Paid
 async function settleFromNode({ backend, records, bus }: LnParts, rec: PaymentRecord): Promise<PaymentRecord> {
   const state = await backend.paymentState(rec.payment_hash);
   let next: PaymentRecord;
-  if (state?.status === 'complete') next = { ...rec, status: 'complete', amount_msat: state.amount_msat ?? rec.amount_msat, fee_msat: state.fee_msat ?? null, ...(state.preimage ? { preimage: state.preimage } : {}) };
+  if (state?.status === 'complete')
+    next = {
+      ...rec,
+      status: 'complete',
+      amount_msat: state.amount_msat ?? rec.amount_msat,
+      fee_msat: state.fee_msat ?? null,
+      ...(state.preimage ? { preimage: state.preimage } : {}),
+    };
   else if (state?.status === 'failed') next = { ...rec, status: 'failed', error: 'the node reports the payment failed' };
-  else if (state === undefined) next = { ...rec, status: 'failed', error: 'the node never started this payment (anyad stopped or lost the node before handing it over)' };
+  else if (state === undefined)
+    next = { ...rec, status: 'failed', error: 'the node never started this payment (anyad stopped or lost the node before handing it over)' };
   else return rec;
   await records.savePayment(next);
-  bus.publish('ln.payment', next.status === 'complete' ? { backend: backend.backend, status: 'succeeded', payment_hash: rec.payment_hash, amount_msat: next.amount_msat, fee_msat: next.fee_msat } : { backend: backend.backend, status: 'failed', payment_hash: rec.payment_hash, reason: next.error });
+  bus.publish(
+    'ln.payment',
+    next.status === 'complete'
+      ? { backend: backend.backend, status: 'succeeded', payment_hash: rec.payment_hash, amount_msat: next.amount_msat, fee_msat: next.fee_msat }
+      : { backend: backend.backend, status: 'failed', payment_hash: rec.payment_hash, reason: next.error },
+  );
   return next;
 }
 

@@ -72,7 +72,14 @@ export class LnRecords {
     await Promise.allSettled([...this.inflight]);
     const known = await this.invoice(c.payment_hash);
     await this.setCursor(cursorName, cursorValue);
-    this.bus.publish('ln.invoice', { backend: this.backend, status: 'created', payment_hash: c.payment_hash, label: known?.label ?? c.label ?? '', amount_msat: c.amount_msat, [cursorName]: cursorValue });
+    this.bus.publish('ln.invoice', {
+      backend: this.backend,
+      status: 'created',
+      payment_hash: c.payment_hash,
+      label: known?.label ?? c.label ?? '',
+      amount_msat: c.amount_msat,
+      [cursorName]: cursorValue,
+    });
   }
 
   async invoice(hash: string): Promise<InvoiceRecord | undefined> {
@@ -89,7 +96,10 @@ export class LnRecords {
 
   /** Writes a payment record; pending ones are also indexed, so finding them does not read every record. */
   async savePayment(r: PaymentRecord): Promise<void> {
-    const index: BatchOp = r.status === 'pending' ? { type: 'put', sublevel: this.db, key: this.key('pending', r.payment_hash), value: 1 } : { type: 'del', sublevel: this.db, key: this.key('pending', r.payment_hash) };
+    const index: BatchOp =
+      r.status === 'pending'
+        ? { type: 'put', sublevel: this.db, key: this.key('pending', r.payment_hash), value: 1 }
+        : { type: 'del', sublevel: this.db, key: this.key('pending', r.payment_hash) };
     await this.store.batch([{ type: 'put', sublevel: this.db, key: this.key('pay', r.payment_hash), value: r }, index]);
   }
 
@@ -136,7 +146,14 @@ export class LnRecords {
       ops.push({ type: 'put', sublevel: this.db, key: this.key('inv', s.payment_hash), value: rec });
     }
     await this.store.batch(ops);
-    this.bus.publish('ln.invoice', { backend: this.backend, status: 'settled', payment_hash: s.payment_hash, label: known?.label ?? s.label ?? '', amount_received_msat: s.amount_received_msat ?? null, [cursorName]: cursorValue });
+    this.bus.publish('ln.invoice', {
+      backend: this.backend,
+      status: 'settled',
+      payment_hash: s.payment_hash,
+      label: known?.label ?? s.label ?? '',
+      amount_received_msat: s.amount_received_msat ?? null,
+      [cursorName]: cursorValue,
+    });
   }
 
   /** An invoice the node canceled: the record (if anyad made it) follows, and ln.invoice canceled is published. */
@@ -152,7 +169,7 @@ export class LnRecords {
 export const LIGHTNING_MIGRATIONS: Migration[] = [
   {
     version: 1,
-    description: 'key records and cursors by backend (the first build kept Core Lightning\'s without a prefix); index pending payments',
+    description: "key records and cursors by backend (the first build kept Core Lightning's without a prefix); index pending payments",
     up: async (db) => {
       const ops: BatchOp[] = [];
       for await (const [k, v] of db.iterator()) {
@@ -160,7 +177,8 @@ export const LIGHTNING_MIGRATIONS: Migration[] = [
           ops.push({ type: 'del', sublevel: db, key: k });
           ops.push({ type: 'put', sublevel: db, key: `cln:${k}`, value: v });
           // A payment left pending by the first build joins the index reconciliation reads.
-          if (k.startsWith('pay:') && (v as { status?: string }).status === 'pending') ops.push({ type: 'put', sublevel: db, key: `cln:pending:${k.slice(4)}`, value: 1 });
+          if (k.startsWith('pay:') && (v as { status?: string }).status === 'pending')
+            ops.push({ type: 'put', sublevel: db, key: `cln:pending:${k.slice(4)}`, value: 1 });
         }
       }
       return ops;

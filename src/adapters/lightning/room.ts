@@ -17,10 +17,27 @@ export const lightningRoom: Room = {
   name: 'lightning',
   options: LIGHTNING_OPTIONS,
   topics: [
-    { name: 'ln.invoice', summary: 'An invoice was created, settled or canceled (settled events are reported exactly once, across restarts).', data: Type.Object({ backend: Type.String(), status: Type.String(), payment_hash: Type.String() }, { additionalProperties: true }) },
-    { name: 'ln.payment', role: 'user', summary: 'A payment made through anyad succeeded or failed (user role: what the node pays is not for every reader).', data: Type.Object({ backend: Type.String(), status: Type.String(), payment_hash: Type.String() }, { additionalProperties: true }) },
-    { name: 'ln.channel', summary: 'A channel of the node is pending, opened, active, inactive, closing or closed (whoever changed it; seen within ln.watchinterval).', data: Type.Object({ backend: Type.String(), status: Type.String(), channel_id: Type.String(), peer: Type.String() }, { additionalProperties: true }) },
-    { name: 'ln.peer', summary: 'A peer of the node connected or disconnected (seen within ln.watchinterval).', data: Type.Object({ backend: Type.String(), status: Type.String(), id: Type.String() }, { additionalProperties: true }) },
+    {
+      name: 'ln.invoice',
+      summary: 'An invoice was created, settled or canceled (settled events are reported exactly once, across restarts).',
+      data: Type.Object({ backend: Type.String(), status: Type.String(), payment_hash: Type.String() }, { additionalProperties: true }),
+    },
+    {
+      name: 'ln.payment',
+      role: 'user',
+      summary: 'A payment made through anyad succeeded or failed (user role: what the node pays is not for every reader).',
+      data: Type.Object({ backend: Type.String(), status: Type.String(), payment_hash: Type.String() }, { additionalProperties: true }),
+    },
+    {
+      name: 'ln.channel',
+      summary: 'A channel of the node is pending, opened, active, inactive, closing or closed (whoever changed it; seen within ln.watchinterval).',
+      data: Type.Object({ backend: Type.String(), status: Type.String(), channel_id: Type.String(), peer: Type.String() }, { additionalProperties: true }),
+    },
+    {
+      name: 'ln.peer',
+      summary: 'A peer of the node connected or disconnected (seen within ln.watchinterval).',
+      data: Type.Object({ backend: Type.String(), status: Type.String(), id: Type.String() }, { additionalProperties: true }),
+    },
   ],
   create: async ({ config, store, bus, log, use }) => {
     const wantCln = config.bool('cln.enable');
@@ -33,12 +50,25 @@ export const lightningRoom: Room = {
     if (wantCln) {
       const [{ ClnBackend }, { ClnClient }] = await Promise.all([import('./cln.js'), import('./cln-client.js')]);
       const records = new LnRecords(db, store, bus, 'cln');
-      backends.push({ records, backend: new ClnBackend(new ClnClient(config.path('cln.rpcfile')!, config.int('cln.timeout') * 1000), records, config.network, log.child({ backend: 'cln' })) });
+      backends.push({
+        records,
+        backend: new ClnBackend(
+          new ClnClient(config.path('cln.rpcfile')!, config.int('cln.timeout') * 1000),
+          records,
+          config.network,
+          log.child({ backend: 'cln' }),
+        ),
+      });
     }
     if (wantLnd) {
       const { LndBackend } = await import('./lnd.js');
       const records = new LnRecords(db, store, bus, 'lnd');
-      const settings = { socket: config.str('lnd.socket')!, tlscertpath: config.path('lnd.tlscertpath'), macaroonpath: config.path('lnd.macaroonpath')!, timeoutMs: config.int('lnd.timeout') * 1000 };
+      const settings = {
+        socket: config.str('lnd.socket')!,
+        tlscertpath: config.path('lnd.tlscertpath'),
+        macaroonpath: config.path('lnd.macaroonpath')!,
+        timeoutMs: config.int('lnd.timeout') * 1000,
+      };
       backends.push({ records, backend: new LndBackend(settings, records, config.network, log.child({ backend: 'lnd' })) });
     }
     const configured = new Map<BackendName, Configured>();
@@ -53,6 +83,6 @@ export const lightningRoom: Room = {
       // The adapter is the service: opening it connects the backend, closing it disconnects.
       services.push(adapter, watch);
     }
-    return { services, methods: lnMethods(new BackendChooser(configured, fallback === 'auto' ? undefined : fallback), bus) };
+    return { services, methods: lnMethods(new BackendChooser(configured, fallback === 'auto' ? undefined : fallback)) };
   },
 };

@@ -84,7 +84,15 @@ export class NodeWatch implements Service {
   }
 
   private publishChannel(status: string, c: LnChannel): void {
-    this.parts.bus.publish('ln.channel', { backend: this.parts.backend.backend, status, channel_id: c.channel_id, short_channel_id: c.short_channel_id, peer: c.peer, state: c.state, capacity_sat: c.capacity_sat });
+    this.parts.bus.publish('ln.channel', {
+      backend: this.parts.backend.backend,
+      status,
+      channel_id: c.channel_id,
+      short_channel_id: c.short_channel_id,
+      peer: c.peer,
+      state: c.state,
+      capacity_sat: c.capacity_sat,
+    });
   }
 
   private diffChannels(now: Map<string, LnChannel>): void {
@@ -112,7 +120,13 @@ export class NodeWatch implements Service {
     for (const id of new Set([...before.keys(), ...now.keys()])) {
       const was = up(before.get(id));
       const is = up(now.get(id));
-      if (was !== is) this.parts.bus.publish('ln.peer', { backend: this.parts.backend.backend, status: is ? 'connected' : 'disconnected', id, address: now.get(id)?.address ?? before.get(id)?.address ?? null });
+      if (was !== is)
+        this.parts.bus.publish('ln.peer', {
+          backend: this.parts.backend.backend,
+          status: is ? 'connected' : 'disconnected',
+          id,
+          address: now.get(id)?.address ?? before.get(id)?.address ?? null,
+        });
     }
   }
 }

@@ -89,7 +89,9 @@ export class UnixTransport {
 
   private accept(socket: Socket): void {
     if (!this.tracker.hasRoom()) {
-      socket.end(`${JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: ErrorCode.TooManyConnections, message: 'too many connections (rpcmaxconnections)' } })}\n`);
+      socket.end(
+        `${JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: ErrorCode.TooManyConnections, message: 'too many connections (rpcmaxconnections)' } })}\n`,
+      );
       return;
     }
     this.sockets.add(socket);
@@ -103,7 +105,10 @@ export class UnixTransport {
         if (!socket.writable) return;
         if (!socket.write(`${text}\n`)) socket.pause();
         if (socket.writableLength > this.opts.maxPendingBytes) {
-          this.log.warn({ peer: this.opts.path, transport: 'unix', queued: socket.writableLength, limit: this.opts.maxPendingBytes }, 'client does not read its answers; cut off (rpcmaxpending)');
+          this.log.warn(
+            { peer: this.opts.path, transport: 'unix', queued: socket.writableLength, limit: this.opts.maxPendingBytes },
+            'client does not read its answers; cut off (rpcmaxpending)',
+          );
           socket.destroy();
         }
       },
@@ -157,7 +162,17 @@ export class UnixTransport {
 
   /** The framing cannot be trusted after an oversized message, so answer once and close. */
   private refuseTooLarge(socket: Socket, conn: Connection): void {
-    conn.send(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: ErrorCode.RequestTooLarge, message: `message larger than rpcmaxmessagesize=${this.opts.maxMessageBytes} bytes`, data: { limit: this.opts.maxMessageBytes } } }));
+    conn.send(
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: null,
+        error: {
+          code: ErrorCode.RequestTooLarge,
+          message: `message larger than rpcmaxmessagesize=${this.opts.maxMessageBytes} bytes`,
+          data: { limit: this.opts.maxMessageBytes },
+        },
+      }),
+    );
     socket.end();
   }
 }

@@ -99,7 +99,9 @@ export class WsTransport {
 
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const reject = (status: number, text: string): void => {
-      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text) + 1}\r\n\r\n${text}\n`);
+      socket.end(
+        `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text) + 1}\r\n\r\n${text}\n`,
+      );
     };
     socket.on('error', () => undefined);
     if (!this.accepting) return reject(503, 'Service Unavailable');
@@ -154,7 +156,10 @@ export class WsTransport {
         if (ws.readyState !== ws.OPEN) return;
         ws.send(text);
         if (ws.bufferedAmount > this.opts.maxPendingBytes) {
-          this.log.warn({ peer, transport: 'ws', queued: ws.bufferedAmount, limit: this.opts.maxPendingBytes }, 'client does not read its answers; cut off (rpcmaxpending)');
+          this.log.warn(
+            { peer, transport: 'ws', queued: ws.bufferedAmount, limit: this.opts.maxPendingBytes },
+            'client does not read its answers; cut off (rpcmaxpending)',
+          );
           ws.terminate();
         } else if (ws.bufferedAmount > pauseAt && !ws.isPaused) ws.pause();
       },
@@ -170,7 +175,17 @@ export class WsTransport {
     ws.on('message', (data, isBinary) => {
       const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : (data as Buffer).byteLength;
       if (size > this.opts.maxMessageBytes) {
-        conn.send(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: ErrorCode.RequestTooLarge, message: `message larger than rpcmaxmessagesize=${this.opts.maxMessageBytes} bytes`, data: { limit: this.opts.maxMessageBytes } } }));
+        conn.send(
+          JSON.stringify({
+            jsonrpc: '2.0',
+            id: null,
+            error: {
+              code: ErrorCode.RequestTooLarge,
+              message: `message larger than rpcmaxmessagesize=${this.opts.maxMessageBytes} bytes`,
+              data: { limit: this.opts.maxMessageBytes },
+            },
+          }),
+        );
         return;
       }
       const text = isBinary ? Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data as ArrayBuffer)]).toString('utf8') : data.toString();

@@ -6,8 +6,9 @@ import { type Static, type TObject, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { rpcError, type ErrorCodeName } from './errors.js';
 
-export const ROLES = ['readonly', 'user', 'admin'] as const;
-export type Role = (typeof ROLES)[number];
+import { ROLES, type Role } from './roles.js';
+
+export { ROLES, type Role };
 const ROLE_RANK: Record<Role, number> = { readonly: 0, user: 1, admin: 2 };
 export const roleAllows = (have: Role, need: Role): boolean => ROLE_RANK[have] >= ROLE_RANK[need];
 

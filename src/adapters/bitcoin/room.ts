@@ -2,10 +2,8 @@
 
 import { Type } from '@sinclair/typebox';
 import type { Room } from '../../core/room.js';
-import { BitcoindClient } from './client.js';
-import { chainMethods } from './methods.js';
 import { BITCOIN_OPTIONS } from './options.js';
-import { BitcoinService } from './service.js';
+import type { BitcoinService } from './service.js';
 
 /** What other rooms may use of the bitcoin room. */
 export interface BitcoinApi {
@@ -56,6 +54,12 @@ export const bitcoinRoom: Room = {
   ],
   create: async ({ config, log, store, bus }) => {
     if (!config.bool('bitcoind.enable')) return {};
+    // Loaded only when the room is on (bitcoinjs-lib, the watcher, the RPC client).
+    const [{ BitcoindClient }, { chainMethods }, { BitcoinService }] = await Promise.all([
+      import('./client.js'),
+      import('./methods.js'),
+      import('./service.js'),
+    ]);
     const host = config.str('bitcoind.rpcconnect')!;
     const port = config.int('bitcoind.rpcport');
     const client = new BitcoindClient({

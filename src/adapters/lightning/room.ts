@@ -6,12 +6,10 @@ import { Type } from '@sinclair/typebox';
 import type { Room } from '../../core/room.js';
 import type { Service } from '../../core/service.js';
 import type { Layer2Api } from '../layer2/room.js';
-import { LightningAdapter } from './adapter.js';
 import type { BackendName, LightningBackend } from './backend.js';
-import { BackendChooser, lnMethods, type Configured } from './methods.js';
-import { LIGHTNING_MIGRATIONS, LnRecords } from './records.js';
+import type { Configured } from './methods.js';
+import type { LnRecords } from './records.js';
 import { LIGHTNING_OPTIONS } from './options.js';
-import { NodeWatch } from './watch.js';
 
 export const lightningRoom: Room = {
   name: 'lightning',
@@ -45,6 +43,13 @@ export const lightningRoom: Room = {
     if (!wantCln && !wantLnd) return {};
     const fallback = config.str('ln.default') as 'auto' | BackendName;
     if (fallback !== 'auto' && !(fallback === 'cln' ? wantCln : wantLnd)) throw new Error(`ln.default=${fallback}, but ${fallback}.enable is not set`);
+    // Loaded only when a backend is on (the BOLT11 decoder alone costs ~0.1 s at start).
+    const [{ LightningAdapter }, { BackendChooser, lnMethods }, { LIGHTNING_MIGRATIONS, LnRecords }, { NodeWatch }] = await Promise.all([
+      import('./adapter.js'),
+      import('./methods.js'),
+      import('./records.js'),
+      import('./watch.js'),
+    ]);
     const db = await store.room('lightning', LIGHTNING_MIGRATIONS);
     const backends: Array<{ backend: LightningBackend; records: LnRecords }> = [];
     if (wantCln) {

@@ -41,6 +41,7 @@ describe('chain watcher: hashes, not numbers; pauses, not phantom reorgs', () =>
     await proxy.start();
     d = await startDaemon(join(dir.path, 'anya'), {
       args: [
+        '-bitcoind.stalltimeout=2',
         `-bitcoind.rpcport=${proxy.port}`,
         `-bitcoind.rpccookiefile=${node.cookieFile}`,
         '-bitcoind.pollinterval=100',
@@ -126,5 +127,32 @@ describe('chain watcher: hashes, not numbers; pauses, not phantom reorgs', () =>
     // After the resync the new branch is reported in order up to the node's tip.
     const blocks = seen.filter((e) => e.params.topic === 'chain.block' && fresh.includes(e.params.data.hash!)).map((e) => e.params.data.hash);
     assert.deepEqual(blocks, fresh);
+  });
+
+  it('a watcher that makes no progress while the node is ahead shows as degraded within bitcoind.stalltimeout, then recovers', async () => {
+    const health = async (): Promise<{ state: string; detail: string }> =>
+      ((await ch.call('health')).result as { services: Record<string, { state: string; detail: string }> }).services.bitcoind!;
+    // Blocks that never link to the tip (a node answering garbage): no error, no progress.
+    proxy.rewrite('getblock', (r) => (typeof r === 'object' && r !== null ? { ...(r as object), previousblockhash: '11'.repeat(32) } : r));
+    try {
+      const [h] = await node.mine(1);
+      let seen: { state: string; detail: string } | undefined;
+      for (let i = 0; i < 100 && seen?.state !== 'degraded'; i++) {
+        seen = await health();
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(seen?.state, 'degraded');
+      assert.match(seen!.detail, /chain watcher stalled: at height \d+ while the node is at \d+/);
+      assert.ok(
+        d.logs.some((l) => l.msg === 'chain watcher stalled'),
+        'logged',
+      );
+      proxy.rewrite('getblock', undefined);
+      await until(ch, (e) => e.params.topic === 'chain.block' && e.params.data.hash === h);
+      for (let i = 0; i < 50 && (await health()).state !== 'ok'; i++) await new Promise((r) => setTimeout(r, 100));
+      assert.equal((await health()).state, 'ok');
+    } finally {
+      proxy.rewrite('getblock', undefined);
+    }
   });
 });

@@ -3,7 +3,9 @@
 //     NDJSON echo server and a bare ws echo server (target: throughput >= 0.6x the baseline).
 //  2. WebSocket fan-out: 1000 subscribers, one event; p99 delivery latency (target < 50 ms), against a bare ws
 //     broadcast to 1000 clients.
-//  3. anyad start-to-ready time and idle RSS (targets < 500 ms, < 100 MB), against a bare `node` process.
+//  3. anyad start-to-ready time and idle RSS (targets < 500 ms, < 100 MB), against a bare `node` process; and
+//     anya-cli answering one call against bare `node -e 0` (target < 2x).
+//  4. watches: chain.watch at 20,000 watches against the first 1000 (the cost must not grow with the list).
 // and, from their own files: chain (catch-up, block-to-event), hsm (signing), ml (inference, cache, batching), ln
 // (settle-to-event, ln.getinfo, start-to-ready per Lightning backend). `npm run bench -- ln` runs one of them.
 // Figures go to stdout and, as JSON, to the file BENCH_OUT names.
@@ -344,6 +346,46 @@ async function benchCli(results: Record<string, unknown>): Promise<void> {
   }
 }
 
+/**
+ * chain.watch cost as the list grows: the first 1000 watches against the last 1000 of WATCHES (the cost must not grow
+ * with the list; a merchant watches 100,000 addresses).
+ */
+async function benchWatches(results: Record<string, unknown>): Promise<void> {
+  const WATCHES = 20_000;
+  const dir = await mkdtemp(join(tmpdir(), 'anya-bench-watch-'));
+  try {
+    const a = await startProc(
+      [ANYAD, '-regtest', `-datadir=${dir}`, '-rpcport=0', '-bitcoind.rpcport=1', '-noml.enable', '-rpcratelimit=1000000'],
+      /"msg":"anyad ready"/,
+    );
+    const { AnyaClient } = await import('../src/client/index.js');
+    const client = await AnyaClient.connect({ socket: join(dir, 'regtest', 'anya.sock') });
+    const times: number[] = [];
+    for (let i = 0; i < WATCHES; i++) {
+      const script = `0014${i.toString(16).padStart(40, '0')}`;
+      const t = performance.now();
+      await client.call('chain.watch', { script });
+      times.push(performance.now() - t);
+    }
+    await client.close();
+    await stopProc(a.proc);
+    const first = times.slice(0, 1000).sort((x, y) => x - y);
+    const last = times.slice(-1000).sort((x, y) => x - y);
+    const row = {
+      watches: WATCHES,
+      first_1000: { p50_ms: r2(pct(first, 50)), p99_ms: r2(pct(first, 99)) },
+      last_1000: { p50_ms: r2(pct(last, 50)), p99_ms: r2(pct(last, 99)) },
+      ratio_p50: r2(pct(last, 50) / pct(first, 50)),
+    };
+    results.watches = row;
+    console.log(
+      `chain.watch: first 1000 p50 ${row.first_1000.p50_ms} ms (p99 ${row.first_1000.p99_ms}) | at ${WATCHES} p50 ${row.last_1000.p50_ms} ms (p99 ${row.last_1000.p99_ms}) | ratio ${row.ratio_p50} (target ~1: cost does not grow with the list)`,
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 const results: Record<string, unknown> = { node: process.version, arch: process.arch, duration_ms_per_case: DURATION_MS };
 const only = process.argv.slice(2);
 if (only.length === 0 || only.includes('startup')) await benchStartup(results);
@@ -353,5 +395,6 @@ if (only.length === 0 || only.includes('chain')) await benchChain(results);
 if (only.length === 0 || only.includes('hsm')) await benchHsm(results);
 if (only.length === 0 || only.includes('ml')) await benchMl(results);
 if (only.length === 0 || only.includes('ln')) await benchLn(results);
+if (only.length === 0 || only.includes('watches')) await benchWatches(results);
 if (process.env.BENCH_OUT) await writeFile(process.env.BENCH_OUT, `${JSON.stringify(results, null, 2)}\n`);
 process.exit(0);

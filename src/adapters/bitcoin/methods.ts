@@ -319,8 +319,14 @@ export function chainMethods(svc: BitcoinService, network: string): MethodSpec[]
     }),
     defineMethod({
       name: 'chain.listwatches',
-      summary: 'Everything being watched.',
-      params: NoParams,
+      summary: 'What is watched, oldest first, a page at a time.',
+      params: Type.Object(
+        {
+          limit: Type.Integer({ minimum: 1, maximum: 10_000, default: 1000, description: 'Most watches in the answer.' }),
+          offset: Type.Integer({ minimum: 0, default: 0, description: 'Watches to skip.' }),
+        },
+        { additionalProperties: false },
+      ),
       result: Type.Array(
         Type.Object({
           id: Type.String(),
@@ -332,7 +338,7 @@ export function chainMethods(svc: BitcoinService, network: string): MethodSpec[]
         }),
       ),
       role: 'readonly',
-      handler: () => svc.watches.list(),
+      handler: ({ limit, offset }) => svc.watches.list().slice(offset, offset + limit),
     }),
   ];
 }

@@ -20,7 +20,7 @@ export interface Watch {
   owners?: string[];
 }
 
-export const MAX_WATCHES = 10_000;
+export const MAX_WATCHES = 250_000;
 
 export class WatchList {
   private readonly byId = new Map<string, Watch>();
@@ -51,7 +51,8 @@ export class WatchList {
     const kind = given[0]!;
     const value = input[kind]!;
     const key = this.keyOf(kind, value);
-    const existing = this.list().find((w) => w.kind === kind && this.keyOf(w.kind, w.value) === key);
+    // Found through the index, not by walking the list: a wallet backend watches 100,000 addresses.
+    const existing = [...((kind === 'outpoint' ? this.byOutpoint : this.byScript).get(key) ?? [])].map((id) => this.byId.get(id)!).find((w) => w.kind === kind);
     if (existing) {
       // The same thing watched by another app: one watch, one more owner.
       if (existing.owners?.includes(owner)) return existing;

@@ -61,6 +61,15 @@ describe('fee model served as trained', () => {
       assert.ok(p.output >= 1, `ml.predict on the fee model answers ${p.output}`);
     });
 
+    it('ml.listmodels and ml.modelinfo answer in their declared shapes (the card with its ranges, the routing)', async () => {
+      const list = await call<{ loaded: Array<{ id: string }>; routing: Record<string, { mode: string }> }>(ch, 'ml.listmodels');
+      assert.deepEqual(list.loaded.map((m) => m.id).sort(), ['fee-estimator', 'tx-risk']);
+      assert.equal(list.routing['fee-estimator']?.mode, 'single');
+      const info = await call<{ card: ModelCard; shadow: unknown }>(ch, 'ml.modelinfo', { id: 'fee-estimator' });
+      assert.equal(info.card.inputs[0]!.out_of_range, 'clamp');
+      assert.equal(info.shadow, null);
+    });
+
     it('estimates are at least 1 sat/vB and never rise with the target, on a near-empty and on a busy mempool', async () => {
       for (const snapshot of [
         { mempool_vsize: 1000, fee_histogram: [[1, 1000]], recent_block_feerates: [1, 1, 1, 1, 1, 1], seconds_since_last_block: 30 },

@@ -5,6 +5,7 @@ import type * as bitcoin from 'bitcoinjs-lib';
 import { rpcError } from '../rpc/errors.js';
 import { defineMethod, type MethodSpec } from '../rpc/registry.js';
 import { FeatureError, feeFeatures, parseTx, riskFeatures, type FeeSnapshot } from './features.js';
+import { ModelCardSchema } from './card.js';
 import { RoutingSchema } from './routing.js';
 import type { MlService } from './service.js';
 
@@ -71,7 +72,7 @@ export function mlMethods(svc: MlService, network: bitcoin.Network, fees: FeeSou
         not_loaded: Type.Array(
           Type.Object({ id: Type.String(), version: Type.Union([Type.Integer(), Type.Null()]), path: Type.String(), reason: Type.String() }),
         ),
-        routing: Type.Record(Type.String(), Type.Unknown()),
+        routing: Type.Record(Type.String(), RoutingSchema, { description: 'model id -> its routing' }),
       }),
       role: 'readonly',
       handler: () => {
@@ -90,11 +91,24 @@ export function mlMethods(svc: MlService, network: bitcoin.Network, fees: FeeSou
         { additionalProperties: false },
       ),
       result: Type.Object({
-        card: Type.Unknown(),
-        routing: Type.Unknown(),
+        card: ModelCardSchema,
+        routing: RoutingSchema,
         versions: Type.Array(Type.Integer()),
         stats: Type.Record(Type.String(), Type.Number()),
-        shadow: Type.Unknown(),
+        shadow: Type.Union([
+          Type.Object({
+            count: Type.Integer(),
+            mean_abs_diff: Type.Number(),
+            recent: Type.Array(
+              Type.Object({
+                time: Type.String(),
+                active: Type.Object({ version: Type.Integer(), output: Type.Number() }),
+                candidate: Type.Object({ version: Type.Integer(), output: Type.Number() }),
+              }),
+            ),
+          }),
+          Type.Null(),
+        ]),
       }),
       role: 'readonly',
       handler: ({ id, version }) => {

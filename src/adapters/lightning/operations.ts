@@ -131,6 +131,10 @@ export async function pay(parts: LnParts, p: Static<typeof PayOp>): Promise<Paid
 /** Asks the node how a pending payment ended and records it (publishing ln.payment when it ended). */
 async function settleFromNode({ backend, records, bus }: LnParts, rec: PaymentRecord): Promise<PaymentRecord> {
   const state = await backend.paymentState(rec.payment_hash);
+  // While the node was asked, a pay of this hash may have ended (and published its own event): look again, so an
+  // outcome is recorded and published once.
+  const current = await records.payment(rec.payment_hash);
+  if (current?.status !== 'pending' || records.paying.has(rec.payment_hash)) return current ?? rec;
   let next: PaymentRecord;
   if (state?.status === 'complete')
     next = {

@@ -27,6 +27,25 @@ describe('WebSocket auth', () => {
     await dir.remove();
   });
 
+  it('40 concurrent chain.watch of one address from two apps: one watch, both owners, none lost', async () => {
+    const conns = await Promise.all(Array.from({ length: 40 }, (_, i) => wsChannel(d.wsUrl!, i % 2 ? 'writer:w-pass' : 'other:o-pass')));
+    const script = `0014${'11'.repeat(20)}`;
+    const answers = await Promise.all(conns.map((c) => c.call('chain.watch', { script })));
+    assert.deepEqual(
+      answers.filter((a) => a.error),
+      [],
+      'every call answered',
+    );
+    const ids = new Set(answers.map((a) => (a.result as { id: string }).id));
+    assert.equal(ids.size, 1, 'one watch');
+    const admin = await unixChannel(d.socket);
+    const list = (await admin.call('chain.listwatches')).result as Array<{ id: string; owners: string[] }>;
+    assert.deepEqual(list.find((w) => ids.has(w.id))?.owners.sort(), ['other', 'writer']);
+    assert.equal((await admin.call('chain.unwatch', [[...ids][0]])).result, true);
+    for (const c of conns) c.close();
+    admin.close();
+  });
+
   it('watches have owners: another app cannot remove one; a shared watch stays until its last owner (or an admin) removes it', async () => {
     const a = await wsChannel(d.wsUrl!, 'writer:w-pass');
     const b = await wsChannel(d.wsUrl!, 'other:o-pass');

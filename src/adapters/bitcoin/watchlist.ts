@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import * as bitcoin from 'bitcoinjs-lib';
 import { bitcoinNetwork } from '../../core/bitcoin-network.js';
 import type { Network } from '../../core/options.js';
+import { KeyedLock } from '../../core/keyed-lock.js';
 import { rpcError } from '../../rpc/errors.js';
 import type { RoomDb, Store } from '../../store/store.js';
 import type { VerboseTx } from './backend.js';
@@ -26,6 +27,8 @@ export class WatchList {
   private readonly byId = new Map<string, Watch>();
   private readonly byScript = new Map<string, Set<string>>();
   private readonly byOutpoint = new Map<string, Set<string>>();
+  /** One critical section per watched thing (add and remove read, check and write the same record). */
+  private readonly locks = new KeyedLock();
 
   constructor(
     private readonly db: RoomDb,
@@ -45,12 +48,20 @@ export class WatchList {
     return [...this.byId.values()].sort((a, b) => a.created.localeCompare(b.created));
   }
 
+  /**
+   * Adds a watch, or one more owner to the same watch. Find, check and write are one critical section per watched
+   * thing: concurrent callers never make two watches of one script, nor lose an owner.
+   */
   async add(input: { address?: string; script?: string; outpoint?: string; label?: string }, owner: string): Promise<Watch> {
     const given = (['address', 'script', 'outpoint'] as const).filter((k) => input[k] !== undefined);
     if (given.length !== 1) throw rpcError('InvalidParams', 'give exactly one of address, script or outpoint');
     const kind = given[0]!;
     const value = input[kind]!;
     const key = this.keyOf(kind, value);
+    return this.locks.run(`${kind}:${key}`, () => this.addLocked(kind, value, key, input.label, owner));
+  }
+
+  private async addLocked(kind: Watch['kind'], value: string, key: string, label: string | undefined, owner: string): Promise<Watch> {
     // Found through the index, not by walking the list: a wallet backend watches 100,000 addresses.
     const existing = [...((kind === 'outpoint' ? this.byOutpoint : this.byScript).get(key) ?? [])].map((id) => this.byId.get(id)!).find((w) => w.kind === kind);
     if (existing) {
@@ -62,7 +73,7 @@ export class WatchList {
       return shared;
     }
     if (this.byId.size >= MAX_WATCHES) throw rpcError('Busy', `the watch list is full (${MAX_WATCHES} entries)`);
-    const w: Watch = { id: randomBytes(8).toString('hex'), kind, value, label: input.label ?? '', created: new Date().toISOString(), owners: [owner] };
+    const w: Watch = { id: randomBytes(8).toString('hex'), kind, value, label: label ?? '', created: new Date().toISOString(), owners: [owner] };
     await this.store.batch([{ type: 'put', sublevel: this.db, key: `w:${w.id}`, value: w }]);
     this.index(w);
     return w;
@@ -73,6 +84,12 @@ export class WatchList {
    * Refuses (Forbidden) an app that does not own it.
    */
   async remove(id: string, who: string, admin: boolean): Promise<boolean> {
+    const found = this.byId.get(id);
+    if (!found) return false;
+    return this.locks.run(`${found.kind}:${this.keyOf(found.kind, found.value)}`, () => this.removeLocked(id, who, admin));
+  }
+
+  private async removeLocked(id: string, who: string, admin: boolean): Promise<boolean> {
     const w = this.byId.get(id);
     if (!w) return false;
     if (!admin && !(w.owners ?? []).includes(who))

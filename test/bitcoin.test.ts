@@ -7,23 +7,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
-import { wsChannel, type Channel } from './helpers/channel.js';
+import { wsChannel, type Channel, eventsUntil } from './helpers/channel.js';
 import { fund, newWallet, pay, startBcoin, type BcoinNode } from './helpers/bcoin.js';
-
-interface Ev {
-  method: string;
-  params: { topic: string; data: Record<string, unknown> & { height?: number; hash?: string; status?: string; txid?: string } };
-}
-
-/** Reads events until one satisfies pred; returns it and everything read before it. */
-async function until(ch: Channel, pred: (e: Ev) => boolean, seen: Ev[] = []): Promise<Ev[]> {
-  for (;;) {
-    const e = (await ch.next(20000)) as Ev;
-    if (e.method !== 'event') continue;
-    seen.push(e);
-    if (pred(e)) return seen;
-  }
-}
 
 describe('bitcoin room against a regtest node', () => {
   let dir: { path: string; remove: () => Promise<void> };
@@ -63,7 +48,7 @@ describe('bitcoin room against a regtest node', () => {
 
   it('mined blocks arrive as chain.block events, in order', async () => {
     const hashes = await node.mine(5);
-    const seen = await until(ch, (e) => e.params.topic === 'chain.block' && e.params.data.hash === hashes[4]);
+    const seen = await eventsUntil(ch, (e) => e.params.topic === 'chain.block' && e.params.data.hash === hashes[4]);
     const blocks = seen.filter((e) => e.params.topic === 'chain.block').map((e) => e.params.data.hash);
     assert.deepEqual(blocks.slice(-5), hashes);
     const heights = seen.filter((e) => e.params.topic === 'chain.block').map((e) => e.params.data.height!);
@@ -91,16 +76,16 @@ describe('bitcoin room against a regtest node', () => {
     const tx = pay(alice, utxo, bob.address);
     const sent = (await ch.call('chain.broadcast', [tx.hex])).result as { txid: string };
     assert.equal(sent.txid, tx.txid);
-    const mem = await until(ch, (e) => e.params.topic === 'chain.tx' && e.params.data.txid === tx.txid);
+    const mem = await eventsUntil(ch, (e) => e.params.topic === 'chain.tx' && e.params.data.txid === tx.txid);
     const memEv = mem[mem.length - 1]!.params.data;
     assert.equal(memEv.status, 'mempool');
     assert.deepEqual(memEv.watches, [w.id]);
     const [blockHash] = await node.mine(1);
-    const conf = await until(ch, (e) => e.params.topic === 'chain.tx' && e.params.data.txid === tx.txid);
+    const conf = await eventsUntil(ch, (e) => e.params.topic === 'chain.tx' && e.params.data.txid === tx.txid);
     assert.equal(conf[conf.length - 1]!.params.data.status, 'confirmed');
     assert.equal(conf[conf.length - 1]!.params.data.block_hash, blockHash);
     await node.mine(2);
-    const deep = await until(ch, (e) => e.params.topic === 'chain.tx' && e.params.data.txid === tx.txid);
+    const deep = await eventsUntil(ch, (e) => e.params.topic === 'chain.tx' && e.params.data.txid === tx.txid);
     assert.equal(deep[deep.length - 1]!.params.data.status, 'deep');
     assert.equal(deep[deep.length - 1]!.params.data.confirmations, 3);
     const got = (await ch.call('chain.gettx', [tx.txid])).result as { txid: string; anya_watch: { status: string } };
@@ -127,7 +112,7 @@ describe('bitcoin room against a regtest node', () => {
   it('a real reorg: disconnected newest first, the watched tx back to unconfirmed, then the new branch', async () => {
     const tip = await node.rpc<string>('getbestblockhash');
     await node.rpc('invalidateblock', paidBlock);
-    const seen = await until(ch, (e) => e.params.topic === 'chain.tx' && e.params.data.txid === paidTxid && e.params.data.status === 'reorged');
+    const seen = await eventsUntil(ch, (e) => e.params.topic === 'chain.tx' && e.params.data.txid === paidTxid && e.params.data.status === 'reorged');
     const reorg = seen.find((e) => e.params.topic === 'chain.reorg')!;
     assert.equal((reorg.params.data.disconnected as Array<{ hash: string }>)[0]!.hash, tip);
     const disc = seen.filter((e) => e.params.topic === 'chain.disconnected').map((e) => e.params.data.height!);
@@ -135,7 +120,7 @@ describe('bitcoin room against a regtest node', () => {
     disc.forEach((h, i) => i > 0 && assert.equal(h, disc[i - 1]! - 1, 'newest first'));
     assert.equal(seen.filter((e) => e.params.topic === 'chain.disconnected').pop()!.params.data.hash, paidBlock);
     const fresh = await node.mine(4);
-    const more = await until(ch, (e) => e.params.topic === 'chain.block' && e.params.data.hash === fresh[3]);
+    const more = await eventsUntil(ch, (e) => e.params.topic === 'chain.block' && e.params.data.hash === fresh[3]);
     assert.deepEqual(
       more
         .filter((e) => e.params.topic === 'chain.block')
@@ -156,7 +141,7 @@ describe('bitcoin room against a regtest node', () => {
     node = await startBcoin(dir.path, { port: node.port, apiKey: node.apiKey, prefix: join(dir.path, 'bcoin') });
     await d.waitForLog((l) => l.msg === 'connected to bitcoind' && l.reconnected === true, 30000);
     const mined = await node.mine(3);
-    const seen = await until(ch, (e) => e.params.topic === 'chain.block' && e.params.data.hash === mined[2]);
+    const seen = await eventsUntil(ch, (e) => e.params.topic === 'chain.block' && e.params.data.hash === mined[2]);
     const heights = seen.filter((e) => e.params.topic === 'chain.block').map((e) => e.params.data.height!);
     assert.deepEqual(heights, [before.processed_height + 1, before.processed_height + 2, before.processed_height + 3]);
   });

@@ -8,23 +8,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
-import { unixChannel, type Channel } from './helpers/channel.js';
+import { unixChannel, type Channel, eventsUntil } from './helpers/channel.js';
 import { fund, newWallet, pay, startBcoin, type BcoinNode } from './helpers/bcoin.js';
 import { RpcProxy } from './peers/rpc-proxy.js';
-
-interface Ev {
-  method: string;
-  params: { topic: string; data: Record<string, unknown> & { height?: number; hash?: string; status?: string; txid?: string } };
-}
-
-async function until(ch: Channel, pred: (e: Ev) => boolean, seen: Ev[] = []): Promise<Ev[]> {
-  for (;;) {
-    const e = (await ch.next(20000)) as Ev;
-    if (e.method !== 'event') continue;
-    seen.push(e);
-    if (pred(e)) return seen;
-  }
-}
 
 describe('chain watcher: hashes, not numbers; pauses, not phantom reorgs', () => {
   let dir: { path: string; remove: () => Promise<void> };
@@ -62,11 +48,11 @@ describe('chain watcher: hashes, not numbers; pauses, not phantom reorgs', () =>
 
   it('transient failures of every call the watcher makes produce no reorg event; the new block still arrives once', async () => {
     const [first] = await node.mine(1);
-    await until(ch, (e) => e.params.topic === 'chain.block' && e.params.data.hash === first);
+    await eventsUntil(ch, (e) => e.params.topic === 'chain.block' && e.params.data.hash === first);
     for (const fault of ['rpc-error', 'http-500', 'drop'] as const) {
       for (const m of ['getblockhash', 'getblockheader', 'getblock', 'getbestblockhash']) proxy.failNext(m, 2, fault);
       const [h] = await node.mine(1);
-      const seen = await until(ch, (e) => e.params.topic === 'chain.block' && e.params.data.hash === h);
+      const seen = await eventsUntil(ch, (e) => e.params.topic === 'chain.block' && e.params.data.hash === h);
       assert.deepEqual(
         seen.filter((e) => e.params.topic !== 'chain.block').map((e) => e.params.topic),
         [],
@@ -82,7 +68,7 @@ describe('chain watcher: hashes, not numbers; pauses, not phantom reorgs', () =>
       const tip = await node.rpc<string>('getbestblockhash');
       await node.rpc('invalidateblock', tip);
       const fresh = await node.mine(2);
-      const seen = await until(ch, (e) => e.params.topic === 'chain.block' && e.params.data.hash === fresh[1]);
+      const seen = await eventsUntil(ch, (e) => e.params.topic === 'chain.block' && e.params.data.hash === fresh[1]);
       const reorg = seen.find((e) => e.params.topic === 'chain.reorg');
       assert.ok(reorg, 'the reorg is seen');
       assert.deepEqual(
@@ -106,7 +92,7 @@ describe('chain watcher: hashes, not numbers; pauses, not phantom reorgs', () =>
     proxy.failNext('getrawtransaction', 3, 'rpc-error');
     const tx = pay(alice, utxo, bob.address);
     await node.rpc('sendrawtransaction', tx.hex);
-    const seen = await until(ch, (e) => e.params.topic === 'chain.tx' && e.params.data.txid === tx.txid);
+    const seen = await eventsUntil(ch, (e) => e.params.topic === 'chain.tx' && e.params.data.txid === tx.txid);
     assert.equal(seen.at(-1)!.params.data.status, 'mempool');
     paid = { txid: tx.txid };
   });
@@ -114,12 +100,12 @@ describe('chain watcher: hashes, not numbers; pauses, not phantom reorgs', () =>
 
   it('a reorg deeper than bitcoind.reorgwindow resyncs with chain.resync and goes on', async () => {
     const [paidBlock] = await node.mine(1);
-    await until(ch, (e) => e.params.topic === 'chain.tx' && e.params.data.txid === paid.txid && e.params.data.status === 'confirmed');
+    await eventsUntil(ch, (e) => e.params.topic === 'chain.tx' && e.params.data.txid === paid.txid && e.params.data.status === 'confirmed');
     const later = await node.mine(8);
-    await until(ch, (e) => e.params.topic === 'chain.block' && e.params.data.hash === later[7]);
+    await eventsUntil(ch, (e) => e.params.topic === 'chain.block' && e.params.data.hash === later[7]);
     await node.rpc('invalidateblock', paidBlock);
     const fresh = await node.mine(12);
-    const seen = await until(ch, (e) => e.params.topic === 'chain.block' && e.params.data.hash === fresh[11]);
+    const seen = await eventsUntil(ch, (e) => e.params.topic === 'chain.block' && e.params.data.hash === fresh[11]);
     const resync = seen.find((e) => e.params.topic === 'chain.resync');
     assert.ok(resync, `a resync is announced: ${seen.map((e) => e.params.topic).join(',')}`);
     assert.ok((resync.params.data.reorged as string[]).includes(paid.txid), 'the payment in the lost block is named');
@@ -148,7 +134,7 @@ describe('chain watcher: hashes, not numbers; pauses, not phantom reorgs', () =>
         'logged',
       );
       proxy.rewrite('getblock', undefined);
-      await until(ch, (e) => e.params.topic === 'chain.block' && e.params.data.hash === h);
+      await eventsUntil(ch, (e) => e.params.topic === 'chain.block' && e.params.data.hash === h);
       for (let i = 0; i < 50 && (await health()).state !== 'ok'; i++) await new Promise((r) => setTimeout(r, 100));
       assert.equal((await health()).state, 'ok');
     } finally {

@@ -13,6 +13,7 @@ import { makeFeeModel, makeRiskModel } from '../tools/make-models.js';
 import { ROOT, startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
 import { call, unixChannel, type Channel } from './helpers/channel.js';
 import { fund, newWallet, pay, startBcoin, type BcoinNode } from './helpers/bcoin.js';
+import { until } from './helpers/until.js';
 
 describe('fee model served as trained', () => {
   let dir: { path: string; remove: () => Promise<void> };
@@ -111,7 +112,7 @@ describe('fee model served as trained', () => {
       const before = await call<{ recent_block_feerates: number[] }>(ch, 'ml.estimatefee', { target: 3 });
       assert.ok(Array.isArray(before.recent_block_feerates));
       await node.mine(1);
-      const r = await until(async () => {
+      const r = await until('a block fee rate in the live snapshot', async () => {
         const x = await call<{ recent_block_feerates: number[] }>(ch, 'ml.estimatefee', { target: 3 });
         return x.recent_block_feerates.length > 0 ? x : undefined;
       });
@@ -124,12 +125,3 @@ describe('fee model served as trained', () => {
     }
   });
 });
-
-async function until<T>(f: () => Promise<T | undefined>): Promise<T> {
-  for (let i = 0; i < 200; i++) {
-    const v = await f();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('timed out');
-}

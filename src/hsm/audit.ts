@@ -12,6 +12,7 @@
 // older head file together with the older database it belongs to (no monotonic counter in a PKCS#11 token).
 
 import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { BatchOp, RoomDb } from '../store/store.js';
 
@@ -103,7 +104,8 @@ export class AuditLog {
     this.head = ((await this.db.get('a:head')) as AuditHead | undefined) ?? { seq: 0, hash: GENESIS };
     if (!this.headFile) return undefined;
     const file = await this.readHeadFile();
-    this.headFh = await open(this.headFile, 'a+', 0o600).then(async (fh) => (await fh.close(), open(this.headFile!, 'r+')));
+    // Read-write, created 0600 if missing, not in append mode (its one record is rewritten in place at offset 0).
+    this.headFh = await open(this.headFile, constants.O_RDWR | constants.O_CREAT, 0o600);
     let finding: StartFinding | undefined;
     if (!file) {
       if (this.head.seq > 0)

@@ -28,7 +28,8 @@ export const hsmRoom: Room = {
       }),
     },
   ],
-  // The encrypted keystore (and the audit head that anchors the log) go into every backup.
+  // The encrypted keystore goes into every backup. The audit head file does not: it must outlive a restore, so the
+  // rollback shows.
   stateFiles: (config) => (config.list('hsm.provider').includes('software') ? [{ name: 'hsm.keystore', path: config.path('hsm.keystore')! }] : []),
   create: async ({ config, store, log, bus }) => {
     if (config.list('hsm.provider').length === 0) return {};

@@ -8,7 +8,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
-import { publishNoClobber } from '../core/files.js';
+import { FileExistsError, publishNoClobber } from '../core/files.js';
 import { createInterface } from 'node:readline';
 import type { Store } from './store.js';
 
@@ -236,13 +236,21 @@ export async function backupKey(path: string, create: boolean): Promise<Buffer> 
         `the backup key ${path} is missing: put the backupkeyfile that was beside the state when the backup was made there (it is never inside a backup)`,
       );
   }
+  // Written whole to a temp file, then published with link(2): two first backups at once agree on one key.
   const key = randomBytes(32);
-  const fh = await open(path, 'wx', 0o600);
+  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const fh = await open(tmp, 'wx', 0o600);
   try {
     await fh.writeFile(key);
     await fh.sync();
   } finally {
     await fh.close();
+  }
+  try {
+    await publishNoClobber(tmp, path);
+  } catch (err) {
+    if (err instanceof FileExistsError) return backupKey(path, false);
+    throw new BackupError((err as Error).message);
   }
   return key;
 }

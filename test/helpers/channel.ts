@@ -153,3 +153,19 @@ export async function closeAll(...things: Closable[]): Promise<void> {
     else await t.remove();
   }
 }
+
+/** A chain event notification as the tests read it. */
+export interface ChainEv {
+  method: string;
+  params: { topic: string; data: Record<string, unknown> & { height?: number; hash?: string; status?: string; txid?: string } };
+}
+
+/** Reads events until one satisfies pred; returns it and everything read before it (other messages are skipped). */
+export async function eventsUntil(ch: Channel, pred: (e: ChainEv) => boolean, seen: ChainEv[] = []): Promise<ChainEv[]> {
+  for (;;) {
+    const e = (await ch.next(20000)) as ChainEv;
+    if (e.method !== 'event') continue;
+    seen.push(e);
+    if (pred(e)) return seen;
+  }
+}

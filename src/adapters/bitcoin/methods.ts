@@ -10,6 +10,15 @@ import type { BitcoinService } from './service.js';
 
 const Hash = Type.String({ pattern: '^[0-9a-fA-F]{64}$', description: 'A block hash or txid (64 hex characters).' });
 const NoParams = Type.Object({}, { additionalProperties: false });
+/** A watch as chain.watch and chain.listwatches answer it. */
+const WatchT = Type.Object({
+  id: Type.String(),
+  kind: Type.String(),
+  value: Type.String(),
+  label: Type.String(),
+  created: Type.String(),
+  owners: Type.Optional(Type.Array(Type.String(), { description: 'The credentials that asked for it.' })),
+});
 /** Bitcoin Core's shapes (rpc/blockchain.cpp blockheaderToJSON, core_write.cpp TxToUniv); extra node fields pass. */
 const HeaderT = Type.Object(
   {
@@ -293,14 +302,7 @@ export function chainMethods(svc: BitcoinService, network: string): MethodSpec[]
         },
         { additionalProperties: false },
       ),
-      result: Type.Object({
-        id: Type.String(),
-        kind: Type.String(),
-        value: Type.String(),
-        label: Type.String(),
-        created: Type.String(),
-        owners: Type.Optional(Type.Array(Type.String())),
-      }),
+      result: WatchT,
       errors: ['Busy'],
       role: 'user',
       handler: (p, ctx) => svc.watches.add(p, ctx.connection.user ?? 'unknown'),
@@ -327,16 +329,7 @@ export function chainMethods(svc: BitcoinService, network: string): MethodSpec[]
         },
         { additionalProperties: false },
       ),
-      result: Type.Array(
-        Type.Object({
-          id: Type.String(),
-          kind: Type.String(),
-          value: Type.String(),
-          label: Type.String(),
-          created: Type.String(),
-          owners: Type.Optional(Type.Array(Type.String())),
-        }),
-      ),
+      result: Type.Array(WatchT),
       role: 'readonly',
       handler: ({ limit, offset }) => svc.watches.list().slice(offset, offset + limit),
     }),

@@ -7,7 +7,7 @@ import type { Network } from '../../core/options.js';
 import { HealthCell, type Service } from '../../core/service.js';
 import type { EventBus } from '../../rpc/events.js';
 import type { RoomDb, Store } from '../../store/store.js';
-import { ChainBackend, decodeRawTx } from './backend.js';
+import { ChainBackend, decodeRawTx, type VerboseBlock } from './backend.js';
 import { ZmqListener, type ZmqEndpoints } from './zmq.js';
 import { BitcoindClient, BitcoindError, BitcoindUnreachable } from './client.js';
 import { ChainWatcher } from './watcher.js';
@@ -48,6 +48,8 @@ export class BitcoinService implements Service {
   ) {
     this.watches = new WatchList(db, store, opts.network);
     this.watcher = new ChainWatcher(client, db, store, bus, this.watches, log, opts.deepAt, opts.reorgWindow);
+    // The watcher already fetched each block in full: its fee rates are read from that, not fetched again.
+    this.watcher.onBlock = (block) => void this.noteBlock(block);
     this.zmq = new ZmqListener(
       opts.zmq,
       {
@@ -169,7 +171,12 @@ export class BitcoinService implements Service {
   private async blockMedianRate(hash: string): Promise<number | null> {
     const known = this.blockRates.get(hash);
     if (known !== undefined) return known < 0 ? null : known;
-    const block = await this.backend!.getBlockFull(hash);
+    // Only blocks the watcher has not connected in this process (the ones before the start) are fetched here.
+    return this.noteBlock(await this.backend!.getBlockFull(hash));
+  }
+
+  /** Computes and keeps a block's median fee rate (the watcher hands over every block it connects). */
+  private noteBlock(block: VerboseBlock): number | null {
     const rates: number[] = [];
     for (const tx of block.tx) {
       if (tx.vin[0]?.coinbase !== undefined) continue;
@@ -178,7 +185,7 @@ export class BitcoinService implements Service {
     }
     rates.sort((a, b) => a - b);
     const median = rates.length > 0 ? Math.round(rates[Math.floor(rates.length / 2)]! * 1000) / 1000 : null;
-    this.blockRates.set(hash, median ?? -1);
+    this.blockRates.set(block.hash, median ?? -1);
     return median;
   }
 

@@ -43,6 +43,8 @@ export class ChainWatcher {
   best: Tip | undefined;
   /** Hashes of the blocks the last poll connected (the service checks ZMQ announced them). */
   lastConnected: string[] = [];
+  /** Called with each block once it is connected (the fee snapshot reads its fee rates). */
+  onBlock: ((block: VerboseBlock) => void) | undefined;
   private knownMempool = new Set<string>();
   /** When the processed tip last moved, and when it was last found equal to the node's best (for stall health). */
   lastProgress = Date.now();
@@ -246,6 +248,7 @@ export class ChainWatcher {
     this.tip = { height: block.height, hash: block.hash };
     this.lastProgress = Date.now();
     this.lastConnected.push(block.hash);
+    this.onBlock?.(block);
     this.bus.publish('chain.block', {
       height: block.height,
       hash: block.hash,

@@ -108,7 +108,7 @@ describe('fee model served as trained', () => {
       const w = newWallet();
       const utxo = await fund(node, w);
       const tx = pay(w, utxo, newWallet().address, 5000n);
-      await node.rpc('sendrawtransaction', tx.hex);
+      await node.send(tx.hex);
       const before = await call<{ recent_block_feerates: number[] }>(ch, 'ml.estimatefee', { target: 3 });
       assert.ok(Array.isArray(before.recent_block_feerates));
       await node.mine(1);

@@ -34,6 +34,8 @@ export interface BcoinNode {
   proc: ChildProcess;
   rpc<T = unknown>(method: string, ...params: unknown[]): Promise<T>;
   mine(n: number, address?: string): Promise<string[]>;
+  /** sendrawtransaction, then waits until the transaction is in the mempool (bcoin answers before it validates). */
+  send(hex: string): Promise<string>;
   stop(): Promise<void>;
   kill(): Promise<void>;
 }
@@ -81,6 +83,14 @@ export async function startBcoin(
     proc,
     rpc,
     mine: (n, address = miner) => rpc<string[]>('generatetoaddress', n, address),
+    send: async (hex) => {
+      const txid = await rpc<string>('sendrawtransaction', hex);
+      for (let i = 0; i < 500; i++) {
+        if ((await rpc<string[]>('getrawmempool')).includes(txid)) return txid;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      throw new Error(`${txid} never reached the mempool`);
+    },
     stop: async () => {
       proc.kill('SIGTERM');
       await exited;

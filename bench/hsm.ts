@@ -72,13 +72,14 @@ export async function benchHsm(results: Record<string, unknown>): Promise<void> 
     // 2. hsm.sign over the Unix socket of a real anyad on the same token: with the audit log (the default: one
     // synced LevelDB batch per signature) and without it.
     const rpcRuns: Record<string, number[]> = {};
+    const concurrent: Record<string, number> = {};
     let uptime: number[] = [];
     for (const audit of [true, false]) {
       const dd = join(dir, `anya-${audit}`);
       const proc = spawn(
         process.execPath,
         [
-          join(ROOT, 'dist/src/daemon/main.js'),
+          join(ROOT, 'dist/bin/anyad.js'),
           '-regtest',
           `-datadir=${dd}`,
           '-norpcws',
@@ -99,6 +100,22 @@ export async function benchHsm(results: Record<string, unknown>): Promise<void> 
       const hex = digest.toString('hex');
       rpcRuns[audit ? 'audited' : 'unaudited'] = await time(N, () => client.call('hsm.sign', { key: k.id, digest: hex }));
       uptime = await time(N, () => client.call('uptime'));
+      // 16 callers at once, each on its own key (no shared policy lock): audited, their entries share commits.
+      const keys = await Promise.all(Array.from({ length: 16 }, (_, i) => client.call<{ id: string }>('hsm.generatekey', { label: `c${i}` })));
+      const callers = await Promise.all(keys.map(() => AnyaClient.connect({ socket: join(dd, 'regtest', 'anya.sock') })));
+      let signed = 0;
+      const until = performance.now() + 2000;
+      const t0 = performance.now();
+      await Promise.all(
+        callers.map(async (c, i) => {
+          while (performance.now() < until) {
+            await c.call('hsm.sign', { key: keys[i]!.id, digest: hex });
+            signed++;
+          }
+        }),
+      );
+      concurrent[audit ? 'audited' : 'unaudited'] = Math.round(signed / ((performance.now() - t0) / 1000));
+      await Promise.all(callers.map((c) => c.close()));
       await client.close();
       const done = new Promise((r) => proc.once('exit', r));
       proc.kill('SIGTERM');
@@ -137,6 +154,8 @@ export async function benchHsm(results: Record<string, unknown>): Promise<void> 
       provider_in_process: stats(inproc),
       rpc_hsm_sign_unix: rpcS,
       rpc_hsm_sign_unix_audited: stats(rpcRuns.audited!),
+      audit_cost_ratio_p50: r3(stats(rpcRuns.audited!).p50_ms / rpcS.p50_ms),
+      concurrent_16: { audited_per_s: concurrent.audited!, unaudited_per_s: concurrent.unaudited!, ratio: r3(concurrent.audited! / concurrent.unaudited!) },
       rpc_uptime_unix: upS,
       ratio_rpc_to_raw_plus_transport: r3(rpcS.p50_ms / (rawS.p50_ms + upS.p50_ms)),
       software_ecdsa: stats(soft),
@@ -146,6 +165,9 @@ export async function benchHsm(results: Record<string, unknown>): Promise<void> 
     results.hsm = row;
     console.log(
       `hsm.sign over unix: p50 ${rpcS.p50_ms} ms p99 ${rpcS.p99_ms} ms without audit, p50 ${row.rpc_hsm_sign_unix_audited.p50_ms} ms p99 ${row.rpc_hsm_sign_unix_audited.p99_ms} ms with the audit log (target p50 < 2) | in-process provider p50 ${row.provider_in_process.p50_ms} ms | raw C_SignInit+C_Sign p50 ${rawS.p50_ms} ms | uptime RPC p50 ${upS.p50_ms} ms | ratio to raw+transport ${row.ratio_rpc_to_raw_plus_transport} (target <= 2)`,
+    );
+    console.log(
+      `hsm.sign, 16 callers on 16 keys: ${concurrent.audited}/s with the audit log (group commit) vs ${concurrent.unaudited}/s without | ratio ${row.concurrent_16.ratio}`,
     );
     console.log(
       `software provider: ECDSA p50 ${row.software_ecdsa.p50_ms} ms, Schnorr p50 ${row.software_schnorr.p50_ms} ms | 10-input PSBT p50 ${row.psbt_10_inputs_software.p50_ms} ms`,

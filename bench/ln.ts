@@ -130,7 +130,7 @@ async function benchRig(rig: Rig, dir: string): Promise<Record<string, unknown>>
   const proc = spawn(
     process.execPath,
     [
-      join(ROOT, 'dist/src/daemon/main.js'),
+      join(ROOT, 'dist/bin/anyad.js'),
       '-regtest',
       `-datadir=${dd}`,
       '-rpcport=0',
@@ -223,15 +223,7 @@ async function startToReady(dir: string, tag: string, extra: string[], runs = 5)
     const t0 = performance.now();
     const proc = spawn(
       process.execPath,
-      [
-        join(ROOT, 'dist/src/daemon/main.js'),
-        '-regtest',
-        `-datadir=${join(dir, `start-${tag}-${i}`)}`,
-        '-rpcport=0',
-        '-nobitcoind.enable',
-        '-noml.enable',
-        ...extra,
-      ],
+      [join(ROOT, 'dist/bin/anyad.js'), '-regtest', `-datadir=${join(dir, `start-${tag}-${i}`)}`, '-rpcport=0', '-nobitcoind.enable', '-noml.enable', ...extra],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     await new Promise<void>((resolve, reject) => {

@@ -97,7 +97,7 @@ export async function benchMl(results: Record<string, unknown>): Promise<void> {
     const dd = join(dir, 'anya');
     const proc = spawn(
       process.execPath,
-      [join(ROOT, 'dist/src/daemon/main.js'), '-regtest', `-datadir=${dd}`, '-norpcws', '-nobitcoind.enable', '-rpcratelimit=1000000', '-ml.cachesize=1'],
+      [join(ROOT, 'dist/bin/anyad.js'), '-regtest', `-datadir=${dd}`, '-norpcws', '-nobitcoind.enable', '-rpcratelimit=1000000', '-ml.cachesize=1'],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     await new Promise<void>((resolve, reject) => {

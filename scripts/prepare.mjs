@@ -52,8 +52,9 @@ if (missing.length > 0) {
   run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
 }
 
-// 3. Compile.
+// 3. Compile, then bundle the two commands (dist/bin/anyad.js, dist/bin/anya-cli.js).
 run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', root]);
+run(process.execPath, [join(root, 'scripts', 'bundle.mjs')]);
 
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 say(`${pkg.name} ${pkg.version} ready (${execFileSync(process.execPath, ['--version']).toString().trim()}, ${process.arch})`);

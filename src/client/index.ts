@@ -117,6 +117,8 @@ export class AnyaClient extends EventEmitter {
   private rpc: JSONRPCClient | undefined;
   private readonly subs = new Map<string, Subscription<unknown>>();
   private closedByUser = false;
+  /** Batch request ids: unique on this client however many batches run at once. */
+  private batchSeq = 0;
   private reconnecting = false;
 
   private constructor(private readonly opts: ClientOptions) {
@@ -155,7 +157,8 @@ export class AnyaClient extends EventEmitter {
   ): Promise<Array<{ result?: unknown; error?: { code: number; message: string; data?: unknown } }>> {
     const rpc = this.rpc;
     if (!rpc) throw new ConnectionError('not connected to anyad');
-    const reqs = calls.map((c, i) => ({ jsonrpc: '2.0' as const, id: `b${Date.now()}-${i}`, method: c.method, ...(c.params ? { params: c.params } : {}) }));
+    const batch = ++this.batchSeq;
+    const reqs = calls.map((c, i) => ({ jsonrpc: '2.0' as const, id: `b${batch}-${i}`, method: c.method, ...(c.params ? { params: c.params } : {}) }));
     const answers = await rpc.requestAdvanced(reqs);
     const byId = new Map(answers.map((a: JSONRPCResponse) => [a.id, a]));
     return reqs.map((r) => {

@@ -3,10 +3,9 @@
 
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { DestinationStream, Level } from 'pino';
 import type { Room } from '../core/room.js';
-import { VERSION } from '../core/version.js';
+import { PACKAGE_DIR, VERSION } from '../core/version.js';
 import { EventBus } from '../rpc/events.js';
 import { rpcMethods, RPC_TOPICS } from '../rpc/methods.js';
 import { RpcServer, type RpcEndpoints } from '../rpc/server.js';
@@ -136,7 +135,7 @@ export class Daemon {
         }),
       );
       const apis = new Map<string, unknown>();
-      const packageDir = fileURLToPath(new URL('../../../', import.meta.url));
+      const packageDir = PACKAGE_DIR;
       for (const room of rooms) {
         if (room.topics) bus.declare(room.name, room.topics);
         const parts = await room.create({

@@ -5,11 +5,20 @@
 //   keystore, a key derived from the seed): whoever can rewrite LevelDB cannot recompute the chain. A keystore that
 //   has been locked since start has no key yet; its entries are covered by the next keyed entry (the hash chain runs
 //   through them) and verify() counts any unkeyed tail;
-// - a head file outside LevelDB (sequence and hash, fsync'd with every entry), so a cut-off tail, or a restore that
+// - a head file outside LevelDB (sequence and hash, fsync'd with every commit), so a cut-off tail, or a restore that
 //   rolls the log back, shows at the next start: it is named in the log itself (a rollback entry) and in verify();
 // - the database's own head key, as before.
 // What it cannot catch: someone who holds the MAC key (a root user on an unlocked keystore), or who puts back an
 // older head file together with the older database it belongs to (no monotonic counter in a PKCS#11 token).
+//
+// Group commit: entries asked for while a commit is on its way are chained in memory and written together, one
+// synced LevelDB batch and one head-file write for the whole group, and the two writes run side by side. The head
+// file then names the commit in flight (`from`: the head before it), so a crash between the two writes is told
+// apart from a rollback: the database is either at `from` (the commit never finished, nothing of it was answered)
+// or at the new head. Every caller is answered only after both writes are durable, so a signature still leaves
+// anyad only after its audit entry is on disk. Right after answering, the head file is rewritten without `from`
+// (no fsync: it guards against a restore or an edit, which leave the page cache alone; after a power cut the
+// in-flight record is the truth), so a later rollback of exactly the last commit is caught too.
 
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
@@ -47,6 +56,11 @@ export interface AuditHead {
   hash: string;
 }
 
+/** The head file's record: the head, and while a commit is in flight the head before it. */
+interface HeadRecord extends AuditHead {
+  from?: AuditHead;
+}
+
 export interface AuditVerdict {
   ok: boolean;
   entries: number;
@@ -70,8 +84,19 @@ export interface StartFinding {
 
 export type AuditMac = (data: Uint8Array) => Promise<Buffer | undefined>;
 
+interface Request {
+  event: AuditEntry['event'];
+  key: string | null;
+  detail: Record<string, unknown>;
+  extra: BatchOp[];
+  resolve: (e: AuditEntry) => void;
+  reject: (err: unknown) => void;
+}
+
 const GENESIS = '0'.repeat(64);
-const HEAD_FILE_SIZE = 128;
+const HEAD_FILE_SIZE = 256;
+/** The most entries one commit carries (a bound on one batch, not on throughput). */
+const MAX_GROUP = 256;
 const seqKey = (n: number): string => `a:${String(n).padStart(12, '0')}`;
 
 function entryHash(e: Omit<AuditEntry, 'hash' | 'mac'>): string {
@@ -83,8 +108,10 @@ const macInput = (hash: string): Buffer => Buffer.from(`anyad-audit-v1:${hash}`)
 
 export class AuditLog {
   private head: AuditHead = { seq: 0, hash: GENESIS };
-  /** Appends are serialized so sequence numbers never collide. */
-  private chain: Promise<unknown> = Promise.resolve();
+  /** Entries asked for and not yet committed, in the order asked. */
+  private queue: Array<Request> = [];
+  /** The commit loop while it runs; one at a time, so sequence numbers never collide. */
+  private committing: Promise<void> | undefined;
   private headFh: FileHandle | undefined;
 
   /**
@@ -97,6 +124,8 @@ export class AuditLog {
     private readonly headFile: string | undefined,
     private readonly mac: AuditMac,
     private readonly macRequired: () => boolean,
+    /** Writes one atomic, synced batch (the store's). */
+    private readonly write: (ops: BatchOp[]) => Promise<void> = () => Promise.reject(new Error('this audit log is read-only')),
   ) {}
 
   /** Reads both heads; answers what a rollback or a cut would look like, for the caller to record. */
@@ -114,28 +143,42 @@ export class AuditLog {
           to_seq: this.head.seq,
           reason: `the head file ${this.headFile} was missing (first start of a build that keeps it, or it was removed): entries cut before this start cannot be ruled out`,
         };
-    } else if (file.seq > this.head.seq) {
-      finding = {
-        from_seq: file.seq,
-        to_seq: this.head.seq,
-        reason: `the log ends at ${this.head.seq} but the head file says ${file.seq}: entries were removed, or an older state was restored`,
-      };
-    } else if (file.seq > 0) {
-      const at = (await this.db.get(seqKey(file.seq))) as AuditEntry | undefined;
-      if (at?.hash !== file.hash)
-        finding = { from_seq: file.seq, to_seq: this.head.seq, reason: `entry ${file.seq} is not the one the head file recorded: the log was replaced` };
+    } else {
+      const problem = await this.checkHeadFile(file, this.head.seq);
+      if (problem) finding = { from_seq: problem.expected, to_seq: this.head.seq, reason: problem.reason };
     }
     await this.writeHeadFile(this.head);
     return finding;
   }
 
   async close(): Promise<void> {
-    await this.chain;
+    await this.committing;
     await this.headFh?.close();
     this.headFh = undefined;
   }
 
-  private async readHeadFile(): Promise<AuditHead | undefined> {
+  /**
+   * Compares the head file with the database, whose log ends at `end`. A commit the head file names as in flight
+   * may have ended either way (nothing of it was answered); anything else that falls short is a rollback or a cut.
+   */
+  private async checkHeadFile(file: HeadRecord, end: number): Promise<{ expected: number; reason: string } | undefined> {
+    const at = async (h: AuditHead): Promise<boolean> => h.seq === 0 || ((await this.db.get(seqKey(h.seq))) as AuditEntry | undefined)?.hash === h.hash;
+    if (end === file.seq)
+      return (await at(file)) ? undefined : { expected: file.seq, reason: `entry ${file.seq} is not the one the head file recorded: the log was replaced` };
+    if (file.from && end === file.from.seq)
+      return (await at(file.from))
+        ? undefined
+        : { expected: file.from.seq, reason: `entry ${file.from.seq} is not the one the head file recorded: the log was replaced` };
+    // Entries up to the commit in flight's start were answered for certain, the rest perhaps: a log that ends
+    // before that start lost answered entries, and everything up to the file's head is named as possibly lost.
+    if (end < (file.from?.seq ?? file.seq))
+      return { expected: file.seq, reason: `the log ends at ${end} but the head file says ${file.seq}: entries were removed, or an older state was restored` };
+    // The database is ahead of the head file (the file's write was lost in a crash after the batch): the entry the
+    // file names must still be there.
+    return (await at(file)) ? undefined : { expected: file.seq, reason: `entry ${file.seq} is not the one the head file recorded: the log was replaced` };
+  }
+
+  private async readHeadFile(): Promise<HeadRecord | undefined> {
     let text: string;
     try {
       const fh = await open(this.headFile!, 'r');
@@ -149,49 +192,81 @@ export class AuditLog {
       throw err;
     }
     if (text === '') return undefined;
-    const h = JSON.parse(text) as AuditHead;
-    if (!Number.isInteger(h.seq) || typeof h.hash !== 'string') throw new Error(`${this.headFile} is not an audit head file`);
+    const h = JSON.parse(text) as HeadRecord;
+    const valid = (x: AuditHead | undefined): boolean => x !== undefined && Number.isInteger(x.seq) && typeof x.hash === 'string';
+    if (!valid(h) || (h.from !== undefined && !valid(h.from))) throw new Error(`${this.headFile} is not an audit head file`);
     return h;
   }
 
   /** One fixed-size record written in place and fsync'd: no rename, so one small write and one datasync. */
-  private async writeHeadFile(h: AuditHead): Promise<void> {
+  private async writeHeadFile(h: AuditHead, from?: AuditHead, sync = true): Promise<void> {
     if (!this.headFh) return;
     const buf = Buffer.alloc(HEAD_FILE_SIZE, 0x20);
-    buf.write(JSON.stringify({ seq: h.seq, hash: h.hash }));
+    buf.write(JSON.stringify({ seq: h.seq, hash: h.hash, ...(from ? { from: { seq: from.seq, hash: from.hash } } : {}) }));
     buf[HEAD_FILE_SIZE - 1] = 0x0a;
     await this.headFh.write(buf, 0, HEAD_FILE_SIZE, 0);
-    await this.headFh.datasync();
+    if (sync) await this.headFh.datasync();
   }
 
   /**
-   * Appends an entry: the caller's operations and the entry go in one batch, so an event and its audit entry exist
-   * together or not at all; the head file follows once the batch is durable.
+   * Appends an entry: the caller's operations and the entry go in one batch (with the other entries of its group),
+   * so an event and its audit entry exist together or not at all. Answers once the entry is durable.
    */
-  append(
-    event: AuditEntry['event'],
-    key: string | null,
-    detail: Record<string, unknown>,
-    write: (ops: BatchOp[]) => Promise<void>,
-    extra: BatchOp[] = [],
-  ): Promise<AuditEntry> {
-    const run = async (): Promise<AuditEntry> => {
-      const base = { seq: this.head.seq + 1, time: new Date().toISOString(), event, key, detail, prev: this.head.hash };
+  append(event: AuditEntry['event'], key: string | null, detail: Record<string, unknown>, extra: BatchOp[] = []): Promise<AuditEntry> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ event, key, detail, extra, resolve, reject });
+      if (!this.committing) this.committing = this.commitAll();
+    });
+  }
+
+  /**
+   * Commits groups until nothing is waiting. The loop's last look at the queue and its end are one synchronous
+   * step, so an entry asked for by a caller that was just answered is never left behind.
+   */
+  private async commitAll(): Promise<void> {
+    await Promise.resolve(); // the caller has set `committing` before the loop can end
+    try {
+      while (this.queue.length > 0) await this.commitGroup(this.queue.splice(0, MAX_GROUP));
+    } finally {
+      this.committing = undefined;
+    }
+  }
+
+  private async commitGroup(group: Request[]): Promise<void> {
+    let head = this.head;
+    const ops: BatchOp[] = [];
+    const done: Array<{ r: Request; entry: AuditEntry }> = [];
+    for (const r of group) {
+      const base = { seq: head.seq + 1, time: new Date().toISOString(), event: r.event, key: r.key, detail: r.detail, prev: head.hash };
       const hash = entryHash(base);
-      const mac = await this.mac(macInput(hash));
+      let mac: Buffer | undefined;
+      try {
+        mac = await this.mac(macInput(hash));
+      } catch (err) {
+        // Only this entry fails (and its event with it); the chain goes on without it.
+        r.reject(err);
+        continue;
+      }
       const entry: AuditEntry = { ...base, hash, mac: mac ? mac.toString('hex') : null };
-      await write([
-        ...extra,
-        { type: 'put', sublevel: this.db, key: seqKey(entry.seq), value: entry },
-        { type: 'put', sublevel: this.db, key: 'a:head', value: { seq: entry.seq, hash: entry.hash } },
-      ]);
-      this.head = { seq: entry.seq, hash: entry.hash };
-      await this.writeHeadFile(this.head);
-      return entry;
-    };
-    const p = this.chain.then(run, run);
-    this.chain = p.catch(() => undefined);
-    return p;
+      ops.push(...r.extra, { type: 'put', sublevel: this.db, key: seqKey(entry.seq), value: entry });
+      head = { seq: entry.seq, hash: entry.hash };
+      done.push({ r, entry });
+    }
+    if (done.length === 0) return;
+    ops.push({ type: 'put', sublevel: this.db, key: 'a:head', value: head });
+    try {
+      // Side by side: the head file names this commit as in flight, so a crash between the two is no rollback.
+      const results = await Promise.allSettled([this.write(ops), this.writeHeadFile(head, this.head)]);
+      const failed = results.find((x): x is PromiseRejectedResult => x.status === 'rejected');
+      if (results[0].status === 'fulfilled') this.head = head;
+      if (failed) throw failed.reason;
+    } catch (err) {
+      for (const { r } of done) r.reject(err);
+      return;
+    }
+    for (const { r, entry } of done) r.resolve(entry);
+    // Settled: the commit is no longer in flight (see the top of this file).
+    await this.writeHeadFile(head, undefined, false).catch(() => undefined);
   }
 
   /** Entries appended so far (the head's sequence number). */
@@ -258,10 +333,8 @@ export class AuditLog {
       return verdict({ seq: expect, reason: `the log ends at ${expect - 1} but its head says ${head.seq}: entries were removed from the end` });
     if (this.headFile) {
       const file = await this.readHeadFile();
-      if (file && file.seq > expect - 1)
-        return verdict({ seq: expect, reason: `the log ends at ${expect - 1} but the head file says ${file.seq}: entries were removed from the end` });
-      if (file && file.seq === expect - 1 && file.hash !== prev)
-        return verdict({ seq: file.seq, reason: `entry ${file.seq} is not the one the head file recorded: the log was replaced` });
+      const problem = file && (await this.checkHeadFile(file, expect - 1));
+      if (problem) return verdict({ seq: problem.expected, reason: problem.reason });
     }
     return verdict();
   }

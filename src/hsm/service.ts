@@ -96,6 +96,7 @@ export class HsmService implements Service {
       join(config.netdir, 'hsm-audit.head'),
       (data) => this.provider?.auditMac(data) ?? Promise.resolve(undefined),
       () => this.provider?.kind === 'pkcs11',
+      (ops) => this.store.batch(ops),
     );
     this.policy = new PolicyEngine(db);
   }
@@ -185,7 +186,7 @@ export class HsmService implements Service {
 
   private async record(event: AuditEntry['event'], key: string | null, detail: Record<string, unknown>, extra: BatchOp[] = []): Promise<void> {
     if (!this.config.bool('hsm.audit')) await this.store.batch(extra);
-    else await this.audit.append(event, key, detail, (ops) => this.store.batch(ops), extra);
+    else await this.audit.append(event, key, detail, extra);
     for (const op of extra) if (op.type === 'put' && op.sublevel === this.db && op.key.startsWith('k:')) this.cache.set(op.key.slice(2), op.value as KeyRecord);
     this.policy.written(extra);
   }

@@ -81,8 +81,28 @@ export interface RegisteredMethod {
   owner: string;
   /** Parameter names in positional order. */
   order: string[];
-  checkParams: TypeCheck<TObject>;
-  checkResult: TypeCheck<TSchema>;
+  readonly checkParams: TypeCheck<TObject>;
+  readonly checkResult: TypeCheck<TSchema>;
+}
+
+/**
+ * A method whose checkers are compiled on first use: compiling every schema of every room at start costs more than
+ * the rest of the start together, and most methods are never called in a daemon's life.
+ */
+function compiledOnFirstUse(spec: MethodSpec, owner: string): RegisteredMethod {
+  let params: TypeCheck<TObject> | undefined;
+  let result: TypeCheck<TSchema> | undefined;
+  return {
+    spec,
+    owner,
+    order: Object.keys(spec.params.properties),
+    get checkParams() {
+      return (params ??= TypeCompiler.Compile(spec.params));
+    },
+    get checkResult() {
+      return (result ??= TypeCompiler.Compile(spec.result));
+    },
+  };
 }
 
 const NAME_RE = /^(?:[a-z][a-z0-9]*\.)?[a-z][a-z0-9_]*$/;
@@ -95,13 +115,7 @@ export class MethodRegistry {
       if (!NAME_RE.test(spec.name)) throw new Error(`method name '${spec.name}' must be lower-case namespace.verb`);
       if (this.methods.has(spec.name)) throw new Error(`method '${spec.name}' is registered twice (${this.methods.get(spec.name)!.owner} and ${owner})`);
       if (spec.params.additionalProperties !== false) throw new Error(`method '${spec.name}': params schema must set additionalProperties: false`);
-      this.methods.set(spec.name, {
-        spec,
-        owner,
-        order: Object.keys(spec.params.properties),
-        checkParams: TypeCompiler.Compile(spec.params),
-        checkResult: TypeCompiler.Compile(spec.result),
-      });
+      this.methods.set(spec.name, compiledOnFirstUse(spec, owner));
     }
   }
 

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as ln from 'ln-service';
-import { startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
+import { lndSettled, startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
 import { call, channelsWithEvents, closeAll, type Channel } from './helpers/channel.js';
 import { LnNetwork } from './peers/ln-network.js';
 import { LndPeer } from './peers/lnd-peer.js';
@@ -74,6 +74,7 @@ describe('ln.invoice exactly once, as LND really replays', () => {
     net.connect(payer, node.id);
     anyadMacaroon = node.issueMacaroon(join(dir.path, 'anyad.macaroon'));
     d = await startDaemon(join(dir.path, 'anya'), {
+      alsoWaitFor: lndSettled,
       args: [
         '-lnd.enable',
         `-lnd.socket=${node.socket}`,
@@ -162,6 +163,42 @@ describe('ln.invoice exactly once, as LND really replays', () => {
     assert.equal(seen('settled', inv.payment_hash), 1);
   });
 
+  it('anyad is ready before LND attaches; meanwhile LND calls answer -28 naming the stage, and nothing made after is lost', async () => {
+    ch.close();
+    ws.close();
+    pumping = false;
+    await d.kill();
+    node.subscribeDelayMs = 1500;
+    const args = [
+      '-lnd.enable',
+      `-lnd.socket=${node.socket}`,
+      `-lnd.tlscertpath=${node.certPath}`,
+      `-lnd.macaroonpath=${anyadMacaroon}`,
+      '-nobitcoind.enable',
+      '-noml.enable',
+    ];
+    d = await startDaemon(d.datadir, { args });
+    ({ ch, ws } = await channelsWithEvents(d, ['ln.invoice']));
+    const early = await ch.call('ln.createinvoice', { amount_msat: 1000, description: 'too early' });
+    assert.equal(early.error?.code, -28, JSON.stringify(early));
+    assert.match(String((early.error?.data as { stage?: string }).stage), /^lnd: /);
+    assert.equal(
+      node.invoices.some((i) => i.memo === 'too early'),
+      false,
+      'nothing was created on the node',
+    );
+    await d.waitForLog(lndSettled);
+    node.subscribeDelayMs = 0;
+    events.length = 0;
+    pumping = true;
+    void pump();
+    const inv = await call<{ payment_hash: string; bolt11: string }>(ch, 'ln.createinvoice', { amount_msat: 9000, description: 'once attached' });
+    await pay(inv.bolt11);
+    await waitFor('settled', inv.payment_hash);
+    assert.equal(seen('created', inv.payment_hash), 1);
+    assert.equal(seen('settled', inv.payment_hash), 1);
+  });
+
   it('anyad restarted after settlements while it was down: reported once (cursors), nothing again afterwards', async () => {
     const a = await make('while anyad is down, a');
     const b = await make('while anyad is down, b');
@@ -174,6 +211,7 @@ describe('ln.invoice exactly once, as LND really replays', () => {
     await pay(a.request);
     const c = await make('made while anyad is down');
     d = await startDaemon(d.datadir, {
+      alsoWaitFor: lndSettled,
       args: [
         '-lnd.enable',
         `-lnd.socket=${node.socket}`,

@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import * as ln from 'ln-service';
 import { LIGHTNING_MIGRATIONS } from '../src/adapters/lightning/records.js';
 import { Store } from '../src/store/store.js';
-import { startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
+import { lndSettled, startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
 import { checkLayer2Face } from './helpers/layer2.js';
 import { call, channelsWithEvents, closeAll, nextEvent, unixChannel, wsChannel, type Channel } from './helpers/channel.js';
 import { ClnPeer } from './peers/cln-peer.js';
@@ -71,7 +71,7 @@ describe('Lightning over LND test peers', () => {
     await b.start();
     // A pays B directly in several tests: make them peers.
     net.connect(a, b.id);
-    d = await startDaemon(join(dir.path, 'anya-b'), { args: lndArgs(b) });
+    d = await startDaemon(join(dir.path, 'anya-b'), { alsoWaitFor: lndSettled, args: lndArgs(b) });
     ({ ch, ws } = await channelsWithEvents(d, ['ln.*']));
   });
   after(() => closeAll(ch, ws, d, a, b, dir));
@@ -139,7 +139,7 @@ describe('Lightning over LND test peers', () => {
   });
 
   it('anyad pays through A: peers, channels, ln.payment, fee cap, records', async () => {
-    const da = await startDaemon(join(dir.path, 'anya-a'), { args: [...lndArgs(a), '-ln.watchinterval=100'] });
+    const da = await startDaemon(join(dir.path, 'anya-a'), { alsoWaitFor: lndSettled, args: [...lndArgs(a), '-ln.watchinterval=100'] });
     const ca = await unixChannel(da.socket);
     try {
       await call(ca, 'subscribe', { topics: ['ln.payment', 'ln.peer', 'ln.channel'] });
@@ -234,7 +234,7 @@ describe('Lightning over LND test peers', () => {
   it("a payment whose outcome anyad missed (killed mid-payment) is settled from LND's record when it is back", async () => {
     const datadir = join(dir.path, 'anya-crash');
     const args = [...lndArgs(a), '-ln.watchinterval=100'];
-    const dx = await startDaemon(datadir, { args });
+    const dx = await startDaemon(datadir, { alsoWaitFor: lndSettled, args });
     const cx = await unixChannel(dx.socket);
     const inv = await call<{ bolt11: string; payment_hash: string }>(ch, 'ln.createinvoice', { amount_msat: 12_000, description: 'crash' });
     a.holdPayments = true;
@@ -249,7 +249,7 @@ describe('Lightning over LND test peers', () => {
     cx.close();
     await dx.kill('SIGKILL');
     a.release(); // the node finishes the payment while anyad is gone
-    const dy = await startDaemon(datadir, { args });
+    const dy = await startDaemon(datadir, { alsoWaitFor: lndSettled, args });
     const cy = await unixChannel(dy.socket);
     try {
       const rec = await until('the outcome read from LND', async () => {
@@ -305,7 +305,7 @@ describe('Lightning over LND test peers', () => {
     await testnet.start();
     cases.push([lndArgs(testnet), /LND serves chain 43497fd7f826957108f4a30fd9cec3aeba79972084e90ead01ea330900000000, not anyad's regtest; refusing/]);
     for (const [args, reason] of cases) {
-      const dx = await startDaemon(join(dir.path, `anya-bad-${cases.findIndex((c) => c[0] === args)}`), { args });
+      const dx = await startDaemon(join(dir.path, `anya-bad-${cases.findIndex((c) => c[0] === args)}`), { alsoWaitFor: lndSettled, args });
       const cx = await unixChannel(dx.socket);
       try {
         const [h] = await l2Health(cx);
@@ -328,7 +328,7 @@ describe('Lightning over LND test peers', () => {
     sam.synced = false;
     await chmod(sam.macaroonPath, 0o644);
     await sam.start();
-    const dx = await startDaemon(join(dir.path, 'anya-syncing'), { args: lndArgs(sam) });
+    const dx = await startDaemon(join(dir.path, 'anya-syncing'), { alsoWaitFor: lndSettled, args: lndArgs(sam) });
     const cx = await unixChannel(dx.socket);
     try {
       const warned = await dx.waitForLog((l) => /macaroon is readable by every user/.test(String(l.msg)));
@@ -392,7 +392,7 @@ describe('Lightning over LND test peers', () => {
     });
     await ln.createInvoice({ lnd, description: 'made while down' });
     const addedWhileDown = b.invoices.length;
-    d = await startDaemon(d.datadir, { args: lndArgs(b) });
+    d = await startDaemon(d.datadir, { alsoWaitFor: lndSettled, args: lndArgs(b) });
     ch = await unixChannel(d.socket);
     await until('the invoice made while anyad was down, reported as created', async () => {
       const [l2] = await call<Array<{ summary: { cursors?: { add_index?: number } } }>>(ch, 'l2.list');
@@ -420,7 +420,7 @@ describe('Lightning over LND test peers', () => {
     const c = new ClnPeer(net, join(dir.path, 'c2.rpc'), 'carol');
     await c.start();
     const both = [...lndArgs(a), '-cln.enable', `-cln.rpcfile=${c.socketPath}`];
-    const dx = await startDaemon(join(dir.path, 'anya-both'), { args: both });
+    const dx = await startDaemon(join(dir.path, 'anya-both'), { alsoWaitFor: lndSettled, args: both });
     const cx = await unixChannel(dx.socket);
     try {
       const none = await cx.call('ln.getinfo');
@@ -441,7 +441,7 @@ describe('Lightning over LND test peers', () => {
       cx.close();
       await dx.kill();
     }
-    const dy = await startDaemon(join(dir.path, 'anya-both'), { args: [...both, '-ln.default=cln'] });
+    const dy = await startDaemon(join(dir.path, 'anya-both'), { alsoWaitFor: lndSettled, args: [...both, '-ln.default=cln'] });
     const cy = await unixChannel(dy.socket);
     try {
       assert.equal((await call<{ backend: string }>(cy, 'ln.getinfo')).backend, 'cln');

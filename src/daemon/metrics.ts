@@ -8,10 +8,18 @@ import type { CallObserver } from '../rpc/dispatcher.js';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5];
 
+interface MethodStats {
+  calls: Map<string, number>;
+  /** buckets[i]: calls that took at most LATENCY_BUCKETS[i] and more than the bucket before; the last: slower. */
+  buckets: number[];
+  sum: number;
+  count: number;
+}
+
 export class DaemonMetrics implements CallObserver {
   readonly registry = new Registry();
-  private readonly calls = new Map<string, { method: string; transport: string; outcome: string; n: number }>();
-  private readonly latency = new Map<string, { buckets: number[]; sum: number; count: number }>();
+  /** Per method: calls by "transport outcome", and the latency histogram (per-bucket counts, summed when read). */
+  private readonly perMethod = new Map<string, MethodStats>();
   readonly connections: Gauge<'transport'>;
   readonly subscriptions: Gauge;
   readonly cutoffs: Counter;
@@ -33,9 +41,14 @@ export class DaemonMetrics implements CallObserver {
         help: 'RPC calls by method, transport and outcome',
         type: 'counter',
         aggregator: 'sum',
-        values: [...this.calls.values()].map((c) => ({ labels: { method: c.method, transport: c.transport, outcome: c.outcome }, value: c.n })),
+        values: [...this.perMethod].flatMap(([method, m]) =>
+          [...m.calls].map(([key, n]) => {
+            const [transport, outcome] = key.split(' ');
+            return { labels: { method, transport, outcome }, value: n };
+          }),
+        ),
       }),
-      reset: () => this.calls.clear(),
+      reset: () => this.perMethod.clear(),
     } as never);
     this.registry.registerMetric({
       name: 'anyad_rpc_call_seconds',
@@ -43,7 +56,7 @@ export class DaemonMetrics implements CallObserver {
       type: 'histogram',
       aggregator: 'sum',
       get: async () => ({ name: 'anyad_rpc_call_seconds', help: 'RPC handler time', type: 'histogram', aggregator: 'sum', values: this.latencyValues() }),
-      reset: () => this.latency.clear(),
+      reset: () => this.perMethod.clear(),
     } as never);
     this.connections = new Gauge({
       name: 'anyad_rpc_connections',
@@ -70,23 +83,28 @@ export class DaemonMetrics implements CallObserver {
     this.cutoffs = new Counter({ name: 'anyad_subscriber_cutoffs_total', help: 'Slow subscribers cut off', registers: [this.registry] });
   }
 
+  /** Called once per RPC call: one map lookup and a few increments (it runs on every request). */
   onCall(method: string, transport: string, outcome: 'ok' | 'error', seconds: number): void {
-    const key = `${method}\u0000${transport}\u0000${outcome}`;
-    const c = this.calls.get(key);
-    if (c) c.n++;
-    else this.calls.set(key, { method, transport, outcome, n: 1 });
-    let h = this.latency.get(method);
-    if (!h) this.latency.set(method, (h = { buckets: LATENCY_BUCKETS.map(() => 0), sum: 0, count: 0 }));
-    for (let i = 0; i < LATENCY_BUCKETS.length; i++) if (seconds <= LATENCY_BUCKETS[i]!) h.buckets[i]!++;
-    h.sum += seconds;
-    h.count++;
+    let m = this.perMethod.get(method);
+    if (!m) this.perMethod.set(method, (m = { calls: new Map(), buckets: new Array<number>(LATENCY_BUCKETS.length + 1).fill(0), sum: 0, count: 0 }));
+    const key = `${transport} ${outcome}`;
+    m.calls.set(key, (m.calls.get(key) ?? 0) + 1);
+    let i = 0;
+    while (i < LATENCY_BUCKETS.length && seconds > LATENCY_BUCKETS[i]!) i++;
+    m.buckets[i]!++;
+    m.sum += seconds;
+    m.count++;
   }
 
   /** Prometheus histogram series: cumulative buckets with le, then +Inf, sum and count, per method. */
   private latencyValues(): Array<{ labels: Record<string, string | number>; value: number; metricName: string }> {
     const out: Array<{ labels: Record<string, string | number>; value: number; metricName: string }> = [];
-    for (const [method, h] of this.latency) {
-      LATENCY_BUCKETS.forEach((le, i) => out.push({ labels: { method, le }, value: h.buckets[i]!, metricName: 'anyad_rpc_call_seconds_bucket' }));
+    for (const [method, h] of this.perMethod) {
+      let cumulative = 0;
+      LATENCY_BUCKETS.forEach((le, i) => {
+        cumulative += h.buckets[i]!;
+        out.push({ labels: { method, le }, value: cumulative, metricName: 'anyad_rpc_call_seconds_bucket' });
+      });
       out.push({ labels: { method, le: '+Inf' }, value: h.count, metricName: 'anyad_rpc_call_seconds_bucket' });
       out.push({ labels: { method }, value: h.sum, metricName: 'anyad_rpc_call_seconds_sum' });
       out.push({ labels: { method }, value: h.count, metricName: 'anyad_rpc_call_seconds_count' });

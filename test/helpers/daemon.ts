@@ -54,8 +54,13 @@ export interface SpawnOptions {
   entry?: string;
   /** Wait for "anyad ready" (default) or only for "serving RPC" (the daemon may still be warming up). */
   waitFor?: 'ready' | 'serving' | 'nothing';
+  /** After ready, also wait for a log line (a backend that attaches in the background, e.g. LND). */
+  alsoWaitFor?: (l: LogLine) => boolean;
   env?: NodeJS.ProcessEnv;
 }
+
+/** LND attaches after anyad is ready: its first attach ended, attached or failed (it goes on retrying then). */
+export const lndSettled = (l: LogLine): boolean => l.msg === 'LND attached: invoices reconciled, stream open' || l.msg === 'LND unavailable; retrying';
 
 /** Starts anyad on regtest in `datadir` and waits until it is ready; rejects with stderr if it exits first. */
 export async function startDaemon(datadir: string, opts: SpawnOptions = {}): Promise<RunningDaemon> {
@@ -125,6 +130,7 @@ export async function startDaemon(datadir: string, opts: SpawnOptions = {}): Pro
   d.wsUrl = serving.ws as string | undefined;
   if (typeof serving.socket === 'string') d.socket = serving.socket;
   if (opts.waitFor !== 'serving') await waitForLog((l) => l.msg === 'anyad ready');
+  if (opts.alsoWaitFor && opts.waitFor !== 'serving') await waitForLog(opts.alsoWaitFor);
   return d;
 }
 

@@ -5,7 +5,7 @@
 import type { Health } from '../../core/service.js';
 import { rpcError } from '../../rpc/errors.js';
 import type { Layer2Adapter, OperationRecord } from '../layer2/contract.js';
-import type { InvoiceRecord, PaymentRecord } from './backend.js';
+import { refuseWhileStarting, type InvoiceRecord, type PaymentRecord } from './backend.js';
 import { checkInvoice } from './bolt11.js';
 import { createInvoice, FeeOp, InvoiceOp, pay, PayOp, type LnParts } from './operations.js';
 import { newestFirst } from './records.js';
@@ -87,6 +87,7 @@ export class LightningAdapter implements Layer2Adapter {
   }
 
   async submit(operation: string, params: Record<string, unknown>): Promise<OperationRecord> {
+    refuseWhileStarting(this.parts.backend);
     if (operation === 'pay') {
       const r = await pay(this.parts, params as never);
       return (await this.status(r.payment_hash))!;
@@ -115,6 +116,7 @@ export class LightningAdapter implements Layer2Adapter {
   }
 
   async estimateFee(operation: string, params: Record<string, unknown>): Promise<Record<string, unknown>> {
+    refuseWhileStarting(this.parts.backend);
     if (operation !== 'pay')
       throw rpcError('InvalidParams', `lightning can estimate the fee of: ${Object.keys(this.estimates).join(', ')} (not '${operation}')`);
     checkInvoice(String(params.invoice), this.parts.network);

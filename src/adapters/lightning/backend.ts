@@ -3,6 +3,7 @@
 // node cannot do something it refuses with a clear error instead of returning something made up.
 
 import type { Service } from '../../core/service.js';
+import { ErrorCode, RpcError } from '../../rpc/errors.js';
 
 export type BackendName = 'cln' | 'lnd';
 
@@ -99,6 +100,10 @@ export interface LightningBackend extends Service {
   readonly backend: BackendName;
   /** False while the node is unreachable, locked or refused; calls then fail at once with BackendUnavailable. */
   readonly connected: boolean;
+  /** What a backend that attaches after anyad is ready is doing meanwhile; undefined once it is done (or failed). */
+  startingStage?(): string | undefined;
+  /** Run once the backend has attached, before callers are let through (the room takes the channel watch's baseline). */
+  beforeReady?: () => Promise<void>;
   getInfo(): Promise<LnInfo>;
   balance(): Promise<LnBalance>;
   listPeers(): Promise<LnPeer[]>;
@@ -138,3 +143,10 @@ export interface PaymentState {
  */
 export type RefusalKind =
   'no_route' | 'fee_limit' | 'rejected_by_destination' | 'already_paid' | 'invoice_expired' | 'insufficient_funds' | 'peer_unreachable' | 'timeout';
+
+/** Callers wait (-28, WarmingUp, naming the stage) while the backend attaches: nothing is done through anyad before its events can be seen. */
+export function refuseWhileStarting(b: LightningBackend): void {
+  const stage = b.startingStage?.();
+  if (stage !== undefined)
+    throw new RpcError(ErrorCode.WarmingUp, `${b.backend} is starting: ${stage}`, { stage: `${b.backend}: ${stage}`, service: b.backend });
+}

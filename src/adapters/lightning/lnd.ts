@@ -14,13 +14,16 @@
 //   add_index order, then every invoice settled after the settle cursor is reported settled, in settle_index order;
 // - on the stream, takes an event only when its index is the cursor + 1; a duplicate is dropped; a gap (an index
 //   further on) reconciles from ListInvoices again before going on.
-// Health is ok only once the reconciliation is done and the stream is attached. On the first start the cursors are
+// Health is ok only once the reconciliation is done and the stream is attached. The start does not wait for it (it
+// costs about a second: loading ln-service and its gRPC stack, connecting, reconciling): anyad is ready meanwhile,
+// and every LND call answers -28 (WarmingUp) naming the stage until the stream is attached, so nothing is created
+// through anyad before its event can be seen. On the first start the cursors are
 // set to LND's newest add and settle indexes (history before anyad is not reported). The macaroon is a secret: it
 // is read from lnd.macaroonpath into memory and never logged or put in an error.
 
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
-import * as ln from 'ln-service';
+import type * as Ln from 'ln-service';
 import type { Logger } from 'pino';
 import { Backoff } from '../../core/backoff.js';
 import { HealthCell, type Health, type HealthState } from '../../core/service.js';
@@ -109,8 +112,14 @@ const LND_KIND: Record<string, RefusalKind> = {
   PaymentAttemptsTimedOut: 'timeout',
 };
 
+/** ln-service and its gRPC stack, loaded on the first connect (in the background of the start), once. */
+let ln: typeof Ln;
+async function loadLnService(): Promise<void> {
+  ln ??= await import('ln-service');
+}
+
 /** Closes the gRPC clients of an authenticated LND object (one per LND service). */
-function closeGrpc(lnd: ln.AuthenticatedLnd | undefined): void {
+function closeGrpc(lnd: Ln.AuthenticatedLnd | undefined): void {
   for (const client of Object.values((lnd ?? {}) as Record<string, { close?: () => void }>)) client.close?.();
 }
 
@@ -134,7 +143,7 @@ const hashOf = (i: RawInvoice): string => Buffer.from(i.r_hash).toString('hex');
  * the gRPC client ln-service exposes as lnd.default (the same channel and macaroon).
  */
 function listInvoicesRaw(
-  lnd: ln.AuthenticatedLnd,
+  lnd: Ln.AuthenticatedLnd,
   req: { index_offset: string; num_max_invoices: string; reversed: boolean },
 ): Promise<{ invoices: RawInvoice[]; last_index_offset: string }> {
   const client = (
@@ -149,7 +158,7 @@ export class LndBackend implements LightningBackend {
   readonly optional = true;
   readonly backend = 'lnd';
   private readonly cell = new HealthCell('starting', 'connecting to LND');
-  private lnd: ln.AuthenticatedLnd | undefined;
+  private lnd: Ln.AuthenticatedLnd | undefined;
   private credentialsKey = '';
   private warnedMode = false;
   private readonly backoff = new Backoff(250, 15_000);
@@ -169,24 +178,19 @@ export class LndBackend implements LightningBackend {
     return this.cell.get();
   }
 
+  /** Starts following LND in the background; calls answer -28 with the stage until the first stream is attached. */
   async open(): Promise<void> {
     this.running = true;
-    let attached!: () => void;
-    let failed!: (err: unknown) => void;
-    const first = new Promise<void>((resolve, reject) => ((attached = resolve), (failed = reject)));
-    this.firstAttach = { attached, failed };
-    first.catch(() => undefined); // when the probe below fails, nobody awaits it
-    try {
-      await this.probe();
-    } finally {
-      this.loop = this.followInvoices();
-    }
-    // Ready only once the invoices are reconciled and the stream is attached (nothing created meanwhile is lost).
-    await first;
+    this.loop = this.followInvoices();
   }
 
-  /** Settles open(): the first stream attached, or the first attempt failed (the loop goes on retrying). */
-  private firstAttach: { attached: () => void; failed: (err: unknown) => void } | undefined;
+  /** What the first attach is doing, while it runs; undefined once attached or once the first attempt failed. */
+  private stage: string | undefined = 'loading ln-service';
+  beforeReady: (() => Promise<void>) | undefined;
+
+  startingStage(): string | undefined {
+    return this.stage;
+  }
 
   async close(): Promise<void> {
     this.running = false;
@@ -237,7 +241,7 @@ export class LndBackend implements LightningBackend {
       this.lnd = ln.authenticatedLndGrpc({ ...(cert ? { cert } : {}), macaroon, socket: this.settings.socket }).lnd;
       this.credentialsKey = key;
     }
-    let info: Awaited<ReturnType<typeof ln.getWalletInfo>>;
+    let info: Awaited<ReturnType<typeof Ln.getWalletInfo>>;
     try {
       info = await this.timed(ln.getWalletInfo({ lnd: this.lnd }));
     } catch (err) {
@@ -259,11 +263,20 @@ export class LndBackend implements LightningBackend {
   private synced = false;
   private streaming = false;
 
+  /** The stream is attached: the first time, the room's beforeReady runs before callers are let through. */
+  private async attached(): Promise<void> {
+    if (this.stage !== undefined && this.beforeReady) {
+      this.stage = 'taking the channel and peer baseline';
+      await this.beforeReady().catch((err: Error) => this.log.warn({ reason: err.message }, 'channel and peer baseline failed'));
+    }
+    if (this.running) this.healthy();
+  }
+
   /** The invoice stream is attached: health says what LND is. */
   private healthy(): void {
     this.streaming = true;
-    this.firstAttach?.attached();
-    this.firstAttach = undefined;
+    if (this.stage !== undefined) this.log.info({ lnd: this.who }, 'LND attached: invoices reconciled, stream open');
+    this.stage = undefined;
     if (this.synced) this.cell.set('ok', `connected to ${this.who}`);
     else this.cell.set('degraded', `connected to ${this.who}, which is not yet synced to the chain`);
   }
@@ -279,16 +292,21 @@ export class LndBackend implements LightningBackend {
     const backoff = this.backoff;
     while (this.running) {
       try {
+        if (this.stage) this.stage = 'loading ln-service';
+        await loadLnService();
+        if (this.stage) this.stage = `connecting to ${this.settings.socket}`;
         if (!this.connected) await this.probe();
         backoff.reset();
+        if (this.stage) this.stage = 'reconciling invoices';
         await this.reconcile();
+        if (this.stage) this.stage = 'attaching the invoice stream';
         await this.stream();
       } catch (err) {
         if (!this.running) return;
         const t = classify(err, this.settings);
-        if (this.connected) this.log.warn({ reason: t?.reason ?? errorParts(err).message }, 'lost LND');
-        this.firstAttach?.failed(err);
-        this.firstAttach = undefined;
+        if (this.connected || this.stage !== undefined)
+          this.log.warn({ reason: t?.reason ?? errorParts(err).message }, this.connected ? 'lost LND' : 'LND unavailable; retrying');
+        this.stage = undefined;
         if (t) this.cell.set(t.state, t.reason);
         else if (!(err instanceof ProbeFailed))
           this.cell.set('degraded', `following LND's invoices failed: ${errorParts(err).details || errorParts(err).message}; retrying`);
@@ -386,7 +404,7 @@ export class LndBackend implements LightningBackend {
         lastAdd = (await this.records.cursor('add_index')) ?? lastAdd;
         lastSettle = (await this.records.cursor('settle_index')) ?? lastSettle;
       };
-      sub.on('invoice_updated', (inv: ln.LndInvoice) => {
+      sub.on('invoice_updated', (inv: Ln.LndInvoice) => {
         queue = queue.then(async () => {
           if (inv.index === lastAdd + 1) {
             lastAdd = inv.index;
@@ -411,7 +429,7 @@ export class LndBackend implements LightningBackend {
       sub.on('error', (err: unknown) => end(err));
       sub.on('end', () => end(new Error('LND ended the invoice subscription')));
       // Attached, after the reconciliation: only now is the backend ok (an invoice made before is in the record).
-      this.healthy();
+      void this.attached();
     });
   }
 
@@ -426,7 +444,7 @@ export class LndBackend implements LightningBackend {
   }
 
   /** Runs one ln-service call, or answers BackendUnavailable at once when LND is not connected. */
-  private async call<T>(f: (lnd: ln.AuthenticatedLnd) => Promise<T>, ms = this.settings.timeoutMs): Promise<T> {
+  private async call<T>(f: (lnd: Ln.AuthenticatedLnd) => Promise<T>, ms = this.settings.timeoutMs): Promise<T> {
     if (!this.connected || !this.lnd) throw rpcError('BackendUnavailable', `LND is not connected: ${this.cell.get().detail}`, { service: 'lnd' });
     try {
       return await this.timed(f(this.lnd), ms);
@@ -552,7 +570,7 @@ export class LndBackend implements LightningBackend {
   }
 
   async lookupInvoice(paymentHash: string): Promise<InvoiceRecord | undefined> {
-    let i: ln.LndInvoice;
+    let i: Ln.LndInvoice;
     try {
       i = await this.call((lnd) => ln.getInvoice({ lnd, id: paymentHash }));
     } catch (err) {
@@ -604,7 +622,7 @@ export class LndBackend implements LightningBackend {
   }
 
   async paymentState(paymentHash: string): Promise<PaymentState | undefined> {
-    let r: Awaited<ReturnType<typeof ln.getPayment>>;
+    let r: Awaited<ReturnType<typeof Ln.getPayment>>;
     try {
       r = await this.call((lnd) => ln.getPayment({ lnd, id: paymentHash }));
     } catch (err) {

@@ -6,7 +6,7 @@ import { Type } from '@sinclair/typebox';
 import { rpcError } from '../../rpc/errors.js';
 import { defineMethod, withoutPreimages, type MethodSpec } from '../../rpc/registry.js';
 import { checkInvoice } from './bolt11.js';
-import type { BackendName } from './backend.js';
+import { refuseWhileStarting, type BackendName } from './backend.js';
 import { Bolt11, createInvoice, InvoiceOp, pay, PayOp, type LnParts } from './operations.js';
 import { newestFirst } from './records.js';
 import type { NodeWatch } from './watch.js';
@@ -30,6 +30,7 @@ export class BackendChooser {
       throw rpcError('InvalidParams', `two Lightning backends are configured (${names.join(', ')}): name one with the backend param, or set ln.default`);
     const c = this.configured.get(chosen);
     if (!c) throw rpcError('InvalidParams', `backend '${chosen}' is not configured (configured: ${names.join(', ') || 'none'})`);
+    refuseWhileStarting(c.backend);
     return c;
   }
 }

@@ -82,6 +82,9 @@ export const lightningRoom: Room = {
     for (const { backend, records } of backends) {
       const parts = { backend, records, bus, network: config.network };
       const watch = new NodeWatch(parts, config.int('ln.watchinterval'), log.child({ backend: backend.backend }));
+      // A backend that attaches after the start takes the watch's baseline before it lets callers through, so no
+      // change made through anyad is folded into the baseline unreported.
+      backend.beforeReady = () => watch.tick();
       const adapter = new LightningAdapter(parts);
       configured.set(backend.backend, { ...parts, watch });
       l2?.register(adapter);

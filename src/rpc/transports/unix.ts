@@ -124,7 +124,8 @@ export class UnixTransport {
     let ended = false;
     const onLine = (line: string): void => {
       if (tooLarge || line.trim() === '') return;
-      if (Buffer.byteLength(line) > this.opts.maxMessageBytes) {
+      // (A UTF-16 unit is at most 3 UTF-8 bytes: short lines need no counting.)
+      if (line.length * 3 > this.opts.maxMessageBytes && Buffer.byteLength(line) > this.opts.maxMessageBytes) {
         this.refuseTooLarge(socket, conn);
         tooLarge = true;
         return;

@@ -6,3 +6,24 @@ import type { Network } from './options.js';
 export function bitcoinNetwork(n: Network): bitcoin.Network {
   return n === 'main' ? bitcoin.networks.bitcoin : n === 'regtest' ? bitcoin.networks.regtest : bitcoin.networks.testnet;
 }
+
+/**
+ * An address's output script, hex. Throws on an address that is not valid for the network. Segwit v0 addresses
+ * (P2WPKH, P2WSH: what wallets hand out) are decoded directly: bitcoinjs-lib's toOutputScript tries base58 first and
+ * pays for the exception, ~80 µs an address against ~4 µs, which matters when a wallet backend watches 100,000 of
+ * them. Every other kind goes through toOutputScript.
+ */
+export function outputScriptHex(address: string, n: Network): string {
+  const net = bitcoinNetwork(n);
+  if (address.slice(0, net.bech32.length + 1).toLowerCase() === `${net.bech32}1`) {
+    let d: { version: number; prefix: string; data: Uint8Array } | undefined;
+    try {
+      d = bitcoin.address.fromBech32(address);
+    } catch {
+      d = undefined; // toOutputScript below gives the reason
+    }
+    if (d && d.prefix === net.bech32 && d.version === 0 && (d.data.length === 20 || d.data.length === 32))
+      return `00${d.data.length.toString(16)}${Buffer.from(d.data).toString('hex')}`;
+  }
+  return Buffer.from(bitcoin.address.toOutputScript(address, net)).toString('hex');
+}

@@ -2,8 +2,7 @@
 // inputs that spend them). Persisted in the room's sublevel; matched in memory through two indexes.
 
 import { randomBytes } from 'node:crypto';
-import * as bitcoin from 'bitcoinjs-lib';
-import { bitcoinNetwork } from '../../core/bitcoin-network.js';
+import { outputScriptHex } from '../../core/bitcoin-network.js';
 import type { Network } from '../../core/options.js';
 import { KeyedLock } from '../../core/keyed-lock.js';
 import { rpcError } from '../../rpc/errors.js';
@@ -23,10 +22,13 @@ export interface Watch {
 
 export const MAX_WATCHES = 250_000;
 
+const ids = (entry: string | string[] | undefined): string[] => (entry === undefined ? [] : typeof entry === 'string' ? [entry] : entry);
+
 export class WatchList {
   private readonly byId = new Map<string, Watch>();
-  private readonly byScript = new Map<string, Set<string>>();
-  private readonly byOutpoint = new Map<string, Set<string>>();
+  /** Watch ids by output script (hex) and by outpoint: one id as a plain string (nearly always), several as an array. */
+  private readonly byScript = new Map<string, string | string[]>();
+  private readonly byOutpoint = new Map<string, string | string[]>();
   /** One critical section per watched thing (add and remove read, check and write the same record). */
   private readonly locks = new KeyedLock();
 
@@ -63,7 +65,9 @@ export class WatchList {
 
   private async addLocked(kind: Watch['kind'], value: string, key: string, label: string | undefined, owner: string): Promise<Watch> {
     // Found through the index, not by walking the list: a wallet backend watches 100,000 addresses.
-    const existing = [...((kind === 'outpoint' ? this.byOutpoint : this.byScript).get(key) ?? [])].map((id) => this.byId.get(id)!).find((w) => w.kind === kind);
+    const existing = ids((kind === 'outpoint' ? this.byOutpoint : this.byScript).get(key))
+      .map((id) => this.byId.get(id)!)
+      .find((w) => w.kind === kind);
     if (existing) {
       // The same thing watched by another app: one watch, one more owner.
       if (existing.owners?.includes(owner)) return existing;
@@ -105,27 +109,31 @@ export class WatchList {
     this.byId.delete(id);
     const map = w.kind === 'outpoint' ? this.byOutpoint : this.byScript;
     const k = this.keyOf(w.kind, w.value);
-    map.get(k)?.delete(id);
-    if (map.get(k)?.size === 0) map.delete(k);
+    const others = ids(map.get(k)).filter((x) => x !== id);
+    if (others.length === 0) map.delete(k);
+    else map.set(k, others.length === 1 ? others[0]! : others);
     return true;
   }
 
   /** The watches a transaction touches (by output script or spent outpoint), or undefined. */
   match(tx: VerboseTx): { watches: string[]; spends: string[] } | undefined {
-    const ids = new Set<string>();
+    const found = new Set<string>();
     const spends: string[] = [];
-    for (const out of tx.vout) for (const id of this.byScript.get(out.scriptPubKey.hex) ?? []) ids.add(id);
+    for (const out of tx.vout) {
+      const hit = this.byScript.get(out.scriptPubKey.hex);
+      if (hit !== undefined) for (const id of typeof hit === 'string' ? [hit] : hit) found.add(id);
+    }
     if (this.byOutpoint.size > 0) {
       for (const input of tx.vin) {
         if (input.txid === undefined) continue;
         const op = `${input.txid}:${input.vout}`;
         const hit = this.byOutpoint.get(op);
-        if (!hit) continue;
+        if (hit === undefined) continue;
         spends.push(op);
-        for (const id of hit) ids.add(id);
+        for (const id of typeof hit === 'string' ? [hit] : hit) found.add(id);
       }
     }
-    return ids.size > 0 ? { watches: [...ids].sort(), spends } : undefined;
+    return found.size > 0 ? { watches: [...found].sort(), spends } : undefined;
   }
 
   /** The index key: an output script in hex for addresses and scripts, txid:vout for outpoints. Throws -32602. */
@@ -133,7 +141,7 @@ export class WatchList {
     switch (kind) {
       case 'address':
         try {
-          return Buffer.from(bitcoin.address.toOutputScript(value, bitcoinNetwork(this.network))).toString('hex');
+          return outputScriptHex(value, this.network);
         } catch {
           throw rpcError('InvalidParams', `'${value.slice(0, 100)}' is not a valid ${this.network} address`);
         }
@@ -152,8 +160,7 @@ export class WatchList {
     this.byId.set(w.id, w);
     const map = w.kind === 'outpoint' ? this.byOutpoint : this.byScript;
     const k = this.keyOf(w.kind, w.value);
-    const set = map.get(k) ?? new Set<string>();
-    set.add(w.id);
-    map.set(k, set);
+    const had = map.get(k);
+    map.set(k, had === undefined ? w.id : [...ids(had), w.id]);
   }
 }

@@ -1,6 +1,7 @@
 // The HSM audit log's group commit on a real LevelDB: entries asked for together are written together (fewer
-// synced batches than entries) yet each caller is answered only once its entry is durable and the chain verifies;
-// a crash between the LevelDB batch and the head-file write is told apart from a rollback.
+// synced batches and MACs than entries) yet each caller is answered only once its entry is durable and the chain
+// verifies; a MAC-less tail where the key is always in reach is a forgery; a crash between the LevelDB batch and the
+// head-file write is told apart from a rollback.
 
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
@@ -52,11 +53,20 @@ describe('audit log group commit', () => {
     // Each caller's entry is in the database by the time the caller is answered.
     for (const e of entries) assert.ok(batches.some((b) => b.some((op) => op.type === 'put' && (op.value as { hash?: string }).hash === e.hash)));
     assert.ok(batches.length < 60, `grouped: ${batches.length} batches for 60 entries`);
+    // One MAC per commit, on its last entry; the chain covers the rest, and the log never ends unkeyed.
     const v = await log.verify();
-    assert.deepEqual([v.ok, v.entries, v.keyed], [true, 60, 60]);
+    assert.deepEqual([v.ok, v.entries, v.keyed, v.unkeyed_tail], [true, 60, batches.length, 0]);
     // Entries asked for after a group was answered (the callers' next step) still get committed.
     const later = await log.append('sign', 'k0', { after: true });
     assert.equal(later.seq, 61);
+    // Someone who rewrites the last entry cannot make its MAC: dropping it leaves an unkeyed tail, named.
+    const lastKey = `a:${String(61).padStart(12, '0')}`;
+    const hsmDb = store.db.sublevel<string, unknown>('hsm', { valueEncoding: 'json' });
+    const stored = (await hsmDb.get(lastKey)) as { mac: string | null };
+    await hsmDb.put(lastKey, { ...stored, mac: null });
+    const forged = await log.verify();
+    assert.equal(forged.ok, false);
+    assert.match(forged.problem!.reason, /entry 61 has no MAC although/);
     await log.close();
     await store.close();
   });

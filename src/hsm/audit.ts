@@ -1,10 +1,11 @@
 // A tamper-evident audit log of every key event, in the hsm sublevel. Each entry carries its sequence number and
 // the hash of the previous entry, and its own hash covers both: a changed, removed or reordered entry breaks the
 // chain at a place verify() names. Three things make it more than a checksum:
-// - a MAC over each entry's hash, with a key that lives in the provider (a non-extractable token secret; in the
-//   keystore, a key derived from the seed): whoever can rewrite LevelDB cannot recompute the chain. A keystore that
-//   has been locked since start has no key yet; its entries are covered by the next keyed entry (the hash chain runs
-//   through them) and verify() counts any unkeyed tail;
+// - a MAC over the hash of the last entry of each commit, with a key that lives in the provider (a non-extractable
+//   token secret; in the keystore, a key derived from the seed): whoever can rewrite LevelDB cannot recompute the
+//   chain. The hash chain runs through the entries before it, so one MAC covers the whole commit (one HSM operation
+//   per commit, not per entry). A keystore that has been locked since start has no key yet; its entries are covered
+//   by the next keyed entry and verify() counts any unkeyed tail; with a token, an unkeyed tail is a forgery;
 // - a head file outside LevelDB (sequence and hash, fsync'd with every commit), so a cut-off tail, or a restore that
 //   rolls the log back, shows at the next start: it is named in the log itself (a rollback entry) and in verify();
 // - the database's own head key, as before.
@@ -238,21 +239,20 @@ export class AuditLog {
     const done: Array<{ r: Request; entry: AuditEntry }> = [];
     for (const r of group) {
       const base = { seq: head.seq + 1, time: new Date().toISOString(), event: r.event, key: r.key, detail: r.detail, prev: head.hash };
-      const hash = entryHash(base);
-      let mac: Buffer | undefined;
-      try {
-        mac = await this.mac(macInput(hash));
-      } catch (err) {
-        // Only this entry fails (and its event with it); the chain goes on without it.
-        r.reject(err);
-        continue;
-      }
-      const entry: AuditEntry = { ...base, hash, mac: mac ? mac.toString('hex') : null };
-      ops.push(...r.extra, { type: 'put', sublevel: this.db, key: seqKey(entry.seq), value: entry });
+      const entry: AuditEntry = { ...base, hash: entryHash(base), mac: null };
       head = { seq: entry.seq, hash: entry.hash };
       done.push({ r, entry });
     }
-    if (done.length === 0) return;
+    // The commit's last entry carries the MAC; the chain through its prev hashes covers the others.
+    const last = done.at(-1)!.entry;
+    try {
+      const mac = await this.mac(macInput(last.hash));
+      last.mac = mac ? mac.toString('hex') : null;
+    } catch (err) {
+      for (const { r } of done) r.reject(err);
+      return;
+    }
+    for (const { r, entry } of done) ops.push(...r.extra, { type: 'put', sublevel: this.db, key: seqKey(entry.seq), value: entry });
     ops.push({ type: 'put', sublevel: this.db, key: 'a:head', value: head });
     try {
       // Side by side: the head file names this commit as in flight, so a crash between the two is no rollback.
@@ -287,6 +287,8 @@ export class AuditLog {
     let n = 0;
     let keyed = 0;
     let lastKeyed = 0;
+    /** The first entry of the unkeyed run since the last keyed entry. */
+    let unkeyedFrom: number | undefined;
     const probe = await this.mac(macInput(GENESIS));
     const macsChecked = probe !== undefined;
     const rollbacks: AuditVerdict['rollbacks'] = [];
@@ -316,18 +318,23 @@ export class AuditLog {
         }
         keyed++;
         lastKeyed = n;
-      } else if (this.macRequired() && !(mac === undefined && keyed === 0)) {
+        unkeyedFrom = undefined;
+      } else if (!(mac === undefined && keyed === 0)) {
         // (Entries with no mac field at all, before the first keyed one, were written by a build without MACs.)
-        return verdict({
-          seq: e.seq,
-          reason: `entry ${e.seq} has no MAC although the provider's audit key is always in reach: the log was rewritten from here on`,
-        });
+        unkeyedFrom ??= e.seq;
       }
       if (e.event === 'rollback')
         rollbacks.push({ seq: e.seq, from_seq: Number(e.detail.from_seq), to_seq: Number(e.detail.to_seq), reason: String(e.detail.reason) });
       prev = hash;
       expect++;
     }
+    // Entries without a MAC are covered by the next keyed one; where the key is always in reach (a token) the log
+    // never ends in them, so an unkeyed tail there was written by someone else.
+    if (this.macRequired() && unkeyedFrom !== undefined)
+      return verdict({
+        seq: unkeyedFrom,
+        reason: `entry ${unkeyedFrom} has no MAC although the provider's audit key is always in reach, and no later entry covers it: the log was rewritten from here on`,
+      });
     const head = (await this.db.get('a:head')) as AuditHead | undefined;
     if (head && (head.seq !== expect - 1 || head.hash !== prev))
       return verdict({ seq: expect, reason: `the log ends at ${expect - 1} but its head says ${head.seq}: entries were removed from the end` });

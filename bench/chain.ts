@@ -9,6 +9,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
+import { AnyaClient } from '../src/client/index.js';
 import { LineSplitter } from '../src/core/lines.js';
 import { freePort, startBcoin, type BcoinNode } from '../test/helpers/bcoin.js';
 
@@ -47,10 +48,19 @@ export async function benchChain(results: Record<string, unknown>): Promise<void
     const base = [`-bitcoind.rpcport=${node.port}`, `-bitcoind.rpccookiefile=${node.cookieFile}`];
     // anyad learns the tip, stops, misses 2000 blocks, then catches up while it opens; once on a quiet machine and
     // once with a CPU-burning process per core beside it (the node's own rate is measured under the same load).
+    // Then once more, quiet, with an address watched: every block is read in full to be matched.
     const BLOCKS = 2000;
     let a = await startAnyad(join(dir, 'anya'), base);
     await stop(a.proc);
-    for (const loaded of [false, true]) {
+    for (const mode of ['quiet', 'loaded', 'watched'] as const) {
+      const loaded = mode === 'loaded';
+      if (mode === 'watched') {
+        a = await startAnyad(join(dir, 'anya'), base);
+        const client = await AnyaClient.connect({ socket: join(dir, 'anya', 'regtest', 'anya.sock') });
+        await client.call('chain.watch', { script: `0014${'11'.repeat(20)}` });
+        await client.close();
+        await stop(a.proc);
+      }
       const from = await node.rpc<number>('getblockcount');
       for (let i = 0; i < BLOCKS; i += 500) await node.mine(500);
       const burners = loaded ? cpus().map(() => spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' })) : [];
@@ -72,9 +82,10 @@ export async function benchChain(results: Record<string, unknown>): Promise<void
           node_getblock_blocks_per_s: Math.round(nodeRate),
           ratio: r2(anyRate / nodeRate),
         };
-        results[loaded ? 'catchup_loaded' : 'catchup'] = catchup;
+        results[{ quiet: 'catchup', loaded: 'catchup_loaded', watched: 'catchup_watched' }[mode]] = catchup;
+        const what = mode === 'watched' ? 'an address watched (full blocks)' : 'nothing watched (anyad reads txids only)';
         console.log(
-          `catch-up ${BLOCKS} blocks${loaded ? ` (${burners.length} CPU burners beside)` : ''}: anyad ${catchup.anyad_blocks_per_s} blocks/s | node getblockhash+getblock ${catchup.node_getblock_blocks_per_s} blocks/s | ratio ${catchup.ratio} (target >= 1.0)`,
+          `catch-up ${BLOCKS} blocks, ${what}${loaded ? ` (${burners.length} CPU burners beside)` : ''}: anyad ${catchup.anyad_blocks_per_s} blocks/s | node getblockhash+getblock ${catchup.node_getblock_blocks_per_s} blocks/s | ratio ${catchup.ratio} (target >= 1.0)`,
         );
       } finally {
         burners.forEach((b) => b.kill('SIGKILL'));

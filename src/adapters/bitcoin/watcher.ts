@@ -14,7 +14,7 @@
 import type { Logger } from 'pino';
 import type { EventBus } from '../../rpc/events.js';
 import type { BatchOp, RoomDb, Store } from '../../store/store.js';
-import type { ChainBackend, VerboseBlock, VerboseTx } from './backend.js';
+import type { ChainBackend, LightBlock, VerboseBlock, VerboseTx } from './backend.js';
 import { BitcoindError, type BitcoindClient } from './client.js';
 import type { WatchList } from './watchlist.js';
 
@@ -34,8 +34,12 @@ export interface WatchedTx {
 }
 
 const MEMPOOL_LOOKUPS_PER_POLL = 500;
-/** Blocks requested ahead of the one being connected during catch-up. */
-const PREFETCH = 4;
+/** Blocks requested ahead of the one being connected during catch-up: full blocks (memory), txid-only ones. */
+const PREFETCH_FULL = 6;
+const PREFETCH_LIGHT = 16;
+/** The newest blocks are always read in full: the fee snapshot takes the median fee rate of the last six. */
+const RECENT_FULL = 6;
+const isLight = (b: VerboseBlock | LightBlock): b is LightBlock => b.tx.length > 0 && typeof b.tx[0] === 'string';
 const heightKey = (h: number): string => `h:${String(h).padStart(10, '0')}`;
 
 export class ChainWatcher {
@@ -100,20 +104,28 @@ export class ChainWatcher {
     const start = this.tip!.height;
     const best = this.best.height;
     const total = best - start;
-    // Blocks are fetched a few ahead (within bitcoind.maxconcurrency) and connected strictly in order.
-    const ahead = new Map<number, Promise<VerboseBlock>>();
+    // Blocks are fetched a few ahead (within bitcoind.maxconcurrency) and connected strictly in order. While nothing
+    // is watched, and the block is not one of the last few (whose fee rates the fee snapshot reads), its txids are
+    // enough: verbosity 1 is several times less JSON to parse than every transaction decoded.
+    const ahead = new Map<number, Promise<VerboseBlock | LightBlock>>();
     const fetchBlock = (h: number): void => {
       if (h > best || ahead.has(h)) return;
-      const p = this.client.call<string>('getblockhash', h).then((hash) => backend.getBlockFull(hash));
+      const light = this.watches.size() === 0 && h <= best - RECENT_FULL;
+      const p = this.client
+        .call<string>('getblockhash', h)
+        .then((hash): Promise<VerboseBlock | LightBlock> => (light ? backend.getBlockLight(hash) : backend.getBlockFull(hash)));
       p.catch(() => undefined); // awaited below; a fetch abandoned after a reorg must not surface as unhandled
       ahead.set(h, p);
     };
     for (let h = start + 1; h <= best; h++) {
-      for (let k = h; k < h + PREFETCH; k++) fetchBlock(k);
-      const block = await ahead.get(h)!;
+      const depth = this.watches.size() === 0 ? PREFETCH_LIGHT : PREFETCH_FULL;
+      for (let k = h; k < h + depth; k++) fetchBlock(k);
+      let block = await ahead.get(h)!;
       ahead.delete(h);
       // The chain moved under us (a reorg during catch-up): the next poll walks back and goes on from there.
       if (block.previousblockhash !== this.tip!.hash) return;
+      // Something was watched meanwhile: this block is read in full after all.
+      if (isLight(block) && this.watches.size() > 0) block = await backend.getBlockFull(block.hash);
       await this.connect(block);
       if (total >= 100 && (h - start) % 100 === 0) this.log.info({ height: h, best }, 'catching up');
     }
@@ -223,11 +235,11 @@ export class ChainWatcher {
     this.lastProgress = Date.now();
   }
 
-  private async connect(block: VerboseBlock): Promise<void> {
+  private async connect(block: VerboseBlock | LightBlock): Promise<void> {
     const ops: BatchOp[] = [this.put('tip', { height: block.height, hash: block.hash }), this.put(heightKey(block.height), block.hash)];
     if (block.height - this.window > 0) ops.push(this.del(heightKey(block.height - this.window)));
     const confirmed: WatchedTx[] = [];
-    if (this.watches.size() > 0) {
+    if (this.watches.size() > 0 && !isLight(block)) {
       for (const tx of block.tx) {
         const m = this.watches.match(tx);
         if (!m) continue;
@@ -248,7 +260,7 @@ export class ChainWatcher {
     this.tip = { height: block.height, hash: block.hash };
     this.lastProgress = Date.now();
     this.lastConnected.push(block.hash);
-    this.onBlock?.(block);
+    if (!isLight(block)) this.onBlock?.(block);
     this.bus.publish('chain.block', {
       height: block.height,
       hash: block.hash,

@@ -177,6 +177,9 @@ describe('ln.invoice exactly once, as LND really replays', () => {
       '-nobitcoind.enable',
       '-noml.enable',
     ];
+    // Stopped while LND attaches: anyad stops cleanly, whatever step the attach had reached.
+    const stopped = await startDaemon(d.datadir, { args });
+    assert.equal(await stopped.kill('SIGTERM'), 0);
     d = await startDaemon(d.datadir, { args });
     ({ ch, ws } = await channelsWithEvents(d, ['ln.invoice']));
     const early = await ch.call('ln.createinvoice', { amount_msat: 1000, description: 'too early' });

@@ -383,6 +383,8 @@ export class LndBackend implements LightningBackend {
   private async stream(): Promise<void> {
     let lastAdd = (await this.records.cursor('add_index')) ?? 0;
     let lastSettle = (await this.records.cursor('settle_index')) ?? 0;
+    // Closed while the attach was under way (a stop right after the start): no stream to open, nothing to wait for.
+    if (!this.running) return;
     return new Promise<void>((resolve, reject) => {
       let queue = Promise.resolve();
       // ln-service's own restarts are pushed out of the way (this loop restarts, reconciling first).

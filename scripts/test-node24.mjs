@@ -47,7 +47,9 @@ if (!existsSync(join(nodeDir, 'bin', 'node'))) {
 const tree = join(cache, 'tree');
 rmSync(tree, { recursive: true, force: true });
 const skip = new Set(['node_modules', 'dist', '.git', '.cache']);
-cpSync(root, tree, { recursive: true, filter: (src) => !skip.has(src.slice(root.length + 1).split('/')[0]) });
+mkdirSync(tree, { recursive: true });
+// Entry by entry: the tree lives inside the project, and a copy into a subdirectory of itself is refused.
+for (const name of readdirSync(root)) if (!skip.has(name)) cpSync(join(root, name), join(tree, name), { recursive: true });
 const env = { ...process.env, PATH: `${join(nodeDir, 'bin')}:${process.env.PATH}`, npm_config_nodedir: nodeDir };
 const node = join(nodeDir, 'bin', 'node');
 const version = spawnSync(node, ['--version']).stdout.toString().trim();

@@ -78,3 +78,11 @@ export class RpcError extends Error {
 }
 
 export const rpcError = (name: ErrorCodeName, message: string, data?: unknown): RpcError => new RpcError(ErrorCode[name], message, data);
+
+/** An error answer with a null id, as a transport sends it before (or instead of) dispatching: one JSON line. */
+export function transportError(name: ErrorCodeName, message: string, data?: unknown): string {
+  return JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: ErrorCode[name], message, ...(data === undefined ? {} : { data }) } });
+}
+
+/** The answer to a message over rpcmaxmessagesize, on either transport. */
+export const tooLargeAnswer = (limit: number): string => transportError('RequestTooLarge', `message larger than rpcmaxmessagesize=${limit} bytes`, { limit });

@@ -7,7 +7,7 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import type { Logger } from 'pino';
 import type { ConnectionTracker } from '../connections.js';
 import type { Dispatcher } from '../dispatcher.js';
-import { ErrorCode } from '../errors.js';
+import { tooLargeAnswer, transportError } from '../errors.js';
 import type { Connection } from '../registry.js';
 import { LineSplitter } from '../../core/lines.js';
 
@@ -89,9 +89,7 @@ export class UnixTransport {
 
   private accept(socket: Socket): void {
     if (!this.tracker.hasRoom()) {
-      socket.end(
-        `${JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: ErrorCode.TooManyConnections, message: 'too many connections (rpcmaxconnections)' } })}\n`,
-      );
+      socket.end(`${transportError('TooManyConnections', 'too many connections (rpcmaxconnections)')}\n`);
       return;
     }
     this.sockets.add(socket);
@@ -163,17 +161,7 @@ export class UnixTransport {
 
   /** The framing cannot be trusted after an oversized message, so answer once and close. */
   private refuseTooLarge(socket: Socket, conn: Connection): void {
-    conn.send(
-      JSON.stringify({
-        jsonrpc: '2.0',
-        id: null,
-        error: {
-          code: ErrorCode.RequestTooLarge,
-          message: `message larger than rpcmaxmessagesize=${this.opts.maxMessageBytes} bytes`,
-          data: { limit: this.opts.maxMessageBytes },
-        },
-      }),
-    );
+    conn.send(tooLargeAnswer(this.opts.maxMessageBytes));
     socket.end();
   }
 }

@@ -12,7 +12,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { Authenticator, Identity } from '../auth.js';
 import type { ConnectionTracker } from '../connections.js';
 import type { Dispatcher } from '../dispatcher.js';
-import { ErrorCode } from '../errors.js';
+import { tooLargeAnswer } from '../errors.js';
 import type { Connection } from '../registry.js';
 
 export const WS_PROTOCOL = 'anya-rpc';
@@ -175,17 +175,7 @@ export class WsTransport {
     ws.on('message', (data, isBinary) => {
       const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : (data as Buffer).byteLength;
       if (size > this.opts.maxMessageBytes) {
-        conn.send(
-          JSON.stringify({
-            jsonrpc: '2.0',
-            id: null,
-            error: {
-              code: ErrorCode.RequestTooLarge,
-              message: `message larger than rpcmaxmessagesize=${this.opts.maxMessageBytes} bytes`,
-              data: { limit: this.opts.maxMessageBytes },
-            },
-          }),
-        );
+        conn.send(tooLargeAnswer(this.opts.maxMessageBytes));
         return;
       }
       const text = isBinary ? Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data as ArrayBuffer)]).toString('utf8') : data.toString();

@@ -23,7 +23,7 @@ describe('generated documents', () => {
     const text = await readFile(join(ROOT, 'docs/rpc.md'), 'utf8');
     const documented = [...text.matchAll(/^### ([a-z0-9._]+)$/gm)].map((m) => m[1]!).sort();
     assert.deepEqual(documented, declared);
-    for (const room of ['chain.', 'hsm.', 'ml.', 'ln.', 'l2.'])
+    for (const room of ['chain.', 'hsm.', 'ml.', 'ln.', 'l2.', 'rgb.'])
       assert.ok(
         declared.some((n) => n.startsWith(room)),
         `${room}* documented`,

@@ -27,6 +27,7 @@ export const ALL_ROOMS_ARGV = [
   '-lnd.socket=localhost:1',
   '-lnd.macaroonpath=/nonexistent/admin.macaroon',
   '-ln.default=cln',
+  '-rgb.url=http://127.0.0.1:1',
 ];
 
 /** The OpenRPC document of a daemon with every room on. */

@@ -4,8 +4,9 @@
 import { bitcoinRoom } from '../adapters/bitcoin/room.js';
 import { layer2Room } from '../adapters/layer2/room.js';
 import { lightningRoom } from '../adapters/lightning/room.js';
+import { rgbRoom } from '../adapters/rgb/room.js';
 import type { Room } from '../core/room.js';
 import { hsmRoom } from '../hsm/room.js';
 import { mlRoom } from '../ml/room.js';
 
-export const ROOMS: readonly Room[] = [bitcoinRoom, hsmRoom, mlRoom, layer2Room, lightningRoom];
+export const ROOMS: readonly Room[] = [bitcoinRoom, hsmRoom, mlRoom, layer2Room, lightningRoom, rgbRoom];

@@ -4,7 +4,7 @@ import { Type } from '@sinclair/typebox';
 import type { Room } from '../core/room.js';
 import { bitcoinNetwork } from '../core/bitcoin-network.js';
 import { HSM_OPTIONS } from './options.js';
-import type { Veto } from './policy.js';
+import { PolicySchema, type Veto } from './policy.js';
 
 /** What other rooms may use of the HSM: a veto on signatures. */
 export interface HsmApi {
@@ -21,10 +21,10 @@ export const hsmRoom: Room = {
       data: Type.Object({
         subject: Type.String(),
         state: Type.String(),
-        policy: Type.Unknown(),
+        policy: Type.Union([PolicySchema, Type.Null()], { description: 'The policy this change is about (null: none).' }),
         effective_at: Type.Optional(Type.String()),
         loosens: Type.Optional(Type.Array(Type.String())),
-        interim: Type.Optional(Type.Unknown()),
+        interim: Type.Optional(Type.Union([PolicySchema, Type.Null()], { description: 'The policy in force while a loosening waits.' })),
       }),
     },
   ],

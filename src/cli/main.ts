@@ -43,6 +43,15 @@ async function main(argv: string[]): Promise<number> {
   try {
     if (args.getinfo) {
       method = 'getinfo';
+    } else if (args.generate) {
+      // bitcoin-cli's -generate takes [nblocks] [maxtries] and asks its wallet for an address; anyad has no
+      // wallet of that kind, so the address is given: -generate [nblocks] <address>.
+      const [first, second] = [args.method, ...args.args];
+      const [n, address] = second === undefined && first !== undefined && !/^\d+$/.test(first) ? ['1', first] : [first ?? '1', second];
+      if (!/^\d+$/.test(n!)) throw new UsageError('-generate takes [nblocks] <address>');
+      if (!address) throw new UsageError('-generate needs an address to mine to: anya-cli -regtest -generate 101 bcrt1...');
+      method = 'chain.generate';
+      params = { nblocks: Number(n), address };
     } else {
       if (!args.method) throw new UsageError('too few parameters (need a method; see anya-cli -help)');
       method = args.method;

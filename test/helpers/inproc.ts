@@ -29,6 +29,11 @@ export class LogCapture extends Writable {
 
 export function startInProcess(datadir: string, rooms: Room[], args: string[] = []): { started: Promise<Daemon>; logs: LogCapture } {
   const logs = new LogCapture();
-  const started = Daemon.start({ argv: ['-regtest', `-datadir=${datadir}`, '-rpcport=0', '-rpccheckresults', ...args], rooms, stdout: logs as never, env: {} });
+  const started = Daemon.start({
+    argv: ['-regtest', `-datadir=${datadir}`, '-rpcport=0', '-rpccheckresults', '-noembeddedchain', ...args],
+    rooms,
+    stdout: logs as never,
+    env: {},
+  });
   return { started, logs };
 }

@@ -240,6 +240,29 @@ export function chainMethods(svc: BitcoinService, network: string): MethodSpec[]
       },
     }),
     defineMethod({
+      name: 'chain.generate',
+      summary: "Regtest only: mines blocks to an address (the node's generatetoaddress) and answers their hashes.",
+      params: Type.Object(
+        {
+          nblocks: Type.Integer({ minimum: 1, maximum: 1000, default: 1, description: 'How many blocks.' }),
+          address: Type.String({ minLength: 14, maxLength: 100, description: 'A regtest address (bcrt1…) the coinbase pays.' }),
+        },
+        { additionalProperties: false },
+      ),
+      result: Type.Object({ address: Type.String(), blocks: Type.Array(Type.String(), { description: 'Block hashes, oldest first.' }) }),
+      errors: ['Unsupported', 'BackendUnavailable'],
+      role: 'admin',
+      handler: async ({ nblocks, address }) => {
+        if (network !== 'regtest') throw rpcError('Unsupported', `chain.generate mines on regtest only (this is ${network})`);
+        try {
+          bitcoin.address.toOutputScript(address, bitcoin.networks.regtest);
+        } catch {
+          throw rpcError('InvalidParams', `address: not a regtest address: ${address.slice(0, 100)}`, { field: 'address' });
+        }
+        return { address, blocks: await call<string[]>('generatetoaddress', nblocks, address) };
+      },
+    }),
+    defineMethod({
       name: 'chain.estimatefee',
       summary: "bitcoind's estimatesmartfee for a set of confirmation targets, in sat/vB (null where it has no estimate).",
       params: Type.Object(

@@ -13,6 +13,13 @@ export const BITCOIN_OPTIONS: OptionGroup = {
   title: 'Bitcoin Core connection',
   options: [
     {
+      key: 'embeddedchain',
+      type: 'bool',
+      default: true,
+      description:
+        'On regtest only, with no bitcoind.rpcconnect, rpcport, rpccookiefile or rpcuser set: run a regtest full node (bcoin) as a child process, its chain under <datadir>/regtest/chain, and connect to it. -noembeddedchain turns it off.',
+    },
+    {
       key: 'bitcoind.enable',
       type: 'bool',
       default: true,

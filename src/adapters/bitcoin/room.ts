@@ -60,15 +60,18 @@ export const bitcoinRoom: Room = {
       import('./methods.js'),
       import('./service.js'),
     ]);
-    const host = config.str('bitcoind.rpcconnect')!;
-    const port = config.int('bitcoind.rpcport');
+    // On regtest with no bitcoind configured, a chain of anyad's own (embedded-chain.ts), connected to as to bitcoind.
+    const { EmbeddedChain, wantsEmbeddedChain } = await import('./embedded-chain.js');
+    const embedded = wantsEmbeddedChain(config) ? await EmbeddedChain.prepare(config.netdir, log.child({ room: 'embedded-chain' })) : undefined;
+    const host = embedded ? '127.0.0.1' : config.str('bitcoind.rpcconnect')!;
+    const port = embedded ? embedded.port : config.int('bitcoind.rpcport');
     const client = new BitcoindClient({
       host,
       port,
       timeoutMs: config.int('bitcoind.timeout') * 1000,
       maxConcurrency: config.int('bitcoind.maxconcurrency'),
-      cookieFile: config.path('bitcoind.rpccookiefile'),
-      user: config.str('bitcoind.rpcuser') || undefined,
+      cookieFile: embedded ? embedded.cookieFile : config.path('bitcoind.rpccookiefile'),
+      user: embedded ? undefined : config.str('bitcoind.rpcuser') || undefined,
       passwordFile: config.path('bitcoind.rpcpasswordfile'),
     });
     const db = await store.room('bitcoin');
@@ -98,6 +101,6 @@ export const bitcoinRoom: Room = {
       blockTxids: (hash) => service.blockTxids(hash),
       coreEstimate: async (target) => (await service.backend!.estimateSmartFee(target)).sat_per_vb,
     };
-    return { service, methods: chainMethods(service, config.network), api };
+    return { services: embedded ? [embedded, service] : [service], methods: chainMethods(service, config.network), api };
   },
 };

@@ -158,7 +158,7 @@ async function benchRpc(results: Record<string, unknown>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'anya-bench-'));
   try {
     const anyad = await startProc(
-      [ANYAD, '-regtest', `-datadir=${dir}`, '-rpcport=0', '-noembeddedchain', '-rpcratelimit=1000000', '-rpcmaxconnections=5000'],
+      [ANYAD, '-regtest', `-datadir=${dir}`, '-rpcport=0', '-noembeddedchain', '-noembeddedkeystore', '-rpcratelimit=1000000', '-rpcmaxconnections=5000'],
       /"ws":"(ws:\/\/[^"]+)"/,
     );
     await new Promise((r) => setTimeout(r, 300));
@@ -226,7 +226,7 @@ async function benchFanout(results: Record<string, unknown>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'anya-bench-'));
   try {
     const anyad = await startProc(
-      [ANYAD_TEST, '-regtest', `-datadir=${dir}`, '-rpcport=0', '-noembeddedchain', '-rpcratelimit=1000000', '-rpcmaxconnections=5000'],
+      [ANYAD_TEST, '-regtest', `-datadir=${dir}`, '-rpcport=0', '-noembeddedchain', '-noembeddedkeystore', '-rpcratelimit=1000000', '-rpcmaxconnections=5000'],
       /"ws":"(ws:\/\/[^"]+)"/,
     );
     await new Promise((r) => setTimeout(r, 300));
@@ -317,7 +317,7 @@ async function startupFigures(extra: string[], runs: number): Promise<{ ready: n
   const rss: number[] = [];
   for (let i = 0; i < runs; i++) {
     const dir = await mkdtemp(join(tmpdir(), 'anya-bench-'));
-    const a = await startProc([ANYAD, '-regtest', `-datadir=${dir}`, '-rpcport=0', '-noembeddedchain', ...extra], /"msg":"anyad ready"/);
+    const a = await startProc([ANYAD, '-regtest', `-datadir=${dir}`, '-rpcport=0', '-noembeddedchain', '-noembeddedkeystore', ...extra], /"msg":"anyad ready"/);
     ready.push(a.ms);
     await new Promise((r) => setTimeout(r, 1000));
     rss.push(await rssMb(a.proc.pid!));

@@ -4,7 +4,9 @@
 // behind; -noembeddedchain, a configured bitcoind, or another network mean no embedded chain.
 
 import assert from 'node:assert/strict';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as bitcoin from 'bitcoinjs-lib';
@@ -14,7 +16,7 @@ import { optionGroups } from '../src/daemon/options.js';
 import { ROOMS } from '../src/daemon/rooms.js';
 import { newWallet } from './helpers/bcoin.js';
 import { call, closeAll, unixChannel, type Channel } from './helpers/channel.js';
-import { runCli, startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
+import { ANYAD, runCli, startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
 import { until } from './helpers/until.js';
 
 const alive = (pid: number): boolean => {
@@ -63,9 +65,10 @@ describe('the embedded regtest chain', () => {
     const cli = await runCli(['-regtest', `-datadir=${datadir()}`, '-generate', '2', w.address]);
     assert.equal(cli.code, 0, cli.stderr);
     assert.equal((JSON.parse(cli.stdout) as { blocks: string[] }).blocks.length, 2);
+    // This daemon has no keystore (-noembeddedkeystore): without an address, -generate says what to do.
     const noAddr = await runCli(['-regtest', `-datadir=${datadir()}`, '-generate', '2']);
     assert.notEqual(noAddr.code, 0);
-    assert.match(noAddr.stderr, /needs an address/);
+    assert.match(noAddr.stderr, /fresh keystore address.*give an address/);
   });
 
   it('SIGKILL of anyad leaves no chain process behind; the chain is still there at the next start', async () => {
@@ -80,6 +83,47 @@ describe('the embedded regtest chain', () => {
     ch.close();
     assert.equal(await d.kill('SIGTERM'), 0);
     await until('stopped with anyad', async () => (alive(next) ? undefined : true));
+  });
+
+  it('with the embedded keystore too (npm start on regtest): -generate with no address mines to a fresh keystore address', async () => {
+    const dd = join(dir.path, 'both');
+    const both = await startDaemon(dd, { embeddedChain: true, embeddedKeystore: true, args: ['-noml.enable', '-hsm.kdfcost=12'] });
+    try {
+      const warn = await both.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('embedded keystore'));
+      assert.match(warn.msg, /regtest funds only/);
+      const pass = join(dd, 'regtest', 'keystore.passphrase');
+      assert.equal(statSync(pass).mode & 0o777, 0o600);
+      assert.ok(!JSON.stringify(both.logs).includes(readFileSync(pass, 'utf8').trim()), 'the passphrase is never logged');
+      const c = await unixChannel(both.socket);
+      await until('bitcoind connected', async () => ((await c.call('chain.getinfo')).result ? true : undefined));
+      const status = await call<{ provider: string; ready: boolean }>(c, 'hsm.status');
+      assert.deepEqual([status.provider, status.ready], ['software', true]);
+      c.close();
+      const cli = await runCli(['-regtest', `-datadir=${dd}`, '-generate', '101']);
+      assert.equal(cli.code, 0, cli.stderr);
+      const mined = JSON.parse(cli.stdout) as { address: string; blocks: string[] };
+      assert.equal(mined.blocks.length, 101);
+      assert.match(mined.address, /^bcrt1q/);
+    } finally {
+      await both.kill();
+    }
+  });
+
+  it('a WebSocket port already taken: anyad says how to choose another one', async () => {
+    const holder = createServer();
+    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', () => r()));
+    const port = (holder.address() as { port: number }).port;
+    try {
+      const r = spawnSync(
+        process.execPath,
+        [ANYAD, '-regtest', `-datadir=${join(dir.path, 'taken')}`, `-rpcport=${port}`, '-noembeddedchain', '-noembeddedkeystore', '-noml.enable'],
+        { encoding: 'utf8', timeout: 30_000 },
+      );
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, new RegExp(`port 127\\.0\\.0\\.1:${port} is taken.*-rpcport=<port>.*-norpcws`));
+    } finally {
+      holder.close();
+    }
   });
 
   it('not started with -noembeddedchain, with a bitcoind configured, or on another network', async () => {

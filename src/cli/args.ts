@@ -157,7 +157,7 @@ export const CLI_HELP = `Usage: anya-cli [options] <method> [params]      call a
        anya-cli [options] -named <method> [name=value]...
        anya-cli [options] subscribe <topic>...      print events as JSON lines until Ctrl-C
        anya-cli [options] -getinfo                  a summary for people
-       anya-cli -regtest -generate [n] <address>    mine n blocks (default 1) to the address (chain.generate)
+       anya-cli -regtest -generate [n] [address]    mine n blocks (default 1) to the address, or to a fresh keystore address
        anya-cli [options] help [method]
 
 Options:

@@ -49,9 +49,8 @@ async function main(argv: string[]): Promise<number> {
       const [first, second] = [args.method, ...args.args];
       const [n, address] = second === undefined && first !== undefined && !/^\d+$/.test(first) ? ['1', first] : [first ?? '1', second];
       if (!/^\d+$/.test(n!)) throw new UsageError('-generate takes [nblocks] <address>');
-      if (!address) throw new UsageError('-generate needs an address to mine to: anya-cli -regtest -generate 101 bcrt1...');
       method = 'chain.generate';
-      params = { nblocks: Number(n), address };
+      params = { nblocks: Number(n), ...(address ? { address } : {}) };
     } else {
       if (!args.method) throw new UsageError('too few parameters (need a method; see anya-cli -help)');
       method = args.method;
@@ -71,6 +70,14 @@ async function main(argv: string[]): Promise<number> {
   }
   try {
     if (method === 'subscribe' && !args.getinfo) return await streamEvents(client, params);
+    if (method === 'chain.generate' && !(params as { address?: string }).address) {
+      // As bitcoin-cli asks its wallet: a fresh key from the keystore, and its P2WPKH address.
+      const key = await call(client, 'hsm.generatekey', { label: `generate ${new Date().toISOString()}` }, args).catch((e: Error) => {
+        throw new UsageError(`-generate without an address takes a fresh keystore address, and the keystore answered: ${e.message}; give an address instead`);
+      });
+      const pub = (await call(client, 'hsm.getpubkey', { key: (key as { id: string }).id }, args)) as { addresses: { p2wpkh: string } };
+      (params as { address?: string }).address = pub.addresses.p2wpkh;
+    }
     const result = await call(client, method, params, args);
     if (args.getinfo) out(describeInfo(result as Info));
     else if (typeof result === 'string') out(result);
@@ -178,6 +185,10 @@ async function streamEvents(client: AnyaClient, params: unknown[] | Record<strin
 }
 
 function reportFailure(e: unknown, target: ClientOptions): number {
+  if (e instanceof UsageError) {
+    err(`error: ${e.message}`);
+    return EXIT.usage;
+  }
   if (e instanceof RpcCallError) {
     // bitcoin-cli's format, so scripts that parse it keep working.
     err(`error code: ${e.code}\nerror message:\n${e.message}`);

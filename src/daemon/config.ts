@@ -123,6 +123,19 @@ export class Config {
     this.spec(key, 'list');
     return [...((this.values.get(key) as string[] | undefined) ?? [])];
   }
+  /**
+   * The same configuration with some values replaced (a room that chooses a setting for the user, e.g. regtest's
+   * embedded keystore); the replaced keys count as set.
+   */
+  withValues(overrides: Record<string, OptionValue>): Config {
+    const values = new Map(this.values);
+    for (const [k, v] of Object.entries(overrides)) {
+      if (!this.specs.has(k)) throw new Error(`config key '${k}' is not declared by any room`);
+      values.set(k, v);
+    }
+    return new Config(this.network, this.datadir, this.netdir, this.confFile, values, this.specs, new Set([...this.explicit, ...Object.keys(overrides)]));
+  }
+
   /** True when the user set the key (file or command line), false when the default applies. */
   isSet(key: string): boolean {
     return this.explicit.has(key);

@@ -8,6 +8,13 @@ export const HSM_OPTIONS: OptionGroup = {
   title: 'HSM (key custody)',
   options: [
     {
+      key: 'embeddedkeystore',
+      type: 'bool',
+      default: true,
+      description:
+        'On regtest only, with no hsm.provider set: a software keystore with a random passphrase kept in <datadir>/regtest/keystore.passphrase (0600). For regtest funds only. -noembeddedkeystore turns it off.',
+    },
+    {
       key: 'hsm.provider',
       type: 'list',
       description:

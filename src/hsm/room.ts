@@ -1,10 +1,38 @@
 // The HSM room: key custody behind one provider, with policy and audit. Off unless hsm.provider is set.
 
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
+import type { Logger } from 'pino';
+import type { Config } from '../daemon/config.js';
 import type { Room } from '../core/room.js';
 import { bitcoinNetwork } from '../core/bitcoin-network.js';
 import { HSM_OPTIONS } from './options.js';
 import { PolicySchema, type Veto } from './policy.js';
+
+/** Regtest's embedded keystore: on regtest only, when no hsm.provider is set (and -noembeddedkeystore is not given). */
+function wantsEmbeddedKeystore(config: Config): boolean {
+  return config.network === 'regtest' && config.list('hsm.provider').length === 0 && config.bool('embeddedkeystore');
+}
+
+/**
+ * The software keystore with a random passphrase kept in a 0600 file beside it (made once), so `npm start` on
+ * regtest has keys without any setup. A passphrase on disk next to the keystore protects nothing: regtest only.
+ */
+async function embeddedKeystoreConfig(config: Config, log: Logger): Promise<Config> {
+  const file = join(config.netdir, 'keystore.passphrase');
+  try {
+    await writeFile(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  log.warn(
+    { keystore: config.path('hsm.keystore'), passphrasefile: file },
+    'embedded keystore: a software keystore whose passphrase is in a file beside it, for regtest funds only',
+  );
+  return config.withValues({ 'hsm.provider': ['software'], 'hsm.passphrasefile': file });
+}
 
 /** What other rooms may use of the HSM: a veto on signatures. */
 export interface HsmApi {
@@ -30,8 +58,10 @@ export const hsmRoom: Room = {
   ],
   // The encrypted keystore goes into every backup. The audit head file does not: it must outlive a restore, so the
   // rollback shows.
-  stateFiles: (config) => (config.list('hsm.provider').includes('software') ? [{ name: 'hsm.keystore', path: config.path('hsm.keystore')! }] : []),
-  create: async ({ config, store, log, bus }) => {
+  stateFiles: (config) =>
+    config.list('hsm.provider').includes('software') || wantsEmbeddedKeystore(config) ? [{ name: 'hsm.keystore', path: config.path('hsm.keystore')! }] : [],
+  create: async ({ config: given, store, log, bus }) => {
+    const config = wantsEmbeddedKeystore(given) ? await embeddedKeystoreConfig(given, log) : given;
     if (config.list('hsm.provider').length === 0) return {};
     // Loaded only when the room is on (the curve, HD-key and PKCS#11 code).
     const [{ checkHsmConfig }, { hsmMethods }, { HsmService }] = await Promise.all([import('./factory.js'), import('./methods.js'), import('./service.js')]);

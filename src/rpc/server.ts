@@ -98,7 +98,18 @@ export class RpcServer {
         this.dispatcher,
         this.log,
       );
-      const addr: AddressInfo = await this.ws.listen();
+      let addr: AddressInfo;
+      try {
+        addr = await this.ws.listen();
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        // The common first-day failure (another anyad, or another program, on the port): say how to get out of it.
+        if (e.code === 'EADDRINUSE')
+          throw new Error(
+            `the WebSocket port ${c.str('rpcbind')}:${c.int('rpcport')} is taken (another anyad, or another program): choose another with -rpcport=<port> (rpcport= in anya.conf), or run without the WebSocket with -norpcws`,
+          );
+        throw err;
+      }
       this.endpoints.ws = { host: addr.address, port: addr.port, tls: tls !== undefined };
     }
     return this.endpoints;

@@ -59,6 +59,8 @@ export interface SpawnOptions {
   env?: NodeJS.ProcessEnv;
   /** Let anyad start its embedded regtest chain (off in tests unless asked for). */
   embeddedChain?: boolean;
+  /** Let anyad make its embedded regtest keystore (off in tests unless asked for). */
+  embeddedKeystore?: boolean;
 }
 
 /** LND attaches after anyad is ready: its first attach ended, attached or failed (it goes on retrying then). */
@@ -68,8 +70,9 @@ export const lndSettled = (l: LogLine): boolean => l.msg === 'LND attached: invo
 export async function startDaemon(datadir: string, opts: SpawnOptions = {}): Promise<RunningDaemon> {
   const network = (opts.args ?? []).some((a) => /^-(network=|testnet|signet)/.test(a)) ? [] : ['-regtest'];
   // Every answer is checked against its result schema (rpccheckresults), as pyln-testing does for Core Lightning.
-  // No embedded regtest chain unless a test asks for one (it would start a bcoin process for every daemon).
-  const embedded = opts.embeddedChain ? [] : ['-noembeddedchain'];
+  // No embedded regtest chain or keystore unless a test asks for them (a bcoin process and a keystore with its KDF
+  // for every daemon).
+  const embedded = [...(opts.embeddedChain ? [] : ['-noembeddedchain']), ...(opts.embeddedKeystore ? [] : ['-noembeddedkeystore'])];
   const args = [...network, `-datadir=${datadir}`, '-rpcport=0', '-rpccheckresults', ...embedded, ...(opts.args ?? [])];
   const proc = spawn(process.execPath, [opts.entry ?? ANYAD_TEST, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   spawned.add(proc);

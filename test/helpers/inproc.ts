@@ -30,7 +30,7 @@ export class LogCapture extends Writable {
 export function startInProcess(datadir: string, rooms: Room[], args: string[] = []): { started: Promise<Daemon>; logs: LogCapture } {
   const logs = new LogCapture();
   const started = Daemon.start({
-    argv: ['-regtest', `-datadir=${datadir}`, '-rpcport=0', '-rpccheckresults', '-noembeddedchain', ...args],
+    argv: ['-regtest', `-datadir=${datadir}`, '-rpcport=0', '-rpccheckresults', '-noembeddedchain', '-noembeddedkeystore', ...args],
     rooms,
     stdout: logs as never,
     env: {},

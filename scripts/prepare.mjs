@@ -5,7 +5,7 @@
 // Plain JavaScript with no dependencies, because it runs before any are installed.
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -52,9 +52,26 @@ if (missing.length > 0) {
   run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
 }
 
-// 3. Compile, then bundle the two commands (dist/bin/anyad.js, dist/bin/anya-cli.js).
-run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', root]);
-run(process.execPath, [join(root, 'scripts', 'bundle.mjs')]);
+// 3. Compile, then bundle the two commands (dist/bin/anyad.js, dist/bin/anya-cli.js); skipped when nothing they
+// are made from changed since the last build (a stamp written after a build that succeeded).
+const INPUTS = ['src', 'test', 'bench', 'tools', 'tsconfig.json', 'package.json', 'package-lock.json', join('scripts', 'bundle.mjs')];
+const newest = (p) => {
+  if (!existsSync(p)) return 0;
+  const st = statSync(p);
+  if (!st.isDirectory()) return st.mtimeMs;
+  let m = st.mtimeMs;
+  for (const name of readdirSync(p)) m = Math.max(m, newest(join(p, name)));
+  return m;
+};
+const stamp = join(root, 'dist', '.build-stamp');
+const current =
+  existsSync(stamp) && existsSync(join(root, 'dist', 'bin', 'anyad.js')) && statSync(stamp).mtimeMs >= Math.max(...INPUTS.map((p) => newest(join(root, p))));
+if (current) say('the build is current (nothing changed since it was made); not recompiling');
+else {
+  run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', root]);
+  run(process.execPath, [join(root, 'scripts', 'bundle.mjs')]);
+  writeFileSync(stamp, `${new Date().toISOString()}\n`);
+}
 
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 say(`${pkg.name} ${pkg.version} ready (${execFileSync(process.execPath, ['--version']).toString().trim()}, ${process.arch})`);

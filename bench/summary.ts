@@ -36,6 +36,14 @@ function rows(r: Results): Row[] {
       name === 'core' ? '≤ 70 MB' : '≤ 100 MB',
     ]);
   }
+  if (get(r, 'startup.npm_start'))
+    out.push([
+      'start-to-ready, npm start: default rooms + embedded chain + keystore, fresh datadir (p50)',
+      f(n(r, 'startup.npm_start.start_to_ready_ms.p50'), ' ms'),
+      `default rooms ${f(n(r, 'startup.default.start_to_ready_ms.p50'), ' ms')}`,
+      `+${f(n(r, 'startup.npm_start.over_default_ms'), ' ms')}`,
+      'reported apart (no target)',
+    ]);
   out.push([
     'anya-cli, one call (p50)',
     f(n(r, 'cli.anya_cli_uptime_ms.p50'), ' ms'),

@@ -106,7 +106,7 @@ export class RpcServer {
         // The common first-day failure (another anyad, or another program, on the port): say how to get out of it.
         if (e.code === 'EADDRINUSE')
           throw new Error(
-            `the WebSocket port ${c.str('rpcbind')}:${c.int('rpcport')} is taken (another anyad, or another program): choose another with -rpcport=<port> (rpcport= in anya.conf), or run without the WebSocket with -norpcws`,
+            `the WebSocket port ${c.str('rpcbind')}:${c.int('rpcport')} is taken (EADDRINUSE: another anyad, or another program): choose another with -rpcport=<port> (rpcport= in anya.conf), or run without the WebSocket with -norpcws`,
           );
         throw err;
       }

@@ -29,8 +29,11 @@ export class LogCapture extends Writable {
 
 export function startInProcess(datadir: string, rooms: Room[], args: string[] = []): { started: Promise<Daemon>; logs: LogCapture } {
   const logs = new LogCapture();
+  // No embedded regtest chain or keystore, where the rooms that would make them are in this daemon at all.
+  const has = (name: string): boolean => rooms.some((r) => r.name === name);
+  const off = [...(has('bitcoin') ? ['-noembeddedchain'] : []), ...(has('hsm') ? ['-noembeddedkeystore'] : [])];
   const started = Daemon.start({
-    argv: ['-regtest', `-datadir=${datadir}`, '-rpcport=0', '-rpccheckresults', '-noembeddedchain', '-noembeddedkeystore', ...args],
+    argv: ['-regtest', `-datadir=${datadir}`, '-rpcport=0', '-rpccheckresults', ...off, ...args],
     rooms,
     stdout: logs as never,
     env: {},

@@ -11,7 +11,7 @@ export const RGB_OPTIONS: OptionGroup = {
       default: '',
       maxLength: 300,
       description:
-        "RGB Lightning Node's HTTP API, e.g. http://127.0.0.1:3001 (https:// for TLS, checked against the system CAs and NODE_EXTRA_CA_CERTS). Empty: the RGB room is off.",
+        "RGB Lightning Node's HTTP API, e.g. http://127.0.0.1:3001 (https:// for TLS, checked against Node's CA list plus NODE_EXTRA_CA_CERTS). Empty: the RGB room is off.",
       check: (v) => (v === '' || /^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(v) ? undefined : 'expected http(s)://host:port'),
     },
     {

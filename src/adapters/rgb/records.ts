@@ -143,6 +143,16 @@ export class RgbRecords {
     await this.store.batch([{ type: 'put', sublevel: this.db, key: `op:${op.id}`, value: op }]);
   }
 
+  /** The label of anyad's operation with one of these ids (a send's txid, an invoice's recipient id, an asset id). */
+  private async labelOf(...ids: Array<string | null>): Promise<string | null> {
+    for (const id of ids)
+      if (id) {
+        const o = await this.op(id);
+        if (o?.label) return o.label;
+      }
+    return null;
+  }
+
   /** The node anyad last followed (for stale answers while it is away). */
   async lastNode(): Promise<string | undefined> {
     return (await this.db.get('node')) as string | undefined;
@@ -157,8 +167,6 @@ export class RgbRecords {
     const baseline = (await this.db.get(`${node}:baseline`)) === undefined;
     const ops: BatchOp[] = [];
     const events: Array<{ topic: 'rgb.asset' | 'rgb.transfer'; data: Record<string, unknown> }> = [];
-    const labels = new Map<string, string>();
-    if (!baseline) for (const o of await this.ops()) if (o.label) labels.set(o.id, o.label);
     const seenAssets = new Map((await this.assets(node)).map((a) => [a.asset_id, JSON.stringify(a)]));
     for (const a of assets) {
       const old = seenAssets.get(a.asset_id);
@@ -173,7 +181,7 @@ export class RgbRecords {
             ticker: a.ticker,
             precision: a.precision,
             issued_supply: a.issued_supply,
-            label: labels.get(a.asset_id) ?? null,
+            label: await this.labelOf(a.asset_id),
           },
         });
     }
@@ -190,7 +198,7 @@ export class RgbRecords {
           data: {
             ...t,
             previous: old?.status ?? null,
-            label: labels.get(t.txid ?? '') ?? labels.get(t.recipient_id ?? '') ?? null,
+            label: await this.labelOf(t.txid, t.recipient_id),
           },
         });
     }

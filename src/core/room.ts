@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Config } from '../daemon/config.js';
 import type { EventBus, TopicSpec } from '../rpc/events.js';
-import type { MethodSpec } from '../rpc/registry.js';
+import type { MethodDeclaration, MethodSpec } from '../rpc/registry.js';
 import type { StateFile } from '../store/backup.js';
 import type { Store } from '../store/store.js';
 import type { OptionGroup } from './options.js';
@@ -37,6 +37,11 @@ export interface Room {
   name: string;
   options?: OptionGroup;
   topics?: TopicSpec[];
+  /**
+   * Every method the room may serve, as data: the docs, `help` and `rpc.discover` are written from these, read
+   * without starting the room. What create() returns must be these declarations bound to handlers (`implement`).
+   */
+  methods?: readonly MethodDeclaration[];
   /** Files the room keeps beside LevelDB that a backup must carry (read from config only; no room code runs). */
   stateFiles?(config: Config): StateFile[];
   create(ctx: RoomContext): RoomParts | Promise<RoomParts>;

@@ -7,13 +7,16 @@ import type { DestinationStream, Level } from 'pino';
 import type { Room } from '../core/room.js';
 import { PACKAGE_DIR, VERSION } from '../core/version.js';
 import { EventBus } from '../rpc/events.js';
-import { rpcMethods, RPC_TOPICS } from '../rpc/methods.js';
+import { RPC_TOPICS } from '../rpc/declarations.js';
+import { rpcMethods } from '../rpc/methods.js';
 import { RpcServer, type RpcEndpoints } from '../rpc/server.js';
 import { BackupError, backupKey, readBackup, restoreInto, writeBackup, type StateFile } from '../store/backup.js';
 import { Store } from '../store/store.js';
 import { loadConfig, type Config } from './config.js';
 import { createLogging, type LogHandle } from './logging.js';
-import { daemonMethods, DAEMON_TOPICS } from './methods.js';
+import { checkServedAsDeclared } from './declared-api.js';
+import { DAEMON_TOPICS } from './declarations.js';
+import { daemonMethods } from './methods.js';
 import { DaemonMetrics } from './metrics.js';
 import { optionGroups } from './options.js';
 import { Node } from './node.js';
@@ -149,7 +152,10 @@ export class Daemon {
           use: <T>(name: string) => apis.get(name) as T | undefined,
         });
         if (parts.api !== undefined) apis.set(room.name, parts.api);
-        if (parts.methods) rpc.registry.register(room.name, parts.methods);
+        if (parts.methods) {
+          checkServedAsDeclared(room, parts.methods);
+          rpc.registry.register(room.name, parts.methods);
+        }
         if (parts.service) node.add(parts.service);
         for (const s of parts.services ?? []) node.add(s);
       }

@@ -8,60 +8,9 @@
 // effect, cancellable meanwhile); whatever the change tightens applies at once (the meet of old and new).
 
 import { randomBytes } from 'node:crypto';
-import { Type, type Static } from '@sinclair/typebox';
+import type { Static } from '@sinclair/typebox';
 import type { BatchOp, RoomDb } from '../store/store.js';
-
-export const PolicySchema = Type.Object(
-  {
-    max_amount_sat: Type.Optional(
-      Type.Integer({
-        minimum: 0,
-        description: 'Most sent to others in one transaction.',
-      }),
-    ),
-    velocity_24h_sat: Type.Optional(
-      Type.Integer({
-        minimum: 0,
-        description: 'Most sent to others in any 24 hours.',
-      }),
-    ),
-    allowlist: Type.Optional(
-      Type.Array(Type.String({ maxLength: 200 }), {
-        maxItems: 1000,
-        description: "Addresses others may be paid at; change (keys of the signing key's group) is always allowed.",
-      }),
-    ),
-    max_feerate_sat_vb: Type.Optional(
-      Type.Number({
-        minimum: 0,
-        description: 'Highest fee rate (from verified input amounts only).',
-      }),
-    ),
-    max_fee_sat: Type.Optional(
-      Type.Integer({
-        minimum: 0,
-        description: 'Highest absolute fee (from verified input amounts only).',
-      }),
-    ),
-    change_to_own_keys: Type.Optional(
-      Type.Boolean({
-        description: "Every output not on the allowlist must be change (a key of the signing key's group).",
-      }),
-    ),
-    allow_raw_sign: Type.Optional(
-      Type.Boolean({
-        description: 'Let hsm.sign sign raw digests with keys under this policy (default false: a raw digest could be any transaction).',
-      }),
-    ),
-    sighash_types: Type.Optional(
-      Type.Array(Type.Integer({ minimum: 0, maximum: 255 }), {
-        maxItems: 8,
-        description: 'Sighash types allowed besides ALL (and Taproot DEFAULT), e.g. 131 for ALL|ANYONECANPAY.',
-      }),
-    ),
-  },
-  { additionalProperties: false },
-);
+import { PolicySchema } from './declarations.js';
 export type Policy = Static<typeof PolicySchema>;
 
 export interface SpendFacts {

@@ -1,5 +1,6 @@
 // The HSM room: key custody behind one provider, with policy and audit. Off unless hsm.provider is set.
 
+import { HSM_METHODS } from './declarations.js';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -9,7 +10,8 @@ import type { Config } from '../daemon/config.js';
 import type { Room } from '../core/room.js';
 import { bitcoinNetwork } from '../core/bitcoin-network.js';
 import { HSM_OPTIONS } from './options.js';
-import { PolicySchema, type Veto } from './policy.js';
+import { PolicySchema } from './declarations.js';
+import type { Veto } from './policy.js';
 
 /** Regtest's embedded keystore: on regtest only, when no hsm.provider is set (and -noembeddedkeystore is not given). */
 function wantsEmbeddedKeystore(config: Config): boolean {
@@ -41,6 +43,7 @@ export interface HsmApi {
 
 export const hsmRoom: Room = {
   name: 'hsm',
+  methods: HSM_METHODS,
   options: HSM_OPTIONS,
   topics: [
     {

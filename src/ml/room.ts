@@ -1,5 +1,6 @@
 // The ML room: ONNX models served over RPC, and (when ml.riskveto is set) a veto on HSM signatures.
 
+import { ML_METHODS } from './declarations.js';
 import { join } from 'node:path';
 import { Gauge } from 'prom-client';
 import type { BitcoinApi } from '../adapters/bitcoin/room.js';
@@ -10,6 +11,7 @@ import { ML_OPTIONS } from './options.js';
 
 export const mlRoom: Room = {
   name: 'ml',
+  methods: ML_METHODS,
   options: ML_OPTIONS,
   create: async ({ config, store, log, use, packageDir, bus, metrics }) => {
     if (!config.bool('ml.enable')) return {};

@@ -3,21 +3,10 @@
 // Routing is kept in LevelDB with its history, so ml.rollback undoes the last change, across restarts too.
 
 import { createHash } from 'node:crypto';
-import { Type, type Static } from '@sinclair/typebox';
+import type { Static } from '@sinclair/typebox';
 import { rpcError } from '../rpc/errors.js';
 import type { RoomDb, Store } from '../store/store.js';
-
-export const RoutingSchema = Type.Union([
-  Type.Object({ mode: Type.Literal('single'), active: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }),
-  Type.Object(
-    {
-      mode: Type.Literal('split'),
-      weights: Type.Record(Type.String({ pattern: '^[0-9]+$' }), Type.Number({ minimum: 0 }), { description: 'version -> weight' }),
-    },
-    { additionalProperties: false },
-  ),
-  Type.Object({ mode: Type.Literal('shadow'), active: Type.Integer({ minimum: 1 }), candidate: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }),
-]);
+import { RoutingSchema } from './declarations.js';
 export type Routing = Static<typeof RoutingSchema>;
 
 interface Stored {

@@ -3,8 +3,8 @@
 
 import type { TSchema } from '@sinclair/typebox';
 import { ERROR_TABLE, ErrorCode, type ErrorCodeName } from './errors.js';
-import type { EventBus } from './events.js';
-import type { MethodRegistry, MethodSpec, RegisteredMethod } from './registry.js';
+import type { TopicSpec } from './events.js';
+import type { MethodDeclaration, MethodRegistry, RegisteredMethod } from './registry.js';
 
 type Schema = TSchema & Record<string, unknown>;
 
@@ -64,7 +64,7 @@ export function helpText(registry: MethodRegistry, method?: string): string | un
  * What a method may answer besides its result: what every call may get (access, limits, warm-up, shutdown, a fault
  * of anyad's), InvalidParams when it takes params, and what the method declares.
  */
-function errorsOf(spec: MethodSpec): ErrorCodeName[] {
+function errorsOf(spec: MethodDeclaration): ErrorCodeName[] {
   const out: ErrorCodeName[] = ['Unauthorized', 'Forbidden', 'RateLimited', 'ShuttingDown', 'InternalError'];
   if (!spec.duringWarmup) out.push('WarmingUp');
   if (Object.keys(spec.params.properties).length > 0) out.push('InvalidParams');
@@ -72,8 +72,15 @@ function errorsOf(spec: MethodSpec): ErrorCodeName[] {
   return out.sort((a, b) => ErrorCode[b] - ErrorCode[a]);
 }
 
-/** The OpenRPC 1.2.6 document of every method, with anyad's role per method and topics as an extension. */
-export function openRpcDocument(registry: MethodRegistry, bus: EventBus, version: string): Record<string, unknown> {
+/**
+ * The OpenRPC 1.2.6 document of the given methods (a daemon's registered ones, or every declared one for the docs),
+ * with anyad's role per method and the topics as an extension.
+ */
+export function openRpcDocument(
+  methods: readonly MethodDeclaration[],
+  topics: ReadonlyArray<TopicSpec & { owner: string }>,
+  version: string,
+): Record<string, unknown> {
   return {
     openrpc: '1.2.6',
     info: {
@@ -81,31 +88,33 @@ export function openRpcDocument(registry: MethodRegistry, bus: EventBus, version
       version,
       description: 'Methods of anyad over its Unix socket and WebSocket. Params may be positional (in the listed order) or named.',
     },
-    methods: registry.list().map((m) => {
-      const props = m.spec.params.properties as Record<string, Schema>;
-      const required = new Set(m.spec.params.required ?? []);
-      return {
-        name: m.spec.name,
-        summary: m.spec.summary,
-        ...(m.spec.description ? { description: m.spec.description } : {}),
-        paramStructure: 'either',
-        params: m.order.map((n) => ({
-          name: n,
-          required: required.has(n),
-          schema: props[n],
-          ...(props[n]!.description ? { description: props[n]!.description } : {}),
-        })),
-        result: { name: 'result', schema: m.spec.result },
-        'x-anya-role': m.spec.role,
-        'x-anya-during-warmup': m.spec.duringWarmup === true,
-        errors: errorsOf(m.spec).map((name) => ({ code: ErrorCode[name], message: name })),
-      };
-    }),
+    methods: [...methods]
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map((spec) => {
+        const props = spec.params.properties as Record<string, Schema>;
+        const required = new Set(spec.params.required ?? []);
+        return {
+          name: spec.name,
+          summary: spec.summary,
+          ...(spec.description ? { description: spec.description } : {}),
+          paramStructure: 'either',
+          params: Object.keys(props).map((n) => ({
+            name: n,
+            required: required.has(n),
+            schema: props[n],
+            ...(props[n]!.description ? { description: props[n]!.description } : {}),
+          })),
+          result: { name: 'result', schema: spec.result },
+          'x-anya-role': spec.role,
+          'x-anya-during-warmup': spec.duringWarmup === true,
+          errors: errorsOf(spec).map((name) => ({ code: ErrorCode[name], message: name })),
+        };
+      }),
     components: {
       errors: Object.fromEntries(ERROR_TABLE.map((e) => [e.name, { code: e.code, message: e.meaning }])),
     },
-    'x-anya-topics': bus
-      .list()
+    'x-anya-topics': [...topics]
+      .sort((a, b) => a.name.localeCompare(b.name))
       .map((t) => ({ name: t.name, summary: t.summary, owner: t.owner, role: t.role ?? 'readonly', ...(t.data ? { schema: t.data } : {}) })),
   };
 }
@@ -128,13 +137,13 @@ interface OpenRpcMethod {
 }
 
 /**
- * docs/rpc.md, written by `npm run docs` from the OpenRPC document a running anyad serves (so every room's
- * methods are in it); a test checks the committed copy is current.
+ * docs/rpc.md, written by `npm run docs` from the OpenRPC document of every declared method (every room's, whatever
+ * the config); a test checks the committed copy is current.
  */
 export function markdownReference(doc: Record<string, unknown>): string {
   const methods = doc.methods as OpenRpcMethod[];
   const topics = doc['x-anya-topics'] as Array<{ name: string; summary: string; owner: string; role?: string }>;
-  const out: string[] = ['# anyad RPC reference', '', '<!-- Generated by `npm run docs` from the method schemas (rpc.discover). Do not edit by hand. -->', ''];
+  const out: string[] = ['# anyad RPC reference', '', '<!-- Generated by `npm run docs` from the method declarations. Do not edit by hand. -->', ''];
   out.push(
     'Every method is reachable over the Unix socket (newline-delimited JSON-RPC 2.0) and the WebSocket. Params may be positional, in the order listed, or named. The role is the least a WebSocket caller needs; the Unix socket is admin. Methods marked "answers during warm-up" work while services are still opening; all others answer -28 then.',
     '',

@@ -76,6 +76,19 @@ export function defineMethod<P extends TObject, R extends TSchema>(spec: MethodS
   return spec as unknown as MethodSpec;
 }
 
+/** What a method is, without its handler: plain data that the docs, `help` and anya-cli read without a room's code. */
+export type MethodDeclaration<P extends TObject = TObject, R extends TSchema = TSchema> = Omit<MethodSpec<P, R>, 'handler'>;
+
+/** A method's declaration; the generic parameters carry the schemas' types to the handler `implement` binds. */
+export function declareMethod<P extends TObject, R extends TSchema>(declaration: MethodDeclaration<P, R>): MethodDeclaration<P, R> {
+  return declaration;
+}
+
+/** Binds a declared method to its handler (the handler's types come from the declaration's schemas). */
+export function implement<P extends TObject, R extends TSchema>(declaration: MethodDeclaration<P, R>, handler: MethodSpec<P, R>['handler']): MethodSpec {
+  return { ...declaration, handler } as unknown as MethodSpec;
+}
+
 export interface RegisteredMethod {
   spec: MethodSpec;
   owner: string;

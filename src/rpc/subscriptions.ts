@@ -3,11 +3,10 @@
 // are cut off with one final notice instead of queueing more.
 
 import { randomBytes } from 'node:crypto';
+import { CUTOFF_TOPIC } from './declarations.js';
 import { rpcError } from './errors.js';
 import type { EventBus } from './events.js';
 import { roleAllows, type Connection } from './registry.js';
-
-export const CUTOFF_TOPIC = 'subscription.closed';
 
 interface Subscription {
   id: string;

@@ -1,5 +1,6 @@
 // The bitcoin room: the connection to Bitcoin Core, the chain watcher and the watch lists.
 
+import { CHAIN_METHODS } from './declarations.js';
 import { Type } from '@sinclair/typebox';
 import type { Room } from '../../core/room.js';
 import { BITCOIN_OPTIONS } from './options.js';
@@ -18,6 +19,7 @@ const Block = Type.Object({ height: Type.Integer(), hash: Type.String() });
 
 export const bitcoinRoom: Room = {
   name: 'bitcoin',
+  methods: CHAIN_METHODS,
   options: BITCOIN_OPTIONS,
   topics: [
     {

@@ -7,7 +7,8 @@ import { rpcError } from '../../rpc/errors.js';
 import type { Layer2Adapter, OperationRecord } from '../layer2/contract.js';
 import { refuseWhileStarting, type InvoiceRecord, type PaymentRecord } from './backend.js';
 import { checkInvoice } from './bolt11.js';
-import { createInvoice, FeeOp, InvoiceOp, pay, PayOp, type LnParts } from './operations.js';
+import { FeeOp, InvoiceOp, PayOp } from './declarations.js';
+import { createInvoice, pay, type LnParts } from './operations.js';
 import { newestFirst } from './records.js';
 
 const CAPABILITIES = [

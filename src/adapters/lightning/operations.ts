@@ -4,13 +4,14 @@
 // from the node's own payment record, by reconcilePending, which the node watcher runs on every look.
 
 import { randomBytes } from 'node:crypto';
-import { Type, type Static } from '@sinclair/typebox';
+import type { Static } from '@sinclair/typebox';
 import type { Network } from '../../core/options.js';
 import type { EventBus } from '../../rpc/events.js';
 import { ErrorCode, rpcError, RpcError } from '../../rpc/errors.js';
 import { PaymentInFlight, type InvoiceRecord, type LightningBackend, type PaymentRecord } from './backend.js';
 import { checkInvoice } from './bolt11.js';
 import type { LnRecords } from './records.js';
+import { PayOp, InvoiceOp } from './declarations.js';
 
 /** What an operation needs: the node, anyad's records of it, the event bus, and anyad's network. */
 export interface LnParts {
@@ -19,31 +20,6 @@ export interface LnParts {
   bus: EventBus;
   network: Network;
 }
-
-export const Bolt11 = Type.String({ minLength: 10, maxLength: 8000, pattern: '^ln[a-z0-9]+$', description: 'A BOLT11 invoice.' });
-
-export const PayOp = Type.Object(
-  {
-    invoice: Bolt11,
-    max_fee_msat: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_100_000_000_000_000_000 })),
-    timeout: Type.Integer({ minimum: 1, maximum: 3600, default: 60, description: 'Seconds to keep trying.' }),
-  },
-  { additionalProperties: false },
-);
-
-export const InvoiceOp = Type.Object(
-  {
-    amount_msat: Type.Union([Type.Integer({ minimum: 1, maximum: 2_100_000_000_000_000_000 }), Type.Null()], {
-      description: 'Amount, or null for any amount.',
-    }),
-    description: Type.String({ maxLength: 639 }),
-    expiry: Type.Integer({ minimum: 60, maximum: 31_536_000, default: 3600, description: 'Seconds.' }),
-    label: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
-  },
-  { additionalProperties: false },
-);
-
-export const FeeOp = Type.Object({ invoice: Bolt11 }, { additionalProperties: false });
 
 /** Creates an invoice and keeps anyad's record of it (the node's invoice stream publishes ln.invoice created). */
 export async function createInvoice(

@@ -2,6 +2,7 @@
 // ln.* events. A backend that is not enabled loads none of its code (ln-service and its gRPC stack are only
 // imported when lnd.enable is set).
 
+import { LN_METHODS } from './declarations.js';
 import { Type } from '@sinclair/typebox';
 import type { Room } from '../../core/room.js';
 import type { Service } from '../../core/service.js';
@@ -13,6 +14,7 @@ import { LIGHTNING_OPTIONS } from './options.js';
 
 export const lightningRoom: Room = {
   name: 'lightning',
+  methods: LN_METHODS,
   options: LIGHTNING_OPTIONS,
   topics: [
     {

@@ -8,7 +8,8 @@ import type { Health } from '../../core/service.js';
 import { rpcError } from '../../rpc/errors.js';
 import type { Layer2Adapter, OperationRecord } from '../layer2/contract.js';
 import { newestFirst } from './methods.js';
-import { createInvoice, InvoiceParams, issueAsset, IssueParams, sendAsset, SendParams } from './operations.js';
+import { InvoiceParams, IssueParams, SendParams } from './declarations.js';
+import { createInvoice, issueAsset, sendAsset } from './operations.js';
 import type { OpRecord } from './records.js';
 import type { RgbService } from './service.js';
 

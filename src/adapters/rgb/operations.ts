@@ -4,104 +4,13 @@
 // sends through anyad never race for the same allocation), records the operation with its label, and asks for a look.
 
 import { createHash } from 'node:crypto';
-import { Type, type Static } from '@sinclair/typebox';
+import type { Static } from '@sinclair/typebox';
 import { rpcError } from '../../rpc/errors.js';
 import { checkAssetId, checkInvoice, checkRecipient, nodeNetworkMatches } from './formats.js';
 import { fungible, type DecodedInvoice, type NodeAsset, type NodeBalance } from './node-types.js';
 import type { OpRecord } from './records.js';
 import type { RgbService } from './service.js';
-
-export const AssetId = Type.String({ minLength: 4, maxLength: 100, description: 'An RGB contract id, rgb:… (baid64).' });
-export const Label = Type.String({ maxLength: 200, default: '', description: "anyad's label for the operation (kept in anyad's records, shown in events)." });
-const Amount = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'Asset units (the smallest unit, before precision).' });
-const FeeRate = Type.Number({ exclusiveMinimum: 0, maximum: 100_000, description: 'Fee rate of the BTC transaction, sat/vB (at most rgb.maxfeerate).' });
-const MinConf = Type.Integer({ minimum: 0, maximum: 255, default: 1, description: 'Confirmations before the transfer is settled.' });
-
-export const IssueParams = Type.Object(
-  {
-    schema: Type.Union([Type.Literal('nia'), Type.Literal('cfa'), Type.Literal('uda')], {
-      description: 'nia: a fungible asset with a ticker; cfa: a collectible fungible asset; uda: a unique (non-fungible) asset.',
-    }),
-    name: Type.String({ minLength: 1, maxLength: 256 }),
-    ticker: Type.Optional(Type.String({ pattern: '^[A-Z][A-Z0-9]{0,7}$', description: 'nia and uda: 1 to 8 capitals and digits, a capital first.' })),
-    details: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
-    precision: Type.Integer({ minimum: 0, maximum: 18, default: 0, description: 'Decimal places the units are shown with.' }),
-    amounts: Type.Optional(Type.Array(Amount, { minItems: 1, maxItems: 32, description: 'nia and cfa: the issued amounts, one allocation (UTXO) each.' })),
-    label: Label,
-  },
-  { additionalProperties: false },
-);
-
-export const InvoiceParams = Type.Object(
-  {
-    asset_id: Type.Optional(AssetId),
-    amount: Type.Optional(Amount),
-    duration_seconds: Type.Optional(
-      Type.Integer({ minimum: 1, maximum: 31_536_000, description: 'Seconds the invoice is valid (the node default when left out).' }),
-    ),
-    min_confirmations: MinConf,
-    witness: Type.Boolean({ default: false, description: 'A witness receive (wvout: the payer sends to an address) instead of a blinded UTXO (utxob).' }),
-    label: Label,
-  },
-  { additionalProperties: false },
-);
-
-export const SendParams = Type.Object(
-  {
-    invoice: Type.String({ minLength: 5, maxLength: 4000, description: 'The RGB invoice to pay (rgb:…).' }),
-    asset_id: Type.Optional(AssetId),
-    amount: Type.Optional(Amount),
-    fee_rate: FeeRate,
-    min_confirmations: MinConf,
-    donation: Type.Boolean({
-      default: false,
-      description: 'Broadcast at once, without waiting for the recipient to accept the consignment (the node’s donation mode).',
-    }),
-    label: Label,
-  },
-  { additionalProperties: false },
-);
-
-export const LnInvoiceParams = Type.Object(
-  {
-    asset_id: AssetId,
-    asset_amount: Amount,
-    amt_msat: Type.Integer({
-      minimum: 1,
-      maximum: Number.MAX_SAFE_INTEGER,
-      default: 3_000_000,
-      description: 'BTC carried along (RGB HTLCs need at least the node’s rgb_htlc_min_msat).',
-    }),
-    expiry_sec: Type.Integer({ minimum: 1, maximum: 31_536_000, default: 420 }),
-    label: Label,
-  },
-  { additionalProperties: false },
-);
-
-export const IssueResult = Type.Object({
-  asset_id: Type.String(),
-  schema: Type.String(),
-  name: Type.String(),
-  ticker: Type.Union([Type.String(), Type.Null()]),
-  precision: Type.Integer(),
-  issued_supply: Type.Union([Type.Integer(), Type.Null()]),
-  label: Type.String(),
-});
-export const InvoiceResult = Type.Object({
-  invoice: Type.String(),
-  recipient_id: Type.String(),
-  expiration_timestamp: Type.Union([Type.Integer(), Type.Null()]),
-  batch_transfer_idx: Type.Union([Type.Integer(), Type.Null()]),
-  label: Type.String(),
-});
-export const SendResult = Type.Object({
-  txid: Type.String(),
-  asset_id: Type.String(),
-  amount: Type.Integer(),
-  recipient_id: Type.String(),
-  label: Type.String(),
-});
-export const LnInvoiceResult = Type.Object({ invoice: Type.String(), label: Type.String() });
+import { IssueParams, InvoiceParams, SendParams, LnInvoiceParams, IssueResult, InvoiceResult, SendResult, LnInvoiceResult } from './declarations.js';
 
 const now = (): number => Math.floor(Date.now() / 1000);
 

@@ -3,6 +3,7 @@
 // (consignments, the client-side-validated state) is the node's job; anyad adds one API, exact events, records with
 // labels and the checks before anything reaches the node.
 
+import { RGB_METHODS } from './declarations.js';
 import type { Room } from '../../core/room.js';
 import type { Layer2Api } from '../layer2/room.js';
 import { RGB_OPTIONS } from './options.js';
@@ -10,6 +11,7 @@ import { RGB_TOPICS } from './topics.js';
 
 export const rgbRoom: Room = {
   name: 'rgb',
+  methods: RGB_METHODS,
   options: RGB_OPTIONS,
   topics: RGB_TOPICS,
   create: async ({ config, store, bus, log, use }) => {

@@ -36,6 +36,8 @@ const APT = {
     ['systemd-analyze', 'systemd'],
     ['/usr/lib/softhsm/libsofthsm2.so', 'softhsm2'],
     ['openssl', 'openssl'],
+    // the README's first-five-minutes walkthrough (run verbatim by a test) reads JSON with jq
+    ['jq', 'jq'],
   ],
   bench: [['/usr/lib/softhsm/libsofthsm2.so', 'softhsm2']],
   start: [],

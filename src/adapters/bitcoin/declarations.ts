@@ -148,6 +148,63 @@ export const chainBroadcast = declareMethod({
   role: 'user',
 });
 
+export const MAX_MONEY_SAT = 21_000_000 * 100_000_000;
+const Psbt = Type.String({ minLength: 10, maxLength: 4_000_000, pattern: '^[A-Za-z0-9+/]+={0,2}$', description: 'A PSBT, base64.' });
+const Sat = Type.Integer({ minimum: 0, maximum: MAX_MONEY_SAT });
+
+export const chainCreatepsbt = declareMethod({
+  name: 'chain.createpsbt',
+  summary: "A PSBT spending the given outputs to the given addresses, each input filled from bitcoind's copy of its transaction.",
+  description:
+    "Bitcoin Core's createpsbt and utxoupdatepsbt in one: every input gets its previous transaction (non_witness_utxo, which hsm.signpsbt needs to verify amounts) and its witness_utxo. Each input must be unspent in bitcoind's view (mempool included) and, for a coinbase output, mature (100 confirmations); outputs must be addresses of anyad's network and add up to no more than the inputs — the difference is the fee. Confirmed inputs need bitcoind's txindex (or an embedded chain). No change output is added: list one.",
+  params: Type.Object(
+    {
+      inputs: Type.Array(
+        Type.Object(
+          {
+            txid: Hash,
+            vout: Type.Integer({ minimum: 0, maximum: 100_000 }),
+            sequence: Type.Optional(
+              Type.Integer({ minimum: 0, maximum: 0xffffffff, description: 'Default: 0xfffffffd (replaceable, BIP125) or 0xffffffff with replaceable=false.' }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
+        { minItems: 1, maxItems: 500 },
+      ),
+      outputs: Type.Array(
+        Type.Object(
+          { address: Type.String({ minLength: 14, maxLength: 100 }), amount_sat: Type.Integer({ minimum: 1, maximum: MAX_MONEY_SAT }) },
+          { additionalProperties: false },
+        ),
+        { minItems: 1, maxItems: 500 },
+      ),
+      locktime: Type.Integer({ minimum: 0, maximum: 0xffffffff, default: 0 }),
+      replaceable: Type.Boolean({ default: true, description: 'Signal BIP125 replaceability on inputs without an explicit sequence.' }),
+    },
+    { additionalProperties: false },
+  ),
+  result: Type.Object({ psbt: Psbt, inputs_sat: Sat, outputs_sat: Sat, fee_sat: Sat }),
+  errors: ['NotFound', 'BackendUnavailable'],
+  role: 'user',
+});
+
+export const chainFinalizepsbt = declareMethod({
+  name: 'chain.finalizepsbt',
+  summary: "Finalize a signed PSBT's inputs and extract the transaction, as Bitcoin Core's finalizepsbt.",
+  description:
+    'complete is true when every input could be finalized; hex and txid are then the network transaction to hand to chain.broadcast. An input that is not fully signed leaves complete false, and the PSBT is answered with what could be finalized.',
+  params: Type.Object({ psbt: Psbt }, { additionalProperties: false }),
+  result: Type.Object({
+    complete: Type.Boolean(),
+    psbt: Psbt,
+    hex: Type.Optional(Type.String({ description: 'The signed transaction (when complete).' })),
+    txid: Type.Optional(Type.String()),
+    incomplete_inputs: Type.Array(Type.Integer(), { description: 'Indexes of the inputs that could not be finalized.' }),
+  }),
+  role: 'user',
+});
+
 export const chainGenerate = declareMethod({
   name: 'chain.generate',
   summary: "Regtest only: mines blocks to an address (the node's generatetoaddress) and answers their hashes.",
@@ -245,6 +302,8 @@ export const CHAIN_METHODS: readonly MethodDeclaration[] = [
   chainGetblockheader,
   chainGettx,
   chainBroadcast,
+  chainCreatepsbt,
+  chainFinalizepsbt,
   chainGenerate,
   chainEstimatefee,
   chainMempoolinfo,

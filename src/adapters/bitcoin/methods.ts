@@ -1,15 +1,17 @@
 // chain.* methods: what anyad knows of the chain, bitcoind's blocks and transactions, broadcast with a local sanity
 // check first, fee estimates in sat/vB, mempool figures, and the watch list.
 
-import * as D from './declarations.js';
-import { HeaderT, TxT, BlockT } from './declarations.js';
 import type { Static } from '@sinclair/typebox';
 import * as bitcoin from 'bitcoinjs-lib';
+import { bitcoinNetwork } from '../../core/bitcoin-network.js';
+import type { Network } from '../../core/options.js';
 import { rpcError } from '../../rpc/errors.js';
 import { implement, roleAllows, type MethodSpec } from '../../rpc/registry.js';
 import { BitcoindError, toRpcError } from './client.js';
+import * as D from './declarations.js';
+import { BlockT, HeaderT, MAX_MONEY_SAT, TxT } from './declarations.js';
+import { createPsbt, finalizePsbt } from './psbt.js';
 import type { BitcoinService } from './service.js';
-const MAX_MONEY_SAT = 21_000_000 * 100_000_000;
 
 export function chainMethods(svc: BitcoinService, network: string): MethodSpec[] {
   /** Calls bitcoind, or answers BackendUnavailable at once when it is not connected; bitcoind's errors as they are. */
@@ -108,6 +110,8 @@ export function chainMethods(svc: BitcoinService, network: string): MethodSpec[]
         throw toRpcError(err);
       }
     }),
+    implement(D.chainCreatepsbt, (p) => createPsbt(p, bitcoinNetwork(network as Network), call)),
+    implement(D.chainFinalizepsbt, ({ psbt }) => finalizePsbt(psbt, bitcoinNetwork(network as Network))),
     implement(D.chainGenerate, async ({ nblocks, address }) => {
       if (network !== 'regtest') throw rpcError('Unsupported', `chain.generate mines on regtest only (this is ${network})`);
       try {

@@ -68,8 +68,9 @@ export async function openRegtestNode(opts: { port: number; apiKey: string; pref
     open(): Promise<void>;
     close(): Promise<void>;
     chain: { height: number; tip: { hash: unknown }; on(ev: string, f: (...a: never[]) => void): void };
-    mempool: { tip: unknown; map: Map<unknown, unknown>; on(ev: string, f: (...a: never[]) => void): void };
+    mempool: { tip: unknown; map: Map<unknown, unknown>; isSpent(hash: string, index: number): boolean; on(ev: string, f: (...a: never[]) => void): void };
     miner: { assemble(attempt: unknown): unknown };
+    rpc: { calls: Record<string, (this: unknown, args: unknown[], help: boolean) => Promise<unknown>> };
   };
   if (opts.prefix) await node.ensure();
   await node.open();
@@ -79,6 +80,16 @@ export async function openRegtestNode(opts: { port: number; apiKey: string; pref
   node.miner.assemble = (attempt: unknown): unknown => {
     if (node.mempool.tip !== node.chain.tip.hash && node.mempool.map.size === 0) node.mempool.tip = node.chain.tip.hash;
     return assemble(attempt);
+  };
+  // bcoin 1.0.2's gettxout with include_mempool looks for the coin among the mempool's new outputs but not among
+  // the ones the mempool spends (its hashes: hex in internal byte order); Bitcoin Core answers null for those (rpc/blockchain.cpp gettxout:
+  // "if (mempool.isSpent(out)) return null"). As Core, so a double spend is seen before it is broadcast.
+  const gettxout = node.rpc.calls.gettxout!;
+  node.rpc.calls.gettxout = async function (this: unknown, args: unknown[], help: boolean): Promise<unknown> {
+    const [txid, vout, includeMempool = true] = args;
+    if (!help && includeMempool !== false && typeof txid === 'string' && /^[0-9a-fA-F]{64}$/.test(txid) && Number.isInteger(vout))
+      if (node.mempool.isSpent(Buffer.from(txid, 'hex').reverse().toString('hex'), vout as number)) return null;
+    return gettxout.call(this, args, help);
   };
   return { node, height: () => node.chain.height, close: () => node.close() };
 }

@@ -1,0 +1,274 @@
+// offer_dlc, accept_dlc and sign_dlc as the dlcspecs test vectors (test/test_vectors/*.json, protocol version 1)
+// and rust-dlc serialize them: a u16 message type, then fields with enum variants and list lengths as bigsize,
+// scripts as u16-prefixed bytes, oracle announcements as TLV records. Enumerated-outcome contracts with one oracle
+// are read and written; numeric descriptors and multi-oracle infos are refused by name (not built yet).
+
+import { OracleError, verifyAnnouncement, type OracleAnnouncement } from './oracle.js';
+import { Reader, WireError, Writer } from './wire.js';
+
+export const MSG = { offer: 42778, accept: 42780, sign: 42782 } as const;
+export const PROTOCOL_VERSION = 1;
+
+export class MessageError extends Error {
+  override name = 'MessageError';
+}
+
+export interface FundingInput {
+  input_serial_id: bigint;
+  prev_tx: string;
+  prev_tx_vout: number;
+  sequence: number;
+  max_witness_len: number;
+  redeem_script: string;
+}
+
+export interface EnumPayout {
+  outcome: string;
+  /** The offerer's payout in this outcome (the accepter gets total_collateral minus it). */
+  offer_payout: bigint;
+}
+
+export interface ContractInfo {
+  total_collateral: bigint;
+  payouts: EnumPayout[];
+  announcement: OracleAnnouncement;
+  /** The announcement's TLV bytes, kept to write the offer back byte for byte. */
+  announcement_tlv: string;
+}
+
+export interface Offer {
+  protocol_version: number;
+  contract_flags: number;
+  chain_hash: string;
+  temporary_contract_id: string;
+  contract_info: ContractInfo;
+  funding_pubkey: string;
+  payout_spk: string;
+  payout_serial_id: bigint;
+  offer_collateral: bigint;
+  funding_inputs: FundingInput[];
+  change_spk: string;
+  change_serial_id: bigint;
+  fund_output_serial_id: bigint;
+  fee_rate_per_vb: bigint;
+  cet_locktime: number;
+  refund_locktime: number;
+}
+
+export interface Accept {
+  protocol_version: number;
+  temporary_contract_id: string;
+  accept_collateral: bigint;
+  funding_pubkey: string;
+  payout_spk: string;
+  payout_serial_id: bigint;
+  funding_inputs: FundingInput[];
+  change_spk: string;
+  change_serial_id: bigint;
+  cet_adaptor_signatures: string[];
+  refund_signature: string;
+}
+
+export interface Sign {
+  protocol_version: number;
+  contract_id: string;
+  cet_adaptor_signatures: string[];
+  refund_signature: string;
+  /** One witness stack per funding input of the signer, in input_serial_id order. */
+  funding_signatures: string[][];
+}
+
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+const MAX_ITEMS = 100_000;
+
+function guard<T>(what: string, f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    if (err instanceof WireError || err instanceof OracleError) throw new MessageError(`${what}: ${err.message}`);
+    throw err;
+  }
+}
+
+function messageReader(bytes: Uint8Array, type: number, name: string): Reader {
+  const r = new Reader(bytes, name);
+  const t = r.u16('message type');
+  if (t !== type) throw new MessageError(`not a ${name} message: its type is ${t}, expected ${type}`);
+  return r;
+}
+
+const readSpk = (r: Reader, field: string): string => hex(r.bytes(r.u16(`${field} length`), field));
+const writeSpk = (w: Writer, spk: string): Writer => w.u16(spk.length / 2).bytes(Buffer.from(spk, 'hex'));
+
+function readInputs(r: Reader): FundingInput[] {
+  const n = r.size('funding input count', MAX_ITEMS);
+  return Array.from({ length: n }, (_, i) => {
+    const input_serial_id = r.u64(`input ${i + 1} serial id`);
+    const prev_tx = hex(r.bytes(r.size(`input ${i + 1} prevtx length`, 4_000_000), `input ${i + 1} prevtx`));
+    return {
+      input_serial_id,
+      prev_tx,
+      prev_tx_vout: r.u32(`input ${i + 1} prevtx_vout`),
+      sequence: r.u32(`input ${i + 1} sequence`),
+      max_witness_len: r.u16(`input ${i + 1} max_witness_len`),
+      redeem_script: readSpk(r, `input ${i + 1} redeemscript`),
+    };
+  });
+}
+
+function writeInputs(w: Writer, inputs: FundingInput[]): void {
+  w.bigsize(inputs.length);
+  for (const i of inputs) {
+    w.u64(i.input_serial_id)
+      .bigsize(i.prev_tx.length / 2)
+      .bytes(Buffer.from(i.prev_tx, 'hex'))
+      .u32(i.prev_tx_vout)
+      .u32(i.sequence)
+      .u16(i.max_witness_len);
+    writeSpk(w, i.redeem_script);
+  }
+}
+
+function readAdaptorSigs(r: Reader): string[] {
+  const n = r.size('adaptor signature count', MAX_ITEMS);
+  return Array.from({ length: n }, (_, i) => hex(r.bytes(162, `adaptor signature ${i + 1}`)));
+}
+
+function writeAdaptorSigs(w: Writer, sigs: string[]): void {
+  w.bigsize(sigs.length);
+  for (const s of sigs) w.bytes(Buffer.from(s, 'hex'));
+}
+
+function readContractInfo(r: Reader): ContractInfo {
+  const variant = r.bigsize('contract_info variant');
+  if (variant !== 0n) throw new MessageError('disjoint contract infos (several events) are not supported yet');
+  const total_collateral = r.u64('total_collateral');
+  const descriptor = r.bigsize('contract_descriptor variant');
+  if (descriptor !== 0n) throw new MessageError('numeric outcome contract descriptors are not supported yet (enumerated outcomes are)');
+  const n = r.size('outcome count', MAX_ITEMS);
+  const payouts = Array.from({ length: n }, (_, i) => ({ outcome: r.string(`outcome ${i + 1}`), offer_payout: r.u64(`payout ${i + 1}`) }));
+  const oracle = r.bigsize('oracle_info variant');
+  if (oracle !== 0n) throw new MessageError('multi-oracle contracts are not supported yet (one oracle is)');
+  // The announcement is a TLV record: read its extent, then verify it whole.
+  const start = r.peekType('oracle_announcement');
+  if (start !== 55332n) throw new MessageError(`the oracle announcement has type ${start}, expected 55332`);
+  const { raw } = r.tlv(55332, 'oracle_announcement');
+  const announcement = verifyAnnouncement(raw);
+  return { total_collateral, payouts, announcement, announcement_tlv: hex(raw) };
+}
+
+function writeContractInfo(w: Writer, c: ContractInfo): void {
+  w.bigsize(0).u64(c.total_collateral).bigsize(0).bigsize(c.payouts.length);
+  for (const p of c.payouts) w.string(p.outcome).u64(p.offer_payout);
+  w.bigsize(0).bytes(Buffer.from(c.announcement_tlv, 'hex'));
+}
+
+export function decodeOffer(bytes: Uint8Array): Offer {
+  return guard('offer_dlc', () => {
+    const r = messageReader(bytes, MSG.offer, 'offer_dlc');
+    const o: Offer = {
+      protocol_version: r.u32('protocol_version'),
+      contract_flags: r.u8('contract_flags'),
+      chain_hash: hex(r.bytes(32, 'chain_hash')),
+      temporary_contract_id: hex(r.bytes(32, 'temporary_contract_id')),
+      contract_info: readContractInfo(r),
+      funding_pubkey: hex(r.bytes(33, 'funding_pubkey')),
+      payout_spk: readSpk(r, 'payout_spk'),
+      payout_serial_id: r.u64('payout_serial_id'),
+      offer_collateral: r.u64('offer_collateral'),
+      funding_inputs: readInputs(r),
+      change_spk: readSpk(r, 'change_spk'),
+      change_serial_id: r.u64('change_serial_id'),
+      fund_output_serial_id: r.u64('fund_output_serial_id'),
+      fee_rate_per_vb: r.u64('fee_rate_per_vb'),
+      cet_locktime: r.u32('cet_locktime'),
+      refund_locktime: r.u32('refund_locktime'),
+    };
+    r.end();
+    if (o.protocol_version !== PROTOCOL_VERSION) throw new MessageError(`protocol version ${o.protocol_version} is not ${PROTOCOL_VERSION}`);
+    return o;
+  });
+}
+
+export function encodeOffer(o: Offer): Uint8Array {
+  const w = new Writer()
+    .u16(MSG.offer)
+    .u32(o.protocol_version)
+    .u8(o.contract_flags)
+    .bytes(Buffer.from(o.chain_hash, 'hex'))
+    .bytes(Buffer.from(o.temporary_contract_id, 'hex'));
+  writeContractInfo(w, o.contract_info);
+  w.bytes(Buffer.from(o.funding_pubkey, 'hex'));
+  writeSpk(w, o.payout_spk).u64(o.payout_serial_id).u64(o.offer_collateral);
+  writeInputs(w, o.funding_inputs);
+  writeSpk(w, o.change_spk).u64(o.change_serial_id).u64(o.fund_output_serial_id).u64(o.fee_rate_per_vb).u32(o.cet_locktime).u32(o.refund_locktime);
+  return w.done();
+}
+
+export function decodeAccept(bytes: Uint8Array): Accept {
+  return guard('accept_dlc', () => {
+    const r = messageReader(bytes, MSG.accept, 'accept_dlc');
+    const a: Accept = {
+      protocol_version: r.u32('protocol_version'),
+      temporary_contract_id: hex(r.bytes(32, 'temporary_contract_id')),
+      accept_collateral: r.u64('accept_collateral'),
+      funding_pubkey: hex(r.bytes(33, 'funding_pubkey')),
+      payout_spk: readSpk(r, 'payout_spk'),
+      payout_serial_id: r.u64('payout_serial_id'),
+      funding_inputs: readInputs(r),
+      change_spk: readSpk(r, 'change_spk'),
+      change_serial_id: r.u64('change_serial_id'),
+      cet_adaptor_signatures: readAdaptorSigs(r),
+      refund_signature: hex(r.bytes(64, 'refund_signature')),
+    };
+    if (r.u8('negotiation_fields present') !== 0) throw new MessageError('negotiation fields are not supported yet');
+    r.end();
+    if (a.protocol_version !== PROTOCOL_VERSION) throw new MessageError(`protocol version ${a.protocol_version} is not ${PROTOCOL_VERSION}`);
+    return a;
+  });
+}
+
+export function encodeAccept(a: Accept): Uint8Array {
+  const w = new Writer()
+    .u16(MSG.accept)
+    .u32(a.protocol_version)
+    .bytes(Buffer.from(a.temporary_contract_id, 'hex'))
+    .u64(a.accept_collateral)
+    .bytes(Buffer.from(a.funding_pubkey, 'hex'));
+  writeSpk(w, a.payout_spk).u64(a.payout_serial_id);
+  writeInputs(w, a.funding_inputs);
+  writeSpk(w, a.change_spk).u64(a.change_serial_id);
+  writeAdaptorSigs(w, a.cet_adaptor_signatures);
+  return w.bytes(Buffer.from(a.refund_signature, 'hex')).u8(0).done();
+}
+
+export function decodeSign(bytes: Uint8Array): Sign {
+  return guard('sign_dlc', () => {
+    const r = messageReader(bytes, MSG.sign, 'sign_dlc');
+    const s: Sign = {
+      protocol_version: r.u32('protocol_version'),
+      contract_id: hex(r.bytes(32, 'contract_id')),
+      cet_adaptor_signatures: readAdaptorSigs(r),
+      refund_signature: hex(r.bytes(64, 'refund_signature')),
+      funding_signatures: Array.from({ length: r.size('funding signature count', MAX_ITEMS) }, (_, i) =>
+        Array.from({ length: r.size(`witness ${i + 1} element count`, 100) }, (_, j) =>
+          hex(r.bytes(r.size(`witness ${i + 1} element ${j + 1} length`, 10_000), `witness ${i + 1} element ${j + 1}`)),
+        ),
+      ),
+    };
+    r.end();
+    if (s.protocol_version !== PROTOCOL_VERSION) throw new MessageError(`protocol version ${s.protocol_version} is not ${PROTOCOL_VERSION}`);
+    return s;
+  });
+}
+
+export function encodeSign(s: Sign): Uint8Array {
+  const w = new Writer().u16(MSG.sign).u32(s.protocol_version).bytes(Buffer.from(s.contract_id, 'hex'));
+  writeAdaptorSigs(w, s.cet_adaptor_signatures);
+  w.bytes(Buffer.from(s.refund_signature, 'hex')).bigsize(s.funding_signatures.length);
+  for (const stack of s.funding_signatures) {
+    w.bigsize(stack.length);
+    for (const e of stack) w.bigsize(e.length / 2).bytes(Buffer.from(e, 'hex'));
+  }
+  return w.done();
+}

@@ -1,0 +1,20 @@
+// The oracle's anticipated signature point for an outcome: S = R + e·P, with e BIP340's challenge of the nonce R,
+// the oracle key P and the outcome's message. A CET's adaptor signature is encrypted under it, and the oracle's
+// attestation s (with s·G = S) decrypts it. The message is hashed the way the oracle signs (see oracle.ts).
+
+import { schnorr, secp256k1 } from '@noble/curves/secp256k1.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { oracleTaggedHash, type OracleAnnouncement } from './oracle.js';
+
+const N = secp256k1.Point.Fn.ORDER;
+const x32 = (v: bigint): Buffer => Buffer.from(v.toString(16).padStart(64, '0'), 'hex');
+
+/** S for `outcome` signed with the nonce at `nonceIndex` (33-byte compressed point). */
+export function outcomePoint(ann: OracleAnnouncement, outcome: string, nonceIndex = 0): Uint8Array {
+  const P = schnorr.utils.lift_x(BigInt(`0x${ann.oracle_public_key}`));
+  const R = schnorr.utils.lift_x(BigInt(`0x${ann.event.nonces[nonceIndex]}`));
+  const m = new TextEncoder().encode(outcome.normalize('NFC'));
+  const msg = ann.signing === 'tagged' ? oracleTaggedHash('attestation/v0', m) : sha256(m);
+  const e = BigInt(`0x${Buffer.from(schnorr.utils.taggedHash('BIP0340/challenge', Buffer.concat([x32(R.x), x32(P.x), msg]))).toString('hex')}`) % N;
+  return R.add(P.multiply(e)).toBytes(true);
+}

@@ -1,0 +1,155 @@
+// The DLC's transactions as dlcspecs Transactions.md fixes them, so both parties build the same bytes and their
+// signatures fit: the funding transaction (inputs by input_serial_id, outputs by serial id, a 2-of-2 P2WSH of the
+// lexicographically sorted funding keys), one CET per outcome (locktime cet_locktime, sequence 0xfffffffe, payouts
+// by payout_serial_id, outputs under the 1000-sat dust limit left out) and the refund (locktime refund_locktime,
+// each party's collateral). Fees follow the spec's expected weights: a party pays for its inputs, its change and
+// its CET output; the funding output carries both CET fees.
+
+import * as bitcoin from 'bitcoinjs-lib';
+import type { FundingInput, Offer } from './messages.js';
+
+export const DUST_LIMIT = 1000n;
+const CET_SEQUENCE = 0xfffffffe;
+
+export class DlcTxError extends Error {
+  override name = 'DlcTxError';
+}
+
+/** What the accepter brings (the fields of accept_dlc that shape the transactions). */
+export interface AcceptTerms {
+  accept_collateral: bigint;
+  funding_pubkey: string;
+  payout_spk: string;
+  payout_serial_id: bigint;
+  funding_inputs: FundingInput[];
+  change_spk: string;
+  change_serial_id: bigint;
+}
+
+export interface DlcTransactions {
+  funding: bitcoin.Transaction;
+  fundingScript: Buffer;
+  fundOutputIndex: number;
+  fundValue: bigint;
+  cets: bitcoin.Transaction[];
+  refund: bitcoin.Transaction;
+  offerChange: bigint;
+  acceptChange: bigint;
+}
+
+/** 2 <pubkey1> <pubkey2> 2 OP_CHECKMULTISIG with the keys in lexicographic order (BIP 67). */
+export function fundingScript(a: string, b: string): Buffer {
+  const [k1, k2] = [a, b].sort();
+  return Buffer.from(
+    bitcoin.script.compile([bitcoin.opcodes.OP_2!, Buffer.from(k1!, 'hex'), Buffer.from(k2!, 'hex'), bitcoin.opcodes.OP_2!, bitcoin.opcodes.OP_CHECKMULTISIG!]),
+  );
+}
+
+const ceilDiv4 = (w: bigint): bigint => (w + 3n) / 4n;
+const scriptSigLen = (i: FundingInput): number => (i.redeem_script.length === 0 ? 0 : 1 + i.redeem_script.length / 2);
+
+/** A party's share of the funding transaction's fee: its inputs, its change output and half the shared fields. */
+export function fundingFee(inputs: FundingInput[], changeSpk: string, feeRate: bigint): bigint {
+  const inputWeight = inputs.reduce((s, i) => s + BigInt(164 + 4 * scriptSigLen(i) + i.max_witness_len), 0n);
+  return ceilDiv4(107n + 36n + 4n * BigInt(changeSpk.length / 2) + inputWeight) * feeRate;
+}
+
+/** A party's share of a CET's (or the refund's) fee. */
+export function cetFee(payoutSpk: string, feeRate: bigint): bigint {
+  return ceilDiv4(249n + 4n * BigInt(payoutSpk.length / 2)) * feeRate;
+}
+
+/** The value of the output an input spends, from its previous transaction (whose bytes the peer cannot fake). */
+export function inputValue(i: FundingInput): bigint {
+  const tx = bitcoin.Transaction.fromHex(i.prev_tx);
+  const out = tx.outs[i.prev_tx_vout];
+  if (!out) throw new DlcTxError(`funding input ${i.input_serial_id}: its previous transaction has no output ${i.prev_tx_vout}`);
+  return BigInt(out.value);
+}
+
+function byPayoutSerial(outs: Array<{ serial: bigint; spk: string; value: bigint }>, tx: bitcoin.Transaction): void {
+  for (const o of outs.sort((a, b) => (a.serial < b.serial ? -1 : 1))) if (o.value >= DUST_LIMIT) tx.addOutput(Buffer.from(o.spk, 'hex'), o.value);
+}
+
+export function buildTransactions(offer: Offer, accept: AcceptTerms): DlcTransactions {
+  const rate = offer.fee_rate_per_vb;
+  const total = offer.contract_info.total_collateral;
+  if (offer.offer_collateral + accept.accept_collateral !== total)
+    throw new DlcTxError(`the collaterals (${offer.offer_collateral} + ${accept.accept_collateral}) do not add up to total_collateral ${total}`);
+  const serials = [offer.payout_serial_id, accept.payout_serial_id];
+  if (serials[0] === serials[1]) throw new DlcTxError('both payout outputs have the same serial id');
+  const offerCetFee = cetFee(offer.payout_spk, rate);
+  const acceptCetFee = cetFee(accept.payout_spk, rate);
+  const fundValue = total + offerCetFee + acceptCetFee;
+  const change = (inputs: FundingInput[], collateral: bigint, spk: string, ownCetFee: bigint, who: string): bigint => {
+    const c = inputs.reduce((s, i) => s + inputValue(i), 0n) - collateral - fundingFee(inputs, spk, rate) - ownCetFee;
+    if (c < DUST_LIMIT) throw new DlcTxError(`the ${who}'s inputs leave ${c} sat of change, under the ${DUST_LIMIT}-sat dust limit: add funding`);
+    return c;
+  };
+  const offerChange = change(offer.funding_inputs, offer.offer_collateral, offer.change_spk, offerCetFee, 'offerer');
+  const acceptChange = change(accept.funding_inputs, accept.accept_collateral, accept.change_spk, acceptCetFee, 'accepter');
+
+  const funding = new bitcoin.Transaction();
+  funding.version = 2;
+  funding.locktime = 0;
+  const inputs = [...offer.funding_inputs, ...accept.funding_inputs].sort((a, b) =>
+    a.input_serial_id < b.input_serial_id ? -1 : a.input_serial_id > b.input_serial_id ? 1 : 0,
+  );
+  if (new Set(inputs.map((i) => i.input_serial_id)).size !== inputs.length) throw new DlcTxError('two funding inputs have the same serial id');
+  for (const i of inputs) {
+    const prev = bitcoin.Transaction.fromHex(i.prev_tx);
+    const idx = funding.addInput(Buffer.from(prev.getHash()), i.prev_tx_vout, i.sequence);
+    if (i.redeem_script) funding.setInputScript(idx, Buffer.from(bitcoin.script.compile([Buffer.from(i.redeem_script, 'hex')])));
+  }
+  const script = fundingScript(offer.funding_pubkey, accept.funding_pubkey);
+  const p2wsh = bitcoin.payments.p2wsh({ redeem: { output: script } }).output!;
+  const outs = [
+    { serial: offer.fund_output_serial_id, spk: Buffer.from(p2wsh).toString('hex'), value: fundValue, fund: true },
+    { serial: offer.change_serial_id, spk: offer.change_spk, value: offerChange, fund: false },
+    { serial: accept.change_serial_id, spk: accept.change_spk, value: acceptChange, fund: false },
+  ].sort((a, b) => (a.serial < b.serial ? -1 : a.serial > b.serial ? 1 : 0));
+  if (new Set(outs.map((o) => o.serial)).size !== outs.length) throw new DlcTxError('two funding outputs have the same serial id');
+  for (const o of outs) funding.addOutput(Buffer.from(o.spk, 'hex'), o.value);
+  const fundOutputIndex = outs.findIndex((o) => o.fund);
+  const fundHash = Buffer.from(funding.getHash());
+
+  const closing = (locktime: number, offerValue: bigint, acceptValue: bigint): bitcoin.Transaction => {
+    const tx = new bitcoin.Transaction();
+    tx.version = 2;
+    tx.locktime = locktime;
+    tx.addInput(fundHash, fundOutputIndex, CET_SEQUENCE);
+    byPayoutSerial(
+      [
+        { serial: offer.payout_serial_id, spk: offer.payout_spk, value: offerValue },
+        { serial: accept.payout_serial_id, spk: accept.payout_spk, value: acceptValue },
+      ],
+      tx,
+    );
+    return tx;
+  };
+  const cets = offer.contract_info.payouts.map((p) => {
+    if (p.offer_payout > total) throw new DlcTxError(`outcome "${p.outcome}" pays the offerer ${p.offer_payout}, more than the total collateral ${total}`);
+    return closing(offer.cet_locktime, p.offer_payout, total - p.offer_payout);
+  });
+  const refund = closing(offer.refund_locktime, offer.offer_collateral, accept.accept_collateral);
+  return { funding, fundingScript: script, fundOutputIndex, fundValue, cets, refund, offerChange, acceptChange };
+}
+
+/** The digest a funding key signs for a CET or the refund (segwit v0, SIGHASH_ALL, the 2-of-2 script). */
+export function closingSighash(tx: bitcoin.Transaction, t: DlcTransactions): Buffer {
+  return Buffer.from(tx.hashForWitnessV0(0, t.fundingScript, t.fundValue, bitcoin.Transaction.SIGHASH_ALL));
+}
+
+/**
+ * contract_id (Protocol.md): the funding txid (in its internal byte order) XOR the temporary contract id, with the
+ * funding output index XORed into the last two bytes, as Lightning's channel_id is made.
+ */
+export function contractId(t: DlcTransactions, temporaryId: string): string {
+  const id = Buffer.from(t.funding.getHash()).reverse();
+  const tmp = Buffer.from(temporaryId, 'hex');
+  const out = Buffer.alloc(32);
+  for (let i = 0; i < 32; i++) out[i] = id[i]! ^ tmp[i]!;
+  out[30]! ^= (t.fundOutputIndex >> 8) & 0xff;
+  out[31]! ^= t.fundOutputIndex & 0xff;
+  return out.toString('hex');
+}

@@ -1,0 +1,114 @@
+// The DLC messages and transactions against the dlcspecs' enum_single_oracle test vector (offer, accept and sign
+// as serialized by the reference implementations): each message decodes and encodes back to the same bytes; the
+// funding transaction built here has the vector's contract id (so its txid is the vector's); every CET adaptor
+// signature of both parties verifies against the CETs built here (so each CET is byte-exact), under the oracle's
+// anticipated signature point for its outcome; the refund signatures verify; the offerer's funding witness signs
+// the funding transaction built here. A changed byte anywhere is refused.
+
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import * as bitcoin from 'bitcoinjs-lib';
+import { adaptorVerify } from '../src/adapters/dlc/adaptor.js';
+import { decodeAccept, decodeOffer, decodeSign, encodeAccept, encodeOffer, encodeSign, MessageError } from '../src/adapters/dlc/messages.js';
+import { outcomePoint } from '../src/adapters/dlc/outcomes.js';
+import { buildTransactions, closingSighash, contractId, DlcTxError, inputValue } from '../src/adapters/dlc/transactions.js';
+import { ROOT } from './helpers/daemon.js';
+
+const v = JSON.parse(readFileSync(join(ROOT, 'test/vectors/dlc_enum_single_oracle.json'), 'utf8')) as {
+  offer: string;
+  accept: string;
+  sign: string;
+  expected: {
+    contract_id: string;
+    total_collateral: number;
+    fee_rate_per_vb: number;
+    cet_locktime: number;
+    refund_locktime: number;
+    outcomes: string[];
+    offer_payouts: number[];
+  };
+};
+const b = (h: string): Buffer => Buffer.from(h, 'hex');
+const hex = (x: Uint8Array): string => Buffer.from(x).toString('hex');
+
+describe('DLC messages and transactions (dlcspecs enum_single_oracle vector)', () => {
+  const offer = decodeOffer(b(v.offer));
+  const accept = decodeAccept(b(v.accept));
+  const sign = decodeSign(b(v.sign));
+
+  it('decodes offer, accept and sign, and encodes each back to the same bytes', () => {
+    assert.equal(offer.contract_info.total_collateral, BigInt(v.expected.total_collateral));
+    assert.deepEqual(
+      offer.contract_info.payouts.map((p) => [p.outcome, Number(p.offer_payout)]),
+      v.expected.outcomes.map((o, i) => [o, v.expected.offer_payouts[i]]),
+    );
+    assert.equal(offer.fee_rate_per_vb, BigInt(v.expected.fee_rate_per_vb));
+    assert.deepEqual([offer.cet_locktime, offer.refund_locktime], [v.expected.cet_locktime, v.expected.refund_locktime]);
+    assert.equal(accept.cet_adaptor_signatures.length, 4);
+    assert.equal(sign.contract_id, v.expected.contract_id);
+    assert.equal(hex(encodeOffer(offer)), v.offer);
+    assert.equal(hex(encodeAccept(accept)), v.accept);
+    assert.equal(hex(encodeSign(sign)), v.sign);
+  });
+
+  it('builds the funding transaction, CETs and refund the vector was signed over', () => {
+    const t = buildTransactions(offer, accept);
+    assert.equal(contractId(t, offer.temporary_contract_id), v.expected.contract_id, 'the funding txid and output index');
+    const announcement = offer.contract_info.announcement;
+    offer.contract_info.payouts.forEach((p, i) => {
+      const point = outcomePoint(announcement, p.outcome);
+      const digest = closingSighash(t.cets[i]!, t);
+      assert.ok(
+        adaptorVerify(b(accept.funding_pubkey), point, digest, b(accept.cet_adaptor_signatures[i]!)),
+        `accepter's adaptor signature for "${p.outcome}"`,
+      );
+      assert.ok(adaptorVerify(b(offer.funding_pubkey), point, digest, b(sign.cet_adaptor_signatures[i]!)), `offerer's adaptor signature for "${p.outcome}"`);
+      // under another outcome's point it does not verify
+      const other = offer.contract_info.payouts[(i + 1) % 4]!.outcome;
+      assert.equal(adaptorVerify(b(accept.funding_pubkey), outcomePoint(announcement, other), digest, b(accept.cet_adaptor_signatures[i]!)), false);
+    });
+    const refundDigest = closingSighash(t.refund, t);
+    assert.ok(
+      secp256k1.verify(b(accept.refund_signature), refundDigest, b(accept.funding_pubkey), { prehash: false, lowS: false }),
+      "accepter's refund signature",
+    );
+    assert.ok(secp256k1.verify(b(sign.refund_signature), refundDigest, b(offer.funding_pubkey), { prehash: false, lowS: false }), "offerer's refund signature");
+    assert.equal(t.refund.locktime, offer.refund_locktime);
+    assert.equal(t.cets[0]!.locktime, offer.cet_locktime);
+    assert.equal(t.cets[0]!.ins[0]!.sequence, 0xfffffffe);
+    // outcome "b" pays the offerer 0: below dust, so the CET has the accepter's output alone
+    assert.equal(t.cets[1]!.outs.length, 1);
+
+    // the offerer's funding witness (P2WPKH) signs this funding transaction
+    const [sigDer, pub] = sign.funding_signatures[0]!;
+    const input = offer.funding_inputs[0]!;
+    const idx = t.funding.ins.findIndex((x) => hex(Buffer.from(x.hash).reverse()) === bitcoin.Transaction.fromHex(input.prev_tx).getId());
+    const p2pkh = bitcoin.payments.p2pkh({ pubkey: b(pub!) }).output!;
+    const digest = t.funding.hashForWitnessV0(idx, p2pkh, inputValue(input), bitcoin.Transaction.SIGHASH_ALL);
+    const decoded = bitcoin.script.signature.decode(b(sigDer!));
+    assert.ok(secp256k1.verify(decoded.signature, digest, b(pub!), { prehash: false }), "offerer's funding signature");
+  });
+
+  it('refuses a changed message byte by byte with the field named, and impossible terms', () => {
+    assert.throws(
+      () => decodeOffer(b(v.accept)),
+      (e: Error) => e instanceof MessageError && /not a offer_dlc message/.test(e.message),
+    );
+    assert.throws(
+      () => decodeOffer(b(v.offer).subarray(0, 300)),
+      (e: Error) => e instanceof MessageError && /offer_dlc: .*runs past the end/.test(e.message),
+    );
+    const badSig = b(v.offer);
+    badSig[130] ^= 1; // inside the announcement signature (it starts at byte 127)
+    assert.throws(() => decodeOffer(badSig), /announcement signature is not the oracle's/);
+    assert.throws(() => decodeAccept(Buffer.concat([b(v.accept), Buffer.of(0)])), /unexpected bytes at the end/);
+    assert.throws(
+      () => buildTransactions(offer, { ...accept, accept_collateral: accept.accept_collateral + 1n }),
+      (e: Error) => e instanceof DlcTxError && /do not add up/.test(e.message),
+    );
+    assert.throws(() => buildTransactions(offer, { ...accept, payout_serial_id: offer.payout_serial_id }), /same serial id/);
+  });
+});

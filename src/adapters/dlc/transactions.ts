@@ -6,7 +6,7 @@
 // its CET output; the funding output carries both CET fees.
 
 import * as bitcoin from 'bitcoinjs-lib';
-import type { FundingInput, Offer } from './messages.js';
+import type { Accept, FundingInput, Offer } from './messages.js';
 
 export const DUST_LIMIT = 1000n;
 const CET_SEQUENCE = 0xfffffffe;
@@ -16,15 +16,10 @@ export class DlcTxError extends Error {
 }
 
 /** What the accepter brings (the fields of accept_dlc that shape the transactions). */
-export interface AcceptTerms {
-  accept_collateral: bigint;
-  funding_pubkey: string;
-  payout_spk: string;
-  payout_serial_id: bigint;
-  funding_inputs: FundingInput[];
-  change_spk: string;
-  change_serial_id: bigint;
-}
+export type AcceptTerms = Pick<
+  Accept,
+  'accept_collateral' | 'funding_pubkey' | 'payout_spk' | 'payout_serial_id' | 'funding_inputs' | 'change_spk' | 'change_serial_id'
+>;
 
 export interface DlcTransactions {
   funding: bitcoin.Transaction;

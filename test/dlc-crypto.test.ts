@@ -9,25 +9,15 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { schnorr, secp256k1 } from '@noble/curves/secp256k1.js';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { adaptorDecrypt, adaptorRecover, adaptorSign, adaptorVerify } from '../src/adapters/dlc/adaptor.js';
-import {
-  decodeAttestation,
-  encodeAttestation,
-  OracleError,
-  oracleTaggedHash,
-  TLV,
-  verifyAnnouncement,
-  verifyAttestation,
-  type OracleAnnouncement,
-} from '../src/adapters/dlc/oracle.js';
-import { Writer } from '../src/adapters/dlc/wire.js';
+import { adaptorDecrypt, adaptorRecover, adaptorSign, adaptorVerify } from '../src/core/ecdsa-adaptor.js';
+import { decodeAttestation, OracleError, verifyAnnouncement, verifyAttestation, type OracleAnnouncement } from '../src/adapters/dlc/oracle.js';
+import { digitDescriptor, enumDescriptor, makeOracle, signWithNonce as oracleSign } from './peers/dlc-oracle.js';
 import { ROOT } from './helpers/daemon.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const bytes = (h: string): Buffer => Buffer.from(h, 'hex');
-const N = secp256k1.Point.Fn.ORDER;
 
 interface Vector {
   kind: 'verification' | 'recovery';
@@ -87,52 +77,6 @@ describe('ECDSA adaptor signatures (dlcspecs ECDSA-adaptor.md)', () => {
 // The announcement carried in dlcspecs test/test_vectors/enum_single_oracle_test.json (its offer's serialization).
 const VECTOR_ANNOUNCEMENT =
   'fdd8249d288a4ac72f3f627ceecf61753f94c437f9e761950ce1dd4ad787cdf6f525ce11b6cea81689ad41511d4366db5fb591b40864f59c4e9e0cf2c7dac89224d98c553d563caec479d618bad3cb0e844f57dcd977f23e5d6d84e1e3be51bb33133cb0fdd8223900015c1785f8ab4273d56ac67d4b0429c40107cec5875246a2b68872792c2096e3a760bf0bb0fdd8060a000401610162016301640454657374';
-
-/** BIP340 signing with a chosen nonce, as an oracle does with the nonce it announced (test-side oracle). */
-function oracleSign(secret: Uint8Array, nonceSecret: Uint8Array, msg: Uint8Array): Uint8Array {
-  const G = secp256k1.Point.BASE;
-  const scalar = (b: Uint8Array): bigint => BigInt(`0x${hex(b)}`) % N;
-  let d = scalar(secret);
-  const P = G.multiply(d);
-  if (P.y % 2n !== 0n) d = N - d;
-  let k = scalar(nonceSecret);
-  const R = G.multiply(k);
-  if (R.y % 2n !== 0n) k = N - k;
-  const x32 = (p: typeof R): Buffer => Buffer.from(p.x.toString(16).padStart(64, '0'), 'hex');
-  const e = scalar(schnorr.utils.taggedHash('BIP0340/challenge', Buffer.concat([x32(R), x32(P), msg])));
-  const s = (k + e * d) % N;
-  return Buffer.concat([x32(R), Buffer.from(s.toString(16).padStart(64, '0'), 'hex')]);
-}
-
-/** An oracle with its key and one nonce per digit (or one for an enumeration), and its announcement. */
-function makeOracle(descriptor: Uint8Array, nbNonces: number, eventId: string, form: 'tagged' | 'sha256') {
-  const key = secp256k1.utils.randomSecretKey();
-  const nonces = Array.from({ length: nbNonces }, () => secp256k1.utils.randomSecretKey());
-  const ev = new Writer().u16(nbNonces);
-  for (const k of nonces) ev.bytes(schnorr.getPublicKey(k));
-  ev.u32(1_700_000_000).bytes(descriptor).string(eventId);
-  const value = ev.done();
-  const eventTlv = new Writer().tlv(TLV.oracleEvent, value).done();
-  const sig = oracleSign(key, secp256k1.utils.randomSecretKey(), form === 'tagged' ? oracleTaggedHash('announcement/v0', eventTlv) : sha256(value));
-  const ann = new Writer().tlv(TLV.announcement, Buffer.concat([sig, schnorr.getPublicKey(key), eventTlv])).done();
-  const attest = (outcomes: string[], opts: { nonceOf?: number[]; attForm?: 'tagged' | 'sha256'; id?: string } = {}) => {
-    const signatures = outcomes.map((o, i) => {
-      const m = new TextEncoder().encode(o);
-      const msg = (opts.attForm ?? form) === 'tagged' ? oracleTaggedHash('attestation/v0', m) : sha256(m);
-      return hex(oracleSign(key, nonces[opts.nonceOf?.[i] ?? i]!, msg));
-    });
-    return encodeAttestation({ event_id: opts.id ?? eventId, oracle_public_key: hex(schnorr.getPublicKey(key)), signatures, outcomes });
-  };
-  return { ann, attest };
-}
-
-const enumDescriptor = (outcomes: string[]): Uint8Array => {
-  const w = new Writer().u16(outcomes.length);
-  for (const o of outcomes) w.string(o);
-  return new Writer().tlv(TLV.enumDescriptor, w.done()).done();
-};
-const digitDescriptor = (base: number, signed: boolean, nbDigits: number): Uint8Array =>
-  new Writer().tlv(TLV.digitDescriptor, new Writer().bigsize(base).bool(signed).string('btc/usd').i32(0).u16(nbDigits).done()).done();
 
 describe('oracle announcements and attestations (dlcspecs Oracle.md)', () => {
   it("verifies the spec vector's announcement, and refuses it changed or cut", () => {

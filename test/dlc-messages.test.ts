@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import * as bitcoin from 'bitcoinjs-lib';
-import { adaptorVerify } from '../src/adapters/dlc/adaptor.js';
+import { adaptorVerify } from '../src/core/ecdsa-adaptor.js';
 import { decodeAccept, decodeOffer, decodeSign, encodeAccept, encodeOffer, encodeSign, MessageError } from '../src/adapters/dlc/messages.js';
 import { outcomePoint } from '../src/adapters/dlc/outcomes.js';
 import { buildTransactions, closingSighash, contractId, DlcTxError, inputValue } from '../src/adapters/dlc/transactions.js';

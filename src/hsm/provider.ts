@@ -32,6 +32,12 @@ export interface KeyProvider {
   generateKey(label: string, curve: Curve, id?: string): Promise<ProviderKey>;
   /** Signs a 32-byte digest. ECDSA answers a DER signature with low S; Schnorr a 64-byte BIP340 signature. */
   sign(handle: string, digest: Uint8Array, scheme: Scheme): Promise<Uint8Array>;
+  /**
+   * An ECDSA adaptor signature (dlcspecs ECDSA-adaptor.md) of a 32-byte digest, encrypted under a point: what a DLC's
+   * CETs are signed with. Only where the provider holds the key in reach of its own code (the keystore): a token's
+   * ECDSA mechanism cannot make one, so a PKCS#11 provider has none.
+   */
+  adaptorSign?(handle: string, encryptionPoint: Uint8Array, digest: Uint8Array): Promise<Uint8Array>;
   getPublicKey(handle: string): Promise<ProviderKey>;
   listKeys(): Promise<ProviderKey[]>;
   /** Makes the key unusable for signing at the provider, where the provider can (token: CKA_SIGN=false). */

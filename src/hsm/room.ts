@@ -39,6 +39,14 @@ async function embeddedKeystoreConfig(config: Config, log: Logger): Promise<Conf
 /** What other rooms may use of the HSM: a veto on signatures. */
 export interface HsmApi {
   addVeto(name: string, veto: Veto): void;
+  /** A fresh secp256k1 key for another room's contract (e.g. a DLC's funding key): its id and public key. */
+  generateKey(label: string, group: string | null): Promise<{ id: string; public_key: string }>;
+  /** ECDSA signature (DER, low S) of a digest, through the same gates and audit as hsm.sign. */
+  signDigest(id: string, digest: Buffer, caller: string): Promise<Buffer>;
+  /** ECDSA adaptor signature of a digest under an encryption point (keystore keys only). */
+  adaptorSign(id: string, encryptionPoint: Buffer, digest: Buffer, caller: string): Promise<Buffer>;
+  /** hsm.signpsbt: the inputs the HSM has keys for, after the signing policy allows the spend. */
+  signPsbt(base64: string, caller: string): Promise<{ psbt: string; signed: number[] }>;
 }
 
 export const hsmRoom: Room = {
@@ -75,7 +83,16 @@ export const hsmRoom: Room = {
       policyDelaySec: config.int('hsm.policydelay'),
       changeGroup: config.str('hsm.changegroup') || undefined,
     });
-    const api: HsmApi = { addVeto: (name, veto) => service.addVeto(name, veto) };
+    const api: HsmApi = {
+      addVeto: (name, veto) => service.addVeto(name, veto),
+      generateKey: async (label, group) => {
+        const k = await service.generateKey(label, 'secp256k1', group);
+        return { id: k.id, public_key: k.public_key };
+      },
+      signDigest: (id, digest, caller) => service.sign(id, digest, 'ecdsa', caller),
+      adaptorSign: (id, point, digest, caller) => service.adaptorSign(id, point, digest, caller),
+      signPsbt: (base64, caller) => service.signPsbt(base64, caller),
+    };
     return { service, methods: hsmMethods(service, network, config.int('hsm.unlocktimeout')), api };
   },
 };

@@ -296,6 +296,37 @@ export class HsmService implements Service {
 
   /** Signs a 32-byte digest with an active key, unless a policy on the key forbids raw signing. */
   async sign(id: string, digest: Buffer, scheme: Scheme, caller: string): Promise<Buffer> {
+    return this.signDigest(id, digest, caller, { scheme }, (p, handle) => p.sign(handle, digest, scheme));
+  }
+
+  /**
+   * An ECDSA adaptor signature (a DLC's CET) with a key of the keystore: the same key-state and policy gates as
+   * sign(), an audit entry naming the digest and the encryption point, and the answer only once that is durable.
+   */
+  async adaptorSign(id: string, encryptionPoint: Buffer, digest: Buffer, caller: string): Promise<Buffer> {
+    const provider = this.need();
+    if (!provider.adaptorSign)
+      throw rpcError(
+        'Unsupported',
+        `the ${provider.kind} provider cannot make ECDSA adaptor signatures (a token's ECDSA mechanism signs plain ECDSA only); DLC keys need the software keystore (hsm.provider=software)`,
+        { service: 'hsm' },
+      );
+    return this.signDigest(id, digest, caller, { scheme: 'ecdsa-adaptor', encryption_point: encryptionPoint.toString('hex') }, (p, handle) =>
+      p.adaptorSign!(handle, encryptionPoint, digest),
+    );
+  }
+
+  /**
+   * One signature of a digest under the key's lock: an active key, due policies applied, raw signing allowed by
+   * them, then the provider's signature, returned once its audit entry is durable; a refusal is audited too.
+   */
+  private async signDigest(
+    id: string,
+    digest: Buffer,
+    caller: string,
+    detail: Record<string, unknown>,
+    make: (p: KeyProvider, handle: string) => Promise<Uint8Array>,
+  ): Promise<Buffer> {
     const k = await this.key(id);
     const subjects = this.subjectsOf(k);
     return this.locks.run(subjects, async () => {
@@ -312,8 +343,8 @@ export class HsmService implements Service {
         throw rpcError('PolicyDenied', `policy denied the signature: ${denial.message}`, { rule: denial.rule, subject: denial.subject ?? null });
       }
       try {
-        const sig = Buffer.from(await this.need().sign(k.handle, digest, scheme));
-        await this.record('sign', id, { scheme, digest: digest.toString('hex'), caller });
+        const sig = Buffer.from(await make(this.need(), k.handle));
+        await this.record('sign', id, { ...detail, digest: digest.toString('hex'), caller });
         return sig;
       } catch (err) {
         throw providerError(err);

@@ -12,6 +12,7 @@ import { entropyToMnemonic, mnemonicToSeedSync, validateMnemonic } from '@scure/
 import { wordlist } from '@scure/bip39/wordlists/english.js';
 import { schnorr, secp256k1 } from '@noble/curves/secp256k1.js';
 import { rawToLowSDer, verifySignature } from './ecdsa.js';
+import { adaptorSign } from '../core/ecdsa-adaptor.js';
 import { KeyedLock } from '../core/keyed-lock.js';
 import {
   ProviderError,
@@ -251,6 +252,20 @@ export class SoftwareProvider implements KeyProvider {
         return sig;
       }
       return rawToLowSDer(secp256k1.sign(digest, priv, { prehash: false, lowS: true }), 'secp256k1');
+    } finally {
+      child.wipePrivateData();
+    }
+  }
+
+  async adaptorSign(handle: string, encryptionPoint: Uint8Array, digest: Uint8Array): Promise<Uint8Array> {
+    if (digest.length !== 32) throw new ProviderError('digest must be 32 bytes');
+    const { secret } = this.unlocked();
+    if (secret.disabled.includes(Number(handle))) throw new ProviderError(`key ${handle} is disabled`);
+    const child = this.child(handle);
+    try {
+      return adaptorSign(child.privateKey!, encryptionPoint, digest);
+    } catch (err) {
+      throw new ProviderError((err as Error).message);
     } finally {
       child.wipePrivateData();
     }

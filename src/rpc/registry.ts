@@ -184,7 +184,8 @@ function fillMissing(schema: TSchema, value: unknown): unknown {
 }
 
 /**
- * Fills the schema's defaults into `value` and checks it; throws InvalidParams naming every problem (up to 10), as
+ * Fills the schema's defaults into `value` and checks it; throws InvalidParams naming every problem (up to 10, the
+ * values given first), as
  * for a method's params. Also used where a room takes params inside params (l2.submit's operation params).
  */
 export function checkParams(
@@ -196,7 +197,15 @@ export function checkParams(
 ): Record<string, unknown> {
   const withDefaults = fillDefaults ? (fillMissing(schema, value) as Record<string, unknown>) : value;
   if (!check.Check(withDefaults)) {
-    const errors = [...check.Errors(withDefaults)].slice(0, 10).map((e) => ({ param: e.path.replace(/^\//, '') || '(params)', message: e.message }));
+    // What the caller sent wrong comes before what it left out: the message names the first, and a caller who sent
+    // one bad value wants that one named, whatever else is missing.
+    const given = (param: string): boolean => Object.hasOwn(value, param.split('/')[0]!);
+    const all: Array<{ param: string; message: string }> = [];
+    for (const e of check.Errors(withDefaults)) {
+      all.push({ param: e.path.replace(/^\//, '') || '(params)', message: e.message });
+      if (all.length >= 50) break;
+    }
+    const errors = [...all.filter((e) => given(e.param)), ...all.filter((e) => !given(e.param))].slice(0, 10);
     const first = errors[0]!;
     throw rpcError('InvalidParams', `invalid params for ${what}: ${first.param === '(params)' ? '' : `${first.param}: `}${first.message}`, { errors });
   }

@@ -3,6 +3,7 @@
 import { CHAIN_METHODS } from './declarations.js';
 import { Type } from '@sinclair/typebox';
 import type { Room } from '../../core/room.js';
+import { rpcError } from '../../rpc/errors.js';
 import { BITCOIN_OPTIONS } from './options.js';
 import type { BitcoinService } from './service.js';
 
@@ -13,6 +14,8 @@ export interface BitcoinApi {
   blockTxids(hash: string): Promise<string[]>;
   /** bitcoind's estimatesmartfee for the target, sat/vB, or null where it has none. */
   coreEstimate(target: number): Promise<number | null>;
+  /** One call to bitcoind (its errors as they are), or BackendUnavailable at once when it is not connected. */
+  node<T>(method: string, ...params: unknown[]): Promise<T>;
 }
 
 const Block = Type.Object({ height: Type.Integer(), hash: Type.String() });
@@ -102,6 +105,11 @@ export const bitcoinRoom: Room = {
       feeSnapshot: (target) => service.feeSnapshot(target),
       blockTxids: (hash) => service.blockTxids(hash),
       coreEstimate: async (target) => (await service.backend!.estimateSmartFee(target)).sat_per_vb,
+      node: async <T>(method: string, ...params: unknown[]): Promise<T> => {
+        if (service.state !== 'connected')
+          throw rpcError('BackendUnavailable', `bitcoind is not connected: ${service.health().detail}`, { service: 'bitcoind' });
+        return service.client.call<T>(method, ...params);
+      },
     };
     return { services: embedded ? [embedded, service] : [service], methods: chainMethods(service, config.network), api };
   },

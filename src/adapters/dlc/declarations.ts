@@ -1,0 +1,183 @@
+// The declarations of the dlc.* methods (name, summary, params and result schemas, role, errors): data that the docs
+// and the daemon read without the room's code; the handlers are bound in methods.ts.
+
+import { Type } from '@sinclair/typebox';
+import { declareMethod, type MethodDeclaration } from '../../rpc/registry.js';
+
+const Hex = (what: string, max: number) => Type.String({ minLength: 2, maxLength: max, pattern: '^([0-9a-fA-F]{2})+$', description: what });
+const Id = Type.String({ pattern: '^[0-9a-f]{64}$', description: 'The temporary contract id dlc.offer answered (dlc.list shows them).' });
+const Sat = Type.Integer({ minimum: 0, maximum: 21_000_000 * 100_000_000 });
+const Utxos = Type.Array(
+  Type.Object({ txid: Type.String({ pattern: '^[0-9a-fA-F]{64}$' }), vout: Type.Integer({ minimum: 0, maximum: 100_000 }) }, { additionalProperties: false }),
+  {
+    minItems: 1,
+    maxItems: 50,
+    description: "This party's funding inputs: unspent P2WPKH outputs of keystore keys (the HSM signs them through hsm.signpsbt's policy).",
+  },
+);
+const MAX_MSG = 2_000_000;
+
+export const ContractT = Type.Object({
+  id: Type.String(),
+  role: Type.Union([Type.Literal('offerer'), Type.Literal('accepter')]),
+  state: Type.String({ description: 'offered, accepted, signed, broadcast, confirmed, closing, closed, refunding or refunded.' }),
+  contract_id: Type.Union([Type.String(), Type.Null()]),
+  funding_txid: Type.Union([Type.String(), Type.Null()]),
+  closing_txid: Type.Union([Type.String(), Type.Null()]),
+  outcome: Type.Union([Type.String(), Type.Null()]),
+  keys: Type.Object({ funding: Type.String(), payout: Type.String(), change: Type.String() }, { description: 'The keystore keys (hsm.listkeys ids).' }),
+  created: Type.String(),
+  updated: Type.String(),
+});
+
+const OutcomeT = Type.Union([
+  Type.Object({ kind: Type.Literal('enum'), outcome: Type.String() }),
+  Type.Object({ kind: Type.Literal('digits'), digits: Type.Array(Type.Integer()), value: Type.Number(), unit: Type.String(), precision: Type.Integer() }),
+]);
+
+const AnnouncementT = Type.Object({
+  signature: Type.String(),
+  oracle_public_key: Type.String(),
+  signing: Type.String({ description: 'tagged (Oracle.md) or sha256 (the dlcspecs vectors and rust-dlc): the hash the oracle signed.' }),
+  event: Type.Object({
+    nonces: Type.Array(Type.String()),
+    maturity_epoch: Type.Integer(),
+    event_id: Type.String(),
+    descriptor: Type.Union([
+      Type.Object({ kind: Type.Literal('enum'), outcomes: Type.Array(Type.String()) }),
+      Type.Object({
+        kind: Type.Literal('digits'),
+        base: Type.Integer(),
+        signed: Type.Boolean(),
+        unit: Type.String(),
+        precision: Type.Integer(),
+        nb_digits: Type.Integer(),
+      }),
+    ]),
+  }),
+});
+
+export const dlcVerifyannouncement = declareMethod({
+  name: 'dlc.verifyannouncement',
+  summary: "Decode an oracle_announcement (hex TLV) and check the oracle's signature over its event; answers the event.",
+  params: Type.Object({ announcement: Hex('oracle_announcement, hex.', 200_000) }, { additionalProperties: false }),
+  result: AnnouncementT,
+  role: 'readonly',
+});
+
+export const dlcVerifyattestation = declareMethod({
+  name: 'dlc.verifyattestation',
+  summary:
+    'Check an oracle_attestation against its announcement (same oracle and event, the announced nonces, valid signatures, outcomes the event allows); answers the outcome.',
+  params: Type.Object(
+    { announcement: Hex('oracle_announcement, hex.', 200_000), attestation: Hex('oracle_attestation, hex.', 200_000) },
+    { additionalProperties: false },
+  ),
+  result: OutcomeT,
+  role: 'readonly',
+});
+
+export const dlcOffer = declareMethod({
+  name: 'dlc.offer',
+  summary: 'Offer an enumerated-outcome contract on an oracle event; answers offer_dlc (hex) for the counterparty.',
+  description:
+    'Funding, payout and change keys are made in the keystore. cet_locktime defaults to the event maturity, refund_locktime to a week later. The collateral is signed for only at dlc.sign, through the signing policy.',
+  params: Type.Object(
+    {
+      announcement: Hex('The oracle_announcement, hex.', 200_000),
+      payouts: Type.Array(Type.Object({ outcome: Type.String({ maxLength: 1000 }), offer_payout_sat: Sat }, { additionalProperties: false }), {
+        minItems: 2,
+        maxItems: 1000,
+        description: 'What the offerer gets in each outcome of the event (the accepter gets the rest of total_collateral_sat); every outcome once.',
+      }),
+      offer_collateral_sat: Sat,
+      total_collateral_sat: Sat,
+      fee_rate_sat_vb: Type.Integer({ minimum: 1, maximum: 10_000 }),
+      utxos: Utxos,
+      cet_locktime: Type.Optional(Type.Integer({ minimum: 0, maximum: 0xffffffff })),
+      refund_locktime: Type.Optional(Type.Integer({ minimum: 0, maximum: 0xffffffff })),
+    },
+    { additionalProperties: false },
+  ),
+  result: Type.Object({ id: Type.String(), offer: Type.String({ description: 'offer_dlc, hex.' }) }),
+  errors: ['NotFound', 'Unsupported', 'Locked', 'BackendUnavailable'],
+  role: 'admin',
+});
+
+export const dlcAccept = declareMethod({
+  name: 'dlc.accept',
+  summary: 'Accept an offer: check it, sign every CET (adaptor signatures) and the refund; answers accept_dlc (hex) for the offerer.',
+  params: Type.Object({ offer: Hex('offer_dlc, hex.', MAX_MSG), utxos: Utxos }, { additionalProperties: false }),
+  result: Type.Object({ id: Type.String(), accept: Type.String({ description: 'accept_dlc, hex.' }) }),
+  errors: ['Conflict', 'NotFound', 'Unsupported', 'PolicyDenied', 'Locked', 'BackendUnavailable'],
+  role: 'admin',
+});
+
+export const dlcSign = declareMethod({
+  name: 'dlc.sign',
+  summary: "At the offerer: check the accepter's signatures, sign CETs, refund and the funding inputs; answers sign_dlc (hex).",
+  params: Type.Object({ accept: Hex('accept_dlc, hex.', MAX_MSG) }, { additionalProperties: false }),
+  result: Type.Object({ id: Type.String(), contract_id: Type.String(), sign: Type.String({ description: 'sign_dlc, hex.' }) }),
+  errors: ['Conflict', 'NotFound', 'Unsupported', 'PolicyDenied', 'Locked', 'BackendUnavailable'],
+  role: 'admin',
+});
+
+export const dlcFinalize = declareMethod({
+  name: 'dlc.finalize',
+  summary: "At the accepter: check the offerer's signatures, sign its funding inputs and broadcast the funding transaction.",
+  params: Type.Object({ sign: Hex('sign_dlc, hex.', MAX_MSG) }, { additionalProperties: false }),
+  result: Type.Object({ id: Type.String(), contract_id: Type.String(), txid: Type.String() }),
+  errors: ['Conflict', 'NotFound', 'PolicyDenied', 'Locked', 'BackendRejected', 'BackendUnavailable'],
+  role: 'admin',
+});
+
+export const dlcClose = declareMethod({
+  name: 'dlc.close',
+  summary: "With the oracle's attestation: complete the CET of the attested outcome and broadcast it.",
+  params: Type.Object({ id: Id, attestation: Hex('oracle_attestation, hex.', 200_000) }, { additionalProperties: false }),
+  result: Type.Object({ id: Type.String(), outcome: Type.String(), txid: Type.String() }),
+  errors: ['Conflict', 'NotFound', 'Unsupported', 'Locked', 'BackendRejected', 'BackendUnavailable'],
+  role: 'admin',
+});
+
+export const dlcRefund = declareMethod({
+  name: 'dlc.refund',
+  summary: 'Broadcast the refund transaction (the node refuses it before refund_locktime).',
+  params: Type.Object({ id: Id }, { additionalProperties: false }),
+  result: Type.Object({ id: Type.String(), txid: Type.String() }),
+  errors: ['Conflict', 'NotFound', 'Locked', 'BackendRejected', 'BackendUnavailable'],
+  role: 'admin',
+});
+
+export const dlcList = declareMethod({
+  name: 'dlc.list',
+  summary: 'Every contract, oldest first, with its state.',
+  params: Type.Object({}, { additionalProperties: false }),
+  result: Type.Array(ContractT),
+  role: 'readonly',
+});
+
+export const dlcGet = declareMethod({
+  name: 'dlc.get',
+  summary: 'One contract with its messages (hex) as exchanged.',
+  params: Type.Object({ id: Id }, { additionalProperties: false }),
+  result: Type.Intersect([
+    ContractT,
+    Type.Object({ offer: Type.String(), accept: Type.Union([Type.String(), Type.Null()]), sign: Type.Union([Type.String(), Type.Null()]) }),
+  ]),
+  errors: ['NotFound'],
+  role: 'readonly',
+});
+
+export const DLC_METHODS: readonly MethodDeclaration[] = [
+  dlcVerifyannouncement,
+  dlcVerifyattestation,
+  dlcOffer,
+  dlcAccept,
+  dlcSign,
+  dlcFinalize,
+  dlcClose,
+  dlcRefund,
+  dlcList,
+  dlcGet,
+];

@@ -1,0 +1,49 @@
+// dlc.* methods: the DLC room's service behind anyad's API; messages travel as hex that apps carry between parties.
+
+import { implement, type MethodSpec } from '../../rpc/registry.js';
+import { rpcError } from '../../rpc/errors.js';
+import * as D from './declarations.js';
+import { decodeAttestation, OracleError, verifyAnnouncement, verifyAttestation } from './oracle.js';
+import type { ContractRecord, DlcService } from './service.js';
+
+const summary = (r: ContractRecord) => ({
+  id: r.id,
+  role: r.role,
+  state: r.state,
+  contract_id: r.contract_id,
+  funding_txid: r.funding_txid,
+  closing_txid: r.closing_txid,
+  outcome: r.outcome,
+  keys: r.keys,
+  created: r.created,
+  updated: r.updated,
+});
+
+function oracle<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    if (err instanceof OracleError) throw rpcError('InvalidParams', err.message);
+    throw err;
+  }
+}
+
+export function dlcMethods(svc: DlcService): MethodSpec[] {
+  return [
+    implement(D.dlcVerifyannouncement, ({ announcement }) => oracle(() => verifyAnnouncement(Buffer.from(announcement, 'hex')))),
+    implement(D.dlcVerifyattestation, ({ announcement, attestation }) =>
+      oracle(() => verifyAttestation(verifyAnnouncement(Buffer.from(announcement, 'hex')), decodeAttestation(Buffer.from(attestation, 'hex')))),
+    ),
+    implement(D.dlcOffer, (p, ctx) => svc.offer(p, ctx.caller)),
+    implement(D.dlcAccept, ({ offer, utxos }, ctx) => svc.accept(offer, utxos, ctx.caller)),
+    implement(D.dlcSign, ({ accept }, ctx) => svc.signAccept(accept, ctx.caller)),
+    implement(D.dlcFinalize, ({ sign }, ctx) => svc.finalize(sign, ctx.caller)),
+    implement(D.dlcClose, ({ id, attestation }, ctx) => svc.settle(id, attestation, ctx.caller)),
+    implement(D.dlcRefund, ({ id }, ctx) => svc.refund(id, ctx.caller)),
+    implement(D.dlcList, async () => (await svc.list()).map(summary)),
+    implement(D.dlcGet, async ({ id }) => {
+      const r = await svc.get(id);
+      return { ...summary(r), offer: r.offer, accept: r.accept, sign: r.sign };
+    }),
+  ];
+}

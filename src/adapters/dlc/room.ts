@@ -1,0 +1,26 @@
+// The DLC room: Discreet Log Contracts as the dlcspecs define them (enumerated outcomes, one oracle, for now), with
+// keys and funding through the HSM room and the chain through the bitcoin room. On when both are; none of its code
+// loads before then.
+
+import type { Room } from '../../core/room.js';
+import type { BitcoinApi } from '../bitcoin/room.js';
+import type { HsmApi } from '../../hsm/room.js';
+import { DLC_METHODS } from './declarations.js';
+import { DLC_OPTIONS } from './options.js';
+import { DLC_TOPICS } from './topics.js';
+
+export const dlcRoom: Room = {
+  name: 'dlc',
+  methods: DLC_METHODS,
+  options: DLC_OPTIONS,
+  topics: DLC_TOPICS,
+  create: async ({ config, store, bus, log, use }) => {
+    const hsm = use<HsmApi>('hsm');
+    const chain = use<BitcoinApi>('bitcoin');
+    if (!config.bool('dlc.enable') || !hsm || !chain) return {};
+    const [{ DlcService }, { dlcMethods }] = await Promise.all([import('./service.js'), import('./methods.js')]);
+    const db = await store.room('dlc');
+    const svc = new DlcService(db, store, bus, hsm, chain, config.network, config.bool('dlc.autorefund'), log.child({ room: 'dlc' }));
+    return { service: svc, methods: dlcMethods(svc) };
+  },
+};

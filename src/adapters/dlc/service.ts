@@ -1,0 +1,662 @@
+// A DLC participant: offers, accepts, signs and finalizes enumerated-outcome contracts with one oracle as the
+// dlcspecs define them (messages.ts, transactions.ts), with every key in the HSM room's keystore (funding, payout,
+// change) and every funding input signed through its PSBT path, so the collateral counts against the signing
+// policy like any spend. Contracts are kept in the room's sublevel; each transition is written (synced) before its
+// dlc.contract event. The chain is followed through the bitcoin room: funding seen and confirmed, a CET or the
+// refund confirmed (whoever sent it), and the refund sent by itself past its locktime (dlc.autorefund).
+
+import { randomBytes } from 'node:crypto';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import * as bitcoin from 'bitcoinjs-lib';
+import { HealthCell, type Health, type Service } from '../../core/service.js';
+import type { Network } from '../../core/options.js';
+import { KeyedLock } from '../../core/keyed-lock.js';
+import { adaptorDecrypt, adaptorVerify } from '../../core/ecdsa-adaptor.js';
+import { bitcoinNetwork } from '../../core/bitcoin-network.js';
+import { rpcError } from '../../rpc/errors.js';
+import type { EventBus } from '../../rpc/events.js';
+import type { BatchOp, RoomDb, Store } from '../../store/store.js';
+import type { BitcoinApi } from '../bitcoin/room.js';
+import type { HsmApi } from '../../hsm/room.js';
+import {
+  decodeAccept,
+  decodeOffer,
+  decodeSign,
+  encodeAccept,
+  encodeOffer,
+  encodeSign,
+  MessageError,
+  PROTOCOL_VERSION,
+  type Accept,
+  type FundingInput,
+  type Offer,
+} from './messages.js';
+import { decodeAttestation, OracleError, verifyAnnouncement, verifyAttestation } from './oracle.js';
+import { outcomePoint } from './outcomes.js';
+import { buildTransactions, closingSighash, contractId, DlcTxError, type DlcTransactions } from './transactions.js';
+import type { Logger } from 'pino';
+
+export type ContractState = 'offered' | 'accepted' | 'signed' | 'broadcast' | 'confirmed' | 'closing' | 'closed' | 'refunding' | 'refunded';
+const OPEN: readonly ContractState[] = ['signed', 'broadcast', 'confirmed', 'closing', 'refunding'];
+
+export interface ContractRecord {
+  id: string;
+  role: 'offerer' | 'accepter';
+  state: ContractState;
+  offer: string;
+  accept: string | null;
+  sign: string | null;
+  keys: { funding: string; payout: string; change: string };
+  contract_id: string | null;
+  funding_txid: string | null;
+  closing_txid: string | null;
+  outcome: string | null;
+  created: string;
+  updated: string;
+}
+
+/** Genesis block hashes by network, in the internal byte order chain_hash carries (BOLT 0). */
+const GENESIS: Record<Network, string> = {
+  main: '000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f',
+  test: '000000000933ea01ad0ee984209779baaec3ced90fa3f408719526f8d77f4943',
+  signet: '00000008819873e925422c1ff0f99f7cc9bbb232af63a077a480a3633bee1ef6',
+  regtest: '0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206',
+};
+export const chainHash = (n: Network): string => Buffer.from(GENESIS[n], 'hex').reverse().toString('hex');
+
+/** A P2WPKH input's witness: count, a signature of up to 72 bytes with its sighash byte, a 33-byte key. */
+const P2WPKH_MAX_WITNESS = 108;
+const SIGHASH_ALL = bitcoin.Transaction.SIGHASH_ALL;
+const u64 = (): bigint => randomBytes(8).readBigUInt64BE(0);
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+
+export interface OfferParams {
+  announcement: string;
+  payouts: Array<{ outcome: string; offer_payout_sat: number }>;
+  offer_collateral_sat: number;
+  total_collateral_sat: number;
+  fee_rate_sat_vb: number;
+  utxos: Array<{ txid: string; vout: number }>;
+  cet_locktime?: number;
+  refund_locktime?: number;
+}
+
+function asRpc(err: unknown): unknown {
+  if (err instanceof MessageError || err instanceof OracleError || err instanceof DlcTxError) return rpcError('InvalidParams', err.message);
+  return err;
+}
+
+/** A witness stack from its serialization (count, then each element with its length, all compact sizes). */
+function witnessStack(serialized: Uint8Array): string[] {
+  const r = { at: 0 };
+  const varint = (): number => {
+    const first = serialized[r.at++]!;
+    if (first < 0xfd) return first;
+    const n = first === 0xfd ? 2 : 4;
+    let v = 0;
+    for (let i = 0; i < n; i++) v += serialized[r.at + i]! * 2 ** (8 * i);
+    r.at += n;
+    return v;
+  };
+  const count = varint();
+  return Array.from({ length: count }, () => {
+    const len = varint();
+    const e = serialized.subarray(r.at, r.at + len);
+    r.at += len;
+    return hex(e);
+  });
+}
+
+const compactOf = (der: Uint8Array): string => hex(secp256k1.Signature.fromBytes(der, 'der').toBytes('compact'));
+const derWithSighash = (compact: Uint8Array): Buffer => Buffer.from(bitcoin.script.signature.encode(Buffer.from(compact), SIGHASH_ALL));
+
+export class DlcService implements Service {
+  readonly name = 'dlc';
+  readonly requires = ['hsm'];
+  private readonly cell = new HealthCell('starting', 'opening');
+  private readonly locks = new KeyedLock();
+  private unlisten: (() => void) | undefined;
+  private following = Promise.resolve();
+  private readonly net: bitcoin.Network;
+
+  constructor(
+    private readonly db: RoomDb,
+    private readonly store: Store,
+    private readonly bus: EventBus,
+    private readonly hsm: HsmApi,
+    private readonly chain: BitcoinApi,
+    private readonly network: Network,
+    private readonly autorefund: boolean,
+    private readonly log: Logger,
+  ) {
+    this.net = bitcoinNetwork(network);
+  }
+
+  async open(): Promise<void> {
+    // Every block: look at the open contracts' transactions (one look at a time, in block order).
+    this.unlisten = this.bus.listen((topic, data) => {
+      if (topic === 'chain.block')
+        this.following = this.following
+          .then(() => this.follow((data as { hash: string }).hash))
+          .catch((err: Error) => this.log.warn({ reason: err.message }, 'DLC follow failed; next block retries'));
+    });
+    this.cell.set('ok', 'following contracts through the bitcoin room');
+  }
+
+  async close(): Promise<void> {
+    this.unlisten?.();
+    await this.following;
+    this.cell.set('stopped', 'closed');
+  }
+
+  health(): Health {
+    return this.cell.get();
+  }
+
+  async list(): Promise<ContractRecord[]> {
+    const out: ContractRecord[] = [];
+    for await (const [, v] of this.db.iterator({ gte: 'c:', lt: 'c;' })) out.push(v as ContractRecord);
+    return out.sort((a, b) => a.created.localeCompare(b.created));
+  }
+
+  async get(id: string): Promise<ContractRecord> {
+    const rec = (await this.db.get(`c:${id}`)) as ContractRecord | undefined;
+    if (!rec) throw rpcError('NotFound', `no contract ${id}`);
+    return rec;
+  }
+
+  /** Writes the record (synced) and then tells subscribers. */
+  private async save(rec: ContractRecord, previous: ContractState | null): Promise<ContractRecord> {
+    rec.updated = new Date().toISOString();
+    const ops: BatchOp[] = [{ type: 'put', sublevel: this.db, key: `c:${rec.id}`, value: rec }];
+    await this.store.batch(ops, { sync: true });
+    const txid =
+      rec.state === 'closing' || rec.state === 'closed' || rec.state === 'refunding' || rec.state === 'refunded' ? rec.closing_txid : rec.funding_txid;
+    this.bus.publish('dlc.contract', { id: rec.id, contract_id: rec.contract_id, state: rec.state, previous, txid, outcome: rec.outcome });
+    return rec;
+  }
+
+  private async newKeys(id: string): Promise<{ keys: ContractRecord['keys']; funding: string; payoutSpk: string; changeSpk: string }> {
+    const [funding, payout, change] = await Promise.all(['funding', 'payout', 'change'].map((k) => this.hsm.generateKey(`dlc ${id.slice(0, 16)} ${k}`, null)));
+    const spk = (pub: string): string => hex(bitcoin.payments.p2wpkh({ pubkey: Buffer.from(pub, 'hex'), network: this.net }).output!);
+    return {
+      keys: { funding: funding!.id, payout: payout!.id, change: change!.id },
+      funding: funding!.public_key,
+      payoutSpk: spk(payout!.public_key),
+      changeSpk: spk(change!.public_key),
+    };
+  }
+
+  /** The party's funding inputs from its UTXOs: unspent, P2WPKH, their previous transactions from the node. */
+  private async fundingInputs(utxos: OfferParams['utxos']): Promise<FundingInput[]> {
+    const seen = new Set<string>();
+    const out: FundingInput[] = [];
+    for (const [i, u] of utxos.entries()) {
+      const op = `${u.txid}:${u.vout}`;
+      if (seen.has(op)) throw rpcError('InvalidParams', `utxos[${i}] ${op} is listed twice`);
+      seen.add(op);
+      if (!(await this.chain.node<unknown>('gettxout', u.txid, u.vout, true))) throw rpcError('NotFound', `utxos[${i}] ${op} is spent or does not exist`);
+      const prevHex = await this.chain.node<string>('getrawtransaction', u.txid, false);
+      const prev = bitcoin.Transaction.fromHex(prevHex);
+      const spent = prev.outs[u.vout];
+      if (!spent) throw rpcError('NotFound', `utxos[${i}]: ${u.txid} has no output ${u.vout}`);
+      if (!(spent.script.length === 22 && spent.script[0] === 0 && spent.script[1] === 20))
+        throw rpcError('InvalidParams', `utxos[${i}] ${op} is not a P2WPKH output (the funding inputs anyad signs are P2WPKH keystore outputs)`);
+      out.push({
+        input_serial_id: u64(),
+        prev_tx: prevHex,
+        prev_tx_vout: u.vout,
+        sequence: 0xffffffff,
+        max_witness_len: P2WPKH_MAX_WITNESS,
+        redeem_script: '',
+      });
+    }
+    return out;
+  }
+
+  async offer(p: OfferParams, caller: string): Promise<{ id: string; offer: string }> {
+    let announcement;
+    try {
+      announcement = verifyAnnouncement(Buffer.from(p.announcement, 'hex'));
+    } catch (err) {
+      throw asRpc(err);
+    }
+    const d = announcement.event.descriptor;
+    if (d.kind !== 'enum') throw rpcError('Unsupported', 'numeric-outcome events are not supported yet; enumerated ones are');
+    const outcomes = p.payouts.map((x) => x.outcome);
+    if (new Set(outcomes).size !== outcomes.length || outcomes.length !== d.outcomes.length || outcomes.some((o) => !d.outcomes.includes(o)))
+      throw rpcError('InvalidParams', `payouts must name each of the event's outcomes once (${d.outcomes.join(', ')})`);
+    if (p.offer_collateral_sat > p.total_collateral_sat) throw rpcError('InvalidParams', 'offer_collateral_sat is more than total_collateral_sat');
+    for (const x of p.payouts)
+      if (x.offer_payout_sat > p.total_collateral_sat) throw rpcError('InvalidParams', `the payout for "${x.outcome}" is more than total_collateral_sat`);
+    const cet_locktime = p.cet_locktime ?? announcement.event.maturity_epoch;
+    const refund_locktime = p.refund_locktime ?? cet_locktime + 7 * 24 * 3600;
+    if (refund_locktime <= cet_locktime) throw rpcError('InvalidParams', `refund_locktime ${refund_locktime} must be after cet_locktime ${cet_locktime}`);
+    const id = hex(randomBytes(32));
+    const k = await this.newKeys(id);
+    const offer: Offer = {
+      protocol_version: PROTOCOL_VERSION,
+      contract_flags: 0,
+      chain_hash: chainHash(this.network),
+      temporary_contract_id: id,
+      contract_info: {
+        total_collateral: BigInt(p.total_collateral_sat),
+        payouts: p.payouts.map((x) => ({ outcome: x.outcome, offer_payout: BigInt(x.offer_payout_sat) })),
+        announcement,
+        announcement_tlv: p.announcement.toLowerCase(),
+      },
+      funding_pubkey: k.funding,
+      payout_spk: k.payoutSpk,
+      payout_serial_id: u64(),
+      offer_collateral: BigInt(p.offer_collateral_sat),
+      funding_inputs: await this.fundingInputs(p.utxos),
+      change_spk: k.changeSpk,
+      change_serial_id: u64(),
+      fund_output_serial_id: u64(),
+      fee_rate_per_vb: BigInt(p.fee_rate_sat_vb),
+      cet_locktime,
+      refund_locktime,
+    };
+    const now = new Date().toISOString();
+    const offerHex = hex(encodeOffer(offer));
+    await this.save(
+      {
+        id,
+        role: 'offerer',
+        state: 'offered',
+        offer: offerHex,
+        accept: null,
+        sign: null,
+        keys: k.keys,
+        contract_id: null,
+        funding_txid: null,
+        closing_txid: null,
+        outcome: null,
+        created: now,
+        updated: now,
+      },
+      null,
+    );
+    this.log.info({ id, caller }, 'DLC offered');
+    return { id, offer: offerHex };
+  }
+
+  async accept(offerHex: string, utxos: OfferParams['utxos'], caller: string): Promise<{ id: string; accept: string }> {
+    let offer: Offer;
+    try {
+      offer = decodeOffer(Buffer.from(offerHex, 'hex'));
+    } catch (err) {
+      throw asRpc(err);
+    }
+    if (offer.chain_hash !== chainHash(this.network))
+      throw rpcError('InvalidParams', `the offer is for another chain (chain_hash ${offer.chain_hash}); this anyad is on ${this.network}`);
+    const d = offer.contract_info.announcement.event.descriptor;
+    const outcomes = offer.contract_info.payouts.map((x) => x.outcome);
+    if (
+      d.kind !== 'enum' ||
+      outcomes.length !== d.outcomes.length ||
+      new Set(outcomes).size !== outcomes.length ||
+      outcomes.some((o) => !d.outcomes.includes(o))
+    )
+      throw rpcError('InvalidParams', "the offer's payouts do not name each of the event's outcomes once");
+    if (offer.refund_locktime <= offer.cet_locktime) throw rpcError('InvalidParams', 'the offer refunds before its CETs may be used');
+    const id = offer.temporary_contract_id;
+    return this.locks.run(id, async () => {
+      if (await this.db.get(`c:${id}`)) throw rpcError('Conflict', `contract ${id} is known already`);
+      const total = offer.contract_info.total_collateral;
+      if (offer.offer_collateral > total) throw rpcError('InvalidParams', 'the offer collateral is more than the total');
+      const k = await this.newKeys(id);
+      const terms: Accept = {
+        protocol_version: PROTOCOL_VERSION,
+        temporary_contract_id: id,
+        accept_collateral: total - offer.offer_collateral,
+        funding_pubkey: k.funding,
+        payout_spk: k.payoutSpk,
+        payout_serial_id: u64(),
+        funding_inputs: await this.fundingInputs(utxos),
+        change_spk: k.changeSpk,
+        change_serial_id: u64(),
+        cet_adaptor_signatures: [],
+        refund_signature: '',
+      };
+      let t: DlcTransactions;
+      try {
+        t = buildTransactions(offer, terms);
+      } catch (err) {
+        throw asRpc(err);
+      }
+      const sigs = await this.cetSignatures(offer, t, k.keys.funding, caller);
+      terms.cet_adaptor_signatures = sigs.adaptor;
+      terms.refund_signature = sigs.refund;
+      const acceptHex = hex(encodeAccept(terms));
+      const now = new Date().toISOString();
+      await this.save(
+        {
+          id,
+          role: 'accepter',
+          state: 'accepted',
+          offer: offerHex.toLowerCase(),
+          accept: acceptHex,
+          sign: null,
+          keys: k.keys,
+          contract_id: contractId(t, id),
+          funding_txid: t.funding.getId(),
+          closing_txid: null,
+          outcome: null,
+          created: now,
+          updated: now,
+        },
+        null,
+      );
+      this.log.info({ id, caller }, 'DLC accepted');
+      return { id, accept: acceptHex };
+    });
+  }
+
+  /** This party's adaptor signature on every CET (encrypted under its outcome's point) and its refund signature. */
+  private async cetSignatures(offer: Offer, t: DlcTransactions, fundingKey: string, caller: string): Promise<{ adaptor: string[]; refund: string }> {
+    const ann = offer.contract_info.announcement;
+    const adaptor: string[] = [];
+    for (const [i, p] of offer.contract_info.payouts.entries())
+      adaptor.push(hex(await this.hsm.adaptorSign(fundingKey, Buffer.from(outcomePoint(ann, p.outcome)), closingSighash(t.cets[i]!, t), caller)));
+    const refund = compactOf(await this.hsm.signDigest(fundingKey, closingSighash(t.refund, t), caller));
+    return { adaptor, refund };
+  }
+
+  /** The counterparty's signatures, checked before anything of ours is signed or sent. */
+  private checkCounterparty(offer: Offer, t: DlcTransactions, pubkey: string, adaptor: string[], refund: string, who: string): void {
+    const ann = offer.contract_info.announcement;
+    if (adaptor.length !== offer.contract_info.payouts.length)
+      throw rpcError('InvalidParams', `the ${who} sent ${adaptor.length} CET signatures for ${offer.contract_info.payouts.length} outcomes`);
+    offer.contract_info.payouts.forEach((p, i) => {
+      if (!adaptorVerify(Buffer.from(pubkey, 'hex'), outcomePoint(ann, p.outcome), closingSighash(t.cets[i]!, t), Buffer.from(adaptor[i]!, 'hex')))
+        throw rpcError('InvalidParams', `the ${who}'s adaptor signature for outcome "${p.outcome}" does not verify`);
+    });
+    if (!secp256k1.verify(Buffer.from(refund, 'hex'), closingSighash(t.refund, t), Buffer.from(pubkey, 'hex'), { prehash: false, lowS: false }))
+      throw rpcError('InvalidParams', `the ${who}'s refund signature does not verify`);
+  }
+
+  /** A PSBT of the funding transaction with every input's previous transaction, for the HSM to sign its own. */
+  private fundingPsbt(t: DlcTransactions, inputs: FundingInput[]): bitcoin.Psbt {
+    const psbt = new bitcoin.Psbt({ network: this.net });
+    psbt.setVersion(2);
+    psbt.setLocktime(t.funding.locktime);
+    const byOutpoint = new Map(inputs.map((i) => [`${bitcoin.Transaction.fromHex(i.prev_tx).getId()}:${i.prev_tx_vout}`, i]));
+    for (const txin of t.funding.ins) {
+      const i = byOutpoint.get(`${hex(Buffer.from(txin.hash).reverse())}:${txin.index}`)!;
+      const prev = bitcoin.Transaction.fromHex(i.prev_tx);
+      psbt.addInput({
+        hash: Buffer.from(txin.hash),
+        index: txin.index,
+        sequence: txin.sequence,
+        nonWitnessUtxo: Buffer.from(i.prev_tx, 'hex'),
+        witnessUtxo: { script: prev.outs[txin.index]!.script, value: BigInt(prev.outs[txin.index]!.value) },
+      });
+    }
+    for (const o of t.funding.outs) psbt.addOutput({ script: o.script, value: BigInt(o.value) });
+    return psbt;
+  }
+
+  /** Signs this party's funding inputs through the HSM; answers their witness stacks in input_serial_id order. */
+  private async signFunding(t: DlcTransactions, all: FundingInput[], own: FundingInput[], caller: string): Promise<{ psbt: bitcoin.Psbt; stacks: string[][] }> {
+    const unsigned = this.fundingPsbt(t, all);
+    const signed = await this.hsm.signPsbt(unsigned.toBase64(), caller);
+    const psbt = bitcoin.Psbt.fromBase64(signed.psbt, { network: this.net });
+    const ownOutpoints = new Set(own.map((i) => `${bitcoin.Transaction.fromHex(i.prev_tx).getId()}:${i.prev_tx_vout}`));
+    const stacks: Array<{ serial: bigint; stack: string[] }> = [];
+    t.funding.ins.forEach((txin, idx) => {
+      const op = `${hex(Buffer.from(txin.hash).reverse())}:${txin.index}`;
+      if (!ownOutpoints.has(op)) return;
+      if (!signed.signed.includes(idx)) throw rpcError('PolicyDenied', `the HSM did not sign funding input ${op}: is it an output of a keystore key?`);
+      psbt.finalizeInput(idx);
+      const serial = own.find((i) => `${bitcoin.Transaction.fromHex(i.prev_tx).getId()}:${i.prev_tx_vout}` === op)!.input_serial_id;
+      stacks.push({ serial, stack: witnessStack(psbt.data.inputs[idx]!.finalScriptWitness!) });
+    });
+    return { psbt, stacks: stacks.sort((a, b) => (a.serial < b.serial ? -1 : 1)).map((s) => s.stack) };
+  }
+
+  /** At the offerer: checks the accept, signs CETs, refund and funding inputs; answers sign_dlc. */
+  async signAccept(acceptHex: string, caller: string): Promise<{ id: string; contract_id: string; sign: string }> {
+    let accept: Accept;
+    try {
+      accept = decodeAccept(Buffer.from(acceptHex, 'hex'));
+    } catch (err) {
+      throw asRpc(err);
+    }
+    const id = accept.temporary_contract_id;
+    return this.locks.run(id, async () => {
+      const rec = await this.get(id);
+      if (rec.role !== 'offerer' || rec.state !== 'offered')
+        throw rpcError('Conflict', `contract ${id} is ${rec.state} (${rec.role}); an accept fits an offered contract of ours`);
+      const offer = decodeOffer(Buffer.from(rec.offer, 'hex'));
+      let t: DlcTransactions;
+      try {
+        t = buildTransactions(offer, accept);
+      } catch (err) {
+        throw asRpc(err);
+      }
+      this.checkCounterparty(offer, t, accept.funding_pubkey, accept.cet_adaptor_signatures, accept.refund_signature, 'accepter');
+      const sigs = await this.cetSignatures(offer, t, rec.keys.funding, caller);
+      const funding = await this.signFunding(t, [...offer.funding_inputs, ...accept.funding_inputs], offer.funding_inputs, caller);
+      const cid = contractId(t, id);
+      const signHex = hex(
+        encodeSign({
+          protocol_version: PROTOCOL_VERSION,
+          contract_id: cid,
+          cet_adaptor_signatures: sigs.adaptor,
+          refund_signature: sigs.refund,
+          funding_signatures: funding.stacks,
+        }),
+      );
+      await this.save(
+        { ...rec, state: 'signed', accept: acceptHex.toLowerCase(), sign: signHex, contract_id: cid, funding_txid: t.funding.getId() },
+        rec.state,
+      );
+      this.log.info({ id, contract_id: cid, caller }, 'DLC signed');
+      return { id, contract_id: cid, sign: signHex };
+    });
+  }
+
+  /** At the accepter: checks sign_dlc, signs its funding inputs, broadcasts the funding transaction. */
+  async finalize(signHex: string, caller: string): Promise<{ id: string; contract_id: string; txid: string }> {
+    let sign;
+    try {
+      sign = decodeSign(Buffer.from(signHex, 'hex'));
+    } catch (err) {
+      throw asRpc(err);
+    }
+    const rec = (await this.list()).find((r) => r.contract_id === sign.contract_id && r.role === 'accepter');
+    if (!rec) throw rpcError('NotFound', `no accepted contract with contract_id ${sign.contract_id}`);
+    return this.locks.run(rec.id, async () => {
+      const cur = await this.get(rec.id);
+      if (cur.state !== 'accepted') throw rpcError('Conflict', `contract ${cur.id} is ${cur.state}; sign_dlc fits an accepted one`);
+      const offer = decodeOffer(Buffer.from(cur.offer, 'hex'));
+      const accept = decodeAccept(Buffer.from(cur.accept!, 'hex'));
+      const t = buildTransactions(offer, accept);
+      this.checkCounterparty(offer, t, offer.funding_pubkey, sign.cet_adaptor_signatures, sign.refund_signature, 'offerer');
+      if (sign.funding_signatures.length !== offer.funding_inputs.length)
+        throw rpcError('InvalidParams', `the offerer sent ${sign.funding_signatures.length} funding witnesses for ${offer.funding_inputs.length} inputs`);
+      const { psbt } = await this.signFunding(t, [...offer.funding_inputs, ...accept.funding_inputs], accept.funding_inputs, caller);
+      const offerInputs = [...offer.funding_inputs].sort((a, b) => (a.input_serial_id < b.input_serial_id ? -1 : 1));
+      // The unsigned funding transaction with every witness: ours from the HSM's PSBT, the offerer's from sign_dlc.
+      const tx = t.funding.clone();
+      psbt.data.inputs.forEach((input, idx) => {
+        if (input.finalScriptWitness)
+          tx.setWitness(
+            idx,
+            witnessStack(input.finalScriptWitness).map((e) => Buffer.from(e, 'hex')),
+          );
+      });
+      offerInputs.forEach((inp, k) => {
+        const prevId = bitcoin.Transaction.fromHex(inp.prev_tx).getId();
+        const idx = tx.ins.findIndex((x) => hex(Buffer.from(x.hash).reverse()) === prevId && x.index === inp.prev_tx_vout);
+        tx.setWitness(
+          idx,
+          sign.funding_signatures[k]!.map((e) => Buffer.from(e, 'hex')),
+        );
+      });
+      const txid = await this.broadcast(tx.toHex(), 'funding');
+      await this.save({ ...cur, state: 'broadcast', sign: signHex.toLowerCase(), funding_txid: txid }, cur.state);
+      this.log.info({ id: cur.id, txid, caller }, 'DLC funding broadcast');
+      return { id: cur.id, contract_id: cur.contract_id!, txid };
+    });
+  }
+
+  private async broadcast(txHex: string, what: string): Promise<string> {
+    try {
+      return await this.chain.node<string>('sendrawtransaction', txHex);
+    } catch (err) {
+      const e = err as { code?: number; message: string };
+      if (typeof e.code === 'number' && e.code !== -28)
+        throw rpcError('BackendRejected', `the node refused the ${what} transaction: ${e.message}`, { reason: e.message });
+      throw err;
+    }
+  }
+
+  /** Both parties' messages of a signed contract, its transactions, and which signatures are the counterparty's. */
+  private parts(rec: ContractRecord): {
+    offer: Offer;
+    accept: Accept;
+    t: DlcTransactions;
+    theirAdaptor: string[];
+    theirRefund: string;
+    theirKey: string;
+    ourKey: string;
+  } {
+    if (!rec.accept || !rec.sign) throw rpcError('Conflict', `contract ${rec.id} is ${rec.state}: not signed by both parties yet`);
+    const offer = decodeOffer(Buffer.from(rec.offer, 'hex'));
+    const accept = decodeAccept(Buffer.from(rec.accept, 'hex'));
+    const sign = decodeSign(Buffer.from(rec.sign, 'hex'));
+    const t = buildTransactions(offer, accept);
+    const offerer = rec.role === 'offerer';
+    return {
+      offer,
+      accept,
+      t,
+      theirAdaptor: offerer ? accept.cet_adaptor_signatures : sign.cet_adaptor_signatures,
+      theirRefund: offerer ? accept.refund_signature : sign.refund_signature,
+      theirKey: offerer ? accept.funding_pubkey : offer.funding_pubkey,
+      ourKey: offerer ? offer.funding_pubkey : accept.funding_pubkey,
+    };
+  }
+
+  /** The 2-of-2 witness: empty, then the signatures in the order of the sorted keys, then the script. */
+  private spendFunding(tx: bitcoin.Transaction, t: DlcTransactions, ours: { key: string; sig: Buffer }, theirs: { key: string; sig: Buffer }): string {
+    const [first, second] = [ours, theirs].sort((a, b) => a.key.localeCompare(b.key));
+    tx.setWitness(0, [Buffer.alloc(0), first!.sig, second!.sig, t.fundingScript]);
+    return tx.toHex();
+  }
+
+  /** With the oracle's attestation: the CET of its outcome, completed with both signatures, and broadcast. */
+  async settle(id: string, attestationHex: string, caller: string): Promise<{ id: string; outcome: string; txid: string }> {
+    return this.locks.run(id, async () => {
+      const rec = await this.get(id);
+      if (rec.state !== 'broadcast' && rec.state !== 'confirmed') throw rpcError('Conflict', `contract ${id} is ${rec.state}; a CET closes a funded contract`);
+      const { offer, t, theirAdaptor, theirKey, ourKey } = this.parts(rec);
+      let outcome: string;
+      let s: Buffer;
+      try {
+        const att = decodeAttestation(Buffer.from(attestationHex, 'hex'));
+        const proved = verifyAttestation(offer.contract_info.announcement, att);
+        if (proved.kind !== 'enum') throw rpcError('Unsupported', 'numeric outcomes are not supported yet');
+        outcome = proved.outcome;
+        s = Buffer.from(att.signatures[0]!.slice(64), 'hex');
+      } catch (err) {
+        throw asRpc(err);
+      }
+      const idx = offer.contract_info.payouts.findIndex((p) => p.outcome === outcome);
+      const cet = t.cets[idx]!;
+      const digest = closingSighash(cet, t);
+      const theirs = derWithSighash(adaptorDecrypt(Buffer.from(theirAdaptor[idx]!, 'hex'), s));
+      const ours = Buffer.concat([await this.hsm.signDigest(rec.keys.funding, digest, caller), Buffer.of(SIGHASH_ALL)]);
+      const txid = await this.broadcast(this.spendFunding(cet, t, { key: ourKey, sig: ours }, { key: theirKey, sig: theirs }), `CET ("${outcome}")`);
+      await this.save({ ...rec, state: 'closing', outcome, closing_txid: txid }, rec.state);
+      this.log.info({ id, outcome, txid, caller }, 'DLC CET broadcast');
+      return { id, outcome, txid };
+    });
+  }
+
+  /** The refund transaction, completed with both signatures, and broadcast (the node refuses it before its locktime). */
+  async refund(id: string, caller: string): Promise<{ id: string; txid: string }> {
+    return this.locks.run(id, async () => {
+      const rec = await this.get(id);
+      if (rec.state !== 'broadcast' && rec.state !== 'confirmed')
+        throw rpcError('Conflict', `contract ${id} is ${rec.state}; the refund spends a funded contract`);
+      const { t, theirRefund, theirKey, ourKey } = this.parts(rec);
+      const digest = closingSighash(t.refund, t);
+      const ours = Buffer.concat([await this.hsm.signDigest(rec.keys.funding, digest, caller), Buffer.of(SIGHASH_ALL)]);
+      const txid = await this.broadcast(
+        this.spendFunding(t.refund, t, { key: ourKey, sig: ours }, { key: theirKey, sig: derWithSighash(Buffer.from(theirRefund, 'hex')) }),
+        'refund',
+      );
+      await this.save({ ...rec, state: 'refunding', closing_txid: txid }, rec.state);
+      this.log.info({ id, txid, caller }, 'DLC refund broadcast');
+      return { id, txid };
+    });
+  }
+
+  /** One look at every open contract after a block. */
+  private async follow(blockHash: string): Promise<void> {
+    const open = (await this.list()).filter((r) => OPEN.includes(r.state));
+    if (open.length === 0) return;
+    const header = await this.chain.node<{ height: number; mediantime?: number; time: number }>('getblockheader', blockHash);
+    for (const r of open)
+      await this.locks
+        .run(r.id, () => this.followOne(r.id, header, blockHash))
+        .catch((err: Error) => this.log.warn({ id: r.id, reason: err.message }, 'DLC follow failed'));
+  }
+
+  private async confirmations(txid: string): Promise<number | undefined> {
+    try {
+      const tx = await this.chain.node<{ confirmations?: number }>('getrawtransaction', txid, true);
+      return tx.confirmations ?? 0;
+    } catch {
+      return undefined; // not known to the node (yet)
+    }
+  }
+
+  private async followOne(id: string, header: { height: number; mediantime?: number; time: number }, blockHash: string): Promise<void> {
+    const rec = await this.get(id);
+    if (rec.state === 'signed' || rec.state === 'broadcast') {
+      const c = await this.confirmations(rec.funding_txid!);
+      if (c === undefined) return;
+      if (rec.state === 'signed') await this.save({ ...rec, state: 'broadcast' }, 'signed');
+      if (c >= 1) await this.save({ ...(await this.get(id)), state: 'confirmed' }, 'broadcast');
+      return;
+    }
+    if (rec.state === 'closing' || rec.state === 'refunding') {
+      if (((await this.confirmations(rec.closing_txid!)) ?? 0) >= 1)
+        await this.save({ ...rec, state: rec.state === 'closing' ? 'closed' : 'refunded' }, rec.state);
+      return;
+    }
+    if (rec.state !== 'confirmed') return;
+    const { offer, t } = this.parts(rec);
+    const unspent = await this.chain.node<unknown>('gettxout', rec.funding_txid!, t.fundOutputIndex, true);
+    if (unspent) {
+      const locktime = offer.refund_locktime;
+      const due = locktime >= 500_000_000 ? (header.mediantime ?? header.time) >= locktime : header.height >= locktime;
+      if (due && this.autorefund) {
+        this.log.info({ id }, 'DLC refund locktime passed: refunding');
+        await this.locksFree(() => this.refund(id, 'dlc.autorefund'));
+      }
+      return;
+    }
+    // Spent by the counterparty (or by us elsewhere): a CET of a known outcome, or the refund.
+    const known = new Map<string, string | null>([
+      [t.refund.getId(), null],
+      ...offer.contract_info.payouts.map((p, i) => [t.cets[i]!.getId(), p.outcome] as [string, string]),
+    ]);
+    for (const txid of await this.chain.blockTxids(blockHash)) {
+      if (!known.has(txid)) continue;
+      const outcome = known.get(txid)!;
+      await this.save({ ...rec, state: outcome === null ? 'refunded' : 'closed', closing_txid: txid, outcome }, rec.state);
+      return;
+    }
+  }
+
+  /** Runs fn after the current lock holder (followOne) returns: refund() takes the same contract lock. */
+  private locksFree(fn: () => Promise<unknown>): Promise<void> {
+    setImmediate(() => void fn().catch((err: Error) => this.log.warn({ reason: err.message }, 'DLC automatic refund failed; next block retries')));
+    return Promise.resolve();
+  }
+}

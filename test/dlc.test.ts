@@ -1,0 +1,220 @@
+// The DLC room end to end: two anyad instances (Alice offers, Bob accepts), each with its own datadir and software
+// keystore, on one bcoin regtest node, with a test oracle (test/peers/dlc-oracle.ts). Offer → accept → sign →
+// finalize: the funding transaction confirms with both parties' keystore coins; the oracle attests, Alice's anyad
+// completes the attested outcome's CET and the node takes it, paying the outcome's payouts; Bob's anyad sees its
+// funding spent by that CET and records the outcome. A second contract whose refund locktime passes is refunded
+// by the anyads themselves (dlc.autorefund). Refusals: an accept of a known contract, a changed announcement, an
+// attestation of another event, a sign for no contract.
+
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import * as bitcoin from 'bitcoinjs-lib';
+import { startBcoin, type BcoinNode } from './helpers/bcoin.js';
+import { unixChannel, type Channel } from './helpers/channel.js';
+import { startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
+import { until } from './helpers/until.js';
+import { enumDescriptor, makeOracle } from './peers/dlc-oracle.js';
+
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+/** The daemons' error log lines, appended to a failed call's message (what went wrong inside is there). */
+let errorLogs = (): string => '';
+
+interface Party {
+  d: RunningDaemon;
+  ch: Channel;
+  address: string;
+}
+
+async function call<T>(ch: Channel, method: string, params?: unknown): Promise<T> {
+  const r = await ch.call(method, params);
+  if (r.error) throw new Error(`${method}: ${r.error.code} ${r.error.message}${errorLogs()}`);
+  return r.result as T;
+}
+
+describe('DLC: two anyads, one regtest chain, an oracle', () => {
+  let dir: { path: string; remove: () => Promise<void> };
+  let node: BcoinNode;
+  let alice: Party;
+  let bob: Party;
+
+  const start = async (name: string): Promise<Party> => {
+    const pf = join(dir.path, `${name}.pass`);
+    await writeFile(pf, `${name}'s keystore passphrase\n`, { mode: 0o600 });
+    const d = await startDaemon(join(dir.path, name), {
+      args: [
+        `-bitcoind.rpcport=${node.port}`,
+        `-bitcoind.rpccookiefile=${node.cookieFile}`,
+        '-bitcoind.pollinterval=100',
+        '-hsm.provider=software',
+        '-hsm.kdfcost=12',
+        `-hsm.passphrasefile=${pf}`,
+        '-noml.enable',
+      ],
+    });
+    const ch = await unixChannel(d.socket);
+    const key = await call<{ id: string }>(ch, 'hsm.generatekey', { label: `${name} coins` });
+    const pub = await call<{ addresses: { p2wpkh: string } }>(ch, 'hsm.getpubkey', { key: key.id });
+    return { d, ch, address: pub.addresses.p2wpkh };
+  };
+  /** The coinbase output of the block at `hash` (50 BTC to the miner's address). */
+  const coinbase = async (hash: string): Promise<{ txid: string; vout: number }> => {
+    const block = await node.rpc<{ tx: string[] }>('getblock', hash, true, false);
+    return { txid: block.tx[0]!, vout: 0 };
+  };
+  const state = async (p: Party, id: string): Promise<{ state: string; outcome: string | null; closing_txid: string | null }> => call(p.ch, 'dlc.get', { id });
+  const waitState = (p: Party, id: string, want: string) => until(`${want}`, async () => ((await state(p, id)).state === want ? true : undefined), 800);
+
+  before(async () => {
+    dir = await tempDir();
+    node = await startBcoin(dir.path);
+    alice = await start('alice');
+    errorLogs = () => JSON.stringify([...alice.d.logs, ...(bob?.d.logs ?? [])].filter((l) => (l.level as number) >= 50));
+    bob = await start('bob');
+    await until('both connected to the node', async () => {
+      const a = await call<{ state: string }>(alice.ch, 'chain.getinfo');
+      const b = await call<{ state: string }>(bob.ch, 'chain.getinfo');
+      return a.state === 'connected' && b.state === 'connected' ? true : undefined;
+    });
+  });
+  after(async () => {
+    alice?.ch.close();
+    bob?.ch.close();
+    await alice?.d.kill();
+    await bob?.d.kill();
+    await node?.stop().catch(() => undefined);
+    await dir?.remove();
+  });
+
+  it('offer, accept, sign, finalize; the attested CET pays the outcome; both anyads record it', async () => {
+    const [bobBlock] = await node.mine(1, bob.address);
+    const [aliceBlock] = await node.mine(101, alice.address);
+    const aliceCoin = await coinbase(aliceBlock!);
+    const bobCoin = await coinbase(bobBlock!);
+    const oracle = makeOracle(enumDescriptor(['win', 'lose', 'draw']), 1, 'match-2026-11-30', 'tagged', 1_600_000_000);
+    await call(alice.ch, 'subscribe', { topics: ['dlc.contract'] });
+
+    const ann = hex(oracle.ann);
+    const verified = await call<{ event: { event_id: string } }>(alice.ch, 'dlc.verifyannouncement', { announcement: ann });
+    assert.equal(verified.event.event_id, 'match-2026-11-30');
+
+    const offered = await call<{ id: string; offer: string }>(alice.ch, 'dlc.offer', {
+      announcement: ann,
+      payouts: [
+        { outcome: 'win', offer_payout_sat: 200_000_000 },
+        { outcome: 'lose', offer_payout_sat: 0 },
+        { outcome: 'draw', offer_payout_sat: 100_000_000 },
+      ],
+      offer_collateral_sat: 100_000_000,
+      total_collateral_sat: 200_000_000,
+      fee_rate_sat_vb: 2,
+      utxos: [aliceCoin],
+    });
+    const accepted = await call<{ id: string; accept: string }>(bob.ch, 'dlc.accept', { offer: offered.offer, utxos: [bobCoin] });
+    assert.equal(accepted.id, offered.id);
+    const again = await bob.ch.call('dlc.accept', { offer: offered.offer, utxos: [bobCoin] });
+    assert.equal(again.error?.code, -32014, 'the same offer twice is a conflict');
+    const signed = await call<{ contract_id: string; sign: string }>(alice.ch, 'dlc.sign', { accept: accepted.accept });
+    const finalized = await call<{ contract_id: string; txid: string }>(bob.ch, 'dlc.finalize', { sign: signed.sign });
+    assert.equal(finalized.contract_id, signed.contract_id);
+    await until('the funding transaction in the node mempool', async () =>
+      (await node.rpc<string[]>('getrawmempool')).includes(finalized.txid) ? true : undefined,
+    );
+    await node.mine(1, bob.address);
+    await waitState(alice, offered.id, 'confirmed');
+    await waitState(bob, offered.id, 'confirmed');
+
+    // Another event's attestation is refused, naming the event
+    const other = makeOracle(enumDescriptor(['win', 'lose', 'draw']), 1, 'another-match', 'tagged');
+    const wrong = await alice.ch.call('dlc.close', { id: offered.id, attestation: hex(other.attest(['win'])) });
+    assert.equal(wrong.error?.code, -32602);
+    assert.match(wrong.error!.message, /the attestation is by oracle/);
+
+    const closed = await call<{ outcome: string; txid: string }>(alice.ch, 'dlc.close', { id: offered.id, attestation: hex(oracle.attest(['win'])) });
+    assert.equal(closed.outcome, 'win');
+    await until('the CET in the node mempool', async () => ((await node.rpc<string[]>('getrawmempool')).includes(closed.txid) ? true : undefined));
+    await node.mine(1, bob.address);
+    await waitState(alice, offered.id, 'closed');
+    await waitState(bob, offered.id, 'closed');
+    const bobView = await state(bob, offered.id);
+    assert.deepEqual([bobView.outcome, bobView.closing_txid], ['win', closed.txid], "Bob's anyad knows the CET and its outcome");
+
+    // The CET pays Alice's payout address the whole 2 BTC (Bob's 0 is no output).
+    const cet = bitcoin.Transaction.fromHex(await node.rpc<string>('getrawtransaction', closed.txid, false));
+    assert.equal(cet.outs.length, 1);
+    assert.equal(cet.outs[0]!.value, 200_000_000n);
+    const aliceContract = await call<{ keys: { payout: string } }>(alice.ch, 'dlc.get', { id: offered.id });
+    const payoutPub = await call<{ addresses: { p2wpkh: string } }>(alice.ch, 'hsm.getpubkey', { key: aliceContract.keys.payout });
+    assert.equal(bitcoin.address.fromOutputScript(cet.outs[0]!.script, bitcoin.networks.regtest), payoutPub.addresses.p2wpkh);
+
+    // Alice's dlc.contract events: every transition once, in order, each naming the one before.
+    const events: Array<{ state: string; previous: string | null }> = [];
+    while (events.at(-1)?.state !== 'closed') {
+      const n = (await alice.ch.next(5000)) as { method: string; params?: { topic: string; data: { state: string; previous: string | null } } };
+      if (n.params?.topic === 'dlc.contract') events.push({ state: n.params.data.state, previous: n.params.data.previous });
+    }
+    assert.deepEqual(
+      events.map((e) => e.state),
+      ['offered', 'signed', 'broadcast', 'confirmed', 'closing', 'closed'],
+    );
+    assert.deepEqual(
+      events.map((e) => e.previous),
+      [null, 'offered', 'signed', 'broadcast', 'confirmed', 'closing'],
+    );
+  });
+
+  it('a contract past its refund locktime is refunded by the anyads themselves; bad messages are refused', async () => {
+    const [bobBlock] = await node.mine(1, bob.address);
+    const [aliceBlock] = await node.mine(101, alice.address);
+    const oracle = makeOracle(enumDescriptor(['yes', 'no']), 1, 'refund-me', 'sha256', 1_600_000_000);
+    const height = (await node.rpc<{ blocks: number }>('getblockchaininfo')).blocks;
+    const terms = {
+      payouts: [
+        { outcome: 'yes', offer_payout_sat: 50_000_000 },
+        { outcome: 'no', offer_payout_sat: 0 },
+      ],
+      offer_collateral_sat: 25_000_000,
+      total_collateral_sat: 50_000_000,
+      fee_rate_sat_vb: 1,
+    };
+    const changed = Buffer.from(oracle.ann);
+    changed[changed.length - 1]! ^= 1;
+    const bad = await alice.ch.call('dlc.offer', {
+      announcement: hex(changed),
+      ...terms,
+      utxos: [await coinbase(aliceBlock!)],
+    });
+    assert.equal(bad.error?.code, -32602);
+    assert.match(bad.error!.message, /announcement signature is not the oracle's/);
+
+    const offered = await call<{ id: string; offer: string }>(alice.ch, 'dlc.offer', {
+      announcement: hex(oracle.ann),
+      ...terms,
+      utxos: [await coinbase(aliceBlock!)],
+      cet_locktime: 100,
+      refund_locktime: height + 4,
+    });
+    const accepted = await call<{ accept: string }>(bob.ch, 'dlc.accept', { offer: offered.offer, utxos: [await coinbase(bobBlock!)] });
+    const nobody = await bob.ch.call('dlc.finalize', {
+      sign: (await call<{ sign: string }>(alice.ch, 'dlc.sign', { accept: accepted.accept })).sign.replace(/^(a71e00000001)../, '$1ff'),
+    });
+    assert.equal(nobody.error?.code, -32011, 'a sign_dlc for no contract of ours');
+    const sign = (await call<{ sign: string }>(alice.ch, 'dlc.get', { id: offered.id })) as unknown as { sign: string };
+    await call(bob.ch, 'dlc.finalize', { sign: sign.sign });
+    await node.mine(1, bob.address);
+    await waitState(alice, offered.id, 'confirmed');
+    await node.mine(4, bob.address); // past refund_locktime: both anyads send the refund; one of them is first
+    await until(
+      'the refund in the node mempool',
+      async () => ((await state(alice, offered.id)).state !== 'confirmed' || (await state(bob, offered.id)).state !== 'confirmed' ? true : undefined),
+      800,
+    );
+    await node.mine(1, bob.address);
+    await node.mine(1, bob.address);
+    await waitState(alice, offered.id, 'refunded');
+    await waitState(bob, offered.id, 'refunded');
+    const refund = bitcoin.Transaction.fromHex(await node.rpc<string>('getrawtransaction', (await state(alice, offered.id)).closing_txid!, false));
+    assert.deepEqual(refund.outs.map((o) => o.value).sort(), [25_000_000n, 25_000_000n]);
+  });
+});

@@ -16,6 +16,7 @@ import { unixChannel, type Channel } from './helpers/channel.js';
 import { startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
 import { until } from './helpers/until.js';
 import { enumDescriptor, makeOracle } from './peers/dlc-oracle.js';
+import { hasSoftHsm, makeToken, SOFTHSM_MODULE } from './helpers/softhsm.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 /** The daemons' error log lines, appended to a failed call's message (what went wrong inside is there). */
@@ -39,9 +40,9 @@ describe('DLC: two anyads, one regtest chain, an oracle', () => {
   let alice: Party;
   let bob: Party;
 
-  const start = async (name: string): Promise<Party> => {
+  const start = async (name: string, fresh = true): Promise<Party> => {
     const pf = join(dir.path, `${name}.pass`);
-    await writeFile(pf, `${name}'s keystore passphrase\n`, { mode: 0o600 });
+    if (fresh) await writeFile(pf, `${name}'s keystore passphrase\n`, { mode: 0o600 });
     const d = await startDaemon(join(dir.path, name), {
       args: [
         `-bitcoind.rpcport=${node.port}`,
@@ -54,6 +55,7 @@ describe('DLC: two anyads, one regtest chain, an oracle', () => {
       ],
     });
     const ch = await unixChannel(d.socket);
+    if (!fresh) return { d, ch, address: '' };
     const key = await call<{ id: string }>(ch, 'hsm.generatekey', { label: `${name} coins` });
     const pub = await call<{ addresses: { p2wpkh: string } }>(ch, 'hsm.getpubkey', { key: key.id });
     return { d, ch, address: pub.addresses.p2wpkh };
@@ -111,10 +113,13 @@ describe('DLC: two anyads, one regtest chain, an oracle', () => {
       fee_rate_sat_vb: 2,
       utxos: [aliceCoin],
     });
-    const accepted = await call<{ id: string; accept: string }>(bob.ch, 'dlc.accept', { offer: offered.offer, utxos: [bobCoin] });
+    // 24 accepts of the offer at once over Bob's socket: exactly one is made, the others are conflicts.
+    const tries = await Promise.all(Array.from({ length: 24 }, () => bob.ch.call('dlc.accept', { offer: offered.offer, utxos: [bobCoin] })));
+    const won = tries.filter((r) => r.result);
+    assert.equal(won.length, 1, JSON.stringify(tries.filter((r) => r.error && r.error.code !== -32014).slice(0, 2)));
+    assert.ok(tries.every((r) => r.result || r.error?.code === -32014));
+    const accepted = won[0]!.result as { id: string; accept: string };
     assert.equal(accepted.id, offered.id);
-    const again = await bob.ch.call('dlc.accept', { offer: offered.offer, utxos: [bobCoin] });
-    assert.equal(again.error?.code, -32014, 'the same offer twice is a conflict');
     const signed = await call<{ contract_id: string; sign: string }>(alice.ch, 'dlc.sign', { accept: accepted.accept });
     const finalized = await call<{ contract_id: string; txid: string }>(bob.ch, 'dlc.finalize', { sign: signed.sign });
     assert.equal(finalized.contract_id, signed.contract_id);
@@ -188,10 +193,17 @@ describe('DLC: two anyads, one regtest chain, an oracle', () => {
     assert.equal(bad.error?.code, -32602);
     assert.match(bad.error!.message, /announcement signature is not the oracle's/);
 
+    // A coin funds one open contract: a second offer with it is refused, until the first is cancelled.
+    const coin = await coinbase(aliceBlock!);
+    const first = await call<{ id: string }>(alice.ch, 'dlc.offer', { announcement: hex(oracle.ann), ...terms, utxos: [coin] });
+    const twice = await alice.ch.call('dlc.offer', { announcement: hex(oracle.ann), ...terms, utxos: [coin] });
+    assert.equal(twice.error?.code, -32014);
+    assert.match(twice.error!.message, new RegExp(`funds contract ${first.id} already`));
+    assert.deepEqual(await call(alice.ch, 'dlc.cancel', { id: first.id }), { id: first.id, state: 'cancelled' });
     const offered = await call<{ id: string; offer: string }>(alice.ch, 'dlc.offer', {
       announcement: hex(oracle.ann),
       ...terms,
-      utxos: [await coinbase(aliceBlock!)],
+      utxos: [coin],
       cet_locktime: 100,
       refund_locktime: height + 4,
     });
@@ -201,6 +213,11 @@ describe('DLC: two anyads, one regtest chain, an oracle', () => {
     });
     assert.equal(nobody.error?.code, -32011, 'a sign_dlc for no contract of ours');
     const sign = (await call<{ sign: string }>(alice.ch, 'dlc.get', { id: offered.id })) as unknown as { sign: string };
+    // Bob's anyad is killed and started again: the accepted contract is where it was.
+    bob.ch.close();
+    await bob.d.kill('SIGKILL');
+    bob = { ...(await start('bob', false)), address: bob.address };
+    assert.equal((await state(bob, offered.id)).state, 'accepted');
     await call(bob.ch, 'dlc.finalize', { sign: sign.sign });
     await node.mine(1, bob.address);
     await waitState(alice, offered.id, 'confirmed');
@@ -216,5 +233,38 @@ describe('DLC: two anyads, one regtest chain, an oracle', () => {
     await waitState(bob, offered.id, 'refunded');
     const refund = bitcoin.Transaction.fromHex(await node.rpc<string>('getrawtransaction', (await state(alice, offered.id)).closing_txid!, false));
     assert.deepEqual(refund.outs.map((o) => o.value).sort(), [25_000_000n, 25_000_000n]);
+  });
+});
+
+describe('DLC with a PKCS#11 token', { skip: hasSoftHsm ? false : `${SOFTHSM_MODULE} missing` }, () => {
+  it('refuses by name before any key is made: a token cannot make adaptor signatures', async () => {
+    const dir = await tempDir();
+    try {
+      const token = await makeToken(join(dir.path, 'hsm'));
+      const d = await startDaemon(join(dir.path, 'anya'), {
+        args: ['-hsm.provider=pkcs11', `-hsm.pinfile=${token.pinFile}`, '-bitcoind.rpcport=1', '-noml.enable'],
+        env: { SOFTHSM2_CONF: token.conf },
+      });
+      const ch = await unixChannel(d.socket);
+      const oracle = makeOracle(enumDescriptor(['a', 'b']), 1, 'token', 'tagged');
+      const r = await ch.call('dlc.offer', {
+        announcement: hex(oracle.ann),
+        payouts: [
+          { outcome: 'a', offer_payout_sat: 1000 },
+          { outcome: 'b', offer_payout_sat: 0 },
+        ],
+        offer_collateral_sat: 1000,
+        total_collateral_sat: 2000,
+        fee_rate_sat_vb: 1,
+        utxos: [{ txid: '11'.repeat(32), vout: 0 }],
+      });
+      assert.equal(r.error?.code, -32017, JSON.stringify(r));
+      assert.match(r.error!.message, /pkcs11 provider cannot make ECDSA adaptor signatures.*hsm\.provider=software/);
+      assert.deepEqual(await call(ch, 'hsm.listkeys'), [], 'no key was made');
+      ch.close();
+      await d.kill();
+    } finally {
+      await dir.remove();
+    }
   });
 });

@@ -43,6 +43,8 @@ export interface HsmApi {
   generateKey(label: string, group: string | null): Promise<{ id: string; public_key: string }>;
   /** ECDSA signature (DER, low S) of a digest, through the same gates and audit as hsm.sign. */
   signDigest(id: string, digest: Buffer, caller: string): Promise<Buffer>;
+  /** Why this HSM cannot make ECDSA adaptor signatures (a PKCS#11 token), or undefined when it can. */
+  adaptorRefusal(): string | undefined;
   /** ECDSA adaptor signature of a digest under an encryption point (keystore keys only). */
   adaptorSign(id: string, encryptionPoint: Buffer, digest: Buffer, caller: string): Promise<Buffer>;
   /** hsm.signpsbt: the inputs the HSM has keys for, after the signing policy allows the spend. */
@@ -90,6 +92,7 @@ export const hsmRoom: Room = {
         return { id: k.id, public_key: k.public_key };
       },
       signDigest: (id, digest, caller) => service.sign(id, digest, 'ecdsa', caller),
+      adaptorRefusal: () => service.adaptorRefusal(),
       adaptorSign: (id, point, digest, caller) => service.adaptorSign(id, point, digest, caller),
       signPsbt: (base64, caller) => service.signPsbt(base64, caller),
     };

@@ -303,14 +303,16 @@ export class HsmService implements Service {
    * An ECDSA adaptor signature (a DLC's CET) with a key of the keystore: the same key-state and policy gates as
    * sign(), an audit entry naming the digest and the encryption point, and the answer only once that is durable.
    */
-  async adaptorSign(id: string, encryptionPoint: Buffer, digest: Buffer, caller: string): Promise<Buffer> {
+  adaptorRefusal(): string | undefined {
     const provider = this.need();
-    if (!provider.adaptorSign)
-      throw rpcError(
-        'Unsupported',
-        `the ${provider.kind} provider cannot make ECDSA adaptor signatures (a token's ECDSA mechanism signs plain ECDSA only); DLC keys need the software keystore (hsm.provider=software)`,
-        { service: 'hsm' },
-      );
+    return provider.adaptorSign
+      ? undefined
+      : `the ${provider.kind} provider cannot make ECDSA adaptor signatures (a token's ECDSA mechanism signs plain ECDSA only); DLC keys need the software keystore (hsm.provider=software)`;
+  }
+
+  async adaptorSign(id: string, encryptionPoint: Buffer, digest: Buffer, caller: string): Promise<Buffer> {
+    const refusal = this.adaptorRefusal();
+    if (refusal) throw rpcError('Unsupported', refusal, { service: 'hsm' });
     return this.signDigest(id, digest, caller, { scheme: 'ecdsa-adaptor', encryption_point: encryptionPoint.toString('hex') }, (p, handle) =>
       p.adaptorSign!(handle, encryptionPoint, digest),
     );

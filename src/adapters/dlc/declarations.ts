@@ -20,7 +20,7 @@ const MAX_MSG = 2_000_000;
 export const ContractT = Type.Object({
   id: Type.String(),
   role: Type.Union([Type.Literal('offerer'), Type.Literal('accepter')]),
-  state: Type.String({ description: 'offered, accepted, signed, broadcast, confirmed, closing, closed, refunding or refunded.' }),
+  state: Type.String({ description: 'offered, accepted, signed, broadcast, confirmed, closing, closed, refunding, refunded or cancelled.' }),
   contract_id: Type.Union([Type.String(), Type.Null()]),
   funding_txid: Type.Union([Type.String(), Type.Null()]),
   closing_txid: Type.Union([Type.String(), Type.Null()]),
@@ -149,6 +149,15 @@ export const dlcRefund = declareMethod({
   role: 'admin',
 });
 
+export const dlcCancel = declareMethod({
+  name: 'dlc.cancel',
+  summary: 'Drop a contract not funded yet (offered, or accepted before the offerer signed): its coins may fund another one.',
+  params: Type.Object({ id: Id }, { additionalProperties: false }),
+  result: Type.Object({ id: Type.String(), state: Type.String() }),
+  errors: ['Conflict', 'NotFound'],
+  role: 'admin',
+});
+
 export const dlcList = declareMethod({
   name: 'dlc.list',
   summary: 'Every contract, oldest first, with its state.',
@@ -178,6 +187,7 @@ export const DLC_METHODS: readonly MethodDeclaration[] = [
   dlcFinalize,
   dlcClose,
   dlcRefund,
+  dlcCancel,
   dlcList,
   dlcGet,
 ];

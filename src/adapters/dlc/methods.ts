@@ -40,6 +40,7 @@ export function dlcMethods(svc: DlcService): MethodSpec[] {
     implement(D.dlcFinalize, ({ sign }, ctx) => svc.finalize(sign, ctx.caller)),
     implement(D.dlcClose, ({ id, attestation }, ctx) => svc.settle(id, attestation, ctx.caller)),
     implement(D.dlcRefund, ({ id }, ctx) => svc.refund(id, ctx.caller)),
+    implement(D.dlcCancel, ({ id }, ctx) => svc.cancel(id, ctx.caller)),
     implement(D.dlcList, async () => (await svc.list()).map(summary)),
     implement(D.dlcGet, async ({ id }) => {
       const r = await svc.get(id);

@@ -36,7 +36,7 @@ import { outcomePoint } from './outcomes.js';
 import { buildTransactions, closingSighash, contractId, DlcTxError, type DlcTransactions } from './transactions.js';
 import type { Logger } from 'pino';
 
-export type ContractState = 'offered' | 'accepted' | 'signed' | 'broadcast' | 'confirmed' | 'closing' | 'closed' | 'refunding' | 'refunded';
+export type ContractState = 'offered' | 'accepted' | 'signed' | 'broadcast' | 'confirmed' | 'closing' | 'closed' | 'refunding' | 'refunded' | 'cancelled';
 const OPEN: readonly ContractState[] = ['signed', 'broadcast', 'confirmed', 'closing', 'refunding'];
 
 export interface ContractRecord {
@@ -165,10 +165,10 @@ export class DlcService implements Service {
     return rec;
   }
 
-  /** Writes the record (synced) and then tells subscribers. */
-  private async save(rec: ContractRecord, previous: ContractState | null): Promise<ContractRecord> {
+  /** Writes the record (synced, with any other writes of the same step) and then tells subscribers. */
+  private async save(rec: ContractRecord, previous: ContractState | null, extra: BatchOp[] = []): Promise<ContractRecord> {
     rec.updated = new Date().toISOString();
-    const ops: BatchOp[] = [{ type: 'put', sublevel: this.db, key: `c:${rec.id}`, value: rec }];
+    const ops: BatchOp[] = [{ type: 'put', sublevel: this.db, key: `c:${rec.id}`, value: rec }, ...extra];
     await this.store.batch(ops, { sync: true });
     const txid =
       rec.state === 'closing' || rec.state === 'closed' || rec.state === 'refunding' || rec.state === 'refunded' ? rec.closing_txid : rec.funding_txid;
@@ -177,6 +177,9 @@ export class DlcService implements Service {
   }
 
   private async newKeys(id: string): Promise<{ keys: ContractRecord['keys']; funding: string; payoutSpk: string; changeSpk: string }> {
+    // Refused before any key is made when the HSM cannot sign CETs.
+    const refusal = this.hsm.adaptorRefusal();
+    if (refusal) throw rpcError('Unsupported', refusal, { service: 'hsm' });
     const [funding, payout, change] = await Promise.all(['funding', 'payout', 'change'].map((k) => this.hsm.generateKey(`dlc ${id.slice(0, 16)} ${k}`, null)));
     const spk = (pub: string): string => hex(bitcoin.payments.p2wpkh({ pubkey: Buffer.from(pub, 'hex'), network: this.net }).output!);
     return {
@@ -214,6 +217,38 @@ export class DlcService implements Service {
     return out;
   }
 
+  /**
+   * A coin committed to one open contract is refused to another (under the 'utxos' lock, checked and written with
+   * the contract): two contracts funded by one coin would leave one of them unfundable after both were signed.
+   */
+  private async reserve(id: string, utxos: OfferParams['utxos']): Promise<BatchOp[]> {
+    const ops: BatchOp[] = [];
+    for (const [i, u] of utxos.entries()) {
+      const key = `u:${u.txid.toLowerCase()}:${u.vout}`;
+      const holder = (await this.db.get(key)) as string | undefined;
+      if (holder !== undefined && holder !== id)
+        throw rpcError('Conflict', `utxos[${i}] ${u.txid}:${u.vout} funds contract ${holder} already (dlc.cancel releases an unsigned one)`, {
+          contract: holder,
+        });
+      ops.push({ type: 'put', sublevel: this.db, key, value: id });
+    }
+    return ops;
+  }
+
+  /** Drops a contract that was not funded yet (offered, or accepted before the offerer signed): its coins are free again. */
+  async cancel(id: string, caller: string): Promise<{ id: string; state: string }> {
+    return this.locks.run([id, 'utxos'], async () => {
+      const rec = await this.get(id);
+      if (rec.state !== 'offered' && rec.state !== 'accepted')
+        throw rpcError('Conflict', `contract ${id} is ${rec.state}: only an offered or accepted contract (no funding signed by us) can be cancelled`);
+      const ops: BatchOp[] = [];
+      for await (const [k, v] of this.db.iterator({ gte: 'u:', lt: 'u;' })) if (v === id) ops.push({ type: 'del', sublevel: this.db, key: k });
+      await this.save({ ...rec, state: 'cancelled' }, rec.state, ops);
+      this.log.info({ id, caller }, 'DLC cancelled');
+      return { id, state: 'cancelled' };
+    });
+  }
+
   async offer(p: OfferParams, caller: string): Promise<{ id: string; offer: string }> {
     let announcement;
     try {
@@ -233,52 +268,56 @@ export class DlcService implements Service {
     const refund_locktime = p.refund_locktime ?? cet_locktime + 7 * 24 * 3600;
     if (refund_locktime <= cet_locktime) throw rpcError('InvalidParams', `refund_locktime ${refund_locktime} must be after cet_locktime ${cet_locktime}`);
     const id = hex(randomBytes(32));
-    const k = await this.newKeys(id);
-    const offer: Offer = {
-      protocol_version: PROTOCOL_VERSION,
-      contract_flags: 0,
-      chain_hash: chainHash(this.network),
-      temporary_contract_id: id,
-      contract_info: {
-        total_collateral: BigInt(p.total_collateral_sat),
-        payouts: p.payouts.map((x) => ({ outcome: x.outcome, offer_payout: BigInt(x.offer_payout_sat) })),
-        announcement,
-        announcement_tlv: p.announcement.toLowerCase(),
-      },
-      funding_pubkey: k.funding,
-      payout_spk: k.payoutSpk,
-      payout_serial_id: u64(),
-      offer_collateral: BigInt(p.offer_collateral_sat),
-      funding_inputs: await this.fundingInputs(p.utxos),
-      change_spk: k.changeSpk,
-      change_serial_id: u64(),
-      fund_output_serial_id: u64(),
-      fee_rate_per_vb: BigInt(p.fee_rate_sat_vb),
-      cet_locktime,
-      refund_locktime,
-    };
-    const now = new Date().toISOString();
-    const offerHex = hex(encodeOffer(offer));
-    await this.save(
-      {
-        id,
-        role: 'offerer',
-        state: 'offered',
-        offer: offerHex,
-        accept: null,
-        sign: null,
-        keys: k.keys,
-        contract_id: null,
-        funding_txid: null,
-        closing_txid: null,
-        outcome: null,
-        created: now,
-        updated: now,
-      },
-      null,
-    );
-    this.log.info({ id, caller }, 'DLC offered');
-    return { id, offer: offerHex };
+    return this.locks.run('utxos', async () => {
+      const reservations = await this.reserve(id, p.utxos);
+      const k = await this.newKeys(id);
+      const offer: Offer = {
+        protocol_version: PROTOCOL_VERSION,
+        contract_flags: 0,
+        chain_hash: chainHash(this.network),
+        temporary_contract_id: id,
+        contract_info: {
+          total_collateral: BigInt(p.total_collateral_sat),
+          payouts: p.payouts.map((x) => ({ outcome: x.outcome, offer_payout: BigInt(x.offer_payout_sat) })),
+          announcement,
+          announcement_tlv: p.announcement.toLowerCase(),
+        },
+        funding_pubkey: k.funding,
+        payout_spk: k.payoutSpk,
+        payout_serial_id: u64(),
+        offer_collateral: BigInt(p.offer_collateral_sat),
+        funding_inputs: await this.fundingInputs(p.utxos),
+        change_spk: k.changeSpk,
+        change_serial_id: u64(),
+        fund_output_serial_id: u64(),
+        fee_rate_per_vb: BigInt(p.fee_rate_sat_vb),
+        cet_locktime,
+        refund_locktime,
+      };
+      const now = new Date().toISOString();
+      const offerHex = hex(encodeOffer(offer));
+      await this.save(
+        {
+          id,
+          role: 'offerer',
+          state: 'offered',
+          offer: offerHex,
+          accept: null,
+          sign: null,
+          keys: k.keys,
+          contract_id: null,
+          funding_txid: null,
+          closing_txid: null,
+          outcome: null,
+          created: now,
+          updated: now,
+        },
+        null,
+        reservations,
+      );
+      this.log.info({ id, caller }, 'DLC offered');
+      return { id, offer: offerHex };
+    });
   }
 
   async accept(offerHex: string, utxos: OfferParams['utxos'], caller: string): Promise<{ id: string; accept: string }> {
@@ -301,8 +340,9 @@ export class DlcService implements Service {
       throw rpcError('InvalidParams', "the offer's payouts do not name each of the event's outcomes once");
     if (offer.refund_locktime <= offer.cet_locktime) throw rpcError('InvalidParams', 'the offer refunds before its CETs may be used');
     const id = offer.temporary_contract_id;
-    return this.locks.run(id, async () => {
+    return this.locks.run([id, 'utxos'], async () => {
       if (await this.db.get(`c:${id}`)) throw rpcError('Conflict', `contract ${id} is known already`);
+      const reservations = await this.reserve(id, utxos);
       const total = offer.contract_info.total_collateral;
       if (offer.offer_collateral > total) throw rpcError('InvalidParams', 'the offer collateral is more than the total');
       const k = await this.newKeys(id);
@@ -347,6 +387,7 @@ export class DlcService implements Service {
           updated: now,
         },
         null,
+        reservations,
       );
       this.log.info({ id, caller }, 'DLC accepted');
       return { id, accept: acceptHex };

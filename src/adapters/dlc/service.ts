@@ -107,6 +107,34 @@ function witnessStack(serialized: Uint8Array): string[] {
   });
 }
 
+/** A new contract's record. */
+function fresh(
+  id: string,
+  role: ContractRecord['role'],
+  state: ContractState,
+  offer: string,
+  keys: ContractRecord['keys'],
+  more: Partial<ContractRecord>,
+): ContractRecord {
+  const now = new Date().toISOString();
+  return {
+    id,
+    role,
+    state,
+    offer,
+    accept: null,
+    sign: null,
+    keys,
+    contract_id: null,
+    funding_txid: null,
+    closing_txid: null,
+    outcome: null,
+    created: now,
+    updated: now,
+    ...more,
+  };
+}
+
 const compactOf = (der: Uint8Array): string => hex(secp256k1.Signature.fromBytes(der, 'der').toBytes('compact'));
 const derWithSighash = (compact: Uint8Array): Buffer => Buffer.from(bitcoin.script.signature.encode(Buffer.from(compact), SIGHASH_ALL));
 
@@ -294,27 +322,8 @@ export class DlcService implements Service {
         cet_locktime,
         refund_locktime,
       };
-      const now = new Date().toISOString();
       const offerHex = hex(encodeOffer(offer));
-      await this.save(
-        {
-          id,
-          role: 'offerer',
-          state: 'offered',
-          offer: offerHex,
-          accept: null,
-          sign: null,
-          keys: k.keys,
-          contract_id: null,
-          funding_txid: null,
-          closing_txid: null,
-          outcome: null,
-          created: now,
-          updated: now,
-        },
-        null,
-        reservations,
-      );
+      await this.save(fresh(id, 'offerer', 'offered', offerHex, k.keys, {}), null, reservations);
       this.log.info({ id, caller }, 'DLC offered');
       return { id, offer: offerHex };
     });
@@ -369,26 +378,12 @@ export class DlcService implements Service {
       terms.cet_adaptor_signatures = sigs.adaptor;
       terms.refund_signature = sigs.refund;
       const acceptHex = hex(encodeAccept(terms));
-      const now = new Date().toISOString();
-      await this.save(
-        {
-          id,
-          role: 'accepter',
-          state: 'accepted',
-          offer: offerHex.toLowerCase(),
-          accept: acceptHex,
-          sign: null,
-          keys: k.keys,
-          contract_id: contractId(t, id),
-          funding_txid: t.funding.getId(),
-          closing_txid: null,
-          outcome: null,
-          created: now,
-          updated: now,
-        },
-        null,
-        reservations,
-      );
+      const rec = fresh(id, 'accepter', 'accepted', offerHex.toLowerCase(), k.keys, {
+        accept: acceptHex,
+        contract_id: contractId(t, id),
+        funding_txid: t.funding.getId(),
+      });
+      await this.save(rec, null, reservations);
       this.log.info({ id, caller }, 'DLC accepted');
       return { id, accept: acceptHex };
     });

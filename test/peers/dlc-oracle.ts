@@ -35,7 +35,7 @@ export const enumDescriptor = (outcomes: string[]): Uint8Array => {
 };
 
 export const digitDescriptor = (base: number, signed: boolean, nbDigits: number): Uint8Array =>
-  new Writer().tlv(TLV.digitDescriptor, new Writer().bigsize(base).bool(signed).string('btc/usd').i32(0).u16(nbDigits).done()).done();
+  new Writer().tlv(TLV.digitDescriptor, new Writer().u16(base).bool(signed).string('btc/usd').i32(0).u16(nbDigits).done()).done();
 
 export interface TestOracle {
   /** oracle_announcement TLV bytes. */

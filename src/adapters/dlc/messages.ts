@@ -1,8 +1,10 @@
 // offer_dlc, accept_dlc and sign_dlc as the dlcspecs test vectors (test/test_vectors/*.json, protocol version 1)
 // and rust-dlc serialize them: a u16 message type, then fields with enum variants and list lengths as bigsize,
-// scripts as u16-prefixed bytes, oracle announcements as TLV records. Enumerated-outcome contracts with one oracle
-// are read and written; numeric descriptors and multi-oracle infos are refused by name (not built yet).
+// scripts as u16-prefixed bytes, oracle announcements as TLV records. Enumerated and numeric (polynomial payout
+// curves) contracts with one oracle are read and written; hyperbola pieces, disjoint events and several oracles are
+// refused by name (not built yet).
 
+import { numericCets, NumericError, type NumericDescriptor, type PayoutPoint } from './numeric.js';
 import { OracleError, verifyAnnouncement, type OracleAnnouncement } from './oracle.js';
 import { Reader, WireError, Writer } from './wire.js';
 
@@ -23,14 +25,20 @@ export interface FundingInput {
 }
 
 export interface EnumPayout {
+  /** The outcome (enumerated), or the digit prefix written out (numeric: "0000000101", "000000011"). */
   outcome: string;
   /** The offerer's payout in this outcome (the accepter gets total_collateral minus it). */
   offer_payout: bigint;
+  /** Numeric contracts: the digit prefix an attestation must start with for this CET. */
+  digits?: number[];
 }
 
 export interface ContractInfo {
   total_collateral: bigint;
+  /** One entry per CET, in the CETs' order. */
   payouts: EnumPayout[];
+  /** A numeric contract's payout function (its CETs are derived from it). */
+  numeric?: NumericDescriptor;
   announcement: OracleAnnouncement;
   /** The announcement's TLV bytes, kept to write the offer back byte for byte. */
   announcement_tlv: string;
@@ -85,7 +93,7 @@ function guard<T>(what: string, f: () => T): T {
   try {
     return f();
   } catch (err) {
-    if (err instanceof WireError || err instanceof OracleError) throw new MessageError(`${what}: ${err.message}`);
+    if (err instanceof WireError || err instanceof OracleError || err instanceof NumericError) throw new MessageError(`${what}: ${err.message}`);
     throw err;
   }
 }
@@ -139,14 +147,61 @@ function writeAdaptorSigs(w: Writer, sigs: string[]): void {
   for (const s of sigs) w.bytes(Buffer.from(s, 'hex'));
 }
 
+const readPoint = (r: Reader, what: string): PayoutPoint => ({
+  event_outcome: r.u64(`${what} event_outcome`),
+  outcome_payout: r.u64(`${what} outcome_payout`),
+  extra_precision: r.u16(`${what} extra_precision`),
+});
+const writePoint = (w: Writer, p: PayoutPoint): Writer => w.u64(p.event_outcome).u64(p.outcome_payout).u16(p.extra_precision);
+
+function readNumeric(r: Reader): NumericDescriptor {
+  const num_digits = r.u16('num_digits');
+  const pieces = Array.from({ length: r.size('payout function piece count', 10_000) }, (_, i) => {
+    const end_point = readPoint(r, `piece ${i + 1} end point`);
+    const kind = r.bigsize(`piece ${i + 1} curve kind`);
+    if (kind !== 0n) throw new MessageError('hyperbola payout curve pieces are not supported yet (polynomial ones are)');
+    const points = Array.from({ length: r.size(`piece ${i + 1} point count`, 10_000) }, (_, j) => readPoint(r, `piece ${i + 1} point ${j + 1}`));
+    return { end_point, points };
+  });
+  const last_endpoint = readPoint(r, 'last end point');
+  const rounding = Array.from({ length: r.size('rounding interval count', 10_000) }, (_, i) => ({
+    begin: r.u64(`rounding interval ${i + 1} begin`),
+    mod: r.u64(`rounding interval ${i + 1} modulus`),
+  }));
+  return { num_digits, pieces, last_endpoint, rounding };
+}
+
+function writeNumeric(w: Writer, d: NumericDescriptor): void {
+  w.u16(d.num_digits).bigsize(d.pieces.length);
+  for (const p of d.pieces) {
+    writePoint(w, p.end_point).bigsize(0).bigsize(p.points.length);
+    for (const q of p.points) writePoint(w, q);
+  }
+  writePoint(w, d.last_endpoint).bigsize(d.rounding.length);
+  for (const x of d.rounding) w.u64(x.begin).u64(x.mod);
+}
+
+/** A numeric contract's CETs, from its payout function and the oracle's digit decomposition. */
+export function numericPayouts(numeric: NumericDescriptor, announcement: OracleAnnouncement, total: bigint): EnumPayout[] {
+  const d = announcement.event.descriptor;
+  if (d.kind !== 'digits') throw new MessageError('a numeric contract needs a digit-decomposition event');
+  if (d.signed) throw new MessageError('signed digit-decomposition events are not supported yet');
+  if (d.nb_digits !== numeric.num_digits) throw new MessageError(`the contract has ${numeric.num_digits} digits, the event ${d.nb_digits}`);
+  return numericCets(numeric, d.base, total).map((c) => ({ outcome: c.digits.join(d.base > 10 ? ',' : ''), offer_payout: c.offer_payout, digits: c.digits }));
+}
+
 function readContractInfo(r: Reader): ContractInfo {
   const variant = r.bigsize('contract_info variant');
   if (variant !== 0n) throw new MessageError('disjoint contract infos (several events) are not supported yet');
   const total_collateral = r.u64('total_collateral');
   const descriptor = r.bigsize('contract_descriptor variant');
-  if (descriptor !== 0n) throw new MessageError('numeric outcome contract descriptors are not supported yet (enumerated outcomes are)');
-  const n = r.size('outcome count', MAX_ITEMS);
-  const payouts = Array.from({ length: n }, (_, i) => ({ outcome: r.string(`outcome ${i + 1}`), offer_payout: r.u64(`payout ${i + 1}`) }));
+  let payouts: EnumPayout[] = [];
+  let numeric: NumericDescriptor | undefined;
+  if (descriptor === 0n) {
+    const n = r.size('outcome count', MAX_ITEMS);
+    payouts = Array.from({ length: n }, (_, i) => ({ outcome: r.string(`outcome ${i + 1}`), offer_payout: r.u64(`payout ${i + 1}`) }));
+  } else if (descriptor === 1n) numeric = readNumeric(r);
+  else throw new MessageError(`contract_descriptor variant ${descriptor} is neither enumerated (0) nor numeric (1)`);
   const oracle = r.bigsize('oracle_info variant');
   if (oracle !== 0n) throw new MessageError('multi-oracle contracts are not supported yet (one oracle is)');
   // The announcement is a TLV record: read its extent, then verify it whole.
@@ -154,12 +209,17 @@ function readContractInfo(r: Reader): ContractInfo {
   if (start !== 55332n) throw new MessageError(`the oracle announcement has type ${start}, expected 55332`);
   const { raw } = r.tlv(55332, 'oracle_announcement');
   const announcement = verifyAnnouncement(raw);
-  return { total_collateral, payouts, announcement, announcement_tlv: hex(raw) };
+  if (numeric) payouts = numericPayouts(numeric, announcement, total_collateral);
+  return { total_collateral, payouts, ...(numeric ? { numeric } : {}), announcement, announcement_tlv: hex(raw) };
 }
 
 function writeContractInfo(w: Writer, c: ContractInfo): void {
-  w.bigsize(0).u64(c.total_collateral).bigsize(0).bigsize(c.payouts.length);
-  for (const p of c.payouts) w.string(p.outcome).u64(p.offer_payout);
+  w.bigsize(0).u64(c.total_collateral);
+  if (c.numeric) writeNumeric(w.bigsize(1), c.numeric);
+  else {
+    w.bigsize(0).bigsize(c.payouts.length);
+    for (const p of c.payouts) w.string(p.outcome).u64(p.offer_payout);
+  }
   w.bigsize(0).bytes(Buffer.from(c.announcement_tlv, 'hex'));
 }
 

@@ -88,7 +88,8 @@ function readDescriptor(r: Reader): EventDescriptor {
   }
   if (type === BigInt(TLV.digitDescriptor)) {
     const { value } = r.tlv(TLV.digitDescriptor, 'digit_decomposition_event_descriptor');
-    const base = value.size('base', 1 << 16);
+    // Oracle.md writes base as a bigsize; the dlcspecs vectors and rust-dlc write a u16 ("0002"): the vectors rule.
+    const base = value.u16('base');
     const signed = value.bool('is_signed');
     const unit = value.string('unit');
     const precision = value.i32('precision');

@@ -18,3 +18,17 @@ export function outcomePoint(ann: OracleAnnouncement, outcome: string, nonceInde
   const e = BigInt(`0x${Buffer.from(schnorr.utils.taggedHash('BIP0340/challenge', Buffer.concat([x32(R.x), x32(P.x), msg]))).toString('hex')}`) % N;
   return R.add(P.multiply(e)).toBytes(true);
 }
+
+/**
+ * The point a CET's adaptor signature is encrypted under: an enumerated outcome's point, or for a numeric CET the
+ * sum of its prefix digits' points (digit i signed with nonce i; the attestation's s values for them sum to its
+ * discrete log).
+ */
+export function cetPoint(ann: OracleAnnouncement, cet: { outcome: string; digits?: number[] }): Uint8Array {
+  if (!cet.digits) return outcomePoint(ann, cet.outcome);
+  let sum = secp256k1.Point.ZERO;
+  cet.digits.forEach((d, i) => {
+    sum = sum.add(secp256k1.Point.fromBytes(outcomePoint(ann, String(d), i)));
+  });
+  return sum.toBytes(true);
+}

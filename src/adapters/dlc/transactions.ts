@@ -2,7 +2,7 @@
 // signatures fit: the funding transaction (inputs by input_serial_id, outputs by serial id, a 2-of-2 P2WSH of the
 // lexicographically sorted funding keys), one CET per outcome (locktime cet_locktime, sequence 0xfffffffe, payouts
 // by payout_serial_id, outputs under the 1000-sat dust limit left out) and the refund (locktime refund_locktime,
-// each party's collateral). Fees follow the spec's expected weights: a party pays for its inputs, its change and
+// each party's collateral, the offerer's output first). Fees follow the spec's expected weights: a party pays for its inputs, its change and
 // its CET output; the funding output carries both CET fees.
 
 import * as bitcoin from 'bitcoinjs-lib';
@@ -108,25 +108,26 @@ export function buildTransactions(offer: Offer, accept: AcceptTerms): DlcTransac
   const fundOutputIndex = outs.findIndex((o) => o.fund);
   const fundHash = Buffer.from(funding.getHash());
 
-  const closing = (locktime: number, offerValue: bigint, acceptValue: bigint): bitcoin.Transaction => {
+  const closing = (locktime: number, offerValue: bigint, acceptValue: bigint, sorted = true): bitcoin.Transaction => {
     const tx = new bitcoin.Transaction();
     tx.version = 2;
     tx.locktime = locktime;
     tx.addInput(fundHash, fundOutputIndex, CET_SEQUENCE);
-    byPayoutSerial(
-      [
-        { serial: offer.payout_serial_id, spk: offer.payout_spk, value: offerValue },
-        { serial: accept.payout_serial_id, spk: accept.payout_spk, value: acceptValue },
-      ],
-      tx,
-    );
+    const outs = [
+      { serial: offer.payout_serial_id, spk: offer.payout_spk, value: offerValue },
+      { serial: accept.payout_serial_id, spk: accept.payout_spk, value: acceptValue },
+    ];
+    if (sorted) byPayoutSerial(outs, tx);
+    else for (const o of outs) if (o.value >= DUST_LIMIT) tx.addOutput(Buffer.from(o.spk, 'hex'), o.value);
     return tx;
   };
   const cets = offer.contract_info.payouts.map((p) => {
     if (p.offer_payout > total) throw new DlcTxError(`outcome "${p.outcome}" pays the offerer ${p.offer_payout}, more than the total collateral ${total}`);
     return closing(offer.cet_locktime, p.offer_payout, total - p.offer_payout);
   });
-  const refund = closing(offer.refund_locktime, offer.offer_collateral, accept.accept_collateral);
+  // The refund's outputs are the offerer's then the accepter's, not sorted by payout_serial_id as the CETs' are:
+  // so the dlcspecs vectors (single_oracle_numerical, whose accepter's serial id is the lower) and rust-dlc make it.
+  const refund = closing(offer.refund_locktime, offer.offer_collateral, accept.accept_collateral, false);
   return { funding, fundingScript: script, fundOutputIndex, fundValue, cets, refund, offerChange, acceptChange };
 }
 

@@ -83,8 +83,9 @@ describe('fee outcomes on a regtest chain', () => {
     const [header, line] = (await readFile(file, 'utf8')).trim().split('\n');
     assert.match(header!, /^time,height,target,log1p_mempool_mvb,.*,core_sat_per_vb,outcome_sat_per_vb$/);
     const outcome = Number(line!.split(',').pop());
-    // the lowest sampled fee rate that confirmed: the 2 sat/vB transaction (bcoin reports size, not vsize, so a little lower)
-    assert.ok(outcome > 0.5 && outcome <= 2.01, `outcome ${outcome}`);
+    // the lowest sampled fee rate that confirmed: the 2 sat/vB transaction, 220 sat over 109 to 110 vB as its
+    // signature is 71 or 72 bytes (bcoin reports size, not vsize, so it may also read a little lower)
+    assert.ok(outcome > 0.5 && outcome <= 220 / 109 + 0.001, `outcome ${outcome}`);
     const mae = ev.versions['1']!.mae_sat_vb;
     assert.ok(Math.abs(mae - Math.abs(est.sat_per_vb - outcome)) < 1.01, `mae ${mae} vs |${est.sat_per_vb} - ${outcome}|`);
     assert.equal((await ch.call('ml.exportdataset', { destination: file })).error?.code, -32014);

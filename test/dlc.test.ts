@@ -15,7 +15,7 @@ import { startBcoin, type BcoinNode } from './helpers/bcoin.js';
 import { unixChannel, type Channel } from './helpers/channel.js';
 import { startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
 import { until } from './helpers/until.js';
-import { enumDescriptor, makeOracle } from './peers/dlc-oracle.js';
+import { digitDescriptor, enumDescriptor, makeOracle } from './peers/dlc-oracle.js';
 import { hasSoftHsm, makeToken, SOFTHSM_MODULE } from './helpers/softhsm.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -167,6 +167,52 @@ describe('DLC: two anyads, one regtest chain, an oracle', () => {
       events.map((e) => e.previous),
       [null, 'offered', 'signed', 'broadcast', 'confirmed', 'closing'],
     );
+  });
+
+  it('a numeric contract: a payout curve over 6 binary digits, closed by the attested value', async () => {
+    const [bobBlock] = await node.mine(1, bob.address);
+    const [aliceBlock] = await node.mine(101, alice.address);
+    const oracle = makeOracle(digitDescriptor(2, false, 6), 6, 'btcusd-2026-11-30', 'tagged', 1_600_000_000);
+    // Alice gets nothing up to 20, all of the 1 BTC from 40, a straight line between; rounded to 0.01 BTC.
+    const offered = await call<{ id: string; offer: string }>(alice.ch, 'dlc.offer', {
+      announcement: hex(oracle.ann),
+      payout_curve: [
+        { outcome: 0, offer_payout_sat: 0 },
+        { outcome: 20, offer_payout_sat: 0 },
+        { outcome: 40, offer_payout_sat: 100_000_000 },
+        { outcome: 63, offer_payout_sat: 100_000_000 },
+      ],
+      rounding_mod: 1_000_000,
+      offer_collateral_sat: 50_000_000,
+      total_collateral_sat: 100_000_000,
+      fee_rate_sat_vb: 1,
+      utxos: [await coinbase(aliceBlock!)],
+    });
+    const accepted = await call<{ accept: string }>(bob.ch, 'dlc.accept', { offer: offered.offer, utxos: [await coinbase(bobBlock!)] });
+    const signed = await call<{ sign: string }>(alice.ch, 'dlc.sign', { accept: accepted.accept });
+    const funded = await call<{ txid: string }>(bob.ch, 'dlc.finalize', { sign: signed.sign });
+    await until('the funding transaction in the node mempool', async () =>
+      (await node.rpc<string[]>('getrawmempool')).includes(funded.txid) ? true : undefined,
+    );
+    await node.mine(1, bob.address);
+    await waitState(alice, offered.id, 'confirmed');
+    // The oracle attests 30 = 011110: the CET of the prefix covering 30 pays half to each.
+    const closed = await call<{ outcome: string; txid: string }>(alice.ch, 'dlc.close', {
+      id: offered.id,
+      attestation: hex(oracle.attest(['0', '1', '1', '1', '1', '0'])),
+    });
+    assert.equal(closed.outcome, '011110');
+    await until('the CET in the node mempool', async () => ((await node.rpc<string[]>('getrawmempool')).includes(closed.txid) ? true : undefined));
+    await node.mine(1, bob.address);
+    await waitState(bob, offered.id, 'closed');
+    const cet = bitcoin.Transaction.fromHex(await node.rpc<string>('getrawtransaction', closed.txid, false));
+    assert.deepEqual(
+      cet.outs.map((o) => o.value),
+      [50_000_000n, 50_000_000n],
+    );
+    // Outside the event: refused with the digit named
+    const bad = await bob.ch.call('dlc.verifyattestation', { announcement: hex(oracle.ann), attestation: hex(oracle.attest(['0', '1', '1', '1', '1', '2'])) });
+    assert.match(bad.error!.message, /digit 6 is "2", not a base-2 digit/);
   });
 
   it('a contract past its refund locktime is refunded by the anyads themselves; bad messages are refused', async () => {

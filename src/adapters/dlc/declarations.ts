@@ -79,17 +79,30 @@ export const dlcVerifyattestation = declareMethod({
 
 export const dlcOffer = declareMethod({
   name: 'dlc.offer',
-  summary: 'Offer an enumerated-outcome contract on an oracle event; answers offer_dlc (hex) for the counterparty.',
+  summary: 'Offer a contract on an oracle event (enumerated outcomes, or a numeric payout curve); answers offer_dlc (hex) for the counterparty.',
   description:
     'Funding, payout and change keys are made in the keystore. cet_locktime defaults to the event maturity, refund_locktime to a week later. The collateral is signed for only at dlc.sign, through the signing policy.',
   params: Type.Object(
     {
       announcement: Hex('The oracle_announcement, hex.', 200_000),
-      payouts: Type.Array(Type.Object({ outcome: Type.String({ maxLength: 1000 }), offer_payout_sat: Sat }, { additionalProperties: false }), {
-        minItems: 2,
-        maxItems: 1000,
-        description: 'What the offerer gets in each outcome of the event (the accepter gets the rest of total_collateral_sat); every outcome once.',
-      }),
+      payouts: Type.Optional(
+        Type.Array(Type.Object({ outcome: Type.String({ maxLength: 1000 }), offer_payout_sat: Sat }, { additionalProperties: false }), {
+          minItems: 2,
+          maxItems: 1000,
+          description: 'Enumerated events: what the offerer gets in each outcome (the accepter gets the rest of total_collateral_sat); every outcome once.',
+        }),
+      ),
+      payout_curve: Type.Optional(
+        Type.Array(Type.Object({ outcome: Type.Integer({ minimum: 0 }), offer_payout_sat: Sat }, { additionalProperties: false }), {
+          minItems: 2,
+          maxItems: 1000,
+          description:
+            "Digit-decomposition events: the offerer's payout at points of the outcome axis, from 0 to the largest attestable value (base^digits - 1), joined by straight lines; one CET per digit prefix of each run of equal payouts.",
+        }),
+      ),
+      rounding_mod: Type.Optional(
+        Type.Integer({ minimum: 1, maximum: 100_000_000, description: 'Numeric payouts are rounded to a multiple of this (fewer CETs); default 1.' }),
+      ),
       offer_collateral_sat: Sat,
       total_collateral_sat: Sat,
       fee_rate_sat_vb: Type.Integer({ minimum: 1, maximum: 10_000 }),

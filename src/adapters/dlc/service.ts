@@ -26,13 +26,16 @@ import {
   encodeOffer,
   encodeSign,
   MessageError,
+  numericPayouts,
   PROTOCOL_VERSION,
   type Accept,
+  type ContractInfo,
   type FundingInput,
   type Offer,
 } from './messages.js';
-import { decodeAttestation, OracleError, verifyAnnouncement, verifyAttestation } from './oracle.js';
-import { outcomePoint } from './outcomes.js';
+import { NumericError, type NumericDescriptor } from './numeric.js';
+import { attestationScalars, decodeAttestation, OracleError, verifyAnnouncement, verifyAttestation, type OracleAnnouncement } from './oracle.js';
+import { cetPoint } from './outcomes.js';
 import { buildTransactions, closingSighash, contractId, DlcTxError, type DlcTransactions } from './transactions.js';
 import type { Logger } from 'pino';
 
@@ -72,7 +75,11 @@ const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
 export interface OfferParams {
   announcement: string;
-  payouts: Array<{ outcome: string; offer_payout_sat: number }>;
+  /** An enumerated event: the offerer's payout per outcome. */
+  payouts?: Array<{ outcome: string; offer_payout_sat: number }>;
+  /** A digit-decomposition event: the offerer's payout at points of the outcome axis, joined by straight lines. */
+  payout_curve?: Array<{ outcome: number; offer_payout_sat: number }>;
+  rounding_mod?: number;
   offer_collateral_sat: number;
   total_collateral_sat: number;
   fee_rate_sat_vb: number;
@@ -133,6 +140,13 @@ function fresh(
     updated: now,
     ...more,
   };
+}
+
+const ORDER = secp256k1.Point.Fn.ORDER;
+/** Σ s_i mod n, 32 bytes: the decryption key of a numeric CET (its point is the sum of the digits' points). */
+function sumScalars(scalars: Uint8Array[]): Buffer {
+  const sum = scalars.reduce((acc, x) => (acc + BigInt(`0x${hex(x)}`)) % ORDER, 0n);
+  return Buffer.from(sum.toString(16).padStart(64, '0'), 'hex');
 }
 
 const compactOf = (der: Uint8Array): string => hex(secp256k1.Signature.fromBytes(der, 'der').toBytes('compact'));
@@ -277,6 +291,41 @@ export class DlcService implements Service {
     });
   }
 
+  /** The CETs' payouts of an offer: per enumerated outcome, or from a payout curve over the event's digits. */
+  private contractTerms(p: OfferParams, announcement: OracleAnnouncement): { payouts: ContractInfo['payouts']; numeric?: NumericDescriptor } {
+    const d = announcement.event.descriptor;
+    const total = BigInt(p.total_collateral_sat);
+    if (d.kind === 'enum') {
+      if (!p.payouts || p.payout_curve) throw rpcError('InvalidParams', 'an enumerated event takes payouts (one per outcome), not payout_curve');
+      const outcomes = p.payouts.map((x) => x.outcome);
+      if (new Set(outcomes).size !== outcomes.length || outcomes.length !== d.outcomes.length || outcomes.some((o) => !d.outcomes.includes(o)))
+        throw rpcError('InvalidParams', `payouts must name each of the event's outcomes once (${d.outcomes.join(', ')})`);
+      for (const x of p.payouts)
+        if (x.offer_payout_sat > p.total_collateral_sat) throw rpcError('InvalidParams', `the payout for "${x.outcome}" is more than total_collateral_sat`);
+      return { payouts: p.payouts.map((x) => ({ outcome: x.outcome, offer_payout: BigInt(x.offer_payout_sat) })) };
+    }
+    if (!p.payout_curve || p.payouts)
+      throw rpcError('InvalidParams', 'a digit-decomposition event takes payout_curve (points of the outcome axis), not payouts');
+    const point = (x: { outcome: number; offer_payout_sat: number }) => ({
+      event_outcome: BigInt(x.outcome),
+      outcome_payout: BigInt(x.offer_payout_sat),
+      extra_precision: 0,
+    });
+    const curve = p.payout_curve;
+    const numeric: NumericDescriptor = {
+      num_digits: d.nb_digits,
+      pieces: curve.slice(0, -1).map((x) => ({ end_point: point(x), points: [] })),
+      last_endpoint: point(curve.at(-1)!),
+      rounding: [{ begin: 0n, mod: BigInt(p.rounding_mod ?? 1) }],
+    };
+    try {
+      return { numeric, payouts: numericPayouts(numeric, announcement, total) };
+    } catch (err) {
+      if (err instanceof NumericError || err instanceof MessageError) throw rpcError('InvalidParams', `payout_curve: ${err.message}`);
+      throw err;
+    }
+  }
+
   async offer(p: OfferParams, caller: string): Promise<{ id: string; offer: string }> {
     let announcement;
     try {
@@ -284,14 +333,8 @@ export class DlcService implements Service {
     } catch (err) {
       throw asRpc(err);
     }
-    const d = announcement.event.descriptor;
-    if (d.kind !== 'enum') throw rpcError('Unsupported', 'numeric-outcome events are not supported yet; enumerated ones are');
-    const outcomes = p.payouts.map((x) => x.outcome);
-    if (new Set(outcomes).size !== outcomes.length || outcomes.length !== d.outcomes.length || outcomes.some((o) => !d.outcomes.includes(o)))
-      throw rpcError('InvalidParams', `payouts must name each of the event's outcomes once (${d.outcomes.join(', ')})`);
     if (p.offer_collateral_sat > p.total_collateral_sat) throw rpcError('InvalidParams', 'offer_collateral_sat is more than total_collateral_sat');
-    for (const x of p.payouts)
-      if (x.offer_payout_sat > p.total_collateral_sat) throw rpcError('InvalidParams', `the payout for "${x.outcome}" is more than total_collateral_sat`);
+    const contract = this.contractTerms(p, announcement);
     const cet_locktime = p.cet_locktime ?? announcement.event.maturity_epoch;
     const refund_locktime = p.refund_locktime ?? cet_locktime + 7 * 24 * 3600;
     if (refund_locktime <= cet_locktime) throw rpcError('InvalidParams', `refund_locktime ${refund_locktime} must be after cet_locktime ${cet_locktime}`);
@@ -306,7 +349,7 @@ export class DlcService implements Service {
         temporary_contract_id: id,
         contract_info: {
           total_collateral: BigInt(p.total_collateral_sat),
-          payouts: p.payouts.map((x) => ({ outcome: x.outcome, offer_payout: BigInt(x.offer_payout_sat) })),
+          ...contract,
           announcement,
           announcement_tlv: p.announcement.toLowerCase(),
         },
@@ -340,13 +383,11 @@ export class DlcService implements Service {
       throw rpcError('InvalidParams', `the offer is for another chain (chain_hash ${offer.chain_hash}); this anyad is on ${this.network}`);
     const d = offer.contract_info.announcement.event.descriptor;
     const outcomes = offer.contract_info.payouts.map((x) => x.outcome);
-    if (
-      d.kind !== 'enum' ||
-      outcomes.length !== d.outcomes.length ||
-      new Set(outcomes).size !== outcomes.length ||
-      outcomes.some((o) => !d.outcomes.includes(o))
-    )
-      throw rpcError('InvalidParams', "the offer's payouts do not name each of the event's outcomes once");
+    // A numeric offer's CETs come from its payout curve (checked when it was decoded); an enumerated one names each
+    // of the event's outcomes once.
+    const namesEach =
+      d.kind === 'enum' && outcomes.length === d.outcomes.length && new Set(outcomes).size === outcomes.length && outcomes.every((o) => d.outcomes.includes(o));
+    if (!offer.contract_info.numeric && !namesEach) throw rpcError('InvalidParams', "the offer's payouts do not name each of the event's outcomes once");
     if (offer.refund_locktime <= offer.cet_locktime) throw rpcError('InvalidParams', 'the offer refunds before its CETs may be used');
     const id = offer.temporary_contract_id;
     return this.locks.run([id, 'utxos'], async () => {
@@ -394,7 +435,7 @@ export class DlcService implements Service {
     const ann = offer.contract_info.announcement;
     const adaptor: string[] = [];
     for (const [i, p] of offer.contract_info.payouts.entries())
-      adaptor.push(hex(await this.hsm.adaptorSign(fundingKey, Buffer.from(outcomePoint(ann, p.outcome)), closingSighash(t.cets[i]!, t), caller)));
+      adaptor.push(hex(await this.hsm.adaptorSign(fundingKey, Buffer.from(cetPoint(ann, p)), closingSighash(t.cets[i]!, t), caller)));
     const refund = compactOf(await this.hsm.signDigest(fundingKey, closingSighash(t.refund, t), caller));
     return { adaptor, refund };
   }
@@ -405,7 +446,7 @@ export class DlcService implements Service {
     if (adaptor.length !== offer.contract_info.payouts.length)
       throw rpcError('InvalidParams', `the ${who} sent ${adaptor.length} CET signatures for ${offer.contract_info.payouts.length} outcomes`);
     offer.contract_info.payouts.forEach((p, i) => {
-      if (!adaptorVerify(Buffer.from(pubkey, 'hex'), outcomePoint(ann, p.outcome), closingSighash(t.cets[i]!, t), Buffer.from(adaptor[i]!, 'hex')))
+      if (!adaptorVerify(Buffer.from(pubkey, 'hex'), cetPoint(ann, p), closingSighash(t.cets[i]!, t), Buffer.from(adaptor[i]!, 'hex')))
         throw rpcError('InvalidParams', `the ${who}'s adaptor signature for outcome "${p.outcome}" does not verify`);
     });
     if (!secp256k1.verify(Buffer.from(refund, 'hex'), closingSighash(t.refund, t), Buffer.from(pubkey, 'hex'), { prehash: false, lowS: false }))
@@ -589,18 +630,25 @@ export class DlcService implements Service {
       const rec = await this.get(id);
       if (rec.state !== 'broadcast' && rec.state !== 'confirmed') throw rpcError('Conflict', `contract ${id} is ${rec.state}; a CET closes a funded contract`);
       const { offer, t, theirAdaptor, theirKey, ourKey } = this.parts(rec);
-      let outcome: string;
+      let idx: number;
       let s: Buffer;
       try {
         const att = decodeAttestation(Buffer.from(attestationHex, 'hex'));
         const proved = verifyAttestation(offer.contract_info.announcement, att);
-        if (proved.kind !== 'enum') throw rpcError('Unsupported', 'numeric outcomes are not supported yet');
-        outcome = proved.outcome;
-        s = Buffer.from(att.signatures[0]!.slice(64), 'hex');
+        const scalars = attestationScalars(att);
+        if (proved.kind === 'enum') {
+          idx = offer.contract_info.payouts.findIndex((p) => p.outcome === proved.outcome);
+          s = Buffer.from(scalars[0]!);
+        } else {
+          // The CET whose digit prefix the attested digits start with; its key is the sum of those digits' s values.
+          idx = offer.contract_info.payouts.findIndex((p) => p.digits !== undefined && p.digits.every((d, i) => proved.digits[i] === d));
+          if (idx < 0) throw rpcError('InvalidParams', `no CET covers the attested value ${proved.value}`);
+          s = sumScalars(scalars.slice(0, offer.contract_info.payouts[idx]!.digits!.length));
+        }
       } catch (err) {
         throw asRpc(err);
       }
-      const idx = offer.contract_info.payouts.findIndex((p) => p.outcome === outcome);
+      const outcome = offer.contract_info.payouts[idx]!.outcome;
       const cet = t.cets[idx]!;
       const digest = closingSighash(cet, t);
       const theirs = derWithSighash(adaptorDecrypt(Buffer.from(theirAdaptor[idx]!, 'hex'), s));

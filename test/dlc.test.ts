@@ -16,6 +16,7 @@ import { unixChannel, type Channel } from './helpers/channel.js';
 import { startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
 import { until } from './helpers/until.js';
 import { digitDescriptor, enumDescriptor, makeOracle } from './peers/dlc-oracle.js';
+import { startP2pdOracle } from './peers/p2pd-oracle.js';
 import { hasSoftHsm, makeToken, SOFTHSM_MODULE } from './helpers/softhsm.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -40,7 +41,7 @@ describe('DLC: two anyads, one regtest chain, an oracle', () => {
   let alice: Party;
   let bob: Party;
 
-  const start = async (name: string, fresh = true): Promise<Party> => {
+  const start = async (name: string, fresh = true, extra: string[] = []): Promise<Party> => {
     const pf = join(dir.path, `${name}.pass`);
     if (fresh) await writeFile(pf, `${name}'s keystore passphrase\n`, { mode: 0o600 });
     const d = await startDaemon(join(dir.path, name), {
@@ -52,6 +53,7 @@ describe('DLC: two anyads, one regtest chain, an oracle', () => {
         '-hsm.kdfcost=12',
         `-hsm.passphrasefile=${pf}`,
         '-noml.enable',
+        ...extra,
       ],
     });
     const ch = await unixChannel(d.socket);
@@ -213,6 +215,60 @@ describe('DLC: two anyads, one regtest chain, an oracle', () => {
     // Outside the event: refused with the digit named
     const bad = await bob.ch.call('dlc.verifyattestation', { announcement: hex(oracle.ann), attestation: hex(oracle.attest(['0', '1', '1', '1', '1', '2'])) });
     assert.match(bad.error!.message, /digit 6 is "2", not a base-2 digit/);
+  });
+
+  it("with dlc.oracle: the announcement fetched from the oracle's HTTP API, the contract closed by the anyads once it attests", async () => {
+    const oracle = await startP2pdOracle(['up', 'down'], Math.floor(Date.now() / 1000) - 60);
+    try {
+      for (const name of ['alice', 'bob'] as const) {
+        const p = name === 'alice' ? alice : bob;
+        p.ch.close();
+        await p.d.kill();
+        const restarted = { ...(await start(name, false, [`-dlc.oracle=${oracle.url}`])), address: p.address };
+        if (name === 'alice') alice = restarted;
+        else bob = restarted;
+      }
+      const [bobBlock] = await node.mine(1, bob.address);
+      const [aliceBlock] = await node.mine(101, alice.address);
+      const fetched = await call<{ announcement: string; oracle: string }>(alice.ch, 'dlc.fetchannouncement', { event_id: oracle.eventId });
+      assert.equal(fetched.oracle, oracle.url);
+      const missing = await alice.ch.call('dlc.fetchannouncement', { event_id: 'btcusd1000000000' });
+      assert.equal(missing.error?.code, -32011);
+      const offered = await call<{ id: string; offer: string }>(alice.ch, 'dlc.offer', {
+        announcement: fetched.announcement,
+        payouts: [
+          { outcome: 'up', offer_payout_sat: 30_000_000 },
+          { outcome: 'down', offer_payout_sat: 0 },
+        ],
+        offer_collateral_sat: 15_000_000,
+        total_collateral_sat: 30_000_000,
+        fee_rate_sat_vb: 1,
+        utxos: [await coinbase(aliceBlock!)],
+      });
+      const accepted = await call<{ accept: string }>(bob.ch, 'dlc.accept', { offer: offered.offer, utxos: [await coinbase(bobBlock!)] });
+      const signed = await call<{ sign: string }>(alice.ch, 'dlc.sign', { accept: accepted.accept });
+      const funded = await call<{ txid: string }>(bob.ch, 'dlc.finalize', { sign: signed.sign });
+      await until('the funding transaction in the node mempool', async () =>
+        (await node.rpc<string[]>('getrawmempool')).includes(funded.txid) ? true : undefined,
+      );
+      await node.mine(1, bob.address);
+      await waitState(alice, offered.id, 'confirmed');
+      await waitState(bob, offered.id, 'confirmed');
+      // Not attested yet: a block passes and nothing is sent.
+      await node.mine(1, bob.address);
+      await until('the anyads to ask the oracle', async () => (oracle.seen.filter((x) => x.includes('/attestation/')).length >= 2 ? true : undefined));
+      assert.equal((await state(alice, offered.id)).state, 'confirmed');
+      oracle.attest('up');
+      await node.mine(1, bob.address); // the anyads fetch the attestation and send the CET
+      await until('the CET sent', async () => ((await node.rpc<string[]>('getrawmempool')).length > 0 ? true : undefined), 800);
+      await node.mine(1, bob.address);
+      await node.mine(1, bob.address);
+      await waitState(alice, offered.id, 'closed');
+      await waitState(bob, offered.id, 'closed');
+      assert.equal((await state(bob, offered.id)).outcome, 'up');
+    } finally {
+      await oracle.close();
+    }
   });
 
   it('a contract past its refund locktime is refunded by the anyads themselves; bad messages are refused', async () => {

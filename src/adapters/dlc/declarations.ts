@@ -77,6 +77,18 @@ export const dlcVerifyattestation = declareMethod({
   role: 'readonly',
 });
 
+export const dlcFetchannouncement = declareMethod({
+  name: 'dlc.fetchannouncement',
+  summary: "An event's announcement from the configured oracles (dlc.oracle), verified; hex to give dlc.offer.",
+  params: Type.Object(
+    { event_id: Type.String({ minLength: 7, maxLength: 100, description: 'The P2PD event id, <asset><unix seconds> (e.g. btcusd1653865200).' }) },
+    { additionalProperties: false },
+  ),
+  result: Type.Object({ announcement: Type.String(), oracle: Type.String() }),
+  errors: ['NotFound', 'Unsupported'],
+  role: 'readonly',
+});
+
 export const dlcOffer = declareMethod({
   name: 'dlc.offer',
   summary: 'Offer a contract on an oracle event (enumerated outcomes, or a numeric payout curve); answers offer_dlc (hex) for the counterparty.',
@@ -194,6 +206,7 @@ export const dlcGet = declareMethod({
 export const DLC_METHODS: readonly MethodDeclaration[] = [
   dlcVerifyannouncement,
   dlcVerifyattestation,
+  dlcFetchannouncement,
   dlcOffer,
   dlcAccept,
   dlcSign,

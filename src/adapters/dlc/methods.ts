@@ -34,6 +34,7 @@ export function dlcMethods(svc: DlcService): MethodSpec[] {
     implement(D.dlcVerifyattestation, ({ announcement, attestation }) =>
       oracle(() => verifyAttestation(verifyAnnouncement(Buffer.from(announcement, 'hex')), decodeAttestation(Buffer.from(attestation, 'hex')))),
     ),
+    implement(D.dlcFetchannouncement, ({ event_id }) => svc.fetchAnnouncement(event_id)),
     implement(D.dlcOffer, (p, ctx) => svc.offer(p, ctx.caller)),
     implement(D.dlcAccept, ({ offer, utxos }, ctx) => svc.accept(offer, utxos, ctx.caller)),
     implement(D.dlcSign, ({ accept }, ctx) => svc.signAccept(accept, ctx.caller)),

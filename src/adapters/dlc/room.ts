@@ -18,9 +18,25 @@ export const dlcRoom: Room = {
     const hsm = use<HsmApi>('hsm');
     const chain = use<BitcoinApi>('bitcoin');
     if (!config.bool('dlc.enable') || !hsm || !chain) return {};
-    const [{ DlcService }, { dlcMethods }] = await Promise.all([import('./service.js'), import('./methods.js')]);
+    const [{ DlcService }, { dlcMethods }, { OracleClient }] = await Promise.all([
+      import('./service.js'),
+      import('./methods.js'),
+      import('./oracle-client.js'),
+    ]);
     const db = await store.room('dlc');
-    const svc = new DlcService(db, store, bus, hsm, chain, config.network, config.bool('dlc.autorefund'), log.child({ room: 'dlc' }));
+    const oracles = config.list('dlc.oracle').map((url) => new OracleClient(url));
+    const svc = new DlcService(
+      db,
+      store,
+      bus,
+      hsm,
+      chain,
+      config.network,
+      config.bool('dlc.autorefund'),
+      log.child({ room: 'dlc' }),
+      oracles,
+      config.bool('dlc.autoclose'),
+    );
     return { service: svc, methods: dlcMethods(svc) };
   },
 };

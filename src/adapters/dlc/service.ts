@@ -35,6 +35,7 @@ import {
 } from './messages.js';
 import { NumericError, type NumericDescriptor } from './numeric.js';
 import { attestationScalars, decodeAttestation, OracleError, verifyAnnouncement, verifyAttestation, type OracleAnnouncement } from './oracle.js';
+import { OracleUnreachable, type OracleClient } from './oracle-client.js';
 import { cetPoint } from './outcomes.js';
 import { buildTransactions, closingSighash, contractId, DlcTxError, type DlcTransactions } from './transactions.js';
 import type { Logger } from 'pino';
@@ -170,6 +171,8 @@ export class DlcService implements Service {
     private readonly network: Network,
     private readonly autorefund: boolean,
     private readonly log: Logger,
+    private readonly oracles: OracleClient[] = [],
+    private readonly autoclose = false,
   ) {
     this.net = bitcoinNetwork(network);
   }
@@ -679,6 +682,38 @@ export class DlcService implements Service {
     });
   }
 
+  /** An announcement from the configured oracles (dlc.oracle), verified; with the oracle it came from. */
+  async fetchAnnouncement(eventId: string): Promise<{ announcement: string; oracle: string }> {
+    if (this.oracles.length === 0) throw rpcError('Unsupported', 'no oracle is configured (dlc.oracle)');
+    const reasons: string[] = [];
+    for (const o of this.oracles) {
+      try {
+        const tlv = await o.announcement(eventId);
+        if (!tlv) {
+          reasons.push(`${o.base}: no such event`);
+          continue;
+        }
+        verifyAnnouncement(tlv);
+        return { announcement: hex(tlv), oracle: o.base };
+      } catch (err) {
+        if (err instanceof OracleUnreachable || err instanceof OracleError) reasons.push(`${o.base}: ${err.message}`);
+        else throw err;
+      }
+    }
+    throw rpcError('NotFound', `no configured oracle gave a valid announcement of ${eventId}: ${reasons.join('; ')}`);
+  }
+
+  /** The attestation of a contract's event from the oracle whose key its announcement names, once there is one. */
+  private async fetchAttestation(offer: Offer): Promise<string | undefined> {
+    const ann = offer.contract_info.announcement;
+    for (const o of this.oracles) {
+      if ((await o.publicKey()) !== ann.oracle_public_key) continue;
+      const att = await o.attestation(ann.event.event_id);
+      return att ? hex(att) : undefined;
+    }
+    return undefined;
+  }
+
   /** One look at every open contract after a block. */
   private async follow(blockHash: string): Promise<void> {
     const open = (await this.list()).filter((r) => OPEN.includes(r.state));
@@ -716,6 +751,17 @@ export class DlcService implements Service {
     if (rec.state !== 'confirmed') return;
     const { offer, t } = this.parts(rec);
     const unspent = await this.chain.node<unknown>('gettxout', rec.funding_txid!, t.fundOutputIndex, true);
+    if (unspent && this.autoclose && Date.now() / 1000 >= offer.contract_info.announcement.event.maturity_epoch) {
+      const attestation = await this.fetchAttestation(offer).catch((err: Error) => {
+        this.log.warn({ id, reason: err.message }, 'DLC oracle not reached; next block retries');
+        return undefined;
+      });
+      if (attestation) {
+        this.log.info({ id }, 'DLC attestation fetched: closing');
+        await this.locksFree(() => this.settle(id, attestation, 'dlc.autoclose'));
+        return;
+      }
+    }
     if (unspent) {
       const locktime = offer.refund_locktime;
       const due = locktime >= 500_000_000 ? (header.mediantime ?? header.time) >= locktime : header.height >= locktime;
@@ -740,7 +786,7 @@ export class DlcService implements Service {
 
   /** Runs fn after the current lock holder (followOne) returns: refund() takes the same contract lock. */
   private locksFree(fn: () => Promise<unknown>): Promise<void> {
-    setImmediate(() => void fn().catch((err: Error) => this.log.warn({ reason: err.message }, 'DLC automatic refund failed; next block retries')));
+    setImmediate(() => void fn().catch((err: Error) => this.log.warn({ reason: err.message }, 'DLC automatic close or refund failed; next block retries')));
     return Promise.resolve();
   }
 }

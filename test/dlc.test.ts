@@ -68,7 +68,23 @@ describe('DLC: two anyads, one regtest chain, an oracle', () => {
     return { txid: block.tx[0]!, vout: 0 };
   };
   const state = async (p: Party, id: string): Promise<{ state: string; outcome: string | null; closing_txid: string | null }> => call(p.ch, 'dlc.get', { id });
-  const waitState = (p: Party, id: string, want: string) => until(`${want}`, async () => ((await state(p, id)).state === want ? true : undefined), 800);
+  const waitState = (p: Party, id: string, want: string) =>
+    until(`${want}`, async () => ((await state(p, id)).state === want ? true : undefined), 800).catch(async (err: Error) => {
+      throw new Error(`${err.message} (it is ${(await state(p, id)).state}); ${JSON.stringify(p.d.logs.filter((l) => (l.level as number) >= 40).slice(-5))}`);
+    });
+
+  /** Bob accepts with the coinbase of his block, Alice signs, Bob funds; the funding confirms at both. */
+  const fund = async (offered: { id: string; offer: string }, bobBlock: string): Promise<void> => {
+    const accepted = await call<{ accept: string }>(bob.ch, 'dlc.accept', { offer: offered.offer, utxos: [await coinbase(bobBlock)] });
+    const signed = await call<{ sign: string }>(alice.ch, 'dlc.sign', { accept: accepted.accept });
+    const funded = await call<{ txid: string }>(bob.ch, 'dlc.finalize', { sign: signed.sign });
+    await until('the funding transaction in the node mempool', async () =>
+      (await node.rpc<string[]>('getrawmempool')).includes(funded.txid) ? true : undefined,
+    );
+    await node.mine(1, bob.address);
+    await waitState(alice, offered.id, 'confirmed');
+    await waitState(bob, offered.id, 'confirmed');
+  };
 
   before(async () => {
     dir = await tempDir();
@@ -190,14 +206,7 @@ describe('DLC: two anyads, one regtest chain, an oracle', () => {
       fee_rate_sat_vb: 1,
       utxos: [await coinbase(aliceBlock!)],
     });
-    const accepted = await call<{ accept: string }>(bob.ch, 'dlc.accept', { offer: offered.offer, utxos: [await coinbase(bobBlock!)] });
-    const signed = await call<{ sign: string }>(alice.ch, 'dlc.sign', { accept: accepted.accept });
-    const funded = await call<{ txid: string }>(bob.ch, 'dlc.finalize', { sign: signed.sign });
-    await until('the funding transaction in the node mempool', async () =>
-      (await node.rpc<string[]>('getrawmempool')).includes(funded.txid) ? true : undefined,
-    );
-    await node.mine(1, bob.address);
-    await waitState(alice, offered.id, 'confirmed');
+    await fund(offered, bobBlock!);
     // The oracle attests 30 = 011110: the CET of the prefix covering 30 pays half to each.
     const closed = await call<{ outcome: string; txid: string }>(alice.ch, 'dlc.close', {
       id: offered.id,
@@ -245,15 +254,7 @@ describe('DLC: two anyads, one regtest chain, an oracle', () => {
         fee_rate_sat_vb: 1,
         utxos: [await coinbase(aliceBlock!)],
       });
-      const accepted = await call<{ accept: string }>(bob.ch, 'dlc.accept', { offer: offered.offer, utxos: [await coinbase(bobBlock!)] });
-      const signed = await call<{ sign: string }>(alice.ch, 'dlc.sign', { accept: accepted.accept });
-      const funded = await call<{ txid: string }>(bob.ch, 'dlc.finalize', { sign: signed.sign });
-      await until('the funding transaction in the node mempool', async () =>
-        (await node.rpc<string[]>('getrawmempool')).includes(funded.txid) ? true : undefined,
-      );
-      await node.mine(1, bob.address);
-      await waitState(alice, offered.id, 'confirmed');
-      await waitState(bob, offered.id, 'confirmed');
+      await fund(offered, bobBlock!);
       // Not attested yet: a block passes and nothing is sent.
       await node.mine(1, bob.address);
       await until('the anyads to ask the oracle', async () => (oracle.seen.filter((x) => x.includes('/attestation/')).length >= 2 ? true : undefined));
@@ -324,12 +325,18 @@ describe('DLC: two anyads, one regtest chain, an oracle', () => {
     await node.mine(1, bob.address);
     await waitState(alice, offered.id, 'confirmed');
     await node.mine(4, bob.address); // past refund_locktime: both anyads send the refund; one of them is first
-    await until(
-      'the refund in the node mempool',
-      async () => ((await state(alice, offered.id)).state !== 'confirmed' || (await state(bob, offered.id)).state !== 'confirmed' ? true : undefined),
+    const refundTxid = await until(
+      'an anyad to send the refund',
+      async () => {
+        for (const p of [alice, bob]) {
+          const st = await state(p, offered.id);
+          if (st.state === 'refunding') return st.closing_txid!;
+        }
+        return undefined;
+      },
       800,
     );
-    await node.mine(1, bob.address);
+    await until('the refund in the node mempool', async () => ((await node.rpc<string[]>('getrawmempool')).includes(refundTxid) ? true : undefined), 800);
     await node.mine(1, bob.address);
     await waitState(alice, offered.id, 'refunded');
     await waitState(bob, offered.id, 'refunded');

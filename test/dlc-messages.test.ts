@@ -105,6 +105,11 @@ describe('DLC messages and transactions (dlcspecs enum_single_oracle vector)', (
     badSig[130] ^= 1; // inside the announcement signature (it starts at byte 127)
     assert.throws(() => decodeOffer(badSig), /announcement signature is not the oracle's/);
     assert.throws(() => decodeAccept(Buffer.concat([b(v.accept), Buffer.of(0)])), /unexpected bytes at the end/);
+    // The announcement TLV claiming more bytes than the message has (0x9d → 0xff): refused, named
+    const oversized = b(v.offer);
+    assert.equal(oversized[126], 0x9d);
+    oversized[126] = 0xff;
+    assert.throws(() => decodeOffer(oversized), /oracle_announcement length \d+ is too large/);
     assert.throws(
       () => buildTransactions(offer, { ...accept, accept_collateral: accept.accept_collateral + 1n }),
       (e: Error) => e instanceof DlcTxError && /do not add up/.test(e.message),

@@ -51,6 +51,7 @@ describe('DLC: two anyads, one regtest chain, an oracle', () => {
         '-bitcoind.pollinterval=100',
         '-hsm.provider=software',
         '-hsm.kdfcost=12',
+        '-hsm.policydelay=0',
         `-hsm.passphrasefile=${pf}`,
         '-noml.enable',
         ...extra,
@@ -187,18 +188,18 @@ describe('DLC: two anyads, one regtest chain, an oracle', () => {
     );
   });
 
-  it('a numeric contract: a payout curve over 6 binary digits, closed by the attested value', async () => {
+  it('a numeric contract: a payout curve of three pieces over 10 binary digits, closed by the attested value', async () => {
     const [bobBlock] = await node.mine(1, bob.address);
     const [aliceBlock] = await node.mine(101, alice.address);
-    const oracle = makeOracle(digitDescriptor(2, false, 6), 6, 'btcusd-2026-11-30', 'tagged', 1_600_000_000);
-    // Alice gets nothing up to 20, all of the 1 BTC from 40, a straight line between; rounded to 0.01 BTC.
+    const oracle = makeOracle(digitDescriptor(2, false, 10), 10, 'btcusd-2026-11-30', 'tagged', 1_600_000_000);
+    // Alice gets nothing up to 400, all of the 1 BTC from 600, a straight line between; rounded to 0.01 BTC.
     const offered = await call<{ id: string; offer: string }>(alice.ch, 'dlc.offer', {
       announcement: hex(oracle.ann),
       payout_curve: [
         { outcome: 0, offer_payout_sat: 0 },
-        { outcome: 20, offer_payout_sat: 0 },
-        { outcome: 40, offer_payout_sat: 100_000_000 },
-        { outcome: 63, offer_payout_sat: 100_000_000 },
+        { outcome: 400, offer_payout_sat: 0 },
+        { outcome: 600, offer_payout_sat: 100_000_000 },
+        { outcome: 1023, offer_payout_sat: 100_000_000 },
       ],
       rounding_mod: 1_000_000,
       offer_collateral_sat: 50_000_000,
@@ -207,12 +208,12 @@ describe('DLC: two anyads, one regtest chain, an oracle', () => {
       utxos: [await coinbase(aliceBlock!)],
     });
     await fund(offered, bobBlock!);
-    // The oracle attests 30 = 011110: the CET of the prefix covering 30 pays half to each.
-    const closed = await call<{ outcome: string; txid: string }>(alice.ch, 'dlc.close', {
-      id: offered.id,
-      attestation: hex(oracle.attest(['0', '1', '1', '1', '1', '0'])),
-    });
-    assert.equal(closed.outcome, '011110');
+    const cets = (await call<{ accept: string }>(bob.ch, 'dlc.get', { id: offered.id })) as unknown as { accept: string };
+    assert.ok(cets.accept.length > 100 * 324, 'about a hundred CETs, each with its adaptor signature');
+    // The oracle attests 500 = 0111110100: the CET of the prefix covering 500 pays half to each.
+    const digits = (500).toString(2).padStart(10, '0').split('');
+    const closed = await call<{ outcome: string; txid: string }>(alice.ch, 'dlc.close', { id: offered.id, attestation: hex(oracle.attest(digits)) });
+    assert.ok(digits.join('').startsWith(closed.outcome), `${closed.outcome} is a prefix of ${digits.join('')}`);
     await until('the CET in the node mempool', async () => ((await node.rpc<string[]>('getrawmempool')).includes(closed.txid) ? true : undefined));
     await node.mine(1, bob.address);
     await waitState(bob, offered.id, 'closed');
@@ -222,8 +223,8 @@ describe('DLC: two anyads, one regtest chain, an oracle', () => {
       [50_000_000n, 50_000_000n],
     );
     // Outside the event: refused with the digit named
-    const bad = await bob.ch.call('dlc.verifyattestation', { announcement: hex(oracle.ann), attestation: hex(oracle.attest(['0', '1', '1', '1', '1', '2'])) });
-    assert.match(bad.error!.message, /digit 6 is "2", not a base-2 digit/);
+    const bad = await bob.ch.call('dlc.verifyattestation', { announcement: hex(oracle.ann), attestation: hex(oracle.attest([...digits.slice(0, 9), '2'])) });
+    assert.match(bad.error!.message, /digit 10 is "2", not a base-2 digit/);
   });
 
   it("with dlc.oracle: the announcement fetched from the oracle's HTTP API, the contract closed by the anyads once it attests", async () => {
@@ -259,7 +260,11 @@ describe('DLC: two anyads, one regtest chain, an oracle', () => {
       await node.mine(1, bob.address);
       await until('the anyads to ask the oracle', async () => (oracle.seen.filter((x) => x.includes('/attestation/')).length >= 2 ? true : undefined));
       assert.equal((await state(alice, offered.id)).state, 'confirmed');
+      // Alice's anyad is killed before the attestation and started again after it: it resumes and closes.
+      alice.ch.close();
+      await alice.d.kill('SIGKILL');
       oracle.attest('up');
+      alice = { ...(await start('alice', false, [`-dlc.oracle=${oracle.url}`])), address: alice.address };
       await node.mine(1, bob.address); // the anyads fetch the attestation and send the CET
       await until('the CET sent', async () => ((await node.rpc<string[]>('getrawmempool')).length > 0 ? true : undefined), 800);
       await node.mine(1, bob.address);
@@ -342,6 +347,46 @@ describe('DLC: two anyads, one regtest chain, an oracle', () => {
     await waitState(bob, offered.id, 'refunded');
     const refund = bitcoin.Transaction.fromHex(await node.rpc<string>('getrawtransaction', (await state(alice, offered.id)).closing_txid!, false));
     assert.deepEqual(refund.outs.map((o) => o.value).sort(), [25_000_000n, 25_000_000n]);
+  });
+
+  it('refuses an adaptor signature that does not verify, an offer for another chain, and collateral over the policy', async () => {
+    const [bobBlock] = await node.mine(1, bob.address);
+    const [aliceBlock] = await node.mine(101, alice.address);
+    const aliceCoin = await coinbase(aliceBlock!);
+    const oracle = makeOracle(enumDescriptor(['heads', 'tails']), 1, 'coin-toss', 'sha256', 1_600_000_000);
+    const offer = async (): Promise<{ id: string; offer: string }> =>
+      call(alice.ch, 'dlc.offer', {
+        announcement: hex(oracle.ann),
+        payouts: [
+          { outcome: 'heads', offer_payout_sat: 20_000_000 },
+          { outcome: 'tails', offer_payout_sat: 0 },
+        ],
+        offer_collateral_sat: 10_000_000,
+        total_collateral_sat: 20_000_000,
+        fee_rate_sat_vb: 1,
+        utxos: [aliceCoin],
+      });
+    const offered = await offer();
+    // another chain: the offer's chain_hash (bytes 7..38) changed
+    const otherChain = offered.offer.slice(0, 14) + '00'.repeat(32) + offered.offer.slice(78);
+    const wrongChain = await bob.ch.call('dlc.accept', { offer: otherChain, utxos: [await coinbase(bobBlock!)] });
+    assert.equal(wrongChain.error?.code, -32602);
+    assert.match(wrongChain.error!.message, /the offer is for another chain/);
+    // an adaptor signature changed in Bob's accept: Alice's anyad refuses it, names the outcome, signs nothing
+    const accepted = await call<{ accept: string }>(bob.ch, 'dlc.accept', { offer: offered.offer, utxos: [await coinbase(bobBlock!)] });
+    const at = accepted.accept.length - 2 * (64 + 1 + 162) + 2 * 100; // inside the last adaptor signature's proof
+    const tampered = accepted.accept.slice(0, at) + (accepted.accept[at] === '0' ? '1' : '0') + accepted.accept.slice(at + 1);
+    const bad = await alice.ch.call('dlc.sign', { accept: tampered });
+    assert.equal(bad.error?.code, -32602);
+    assert.match(bad.error!.message, /adaptor signature for outcome "tails" does not verify/);
+    assert.equal((await state(alice, offered.id)).state, 'offered');
+    // collateral over the signing policy of the coin's key: the funding input is not signed, nothing moves
+    const coinKey = (await call<Array<{ id: string; label: string }>>(alice.ch, 'hsm.listkeys')).find((k) => k.label === 'alice coins')!;
+    await call(alice.ch, 'hsm.setpolicy', { subject: `key:${coinKey.id}`, policy: { max_amount_sat: 1_000_000 } });
+    const denied = await alice.ch.call('dlc.sign', { accept: accepted.accept });
+    assert.equal(denied.error?.code, -32013, JSON.stringify(denied.error));
+    assert.equal((await state(alice, offered.id)).state, 'offered');
+    await call(alice.ch, 'hsm.setpolicy', { subject: `key:${coinKey.id}`, policy: null });
   });
 });
 

@@ -57,8 +57,9 @@ function dleqVerify(X: Pt, Y: Pt, Z: Pt, proof: Uint8Array): boolean {
   const b = BigInt(`0x${Buffer.from(proof.subarray(0, 32)).toString('hex')}`);
   const c = BigInt(`0x${Buffer.from(proof.subarray(32, 64)).toString('hex')}`);
   if (b >= N || c >= N) return false;
-  // c*G - b*X and c*Y - b*Z (a zero scalar multiplies to infinity, which has no encoding: not a valid proof)
-  const mul = (p: Pt, k: bigint): Pt => (k === 0n ? Point.ZERO : p.multiply(k));
+  // c*G - b*X and c*Y - b*Z (a zero scalar multiplies to infinity, which has no encoding: not a valid proof). Every
+  // scalar here is public, so the faster variable-time multiplication is safe.
+  const mul = (p: Pt, k: bigint): Pt => (k === 0n ? Point.ZERO : p.multiplyUnsafe(k));
   const AG = mul(Point.BASE, c).subtract(mul(X, b));
   const AY = mul(Y, c).subtract(mul(Z, b));
   if (AG.is0() || AY.is0()) return false;
@@ -109,7 +110,7 @@ export function adaptorVerify(publicKey: Uint8Array, encryptionKey: Uint8Array, 
   const inv = Fn.inv(p.sa);
   const u1 = mod(inv * toScalar(messageHash));
   const u2 = mod(inv * mod(p.R.x));
-  const mul = (q: Pt, k: bigint): Pt => (k === 0n ? Point.ZERO : q.multiply(k));
+  const mul = (q: Pt, k: bigint): Pt => (k === 0n ? Point.ZERO : q.multiplyUnsafe(k)); // public scalars
   return mul(Point.BASE, u1).add(mul(X, u2)).equals(p.Ra);
 }
 

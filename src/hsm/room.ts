@@ -45,8 +45,8 @@ export interface HsmApi {
   signDigest(id: string, digest: Buffer, caller: string): Promise<Buffer>;
   /** Why this HSM cannot make ECDSA adaptor signatures (a PKCS#11 token), or undefined when it can. */
   adaptorRefusal(): string | undefined;
-  /** ECDSA adaptor signature of a digest under an encryption point (keystore keys only). */
-  adaptorSign(id: string, encryptionPoint: Buffer, digest: Buffer, caller: string): Promise<Buffer>;
+  /** ECDSA adaptor signatures of digests, each under its encryption point (keystore keys only), one audit entry. */
+  adaptorSignAll(id: string, items: Array<{ point: Buffer; digest: Buffer }>, caller: string): Promise<Buffer[]>;
   /** hsm.signpsbt: the inputs the HSM has keys for, after the signing policy allows the spend. */
   signPsbt(base64: string, caller: string): Promise<{ psbt: string; signed: number[] }>;
 }
@@ -93,7 +93,7 @@ export const hsmRoom: Room = {
       },
       signDigest: (id, digest, caller) => service.sign(id, digest, 'ecdsa', caller),
       adaptorRefusal: () => service.adaptorRefusal(),
-      adaptorSign: (id, point, digest, caller) => service.adaptorSign(id, point, digest, caller),
+      adaptorSignAll: (id, items, caller) => service.adaptorSignAll(id, items, caller),
       signPsbt: (base64, caller) => service.signPsbt(base64, caller),
     };
     return { service, methods: hsmMethods(service, network, config.int('hsm.unlocktimeout')), api };

@@ -299,10 +299,7 @@ export class HsmService implements Service {
     return this.signDigest(id, digest, caller, { scheme }, (p, handle) => p.sign(handle, digest, scheme));
   }
 
-  /**
-   * An ECDSA adaptor signature (a DLC's CET) with a key of the keystore: the same key-state and policy gates as
-   * sign(), an audit entry naming the digest and the encryption point, and the answer only once that is durable.
-   */
+  /** Why this HSM cannot make ECDSA adaptor signatures (a token's mechanism signs plain ECDSA only), or undefined. */
   adaptorRefusal(): string | undefined {
     const provider = this.need();
     return provider.adaptorSign
@@ -310,12 +307,24 @@ export class HsmService implements Service {
       : `the ${provider.kind} provider cannot make ECDSA adaptor signatures (a token's ECDSA mechanism signs plain ECDSA only); DLC keys need the software keystore (hsm.provider=software)`;
   }
 
-  async adaptorSign(id: string, encryptionPoint: Buffer, digest: Buffer, caller: string): Promise<Buffer> {
+  /**
+   * ECDSA adaptor signatures (a DLC's CETs) of many digests, each under its encryption point, with a key of the
+   * keystore: one pass of sign()'s key-state and policy gates and one audit entry, which names their count and a
+   * SHA-256 over every (digest, point) pair in order; a DLC with a thousand CETs costs one synced write, not a
+   * thousand, and the signatures are returned once the entry is durable.
+   */
+  async adaptorSignAll(id: string, items: Array<{ point: Buffer; digest: Buffer }>, caller: string): Promise<Buffer[]> {
     const refusal = this.adaptorRefusal();
     if (refusal) throw rpcError('Unsupported', refusal, { service: 'hsm' });
-    return this.signDigest(id, digest, caller, { scheme: 'ecdsa-adaptor', encryption_point: encryptionPoint.toString('hex') }, (p, handle) =>
-      p.adaptorSign!(handle, encryptionPoint, digest),
-    );
+    // The entry's digest is a SHA-256 over every (digest, point) pair in order: one 32-byte name for all of them.
+    const h = createHash('sha256');
+    for (const x of items) h.update(x.digest).update(x.point);
+    const out: Buffer[] = [];
+    await this.signDigest(id, h.digest(), caller, { scheme: 'ecdsa-adaptor', count: items.length }, async (p, handle) => {
+      for (const x of items) out.push(Buffer.from(await p.adaptorSign!(handle, x.point, x.digest)));
+      return out[0] ?? new Uint8Array();
+    });
+    return out;
   }
 
   /**

@@ -15,7 +15,8 @@ const Utxos = Type.Array(
     description: "This party's funding inputs: unspent P2WPKH outputs of keystore keys (the HSM signs them through hsm.signpsbt's policy).",
   },
 );
-const MAX_MSG = 2_000_000;
+/** Hex characters of one message: under rpcmaxmessagesize's default (1 MB), about 2,700 CETs of adaptor signatures. */
+const MAX_MSG = 900_000;
 
 export const ContractT = Type.Object({
   id: Type.String(),

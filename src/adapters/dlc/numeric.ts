@@ -53,9 +53,11 @@ function lagrange(points: Array<{ x: number; y: number }>, x: number): number {
 function round(desc: NumericDescriptor, outcome: number, payout: number): number {
   let mod = 1;
   for (const r of desc.rounding) if (Number(r.begin) <= outcome) mod = Number(r.mod);
-  if (mod <= 1) return Math.round(payout);
-  const rem = payout % mod;
-  return rem >= mod / 2 ? payout + mod - rem : payout - rem;
+  // To the satoshi first (the curve is evaluated in floating point), then to the modulus in integers.
+  const sat = Math.round(payout);
+  if (mod <= 1) return sat;
+  const rem = sat % mod;
+  return rem >= mod / 2 ? sat + mod - rem : sat - rem;
 }
 
 /** Checks the function's shape: pieces in increasing outcome order, covering 0 to the largest attestable outcome. */

@@ -16,19 +16,33 @@ export function outcomePoint(ann: OracleAnnouncement, outcome: string, nonceInde
   const m = new TextEncoder().encode(outcome.normalize('NFC'));
   const msg = ann.signing === 'tagged' ? oracleTaggedHash('attestation/v0', m) : sha256(m);
   const e = BigInt(`0x${Buffer.from(schnorr.utils.taggedHash('BIP0340/challenge', Buffer.concat([x32(R.x), x32(P.x), msg]))).toString('hex')}`) % N;
-  return R.add(P.multiply(e)).toBytes(true);
+  return R.add(P.multiplyUnsafe(e)).toBytes(true); // public data: the variable-time multiplication is safe
 }
 
 /**
- * The point a CET's adaptor signature is encrypted under: an enumerated outcome's point, or for a numeric CET the
- * sum of its prefix digits' points (digit i signed with nonce i; the attestation's s values for them sum to its
- * discrete log).
+ * The points the CETs' adaptor signatures are encrypted under: an enumerated outcome's point, or for a numeric CET
+ * the sum of its prefix digits' points (digit i signed with nonce i; the attestation's s values for them sum to its
+ * discrete log). Each (nonce, digit) point is computed once: a 10-digit binary event has 20 of them for hundreds of
+ * CETs.
  */
+export class CetPoints {
+  private readonly digit = new Map<string, InstanceType<typeof secp256k1.Point>>();
+  constructor(private readonly ann: OracleAnnouncement) {}
+
+  of(cet: { outcome: string; digits?: number[] }): Uint8Array {
+    if (!cet.digits) return outcomePoint(this.ann, cet.outcome);
+    let sum = secp256k1.Point.ZERO;
+    cet.digits.forEach((d, i) => {
+      const key = `${i}:${d}`;
+      let p = this.digit.get(key);
+      if (!p) this.digit.set(key, (p = secp256k1.Point.fromBytes(outcomePoint(this.ann, String(d), i))));
+      sum = sum.add(p);
+    });
+    return sum.toBytes(true);
+  }
+}
+
+/** One CET's point (see CetPoints, which keeps the digits' points for a whole contract). */
 export function cetPoint(ann: OracleAnnouncement, cet: { outcome: string; digits?: number[] }): Uint8Array {
-  if (!cet.digits) return outcomePoint(ann, cet.outcome);
-  let sum = secp256k1.Point.ZERO;
-  cet.digits.forEach((d, i) => {
-    sum = sum.add(secp256k1.Point.fromBytes(outcomePoint(ann, String(d), i)));
-  });
-  return sum.toBytes(true);
+  return new CetPoints(ann).of(cet);
 }

@@ -36,7 +36,7 @@ import {
 import { NumericError, type NumericDescriptor } from './numeric.js';
 import { attestationScalars, decodeAttestation, OracleError, verifyAnnouncement, verifyAttestation, type OracleAnnouncement } from './oracle.js';
 import { OracleUnreachable, type OracleClient } from './oracle-client.js';
-import { cetPoint } from './outcomes.js';
+import { CetPoints } from './outcomes.js';
 import { buildTransactions, closingSighash, contractId, DlcTxError, type DlcTransactions } from './transactions.js';
 import type { Logger } from 'pino';
 
@@ -436,9 +436,9 @@ export class DlcService implements Service {
   /** This party's adaptor signature on every CET (encrypted under its outcome's point) and its refund signature. */
   private async cetSignatures(offer: Offer, t: DlcTransactions, fundingKey: string, caller: string): Promise<{ adaptor: string[]; refund: string }> {
     const ann = offer.contract_info.announcement;
-    const adaptor: string[] = [];
-    for (const [i, p] of offer.contract_info.payouts.entries())
-      adaptor.push(hex(await this.hsm.adaptorSign(fundingKey, Buffer.from(cetPoint(ann, p)), closingSighash(t.cets[i]!, t), caller)));
+    const points = new CetPoints(ann);
+    const items = offer.contract_info.payouts.map((p, i) => ({ point: Buffer.from(points.of(p)), digest: closingSighash(t.cets[i]!, t) }));
+    const adaptor = (await this.hsm.adaptorSignAll(fundingKey, items, caller)).map(hex);
     const refund = compactOf(await this.hsm.signDigest(fundingKey, closingSighash(t.refund, t), caller));
     return { adaptor, refund };
   }
@@ -448,8 +448,9 @@ export class DlcService implements Service {
     const ann = offer.contract_info.announcement;
     if (adaptor.length !== offer.contract_info.payouts.length)
       throw rpcError('InvalidParams', `the ${who} sent ${adaptor.length} CET signatures for ${offer.contract_info.payouts.length} outcomes`);
+    const points = new CetPoints(ann);
     offer.contract_info.payouts.forEach((p, i) => {
-      if (!adaptorVerify(Buffer.from(pubkey, 'hex'), cetPoint(ann, p), closingSighash(t.cets[i]!, t), Buffer.from(adaptor[i]!, 'hex')))
+      if (!adaptorVerify(Buffer.from(pubkey, 'hex'), points.of(p), closingSighash(t.cets[i]!, t), Buffer.from(adaptor[i]!, 'hex')))
         throw rpcError('InvalidParams', `the ${who}'s adaptor signature for outcome "${p.outcome}" does not verify`);
     });
     if (!secp256k1.verify(Buffer.from(refund, 'hex'), closingSighash(t.refund, t), Buffer.from(pubkey, 'hex'), { prehash: false, lowS: false }))

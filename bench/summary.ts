@@ -149,6 +149,20 @@ function rows(r: Results): Row[] {
     f(n(r, 'watches.add_ratio'), '×'),
     `${f(n(r, 'watches.heap_bytes_per_watch'), ' B')} heap per watch; restart loads 200k in ${f(n(r, 'watches.load_ms'), ' ms')}`,
   ]);
+  out.push([
+    'DLC CET adaptor signature (sign / verify, p50)',
+    `${f(n(r, 'dlc.adaptor_sign_p50_ms'), ' ms')} / ${f(n(r, 'dlc.adaptor_verify_p50_ms'), ' ms')}`,
+    `ECDSA ${f(n(r, 'dlc.raw_ecdsa_sign_p50_ms'), ' ms')} / ${f(n(r, 'dlc.raw_ecdsa_verify_p50_ms'), ' ms')}`,
+    `${f(n(r, 'dlc.adaptor_sign_ratio'), '×')} / ${f(n(r, 'dlc.adaptor_verify_ratio'), '×')}`,
+    '(DLEQ proof: ~2 more multiplications each)',
+  ]);
+  out.push([
+    'DLC numeric contract, 2^10 outcomes, both parties',
+    `${f(n(r, 'dlc.numeric_1024.contract_ms'), ' ms')} for ${f(n(r, 'dlc.numeric_1024.cets'))} CETs`,
+    `as many plain ECDSA signatures ${f(n(r, 'dlc.numeric_1024.raw_signatures_ms'), ' ms')}`,
+    f(n(r, 'dlc.numeric_1024.ratio'), '×'),
+    '(offer, accept, sign computation)',
+  ]);
   return out;
 }
 

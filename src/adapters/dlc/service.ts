@@ -726,26 +726,34 @@ export class DlcService implements Service {
         .catch((err: Error) => this.log.warn({ id: r.id, reason: err.message }, 'DLC follow failed'));
   }
 
-  private async confirmations(txid: string): Promise<number | undefined> {
+  /**
+   * Confirmations of a transaction: from gettxout on one of its outputs while unspent (what a node without
+   * txindex can answer; 0 in the mempool), else getrawtransaction (a txindex or the mempool), else undefined.
+   */
+  private async confirmations(txid: string, vout: number): Promise<number | undefined> {
+    const out = await this.chain.node<{ confirmations?: number } | null>('gettxout', txid, vout, true).catch(() => null);
+    if (out) return out.confirmations ?? 0;
     try {
       const tx = await this.chain.node<{ confirmations?: number }>('getrawtransaction', txid, true);
       return tx.confirmations ?? 0;
     } catch {
-      return undefined; // not known to the node (yet)
+      return undefined; // not known to the node (yet), or spent and no txindex: the block scan below sees spends
     }
   }
 
   private async followOne(id: string, header: { height: number; mediantime?: number; time: number }, blockHash: string): Promise<void> {
     const rec = await this.get(id);
     if (rec.state === 'signed' || rec.state === 'broadcast') {
-      const c = await this.confirmations(rec.funding_txid!);
+      const c = await this.confirmations(rec.funding_txid!, this.parts(rec).t.fundOutputIndex);
       if (c === undefined) return;
       if (rec.state === 'signed') await this.save({ ...rec, state: 'broadcast' }, 'signed');
       if (c >= 1) await this.save({ ...(await this.get(id)), state: 'confirmed' }, 'broadcast');
       return;
     }
     if (rec.state === 'closing' || rec.state === 'refunding') {
-      if (((await this.confirmations(rec.closing_txid!)) ?? 0) >= 1)
+      // In this block (a node without txindex cannot say later), or confirmed already.
+      const inBlock = (await this.chain.blockTxids(blockHash)).includes(rec.closing_txid!);
+      if (inBlock || ((await this.confirmations(rec.closing_txid!, 0)) ?? 0) >= 1)
         await this.save({ ...rec, state: rec.state === 'closing' ? 'closed' : 'refunded' }, rec.state);
       return;
     }

@@ -2,7 +2,7 @@
 // the daemon read without the room's code; the handlers are bound in the room's methods module.
 
 import type { TopicSpec } from '../rpc/events.js';
-import { declareMethod, type MethodDeclaration } from '../rpc/registry.js';
+import { declareMethod, NoParams, type MethodDeclaration } from '../rpc/registry.js';
 import { Type } from '@sinclair/typebox';
 import { LOG_LEVELS } from './options.js';
 
@@ -16,7 +16,7 @@ export const HealthSchema = Type.Object({ state: Type.String(), detail: Type.Str
 export const getinfo = declareMethod({
   name: 'getinfo',
   summary: 'Version, network, uptime, data directory, endpoints and the health of each service.',
-  params: Type.Object({}, { additionalProperties: false }),
+  params: NoParams,
   result: Type.Object({
     version: Type.String(),
     network: Type.String(),
@@ -36,7 +36,7 @@ export const getinfo = declareMethod({
 export const uptime = declareMethod({
   name: 'uptime',
   summary: 'Seconds since anyad started.',
-  params: Type.Object({}, { additionalProperties: false }),
+  params: NoParams,
   result: Type.Integer(),
   role: 'readonly',
   duringWarmup: true,
@@ -45,7 +45,7 @@ export const uptime = declareMethod({
 export const health = declareMethod({
   name: 'health',
   summary: "Overall state (starting, ok, degraded) and each service's health; answers during warm-up.",
-  params: Type.Object({}, { additionalProperties: false }),
+  params: NoParams,
   result: Type.Object({
     status: Type.Union([Type.Literal('starting'), Type.Literal('ok'), Type.Literal('degraded')]),
     stage: Type.Union([Type.String(), Type.Null()]),
@@ -58,7 +58,7 @@ export const health = declareMethod({
 export const stop = declareMethod({
   name: 'stop',
   summary: 'Shut anyad down cleanly: in-flight requests are answered, subscribers told, state flushed.',
-  params: Type.Object({}, { additionalProperties: false }),
+  params: NoParams,
   result: Type.String(),
   role: 'admin',
   duringWarmup: true,
@@ -110,7 +110,7 @@ export const logging = declareMethod({
 export const metrics = declareMethod({
   name: 'metrics',
   summary: "The daemon's counters (the same series -metricsport serves to Prometheus), as JSON.",
-  params: Type.Object({}, { additionalProperties: false }),
+  params: NoParams,
   result: Type.Array(
     Type.Object(
       { name: Type.String(), help: Type.String(), type: Type.String(), values: Type.Array(Type.Object({}, { additionalProperties: true })) },

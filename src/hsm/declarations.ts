@@ -1,7 +1,7 @@
 // The declarations of methods (name, summary, params and result schemas, role, errors): data that the docs and
 // the daemon read without the room's code; the handlers are bound in the room's methods module.
 
-import { declareMethod, type MethodDeclaration } from '../rpc/registry.js';
+import { declareMethod, NoParams, type MethodDeclaration } from '../rpc/registry.js';
 import { Type } from '@sinclair/typebox';
 
 export const PolicySchema = Type.Object(
@@ -77,8 +77,6 @@ export const KeyT = Type.Object({
   successor: Type.Optional(Type.String()),
   predecessor: Type.Optional(Type.String()),
 });
-
-export const NoParams = Type.Object({}, { additionalProperties: false });
 
 export const Subject = Type.String({ pattern: '^(key:[0-9a-f]{16}|group:[A-Za-z0-9_.-]{1,64})$', description: 'key:<id> or group:<name>.' });
 

@@ -1,7 +1,7 @@
 // The declarations of methods (name, summary, params and result schemas, role, errors): data that the docs and
 // the daemon read without the room's code; the handlers are bound in the room's methods module.
 
-import { declareMethod, type MethodDeclaration } from '../rpc/registry.js';
+import { declareMethod, NoParams, type MethodDeclaration } from '../rpc/registry.js';
 import { Type } from '@sinclair/typebox';
 
 export const TensorSpec = Type.Object({
@@ -45,8 +45,6 @@ export const ModelCardSchema = Type.Object({
 });
 
 export const ModelId = Type.String({ pattern: '^[a-z][a-z0-9-]{0,63}$', description: 'Model id.' });
-
-export const NoParams = Type.Object({}, { additionalProperties: false });
 
 export const Key = Type.Optional(Type.String({ maxLength: 200, description: 'Caller key for sticky split routing (e.g. an app or user id).' }));
 

@@ -3,7 +3,7 @@
 
 import { Type } from '@sinclair/typebox';
 import type { TopicSpec } from './events.js';
-import { declareMethod, type MethodDeclaration } from './registry.js';
+import { declareMethod, NoParams, type MethodDeclaration } from './registry.js';
 
 /** Sent to a subscriber cut off for not reading its events. */
 export const CUTOFF_TOPIC = 'subscription.closed';
@@ -28,7 +28,7 @@ export const help = declareMethod({
 export const rpcDiscover = declareMethod({
   name: 'rpc.discover',
   summary: 'The OpenRPC document of this API, written from the method schemas.',
-  params: Type.Object({}, { additionalProperties: false }),
+  params: NoParams,
   result: Type.Object(
     {
       openrpc: Type.String(),

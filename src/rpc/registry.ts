@@ -2,7 +2,7 @@
 // TypeBox schema for params and for the result, the role it needs, and a handler. The same schema validates the
 // input, types the handler, and writes `help` and the OpenRPC document.
 
-import { type Static, type TObject, type TSchema } from '@sinclair/typebox';
+import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { rpcError, type ErrorCodeName } from './errors.js';
 
@@ -75,6 +75,9 @@ export interface MethodSpec<P extends TObject = TObject, R extends TSchema = TSc
 export function defineMethod<P extends TObject, R extends TSchema>(spec: MethodSpec<P, R>): MethodSpec {
   return spec as unknown as MethodSpec;
 }
+
+/** The params schema of a method that takes none (unknown names are refused). */
+export const NoParams = Type.Object({}, { additionalProperties: false });
 
 /** What a method is, without its handler: plain data that the docs, `help` and anya-cli read without a room's code. */
 export type MethodDeclaration<P extends TObject = TObject, R extends TSchema = TSchema> = Omit<MethodSpec<P, R>, 'handler'>;

@@ -15,15 +15,7 @@ import type { BitcoinService } from './service.js';
 
 export function chainMethods(svc: BitcoinService, network: string): MethodSpec[] {
   /** Calls bitcoind, or answers BackendUnavailable at once when it is not connected; bitcoind's errors as they are. */
-  const raw = async <T>(method: string, ...params: unknown[]): Promise<T> => {
-    if (svc.state !== 'connected')
-      throw rpcError('BackendUnavailable', `bitcoind is not connected: ${svc.health().detail}`, {
-        service: 'bitcoind',
-        reason: svc.health().detail,
-        state: svc.state,
-      });
-    return svc.client.call<T>(method, ...params);
-  };
+  const raw = <T>(method: string, ...params: unknown[]): Promise<T> => svc.nodeCall<T>(method, ...params);
   /** The same, with bitcoind's errors mapped to the caller's codes. */
   const call = async <T>(method: string, ...params: unknown[]): Promise<T> => {
     try {

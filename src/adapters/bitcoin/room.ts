@@ -3,7 +3,6 @@
 import { CHAIN_METHODS } from './declarations.js';
 import { Type } from '@sinclair/typebox';
 import type { Room } from '../../core/room.js';
-import { rpcError } from '../../rpc/errors.js';
 import { BITCOIN_OPTIONS } from './options.js';
 import type { BitcoinService } from './service.js';
 
@@ -105,11 +104,7 @@ export const bitcoinRoom: Room = {
       feeSnapshot: (target) => service.feeSnapshot(target),
       blockTxids: (hash) => service.blockTxids(hash),
       coreEstimate: async (target) => (await service.backend!.estimateSmartFee(target)).sat_per_vb,
-      node: async <T>(method: string, ...params: unknown[]): Promise<T> => {
-        if (service.state !== 'connected')
-          throw rpcError('BackendUnavailable', `bitcoind is not connected: ${service.health().detail}`, { service: 'bitcoind' });
-        return service.client.call<T>(method, ...params);
-      },
+      node: (method, ...params) => service.nodeCall(method, ...params),
     };
     return { services: embedded ? [embedded, service] : [service], methods: chainMethods(service, config.network), api };
   },

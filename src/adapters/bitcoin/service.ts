@@ -5,6 +5,7 @@ import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { Network } from '../../core/options.js';
 import { HealthCell, type Service } from '../../core/service.js';
+import { rpcError } from '../../rpc/errors.js';
 import type { EventBus } from '../../rpc/events.js';
 import type { RoomDb, Store } from '../../store/store.js';
 import { ChainBackend, decodeRawTx, type VerboseBlock } from './backend.js';
@@ -22,6 +23,19 @@ export class BitcoinService implements Service {
   readonly name = 'bitcoind';
   readonly optional = true;
   readonly health = (): ReturnType<HealthCell['get']> => this.cell.get();
+
+  /** One call to bitcoind (its errors as they are), or BackendUnavailable at once when it is not connected. */
+  nodeCall<T>(method: string, ...params: unknown[]): Promise<T> {
+    if (this.state !== 'connected')
+      return Promise.reject(
+        rpcError('BackendUnavailable', `bitcoind is not connected: ${this.health().detail}`, {
+          service: 'bitcoind',
+          reason: this.health().detail,
+          state: this.state,
+        }),
+      );
+    return this.client.call<T>(method, ...params);
+  }
   private readonly cell = new HealthCell('starting', 'connecting to bitcoind');
   state: ConnectionState = 'connecting';
   backend: ChainBackend | undefined;

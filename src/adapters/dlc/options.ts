@@ -16,7 +16,7 @@ export const DLC_OPTIONS: OptionGroup = {
       key: 'dlc.oracle',
       type: 'list',
       description:
-        "An oracle's HTTP API (the P2PD oracle API: <url>/oracle/publickey, /asset/<asset>/announcement|attestation/<time>), e.g. https://oracle.p2pderivatives.io/. dlc.fetchannouncement reads announcements there; with dlc.autoclose, attestations are fetched from the oracle whose key a contract names.",
+        "An oracle's HTTP API (the P2PD oracle API: <url>/oracle/publickey, /asset/<asset>/announcement|attestation/<time>, as Crypto Garage's oracle serves it). dlc.fetchannouncement reads announcements there; with dlc.autoclose, attestations are fetched from the oracle whose key a contract names.",
     },
     {
       key: 'dlc.autoclose',

@@ -6,6 +6,7 @@
 // refund confirmed (whoever sent it), and the refund sent by itself past its locktime (dlc.autorefund).
 
 import { randomBytes } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import * as bitcoin from 'bitcoinjs-lib';
 import { HealthCell, type Health, type Service } from '../../core/service.js';
@@ -115,6 +116,12 @@ function witnessStack(serialized: Uint8Array): string[] {
   });
 }
 
+/** Whether the payouts name each of the event's outcomes exactly once. */
+function namesEachOutcome(eventOutcomes: string[], payouts: Array<{ outcome: string }>): boolean {
+  const named = new Set(payouts.map((x) => x.outcome));
+  return named.size === payouts.length && payouts.length === eventOutcomes.length && eventOutcomes.every((o) => named.has(o));
+}
+
 /** A new contract's record. */
 function fresh(
   id: string,
@@ -153,11 +160,23 @@ function sumScalars(scalars: Uint8Array[]): Buffer {
 const compactOf = (der: Uint8Array): string => hex(secp256k1.Signature.fromBytes(der, 'der').toBytes('compact'));
 const derWithSighash = (compact: Uint8Array): Buffer => Buffer.from(bitcoin.script.signature.encode(Buffer.from(compact), SIGHASH_ALL));
 
+interface ContractParts {
+  offer: Offer;
+  accept: Accept;
+  t: DlcTransactions;
+  theirAdaptor: string[];
+  theirRefund: string;
+  theirKey: string;
+  ourKey: string;
+}
+
 export class DlcService implements Service {
   readonly name = 'dlc';
   readonly requires = ['hsm'];
   private readonly cell = new HealthCell('starting', 'opening');
   private readonly locks = new KeyedLock();
+  /** Decoded parts of signed contracts, by id; bounded, as a node may hold many finished contracts. */
+  private readonly partsCache = new LRUCache<string, ContractParts>({ max: 256 });
   private unlisten: (() => void) | undefined;
   private following = Promise.resolve();
   private readonly net: bitcoin.Network;
@@ -300,8 +319,7 @@ export class DlcService implements Service {
     const total = BigInt(p.total_collateral_sat);
     if (d.kind === 'enum') {
       if (!p.payouts || p.payout_curve) throw rpcError('InvalidParams', 'an enumerated event takes payouts (one per outcome), not payout_curve');
-      const outcomes = p.payouts.map((x) => x.outcome);
-      if (new Set(outcomes).size !== outcomes.length || outcomes.length !== d.outcomes.length || outcomes.some((o) => !d.outcomes.includes(o)))
+      if (!namesEachOutcome(d.outcomes, p.payouts))
         throw rpcError('InvalidParams', `payouts must name each of the event's outcomes once (${d.outcomes.join(', ')})`);
       for (const x of p.payouts)
         if (x.offer_payout_sat > p.total_collateral_sat) throw rpcError('InvalidParams', `the payout for "${x.outcome}" is more than total_collateral_sat`);
@@ -385,12 +403,10 @@ export class DlcService implements Service {
     if (offer.chain_hash !== chainHash(this.network))
       throw rpcError('InvalidParams', `the offer is for another chain (chain_hash ${offer.chain_hash}); this anyad is on ${this.network}`);
     const d = offer.contract_info.announcement.event.descriptor;
-    const outcomes = offer.contract_info.payouts.map((x) => x.outcome);
     // A numeric offer's CETs come from its payout curve (checked when it was decoded); an enumerated one names each
     // of the event's outcomes once.
-    const namesEach =
-      d.kind === 'enum' && outcomes.length === d.outcomes.length && new Set(outcomes).size === outcomes.length && outcomes.every((o) => d.outcomes.includes(o));
-    if (!offer.contract_info.numeric && !namesEach) throw rpcError('InvalidParams', "the offer's payouts do not name each of the event's outcomes once");
+    if (!offer.contract_info.numeric && !(d.kind === 'enum' && namesEachOutcome(d.outcomes, offer.contract_info.payouts)))
+      throw rpcError('InvalidParams', "the offer's payouts do not name each of the event's outcomes once");
     if (offer.refund_locktime <= offer.cet_locktime) throw rpcError('InvalidParams', 'the offer refunds before its CETs may be used');
     const id = offer.temporary_contract_id;
     return this.locks.run([id, 'utxos'], async () => {
@@ -595,22 +611,18 @@ export class DlcService implements Service {
   }
 
   /** Both parties' messages of a signed contract, its transactions, and which signatures are the counterparty's. */
-  private parts(rec: ContractRecord): {
-    offer: Offer;
-    accept: Accept;
-    t: DlcTransactions;
-    theirAdaptor: string[];
-    theirRefund: string;
-    theirKey: string;
-    ourKey: string;
-  } {
+  private parts(rec: ContractRecord): ContractParts {
     if (!rec.accept || !rec.sign) throw rpcError('Conflict', `contract ${rec.id} is ${rec.state}: not signed by both parties yet`);
+    // A signed contract's messages never change: decode them (an oracle signature check, a numeric curve's
+    // evaluation) and build its transactions once, not at every block the follower looks at it.
+    const cached = this.partsCache.get(rec.id);
+    if (cached) return cached;
     const offer = decodeOffer(Buffer.from(rec.offer, 'hex'));
     const accept = decodeAccept(Buffer.from(rec.accept, 'hex'));
     const sign = decodeSign(Buffer.from(rec.sign, 'hex'));
     const t = buildTransactions(offer, accept);
     const offerer = rec.role === 'offerer';
-    return {
+    const parts: ContractParts = {
       offer,
       accept,
       t,
@@ -619,6 +631,8 @@ export class DlcService implements Service {
       theirKey: offerer ? accept.funding_pubkey : offer.funding_pubkey,
       ourKey: offerer ? offer.funding_pubkey : accept.funding_pubkey,
     };
+    this.partsCache.set(rec.id, parts);
+    return parts;
   }
 
   /** The 2-of-2 witness: empty, then the signatures in the order of the sorted keys, then the script. */

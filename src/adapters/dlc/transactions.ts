@@ -54,7 +54,7 @@ export function cetFee(payoutSpk: string, feeRate: bigint): bigint {
   return ceilDiv4(249n + 4n * BigInt(payoutSpk.length / 2)) * feeRate;
 }
 
-/** The value of the output an input spends, from its previous transaction (whose bytes the peer cannot fake). */
+/** The value of the output an input spends, read from its previous transaction (whose txid is the outpoint the funding transaction spends, so the value is the one on chain). */
 export function inputValue(i: FundingInput): bigint {
   const tx = bitcoin.Transaction.fromHex(i.prev_tx);
   const out = tx.outs[i.prev_tx_vout];

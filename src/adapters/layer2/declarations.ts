@@ -1,7 +1,7 @@
 // The declarations of methods (name, summary, params and result schemas, role, errors): data that the docs and
 // the daemon read without the room's code; the handlers are bound in the room's methods module.
 
-import { declareMethod, type MethodDeclaration } from '../../rpc/registry.js';
+import { declareMethod, NoParams, type MethodDeclaration } from '../../rpc/registry.js';
 import { Type } from '@sinclair/typebox';
 
 export const Which = {
@@ -10,8 +10,6 @@ export const Which = {
 };
 
 export const AdapterT = Type.Object({ protocol: Type.String(), backend: Type.String() });
-
-export const NoParams = Type.Object({}, { additionalProperties: false });
 
 export const OperationT = Type.Object({
   id: Type.String(),

@@ -1,7 +1,7 @@
 // The declarations of methods (name, summary, params and result schemas, role, errors): data that the docs and
 // the daemon read without the room's code; the handlers are bound in the room's methods module.
 
-import { declareMethod, type MethodDeclaration } from '../../rpc/registry.js';
+import { declareMethod, NoParams, type MethodDeclaration } from '../../rpc/registry.js';
 import { Type } from '@sinclair/typebox';
 
 export const AssetId = Type.String({ minLength: 4, maxLength: 100, description: 'An RGB contract id, rgb:… (baid64).' });
@@ -98,8 +98,6 @@ export const SendResult = Type.Object({
   label: Type.String(),
 });
 export const LnInvoiceResult = Type.Object({ invoice: Type.String(), label: Type.String() });
-
-export const NoParams = Type.Object({}, { additionalProperties: false });
 
 export const BalanceT = Type.Object({
   settled: Type.Integer(),

@@ -9,7 +9,13 @@ export interface Channel {
   /** The next message received (parsed), or rejects after timeoutMs. */
   next(timeoutMs?: number): Promise<unknown>;
   /** Sends a request and resolves with the answer whose id matches (other messages stay for next()). */
-  call(method: string, params?: unknown, id?: string | number): Promise<{ result?: unknown; error?: { code: number; message: string; data?: unknown } }>;
+  /** timeoutMs: 10 s unless a call is known to be long (a numeric DLC's hundreds of adaptor signatures under load). */
+  call(
+    method: string,
+    params?: unknown,
+    id?: string | number,
+    timeoutMs?: number,
+  ): Promise<{ result?: unknown; error?: { code: number; message: string; data?: unknown } }>;
   close(): void;
   closed: Promise<void>;
 }
@@ -37,13 +43,13 @@ function makeChannel(sendRaw: (t: string) => void, closeRaw: () => void): { ch: 
         };
       });
     },
-    call: (method, params, id) => {
+    call: (method, params, id, timeoutMs = 10_000) => {
       const myId = id ?? `c${++counter}`;
       return new Promise((resolve, reject) => {
         const t = setTimeout(() => {
           pending.delete(myId);
           reject(new Error(`timeout waiting for the answer to ${method}`));
-        }, 10000);
+        }, timeoutMs);
         pending.set(myId, (m) => {
           clearTimeout(t);
           resolve(m as never);

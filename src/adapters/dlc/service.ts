@@ -55,6 +55,8 @@ export interface ContractRecord {
   contract_id: string | null;
   funding_txid: string | null;
   closing_txid: string | null;
+  /** The closing transaction (CET or refund) as sent, to send again while the node does not know it. */
+  closing_hex?: string;
   outcome: string | null;
   created: string;
   updated: string;
@@ -671,8 +673,9 @@ export class DlcService implements Service {
       const digest = closingSighash(cet, t);
       const theirs = derWithSighash(adaptorDecrypt(Buffer.from(theirAdaptor[idx]!, 'hex'), s));
       const ours = Buffer.concat([await this.hsm.signDigest(rec.keys.funding, digest, caller), Buffer.of(SIGHASH_ALL)]);
-      const txid = await this.broadcast(this.spendFunding(cet, t, { key: ourKey, sig: ours }, { key: theirKey, sig: theirs }), `CET ("${outcome}")`);
-      await this.save({ ...rec, state: 'closing', outcome, closing_txid: txid }, rec.state);
+      const closingHex = this.spendFunding(cet, t, { key: ourKey, sig: ours }, { key: theirKey, sig: theirs });
+      const txid = await this.broadcast(closingHex, `CET ("${outcome}")`);
+      await this.save({ ...rec, state: 'closing', outcome, closing_txid: txid, closing_hex: closingHex }, rec.state);
       this.log.info({ id, outcome, txid, caller }, 'DLC CET broadcast');
       return { id, outcome, txid };
     });
@@ -687,11 +690,9 @@ export class DlcService implements Service {
       const { t, theirRefund, theirKey, ourKey } = this.parts(rec);
       const digest = closingSighash(t.refund, t);
       const ours = Buffer.concat([await this.hsm.signDigest(rec.keys.funding, digest, caller), Buffer.of(SIGHASH_ALL)]);
-      const txid = await this.broadcast(
-        this.spendFunding(t.refund, t, { key: ourKey, sig: ours }, { key: theirKey, sig: derWithSighash(Buffer.from(theirRefund, 'hex')) }),
-        'refund',
-      );
-      await this.save({ ...rec, state: 'refunding', closing_txid: txid }, rec.state);
+      const closingHex = this.spendFunding(t.refund, t, { key: ourKey, sig: ours }, { key: theirKey, sig: derWithSighash(Buffer.from(theirRefund, 'hex')) });
+      const txid = await this.broadcast(closingHex, 'refund');
+      await this.save({ ...rec, state: 'refunding', closing_txid: txid, closing_hex: closingHex }, rec.state);
       this.log.info({ id, txid, caller }, 'DLC refund broadcast');
       return { id, txid };
     });
@@ -767,13 +768,25 @@ export class DlcService implements Service {
     if (rec.state === 'closing' || rec.state === 'refunding') {
       // In this block (a node without txindex cannot say later), or confirmed already.
       const inBlock = (await this.chain.blockTxids(blockHash)).includes(rec.closing_txid!);
-      if (inBlock || ((await this.confirmations(rec.closing_txid!, 0)) ?? 0) >= 1)
+      const confirmations = inBlock ? 1 : await this.confirmations(rec.closing_txid!, 0);
+      if ((confirmations ?? 0) >= 1) {
         await this.save({ ...rec, state: rec.state === 'closing' ? 'closed' : 'refunded' }, rec.state);
-      return;
-    }
-    if (rec.state !== 'confirmed') return;
+        return;
+      }
+      if (confirmations !== undefined) return; // in the mempool
+      // The node does not know it: dropped from its mempool (a restart, an eviction), or refused after accepting
+      // it for relay (bcoin answers sendrawtransaction before its mempool decides). Sent again while the funding
+      // output is unspent, with the node's reason in the log if it refuses; otherwise the spend is looked for below.
+      if (rec.closing_hex && (await this.fundingUnspent(rec))) {
+        await this.broadcast(rec.closing_hex, rec.state === 'closing' ? 'CET' : 'refund').then(
+          () => this.log.info({ id, txid: rec.closing_txid }, 'DLC closing transaction sent again: the node did not know it'),
+          (err: Error) => this.log.warn({ id, txid: rec.closing_txid, reason: err.message }, 'DLC closing transaction refused; next block retries'),
+        );
+        return;
+      }
+    } else if (rec.state !== 'confirmed') return;
     const { offer, t } = this.parts(rec);
-    const unspent = await this.chain.node<unknown>('gettxout', rec.funding_txid!, t.fundOutputIndex, true);
+    const unspent = rec.state === 'confirmed' && (await this.fundingUnspent(rec));
     if (unspent && this.autoclose && Date.now() / 1000 >= offer.contract_info.announcement.event.maturity_epoch) {
       const attestation = await this.fetchAttestation(offer).catch((err: Error) => {
         this.log.warn({ id, reason: err.message }, 'DLC oracle not reached; next block retries');
@@ -802,9 +815,14 @@ export class DlcService implements Service {
     for (const txid of await this.chain.blockTxids(blockHash)) {
       if (!known.has(txid)) continue;
       const outcome = known.get(txid)!;
-      await this.save({ ...rec, state: outcome === null ? 'refunded' : 'closed', closing_txid: txid, outcome }, rec.state);
+      await this.save({ ...rec, state: outcome === null ? 'refunded' : 'closed', closing_txid: txid, closing_hex: undefined, outcome }, rec.state);
       return;
     }
+  }
+
+  /** Whether the funding output is unspent, the node's mempool included. */
+  private async fundingUnspent(rec: ContractRecord): Promise<boolean> {
+    return (await this.chain.node<unknown>('gettxout', rec.funding_txid!, this.parts(rec).t.fundOutputIndex, true)) !== null;
   }
 
   /** Runs fn after the current lock holder (followOne) returns: refund() takes the same contract lock. */

@@ -7,6 +7,17 @@ export function bitcoinNetwork(n: Network): bitcoin.Network {
   return n === 'main' ? bitcoin.networks.bitcoin : n === 'regtest' ? bitcoin.networks.regtest : bitcoin.networks.testnet;
 }
 
+/** Genesis block hashes by network (display order). */
+const GENESIS: Record<Network, string> = {
+  main: '000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f',
+  test: '000000000933ea01ad0ee984209779baaec3ced90fa3f408719526f8d77f4943',
+  signet: '00000008819873e925422c1ff0f99f7cc9bbb232af63a077a480a3633bee1ef6',
+  regtest: '0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206',
+};
+
+/** A network's genesis hash in internal byte order: BOLT 0's chain_hash, what DLC and channel messages name. */
+export const chainHash = (n: Network): string => Buffer.from(GENESIS[n], 'hex').reverse().toString('hex');
+
 /**
  * An address's output script, hex. Throws on an address that is not valid for the network. Segwit v0 addresses
  * (P2WPKH, P2WSH: what wallets hand out) are decoded directly: bitcoinjs-lib's toOutputScript tries base58 first and

@@ -6,8 +6,9 @@ import type { OptionGroup } from '../core/options.js';
 import { BITCOIN_OPTIONS } from '../adapters/bitcoin/options.js';
 import { LIGHTNING_OPTIONS } from '../adapters/lightning/options.js';
 import { RGB_OPTIONS } from '../adapters/rgb/options.js';
+import { SC_OPTIONS } from '../adapters/channels/options.js';
 import { DLC_OPTIONS } from '../adapters/dlc/options.js';
 import { HSM_OPTIONS } from '../hsm/options.js';
 import { ML_OPTIONS } from '../ml/options.js';
 
-export const ROOM_OPTIONS: readonly OptionGroup[] = [BITCOIN_OPTIONS, HSM_OPTIONS, ML_OPTIONS, LIGHTNING_OPTIONS, RGB_OPTIONS, DLC_OPTIONS];
+export const ROOM_OPTIONS: readonly OptionGroup[] = [BITCOIN_OPTIONS, HSM_OPTIONS, ML_OPTIONS, LIGHTNING_OPTIONS, RGB_OPTIONS, DLC_OPTIONS, SC_OPTIONS];

@@ -2,6 +2,7 @@
 // (lightning) adds its room here. Order matters: a room may use() the ones before it.
 
 import { bitcoinRoom } from '../adapters/bitcoin/room.js';
+import { channelsRoom } from '../adapters/channels/room.js';
 import { dlcRoom } from '../adapters/dlc/room.js';
 import { layer2Room } from '../adapters/layer2/room.js';
 import { lightningRoom } from '../adapters/lightning/room.js';
@@ -10,4 +11,4 @@ import type { Room } from '../core/room.js';
 import { hsmRoom } from '../hsm/room.js';
 import { mlRoom } from '../ml/room.js';
 
-export const ROOMS: readonly Room[] = [bitcoinRoom, hsmRoom, mlRoom, layer2Room, lightningRoom, rgbRoom, dlcRoom];
+export const ROOMS: readonly Room[] = [bitcoinRoom, hsmRoom, mlRoom, layer2Room, lightningRoom, rgbRoom, dlcRoom, channelsRoom];

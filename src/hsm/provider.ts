@@ -38,6 +38,14 @@ export interface KeyProvider {
    * ECDSA mechanism cannot make one, so a PKCS#11 provider has none.
    */
   adaptorSign?(handle: string, encryptionPoint: Uint8Array, digest: Uint8Array): Promise<Uint8Array>;
+  /**
+   * ECDSA with the key scaled and shifted, (k·mul + add) mod n: BOLT 3's per-commitment keys (mul 1, add a tweak)
+   * and revocation keys (mul and add from the revealed secret), which a state channel signs with. Keystore only,
+   * like adaptorSign: a token's key cannot be tweaked.
+   */
+  tweakedSign?(handle: string, digest: Uint8Array, mul: Uint8Array, add: Uint8Array): Promise<Uint8Array>;
+  /** HMAC-SHA256 of a label with the key as the MAC key: a per-contract secret seed that never leaves the keystore's reach. Keystore only. */
+  derivedSecret?(handle: string, label: Uint8Array): Promise<Uint8Array>;
   getPublicKey(handle: string): Promise<ProviderKey>;
   listKeys(): Promise<ProviderKey[]>;
   /** Makes the key unusable for signing at the provider, where the provider can (token: CKA_SIGN=false). */

@@ -47,6 +47,12 @@ export interface HsmApi {
   adaptorRefusal(): string | undefined;
   /** ECDSA adaptor signatures of digests, each under its encryption point (keystore keys only), one audit entry. */
   adaptorSignAll(id: string, items: Array<{ point: Buffer; digest: Buffer }>, caller: string): Promise<Buffer[]>;
+  /** Why this HSM cannot hold state channel keys (tweaked signing, derived seeds: a PKCS#11 token), or undefined. */
+  channelRefusal(): string | undefined;
+  /** ECDSA (DER, low S) with the key as (k·mul + add) mod n: BOLT 3's per-commitment and revocation keys. */
+  tweakedSign(id: string, digest: Buffer, tweak: { mul?: Buffer; add?: Buffer }, caller: string): Promise<Buffer>;
+  /** HMAC-SHA256(key, label): a per-channel seed (BOLT 3 per-commitment secrets) kept derivable from the keystore. */
+  derivedSecret(id: string, label: string, caller: string): Promise<Buffer>;
   /** hsm.signpsbt: the inputs the HSM has keys for, after the signing policy allows the spend. */
   signPsbt(base64: string, caller: string): Promise<{ psbt: string; signed: number[] }>;
 }
@@ -95,6 +101,9 @@ export const hsmRoom: Room = {
       adaptorRefusal: () => service.adaptorRefusal(),
       adaptorSignAll: (id, items, caller) => service.adaptorSignAll(id, items, caller),
       signPsbt: (base64, caller) => service.signPsbt(base64, caller),
+      channelRefusal: () => service.channelRefusal(),
+      tweakedSign: (id, digest, tweak, caller) => service.tweakedSign(id, digest, tweak, caller),
+      derivedSecret: (id, label, caller) => service.derivedSecret(id, label, caller),
     };
     return { service, methods: hsmMethods(service, network, config.int('hsm.unlocktimeout')), api };
   },

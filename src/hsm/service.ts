@@ -301,10 +301,36 @@ export class HsmService implements Service {
 
   /** Why this HSM cannot make ECDSA adaptor signatures (a token's mechanism signs plain ECDSA only), or undefined. */
   adaptorRefusal(): string | undefined {
+    return this.keystoreOnly('make ECDSA adaptor signatures', 'DLC keys', (p) => p.adaptorSign !== undefined);
+  }
+
+  /** Why this HSM cannot sign with tweaked keys or derive seeds (BOLT 3 channel keys), or undefined. */
+  channelRefusal(): string | undefined {
+    return this.keystoreOnly('sign with BOLT 3 tweaked keys', 'State channel keys', (p) => p.tweakedSign !== undefined && p.derivedSecret !== undefined);
+  }
+
+  private keystoreOnly(what: string, whose: string, can: (p: KeyProvider) => boolean): string | undefined {
     const provider = this.need();
-    return provider.adaptorSign
+    return can(provider)
       ? undefined
-      : `the ${provider.kind} provider cannot make ECDSA adaptor signatures (a token's ECDSA mechanism signs plain ECDSA only); DLC keys need the software keystore (hsm.provider=software)`;
+      : `the ${provider.kind} provider cannot ${what} (a token's ECDSA mechanism signs with its key as it is); ${whose} need the software keystore (hsm.provider=software)`;
+  }
+
+  /** ECDSA with the key as (k·mul + add) mod n (BOLT 3 per-commitment and revocation keys): gated and audited as hsm.sign. */
+  async tweakedSign(id: string, digest: Buffer, tweak: { mul?: Buffer; add?: Buffer }, caller: string): Promise<Buffer> {
+    const refusal = this.channelRefusal();
+    if (refusal) throw rpcError('Unsupported', refusal, { service: 'hsm' });
+    const mul = tweak.mul ?? Buffer.from('01'.padStart(64, '0'), 'hex');
+    const add = tweak.add ?? Buffer.alloc(32);
+    return this.signDigest(id, digest, caller, { scheme: 'ecdsa-tweaked' }, (p, handle) => p.tweakedSign!(handle, digest, mul, add));
+  }
+
+  /** A secret derived from the key and a label (a channel's per-commitment seed), audited as a use of the key. */
+  async derivedSecret(id: string, label: string, caller: string): Promise<Buffer> {
+    const refusal = this.channelRefusal();
+    if (refusal) throw rpcError('Unsupported', refusal, { service: 'hsm' });
+    const digest = createHash('sha256').update(label).digest();
+    return this.signDigest(id, digest, caller, { scheme: 'derived-secret' }, (p, handle) => p.derivedSecret!(handle, Buffer.from(label)));
   }
 
   /**

@@ -259,13 +259,38 @@ export class SoftwareProvider implements KeyProvider {
 
   async adaptorSign(handle: string, encryptionPoint: Uint8Array, digest: Uint8Array): Promise<Uint8Array> {
     if (digest.length !== 32) throw new ProviderError('digest must be 32 bytes');
+    return this.withChild(handle, (priv) => adaptorSign(priv, encryptionPoint, digest));
+  }
+
+  async tweakedSign(handle: string, digest: Uint8Array, mul: Uint8Array, add: Uint8Array): Promise<Uint8Array> {
+    if (digest.length !== 32 || mul.length !== 32 || add.length !== 32) throw new ProviderError('digest, mul and add must be 32 bytes');
+    return this.withChild(handle, (priv) => {
+      const n = secp256k1.Point.Fn.ORDER;
+      const big = (b: Uint8Array): bigint => BigInt(`0x${Buffer.from(b).toString('hex')}`);
+      const k = (big(priv) * (big(mul) % n) + (big(add) % n)) % n;
+      if (k === 0n) throw new ProviderError('the tweaked key is zero');
+      const tweaked = Buffer.from(k.toString(16).padStart(64, '0'), 'hex');
+      try {
+        return rawToLowSDer(secp256k1.sign(digest, tweaked, { prehash: false, lowS: true }), 'secp256k1');
+      } finally {
+        tweaked.fill(0);
+      }
+    });
+  }
+
+  async derivedSecret(handle: string, label: Uint8Array): Promise<Uint8Array> {
+    return this.withChild(handle, (priv) => createHmac('sha256', priv).update(label).digest());
+  }
+
+  /** Runs fn with an active key's private key, wiped afterwards. */
+  private withChild<T>(handle: string, fn: (priv: Uint8Array) => T): T {
     const { secret } = this.unlocked();
     if (secret.disabled.includes(Number(handle))) throw new ProviderError(`key ${handle} is disabled`);
     const child = this.child(handle);
     try {
-      return adaptorSign(child.privateKey!, encryptionPoint, digest);
+      return fn(child.privateKey!);
     } catch (err) {
-      throw new ProviderError((err as Error).message);
+      throw err instanceof ProviderError ? err : new ProviderError((err as Error).message);
     } finally {
       child.wipePrivateData();
     }

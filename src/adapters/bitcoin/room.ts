@@ -11,6 +11,12 @@ export interface BitcoinApi {
   connected(): boolean;
   feeSnapshot: BitcoinService['feeSnapshot'];
   blockTxids(hash: string): Promise<string[]>;
+  /** A block as bitcoind serialises it (hex): every transaction, for a room that looks for spends itself. */
+  rawBlock(hash: string): Promise<string>;
+  /** sendrawtransaction; the node's refusal as BackendRejected naming `what` and the node's reason. */
+  broadcast(txHex: string, what: string): Promise<string>;
+  /** Watches an outpoint for a room (owner 'room:<name>'): its spends come as chain.tx events, mempool included. */
+  watchOutpoint(outpoint: string, label: string, room: string): Promise<void>;
   /** bitcoind's estimatesmartfee for the target, sat/vB, or null where it has none. */
   coreEstimate(target: number): Promise<number | null>;
   /** One call to bitcoind (its errors as they are), or BackendUnavailable at once when it is not connected. */
@@ -103,6 +109,11 @@ export const bitcoinRoom: Room = {
       connected: () => service.state === 'connected',
       feeSnapshot: (target) => service.feeSnapshot(target),
       blockTxids: (hash) => service.blockTxids(hash),
+      rawBlock: (hash) => service.rawBlock(hash),
+      broadcast: (txHex, what) => service.broadcast(txHex, what),
+      watchOutpoint: async (outpoint, label, room) => {
+        await service.watches.add({ outpoint, label }, `room:${room}`);
+      },
       coreEstimate: async (target) => (await service.backend!.estimateSmartFee(target)).sat_per_vb,
       node: (method, ...params) => service.nodeCall(method, ...params),
     };

@@ -265,6 +265,23 @@ export class BitcoinService implements Service {
     return b.tx.map((t) => (typeof t === 'string' ? t : t.txid));
   }
 
+  async broadcast(txHex: string, what: string): Promise<string> {
+    try {
+      return await this.nodeCall<string>('sendrawtransaction', txHex);
+    } catch (err) {
+      const e = err as { code?: number; message: string };
+      // A node error (not a transport failure, not -28 warming up) is the node's judgement of the transaction.
+      if (typeof e.code === 'number' && e.code !== -28)
+        throw rpcError('BackendRejected', `the node refused the ${what} transaction: ${e.message}`, { reason: e.message });
+      throw err;
+    }
+  }
+
+  async rawBlock(hash: string): Promise<string> {
+    if (!this.backend) throw new BitcoindUnreachable(this.cell.get().detail);
+    return (await this.backend.getBlock(hash, 0)) as string;
+  }
+
   private checkZmqSilence(): void {
     const missed = this.unannounced.filter((h) => !this.announced.has(h));
     this.unannounced = [];

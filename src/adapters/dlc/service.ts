@@ -13,7 +13,7 @@ import { HealthCell, type Health, type Service } from '../../core/service.js';
 import type { Network } from '../../core/options.js';
 import { KeyedLock } from '../../core/keyed-lock.js';
 import { adaptorDecrypt, adaptorVerify } from '../../core/ecdsa-adaptor.js';
-import { bitcoinNetwork } from '../../core/bitcoin-network.js';
+import { bitcoinNetwork, chainHash } from '../../core/bitcoin-network.js';
 import { rpcError } from '../../rpc/errors.js';
 import type { EventBus } from '../../rpc/events.js';
 import type { BatchOp, RoomDb, Store } from '../../store/store.js';
@@ -61,15 +61,6 @@ export interface ContractRecord {
   created: string;
   updated: string;
 }
-
-/** Genesis block hashes by network, in the internal byte order chain_hash carries (BOLT 0). */
-const GENESIS: Record<Network, string> = {
-  main: '000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f',
-  test: '000000000933ea01ad0ee984209779baaec3ced90fa3f408719526f8d77f4943',
-  signet: '00000008819873e925422c1ff0f99f7cc9bbb232af63a077a480a3633bee1ef6',
-  regtest: '0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206',
-};
-export const chainHash = (n: Network): string => Buffer.from(GENESIS[n], 'hex').reverse().toString('hex');
 
 /** A P2WPKH input's witness: count, a signature of up to 72 bytes with its sighash byte, a 33-byte key. */
 const P2WPKH_MAX_WITNESS = 108;
@@ -601,15 +592,8 @@ export class DlcService implements Service {
     });
   }
 
-  private async broadcast(txHex: string, what: string): Promise<string> {
-    try {
-      return await this.chain.node<string>('sendrawtransaction', txHex);
-    } catch (err) {
-      const e = err as { code?: number; message: string };
-      if (typeof e.code === 'number' && e.code !== -28)
-        throw rpcError('BackendRejected', `the node refused the ${what} transaction: ${e.message}`, { reason: e.message });
-      throw err;
-    }
+  private broadcast(txHex: string, what: string): Promise<string> {
+    return this.chain.broadcast(txHex, what);
   }
 
   /** Both parties' messages of a signed contract, its transactions, and which signatures are the counterparty's. */

@@ -1,0 +1,149 @@
+// The declarations of the sc.* methods (state channels): data the docs and the daemon read without the room's code;
+// the handlers are bound in methods.ts.
+
+import { Type } from '@sinclair/typebox';
+import { declareMethod, NoParams, type MethodDeclaration } from '../../rpc/registry.js';
+
+const Id = Type.String({ pattern: '^[0-9a-f]{64}$', description: 'The channel id sc.open answered (sc.list shows them).' });
+const Sat = Type.Integer({ minimum: 0, maximum: 21_000_000 * 100_000_000 });
+const AppHash = Type.String({ pattern: '^[0-9a-fA-F]{64}$', description: "32 bytes of the application's state (a hash), carried by every commitment." });
+/** A message as hex; they are small (under 16 kB). */
+const Message = Type.String({
+  minLength: 2,
+  maxLength: 32_768,
+  pattern: '^([0-9a-fA-F]{2})+$',
+  description: 'A state channel message as hex, as the other anyad answered it.',
+});
+const Utxos = Type.Array(
+  Type.Object({ txid: Type.String({ pattern: '^[0-9a-fA-F]{64}$' }), vout: Type.Integer({ minimum: 0, maximum: 100_000 }) }, { additionalProperties: false }),
+  { minItems: 1, maxItems: 50, description: 'The funding inputs: unspent P2WPKH outputs of keystore keys (signed through hsm.signpsbt and its policy).' },
+);
+
+export const ChannelT = Type.Object({
+  id: Type.String(),
+  role: Type.String({ description: 'opener or accepter.' }),
+  state: Type.String({
+    description:
+      'opening, accepted, funding, open, closing (cooperative close sent), force_closing (our commitment on chain), remote_closing (theirs), penalizing (a revoked state of theirs on chain), closed.',
+  }),
+  capacity_sat: Sat,
+  fee_sat: Type.Integer({ description: 'The commitment and closing fee, paid by the opener.' }),
+  to_self_delay: Type.Integer(),
+  number: Type.Integer({ description: 'The latest state both signed.' }),
+  to_opener_sat: Sat,
+  to_accepter_sat: Sat,
+  app_hash: Type.String(),
+  pending: Type.Union([Type.Integer(), Type.Null()], { description: 'A state in flight (proposed or acknowledged, not yet revoked on both sides).' }),
+  funding_txid: Type.Union([Type.String(), Type.Null()]),
+  funding_vout: Type.Union([Type.Integer(), Type.Null()]),
+  closing_txid: Type.Union([Type.String(), Type.Null()]),
+  closed_by: Type.Union([Type.String(), Type.Null()], { description: 'cooperative, unilateral, remote_unilateral or penalty.' }),
+  their_revoked: Type.Integer({ description: "The counterparty's highest revoked state (-1: none)." }),
+  claim_txid: Type.Union([Type.String(), Type.Null()], { description: 'Our sweep or penalty transaction while it confirms.' }),
+  keys: Type.Object(
+    { funding: Type.String(), revocation: Type.String(), payment: Type.String(), delayed: Type.String() },
+    { description: 'The keystore keys (hsm.listkeys ids); closes, sweeps and penalties pay the payment key.' },
+  ),
+  created: Type.String(),
+  updated: Type.String(),
+});
+
+const Step = Type.Object({
+  id: Type.String(),
+  state: Type.String(),
+  number: Type.Integer(),
+  message: Type.Union([Type.String(), Type.Null()], { description: 'The message to carry to the other anyad (sc.receive), or null.' }),
+  txid: Type.Optional(Type.String({ description: 'A transaction this step broadcast (the funding, the cooperative close).' })),
+});
+
+export const scOpen = declareMethod({
+  name: 'sc.open',
+  summary: 'Offers a channel funded by this anyad: the open message for the counterparty (sc.accept).',
+  description:
+    'Makes the channel keys in the keystore (a PKCS#11 token cannot sign with BOLT 3 tweaked keys: refused) and the open message. The funding transaction is made when the accept comes back, and signed and broadcast only after both first commitments are signed. The opener pays the commitment fee (fee_rate_sat_vb × 202 vB) out of its balance.',
+  params: Type.Object(
+    {
+      capacity_sat: Type.Integer({ minimum: 10_000, maximum: 21_000_000 * 100_000_000 }),
+      push_sat: Type.Integer({ minimum: 0, maximum: 21_000_000 * 100_000_000, default: 0, description: "The accepter's balance in the first state." }),
+      to_self_delay: Type.Integer({
+        minimum: 1,
+        maximum: 2016,
+        default: 144,
+        description: 'Blocks the holder of a commitment waits for its own funds (the window to punish a revoked state).',
+      }),
+      fee_rate_sat_vb: Type.Integer({ minimum: 1, maximum: 10_000, default: 2 }),
+      app_hash: Type.Optional(AppHash),
+      utxos: Utxos,
+    },
+    { additionalProperties: false },
+  ),
+  result: Type.Object({ id: Type.String(), message: Type.String() }),
+  errors: ['InvalidParams', 'NotFound', 'Conflict', 'Unsupported', 'Locked', 'BackendUnavailable'],
+  role: 'admin',
+});
+
+export const scAccept = declareMethod({
+  name: 'sc.accept',
+  summary: "Accepts a channel offered by another anyad's open message: the accept message to carry back.",
+  params: Type.Object({ message: Message }, { additionalProperties: false }),
+  result: Type.Object({ id: Type.String(), message: Type.String() }),
+  errors: ['InvalidParams', 'Conflict', 'Unsupported', 'Locked'],
+  role: 'admin',
+});
+
+export const scReceive = declareMethod({
+  name: 'sc.receive',
+  summary: 'Takes any message after open (accept, funding_created, funding_signed, update, ack, revoke, close) and answers the next one to carry back.',
+  description:
+    "Each message is checked before anything is read from it: this network, a known channel, signed by the counterparty's channel key, the step the channel is at (a replay is refused). An update is refused when its state breaks a rule: a number that is not the next, balances not adding up to the capacity minus the fee, a dust balance, a counterparty signature not on our commitment, an application rule; a revealed secret must match its point. Everything a step changes is durable before its answer.",
+  params: Type.Object({ message: Message }, { additionalProperties: false }),
+  result: Step,
+  errors: ['InvalidParams', 'NotFound', 'Conflict', 'PolicyDenied', 'Locked', 'BackendRejected', 'BackendUnavailable'],
+  role: 'admin',
+});
+
+export const scUpdate = declareMethod({
+  name: 'sc.update',
+  summary: 'Proposes the next state (both balances and the app data): the update message for the counterparty.',
+  params: Type.Object({ id: Id, to_opener_sat: Sat, to_accepter_sat: Sat, app_hash: Type.Optional(AppHash) }, { additionalProperties: false }),
+  result: Type.Object({ id: Type.String(), number: Type.Integer(), message: Type.String() }),
+  errors: ['InvalidParams', 'NotFound', 'Conflict', 'PolicyDenied', 'Locked'],
+  role: 'admin',
+});
+
+export const scClose = declareMethod({
+  name: 'sc.close',
+  summary: "Proposes the cooperative close of the current state: the close message, which the counterparty's anyad signs and broadcasts.",
+  params: Type.Object({ id: Id }, { additionalProperties: false }),
+  result: Type.Object({ id: Type.String(), message: Type.String() }),
+  errors: ['NotFound', 'Conflict', 'PolicyDenied', 'Locked'],
+  role: 'admin',
+});
+
+export const scForceclose = declareMethod({
+  name: 'sc.forceclose',
+  summary: 'Broadcasts our latest commitment; our balance comes back to the payment key after to_self_delay blocks, swept by anyad.',
+  params: Type.Object({ id: Id }, { additionalProperties: false }),
+  result: Type.Object({ id: Type.String(), txid: Type.String(), number: Type.Integer() }),
+  errors: ['NotFound', 'Conflict', 'PolicyDenied', 'Locked', 'BackendRejected', 'BackendUnavailable'],
+  role: 'admin',
+});
+
+export const scList = declareMethod({
+  name: 'sc.list',
+  summary: 'Every channel, oldest first, with its latest state.',
+  params: NoParams,
+  result: Type.Array(ChannelT),
+  role: 'readonly',
+});
+
+export const scGet = declareMethod({
+  name: 'sc.get',
+  summary: 'One channel with its latest state.',
+  params: Type.Object({ id: Id }, { additionalProperties: false }),
+  result: ChannelT,
+  errors: ['NotFound'],
+  role: 'readonly',
+});
+
+export const SC_METHODS: readonly MethodDeclaration[] = [scOpen, scAccept, scReceive, scUpdate, scClose, scForceclose, scList, scGet];

@@ -1,0 +1,26 @@
+// The state channels room: two-party channels with signed, numbered states (BOLT 3 commitments carrying app data),
+// keys through the HSM room, the chain through the bitcoin room, and anyad as its own watchtower. On when both are;
+// none of its code loads before then. Other rooms may add a rule every state must pass (api.addRule).
+
+import type { Room } from '../../core/room.js';
+import type { BitcoinApi } from '../bitcoin/room.js';
+import type { HsmApi } from '../../hsm/room.js';
+import { SC_METHODS } from './declarations.js';
+import { SC_OPTIONS } from './options.js';
+import { SC_TOPICS } from './topics.js';
+
+export const channelsRoom: Room = {
+  name: 'channels',
+  methods: SC_METHODS,
+  options: SC_OPTIONS,
+  topics: SC_TOPICS,
+  create: async ({ config, store, bus, log, use }) => {
+    const hsm = use<HsmApi>('hsm');
+    const chain = use<BitcoinApi>('bitcoin');
+    if (!config.bool('sc.enable') || !hsm || !chain) return {};
+    const [{ ChannelService }, { scMethods }] = await Promise.all([import('./service.js'), import('./methods.js')]);
+    const db = await store.room('channels');
+    const svc = new ChannelService(db, store, bus, hsm, chain, config.network, log.child({ room: 'channels' }));
+    return { service: svc, methods: scMethods(svc), api: { addRule: svc.addRule.bind(svc) } };
+  },
+};

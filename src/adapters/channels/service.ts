@@ -1,0 +1,998 @@
+// The state channels room: two-party channels with numbered states that both parties sign, built as Lightning's
+// commitments are (BOLT 2/3: revocable commitments, per-commitment keys, a CSV delay, penalties), where each state
+// carries both balances and 32 bytes of application data. Keys live in the HSM room's keystore; the chain is
+// followed through the bitcoin room. anyad is also its own watchtower: at every block and at every transaction
+// spending a channel's funding output (mempool included), it looks at what spent it and punishes a revoked state.
+//
+// The order of writes is what makes it safe: a party stores the counterparty's signature on its new commitment
+// before it reveals the secret that revokes its previous one, and stores a revealed secret before it signs the
+// next state; a message is answered only after its effects are durable.
+
+import { randomBytes } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import * as bitcoin from 'bitcoinjs-lib';
+import type { Logger } from 'pino';
+import { HealthCell, type Health, type Service } from '../../core/service.js';
+import type { Network } from '../../core/options.js';
+import { KeyedLock } from '../../core/keyed-lock.js';
+import { bitcoinNetwork, chainHash } from '../../core/bitcoin-network.js';
+import { rpcError } from '../../rpc/errors.js';
+import type { EventBus } from '../../rpc/events.js';
+import type { RoomDb, Store } from '../../store/store.js';
+import type { BitcoinApi } from '../bitcoin/room.js';
+import { createPsbt, finalizePsbt } from '../bitcoin/psbt.js';
+import type { HsmApi } from '../../hsm/room.js';
+import { perCommitmentPoint } from './keys.js';
+import { decodeMessage, encodeMessage, field, MessageError, messageDigest, verifyMessage, type Envelope, type MessageType } from './messages.js';
+import { MAX_INDEX, SecretStore, secretFromSeed, ShachainError, type StoredSecret } from './shachain.js';
+import {
+  closingTx,
+  commitmentNumberOf,
+  commitmentTx,
+  COMMITMENT_VBYTES,
+  DUST_LIMIT,
+  fundingScript,
+  fundingSighash,
+  fundingWitness,
+  p2wsh,
+  SWEEP_VBYTES,
+  toLocalOf,
+  toLocalSpend,
+  type ChannelState,
+  type ChannelTerms,
+  type PartyKeys,
+} from './transactions.js';
+
+export type ChannelStateName =
+  'opening' | 'accepted' | 'funding' | 'open' | 'closing' | 'force_closing' | 'remote_closing' | 'penalizing' | 'closed' | 'cancelled';
+const WATCHED: readonly ChannelStateName[] = ['funding', 'open', 'closing', 'force_closing', 'remote_closing', 'penalizing'];
+
+type Role = 'opener' | 'accepter';
+const other = (r: Role): Role => (r === 'opener' ? 'accepter' : 'opener');
+
+/** A state as stored (amounts as decimal strings: JSON has no bigint). */
+interface StoredState {
+  number: number;
+  to_opener_sat: string;
+  to_accepter_sat: string;
+  app_hash: string;
+}
+
+export interface ChannelRecord {
+  id: string;
+  role: Role;
+  state: ChannelStateName;
+  capacity_sat: string;
+  fee_sat: string;
+  fee_rate_sat_vb: number;
+  to_self_delay: number;
+  /** HSM key ids: funding, revocation basepoint, payment basepoint (also where closes pay), delayed basepoint. */
+  keys: { funding: string; revocation: string; payment: string; delayed: string };
+  ours: PartyKeys;
+  theirs: PartyKeys | null;
+  /** The opener's funding inputs, and the funding PSBT once made (signed only after the first commitments are). */
+  utxos: Array<{ txid: string; vout: number }>;
+  funding_psbt: string | null;
+  funding_txid: string | null;
+  funding_vout: number | null;
+  /** The latest state whose commitment we hold with the counterparty's signature. */
+  current: StoredState;
+  current_sig: string | null;
+  /** A state one of us proposed that is not settled yet: 'proposed' (we sent update) or 'acked' (we answered it). */
+  pending: { state: StoredState; step: 'proposed' | 'acked' } | null;
+  /** The counterparty's per-commitment points by state number (the ones still needed). */
+  their_points: Record<string, string>;
+  /** The counterparty's revealed per-commitment secrets (BOLT 3 shachain: at most 49 entries). */
+  their_secrets: StoredSecret[];
+  /** Their highest revoked state number (-1: none). */
+  their_revoked: number;
+  /** Their highest state that we signed: they may still hold it and everything after their_revoked. */
+  their_signed: number;
+  closing_txid: string | null;
+  closing_hex: string | null;
+  closed_by: 'cooperative' | 'unilateral' | 'remote_unilateral' | 'penalty' | null;
+  /** Our sweep or penalty transaction, its fee, while it is not confirmed. */
+  claim: { txid: string; fee_sat: string; kind: 'sweep' | 'penalty'; vout: number; commitment: string; sent: string[] } | null;
+  /** The chain height up to which blocks were looked at for a spend of the funding output. */
+  scan_height: number;
+  created: string;
+  updated: string;
+}
+
+/** An application's rule over a proposed state (the generic rules always apply first): a reason to refuse, or undefined. */
+export type StateRule = (channel: { id: string; capacity_sat: bigint }, previous: ChannelState, next: ChannelState) => string | undefined;
+
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+const toState = (s: StoredState): ChannelState => ({ ...s, to_opener_sat: BigInt(s.to_opener_sat), to_accepter_sat: BigInt(s.to_accepter_sat) });
+const stored = (s: ChannelState): StoredState => ({ ...s, to_opener_sat: s.to_opener_sat.toString(), to_accepter_sat: s.to_accepter_sat.toString() });
+const ZERO_HASH = '0'.repeat(64);
+const SIGHASH_ALL = Buffer.of(bitcoin.Transaction.SIGHASH_ALL);
+const N = secp256k1.Point.Fn.ORDER;
+const big = (b: Uint8Array): bigint => BigInt(`0x${hex(b)}`);
+const b32 = (n: bigint): Buffer => Buffer.from(n.toString(16).padStart(64, '0'), 'hex');
+
+export interface OpenParams {
+  capacity_sat: number;
+  push_sat: number;
+  to_self_delay: number;
+  fee_rate_sat_vb: number;
+  app_hash?: string;
+  utxos: Array<{ txid: string; vout: number }>;
+}
+
+export class ChannelService implements Service {
+  readonly name = 'channels';
+  readonly requires = ['hsm'];
+  private readonly cell = new HealthCell('starting', 'opening');
+  private readonly locks = new KeyedLock();
+  private readonly rules = new Map<string, StateRule>();
+  /** Per-commitment seeds by channel, derived by the HSM once per run. */
+  private readonly seeds = new LRUCache<string, Buffer>({ max: 1024 });
+  private unlisten: (() => void) | undefined;
+  private following = Promise.resolve();
+  private readonly net: bitcoin.Network;
+  private readonly chainHash: string;
+
+  constructor(
+    private readonly db: RoomDb,
+    private readonly store: Store,
+    private readonly bus: EventBus,
+    private readonly hsm: HsmApi,
+    private readonly chain: BitcoinApi,
+    network: Network,
+    private readonly log: Logger,
+  ) {
+    this.net = bitcoinNetwork(network);
+    this.chainHash = chainHash(network);
+  }
+
+  async open(): Promise<void> {
+    // Every block, and every watched transaction that spends a funding output: look at the channels (in order).
+    this.unlisten = this.bus.listen((topic, data) => {
+      if (topic === 'chain.block') this.queue(() => this.lookAll());
+      if (topic === 'chain.tx') {
+        const d = data as { txid: string; spends?: string[] };
+        if (d.spends && d.spends.length > 0) this.queue(() => this.lookSpends(d.txid, d.spends!));
+      }
+    });
+    this.cell.set('ok', 'following channels through the bitcoin room');
+  }
+
+  async close(): Promise<void> {
+    this.unlisten?.();
+    await this.following;
+    this.cell.set('stopped', 'closed');
+  }
+
+  health(): Health {
+    return this.cell.get();
+  }
+
+  private queue(f: () => Promise<void>): void {
+    this.following = this.following.then(f).catch((err: Error) => this.log.warn({ reason: err.message }, 'channel follow failed; next block retries'));
+  }
+
+  /** An application's rule, applied to every state proposed or received after the generic rules. */
+  addRule(name: string, rule: StateRule): void {
+    this.rules.set(name, rule);
+  }
+
+  async list(): Promise<ChannelRecord[]> {
+    const out: ChannelRecord[] = [];
+    for await (const [, v] of this.db.iterator({ gte: 'c:', lt: 'c;' })) out.push(v as ChannelRecord);
+    return out.sort((a, b) => a.created.localeCompare(b.created));
+  }
+
+  async get(id: string): Promise<ChannelRecord> {
+    const rec = (await this.db.get(`c:${id}`)) as ChannelRecord | undefined;
+    if (!rec) throw rpcError('NotFound', `no channel ${id}`);
+    return rec;
+  }
+
+  /**
+   * Writes the record synced and then tells subscribers (a new state or a new signed state number); nothing is
+   * answered before this returns.
+   */
+  private async save(rec: ChannelRecord, previous: ChannelStateName | null, newNumber = false): Promise<ChannelRecord> {
+    rec.updated = new Date().toISOString();
+    await this.store.batch([{ type: 'put', sublevel: this.db, key: `c:${rec.id}`, value: rec }], { sync: true });
+    if (previous !== rec.state || newNumber)
+      this.bus.publish('sc.channel', {
+        id: rec.id,
+        state: rec.state,
+        previous,
+        number: rec.current.number,
+        to_opener_sat: Number(rec.current.to_opener_sat),
+        to_accepter_sat: Number(rec.current.to_accepter_sat),
+        app_hash: rec.current.app_hash,
+        txid: rec.closing_txid ?? rec.funding_txid,
+      });
+    return rec;
+  }
+
+  // ---- keys and secrets ----
+
+  private async seed(rec: ChannelRecord): Promise<Buffer> {
+    const cached = this.seeds.get(rec.id);
+    if (cached) return cached;
+    const s = await this.hsm.derivedSecret(rec.keys.revocation, `anyad/sc/per-commitment-seed/${rec.id}`, 'sc');
+    this.seeds.set(rec.id, s);
+    return s;
+  }
+
+  /** Our per-commitment secret of a state number (BOLT 3 indexes count down from 2^48 - 1). */
+  private async ourSecret(rec: ChannelRecord, n: number): Promise<Uint8Array> {
+    return secretFromSeed(await this.seed(rec), MAX_INDEX - BigInt(n));
+  }
+
+  private async ourPoint(rec: ChannelRecord, n: number): Promise<Uint8Array> {
+    return perCommitmentPoint(await this.ourSecret(rec, n));
+  }
+
+  private terms(rec: ChannelRecord): ChannelTerms {
+    if (!rec.theirs || rec.funding_txid === null || rec.funding_vout === null) throw rpcError('Conflict', `channel ${rec.id} is ${rec.state}: not funded yet`);
+    return {
+      funding_txid: rec.funding_txid,
+      funding_vout: rec.funding_vout,
+      capacity_sat: BigInt(rec.capacity_sat),
+      to_self_delay: rec.to_self_delay,
+      opener: rec.role === 'opener' ? rec.ours : rec.theirs,
+      accepter: rec.role === 'opener' ? rec.theirs : rec.ours,
+    };
+  }
+
+  /** Our signature on the counterparty's commitment of a state (at their point of that number). */
+  private async signTheirs(rec: ChannelRecord, s: ChannelState): Promise<string> {
+    const point = rec.their_points[s.number];
+    if (!point) throw rpcError('InternalError', `no per-commitment point of the counterparty for state ${s.number}`);
+    const t = this.terms(rec);
+    const tx = commitmentTx(t, s, other(rec.role), Buffer.from(point, 'hex'));
+    return hex(await this.hsm.signDigest(rec.keys.funding, fundingSighash(tx, t), 'sc'));
+  }
+
+  /** Refuses a counterparty's signature that is not on our commitment of the state. */
+  private async checkOurs(rec: ChannelRecord, s: ChannelState, sigHex: string): Promise<void> {
+    const t = this.terms(rec);
+    const tx = commitmentTx(t, s, rec.role, await this.ourPoint(rec, s.number));
+    if (!verifyDer(sigHex, fundingSighash(tx, t), rec.theirs!.funding))
+      throw rpcError('InvalidParams', `the counterparty's signature is not on our commitment of state ${s.number}`);
+  }
+
+  // ---- messages ----
+
+  private async message(rec: ChannelRecord, type: MessageType, body: Record<string, unknown>): Promise<string> {
+    const e: Envelope = { v: 1, type, chain: this.chainHash, channel: rec.id, body };
+    const sig = await this.hsm.signDigest(rec.keys.funding, messageDigest(e), 'sc');
+    return encodeMessage(e, sig);
+  }
+
+  /** A message for this network, decoded; its signature is checked against the key the channel knows (or the one it names, for open). */
+  private read(hexMsg: string): { e: Envelope; sig: string } {
+    try {
+      const { envelope, sig } = decodeMessage(hexMsg.toLowerCase());
+      if (envelope.chain !== this.chainHash) throw new MessageError(`the message is for another network (chain ${envelope.chain}), not this one`);
+      if (!/^[0-9a-f]{64}$/.test(envelope.channel)) throw new MessageError('the message names no channel id');
+      return { e: envelope, sig };
+    } catch (err) {
+      throw asRpc(err);
+    }
+  }
+
+  private authentic(e: Envelope, sig: string, key: string): void {
+    if (!verifyMessage(e, sig, key)) throw rpcError('InvalidParams', `the ${e.type} message is not signed by the channel's counterparty`);
+  }
+
+  // ---- validation ----
+
+  /** The generic rules, then the applications': a state that breaks one is refused with the reason. */
+  private validate(rec: ChannelRecord, next: ChannelState): void {
+    const prev = toState(rec.current);
+    const capacity = BigInt(rec.capacity_sat);
+    const fee = BigInt(rec.fee_sat);
+    if (next.number !== prev.number + 1)
+      throw rpcError('InvalidParams', `state ${next.number} does not follow state ${prev.number} (replayed or out of order)`);
+    if (next.to_opener_sat < 0n || next.to_accepter_sat < 0n) throw rpcError('InvalidParams', 'a balance is negative');
+    if (next.to_opener_sat + next.to_accepter_sat !== capacity - fee)
+      throw rpcError(
+        'InvalidParams',
+        `the balances add up to ${next.to_opener_sat + next.to_accepter_sat} sat; they must add up to the capacity minus the commitment fee, ${capacity - fee} sat`,
+      );
+    for (const [who, v] of [
+      ['opener', next.to_opener_sat],
+      ['accepter', next.to_accepter_sat],
+    ] as const)
+      if (v > 0n && v < DUST_LIMIT)
+        throw rpcError('InvalidParams', `the ${who}'s balance of ${v} sat is dust (under ${DUST_LIMIT} sat): give it 0 or at least ${DUST_LIMIT}`);
+    if (!/^[0-9a-f]{64}$/.test(next.app_hash)) throw rpcError('InvalidParams', 'app_hash must be 32 bytes of lowercase hex');
+    for (const [name, rule] of this.rules) {
+      const reason = rule({ id: rec.id, capacity_sat: capacity }, prev, next);
+      if (reason) throw rpcError('InvalidParams', `the application rule ${name} refuses state ${next.number}: ${reason}`);
+    }
+  }
+
+  // ---- opening ----
+
+  private async newKeys(id: string): Promise<{ keys: ChannelRecord['keys']; ours: PartyKeys }> {
+    const refusal = this.hsm.channelRefusal();
+    if (refusal) throw rpcError('Unsupported', refusal, { service: 'hsm' });
+    const names = ['funding', 'revocation', 'payment', 'delayed'] as const;
+    const made = await Promise.all(names.map((k) => this.hsm.generateKey(`sc ${id.slice(0, 16)} ${k}`, null)));
+    return {
+      keys: { funding: made[0]!.id, revocation: made[1]!.id, payment: made[2]!.id, delayed: made[3]!.id },
+      ours: {
+        funding: made[0]!.public_key,
+        revocation_basepoint: made[1]!.public_key,
+        payment_basepoint: made[2]!.public_key,
+        delayed_payment_basepoint: made[3]!.public_key,
+      },
+    };
+  }
+
+  /** Coins funding a channel that is not open yet are refused to another one (under the 'utxos' lock). */
+  private async checkCoins(utxos: OpenParams['utxos']): Promise<void> {
+    const taken = new Map<string, string>();
+    for (const r of await this.list())
+      if (r.state === 'opening' || r.state === 'accepted' || r.state === 'funding') for (const u of r.utxos) taken.set(`${u.txid}:${u.vout}`, r.id);
+    for (const [i, u] of utxos.entries()) {
+      const holder = taken.get(`${u.txid}:${u.vout}`);
+      if (holder) throw rpcError('Conflict', `utxos[${i}] ${u.txid}:${u.vout} funds channel ${holder} already`, { channel: holder });
+      if (!(await this.chain.node<unknown>('gettxout', u.txid, u.vout, true)))
+        throw rpcError('NotFound', `utxos[${i}] ${u.txid}:${u.vout} is spent or does not exist`);
+    }
+  }
+
+  async openChannel(p: OpenParams): Promise<{ id: string; message: string }> {
+    const capacity = BigInt(p.capacity_sat);
+    const fee = BigInt(p.fee_rate_sat_vb) * COMMITMENT_VBYTES;
+    const push = BigInt(p.push_sat);
+    const first: ChannelState = { number: 0, to_opener_sat: capacity - fee - push, to_accepter_sat: push, app_hash: (p.app_hash ?? ZERO_HASH).toLowerCase() };
+    if (first.to_opener_sat < DUST_LIMIT)
+      throw rpcError('InvalidParams', `capacity_sat ${capacity} leaves the opener under ${DUST_LIMIT} sat after the fee (${fee}) and the push`);
+    if (push > 0n && push < DUST_LIMIT) throw rpcError('InvalidParams', `push_sat ${push} is dust (under ${DUST_LIMIT} sat)`);
+    const id = randomBytes(32).toString('hex');
+    return this.locks.run([id, 'utxos'], async () => {
+      await this.checkCoins(p.utxos);
+      const { keys, ours } = await this.newKeys(id);
+      const rec = newRecord({
+        id,
+        role: 'opener',
+        state: 'opening',
+        capacity_sat: capacity.toString(),
+        fee_sat: fee.toString(),
+        fee_rate_sat_vb: p.fee_rate_sat_vb,
+        to_self_delay: p.to_self_delay,
+        keys,
+        ours,
+        theirs: null,
+        utxos: p.utxos,
+        current: stored(first),
+        their_points: {},
+      });
+      const message = await this.message(rec, 'open', {
+        capacity_sat: rec.capacity_sat,
+        push_sat: push.toString(),
+        fee_rate_sat_vb: p.fee_rate_sat_vb,
+        to_self_delay: p.to_self_delay,
+        app_hash: first.app_hash,
+        keys: ours,
+        first_point: hex(await this.ourPoint(rec, 0)),
+        next_point: hex(await this.ourPoint(rec, 1)),
+      });
+      await this.save(rec, null);
+      this.log.info({ id, capacity_sat: Number(capacity) }, 'channel offered');
+      return { id, message };
+    });
+  }
+
+  async accept(hexMsg: string): Promise<{ id: string; message: string }> {
+    const { e, sig } = this.read(hexMsg);
+    if (e.type !== 'open') throw rpcError('InvalidParams', `sc.accept takes an open message, not ${e.type} (sc.receive takes the others)`);
+    let theirs: PartyKeys, capacity: bigint, push: bigint, feeRate: number, delay: number, appHash: string, firstPoint: string, nextPoint: string;
+    try {
+      const k = (e.body.keys ?? {}) as Record<string, unknown>;
+      theirs = {
+        funding: field.hex(k, 'funding', 33),
+        revocation_basepoint: field.hex(k, 'revocation_basepoint', 33),
+        payment_basepoint: field.hex(k, 'payment_basepoint', 33),
+        delayed_payment_basepoint: field.hex(k, 'delayed_payment_basepoint', 33),
+      };
+      capacity = field.sat(e.body, 'capacity_sat');
+      push = field.sat(e.body, 'push_sat');
+      feeRate = field.int(e.body, 'fee_rate_sat_vb', 1, 10_000);
+      delay = field.int(e.body, 'to_self_delay', 1, 2016);
+      appHash = field.hex(e.body, 'app_hash', 32);
+      firstPoint = field.hex(e.body, 'first_point', 33);
+      nextPoint = field.hex(e.body, 'next_point', 33);
+    } catch (err) {
+      throw asRpc(err);
+    }
+    this.authentic(e, sig, theirs.funding);
+    const fee = BigInt(feeRate) * COMMITMENT_VBYTES;
+    if (capacity - fee - push < DUST_LIMIT || (push > 0n && push < DUST_LIMIT))
+      throw rpcError('InvalidParams', 'the open message leaves a balance under the dust limit');
+    return this.locks.run(e.channel, async () => {
+      if (await this.db.get(`c:${e.channel}`)) throw rpcError('Conflict', `channel ${e.channel} is known already (a replayed open)`);
+      const { keys, ours } = await this.newKeys(e.channel);
+      const rec = newRecord({
+        id: e.channel,
+        role: 'accepter',
+        state: 'accepted',
+        capacity_sat: capacity.toString(),
+        fee_sat: fee.toString(),
+        fee_rate_sat_vb: feeRate,
+        to_self_delay: delay,
+        keys,
+        ours,
+        theirs,
+        utxos: [],
+        current: stored({ number: 0, to_opener_sat: capacity - fee - push, to_accepter_sat: push, app_hash: appHash }),
+        their_points: { 0: firstPoint, 1: nextPoint },
+      });
+      const message = await this.message(rec, 'accept', {
+        keys: ours,
+        first_point: hex(await this.ourPoint(rec, 0)),
+        next_point: hex(await this.ourPoint(rec, 1)),
+      });
+      await this.save(rec, null);
+      return { id: rec.id, message };
+    });
+  }
+
+  /** Any message after open: answered with the next message to carry back, or null when the step needs none. */
+  async receive(hexMsg: string): Promise<{ id: string; state: ChannelStateName; number: number; message: string | null; txid?: string }> {
+    const { e, sig } = this.read(hexMsg);
+    if (e.type === 'open') throw rpcError('InvalidParams', 'an open message is for sc.accept');
+    return this.locks.run(e.channel, async () => {
+      const known = (await this.db.get(`c:${e.channel}`)) as ChannelRecord | undefined;
+      if (!known) throw rpcError('NotFound', `no channel ${e.channel} (a message for another channel)`);
+      let rec = known;
+      if (e.type === 'accept') {
+        // The accepter's keys come in this message: it is checked with the key it names, which the rest then binds.
+        const k = (e.body.keys ?? {}) as Record<string, unknown>;
+        const funding = wrap(() => field.hex(k, 'funding', 33));
+        this.authentic(e, sig, funding);
+      } else {
+        if (!rec.theirs) throw rpcError('Conflict', `channel ${rec.id} is ${rec.state}: a ${e.type} message does not fit it`);
+        this.authentic(e, sig, rec.theirs.funding);
+      }
+      let reply: string | null = null;
+      let txid: string | undefined;
+      switch (e.type) {
+        case 'accept':
+          ({ rec, reply } = await this.onAccept(rec, e));
+          break;
+        case 'funding_created':
+          ({ rec, reply } = await this.onFundingCreated(rec, e));
+          break;
+        case 'funding_signed':
+          ({ rec, txid } = await this.onFundingSigned(rec, e));
+          break;
+        case 'update':
+          ({ rec, reply } = await this.onUpdate(rec, e));
+          break;
+        case 'ack':
+          ({ rec, reply } = await this.onAck(rec, e));
+          break;
+        case 'revoke':
+          rec = await this.onRevoke(rec, e);
+          break;
+        case 'close':
+          ({ rec, txid } = await this.onClose(rec, e));
+          break;
+      }
+      return { id: rec.id, state: rec.state, number: rec.current.number, message: reply, ...(txid ? { txid } : {}) };
+    });
+  }
+
+  private expect(rec: ChannelRecord, role: Role, state: ChannelStateName, type: MessageType): void {
+    if (rec.role !== role || rec.state !== state)
+      throw rpcError('Conflict', `channel ${rec.id} is ${rec.state} (${rec.role}): a ${type} message does not fit it (replayed?)`);
+  }
+
+  private async onAccept(rec: ChannelRecord, e: Envelope): Promise<{ rec: ChannelRecord; reply: string }> {
+    this.expect(rec, 'opener', 'opening', 'accept');
+    const k = (e.body.keys ?? {}) as Record<string, unknown>;
+    const theirs = wrap(() => ({
+      funding: field.hex(k, 'funding', 33),
+      revocation_basepoint: field.hex(k, 'revocation_basepoint', 33),
+      payment_basepoint: field.hex(k, 'payment_basepoint', 33),
+      delayed_payment_basepoint: field.hex(k, 'delayed_payment_basepoint', 33),
+    }));
+    const first = wrap(() => field.hex(e.body, 'first_point', 33));
+    const next = wrap(() => field.hex(e.body, 'next_point', 33));
+    // The funding transaction: our coins to the 2-of-2 output, change to a keystore key; signed only later.
+    const capacity = BigInt(rec.capacity_sat);
+    const fundingAddress = bitcoin.address.fromOutputScript(p2wsh(fundingScript(rec.ours.funding, theirs.funding)), this.net);
+    const inputs = await Promise.all(rec.utxos.map((u) => this.chain.node<{ value: number } | null>('gettxout', u.txid, u.vout, true)));
+    let total = 0n;
+    for (const [i, c] of inputs.entries()) {
+      if (!c) throw rpcError('NotFound', `the funding coin ${rec.utxos[i]!.txid}:${rec.utxos[i]!.vout} is spent now`);
+      total += BigInt(Math.round(c.value * 1e8));
+    }
+    const fundingFee = BigInt(rec.fee_rate_sat_vb) * BigInt(11 + 43 + 31 + 68 * rec.utxos.length);
+    const change = total - capacity - fundingFee;
+    if (change < 0n) throw rpcError('InvalidParams', `the funding coins hold ${total} sat: under the capacity ${capacity} and the funding fee ${fundingFee}`);
+    const outputs = [{ address: fundingAddress, amount_sat: Number(capacity) }];
+    if (change >= DUST_LIMIT) {
+      const key = await this.hsm.generateKey(`sc ${rec.id.slice(0, 16)} change`, null);
+      outputs.push({
+        address: bitcoin.payments.p2wpkh({ pubkey: Buffer.from(key.public_key, 'hex'), network: this.net }).address!,
+        amount_sat: Number(change),
+      });
+    }
+    const made = await createPsbt({ inputs: rec.utxos, outputs, locktime: 0, replaceable: false }, this.net, (m, ...a) => this.chain.node(m, ...a));
+    const tx = unsignedTx(bitcoin.Psbt.fromBase64(made.psbt, { network: this.net }));
+    const next_ = {
+      ...rec,
+      theirs,
+      funding_psbt: made.psbt,
+      funding_txid: tx.getId(),
+      funding_vout: 0,
+      their_points: { 0: first, 1: next },
+      scan_height: await this.chain.node<number>('getblockcount'),
+    };
+    const state = toState(rec.current);
+    const sigTheirs = await this.signTheirs(next_, state);
+    await this.chain.watchOutpoint(`${next_.funding_txid}:0`, `sc ${rec.id.slice(0, 16)} funding`, 'channels');
+    const saved = await this.save({ ...next_, state: 'funding', their_signed: 0 }, rec.state);
+    const reply = await this.message(saved, 'funding_created', { funding_txid: saved.funding_txid, funding_vout: 0, sig: sigTheirs });
+    return { rec: saved, reply };
+  }
+
+  private async onFundingCreated(rec: ChannelRecord, e: Envelope): Promise<{ rec: ChannelRecord; reply: string }> {
+    this.expect(rec, 'accepter', 'accepted', 'funding_created');
+    const txid = wrap(() => field.hex(e.body, 'funding_txid', 32));
+    const vout = wrap(() => field.int(e.body, 'funding_vout', 0, 10_000));
+    const sig = wrap(() => field.sig(e.body, 'sig'));
+    const withFunding = { ...rec, funding_txid: txid, funding_vout: vout, scan_height: await this.chain.node<number>('getblockcount') };
+    const state = toState(rec.current);
+    await this.checkOurs(withFunding, state, sig);
+    const ours = await this.signTheirs(withFunding, state);
+    await this.chain.watchOutpoint(`${txid}:${vout}`, `sc ${rec.id.slice(0, 16)} funding`, 'channels');
+    // Our commitment 0, signed by them, is durable before our signature on theirs leaves.
+    const saved = await this.save({ ...withFunding, current_sig: sig, their_signed: 0, state: 'funding' }, rec.state);
+    return { rec: saved, reply: await this.message(saved, 'funding_signed', { sig: ours }) };
+  }
+
+  private async onFundingSigned(rec: ChannelRecord, e: Envelope): Promise<{ rec: ChannelRecord; txid: string }> {
+    this.expect(rec, 'opener', 'funding', 'funding_signed');
+    if (rec.current_sig) throw rpcError('Conflict', `channel ${rec.id}'s funding was signed already (a replayed funding_signed)`);
+    const sig = wrap(() => field.sig(e.body, 'sig'));
+    await this.checkOurs(rec, toState(rec.current), sig);
+    // Durable before the funding is signed and sent: from here we can always close.
+    let saved = await this.save({ ...rec, current_sig: sig }, rec.state);
+    const signed = await this.hsm.signPsbt(rec.funding_psbt!, 'sc');
+    const fin = await finalizePsbt(signed.psbt, this.net);
+    if (!fin.complete || !fin.hex) throw rpcError('PolicyDenied', `the HSM did not sign every funding input (incomplete: ${fin.incomplete_inputs.join(', ')})`);
+    if (fin.txid !== rec.funding_txid) throw rpcError('InternalError', 'the signed funding transaction is not the one the commitments spend');
+    await this.broadcast(fin.hex, 'funding');
+    saved = await this.save({ ...saved, funding_psbt: null }, saved.state);
+    this.log.info({ id: rec.id, txid: fin.txid }, 'channel funding broadcast');
+    return { rec: saved, txid: fin.txid! };
+  }
+
+  // ---- updates ----
+
+  /** Proposes the next state: our signature on their commitment of it goes in the update message. */
+  async update(id: string, p: { to_opener_sat: number; to_accepter_sat: number; app_hash?: string }): Promise<{ id: string; number: number; message: string }> {
+    return this.locks.run(id, async () => {
+      const rec = await this.get(id);
+      if (rec.state !== 'open') throw rpcError('Conflict', `channel ${id} is ${rec.state}: states are updated while it is open (its funding confirmed)`);
+      if (rec.pending) throw rpcError('Conflict', `channel ${id} has state ${rec.pending.state.number} in flight; finish it first`);
+      const next: ChannelState = {
+        number: rec.current.number + 1,
+        to_opener_sat: BigInt(p.to_opener_sat),
+        to_accepter_sat: BigInt(p.to_accepter_sat),
+        app_hash: (p.app_hash ?? rec.current.app_hash).toLowerCase(),
+      };
+      this.validate(rec, next);
+      const sig = await this.signTheirs(rec, next);
+      const saved = await this.save({ ...rec, pending: { state: stored(next), step: 'proposed' }, their_signed: next.number }, rec.state);
+      const message = await this.message(saved, 'update', { ...stored(next), sig });
+      return { id, number: next.number, message };
+    });
+  }
+
+  private async onUpdate(rec: ChannelRecord, e: Envelope): Promise<{ rec: ChannelRecord; reply: string }> {
+    if (rec.state !== 'open') throw rpcError('Conflict', `channel ${rec.id} is ${rec.state}: an update does not fit it`);
+    if (rec.pending) throw rpcError('Conflict', `channel ${rec.id} has state ${rec.pending.state.number} in flight (both proposed at once: finish or retry)`);
+    const next = wrap(() => ({
+      number: field.int(e.body, 'number', 0, 2 ** 47),
+      to_opener_sat: field.sat(e.body, 'to_opener_sat'),
+      to_accepter_sat: field.sat(e.body, 'to_accepter_sat'),
+      app_hash: field.hex(e.body, 'app_hash', 32),
+    }));
+    const sig = wrap(() => field.sig(e.body, 'sig'));
+    this.validate(rec, next);
+    await this.checkOurs(rec, next, sig);
+    const prevNumber = rec.current.number;
+    // Our new commitment, signed by them, is durable before we revoke the one before it.
+    const holding = await this.save({ ...rec, current: stored(next), current_sig: sig, pending: { state: stored(next), step: 'acked' } }, rec.state, true);
+    const theirSig = await this.signTheirs(holding, next);
+    const secret = await this.ourSecret(holding, prevNumber);
+    const saved = await this.save({ ...holding, their_signed: next.number }, holding.state);
+    const reply = await this.message(saved, 'ack', {
+      number: next.number,
+      sig: theirSig,
+      secret: hex(secret),
+      next_point: hex(await this.ourPoint(saved, next.number + 1)),
+    });
+    return { rec: saved, reply };
+  }
+
+  /** Stores a revealed secret of theirs after checking it against the point they gave for that state. */
+  private takeSecret(rec: ChannelRecord, n: number, secretHex: string): Pick<ChannelRecord, 'their_secrets' | 'their_revoked' | 'their_points'> {
+    const point = rec.their_points[n];
+    if (!point) throw rpcError('InvalidParams', `no point of state ${n} to check its secret against`);
+    const secret = Buffer.from(secretHex, 'hex');
+    if (hex(perCommitmentPoint(secret)) !== point) throw rpcError('InvalidParams', `the revealed secret of state ${n} does not match its per-commitment point`);
+    const store = new SecretStore(rec.their_secrets);
+    try {
+      store.insert(secret, MAX_INDEX - BigInt(n));
+    } catch (err) {
+      if (err instanceof ShachainError) throw rpcError('InvalidParams', err.message);
+      throw err;
+    }
+    const points = { ...rec.their_points };
+    delete points[n];
+    return { their_secrets: store.save(), their_revoked: n, their_points: points };
+  }
+
+  private async onAck(rec: ChannelRecord, e: Envelope): Promise<{ rec: ChannelRecord; reply: string }> {
+    if (rec.state !== 'open' || rec.pending?.step !== 'proposed')
+      throw rpcError('Conflict', `channel ${rec.id} has no proposed state to be acknowledged (replayed ack?)`);
+    const next = toState(rec.pending.state);
+    const number = wrap(() => field.int(e.body, 'number', 0, 2 ** 47));
+    if (number !== next.number) throw rpcError('InvalidParams', `the ack is for state ${number}, not the proposed ${next.number}`);
+    const sig = wrap(() => field.sig(e.body, 'sig'));
+    const secret = wrap(() => field.hex(e.body, 'secret', 32));
+    const nextPoint = wrap(() => field.hex(e.body, 'next_point', 33));
+    await this.checkOurs(rec, next, sig);
+    const prevNumber = rec.current.number;
+    const revoked = this.takeSecret(rec, prevNumber, secret);
+    // Their revocation of the previous state and our new commitment are durable before we revoke ours.
+    const saved = await this.save(
+      { ...rec, ...revoked, their_points: { ...revoked.their_points, [next.number + 1]: nextPoint }, current: stored(next), current_sig: sig, pending: null },
+      rec.state,
+      true,
+    );
+    const reply = await this.message(saved, 'revoke', {
+      number: prevNumber,
+      secret: hex(await this.ourSecret(saved, prevNumber)),
+      next_point: hex(await this.ourPoint(saved, next.number + 1)),
+    });
+    return { rec: saved, reply };
+  }
+
+  private async onRevoke(rec: ChannelRecord, e: Envelope): Promise<ChannelRecord> {
+    if (rec.pending?.step !== 'acked') throw rpcError('Conflict', `channel ${rec.id} waits for no revocation (replayed revoke?)`);
+    const number = wrap(() => field.int(e.body, 'number', 0, 2 ** 47));
+    if (number !== rec.current.number - 1) throw rpcError('InvalidParams', `the revocation is of state ${number}, not ${rec.current.number - 1}`);
+    const revoked = this.takeSecret(
+      rec,
+      number,
+      wrap(() => field.hex(e.body, 'secret', 32)),
+    );
+    const nextPoint = wrap(() => field.hex(e.body, 'next_point', 33));
+    return this.save({ ...rec, ...revoked, their_points: { ...revoked.their_points, [rec.current.number + 1]: nextPoint }, pending: null }, rec.state);
+  }
+
+  // ---- closing ----
+
+  /** Proposes the cooperative close of the current state; the counterparty's anyad signs and broadcasts it. */
+  async closeChannel(id: string): Promise<{ id: string; message: string }> {
+    return this.locks.run(id, async () => {
+      const rec = await this.get(id);
+      if (rec.state !== 'open') throw rpcError('Conflict', `channel ${id} is ${rec.state}: an open channel closes cooperatively`);
+      if (rec.pending) throw rpcError('Conflict', `channel ${id} has state ${rec.pending.state.number} in flight; finish it first`);
+      const t = this.terms(rec);
+      const tx = closingTx(t, toState(rec.current));
+      const sig = hex(await this.hsm.signDigest(rec.keys.funding, fundingSighash(tx, t), 'sc'));
+      const saved = await this.save({ ...rec, state: 'closing', closing_txid: tx.getId() }, rec.state);
+      return { id, message: await this.message(saved, 'close', { number: rec.current.number, sig }) };
+    });
+  }
+
+  private async onClose(rec: ChannelRecord, e: Envelope): Promise<{ rec: ChannelRecord; txid: string }> {
+    if (rec.state !== 'open' || rec.pending)
+      throw rpcError('Conflict', `channel ${rec.id} is ${rec.state}${rec.pending ? ' with a state in flight' : ''}: a close does not fit it`);
+    const number = wrap(() => field.int(e.body, 'number', 0, 2 ** 47));
+    if (number !== rec.current.number) throw rpcError('InvalidParams', `the close is of state ${number}; the current state is ${rec.current.number}`);
+    const theirSig = wrap(() => field.sig(e.body, 'sig'));
+    const t = this.terms(rec);
+    const tx = closingTx(t, toState(rec.current));
+    const digest = fundingSighash(tx, t);
+    if (!verifyDer(theirSig, digest, rec.theirs!.funding))
+      throw rpcError('InvalidParams', "the counterparty's signature is not on the closing transaction of the current state");
+    const ours = await this.hsm.signDigest(rec.keys.funding, digest, 'sc');
+    const sigs = { [rec.role]: Buffer.concat([ours, SIGHASH_ALL]), [other(rec.role)]: Buffer.concat([Buffer.from(theirSig, 'hex'), SIGHASH_ALL]) } as {
+      opener: Buffer;
+      accepter: Buffer;
+    };
+    tx.setWitness(0, fundingWitness(t, sigs));
+    const saved = await this.save({ ...rec, state: 'closing', closing_txid: tx.getId(), closing_hex: tx.toHex(), closed_by: 'cooperative' }, rec.state);
+    await this.broadcast(tx.toHex(), 'closing');
+    this.log.info({ id: rec.id, txid: tx.getId() }, 'channel closed cooperatively: closing transaction broadcast');
+    return { rec: saved, txid: tx.getId() };
+  }
+
+  /** Our latest commitment, with both signatures, to the chain; to_local comes back to the keystore after the delay. */
+  async forceClose(id: string): Promise<{ id: string; txid: string; number: number }> {
+    return this.locks.run(id, async () => {
+      const rec = await this.get(id);
+      if (!['funding', 'open', 'closing'].includes(rec.state) || !rec.current_sig)
+        throw rpcError('Conflict', `channel ${id} is ${rec.state}: there is no commitment of ours to broadcast`);
+      const t = this.terms(rec);
+      const s = toState(rec.current);
+      const tx = commitmentTx(t, s, rec.role, await this.ourPoint(rec, s.number));
+      const ours = await this.hsm.signDigest(rec.keys.funding, fundingSighash(tx, t), 'sc');
+      const sigs = {
+        [rec.role]: Buffer.concat([ours, SIGHASH_ALL]),
+        [other(rec.role)]: Buffer.concat([Buffer.from(rec.current_sig, 'hex'), SIGHASH_ALL]),
+      } as { opener: Buffer; accepter: Buffer };
+      tx.setWitness(0, fundingWitness(t, sigs));
+      const saved = await this.save(
+        { ...rec, state: 'force_closing', closing_txid: tx.getId(), closing_hex: tx.toHex(), closed_by: 'unilateral', pending: null },
+        rec.state,
+      );
+      await this.broadcast(tx.toHex(), 'commitment');
+      this.log.warn({ id, txid: tx.getId(), number: s.number }, 'channel force-closed: our commitment broadcast');
+      return { id: saved.id, txid: tx.getId(), number: s.number };
+    });
+  }
+
+  private broadcast(txHex: string, what: string): Promise<string> {
+    return this.chain.broadcast(txHex, what);
+  }
+
+  // ---- following the chain ----
+
+  private async lookAll(): Promise<void> {
+    for (const r of await this.list())
+      if (WATCHED.includes(r.state))
+        await this.locks.run(r.id, () => this.look(r.id)).catch((err: Error) => this.log.warn({ id: r.id, reason: err.message }, 'channel follow failed'));
+  }
+
+  /** A watched transaction spent a funding outpoint: look at that channel now (a breach in the mempool is punished at once). */
+  private async lookSpends(txid: string, spends: string[]): Promise<void> {
+    for (const r of await this.list()) {
+      if (!WATCHED.includes(r.state) || !spends.includes(`${r.funding_txid}:${r.funding_vout}`)) continue;
+      await this.locks.run(r.id, () => this.look(r.id, txid)).catch((err: Error) => this.log.warn({ id: r.id, reason: err.message }, 'channel follow failed'));
+    }
+  }
+
+  /** What happened to one channel's funding output, and what to do about it. */
+  private async look(id: string, spenderTxid?: string): Promise<void> {
+    let rec = await this.get(id);
+    if (!WATCHED.includes(rec.state) || rec.funding_txid === null) return;
+    const tip = await this.chain.node<number>('getblockcount');
+    const out = await this.chain.node<{ confirmations: number } | null>('gettxout', rec.funding_txid, rec.funding_vout, true);
+    if (out) {
+      if (rec.state === 'funding' && out.confirmations >= 1 && rec.current_sig) rec = await this.save({ ...rec, state: 'open' }, rec.state);
+      // Unspent at the tip: no block up to it spends it; a later scan starts after it.
+      if (rec.scan_height <= tip) rec = await this.save({ ...rec, scan_height: tip + 1 }, rec.state);
+      // A close we signed and sent that the node does not know (dropped from its mempool): sent again.
+      if (rec.state === 'closing' && rec.closing_hex) await this.broadcast(rec.closing_hex, 'closing').catch(() => undefined);
+      return;
+    }
+    if (rec.state === 'funding') return; // not on chain yet (gettxout does not know it)
+    const spender = await this.findSpender(rec, tip, spenderTxid);
+    if (!spender) return;
+    await this.settle(rec, spender.tx, spender.height, tip);
+  }
+
+  /** The transaction spending the funding output: the one a chain.tx event named, else a scan of the blocks since the last look, else the mempool. */
+  private async findSpender(rec: ChannelRecord, tip: number, hint?: string): Promise<{ tx: bitcoin.Transaction; height: number | null } | undefined> {
+    const spends = (tx: bitcoin.Transaction): boolean =>
+      tx.ins.some((i) => Buffer.from(i.hash).reverse().toString('hex') === rec.funding_txid && i.index === rec.funding_vout);
+    for (const txid of [hint, rec.closing_txid].filter((x): x is string => !!x)) {
+      const v = await this.chain.node<{ hex: string; confirmations?: number }>('getrawtransaction', txid, true).catch(() => undefined);
+      if (v) {
+        const tx = bitcoin.Transaction.fromHex(v.hex);
+        if (spends(tx)) return { tx, height: v.confirmations ? tip - v.confirmations + 1 : null };
+      }
+    }
+    for (let h = Math.max(rec.scan_height, 1); h <= tip; h++) {
+      const block = bitcoin.Block.fromHex(await this.chain.rawBlock(await this.chain.node<string>('getblockhash', h)));
+      const tx = block.transactions?.find(spends);
+      if (tx) return { tx, height: h };
+    }
+    for (const txid of (await this.chain.node<string[]>('getrawmempool')).slice(0, 5000)) {
+      const v = await this.chain.node<string>('getrawtransaction', txid, false).catch(() => undefined);
+      if (!v) continue;
+      const tx = bitcoin.Transaction.fromHex(v);
+      if (spends(tx)) return { tx, height: null };
+    }
+    return undefined;
+  }
+
+  /** The funding output is spent by `tx`: a close we know, their commitment (current or revoked), or ours. */
+  private async settle(rec: ChannelRecord, tx: bitcoin.Transaction, height: number | null, tip: number): Promise<void> {
+    const t = this.terms(rec);
+    const txid = tx.getId();
+    const confs = height === null ? 0 : tip - height + 1;
+    const n = commitmentNumberOf(tx, t);
+    if (n === undefined) {
+      // The cooperative close (the only other transaction both signed).
+      if (rec.state !== 'closing' || rec.closing_txid !== txid)
+        rec = await this.save({ ...rec, state: 'closing', closing_txid: txid, closed_by: 'cooperative' }, rec.state);
+      if (confs >= 1) await this.save({ ...rec, state: 'closed' }, rec.state);
+      return;
+    }
+    const ourScript = p2wsh(toLocalOf(t, rec.role, await this.ourPoint(rec, n)));
+    const ourVout = tx.outs.findIndex((o) => Buffer.compare(Buffer.from(o.script), ourScript) === 0);
+    const isOurs = ourVout >= 0 || (rec.closing_txid === txid && rec.closed_by === 'unilateral');
+    if (isOurs) {
+      if (rec.state !== 'force_closing') rec = await this.save({ ...rec, state: 'force_closing', closing_txid: txid, closed_by: 'unilateral' }, rec.state);
+      if (n < rec.current.number)
+        this.log.error(
+          { id: rec.id, number: n, current: rec.current.number },
+          'a revoked commitment of ours is on chain (an old backup?): the counterparty can take its funds',
+        );
+      if (ourVout < 0) {
+        if (confs >= 1) await this.save({ ...rec, state: 'closed' }, rec.state);
+        return;
+      }
+      // to_local after to_self_delay confirmations: swept to our payment key.
+      if (confs < rec.to_self_delay) return;
+      await this.claim(rec, tx, ourVout, toLocalOf(t, rec.role, await this.ourPoint(rec, n)), { sweep: rec.to_self_delay }, async (digest) => {
+        const point = await this.ourPoint(rec, n);
+        const tweak = sha256(Buffer.concat([point, Buffer.from(rec.ours.delayed_payment_basepoint, 'hex')]));
+        return this.hsm.tweakedSign(rec.keys.delayed, digest, { add: Buffer.from(tweak) }, 'sc');
+      });
+      return;
+    }
+    // Theirs: revoked (we hold its secret) or one they may still use.
+    const secret = n <= rec.their_revoked ? new SecretStore(rec.their_secrets).get(MAX_INDEX - BigInt(n)) : undefined;
+    if (!secret) {
+      if (rec.state !== 'remote_closing')
+        rec = await this.save({ ...rec, state: 'remote_closing', closing_txid: txid, closed_by: 'remote_unilateral' }, rec.state);
+      // Our balance is in its to_remote output, paid to our payment key at once: nothing to claim.
+      if (confs >= 1) await this.save({ ...rec, state: 'closed' }, rec.state);
+      return;
+    }
+    const point = perCommitmentPoint(secret);
+    const script = toLocalOf(t, other(rec.role), point);
+    const vout = tx.outs.findIndex((o) => Buffer.compare(Buffer.from(o.script), p2wsh(script)) === 0);
+    if (rec.state !== 'penalizing') {
+      rec = await this.save({ ...rec, state: 'penalizing', closing_txid: txid, closed_by: 'penalty' }, rec.state);
+      this.log.warn(
+        { id: rec.id, txid, number: n, current: rec.current.number },
+        'the counterparty broadcast a revoked state: taking its funds with the penalty',
+      );
+    }
+    if (vout < 0) {
+      if (confs >= 1) await this.save({ ...rec, state: 'closed' }, rec.state);
+      return;
+    }
+    await this.claim(rec, tx, vout, script, 'penalty', async (digest) => {
+      // revocationprivkey = revocation_basepoint_secret·SHA256(R || P) + per_commitment_secret·SHA256(P || R)
+      const rb = Buffer.from(rec.ours.revocation_basepoint, 'hex');
+      const a = big(sha256(Buffer.concat([rb, point]))) % N;
+      const b = big(sha256(Buffer.concat([point, rb]))) % N;
+      return this.hsm.tweakedSign(rec.keys.revocation, digest, { mul: b32(a), add: b32((big(secret) * b) % N) }, 'sc');
+    });
+  }
+
+  /**
+   * Our sweep or penalty: sent once, then at every block until it confirms; a penalty's fee goes up by half each
+   * block it waits (it must confirm before their delay ends), a sweep's stays.
+   */
+  private async claim(
+    rec: ChannelRecord,
+    commitment: bitcoin.Transaction,
+    vout: number,
+    script: Buffer,
+    path: { sweep: number } | 'penalty',
+    sign: (digest: Buffer) => Promise<Buffer>,
+  ): Promise<void> {
+    const kind = path === 'penalty' ? 'penalty' : 'sweep';
+    const prev = rec.claim?.commitment === commitment.getId() && rec.claim.vout === vout ? rec.claim : null;
+    if (prev) {
+      // Any version sent may be the one that confirms (a node without replacement keeps the first).
+      for (const txid of prev.sent) {
+        const v = await this.chain.node<{ confirmations?: number }>('getrawtransaction', txid, true).catch(() => undefined);
+        if (v && (v.confirmations ?? 0) >= 1) {
+          await this.save({ ...rec, state: 'closed', claim: null }, rec.state);
+          this.log.info({ id: rec.id, txid, kind }, `channel ${kind} confirmed`);
+          return;
+        }
+      }
+      const waiting = await this.chain.node<unknown>('getrawtransaction', prev.txid, true).catch(() => undefined);
+      if (kind === 'sweep' && waiting) return; // in the mempool; a sweep has no deadline
+    }
+    const value = commitment.outs[vout]!.value;
+    let fee = BigInt(rec.fee_rate_sat_vb) * SWEEP_VBYTES;
+    if (prev) fee = kind === 'penalty' ? (BigInt(prev.fee_sat) * 3n) / 2n : BigInt(prev.fee_sat);
+    if (fee > value / 2n) fee = value / 2n;
+    const spend = toLocalSpend(commitment, vout, script, rec.ours.payment_basepoint, fee, path);
+    const sig = await sign(spend.digest);
+    spend.tx.setWitness(0, spend.witness(Buffer.concat([sig, SIGHASH_ALL])));
+    const txid = spend.tx.getId();
+    try {
+      await this.broadcast(spend.tx.toHex(), kind);
+    } catch (err) {
+      // Kept as it was: the version already in the node's mempool (if any) stays the one to follow.
+      this.log.warn({ id: rec.id, kind, reason: (err as Error).message }, `channel ${kind} refused; next block retries`);
+      return;
+    }
+    await this.save(
+      { ...rec, claim: { txid, fee_sat: fee.toString(), kind, vout, commitment: commitment.getId(), sent: [...(prev?.sent ?? []), txid].slice(-20) } },
+      rec.state,
+    );
+    this.log.info({ id: rec.id, txid, kind, fee_sat: Number(fee) }, `channel ${kind} broadcast`);
+  }
+}
+
+/** A new channel's record: what the opening party knows, nothing signed or funded yet. */
+function newRecord(
+  r: Pick<
+    ChannelRecord,
+    | 'id'
+    | 'role'
+    | 'state'
+    | 'capacity_sat'
+    | 'fee_sat'
+    | 'fee_rate_sat_vb'
+    | 'to_self_delay'
+    | 'keys'
+    | 'ours'
+    | 'theirs'
+    | 'utxos'
+    | 'current'
+    | 'their_points'
+  >,
+): ChannelRecord {
+  const now = new Date().toISOString();
+  return {
+    ...r,
+    funding_psbt: null,
+    funding_txid: null,
+    funding_vout: null,
+    current_sig: null,
+    pending: null,
+    their_secrets: [],
+    their_revoked: -1,
+    their_signed: -1,
+    closing_txid: null,
+    closing_hex: null,
+    closed_by: null,
+    claim: null,
+    scan_height: 0,
+    created: now,
+    updated: now,
+  };
+}
+
+/** The unsigned transaction a PSBT describes (its txid is final: every input is segwit). */
+function unsignedTx(psbt: bitcoin.Psbt): bitcoin.Transaction {
+  const tx = new bitcoin.Transaction();
+  tx.version = psbt.version;
+  tx.locktime = psbt.locktime;
+  for (const i of psbt.txInputs) tx.addInput(Buffer.from(i.hash), i.index, i.sequence);
+  for (const o of psbt.txOutputs) tx.addOutput(Buffer.from(o.script), o.value);
+  return tx;
+}
+
+function verifyDer(sigHex: string, digest: Uint8Array, pubkeyHex: string): boolean {
+  try {
+    return secp256k1.verify(Buffer.from(sigHex, 'hex'), digest, Buffer.from(pubkeyHex, 'hex'), { prehash: false, format: 'der', lowS: true });
+  } catch {
+    return false;
+  }
+}
+
+function asRpc(err: unknown): Error {
+  if (err instanceof MessageError || err instanceof ShachainError) return rpcError('InvalidParams', err.message);
+  return err as Error;
+}
+
+function wrap<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    throw asRpc(err);
+  }
+}

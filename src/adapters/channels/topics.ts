@@ -1,0 +1,25 @@
+// The state channels room's event: every transition of every channel, and every new state both parties signed.
+
+import { Type } from '@sinclair/typebox';
+import type { TopicSpec } from '../../rpc/events.js';
+
+export const SC_TOPICS: TopicSpec[] = [
+  {
+    name: 'sc.channel',
+    summary:
+      'A channel changed state (opening, accepted, funding, open, closing, force_closing, remote_closing, penalizing, closed) or holds a new signed state; with the previous state, the state number, both balances, the app data and the transaction concerned.',
+    data: Type.Object(
+      {
+        id: Type.String(),
+        state: Type.String(),
+        previous: Type.Union([Type.String(), Type.Null()]),
+        number: Type.Integer(),
+        to_opener_sat: Type.Integer(),
+        to_accepter_sat: Type.Integer(),
+        app_hash: Type.String(),
+        txid: Type.Union([Type.String(), Type.Null()]),
+      },
+      { additionalProperties: false },
+    ),
+  },
+];

@@ -1,0 +1,184 @@
+// A state channel's transactions, as BOLT 3 builds Lightning's (without HTLCs, with option_static_remotekey):
+// the 2-of-2 P2WSH funding output; each party's commitment, whose to_local output is delayed by to_self_delay
+// for its holder and spendable at once by the other party with the revocation key once the state is revoked;
+// the cooperative closing transaction; the holder's sweep of to_local after the delay; and the penalty that takes
+// a revoked commitment's to_local with the revocation key. One generalisation: each state commits to 32 bytes of
+// application data, carried by the commitment and closing transactions in a zero-value OP_RETURN output, so the
+// state that settles on chain shows which application state it was.
+
+import { createHash } from 'node:crypto';
+import * as bitcoin from 'bitcoinjs-lib';
+import { derivePubkey, revocationPubkey } from './keys.js';
+
+/** Outputs below this are refused in a state (Bitcoin Core's dust limit for P2WSH outputs is 330; BOLT 2 asks ≥ 354). */
+export const DUST_LIMIT = 546n;
+/** Virtual size of a commitment with both outputs and the app-data output, its two signatures at their largest. */
+export const COMMITMENT_VBYTES = 202n;
+/** Virtual size of the closing transaction (two P2WPKH outputs and the app-data output). */
+export const CLOSING_VBYTES = 190n;
+/** Virtual size of a sweep or penalty: one to_local input, one P2WPKH output. */
+export const SWEEP_VBYTES = 122n;
+
+export class ChannelTxError extends Error {
+  override name = 'ChannelTxError';
+}
+
+/** One party's public keys for a channel (33-byte compressed, hex). */
+export interface PartyKeys {
+  funding: string;
+  revocation_basepoint: string;
+  payment_basepoint: string;
+  delayed_payment_basepoint: string;
+}
+
+/** A channel's fixed terms. */
+export interface ChannelTerms {
+  funding_txid: string;
+  funding_vout: number;
+  capacity_sat: bigint;
+  /** Blocks the holder of a commitment waits before taking its to_local output (both parties' commitments). */
+  to_self_delay: number;
+  opener: PartyKeys;
+  accepter: PartyKeys;
+}
+
+/** A state both parties sign: the commitment number, the balances, the app data. */
+export interface ChannelState {
+  number: number;
+  to_opener_sat: bigint;
+  to_accepter_sat: bigint;
+  app_hash: string;
+}
+
+const hexb = (s: string): Buffer => Buffer.from(s, 'hex');
+
+/** The funding output's witness script: 2-of-2 with the keys in lexicographic order (BOLT 3). */
+export function fundingScript(a: string, b: string): Buffer {
+  const [x, y] = [a, b].sort();
+  return Buffer.from(bitcoin.script.compile([bitcoin.opcodes.OP_2!, hexb(x!), hexb(y!), bitcoin.opcodes.OP_2!, bitcoin.opcodes.OP_CHECKMULTISIG!]));
+}
+
+export function p2wsh(script: Buffer): Buffer {
+  return Buffer.from(bitcoin.payments.p2wsh({ redeem: { output: script } }).output!);
+}
+
+export function p2wpkh(pubkeyHex: string): Buffer {
+  return Buffer.from(bitcoin.payments.p2wpkh({ pubkey: hexb(pubkeyHex) }).output!);
+}
+
+/** BOLT 3's to_local script: the revocation key at once, or the delayed key after to_self_delay blocks. */
+export function toLocalScript(revocationKey: Uint8Array, toSelfDelay: number, delayedKey: Uint8Array): Buffer {
+  return Buffer.from(
+    bitcoin.script.compile([
+      bitcoin.opcodes.OP_IF!,
+      Buffer.from(revocationKey),
+      bitcoin.opcodes.OP_ELSE!,
+      bitcoin.script.number.encode(toSelfDelay),
+      bitcoin.opcodes.OP_CHECKSEQUENCEVERIFY!,
+      bitcoin.opcodes.OP_DROP!,
+      Buffer.from(delayedKey),
+      bitcoin.opcodes.OP_ENDIF!,
+      bitcoin.opcodes.OP_CHECKSIG!,
+    ]),
+  );
+}
+
+/** The lower 48 bits of SHA256(opener payment_basepoint || accepter payment_basepoint): hides the state number on chain. */
+export function obscuringFactor(t: ChannelTerms): bigint {
+  const h = createHash('sha256').update(hexb(t.opener.payment_basepoint)).update(hexb(t.accepter.payment_basepoint)).digest();
+  return BigInt(`0x${h.subarray(26).toString('hex')}`);
+}
+
+/** The state number a commitment carries in its locktime and sequence (BOLT 3), undefined when it carries none. */
+export function commitmentNumberOf(tx: bitcoin.Transaction, t: ChannelTerms): number | undefined {
+  const seq = tx.ins[0]?.sequence ?? 0;
+  if (tx.ins.length !== 1 || tx.locktime >>> 24 !== 0x20 || seq >>> 24 !== 0x80) return undefined;
+  const obscured = (BigInt(seq & 0xffffff) << 24n) | BigInt(tx.locktime & 0xffffff);
+  return Number(obscured ^ obscuringFactor(t));
+}
+
+/** The keys and script of one holder's to_local output at a per-commitment point. */
+export function toLocalOf(t: ChannelTerms, holder: 'opener' | 'accepter', point: Uint8Array): Buffer {
+  const mine = t[holder];
+  const theirs = holder === 'opener' ? t.accepter : t.opener;
+  return toLocalScript(revocationPubkey(hexb(theirs.revocation_basepoint), point), t.to_self_delay, derivePubkey(hexb(mine.delayed_payment_basepoint), point));
+}
+
+function appOutput(appHash: string): Buffer {
+  return Buffer.from(bitcoin.script.compile([bitcoin.opcodes.OP_RETURN!, hexb(appHash)]));
+}
+
+/** Outputs in BIP69 order (value, then script), as BOLT 3 orders a commitment's. */
+function addSorted(tx: bitcoin.Transaction, outs: Array<{ script: Buffer; value: bigint }>): void {
+  for (const o of [...outs].sort((a, b) => (a.value === b.value ? Buffer.compare(a.script, b.script) : a.value < b.value ? -1 : 1)))
+    tx.addOutput(o.script, o.value);
+}
+
+function spendFunding(t: ChannelTerms, sequence: number, locktime: number): bitcoin.Transaction {
+  const tx = new bitcoin.Transaction();
+  tx.version = 2;
+  tx.locktime = locktime;
+  tx.addInput(Buffer.from(t.funding_txid, 'hex').reverse(), t.funding_vout, sequence);
+  return tx;
+}
+
+/**
+ * The commitment of `holder` for a state, at the holder's per-commitment point of that number: to_local (the
+ * holder's balance, delayed, revocable), to_remote (the other's balance to its payment basepoint), the app data.
+ */
+export function commitmentTx(t: ChannelTerms, s: ChannelState, holder: 'opener' | 'accepter', point: Uint8Array): bitcoin.Transaction {
+  const obscured = BigInt(s.number) ^ obscuringFactor(t);
+  const tx = spendFunding(t, Number((0x80n << 24n) | (obscured >> 24n)), Number((0x20n << 24n) | (obscured & 0xffffffn)));
+  const other = holder === 'opener' ? 'accepter' : 'opener';
+  const local = holder === 'opener' ? s.to_opener_sat : s.to_accepter_sat;
+  const remote = holder === 'opener' ? s.to_accepter_sat : s.to_opener_sat;
+  const outs: Array<{ script: Buffer; value: bigint }> = [{ script: appOutput(s.app_hash), value: 0n }];
+  if (local > 0n) outs.push({ script: p2wsh(toLocalOf(t, holder, point)), value: local });
+  if (remote > 0n) outs.push({ script: p2wpkh(t[other].payment_basepoint), value: remote });
+  addSorted(tx, outs);
+  return tx;
+}
+
+/** The cooperative close of a state: each balance to its party's payment basepoint, at once, and the app data. */
+export function closingTx(t: ChannelTerms, s: ChannelState): bitcoin.Transaction {
+  const tx = spendFunding(t, 0xffffffff, 0);
+  const outs: Array<{ script: Buffer; value: bigint }> = [{ script: appOutput(s.app_hash), value: 0n }];
+  if (s.to_opener_sat > 0n) outs.push({ script: p2wpkh(t.opener.payment_basepoint), value: s.to_opener_sat });
+  if (s.to_accepter_sat > 0n) outs.push({ script: p2wpkh(t.accepter.payment_basepoint), value: s.to_accepter_sat });
+  addSorted(tx, outs);
+  return tx;
+}
+
+/** The digest a party signs to spend the funding output (SIGHASH_ALL, BIP143). */
+export function fundingSighash(tx: bitcoin.Transaction, t: ChannelTerms): Buffer {
+  return Buffer.from(tx.hashForWitnessV0(0, fundingScript(t.opener.funding, t.accepter.funding), t.capacity_sat, bitcoin.Transaction.SIGHASH_ALL));
+}
+
+/** The 2-of-2 witness: signatures in the order of the keys in the script. */
+export function fundingWitness(t: ChannelTerms, sigs: { opener: Buffer; accepter: Buffer }): Buffer[] {
+  const first = t.opener.funding < t.accepter.funding ? sigs.opener : sigs.accepter;
+  const second = first === sigs.opener ? sigs.accepter : sigs.opener;
+  return [Buffer.alloc(0), first, second, fundingScript(t.opener.funding, t.accepter.funding)];
+}
+
+/**
+ * A transaction taking a commitment's to_local output to a P2WPKH key: the holder's sweep after the delay
+ * (sequence = to_self_delay, the ELSE branch) or the other party's penalty (the revocation branch).
+ */
+export function toLocalSpend(
+  commitment: bitcoin.Transaction,
+  vout: number,
+  script: Buffer,
+  payTo: string,
+  fee: bigint,
+  path: { sweep: number } | 'penalty',
+): { tx: bitcoin.Transaction; digest: Buffer; witness: (sig: Buffer) => Buffer[] } {
+  const value = commitment.outs[vout]!.value;
+  if (value - fee < DUST_LIMIT) throw new ChannelTxError(`the output of ${value} sat cannot pay a fee of ${fee} sat`);
+  const tx = new bitcoin.Transaction();
+  tx.version = 2;
+  tx.addInput(Buffer.from(commitment.getHash()), vout, path === 'penalty' ? 0xfffffffd : path.sweep);
+  tx.addOutput(p2wpkh(payTo), value - fee);
+  const digest = Buffer.from(tx.hashForWitnessV0(0, script, value, bitcoin.Transaction.SIGHASH_ALL));
+  return { tx, digest, witness: (sig) => [sig, path === 'penalty' ? Buffer.of(1) : Buffer.alloc(0), script] };
+}

@@ -1,0 +1,365 @@
+// The state channels room end to end: two anyad instances (Alice opens, Bob accepts), each with its own datadir and
+// software keystore, on one bcoin regtest node; messages carried between them by this test as an app would.
+// Open (the first commitments signed before the funding is broadcast), 1,000 updates with app data, cooperative
+// close with exact balances; a unilateral close swept after the delay; a breach (Bob's anyad restored from an old
+// copy of its datadir broadcasts a revoked state) punished by Alice online — at once, from the mempool — and by
+// Alice coming back from downtime inside the window. Refusals: validator rules, messages for another channel or
+// network, changed and replayed messages.
+
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { cp, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import * as bitcoin from 'bitcoinjs-lib';
+import { startBcoin, type BcoinNode } from './helpers/bcoin.js';
+import { unixChannel, type Channel } from './helpers/channel.js';
+import { startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
+import { until } from './helpers/until.js';
+
+interface Party {
+  name: string;
+  d: RunningDaemon;
+  ch: Channel;
+  address: string;
+}
+interface Step {
+  id: string;
+  state: string;
+  number: number;
+  message: string | null;
+  txid?: string;
+}
+interface ChannelView {
+  state: string;
+  number: number;
+  to_opener_sat: number;
+  to_accepter_sat: number;
+  fee_sat: number;
+  closing_txid: string | null;
+  closed_by: string | null;
+  claim_txid: string | null;
+  keys: { payment: string };
+  funding_txid: string;
+}
+
+const appHash = (i: number): string => createHash('sha256').update(`game move ${i}`).digest('hex');
+const CAPACITY = 100_000_000;
+const DELAY = 6;
+
+async function call<T>(p: Party, method: string, params?: unknown): Promise<T> {
+  const r = await p.ch.call(method, params, undefined, 30_000);
+  if (r.error) {
+    const logs = JSON.stringify(p.d.logs.filter((l) => (l.level as number) >= 40).slice(-4));
+    throw new Error(`${p.name} ${method}: ${r.error.code} ${r.error.message} ${logs}`);
+  }
+  return r.result as T;
+}
+
+describe('state channels: two anyads, one regtest chain', () => {
+  let dir: { path: string; remove: () => Promise<void> };
+  let node: BcoinNode;
+  let alice: Party;
+  let bob: Party;
+
+  /** A party's anyad; `again`: the same datadir started again (its keys and coins address kept). */
+  const start = async (name: string, again?: Party): Promise<Party> => {
+    const fresh = !again;
+    const pf = join(dir.path, `${name}.pass`);
+    if (fresh) await writeFile(pf, `${name}'s keystore passphrase\n`, { mode: 0o600 });
+    const d = await startDaemon(join(dir.path, name), {
+      args: [
+        `-bitcoind.rpcport=${node.port}`,
+        `-bitcoind.rpccookiefile=${node.cookieFile}`,
+        '-bitcoind.pollinterval=100',
+        '-hsm.provider=software',
+        '-hsm.kdfcost=12',
+        '-hsm.policydelay=0',
+        `-hsm.passphrasefile=${pf}`,
+        '-noml.enable',
+      ],
+    });
+    const ch = await unixChannel(d.socket);
+    const party: Party = { name, d, ch, address: again?.address ?? '' };
+    await until(`${name} connected to the node`, async () =>
+      (await call<{ state: string }>(party, 'chain.getinfo')).state === 'connected' ? true : undefined,
+    );
+    if (!fresh) return party;
+    const key = await call<{ id: string }>(party, 'hsm.generatekey', { label: `${name} coins` });
+    party.address = (await call<{ addresses: { p2wpkh: string } }>(party, 'hsm.getpubkey', { key: key.id })).addresses.p2wpkh;
+    return party;
+  };
+  const view = (p: Party, id: string): Promise<ChannelView> => call(p, 'sc.get', { id });
+  const waitState = (p: Party, id: string, want: string): Promise<true> =>
+    until(`${p.name}'s channel ${want}`, async () => ((await view(p, id)).state === want ? true : undefined), 800).catch(async (err: Error) => {
+      throw new Error(`${err.message} (it is ${(await view(p, id)).state}); ${JSON.stringify(p.d.logs.filter((l) => (l.level as number) >= 40).slice(-5))}`);
+    });
+  const inMempool = (txid: string): Promise<true> =>
+    until(`${txid} in the node's mempool`, async () => ((await node.rpc<string[]>('getrawmempool')).includes(txid) ? true : undefined));
+  /** A mature coinbase of Alice's: one block to her, then 100 to Bob. */
+  const aliceCoin = async (): Promise<{ txid: string; vout: number }> => {
+    const [block] = await node.mine(1, alice.address);
+    await node.mine(100, bob.address);
+    const b = await node.rpc<{ tx: string[] }>('getblock', block, true, false);
+    return { txid: b.tx[0]!, vout: 0 };
+  };
+  const paymentAddress = async (p: Party, key: string): Promise<string> =>
+    (await call<{ addresses: { p2wpkh: string } }>(p, 'hsm.getpubkey', { key })).addresses.p2wpkh;
+  const outputsOf = async (txid: string): Promise<Array<{ address: string | null; value: number }>> =>
+    bitcoin.Transaction.fromHex(await node.rpc<string>('getrawtransaction', txid, false)).outs.map((o) => {
+      let address: string | null = null;
+      try {
+        address = bitcoin.address.fromOutputScript(o.script, bitcoin.networks.regtest);
+      } catch {
+        address = null; // the OP_RETURN of the app data
+      }
+      return { address, value: Number(o.value) };
+    });
+
+  /** Open → accept → funding_created → funding_signed → funding broadcast → confirmed: both open. */
+  const openChannel = async (push = 0): Promise<string> => {
+    const utxos = [await aliceCoin()];
+    const opened = await call<{ id: string; message: string }>(alice, 'sc.open', {
+      capacity_sat: CAPACITY,
+      push_sat: push,
+      to_self_delay: DELAY,
+      fee_rate_sat_vb: 2,
+      app_hash: appHash(0),
+      utxos,
+    });
+    const accepted = await call<{ message: string }>(bob, 'sc.accept', { message: opened.message });
+    const created = await call<Step>(alice, 'sc.receive', { message: accepted.message });
+    assert.equal(created.state, 'funding');
+    const signed = await call<Step>(bob, 'sc.receive', { message: created.message });
+    const funded = await call<Step>(alice, 'sc.receive', { message: signed.message });
+    assert.ok(funded.txid, 'the funding broadcast once both first commitments are signed');
+    await inMempool(funded.txid);
+    await node.mine(1, bob.address);
+    await waitState(alice, opened.id, 'open');
+    await waitState(bob, opened.id, 'open');
+    return opened.id;
+  };
+  /** One state: the proposer's update, the other's ack, the proposer's revoke, taken by the other. */
+  const update = async (id: string, from: Party, to: Party, toOpener: number, toAccepter: number, app: string): Promise<number> => {
+    const u = await call<{ number: number; message: string }>(from, 'sc.update', { id, to_opener_sat: toOpener, to_accepter_sat: toAccepter, app_hash: app });
+    const ack = await call<Step>(to, 'sc.receive', { message: u.message });
+    const revoke = await call<Step>(from, 'sc.receive', { message: ack.message });
+    const done = await call<Step>(to, 'sc.receive', { message: revoke.message });
+    assert.equal(done.message, null);
+    return u.number;
+  };
+
+  before(async () => {
+    dir = await tempDir();
+    node = await startBcoin(dir.path);
+    alice = await start('alice');
+    bob = await start('bob');
+  });
+  after(async () => {
+    alice?.ch.close();
+    bob?.ch.close();
+    await alice?.d.kill();
+    await bob?.d.kill();
+    await node?.stop().catch(() => undefined);
+    await dir?.remove();
+  });
+
+  it('open, 1,000 updates with app data, cooperative close: the final balances exact on chain', async () => {
+    const id = await openChannel();
+    const first = await view(alice, id);
+    const avail = CAPACITY - first.fee_sat;
+    assert.deepEqual([first.number, first.to_opener_sat, first.to_accepter_sat], [0, avail, 0]);
+    await call(bob, 'subscribe', { topics: ['sc.channel'] });
+    let last = 0;
+    for (let i = 1; i <= 1000; i++) {
+      // Either party proposes; Bob's balance moves up and down.
+      const toAccepter = (i % 7) * 1_000_000 + i * 10_000;
+      const [from, to] = i % 2 === 1 ? [alice, bob] : [bob, alice];
+      last = await update(id, from, to, avail - toAccepter, toAccepter, appHash(i));
+    }
+    assert.equal(last, 1000);
+    const [a, b] = await Promise.all([view(alice, id), view(bob, id)]);
+    const want = (1000 % 7) * 1_000_000 + 1000 * 10_000;
+    for (const v of [a, b]) assert.deepEqual([v.number, v.to_accepter_sat, v.to_opener_sat, v.state], [1000, want, avail - want, 'open']);
+    // Bob's sc.channel events: every state number, in order.
+    const numbers: number[] = [];
+    while (numbers.at(-1) !== 1000) {
+      const n = (await bob.ch.next(5000)) as { params?: { topic: string; data: { number: number } } };
+      if (n.params?.topic === 'sc.channel') numbers.push(n.params.data.number);
+    }
+    assert.deepEqual(
+      numbers.filter((x, i) => numbers.indexOf(x) === i),
+      Array.from({ length: 1000 }, (_, i) => i + 1),
+    );
+
+    // Cooperative close: Alice proposes, Bob's anyad signs and broadcasts.
+    const close = await call<{ message: string }>(alice, 'sc.close', { id });
+    const closed = await call<Step>(bob, 'sc.receive', { message: close.message });
+    assert.ok(closed.txid);
+    await inMempool(closed.txid);
+    await node.mine(1, bob.address);
+    await waitState(alice, id, 'closed');
+    await waitState(bob, id, 'closed');
+    const outs = await outputsOf(closed.txid);
+    const aliceTo = await paymentAddress(alice, a.keys.payment);
+    const bobTo = await paymentAddress(bob, b.keys.payment);
+    assert.deepEqual(
+      outs.filter((o) => o.address).sort((x, y) => x.value - y.value),
+      [
+        { address: bobTo, value: want },
+        { address: aliceTo, value: avail - want },
+      ].sort((x, y) => x.value - y.value),
+    );
+    assert.ok(
+      outs.some((o) => o.address === null && o.value === 0),
+      'the app data output',
+    );
+    assert.equal((await view(bob, id)).closed_by, 'cooperative');
+  });
+
+  it('a unilateral close: the commitment confirms, the to_local output is swept to the keystore after the delay', async () => {
+    const id = await openChannel(20_000_000);
+    const avail = CAPACITY - (await view(alice, id)).fee_sat;
+    await update(id, alice, bob, avail - 30_000_000, 30_000_000, appHash(1));
+    const forced = await call<{ txid: string; number: number }>(bob, 'sc.forceclose', { id });
+    assert.equal(forced.number, 1);
+    await inMempool(forced.txid);
+    await node.mine(1, alice.address);
+    // Alice's balance is in the commitment's to_remote, hers at once.
+    await waitState(alice, id, 'closed');
+    assert.equal((await view(alice, id)).closed_by, 'remote_unilateral');
+    await node.mine(DELAY - 2, alice.address);
+    assert.equal((await view(bob, id)).state, 'force_closing', 'nothing is swept before the delay');
+    await node.mine(1, alice.address);
+    const sweep = await until('the sweep', async () => (await view(bob, id)).claim_txid ?? undefined, 400);
+    await inMempool(sweep);
+    await node.mine(1, alice.address);
+    await waitState(bob, id, 'closed');
+    const outs = await outputsOf(sweep);
+    assert.equal(outs.length, 1);
+    assert.equal(outs[0]!.address, await paymentAddress(bob, (await view(bob, id)).keys.payment));
+    assert.ok(outs[0]!.value > 30_000_000 - 1000 && outs[0]!.value < 30_000_000);
+  });
+
+  /** A channel where Bob's anyad is put back to an old copy of its datadir, made at state 1 (Bob had 40M then, 10M now). */
+  const breachSetup = async (beforeBreach?: () => Promise<void>): Promise<{ id: string; revokedTxid: string; avail: number }> => {
+    const id = await openChannel();
+    const avail = CAPACITY - (await view(alice, id)).fee_sat;
+    await update(id, alice, bob, avail - 40_000_000, 40_000_000, appHash(1));
+    bob.ch.close();
+    await bob.d.kill();
+    await cp(join(dir.path, 'bob'), join(dir.path, 'bob-old'), { recursive: true });
+    bob = await start('bob', bob);
+    await update(id, bob, alice, avail - 20_000_000, 20_000_000, appHash(2));
+    await update(id, alice, bob, avail - 10_000_000, 10_000_000, appHash(3));
+    bob.ch.close();
+    await bob.d.kill();
+    await rm(join(dir.path, 'bob'), { recursive: true });
+    await cp(join(dir.path, 'bob-old'), join(dir.path, 'bob'), { recursive: true });
+    await rm(join(dir.path, 'bob-old'), { recursive: true });
+    bob = await start('bob', bob);
+    assert.equal((await view(bob, id)).number, 1, "Bob's anyad believes state 1 is the latest");
+    await beforeBreach?.();
+    const forced = await call<{ txid: string; number: number }>(bob, 'sc.forceclose', { id });
+    return { id, revokedTxid: forced.txid, avail };
+  };
+  /** The penalty and the revoked commitment's to_remote pay Alice every satoshi but the fees. */
+  const assertPunished = async (id: string, revokedTxid: string, avail: number): Promise<void> => {
+    const v = await view(alice, id);
+    assert.deepEqual([v.state, v.closed_by], ['closed', 'penalty']);
+    const aliceTo = await paymentAddress(alice, v.keys.payment);
+    const commitment = await outputsOf(revokedTxid);
+    const toRemote = commitment.find((o) => o.address === aliceTo)!;
+    assert.equal(toRemote.value, avail - 40_000_000, "state 1's to_remote: Alice's balance then");
+    // The penalty that confirmed (a bumped one may have been sent after it).
+    const penaltyTxid = await until('the confirmed penalty', async () => {
+      for (const txid of alice.d.logs.filter((l) => l.msg === 'channel penalty broadcast' && l.id === id).map((l) => l.txid as string)) {
+        const t = await node.rpc<{ confirmations?: number }>('getrawtransaction', txid, true).catch(() => undefined);
+        if ((t?.confirmations ?? 0) >= 1) return txid;
+      }
+      return undefined;
+    });
+    const penalty = await outputsOf(penaltyTxid);
+    assert.equal(penalty.length, 1);
+    assert.equal(penalty[0]!.address, aliceTo);
+    assert.ok(penalty[0]!.value > 40_000_000 - 5_000, `the penalty takes Bob's 40M less its fee (${penalty[0]!.value})`);
+  };
+  /** The penalty Alice's anyad logged as broadcast. */
+  const lastPenalty = async (id: string): Promise<string | undefined> =>
+    alice.d.logs
+      .filter((l) => l.msg === 'channel penalty broadcast' && l.id === id)
+      .map((l) => l.txid as string)
+      .at(-1);
+
+  it('a breach: a revoked state broadcast by the counterparty is punished at once from the mempool, all funds to the victim', async () => {
+    const { id, revokedTxid, avail } = await breachSetup();
+    // Alice's anyad sees the revoked commitment in the mempool and sends the penalty before any block.
+    await inMempool(revokedTxid);
+    const penalty = await until('the penalty in the mempool', async () => {
+      const txid = await lastPenalty(id);
+      return txid && (await node.rpc<string[]>('getrawmempool')).includes(txid) ? txid : undefined;
+    });
+    assert.equal((await view(alice, id)).state, 'penalizing');
+    await node.mine(1, alice.address);
+    await waitState(alice, id, 'closed');
+    assert.ok((await outputsOf(penalty)).length === 1);
+    await assertPunished(id, revokedTxid, avail);
+  });
+
+  it('a breach while the victim is down is punished when it comes back inside the window', async () => {
+    const { id, revokedTxid, avail } = await breachSetup(async () => {
+      alice.ch.close();
+      await alice.d.kill();
+    });
+    await inMempool(revokedTxid);
+    await node.mine(2, bob.address);
+    alice = await start('alice', alice);
+    await node.mine(1, bob.address);
+    const penalty = await until('the penalty after the restart', async () => {
+      const txid = await lastPenalty(id);
+      return txid && (await node.rpc<string[]>('getrawmempool')).includes(txid) ? txid : undefined;
+    });
+    await node.mine(1, bob.address);
+    await waitState(alice, id, 'closed');
+    assert.ok(penalty);
+    await assertPunished(id, revokedTxid, avail);
+  });
+
+  it('refuses: states breaking a rule, messages changed, replayed, for another channel or another network', async () => {
+    const id = await openChannel();
+    const avail = CAPACITY - (await view(alice, id)).fee_sat;
+    const refused = async (p: Party, method: string, params: unknown, code: number, re: RegExp): Promise<void> => {
+      const r = await p.ch.call(method, params);
+      assert.equal(r.error?.code, code, `${method}: ${JSON.stringify(r)}`);
+      assert.match(r.error!.message, re);
+    };
+    await refused(alice, 'sc.update', { id, to_opener_sat: avail, to_accepter_sat: 1 }, -32602, /add up to .*capacity minus the commitment fee/);
+    await refused(alice, 'sc.update', { id, to_opener_sat: avail - 100, to_accepter_sat: 100 }, -32602, /accepter's balance of 100 sat is dust/);
+    const u = await call<{ message: string }>(alice, 'sc.update', { id, to_opener_sat: avail - 5_000_000, to_accepter_sat: 5_000_000 });
+    await refused(alice, 'sc.update', { id, to_opener_sat: avail, to_accepter_sat: 0 }, -32014, /in flight/);
+    // The update changed on the way: the balances, the channel, the network.
+    const env = JSON.parse(Buffer.from(u.message, 'hex').toString()) as Record<string, unknown> & { body: Record<string, unknown> };
+    const again = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('hex');
+    await refused(
+      bob,
+      'sc.receive',
+      { message: again({ ...env, body: { ...env.body, to_accepter_sat: '6000000', to_opener_sat: String(avail - 6_000_000) } }) },
+      -32602,
+      /not signed by the channel's counterparty/,
+    );
+    await refused(bob, 'sc.receive', { message: again({ ...env, channel: 'ab'.repeat(32) }) }, -32011, /no channel .* another channel/);
+    await refused(bob, 'sc.receive', { message: again({ ...env, chain: '6f'.repeat(32) }) }, -32602, /another network/);
+    await refused(bob, 'sc.receive', { message: 'zz' }, -32602, /message/);
+    // The real one goes through; played again, it is refused.
+    const ack = await call<Step>(bob, 'sc.receive', { message: u.message });
+    await refused(bob, 'sc.receive', { message: u.message }, -32014, /in flight/);
+    const revoke = await call<Step>(alice, 'sc.receive', { message: ack.message });
+    await refused(alice, 'sc.receive', { message: ack.message }, -32014, /no proposed state/);
+    await call<Step>(bob, 'sc.receive', { message: revoke.message });
+    await refused(bob, 'sc.receive', { message: revoke.message }, -32014, /waits for no revocation/);
+    await refused(bob, 'sc.receive', { message: u.message }, -32602, /state 1 does not follow state 1/);
+    // Another open of the same channel is a replay.
+    const [a, b] = await Promise.all([view(alice, id), view(bob, id)]);
+    assert.deepEqual([a.number, b.number, a.to_accepter_sat, b.to_accepter_sat], [1, 1, 5_000_000, 5_000_000]);
+  });
+});

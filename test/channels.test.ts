@@ -29,6 +29,7 @@ interface Step {
   number: number;
   message: string | null;
   txid?: string;
+  justice?: { hint: string; blob: string };
 }
 interface ChannelView {
   state: string;
@@ -63,7 +64,7 @@ describe('state channels: two anyads, one regtest chain', () => {
   let bob: Party;
 
   /** A party's anyad; `again`: the same datadir started again (its keys and coins address kept). */
-  const start = async (name: string, again?: Party): Promise<Party> => {
+  const start = async (name: string, again?: Party, extra: string[] = []): Promise<Party> => {
     const fresh = !again;
     const pf = join(dir.path, `${name}.pass`);
     if (fresh) await writeFile(pf, `${name}'s keystore passphrase\n`, { mode: 0o600 });
@@ -77,6 +78,7 @@ describe('state channels: two anyads, one regtest chain', () => {
         '-hsm.policydelay=0',
         `-hsm.passphrasefile=${pf}`,
         '-noml.enable',
+        ...extra,
       ],
     });
     const ch = await unixChannel(d.socket);
@@ -146,8 +148,12 @@ describe('state channels: two anyads, one regtest chain', () => {
     const revoke = await call<Step>(from, 'sc.receive', { message: ack.message });
     const done = await call<Step>(to, 'sc.receive', { message: revoke.message });
     assert.equal(done.message, null);
+    for (const r of [revoke, done]) if (r.justice) justices.push(r.justice);
     return u.number;
   };
+
+  /** Justice blobs the anyads answered (with -sc.justice), for a tower. */
+  const justices: Array<{ hint: string; blob: string }> = [];
 
   before(async () => {
     dir = await tempDir();
@@ -323,6 +329,54 @@ describe('state channels: two anyads, one regtest chain', () => {
     await waitState(alice, id, 'closed');
     assert.ok(penalty);
     await assertPunished(id, revokedTxid, avail);
+  });
+
+  it('a breach while the victim stays offline is punished by a third anyad holding its justice blobs as a tower', async () => {
+    alice.ch.close();
+    await alice.d.kill();
+    alice = await start('alice', alice, ['-sc.justice']);
+    const carol = await start('carol');
+    try {
+      justices.length = 0;
+      const { id, revokedTxid, avail } = await breachSetup(async () => {
+        // Every revoked state of Bob's gave Alice's anyad a blob; her app handed them to Carol's, then Alice left.
+        assert.ok(justices.length >= 2, `blobs for Bob's revoked states 0..2 (${justices.length})`);
+        for (const j of justices) await call(carol, 'sc.towerwatch', j);
+        alice.ch.close();
+        await alice.d.kill();
+      });
+      assert.ok(
+        justices.some((j) => revokedTxid.startsWith(j.hint)),
+        'a blob names the revoked commitment',
+      );
+      await call(carol, 'subscribe', { topics: ['sc.tower'] });
+      await inMempool(revokedTxid);
+      await node.mine(1, bob.address);
+      const ev = (await until('the tower event', async () => {
+        const n = (await carol.ch.next(10_000)) as { params?: { topic: string; data: { breach_txid: string; penalty_txid: string } } };
+        return n.params?.topic === 'sc.tower' ? n.params.data : undefined;
+      })) as { breach_txid: string; penalty_txid: string };
+      assert.equal(ev.breach_txid, revokedTxid);
+      await inMempool(ev.penalty_txid);
+      await node.mine(1, bob.address);
+      // Alice comes back: her channel is closed by the penalty the tower sent, every satoshi hers but the fees.
+      alice = await start('alice', alice);
+      const v = await view(alice, id);
+      const aliceTo = await paymentAddress(alice, v.keys.payment);
+      const penalty = await outputsOf(ev.penalty_txid);
+      assert.deepEqual(
+        penalty.map((o) => o.address),
+        [aliceTo],
+      );
+      assert.ok(penalty[0]!.value > 40_000_000 - 5_000);
+      assert.equal((await outputsOf(revokedTxid)).find((o) => o.address === aliceTo)?.value, avail - 40_000_000);
+      await node.mine(1, bob.address);
+      await waitState(alice, id, 'closed');
+      assert.equal((await view(alice, id)).closed_by, 'penalty');
+    } finally {
+      carol.ch.close();
+      await carol.d.kill();
+    }
   });
 
   it('refuses: states breaking a rule, messages changed, replayed, for another channel or another network', async () => {

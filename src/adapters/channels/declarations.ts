@@ -54,6 +54,12 @@ const Step = Type.Object({
   number: Type.Integer(),
   message: Type.Union([Type.String(), Type.Null()], { description: 'The message to carry to the other anyad (sc.receive), or null.' }),
   txid: Type.Optional(Type.String({ description: 'A transaction this step broadcast (the funding, the cooperative close).' })),
+  justice: Type.Optional(
+    Type.Object(
+      { hint: Type.String(), blob: Type.String() },
+      { description: "With sc.justice: the encrypted penalty for the counterparty's state revoked by this step, for a tower (sc.towerwatch)." },
+    ),
+  ),
 });
 
 export const scOpen = declareMethod({
@@ -129,6 +135,24 @@ export const scForceclose = declareMethod({
   role: 'admin',
 });
 
+export const scTowerwatch = declareMethod({
+  name: 'sc.towerwatch',
+  summary:
+    'Holds a justice blob as a watchtower: when a transaction whose txid starts with the hint appears (mempool or block), the blob is opened with that txid and its penalty broadcast.',
+  description:
+    "For channels this anyad need not be party to: the victim's anyad (with sc.justice) answers a blob for every revoked state of its counterparty, and an app hands it here. The blob is the penalty transaction encrypted (AES-256-GCM) with a key derived from the revoked commitment's txid, so the tower learns nothing about the channel until that commitment is on chain. Held durably; a tower holds up to 1,000,000 blobs.",
+  params: Type.Object(
+    {
+      hint: Type.String({ pattern: '^[0-9a-fA-F]{32}$', description: "The first 16 bytes of the revoked commitment's txid (hex)." }),
+      blob: Type.String({ minLength: 200, maxLength: 4096, pattern: '^([0-9a-fA-F]{2})+$' }),
+    },
+    { additionalProperties: false },
+  ),
+  result: Type.Object({ hint: Type.String(), watched: Type.Integer({ description: 'Distinct hints this tower holds.' }) }),
+  errors: ['InvalidParams', 'Busy'],
+  role: 'admin',
+});
+
 export const scList = declareMethod({
   name: 'sc.list',
   summary: 'Every channel, oldest first, with its latest state.',
@@ -146,4 +170,4 @@ export const scGet = declareMethod({
   role: 'readonly',
 });
 
-export const SC_METHODS: readonly MethodDeclaration[] = [scOpen, scAccept, scReceive, scUpdate, scClose, scForceclose, scList, scGet];
+export const SC_METHODS: readonly MethodDeclaration[] = [scOpen, scAccept, scReceive, scUpdate, scClose, scForceclose, scTowerwatch, scList, scGet];

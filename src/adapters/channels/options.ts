@@ -13,5 +13,12 @@ export const SC_OPTIONS: OptionGroup = {
       description:
         'Offer the sc.* methods when the bitcoin and HSM rooms are on (channel keys need the software keystore: a PKCS#11 token cannot sign with BOLT 3 tweaked keys). anyad watches every channel it is party to and punishes a revoked state by itself.',
     },
+    {
+      key: 'sc.justice',
+      type: 'bool',
+      default: false,
+      description:
+        "Make, at every update, the penalty for the counterparty's state just revoked, encrypted for a watchtower: sc.receive answers it as justice {hint, blob}, for an app to give to another anyad's sc.towerwatch (one more keystore signature per update).",
+    },
   ],
 };

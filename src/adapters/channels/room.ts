@@ -20,7 +20,7 @@ export const channelsRoom: Room = {
     if (!config.bool('sc.enable') || !hsm || !chain) return {};
     const [{ ChannelService }, { scMethods }] = await Promise.all([import('./service.js'), import('./methods.js')]);
     const db = await store.room('channels');
-    const svc = new ChannelService(db, store, bus, hsm, chain, config.network, log.child({ room: 'channels' }));
+    const svc = new ChannelService(db, store, bus, hsm, chain, config.network, log.child({ room: 'channels' }), config.bool('sc.justice'));
     return { service: svc, methods: scMethods(svc), api: { addRule: svc.addRule.bind(svc) } };
   },
 };

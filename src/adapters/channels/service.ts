@@ -8,7 +8,7 @@
 // before it reveals the secret that revokes its previous one, and stores a revealed secret before it signs the
 // next state; a message is answered only after its effects are durable.
 
-import { randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -34,6 +34,7 @@ import {
   COMMITMENT_VBYTES,
   DUST_LIMIT,
   fundingScript,
+  p2wpkh,
   fundingSighash,
   fundingWitness,
   p2wsh,
@@ -81,7 +82,7 @@ export interface ChannelRecord {
   current: StoredState;
   current_sig: string | null;
   /** A state one of us proposed that is not settled yet: 'proposed' (we sent update) or 'acked' (we answered it). */
-  pending: { state: StoredState; step: 'proposed' | 'acked' } | null;
+  pending: { state: StoredState; step: 'proposed' | 'acked'; before?: StoredState } | null;
   /** The counterparty's per-commitment points by state number (the ones still needed). */
   their_points: Record<string, string>;
   /** The counterparty's revealed per-commitment secrets (BOLT 3 shachain: at most 49 entries). */
@@ -131,6 +132,8 @@ export class ChannelService implements Service {
   /** Per-commitment seeds by channel, derived by the HSM once per run. */
   private readonly seeds = new LRUCache<string, Buffer>({ max: 1024 });
   private unlisten: (() => void) | undefined;
+  /** The hints of the justice blobs held as a tower (sc.towerwatch), to look up every transaction seen. */
+  private readonly towerHints = new Set<string>();
   private following = Promise.resolve();
   private readonly net: bitcoin.Network;
   private readonly chainHash: string;
@@ -143,15 +146,21 @@ export class ChannelService implements Service {
     private readonly chain: BitcoinApi,
     network: Network,
     private readonly log: Logger,
+    /** sc.justice: make an encrypted penalty for every revoked state of the counterparty, for a tower. */
+    private readonly justice = false,
   ) {
     this.net = bitcoinNetwork(network);
     this.chainHash = chainHash(network);
   }
 
   async open(): Promise<void> {
+    for await (const key of this.db.keys({ gte: 'w:', lt: 'w;' })) this.towerHints.add(key.slice(2, 34));
     // Every block, and every watched transaction that spends a funding output: look at the channels (in order).
     this.unlisten = this.bus.listen((topic, data) => {
-      if (topic === 'chain.block') this.queue(() => this.lookAll());
+      if (topic === 'chain.block') {
+        this.queue(() => this.lookAll());
+        if (this.towerHints.size > 0) this.queue(() => this.towerBlock((data as { hash: string }).hash));
+      }
       if (topic === 'chain.tx') {
         const d = data as { txid: string; spends?: string[] };
         if (d.spends && d.spends.length > 0) this.queue(() => this.lookSpends(d.txid, d.spends!));
@@ -441,7 +450,9 @@ export class ChannelService implements Service {
   }
 
   /** Any message after open: answered with the next message to carry back, or null when the step needs none. */
-  async receive(hexMsg: string): Promise<{ id: string; state: ChannelStateName; number: number; message: string | null; txid?: string }> {
+  async receive(
+    hexMsg: string,
+  ): Promise<{ id: string; state: ChannelStateName; number: number; message: string | null; txid?: string; justice?: JusticeBlob }> {
     const { e, sig } = this.read(hexMsg);
     if (e.type === 'open') throw rpcError('InvalidParams', 'an open message is for sc.accept');
     return this.locks.run(e.channel, async () => {
@@ -459,6 +470,7 @@ export class ChannelService implements Service {
       }
       let reply: string | null = null;
       let txid: string | undefined;
+      let justice: JusticeBlob | undefined;
       switch (e.type) {
         case 'accept':
           ({ rec, reply } = await this.onAccept(rec, e));
@@ -473,16 +485,16 @@ export class ChannelService implements Service {
           ({ rec, reply } = await this.onUpdate(rec, e));
           break;
         case 'ack':
-          ({ rec, reply } = await this.onAck(rec, e));
+          ({ rec, reply, justice } = await this.onAck(rec, e));
           break;
         case 'revoke':
-          rec = await this.onRevoke(rec, e);
+          ({ rec, justice } = await this.onRevoke(rec, e));
           break;
         case 'close':
           ({ rec, txid } = await this.onClose(rec, e));
           break;
       }
-      return { id: rec.id, state: rec.state, number: rec.current.number, message: reply, ...(txid ? { txid } : {}) };
+      return { id: rec.id, state: rec.state, number: rec.current.number, message: reply, ...(txid ? { txid } : {}), ...(justice ? { justice } : {}) };
     });
   }
 
@@ -609,7 +621,11 @@ export class ChannelService implements Service {
     await this.checkOurs(rec, next, sig);
     const prevNumber = rec.current.number;
     // Our new commitment, signed by them, is durable before we revoke the one before it.
-    const holding = await this.save({ ...rec, current: stored(next), current_sig: sig, pending: { state: stored(next), step: 'acked' } }, rec.state, true);
+    const holding = await this.save(
+      { ...rec, current: stored(next), current_sig: sig, pending: { state: stored(next), step: 'acked', before: rec.current } },
+      rec.state,
+      true,
+    );
     const theirSig = await this.signTheirs(holding, next);
     const secret = await this.ourSecret(holding, prevNumber);
     const saved = await this.save({ ...holding, their_signed: next.number }, holding.state);
@@ -640,7 +656,7 @@ export class ChannelService implements Service {
     return { their_secrets: store.save(), their_revoked: n, their_points: points };
   }
 
-  private async onAck(rec: ChannelRecord, e: Envelope): Promise<{ rec: ChannelRecord; reply: string }> {
+  private async onAck(rec: ChannelRecord, e: Envelope): Promise<{ rec: ChannelRecord; reply: string; justice?: JusticeBlob }> {
     if (rec.state !== 'open' || rec.pending?.step !== 'proposed')
       throw rpcError('Conflict', `channel ${rec.id} has no proposed state to be acknowledged (replayed ack?)`);
     const next = toState(rec.pending.state);
@@ -663,20 +679,83 @@ export class ChannelService implements Service {
       secret: hex(await this.ourSecret(saved, prevNumber)),
       next_point: hex(await this.ourPoint(saved, next.number + 1)),
     });
-    return { rec: saved, reply };
+    const justice = this.justice ? await this.justiceBlob(saved, toState(rec.current), Buffer.from(secret, 'hex')) : undefined;
+    return { rec: saved, reply, justice };
   }
 
-  private async onRevoke(rec: ChannelRecord, e: Envelope): Promise<ChannelRecord> {
+  private async onRevoke(rec: ChannelRecord, e: Envelope): Promise<{ rec: ChannelRecord; justice?: JusticeBlob }> {
     if (rec.pending?.step !== 'acked') throw rpcError('Conflict', `channel ${rec.id} waits for no revocation (replayed revoke?)`);
     const number = wrap(() => field.int(e.body, 'number', 0, 2 ** 47));
     if (number !== rec.current.number - 1) throw rpcError('InvalidParams', `the revocation is of state ${number}, not ${rec.current.number - 1}`);
-    const revoked = this.takeSecret(
-      rec,
-      number,
-      wrap(() => field.hex(e.body, 'secret', 32)),
-    );
+    const secret = wrap(() => field.hex(e.body, 'secret', 32));
+    const revoked = this.takeSecret(rec, number, secret);
     const nextPoint = wrap(() => field.hex(e.body, 'next_point', 33));
-    return this.save({ ...rec, ...revoked, their_points: { ...revoked.their_points, [rec.current.number + 1]: nextPoint }, pending: null }, rec.state);
+    const before = rec.pending.before;
+    const saved = await this.save(
+      { ...rec, ...revoked, their_points: { ...revoked.their_points, [rec.current.number + 1]: nextPoint }, pending: null },
+      rec.state,
+    );
+    const justice = this.justice && before ? await this.justiceBlob(saved, toState(before), Buffer.from(secret, 'hex')) : undefined;
+    return { rec: saved, justice };
+  }
+
+  // ---- towers ----
+
+  /**
+   * The penalty for a revoked state of theirs, signed now and encrypted with its commitment's txid, for a tower
+   * (another anyad's sc.towerwatch) to hold: the hint (the txid's first 16 bytes) tells the tower which
+   * transaction to try it on, and until that commitment is on chain the tower cannot read it (BOLT 13 drafts' and
+   * LND's towers work this way). Its fee is fixed: four times the channel's fee rate.
+   */
+  private async justiceBlob(rec: ChannelRecord, s: ChannelState, secret: Buffer): Promise<JusticeBlob | undefined> {
+    const t = this.terms(rec);
+    const point = perCommitmentPoint(secret);
+    const commitment = commitmentTx(t, s, other(rec.role), point);
+    const script = toLocalOf(t, other(rec.role), point);
+    const vout = commitment.outs.findIndex((o) => Buffer.compare(Buffer.from(o.script), p2wsh(script)) === 0);
+    if (vout < 0) return undefined; // they had nothing in that state: nothing to take
+    const spend = toLocalSpend(commitment, vout, script, rec.ours.payment_basepoint, BigInt(rec.fee_rate_sat_vb * 4) * SWEEP_VBYTES, 'penalty');
+    const sig = await this.revocationSign(rec, point, secret, spend.digest);
+    spend.tx.setWitness(0, spend.witness(Buffer.concat([sig, SIGHASH_ALL])));
+    return sealJustice(commitment.getId(), spend.tx.toHex());
+  }
+
+  /** ECDSA with the revocation key of a revoked state: R·SHA256(R || P) + secret·SHA256(P || R), R our revocation basepoint. */
+  private revocationSign(rec: ChannelRecord, point: Uint8Array, secret: Uint8Array, digest: Buffer): Promise<Buffer> {
+    const rb = Buffer.from(rec.ours.revocation_basepoint, 'hex');
+    const a = big(sha256(Buffer.concat([rb, point]))) % N;
+    const b = big(sha256(Buffer.concat([point, rb]))) % N;
+    return this.hsm.tweakedSign(rec.keys.revocation, digest, { mul: b32(a), add: b32((big(secret) * b) % N) }, 'sc');
+  }
+
+  /** Keeps a justice blob for a channel this anyad need not be party to; answered once it is durable. */
+  async towerWatch(hint: string, blob: string): Promise<{ hint: string; watched: number }> {
+    hint = hint.toLowerCase();
+    const key = `w:${hint}:${createHash('sha256').update(blob, 'hex').digest('hex').slice(0, 16)}`;
+    if (this.towerHints.size >= MAX_TOWER_BLOBS && !this.towerHints.has(hint)) throw rpcError('Busy', `the tower holds ${MAX_TOWER_BLOBS} blobs already`);
+    await this.store.batch([{ type: 'put', sublevel: this.db, key, value: { blob: blob.toLowerCase(), added: new Date().toISOString() } }], { sync: true });
+    this.towerHints.add(hint);
+    return { hint, watched: this.towerHints.size };
+  }
+
+  /** Transactions just seen (a block's, the mempool's): a hint that matches is tried, and its penalty sent. */
+  private async towerLook(txids: string[]): Promise<void> {
+    for (const txid of txids) {
+      const hint = txid.slice(0, 32);
+      if (!this.towerHints.has(hint)) continue;
+      for await (const [, v] of this.db.iterator({ gte: `w:${hint}:`, lt: `w:${hint};` })) {
+        const penalty = openJustice(txid, (v as { blob: string }).blob);
+        if (!penalty) continue; // another transaction with the same first 16 bytes, or not ours to read
+        const penaltyTxid = bitcoin.Transaction.fromHex(penalty).getId();
+        await this.broadcast(penalty, 'penalty').then(
+          () => {
+            this.log.warn({ breach: txid, penalty: penaltyTxid }, 'tower: a revoked state on chain; penalty broadcast');
+            this.bus.publish('sc.tower', { breach_txid: txid, penalty_txid: penaltyTxid });
+          },
+          (err: Error) => this.log.warn({ breach: txid, reason: err.message }, 'tower: penalty refused; next block retries'),
+        );
+      }
+    }
   }
 
   // ---- closing ----
@@ -749,6 +828,12 @@ export class ChannelService implements Service {
 
   // ---- following the chain ----
 
+  /** As a tower: the block's transactions and the mempool's. */
+  private async towerBlock(hash: string): Promise<void> {
+    await this.towerLook(await this.chain.blockTxids(hash));
+    await this.towerLook(await this.chain.node<string[]>('getrawmempool'));
+  }
+
   private async lookAll(): Promise<void> {
     for (const r of await this.list())
       if (WATCHED.includes(r.state))
@@ -784,23 +869,33 @@ export class ChannelService implements Service {
   }
 
   /** The transaction spending the funding output: the one a chain.tx event named, else a scan of the blocks since the last look, else the mempool. */
-  private async findSpender(rec: ChannelRecord, tip: number, hint?: string): Promise<{ tx: bitcoin.Transaction; height: number | null } | undefined> {
-    const spends = (tx: bitcoin.Transaction): boolean =>
-      tx.ins.some((i) => Buffer.from(i.hash).reverse().toString('hex') === rec.funding_txid && i.index === rec.funding_vout);
-    for (const txid of [hint, rec.closing_txid].filter((x): x is string => !!x)) {
-      const v = await this.chain.node<{ hex: string; confirmations?: number }>('getrawtransaction', txid, true).catch(() => undefined);
+  private findSpender(rec: ChannelRecord, tip: number, hint?: string): Promise<{ tx: bitcoin.Transaction; height: number | null } | undefined> {
+    return this.spenderOf(rec.funding_txid!, rec.funding_vout!, rec.scan_height, tip, [hint, rec.closing_txid]);
+  }
+
+  /** The transaction spending an output: one of the hinted ones, else in a block from `fromHeight` to the tip, else in the mempool. */
+  private async spenderOf(
+    txid: string,
+    vout: number,
+    fromHeight: number,
+    tip: number,
+    hints: Array<string | null | undefined>,
+  ): Promise<{ tx: bitcoin.Transaction; height: number | null } | undefined> {
+    const spends = (tx: bitcoin.Transaction): boolean => tx.ins.some((i) => Buffer.from(i.hash).reverse().toString('hex') === txid && i.index === vout);
+    for (const h of hints.filter((x): x is string => !!x)) {
+      const v = await this.chain.node<{ hex: string; confirmations?: number }>('getrawtransaction', h, true).catch(() => undefined);
       if (v) {
         const tx = bitcoin.Transaction.fromHex(v.hex);
         if (spends(tx)) return { tx, height: v.confirmations ? tip - v.confirmations + 1 : null };
       }
     }
-    for (let h = Math.max(rec.scan_height, 1); h <= tip; h++) {
+    for (let h = Math.max(fromHeight, 1); h <= tip; h++) {
       const block = bitcoin.Block.fromHex(await this.chain.rawBlock(await this.chain.node<string>('getblockhash', h)));
       const tx = block.transactions?.find(spends);
       if (tx) return { tx, height: h };
     }
-    for (const txid of (await this.chain.node<string[]>('getrawmempool')).slice(0, 5000)) {
-      const v = await this.chain.node<string>('getrawtransaction', txid, false).catch(() => undefined);
+    for (const id of (await this.chain.node<string[]>('getrawmempool')).slice(0, 5000)) {
+      const v = await this.chain.node<string>('getrawtransaction', id, false).catch(() => undefined);
       if (!v) continue;
       const tx = bitcoin.Transaction.fromHex(v);
       if (spends(tx)) return { tx, height: null };
@@ -837,7 +932,7 @@ export class ChannelService implements Service {
       }
       // to_local after to_self_delay confirmations: swept to our payment key.
       if (confs < rec.to_self_delay) return;
-      await this.claim(rec, tx, ourVout, toLocalOf(t, rec.role, await this.ourPoint(rec, n)), { sweep: rec.to_self_delay }, async (digest) => {
+      await this.claim(rec, tx, height!, ourVout, toLocalOf(t, rec.role, await this.ourPoint(rec, n)), { sweep: rec.to_self_delay }, async (digest) => {
         const point = await this.ourPoint(rec, n);
         const tweak = sha256(Buffer.concat([point, Buffer.from(rec.ours.delayed_payment_basepoint, 'hex')]));
         return this.hsm.tweakedSign(rec.keys.delayed, digest, { add: Buffer.from(tweak) }, 'sc');
@@ -867,13 +962,7 @@ export class ChannelService implements Service {
       if (confs >= 1) await this.save({ ...rec, state: 'closed' }, rec.state);
       return;
     }
-    await this.claim(rec, tx, vout, script, 'penalty', async (digest) => {
-      // revocationprivkey = revocation_basepoint_secret·SHA256(R || P) + per_commitment_secret·SHA256(P || R)
-      const rb = Buffer.from(rec.ours.revocation_basepoint, 'hex');
-      const a = big(sha256(Buffer.concat([rb, point]))) % N;
-      const b = big(sha256(Buffer.concat([point, rb]))) % N;
-      return this.hsm.tweakedSign(rec.keys.revocation, digest, { mul: b32(a), add: b32((big(secret) * b) % N) }, 'sc');
-    });
+    await this.claim(rec, tx, height ?? tip + 1, vout, script, 'penalty', (digest) => this.revocationSign(rec, point, secret, digest));
   }
 
   /**
@@ -883,6 +972,7 @@ export class ChannelService implements Service {
   private async claim(
     rec: ChannelRecord,
     commitment: bitcoin.Transaction,
+    height: number,
     vout: number,
     script: Buffer,
     path: { sweep: number } | 'penalty',
@@ -890,6 +980,20 @@ export class ChannelService implements Service {
   ): Promise<void> {
     const kind = path === 'penalty' ? 'penalty' : 'sweep';
     const prev = rec.claim?.commitment === commitment.getId() && rec.claim.vout === vout ? rec.claim : null;
+    if (!(await this.chain.node<unknown>('gettxout', commitment.getId(), vout, true))) {
+      // Spent already: by a version of ours, by a tower's penalty for us (it pays our payment key too), or by them.
+      const tip = await this.chain.node<number>('getblockcount');
+      const spent = await this.spenderOf(commitment.getId(), vout, height, tip, prev?.sent ?? []);
+      const mine = spent && prev?.sent.includes(spent.tx.getId());
+      if (!spent || (spent.height === null && !(mine && kind === 'penalty'))) return; // in the mempool: wait for its block
+      if (spent.height !== null) {
+        const ours = spent.tx.outs.some((o) => Buffer.compare(Buffer.from(o.script), p2wpkh(rec.ours.payment_basepoint)) === 0);
+        await this.save({ ...rec, state: 'closed', claim: null }, rec.state);
+        if (ours) this.log.info({ id: rec.id, txid: spent.tx.getId(), kind }, `channel ${kind} confirmed (paying our payment key)`);
+        else this.log.error({ id: rec.id, txid: spent.tx.getId(), kind }, `the ${kind} output was taken by another transaction: the counterparty's`);
+        return;
+      }
+    }
     if (prev) {
       // Any version sent may be the one that confirms (a node without replacement keeps the first).
       for (const txid of prev.sent) {
@@ -923,6 +1027,36 @@ export class ChannelService implements Service {
       rec.state,
     );
     this.log.info({ id: rec.id, txid, kind, fee_sat: Number(fee) }, `channel ${kind} broadcast`);
+  }
+}
+
+export interface JusticeBlob {
+  hint: string;
+  blob: string;
+}
+
+/** The most blobs one tower holds (each a few hundred bytes on disk, 16 bytes of hint in memory). */
+const MAX_TOWER_BLOBS = 1_000_000;
+const justiceKey = (txid: string): Buffer => createHash('sha256').update('anyad/sc/justice/v1').update(Buffer.from(txid, 'hex')).digest();
+
+/** The penalty, encrypted (AES-256-GCM) with a key only the breaching commitment's txid gives. */
+function sealJustice(commitmentTxid: string, penaltyHex: string): JusticeBlob {
+  const iv = randomBytes(12);
+  const c = createCipheriv('aes-256-gcm', justiceKey(commitmentTxid), iv);
+  const body = Buffer.concat([c.update(Buffer.from(penaltyHex, 'hex')), c.final()]);
+  return { hint: commitmentTxid.slice(0, 32), blob: Buffer.concat([iv, body, c.getAuthTag()]).toString('hex') };
+}
+
+/** The penalty inside a blob, when `txid` is the commitment it was sealed for; undefined otherwise. */
+function openJustice(txid: string, blobHex: string): string | undefined {
+  const b = Buffer.from(blobHex, 'hex');
+  if (b.length < 12 + 16 + 60) return undefined;
+  try {
+    const d = createDecipheriv('aes-256-gcm', justiceKey(txid), b.subarray(0, 12));
+    d.setAuthTag(b.subarray(b.length - 16));
+    return Buffer.concat([d.update(b.subarray(12, b.length - 16)), d.final()]).toString('hex');
+  } catch {
+    return undefined;
   }
 }
 

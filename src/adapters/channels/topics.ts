@@ -22,4 +22,9 @@ export const SC_TOPICS: TopicSpec[] = [
       { additionalProperties: false },
     ),
   },
+  {
+    name: 'sc.tower',
+    summary: 'As a watchtower (sc.towerwatch): a revoked commitment appeared and the penalty of its blob was broadcast.',
+    data: Type.Object({ breach_txid: Type.String(), penalty_txid: Type.String() }, { additionalProperties: false }),
+  },
 ];

@@ -9,7 +9,7 @@
 //     anya-cli answering one call against bare `node -e 0` (target < 2x).
 // and, from their own files: chain (catch-up, block-to-event), hsm (signing), ml (inference, cache, batching), ln
 // (settle-to-event, ln.getinfo, start-to-ready per Lightning backend), watches (100k watches: add rate, memory,
-// block matching). `npm run bench -- ln` runs one of them.
+// block matching), dlc (adaptor signatures, a numeric contract), channels (state updates between two anyads). `npm run bench -- ln` runs one of them.
 // Figures go to stdout and, as JSON, to the file BENCH_OUT names; the summary table goes into docs/bench.json and
 // README.md (bench/summary.ts).
 
@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { benchChain } from './chain.js';
+import { benchChannels } from './channels.js';
 import { benchDlc } from './dlc.js';
 import { benchHsm } from './hsm.js';
 import { benchMl } from './ml.js';
@@ -442,6 +443,7 @@ if (only.length === 0 || only.includes('ml')) await benchMl(results);
 if (only.length === 0 || only.includes('ln')) await benchLn(results);
 if (only.length === 0 || only.includes('watches')) await benchWatches(results);
 if (only.length === 0 || only.includes('dlc')) await benchDlc(results);
+if (only.length === 0 || only.includes('channels')) await benchChannels(results);
 if (process.env.BENCH_OUT) await writeFile(process.env.BENCH_OUT, `${JSON.stringify(results, null, 2)}\n`);
 await writeSummary(ROOT, results);
 process.exit(0);

@@ -163,6 +163,13 @@ function rows(r: Results): Row[] {
     f(n(r, 'dlc.numeric_1024.ratio'), '×'),
     '(offer, accept, sign computation)',
   ]);
+  out.push([
+    `state channel update between two anyads (${f(n(r, 'channels.updates'))} states over RPC)`,
+    `${f(n(r, 'channels.updates_per_s'), '/s')} (p50 ${f(n(r, 'channels.update_ms.p50_ms'), ' ms')}, p99 ${f(n(r, 'channels.update_ms.p99_ms'), ' ms')})`,
+    `its five audited hsm.sign p50 ${f(n(r, 'channels.five_signatures_ms.p50_ms'), ' ms')}`,
+    f(n(r, 'channels.ratio'), '×'),
+    `record ${f(n(r, 'channels.record_bytes_after_1'), ' B')} after 1 state, ${f(n(r, 'channels.record_bytes_after_n'), ' B')} after all`,
+  ]);
   return out;
 }
 

@@ -16,6 +16,7 @@ import { startBcoin, type BcoinNode } from './helpers/bcoin.js';
 import { unixChannel, type Channel } from './helpers/channel.js';
 import { startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
 import { until } from './helpers/until.js';
+import { keystorePartyArgs } from './helpers/keystore-party.js';
 
 interface Party {
   name: string;
@@ -69,17 +70,7 @@ describe('state channels: two anyads, one regtest chain', () => {
     const pf = join(dir.path, `${name}.pass`);
     if (fresh) await writeFile(pf, `${name}'s keystore passphrase\n`, { mode: 0o600 });
     const d = await startDaemon(join(dir.path, name), {
-      args: [
-        `-bitcoind.rpcport=${node.port}`,
-        `-bitcoind.rpccookiefile=${node.cookieFile}`,
-        '-bitcoind.pollinterval=100',
-        '-hsm.provider=software',
-        '-hsm.kdfcost=12',
-        '-hsm.policydelay=0',
-        `-hsm.passphrasefile=${pf}`,
-        '-noml.enable',
-        ...extra,
-      ],
+      args: keystorePartyArgs(node, pf, extra),
     });
     const ch = await unixChannel(d.socket);
     const party: Party = { name, d, ch, address: again?.address ?? '' };

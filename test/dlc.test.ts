@@ -15,6 +15,7 @@ import { startBcoin, type BcoinNode } from './helpers/bcoin.js';
 import { unixChannel, type Channel } from './helpers/channel.js';
 import { startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
 import { until } from './helpers/until.js';
+import { keystorePartyArgs } from './helpers/keystore-party.js';
 import { digitDescriptor, enumDescriptor, makeOracle } from './peers/dlc-oracle.js';
 import { startP2pdOracle } from './peers/p2pd-oracle.js';
 import { hasSoftHsm, makeToken, SOFTHSM_MODULE } from './helpers/softhsm.js';
@@ -46,17 +47,7 @@ describe('DLC: two anyads, one regtest chain, an oracle', () => {
     const pf = join(dir.path, `${name}.pass`);
     if (fresh) await writeFile(pf, `${name}'s keystore passphrase\n`, { mode: 0o600 });
     const d = await startDaemon(join(dir.path, name), {
-      args: [
-        `-bitcoind.rpcport=${node.port}`,
-        `-bitcoind.rpccookiefile=${node.cookieFile}`,
-        '-bitcoind.pollinterval=100',
-        '-hsm.provider=software',
-        '-hsm.kdfcost=12',
-        '-hsm.policydelay=0',
-        `-hsm.passphrasefile=${pf}`,
-        '-noml.enable',
-        ...extra,
-      ],
+      args: keystorePartyArgs(node, pf, extra),
     });
     const ch = await unixChannel(d.socket);
     if (!fresh) return { d, ch, address: '' };

@@ -36,7 +36,9 @@ export function derivePrivkey(basepointSecret: Uint8Array, perCommitmentPointByt
 export function revocationPubkey(revocationBasepoint: Uint8Array, perCommitmentPointBytes: Uint8Array): Uint8Array {
   const a = scalar(sha256(cat(revocationBasepoint, perCommitmentPointBytes)));
   const b = scalar(sha256(cat(perCommitmentPointBytes, revocationBasepoint)));
-  return Point.fromBytes(revocationBasepoint).multiply(a).add(Point.fromBytes(perCommitmentPointBytes).multiply(b)).toBytes(true);
+  // Public points and public scalars (hashes of public points): the variable-time multiplication leaks nothing and
+  // is under half the time of the constant-time one (four of these per channel update).
+  return Point.fromBytes(revocationBasepoint).multiplyUnsafe(a).add(Point.fromBytes(perCommitmentPointBytes).multiplyUnsafe(b)).toBytes(true);
 }
 
 /** The revocation secret, known only once the per-commitment secret is revealed to the holder of the basepoint secret. */

@@ -621,14 +621,15 @@ export class ChannelService implements Service {
     await this.checkOurs(rec, next, sig);
     const prevNumber = rec.current.number;
     // Our new commitment, signed by them, is durable before we revoke the one before it.
-    const holding = await this.save(
-      { ...rec, current: stored(next), current_sig: sig, pending: { state: stored(next), step: 'acked', before: rec.current } },
+    // One synced write before anything leaves: our new commitment with their signature (before our secret of the
+    // previous one is revealed), and their_signed raised before we sign theirs (saying they may hold it is safe).
+    const saved = await this.save(
+      { ...rec, current: stored(next), current_sig: sig, their_signed: next.number, pending: { state: stored(next), step: 'acked', before: rec.current } },
       rec.state,
       true,
     );
-    const theirSig = await this.signTheirs(holding, next);
-    const secret = await this.ourSecret(holding, prevNumber);
-    const saved = await this.save({ ...holding, their_signed: next.number }, holding.state);
+    const theirSig = await this.signTheirs(saved, next);
+    const secret = await this.ourSecret(saved, prevNumber);
     const reply = await this.message(saved, 'ack', {
       number: next.number,
       sig: theirSig,

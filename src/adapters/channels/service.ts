@@ -25,6 +25,7 @@ import type { BitcoinApi } from '../bitcoin/room.js';
 import { createPsbt, finalizePsbt } from '../bitcoin/psbt.js';
 import type { HsmApi } from '../../hsm/room.js';
 import { perCommitmentPoint } from './keys.js';
+import { acceptRevealedSecret, checkNextState, type StateRule } from './rules.js';
 import { decodeMessage, encodeMessage, field, MessageError, messageDigest, verifyMessage, type Envelope, type MessageType } from './messages.js';
 import { MAX_INDEX, SecretStore, secretFromSeed, ShachainError, type StoredSecret } from './shachain.js';
 import {
@@ -101,9 +102,6 @@ export interface ChannelRecord {
   created: string;
   updated: string;
 }
-
-/** An application's rule over a proposed state (the generic rules always apply first): a reason to refuse, or undefined. */
-export type StateRule = (channel: { id: string; capacity_sat: bigint }, previous: ChannelState, next: ChannelState) => string | undefined;
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const toState = (s: StoredState): ChannelState => ({ ...s, to_opener_sat: BigInt(s.to_opener_sat), to_accepter_sat: BigInt(s.to_accepter_sat) });
@@ -297,28 +295,7 @@ export class ChannelService implements Service {
 
   /** The generic rules, then the applications': a state that breaks one is refused with the reason. */
   private validate(rec: ChannelRecord, next: ChannelState): void {
-    const prev = toState(rec.current);
-    const capacity = BigInt(rec.capacity_sat);
-    const fee = BigInt(rec.fee_sat);
-    if (next.number !== prev.number + 1)
-      throw rpcError('InvalidParams', `state ${next.number} does not follow state ${prev.number} (replayed or out of order)`);
-    if (next.to_opener_sat < 0n || next.to_accepter_sat < 0n) throw rpcError('InvalidParams', 'a balance is negative');
-    if (next.to_opener_sat + next.to_accepter_sat !== capacity - fee)
-      throw rpcError(
-        'InvalidParams',
-        `the balances add up to ${next.to_opener_sat + next.to_accepter_sat} sat; they must add up to the capacity minus the commitment fee, ${capacity - fee} sat`,
-      );
-    for (const [who, v] of [
-      ['opener', next.to_opener_sat],
-      ['accepter', next.to_accepter_sat],
-    ] as const)
-      if (v > 0n && v < DUST_LIMIT)
-        throw rpcError('InvalidParams', `the ${who}'s balance of ${v} sat is dust (under ${DUST_LIMIT} sat): give it 0 or at least ${DUST_LIMIT}`);
-    if (!/^[0-9a-f]{64}$/.test(next.app_hash)) throw rpcError('InvalidParams', 'app_hash must be 32 bytes of lowercase hex');
-    for (const [name, rule] of this.rules) {
-      const reason = rule({ id: rec.id, capacity_sat: capacity }, prev, next);
-      if (reason) throw rpcError('InvalidParams', `the application rule ${name} refuses state ${next.number}: ${reason}`);
-    }
+    checkNextState({ id: rec.id, capacity_sat: BigInt(rec.capacity_sat), fee_sat: BigInt(rec.fee_sat) }, toState(rec.current), next, this.rules);
   }
 
   // ---- opening ----
@@ -641,20 +618,10 @@ export class ChannelService implements Service {
 
   /** Stores a revealed secret of theirs after checking it against the point they gave for that state. */
   private takeSecret(rec: ChannelRecord, n: number, secretHex: string): Pick<ChannelRecord, 'their_secrets' | 'their_revoked' | 'their_points'> {
-    const point = rec.their_points[n];
-    if (!point) throw rpcError('InvalidParams', `no point of state ${n} to check its secret against`);
-    const secret = Buffer.from(secretHex, 'hex');
-    if (hex(perCommitmentPoint(secret)) !== point) throw rpcError('InvalidParams', `the revealed secret of state ${n} does not match its per-commitment point`);
-    const store = new SecretStore(rec.their_secrets);
-    try {
-      store.insert(secret, MAX_INDEX - BigInt(n));
-    } catch (err) {
-      if (err instanceof ShachainError) throw rpcError('InvalidParams', err.message);
-      throw err;
-    }
+    const secrets = acceptRevealedSecret(rec.their_secrets, n, rec.their_points[n], Buffer.from(secretHex, 'hex'));
     const points = { ...rec.their_points };
     delete points[n];
-    return { their_secrets: store.save(), their_revoked: n, their_points: points };
+    return { their_secrets: secrets, their_revoked: n, their_points: points };
   }
 
   private async onAck(rec: ChannelRecord, e: Envelope): Promise<{ rec: ChannelRecord; reply: string; justice?: JusticeBlob }> {

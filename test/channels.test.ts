@@ -403,8 +403,34 @@ describe('state channels: two anyads, one regtest chain', () => {
     await call<Step>(bob, 'sc.receive', { message: revoke.message });
     await refused(bob, 'sc.receive', { message: revoke.message }, -32014, /waits for no revocation/);
     await refused(bob, 'sc.receive', { message: u.message }, -32602, /state 1 does not follow state 1/);
-    // Another open of the same channel is a replay.
     const [a, b] = await Promise.all([view(alice, id), view(bob, id)]);
     assert.deepEqual([a.number, b.number, a.to_accepter_sat, b.to_accepter_sat], [1, 1, 5_000_000, 5_000_000]);
+
+    // 24 proposals at once over Alice's socket: one is made, the others find it in flight; 24 deliveries of it to
+    // Bob at once: one ack, the others refused.
+    const tries = await Promise.all(
+      Array.from({ length: 24 }, (_, i) =>
+        alice.ch.call('sc.update', { id, to_opener_sat: avail - 6_000_000 - i * 1000, to_accepter_sat: 6_000_000 + i * 1000 }),
+      ),
+    );
+    const made = tries.filter((r) => r.result).map((r) => r.result as { message: string; number: number });
+    assert.equal(made.length, 1);
+    assert.ok(tries.every((r) => r.result || (r.error?.code === -32014 && /in flight/.test(r.error.message))));
+    const acks = await Promise.all(Array.from({ length: 24 }, () => bob.ch.call('sc.receive', { message: made[0]!.message })));
+    assert.equal(acks.filter((r) => r.result).length, 1);
+    const ack2 = acks.find((r) => r.result)!.result as Step;
+    const revoke2 = await call<Step>(alice, 'sc.receive', { message: ack2.message });
+    await call<Step>(bob, 'sc.receive', { message: revoke2.message });
+    assert.deepEqual([(await view(alice, id)).number, (await view(bob, id)).number], [2, 2]);
+
+    // 16 opens with one coin at once: one channel is offered, the others name it; cancelled, the coin is free again.
+    const coin = await aliceCoin();
+    const opens = await Promise.all(Array.from({ length: 16 }, () => alice.ch.call('sc.open', { capacity_sat: 1_000_000, utxos: [coin] })));
+    const offered = opens.filter((r) => r.result).map((r) => r.result as { id: string });
+    assert.equal(offered.length, 1);
+    for (const r of opens.filter((x) => x.error)) assert.match(r.error!.message, new RegExp(`funds channel ${offered[0]!.id} already`));
+    await refused(alice, 'sc.cancel', { id }, -32014, /only a channel whose funding was never signed/);
+    assert.equal((await call<{ state: string }>(alice, 'sc.cancel', { id: offered[0]!.id })).state, 'cancelled');
+    await call(alice, 'sc.open', { capacity_sat: 1_000_000, utxos: [coin] });
   });
 });

@@ -24,7 +24,7 @@ export const ChannelT = Type.Object({
   role: Type.String({ description: 'opener or accepter.' }),
   state: Type.String({
     description:
-      'opening, accepted, funding, open, closing (cooperative close sent), force_closing (our commitment on chain), remote_closing (theirs), penalizing (a revoked state of theirs on chain), closed.',
+      'opening, accepted, funding, open, closing (cooperative close sent), force_closing (our commitment on chain), remote_closing (theirs), penalizing (a revoked state of theirs on chain), closed, or cancelled (never funded).',
   }),
   capacity_sat: Sat,
   fee_sat: Type.Integer({ description: 'The commitment and closing fee, paid by the opener.' }),
@@ -135,6 +135,15 @@ export const scForceclose = declareMethod({
   role: 'admin',
 });
 
+export const scCancel = declareMethod({
+  name: 'sc.cancel',
+  summary: 'Drops a channel whose funding was never signed (offered, accepted, or the opener before funding_signed): its coins may fund another.',
+  params: Type.Object({ id: Id }, { additionalProperties: false }),
+  result: Type.Object({ id: Type.String(), state: Type.String() }),
+  errors: ['NotFound', 'Conflict'],
+  role: 'admin',
+});
+
 export const scTowerwatch = declareMethod({
   name: 'sc.towerwatch',
   summary:
@@ -170,4 +179,4 @@ export const scGet = declareMethod({
   role: 'readonly',
 });
 
-export const SC_METHODS: readonly MethodDeclaration[] = [scOpen, scAccept, scReceive, scUpdate, scClose, scForceclose, scTowerwatch, scList, scGet];
+export const SC_METHODS: readonly MethodDeclaration[] = [scOpen, scAccept, scReceive, scUpdate, scClose, scForceclose, scCancel, scTowerwatch, scList, scGet];

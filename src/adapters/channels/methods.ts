@@ -35,6 +35,7 @@ export function scMethods(svc: ChannelService): MethodSpec[] {
     implement(D.scUpdate, ({ id, ...p }) => svc.update(id, p)),
     implement(D.scClose, ({ id }) => svc.closeChannel(id)),
     implement(D.scForceclose, ({ id }) => svc.forceClose(id)),
+    implement(D.scCancel, ({ id }) => svc.cancel(id)),
     implement(D.scTowerwatch, ({ hint, blob }) => svc.towerWatch(hint, blob)),
     implement(D.scList, async () => (await svc.list()).map(summary)),
     implement(D.scGet, async ({ id }) => summary(await svc.get(id))),

@@ -726,6 +726,18 @@ export class ChannelService implements Service {
     }
   }
 
+  /** Drops a channel nothing was funded for yet (its coins free again); refused once the funding may be on chain. */
+  async cancel(id: string): Promise<{ id: string; state: ChannelStateName }> {
+    return this.locks.run([id, 'utxos'], async () => {
+      const rec = await this.get(id);
+      const unfunded = rec.state === 'opening' || rec.state === 'accepted' || (rec.state === 'funding' && rec.role === 'opener' && rec.funding_psbt !== null);
+      if (!unfunded)
+        throw rpcError('Conflict', `channel ${id} is ${rec.state}: only a channel whose funding was never signed can be cancelled (sc.close or sc.forceclose)`);
+      const saved = await this.save({ ...rec, state: 'cancelled', utxos: [] }, rec.state);
+      return { id, state: saved.state };
+    });
+  }
+
   // ---- closing ----
 
   /** Proposes the cooperative close of the current state; the counterparty's anyad signs and broadcasts it. */

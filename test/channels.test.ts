@@ -217,7 +217,21 @@ describe('state channels: two anyads, one regtest chain', () => {
   it('a unilateral close: the commitment confirms, the to_local output is swept to the keystore after the delay', async () => {
     const id = await openChannel(20_000_000);
     const avail = CAPACITY - (await view(alice, id)).fee_sat;
-    await update(id, alice, bob, avail - 30_000_000, 30_000_000, appHash(1));
+    // Through l2.* as well: the same update as an l2.submit of protocol "statechannel", the channel by l2.status.
+    const viaL2 = await call<{ detail: { result: { message: string } } }>(alice, 'l2.submit', {
+      protocol: 'statechannel',
+      operation: 'update',
+      params: { id, to_opener_sat: avail - 30_000_000, to_accepter_sat: 30_000_000, app_hash: appHash(1) },
+    });
+    const ack = await call<Step>(bob, 'sc.receive', { message: viaL2.detail.result.message });
+    const rev = await call<{ detail: { result: Step } }>(alice, 'l2.submit', {
+      protocol: 'statechannel',
+      operation: 'receive',
+      params: { message: ack.message },
+    });
+    await call(bob, 'sc.receive', { message: rev.detail.result.message });
+    const st = await call<{ status: string; detail: { number: number; to_accepter_sat: number } }>(bob, 'l2.status', { protocol: 'statechannel', id });
+    assert.deepEqual([st.status, st.detail.number, st.detail.to_accepter_sat], ['open', 1, 30_000_000]);
     const forced = await call<{ txid: string; number: number }>(bob, 'sc.forceclose', { id });
     assert.equal(forced.number, 1);
     await inMempool(forced.txid);

@@ -5,6 +5,7 @@
 import type { Room } from '../../core/room.js';
 import type { BitcoinApi } from '../bitcoin/room.js';
 import type { HsmApi } from '../../hsm/room.js';
+import type { Layer2Api } from '../layer2/room.js';
 import { SC_METHODS } from './declarations.js';
 import { SC_OPTIONS } from './options.js';
 import { SC_TOPICS } from './topics.js';
@@ -18,9 +19,15 @@ export const channelsRoom: Room = {
     const hsm = use<HsmApi>('hsm');
     const chain = use<BitcoinApi>('bitcoin');
     if (!config.bool('sc.enable') || !hsm || !chain) return {};
-    const [{ ChannelService }, { scMethods }] = await Promise.all([import('./service.js'), import('./methods.js')]);
+    const [{ ChannelService }, { scMethods }, { channelsL2Adapter }] = await Promise.all([
+      import('./service.js'),
+      import('./methods.js'),
+      import('./l2-adapter.js'),
+    ]);
     const db = await store.room('channels');
     const svc = new ChannelService(db, store, bus, hsm, chain, config.network, log.child({ room: 'channels' }), config.bool('sc.justice'));
+    // Also reachable through l2.* (protocol "statechannel").
+    use<Layer2Api>('l2')?.register(channelsL2Adapter(svc));
     return { service: svc, methods: scMethods(svc), api: { addRule: svc.addRule.bind(svc) } };
   },
 };

@@ -1,0 +1,110 @@
+// The state channels room as a Layer2 adapter (protocol "statechannel", backend "anyad"): the same operations as
+// the sc.* methods through l2.submit, l2.status and l2.history, so an app that speaks l2.* reaches channels the way
+// it reaches Lightning. The schemas are the sc.* declarations' own; the work is the service's.
+
+import type { Static, TSchema } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
+import { rpcError } from '../../rpc/errors.js';
+import type { Layer2Adapter, OperationRecord } from '../layer2/contract.js';
+import * as D from './declarations.js';
+import { COMMITMENT_VBYTES } from './transactions.js';
+import type { ChannelRecord, ChannelService } from './service.js';
+
+const record = (r: ChannelRecord): OperationRecord => ({
+  id: r.id,
+  operation: 'channel',
+  status: r.state,
+  created_at: Math.floor(Date.parse(r.created) / 1000),
+  detail: {
+    role: r.role,
+    number: r.current.number,
+    to_opener_sat: Number(r.current.to_opener_sat),
+    to_accepter_sat: Number(r.current.to_accepter_sat),
+    app_hash: r.current.app_hash,
+    funding_txid: r.funding_txid,
+    closing_txid: r.closing_txid,
+    closed_by: r.closed_by,
+  },
+});
+
+const OPERATIONS = {
+  open: D.scOpen.params,
+  accept: D.scAccept.params,
+  receive: D.scReceive.params,
+  update: D.scUpdate.params,
+  close: D.scClose.params,
+  forceclose: D.scForceclose.params,
+  cancel: D.scCancel.params,
+} satisfies Record<string, TSchema>;
+
+export function channelsL2Adapter(svc: ChannelService): Layer2Adapter {
+  /** The operation's answer, as the channel's record with the answer (messages, txids) in detail.result. */
+  const after = async (id: string, result: unknown): Promise<OperationRecord> => {
+    const r = record(await svc.get(id));
+    return { ...r, detail: { ...r.detail, result } };
+  };
+  return {
+    name: 'statechannel-l2',
+    protocol: 'statechannel',
+    backend: 'anyad',
+    topics: ['sc.channel', 'sc.tower'],
+    operations: OPERATIONS,
+    estimates: { open: Type.Object({ fee_rate_sat_vb: Type.Integer({ minimum: 1, maximum: 10_000, default: 2 }) }) },
+    capabilities: () => [
+      'channel.open',
+      'channel.accept',
+      'channel.update',
+      'channel.close',
+      'channel.forceclose',
+      'channel.cancel',
+      'events.channel',
+      'tower',
+    ],
+    open: async () => undefined,
+    close: async () => undefined,
+    health: () => svc.health(),
+    summary: async () => {
+      const all = await svc.list();
+      return { channels: all.length, open: all.filter((r) => r.state === 'open').length };
+    },
+    async submit(operation, params) {
+      switch (operation) {
+        case 'open': {
+          const r = await svc.openChannel(params as Static<typeof D.scOpen.params>);
+          return after(r.id, r);
+        }
+        case 'accept': {
+          const r = await svc.accept((params as Static<typeof D.scAccept.params>).message);
+          return after(r.id, r);
+        }
+        case 'receive': {
+          const r = await svc.receive((params as Static<typeof D.scReceive.params>).message);
+          return after(r.id, r);
+        }
+        case 'update': {
+          const { id, ...p } = params as Static<typeof D.scUpdate.params>;
+          return after(id, await svc.update(id, p));
+        }
+        case 'close':
+          return after(String(params.id), await svc.closeChannel(String(params.id)));
+        case 'forceclose':
+          return after(String(params.id), await svc.forceClose(String(params.id)));
+        case 'cancel':
+          return after(String(params.id), await svc.cancel(String(params.id)));
+        default:
+          throw rpcError('InvalidParams', `statechannel cannot '${operation}'`);
+      }
+    },
+    async status(id) {
+      return svc.get(id).then(record, () => undefined);
+    },
+    async history(limit, offset) {
+      const all = (await svc.list()).reverse();
+      return { total: all.length, items: all.slice(offset, offset + limit).map(record) };
+    },
+    async estimateFee(_operation, params) {
+      // The opener pays the commitment fee out of its balance, and the closing transaction pays the same.
+      return { commitment_fee_sat: Number(BigInt(params.fee_rate_sat_vb as number) * COMMITMENT_VBYTES) };
+    },
+  };
+}

@@ -155,6 +155,9 @@ describe('DLC: two anyads, one regtest chain, an oracle', () => {
     await waitState(bob, offered.id, 'closed');
     const bobView = await state(bob, offered.id);
     assert.deepEqual([bobView.outcome, bobView.closing_txid], ['win', closed.txid], "Bob's anyad knows the CET and its outcome");
+    // Through l2.* as well (protocol "dlc").
+    const viaL2 = await call<{ status: string; detail: { outcome: string } }>(bob.ch, 'l2.status', { protocol: 'dlc', id: offered.id });
+    assert.deepEqual([viaL2.status, viaL2.detail.outcome], ['closed', 'win']);
 
     // The CET pays Alice's payout address the whole 2 BTC (Bob's 0 is no output).
     const cet = bitcoin.Transaction.fromHex(await node.rpc<string>('getrawtransaction', closed.txid, false));

@@ -5,7 +5,7 @@
 import type { Static, TSchema } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
 import { rpcError } from '../../rpc/errors.js';
-import type { Layer2Adapter, OperationRecord } from '../layer2/contract.js';
+import { recordViews, type Layer2Adapter, type OperationRecord } from '../layer2/contract.js';
 import * as D from './declarations.js';
 import { COMMITMENT_VBYTES } from './transactions.js';
 import type { ChannelRecord, ChannelService } from './service.js';
@@ -38,11 +38,11 @@ const OPERATIONS = {
 } satisfies Record<string, TSchema>;
 
 export function channelsL2Adapter(svc: ChannelService): Layer2Adapter {
-  /** The operation's answer, as the channel's record with the answer (messages, txids) in detail.result. */
-  const after = async (id: string, result: unknown): Promise<OperationRecord> => {
-    const r = record(await svc.get(id));
-    return { ...r, detail: { ...r.detail, result } };
-  };
+  const { after, status, history } = recordViews(
+    () => svc.list(),
+    (id) => svc.get(id),
+    record,
+  );
   return {
     name: 'statechannel-l2',
     protocol: 'statechannel',
@@ -95,13 +95,8 @@ export function channelsL2Adapter(svc: ChannelService): Layer2Adapter {
           throw rpcError('InvalidParams', `statechannel cannot '${operation}'`);
       }
     },
-    async status(id) {
-      return svc.get(id).then(record, () => undefined);
-    },
-    async history(limit, offset) {
-      const all = (await svc.list()).reverse();
-      return { total: all.length, items: all.slice(offset, offset + limit).map(record) };
-    },
+    status,
+    history,
     async estimateFee(_operation, params) {
       // The opener pays the commitment fee out of its balance, and the closing transaction pays the same.
       return { commitment_fee_sat: Number(BigInt(params.fee_rate_sat_vb as number) * COMMITMENT_VBYTES) };

@@ -5,6 +5,7 @@
 import type { Room } from '../../core/room.js';
 import type { BitcoinApi } from '../bitcoin/room.js';
 import type { HsmApi } from '../../hsm/room.js';
+import type { Layer2Api } from '../layer2/room.js';
 import { DLC_METHODS } from './declarations.js';
 import { DLC_OPTIONS } from './options.js';
 import { DLC_TOPICS } from './topics.js';
@@ -18,10 +19,11 @@ export const dlcRoom: Room = {
     const hsm = use<HsmApi>('hsm');
     const chain = use<BitcoinApi>('bitcoin');
     if (!config.bool('dlc.enable') || !hsm || !chain) return {};
-    const [{ DlcService }, { dlcMethods }, { OracleClient }] = await Promise.all([
+    const [{ DlcService }, { dlcMethods }, { OracleClient }, { dlcL2Adapter }] = await Promise.all([
       import('./service.js'),
       import('./methods.js'),
       import('./oracle-client.js'),
+      import('./l2-adapter.js'),
     ]);
     const db = await store.room('dlc');
     const oracles = config.list('dlc.oracle').map((url) => new OracleClient(url));
@@ -37,6 +39,8 @@ export const dlcRoom: Room = {
       oracles,
       config.bool('dlc.autoclose'),
     );
+    // Also reachable through l2.* (protocol "dlc").
+    use<Layer2Api>('l2')?.register(dlcL2Adapter(svc));
     return { service: svc, methods: dlcMethods(svc) };
   },
 };

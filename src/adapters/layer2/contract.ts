@@ -76,3 +76,25 @@ export class Layer2Registry {
     return of[0]!;
   }
 }
+
+/**
+ * l2.status and l2.history for an adapter whose operations are records it keeps (DLC contracts, state channels),
+ * and an operation's answer as its record with the answer in detail.result.
+ */
+export function recordViews<R>(
+  list: () => Promise<R[]>,
+  get: (id: string) => Promise<R>,
+  toRecord: (r: R) => OperationRecord,
+): Pick<Layer2Adapter, 'status' | 'history'> & { after(id: string, result: unknown): Promise<OperationRecord> } {
+  return {
+    async after(id, result) {
+      const r = toRecord(await get(id));
+      return { ...r, detail: { ...r.detail, result } };
+    },
+    status: (id) => get(id).then(toRecord, () => undefined),
+    async history(limit, offset) {
+      const all = (await list()).reverse();
+      return { total: all.length, items: all.slice(offset, offset + limit).map(toRecord) };
+    },
+  };
+}

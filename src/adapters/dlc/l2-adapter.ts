@@ -1,0 +1,98 @@
+// The DLC room as a Layer2 adapter (protocol "dlc", backend "anyad"): the dlc.* flows through l2.submit, l2.status
+// and l2.history, so an app that speaks l2.* reaches contracts the way it reaches Lightning. The schemas are the
+// dlc.* declarations' own; the work is the service's, audited in the HSM under the caller "l2.submit".
+
+import type { Static, TSchema } from '@sinclair/typebox';
+import { rpcError } from '../../rpc/errors.js';
+import { recordViews, type Layer2Adapter, type OperationRecord } from '../layer2/contract.js';
+import * as D from './declarations.js';
+import type { ContractRecord, DlcService } from './service.js';
+
+const CALLER = 'l2.submit';
+
+const record = (r: ContractRecord): OperationRecord => ({
+  id: r.id,
+  operation: 'contract',
+  status: r.state,
+  created_at: Math.floor(Date.parse(r.created) / 1000),
+  detail: { role: r.role, contract_id: r.contract_id, funding_txid: r.funding_txid, closing_txid: r.closing_txid, outcome: r.outcome },
+});
+
+const OPERATIONS = {
+  offer: D.dlcOffer.params,
+  accept: D.dlcAccept.params,
+  sign: D.dlcSign.params,
+  finalize: D.dlcFinalize.params,
+  close: D.dlcClose.params,
+  refund: D.dlcRefund.params,
+  cancel: D.dlcCancel.params,
+} satisfies Record<string, TSchema>;
+
+export function dlcL2Adapter(svc: DlcService): Layer2Adapter {
+  const { after, status, history } = recordViews(
+    () => svc.list(),
+    (id) => svc.get(id),
+    record,
+  );
+  return {
+    name: 'dlc-l2',
+    protocol: 'dlc',
+    backend: 'anyad',
+    topics: ['dlc.contract'],
+    operations: OPERATIONS,
+    estimates: {},
+    capabilities: () => [
+      'contract.offer',
+      'contract.accept',
+      'contract.sign',
+      'contract.finalize',
+      'contract.close',
+      'contract.refund',
+      'contract.cancel',
+      'events.contract',
+    ],
+    open: async () => undefined,
+    close: async () => undefined,
+    health: () => svc.health(),
+    summary: async () => {
+      const all = await svc.list();
+      return { contracts: all.length, confirmed: all.filter((r) => r.state === 'confirmed').length };
+    },
+    async submit(operation, params) {
+      switch (operation) {
+        case 'offer': {
+          const r = await svc.offer(params as Static<typeof D.dlcOffer.params>, CALLER);
+          return after(r.id, r);
+        }
+        case 'accept': {
+          const p = params as Static<typeof D.dlcAccept.params>;
+          const r = await svc.accept(p.offer, p.utxos, CALLER);
+          return after(r.id, r);
+        }
+        case 'sign': {
+          const r = await svc.signAccept((params as Static<typeof D.dlcSign.params>).accept, CALLER);
+          return after(r.id, r);
+        }
+        case 'finalize': {
+          const r = await svc.finalize((params as Static<typeof D.dlcFinalize.params>).sign, CALLER);
+          return after(r.id, r);
+        }
+        case 'close': {
+          const p = params as Static<typeof D.dlcClose.params>;
+          return after(p.id, await svc.settle(p.id, p.attestation, CALLER));
+        }
+        case 'refund':
+          return after(String(params.id), await svc.refund(String(params.id), CALLER));
+        case 'cancel':
+          return after(String(params.id), await svc.cancel(String(params.id), CALLER));
+        default:
+          throw rpcError('InvalidParams', `dlc cannot '${operation}'`);
+      }
+    },
+    status,
+    history,
+    estimateFee(operation) {
+      return Promise.reject(rpcError('InvalidParams', `dlc has no fee estimate for '${operation}': the fee rate is a term of the offer`));
+    },
+  };
+}

@@ -346,7 +346,9 @@ describe('state channels: two anyads, one regtest chain', () => {
       const { id, revokedTxid, avail } = await breachSetup(async () => {
         // Every revoked state of Bob's gave Alice's anyad a blob; her app handed them to Carol's, then Alice left.
         assert.ok(justices.length >= 2, `blobs for Bob's revoked states 0..2 (${justices.length})`);
-        for (const j of justices) await call(carol, 'sc.towerwatch', j);
+        // All at once, each twice over Carol's socket: every blob held once.
+        const held = await Promise.all([...justices, ...justices].map((j) => call<{ watched: number }>(carol, 'sc.towerwatch', j)));
+        assert.equal(Math.max(...held.map((h) => h.watched)), new Set(justices.map((j) => j.hint)).size);
         alice.ch.close();
         await alice.d.kill();
       });

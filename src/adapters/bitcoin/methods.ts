@@ -7,7 +7,7 @@ import { bitcoinNetwork } from '../../core/bitcoin-network.js';
 import type { Network } from '../../core/options.js';
 import { rpcError } from '../../rpc/errors.js';
 import { implement, roleAllows, type MethodSpec } from '../../rpc/registry.js';
-import { BitcoindError, toRpcError } from './client.js';
+import { toRpcError } from './client.js';
 import * as D from './declarations.js';
 import { BlockT, HeaderT, MAX_MONEY_SAT, TxT } from './declarations.js';
 import { createPsbt, finalizePsbt } from './psbt.js';
@@ -93,14 +93,7 @@ export function chainMethods(svc: BitcoinService, network: string): MethodSpec[]
         total += v;
       }
       if (total > BigInt(MAX_MONEY_SAT)) throw rpcError('InvalidParams', 'outputs add up to more than 21 million BTC');
-      try {
-        return { txid: await raw<string>('sendrawtransaction', hex) };
-      } catch (err) {
-        // A refusal by bitcoind is about the transaction, not about how it was asked: BackendRejected, with its words.
-        if (err instanceof BitcoindError && err.code !== -28)
-          throw rpcError('BackendRejected', `bitcoind rejected the transaction: ${err.message}`, { reason: err.message, bitcoind_code: err.code });
-        throw toRpcError(err);
-      }
+      return { txid: await svc.broadcast(hex) };
     }),
     implement(D.chainCreatepsbt, (p) => createPsbt(p, bitcoinNetwork(network as Network), call)),
     implement(D.chainFinalizepsbt, ({ psbt }) => finalizePsbt(psbt, bitcoinNetwork(network as Network))),

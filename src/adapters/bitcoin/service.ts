@@ -10,7 +10,7 @@ import type { EventBus } from '../../rpc/events.js';
 import type { RoomDb, Store } from '../../store/store.js';
 import { ChainBackend, decodeRawTx, type VerboseBlock } from './backend.js';
 import { ZmqListener, type ZmqEndpoints } from './zmq.js';
-import { BitcoindClient, BitcoindError, BitcoindUnreachable } from './client.js';
+import { BitcoindClient, BitcoindError, BitcoindUnreachable, toRpcError } from './client.js';
 import { ChainWatcher } from './watcher.js';
 import { WatchList } from './watchlist.js';
 
@@ -265,15 +265,17 @@ export class BitcoinService implements Service {
     return b.tx.map((t) => (typeof t === 'string' ? t : t.txid));
   }
 
-  async broadcast(txHex: string, what: string): Promise<string> {
+  /**
+   * sendrawtransaction for chain.broadcast and for the rooms that send their own transactions (DLC, channels): a
+   * refusal by bitcoind is about the transaction, not about how it was asked — BackendRejected, with its words.
+   */
+  async broadcast(txHex: string, what = 'the'): Promise<string> {
     try {
       return await this.nodeCall<string>('sendrawtransaction', txHex);
     } catch (err) {
-      const e = err as { code?: number; message: string };
-      // A node error (not a transport failure, not -28 warming up) is the node's judgement of the transaction.
-      if (typeof e.code === 'number' && e.code !== -28)
-        throw rpcError('BackendRejected', `the node refused the ${what} transaction: ${e.message}`, { reason: e.message });
-      throw err;
+      if (err instanceof BitcoindError && err.code !== -28)
+        throw rpcError('BackendRejected', `bitcoind rejected ${what} transaction: ${err.message}`, { reason: err.message, bitcoind_code: err.code });
+      throw toRpcError(err);
     }
   }
 

@@ -132,6 +132,8 @@ export class ChannelService implements Service {
   private unlisten: (() => void) | undefined;
   /** The hints of the justice blobs held as a tower (sc.towerwatch), to look up every transaction seen. */
   private readonly towerHints = new Set<string>();
+  /** How many blobs the tower holds (several may share a hint): what MAX_TOWER_BLOBS bounds. */
+  private towerBlobs = 0;
   private following = Promise.resolve();
   private readonly net: bitcoin.Network;
   private readonly chainHash: string;
@@ -152,7 +154,10 @@ export class ChannelService implements Service {
   }
 
   async open(): Promise<void> {
-    for await (const key of this.db.keys({ gte: 'w:', lt: 'w;' })) this.towerHints.add(key.slice(2, 34));
+    for await (const key of this.db.keys({ gte: 'w:', lt: 'w;' })) {
+      this.towerHints.add(key.slice(2, 34));
+      this.towerBlobs++;
+    }
     // Every block, and every watched transaction that spends a funding output: look at the channels (in order).
     this.unlisten = this.bus.listen((topic, data) => {
       if (topic === 'chain.block') {
@@ -556,7 +561,7 @@ export class ChannelService implements Service {
     const fin = await finalizePsbt(signed.psbt, this.net);
     if (!fin.complete || !fin.hex) throw rpcError('PolicyDenied', `the HSM did not sign every funding input (incomplete: ${fin.incomplete_inputs.join(', ')})`);
     if (fin.txid !== rec.funding_txid) throw rpcError('InternalError', 'the signed funding transaction is not the one the commitments spend');
-    await this.broadcast(fin.hex, 'funding');
+    await this.chain.broadcast(fin.hex, 'the funding');
     saved = await this.save({ ...saved, funding_psbt: null }, saved.state);
     this.log.info({ id: rec.id, txid: fin.txid }, 'channel funding broadcast');
     return { rec: saved, txid: fin.txid! };
@@ -700,10 +705,15 @@ export class ChannelService implements Service {
   async towerWatch(hint: string, blob: string): Promise<{ hint: string; watched: number }> {
     hint = hint.toLowerCase();
     const key = `w:${hint}:${createHash('sha256').update(blob, 'hex').digest('hex').slice(0, 16)}`;
-    if (this.towerHints.size >= MAX_TOWER_BLOBS && !this.towerHints.has(hint)) throw rpcError('Busy', `the tower holds ${MAX_TOWER_BLOBS} blobs already`);
-    await this.store.batch([{ type: 'put', sublevel: this.db, key, value: { blob: blob.toLowerCase(), added: new Date().toISOString() } }], { sync: true });
-    this.towerHints.add(hint);
-    return { hint, watched: this.towerHints.size };
+    // Check, write and count are one critical section: concurrent callers never take the tower past its bound.
+    return this.locks.run('tower', async () => {
+      if ((await this.db.get(key)) !== undefined) return { hint, watched: this.towerHints.size }; // held already
+      if (this.towerBlobs >= MAX_TOWER_BLOBS) throw rpcError('Busy', `the tower holds ${MAX_TOWER_BLOBS} blobs already`);
+      await this.store.batch([{ type: 'put', sublevel: this.db, key, value: { blob: blob.toLowerCase(), added: new Date().toISOString() } }], { sync: true });
+      this.towerHints.add(hint);
+      this.towerBlobs++;
+      return { hint, watched: this.towerHints.size };
+    });
   }
 
   /** Transactions just seen (a block's, the mempool's): a hint that matches is tried, and its penalty sent. */
@@ -715,7 +725,7 @@ export class ChannelService implements Service {
         const penalty = openJustice(txid, (v as { blob: string }).blob);
         if (!penalty) continue; // another transaction with the same first 16 bytes, or not ours to read
         const penaltyTxid = bitcoin.Transaction.fromHex(penalty).getId();
-        await this.broadcast(penalty, 'penalty').then(
+        await this.chain.broadcast(penalty, 'the penalty').then(
           () => {
             this.log.warn({ breach: txid, penalty: penaltyTxid }, 'tower: a revoked state on chain; penalty broadcast');
             this.bus.publish('sc.tower', { breach_txid: txid, penalty_txid: penaltyTxid });
@@ -772,7 +782,7 @@ export class ChannelService implements Service {
     };
     tx.setWitness(0, fundingWitness(t, sigs));
     const saved = await this.save({ ...rec, state: 'closing', closing_txid: tx.getId(), closing_hex: tx.toHex(), closed_by: 'cooperative' }, rec.state);
-    await this.broadcast(tx.toHex(), 'closing');
+    await this.chain.broadcast(tx.toHex(), 'the closing');
     this.log.info({ id: rec.id, txid: tx.getId() }, 'channel closed cooperatively: closing transaction broadcast');
     return { rec: saved, txid: tx.getId() };
   }
@@ -796,14 +806,10 @@ export class ChannelService implements Service {
         { ...rec, state: 'force_closing', closing_txid: tx.getId(), closing_hex: tx.toHex(), closed_by: 'unilateral', pending: null },
         rec.state,
       );
-      await this.broadcast(tx.toHex(), 'commitment');
+      await this.chain.broadcast(tx.toHex(), 'the commitment');
       this.log.warn({ id, txid: tx.getId(), number: s.number }, 'channel force-closed: our commitment broadcast');
       return { id: saved.id, txid: tx.getId(), number: s.number };
     });
-  }
-
-  private broadcast(txHex: string, what: string): Promise<string> {
-    return this.chain.broadcast(txHex, what);
   }
 
   // ---- following the chain ----
@@ -836,10 +842,12 @@ export class ChannelService implements Service {
     const out = await this.chain.node<{ confirmations: number } | null>('gettxout', rec.funding_txid, rec.funding_vout, true);
     if (out) {
       if (rec.state === 'funding' && out.confirmations >= 1 && rec.current_sig) rec = await this.save({ ...rec, state: 'open' }, rec.state);
-      // Unspent at the tip: no block up to it spends it; a later scan starts after it.
-      if (rec.scan_height <= tip) rec = await this.save({ ...rec, scan_height: tip + 1 }, rec.state);
+      // Unspent at the tip: no block up to it spends it, so a later scan may start after it. Written once a day of
+      // blocks rather than at every block (a synced write per channel per block): a scan after downtime then
+      // re-reads at most that many blocks.
+      if (tip + 1 - rec.scan_height >= SCAN_MARK_EVERY) rec = await this.save({ ...rec, scan_height: tip + 1 }, rec.state);
       // A close we signed and sent that the node does not know (dropped from its mempool): sent again.
-      if (rec.state === 'closing' && rec.closing_hex) await this.broadcast(rec.closing_hex, 'closing').catch(() => undefined);
+      if (rec.state === 'closing' && rec.closing_hex) await this.chain.broadcast(rec.closing_hex, 'the closing').catch(() => undefined);
       return;
     }
     if (rec.state === 'funding') return; // not on chain yet (gettxout does not know it)
@@ -961,7 +969,9 @@ export class ChannelService implements Service {
     const kind = path === 'penalty' ? 'penalty' : 'sweep';
     const prev = rec.claim?.commitment === commitment.getId() && rec.claim.vout === vout ? rec.claim : null;
     if (!(await this.chain.node<unknown>('gettxout', commitment.getId(), vout, true))) {
-      // Spent already: by a version of ours, by a tower's penalty for us (it pays our payment key too), or by them.
+      // Spent already: by a version of ours (any one sent may be the one that confirms: a node without replacement
+      // keeps the first), by a tower's penalty for us (it pays our payment key too), or by them. Ours in the mempool:
+      // a sweep waits for its block, a penalty is sent again with a higher fee below.
       const tip = await this.chain.node<number>('getblockcount');
       const spent = await this.spenderOf(commitment.getId(), vout, height, tip, prev?.sent ?? []);
       const mine = spent && prev?.sent.includes(spent.tx.getId());
@@ -974,19 +984,6 @@ export class ChannelService implements Service {
         return;
       }
     }
-    if (prev) {
-      // Any version sent may be the one that confirms (a node without replacement keeps the first).
-      for (const txid of prev.sent) {
-        const v = await this.chain.node<{ confirmations?: number }>('getrawtransaction', txid, true).catch(() => undefined);
-        if (v && (v.confirmations ?? 0) >= 1) {
-          await this.save({ ...rec, state: 'closed', claim: null }, rec.state);
-          this.log.info({ id: rec.id, txid, kind }, `channel ${kind} confirmed`);
-          return;
-        }
-      }
-      const waiting = await this.chain.node<unknown>('getrawtransaction', prev.txid, true).catch(() => undefined);
-      if (kind === 'sweep' && waiting) return; // in the mempool; a sweep has no deadline
-    }
     const value = commitment.outs[vout]!.value;
     let fee = BigInt(rec.fee_rate_sat_vb) * SWEEP_VBYTES;
     if (prev) fee = kind === 'penalty' ? (BigInt(prev.fee_sat) * 3n) / 2n : BigInt(prev.fee_sat);
@@ -996,7 +993,7 @@ export class ChannelService implements Service {
     spend.tx.setWitness(0, spend.witness(Buffer.concat([sig, SIGHASH_ALL])));
     const txid = spend.tx.getId();
     try {
-      await this.broadcast(spend.tx.toHex(), kind);
+      await this.chain.broadcast(spend.tx.toHex(), `the ${kind}`);
     } catch (err) {
       // Kept as it was: the version already in the node's mempool (if any) stays the one to follow.
       this.log.warn({ id: rec.id, kind, reason: (err as Error).message }, `channel ${kind} refused; next block retries`);
@@ -1015,6 +1012,8 @@ export interface JusticeBlob {
   blob: string;
 }
 
+/** Blocks between two writes of a channel's scan mark (its funding output seen unspent up to there). */
+const SCAN_MARK_EVERY = 144;
 /** The most blobs one tower holds (each a few hundred bytes on disk, 16 bytes of hint in memory). */
 const MAX_TOWER_BLOBS = 1_000_000;
 const justiceKey = (txid: string): Buffer => createHash('sha256').update('anyad/sc/justice/v1').update(Buffer.from(txid, 'hex')).digest();

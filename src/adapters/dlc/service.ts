@@ -585,15 +585,11 @@ export class DlcService implements Service {
           sign.funding_signatures[k]!.map((e) => Buffer.from(e, 'hex')),
         );
       });
-      const txid = await this.broadcast(tx.toHex(), 'funding');
+      const txid = await this.chain.broadcast(tx.toHex(), 'the funding');
       await this.save({ ...cur, state: 'broadcast', sign: signHex.toLowerCase(), funding_txid: txid }, cur.state);
       this.log.info({ id: cur.id, txid, caller }, 'DLC funding broadcast');
       return { id: cur.id, contract_id: cur.contract_id!, txid };
     });
-  }
-
-  private broadcast(txHex: string, what: string): Promise<string> {
-    return this.chain.broadcast(txHex, what);
   }
 
   /** Both parties' messages of a signed contract, its transactions, and which signatures are the counterparty's. */
@@ -658,7 +654,7 @@ export class DlcService implements Service {
       const theirs = derWithSighash(adaptorDecrypt(Buffer.from(theirAdaptor[idx]!, 'hex'), s));
       const ours = Buffer.concat([await this.hsm.signDigest(rec.keys.funding, digest, caller), Buffer.of(SIGHASH_ALL)]);
       const closingHex = this.spendFunding(cet, t, { key: ourKey, sig: ours }, { key: theirKey, sig: theirs });
-      const txid = await this.broadcast(closingHex, `CET ("${outcome}")`);
+      const txid = await this.chain.broadcast(closingHex, `the CET ("${outcome}")`);
       await this.save({ ...rec, state: 'closing', outcome, closing_txid: txid, closing_hex: closingHex }, rec.state);
       this.log.info({ id, outcome, txid, caller }, 'DLC CET broadcast');
       return { id, outcome, txid };
@@ -675,7 +671,7 @@ export class DlcService implements Service {
       const digest = closingSighash(t.refund, t);
       const ours = Buffer.concat([await this.hsm.signDigest(rec.keys.funding, digest, caller), Buffer.of(SIGHASH_ALL)]);
       const closingHex = this.spendFunding(t.refund, t, { key: ourKey, sig: ours }, { key: theirKey, sig: derWithSighash(Buffer.from(theirRefund, 'hex')) });
-      const txid = await this.broadcast(closingHex, 'refund');
+      const txid = await this.chain.broadcast(closingHex, 'the refund');
       await this.save({ ...rec, state: 'refunding', closing_txid: txid, closing_hex: closingHex }, rec.state);
       this.log.info({ id, txid, caller }, 'DLC refund broadcast');
       return { id, txid };
@@ -762,7 +758,7 @@ export class DlcService implements Service {
       // it for relay (bcoin answers sendrawtransaction before its mempool decides). Sent again while the funding
       // output is unspent, with the node's reason in the log if it refuses; otherwise the spend is looked for below.
       if (rec.closing_hex && (await this.fundingUnspent(rec))) {
-        await this.broadcast(rec.closing_hex, rec.state === 'closing' ? 'CET' : 'refund').then(
+        await this.chain.broadcast(rec.closing_hex, rec.state === 'closing' ? 'the CET' : 'the refund').then(
           () => this.log.info({ id, txid: rec.closing_txid }, 'DLC closing transaction sent again: the node did not know it'),
           (err: Error) => this.log.warn({ id, txid: rec.closing_txid, reason: err.message }, 'DLC closing transaction refused; next block retries'),
         );

@@ -122,8 +122,10 @@ function httpClient(port: number, apiKey: string, onAnswer: () => void): Promise
   });
 }
 
-/** `n` clients, each sending its next request as soon as the previous answer arrives, for DURATION_MS. */
-async function closedLoop(n: number, make: (onAnswer: () => void) => Promise<LoadClient>): Promise<{ rps: number; p50_ms: number; p99_ms: number }> {
+type LoopFigures = { rps: number; p50_ms: number; p99_ms: number };
+
+/** `n` clients, each sending its next request as soon as the previous answer arrives, for `ms`. */
+async function closedLoopRaw(n: number, make: (onAnswer: () => void) => Promise<LoadClient>, ms: number): Promise<{ lat: number[]; elapsed: number }> {
   const lat: number[] = [];
   let stopAt = Infinity;
   let running = n;
@@ -145,13 +147,39 @@ async function closedLoop(n: number, make: (onAnswer: () => void) => Promise<Loa
     clients.push(Object.assign(c, { start: () => ((sentAt = performance.now()), c.send(++id)) }));
   }
   const t0 = performance.now();
-  stopAt = t0 + DURATION_MS;
+  stopAt = t0 + ms;
   for (const c of clients) (c as LoadClient & { start: () => void }).start();
   await finished;
   const elapsed = performance.now() - t0;
   clients.forEach((c) => c.close());
-  lat.sort((a, b) => a - b);
+  return { lat, elapsed };
+}
+
+function loopFigures(runs: Array<{ lat: number[]; elapsed: number }>): LoopFigures {
+  const lat = runs.flatMap((r) => r.lat).sort((a, b) => a - b);
+  const elapsed = runs.reduce((t, r) => t + r.elapsed, 0);
   return { rps: Math.round(lat.length / (elapsed / 1000)), p50_ms: r2(pct(lat, 50)), p99_ms: r2(pct(lat, 99)) };
+}
+
+/**
+ * A subject and its baseline measured in turns (subject, baseline, baseline, subject, …; ROUNDS rounds each, the
+ * same total time as one run of each): on a shared machine the load from other work drifts over seconds, and
+ * interleaving gives both sides the same share of it, so the ratio measures the software, not the neighbours.
+ */
+async function interleaved(
+  n: number,
+  subject: (onAnswer: () => void) => Promise<LoadClient>,
+  baseline: (onAnswer: () => void) => Promise<LoadClient>,
+): Promise<{ subject: LoopFigures; baseline: LoopFigures }> {
+  const ROUNDS = 4;
+  const ms = DURATION_MS / ROUNDS;
+  const s: Array<{ lat: number[]; elapsed: number }> = [];
+  const b: Array<{ lat: number[]; elapsed: number }> = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    const order = i % 2 === 0 ? [subject, baseline] : [baseline, subject];
+    for (const make of order) (make === subject ? s : b).push(await closedLoopRaw(n, make, ms));
+  }
+  return { subject: loopFigures(s), baseline: loopFigures(b) };
 }
 
 const request = (id: number): string => `{"jsonrpc":"2.0","id":${id},"method":"uptime"}`;
@@ -174,8 +202,11 @@ async function benchRpc(results: Record<string, unknown>): Promise<void> {
     const rows: unknown[] = [];
     for (const transport of ['unix', 'ws'] as const) {
       for (const n of [1, 16, 64]) {
-        const subject = await closedLoop(n, (on) => (transport === 'unix' ? unixClient(sock, request, on) : wsClient(wsUrl, cookie, request, on)));
-        const base = await closedLoop(n, (on) => (transport === 'unix' ? unixClient(echoUnixPath, request, on) : wsClient(echoWsUrl, undefined, request, on)));
+        const { subject, baseline: base } = await interleaved(
+          n,
+          (on) => (transport === 'unix' ? unixClient(sock, request, on) : wsClient(wsUrl, cookie, request, on)),
+          (on) => (transport === 'unix' ? unixClient(echoUnixPath, request, on) : wsClient(echoWsUrl, undefined, request, on)),
+        );
         const row = { transport, clients: n, anyad: subject, baseline: base, throughput_ratio: r2(subject.rps / base.rps) };
         rows.push(row);
         console.log(
@@ -191,8 +222,11 @@ async function benchRpc(results: Record<string, unknown>): Promise<void> {
     const loaded: unknown[] = [];
     try {
       for (const transport of ['unix', 'ws'] as const) {
-        const subject = await closedLoop(16, (on) => (transport === 'unix' ? unixClient(sock, request, on) : wsClient(wsUrl, cookie, request, on)));
-        const base = await closedLoop(16, (on) => (transport === 'unix' ? unixClient(echoUnixPath, request, on) : wsClient(echoWsUrl, undefined, request, on)));
+        const { subject, baseline: base } = await interleaved(
+          16,
+          (on) => (transport === 'unix' ? unixClient(sock, request, on) : wsClient(wsUrl, cookie, request, on)),
+          (on) => (transport === 'unix' ? unixClient(echoUnixPath, request, on) : wsClient(echoWsUrl, undefined, request, on)),
+        );
         const row = { transport, clients: 16, neighbours: burners.length, anyad: subject, baseline: base, throughput_ratio: r2(subject.rps / base.rps) };
         loaded.push(row);
         console.log(
@@ -206,8 +240,11 @@ async function benchRpc(results: Record<string, unknown>): Promise<void> {
     // A second baseline: bcoin's own HTTP JSON-RPC (getblockcount, keep-alive), the kind of node RPC apps know.
     const node = await startBcoin(dir);
     try {
-      const subject = await closedLoop(16, (on) => unixClient(sock, request, on));
-      const base = await closedLoop(16, (on) => httpClient(node.port, node.apiKey, on));
+      const { subject, baseline: base } = await interleaved(
+        16,
+        (on) => unixClient(sock, request, on),
+        (on) => httpClient(node.port, node.apiKey, on),
+      );
       const row = { clients: 16, anyad_unix: subject, bcoin_http_getblockcount: base, ratio: r2(subject.rps / base.rps) };
       results.rpc_vs_bcoin = row;
       console.log(

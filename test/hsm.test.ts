@@ -77,7 +77,8 @@ describe('HSM over PKCS#11 (SoftHSM2)', { skip: hasSoftHsm ? false : 'softhsm2 n
     assert.match(schnorrTry.error!.message, /no BIP340 Schnorr mechanism/);
   });
 
-  it('the private key cannot be read off the token (CKA_VALUE is sensitive)', async () => {
+  /** A logged-in read-write session on the test's token from this process (as another program on the box would have). */
+  function onToken(op: (p: import('pkcs11js').PKCS11, s: Buffer, pkcs11js: typeof import('pkcs11js')) => void): void {
     const pkcs11js = require('pkcs11js') as typeof import('pkcs11js');
     process.env.SOFTHSM2_CONF = token.conf;
     const p = new pkcs11js.PKCS11();
@@ -85,8 +86,18 @@ describe('HSM over PKCS#11 (SoftHSM2)', { skip: hasSoftHsm ? false : 'softhsm2 n
     p.C_Initialize();
     try {
       const slot = p.C_GetSlotList(true).find((s) => p.C_GetTokenInfo(s).label.trim() === 'anya')!;
-      const s = p.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION);
+      const s = p.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
       p.C_Login(s, pkcs11js.CKU_USER, token.pin);
+      op(p, s, pkcs11js);
+      p.C_Logout(s);
+    } finally {
+      p.C_Finalize();
+      delete process.env.SOFTHSM2_CONF;
+    }
+  }
+
+  it('the private key cannot be read off the token (CKA_VALUE is sensitive)', async () => {
+    onToken((p, s, pkcs11js) => {
       p.C_FindObjectsInit(s, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY }]);
       const key = p.C_FindObjects(s)!;
       p.C_FindObjectsFinal(s);
@@ -94,11 +105,39 @@ describe('HSM over PKCS#11 (SoftHSM2)', { skip: hasSoftHsm ? false : 'softhsm2 n
       const attrs = p.C_GetAttributeValue(s, key, [{ type: pkcs11js.CKA_EXTRACTABLE }, { type: pkcs11js.CKA_SENSITIVE }]);
       assert.equal(attrs[0]!.value![0], 0);
       assert.equal(attrs[1]!.value![0], 1);
-      p.C_Logout(s);
-    } finally {
-      p.C_Finalize();
-      delete process.env.SOFTHSM2_CONF;
-    }
+    });
+  });
+
+  it('a signature the token cannot make leaves its audit entry followed by sign_failed, and no signature', async () => {
+    // The audit entry's commit runs beside the token's signing; when the signing then fails, the log says so.
+    const k = await call<{ id: string }>(ch, 'hsm.generatekey', { label: 'vanishing' });
+    onToken((p, s, pkcs11js) => {
+      p.C_FindObjectsInit(s, [
+        { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },
+        { type: pkcs11js.CKA_LABEL, value: 'vanishing' },
+      ]);
+      const key = p.C_FindObjects(s)!;
+      p.C_FindObjectsFinal(s);
+      p.C_DestroyObject(s, key);
+    });
+    const before = await call<{ entries: number }>(ch, 'hsm.verifyaudit');
+    const dg = digest();
+    const res = await ch.call('hsm.sign', { key: k.id, digest: dg });
+    assert.ok(res.error, 'no signature');
+    assert.match(res.error.message, /no private key/);
+    const tail = await call<Array<{ event: string; key: string; detail: Record<string, unknown> }>>(ch, 'hsm.audit', { from: before.entries + 1, limit: 10 });
+    assert.deepEqual(
+      tail.map((e) => [e.event, e.key]),
+      [
+        ['sign', k.id],
+        ['sign_failed', k.id],
+      ],
+    );
+    assert.equal(tail[0]!.detail.digest, dg);
+    assert.match(String(tail[1]!.detail.reason), /no private key/);
+    assert.equal((await call<{ ok: boolean }>(ch, 'hsm.verifyaudit')).ok, true);
+    // A key gone from the token stops the next start's self-test (by design); this one is disabled, as an operator would.
+    await call(ch, 'hsm.disablekey', { key: k.id });
   });
 
   it('rotation retires the old key (verifies, no longer signs) and carries its policy over', async () => {

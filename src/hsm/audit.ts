@@ -32,6 +32,7 @@ export interface AuditEntry {
   event:
     | 'generate'
     | 'sign'
+    | 'sign_failed'
     | 'deny'
     | 'disable'
     | 'rotate'
@@ -90,6 +91,8 @@ interface Request {
   key: string | null;
   detail: Record<string, unknown>;
   extra: BatchOp[];
+  /** Called once the entry's writes are on their way (or its commit failed before them). */
+  issued?: () => void;
   resolve: (e: AuditEntry) => void;
   reject: (err: unknown) => void;
 }
@@ -114,6 +117,8 @@ export class AuditLog {
   /** The commit loop while it runs; one at a time, so sequence numbers never collide. */
   private committing: Promise<void> | undefined;
   private headFh: FileHandle | undefined;
+  /** The same file opened O_DSYNC: a synced record is one write on the thread pool, not a write and then a datasync. */
+  private headSyncFh: FileHandle | undefined;
 
   /**
    * @param headFile where the head outside LevelDB lives (undefined: none, for tools reading a copy)
@@ -136,6 +141,7 @@ export class AuditLog {
     const file = await this.readHeadFile();
     // Read-write, created 0600 if missing, not in append mode (its one record is rewritten in place at offset 0).
     this.headFh = await open(this.headFile, constants.O_RDWR | constants.O_CREAT, 0o600);
+    this.headSyncFh = await open(this.headFile, constants.O_RDWR | constants.O_DSYNC);
     let finding: StartFinding | undefined;
     if (!file) {
       if (this.head.seq > 0)
@@ -155,7 +161,9 @@ export class AuditLog {
   async close(): Promise<void> {
     await this.committing;
     await this.headFh?.close();
+    await this.headSyncFh?.close();
     this.headFh = undefined;
+    this.headSyncFh = undefined;
   }
 
   /**
@@ -199,23 +207,26 @@ export class AuditLog {
     return h;
   }
 
-  /** One fixed-size record written in place and fsync'd: no rename, so one small write and one datasync. */
+  /**
+   * One fixed-size record written in place: no rename, and when synced one O_DSYNC write (a single step on the
+   * thread pool, so it completes while the provider signs on this thread; a write-then-datasync would wait for this
+   * thread between its two steps).
+   */
   private async writeHeadFile(h: AuditHead, from?: AuditHead, sync = true): Promise<void> {
     if (!this.headFh) return;
     const buf = Buffer.alloc(HEAD_FILE_SIZE, 0x20);
     buf.write(JSON.stringify({ seq: h.seq, hash: h.hash, ...(from ? { from: { seq: from.seq, hash: from.hash } } : {}) }));
     buf[HEAD_FILE_SIZE - 1] = 0x0a;
-    await this.headFh.write(buf, 0, HEAD_FILE_SIZE, 0);
-    if (sync) await this.headFh.datasync();
+    await (sync ? this.headSyncFh! : this.headFh).write(buf, 0, HEAD_FILE_SIZE, 0);
   }
 
   /**
    * Appends an entry: the caller's operations and the entry go in one batch (with the other entries of its group),
    * so an event and its audit entry exist together or not at all. Answers once the entry is durable.
    */
-  append(event: AuditEntry['event'], key: string | null, detail: Record<string, unknown>, extra: BatchOp[] = []): Promise<AuditEntry> {
+  append(event: AuditEntry['event'], key: string | null, detail: Record<string, unknown>, extra: BatchOp[] = [], issued?: () => void): Promise<AuditEntry> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ event, key, detail, extra, resolve, reject });
+      this.queue.push({ event, key, detail, extra, issued, resolve, reject });
       if (!this.committing) this.committing = this.commitAll();
     });
   }
@@ -249,6 +260,7 @@ export class AuditLog {
       const mac = await this.mac(macInput(last.hash));
       last.mac = mac ? mac.toString('hex') : null;
     } catch (err) {
+      for (const { r } of done) r.issued?.();
       for (const { r } of done) r.reject(err);
       return;
     }
@@ -256,7 +268,9 @@ export class AuditLog {
     ops.push({ type: 'put', sublevel: this.db, key: 'a:head', value: head });
     try {
       // Side by side: the head file names this commit as in flight, so a crash between the two is no rollback.
-      const results = await Promise.allSettled([this.write(ops), this.writeHeadFile(head, this.head)]);
+      const writes = Promise.allSettled([this.write(ops), this.writeHeadFile(head, this.head)]);
+      for (const { r } of done) r.issued?.();
+      const results = await writes;
       const failed = results.find((x): x is PromiseRejectedResult => x.status === 'rejected');
       if (results[0].status === 'fulfilled') this.head = head;
       if (failed) throw failed.reason;

@@ -235,8 +235,9 @@ export class Pkcs11Provider implements KeyProvider {
   async disableKey(handle: string): Promise<void> {
     await this.withSession((p11, s) => {
       const key = this.find(p11, s, pkcs11js.CKO_PRIVATE_KEY, handle);
-      if (!key) throw new ProviderError(`no private key ${handle} on the token`);
-      p11.C_SetAttributeValue(s, key, [{ type: pkcs11js.CKA_SIGN, value: false }]);
+      // A private key already gone from the token signs nothing: disabling it is only anyad's record (else an
+      // operator could neither use nor disable it, and the start's self-test would refuse it forever).
+      if (key) p11.C_SetAttributeValue(s, key, [{ type: pkcs11js.CKA_SIGN, value: false }]);
       this.objects.delete(handle);
     });
   }

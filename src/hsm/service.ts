@@ -184,9 +184,19 @@ export class HsmService implements Service {
     return this.provider;
   }
 
-  private async record(event: AuditEntry['event'], key: string | null, detail: Record<string, unknown>, extra: BatchOp[] = []): Promise<void> {
-    if (!this.config.bool('hsm.audit')) await this.store.batch(extra);
-    else await this.audit.append(event, key, detail, extra);
+  /** Writes an event's operations with its audit entry; `issued` is called once the writes are on their way. */
+  private async record(
+    event: AuditEntry['event'],
+    key: string | null,
+    detail: Record<string, unknown>,
+    extra: BatchOp[] = [],
+    issued?: () => void,
+  ): Promise<void> {
+    if (!this.config.bool('hsm.audit')) {
+      const written = this.store.batch(extra);
+      issued?.();
+      await written;
+    } else await this.audit.append(event, key, detail, extra, issued);
     for (const op of extra) if (op.type === 'put' && op.sublevel === this.db && op.key.startsWith('k:')) this.cache.set(op.key.slice(2), op.value as KeyRecord);
     this.policy.written(extra);
   }
@@ -379,14 +389,31 @@ export class HsmService implements Service {
         await this.record('deny', id, { rule: denial.rule, subject: denial.subject, digest: digest.toString('hex'), caller });
         throw rpcError('PolicyDenied', `policy denied the signature: ${denial.message}`, { rule: denial.rule, subject: denial.subject ?? null });
       }
-      try {
-        const sig = Buffer.from(await make(this.need(), k.handle));
-        await this.record('sign', id, { ...detail, digest: digest.toString('hex'), caller });
-        return sig;
-      } catch (err) {
-        throw providerError(err);
-      }
+      const provider = this.need();
+      return this.signAudited(id, caller, { ...detail, digest: digest.toString('hex'), caller }, () => make(provider, k.handle));
     });
+  }
+
+  /**
+   * The signature and its audit entry side by side: the entry's commit is issued first, so its synced writes run on
+   * the thread pool while the provider signs (a PKCS#11 C_Sign or the keystore's ECDSA hold this thread for most of
+   * a millisecond); the signature is returned only once the entry is durable, as before. A signature that then
+   * fails leaves its entry followed by a sign_failed entry, so the log never shows a signature that was not made
+   * without saying so.
+   */
+  private async signAudited(id: string, caller: string, detail: Record<string, unknown>, sign: () => Promise<Uint8Array>): Promise<Buffer> {
+    let issued!: () => void;
+    const onTheirWay = new Promise<void>((r) => (issued = r));
+    const audited = this.record('sign', id, detail, [], issued);
+    await onTheirWay;
+    const [signed, entry] = await Promise.allSettled([(async () => sign())(), audited]);
+    if (entry.status === 'rejected') throw signed.status === 'rejected' ? providerError(signed.reason) : entry.reason;
+    if (signed.status === 'rejected') {
+      const err = providerError(signed.reason);
+      await this.record('sign_failed', id, { caller, reason: err instanceof Error ? err.message : String(err) }).catch(() => undefined);
+      throw err;
+    }
+    return Buffer.from(signed.value);
   }
 
   async verify(id: string, digest: Buffer, signature: Buffer, scheme: Scheme): Promise<boolean> {

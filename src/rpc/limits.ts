@@ -13,9 +13,8 @@ export class TokenBucket {
     this.last = now();
   }
 
-  /** Takes n tokens; returns 0 when granted, else the milliseconds until n tokens will be there. */
-  take(n: number): number {
-    const t = this.now();
+  /** Takes n tokens (at time `t`, when the caller has read the clock); returns 0 when granted, else the milliseconds until n tokens will be there. */
+  take(n: number, t = this.now()): number {
     this.tokens = Math.min(this.ratePerSecond, this.tokens + ((t - this.last) * this.ratePerSecond) / 1000);
     this.last = t;
     if (this.tokens >= n) {

@@ -120,8 +120,12 @@ export class UnixTransport {
     let tooLarge = false;
     let inflight = 0;
     let ended = false;
+    const reply = (answer: string | null): void => {
+      if (answer !== null) conn.send(answer);
+      if (--inflight === 0 && ended) socket.end();
+    };
     const onLine = (line: string): void => {
-      if (tooLarge || line.trim() === '') return;
+      if (tooLarge || line.length === 0 || (line.charCodeAt(0) <= 32 && line.trim() === '')) return;
       // (A UTF-16 unit is at most 3 UTF-8 bytes: short lines need no counting.)
       if (line.length * 3 > this.opts.maxMessageBytes && Buffer.byteLength(line) > this.opts.maxMessageBytes) {
         this.refuseTooLarge(socket, conn);
@@ -129,10 +133,9 @@ export class UnixTransport {
         return;
       }
       inflight++;
-      void this.dispatcher.handle(line, conn).then((answer) => {
-        if (answer !== null) conn.send(answer);
-        if (--inflight === 0 && ended) socket.end();
-      });
+      const answer = this.dispatcher.handle(line, conn);
+      if (typeof answer === 'string' || answer === null) reply(answer);
+      else void answer.then(reply);
     };
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => {

@@ -179,9 +179,9 @@ export class WsTransport {
         return;
       }
       const text = isBinary ? Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data as ArrayBuffer)]).toString('utf8') : data.toString();
-      void this.dispatcher.handle(text, conn).then((answer) => {
-        if (answer !== null) conn.send(answer);
-      });
+      const answer = this.dispatcher.handle(text, conn);
+      if (typeof answer === 'string') conn.send(answer);
+      else if (answer !== null) void answer.then((a) => a !== null && conn.send(a));
     });
     ws.on('error', () => undefined);
     ws.on('close', () => {

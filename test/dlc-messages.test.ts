@@ -12,9 +12,19 @@ import { describe, it } from 'node:test';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import * as bitcoin from 'bitcoinjs-lib';
 import { adaptorVerify } from '../src/core/ecdsa-adaptor.js';
-import { decodeAccept, decodeOffer, decodeSign, encodeAccept, encodeOffer, encodeSign, MessageError } from '../src/adapters/dlc/messages.js';
+import {
+  decodeAccept,
+  decodeClose,
+  decodeOffer,
+  decodeSign,
+  encodeAccept,
+  encodeClose,
+  encodeOffer,
+  encodeSign,
+  MessageError,
+} from '../src/adapters/dlc/messages.js';
 import { outcomePoint } from '../src/adapters/dlc/outcomes.js';
-import { buildTransactions, closingSighash, contractId, DlcTxError, inputValue } from '../src/adapters/dlc/transactions.js';
+import { buildTransactions, closingSighash, contractId, DlcTxError, inputValue, mutualClose } from '../src/adapters/dlc/transactions.js';
 import { ROOT } from './helpers/daemon.js';
 
 const v = JSON.parse(readFileSync(join(ROOT, 'test/vectors/dlc_enum_single_oracle.json'), 'utf8')) as {
@@ -115,5 +125,40 @@ describe('DLC messages and transactions (dlcspecs enum_single_oracle vector)', (
       (e: Error) => e instanceof DlcTxError && /do not add up/.test(e.message),
     );
     assert.throws(() => buildTransactions(offer, { ...accept, payout_serial_id: offer.payout_serial_id }), /same serial id/);
+  });
+
+  it("close_dlc (node-dlc's close_dlc_v0) and its mutual close transaction over the vector's funding output", () => {
+    const c = {
+      contract_id: 'ab'.repeat(32),
+      close_signature: 'cd'.repeat(64),
+      offer_payout: 60_000_000n,
+      accept_payout: 39_000_000n,
+      fund_input_serial_id: 0x0102030405060708n,
+    };
+    const bytes = encodeClose(c);
+    // type, contract id, signature, two payouts, the funding input's serial id, no extra inputs, no signatures
+    assert.equal(bytes.length, 2 + 32 + 64 + 8 + 8 + 8 + 1 + 1);
+    assert.equal(Buffer.from(bytes.subarray(0, 2)).toString('hex'), 'cbca');
+    assert.deepEqual(decodeClose(bytes), c);
+    const withInput = Buffer.from(bytes);
+    withInput[bytes.length - 2] = 1;
+    assert.throws(() => decodeClose(withInput), /close_dlc with extra funding inputs is not supported/);
+    assert.throws(() => decodeClose(bytes.subarray(0, 50)), /close_dlc: .*runs past the end/);
+    assert.throws(() => decodeClose(Buffer.concat([bytes, Buffer.of(0)])), /unexpected bytes at the end/);
+
+    const t = buildTransactions(offer, accept);
+    const tx = mutualClose(offer, accept, t, 1_000n, t.fundValue - 2_000n);
+    assert.deepEqual([tx.version, tx.locktime, tx.ins.length, tx.ins[0]!.sequence, tx.ins[0]!.index], [2, 0, 1, 0, t.fundOutputIndex]);
+    assert.equal(Buffer.from(tx.ins[0]!.hash).reverse().toString('hex'), t.funding.getId());
+    // Outputs by payout_serial_id, as the CETs'.
+    const first = offer.payout_serial_id < accept.payout_serial_id ? offer.payout_spk : accept.payout_spk;
+    assert.equal(Buffer.from(tx.outs[0]!.script).toString('hex'), first);
+    assert.equal(
+      tx.outs.reduce((sum, o) => sum + o.value, 0n),
+      t.fundValue - 1_000n,
+    );
+    assert.equal(mutualClose(offer, accept, t, 0n, 5_000n).outs.length, 1, 'an output under the dust limit is left out');
+    assert.throws(() => mutualClose(offer, accept, t, 0n, 500n), /would pay nobody/);
+    assert.throws(() => mutualClose(offer, accept, t, t.fundValue, 1n), /exceed the funding output/);
   });
 });

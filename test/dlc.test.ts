@@ -371,6 +371,76 @@ describe('DLC: two anyads, one regtest chain, an oracle', () => {
     assert.deepEqual(refund.outs.map((o) => o.value).sort(), [25_000_000n, 25_000_000n]);
   });
 
+  it("a mutual close (node-dlc's close_dlc): Alice proposes the split, Bob takes it only at the payout he expects; 8 takes at once make one", async () => {
+    const [bobBlock] = await node.mine(1, bob.address);
+    const [aliceBlock] = await node.mine(101, alice.address);
+    const oracle = makeOracle(enumDescriptor(['up', 'down']), 1, 'close-early', 'tagged', 1_600_000_000);
+    const offered = await call<{ id: string; offer: string }>(alice.ch, 'dlc.offer', {
+      announcement: hex(oracle.ann),
+      payouts: [
+        { outcome: 'up', offer_payout_sat: 60_000_000 },
+        { outcome: 'down', offer_payout_sat: 0 },
+      ],
+      offer_collateral_sat: 30_000_000,
+      total_collateral_sat: 60_000_000,
+      fee_rate_sat_vb: 2,
+      utxos: [await coinbase(aliceBlock!)],
+    });
+    // Before funding there is nothing to close.
+    const early = await alice.ch.call('dlc.proposeclose', { id: offered.id, payout_sat: 1 });
+    assert.equal(early.error?.code, -32014);
+    await fund(offered, bobBlock!);
+
+    const proposal = await call<{ close: string; txid: string; offer_payout_sat: number; accept_payout_sat: number }>(alice.ch, 'dlc.proposeclose', {
+      id: offered.id,
+      payout_sat: 45_000_000,
+    });
+    assert.deepEqual([proposal.offer_payout_sat, proposal.accept_payout_sat], [45_000_000, 15_000_000]);
+    assert.equal(proposal.close.slice(0, 4), 'cbca', 'close_dlc_v0 type 52170');
+    // Refusals: a payout other than Bob expects, a changed signature, another contract, a cut message, more than the total.
+    const greedy = await bob.ch.call('dlc.acceptclose', { close: proposal.close, payout_sat: 20_000_000 });
+    assert.equal(greedy.error?.code, -32602);
+    assert.match(greedy.error!.message, /pays this party 15000000 sat, not the payout_sat 20000000/);
+    const msg = Buffer.from(proposal.close, 'hex');
+    const badSig = Buffer.from(msg);
+    badSig[2 + 32 + 10]! ^= 1;
+    const forged = await bob.ch.call('dlc.acceptclose', { close: hex(badSig), payout_sat: 15_000_000 });
+    assert.equal(forged.error?.code, -32602);
+    assert.match(forged.error!.message, /close_signature does not verify/);
+    const otherId = Buffer.from(msg);
+    otherId[2]! ^= 1;
+    const stranger = await bob.ch.call('dlc.acceptclose', { close: hex(otherId), payout_sat: 15_000_000 });
+    assert.equal(stranger.error?.code, -32011);
+    const cut = await bob.ch.call('dlc.acceptclose', { close: hex(msg.subarray(0, 60)), payout_sat: 15_000_000 });
+    assert.equal(cut.error?.code, -32602);
+    assert.match(cut.error!.message, /^close_dlc: /);
+    const tooMuch = await alice.ch.call('dlc.proposeclose', { id: offered.id, payout_sat: 60_000_001 });
+    assert.equal(tooMuch.error?.code, -32602);
+
+    const takes = await Promise.all(Array.from({ length: 8 }, () => bob.ch.call('dlc.acceptclose', { close: proposal.close, payout_sat: 15_000_000 })));
+    const took = takes.filter((r) => r.result).map((r) => r.result as { id: string; txid: string });
+    assert.equal(took.length, 1, JSON.stringify(takes.find((r) => r.error && r.error.code !== -32014)?.error));
+    assert.ok(takes.every((r) => r.result || r.error?.code === -32014));
+    assert.equal(took[0]!.txid, proposal.txid, 'the transaction both built');
+    await until('the mutual close in the node mempool', async () => ((await node.rpc<string[]>('getrawmempool')).includes(proposal.txid) ? true : undefined));
+    await node.mine(1, bob.address);
+    await waitState(bob, offered.id, 'closed');
+    await waitState(alice, offered.id, 'closed');
+    const aliceView = await state(alice, offered.id);
+    assert.deepEqual([aliceView.outcome, aliceView.closing_txid], [null, proposal.txid]);
+
+    // On chain: 0.45 BTC to Alice's payout key, 0.15 BTC to Bob's; the fee is the CET fee both put in.
+    const tx = bitcoin.Transaction.fromHex(await node.rpc<string>('getrawtransaction', proposal.txid, false));
+    const payoutAddress = async (p: Party): Promise<string> => {
+      const c = await call<{ keys: { payout: string } }>(p.ch, 'dlc.get', { id: offered.id });
+      return (await call<{ addresses: { p2wpkh: string } }>(p.ch, 'hsm.getpubkey', { key: c.keys.payout })).addresses.p2wpkh;
+    };
+    const paid = new Map(tx.outs.map((o) => [bitcoin.address.fromOutputScript(o.script, bitcoin.networks.regtest), o.value]));
+    assert.equal(paid.get(await payoutAddress(alice)), 45_000_000n);
+    assert.equal(paid.get(await payoutAddress(bob)), 15_000_000n);
+    assert.equal(tx.outs.length, 2);
+  });
+
   it('refuses an adaptor signature that does not verify, an offer for another chain, and collateral over the policy', async () => {
     const [bobBlock] = await node.mine(1, bob.address);
     const [aliceBlock] = await node.mine(101, alice.address);

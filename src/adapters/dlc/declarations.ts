@@ -175,6 +175,32 @@ export const dlcRefund = declareMethod({
   role: 'admin',
 });
 
+export const dlcProposeclose = declareMethod({
+  name: 'dlc.proposeclose',
+  summary:
+    "Propose a mutual close of a funded contract: this party takes payout_sat of the total collateral, the other the rest (the fee is the CET fee already in the funding output). Answers close_dlc (node-dlc's close_dlc_v0, type 52170) with this party's signature, for the counterparty's dlc.acceptclose.",
+  params: Type.Object({ id: Id, payout_sat: Type.Integer({ minimum: 0, maximum: 2_100_000_000_000_000 }) }, { additionalProperties: false }),
+  result: Type.Object({ id: Type.String(), close: Type.String(), txid: Type.String(), offer_payout_sat: Type.Integer(), accept_payout_sat: Type.Integer() }),
+  errors: ['Conflict', 'NotFound', 'Locked', 'BackendUnavailable'],
+  role: 'admin',
+});
+
+export const dlcAcceptclose = declareMethod({
+  name: 'dlc.acceptclose',
+  summary:
+    "Take a counterparty's close_dlc: only when it pays this party exactly payout_sat and its signature verifies; completes the close transaction with this party's signature and broadcasts it.",
+  params: Type.Object(
+    {
+      close: Hex('close_dlc, hex.', 10_000),
+      payout_sat: Type.Integer({ minimum: 0, maximum: 2_100_000_000_000_000, description: 'What this party expects the close to pay it.' }),
+    },
+    { additionalProperties: false },
+  ),
+  result: Type.Object({ id: Type.String(), txid: Type.String() }),
+  errors: ['Conflict', 'NotFound', 'Locked', 'BackendRejected', 'BackendUnavailable'],
+  role: 'admin',
+});
+
 export const dlcCancel = declareMethod({
   name: 'dlc.cancel',
   summary: 'Drop a contract not funded yet (offered, or accepted before the offerer signed): its coins may fund another one.',
@@ -214,6 +240,8 @@ export const DLC_METHODS: readonly MethodDeclaration[] = [
   dlcFinalize,
   dlcClose,
   dlcRefund,
+  dlcProposeclose,
+  dlcAcceptclose,
   dlcCancel,
   dlcList,
   dlcGet,

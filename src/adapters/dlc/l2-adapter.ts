@@ -25,6 +25,8 @@ const OPERATIONS = {
   finalize: D.dlcFinalize.params,
   close: D.dlcClose.params,
   refund: D.dlcRefund.params,
+  proposeclose: D.dlcProposeclose.params,
+  acceptclose: D.dlcAcceptclose.params,
   cancel: D.dlcCancel.params,
 } satisfies Record<string, TSchema>;
 
@@ -48,6 +50,8 @@ export function dlcL2Adapter(svc: DlcService): Layer2Adapter {
       'contract.finalize',
       'contract.close',
       'contract.refund',
+      'contract.proposeclose',
+      'contract.acceptclose',
       'contract.cancel',
       'events.contract',
     ],
@@ -83,6 +87,15 @@ export function dlcL2Adapter(svc: DlcService): Layer2Adapter {
         }
         case 'refund':
           return after(String(params.id), await svc.refund(String(params.id), CALLER));
+        case 'proposeclose': {
+          const p = params as Static<typeof D.dlcProposeclose.params>;
+          return after(p.id, await svc.proposeClose(p.id, p.payout_sat, CALLER));
+        }
+        case 'acceptclose': {
+          const p = params as Static<typeof D.dlcAcceptclose.params>;
+          const r = await svc.acceptClose(p.close, p.payout_sat, CALLER);
+          return after(r.id, r);
+        }
         case 'cancel':
           return after(String(params.id), await svc.cancel(String(params.id), CALLER));
         default:

@@ -41,6 +41,8 @@ export function dlcMethods(svc: DlcService): MethodSpec[] {
     implement(D.dlcFinalize, ({ sign }, ctx) => svc.finalize(sign, ctx.caller)),
     implement(D.dlcClose, ({ id, attestation }, ctx) => svc.settle(id, attestation, ctx.caller)),
     implement(D.dlcRefund, ({ id }, ctx) => svc.refund(id, ctx.caller)),
+    implement(D.dlcProposeclose, ({ id, payout_sat }, ctx) => svc.proposeClose(id, payout_sat, ctx.caller)),
+    implement(D.dlcAcceptclose, ({ close, payout_sat }, ctx) => svc.acceptClose(close, payout_sat, ctx.caller)),
     implement(D.dlcCancel, ({ id }, ctx) => svc.cancel(id, ctx.caller)),
     implement(D.dlcList, async () => (await svc.list()).map(summary)),
     implement(D.dlcGet, async ({ id }) => {

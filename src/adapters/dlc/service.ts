@@ -21,9 +21,11 @@ import type { BitcoinApi } from '../bitcoin/room.js';
 import type { HsmApi } from '../../hsm/room.js';
 import {
   decodeAccept,
+  decodeClose,
   decodeOffer,
   decodeSign,
   encodeAccept,
+  encodeClose,
   encodeOffer,
   encodeSign,
   MessageError,
@@ -38,7 +40,7 @@ import { NumericError, type NumericDescriptor } from './numeric.js';
 import { attestationScalars, decodeAttestation, OracleError, verifyAnnouncement, verifyAttestation, type OracleAnnouncement } from './oracle.js';
 import { OracleUnreachable, type OracleClient } from './oracle-client.js';
 import { CetPoints } from './outcomes.js';
-import { buildTransactions, closingSighash, contractId, DlcTxError, type DlcTransactions } from './transactions.js';
+import { buildTransactions, closingSighash, contractId, DlcTxError, mutualClose, type DlcTransactions } from './transactions.js';
 import type { Logger } from 'pino';
 
 export type ContractState = 'offered' | 'accepted' | 'signed' | 'broadcast' | 'confirmed' | 'closing' | 'closed' | 'refunding' | 'refunded' | 'cancelled';
@@ -55,8 +57,10 @@ export interface ContractRecord {
   contract_id: string | null;
   funding_txid: string | null;
   closing_txid: string | null;
-  /** The closing transaction (CET or refund) as sent, to send again while the node does not know it. */
+  /** The closing transaction (CET, refund or mutual close) as sent, to send again while the node does not know it. */
   closing_hex?: string;
+  /** A mutual close proposed or taken: its transaction's id and the payouts (sat, as strings). */
+  mutual_close?: { txid: string; offer_payout: string; accept_payout: string };
   outcome: string | null;
   created: string;
   updated: string;
@@ -736,6 +740,90 @@ export class DlcService implements Service {
     }
   }
 
+  /**
+   * A mutual close proposed by us: we take `payout_sat` of the total collateral, the counterparty the rest, and the
+   * fee is what the funding output holds beyond the collateral (the CET fee both parties already put in). Answers
+   * close_dlc with our signature; the counterparty completes and broadcasts it (dlc.closeaccept).
+   */
+  async proposeClose(
+    id: string,
+    payoutSat: number,
+    caller: string,
+  ): Promise<{ id: string; close: string; txid: string; offer_payout_sat: number; accept_payout_sat: number }> {
+    return this.locks.run(id, async () => {
+      const rec = await this.get(id);
+      if (rec.state !== 'broadcast' && rec.state !== 'confirmed')
+        throw rpcError('Conflict', `contract ${id} is ${rec.state}; a mutual close spends a funded contract`);
+      const { offer, accept, t } = this.parts(rec);
+      const total = offer.contract_info.total_collateral;
+      const ours = BigInt(payoutSat);
+      if (ours > total) throw rpcError('InvalidParams', `payout_sat ${payoutSat} is more than the total collateral ${total}`);
+      const [offerPayout, acceptPayout] = rec.role === 'offerer' ? [ours, total - ours] : [total - ours, ours];
+      let tx: bitcoin.Transaction;
+      try {
+        tx = mutualClose(offer, accept, t, offerPayout, acceptPayout);
+      } catch (err) {
+        throw asRpc(err);
+      }
+      const signature = compactOf(await this.hsm.signDigest(rec.keys.funding, closingSighash(tx, t), caller));
+      const close = hex(
+        encodeClose({
+          contract_id: rec.contract_id!,
+          close_signature: signature,
+          offer_payout: offerPayout,
+          accept_payout: acceptPayout,
+          fund_input_serial_id: u64(),
+        }),
+      );
+      const txid = tx.getId();
+      await this.save({ ...rec, mutual_close: { txid, offer_payout: String(offerPayout), accept_payout: String(acceptPayout) } }, rec.state);
+      this.log.info({ id, txid, caller }, 'DLC mutual close proposed');
+      return { id, close, txid, offer_payout_sat: Number(offerPayout), accept_payout_sat: Number(acceptPayout) };
+    });
+  }
+
+  /**
+   * A counterparty's close_dlc: taken only when it pays us exactly `payout_sat` (refuse rather than guess), its
+   * signature verifies against their funding key, and it spends our contract's funding output; then completed with
+   * our signature and broadcast.
+   */
+  async acceptClose(closeHex: string, payoutSat: number, caller: string): Promise<{ id: string; txid: string }> {
+    let c;
+    try {
+      c = decodeClose(Buffer.from(closeHex, 'hex'));
+    } catch (err) {
+      throw asRpc(err);
+    }
+    const found = (await this.list()).find((r) => r.contract_id === c.contract_id);
+    if (!found) throw rpcError('NotFound', `no contract has contract_id ${c.contract_id}`);
+    return this.locks.run(found.id, async () => {
+      const rec = await this.get(found.id);
+      if (rec.state !== 'broadcast' && rec.state !== 'confirmed')
+        throw rpcError('Conflict', `contract ${rec.id} is ${rec.state}; a mutual close spends a funded contract`);
+      const { offer, accept, t, theirKey, ourKey } = this.parts(rec);
+      const ours = rec.role === 'offerer' ? c.offer_payout : c.accept_payout;
+      if (ours !== BigInt(payoutSat))
+        throw rpcError('InvalidParams', `the close pays this party ${ours} sat, not the payout_sat ${payoutSat} it expects; not signed`);
+      let tx: bitcoin.Transaction;
+      try {
+        tx = mutualClose(offer, accept, t, c.offer_payout, c.accept_payout);
+      } catch (err) {
+        throw asRpc(err);
+      }
+      const digest = closingSighash(tx, t);
+      const theirSig = Buffer.from(c.close_signature, 'hex');
+      if (!secp256k1.verify(theirSig, digest, Buffer.from(theirKey, 'hex'), { prehash: false, lowS: false }))
+        throw rpcError('InvalidParams', "close_dlc: close_signature does not verify against the counterparty's funding key for this close");
+      const mine = Buffer.concat([await this.hsm.signDigest(rec.keys.funding, digest, caller), Buffer.of(SIGHASH_ALL)]);
+      const closingHex = this.spendFunding(tx, t, { key: ourKey, sig: mine }, { key: theirKey, sig: derWithSighash(theirSig) });
+      const txid = await this.chain.broadcast(closingHex, 'the mutual close');
+      const mutual = { txid, offer_payout: String(c.offer_payout), accept_payout: String(c.accept_payout) };
+      await this.save({ ...rec, state: 'closing', closing_txid: txid, closing_hex: closingHex, mutual_close: mutual }, rec.state);
+      this.log.info({ id: rec.id, txid, caller }, 'DLC mutual close broadcast');
+      return { id: rec.id, txid };
+    });
+  }
+
   private async followOne(id: string, header: { height: number; mediantime?: number; time: number }, blockHash: string): Promise<void> {
     const rec = await this.get(id);
     if (rec.state === 'signed' || rec.state === 'broadcast') {
@@ -758,7 +846,8 @@ export class DlcService implements Service {
       // it for relay (bcoin answers sendrawtransaction before its mempool decides). Sent again while the funding
       // output is unspent, with the node's reason in the log if it refuses; otherwise the spend is looked for below.
       if (rec.closing_hex && (await this.fundingUnspent(rec))) {
-        await this.chain.broadcast(rec.closing_hex, rec.state === 'closing' ? 'the CET' : 'the refund').then(
+        const what = rec.mutual_close?.txid === rec.closing_txid ? 'the mutual close' : rec.state === 'closing' ? 'the CET' : 'the refund';
+        await this.chain.broadcast(rec.closing_hex, what).then(
           () => this.log.info({ id, txid: rec.closing_txid }, 'DLC closing transaction sent again: the node did not know it'),
           (err: Error) => this.log.warn({ id, txid: rec.closing_txid, reason: err.message }, 'DLC closing transaction refused; next block retries'),
         );
@@ -787,15 +876,19 @@ export class DlcService implements Service {
       }
       return;
     }
-    // Spent by the counterparty (or by us elsewhere): a CET of a known outcome, or the refund.
-    const known = new Map<string, string | null>([
-      [t.refund.getId(), null],
-      ...offer.contract_info.payouts.map((p, i) => [t.cets[i]!.getId(), p.outcome] as [string, string]),
+    // Spent by the counterparty (or by us elsewhere): a CET of a known outcome, the refund, or the mutual close we
+    // proposed.
+    const known = new Map<string, { state: ContractState; outcome: string | null }>([
+      [t.refund.getId(), { state: 'refunded', outcome: null }],
+      ...offer.contract_info.payouts.map(
+        (p, i) => [t.cets[i]!.getId(), { state: 'closed', outcome: p.outcome }] as [string, { state: ContractState; outcome: string }],
+      ),
+      ...(rec.mutual_close ? [[rec.mutual_close.txid, { state: 'closed', outcome: null }] as [string, { state: ContractState; outcome: null }]] : []),
     ]);
     for (const txid of await this.chain.blockTxids(blockHash)) {
-      if (!known.has(txid)) continue;
-      const outcome = known.get(txid)!;
-      await this.save({ ...rec, state: outcome === null ? 'refunded' : 'closed', closing_txid: txid, closing_hex: undefined, outcome }, rec.state);
+      const k = known.get(txid);
+      if (!k) continue;
+      await this.save({ ...rec, state: k.state, closing_txid: txid, closing_hex: undefined, outcome: k.outcome }, rec.state);
       return;
     }
   }

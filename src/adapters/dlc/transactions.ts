@@ -131,6 +131,30 @@ export function buildTransactions(offer: Offer, accept: AcceptTerms): DlcTransac
   return { funding, fundingScript: script, fundOutputIndex, fundValue, cets, refund, offerChange, acceptChange };
 }
 
+/**
+ * The mutual close (node-dlc's close_dlc): version 2, locktime 0, the funding output as its only input with
+ * sequence 0, the two payouts by payout_serial_id (a payout under the dust limit left out). Its fee is what the
+ * funding output holds beyond the payouts.
+ */
+export function mutualClose(offer: Offer, accept: AcceptTerms, t: DlcTransactions, offerPayout: bigint, acceptPayout: bigint): bitcoin.Transaction {
+  if (offerPayout + acceptPayout > t.fundValue)
+    throw new DlcTxError(`the payouts (${offerPayout} + ${acceptPayout}) exceed the funding output's ${t.fundValue} sat`);
+  const tx = new bitcoin.Transaction();
+  tx.version = 2;
+  tx.locktime = 0;
+  tx.addInput(Buffer.from(t.funding.getHash()), t.fundOutputIndex, 0);
+  byPayoutSerial(
+    [
+      { serial: offer.payout_serial_id, spk: offer.payout_spk, value: offerPayout },
+      { serial: accept.payout_serial_id, spk: accept.payout_spk, value: acceptPayout },
+    ],
+    tx,
+  );
+  if (tx.outs.length === 0)
+    throw new DlcTxError(`both payouts (${offerPayout}, ${acceptPayout}) are under the ${DUST_LIMIT}-sat dust limit: the close would pay nobody`);
+  return tx;
+}
+
 /** The digest a funding key signs for a CET or the refund (segwit v0, SIGHASH_ALL, the 2-of-2 script). */
 export function closingSighash(tx: bitcoin.Transaction, t: DlcTransactions): Buffer {
   return Buffer.from(tx.hashForWitnessV0(0, t.fundingScript, t.fundValue, bitcoin.Transaction.SIGHASH_ALL));

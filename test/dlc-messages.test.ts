@@ -22,8 +22,10 @@ import {
   encodeOffer,
   encodeSign,
   MessageError,
+  type Accept,
+  type FundingInput,
 } from '../src/adapters/dlc/messages.js';
-import { outcomePoint } from '../src/adapters/dlc/outcomes.js';
+import { adaptorPoints, combinations, outcomePoint } from '../src/adapters/dlc/outcomes.js';
 import { buildTransactions, closingSighash, contractId, DlcTxError, inputValue, mutualClose } from '../src/adapters/dlc/transactions.js';
 import { ROOT } from './helpers/daemon.js';
 
@@ -160,5 +162,68 @@ describe('DLC messages and transactions (dlcspecs enum_single_oracle vector)', (
     assert.equal(mutualClose(offer, accept, t, 0n, 5_000n).outs.length, 1, 'an output under the dust limit is left out');
     assert.throws(() => mutualClose(offer, accept, t, 0n, 500n), /would pay nobody/);
     assert.throws(() => mutualClose(offer, accept, t, t.fundValue, 1n), /exceed the funding output/);
+  });
+});
+
+describe('DLC with several oracles (dlcspecs enum_3_of_5 vector)', () => {
+  const v3 = JSON.parse(readFileSync(join(ROOT, 'test/vectors/dlc_enum_3_of_5.json'), 'utf8')) as {
+    offer: string;
+    accept: Omit<Accept, 'accept_collateral' | 'payout_serial_id' | 'change_serial_id' | 'funding_inputs' | 'cet_adaptor_signatures' | 'refund_signature'> & {
+      accept_collateral: number;
+      payout_serial_id: string;
+      change_serial_id: string;
+      funding_inputs: Array<Omit<FundingInput, 'input_serial_id'> & { input_serial_id: string }>;
+      cet_adaptor_signatures_first: string[];
+    };
+  };
+  const offer3 = decodeOffer(b(v3.offer));
+  const a = v3.accept;
+  const terms = {
+    ...a,
+    accept_collateral: BigInt(a.accept_collateral),
+    payout_serial_id: BigInt(a.payout_serial_id),
+    change_serial_id: BigInt(a.change_serial_id),
+    funding_inputs: a.funding_inputs.map((i) => ({ ...i, input_serial_id: BigInt(i.input_serial_id) })),
+  };
+
+  it('reads the 3-of-5 offer (every announcement verified) and writes it back byte for byte', () => {
+    const o = offer3.contract_info.oracles!;
+    assert.equal(o.threshold, 3);
+    assert.equal(o.announcements.length, 5);
+    assert.equal(hex(encodeOffer(offer3)), v3.offer);
+    assert.deepEqual(combinations(5, 3).slice(0, 4), [
+      [0, 1, 2],
+      [0, 1, 3],
+      [0, 1, 4],
+      [0, 2, 3],
+    ]);
+    assert.equal(combinations(5, 3).length, 10);
+  });
+
+  it("the accepter's adaptor signatures verify over anyad's CETs under the sums of each 3 oracles' points, in rust-dlc's order", () => {
+    const t = buildTransactions(offer3, terms);
+    const points = adaptorPoints(offer3.contract_info);
+    assert.equal(points.length, 4 * 10, 'four outcomes, ten combinations each');
+    a.cet_adaptor_signatures_first.forEach((sig, i) => {
+      const { cet, point } = points[i]!;
+      assert.ok(adaptorVerify(b(a.funding_pubkey), point, closingSighash(t.cets[cet]!, t), b(sig)), `signature ${i + 1}`);
+      // under the next combination's point it does not verify
+      assert.equal(adaptorVerify(b(a.funding_pubkey), points[(i + 1) % points.length]!.point, closingSighash(t.cets[cet]!, t), b(sig)), false);
+    });
+  });
+
+  it('refuses an impossible threshold, a repeated oracle and oracle_params (allowed differences) by name', () => {
+    const o = offer3.contract_info.oracles!;
+    const withThreshold = (threshold: number): Buffer =>
+      Buffer.from(encodeOffer({ ...offer3, contract_info: { ...offer3.contract_info, oracles: { ...o, threshold } } }));
+    assert.throws(() => decodeOffer(withThreshold(6)), /threshold 6 of 5 oracles is impossible/);
+    assert.throws(() => decodeOffer(withThreshold(0)), /threshold 0 of 5 oracles is impossible/);
+    const twice = { ...o, tlvs: [o.tlvs[0]!, ...o.tlvs.slice(0, 4)], announcements: [o.announcements[0]!, ...o.announcements.slice(0, 4)] };
+    assert.throws(() => decodeOffer(encodeOffer({ ...offer3, contract_info: { ...offer3.contract_info, oracles: twice } })), /an oracle is named twice/);
+    const params = b(v3.offer);
+    const at = v3.offer.indexOf(o.tlvs[4]!) / 2 + o.tlvs[4]!.length / 2;
+    assert.equal(params[at], 0, 'oracle_params absent');
+    params[at] = 1;
+    assert.throws(() => decodeOffer(params), /oracle_params .* are not supported/);
   });
 });

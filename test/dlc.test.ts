@@ -385,6 +385,7 @@ describe('DLC: two anyads, one regtest chain, an oracle', () => {
       total_collateral_sat: 60_000_000,
       fee_rate_sat_vb: 2,
       utxos: [await coinbase(aliceBlock!)],
+      refund_locktime: 2_000_000_000, // (not refunded by the anyads while the test runs)
     });
     // Before funding there is nothing to close.
     const early = await alice.ch.call('dlc.proposeclose', { id: offered.id, payout_sat: 1 });
@@ -439,6 +440,51 @@ describe('DLC: two anyads, one regtest chain, an oracle', () => {
     assert.equal(paid.get(await payoutAddress(alice)), 45_000_000n);
     assert.equal(paid.get(await payoutAddress(bob)), 15_000_000n);
     assert.equal(tx.outs.length, 2);
+  });
+
+  it('a contract on 2 of 3 oracles: two agreeing attestations complete the CET; one, two that disagree, or a stranger are refused', async () => {
+    const [bobBlock] = await node.mine(1, bob.address);
+    const [aliceBlock] = await node.mine(101, alice.address);
+    const oracles = [0, 1, 2].map(() => makeOracle(enumDescriptor(['rain', 'sun']), 1, 'weather-2026-12-01', 'tagged', 1_600_000_000));
+    const offered = await call<{ id: string; offer: string }>(alice.ch, 'dlc.offer', {
+      announcements: oracles.map((o) => hex(o.ann)),
+      threshold: 2,
+      payouts: [
+        { outcome: 'rain', offer_payout_sat: 40_000_000 },
+        { outcome: 'sun', offer_payout_sat: 0 },
+      ],
+      offer_collateral_sat: 20_000_000,
+      total_collateral_sat: 40_000_000,
+      fee_rate_sat_vb: 2,
+      utxos: [await coinbase(aliceBlock!)],
+      refund_locktime: 2_000_000_000,
+    });
+    await fund(offered, bobBlock!);
+    const id = offered.id;
+    const att = (o: number, outcome: string): string => hex(oracles[o]!.attest([outcome]));
+    const one = await alice.ch.call('dlc.close', { id, attestations: [att(0, 'rain')] });
+    assert.equal(one.error?.code, -32602);
+    assert.match(one.error!.message, /2 oracles must attest the same outcome; the attestations given agree at most 1/);
+    const split = await alice.ch.call('dlc.close', { id, attestations: [att(0, 'rain'), att(1, 'sun')] });
+    assert.match(split.error!.message, /agree at most 1/);
+    const stranger = makeOracle(enumDescriptor(['rain', 'sun']), 1, 'weather-2026-12-01', 'tagged', 1_600_000_000);
+    const foreign = await alice.ch.call('dlc.close', { id, attestations: [att(0, 'rain'), hex(stranger.attest(['rain']))] });
+    assert.match(foreign.error!.message, /which this contract does not name/);
+    const both = await alice.ch.call('dlc.close', { id, attestation: att(0, 'rain'), attestations: [att(2, 'rain')] });
+    assert.match(both.error!.message, /not both/);
+    // Bob closes with oracles 2 and 0 agreeing on "rain" (oracle 1 says "sun"): the CET pays Alice the whole 0.4 BTC.
+    const closed = await call<{ outcome: string; txid: string }>(bob.ch, 'dlc.close', { id, attestations: [att(2, 'rain'), att(1, 'sun'), att(0, 'rain')] });
+    assert.equal(closed.outcome, 'rain');
+    await until('the CET in the node mempool', async () => ((await node.rpc<string[]>('getrawmempool')).includes(closed.txid) ? true : undefined));
+    await node.mine(1, bob.address);
+    await waitState(bob, id, 'closed');
+    await waitState(alice, id, 'closed');
+    assert.deepEqual([(await state(alice, id)).outcome, (await state(alice, id)).closing_txid], ['rain', closed.txid]);
+    const cet = bitcoin.Transaction.fromHex(await node.rpc<string>('getrawtransaction', closed.txid, false));
+    assert.deepEqual(
+      cet.outs.map((o) => o.value),
+      [40_000_000n],
+    );
   });
 
   it('refuses an adaptor signature that does not verify, an offer for another chain, and collateral over the policy', async () => {

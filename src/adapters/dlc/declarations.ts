@@ -97,7 +97,17 @@ export const dlcOffer = declareMethod({
     'Funding, payout and change keys are made in the keystore. cet_locktime defaults to the event maturity, refund_locktime to a week later. The collateral is signed for only at dlc.sign, through the signing policy.',
   params: Type.Object(
     {
-      announcement: Hex('The oracle_announcement, hex.', 200_000),
+      announcement: Type.Optional(Hex('The oracle_announcement, hex (one oracle).', 200_000)),
+      announcements: Type.Optional(
+        Type.Array(Hex('An oracle_announcement, hex.', 200_000), {
+          minItems: 2,
+          maxItems: 20,
+          description: 'Several oracles instead of announcement: their announcements of the same enumerated outcomes.',
+        }),
+      ),
+      threshold: Type.Optional(
+        Type.Integer({ minimum: 1, maximum: 20, description: 'With announcements: how many oracles must attest an outcome (default: all of them).' }),
+      ),
       payouts: Type.Optional(
         Type.Array(Type.Object({ outcome: Type.String({ maxLength: 1000 }), offer_payout_sat: Sat }, { additionalProperties: false }), {
           minItems: 2,
@@ -159,8 +169,16 @@ export const dlcFinalize = declareMethod({
 
 export const dlcClose = declareMethod({
   name: 'dlc.close',
-  summary: "With the oracle's attestation: complete the CET of the attested outcome and broadcast it.",
-  params: Type.Object({ id: Id, attestation: Hex('oracle_attestation, hex.', 200_000) }, { additionalProperties: false }),
+  summary:
+    "With the oracle's attestation (a contract on several oracles: attestations of at least its threshold of them, agreeing): complete the CET of the attested outcome and broadcast it.",
+  params: Type.Object(
+    {
+      id: Id,
+      attestation: Type.Optional(Hex('oracle_attestation, hex.', 200_000)),
+      attestations: Type.Optional(Type.Array(Hex('oracle_attestation, hex.', 200_000), { minItems: 1, maxItems: 20 })),
+    },
+    { additionalProperties: false },
+  ),
   result: Type.Object({ id: Type.String(), outcome: Type.String(), txid: Type.String() }),
   errors: ['Conflict', 'NotFound', 'Unsupported', 'Locked', 'BackendRejected', 'BackendUnavailable'],
   role: 'admin',

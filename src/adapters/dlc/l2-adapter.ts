@@ -6,6 +6,7 @@ import type { Static, TSchema } from '@sinclair/typebox';
 import { rpcError } from '../../rpc/errors.js';
 import { recordViews, type Layer2Adapter, type OperationRecord } from '../layer2/contract.js';
 import * as D from './declarations.js';
+import { attestationList } from './methods.js';
 import type { ContractRecord, DlcService } from './service.js';
 
 const CALLER = 'l2.submit';
@@ -83,7 +84,7 @@ export function dlcL2Adapter(svc: DlcService): Layer2Adapter {
         }
         case 'close': {
           const p = params as Static<typeof D.dlcClose.params>;
-          return after(p.id, await svc.settle(p.id, p.attestation, CALLER));
+          return after(p.id, await svc.settle(p.id, attestationList(p.attestation, p.attestations), CALLER));
         }
         case 'refund':
           return after(String(params.id), await svc.refund(String(params.id), CALLER));

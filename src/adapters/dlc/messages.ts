@@ -1,8 +1,8 @@
 // offer_dlc, accept_dlc and sign_dlc as the dlcspecs test vectors (test/test_vectors/*.json, protocol version 1)
 // and rust-dlc serialize them: a u16 message type, then fields with enum variants and list lengths as bigsize,
-// scripts as u16-prefixed bytes, oracle announcements as TLV records. Enumerated and numeric (polynomial payout
-// curves) contracts with one oracle are read and written; hyperbola pieces, disjoint events and several oracles are
-// refused by name (not built yet).
+// scripts as u16-prefixed bytes, oracle announcements as TLV records. Enumerated contracts with one oracle or a
+// threshold of several, and numeric (polynomial payout curves) contracts with one oracle are read and written;
+// hyperbola pieces, disjoint events and numeric contracts with several oracles are refused by name (not built yet).
 
 import { numericCets, NumericError, type NumericDescriptor, type PayoutPoint } from './numeric.js';
 import { OracleError, verifyAnnouncement, type OracleAnnouncement } from './oracle.js';
@@ -39,10 +39,16 @@ export interface ContractInfo {
   payouts: EnumPayout[];
   /** A numeric contract's payout function (its CETs are derived from it). */
   numeric?: NumericDescriptor;
+  /** The (first) oracle's announcement: with several oracles, every one announces the same outcomes. */
   announcement: OracleAnnouncement;
   /** The announcement's TLV bytes, kept to write the offer back byte for byte. */
   announcement_tlv: string;
+  /** Several oracles (oracle_info variant 1): a CET completes with the attestations of `threshold` of them. */
+  oracles?: { threshold: number; announcements: OracleAnnouncement[]; tlvs: string[] };
 }
+
+/** The most oracles one contract names (C(20,10) = 184,756 adaptor signatures per outcome already). */
+export const MAX_ORACLES = 20;
 
 export interface Offer {
   protocol_version: number;
@@ -190,6 +196,16 @@ export function numericPayouts(numeric: NumericDescriptor, announcement: OracleA
   return numericCets(numeric, d.base, total).map((c) => ({ outcome: c.digits.join(d.base > 10 ? ',' : ''), offer_payout: c.offer_payout, digits: c.digits }));
 }
 
+/** A threshold of several oracles: possible, each oracle once, and all announcing the same enumerated outcomes. */
+export function checkOracleSet(announcements: OracleAnnouncement[], threshold: number): void {
+  const n = announcements.length;
+  if (n < 1 || threshold < 1 || threshold > n) throw new MessageError(`threshold ${threshold} of ${n} oracles is impossible`);
+  if (new Set(announcements.map((a) => a.oracle_public_key)).size !== n) throw new MessageError('an oracle is named twice');
+  const outcomes = (a: OracleAnnouncement): string => (a.event.descriptor.kind === 'enum' ? JSON.stringify([...a.event.descriptor.outcomes].sort()) : '');
+  if (announcements.some((a) => a.event.descriptor.kind !== 'enum' || outcomes(a) !== outcomes(announcements[0]!)))
+    throw new MessageError("the oracles' events do not all announce the same enumerated outcomes (numeric contracts take one oracle)");
+}
+
 function readContractInfo(r: Reader): ContractInfo {
   const variant = r.bigsize('contract_info variant');
   if (variant !== 0n) throw new MessageError('disjoint contract infos (several events) are not supported yet');
@@ -203,14 +219,29 @@ function readContractInfo(r: Reader): ContractInfo {
   } else if (descriptor === 1n) numeric = readNumeric(r);
   else throw new MessageError(`contract_descriptor variant ${descriptor} is neither enumerated (0) nor numeric (1)`);
   const oracle = r.bigsize('oracle_info variant');
-  if (oracle !== 0n) throw new MessageError('multi-oracle contracts are not supported yet (one oracle is)');
-  // The announcement is a TLV record: read its extent, then verify it whole.
-  const start = r.peekType('oracle_announcement');
-  if (start !== 55332n) throw new MessageError(`the oracle announcement has type ${start}, expected 55332`);
-  const { raw } = r.tlv(55332, 'oracle_announcement');
-  const announcement = verifyAnnouncement(raw);
-  if (numeric) payouts = numericPayouts(numeric, announcement, total_collateral);
-  return { total_collateral, payouts, ...(numeric ? { numeric } : {}), announcement, announcement_tlv: hex(raw) };
+  // An announcement is a TLV record: read its extent, then verify it whole.
+  const readAnnouncement = (what: string): { announcement: OracleAnnouncement; raw: Uint8Array } => {
+    const start = r.peekType(what);
+    if (start !== 55332n) throw new MessageError(`the ${what} has type ${start}, expected 55332`);
+    const { raw } = r.tlv(55332, what);
+    return { announcement: verifyAnnouncement(raw), raw };
+  };
+  if (oracle === 0n) {
+    const { announcement, raw } = readAnnouncement('oracle_announcement');
+    if (numeric) payouts = numericPayouts(numeric, announcement, total_collateral);
+    return { total_collateral, payouts, ...(numeric ? { numeric } : {}), announcement, announcement_tlv: hex(raw) };
+  }
+  if (oracle !== 1n) throw new MessageError(`oracle_info variant ${oracle} is neither single (0) nor multi (1)`);
+  const threshold = r.u16('threshold');
+  const n = r.size('oracle announcement count', MAX_ORACLES);
+  const read = Array.from({ length: n }, (_, i) => readAnnouncement(`oracle_announcement ${i + 1}`));
+  if (r.u8('oracle_params presence') !== 0)
+    throw new MessageError('oracle_params (allowed differences between oracles of a numeric contract) are not supported yet');
+  if (numeric) throw new MessageError('numeric contracts with several oracles are not supported yet (enumerated ones are)');
+  const announcements = read.map((x) => x.announcement);
+  checkOracleSet(announcements, threshold);
+  const tlvs = read.map((x) => hex(x.raw));
+  return { total_collateral, payouts, announcement: announcements[0]!, announcement_tlv: tlvs[0]!, oracles: { threshold, announcements, tlvs } };
 }
 
 function writeContractInfo(w: Writer, c: ContractInfo): void {
@@ -220,7 +251,13 @@ function writeContractInfo(w: Writer, c: ContractInfo): void {
     w.bigsize(0).bigsize(c.payouts.length);
     for (const p of c.payouts) w.string(p.outcome).u64(p.offer_payout);
   }
-  w.bigsize(0).bytes(Buffer.from(c.announcement_tlv, 'hex'));
+  if (!c.oracles) {
+    w.bigsize(0).bytes(Buffer.from(c.announcement_tlv, 'hex'));
+    return;
+  }
+  w.bigsize(1).u16(c.oracles.threshold).bigsize(c.oracles.tlvs.length);
+  for (const t of c.oracles.tlvs) w.bytes(Buffer.from(t, 'hex'));
+  w.u8(0);
 }
 
 export function decodeOffer(bytes: Uint8Array): Offer {

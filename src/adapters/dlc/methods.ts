@@ -28,6 +28,12 @@ function oracle<T>(f: () => T): T {
   }
 }
 
+/** dlc.close's attestation (one oracle) or attestations (several): exactly one of them. */
+export function attestationList(one: string | undefined, many: string[] | undefined): string[] {
+  if ((one === undefined) === (many === undefined)) throw rpcError('InvalidParams', 'give attestation (one oracle) or attestations (several), not both');
+  return many ?? [one!];
+}
+
 export function dlcMethods(svc: DlcService): MethodSpec[] {
   return [
     implement(D.dlcVerifyannouncement, ({ announcement }) => oracle(() => verifyAnnouncement(Buffer.from(announcement, 'hex')))),
@@ -39,7 +45,7 @@ export function dlcMethods(svc: DlcService): MethodSpec[] {
     implement(D.dlcAccept, ({ offer, utxos }, ctx) => svc.accept(offer, utxos, ctx.caller)),
     implement(D.dlcSign, ({ accept }, ctx) => svc.signAccept(accept, ctx.caller)),
     implement(D.dlcFinalize, ({ sign }, ctx) => svc.finalize(sign, ctx.caller)),
-    implement(D.dlcClose, ({ id, attestation }, ctx) => svc.settle(id, attestation, ctx.caller)),
+    implement(D.dlcClose, ({ id, attestation, attestations }, ctx) => svc.settle(id, attestationList(attestation, attestations), ctx.caller)),
     implement(D.dlcRefund, ({ id }, ctx) => svc.refund(id, ctx.caller)),
     implement(D.dlcProposeclose, ({ id, payout_sat }, ctx) => svc.proposeClose(id, payout_sat, ctx.caller)),
     implement(D.dlcAcceptclose, ({ close, payout_sat }, ctx) => svc.acceptClose(close, payout_sat, ctx.caller)),

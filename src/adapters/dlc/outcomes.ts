@@ -4,6 +4,7 @@
 
 import { schnorr, secp256k1 } from '@noble/curves/secp256k1.js';
 import { sha256 } from '@noble/hashes/sha2.js';
+import type { ContractInfo } from './messages.js';
 import { oracleTaggedHash, type OracleAnnouncement } from './oracle.js';
 
 const N = secp256k1.Point.Fn.ORDER;
@@ -45,4 +46,37 @@ export class CetPoints {
 /** One CET's point (see CetPoints, which keeps the digits' points for a whole contract). */
 export function cetPoint(ann: OracleAnnouncement, cet: { outcome: string; digits?: number[] }): Uint8Array {
   return new CetPoints(ann).of(cet);
+}
+
+/** The `t`-element subsets of 0..n-1 in lexicographic order ([0,1,2], [0,1,3], …), as rust-dlc enumerates them. */
+export function combinations(n: number, t: number): number[][] {
+  const out: number[][] = [];
+  const pick = (start: number, chosen: number[]): void => {
+    if (chosen.length === t) {
+      out.push([...chosen]);
+      return;
+    }
+    for (let i = start; i <= n - (t - chosen.length); i++) pick(i + 1, [...chosen, i]);
+  };
+  pick(0, []);
+  return out;
+}
+
+/**
+ * Every adaptor signature's point and CET, in the order the messages carry them. One oracle: one per CET. A
+ * threshold of several (enumerated): for each outcome, one per combination of `threshold` oracles (lexicographic),
+ * encrypted under the sum of those oracles' points for the outcome, so any `threshold` attestations of it complete
+ * that CET.
+ */
+export function adaptorPoints(ci: ContractInfo): Array<{ cet: number; point: Uint8Array }> {
+  if (!ci.oracles) {
+    const points = new CetPoints(ci.announcement);
+    return ci.payouts.map((p, cet) => ({ cet, point: points.of(p) }));
+  }
+  const { threshold, announcements } = ci.oracles;
+  const combos = combinations(announcements.length, threshold);
+  return ci.payouts.flatMap((p, cet) => {
+    const each = announcements.map((a) => secp256k1.Point.fromBytes(outcomePoint(a, p.outcome)));
+    return combos.map((c) => ({ cet, point: c.reduce((sum, j) => sum.add(each[j]!), secp256k1.Point.ZERO).toBytes(true) }));
+  });
 }

@@ -1,9 +1,10 @@
-// A DLC participant: offers, accepts, signs and finalizes enumerated-outcome contracts with one oracle as the
-// dlcspecs define them (messages.ts, transactions.ts), with every key in the HSM room's keystore (funding, payout,
-// change) and every funding input signed through its PSBT path, so the collateral counts against the signing
-// policy like any spend. Contracts are kept in the room's sublevel; each transition is written (synced) before its
-// dlc.contract event. The chain is followed through the bitcoin room: funding seen and confirmed, a CET or the
-// refund confirmed (whoever sent it), and the refund sent by itself past its locktime (dlc.autorefund).
+// A DLC participant: offers, accepts, signs and finalizes contracts (enumerated outcomes on one oracle or a
+// threshold of several; numeric outcomes on one oracle) as the dlcspecs define them (messages.ts,
+// transactions.ts), with every key in the HSM room's keystore (funding, payout, change) and every funding input
+// signed through its PSBT path, so the collateral counts against the signing policy like any spend. Contracts are
+// kept in the room's sublevel; each transition is written (synced) before its dlc.contract event. The chain is
+// followed through the bitcoin room: funding seen and confirmed, a CET, the refund or a mutual close confirmed
+// (whoever sent it), and the refund sent by itself past its locktime (dlc.autorefund).
 
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
@@ -28,6 +29,8 @@ import {
   encodeClose,
   encodeOffer,
   encodeSign,
+  checkOracleSet,
+  MAX_ORACLES,
   MessageError,
   numericPayouts,
   PROTOCOL_VERSION,
@@ -39,7 +42,7 @@ import {
 import { NumericError, type NumericDescriptor } from './numeric.js';
 import { attestationScalars, decodeAttestation, OracleError, verifyAnnouncement, verifyAttestation, type OracleAnnouncement } from './oracle.js';
 import { OracleUnreachable, type OracleClient } from './oracle-client.js';
-import { CetPoints } from './outcomes.js';
+import { adaptorPoints, combinations } from './outcomes.js';
 import { buildTransactions, closingSighash, contractId, DlcTxError, mutualClose, type DlcTransactions } from './transactions.js';
 import type { Logger } from 'pino';
 
@@ -73,7 +76,11 @@ const u64 = (): bigint => randomBytes(8).readBigUInt64BE(0);
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
 export interface OfferParams {
-  announcement: string;
+  /** One oracle's announcement (hex) … */
+  announcement?: string;
+  /** … or several oracles' announcements of the same enumerated outcomes, `threshold` of which complete a CET. */
+  announcements?: string[];
+  threshold?: number;
   /** An enumerated event: the offerer's payout per outcome. */
   payouts?: Array<{ outcome: string; offer_payout_sat: number }>;
   /** A digit-decomposition event: the offerer's payout at points of the outcome axis, joined by straight lines. */
@@ -152,6 +159,35 @@ const ORDER = secp256k1.Point.Fn.ORDER;
 function sumScalars(scalars: Uint8Array[]): Buffer {
   const sum = scalars.reduce((acc, x) => (acc + BigInt(`0x${hex(x)}`)) % ORDER, 0n);
   return Buffer.from(sum.toString(16).padStart(64, '0'), 'hex');
+}
+
+/**
+ * Which adaptor signature the attestations of several oracles open: the outcome at least `threshold` of them attest
+ * (the most attested one), the first `threshold` of those oracles in announcement order (as rust-dlc picks them),
+ * the position of that combination among all of them, and the sum of their s values.
+ */
+function attestedByThreshold(ci: ContractInfo, attestationsHex: string[]): { cetIdx: number; idx: number; s: Buffer } {
+  const { threshold, announcements } = ci.oracles!;
+  const byOracle = new Map<number, { outcome: string; s: Uint8Array }>();
+  for (const h of attestationsHex) {
+    const att = decodeAttestation(Buffer.from(h, 'hex'));
+    const j = announcements.findIndex((a) => a.oracle_public_key === att.oracle_public_key);
+    if (j < 0) throw new OracleError(`the attestation is by oracle ${att.oracle_public_key}, which this contract does not name`);
+    const proved = verifyAttestation(announcements[j]!, att);
+    if (proved.kind !== 'enum') throw new OracleError('a contract on several oracles takes enumerated attestations');
+    byOracle.set(j, { outcome: proved.outcome, s: attestationScalars(att)[0]! });
+  }
+  const groups = new Map<string, number[]>();
+  for (const [j, a] of [...byOracle].sort((x, y) => x[0] - y[0])) groups.set(a.outcome, [...(groups.get(a.outcome) ?? []), j]);
+  const best = [...groups].sort((a, b) => b[1].length - a[1].length)[0];
+  if (!best || best[1].length < threshold)
+    throw rpcError('InvalidParams', `${threshold} oracles must attest the same outcome; the attestations given agree at most ${best?.[1].length ?? 0} on one`);
+  const [outcome, oracles] = best;
+  const chosen = oracles.slice(0, threshold);
+  const combos = combinations(announcements.length, threshold);
+  const combo = combos.findIndex((c) => c.every((j, i) => chosen[i] === j));
+  const cetIdx = ci.payouts.findIndex((p) => p.outcome === outcome);
+  return { cetIdx, idx: cetIdx * combos.length + combo, s: sumScalars(chosen.map((j) => byOracle.get(j)!.s)) };
 }
 
 const compactOf = (der: Uint8Array): string => hex(secp256k1.Signature.fromBytes(der, 'der').toBytes('compact'));
@@ -344,13 +380,34 @@ export class DlcService implements Service {
     }
   }
 
-  async offer(p: OfferParams, caller: string): Promise<{ id: string; offer: string }> {
-    let announcement;
+  /** The offer's oracles: one announcement, or several with a threshold (enumerated events only). */
+  private offerOracles(p: OfferParams): { announcement: OracleAnnouncement; announcement_tlv: string; oracles?: ContractInfo['oracles'] } {
+    if ((p.announcement === undefined) === (p.announcements === undefined))
+      throw rpcError('InvalidParams', 'give announcement (one oracle) or announcements (several), not both');
+    if (p.announcement !== undefined) {
+      if (p.threshold !== undefined) throw rpcError('InvalidParams', 'threshold goes with announcements (several oracles)');
+      try {
+        return { announcement: verifyAnnouncement(Buffer.from(p.announcement, 'hex')), announcement_tlv: p.announcement.toLowerCase() };
+      } catch (err) {
+        throw asRpc(err);
+      }
+    }
+    const tlvs = p.announcements!.map((a) => a.toLowerCase());
+    const threshold = p.threshold ?? tlvs.length;
+    if (tlvs.length < 2 || tlvs.length > MAX_ORACLES) throw rpcError('InvalidParams', `announcements takes 2 to ${MAX_ORACLES} oracles`);
+    let announcements: OracleAnnouncement[];
     try {
-      announcement = verifyAnnouncement(Buffer.from(p.announcement, 'hex'));
+      announcements = tlvs.map((a) => verifyAnnouncement(Buffer.from(a, 'hex')));
+      checkOracleSet(announcements, threshold);
     } catch (err) {
       throw asRpc(err);
     }
+    return { announcement: announcements[0]!, announcement_tlv: tlvs[0]!, oracles: { threshold, announcements, tlvs } };
+  }
+
+  async offer(p: OfferParams, caller: string): Promise<{ id: string; offer: string }> {
+    const oracles = this.offerOracles(p);
+    const announcement = oracles.announcement;
     if (p.offer_collateral_sat > p.total_collateral_sat) throw rpcError('InvalidParams', 'offer_collateral_sat is more than total_collateral_sat');
     const contract = this.contractTerms(p, announcement);
     const cet_locktime = p.cet_locktime ?? announcement.event.maturity_epoch;
@@ -368,8 +425,7 @@ export class DlcService implements Service {
         contract_info: {
           total_collateral: BigInt(p.total_collateral_sat),
           ...contract,
-          announcement,
-          announcement_tlv: p.announcement.toLowerCase(),
+          ...oracles,
         },
         funding_pubkey: k.funding,
         payout_spk: k.payoutSpk,
@@ -448,9 +504,8 @@ export class DlcService implements Service {
 
   /** This party's adaptor signature on every CET (encrypted under its outcome's point) and its refund signature. */
   private async cetSignatures(offer: Offer, t: DlcTransactions, fundingKey: string, caller: string): Promise<{ adaptor: string[]; refund: string }> {
-    const ann = offer.contract_info.announcement;
-    const points = new CetPoints(ann);
-    const items = offer.contract_info.payouts.map((p, i) => ({ point: Buffer.from(points.of(p)), digest: closingSighash(t.cets[i]!, t) }));
+    const digests = t.cets.map((cet) => closingSighash(cet, t));
+    const items = adaptorPoints(offer.contract_info).map(({ cet, point }) => ({ point: Buffer.from(point), digest: digests[cet]! }));
     const adaptor = (await this.hsm.adaptorSignAll(fundingKey, items, caller)).map(hex);
     const refund = compactOf(await this.hsm.signDigest(fundingKey, closingSighash(t.refund, t), caller));
     return { adaptor, refund };
@@ -458,13 +513,16 @@ export class DlcService implements Service {
 
   /** The counterparty's signatures, checked before anything of ours is signed or sent. */
   private checkCounterparty(offer: Offer, t: DlcTransactions, pubkey: string, adaptor: string[], refund: string, who: string): void {
-    const ann = offer.contract_info.announcement;
-    if (adaptor.length !== offer.contract_info.payouts.length)
-      throw rpcError('InvalidParams', `the ${who} sent ${adaptor.length} CET signatures for ${offer.contract_info.payouts.length} outcomes`);
-    const points = new CetPoints(ann);
-    offer.contract_info.payouts.forEach((p, i) => {
-      if (!adaptorVerify(Buffer.from(pubkey, 'hex'), points.of(p), closingSighash(t.cets[i]!, t), Buffer.from(adaptor[i]!, 'hex')))
-        throw rpcError('InvalidParams', `the ${who}'s adaptor signature for outcome "${p.outcome}" does not verify`);
+    const points = adaptorPoints(offer.contract_info);
+    if (adaptor.length !== points.length)
+      throw rpcError('InvalidParams', `the ${who} sent ${adaptor.length} CET signatures; the contract has ${points.length} (outcomes × oracle combinations)`);
+    const digests = t.cets.map((cet) => closingSighash(cet, t));
+    points.forEach(({ cet, point }, i) => {
+      if (!adaptorVerify(Buffer.from(pubkey, 'hex'), point, digests[cet]!, Buffer.from(adaptor[i]!, 'hex')))
+        throw rpcError(
+          'InvalidParams',
+          `the ${who}'s adaptor signature for outcome "${offer.contract_info.payouts[cet]!.outcome}"${offer.contract_info.oracles ? ` (signature ${i + 1}, one per oracle combination)` : ''} does not verify`,
+        );
     });
     if (!secp256k1.verify(Buffer.from(refund, 'hex'), closingSighash(t.refund, t), Buffer.from(pubkey, 'hex'), { prehash: false, lowS: false }))
       throw rpcError('InvalidParams', `the ${who}'s refund signature does not verify`);
@@ -628,32 +686,43 @@ export class DlcService implements Service {
     return tx.toHex();
   }
 
-  /** With the oracle's attestation: the CET of its outcome, completed with both signatures, and broadcast. */
-  async settle(id: string, attestationHex: string, caller: string): Promise<{ id: string; outcome: string; txid: string }> {
+  /**
+   * With the oracle's attestation (or, for a contract on several oracles, the attestations of at least `threshold`
+   * of them agreeing on an outcome): the CET of the attested outcome, completed with both signatures, and broadcast.
+   */
+  async settle(id: string, attestationsHex: string[], caller: string): Promise<{ id: string; outcome: string; txid: string }> {
     return this.locks.run(id, async () => {
       const rec = await this.get(id);
       if (rec.state !== 'broadcast' && rec.state !== 'confirmed') throw rpcError('Conflict', `contract ${id} is ${rec.state}; a CET closes a funded contract`);
       const { offer, t, theirAdaptor, theirKey, ourKey } = this.parts(rec);
+      let cetIdx: number;
       let idx: number;
       let s: Buffer;
       try {
-        const att = decodeAttestation(Buffer.from(attestationHex, 'hex'));
-        const proved = verifyAttestation(offer.contract_info.announcement, att);
-        const scalars = attestationScalars(att);
-        if (proved.kind === 'enum') {
-          idx = offer.contract_info.payouts.findIndex((p) => p.outcome === proved.outcome);
-          s = Buffer.from(scalars[0]!);
-        } else {
-          // The CET whose digit prefix the attested digits start with; its key is the sum of those digits' s values.
-          idx = offer.contract_info.payouts.findIndex((p) => p.digits !== undefined && p.digits.every((d, i) => proved.digits[i] === d));
-          if (idx < 0) throw rpcError('InvalidParams', `no CET covers the attested value ${proved.value}`);
-          s = sumScalars(scalars.slice(0, offer.contract_info.payouts[idx]!.digits!.length));
+        const ci = offer.contract_info;
+        if (ci.oracles) ({ cetIdx, idx, s } = attestedByThreshold(ci, attestationsHex));
+        else {
+          if (attestationsHex.length !== 1)
+            throw rpcError('InvalidParams', `this contract has one oracle: give its one attestation, not ${attestationsHex.length}`);
+          const att = decodeAttestation(Buffer.from(attestationsHex[0]!, 'hex'));
+          const proved = verifyAttestation(ci.announcement, att);
+          const scalars = attestationScalars(att);
+          if (proved.kind === 'enum') {
+            idx = ci.payouts.findIndex((p) => p.outcome === proved.outcome);
+            s = Buffer.from(scalars[0]!);
+          } else {
+            // The CET whose digit prefix the attested digits start with; its key is the sum of those digits' s values.
+            idx = ci.payouts.findIndex((p) => p.digits !== undefined && p.digits.every((d, i) => proved.digits[i] === d));
+            if (idx < 0) throw rpcError('InvalidParams', `no CET covers the attested value ${proved.value}`);
+            s = sumScalars(scalars.slice(0, ci.payouts[idx]!.digits!.length));
+          }
+          cetIdx = idx;
         }
       } catch (err) {
         throw asRpc(err);
       }
-      const outcome = offer.contract_info.payouts[idx]!.outcome;
-      const cet = t.cets[idx]!;
+      const outcome = offer.contract_info.payouts[cetIdx]!.outcome;
+      const cet = t.cets[cetIdx]!;
       const digest = closingSighash(cet, t);
       const theirs = derWithSighash(adaptorDecrypt(Buffer.from(theirAdaptor[idx]!, 'hex'), s));
       const ours = Buffer.concat([await this.hsm.signDigest(rec.keys.funding, digest, caller), Buffer.of(SIGHASH_ALL)]);
@@ -703,15 +772,18 @@ export class DlcService implements Service {
     throw rpcError('NotFound', `no configured oracle gave a valid announcement of ${eventId}: ${reasons.join('; ')}`);
   }
 
-  /** The attestation of a contract's event from the oracle whose key its announcement names, once there is one. */
-  private async fetchAttestation(offer: Offer): Promise<string | undefined> {
-    const ann = offer.contract_info.announcement;
-    for (const o of this.oracles) {
-      if ((await o.publicKey()) !== ann.oracle_public_key) continue;
-      const att = await o.attestation(ann.event.event_id);
-      return att ? hex(att) : undefined;
-    }
-    return undefined;
+  /** The attestations of a contract's event from the configured oracles its announcements name, as far as they have attested. */
+  private async fetchAttestations(offer: Offer): Promise<string[]> {
+    const ci = offer.contract_info;
+    const out: string[] = [];
+    for (const ann of ci.oracles?.announcements ?? [ci.announcement])
+      for (const o of this.oracles) {
+        if ((await o.publicKey()) !== ann.oracle_public_key) continue;
+        const att = await o.attestation(ann.event.event_id);
+        if (att) out.push(hex(att));
+        break;
+      }
+    return out;
   }
 
   /** One look at every open contract after a block. */
@@ -857,13 +929,13 @@ export class DlcService implements Service {
     const { offer, t } = this.parts(rec);
     const unspent = rec.state === 'confirmed' && (await this.fundingUnspent(rec));
     if (unspent && this.autoclose && Date.now() / 1000 >= offer.contract_info.announcement.event.maturity_epoch) {
-      const attestation = await this.fetchAttestation(offer).catch((err: Error) => {
+      const attestations = await this.fetchAttestations(offer).catch((err: Error) => {
         this.log.warn({ id, reason: err.message }, 'DLC oracle not reached; next block retries');
-        return undefined;
+        return [] as string[];
       });
-      if (attestation) {
+      if (attestations.length >= (offer.contract_info.oracles?.threshold ?? 1)) {
         this.log.info({ id }, 'DLC attestation fetched: closing');
-        await this.locksFree(() => this.settle(id, attestation, 'dlc.autoclose'));
+        await this.locksFree(() => this.settle(id, attestations, 'dlc.autoclose'));
         return;
       }
     }

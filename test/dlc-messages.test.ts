@@ -22,12 +22,11 @@ import {
   encodeOffer,
   encodeSign,
   MessageError,
-  type Accept,
-  type FundingInput,
 } from '../src/adapters/dlc/messages.js';
 import { adaptorPoints, combinations, outcomePoint } from '../src/adapters/dlc/outcomes.js';
 import { buildTransactions, closingSighash, contractId, DlcTxError, inputValue, mutualClose } from '../src/adapters/dlc/transactions.js';
 import { ROOT } from './helpers/daemon.js';
+import { acceptTerms, type VectorAccept } from './helpers/dlc-vectors.js';
 
 const v = JSON.parse(readFileSync(join(ROOT, 'test/vectors/dlc_enum_single_oracle.json'), 'utf8')) as {
   offer: string;
@@ -168,23 +167,11 @@ describe('DLC messages and transactions (dlcspecs enum_single_oracle vector)', (
 describe('DLC with several oracles (dlcspecs enum_3_of_5 vector)', () => {
   const v3 = JSON.parse(readFileSync(join(ROOT, 'test/vectors/dlc_enum_3_of_5.json'), 'utf8')) as {
     offer: string;
-    accept: Omit<Accept, 'accept_collateral' | 'payout_serial_id' | 'change_serial_id' | 'funding_inputs' | 'cet_adaptor_signatures' | 'refund_signature'> & {
-      accept_collateral: number;
-      payout_serial_id: string;
-      change_serial_id: string;
-      funding_inputs: Array<Omit<FundingInput, 'input_serial_id'> & { input_serial_id: string }>;
-      cet_adaptor_signatures_first: string[];
-    };
+    accept: VectorAccept & { cet_adaptor_signatures_first: string[] };
   };
   const offer3 = decodeOffer(b(v3.offer));
   const a = v3.accept;
-  const terms = {
-    ...a,
-    accept_collateral: BigInt(a.accept_collateral),
-    payout_serial_id: BigInt(a.payout_serial_id),
-    change_serial_id: BigInt(a.change_serial_id),
-    funding_inputs: a.funding_inputs.map((i) => ({ ...i, input_serial_id: BigInt(i.input_serial_id) })),
-  };
+  const terms = acceptTerms(a);
 
   it('reads the 3-of-5 offer (every announcement verified) and writes it back byte for byte', () => {
     const o = offer3.contract_info.oracles!;

@@ -11,23 +11,17 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { adaptorVerify } from '../src/core/ecdsa-adaptor.js';
-import { decodeOffer, decodeSign, encodeOffer, type FundingInput } from '../src/adapters/dlc/messages.js';
+import { decodeOffer, decodeSign, encodeOffer } from '../src/adapters/dlc/messages.js';
 import { prefixes } from '../src/adapters/dlc/numeric.js';
-import { cetPoint } from '../src/adapters/dlc/outcomes.js';
+import { adaptorPoints, cetPoint } from '../src/adapters/dlc/outcomes.js';
 import { buildTransactions, closingSighash, contractId } from '../src/adapters/dlc/transactions.js';
 import { ROOT } from './helpers/daemon.js';
+import { acceptTerms, type VectorAccept } from './helpers/dlc-vectors.js';
 
 interface Vector {
   offer: string;
   sign: string;
-  accept: {
-    accept_collateral: string;
-    funding_pubkey: string;
-    payout_spk: string;
-    payout_serial_id: string;
-    funding_inputs: Array<Omit<FundingInput, 'input_serial_id'> & { input_serial_id: string }>;
-    change_spk: string;
-    change_serial_id: string;
+  accept: VectorAccept & {
     refund_signature_der: string;
     first_cet_adaptor_signatures: string[];
   };
@@ -56,15 +50,7 @@ describe('numeric-outcome DLCs (dlcspecs single_oracle_numerical vector)', () =>
       ],
     );
     const a = v.accept;
-    const t = buildTransactions(offer, {
-      accept_collateral: BigInt(a.accept_collateral),
-      funding_pubkey: a.funding_pubkey,
-      payout_spk: a.payout_spk,
-      payout_serial_id: BigInt(a.payout_serial_id),
-      funding_inputs: a.funding_inputs.map((i) => ({ ...i, input_serial_id: BigInt(i.input_serial_id) })),
-      change_spk: a.change_spk,
-      change_serial_id: BigInt(a.change_serial_id),
-    });
+    const t = buildTransactions(offer, acceptTerms(a));
     assert.equal(contractId(t, offer.temporary_contract_id), v.expected.contract_id);
     const ann = offer.contract_info.announcement;
     cets.forEach((c, i) => {
@@ -111,5 +97,35 @@ describe('numeric-outcome DLCs (dlcspecs single_oracle_numerical vector)', () =>
         `${s}..${e}`,
       );
     }
+  });
+});
+
+describe('a hyperbola payout piece (dlcspecs single_oracle_numerical_hyperbola vector)', () => {
+  const h = JSON.parse(readFileSync(join(ROOT, 'test/vectors/dlc_numerical_hyperbola.json'), 'utf8')) as {
+    offer: string;
+    accept: VectorAccept & { cet_adaptor_signatures_first: string[] };
+  };
+
+  it("reads and writes the piece byte for byte; the payouts evaluated here make the CETs the vector's adaptor signatures verify over", () => {
+    const offer = decodeOffer(b(h.offer));
+    assert.equal(Buffer.from(encodeOffer(offer)).toString('hex'), h.offer);
+    const piece = offer.contract_info.numeric!.pieces[0]!;
+    assert.deepEqual([piece.hyperbola!.use_positive_piece, piece.hyperbola!.b], [true, { positive: false, int: 1n, frac: 0 }]);
+    // 10/(t + √(t² + 20)) + 50 sat with t = x − 50: 100 at 0, one satoshi less at each step, then flatter
+    assert.deepEqual(
+      offer.contract_info.payouts.slice(0, 4).map((c) => [c.outcome, Number(c.offer_payout)]),
+      [
+        ['0000000000', 100],
+        ['0000000001', 99],
+        ['0000000010', 98],
+        ['0000000011', 97],
+      ],
+    );
+    const t = buildTransactions(offer, acceptTerms(h.accept));
+    const points = adaptorPoints(offer.contract_info);
+    h.accept.cet_adaptor_signatures_first.forEach((sig, i) => {
+      const { cet, point } = points[i]!;
+      assert.ok(adaptorVerify(b(h.accept.funding_pubkey), point, closingSighash(t.cets[cet]!, t), b(sig)), `accepter's CET ${i}`);
+    });
   });
 });

@@ -1,10 +1,10 @@
 // offer_dlc, accept_dlc and sign_dlc as the dlcspecs test vectors (test/test_vectors/*.json, protocol version 1)
 // and rust-dlc serialize them: a u16 message type, then fields with enum variants and list lengths as bigsize,
 // scripts as u16-prefixed bytes, oracle announcements as TLV records. Enumerated contracts with one oracle or a
-// threshold of several, and numeric (polynomial payout curves) contracts with one oracle are read and written;
-// hyperbola pieces, disjoint events and numeric contracts with several oracles are refused by name (not built yet).
+// threshold of several, and numeric contracts (polynomial and hyperbola payout pieces) with one oracle are read and
+// written; disjoint events and numeric contracts with several oracles are refused by name (not built yet).
 
-import { numericCets, NumericError, type NumericDescriptor, type PayoutPoint } from './numeric.js';
+import { numericCets, NumericError, type Hyperbola, type NumericDescriptor, type PayoutPoint, type WireFloat } from './numeric.js';
 import { OracleError, verifyAnnouncement, type OracleAnnouncement } from './oracle.js';
 import { Reader, WireError, Writer } from './wire.js';
 
@@ -165,7 +165,24 @@ function readNumeric(r: Reader): NumericDescriptor {
   const pieces = Array.from({ length: r.size('payout function piece count', 10_000) }, (_, i) => {
     const end_point = readPoint(r, `piece ${i + 1} end point`);
     const kind = r.bigsize(`piece ${i + 1} curve kind`);
-    if (kind !== 0n) throw new MessageError('hyperbola payout curve pieces are not supported yet (polynomial ones are)');
+    if (kind === 1n) {
+      const float = (what: string): WireFloat => ({
+        positive: r.bool(`piece ${i + 1} ${what} sign`),
+        int: r.u64(`piece ${i + 1} ${what}`),
+        frac: r.u16(`piece ${i + 1} ${what} fraction`),
+      });
+      const hyperbola: Hyperbola = {
+        use_positive_piece: r.bool(`piece ${i + 1} use_positive_piece`),
+        translate_outcome: float('translate_outcome'),
+        translate_payout: float('translate_payout'),
+        a: float('a'),
+        b: float('b'),
+        c: float('c'),
+        d: float('d'),
+      };
+      return { end_point, points: [], hyperbola };
+    }
+    if (kind !== 0n) throw new MessageError(`piece ${i + 1}: payout curve kind ${kind} is neither polynomial (0) nor hyperbola (1)`);
     const points = Array.from({ length: r.size(`piece ${i + 1} point count`, 10_000) }, (_, j) => readPoint(r, `piece ${i + 1} point ${j + 1}`));
     return { end_point, points };
   });
@@ -179,8 +196,16 @@ function readNumeric(r: Reader): NumericDescriptor {
 
 function writeNumeric(w: Writer, d: NumericDescriptor): void {
   w.u16(d.num_digits).bigsize(d.pieces.length);
+  const float = (f: WireFloat): Writer => w.bool(f.positive).u64(f.int).u16(f.frac);
   for (const p of d.pieces) {
-    writePoint(w, p.end_point).bigsize(0).bigsize(p.points.length);
+    writePoint(w, p.end_point);
+    if (p.hyperbola) {
+      const h = p.hyperbola;
+      w.bigsize(1).bool(h.use_positive_piece);
+      for (const f of [h.translate_outcome, h.translate_payout, h.a, h.b, h.c, h.d]) float(f);
+      continue;
+    }
+    w.bigsize(0).bigsize(p.points.length);
     for (const q of p.points) writePoint(w, q);
   }
   writePoint(w, d.last_endpoint).bigsize(d.rounding.length);

@@ -2,7 +2,8 @@
 // between points, evaluated at every outcome the oracle can attest, rounded per rounding interval; consecutive
 // outcomes with the same payout grouped, and each group covered by the fewest digit prefixes (CET compression):
 // one CET per prefix, whose adaptor point is the sum of the oracle's anticipated signature points of its digits.
-// Hyperbola pieces and multi-oracle error bounds are not built yet (refused by name where they are read).
+// Pieces are polynomial (through points) or hyperbolas; multi-oracle error bounds are not built yet (refused by
+// name where they are read).
 
 export interface PayoutPoint {
   event_outcome: bigint;
@@ -10,10 +11,37 @@ export interface PayoutPoint {
   extra_precision: number;
 }
 
-/** A polynomial piece from its end point (its left end) through its interior points to the next piece's end point. */
+/** A float as the messages carry it (rust-dlc's write_f64): sign, integer part, 16 bits of fraction. */
+export interface WireFloat {
+  positive: boolean;
+  int: bigint;
+  frac: number;
+}
+
+export const floatValue = (f: WireFloat): number => (Number(f.int) + f.frac / 65536) * (f.positive ? 1 : -1);
+
+/**
+ * The hyperbola of PayoutCurve.md: payout = c·(t + s)/(2a) + 2a·d/(t + s) + translate_payout, with
+ * t = outcome - translate_outcome and s = ±√(t² - 4ab) (the positive or the negative piece).
+ */
+export interface Hyperbola {
+  use_positive_piece: boolean;
+  translate_outcome: WireFloat;
+  translate_payout: WireFloat;
+  a: WireFloat;
+  b: WireFloat;
+  c: WireFloat;
+  d: WireFloat;
+}
+
+/**
+ * A piece from its end point (its left end) to the next piece's end point: polynomial through its interior points,
+ * or a hyperbola.
+ */
 export interface PayoutPiece {
   end_point: PayoutPoint;
   points: PayoutPoint[];
+  hyperbola?: Hyperbola;
 }
 
 export interface NumericDescriptor {
@@ -47,6 +75,17 @@ function lagrange(points: Array<{ x: number; y: number }>, x: number): number {
     sum += term;
   }
   return sum;
+}
+
+/** The hyperbola at x, evaluated as rust-dlc evaluates it (IEEE doubles, the same operations in the same order). */
+function hyperbolaAt(h: Hyperbola, x: number): number {
+  const [a, b, c, d] = [h.a, h.b, h.c, h.d].map(floatValue) as [number, number, number, number];
+  const t = x - floatValue(h.translate_outcome);
+  const root = Math.sqrt(t * t - 4 * a * b);
+  const s = h.use_positive_piece ? root : -root;
+  const v = (c * (t + s)) / (2 * a) + (2 * a * d) / (t + s) + floatValue(h.translate_payout);
+  if (!Number.isFinite(v)) throw new NumericError(`the hyperbola piece has no value at outcome ${x}`);
+  return v;
 }
 
 /** Rounds to the nearest multiple of the rounding interval's modulus in force at the outcome (halves up). */
@@ -87,7 +126,7 @@ export function payouts(desc: NumericDescriptor, base: number, total: bigint): n
     const from = Number(piece.end_point.event_outcome);
     const to = Number(end.event_outcome) - (i + 1 < desc.pieces.length ? 1 : 0);
     for (let x = from; x <= to; x++) {
-      const v = round(desc, x, lagrange(pts, x));
+      const v = round(desc, x, piece.hyperbola ? hyperbolaAt(piece.hyperbola, x) : lagrange(pts, x));
       out[x] = Math.min(Number(total), Math.max(0, v));
     }
   });

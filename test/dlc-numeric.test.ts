@@ -11,12 +11,14 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { adaptorVerify } from '../src/core/ecdsa-adaptor.js';
-import { decodeOffer, decodeSign, encodeOffer } from '../src/adapters/dlc/messages.js';
+import { decodeOffer, decodeSign, encodeOffer, type ContractInfo } from '../src/adapters/dlc/messages.js';
+import { decodeAttestation, verifyAnnouncement } from '../src/adapters/dlc/oracle.js';
 import { prefixes } from '../src/adapters/dlc/numeric.js';
-import { adaptorPoints, cetPoint } from '../src/adapters/dlc/outcomes.js';
+import { adaptorPoints, attestedByThreshold, cetPoint } from '../src/adapters/dlc/outcomes.js';
 import { buildTransactions, closingSighash, contractId } from '../src/adapters/dlc/transactions.js';
 import { ROOT } from './helpers/daemon.js';
 import { acceptTerms, type VectorAccept } from './helpers/dlc-vectors.js';
+import { digitDescriptor, enumDescriptor, makeOracle, type TestOracle } from './peers/dlc-oracle.js';
 
 interface Vector {
   offer: string;
@@ -126,6 +128,90 @@ describe('a hyperbola payout piece (dlcspecs single_oracle_numerical_hyperbola v
     h.accept.cet_adaptor_signatures_first.forEach((sig, i) => {
       const { cet, point } = points[i]!;
       assert.ok(adaptorVerify(b(h.accept.funding_pubkey), point, closingSighash(t.cets[cet]!, t), b(sig)), `accepter's CET ${i}`);
+    });
+  });
+});
+
+describe('numeric contracts on several oracles (dlcspecs two_of_five_oracle_numerical vector)', () => {
+  const m = JSON.parse(readFileSync(join(ROOT, 'test/vectors/dlc_numerical_2_of_5.json'), 'utf8')) as {
+    offer: string;
+    accept: VectorAccept & { cet_adaptor_signatures_first: string[] };
+  };
+
+  it("reads and writes the offer byte for byte; each CET gets one adaptor signature per pair of oracles, in rust-dlc's order", () => {
+    const offer = decodeOffer(b(m.offer));
+    assert.equal(Buffer.from(encodeOffer(offer)).toString('hex'), m.offer);
+    assert.deepEqual([offer.contract_info.oracles!.threshold, offer.contract_info.oracles!.announcements.length], [2, 5]);
+    assert.equal(offer.contract_info.payouts.length, 14, 'the same 14 CETs as with one oracle');
+    const t = buildTransactions(offer, acceptTerms(m.accept));
+    const points = adaptorPoints(offer.contract_info);
+    assert.equal(points.length, 14 * 10);
+    m.accept.cet_adaptor_signatures_first.forEach((sig, i) => {
+      const { cet, point } = points[i]!;
+      assert.ok(adaptorVerify(b(m.accept.funding_pubkey), point, closingSighash(t.cets[cet]!, t), b(sig)), `accepter's signature ${i}`);
+    });
+  });
+});
+
+describe('closing with the attestations of several oracles', () => {
+  const contract = (descriptor: Uint8Array, nbNonces: number, payouts: ContractInfo['payouts']): { ci: ContractInfo; oracles: TestOracle[] } => {
+    const oracles = [0, 1, 2].map(() => makeOracle(descriptor, nbNonces, 'three-oracles', 'tagged'));
+    const announcements = oracles.map((o) => verifyAnnouncement(o.ann));
+    const ci: ContractInfo = {
+      total_collateral: 1000n,
+      payouts,
+      announcement: announcements[0]!,
+      announcement_tlv: '',
+      oracles: { threshold: 2, announcements, tlvs: [] },
+    };
+    return { ci, oracles };
+  };
+  const opens = (ci: ContractInfo, atts: Uint8Array[]): { cetIdx: number; idx: number } => {
+    const r = attestedByThreshold(
+      ci,
+      atts.map((a) => decodeAttestation(a)),
+    );
+    // The key found is the discrete log of the adaptor point at the index found: it decrypts that signature.
+    assert.equal(
+      Buffer.from(secp256k1.Point.BASE.multiply(BigInt(`0x${r.s.toString('hex')}`)).toBytes(true)).toString('hex'),
+      Buffer.from(adaptorPoints(ci)[r.idx]!.point).toString('hex'),
+    );
+    assert.equal(adaptorPoints(ci)[r.idx]!.cet, r.cetIdx);
+    return { cetIdx: r.cetIdx, idx: r.idx };
+  };
+
+  it('enumerated: the outcome two of three oracles attest, the first two of them; fewer agreeing is refused', () => {
+    const { ci, oracles } = contract(enumDescriptor(['x', 'y']), 1, [
+      { outcome: 'x', offer_payout: 1000n },
+      { outcome: 'y', offer_payout: 0n },
+    ]);
+    // oracles 0 and 2 say "y" (combination [0, 2], the second of [0,1], [0,2], [1,2]); oracle 1 says "x"
+    assert.deepEqual(opens(ci, [oracles[2]!.attest(['y']), oracles[1]!.attest(['x']), oracles[0]!.attest(['y'])]), { cetIdx: 1, idx: 1 * 3 + 1 });
+    // all three say "x": the first two, [0, 1]
+    assert.deepEqual(
+      opens(
+        ci,
+        oracles.map((o) => o.attest(['x'])),
+      ),
+      { cetIdx: 0, idx: 0 },
+    );
+    assert.throws(
+      () => attestedByThreshold(ci, [decodeAttestation(oracles[0]!.attest(['x'])), decodeAttestation(oracles[1]!.attest(['y']))]),
+      /agree at most 1/,
+    );
+  });
+
+  it('numeric: the CET whose digit prefix two oracles attest, with the s values of those digits', () => {
+    const payouts: ContractInfo['payouts'] = [
+      { outcome: '00', offer_payout: 0n, digits: [0, 0] },
+      { outcome: '01', offer_payout: 300n, digits: [0, 1] },
+      { outcome: '1', offer_payout: 1000n, digits: [1] },
+    ];
+    const { ci, oracles } = contract(digitDescriptor(2, false, 2), 2, payouts);
+    // 3 (binary 11) by oracles 1 and 2: the CET of prefix "1", combination [1, 2]; oracle 0 says 1 (binary 01)
+    assert.deepEqual(opens(ci, [oracles[0]!.attest(['0', '1']), oracles[1]!.attest(['1', '1']), oracles[2]!.attest(['1', '0'])]), {
+      cetIdx: 2,
+      idx: 2 * 3 + 2,
     });
   });
 });

@@ -1,8 +1,9 @@
 // offer_dlc, accept_dlc and sign_dlc as the dlcspecs test vectors (test/test_vectors/*.json, protocol version 1)
 // and rust-dlc serialize them: a u16 message type, then fields with enum variants and list lengths as bigsize,
 // scripts as u16-prefixed bytes, oracle announcements as TLV records. Enumerated contracts with one oracle or a
-// threshold of several, and numeric contracts (polynomial and hyperbola payout pieces) with one oracle are read and
-// written; disjoint events and numeric contracts with several oracles are refused by name (not built yet).
+// threshold of several, and numeric contracts (polynomial and hyperbola payout pieces, one oracle or a threshold of
+// several attesting the same value) are read and written; disjoint events and allowed differences between oracles
+// are refused by name (not built yet).
 
 import { numericCets, NumericError, type Hyperbola, type NumericDescriptor, type PayoutPoint, type WireFloat } from './numeric.js';
 import { OracleError, verifyAnnouncement, type OracleAnnouncement } from './oracle.js';
@@ -221,14 +222,20 @@ export function numericPayouts(numeric: NumericDescriptor, announcement: OracleA
   return numericCets(numeric, d.base, total).map((c) => ({ outcome: c.digits.join(d.base > 10 ? ',' : ''), offer_payout: c.offer_payout, digits: c.digits }));
 }
 
-/** A threshold of several oracles: possible, each oracle once, and all announcing the same enumerated outcomes. */
+/**
+ * A threshold of several oracles: possible, each oracle once, and all announcing the same event shape (the same
+ * enumerated outcomes, or the same base and number of digits).
+ */
 export function checkOracleSet(announcements: OracleAnnouncement[], threshold: number): void {
   const n = announcements.length;
   if (n < 1 || threshold < 1 || threshold > n) throw new MessageError(`threshold ${threshold} of ${n} oracles is impossible`);
   if (new Set(announcements.map((a) => a.oracle_public_key)).size !== n) throw new MessageError('an oracle is named twice');
-  const outcomes = (a: OracleAnnouncement): string => (a.event.descriptor.kind === 'enum' ? JSON.stringify([...a.event.descriptor.outcomes].sort()) : '');
-  if (announcements.some((a) => a.event.descriptor.kind !== 'enum' || outcomes(a) !== outcomes(announcements[0]!)))
-    throw new MessageError("the oracles' events do not all announce the same enumerated outcomes (numeric contracts take one oracle)");
+  const shape = (a: OracleAnnouncement): string => {
+    const d = a.event.descriptor;
+    return d.kind === 'enum' ? `enum ${JSON.stringify([...d.outcomes].sort())}` : `digits ${d.base} ${d.nb_digits} ${d.signed}`;
+  };
+  if (announcements.some((a) => shape(a) !== shape(announcements[0]!)))
+    throw new MessageError("the oracles' events do not all announce the same outcomes (enumerated) or the same digits (numeric)");
 }
 
 function readContractInfo(r: Reader): ContractInfo {
@@ -262,11 +269,19 @@ function readContractInfo(r: Reader): ContractInfo {
   const read = Array.from({ length: n }, (_, i) => readAnnouncement(`oracle_announcement ${i + 1}`));
   if (r.u8('oracle_params presence') !== 0)
     throw new MessageError('oracle_params (allowed differences between oracles of a numeric contract) are not supported yet');
-  if (numeric) throw new MessageError('numeric contracts with several oracles are not supported yet (enumerated ones are)');
   const announcements = read.map((x) => x.announcement);
   checkOracleSet(announcements, threshold);
+  if (numeric) payouts = numericPayouts(numeric, announcements[0]!, total_collateral);
+  else if (announcements[0]!.event.descriptor.kind !== 'enum') throw new MessageError('an enumerated contract needs enumerated events');
   const tlvs = read.map((x) => hex(x.raw));
-  return { total_collateral, payouts, announcement: announcements[0]!, announcement_tlv: tlvs[0]!, oracles: { threshold, announcements, tlvs } };
+  return {
+    total_collateral,
+    payouts,
+    ...(numeric ? { numeric } : {}),
+    announcement: announcements[0]!,
+    announcement_tlv: tlvs[0]!,
+    oracles: { threshold, announcements, tlvs },
+  };
 }
 
 function writeContractInfo(w: Writer, c: ContractInfo): void {

@@ -5,7 +5,7 @@
 import { schnorr, secp256k1 } from '@noble/curves/secp256k1.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import type { ContractInfo } from './messages.js';
-import { oracleTaggedHash, type OracleAnnouncement } from './oracle.js';
+import { attestationScalars, OracleError, oracleTaggedHash, verifyAttestation, type OracleAnnouncement, type OracleAttestation } from './oracle.js';
 
 const N = secp256k1.Point.Fn.ORDER;
 const x32 = (v: bigint): Buffer => Buffer.from(v.toString(16).padStart(64, '0'), 'hex');
@@ -64,9 +64,9 @@ export function combinations(n: number, t: number): number[][] {
 
 /**
  * Every adaptor signature's point and CET, in the order the messages carry them. One oracle: one per CET. A
- * threshold of several (enumerated): for each outcome, one per combination of `threshold` oracles (lexicographic),
- * encrypted under the sum of those oracles' points for the outcome, so any `threshold` attestations of it complete
- * that CET.
+ * threshold of several: for each CET (an outcome, or a numeric digit prefix), one per combination of `threshold`
+ * oracles (lexicographic), encrypted under the sum of those oracles' points for it, so any `threshold` attestations
+ * of it complete that CET (rust-dlc's order: CETs, then combinations; with no allowed differences between oracles).
  */
 export function adaptorPoints(ci: ContractInfo): Array<{ cet: number; point: Uint8Array }> {
   if (!ci.oracles) {
@@ -75,8 +75,51 @@ export function adaptorPoints(ci: ContractInfo): Array<{ cet: number; point: Uin
   }
   const { threshold, announcements } = ci.oracles;
   const combos = combinations(announcements.length, threshold);
+  const perOracle = announcements.map((a) => new CetPoints(a));
   return ci.payouts.flatMap((p, cet) => {
-    const each = announcements.map((a) => secp256k1.Point.fromBytes(outcomePoint(a, p.outcome)));
+    // Each oracle's point for this CET (a numeric CET's: the sum of its prefix digits' points by that oracle).
+    const each = perOracle.map((points) => secp256k1.Point.fromBytes(points.of(p)));
     return combos.map((c) => ({ cet, point: c.reduce((sum, j) => sum.add(each[j]!), secp256k1.Point.ZERO).toBytes(true) }));
   });
+}
+
+const N_ORDER = secp256k1.Point.Fn.ORDER;
+
+/** Σ s_i mod n as 32 bytes: the decryption key of an adaptor signature whose point is the sum of the s_i·G. */
+export function sumScalars(scalars: Uint8Array[]): Buffer {
+  const sum = scalars.reduce((acc, x) => (acc + BigInt(`0x${Buffer.from(x).toString('hex')}`)) % N_ORDER, 0n);
+  return Buffer.from(sum.toString(16).padStart(64, '0'), 'hex');
+}
+
+/**
+ * Which adaptor signature the attestations of several oracles open: the CET that at least `threshold` of them attest
+ * (an enumerated outcome, or the numeric CET whose digit prefix their attested digits start with; the most attested
+ * one), the first `threshold` of those oracles in announcement order (as rust-dlc picks them), the position of that
+ * combination among all of them, and the sum of their s values for it (its discrete log).
+ */
+export function attestedByThreshold(ci: ContractInfo, attestations: OracleAttestation[]): { cetIdx: number; idx: number; s: Buffer } {
+  const { threshold, announcements } = ci.oracles!;
+  const byOracle = new Map<number, { cet: number; s: Uint8Array[] }>();
+  for (const att of attestations) {
+    const j = announcements.findIndex((a) => a.oracle_public_key === att.oracle_public_key);
+    if (j < 0) throw new OracleError(`the attestation is by oracle ${att.oracle_public_key}, which this contract does not name`);
+    const proved = verifyAttestation(announcements[j]!, att);
+    const cet =
+      proved.kind === 'enum'
+        ? ci.payouts.findIndex((p) => p.outcome === proved.outcome)
+        : ci.payouts.findIndex((p) => p.digits !== undefined && p.digits.every((d, i) => proved.digits[i] === d));
+    if (cet < 0) throw new OracleError(`no CET covers what oracle ${j + 1} attests`);
+    const scalars = attestationScalars(att);
+    byOracle.set(j, { cet, s: proved.kind === 'enum' ? [scalars[0]!] : scalars.slice(0, ci.payouts[cet]!.digits!.length) });
+  }
+  const groups = new Map<number, number[]>();
+  for (const [j, a] of [...byOracle].sort((x, y) => x[0] - y[0])) groups.set(a.cet, [...(groups.get(a.cet) ?? []), j]);
+  const best = [...groups].sort((a, b) => b[1].length - a[1].length)[0];
+  if (!best || best[1].length < threshold)
+    throw new OracleError(`${threshold} oracles must attest the same outcome; the attestations given agree at most ${best?.[1].length ?? 0} on one`);
+  const [cetIdx, oracles] = best;
+  const chosen = oracles.slice(0, threshold);
+  const combos = combinations(announcements.length, threshold);
+  const combo = combos.findIndex((c) => c.every((j, i) => chosen[i] === j));
+  return { cetIdx, idx: cetIdx * combos.length + combo, s: sumScalars(chosen.flatMap((j) => byOracle.get(j)!.s)) };
 }

@@ -42,7 +42,7 @@ import {
 import { NumericError, type NumericDescriptor } from './numeric.js';
 import { attestationScalars, decodeAttestation, OracleError, verifyAnnouncement, verifyAttestation, type OracleAnnouncement } from './oracle.js';
 import { OracleUnreachable, type OracleClient } from './oracle-client.js';
-import { adaptorPoints, combinations } from './outcomes.js';
+import { adaptorPoints, attestedByThreshold, sumScalars } from './outcomes.js';
 import { buildTransactions, closingSighash, contractId, DlcTxError, mutualClose, type DlcTransactions } from './transactions.js';
 import type { Logger } from 'pino';
 
@@ -152,42 +152,6 @@ function fresh(
     updated: now,
     ...more,
   };
-}
-
-const ORDER = secp256k1.Point.Fn.ORDER;
-/** Σ s_i mod n, 32 bytes: the decryption key of a numeric CET (its point is the sum of the digits' points). */
-function sumScalars(scalars: Uint8Array[]): Buffer {
-  const sum = scalars.reduce((acc, x) => (acc + BigInt(`0x${hex(x)}`)) % ORDER, 0n);
-  return Buffer.from(sum.toString(16).padStart(64, '0'), 'hex');
-}
-
-/**
- * Which adaptor signature the attestations of several oracles open: the outcome at least `threshold` of them attest
- * (the most attested one), the first `threshold` of those oracles in announcement order (as rust-dlc picks them),
- * the position of that combination among all of them, and the sum of their s values.
- */
-function attestedByThreshold(ci: ContractInfo, attestationsHex: string[]): { cetIdx: number; idx: number; s: Buffer } {
-  const { threshold, announcements } = ci.oracles!;
-  const byOracle = new Map<number, { outcome: string; s: Uint8Array }>();
-  for (const h of attestationsHex) {
-    const att = decodeAttestation(Buffer.from(h, 'hex'));
-    const j = announcements.findIndex((a) => a.oracle_public_key === att.oracle_public_key);
-    if (j < 0) throw new OracleError(`the attestation is by oracle ${att.oracle_public_key}, which this contract does not name`);
-    const proved = verifyAttestation(announcements[j]!, att);
-    if (proved.kind !== 'enum') throw new OracleError('a contract on several oracles takes enumerated attestations');
-    byOracle.set(j, { outcome: proved.outcome, s: attestationScalars(att)[0]! });
-  }
-  const groups = new Map<string, number[]>();
-  for (const [j, a] of [...byOracle].sort((x, y) => x[0] - y[0])) groups.set(a.outcome, [...(groups.get(a.outcome) ?? []), j]);
-  const best = [...groups].sort((a, b) => b[1].length - a[1].length)[0];
-  if (!best || best[1].length < threshold)
-    throw rpcError('InvalidParams', `${threshold} oracles must attest the same outcome; the attestations given agree at most ${best?.[1].length ?? 0} on one`);
-  const [outcome, oracles] = best;
-  const chosen = oracles.slice(0, threshold);
-  const combos = combinations(announcements.length, threshold);
-  const combo = combos.findIndex((c) => c.every((j, i) => chosen[i] === j));
-  const cetIdx = ci.payouts.findIndex((p) => p.outcome === outcome);
-  return { cetIdx, idx: cetIdx * combos.length + combo, s: sumScalars(chosen.map((j) => byOracle.get(j)!.s)) };
 }
 
 const compactOf = (der: Uint8Array): string => hex(secp256k1.Signature.fromBytes(der, 'der').toBytes('compact'));
@@ -700,7 +664,11 @@ export class DlcService implements Service {
       let s: Buffer;
       try {
         const ci = offer.contract_info;
-        if (ci.oracles) ({ cetIdx, idx, s } = attestedByThreshold(ci, attestationsHex));
+        if (ci.oracles)
+          ({ cetIdx, idx, s } = attestedByThreshold(
+            ci,
+            attestationsHex.map((h) => decodeAttestation(Buffer.from(h, 'hex'))),
+          ));
         else {
           if (attestationsHex.length !== 1)
             throw rpcError('InvalidParams', `this contract has one oracle: give its one attestation, not ${attestationsHex.length}`);

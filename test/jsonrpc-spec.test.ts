@@ -141,6 +141,15 @@ for (const [name, open] of transports) {
       assert.doesNotMatch(JSON.stringify(r), /secret detail|home/);
       const nf = (await exchange({ jsonrpc: '2.0', method: 'test.notfound', id: 11 })) as { error: { code: number; message: string; data?: unknown } };
       assert.deepEqual(nf.error, { code: -32011, message: 'no such thing', data: { thing: 'x' } });
+      // A result JSON cannot write (a handler's bug) is an internal error too, alone or in a batch, and anyad goes on.
+      const unwritable = (await exchange({ jsonrpc: '2.0', method: 'test.unwritable', id: 12 })) as { error: { code: number } };
+      assert.equal(unwritable.error.code, -32603);
+      const batch = (await exchange([
+        { jsonrpc: '2.0', method: 'test.unwritable', id: 13 },
+        { jsonrpc: '2.0', method: 'uptime', id: 14 },
+      ])) as Array<{ id: number; error?: { code: number }; result?: unknown }>;
+      assert.equal(batch.find((a) => a.id === 13)!.error!.code, -32603);
+      assert.equal(typeof batch.find((a) => a.id === 14)!.result, 'number');
     });
   });
 }

@@ -405,7 +405,8 @@ export class HsmService implements Service {
     let issued!: () => void;
     const onTheirWay = new Promise<void>((r) => (issued = r));
     const audited = this.record('sign', id, detail, [], issued);
-    await onTheirWay;
+    // (A commit that fails before its writes settles `audited` without calling `issued`.)
+    await Promise.race([onTheirWay, audited.catch(() => undefined)]);
     const [signed, entry] = await Promise.allSettled([(async () => sign())(), audited]);
     if (entry.status === 'rejected') throw signed.status === 'rejected' ? providerError(signed.reason) : entry.reason;
     if (signed.status === 'rejected') {

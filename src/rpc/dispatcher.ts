@@ -63,7 +63,7 @@ export class Dispatcher {
     if (Array.isArray(msg)) return this.batch(msg, connection, at);
     const limited = this.rateCheck(connection, 1, at);
     const answer = limited ? this.limitedAnswer(msg, limited) : this.single(msg, connection, at);
-    return isThenable(answer) ? answer.then(serialize) : serialize(answer);
+    return isThenable(answer) ? answer.then((a) => this.serialize(a)) : this.serialize(answer);
   }
 
   private async batch(msg: unknown[], connection: Connection, at: number): Promise<string | null> {
@@ -79,7 +79,7 @@ export class Dispatcher {
     const limited = this.rateCheck(connection, msg.length, at);
     const answers = await Promise.all(msg.map((m) => (limited ? this.limitedAnswer(m, limited) : this.single(m, connection, at))));
     const present = answers.filter((a): a is JSONRPCResponse => a !== null);
-    return present.length > 0 ? JSON.stringify(present) : null;
+    return present.length > 0 ? `[${present.map((a) => this.serialize(a)).join(',')}]` : null;
   }
 
   /** Resolves once no request is running, or after `ms` milliseconds; returns how many were still running. */
@@ -212,6 +212,21 @@ export class Dispatcher {
     this.observer?.onCall(req.method, ctx.connection.transport, outcome, (performance.now() - started) / 1000);
   }
 
+  /**
+   * An answer as its JSON text; a result is framed by hand, so only the result itself is walked by JSON.stringify.
+   * A result that cannot be written as JSON (a bug of ours: a BigInt, a cycle) is answered as an internal error,
+   * logged, rather than thrown into the transport (where it would end the process).
+   */
+  private serialize(answer: JSONRPCResponse | null): string | null {
+    if (answer === null) return null;
+    try {
+      if ('result' in answer) return `{"jsonrpc":"2.0","id":${JSON.stringify(answer.id)},"result":${JSON.stringify(answer.result)}}`;
+      return JSON.stringify(answer);
+    } catch (err) {
+      return JSON.stringify(this.errorResponse(answer.id ?? null, err));
+    }
+  }
+
   private errorResponse(id: Id, error: unknown): JSONRPCErrorResponse {
     if (error instanceof RpcError) {
       return {
@@ -225,13 +240,6 @@ export class Dispatcher {
     this.log.error({ err: error }, 'internal error while handling an RPC call');
     return { jsonrpc: '2.0', id, error: { code: ErrorCode.InternalError, message: 'Internal error (see the anyad log)' } };
   }
-}
-
-/** An answer as its JSON text; a result is framed by hand, so only the result itself is walked by JSON.stringify. */
-function serialize(answer: JSONRPCResponse | null): string | null {
-  if (answer === null) return null;
-  if ('result' in answer) return `{"jsonrpc":"2.0","id":${JSON.stringify(answer.id)},"result":${JSON.stringify(answer.result)}}`;
-  return JSON.stringify(answer);
 }
 
 function isThenable<T>(v: T | Promise<T>): v is Promise<T> {

@@ -16,6 +16,7 @@ import { planPsbt, signPlanned } from '../src/hsm/psbt.js';
 import { AnyaClient } from '../src/client/index.js';
 import { makeToken, SOFTHSM_MODULE, hasSoftHsm } from '../test/helpers/softhsm.js';
 import { spawn } from 'node:child_process';
+import { inTurns } from './turns.js';
 
 const require = createRequire(import.meta.url);
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -105,10 +106,10 @@ export async function benchHsm(results: Record<string, unknown>): Promise<void> 
     );
     const hex = digest.toString('hex');
     const ROUNDS = 10;
-    for (let round = 0; round < ROUNDS; round++) {
-      for (const d of round % 2 === 0 ? daemons : [...daemons].reverse())
-        rpcRuns[d.audit ? 'audited' : 'unaudited']!.push(...(await time(N / ROUNDS, () => d.client.call('hsm.sign', { key: d.key, digest: hex }))));
-    }
+    const signs = (d: (typeof daemons)[number]) => () => time(N / ROUNDS, () => d.client.call('hsm.sign', { key: d.key, digest: hex }));
+    const turns = await inTurns(ROUNDS, signs(daemons[0]!), signs(daemons[1]!));
+    rpcRuns.audited = turns.subject.flat();
+    rpcRuns.unaudited = turns.baseline.flat();
     uptime = await time(N, () => daemons[1]!.client.call('uptime'));
     for (const d of daemons) {
       // 16 callers at once, each on its own key (no shared policy lock): audited, their entries share commits.

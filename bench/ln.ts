@@ -13,6 +13,7 @@ import * as ln from 'ln-service';
 import WebSocket from 'ws';
 import { ClnClient } from '../src/adapters/lightning/cln-client.js';
 import { AnyaClient } from '../src/client/index.js';
+import { inTurns } from './turns.js';
 import { ClnPeer } from '../test/peers/cln-peer.js';
 import { LnNetwork } from '../test/peers/ln-network.js';
 import { LndPeer } from '../test/peers/lnd-peer.js';
@@ -194,17 +195,15 @@ async function benchRig(rig: Rig, dir: string): Promise<Record<string, unknown>>
       );
       return n;
     };
-    // In alternating half-second rounds (anyad, direct, direct, anyad, …; 2 s each in all), so a shift in the
-    // shared machine's speed falls on both alike.
-    let [nRpc, nDirect] = [0, 0];
-    for (let round = 0; round < 4; round++) {
-      const first = round % 2 === 0;
-      if (first) nRpc += await count(() => client.call('ln.getinfo'), 500);
-      nDirect += await count(() => rig.getinfo(), 500);
-      if (!first) nRpc += await count(() => client.call('ln.getinfo'), 500);
-    }
-    const viaRpc = Math.round(nRpc / 2);
-    const direct = Math.round(nDirect / 2);
+    // In half-second turns (2 s each in all), so a shift in the shared machine's speed falls on both alike.
+    const turns = await inTurns(
+      4,
+      () => count(() => client.call('ln.getinfo'), 500),
+      () => count(() => rig.getinfo(), 500),
+    );
+    const sum = (xs: number[]): number => xs.reduce((a, x) => a + x, 0);
+    const viaRpc = Math.round(sum(turns.subject) / 2);
+    const direct = Math.round(sum(turns.baseline) / 2);
     await client.close();
     ws.close();
     const row = {

@@ -29,6 +29,7 @@ import { benchMl } from './ml.js';
 import { benchLn } from './ln.js';
 import { benchWatches } from './watches.js';
 import { writeSummary } from './summary.js';
+import { inTurns } from './turns.js';
 import { LineSplitter } from '../src/core/lines.js';
 import { startBcoin } from '../test/helpers/bcoin.js';
 
@@ -161,11 +162,7 @@ function loopFigures(runs: Array<{ lat: number[]; elapsed: number }>): LoopFigur
   return { rps: Math.round(lat.length / (elapsed / 1000)), p50_ms: r2(pct(lat, 50)), p99_ms: r2(pct(lat, 99)) };
 }
 
-/**
- * A subject and its baseline measured in turns (subject, baseline, baseline, subject, …; ROUNDS rounds each, the
- * same total time as one run of each): on a shared machine the load from other work drifts over seconds, and
- * interleaving gives both sides the same share of it, so the ratio measures the software, not the neighbours.
- */
+/** A subject and its baseline under `n` clients, in turns (ROUNDS each, the same total time as one run of each). */
 async function interleaved(
   n: number,
   subject: (onAnswer: () => void) => Promise<LoadClient>,
@@ -173,13 +170,12 @@ async function interleaved(
 ): Promise<{ subject: LoopFigures; baseline: LoopFigures }> {
   const ROUNDS = 4;
   const ms = DURATION_MS / ROUNDS;
-  const s: Array<{ lat: number[]; elapsed: number }> = [];
-  const b: Array<{ lat: number[]; elapsed: number }> = [];
-  for (let i = 0; i < ROUNDS; i++) {
-    const order = i % 2 === 0 ? [subject, baseline] : [baseline, subject];
-    for (const make of order) (make === subject ? s : b).push(await closedLoopRaw(n, make, ms));
-  }
-  return { subject: loopFigures(s), baseline: loopFigures(b) };
+  const r = await inTurns(
+    ROUNDS,
+    () => closedLoopRaw(n, subject, ms),
+    () => closedLoopRaw(n, baseline, ms),
+  );
+  return { subject: loopFigures(r.subject), baseline: loopFigures(r.baseline) };
 }
 
 const request = (id: number): string => `{"jsonrpc":"2.0","id":${id},"method":"uptime"}`;

@@ -418,6 +418,13 @@ describe('DLC: two anyads, one regtest chain, an oracle', () => {
     const tooMuch = await alice.ch.call('dlc.proposeclose', { id: offered.id, payout_sat: 60_000_001 });
     assert.equal(tooMuch.error?.code, -32602);
 
+    // Alice proposes again (8 times at once, the same split: one proposal kept); Bob takes the first one all the same,
+    // and Alice's anyad still recognises it on chain.
+    const again = await Promise.all(
+      Array.from({ length: 8 }, () => call<{ txid: string }>(alice.ch, 'dlc.proposeclose', { id: offered.id, payout_sat: 40_000_000 })),
+    );
+    assert.equal(new Set(again.map((a) => a.txid)).size, 1);
+    assert.notEqual(again[0]!.txid, proposal.txid);
     const takes = await Promise.all(Array.from({ length: 8 }, () => bob.ch.call('dlc.acceptclose', { close: proposal.close, payout_sat: 15_000_000 })));
     const took = takes.filter((r) => r.result).map((r) => r.result as { id: string; txid: string });
     assert.equal(took.length, 1, JSON.stringify(takes.find((r) => r.error && r.error.code !== -32014)?.error));

@@ -5,7 +5,7 @@
 import type { Static, TSchema } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
 import { rpcError } from '../../rpc/errors.js';
-import { recordViews, type Layer2Adapter, type OperationRecord } from '../layer2/contract.js';
+import { operationCapabilities, recordViews, type Layer2Adapter, type OperationRecord } from '../layer2/contract.js';
 import * as D from './declarations.js';
 import { COMMITMENT_VBYTES } from './transactions.js';
 import type { ChannelRecord, ChannelService } from './service.js';
@@ -50,16 +50,7 @@ export function channelsL2Adapter(svc: ChannelService): Layer2Adapter {
     topics: ['sc.channel', 'sc.tower'],
     operations: OPERATIONS,
     estimates: { open: Type.Object({ fee_rate_sat_vb: Type.Integer({ minimum: 1, maximum: 10_000, default: 2 }) }) },
-    capabilities: () => [
-      'channel.open',
-      'channel.accept',
-      'channel.update',
-      'channel.close',
-      'channel.forceclose',
-      'channel.cancel',
-      'events.channel',
-      'tower',
-    ],
+    capabilities: () => [...operationCapabilities('channel', OPERATIONS), 'events.channel', 'tower'],
     open: async () => undefined,
     close: async () => undefined,
     health: () => svc.health(),

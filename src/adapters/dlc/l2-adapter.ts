@@ -4,7 +4,7 @@
 
 import type { Static, TSchema } from '@sinclair/typebox';
 import { rpcError } from '../../rpc/errors.js';
-import { recordViews, type Layer2Adapter, type OperationRecord } from '../layer2/contract.js';
+import { operationCapabilities, recordViews, type Layer2Adapter, type OperationRecord } from '../layer2/contract.js';
 import * as D from './declarations.js';
 import { attestationList } from './methods.js';
 import type { ContractRecord, DlcService } from './service.js';
@@ -44,18 +44,7 @@ export function dlcL2Adapter(svc: DlcService): Layer2Adapter {
     topics: ['dlc.contract'],
     operations: OPERATIONS,
     estimates: {},
-    capabilities: () => [
-      'contract.offer',
-      'contract.accept',
-      'contract.sign',
-      'contract.finalize',
-      'contract.close',
-      'contract.refund',
-      'contract.proposeclose',
-      'contract.acceptclose',
-      'contract.cancel',
-      'events.contract',
-    ],
+    capabilities: () => [...operationCapabilities('contract', OPERATIONS), 'events.contract'],
     open: async () => undefined,
     close: async () => undefined,
     health: () => svc.health(),

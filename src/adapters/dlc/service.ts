@@ -62,8 +62,11 @@ export interface ContractRecord {
   closing_txid: string | null;
   /** The closing transaction (CET, refund or mutual close) as sent, to send again while the node does not know it. */
   closing_hex?: string;
-  /** A mutual close proposed or taken: its transaction's id and the payouts (sat, as strings). */
-  mutual_close?: { txid: string; offer_payout: string; accept_payout: string };
+  /**
+   * Mutual closes proposed (each one the counterparty may still take, so each is recognised on chain) or the one
+   * taken: the transaction's id and the payouts (sat, as strings).
+   */
+  mutual_closes?: Array<{ txid: string; offer_payout: string; accept_payout: string }>;
   outcome: string | null;
   created: string;
   updated: string;
@@ -71,6 +74,8 @@ export interface ContractRecord {
 
 /** A P2WPKH input's witness: count, a signature of up to 72 bytes with its sighash byte, a 33-byte key. */
 const P2WPKH_MAX_WITNESS = 108;
+/** Outstanding mutual close proposals per contract (each a signed transaction the counterparty may broadcast). */
+const MAX_CLOSE_PROPOSALS = 16;
 const SIGHASH_ALL = bitcoin.Transaction.SIGHASH_ALL;
 const u64 = (): bigint => randomBytes(8).readBigUInt64BE(0);
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -467,17 +472,30 @@ export class DlcService implements Service {
   }
 
   /** This party's adaptor signature on every CET (encrypted under its outcome's point) and its refund signature. */
-  private async cetSignatures(offer: Offer, t: DlcTransactions, fundingKey: string, caller: string): Promise<{ adaptor: string[]; refund: string }> {
+  private async cetSignatures(
+    offer: Offer,
+    t: DlcTransactions,
+    fundingKey: string,
+    caller: string,
+    points = adaptorPoints(offer.contract_info),
+  ): Promise<{ adaptor: string[]; refund: string }> {
     const digests = t.cets.map((cet) => closingSighash(cet, t));
-    const items = adaptorPoints(offer.contract_info).map(({ cet, point }) => ({ point: Buffer.from(point), digest: digests[cet]! }));
+    const items = points.map(({ cet, point }) => ({ point: Buffer.from(point), digest: digests[cet]! }));
     const adaptor = (await this.hsm.adaptorSignAll(fundingKey, items, caller)).map(hex);
     const refund = compactOf(await this.hsm.signDigest(fundingKey, closingSighash(t.refund, t), caller));
     return { adaptor, refund };
   }
 
   /** The counterparty's signatures, checked before anything of ours is signed or sent. */
-  private checkCounterparty(offer: Offer, t: DlcTransactions, pubkey: string, adaptor: string[], refund: string, who: string): void {
-    const points = adaptorPoints(offer.contract_info);
+  private checkCounterparty(
+    offer: Offer,
+    t: DlcTransactions,
+    pubkey: string,
+    adaptor: string[],
+    refund: string,
+    who: string,
+    points = adaptorPoints(offer.contract_info),
+  ): void {
     if (adaptor.length !== points.length)
       throw rpcError('InvalidParams', `the ${who} sent ${adaptor.length} CET signatures; the contract has ${points.length} (outcomes × oracle combinations)`);
     const digests = t.cets.map((cet) => closingSighash(cet, t));
@@ -551,8 +569,10 @@ export class DlcService implements Service {
       } catch (err) {
         throw asRpc(err);
       }
-      this.checkCounterparty(offer, t, accept.funding_pubkey, accept.cet_adaptor_signatures, accept.refund_signature, 'accepter');
-      const sigs = await this.cetSignatures(offer, t, rec.keys.funding, caller);
+      // The CETs' adaptor points (sums of oracle points, for every CET and oracle combination) serve both steps.
+      const points = adaptorPoints(offer.contract_info);
+      this.checkCounterparty(offer, t, accept.funding_pubkey, accept.cet_adaptor_signatures, accept.refund_signature, 'accepter', points);
+      const sigs = await this.cetSignatures(offer, t, rec.keys.funding, caller, points);
       const funding = await this.signFunding(t, [...offer.funding_inputs, ...accept.funding_inputs], offer.funding_inputs, caller);
       const cid = contractId(t, id);
       const signHex = hex(
@@ -805,6 +825,12 @@ export class DlcService implements Service {
       } catch (err) {
         throw asRpc(err);
       }
+      // Every proposal stays takeable (its signature is out), so each is kept to be recognised on chain; bounded.
+      const txid = tx.getId();
+      const proposals = rec.mutual_closes ?? [];
+      const known = proposals.some((p) => p.txid === txid);
+      if (!known && proposals.length >= MAX_CLOSE_PROPOSALS)
+        throw rpcError('Conflict', `contract ${id} has ${proposals.length} mutual close proposals outstanding already; the counterparty may take any of them`);
       const signature = compactOf(await this.hsm.signDigest(rec.keys.funding, closingSighash(tx, t), caller));
       const close = hex(
         encodeClose({
@@ -815,8 +841,8 @@ export class DlcService implements Service {
           fund_input_serial_id: u64(),
         }),
       );
-      const txid = tx.getId();
-      await this.save({ ...rec, mutual_close: { txid, offer_payout: String(offerPayout), accept_payout: String(acceptPayout) } }, rec.state);
+      if (!known)
+        await this.save({ ...rec, mutual_closes: [...proposals, { txid, offer_payout: String(offerPayout), accept_payout: String(acceptPayout) }] }, rec.state);
       this.log.info({ id, txid, caller }, 'DLC mutual close proposed');
       return { id, close, txid, offer_payout_sat: Number(offerPayout), accept_payout_sat: Number(acceptPayout) };
     });
@@ -858,7 +884,7 @@ export class DlcService implements Service {
       const closingHex = this.spendFunding(tx, t, { key: ourKey, sig: mine }, { key: theirKey, sig: derWithSighash(theirSig) });
       const txid = await this.chain.broadcast(closingHex, 'the mutual close');
       const mutual = { txid, offer_payout: String(c.offer_payout), accept_payout: String(c.accept_payout) };
-      await this.save({ ...rec, state: 'closing', closing_txid: txid, closing_hex: closingHex, mutual_close: mutual }, rec.state);
+      await this.save({ ...rec, state: 'closing', closing_txid: txid, closing_hex: closingHex, mutual_closes: [mutual] }, rec.state);
       this.log.info({ id: rec.id, txid, caller }, 'DLC mutual close broadcast');
       return { id: rec.id, txid };
     });
@@ -886,7 +912,7 @@ export class DlcService implements Service {
       // it for relay (bcoin answers sendrawtransaction before its mempool decides). Sent again while the funding
       // output is unspent, with the node's reason in the log if it refuses; otherwise the spend is looked for below.
       if (rec.closing_hex && (await this.fundingUnspent(rec))) {
-        const what = rec.mutual_close?.txid === rec.closing_txid ? 'the mutual close' : rec.state === 'closing' ? 'the CET' : 'the refund';
+        const what = rec.mutual_closes?.some((m) => m.txid === rec.closing_txid) ? 'the mutual close' : rec.state === 'closing' ? 'the CET' : 'the refund';
         await this.chain.broadcast(rec.closing_hex, what).then(
           () => this.log.info({ id, txid: rec.closing_txid }, 'DLC closing transaction sent again: the node did not know it'),
           (err: Error) => this.log.warn({ id, txid: rec.closing_txid, reason: err.message }, 'DLC closing transaction refused; next block retries'),
@@ -923,7 +949,7 @@ export class DlcService implements Service {
       ...offer.contract_info.payouts.map(
         (p, i) => [t.cets[i]!.getId(), { state: 'closed', outcome: p.outcome }] as [string, { state: ContractState; outcome: string }],
       ),
-      ...(rec.mutual_close ? [[rec.mutual_close.txid, { state: 'closed', outcome: null }] as [string, { state: ContractState; outcome: null }]] : []),
+      ...(rec.mutual_closes ?? []).map((m) => [m.txid, { state: 'closed', outcome: null }] as [string, { state: ContractState; outcome: null }]),
     ]);
     for (const txid of await this.chain.blockTxids(blockHash)) {
       const k = known.get(txid);

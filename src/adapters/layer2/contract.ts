@@ -77,6 +77,11 @@ export class Layer2Registry {
   }
 }
 
+/** The capabilities an adapter's operations give, named `<kind>.<operation>`: derived, so the two never disagree. */
+export function operationCapabilities(kind: string, operations: Record<string, unknown>): string[] {
+  return Object.keys(operations).map((op) => `${kind}.${op}`);
+}
+
 /**
  * l2.status and l2.history for an adapter whose operations are records it keeps (DLC contracts, state channels),
  * and an operation's answer as its record with the answer in detail.result.

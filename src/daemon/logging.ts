@@ -1,5 +1,5 @@
 // pino JSON lines to stdout (journald picks them up) and optionally to a file that SIGHUP reopens (for logrotate).
-// Secrets are redacted by key name wherever they appear in a log object, two levels deep.
+// Secrets are redacted by key name (any case) wherever they appear in a log object, down to REDACT_DEPTH levels.
 
 import pino, { type DestinationStream, type Level, type Logger } from 'pino';
 
@@ -19,7 +19,38 @@ const SECRET_KEYS = [
   'privatekey',
   'private_key',
 ];
-export const REDACT_PATHS = SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]);
+const SECRET = new Set(SECRET_KEYS);
+const CENSOR = '[redacted]';
+/** Levels of nesting searched for secret keys: deeper than any object anyad logs. */
+const REDACT_DEPTH = 6;
+
+/**
+ * The log object with every value under a secret key replaced by '[redacted]', copying only the objects on the
+ * way to one; the object itself when it holds none, the usual case, which costs one walk and no allocation.
+ * (pino's own redact paths parse every path on every line: 40 kB of garbage per line with the 42 paths this
+ * needed, which made an admin call's log line cost as much as the call.)
+ */
+export function redactSecrets(value: unknown, depth = 0): unknown {
+  if (depth > REDACT_DEPTH || value === null || typeof value !== 'object' || ArrayBuffer.isView(value)) return value;
+  if (Array.isArray(value)) {
+    let out: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const r = redactSecrets(value[i], depth + 1);
+      if (r !== value[i]) (out ??= value.slice())[i] = r;
+    }
+    return out ?? value;
+  }
+  const o = value as Record<string, unknown>;
+  let out: Record<string, unknown> | undefined;
+  for (const k of Object.keys(o)) {
+    const r = SECRET.has(k.toLowerCase()) ? CENSOR : redactSecrets(o[k], depth + 1);
+    if (r === o[k]) continue;
+    // A copy with the same prototype and own properties, so an Error keeps its message and stack for pino's err serializer.
+    out ??= Object.defineProperties(Object.create(Object.getPrototypeOf(o) as object | null) as Record<string, unknown>, Object.getOwnPropertyDescriptors(o));
+    Object.defineProperty(out, k, { value: r, enumerable: true, writable: true, configurable: true });
+  }
+  return out ?? o;
+}
 
 export interface LogHandle {
   root: Logger;
@@ -40,7 +71,12 @@ export function createLogging(opts: { level: Level; file?: string | undefined; c
     streams.push({ level: 'trace', stream: file });
   }
   const root = pino(
-    { level: opts.level, base: { pid: process.pid }, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, timestamp: pino.stdTimeFunctions.isoTime },
+    {
+      level: opts.level,
+      base: { pid: process.pid },
+      formatters: { log: (o) => redactSecrets(o) as Record<string, unknown>, bindings: (b) => redactSecrets(b) as pino.Bindings },
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
     pino.multistream(streams),
   );
   const children: Logger[] = [];

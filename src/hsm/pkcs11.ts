@@ -19,6 +19,12 @@ const EC_PARAMS: Record<Curve, Buffer> = {
   p256: Buffer.from('06082a8648ce3d030107', 'hex'), // OID 1.2.840.10045.3.1.7
 };
 
+/**
+ * Sessions that sign on the thread pool at once. Two: a second signature runs on the other core while the first
+ * does, and two of libuv's four threads stay free for the audit log's synced writes, which a signature waits for.
+ */
+const SIGN_SESSIONS = 2;
+
 /** CKA_ID of the audit MAC key: fixed, so every start finds the same key. */
 const AUDIT_KEY_ID = Buffer.from('anyad-audit-mac-v1');
 
@@ -32,6 +38,7 @@ export class Pkcs11Provider implements KeyProvider {
   readonly kind = 'pkcs11' as const;
   private p11: PKCS11 | undefined;
   private session: Buffer | undefined;
+  private slot: Buffer | undefined;
   private curves: Curve[] = [];
   private info: Record<string, unknown> = {};
   private detail = 'not initialized';
@@ -40,6 +47,20 @@ export class Pkcs11Provider implements KeyProvider {
   private readonly objects = new Map<string, { key: Buffer; curve: Curve }>();
   /** 0.5 s doubling to 30 s between attempts to reopen a lost session. */
   private readonly reopenBackoff = new Backoff(500, 30_000);
+  /**
+   * The module was initialized for OS locking (CKF_OS_LOCKING_OK), so it may be called from the thread pool:
+   * signatures then run as C_Sign on a session of their own while this thread goes on. A module that refuses
+   * the flag signs on this thread, one call at a time, as before.
+   */
+  private threaded = false;
+  /** Idle signing sessions of the current login, and how many exist; they share the main session's login. */
+  private idleSignSessions: Buffer[] = [];
+  private signSessionCount = 0;
+  private readonly signSessionWaiters: Array<() => void> = [];
+  /** Bumped whenever the sessions are reopened: a signing session of an older generation is not reused. */
+  private generation = 0;
+  /** Signatures still running on the thread pool; close() waits for them before C_Finalize. */
+  private readonly running = new Set<Promise<unknown>>();
 
   constructor(private readonly opts: Pkcs11Options) {}
 
@@ -51,7 +72,15 @@ export class Pkcs11Provider implements KeyProvider {
     } catch (err) {
       throw new ProviderError(`cannot load the PKCS#11 module ${this.opts.module}: ${(err as Error).message}`);
     }
-    p11.C_Initialize();
+    try {
+      p11.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
+      this.threaded = true;
+    } catch (err) {
+      // CKR_CANT_LOCK: a module without thread safety is still usable from this thread alone.
+      if (!/CKR_CANT_LOCK|CKR_ARGUMENTS_BAD/.test((err as Error).message)) throw err;
+      p11.C_Initialize();
+      this.threaded = false;
+    }
     this.p11 = p11;
     await this.openSession();
   }
@@ -88,14 +117,24 @@ export class Pkcs11Provider implements KeyProvider {
       );
     }
     this.session = session;
+    this.slot = slot;
+    this.generation++;
+    this.idleSignSessions = [];
+    this.signSessionCount = 0;
     this.objects.clear();
     this.auditKey = undefined;
     this.detail = `token '${this.opts.tokenLabel}' (${this.info.manufacturer} ${this.info.model})`;
     this.reopenBackoff.reset();
   }
 
+  get signsOffThread(): boolean {
+    return this.threaded;
+  }
+
   async close(): Promise<void> {
+    await Promise.allSettled([...this.running]);
     try {
+      // C_Finalize ends every session, the signing ones too.
       if (this.session) this.p11?.C_CloseSession(this.session);
       this.p11?.C_Finalize();
     } catch {
@@ -110,17 +149,44 @@ export class Pkcs11Provider implements KeyProvider {
   }
 
   /** Runs an operation on the session; on a session-level failure, reopens (with backoff) and tries once more. */
-  private async withSession<T>(op: (p11: PKCS11, session: Buffer) => T): Promise<T> {
+  private async withSession<T>(op: (p11: PKCS11, session: Buffer) => T | Promise<T>): Promise<T> {
     if (!this.session) await this.reopen();
     try {
-      return op(this.p11!, this.session!);
+      return await op(this.p11!, this.session!);
     } catch (err) {
       if (!/CKR_(SESSION_HANDLE_INVALID|SESSION_CLOSED|DEVICE_REMOVED|TOKEN_NOT_PRESENT|DEVICE_ERROR|USER_NOT_LOGGED_IN)/.test((err as Error).message))
         throw err;
       this.session = undefined;
       this.detail = `session lost: ${(err as Error).message.split(':')[0]}`;
       await this.reopen();
-      return op(this.p11!, this.session!);
+      return await op(this.p11!, this.session!);
+    }
+  }
+
+  /**
+   * C_SignInit and C_Sign on a signing session of its own, the C_Sign on the thread pool; at most SIGN_SESSIONS at
+   * once, the rest wait their turn. A session is opened on first need and shares the main session's login.
+   */
+  private async signOffThread(p11: PKCS11, key: Buffer, digest: Uint8Array): Promise<Buffer> {
+    const generation = this.generation;
+    while (this.idleSignSessions.length === 0 && this.signSessionCount >= SIGN_SESSIONS) await new Promise<void>((r) => this.signSessionWaiters.push(r));
+    let s = this.idleSignSessions.pop();
+    if (!s) {
+      s = p11.C_OpenSession(this.slot!, pkcs11js.CKF_SERIAL_SESSION);
+      this.signSessionCount++;
+    }
+    const signing = (async () => {
+      p11.C_SignInit(s, { mechanism: pkcs11js.CKM_ECDSA }, key);
+      return p11.C_SignAsync(s, Buffer.from(digest), Buffer.alloc(132));
+    })();
+    this.running.add(signing);
+    try {
+      return await signing;
+    } finally {
+      this.running.delete(signing);
+      // A session of an older login is left to the reopen, which replaced the lot.
+      if (generation === this.generation) this.idleSignSessions.push(s);
+      this.signSessionWaiters.shift()?.();
     }
   }
 
@@ -200,6 +266,7 @@ export class Pkcs11Provider implements KeyProvider {
         this.objects.set(handle, obj);
       }
       const { key, curve } = obj;
+      if (this.threaded) return this.signOffThread(p11, key, digest).then((raw) => rawToLowSDer(raw, curve));
       p11.C_SignInit(s, { mechanism: pkcs11js.CKM_ECDSA }, key);
       const raw = p11.C_Sign(s, Buffer.from(digest), Buffer.alloc(132));
       return rawToLowSDer(raw, curve);

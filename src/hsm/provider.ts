@@ -33,6 +33,12 @@ export interface KeyProvider {
   /** Signs a 32-byte digest. ECDSA answers a DER signature with low S; Schnorr a 64-byte BIP340 signature. */
   sign(handle: string, digest: Uint8Array, scheme: Scheme): Promise<Uint8Array>;
   /**
+   * True when sign() does its work off this thread (a token's C_Sign on the thread pool): the caller may then start
+   * the signature first and prepare its audit entry while it runs. False (or absent) when sign() computes on this
+   * thread before it yields (the keystore), so whatever should overlap with it must be issued before.
+   */
+  readonly signsOffThread?: boolean;
+  /**
    * An ECDSA adaptor signature (dlcspecs ECDSA-adaptor.md) of a 32-byte digest, encrypted under a point: what a DLC's
    * CETs are signed with. Only where the provider holds the key in reach of its own code (the keystore): a token's
    * ECDSA mechanism cannot make one, so a PKCS#11 provider has none.

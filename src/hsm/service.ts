@@ -306,7 +306,7 @@ export class HsmService implements Service {
 
   /** Signs a 32-byte digest with an active key, unless a policy on the key forbids raw signing. */
   async sign(id: string, digest: Buffer, scheme: Scheme, caller: string): Promise<Buffer> {
-    return this.signDigest(id, digest, caller, { scheme }, (p, handle) => p.sign(handle, digest, scheme));
+    return this.signDigest(id, digest, caller, { scheme }, (p, handle) => p.sign(handle, digest, scheme), true);
   }
 
   /** Why this HSM cannot make ECDSA adaptor signatures (a token's mechanism signs plain ECDSA only), or undefined. */
@@ -373,6 +373,8 @@ export class HsmService implements Service {
     caller: string,
     detail: Record<string, unknown>,
     make: (p: KeyProvider, handle: string) => Promise<Uint8Array>,
+    /** `make` is the provider's sign(), which may run off this thread (KeyProvider.signsOffThread). */
+    providerSign = false,
   ): Promise<Buffer> {
     const k = await this.key(id);
     const subjects = this.subjectsOf(k);
@@ -390,24 +392,38 @@ export class HsmService implements Service {
         throw rpcError('PolicyDenied', `policy denied the signature: ${denial.message}`, { rule: denial.rule, subject: denial.subject ?? null });
       }
       const provider = this.need();
-      return this.signAudited(id, caller, { ...detail, digest: digest.toString('hex'), caller }, () => make(provider, k.handle));
+      return this.signAudited(
+        id,
+        caller,
+        { ...detail, digest: digest.toString('hex'), caller },
+        () => make(provider, k.handle),
+        providerSign && provider.signsOffThread === true,
+      );
     });
   }
 
   /**
-   * The signature and its audit entry side by side: the entry's commit is issued first, so its synced writes run on
-   * the thread pool while the provider signs (a PKCS#11 C_Sign or the keystore's ECDSA hold this thread for most of
-   * a millisecond); the signature is returned only once the entry is durable, as before. A signature that then
-   * fails leaves its entry followed by a sign_failed entry, so the log never shows a signature that was not made
-   * without saying so.
+   * The signature and its audit entry side by side, returned only once the entry is durable. Where the provider
+   * signs on the thread pool (a token's C_Sign), the signature is started first and the entry prepared and written
+   * while it runs; where it signs on this thread (the keystore's ECDSA), the entry's commit is issued first, so its
+   * synced writes run on the thread pool meanwhile. A signature that then fails leaves its entry followed by a
+   * sign_failed entry, so the log never shows a signature that was not made without saying so.
    */
-  private async signAudited(id: string, caller: string, detail: Record<string, unknown>, sign: () => Promise<Uint8Array>): Promise<Buffer> {
+  private async signAudited(id: string, caller: string, detail: Record<string, unknown>, sign: () => Promise<Uint8Array>, offThread: boolean): Promise<Buffer> {
+    let signing: Promise<Uint8Array> | undefined;
+    if (offThread) {
+      signing = (async () => sign())();
+      signing.catch(() => undefined); // settled below, after the entry's commit
+    }
     let issued!: () => void;
     const onTheirWay = new Promise<void>((r) => (issued = r));
     const audited = this.record('sign', id, detail, [], issued);
-    // (A commit that fails before its writes settles `audited` without calling `issued`.)
-    await Promise.race([onTheirWay, audited.catch(() => undefined)]);
-    const [signed, entry] = await Promise.allSettled([(async () => sign())(), audited]);
+    if (!signing) {
+      // (A commit that fails before its writes settles `audited` without calling `issued`.)
+      await Promise.race([onTheirWay, audited.catch(() => undefined)]);
+      signing = (async () => sign())();
+    }
+    const [signed, entry] = await Promise.allSettled([signing, audited]);
     if (entry.status === 'rejected') throw signed.status === 'rejected' ? providerError(signed.reason) : entry.reason;
     if (signed.status === 'rejected') {
       const err = providerError(signed.reason);

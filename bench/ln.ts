@@ -3,7 +3,7 @@
 //    against a client of the backend's own interface in this process (lightningd's waitanyinvoice; ln-service's
 //    subscribeToInvoices for LND), measured from the same settlements;
 //  - ln.getinfo throughput through anyad (Unix socket), against calling the backend directly (lightningd's getinfo;
-//    ln-service's getWalletInfo), 16 callers each.
+//    ln-service's getWalletInfo), 16 callers each, on one connection with a bare client on both sides for CLN.
 
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import * as ln from 'ln-service';
 import WebSocket from 'ws';
 import { ClnClient } from '../src/adapters/lightning/cln-client.js';
-import { AnyaClient } from '../src/client/index.js';
+import { lineClient } from './line-client.js';
 import { inTurns } from './turns.js';
 import { ClnPeer } from '../test/peers/cln-peer.js';
 import { LnNetwork } from '../test/peers/ln-network.js';
@@ -180,7 +180,8 @@ async function benchRig(rig: Rig, dir: string): Promise<Record<string, unknown>>
       latAnyad.push(seenBy.anyad.get(inv.payment_hash)! - t0);
       latDirect.push(seenBy.direct.get(inv.payment_hash)! - t0);
     }
-    const client = await AnyaClient.connect({ socket: join(dd, 'regtest', 'anya.sock') });
+    // A client as lean as the baseline's ClnClient (see line-client.ts).
+    const client = await lineClient(join(dd, 'regtest', 'anya.sock'));
     /** Calls made by 16 callers in `ms`. */
     const count = async (f: () => Promise<unknown>, ms: number): Promise<number> => {
       let n = 0;
@@ -204,7 +205,7 @@ async function benchRig(rig: Rig, dir: string): Promise<Record<string, unknown>>
     const sum = (xs: number[]): number => xs.reduce((a, x) => a + x, 0);
     const viaRpc = Math.round(sum(turns.subject) / 2);
     const direct = Math.round(sum(turns.baseline) / 2);
-    await client.close();
+    client.close();
     ws.close();
     const row = {
       settle_to_ws_event: { p50_ms: r3(q(latAnyad, 0.5)), p99_ms: r3(q(latAnyad, 0.99)) },

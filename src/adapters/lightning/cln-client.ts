@@ -3,6 +3,7 @@
 // drops; a request timeout bounds every call.
 
 import { createConnection, type Socket } from 'node:net';
+import { TickCork } from '../../core/tick-cork.js';
 
 export class ClnError extends Error {
   override name = 'ClnError';
@@ -23,6 +24,8 @@ const MAX_RESPONSE = 64 * 1024 * 1024;
 
 export class ClnClient {
   private sock: Socket | undefined;
+  /** Requests made in the same turn (several callers at once) go to lightningd in one write. */
+  private readonly corks = new WeakMap<Socket, TickCork>();
   private connecting: Promise<Socket> | undefined;
   private buf = '';
   private closed = false;
@@ -37,7 +40,8 @@ export class ClnClient {
   /** opts.timeoutMs 0: no timeout, for calls that block until something happens (wait); losing the connection still ends them. */
   async call<T = unknown>(method: string, params: Record<string, unknown> = {}, opts: { timeoutMs?: number } = {}): Promise<T> {
     if (this.closed) throw new ClnUnreachable('the client is closed');
-    const sock = await this.connect();
+    // Connected, the call goes out in this turn (no hop through an already-resolved promise).
+    const sock = this.sock ?? (await this.connect());
     const id = this.nextId++;
     const ms = opts.timeoutMs ?? this.timeoutMs;
     return new Promise<T>((resolve, reject) => {
@@ -49,6 +53,7 @@ export class ClnClient {
             }, ms)
           : undefined;
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
+      this.corks.get(sock)?.hold();
       sock.write(JSON.stringify({ jsonrpc: '2.0', id, method, params }));
     });
   }
@@ -74,6 +79,7 @@ export class ClnClient {
         s.on('close', () => this.dropped(s));
         s.on('data', (c: string) => this.onData(c));
         this.sock = s;
+        this.corks.set(s, new TickCork(s));
         this.connecting = undefined;
         resolve(s);
       });

@@ -10,6 +10,7 @@ import type { Dispatcher } from '../dispatcher.js';
 import { tooLargeAnswer, transportError } from '../errors.js';
 import type { Connection } from '../registry.js';
 import { LineSplitter } from '../../core/lines.js';
+import { TickCork } from '../../core/tick-cork.js';
 
 export interface UnixTransportOptions {
   path: string;
@@ -117,12 +118,19 @@ export class UnixTransport {
     // A peer that does not read its answers stops being read from, so its queue cannot grow without bound.
     socket.on('drain', () => socket.resume());
     const lines = new LineSplitter();
+    const cork = new TickCork(socket);
     let tooLarge = false;
     let inflight = 0;
     let ended = false;
     const reply = (answer: string | null): void => {
       if (answer !== null) conn.send(answer);
       if (--inflight === 0 && ended) socket.end();
+    };
+    // Answers that arrive later (asynchronous handlers) are held to the end of the turn: those that complete
+    // together, as when a backend's reply settles several calls, share one write.
+    const replyLater = (answer: string | null): void => {
+      if (answer !== null) cork.hold();
+      reply(answer);
     };
     const onLine = (line: string): void => {
       if (tooLarge || line.length === 0 || (line.charCodeAt(0) <= 32 && line.trim() === '')) return;
@@ -135,11 +143,14 @@ export class UnixTransport {
       inflight++;
       const answer = this.dispatcher.handle(line, conn);
       if (typeof answer === 'string' || answer === null) reply(answer);
-      else void answer.then(reply);
+      else void answer.then(replyLater);
     };
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => {
       if (tooLarge) return;
+      // Several requests in one read (a pipelining client): their synchronous answers share one write. A read
+      // holding one request, the usual case, is answered with a plain write.
+      if (chunk.indexOf('\n') !== chunk.lastIndexOf('\n')) cork.hold();
       lines.push(chunk, onLine);
       // An unfinished line with more characters than the byte limit is too large whatever its encoding; one with
       // fewer is measured in bytes once complete, so memory stays within a few times the limit.

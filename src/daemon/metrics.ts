@@ -9,7 +9,8 @@ import type { CallObserver } from '../rpc/dispatcher.js';
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5];
 
 interface MethodStats {
-  calls: Map<string, number>;
+  /** Calls by transport, then outcome (no label string is built per call). */
+  calls: Map<string, { ok: number; error: number }>;
   /** buckets[i]: calls that took at most LATENCY_BUCKETS[i] and more than the bucket before; the last: slower. */
   buckets: number[];
   sum: number;
@@ -18,7 +19,7 @@ interface MethodStats {
 
 export class DaemonMetrics implements CallObserver {
   readonly registry = new Registry();
-  /** Per method: calls by "transport outcome", and the latency histogram (per-bucket counts, summed when read). */
+  /** Per method: calls by transport and outcome, and the latency histogram (per-bucket counts, summed when read). */
   private readonly perMethod = new Map<string, MethodStats>();
   readonly connections: Gauge<'transport'>;
   readonly subscriptions: Gauge;
@@ -42,10 +43,9 @@ export class DaemonMetrics implements CallObserver {
         type: 'counter',
         aggregator: 'sum',
         values: [...this.perMethod].flatMap(([method, m]) =>
-          [...m.calls].map(([key, n]) => {
-            const [transport, outcome] = key.split(' ');
-            return { labels: { method, transport, outcome }, value: n };
-          }),
+          [...m.calls].flatMap(([transport, n]) =>
+            (['ok', 'error'] as const).filter((outcome) => n[outcome] > 0).map((outcome) => ({ labels: { method, transport, outcome }, value: n[outcome] })),
+          ),
         ),
       }),
       reset: () => this.perMethod.clear(),
@@ -87,8 +87,9 @@ export class DaemonMetrics implements CallObserver {
   onCall(method: string, transport: string, outcome: 'ok' | 'error', seconds: number): void {
     let m = this.perMethod.get(method);
     if (!m) this.perMethod.set(method, (m = { calls: new Map(), buckets: new Array<number>(LATENCY_BUCKETS.length + 1).fill(0), sum: 0, count: 0 }));
-    const key = `${transport} ${outcome}`;
-    m.calls.set(key, (m.calls.get(key) ?? 0) + 1);
+    let byOutcome = m.calls.get(transport);
+    if (!byOutcome) m.calls.set(transport, (byOutcome = { ok: 0, error: 0 }));
+    byOutcome[outcome]++;
     let i = 0;
     while (i < LATENCY_BUCKETS.length && seconds > LATENCY_BUCKETS[i]!) i++;
     m.buckets[i]!++;

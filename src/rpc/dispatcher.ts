@@ -220,7 +220,10 @@ export class Dispatcher {
   private serialize(answer: JSONRPCResponse | null): string | null {
     if (answer === null) return null;
     try {
-      if ('result' in answer) return `{"jsonrpc":"2.0","id":${JSON.stringify(answer.id)},"result":${JSON.stringify(answer.result)}}`;
+      if ('result' in answer) {
+        const id = typeof answer.id === 'number' ? String(answer.id) : JSON.stringify(answer.id);
+        return `{"jsonrpc":"2.0","id":${id},"result":${JSON.stringify(answer.result)}}`;
+      }
       return JSON.stringify(answer);
     } catch (err) {
       return JSON.stringify(this.errorResponse(answer.id ?? null, err));

@@ -168,8 +168,9 @@ export class Pkcs11Provider implements KeyProvider {
    * once, the rest wait their turn. A session is opened on first need and shares the main session's login.
    */
   private async signOffThread(p11: PKCS11, key: Buffer, digest: Uint8Array): Promise<Buffer> {
-    const generation = this.generation;
     while (this.idleSignSessions.length === 0 && this.signSessionCount >= SIGN_SESSIONS) await new Promise<void>((r) => this.signSessionWaiters.push(r));
+    // (Taken once a session is, since the sessions may have been reopened while this call waited.)
+    const generation = this.generation;
     let s = this.idleSignSessions.pop();
     if (!s) {
       s = p11.C_OpenSession(this.slot!, pkcs11js.CKF_SERIAL_SESSION);

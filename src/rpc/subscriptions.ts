@@ -90,17 +90,20 @@ export class SubscriptionHub {
   }
 
   private deliver(topic: string, data: unknown): void {
-    let json: string | undefined;
+    // What is the same for every subscriber is worked out once per event: the topic's role and, on the first
+    // delivery, the tail of the message after the subscription id.
+    const role = this.bus.roleOf(topic);
+    let tail: string | undefined;
     for (const sub of this.byId.values()) {
       if (!sub.patterns.some((p) => p === topic || (p.endsWith('.*') && topic.startsWith(p.slice(0, -1))))) continue;
-      if (!roleAllows(sub.connection.role ?? 'readonly', this.bus.roleOf(topic))) continue;
+      if (!roleAllows(sub.connection.role ?? 'readonly', role)) continue;
       const queued = sub.connection.bufferedBytes();
       if (queued > this.opts.maxQueueBytes) {
         this.cutOff(sub.connection, queued);
         continue;
       }
-      json ??= JSON.stringify(data);
-      sub.connection.send(notification(sub.id, topic, json));
+      tail ??= notificationTail(topic, JSON.stringify(data));
+      sub.connection.send(NOTIFICATION_HEAD + sub.id + tail);
       this.delivered++;
     }
   }
@@ -118,5 +121,9 @@ export class SubscriptionHub {
 
 /** Built by hand so the event's data is serialized once per event, not once per subscriber. */
 function notification(subscription: string, topic: string, dataJson: string): string {
-  return `{"jsonrpc":"2.0","method":"event","params":{"subscription":"${subscription}","topic":${JSON.stringify(topic)},"data":${dataJson}}}`;
+  return NOTIFICATION_HEAD + subscription + notificationTail(topic, dataJson);
+}
+const NOTIFICATION_HEAD = '{"jsonrpc":"2.0","method":"event","params":{"subscription":"';
+function notificationTail(topic: string, dataJson: string): string {
+  return `","topic":${JSON.stringify(topic)},"data":${dataJson}}}`;
 }

@@ -37,7 +37,7 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const ANYAD = join(ROOT, 'dist/bin/anyad.js');
 const ANYAD_TEST = join(ROOT, 'dist/test/fixtures/anyad-test.js');
 const ECHO = join(ROOT, 'dist/bench/echo-server.js');
-const DURATION_MS = Number(process.env.BENCH_SECONDS ?? 3) * 1000;
+const DURATION_MS = Number(process.env.BENCH_SECONDS ?? 4) * 1000;
 
 const children: ChildProcess[] = [];
 process.on('exit', () => children.forEach((c) => c.exitCode === null && c.kill('SIGKILL')));
@@ -168,7 +168,8 @@ async function interleaved(
   subject: (onAnswer: () => void) => Promise<LoadClient>,
   baseline: (onAnswer: () => void) => Promise<LoadClient>,
 ): Promise<{ subject: LoopFigures; baseline: LoopFigures }> {
-  const ROUNDS = 4;
+  // Eight half-second turns a side: the shorter the turn, the less a drift in the machine's speed lands on one side.
+  const ROUNDS = 8;
   const ms = DURATION_MS / ROUNDS;
   const r = await inTurns(
     ROUNDS,

@@ -45,11 +45,34 @@ export function redactSecrets(value: unknown, depth = 0): unknown {
   for (const k of Object.keys(o)) {
     const r = SECRET.has(k.toLowerCase()) ? CENSOR : redactSecrets(o[k], depth + 1);
     if (r === o[k]) continue;
-    // A copy with the same prototype and own properties, so an Error keeps its message and stack for pino's err serializer.
-    out ??= Object.defineProperties(Object.create(Object.getPrototypeOf(o) as object | null) as Record<string, unknown>, Object.getOwnPropertyDescriptors(o));
+    out ??= copyOf(o);
     Object.defineProperty(out, k, { value: r, enumerable: true, writable: true, configurable: true });
   }
   return out ?? o;
+}
+
+/**
+ * A copy with the same prototype and own properties. An Error's message and stack become plain values on the copy
+ * (V8 keeps an error's stack behind an accessor that answers for the original object only), so pino's err
+ * serializer still writes them.
+ */
+function copyOf(o: Record<string, unknown>): Record<string, unknown> {
+  const descriptors = Object.getOwnPropertyDescriptors(o) as Record<string, PropertyDescriptor>;
+  const isError = o instanceof Error;
+  if (isError) {
+    delete descriptors.message;
+    delete descriptors.stack;
+  }
+  const copy = Object.defineProperties(Object.create(Object.getPrototypeOf(o) as object | null) as Record<string, unknown>, descriptors);
+  if (isError) {
+    const err = o as unknown as Error;
+    for (const [k, v] of [
+      ['message', err.message],
+      ['stack', err.stack],
+    ] as const)
+      Object.defineProperty(copy, k, { value: v, enumerable: false, writable: true, configurable: true });
+  }
+  return copy;
 }
 
 export interface LogHandle {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import * as ln from 'ln-service';
 import WebSocket from 'ws';
 import { ClnClient } from '../src/adapters/lightning/cln-client.js';
-import { lineClient } from './line-client.js';
+import { call, unixChannel } from '../test/helpers/channel.js';
 import { inTurns } from './turns.js';
 import { ClnPeer } from '../test/peers/cln-peer.js';
 import { LnNetwork } from '../test/peers/ln-network.js';
@@ -180,8 +180,10 @@ async function benchRig(rig: Rig, dir: string): Promise<Record<string, unknown>>
       latAnyad.push(seenBy.anyad.get(inv.payment_hash)! - t0);
       latDirect.push(seenBy.direct.get(inv.payment_hash)! - t0);
     }
-    // A client as lean as the baseline's ClnClient (see line-client.ts).
-    const client = await lineClient(join(dd, 'regtest', 'anya.sock'));
+    // A bare NDJSON client (one connection, answers matched by id, a timer per call) as lean as the baseline's
+    // ClnClient, so the ratio measures what anyad adds, not two client libraries: AnyaClient, on json-rpc-2.0's
+    // client, costs about twice ClnClient's CPU per call.
+    const client = await unixChannel(join(dd, 'regtest', 'anya.sock'));
     /** Calls made by 16 callers in `ms`. */
     const count = async (f: () => Promise<unknown>, ms: number): Promise<number> => {
       let n = 0;
@@ -199,7 +201,7 @@ async function benchRig(rig: Rig, dir: string): Promise<Record<string, unknown>>
     // In half-second turns (2 s each in all), so a shift in the shared machine's speed falls on both alike.
     const turns = await inTurns(
       4,
-      () => count(() => client.call('ln.getinfo'), 500),
+      () => count(() => call(client, 'ln.getinfo'), 500),
       () => count(() => rig.getinfo(), 500),
     );
     const sum = (xs: number[]): number => xs.reduce((a, x) => a + x, 0);

@@ -69,7 +69,8 @@ export class SubscriptionHub {
 
   /** Sends a last event to every subscriber (used on shutdown) and forgets them all. */
   closeAll(topic: string, data: unknown): void {
-    for (const sub of this.byId.values()) sub.connection.send(notification(sub.id, topic, JSON.stringify(data)));
+    const tail = notificationTail(topic, JSON.stringify(data));
+    for (const sub of this.byId.values()) sub.connection.send(NOTIFICATION_HEAD + sub.id + tail);
     this.byId.clear();
     this.byConnection.clear();
   }

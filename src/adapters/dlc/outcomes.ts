@@ -83,12 +83,25 @@ export function adaptorPoints(ci: ContractInfo): Array<{ cet: number; point: Uin
   });
 }
 
-const N_ORDER = secp256k1.Point.Fn.ORDER;
-
 /** Σ s_i mod n as 32 bytes: the decryption key of an adaptor signature whose point is the sum of the s_i·G. */
 export function sumScalars(scalars: Uint8Array[]): Buffer {
-  const sum = scalars.reduce((acc, x) => (acc + BigInt(`0x${Buffer.from(x).toString('hex')}`)) % N_ORDER, 0n);
-  return Buffer.from(sum.toString(16).padStart(64, '0'), 'hex');
+  return x32(scalars.reduce((acc, x) => (acc + BigInt(`0x${Buffer.from(x).toString('hex')}`)) % N, 0n));
+}
+
+/**
+ * The CET one oracle's attestation opens, checked against its announcement: the attested enumerated outcome's, or
+ * the numeric CET whose digit prefix the attested digits start with; and the s values whose sum decrypts it (the
+ * outcome's one, or those of the prefix's digits).
+ */
+export function attestedCet(ci: ContractInfo, ann: OracleAnnouncement, att: OracleAttestation, who = 'the oracle'): { cet: number; s: Uint8Array[] } {
+  const proved = verifyAttestation(ann, att);
+  const cet =
+    proved.kind === 'enum'
+      ? ci.payouts.findIndex((p) => p.outcome === proved.outcome)
+      : ci.payouts.findIndex((p) => p.digits !== undefined && p.digits.every((d, i) => proved.digits[i] === d));
+  if (cet < 0) throw new OracleError(`no CET covers what ${who} attests (${proved.kind === 'enum' ? `"${proved.outcome}"` : `the value ${proved.value}`})`);
+  const scalars = attestationScalars(att);
+  return { cet, s: proved.kind === 'enum' ? [scalars[0]!] : scalars.slice(0, ci.payouts[cet]!.digits!.length) };
 }
 
 /**
@@ -103,14 +116,7 @@ export function attestedByThreshold(ci: ContractInfo, attestations: OracleAttest
   for (const att of attestations) {
     const j = announcements.findIndex((a) => a.oracle_public_key === att.oracle_public_key);
     if (j < 0) throw new OracleError(`the attestation is by oracle ${att.oracle_public_key}, which this contract does not name`);
-    const proved = verifyAttestation(announcements[j]!, att);
-    const cet =
-      proved.kind === 'enum'
-        ? ci.payouts.findIndex((p) => p.outcome === proved.outcome)
-        : ci.payouts.findIndex((p) => p.digits !== undefined && p.digits.every((d, i) => proved.digits[i] === d));
-    if (cet < 0) throw new OracleError(`no CET covers what oracle ${j + 1} attests`);
-    const scalars = attestationScalars(att);
-    byOracle.set(j, { cet, s: proved.kind === 'enum' ? [scalars[0]!] : scalars.slice(0, ci.payouts[cet]!.digits!.length) });
+    byOracle.set(j, attestedCet(ci, announcements[j]!, att, `oracle ${j + 1}`));
   }
   const groups = new Map<number, number[]>();
   for (const [j, a] of [...byOracle].sort((x, y) => x[0] - y[0])) groups.set(a.cet, [...(groups.get(a.cet) ?? []), j]);

@@ -40,9 +40,9 @@ import {
   type Offer,
 } from './messages.js';
 import { NumericError, type NumericDescriptor } from './numeric.js';
-import { attestationScalars, decodeAttestation, OracleError, verifyAnnouncement, verifyAttestation, type OracleAnnouncement } from './oracle.js';
+import { decodeAttestation, OracleError, verifyAnnouncement, type OracleAnnouncement } from './oracle.js';
 import { OracleUnreachable, type OracleClient } from './oracle-client.js';
-import { adaptorPoints, attestedByThreshold, sumScalars } from './outcomes.js';
+import { adaptorPoints, attestedByThreshold, attestedCet, sumScalars } from './outcomes.js';
 import { buildTransactions, closingSighash, contractId, DlcTxError, mutualClose, type DlcTransactions } from './transactions.js';
 import type { Logger } from 'pino';
 
@@ -692,19 +692,9 @@ export class DlcService implements Service {
         else {
           if (attestationsHex.length !== 1)
             throw rpcError('InvalidParams', `this contract has one oracle: give its one attestation, not ${attestationsHex.length}`);
-          const att = decodeAttestation(Buffer.from(attestationsHex[0]!, 'hex'));
-          const proved = verifyAttestation(ci.announcement, att);
-          const scalars = attestationScalars(att);
-          if (proved.kind === 'enum') {
-            idx = ci.payouts.findIndex((p) => p.outcome === proved.outcome);
-            s = Buffer.from(scalars[0]!);
-          } else {
-            // The CET whose digit prefix the attested digits start with; its key is the sum of those digits' s values.
-            idx = ci.payouts.findIndex((p) => p.digits !== undefined && p.digits.every((d, i) => proved.digits[i] === d));
-            if (idx < 0) throw rpcError('InvalidParams', `no CET covers the attested value ${proved.value}`);
-            s = sumScalars(scalars.slice(0, ci.payouts[idx]!.digits!.length));
-          }
-          cetIdx = idx;
+          const one = attestedCet(ci, ci.announcement, decodeAttestation(Buffer.from(attestationsHex[0]!, 'hex')));
+          cetIdx = idx = one.cet;
+          s = sumScalars(one.s);
         }
       } catch (err) {
         throw asRpc(err);

@@ -36,25 +36,45 @@ async function embeddedKeystoreConfig(config: Config, log: Logger): Promise<Conf
   return config.withValues({ 'hsm.provider': ['software'], 'hsm.passphrasefile': file });
 }
 
+/**
+ * What a contract's signature moves for this side (issue 26 item 8): the signing policy's contract rule reads it
+ * (budgets and velocity count spends_sat against the contract key's subjects) and the audit entry names the
+ * contract and the counterparty. Rooms that sign for a contract (DLC, state channels) pass it with every signature.
+ */
+export interface ContractSigning {
+  kind: 'dlc' | 'channel';
+  /** The contract's or channel's id in its room. */
+  contract: string;
+  /** Who the contract is with: the counterparty's public key (hex), as the room knows it. */
+  counterparty: string;
+  /** Why this signature is made: 'funding', 'cet', 'refund', 'close', 'commitment', 'revocation', 'penalty', 'sweep', ... */
+  purpose: string;
+  /**
+   * Satoshis this signature can move away from this side: own collateral put into a funding output, the decrease
+   * of own balance in a new state; 0 when the signature only pays this side or keeps its balance.
+   */
+  spends_sat: number;
+}
+
 /** What other rooms may use of the HSM: a veto on signatures. */
 export interface HsmApi {
   addVeto(name: string, veto: Veto): void;
   /** A fresh secp256k1 key for another room's contract (e.g. a DLC's funding key): its id and public key. */
   generateKey(label: string, group: string | null): Promise<{ id: string; public_key: string }>;
   /** ECDSA signature (DER, low S) of a digest, through the same gates and audit as hsm.sign. */
-  signDigest(id: string, digest: Buffer, caller: string): Promise<Buffer>;
+  signDigest(id: string, digest: Buffer, caller: string, contract?: ContractSigning): Promise<Buffer>;
   /** Why this HSM cannot make ECDSA adaptor signatures (a PKCS#11 token), or undefined when it can. */
   adaptorRefusal(): string | undefined;
   /** ECDSA adaptor signatures of digests, each under its encryption point (keystore keys only), one audit entry. */
-  adaptorSignAll(id: string, items: Array<{ point: Buffer; digest: Buffer }>, caller: string): Promise<Buffer[]>;
+  adaptorSignAll(id: string, items: Array<{ point: Buffer; digest: Buffer }>, caller: string, contract?: ContractSigning): Promise<Buffer[]>;
   /** Why this HSM cannot hold state channel keys (tweaked signing, derived seeds: a PKCS#11 token), or undefined. */
   channelRefusal(): string | undefined;
   /** ECDSA (DER, low S) with the key as (k·mul + add) mod n: BOLT 3's per-commitment and revocation keys. */
-  tweakedSign(id: string, digest: Buffer, tweak: { mul?: Buffer; add?: Buffer }, caller: string): Promise<Buffer>;
+  tweakedSign(id: string, digest: Buffer, tweak: { mul?: Buffer; add?: Buffer }, caller: string, contract?: ContractSigning): Promise<Buffer>;
   /** HMAC-SHA256(key, label): a per-channel seed (BOLT 3 per-commitment secrets) kept derivable from the keystore. */
   derivedSecret(id: string, label: string, caller: string): Promise<Buffer>;
   /** hsm.signpsbt: the inputs the HSM has keys for, after the signing policy allows the spend. */
-  signPsbt(base64: string, caller: string): Promise<{ psbt: string; signed: number[] }>;
+  signPsbt(base64: string, caller: string, contract?: ContractSigning): Promise<{ psbt: string; signed: number[] }>;
 }
 
 export const hsmRoom: Room = {

@@ -33,6 +33,7 @@ interface Step {
   justice?: { hint: string; blob: string };
 }
 interface ChannelView {
+  role: string;
   state: string;
   number: number;
   to_opener_sat: number;
@@ -69,8 +70,9 @@ describe('state channels: two anyads, one regtest chain', () => {
     const fresh = !again;
     const pf = join(dir.path, `${name}.pass`);
     if (fresh) await writeFile(pf, `${name}'s keystore passphrase\n`, { mode: 0o600 });
+    // A 6-block to_self_delay keeps the sweep and breach tests short: under the default floor of 144, so lowered.
     const d = await startDaemon(join(dir.path, name), {
-      args: keystorePartyArgs(node, pf, extra),
+      args: keystorePartyArgs(node, pf, [`-sc.mintoselfdelay=${DELAY}`, ...extra]),
     });
     const ch = await unixChannel(d.socket);
     const party: Party = { name, d, ch, address: again?.address ?? '' };
@@ -120,7 +122,8 @@ describe('state channels: two anyads, one regtest chain', () => {
       app_hash: appHash(0),
       utxos,
     });
-    const accepted = await call<{ message: string }>(bob, 'sc.accept', { message: opened.message });
+    // Each side sets the delay the other waits (BOLT 2): Bob requires the same of Alice.
+    const accepted = await call<{ message: string }>(bob, 'sc.accept', { message: opened.message, to_self_delay: DELAY });
     const created = await call<Step>(alice, 'sc.receive', { message: accepted.message });
     assert.equal(created.state, 'funding');
     const signed = await call<Step>(bob, 'sc.receive', { message: created.message });
@@ -132,10 +135,15 @@ describe('state channels: two anyads, one regtest chain', () => {
     await waitState(bob, opened.id, 'open');
     return opened.id;
   };
-  /** One state: the proposer's update, the other's ack, the proposer's revoke, taken by the other. */
+  /**
+   * One state: the proposer's update, the other's ack, the proposer's revoke, taken by the other. The receiver's
+   * app approves exactly the payment out of its balance the test intends (a state lowering it needs max_pay_sat).
+   */
   const update = async (id: string, from: Party, to: Party, toOpener: number, toAccepter: number, app: string): Promise<number> => {
+    const before = await view(to, id);
+    const pays = Math.max(0, before.role === 'opener' ? before.to_opener_sat - toOpener : before.to_accepter_sat - toAccepter);
     const u = await call<{ number: number; message: string }>(from, 'sc.update', { id, to_opener_sat: toOpener, to_accepter_sat: toAccepter, app_hash: app });
-    const ack = await call<Step>(to, 'sc.receive', { message: u.message });
+    const ack = await call<Step>(to, 'sc.receive', { message: u.message, ...(pays > 0 ? { max_pay_sat: pays } : {}) });
     const revoke = await call<Step>(from, 'sc.receive', { message: ack.message });
     const done = await call<Step>(to, 'sc.receive', { message: revoke.message });
     assert.equal(done.message, null);

@@ -24,11 +24,19 @@ export const ChannelT = Type.Object({
   role: Type.String({ description: 'opener or accepter.' }),
   state: Type.String({
     description:
-      'opening, accepted, funding, open, closing (cooperative close sent), force_closing (our commitment on chain), remote_closing (theirs), penalizing (a revoked state of theirs on chain), closed, or cancelled (never funded).',
+      'opening, accepted, funding, open, closing (cooperative close sent), force_closing (our commitment on chain), remote_closing (theirs), penalizing (a revoked state of theirs on chain), closed, cancelled (never funded), or failed (see failure: the funding output on chain is not this channel, or it was spent by a transaction that is no close or commitment of it).',
   }),
   capacity_sat: Sat,
   fee_sat: Type.Integer({ description: 'The commitment and closing fee, paid by the opener.' }),
-  to_self_delay: Type.Integer(),
+  to_self_delay: Type.Integer({
+    description:
+      'Blocks this side waits for its own balance after broadcasting its commitment: what the counterparty required of it (0 for the opener until the accept).',
+  }),
+  their_to_self_delay: Type.Integer({
+    description:
+      'Blocks the counterparty waits after broadcasting its commitment: what this side required of it, the window to punish a revoked state of theirs.',
+  }),
+  failure: Type.Union([Type.String(), Type.Null()], { description: 'Why the channel failed (state failed), else null.' }),
   number: Type.Integer({ description: 'The latest state both signed.' }),
   to_opener_sat: Sat,
   to_accepter_sat: Sat,
@@ -37,7 +45,10 @@ export const ChannelT = Type.Object({
   funding_txid: Type.Union([Type.String(), Type.Null()]),
   funding_vout: Type.Union([Type.Integer(), Type.Null()]),
   closing_txid: Type.Union([Type.String(), Type.Null()]),
-  closed_by: Type.Union([Type.String(), Type.Null()], { description: 'cooperative, unilateral, remote_unilateral or penalty.' }),
+  closed_by: Type.Union([Type.String(), Type.Null()], {
+    description:
+      'cooperative, unilateral, remote_unilateral, penalty, or unknown (a spend of the funding output that is no close or commitment of the channel).',
+  }),
   their_revoked: Type.Integer({ description: "The counterparty's highest revoked state (-1: none)." }),
   claim_txid: Type.Union([Type.String(), Type.Null()], { description: 'Our sweep or penalty transaction while it confirms.' }),
   keys: Type.Object(
@@ -73,9 +84,10 @@ export const scOpen = declareMethod({
       push_sat: Type.Integer({ minimum: 0, maximum: 21_000_000 * 100_000_000, default: 0, description: "The accepter's balance in the first state." }),
       to_self_delay: Type.Integer({
         minimum: 1,
-        maximum: 2016,
+        maximum: 65535,
         default: 144,
-        description: 'Blocks the holder of a commitment waits for its own funds (the window to punish a revoked state).',
+        description:
+          "Blocks the accepter waits for its own funds after broadcasting its commitment: the window to punish a revoked state of the accepter's (BOLT 2: what the opener requires of the other side). At least sc.mintoselfdelay. The accepter names the one this side waits.",
       }),
       fee_rate_sat_vb: Type.Integer({ minimum: 1, maximum: 10_000, default: 2 }),
       app_hash: Type.Optional(AppHash),
@@ -91,9 +103,24 @@ export const scOpen = declareMethod({
 export const scAccept = declareMethod({
   name: 'sc.accept',
   summary: "Accepts a channel offered by another anyad's open message: the accept message to carry back.",
-  params: Type.Object({ message: Message }, { additionalProperties: false }),
+  description:
+    'The open message is refused when it is not signed by the funding key it names, a key or point in it is not a valid secp256k1 public key, it leaves a balance under the dust limit, or the to_self_delay it requires of this side is over sc.maxtoselfdelay.',
+  params: Type.Object(
+    {
+      message: Message,
+      to_self_delay: Type.Optional(
+        Type.Integer({
+          minimum: 1,
+          maximum: 65535,
+          description:
+            "Blocks the opener waits for its own funds after broadcasting its commitment: the window to punish a revoked state of the opener's (BOLT 2: what this side requires of the other). sc.toselfdelay unless given; at least sc.mintoselfdelay.",
+        }),
+      ),
+    },
+    { additionalProperties: false },
+  ),
   result: Type.Object({ id: Type.String(), message: Type.String() }),
-  errors: ['InvalidParams', 'Conflict', 'Unsupported', 'Locked'],
+  errors: ['InvalidParams', 'Conflict', 'PolicyDenied', 'Unsupported', 'Locked'],
   role: 'admin',
 });
 
@@ -101,8 +128,21 @@ export const scReceive = declareMethod({
   name: 'sc.receive',
   summary: 'Takes any message after open (accept, funding_created, funding_signed, update, ack, revoke, close) and answers the next one to carry back.',
   description:
-    "Each message is checked before anything is read from it: this network, a known channel, signed by the counterparty's channel key, the step the channel is at (a replay is refused). An update is refused when its state breaks a rule: a number that is not the next, balances not adding up to the capacity minus the fee, a dust balance, a counterparty signature not on our commitment, an application rule; a revealed secret must match its point. Everything a step changes is durable before its answer.",
-  params: Type.Object({ message: Message }, { additionalProperties: false }),
+    "Each message is checked before anything is read from it: this network, a known channel, signed by the counterparty's channel key, the step the channel is at (a replay is refused). Every counterparty signature must be strict DER (BIP66), low S (BIP146) and on the transaction it is for. funding_created must carry the funding transaction, whose output at the named outpoint pays exactly the capacity to the 2-of-2 of both funding keys (checked again on chain before the channel is open). An update is refused when its state breaks a rule: a number that is not the next, balances not adding up to the capacity minus the fee, a dust balance, a counterparty signature not on our commitment, an application rule; and, with PolicyDenied (data.rule sc.consent, data.pays_sat), when it lowers this side's balance by more than max_pay_sat or sc.autopaymaxsat allow. Our revocation secret leaves only after their signature on our new commitment is verified and stored. A revealed secret must match its point. Everything a step changes is durable before its answer.",
+  params: Type.Object(
+    {
+      message: Message,
+      max_pay_sat: Type.Optional(
+        Type.Integer({
+          minimum: 0,
+          maximum: 21_000_000 * 100_000_000,
+          description:
+            "The most this side's balance may go down in the state this one message proposes (an update from the counterparty), when that is more than sc.autopaymaxsat. The amount is worked out by anyad from the states, never read from the message: give here what the user agreed to pay in this update (a refusal names the amount asked in data.pays_sat). Applies to this call only.",
+        }),
+      ),
+    },
+    { additionalProperties: false },
+  ),
   result: Step,
   errors: ['InvalidParams', 'NotFound', 'Conflict', 'PolicyDenied', 'Locked', 'BackendRejected', 'BackendUnavailable'],
   role: 'admin',

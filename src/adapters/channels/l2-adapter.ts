@@ -65,11 +65,13 @@ export function channelsL2Adapter(svc: ChannelService): Layer2Adapter {
           return after(r.id, r);
         }
         case 'accept': {
-          const r = await svc.accept((params as Static<typeof D.scAccept.params>).message);
+          const { message, to_self_delay } = params as Static<typeof D.scAccept.params>;
+          const r = await svc.accept(message, to_self_delay);
           return after(r.id, r);
         }
         case 'receive': {
-          const r = await svc.receive((params as Static<typeof D.scReceive.params>).message);
+          const { message, max_pay_sat } = params as Static<typeof D.scReceive.params>;
+          const r = await svc.receive(message, { max_pay_sat });
           return after(r.id, r);
         }
         case 'update': {

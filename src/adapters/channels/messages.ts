@@ -75,6 +75,23 @@ export const field = {
     if (typeof v !== 'string' || v.length !== bytes * 2 || !/^[0-9a-f]+$/.test(v)) throw new MessageError(`${name} must be ${bytes} bytes of lowercase hex`);
     return v;
   },
+  /** Hex of up to maxBytes bytes (a transaction). */
+  bytes(body: Record<string, unknown>, name: string, maxBytes: number): string {
+    const v = body[name];
+    if (typeof v !== 'string' || v.length < 2 || v.length > maxBytes * 2 || v.length % 2 !== 0 || !/^[0-9a-f]+$/.test(v))
+      throw new MessageError(`${name} must be lowercase hex of 1 to ${maxBytes} bytes`);
+    return v;
+  },
+  /** A compressed secp256k1 public key (BOLT 2: a key or point that is not one fails the channel). */
+  point(body: Record<string, unknown>, name: string): string {
+    const v = field.hex(body, name, 33);
+    try {
+      secp256k1.Point.fromHex(v);
+    } catch {
+      throw new MessageError(`${name} is not a valid secp256k1 public key`);
+    }
+    return v;
+  },
   sig(body: Record<string, unknown>, name: string): string {
     const v = body[name];
     if (typeof v !== 'string' || v.length < 16 || v.length > 146 || !/^[0-9a-f]+$/.test(v)) throw new MessageError(`${name} must be a DER signature in hex`);

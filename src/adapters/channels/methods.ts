@@ -11,6 +11,8 @@ const summary = (r: ChannelRecord) => ({
   capacity_sat: Number(r.capacity_sat),
   fee_sat: Number(r.fee_sat),
   to_self_delay: r.to_self_delay,
+  their_to_self_delay: r.their_to_self_delay ?? r.to_self_delay,
+  failure: r.failure ?? null,
   number: r.current.number,
   to_opener_sat: Number(r.current.to_opener_sat),
   to_accepter_sat: Number(r.current.to_accepter_sat),
@@ -30,8 +32,8 @@ const summary = (r: ChannelRecord) => ({
 export function scMethods(svc: ChannelService): MethodSpec[] {
   return [
     implement(D.scOpen, (p) => svc.openChannel(p)),
-    implement(D.scAccept, ({ message }) => svc.accept(message)),
-    implement(D.scReceive, ({ message }) => svc.receive(message)),
+    implement(D.scAccept, ({ message, to_self_delay }) => svc.accept(message, to_self_delay)),
+    implement(D.scReceive, ({ message, max_pay_sat }) => svc.receive(message, { max_pay_sat })),
     implement(D.scUpdate, ({ id, ...p }) => svc.update(id, p)),
     implement(D.scClose, ({ id }) => svc.closeChannel(id)),
     implement(D.scForceclose, ({ id }) => svc.forceClose(id)),

@@ -25,7 +25,13 @@ export const channelsRoom: Room = {
       import('./l2-adapter.js'),
     ]);
     const db = await store.room('channels');
-    const svc = new ChannelService(db, store, bus, hsm, chain, config.network, log.child({ room: 'channels' }), config.bool('sc.justice'));
+    const svc = new ChannelService(db, store, bus, hsm, chain, config.network, log.child({ room: 'channels' }), {
+      justice: config.bool('sc.justice'),
+      acceptDelay: config.int('sc.toselfdelay'),
+      minDelay: config.int('sc.mintoselfdelay'),
+      maxDelay: config.int('sc.maxtoselfdelay'),
+      autopayMaxSat: BigInt(config.int('sc.autopaymaxsat')),
+    });
     // Also reachable through l2.* (protocol "statechannel").
     use<Layer2Api>('l2')?.register(channelsL2Adapter(svc));
     return { service: svc, methods: scMethods(svc), api: { addRule: svc.addRule.bind(svc) } };

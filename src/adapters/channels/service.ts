@@ -23,9 +23,21 @@ import type { EventBus } from '../../rpc/events.js';
 import type { RoomDb, Store } from '../../store/store.js';
 import type { BitcoinApi } from '../bitcoin/room.js';
 import { createPsbt, finalizePsbt } from '../bitcoin/psbt.js';
-import type { HsmApi } from '../../hsm/room.js';
+import type { ContractSigning, HsmApi } from '../../hsm/room.js';
 import { perCommitmentPoint } from './keys.js';
-import { acceptRevealedSecret, checkNextState, type StateRule } from './rules.js';
+import {
+  acceptRevealedSecret,
+  checkConsent,
+  checkCounterpartySig,
+  checkFundingOutput,
+  checkFundingTx,
+  checkNextState,
+  checkOwnDelay,
+  checkTheirDelay,
+  isCommitmentOf,
+  ownDecrease,
+  type StateRule,
+} from './rules.js';
 import { decodeMessage, encodeMessage, field, MessageError, messageDigest, verifyMessage, type Envelope, type MessageType } from './messages.js';
 import { MAX_INDEX, SecretStore, secretFromSeed, ShachainError, type StoredSecret } from './shachain.js';
 import {
@@ -48,7 +60,7 @@ import {
 } from './transactions.js';
 
 export type ChannelStateName =
-  'opening' | 'accepted' | 'funding' | 'open' | 'closing' | 'force_closing' | 'remote_closing' | 'penalizing' | 'closed' | 'cancelled';
+  'opening' | 'accepted' | 'funding' | 'open' | 'closing' | 'force_closing' | 'remote_closing' | 'penalizing' | 'closed' | 'cancelled' | 'failed';
 const WATCHED: readonly ChannelStateName[] = ['funding', 'open', 'closing', 'force_closing', 'remote_closing', 'penalizing'];
 
 type Role = 'opener' | 'accepter';
@@ -69,7 +81,19 @@ export interface ChannelRecord {
   capacity_sat: string;
   fee_sat: string;
   fee_rate_sat_vb: number;
+  /**
+   * Blocks this side waits for its own balance after broadcasting its commitment: the to_self_delay the
+   * counterparty required of it (BOLT 2; 0 for the opener until the accept tells it).
+   */
   to_self_delay: number;
+  /**
+   * Blocks the counterparty waits after broadcasting its commitment: the to_self_delay this side required of it,
+   * the window to punish a revoked state of theirs. Absent in records from before it was kept apart (both were
+   * to_self_delay then).
+   */
+  their_to_self_delay?: number;
+  /** Why the channel failed (state 'failed'): a funding output that is not this channel's, an unknown spend of it. */
+  failure?: string | null;
   /** HSM key ids: funding, revocation basepoint, payment basepoint (also where closes pay), delayed basepoint. */
   keys: { funding: string; revocation: string; payment: string; delayed: string };
   ours: PartyKeys;
@@ -94,7 +118,7 @@ export interface ChannelRecord {
   their_signed: number;
   closing_txid: string | null;
   closing_hex: string | null;
-  closed_by: 'cooperative' | 'unilateral' | 'remote_unilateral' | 'penalty' | null;
+  closed_by: 'cooperative' | 'unilateral' | 'remote_unilateral' | 'penalty' | 'unknown' | null;
   /** Our sweep or penalty transaction, its fee, while it is not confirmed. */
   claim: { txid: string; fee_sat: string; kind: 'sweep' | 'penalty'; vout: number; commitment: string; sent: string[] } | null;
   /** The chain height up to which blocks were looked at for a spend of the funding output. */
@@ -111,6 +135,22 @@ const SIGHASH_ALL = Buffer.of(bitcoin.Transaction.SIGHASH_ALL);
 const N = secp256k1.Point.Fn.ORDER;
 const big = (b: Uint8Array): bigint => BigInt(`0x${hex(b)}`);
 const b32 = (n: bigint): Buffer => Buffer.from(n.toString(16).padStart(64, '0'), 'hex');
+
+/** What the local admin set for channels (config keys sc.*). */
+export interface ChannelPolicy {
+  /** sc.justice: make an encrypted penalty for every revoked state of the counterparty, for a tower. */
+  justice: boolean;
+  /** sc.toselfdelay: what sc.accept requires of the opener unless it names its own. */
+  acceptDelay: number;
+  /** sc.mintoselfdelay: the least to_self_delay this side requires of a counterparty. */
+  minDelay: number;
+  /** sc.maxtoselfdelay: the most to_self_delay a counterparty may require of this side. */
+  maxDelay: number;
+  /** sc.autopaymaxsat: how much this side's balance may go down in one received state without max_pay_sat. */
+  autopayMaxSat: bigint;
+}
+
+export const DEFAULT_POLICY: ChannelPolicy = { justice: false, acceptDelay: 144, minDelay: 144, maxDelay: 2016, autopayMaxSat: 0n };
 
 export interface OpenParams {
   capacity_sat: number;
@@ -146,8 +186,7 @@ export class ChannelService implements Service {
     private readonly chain: BitcoinApi,
     network: Network,
     private readonly log: Logger,
-    /** sc.justice: make an encrypted penalty for every revoked state of the counterparty, for a tower. */
-    private readonly justice = false,
+    private readonly policy: ChannelPolicy = DEFAULT_POLICY,
   ) {
     this.net = bitcoinNetwork(network);
     this.chainHash = chainHash(network);
@@ -249,34 +288,47 @@ export class ChannelService implements Service {
       funding_txid: rec.funding_txid,
       funding_vout: rec.funding_vout,
       capacity_sat: BigInt(rec.capacity_sat),
-      to_self_delay: rec.to_self_delay,
+      to_self_delay: {
+        [rec.role]: rec.to_self_delay,
+        [other(rec.role)]: rec.their_to_self_delay ?? rec.to_self_delay,
+      } as ChannelTerms['to_self_delay'],
       opener: rec.role === 'opener' ? rec.ours : rec.theirs,
       accepter: rec.role === 'opener' ? rec.theirs : rec.ours,
     };
   }
 
-  /** Our signature on the counterparty's commitment of a state (at their point of that number). */
-  private async signTheirs(rec: ChannelRecord, s: ChannelState): Promise<string> {
+  /**
+   * What a signature the room asks of the HSM is for (its policy and audit read it): the channel, the counterparty's
+   * funding key ('' before the accept names it), why, and how much it can move away from this side.
+   */
+  private contract(rec: ChannelRecord, purpose: string, spends: bigint = 0n): ContractSigning {
+    return { kind: 'channel', contract: rec.id, counterparty: rec.theirs?.funding ?? '', purpose, spends_sat: Number(spends) };
+  }
+
+  /**
+   * Our signature on the counterparty's commitment of a state (at their point of that number); `spends` is how much
+   * the state lowers our balance from the one we hold now.
+   */
+  private async signTheirs(rec: ChannelRecord, s: ChannelState, spends: bigint): Promise<string> {
     const point = rec.their_points[s.number];
     if (!point) throw rpcError('InternalError', `no per-commitment point of the counterparty for state ${s.number}`);
     const t = this.terms(rec);
     const tx = commitmentTx(t, s, other(rec.role), Buffer.from(point, 'hex'));
-    return hex(await this.hsm.signDigest(rec.keys.funding, fundingSighash(tx, t), 'sc'));
+    return hex(await this.hsm.signDigest(rec.keys.funding, fundingSighash(tx, t), 'sc', this.contract(rec, 'commitment', spends)));
   }
 
-  /** Refuses a counterparty's signature that is not on our commitment of the state. */
+  /** Refuses a counterparty's signature that is not strict DER, low S and on our commitment of the state. */
   private async checkOurs(rec: ChannelRecord, s: ChannelState, sigHex: string): Promise<void> {
     const t = this.terms(rec);
     const tx = commitmentTx(t, s, rec.role, await this.ourPoint(rec, s.number));
-    if (!verifyDer(sigHex, fundingSighash(tx, t), rec.theirs!.funding))
-      throw rpcError('InvalidParams', `the counterparty's signature is not on our commitment of state ${s.number}`);
+    checkCounterpartySig(sigHex, fundingSighash(tx, t), rec.theirs!.funding, `our commitment of state ${s.number}`);
   }
 
   // ---- messages ----
 
   private async message(rec: ChannelRecord, type: MessageType, body: Record<string, unknown>): Promise<string> {
     const e: Envelope = { v: 1, type, chain: this.chainHash, channel: rec.id, body };
-    const sig = await this.hsm.signDigest(rec.keys.funding, messageDigest(e), 'sc');
+    const sig = await this.hsm.signDigest(rec.keys.funding, messageDigest(e), 'sc', this.contract(rec, `message ${type}`));
     return encodeMessage(e, sig);
   }
 
@@ -342,6 +394,8 @@ export class ChannelService implements Service {
     if (first.to_opener_sat < DUST_LIMIT)
       throw rpcError('InvalidParams', `capacity_sat ${capacity} leaves the opener under ${DUST_LIMIT} sat after the fee (${fee}) and the push`);
     if (push > 0n && push < DUST_LIMIT) throw rpcError('InvalidParams', `push_sat ${push} is dust (under ${DUST_LIMIT} sat)`);
+    // BOLT 2: the opener's to_self_delay is what it requires of the accepter (the accepter's commitment waits it).
+    checkOwnDelay(p.to_self_delay, this.policy.minDelay);
     const id = randomBytes(32).toString('hex');
     return this.locks.run([id, 'utxos'], async () => {
       await this.checkCoins(p.utxos);
@@ -353,7 +407,8 @@ export class ChannelService implements Service {
         capacity_sat: capacity.toString(),
         fee_sat: fee.toString(),
         fee_rate_sat_vb: p.fee_rate_sat_vb,
-        to_self_delay: p.to_self_delay,
+        to_self_delay: 0,
+        their_to_self_delay: p.to_self_delay,
         keys,
         ours,
         theirs: null,
@@ -377,32 +432,34 @@ export class ChannelService implements Service {
     });
   }
 
-  async accept(hexMsg: string): Promise<{ id: string; message: string }> {
+  /**
+   * Accepts an open message. `ownDelay` is the to_self_delay this side requires of the opener (BOLT 2
+   * accept_channel), sc.toselfdelay unless given; the opener's to_self_delay is what this side will wait.
+   */
+  async accept(hexMsg: string, ownDelay?: number): Promise<{ id: string; message: string }> {
     const { e, sig } = this.read(hexMsg);
     if (e.type !== 'open') throw rpcError('InvalidParams', `sc.accept takes an open message, not ${e.type} (sc.receive takes the others)`);
     let theirs: PartyKeys, capacity: bigint, push: bigint, feeRate: number, delay: number, appHash: string, firstPoint: string, nextPoint: string;
     try {
-      const k = (e.body.keys ?? {}) as Record<string, unknown>;
-      theirs = {
-        funding: field.hex(k, 'funding', 33),
-        revocation_basepoint: field.hex(k, 'revocation_basepoint', 33),
-        payment_basepoint: field.hex(k, 'payment_basepoint', 33),
-        delayed_payment_basepoint: field.hex(k, 'delayed_payment_basepoint', 33),
-      };
+      theirs = partyKeys(e.body);
       capacity = field.sat(e.body, 'capacity_sat');
       push = field.sat(e.body, 'push_sat');
       feeRate = field.int(e.body, 'fee_rate_sat_vb', 1, 10_000);
-      delay = field.int(e.body, 'to_self_delay', 1, 2016);
+      delay = field.int(e.body, 'to_self_delay', 1, 65_535);
       appHash = field.hex(e.body, 'app_hash', 32);
-      firstPoint = field.hex(e.body, 'first_point', 33);
-      nextPoint = field.hex(e.body, 'next_point', 33);
+      firstPoint = field.point(e.body, 'first_point');
+      nextPoint = field.point(e.body, 'next_point');
     } catch (err) {
       throw asRpc(err);
     }
     this.authentic(e, sig, theirs.funding);
     const fee = BigInt(feeRate) * COMMITMENT_VBYTES;
+    // BOLT 2 open_channel: push_msat over the funding, a channel too small for its fee, dust balances fail it.
     if (capacity - fee - push < DUST_LIMIT || (push > 0n && push < DUST_LIMIT))
       throw rpcError('InvalidParams', 'the open message leaves a balance under the dust limit');
+    checkTheirDelay(delay, this.policy.maxDelay);
+    const mine = ownDelay ?? this.policy.acceptDelay;
+    checkOwnDelay(mine, this.policy.minDelay);
     return this.locks.run(e.channel, async () => {
       if (await this.db.get(`c:${e.channel}`)) throw rpcError('Conflict', `channel ${e.channel} is known already (a replayed open)`);
       const { keys, ours } = await this.newKeys(e.channel);
@@ -414,6 +471,7 @@ export class ChannelService implements Service {
         fee_sat: fee.toString(),
         fee_rate_sat_vb: feeRate,
         to_self_delay: delay,
+        their_to_self_delay: mine,
         keys,
         ours,
         theirs,
@@ -423,6 +481,7 @@ export class ChannelService implements Service {
       });
       const message = await this.message(rec, 'accept', {
         keys: ours,
+        to_self_delay: mine,
         first_point: hex(await this.ourPoint(rec, 0)),
         next_point: hex(await this.ourPoint(rec, 1)),
       });
@@ -434,6 +493,7 @@ export class ChannelService implements Service {
   /** Any message after open: answered with the next message to carry back, or null when the step needs none. */
   async receive(
     hexMsg: string,
+    approval: { max_pay_sat?: number } = {},
   ): Promise<{ id: string; state: ChannelStateName; number: number; message: string | null; txid?: string; justice?: JusticeBlob }> {
     const { e, sig } = this.read(hexMsg);
     if (e.type === 'open') throw rpcError('InvalidParams', 'an open message is for sc.accept');
@@ -464,7 +524,7 @@ export class ChannelService implements Service {
           ({ rec, txid } = await this.onFundingSigned(rec, e));
           break;
         case 'update':
-          ({ rec, reply } = await this.onUpdate(rec, e));
+          ({ rec, reply } = await this.onUpdate(rec, e, approval.max_pay_sat));
           break;
         case 'ack':
           ({ rec, reply, justice } = await this.onAck(rec, e));
@@ -487,15 +547,13 @@ export class ChannelService implements Service {
 
   private async onAccept(rec: ChannelRecord, e: Envelope): Promise<{ rec: ChannelRecord; reply: string }> {
     this.expect(rec, 'opener', 'opening', 'accept');
-    const k = (e.body.keys ?? {}) as Record<string, unknown>;
-    const theirs = wrap(() => ({
-      funding: field.hex(k, 'funding', 33),
-      revocation_basepoint: field.hex(k, 'revocation_basepoint', 33),
-      payment_basepoint: field.hex(k, 'payment_basepoint', 33),
-      delayed_payment_basepoint: field.hex(k, 'delayed_payment_basepoint', 33),
-    }));
-    const first = wrap(() => field.hex(e.body, 'first_point', 33));
-    const next = wrap(() => field.hex(e.body, 'next_point', 33));
+    const theirs = wrap(() => partyKeys(e.body));
+    const first = wrap(() => field.point(e.body, 'first_point'));
+    const next = wrap(() => field.point(e.body, 'next_point'));
+    // BOLT 2 accept_channel: the accepter's to_self_delay is what this side waits; refused when unreasonably large.
+    const delay = wrap(() => field.int(e.body, 'to_self_delay', 1, 65_535));
+    checkTheirDelay(delay, this.policy.maxDelay);
+    if (theirs.funding === rec.ours.funding) throw rpcError('InvalidParams', "the accepter's funding key is ours");
     // The funding transaction: our coins to the 2-of-2 output, change to a keystore key; signed only later.
     const capacity = BigInt(rec.capacity_sat);
     const fundingAddress = bitcoin.address.fromOutputScript(p2wsh(fundingScript(rec.ours.funding, theirs.funding)), this.net);
@@ -518,8 +576,11 @@ export class ChannelService implements Service {
     }
     const made = await createPsbt({ inputs: rec.utxos, outputs, locktime: 0, replaceable: false }, this.net, (m, ...a) => this.chain.node(m, ...a));
     const tx = unsignedTx(bitcoin.Psbt.fromBase64(made.psbt, { network: this.net }));
+    // The accepter checks this; so do we, before signing on it.
+    checkFundingTx(tx.toHex(), tx.getId(), 0, capacity, p2wsh(fundingScript(rec.ours.funding, theirs.funding)));
     const next_ = {
       ...rec,
+      to_self_delay: delay,
       theirs,
       funding_psbt: made.psbt,
       funding_txid: tx.getId(),
@@ -528,10 +589,15 @@ export class ChannelService implements Service {
       scan_height: await this.chain.node<number>('getblockcount'),
     };
     const state = toState(rec.current);
-    const sigTheirs = await this.signTheirs(next_, state);
+    const sigTheirs = await this.signTheirs(next_, state, 0n);
     await this.chain.watchOutpoint(`${next_.funding_txid}:0`, `sc ${rec.id.slice(0, 16)} funding`, 'channels');
     const saved = await this.save({ ...next_, state: 'funding', their_signed: 0 }, rec.state);
-    const reply = await this.message(saved, 'funding_created', { funding_txid: saved.funding_txid, funding_vout: 0, sig: sigTheirs });
+    const reply = await this.message(saved, 'funding_created', {
+      funding_txid: saved.funding_txid,
+      funding_vout: 0,
+      funding_tx: tx.toHex(),
+      sig: sigTheirs,
+    });
     return { rec: saved, reply };
   }
 
@@ -539,11 +605,16 @@ export class ChannelService implements Service {
     this.expect(rec, 'accepter', 'accepted', 'funding_created');
     const txid = wrap(() => field.hex(e.body, 'funding_txid', 32));
     const vout = wrap(() => field.int(e.body, 'funding_vout', 0, 10_000));
+    const fundingTx = wrap(() => field.bytes(e.body, 'funding_tx', 100_000));
     const sig = wrap(() => field.sig(e.body, 'sig'));
+    // BOLT 2 funding_created: the outpoint must be the channel's funding output — the capacity, to the 2-of-2 of
+    // both funding keys — before anything is signed on it (checked again on chain when it confirms). An opener
+    // naming any other coin (someone else's) is refused here.
+    checkFundingTx(fundingTx, txid, vout, BigInt(rec.capacity_sat), p2wsh(fundingScript(rec.ours.funding, rec.theirs!.funding)));
     const withFunding = { ...rec, funding_txid: txid, funding_vout: vout, scan_height: await this.chain.node<number>('getblockcount') };
     const state = toState(rec.current);
     await this.checkOurs(withFunding, state, sig);
-    const ours = await this.signTheirs(withFunding, state);
+    const ours = await this.signTheirs(withFunding, state, 0n);
     await this.chain.watchOutpoint(`${txid}:${vout}`, `sc ${rec.id.slice(0, 16)} funding`, 'channels');
     // Our commitment 0, signed by them, is durable before our signature on theirs leaves.
     const saved = await this.save({ ...withFunding, current_sig: sig, their_signed: 0, state: 'funding' }, rec.state);
@@ -557,7 +628,7 @@ export class ChannelService implements Service {
     await this.checkOurs(rec, toState(rec.current), sig);
     // Durable before the funding is signed and sent: from here we can always close.
     let saved = await this.save({ ...rec, current_sig: sig }, rec.state);
-    const signed = await this.hsm.signPsbt(rec.funding_psbt!, 'sc');
+    const signed = await this.hsm.signPsbt(rec.funding_psbt!, 'sc', this.contract(rec, 'funding', BigInt(rec.capacity_sat)));
     const fin = await finalizePsbt(signed.psbt, this.net);
     if (!fin.complete || !fin.hex) throw rpcError('PolicyDenied', `the HSM did not sign every funding input (incomplete: ${fin.incomplete_inputs.join(', ')})`);
     if (fin.txid !== rec.funding_txid) throw rpcError('InternalError', 'the signed funding transaction is not the one the commitments spend');
@@ -582,14 +653,15 @@ export class ChannelService implements Service {
         app_hash: (p.app_hash ?? rec.current.app_hash).toLowerCase(),
       };
       this.validate(rec, next);
-      const sig = await this.signTheirs(rec, next);
+      // Our own proposal: the payment it makes (if any) is what this call asked for.
+      const sig = await this.signTheirs(rec, next, ownDecrease(rec.role, toState(rec.current), next));
       const saved = await this.save({ ...rec, pending: { state: stored(next), step: 'proposed' }, their_signed: next.number }, rec.state);
       const message = await this.message(saved, 'update', { ...stored(next), sig });
       return { id, number: next.number, message };
     });
   }
 
-  private async onUpdate(rec: ChannelRecord, e: Envelope): Promise<{ rec: ChannelRecord; reply: string }> {
+  private async onUpdate(rec: ChannelRecord, e: Envelope, maxPaySat?: number): Promise<{ rec: ChannelRecord; reply: string }> {
     if (rec.state !== 'open') throw rpcError('Conflict', `channel ${rec.id} is ${rec.state}: an update does not fit it`);
     if (rec.pending) throw rpcError('Conflict', `channel ${rec.id} has state ${rec.pending.state.number} in flight (both proposed at once: finish or retry)`);
     const next = wrap(() => ({
@@ -600,6 +672,12 @@ export class ChannelService implements Service {
     }));
     const sig = wrap(() => field.sig(e.body, 'sig'));
     this.validate(rec, next);
+    // Consent: a state that lowers our balance is signed only as far as the local admin's standing allowance or
+    // this very call's max_pay_sat approve it (never on the counterparty's word alone).
+    const prev = toState(rec.current);
+    const allowance = BigInt(maxPaySat ?? 0) > this.policy.autopayMaxSat ? BigInt(maxPaySat ?? 0) : this.policy.autopayMaxSat;
+    checkConsent(rec.role, prev, next, allowance, rec.id);
+    // Their signature on our new commitment is verified before our secret of the previous one leaves.
     await this.checkOurs(rec, next, sig);
     const prevNumber = rec.current.number;
     // Our new commitment, signed by them, is durable before we revoke the one before it.
@@ -610,7 +688,7 @@ export class ChannelService implements Service {
       rec.state,
       true,
     );
-    const theirSig = await this.signTheirs(saved, next);
+    const theirSig = await this.signTheirs(saved, next, ownDecrease(rec.role, prev, next));
     const secret = await this.ourSecret(saved, prevNumber);
     const reply = await this.message(saved, 'ack', {
       number: next.number,
@@ -652,7 +730,7 @@ export class ChannelService implements Service {
       secret: hex(await this.ourSecret(saved, prevNumber)),
       next_point: hex(await this.ourPoint(saved, next.number + 1)),
     });
-    const justice = this.justice ? await this.justiceBlob(saved, toState(rec.current), Buffer.from(secret, 'hex')) : undefined;
+    const justice = this.policy.justice ? await this.justiceBlob(saved, toState(rec.current), Buffer.from(secret, 'hex')) : undefined;
     return { rec: saved, reply, justice };
   }
 
@@ -668,7 +746,7 @@ export class ChannelService implements Service {
       { ...rec, ...revoked, their_points: { ...revoked.their_points, [rec.current.number + 1]: nextPoint }, pending: null },
       rec.state,
     );
-    const justice = this.justice && before ? await this.justiceBlob(saved, toState(before), Buffer.from(secret, 'hex')) : undefined;
+    const justice = this.policy.justice && before ? await this.justiceBlob(saved, toState(before), Buffer.from(secret, 'hex')) : undefined;
     return { rec: saved, justice };
   }
 
@@ -698,7 +776,7 @@ export class ChannelService implements Service {
     const rb = Buffer.from(rec.ours.revocation_basepoint, 'hex');
     const a = big(sha256(Buffer.concat([rb, point]))) % N;
     const b = big(sha256(Buffer.concat([point, rb]))) % N;
-    return this.hsm.tweakedSign(rec.keys.revocation, digest, { mul: b32(a), add: b32((big(secret) * b) % N) }, 'sc');
+    return this.hsm.tweakedSign(rec.keys.revocation, digest, { mul: b32(a), add: b32((big(secret) * b) % N) }, 'sc', this.contract(rec, 'penalty'));
   }
 
   /** Keeps a justice blob for a channel this anyad need not be party to; answered once it is durable. */
@@ -721,10 +799,18 @@ export class ChannelService implements Service {
     for (const txid of txids) {
       const hint = txid.slice(0, 32);
       if (!this.towerHints.has(hint)) continue;
-      for await (const [, v] of this.db.iterator({ gte: `w:${hint}:`, lt: `w:${hint};` })) {
+      for await (const [key, v] of this.db.iterator({ gte: `w:${hint}:`, lt: `w:${hint};` })) {
         const penalty = openJustice(txid, (v as { blob: string }).blob);
         if (!penalty) continue; // another transaction with the same first 16 bytes, or not ours to read
-        const penaltyTxid = bitcoin.Transaction.fromHex(penalty).getId();
+        // A blob is whatever an app handed to sc.towerwatch: one that opens to bytes that are not a transaction is
+        // logged and skipped, and the pass goes on with every other blob and transaction.
+        let penaltyTxid: string;
+        try {
+          penaltyTxid = bitcoin.Transaction.fromHex(penalty).getId();
+        } catch (err) {
+          this.log.warn({ breach: txid, blob: key, reason: (err as Error).message }, 'tower: a blob opens to bytes that are not a transaction; skipped');
+          continue;
+        }
         await this.chain.broadcast(penalty, 'the penalty').then(
           () => {
             this.log.warn({ breach: txid, penalty: penaltyTxid }, 'tower: a revoked state on chain; penalty broadcast');
@@ -758,7 +844,7 @@ export class ChannelService implements Service {
       if (rec.pending) throw rpcError('Conflict', `channel ${id} has state ${rec.pending.state.number} in flight; finish it first`);
       const t = this.terms(rec);
       const tx = closingTx(t, toState(rec.current));
-      const sig = hex(await this.hsm.signDigest(rec.keys.funding, fundingSighash(tx, t), 'sc'));
+      const sig = hex(await this.hsm.signDigest(rec.keys.funding, fundingSighash(tx, t), 'sc', this.contract(rec, 'close')));
       const saved = await this.save({ ...rec, state: 'closing', closing_txid: tx.getId() }, rec.state);
       return { id, message: await this.message(saved, 'close', { number: rec.current.number, sig }) };
     });
@@ -773,9 +859,8 @@ export class ChannelService implements Service {
     const t = this.terms(rec);
     const tx = closingTx(t, toState(rec.current));
     const digest = fundingSighash(tx, t);
-    if (!verifyDer(theirSig, digest, rec.theirs!.funding))
-      throw rpcError('InvalidParams', "the counterparty's signature is not on the closing transaction of the current state");
-    const ours = await this.hsm.signDigest(rec.keys.funding, digest, 'sc');
+    checkCounterpartySig(theirSig, digest, rec.theirs!.funding, 'the closing transaction of the current state');
+    const ours = await this.hsm.signDigest(rec.keys.funding, digest, 'sc', this.contract(rec, 'close'));
     const sigs = { [rec.role]: Buffer.concat([ours, SIGHASH_ALL]), [other(rec.role)]: Buffer.concat([Buffer.from(theirSig, 'hex'), SIGHASH_ALL]) } as {
       opener: Buffer;
       accepter: Buffer;
@@ -796,7 +881,7 @@ export class ChannelService implements Service {
       const t = this.terms(rec);
       const s = toState(rec.current);
       const tx = commitmentTx(t, s, rec.role, await this.ourPoint(rec, s.number));
-      const ours = await this.hsm.signDigest(rec.keys.funding, fundingSighash(tx, t), 'sc');
+      const ours = await this.hsm.signDigest(rec.keys.funding, fundingSighash(tx, t), 'sc', this.contract(rec, 'commitment'));
       const sigs = {
         [rec.role]: Buffer.concat([ours, SIGHASH_ALL]),
         [other(rec.role)]: Buffer.concat([Buffer.from(rec.current_sig, 'hex'), SIGHASH_ALL]),
@@ -839,9 +924,27 @@ export class ChannelService implements Service {
     let rec = await this.get(id);
     if (!WATCHED.includes(rec.state) || rec.funding_txid === null) return;
     const tip = await this.chain.node<number>('getblockcount');
-    const out = await this.chain.node<{ confirmations: number } | null>('gettxout', rec.funding_txid, rec.funding_vout, true);
+    const out = await this.chain.node<{ confirmations: number; value: number; scriptPubKey?: { hex?: string } } | null>(
+      'gettxout',
+      rec.funding_txid,
+      rec.funding_vout,
+      true,
+    );
     if (out) {
-      if (rec.state === 'funding' && out.confirmations >= 1 && rec.current_sig) rec = await this.save({ ...rec, state: 'open' }, rec.state);
+      if (rec.state === 'funding' && out.confirmations >= 1 && rec.current_sig) {
+        // BOLT 2 channel_ready: the coin on chain at the funding outpoint is checked again, as the chain has it
+        // (capacity and 2-of-2 script), before the channel is reported open; a mismatch fails the channel.
+        const failure = this.fundingMismatch(rec, out);
+        if (failure) {
+          this.log.error(
+            { id: rec.id, outpoint: `${rec.funding_txid}:${rec.funding_vout}`, reason: failure },
+            'channel failed: its funding output on chain is not this channel',
+          );
+          await this.save({ ...rec, state: 'failed', failure }, rec.state);
+          return;
+        }
+        rec = await this.save({ ...rec, state: 'open' }, rec.state);
+      }
       // Unspent at the tip: no block up to it spends it, so a later scan may start after it. Written once a day of
       // blocks rather than at every block (a synced write per channel per block): a scan after downtime then
       // re-reads at most that many blocks.
@@ -854,6 +957,21 @@ export class ChannelService implements Service {
     const spender = await this.findSpender(rec, tip, spenderTxid);
     if (!spender) return;
     await this.settle(rec, spender.tx, spender.height, tip);
+  }
+
+  /** Why the coin at the funding outpoint is not this channel's funding output, or undefined when it is. */
+  private fundingMismatch(rec: ChannelRecord, out: { value: number; scriptPubKey?: { hex?: string } }): string | undefined {
+    try {
+      checkFundingOutput(
+        { value: BigInt(Math.round(out.value * 1e8)), script: Buffer.from(out.scriptPubKey?.hex ?? '', 'hex') },
+        BigInt(rec.capacity_sat),
+        p2wsh(fundingScript(rec.ours.funding, rec.theirs!.funding)),
+        'the transaction on chain',
+      );
+      return undefined;
+    } catch (err) {
+      return (err as Error).message;
+    }
   }
 
   /** The transaction spending the funding output: the one a chain.tx event named, else a scan of the blocks since the last look, else the mempool. */
@@ -891,23 +1009,46 @@ export class ChannelService implements Service {
     return undefined;
   }
 
-  /** The funding output is spent by `tx`: a close we know, their commitment (current or revoked), or ours. */
+  /**
+   * The funding output is spent by `tx`: matched to the cooperative close of the current state, a commitment of
+   * ours, or a commitment of theirs (current or revoked). A spend that is none of them is never taken for a close:
+   * it is reported loudly and the channel marked failed (closed_by 'unknown').
+   */
   private async settle(rec: ChannelRecord, tx: bitcoin.Transaction, height: number | null, tip: number): Promise<void> {
     const t = this.terms(rec);
     const txid = tx.getId();
     const confs = height === null ? 0 : tip - height + 1;
     const n = commitmentNumberOf(tx, t);
-    if (n === undefined) {
-      // The cooperative close (the only other transaction both signed).
+    const cooperative = txid === closingTx(t, toState(rec.current)).getId() || (rec.closing_txid === txid && rec.closed_by === 'cooperative');
+    if (cooperative) {
       if (rec.state !== 'closing' || rec.closing_txid !== txid)
         rec = await this.save({ ...rec, state: 'closing', closing_txid: txid, closed_by: 'cooperative' }, rec.state);
       if (confs >= 1) await this.save({ ...rec, state: 'closed' }, rec.state);
       return;
     }
-    const ourScript = p2wsh(toLocalOf(t, rec.role, await this.ourPoint(rec, n)));
-    const ourVout = tx.outs.findIndex((o) => Buffer.compare(Buffer.from(o.script), ourScript) === 0);
-    const isOurs = ourVout >= 0 || (rec.closing_txid === txid && rec.closed_by === 'unilateral');
+    // A commitment of ours: any number up to the latest we may hold (a revoked one from an old backup included).
+    const latestOurs = Math.max(rec.current.number, rec.pending?.state.number ?? 0);
+    const ourPoint = n !== undefined && n <= latestOurs ? await this.ourPoint(rec, n) : undefined;
+    const isOurs = ourPoint !== undefined && isCommitmentOf(tx, t, rec.role, ourPoint);
+    // A commitment of theirs: revoked (its point from the secret they revealed) or one they may still hold.
+    const theirSecret = n !== undefined && n <= rec.their_revoked ? new SecretStore(rec.their_secrets).get(MAX_INDEX - BigInt(n)) : undefined;
+    const theirPoint = theirSecret
+      ? perCommitmentPoint(theirSecret)
+      : n !== undefined && rec.their_points[n]
+        ? Buffer.from(rec.their_points[n], 'hex')
+        : undefined;
+    const isTheirs = !isOurs && theirPoint !== undefined && isCommitmentOf(tx, t, other(rec.role), theirPoint);
+    if (n === undefined || (!isOurs && !isTheirs)) {
+      if (rec.state !== 'failed' || rec.closing_txid !== txid) {
+        const failure = `the funding output was spent by ${txid}, which is no close or commitment of this channel`;
+        this.log.error({ id: rec.id, txid, outpoint: `${rec.funding_txid}:${rec.funding_vout}` }, `channel failed: ${failure}`);
+        await this.save({ ...rec, state: 'failed', closing_txid: txid, closed_by: 'unknown', failure }, rec.state);
+      }
+      return;
+    }
     if (isOurs) {
+      const ourScript = p2wsh(toLocalOf(t, rec.role, ourPoint));
+      const ourVout = tx.outs.findIndex((o) => Buffer.compare(Buffer.from(o.script), ourScript) === 0);
       if (rec.state !== 'force_closing') rec = await this.save({ ...rec, state: 'force_closing', closing_txid: txid, closed_by: 'unilateral' }, rec.state);
       if (n < rec.current.number)
         this.log.error(
@@ -923,12 +1064,12 @@ export class ChannelService implements Service {
       await this.claim(rec, tx, height!, ourVout, toLocalOf(t, rec.role, await this.ourPoint(rec, n)), { sweep: rec.to_self_delay }, async (digest) => {
         const point = await this.ourPoint(rec, n);
         const tweak = sha256(Buffer.concat([point, Buffer.from(rec.ours.delayed_payment_basepoint, 'hex')]));
-        return this.hsm.tweakedSign(rec.keys.delayed, digest, { add: Buffer.from(tweak) }, 'sc');
+        return this.hsm.tweakedSign(rec.keys.delayed, digest, { add: Buffer.from(tweak) }, 'sc', this.contract(rec, 'sweep'));
       });
       return;
     }
     // Theirs: revoked (we hold its secret) or one they may still use.
-    const secret = n <= rec.their_revoked ? new SecretStore(rec.their_secrets).get(MAX_INDEX - BigInt(n)) : undefined;
+    const secret = theirSecret;
     if (!secret) {
       if (rec.state !== 'remote_closing')
         rec = await this.save({ ...rec, state: 'remote_closing', closing_txid: txid, closed_by: 'remote_unilateral' }, rec.state);
@@ -1019,7 +1160,7 @@ const MAX_TOWER_BLOBS = 1_000_000;
 const justiceKey = (txid: string): Buffer => createHash('sha256').update('anyad/sc/justice/v1').update(Buffer.from(txid, 'hex')).digest();
 
 /** The penalty, encrypted (AES-256-GCM) with a key only the breaching commitment's txid gives. */
-function sealJustice(commitmentTxid: string, penaltyHex: string): JusticeBlob {
+export function sealJustice(commitmentTxid: string, penaltyHex: string): JusticeBlob {
   const iv = randomBytes(12);
   const c = createCipheriv('aes-256-gcm', justiceKey(commitmentTxid), iv);
   const body = Buffer.concat([c.update(Buffer.from(penaltyHex, 'hex')), c.final()]);
@@ -1050,6 +1191,7 @@ function newRecord(
     | 'fee_sat'
     | 'fee_rate_sat_vb'
     | 'to_self_delay'
+    | 'their_to_self_delay'
     | 'keys'
     | 'ours'
     | 'theirs'
@@ -1073,6 +1215,7 @@ function newRecord(
     closing_hex: null,
     closed_by: null,
     claim: null,
+    failure: null,
     scan_height: 0,
     created: now,
     updated: now,
@@ -1089,12 +1232,16 @@ function unsignedTx(psbt: bitcoin.Psbt): bitcoin.Transaction {
   return tx;
 }
 
-function verifyDer(sigHex: string, digest: Uint8Array, pubkeyHex: string): boolean {
-  try {
-    return secp256k1.verify(Buffer.from(sigHex, 'hex'), digest, Buffer.from(pubkeyHex, 'hex'), { prehash: false, format: 'der', lowS: true });
-  } catch {
-    return false;
-  }
+/** A party's four keys as an open or accept message names them: each a valid compressed point (BOLT 2). */
+function partyKeys(body: Record<string, unknown>): PartyKeys {
+  const k = (body.keys ?? {}) as Record<string, unknown>;
+  if (k === null || typeof k !== 'object' || Array.isArray(k)) throw new MessageError('keys must be an object');
+  return {
+    funding: field.point(k, 'funding'),
+    revocation_basepoint: field.point(k, 'revocation_basepoint'),
+    payment_basepoint: field.point(k, 'payment_basepoint'),
+    delayed_payment_basepoint: field.point(k, 'delayed_payment_basepoint'),
+  };
 }
 
 function asRpc(err: unknown): Error {

@@ -36,8 +36,12 @@ export interface ChannelTerms {
   funding_txid: string;
   funding_vout: number;
   capacity_sat: bigint;
-  /** Blocks the holder of a commitment waits before taking its to_local output (both parties' commitments). */
-  to_self_delay: number;
+  /**
+   * Blocks the holder of each commitment waits before taking its to_local output. BOLT 2: each party's
+   * to_self_delay is the one the OTHER party required of it (the opener's commitment carries the delay sent in
+   * accept, the accepter's the one sent in open).
+   */
+  to_self_delay: { opener: number; accepter: number };
   opener: PartyKeys;
   accepter: PartyKeys;
 }
@@ -101,7 +105,11 @@ export function commitmentNumberOf(tx: bitcoin.Transaction, t: ChannelTerms): nu
 export function toLocalOf(t: ChannelTerms, holder: 'opener' | 'accepter', point: Uint8Array): Buffer {
   const mine = t[holder];
   const theirs = holder === 'opener' ? t.accepter : t.opener;
-  return toLocalScript(revocationPubkey(hexb(theirs.revocation_basepoint), point), t.to_self_delay, derivePubkey(hexb(mine.delayed_payment_basepoint), point));
+  return toLocalScript(
+    revocationPubkey(hexb(theirs.revocation_basepoint), point),
+    t.to_self_delay[holder],
+    derivePubkey(hexb(mine.delayed_payment_basepoint), point),
+  );
 }
 
 function appOutput(appHash: string): Buffer {

@@ -6,6 +6,9 @@
 //   2. Consent: a state that takes this side's balance is not signed (nor the previous state revoked) unless the
 //      call approves that much; each side sets the to_self_delay the other waits, with a floor and a ceiling.
 //   5. Low-S: a high-S counterparty signature (funding_signed, update, close) is refused by name.
+//      Records an earlier anyad kept without these checks (funding named by the opener alone) are checked on chain:
+//      a confirmed coin that is not the channel's funding output fails the channel instead of opening it, and a
+//      spend that is no close or commitment of the channel is reported as unknown, never as a cooperative close.
 //  10. Tower: a blob that opens to bytes that are not a transaction does not stop the pass for the others.
 
 import assert from 'node:assert/strict';
@@ -23,6 +26,7 @@ import { keystorePartyArgs } from './helpers/keystore-party.js';
 import { until } from './helpers/until.js';
 import { HandPeer } from './channels-peer.js';
 import { createHash } from 'node:crypto';
+import { Level } from 'level';
 
 interface Party {
   name: string;
@@ -254,6 +258,59 @@ describe('state channels against a hostile counterparty', () => {
     });
     await refused(alice, 'sc.receive', { message: peer.close({ highS: true }) }, INVALID, /closing transaction .* high S/);
     assert.equal((await view(alice, id)).state, 'open');
+  });
+
+  it("records kept before the funding check: a coin that is not the channel's fails it, an unknown spend is reported as such", async () => {
+    // Two channels Bob accepted from hand-written openers, each at 'funding' with a proper funding_created.
+    const funded = async (): Promise<HandPeer> => {
+      const peer = new HandPeer();
+      const acc = await call<{ message: string }>(bob, 'sc.accept', { message: peer.open(1_000_000n) });
+      peer.takeAccept(acc.message);
+      const tx = new bitcoin.Transaction();
+      tx.version = 2;
+      tx.addInput(Buffer.alloc(32, 9), 0, 0xfffffffd);
+      tx.addOutput(peer.fundingOutputScript(), 1_000_000n);
+      assert.equal((await call<Step>(bob, 'sc.receive', { message: peer.fundingCreated(tx.getId(), 0, tx) })).state, 'funding');
+      return peer;
+    };
+    const [a, b] = [await funded(), await funded()];
+    // Someone else's confirmed coinbase, and a coin of a wallet the test holds.
+    const [block] = await node.mine(1, alice.address);
+    const cbTxid = (await node.rpc<{ tx: string[] }>('getblock', block, true, false)).tx[0]!;
+    const w = newWallet();
+    const coin = await fund(node, w);
+    // Bob's records as an anyad without the funding check kept them: A funding at the coinbase, B open at the
+    // wallet's coin (its funding output named by the opener alone).
+    bob.ch.close();
+    await bob.d.kill();
+    const db = new Level<string, unknown>(join(dir.path, 'bob', 'regtest', 'state'), { valueEncoding: 'json' });
+    await db.open();
+    const sub = db.sublevel<string, Record<string, unknown>>('channels', { valueEncoding: 'json' });
+    const tip = await node.rpc<number>('getblockcount');
+    await sub.put(`c:${a.id}`, { ...(await sub.get(`c:${a.id}`))!, funding_txid: cbTxid, funding_vout: 0 });
+    await sub.put(`c:${b.id}`, { ...(await sub.get(`c:${b.id}`))!, funding_txid: coin.txid, funding_vout: coin.vout, state: 'open', scan_height: tip });
+    await db.close();
+    bob = await start('bob');
+    // The coin is spent by a transaction that is neither a close nor a commitment of the channel.
+    const spend = pay(w, coin, w.address);
+    await node.send(spend.hex);
+    await node.mine(1, alice.address);
+    const va = await until('A failed', async () => {
+      const v = await call<View & { failure: string | null }>(bob, 'sc.get', { id: a.id });
+      return v.state === 'funding' ? undefined : v;
+    });
+    assert.equal(va.state, 'failed', 'never reported open');
+    assert.match(va.failure!, /pays \d+ sat to the funding output, not the channel's capacity of 1000000 sat/);
+    const vb = await until('B failed', async () => {
+      const v = await call<View & { failure: string | null; closed_by: string | null; closing_txid: string | null }>(bob, 'sc.get', { id: b.id });
+      return v.state === 'open' ? undefined : v;
+    });
+    assert.deepEqual([vb.state, vb.closed_by, vb.closing_txid], ['failed', 'unknown', spend.txid]);
+    assert.match(vb.failure!, /no close or commitment of this channel/);
+    assert.ok(
+      bob.d.logs.some((l) => (l.level as number) >= 50 && l.id === b.id && /channel failed/.test(String(l.msg))),
+      'logged as an error',
+    );
   });
 
   it('tower: a blob that opens to bytes that are not a transaction is skipped, the other blobs of the block are acted on', async () => {

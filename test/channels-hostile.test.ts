@@ -244,6 +244,9 @@ describe('state channels against a hostile counterparty', () => {
     await refused(alice, 'sc.receive', { message: peer.message('update', { ...forged.body, sig: wrongSig }) }, INVALID, /not on our commitment of state 2/);
     // A high-S one on the right commitment: refused by name.
     await refused(alice, 'sc.receive', { message: peer.update(state(2, 500_000n), { highS: true }) }, INVALID, /high S \(BIP146 LOW_S\)/);
+    // The same update with a high-S signature on the message itself.
+    const e = peer.read(other);
+    await refused(alice, 'sc.receive', { message: peer.message('update', e.body, id, { highS: true }) }, INVALID, /update message's signature has a high S/);
     v = await view(alice, id);
     assert.deepEqual([v.number, v.pending], [1, null]);
     // A state giving Alice more needs no approval.

@@ -60,11 +60,10 @@ export class HandPeer {
     return hex(perCommitmentPoint(this.secret(n)));
   }
 
-  /** A signed message of this peer's, as hex. */
-  message(type: MessageType, body: Record<string, unknown>, channel = this.id): string {
+  /** A signed message of this peer's, as hex; highS: its envelope signature with s' = n - s. */
+  message(type: MessageType, body: Record<string, unknown>, channel = this.id, opts: { highS?: boolean } = {}): string {
     const e: Envelope = { v: 1, type, chain: this.chain, channel, body };
-    const sig = secp256k1.sign(messageDigest(e), this.priv.funding, { prehash: false, lowS: true, format: 'der' });
-    return encodeMessage(e, Buffer.from(sig));
+    return encodeMessage(e, Buffer.from(this.sign(messageDigest(e), opts.highS), 'hex'));
   }
 
   read(msgHex: string): Envelope {

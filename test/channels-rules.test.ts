@@ -20,6 +20,7 @@ import {
   isCommitmentOf,
   isStrictDer,
   ownDecrease,
+  signatureEncodingProblem,
   type StateRule,
 } from '../src/adapters/channels/rules.js';
 import { MAX_INDEX, secretFromSeed } from '../src/adapters/channels/shachain.js';
@@ -148,6 +149,8 @@ describe('state channel rules: to_self_delay, consent, signatures, funding, spen
     assert.equal(isStrictDer(negative), false);
     assert.equal(isStrictDer(Buffer.of(0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x00, 0x00)), false);
     refused(() => checkCounterpartySig(hex(Buffer.of(0x30, 0x06, 0x02, 0x01, 0x00, 0x02, 0x01, 0x01)), digest, pub(5), 'x'), /r or s out of range/);
+    assert.equal(signatureEncodingProblem(Buffer.from(der, 'hex')), undefined);
+    assert.match(signatureEncodingProblem(Buffer.from(high, 'hex'))!, /high S/);
   });
 
   const terms: ChannelTerms = {

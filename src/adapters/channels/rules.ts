@@ -145,6 +145,17 @@ export function isStrictDer(sig: Uint8Array): boolean {
 const HALF_N = secp256k1.Point.Fn.ORDER >> 1n;
 const N = secp256k1.Point.Fn.ORDER;
 
+/** What is wrong with a DER signature's encoding or values (BIP66 strict DER, r and s in range, BIP146 low S), or undefined. */
+export function signatureEncodingProblem(sig: Uint8Array): string | undefined {
+  if (!isStrictDer(sig)) return 'is not strict DER (BIP66)';
+  const lenR = sig[3]!;
+  const r = BigInt(`0x${Buffer.from(sig.subarray(4, 4 + lenR)).toString('hex')}`);
+  const s = BigInt(`0x${Buffer.from(sig.subarray(6 + lenR)).toString('hex')}`);
+  if (r === 0n || r >= N || s === 0n || s >= N) return 'has r or s out of range';
+  if (s > HALF_N) return 'has a high S (BIP146 LOW_S): refused';
+  return undefined;
+}
+
 /**
  * A counterparty's signature, before it is stored or acted on: strict DER (BIP66: it goes into a witness as is),
  * low S (BIP146 LOW_S: a high-S signature makes the transaction non-standard, so a commitment we hold could not
@@ -152,12 +163,8 @@ const N = secp256k1.Point.Fn.ORDER;
  */
 export function checkCounterpartySig(sigHex: string, digest: Uint8Array, pubkeyHex: string, what: string): void {
   const sig = Buffer.from(sigHex, 'hex');
-  if (!isStrictDer(sig)) throw rpcError('InvalidParams', `the counterparty's signature on ${what} is not strict DER (BIP66)`);
-  const lenR = sig[3]!;
-  const r = BigInt(`0x${sig.subarray(4, 4 + lenR).toString('hex')}`);
-  const s = BigInt(`0x${sig.subarray(6 + lenR).toString('hex')}`);
-  if (r === 0n || r >= N || s === 0n || s >= N) throw rpcError('InvalidParams', `the counterparty's signature on ${what} has r or s out of range`);
-  if (s > HALF_N) throw rpcError('InvalidParams', `the counterparty's signature on ${what} has a high S (BIP146 LOW_S): refused`);
+  const problem = signatureEncodingProblem(sig);
+  if (problem) throw rpcError('InvalidParams', `the counterparty's signature on ${what} ${problem}`);
   let ok = false;
   try {
     ok = secp256k1.verify(sig, digest, Buffer.from(pubkeyHex, 'hex'), { prehash: false, format: 'der', lowS: true });

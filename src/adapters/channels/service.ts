@@ -36,6 +36,7 @@ import {
   checkTheirDelay,
   isCommitmentOf,
   ownDecrease,
+  signatureEncodingProblem,
   type StateRule,
 } from './rules.js';
 import { decodeMessage, encodeMessage, field, MessageError, messageDigest, verifyMessage, type Envelope, type MessageType } from './messages.js';
@@ -345,6 +346,8 @@ export class ChannelService implements Service {
   }
 
   private authentic(e: Envelope, sig: string, key: string): void {
+    const problem = signatureEncodingProblem(Buffer.from(sig, 'hex'));
+    if (problem) throw rpcError('InvalidParams', `the ${e.type} message's signature ${problem}`);
     if (!verifyMessage(e, sig, key)) throw rpcError('InvalidParams', `the ${e.type} message is not signed by the channel's counterparty`);
   }
 
@@ -715,7 +718,7 @@ export class ChannelService implements Service {
     if (number !== next.number) throw rpcError('InvalidParams', `the ack is for state ${number}, not the proposed ${next.number}`);
     const sig = wrap(() => field.sig(e.body, 'sig'));
     const secret = wrap(() => field.hex(e.body, 'secret', 32));
-    const nextPoint = wrap(() => field.hex(e.body, 'next_point', 33));
+    const nextPoint = wrap(() => field.point(e.body, 'next_point'));
     await this.checkOurs(rec, next, sig);
     const prevNumber = rec.current.number;
     const revoked = this.takeSecret(rec, prevNumber, secret);
@@ -740,7 +743,7 @@ export class ChannelService implements Service {
     if (number !== rec.current.number - 1) throw rpcError('InvalidParams', `the revocation is of state ${number}, not ${rec.current.number - 1}`);
     const secret = wrap(() => field.hex(e.body, 'secret', 32));
     const revoked = this.takeSecret(rec, number, secret);
-    const nextPoint = wrap(() => field.hex(e.body, 'next_point', 33));
+    const nextPoint = wrap(() => field.point(e.body, 'next_point'));
     const before = rec.pending.before;
     const saved = await this.save(
       { ...rec, ...revoked, their_points: { ...revoked.their_points, [rec.current.number + 1]: nextPoint }, pending: null },

@@ -96,7 +96,7 @@ export const scOpen = declareMethod({
     { additionalProperties: false },
   ),
   result: Type.Object({ id: Type.String(), message: Type.String() }),
-  errors: ['InvalidParams', 'NotFound', 'Conflict', 'Unsupported', 'Locked', 'BackendUnavailable'],
+  errors: ['InvalidParams', 'NotFound', 'Conflict', 'PolicyDenied', 'Unsupported', 'Locked', 'BackendUnavailable'],
   role: 'admin',
 });
 

@@ -263,7 +263,7 @@ describe('state channels against a hostile counterparty', () => {
     assert.equal((await view(alice, id)).state, 'open');
   });
 
-  it("records kept before the funding check: a coin that is not the channel's fails it, an unknown spend is reported as such", async () => {
+  it("records kept before the funding check: a coin that is not the channel's fails it (funding or open), an unknown spend is reported as such", async () => {
     // Two channels Bob accepted from hand-written openers, each at 'funding' with a proper funding_created.
     const funded = async (): Promise<HandPeer> => {
       const peer = new HandPeer();
@@ -276,14 +276,14 @@ describe('state channels against a hostile counterparty', () => {
       assert.equal((await call<Step>(bob, 'sc.receive', { message: peer.fundingCreated(tx.getId(), 0, tx) })).state, 'funding');
       return peer;
     };
-    const [a, b] = [await funded(), await funded()];
+    const [a, b, c] = [await funded(), await funded(), await funded()];
     // Someone else's confirmed coinbase, and a coin of a wallet the test holds.
     const [block] = await node.mine(1, alice.address);
     const cbTxid = (await node.rpc<{ tx: string[] }>('getblock', block, true, false)).tx[0]!;
     const w = newWallet();
     const coin = await fund(node, w);
     // Bob's records as an anyad without the funding check kept them: A funding at the coinbase, B open at the
-    // wallet's coin (its funding output named by the opener alone).
+    // wallet's coin (its funding output named by the opener alone), C open at another coinbase.
     bob.ch.close();
     await bob.d.kill();
     const db = new Level<string, unknown>(join(dir.path, 'bob', 'regtest', 'state'), { valueEncoding: 'json' });
@@ -291,12 +291,18 @@ describe('state channels against a hostile counterparty', () => {
     const sub = db.sublevel<string, Record<string, unknown>>('channels', { valueEncoding: 'json' });
     const tip = await node.rpc<number>('getblockcount');
     await sub.put(`c:${a.id}`, { ...(await sub.get(`c:${a.id}`))!, funding_txid: cbTxid, funding_vout: 0 });
+    // C open already at someone else's coin: caught at the next block, while its coin is unspent.
+    const [block2] = await node.mine(1, alice.address);
+    const cb2 = (await node.rpc<{ tx: string[] }>('getblock', block2, true, false)).tx[0]!;
+    await sub.put(`c:${c.id}`, { ...(await sub.get(`c:${c.id}`))!, funding_txid: cb2, funding_vout: 0, state: 'open' });
     await sub.put(`c:${b.id}`, { ...(await sub.get(`c:${b.id}`))!, funding_txid: coin.txid, funding_vout: coin.vout, state: 'open', scan_height: tip });
     await db.close();
-    bob = await start('bob');
-    // The coin is spent by a transaction that is neither a close nor a commitment of the channel.
+    // While Bob is down, B's coin is spent by a transaction that is neither a close nor a commitment of the channel
+    // (were it unspent, Bob would fail B at once for its funding output, as C).
     const spend = pay(w, coin, w.address);
     await node.send(spend.hex);
+    await node.mine(1, alice.address);
+    bob = await start('bob');
     await node.mine(1, alice.address);
     const va = await until('A failed', async () => {
       const v = await call<View & { failure: string | null }>(bob, 'sc.get', { id: a.id });
@@ -309,6 +315,12 @@ describe('state channels against a hostile counterparty', () => {
       return v.state === 'open' ? undefined : v;
     });
     assert.deepEqual([vb.state, vb.closed_by, vb.closing_txid], ['failed', 'unknown', spend.txid]);
+    const vc = await until('C failed', async () => {
+      const v = await call<View & { failure: string | null }>(bob, 'sc.get', { id: c.id });
+      return v.state === 'open' ? undefined : v;
+    });
+    assert.equal(vc.state, 'failed');
+    assert.match(vc.failure!, /not the channel's capacity/);
     assert.match(vb.failure!, /no close or commitment of this channel/);
     assert.ok(
       bob.d.logs.some((l) => (l.level as number) >= 50 && l.id === b.id && /channel failed/.test(String(l.msg))),

@@ -934,9 +934,10 @@ export class ChannelService implements Service {
       true,
     );
     if (out) {
-      if (rec.state === 'funding' && out.confirmations >= 1 && rec.current_sig) {
-        // BOLT 2 channel_ready: the coin on chain at the funding outpoint is checked again, as the chain has it
-        // (capacity and 2-of-2 script), before the channel is reported open; a mismatch fails the channel.
+      // BOLT 2 channel_ready: the coin on chain at the funding outpoint is checked again, as the chain has it
+      // (capacity and 2-of-2 script), before the channel is reported open — and at every look while it is open,
+      // so a channel an earlier anyad opened on the opener's word alone is caught too; a mismatch fails it.
+      if ((rec.state === 'funding' && out.confirmations >= 1) || rec.state === 'open') {
         const failure = this.fundingMismatch(rec, out);
         if (failure) {
           this.log.error(
@@ -946,8 +947,8 @@ export class ChannelService implements Service {
           await this.save({ ...rec, state: 'failed', failure }, rec.state);
           return;
         }
-        rec = await this.save({ ...rec, state: 'open' }, rec.state);
       }
+      if (rec.state === 'funding' && out.confirmations >= 1 && rec.current_sig) rec = await this.save({ ...rec, state: 'open' }, rec.state);
       // Unspent at the tip: no block up to it spends it, so a later scan may start after it. Written once a day of
       // blocks rather than at every block (a synced write per channel per block): a scan after downtime then
       // re-reads at most that many blocks.

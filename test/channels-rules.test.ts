@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import * as bitcoin from 'bitcoinjs-lib';
 import { perCommitmentPoint } from '../src/adapters/channels/keys.js';
+import { field, MessageError } from '../src/adapters/channels/messages.js';
 import {
   acceptRevealedSecret,
   checkConsent,
@@ -200,5 +201,22 @@ describe('state channel rules: to_self_delay, consent, signatures, funding, spen
     // Spending another outpoint.
     const elsewhere = commitmentTx({ ...terms, funding_vout: 2 }, s, 'opener', point);
     assert.equal(isCommitmentOf(elsewhere, terms, 'opener', point), false);
+  });
+});
+
+describe('state channel message fields a peer sends', () => {
+  it('keys and points must be valid compressed secp256k1 points; a transaction field must be whole bytes of hex', () => {
+    assert.equal(field.point({ k: pub(1) }, 'k'), pub(1));
+    // 33 bytes of hex that are no point: x = p (not a field element), and an x with no y on the curve.
+    assert.throws(
+      () => field.point({ k: `02${'ff'.repeat(32)}` }, 'k'),
+      (e: Error) => e instanceof MessageError && /k is not a valid secp256k1 public key/.test(e.message),
+    );
+    assert.throws(() => field.point({ k: `05${pub(1).slice(2)}` }, 'k'), MessageError);
+    assert.throws(() => field.point({ k: pub(1).slice(0, 64) }, 'k'), /33 bytes/);
+    assert.equal(field.bytes({ t: 'abcd' }, 't', 10), 'abcd');
+    assert.throws(() => field.bytes({ t: 'abc' }, 't', 10), /lowercase hex of 1 to 10 bytes/);
+    assert.throws(() => field.bytes({ t: 'ab'.repeat(11) }, 't', 10), MessageError);
+    assert.throws(() => field.bytes({ t: 'AB' }, 't', 10), MessageError);
   });
 });

@@ -103,13 +103,17 @@ export class Store {
     }
     const store = new Store(location, db, opts);
     try {
-      const format = (await store.meta.get('format')) as number | undefined;
+      const format = (await store.meta.get('format').catch((err: Error) => {
+        throw new StoreCorruptError(`LevelDB cannot read the state at ${location}: ${err.message}`);
+      })) as number | undefined;
       if (format === undefined) {
         await db.batch([{ type: 'put', sublevel: store.meta, key: 'format', value: STORE_FORMAT }] as never, { sync: true });
       } else if (format > STORE_FORMAT) {
         throw new StoreError(`the state at ${location} was written by a newer anyad (store format ${format}; this build knows ${STORE_FORMAT})`);
       }
-      store.facts = await store.readFacts();
+      store.facts = await store.readFacts().catch((err: Error) => {
+        throw new StoreCorruptError(`LevelDB cannot read the state at ${location}: ${err.message}`);
+      });
     } catch (err) {
       await db.close();
       throw err;

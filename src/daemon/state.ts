@@ -136,6 +136,9 @@ export class StateService implements Service {
   }
 
   health(): Health {
+    // A refused write shows at once, not at the next look at the disk.
+    const failure = this.store.storageFailure();
+    if (failure && this.cell.get().state !== 'degraded') this.cell.set('degraded', failure.message);
     return this.cell.get();
   }
 

@@ -77,8 +77,15 @@ export async function openState(o: OpenStateOptions): Promise<Store> {
     try {
       counted = (await store.countRecords()).counts;
     } catch (err) {
-      if (!(err instanceof StoreCorruptError) || !o.accept) throw err instanceof StoreCorruptError ? refuse(dir, [err.message]) : err;
-      throw new StateRefusedError(`${err.message}; -acceptstate cannot take a state LevelDB cannot read: restore a backup with -restore=<file>`);
+      if (!(err instanceof StoreCorruptError)) throw err;
+      if (!o.accept) throw refuse(dir, [err.message]);
+      // Accepted: LevelDB's repair keeps every record it can still read; then count again.
+      o.log.warn({ reason: err.message }, '-acceptstate: repairing the LevelDB state (records it cannot read are dropped)');
+      problems.push(err.message);
+      await store.close();
+      await repairState(dir);
+      store = await Store.open(dir, { recordFile, datadir: o.netdir, onRecordLag });
+      counted = (await store.countRecords()).counts;
     }
     const check = checkState(store.stateFacts(), counted, record);
     problems.push(...check.problems);

@@ -3,7 +3,7 @@
 // anyad runs, `health` degraded while it is below minfreespace or a write has failed, ok again without a restart.
 
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { HealthCell, type Health, type Service } from '../core/service.js';
@@ -42,6 +42,8 @@ export async function openState(o: OpenStateOptions): Promise<Store> {
   const dir = join(o.netdir, 'state');
   const recordFile = join(o.netdir, STATE_RECORD);
   const existed = existsSync(join(dir, 'CURRENT'));
+  // A record write cut short by a crash leaves its temp file; the record itself is whole (renamed into place).
+  for (const f of await readdir(o.netdir).catch(() => [] as string[])) if (f.startsWith(`${STATE_RECORD}.tmp-`)) await unlink(join(o.netdir, f)).catch(() => undefined);
   let record: StateRecord | undefined;
   const problems: string[] = [];
   try {

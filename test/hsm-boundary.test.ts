@@ -213,7 +213,8 @@ for (const prov of providers) {
         const s = await Store.open(join(d.netdir, 'state'));
         await s.db.sublevel<string, unknown>('hsm', { valueEncoding: 'json' }).del(`k:${k.id}`);
         await s.close();
-        d = await startDaemon(d.datadir, { args: [...setup.args, '-nobitcoind.enable', '-hsm.policydelay=0'], env: setup.env });
+        // The record removed behind anyad's back no longer matches the state's counts: accepted, as an operator would.
+        d = await startDaemon(d.datadir, { args: [...setup.args, '-nobitcoind.enable', '-hsm.policydelay=0', '-acceptstate'], env: setup.env });
         ch = await unixChannel(d.socket);
         const back = (await call<Array<Key & { state: string }>>(ch, 'hsm.listkeys')).find((x) => x.id === k.id);
         assert.equal(back?.state, 'disabled');

@@ -200,7 +200,9 @@ describe('HSM over PKCS#11 (SoftHSM2)', { skip: hasSoftHsm ? false : 'softhsm2 n
       const head = await readFile(headFile);
       await f(db as never);
       await s.close();
-      d = await startDaemon(d.datadir, { args: args(token), env: { SOFTHSM2_CONF: token.conf } });
+      // Edited behind anyad's back, so the state no longer matches its record: started with -acceptstate, the way an
+      // operator takes such a state, to see what the audit log itself finds.
+      d = await startDaemon(d.datadir, { args: [...args(token), '-acceptstate'], env: { SOFTHSM2_CONF: token.conf } });
       ch = await unixChannel(d.socket);
       const r = await call<Verdict>(ch, 'hsm.verifyaudit');
       ch.close();
@@ -269,7 +271,7 @@ describe('HSM over PKCS#11 (SoftHSM2)', { skip: hasSoftHsm ? false : 'softhsm2 n
     assert.equal(cut.rollbacks.length, 1);
     assert.equal(cut.rollbacks[0]!.from_seq - cut.rollbacks[0]!.to_seq, 2, 'the two cut entries are named');
     assert.match(cut.problem!.reason, /rollback recorded .*entries were removed, or an older state was restored/);
-    d = await startDaemon(d.datadir, { args: args(token), env: { SOFTHSM2_CONF: token.conf } });
+    d = await startDaemon(d.datadir, { args: [...args(token), '-acceptstate'], env: { SOFTHSM2_CONF: token.conf } });
     ch = await unixChannel(d.socket);
     assert.equal((await call<{ ok: boolean }>(ch, 'hsm.verifyaudit')).ok, true, 'restored log verifies again');
   });

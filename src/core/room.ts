@@ -44,5 +44,10 @@ export interface Room {
   methods?: readonly MethodDeclaration[];
   /** Files the room keeps beside LevelDB that a backup must carry (read from config only; no room code runs). */
   stateFiles?(config: Config): StateFile[];
+  /**
+   * Files whose presence shows that a state existed (a keystore, an audit head): a state folder that is missing or
+   * empty beside one of them is refused at start rather than made anew. Read from config only; no room code runs.
+   */
+  stateEvidence?(config: Config): string[];
   create(ctx: RoomContext): RoomParts | Promise<RoomParts>;
 }

@@ -57,6 +57,23 @@ export const BASE_OPTIONS: OptionGroup = {
         'Start from a backup file written by the `backup` RPC (checked against backupkeyfile). The current state, if any, is moved aside, never deleted.',
     },
     {
+      key: 'acceptstate',
+      type: 'bool',
+      scope: 'cli',
+      default: false,
+      description:
+        'Start even though the state is not the one anyad last wrote (damaged, emptied, older, or another), taking it as it is: what is missing stays missing. What was found is recorded in the state and the audit log. Without it anyad refuses such a state by name.',
+    },
+    {
+      key: 'minfreespace',
+      type: 'int',
+      default: 100,
+      min: 0,
+      max: 1048576,
+      description:
+        'MiB of free disk space the data directory should keep (about a day of heavy writing); below it `health` is degraded and says so. Writes go on until the disk refuses them, then fail with StorageFailure (nothing half-written) and resume by themselves once space is back.',
+    },
+    {
       key: 'backupdir',
       type: 'path',
       default: 'backups',

@@ -11,7 +11,8 @@ import { RPC_TOPICS } from '../rpc/declarations.js';
 import { rpcMethods } from '../rpc/methods.js';
 import { RpcServer, type RpcEndpoints } from '../rpc/server.js';
 import { BackupError, backupKey, readBackup, restoreInto, writeBackup, type StateFile } from '../store/backup.js';
-import { Store } from '../store/store.js';
+import type { Store } from '../store/store.js';
+import { adoptRestored, openState, StateService } from './state.js';
 import { loadConfig, type Config } from './config.js';
 import { createLogging, type LogHandle } from './logging.js';
 import { checkServedAsDeclared } from './declared-api.js';
@@ -47,6 +48,7 @@ export class Daemon {
   readonly node: Node;
   readonly rpc: RpcServer;
   private readonly sd: SdNotify;
+  private readonly stateService: StateService;
 
   private constructor(
     readonly config: Config,
@@ -56,6 +58,7 @@ export class Daemon {
   ) {
     this.node = new Node(logging.child({ room: 'node' }));
     this.sd = new SdNotify(env);
+    this.stateService = new StateService(store, config.netdir, config.int('minfreespace') * 1024 * 1024, logging.child({ room: 'state' }));
     this.rpc = new RpcServer(config, this.bus, logging.child({ room: 'rpc' }), {
       onCall: (m, t, o, s) => this.metrics.onCall(m, t, o, s),
       onCutoff: () => this.metrics.cutoffs.inc(),
@@ -78,10 +81,17 @@ export class Daemon {
     });
     const log = logging.child({ room: 'daemon' });
     let store: Store;
+    const restore = config.path('restore');
     try {
-      // The state may hold secrets (keystores, audit log): only anyad's user may read it.
-      await mkdir(join(config.netdir, 'state'), { recursive: true, mode: 0o700 });
-      store = await Store.open(join(config.netdir, 'state'));
+      // The state may hold secrets (keystores, audit log): only anyad's user may read it (openState makes it 0700).
+      // A state that is not the one anyad last wrote is refused here, by name (state.ts).
+      store = await openState({
+        netdir: config.netdir,
+        accept: config.bool('acceptstate'),
+        restoring: restore !== undefined,
+        evidence: opts.rooms.flatMap((r) => r.stateEvidence?.(config) ?? []),
+        log,
+      });
     } catch (err) {
       log.error({ reason: (err as Error).message }, 'cannot open state');
       logging.flush();
@@ -89,8 +99,10 @@ export class Daemon {
     }
     let daemon: Daemon;
     try {
-      const restore = config.path('restore');
-      if (restore) await restoreState(store, restore, config, log, stateFiles(opts.rooms, config));
+      if (restore) {
+        await restoreState(store, restore, config, log, stateFiles(opts.rooms, config));
+        await adoptRestored(store, config.netdir);
+      }
       daemon = new Daemon(config, logging, store, opts.env ?? process.env);
     } catch (err) {
       await store.close();
@@ -120,6 +132,7 @@ export class Daemon {
           connections: () => rpc.tracker.count(),
           warmupStage: () => node.warmupStage(),
           services: () => node.health(),
+          state: () => ({ ...this.store.stateFacts(), free_bytes: this.stateService.freeBytes() }),
           stop: (reason) => void this.stop(reason),
           backupDir: config.path('backupdir')!,
           backup: async (dest) =>
@@ -137,6 +150,8 @@ export class Daemon {
           metrics: this.metrics.registry,
         }),
       );
+      // First of the services: the disk the state lives on, watched (health degraded when low or refusing writes).
+      node.add(this.stateService);
       const apis = new Map<string, unknown>();
       const packageDir = PACKAGE_DIR;
       for (const room of rooms) {

@@ -29,6 +29,14 @@ export const getinfo = declareMethod({
     }),
     connections: Type.Integer(),
     services: Type.Record(Type.String(), HealthSchema),
+    state: Type.Object(
+      {
+        id: Type.String({ description: 'The identity of the state (made once; also in the state record beside it).' }),
+        generation: Type.Integer({ description: 'Synced writes the state has taken; only grows.' }),
+        free_bytes: Type.Union([Type.Integer(), Type.Null()], { description: "Free space on the data directory's disk at the last look." }),
+      },
+      { description: 'The state in LevelDB and the disk it is on; services.state says whether writes work.' },
+    ),
   }),
   role: 'readonly',
 });

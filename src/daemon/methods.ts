@@ -21,6 +21,8 @@ export interface DaemonFacts {
   connections: () => number;
   warmupStage: () => string | undefined;
   services: () => Record<string, Health>;
+  /** The state's identity and generation, and the free space on its disk. */
+  state: () => { id: string; generation: number; free_bytes: number | null };
   stop: (reason: string) => void;
   backup: (dest: string) => Promise<BackupSummary>;
   /** The only directory backups are written to (backupdir). */
@@ -42,6 +44,7 @@ export function daemonMethods(f: DaemonFacts): MethodSpec[] {
       endpoints: f.endpoints(),
       connections: f.connections(),
       services: f.services(),
+      state: (({ id, generation, free_bytes }) => ({ id, generation, free_bytes }))(f.state()),
     })),
     implement(D.uptime, () => uptime()),
     implement(D.health, () => {

@@ -99,6 +99,8 @@ export const hsmRoom: Room = {
   // rollback shows.
   stateFiles: (config) =>
     config.list('hsm.provider').includes('software') || wantsEmbeddedKeystore(config) ? [{ name: 'hsm.keystore', path: config.path('hsm.keystore')! }] : [],
+  // A keystore or an audit head beside a missing state folder means the state was lost, not that this is a first start.
+  stateEvidence: (config) => [config.path('hsm.keystore')!, join(config.netdir, 'hsm-audit.head')],
   create: async ({ config: given, store, log, bus }) => {
     const config = wantsEmbeddedKeystore(given) ? await embeddedKeystoreConfig(given, log) : given;
     if (config.list('hsm.provider').length === 0) return {};

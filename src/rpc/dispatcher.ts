@@ -7,7 +7,7 @@
 
 import { JSONRPCErrorException, type JSONRPCErrorResponse, type JSONRPCRequest, type JSONRPCResponse } from 'json-rpc-2.0';
 import type { Logger } from 'pino';
-import { ErrorCode, RpcError, rpcError } from './errors.js';
+import { ErrorCode, RpcError, rpcError, storageFailureError } from './errors.js';
 import { TokenBucket } from './limits.js';
 import { roleAllows, type CallContext, type Connection, type MethodRegistry, type RegisteredMethod } from './registry.js';
 
@@ -239,6 +239,12 @@ export class Dispatcher {
       };
     }
     if (error instanceof JSONRPCErrorException) return { jsonrpc: '2.0', id, error: { code: error.code, message: error.message } };
+    // A write the disk refused is the operator's business, not a fault of ours: said plainly with the data directory.
+    const storage = storageFailureError(error);
+    if (storage) {
+      this.log.warn({ reason: (storage.data as { reason: string }).reason }, 'a write was refused by the disk');
+      return this.errorResponse(id, storage);
+    }
     // Anything else is a fault of ours: log it, answer without details (they might hold paths or secrets).
     this.log.error({ err: error }, 'internal error while handling an RPC call');
     return { jsonrpc: '2.0', id, error: { code: ErrorCode.InternalError, message: 'Internal error (see the anyad log)' } };

@@ -1,6 +1,8 @@
 // The error table of the anyad RPC. Protocol faults use the JSON-RPC 2.0 codes; -28 is bitcoind's warm-up code;
 // application errors sit in the server-error range -32000..-32099 and never change once published.
 
+import { StorageFailure, storageReason } from '../core/storage.js';
+
 export const ErrorCode = {
   ParseError: -32700,
   InvalidRequest: -32600,
@@ -23,6 +25,7 @@ export const ErrorCode = {
   Busy: -32015,
   BackendRejected: -32016,
   Unsupported: -32017,
+  StorageFailure: -32018,
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCode;
@@ -63,7 +66,25 @@ export const ERROR_TABLE: ReadonlyArray<{ code: number; name: ErrorCodeName; mea
     name: 'Unsupported',
     meaning: 'This backend or provider cannot do that at all (e.g. Schnorr on a PKCS#11 token); retrying will not help.',
   },
+  {
+    code: ErrorCode.StorageFailure,
+    name: 'StorageFailure',
+    meaning:
+      'The disk refused a write (full, or an I/O error): nothing of the operation was kept. data.datadir, data.free_bytes and data.reason say where and why; retry once space is freed (health says when writes work again).',
+  },
 ];
+
+/** The answer for a write the disk refused, from a StorageFailure or a bare errno error (ENOSPC, EIO, ...). */
+export function storageFailureError(err: unknown): RpcError | undefined {
+  if (err instanceof StorageFailure) return rpcError('StorageFailure', err.message, { datadir: err.datadir, free_bytes: err.freeBytes, reason: err.reason });
+  const reason = storageReason(err);
+  if (reason === undefined) return undefined;
+  return rpcError('StorageFailure', `the disk refused a write: ${reason}; nothing was changed; free some space (or replace a failing disk) and retry`, {
+    datadir: null,
+    free_bytes: null,
+    reason,
+  });
+}
 
 /** An error that is meant for the caller: its message and data are sent as they are, so they must hold no secret. */
 export class RpcError extends Error {

@@ -1,9 +1,22 @@
 // One LevelDB for the whole daemon. Each room gets its own sublevel with its own schema version and forward
 // migrations; writes that belong together go in one batch. LevelDB's LOCK file doubles as the datadir lock: a
 // second anyad on the same datadir fails to open it and stops at once.
+//
+// The state knows itself (issue 34): every batch also writes, in the same atomic LevelDB batch, the state's
+// generation and the record count of each room it touched, and after it is durable the same figures go to the
+// state record beside LevelDB (record.ts). At open the three must agree — the record, the counts the state keeps
+// of itself, and the records really there — or the start is refused with what was found, by room (verify.ts).
+//
+// A write the disk refuses (full, failing) fails with StorageFailure, and the store takes no further write on that
+// LevelDB handle: after a failed synced write LevelDB's log holds a torn record, and a write appended behind it
+// would be acknowledged and then lost at the next recovery (measured: it is). The store reopens LevelDB first
+// (its recovery drops the torn record), checks that nothing acknowledged went missing, and only then writes again.
 
 import { Level } from 'level';
 import type { AbstractSublevel } from 'abstract-level';
+import { statfs } from 'node:fs/promises';
+import { StorageFailure, storageReason } from '../core/storage.js';
+import { newStateId, writeRecord, type StateRecord, RECORD_FORMAT } from './record.js';
 
 export type RoomDb = AbstractSublevel<Level<string, unknown>, string | Buffer | Uint8Array, string, unknown>;
 export type BatchOp = { type: 'put'; sublevel: RoomDb; key: string; value: unknown } | { type: 'del'; sublevel: RoomDb; key: string };
@@ -26,39 +39,156 @@ export class StoreError extends Error {
 const META = 'meta';
 /** The version of the store's own layout (the meta keys, the sublevel naming). */
 export const STORE_FORMAT = 1;
+/** A failed store retries its reopen at most this often, however many writes come in. */
+const RECOVER_EVERY_MS = 1000;
+
+interface Pending {
+  ops: BatchOp[];
+  sync: boolean;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/** What the state says of itself: identity, generation and the record count of each room. */
+export interface StateFacts {
+  id: string;
+  generation: number;
+  counts: Record<string, number>;
+}
+
+export interface StoreOptions {
+  /** The state record beside LevelDB; undefined for a store without one (a copy read by a tool, a test). */
+  recordFile?: string;
+  /** The directory named in storage errors (the network directory): the operator's word for "where". */
+  datadir?: string;
+  /** Told when the record could not be written after a durable batch (it lags; the next batch tries again). */
+  onRecordLag?: (err: unknown) => void;
+}
 
 export class Store {
   private readonly rooms = new Map<string, RoomDb>();
   private readonly meta: RoomDb;
+  private facts: StateFacts = { id: '', generation: 0, counts: {} };
+  private queue: Pending[] = [];
+  private flushing = false;
+  /** Set when a write failed for the disk: no write goes to this handle until a reopen has checked the state. */
+  private failed: StorageFailure | undefined;
+  private lastRecover = 0;
+  private recordJob: Promise<void> | undefined;
+  private recordAgain = false;
+  private closed = false;
 
   private constructor(
     readonly location: string,
     readonly db: Level<string, unknown>,
+    private readonly opts: StoreOptions,
   ) {
     this.meta = db.sublevel<string, unknown>(META, { valueEncoding: 'json' });
   }
 
   /** Opens (creating if needed) the database. Throws StoreLockedError when another process holds it. */
-  static async open(location: string): Promise<Store> {
+  static async open(location: string, opts: StoreOptions = {}): Promise<Store> {
     const db = new Level<string, unknown>(location, { valueEncoding: 'json' });
     try {
       await db.open({ createIfMissing: true });
     } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause;
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       if (cause?.code === 'LEVEL_LOCKED') {
         throw new StoreLockedError(`cannot obtain a lock on ${location}: another anyad is probably using this data directory`);
       }
-      throw new StoreError(`cannot open the state database at ${location}: ${(cause as Error | undefined)?.message ?? (err as Error).message}`);
+      if (cause?.code === 'LEVEL_CORRUPTION' || /corrupt/i.test(cause?.message ?? '')) {
+        throw new StoreCorruptError(`LevelDB reports the state at ${location} as corrupted: ${cause?.message ?? (err as Error).message}`);
+      }
+      throw new StoreError(`cannot open the state database at ${location}: ${cause?.message ?? (err as Error).message}`);
     }
-    const store = new Store(location, db);
-    const format = (await store.meta.get('format')) as number | undefined;
-    if (format === undefined) {
-      await store.meta.put('format', STORE_FORMAT, { sync: true } as never);
-    } else if (format > STORE_FORMAT) {
+    const store = new Store(location, db, opts);
+    try {
+      const format = (await store.meta.get('format').catch((err: Error) => {
+        throw new StoreCorruptError(`LevelDB cannot read the state at ${location}: ${err.message}`);
+      })) as number | undefined;
+      if (format === undefined) {
+        await db.batch([{ type: 'put', sublevel: store.meta, key: 'format', value: STORE_FORMAT }] as never, { sync: true });
+      } else if (format > STORE_FORMAT) {
+        throw new StoreError(`the state at ${location} was written by a newer anyad (store format ${format}; this build knows ${STORE_FORMAT})`);
+      }
+      store.facts = await store.readFacts().catch((err: Error) => {
+        throw new StoreCorruptError(`LevelDB cannot read the state at ${location}: ${err.message}`);
+      });
+    } catch (err) {
       await db.close();
-      throw new StoreError(`the state at ${location} was written by a newer anyad (store format ${format}; this build knows ${STORE_FORMAT})`);
+      throw err;
     }
     return store;
+  }
+
+  /** Reads the state's view of itself again (after a restore replaced the state under this handle). */
+  async reloadFacts(): Promise<void> {
+    this.facts = await this.readFacts();
+  }
+
+  /** What the state says of itself (identity, generation, counts); empty id when it has none yet. */
+  stateFacts(): StateFacts {
+    return { id: this.facts.id, generation: this.facts.generation, counts: { ...this.facts.counts } };
+  }
+
+  private async readFacts(): Promise<StateFacts> {
+    const id = ((await this.meta.get('id')) as string | undefined) ?? '';
+    const generation = ((await this.meta.get('generation')) as number | undefined) ?? 0;
+    const counts: Record<string, number> = {};
+    for await (const [k, v] of this.meta.iterator({ gte: 'count:', lt: 'count;' })) counts[k.slice('count:'.length)] = v as number;
+    return { id, generation, counts };
+  }
+
+  /**
+   * Counts the records really in the state, per room, reading every key and value (so LevelDB reads every block of
+   * every table and a damaged one shows as an error here, not later). Throws StoreCorruptError on a read error.
+   */
+  async countRecords(): Promise<{ counts: Record<string, number>; keys: number }> {
+    const counts: Record<string, number> = {};
+    let keys = 0;
+    try {
+      for await (const k of this.db.keys({ keyEncoding: 'utf8', fillCache: false } as never) as AsyncIterable<string>) {
+        keys++;
+        const end = k.startsWith('!') ? k.indexOf('!', 1) : -1;
+        const room = end > 0 ? k.slice(1, end) : '(outside any room)';
+        if (room === META) continue;
+        counts[room] = (counts[room] ?? 0) + 1;
+      }
+    } catch (err) {
+      throw new StoreCorruptError(`LevelDB cannot read the state at ${this.location}: ${(err as Error).message}`);
+    }
+    return { counts, keys };
+  }
+
+  /**
+   * Makes the state's view of itself what is really there: a new identity when it has none (a new state, or one
+   * written before states knew themselves), the counts as counted, the generation past both the state's and the
+   * record's. Used for a new state, after a restore, and when the operator accepts a state as it is.
+   */
+  async adopt(counted: Record<string, number>, atLeastGeneration = 0): Promise<void> {
+    const id = this.facts.id || newStateId();
+    const generation = Math.max(this.facts.generation, atLeastGeneration) + 1;
+    const ops: Array<{ type: 'put' | 'del'; sublevel: RoomDb; key: string; value?: unknown }> = [
+      { type: 'put', sublevel: this.meta, key: 'id', value: id },
+      { type: 'put', sublevel: this.meta, key: 'generation', value: generation },
+    ];
+    for (const room of Object.keys(this.facts.counts)) if (!(room in counted)) ops.push({ type: 'del', sublevel: this.meta, key: `count:${room}` });
+    for (const [room, n] of Object.entries(counted)) ops.push({ type: 'put', sublevel: this.meta, key: `count:${room}`, value: n });
+    await this.db.batch(ops as never, { sync: true });
+    this.facts = { id, generation, counts: { ...counted } };
+    await this.writeRecordNow();
+  }
+
+  /** Keeps a note in the state (e.g. what an accepted state had lost) for the rooms that report such things. */
+  async note(key: string, value: unknown): Promise<void> {
+    await this.batch([{ type: 'put', sublevel: this.meta, key: `note:${key}`, value }]);
+  }
+
+  /** The notes kept with note(), oldest first. */
+  async notes(): Promise<Array<{ key: string; value: unknown }>> {
+    const out: Array<{ key: string; value: unknown }> = [];
+    for await (const [k, v] of this.meta.iterator({ gte: 'note:', lt: 'note;' })) out.push({ key: k.slice('note:'.length), value: v });
+    return out;
   }
 
   /**
@@ -96,21 +226,223 @@ export class Store {
     return out;
   }
 
+  /** The write that failed for the disk and has not been recovered from, if any. */
+  storageFailure(): StorageFailure | undefined {
+    return this.failed;
+  }
+
   /**
    * Writes the operations atomically. Synced to disk by default: anyad's writes are few and precious (audit log,
    * policy counters), and an acknowledged write must survive a power cut, not only a crash.
+   *
+   * Batches that arrive while one is being written are written together, in order, as one LevelDB batch (one
+   * fsync), with the generation and the counts of the rooms they touch. Rejects with StorageFailure when the disk
+   * refuses the write; nothing of the batch is then in the state.
    */
-  async batch(ops: BatchOp[], opts: { sync?: boolean } = {}): Promise<void> {
-    if (ops.length === 0) return;
-    await this.db.batch(
-      ops.map((op) =>
-        op.type === 'put' ? { type: 'put', sublevel: op.sublevel, key: op.key, value: op.value } : { type: 'del', sublevel: op.sublevel, key: op.key },
-      ) as never,
-      { sync: opts.sync ?? true },
-    );
+  batch(ops: BatchOp[], opts: { sync?: boolean } = {}): Promise<void> {
+    if (ops.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ ops, sync: opts.sync ?? true, resolve, reject });
+      if (!this.flushing) void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.queue.length > 0) {
+        const group = this.queue;
+        this.queue = [];
+        if (this.failed && !(await this.recover())) {
+          for (const p of group) p.reject(this.failed);
+          continue;
+        }
+        try {
+          await this.writeGroup(group);
+          for (const p of group) p.resolve();
+        } catch (err) {
+          const failure = await this.asStorageFailure(err);
+          if (failure) {
+            this.failed = failure;
+            this.lastRecover = Date.now();
+            for (const p of group) p.reject(failure);
+          } else if (group.length > 1) {
+            // Not the disk: one batch of the group is at fault (a value that cannot be encoded). Write each on its
+            // own so the others are not refused for it.
+            for (const p of group) {
+              try {
+                await this.writeGroup([p]);
+                p.resolve();
+              } catch (e) {
+                const f = await this.asStorageFailure(e);
+                if (f) this.failed = f;
+                p.reject(f ?? e);
+              }
+            }
+          } else {
+            group[0]!.reject(err);
+          }
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  /** One LevelDB batch for the group, with the counts of the rooms it touches and the next generation. */
+  private async writeGroup(group: Pending[]): Promise<void> {
+    // Which keys exist before the group: asked of LevelDB once per room, then followed op by op.
+    const exists = new Map<RoomDb, Map<string, boolean>>();
+    for (const p of group)
+      for (const op of p.ops) {
+        if (op.sublevel === this.meta) continue;
+        let m = exists.get(op.sublevel);
+        if (!m) exists.set(op.sublevel, (m = new Map()));
+        m.set(op.key, false);
+      }
+    for (const [sub, m] of exists) {
+      const keys = [...m.keys()];
+      const has = await sub.hasMany(keys);
+      keys.forEach((k, i) => m.set(k, has[i]!));
+    }
+    const counts = { ...this.facts.counts };
+    const touched = new Set<string>();
+    const ops: Array<{ type: 'put' | 'del'; sublevel: RoomDb; key: string; value?: unknown }> = [];
+    let sync = false;
+    for (const p of group) {
+      sync ||= p.sync;
+      for (const op of p.ops) {
+        ops.push(op);
+        if (op.sublevel === this.meta) continue;
+        const room = roomOf(op.sublevel);
+        const m = exists.get(op.sublevel)!;
+        const had = m.get(op.key)!;
+        if (op.type === 'put' && !had) {
+          counts[room] = (counts[room] ?? 0) + 1;
+          m.set(op.key, true);
+          touched.add(room);
+        } else if (op.type === 'del' && had) {
+          counts[room] = (counts[room] ?? 1) - 1;
+          m.set(op.key, false);
+          touched.add(room);
+        }
+      }
+    }
+    const generation = this.facts.generation + 1;
+    for (const room of touched) ops.push({ type: 'put', sublevel: this.meta, key: `count:${room}`, value: counts[room] });
+    ops.push({ type: 'put', sublevel: this.meta, key: 'generation', value: generation });
+    await this.db.batch(ops as never, { sync });
+    this.facts = { id: this.facts.id, generation, counts };
+    this.scheduleRecord();
+  }
+
+  /** After a refused write: reopen LevelDB (its recovery drops the torn log record) and check nothing acknowledged is gone. */
+  private async recover(): Promise<boolean> {
+    if (this.closed || Date.now() - this.lastRecover < RECOVER_EVERY_MS) return false;
+    this.lastRecover = Date.now();
+    try {
+      await this.db.close();
+      await this.db.open({ createIfMissing: false });
+      await this.meta.open();
+      for (const sub of this.rooms.values()) await sub.open();
+      const now = await this.readFacts();
+      if (now.id !== this.facts.id || now.generation !== this.facts.generation) {
+        // Not expected from LevelDB: an acknowledged batch is gone. Stay failed and say so; never write on top.
+        this.failed = new StorageFailure(
+          this.opts.datadir ?? this.location,
+          await freeBytes(this.location),
+          `after the disk error the state is at generation ${now.generation}, not ${this.facts.generation}: acknowledged writes are missing; stop anyad and check the disk`,
+        );
+        return false;
+      }
+      // A synced write of the generation as it is: proves the disk takes writes again.
+      await this.db.batch([{ type: 'put', sublevel: this.meta, key: 'generation', value: this.facts.generation }] as never, { sync: true });
+      this.failed = undefined;
+      this.scheduleRecord();
+      return true;
+    } catch (err) {
+      this.failed = (await this.asStorageFailure(err)) ?? new StorageFailure(this.opts.datadir ?? this.location, await freeBytes(this.location), (err as Error).message);
+      return false;
+    }
+  }
+
+  /** Retries the reopen now (the daemon's disk watch calls it once space is back); true when writes work again. */
+  async retryAfterFailure(): Promise<boolean> {
+    if (!this.failed) return true;
+    if (this.flushing) return false;
+    this.flushing = true;
+    try {
+      this.lastRecover = 0;
+      return await this.recover();
+    } finally {
+      this.flushing = false;
+      if (this.queue.length > 0) void this.flush();
+    }
+  }
+
+  private async asStorageFailure(err: unknown): Promise<StorageFailure | undefined> {
+    if (err instanceof StorageFailure) return err;
+    const reason = storageReason(err);
+    return reason === undefined ? undefined : new StorageFailure(this.opts.datadir ?? this.location, await freeBytes(this.location), reason);
+  }
+
+  private scheduleRecord(): void {
+    if (!this.opts.recordFile) return;
+    if (this.recordJob) {
+      this.recordAgain = true;
+      return;
+    }
+    this.recordJob = (async () => {
+      do {
+        this.recordAgain = false;
+        try {
+          await this.writeRecordNow();
+        } catch (err) {
+          // The record lags LevelDB, which is allowed (it is never ahead); the next batch tries again.
+          this.opts.onRecordLag?.(err);
+          break;
+        }
+      } while (this.recordAgain);
+    })().finally(() => {
+      this.recordJob = undefined;
+    });
+  }
+
+  private async writeRecordNow(): Promise<void> {
+    if (!this.opts.recordFile) return;
+    const r: StateRecord = { format: RECORD_FORMAT, ...this.stateFacts(), written: new Date().toISOString() };
+    await writeRecord(this.opts.recordFile, r);
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    while (this.flushing || this.queue.length > 0) await new Promise((r) => setImmediate(r));
+    await this.recordJob;
     if (this.db.status === 'open' || this.db.status === 'opening') await this.db.close();
   }
+}
+
+export class StoreCorruptError extends StoreError {
+  override name = 'StoreCorruptError';
+}
+
+/** The room name of a sublevel made by Store.room (its prefix is `!name!`). */
+function roomOf(sub: RoomDb): string {
+  const prefix = (sub as unknown as { prefix: string }).prefix;
+  return prefix.slice(1, -1);
+}
+
+/** Bytes free for an unprivileged writer on the disk holding path, or null when it cannot be read. */
+export async function freeBytes(path: string): Promise<number | null> {
+  try {
+    const s = await statfs(path);
+    return Number(s.bavail) * Number(s.bsize);
+  } catch {
+    return null;
+  }
+}
+
+/** LevelDB's repair: rebuilds the tables from what can still be read (records it cannot read are dropped). */
+export async function repairState(location: string): Promise<void> {
+  await (Level as unknown as { repair(location: string): Promise<void> }).repair(location);
 }

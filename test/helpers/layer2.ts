@@ -31,7 +31,14 @@ export async function checkLayer2Face(payee: Channel, payer: Channel): Promise<v
   });
   assert.deepEqual([sent.id, sent.operation, sent.status, sent.detail.fee_msat], [made.id, 'pay', 'complete', 30]);
   assert.equal((await call<{ status: string }>(payer, 'l2.status', { protocol: 'lightning', id: made.id })).status, 'complete');
-  assert.equal((await call<{ status: string }>(payee, 'l2.status', { protocol: 'lightning', id: made.id })).status, 'paid');
+  // The payee's anyad learns of the payment from its own node's stream, which may come a moment after the payer's
+  // answer: wait for its record to say paid (bounded), rather than racing it.
+  let payeeStatus = '';
+  for (const end = Date.now() + 10_000; Date.now() < end; await new Promise((r) => setTimeout(r, 50))) {
+    payeeStatus = (await call<{ status: string }>(payee, 'l2.status', { protocol: 'lightning', id: made.id })).status;
+    if (payeeStatus !== 'unpaid') break;
+  }
+  assert.equal(payeeStatus, 'paid');
   const hist = await call<{ total: number; items: Array<{ id: string }> }>(payer, 'l2.history', { protocol: 'lightning', limit: 1 });
   assert.equal(hist.items.length, 1);
   assert.ok(hist.total >= 2);

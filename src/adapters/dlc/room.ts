@@ -38,6 +38,20 @@ export const dlcRoom: Room = {
       log.child({ room: 'dlc' }),
       oracles,
       config.bool('dlc.autoclose'),
+      {
+        limits: {
+          maxOutcomes: config.int('dlc.maxoutcomes'),
+          maxCets: config.int('dlc.maxcets'),
+          maxPayoutPoints: config.int('dlc.maxpayoutpoints'),
+          maxOracles: config.int('dlc.maxoracles'),
+          maxOracleCombinations: config.int('dlc.maxoraclecombinations'),
+        },
+        maxFeeRate: config.int('dlc.maxfeerate'),
+        minRefundDelay: config.int('dlc.minrefunddelay'),
+        maxRefundDelay: config.int('dlc.maxrefunddelay'),
+        workerTimeout: config.int('dlc.workertimeout'),
+        workers: config.int('dlc.workers'),
+      },
     );
     // Also reachable through l2.* (protocol "dlc").
     use<Layer2Api>('l2')?.register(dlcL2Adapter(svc));

@@ -433,12 +433,10 @@ export class DlcService implements Service {
     });
   }
 
-  /** Whether the node knows the funding transaction: in its mempool or on chain (an output unspent, or by txindex). */
+  /** Whether the node knows the funding transaction: in its mempool or on chain (its output unspent, or by txindex). */
   private async fundingSeen(rec: ContractRecord): Promise<boolean> {
     if (!rec.funding_txid) return false;
-    if ((await this.confirmations(rec.funding_txid, (await this.parts(rec)).t.fundOutputIndex)) !== undefined) return true;
-    // Spent already (gettxout answers null then): the funding output's spend is in a block the follower scans.
-    return false;
+    return (await this.confirmations(rec.funding_txid, (await this.parts(rec)).t.fundOutputIndex)) !== undefined;
   }
 
   /** The CETs' payouts of an offer: per enumerated outcome, or a payout curve over the event's digits (evaluated in a worker). */
@@ -1242,10 +1240,11 @@ export class DlcService implements Service {
   private async followOne(id: string, header: { height: number; mediantime?: number; time: number }, blockHash: string): Promise<void> {
     const rec = await this.get(id);
     if (rec.state === 'cancelled') {
-      if (await this.fundingSeen(rec)) {
-        this.log.warn({ id, txid: rec.funding_txid }, 'DLC cancelled contract funded after all (the counterparty sent its funding): followed again');
-        await this.save({ ...rec, state: 'broadcast' }, 'cancelled');
-      }
+      const c = await this.confirmations(rec.funding_txid!, (await this.parts(rec)).t.fundOutputIndex);
+      if (c === undefined) return;
+      this.log.warn({ id, txid: rec.funding_txid }, 'DLC cancelled contract funded after all (the counterparty sent its funding): followed again');
+      await this.save({ ...rec, state: 'broadcast' }, 'cancelled');
+      if (c >= 1) await this.save({ ...(await this.get(id)), state: 'confirmed' }, 'broadcast');
       return;
     }
     if (rec.state === 'signed' || rec.state === 'broadcast') {

@@ -19,6 +19,7 @@ import {
   checkStandardSpk,
   RuleError,
 } from '../src/adapters/dlc/rules.js';
+import type { PayoutPoint } from '../src/adapters/dlc/numeric.js';
 import { ROOT } from './helpers/paths.js';
 
 const N = secp256k1.Point.Fn.ORDER;
@@ -147,5 +148,14 @@ describe('DLC rules', () => {
       () => decodeOffer(deadly, defaults),
       (err: unknown) => err instanceof LimitError && err.rule === 'dlc.maxpayoutpoints' && err.value === 10_000,
     );
+    // A curve paying the same everywhere: one CET of no digit, which no attestation unlocks; refused by name.
+    const zero = (p: PayoutPoint): PayoutPoint => ({ ...p, outcome_payout: 0n });
+    const d = offer.contract_info.numeric!;
+    const constant = {
+      ...d,
+      pieces: d.pieces.map((p) => ({ ...p, end_point: zero(p.end_point), points: p.points.map(zero) })),
+      last_endpoint: zero(d.last_endpoint),
+    };
+    assert.throws(() => decodeOffer(encodeOffer({ ...offer, contract_info: { ...offer.contract_info, numeric: constant } })), /pays the same at every outcome/);
   });
 });

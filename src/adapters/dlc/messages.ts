@@ -274,7 +274,10 @@ export function numericPayouts(numeric: NumericDescriptor, announcement: OracleA
   if (d.kind !== 'digits') throw new MessageError('a numeric contract needs a digit-decomposition event');
   if (d.signed) throw new MessageError('signed digit-decomposition events are not supported yet');
   if (d.nb_digits !== numeric.num_digits) throw new MessageError(`the contract has ${numeric.num_digits} digits, the event ${d.nb_digits}`);
-  return numericCets(numeric, d.base, total).map((c) => ({ outcome: c.digits.join(d.base > 10 ? ',' : ''), offer_payout: c.offer_payout, digits: c.digits }));
+  const cets = numericCets(numeric, d.base, total);
+  // One payout for every outcome makes a CET of no digit: no oracle signature would unlock it (no adaptor point).
+  if (cets.some((c) => c.digits.length === 0)) throw new MessageError('the payout curve pays the same at every outcome: there is nothing to contract on');
+  return cets.map((c) => ({ outcome: c.digits.join(d.base > 10 ? ',' : ''), offer_payout: c.offer_payout, digits: c.digits }));
 }
 
 /**

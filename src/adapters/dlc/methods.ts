@@ -42,7 +42,7 @@ export function dlcMethods(svc: DlcService): MethodSpec[] {
     ),
     implement(D.dlcFetchannouncement, ({ event_id }) => svc.fetchAnnouncement(event_id)),
     implement(D.dlcOffer, (p, ctx) => svc.offer(p, ctx.caller)),
-    implement(D.dlcDecodeoffer, ({ offer }) => svc.decodeOffer(offer) as never),
+    implement(D.dlcDecodeoffer, ({ offer }) => svc.decodeOffer(offer)),
     implement(D.dlcAccept, ({ offer, utxos, expect }, ctx) => svc.accept(offer, utxos, ctx.caller, expect)),
     implement(D.dlcSign, ({ accept }, ctx) => svc.signAccept(accept, ctx.caller)),
     implement(D.dlcFinalize, ({ sign }, ctx) => svc.finalize(sign, ctx.caller)),

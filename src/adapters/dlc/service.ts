@@ -70,6 +70,8 @@ import {
 import type { Prepared } from './work.js';
 import { DlcWorkers } from './worker.js';
 import type { Logger } from 'pino';
+import type { Static } from '@sinclair/typebox';
+import type { dlcDecodeoffer } from './declarations.js';
 
 export type ContractState = 'offered' | 'accepted' | 'signed' | 'broadcast' | 'confirmed' | 'closing' | 'closed' | 'refunding' | 'refunded' | 'cancelled';
 const OPEN: readonly ContractState[] = ['signed', 'broadcast', 'confirmed', 'closing', 'refunding'];
@@ -571,7 +573,7 @@ export class DlcService implements Service {
    * dlc.decodeoffer: an offer's terms in plain JSON for an app to show its user before dlc.accept, read under the
    * same limits; `refusal` says what dlc.accept would refuse in its terms (not the chain checks of its inputs).
    */
-  async decodeOffer(offerHex: string): Promise<Record<string, unknown>> {
+  async decodeOffer(offerHex: string): Promise<Static<typeof dlcDecodeoffer.result>> {
     const offer = await this.readOffer(offerHex, this.settings.limits, 'decoding an offer');
     const ci = offer.contract_info;
     const total = ci.total_collateral;

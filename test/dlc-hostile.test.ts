@@ -369,5 +369,25 @@ describe('DLC: a hostile counterparty (issue 26)', () => {
     } finally {
       other.close();
     }
+
+    // The time budget: an anyad whose bounds allow 400 points a piece (a minute of work here) and one second of
+    // it stops the worker at the second and refuses by name; its next offer is read by a fresh worker.
+    const pf = join(dir.path, 'carol.pass');
+    await writeFile(pf, "carol's keystore passphrase\n", { mode: 0o600 });
+    const carol = await startDaemon(join(dir.path, 'carol'), {
+      args: keystorePartyArgs(node, pf, ['-dlc.maxpayoutpoints=400', '-dlc.workertimeout=1']),
+    });
+    const cch = await unixChannel(carol.socket);
+    try {
+      const slow = await refusal(cch, 'dlc.decodeoffer', { offer: numericOffer(400) });
+      assert.equal(slow.code, -32013);
+      assert.deepEqual(slow.data, { rule: 'dlc.workertimeout', limit: 1 });
+      assert.match(slow.message, /took longer than dlc.workertimeout \(1 s\): refused/);
+      const quick = await call<{ cets: number }>(cch, 'dlc.decodeoffer', { offer: offered.offer });
+      assert.equal(quick.cets, 2);
+    } finally {
+      cch.close();
+      await carol.kill();
+    }
   });
 });

@@ -423,10 +423,24 @@ export class DlcService implements Service {
       const rec = await this.get(id);
       if (rec.state !== 'offered' && rec.state !== 'accepted' && rec.state !== 'signed')
         throw rpcError('Conflict', `contract ${id} is ${rec.state}: only an offered, accepted or signed but never funded contract can be cancelled`);
-      if (rec.state === 'signed' && (await this.fundingSeen(rec)))
-        throw rpcError('Conflict', `contract ${id}: its funding transaction ${rec.funding_txid} is on chain or in the mempool; it cannot be cancelled`, {
-          txid: rec.funding_txid,
-        });
+      if (rec.state === 'signed') {
+        if (await this.fundingSeen(rec))
+          throw rpcError('Conflict', `contract ${id}: its funding transaction ${rec.funding_txid} is on chain or in the mempool; it cannot be cancelled`, {
+            txid: rec.funding_txid,
+          });
+        // A node without txindex does not know a confirmed transaction whose output is spent already: a coin of ours
+        // that is spent may have been spent by the funding. Refused rather than guessed.
+        const { offer, accept } = await this.parts(rec);
+        for (const i of rec.role === 'offerer' ? offer.funding_inputs : accept.funding_inputs) {
+          const txid = bitcoin.Transaction.fromHex(i.prev_tx).getId();
+          if ((await this.chain.node<unknown>('gettxout', txid, i.prev_tx_vout, true)) === null)
+            throw rpcError(
+              'Conflict',
+              `contract ${id}: our funding input ${txid}:${i.prev_tx_vout} is spent (by the funding transaction, or elsewhere); it cannot be cancelled`,
+              { txid: rec.funding_txid },
+            );
+        }
+      }
       const ops: BatchOp[] = [];
       for await (const [k, v] of this.db.iterator({ gte: 'u:', lt: 'u;' })) if (v === id) ops.push({ type: 'del', sublevel: this.db, key: k });
       await this.save({ ...rec, state: 'cancelled' }, rec.state, ops);
@@ -529,10 +543,12 @@ export class DlcService implements Service {
     const refund_locktime = p.refund_locktime ?? cet_locktime + 7 * 24 * 3600;
     if (refund_locktime <= cet_locktime) throw rpcError('InvalidParams', `refund_locktime ${refund_locktime} must be after cet_locktime ${cet_locktime}`);
     const id = hex(randomBytes(32));
+    // Refused before anything else when the HSM cannot sign CETs (as newKeys refuses).
+    const refusal = this.hsm.adaptorRefusal();
+    if (refusal) throw rpcError('Unsupported', refusal, { service: 'hsm' });
     return this.locks.run('utxos', async () => {
       const reservations = await this.reserve(id, p.utxos);
-      const k = await this.newKeys(id);
-      const draft: Offer = {
+      const terms = {
         protocol_version: PROTOCOL_VERSION,
         contract_flags: 0,
         chain_hash: chainHash(this.network),
@@ -542,22 +558,24 @@ export class DlcService implements Service {
           ...contract,
           ...oracles,
         },
-        funding_pubkey: k.funding,
-        payout_spk: k.payoutSpk,
         payout_serial_id: u64(),
         offer_collateral: BigInt(p.offer_collateral_sat),
         funding_inputs: await this.fundingInputs(p.utxos),
-        change_spk: k.changeSpk,
         change_serial_id: u64(),
         fund_output_serial_id: u64(),
         fee_rate_per_vb: BigInt(p.fee_rate_sat_vb),
         cet_locktime,
         refund_locktime,
       };
-      const offerHex = hex(encodeOffer(draft));
-      // Read back as the counterparty will read it: the limits, the payout curve's CETs, the terms' rules.
-      const offer = await this.readOffer(offerHex, this.settings.limits, `the offer ${id.slice(0, 16)}`);
-      await this.checkOfferTerms(offer);
+      // Read as the counterparty will read it (the limits, the payout curve's CETs, in a worker) and held to the same
+      // terms, before any key is made: the keys' fields are not read yet.
+      const draft: Offer = { ...terms, funding_pubkey: `02${'00'.repeat(32)}`, payout_spk: '', change_spk: '' };
+      const read = await this.readOffer(hex(encodeOffer(draft)), this.settings.limits, `the offer ${id.slice(0, 16)}`);
+      await this.checkOfferTerms(read);
+      const k = await this.newKeys(id);
+      const offerHex = hex(
+        encodeOffer({ ...terms, contract_info: read.contract_info, funding_pubkey: k.funding, payout_spk: k.payoutSpk, change_spk: k.changeSpk }),
+      );
       await this.save(fresh(id, 'offerer', 'offered', offerHex, k.keys, {}), null, reservations);
       this.log.info({ id, caller }, 'DLC offered');
       return { id, offer: offerHex };

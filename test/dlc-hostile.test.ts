@@ -163,8 +163,8 @@ describe('DLC: a hostile counterparty (issue 26)', () => {
     const ghost = altered(offered.offer, (o) => ({ funding_inputs: [{ ...o.funding_inputs[0]!, prev_tx: madeUp.toHex(), prev_tx_vout: 0 }] }));
     const e2 = await refusal(bob.ch, 'dlc.accept', { offer: ghost, utxos: [bobCoin] });
     assert.match(e2.message, /is spent or not on chain: the funding transaction could never confirm/);
-    // Bob's own coin offered as the offerer's: refused (not the offerer's to give; it is reserved by Bob's accept
-    // attempt only once accepted, so this names the double spend in the funding transaction).
+    // Bob's own coin named as the offerer's input: the funding transaction would spend it twice (and Bob's HSM
+    // would be handed his own coin as the offerer's contribution).
     const bobsPrev = await node.rpc<string>('getrawtransaction', bobCoin.txid, false);
     const stolen = altered(offered.offer, (o) => ({ funding_inputs: [{ ...o.funding_inputs[0]!, prev_tx: bobsPrev, prev_tx_vout: bobCoin.vout }] }));
     const e3 = await refusal(bob.ch, 'dlc.accept', { offer: stolen, utxos: [bobCoin] });

@@ -73,11 +73,11 @@ export const DLC_OPTIONS: OptionGroup = {
     {
       key: 'dlc.maxcets',
       type: 'int',
-      default: 10_000,
+      default: 2500,
       min: 1,
       max: 100_000,
       description:
-        'The most CETs times oracle combinations a contract may have (the adaptor signatures each party makes and checks). Refused as the offer is read.',
+        'The most CETs times oracle combinations a contract may have (the adaptor signatures each party makes and checks, about 15 ms each here). Refused as the offer is read. The default is about what one accept_dlc or sign_dlc carries under the RPC message limit (2,700 signatures).',
     },
     {
       key: 'dlc.maxpayoutpoints',

@@ -155,7 +155,7 @@ export interface DlcSettings {
 }
 
 export const DEFAULT_SETTINGS: DlcSettings = {
-  limits: { maxOutcomes: 1 << 20, maxCets: 10_000, maxPayoutPoints: 16, maxOracles: 10, maxOracleCombinations: 252 },
+  limits: { maxOutcomes: 1 << 20, maxCets: 2500, maxPayoutPoints: 16, maxOracles: 10, maxOracleCombinations: 252 },
   maxFeeRate: 6250,
   minRefundDelay: 604_800,
   maxRefundDelay: 31_536_000,

@@ -46,8 +46,11 @@ describe('DLC: two anyads, one regtest chain, an oracle', () => {
   const start = async (name: string, fresh = true, extra: string[] = []): Promise<Party> => {
     const pf = join(dir.path, `${name}.pass`);
     if (fresh) await writeFile(pf, `${name}'s keystore passphrase\n`, { mode: 0o600 });
+    // The refund test uses block-height locktimes 4 blocks apart, and the mutual close and threshold tests a refund
+    // locktime years after their events: the room's bounds on the refund delay opened for them (dlc-hostile.test.ts
+    // tests the bounds).
     const d = await startDaemon(join(dir.path, name), {
-      args: keystorePartyArgs(node, pf, extra),
+      args: keystorePartyArgs(node, pf, ['-dlc.minrefunddelay=600', '-dlc.maxrefunddelay=0', ...extra]),
     });
     const ch = await unixChannel(d.socket);
     if (!fresh) return { d, ch, address: '' };

@@ -140,10 +140,82 @@ export const dlcOffer = declareMethod({
   role: 'admin',
 });
 
+export const dlcDecodeoffer = declareMethod({
+  name: 'dlc.decodeoffer',
+  summary:
+    "An offer's terms in plain JSON, for an app to show its user before dlc.accept: collaterals, fee rate, locktimes, oracles and event, payouts, the counterparty's keys, scripts and inputs; refusal says what dlc.accept would refuse in its terms.",
+  description:
+    'Read under the same limits as dlc.accept (dlc.maxoutcomes, dlc.maxcets, dlc.maxpayoutpoints, dlc.maxoracles, dlc.maxoraclecombinations: PolicyDenied naming the limit). Numeric payouts come as ranges of the outcome axis. The chain checks of the funding inputs are made by dlc.accept only.',
+  params: Type.Object({ offer: Hex('offer_dlc, hex.', MAX_MSG) }, { additionalProperties: false }),
+  result: Type.Object({
+    temporary_contract_id: Type.String(),
+    chain_hash: Type.String(),
+    total_collateral_sat: Type.Integer(),
+    offer_collateral_sat: Type.Integer(),
+    accept_collateral_sat: Type.Integer({ description: 'What accepting puts in (and can lose).' }),
+    fee_rate_sat_vb: Type.Integer(),
+    cet_locktime: Type.Integer(),
+    refund_locktime: Type.Integer(),
+    event: Type.Object({
+      event_id: Type.String(),
+      maturity_epoch: Type.Integer(),
+      kind: Type.String(),
+      outcomes: Type.Optional(Type.Array(Type.String())),
+      base: Type.Optional(Type.Integer()),
+      nb_digits: Type.Optional(Type.Integer()),
+      unit: Type.Optional(Type.String()),
+      precision: Type.Optional(Type.Integer()),
+    }),
+    oracles: Type.Array(Type.String(), { description: "The oracles' public keys." }),
+    threshold: Type.Integer(),
+    cets: Type.Integer(),
+    adaptor_signatures: Type.Integer(),
+    payouts: Type.Array(
+      Type.Object({
+        outcome: Type.Optional(Type.String()),
+        from: Type.Optional(Type.Integer()),
+        to: Type.Optional(Type.Integer()),
+        offer_payout_sat: Type.Integer(),
+        accept_payout_sat: Type.Integer(),
+      }),
+      { description: 'Enumerated: one per outcome. Numeric: outcome ranges [from, to] with their payouts.' },
+    ),
+    counterparty: Type.Object({
+      funding_pubkey: Type.String(),
+      payout_spk: Type.String(),
+      change_spk: Type.String(),
+      funding_inputs: Type.Array(
+        Type.Object({
+          txid: Type.Union([Type.String(), Type.Null()]),
+          vout: Type.Integer(),
+          value_sat: Type.Union([Type.Integer(), Type.Null()]),
+          kind: Type.String({ description: 'p2wpkh, p2wsh, p2tr, p2sh-p2wpkh, p2sh-p2wsh, p2sh-p2tr, or refused (not segwit).' }),
+        }),
+      ),
+    }),
+    refusal: Type.Union([Type.String(), Type.Null()], { description: 'Why dlc.accept would refuse these terms, or null.' }),
+  }),
+  errors: ['PolicyDenied'],
+  role: 'readonly',
+});
+
+const Expect = Type.Object(
+  {
+    accept_collateral_sat: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_100_000_000_000_000, description: "This party's collateral, exactly." })),
+    total_collateral_sat: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_100_000_000_000_000, description: 'The total collateral, exactly.' })),
+    max_fee_rate_sat_vb: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'The fee rate, at most.' })),
+    event_id: Type.Optional(Type.String({ maxLength: 1000, description: "The oracle event's id, exactly." })),
+    latest_refund_locktime: Type.Optional(Type.Integer({ minimum: 0, maximum: 0xffffffff, description: 'The refund locktime, at most.' })),
+  },
+  { additionalProperties: false, description: 'The terms the app showed its user (dlc.decodeoffer): the offer is refused where it differs.' },
+);
+
 export const dlcAccept = declareMethod({
   name: 'dlc.accept',
   summary: 'Accept an offer: check it, sign every CET (adaptor signatures) and the refund; answers accept_dlc (hex) for the offerer.',
-  params: Type.Object({ offer: Hex('offer_dlc, hex.', MAX_MSG), utxos: Utxos }, { additionalProperties: false }),
+  description:
+    "Refused before anything is signed: an offer over the room's limits or bounds (dlc.maxfeerate, dlc.minrefunddelay, dlc.maxrefunddelay, dlc.max*: PolicyDenied naming the key), non-standard payout or change scripts, funding inputs that are not segwit or not unspent on chain as their prev_tx says, or terms other than expect.",
+  params: Type.Object({ offer: Hex('offer_dlc, hex.', MAX_MSG), utxos: Utxos, expect: Type.Optional(Expect) }, { additionalProperties: false }),
   result: Type.Object({ id: Type.String(), accept: Type.String({ description: 'accept_dlc, hex.' }) }),
   errors: ['Conflict', 'NotFound', 'Unsupported', 'PolicyDenied', 'Locked', 'BackendUnavailable'],
   role: 'admin',
@@ -221,7 +293,8 @@ export const dlcAcceptclose = declareMethod({
 
 export const dlcCancel = declareMethod({
   name: 'dlc.cancel',
-  summary: 'Drop a contract not funded yet (offered, or accepted before the offerer signed): its coins may fund another one.',
+  summary:
+    'Drop a contract not funded: offered, accepted, or signed with its funding transaction neither on chain nor in the mempool (refused if it is); its coins may fund another one.',
   params: Type.Object({ id: Id }, { additionalProperties: false }),
   result: Type.Object({ id: Type.String(), state: Type.String() }),
   errors: ['Conflict', 'NotFound'],
@@ -253,6 +326,7 @@ export const DLC_METHODS: readonly MethodDeclaration[] = [
   dlcVerifyattestation,
   dlcFetchannouncement,
   dlcOffer,
+  dlcDecodeoffer,
   dlcAccept,
   dlcSign,
   dlcFinalize,

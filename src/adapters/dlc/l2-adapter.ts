@@ -60,7 +60,7 @@ export function dlcL2Adapter(svc: DlcService): Layer2Adapter {
         }
         case 'accept': {
           const p = params as Static<typeof D.dlcAccept.params>;
-          const r = await svc.accept(p.offer, p.utxos, CALLER);
+          const r = await svc.accept(p.offer, p.utxos, CALLER, p.expect);
           return after(r.id, r);
         }
         case 'sign': {

@@ -51,6 +51,56 @@ export interface ContractInfo {
 /** The most oracles one contract names (C(20,10) = 184,756 adaptor signatures per outcome already). */
 export const MAX_ORACLES = 20;
 
+/**
+ * What one contract may ask of this node, checked while its offer is read and before any heavy work (a numeric
+ * payout curve's evaluation at every outcome, the CETs, the adaptor points): config keys dlc.maxoutcomes,
+ * dlc.maxcets, dlc.maxpayoutpoints, dlc.maxoracles, dlc.maxoraclecombinations.
+ */
+export interface DlcLimits {
+  /** Enumerated outcomes, or base^digits values a numeric event can take (each one evaluated on the payout curve). */
+  maxOutcomes: number;
+  /** CETs times oracle combinations: the adaptor signatures one contract makes and checks. */
+  maxCets: number;
+  /** Interpolation points of one polynomial payout piece (evaluation costs their square per outcome), and rounding intervals. */
+  maxPayoutPoints: number;
+  maxOracles: number;
+  /** C(oracles, threshold): the adaptor signatures per CET of a threshold contract. */
+  maxOracleCombinations: number;
+}
+
+/** The most this build handles at all (what a contract already kept is read with). */
+export const HARD_LIMITS: DlcLimits = {
+  maxOutcomes: 1 << 20,
+  maxCets: 100_000,
+  maxPayoutPoints: 10_000,
+  maxOracles: MAX_ORACLES,
+  maxOracleCombinations: 184_756,
+};
+
+/** A contract over one of the limits: `rule` is the config key, with its value and the contract's. */
+export class LimitError extends Error {
+  override name = 'LimitError';
+  constructor(
+    what: string,
+    readonly rule: string,
+    readonly limit: number,
+    readonly value: number,
+  ) {
+    super(`${what}: ${value} is over ${rule} (${limit}); refused before any work`);
+  }
+}
+
+function limit(what: string, rule: string, max: number, value: number): void {
+  if (value > max) throw new LimitError(what, rule, max, value);
+}
+
+/** C(n, t), counted without overflow for the sizes allowed. */
+export function combinationCount(n: number, t: number): number {
+  let c = 1;
+  for (let i = 1; i <= t; i++) c = (c * (n - t + i)) / i;
+  return Math.round(c);
+}
+
 export interface Offer {
   protocol_version: number;
   contract_flags: number;
@@ -100,6 +150,7 @@ function guard<T>(what: string, f: () => T): T {
   try {
     return f();
   } catch (err) {
+    if (err instanceof LimitError) throw err;
     if (err instanceof WireError || err instanceof OracleError || err instanceof NumericError) throw new MessageError(`${what}: ${err.message}`);
     throw err;
   }
@@ -161,7 +212,7 @@ const readPoint = (r: Reader, what: string): PayoutPoint => ({
 });
 const writePoint = (w: Writer, p: PayoutPoint): Writer => w.u64(p.event_outcome).u64(p.outcome_payout).u16(p.extra_precision);
 
-function readNumeric(r: Reader): NumericDescriptor {
+function readNumeric(r: Reader, limits: DlcLimits): NumericDescriptor {
   const num_digits = r.u16('num_digits');
   const pieces = Array.from({ length: r.size('payout function piece count', 10_000) }, (_, i) => {
     const end_point = readPoint(r, `piece ${i + 1} end point`);
@@ -184,11 +235,15 @@ function readNumeric(r: Reader): NumericDescriptor {
       return { end_point, points: [], hyperbola };
     }
     if (kind !== 0n) throw new MessageError(`piece ${i + 1}: payout curve kind ${kind} is neither polynomial (0) nor hyperbola (1)`);
-    const points = Array.from({ length: r.size(`piece ${i + 1} point count`, 10_000) }, (_, j) => readPoint(r, `piece ${i + 1} point ${j + 1}`));
+    const count = r.size(`piece ${i + 1} point count`, 10_000);
+    limit(`payout curve piece ${i + 1} points`, 'dlc.maxpayoutpoints', limits.maxPayoutPoints, count);
+    const points = Array.from({ length: count }, (_, j) => readPoint(r, `piece ${i + 1} point ${j + 1}`));
     return { end_point, points };
   });
   const last_endpoint = readPoint(r, 'last end point');
-  const rounding = Array.from({ length: r.size('rounding interval count', 10_000) }, (_, i) => ({
+  const intervals = r.size('rounding interval count', 10_000);
+  limit('rounding intervals', 'dlc.maxpayoutpoints', limits.maxPayoutPoints, intervals);
+  const rounding = Array.from({ length: intervals }, (_, i) => ({
     begin: r.u64(`rounding interval ${i + 1} begin`),
     mod: r.u64(`rounding interval ${i + 1} modulus`),
   }));
@@ -219,7 +274,10 @@ export function numericPayouts(numeric: NumericDescriptor, announcement: OracleA
   if (d.kind !== 'digits') throw new MessageError('a numeric contract needs a digit-decomposition event');
   if (d.signed) throw new MessageError('signed digit-decomposition events are not supported yet');
   if (d.nb_digits !== numeric.num_digits) throw new MessageError(`the contract has ${numeric.num_digits} digits, the event ${d.nb_digits}`);
-  return numericCets(numeric, d.base, total).map((c) => ({ outcome: c.digits.join(d.base > 10 ? ',' : ''), offer_payout: c.offer_payout, digits: c.digits }));
+  const cets = numericCets(numeric, d.base, total);
+  // One payout for every outcome makes a CET of no digit: no oracle signature would unlock it (no adaptor point).
+  if (cets.some((c) => c.digits.length === 0)) throw new MessageError('the payout curve pays the same at every outcome: there is nothing to contract on');
+  return cets.map((c) => ({ outcome: c.digits.join(d.base > 10 ? ',' : ''), offer_payout: c.offer_payout, digits: c.digits }));
 }
 
 /**
@@ -238,7 +296,7 @@ export function checkOracleSet(announcements: OracleAnnouncement[], threshold: n
     throw new MessageError("the oracles' events do not all announce the same outcomes (enumerated) or the same digits (numeric)");
 }
 
-function readContractInfo(r: Reader): ContractInfo {
+function readContractInfo(r: Reader, limits: DlcLimits): ContractInfo {
   const variant = r.bigsize('contract_info variant');
   if (variant !== 0n) throw new MessageError('disjoint contract infos (several events) are not supported yet');
   const total_collateral = r.u64('total_collateral');
@@ -247,8 +305,9 @@ function readContractInfo(r: Reader): ContractInfo {
   let numeric: NumericDescriptor | undefined;
   if (descriptor === 0n) {
     const n = r.size('outcome count', MAX_ITEMS);
+    limit('enumerated outcomes', 'dlc.maxoutcomes', limits.maxOutcomes, n);
     payouts = Array.from({ length: n }, (_, i) => ({ outcome: r.string(`outcome ${i + 1}`), offer_payout: r.u64(`payout ${i + 1}`) }));
-  } else if (descriptor === 1n) numeric = readNumeric(r);
+  } else if (descriptor === 1n) numeric = readNumeric(r, limits);
   else throw new MessageError(`contract_descriptor variant ${descriptor} is neither enumerated (0) nor numeric (1)`);
   const oracle = r.bigsize('oracle_info variant');
   // An announcement is a TLV record: read its extent, then verify it whole.
@@ -258,21 +317,37 @@ function readContractInfo(r: Reader): ContractInfo {
     const { raw } = r.tlv(55332, what);
     return { announcement: verifyAnnouncement(raw), raw };
   };
+  // Before the payout curve is evaluated: how many values it would be evaluated at, how many CETs an enumerated
+  // contract makes.
+  const sized = (announcement: OracleAnnouncement, combinations: number): void => {
+    const d = announcement.event.descriptor;
+    if (d.kind === 'digits') limit('numeric event outcomes (base^digits)', 'dlc.maxoutcomes', limits.maxOutcomes, d.base ** d.nb_digits);
+    else limit('CETs × oracle combinations', 'dlc.maxcets', limits.maxCets, payouts.length * combinations);
+  };
+  const cetsAfter = (combinations: number): void => limit('CETs × oracle combinations', 'dlc.maxcets', limits.maxCets, payouts.length * combinations);
   if (oracle === 0n) {
     const { announcement, raw } = readAnnouncement('oracle_announcement');
+    sized(announcement, 1);
     if (numeric) payouts = numericPayouts(numeric, announcement, total_collateral);
+    cetsAfter(1);
     return { total_collateral, payouts, ...(numeric ? { numeric } : {}), announcement, announcement_tlv: hex(raw) };
   }
   if (oracle !== 1n) throw new MessageError(`oracle_info variant ${oracle} is neither single (0) nor multi (1)`);
   const threshold = r.u16('threshold');
   const n = r.size('oracle announcement count', MAX_ORACLES);
+  limit('oracles', 'dlc.maxoracles', limits.maxOracles, n);
+  if (threshold >= 1 && threshold <= n)
+    limit(`oracle combinations (${threshold} of ${n})`, 'dlc.maxoraclecombinations', limits.maxOracleCombinations, combinationCount(n, threshold));
   const read = Array.from({ length: n }, (_, i) => readAnnouncement(`oracle_announcement ${i + 1}`));
   if (r.u8('oracle_params presence') !== 0)
     throw new MessageError('oracle_params (allowed differences between oracles of a numeric contract) are not supported yet');
   const announcements = read.map((x) => x.announcement);
   checkOracleSet(announcements, threshold);
+  const combinations = combinationCount(n, threshold);
+  sized(announcements[0]!, combinations);
   if (numeric) payouts = numericPayouts(numeric, announcements[0]!, total_collateral);
   else if (announcements[0]!.event.descriptor.kind !== 'enum') throw new MessageError('an enumerated contract needs enumerated events');
+  cetsAfter(combinations);
   const tlvs = read.map((x) => hex(x.raw));
   return {
     total_collateral,
@@ -300,7 +375,8 @@ function writeContractInfo(w: Writer, c: ContractInfo): void {
   w.u8(0);
 }
 
-export function decodeOffer(bytes: Uint8Array): Offer {
+/** offer_dlc from its bytes; `limits` are checked as it is read, before its payout curve is evaluated. */
+export function decodeOffer(bytes: Uint8Array, limits: DlcLimits = HARD_LIMITS): Offer {
   return guard('offer_dlc', () => {
     const r = messageReader(bytes, MSG.offer, 'offer_dlc');
     const o: Offer = {
@@ -308,7 +384,7 @@ export function decodeOffer(bytes: Uint8Array): Offer {
       contract_flags: r.u8('contract_flags'),
       chain_hash: hex(r.bytes(32, 'chain_hash')),
       temporary_contract_id: hex(r.bytes(32, 'temporary_contract_id')),
-      contract_info: readContractInfo(r),
+      contract_info: readContractInfo(r, limits),
       funding_pubkey: hex(r.bytes(33, 'funding_pubkey')),
       payout_spk: readSpk(r, 'payout_spk'),
       payout_serial_id: r.u64('payout_serial_id'),

@@ -1,6 +1,7 @@
-// The DLC room: Discreet Log Contracts as the dlcspecs define them (enumerated outcomes, one oracle, for now), with
-// keys and funding through the HSM room and the chain through the bitcoin room. On when both are; none of its code
-// loads before then.
+// The DLC room: Discreet Log Contracts as the dlcspecs define them (enumerated or numeric outcomes, one oracle or a
+// threshold of several), with keys and funding through the HSM room and the chain through the bitcoin room, every
+// counterparty message checked (rules.ts) under the bounds of its config keys, the heavy work in worker threads
+// (worker.ts). On when both rooms are; none of its code loads before then.
 
 import type { Room } from '../../core/room.js';
 import type { BitcoinApi } from '../bitcoin/room.js';
@@ -38,6 +39,20 @@ export const dlcRoom: Room = {
       log.child({ room: 'dlc' }),
       oracles,
       config.bool('dlc.autoclose'),
+      {
+        limits: {
+          maxOutcomes: config.int('dlc.maxoutcomes'),
+          maxCets: config.int('dlc.maxcets'),
+          maxPayoutPoints: config.int('dlc.maxpayoutpoints'),
+          maxOracles: config.int('dlc.maxoracles'),
+          maxOracleCombinations: config.int('dlc.maxoraclecombinations'),
+        },
+        maxFeeRate: config.int('dlc.maxfeerate'),
+        minRefundDelay: config.int('dlc.minrefunddelay'),
+        maxRefundDelay: config.int('dlc.maxrefunddelay'),
+        workerTimeout: config.int('dlc.workertimeout'),
+        workers: config.int('dlc.workers'),
+      },
     );
     // Also reachable through l2.* (protocol "dlc").
     use<Layer2Api>('l2')?.register(dlcL2Adapter(svc));

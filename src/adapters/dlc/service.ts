@@ -13,38 +13,65 @@ import * as bitcoin from 'bitcoinjs-lib';
 import { HealthCell, type Health, type Service } from '../../core/service.js';
 import type { Network } from '../../core/options.js';
 import { KeyedLock } from '../../core/keyed-lock.js';
-import { adaptorDecrypt, adaptorVerify } from '../../core/ecdsa-adaptor.js';
+import { adaptorDecrypt } from '../../core/ecdsa-adaptor.js';
 import { bitcoinNetwork, chainHash } from '../../core/bitcoin-network.js';
 import { rpcError } from '../../rpc/errors.js';
 import type { EventBus } from '../../rpc/events.js';
 import type { BatchOp, RoomDb, Store } from '../../store/store.js';
 import type { BitcoinApi } from '../bitcoin/room.js';
-import type { HsmApi } from '../../hsm/room.js';
+import type { ContractSigning, HsmApi } from '../../hsm/room.js';
 import {
   decodeAccept,
   decodeClose,
-  decodeOffer,
   decodeSign,
   encodeAccept,
   encodeClose,
   encodeOffer,
   encodeSign,
   checkOracleSet,
-  MAX_ORACLES,
+  combinationCount,
+  HARD_LIMITS,
+  LimitError,
   MessageError,
-  numericPayouts,
   PROTOCOL_VERSION,
   type Accept,
   type ContractInfo,
+  type DlcLimits,
   type FundingInput,
   type Offer,
+  type Sign,
 } from './messages.js';
 import { NumericError, type NumericDescriptor } from './numeric.js';
 import { decodeAttestation, OracleError, verifyAnnouncement, type OracleAnnouncement } from './oracle.js';
 import { OracleUnreachable, type OracleClient } from './oracle-client.js';
-import { adaptorPoints, attestedByThreshold, attestedCet, sumScalars } from './outcomes.js';
-import { buildTransactions, closingSighash, contractId, DlcTxError, mutualClose, type DlcTransactions } from './transactions.js';
+import { attestedByThreshold, attestedCet, sumScalars } from './outcomes.js';
+import {
+  buildFunding,
+  buildRefund,
+  closingSighash,
+  contractId,
+  DlcTxError,
+  mutualClose,
+  type AcceptTerms,
+  type DlcFunding,
+  type DlcTransactions,
+} from './transactions.js';
+import {
+  checkCompactLowS,
+  checkDerLowS,
+  checkFeeRate,
+  checkFundingInput,
+  checkFundingPubkey,
+  checkLocktimes,
+  checkStandardSpk,
+  RuleError,
+  type FundingKind,
+} from './rules.js';
+import type { Prepared } from './work.js';
+import { DlcWorkers } from './worker.js';
 import type { Logger } from 'pino';
+import type { Static } from '@sinclair/typebox';
+import type { dlcDecodeoffer } from './declarations.js';
 
 export type ContractState = 'offered' | 'accepted' | 'signed' | 'broadcast' | 'confirmed' | 'closing' | 'closed' | 'refunding' | 'refunded' | 'cancelled';
 const OPEN: readonly ContractState[] = ['signed', 'broadcast', 'confirmed', 'closing', 'refunding'];
@@ -100,8 +127,49 @@ export interface OfferParams {
 }
 
 function asRpc(err: unknown): unknown {
-  if (err instanceof MessageError || err instanceof OracleError || err instanceof DlcTxError) return rpcError('InvalidParams', err.message);
+  if (err instanceof LimitError) return rpcError('PolicyDenied', err.message, { rule: err.rule, limit: err.limit, value: err.value });
+  if (err instanceof RuleError)
+    return err.rule ? rpcError('PolicyDenied', err.message, { rule: err.rule, ...err.data }) : rpcError('InvalidParams', err.message);
+  if (err instanceof MessageError || err instanceof OracleError || err instanceof DlcTxError || err instanceof NumericError)
+    return rpcError('InvalidParams', err.message);
   return err;
+}
+
+/** Runs a check, its refusal as the caller's error (a rule's config key in data.rule). */
+function rule<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    throw asRpc(err);
+  }
+}
+
+/** The bounds a counterparty's terms are held to, from the room's config keys (options.ts). */
+export interface DlcSettings {
+  limits: DlcLimits;
+  maxFeeRate: number;
+  minRefundDelay: number;
+  maxRefundDelay: number;
+  workerTimeout: number;
+  workers: number;
+}
+
+export const DEFAULT_SETTINGS: DlcSettings = {
+  limits: { maxOutcomes: 1 << 20, maxCets: 2500, maxPayoutPoints: 16, maxOracles: 10, maxOracleCombinations: 252 },
+  maxFeeRate: 6250,
+  minRefundDelay: 604_800,
+  maxRefundDelay: 31_536_000,
+  workerTimeout: 120,
+  workers: 2,
+};
+
+/** What an accepting app expects of an offer (dlc.accept's expect): the offer is refused when it differs. */
+export interface ExpectedTerms {
+  accept_collateral_sat?: number;
+  total_collateral_sat?: number;
+  max_fee_rate_sat_vb?: number;
+  event_id?: string;
+  latest_refund_locktime?: number;
 }
 
 /** A witness stack from its serialization (count, then each element with its length, all compact sizes). */
@@ -159,13 +227,52 @@ function fresh(
   };
 }
 
+/** The fields of an accept that shape the transactions (what a worker needs; not its signatures). */
+const acceptTerms = (a: AcceptTerms): AcceptTerms => ({
+  accept_collateral: a.accept_collateral,
+  funding_pubkey: a.funding_pubkey,
+  payout_spk: a.payout_spk,
+  payout_serial_id: a.payout_serial_id,
+  funding_inputs: a.funding_inputs,
+  change_spk: a.change_spk,
+  change_serial_id: a.change_serial_id,
+});
+
+/**
+ * A numeric contract's payouts as ranges of the outcome axis (each CET's digit prefix covers base^(digits - its
+ * length) consecutive values; neighbours with the same payout joined): what an app shows its user.
+ */
+function numericRanges(
+  ci: ContractInfo,
+  base: number,
+  digits: number,
+): Array<{ from: number; to: number; offer_payout_sat: number; accept_payout_sat: number }> {
+  const out: Array<{ from: number; to: number; offer_payout_sat: number; accept_payout_sat: number }> = [];
+  for (const p of ci.payouts) {
+    const prefix = p.digits ?? [];
+    const width = base ** (digits - prefix.length);
+    const from = prefix.reduce((v, d) => v * base + d, 0) * width;
+    const last = out.at(-1);
+    const offer_payout_sat = Number(p.offer_payout);
+    if (last && last.to + 1 === from && last.offer_payout_sat === offer_payout_sat) last.to = from + width - 1;
+    else out.push({ from, to: from + width - 1, offer_payout_sat, accept_payout_sat: Number(ci.total_collateral - p.offer_payout) });
+  }
+  return out;
+}
+
 const compactOf = (der: Uint8Array): string => hex(secp256k1.Signature.fromBytes(der, 'der').toBytes('compact'));
+/** A mutual close's amount at risk for this side: its collateral minus what the close pays it, when positive. */
+const closeSpends = (ownCollateral: bigint, ownPayout: bigint): number => Number(ownCollateral > ownPayout ? ownCollateral - ownPayout : 0n);
 const derWithSighash = (compact: Uint8Array): Buffer => Buffer.from(bitcoin.script.signature.encode(Buffer.from(compact), SIGHASH_ALL));
 
 interface ContractParts {
   offer: Offer;
   accept: Accept;
   t: DlcTransactions;
+  /** The HSM context of this contract's signatures (purpose and amount set per signature). */
+  signing: Omit<ContractSigning, 'purpose' | 'spends_sat'>;
+  /** This party's collateral: what a signature on the funding, a CET or the refund can lose. */
+  ownCollateral: bigint;
   theirAdaptor: string[];
   theirRefund: string;
   theirKey: string;
@@ -182,6 +289,7 @@ export class DlcService implements Service {
   private unlisten: (() => void) | undefined;
   private following = Promise.resolve();
   private readonly net: bitcoin.Network;
+  private readonly workers: DlcWorkers;
 
   constructor(
     private readonly db: RoomDb,
@@ -194,8 +302,10 @@ export class DlcService implements Service {
     private readonly log: Logger,
     private readonly oracles: OracleClient[] = [],
     private readonly autoclose = false,
+    private readonly settings: DlcSettings = DEFAULT_SETTINGS,
   ) {
     this.net = bitcoinNetwork(network);
+    this.workers = new DlcWorkers(settings.workers, settings.workerTimeout, log);
   }
 
   async open(): Promise<void> {
@@ -212,6 +322,7 @@ export class DlcService implements Service {
   async close(): Promise<void> {
     this.unlisten?.();
     await this.following;
+    await this.workers.close();
     this.cell.set('stopped', 'closed');
   }
 
@@ -301,24 +412,52 @@ export class DlcService implements Service {
     return ops;
   }
 
-  /** Drops a contract that was not funded yet (offered, or accepted before the offerer signed): its coins are free again. */
+  /**
+   * Drops a contract that was not funded: offered, accepted before the offerer signed, or signed (by both) with its
+   * funding transaction seen neither on chain nor in the node's mempool. Its coins are free again. A signed one's
+   * funding could still be sent by the counterparty (it holds our funding signatures): the follower keeps looking
+   * for it, and the coins are safe from that only once spent elsewhere.
+   */
   async cancel(id: string, caller: string): Promise<{ id: string; state: string }> {
     return this.locks.run([id, 'utxos'], async () => {
       const rec = await this.get(id);
-      if (rec.state !== 'offered' && rec.state !== 'accepted')
-        throw rpcError('Conflict', `contract ${id} is ${rec.state}: only an offered or accepted contract (no funding signed by us) can be cancelled`);
+      if (rec.state !== 'offered' && rec.state !== 'accepted' && rec.state !== 'signed')
+        throw rpcError('Conflict', `contract ${id} is ${rec.state}: only an offered, accepted or signed but never funded contract can be cancelled`);
+      if (rec.state === 'signed') {
+        if (await this.fundingSeen(rec))
+          throw rpcError('Conflict', `contract ${id}: its funding transaction ${rec.funding_txid} is on chain or in the mempool; it cannot be cancelled`, {
+            txid: rec.funding_txid,
+          });
+        // A node without txindex does not know a confirmed transaction whose output is spent already: a coin of ours
+        // that is spent may have been spent by the funding. Refused rather than guessed.
+        const { offer, accept } = await this.parts(rec);
+        for (const i of rec.role === 'offerer' ? offer.funding_inputs : accept.funding_inputs) {
+          const txid = bitcoin.Transaction.fromHex(i.prev_tx).getId();
+          if ((await this.chain.node<unknown>('gettxout', txid, i.prev_tx_vout, true)) === null)
+            throw rpcError(
+              'Conflict',
+              `contract ${id}: our funding input ${txid}:${i.prev_tx_vout} is spent (by the funding transaction, or elsewhere); it cannot be cancelled`,
+              { txid: rec.funding_txid },
+            );
+        }
+      }
       const ops: BatchOp[] = [];
       for await (const [k, v] of this.db.iterator({ gte: 'u:', lt: 'u;' })) if (v === id) ops.push({ type: 'del', sublevel: this.db, key: k });
       await this.save({ ...rec, state: 'cancelled' }, rec.state, ops);
-      this.log.info({ id, caller }, 'DLC cancelled');
+      this.log.info({ id, caller, was: rec.state }, 'DLC cancelled');
       return { id, state: 'cancelled' };
     });
   }
 
-  /** The CETs' payouts of an offer: per enumerated outcome, or from a payout curve over the event's digits. */
+  /** Whether the node knows the funding transaction: in its mempool or on chain (its output unspent, or by txindex). */
+  private async fundingSeen(rec: ContractRecord): Promise<boolean> {
+    if (!rec.funding_txid) return false;
+    return (await this.confirmations(rec.funding_txid, (await this.parts(rec)).t.fundOutputIndex)) !== undefined;
+  }
+
+  /** The CETs' payouts of an offer: per enumerated outcome, or a payout curve over the event's digits (evaluated in a worker). */
   private contractTerms(p: OfferParams, announcement: OracleAnnouncement): { payouts: ContractInfo['payouts']; numeric?: NumericDescriptor } {
     const d = announcement.event.descriptor;
-    const total = BigInt(p.total_collateral_sat);
     if (d.kind === 'enum') {
       if (!p.payouts || p.payout_curve) throw rpcError('InvalidParams', 'an enumerated event takes payouts (one per outcome), not payout_curve');
       if (!namesEachOutcome(d.outcomes, p.payouts))
@@ -341,37 +480,58 @@ export class DlcService implements Service {
       last_endpoint: point(curve.at(-1)!),
       rounding: [{ begin: 0n, mod: BigInt(p.rounding_mod ?? 1) }],
     };
-    try {
-      return { numeric, payouts: numericPayouts(numeric, announcement, total) };
-    } catch (err) {
-      if (err instanceof NumericError || err instanceof MessageError) throw rpcError('InvalidParams', `payout_curve: ${err.message}`);
-      throw err;
-    }
+    // The CETs come from reading the offer back in a worker (under the limits, as the counterparty reads it).
+    return { numeric, payouts: [] };
   }
 
-  /** The offer's oracles: one announcement, or several with a threshold (enumerated events only). */
+  /** The offer's oracles: one announcement, or several with a threshold. */
   private offerOracles(p: OfferParams): { announcement: OracleAnnouncement; announcement_tlv: string; oracles?: ContractInfo['oracles'] } {
     if ((p.announcement === undefined) === (p.announcements === undefined))
       throw rpcError('InvalidParams', 'give announcement (one oracle) or announcements (several), not both');
     if (p.announcement !== undefined) {
       if (p.threshold !== undefined) throw rpcError('InvalidParams', 'threshold goes with announcements (several oracles)');
-      try {
-        return { announcement: verifyAnnouncement(Buffer.from(p.announcement, 'hex')), announcement_tlv: p.announcement.toLowerCase() };
-      } catch (err) {
-        throw asRpc(err);
-      }
+      return rule(() => ({ announcement: verifyAnnouncement(Buffer.from(p.announcement!, 'hex')), announcement_tlv: p.announcement!.toLowerCase() }));
     }
     const tlvs = p.announcements!.map((a) => a.toLowerCase());
     const threshold = p.threshold ?? tlvs.length;
-    if (tlvs.length < 2 || tlvs.length > MAX_ORACLES) throw rpcError('InvalidParams', `announcements takes 2 to ${MAX_ORACLES} oracles`);
-    let announcements: OracleAnnouncement[];
-    try {
-      announcements = tlvs.map((a) => verifyAnnouncement(Buffer.from(a, 'hex')));
-      checkOracleSet(announcements, threshold);
-    } catch (err) {
-      throw asRpc(err);
-    }
+    const { maxOracles, maxOracleCombinations } = this.settings.limits;
+    if (tlvs.length < 2 || tlvs.length > maxOracles)
+      throw rpcError('PolicyDenied', `announcements takes 2 to ${maxOracles} oracles (dlc.maxoracles)`, {
+        rule: 'dlc.maxoracles',
+        limit: maxOracles,
+        value: tlvs.length,
+      });
+    if (threshold <= tlvs.length && combinationCount(tlvs.length, threshold) > maxOracleCombinations)
+      throw rpcError(
+        'PolicyDenied',
+        `${threshold} of ${tlvs.length} oracles make more combinations than dlc.maxoraclecombinations (${maxOracleCombinations})`,
+        {
+          rule: 'dlc.maxoraclecombinations',
+          limit: maxOracleCombinations,
+          value: combinationCount(tlvs.length, threshold),
+        },
+      );
+    const announcements = rule(() => tlvs.map((a) => verifyAnnouncement(Buffer.from(a, 'hex'))));
+    rule(() => checkOracleSet(announcements, threshold));
     return { announcement: announcements[0]!, announcement_tlv: tlvs[0]!, oracles: { threshold, announcements, tlvs } };
+  }
+
+  /** The chain tip, for block-height locktimes (rust-dlc's checks compare them with the event's maturity). */
+  private async tip(cetLocktime: number): Promise<{ height: number; now: number } | undefined> {
+    if (cetLocktime >= 500_000_000) return undefined;
+    return { height: await this.chain.node<number>('getblockcount'), now: Math.floor(Date.now() / 1000) };
+  }
+
+  /** The offer's terms as this node holds every offer to them, its own included (rust-dlc OfferDlc::validate, Protocol.md). */
+  private async checkOfferTerms(offer: Offer): Promise<void> {
+    const ci = offer.contract_info;
+    if (offer.offer_collateral > ci.total_collateral)
+      throw rpcError('InvalidParams', `offer_collateral ${offer.offer_collateral} is more than total_collateral ${ci.total_collateral}`);
+    rule(() => checkFeeRate(offer.fee_rate_per_vb, this.settings.maxFeeRate));
+    // Every oracle's event matures at the same time or later than the first's: the CETs must wait for the earliest.
+    const maturity = Math.min(...(ci.oracles?.announcements ?? [ci.announcement]).map((a) => a.event.maturity_epoch));
+    const tip = await this.tip(offer.cet_locktime);
+    rule(() => checkLocktimes(offer.cet_locktime, offer.refund_locktime, maturity, this.settings, tip));
   }
 
   async offer(p: OfferParams, caller: string): Promise<{ id: string; offer: string }> {
@@ -383,10 +543,12 @@ export class DlcService implements Service {
     const refund_locktime = p.refund_locktime ?? cet_locktime + 7 * 24 * 3600;
     if (refund_locktime <= cet_locktime) throw rpcError('InvalidParams', `refund_locktime ${refund_locktime} must be after cet_locktime ${cet_locktime}`);
     const id = hex(randomBytes(32));
+    // Refused before anything else when the HSM cannot sign CETs (as newKeys refuses).
+    const refusal = this.hsm.adaptorRefusal();
+    if (refusal) throw rpcError('Unsupported', refusal, { service: 'hsm' });
     return this.locks.run('utxos', async () => {
       const reservations = await this.reserve(id, p.utxos);
-      const k = await this.newKeys(id);
-      const offer: Offer = {
+      const terms = {
         protocol_version: PROTOCOL_VERSION,
         contract_flags: 0,
         chain_hash: chainHash(this.network),
@@ -396,46 +558,170 @@ export class DlcService implements Service {
           ...contract,
           ...oracles,
         },
-        funding_pubkey: k.funding,
-        payout_spk: k.payoutSpk,
         payout_serial_id: u64(),
         offer_collateral: BigInt(p.offer_collateral_sat),
         funding_inputs: await this.fundingInputs(p.utxos),
-        change_spk: k.changeSpk,
         change_serial_id: u64(),
         fund_output_serial_id: u64(),
         fee_rate_per_vb: BigInt(p.fee_rate_sat_vb),
         cet_locktime,
         refund_locktime,
       };
-      const offerHex = hex(encodeOffer(offer));
+      // Read as the counterparty will read it (the limits, the payout curve's CETs, in a worker) and held to the same
+      // terms, before any key is made: the keys' fields are not read yet.
+      const draft: Offer = { ...terms, funding_pubkey: `02${'00'.repeat(32)}`, payout_spk: '', change_spk: '' };
+      const read = await this.readOffer(hex(encodeOffer(draft)), this.settings.limits, `the offer ${id.slice(0, 16)}`);
+      await this.checkOfferTerms(read);
+      const k = await this.newKeys(id);
+      const offerHex = hex(
+        encodeOffer({ ...terms, contract_info: read.contract_info, funding_pubkey: k.funding, payout_spk: k.payoutSpk, change_spk: k.changeSpk }),
+      );
       await this.save(fresh(id, 'offerer', 'offered', offerHex, k.keys, {}), null, reservations);
       this.log.info({ id, caller }, 'DLC offered');
       return { id, offer: offerHex };
     });
   }
 
-  async accept(offerHex: string, utxos: OfferParams['utxos'], caller: string): Promise<{ id: string; accept: string }> {
-    let offer: Offer;
+  /** offer_dlc read in a worker under `limits` (a counterparty's: the config's; one kept already: the build's). */
+  private async readOffer(offerHex: string, limits: DlcLimits, what: string): Promise<Offer> {
+    return this.workers.run<Offer>({ op: 'decodeOffer', offer: Buffer.from(offerHex, 'hex'), limits }, what);
+  }
+
+  /**
+   * dlc.decodeoffer: an offer's terms in plain JSON for an app to show its user before dlc.accept, read under the
+   * same limits; `refusal` says what dlc.accept would refuse in its terms (not the chain checks of its inputs).
+   */
+  async decodeOffer(offerHex: string): Promise<Static<typeof dlcDecodeoffer.result>> {
+    const offer = await this.readOffer(offerHex, this.settings.limits, 'decoding an offer');
+    const ci = offer.contract_info;
+    const total = ci.total_collateral;
+    const ev = ci.announcement.event;
+    const d = ev.descriptor;
+    const payouts =
+      d.kind === 'enum'
+        ? ci.payouts.map((p) => ({ outcome: p.outcome, offer_payout_sat: Number(p.offer_payout), accept_payout_sat: Number(total - p.offer_payout) }))
+        : numericRanges(ci, d.base, d.nb_digits);
+    let refusal: string | null = null;
     try {
-      offer = decodeOffer(Buffer.from(offerHex, 'hex'));
+      if (offer.chain_hash !== chainHash(this.network)) throw rpcError('InvalidParams', `the offer is for another chain (chain_hash ${offer.chain_hash})`);
+      this.checkOfferShape(offer);
+      await this.checkOfferTerms(offer);
     } catch (err) {
-      throw asRpc(err);
+      refusal = (err as Error).message;
     }
-    if (offer.chain_hash !== chainHash(this.network))
-      throw rpcError('InvalidParams', `the offer is for another chain (chain_hash ${offer.chain_hash}); this anyad is on ${this.network}`);
+    return {
+      temporary_contract_id: offer.temporary_contract_id,
+      chain_hash: offer.chain_hash,
+      total_collateral_sat: Number(total),
+      offer_collateral_sat: Number(offer.offer_collateral),
+      accept_collateral_sat: Number(total - offer.offer_collateral),
+      fee_rate_sat_vb: Number(offer.fee_rate_per_vb),
+      cet_locktime: offer.cet_locktime,
+      refund_locktime: offer.refund_locktime,
+      event: {
+        event_id: ev.event_id,
+        maturity_epoch: ev.maturity_epoch,
+        kind: d.kind,
+        ...(d.kind === 'enum' ? { outcomes: d.outcomes } : { base: d.base, nb_digits: d.nb_digits, unit: d.unit, precision: d.precision }),
+      },
+      oracles: (ci.oracles?.announcements ?? [ci.announcement]).map((a) => a.oracle_public_key),
+      threshold: ci.oracles?.threshold ?? 1,
+      cets: ci.payouts.length,
+      adaptor_signatures: ci.payouts.length * (ci.oracles ? combinationCount(ci.oracles.announcements.length, ci.oracles.threshold) : 1),
+      payouts,
+      counterparty: {
+        funding_pubkey: offer.funding_pubkey,
+        payout_spk: offer.payout_spk,
+        change_spk: offer.change_spk,
+        funding_inputs: offer.funding_inputs.map((i) => {
+          try {
+            const f = checkFundingInput(i, 'input');
+            return { txid: f.txid, vout: i.prev_tx_vout, value_sat: Number(f.value), kind: f.kind as string };
+          } catch {
+            return { txid: null, vout: i.prev_tx_vout, value_sat: null, kind: 'refused' };
+          }
+        }),
+      },
+      refusal,
+    };
+  }
+
+  /** What an offer must be whatever the bounds: for this chain, each outcome once, standard scripts, a valid key. */
+  private checkOfferShape(offer: Offer, ourFundingKey?: string): void {
     const d = offer.contract_info.announcement.event.descriptor;
-    // A numeric offer's CETs come from its payout curve (checked when it was decoded); an enumerated one names each
-    // of the event's outcomes once.
+    // A numeric offer's CETs come from its payout curve (checked when it was read); an enumerated one names each of
+    // the event's outcomes once.
     if (!offer.contract_info.numeric && !(d.kind === 'enum' && namesEachOutcome(d.outcomes, offer.contract_info.payouts)))
       throw rpcError('InvalidParams', "the offer's payouts do not name each of the event's outcomes once");
-    if (offer.refund_locktime <= offer.cet_locktime) throw rpcError('InvalidParams', 'the offer refunds before its CETs may be used');
+    rule(() => checkFundingPubkey(offer.funding_pubkey, ourFundingKey));
+    rule(() => checkStandardSpk(offer.payout_spk, "the offer's payout_spk"));
+    rule(() => checkStandardSpk(offer.change_spk, "the offer's change_spk"));
+  }
+
+  /**
+   * The counterparty's funding inputs (dlcspecs Protocol.md): each segwit (rules.ts checkFundingInput), each outpoint
+   * once in the whole funding transaction and none a coin of ours, each unspent on chain (or in the mempool) with
+   * the value and script its prev_tx claims: a prev_tx that is not on chain makes a funding transaction that never
+   * confirms, with our collateral signed into it. The sums are checked when the funding transaction is built (each
+   * party's inputs cover its collateral, its fees and a change output over the dust limit).
+   */
+  private async checkTheirInputs(inputs: FundingInput[], who: string, ourInputs: FundingInput[]): Promise<FundingKind[]> {
+    if (inputs.length === 0) throw rpcError('InvalidParams', `the ${who} names no funding input`);
+    const outpoint = (i: FundingInput): string => `${bitcoin.Transaction.fromHex(i.prev_tx).getId()}:${i.prev_tx_vout}`;
+    const seen = new Set(ourInputs.map(outpoint));
+    const kinds: FundingKind[] = [];
+    for (const [k, i] of inputs.entries()) {
+      const what = `the ${who}'s funding input ${k + 1}`;
+      const f = rule(() => checkFundingInput(i, what));
+      const op = `${f.txid}:${i.prev_tx_vout}`;
+      if (seen.has(op)) throw rpcError('InvalidParams', `${what} ${op} is spent twice in the funding transaction`);
+      seen.add(op);
+      if ((await this.db.get(`u:${f.txid}:${i.prev_tx_vout}`)) !== undefined)
+        throw rpcError('InvalidParams', `${what} ${op} is a coin of ours (reserved for a contract): not the ${who}'s to give`);
+      const utxo = await this.chain.node<{ value: number; scriptPubKey: { hex: string } } | null>('gettxout', f.txid, i.prev_tx_vout, true);
+      if (!utxo) throw rpcError('InvalidParams', `${what} ${op} is spent or not on chain: the funding transaction could never confirm`);
+      const value = BigInt(Math.round(utxo.value * 1e8));
+      if (value !== f.value || utxo.scriptPubKey.hex !== f.script.toString('hex'))
+        throw rpcError('InvalidParams', `${what} ${op}: the chain holds ${value} sat to ${utxo.scriptPubKey.hex}, not what its prev_tx says`);
+      kinds.push(f.kind);
+    }
+    return kinds;
+  }
+
+  /** dlc.accept's expectations of the app: the offer is refused where it differs. */
+  private checkExpected(offer: Offer, expect: ExpectedTerms | undefined): void {
+    if (!expect) return;
+    const total = offer.contract_info.total_collateral;
+    const differs = (what: string, got: string | number | bigint, want: string | number | bigint): never => {
+      throw rpcError('InvalidParams', `the offer's ${what} is ${got}, not the ${want} expected; not accepted`, { field: what });
+    };
+    if (expect.accept_collateral_sat !== undefined && total - offer.offer_collateral !== BigInt(expect.accept_collateral_sat))
+      differs('accept collateral', total - offer.offer_collateral, expect.accept_collateral_sat);
+    if (expect.total_collateral_sat !== undefined && total !== BigInt(expect.total_collateral_sat))
+      differs('total collateral', total, expect.total_collateral_sat);
+    if (expect.max_fee_rate_sat_vb !== undefined && offer.fee_rate_per_vb > BigInt(expect.max_fee_rate_sat_vb))
+      differs('fee rate', offer.fee_rate_per_vb, `at most ${expect.max_fee_rate_sat_vb}`);
+    if (expect.event_id !== undefined && offer.contract_info.announcement.event.event_id !== expect.event_id)
+      differs('event', offer.contract_info.announcement.event.event_id, expect.event_id);
+    if (expect.latest_refund_locktime !== undefined && offer.refund_locktime > expect.latest_refund_locktime)
+      differs('refund locktime', offer.refund_locktime, `at most ${expect.latest_refund_locktime}`);
+  }
+
+  async accept(offerHex: string, utxos: OfferParams['utxos'], caller: string, expect?: ExpectedTerms): Promise<{ id: string; accept: string }> {
+    // Read under the limits in a worker: nothing heavy on this thread, nothing of ours made before the checks.
+    const offer = await this.readOffer(offerHex, this.settings.limits, 'reading an offer');
+    if (offer.chain_hash !== chainHash(this.network))
+      throw rpcError('InvalidParams', `the offer is for another chain (chain_hash ${offer.chain_hash}); this anyad is on ${this.network}`);
+    this.checkOfferShape(offer);
+    await this.checkOfferTerms(offer);
+    this.checkExpected(offer, expect);
     const id = offer.temporary_contract_id;
     return this.locks.run([id, 'utxos'], async () => {
       if (await this.db.get(`c:${id}`)) throw rpcError('Conflict', `contract ${id} is known already`);
       const reservations = await this.reserve(id, utxos);
+      const ownInputs = await this.fundingInputs(utxos);
+      await this.checkTheirInputs(offer.funding_inputs, 'offerer', ownInputs);
       const total = offer.contract_info.total_collateral;
-      if (offer.offer_collateral > total) throw rpcError('InvalidParams', 'the offer collateral is more than the total');
       const k = await this.newKeys(id);
       const terms: Accept = {
         protocol_version: PROTOCOL_VERSION,
@@ -444,26 +730,23 @@ export class DlcService implements Service {
         funding_pubkey: k.funding,
         payout_spk: k.payoutSpk,
         payout_serial_id: u64(),
-        funding_inputs: await this.fundingInputs(utxos),
+        funding_inputs: ownInputs,
         change_spk: k.changeSpk,
         change_serial_id: u64(),
         cet_adaptor_signatures: [],
         refund_signature: '',
       };
-      let t: DlcTransactions;
-      try {
-        t = buildTransactions(offer, terms);
-      } catch (err) {
-        throw asRpc(err);
-      }
-      const sigs = await this.cetSignatures(offer, t, k.keys.funding, caller);
+      const f = rule(() => buildFunding(offer, terms));
+      const prepared = await this.workers.run<Prepared>({ op: 'prepare', offer, accept: acceptTerms(terms) }, `accepting ${id.slice(0, 16)}`);
+      const signing = { kind: 'dlc' as const, contract: id, counterparty: offer.funding_pubkey };
+      const sigs = await this.cetSignatures(prepared, k.keys.funding, caller, signing, terms.accept_collateral);
       terms.cet_adaptor_signatures = sigs.adaptor;
       terms.refund_signature = sigs.refund;
       const acceptHex = hex(encodeAccept(terms));
       const rec = fresh(id, 'accepter', 'accepted', offerHex.toLowerCase(), k.keys, {
         accept: acceptHex,
-        contract_id: contractId(t, id),
-        funding_txid: t.funding.getId(),
+        contract_id: contractId(f, id),
+        funding_txid: f.funding.getId(),
       });
       await this.save(rec, null, reservations);
       this.log.info({ id, caller }, 'DLC accepted');
@@ -471,47 +754,45 @@ export class DlcService implements Service {
     });
   }
 
-  /** This party's adaptor signature on every CET (encrypted under its outcome's point) and its refund signature. */
+  /**
+   * This party's adaptor signature on every CET (encrypted under its outcome's point) and its refund signature, each
+   * with the contract's context for the HSM's policy: what this side can lose by them is its own collateral.
+   */
   private async cetSignatures(
-    offer: Offer,
-    t: DlcTransactions,
+    prepared: Prepared,
     fundingKey: string,
     caller: string,
-    points = adaptorPoints(offer.contract_info),
+    signing: Omit<ContractSigning, 'purpose' | 'spends_sat'>,
+    ownCollateral: bigint,
   ): Promise<{ adaptor: string[]; refund: string }> {
-    const digests = t.cets.map((cet) => closingSighash(cet, t));
-    const items = points.map(({ cet, point }) => ({ point: Buffer.from(point), digest: digests[cet]! }));
-    const adaptor = (await this.hsm.adaptorSignAll(fundingKey, items, caller)).map(hex);
-    const refund = compactOf(await this.hsm.signDigest(fundingKey, closingSighash(t.refund, t), caller));
+    const items = prepared.items.map(({ point, digest }) => ({ point: Buffer.from(point), digest: Buffer.from(digest) }));
+    const spends_sat = Number(ownCollateral);
+    const adaptor = (await this.hsm.adaptorSignAll(fundingKey, items, caller, { ...signing, purpose: 'cet', spends_sat })).map(hex);
+    const refund = compactOf(await this.hsm.signDigest(fundingKey, Buffer.from(prepared.refundDigest), caller, { ...signing, purpose: 'refund', spends_sat }));
     return { adaptor, refund };
   }
 
-  /** The counterparty's signatures, checked before anything of ours is signed or sent. */
-  private checkCounterparty(
-    offer: Offer,
-    t: DlcTransactions,
-    pubkey: string,
-    adaptor: string[],
-    refund: string,
-    who: string,
-    points = adaptorPoints(offer.contract_info),
-  ): void {
-    if (adaptor.length !== points.length)
-      throw rpcError('InvalidParams', `the ${who} sent ${adaptor.length} CET signatures; the contract has ${points.length} (outcomes × oracle combinations)`);
-    const digests = t.cets.map((cet) => closingSighash(cet, t));
-    points.forEach(({ cet, point }, i) => {
-      if (!adaptorVerify(Buffer.from(pubkey, 'hex'), point, digests[cet]!, Buffer.from(adaptor[i]!, 'hex')))
-        throw rpcError(
-          'InvalidParams',
-          `the ${who}'s adaptor signature for outcome "${offer.contract_info.payouts[cet]!.outcome}"${offer.contract_info.oracles ? ` (signature ${i + 1}, one per oracle combination)` : ''} does not verify`,
-        );
-    });
-    if (!secp256k1.verify(Buffer.from(refund, 'hex'), closingSighash(t.refund, t), Buffer.from(pubkey, 'hex'), { prehash: false, lowS: false }))
+  /** The counterparty's CET and refund signatures, checked (the adaptor ones in the worker) before anything of ours is signed. */
+  private checkCounterparty(offer: Offer, prepared: Prepared, pubkey: string, refund: string, who: string): void {
+    if (prepared.adaptorCount !== prepared.items.length)
+      throw rpcError(
+        'InvalidParams',
+        `the ${who} sent ${prepared.adaptorCount} CET signatures; the contract has ${prepared.items.length} (outcomes × oracle combinations)`,
+      );
+    if (prepared.badAdaptor >= 0) {
+      const i = prepared.badAdaptor;
+      throw rpcError(
+        'InvalidParams',
+        `the ${who}'s adaptor signature for outcome "${offer.contract_info.payouts[prepared.items[i]!.cet]!.outcome}"${offer.contract_info.oracles ? ` (signature ${i + 1}, one per oracle combination)` : ''} does not verify`,
+      );
+    }
+    rule(() => checkCompactLowS(refund, `the ${who}'s refund signature`));
+    if (!secp256k1.verify(Buffer.from(refund, 'hex'), prepared.refundDigest, Buffer.from(pubkey, 'hex'), { prehash: false, lowS: true }))
       throw rpcError('InvalidParams', `the ${who}'s refund signature does not verify`);
   }
 
   /** A PSBT of the funding transaction with every input's previous transaction, for the HSM to sign its own. */
-  private fundingPsbt(t: DlcTransactions, inputs: FundingInput[]): bitcoin.Psbt {
+  private fundingPsbt(t: DlcFunding, inputs: FundingInput[]): bitcoin.Psbt {
     const psbt = new bitcoin.Psbt({ network: this.net });
     psbt.setVersion(2);
     psbt.setLocktime(t.funding.locktime);
@@ -532,9 +813,15 @@ export class DlcService implements Service {
   }
 
   /** Signs this party's funding inputs through the HSM; answers their witness stacks in input_serial_id order. */
-  private async signFunding(t: DlcTransactions, all: FundingInput[], own: FundingInput[], caller: string): Promise<{ psbt: bitcoin.Psbt; stacks: string[][] }> {
+  private async signFunding(
+    t: DlcFunding,
+    all: FundingInput[],
+    own: FundingInput[],
+    caller: string,
+    signing: ContractSigning,
+  ): Promise<{ psbt: bitcoin.Psbt; stacks: string[][] }> {
     const unsigned = this.fundingPsbt(t, all);
-    const signed = await this.hsm.signPsbt(unsigned.toBase64(), caller);
+    const signed = await this.hsm.signPsbt(unsigned.toBase64(), caller, signing);
     const psbt = bitcoin.Psbt.fromBase64(signed.psbt, { network: this.net });
     const ownOutpoints = new Set(own.map((i) => `${bitcoin.Transaction.fromHex(i.prev_tx).getId()}:${i.prev_tx_vout}`));
     const stacks: Array<{ serial: bigint; stack: string[] }> = [];
@@ -549,32 +836,46 @@ export class DlcService implements Service {
     return { psbt, stacks: stacks.sort((a, b) => (a.serial < b.serial ? -1 : 1)).map((s) => s.stack) };
   }
 
+  /** The accept's own fields (rust-dlc AcceptDlc::validate, Protocol.md), before its signatures are looked at. */
+  private checkAcceptShape(offer: Offer, accept: Accept): void {
+    const total = offer.contract_info.total_collateral;
+    if (accept.accept_collateral !== total - offer.offer_collateral)
+      throw rpcError(
+        'InvalidParams',
+        `accept_collateral ${accept.accept_collateral} is not total_collateral - offer_collateral (${total - offer.offer_collateral})`,
+      );
+    rule(() => checkFundingPubkey(accept.funding_pubkey, offer.funding_pubkey));
+    rule(() => checkStandardSpk(accept.payout_spk, "the accept's payout_spk"));
+    rule(() => checkStandardSpk(accept.change_spk, "the accept's change_spk"));
+  }
+
   /** At the offerer: checks the accept, signs CETs, refund and funding inputs; answers sign_dlc. */
   async signAccept(acceptHex: string, caller: string): Promise<{ id: string; contract_id: string; sign: string }> {
-    let accept: Accept;
-    try {
-      accept = decodeAccept(Buffer.from(acceptHex, 'hex'));
-    } catch (err) {
-      throw asRpc(err);
-    }
+    const accept = rule(() => decodeAccept(Buffer.from(acceptHex, 'hex')));
     const id = accept.temporary_contract_id;
     return this.locks.run(id, async () => {
       const rec = await this.get(id);
       if (rec.role !== 'offerer' || rec.state !== 'offered')
         throw rpcError('Conflict', `contract ${id} is ${rec.state} (${rec.role}); an accept fits an offered contract of ours`);
-      const offer = decodeOffer(Buffer.from(rec.offer, 'hex'));
-      let t: DlcTransactions;
-      try {
-        t = buildTransactions(offer, accept);
-      } catch (err) {
-        throw asRpc(err);
-      }
-      // The CETs' adaptor points (sums of oracle points, for every CET and oracle combination) serve both steps.
-      const points = adaptorPoints(offer.contract_info);
-      this.checkCounterparty(offer, t, accept.funding_pubkey, accept.cet_adaptor_signatures, accept.refund_signature, 'accepter', points);
-      const sigs = await this.cetSignatures(offer, t, rec.keys.funding, caller, points);
-      const funding = await this.signFunding(t, [...offer.funding_inputs, ...accept.funding_inputs], offer.funding_inputs, caller);
-      const cid = contractId(t, id);
+      const offer = await this.readOffer(rec.offer, HARD_LIMITS, `our offer ${id.slice(0, 16)}`);
+      this.checkAcceptShape(offer, accept);
+      rule(() => checkCompactLowS(accept.refund_signature, "the accepter's refund signature"));
+      await this.checkTheirInputs(accept.funding_inputs, 'accepter', offer.funding_inputs);
+      const f = rule(() => buildFunding(offer, accept));
+      // The CETs, their sighashes and adaptor points, and the accepter's adaptor signatures checked: in a worker.
+      const prepared = await this.workers.run<Prepared>(
+        { op: 'prepare', offer, accept: acceptTerms(accept), check: { pubkey: accept.funding_pubkey, adaptor: accept.cet_adaptor_signatures } },
+        `checking the accept of ${id.slice(0, 16)}`,
+      );
+      this.checkCounterparty(offer, prepared, accept.funding_pubkey, accept.refund_signature, 'accepter');
+      const signing = { kind: 'dlc' as const, contract: id, counterparty: accept.funding_pubkey };
+      const sigs = await this.cetSignatures(prepared, rec.keys.funding, caller, signing, offer.offer_collateral);
+      const funding = await this.signFunding(f, [...offer.funding_inputs, ...accept.funding_inputs], offer.funding_inputs, caller, {
+        ...signing,
+        purpose: 'funding',
+        spends_sat: Number(offer.offer_collateral),
+      });
+      const cid = contractId(f, id);
       const signHex = hex(
         encodeSign({
           protocol_version: PROTOCOL_VERSION,
@@ -585,7 +886,7 @@ export class DlcService implements Service {
         }),
       );
       await this.save(
-        { ...rec, state: 'signed', accept: acceptHex.toLowerCase(), sign: signHex, contract_id: cid, funding_txid: t.funding.getId() },
+        { ...rec, state: 'signed', accept: acceptHex.toLowerCase(), sign: signHex, contract_id: cid, funding_txid: f.funding.getId() },
         rec.state,
       );
       this.log.info({ id, contract_id: cid, caller }, 'DLC signed');
@@ -593,29 +894,79 @@ export class DlcService implements Service {
     });
   }
 
+  /**
+   * The offerer's funding witnesses in sign_dlc: one stack per input of its, in input_serial_id order, each fit for
+   * its kind of output; every signature strict DER, SIGHASH_ALL, low S (BIP 66, BIP 146); a P2WPKH input's (native
+   * or wrapped) verified against its key and the funding transaction. What a P2WSH script needs is not known here:
+   * its stack's DER signatures are held to the same encoding rules, the node checks the rest.
+   */
+  private checkFundingWitnesses(f: DlcFunding, all: FundingInput[], theirs: FundingInput[], stacks: string[][]): void {
+    if (stacks.length !== theirs.length) throw rpcError('InvalidParams', `the offerer sent ${stacks.length} funding witnesses for ${theirs.length} inputs`);
+    const sorted = [...theirs].sort((a, b) => (a.input_serial_id < b.input_serial_id ? -1 : 1));
+    const outpoint = (i: FundingInput): string => `${bitcoin.Transaction.fromHex(i.prev_tx).getId()}:${i.prev_tx_vout}`;
+    const index = new Map(f.funding.ins.map((x, idx) => [`${hex(Buffer.from(x.hash).reverse())}:${x.index}`, idx]));
+    const prevouts = f.funding.ins.map((x) => {
+      const i = all.find((a) => outpoint(a) === `${hex(Buffer.from(x.hash).reverse())}:${x.index}`)!;
+      const out = bitcoin.Transaction.fromHex(i.prev_tx).outs[i.prev_tx_vout]!;
+      return { script: Buffer.from(out.script), value: BigInt(out.value) };
+    });
+    sorted.forEach((inp, k) => {
+      const what = `the offerer's funding witness ${k + 1}`;
+      const stack = stacks[k]!.map((e) => Buffer.from(e, 'hex'));
+      const { kind } = rule(() => checkFundingInput(inp, what));
+      const idx = index.get(outpoint(inp))!;
+      if (kind === 'p2wpkh' || kind === 'p2sh-p2wpkh') {
+        if (stack.length !== 2 || stack[1]!.length !== 33) throw rpcError('InvalidParams', `${what}: a P2WPKH witness is a signature and a 33-byte key`);
+        rule(() => checkDerLowS(stack[0]!, `${what}'s signature`));
+        const program = kind === 'p2wpkh' ? prevouts[idx]!.script.subarray(2) : Buffer.from(inp.redeem_script, 'hex').subarray(2);
+        if (!Buffer.from(bitcoin.crypto.hash160(stack[1]!)).equals(program)) throw rpcError('InvalidParams', `${what}: its key is not the one the output pays`);
+        const scriptCode = bitcoin.payments.p2pkh({ hash: Buffer.from(program) }).output!;
+        const digest = f.funding.hashForWitnessV0(idx, Buffer.from(scriptCode), prevouts[idx]!.value, SIGHASH_ALL);
+        const sig = bitcoin.script.signature.decode(stack[0]!).signature;
+        if (!secp256k1.verify(sig, digest, stack[1]!, { prehash: false, lowS: true }))
+          throw rpcError('InvalidParams', `${what}: the signature does not verify for the funding transaction`);
+      } else if (kind === 'p2tr' || kind === 'p2sh-p2tr') {
+        if (stack.length === 0) throw rpcError('InvalidParams', `${what}: empty`);
+        if (stack.length === 1 && stack[0]!.length !== 64 && !(stack[0]!.length === 65 && stack[0]![64] === SIGHASH_ALL))
+          throw rpcError('InvalidParams', `${what}: a key-path witness is one 64-byte Schnorr signature (or 65 with SIGHASH_ALL)`);
+      } else {
+        if (stack.length < 2) throw rpcError('InvalidParams', `${what}: a P2WSH witness ends with its script`);
+        stack.slice(0, -1).forEach((e, j) => {
+          if (e.length >= 9 && e.length <= 73 && e[0] === 0x30) rule(() => checkDerLowS(e, `${what} element ${j + 1}`));
+        });
+      }
+    });
+  }
+
   /** At the accepter: checks sign_dlc, signs its funding inputs, broadcasts the funding transaction. */
   async finalize(signHex: string, caller: string): Promise<{ id: string; contract_id: string; txid: string }> {
-    let sign;
-    try {
-      sign = decodeSign(Buffer.from(signHex, 'hex'));
-    } catch (err) {
-      throw asRpc(err);
-    }
+    const sign: Sign = rule(() => decodeSign(Buffer.from(signHex, 'hex')));
     const rec = (await this.list()).find((r) => r.contract_id === sign.contract_id && r.role === 'accepter');
     if (!rec) throw rpcError('NotFound', `no accepted contract with contract_id ${sign.contract_id}`);
     return this.locks.run(rec.id, async () => {
       const cur = await this.get(rec.id);
       if (cur.state !== 'accepted') throw rpcError('Conflict', `contract ${cur.id} is ${cur.state}; sign_dlc fits an accepted one`);
-      const offer = decodeOffer(Buffer.from(cur.offer, 'hex'));
+      const offer = await this.readOffer(cur.offer, HARD_LIMITS, `the offer of ${cur.id.slice(0, 16)}`);
       const accept = decodeAccept(Buffer.from(cur.accept!, 'hex'));
-      const t = buildTransactions(offer, accept);
-      this.checkCounterparty(offer, t, offer.funding_pubkey, sign.cet_adaptor_signatures, sign.refund_signature, 'offerer');
-      if (sign.funding_signatures.length !== offer.funding_inputs.length)
-        throw rpcError('InvalidParams', `the offerer sent ${sign.funding_signatures.length} funding witnesses for ${offer.funding_inputs.length} inputs`);
-      const { psbt } = await this.signFunding(t, [...offer.funding_inputs, ...accept.funding_inputs], accept.funding_inputs, caller);
+      const f = buildFunding(offer, accept);
+      const all = [...offer.funding_inputs, ...accept.funding_inputs];
+      rule(() => checkCompactLowS(sign.refund_signature, "the offerer's refund signature"));
+      this.checkFundingWitnesses(f, all, offer.funding_inputs, sign.funding_signatures);
+      const prepared = await this.workers.run<Prepared>(
+        { op: 'prepare', offer, accept: acceptTerms(accept), check: { pubkey: offer.funding_pubkey, adaptor: sign.cet_adaptor_signatures } },
+        `checking the sign of ${cur.id.slice(0, 16)}`,
+      );
+      this.checkCounterparty(offer, prepared, offer.funding_pubkey, sign.refund_signature, 'offerer');
+      const { psbt } = await this.signFunding(f, all, accept.funding_inputs, caller, {
+        kind: 'dlc',
+        contract: cur.id,
+        counterparty: offer.funding_pubkey,
+        purpose: 'funding',
+        spends_sat: Number(accept.accept_collateral),
+      });
       const offerInputs = [...offer.funding_inputs].sort((a, b) => (a.input_serial_id < b.input_serial_id ? -1 : 1));
       // The unsigned funding transaction with every witness: ours from the HSM's PSBT, the offerer's from sign_dlc.
-      const tx = t.funding.clone();
+      const tx = f.funding.clone();
       psbt.data.inputs.forEach((input, idx) => {
         if (input.finalScriptWitness)
           tx.setWitness(
@@ -639,25 +990,32 @@ export class DlcService implements Service {
   }
 
   /** Both parties' messages of a signed contract, its transactions, and which signatures are the counterparty's. */
-  private parts(rec: ContractRecord): ContractParts {
+  private async parts(rec: ContractRecord): Promise<ContractParts> {
     if (!rec.accept || !rec.sign) throw rpcError('Conflict', `contract ${rec.id} is ${rec.state}: not signed by both parties yet`);
     // A signed contract's messages never change: decode them (an oracle signature check, a numeric curve's
-    // evaluation) and build its transactions once, not at every block the follower looks at it.
+    // evaluation) and build its transactions once, in a worker, not at every block the follower looks at it.
     const cached = this.partsCache.get(rec.id);
     if (cached) return cached;
-    const offer = decodeOffer(Buffer.from(rec.offer, 'hex'));
+    const offer = await this.readOffer(rec.offer, HARD_LIMITS, `the contract ${rec.id.slice(0, 16)}`);
     const accept = decodeAccept(Buffer.from(rec.accept, 'hex'));
     const sign = decodeSign(Buffer.from(rec.sign, 'hex'));
-    const t = buildTransactions(offer, accept);
+    const f = buildFunding(offer, accept);
+    const cets = (await this.workers.run<string[]>({ op: 'cets', offer, accept: acceptTerms(accept) }, `the CETs of ${rec.id.slice(0, 16)}`)).map((h) =>
+      bitcoin.Transaction.fromHex(h),
+    );
+    const t: DlcTransactions = { ...f, cets, refund: buildRefund(offer, accept, f) };
     const offerer = rec.role === 'offerer';
+    const theirKey = offerer ? accept.funding_pubkey : offer.funding_pubkey;
     const parts: ContractParts = {
       offer,
       accept,
       t,
       theirAdaptor: offerer ? accept.cet_adaptor_signatures : sign.cet_adaptor_signatures,
       theirRefund: offerer ? accept.refund_signature : sign.refund_signature,
-      theirKey: offerer ? accept.funding_pubkey : offer.funding_pubkey,
+      theirKey,
       ourKey: offerer ? offer.funding_pubkey : accept.funding_pubkey,
+      signing: { kind: 'dlc', contract: rec.id, counterparty: theirKey },
+      ownCollateral: offerer ? offer.offer_collateral : accept.accept_collateral,
     };
     this.partsCache.set(rec.id, parts);
     return parts;
@@ -678,7 +1036,7 @@ export class DlcService implements Service {
     return this.locks.run(id, async () => {
       const rec = await this.get(id);
       if (rec.state !== 'broadcast' && rec.state !== 'confirmed') throw rpcError('Conflict', `contract ${id} is ${rec.state}; a CET closes a funded contract`);
-      const { offer, t, theirAdaptor, theirKey, ourKey } = this.parts(rec);
+      const { offer, t, theirAdaptor, theirKey, ourKey, signing, ownCollateral } = await this.parts(rec);
       let cetIdx: number;
       let idx: number;
       let s: Buffer;
@@ -703,7 +1061,10 @@ export class DlcService implements Service {
       const cet = t.cets[cetIdx]!;
       const digest = closingSighash(cet, t);
       const theirs = derWithSighash(adaptorDecrypt(Buffer.from(theirAdaptor[idx]!, 'hex'), s));
-      const ours = Buffer.concat([await this.hsm.signDigest(rec.keys.funding, digest, caller), Buffer.of(SIGHASH_ALL)]);
+      const ours = Buffer.concat([
+        await this.hsm.signDigest(rec.keys.funding, digest, caller, { ...signing, purpose: 'cet', spends_sat: Number(ownCollateral) }),
+        Buffer.of(SIGHASH_ALL),
+      ]);
       const closingHex = this.spendFunding(cet, t, { key: ourKey, sig: ours }, { key: theirKey, sig: theirs });
       const txid = await this.chain.broadcast(closingHex, `the CET ("${outcome}")`);
       await this.save({ ...rec, state: 'closing', outcome, closing_txid: txid, closing_hex: closingHex }, rec.state);
@@ -718,9 +1079,12 @@ export class DlcService implements Service {
       const rec = await this.get(id);
       if (rec.state !== 'broadcast' && rec.state !== 'confirmed')
         throw rpcError('Conflict', `contract ${id} is ${rec.state}; the refund spends a funded contract`);
-      const { t, theirRefund, theirKey, ourKey } = this.parts(rec);
+      const { t, theirRefund, theirKey, ourKey, signing, ownCollateral } = await this.parts(rec);
       const digest = closingSighash(t.refund, t);
-      const ours = Buffer.concat([await this.hsm.signDigest(rec.keys.funding, digest, caller), Buffer.of(SIGHASH_ALL)]);
+      const ours = Buffer.concat([
+        await this.hsm.signDigest(rec.keys.funding, digest, caller, { ...signing, purpose: 'refund', spends_sat: Number(ownCollateral) }),
+        Buffer.of(SIGHASH_ALL),
+      ]);
       const closingHex = this.spendFunding(t.refund, t, { key: ourKey, sig: ours }, { key: theirKey, sig: derWithSighash(Buffer.from(theirRefund, 'hex')) });
       const txid = await this.chain.broadcast(closingHex, 'the refund');
       await this.save({ ...rec, state: 'refunding', closing_txid: txid, closing_hex: closingHex }, rec.state);
@@ -766,7 +1130,9 @@ export class DlcService implements Service {
 
   /** One look at every open contract after a block. */
   private async follow(blockHash: string): Promise<void> {
-    const open = (await this.list()).filter((r) => OPEN.includes(r.state));
+    // A cancelled contract that was signed by both is watched too: the counterparty holds our funding signatures and
+    // may still send its funding transaction.
+    const open = (await this.list()).filter((r) => OPEN.includes(r.state) || (r.state === 'cancelled' && r.sign !== null));
     if (open.length === 0) return;
     const header = await this.chain.node<{ height: number; mediantime?: number; time: number }>('getblockheader', blockHash);
     for (const r of open)
@@ -804,7 +1170,7 @@ export class DlcService implements Service {
       const rec = await this.get(id);
       if (rec.state !== 'broadcast' && rec.state !== 'confirmed')
         throw rpcError('Conflict', `contract ${id} is ${rec.state}; a mutual close spends a funded contract`);
-      const { offer, accept, t } = this.parts(rec);
+      const { offer, accept, t, signing, ownCollateral } = await this.parts(rec);
       const total = offer.contract_info.total_collateral;
       const ours = BigInt(payoutSat);
       if (ours > total) throw rpcError('InvalidParams', `payout_sat ${payoutSat} is more than the total collateral ${total}`);
@@ -821,7 +1187,13 @@ export class DlcService implements Service {
       const known = proposals.some((p) => p.txid === txid);
       if (!known && proposals.length >= MAX_CLOSE_PROPOSALS)
         throw rpcError('Conflict', `contract ${id} has ${proposals.length} mutual close proposals outstanding already; the counterparty may take any of them`);
-      const signature = compactOf(await this.hsm.signDigest(rec.keys.funding, closingSighash(tx, t), caller));
+      const signature = compactOf(
+        await this.hsm.signDigest(rec.keys.funding, closingSighash(tx, t), caller, {
+          ...signing,
+          purpose: 'close',
+          spends_sat: closeSpends(ownCollateral, ours),
+        }),
+      );
       const close = hex(
         encodeClose({
           contract_id: rec.contract_id!,
@@ -856,7 +1228,7 @@ export class DlcService implements Service {
       const rec = await this.get(found.id);
       if (rec.state !== 'broadcast' && rec.state !== 'confirmed')
         throw rpcError('Conflict', `contract ${rec.id} is ${rec.state}; a mutual close spends a funded contract`);
-      const { offer, accept, t, theirKey, ourKey } = this.parts(rec);
+      const { offer, accept, t, theirKey, ourKey, signing, ownCollateral } = await this.parts(rec);
       const ours = rec.role === 'offerer' ? c.offer_payout : c.accept_payout;
       if (ours !== BigInt(payoutSat))
         throw rpcError('InvalidParams', `the close pays this party ${ours} sat, not the payout_sat ${payoutSat} it expects; not signed`);
@@ -868,9 +1240,14 @@ export class DlcService implements Service {
       }
       const digest = closingSighash(tx, t);
       const theirSig = Buffer.from(c.close_signature, 'hex');
-      if (!secp256k1.verify(theirSig, digest, Buffer.from(theirKey, 'hex'), { prehash: false, lowS: false }))
+      // BIP 146: a high-S signature would make the close non-standard; refused before ours is made.
+      rule(() => checkCompactLowS(c.close_signature, 'close_dlc: close_signature'));
+      if (!secp256k1.verify(theirSig, digest, Buffer.from(theirKey, 'hex'), { prehash: false, lowS: true }))
         throw rpcError('InvalidParams', "close_dlc: close_signature does not verify against the counterparty's funding key for this close");
-      const mine = Buffer.concat([await this.hsm.signDigest(rec.keys.funding, digest, caller), Buffer.of(SIGHASH_ALL)]);
+      const mine = Buffer.concat([
+        await this.hsm.signDigest(rec.keys.funding, digest, caller, { ...signing, purpose: 'close', spends_sat: closeSpends(ownCollateral, ours) }),
+        Buffer.of(SIGHASH_ALL),
+      ]);
       const closingHex = this.spendFunding(tx, t, { key: ourKey, sig: mine }, { key: theirKey, sig: derWithSighash(theirSig) });
       const txid = await this.chain.broadcast(closingHex, 'the mutual close');
       const mutual = { txid, offer_payout: String(c.offer_payout), accept_payout: String(c.accept_payout) };
@@ -882,8 +1259,16 @@ export class DlcService implements Service {
 
   private async followOne(id: string, header: { height: number; mediantime?: number; time: number }, blockHash: string): Promise<void> {
     const rec = await this.get(id);
+    if (rec.state === 'cancelled') {
+      const c = await this.confirmations(rec.funding_txid!, (await this.parts(rec)).t.fundOutputIndex);
+      if (c === undefined) return;
+      this.log.warn({ id, txid: rec.funding_txid }, 'DLC cancelled contract funded after all (the counterparty sent its funding): followed again');
+      await this.save({ ...rec, state: 'broadcast' }, 'cancelled');
+      if (c >= 1) await this.save({ ...(await this.get(id)), state: 'confirmed' }, 'broadcast');
+      return;
+    }
     if (rec.state === 'signed' || rec.state === 'broadcast') {
-      const c = await this.confirmations(rec.funding_txid!, this.parts(rec).t.fundOutputIndex);
+      const c = await this.confirmations(rec.funding_txid!, (await this.parts(rec)).t.fundOutputIndex);
       if (c === undefined) return;
       if (rec.state === 'signed') await this.save({ ...rec, state: 'broadcast' }, 'signed');
       if (c >= 1) await this.save({ ...(await this.get(id)), state: 'confirmed' }, 'broadcast');
@@ -910,7 +1295,7 @@ export class DlcService implements Service {
         return;
       }
     } else if (rec.state !== 'confirmed') return;
-    const { offer, t } = this.parts(rec);
+    const { offer, t } = await this.parts(rec);
     const unspent = rec.state === 'confirmed' && (await this.fundingUnspent(rec));
     if (unspent && this.autoclose && Date.now() / 1000 >= offer.contract_info.announcement.event.maturity_epoch) {
       const attestations = await this.fetchAttestations(offer).catch((err: Error) => {
@@ -951,7 +1336,7 @@ export class DlcService implements Service {
 
   /** Whether the funding output is unspent, the node's mempool included. */
   private async fundingUnspent(rec: ContractRecord): Promise<boolean> {
-    return (await this.chain.node<unknown>('gettxout', rec.funding_txid!, this.parts(rec).t.fundOutputIndex, true)) !== null;
+    return (await this.chain.node<unknown>('gettxout', rec.funding_txid!, (await this.parts(rec)).t.fundOutputIndex, true)) !== null;
   }
 
   /** Runs fn after the current lock holder (followOne) returns: refund() takes the same contract lock. */

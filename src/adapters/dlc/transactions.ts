@@ -21,15 +21,19 @@ export type AcceptTerms = Pick<
   'accept_collateral' | 'funding_pubkey' | 'payout_spk' | 'payout_serial_id' | 'funding_inputs' | 'change_spk' | 'change_serial_id'
 >;
 
-export interface DlcTransactions {
+/** The funding transaction and what the closing transactions need of it. */
+export interface DlcFunding {
   funding: bitcoin.Transaction;
   fundingScript: Buffer;
   fundOutputIndex: number;
   fundValue: bigint;
-  cets: bitcoin.Transaction[];
-  refund: bitcoin.Transaction;
   offerChange: bigint;
   acceptChange: bigint;
+}
+
+export interface DlcTransactions extends DlcFunding {
+  cets: bitcoin.Transaction[];
+  refund: bitcoin.Transaction;
 }
 
 /** 2 <pubkey1> <pubkey2> 2 OP_CHECKMULTISIG with the keys in lexicographic order (BIP 67). */
@@ -66,7 +70,8 @@ function byPayoutSerial(outs: Array<{ serial: bigint; spk: string; value: bigint
   for (const o of outs.sort((a, b) => (a.serial < b.serial ? -1 : 1))) if (o.value >= DUST_LIMIT) tx.addOutput(Buffer.from(o.spk, 'hex'), o.value);
 }
 
-export function buildTransactions(offer: Offer, accept: AcceptTerms): DlcTransactions {
+/** The funding transaction (cheap: no CET is built). */
+export function buildFunding(offer: Offer, accept: AcceptTerms): DlcFunding {
   const rate = offer.fee_rate_per_vb;
   const total = offer.contract_info.total_collateral;
   if (offer.offer_collateral + accept.accept_collateral !== total)
@@ -106,29 +111,55 @@ export function buildTransactions(offer: Offer, accept: AcceptTerms): DlcTransac
   if (new Set(outs.map((o) => o.serial)).size !== outs.length) throw new DlcTxError('two funding outputs have the same serial id');
   for (const o of outs) funding.addOutput(Buffer.from(o.spk, 'hex'), o.value);
   const fundOutputIndex = outs.findIndex((o) => o.fund);
-  const fundHash = Buffer.from(funding.getHash());
+  return { funding, fundingScript: script, fundOutputIndex, fundValue, offerChange, acceptChange };
+}
 
-  const closing = (locktime: number, offerValue: bigint, acceptValue: bigint, sorted = true): bitcoin.Transaction => {
-    const tx = new bitcoin.Transaction();
-    tx.version = 2;
-    tx.locktime = locktime;
-    tx.addInput(fundHash, fundOutputIndex, CET_SEQUENCE);
-    const outs = [
-      { serial: offer.payout_serial_id, spk: offer.payout_spk, value: offerValue },
-      { serial: accept.payout_serial_id, spk: accept.payout_spk, value: acceptValue },
-    ];
-    if (sorted) byPayoutSerial(outs, tx);
-    else for (const o of outs) if (o.value >= DUST_LIMIT) tx.addOutput(Buffer.from(o.spk, 'hex'), o.value);
-    return tx;
-  };
-  const cets = offer.contract_info.payouts.map((p) => {
+/** A transaction spending the funding output to both payout scripts (a CET, the refund). */
+function closingTx(
+  offer: Offer,
+  accept: AcceptTerms,
+  fund: { hash: Buffer; index: number },
+  locktime: number,
+  offerValue: bigint,
+  acceptValue: bigint,
+  sorted = true,
+): bitcoin.Transaction {
+  const tx = new bitcoin.Transaction();
+  tx.version = 2;
+  tx.locktime = locktime;
+  tx.addInput(fund.hash, fund.index, CET_SEQUENCE);
+  const outs = [
+    { serial: offer.payout_serial_id, spk: offer.payout_spk, value: offerValue },
+    { serial: accept.payout_serial_id, spk: accept.payout_spk, value: acceptValue },
+  ];
+  if (sorted) byPayoutSerial(outs, tx);
+  else for (const o of outs) if (o.value >= DUST_LIMIT) tx.addOutput(Buffer.from(o.spk, 'hex'), o.value);
+  return tx;
+}
+
+const fundOf = (f: DlcFunding): { hash: Buffer; index: number } => ({ hash: Buffer.from(f.funding.getHash()), index: f.fundOutputIndex });
+
+/**
+ * The refund: its outputs are the offerer's then the accepter's, not sorted by payout_serial_id as the CETs' are:
+ * so the dlcspecs vectors (single_oracle_numerical, whose accepter's serial id is the lower) and rust-dlc make it.
+ */
+export function buildRefund(offer: Offer, accept: AcceptTerms, f: DlcFunding): bitcoin.Transaction {
+  return closingTx(offer, accept, fundOf(f), offer.refund_locktime, offer.offer_collateral, accept.accept_collateral, false);
+}
+
+/** One CET per payout entry (per outcome, or per numeric digit prefix), in the payouts' order. */
+export function buildCets(offer: Offer, accept: AcceptTerms, f: DlcFunding): bitcoin.Transaction[] {
+  const total = offer.contract_info.total_collateral;
+  const fund = fundOf(f);
+  return offer.contract_info.payouts.map((p) => {
     if (p.offer_payout > total) throw new DlcTxError(`outcome "${p.outcome}" pays the offerer ${p.offer_payout}, more than the total collateral ${total}`);
-    return closing(offer.cet_locktime, p.offer_payout, total - p.offer_payout);
+    return closingTx(offer, accept, fund, offer.cet_locktime, p.offer_payout, total - p.offer_payout);
   });
-  // The refund's outputs are the offerer's then the accepter's, not sorted by payout_serial_id as the CETs' are:
-  // so the dlcspecs vectors (single_oracle_numerical, whose accepter's serial id is the lower) and rust-dlc make it.
-  const refund = closing(offer.refund_locktime, offer.offer_collateral, accept.accept_collateral, false);
-  return { funding, fundingScript: script, fundOutputIndex, fundValue, cets, refund, offerChange, acceptChange };
+}
+
+export function buildTransactions(offer: Offer, accept: AcceptTerms): DlcTransactions {
+  const f = buildFunding(offer, accept);
+  return { ...f, cets: buildCets(offer, accept, f), refund: buildRefund(offer, accept, f) };
 }
 
 /**
@@ -136,7 +167,7 @@ export function buildTransactions(offer: Offer, accept: AcceptTerms): DlcTransac
  * sequence 0, the two payouts by payout_serial_id (a payout under the dust limit left out). Its fee is what the
  * funding output holds beyond the payouts.
  */
-export function mutualClose(offer: Offer, accept: AcceptTerms, t: DlcTransactions, offerPayout: bigint, acceptPayout: bigint): bitcoin.Transaction {
+export function mutualClose(offer: Offer, accept: AcceptTerms, t: DlcFunding, offerPayout: bigint, acceptPayout: bigint): bitcoin.Transaction {
   if (offerPayout + acceptPayout > t.fundValue)
     throw new DlcTxError(`the payouts (${offerPayout} + ${acceptPayout}) exceed the funding output's ${t.fundValue} sat`);
   const tx = new bitcoin.Transaction();
@@ -156,7 +187,7 @@ export function mutualClose(offer: Offer, accept: AcceptTerms, t: DlcTransaction
 }
 
 /** The digest a funding key signs for a CET or the refund (segwit v0, SIGHASH_ALL, the 2-of-2 script). */
-export function closingSighash(tx: bitcoin.Transaction, t: DlcTransactions): Buffer {
+export function closingSighash(tx: bitcoin.Transaction, t: Pick<DlcFunding, 'fundingScript' | 'fundValue'>): Buffer {
   return Buffer.from(tx.hashForWitnessV0(0, t.fundingScript, t.fundValue, bitcoin.Transaction.SIGHASH_ALL));
 }
 
@@ -164,7 +195,7 @@ export function closingSighash(tx: bitcoin.Transaction, t: DlcTransactions): Buf
  * contract_id (Protocol.md): the funding txid (in its internal byte order) XOR the temporary contract id, with the
  * funding output index XORed into the last two bytes, as Lightning's channel_id is made.
  */
-export function contractId(t: DlcTransactions, temporaryId: string): string {
+export function contractId(t: Pick<DlcFunding, 'funding' | 'fundOutputIndex'>, temporaryId: string): string {
   const id = Buffer.from(t.funding.getHash()).reverse();
   const tmp = Buffer.from(temporaryId, 'hex');
   const out = Buffer.alloc(32);

@@ -6,6 +6,7 @@
 
 import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, scrypt as scryptCb } from 'node:crypto';
 import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { promisify } from 'node:util';
 import { HDKey } from '@scure/bip32';
 import { entropyToMnemonic, mnemonicToSeedSync, validateMnemonic } from '@scure/bip39';
@@ -349,7 +350,12 @@ export class SoftwareProvider implements KeyProvider {
     return scrypt(passphrase, Buffer.from(h.kdf.salt, 'hex'), 32, { N, r: h.kdf.r, p: h.kdf.p, maxmem: 256 * N * h.kdf.r + 1024 * 1024 });
   }
 
-  /** Encrypts and writes atomically: a temp file (0600), fsync, rename. A crash leaves the old file whole. */
+  /**
+   * Encrypts and writes atomically: a temp file (0600), fsync, rename, fsync of the directory. A crash or a failed
+   * write leaves the old file whole. The file runs ahead of LevelDB only by a key index (generateKey writes `next`
+   * before the service's batch registers the key): a batch that then fails leaves an index nobody was told of, which
+   * the next start or unlock registers disabled (HsmService.adoptOrphans), never a key in use twice.
+   */
   private async write(secret: KeystoreSecret, passphrase: string, mustBeNew: boolean): Promise<void> {
     const file = this.opts.file!;
     if (mustBeNew) {
@@ -370,19 +376,28 @@ export class SoftwareProvider implements KeyProvider {
     c.setAAD(Buffer.from(JSON.stringify(header(hdr))));
     const data = Buffer.concat([c.update(Buffer.from(JSON.stringify(secret))), c.final()]).toString('base64');
     const out: KeystoreFile = { ...hdr, cipher: { ...hdr.cipher, tag: c.getAuthTag().toString('hex') }, data };
-    const tmp = `${file}.tmp-${process.pid}`;
-    const fh = await open(tmp, 'w', 0o600);
+    const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
     try {
-      await fh.writeFile(`${JSON.stringify(out, null, 1)}\n`);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    try {
+      const fh = await open(tmp, 'wx', 0o600);
+      try {
+        await fh.writeFile(`${JSON.stringify(out, null, 1)}\n`);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
       await rename(tmp, file);
     } catch (err) {
+      // (A full disk or an I/O error at any step: the old keystore is whole, no partial temp file is left, and the
+      // caller gets the error as it is: nothing in memory moved, see generateKey and disableKey.)
       await unlink(tmp).catch(() => undefined);
       throw err;
+    }
+    // The rename is durable once the directory is: until then a crash could bring back the old file.
+    const dir = await open(dirname(file), 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
     }
   }
 }

@@ -25,7 +25,7 @@ import { startProvider } from './factory.js';
 import { loosening, meet, PolicyEngine, type PendingPolicy, type Policy, type SpendFacts, type Veto } from './policy.js';
 import { ProviderError, ProviderLockedError, ProviderUnsupportedError, type Curve, type KeyProvider, type Scheme } from './provider.js';
 import { ownScripts, planPsbt, PsbtError, signPlanned, type SigningKey } from './psbt.js';
-import { SoftwareProvider } from './software.js';
+import { passphraseProblem, SoftwareProvider } from './software.js';
 
 export interface KeyRecord {
   id: string;
@@ -218,6 +218,9 @@ export class HsmService implements Service {
     if (!k) {
       k = (await this.db.get(`k:${id}`)) as KeyRecord | undefined;
       if (!k) throw rpcError('NotFound', `no key ${id}`);
+      // (A write that landed while this read ran is newer than what it read.)
+      const written = this.cache.get(id);
+      if (written) return written;
       this.cache.set(id, k);
     }
     return k;
@@ -232,7 +235,14 @@ export class HsmService implements Service {
    * Creates a key. An intent naming the handle is durable before the provider makes the key, so a crash between
    * the two leaves an orphan that the next start finds (adoptOrphans) instead of a key nobody knows of.
    */
-  async generateKey(label: string, curve: Curve, group: string | null, predecessor?: string): Promise<KeyRecord> {
+  async generateKey(
+    label: string,
+    curve: Curve,
+    group: string | null,
+    predecessor?: string,
+    /** Writes that belong with the new key (a rotation's policy carried over), in its batch. */
+    withKey: (rec: KeyRecord) => BatchOp[] = () => [],
+  ): Promise<KeyRecord> {
     const p = this.need();
     return this.locks.run('keygen', async () => {
       try {
@@ -252,8 +262,9 @@ export class HsmService implements Service {
           created: new Date().toISOString(),
           ...(predecessor ? { predecessor } : {}),
         };
-        await this.record('generate', rec.id, { label, curve, group, provider: p.kind }, [
+        await this.record('generate', rec.id, { label, curve, group, provider: p.kind, ...(predecessor ? { predecessor } : {}) }, [
           this.putKey(rec),
+          ...withKey(rec),
           ...(handle ? [{ type: 'del' as const, sublevel: this.db, key: intent }] : []),
         ]);
         return rec;
@@ -379,9 +390,11 @@ export class HsmService implements Service {
     /** `make` is the provider's sign(), which may run off this thread (KeyProvider.signsOffThread). */
     providerSign = false,
   ): Promise<Buffer> {
-    const k = await this.key(id);
-    const subjects = this.subjectsOf(k);
+    // The subjects follow from the key's group, which never changes; its state does (hsm.rotatekey, disablekey),
+    // so it is read again inside the critical section those take too (issue 26 item 10).
+    const subjects = this.subjectsOf(await this.key(id));
     return this.locks.run(subjects, async () => {
+      const k = await this.key(id);
       if (k.state !== 'active') {
         await this.record('deny', id, { rule: `key_${k.state}`, caller });
         throw rpcError('PolicyDenied', `key ${id} is ${k.state}${k.successor ? `; its successor is ${k.successor}` : ''}: it verifies but no longer signs`, {
@@ -500,33 +513,42 @@ export class HsmService implements Service {
     }
     const txid = txidOf(plan.psbt);
     if (plan.inputs.length === 0) return { psbt: base64, txid, signed: [], keys: [], amount_sat: 0, fee_sat: Number(plan.fee_sat), feerate_sat_vb: 0 };
-    const byId = new Map(all.map((k) => [k.id, k]));
-    const signers = plan.keys.map((id) => byId.get(id)!);
-    const change = signers.map((k) => this.changeScripts(k, all, byId));
-    const outputs = plan.outputs.map((o) => ({ address: o.address, own: change.every((set) => set.some((s) => s.equals(o.script))), value_sat: o.value_sat }));
-    const subjects = [...new Set(signers.flatMap((k) => this.subjectsOf(k)))];
-    const facts: SpendFacts = {
-      psbt: base64,
-      subjects,
-      amount_sat: outputs.filter((o) => !o.own).reduce((a, o) => a + o.value_sat, 0),
-      fee_sat: Number(plan.fee_sat),
-      feerate_sat_vb: Math.round((Number(plan.fee_sat) / plan.vsize) * 100) / 100,
-      fee_verified: plan.fee_verified,
-      sighash_types: plan.sighash_types,
-      outputs,
-    };
-    const summary = {
-      txid,
-      outputs: outputs.map((o) => ({ address: o.address, value_sat: o.value_sat, change: o.own })),
-      amount_sat: facts.amount_sat,
-      fee_sat: facts.fee_sat,
-      caller,
-    };
+    // The subjects follow from the signing keys' groups, which never change; the keys' states (and so what counts
+    // as change: a retired key's is its successor only) are read inside the critical section (issue 26 item 10).
+    const subjects = [...new Set(plan.keys.flatMap((id) => this.subjectsOf(all.find((k) => k.id === id)!)))];
     return this.locks.run(subjects, async () => {
+      const now = await this.keys();
+      const byId = new Map(now.map((k) => [k.id, k]));
+      const signers = plan.keys.map((id) => byId.get(id)!);
+      const change = signers.map((k) => this.changeScripts(k, now, byId));
+      const outputs = plan.outputs.map((o) => ({
+        address: o.address,
+        own: change.every((set) => set.some((s) => s.equals(o.script))),
+        value_sat: o.value_sat,
+      }));
+      const facts: SpendFacts = {
+        psbt: base64,
+        subjects,
+        amount_sat: outputs.filter((o) => !o.own).reduce((a, o) => a + o.value_sat, 0),
+        fee_sat: Number(plan.fee_sat),
+        feerate_sat_vb: Math.round((Number(plan.fee_sat) / plan.vsize) * 100) / 100,
+        fee_verified: plan.fee_verified,
+        sighash_types: plan.sighash_types,
+        outputs,
+      };
+      const summary = {
+        txid,
+        outputs: outputs.map((o) => ({ address: o.address, value_sat: o.value_sat, change: o.own })),
+        amount_sat: facts.amount_sat,
+        fee_sat: facts.fee_sat,
+        caller,
+      };
       for (const s of subjects) await this.applyDue(s);
       let denial: { rule: string; message: string; subject?: string } | undefined;
+      const disabled = signers.find((k) => k.state === 'disabled');
+      if (disabled) denial = { rule: 'key_disabled', subject: `key:${disabled.id}`, message: `key ${disabled.id} is disabled` };
       const retired = signers.find((k) => k.state === 'retired');
-      if (retired && outputs.some((o) => !o.own))
+      if (!denial && retired && outputs.some((o) => !o.own))
         denial = {
           rule: 'retired_sweep',
           subject: `key:${retired.id}`,
@@ -559,23 +581,26 @@ export class HsmService implements Service {
   }
 
   /** Makes a successor key, retires the old one (it still verifies; it signs only a sweep to its successor) and carries its policy over. */
+  /**
+   * In the old key's critical section (the one its signatures take): its state checked there, so of concurrent
+   * rotations one makes a successor and the others are refused, and no signature of the old key is made once it is
+   * retired. The successor is written with its policy in one batch, so it never signs without it.
+   */
   async rotate(id: string): Promise<KeyRecord> {
-    const old = await this.key(id);
-    if (old.state !== 'active') throw rpcError('Conflict', `key ${id} is ${old.state}; only an active key is rotated`);
-    const next = await this.generateKey(old.label, old.curve, old.group, id);
-    await this.locks.run([`key:${id}`, `key:${next.id}`], async () => {
+    const subjects = this.subjectsOf(await this.key(id));
+    return this.locks.run(subjects, async () => {
+      const old = await this.key(id);
+      if (old.state !== 'active') throw rpcError('Conflict', `key ${id} is ${old.state}; only an active key is rotated`);
       const policy = await this.policy.get(`key:${id}`);
-      await this.record('rotate', id, { successor: next.id }, [
-        this.putKey({ ...old, state: 'retired', successor: next.id }),
-        ...(policy ? this.policy.setOps(`key:${next.id}`, policy) : []),
-      ]);
+      const next = await this.generateKey(old.label, old.curve, old.group, id, (rec) => (policy ? this.policy.setOps(`key:${rec.id}`, policy) : []));
+      await this.record('rotate', id, { successor: next.id }, [this.putKey({ ...old, state: 'retired', successor: next.id })]);
+      return next;
     });
-    return next;
   }
 
   async disable(id: string): Promise<KeyRecord> {
-    const k = await this.key(id);
-    return this.locks.run(this.subjectsOf(k), async () => {
+    return this.locks.run(this.subjectsOf(await this.key(id)), async () => {
+      const k = await this.key(id);
       try {
         if (k.provider === this.need().kind) await this.need().disableKey(k.handle);
       } catch (err) {
@@ -693,6 +718,8 @@ export class HsmService implements Service {
 
   /** Creates the keystore; answers its recovery words, this once. */
   async createKeystore(passphrase: string, caller: string): Promise<string> {
+    const problem = passphraseProblem(passphrase);
+    if (problem) throw rpcError('InvalidParams', problem);
     let mnemonic: string;
     try {
       mnemonic = await this.software().create(passphrase);

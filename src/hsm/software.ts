@@ -34,10 +34,31 @@ const ACCOUNT_PATH = "m/0'";
 /** BIP32 version bytes: xpub/xprv on mainnet, tpub/tprv on every test network (as Bitcoin Core prints them). */
 const VERSIONS = { main: { private: 0x0488ade4, public: 0x0488b21e }, test: { private: 0x04358394, public: 0x043587cf } };
 
+/**
+ * Passphrases and Unicode (issue 26 item 10). The same text can reach anyad as different code points: "é" typed as
+ * one code point (NFC, most keyboards) or as "e" and a combining accent (NFD, macOS file names, some input methods).
+ * BIP39 settles this for its own passphrase by giving PBKDF2 the NFKD form, and so does this keystore
+ * (files that say `norm: 'nfkd'`, every keystore made from now on): canonically equivalent spellings of a passphrase
+ * are one passphrase and open the keystore alike. NFKD also folds compatibility characters into others (the "ﬁ"
+ * ligature into "fi", full-width "Ａ" into "A", "²" into "2"), which would let a passphrase that looks different
+ * open the keystore, silently; Bitcoin Core, for its part, normalises nothing and takes the bytes as typed. Here a
+ * passphrase holding such characters is refused, saying why, when a keystore is created and when one is unlocked
+ * (no keystore of this format can have one), so two passphrases open one keystore only when they are the same text.
+ * Keystores written before (no `norm`) keep taking their passphrase as typed, as they were made.
+ */
+export function passphraseProblem(passphrase: string): string | undefined {
+  if (passphrase.normalize('NFKC') !== passphrase.normalize('NFC'))
+    return 'the passphrase holds compatibility characters (ligatures, full-width, superscript or similar forms) that Unicode NFKD folds into other characters, so a different-looking passphrase would open the keystore; use their plain forms';
+  return undefined;
+}
+
+/** What scrypt is given: the NFKD form in keystores that say so (see passphraseProblem), else the string as typed. */
+const kdfPassword = (passphrase: string, norm: 'nfkd' | undefined): string => (norm === 'nfkd' ? passphrase.normalize('NFKD') : passphrase);
+
 interface KeystoreHeader {
   format: typeof FORMAT;
   version: 1;
-  kdf: { name: 'scrypt'; logN: number; r: number; p: number; salt: string };
+  kdf: { name: 'scrypt'; logN: number; r: number; p: number; salt: string; norm?: 'nfkd' };
   cipher: { name: 'aes-256-gcm'; iv: string; tag: string };
 }
 interface KeystoreFile extends KeystoreHeader {
@@ -128,12 +149,21 @@ export class SoftwareProvider implements KeyProvider {
   /** Creates a new keystore with fresh entropy; refuses to overwrite an existing one. Answers the mnemonic, once. */
   async create(passphrase: string): Promise<string> {
     if (this.kind !== 'software') throw new ProviderError('only the software provider has a keystore');
-    if (passphrase.length < 8) throw new ProviderError('the passphrase must have at least 8 characters');
+    if (passphrase.normalize('NFC').length < 8) throw new ProviderError('the passphrase must have at least 8 characters');
+    const problem = passphraseProblem(passphrase);
+    if (problem) throw new ProviderError(problem);
     return this.writer.run('file', async () => {
       const entropy = randomBytes(32);
       const secret: KeystoreSecret = { mnemonic: entropyToMnemonic(entropy, wordlist), next: 0, disabled: [] };
       entropy.fill(0);
-      await this.write(secret, passphrase, true);
+      const was = this.norm;
+      this.norm = 'nfkd';
+      try {
+        await this.write(secret, passphrase, true);
+      } catch (err) {
+        this.norm = was;
+        throw err;
+      }
       this.unlockWith(secret);
       this.passphraseForWrites = passphrase;
       return secret.mnemonic;
@@ -144,6 +174,8 @@ export class SoftwareProvider implements KeyProvider {
   async unlock(passphrase: string, timeoutSec: number): Promise<void> {
     if (this.kind !== 'software') return;
     const file = await this.readFile();
+    const problem = file.kdf.norm === 'nfkd' ? passphraseProblem(passphrase) : undefined;
+    if (problem) throw new ProviderError(`${problem}: it cannot be this keystore's passphrase`);
     const key = await this.deriveKey(passphrase, file);
     let plain: Buffer;
     try {
@@ -160,6 +192,7 @@ export class SoftwareProvider implements KeyProvider {
     if (!validateMnemonic(secret.mnemonic, wordlist)) throw new ProviderError('the keystore holds no valid seed');
     this.unlockWith(secret);
     this.passphraseForWrites = passphrase;
+    this.norm = file.kdf.norm;
     if (this.lockTimer) clearTimeout(this.lockTimer);
     if (timeoutSec > 0) {
       this.lockTimer = setTimeout(() => {
@@ -172,6 +205,8 @@ export class SoftwareProvider implements KeyProvider {
 
   /** Held only while unlocked, to re-encrypt when a key is added or disabled. */
   private passphraseForWrites: string | undefined;
+  /** How the keystore read (or made) takes its passphrase; kept when it is rewritten. */
+  private norm: 'nfkd' | undefined;
 
   lock(): void {
     if (this.kind === 'simulator') return;
@@ -337,7 +372,14 @@ export class SoftwareProvider implements KeyProvider {
     } catch {
       throw new ProviderError(`the keystore ${this.opts.file} is damaged (not JSON; truncated?)`);
     }
-    if (f.format !== FORMAT || f.version !== 1 || f.kdf?.name !== 'scrypt' || f.cipher?.name !== 'aes-256-gcm' || typeof f.data !== 'string') {
+    if (
+      f.format !== FORMAT ||
+      f.version !== 1 ||
+      f.kdf?.name !== 'scrypt' ||
+      (f.kdf.norm !== undefined && f.kdf.norm !== 'nfkd') ||
+      f.cipher?.name !== 'aes-256-gcm' ||
+      typeof f.data !== 'string'
+    ) {
       throw new ProviderError(`${this.opts.file} is not an anyad keystore, or was changed`);
     }
     if (!(f.kdf.logN >= 10 && f.kdf.logN <= 22 && f.kdf.r >= 1 && f.kdf.r <= 32 && f.kdf.p >= 1 && f.kdf.p <= 16))
@@ -347,7 +389,12 @@ export class SoftwareProvider implements KeyProvider {
 
   private async deriveKey(passphrase: string, h: KeystoreHeader): Promise<Buffer> {
     const N = 2 ** h.kdf.logN;
-    return scrypt(passphrase, Buffer.from(h.kdf.salt, 'hex'), 32, { N, r: h.kdf.r, p: h.kdf.p, maxmem: 256 * N * h.kdf.r + 1024 * 1024 });
+    return scrypt(kdfPassword(passphrase, h.kdf.norm), Buffer.from(h.kdf.salt, 'hex'), 32, {
+      N,
+      r: h.kdf.r,
+      p: h.kdf.p,
+      maxmem: 256 * N * h.kdf.r + 1024 * 1024,
+    });
   }
 
   /**
@@ -368,7 +415,7 @@ export class SoftwareProvider implements KeyProvider {
     const hdr: KeystoreHeader = {
       format: FORMAT,
       version: 1,
-      kdf: { name: 'scrypt', logN: this.opts.logN ?? 15, r: 8, p: 1, salt: randomBytes(16).toString('hex') },
+      kdf: { name: 'scrypt', logN: this.opts.logN ?? 15, r: 8, p: 1, salt: randomBytes(16).toString('hex'), ...(this.norm ? { norm: this.norm } : {}) },
       cipher: { name: 'aes-256-gcm', iv: randomBytes(12).toString('hex'), tag: '' },
     };
     const key = await this.deriveKey(passphrase, hdr);

@@ -56,7 +56,7 @@ export interface ContractSigning {
   spends_sat: number;
 }
 
-/** What other rooms may use of the HSM: a veto on signatures. */
+/** What other rooms may use of the HSM: a veto on signatures, contract keys and signatures, secrets at rest. */
 export interface HsmApi {
   addVeto(name: string, veto: Veto): void;
   /** A fresh secp256k1 key for another room's contract (e.g. a DLC's funding key): its id and public key. */
@@ -75,6 +75,21 @@ export interface HsmApi {
   derivedSecret(id: string, label: string, caller: string): Promise<Buffer>;
   /** hsm.signpsbt: the inputs the HSM has keys for, after the signing policy allows the spend. */
   signPsbt(base64: string, caller: string, contract?: ContractSigning): Promise<{ psbt: string; signed: number[] }>;
+  /**
+   * Seals a secret for keeping at rest (in the caller's sublevel): XChaCha20-Poly1305 under a key the HSM holds (the
+   * keystore's, derived from its seed; on a token a data key wrapped by an AES key on the token), with `purpose`
+   * (printable ASCII, 1..200 characters, e.g. 'channels.seed') bound as associated data. Answers
+   * 'anyad-sealed-v1:' + base64url(nonce || ciphertext || tag). Errors: Locked (-32012) while the keystore is
+   * locked, InvalidParams (-32602) for a bad purpose, BackendUnavailable (-32010) when the token is out of reach.
+   */
+  sealSecret(purpose: string, plaintext: Buffer): Promise<string>;
+  /**
+   * The plaintext of a value sealSecret made for the same purpose in this state. Errors: InvalidParams (-32602)
+   * when it was sealed for another purpose, under another keystore or token, or was changed; Locked (-32012)
+   * while the keystore is locked; Conflict (-32014) when this token cannot unwrap the state's data key (the state
+   * was sealed on another token); BackendUnavailable (-32010) when the token is out of reach.
+   */
+  openSecret(purpose: string, sealed: string): Promise<Buffer>;
 }
 
 export const hsmRoom: Room = {
@@ -124,6 +139,8 @@ export const hsmRoom: Room = {
       channelRefusal: () => service.channelRefusal(),
       tweakedSign: (id, digest, tweak, caller) => service.tweakedSign(id, digest, tweak, caller),
       derivedSecret: (id, label, caller) => service.derivedSecret(id, label, caller),
+      sealSecret: (purpose, plaintext) => service.sealSecret(purpose, plaintext),
+      openSecret: (purpose, sealed) => service.openSecret(purpose, sealed),
     };
     return { service, methods: hsmMethods(service, network, config.int('hsm.unlocktimeout')), api };
   },

@@ -20,10 +20,11 @@ import type { BatchOp, RoomDb, Store } from '../store/store.js';
 /** What the service writes through: the store's synced, atomic batch (a test may pass a wrapper that fails it). */
 export type HsmStore = Pick<Store, 'batch'>;
 import { AuditLog, type AuditEntry } from './audit.js';
+import { open as openSealed, purposeProblem, seal } from './seal.js';
 import { verifySignature } from './ecdsa.js';
 import { startProvider } from './factory.js';
 import { loosening, meet, PolicyEngine, type PendingPolicy, type Policy, type SpendFacts, type Veto } from './policy.js';
-import { ProviderError, ProviderLockedError, ProviderUnsupportedError, type Curve, type KeyProvider, type Scheme } from './provider.js';
+import { ProviderError, ProviderLockedError, ProviderMismatchError, ProviderUnsupportedError, type Curve, type KeyProvider, type Scheme } from './provider.js';
 import { ownScripts, planPsbt, PsbtError, signPlanned, type SigningKey } from './psbt.js';
 import { passphraseProblem, SoftwareProvider } from './software.js';
 
@@ -53,6 +54,7 @@ export function providerError(err: unknown): unknown {
   if (err instanceof RpcError) return err;
   if (err instanceof ProviderLockedError) return rpcError('Locked', err.message);
   if (err instanceof ProviderUnsupportedError) return rpcError('Unsupported', err.message, { service: 'hsm' });
+  if (err instanceof ProviderMismatchError) return rpcError('Conflict', err.message, { service: 'hsm' });
   if (err instanceof ProviderError)
     return rpcError(/^no (private )?key/.test(err.message) ? 'NotFound' : 'BackendUnavailable', err.message, { service: 'hsm' });
   return err;
@@ -173,6 +175,8 @@ export class HsmService implements Service {
   async close(): Promise<void> {
     if (this.pendingTimer) clearInterval(this.pendingTimer);
     await this.audit.close();
+    this.dataKey?.fill(0);
+    this.dataKey = undefined;
     await this.provider?.close();
     this.cell.set('stopped', 'closed');
   }
@@ -447,6 +451,63 @@ export class HsmService implements Service {
       throw err;
     }
     return Buffer.from(signed.value);
+  }
+
+  /** A token's data key for secrets at rest, once unwrapped (wiped at close). */
+  private dataKey: Buffer | undefined;
+
+  /**
+   * The key secrets at rest are sealed with (seal.ts): the keystore's (Locked while it is locked); on a token the
+   * data key, unwrapped from the hsm sublevel, or made, wrapped and written (audited) before its first use.
+   */
+  private async sealingKey(create: boolean): Promise<Uint8Array | undefined> {
+    const p = this.need();
+    if (p.sealingKey) return p.sealingKey();
+    if (!p.wrapDataKey || !p.unwrapDataKey) throw new ProviderUnsupportedError(`the ${p.kind} provider cannot seal secrets`);
+    if (this.dataKey) return this.dataKey;
+    return this.locks.run('secrets', async () => {
+      if (this.dataKey) return this.dataKey;
+      const stored = (await this.db.get('sk:data')) as { wrapped: string } | undefined;
+      if (stored) return (this.dataKey = await p.unwrapDataKey!(Buffer.from(stored.wrapped, 'base64')));
+      if (!create) return undefined;
+      const fresh = randomBytes(32);
+      const wrapped = await p.wrapDataKey!(fresh);
+      // Durable before the first value sealed under it can be handed out.
+      await this.record('secret', null, { made: 'data key for secrets at rest', provider: p.kind }, [
+        { type: 'put', sublevel: this.db, key: 'sk:data', value: { wrapped: wrapped.toString('base64'), created: new Date().toISOString() } },
+      ]);
+      return (this.dataKey = fresh);
+    });
+  }
+
+  /** HsmApi.sealSecret: the plaintext sealed for the purpose (seal.ts). */
+  async sealSecret(purpose: string, plaintext: Buffer): Promise<string> {
+    const problem = purposeProblem(purpose);
+    if (problem) throw rpcError('InvalidParams', problem);
+    try {
+      return seal((await this.sealingKey(true))!, purpose, plaintext);
+    } catch (err) {
+      throw providerError(err);
+    }
+  }
+
+  /** HsmApi.openSecret: the plaintext, or InvalidParams when the value was not sealed here for this purpose, or was changed. */
+  async openSecret(purpose: string, sealed: string): Promise<Buffer> {
+    const problem = purposeProblem(purpose);
+    if (problem) throw rpcError('InvalidParams', problem);
+    let key: Uint8Array | undefined;
+    try {
+      key = await this.sealingKey(false);
+    } catch (err) {
+      throw providerError(err);
+    }
+    const plain = key && openSealed(key, purpose, sealed);
+    if (!plain)
+      throw rpcError(
+        'InvalidParams',
+        `cannot open the sealed value for purpose '${purpose}': it was sealed for another purpose or under another keystore or token, or it was changed`,
+      );
+    return plain;
   }
 
   async verify(id: string, digest: Buffer, signature: Buffer, scheme: Scheme): Promise<boolean> {

@@ -86,6 +86,8 @@ export class SoftwareProvider implements KeyProvider {
    * audit entries, never a signature. Wiped on close.
    */
   private macKey: Buffer | undefined;
+  /** The key secrets at rest are sealed with (HKDF of the seed): held only while unlocked, wiped at lock. */
+  private sealKey: Buffer | undefined;
   /** The master key's fingerprint (BIP32), for key origins in descriptors. Public. */
   private masterFingerprint: number | undefined;
   /** One writer for the keystore file: read-modify-write of `next` and `disabled` never interleave. */
@@ -215,6 +217,8 @@ export class SoftwareProvider implements KeyProvider {
     // JavaScript strings (the mnemonic, the passphrase) cannot be wiped; the key bytes can.
     this.root?.wipePrivateData();
     this.root = undefined;
+    this.sealKey?.fill(0);
+    this.sealKey = undefined;
     this.passphraseForWrites = undefined;
     this.detail = 'locked';
   }
@@ -225,6 +229,9 @@ export class SoftwareProvider implements KeyProvider {
     const master = HDKey.fromMasterSeed(seed, VERSIONS[this.opts.network === 'main' ? 'main' : 'test']);
     this.masterFingerprint = master.fingerprint;
     this.macKey ??= Buffer.from(hkdfSync('sha256', seed, Buffer.alloc(0), 'anyad audit mac v1', 32));
+    // A label of its own: the sealing key and the audit key are independent (the audit key outlives a lock).
+    this.sealKey?.fill(0);
+    this.sealKey = Buffer.from(hkdfSync('sha256', seed, Buffer.alloc(0), 'anyad secrets at rest v1', 32));
     seed.fill(0);
     this.root = master.derive(ACCOUNT_PATH);
     master.wipePrivateData();
@@ -254,6 +261,11 @@ export class SoftwareProvider implements KeyProvider {
 
   async auditMac(data: Uint8Array): Promise<Buffer | undefined> {
     return this.macKey ? createHmac('sha256', this.macKey).update(data).digest() : undefined;
+  }
+
+  sealingKey(): Uint8Array {
+    if (!this.sealKey) throw new ProviderLockedError('the keystore is locked: call hsm.unlock');
+    return this.sealKey;
   }
 
   private child(handle: string): HDKey {

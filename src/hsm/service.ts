@@ -21,6 +21,8 @@ import type { BatchOp, RoomDb, Store } from '../store/store.js';
 export type HsmStore = Pick<Store, 'batch'>;
 import { AuditLog, type AuditEntry } from './audit.js';
 import { open as openSealed, purposeProblem, seal } from './seal.js';
+import { contractDetail, contractProblem, type ContractKind } from './contract.js';
+import type { ContractSigning } from './room.js';
 import { verifySignature } from './ecdsa.js';
 import { startProvider } from './factory.js';
 import { loosening, meet, PolicyEngine, type PendingPolicy, type Policy, type SpendFacts, type Veto } from './policy.js';
@@ -40,6 +42,8 @@ export interface KeyRecord {
   created: string;
   successor?: string;
   predecessor?: string;
+  /** A key made through HsmApi.generateKey for a contract of this kind (contract.ts). */
+  contract_kind?: ContractKind;
 }
 
 export interface HsmSettings {
@@ -243,10 +247,16 @@ export class HsmService implements Service {
     label: string,
     curve: Curve,
     group: string | null,
-    predecessor?: string,
-    /** Writes that belong with the new key (a rotation's policy carried over), in its batch. */
-    withKey: (rec: KeyRecord) => BatchOp[] = () => [],
+    opts: {
+      predecessor?: string;
+      /** Writes that belong with the new key (a rotation's policy carried over), in its batch. */
+      withKey?: (rec: KeyRecord) => BatchOp[];
+      /** A contract key (HsmApi.generateKey): its group is the kind's unless one is named. */
+      contractKind?: ContractKind;
+    } = {},
   ): Promise<KeyRecord> {
+    const { predecessor, withKey = () => [], contractKind } = opts;
+    if (contractKind) group ??= contractKind;
     const p = this.need();
     return this.locks.run('keygen', async () => {
       try {
@@ -265,12 +275,14 @@ export class HsmService implements Service {
           state: 'active',
           created: new Date().toISOString(),
           ...(predecessor ? { predecessor } : {}),
+          ...(contractKind ? { contract_kind: contractKind } : {}),
         };
-        await this.record('generate', rec.id, { label, curve, group, provider: p.kind, ...(predecessor ? { predecessor } : {}) }, [
-          this.putKey(rec),
-          ...withKey(rec),
-          ...(handle ? [{ type: 'del' as const, sublevel: this.db, key: intent }] : []),
-        ]);
+        await this.record(
+          'generate',
+          rec.id,
+          { label, curve, group, provider: p.kind, ...(predecessor ? { predecessor } : {}), ...(contractKind ? { contract_kind: contractKind } : {}) },
+          [this.putKey(rec), ...withKey(rec), ...(handle ? [{ type: 'del' as const, sublevel: this.db, key: intent }] : [])],
+        );
         return rec;
       } catch (err) {
         throw providerError(err);
@@ -323,8 +335,8 @@ export class HsmService implements Service {
   }
 
   /** Signs a 32-byte digest with an active key, unless a policy on the key forbids raw signing. */
-  async sign(id: string, digest: Buffer, scheme: Scheme, caller: string): Promise<Buffer> {
-    return this.signDigest(id, digest, caller, { scheme }, (p, handle) => p.sign(handle, digest, scheme), true);
+  async sign(id: string, digest: Buffer, scheme: Scheme, caller: string, contract?: ContractSigning): Promise<Buffer> {
+    return this.signDigest(id, digest, caller, { scheme }, (p, handle) => p.sign(handle, digest, scheme), true, contract);
   }
 
   /** Why this HSM cannot make ECDSA adaptor signatures (a token's mechanism signs plain ECDSA only), or undefined. */
@@ -345,12 +357,12 @@ export class HsmService implements Service {
   }
 
   /** ECDSA with the key as (k·mul + add) mod n (BOLT 3 per-commitment and revocation keys): gated and audited as hsm.sign. */
-  async tweakedSign(id: string, digest: Buffer, tweak: { mul?: Buffer; add?: Buffer }, caller: string): Promise<Buffer> {
+  async tweakedSign(id: string, digest: Buffer, tweak: { mul?: Buffer; add?: Buffer }, caller: string, contract?: ContractSigning): Promise<Buffer> {
     const refusal = this.channelRefusal();
     if (refusal) throw rpcError('Unsupported', refusal, { service: 'hsm' });
     const mul = tweak.mul ?? Buffer.from('01'.padStart(64, '0'), 'hex');
     const add = tweak.add ?? Buffer.alloc(32);
-    return this.signDigest(id, digest, caller, { scheme: 'ecdsa-tweaked' }, (p, handle) => p.tweakedSign!(handle, digest, mul, add));
+    return this.signDigest(id, digest, caller, { scheme: 'ecdsa-tweaked' }, (p, handle) => p.tweakedSign!(handle, digest, mul, add), false, contract);
   }
 
   /** A secret derived from the key and a label (a channel's per-commitment seed), audited as a use of the key. */
@@ -367,17 +379,27 @@ export class HsmService implements Service {
    * SHA-256 over every (digest, point) pair in order; a DLC with a thousand CETs costs one synced write, not a
    * thousand, and the signatures are returned once the entry is durable.
    */
-  async adaptorSignAll(id: string, items: Array<{ point: Buffer; digest: Buffer }>, caller: string): Promise<Buffer[]> {
+  async adaptorSignAll(id: string, items: Array<{ point: Buffer; digest: Buffer }>, caller: string, contract?: ContractSigning): Promise<Buffer[]> {
     const refusal = this.adaptorRefusal();
     if (refusal) throw rpcError('Unsupported', refusal, { service: 'hsm' });
     // The entry's digest is a SHA-256 over every (digest, point) pair in order: one 32-byte name for all of them.
     const h = createHash('sha256');
     for (const x of items) h.update(x.digest).update(x.point);
     const out: Buffer[] = [];
-    await this.signDigest(id, h.digest(), caller, { scheme: 'ecdsa-adaptor', count: items.length }, async (p, handle) => {
-      for (const x of items) out.push(Buffer.from(await p.adaptorSign!(handle, x.point, x.digest)));
-      return out[0] ?? new Uint8Array();
-    });
+    // (With a context, its spends_sat is counted once for the call: the adaptor signatures are alternatives, of
+    // which one CET at most is ever completed.)
+    await this.signDigest(
+      id,
+      h.digest(),
+      caller,
+      { scheme: 'ecdsa-adaptor', count: items.length },
+      async (p, handle) => {
+        for (const x of items) out.push(Buffer.from(await p.adaptorSign!(handle, x.point, x.digest)));
+        return out[0] ?? new Uint8Array();
+      },
+      false,
+      contract,
+    );
     return out;
   }
 
@@ -393,7 +415,11 @@ export class HsmService implements Service {
     make: (p: KeyProvider, handle: string) => Promise<Uint8Array>,
     /** `make` is the provider's sign(), which may run off this thread (KeyProvider.signsOffThread). */
     providerSign = false,
+    /** The contract this signature is for (contract.ts): its rule instead of the raw-signing rule. */
+    contract?: ContractSigning,
   ): Promise<Buffer> {
+    const bad = contract && contractProblem(contract);
+    if (bad) throw rpcError('InvalidParams', bad);
     // The subjects follow from the key's group, which never changes; its state does (hsm.rotatekey, disablekey),
     // so it is read again inside the critical section those take too (issue 26 item 10).
     const subjects = this.subjectsOf(await this.key(id));
@@ -406,18 +432,33 @@ export class HsmService implements Service {
         });
       }
       for (const s of subjects) await this.applyDue(s);
-      const denial = await this.policy.rawSignDenial(subjects);
+      const ctx = contract ? contractDetail(contract) : {};
+      let denial: { rule: string; message: string; subject?: string } | undefined;
+      if (!contract) {
+        // (A derived secret of a contract key, a channel's per-commitment seed, signs nothing: no raw-signing rule.)
+        if (!(k.contract_kind && detail.scheme === 'derived-secret')) denial = await this.policy.rawSignDenial(subjects);
+      } else if (!k.contract_kind)
+        denial = {
+          rule: 'contract_key',
+          subject: `key:${id}`,
+          message: `key ${id} was not made for a contract (HsmApi.generateKey), so it signs no contract's digests`,
+        };
+      else if (k.contract_kind !== contract.kind)
+        denial = { rule: 'contract_kind', subject: `key:${id}`, message: `key ${id} is a ${k.contract_kind} key; the signature is for a ${contract.kind}` };
+      else denial = await this.policy.contractDenial(subjects, contract.spends_sat);
       if (denial) {
-        await this.record('deny', id, { rule: denial.rule, subject: denial.subject, digest: digest.toString('hex'), caller });
+        await this.record('deny', id, { rule: denial.rule, subject: denial.subject, digest: digest.toString('hex'), caller, ...ctx });
         throw rpcError('PolicyDenied', `policy denied the signature: ${denial.message}`, { rule: denial.rule, subject: denial.subject ?? null });
       }
       const provider = this.need();
       return this.signAudited(
         id,
         caller,
-        { ...detail, digest: digest.toString('hex'), caller },
+        { ...detail, digest: digest.toString('hex'), caller, ...ctx },
         () => make(provider, k.handle),
         providerSign && provider.signsOffThread === true,
+        // The velocity counters in the entry's own batch, inside this critical section.
+        contract ? this.policy.recordOps({ subjects, amount_sat: contract.spends_sat }) : [],
       );
     });
   }
@@ -429,7 +470,14 @@ export class HsmService implements Service {
    * synced writes run on the thread pool meanwhile. A signature that then fails leaves its entry followed by a
    * sign_failed entry, so the log never shows a signature that was not made without saying so.
    */
-  private async signAudited(id: string, caller: string, detail: Record<string, unknown>, sign: () => Promise<Uint8Array>, offThread: boolean): Promise<Buffer> {
+  private async signAudited(
+    id: string,
+    caller: string,
+    detail: Record<string, unknown>,
+    sign: () => Promise<Uint8Array>,
+    offThread: boolean,
+    extra: BatchOp[] = [],
+  ): Promise<Buffer> {
     let signing: Promise<Uint8Array> | undefined;
     if (offThread) {
       signing = (async () => sign())();
@@ -437,7 +485,7 @@ export class HsmService implements Service {
     }
     let issued!: () => void;
     const onTheirWay = new Promise<void>((r) => (issued = r));
-    const audited = this.record('sign', id, detail, [], issued);
+    const audited = this.record('sign', id, detail, extra, issued);
     if (!signing) {
       // (A commit that fails before its writes settles `audited` without calling `issued`.)
       await Promise.race([onTheirWay, audited.catch(() => undefined)]);
@@ -563,7 +611,11 @@ export class HsmService implements Service {
   async signPsbt(
     base64: string,
     caller: string,
+    /** A contract's funding (contract.ts): its spends_sat is the amount the policy counts, named in the audit entry. */
+    contract?: ContractSigning,
   ): Promise<{ psbt: string; txid: string | null; signed: number[]; keys: string[]; amount_sat: number; fee_sat: number; feerate_sat_vb: number }> {
+    const bad = contract && contractProblem(contract);
+    if (bad) throw rpcError('InvalidParams', bad);
     const all = await this.keys();
     let plan;
     try {
@@ -590,7 +642,9 @@ export class HsmService implements Service {
       const facts: SpendFacts = {
         psbt: base64,
         subjects,
-        amount_sat: outputs.filter((o) => !o.own).reduce((a, o) => a + o.value_sat, 0),
+        // A contract's funding pays into an output both sides hold, beside the counterparty's inputs and change: what
+        // this side moves away is what its room says (spends_sat), not every output that is not its own.
+        amount_sat: contract ? contract.spends_sat : outputs.filter((o) => !o.own).reduce((a, o) => a + o.value_sat, 0),
         fee_sat: Number(plan.fee_sat),
         feerate_sat_vb: Math.round((Number(plan.fee_sat) / plan.vsize) * 100) / 100,
         fee_verified: plan.fee_verified,
@@ -603,6 +657,7 @@ export class HsmService implements Service {
         amount_sat: facts.amount_sat,
         fee_sat: facts.fee_sat,
         caller,
+        ...(contract ? contractDetail(contract) : {}),
       };
       for (const s of subjects) await this.applyDue(s);
       let denial: { rule: string; message: string; subject?: string } | undefined;
@@ -653,7 +708,11 @@ export class HsmService implements Service {
       const old = await this.key(id);
       if (old.state !== 'active') throw rpcError('Conflict', `key ${id} is ${old.state}; only an active key is rotated`);
       const policy = await this.policy.get(`key:${id}`);
-      const next = await this.generateKey(old.label, old.curve, old.group, id, (rec) => (policy ? this.policy.setOps(`key:${rec.id}`, policy) : []));
+      const next = await this.generateKey(old.label, old.curve, old.group, {
+        predecessor: id,
+        withKey: (rec) => (policy ? this.policy.setOps(`key:${rec.id}`, policy) : []),
+        contractKind: old.contract_kind,
+      });
       await this.record('rotate', id, { successor: next.id }, [this.putKey({ ...old, state: 'retired', successor: next.id })]);
       return next;
     });

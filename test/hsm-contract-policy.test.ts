@@ -11,6 +11,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
+import * as ecc from '@bitcoinerlab/secp256k1';
+import * as bitcoin from 'bitcoinjs-lib';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { loadConfig } from '../src/daemon/config.js';
@@ -23,6 +25,8 @@ import { RpcError } from '../src/rpc/errors.js';
 import { Store } from '../src/store/store.js';
 import { ROOT, tempDir } from './helpers/daemon.js';
 
+bitcoin.initEccLib(ecc);
+const NET = bitcoin.networks.regtest;
 const POLICY_DENIED = -32013;
 const INVALID = -32602;
 
@@ -146,6 +150,35 @@ describe('contract signatures under the signing policy (software keystore, via t
     for (const r of results.filter((x): x is PromiseRejectedResult => x.status === 'rejected'))
       assert.equal((r.reason as RpcError).data && (r.reason as { data: { rule: string } }).data.rule, 'velocity_24h_sat');
     assert.equal(await service.policy.spentSince('group:race-group', Date.now() - 3600_000), 100_000);
+  });
+
+  it("a contract's funding PSBT: the policy counts the context's spends_sat, not the shared output, and the entry names the contract", async () => {
+    const coins = await service.generateKey('coins', 'secp256k1', 'wallet');
+    await service.setPolicy('group:wallet', { max_amount_sat: 30_000 }, 'test');
+    const script = bitcoin.payments.p2wpkh({ pubkey: Buffer.from(coins.public_key, 'hex'), network: NET }).output!;
+    const prev = new bitcoin.Transaction();
+    prev.addInput(randomBytes(32), 0);
+    prev.addOutput(script, 100_000n);
+    // The funding output (a 2-of-2 both sides hold) carries both collaterals: 90 000 sat, 25 000 of them this side's.
+    const shared = bitcoin.payments.p2wsh({
+      redeem: bitcoin.payments.p2ms({ m: 2, pubkeys: [Buffer.from(coins.public_key, 'hex'), Buffer.from(counterparty, 'hex')], network: NET }),
+      network: NET,
+    }).address!;
+    const psbt = (): string => {
+      const p = new bitcoin.Psbt({ network: NET });
+      p.addInput({ hash: prev.getId(), index: 0, witnessUtxo: { script, value: 100_000n }, nonWitnessUtxo: prev.toBuffer() });
+      p.addOutput({ address: shared, value: 90_000n });
+      return p.toBase64();
+    };
+    await refused(api.signPsbt(psbt(), 'dlc'), POLICY_DENIED, 'max_amount_sat');
+    const signed = await api.signPsbt(psbt(), 'dlc', ctx(25_000));
+    assert.deepEqual(signed.signed, [0]);
+    await refused(api.signPsbt(psbt(), 'dlc', ctx(35_000)), POLICY_DENIED, 'max_amount_sat');
+    const entry = (await service.audit.page(1, 1000)).filter((e) => e.event === 'sign' && e.key === coins.id).at(-1)!;
+    assert.deepEqual(
+      [entry.detail.kind, entry.detail.contract, entry.detail.purpose, entry.detail.spends_sat, entry.detail.amount_sat],
+      ['dlc', 'c0ffee', 'funding', 25_000, 25_000],
+    );
   });
 
   it('a context on a wallet key, of another kind, or malformed is refused before signing', async () => {

@@ -165,5 +165,34 @@ describe('audit log against a forger who can write LevelDB and the head file', (
     ch = await unixChannel(d.socket);
     const v = await call<Verdict>(ch, 'hsm.verifyaudit');
     assert.equal(v.ok, true, JSON.stringify(v.problem));
+    ch.close();
+    await d.kill();
+  });
+
+  it('a keystore locked since start: what happens before the unlock (even across a restart) is journaled, then chained and verifies', async () => {
+    const locked = ['-hsm.provider=software', '-hsm.kdfcost=12', '-nobitcoind.enable', '-hsm.policydelay=0'];
+    d = await startDaemon(d.datadir, { args: locked });
+    ch = await unixChannel(d.socket);
+    const wrong = await ch.call('hsm.unlock', { passphrase: 'not the passphrase', timeout: 0 });
+    assert.equal(wrong.error?.code, -32012);
+    await call(ch, 'hsm.setpolicy', { subject: 'group:later', policy: { max_amount_sat: 1 } });
+    ch.close();
+    await d.kill();
+    d = await startDaemon(d.datadir, { args: locked });
+    ch = await unixChannel(d.socket);
+    assert.equal((await ch.call('hsm.unlock', { passphrase: 'still not it', timeout: 0 })).error?.code, -32012);
+    await call(ch, 'hsm.unlock', { passphrase: 'a passphrase for the audit', timeout: 0 });
+    const v = await call<Verdict>(ch, 'hsm.verifyaudit');
+    assert.equal(v.ok, true, JSON.stringify(v.problem));
+    const log = await call<Entry[]>(ch, 'hsm.audit', { from: Math.max(1, v.entries - 5), limit: 10 });
+    assert.deepEqual(
+      log.slice(-4).map((e) => [e.event, e.detail.rule ?? e.detail.subject ?? null, e.detail.journaled ?? false]),
+      [
+        ['deny', 'unlock_failed', true],
+        ['policy', 'group:later', true],
+        ['deny', 'unlock_failed', true],
+        ['unlock', null, false],
+      ],
+    );
   });
 });

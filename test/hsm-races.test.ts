@@ -1,6 +1,6 @@
 // Issue 26 item 10, the HSM's parts. (1) A key's state was read before its critical section, so a signature that
 // arrived while hsm.rotatekey was retiring the key still signed with it afterwards, and two rotations at once both
-// made a successor: here a stream of hsm.sign calls from 8 connections runs while 6 hsm.rotatekey calls race on the
+// made a successor: here a stream of hsm.sign calls from 24 connections runs while 6 hsm.rotatekey calls race on the
 // same key, over the socket of a real anyad. (2) Passphrases and Unicode: canonically equivalent spellings open a
 // keystore alike, a passphrase that Unicode would fold into another one is refused, saying why.
 
@@ -37,7 +37,7 @@ describe('hsm.sign racing hsm.rotatekey over the socket (software keystore)', ()
   it('of 6 concurrent rotations one wins; no signature of the old key is made after its rotate entry; every refusal names key_retired', async () => {
     const { id } = await call<{ id: string }>(ch, 'hsm.generatekey', { label: 'hot' });
     await call(ch, 'hsm.setpolicy', { subject: `key:${id}`, policy: { allow_raw_sign: true, max_amount_sat: 5000 } });
-    const signers = await Promise.all(Array.from({ length: 8 }, () => unixChannel(d.socket)));
+    const signers = await Promise.all(Array.from({ length: 24 }, () => unixChannel(d.socket)));
     const rotators = await Promise.all(Array.from({ length: 6 }, () => unixChannel(d.socket)));
     let stop = false;
     const answers: Array<{ ok: boolean; rule?: string; code?: number }> = [];

@@ -6,7 +6,8 @@
 // A sealed string: `anyad-sealed-v1:` then base64url of nonce (24 random bytes) || ciphertext || Poly1305 tag. The
 // caller's purpose is the associated data (with the version), so a value sealed for one purpose does not open as
 // another's; the 24-byte nonce is random (XChaCha's extended nonce makes random nonces safe for any number of
-// seals under one key).
+// seals under one key). On the simulator provider (regtest and tests only) the seed is public, and so is the
+// sealing key: values sealed there are bound to their purpose but hidden from nobody.
 
 import { randomBytes } from 'node:crypto';
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';

@@ -20,7 +20,8 @@ import type { HsmService } from '../src/hsm/service.js';
 import { SoftwareProvider } from '../src/hsm/software.js';
 import { EventBus } from '../src/rpc/events.js';
 import { Store, type BatchOp } from '../src/store/store.js';
-import { ROOT, tempDir } from './helpers/daemon.js';
+import { ROOT, startDaemon, tempDir } from './helpers/daemon.js';
+import { call, unixChannel } from './helpers/channel.js';
 
 describe('HSM room when LevelDB writes fail (disk full)', () => {
   let dir: { path: string; remove: () => Promise<void> };
@@ -124,9 +125,9 @@ describe('HSM room when LevelDB writes fail (disk full)', () => {
 });
 
 /** A small tmpfs a test can fill (root only; ENVIRONMENT.md), or why not. */
-function mountSmallDisk(at: string): string | undefined {
+function mountSmallDisk(at: string, size = '1m'): string | undefined {
   try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', at], { stdio: 'pipe' });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', at], { stdio: 'pipe' });
     return undefined;
   } catch (err) {
     return `cannot mount a tmpfs here (${(err as Error).message.split('\n')[0]})`;
@@ -164,6 +165,54 @@ describe('keystore file on a disk that fills up (real ENOSPC on a 1 MB tmpfs)', 
       await again.close();
       await p.close();
     } finally {
+      execFileSync('umount', [disk]);
+      await dir.remove();
+    }
+  });
+});
+
+describe('anyad on a disk that fills up (issue 34 as reported; real ENOSPC on a 24 MB tmpfs)', () => {
+  it('signatures refused while the disk is full; after space is back and a restart the audit log verifies and goes on', async (t) => {
+    const dir = await tempDir();
+    const disk = join(dir.path, 'disk');
+    await mkdir(disk);
+    const why = mountSmallDisk(disk, '24m');
+    if (why) {
+      t.skip(why);
+      await dir.remove();
+      return;
+    }
+    const pf = join(dir.path, 'pass');
+    await writeFile(pf, 'a passphrase for a full disk\n', { mode: 0o600 });
+    const args = ['-hsm.provider=software', '-hsm.kdfcost=12', `-hsm.passphrasefile=${pf}`, '-nobitcoind.enable', '-noml.enable'];
+    let d = await startDaemon(join(disk, 'anya'), { args });
+    try {
+      let ch = await unixChannel(d.socket);
+      const keys: string[] = [];
+      for (let i = 0; i < 5; i++) keys.push((await call<{ id: string }>(ch, 'hsm.generatekey', { label: `k${i}` })).id);
+      await writeFile(join(disk, 'filler'), Buffer.alloc(64 * 1024 * 1024)).catch((err: NodeJS.ErrnoException) => assert.equal(err.code, 'ENOSPC'));
+      // Sign until a synced batch no longer fits (the log's last page may still hold a few).
+      let refusal: { code: number; message: string } | undefined;
+      for (let i = 0; i < 2000 && !refusal; i++) {
+        const a = await ch.call('hsm.sign', { key: keys[i % keys.length], digest: randomBytes(32).toString('hex') });
+        if (a.error) refusal = a.error;
+      }
+      assert.ok(refusal, 'a signature was refused on the full disk');
+      const refusedGen = await ch.call('hsm.generatekey', { label: 'on a full disk' });
+      assert.ok(refusedGen.error, 'a key generation was refused on the full disk');
+      ch.close();
+      await d.kill();
+      await rm(join(disk, 'filler'));
+      d = await startDaemon(join(disk, 'anya'), { args });
+      ch = await unixChannel(d.socket);
+      const v = await call<{ ok: boolean; problem?: unknown; rollbacks: unknown[] }>(ch, 'hsm.verifyaudit');
+      assert.equal(v.ok, true, JSON.stringify(v.problem));
+      assert.deepEqual(v.rollbacks, []);
+      await call(ch, 'hsm.sign', { key: keys[0], digest: randomBytes(32).toString('hex') });
+      assert.equal((await call<{ ok: boolean }>(ch, 'hsm.verifyaudit')).ok, true, 'the chain goes on');
+      ch.close();
+    } finally {
+      await d.kill();
       execFileSync('umount', [disk]);
       await dir.remove();
     }

@@ -1,29 +1,38 @@
 // A tamper-evident audit log of every key event, in the hsm sublevel. Each entry carries its sequence number and
 // the hash of the previous entry, and its own hash covers both: a changed, removed or reordered entry breaks the
-// chain at a place verify() names. Three things make it more than a checksum:
-// - a MAC over the hash of the last entry of each commit, with a key that lives in the provider (a non-extractable
-//   token secret; in the keystore, a key derived from the seed): whoever can rewrite LevelDB cannot recompute the
-//   chain. The hash chain runs through the entries before it, so one MAC covers the whole commit (one HSM operation
-//   per commit, not per entry). A keystore that has been locked since start has no key yet; its entries are covered
-//   by the next keyed entry and verify() counts any unkeyed tail; with a token, an unkeyed tail is a forgery;
-// - a head file outside LevelDB (sequence and hash, fsync'd with every commit), so a cut-off tail, or a restore that
-//   rolls the log back, shows at the next start: it is named in the log itself (a rollback entry) and in verify();
-// - the database's own head key, as before.
+// chain at a place verify() names. What makes it more than a checksum (issue 26 item 7):
+// - every entry is covered by a MAC made with a key that lives in the provider (a non-extractable token secret; in
+//   the keystore, a key derived from the seed). One MAC per commit, on its last entry, over that entry's hash and
+//   `from`, the first sequence number of the commit: the hash chain runs through the commit's entries, so the MAC
+//   covers exactly entries from..seq, and commits must tile the log (each `from` is the previous commit's end + 1).
+//   An entry no MAC covers is a break. (Before this rule, the next keyed entry was taken to cover every unkeyed
+//   entry before it, so whoever could write LevelDB rewrote a suffix with empty MACs and anyad vouched for it with
+//   its next commit.)
+// - while the key is out of reach (a keystore locked since start; its key is kept after a lock), nothing is chained:
+//   events go to a journal (u: keys) and are chained, marked `journaled`, by the first commit that has the key.
+//   Journaled entries rest on nothing but anyad's word that it wrote them: whoever can write LevelDB can add to the
+//   journal (never change or remove a chained entry unseen).
+// - a head file outside LevelDB (sequence, hash and a MAC over both under a label of its own), replaced by
+//   write-sync-rename after each commit's batch is durable, never before: it may lag behind the log by the commits in
+//   flight (that is no rollback), and a head file ahead of the log, or naming an entry the log does not have, or
+//   without a valid MAC, is a cut or a restore. It is found at the next start and recorded in the log itself (a
+//   rollback entry), and verify() names it.
 // What it cannot catch: someone who holds the MAC key (a root user on an unlocked keystore), or who puts back an
-// older head file together with the older database it belongs to (no monotonic counter in a PKCS#11 token).
+// older head file together with the older database it belongs to (no monotonic counter in a PKCS#11 token), or a
+// cut of the commits whose head-file write had not finished (the lag).
 //
-// Group commit: entries asked for while a commit is on its way are chained in memory and written together, one
-// synced LevelDB batch and one head-file write for the whole group, and the two writes run side by side. The head
-// file then names the commit in flight (`from`: the head before it), so a crash between the two writes is told
-// apart from a rollback: the database is either at `from` (the commit never finished, nothing of it was answered)
-// or at the new head. Every caller is answered only after both writes are durable, so a signature still leaves
-// anyad only after its audit entry is on disk. Right after answering, the head file is rewritten without `from`
-// (no fsync: it guards against a restore or an edit, which leave the page cache alone; after a power cut the
-// in-flight record is the truth), so a later rollback of exactly the last commit is caught too.
+// Failed writes (issue 34, disk full): a commit's in-memory state (head, journal flags) moves only once its batch is
+// durable; a failed batch rejects its callers with the store's own error, leaves the head file alone (it is written
+// only after a batch), and the next commit continues the chain from what is durable. A head-file write that fails
+// leaves the previous file whole (its temp file is removed) and is retried with the next commit.
+//
+// Group commit: entries asked for while a commit is on its way are chained in memory and written together in one
+// synced LevelDB batch. Every caller is answered once that batch is durable (so a signature still leaves anyad only
+// after its audit entry is on disk); the head file is written after, off the answer's path.
 
-import { createHash } from 'node:crypto';
-import { constants } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { dirname } from 'node:path';
+import { open, rename, unlink } from 'node:fs/promises';
 import type { BatchOp, RoomDb } from '../store/store.js';
 
 export interface AuditEntry {
@@ -44,13 +53,17 @@ export interface AuditEntry {
     | 'policy_cancelled'
     | 'create'
     | 'rollback'
-    | 'orphan';
+    | 'orphan'
+    | 'secret';
   key: string | null;
+  /** What happened; `journaled: true` when it was recorded while the audit key was out of reach (see the top). */
   detail: Record<string, unknown>;
   prev: string;
   hash: string;
-  /** HMAC-SHA256 of the hash with the provider's audit key, hex; null when the key was out of reach. */
+  /** HMAC-SHA256 with the provider's audit key over `from` and the hash, hex, on a commit's last entry; else null. */
   mac: string | null;
+  /** On a MAC'd entry: the first entry its MAC covers (its commit's first). Absent on entries of older builds. */
+  from?: number;
 }
 
 export interface AuditHead {
@@ -58,17 +71,18 @@ export interface AuditHead {
   hash: string;
 }
 
-/** The head file's record: the head, and while a commit is in flight the head before it. */
+/** The head file's record: the head and its MAC (absent in files of older builds, which also had `from`). */
 interface HeadRecord extends AuditHead {
+  mac?: string;
   from?: AuditHead;
 }
 
 export interface AuditVerdict {
   ok: boolean;
   entries: number;
-  /** Entries whose MAC was checked against the provider's key. */
+  /** Entries carrying a MAC checked against the provider's key (one per commit). */
   keyed: number;
-  /** Entries after the last keyed one: their content rests on the hash chain alone. */
+  /** Entries after the last MAC'd one, which no MAC covers (a break, except in a log of an older build). */
   unkeyed_tail: number;
   /** False when the provider's audit key is out of reach now (a locked keystore): MACs were not checked. */
   macs_checked: boolean;
@@ -90,101 +104,131 @@ interface Request {
   event: AuditEntry['event'];
   key: string | null;
   detail: Record<string, unknown>;
+  /** When it happened (a journaled event keeps its own time). */
+  time?: string;
   extra: BatchOp[];
   /** Called once the entry's writes are on their way (or its commit failed before them). */
   issued?: () => void;
-  resolve: (e: AuditEntry) => void;
+  resolve: (e: AuditEntry | undefined) => void;
   reject: (err: unknown) => void;
 }
 
+/** A journal record: an event recorded while the audit key was out of reach, chained once it is back. */
+interface Journaled {
+  event: AuditEntry['event'];
+  key: string | null;
+  detail: Record<string, unknown>;
+  time: string;
+}
+
 const GENESIS = '0'.repeat(64);
-const HEAD_FILE_SIZE = 256;
 /** The most entries one commit carries (a bound on one batch, not on throughput). */
 const MAX_GROUP = 256;
 const seqKey = (n: number): string => `a:${String(n).padStart(12, '0')}`;
 
-function entryHash(e: Omit<AuditEntry, 'hash' | 'mac'>): string {
+function entryHash(e: Omit<AuditEntry, 'hash' | 'mac' | 'from'>): string {
   return createHash('sha256')
     .update(JSON.stringify([e.seq, e.time, e.event, e.key, e.detail, e.prev]))
     .digest('hex');
 }
-const macInput = (hash: string): Buffer => Buffer.from(`anyad-audit-v1:${hash}`);
+/** Entries of older builds: a MAC over the hash alone, taken to cover every entry since the previous MAC. */
+const macInputV1 = (hash: string): Buffer => Buffer.from(`anyad-audit-v1:${hash}`);
+/** A commit's MAC: over its first sequence number and its last entry's hash, so it covers exactly from..seq. */
+const macInput = (from: number, hash: string): Buffer => Buffer.from(`anyad-audit-v2:${from}:${hash}`);
+/** The head file's MAC, under a label of its own: no entry's MAC can be copied into a head file. */
+const headMacInput = (h: AuditHead): Buffer => Buffer.from(`anyad-audit-head-v1:${h.seq}:${h.hash}`);
 
 export class AuditLog {
+  /** The head of what is durable in LevelDB. */
   private head: AuditHead = { seq: 0, hash: GENESIS };
   /** Entries asked for and not yet committed, in the order asked. */
   private queue: Array<Request> = [];
   /** The commit loop while it runs; one at a time, so sequence numbers never collide. */
   private committing: Promise<void> | undefined;
-  private headFh: FileHandle | undefined;
-  /** The same file opened O_DSYNC: a synced record is one write on the thread pool, not a write and then a datasync. */
-  private headSyncFh: FileHandle | undefined;
+  /** True while the journal (u: keys) may hold events to chain. */
+  private journalPending = false;
+  /** A head file whose MAC could not be checked at start (the key was out of reach): checked by the first keyed commit. */
+  private headToCheck: HeadRecord | undefined;
+  /** The head the head file should be brought to, and the writer doing it (one at a time, the latest wins). */
+  private headWanted: AuditHead | undefined;
+  private headWriter: Promise<void> | undefined;
 
   /**
    * @param headFile where the head outside LevelDB lives (undefined: none, for tools reading a copy)
-   * @param mac the provider's audit MAC
-   * @param macRequired true where the key is always in reach (a token): an entry without a MAC is then a forgery
+   * @param mac the provider's audit MAC (undefined while its key is out of reach)
+   * @param write writes one atomic, synced batch (the store's)
+   * @param onHeadError told when a head-file write failed (the file keeps the previous head; retried next commit)
    */
   constructor(
     private readonly db: RoomDb,
     private readonly headFile: string | undefined,
     private readonly mac: AuditMac,
-    private readonly macRequired: () => boolean,
-    /** Writes one atomic, synced batch (the store's). */
     private readonly write: (ops: BatchOp[]) => Promise<void> = () => Promise.reject(new Error('this audit log is read-only')),
+    private readonly onHeadError: (err: unknown) => void = () => undefined,
   ) {}
 
   /** Reads both heads; answers what a rollback or a cut would look like, for the caller to record. */
   async load(): Promise<StartFinding | undefined> {
     this.head = ((await this.db.get('a:head')) as AuditHead | undefined) ?? { seq: 0, hash: GENESIS };
+    for await (const _ of this.db.keys({ gte: 'u:', lt: 'u;', limit: 1 })) this.journalPending = true;
     if (!this.headFile) return undefined;
     const file = await this.readHeadFile();
-    // Read-write, created 0600 if missing, not in append mode (its one record is rewritten in place at offset 0).
-    this.headFh = await open(this.headFile, constants.O_RDWR | constants.O_CREAT, 0o600);
-    this.headSyncFh = await open(this.headFile, constants.O_RDWR | constants.O_DSYNC);
-    let finding: StartFinding | undefined;
     if (!file) {
       if (this.head.seq > 0)
-        finding = {
+        return {
           from_seq: this.head.seq,
           to_seq: this.head.seq,
           reason: `the head file ${this.headFile} was missing (first start of a build that keeps it, or it was removed): entries cut before this start cannot be ruled out`,
         };
-    } else {
-      const problem = await this.checkHeadFile(file, this.head.seq);
-      if (problem) finding = { from_seq: problem.expected, to_seq: this.head.seq, reason: problem.reason };
+      await this.writeHeadFile(this.head).catch((err: unknown) => this.onHeadError(err));
+      return undefined;
     }
-    await this.writeHeadFile(this.head);
-    return finding;
+    const problem = await this.checkHeadFile(file, this.head.seq);
+    if (problem) return { from_seq: problem.expected, to_seq: this.head.seq, reason: problem.reason };
+    const macProblem = await this.checkHeadMac(file);
+    if (macProblem === 'out of reach') this.headToCheck = file;
+    else if (macProblem) return { from_seq: file.seq, to_seq: this.head.seq, reason: macProblem };
+    // Bring a lagging or older-format file up to the log (only with the key: an unMAC'd head is never written).
+    else if (file.seq !== this.head.seq || file.mac === undefined) await this.writeHeadFile(this.head).catch((err: unknown) => this.onHeadError(err));
+    return undefined;
   }
 
   async close(): Promise<void> {
     await this.committing;
-    await this.headFh?.close();
-    await this.headSyncFh?.close();
-    this.headFh = undefined;
-    this.headSyncFh = undefined;
+    await this.headWriter;
   }
 
   /**
-   * Compares the head file with the database, whose log ends at `end`. A commit the head file names as in flight
-   * may have ended either way (nothing of it was answered); anything else that falls short is a rollback or a cut.
+   * Compares the head file with the database, whose log ends at `end`. The file may lag (it is written after each
+   * batch); a file ahead of the log, or naming an entry the log does not hold, is a rollback or a cut.
    */
   private async checkHeadFile(file: HeadRecord, end: number): Promise<{ expected: number; reason: string } | undefined> {
     const at = async (h: AuditHead): Promise<boolean> => h.seq === 0 || ((await this.db.get(seqKey(h.seq))) as AuditEntry | undefined)?.hash === h.hash;
-    if (end === file.seq)
-      return (await at(file)) ? undefined : { expected: file.seq, reason: `entry ${file.seq} is not the one the head file recorded: the log was replaced` };
-    if (file.from && end === file.from.seq)
+    // (An older build wrote the file before its batch and named the commit in flight: a log at its start is whole.)
+    if (file.from && end === file.from.seq && end < file.seq)
       return (await at(file.from))
         ? undefined
         : { expected: file.from.seq, reason: `entry ${file.from.seq} is not the one the head file recorded: the log was replaced` };
-    // Entries up to the commit in flight's start were answered for certain, the rest perhaps: a log that ends
-    // before that start lost answered entries, and everything up to the file's head is named as possibly lost.
-    if (end < (file.from?.seq ?? file.seq))
+    if (end < file.seq)
       return { expected: file.seq, reason: `the log ends at ${end} but the head file says ${file.seq}: entries were removed, or an older state was restored` };
-    // The database is ahead of the head file (the file's write was lost in a crash after the batch): the entry the
-    // file names must still be there.
     return (await at(file)) ? undefined : { expected: file.seq, reason: `entry ${file.seq} is not the one the head file recorded: the log was replaced` };
+  }
+
+  /**
+   * The head file's MAC: undefined when it is the audit key's, 'out of reach' when the key is, else the reason. A
+   * file without one is accepted only where the log has no commit of this build either (an upgrade's first start).
+   */
+  private async checkHeadMac(file: HeadRecord): Promise<string | 'out of reach' | undefined> {
+    const want = await this.mac(headMacInput(file));
+    if (!want) return 'out of reach';
+    if (file.mac === undefined) {
+      const last = file.seq === 0 ? undefined : ((await this.db.get(seqKey(file.seq))) as AuditEntry | undefined);
+      if (last?.from === undefined) return undefined;
+      return `the head file (entry ${file.seq}) carries no MAC although the log's commits do: it was rewritten, so entries cut from the end cannot be ruled out`;
+    }
+    return want.toString('hex') === file.mac
+      ? undefined
+      : `the head file (entry ${file.seq}) carries a MAC the provider's audit key did not make: it was rewritten, so entries cut from the end cannot be ruled out`;
   }
 
   private async readHeadFile(): Promise<HeadRecord | undefined> {
@@ -201,30 +245,76 @@ export class AuditLog {
       throw err;
     }
     if (text === '') return undefined;
-    const h = JSON.parse(text) as HeadRecord;
+    let h: HeadRecord;
+    try {
+      h = JSON.parse(text) as HeadRecord;
+    } catch {
+      throw new Error(`${this.headFile} is not an audit head file`);
+    }
     const valid = (x: AuditHead | undefined): boolean => x !== undefined && Number.isInteger(x.seq) && typeof x.hash === 'string';
-    if (!valid(h) || (h.from !== undefined && !valid(h.from))) throw new Error(`${this.headFile} is not an audit head file`);
+    if (!valid(h) || (h.from !== undefined && !valid(h.from)) || (h.mac !== undefined && typeof h.mac !== 'string'))
+      throw new Error(`${this.headFile} is not an audit head file`);
     return h;
   }
 
   /**
-   * One fixed-size record written in place: no rename, and when synced one O_DSYNC write (a single step on the
-   * thread pool, so it completes while the provider signs on this thread; a write-then-datasync would wait for this
-   * thread between its two steps).
+   * Replaces the head file: a temp file written and synced, renamed over the file, the directory synced. A failure
+   * at any step leaves the previous file whole (and removes the temp file).
    */
-  private async writeHeadFile(h: AuditHead, from?: AuditHead, sync = true): Promise<void> {
-    if (!this.headFh) return;
-    const buf = Buffer.alloc(HEAD_FILE_SIZE, 0x20);
-    buf.write(JSON.stringify({ seq: h.seq, hash: h.hash, ...(from ? { from: { seq: from.seq, hash: from.hash } } : {}) }));
-    buf[HEAD_FILE_SIZE - 1] = 0x0a;
-    await (sync ? this.headSyncFh! : this.headFh).write(buf, 0, HEAD_FILE_SIZE, 0);
+  private async writeHeadFile(h: AuditHead): Promise<void> {
+    if (!this.headFile) return;
+    const mac = await this.mac(headMacInput(h));
+    if (!mac) return;
+    const tmp = `${this.headFile}.tmp-${randomBytes(4).toString('hex')}`;
+    try {
+      const fh = await open(tmp, 'wx', 0o600);
+      try {
+        await fh.writeFile(`${JSON.stringify({ seq: h.seq, hash: h.hash, mac: mac.toString('hex') })}\n`);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, this.headFile);
+    } catch (err) {
+      await unlink(tmp).catch(() => undefined);
+      throw err;
+    }
+    const dir = await open(dirname(this.headFile), 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+  }
+
+  /** Brings the head file to `h` after its batch is durable, off the answer's path; the latest head wins. */
+  private scheduleHead(h: AuditHead): void {
+    this.headWanted = h;
+    this.headWriter ??= (async () => {
+      try {
+        while (this.headWanted) {
+          const next = this.headWanted;
+          this.headWanted = undefined;
+          await this.writeHeadFile(next).catch((err: unknown) => this.onHeadError(err));
+        }
+      } finally {
+        this.headWriter = undefined;
+      }
+    })();
   }
 
   /**
    * Appends an entry: the caller's operations and the entry go in one batch (with the other entries of its group),
-   * so an event and its audit entry exist together or not at all. Answers once the entry is durable.
+   * so an event and its audit entry exist together or not at all. Answers once the entry is durable: the chained
+   * entry, or undefined when the audit key was out of reach and the event went to the journal.
    */
-  append(event: AuditEntry['event'], key: string | null, detail: Record<string, unknown>, extra: BatchOp[] = [], issued?: () => void): Promise<AuditEntry> {
+  append(
+    event: AuditEntry['event'],
+    key: string | null,
+    detail: Record<string, unknown>,
+    extra: BatchOp[] = [],
+    issued?: () => void,
+  ): Promise<AuditEntry | undefined> {
     return new Promise((resolve, reject) => {
       this.queue.push({ event, key, detail, extra, issued, resolve, reject });
       if (!this.committing) this.committing = this.commitAll();
@@ -244,46 +334,116 @@ export class AuditLog {
     }
   }
 
-  private async commitGroup(group: Request[]): Promise<void> {
-    let head = this.head;
+  /**
+   * What the first commit with the key chains before its own entries: a rollback entry for a head file whose MAC
+   * could not be checked at start and is not the key's, then the journal, in the order recorded; with the journal's
+   * deletions. Nothing when the key is still out of reach.
+   */
+  private async catchUp(): Promise<{ before: Request[]; ops: BatchOp[]; headChecked: boolean; journalRead: boolean } | undefined> {
+    if (!this.journalPending && !this.headToCheck) return { before: [], ops: [], headChecked: false, journalRead: false };
+    if (!(await this.mac(macInput(0, GENESIS)))) return undefined;
+    const before: Request[] = [];
     const ops: BatchOp[] = [];
+    const none = (): void => undefined;
+    if (this.headToCheck) {
+      const problem = await this.checkHeadMac(this.headToCheck);
+      if (problem && problem !== 'out of reach')
+        before.push({
+          event: 'rollback',
+          key: null,
+          detail: { from_seq: this.headToCheck.seq, to_seq: this.head.seq, reason: problem },
+          extra: [],
+          resolve: none,
+          reject: none,
+        });
+    }
+    if (this.journalPending)
+      for await (const [k, v] of this.db.iterator({ gte: 'u:', lt: 'u;', limit: MAX_GROUP })) {
+        const j = v as Journaled;
+        before.push({ event: j.event, key: j.key, detail: { ...j.detail, journaled: true }, time: j.time, extra: [], resolve: none, reject: none });
+        ops.push({ type: 'del', sublevel: this.db, key: k });
+      }
+    return { before, ops, headChecked: this.headToCheck !== undefined, journalRead: this.journalPending };
+  }
+
+  private async commitGroup(group: Request[]): Promise<void> {
+    const fail = (err: unknown): void => {
+      for (const r of group) r.issued?.();
+      for (const r of group) r.reject(err);
+    };
+    let prior;
+    try {
+      prior = await this.catchUp();
+    } catch (err) {
+      fail(err);
+      return;
+    }
+    if (!prior) return this.journal(group);
+    const all = [...prior.before, ...group];
+    let head = this.head;
+    const from = head.seq + 1;
     const done: Array<{ r: Request; entry: AuditEntry }> = [];
-    for (const r of group) {
-      const base = { seq: head.seq + 1, time: new Date().toISOString(), event: r.event, key: r.key, detail: r.detail, prev: head.hash };
+    for (const r of all) {
+      const base = { seq: head.seq + 1, time: r.time ?? new Date().toISOString(), event: r.event, key: r.key, detail: r.detail, prev: head.hash };
       const entry: AuditEntry = { ...base, hash: entryHash(base), mac: null };
       head = { seq: entry.seq, hash: entry.hash };
       done.push({ r, entry });
     }
-    // The commit's last entry carries the MAC; the chain through its prev hashes covers the others.
+    // The commit's last entry carries the MAC over from..seq; the chain through its prev hashes covers the others.
     const last = done.at(-1)!.entry;
+    let mac;
     try {
-      const mac = await this.mac(macInput(last.hash));
-      last.mac = mac ? mac.toString('hex') : null;
+      mac = await this.mac(macInput(from, last.hash));
     } catch (err) {
-      for (const { r } of done) r.issued?.();
-      for (const { r } of done) r.reject(err);
+      fail(err);
       return;
     }
+    // (The key went out of reach since catchUp looked: nothing chained, the group goes to the journal.)
+    if (!mac) return this.journal(group);
+    last.mac = mac.toString('hex');
+    last.from = from;
+    const ops: BatchOp[] = [...prior.ops];
     for (const { r, entry } of done) ops.push(...r.extra, { type: 'put', sublevel: this.db, key: seqKey(entry.seq), value: entry });
     ops.push({ type: 'put', sublevel: this.db, key: 'a:head', value: head });
     try {
-      // Side by side: the head file names this commit as in flight, so a crash between the two is no rollback.
-      const writes = Promise.allSettled([this.write(ops), this.writeHeadFile(head, this.head)]);
-      for (const { r } of done) r.issued?.();
-      const results = await writes;
-      const failed = results.find((x): x is PromiseRejectedResult => x.status === 'rejected');
-      if (results[0].status === 'fulfilled') this.head = head;
-      if (failed) throw failed.reason;
+      const written = this.write(ops);
+      for (const r of group) r.issued?.();
+      await written;
     } catch (err) {
-      for (const { r } of done) r.reject(err);
+      // Nothing moved in memory: the next commit continues from what is durable.
+      for (const r of group) r.reject(err);
       return;
     }
+    this.head = head;
+    if (prior.headChecked) this.headToCheck = undefined;
+    // (A journal longer than one group is read on by the next commit.)
+    if (prior.journalRead && prior.ops.length < MAX_GROUP) this.journalPending = false;
     for (const { r, entry } of done) r.resolve(entry);
-    // Settled: the commit is no longer in flight (see the top of this file).
-    await this.writeHeadFile(head, undefined, false).catch(() => undefined);
+    this.scheduleHead(head);
   }
 
-  /** Entries appended so far (the head's sequence number). */
+  /** The key is out of reach: the group's events and operations are written with journal records, nothing chained. */
+  private async journal(group: Request[]): Promise<void> {
+    const ops: BatchOp[] = [];
+    const now = Date.now();
+    group.forEach((r, i) => {
+      const rec: Journaled = { event: r.event, key: r.key, detail: r.detail, time: new Date(now).toISOString() };
+      const id = `u:${String(now).padStart(15, '0')}:${String(i).padStart(4, '0')}:${randomBytes(4).toString('hex')}`;
+      ops.push(...r.extra, { type: 'put', sublevel: this.db, key: id, value: rec });
+    });
+    try {
+      const written = this.write(ops);
+      for (const r of group) r.issued?.();
+      await written;
+    } catch (err) {
+      for (const r of group) r.reject(err);
+      return;
+    }
+    this.journalPending = true;
+    for (const r of group) r.resolve(undefined);
+  }
+
+  /** Entries chained so far (the head's sequence number). */
   count(): number {
     return this.head.seq;
   }
@@ -300,17 +460,21 @@ export class AuditLog {
     let expect = 1;
     let n = 0;
     let keyed = 0;
-    let lastKeyed = 0;
-    /** The first entry of the unkeyed run since the last keyed entry. */
-    let unkeyedFrom: number | undefined;
-    const probe = await this.mac(macInput(GENESIS));
+    /** The last entry a MAC covers (or an entry of a build before MACs, which had none to carry). */
+    let covered = 0;
+    let sawV2 = false;
+    const probe = await this.mac(macInput(0, GENESIS));
     const macsChecked = probe !== undefined;
     const rollbacks: AuditVerdict['rollbacks'] = [];
     const verdict = (problem?: AuditVerdict['problem']): AuditVerdict => {
       const latest = rollbacks.at(-1);
       const p = problem ?? (latest ? { seq: latest.seq, reason: `rollback recorded at entry ${latest.seq}: ${latest.reason}` } : undefined);
-      return { ok: p === undefined, entries: n, keyed, unkeyed_tail: n - lastKeyed, macs_checked: macsChecked, rollbacks, ...(p ? { problem: p } : {}) };
+      return { ok: p === undefined, entries: n, keyed, unkeyed_tail: n - covered, macs_checked: macsChecked, rollbacks, ...(p ? { problem: p } : {}) };
     };
+    const uncovered = (seq: number): AuditVerdict['problem'] => ({
+      seq,
+      reason: `entry ${seq} carries no MAC and no MAC of its commit covers it: the log was rewritten from here on`,
+    });
     for await (const [k, v] of this.db.iterator({ gte: 'a:000000000000', lt: 'a:999999999999~' })) {
       const e = v as AuditEntry;
       n++;
@@ -322,33 +486,31 @@ export class AuditLog {
           seq: e.seq,
           reason: `entry ${e.seq} does not follow entry ${e.seq - 1} (previous hash differs): reordered or an earlier entry was replaced`,
         });
-      const { hash, mac, ...rest } = e;
+      const { hash, mac, from, ...rest } = e;
       if (entryHash(rest) !== hash) return verdict({ seq: e.seq, reason: `entry ${e.seq} was changed (its hash does not match its content)` });
       if (mac) {
+        // A commit's MAC covers from..seq, and commits tile the log: an entry between two commits is covered by none.
+        if (from !== undefined) {
+          sawV2 = true;
+          if (from !== covered + 1) return verdict(uncovered(covered + 1));
+        } else if (sawV2) return verdict(uncovered(covered + 1));
         if (macsChecked) {
-          const want = await this.mac(macInput(hash));
+          const want = await this.mac(from === undefined ? macInputV1(hash) : macInput(from, hash));
           if (!want || want.toString('hex') !== mac)
             return verdict({ seq: e.seq, reason: `entry ${e.seq} carries a MAC the provider's audit key did not make: the log was rewritten from here on` });
         }
         keyed++;
-        lastKeyed = n;
-        unkeyedFrom = undefined;
-      } else if (!(mac === undefined && keyed === 0)) {
-        // (Entries with no mac field at all, before the first keyed one, were written by a build without MACs.)
-        unkeyedFrom ??= e.seq;
-      }
+        covered = e.seq;
+      } else if (mac === undefined && keyed === 0) covered = e.seq; // written by a build without MACs
       if (e.event === 'rollback')
         rollbacks.push({ seq: e.seq, from_seq: Number(e.detail.from_seq), to_seq: Number(e.detail.to_seq), reason: String(e.detail.reason) });
       prev = hash;
       expect++;
     }
-    // Entries without a MAC are covered by the next keyed one; where the key is always in reach (a token) the log
-    // never ends in them, so an unkeyed tail there was written by someone else.
-    if (this.macRequired() && unkeyedFrom !== undefined)
-      return verdict({
-        seq: unkeyedFrom,
-        reason: `entry ${unkeyedFrom} has no MAC although the provider's audit key is always in reach, and no later entry covers it: the log was rewritten from here on`,
-      });
+    // Entries after the last commit's MAC: this build never leaves them (its journal holds what it records without
+    // the key), so someone else wrote them. (A log of an older build that ends in its locked keystore's unkeyed
+    // entries is named too, once: the first commit of this build cannot vouch for them.)
+    if (covered < n) return verdict(uncovered(covered + 1));
     const head = (await this.db.get('a:head')) as AuditHead | undefined;
     if (head && (head.seq !== expect - 1 || head.hash !== prev))
       return verdict({ seq: expect, reason: `the log ends at ${expect - 1} but its head says ${head.seq}: entries were removed from the end` });
@@ -356,6 +518,8 @@ export class AuditLog {
       const file = await this.readHeadFile();
       const problem = file && (await this.checkHeadFile(file, expect - 1));
       if (problem) return verdict({ seq: problem.expected, reason: problem.reason });
+      const macProblem = file && (await this.checkHeadMac(file));
+      if (macProblem && macProblem !== 'out of reach') return verdict({ seq: file.seq, reason: macProblem });
     }
     return verdict();
   }

@@ -76,6 +76,7 @@ export const KeyT = Type.Object({
   created: Type.String(),
   successor: Type.Optional(Type.String()),
   predecessor: Type.Optional(Type.String()),
+  contract_kind: Type.Optional(Type.String({ description: "A contract's key (made by the DLC or channel room): dlc or channel." })),
 });
 
 export const Subject = Type.String({ pattern: '^(key:[0-9a-f]{16}|group:[A-Za-z0-9_.-]{1,64})$', description: 'key:<id> or group:<name>.' });

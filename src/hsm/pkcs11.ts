@@ -7,7 +7,16 @@ import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
 import { Backoff } from '../core/backoff.js';
 import { compressPoint, rawToLowSDer, verifySignature } from './ecdsa.js';
-import { ProviderError, ProviderUnsupportedError, type Curve, type KeyProvider, type ProviderKey, type ProviderStatus, type Scheme } from './provider.js';
+import {
+  ProviderError,
+  ProviderMismatchError,
+  ProviderUnsupportedError,
+  type Curve,
+  type KeyProvider,
+  type ProviderKey,
+  type ProviderStatus,
+  type Scheme,
+} from './provider.js';
 
 const require = createRequire(import.meta.url);
 // pkcs11js is CommonJS (its types come along), loaded only when this provider is configured.
@@ -27,6 +36,11 @@ const SIGN_SESSIONS = 2;
 
 /** CKA_ID of the audit MAC key: fixed, so every start finds the same key. */
 const AUDIT_KEY_ID = Buffer.from('anyad-audit-mac-v1');
+/** Label and CKA_ID of the AES key that wraps the data key secrets at rest are sealed with (seal.ts). */
+const WRAP_KEY_LABEL = 'anyad secrets at rest v1';
+const WRAP_KEY_ID = Buffer.from('anyad-secrets-wrap-v1');
+/** Associated data of the wrapped data key: a wrapped value of any other kind does not unwrap as one. */
+const WRAP_AAD = Buffer.from('anyad data key v1');
 
 export interface Pkcs11Options {
   module: string;
@@ -346,6 +360,70 @@ export class Pkcs11Provider implements KeyProvider {
 
   /** The audit key's object handle in the current session (cleared when the session is reopened). */
   private auditKey: Buffer | undefined;
+
+  /** The token's AES wrapping key, found by label and CKA_ID; made (sensitive, never extractable) only when `create`. */
+  private wrapKey(p11: PKCS11, s: Buffer, create: boolean): Buffer {
+    p11.C_FindObjectsInit(s, [
+      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
+      { type: pkcs11js.CKA_LABEL, value: WRAP_KEY_LABEL },
+      { type: pkcs11js.CKA_ID, value: WRAP_KEY_ID },
+    ]);
+    const found = p11.C_FindObjects(s) ?? undefined;
+    p11.C_FindObjectsFinal(s);
+    if (found) return found;
+    if (!create)
+      throw new ProviderMismatchError(
+        `token '${this.opts.tokenLabel}' holds no key labelled '${WRAP_KEY_LABEL}': this state's secrets were sealed on another token`,
+      );
+    return p11.C_GenerateKey(s, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, [
+      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
+      { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
+      { type: pkcs11js.CKA_VALUE_LEN, value: 32 },
+      { type: pkcs11js.CKA_TOKEN, value: true },
+      { type: pkcs11js.CKA_PRIVATE, value: true },
+      { type: pkcs11js.CKA_SENSITIVE, value: true },
+      { type: pkcs11js.CKA_EXTRACTABLE, value: false },
+      { type: pkcs11js.CKA_ENCRYPT, value: true },
+      { type: pkcs11js.CKA_DECRYPT, value: true },
+      { type: pkcs11js.CKA_LABEL, value: WRAP_KEY_LABEL },
+      { type: pkcs11js.CKA_ID, value: WRAP_KEY_ID },
+    ]);
+  }
+
+  /** AES-256-GCM on the token: a 12-byte random IV, then the ciphertext and its 16-byte tag. */
+  async wrapDataKey(dataKey: Uint8Array): Promise<Buffer> {
+    return this.withSession((p11, s) => {
+      const key = this.wrapKey(p11, s, true);
+      const iv = randomBytes(12);
+      p11.C_EncryptInit(
+        s,
+        { mechanism: pkcs11js.CKM_AES_GCM, parameter: { type: pkcs11js.CK_PARAMS_AES_GCM, iv, aad: WRAP_AAD, ivBits: 96, tagBits: 128 } as never },
+        key,
+      );
+      const out = p11.C_Encrypt(s, Buffer.from(dataKey), Buffer.alloc(dataKey.length + 16));
+      return Buffer.concat([iv, out]);
+    });
+  }
+
+  async unwrapDataKey(wrapped: Uint8Array): Promise<Buffer> {
+    if (wrapped.length !== 12 + 32 + 16) throw new ProviderError('the wrapped data key has the wrong length');
+    return this.withSession((p11, s) => {
+      const key = this.wrapKey(p11, s, false);
+      const iv = Buffer.from(wrapped.subarray(0, 12));
+      p11.C_DecryptInit(
+        s,
+        { mechanism: pkcs11js.CKM_AES_GCM, parameter: { type: pkcs11js.CK_PARAMS_AES_GCM, iv, aad: WRAP_AAD, ivBits: 96, tagBits: 128 } as never },
+        key,
+      );
+      try {
+        return Buffer.from(p11.C_Decrypt(s, Buffer.from(wrapped.subarray(12)), Buffer.alloc(48)));
+      } catch (err) {
+        if (/CKR_(ENCRYPTED_DATA_INVALID|ENCRYPTED_DATA_LEN_RANGE)/.test((err as Error).message))
+          throw new ProviderMismatchError(`token '${this.opts.tokenLabel}' cannot unwrap this state's data key: it was wrapped by another token's key`);
+        throw err;
+      }
+    });
+  }
 
   async healthCheck(handle: string): Promise<void> {
     const digest = randomBytes(32);

@@ -191,8 +191,28 @@ export class PolicyEngine {
     return undefined;
   }
 
+  /**
+   * A contract signature's rule (contract.ts): its spends_sat against each subject's max_amount_sat and
+   * velocity_24h_sat, counted like a spend's amount. Called inside the subjects' critical section.
+   */
+  async contractDenial(subjects: string[], spends_sat: number, now = Date.now()): Promise<Denial | undefined> {
+    for (const subject of subjects) {
+      const p = await this.get(subject);
+      if (!p) continue;
+      const deny = (rule: string, message: string): Denial => ({ rule, message: `${subject}: ${message}`, subject });
+      if (p.max_amount_sat !== undefined && spends_sat > p.max_amount_sat)
+        return deny('max_amount_sat', `the contract signature moves ${spends_sat} sat, more than max_amount_sat ${p.max_amount_sat}`);
+      if (p.velocity_24h_sat !== undefined) {
+        const spent = await this.spentSince(subject, now - DAY_MS);
+        if (spent + spends_sat > p.velocity_24h_sat)
+          return deny('velocity_24h_sat', `${spent} sat sent in the last 24 h plus ${spends_sat} would pass velocity_24h_sat ${p.velocity_24h_sat}`);
+      }
+    }
+    return undefined;
+  }
+
   /** Velocity counter entries for an approved spend (written in the same batch as the audit entry). */
-  recordOps(f: SpendFacts, now = Date.now()): BatchOp[] {
+  recordOps(f: Pick<SpendFacts, 'subjects' | 'amount_sat'>, now = Date.now()): BatchOp[] {
     if (f.amount_sat === 0) return [];
     return f.subjects.map((s) => ({
       type: 'put' as const,

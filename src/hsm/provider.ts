@@ -64,6 +64,17 @@ export interface KeyProvider {
    * still locked since start).
    */
   auditMac(data: Uint8Array): Promise<Buffer | undefined>;
+  /**
+   * Secrets at rest (seal.ts), where the provider holds the seed: the 32-byte sealing key (an HKDF of the seed),
+   * which it keeps only while unlocked (throws ProviderLockedError otherwise). The keystore has it.
+   */
+  sealingKey?(): Uint8Array;
+  /**
+   * Secrets at rest on a token: a random data key encrypted (AES-256-GCM) under an AES key made on the token once,
+   * found by its label and never extractable; `unwrapDataKey` answers it again from what `wrapDataKey` made.
+   */
+  wrapDataKey?(dataKey: Uint8Array): Promise<Buffer>;
+  unwrapDataKey?(wrapped: Uint8Array): Promise<Buffer>;
 }
 
 export class ProviderError extends Error {
@@ -75,4 +86,8 @@ export class ProviderLockedError extends ProviderError {
 /** A permanent refusal: this provider cannot do that at all (as opposed to a transient outage). */
 export class ProviderUnsupportedError extends ProviderError {
   override name = 'ProviderUnsupportedError';
+}
+/** A permanent mismatch between this state and the provider (a data key wrapped by another token): Conflict. */
+export class ProviderMismatchError extends ProviderError {
+  override name = 'ProviderMismatchError';
 }

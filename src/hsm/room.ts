@@ -56,11 +56,15 @@ export interface ContractSigning {
   spends_sat: number;
 }
 
-/** What other rooms may use of the HSM: a veto on signatures. */
+/** What other rooms may use of the HSM: a veto on signatures, contract keys and signatures, secrets at rest. */
 export interface HsmApi {
   addVeto(name: string, veto: Veto): void;
-  /** A fresh secp256k1 key for another room's contract (e.g. a DLC's funding key): its id and public key. */
-  generateKey(label: string, group: string | null): Promise<{ id: string; public_key: string }>;
+  /**
+   * A fresh secp256k1 key for another room's contract (e.g. a DLC's funding key): its id and public key. It is a
+   * contract key of `kind` (contract.ts), in the policy group named by the kind ('dlc', 'channel') unless `group`
+   * names another; without `kind`, the kind is read from the label prefix this tree's rooms use ('dlc ', 'sc ').
+   */
+  generateKey(label: string, group: string | null, kind?: ContractSigning['kind']): Promise<{ id: string; public_key: string }>;
   /** ECDSA signature (DER, low S) of a digest, through the same gates and audit as hsm.sign. */
   signDigest(id: string, digest: Buffer, caller: string, contract?: ContractSigning): Promise<Buffer>;
   /** Why this HSM cannot make ECDSA adaptor signatures (a PKCS#11 token), or undefined when it can. */
@@ -75,6 +79,21 @@ export interface HsmApi {
   derivedSecret(id: string, label: string, caller: string): Promise<Buffer>;
   /** hsm.signpsbt: the inputs the HSM has keys for, after the signing policy allows the spend. */
   signPsbt(base64: string, caller: string, contract?: ContractSigning): Promise<{ psbt: string; signed: number[] }>;
+  /**
+   * Seals a secret for keeping at rest (in the caller's sublevel): XChaCha20-Poly1305 under a key the HSM holds (the
+   * keystore's, derived from its seed; on a token a data key wrapped by an AES key on the token), with `purpose`
+   * (printable ASCII, 1..200 characters, e.g. 'channels.seed') bound as associated data. Answers
+   * 'anyad-sealed-v1:' + base64url(nonce || ciphertext || tag). Errors: Locked (-32012) while the keystore is
+   * locked, InvalidParams (-32602) for a bad purpose, BackendUnavailable (-32010) when the token is out of reach.
+   */
+  sealSecret(purpose: string, plaintext: Buffer): Promise<string>;
+  /**
+   * The plaintext of a value sealSecret made for the same purpose in this state. Errors: InvalidParams (-32602)
+   * when it was sealed for another purpose, under another keystore or token, or was changed; Locked (-32012)
+   * while the keystore is locked; Conflict (-32014) when this token cannot unwrap the state's data key (the state
+   * was sealed on another token); BackendUnavailable (-32010) when the token is out of reach.
+   */
+  openSecret(purpose: string, sealed: string): Promise<Buffer>;
 }
 
 export const hsmRoom: Room = {
@@ -115,17 +134,20 @@ export const hsmRoom: Room = {
     });
     const api: HsmApi = {
       addVeto: (name, veto) => service.addVeto(name, veto),
-      generateKey: async (label, group) => {
-        const k = await service.generateKey(label, 'secp256k1', group);
+      generateKey: async (label, group, kind) => {
+        const { contractKindOf } = await import('./contract.js');
+        const k = await service.generateKey(label, 'secp256k1', group, { contractKind: contractKindOf(kind, label) });
         return { id: k.id, public_key: k.public_key };
       },
-      signDigest: (id, digest, caller) => service.sign(id, digest, 'ecdsa', caller),
+      signDigest: (id, digest, caller, contract) => service.sign(id, digest, 'ecdsa', caller, contract),
       adaptorRefusal: () => service.adaptorRefusal(),
-      adaptorSignAll: (id, items, caller) => service.adaptorSignAll(id, items, caller),
-      signPsbt: (base64, caller) => service.signPsbt(base64, caller),
+      adaptorSignAll: (id, items, caller, contract) => service.adaptorSignAll(id, items, caller, contract),
+      signPsbt: (base64, caller, contract) => service.signPsbt(base64, caller, contract),
       channelRefusal: () => service.channelRefusal(),
-      tweakedSign: (id, digest, tweak, caller) => service.tweakedSign(id, digest, tweak, caller),
+      tweakedSign: (id, digest, tweak, caller, contract) => service.tweakedSign(id, digest, tweak, caller, contract),
       derivedSecret: (id, label, caller) => service.derivedSecret(id, label, caller),
+      sealSecret: (purpose, plaintext) => service.sealSecret(purpose, plaintext),
+      openSecret: (purpose, sealed) => service.openSecret(purpose, sealed),
     };
     return { service, methods: hsmMethods(service, network, config.int('hsm.unlocktimeout')), api };
   },

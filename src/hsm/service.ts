@@ -16,13 +16,19 @@ import { HealthCell, type Service } from '../core/service.js';
 import { rpcError, RpcError } from '../rpc/errors.js';
 import type { EventBus } from '../rpc/events.js';
 import type { BatchOp, RoomDb, Store } from '../store/store.js';
+
+/** What the service writes through: the store's synced, atomic batch (a test may pass a wrapper that fails it). */
+export type HsmStore = Pick<Store, 'batch'>;
 import { AuditLog, type AuditEntry } from './audit.js';
+import { open as openSealed, purposeProblem, seal } from './seal.js';
+import { contractDetail, contractProblem, type ContractKind } from './contract.js';
+import type { ContractSigning } from './room.js';
 import { verifySignature } from './ecdsa.js';
 import { startProvider } from './factory.js';
 import { loosening, meet, PolicyEngine, type PendingPolicy, type Policy, type SpendFacts, type Veto } from './policy.js';
-import { ProviderError, ProviderLockedError, ProviderUnsupportedError, type Curve, type KeyProvider, type Scheme } from './provider.js';
+import { ProviderError, ProviderLockedError, ProviderMismatchError, ProviderUnsupportedError, type Curve, type KeyProvider, type Scheme } from './provider.js';
 import { ownScripts, planPsbt, PsbtError, signPlanned, type SigningKey } from './psbt.js';
-import { SoftwareProvider } from './software.js';
+import { passphraseProblem, SoftwareProvider } from './software.js';
 
 export interface KeyRecord {
   id: string;
@@ -36,6 +42,8 @@ export interface KeyRecord {
   created: string;
   successor?: string;
   predecessor?: string;
+  /** A key made through HsmApi.generateKey for a contract of this kind (contract.ts). */
+  contract_kind?: ContractKind;
 }
 
 export interface HsmSettings {
@@ -50,6 +58,7 @@ export function providerError(err: unknown): unknown {
   if (err instanceof RpcError) return err;
   if (err instanceof ProviderLockedError) return rpcError('Locked', err.message);
   if (err instanceof ProviderUnsupportedError) return rpcError('Unsupported', err.message, { service: 'hsm' });
+  if (err instanceof ProviderMismatchError) return rpcError('Conflict', err.message, { service: 'hsm' });
   if (err instanceof ProviderError)
     return rpcError(/^no (private )?key/.test(err.message) ? 'NotFound' : 'BackendUnavailable', err.message, { service: 'hsm' });
   return err;
@@ -85,7 +94,7 @@ export class HsmService implements Service {
     private readonly kinds: string[],
     private readonly config: Config,
     private readonly db: RoomDb,
-    private readonly store: Store,
+    private readonly store: HsmStore,
     private readonly network: bitcoin.Network,
     private readonly log: Logger,
     private readonly bus: EventBus,
@@ -95,8 +104,8 @@ export class HsmService implements Service {
       db,
       join(config.netdir, 'hsm-audit.head'),
       (data) => this.provider?.auditMac(data) ?? Promise.resolve(undefined),
-      () => this.provider?.kind === 'pkcs11',
       (ops) => this.store.batch(ops),
+      (err) => this.log.warn({ err }, 'HSM audit head file not brought up to date (it lags; retried with the next entry)'),
     );
     this.policy = new PolicyEngine(db);
   }
@@ -170,6 +179,8 @@ export class HsmService implements Service {
   async close(): Promise<void> {
     if (this.pendingTimer) clearInterval(this.pendingTimer);
     await this.audit.close();
+    this.dataKey?.fill(0);
+    this.dataKey = undefined;
     await this.provider?.close();
     this.cell.set('stopped', 'closed');
   }
@@ -215,6 +226,9 @@ export class HsmService implements Service {
     if (!k) {
       k = (await this.db.get(`k:${id}`)) as KeyRecord | undefined;
       if (!k) throw rpcError('NotFound', `no key ${id}`);
+      // (A write that landed while this read ran is newer than what it read.)
+      const written = this.cache.get(id);
+      if (written) return written;
       this.cache.set(id, k);
     }
     return k;
@@ -229,7 +243,20 @@ export class HsmService implements Service {
    * Creates a key. An intent naming the handle is durable before the provider makes the key, so a crash between
    * the two leaves an orphan that the next start finds (adoptOrphans) instead of a key nobody knows of.
    */
-  async generateKey(label: string, curve: Curve, group: string | null, predecessor?: string): Promise<KeyRecord> {
+  async generateKey(
+    label: string,
+    curve: Curve,
+    group: string | null,
+    opts: {
+      predecessor?: string;
+      /** Writes that belong with the new key (a rotation's policy carried over), in its batch. */
+      withKey?: (rec: KeyRecord) => BatchOp[];
+      /** A contract key (HsmApi.generateKey): its group is the kind's unless one is named. */
+      contractKind?: ContractKind;
+    } = {},
+  ): Promise<KeyRecord> {
+    const { predecessor, withKey = () => [], contractKind } = opts;
+    if (contractKind) group ??= contractKind;
     const p = this.need();
     return this.locks.run('keygen', async () => {
       try {
@@ -248,11 +275,14 @@ export class HsmService implements Service {
           state: 'active',
           created: new Date().toISOString(),
           ...(predecessor ? { predecessor } : {}),
+          ...(contractKind ? { contract_kind: contractKind } : {}),
         };
-        await this.record('generate', rec.id, { label, curve, group, provider: p.kind }, [
-          this.putKey(rec),
-          ...(handle ? [{ type: 'del' as const, sublevel: this.db, key: intent }] : []),
-        ]);
+        await this.record(
+          'generate',
+          rec.id,
+          { label, curve, group, provider: p.kind, ...(predecessor ? { predecessor } : {}), ...(contractKind ? { contract_kind: contractKind } : {}) },
+          [this.putKey(rec), ...withKey(rec), ...(handle ? [{ type: 'del' as const, sublevel: this.db, key: intent }] : [])],
+        );
         return rec;
       } catch (err) {
         throw providerError(err);
@@ -305,8 +335,8 @@ export class HsmService implements Service {
   }
 
   /** Signs a 32-byte digest with an active key, unless a policy on the key forbids raw signing. */
-  async sign(id: string, digest: Buffer, scheme: Scheme, caller: string): Promise<Buffer> {
-    return this.signDigest(id, digest, caller, { scheme }, (p, handle) => p.sign(handle, digest, scheme), true);
+  async sign(id: string, digest: Buffer, scheme: Scheme, caller: string, contract?: ContractSigning): Promise<Buffer> {
+    return this.signDigest(id, digest, caller, { scheme }, (p, handle) => p.sign(handle, digest, scheme), true, contract);
   }
 
   /** Why this HSM cannot make ECDSA adaptor signatures (a token's mechanism signs plain ECDSA only), or undefined. */
@@ -327,12 +357,12 @@ export class HsmService implements Service {
   }
 
   /** ECDSA with the key as (k·mul + add) mod n (BOLT 3 per-commitment and revocation keys): gated and audited as hsm.sign. */
-  async tweakedSign(id: string, digest: Buffer, tweak: { mul?: Buffer; add?: Buffer }, caller: string): Promise<Buffer> {
+  async tweakedSign(id: string, digest: Buffer, tweak: { mul?: Buffer; add?: Buffer }, caller: string, contract?: ContractSigning): Promise<Buffer> {
     const refusal = this.channelRefusal();
     if (refusal) throw rpcError('Unsupported', refusal, { service: 'hsm' });
     const mul = tweak.mul ?? Buffer.from('01'.padStart(64, '0'), 'hex');
     const add = tweak.add ?? Buffer.alloc(32);
-    return this.signDigest(id, digest, caller, { scheme: 'ecdsa-tweaked' }, (p, handle) => p.tweakedSign!(handle, digest, mul, add));
+    return this.signDigest(id, digest, caller, { scheme: 'ecdsa-tweaked' }, (p, handle) => p.tweakedSign!(handle, digest, mul, add), false, contract);
   }
 
   /** A secret derived from the key and a label (a channel's per-commitment seed), audited as a use of the key. */
@@ -349,17 +379,27 @@ export class HsmService implements Service {
    * SHA-256 over every (digest, point) pair in order; a DLC with a thousand CETs costs one synced write, not a
    * thousand, and the signatures are returned once the entry is durable.
    */
-  async adaptorSignAll(id: string, items: Array<{ point: Buffer; digest: Buffer }>, caller: string): Promise<Buffer[]> {
+  async adaptorSignAll(id: string, items: Array<{ point: Buffer; digest: Buffer }>, caller: string, contract?: ContractSigning): Promise<Buffer[]> {
     const refusal = this.adaptorRefusal();
     if (refusal) throw rpcError('Unsupported', refusal, { service: 'hsm' });
     // The entry's digest is a SHA-256 over every (digest, point) pair in order: one 32-byte name for all of them.
     const h = createHash('sha256');
     for (const x of items) h.update(x.digest).update(x.point);
     const out: Buffer[] = [];
-    await this.signDigest(id, h.digest(), caller, { scheme: 'ecdsa-adaptor', count: items.length }, async (p, handle) => {
-      for (const x of items) out.push(Buffer.from(await p.adaptorSign!(handle, x.point, x.digest)));
-      return out[0] ?? new Uint8Array();
-    });
+    // (With a context, its spends_sat is counted once for the call: the adaptor signatures are alternatives, of
+    // which one CET at most is ever completed.)
+    await this.signDigest(
+      id,
+      h.digest(),
+      caller,
+      { scheme: 'ecdsa-adaptor', count: items.length },
+      async (p, handle) => {
+        for (const x of items) out.push(Buffer.from(await p.adaptorSign!(handle, x.point, x.digest)));
+        return out[0] ?? new Uint8Array();
+      },
+      false,
+      contract,
+    );
     return out;
   }
 
@@ -375,10 +415,16 @@ export class HsmService implements Service {
     make: (p: KeyProvider, handle: string) => Promise<Uint8Array>,
     /** `make` is the provider's sign(), which may run off this thread (KeyProvider.signsOffThread). */
     providerSign = false,
+    /** The contract this signature is for (contract.ts): its rule instead of the raw-signing rule. */
+    contract?: ContractSigning,
   ): Promise<Buffer> {
-    const k = await this.key(id);
-    const subjects = this.subjectsOf(k);
+    const bad = contract && contractProblem(contract);
+    if (bad) throw rpcError('InvalidParams', bad);
+    // The subjects follow from the key's group, which never changes; its state does (hsm.rotatekey, disablekey),
+    // so it is read again inside the critical section those take too (issue 26 item 10).
+    const subjects = this.subjectsOf(await this.key(id));
     return this.locks.run(subjects, async () => {
+      const k = await this.key(id);
       if (k.state !== 'active') {
         await this.record('deny', id, { rule: `key_${k.state}`, caller });
         throw rpcError('PolicyDenied', `key ${id} is ${k.state}${k.successor ? `; its successor is ${k.successor}` : ''}: it verifies but no longer signs`, {
@@ -386,18 +432,33 @@ export class HsmService implements Service {
         });
       }
       for (const s of subjects) await this.applyDue(s);
-      const denial = await this.policy.rawSignDenial(subjects);
+      const ctx = contract ? contractDetail(contract) : {};
+      let denial: { rule: string; message: string; subject?: string } | undefined;
+      if (!contract) {
+        // (A derived secret of a contract key, a channel's per-commitment seed, signs nothing: no raw-signing rule.)
+        if (!(k.contract_kind && detail.scheme === 'derived-secret')) denial = await this.policy.rawSignDenial(subjects);
+      } else if (!k.contract_kind)
+        denial = {
+          rule: 'contract_key',
+          subject: `key:${id}`,
+          message: `key ${id} was not made for a contract (HsmApi.generateKey), so it signs no contract's digests`,
+        };
+      else if (k.contract_kind !== contract.kind)
+        denial = { rule: 'contract_kind', subject: `key:${id}`, message: `key ${id} is a ${k.contract_kind} key; the signature is for a ${contract.kind}` };
+      else denial = await this.policy.contractDenial(subjects, contract.spends_sat);
       if (denial) {
-        await this.record('deny', id, { rule: denial.rule, subject: denial.subject, digest: digest.toString('hex'), caller });
+        await this.record('deny', id, { rule: denial.rule, subject: denial.subject, digest: digest.toString('hex'), caller, ...ctx });
         throw rpcError('PolicyDenied', `policy denied the signature: ${denial.message}`, { rule: denial.rule, subject: denial.subject ?? null });
       }
       const provider = this.need();
       return this.signAudited(
         id,
         caller,
-        { ...detail, digest: digest.toString('hex'), caller },
+        { ...detail, digest: digest.toString('hex'), caller, ...ctx },
         () => make(provider, k.handle),
         providerSign && provider.signsOffThread === true,
+        // The velocity counters in the entry's own batch, inside this critical section.
+        contract ? this.policy.recordOps({ subjects, amount_sat: contract.spends_sat }) : [],
       );
     });
   }
@@ -409,7 +470,14 @@ export class HsmService implements Service {
    * synced writes run on the thread pool meanwhile. A signature that then fails leaves its entry followed by a
    * sign_failed entry, so the log never shows a signature that was not made without saying so.
    */
-  private async signAudited(id: string, caller: string, detail: Record<string, unknown>, sign: () => Promise<Uint8Array>, offThread: boolean): Promise<Buffer> {
+  private async signAudited(
+    id: string,
+    caller: string,
+    detail: Record<string, unknown>,
+    sign: () => Promise<Uint8Array>,
+    offThread: boolean,
+    extra: BatchOp[] = [],
+  ): Promise<Buffer> {
     let signing: Promise<Uint8Array> | undefined;
     if (offThread) {
       signing = (async () => sign())();
@@ -417,7 +485,7 @@ export class HsmService implements Service {
     }
     let issued!: () => void;
     const onTheirWay = new Promise<void>((r) => (issued = r));
-    const audited = this.record('sign', id, detail, [], issued);
+    const audited = this.record('sign', id, detail, extra, issued);
     if (!signing) {
       // (A commit that fails before its writes settles `audited` without calling `issued`.)
       await Promise.race([onTheirWay, audited.catch(() => undefined)]);
@@ -431,6 +499,63 @@ export class HsmService implements Service {
       throw err;
     }
     return Buffer.from(signed.value);
+  }
+
+  /** A token's data key for secrets at rest, once unwrapped (wiped at close). */
+  private dataKey: Buffer | undefined;
+
+  /**
+   * The key secrets at rest are sealed with (seal.ts): the keystore's (Locked while it is locked); on a token the
+   * data key, unwrapped from the hsm sublevel, or made, wrapped and written (audited) before its first use.
+   */
+  private async sealingKey(create: boolean): Promise<Uint8Array | undefined> {
+    const p = this.need();
+    if (p.sealingKey) return p.sealingKey();
+    if (!p.wrapDataKey || !p.unwrapDataKey) throw new ProviderUnsupportedError(`the ${p.kind} provider cannot seal secrets`);
+    if (this.dataKey) return this.dataKey;
+    return this.locks.run('secrets', async () => {
+      if (this.dataKey) return this.dataKey;
+      const stored = (await this.db.get('sk:data')) as { wrapped: string } | undefined;
+      if (stored) return (this.dataKey = await p.unwrapDataKey!(Buffer.from(stored.wrapped, 'base64')));
+      if (!create) return undefined;
+      const fresh = randomBytes(32);
+      const wrapped = await p.wrapDataKey!(fresh);
+      // Durable before the first value sealed under it can be handed out.
+      await this.record('secret', null, { made: 'data key for secrets at rest', provider: p.kind }, [
+        { type: 'put', sublevel: this.db, key: 'sk:data', value: { wrapped: wrapped.toString('base64'), created: new Date().toISOString() } },
+      ]);
+      return (this.dataKey = fresh);
+    });
+  }
+
+  /** HsmApi.sealSecret: the plaintext sealed for the purpose (seal.ts). */
+  async sealSecret(purpose: string, plaintext: Buffer): Promise<string> {
+    const problem = purposeProblem(purpose);
+    if (problem) throw rpcError('InvalidParams', problem);
+    try {
+      return seal((await this.sealingKey(true))!, purpose, plaintext);
+    } catch (err) {
+      throw providerError(err);
+    }
+  }
+
+  /** HsmApi.openSecret: the plaintext, or InvalidParams when the value was not sealed here for this purpose, or was changed. */
+  async openSecret(purpose: string, sealed: string): Promise<Buffer> {
+    const problem = purposeProblem(purpose);
+    if (problem) throw rpcError('InvalidParams', problem);
+    let key: Uint8Array | undefined;
+    try {
+      key = await this.sealingKey(false);
+    } catch (err) {
+      throw providerError(err);
+    }
+    const plain = key && openSealed(key, purpose, sealed);
+    if (!plain)
+      throw rpcError(
+        'InvalidParams',
+        `cannot open the sealed value for purpose '${purpose}': it was sealed for another purpose or under another keystore or token, or it was changed`,
+      );
+    return plain;
   }
 
   async verify(id: string, digest: Buffer, signature: Buffer, scheme: Scheme): Promise<boolean> {
@@ -486,7 +611,11 @@ export class HsmService implements Service {
   async signPsbt(
     base64: string,
     caller: string,
+    /** A contract's funding (contract.ts): its spends_sat is the amount the policy counts, named in the audit entry. */
+    contract?: ContractSigning,
   ): Promise<{ psbt: string; txid: string | null; signed: number[]; keys: string[]; amount_sat: number; fee_sat: number; feerate_sat_vb: number }> {
+    const bad = contract && contractProblem(contract);
+    if (bad) throw rpcError('InvalidParams', bad);
     const all = await this.keys();
     let plan;
     try {
@@ -497,33 +626,45 @@ export class HsmService implements Service {
     }
     const txid = txidOf(plan.psbt);
     if (plan.inputs.length === 0) return { psbt: base64, txid, signed: [], keys: [], amount_sat: 0, fee_sat: Number(plan.fee_sat), feerate_sat_vb: 0 };
-    const byId = new Map(all.map((k) => [k.id, k]));
-    const signers = plan.keys.map((id) => byId.get(id)!);
-    const change = signers.map((k) => this.changeScripts(k, all, byId));
-    const outputs = plan.outputs.map((o) => ({ address: o.address, own: change.every((set) => set.some((s) => s.equals(o.script))), value_sat: o.value_sat }));
-    const subjects = [...new Set(signers.flatMap((k) => this.subjectsOf(k)))];
-    const facts: SpendFacts = {
-      psbt: base64,
-      subjects,
-      amount_sat: outputs.filter((o) => !o.own).reduce((a, o) => a + o.value_sat, 0),
-      fee_sat: Number(plan.fee_sat),
-      feerate_sat_vb: Math.round((Number(plan.fee_sat) / plan.vsize) * 100) / 100,
-      fee_verified: plan.fee_verified,
-      sighash_types: plan.sighash_types,
-      outputs,
-    };
-    const summary = {
-      txid,
-      outputs: outputs.map((o) => ({ address: o.address, value_sat: o.value_sat, change: o.own })),
-      amount_sat: facts.amount_sat,
-      fee_sat: facts.fee_sat,
-      caller,
-    };
+    // The subjects follow from the signing keys' groups, which never change; the keys' states (and so what counts
+    // as change: a retired key's is its successor only) are read inside the critical section (issue 26 item 10).
+    const subjects = [...new Set(plan.keys.flatMap((id) => this.subjectsOf(all.find((k) => k.id === id)!)))];
     return this.locks.run(subjects, async () => {
+      const now = await this.keys();
+      const byId = new Map(now.map((k) => [k.id, k]));
+      const signers = plan.keys.map((id) => byId.get(id)!);
+      const change = signers.map((k) => this.changeScripts(k, now, byId));
+      const outputs = plan.outputs.map((o) => ({
+        address: o.address,
+        own: change.every((set) => set.some((s) => s.equals(o.script))),
+        value_sat: o.value_sat,
+      }));
+      const facts: SpendFacts = {
+        psbt: base64,
+        subjects,
+        // A contract's funding pays into an output both sides hold, beside the counterparty's inputs and change: what
+        // this side moves away is what its room says (spends_sat), not every output that is not its own.
+        amount_sat: contract ? contract.spends_sat : outputs.filter((o) => !o.own).reduce((a, o) => a + o.value_sat, 0),
+        fee_sat: Number(plan.fee_sat),
+        feerate_sat_vb: Math.round((Number(plan.fee_sat) / plan.vsize) * 100) / 100,
+        fee_verified: plan.fee_verified,
+        sighash_types: plan.sighash_types,
+        outputs,
+      };
+      const summary = {
+        txid,
+        outputs: outputs.map((o) => ({ address: o.address, value_sat: o.value_sat, change: o.own })),
+        amount_sat: facts.amount_sat,
+        fee_sat: facts.fee_sat,
+        caller,
+        ...(contract ? contractDetail(contract) : {}),
+      };
       for (const s of subjects) await this.applyDue(s);
       let denial: { rule: string; message: string; subject?: string } | undefined;
+      const disabled = signers.find((k) => k.state === 'disabled');
+      if (disabled) denial = { rule: 'key_disabled', subject: `key:${disabled.id}`, message: `key ${disabled.id} is disabled` };
       const retired = signers.find((k) => k.state === 'retired');
-      if (retired && outputs.some((o) => !o.own))
+      if (!denial && retired && outputs.some((o) => !o.own))
         denial = {
           rule: 'retired_sweep',
           subject: `key:${retired.id}`,
@@ -556,23 +697,30 @@ export class HsmService implements Service {
   }
 
   /** Makes a successor key, retires the old one (it still verifies; it signs only a sweep to its successor) and carries its policy over. */
+  /**
+   * In the old key's critical section (the one its signatures take): its state checked there, so of concurrent
+   * rotations one makes a successor and the others are refused, and no signature of the old key is made once it is
+   * retired. The successor is written with its policy in one batch, so it never signs without it.
+   */
   async rotate(id: string): Promise<KeyRecord> {
-    const old = await this.key(id);
-    if (old.state !== 'active') throw rpcError('Conflict', `key ${id} is ${old.state}; only an active key is rotated`);
-    const next = await this.generateKey(old.label, old.curve, old.group, id);
-    await this.locks.run([`key:${id}`, `key:${next.id}`], async () => {
+    const subjects = this.subjectsOf(await this.key(id));
+    return this.locks.run(subjects, async () => {
+      const old = await this.key(id);
+      if (old.state !== 'active') throw rpcError('Conflict', `key ${id} is ${old.state}; only an active key is rotated`);
       const policy = await this.policy.get(`key:${id}`);
-      await this.record('rotate', id, { successor: next.id }, [
-        this.putKey({ ...old, state: 'retired', successor: next.id }),
-        ...(policy ? this.policy.setOps(`key:${next.id}`, policy) : []),
-      ]);
+      const next = await this.generateKey(old.label, old.curve, old.group, {
+        predecessor: id,
+        withKey: (rec) => (policy ? this.policy.setOps(`key:${rec.id}`, policy) : []),
+        contractKind: old.contract_kind,
+      });
+      await this.record('rotate', id, { successor: next.id }, [this.putKey({ ...old, state: 'retired', successor: next.id })]);
+      return next;
     });
-    return next;
   }
 
   async disable(id: string): Promise<KeyRecord> {
-    const k = await this.key(id);
-    return this.locks.run(this.subjectsOf(k), async () => {
+    return this.locks.run(this.subjectsOf(await this.key(id)), async () => {
+      const k = await this.key(id);
       try {
         if (k.provider === this.need().kind) await this.need().disableKey(k.handle);
       } catch (err) {
@@ -690,6 +838,8 @@ export class HsmService implements Service {
 
   /** Creates the keystore; answers its recovery words, this once. */
   async createKeystore(passphrase: string, caller: string): Promise<string> {
+    const problem = passphraseProblem(passphrase);
+    if (problem) throw rpcError('InvalidParams', problem);
     let mnemonic: string;
     try {
       mnemonic = await this.software().create(passphrase);

@@ -6,6 +6,7 @@
 
 import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, scrypt as scryptCb } from 'node:crypto';
 import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { promisify } from 'node:util';
 import { HDKey } from '@scure/bip32';
 import { entropyToMnemonic, mnemonicToSeedSync, validateMnemonic } from '@scure/bip39';
@@ -33,10 +34,31 @@ const ACCOUNT_PATH = "m/0'";
 /** BIP32 version bytes: xpub/xprv on mainnet, tpub/tprv on every test network (as Bitcoin Core prints them). */
 const VERSIONS = { main: { private: 0x0488ade4, public: 0x0488b21e }, test: { private: 0x04358394, public: 0x043587cf } };
 
+/**
+ * Passphrases and Unicode (issue 26 item 10). The same text can reach anyad as different code points: "é" typed as
+ * one code point (NFC, most keyboards) or as "e" and a combining accent (NFD, macOS file names, some input methods).
+ * BIP39 settles this for its own passphrase by giving PBKDF2 the NFKD form, and so does this keystore
+ * (files that say `norm: 'nfkd'`, every keystore made from now on): canonically equivalent spellings of a passphrase
+ * are one passphrase and open the keystore alike. NFKD also folds compatibility characters into others (the "ﬁ"
+ * ligature into "fi", full-width "Ａ" into "A", "²" into "2"), which would let a passphrase that looks different
+ * open the keystore, silently; Bitcoin Core, for its part, normalises nothing and takes the bytes as typed. Here a
+ * passphrase holding such characters is refused, saying why, when a keystore is created and when one is unlocked
+ * (no keystore of this format can have one), so two passphrases open one keystore only when they are the same text.
+ * Keystores written before (no `norm`) keep taking their passphrase as typed, as they were made.
+ */
+export function passphraseProblem(passphrase: string): string | undefined {
+  if (passphrase.normalize('NFKC') !== passphrase.normalize('NFC'))
+    return 'the passphrase holds compatibility characters (ligatures, full-width, superscript or similar forms) that Unicode NFKD folds into other characters, so a different-looking passphrase would open the keystore; use their plain forms';
+  return undefined;
+}
+
+/** What scrypt is given: the NFKD form in keystores that say so (see passphraseProblem), else the string as typed. */
+const kdfPassword = (passphrase: string, norm: 'nfkd' | undefined): string => (norm === 'nfkd' ? passphrase.normalize('NFKD') : passphrase);
+
 interface KeystoreHeader {
   format: typeof FORMAT;
   version: 1;
-  kdf: { name: 'scrypt'; logN: number; r: number; p: number; salt: string };
+  kdf: { name: 'scrypt'; logN: number; r: number; p: number; salt: string; norm?: 'nfkd' };
   cipher: { name: 'aes-256-gcm'; iv: string; tag: string };
 }
 interface KeystoreFile extends KeystoreHeader {
@@ -64,6 +86,8 @@ export class SoftwareProvider implements KeyProvider {
    * audit entries, never a signature. Wiped on close.
    */
   private macKey: Buffer | undefined;
+  /** The key secrets at rest are sealed with (HKDF of the seed): held only while unlocked, wiped at lock. */
+  private sealKey: Buffer | undefined;
   /** The master key's fingerprint (BIP32), for key origins in descriptors. Public. */
   private masterFingerprint: number | undefined;
   /** One writer for the keystore file: read-modify-write of `next` and `disabled` never interleave. */
@@ -127,12 +151,21 @@ export class SoftwareProvider implements KeyProvider {
   /** Creates a new keystore with fresh entropy; refuses to overwrite an existing one. Answers the mnemonic, once. */
   async create(passphrase: string): Promise<string> {
     if (this.kind !== 'software') throw new ProviderError('only the software provider has a keystore');
-    if (passphrase.length < 8) throw new ProviderError('the passphrase must have at least 8 characters');
+    if (passphrase.normalize('NFC').length < 8) throw new ProviderError('the passphrase must have at least 8 characters');
+    const problem = passphraseProblem(passphrase);
+    if (problem) throw new ProviderError(problem);
     return this.writer.run('file', async () => {
       const entropy = randomBytes(32);
       const secret: KeystoreSecret = { mnemonic: entropyToMnemonic(entropy, wordlist), next: 0, disabled: [] };
       entropy.fill(0);
-      await this.write(secret, passphrase, true);
+      const was = this.norm;
+      this.norm = 'nfkd';
+      try {
+        await this.write(secret, passphrase, true);
+      } catch (err) {
+        this.norm = was;
+        throw err;
+      }
       this.unlockWith(secret);
       this.passphraseForWrites = passphrase;
       return secret.mnemonic;
@@ -143,6 +176,8 @@ export class SoftwareProvider implements KeyProvider {
   async unlock(passphrase: string, timeoutSec: number): Promise<void> {
     if (this.kind !== 'software') return;
     const file = await this.readFile();
+    const problem = file.kdf.norm === 'nfkd' ? passphraseProblem(passphrase) : undefined;
+    if (problem) throw new ProviderError(`${problem}: it cannot be this keystore's passphrase`);
     const key = await this.deriveKey(passphrase, file);
     let plain: Buffer;
     try {
@@ -159,6 +194,7 @@ export class SoftwareProvider implements KeyProvider {
     if (!validateMnemonic(secret.mnemonic, wordlist)) throw new ProviderError('the keystore holds no valid seed');
     this.unlockWith(secret);
     this.passphraseForWrites = passphrase;
+    this.norm = file.kdf.norm;
     if (this.lockTimer) clearTimeout(this.lockTimer);
     if (timeoutSec > 0) {
       this.lockTimer = setTimeout(() => {
@@ -171,6 +207,8 @@ export class SoftwareProvider implements KeyProvider {
 
   /** Held only while unlocked, to re-encrypt when a key is added or disabled. */
   private passphraseForWrites: string | undefined;
+  /** How the keystore read (or made) takes its passphrase; kept when it is rewritten. */
+  private norm: 'nfkd' | undefined;
 
   lock(): void {
     if (this.kind === 'simulator') return;
@@ -179,6 +217,8 @@ export class SoftwareProvider implements KeyProvider {
     // JavaScript strings (the mnemonic, the passphrase) cannot be wiped; the key bytes can.
     this.root?.wipePrivateData();
     this.root = undefined;
+    this.sealKey?.fill(0);
+    this.sealKey = undefined;
     this.passphraseForWrites = undefined;
     this.detail = 'locked';
   }
@@ -189,6 +229,9 @@ export class SoftwareProvider implements KeyProvider {
     const master = HDKey.fromMasterSeed(seed, VERSIONS[this.opts.network === 'main' ? 'main' : 'test']);
     this.masterFingerprint = master.fingerprint;
     this.macKey ??= Buffer.from(hkdfSync('sha256', seed, Buffer.alloc(0), 'anyad audit mac v1', 32));
+    // A label of its own: the sealing key and the audit key are independent (the audit key outlives a lock).
+    this.sealKey?.fill(0);
+    this.sealKey = Buffer.from(hkdfSync('sha256', seed, Buffer.alloc(0), 'anyad secrets at rest v1', 32));
     seed.fill(0);
     this.root = master.derive(ACCOUNT_PATH);
     master.wipePrivateData();
@@ -218,6 +261,11 @@ export class SoftwareProvider implements KeyProvider {
 
   async auditMac(data: Uint8Array): Promise<Buffer | undefined> {
     return this.macKey ? createHmac('sha256', this.macKey).update(data).digest() : undefined;
+  }
+
+  sealingKey(): Uint8Array {
+    if (!this.sealKey) throw new ProviderLockedError('the keystore is locked: call hsm.unlock');
+    return this.sealKey;
   }
 
   private child(handle: string): HDKey {
@@ -336,7 +384,14 @@ export class SoftwareProvider implements KeyProvider {
     } catch {
       throw new ProviderError(`the keystore ${this.opts.file} is damaged (not JSON; truncated?)`);
     }
-    if (f.format !== FORMAT || f.version !== 1 || f.kdf?.name !== 'scrypt' || f.cipher?.name !== 'aes-256-gcm' || typeof f.data !== 'string') {
+    if (
+      f.format !== FORMAT ||
+      f.version !== 1 ||
+      f.kdf?.name !== 'scrypt' ||
+      (f.kdf.norm !== undefined && f.kdf.norm !== 'nfkd') ||
+      f.cipher?.name !== 'aes-256-gcm' ||
+      typeof f.data !== 'string'
+    ) {
       throw new ProviderError(`${this.opts.file} is not an anyad keystore, or was changed`);
     }
     if (!(f.kdf.logN >= 10 && f.kdf.logN <= 22 && f.kdf.r >= 1 && f.kdf.r <= 32 && f.kdf.p >= 1 && f.kdf.p <= 16))
@@ -346,10 +401,20 @@ export class SoftwareProvider implements KeyProvider {
 
   private async deriveKey(passphrase: string, h: KeystoreHeader): Promise<Buffer> {
     const N = 2 ** h.kdf.logN;
-    return scrypt(passphrase, Buffer.from(h.kdf.salt, 'hex'), 32, { N, r: h.kdf.r, p: h.kdf.p, maxmem: 256 * N * h.kdf.r + 1024 * 1024 });
+    return scrypt(kdfPassword(passphrase, h.kdf.norm), Buffer.from(h.kdf.salt, 'hex'), 32, {
+      N,
+      r: h.kdf.r,
+      p: h.kdf.p,
+      maxmem: 256 * N * h.kdf.r + 1024 * 1024,
+    });
   }
 
-  /** Encrypts and writes atomically: a temp file (0600), fsync, rename. A crash leaves the old file whole. */
+  /**
+   * Encrypts and writes atomically: a temp file (0600), fsync, rename, fsync of the directory. A crash or a failed
+   * write leaves the old file whole. The file runs ahead of LevelDB only by a key index (generateKey writes `next`
+   * before the service's batch registers the key): a batch that then fails leaves an index nobody was told of, which
+   * the next start or unlock registers disabled (HsmService.adoptOrphans), never a key in use twice.
+   */
   private async write(secret: KeystoreSecret, passphrase: string, mustBeNew: boolean): Promise<void> {
     const file = this.opts.file!;
     if (mustBeNew) {
@@ -362,7 +427,7 @@ export class SoftwareProvider implements KeyProvider {
     const hdr: KeystoreHeader = {
       format: FORMAT,
       version: 1,
-      kdf: { name: 'scrypt', logN: this.opts.logN ?? 15, r: 8, p: 1, salt: randomBytes(16).toString('hex') },
+      kdf: { name: 'scrypt', logN: this.opts.logN ?? 15, r: 8, p: 1, salt: randomBytes(16).toString('hex'), ...(this.norm ? { norm: this.norm } : {}) },
       cipher: { name: 'aes-256-gcm', iv: randomBytes(12).toString('hex'), tag: '' },
     };
     const key = await this.deriveKey(passphrase, hdr);
@@ -370,19 +435,28 @@ export class SoftwareProvider implements KeyProvider {
     c.setAAD(Buffer.from(JSON.stringify(header(hdr))));
     const data = Buffer.concat([c.update(Buffer.from(JSON.stringify(secret))), c.final()]).toString('base64');
     const out: KeystoreFile = { ...hdr, cipher: { ...hdr.cipher, tag: c.getAuthTag().toString('hex') }, data };
-    const tmp = `${file}.tmp-${process.pid}`;
-    const fh = await open(tmp, 'w', 0o600);
+    const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
     try {
-      await fh.writeFile(`${JSON.stringify(out, null, 1)}\n`);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    try {
+      const fh = await open(tmp, 'wx', 0o600);
+      try {
+        await fh.writeFile(`${JSON.stringify(out, null, 1)}\n`);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
       await rename(tmp, file);
     } catch (err) {
+      // (A full disk or an I/O error at any step: the old keystore is whole, no partial temp file is left, and the
+      // caller gets the error as it is: nothing in memory moved, see generateKey and disableKey.)
       await unlink(tmp).catch(() => undefined);
       throw err;
+    }
+    // The rename is durable once the directory is: until then a crash could bring back the old file.
+    const dir = await open(dirname(file), 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
     }
   }
 }

@@ -12,6 +12,7 @@ import { connect, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { LineSplitter } from '../src/core/lines.js';
+import { PendingBound } from '../src/rpc/transports/backpressure.js';
 import { call, unixChannel, wsChannel } from './helpers/channel.js';
 import { useDaemon, type RunningDaemon } from './helpers/daemon.js';
 
@@ -159,4 +160,115 @@ describe('a client that does not read its answers (rpcmaxpending)', () => {
       ch.close();
     });
   }
+});
+
+describe('PendingBound, rule by rule', () => {
+  /** A bound over a queue the test sets by hand; what the bound did is logged in `did`. */
+  const make = (stallMs = 60_000) => {
+    const q = { bytes: 0 };
+    const did: string[] = [];
+    let cut!: (why: string) => void;
+    const wasCut = new Promise<string>((r) => (cut = r));
+    const bound = new PendingBound({
+      limit: 1000,
+      stallMs,
+      queued: () => q.bytes,
+      pause: () => did.push('pause'),
+      resume: () => did.push('resume'),
+      cut: (_queued, why) => {
+        did.push('cut');
+        cut(why);
+      },
+    });
+    return { q, did, bound, wasCut };
+  };
+
+  it('under the bound every request runs at once', () => {
+    const { q, did, bound } = make();
+    const ran: number[] = [];
+    for (let i = 0; i < 3; i++)
+      bound.admit(10, () => {
+        ran.push(i);
+        q.bytes += 300;
+        bound.wrote(q.bytes - 300);
+      });
+    assert.deepEqual(ran, [0, 1, 2]);
+    assert.deepEqual(did, []);
+  });
+
+  it('over the bound reading pauses and requests are held; after the drain they run in order, and reading resumes', () => {
+    const { q, did, bound } = make();
+    q.bytes = 1500;
+    bound.wrote(0);
+    assert.deepEqual(did, ['pause']);
+    const ran: number[] = [];
+    for (let i = 0; i < 3; i++) bound.admit(10, () => ran.push(i));
+    assert.deepEqual(ran, []);
+    bound.drained();
+    assert.deepEqual(ran, [], 'still over the bound: nothing runs');
+    q.bytes = 0;
+    bound.drained();
+    assert.deepEqual(ran, [0, 1, 2]);
+    assert.deepEqual(did, ['pause', 'resume']);
+  });
+
+  it('a held request that fills the queue again pauses the rest until the next drain', () => {
+    const { q, did, bound } = make();
+    q.bytes = 1500;
+    bound.wrote(0);
+    const ran: number[] = [];
+    for (let i = 0; i < 3; i++)
+      bound.admit(10, () => {
+        ran.push(i);
+        q.bytes += 1200;
+        bound.wrote(q.bytes - 1200);
+      });
+    q.bytes = 0;
+    bound.drained();
+    assert.deepEqual(ran, [0]);
+    q.bytes = 0;
+    bound.drained();
+    assert.deepEqual(ran, [0, 1]);
+    assert.deepEqual(did, ['pause', 'resume', 'pause', 'resume', 'pause']);
+  });
+
+  it('one answer larger than the bound, written to a queue under it, is no reason to cut', () => {
+    const { q, did, bound } = make();
+    q.bytes = 5000;
+    bound.wrote(0);
+    assert.deepEqual(did, ['pause']);
+  });
+
+  it('a write to a queue over the bound that takes it past twice the bound cuts the client', async () => {
+    const { q, bound, wasCut } = make();
+    q.bytes = 1500;
+    bound.wrote(0);
+    q.bytes = 2500;
+    bound.wrote(1500);
+    assert.match(await wasCut, /twice rpcmaxpending=1000/);
+  });
+
+  it('a client still over the bound after the stall time is cut; one back under it goes on', async () => {
+    const over = make(20);
+    over.q.bytes = 1500;
+    over.bound.wrote(0);
+    assert.match(await over.wasCut, /rpcpendingtimeout/);
+    const under = make(20);
+    under.q.bytes = 1500;
+    under.bound.wrote(0);
+    under.q.bytes = 500;
+    const ran = new Promise<void>((r) => under.bound.admit(10, r));
+    await ran;
+    assert.deepEqual(under.did, ['pause', 'resume']);
+  });
+
+  it('requests held past the bound (a client that keeps writing while read from no more) cut it', async () => {
+    const { q, bound, wasCut } = make();
+    q.bytes = 1500;
+    bound.wrote(0);
+    for (let i = 0; i < 11; i++) bound.admit(100, () => assert.fail('held requests never run once the client is cut'));
+    assert.match(await wasCut, /requests held/);
+    q.bytes = 0;
+    bound.drained();
+  });
 });

@@ -62,7 +62,6 @@ export class PendingBound {
       this.paused = true;
       this.opts.pause();
       this.stallTimer = setTimeout(() => this.stalled(), this.opts.stallMs);
-      this.stallTimer.unref();
     }
   }
 

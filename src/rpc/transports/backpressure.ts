@@ -15,6 +15,11 @@ export interface PendingBoundOptions {
   limit: number;
   /** rpcpendingtimeout: how long a peer may stay over the bound before it is cut off. */
   stallMs: number;
+  /**
+   * Bytes of requests that may be held (default: limit): what the transport had read before it paused, at least one
+   * largest request (a WebSocket frame read before the pause may be up to twice rpcmaxmessagesize).
+   */
+  maxHeldBytes?: number;
   /** Bytes written and not yet taken by the peer. */
   queued(): number;
   /** Stop and restart reading from the peer. */
@@ -47,7 +52,8 @@ export class PendingBound {
     if (!this.holding) return run();
     this.held.push({ bytes, run });
     this.heldBytes += bytes;
-    if (this.heldBytes > this.opts.limit) this.cutOff(`requests held while its answers are unread passed rpcmaxpending=${this.opts.limit}`);
+    const maxHeld = this.opts.maxHeldBytes ?? this.opts.limit;
+    if (this.heldBytes > maxHeld) this.cutOff(`requests held while its answers are unread passed ${maxHeld} bytes`);
   }
 
   /** To be called after each write to the peer, with the bytes queued just before it. */

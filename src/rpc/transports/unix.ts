@@ -101,6 +101,7 @@ export class UnixTransport {
     // notice on a stream it does not read): its queue cannot grow without bound.
     const bound = new PendingBound({
       limit: this.opts.maxPendingBytes,
+      maxHeldBytes: Math.max(this.opts.maxPendingBytes, this.opts.maxMessageBytes),
       stallMs: this.opts.pendingTimeoutMs,
       queued: () => socket.writableLength,
       pause: () => socket.pause(),

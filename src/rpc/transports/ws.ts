@@ -150,6 +150,7 @@ export class WsTransport {
     // and terminated shortly after if it does not complete the closing handshake.
     const bound = new PendingBound({
       limit: this.opts.maxPendingBytes,
+      maxHeldBytes: Math.max(this.opts.maxPendingBytes, 2 * this.opts.maxMessageBytes),
       stallMs: this.opts.pendingTimeoutMs,
       queued: () => ws.bufferedAmount,
       pause: () => ws.pause(),

@@ -73,7 +73,7 @@ const discover = (id: number): string => JSON.stringify({ jsonrpc: '2.0', id, me
 const discoverBatch = (n: number): string => `[${Array.from({ length: n }, (_, i) => discover(i)).join(',')}]`;
 
 describe('a client that does not read its answers (rpcmaxpending)', () => {
-  const ctx = useDaemon({ args: [`-rpcmaxpending=${LIMIT}`, '-rpcpendingtimeout=3', '-rpcratelimit=1000000'] });
+  const ctx = useDaemon({ args: [`-rpcmaxpending=${LIMIT}`, '-rpcpendingtimeout=4', '-rpcratelimit=1000000'] });
 
   for (const transport of ['unix', 'ws'] as const) {
     it(`${transport}: writes and never reads — anyad stops reading it, its memory stays bounded, others are answered, then it is cut off`, async () => {
@@ -81,11 +81,11 @@ describe('a client that does not read its answers (rpcmaxpending)', () => {
       const client = await rawClient(d, transport);
       const before = rssMb(d.pid);
       let peak = before;
-      // Bursts of 8 batches of 100 rpc.discover (80 kB an answer: 64 MB of answers a burst), each burst in one write,
+      // Bursts of 32 batches of 100 rpc.discover (80 kB an answer: 256 MB of answers a burst), each burst in one write,
       // until the client's own socket holds what anyad no longer reads.
       let bursts = 0;
-      const burst = Array.from({ length: 8 }, () => discoverBatch(100));
-      while (client.socket.writableLength < 2 * LIMIT && bursts < 2000) {
+      const burst = Array.from({ length: 32 }, () => discoverBatch(100));
+      while (client.socket.writableLength < 2 * LIMIT && bursts < 1000 && !client.socket.destroyed) {
         client.send(burst);
         bursts++;
         await tick();

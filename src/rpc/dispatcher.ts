@@ -16,6 +16,8 @@ export interface DispatchLimits {
   ratePerSecond: number;
   /** Check every answer against the method's result schema (rpccheckresults; for development and tests). */
   checkResults?: boolean;
+  /** rpcmaxpending: the bytes of answers a connection may leave unread; a batch's answers are counted against it. */
+  maxPendingBytes?: number;
 }
 
 export interface CallObserver {
@@ -35,6 +37,8 @@ type Id = string | number | null;
 
 export class Dispatcher {
   private readonly buckets = new Map<number, TokenBucket>();
+  /** Bytes of batch answers built and not yet handed to the transport, per connection. */
+  private readonly building = new Map<number, number>();
   private inflight = 0;
   private drained: Array<() => void> = [];
 
@@ -77,9 +81,39 @@ export class Dispatcher {
       );
     }
     const limited = this.rateCheck(connection, msg.length, at);
-    const answers = await Promise.all(msg.map((m) => (limited ? this.limitedAnswer(m, limited) : this.single(m, connection, at))));
-    const present = answers.filter((a): a is JSONRPCResponse => a !== null);
-    return present.length > 0 ? `[${present.map((a) => this.serialize(a)).join(',')}]` : null;
+    if (limited) {
+      const refused = msg.map((m) => this.serialize(this.limitedAnswer(m, limited))).filter((a): a is string => a !== null);
+      return refused.length > 0 ? `[${refused.join(',')}]` : null;
+    }
+    // The answers count against what the connection may leave unread (rpcmaxpending) as they are built, with what
+    // it has not read yet and what its other batches are building: once they pass it, the requests not started yet
+    // are not run and answers that come later are dropped, each answered with Busy (bitcoind answers each element
+    // of a batch on its own, so a client reads which ran). The batch's answer stays within the bound and one answer.
+    const limit = this.limits.maxPendingBytes;
+    const budget = limit === undefined ? Infinity : limit - connection.bufferedBytes() - (this.building.get(connection.id) ?? 0);
+    let built = 0;
+    const count = (answer: JSONRPCResponse | null): string | null => {
+      const text = this.serialize(answer);
+      if (text === null) return null;
+      if (built >= budget) return this.serialize(this.errorResponse(answer!.id, overBudget(limit!, true)));
+      built += text.length;
+      this.building.set(connection.id, (this.building.get(connection.id) ?? 0) + text.length);
+      return text;
+    };
+    const parts: Array<string | null | Promise<string | null>> = [];
+    for (const m of msg) {
+      if (built >= budget) {
+        parts.push(this.serialize(this.limitedAnswer(m, overBudget(limit!, false))));
+        continue;
+      }
+      const answer = this.single(m, connection, at);
+      parts.push(isThenable(answer) ? answer.then(count) : count(answer));
+    }
+    const texts = (await Promise.all(parts)).filter((a): a is string => a !== null);
+    const left = (this.building.get(connection.id) ?? 0) - built;
+    if (left > 0) this.building.set(connection.id, left);
+    else this.building.delete(connection.id);
+    return texts.length > 0 ? `[${texts.join(',')}]` : null;
   }
 
   /** Resolves once no request is running, or after `ms` milliseconds; returns how many were still running. */
@@ -101,6 +135,7 @@ export class Dispatcher {
 
   forget(connection: Connection): void {
     this.buckets.delete(connection.id);
+    this.building.delete(connection.id);
   }
 
   private rateCheck(connection: Connection, n: number, at: number): RpcError | undefined {
@@ -249,6 +284,13 @@ export class Dispatcher {
     this.log.error({ err: error }, 'internal error while handling an RPC call');
     return { jsonrpc: '2.0', id, error: { code: ErrorCode.InternalError, message: 'Internal error (see the anyad log)' } };
   }
+}
+
+/** The answer to a batch element refused because the batch's answers passed rpcmaxpending: not run, or run and its answer dropped. */
+function overBudget(limit: number, ran: boolean): RpcError {
+  return ran
+    ? rpcError('Busy', `answer dropped: the answers to this batch passed rpcmaxpending=${limit} bytes (the call did run)`, { limit, ran })
+    : rpcError('Busy', `not run: the answers to this batch passed rpcmaxpending=${limit} bytes; send it again in smaller batches`, { limit, ran });
 }
 
 function isThenable<T>(v: T | Promise<T>): v is Promise<T> {

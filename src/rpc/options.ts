@@ -98,7 +98,16 @@ export const RPC_OPTIONS: OptionGroup = {
       max: 1073741824,
       unit: 'bytes',
       description:
-        "Most bytes of answers a client may leave unread: past a quarter of it anyad stops reading the client's requests until it reads; past all of it the client is cut off (logged). Separate from rpcsubscriberqueue.",
+        "Most bytes of answers and events a client may leave unread. Past it anyad stops reading that client's requests until it reads; a client still over it after rpcpendingtimeout, or past twice it, is cut off (logged; a WebSocket gets close code 1008). A batch's answers count as they are built: once they pass it, the batch's requests not started yet are answered Busy (-32015, data.ran false) without running, and an answer finished after that is replaced by Busy with data.ran true. Separate from rpcsubscriberqueue.",
+    },
+    {
+      key: 'rpcpendingtimeout',
+      type: 'int',
+      default: 30,
+      min: 1,
+      max: 3600,
+      unit: 'seconds',
+      description: 'How long a client may leave more than rpcmaxpending bytes unread before it is cut off.',
     },
     {
       key: 'rpcratelimit',

@@ -62,15 +62,21 @@ export class RpcServer {
     this.dispatcher = new Dispatcher(
       this.registry,
       state,
-      { maxBatch: c.int('rpcmaxbatch'), ratePerSecond: c.int('rpcratelimit'), checkResults: c.bool('rpccheckresults') },
+      {
+        maxBatch: c.int('rpcmaxbatch'),
+        ratePerSecond: c.int('rpcratelimit'),
+        checkResults: c.bool('rpccheckresults'),
+        maxPendingBytes: c.int('rpcmaxpending'),
+      },
       this.log,
       this.observer,
     );
     const maxMessageBytes = c.int('rpcmaxmessagesize');
+    const pending = { maxPendingBytes: c.int('rpcmaxpending'), pendingTimeoutMs: c.int('rpcpendingtimeout') * 1000 };
     const socketPath = c.path('rpcsocket');
     if (socketPath) {
       this.unix = new UnixTransport(
-        { path: socketPath, mode: parseInt(c.str('rpcsocketmode')!, 8), maxMessageBytes, maxPendingBytes: c.int('rpcmaxpending') },
+        { path: socketPath, mode: parseInt(c.str('rpcsocketmode')!, 8), maxMessageBytes, ...pending },
         this.tracker,
         this.dispatcher,
         this.log,
@@ -89,7 +95,7 @@ export class RpcServer {
           host: c.str('rpcbind')!,
           port: c.int('rpcport'),
           maxMessageBytes,
-          maxPendingBytes: c.int('rpcmaxpending'),
+          ...pending,
           allowedOrigins: c.list('rpcallowedorigin'),
           ...(tls ? { tls } : {}),
         },

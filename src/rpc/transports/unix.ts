@@ -9,6 +9,7 @@ import type { ConnectionTracker } from '../connections.js';
 import type { Dispatcher } from '../dispatcher.js';
 import { tooLargeAnswer, transportError } from '../errors.js';
 import type { Connection } from '../registry.js';
+import { PendingBound } from './backpressure.js';
 import { LineSplitter } from '../../core/lines.js';
 import { TickCork } from '../../core/tick-cork.js';
 
@@ -16,8 +17,10 @@ export interface UnixTransportOptions {
   path: string;
   mode: number;
   maxMessageBytes: number;
-  /** Unread answer bytes past which the client is cut off (rpcmaxpending). */
+  /** Unread answer bytes past which the client's requests stop being read (rpcmaxpending); see PendingBound. */
   maxPendingBytes: number;
+  /** How long a client may stay over maxPendingBytes before it is cut off (rpcpendingtimeout). */
+  pendingTimeoutMs: number;
 }
 
 export class UnixTransport {
@@ -94,6 +97,23 @@ export class UnixTransport {
       return;
     }
     this.sockets.add(socket);
+    // A peer that does not read its answers stops being read from, then is cut off (there is no way to give a final
+    // notice on a stream it does not read): its queue cannot grow without bound.
+    const bound = new PendingBound({
+      limit: this.opts.maxPendingBytes,
+      maxHeldBytes: Math.max(this.opts.maxPendingBytes, this.opts.maxMessageBytes),
+      stallMs: this.opts.pendingTimeoutMs,
+      queued: () => socket.writableLength,
+      pause: () => socket.pause(),
+      resume: () => socket.resume(),
+      cut: (queued, why) => {
+        this.log.warn(
+          { peer: this.opts.path, transport: 'unix', queued, limit: this.opts.maxPendingBytes },
+          `client does not read its answers; cut off: ${why}`,
+        );
+        socket.destroy();
+      },
+    });
     const conn: Connection = {
       id: this.tracker.newId(),
       transport: 'unix',
@@ -102,21 +122,15 @@ export class UnixTransport {
       user: 'unix',
       send: (text) => {
         if (!socket.writable) return;
-        if (!socket.write(`${text}\n`)) socket.pause();
-        if (socket.writableLength > this.opts.maxPendingBytes) {
-          this.log.warn(
-            { peer: this.opts.path, transport: 'unix', queued: socket.writableLength, limit: this.opts.maxPendingBytes },
-            'client does not read its answers; cut off (rpcmaxpending)',
-          );
-          socket.destroy();
-        }
+        const before = socket.writableLength;
+        socket.write(`${text}\n`);
+        bound.wrote(before);
       },
       bufferedBytes: () => socket.writableLength,
       close: () => socket.end(),
     };
     this.tracker.add(conn);
-    // A peer that does not read its answers stops being read from, so its queue cannot grow without bound.
-    socket.on('drain', () => socket.resume());
+    socket.on('drain', () => bound.drained());
     const lines = new LineSplitter();
     const cork = new TickCork(socket);
     let tooLarge = false;
@@ -141,9 +155,11 @@ export class UnixTransport {
         return;
       }
       inflight++;
-      const answer = this.dispatcher.handle(line, conn);
-      if (typeof answer === 'string' || answer === null) reply(answer);
-      else void answer.then(replyLater);
+      bound.admit(line.length, () => {
+        const answer = this.dispatcher.handle(line, conn);
+        if (typeof answer === 'string' || answer === null) reply(answer);
+        else void answer.then(replyLater);
+      });
     };
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => {
@@ -168,6 +184,7 @@ export class UnixTransport {
     });
     socket.on('error', () => undefined);
     socket.on('close', () => {
+      bound.close();
       this.sockets.delete(socket);
       this.tracker.remove(conn);
     });

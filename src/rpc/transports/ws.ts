@@ -14,6 +14,7 @@ import type { ConnectionTracker } from '../connections.js';
 import type { Dispatcher } from '../dispatcher.js';
 import { tooLargeAnswer } from '../errors.js';
 import type { Connection } from '../registry.js';
+import { PendingBound } from './backpressure.js';
 
 export const WS_PROTOCOL = 'anya-rpc';
 export const WS_AUTH_PROTOCOL_PREFIX = 'anya-auth.';
@@ -21,13 +22,17 @@ export const WS_AUTH_PROTOCOL_PREFIX = 'anya-auth.';
 const AUTH_GRACE_MS = 10_000;
 /** After a failed authentication, wait before answering, as bitcoind does, to slow down guessing. */
 const AUTH_FAIL_DELAY_MS = 250;
+/** A client cut off for not reading gets its close frame; if the closing handshake has not ended by then, terminate. */
+const CUT_CLOSE_GRACE_MS = 1000;
 
 export interface WsTransportOptions {
   host: string;
   port: number;
   maxMessageBytes: number;
-  /** Unread answer bytes: past a quarter of it reading stops until the client reads; past all of it, cut off. */
+  /** Unread answer bytes past which the client's requests stop being read (rpcmaxpending); see PendingBound. */
   maxPendingBytes: number;
+  /** How long a client may stay over maxPendingBytes before it is cut off (rpcpendingtimeout). */
+  pendingTimeoutMs: number;
   allowedOrigins: readonly string[];
   tls?: { cert: Buffer; key: Buffer };
 }
@@ -140,12 +145,23 @@ export class WsTransport {
   private accept(ws: WebSocket, req: IncomingMessage, identity: Identity | undefined, raw: Duplex): void {
     this.sockets.add(ws);
     const peer = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
-    const pauseAt = Math.floor(this.opts.maxPendingBytes / 4);
-    // A client that does not read its answers: stop reading its requests (TCP pushes back on it) until it drains;
-    // if answers already in flight still pass the limit, cut it off, logged.
-    raw.on('drain', () => {
-      if (ws.isPaused && ws.bufferedAmount <= pauseAt) ws.resume();
+    // A client that does not read its answers: its requests stop being read (TCP pushes back on it) until it has
+    // taken them; one that stays over the bound is closed with 1008 and a reason, which it sees if it reads at all,
+    // and terminated shortly after if it does not complete the closing handshake.
+    const bound = new PendingBound({
+      limit: this.opts.maxPendingBytes,
+      maxHeldBytes: Math.max(this.opts.maxPendingBytes, 2 * this.opts.maxMessageBytes),
+      stallMs: this.opts.pendingTimeoutMs,
+      queued: () => ws.bufferedAmount,
+      pause: () => ws.pause(),
+      resume: () => ws.resume(),
+      cut: (queued, why) => {
+        this.log.warn({ peer, transport: 'ws', queued, limit: this.opts.maxPendingBytes }, `client does not read its answers; cut off: ${why}`);
+        ws.close(1008, 'answers left unread past rpcmaxpending');
+        setTimeout(() => ws.terminate(), CUT_CLOSE_GRACE_MS).unref();
+      },
     });
+    raw.on('drain', () => bound.drained());
     const conn: Connection = {
       id: this.tracker.newId(),
       transport: 'ws',
@@ -154,14 +170,9 @@ export class WsTransport {
       user: identity?.user,
       send: (text) => {
         if (ws.readyState !== ws.OPEN) return;
+        const before = ws.bufferedAmount;
         ws.send(text);
-        if (ws.bufferedAmount > this.opts.maxPendingBytes) {
-          this.log.warn(
-            { peer, transport: 'ws', queued: ws.bufferedAmount, limit: this.opts.maxPendingBytes },
-            'client does not read its answers; cut off (rpcmaxpending)',
-          );
-          ws.terminate();
-        } else if (ws.bufferedAmount > pauseAt && !ws.isPaused) ws.pause();
+        bound.wrote(before);
       },
       bufferedBytes: () => ws.bufferedAmount,
       close: (reason) => ws.close(1000, reason.slice(0, 120)),
@@ -179,12 +190,16 @@ export class WsTransport {
         return;
       }
       const text = isBinary ? Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data as ArrayBuffer)]).toString('utf8') : data.toString();
-      const answer = this.dispatcher.handle(text, conn);
-      if (typeof answer === 'string') conn.send(answer);
-      else if (answer !== null) void answer.then((a) => a !== null && conn.send(a));
+      // ws goes on parsing what it had read before the pause: such messages wait here for the client to read.
+      bound.admit(size, () => {
+        const answer = this.dispatcher.handle(text, conn);
+        if (typeof answer === 'string') conn.send(answer);
+        else if (answer !== null) void answer.then((a) => a !== null && conn.send(a));
+      });
     });
     ws.on('error', () => undefined);
     ws.on('close', () => {
+      bound.close();
       if (grace) clearTimeout(grace);
       this.sockets.delete(ws);
       this.tracker.remove(conn);

@@ -20,8 +20,9 @@ export const CONTRACT_KINDS: readonly ContractKind[] = ['dlc', 'channel'];
 export function contractProblem(c: ContractSigning): string | undefined {
   if (!CONTRACT_KINDS.includes(c.kind)) return `contract.kind must be one of ${CONTRACT_KINDS.join(', ')}`;
   if (typeof c.contract !== 'string' || !/^[\x21-\x7e]{1,200}$/.test(c.contract)) return 'contract.contract must be 1..200 printable ASCII characters';
-  if (typeof c.counterparty !== 'string' || !/^[0-9a-f]{2,200}$/i.test(c.counterparty))
-    return 'contract.counterparty must be hex (the counterparty public key)';
+  // Empty only while the counterparty is not known yet (a channel's own open message, signed before any accept).
+  if (typeof c.counterparty !== 'string' || !/^(?:[0-9a-f]{2,200})?$/i.test(c.counterparty))
+    return 'contract.counterparty must be hex (the counterparty public key) or empty while not known yet';
   if (typeof c.purpose !== 'string' || !/^[a-z][a-z0-9_.-]{0,63}$/.test(c.purpose)) return 'contract.purpose must be a short lower-case word';
   if (!Number.isSafeInteger(c.spends_sat) || c.spends_sat < 0) return 'contract.spends_sat must be a non-negative integer';
   return undefined;

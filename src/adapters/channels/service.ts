@@ -329,7 +329,7 @@ export class ChannelService implements Service {
 
   private async message(rec: ChannelRecord, type: MessageType, body: Record<string, unknown>): Promise<string> {
     const e: Envelope = { v: 1, type, chain: this.chainHash, channel: rec.id, body };
-    const sig = await this.hsm.signDigest(rec.keys.funding, messageDigest(e), 'sc', this.contract(rec, `message ${type}`));
+    const sig = await this.hsm.signDigest(rec.keys.funding, messageDigest(e), 'sc', this.contract(rec, `message.${type}`));
     return encodeMessage(e, sig);
   }
 

@@ -135,11 +135,19 @@ describe('a full disk', { skip }, () => {
     d = await startDaemon(datadir, { embeddedKeystore: true, args: ['-minfreespace=1'] });
     const ch2 = await unixChannel(d.socket);
     const listed = await call<Array<{ id: string }>>(ch2, 'hsm.listkeys');
-    for (const k of keys) assert.ok(listed.some((x) => x.id === k), `key ${k} kept`);
+    for (const k of keys)
+      assert.ok(
+        listed.some((x) => x.id === k),
+        `key ${k} kept`,
+      );
     const audit = await call<{ ok: boolean; entries: number; problems?: unknown }>(ch2, 'hsm.verifyaudit');
     assert.equal(audit.ok, true, JSON.stringify(audit));
     const log = await call<Array<{ event: string; detail?: { digest?: string } }>>(ch2, 'hsm.audit', { limit: 1000 });
-    for (const s of signed) assert.ok(log.some((e) => e.event === 'sign' && e.detail?.digest === s.digest), `audit entry for ${s.digest}`);
+    for (const s of signed)
+      assert.ok(
+        log.some((e) => e.event === 'sign' && e.detail?.digest === s.digest),
+        `audit entry for ${s.digest}`,
+      );
     ch2.close();
   });
 
@@ -162,7 +170,11 @@ describe('a full disk', { skip }, () => {
     d = await startDaemon(datadir, { embeddedKeystore: true, args: ['-minfreespace=1'] });
     const ch2 = await unixChannel(d.socket);
     const listed = await call<Array<{ id: string }>>(ch2, 'hsm.listkeys');
-    for (const k of [...keys, ...acked]) assert.ok(listed.some((x) => x.id === k), `acknowledged key ${k} kept`);
+    for (const k of [...keys, ...acked])
+      assert.ok(
+        listed.some((x) => x.id === k),
+        `acknowledged key ${k} kept`,
+      );
     assert.equal((await call<{ ok: boolean }>(ch2, 'hsm.verifyaudit')).ok, true);
     ch2.close();
     assert.equal(await d.kill('SIGTERM'), 0);

@@ -47,7 +47,7 @@ describe('state integrity at start', () => {
     return to;
   };
   let facts: { id: string; generation: number };
-  let keyIds: string[] = [];
+  const keyIds: string[] = [];
 
   before(async () => {
     tmp = await tempDir('anya-state-');
@@ -74,7 +74,11 @@ describe('state integrity at start', () => {
     assert.equal(health.services.state?.state, 'ok');
     ch.close();
     await stop(d);
-    const record = JSON.parse(await readFile(join(pristine, 'regtest', 'state.record'), 'utf8')) as { id: string; generation: number; counts: Record<string, number> };
+    const record = JSON.parse(await readFile(join(pristine, 'regtest', 'state.record'), 'utf8')) as {
+      id: string;
+      generation: number;
+      counts: Record<string, number>;
+    };
     assert.equal(record.id, facts.id);
     assert.ok(record.generation >= facts.generation);
     assert.ok((record.counts.hsm ?? 0) > 40, JSON.stringify(record.counts));
@@ -93,7 +97,7 @@ describe('state integrity at start', () => {
     await stop(d);
   });
 
-  it("refuses a state whose LevelDB log was damaged, and names what is missing", async () => {
+  it('refuses a state whose LevelDB log was damaged, and names what is missing', async () => {
     const dir = await fresh();
     const logs = await filesOf(join(dir, 'regtest', 'state'), '.log');
     assert.ok(logs.length > 0, 'the state has a write-ahead log');

@@ -43,7 +43,8 @@ export async function openState(o: OpenStateOptions): Promise<Store> {
   const recordFile = join(o.netdir, STATE_RECORD);
   const existed = existsSync(join(dir, 'CURRENT'));
   // A record write cut short by a crash leaves its temp file; the record itself is whole (renamed into place).
-  for (const f of await readdir(o.netdir).catch(() => [] as string[])) if (f.startsWith(`${STATE_RECORD}.tmp-`)) await unlink(join(o.netdir, f)).catch(() => undefined);
+  for (const f of await readdir(o.netdir).catch(() => [] as string[]))
+    if (f.startsWith(`${STATE_RECORD}.tmp-`)) await unlink(join(o.netdir, f)).catch(() => undefined);
   let record: StateRecord | undefined;
   const problems: string[] = [];
   try {
@@ -60,7 +61,8 @@ export async function openState(o: OpenStateOptions): Promise<Store> {
   if (problems.length > 0 && !o.accept) throw refuse(dir, problems);
 
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const onRecordLag = (err: unknown): void => o.log.warn({ reason: (err as Error).message }, 'cannot write the state record (it lags the state; retried at the next write)');
+  const onRecordLag = (err: unknown): void =>
+    o.log.warn({ reason: (err as Error).message }, 'cannot write the state record (it lags the state; retried at the next write)');
   let store: Store;
   try {
     store = await Store.open(dir, { recordFile, datadir: o.netdir, onRecordLag });
@@ -173,9 +175,14 @@ export class StateService implements Service {
         'degraded',
         `low disk space in ${this.netdir}: ${formatBytes(this.free)} free, below minfreespace (${formatBytes(this.minFreeBytes)}); writes fail once the disk is full`,
       );
-    else this.cell.set('ok', `${this.netdir}: ${this.free === null ? 'free space unknown' : `${formatBytes(this.free)} free`}; state generation ${this.store.stateFacts().generation}`);
+    else
+      this.cell.set(
+        'ok',
+        `${this.netdir}: ${this.free === null ? 'free space unknown' : `${formatBytes(this.free)} free`}; state generation ${this.store.stateFacts().generation}`,
+      );
     const now = this.cell.get();
-    if (now.state !== before && before !== 'starting') (now.state === 'ok' ? this.log.info : this.log.warn).call(this.log, { detail: now.detail }, `state ${now.state}`);
+    if (now.state !== before && before !== 'starting')
+      (now.state === 'ok' ? this.log.info : this.log.warn).call(this.log, { detail: now.detail }, `state ${now.state}`);
     else if (before === 'starting' && now.state !== 'ok') this.log.warn({ detail: now.detail }, 'state degraded at start');
   }
 }

@@ -361,7 +361,8 @@ export class Store {
       this.scheduleRecord();
       return true;
     } catch (err) {
-      this.failed = (await this.asStorageFailure(err)) ?? new StorageFailure(this.opts.datadir ?? this.location, await freeBytes(this.location), (err as Error).message);
+      this.failed =
+        (await this.asStorageFailure(err)) ?? new StorageFailure(this.opts.datadir ?? this.location, await freeBytes(this.location), (err as Error).message);
       return false;
     }
   }

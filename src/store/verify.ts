@@ -44,7 +44,9 @@ export function checkState(facts: StateFacts, counted: Record<string, number>, r
     const want = facts.counts[room] ?? 0;
     const have = counted[room] ?? 0;
     if (want !== have)
-      problems.push(`room '${room}': ${have} records are there, but the state's own count says ${want}: ${have < want ? `${want - have} missing` : `${have - want} unaccounted for`}`);
+      problems.push(
+        `room '${room}': ${have} records are there, but the state's own count says ${want}: ${have < want ? `${want - have} missing` : `${have - want} unaccounted for`}`,
+      );
   }
   return { problems, fresh: false, legacy: false };
 }

@@ -31,8 +31,8 @@
 // after its audit entry is on disk); the head file is written after, off the answer's path.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { dirname } from 'node:path';
-import { open, rename, unlink } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import { replaceFileDurably } from '../core/files.js';
 import type { BatchOp, RoomDb } from '../store/store.js';
 
 export interface AuditEntry {
@@ -265,26 +265,7 @@ export class AuditLog {
     if (!this.headFile) return;
     const mac = await this.mac(headMacInput(h));
     if (!mac) return;
-    const tmp = `${this.headFile}.tmp-${randomBytes(4).toString('hex')}`;
-    try {
-      const fh = await open(tmp, 'wx', 0o600);
-      try {
-        await fh.writeFile(`${JSON.stringify({ seq: h.seq, hash: h.hash, mac: mac.toString('hex') })}\n`);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, this.headFile);
-    } catch (err) {
-      await unlink(tmp).catch(() => undefined);
-      throw err;
-    }
-    const dir = await open(dirname(this.headFile), 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+    await replaceFileDurably(this.headFile, `${JSON.stringify({ seq: h.seq, hash: h.hash, mac: mac.toString('hex') })}\n`);
   }
 
   /** Brings the head file to `h` after its batch is durable, off the answer's path; the latest head wins. */

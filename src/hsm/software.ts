@@ -5,8 +5,8 @@
 // only, refused on mainnet by the factory.
 
 import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, scrypt as scryptCb } from 'node:crypto';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { replaceFileDurably } from '../core/files.js';
 import { promisify } from 'node:util';
 import { HDKey } from '@scure/bip32';
 import { entropyToMnemonic, mnemonicToSeedSync, validateMnemonic } from '@scure/bip39';
@@ -435,29 +435,9 @@ export class SoftwareProvider implements KeyProvider {
     c.setAAD(Buffer.from(JSON.stringify(header(hdr))));
     const data = Buffer.concat([c.update(Buffer.from(JSON.stringify(secret))), c.final()]).toString('base64');
     const out: KeystoreFile = { ...hdr, cipher: { ...hdr.cipher, tag: c.getAuthTag().toString('hex') }, data };
-    const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-    try {
-      const fh = await open(tmp, 'wx', 0o600);
-      try {
-        await fh.writeFile(`${JSON.stringify(out, null, 1)}\n`);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, file);
-    } catch (err) {
-      // (A full disk or an I/O error at any step: the old keystore is whole, no partial temp file is left, and the
-      // caller gets the error as it is: nothing in memory moved, see generateKey and disableKey.)
-      await unlink(tmp).catch(() => undefined);
-      throw err;
-    }
-    // The rename is durable once the directory is: until then a crash could bring back the old file.
-    const dir = await open(dirname(file), 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+    // (A full disk or an I/O error at any step: the old keystore is whole, no temp file is left, and the caller gets
+    // the error as it is: nothing in memory moved, see generateKey and disableKey.)
+    await replaceFileDurably(file, `${JSON.stringify(out, null, 1)}\n`);
   }
 }
 

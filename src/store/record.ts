@@ -9,8 +9,8 @@
 // describes is durable), so a full disk can never look like a rollback.
 
 import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { replaceFileDurably } from '../core/files.js';
 
 export const RECORD_FORMAT = 1;
 
@@ -60,29 +60,7 @@ export async function readRecord(path: string): Promise<StateRecord | undefined>
 
 /** Writes the record durably (temp, fsync, rename, fsync of the directory). */
 export async function writeRecord(path: string, record: StateRecord): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const fh = await open(tmp, 'wx', 0o600);
-  try {
-    await fh.writeFile(`${JSON.stringify(record)}\n`);
-    await fh.sync();
-  } catch (err) {
-    await fh.close().catch(() => undefined);
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
-  await fh.close();
-  try {
-    await rename(tmp, path);
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
-  const dir = await open(dirname(path), 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
+  await replaceFileDurably(path, `${JSON.stringify(record)}\n`);
 }
 
 export function newStateId(): string {

@@ -16,11 +16,12 @@ import { ClnClient } from '../src/adapters/lightning/cln-client.js';
 import { LIGHTNING_MIGRATIONS } from '../src/adapters/lightning/records.js';
 import { STATE_RECORD } from '../src/daemon/state.js';
 import { Store } from '../src/store/store.js';
-import { startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
+import { lndSettled, startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
 import { call, closeAll, unixChannel, type Channel } from './helpers/channel.js';
 import { until } from './helpers/until.js';
 import { ClnPeer } from './peers/cln-peer.js';
 import { LnNetwork } from './peers/ln-network.js';
+import { LndPeer } from './peers/lnd-peer.js';
 
 interface Payment {
   payment_hash: string;
@@ -92,6 +93,30 @@ async function stateText(netdir: string): Promise<string> {
     await store.close();
   }
 }
+
+/** A datadir whose state is what the previous build left: lightning schema 1, complete payments with preimages in clear. */
+async function oldState(datadir: string, records: Array<{ hash: string; preimage: string }>): Promise<string> {
+  const netdir = join(datadir, 'regtest');
+  await mkdir(netdir, { recursive: true });
+  const old = await Store.open(join(netdir, 'state'), { recordFile: join(netdir, STATE_RECORD) });
+  await old.adopt({}); // a new state's identity, as anyad gives it
+  const db = await old.room('lightning', LIGHTNING_MIGRATIONS.slice(0, 1));
+  await old.batch(
+    records.map(({ hash, preimage }) => ({
+      type: 'put' as const,
+      sublevel: db,
+      key: `cln:pay:${hash}`,
+      value: { payment_hash: hash, bolt11: 'lnbcrt1old', status: 'complete', amount_msat: 1000, fee_msat: 0, created_at: 1_700_000_000, preimage },
+    })),
+  );
+  await old.close();
+  return netdir;
+}
+
+const randomPayment = (): { hash: string; preimage: string } => {
+  const preimage = randomBytes(32).toString('hex');
+  return { preimage, hash: createHash('sha256').update(Buffer.from(preimage, 'hex')).digest('hex') };
+};
 
 describe('payment preimages at rest', () => {
   let dir: { path: string; remove: () => Promise<void> };
@@ -201,23 +226,8 @@ describe('payment preimages at rest', () => {
 
   it('a record an earlier anyad wrote in clear is migrated and sealed at start, compacted out of the files, and still answered', async () => {
     const datadir = join(dir.path, 'anya-old');
-    const netdir = join(datadir, 'regtest');
-    await mkdir(netdir, { recursive: true });
-    // The state as the previous build left it: lightning schema 1, a complete payment with its preimage in clear.
-    const preimage = randomBytes(32).toString('hex');
-    const hash = createHash('sha256').update(Buffer.from(preimage, 'hex')).digest('hex');
-    const old = await Store.open(join(netdir, 'state'), { recordFile: join(netdir, STATE_RECORD) });
-    await old.adopt({}); // a new state's identity, as anyad gives it
-    const db = await old.room('lightning', LIGHTNING_MIGRATIONS.slice(0, 1));
-    await old.batch([
-      {
-        type: 'put',
-        sublevel: db,
-        key: `cln:pay:${hash}`,
-        value: { payment_hash: hash, bolt11: 'lnbcrt1old', status: 'complete', amount_msat: 1000, fee_msat: 0, created_at: 1_700_000_000, preimage },
-      },
-    ]);
-    await old.close();
+    const { hash, preimage } = randomPayment();
+    const netdir = await oldState(datadir, [{ hash, preimage }]);
     assert.notDeepEqual(await filesHolding(datadir, preimage), [], 'the clear record is on disk to begin with');
 
     const d = await startDaemon(datadir, { args: [...keystoreArgs, ...lnArgs()] });
@@ -275,6 +285,61 @@ describe('payment preimages at rest', () => {
       }
     } finally {
       await closeAll(ch, d);
+    }
+  });
+
+  it('no HSM room, a clear record of an earlier anyad: dropped once the node shows the same proof; one the node lacks stays readable', async () => {
+    const datadir = join(dir.path, 'anya-old-nohsm');
+    // One payment the node made (its listpays has the preimage), one it has no record of.
+    const inv = await invoice();
+    const payer = new ClnClient(a.socketPath, 5000);
+    const made = await payer.call<{ payment_preimage: string }>('pay', { bolt11: inv.bolt11 });
+    payer.close();
+    const lost = randomPayment();
+    await oldState(datadir, [{ hash: inv.payment_hash, preimage: made.payment_preimage }, lost]);
+    const d = await startDaemon(datadir, { args: lnArgs() });
+    const ch = await unixChannel(d.socket);
+    try {
+      await until('the clear copy the node also holds gone from the files', async () =>
+        (await filesHolding(datadir, made.payment_preimage)).length === 0 ? true : undefined,
+      );
+      const listed = await call<Payments>(ch, 'ln.listpayments');
+      assert.equal(listed.payments.find((p) => p.payment_hash === inv.payment_hash)?.preimage, made.payment_preimage, 'read from the node');
+      assert.equal(listed.payments.find((p) => p.payment_hash === lost.hash)?.preimage, lost.preimage, 'the only proof is kept');
+    } finally {
+      await closeAll(ch, d);
+    }
+  });
+
+  it('over LND: the preimage sealed, in no file, and opened from the record while LND is away', async () => {
+    const l = new LndPeer(net, dir.path, 'lnd-payer');
+    await l.start();
+    net.connect(l, b.id);
+    const args = [
+      ...keystoreArgs,
+      '-lnd.enable',
+      `-lnd.socket=${l.socket}`,
+      `-lnd.tlscertpath=${l.certPath}`,
+      `-lnd.macaroonpath=${l.macaroonPath}`,
+      '-nobitcoind.enable',
+      '-noml.enable',
+      '-ln.watchinterval=100',
+    ];
+    const d = await startDaemon(join(dir.path, 'anya-lnd'), { alsoWaitFor: lndSettled, args });
+    const ch = await unixChannel(d.socket);
+    try {
+      const inv = await invoice();
+      const paid = await call<{ status: string; preimage: string }>(ch, 'ln.pay', { invoice: inv.bolt11 });
+      assert.equal(paid.status, 'complete');
+      assert.deepEqual(await filesHolding(d.datadir, paid.preimage), []);
+      await l.stop();
+      const stale = await until('LND seen gone', async () => {
+        const r = await call<Payments>(ch, 'ln.listpayments');
+        return r.stale ? r : undefined;
+      });
+      assert.equal(stale.payments.find((p) => p.payment_hash === inv.payment_hash)?.preimage, paid.preimage);
+    } finally {
+      await closeAll(ch, d, l);
     }
   });
 });

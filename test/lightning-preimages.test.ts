@@ -222,6 +222,29 @@ describe('payment preimages at rest', () => {
         assert.deepEqual(await filesHolding(d.datadir, p), []);
       }
     });
+
+    it('a sealed value moved into another payment record does not open there (backend and hash are the purpose)', async () => {
+      const store = await Store.open(join(d.netdir, 'state'));
+      const raw = store.db.sublevel<string, unknown>('lightning', { valueEncoding: 'json' });
+      const hashes: string[] = [];
+      for await (const k of raw.keys({ gte: 'cln:pay:', lt: 'cln:pay;' })) hashes.push(k.slice('cln:pay:'.length));
+      assert.equal(hashes.length, 2);
+      const [x, y] = (await Promise.all(hashes.map((h) => raw.get(`cln:pay:${h}`)))) as Array<Payment & { preimage_sealed: string }>;
+      // Same keys, values changed in place: the record counts still agree, so anyad starts on it as it is.
+      await raw.put(`cln:pay:${x!.payment_hash}`, { ...x, preimage_sealed: y!.preimage_sealed });
+      await raw.put(`cln:pay:${y!.payment_hash}`, { ...y, preimage_sealed: x!.preimage_sealed });
+      await store.close();
+      await a.stop(); // no node to fall back on: only the swapped sealed values
+      try {
+        d = await startDaemon(d.datadir, { args: [...keystoreArgs, ...lnArgs()] });
+        ch = await unixChannel(d.socket);
+        const listed = await call<Payments>(ch, 'ln.listpayments');
+        assert.equal(listed.payments.length, 2);
+        for (const p of listed.payments) assert.equal(p.preimage, undefined, `no preimage for ${p.payment_hash}: its sealed value is another's`);
+      } finally {
+        await a.start();
+      }
+    });
   });
 
   it('a record an earlier anyad wrote in clear is migrated and sealed at start, compacted out of the files, and still answered', async () => {

@@ -34,7 +34,13 @@ const CAPABILITIES = [
 const LN_TOPICS = ['ln.invoice', 'ln.payment', 'ln.channel', 'ln.peer'] as const;
 
 const asOperation = {
-  payment: (p: PaymentRecord): OperationRecord => ({ id: p.payment_hash, operation: 'pay', status: p.status, created_at: p.created_at, detail: { ...p } }),
+  payment: ({ preimage_sealed: _sealed, ...p }: PaymentRecord): OperationRecord => ({
+    id: p.payment_hash,
+    operation: 'pay',
+    status: p.status,
+    created_at: p.created_at,
+    detail: { ...p },
+  }),
   invoice: (i: InvoiceRecord): OperationRecord => ({
     id: i.payment_hash,
     operation: 'invoice.create',
@@ -103,17 +109,24 @@ export class LightningAdapter implements Layer2Adapter {
   async status(id: string): Promise<OperationRecord | undefined> {
     const hash = id.toLowerCase();
     const p = await this.parts.records.payment(hash);
-    if (p) return asOperation.payment(p);
+    // The preimage in clear, as an answer has it (l2.status strips it for roles below user).
+    if (p) return asOperation.payment(await this.parts.preimages.reveal(p));
     const i = await this.parts.records.invoice(hash);
     return i ? asOperation.invoice(i) : undefined;
   }
 
   async history(limit: number, offset: number): Promise<{ total: number; items: OperationRecord[] }> {
-    return newestFirst(
-      [...(await this.parts.records.payments()).map(asOperation.payment), ...(await this.parts.records.invoices()).map(asOperation.invoice)],
+    const payments = new Map((await this.parts.records.payments()).map((p) => [p.payment_hash, p]));
+    const page = newestFirst(
+      [...[...payments.values()].map(asOperation.payment), ...(await this.parts.records.invoices()).map(asOperation.invoice)],
       limit,
       offset,
     );
+    // Only the page's payments have their preimage opened (l2.history strips it for roles below user).
+    const items = await Promise.all(
+      page.items.map(async (op) => (op.operation === 'pay' ? asOperation.payment(await this.parts.preimages.reveal(payments.get(op.id)!)) : op)),
+    );
+    return { total: page.total, items };
   }
 
   async estimateFee(operation: string, params: Record<string, unknown>): Promise<Record<string, unknown>> {

@@ -71,7 +71,13 @@ export interface PaymentRecord {
   amount_msat: number | null;
   fee_msat: number | null;
   created_at: number;
+  /**
+   * The preimage in clear: in answers only. In the store only in records of an earlier anyad, until they are
+   * resealed (preimages.ts).
+   */
   preimage?: string;
+  /** The preimage sealed by the HSM room (HsmApi.sealSecret), as kept at rest; never in an answer. */
+  preimage_sealed?: string;
   error?: string;
 }
 

@@ -69,7 +69,12 @@ export const PaymentT = Type.Object({
   amount_msat: Type.Union([Type.Integer(), Type.Null()]),
   fee_msat: Type.Union([Type.Integer(), Type.Null()]),
   created_at: Type.Integer(),
-  preimage: Type.Optional(Type.String()),
+  preimage: Type.Optional(
+    Type.String({
+      description:
+        'Proof of payment (hex), for the user and admin roles. Kept sealed by the HSM room; without an HSM room anyad keeps none and reads it from the node, so it is absent while the node is away (stale).',
+    }),
+  ),
   error: Type.Optional(Type.String()),
 });
 

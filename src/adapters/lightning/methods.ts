@@ -4,7 +4,7 @@
 
 import * as D from './declarations.js';
 import { rpcError } from '../../rpc/errors.js';
-import { implement, withoutPreimages, type MethodSpec } from '../../rpc/registry.js';
+import { implement, roleAllows, withoutPreimages, type MethodSpec } from '../../rpc/registry.js';
 import { checkInvoice } from './bolt11.js';
 import { refuseWhileStarting, type BackendName } from './backend.js';
 import { createInvoice, pay, type LnParts } from './operations.js';
@@ -87,9 +87,13 @@ export function lnMethods(chooser: BackendChooser): MethodSpec[] {
     }),
     implement(D.lnPay, (p) => pay(use(p), p)),
     implement(D.lnListpayments, async (p, ctx) => {
-      const { backend, records } = use(p);
+      const { backend, records, preimages } = use(p);
       const { total, items } = newestFirst(await records.payments(), p.limit, p.offset);
-      return { backend: backend.backend, stale: !backend.connected, total, payments: withoutPreimages(items, ctx.role) };
+      // Preimages are opened (or read from the node) only for a role that may see them.
+      const shown = roleAllows(ctx.role, 'user')
+        ? await Promise.all(items.map((r) => preimages.reveal(r)))
+        : items.map(({ preimage_sealed: _s, preimage: _p, ...rest }) => rest);
+      return { backend: backend.backend, stale: !backend.connected, total, payments: withoutPreimages(shown, ctx.role) };
     }),
   ];
 }

@@ -10,13 +10,15 @@ import type { EventBus } from '../../rpc/events.js';
 import { ErrorCode, rpcError, RpcError } from '../../rpc/errors.js';
 import { PaymentInFlight, type InvoiceRecord, type LightningBackend, type PaymentRecord } from './backend.js';
 import { checkInvoice } from './bolt11.js';
+import type { Preimages } from './preimages.js';
 import type { LnRecords } from './records.js';
 import { PayOp, InvoiceOp } from './declarations.js';
 
-/** What an operation needs: the node, anyad's records of it, the event bus, and anyad's network. */
+/** What an operation needs: the node, anyad's records of it, how preimages are kept, the event bus, and anyad's network. */
 export interface LnParts {
   backend: LightningBackend;
   records: LnRecords;
+  preimages: Preimages;
   bus: EventBus;
   network: Network;
 }
@@ -60,7 +62,7 @@ export interface Paid {
 }
 
 export async function pay(parts: LnParts, p: Static<typeof PayOp>): Promise<Paid> {
-  const { backend, records, bus, network } = parts;
+  const { backend, records, preimages, bus, network } = parts;
   checkInvoice(p.invoice, network);
   const dec = await backend.decode(p.invoice);
   const hash = dec.payment_hash;
@@ -84,7 +86,12 @@ export async function pay(parts: LnParts, p: Static<typeof PayOp>): Promise<Paid
   try {
     await records.savePayment(base);
     const r = await backend.pay({ invoice: p.invoice, timeout: p.timeout, ...(p.max_fee_msat !== undefined ? { max_fee_msat: p.max_fee_msat } : {}) });
-    await records.savePayment({ ...base, status: 'complete', amount_msat: r.amount_msat, fee_msat: r.fee_msat, preimage: r.preimage });
+    // The preimage is kept sealed, or not at all (preimages.ts); the caller gets it in clear from the node's answer.
+    const kept = await preimages.keep(hash, r.preimage);
+    await records.savePayment(
+      { ...base, status: 'complete', amount_msat: r.amount_msat, fee_msat: r.fee_msat, ...(kept.sealed ? { preimage_sealed: kept.sealed } : {}) },
+      kept.reseal,
+    );
     bus.publish('ln.payment', { backend: backend.backend, status: 'succeeded', payment_hash: hash, amount_msat: r.amount_msat, fee_msat: r.fee_msat });
     return { payment_hash: hash, status: 'complete', amount_msat: r.amount_msat, fee_msat: r.fee_msat, preimage: r.preimage };
   } catch (err) {
@@ -105,26 +112,30 @@ export async function pay(parts: LnParts, p: Static<typeof PayOp>): Promise<Paid
 }
 
 /** Asks the node how a pending payment ended and records it (publishing ln.payment when it ended). */
-async function settleFromNode({ backend, records, bus }: LnParts, rec: PaymentRecord): Promise<PaymentRecord> {
+async function settleFromNode({ backend, records, preimages, bus }: LnParts, rec: PaymentRecord): Promise<PaymentRecord> {
   const state = await backend.paymentState(rec.payment_hash);
+  // Sealed before the record is looked at again, so no await falls between that look and the write.
+  const kept = state?.status === 'complete' ? await preimages.keep(rec.payment_hash, state.preimage) : undefined;
   // While the node was asked, a pay of this hash may have ended (and published its own event): look again, so an
   // outcome is recorded and published once.
   const current = await records.payment(rec.payment_hash);
   if (current?.status !== 'pending' || records.paying.has(rec.payment_hash)) return current ?? rec;
   let next: PaymentRecord;
-  if (state?.status === 'complete')
+  let reseal = false;
+  if (state?.status === 'complete' && kept) {
+    reseal = kept.reseal;
     next = {
       ...rec,
       status: 'complete',
       amount_msat: state.amount_msat ?? rec.amount_msat,
       fee_msat: state.fee_msat ?? null,
-      ...(state.preimage ? { preimage: state.preimage } : {}),
+      ...(kept.sealed ? { preimage_sealed: kept.sealed } : {}),
     };
-  else if (state?.status === 'failed') next = { ...rec, status: 'failed', error: 'the node reports the payment failed' };
+  } else if (state?.status === 'failed') next = { ...rec, status: 'failed', error: 'the node reports the payment failed' };
   else if (state === undefined)
     next = { ...rec, status: 'failed', error: 'the node never started this payment (anyad stopped or lost the node before handing it over)' };
   else return rec;
-  await records.savePayment(next);
+  await records.savePayment(next, reseal);
   bus.publish(
     'ln.payment',
     next.status === 'complete'

@@ -32,7 +32,7 @@ export class LnRecords {
   /** Payment hashes this process is paying right now (their pending records are not stale). */
   readonly paying = new Set<string>();
 
-  private key(kind: 'inv' | 'pay' | 'cursor' | 'pending', id: string): string {
+  private key(kind: 'inv' | 'pay' | 'cursor' | 'pending' | 'reseal', id: string): string {
     return `${this.backend}:${kind}:${id}`;
   }
 
@@ -94,13 +94,32 @@ export class LnRecords {
     await this.store.batch([{ type: 'put', sublevel: this.db, key: this.key('inv', r.payment_hash), value: r }]);
   }
 
-  /** Writes a payment record; pending ones are also indexed, so finding them does not read every record. */
-  async savePayment(r: PaymentRecord): Promise<void> {
-    const index: BatchOp =
-      r.status === 'pending'
-        ? { type: 'put', sublevel: this.db, key: this.key('pending', r.payment_hash), value: 1 }
-        : { type: 'del', sublevel: this.db, key: this.key('pending', r.payment_hash) };
-    await this.store.batch([{ type: 'put', sublevel: this.db, key: this.key('pay', r.payment_hash), value: r }, index]);
+  /**
+   * Writes a payment record; pending ones are also indexed, so finding them does not read every record, and so are
+   * complete ones whose preimage waits to be sealed (`reseal`, preimages.ts), in the same batch.
+   */
+  async savePayment(r: PaymentRecord, reseal = false): Promise<void> {
+    const index = (kind: 'pending' | 'reseal', on: boolean): BatchOp =>
+      on
+        ? { type: 'put', sublevel: this.db, key: this.key(kind, r.payment_hash), value: 1 }
+        : { type: 'del', sublevel: this.db, key: this.key(kind, r.payment_hash) };
+    await this.store.batch([
+      { type: 'put', sublevel: this.db, key: this.key('pay', r.payment_hash), value: r },
+      index('pending', r.status === 'pending'),
+      index('reseal', reseal),
+    ]);
+  }
+
+  /** Payment hashes whose preimage waits to be sealed (or, without an HSM room, a clear copy to be dropped). */
+  async waitingReseal(): Promise<string[]> {
+    const prefix = `${this.backend}:reseal:`;
+    const out: string[] = [];
+    for await (const k of this.db.keys({ gte: prefix, lt: `${prefix}\xff` })) out.push(k.slice(prefix.length));
+    return out;
+  }
+
+  async doneResealing(hash: string): Promise<void> {
+    await this.store.batch([{ type: 'del', sublevel: this.db, key: this.key('reseal', hash) }]);
   }
 
   async pendingPayments(): Promise<PaymentRecord[]> {
@@ -180,6 +199,20 @@ export const LIGHTNING_MIGRATIONS: Migration[] = [
           if (k.startsWith('pay:') && (v as { status?: string }).status === 'pending')
             ops.push({ type: 'put', sublevel: db, key: `cln:pending:${k.slice(4)}`, value: 1 });
         }
+      }
+      return ops;
+    },
+  },
+  {
+    version: 2,
+    description: 'index payment records an earlier anyad wrote with the preimage in clear, for sealing by the HSM room (issue 26)',
+    // Only indexed here: a migration runs before the keystore may be unlocked, so the node watch's sweep seals them
+    // (preimages.ts); until then they stay readable as they are.
+    up: async (db) => {
+      const ops: BatchOp[] = [];
+      for await (const [k, v] of db.iterator()) {
+        const m = /^(cln|lnd):pay:(.+)$/.exec(k);
+        if (m && typeof (v as { preimage?: unknown }).preimage === 'string') ops.push({ type: 'put', sublevel: db, key: `${m[1]}:reseal:${m[2]}`, value: 1 });
       }
       return ops;
     },

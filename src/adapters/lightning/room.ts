@@ -6,6 +6,7 @@ import { LN_METHODS } from './declarations.js';
 import { Type } from '@sinclair/typebox';
 import type { Room } from '../../core/room.js';
 import type { Service } from '../../core/service.js';
+import type { HsmApi } from '../../hsm/room.js';
 import type { Layer2Api } from '../layer2/room.js';
 import type { BackendName, LightningBackend } from './backend.js';
 import type { Configured } from './methods.js';
@@ -46,13 +47,25 @@ export const lightningRoom: Room = {
     const fallback = config.str('ln.default') as 'auto' | BackendName;
     if (fallback !== 'auto' && !(fallback === 'cln' ? wantCln : wantLnd)) throw new Error(`ln.default=${fallback}, but ${fallback}.enable is not set`);
     // Loaded only when a backend is on (the BOLT11 decoder alone costs ~0.1 s at start).
-    const [{ LightningAdapter }, { BackendChooser, lnMethods }, { LIGHTNING_MIGRATIONS, LnRecords }, { NodeWatch }] = await Promise.all([
+    const [{ LightningAdapter }, { BackendChooser, lnMethods }, { LIGHTNING_MIGRATIONS, LnRecords }, { NodeWatch }, { Preimages }] = await Promise.all([
       import('./adapter.js'),
       import('./methods.js'),
       import('./records.js'),
       import('./watch.js'),
+      import('./preimages.js'),
     ]);
+    // Payment preimages are kept sealed by the HSM room (created before this one, src/daemon/rooms.ts), or not kept
+    // at all without one: the node's own record is the proof of payment then (preimages.ts says why).
+    const hsm = use<HsmApi>('hsm');
+    if (!hsm)
+      log.warn(
+        'no HSM room (hsm.provider is not set): anyad keeps no payment preimages; ln.listpayments reads them from the node, which holds the proof of payment',
+      );
     const db = await store.room('lightning', LIGHTNING_MIGRATIONS);
+    // The room's key range (sublevel prefix '!lightning!') compacted, so values it replaced leave the LevelDB files.
+    // ClassicLevel has compactRange; the store's Level type does not declare it.
+    const compactRoom = (): Promise<void> =>
+      (store.db as unknown as { compactRange(start: string, end: string): Promise<void> }).compactRange('!lightning!', '!lightning"');
     const backends: Array<{ backend: LightningBackend; records: LnRecords }> = [];
     if (wantCln) {
       const [{ ClnBackend }, { ClnClient }] = await Promise.all([import('./cln.js'), import('./cln-client.js')]);
@@ -82,7 +95,8 @@ export const lightningRoom: Room = {
     const services: Service[] = [];
     const l2 = use<Layer2Api>('l2');
     for (const { backend, records } of backends) {
-      const parts = { backend, records, bus, network: config.network };
+      const preimages = new Preimages(hsm, backend, records, log.child({ backend: backend.backend }), compactRoom);
+      const parts = { backend, records, preimages, bus, network: config.network };
       const watch = new NodeWatch(parts, config.int('ln.watchinterval'), log.child({ backend: backend.backend }));
       // A backend that attaches after the start takes the watch's baseline before it lets callers through, so no
       // change made through anyad is folded into the baseline unreported.

@@ -3,7 +3,8 @@
 // channel and peer streams differ in shape; one diff over the shared list shapes serves both and is exact about
 // states, at the cost of up to one interval of delay.) The first look after start is the baseline: anyad reports
 // changes from then on, including those that happened while the node was unreachable, once it is back. The same
-// look settles payments whose outcome anyad missed from the node's own record (payments.ts).
+// look settles payments whose outcome anyad missed from the node's own record (operations.ts), and seals the
+// preimages that wait for the keystore (preimages.ts).
 
 import type { Logger } from 'pino';
 import { CoalescedJob } from '../../core/coalesced-job.js';
@@ -62,6 +63,13 @@ export class NodeWatch implements Service {
 
   /** Lists channels and peers and publishes what changed since the last look. */
   private async look(): Promise<void> {
+    // Preimages waiting to be sealed (keystore locked at completion, clear records of an earlier anyad): sealing a
+    // clear record needs no node, so this runs even while the node is away.
+    try {
+      await this.parts.preimages.resealWaiting();
+    } catch (err) {
+      this.log.debug({ reason: (err as Error).message }, 'resealing preimages failed; next interval tries again');
+    }
     if (!this.parts.backend.connected) return;
     try {
       const [channels, peers] = await Promise.all([this.parts.backend.listChannels(), this.parts.backend.listPeers()]);

@@ -219,6 +219,18 @@ export class Store {
     return sub;
   }
 
+  /**
+   * Compacts a room's key range, so values it replaced or deleted (a secret rewritten sealed) leave the LevelDB
+   * files rather than linger in older tables until LevelDB gets round to them.
+   */
+  async compact(sub: RoomDb): Promise<void> {
+    const prefix = (sub as unknown as { prefix: string }).prefix;
+    await (this.db as unknown as { compactRange(start: string, end: string): Promise<void> }).compactRange(
+      prefix,
+      prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1),
+    );
+  }
+
   /** The schema version of every room that has one. */
   async versions(): Promise<Record<string, number>> {
     const out: Record<string, number> = { store: STORE_FORMAT };

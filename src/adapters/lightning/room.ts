@@ -62,10 +62,8 @@ export const lightningRoom: Room = {
         'no HSM room (hsm.provider is not set): anyad keeps no payment preimages; ln.listpayments reads them from the node, which holds the proof of payment',
       );
     const db = await store.room('lightning', LIGHTNING_MIGRATIONS);
-    // The room's key range (sublevel prefix '!lightning!') compacted, so values it replaced leave the LevelDB files.
-    // ClassicLevel has compactRange; the store's Level type does not declare it.
-    const compactRoom = (): Promise<void> =>
-      (store.db as unknown as { compactRange(start: string, end: string): Promise<void> }).compactRange('!lightning!', '!lightning"');
+    // The room's key range compacted, so values it replaced (a preimage rewritten sealed) leave the LevelDB files.
+    const compactRoom = (): Promise<void> => store.compact(db);
     const backends: Array<{ backend: LightningBackend; records: LnRecords }> = [];
     if (wantCln) {
       const [{ ClnBackend }, { ClnClient }] = await Promise.all([import('./cln.js'), import('./cln-client.js')]);

@@ -7,16 +7,18 @@
 // nor uptime could have been answered before the last signature.
 
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { adaptorDecrypt, adaptorSign, adaptorVerify } from '../src/core/ecdsa-adaptor.js';
 import type { Room } from '../src/core/room.js';
 import type { Daemon } from '../src/daemon/daemon.js';
 import { hsmRoom, type ContractSigning, type HsmApi } from '../src/hsm/room.js';
+import type { SoftwareProvider } from '../src/hsm/software.js';
 import { call, unixChannel, type Channel } from './helpers/channel.js';
-import { tempDir } from './helpers/daemon.js';
+import { ROOT, tempDir } from './helpers/daemon.js';
 import { startInProcess } from './helpers/inproc.js';
 
 interface Entry {
@@ -130,5 +132,33 @@ describe('HSM: adaptor signatures off the event loop (issue 26 item 6)', () => {
     const [sig] = await api.adaptorSignAll(key.id, [good], 'test');
     assert.ok(adaptorVerify(Buffer.from(key.public_key, 'hex'), good.point, good.digest, sig!));
     assert.equal((await call<{ ok: boolean }>(ch, 'hsm.verifyaudit')).ok, true);
+  });
+
+  it('in the esbuild bundle (dist/bin), the keystore signs in its worker too', async () => {
+    // The worker runs the file its module is in: bundled, a chunk of dist/bin (scripts/bundle.mjs). The chunk that
+    // holds it (found by the worker's role name) is loaded here as anyad would load it, and the keystore in it (the
+    // simulator's fixed seed) signs.
+    const bin = join(ROOT, 'dist', 'bin');
+    let chunk: string | undefined;
+    for (const f of (await readdir(bin)).filter((n) => n.endsWith('.js')))
+      if ((await readFile(join(bin, f), 'utf8')).includes('anya-hsm-adaptor-worker')) chunk = join(bin, f);
+    assert.ok(chunk, 'the bundle has the adaptor worker');
+    // (The keystore is the worker's only user, so the two are in one chunk.)
+    const bundled = (await import(pathToFileURL(chunk).href)) as { SoftwareProvider?: typeof SoftwareProvider };
+    assert.ok(bundled.SoftwareProvider, 'the keystore is in the chunk with its worker');
+    const p = new bundled.SoftwareProvider({});
+    await p.initialize();
+    try {
+      const key = await p.generateKey('bundled', 'secp256k1');
+      const items = Array.from({ length: 3 }, (_, i) => ({
+        point: secp256k1.getPublicKey(secp256k1.utils.randomSecretKey(), true),
+        digest: new Uint8Array(32).fill(i + 1),
+      }));
+      const sigs = await p.adaptorSignAll(key.handle, items);
+      assert.equal(sigs.length, 3);
+      sigs.forEach((sig, i) => assert.ok(adaptorVerify(Buffer.from(key.publicKey, 'hex'), items[i]!.point, items[i]!.digest, sig)));
+    } finally {
+      await p.close();
+    }
   });
 });

@@ -46,6 +46,7 @@ describe('HSM room when LevelDB writes fail (disk full)', () => {
     const store = await Store.open(join(config.netdir, 'state'));
     const failing = {
       room: (name: string) => store.room(name),
+      notes: () => store.notes(),
       batch: async (ops: BatchOp[], opts?: { sync?: boolean }) => {
         if (fault.err) throw fault.err;
         return store.batch(ops, opts);

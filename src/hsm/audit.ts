@@ -54,7 +54,9 @@ export interface AuditEntry {
     | 'create'
     | 'rollback'
     | 'orphan'
-    | 'secret';
+    | 'secret'
+    /** A start with -acceptstate took a state that did not match its record (issue 34): its problems and counts. */
+    | 'state_accepted';
   key: string | null;
   /** What happened; `journaled: true` when it was recorded while the audit key was out of reach (see the top). */
   detail: Record<string, unknown>;

@@ -45,6 +45,11 @@ export interface KeyProvider {
    */
   adaptorSign?(handle: string, encryptionPoint: Uint8Array, digest: Uint8Array): Promise<Uint8Array>;
   /**
+   * adaptorSign of many items (a contract's CETs), in order, off the event loop (the keystore signs in a worker
+   * thread): a contract of thousands of CETs must not hold every RPC while it is signed.
+   */
+  adaptorSignAll?(handle: string, items: Array<{ point: Uint8Array; digest: Uint8Array }>): Promise<Uint8Array[]>;
+  /**
    * ECDSA with the key scaled and shifted, (k·mul + add) mod n: BOLT 3's per-commitment keys (mul 1, add a tweak)
    * and revocation keys (mul and add from the revealed secret), which a state channel signs with. Keystore only,
    * like adaptorSign: a token's key cannot be tweaked.

@@ -17,8 +17,11 @@ import { rpcError, RpcError } from '../rpc/errors.js';
 import type { EventBus } from '../rpc/events.js';
 import type { BatchOp, RoomDb, Store } from '../store/store.js';
 
-/** What the service writes through: the store's synced, atomic batch (a test may pass a wrapper that fails it). */
-export type HsmStore = Pick<Store, 'batch'>;
+/**
+ * What the service writes through: the store's synced, atomic batch (a test may pass a wrapper that fails it), and
+ * the notes the state keeps of itself (an accepted state's, recorded in the audit log).
+ */
+export type HsmStore = Pick<Store, 'batch' | 'notes'>;
 import { AuditLog, type AuditEntry } from './audit.js';
 import { open as openSealed, purposeProblem, seal } from './seal.js';
 import { contractDetail, contractProblem, type ContractKind } from './contract.js';
@@ -130,6 +133,7 @@ export class HsmService implements Service {
       await this.record('rollback', null, { ...finding });
     }
     if (created) await this.record('create', null, { caller: 'startup (hsm.passphrasefile)' });
+    await this.recordAcceptedStates();
     const st = p.status();
     if (st.ready) {
       if (p.kind === 'software') await this.record('unlock', null, { caller: 'startup (hsm.passphrasefile)' });
@@ -151,6 +155,28 @@ export class HsmService implements Service {
       Math.min(30_000, Math.max(1000, this.settings.policyDelaySec * 250)),
     );
     this.pendingTimer.unref();
+  }
+
+  /**
+   * A start with -acceptstate took a state that did not match its record, and the state keeps a note of it
+   * (`accepted:<time>`: the problems found, the records counted); issue 34 wants the acceptance in the audit log.
+   * Each note not yet recorded becomes one state_accepted entry, written in one batch with a mark in this sublevel
+   * (`sa:<note>`), so it is recorded exactly once across restarts, and a crash between the two cannot happen. With
+   * hsm.audit off nothing is marked: the notes are recorded once the log is kept.
+   */
+  private async recordAcceptedStates(): Promise<void> {
+    if (!this.config.bool('hsm.audit')) return;
+    for (const note of await this.store.notes()) {
+      if (!note.key.startsWith('accepted:')) continue;
+      const mark = `sa:${note.key}`;
+      if ((await this.db.get(mark)) !== undefined) continue;
+      const v = (note.value ?? {}) as { problems?: unknown; counts?: unknown };
+      const problems = Array.isArray(v.problems) ? v.problems.map(String) : [];
+      this.log.warn({ accepted: note.key.slice('accepted:'.length), problems }, 'HSM: a state accepted with -acceptstate; recorded in the audit log');
+      await this.record('state_accepted', null, { time: note.key.slice('accepted:'.length), problems, counts: v.counts ?? {} }, [
+        { type: 'put', sublevel: this.db, key: mark, value: { recorded: new Date().toISOString() } },
+      ]);
+    }
   }
 
   /**
@@ -394,7 +420,10 @@ export class HsmService implements Service {
       caller,
       { scheme: 'ecdsa-adaptor', count: items.length },
       async (p, handle) => {
-        for (const x of items) out.push(Buffer.from(await p.adaptorSign!(handle, x.point, x.digest)));
+        // Off the event loop where the provider can (the keystore's worker threads): a contract's thousands of CETs
+        // at ~15 ms each would otherwise hold every RPC of every room for the whole call (issue 26 item 6).
+        if (p.adaptorSignAll) for (const sig of await p.adaptorSignAll(handle, items)) out.push(Buffer.from(sig));
+        else for (const x of items) out.push(Buffer.from(await p.adaptorSign!(handle, x.point, x.digest)));
         return out[0] ?? new Uint8Array();
       },
       false,

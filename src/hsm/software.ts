@@ -14,6 +14,7 @@ import { wordlist } from '@scure/bip39/wordlists/english.js';
 import { schnorr, secp256k1 } from '@noble/curves/secp256k1.js';
 import { rawToLowSDer, verifySignature } from './ecdsa.js';
 import { adaptorSign } from '../core/ecdsa-adaptor.js';
+import { AdaptorSigners } from './adaptor-worker.js';
 import { KeyedLock } from '../core/keyed-lock.js';
 import {
   ProviderError,
@@ -92,6 +93,8 @@ export class SoftwareProvider implements KeyProvider {
   private masterFingerprint: number | undefined;
   /** One writer for the keystore file: read-modify-write of `next` and `disabled` never interleave. */
   private readonly writer = new KeyedLock();
+  /** Worker threads for a contract's adaptor signatures (adaptorSignAll), started on first use. */
+  private readonly adaptorSigners = new AdaptorSigners();
 
   constructor(
     private readonly opts: {
@@ -120,6 +123,7 @@ export class SoftwareProvider implements KeyProvider {
   }
 
   async close(): Promise<void> {
+    await this.adaptorSigners.close();
     this.lock();
     this.macKey?.fill(0);
     this.macKey = undefined;
@@ -308,6 +312,31 @@ export class SoftwareProvider implements KeyProvider {
   async adaptorSign(handle: string, encryptionPoint: Uint8Array, digest: Uint8Array): Promise<Uint8Array> {
     if (digest.length !== 32) throw new ProviderError('digest must be 32 bytes');
     return this.withChild(handle, (priv) => adaptorSign(priv, encryptionPoint, digest));
+  }
+
+  /**
+   * Every item's adaptor signature, made in a worker thread (adaptor-worker.ts) so the event loop stays free: the
+   * key's private scalar is handed to the worker for the call and wiped there after; here the child key is wiped
+   * as soon as it is handed over. The key's state is checked once, at the start, as the service's gates are.
+   */
+  async adaptorSignAll(handle: string, items: Array<{ point: Uint8Array; digest: Uint8Array }>): Promise<Uint8Array[]> {
+    if (items.some((x) => x.digest.length !== 32)) throw new ProviderError('digest must be 32 bytes');
+    // (adaptorSign's own refusal of a point that is not 33 bytes, said before any key leaves this thread.)
+    if (items.some((x) => x.point.length !== 33)) throw new ProviderError('the encryption key is not a point of secp256k1');
+    const { secret } = this.unlocked();
+    if (secret.disabled.includes(Number(handle))) throw new ProviderError(`key ${handle} is disabled`);
+    const child = this.child(handle);
+    let signing: Promise<Uint8Array[]>;
+    try {
+      signing = this.adaptorSigners.signAll(child.privateKey!, items);
+    } finally {
+      child.wipePrivateData();
+    }
+    try {
+      return await signing;
+    } catch (err) {
+      throw err instanceof ProviderError ? err : new ProviderError((err as Error).message);
+    }
   }
 
   async tweakedSign(handle: string, digest: Uint8Array, mul: Uint8Array, add: Uint8Array): Promise<Uint8Array> {

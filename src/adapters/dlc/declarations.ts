@@ -294,7 +294,7 @@ export const dlcAcceptclose = declareMethod({
 export const dlcCancel = declareMethod({
   name: 'dlc.cancel',
   summary:
-    'Drop a contract not funded: offered, accepted, or signed with its funding transaction neither on chain nor in the mempool (refused if it is); its coins may fund another one.',
+    'Drop a contract not funded: offered, accepted, or signed (or broadcast once) with its funding transaction neither on chain nor in the mempool now and our funding inputs unspent (refused otherwise); its coins may fund another one.',
   params: Type.Object({ id: Id }, { additionalProperties: false }),
   result: Type.Object({ id: Type.String(), state: Type.String() }),
   errors: ['Conflict', 'NotFound'],

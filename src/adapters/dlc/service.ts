@@ -417,13 +417,18 @@ export class DlcService implements Service {
    * funding transaction seen neither on chain nor in the node's mempool. Its coins are free again. A signed one's
    * funding could still be sent by the counterparty (it holds our funding signatures): the follower keeps looking
    * for it, and the coins are safe from that only once spent elsewhere.
+   *
+   * 'broadcast' is taken as 'signed' is: it says the funding was sent or seen once, not that it still can confirm.
+   * A counterparty that spends its own funding input elsewhere (a replacement, or a conflict sent first to a node
+   * that answers sendrawtransaction before validating) makes the funding invalid for good; without this, our coins
+   * stayed reserved to a contract that can never be funded, and no call could free them.
    */
   async cancel(id: string, caller: string): Promise<{ id: string; state: string }> {
     return this.locks.run([id, 'utxos'], async () => {
       const rec = await this.get(id);
-      if (rec.state !== 'offered' && rec.state !== 'accepted' && rec.state !== 'signed')
+      if (rec.state !== 'offered' && rec.state !== 'accepted' && rec.state !== 'signed' && rec.state !== 'broadcast')
         throw rpcError('Conflict', `contract ${id} is ${rec.state}: only an offered, accepted or signed but never funded contract can be cancelled`);
-      if (rec.state === 'signed') {
+      if (rec.state === 'signed' || rec.state === 'broadcast') {
         if (await this.fundingSeen(rec))
           throw rpcError('Conflict', `contract ${id}: its funding transaction ${rec.funding_txid} is on chain or in the mempool; it cannot be cancelled`, {
             txid: rec.funding_txid,

@@ -1,0 +1,135 @@
+// Issue 26 review (an attacker's look at the DLC room's checks): what a hostile counterparty could still do after the
+// first round of checks, each against real anyads on one bcoin regtest node, the counterparty's moves made by the
+// test (messages as the counterparty sends them, its coins spent as it chooses).
+
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startBcoin, type BcoinNode } from './helpers/bcoin.js';
+import { unixChannel, type Channel } from './helpers/channel.js';
+import { startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
+import { keystorePartyArgs } from './helpers/keystore-party.js';
+import { until } from './helpers/until.js';
+import { enumDescriptor, makeOracle } from './peers/dlc-oracle.js';
+
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+const MATURITY = 1_600_000_000;
+
+interface Party {
+  d: RunningDaemon;
+  ch: Channel;
+  address: string;
+}
+
+async function call<T>(ch: Channel, method: string, params?: unknown): Promise<T> {
+  const r = await ch.call(method, params, undefined, 120_000);
+  if (r.error) throw new Error(`${method}: ${r.error.code} ${r.error.message}`);
+  return r.result as T;
+}
+
+describe('DLC: an attacker against the issue 26 checks', () => {
+  let dir: { path: string; remove: () => Promise<void> };
+  let node: BcoinNode;
+  let alice: Party;
+  let bob: Party;
+  const pool: Array<{ aliceCoin: { txid: string; vout: number }; bobCoin: { txid: string; vout: number } }> = [];
+
+  const start = async (name: string): Promise<Party> => {
+    const pf = join(dir.path, `${name}.pass`);
+    await writeFile(pf, `${name}'s keystore passphrase\n`, { mode: 0o600 });
+    const d = await startDaemon(join(dir.path, name), { args: keystorePartyArgs(node, pf) });
+    const ch = await unixChannel(d.socket);
+    const key = await call<{ id: string }>(ch, 'hsm.generatekey', { label: `${name} coins` });
+    const pub = await call<{ addresses: { p2wpkh: string } }>(ch, 'hsm.getpubkey', { key: key.id });
+    return { d, ch, address: pub.addresses.p2wpkh };
+  };
+  const coinbase = async (hash: string): Promise<{ txid: string; vout: number }> => {
+    const block = await node.rpc<{ tx: string[] }>('getblock', hash, true, false);
+    return { txid: block.tx[0]!, vout: 0 };
+  };
+  const state = async (p: Party, id: string): Promise<string> => (await call<{ state: string }>(p.ch, 'dlc.get', { id })).state;
+  const enumOffer = async (coin: { txid: string; vout: number }, event: string): Promise<{ id: string; offer: string }> => {
+    const oracle = makeOracle(enumDescriptor(['yes', 'no']), 1, event, 'tagged', MATURITY);
+    return call(alice.ch, 'dlc.offer', {
+      announcement: hex(oracle.ann),
+      payouts: [
+        { outcome: 'yes', offer_payout_sat: 20_000_000 },
+        { outcome: 'no', offer_payout_sat: 0 },
+      ],
+      offer_collateral_sat: 10_000_000,
+      total_collateral_sat: 20_000_000,
+      fee_rate_sat_vb: 2,
+      utxos: [coin],
+    });
+  };
+  /** A party spends one of its own coins elsewhere (to its own address), through its anyad's keystore. */
+  const spendElsewhere = async (p: Party, coin: { txid: string; vout: number }): Promise<string> => {
+    const made = await call<{ psbt: string; inputs_sat: number }>(p.ch, 'chain.createpsbt', {
+      inputs: [coin],
+      outputs: [{ address: p.address, amount_sat: 4_999_000_000 }],
+    });
+    const signed = await call<{ psbt: string }>(p.ch, 'hsm.signpsbt', { psbt: made.psbt });
+    const fin = await call<{ complete: boolean; hex: string }>(p.ch, 'chain.finalizepsbt', { psbt: signed.psbt });
+    assert.equal(fin.complete, true);
+    return node.send(fin.hex);
+  };
+
+  before(async () => {
+    dir = await tempDir();
+    node = await startBcoin(dir.path);
+    alice = await start('alice');
+    bob = await start('bob');
+    await until('both connected to the node', async () => {
+      const a = await call<{ state: string }>(alice.ch, 'chain.getinfo');
+      const b = await call<{ state: string }>(bob.ch, 'chain.getinfo');
+      return a.state === 'connected' && b.state === 'connected' ? true : undefined;
+    });
+    const bobBlocks = await node.mine(3, bob.address);
+    const aliceBlocks = await node.mine(3, alice.address);
+    await node.mine(100, bob.address);
+    for (let i = 0; i < 3; i++) pool.push({ aliceCoin: await coinbase(aliceBlocks[i]!), bobCoin: await coinbase(bobBlocks[i]!) });
+  });
+  after(async () => {
+    alice?.ch.close();
+    bob?.ch.close();
+    await alice?.d.kill();
+    await bob?.d.kill();
+    await node?.stop().catch(() => undefined);
+    await dir?.remove();
+  });
+
+  it('the offerer spends its funding input elsewhere once Bob has broadcast the funding: Bob can cancel the contract and use his coin again', async () => {
+    const { aliceCoin, bobCoin } = pool.shift()!;
+    const offered = await enumOffer(aliceCoin, 'double spent');
+    const accepted = await call<{ accept: string }>(bob.ch, 'dlc.accept', { offer: offered.offer, utxos: [bobCoin] });
+    const signed = await call<{ sign: string }>(alice.ch, 'dlc.sign', { accept: accepted.accept });
+    // The hostile offerer spends the coin it signed into the funding elsewhere, first: the funding Bob sends can
+    // never confirm. (bcoin answers sendrawtransaction before its mempool decides, as a node behind a relay does; a
+    // replacement after Bob's funding reached the mempool ends the same way.)
+    const conflict = await spendElsewhere(alice, aliceCoin);
+    const funded = await call<{ txid: string }>(bob.ch, 'dlc.finalize', { sign: signed.sign });
+    assert.equal(await state(bob, offered.id), 'broadcast');
+    await node.mine(1, bob.address);
+    const tip = await node.rpc<number>('getblockcount');
+    await until('Bob at the tip', async () => ((await call<{ blocks: number }>(bob.ch, 'chain.getinfo')).blocks === tip ? true : undefined));
+    assert.ok((await node.rpc<{ confirmations: number }>('getrawtransaction', conflict, true)).confirmations >= 1, 'the conflict is mined');
+    assert.equal(await node.rpc('gettxout', funded.txid, 0, true), null, 'the funding is nowhere');
+    // Bob's contract can never be funded: he cancels it (before the fix: Conflict, "is broadcast"), and his coin is
+    // free for another contract.
+    assert.deepEqual(await call(bob.ch, 'dlc.cancel', { id: offered.id }), { id: offered.id, state: 'cancelled' });
+    const other = makeOracle(enumDescriptor(['a', 'b']), 1, 'bob again', 'tagged', MATURITY);
+    const again = await call<{ id: string }>(bob.ch, 'dlc.offer', {
+      announcement: hex(other.ann),
+      payouts: [
+        { outcome: 'a', offer_payout_sat: 1_000_000 },
+        { outcome: 'b', offer_payout_sat: 0 },
+      ],
+      offer_collateral_sat: 500_000,
+      total_collateral_sat: 1_000_000,
+      fee_rate_sat_vb: 2,
+      utxos: [bobCoin],
+    });
+    await call(bob.ch, 'dlc.cancel', { id: again.id });
+  });
+});

@@ -3,6 +3,7 @@
 // test (messages as the counterparty sends them, its coins spent as it chooses).
 
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -11,6 +12,9 @@ import { unixChannel, type Channel } from './helpers/channel.js';
 import { startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
 import { keystorePartyArgs } from './helpers/keystore-party.js';
 import { until } from './helpers/until.js';
+import { decodeOffer, encodeOffer } from '../src/adapters/dlc/messages.js';
+import { TLV } from '../src/adapters/dlc/oracle.js';
+import { Writer } from '../src/adapters/dlc/wire.js';
 import { enumDescriptor, makeOracle } from './peers/dlc-oracle.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -131,5 +135,50 @@ describe('DLC: an attacker against the issue 26 checks', () => {
       utxos: [bobCoin],
     });
     await call(bob.ch, 'dlc.cancel', { id: again.id });
+  });
+  it('an event whose outcomes differ only in Unicode form (one adaptor point for two CETs) is refused before anything is signed', async () => {
+    // An oracle's event lists "\u00e9" and "e\u0301" (the same text, NFC and NFD), each written as its own bytes.
+    // anyad signs and checks outcomes as NFC: both CETs' adaptor signatures would be encrypted under one point, and
+    // an attestation of one outcome, relabelled, verifies as the other: the counterparty would complete whichever
+    // CET pays it more.
+    const nfc = '\u00e9';
+    const nfd = 'e\u0301';
+    const raw = (s: string, w: Writer): Writer => w.bigsize(Buffer.byteLength(s)).bytes(Buffer.from(s, 'utf8'));
+    const descriptor = new Writer().tlv(TLV.enumDescriptor, raw(nfd, raw(nfc, new Writer().u16(2))).done()).done();
+    const oracle = makeOracle(descriptor, 1, 'unicode forms', 'tagged', MATURITY);
+    // A hostile offerer's offer on it (Alice's offer's other fields), each payout naming its outcome by its own bytes
+    // as rust-dlc writes them: the NFC one pays the offerer everything, the NFD one nothing.
+    const { aliceCoin } = pool.shift()!;
+    const base = decodeOffer(Buffer.from((await enumOffer(aliceCoin, 'unicode base')).offer, 'hex'));
+    const total = base.contract_info.total_collateral;
+    const tmpId = hex(randomBytes(32));
+    const offer = hex(
+      encodeOffer({
+        ...base,
+        temporary_contract_id: tmpId,
+        contract_info: {
+          ...base.contract_info,
+          announcement_tlv: hex(oracle.ann),
+          payouts: [
+            { outcome: 'x', offer_payout: total },
+            { outcome: 'y', offer_payout: 0n },
+          ],
+        },
+      }),
+    );
+    const written = hex(new Writer().bigsize(2).string('x').u64(total).string('y').u64(0n).done());
+    const hostile = hex(
+      raw(nfd, raw(nfc, new Writer().bigsize(2)).u64(total))
+        .u64(0n)
+        .done(),
+    );
+    assert.equal(offer.split(written).length, 2, 'the payouts found once in the offer');
+    const bytes = offer.replace(written, hostile);
+    for (const method of ['dlc.decodeoffer', 'dlc.accept']) {
+      const r = await bob.ch.call(method, method === 'dlc.accept' ? { offer: bytes, utxos: [pool[0]!.bobCoin] } : { offer: bytes }, undefined, 120_000);
+      assert.equal(r.error?.code, -32602, `${method}: ${JSON.stringify(r.result ?? r.error)}`);
+      assert.match(r.error!.message, /two outcomes that are the same text in another Unicode form/);
+    }
+    assert.equal((await bob.ch.call('dlc.get', { id: tmpId })).error?.code, -32011, 'Bob keeps no contract of it');
   });
 });

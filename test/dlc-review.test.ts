@@ -12,7 +12,9 @@ import { unixChannel, type Channel } from './helpers/channel.js';
 import { startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
 import { keystorePartyArgs } from './helpers/keystore-party.js';
 import { until } from './helpers/until.js';
-import { decodeOffer, encodeOffer } from '../src/adapters/dlc/messages.js';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { decodeAccept, decodeOffer, encodeClose, encodeOffer } from '../src/adapters/dlc/messages.js';
+import { buildFunding, closingSighash, mutualClose } from '../src/adapters/dlc/transactions.js';
 import { TLV } from '../src/adapters/dlc/oracle.js';
 import { Writer } from '../src/adapters/dlc/wire.js';
 import { enumDescriptor, makeOracle } from './peers/dlc-oracle.js';
@@ -180,5 +182,37 @@ describe('DLC: an attacker against the issue 26 checks', () => {
       assert.match(r.error!.message, /two outcomes that are the same text in another Unicode form/);
     }
     assert.equal((await bob.ch.call('dlc.get', { id: tmpId })).error?.code, -32011, 'Bob keeps no contract of it');
+  });
+  it('a close_dlc whose payouts take the fee the funding output keeps (a close that cannot confirm, an option for its sender) is refused before signing', async () => {
+    const { aliceCoin, bobCoin } = pool.shift()!;
+    const offered = await enumOffer(aliceCoin, 'zero-fee close');
+    const accepted = await call<{ accept: string }>(bob.ch, 'dlc.accept', { offer: offered.offer, utxos: [bobCoin] });
+    const signed = await call<{ sign: string }>(alice.ch, 'dlc.sign', { accept: accepted.accept });
+    const funded = await call<{ txid: string }>(bob.ch, 'dlc.finalize', { sign: signed.sign });
+    await until('the funding in the mempool', async () => ((await node.rpc<string[]>('getrawmempool')).includes(funded.txid) ? true : undefined));
+    await node.mine(1, bob.address);
+    await until('Bob sees it confirmed', async () => ((await state(bob, offered.id)) === 'confirmed' ? true : undefined), 800);
+    // Alice (hostile) proposes a close paying Bob exactly what he agreed to take, and herself the rest of the funding
+    // output: the close has no fee. Signed with her funding key as dlc.proposeclose would, but for these payouts.
+    const o = decodeOffer(Buffer.from(offered.offer, 'hex'));
+    const f = buildFunding(o, decodeAccept(Buffer.from(accepted.accept, 'hex')));
+    const toBob = 5_000_000n;
+    const toAlice = f.fundValue - toBob;
+    const tx = mutualClose(o, decodeAccept(Buffer.from(accepted.accept, 'hex')), f, toAlice, toBob);
+    const rec = await call<{ keys: { funding: string }; contract_id: string }>(alice.ch, 'dlc.get', { id: offered.id });
+    const { signature } = await call<{ signature: string }>(alice.ch, 'hsm.sign', { key: rec.keys.funding, digest: hex(closingSighash(tx, f)) });
+    const close = hex(
+      encodeClose({
+        contract_id: rec.contract_id,
+        close_signature: hex(secp256k1.Signature.fromBytes(Buffer.from(signature, 'hex'), 'der').toBytes('compact')),
+        offer_payout: toAlice,
+        accept_payout: toBob,
+        fund_input_serial_id: 0n,
+      }),
+    );
+    const r = await bob.ch.call('dlc.acceptclose', { close, payout_sat: Number(toBob) }, undefined, 120_000);
+    assert.equal(r.error?.code, -32602, `Bob signed it: ${JSON.stringify(r.result ?? r.error)}`);
+    assert.match(r.error!.message, /more than the total collateral 20000000: it takes the fee/);
+    assert.equal(await state(bob, offered.id), 'confirmed');
   });
 });

@@ -10,6 +10,7 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import * as bitcoin from 'bitcoinjs-lib';
 import { decodeOffer, encodeOffer, HARD_LIMITS, LimitError, type DlcLimits, type FundingInput } from '../src/adapters/dlc/messages.js';
 import {
+  checkCloseFee,
   checkCompactLowS,
   checkDerLowS,
   checkFeeRate,
@@ -157,5 +158,11 @@ describe('DLC rules', () => {
       last_endpoint: zero(d.last_endpoint),
     };
     assert.throws(() => decodeOffer(encodeOffer({ ...offer, contract_info: { ...offer.contract_info, numeric: constant } })), /pays the same at every outcome/);
+  });
+  it('close_dlc pays at most the total collateral (the rest of the funding output is its fee)', () => {
+    checkCloseFee(15_000_000n, 5_000_000n, 20_000_000n);
+    checkCloseFee(0n, 0n, 20_000_000n);
+    refused(() => checkCloseFee(15_000_001n, 5_000_000n, 20_000_000n), /more than the total collateral 20000000: it takes the fee/);
+    refused(() => checkCloseFee(2n ** 64n - 1n, 0n, 20_000_000n), /more than the total collateral/);
   });
 });

@@ -183,3 +183,16 @@ export function checkDerLowS(sig: Buffer, what: string): void {
   const { signature } = bitcoin.script.signature.decode(sig);
   if (big(signature.subarray(32)) > HALF_N) throw new RuleError(`${what} has a high S value: not standard (BIP 146 low S)`);
 }
+
+/**
+ * A mutual close proposed by the counterparty (close_dlc) pays at most the total collateral: the rest of the funding
+ * output, the CET fee both parties put in, is its fee, so it confirms as a CET would at the contract's fee rate. A
+ * close whose payouts take that fee too is not relayed: once we signed it, the counterparty could get it mined later
+ * (paying the fee from its own output, CPFP) when the oracle's outcome favours it, and use a CET otherwise.
+ */
+export function checkCloseFee(offerPayout: bigint, acceptPayout: bigint, totalCollateral: bigint): void {
+  if (offerPayout + acceptPayout > totalCollateral)
+    throw new RuleError(
+      `close_dlc pays ${offerPayout} + ${acceptPayout} sat, more than the total collateral ${totalCollateral}: it takes the fee the funding output keeps for it, and would not confirm`,
+    );
+}

@@ -57,6 +57,7 @@ import {
   type DlcTransactions,
 } from './transactions.js';
 import {
+  checkCloseFee,
   checkCompactLowS,
   checkDerLowS,
   checkFeeRate,
@@ -1237,6 +1238,7 @@ export class DlcService implements Service {
       const ours = rec.role === 'offerer' ? c.offer_payout : c.accept_payout;
       if (ours !== BigInt(payoutSat))
         throw rpcError('InvalidParams', `the close pays this party ${ours} sat, not the payout_sat ${payoutSat} it expects; not signed`);
+      rule(() => checkCloseFee(c.offer_payout, c.accept_payout, offer.contract_info.total_collateral));
       let tx: bitcoin.Transaction;
       try {
         tx = mutualClose(offer, accept, t, c.offer_payout, c.accept_payout);

@@ -96,6 +96,10 @@ describe('DLC rules', () => {
     const p2pkh = bitcoin.payments.p2pkh({ hash: h20 }).output!;
     refused(() => checkFundingInput(inputPaying(Buffer.from(p2pkh)), 'the input'), /is not segwit/);
     refused(() => checkFundingInput(inputPaying(Buffer.from(p2sh)), 'the input'), /only as wrapped segwit/);
+    // A v1 program wrapped in P2SH is no Taproot output (BIP 341): anyone can spend it.
+    const v1 = Buffer.from(`5120${'66'.repeat(32)}`, 'hex');
+    const p2shV1 = bitcoin.payments.p2sh({ redeem: { output: v1 } }).output!;
+    refused(() => checkFundingInput(inputPaying(Buffer.from(p2shV1), v1.toString('hex'), 66), 'the input'), /v1 program inside P2SH is not Taproot/);
     refused(() => checkFundingInput(inputPaying(Buffer.from(p2sh), `0014${'44'.repeat(20)}`), 'the input'), /does not hash to the P2SH output/);
     refused(() => checkFundingInput(inputPaying(Buffer.from('51', 'hex')), 'the input'), /is not segwit/);
     refused(() => checkFundingInput(inputPaying(program, program.toString('hex')), 'the input'), /takes no redeem_script/);

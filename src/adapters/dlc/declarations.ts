@@ -189,7 +189,7 @@ export const dlcDecodeoffer = declareMethod({
           txid: Type.Union([Type.String(), Type.Null()]),
           vout: Type.Integer(),
           value_sat: Type.Union([Type.Integer(), Type.Null()]),
-          kind: Type.String({ description: 'p2wpkh, p2wsh, p2tr, p2sh-p2wpkh, p2sh-p2wsh, p2sh-p2tr, or refused (not segwit).' }),
+          kind: Type.String({ description: 'p2wpkh, p2wsh, p2tr, p2sh-p2wpkh, p2sh-p2wsh, or refused (not segwit, or a v1 program inside P2SH).' }),
         }),
       ),
     }),

@@ -931,7 +931,7 @@ export class DlcService implements Service {
         const sig = bitcoin.script.signature.decode(stack[0]!).signature;
         if (!secp256k1.verify(sig, digest, stack[1]!, { prehash: false, lowS: true }))
           throw rpcError('InvalidParams', `${what}: the signature does not verify for the funding transaction`);
-      } else if (kind === 'p2tr' || kind === 'p2sh-p2tr') {
+      } else if (kind === 'p2tr') {
         if (stack.length === 0) throw rpcError('InvalidParams', `${what}: empty`);
         if (stack.length === 1 && stack[0]!.length !== 64 && !(stack[0]!.length === 65 && stack[0]![64] === SIGHASH_ALL))
           throw rpcError('InvalidParams', `${what}: a key-path witness is one 64-byte Schnorr signature (or 65 with SIGHASH_ALL)`);

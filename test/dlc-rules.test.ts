@@ -10,6 +10,7 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import * as bitcoin from 'bitcoinjs-lib';
 import { decodeOffer, encodeOffer, HARD_LIMITS, LimitError, type DlcLimits, type FundingInput } from '../src/adapters/dlc/messages.js';
 import {
+  checkCloseFee,
   checkCompactLowS,
   checkDerLowS,
   checkFeeRate,
@@ -95,6 +96,10 @@ describe('DLC rules', () => {
     const p2pkh = bitcoin.payments.p2pkh({ hash: h20 }).output!;
     refused(() => checkFundingInput(inputPaying(Buffer.from(p2pkh)), 'the input'), /is not segwit/);
     refused(() => checkFundingInput(inputPaying(Buffer.from(p2sh)), 'the input'), /only as wrapped segwit/);
+    // A v1 program wrapped in P2SH is no Taproot output (BIP 341): anyone can spend it.
+    const v1 = Buffer.from(`5120${'66'.repeat(32)}`, 'hex');
+    const p2shV1 = bitcoin.payments.p2sh({ redeem: { output: v1 } }).output!;
+    refused(() => checkFundingInput(inputPaying(Buffer.from(p2shV1), v1.toString('hex'), 66), 'the input'), /v1 program inside P2SH is not Taproot/);
     refused(() => checkFundingInput(inputPaying(Buffer.from(p2sh), `0014${'44'.repeat(20)}`), 'the input'), /does not hash to the P2SH output/);
     refused(() => checkFundingInput(inputPaying(Buffer.from('51', 'hex')), 'the input'), /is not segwit/);
     refused(() => checkFundingInput(inputPaying(program, program.toString('hex')), 'the input'), /takes no redeem_script/);
@@ -157,5 +162,11 @@ describe('DLC rules', () => {
       last_endpoint: zero(d.last_endpoint),
     };
     assert.throws(() => decodeOffer(encodeOffer({ ...offer, contract_info: { ...offer.contract_info, numeric: constant } })), /pays the same at every outcome/);
+  });
+  it('close_dlc pays at most the total collateral (the rest of the funding output is its fee)', () => {
+    checkCloseFee(15_000_000n, 5_000_000n, 20_000_000n);
+    checkCloseFee(0n, 0n, 20_000_000n);
+    refused(() => checkCloseFee(15_000_001n, 5_000_000n, 20_000_000n), /more than the total collateral 20000000: it takes the fee/);
+    refused(() => checkCloseFee(2n ** 64n - 1n, 0n, 20_000_000n), /more than the total collateral/);
   });
 });

@@ -62,7 +62,10 @@ export const ChannelT = Type.Object({
 const Step = Type.Object({
   id: Type.String(),
   state: Type.String(),
-  number: Type.Integer(),
+  number: Type.Integer({
+    description:
+      "The latest state this side holds signed by both. After the counterparty's update it is not final until their revoke comes (they can still use the state before; sc.get shows it as pending): the sc.channel event with this number comes then.",
+  }),
   message: Type.Union([Type.String(), Type.Null()], { description: 'The message to carry to the other anyad (sc.receive), or null.' }),
   txid: Type.Optional(Type.String({ description: 'A transaction this step broadcast (the funding, the cooperative close).' })),
   justice: Type.Optional(

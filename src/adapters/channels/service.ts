@@ -686,10 +686,12 @@ export class ChannelService implements Service {
     // Our new commitment, signed by them, is durable before we revoke the one before it.
     // One synced write before anything leaves: our new commitment with their signature (before our secret of the
     // previous one is revealed), and their_signed raised before we sign theirs (saying they may hold it is safe).
+    // No sc.channel event for the new number yet: until their revoke comes, they can still broadcast their
+    // commitment of the state before (it is not revoked), so a payment to us in this state is not final. The event
+    // comes with the revoke (onRevoke), as it comes to the proposer with the ack that revokes the state before.
     const saved = await this.save(
       { ...rec, current: stored(next), current_sig: sig, their_signed: next.number, pending: { state: stored(next), step: 'acked', before: rec.current } },
       rec.state,
-      true,
     );
     const theirSig = await this.signTheirs(saved, next, ownDecrease(rec.role, prev, next));
     const secret = await this.ourSecret(saved, prevNumber);
@@ -745,9 +747,11 @@ export class ChannelService implements Service {
     const revoked = this.takeSecret(rec, number, secret);
     const nextPoint = wrap(() => field.point(e.body, 'next_point'));
     const before = rec.pending.before;
+    // Their previous state is revoked: the current one is final for this side, and told now (sc.channel).
     const saved = await this.save(
       { ...rec, ...revoked, their_points: { ...revoked.their_points, [rec.current.number + 1]: nextPoint }, pending: null },
       rec.state,
+      true,
     );
     const justice = this.policy.justice && before ? await this.justiceBlob(saved, toState(before), Buffer.from(secret, 'hex')) : undefined;
     return { rec: saved, justice };
@@ -1075,8 +1079,16 @@ export class ChannelService implements Service {
     // Theirs: revoked (we hold its secret) or one they may still use.
     const secret = theirSecret;
     if (!secret) {
+      // The state that settles is the one of their commitment, which need not be our current one: the state before
+      // it when they never revoked that (an update they proposed and we acknowledged), or the one we proposed and
+      // signed for them (they never acknowledged it). Reported as it is on chain, never the balances of another.
+      const onChain = [rec.current, rec.pending?.state, rec.pending?.before].find((x) => x?.number === n);
       if (rec.state !== 'remote_closing')
-        rec = await this.save({ ...rec, state: 'remote_closing', closing_txid: txid, closed_by: 'remote_unilateral' }, rec.state);
+        rec = await this.save(
+          { ...rec, state: 'remote_closing', closing_txid: txid, closed_by: 'remote_unilateral', ...(onChain ? { current: onChain, pending: null } : {}) },
+          rec.state,
+          onChain !== undefined && onChain.number !== rec.current.number,
+        );
       // Our balance is in its to_remote output, paid to our payment key at once: nothing to claim.
       if (confs >= 1) await this.save({ ...rec, state: 'closed' }, rec.state);
       return;

@@ -7,7 +7,7 @@ export const SC_TOPICS: TopicSpec[] = [
   {
     name: 'sc.channel',
     summary:
-      'A channel changed state (opening, accepted, funding, open, closing, force_closing, remote_closing, penalizing, closed, failed) or holds a new signed state; with the previous state, the state number, both balances, the app data and the transaction concerned.',
+      'A channel changed state (opening, accepted, funding, open, closing, force_closing, remote_closing, penalizing, closed, failed) or holds a new signed state that is final for this side (the counterparty revoked the state before it: to the proposer with the ack, to the other side with the revoke; a state acknowledged but not yet revoked is shown as pending by sc.get, and the counterparty can still use the one before); with the previous state, the state number, both balances, the app data and the transaction concerned.',
     data: Type.Object(
       {
         id: Type.String(),

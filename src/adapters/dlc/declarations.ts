@@ -189,7 +189,7 @@ export const dlcDecodeoffer = declareMethod({
           txid: Type.Union([Type.String(), Type.Null()]),
           vout: Type.Integer(),
           value_sat: Type.Union([Type.Integer(), Type.Null()]),
-          kind: Type.String({ description: 'p2wpkh, p2wsh, p2tr, p2sh-p2wpkh, p2sh-p2wsh, p2sh-p2tr, or refused (not segwit).' }),
+          kind: Type.String({ description: 'p2wpkh, p2wsh, p2tr, p2sh-p2wpkh, p2sh-p2wsh, or refused (not segwit, or a v1 program inside P2SH).' }),
         }),
       ),
     }),
@@ -294,7 +294,7 @@ export const dlcAcceptclose = declareMethod({
 export const dlcCancel = declareMethod({
   name: 'dlc.cancel',
   summary:
-    'Drop a contract not funded: offered, accepted, or signed with its funding transaction neither on chain nor in the mempool (refused if it is); its coins may fund another one.',
+    'Drop a contract not funded: offered, accepted, or signed (or broadcast once) with its funding transaction neither on chain nor in the mempool now and our funding inputs unspent (refused otherwise); its coins may fund another one.',
   params: Type.Object({ id: Id }, { additionalProperties: false }),
   result: Type.Object({ id: Type.String(), state: Type.String() }),
   errors: ['Conflict', 'NotFound'],

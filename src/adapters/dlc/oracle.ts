@@ -130,6 +130,11 @@ function checkEvent(e: OracleEvent): void {
   if (d.kind === 'enum') {
     if (d.outcomes.length < 2) throw new OracleError(`an enumerated event needs at least two outcomes (it has ${d.outcomes.length})`);
     if (new Set(d.outcomes).size !== d.outcomes.length) throw new OracleError('the event lists an outcome twice');
+    // Outcomes are signed and turned into adaptor points as NFC UTF-8 (utf8 above, outcomes.ts): two outcomes that
+    // differ only in their Unicode form ("\u00e9" and "e\u0301") share one point, so one attestation would open
+    // both CETs, and an attestation of one, relabelled, verifies as the other: whoever holds it picks the better.
+    if (new Set(d.outcomes.map((o) => o.normalize('NFC'))).size !== d.outcomes.length)
+      throw new OracleError('the event lists two outcomes that are the same text in another Unicode form (NFC): one attestation would open both CETs');
   } else {
     if (d.base < 2) throw new OracleError(`digit decomposition base ${d.base} is below 2`);
     if (d.nb_digits < 1) throw new OracleError('digit decomposition with no digits');

@@ -119,15 +119,15 @@ export function checkFundingPubkey(pubkey: string, ours: string | undefined): vo
   if (ours !== undefined && pubkey === ours) throw new RuleError('funding_pubkey is our own funding key');
 }
 
-export type FundingKind = 'p2wpkh' | 'p2wsh' | 'p2tr' | 'p2sh-p2wpkh' | 'p2sh-p2wsh' | 'p2sh-p2tr';
+export type FundingKind = 'p2wpkh' | 'p2wsh' | 'p2tr' | 'p2sh-p2wpkh' | 'p2sh-p2wsh';
 
 /** The least max_witness_len a kind of input can be spent with: count, signature (71 DER + sighash), key; or a key-path Schnorr signature. */
-const MIN_WITNESS: Partial<Record<FundingKind, number>> = { p2wpkh: 107, 'p2sh-p2wpkh': 107, p2tr: 66, 'p2sh-p2tr': 66 };
+const MIN_WITNESS: Partial<Record<FundingKind, number>> = { p2wpkh: 107, 'p2sh-p2wpkh': 107, p2tr: 66 };
 
 /**
  * One funding input of the counterparty (dlcspecs Protocol.md, funding_input): its previous transaction decodes and
  * has the output it names, and that output is segwit: native P2WPKH, P2WSH or P2TR with no redeem script, or P2SH
- * whose given redeem script is a witness program hashing to it. Anything else (P2PKH, a bare script, P2SH without
+ * whose given redeem script is a v0 witness program hashing to it. Anything else (P2PKH, a bare script, P2SH without
  * its witness program) could be signed with a scriptSig its owner chooses after we signed, changing the funding
  * txid under every CET and the refund. Answers the output's kind, value and script (to check against the chain).
  */
@@ -154,8 +154,11 @@ export function checkFundingInput(i: FundingInput, what: string): { kind: Fundin
   } else if (standardKind(script) === 'p2sh') {
     const inner = program(redeem);
     if (!inner) throw new RuleError(`${what}: a P2SH output is taken only as wrapped segwit, with its witness program as redeem_script`);
+    // BIP 341: Taproot is the native v1 program only; a v1 program under P2SH has no spending rule at all, so anyone
+    // can spend that coin (a miner, a third party) and the funding transaction spending it with it.
+    if (inner === 'p2tr') throw new RuleError(`${what}: a witness v1 program inside P2SH is not Taproot (BIP 341): anyone could spend that coin first`);
     if (!hash160(redeem).equals(script.subarray(2, 22))) throw new RuleError(`${what}: redeem_script does not hash to the P2SH output it spends`);
-    kind = `p2sh-${inner}`;
+    kind = inner === 'p2wpkh' ? 'p2sh-p2wpkh' : 'p2sh-p2wsh';
   } else
     throw new RuleError(
       `${what}: the output ${prev.getId()}:${i.prev_tx_vout} is not segwit (P2WPKH, P2WSH, P2TR, or one of them wrapped in P2SH); its signer could change the funding txid after we signed`,
@@ -182,4 +185,17 @@ export function checkDerLowS(sig: Buffer, what: string): void {
   if (sig[sig.length - 1] !== bitcoin.Transaction.SIGHASH_ALL) throw new RuleError(`${what} is not SIGHASH_ALL`);
   const { signature } = bitcoin.script.signature.decode(sig);
   if (big(signature.subarray(32)) > HALF_N) throw new RuleError(`${what} has a high S value: not standard (BIP 146 low S)`);
+}
+
+/**
+ * A mutual close proposed by the counterparty (close_dlc) pays at most the total collateral: the rest of the funding
+ * output, the CET fee both parties put in, is its fee, so it confirms as a CET would at the contract's fee rate. A
+ * close whose payouts take that fee too is not relayed: once we signed it, the counterparty could get it mined later
+ * (paying the fee from its own output, CPFP) when the oracle's outcome favours it, and use a CET otherwise.
+ */
+export function checkCloseFee(offerPayout: bigint, acceptPayout: bigint, totalCollateral: bigint): void {
+  if (offerPayout + acceptPayout > totalCollateral)
+    throw new RuleError(
+      `close_dlc pays ${offerPayout} + ${acceptPayout} sat, more than the total collateral ${totalCollateral}: it takes the fee the funding output keeps for it, and would not confirm`,
+    );
 }

@@ -57,6 +57,7 @@ import {
   type DlcTransactions,
 } from './transactions.js';
 import {
+  checkCloseFee,
   checkCompactLowS,
   checkDerLowS,
   checkFeeRate,
@@ -417,13 +418,18 @@ export class DlcService implements Service {
    * funding transaction seen neither on chain nor in the node's mempool. Its coins are free again. A signed one's
    * funding could still be sent by the counterparty (it holds our funding signatures): the follower keeps looking
    * for it, and the coins are safe from that only once spent elsewhere.
+   *
+   * 'broadcast' is taken as 'signed' is: it says the funding was sent or seen once, not that it still can confirm.
+   * A counterparty that spends its own funding input elsewhere (a replacement, or a conflict sent first to a node
+   * that answers sendrawtransaction before validating) makes the funding invalid for good; without this, our coins
+   * stayed reserved to a contract that can never be funded, and no call could free them.
    */
   async cancel(id: string, caller: string): Promise<{ id: string; state: string }> {
     return this.locks.run([id, 'utxos'], async () => {
       const rec = await this.get(id);
-      if (rec.state !== 'offered' && rec.state !== 'accepted' && rec.state !== 'signed')
+      if (rec.state !== 'offered' && rec.state !== 'accepted' && rec.state !== 'signed' && rec.state !== 'broadcast')
         throw rpcError('Conflict', `contract ${id} is ${rec.state}: only an offered, accepted or signed but never funded contract can be cancelled`);
-      if (rec.state === 'signed') {
+      if (rec.state === 'signed' || rec.state === 'broadcast') {
         if (await this.fundingSeen(rec))
           throw rpcError('Conflict', `contract ${id}: its funding transaction ${rec.funding_txid} is on chain or in the mempool; it cannot be cancelled`, {
             txid: rec.funding_txid,
@@ -925,7 +931,7 @@ export class DlcService implements Service {
         const sig = bitcoin.script.signature.decode(stack[0]!).signature;
         if (!secp256k1.verify(sig, digest, stack[1]!, { prehash: false, lowS: true }))
           throw rpcError('InvalidParams', `${what}: the signature does not verify for the funding transaction`);
-      } else if (kind === 'p2tr' || kind === 'p2sh-p2tr') {
+      } else if (kind === 'p2tr') {
         if (stack.length === 0) throw rpcError('InvalidParams', `${what}: empty`);
         if (stack.length === 1 && stack[0]!.length !== 64 && !(stack[0]!.length === 65 && stack[0]![64] === SIGHASH_ALL))
           throw rpcError('InvalidParams', `${what}: a key-path witness is one 64-byte Schnorr signature (or 65 with SIGHASH_ALL)`);
@@ -1232,6 +1238,7 @@ export class DlcService implements Service {
       const ours = rec.role === 'offerer' ? c.offer_payout : c.accept_payout;
       if (ours !== BigInt(payoutSat))
         throw rpcError('InvalidParams', `the close pays this party ${ours} sat, not the payout_sat ${payoutSat} it expects; not signed`);
+      rule(() => checkCloseFee(c.offer_payout, c.accept_payout, offer.contract_info.total_collateral));
       let tx: bitcoin.Transaction;
       try {
         tx = mutualClose(offer, accept, t, c.offer_payout, c.accept_payout);

@@ -150,8 +150,10 @@ export class Daemon {
           metrics: this.metrics.registry,
         }),
       );
-      // First of the services: the disk the state lives on, watched (health degraded when low or refusing writes).
-      node.add(this.stateService);
+      // First of the services, opened with the state before anything listens: the disk the state lives on, watched
+      // (health degraded when low or refusing writes).
+      await this.stateService.open();
+      node.addOpened(this.stateService);
       const apis = new Map<string, unknown>();
       const packageDir = PACKAGE_DIR;
       for (const room of rooms) {
@@ -192,6 +194,7 @@ export class Daemon {
       log.error({ reason: (err as Error).message }, 'start failed');
       this.shuttingDown = true;
       await rpc.close().catch(() => undefined);
+      await node.close().catch(() => undefined);
       await this.metrics.close();
       await this.store.close();
       this.sd.close();

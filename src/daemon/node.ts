@@ -20,6 +20,12 @@ export class Node {
     this.services.push(service);
   }
 
+  /** A service the daemon opened itself before the others (the state's disk watch): in health, closed last. */
+  addOpened(service: Service): void {
+    this.add(service);
+    this.opened.push(service);
+  }
+
   /** The name of what is being opened, or undefined once the start is complete. */
   warmupStage(): string | undefined {
     return this.stage;
@@ -58,6 +64,7 @@ export class Node {
    */
   async open(onStage?: (stage: string) => void): Promise<void> {
     for (const s of this.order()) {
+      if (this.opened.includes(s)) continue;
       this.stage = `opening ${s.name}`;
       onStage?.(this.stage);
       const t0 = performance.now();

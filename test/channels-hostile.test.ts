@@ -17,7 +17,7 @@ import { writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import * as bitcoin from 'bitcoinjs-lib';
 import { perCommitmentPoint } from '../src/adapters/channels/keys.js';
-import { sealJustice } from '../src/adapters/channels/service.js';
+import { sealJustice } from '../src/adapters/channels/justice.js';
 import { fundingScript, p2wsh } from '../src/adapters/channels/transactions.js';
 import { fund, newWallet, pay, startBcoin, type BcoinNode } from './helpers/bcoin.js';
 import { unixChannel, type Channel } from './helpers/channel.js';

@@ -8,8 +8,8 @@
 // insertions, deletions, truncations, repeats) of valid messages: the dlcspecs test vectors under test/vectors and
 // messages encoded here. FUZZ_RUNS sets the cases per target: 1000 in `npm test`, 100000 in `npm run fuzz`.
 //
-// The watchtower's justice blob decoder (openJustice in src/adapters/channels/service.ts) is not exported, so it is
-// not fuzzed here.
+// The watchtower's justice blob decoder (openJustice in src/adapters/channels/justice.ts): any txid with any blob
+// opens to a hex penalty or to undefined, never a throw; a blob opens to what was sealed, and only with its txid.
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -41,6 +41,7 @@ import {
   type Envelope,
   type MessageType,
 } from '../src/adapters/channels/messages.js';
+import { openJustice, sealJustice } from '../src/adapters/channels/justice.js';
 import { VERSION } from '../src/core/version.js';
 import { declaredMethods } from '../src/daemon/declared-api.js';
 import { ROOMS } from '../src/daemon/rooms.js';
@@ -371,6 +372,53 @@ describe(`fuzz: state channel messages (${RUNS} cases each)`, () => {
         assert.equal(verifyMessage(envelope, sig, other), false);
       }),
       { numRuns: Math.min(RUNS, 200), includeErrorInReport: true },
+    );
+  });
+});
+
+/** What a tower is handed (sc.towerwatch takes any hex): random bytes, and blobs sealed here then mutated. */
+const txidArb = fc.oneof(fc.uint8Array({ minLength: 32, maxLength: 32 }).map(hex), fc.string({ maxLength: 80 }));
+const penaltyArb = fc.uint8Array({ minLength: 60, maxLength: 400 }).map(hex);
+const blobArb = fc.oneof(
+  { weight: 2, arbitrary: fc.uint8Array({ maxLength: 600 }).map(hex) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .tuple(txidArb, penaltyArb, fc.array(mutation, { minLength: 1, maxLength: 4 }))
+      .map(([t, p, m]) => hex(mutate(unhex(sealJustice(t, p).blob), m))),
+  },
+  { weight: 1, arbitrary: fc.string({ maxLength: 300 }) },
+);
+
+describe(`fuzz: watchtower justice blobs (${RUNS} cases each)`, () => {
+  it(`openJustice(any txid, any blob) is undefined or a hex penalty, never a throw, within ${SLOW_MS} ms`, () => {
+    fc.assert(
+      fc.property(txidArb, blobArb, (txid, blob) => {
+        const opened = timed(
+          'openJustice',
+          () => `${txid} ${blob}`,
+          () => openJustice(txid, blob),
+        );
+        assert.ok(opened === undefined || /^([0-9a-f]{2})*$/.test(opened), `openJustice answered ${String(opened)}`);
+      }),
+      { numRuns: RUNS, includeErrorInReport: true },
+    );
+  });
+
+  it('openJustice(txid, sealJustice(txid, p).blob) == p, and another txid opens nothing', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }).map(hex),
+        fc.uint8Array({ minLength: 32, maxLength: 32 }).map(hex),
+        penaltyArb,
+        (txid, wrong, p) => {
+          const sealed = sealJustice(txid, p);
+          assert.equal(sealed.hint, txid.slice(0, 32));
+          assert.equal(openJustice(txid, sealed.blob), p);
+          if (wrong !== txid) assert.equal(openJustice(wrong, sealed.blob), undefined);
+        },
+      ),
+      { numRuns: RUNS, includeErrorInReport: true },
     );
   });
 });

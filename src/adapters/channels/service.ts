@@ -8,7 +8,7 @@
 // before it reveals the secret that revokes its previous one, and stores a revealed secret before it signs the
 // next state; a message is answered only after its effects are durable.
 
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -25,6 +25,7 @@ import type { BitcoinApi } from '../bitcoin/room.js';
 import { createPsbt, finalizePsbt } from '../bitcoin/psbt.js';
 import type { ContractSigning, HsmApi } from '../../hsm/room.js';
 import { perCommitmentPoint } from './keys.js';
+import { openJustice, sealJustice, type JusticeBlob } from './justice.js';
 import {
   acceptRevealedSecret,
   checkConsent,
@@ -364,7 +365,7 @@ export class ChannelService implements Service {
     const refusal = this.hsm.channelRefusal();
     if (refusal) throw rpcError('Unsupported', refusal, { service: 'hsm' });
     const names = ['funding', 'revocation', 'payment', 'delayed'] as const;
-    const made = await Promise.all(names.map((k) => this.hsm.generateKey(`sc ${id.slice(0, 16)} ${k}`, null)));
+    const made = await Promise.all(names.map((k) => this.hsm.generateKey(`sc ${id.slice(0, 16)} ${k}`, null, 'channel')));
     return {
       keys: { funding: made[0]!.id, revocation: made[1]!.id, payment: made[2]!.id, delayed: made[3]!.id },
       ours: {
@@ -571,7 +572,7 @@ export class ChannelService implements Service {
     if (change < 0n) throw rpcError('InvalidParams', `the funding coins hold ${total} sat: under the capacity ${capacity} and the funding fee ${fundingFee}`);
     const outputs = [{ address: fundingAddress, amount_sat: Number(capacity) }];
     if (change >= DUST_LIMIT) {
-      const key = await this.hsm.generateKey(`sc ${rec.id.slice(0, 16)} change`, null);
+      const key = await this.hsm.generateKey(`sc ${rec.id.slice(0, 16)} change`, null, 'channel');
       outputs.push({
         address: bitcoin.payments.p2wpkh({ pubkey: Buffer.from(key.public_key, 'hex'), network: this.net }).address!,
         amount_sat: Number(change),
@@ -1164,37 +1165,10 @@ export class ChannelService implements Service {
   }
 }
 
-export interface JusticeBlob {
-  hint: string;
-  blob: string;
-}
-
 /** Blocks between two writes of a channel's scan mark (its funding output seen unspent up to there). */
 const SCAN_MARK_EVERY = 144;
 /** The most blobs one tower holds (each a few hundred bytes on disk, 16 bytes of hint in memory). */
 const MAX_TOWER_BLOBS = 1_000_000;
-const justiceKey = (txid: string): Buffer => createHash('sha256').update('anyad/sc/justice/v1').update(Buffer.from(txid, 'hex')).digest();
-
-/** The penalty, encrypted (AES-256-GCM) with a key only the breaching commitment's txid gives. */
-export function sealJustice(commitmentTxid: string, penaltyHex: string): JusticeBlob {
-  const iv = randomBytes(12);
-  const c = createCipheriv('aes-256-gcm', justiceKey(commitmentTxid), iv);
-  const body = Buffer.concat([c.update(Buffer.from(penaltyHex, 'hex')), c.final()]);
-  return { hint: commitmentTxid.slice(0, 32), blob: Buffer.concat([iv, body, c.getAuthTag()]).toString('hex') };
-}
-
-/** The penalty inside a blob, when `txid` is the commitment it was sealed for; undefined otherwise. */
-function openJustice(txid: string, blobHex: string): string | undefined {
-  const b = Buffer.from(blobHex, 'hex');
-  if (b.length < 12 + 16 + 60) return undefined;
-  try {
-    const d = createDecipheriv('aes-256-gcm', justiceKey(txid), b.subarray(0, 12));
-    d.setAuthTag(b.subarray(b.length - 16));
-    return Buffer.concat([d.update(b.subarray(12, b.length - 16)), d.final()]).toString('hex');
-  } catch {
-    return undefined;
-  }
-}
 
 /** A new channel's record: what the opening party knows, nothing signed or funded yet. */
 function newRecord(

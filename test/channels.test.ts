@@ -8,7 +8,7 @@
 
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { cp, rm, writeFile } from 'node:fs/promises';
+import { cp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as bitcoin from 'bitcoinjs-lib';
@@ -17,6 +17,9 @@ import { unixChannel, type Channel } from './helpers/channel.js';
 import { startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
 import { until } from './helpers/until.js';
 import { keystorePartyArgs } from './helpers/keystore-party.js';
+import { Store } from '../src/store/store.js';
+import { STATE_RECORD } from '../src/daemon/state.js';
+import { MAX_INDEX, SecretStore } from '../src/adapters/channels/shachain.js';
 
 interface Party {
   name: string;
@@ -44,6 +47,56 @@ interface ChannelView {
   claim_txid: string | null;
   keys: { payment: string };
   funding_txid: string;
+}
+
+/** The forms a 32-byte secret could take in a file: hex (either case), raw, base64. */
+function forms(secret: string): Buffer[] {
+  const raw = Buffer.from(secret, 'hex');
+  return [Buffer.from(secret), Buffer.from(secret.toUpperCase()), raw, Buffer.from(raw.toString('base64')), Buffer.from(raw.toString('base64url'))];
+}
+
+async function filesUnder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...(await filesUnder(p)));
+    else if (e.isFile()) out.push(p);
+  }
+  return out;
+}
+
+/** The files under `dir` holding any form of any of the secrets (a backup's base64 entries decoded too). */
+async function filesHolding(dir: string, secrets: string[]): Promise<string[]> {
+  const found: string[] = [];
+  for (const f of await filesUnder(dir)) {
+    // A running anyad renames temporary files into place (the state record): one gone since the listing is skipped.
+    const data = await readFile(f).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return Buffer.alloc(0);
+      throw err;
+    });
+    const parts = [data];
+    for (const line of data.toString('utf8').split('\n')) {
+      try {
+        const v = JSON.parse(line) as unknown;
+        if (Array.isArray(v)) for (const x of v) if (typeof x === 'string') parts.push(Buffer.from(x, 'base64'));
+        if (v && typeof v === 'object' && 'data' in v) parts.push(Buffer.from(String((v as { data: unknown }).data), 'base64'));
+      } catch {
+        // not a JSON line
+      }
+    }
+    const all = Buffer.concat(parts);
+    if (secrets.some((s) => forms(s).some((x) => all.includes(x)))) found.push(f);
+  }
+  return found;
+}
+
+/** The secret a message reveals (ack, revoke), and the state number it revokes. */
+function revealedIn(message: string | null): { number: number; secret: string } | undefined {
+  if (!message) return undefined;
+  const m = JSON.parse(Buffer.from(message, 'hex').toString('utf8')) as { type: string; body: { number: number; secret?: string } };
+  if (m.type === 'ack') return { number: m.body.number - 1, secret: m.body.secret! };
+  if (m.type === 'revoke') return { number: m.body.number, secret: m.body.secret! };
+  return undefined;
 }
 
 const appHash = (i: number): string => createHash('sha256').update(`game move ${i}`).digest('hex');
@@ -148,11 +201,16 @@ describe('state channels: two anyads, one regtest chain', () => {
     const done = await call<Step>(to, 'sc.receive', { message: revoke.message });
     assert.equal(done.message, null);
     for (const r of [revoke, done]) if (r.justice) justices.push(r.justice);
+    // The ack's secret is taken by the proposer, the revoke's by the receiver.
+    revealed.push({ channel: id, by: to.name, to: from.name, ...revealedIn(ack.message)! });
+    revealed.push({ channel: id, by: from.name, to: to.name, ...revealedIn(revoke.message)! });
     return u.number;
   };
 
   /** Justice blobs the anyads answered (with -sc.justice), for a tower. */
   const justices: Array<{ hint: string; blob: string }> = [];
+  /** Every per-commitment secret revealed in the updates: which channel, who revealed it, who keeps it. */
+  const revealed: Array<{ channel: string; by: string; to: string; number: number; secret: string }> = [];
 
   before(async () => {
     dir = await tempDir();
@@ -258,6 +316,63 @@ describe('state channels: two anyads, one regtest chain', () => {
     assert.equal(outs.length, 1);
     assert.equal(outs[0]!.address, await paymentAddress(bob, (await view(bob, id)).keys.payment));
     assert.ok(outs[0]!.value > 30_000_000 - 1000 && outs[0]!.value < 30_000_000);
+  });
+
+  it('revealed secrets at rest: none in either datadir nor in a backup; a record an earlier anyad kept in clear is sealed at start (issue 26)', async () => {
+    const id = await openChannel();
+    const avail = CAPACITY - (await view(alice, id)).fee_sat;
+    for (const [i, toBob] of [10_000_000, 20_000_000, 15_000_000, 30_000_000].entries())
+      await (i % 2 === 0 ? update(id, alice, bob, avail - toBob, toBob, appHash(i)) : update(id, bob, alice, avail - toBob, toBob, appHash(i)));
+    const secrets = revealed.filter((r) => r.channel === id);
+    assert.equal(secrets.length, 8);
+    for (const p of [alice, bob]) await call(p, 'backup', [`secrets-${p.name}.backup`]);
+    for (const p of [alice, bob])
+      assert.deepEqual(
+        await filesHolding(
+          p.d.datadir,
+          secrets.map((r) => r.secret),
+        ),
+        [],
+        `no revealed secret in any file of ${p.name}'s datadir or backup`,
+      );
+
+    // What an earlier anyad kept: Alice's record of the channel with Bob's revealed secrets in clear.
+    alice.ch.close();
+    await alice.d.kill();
+    const netdir = join(alice.d.datadir, 'regtest');
+    const fromBob = secrets.filter((r) => r.to === 'alice');
+    const old = await Store.open(join(netdir, 'state'), { recordFile: join(netdir, STATE_RECORD) });
+    try {
+      const db = await old.room('channels');
+      const rec = (await db.get(`c:${id}`)) as { their_secrets: unknown[] };
+      const clear = new SecretStore();
+      for (const r of fromBob) clear.insert(Buffer.from(r.secret, 'hex'), MAX_INDEX - BigInt(r.number));
+      await old.batch([{ type: 'put', sublevel: db, key: `c:${id}`, value: { ...rec, their_secrets: clear.save() } }], { sync: true });
+    } finally {
+      await old.close();
+    }
+    assert.notDeepEqual(
+      await filesHolding(
+        alice.d.datadir,
+        fromBob.map((r) => r.secret),
+      ),
+      [],
+      'the clear record is on disk to begin with',
+    );
+    alice = await start('alice', alice);
+    await alice.d.waitForLog((l) => l.msg === 'revealed channel secrets kept in clear sealed by the HSM room');
+    assert.deepEqual(
+      await filesHolding(
+        alice.d.datadir,
+        fromBob.map((r) => r.secret),
+      ),
+      [],
+      'the clear copies left the LevelDB files',
+    );
+    // The sealed store still holds them: Bob's next secrets are checked against them (BOLT 3) and taken.
+    await update(id, alice, bob, avail - 25_000_000, 25_000_000, appHash(5));
+    await update(id, bob, alice, avail - 35_000_000, 35_000_000, appHash(6));
+    assert.equal((await view(alice, id)).number, 6);
   });
 
   /** A channel where Bob's anyad is put back to an old copy of its datadir, made at state 1 (Bob had 40M then, 10M now). */

@@ -41,7 +41,8 @@ import {
   type StateRule,
 } from './rules.js';
 import { decodeMessage, encodeMessage, field, MessageError, messageDigest, verifyMessage, type Envelope, type MessageType } from './messages.js';
-import { MAX_INDEX, SecretStore, secretFromSeed, ShachainError, type StoredSecret } from './shachain.js';
+import { MAX_INDEX, SecretStore, secretFromSeed, ShachainError } from './shachain.js';
+import { holdsClear, openSecrets, sealSecrets, type KeptSecret } from './secrets.js';
 import {
   closingTx,
   commitmentNumberOf,
@@ -112,8 +113,11 @@ export interface ChannelRecord {
   pending: { state: StoredState; step: 'proposed' | 'acked'; before?: StoredState } | null;
   /** The counterparty's per-commitment points by state number (the ones still needed). */
   their_points: Record<string, string>;
-  /** The counterparty's revealed per-commitment secrets (BOLT 3 shachain: at most 49 entries). */
-  their_secrets: StoredSecret[];
+  /**
+   * The counterparty's revealed per-commitment secrets (BOLT 3 shachain: at most 49 entries), each sealed by the
+   * HSM room (secrets.ts); in clear only in a record an earlier anyad wrote, until the sweep seals it.
+   */
+  their_secrets: KeptSecret[];
   /** Their highest revoked state number (-1: none). */
   their_revoked: number;
   /** Their highest state that we signed: they may still hold it and everything after their_revoked. */
@@ -177,6 +181,8 @@ export class ChannelService implements Service {
   /** How many blobs the tower holds (several may share a hint): what MAX_TOWER_BLOBS bounds. */
   private towerBlobs = 0;
   private following = Promise.resolve();
+  /** A record may still keep revealed secrets in clear (an earlier anyad's): true from start until a sweep finds none. */
+  private resealPending = true;
   private readonly net: bitcoin.Network;
   private readonly chainHash: string;
 
@@ -202,6 +208,7 @@ export class ChannelService implements Service {
     // Every block, and every watched transaction that spends a funding output: look at the channels (in order).
     this.unlisten = this.bus.listen((topic, data) => {
       if (topic === 'chain.block') {
+        if (this.resealPending) this.queue(() => this.resealClear());
         this.queue(() => this.lookAll());
         if (this.towerHints.size > 0) this.queue(() => this.towerBlock((data as { hash: string }).hash));
       }
@@ -210,7 +217,39 @@ export class ChannelService implements Service {
         if (d.spends && d.spends.length > 0) this.queue(() => this.lookSpends(d.txid, d.spends!));
       }
     });
+    this.queue(() => this.resealClear());
     this.cell.set('ok', 'following channels through the bitcoin room');
+  }
+
+  /**
+   * Seals the revealed secrets an earlier anyad kept in clear (issue 26): at start, then at every block until none
+   * is left (a locked keystore stops a sweep; the next block tries again, and until then the clear record works as
+   * it is). The room's key range is then compacted, so the clear copies leave the LevelDB files rather than linger
+   * in older tables until LevelDB gets round to them.
+   */
+  private async resealClear(): Promise<void> {
+    if (!this.resealPending) return;
+    let sealed = 0;
+    try {
+      for (const r of await this.list()) {
+        if (!holdsClear(r.their_secrets)) continue;
+        await this.locks.run(r.id, async () => {
+          const rec = await this.get(r.id);
+          if (!holdsClear(rec.their_secrets)) return;
+          const plain = await openSecrets(this.hsm, rec.id, rec.their_secrets);
+          await this.save({ ...rec, their_secrets: await sealSecrets(this.hsm, rec.id, plain, rec.their_secrets) }, rec.state);
+          sealed++;
+        });
+      }
+      this.resealPending = false;
+    } catch (err) {
+      this.log.warn({ reason: (err as Error).message }, 'cannot seal channel secrets kept in clear now (keystore locked?); the next block retries');
+    } finally {
+      if (sealed > 0) {
+        await this.store.compact(this.db);
+        this.log.info({ channels: sealed }, 'revealed channel secrets kept in clear sealed by the HSM room');
+      }
+    }
   }
 
   async close(): Promise<void> {
@@ -705,12 +744,16 @@ export class ChannelService implements Service {
     return { rec: saved, reply };
   }
 
-  /** Stores a revealed secret of theirs after checking it against the point they gave for that state. */
-  private takeSecret(rec: ChannelRecord, n: number, secretHex: string): Pick<ChannelRecord, 'their_secrets' | 'their_revoked' | 'their_points'> {
-    const secrets = acceptRevealedSecret(rec.their_secrets, n, rec.their_points[n], Buffer.from(secretHex, 'hex'));
+  /**
+   * Stores a revealed secret of theirs after checking it against the point they gave for that state and against the
+   * secrets revealed before (opened for the check); what is kept is sealed (secrets.ts).
+   */
+  private async takeSecret(rec: ChannelRecord, n: number, secretHex: string): Promise<Pick<ChannelRecord, 'their_secrets' | 'their_revoked' | 'their_points'>> {
+    const before = await openSecrets(this.hsm, rec.id, rec.their_secrets);
+    const secrets = acceptRevealedSecret(before, n, rec.their_points[n], Buffer.from(secretHex, 'hex'));
     const points = { ...rec.their_points };
     delete points[n];
-    return { their_secrets: secrets, their_revoked: n, their_points: points };
+    return { their_secrets: await sealSecrets(this.hsm, rec.id, secrets, rec.their_secrets), their_revoked: n, their_points: points };
   }
 
   private async onAck(rec: ChannelRecord, e: Envelope): Promise<{ rec: ChannelRecord; reply: string; justice?: JusticeBlob }> {
@@ -724,7 +767,7 @@ export class ChannelService implements Service {
     const nextPoint = wrap(() => field.point(e.body, 'next_point'));
     await this.checkOurs(rec, next, sig);
     const prevNumber = rec.current.number;
-    const revoked = this.takeSecret(rec, prevNumber, secret);
+    const revoked = await this.takeSecret(rec, prevNumber, secret);
     // Their revocation of the previous state and our new commitment are durable before we revoke ours.
     const saved = await this.save(
       { ...rec, ...revoked, their_points: { ...revoked.their_points, [next.number + 1]: nextPoint }, current: stored(next), current_sig: sig, pending: null },
@@ -745,7 +788,7 @@ export class ChannelService implements Service {
     const number = wrap(() => field.int(e.body, 'number', 0, 2 ** 47));
     if (number !== rec.current.number - 1) throw rpcError('InvalidParams', `the revocation is of state ${number}, not ${rec.current.number - 1}`);
     const secret = wrap(() => field.hex(e.body, 'secret', 32));
-    const revoked = this.takeSecret(rec, number, secret);
+    const revoked = await this.takeSecret(rec, number, secret);
     const nextPoint = wrap(() => field.point(e.body, 'next_point'));
     const before = rec.pending.before;
     // Their previous state is revoked: the current one is final for this side, and told now (sc.channel).
@@ -1040,7 +1083,11 @@ export class ChannelService implements Service {
     const ourPoint = n !== undefined && n <= latestOurs ? await this.ourPoint(rec, n) : undefined;
     const isOurs = ourPoint !== undefined && isCommitmentOf(tx, t, rec.role, ourPoint);
     // A commitment of theirs: revoked (its point from the secret they revealed) or one they may still hold.
-    const theirSecret = n !== undefined && n <= rec.their_revoked ? new SecretStore(rec.their_secrets).get(MAX_INDEX - BigInt(n)) : undefined;
+    // The secrets are opened only for a number they revoked: the penalty's signature needs the keystore unlocked too.
+    const theirSecret =
+      n !== undefined && n <= rec.their_revoked
+        ? new SecretStore(await openSecrets(this.hsm, rec.id, rec.their_secrets)).get(MAX_INDEX - BigInt(n))
+        : undefined;
     const theirPoint = theirSecret
       ? perCommitmentPoint(theirSecret)
       : n !== undefined && rec.their_points[n]

@@ -375,6 +375,73 @@ describe('state channels: two anyads, one regtest chain', () => {
     assert.equal((await view(alice, id)).number, 6);
   });
 
+  const refuses = async (p: Party, method: string, params: unknown, code: number, re: RegExp): Promise<void> => {
+    const r = await p.ch.call(method, params);
+    assert.equal(r.error?.code, code, `${method}: ${JSON.stringify(r)}`);
+    assert.match(r.error!.message, re);
+  };
+  /**
+   * Open → accept → funding_created (its coinbase input just mature) → funding_signed after the chain's tip was
+   * taken back (invalidateblock): the coin is immature again, so the node does not take the funding for a block.
+   */
+  const openImmature = async (): Promise<{ id: string; txid: string }> => {
+    const [block] = await node.mine(1, alice.address);
+    await node.mine(99, bob.address);
+    const b = await node.rpc<{ tx: string[] }>('getblock', block, true, false);
+    const opened = await call<{ id: string; message: string }>(alice, 'sc.open', {
+      capacity_sat: CAPACITY,
+      push_sat: 0,
+      to_self_delay: DELAY,
+      fee_rate_sat_vb: 2,
+      utxos: [{ txid: b.tx[0]!, vout: 0 }],
+    });
+    const accepted = await call<{ message: string }>(bob, 'sc.accept', { message: opened.message, to_self_delay: DELAY });
+    const created = await call<Step>(alice, 'sc.receive', { message: accepted.message });
+    const signed = await call<Step>(bob, 'sc.receive', { message: created.message });
+    await node.rpc('invalidateblock', await node.rpc<string>('getbestblockhash'));
+    // The broadcast is refused (a premature spend of a coinbase) or dropped: the channel stays in funding.
+    await alice.ch.call('sc.receive', { message: signed.message }, undefined, 30_000);
+    const v = await view(alice, opened.id);
+    assert.equal(v.state, 'funding');
+    assert.equal((await node.rpc<string[]>('getrawmempool')).includes(v.funding_txid), false, 'the node did not take the funding');
+    return { id: opened.id, txid: v.funding_txid };
+  };
+
+  it('a funding the node did not take is sent again at each block; sc.cancel refuses while it is in the mempool', async () => {
+    const { id, txid } = await openImmature();
+    // The next block makes the coin mature: Alice's anyad sends the funding again, and it stays pending.
+    await node.mine(1, bob.address);
+    await inMempool(txid);
+    await refuses(alice, 'sc.cancel', { id }, -32014, /is in the mempool; it cannot be cancelled/);
+    await node.mine(1, bob.address);
+    await waitState(alice, id, 'open');
+    await waitState(bob, id, 'open');
+    await refuses(alice, 'sc.cancel', { id }, -32014, /only a channel whose funding was never signed/);
+  });
+
+  it('a cancelled channel whose funding appears later is followed again', async () => {
+    const { id, txid } = await openImmature();
+    // A copy of Alice's anyad as it is now (a backup restored elsewhere, or a node that took the funding after all).
+    alice.ch.close();
+    await alice.d.kill();
+    await cp(join(dir.path, 'alice'), join(dir.path, 'alice-twin'), { recursive: true });
+    await cp(join(dir.path, 'alice.pass'), join(dir.path, 'alice-twin.pass'));
+    alice = await start('alice', alice);
+    // Unknown to the node and its coin unspent: the cancel is allowed.
+    assert.equal((await call<{ state: string }>(alice, 'sc.cancel', { id })).state, 'cancelled');
+    const twin = await start('alice-twin', alice);
+    try {
+      await node.mine(1, bob.address);
+      await inMempool(txid);
+      await node.mine(1, bob.address);
+      await waitState(alice, id, 'open');
+      assert.ok(alice.d.logs.some((l) => l.id === id && /followed again/.test(String(l.msg))));
+    } finally {
+      twin.ch.close();
+      await twin.d.kill();
+    }
+  });
+
   /** A channel where Bob's anyad is put back to an old copy of its datadir, made at state 1 (Bob had 40M then, 10M now). */
   const breachSetup = async (beforeBreach?: () => Promise<void>): Promise<{ id: string; revokedTxid: string; avail: number }> => {
     const id = await openChannel();

@@ -180,7 +180,10 @@ export const scForceclose = declareMethod({
 
 export const scCancel = declareMethod({
   name: 'sc.cancel',
-  summary: 'Drops a channel whose funding was never signed (offered, accepted, or the opener before funding_signed): its coins may fund another.',
+  summary:
+    "Drops a channel whose funding never reached the mempool or the chain (offered, accepted, or the opener's while the node knows no funding transaction and its coins are unspent): its coins may fund another.",
+  description:
+    "Refused (Conflict) while the opener's funding transaction is in the mempool or on chain, or one of its funding coins is spent. A cancelled channel whose funding transaction appears later is followed again (state funding).",
   params: Type.Object({ id: Id }, { additionalProperties: false }),
   result: Type.Object({ id: Type.String(), state: Type.String() }),
   errors: ['NotFound', 'Conflict'],

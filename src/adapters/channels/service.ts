@@ -104,6 +104,11 @@ export interface ChannelRecord {
   /** The opener's funding inputs, and the funding PSBT once made (signed only after the first commitments are). */
   utxos: Array<{ txid: string; vout: number }>;
   funding_psbt: string | null;
+  /**
+   * The opener's signed funding transaction, kept from before its first broadcast: sent again at every block until
+   * it confirms (a node may drop it from its mempool, or never have taken it). Absent in older records.
+   */
+  funding_hex?: string | null;
   funding_txid: string | null;
   funding_vout: number | null;
   /** The latest state whose commitment we hold with the counterparty's signature. */
@@ -675,8 +680,10 @@ export class ChannelService implements Service {
     const fin = await finalizePsbt(signed.psbt, this.net);
     if (!fin.complete || !fin.hex) throw rpcError('PolicyDenied', `the HSM did not sign every funding input (incomplete: ${fin.incomplete_inputs.join(', ')})`);
     if (fin.txid !== rec.funding_txid) throw rpcError('InternalError', 'the signed funding transaction is not the one the commitments spend');
+    // Kept before it is sent: a broadcast that fails (or times out while the node took it) is sent again at every
+    // block, and sc.cancel looks at the chain rather than at what this call believed.
+    saved = await this.save({ ...saved, funding_psbt: null, funding_hex: fin.hex }, saved.state);
     await this.chain.broadcast(fin.hex, 'the funding');
-    saved = await this.save({ ...saved, funding_psbt: null }, saved.state);
     this.log.info({ id: rec.id, txid: fin.txid }, 'channel funding broadcast');
     return { rec: saved, txid: fin.txid! };
   }
@@ -873,16 +880,72 @@ export class ChannelService implements Service {
     }
   }
 
-  /** Drops a channel nothing was funded for yet (its coins free again); refused once the funding may be on chain. */
+  /**
+   * Drops a channel nothing was funded for (its coins free again). The opener's channel in 'funding' is judged by
+   * the chain, not by what the funding call believed (a broadcast that timed out may have reached the node): refused
+   * while its funding transaction is in the mempool or on chain, or while one of our funding coins is spent (by the
+   * funding perhaps, which a node without txindex cannot tell) — a channel funded but cancelled would no longer be
+   * followed, and our funds would depend on the counterparty closing it.
+   */
   async cancel(id: string): Promise<{ id: string; state: ChannelStateName }> {
     return this.locks.run([id, 'utxos'], async () => {
       const rec = await this.get(id);
-      const unfunded = rec.state === 'opening' || rec.state === 'accepted' || (rec.state === 'funding' && rec.role === 'opener' && rec.funding_psbt !== null);
-      if (!unfunded)
-        throw rpcError('Conflict', `channel ${id} is ${rec.state}: only a channel whose funding was never signed can be cancelled (sc.close or sc.forceclose)`);
+      const offered = rec.state === 'opening' || rec.state === 'accepted';
+      const funding = rec.state === 'funding' && rec.role === 'opener';
+      if (!offered && !funding)
+        throw rpcError(
+          'Conflict',
+          `channel ${id} is ${rec.state}: only a channel whose funding was never signed, or never reached the mempool or the chain, can be cancelled (sc.close or sc.forceclose)`,
+        );
+      if (funding) {
+        const seen = await this.fundingSeen(rec);
+        if (seen)
+          throw rpcError(
+            'Conflict',
+            `channel ${id}: its funding transaction ${rec.funding_txid} is ${seen}; it cannot be cancelled (it opens once confirmed)`,
+            {
+              txid: rec.funding_txid,
+            },
+          );
+        for (const u of rec.utxos)
+          if (!(await this.chain.node<unknown>('gettxout', u.txid, u.vout, true)))
+            throw rpcError(
+              'Conflict',
+              `channel ${id}: our funding coin ${u.txid}:${u.vout} is spent (by the funding transaction, or elsewhere); it cannot be cancelled`,
+              { txid: u.txid, vout: u.vout },
+            );
+      }
       const saved = await this.save({ ...rec, state: 'cancelled', utxos: [] }, rec.state);
       return { id, state: saved.state };
     });
+  }
+
+  /**
+   * Whether the node knows the channel's funding transaction: 'in the mempool' or 'on chain' (its output unspent,
+   * else by getrawtransaction: the mempool or a txindex), or undefined.
+   */
+  private async fundingSeen(rec: ChannelRecord): Promise<'in the mempool' | 'on chain' | undefined> {
+    if (rec.funding_txid === null || rec.funding_vout === null) return undefined;
+    const out = await this.chain.node<{ confirmations?: number } | null>('gettxout', rec.funding_txid, rec.funding_vout, true);
+    if (out) return (out.confirmations ?? 0) >= 1 ? 'on chain' : 'in the mempool';
+    const tx = await this.chain.node<{ confirmations?: number }>('getrawtransaction', rec.funding_txid, true).catch(() => undefined);
+    if (tx) return (tx.confirmations ?? 0) >= 1 ? 'on chain' : 'in the mempool';
+    return undefined;
+  }
+
+  /**
+   * A cancelled channel of ours whose funding was signed (the counterparty signed our first commitment, so we may
+   * have sent it, or a node may hold it): looked at every block, and followed again as 'funding' when its funding
+   * transaction appears after all.
+   */
+  private async reviveCancelled(id: string): Promise<void> {
+    const rec = await this.get(id);
+    if (!revivable(rec)) return;
+    const seen = await this.fundingSeen(rec);
+    if (!seen) return;
+    this.log.error({ id, txid: rec.funding_txid }, `a cancelled channel's funding transaction is ${seen}: the channel is followed again`);
+    await this.save({ ...rec, state: 'funding' }, rec.state);
+    await this.look(id);
   }
 
   // ---- closing ----
@@ -960,6 +1023,10 @@ export class ChannelService implements Service {
     for (const r of await this.list())
       if (WATCHED.includes(r.state))
         await this.locks.run(r.id, () => this.look(r.id)).catch((err: Error) => this.log.warn({ id: r.id, reason: err.message }, 'channel follow failed'));
+      else if (revivable(r))
+        await this.locks
+          .run(r.id, () => this.reviveCancelled(r.id))
+          .catch((err: Error) => this.log.warn({ id: r.id, reason: err.message }, 'cancelled channel look failed'));
   }
 
   /** A watched transaction spent a funding outpoint: look at that channel now (a breach in the mempool is punished at once). */
@@ -1005,7 +1072,13 @@ export class ChannelService implements Service {
       if (rec.state === 'closing' && rec.closing_hex) await this.chain.broadcast(rec.closing_hex, 'the closing').catch(() => undefined);
       return;
     }
-    if (rec.state === 'funding') return; // not on chain yet (gettxout does not know it)
+    if (rec.state === 'funding') {
+      // Not in the mempool nor unspent on chain. Ours: sent again (dropped from the mempool, or a broadcast that
+      // failed); refused when it is on chain already, or its coins are spent elsewhere (then sc.cancel says so).
+      if (rec.role === 'opener' && rec.funding_hex) await this.chain.broadcast(rec.funding_hex, 'the funding').catch(() => undefined);
+      // Confirmed and spent already (while nobody looked): the spend is settled below; otherwise not on chain yet.
+      if ((await this.fundingSeen(rec)) !== 'on chain') return;
+    }
     const spender = await this.findSpender(rec, tip, spenderTxid);
     if (!spender) return;
     await this.settle(rec, spender.tx, spender.height, tip);
@@ -1216,6 +1289,9 @@ export class ChannelService implements Service {
 const SCAN_MARK_EVERY = 144;
 /** The most blobs one tower holds (each a few hundred bytes on disk, 16 bytes of hint in memory). */
 const MAX_TOWER_BLOBS = 1_000_000;
+
+/** A cancelled channel whose funding we signed (after funding_signed): its funding may still appear. */
+const revivable = (r: ChannelRecord): boolean => r.state === 'cancelled' && r.role === 'opener' && r.funding_txid !== null && r.current_sig !== null;
 
 /** A new channel's record: what the opening party knows, nothing signed or funded yet. */
 function newRecord(

@@ -373,6 +373,16 @@ describe('state channels: two anyads, one regtest chain', () => {
     await update(id, alice, bob, avail - 25_000_000, 25_000_000, appHash(5));
     await update(id, bob, alice, avail - 35_000_000, 35_000_000, appHash(6));
     assert.equal((await view(alice, id)).number, 6);
+    // A secret revealed while the keystore is locked is refused (Locked): neither kept in clear nor lost, the same
+    // message is taken once the keystore is unlocked.
+    const u = await call<{ message: string }>(alice, 'sc.update', { id, to_opener_sat: avail - 36_000_000, to_accepter_sat: 36_000_000, app_hash: appHash(7) });
+    const ack = await call<Step>(bob, 'sc.receive', { message: u.message });
+    await call(alice, 'hsm.lock');
+    await refuses(alice, 'sc.receive', { message: ack.message }, -32012, /./);
+    await call(alice, 'hsm.unlock', { passphrase: "alice's keystore passphrase", timeout: 0 });
+    const revoke = await call<Step>(alice, 'sc.receive', { message: ack.message });
+    assert.equal((await call<Step>(bob, 'sc.receive', { message: revoke.message })).message, null);
+    assert.deepEqual([(await view(alice, id)).number, (await view(bob, id)).number], [7, 7]);
   });
 
   const refuses = async (p: Party, method: string, params: unknown, code: number, re: RegExp): Promise<void> => {

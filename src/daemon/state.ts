@@ -3,7 +3,7 @@
 // anyad runs, `health` degraded while it is below minfreespace or a write has failed, ok again without a restart.
 
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, unlink } from 'node:fs/promises';
+import { mkdir, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { HealthCell, type Health, type Service } from '../core/service.js';
@@ -67,11 +67,21 @@ export async function openState(o: OpenStateOptions): Promise<Store> {
   try {
     store = await Store.open(dir, { recordFile, datadir: o.netdir, onRecordLag });
   } catch (err) {
-    if (!(err instanceof StoreCorruptError) || o.restoring) throw err;
+    if (err instanceof StoreCorruptError && o.restoring) {
+      // A restore replaces the state anyway; one LevelDB cannot even open is moved aside (never deleted) first.
+      const aside = `${dir}-damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      await rename(dir, aside);
+      o.log.warn({ aside, reason: err.message }, '-restore: the damaged state folder was moved aside');
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      return Store.open(dir, { recordFile, datadir: o.netdir, onRecordLag });
+    }
+    if (!(err instanceof StoreCorruptError)) throw err;
     if (!o.accept) throw refuse(dir, [err.message]);
     // Accepted: LevelDB's repair keeps every record it can still read.
     o.log.warn({ reason: err.message }, '-acceptstate: repairing the LevelDB state (records it cannot read are dropped)');
-    await repairState(dir);
+    await repairState(dir).catch((e: Error) => {
+      throw new StateRefusedError(`${e.message}; -acceptstate cannot take this state: restore a backup with -restore=<file>`);
+    });
     problems.push(err.message);
     store = await Store.open(dir, { recordFile, datadir: o.netdir, onRecordLag });
   }
@@ -87,7 +97,9 @@ export async function openState(o: OpenStateOptions): Promise<Store> {
       o.log.warn({ reason: err.message }, '-acceptstate: repairing the LevelDB state (records it cannot read are dropped)');
       problems.push(err.message);
       await store.close();
-      await repairState(dir);
+      await repairState(dir).catch((e: Error) => {
+        throw new StateRefusedError(`${e.message}; -acceptstate cannot take this state: restore a backup with -restore=<file>`);
+      });
       store = await Store.open(dir, { recordFile, datadir: o.netdir, onRecordLag });
       counted = (await store.countRecords()).counts;
     }

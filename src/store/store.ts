@@ -14,7 +14,9 @@
 
 import { Level } from 'level';
 import type { AbstractSublevel } from 'abstract-level';
+import { spawn } from 'node:child_process';
 import { statfs } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { StorageFailure, storageReason } from '../core/storage.js';
 import { newStateId, writeRecord, type StateRecord, RECORD_FORMAT } from './record.js';
 
@@ -455,7 +457,22 @@ export async function freeBytes(path: string): Promise<number | null> {
   }
 }
 
-/** LevelDB's repair: rebuilds the tables from what can still be read (records it cannot read are dropped). */
+/**
+ * LevelDB's repair: rebuilds the tables from what can still be read (records it cannot read are dropped). Run in a
+ * child process: on some damaged tables LevelDB's repair trips one of its own assertions and aborts the process
+ * (seen: TableBuilder::Add on keys out of order), which must not take anyad down without a word.
+ */
 export async function repairState(location: string): Promise<void> {
-  await (Level as unknown as { repair(location: string): Promise<void> }).repair(location);
+  const level = createRequire(import.meta.url).resolve('level');
+  const script = `require(${JSON.stringify(level)}).Level.repair(${JSON.stringify(location)}).then(() => process.exit(0), (e) => { process.stderr.write(String(e && e.message)); process.exit(2); })`;
+  const r = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; err: string }>((resolve) => {
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c.slice(0, 4096)));
+    child.on('close', (code, signal) => resolve({ code, signal, err }));
+  });
+  if (r.code !== 0)
+    throw new StoreCorruptError(
+      `LevelDB's repair could not rebuild the state at ${location} (${r.signal ? `it stopped with ${r.signal}` : `exit ${r.code}`}${r.err ? `: ${r.err.split('\n')[0]}` : ''})`,
+    );
 }

@@ -312,12 +312,14 @@ export const dlcList = declareMethod({
 export const dlcGet = declareMethod({
   name: 'dlc.get',
   summary: 'One contract with its messages (hex) as exchanged.',
+  description:
+    "The accept and sign messages carry both parties' CET adaptor signatures and refund signatures, which anyad keeps sealed by the HSM room: a user or admin caller gets them opened (Locked while the keystore is locked), a readonly caller gets the messages with those signatures blanked (zero count, zero refund signature).",
   params: Type.Object({ id: Id }, { additionalProperties: false }),
   result: Type.Intersect([
     ContractT,
     Type.Object({ offer: Type.String(), accept: Type.Union([Type.String(), Type.Null()]), sign: Type.Union([Type.String(), Type.Null()]) }),
   ]),
-  errors: ['NotFound'],
+  errors: ['NotFound', 'Locked', 'BackendUnavailable'],
   role: 'readonly',
 });
 

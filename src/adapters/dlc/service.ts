@@ -65,6 +65,8 @@ import {
   checkFundingPubkey,
   checkLocktimes,
   checkStandardSpk,
+  checkTaprootKeySpend,
+  checkWitnessLen,
   RuleError,
   type FundingKind,
 } from './rules.js';
@@ -922,7 +924,8 @@ export class DlcService implements Service {
   /**
    * The offerer's funding witnesses in sign_dlc: one stack per input of its, in input_serial_id order, each fit for
    * its kind of output; every signature strict DER, SIGHASH_ALL, low S (BIP 66, BIP 146); a P2WPKH input's (native
-   * or wrapped) verified against its key and the funding transaction. What a P2WSH script needs is not known here:
+   * or wrapped) verified against its key and the funding transaction, a P2TR key-path one (BIP 340) against the
+   * output key; no witness larger than its input's max_witness_len. What a P2WSH script needs is not known here:
    * its stack's DER signatures are held to the same encoding rules, the node checks the rest.
    */
   private checkFundingWitnesses(f: DlcFunding, all: FundingInput[], theirs: FundingInput[], stacks: string[][]): void {
@@ -951,15 +954,22 @@ export class DlcService implements Service {
         if (!secp256k1.verify(sig, digest, stack[1]!, { prehash: false, lowS: true }))
           throw rpcError('InvalidParams', `${what}: the signature does not verify for the funding transaction`);
       } else if (kind === 'p2tr') {
-        if (stack.length === 0) throw rpcError('InvalidParams', `${what}: empty`);
-        if (stack.length === 1 && stack[0]!.length !== 64 && !(stack[0]!.length === 65 && stack[0]![64] === SIGHASH_ALL))
-          throw rpcError('InvalidParams', `${what}: a key-path witness is one 64-byte Schnorr signature (or 65 with SIGHASH_ALL)`);
+        const sighash = (hashType: number): Uint8Array =>
+          f.funding.hashForWitnessV1(
+            idx,
+            prevouts.map((p) => p.script),
+            prevouts.map((p) => p.value),
+            hashType,
+          );
+        rule(() => checkTaprootKeySpend(stack, prevouts[idx]!.script.subarray(2), sighash, what));
       } else {
         if (stack.length < 2) throw rpcError('InvalidParams', `${what}: a P2WSH witness ends with its script`);
         stack.slice(0, -1).forEach((e, j) => {
           if (e.length >= 9 && e.length <= 73 && e[0] === 0x30) rule(() => checkDerLowS(e, `${what} element ${j + 1}`));
         });
       }
+      // After the kind's own checks (which name a malformed signature first): no larger than the input declared.
+      rule(() => checkWitnessLen(stack, inp.max_witness_len, what));
     });
   }
 

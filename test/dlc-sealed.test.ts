@@ -10,15 +10,17 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as bitcoin from 'bitcoinjs-lib';
 import { startBcoin, type BcoinNode } from './helpers/bcoin.js';
-import { unixChannel, type Channel } from './helpers/channel.js';
+import { unixChannel, wsChannel, type Channel } from './helpers/channel.js';
 import { startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
 import { until } from './helpers/until.js';
 import { keystorePartyArgs } from './helpers/keystore-party.js';
 import { enumDescriptor, makeOracle } from './peers/dlc-oracle.js';
 import { Store } from '../src/store/store.js';
 import { decodeAccept, decodeSign } from '../src/adapters/dlc/messages.js';
+import { makeRpcAuth } from '../src/rpc/auth.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+const ARGS = ['-dlc.minrefunddelay=600', '-dlc.maxrefunddelay=0', `-rpcauth=${makeRpcAuth('reader', 'r-pass', 'readonly')}`];
 
 interface Party {
   d: RunningDaemon;
@@ -87,7 +89,7 @@ describe('DLC: adaptor and refund signatures sealed at rest', () => {
   const start = async (name: string, fresh = true): Promise<Party> => {
     const pf = join(dir.path, `${name}.pass`);
     if (fresh) await writeFile(pf, `${name}'s keystore passphrase\n`, { mode: 0o600 });
-    const d = await startDaemon(join(dir.path, name), { args: keystorePartyArgs(node, pf, ['-dlc.minrefunddelay=600', '-dlc.maxrefunddelay=0']) });
+    const d = await startDaemon(join(dir.path, name), { args: keystorePartyArgs(node, pf, ARGS) });
     const ch = await unixChannel(d.socket);
     if (!fresh) return { d, ch, address: '' };
     const key = await call<{ id: string }>(ch, 'hsm.generatekey', { label: `${name} coins` });
@@ -99,7 +101,10 @@ describe('DLC: adaptor and refund signatures sealed at rest', () => {
     return { txid: block.tx[0]!, vout: 0 };
   };
   const state = async (p: Party, id: string): Promise<string> => (await call<{ state: string }>(p.ch, 'dlc.get', { id })).state;
-  const waitState = (p: Party, id: string, want: string) => until(want, async () => ((await state(p, id)) === want ? true : undefined), 800);
+  const waitState = (p: Party, id: string, want: string) =>
+    until(want, async () => ((await state(p, id)) === want ? true : undefined), 800).catch(async (err: Error) => {
+      throw new Error(`${err.message} (it is ${await state(p, id)}); ${JSON.stringify(p.d.logs.filter((l) => (l.level as number) >= 40).slice(-5))}`);
+    });
 
   /** A funded contract on a fresh oracle event: its id, the oracle, and every CET and refund signature exchanged. */
   const funded = async (event: string) => {
@@ -116,6 +121,8 @@ describe('DLC: adaptor and refund signatures sealed at rest', () => {
       offer_collateral_sat: 100_000_000,
       total_collateral_sat: 200_000_000,
       fee_rate_sat_vb: 2,
+      // Far after the event: no refund sent by the anyads themselves (dlc.autorefund) while a test looks at it.
+      refund_locktime: 2_000_000_000,
       utxos: [await coinbase(aliceBlock!)],
     });
     const accepted = await call<{ accept: string }>(bob.ch, 'dlc.accept', { offer: offered.offer, utxos: [await coinbase(bobBlock!)] });
@@ -175,7 +182,8 @@ describe('DLC: adaptor and refund signatures sealed at rest', () => {
       assert.ok(bk.entries > 0);
       assert.equal(await backupHolds(bk.path, c.sigs), false, 'the backup');
       // An admin caller still gets the messages as exchanged (opened).
-      const got = await call<{ accept: string; sign: string }>(p.ch, 'dlc.get', { id: c.id });
+      const got = await call<{ accept: string; sign: string; signatures: string }>(p.ch, 'dlc.get', { id: c.id });
+      assert.equal(got.signatures, 'included');
       assert.equal(got.accept, c.accept);
       assert.equal(got.sign, c.sign);
     }
@@ -197,11 +205,38 @@ describe('DLC: adaptor and refund signatures sealed at rest', () => {
     assert.notDeepEqual(await filesHolding(alice.d.datadir, c.sigs), [], 'the clear record is on disk to begin with');
 
     const d = await startDaemon(alice.d.datadir, {
-      args: keystorePartyArgs(node, join(dir.path, 'alice.pass'), ['-dlc.minrefunddelay=600', '-dlc.maxrefunddelay=0']),
+      args: keystorePartyArgs(node, join(dir.path, 'alice.pass'), ARGS),
     });
     alice = { d, ch: await unixChannel(d.socket), address: alice.address };
+    // Logged once the room's range is compacted.
     await d.waitForLog((l) => l.msg === 'DLC contract signatures sealed by the HSM room');
     assert.deepEqual(await filesHolding(alice.d.datadir, c.sigs), [], 'the clear copies left the LevelDB files');
+    await closeWin(c.id, c.oracle);
+  });
+
+  it('a readonly caller, or any while locked, gets the messages without the signatures; dlc.close answers Locked while locked, and closes once unlocked', async () => {
+    const c = await funded('sealed-3');
+    const ro = await wsChannel(bob.d.wsUrl!, 'reader:r-pass');
+    try {
+      const got = (await ro.call('dlc.get', { id: c.id })).result as { accept: string; sign: string; signatures: string };
+      assert.equal(got.signatures, 'omitted');
+      const a = decodeAccept(Buffer.from(got.accept, 'hex'));
+      const s = decodeSign(Buffer.from(got.sign, 'hex'));
+      assert.deepEqual([a.cet_adaptor_signatures, s.cet_adaptor_signatures], [[], []]);
+      assert.deepEqual([a.refund_signature, s.refund_signature], ['00'.repeat(64), '00'.repeat(64)]);
+      assert.equal(a.funding_pubkey, decodeAccept(Buffer.from(c.accept, 'hex')).funding_pubkey, 'the terms are there');
+      assert.ok(!c.sigs.some((x) => JSON.stringify(got).includes(x)));
+    } finally {
+      ro.close();
+    }
+    await call(alice.ch, 'hsm.lock');
+    const lockedGet = await call<{ state: string; accept: string; signatures: string }>(alice.ch, 'dlc.get', { id: c.id });
+    assert.deepEqual([lockedGet.state, lockedGet.signatures], ['confirmed', 'omitted'], 'dlc.get answers while locked, without the signatures');
+    assert.equal(decodeAccept(Buffer.from(lockedGet.accept, 'hex')).cet_adaptor_signatures.length, 0);
+    const locked = await alice.ch.call('dlc.close', { id: c.id, attestation: hex(c.oracle.attest(['win'])) });
+    assert.equal(locked.error?.code, -32012, JSON.stringify(locked));
+    assert.equal(await state(alice, c.id), 'confirmed', 'the follower reads the contract while locked');
+    await call(alice.ch, 'hsm.unlock', { passphrase: "alice's keystore passphrase", timeout: 0 });
     await closeWin(c.id, c.oracle);
   });
 });

@@ -54,8 +54,8 @@ export function dlcMethods(svc: DlcService): MethodSpec[] {
     implement(D.dlcList, async () => (await svc.list()).map(summary)),
     // The messages' CET and refund signatures are sealed at rest (sealing.ts): a readonly caller gets them without.
     implement(D.dlcGet, async ({ id }, ctx) => {
-      const { rec, accept, sign } = await svc.exchanged(id, roleAllows(ctx.role, 'user'));
-      return { ...summary(rec), offer: rec.offer, accept, sign };
+      const { rec, accept, sign, signatures } = await svc.exchanged(id, roleAllows(ctx.role, 'user'));
+      return { ...summary(rec), offer: rec.offer, accept, sign, signatures };
     }),
   ];
 }

@@ -15,7 +15,7 @@ import type { Network } from '../../core/options.js';
 import { KeyedLock } from '../../core/keyed-lock.js';
 import { adaptorDecrypt } from '../../core/ecdsa-adaptor.js';
 import { bitcoinNetwork, chainHash } from '../../core/bitcoin-network.js';
-import { rpcError } from '../../rpc/errors.js';
+import { ErrorCode, rpcError, RpcError } from '../../rpc/errors.js';
 import type { EventBus } from '../../rpc/events.js';
 import type { BatchOp, RoomDb, Store } from '../../store/store.js';
 import type { BitcoinApi } from '../bitcoin/room.js';
@@ -1055,13 +1055,23 @@ export class DlcService implements Service {
   }
 
   /**
-   * dlc.get's messages: as exchanged (opened; Locked while the keystore is locked) for a caller that may act on
-   * the contract, or without their CET and refund signatures (what is kept in clear) for a readonly one.
+   * dlc.get's messages: as exchanged (opened) for a caller that may act on the contract while the keystore is open;
+   * without their CET and refund signatures (what is kept in clear) for a readonly caller, or while it is locked
+   * (dlc.get keeps answering the contract's state then). `signatures` says which.
    */
-  async exchanged(id: string, withSignatures: boolean): Promise<{ rec: ContractRecord; accept: string | null; sign: string | null }> {
+  async exchanged(
+    id: string,
+    withSignatures: boolean,
+  ): Promise<{ rec: ContractRecord; accept: string | null; sign: string | null; signatures: 'included' | 'omitted' }> {
     const rec = await this.get(id);
-    if (withSignatures) return { rec, ...(await this.messages(rec)) };
-    return { rec, accept: rec.accept && publicAccept(rec.accept), sign: rec.sign && publicSign(rec.sign) };
+    if (withSignatures && (rec.accept !== null || rec.sign !== null)) {
+      try {
+        return { rec, ...(await this.messages(rec)), signatures: 'included' };
+      } catch (err) {
+        if (!(err instanceof RpcError && err.code === ErrorCode.Locked)) throw err;
+      }
+    }
+    return { rec, accept: rec.accept && publicAccept(rec.accept), sign: rec.sign && publicSign(rec.sign), signatures: 'omitted' };
   }
 
   /**
@@ -1093,8 +1103,8 @@ export class DlcService implements Service {
       this.log.debug({ reason: (err as Error).message }, 'DLC records in clear wait for the keystore to be sealed');
     } finally {
       if (sealed > 0) {
-        this.log.info({ sealed }, 'DLC contract signatures sealed by the HSM room');
         await this.store.compact(this.db).catch((err: Error) => this.log.warn({ reason: err.message }, 'DLC room compaction failed'));
+        this.log.info({ sealed }, 'DLC contract signatures sealed by the HSM room');
       }
     }
   }

@@ -239,4 +239,25 @@ describe('DLC: adaptor and refund signatures sealed at rest', () => {
     await call(alice.ch, 'hsm.unlock', { passphrase: "alice's keystore passphrase", timeout: 0 });
     await closeWin(c.id, c.oracle);
   });
+
+  it('a sealed value moved into another contract record does not open there (the contract id is its purpose)', async () => {
+    const x = await funded('sealed-4');
+    const y = await funded('sealed-5');
+    alice.ch.close();
+    await alice.d.kill('SIGTERM');
+    const store = await Store.open(join(alice.d.netdir, 'state'));
+    const raw = store.db.sublevel<string, unknown>('dlc', { valueEncoding: 'json' });
+    const [rx, ry] = (await Promise.all([raw.get(`c:${x.id}`), raw.get(`c:${y.id}`)])) as Array<Record<string, unknown>>;
+    await raw.put(`c:${x.id}`, { ...rx, sealed: ry!.sealed });
+    await store.close();
+    const d = await startDaemon(alice.d.datadir, { args: keystorePartyArgs(node, join(dir.path, 'alice.pass'), ARGS) });
+    alice = { d, ch: await unixChannel(d.socket), address: alice.address };
+    const moved = await alice.ch.call('dlc.close', { id: x.id, attestation: hex(x.oracle.attest(['win'])) });
+    assert.equal(moved.error?.code, -32602, JSON.stringify(moved));
+    // dlc.get names the bad sealed value too (it cannot give the messages); dlc.list still shows the contract.
+    assert.equal((await alice.ch.call('dlc.get', { id: x.id })).error?.code, -32602);
+    const listed = await call<Array<{ id: string; state: string }>>(alice.ch, 'dlc.list');
+    assert.equal(listed.find((r) => r.id === x.id)?.state, 'confirmed', 'no CET of another contract was made');
+    await closeWin(y.id, y.oracle);
+  });
 });

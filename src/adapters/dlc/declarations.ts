@@ -326,7 +326,7 @@ export const dlcGet = declareMethod({
       }),
     }),
   ]),
-  errors: ['NotFound', 'BackendUnavailable'],
+  errors: ['NotFound', 'Conflict', 'BackendUnavailable'],
   role: 'readonly',
 });
 

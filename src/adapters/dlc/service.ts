@@ -298,6 +298,8 @@ export class DlcService implements Service {
   private following = Promise.resolve();
   private readonly net: bitcoin.Network;
   private readonly workers: DlcWorkers;
+  /** Whether a sweep found no record in clear left (records are written sealed): no more sweeps then. */
+  private allSealed = false;
 
   constructor(
     private readonly db: RoomDb,
@@ -1019,17 +1021,11 @@ export class DlcService implements Service {
           sign.funding_signatures[k]!.map((e) => Buffer.from(e, 'hex')),
         );
       });
+      // Sealed before the funding is sent: once it is, the offerer's CET signatures are what lets us claim, so the
+      // record that keeps them must not be left unwritten by a keystore locked in between.
+      const sealed = await this.seal(cur.id, { accept: ours.accept, sign: signHex.toLowerCase() });
       const txid = await this.chain.broadcast(tx.toHex(), 'the funding');
-      await this.save(
-        {
-          ...cur,
-          state: 'broadcast',
-          sign: publicSign(signHex),
-          sealed: await this.seal(cur.id, { accept: ours.accept, sign: signHex.toLowerCase() }),
-          funding_txid: txid,
-        },
-        cur.state,
-      );
+      await this.save({ ...cur, state: 'broadcast', sign: publicSign(signHex), sealed, funding_txid: txid }, cur.state);
       this.log.info({ id: cur.id, txid, caller }, 'DLC funding broadcast');
       return { id: cur.id, contract_id: cur.contract_id!, txid };
     });
@@ -1080,6 +1076,7 @@ export class DlcService implements Service {
    * its files until then. Stops at the first refusal (Locked): the next block tries again.
    */
   private async resealClear(): Promise<void> {
+    if (this.allSealed) return;
     let sealed = 0;
     try {
       for (const r of await this.list()) {
@@ -1099,6 +1096,7 @@ export class DlcService implements Service {
         });
         if (done) sealed++;
       }
+      this.allSealed = true; // every record written from now on is sealed when written
     } catch (err) {
       this.log.debug({ reason: (err as Error).message }, 'DLC records in clear wait for the keystore to be sealed');
     } finally {

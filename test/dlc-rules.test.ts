@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { schnorr, secp256k1 } from '@noble/curves/secp256k1.js';
 import * as bitcoin from 'bitcoinjs-lib';
 import { decodeOffer, encodeOffer, HARD_LIMITS, LimitError, type DlcLimits, type FundingInput } from '../src/adapters/dlc/messages.js';
 import {
@@ -18,7 +18,10 @@ import {
   checkFundingPubkey,
   checkLocktimes,
   checkStandardSpk,
+  checkTaprootKeySpend,
+  checkWitnessLen,
   RuleError,
+  witnessSize,
 } from '../src/adapters/dlc/rules.js';
 import type { PayoutPoint } from '../src/adapters/dlc/numeric.js';
 import { ROOT } from './helpers/paths.js';
@@ -168,5 +171,41 @@ describe('DLC rules', () => {
     checkCloseFee(0n, 0n, 20_000_000n);
     refused(() => checkCloseFee(15_000_001n, 5_000_000n, 20_000_000n), /more than the total collateral 20000000: it takes the fee/);
     refused(() => checkCloseFee(2n ** 64n - 1n, 0n, 20_000_000n), /more than the total collateral/);
+  });
+
+  it('a funding witness no larger than its declared max_witness_len (BIP 141 size: count, then each element with its length)', () => {
+    const sig = Buffer.alloc(72, 1);
+    const key = Buffer.alloc(33, 2);
+    assert.equal(witnessSize([sig, key]), 1 + 1 + 72 + 1 + 33); // 108: P2WPKH with the longest low-S DER signature
+    assert.equal(witnessSize([Buffer.alloc(300)]), 1 + 3 + 300);
+    checkWitnessLen([sig, key], 108, 'w');
+    refused(() => checkWitnessLen([sig, key], 107, 'w'), /w is 108 bytes, more than the 107 its input's max_witness_len declared/);
+    // A P2WSH stack the counterparty chose: a script and a push far longer than it declared.
+    refused(() => checkWitnessLen([Buffer.alloc(500), Buffer.of(0x75, 0x51)], 40, 'w'), /more than the 40/);
+  });
+
+  it('a P2TR key-path funding signature verifies (BIP 340) for the BIP 341 sighash of the funding transaction', () => {
+    const priv = schnorr.utils.randomSecretKey();
+    const outputKey = schnorr.getPublicKey(priv);
+    const tx = new bitcoin.Transaction();
+    tx.version = 2;
+    tx.addInput(Buffer.alloc(32, 7), 0);
+    tx.addInput(Buffer.alloc(32, 8), 1);
+    tx.addOutput(Buffer.concat([Buffer.of(0x00, 0x20), Buffer.alloc(32, 9)]), 90_000n);
+    const scripts = [Buffer.concat([Buffer.of(0x51, 0x20), outputKey]), Buffer.concat([Buffer.of(0x00, 0x14), Buffer.alloc(20, 3)])];
+    const sighash = (hashType: number): Uint8Array => tx.hashForWitnessV1(0, scripts, [60_000n, 40_000n], hashType);
+    const good = schnorr.sign(sighash(0x00), priv);
+    checkTaprootKeySpend([good], outputKey, sighash, 'w');
+    checkTaprootKeySpend([Buffer.concat([schnorr.sign(sighash(0x01), priv), Buffer.of(0x01)])], outputKey, sighash, 'w');
+    // The right length but not a signature of this transaction (another value of a prevout: another sighash).
+    const other = schnorr.sign(tx.hashForWitnessV1(0, scripts, [60_000n, 40_001n], 0x00), priv);
+    refused(() => checkTaprootKeySpend([other], outputKey, sighash, 'w'), /w: the Schnorr signature does not verify/);
+    refused(() => checkTaprootKeySpend([Buffer.alloc(64, 1)], outputKey, sighash, 'w'), /does not verify/);
+    // A SIGHASH_DEFAULT signature with a SIGHASH_ALL byte appended signs another message.
+    refused(() => checkTaprootKeySpend([Buffer.concat([good, Buffer.of(0x01)])], outputKey, sighash, 'w'), /does not verify/);
+    refused(() => checkTaprootKeySpend([Buffer.concat([good, Buffer.of(0x83)])], outputKey, sighash, 'w'), /one 64-byte Schnorr signature/);
+    refused(() => checkTaprootKeySpend([Buffer.alloc(63)], outputKey, sighash, 'w'), /one 64-byte Schnorr signature/);
+    refused(() => checkTaprootKeySpend([], outputKey, sighash, 'w'), /empty/);
+    refused(() => checkTaprootKeySpend([good, Buffer.of(0x50, 1)], outputKey, sighash, 'w'), /annex/);
   });
 });

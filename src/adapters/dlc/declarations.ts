@@ -312,12 +312,21 @@ export const dlcList = declareMethod({
 export const dlcGet = declareMethod({
   name: 'dlc.get',
   summary: 'One contract with its messages (hex) as exchanged.',
+  description:
+    "The accept and sign messages carry both parties' CET adaptor signatures and refund signatures, which anyad keeps sealed by the HSM room: a user or admin caller gets them opened while the keystore is open; a readonly caller, or any caller while the keystore is locked, gets the messages with those signatures blanked (zero count, zero refund signature), as `signatures` says.",
   params: Type.Object({ id: Id }, { additionalProperties: false }),
   result: Type.Intersect([
     ContractT,
-    Type.Object({ offer: Type.String(), accept: Type.Union([Type.String(), Type.Null()]), sign: Type.Union([Type.String(), Type.Null()]) }),
+    Type.Object({
+      offer: Type.String(),
+      accept: Type.Union([Type.String(), Type.Null()]),
+      sign: Type.Union([Type.String(), Type.Null()]),
+      signatures: Type.Union([Type.Literal('included'), Type.Literal('omitted')], {
+        description: 'included: the messages as exchanged; omitted: without their CET and refund signatures (readonly caller, or keystore locked).',
+      }),
+    }),
   ]),
-  errors: ['NotFound'],
+  errors: ['NotFound', 'Conflict', 'BackendUnavailable'],
   role: 'readonly',
 });
 

@@ -1,6 +1,6 @@
 // dlc.* methods: the DLC room's service behind anyad's API; messages travel as hex that apps carry between parties.
 
-import { implement, type MethodSpec } from '../../rpc/registry.js';
+import { implement, roleAllows, type MethodSpec } from '../../rpc/registry.js';
 import { rpcError } from '../../rpc/errors.js';
 import * as D from './declarations.js';
 import { decodeAttestation, OracleError, verifyAnnouncement, verifyAttestation } from './oracle.js';
@@ -52,9 +52,10 @@ export function dlcMethods(svc: DlcService): MethodSpec[] {
     implement(D.dlcAcceptclose, ({ close, payout_sat }, ctx) => svc.acceptClose(close, payout_sat, ctx.caller)),
     implement(D.dlcCancel, ({ id }, ctx) => svc.cancel(id, ctx.caller)),
     implement(D.dlcList, async () => (await svc.list()).map(summary)),
-    implement(D.dlcGet, async ({ id }) => {
-      const r = await svc.get(id);
-      return { ...summary(r), offer: r.offer, accept: r.accept, sign: r.sign };
+    // The messages' CET and refund signatures are sealed at rest (sealing.ts): a readonly caller gets them without.
+    implement(D.dlcGet, async ({ id }, ctx) => {
+      const { rec, accept, sign, signatures } = await svc.exchanged(id, roleAllows(ctx.role, 'user'));
+      return { ...summary(rec), offer: rec.offer, accept, sign, signatures };
     }),
   ];
 }

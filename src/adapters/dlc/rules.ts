@@ -4,7 +4,7 @@
 // event's maturity, refund locktime bounded after it) and dlc `util::validate_fee_rate` (at most 25 × 250 sat/vB),
 // BIP 146 (low S) and BIP 66 (strict DER) for every signature that goes into a witness.
 
-import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { schnorr, secp256k1 } from '@noble/curves/secp256k1.js';
 import { ripemd160 } from '@noble/hashes/legacy.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import * as bitcoin from 'bitcoinjs-lib';
@@ -185,6 +185,48 @@ export function checkDerLowS(sig: Buffer, what: string): void {
   if (sig[sig.length - 1] !== bitcoin.Transaction.SIGHASH_ALL) throw new RuleError(`${what} is not SIGHASH_ALL`);
   const { signature } = bitcoin.script.signature.decode(sig);
   if (big(signature.subarray(32)) > HALF_N) throw new RuleError(`${what} has a high S value: not standard (BIP 146 low S)`);
+}
+
+/** BIP 141: a witness's serialized size, its element count and each element with its length (compact sizes). */
+export function witnessSize(stack: Uint8Array[]): number {
+  const varint = (n: number): number => (n < 0xfd ? 1 : n <= 0xffff ? 3 : 5);
+  return stack.reduce((sum, e) => sum + varint(e.length) + e.length, varint(stack.length));
+}
+
+/**
+ * A funding witness no larger than its input's declared max_witness_len (dlcspecs Protocol.md, funding_input: "the
+ * maximum witness length that can be used to spend the input"): the funding fee both sides pay is computed from the
+ * declared lengths, so a longer real witness makes the funding transaction's fee rate lower than agreed (it may not
+ * relay, and we pay for its weight). Matters for P2WSH, whose script the counterparty chooses.
+ */
+export function checkWitnessLen(stack: Uint8Array[], declared: number, what: string): void {
+  const size = witnessSize(stack);
+  if (size > declared)
+    throw new RuleError(`${what} is ${size} bytes, more than the ${declared} its input's max_witness_len declared (the funding fee would be short)`);
+}
+
+/**
+ * A P2TR funding input's key-path witness (BIP 341): one 64-byte BIP 340 Schnorr signature (SIGHASH_DEFAULT) or 65
+ * with SIGHASH_ALL, valid under the output key for `sighash(hashType)` (the BIP 341 signature message of the funding
+ * transaction, which commits to every input's previous output). An annex is refused (not standard for relay, and
+ * nothing of ours needs it). A script-path spend (two elements or more, no annex) is left to the node: its script is
+ * the counterparty's. Without this, an invalid key-path signature made the funding unbroadcastable after we signed.
+ */
+export function checkTaprootKeySpend(stack: Uint8Array[], outputKey: Uint8Array, sighash: (hashType: number) => Uint8Array, what: string): void {
+  if (stack.length === 0) throw new RuleError(`${what}: empty`);
+  if (stack.length >= 2 && stack.at(-1)![0] === 0x50) throw new RuleError(`${what}: carries an annex (BIP 341), not standard`);
+  if (stack.length !== 1) return;
+  const sig = stack[0]!;
+  if (sig.length !== 64 && !(sig.length === 65 && sig[64] === bitcoin.Transaction.SIGHASH_ALL))
+    throw new RuleError(`${what}: a key-path witness is one 64-byte Schnorr signature (or 65 with SIGHASH_ALL)`);
+  const hashType = sig.length === 64 ? 0x00 : bitcoin.Transaction.SIGHASH_ALL;
+  let valid = false;
+  try {
+    valid = schnorr.verify(sig.subarray(0, 64), sighash(hashType), outputKey);
+  } catch {
+    valid = false;
+  }
+  if (!valid) throw new RuleError(`${what}: the Schnorr signature does not verify for the funding transaction (BIP 341 key path)`);
 }
 
 /**

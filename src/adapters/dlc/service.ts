@@ -15,7 +15,7 @@ import type { Network } from '../../core/options.js';
 import { KeyedLock } from '../../core/keyed-lock.js';
 import { adaptorDecrypt } from '../../core/ecdsa-adaptor.js';
 import { bitcoinNetwork, chainHash } from '../../core/bitcoin-network.js';
-import { rpcError } from '../../rpc/errors.js';
+import { ErrorCode, rpcError, RpcError } from '../../rpc/errors.js';
 import type { EventBus } from '../../rpc/events.js';
 import type { BatchOp, RoomDb, Store } from '../../store/store.js';
 import type { BitcoinApi } from '../bitcoin/room.js';
@@ -65,10 +65,13 @@ import {
   checkFundingPubkey,
   checkLocktimes,
   checkStandardSpk,
+  checkTaprootKeySpend,
+  checkWitnessLen,
   RuleError,
   type FundingKind,
 } from './rules.js';
 import type { Prepared } from './work.js';
+import { packMessages, publicAccept, publicSign, sealPurpose, unpackMessages, type Messages } from './sealing.js';
 import { DlcWorkers } from './worker.js';
 import type { Logger } from 'pino';
 import type { Static } from '@sinclair/typebox';
@@ -82,8 +85,14 @@ export interface ContractRecord {
   role: 'offerer' | 'accepter';
   state: ContractState;
   offer: string;
+  /** accept_dlc and sign_dlc with their CET and refund signatures blanked (sealing.ts); in full in `sealed`. */
   accept: string | null;
   sign: string | null;
+  /**
+   * The messages as exchanged, sealed by the HSM room (purpose `dlc.messages:<id>`): they carry both parties' CET
+   * adaptor and refund signatures. Absent in a record an earlier anyad wrote in clear (resealed by the follower).
+   */
+  sealed?: string;
   keys: { funding: string; payout: string; change: string };
   contract_id: string | null;
   funding_txid: string | null;
@@ -274,8 +283,6 @@ interface ContractParts {
   signing: Omit<ContractSigning, 'purpose' | 'spends_sat'>;
   /** This party's collateral: what a signature on the funding, a CET or the refund can lose. */
   ownCollateral: bigint;
-  theirAdaptor: string[];
-  theirRefund: string;
   theirKey: string;
   ourKey: string;
 }
@@ -291,6 +298,8 @@ export class DlcService implements Service {
   private following = Promise.resolve();
   private readonly net: bitcoin.Network;
   private readonly workers: DlcWorkers;
+  /** Whether a sweep found no record in clear left (records are written sealed): no more sweeps then. */
+  private allSealed = false;
 
   constructor(
     private readonly db: RoomDb,
@@ -310,6 +319,8 @@ export class DlcService implements Service {
   }
 
   async open(): Promise<void> {
+    // Records of an earlier anyad in clear: sealed now if the keystore is open, else at a block after it is.
+    this.following = this.resealClear();
     // Every block: look at the open contracts' transactions (one look at a time, in block order).
     this.unlisten = this.bus.listen((topic, data) => {
       if (topic === 'chain.block')
@@ -358,7 +369,9 @@ export class DlcService implements Service {
     // Refused before any key is made when the HSM cannot sign CETs.
     const refusal = this.hsm.adaptorRefusal();
     if (refusal) throw rpcError('Unsupported', refusal, { service: 'hsm' });
-    const [funding, payout, change] = await Promise.all(['funding', 'payout', 'change'].map((k) => this.hsm.generateKey(`dlc ${id.slice(0, 16)} ${k}`, null)));
+    const [funding, payout, change] = await Promise.all(
+      ['funding', 'payout', 'change'].map((k) => this.hsm.generateKey(`dlc ${id.slice(0, 16)} ${k}`, null, 'dlc')),
+    );
     const spk = (pub: string): string => hex(bitcoin.payments.p2wpkh({ pubkey: Buffer.from(pub, 'hex'), network: this.net }).output!);
     return {
       keys: { funding: funding!.id, payout: payout!.id, change: change!.id },
@@ -750,7 +763,8 @@ export class DlcService implements Service {
       terms.refund_signature = sigs.refund;
       const acceptHex = hex(encodeAccept(terms));
       const rec = fresh(id, 'accepter', 'accepted', offerHex.toLowerCase(), k.keys, {
-        accept: acceptHex,
+        accept: publicAccept(acceptHex),
+        sealed: await this.seal(id, { accept: acceptHex, sign: null }),
         contract_id: contractId(f, id),
         funding_txid: f.funding.getId(),
       });
@@ -891,8 +905,17 @@ export class DlcService implements Service {
           funding_signatures: funding.stacks,
         }),
       );
+      const full: Messages = { accept: acceptHex.toLowerCase(), sign: signHex };
       await this.save(
-        { ...rec, state: 'signed', accept: acceptHex.toLowerCase(), sign: signHex, contract_id: cid, funding_txid: f.funding.getId() },
+        {
+          ...rec,
+          state: 'signed',
+          accept: publicAccept(full.accept!),
+          sign: publicSign(signHex),
+          sealed: await this.seal(id, full),
+          contract_id: cid,
+          funding_txid: f.funding.getId(),
+        },
         rec.state,
       );
       this.log.info({ id, contract_id: cid, caller }, 'DLC signed');
@@ -903,7 +926,8 @@ export class DlcService implements Service {
   /**
    * The offerer's funding witnesses in sign_dlc: one stack per input of its, in input_serial_id order, each fit for
    * its kind of output; every signature strict DER, SIGHASH_ALL, low S (BIP 66, BIP 146); a P2WPKH input's (native
-   * or wrapped) verified against its key and the funding transaction. What a P2WSH script needs is not known here:
+   * or wrapped) verified against its key and the funding transaction, a P2TR key-path one (BIP 340) against the
+   * output key; no witness larger than its input's max_witness_len. What a P2WSH script needs is not known here:
    * its stack's DER signatures are held to the same encoding rules, the node checks the rest.
    */
   private checkFundingWitnesses(f: DlcFunding, all: FundingInput[], theirs: FundingInput[], stacks: string[][]): void {
@@ -932,15 +956,22 @@ export class DlcService implements Service {
         if (!secp256k1.verify(sig, digest, stack[1]!, { prehash: false, lowS: true }))
           throw rpcError('InvalidParams', `${what}: the signature does not verify for the funding transaction`);
       } else if (kind === 'p2tr') {
-        if (stack.length === 0) throw rpcError('InvalidParams', `${what}: empty`);
-        if (stack.length === 1 && stack[0]!.length !== 64 && !(stack[0]!.length === 65 && stack[0]![64] === SIGHASH_ALL))
-          throw rpcError('InvalidParams', `${what}: a key-path witness is one 64-byte Schnorr signature (or 65 with SIGHASH_ALL)`);
+        const sighash = (hashType: number): Uint8Array =>
+          f.funding.hashForWitnessV1(
+            idx,
+            prevouts.map((p) => p.script),
+            prevouts.map((p) => p.value),
+            hashType,
+          );
+        rule(() => checkTaprootKeySpend(stack, prevouts[idx]!.script.subarray(2), sighash, what));
       } else {
         if (stack.length < 2) throw rpcError('InvalidParams', `${what}: a P2WSH witness ends with its script`);
         stack.slice(0, -1).forEach((e, j) => {
           if (e.length >= 9 && e.length <= 73 && e[0] === 0x30) rule(() => checkDerLowS(e, `${what} element ${j + 1}`));
         });
       }
+      // After the kind's own checks (which name a malformed signature first): no larger than the input declared.
+      rule(() => checkWitnessLen(stack, inp.max_witness_len, what));
     });
   }
 
@@ -952,6 +983,8 @@ export class DlcService implements Service {
     return this.locks.run(rec.id, async () => {
       const cur = await this.get(rec.id);
       if (cur.state !== 'accepted') throw rpcError('Conflict', `contract ${cur.id} is ${cur.state}; sign_dlc fits an accepted one`);
+      // Our accept as sent, resealed below with the sign: opened before anything is signed (Locked refuses here).
+      const ours = await this.messages(cur);
       const offer = await this.readOffer(cur.offer, HARD_LIMITS, `the offer of ${cur.id.slice(0, 16)}`);
       const accept = decodeAccept(Buffer.from(cur.accept!, 'hex'));
       const f = buildFunding(offer, accept);
@@ -988,14 +1021,93 @@ export class DlcService implements Service {
           sign.funding_signatures[k]!.map((e) => Buffer.from(e, 'hex')),
         );
       });
+      // Sealed before the funding is sent: once it is, the offerer's CET signatures are what lets us claim, so the
+      // record that keeps them must not be left unwritten by a keystore locked in between.
+      const sealed = await this.seal(cur.id, { accept: ours.accept, sign: signHex.toLowerCase() });
       const txid = await this.chain.broadcast(tx.toHex(), 'the funding');
-      await this.save({ ...cur, state: 'broadcast', sign: signHex.toLowerCase(), funding_txid: txid }, cur.state);
+      await this.save({ ...cur, state: 'broadcast', sign: publicSign(signHex), sealed, funding_txid: txid }, cur.state);
       this.log.info({ id: cur.id, txid, caller }, 'DLC funding broadcast');
       return { id: cur.id, contract_id: cur.contract_id!, txid };
     });
   }
 
-  /** Both parties' messages of a signed contract, its transactions, and which signatures are the counterparty's. */
+  /** The messages as one value sealed for this contract (Locked while the keystore is locked). */
+  private async seal(id: string, m: Messages): Promise<string> {
+    return this.hsm.sealSecret(sealPurpose(id), packMessages(m));
+  }
+
+  /** The accept and sign as exchanged, with every signature: opened from the sealed value, or a clear old record's. */
+  private async messages(rec: ContractRecord): Promise<Messages> {
+    if (rec.sealed === undefined) return { accept: rec.accept, sign: rec.sign };
+    return unpackMessages(await this.hsm.openSecret(sealPurpose(rec.id), rec.sealed));
+  }
+
+  /** The counterparty's CET adaptor signatures and refund signature (sealed at rest): for a close only. */
+  private async theirSignatures(rec: ContractRecord): Promise<{ adaptor: string[]; refund: string }> {
+    const m = await this.messages(rec);
+    if (!m.accept || !m.sign) throw rpcError('Conflict', `contract ${rec.id} is ${rec.state}: not signed by both parties yet`);
+    const theirs = rec.role === 'offerer' ? decodeAccept(Buffer.from(m.accept, 'hex')) : decodeSign(Buffer.from(m.sign, 'hex'));
+    return { adaptor: theirs.cet_adaptor_signatures, refund: theirs.refund_signature };
+  }
+
+  /**
+   * dlc.get's messages: as exchanged (opened) for a caller that may act on the contract while the keystore is open;
+   * without their CET and refund signatures (what is kept in clear) for a readonly caller, or while it is locked
+   * (dlc.get keeps answering the contract's state then). `signatures` says which.
+   */
+  async exchanged(
+    id: string,
+    withSignatures: boolean,
+  ): Promise<{ rec: ContractRecord; accept: string | null; sign: string | null; signatures: 'included' | 'omitted' }> {
+    const rec = await this.get(id);
+    if (withSignatures && (rec.accept !== null || rec.sign !== null)) {
+      try {
+        return { rec, ...(await this.messages(rec)), signatures: 'included' };
+      } catch (err) {
+        if (!(err instanceof RpcError && err.code === ErrorCode.Locked)) throw err;
+      }
+    }
+    return { rec, accept: rec.accept && publicAccept(rec.accept), sign: rec.sign && publicSign(rec.sign), signatures: 'omitted' };
+  }
+
+  /**
+   * Seals the records an earlier anyad wrote in clear (no `sealed`), once the keystore is open: each under its
+   * contract's lock, read again there; then compacts the room's range, for LevelDB keeps an overwritten value in
+   * its files until then. Stops at the first refusal (Locked): the next block tries again.
+   */
+  private async resealClear(): Promise<void> {
+    if (this.allSealed) return;
+    let sealed = 0;
+    try {
+      for (const r of await this.list()) {
+        if (r.sealed !== undefined || (r.accept === null && r.sign === null)) continue;
+        const done = await this.locks.run(r.id, async () => {
+          const rec = await this.get(r.id);
+          if (rec.sealed !== undefined) return false;
+          const full: Messages = { accept: rec.accept, sign: rec.sign };
+          const next: ContractRecord = {
+            ...rec,
+            accept: full.accept && publicAccept(full.accept),
+            sign: full.sign && publicSign(full.sign),
+            sealed: await this.seal(rec.id, full),
+          };
+          await this.store.batch([{ type: 'put', sublevel: this.db, key: `c:${rec.id}`, value: next }], { sync: true });
+          return true;
+        });
+        if (done) sealed++;
+      }
+      this.allSealed = true; // every record written from now on is sealed when written
+    } catch (err) {
+      this.log.debug({ reason: (err as Error).message }, 'DLC records in clear wait for the keystore to be sealed');
+    } finally {
+      if (sealed > 0) {
+        await this.store.compact(this.db).catch((err: Error) => this.log.warn({ reason: err.message }, 'DLC room compaction failed'));
+        this.log.info({ sealed }, 'DLC contract signatures sealed by the HSM room');
+      }
+    }
+  }
+
+  /** Both parties' messages of a signed contract (terms: no signature needed), its transactions, and the keys. */
   private async parts(rec: ContractRecord): Promise<ContractParts> {
     if (!rec.accept || !rec.sign) throw rpcError('Conflict', `contract ${rec.id} is ${rec.state}: not signed by both parties yet`);
     // A signed contract's messages never change: decode them (an oracle signature check, a numeric curve's
@@ -1004,7 +1116,6 @@ export class DlcService implements Service {
     if (cached) return cached;
     const offer = await this.readOffer(rec.offer, HARD_LIMITS, `the contract ${rec.id.slice(0, 16)}`);
     const accept = decodeAccept(Buffer.from(rec.accept, 'hex'));
-    const sign = decodeSign(Buffer.from(rec.sign, 'hex'));
     const f = buildFunding(offer, accept);
     const cets = (await this.workers.run<string[]>({ op: 'cets', offer, accept: acceptTerms(accept) }, `the CETs of ${rec.id.slice(0, 16)}`)).map((h) =>
       bitcoin.Transaction.fromHex(h),
@@ -1016,8 +1127,6 @@ export class DlcService implements Service {
       offer,
       accept,
       t,
-      theirAdaptor: offerer ? accept.cet_adaptor_signatures : sign.cet_adaptor_signatures,
-      theirRefund: offerer ? accept.refund_signature : sign.refund_signature,
       theirKey,
       ourKey: offerer ? offer.funding_pubkey : accept.funding_pubkey,
       signing: { kind: 'dlc', contract: rec.id, counterparty: theirKey },
@@ -1042,7 +1151,8 @@ export class DlcService implements Service {
     return this.locks.run(id, async () => {
       const rec = await this.get(id);
       if (rec.state !== 'broadcast' && rec.state !== 'confirmed') throw rpcError('Conflict', `contract ${id} is ${rec.state}; a CET closes a funded contract`);
-      const { offer, t, theirAdaptor, theirKey, ourKey, signing, ownCollateral } = await this.parts(rec);
+      const { offer, t, theirKey, ourKey, signing, ownCollateral } = await this.parts(rec);
+      const { adaptor: theirAdaptor } = await this.theirSignatures(rec);
       let cetIdx: number;
       let idx: number;
       let s: Buffer;
@@ -1085,7 +1195,8 @@ export class DlcService implements Service {
       const rec = await this.get(id);
       if (rec.state !== 'broadcast' && rec.state !== 'confirmed')
         throw rpcError('Conflict', `contract ${id} is ${rec.state}; the refund spends a funded contract`);
-      const { t, theirRefund, theirKey, ourKey, signing, ownCollateral } = await this.parts(rec);
+      const { t, theirKey, ourKey, signing, ownCollateral } = await this.parts(rec);
+      const { refund: theirRefund } = await this.theirSignatures(rec);
       const digest = closingSighash(t.refund, t);
       const ours = Buffer.concat([
         await this.hsm.signDigest(rec.keys.funding, digest, caller, { ...signing, purpose: 'refund', spends_sat: Number(ownCollateral) }),
@@ -1136,6 +1247,7 @@ export class DlcService implements Service {
 
   /** One look at every open contract after a block. */
   private async follow(blockHash: string): Promise<void> {
+    await this.resealClear();
     // A cancelled contract that was signed by both is watched too: the counterparty holds our funding signatures and
     // may still send its funding transaction.
     const open = (await this.list()).filter((r) => OPEN.includes(r.state) || (r.state === 'cancelled' && r.sign !== null));

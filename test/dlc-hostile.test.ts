@@ -257,6 +257,9 @@ describe('DLC: a hostile counterparty (issue 26)', () => {
     await until('the funding in the mempool', async () => ((await node.rpc<string[]>('getrawmempool')).includes(funded.txid) ? true : undefined));
     await node.mine(1, bob.address);
     await until('Alice following the contract again', async () => ((await state(alice, offered.id)) === 'confirmed' ? true : undefined), 800);
+    // Bob's anyad sees the same block on its own time: wait for it too, so the refused close below is judged against
+    // a contract both sides hold as confirmed.
+    await until('Bob seeing the funding confirmed', async () => ((await state(bob, offered.id)) === 'confirmed' ? true : undefined), 800);
     const e4 = await refusal(alice.ch, 'dlc.cancel', { id: offered.id });
     assert.equal(e4.code, -32014);
 

@@ -4,12 +4,10 @@
 // worker for the call (transferred, so no copy stays on the main thread); the worker wipes it when the call ends.
 // The signatures are what adaptorSign (src/core/ecdsa-adaptor.ts) makes on any thread: the same code, run there.
 //
-// The worker runs this same module file (import.meta.url), as the DLC room's workers do (src/adapters/dlc/worker.ts):
-// compiled, dist/src/hsm/adaptor-worker.js; bundled (scripts/bundle.mjs), the chunk this module is in, which holds
-// the code below that starts the worker's loop. So no separate entry point has to be known to the bundler.
+// The workers are a core/worker-pool.ts pool running this same module file, as the DLC room's are.
 
 import { availableParallelism } from 'node:os';
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { serveInWorker, WorkerPool, WorkerPoolError } from '../core/worker-pool.js';
 import { ADAPTOR_SIG_LENGTH, adaptorSign } from '../core/ecdsa-adaptor.js';
 
 const ROLE = 'anya-hsm-adaptor-worker';
@@ -47,12 +45,10 @@ function signAll(req: Request): Reply {
   }
 }
 
-if (!isMainThread && (workerData as { role?: string } | null)?.role === ROLE) {
-  parentPort!.on('message', (req: Request) => {
-    const reply = signAll(req);
-    parentPort!.postMessage(reply, reply.ok ? [reply.sigs] : []);
-  });
-}
+serveInWorker<Request, Reply>(ROLE, (req) => {
+  const reply = signAll(req);
+  return { reply, transfer: reply.ok ? [reply.sigs] : [] };
+});
 
 /** The error a failed call is answered with (the keystore maps it to its ProviderError). */
 export class AdaptorWorkerError extends Error {
@@ -65,14 +61,12 @@ export class AdaptorWorkerError extends Error {
  * the pool's size wait their turn.
  */
 export class AdaptorSigners {
-  private readonly idle: Worker[] = [];
-  private readonly all = new Set<Worker>();
-  private running = 0;
-  private readonly waiting: Array<() => void> = [];
-  private next = 1;
-  private closed = false;
+  private readonly pool: WorkerPool;
 
-  constructor(private readonly size = Math.max(1, Math.min(4, availableParallelism() - 1))) {}
+  constructor(size = Math.max(1, Math.min(4, availableParallelism() - 1))) {
+    // (An idle worker's failure only ends it; a call in flight hears of its own.)
+    this.pool = new WorkerPool({ module: new URL(import.meta.url), role: ROLE, size, name: 'adaptor signing' });
+  }
 
   /**
    * Signs every item with the key. `key` is the private key's 32 bytes: this call takes it (its bytes are moved to
@@ -84,7 +78,6 @@ export class AdaptorSigners {
     owned.set(key);
     key.fill(0);
     try {
-      if (this.closed) throw new AdaptorWorkerError('the HSM is closing');
       if (items.length === 0) return [];
       // (Typed arrays posted one by one would each copy the whole pool buffer a Buffer is a view of.)
       const packed = new Uint8Array(items.length * ITEM);
@@ -93,72 +86,26 @@ export class AdaptorSigners {
         packed.set(x.point, i * ITEM);
         packed.set(x.digest, i * ITEM + POINT);
       });
-      if (this.running >= this.size) await new Promise<void>((resolve) => this.waiting.push(resolve));
-      if (this.closed) throw new AdaptorWorkerError('the HSM is closing');
-      this.running++;
-      const worker = this.idle.pop() ?? this.spawn();
-      worker.ref();
-      const id = this.next++;
-      let reusable = false;
+      let reply: Reply;
       try {
-        const reply = await new Promise<Reply>((resolve, reject) => {
-          const onMessage = (m: Reply): void => {
-            if (m.id !== id) return;
-            cleanup();
-            resolve(m);
-          };
-          const onError = (err: Error): void => {
-            cleanup();
-            reject(new AdaptorWorkerError(`the adaptor signing worker failed: ${err.message}`));
-          };
-          const onExit = (code: number): void => {
-            cleanup();
-            reject(new AdaptorWorkerError(`the adaptor signing worker exited (code ${code})`));
-          };
-          const cleanup = (): void => void worker.off('message', onMessage).off('error', onError).off('exit', onExit);
-          worker.on('message', onMessage).on('error', onError).on('exit', onExit);
-          const req: Request = { id, key: owned.buffer, items: packed.buffer };
-          worker.postMessage(req, [owned.buffer, packed.buffer]);
-        });
-        reusable = true;
-        if (!reply.ok) throw new AdaptorWorkerError(reply.message);
-        const all = new Uint8Array(reply.sigs);
-        return items.map((_, i) => all.subarray(i * ADAPTOR_SIG_LENGTH, (i + 1) * ADAPTOR_SIG_LENGTH));
-      } finally {
-        this.release(worker, reusable);
+        reply = await this.pool.call<Reply>((id) => ({
+          message: { id, key: owned.buffer, items: packed.buffer } satisfies Request,
+          transfer: [owned.buffer, packed.buffer],
+        }));
+      } catch (err) {
+        if (err instanceof WorkerPoolError) throw new AdaptorWorkerError(err.closing ? 'the HSM is closing' : err.message);
+        throw err;
       }
+      if (!reply.ok) throw new AdaptorWorkerError(reply.message);
+      const all = new Uint8Array(reply.sigs);
+      return items.map((_, i) => all.subarray(i * ADAPTOR_SIG_LENGTH, (i + 1) * ADAPTOR_SIG_LENGTH));
     } finally {
       // (Still here only when it was never sent: transferred, the buffer is detached, of length 0.)
       if (owned.byteLength > 0) owned.fill(0);
     }
   }
 
-  private spawn(): Worker {
-    const w = new Worker(new URL(import.meta.url), { workerData: { role: ROLE } });
-    this.all.add(w);
-    w.on('exit', () => this.all.delete(w));
-    // (Reported to the call in flight; an idle worker's failure only ends it.)
-    w.on('error', () => undefined);
-    return w;
-  }
-
-  private release(worker: Worker, reusable: boolean): void {
-    this.running--;
-    if (reusable && !this.closed) {
-      worker.unref();
-      this.idle.push(worker);
-    } else {
-      this.all.delete(worker);
-      void worker.terminate();
-    }
-    this.waiting.shift()?.();
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    for (const wake of this.waiting.splice(0)) wake();
-    await Promise.all([...this.all].map((w) => w.terminate()));
-    this.all.clear();
-    this.idle.length = 0;
+  close(): Promise<void> {
+    return this.pool.close();
   }
 }

@@ -11,37 +11,22 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { schnorr } from '@noble/curves/secp256k1.js';
 import * as bitcoin from 'bitcoinjs-lib';
 import { decodeAccept, decodeOffer, encodeOffer, encodeSign, type FundingInput } from '../src/adapters/dlc/messages.js';
 import { buildFunding } from '../src/adapters/dlc/transactions.js';
 import { startBcoin, type BcoinNode } from './helpers/bcoin.js';
-import { unixChannel, type Channel } from './helpers/channel.js';
-import { startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
-import { keystorePartyArgs } from './helpers/keystore-party.js';
+import { tempDir } from './helpers/daemon.js';
 import { until } from './helpers/until.js';
 import { enumDescriptor, makeOracle } from './peers/dlc-oracle.js';
+import { call, startParty, type Party } from './helpers/contract-party.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const NET = bitcoin.networks.regtest;
 /** The test's P2WSH script: OP_DROP OP_TRUE (any one element spends it). */
 const WSCRIPT = Buffer.of(0x75, 0x51);
 const P2WSH = bitcoin.payments.p2wsh({ redeem: { output: WSCRIPT }, network: NET });
-
-interface Party {
-  d: RunningDaemon;
-  ch: Channel;
-  address: string;
-}
-
-async function call<T>(ch: Channel, method: string, params?: unknown): Promise<T> {
-  const r = await ch.call(method, params, undefined, 120_000);
-  if (r.error) throw new Error(`${method}: ${r.error.code} ${r.error.message}`);
-  return r.result as T;
-}
 
 describe('DLC: a hostile offerer’s funding witnesses (sign_dlc)', () => {
   let dir: { path: string; remove: () => Promise<void> };
@@ -55,15 +40,7 @@ describe('DLC: a hostile offerer’s funding witnesses (sign_dlc)', () => {
   const bobCoins: Array<{ txid: string; vout: number }> = [];
   const aliceCoins: Array<{ txid: string; vout: number }> = [];
 
-  const start = async (name: string): Promise<Party> => {
-    const pf = join(dir.path, `${name}.pass`);
-    await writeFile(pf, `${name}'s keystore passphrase\n`, { mode: 0o600 });
-    const d = await startDaemon(join(dir.path, name), { args: keystorePartyArgs(node, pf) });
-    const ch = await unixChannel(d.socket);
-    const key = await call<{ id: string }>(ch, 'hsm.generatekey', { label: `${name} coins` });
-    const pub = await call<{ addresses: { p2wpkh: string } }>(ch, 'hsm.getpubkey', { key: key.id });
-    return { d, ch, address: pub.addresses.p2wpkh };
-  };
+  const start = (name: string): Promise<Party> => startParty(dir.path, node, name);
   const coinbase = async (hash: string): Promise<{ txid: string; vout: number }> => {
     const block = await node.rpc<{ tx: string[] }>('getblock', hash, true, false);
     return { txid: block.tx[0]!, vout: 0 };

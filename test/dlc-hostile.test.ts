@@ -28,32 +28,21 @@ import type { NumericDescriptor, PayoutPoint } from '../src/adapters/dlc/numeric
 import { verifyAnnouncement } from '../src/adapters/dlc/oracle.js';
 import { startBcoin, type BcoinNode } from './helpers/bcoin.js';
 import { unixChannel, type Channel } from './helpers/channel.js';
-import { startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
+import { startDaemon, tempDir } from './helpers/daemon.js';
 import { keystorePartyArgs } from './helpers/keystore-party.js';
 import { until } from './helpers/until.js';
 import { digitDescriptor, enumDescriptor, makeOracle } from './peers/dlc-oracle.js';
+import { call, startParty, type Party } from './helpers/contract-party.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const N = secp256k1.Point.Fn.ORDER;
 const WEEK = 604_800;
 const MATURITY = 1_600_000_000;
 
-interface Party {
-  d: RunningDaemon;
-  ch: Channel;
-  address: string;
-}
-
 interface RpcErr {
   code: number;
   message: string;
   data?: { rule?: string; limit?: number; value?: number };
-}
-
-async function call<T>(ch: Channel, method: string, params?: unknown): Promise<T> {
-  const r = await ch.call(method, params, undefined, 120_000);
-  if (r.error) throw new Error(`${method}: ${r.error.code} ${r.error.message}`);
-  return r.result as T;
 }
 
 async function refusal(ch: Channel, method: string, params: unknown): Promise<RpcErr> {
@@ -75,16 +64,8 @@ describe('DLC: a hostile counterparty (issue 26)', () => {
   let alice: Party;
   let bob: Party;
 
-  const start = async (name: string): Promise<Party> => {
-    const pf = join(dir.path, `${name}.pass`);
-    await writeFile(pf, `${name}'s keystore passphrase\n`, { mode: 0o600 });
-    // The room's default bounds; debug logs to see the worker start.
-    const d = await startDaemon(join(dir.path, name), { args: keystorePartyArgs(node, pf, ['-loglevel=debug']) });
-    const ch = await unixChannel(d.socket);
-    const key = await call<{ id: string }>(ch, 'hsm.generatekey', { label: `${name} coins` });
-    const pub = await call<{ addresses: { p2wpkh: string } }>(ch, 'hsm.getpubkey', { key: key.id });
-    return { d, ch, address: pub.addresses.p2wpkh };
-  };
+  // The room's default bounds; debug logs to see the worker start.
+  const start = (name: string): Promise<Party> => startParty(dir.path, node, name, { extra: ['-loglevel=debug'] });
   const coinbase = async (hash: string): Promise<{ txid: string; vout: number }> => {
     const block = await node.rpc<{ tx: string[] }>('getblock', hash, true, false);
     return { txid: block.tx[0]!, vout: 0 };

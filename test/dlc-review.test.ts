@@ -4,13 +4,9 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startBcoin, type BcoinNode } from './helpers/bcoin.js';
-import { unixChannel, type Channel } from './helpers/channel.js';
-import { startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
-import { keystorePartyArgs } from './helpers/keystore-party.js';
+import { tempDir } from './helpers/daemon.js';
 import { until } from './helpers/until.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { decodeAccept, decodeOffer, encodeClose, encodeOffer } from '../src/adapters/dlc/messages.js';
@@ -18,21 +14,10 @@ import { buildFunding, closingSighash, mutualClose } from '../src/adapters/dlc/t
 import { TLV } from '../src/adapters/dlc/oracle.js';
 import { Writer } from '../src/adapters/dlc/wire.js';
 import { enumDescriptor, makeOracle } from './peers/dlc-oracle.js';
+import { call, startParty, type Party } from './helpers/contract-party.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const MATURITY = 1_600_000_000;
-
-interface Party {
-  d: RunningDaemon;
-  ch: Channel;
-  address: string;
-}
-
-async function call<T>(ch: Channel, method: string, params?: unknown): Promise<T> {
-  const r = await ch.call(method, params, undefined, 120_000);
-  if (r.error) throw new Error(`${method}: ${r.error.code} ${r.error.message}`);
-  return r.result as T;
-}
 
 describe('DLC: an attacker against the issue 26 checks', () => {
   let dir: { path: string; remove: () => Promise<void> };
@@ -41,15 +26,7 @@ describe('DLC: an attacker against the issue 26 checks', () => {
   let bob: Party;
   const pool: Array<{ aliceCoin: { txid: string; vout: number }; bobCoin: { txid: string; vout: number } }> = [];
 
-  const start = async (name: string): Promise<Party> => {
-    const pf = join(dir.path, `${name}.pass`);
-    await writeFile(pf, `${name}'s keystore passphrase\n`, { mode: 0o600 });
-    const d = await startDaemon(join(dir.path, name), { args: keystorePartyArgs(node, pf) });
-    const ch = await unixChannel(d.socket);
-    const key = await call<{ id: string }>(ch, 'hsm.generatekey', { label: `${name} coins` });
-    const pub = await call<{ addresses: { p2wpkh: string } }>(ch, 'hsm.getpubkey', { key: key.id });
-    return { d, ch, address: pub.addresses.p2wpkh };
-  };
+  const start = (name: string): Promise<Party> => startParty(dir.path, node, name);
   const coinbase = async (hash: string): Promise<{ txid: string; vout: number }> => {
     const block = await node.rpc<{ tx: string[] }>('getblock', hash, true, false);
     return { txid: block.tx[0]!, vout: 0 };

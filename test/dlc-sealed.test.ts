@@ -5,34 +5,23 @@
 // anyad wrote in clear is sealed at start and compacted out of the LevelDB files, and still closes.
 
 import assert from 'node:assert/strict';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as bitcoin from 'bitcoinjs-lib';
 import { startBcoin, type BcoinNode } from './helpers/bcoin.js';
-import { unixChannel, wsChannel, type Channel } from './helpers/channel.js';
-import { startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
+import { unixChannel, wsChannel } from './helpers/channel.js';
+import { startDaemon, tempDir } from './helpers/daemon.js';
 import { until } from './helpers/until.js';
 import { keystorePartyArgs } from './helpers/keystore-party.js';
 import { enumDescriptor, makeOracle } from './peers/dlc-oracle.js';
 import { Store } from '../src/store/store.js';
 import { decodeAccept, decodeSign } from '../src/adapters/dlc/messages.js';
 import { makeRpcAuth } from '../src/rpc/auth.js';
+import { call, startParty, type Party } from './helpers/contract-party.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const ARGS = ['-dlc.minrefunddelay=600', '-dlc.maxrefunddelay=0', `-rpcauth=${makeRpcAuth('reader', 'r-pass', 'readonly')}`];
-
-interface Party {
-  d: RunningDaemon;
-  ch: Channel;
-  address: string;
-}
-
-async function call<T>(ch: Channel, method: string, params?: unknown): Promise<T> {
-  const r = await ch.call(method, params, undefined, 60_000);
-  if (r.error) throw new Error(`${method}: ${r.error.code} ${r.error.message}`);
-  return r.result as T;
-}
 
 /** A signature as it could sit in a file: hex (either case), raw bytes, base64. */
 function forms(sigHex: string): Buffer[] {
@@ -86,16 +75,7 @@ describe('DLC: adaptor and refund signatures sealed at rest', () => {
   let alice: Party;
   let bob: Party;
 
-  const start = async (name: string, fresh = true): Promise<Party> => {
-    const pf = join(dir.path, `${name}.pass`);
-    if (fresh) await writeFile(pf, `${name}'s keystore passphrase\n`, { mode: 0o600 });
-    const d = await startDaemon(join(dir.path, name), { args: keystorePartyArgs(node, pf, ARGS) });
-    const ch = await unixChannel(d.socket);
-    if (!fresh) return { d, ch, address: '' };
-    const key = await call<{ id: string }>(ch, 'hsm.generatekey', { label: `${name} coins` });
-    const pub = await call<{ addresses: { p2wpkh: string } }>(ch, 'hsm.getpubkey', { key: key.id });
-    return { d, ch, address: pub.addresses.p2wpkh };
-  };
+  const start = (name: string, fresh = true): Promise<Party> => startParty(dir.path, node, name, { extra: ARGS, fresh });
   const coinbase = async (hash: string): Promise<{ txid: string; vout: number }> => {
     const block = await node.rpc<{ tx: string[] }>('getblock', hash, true, false);
     return { txid: block.tx[0]!, vout: 0 };

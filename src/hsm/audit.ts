@@ -388,21 +388,27 @@ export class AuditLog {
     const ops: BatchOp[] = [...prior.ops];
     for (const { r, entry } of done) ops.push(...r.extra, { type: 'put', sublevel: this.db, key: seqKey(entry.seq), value: entry });
     ops.push({ type: 'put', sublevel: this.db, key: 'a:head', value: head });
-    try {
-      const written = this.write(ops);
-      for (const r of group) r.issued?.();
-      await written;
-    } catch (err) {
-      // Nothing moved in memory: the next commit continues from what is durable.
-      for (const r of group) r.reject(err);
-      return;
-    }
+    // Nothing moved in memory when it fails: the next commit continues from what is durable.
+    if (!(await this.written(ops, group))) return;
     this.head = head;
     if (prior.headChecked) this.headToCheck = undefined;
     // (A journal longer than one group is read on by the next commit.)
     if (prior.journalRead && prior.ops.length < MAX_GROUP) this.journalPending = false;
     for (const { r, entry } of done) r.resolve(entry);
     this.scheduleHead(head);
+  }
+
+  /** Writes a group's batch (each request told once it is issued); false, with every request rejected, when it fails. */
+  private async written(ops: BatchOp[], group: Request[]): Promise<boolean> {
+    try {
+      const written = this.write(ops);
+      for (const r of group) r.issued?.();
+      await written;
+      return true;
+    } catch (err) {
+      for (const r of group) r.reject(err);
+      return false;
+    }
   }
 
   /** The key is out of reach: the group's events and operations are written with journal records, nothing chained. */
@@ -414,14 +420,7 @@ export class AuditLog {
       const id = `u:${String(now).padStart(15, '0')}:${String(i).padStart(4, '0')}:${randomBytes(4).toString('hex')}`;
       ops.push(...r.extra, { type: 'put', sublevel: this.db, key: id, value: rec });
     });
-    try {
-      const written = this.write(ops);
-      for (const r of group) r.issued?.();
-      await written;
-    } catch (err) {
-      for (const r of group) r.reject(err);
-      return;
-    }
+    if (!(await this.written(ops, group))) return;
     this.journalPending = true;
     for (const r of group) r.resolve(undefined);
   }

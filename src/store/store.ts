@@ -43,6 +43,8 @@ const META = 'meta';
 export const STORE_FORMAT = 1;
 /** A failed store retries its reopen at most this often, however many writes come in. */
 const RECOVER_EVERY_MS = 1000;
+/** The state record is rewritten at most this often (and at close). */
+const RECORD_EVERY_MS = 100;
 
 interface Pending {
   ops: BatchOp[];
@@ -78,6 +80,7 @@ export class Store {
   private lastRecover = 0;
   private recordJob: Promise<void> | undefined;
   private recordAgain = false;
+  private lastRecordAt = 0;
   private closed = false;
 
   private constructor(
@@ -410,6 +413,11 @@ export class Store {
     this.recordJob = (async () => {
       do {
         this.recordAgain = false;
+        // At most one record write every RECORD_EVERY_MS, however many batches: the record may lag (never lead), and
+        // its four synced file operations stay off the thread pool that signatures and batches share.
+        const wait = this.lastRecordAt + RECORD_EVERY_MS - Date.now();
+        if (wait > 0 && !this.closed) await new Promise((r) => setTimeout(r, wait));
+        this.lastRecordAt = Date.now();
         try {
           await this.writeRecordNow();
         } catch (err) {

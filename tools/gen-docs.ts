@@ -1,6 +1,6 @@
 // Writes docs/rpc.md (from the method and topic declarations of the core and of every room: read as data, no room
 // is started, whatever anyone's config says) and anya.conf.example (from the option declarations). `npm run docs`;
-// test/docs.test.ts checks both are current and that a daemon with every room on serves exactly what is declared.
+// test/daemon/docs.test.ts checks both are current and that a daemon with every room on serves exactly what is declared.
 
 import { writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';

@@ -1,5 +1,5 @@
 // Every room's option group, from the rooms' options modules only: anya-cli and -help read these without loading
-// any room (the rooms pull in gRPC, onnxruntime, PKCS#11 and the rest). test/config.test.ts checks that this list is
+// any room (the rooms pull in gRPC, onnxruntime, PKCS#11 and the rest). test/daemon/config.test.ts checks that this list is
 // what the rooms themselves declare, in the same order.
 
 import type { OptionGroup } from '../core/options.js';

@@ -4,7 +4,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { makeRpcAuth } from '../src/rpc/auth.js';
-import { ROLES, type Role } from '../src/rpc/registry.js';
+import { ROLES, type Role } from '../src/core/methods.js';
 
 const [user, role, given] = process.argv.slice(2);
 if (!user || !role || !(ROLES as readonly string[]).includes(role) || !/^[^:$\s]+$/.test(user)) {

@@ -7,7 +7,7 @@ import { VERSION } from '../core/version.js';
 import { ConfigError, loadConfig } from '../daemon/config.js';
 import { withRoomGroups } from '../daemon/options.js';
 import { ROOM_OPTIONS } from '../daemon/room-options.js';
-import { ErrorCode } from '../rpc/errors.js';
+import { ErrorCode } from '../core/errors.js';
 import { buildParams, CLI_HELP, EXIT, parseCliArgs, UsageError, type CliArgs } from './args.js';
 
 const out = (s: string): void => void process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);

@@ -1,13 +1,15 @@
 // A room is one subsystem: its config keys, its event topics, and (given the daemon's shared parts) its service
-// and RPC methods. The daemon composes rooms; rooms never reach into each other's files.
+// and RPC methods. The daemon composes rooms; rooms never reach into each other's files. What one room offers
+// another is its api, named by a typed handle (`roomApi`) that the offering room exports from its api.ts: the
+// using room lists the handle in `requires` and gets the api from `ctx.use(handle)`, typed, without a cast.
 
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { Config } from '../daemon/config.js';
-import type { EventBus, TopicSpec } from '../rpc/events.js';
-import type { MethodDeclaration, MethodSpec } from '../rpc/registry.js';
-import type { StateFile } from '../store/backup.js';
-import type { Store } from '../store/store.js';
+import type { Config } from './config.js';
+import type { EventBus, TopicSpec } from './events.js';
+import type { MethodDeclaration, MethodSpec } from './methods.js';
+
+import type { StateFile, Store } from './store.js';
 import type { OptionGroup } from './options.js';
 import type { Service } from './service.js';
 
@@ -18,11 +20,23 @@ export interface RoomContext {
   bus: EventBus;
   metrics: Registry;
   version: string;
-  /** The public interface another room offered (rooms are created in order, so only earlier rooms are there). */
-  use<T>(room: string): T | undefined;
+  /**
+   * The api a room this one `requires` offered, or undefined when that room is off (not configured). Asking for a
+   * room not listed in `requires` throws: the daemon composes rooms from what they declare.
+   */
+  use<T>(handle: RoomApi<T>): T | undefined;
   /** The directory the package was installed in (for bundled files such as models/). */
   packageDir: string;
 }
+
+/** Names a room's api and carries its type: made once, in the offering room's api.ts. */
+export interface RoomApi<T> {
+  readonly room: string;
+  /** Never set: it only carries T, so `use(handle)` answers the api's type. */
+  readonly api?: T;
+}
+
+export const roomApi = <T>(room: string): RoomApi<T> => ({ room });
 
 export interface RoomParts {
   service?: Service;
@@ -36,6 +50,8 @@ export interface RoomParts {
 export interface Room {
   name: string;
   options?: OptionGroup;
+  /** The rooms whose api this room uses; each comes earlier in the daemon's order (checked at start). */
+  requires?: ReadonlyArray<RoomApi<unknown>>;
   topics?: TopicSpec[];
   /**
    * Every method the room may serve, as data: the docs, `help` and `rpc.discover` are written from these, read

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { NETWORKS, type Network, type OptionGroup, type OptionSpec, type OptionValue } from '../core/options.js';
+import type { Config as RoomConfig } from '../core/config.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -97,7 +98,7 @@ export interface ConfigInput {
 }
 
 /** A validated configuration: typed getters, the network, and where each directory is. */
-export class Config {
+export class Config implements RoomConfig {
   constructor(
     readonly network: Network,
     readonly datadir: string,

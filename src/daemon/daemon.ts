@@ -4,9 +4,9 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DestinationStream, Level } from 'pino';
-import type { Room } from '../core/room.js';
+import type { Room, RoomApi } from '../core/room.js';
 import { PACKAGE_DIR, VERSION } from '../core/version.js';
-import { EventBus } from '../rpc/events.js';
+import { EventBus } from '../core/events.js';
 import { RPC_TOPICS } from '../rpc/declarations.js';
 import { rpcMethods } from '../rpc/methods.js';
 import { RpcServer, type RpcEndpoints } from '../rpc/server.js';
@@ -22,6 +22,7 @@ import { DaemonMetrics } from './metrics.js';
 import { optionGroups } from './options.js';
 import { Node } from './node.js';
 import { SdNotify } from './sdnotify.js';
+import { DAEMON_READY } from './declarations.js';
 
 export interface DaemonOptions {
   argv: readonly string[];
@@ -56,6 +57,7 @@ export class Daemon {
     readonly store: Store,
     env: NodeJS.ProcessEnv,
   ) {
+    this.bus.checkData(config.bool('rpccheckresults'));
     this.node = new Node(logging.child({ room: 'node' }));
     this.sd = new SdNotify(env);
     this.stateService = new StateService(store, config.netdir, config.int('minfreespace') * 1024 * 1024, logging.child({ room: 'state' }));
@@ -156,8 +158,10 @@ export class Daemon {
       node.addOpened(this.stateService);
       const apis = new Map<string, unknown>();
       const packageDir = PACKAGE_DIR;
+      checkRequires(rooms);
       for (const room of rooms) {
         if (room.topics) bus.declare(room.name, room.topics);
+        const required = new Set((room.requires ?? []).map((h) => h.room));
         const parts = await room.create({
           config,
           log: this.logging.child({ room: room.name }),
@@ -166,7 +170,10 @@ export class Daemon {
           metrics: this.metrics.registry,
           version: VERSION,
           packageDir,
-          use: <T>(name: string) => apis.get(name) as T | undefined,
+          use: <T>(handle: RoomApi<T>) => {
+            if (!required.has(handle.room)) throw new Error(`room '${room.name}' uses room '${handle.room}' without listing it in requires`);
+            return apis.get(handle.room) as T | undefined;
+          },
         });
         if (parts.api !== undefined) apis.set(room.name, parts.api);
         if (parts.methods) {
@@ -189,7 +196,7 @@ export class Daemon {
       const startupMs = Date.now() - this.startedAt;
       this.sd.ready(`serving on ${endpoints.socket ?? ''}${endpoints.ws ? ` ws://${endpoints.ws.host}:${endpoints.ws.port}` : ''}`);
       log.info({ startup_ms: startupMs }, 'anyad ready');
-      bus.publish('daemon.ready', { startup_ms: startupMs });
+      bus.publish(DAEMON_READY, { startup_ms: startupMs });
     } catch (err) {
       log.error({ reason: (err as Error).message }, 'start failed');
       this.shuttingDown = true;
@@ -265,4 +272,17 @@ async function restoreState(store: Store, file: string, config: Config, log: imp
     if (err instanceof BackupError) throw new FatalStartError(`-restore: ${err.message}`);
     throw err;
   }
+}
+
+/**
+ * Every room a room requires comes before it (rooms are created in order and use what earlier ones offered). A
+ * required room this build does not compose at all is off, as an unconfigured one is: `use` answers undefined.
+ */
+function checkRequires(rooms: readonly Room[]): void {
+  const names = rooms.map((r) => r.name);
+  rooms.forEach((room, i) => {
+    for (const h of room.requires ?? []) {
+      if (names.indexOf(h.room) > i) throw new Error(`room '${room.name}' requires room '${h.room}', which comes after it`);
+    }
+  });
 }

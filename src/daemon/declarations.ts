@@ -1,15 +1,24 @@
 // The declarations of methods (name, summary, params and result schemas, role, errors): data that the docs and
 // the daemon read without the room's code; the handlers are bound in the room's methods module.
 
-import type { TopicSpec } from '../rpc/events.js';
-import { declareMethod, NoParams, type MethodDeclaration } from '../rpc/registry.js';
+import { defineTopic } from '../core/events.js';
+import { declareMethod, NoParams, type MethodDeclaration } from '../core/methods.js';
 import { Type } from '@sinclair/typebox';
 import { LOG_LEVELS } from './options.js';
 
-export const DAEMON_TOPICS: TopicSpec[] = [
-  { name: 'daemon.ready', summary: 'Every service has been opened; anyad is past warm-up.', data: Type.Object({ startup_ms: Type.Integer() }) },
-  { name: 'daemon.stopping', summary: 'anyad is shutting down; the connection will close.', data: Type.Object({ reason: Type.String() }) },
-];
+export const DAEMON_READY = defineTopic({
+  name: 'daemon.ready',
+  summary: 'Every service has been opened; anyad is past warm-up.',
+  data: Type.Object({ startup_ms: Type.Integer() }),
+});
+
+export const DAEMON_STOPPING = defineTopic({
+  name: 'daemon.stopping',
+  summary: 'anyad is shutting down; the connection will close.',
+  data: Type.Object({ reason: Type.String() }),
+});
+
+export const DAEMON_TOPICS = [DAEMON_READY, DAEMON_STOPPING];
 
 export const HealthSchema = Type.Object({ state: Type.String(), detail: Type.String(), since: Type.String() });
 

@@ -4,8 +4,8 @@
 
 import type { Room } from '../core/room.js';
 import { RPC_METHODS, RPC_TOPICS } from '../rpc/declarations.js';
-import type { TopicSpec } from '../rpc/events.js';
-import type { MethodDeclaration, MethodSpec } from '../rpc/registry.js';
+import type { TopicSpec } from '../core/events.js';
+import type { MethodDeclaration, MethodSpec } from '../core/methods.js';
 import { DAEMON_METHODS, DAEMON_TOPICS } from './declarations.js';
 
 export function declaredMethods(rooms: readonly Room[]): MethodDeclaration[] {

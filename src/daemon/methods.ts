@@ -6,8 +6,8 @@ import { basename, dirname, resolve } from 'node:path';
 import type { Level } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Health } from '../core/service.js';
-import { rpcError } from '../rpc/errors.js';
-import { implement, type MethodSpec } from '../rpc/registry.js';
+import { rpcError } from '../core/errors.js';
+import { implement, type MethodSpec } from '../core/methods.js';
 import type { RpcEndpoints } from '../rpc/server.js';
 import { BackupError, type BackupSummary } from '../store/backup.js';
 

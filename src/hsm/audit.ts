@@ -33,7 +33,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { replaceFileDurably } from '../core/files.js';
-import type { BatchOp, RoomDb } from '../store/store.js';
+import type { BatchOp, RoomDb } from '../core/store.js';
 
 export interface AuditEntry {
   seq: number;

@@ -11,7 +11,7 @@
 // allowlist, change_to_own_keys and the fee rules judge a transaction's outputs, which a digest does not show: they
 // apply to hsm.signpsbt (with or without a context), not to a contract's digests.
 
-import type { ContractSigning } from './room.js';
+import type { ContractSigning } from './api.js';
 
 export type ContractKind = ContractSigning['kind'];
 export const CONTRACT_KINDS: readonly ContractKind[] = ['dlc', 'channel'];

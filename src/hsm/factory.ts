@@ -4,7 +4,7 @@
 
 import { access } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import type { Config } from '../daemon/config.js';
+import type { Config } from '../core/config.js';
 import { Pkcs11Provider } from './pkcs11.js';
 import type { KeyProvider } from './provider.js';
 import { readSecret } from './secrets.js';

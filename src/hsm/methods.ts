@@ -2,8 +2,8 @@
 
 import * as D from './declarations.js';
 import type * as bitcoin from 'bitcoinjs-lib';
-import { rpcError } from '../rpc/errors.js';
-import { implement, type MethodSpec } from '../rpc/registry.js';
+import { rpcError } from '../core/errors.js';
+import { implement, type MethodSpec } from '../core/methods.js';
 import { keyDescriptors } from './descriptor.js';
 import { addressesOf } from './psbt.js';
 import type { HsmService, KeyRecord } from './service.js';

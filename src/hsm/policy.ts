@@ -9,32 +9,12 @@
 
 import { randomBytes } from 'node:crypto';
 import type { Static } from '@sinclair/typebox';
-import type { BatchOp, RoomDb } from '../store/store.js';
+import type { BatchOp, RoomDb } from '../core/store.js';
 import { PolicySchema } from './declarations.js';
 export type Policy = Static<typeof PolicySchema>;
 
-export interface SpendFacts {
-  /** Subjects the signing keys belong to: key:<id> and group:<name>. */
-  subjects: string[];
-  amount_sat: number;
-  fee_sat: number;
-  feerate_sat_vb: number;
-  /** False when some input's amount could not be verified: then the fee is not known and fee rules refuse. */
-  fee_verified: boolean;
-  /** Sighash types the inputs ask for, other than ALL / Taproot DEFAULT. */
-  sighash_types: number[];
-  outputs: Array<{ address: string | null; own: boolean; value_sat: number }>;
-  /** The PSBT being signed (base64), for vetoes that look at the whole transaction. */
-  psbt?: string;
-}
-
-export interface Denial {
-  rule: string;
-  message: string;
-  subject?: string;
-}
-
-export type Veto = (facts: SpendFacts) => Promise<Denial | undefined>;
+export type { Denial, SpendFacts, Veto } from './api.js';
+import type { Denial, SpendFacts, Veto } from './api.js';
 
 /** A loosening waiting for its delay. */
 export interface PendingPolicy {

@@ -10,12 +10,12 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as bitcoin from 'bitcoinjs-lib';
 import type { Logger } from 'pino';
-import type { Config } from '../daemon/config.js';
+import type { Config } from '../core/config.js';
 import { KeyedLock } from '../core/keyed-lock.js';
 import { HealthCell, type Service } from '../core/service.js';
-import { rpcError, RpcError } from '../rpc/errors.js';
-import type { EventBus } from '../rpc/events.js';
-import type { BatchOp, RoomDb, Store } from '../store/store.js';
+import { rpcError, RpcError } from '../core/errors.js';
+import type { EventBus } from '../core/events.js';
+import type { BatchOp, RoomDb, Store } from '../core/store.js';
 
 /**
  * What the service writes through: the store's synced, atomic batch (a test may pass a wrapper that fails it), and
@@ -25,13 +25,14 @@ export type HsmStore = Pick<Store, 'batch' | 'notes'>;
 import { AuditLog, type AuditEntry } from './audit.js';
 import { open as openSealed, purposeProblem, seal } from './seal.js';
 import { contractDetail, contractProblem, type ContractKind } from './contract.js';
-import type { ContractSigning } from './room.js';
+import type { ContractSigning } from './api.js';
 import { verifySignature } from './ecdsa.js';
 import { startProvider } from './factory.js';
 import { loosening, meet, PolicyEngine, type PendingPolicy, type Policy, type SpendFacts, type Veto } from './policy.js';
 import { ProviderError, ProviderLockedError, ProviderMismatchError, ProviderUnsupportedError, type Curve, type KeyProvider, type Scheme } from './provider.js';
 import { ownScripts, planPsbt, PsbtError, signPlanned, type SigningKey } from './psbt.js';
 import { passphraseProblem, SoftwareProvider } from './software.js';
+import { HSM_POLICY } from './topics.js';
 
 export interface KeyRecord {
   id: string;
@@ -767,7 +768,7 @@ export class HsmService implements Service {
     policy: Policy | null,
     extra: Record<string, unknown> = {},
   ): void {
-    this.bus.publish('hsm.policy', { subject, state, policy, ...extra });
+    this.bus.publish(HSM_POLICY, { subject, state, policy, ...extra });
   }
 
   /**

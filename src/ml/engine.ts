@@ -3,7 +3,7 @@
 // at once across all models, and a bounded queue refuses with Busy instead of growing. Per-version figures
 // (requests, errors, cache hits, latency, batch sizes) are kept for ml.status and the daemon's metrics.
 
-import { rpcError } from '../rpc/errors.js';
+import { rpcError } from '../core/errors.js';
 import { Tensor, type LoadedModel } from './repository.js';
 
 export interface EngineLimits {

@@ -9,8 +9,9 @@ import { randomBytes } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { publishNoClobber } from '../core/files.js';
 import type { Logger } from 'pino';
-import type { EventBus } from '../rpc/events.js';
-import type { RoomDb, Store } from '../store/store.js';
+import type { EventBus } from '../core/events.js';
+import { CHAIN_BLOCK } from '../adapters/bitcoin/api.js';
+import type { RoomDb, Store } from '../core/store.js';
 
 export interface OutcomeRow {
   key: string;
@@ -52,9 +53,7 @@ export class OutcomeTracker {
       this.count++;
       if (!row.resolved) this.pending.set(row.key, row);
     }
-    this.stop = bus.listen((topic, data) => {
-      if (topic !== 'chain.block') return;
-      const b = data as { height: number; hash: string };
+    this.stop = bus.on(CHAIN_BLOCK, (b) => {
       // Blocks are handled one after another, in order.
       this.work = this.work.then(() => this.onBlock(b)).catch((err: Error) => this.log.warn({ reason: err.message }, 'outcome tracking skipped a block'));
     });

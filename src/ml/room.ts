@@ -3,14 +3,15 @@
 import { ML_METHODS } from './declarations.js';
 import { join } from 'node:path';
 import { Gauge } from 'prom-client';
-import type { BitcoinApi } from '../adapters/bitcoin/room.js';
+import { BITCOIN } from '../adapters/bitcoin/api.js';
 import { bitcoinNetwork } from '../core/bitcoin-network.js';
 import type { Room } from '../core/room.js';
-import type { HsmApi } from '../hsm/room.js';
+import { HSM } from '../hsm/api.js';
 import { ML_OPTIONS } from './options.js';
 
 export const mlRoom: Room = {
   name: 'ml',
+  requires: [HSM, BITCOIN],
   methods: ML_METHODS,
   options: ML_OPTIONS,
   create: async ({ config, store, log, use, packageDir, bus, metrics }) => {
@@ -51,7 +52,7 @@ export const mlRoom: Room = {
     void gauge;
     const network = bitcoinNetwork(config.network);
     const threshold = Number(config.str('ml.riskveto'));
-    const hsm = use<HsmApi>('hsm');
+    const hsm = use(HSM);
     if (threshold > 0 && hsm) {
       hsm.addVeto('tx-risk', async (facts) => {
         if (!facts.psbt) return undefined;
@@ -69,7 +70,7 @@ export const mlRoom: Room = {
       });
       log.info({ threshold }, 'tx-risk veto on HSM signatures is on');
     }
-    const bitcoin = use<BitcoinApi>('bitcoin');
+    const bitcoin = use(BITCOIN);
     if (bitcoin && config.int('ml.datasetmax') > 0)
       service.outcomes = { tracker: new OutcomeTracker(db, store, bitcoin, config.int('ml.datasetmax'), log), bus };
     return { service, methods: mlMethods(service, network, bitcoin) };

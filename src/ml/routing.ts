@@ -4,8 +4,8 @@
 
 import { createHash } from 'node:crypto';
 import type { Static } from '@sinclair/typebox';
-import { rpcError } from '../rpc/errors.js';
-import type { RoomDb, Store } from '../store/store.js';
+import { rpcError } from '../core/errors.js';
+import type { RoomDb, Store } from '../core/store.js';
 import { RoutingSchema } from './declarations.js';
 export type Routing = Static<typeof RoutingSchema>;
 

@@ -7,12 +7,12 @@ import { arch, platform } from 'node:os';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import { HealthCell, type Service } from '../core/service.js';
-import { rpcError } from '../rpc/errors.js';
+import { rpcError } from '../core/errors.js';
 import { ModelEngine, RunSlots, type EngineLimits } from './engine.js';
 import { loadModels, type BrokenModel } from './repository.js';
 import type { Router } from './routing.js';
 import type { OutcomeTracker } from './outcomes.js';
-import type { EventBus } from '../rpc/events.js';
+import type { EventBus } from '../core/events.js';
 
 const require = createRequire(import.meta.url);
 const ortVersion = (require('onnxruntime-node') as { env: { versions: { node?: string } } }).env.versions.node ?? 'unknown';

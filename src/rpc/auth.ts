@@ -4,7 +4,7 @@
 
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { open, rename, unlink } from 'node:fs/promises';
-import { ROLES, type Role } from './roles.js';
+import { ROLES, type Role } from '../core/roles.js';
 
 export const COOKIE_USER = '__cookie__';
 

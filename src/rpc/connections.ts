@@ -3,7 +3,7 @@
 // with credentials) share rpcmaxconnections; WebSockets still waiting for their `auth` call have a small pool of
 // their own (rpcmaxunauthenticated), so strangers holding sockets open never take a slot from a real client.
 
-import type { Connection } from './registry.js';
+import type { Connection } from '../core/methods.js';
 
 export class ConnectionTracker {
   private nextId = 1;

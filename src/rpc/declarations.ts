@@ -2,19 +2,19 @@
 // the daemon read without the room's code; the handlers are bound in the room's methods module.
 
 import { Type } from '@sinclair/typebox';
-import type { TopicSpec } from './events.js';
-import { declareMethod, NoParams, type MethodDeclaration } from './registry.js';
+import { defineTopic } from '../core/events.js';
+import { declareMethod, NoParams, type MethodDeclaration } from '../core/methods.js';
 
 /** Sent to a subscriber cut off for not reading its events. */
 export const CUTOFF_TOPIC = 'subscription.closed';
 
-export const RPC_TOPICS: TopicSpec[] = [
-  {
-    name: CUTOFF_TOPIC,
-    summary: 'Final notice to a subscriber that was cut off (slow consumer); its subscriptions are gone.',
-    data: Type.Object({ reason: Type.String(), queued_bytes: Type.Integer(), limit_bytes: Type.Integer() }),
-  },
-];
+export const SUBSCRIPTION_CLOSED = defineTopic({
+  name: CUTOFF_TOPIC,
+  summary: 'Final notice to a subscriber that was cut off (slow consumer); its subscriptions are gone.',
+  data: Type.Object({ reason: Type.String(), queued_bytes: Type.Integer(), limit_bytes: Type.Integer() }),
+});
+
+export const RPC_TOPICS = [SUBSCRIPTION_CLOSED];
 
 export const help = declareMethod({
   name: 'help',

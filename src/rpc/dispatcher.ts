@@ -7,9 +7,10 @@
 
 import { JSONRPCErrorException, type JSONRPCErrorResponse, type JSONRPCRequest, type JSONRPCResponse } from 'json-rpc-2.0';
 import type { Logger } from 'pino';
-import { ErrorCode, RpcError, rpcError, storageFailureError } from './errors.js';
+import { ErrorCode, RpcError, rpcError, storageFailureError } from '../core/errors.js';
 import { TokenBucket } from './limits.js';
-import { roleAllows, type CallContext, type Connection, type MethodRegistry, type RegisteredMethod } from './registry.js';
+import { roleAllows, type CallContext, type Connection } from '../core/methods.js';
+import { type MethodRegistry, type RegisteredMethod } from './registry.js';
 
 export interface DispatchLimits {
   maxBatch: number;
@@ -172,7 +173,7 @@ export class Dispatcher {
         ? null
         : this.errorResponse(req.id, rpcError('Unauthorized', 'not authenticated: auth {token} must be the first call (or connect with credentials); closing'));
     }
-    const ctx: CallContext = { connection, role: connection.role ?? 'readonly', caller: callerName(connection) };
+    const ctx: CallContext = { connection, role: connection.role ?? 'readonly', caller: callerName(connection), method: String(req.method) };
     const m = this.registry.get(req.method);
     if (!m) return req.id === undefined ? null : this.errorResponse(req.id, rpcError('MethodNotFound', `Method not found: ${req.method.slice(0, 100)}`));
     this.inflight++;

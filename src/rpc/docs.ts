@@ -2,9 +2,10 @@
 // and topic declarations, so they cannot drift from what the daemon validates.
 
 import type { TSchema } from '@sinclair/typebox';
-import { ERROR_TABLE, ErrorCode, type ErrorCodeName } from './errors.js';
-import type { TopicSpec } from './events.js';
-import type { MethodDeclaration, MethodRegistry, RegisteredMethod } from './registry.js';
+import { ERROR_TABLE, ErrorCode, type ErrorCodeName } from '../core/errors.js';
+import type { TopicSpec } from '../core/events.js';
+import type { MethodDeclaration } from '../core/methods.js';
+import type { MethodRegistry, RegisteredMethod } from './registry.js';
 
 type Schema = TSchema & Record<string, unknown>;
 

@@ -4,11 +4,12 @@
 import * as D from './declarations.js';
 import type { Authenticator } from './auth.js';
 import { helpText, openRpcDocument } from './docs.js';
-import { rpcError } from './errors.js';
+import { rpcError } from '../core/errors.js';
 import type { Logger } from 'pino';
 import type { ConnectionTracker } from './connections.js';
-import type { EventBus } from './events.js';
-import { implement, type MethodRegistry, type MethodSpec } from './registry.js';
+import type { EventBus } from '../core/events.js';
+import { implement, type MethodSpec } from '../core/methods.js';
+import { type MethodRegistry } from './registry.js';
 import type { SubscriptionHub } from './subscriptions.js';
 
 /** Failed `auth` calls after which the connection is closed. */

@@ -4,11 +4,11 @@
 import { readFile, unlink } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import type { Config } from '../daemon/config.js';
+import type { Config } from '../core/config.js';
 import { Authenticator } from './auth.js';
 import { ConnectionTracker } from './connections.js';
 import { Dispatcher, type CallObserver, type DaemonState } from './dispatcher.js';
-import type { EventBus } from './events.js';
+import type { EventBus } from '../core/events.js';
 import { MethodRegistry } from './registry.js';
 import { SubscriptionHub } from './subscriptions.js';
 import { UnixTransport } from './transports/unix.js';

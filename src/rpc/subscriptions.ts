@@ -4,9 +4,9 @@
 
 import { randomBytes } from 'node:crypto';
 import { CUTOFF_TOPIC } from './declarations.js';
-import { rpcError } from './errors.js';
-import type { EventBus } from './events.js';
-import { roleAllows, type Connection } from './registry.js';
+import { rpcError } from '../core/errors.js';
+import type { EventBus } from '../core/events.js';
+import { roleAllows, type Connection } from '../core/methods.js';
 
 interface Subscription {
   id: string;

@@ -11,6 +11,9 @@ import { open, readFile, rename, unlink, type FileHandle } from 'node:fs/promise
 import { FileExistsError, publishNoClobber } from '../core/files.js';
 import { createInterface } from 'node:readline';
 import type { Store } from './store.js';
+import type { StateFile } from '../core/store.js';
+
+export type { StateFile };
 
 export const BACKUP_FORMAT = 'anya-backup';
 export const BACKUP_VERSION = 1;
@@ -32,12 +35,6 @@ export interface BackupSummary {
   /** HMAC-SHA256 (with the backup key) of everything before the trailer. */
   hmac: string;
   files: string[];
-}
-
-/** A file a room keeps beside LevelDB (e.g. the keystore), by a stable name. */
-export interface StateFile {
-  name: string;
-  path: string;
 }
 
 export class BackupError extends Error {

@@ -13,23 +13,14 @@
 // (its recovery drops the torn record), checks that nothing acknowledged went missing, and only then writes again.
 
 import { Level } from 'level';
-import type { AbstractSublevel } from 'abstract-level';
 import { spawn } from 'node:child_process';
 import { statfs } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { StorageFailure, storageReason } from '../core/storage.js';
+import type { BatchOp, Migration, RoomDb, Store as RoomStore } from '../core/store.js';
 import { newStateId, writeRecord, type StateRecord, RECORD_FORMAT } from './record.js';
 
-export type RoomDb = AbstractSublevel<Level<string, unknown>, string | Buffer | Uint8Array, string, unknown>;
-export type BatchOp = { type: 'put'; sublevel: RoomDb; key: string; value: unknown } | { type: 'del'; sublevel: RoomDb; key: string };
-
-export interface Migration {
-  /** The schema version this migration produces; versions start at 1 and have no gaps. */
-  version: number;
-  description: string;
-  /** Returns the operations that upgrade the room's data; they are written with the version bump in one batch. */
-  up(db: RoomDb): Promise<BatchOp[]>;
-}
+export type { BatchOp, Migration, RoomDb };
 
 export class StoreLockedError extends Error {
   override name = 'StoreLockedError';
@@ -69,7 +60,7 @@ export interface StoreOptions {
   onRecordLag?: (err: unknown) => void;
 }
 
-export class Store {
+export class Store implements RoomStore {
   private readonly rooms = new Map<string, RoomDb>();
   private readonly meta: RoomDb;
   private facts: StateFacts = { id: '', generation: 0, counts: {} };

@@ -49,10 +49,11 @@ import { Authenticator } from '../../src/rpc/auth.js';
 import { ConnectionTracker } from '../../src/rpc/connections.js';
 import { RPC_TOPICS } from '../../src/rpc/declarations.js';
 import { Dispatcher } from '../../src/rpc/dispatcher.js';
-import { ERROR_TABLE, ErrorCode } from '../../src/rpc/errors.js';
-import { EventBus } from '../../src/rpc/events.js';
+import { ERROR_TABLE, ErrorCode } from '../../src/core/errors.js';
+import { EventBus } from '../../src/core/events.js';
 import { rpcMethods } from '../../src/rpc/methods.js';
-import { MethodRegistry, type Connection, type MethodSpec } from '../../src/rpc/registry.js';
+import { type Connection, type MethodSpec } from '../../src/core/methods.js';
+import { MethodRegistry } from '../../src/rpc/registry.js';
 import { SubscriptionHub } from '../../src/rpc/subscriptions.js';
 import { ROOT } from '../helpers/paths.js';
 

@@ -18,10 +18,11 @@ import { Registry } from 'prom-client';
 import { loadConfig } from '../../src/daemon/config.js';
 import { optionGroups } from '../../src/daemon/options.js';
 import { derToCompact } from '../../src/hsm/ecdsa.js';
-import { hsmRoom, type ContractSigning, type HsmApi } from '../../src/hsm/room.js';
+import { hsmRoom } from '../../src/hsm/room.js';
+import type { ContractSigning, HsmApi } from '../../src/hsm/api.js';
 import type { HsmService } from '../../src/hsm/service.js';
-import { EventBus } from '../../src/rpc/events.js';
-import { RpcError } from '../../src/rpc/errors.js';
+import { EventBus } from '../../src/core/events.js';
+import { RpcError } from '../../src/core/errors.js';
 import { Store } from '../../src/store/store.js';
 import { ROOT, tempDir } from '../helpers/daemon.js';
 

@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { Backoff } from '../../core/backoff.js';
-import { rpcError, RpcError } from '../../rpc/errors.js';
+import { rpcError, RpcError } from '../../core/errors.js';
 
 const require = createRequire(import.meta.url);
 type BitcoinCoreCtor = new (opts: Record<string, unknown>) => { command(method: string, ...params: unknown[]): Promise<unknown> };

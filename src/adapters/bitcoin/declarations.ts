@@ -1,7 +1,7 @@
 // The declarations of methods (name, summary, params and result schemas, role, errors): data that the docs and
 // the daemon read without the room's code; the handlers are bound in the room's methods module.
 
-import { declareMethod, NoParams, type MethodDeclaration } from '../../rpc/registry.js';
+import { declareMethod, NoParams, type MethodDeclaration } from '../../core/methods.js';
 import { Type } from '@sinclair/typebox';
 
 export const Hash = Type.String({ pattern: '^[0-9a-fA-F]{64}$', description: 'A block hash or txid (64 hex characters).' });

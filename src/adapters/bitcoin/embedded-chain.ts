@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { HealthCell, type Health, type Service } from '../../core/service.js';
 import { PACKAGE_DIR } from '../../core/version.js';
-import type { Config } from '../../daemon/config.js';
+import type { Config } from '../../core/config.js';
 import { loadBcoin } from './regtest-node.js';
 
 /** The bitcoind keys that, when any is set, mean the operator has a node of their own. */

@@ -4,7 +4,7 @@
 
 import type { Static } from '@sinclair/typebox';
 import * as bitcoin from 'bitcoinjs-lib';
-import { rpcError } from '../../rpc/errors.js';
+import { rpcError } from '../../core/errors.js';
 import type { chainCreatepsbt, chainFinalizepsbt } from './declarations.js';
 
 /** Bitcoin Core's gettxout answer (the fields used). */

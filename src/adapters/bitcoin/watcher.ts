@@ -12,11 +12,12 @@
 // chain.resync event, instead of stopping.
 
 import type { Logger } from 'pino';
-import type { EventBus } from '../../rpc/events.js';
-import type { BatchOp, RoomDb, Store } from '../../store/store.js';
+import type { EventBus } from '../../core/events.js';
+import type { BatchOp, RoomDb, Store } from '../../core/store.js';
 import type { ChainBackend, LightBlock, VerboseBlock, VerboseTx } from './backend.js';
 import { BitcoindError, type BitcoindClient } from './client.js';
 import type { WatchList } from './watchlist.js';
+import { CHAIN_BLOCK, CHAIN_DISCONNECTED, CHAIN_REORG, CHAIN_RESYNC, CHAIN_TX } from './api.js';
 
 export interface Tip {
   height: number;
@@ -150,16 +151,16 @@ export class ChainWatcher {
     }
     if (removed.length === 0) return;
     this.tip = cursor;
-    this.bus.publish('chain.reorg', { fork_height: this.tip.height, fork_hash: this.tip.hash, disconnected: removed });
+    this.bus.publish(CHAIN_REORG, { fork_height: this.tip.height, fork_hash: this.tip.hash, disconnected: removed });
     this.log.warn({ fork_height: this.tip.height, depth: removed.length }, 'reorg');
     for (const b of removed) {
       const ops: BatchOp[] = [this.del(heightKey(b.height))];
       const reorged = await this.unconfirm((t) => t.block_hash === b.hash, ops);
       ops.push(this.put('tip', { height: b.height - 1, hash: (await this.db.get(heightKey(b.height - 1))) as string }));
       await this.store.batch(ops);
-      this.bus.publish('chain.disconnected', b);
+      this.bus.publish(CHAIN_DISCONNECTED, b);
       for (const t of reorged)
-        this.bus.publish('chain.tx', { txid: t.txid, watches: t.watches, spends: t.spends, status: 'reorged', confirmations: 0, disconnected_block: t.block });
+        this.bus.publish(CHAIN_TX, { txid: t.txid, watches: t.watches, spends: t.spends, status: 'reorged', confirmations: 0, disconnected_block: t.block });
     }
     this.lastProgress = Date.now();
   }
@@ -224,14 +225,14 @@ export class ChainWatcher {
     ops.push(this.put('tip', this.tip), this.put(heightKey(height), hash));
     await this.store.batch(ops);
     this.log.warn({ from, to: this.tip, depth }, `reorg deeper than the ${this.window} blocks anyad keeps: resyncing`);
-    this.bus.publish('chain.resync', {
+    this.bus.publish(CHAIN_RESYNC, {
       reason: `reorg deeper than the ${this.window} blocks anyad keeps`,
       from,
       to: this.tip,
       reorged: reorged.map((t) => t.txid),
     });
     for (const t of reorged)
-      this.bus.publish('chain.tx', { txid: t.txid, watches: t.watches, spends: t.spends, status: 'reorged', confirmations: 0, disconnected_block: t.block });
+      this.bus.publish(CHAIN_TX, { txid: t.txid, watches: t.watches, spends: t.spends, status: 'reorged', confirmations: 0, disconnected_block: t.block });
     this.lastProgress = Date.now();
   }
 
@@ -261,7 +262,7 @@ export class ChainWatcher {
     this.lastProgress = Date.now();
     this.lastConnected.push(block.hash);
     if (!isLight(block)) this.onBlock?.(block);
-    this.bus.publish('chain.block', {
+    this.bus.publish(CHAIN_BLOCK, {
       height: block.height,
       hash: block.hash,
       previous: block.previousblockhash ?? null,
@@ -271,7 +272,7 @@ export class ChainWatcher {
     for (const t of confirmed) {
       this.knownMempool.delete(t.txid);
       if (!t.deep) this.pendingDeep.set(t.txid, t);
-      this.bus.publish('chain.tx', {
+      this.bus.publish(CHAIN_TX, {
         txid: t.txid,
         watches: t.watches,
         spends: t.spends,
@@ -283,7 +284,7 @@ export class ChainWatcher {
     }
     for (const t of deepened) {
       this.pendingDeep.delete(t.txid);
-      this.bus.publish('chain.tx', {
+      this.bus.publish(CHAIN_TX, {
         txid: t.txid,
         watches: t.watches,
         spends: t.spends,
@@ -322,7 +323,7 @@ export class ChainWatcher {
     const rec: WatchedTx = { txid: tx.txid, watches: m.watches, spends: m.spends, status: 'mempool' };
     await this.store.batch([this.put(`t:${tx.txid}`, rec)]);
     this.knownMempool.add(tx.txid);
-    this.bus.publish('chain.tx', { txid: tx.txid, watches: m.watches, spends: m.spends, status: 'mempool', confirmations: 0 });
+    this.bus.publish(CHAIN_TX, { txid: tx.txid, watches: m.watches, spends: m.spends, status: 'mempool', confirmations: 0 });
   }
 
   async watchedTx(txid: string): Promise<WatchedTx | undefined> {

@@ -5,8 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { outputScriptHex } from '../../core/bitcoin-network.js';
 import type { Network } from '../../core/options.js';
 import { KeyedLock } from '../../core/keyed-lock.js';
-import { rpcError } from '../../rpc/errors.js';
-import type { RoomDb, Store } from '../../store/store.js';
+import { rpcError } from '../../core/errors.js';
+import type { RoomDb, Store } from '../../core/store.js';
 import type { VerboseTx } from './backend.js';
 
 export interface Watch {

@@ -2,7 +2,7 @@
 // the handlers are bound in methods.ts.
 
 import { Type } from '@sinclair/typebox';
-import { declareMethod, NoParams, type MethodDeclaration } from '../../rpc/registry.js';
+import { declareMethod, NoParams, type MethodDeclaration } from '../../core/methods.js';
 
 const Id = Type.String({ pattern: '^[0-9a-f]{64}$', description: 'The channel id sc.open answered (sc.list shows them).' });
 const Sat = Type.Integer({ minimum: 0, maximum: 21_000_000 * 100_000_000 });

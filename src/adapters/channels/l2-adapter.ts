@@ -4,8 +4,8 @@
 
 import type { Static, TSchema } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
-import { rpcError } from '../../rpc/errors.js';
-import { operationCapabilities, recordViews, type Layer2Adapter, type OperationRecord } from '../layer2/contract.js';
+import { rpcError } from '../../core/errors.js';
+import { operationCapabilities, recordViews, type Layer2Adapter, type OperationRecord } from '../layer2/api.js';
 import * as D from './declarations.js';
 import { COMMITMENT_VBYTES } from './transactions.js';
 import type { ChannelRecord, ChannelService } from './service.js';

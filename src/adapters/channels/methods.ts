@@ -1,6 +1,6 @@
 // sc.* methods: the state channels room's service behind anyad's API; messages travel as hex that apps carry.
 
-import { implement, type MethodSpec } from '../../rpc/registry.js';
+import { implement, type MethodSpec } from '../../core/methods.js';
 import * as D from './declarations.js';
 import type { ChannelRecord, ChannelService } from './service.js';
 

@@ -3,21 +3,22 @@
 // none of its code loads before then. Other rooms may add a rule every state must pass (api.addRule).
 
 import type { Room } from '../../core/room.js';
-import type { BitcoinApi } from '../bitcoin/room.js';
-import type { HsmApi } from '../../hsm/room.js';
-import type { Layer2Api } from '../layer2/room.js';
+import { BITCOIN } from '../bitcoin/api.js';
+import { HSM } from '../../hsm/api.js';
+import { L2 } from '../layer2/api.js';
 import { SC_METHODS } from './declarations.js';
 import { SC_OPTIONS } from './options.js';
 import { SC_TOPICS } from './topics.js';
 
 export const channelsRoom: Room = {
   name: 'channels',
+  requires: [HSM, BITCOIN, L2],
   methods: SC_METHODS,
   options: SC_OPTIONS,
   topics: SC_TOPICS,
   create: async ({ config, store, bus, log, use }) => {
-    const hsm = use<HsmApi>('hsm');
-    const chain = use<BitcoinApi>('bitcoin');
+    const hsm = use(HSM);
+    const chain = use(BITCOIN);
     if (!config.bool('sc.enable') || !hsm || !chain) return {};
     const [{ ChannelService }, { scMethods }, { channelsL2Adapter }] = await Promise.all([
       import('./service.js'),
@@ -33,7 +34,7 @@ export const channelsRoom: Room = {
       autopayMaxSat: BigInt(config.int('sc.autopaymaxsat')),
     });
     // Also reachable through l2.* (protocol "statechannel").
-    use<Layer2Api>('l2')?.register(channelsL2Adapter(svc));
+    use(L2)?.register(channelsL2Adapter(svc));
     return { service: svc, methods: scMethods(svc), api: { addRule: svc.addRule.bind(svc) } };
   },
 };

@@ -8,7 +8,7 @@
 
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import * as bitcoin from 'bitcoinjs-lib';
-import { rpcError } from '../../rpc/errors.js';
+import { rpcError } from '../../core/errors.js';
 import { perCommitmentPoint } from './keys.js';
 import { MAX_INDEX, SecretStore, ShachainError, type StoredSecret } from './shachain.js';
 import { commitmentNumberOf, DUST_LIMIT, p2wpkh, p2wsh, toLocalOf, type ChannelState, type ChannelTerms } from './transactions.js';

@@ -9,7 +9,7 @@
 // for the signatures that follow, so sealing adds no new way to be stopped. Records an earlier anyad wrote with the
 // secrets in clear stay readable as they are until the room's sweep (ChannelService.resealClear) seals them.
 
-import type { HsmApi } from '../../hsm/room.js';
+import type { HsmApi } from '../../hsm/api.js';
 import type { StoredSecret } from './shachain.js';
 
 /** A shachain entry as the record keeps it: the index and the sealed secret. */

@@ -18,12 +18,11 @@ import { HealthCell, type Health, type Service } from '../../core/service.js';
 import type { Network } from '../../core/options.js';
 import { KeyedLock } from '../../core/keyed-lock.js';
 import { bitcoinNetwork, chainHash } from '../../core/bitcoin-network.js';
-import { rpcError } from '../../rpc/errors.js';
-import type { EventBus } from '../../rpc/events.js';
-import type { RoomDb, Store } from '../../store/store.js';
-import type { BitcoinApi } from '../bitcoin/room.js';
-import { createPsbt, finalizePsbt } from '../bitcoin/psbt.js';
-import type { ContractSigning, HsmApi } from '../../hsm/room.js';
+import { rpcError } from '../../core/errors.js';
+import type { EventBus } from '../../core/events.js';
+import type { RoomDb, Store } from '../../core/store.js';
+import { CHAIN_BLOCK, CHAIN_TX, type BitcoinApi } from '../bitcoin/api.js';
+import type { ContractSigning, HsmApi } from '../../hsm/api.js';
 import { perCommitmentPoint } from './keys.js';
 import { openJustice, sealJustice, type JusticeBlob } from './justice.js';
 import {
@@ -61,6 +60,7 @@ import {
   type ChannelTerms,
   type PartyKeys,
 } from './transactions.js';
+import { SC_CHANNEL, SC_TOWER } from './topics.js';
 
 export type ChannelStateName =
   'opening' | 'accepted' | 'funding' | 'open' | 'closing' | 'force_closing' | 'remote_closing' | 'penalizing' | 'closed' | 'cancelled' | 'failed';
@@ -211,17 +211,18 @@ export class ChannelService implements Service {
       this.towerBlobs++;
     }
     // Every block, and every watched transaction that spends a funding output: look at the channels (in order).
-    this.unlisten = this.bus.listen((topic, data) => {
-      if (topic === 'chain.block') {
-        if (this.resealPending) this.queue(() => this.resealClear());
-        this.queue(() => this.lookAll());
-        if (this.towerHints.size > 0) this.queue(() => this.towerBlock((data as { hash: string }).hash));
-      }
-      if (topic === 'chain.tx') {
-        const d = data as { txid: string; spends?: string[] };
-        if (d.spends && d.spends.length > 0) this.queue(() => this.lookSpends(d.txid, d.spends!));
-      }
+    const offBlock = this.bus.on(CHAIN_BLOCK, (b) => {
+      if (this.resealPending) this.queue(() => this.resealClear());
+      this.queue(() => this.lookAll());
+      if (this.towerHints.size > 0) this.queue(() => this.towerBlock(b.hash));
     });
+    const offTx = this.bus.on(CHAIN_TX, (t) => {
+      if (t.spends.length > 0) this.queue(() => this.lookSpends(t.txid, t.spends));
+    });
+    this.unlisten = () => {
+      offBlock();
+      offTx();
+    };
     this.queue(() => this.resealClear());
     this.cell.set('ok', 'following channels through the bitcoin room');
   }
@@ -296,7 +297,7 @@ export class ChannelService implements Service {
     rec.updated = new Date().toISOString();
     await this.store.batch([{ type: 'put', sublevel: this.db, key: `c:${rec.id}`, value: rec }], { sync: true });
     if (previous !== rec.state || newNumber)
-      this.bus.publish('sc.channel', {
+      this.bus.publish(SC_CHANNEL, {
         id: rec.id,
         state: rec.state,
         previous,
@@ -622,7 +623,7 @@ export class ChannelService implements Service {
         amount_sat: Number(change),
       });
     }
-    const made = await createPsbt({ inputs: rec.utxos, outputs, locktime: 0, replaceable: false }, this.net, (m, ...a) => this.chain.node(m, ...a));
+    const made = await this.chain.createPsbt({ inputs: rec.utxos, outputs, locktime: 0, replaceable: false });
     const tx = unsignedTx(bitcoin.Psbt.fromBase64(made.psbt, { network: this.net }));
     // The accepter checks this; so do we, before signing on it.
     checkFundingTx(tx.toHex(), tx.getId(), 0, capacity, p2wsh(fundingScript(rec.ours.funding, theirs.funding)));
@@ -677,7 +678,7 @@ export class ChannelService implements Service {
     // Durable before the funding is signed and sent: from here we can always close.
     let saved = await this.save({ ...rec, current_sig: sig }, rec.state);
     const signed = await this.hsm.signPsbt(rec.funding_psbt!, 'sc', this.contract(rec, 'funding', BigInt(rec.capacity_sat)));
-    const fin = await finalizePsbt(signed.psbt, this.net);
+    const fin = await this.chain.finalizePsbt(signed.psbt);
     if (!fin.complete || !fin.hex) throw rpcError('PolicyDenied', `the HSM did not sign every funding input (incomplete: ${fin.incomplete_inputs.join(', ')})`);
     if (fin.txid !== rec.funding_txid) throw rpcError('InternalError', 'the signed funding transaction is not the one the commitments spend');
     // Kept before it is sent: a broadcast that fails (or times out while the node took it) is sent again at every
@@ -872,7 +873,7 @@ export class ChannelService implements Service {
         await this.chain.broadcast(penalty, 'the penalty').then(
           () => {
             this.log.warn({ breach: txid, penalty: penaltyTxid }, 'tower: a revoked state on chain; penalty broadcast');
-            this.bus.publish('sc.tower', { breach_txid: txid, penalty_txid: penaltyTxid });
+            this.bus.publish(SC_TOWER, { breach_txid: txid, penalty_txid: penaltyTxid });
           },
           (err: Error) => this.log.warn({ breach: txid, reason: err.message }, 'tower: penalty refused; next block retries'),
         );

@@ -2,7 +2,7 @@
 // and the daemon read without the room's code; the handlers are bound in methods.ts.
 
 import { Type } from '@sinclair/typebox';
-import { declareMethod, NoParams, type MethodDeclaration } from '../../rpc/registry.js';
+import { declareMethod, NoParams, type MethodDeclaration } from '../../core/methods.js';
 
 const Hex = (what: string, max: number) => Type.String({ minLength: 2, maxLength: max, pattern: '^([0-9a-fA-F]{2})+$', description: what });
 const Id = Type.String({ pattern: '^[0-9a-f]{64}$', description: 'The temporary contract id dlc.offer answered (dlc.list shows them).' });

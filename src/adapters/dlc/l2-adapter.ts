@@ -3,8 +3,8 @@
 // dlc.* declarations' own; the work is the service's, audited in the HSM under the caller "l2.submit".
 
 import type { Static, TSchema } from '@sinclair/typebox';
-import { rpcError } from '../../rpc/errors.js';
-import { operationCapabilities, recordViews, type Layer2Adapter, type OperationRecord } from '../layer2/contract.js';
+import { rpcError } from '../../core/errors.js';
+import { operationCapabilities, recordViews, type Layer2Adapter, type OperationRecord } from '../layer2/api.js';
 import * as D from './declarations.js';
 import { attestationList } from './methods.js';
 import type { ContractRecord, DlcService } from './service.js';

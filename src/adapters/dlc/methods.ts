@@ -1,7 +1,7 @@
 // dlc.* methods: the DLC room's service behind anyad's API; messages travel as hex that apps carry between parties.
 
-import { implement, roleAllows, type MethodSpec } from '../../rpc/registry.js';
-import { rpcError } from '../../rpc/errors.js';
+import { implement, roleAllows, type MethodSpec } from '../../core/methods.js';
+import { rpcError } from '../../core/errors.js';
 import * as D from './declarations.js';
 import { decodeAttestation, OracleError, verifyAnnouncement, verifyAttestation } from './oracle.js';
 import type { ContractRecord, DlcService } from './service.js';

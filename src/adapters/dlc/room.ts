@@ -4,21 +4,22 @@
 // (worker.ts). On when both rooms are; none of its code loads before then.
 
 import type { Room } from '../../core/room.js';
-import type { BitcoinApi } from '../bitcoin/room.js';
-import type { HsmApi } from '../../hsm/room.js';
-import type { Layer2Api } from '../layer2/room.js';
+import { BITCOIN } from '../bitcoin/api.js';
+import { HSM } from '../../hsm/api.js';
+import { L2 } from '../layer2/api.js';
 import { DLC_METHODS } from './declarations.js';
 import { DLC_OPTIONS } from './options.js';
 import { DLC_TOPICS } from './topics.js';
 
 export const dlcRoom: Room = {
   name: 'dlc',
+  requires: [HSM, BITCOIN, L2],
   methods: DLC_METHODS,
   options: DLC_OPTIONS,
   topics: DLC_TOPICS,
   create: async ({ config, store, bus, log, use }) => {
-    const hsm = use<HsmApi>('hsm');
-    const chain = use<BitcoinApi>('bitcoin');
+    const hsm = use(HSM);
+    const chain = use(BITCOIN);
     if (!config.bool('dlc.enable') || !hsm || !chain) return {};
     const [{ DlcService }, { dlcMethods }, { OracleClient }, { dlcL2Adapter }] = await Promise.all([
       import('./service.js'),
@@ -55,7 +56,7 @@ export const dlcRoom: Room = {
       },
     );
     // Also reachable through l2.* (protocol "dlc").
-    use<Layer2Api>('l2')?.register(dlcL2Adapter(svc));
+    use(L2)?.register(dlcL2Adapter(svc));
     return { service: svc, methods: dlcMethods(svc) };
   },
 };

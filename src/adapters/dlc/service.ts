@@ -15,11 +15,11 @@ import type { Network } from '../../core/options.js';
 import { KeyedLock } from '../../core/keyed-lock.js';
 import { adaptorDecrypt } from '../../core/ecdsa-adaptor.js';
 import { bitcoinNetwork, chainHash } from '../../core/bitcoin-network.js';
-import { ErrorCode, rpcError, RpcError } from '../../rpc/errors.js';
-import type { EventBus } from '../../rpc/events.js';
-import type { BatchOp, RoomDb, Store } from '../../store/store.js';
-import type { BitcoinApi } from '../bitcoin/room.js';
-import type { ContractSigning, HsmApi } from '../../hsm/room.js';
+import { ErrorCode, rpcError, RpcError } from '../../core/errors.js';
+import type { EventBus } from '../../core/events.js';
+import type { BatchOp, RoomDb, Store } from '../../core/store.js';
+import { CHAIN_BLOCK, type BitcoinApi } from '../bitcoin/api.js';
+import type { ContractSigning, HsmApi } from '../../hsm/api.js';
 import {
   decodeAccept,
   decodeClose,
@@ -76,6 +76,7 @@ import { DlcWorkers } from './worker.js';
 import type { Logger } from 'pino';
 import type { Static } from '@sinclair/typebox';
 import type { dlcDecodeoffer } from './declarations.js';
+import { DLC_CONTRACT } from './topics.js';
 
 export type ContractState = 'offered' | 'accepted' | 'signed' | 'broadcast' | 'confirmed' | 'closing' | 'closed' | 'refunding' | 'refunded' | 'cancelled';
 const OPEN: readonly ContractState[] = ['signed', 'broadcast', 'confirmed', 'closing', 'refunding'];
@@ -322,11 +323,10 @@ export class DlcService implements Service {
     // Records of an earlier anyad in clear: sealed now if the keystore is open, else at a block after it is.
     this.following = this.resealClear();
     // Every block: look at the open contracts' transactions (one look at a time, in block order).
-    this.unlisten = this.bus.listen((topic, data) => {
-      if (topic === 'chain.block')
-        this.following = this.following
-          .then(() => this.follow((data as { hash: string }).hash))
-          .catch((err: Error) => this.log.warn({ reason: err.message }, 'DLC follow failed; next block retries'));
+    this.unlisten = this.bus.on(CHAIN_BLOCK, (b) => {
+      this.following = this.following
+        .then(() => this.follow(b.hash))
+        .catch((err: Error) => this.log.warn({ reason: err.message }, 'DLC follow failed; next block retries'));
     });
     this.cell.set('ok', 'following contracts through the bitcoin room');
   }
@@ -361,7 +361,7 @@ export class DlcService implements Service {
     await this.store.batch(ops, { sync: true });
     const txid =
       rec.state === 'closing' || rec.state === 'closed' || rec.state === 'refunding' || rec.state === 'refunded' ? rec.closing_txid : rec.funding_txid;
-    this.bus.publish('dlc.contract', { id: rec.id, contract_id: rec.contract_id, state: rec.state, previous, txid, outcome: rec.outcome });
+    this.bus.publish(DLC_CONTRACT, { id: rec.id, contract_id: rec.contract_id, state: rec.state, previous, txid, outcome: rec.outcome });
     return rec;
   }
 

@@ -4,7 +4,7 @@
 
 import type { Logger } from 'pino';
 import { serveInWorker, WorkerPool, WorkerPoolError } from '../../core/worker-pool.js';
-import { rpcError } from '../../rpc/errors.js';
+import { rpcError } from '../../core/errors.js';
 import { LimitError } from './messages.js';
 import { runWork, type WorkRequest } from './work.js';
 

@@ -7,13 +7,10 @@ import { L2_METHODS } from './declarations.js';
 import type { TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import type { Room } from '../../core/room.js';
-import { rpcError } from '../../rpc/errors.js';
-import { checkParams, implement, withoutPreimages } from '../../rpc/registry.js';
-import { Layer2Registry, type Layer2Adapter } from './contract.js';
-
-export interface Layer2Api {
-  register(adapter: Layer2Adapter): void;
-}
+import { rpcError } from '../../core/errors.js';
+import { checkParams, implement, withoutPreimages } from '../../core/methods.js';
+import { Layer2Registry } from './contract.js';
+import type { Layer2Adapter, Layer2Api } from './api.js';
 
 /** Compiled checks of adapters' operation schemas, made once per schema. */
 const checks = new WeakMap<TSchema, TypeCheck<TSchema>>();

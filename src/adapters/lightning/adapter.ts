@@ -3,8 +3,8 @@
 // history over anyad's records, and fee estimates. Opening and closing it connects and disconnects the backend.
 
 import type { Health } from '../../core/service.js';
-import { rpcError } from '../../rpc/errors.js';
-import type { Layer2Adapter, OperationRecord } from '../layer2/contract.js';
+import { rpcError } from '../../core/errors.js';
+import type { Layer2Adapter, OperationRecord } from '../layer2/api.js';
 import { refuseWhileStarting, type InvoiceRecord, type PaymentRecord } from './backend.js';
 import { checkInvoice } from './bolt11.js';
 import { FeeOp, InvoiceOp, PayOp } from './declarations.js';

@@ -3,7 +3,7 @@
 // node cannot do something it refuses with a clear error instead of returning something made up.
 
 import type { Service } from '../../core/service.js';
-import { ErrorCode, RpcError } from '../../rpc/errors.js';
+import { ErrorCode, RpcError } from '../../core/errors.js';
 
 export type BackendName = 'cln' | 'lnd';
 

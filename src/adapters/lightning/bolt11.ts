@@ -3,7 +3,7 @@
 
 import { parsePaymentRequest } from 'invoices';
 import type { Network } from '../../core/options.js';
-import { rpcError } from '../../rpc/errors.js';
+import { rpcError } from '../../core/errors.js';
 
 /** The network names in BOLT11 prefixes (as the invoices package reports them). */
 const INVOICE_NETWORK: Record<Network, string> = { main: 'bitcoin', test: 'testnet', signet: 'signet', regtest: 'regtest' };

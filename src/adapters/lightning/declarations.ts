@@ -1,7 +1,7 @@
 // The declarations of methods (name, summary, params and result schemas, role, errors): data that the docs and
 // the daemon read without the room's code; the handlers are bound in the room's methods module.
 
-import { declareMethod, type MethodDeclaration } from '../../rpc/registry.js';
+import { declareMethod, type MethodDeclaration } from '../../core/methods.js';
 import { Type } from '@sinclair/typebox';
 
 export const Bolt11 = Type.String({ minLength: 10, maxLength: 8000, pattern: '^ln[a-z0-9]+$', description: 'A BOLT11 invoice.' });

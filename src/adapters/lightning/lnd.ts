@@ -28,7 +28,7 @@ import type { Logger } from 'pino';
 import { Backoff } from '../../core/backoff.js';
 import { HealthCell, type Health, type HealthState } from '../../core/service.js';
 import type { Network } from '../../core/options.js';
-import { rpcError, RpcError } from '../../rpc/errors.js';
+import { rpcError, RpcError } from '../../core/errors.js';
 import {
   PaymentInFlight,
   type PaymentState,

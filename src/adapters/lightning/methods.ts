@@ -3,8 +3,8 @@
 // records (listed while the node is down, marked stale) and reported on ln.invoice / ln.payment.
 
 import * as D from './declarations.js';
-import { rpcError } from '../../rpc/errors.js';
-import { implement, roleAllows, withoutPreimages, type MethodSpec } from '../../rpc/registry.js';
+import { rpcError } from '../../core/errors.js';
+import { implement, roleAllows, withoutPreimages, type MethodSpec } from '../../core/methods.js';
 import { checkInvoice } from './bolt11.js';
 import { refuseWhileStarting, type BackendName } from './backend.js';
 import { createInvoice, pay, type LnParts } from './operations.js';

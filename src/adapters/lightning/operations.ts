@@ -6,13 +6,14 @@
 import { randomBytes } from 'node:crypto';
 import type { Static } from '@sinclair/typebox';
 import type { Network } from '../../core/options.js';
-import type { EventBus } from '../../rpc/events.js';
-import { ErrorCode, rpcError, RpcError } from '../../rpc/errors.js';
+import type { EventBus } from '../../core/events.js';
+import { ErrorCode, rpcError, RpcError } from '../../core/errors.js';
 import { PaymentInFlight, type InvoiceRecord, type LightningBackend, type PaymentRecord } from './backend.js';
 import { checkInvoice } from './bolt11.js';
 import type { Preimages } from './preimages.js';
 import type { LnRecords } from './records.js';
 import { PayOp, InvoiceOp } from './declarations.js';
+import { LN_INVOICE, LN_PAYMENT } from './topics.js';
 
 /** What an operation needs: the node, anyad's records of it, how preimages are kept, the event bus, and anyad's network. */
 export interface LnParts {
@@ -48,7 +49,7 @@ export async function createInvoice(
     })(),
   );
   if (!records.followsCreated)
-    bus.publish('ln.invoice', { backend: backend.backend, status: 'created', payment_hash: r.payment_hash, label, amount_msat: p.amount_msat });
+    bus.publish(LN_INVOICE, { backend: backend.backend, status: 'created', payment_hash: r.payment_hash, label, amount_msat: p.amount_msat });
   return { payment_hash: r.payment_hash, bolt11: r.bolt11, expires_at: r.expires_at, label };
 }
 
@@ -92,7 +93,7 @@ export async function pay(parts: LnParts, p: Static<typeof PayOp>): Promise<Paid
       { ...base, status: 'complete', amount_msat: r.amount_msat, fee_msat: r.fee_msat, ...(kept.sealed ? { preimage_sealed: kept.sealed } : {}) },
       kept.reseal,
     );
-    bus.publish('ln.payment', { backend: backend.backend, status: 'succeeded', payment_hash: hash, amount_msat: r.amount_msat, fee_msat: r.fee_msat });
+    bus.publish(LN_PAYMENT, { backend: backend.backend, status: 'succeeded', payment_hash: hash, amount_msat: r.amount_msat, fee_msat: r.fee_msat });
     return { payment_hash: hash, status: 'complete', amount_msat: r.amount_msat, fee_msat: r.fee_msat, preimage: r.preimage };
   } catch (err) {
     if (err instanceof PaymentInFlight) return { payment_hash: hash, status: 'pending', amount_msat: dec.amount_msat, fee_msat: null, preimage: null };
@@ -104,7 +105,7 @@ export async function pay(parts: LnParts, p: Static<typeof PayOp>): Promise<Paid
       });
     }
     await records.savePayment({ ...base, status: 'failed', error: (err as Error).message });
-    bus.publish('ln.payment', { backend: backend.backend, status: 'failed', payment_hash: hash, reason: (err as Error).message });
+    bus.publish(LN_PAYMENT, { backend: backend.backend, status: 'failed', payment_hash: hash, reason: (err as Error).message });
     throw err;
   } finally {
     records.paying.delete(hash);
@@ -137,7 +138,7 @@ async function settleFromNode({ backend, records, preimages, bus }: LnParts, rec
   else return rec;
   await records.savePayment(next, reseal);
   bus.publish(
-    'ln.payment',
+    LN_PAYMENT,
     next.status === 'complete'
       ? { backend: backend.backend, status: 'succeeded', payment_hash: rec.payment_hash, amount_msat: next.amount_msat, fee_msat: next.fee_msat }
       : { backend: backend.backend, status: 'failed', payment_hash: rec.payment_hash, reason: next.error },

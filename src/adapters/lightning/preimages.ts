@@ -22,7 +22,7 @@
 
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { HsmApi } from '../../hsm/room.js';
+import type { HsmApi } from '../../hsm/api.js';
 import type { LightningBackend, PaymentRecord } from './backend.js';
 import type { LnRecords } from './records.js';
 

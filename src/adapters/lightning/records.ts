@@ -3,9 +3,10 @@
 // invoice's record and the cursor past it are written in one synced batch before the event is published: after a
 // crash either both are there (the event is not repeated) or neither (the backend replays it).
 
-import type { EventBus } from '../../rpc/events.js';
-import type { BatchOp, Migration, RoomDb, Store } from '../../store/store.js';
+import type { EventBus } from '../../core/events.js';
+import type { BatchOp, Migration, RoomDb, Store } from '../../core/store.js';
 import type { BackendName, InvoiceRecord, PaymentRecord } from './backend.js';
+import { LN_INVOICE } from './topics.js';
 
 /** Newest first, one page (records without a creation time last). */
 export function newestFirst<T extends { created_at: number | null }>(all: T[], limit: number, offset: number): { total: number; items: T[] } {
@@ -72,7 +73,7 @@ export class LnRecords {
     await Promise.allSettled([...this.inflight]);
     const known = await this.invoice(c.payment_hash);
     await this.setCursor(cursorName, cursorValue);
-    this.bus.publish('ln.invoice', {
+    this.bus.publish(LN_INVOICE, {
       backend: this.backend,
       status: 'created',
       payment_hash: c.payment_hash,
@@ -165,7 +166,7 @@ export class LnRecords {
       ops.push({ type: 'put', sublevel: this.db, key: this.key('inv', s.payment_hash), value: rec });
     }
     await this.store.batch(ops);
-    this.bus.publish('ln.invoice', {
+    this.bus.publish(LN_INVOICE, {
       backend: this.backend,
       status: 'settled',
       payment_hash: s.payment_hash,
@@ -180,7 +181,7 @@ export class LnRecords {
     const known = await this.invoice(hash);
     if (known?.status === 'canceled') return;
     if (known) await this.saveInvoice({ ...known, status: 'canceled' });
-    this.bus.publish('ln.invoice', { backend: this.backend, status: 'canceled', payment_hash: hash, label: known?.label ?? '' });
+    this.bus.publish(LN_INVOICE, { backend: this.backend, status: 'canceled', payment_hash: hash, label: known?.label ?? '' });
   }
 }
 

@@ -3,43 +3,22 @@
 // imported when lnd.enable is set).
 
 import { LN_METHODS } from './declarations.js';
-import { Type } from '@sinclair/typebox';
 import type { Room } from '../../core/room.js';
 import type { Service } from '../../core/service.js';
-import type { HsmApi } from '../../hsm/room.js';
-import type { Layer2Api } from '../layer2/room.js';
+import { HSM } from '../../hsm/api.js';
+import { L2 } from '../layer2/api.js';
 import type { BackendName, LightningBackend } from './backend.js';
 import type { Configured } from './methods.js';
 import type { LnRecords } from './records.js';
 import { LIGHTNING_OPTIONS } from './options.js';
+import { LN_TOPICS } from './topics.js';
 
 export const lightningRoom: Room = {
   name: 'lightning',
+  requires: [HSM, L2],
   methods: LN_METHODS,
   options: LIGHTNING_OPTIONS,
-  topics: [
-    {
-      name: 'ln.invoice',
-      summary: 'An invoice was created, settled or canceled (settled events are reported exactly once, across restarts).',
-      data: Type.Object({ backend: Type.String(), status: Type.String(), payment_hash: Type.String() }, { additionalProperties: true }),
-    },
-    {
-      name: 'ln.payment',
-      role: 'user',
-      summary: 'A payment made through anyad succeeded or failed (user role: what the node pays is not for every reader).',
-      data: Type.Object({ backend: Type.String(), status: Type.String(), payment_hash: Type.String() }, { additionalProperties: true }),
-    },
-    {
-      name: 'ln.channel',
-      summary: 'A channel of the node is pending, opened, active, inactive, closing or closed (whoever changed it; seen within ln.watchinterval).',
-      data: Type.Object({ backend: Type.String(), status: Type.String(), channel_id: Type.String(), peer: Type.String() }, { additionalProperties: true }),
-    },
-    {
-      name: 'ln.peer',
-      summary: 'A peer of the node connected or disconnected (seen within ln.watchinterval).',
-      data: Type.Object({ backend: Type.String(), status: Type.String(), id: Type.String() }, { additionalProperties: true }),
-    },
-  ],
+  topics: LN_TOPICS,
   create: async ({ config, store, bus, log, use }) => {
     const wantCln = config.bool('cln.enable');
     const wantLnd = config.bool('lnd.enable');
@@ -56,7 +35,7 @@ export const lightningRoom: Room = {
     ]);
     // Payment preimages are kept sealed by the HSM room (created before this one, src/daemon/rooms.ts), or not kept
     // at all without one: the node's own record is the proof of payment then (preimages.ts says why).
-    const hsm = use<HsmApi>('hsm');
+    const hsm = use(HSM);
     if (!hsm)
       log.warn(
         'no HSM room (hsm.provider is not set): anyad keeps no payment preimages; ln.listpayments reads them from the node, which holds the proof of payment',
@@ -91,7 +70,7 @@ export const lightningRoom: Room = {
     }
     const configured = new Map<BackendName, Configured>();
     const services: Service[] = [];
-    const l2 = use<Layer2Api>('l2');
+    const l2 = use(L2);
     for (const { backend, records } of backends) {
       const preimages = new Preimages(hsm, backend, records, log.child({ backend: backend.backend }), compactRoom);
       const parts = { backend, records, preimages, bus, network: config.network };

@@ -11,6 +11,7 @@ import { CoalescedJob } from '../../core/coalesced-job.js';
 import { HealthCell, type Health, type Service } from '../../core/service.js';
 import type { LnChannel, LnPeer } from './backend.js';
 import { reconcilePending, type LnParts } from './operations.js';
+import { LN_CHANNEL, LN_PEER } from './topics.js';
 
 const PENDING = /pending|opening|AWAITING|OPENINGD|DUALOPEND/i;
 const CLOSING = /closing|CLOSINGD|ONCHAIN|SHUTDOWN/i;
@@ -82,7 +83,7 @@ export class NodeWatch implements Service {
   }
 
   private publishChannel(status: string, c: LnChannel): void {
-    this.parts.bus.publish('ln.channel', {
+    this.parts.bus.publish(LN_CHANNEL, {
       backend: this.parts.backend.backend,
       status,
       channel_id: c.channel_id,
@@ -119,7 +120,7 @@ export class NodeWatch implements Service {
       const was = up(before.get(id));
       const is = up(now.get(id));
       if (was !== is)
-        this.parts.bus.publish('ln.peer', {
+        this.parts.bus.publish(LN_PEER, {
           backend: this.parts.backend.backend,
           status: is ? 'connected' : 'disconnected',
           id,

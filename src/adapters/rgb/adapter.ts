@@ -5,8 +5,8 @@
 
 import { Type } from '@sinclair/typebox';
 import type { Health } from '../../core/service.js';
-import { rpcError } from '../../rpc/errors.js';
-import type { Layer2Adapter, OperationRecord } from '../layer2/contract.js';
+import { rpcError } from '../../core/errors.js';
+import type { Layer2Adapter, OperationRecord } from '../layer2/api.js';
 import { newestFirst } from './methods.js';
 import { InvoiceParams, IssueParams, SendParams } from './declarations.js';
 import { createInvoice, issueAsset, sendAsset } from './operations.js';

@@ -8,7 +8,7 @@
 // and checks its answer against the same network.
 
 import type { Network } from '../../core/options.js';
-import { rpcError } from '../../rpc/errors.js';
+import { rpcError } from '../../core/errors.js';
 
 const BAID64 = /^[0-9A-Za-z_~]+$/;
 

@@ -3,7 +3,7 @@
 // readonly, receiving for user, spending and node control for admin, as ln.* has them).
 
 import * as D from './declarations.js';
-import { implement, type MethodSpec } from '../../rpc/registry.js';
+import { implement, type MethodSpec } from '../../core/methods.js';
 import { checkAssetId } from './formats.js';
 import type { NodeBalance, NodeInfo, NodeNetworkInfo } from './node-types.js';
 import { checkFeeRate, createInvoice, createLnInvoice, decodeInvoice, issueAsset, sendAsset } from './operations.js';

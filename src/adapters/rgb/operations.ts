@@ -5,7 +5,7 @@
 
 import { createHash } from 'node:crypto';
 import type { Static } from '@sinclair/typebox';
-import { rpcError } from '../../rpc/errors.js';
+import { rpcError } from '../../core/errors.js';
 import { checkAssetId, checkInvoice, checkRecipient, nodeNetworkMatches } from './formats.js';
 import { fungible, type DecodedInvoice, type NodeAsset, type NodeBalance } from './node-types.js';
 import type { OpRecord } from './records.js';

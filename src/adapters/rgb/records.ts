@@ -7,8 +7,9 @@
 // key, so pointing rgb.url at another node never mixes the two. The new statuses and the events' data are written
 // in one synced batch before the events are published.
 
-import type { EventBus } from '../../rpc/events.js';
-import type { BatchOp, RoomDb, Store } from '../../store/store.js';
+import type { EventBus, TopicData } from '../../core/events.js';
+import { RGB_ASSET, RGB_TRANSFER } from './topics.js';
+import type { BatchOp, RoomDb, Store } from '../../core/store.js';
 import { fungible, type NodeAsset, type NodeTransfer } from './node-types.js';
 
 export type AssetSchemaName = 'nia' | 'cfa' | 'uda';
@@ -166,14 +167,14 @@ export class RgbRecords {
   async follow(node: string, assets: AssetView[], transfers: TransferView[]): Promise<{ assets: number; transfers: number }> {
     const baseline = (await this.db.get(`${node}:baseline`)) === undefined;
     const ops: BatchOp[] = [];
-    const events: Array<{ topic: 'rgb.asset' | 'rgb.transfer'; data: Record<string, unknown> }> = [];
+    const events: Array<{ topic: 'asset'; data: TopicData<typeof RGB_ASSET> } | { topic: 'transfer'; data: TopicData<typeof RGB_TRANSFER> }> = [];
     const seenAssets = new Map((await this.assets(node)).map((a) => [a.asset_id, JSON.stringify(a)]));
     for (const a of assets) {
       const old = seenAssets.get(a.asset_id);
       if (old !== JSON.stringify(a)) ops.push({ type: 'put', sublevel: this.db, key: `${node}:a:${a.asset_id}`, value: a });
       if (!baseline && old === undefined)
         events.push({
-          topic: 'rgb.asset',
+          topic: 'asset',
           data: {
             asset_id: a.asset_id,
             schema: a.schema,
@@ -194,7 +195,7 @@ export class RgbRecords {
       ops.push({ type: 'put', sublevel: this.db, key: `${node}:t:${t.asset_id}:${t.idx}`, value: t });
       if (!baseline && old?.status !== t.status)
         events.push({
-          topic: 'rgb.transfer',
+          topic: 'transfer',
           data: {
             ...t,
             previous: old?.status ?? null,
@@ -205,7 +206,10 @@ export class RgbRecords {
     if (baseline) ops.push({ type: 'put', sublevel: this.db, key: `${node}:baseline`, value: Date.now() });
     if ((await this.lastNode()) !== node) ops.push({ type: 'put', sublevel: this.db, key: 'node', value: node });
     if (ops.length > 0) await this.store.batch(ops);
-    for (const e of events) this.bus.publish(e.topic, e.data);
-    return { assets: events.filter((e) => e.topic === 'rgb.asset').length, transfers: events.filter((e) => e.topic === 'rgb.transfer').length };
+    for (const e of events) {
+      if (e.topic === 'asset') this.bus.publish(RGB_ASSET, e.data);
+      else this.bus.publish(RGB_TRANSFER, e.data);
+    }
+    return { assets: events.filter((e) => e.topic === 'asset').length, transfers: events.filter((e) => e.topic === 'transfer').length };
   }
 }

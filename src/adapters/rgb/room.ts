@@ -5,12 +5,13 @@
 
 import { RGB_METHODS } from './declarations.js';
 import type { Room } from '../../core/room.js';
-import type { Layer2Api } from '../layer2/room.js';
+import { L2 } from '../layer2/api.js';
 import { RGB_OPTIONS } from './options.js';
 import { RGB_TOPICS } from './topics.js';
 
 export const rgbRoom: Room = {
   name: 'rgb',
+  requires: [L2],
   methods: RGB_METHODS,
   options: RGB_OPTIONS,
   topics: RGB_TOPICS,
@@ -29,7 +30,7 @@ export const rgbRoom: Room = {
     const svc = new RgbService(client, new RgbRecords(db, store, bus), config.network, config.int('rgb.watchinterval'), log.child({ room: 'rgb' }));
     const maxFeeRate = config.int('rgb.maxfeerate');
     const adapter = new RgbAdapter(svc, maxFeeRate);
-    use<Layer2Api>('l2')?.register(adapter);
+    use(L2)?.register(adapter);
     return { services: [adapter], methods: rgbMethods(svc, maxFeeRate) };
   },
 };

@@ -16,7 +16,7 @@ import { KeyedLock } from '../../core/keyed-lock.js';
 import type { Network } from '../../core/options.js';
 import { CoalescedJob } from '../../core/coalesced-job.js';
 import { HealthCell, type Health, type Service } from '../../core/service.js';
-import { rpcError, type RpcError } from '../../rpc/errors.js';
+import { rpcError, type RpcError } from '../../core/errors.js';
 import { RgbApiError, RgbUnreachable, type RgbClient } from './client.js';
 import { nodeNetworkMatches } from './formats.js';
 import type { NodeAssets, NodeInfo, NodeNetworkInfo, NodeTransfer } from './node-types.js';

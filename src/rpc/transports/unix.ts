@@ -7,8 +7,8 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import type { Logger } from 'pino';
 import type { ConnectionTracker } from '../connections.js';
 import type { Dispatcher } from '../dispatcher.js';
-import { tooLargeAnswer, transportError } from '../errors.js';
-import type { Connection } from '../registry.js';
+import { tooLargeAnswer, transportError } from '../../core/errors.js';
+import type { Connection } from '../../core/methods.js';
 import { PendingBound } from './backpressure.js';
 import { LineSplitter } from '../../core/lines.js';
 import { TickCork } from '../../core/tick-cork.js';

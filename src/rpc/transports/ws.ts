@@ -12,8 +12,8 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { Authenticator, Identity } from '../auth.js';
 import type { ConnectionTracker } from '../connections.js';
 import type { Dispatcher } from '../dispatcher.js';
-import { tooLargeAnswer } from '../errors.js';
-import type { Connection } from '../registry.js';
+import { tooLargeAnswer } from '../../core/errors.js';
+import type { Connection } from '../../core/methods.js';
 import { PendingBound } from './backpressure.js';
 
 export const WS_PROTOCOL = 'anya-rpc';

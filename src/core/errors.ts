@@ -1,7 +1,7 @@
 // The error table of the anyad RPC. Protocol faults use the JSON-RPC 2.0 codes; -28 is bitcoind's warm-up code;
 // application errors sit in the server-error range -32000..-32099 and never change once published.
 
-import { StorageFailure, storageReason } from '../core/storage.js';
+import { StorageFailure, storageReason } from './storage.js';
 
 export const ErrorCode = {
   ParseError: -32700,

@@ -1,0 +1,93 @@
+// What other rooms may use of the bitcoin room (declared in their `requires`): its api and the handle that names it.
+
+import { Type, type Static } from '@sinclair/typebox';
+import { defineTopic } from '../../core/events.js';
+import { roomApi } from '../../core/room.js';
+import type { chainCreatepsbt, chainFinalizepsbt } from './declarations.js';
+
+/** What ml.estimatefee's features are made of: the mempool and the recent blocks, at a target. */
+export interface FeeSnapshot {
+  mempool_vsize: number;
+  fee_histogram: Array<[number, number]>;
+  recent_block_feerates: number[];
+  seconds_since_last_block: number;
+  target: number;
+  height: number;
+  sample: Array<{ txid: string; feerate: number }>;
+}
+
+/** What other rooms may use of the bitcoin room. */
+export interface BitcoinApi {
+  connected(): boolean;
+  feeSnapshot(target: number): Promise<FeeSnapshot>;
+  blockTxids(hash: string): Promise<string[]>;
+  /** A block as bitcoind serialises it (hex): every transaction, for a room that looks for spends itself. */
+  rawBlock(hash: string): Promise<string>;
+  /** sendrawtransaction; the node's refusal as BackendRejected naming `what` and the node's reason. */
+  broadcast(txHex: string, what: string): Promise<string>;
+  /** Watches an outpoint for a room (owner 'room:<name>'): its spends come as chain.tx events, mempool included. */
+  watchOutpoint(outpoint: string, label: string, room: string): Promise<void>;
+  /** bitcoind's estimatesmartfee for the target, sat/vB, or null where it has none. */
+  coreEstimate(target: number): Promise<number | null>;
+  /** One call to bitcoind (its errors as they are), or BackendUnavailable at once when it is not connected. */
+  node<T>(method: string, ...params: unknown[]): Promise<T>;
+  /** chain.createpsbt: inputs (their amounts looked up) and outputs to an unsigned PSBT. */
+  createPsbt(p: Static<(typeof chainCreatepsbt)['params']>): Promise<Static<(typeof chainCreatepsbt)['result']>>;
+  /** chain.finalizepsbt: a signed PSBT to its transaction (hex) when complete. */
+  finalizePsbt(base64: string): Promise<Static<(typeof chainFinalizepsbt)['result']>>;
+}
+
+/** The handle a room lists in `requires` and passes to `ctx.use` for the bitcoin room's api. */
+export const BITCOIN = roomApi<BitcoinApi>('bitcoin');
+
+const Block = Type.Object({ height: Type.Integer(), hash: Type.String() });
+
+// The chain's events, which other rooms listen to.
+export const CHAIN_BLOCK = defineTopic({
+  name: 'chain.block',
+  summary: 'A block was connected to the chain anyad follows (in order; after a reorg, the new branch).',
+  data: Type.Object({
+    height: Type.Integer(),
+    hash: Type.String(),
+    previous: Type.Union([Type.String(), Type.Null()]),
+    time: Type.Integer(),
+    tx_count: Type.Integer(),
+  }),
+});
+
+export const CHAIN_DISCONNECTED = defineTopic({
+  name: 'chain.disconnected',
+  summary: "A block was removed by a reorg (newest first, before the new branch's chain.block events).",
+  data: Block,
+});
+
+export const CHAIN_REORG = defineTopic({
+  name: 'chain.reorg',
+  summary: 'A reorg: the fork point and the blocks it removed.',
+  data: Type.Object({ fork_height: Type.Integer(), fork_hash: Type.String(), disconnected: Type.Array(Block) }),
+});
+
+export const CHAIN_RESYNC = defineTopic({
+  name: 'chain.resync',
+  summary:
+    'A reorg deeper than bitcoind.reorgwindow: the watcher starts again from the oldest block it knew; the blocks from there are reported again, and the watched transactions no longer in the main chain are listed (each also gets chain.tx reorged).',
+  data: Type.Object({ reason: Type.String(), from: Block, to: Block, reorged: Type.Array(Type.String()) }),
+});
+
+export const CHAIN_TX = defineTopic({
+  name: 'chain.tx',
+  summary: 'A watched transaction: status mempool, confirmed, deep (bitcoind.confirmations reached) or reorged; spends lists watched outpoints it spends.',
+  data: Type.Object(
+    {
+      txid: Type.String(),
+      watches: Type.Array(Type.String()),
+      spends: Type.Array(Type.String()),
+      status: Type.String(),
+      confirmations: Type.Integer(),
+      height: Type.Optional(Type.Integer({ description: 'The block that confirmed it (confirmed, deep).' })),
+      block_hash: Type.Optional(Type.String()),
+      disconnected_block: Type.Optional(Type.String({ description: 'The block a reorg took it out of (reorged).' })),
+    },
+    { additionalProperties: true },
+  ),
+});

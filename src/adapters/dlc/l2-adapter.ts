@@ -9,8 +9,6 @@ import * as D from './declarations.js';
 import { attestationList } from './methods.js';
 import type { ContractRecord, DlcService } from './service.js';
 
-const CALLER = 'l2.submit';
-
 const record = (r: ContractRecord): OperationRecord => ({
   id: r.id,
   operation: 'contract',
@@ -52,42 +50,42 @@ export function dlcL2Adapter(svc: DlcService): Layer2Adapter {
       const all = await svc.list();
       return { contracts: all.length, confirmed: all.filter((r) => r.state === 'confirmed').length };
     },
-    async submit(operation, params) {
+    async submit(operation, params, caller) {
       switch (operation) {
         case 'offer': {
-          const r = await svc.offer(params as Static<typeof D.dlcOffer.params>, CALLER);
+          const r = await svc.offer(params as Static<typeof D.dlcOffer.params>, caller);
           return after(r.id, r);
         }
         case 'accept': {
           const p = params as Static<typeof D.dlcAccept.params>;
-          const r = await svc.accept(p.offer, p.utxos, CALLER, p.expect);
+          const r = await svc.accept(p.offer, p.utxos, caller, p.expect);
           return after(r.id, r);
         }
         case 'sign': {
-          const r = await svc.signAccept((params as Static<typeof D.dlcSign.params>).accept, CALLER);
+          const r = await svc.signAccept((params as Static<typeof D.dlcSign.params>).accept, caller);
           return after(r.id, r);
         }
         case 'finalize': {
-          const r = await svc.finalize((params as Static<typeof D.dlcFinalize.params>).sign, CALLER);
+          const r = await svc.finalize((params as Static<typeof D.dlcFinalize.params>).sign, caller);
           return after(r.id, r);
         }
         case 'close': {
           const p = params as Static<typeof D.dlcClose.params>;
-          return after(p.id, await svc.settle(p.id, attestationList(p.attestation, p.attestations), CALLER));
+          return after(p.id, await svc.settle(p.id, attestationList(p.attestation, p.attestations), caller));
         }
         case 'refund':
-          return after(String(params.id), await svc.refund(String(params.id), CALLER));
+          return after(String(params.id), await svc.refund(String(params.id), caller));
         case 'proposeclose': {
           const p = params as Static<typeof D.dlcProposeclose.params>;
-          return after(p.id, await svc.proposeClose(p.id, p.payout_sat, CALLER));
+          return after(p.id, await svc.proposeClose(p.id, p.payout_sat, caller));
         }
         case 'acceptclose': {
           const p = params as Static<typeof D.dlcAcceptclose.params>;
-          const r = await svc.acceptClose(p.close, p.payout_sat, CALLER);
+          const r = await svc.acceptClose(p.close, p.payout_sat, caller);
           return after(r.id, r);
         }
         case 'cancel':
-          return after(String(params.id), await svc.cancel(String(params.id), CALLER));
+          return after(String(params.id), await svc.cancel(String(params.id), caller));
         default:
           throw rpcError('InvalidParams', `dlc cannot '${operation}'`);
       }

@@ -1,6 +1,6 @@
 // dlc.* methods: the DLC room's service behind anyad's API; messages travel as hex that apps carry between parties.
 
-import { implement, roleAllows, type MethodSpec } from '../../core/methods.js';
+import { callerOf, implement, roleAllows, type MethodSpec } from '../../core/methods.js';
 import { rpcError } from '../../core/errors.js';
 import * as D from './declarations.js';
 import { decodeAttestation, OracleError, verifyAnnouncement, verifyAttestation } from './oracle.js';
@@ -41,16 +41,16 @@ export function dlcMethods(svc: DlcService): MethodSpec[] {
       oracle(() => verifyAttestation(verifyAnnouncement(Buffer.from(announcement, 'hex')), decodeAttestation(Buffer.from(attestation, 'hex')))),
     ),
     implement(D.dlcFetchannouncement, ({ event_id }) => svc.fetchAnnouncement(event_id)),
-    implement(D.dlcOffer, (p, ctx) => svc.offer(p, ctx.caller)),
+    implement(D.dlcOffer, (p, ctx) => svc.offer(p, callerOf(ctx))),
     implement(D.dlcDecodeoffer, ({ offer }) => svc.decodeOffer(offer)),
-    implement(D.dlcAccept, ({ offer, utxos, expect }, ctx) => svc.accept(offer, utxos, ctx.caller, expect)),
-    implement(D.dlcSign, ({ accept }, ctx) => svc.signAccept(accept, ctx.caller)),
-    implement(D.dlcFinalize, ({ sign }, ctx) => svc.finalize(sign, ctx.caller)),
-    implement(D.dlcClose, ({ id, attestation, attestations }, ctx) => svc.settle(id, attestationList(attestation, attestations), ctx.caller)),
-    implement(D.dlcRefund, ({ id }, ctx) => svc.refund(id, ctx.caller)),
-    implement(D.dlcProposeclose, ({ id, payout_sat }, ctx) => svc.proposeClose(id, payout_sat, ctx.caller)),
-    implement(D.dlcAcceptclose, ({ close, payout_sat }, ctx) => svc.acceptClose(close, payout_sat, ctx.caller)),
-    implement(D.dlcCancel, ({ id }, ctx) => svc.cancel(id, ctx.caller)),
+    implement(D.dlcAccept, ({ offer, utxos, expect }, ctx) => svc.accept(offer, utxos, callerOf(ctx), expect)),
+    implement(D.dlcSign, ({ accept }, ctx) => svc.signAccept(accept, callerOf(ctx))),
+    implement(D.dlcFinalize, ({ sign }, ctx) => svc.finalize(sign, callerOf(ctx))),
+    implement(D.dlcClose, ({ id, attestation, attestations }, ctx) => svc.settle(id, attestationList(attestation, attestations), callerOf(ctx))),
+    implement(D.dlcRefund, ({ id }, ctx) => svc.refund(id, callerOf(ctx))),
+    implement(D.dlcProposeclose, ({ id, payout_sat }, ctx) => svc.proposeClose(id, payout_sat, callerOf(ctx))),
+    implement(D.dlcAcceptclose, ({ close, payout_sat }, ctx) => svc.acceptClose(close, payout_sat, callerOf(ctx))),
+    implement(D.dlcCancel, ({ id }, ctx) => svc.cancel(id, callerOf(ctx))),
     implement(D.dlcList, async () => (await svc.list()).map(summary)),
     // The messages' CET and refund signatures are sealed at rest (sealing.ts): a readonly caller gets them without.
     implement(D.dlcGet, async ({ id }, ctx) => {

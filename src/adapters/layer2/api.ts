@@ -37,7 +37,8 @@ export interface Layer2Adapter extends Service {
   /** A short state summary for people (node id, block height, channel count...). */
   summary(): Promise<Record<string, unknown>>;
   /** Carries out one operation; params are already checked against operations[operation]. */
-  submit(operation: string, params: Record<string, unknown>): Promise<OperationRecord>;
+  /** `caller` names who asked (core/methods.ts callerOf): the audit entry of any signature the operation needs. */
+  submit(operation: string, params: Record<string, unknown>, caller: string): Promise<OperationRecord>;
   status(id: string): Promise<OperationRecord | undefined>;
   /** Its operations, newest first. */
   history(limit: number, offset: number): Promise<{ total: number; items: OperationRecord[] }>;

@@ -8,7 +8,7 @@ import type { TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import type { Room } from '../../core/room.js';
 import { rpcError } from '../../core/errors.js';
-import { checkParams, implement, withoutPreimages } from '../../core/methods.js';
+import { callerOf, checkParams, implement, withoutPreimages } from '../../core/methods.js';
 import { Layer2Registry } from './contract.js';
 import type { Layer2Adapter, Layer2Api } from './api.js';
 
@@ -59,9 +59,9 @@ export const layer2Room: Room = {
             estimates: { ...a.estimates },
           })),
         ),
-        implement(D.l2Submit, async (p) => {
+        implement(D.l2Submit, async (p, ctx) => {
           const a = registry.find(p.protocol, p.backend);
-          return a.submit(p.operation, checkOp(a.operations, a, p.operation, p.params, 'submit'));
+          return a.submit(p.operation, checkOp(a.operations, a, p.operation, p.params, 'submit'), callerOf(ctx));
         }),
         implement(D.l2Status, async (p, ctx) => {
           const a = registry.find(p.protocol, p.backend);

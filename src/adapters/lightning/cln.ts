@@ -80,12 +80,17 @@ export class ClnBackend implements LightningBackend {
   private readonly backoffs = [new Backoff(250, 15_000), new Backoff(250, 15_000)] as const;
   connected = false;
 
-  constructor(
-    readonly client: ClnClient,
-    private readonly records: LnRecords,
-    private readonly network: Network,
-    private readonly log: Logger,
-  ) {}
+  readonly client: ClnClient;
+  private readonly records: LnRecords;
+  private readonly network: Network;
+  private readonly log: Logger;
+
+  constructor(opts: { client: ClnClient; records: LnRecords; network: Network; log: Logger }) {
+    this.client = opts.client;
+    this.records = opts.records;
+    this.network = opts.network;
+    this.log = opts.log;
+  }
 
   health(): Health {
     return this.cell.get();

@@ -42,15 +42,21 @@ export interface KeptPreimage {
 }
 
 export class Preimages {
-  constructor(
-    /** undefined when no HSM room is configured: then no preimage is kept (the node has it). */
-    private readonly hsm: HsmApi | undefined,
-    private readonly backend: LightningBackend,
-    private readonly records: LnRecords,
-    private readonly log: Logger,
-    /** Rewrites the room's LevelDB files, so a clear value replaced here leaves no old copy in them. */
-    private readonly compact: () => Promise<void>,
-  ) {}
+  /** undefined when no HSM room is configured: then no preimage is kept (the node has it). */
+  private readonly hsm: HsmApi | undefined;
+  private readonly backend: LightningBackend;
+  private readonly records: LnRecords;
+  private readonly log: Logger;
+  /** Rewrites the room's LevelDB files, so a clear value replaced here leaves no old copy in them. */
+  private readonly compact: () => Promise<void>;
+
+  constructor(opts: { hsm: HsmApi | undefined; backend: LightningBackend; records: LnRecords; log: Logger; compact: () => Promise<void> }) {
+    this.hsm = opts.hsm;
+    this.backend = opts.backend;
+    this.records = opts.records;
+    this.log = opts.log;
+    this.compact = opts.compact;
+  }
 
   private purpose(hash: string): string {
     return preimagePurpose(this.backend.backend, hash);

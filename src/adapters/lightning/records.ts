@@ -23,12 +23,17 @@ export interface Settlement {
 }
 
 export class LnRecords {
-  constructor(
-    private readonly db: RoomDb,
-    private readonly store: Store,
-    private readonly bus: EventBus,
-    readonly backend: BackendName,
-  ) {}
+  private readonly db: RoomDb;
+  private readonly store: Store;
+  private readonly bus: EventBus;
+  readonly backend: BackendName;
+
+  constructor(opts: { db: RoomDb; store: Store; bus: EventBus; backend: BackendName }) {
+    this.db = opts.db;
+    this.store = opts.store;
+    this.bus = opts.bus;
+    this.backend = opts.backend;
+  }
 
   /** Payment hashes this process is paying right now (their pending records are not stale). */
   readonly paying = new Set<string>();

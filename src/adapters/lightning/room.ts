@@ -46,33 +46,26 @@ export const lightningRoom: Room = {
     const backends: Array<{ backend: LightningBackend; records: LnRecords }> = [];
     if (wantCln) {
       const [{ ClnBackend }, { ClnClient }] = await Promise.all([import('./cln.js'), import('./cln-client.js')]);
-      const records = new LnRecords(db, store, bus, 'cln');
-      backends.push({
-        records,
-        backend: new ClnBackend(
-          new ClnClient(config.path('cln.rpcfile')!, config.int('cln.timeout') * 1000),
-          records,
-          config.network,
-          log.child({ backend: 'cln' }),
-        ),
-      });
+      const records = new LnRecords({ db, store, bus, backend: 'cln' });
+      const client = new ClnClient(config.path('cln.rpcfile')!, config.int('cln.timeout') * 1000);
+      backends.push({ records, backend: new ClnBackend({ client, records, network: config.network, log: log.child({ backend: 'cln' }) }) });
     }
     if (wantLnd) {
       const { LndBackend } = await import('./lnd.js');
-      const records = new LnRecords(db, store, bus, 'lnd');
+      const records = new LnRecords({ db, store, bus, backend: 'lnd' });
       const settings = {
         socket: config.str('lnd.socket')!,
         tlscertpath: config.path('lnd.tlscertpath'),
         macaroonpath: config.path('lnd.macaroonpath')!,
         timeoutMs: config.int('lnd.timeout') * 1000,
       };
-      backends.push({ records, backend: new LndBackend(settings, records, config.network, log.child({ backend: 'lnd' })) });
+      backends.push({ records, backend: new LndBackend({ settings, records, network: config.network, log: log.child({ backend: 'lnd' }) }) });
     }
     const configured = new Map<BackendName, Configured>();
     const services: Service[] = [];
     const l2 = use(L2);
     for (const { backend, records } of backends) {
-      const preimages = new Preimages(hsm, backend, records, log.child({ backend: backend.backend }), compactRoom);
+      const preimages = new Preimages({ hsm, backend, records, log: log.child({ backend: backend.backend }), compact: compactRoom });
       const parts = { backend, records, preimages, bus, network: config.network };
       const watch = new NodeWatch(parts, config.int('ln.watchinterval'), log.child({ backend: backend.backend }));
       // A backend that attaches after the start takes the watch's baseline before it lets callers through, so no

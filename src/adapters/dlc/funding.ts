@@ -14,11 +14,16 @@ import type { DlcFunding } from './transactions.js';
 import { parts } from './contracts.js';
 import { hex, rule, SIGHASH_ALL, u64, type ContractRecord, type DlcContext, type OfferParams } from './context.js';
 
+/** A funding input's outpoint, "txid:vout" (its prev_tx's id). */
+export const inputOutpoint = (i: FundingInput): string => `${bitcoin.Transaction.fromHex(i.prev_tx).getId()}:${i.prev_tx_vout}`;
+/** A transaction input's outpoint, "txid:vout" (the hash is stored reversed). */
+const txinOutpoint = (x: { hash: Uint8Array; index: number }): string => `${hex(Buffer.from(x.hash).reverse())}:${x.index}`;
+
 /** A P2WPKH input's witness: count, a signature of up to 72 bytes with its sighash byte, a 33-byte key. */
 const P2WPKH_MAX_WITNESS = 108;
 
 /** A witness stack from its serialization (count, then each element with its length, all compact sizes). */
-export function witnessStack(serialized: Uint8Array): string[] {
+function witnessStack(serialized: Uint8Array): string[] {
   const r = { at: 0 };
   const varint = (): number => {
     const first = serialized[r.at++]!;
@@ -92,8 +97,7 @@ export async function reserve(ctx: DlcContext, id: string, utxos: OfferParams['u
  */
 export async function checkTheirInputs(ctx: DlcContext, inputs: FundingInput[], who: string, ourInputs: FundingInput[]): Promise<FundingKind[]> {
   if (inputs.length === 0) throw rpcError('InvalidParams', `the ${who} names no funding input`);
-  const outpoint = (i: FundingInput): string => `${bitcoin.Transaction.fromHex(i.prev_tx).getId()}:${i.prev_tx_vout}`;
-  const seen = new Set(ourInputs.map(outpoint));
+  const seen = new Set(ourInputs.map(inputOutpoint));
   const kinds: FundingKind[] = [];
   for (const [k, i] of inputs.entries()) {
     const what = `the ${who}'s funding input ${k + 1}`;
@@ -118,9 +122,9 @@ export function fundingPsbt(ctx: DlcContext, t: DlcFunding, inputs: FundingInput
   const psbt = new bitcoin.Psbt({ network: ctx.net });
   psbt.setVersion(2);
   psbt.setLocktime(t.funding.locktime);
-  const byOutpoint = new Map(inputs.map((i) => [`${bitcoin.Transaction.fromHex(i.prev_tx).getId()}:${i.prev_tx_vout}`, i]));
+  const byOutpoint = new Map(inputs.map((i) => [inputOutpoint(i), i]));
   for (const txin of t.funding.ins) {
-    const i = byOutpoint.get(`${hex(Buffer.from(txin.hash).reverse())}:${txin.index}`)!;
+    const i = byOutpoint.get(txinOutpoint(txin))!;
     const prev = bitcoin.Transaction.fromHex(i.prev_tx);
     psbt.addInput({
       hash: Buffer.from(txin.hash),
@@ -146,14 +150,14 @@ export async function signFunding(
   const unsigned = fundingPsbt(ctx, t, all);
   const signed = await ctx.hsm.signPsbt(unsigned.toBase64(), caller, signing);
   const psbt = bitcoin.Psbt.fromBase64(signed.psbt, { network: ctx.net });
-  const ownOutpoints = new Set(own.map((i) => `${bitcoin.Transaction.fromHex(i.prev_tx).getId()}:${i.prev_tx_vout}`));
+  const ownOutpoints = new Set(own.map(inputOutpoint));
   const stacks: Array<{ serial: bigint; stack: string[] }> = [];
   t.funding.ins.forEach((txin, idx) => {
-    const op = `${hex(Buffer.from(txin.hash).reverse())}:${txin.index}`;
+    const op = txinOutpoint(txin);
     if (!ownOutpoints.has(op)) return;
     if (!signed.signed.includes(idx)) throw rpcError('PolicyDenied', `the HSM did not sign funding input ${op}: is it an output of a keystore key?`);
     psbt.finalizeInput(idx);
-    const serial = own.find((i) => `${bitcoin.Transaction.fromHex(i.prev_tx).getId()}:${i.prev_tx_vout}` === op)!.input_serial_id;
+    const serial = own.find((i) => inputOutpoint(i) === op)!.input_serial_id;
     stacks.push({ serial, stack: witnessStack(psbt.data.inputs[idx]!.finalScriptWitness!) });
   });
   return { psbt, stacks: stacks.sort((a, b) => (a.serial < b.serial ? -1 : 1)).map((s) => s.stack) };
@@ -169,10 +173,9 @@ export async function signFunding(
 export function checkFundingWitnesses(f: DlcFunding, all: FundingInput[], theirs: FundingInput[], stacks: string[][]): void {
   if (stacks.length !== theirs.length) throw rpcError('InvalidParams', `the offerer sent ${stacks.length} funding witnesses for ${theirs.length} inputs`);
   const sorted = [...theirs].sort((a, b) => (a.input_serial_id < b.input_serial_id ? -1 : 1));
-  const outpoint = (i: FundingInput): string => `${bitcoin.Transaction.fromHex(i.prev_tx).getId()}:${i.prev_tx_vout}`;
-  const index = new Map(f.funding.ins.map((x, idx) => [`${hex(Buffer.from(x.hash).reverse())}:${x.index}`, idx]));
+  const index = new Map(f.funding.ins.map((x, idx) => [txinOutpoint(x), idx]));
   const prevouts = f.funding.ins.map((x) => {
-    const i = all.find((a) => outpoint(a) === `${hex(Buffer.from(x.hash).reverse())}:${x.index}`)!;
+    const i = all.find((a) => inputOutpoint(a) === txinOutpoint(x))!;
     const out = bitcoin.Transaction.fromHex(i.prev_tx).outs[i.prev_tx_vout]!;
     return { script: Buffer.from(out.script), value: BigInt(out.value) };
   });
@@ -180,7 +183,7 @@ export function checkFundingWitnesses(f: DlcFunding, all: FundingInput[], theirs
     const what = `the offerer's funding witness ${k + 1}`;
     const stack = stacks[k]!.map((e) => Buffer.from(e, 'hex'));
     const { kind } = rule(() => checkFundingInput(inp, what));
-    const idx = index.get(outpoint(inp))!;
+    const idx = index.get(inputOutpoint(inp))!;
     if (kind === 'p2wpkh' || kind === 'p2sh-p2wpkh') {
       if (stack.length !== 2 || stack[1]!.length !== 33) throw rpcError('InvalidParams', `${what}: a P2WPKH witness is a signature and a 33-byte key`);
       rule(() => checkDerLowS(stack[0]!, `${what}'s signature`));
@@ -235,4 +238,28 @@ export async function fundingSeen(ctx: DlcContext, rec: ContractRecord): Promise
 /** Whether the funding output is unspent, the node's mempool included. */
 export async function fundingUnspent(ctx: DlcContext, rec: ContractRecord): Promise<boolean> {
   return (await ctx.chain.node<unknown>('gettxout', rec.funding_txid!, (await parts(ctx, rec)).t.fundOutputIndex, true)) !== null;
+}
+
+/**
+ * The funding transaction with every witness: this side's from the HSM's signed PSBT, the offerer's from sign_dlc
+ * (one stack per offerer input, in input_serial_id order, checked by checkFundingWitnesses).
+ */
+export function witnessedFunding(f: DlcFunding, psbt: bitcoin.Psbt, offerInputs: FundingInput[], offerStacks: string[][]): bitcoin.Transaction {
+  const tx = f.funding.clone();
+  psbt.data.inputs.forEach((input, idx) => {
+    if (input.finalScriptWitness)
+      tx.setWitness(
+        idx,
+        witnessStack(input.finalScriptWitness).map((e) => Buffer.from(e, 'hex')),
+      );
+  });
+  const sorted = [...offerInputs].sort((a, b) => (a.input_serial_id < b.input_serial_id ? -1 : 1));
+  sorted.forEach((inp, k) => {
+    const op = inputOutpoint(inp);
+    tx.setWitness(
+      tx.ins.findIndex((x) => txinOutpoint(x) === op),
+      offerStacks[k]!.map((e) => Buffer.from(e, 'hex')),
+    );
+  });
+  return tx;
 }

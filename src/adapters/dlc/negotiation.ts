@@ -26,7 +26,7 @@ import { checkCompactLowS } from './rules.js';
 import { buildFunding, contractId } from './transactions.js';
 import type { Prepared } from './work.js';
 import { get, list, messages, readOffer, save, seal } from './contracts.js';
-import { checkFundingWitnesses, checkTheirInputs, fundingInputs, reserve, signFunding, witnessStack } from './funding.js';
+import { checkFundingWitnesses, checkTheirInputs, fundingInputs, reserve, signFunding, witnessedFunding } from './funding.js';
 import { checkAcceptShape, checkCounterparty, checkExpected, checkOfferShape, checkOfferTerms, contractTerms, offerOracles } from './terms.js';
 import { acceptTerms, compactOf, fresh, hex, rule, u64, type ContractRecord, type DlcContext, type ExpectedTerms, type OfferParams } from './context.js';
 
@@ -250,24 +250,8 @@ export async function finalize(ctx: DlcContext, signHex: string, caller: string)
       purpose: 'funding',
       spends_sat: Number(accept.accept_collateral),
     });
-    const offerInputs = [...offer.funding_inputs].sort((a, b) => (a.input_serial_id < b.input_serial_id ? -1 : 1));
     // The unsigned funding transaction with every witness: ours from the HSM's PSBT, the offerer's from sign_dlc.
-    const tx = f.funding.clone();
-    psbt.data.inputs.forEach((input, idx) => {
-      if (input.finalScriptWitness)
-        tx.setWitness(
-          idx,
-          witnessStack(input.finalScriptWitness).map((e) => Buffer.from(e, 'hex')),
-        );
-    });
-    offerInputs.forEach((inp, k) => {
-      const prevId = bitcoin.Transaction.fromHex(inp.prev_tx).getId();
-      const idx = tx.ins.findIndex((x) => hex(Buffer.from(x.hash).reverse()) === prevId && x.index === inp.prev_tx_vout);
-      tx.setWitness(
-        idx,
-        sign.funding_signatures[k]!.map((e) => Buffer.from(e, 'hex')),
-      );
-    });
+    const tx = witnessedFunding(f, psbt, offer.funding_inputs, sign.funding_signatures);
     // Sealed before the funding is sent: once it is, the offerer's CET signatures are what lets us claim, so the
     // record that keeps them must not be left unwritten by a keystore locked in between.
     const sealed = await seal(ctx, cur.id, { accept: ours.accept, sign: signHex.toLowerCase() });

@@ -190,10 +190,12 @@ export interface DlcContext {
   network: Network;
   net: bitcoin.Network;
   log: Logger;
+  /** dlc.oracle: the oracles asked for announcements and attestations. */
   oracles: OracleClient[];
   /** dlc.autorefund, dlc.autoclose: the follower refunds past the refund locktime, closes at an attestation. */
   autorefund: boolean;
   autoclose: boolean;
+  /** The bounds a counterparty's terms are held to (dlc.max*, dlc.*refunddelay, dlc.worker*). */
   bounds: DlcBounds;
   locks: KeyedLock;
   workers: DlcWorkers;

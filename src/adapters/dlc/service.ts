@@ -12,17 +12,11 @@
 // Each operation takes its caller (callerOf of the RPC, or l2.submit's) on to every HSM signature it asks for.
 
 import { LRUCache } from 'lru-cache';
-import type { Logger } from 'pino';
 import type { Static } from '@sinclair/typebox';
 import { HealthCell, type Health, type Service } from '../../core/service.js';
-import type { Network } from '../../core/options.js';
 import { KeyedLock } from '../../core/keyed-lock.js';
 import { bitcoinNetwork } from '../../core/bitcoin-network.js';
-import type { EventBus } from '../../core/events.js';
-import type { RoomDb, Store } from '../../core/store.js';
-import { CHAIN_BLOCK, type BitcoinApi } from '../bitcoin/api.js';
-import type { HsmApi } from '../../hsm/api.js';
-import type { OracleClient } from './oracle-client.js';
+import { CHAIN_BLOCK } from '../bitcoin/api.js';
 import type { dlcDecodeoffer } from './declarations.js';
 import { DlcWorkers } from './worker.js';
 import { exchanged, get, list, resealClear } from './contracts.js';
@@ -30,28 +24,16 @@ import { accept, finalize, offer, signAccept } from './negotiation.js';
 import { decodeOffer } from './terms.js';
 import { fetchAnnouncement, follow } from './following.js';
 import { acceptClose, cancel, proposeClose, refund, settle } from './closing.js';
-import { DEFAULT_BOUNDS, type ContractParts, type ContractRecord, type DlcBounds, type DlcContext, type ExpectedTerms, type OfferParams } from './context.js';
+import { DEFAULT_BOUNDS, type ContractParts, type ContractRecord, type DlcContext, type ExpectedTerms, type OfferParams } from './context.js';
 
 export type { ContractRecord, ContractState, DlcBounds, ExpectedTerms, OfferParams } from './context.js';
 
-/** What the room gives its service (room.ts): the store, the rooms it uses, and its config. */
-export interface DlcServiceSettings {
-  db: RoomDb;
-  store: Store;
-  bus: EventBus;
-  hsm: HsmApi;
-  chain: BitcoinApi;
-  network: Network;
-  log: Logger;
-  /** dlc.autorefund: the refund sent by the room itself once its locktime has passed. */
-  autorefund: boolean;
-  /** dlc.autoclose: the CET sent by the room itself once the configured oracles attest. */
-  autoclose?: boolean;
-  /** dlc.oracle: the oracles asked for announcements and attestations. */
-  oracles?: OracleClient[];
-  /** The bounds a counterparty's terms are held to (dlc.max*, dlc.*refunddelay, dlc.worker*). */
-  bounds?: DlcBounds;
-}
+/**
+ * What the room gives its service (room.ts): the store, the rooms it uses, its config keys (dlc.autorefund,
+ * dlc.autoclose, dlc.oracle, the bounds); the rest of the context (locks, workers, caches) is made here.
+ */
+export type DlcServiceSettings = Pick<DlcContext, 'db' | 'store' | 'bus' | 'hsm' | 'chain' | 'network' | 'log' | 'autorefund'> &
+  Partial<Pick<DlcContext, 'autoclose' | 'oracles' | 'bounds'>>;
 
 export class DlcService implements Service {
   readonly name = 'dlc';

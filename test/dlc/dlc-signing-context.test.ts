@@ -3,7 +3,9 @@
 // collateral for the funding, a CET or the refund; its collateral minus its payout for a mutual close), never the
 // counterparty's collateral. Alice's anyad runs in this process with the real HSM room, whose API is wrapped to
 // record each call's context (the signatures are the real HSM's); Bob's is a real anyad process. Alice offers one
-// contract (12 of 20 M sat hers) and accepts another of Bob's (7 of 20 M sat hers).
+// contract (12 of 20 M sat hers) and accepts another of Bob's (7 of 20 M sat hers). Issue 35: the HSM room's audit
+// entries of those signatures name the RPC call that caused each (callerOf: "unix#<connection> dlc.<method>") and
+// the contract and counterparty in their contract detail.
 
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
@@ -50,6 +52,8 @@ describe('DLC: the contract context of every signature', () => {
   let alice: { daemon: Daemon; ch: Channel; address: string };
   let bob: { d: RunningDaemon; ch: Channel; address: string };
   const seen: Array<{ call: string; contract: ContractSigning | undefined }> = [];
+  /** Alice's two contracts (hers, then Bob's she accepted), each with its counterparty's funding key. */
+  const contracts: Array<{ contract: string; counterparty: string }> = [];
 
   const wallet = async (ch: Channel, label: string): Promise<string> => {
     const key = await call<{ id: string }>(ch, 'hsm.generatekey', { label });
@@ -112,6 +116,7 @@ describe('DLC: the contract context of every signature', () => {
     const bobKey = decodeAccept(Buffer.from(accepted.accept, 'hex')).funding_pubkey;
     const signed = await call<{ sign: string }>(alice.ch, 'dlc.sign', { accept: accepted.accept });
     const base = { kind: 'dlc', contract: offered.id, counterparty: bobKey };
+    contracts.push({ contract: offered.id, counterparty: bobKey });
     assert.deepEqual(seen.splice(0), [
       { call: 'adaptorSignAll', contract: { ...base, purpose: 'cet', spends_sat: 12_000_000 } },
       { call: 'signDigest', contract: { ...base, purpose: 'refund', spends_sat: 12_000_000 } },
@@ -134,6 +139,7 @@ describe('DLC: the contract context of every signature', () => {
     const bobs = await call<{ id: string; offer: string }>(bob.ch, 'dlc.offer', { ...terms(13_000_000), utxos: [await coinbase(b2!)] });
     const mine = await call<{ accept: string }>(alice.ch, 'dlc.accept', { offer: bobs.offer, utxos: [await coinbase(a2!)] });
     const theirs = { kind: 'dlc', contract: bobs.id, counterparty: decodeOffer(Buffer.from(bobs.offer, 'hex')).funding_pubkey };
+    contracts.push({ contract: bobs.id, counterparty: theirs.counterparty });
     const bobSigned = await call<{ sign: string }>(bob.ch, 'dlc.sign', { accept: mine.accept });
     await call(alice.ch, 'dlc.finalize', { sign: bobSigned.sign });
     assert.deepEqual(seen.splice(0), [
@@ -141,5 +147,37 @@ describe('DLC: the contract context of every signature', () => {
       { call: 'signDigest', contract: { ...theirs, purpose: 'refund', spends_sat: 7_000_000 } },
       { call: 'signPsbt', contract: { ...theirs, purpose: 'funding', spends_sat: 7_000_000 } },
     ]);
+  });
+
+  it("the audit entries of the DLC's signatures name the RPC caller, the contract and the counterparty", async () => {
+    assert.equal(contracts.length, 2, 'the contracts of the test above');
+    const audit = await call<Array<{ event: string; detail: Record<string, unknown> }>>(alice.ch, 'hsm.audit', { from: 1, limit: 1000 });
+    const dlc = audit.filter((e) => e.detail.kind === 'dlc');
+    // Per contract: CET adaptor signatures, refund and funding (at dlc.sign or dlc.accept/dlc.finalize); Alice's own
+    // contract adds two mutual close proposals and its CET.
+    const mine = dlc.filter((e) => e.detail.contract === contracts[0]!.contract);
+    const theirs = dlc.filter((e) => e.detail.contract === contracts[1]!.contract);
+    assert.equal(mine.length, 6, JSON.stringify(mine.map((e) => [e.event, e.detail.purpose, e.detail.caller])));
+    assert.equal(theirs.length, 3, JSON.stringify(theirs.map((e) => [e.event, e.detail.purpose, e.detail.caller])));
+    assert.equal(mine.length + theirs.length, dlc.length, 'no DLC signature of another contract');
+    for (const [entries, c] of [
+      [mine, contracts[0]!],
+      [theirs, contracts[1]!],
+    ] as const)
+      for (const e of entries) {
+        assert.match(String(e.detail.caller), /^unix#\d+ dlc\./, `${e.event} ${String(e.detail.purpose)}: caller ${String(e.detail.caller)}`);
+        assert.equal(e.detail.counterparty, c.counterparty);
+      }
+    // Each signature names the method that asked for it.
+    const callers = (entries: typeof dlc): string[] => entries.map((e) => `${String(e.detail.purpose)} ${String(e.detail.caller).split(' ')[1]}`);
+    assert.deepEqual(callers(mine), [
+      'cet dlc.sign',
+      'refund dlc.sign',
+      'funding dlc.sign',
+      'close dlc.proposeclose',
+      'close dlc.proposeclose',
+      'cet dlc.close',
+    ]);
+    assert.deepEqual(callers(theirs), ['cet dlc.accept', 'refund dlc.accept', 'funding dlc.finalize']);
   });
 });

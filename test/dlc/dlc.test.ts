@@ -292,6 +292,12 @@ describe('DLC: two anyads, one regtest chain, an oracle', () => {
       await waitState(alice, offered.id, 'closed');
       await waitState(bob, offered.id, 'closed');
       assert.equal((await state(bob, offered.id)).outcome, 'up');
+      // The CET signature made by the room itself names it (issue 35): "anyad dlc (dlc.autoclose)".
+      const cetCallers: string[] = [];
+      for (const p of [alice, bob])
+        for (const e of await call<Array<{ detail: Record<string, unknown> }>>(p.ch, 'hsm.audit', { from: 1, limit: 1000 }))
+          if (e.detail.contract === offered.id && e.detail.purpose === 'cet') cetCallers.push(String(e.detail.caller));
+      assert.ok(cetCallers.includes('anyad dlc (dlc.autoclose)'), cetCallers.join(', '));
     } finally {
       await oracle.close();
     }
@@ -372,6 +378,14 @@ describe('DLC: two anyads, one regtest chain, an oracle', () => {
     await waitState(bob, offered.id, 'refunded');
     const refund = bitcoin.Transaction.fromHex(await node.rpc<string>('getrawtransaction', (await state(alice, offered.id)).closing_txid!, false));
     assert.deepEqual(refund.outs.map((o) => o.value).sort(), [25_000_000n, 25_000_000n]);
+    // The refund signature the room made by itself names it, not an RPC caller (issue 35): "anyad dlc (dlc.autorefund)";
+    // the refund signatures of the negotiation name the dlc.* call that made them.
+    const refundCallers: string[] = [];
+    for (const p of [alice, bob])
+      for (const e of await call<Array<{ detail: Record<string, unknown> }>>(p.ch, 'hsm.audit', { from: 1, limit: 1000 }))
+        if (e.detail.contract === offered.id && e.detail.purpose === 'refund') refundCallers.push(String(e.detail.caller));
+    assert.ok(refundCallers.includes('anyad dlc (dlc.autorefund)'), refundCallers.join(', '));
+    for (const c of refundCallers) assert.match(c, /^unix#\d+ dlc\.(sign|accept)$|^anyad dlc \(dlc\.autorefund\)$/);
   });
 
   it("a mutual close (node-dlc's close_dlc): Alice proposes the split, Bob takes it only at the payout he expects; 8 takes at once make one", async () => {

@@ -1,6 +1,7 @@
 // The DLC room as a Layer2 adapter (protocol "dlc", backend "anyad"): the dlc.* flows through l2.submit, l2.status
 // and l2.history, so an app that speaks l2.* reaches contracts the way it reaches Lightning. The schemas are the
-// dlc.* declarations' own; the work is the service's, audited in the HSM under the caller "l2.submit".
+// dlc.* declarations' own; the work is the service's, audited in the HSM under submit's caller (callerOf of the
+// l2.submit call, e.g. "unix#7 l2.submit").
 
 import type { Static, TSchema } from '@sinclair/typebox';
 import { rpcError } from '../../core/errors.js';

@@ -29,18 +29,18 @@ export const dlcRoom: Room = {
     ]);
     const db = await store.room('dlc');
     const oracles = config.list('dlc.oracle').map((url) => new OracleClient(url));
-    const svc = new DlcService(
+    const svc = new DlcService({
       db,
       store,
       bus,
       hsm,
       chain,
-      config.network,
-      config.bool('dlc.autorefund'),
-      log.child({ room: 'dlc' }),
+      network: config.network,
+      log: log.child({ room: 'dlc' }),
+      autorefund: config.bool('dlc.autorefund'),
+      autoclose: config.bool('dlc.autoclose'),
       oracles,
-      config.bool('dlc.autoclose'),
-      {
+      bounds: {
         limits: {
           maxOutcomes: config.int('dlc.maxoutcomes'),
           maxCets: config.int('dlc.maxcets'),
@@ -54,7 +54,7 @@ export const dlcRoom: Room = {
         workerTimeout: config.int('dlc.workertimeout'),
         workers: config.int('dlc.workers'),
       },
-    );
+    });
     // Also reachable through l2.* (protocol "dlc").
     use(L2)?.register(dlcL2Adapter(svc));
     return { service: svc, methods: dlcMethods(svc) };

@@ -35,6 +35,11 @@ interface Step {
   txid?: string;
   justice?: { hint: string; blob: string };
 }
+interface AuditEntry {
+  seq: number;
+  event: string;
+  detail: Record<string, unknown>;
+}
 interface ChannelView {
   role: string;
   state: string;
@@ -165,10 +170,10 @@ describe('state channels: two anyads, one regtest chain', () => {
     });
 
   /** Open → accept → funding_created → funding_signed → funding broadcast → confirmed: both open. */
-  const openChannel = async (push = 0): Promise<string> => {
+  const openChannel = async (push = 0, capacity = CAPACITY): Promise<string> => {
     const utxos = [await aliceCoin()];
     const opened = await call<{ id: string; message: string }>(alice, 'sc.open', {
-      capacity_sat: CAPACITY,
+      capacity_sat: capacity,
       push_sat: push,
       to_self_delay: DELAY,
       fee_rate_sat_vb: 2,
@@ -648,5 +653,63 @@ describe('state channels: two anyads, one regtest chain', () => {
     await refused(alice, 'sc.cancel', { id }, -32014, /only a channel whose funding was never signed/);
     assert.equal((await call<{ state: string }>(alice, 'sc.cancel', { id: offered[0]!.id })).state, 'cancelled');
     await call(alice, 'sc.open', { capacity_sat: 1_000_000, utxos: [coin] });
+  });
+
+  /** Every entry of a party's HSM audit log, oldest first (hsm.audit answers 1,000 at a time). */
+  const auditOf = async (p: Party): Promise<AuditEntry[]> => {
+    const out: AuditEntry[] = [];
+    for (let from = 1; ;) {
+      const page = await call<AuditEntry[]>(p, 'hsm.audit', { from, limit: 1000 });
+      out.push(...page);
+      if (page.length < 1000) return out;
+      from = page.at(-1)!.seq + 1;
+    }
+  };
+  const fundingKeyOf = async (p: Party, id: string): Promise<string> =>
+    (await call<{ public_key: string }>(p, 'hsm.getpubkey', { key: (await call<{ keys: { funding: string } }>(p, 'sc.get', { id })).keys.funding })).public_key;
+
+  it('the HSM audit names who caused each channel signature: the RPC connection and method, or anyad itself for a sweep or a penalty (issue 35)', async () => {
+    // (The regtest coinbase has halved by now: a channel smaller than the others.)
+    const id = await openChannel(0, 20_000_000);
+    const avail = 20_000_000 - (await view(alice, id)).fee_sat;
+    await update(id, alice, bob, avail - 5_000_000, 5_000_000, appHash(1));
+    await update(id, bob, alice, avail - 4_000_000, 4_000_000, appHash(2));
+    const [aliceLog, bobLog] = await Promise.all([auditOf(alice), auditOf(bob)]);
+    for (const [p, log, them, methods] of [
+      [alice, aliceLog, await fundingKeyOf(bob, id), ['sc.open', 'sc.receive', 'sc.update']],
+      [bob, bobLog, await fundingKeyOf(alice, id), ['sc.accept', 'sc.receive', 'sc.update']],
+    ] as const) {
+      const mine = log.filter((e) => e.event === 'sign' && e.detail.contract === id);
+      assert.ok(mine.length >= 8, `${p.name}: the channel's signatures are audited (${mine.length})`);
+      for (const e of mine) {
+        assert.match(String(e.detail.caller), /^unix#\d+ sc\./, `${p.name}: ${e.detail.purpose as string} signed for an RPC call`);
+        assert.equal(e.detail.kind, 'channel');
+        // The open message is signed before the accept names the counterparty; every signature after names it.
+        if (e.detail.purpose !== 'message.open') assert.equal(e.detail.counterparty, them, `${p.name}: ${e.detail.purpose as string} names the counterparty`);
+      }
+      assert.deepEqual([...new Set(mine.map((e) => String(e.detail.caller).split(' ')[1]))].sort(), [...methods].sort(), `${p.name}: the methods that signed`);
+      assert.ok(
+        mine.some((e) => e.detail.purpose === 'commitment' && / sc\.update$/.test(String(e.detail.caller))),
+        `${p.name}: its update's commitment signature names sc.update`,
+      );
+      // No signature of either anyad names the bare room any more.
+      assert.deepEqual(
+        log.filter((e) => e.detail.caller === 'sc'),
+        [],
+        `${p.name}: no signature names the constant 'sc'`,
+      );
+    }
+    // The room's own work: Bob's sweep (the unilateral close above) and Alice's penalties (the breaches above) are
+    // signed for the block or transaction that showed the commitment, not for an RPC call.
+    const sweeps = bobLog.filter((e) => e.event === 'sign' && e.detail.purpose === 'sweep');
+    assert.ok(sweeps.length >= 1, 'the sweep is audited');
+    for (const e of sweeps) assert.match(String(e.detail.caller), /^anyad sc \(chain\.(block|tx)\)$/);
+    const penalties = aliceLog.filter((e) => e.event === 'sign' && e.detail.purpose === 'penalty');
+    assert.ok(
+      penalties.some((e) => /^anyad sc \(chain\.(block|tx)\)$/.test(String(e.detail.caller))),
+      `a penalty signed by anyad itself (${[...new Set(penalties.map((e) => e.detail.caller))].join(', ')})`,
+    );
+    // The justice blobs (-sc.justice) are signed ahead, while an RPC call takes a revocation: they name that call.
+    for (const e of penalties.filter((x) => !String(x.detail.caller).startsWith('anyad '))) assert.match(String(e.detail.caller), /^unix#\d+ sc\.receive$/);
   });
 });

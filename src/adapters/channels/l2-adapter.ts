@@ -1,6 +1,7 @@
 // The state channels room as a Layer2 adapter (protocol "statechannel", backend "anyad"): the same operations as
 // the sc.* methods through l2.submit, l2.status and l2.history, so an app that speaks l2.* reaches channels the way
-// it reaches Lightning. The schemas are the sc.* declarations' own; the work is the service's.
+// it reaches Lightning. The schemas are the sc.* declarations' own; the work is the service's, audited in the HSM
+// under the l2.submit caller (callerOf).
 
 import type { Static, TSchema } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
@@ -8,7 +9,8 @@ import { rpcError } from '../../core/errors.js';
 import { operationCapabilities, recordViews, type Layer2Adapter, type OperationRecord } from '../layer2/api.js';
 import * as D from './declarations.js';
 import { COMMITMENT_VBYTES } from './transactions.js';
-import type { ChannelRecord, ChannelService } from './service.js';
+import type { ChannelRecord } from './record.js';
+import type { ChannelService } from './service.js';
 
 const record = (r: ChannelRecord): OperationRecord => ({
   id: r.id,
@@ -58,30 +60,30 @@ export function channelsL2Adapter(svc: ChannelService): Layer2Adapter {
       const all = await svc.list();
       return { channels: all.length, open: all.filter((r) => r.state === 'open').length };
     },
-    async submit(operation, params) {
+    async submit(operation, params, caller) {
       switch (operation) {
         case 'open': {
-          const r = await svc.openChannel(params as Static<typeof D.scOpen.params>);
+          const r = await svc.openChannel(params as Static<typeof D.scOpen.params>, caller);
           return after(r.id, r);
         }
         case 'accept': {
           const { message, to_self_delay } = params as Static<typeof D.scAccept.params>;
-          const r = await svc.accept(message, to_self_delay);
+          const r = await svc.accept(message, to_self_delay, caller);
           return after(r.id, r);
         }
         case 'receive': {
           const { message, max_pay_sat } = params as Static<typeof D.scReceive.params>;
-          const r = await svc.receive(message, { max_pay_sat });
+          const r = await svc.receive(message, { max_pay_sat }, caller);
           return after(r.id, r);
         }
         case 'update': {
           const { id, ...p } = params as Static<typeof D.scUpdate.params>;
-          return after(id, await svc.update(id, p));
+          return after(id, await svc.update(id, p, caller));
         }
         case 'close':
-          return after(String(params.id), await svc.closeChannel(String(params.id)));
+          return after(String(params.id), await svc.closeChannel(String(params.id), caller));
         case 'forceclose':
-          return after(String(params.id), await svc.forceClose(String(params.id)));
+          return after(String(params.id), await svc.forceClose(String(params.id), caller));
         case 'cancel':
           return after(String(params.id), await svc.cancel(String(params.id)));
         default:

@@ -1,8 +1,9 @@
 // sc.* methods: the state channels room's service behind anyad's API; messages travel as hex that apps carry.
 
-import { implement, type MethodSpec } from '../../core/methods.js';
+import { callerOf, implement, type MethodSpec } from '../../core/methods.js';
 import * as D from './declarations.js';
-import type { ChannelRecord, ChannelService } from './service.js';
+import type { ChannelRecord } from './record.js';
+import type { ChannelService } from './service.js';
 
 const summary = (r: ChannelRecord) => ({
   id: r.id,
@@ -31,12 +32,12 @@ const summary = (r: ChannelRecord) => ({
 
 export function scMethods(svc: ChannelService): MethodSpec[] {
   return [
-    implement(D.scOpen, (p) => svc.openChannel(p)),
-    implement(D.scAccept, ({ message, to_self_delay }) => svc.accept(message, to_self_delay)),
-    implement(D.scReceive, ({ message, max_pay_sat }) => svc.receive(message, { max_pay_sat })),
-    implement(D.scUpdate, ({ id, ...p }) => svc.update(id, p)),
-    implement(D.scClose, ({ id }) => svc.closeChannel(id)),
-    implement(D.scForceclose, ({ id }) => svc.forceClose(id)),
+    implement(D.scOpen, (p, ctx) => svc.openChannel(p, callerOf(ctx))),
+    implement(D.scAccept, ({ message, to_self_delay }, ctx) => svc.accept(message, to_self_delay, callerOf(ctx))),
+    implement(D.scReceive, ({ message, max_pay_sat }, ctx) => svc.receive(message, { max_pay_sat }, callerOf(ctx))),
+    implement(D.scUpdate, ({ id, ...p }, ctx) => svc.update(id, p, callerOf(ctx))),
+    implement(D.scClose, ({ id }, ctx) => svc.closeChannel(id, callerOf(ctx))),
+    implement(D.scForceclose, ({ id }, ctx) => svc.forceClose(id, callerOf(ctx))),
     implement(D.scCancel, ({ id }) => svc.cancel(id)),
     implement(D.scTowerwatch, ({ hint, blob }) => svc.towerWatch(hint, blob)),
     implement(D.scList, async () => (await svc.list()).map(summary)),

@@ -26,12 +26,21 @@ export const channelsRoom: Room = {
       import('./l2-adapter.js'),
     ]);
     const db = await store.room('channels');
-    const svc = new ChannelService(db, store, bus, hsm, chain, config.network, log.child({ room: 'channels' }), {
-      justice: config.bool('sc.justice'),
-      acceptDelay: config.int('sc.toselfdelay'),
-      minDelay: config.int('sc.mintoselfdelay'),
-      maxDelay: config.int('sc.maxtoselfdelay'),
-      autopayMaxSat: BigInt(config.int('sc.autopaymaxsat')),
+    const svc = new ChannelService({
+      db,
+      store,
+      bus,
+      hsm,
+      chain,
+      network: config.network,
+      log: log.child({ room: 'channels' }),
+      policy: {
+        justice: config.bool('sc.justice'),
+        acceptDelay: config.int('sc.toselfdelay'),
+        minDelay: config.int('sc.mintoselfdelay'),
+        maxDelay: config.int('sc.maxtoselfdelay'),
+        autopayMaxSat: BigInt(config.int('sc.autopaymaxsat')),
+      },
     });
     // Also reachable through l2.* (protocol "statechannel").
     use(L2)?.register(channelsL2Adapter(svc));

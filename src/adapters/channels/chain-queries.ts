@@ -1,0 +1,73 @@
+// What the room asks the bitcoin room about a channel's outputs: whether the node knows the funding transaction,
+// which transaction spends an output, and whether the coin at the funding outpoint is the channel's. Reads only.
+
+import * as bitcoin from 'bitcoinjs-lib';
+import type { BitcoinApi } from '../bitcoin/api.js';
+import { checkFundingOutput } from './rules.js';
+import { fundingScript, p2wsh } from './transactions.js';
+import type { ChannelRecord } from './record.js';
+
+export interface Spender {
+  tx: bitcoin.Transaction;
+  /** The block it is in, or null while it is in the mempool. */
+  height: number | null;
+}
+
+/**
+ * Whether the node knows the channel's funding transaction: 'in the mempool' or 'on chain' (its output unspent,
+ * else by getrawtransaction: the mempool or a txindex), or undefined.
+ */
+export async function fundingSeen(chain: BitcoinApi, rec: ChannelRecord): Promise<'in the mempool' | 'on chain' | undefined> {
+  if (rec.funding_txid === null || rec.funding_vout === null) return undefined;
+  const out = await chain.node<{ confirmations?: number } | null>('gettxout', rec.funding_txid, rec.funding_vout, true);
+  if (out) return (out.confirmations ?? 0) >= 1 ? 'on chain' : 'in the mempool';
+  const tx = await chain.node<{ confirmations?: number }>('getrawtransaction', rec.funding_txid, true).catch(() => undefined);
+  if (tx) return (tx.confirmations ?? 0) >= 1 ? 'on chain' : 'in the mempool';
+  return undefined;
+}
+
+/** Why the coin at the funding outpoint is not this channel's funding output, or undefined when it is. */
+export function fundingMismatch(rec: ChannelRecord, out: { value: number; scriptPubKey?: { hex?: string } }): string | undefined {
+  try {
+    checkFundingOutput(
+      { value: BigInt(Math.round(out.value * 1e8)), script: Buffer.from(out.scriptPubKey?.hex ?? '', 'hex') },
+      BigInt(rec.capacity_sat),
+      p2wsh(fundingScript(rec.ours.funding, rec.theirs!.funding)),
+      'the transaction on chain',
+    );
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+/** The transaction spending an output: one of the hinted ones, else in a block from `fromHeight` to the tip, else in the mempool. */
+export async function spenderOf(
+  chain: BitcoinApi,
+  txid: string,
+  vout: number,
+  fromHeight: number,
+  tip: number,
+  hints: Array<string | null | undefined>,
+): Promise<Spender | undefined> {
+  const spends = (tx: bitcoin.Transaction): boolean => tx.ins.some((i) => Buffer.from(i.hash).reverse().toString('hex') === txid && i.index === vout);
+  for (const h of hints.filter((x): x is string => !!x)) {
+    const v = await chain.node<{ hex: string; confirmations?: number }>('getrawtransaction', h, true).catch(() => undefined);
+    if (v) {
+      const tx = bitcoin.Transaction.fromHex(v.hex);
+      if (spends(tx)) return { tx, height: v.confirmations ? tip - v.confirmations + 1 : null };
+    }
+  }
+  for (let h = Math.max(fromHeight, 1); h <= tip; h++) {
+    const block = bitcoin.Block.fromHex(await chain.rawBlock(await chain.node<string>('getblockhash', h)));
+    const tx = block.transactions?.find(spends);
+    if (tx) return { tx, height: h };
+  }
+  for (const id of (await chain.node<string[]>('getrawmempool')).slice(0, 5000)) {
+    const v = await chain.node<string>('getrawtransaction', id, false).catch(() => undefined);
+    if (!v) continue;
+    const tx = bitcoin.Transaction.fromHex(v);
+    if (spends(tx)) return { tx, height: null };
+  }
+  return undefined;
+}

@@ -1,0 +1,214 @@
+// Following the chain for our channels: at every block and at every transaction spending a funding output
+// (mempool included), what happened to each watched channel's funding output — confirmed (open), still unspent,
+// or spent by the cooperative close, a commitment of ours (swept after our delay), a commitment of theirs (current:
+// nothing to claim; revoked: the penalty), or by something that is none of them (the channel fails, loudly). The
+// work is the room's own: its HSM calls name `anyad sc (<cause>)`, the cause the event that started the look.
+
+import type * as bitcoin from 'bitcoinjs-lib';
+import { get, list, ourPoint, save, terms, type ChannelContext } from './context.js';
+import { fundingMismatch, fundingSeen, spenderOf } from './chain-queries.js';
+import { perCommitmentPoint } from './keys.js';
+import { claim, delayedSign, revocationSign } from './penalties.js';
+import { isCommitmentOf } from './rules.js';
+import { MAX_INDEX, SecretStore } from './shachain.js';
+import { openSecrets } from './secrets.js';
+import { revivable, WATCHED } from './state.js';
+import { closingTx, commitmentNumberOf, p2wsh, toLocalOf } from './transactions.js';
+import { other, toState, type ChannelRecord } from './record.js';
+
+/** Blocks between two writes of a channel's scan mark (its funding output seen unspent up to there). */
+const SCAN_MARK_EVERY = 144;
+
+/** Every watched channel (and every cancelled one whose funding may still appear), one after another. */
+export async function lookAll(room: ChannelContext, caller: string): Promise<void> {
+  for (const r of await list(room))
+    if (WATCHED.includes(r.state))
+      await room.locks
+        .run(r.id, () => look(room, r.id, caller))
+        .catch((err: Error) => room.log.warn({ id: r.id, reason: err.message }, 'channel follow failed'));
+    else if (revivable(r))
+      await room.locks
+        .run(r.id, () => reviveCancelled(room, r.id, caller))
+        .catch((err: Error) => room.log.warn({ id: r.id, reason: err.message }, 'cancelled channel look failed'));
+}
+
+/** A watched transaction spent a funding outpoint: look at that channel now (a breach in the mempool is punished at once). */
+export async function lookSpends(room: ChannelContext, txid: string, spends: string[], caller: string): Promise<void> {
+  for (const r of await list(room)) {
+    if (!WATCHED.includes(r.state) || !spends.includes(`${r.funding_txid}:${r.funding_vout}`)) continue;
+    await room.locks
+      .run(r.id, () => look(room, r.id, caller, txid))
+      .catch((err: Error) => room.log.warn({ id: r.id, reason: err.message }, 'channel follow failed'));
+  }
+}
+
+/**
+ * A cancelled channel of ours whose funding was signed (the counterparty signed our first commitment, so we may
+ * have sent it, or a node may hold it): looked at every block, and followed again as 'funding' when its funding
+ * transaction appears after all.
+ */
+async function reviveCancelled(room: ChannelContext, id: string, caller: string): Promise<void> {
+  const rec = await get(room, id);
+  if (!revivable(rec)) return;
+  const seen = await fundingSeen(room.chain, rec);
+  if (!seen) return;
+  room.log.error({ id, txid: rec.funding_txid }, `a cancelled channel's funding transaction is ${seen}: the channel is followed again`);
+  await save(room, { ...rec, state: 'funding' }, rec.state);
+  await look(room, id, caller);
+}
+
+/** What happened to one channel's funding output, and what to do about it. */
+async function look(room: ChannelContext, id: string, caller: string, spenderTxid?: string): Promise<void> {
+  let rec = await get(room, id);
+  if (!WATCHED.includes(rec.state) || rec.funding_txid === null) return;
+  const tip = await room.chain.node<number>('getblockcount');
+  const out = await room.chain.node<{ confirmations: number; value: number; scriptPubKey?: { hex?: string } } | null>(
+    'gettxout',
+    rec.funding_txid,
+    rec.funding_vout,
+    true,
+  );
+  if (out) {
+    // BOLT 2 channel_ready: the coin on chain at the funding outpoint is checked again, as the chain has it
+    // (capacity and 2-of-2 script), before the channel is reported open — and at every look while it is open,
+    // so a channel an earlier anyad opened on the opener's word alone is caught too; a mismatch fails it.
+    if ((rec.state === 'funding' && out.confirmations >= 1) || rec.state === 'open') {
+      const failure = fundingMismatch(rec, out);
+      if (failure) {
+        room.log.error(
+          { id: rec.id, outpoint: `${rec.funding_txid}:${rec.funding_vout}`, reason: failure },
+          'channel failed: its funding output on chain is not this channel',
+        );
+        await save(room, { ...rec, state: 'failed', failure }, rec.state);
+        return;
+      }
+    }
+    if (rec.state === 'funding' && out.confirmations >= 1 && rec.current_sig) rec = await save(room, { ...rec, state: 'open' }, rec.state);
+    // Unspent at the tip: no block up to it spends it, so a later scan may start after it. Written once a day of
+    // blocks rather than at every block (a synced write per channel per block): a scan after downtime then
+    // re-reads at most that many blocks.
+    if (tip + 1 - rec.scan_height >= SCAN_MARK_EVERY) rec = await save(room, { ...rec, scan_height: tip + 1 }, rec.state);
+    // A close we signed and sent that the node does not know (dropped from its mempool): sent again.
+    if (rec.state === 'closing' && rec.closing_hex) await room.chain.broadcast(rec.closing_hex, 'the closing').catch(() => undefined);
+    return;
+  }
+  if (rec.state === 'funding') {
+    // Not in the mempool nor unspent on chain. Ours: sent again (dropped from the mempool, or a broadcast that
+    // failed); refused when it is on chain already, or its coins are spent elsewhere (then sc.cancel says so).
+    if (rec.role === 'opener' && rec.funding_hex) await room.chain.broadcast(rec.funding_hex, 'the funding').catch(() => undefined);
+    // Confirmed and spent already (while nobody looked): the spend is settled below; otherwise not on chain yet.
+    if ((await fundingSeen(room.chain, rec)) !== 'on chain') return;
+  }
+  // The transaction spending the funding output: the one a chain.tx event named, else a scan of the blocks since the last look, else the mempool.
+  const spender = await spenderOf(room.chain, rec.funding_txid, rec.funding_vout!, rec.scan_height, tip, [spenderTxid, rec.closing_txid]);
+  if (!spender) return;
+  await settle(room, rec, spender.tx, spender.height, tip, caller);
+}
+
+/**
+ * The funding output is spent by `tx`: matched to the cooperative close of the current state, a commitment of
+ * ours, or a commitment of theirs (current or revoked). A spend that is none of them is never taken for a close:
+ * it is reported loudly and the channel marked failed (closed_by 'unknown').
+ */
+async function settle(room: ChannelContext, rec: ChannelRecord, tx: bitcoin.Transaction, height: number | null, tip: number, caller: string): Promise<void> {
+  const t = terms(rec);
+  const txid = tx.getId();
+  const confs = height === null ? 0 : tip - height + 1;
+  const n = commitmentNumberOf(tx, t);
+  const cooperative = txid === closingTx(t, toState(rec.current)).getId() || (rec.closing_txid === txid && rec.closed_by === 'cooperative');
+  if (cooperative) {
+    if (rec.state !== 'closing' || rec.closing_txid !== txid)
+      rec = await save(room, { ...rec, state: 'closing', closing_txid: txid, closed_by: 'cooperative' }, rec.state);
+    if (confs >= 1) await save(room, { ...rec, state: 'closed' }, rec.state);
+    return;
+  }
+  // A commitment of ours: any number up to the latest we may hold (a revoked one from an old backup included).
+  const latestOurs = Math.max(rec.current.number, rec.pending?.state.number ?? 0);
+  const ourPt = n !== undefined && n <= latestOurs ? await ourPoint(room, rec, n, caller) : undefined;
+  const isOurs = ourPt !== undefined && isCommitmentOf(tx, t, rec.role, ourPt);
+  // A commitment of theirs: revoked (its point from the secret they revealed) or one they may still hold.
+  // The secrets are opened only for a number they revoked: the penalty's signature needs the keystore unlocked too.
+  const theirSecret =
+    n !== undefined && n <= rec.their_revoked ? new SecretStore(await openSecrets(room.hsm, rec.id, rec.their_secrets)).get(MAX_INDEX - BigInt(n)) : undefined;
+  const theirPoint = theirSecret
+    ? perCommitmentPoint(theirSecret)
+    : n !== undefined && rec.their_points[n]
+      ? Buffer.from(rec.their_points[n], 'hex')
+      : undefined;
+  const isTheirs = !isOurs && theirPoint !== undefined && isCommitmentOf(tx, t, other(rec.role), theirPoint);
+  if (n === undefined || (!isOurs && !isTheirs)) {
+    if (rec.state !== 'failed' || rec.closing_txid !== txid) {
+      const failure = `the funding output was spent by ${txid}, which is no close or commitment of this channel`;
+      room.log.error({ id: rec.id, txid, outpoint: `${rec.funding_txid}:${rec.funding_vout}` }, `channel failed: ${failure}`);
+      await save(room, { ...rec, state: 'failed', closing_txid: txid, closed_by: 'unknown', failure }, rec.state);
+    }
+    return;
+  }
+  if (isOurs) {
+    const ourScript = p2wsh(toLocalOf(t, rec.role, ourPt));
+    const ourVout = tx.outs.findIndex((o) => Buffer.compare(Buffer.from(o.script), ourScript) === 0);
+    if (rec.state !== 'force_closing') rec = await save(room, { ...rec, state: 'force_closing', closing_txid: txid, closed_by: 'unilateral' }, rec.state);
+    if (n < rec.current.number)
+      room.log.error(
+        { id: rec.id, number: n, current: rec.current.number },
+        'a revoked commitment of ours is on chain (an old backup?): the counterparty can take its funds',
+      );
+    if (ourVout < 0) {
+      if (confs >= 1) await save(room, { ...rec, state: 'closed' }, rec.state);
+      return;
+    }
+    // to_local after to_self_delay confirmations: swept to our payment key.
+    if (confs < rec.to_self_delay) return;
+    const sweeping = rec;
+    await claim(room, rec, {
+      commitment: tx,
+      height: height!,
+      vout: ourVout,
+      script: toLocalOf(t, rec.role, ourPt),
+      path: { sweep: rec.to_self_delay },
+      sign: (digest) => delayedSign(room, sweeping, ourPt, digest, caller),
+    });
+    return;
+  }
+  // Theirs: revoked (we hold its secret) or one they may still use.
+  const secret = theirSecret;
+  if (!secret) {
+    // The state that settles is the one of their commitment, which need not be our current one: the state before
+    // it when they never revoked that (an update they proposed and we acknowledged), or the one we proposed and
+    // signed for them (they never acknowledged it). Reported as it is on chain, never the balances of another.
+    const onChain = [rec.current, rec.pending?.state, rec.pending?.before].find((x) => x?.number === n);
+    if (rec.state !== 'remote_closing')
+      rec = await save(
+        room,
+        { ...rec, state: 'remote_closing', closing_txid: txid, closed_by: 'remote_unilateral', ...(onChain ? { current: onChain, pending: null } : {}) },
+        rec.state,
+        onChain !== undefined && onChain.number !== rec.current.number,
+      );
+    // Our balance is in its to_remote output, paid to our payment key at once: nothing to claim.
+    if (confs >= 1) await save(room, { ...rec, state: 'closed' }, rec.state);
+    return;
+  }
+  const point = perCommitmentPoint(secret);
+  const script = toLocalOf(t, other(rec.role), point);
+  const vout = tx.outs.findIndex((o) => Buffer.compare(Buffer.from(o.script), p2wsh(script)) === 0);
+  if (rec.state !== 'penalizing') {
+    rec = await save(room, { ...rec, state: 'penalizing', closing_txid: txid, closed_by: 'penalty' }, rec.state);
+    room.log.warn(
+      { id: rec.id, txid, number: n, current: rec.current.number },
+      'the counterparty broadcast a revoked state: taking its funds with the penalty',
+    );
+  }
+  if (vout < 0) {
+    if (confs >= 1) await save(room, { ...rec, state: 'closed' }, rec.state);
+    return;
+  }
+  const punishing = rec;
+  await claim(room, rec, {
+    commitment: tx,
+    height: height ?? tip + 1,
+    vout,
+    script,
+    path: 'penalty',
+    sign: (digest) => revocationSign(room, punishing, point, secret, digest, caller),
+  });
+}

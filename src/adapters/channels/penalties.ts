@@ -1,0 +1,114 @@
+// What the room takes back on chain for itself: the penalty for a revoked commitment of the counterparty's (signed
+// with the revocation key its revealed secret gives), the sweep of our own to_local output after our delay, and the
+// justice blob, the same penalty signed ahead of time and sealed for a tower. A claim is sent once, then at every
+// block until it confirms; a penalty's fee goes up by half each block it waits (it must confirm before their delay
+// ends), a sweep's stays.
+
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import type * as bitcoin from 'bitcoinjs-lib';
+import { contract, save, terms, type ChannelContext } from './context.js';
+import { spenderOf } from './chain-queries.js';
+import { sealJustice, type JusticeBlob } from './justice.js';
+import { perCommitmentPoint } from './keys.js';
+import { hex, other, SIGHASH_ALL, type ChannelRecord } from './record.js';
+import { commitmentTx, p2wpkh, p2wsh, SWEEP_VBYTES, toLocalOf, toLocalSpend, type ChannelState } from './transactions.js';
+
+const N = secp256k1.Point.Fn.ORDER;
+const big = (b: Uint8Array): bigint => BigInt(`0x${hex(b)}`);
+const b32 = (n: bigint): Buffer => Buffer.from(n.toString(16).padStart(64, '0'), 'hex');
+
+/** ECDSA with the revocation key of a revoked state: R·SHA256(R || P) + secret·SHA256(P || R), R our revocation basepoint. */
+export function revocationSign(
+  room: ChannelContext,
+  rec: ChannelRecord,
+  point: Uint8Array,
+  secret: Uint8Array,
+  digest: Buffer,
+  caller: string,
+): Promise<Buffer> {
+  const rb = Buffer.from(rec.ours.revocation_basepoint, 'hex');
+  const a = big(sha256(Buffer.concat([rb, point]))) % N;
+  const b = big(sha256(Buffer.concat([point, rb]))) % N;
+  return room.hsm.tweakedSign(rec.keys.revocation, digest, { mul: b32(a), add: b32((big(secret) * b) % N) }, caller, contract(rec, 'penalty'));
+}
+
+/** ECDSA with our delayed key of our commitment of a state: the basepoint's key plus SHA256(point || basepoint) (BOLT 3). */
+export function delayedSign(room: ChannelContext, rec: ChannelRecord, point: Uint8Array, digest: Buffer, caller: string): Promise<Buffer> {
+  const tweak = sha256(Buffer.concat([point, Buffer.from(rec.ours.delayed_payment_basepoint, 'hex')]));
+  return room.hsm.tweakedSign(rec.keys.delayed, digest, { add: Buffer.from(tweak) }, caller, contract(rec, 'sweep'));
+}
+
+/**
+ * The penalty for a revoked state of theirs, signed now and encrypted with its commitment's txid, for a tower
+ * (another anyad's sc.towerwatch) to hold: the hint (the txid's first 16 bytes) tells the tower which
+ * transaction to try it on, and until that commitment is on chain the tower cannot read it (BOLT 13 drafts' and
+ * LND's towers work this way). Its fee is fixed: four times the channel's fee rate.
+ */
+export async function justiceBlob(room: ChannelContext, rec: ChannelRecord, s: ChannelState, secret: Buffer, caller: string): Promise<JusticeBlob | undefined> {
+  const t = terms(rec);
+  const point = perCommitmentPoint(secret);
+  const commitment = commitmentTx(t, s, other(rec.role), point);
+  const script = toLocalOf(t, other(rec.role), point);
+  const vout = commitment.outs.findIndex((o) => Buffer.compare(Buffer.from(o.script), p2wsh(script)) === 0);
+  if (vout < 0) return undefined; // they had nothing in that state: nothing to take
+  const spend = toLocalSpend(commitment, vout, script, rec.ours.payment_basepoint, BigInt(rec.fee_rate_sat_vb * 4) * SWEEP_VBYTES, 'penalty');
+  const sig = await revocationSign(room, rec, point, secret, spend.digest, caller);
+  spend.tx.setWitness(0, spend.witness(Buffer.concat([sig, SIGHASH_ALL])));
+  return sealJustice(commitment.getId(), spend.tx.toHex());
+}
+
+/** The output a claim takes: a commitment's to_local output, its witness script, and how it is spent. */
+export interface ClaimTarget {
+  commitment: bitcoin.Transaction;
+  /** The block the commitment is in (a penalty in the mempool: the next one). */
+  height: number;
+  vout: number;
+  script: Buffer;
+  path: { sweep: number } | 'penalty';
+  sign: (digest: Buffer) => Promise<Buffer>;
+}
+
+/** Our sweep or penalty: sent once, then at every block until it confirms (see the header for its fee). */
+export async function claim(room: ChannelContext, rec: ChannelRecord, target: ClaimTarget): Promise<void> {
+  const { commitment, height, vout, script, path, sign } = target;
+  const kind = path === 'penalty' ? 'penalty' : 'sweep';
+  const prev = rec.claim?.commitment === commitment.getId() && rec.claim.vout === vout ? rec.claim : null;
+  if (!(await room.chain.node<unknown>('gettxout', commitment.getId(), vout, true))) {
+    // Spent already: by a version of ours (any one sent may be the one that confirms: a node without replacement
+    // keeps the first), by a tower's penalty for us (it pays our payment key too), or by them. Ours in the mempool:
+    // a sweep waits for its block, a penalty is sent again with a higher fee below.
+    const tip = await room.chain.node<number>('getblockcount');
+    const spent = await spenderOf(room.chain, commitment.getId(), vout, height, tip, prev?.sent ?? []);
+    const mine = spent && prev?.sent.includes(spent.tx.getId());
+    if (!spent || (spent.height === null && !(mine && kind === 'penalty'))) return; // in the mempool: wait for its block
+    if (spent.height !== null) {
+      const ours = spent.tx.outs.some((o) => Buffer.compare(Buffer.from(o.script), p2wpkh(rec.ours.payment_basepoint)) === 0);
+      await save(room, { ...rec, state: 'closed', claim: null }, rec.state);
+      if (ours) room.log.info({ id: rec.id, txid: spent.tx.getId(), kind }, `channel ${kind} confirmed (paying our payment key)`);
+      else room.log.error({ id: rec.id, txid: spent.tx.getId(), kind }, `the ${kind} output was taken by another transaction: the counterparty's`);
+      return;
+    }
+  }
+  const value = commitment.outs[vout]!.value;
+  let fee = BigInt(rec.fee_rate_sat_vb) * SWEEP_VBYTES;
+  if (prev) fee = kind === 'penalty' ? (BigInt(prev.fee_sat) * 3n) / 2n : BigInt(prev.fee_sat);
+  if (fee > value / 2n) fee = value / 2n;
+  const spend = toLocalSpend(commitment, vout, script, rec.ours.payment_basepoint, fee, path);
+  const sig = await sign(spend.digest);
+  spend.tx.setWitness(0, spend.witness(Buffer.concat([sig, SIGHASH_ALL])));
+  const txid = spend.tx.getId();
+  try {
+    await room.chain.broadcast(spend.tx.toHex(), `the ${kind}`);
+  } catch (err) {
+    // Kept as it was: the version already in the node's mempool (if any) stays the one to follow.
+    room.log.warn({ id: rec.id, kind, reason: (err as Error).message }, `channel ${kind} refused; next block retries`);
+    return;
+  }
+  await save(
+    room,
+    { ...rec, claim: { txid, fee_sat: fee.toString(), kind, vout, commitment: commitment.getId(), sent: [...(prev?.sent ?? []), txid].slice(-20) } },
+    rec.state,
+  );
+  room.log.info({ id: rec.id, txid, kind, fee_sat: Number(fee) }, `channel ${kind} broadcast`);
+}

@@ -3,7 +3,11 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { defineTopic } from '../../core/events.js';
 import { roomApi } from '../../core/room.js';
+import type { BatchOp } from '../../core/store.js';
+import type { VerboseBlock, VerboseTx } from './backend.js';
 import type { chainCreatepsbt, chainFinalizepsbt } from './declarations.js';
+
+export type { VerboseBlock, VerboseTx };
 
 /** What ml.estimatefee's features are made of: the mempool and the recent blocks, at a target. */
 export interface FeeSnapshot {
@@ -31,10 +35,37 @@ export interface BitcoinApi {
   coreEstimate(target: number): Promise<number | null>;
   /** One call to bitcoind (its errors as they are), or BackendUnavailable at once when it is not connected. */
   node<T>(method: string, ...params: unknown[]): Promise<T>;
+  /**
+   * Follows every block the watcher connects and every mempool transaction it sees, as LDK's Listen does: what the
+   * listener writes goes into the watcher's own batch, so the listener's state moves with the watcher's tip, once
+   * each, across restarts and reorgs. Blocks come in order; a reorg or resync first rewinds to the fork.
+   */
+  listen(listener: ChainListener): void;
+  /** The watcher's tip (undefined before its first round). */
+  tip(): { height: number; hash: string } | undefined;
+  /** A raw transaction (hex) in the shape the watcher gives (VerboseTx; values in BTC as the node gives them). */
+  decode(hex: string): VerboseTx;
+  /** A block in full (getblock verbosity 2), for a rescan. */
+  block(hash: string): Promise<VerboseBlock>;
   /** chain.createpsbt: inputs (their amounts looked up) and outputs to an unsigned PSBT. */
   createPsbt(p: Static<(typeof chainCreatepsbt)['params']>): Promise<Static<(typeof chainCreatepsbt)['result']>>;
   /** chain.finalizepsbt: a signed PSBT to its transaction (hex) when complete. */
   finalizePsbt(base64: string): Promise<Static<(typeof chainFinalizepsbt)['result']>>;
+}
+
+/** What a room following the chain writes for one step, and what it does once that is durable. */
+export interface ListenerWrite {
+  ops: BatchOp[];
+  after?(): void;
+}
+
+export interface ChainListener {
+  /** A block connected on top of the last one. */
+  connected(block: VerboseBlock): ListenerWrite | undefined | Promise<ListenerWrite | undefined>;
+  /** Every block above `tip` left the main chain (a reorg or a resync): undo what they did. */
+  rewound(tip: { height: number; hash: string }): ListenerWrite | undefined | Promise<ListenerWrite | undefined>;
+  /** A transaction entered the mempool (seen once per transaction while it stays there). */
+  mempool?(tx: VerboseTx): ListenerWrite | undefined | Promise<ListenerWrite | undefined>;
 }
 
 /** The handle a room lists in `requires` and passes to `ctx.use` for the bitcoin room's api. */

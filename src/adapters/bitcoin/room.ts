@@ -14,11 +14,12 @@ export const bitcoinRoom: Room = {
   create: async ({ config, log, store, bus }) => {
     if (!config.bool('bitcoind.enable')) return {};
     // Loaded only when the room is on (bitcoinjs-lib, the watcher, the RPC client).
-    const [{ BitcoindClient }, { chainMethods }, { BitcoinService }, { createPsbt, finalizePsbt }] = await Promise.all([
+    const [{ BitcoindClient }, { chainMethods }, { BitcoinService }, { createPsbt, finalizePsbt }, { decodeRawTx }] = await Promise.all([
       import('./client.js'),
       import('./methods.js'),
       import('./service.js'),
       import('./psbt.js'),
+      import('./backend.js'),
     ]);
     // On regtest with no bitcoind configured, a chain of anyad's own (embedded-chain.ts), connected to as to bitcoind.
     const { EmbeddedChain, wantsEmbeddedChain } = await import('./embedded-chain.js');
@@ -66,6 +67,10 @@ export const bitcoinRoom: Room = {
       },
       coreEstimate: async (target) => (await service.backend!.estimateSmartFee(target)).sat_per_vb,
       node: (method, ...params) => service.nodeCall(method, ...params),
+      listen: (listener) => service.watcher.listen(listener),
+      tip: () => service.watcher.tip,
+      block: (hash) => service.backend!.getBlockFull(hash),
+      decode: (hex) => decodeRawTx(Buffer.from(hex, 'hex')),
       createPsbt: (p) => createPsbt(p, bitcoinNetwork(config.network), (m, ...a) => service.nodeCall(m, ...a)),
       finalizePsbt: (base64) => finalizePsbt(base64, bitcoinNetwork(config.network)),
     };

@@ -17,7 +17,7 @@ import type { BatchOp, RoomDb, Store } from '../../core/store.js';
 import type { ChainBackend, LightBlock, VerboseBlock, VerboseTx } from './backend.js';
 import { BitcoindError, type BitcoindClient } from './client.js';
 import type { WatchList } from './watchlist.js';
-import { CHAIN_BLOCK, CHAIN_DISCONNECTED, CHAIN_REORG, CHAIN_RESYNC, CHAIN_TX } from './api.js';
+import { CHAIN_BLOCK, CHAIN_DISCONNECTED, CHAIN_REORG, CHAIN_RESYNC, CHAIN_TX, type ChainListener, type ListenerWrite } from './api.js';
 
 export interface Tip {
   height: number;
@@ -55,6 +55,29 @@ export class ChainWatcher {
   lastProgress = Date.now();
   lastInSync = Date.now();
   private readonly pendingDeep = new Map<string, WatchedTx>();
+  /** Rooms following every block and mempool transaction (a wallet): their writes go in the watcher's batches. */
+  private readonly listeners: ChainListener[] = [];
+
+  listen(listener: ChainListener): void {
+    this.listeners.push(listener);
+  }
+
+  /** Whether blocks must be read in full and the mempool looked at: something is watched, or a room listens. */
+  private following(): boolean {
+    return this.watches.size() > 0 || this.listeners.length > 0;
+  }
+
+  /** Each listener's writes for one step, gathered in order; `after` runs once the batch holding them is durable. */
+  private async gather(step: (l: ChainListener) => ListenerWrite | undefined | Promise<ListenerWrite | undefined>, ops: BatchOp[]): Promise<() => void> {
+    const afters: Array<() => void> = [];
+    for (const l of this.listeners) {
+      const w = await step(l);
+      if (!w) continue;
+      ops.push(...w.ops);
+      if (w.after) afters.push(w.after);
+    }
+    return () => afters.forEach((a) => a());
+  }
 
   constructor(
     private readonly client: BitcoindClient,
@@ -89,7 +112,7 @@ export class ChainWatcher {
     }
     if (bestHash !== this.tip.hash) await this.follow(backend, bestHash);
     if (this.tip.hash === bestHash) this.lastInSync = Date.now();
-    if (this.watches.size() > 0) await this.pollMempool();
+    if (this.following()) await this.pollMempool();
   }
 
   /** Whether the node is ahead of the watcher and the watcher has not moved for `ms` (a stall nobody would see). */
@@ -111,7 +134,7 @@ export class ChainWatcher {
     const ahead = new Map<number, Promise<VerboseBlock | LightBlock>>();
     const fetchBlock = (h: number): void => {
       if (h > best || ahead.has(h)) return;
-      const light = this.watches.size() === 0 && h <= best - RECENT_FULL;
+      const light = !this.following() && h <= best - RECENT_FULL;
       const p = this.client
         .call<string>('getblockhash', h)
         .then((hash): Promise<VerboseBlock | LightBlock> => (light ? backend.getBlockLight(hash) : backend.getBlockFull(hash)));
@@ -119,14 +142,14 @@ export class ChainWatcher {
       ahead.set(h, p);
     };
     for (let h = start + 1; h <= best; h++) {
-      const depth = this.watches.size() === 0 ? PREFETCH_LIGHT : PREFETCH_FULL;
+      const depth = this.following() ? PREFETCH_FULL : PREFETCH_LIGHT;
       for (let k = h; k < h + depth; k++) fetchBlock(k);
       let block = await ahead.get(h)!;
       ahead.delete(h);
       // The chain moved under us (a reorg during catch-up): the next poll walks back and goes on from there.
       if (block.previousblockhash !== this.tip!.hash) return;
       // Something was watched meanwhile: this block is read in full after all.
-      if (isLight(block) && this.watches.size() > 0) block = await backend.getBlockFull(block.hash);
+      if (isLight(block) && this.following()) block = await backend.getBlockFull(block.hash);
       await this.connect(block);
       if (total >= 100 && (h - start) % 100 === 0) this.log.info({ height: h, best }, 'catching up');
     }
@@ -156,8 +179,11 @@ export class ChainWatcher {
     for (const b of removed) {
       const ops: BatchOp[] = [this.del(heightKey(b.height))];
       const reorged = await this.unconfirm((t) => t.block_hash === b.hash, ops);
-      ops.push(this.put('tip', { height: b.height - 1, hash: (await this.db.get(heightKey(b.height - 1))) as string }));
+      const back = { height: b.height - 1, hash: (await this.db.get(heightKey(b.height - 1))) as string };
+      ops.push(this.put('tip', back));
+      const after = await this.gather((l) => l.rewound(back), ops);
       await this.store.batch(ops);
+      after();
       this.bus.publish(CHAIN_DISCONNECTED, b);
       for (const t of reorged)
         this.bus.publish(CHAIN_TX, { txid: t.txid, watches: t.watches, spends: t.spends, status: 'reorged', confirmations: 0, disconnected_block: t.block });
@@ -223,7 +249,9 @@ export class ChainWatcher {
     const reorged = await this.unconfirm((t) => stale.has(t.txid), ops);
     this.tip = { height, hash };
     ops.push(this.put('tip', this.tip), this.put(heightKey(height), hash));
+    const after = await this.gather((l) => l.rewound(this.tip!), ops);
     await this.store.batch(ops);
+    after();
     this.log.warn({ from, to: this.tip, depth }, `reorg deeper than the ${this.window} blocks anyad keeps: resyncing`);
     this.bus.publish(CHAIN_RESYNC, {
       reason: `reorg deeper than the ${this.window} blocks anyad keeps`,
@@ -240,6 +268,7 @@ export class ChainWatcher {
     const ops: BatchOp[] = [this.put('tip', { height: block.height, hash: block.hash }), this.put(heightKey(block.height), block.hash)];
     if (block.height - this.window > 0) ops.push(this.del(heightKey(block.height - this.window)));
     const confirmed: WatchedTx[] = [];
+    const listened = isLight(block) ? () => undefined : await this.gather((l) => l.connected(block), ops);
     if (this.watches.size() > 0 && !isLight(block)) {
       for (const tx of block.tx) {
         const m = this.watches.match(tx);
@@ -258,6 +287,7 @@ export class ChainWatcher {
       }
     }
     await this.store.batch(ops);
+    listened();
     this.tip = { height: block.height, hash: block.hash };
     this.lastProgress = Date.now();
     this.lastConnected.push(block.hash);
@@ -318,6 +348,12 @@ export class ChainWatcher {
 
   /** A transaction that entered the mempool (from getrawmempool or ZMQ rawtx): record and report it if watched. */
   async considerMempoolTx(tx: VerboseTx): Promise<void> {
+    if (this.listeners.length > 0) {
+      const ops: BatchOp[] = [];
+      const after = await this.gather((l) => l.mempool?.(tx), ops);
+      if (ops.length > 0) await this.store.batch(ops);
+      after();
+    }
     const m = this.watches.match(tx);
     if (!m || (await this.db.get(`t:${tx.txid}`)) !== undefined) return;
     const rec: WatchedTx = { txid: tx.txid, watches: m.watches, spends: m.spends, status: 'mempool' };

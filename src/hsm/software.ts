@@ -16,15 +16,20 @@ import { rawToLowSDer, verifySignature } from './ecdsa.js';
 import { adaptorSign } from '../core/ecdsa-adaptor.js';
 import { AdaptorSigners } from './adaptor-worker.js';
 import { KeyedLock } from '../core/keyed-lock.js';
+import { kdfPassword, passphraseProblem } from './passphrase.js';
 import {
   ProviderError,
   ProviderLockedError,
   ProviderUnsupportedError,
   type Curve,
+  type HdAccount,
   type KeyProvider,
+  type PassphraseKeystore,
+  type ProviderCapabilities,
   type ProviderKey,
   type ProviderStatus,
   type Scheme,
+  type SignOptions,
 } from './provider.js';
 
 const scrypt = promisify(scryptCb) as (pw: string, salt: Buffer, len: number, opts: { N: number; r: number; p: number; maxmem: number }) => Promise<Buffer>;
@@ -34,27 +39,6 @@ const FORMAT = 'anya-keystore';
 const ACCOUNT_PATH = "m/0'";
 /** BIP32 version bytes: xpub/xprv on mainnet, tpub/tprv on every test network (as Bitcoin Core prints them). */
 const VERSIONS = { main: { private: 0x0488ade4, public: 0x0488b21e }, test: { private: 0x04358394, public: 0x043587cf } };
-
-/**
- * Passphrases and Unicode (issue 26 item 10). The same text can reach anyad as different code points: "é" typed as
- * one code point (NFC, most keyboards) or as "e" and a combining accent (NFD, macOS file names, some input methods).
- * BIP39 settles this for its own passphrase by giving PBKDF2 the NFKD form, and so does this keystore
- * (files that say `norm: 'nfkd'`, every keystore made from now on): canonically equivalent spellings of a passphrase
- * are one passphrase and open the keystore alike. NFKD also folds compatibility characters into others (the "ﬁ"
- * ligature into "fi", full-width "Ａ" into "A", "²" into "2"), which would let a passphrase that looks different
- * open the keystore, silently; Bitcoin Core, for its part, normalises nothing and takes the bytes as typed. Here a
- * passphrase holding such characters is refused, saying why, when a keystore is created and when one is unlocked
- * (no keystore of this format can have one), so two passphrases open one keystore only when they are the same text.
- * Keystores written before (no `norm`) keep taking their passphrase as typed, as they were made.
- */
-export function passphraseProblem(passphrase: string): string | undefined {
-  if (passphrase.normalize('NFKC') !== passphrase.normalize('NFC'))
-    return 'the passphrase holds compatibility characters (ligatures, full-width, superscript or similar forms) that Unicode NFKD folds into other characters, so a different-looking passphrase would open the keystore; use their plain forms';
-  return undefined;
-}
-
-/** What scrypt is given: the NFKD form in keystores that say so (see passphraseProblem), else the string as typed. */
-const kdfPassword = (passphrase: string, norm: 'nfkd' | undefined): string => (norm === 'nfkd' ? passphrase.normalize('NFKD') : passphrase);
 
 interface KeystoreHeader {
   format: typeof FORMAT;
@@ -71,13 +55,9 @@ interface KeystoreSecret {
   disabled: number[];
 }
 
-export interface SignOptions {
-  /** BIP341 tweak for a Taproot key-path spend (the signer signs with the tweaked key). */
-  tapTweak?: Uint8Array;
-}
-
-export class SoftwareProvider implements KeyProvider {
+export class SoftwareProvider implements KeyProvider, PassphraseKeystore, HdAccount {
   readonly kind: 'software' | 'simulator';
+  readonly capabilities: ProviderCapabilities;
   private secret: KeystoreSecret | undefined;
   private root: HDKey | undefined;
   private lockTimer: NodeJS.Timeout | undefined;
@@ -108,6 +88,18 @@ export class SoftwareProvider implements KeyProvider {
     },
   ) {
     this.kind = opts.file ? 'software' : 'simulator';
+    // The keys are in reach of this code: every signature a contract needs, Taproot, and sealing under the seed.
+    this.capabilities = {
+      // (The simulator's seed is public and always open: nothing to unlock.)
+      passphraseKeystore: this.kind === 'software' ? this : undefined,
+      hdAccount: this,
+      namedHandles: false,
+      taprootTweak: true,
+      adaptorSignatures: true,
+      tweakedKeys: true,
+      derivedSecrets: true,
+      sealing: 'seed',
+    };
   }
 
   async initialize(): Promise<void> {
@@ -261,6 +253,10 @@ export class SoftwareProvider implements KeyProvider {
   /** The BIP32 path of a key, in descriptor notation (h for hardened). */
   static path(handle: string): string {
     return `0h/${Number(handle)}h`;
+  }
+
+  keyPath(handle: string): string {
+    return SoftwareProvider.path(handle);
   }
 
   async auditMac(data: Uint8Array): Promise<Buffer | undefined> {

@@ -107,13 +107,13 @@ export class HsmContext {
       bus: this.bus,
       settings: this.settings,
     } = o);
-    this.audit = new AuditLog(
-      o.db,
-      join(o.config.netdir, 'hsm-audit.head'),
-      (data) => this.provider?.auditMac(data) ?? Promise.resolve(undefined),
-      (ops) => this.store.batch(ops),
-      (err) => this.log.warn({ err }, 'HSM audit head file not brought up to date (it lags; retried with the next entry)'),
-    );
+    this.audit = new AuditLog({
+      db: o.db,
+      headFile: join(o.config.netdir, 'hsm-audit.head'),
+      mac: (data) => this.provider?.auditMac(data) ?? Promise.resolve(undefined),
+      write: (ops) => this.store.batch(ops),
+      onHeadError: (err) => this.log.warn({ err }, 'HSM audit head file not brought up to date (it lags; retried with the next entry)'),
+    });
     this.policy = new PolicyEngine(o.db);
   }
 

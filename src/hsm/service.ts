@@ -17,7 +17,7 @@ import * as psbtSigning from './psbt-signing.js';
 import * as sealing from './sealing.js';
 import * as signing from './signing.js';
 
-export { providerError, type HsmServiceOptions, type HsmSettings, type HsmStore, type KeyRecord } from './context.js';
+export type { HsmServiceOptions, HsmSettings, HsmStore, KeyRecord } from './context.js';
 
 export class HsmService implements Service {
   readonly name = 'hsm';

@@ -12,7 +12,7 @@
 //   events go to a journal (u: keys) and are chained, marked `journaled`, by the first commit that has the key.
 //   Journaled entries rest on nothing but anyad's word that it wrote them: whoever can write LevelDB can add to the
 //   journal (never change or remove a chained entry unseen).
-// - a head file outside LevelDB (sequence, hash and a MAC over both under a label of its own), replaced by
+// - a head file outside LevelDB (audit-head.ts: sequence, hash and a MAC over both under a label of its own), replaced by
 //   write-sync-rename after each commit's batch is durable, never before: it may lag behind the log by the commits in
 //   flight (that is no rollback), and a head file ahead of the log, or naming an entry the log does not have, or
 //   without a valid MAC, is a cut or a restore. It is found at the next start and recorded in the log itself (a
@@ -30,77 +30,24 @@
 // synced LevelDB batch. Every caller is answered once that batch is durable (so a signature still leaves anyad only
 // after its audit entry is on disk); the head file is written after, off the answer's path.
 
-import { createHash, randomBytes } from 'node:crypto';
-import { open } from 'node:fs/promises';
-import { replaceFileDurably } from '../core/files.js';
+import { randomBytes } from 'node:crypto';
 import type { BatchOp, RoomDb } from '../core/store.js';
+import {
+  entryHash,
+  GENESIS,
+  macInput,
+  macInputV1,
+  MAX_GROUP,
+  seqKey,
+  type AuditEntry,
+  type AuditHead,
+  type AuditMac,
+  type AuditVerdict,
+  type StartFinding,
+} from './audit-chain.js';
+import { AuditHeadFile, type HeadRecord } from './audit-head.js';
 
-export interface AuditEntry {
-  seq: number;
-  time: string;
-  event:
-    | 'generate'
-    | 'sign'
-    | 'sign_failed'
-    | 'deny'
-    | 'disable'
-    | 'rotate'
-    | 'unlock'
-    | 'lock'
-    | 'policy'
-    | 'policy_pending'
-    | 'policy_effective'
-    | 'policy_cancelled'
-    | 'create'
-    | 'rollback'
-    | 'orphan'
-    | 'secret'
-    /** A start with -acceptstate took a state that did not match its record (issue 34): its problems and counts. */
-    | 'state_accepted';
-  key: string | null;
-  /** What happened; `journaled: true` when it was recorded while the audit key was out of reach (see the top). */
-  detail: Record<string, unknown>;
-  prev: string;
-  hash: string;
-  /** HMAC-SHA256 with the provider's audit key over `from` and the hash, hex, on a commit's last entry; else null. */
-  mac: string | null;
-  /** On a MAC'd entry: the first entry its MAC covers (its commit's first). Absent on entries of older builds. */
-  from?: number;
-}
-
-export interface AuditHead {
-  seq: number;
-  hash: string;
-}
-
-/** The head file's record: the head and its MAC (absent in files of older builds, which also had `from`). */
-interface HeadRecord extends AuditHead {
-  mac?: string;
-  from?: AuditHead;
-}
-
-export interface AuditVerdict {
-  ok: boolean;
-  entries: number;
-  /** Entries carrying a MAC checked against the provider's key (one per commit). */
-  keyed: number;
-  /** Entries after the last MAC'd one, which no MAC covers (a break, except in a log of an older build). */
-  unkeyed_tail: number;
-  /** False when the provider's audit key is out of reach now (a locked keystore): MACs were not checked. */
-  macs_checked: boolean;
-  /** Every rollback found at a start (entries lost to a restore or a cut), oldest first. */
-  rollbacks: Array<{ seq: number; from_seq: number; to_seq: number; reason: string }>;
-  problem?: { seq: number; reason: string };
-}
-
-/** What the log found at start about its own continuity; the service records it as a rollback entry. */
-export interface StartFinding {
-  from_seq: number;
-  to_seq: number;
-  reason: string;
-}
-
-export type AuditMac = (data: Uint8Array) => Promise<Buffer | undefined>;
+export type { AuditEntry, AuditHead, AuditMac, AuditVerdict, StartFinding } from './audit-chain.js';
 
 interface Request {
   event: AuditEntry['event'];
@@ -123,23 +70,6 @@ interface Journaled {
   time: string;
 }
 
-const GENESIS = '0'.repeat(64);
-/** The most entries one commit carries (a bound on one batch, not on throughput). */
-const MAX_GROUP = 256;
-const seqKey = (n: number): string => `a:${String(n).padStart(12, '0')}`;
-
-function entryHash(e: Omit<AuditEntry, 'hash' | 'mac' | 'from'>): string {
-  return createHash('sha256')
-    .update(JSON.stringify([e.seq, e.time, e.event, e.key, e.detail, e.prev]))
-    .digest('hex');
-}
-/** Entries of older builds: a MAC over the hash alone, taken to cover every entry since the previous MAC. */
-const macInputV1 = (hash: string): Buffer => Buffer.from(`anyad-audit-v1:${hash}`);
-/** A commit's MAC: over its first sequence number and its last entry's hash, so it covers exactly from..seq. */
-const macInput = (from: number, hash: string): Buffer => Buffer.from(`anyad-audit-v2:${from}:${hash}`);
-/** The head file's MAC, under a label of its own: no entry's MAC can be copied into a head file. */
-const headMacInput = (h: AuditHead): Buffer => Buffer.from(`anyad-audit-head-v1:${h.seq}:${h.hash}`);
-
 export class AuditLog {
   /** The head of what is durable in LevelDB. */
   private head: AuditHead = { seq: 0, hash: GENESIS };
@@ -149,32 +79,55 @@ export class AuditLog {
   private committing: Promise<void> | undefined;
   /** True while the journal (u: keys) may hold events to chain. */
   private journalPending = false;
+  /**
+   * Journal records made by this process, numbered: two groups journaled within one millisecond keep the order they
+   * were recorded in (the key sorts by time, then this number; a random suffix alone ordered them by chance).
+   */
+  private journalNext = 0;
   /** A head file whose MAC could not be checked at start (the key was out of reach): checked by the first keyed commit. */
   private headToCheck: HeadRecord | undefined;
   /** The head the head file should be brought to, and the writer doing it (one at a time, the latest wins). */
   private headWanted: AuditHead | undefined;
   private headWriter: Promise<void> | undefined;
+  /** The head file outside LevelDB (audit-head.ts); undefined: none. */
+  private readonly headStore: AuditHeadFile | undefined;
+  private readonly db: RoomDb;
+  private readonly headFile: string | undefined;
+  private readonly mac: AuditMac;
+  private readonly write: (ops: BatchOp[]) => Promise<void>;
+  private readonly onHeadError: (err: unknown) => void;
 
-  /**
-   * @param headFile where the head outside LevelDB lives (undefined: none, for tools reading a copy)
-   * @param mac the provider's audit MAC (undefined while its key is out of reach)
-   * @param write writes one atomic, synced batch (the store's)
-   * @param onHeadError told when a head-file write failed (the file keeps the previous head; retried next commit)
-   */
-  constructor(
-    private readonly db: RoomDb,
-    private readonly headFile: string | undefined,
-    private readonly mac: AuditMac,
-    private readonly write: (ops: BatchOp[]) => Promise<void> = () => Promise.reject(new Error('this audit log is read-only')),
-    private readonly onHeadError: (err: unknown) => void = () => undefined,
-  ) {}
+  constructor(o: {
+    /** The hsm sublevel the log is in. */
+    db: RoomDb;
+    /** Where the head outside LevelDB lives (undefined: none, for tools reading a copy). */
+    headFile: string | undefined;
+    /** The provider's audit MAC (undefined while its key is out of reach). */
+    mac: AuditMac;
+    /** Writes one atomic, synced batch (the store's); absent: the log is read-only. */
+    write?: (ops: BatchOp[]) => Promise<void>;
+    /** Told when a head-file write failed (the file keeps the previous head; retried next commit). */
+    onHeadError?: (err: unknown) => void;
+  }) {
+    this.db = o.db;
+    this.headFile = o.headFile;
+    this.mac = o.mac;
+    this.write = o.write ?? (() => Promise.reject(new Error('this audit log is read-only')));
+    this.onHeadError = o.onHeadError ?? (() => undefined);
+    this.headStore = o.headFile === undefined ? undefined : new AuditHeadFile({ file: o.headFile, db: o.db, mac: o.mac });
+  }
+
+  /** Brings the head file to `h` (nothing without a head file, or while the audit key is out of reach). */
+  private async writeHead(h: AuditHead): Promise<void> {
+    await this.headStore?.write(h);
+  }
 
   /** Reads both heads; answers what a rollback or a cut would look like, for the caller to record. */
   async load(): Promise<StartFinding | undefined> {
     this.head = ((await this.db.get('a:head')) as AuditHead | undefined) ?? { seq: 0, hash: GENESIS };
     for await (const _ of this.db.keys({ gte: 'u:', lt: 'u;', limit: 1 })) this.journalPending = true;
-    if (!this.headFile) return undefined;
-    const file = await this.readHeadFile();
+    if (!this.headStore) return undefined;
+    const file = await this.headStore.read();
     if (!file) {
       if (this.head.seq > 0)
         return {
@@ -182,92 +135,22 @@ export class AuditLog {
           to_seq: this.head.seq,
           reason: `the head file ${this.headFile} was missing (first start of a build that keeps it, or it was removed): entries cut before this start cannot be ruled out`,
         };
-      await this.writeHeadFile(this.head).catch((err: unknown) => this.onHeadError(err));
+      await this.writeHead(this.head).catch((err: unknown) => this.onHeadError(err));
       return undefined;
     }
-    const problem = await this.checkHeadFile(file, this.head.seq);
+    const problem = await this.headStore.check(file, this.head.seq);
     if (problem) return { from_seq: problem.expected, to_seq: this.head.seq, reason: problem.reason };
-    const macProblem = await this.checkHeadMac(file);
+    const macProblem = await this.headStore.checkMac(file);
     if (macProblem === 'out of reach') this.headToCheck = file;
     else if (macProblem) return { from_seq: file.seq, to_seq: this.head.seq, reason: macProblem };
     // Bring a lagging or older-format file up to the log (only with the key: an unMAC'd head is never written).
-    else if (file.seq !== this.head.seq || file.mac === undefined) await this.writeHeadFile(this.head).catch((err: unknown) => this.onHeadError(err));
+    else if (file.seq !== this.head.seq || file.mac === undefined) await this.writeHead(this.head).catch((err: unknown) => this.onHeadError(err));
     return undefined;
   }
 
   async close(): Promise<void> {
     await this.committing;
     await this.headWriter;
-  }
-
-  /**
-   * Compares the head file with the database, whose log ends at `end`. The file may lag (it is written after each
-   * batch); a file ahead of the log, or naming an entry the log does not hold, is a rollback or a cut.
-   */
-  private async checkHeadFile(file: HeadRecord, end: number): Promise<{ expected: number; reason: string } | undefined> {
-    const at = async (h: AuditHead): Promise<boolean> => h.seq === 0 || ((await this.db.get(seqKey(h.seq))) as AuditEntry | undefined)?.hash === h.hash;
-    // (An older build wrote the file before its batch and named the commit in flight: a log at its start is whole.)
-    if (file.from && end === file.from.seq && end < file.seq)
-      return (await at(file.from))
-        ? undefined
-        : { expected: file.from.seq, reason: `entry ${file.from.seq} is not the one the head file recorded: the log was replaced` };
-    if (end < file.seq)
-      return { expected: file.seq, reason: `the log ends at ${end} but the head file says ${file.seq}: entries were removed, or an older state was restored` };
-    return (await at(file)) ? undefined : { expected: file.seq, reason: `entry ${file.seq} is not the one the head file recorded: the log was replaced` };
-  }
-
-  /**
-   * The head file's MAC: undefined when it is the audit key's, 'out of reach' when the key is, else the reason. A
-   * file without one is accepted only where the log has no commit of this build either (an upgrade's first start).
-   */
-  private async checkHeadMac(file: HeadRecord): Promise<string | 'out of reach' | undefined> {
-    const want = await this.mac(headMacInput(file));
-    if (!want) return 'out of reach';
-    if (file.mac === undefined) {
-      const last = file.seq === 0 ? undefined : ((await this.db.get(seqKey(file.seq))) as AuditEntry | undefined);
-      if (last?.from === undefined) return undefined;
-      return `the head file (entry ${file.seq}) carries no MAC although the log's commits do: it was rewritten, so entries cut from the end cannot be ruled out`;
-    }
-    return want.toString('hex') === file.mac
-      ? undefined
-      : `the head file (entry ${file.seq}) carries a MAC the provider's audit key did not make: it was rewritten, so entries cut from the end cannot be ruled out`;
-  }
-
-  private async readHeadFile(): Promise<HeadRecord | undefined> {
-    let text: string;
-    try {
-      const fh = await open(this.headFile!, 'r');
-      try {
-        text = (await fh.readFile('utf8')).trim();
-      } finally {
-        await fh.close();
-      }
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
-    if (text === '') return undefined;
-    let h: HeadRecord;
-    try {
-      h = JSON.parse(text) as HeadRecord;
-    } catch {
-      throw new Error(`${this.headFile} is not an audit head file`);
-    }
-    const valid = (x: AuditHead | undefined): boolean => x !== undefined && Number.isInteger(x.seq) && typeof x.hash === 'string';
-    if (!valid(h) || (h.from !== undefined && !valid(h.from)) || (h.mac !== undefined && typeof h.mac !== 'string'))
-      throw new Error(`${this.headFile} is not an audit head file`);
-    return h;
-  }
-
-  /**
-   * Replaces the head file: a temp file written and synced, renamed over the file, the directory synced. A failure
-   * at any step leaves the previous file whole (and removes the temp file).
-   */
-  private async writeHeadFile(h: AuditHead): Promise<void> {
-    if (!this.headFile) return;
-    const mac = await this.mac(headMacInput(h));
-    if (!mac) return;
-    await replaceFileDurably(this.headFile, `${JSON.stringify({ seq: h.seq, hash: h.hash, mac: mac.toString('hex') })}\n`);
   }
 
   /** Brings the head file to `h` after its batch is durable, off the answer's path; the latest head wins. */
@@ -278,7 +161,7 @@ export class AuditLog {
         while (this.headWanted) {
           const next = this.headWanted;
           this.headWanted = undefined;
-          await this.writeHeadFile(next).catch((err: unknown) => this.onHeadError(err));
+          await this.writeHead(next).catch((err: unknown) => this.onHeadError(err));
         }
       } finally {
         this.headWriter = undefined;
@@ -329,7 +212,7 @@ export class AuditLog {
     const ops: BatchOp[] = [];
     const none = (): void => undefined;
     if (this.headToCheck) {
-      const problem = await this.checkHeadMac(this.headToCheck);
+      const problem = await this.headStore!.checkMac(this.headToCheck);
       if (problem && problem !== 'out of reach')
         before.push({
           event: 'rollback',
@@ -415,11 +298,11 @@ export class AuditLog {
   private async journal(group: Request[]): Promise<void> {
     const ops: BatchOp[] = [];
     const now = Date.now();
-    group.forEach((r, i) => {
+    for (const r of group) {
       const rec: Journaled = { event: r.event, key: r.key, detail: r.detail, time: new Date(now).toISOString() };
-      const id = `u:${String(now).padStart(15, '0')}:${String(i).padStart(4, '0')}:${randomBytes(4).toString('hex')}`;
+      const id = `u:${String(now).padStart(15, '0')}:${String(this.journalNext++).padStart(12, '0')}:${randomBytes(4).toString('hex')}`;
       ops.push(...r.extra, { type: 'put', sublevel: this.db, key: id, value: rec });
-    });
+    }
     if (!(await this.written(ops, group))) return;
     this.journalPending = true;
     for (const r of group) r.resolve(undefined);
@@ -496,11 +379,11 @@ export class AuditLog {
     const head = (await this.db.get('a:head')) as AuditHead | undefined;
     if (head && (head.seq !== expect - 1 || head.hash !== prev))
       return verdict({ seq: expect, reason: `the log ends at ${expect - 1} but its head says ${head.seq}: entries were removed from the end` });
-    if (this.headFile) {
-      const file = await this.readHeadFile();
-      const problem = file && (await this.checkHeadFile(file, expect - 1));
+    if (this.headStore) {
+      const file = await this.headStore.read();
+      const problem = file && (await this.headStore.check(file, expect - 1));
       if (problem) return verdict({ seq: problem.expected, reason: problem.reason });
-      const macProblem = file && (await this.checkHeadMac(file));
+      const macProblem = file && (await this.headStore.checkMac(file));
       if (macProblem && macProblem !== 'out of reach') return verdict({ seq: file.seq, reason: macProblem });
     }
     return verdict();

@@ -5,10 +5,8 @@
 import { access } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Config } from '../core/config.js';
-import { Pkcs11Provider } from './pkcs11.js';
 import type { KeyProvider } from './provider.js';
 import { readSecret } from './secrets.js';
-import { SoftwareProvider } from './software.js';
 
 export class HsmConfigError extends Error {
   override name = 'HsmConfigError';
@@ -27,9 +25,14 @@ export function checkHsmConfig(config: Config): string[] {
   return kinds;
 }
 
-export function createProvider(kind: string, config: Config, onLock: () => void): KeyProvider {
+/**
+ * The provider of a kind, its module loaded only when configured (the PKCS#11 binding, the keystore's HD-key code and
+ * its adaptor worker): in the bundle each stays a chunk of its own, which the keystore's worker thread runs.
+ */
+export async function createProvider(kind: string, config: Config, onLock: () => void): Promise<KeyProvider> {
   switch (kind) {
     case 'pkcs11': {
+      const { Pkcs11Provider } = await import('./pkcs11.js');
       const pinRef = config.str('hsm.pinfile');
       return new Pkcs11Provider({
         module: config.path('hsm.module')!,
@@ -41,6 +44,7 @@ export function createProvider(kind: string, config: Config, onLock: () => void)
       });
     }
     case 'software': {
+      const { SoftwareProvider } = await import('./software.js');
       const ref = config.str('hsm.passphrasefile');
       return new SoftwareProvider({
         file: config.path('hsm.keystore')!,
@@ -50,8 +54,10 @@ export function createProvider(kind: string, config: Config, onLock: () => void)
         passphrase: async () => (ref && (await keystoreExists(config)) ? readSecret(ref, 'hsm.passphrasefile') : undefined),
       });
     }
-    default:
+    default: {
+      const { SoftwareProvider } = await import('./software.js');
       return new SoftwareProvider({ network: config.network === 'main' ? 'main' : 'test' });
+    }
   }
 }
 
@@ -67,7 +73,7 @@ async function keystoreExists(config: Config): Promise<boolean> {
 export async function startProvider(kinds: string[], config: Config, log: Logger, onLock: () => void): Promise<KeyProvider> {
   const reasons: string[] = [];
   for (const [i, kind] of kinds.entries()) {
-    const p = createProvider(kind, config, onLock);
+    const p = await createProvider(kind, config, onLock);
     try {
       await p.initialize();
       if (i > 0) log.warn({ provider: kind, failed: reasons }, 'HSM FALLBACK: the preferred provider could not start; using a fallback');

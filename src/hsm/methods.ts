@@ -3,11 +3,10 @@
 import * as D from './declarations.js';
 import type * as bitcoin from 'bitcoinjs-lib';
 import { rpcError } from '../core/errors.js';
-import { implement, type MethodSpec } from '../core/methods.js';
+import { callerOf, implement, type MethodSpec } from '../core/methods.js';
 import { keyDescriptors } from './descriptor.js';
 import { addressesOf } from './psbt.js';
 import type { HsmService, KeyRecord } from './service.js';
-import { SoftwareProvider } from './software.js';
 
 const publicView = ({ handle: _h, ...k }: KeyRecord): Omit<KeyRecord, 'handle'> => k;
 
@@ -43,30 +42,30 @@ export function hsmMethods(svc: HsmService, network: bitcoin.Network, defaultUnl
       };
     }),
     implement(D.hsmGetxpub, () => {
-      const p = svc.provider;
-      if (!(p instanceof SoftwareProvider)) throw rpcError('Unsupported', 'only the software and simulator providers have an xpub');
+      const hd = svc.provider?.capabilities.hdAccount;
+      if (!hd) throw rpcError('Unsupported', 'only the software and simulator providers have an xpub');
       try {
-        return p.xpub();
+        return hd.xpub();
       } catch (err) {
         throw rpcError('Locked', (err as Error).message);
       }
     }),
     implement(D.hsmSign, async ({ key, digest, scheme }, ctx) => ({
-      signature: (await svc.sign(key, Buffer.from(digest, 'hex'), scheme, ctx.caller)).toString('hex'),
+      signature: (await svc.sign(key, Buffer.from(digest, 'hex'), scheme, callerOf(ctx))).toString('hex'),
       scheme,
     })),
     implement(D.hsmVerify, ({ key, digest, signature, scheme }) => svc.verify(key, Buffer.from(digest, 'hex'), Buffer.from(signature, 'hex'), scheme)),
-    implement(D.hsmSignpsbt, ({ psbt }, ctx) => svc.signPsbt(psbt, ctx.caller)),
+    implement(D.hsmSignpsbt, ({ psbt }, ctx) => svc.signPsbt(psbt, callerOf(ctx))),
     implement(D.hsmRotatekey, async ({ key }) => publicView(await svc.rotate(key))),
     implement(D.hsmDisablekey, async ({ key }) => publicView(await svc.disable(key))),
-    implement(D.hsmCreatekeystore, async ({ passphrase }, ctx) => ({ created: true, mnemonic: await svc.createKeystore(passphrase, ctx.caller) })),
-    implement(D.hsmUnlock, async ({ passphrase, timeout }, ctx) => (await svc.unlock(passphrase, timeout ?? defaultUnlockTimeout, ctx.caller), true)),
-    implement(D.hsmLock, async (_p, ctx) => (await svc.lock(ctx.caller), true)),
+    implement(D.hsmCreatekeystore, async ({ passphrase }, ctx) => ({ created: true, mnemonic: await svc.createKeystore(passphrase, callerOf(ctx)) })),
+    implement(D.hsmUnlock, async ({ passphrase, timeout }, ctx) => (await svc.unlock(passphrase, timeout ?? defaultUnlockTimeout, callerOf(ctx)), true)),
+    implement(D.hsmLock, async (_p, ctx) => (await svc.lock(callerOf(ctx)), true)),
     implement(D.hsmSetpolicy, async ({ subject, policy }, ctx) => {
       if (subject.startsWith('key:')) await svc.key(subject.slice(4));
-      return { subject, ...(await svc.setPolicy(subject, policy, ctx.caller)) };
+      return { subject, ...(await svc.setPolicy(subject, policy, callerOf(ctx))) };
     }),
-    implement(D.hsmCancelpolicy, ({ subject }, ctx) => svc.cancelPolicy(subject, ctx.caller)),
+    implement(D.hsmCancelpolicy, ({ subject }, ctx) => svc.cancelPolicy(subject, callerOf(ctx))),
     implement(D.hsmGetpolicy, async ({ subject }) => ({
       subject,
       policy: (await svc.policy.get(subject)) ?? null,
@@ -76,10 +75,11 @@ export function hsmMethods(svc: HsmService, network: bitcoin.Network, defaultUnl
     implement(D.hsmGetdescriptor, async ({ key }) => {
       const k = await svc.key(key);
       const p = svc.provider;
-      if (!(p instanceof SoftwareProvider) || k.provider !== p.kind)
+      const hd = p?.capabilities.hdAccount;
+      if (!hd || k.provider !== p?.kind)
         throw rpcError('Unsupported', 'descriptors with key origin exist for keystore keys only (a token key has no BIP32 path)');
       try {
-        return { key, ...keyDescriptors(p.fingerprint(), SoftwareProvider.path(k.handle), k.public_key) };
+        return { key, ...keyDescriptors(hd.fingerprint(), hd.keyPath(k.handle), k.public_key) };
       } catch (err) {
         throw rpcError('Locked', (err as Error).message);
       }

@@ -13,6 +13,7 @@ import {
   ProviderUnsupportedError,
   type Curve,
   type KeyProvider,
+  type ProviderCapabilities,
   type ProviderKey,
   type ProviderStatus,
   type Scheme,
@@ -50,6 +51,20 @@ export interface Pkcs11Options {
 
 export class Pkcs11Provider implements KeyProvider {
   readonly kind = 'pkcs11' as const;
+  /**
+   * A token signs with its key as it is (CKM_ECDSA): no adaptor, tweaked or Taproot signatures, no derived seeds.
+   * anyad picks each key's CKA_ID (others may share the token), and seals secrets under a data key wrapped on it.
+   */
+  readonly capabilities: ProviderCapabilities = {
+    passphraseKeystore: undefined,
+    hdAccount: undefined,
+    namedHandles: true,
+    taprootTweak: false,
+    adaptorSignatures: false,
+    tweakedKeys: false,
+    derivedSecrets: false,
+    sealing: 'wrapped-data-key',
+  };
   private p11: PKCS11 | undefined;
   private session: Buffer | undefined;
   private slot: Buffer | undefined;

@@ -1,5 +1,6 @@
 // The contract every key provider follows. Key material never leaves a provider: callers get public keys and
-// signatures. A provider says what it can do (curves, Schnorr) instead of pretending.
+// signatures. A provider says what it can do (curves, Schnorr, its capabilities) instead of pretending: the service
+// asks the declared capabilities, never the provider's class or kind.
 
 export type Curve = 'secp256k1' | 'p256';
 export type Scheme = 'ecdsa' | 'schnorr';
@@ -23,15 +24,66 @@ export interface ProviderStatus {
   info: Record<string, unknown>;
 }
 
+export interface SignOptions {
+  /** BIP341 tweak for a Taproot key-path spend (the signer signs with the tweaked key). */
+  tapTweak?: Uint8Array;
+}
+
+/** A keystore file encrypted under a passphrase: what hsm.createkeystore, hsm.unlock and hsm.lock act on. */
+export interface PassphraseKeystore {
+  /** Whether the keystore file exists (a first start with hsm.passphrasefile creates it). */
+  exists(): Promise<boolean>;
+  /** Creates the keystore with fresh entropy; answers its recovery words, once. */
+  create(passphrase: string): Promise<string>;
+  /** Decrypts the keystore; with timeoutSec > 0 it locks itself again after that long. */
+  unlock(passphrase: string, timeoutSec: number): Promise<void>;
+  lock(): void;
+}
+
+/** Keys that are BIP32 children of one account: its xpub, the master fingerprint and each key's path. */
+export interface HdAccount {
+  xpub(): string;
+  fingerprint(): string;
+  /** The key's BIP32 path below the master, in descriptor notation (h for hardened). */
+  keyPath(handle: string): string;
+}
+
+/** What a provider can do beyond the plain signatures every provider makes, declared by the provider itself. */
+export interface ProviderCapabilities {
+  /** A passphrase keystore to create, unlock and lock (the software provider); undefined: none (always usable). */
+  passphraseKeystore: PassphraseKeystore | undefined;
+  /** BIP32 account facts for xpubs and descriptors with key origin (software and simulator); undefined: none. */
+  hdAccount: HdAccount | undefined;
+  /**
+   * anyad names each new key's handle (a token's CKA_ID) and writes its intent before the key is made; a key held
+   * without an intent is someone else's (a token others may share), never adopted as an orphan.
+   */
+  namedHandles: boolean;
+  /** sign() takes SignOptions.tapTweak (BIP341 key-path spends). */
+  taprootTweak: boolean;
+  /** adaptorSign (and adaptorSignAll where present): a DLC's CETs. */
+  adaptorSignatures: boolean;
+  /** tweakedSign: BOLT 3 per-commitment and revocation keys. */
+  tweakedKeys: boolean;
+  /** derivedSecret: a per-channel seed kept derivable from the key. */
+  derivedSecrets: boolean;
+  /**
+   * How secrets at rest are sealed: 'seed' with sealingKey() (derived from the seed), 'wrapped-data-key' with a data
+   * key that wrapDataKey/unwrapDataKey keep under a key of the provider; undefined: the provider cannot seal.
+   */
+  sealing: 'seed' | 'wrapped-data-key' | undefined;
+}
+
 export interface KeyProvider {
   readonly kind: ProviderStatus['kind'];
+  readonly capabilities: ProviderCapabilities;
   initialize(): Promise<void>;
   close(): Promise<void>;
   status(): ProviderStatus;
   /** Creates a key; `id` is the handle to give it where the provider lets the caller choose (a token's CKA_ID). */
   generateKey(label: string, curve: Curve, id?: string): Promise<ProviderKey>;
   /** Signs a 32-byte digest. ECDSA answers a DER signature with low S; Schnorr a 64-byte BIP340 signature. */
-  sign(handle: string, digest: Uint8Array, scheme: Scheme): Promise<Uint8Array>;
+  sign(handle: string, digest: Uint8Array, scheme: Scheme, opts?: SignOptions): Promise<Uint8Array>;
   /**
    * True when sign() does its work off this thread (a token's C_Sign on the thread pool): the caller may then start
    * the signature first and prepare its audit entry while it runs. False (or absent) when sign() computes on this

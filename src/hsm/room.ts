@@ -54,9 +54,15 @@ export const hsmRoom: Room = {
     const kinds = checkHsmConfig(config);
     const db = await store.room('hsm');
     const network = bitcoinNetwork(config.network);
-    const service = new HsmService(kinds, config, db, store, network, log, bus, {
-      policyDelaySec: config.int('hsm.policydelay'),
-      changeGroup: config.str('hsm.changegroup') || undefined,
+    const service = new HsmService({
+      kinds,
+      config,
+      db,
+      store,
+      network,
+      log,
+      bus,
+      settings: { policyDelaySec: config.int('hsm.policydelay'), changeGroup: config.str('hsm.changegroup') || undefined },
     });
     const api: HsmApi = {
       addVeto: (name, veto) => service.addVeto(name, veto),

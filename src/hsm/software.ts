@@ -1,13 +1,11 @@
-// The software provider: a BIP39/BIP32 seed in an encrypted keystore file (scrypt, AES-256-GCM, mode 0600, replaced
-// atomically), unlocked by a passphrase from a file or credential at start, or by hsm.unlock with a timeout. Keys
-// are BIP32 children of the seed, so xpubs can be exported and BIP340 Schnorr (Taproot) is available.
+// The software provider: a BIP39/BIP32 seed in an encrypted keystore file (keystore-file.ts: scrypt, AES-256-GCM,
+// mode 0600, replaced atomically), unlocked by a passphrase from a file or credential at start, or by hsm.unlock with
+// a timeout. Keys are BIP32 children of the seed, so xpubs can be exported and BIP340 Schnorr (Taproot) is available.
 // The simulator provider is the same signing code over a fixed, public seed and no file: for regtest and tests
 // only, refused on mainnet by the factory.
 
-import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, scrypt as scryptCb } from 'node:crypto';
+import { createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { replaceFileDurably } from '../core/files.js';
-import { promisify } from 'node:util';
 import { HDKey } from '@scure/bip32';
 import { entropyToMnemonic, mnemonicToSeedSync, validateMnemonic } from '@scure/bip39';
 import { wordlist } from '@scure/bip39/wordlists/english.js';
@@ -16,68 +14,32 @@ import { rawToLowSDer, verifySignature } from './ecdsa.js';
 import { adaptorSign } from '../core/ecdsa-adaptor.js';
 import { AdaptorSigners } from './adaptor-worker.js';
 import { KeyedLock } from '../core/keyed-lock.js';
+import { passphraseProblem } from './passphrase.js';
+import { decryptKeystore, readKeystoreFile, writeKeystoreFile, type KeystoreSecret } from './keystore-file.js';
 import {
   ProviderError,
   ProviderLockedError,
   ProviderUnsupportedError,
   type Curve,
+  type HdAccount,
   type KeyProvider,
+  type PassphraseKeystore,
+  type ProviderCapabilities,
   type ProviderKey,
   type ProviderStatus,
   type Scheme,
+  type SignOptions,
 } from './provider.js';
 
-const scrypt = promisify(scryptCb) as (pw: string, salt: Buffer, len: number, opts: { N: number; r: number; p: number; maxmem: number }) => Promise<Buffer>;
 const N_ORDER = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
-const FORMAT = 'anya-keystore';
 /** Keys are children of m/0'/i' (hardened: a leaked child key and the xpub do not reveal siblings). */
 const ACCOUNT_PATH = "m/0'";
 /** BIP32 version bytes: xpub/xprv on mainnet, tpub/tprv on every test network (as Bitcoin Core prints them). */
 const VERSIONS = { main: { private: 0x0488ade4, public: 0x0488b21e }, test: { private: 0x04358394, public: 0x043587cf } };
 
-/**
- * Passphrases and Unicode (issue 26 item 10). The same text can reach anyad as different code points: "é" typed as
- * one code point (NFC, most keyboards) or as "e" and a combining accent (NFD, macOS file names, some input methods).
- * BIP39 settles this for its own passphrase by giving PBKDF2 the NFKD form, and so does this keystore
- * (files that say `norm: 'nfkd'`, every keystore made from now on): canonically equivalent spellings of a passphrase
- * are one passphrase and open the keystore alike. NFKD also folds compatibility characters into others (the "ﬁ"
- * ligature into "fi", full-width "Ａ" into "A", "²" into "2"), which would let a passphrase that looks different
- * open the keystore, silently; Bitcoin Core, for its part, normalises nothing and takes the bytes as typed. Here a
- * passphrase holding such characters is refused, saying why, when a keystore is created and when one is unlocked
- * (no keystore of this format can have one), so two passphrases open one keystore only when they are the same text.
- * Keystores written before (no `norm`) keep taking their passphrase as typed, as they were made.
- */
-export function passphraseProblem(passphrase: string): string | undefined {
-  if (passphrase.normalize('NFKC') !== passphrase.normalize('NFC'))
-    return 'the passphrase holds compatibility characters (ligatures, full-width, superscript or similar forms) that Unicode NFKD folds into other characters, so a different-looking passphrase would open the keystore; use their plain forms';
-  return undefined;
-}
-
-/** What scrypt is given: the NFKD form in keystores that say so (see passphraseProblem), else the string as typed. */
-const kdfPassword = (passphrase: string, norm: 'nfkd' | undefined): string => (norm === 'nfkd' ? passphrase.normalize('NFKD') : passphrase);
-
-interface KeystoreHeader {
-  format: typeof FORMAT;
-  version: 1;
-  kdf: { name: 'scrypt'; logN: number; r: number; p: number; salt: string; norm?: 'nfkd' };
-  cipher: { name: 'aes-256-gcm'; iv: string; tag: string };
-}
-interface KeystoreFile extends KeystoreHeader {
-  data: string;
-}
-interface KeystoreSecret {
-  mnemonic: string;
-  next: number;
-  disabled: number[];
-}
-
-export interface SignOptions {
-  /** BIP341 tweak for a Taproot key-path spend (the signer signs with the tweaked key). */
-  tapTweak?: Uint8Array;
-}
-
-export class SoftwareProvider implements KeyProvider {
+export class SoftwareProvider implements KeyProvider, PassphraseKeystore, HdAccount {
   readonly kind: 'software' | 'simulator';
+  readonly capabilities: ProviderCapabilities;
   private secret: KeystoreSecret | undefined;
   private root: HDKey | undefined;
   private lockTimer: NodeJS.Timeout | undefined;
@@ -108,6 +70,18 @@ export class SoftwareProvider implements KeyProvider {
     },
   ) {
     this.kind = opts.file ? 'software' : 'simulator';
+    // The keys are in reach of this code: every signature a contract needs, Taproot, and sealing under the seed.
+    this.capabilities = {
+      // (The simulator's seed is public and always open: nothing to unlock.)
+      passphraseKeystore: this.kind === 'software' ? this : undefined,
+      hdAccount: this,
+      namedHandles: false,
+      taprootTweak: true,
+      adaptorSignatures: true,
+      tweakedKeys: true,
+      derivedSecrets: true,
+      sealing: 'seed',
+    };
   }
 
   async initialize(): Promise<void> {
@@ -179,22 +153,10 @@ export class SoftwareProvider implements KeyProvider {
   /** Decrypts the keystore; with timeoutSec > 0 it locks itself again after that long. */
   async unlock(passphrase: string, timeoutSec: number): Promise<void> {
     if (this.kind !== 'software') return;
-    const file = await this.readFile();
+    const file = await readKeystoreFile(this.opts.file!);
     const problem = file.kdf.norm === 'nfkd' ? passphraseProblem(passphrase) : undefined;
     if (problem) throw new ProviderError(`${problem}: it cannot be this keystore's passphrase`);
-    const key = await this.deriveKey(passphrase, file);
-    let plain: Buffer;
-    try {
-      const d = createDecipheriv('aes-256-gcm', key, Buffer.from(file.cipher.iv, 'hex'));
-      d.setAAD(Buffer.from(JSON.stringify(header(file))));
-      d.setAuthTag(Buffer.from(file.cipher.tag, 'hex'));
-      plain = Buffer.concat([d.update(Buffer.from(file.data, 'base64')), d.final()]);
-    } catch {
-      // GCM cannot tell a wrong passphrase from a changed file; both mean: not unlocked, nothing touched.
-      throw new ProviderError('cannot decrypt the keystore: wrong passphrase, or the file was changed');
-    }
-    const secret = JSON.parse(plain.toString('utf8')) as KeystoreSecret;
-    plain.fill(0);
+    const secret = await decryptKeystore(file, passphrase);
     if (!validateMnemonic(secret.mnemonic, wordlist)) throw new ProviderError('the keystore holds no valid seed');
     this.unlockWith(secret);
     this.passphraseForWrites = passphrase;
@@ -225,6 +187,11 @@ export class SoftwareProvider implements KeyProvider {
     this.sealKey = undefined;
     this.passphraseForWrites = undefined;
     this.detail = 'locked';
+  }
+
+  /** Writes the keystore file (keystore-file.ts) under the passphrase, with this keystore's KDF cost and norm. */
+  private async write(secret: KeystoreSecret, passphrase: string, mustBeNew: boolean): Promise<void> {
+    await writeKeystoreFile(this.opts.file!, secret, passphrase, { logN: this.opts.logN ?? 15, norm: this.norm, mustBeNew });
   }
 
   private unlockWith(secret: KeystoreSecret): void {
@@ -261,6 +228,10 @@ export class SoftwareProvider implements KeyProvider {
   /** The BIP32 path of a key, in descriptor notation (h for hardened). */
   static path(handle: string): string {
     return `0h/${Number(handle)}h`;
+  }
+
+  keyPath(handle: string): string {
+    return SoftwareProvider.path(handle);
   }
 
   async auditMac(data: Uint8Array): Promise<Buffer | undefined> {
@@ -399,80 +370,6 @@ export class SoftwareProvider implements KeyProvider {
     if (!verifySignature('secp256k1', 'ecdsa', key.publicKey, digest, await this.sign(handle, digest, 'ecdsa')))
       throw new ProviderError(`key ${handle}: signature did not verify`);
   }
-
-  private async readFile(): Promise<KeystoreFile> {
-    let text: string;
-    try {
-      text = await readFile(this.opts.file!, 'utf8');
-    } catch (err) {
-      throw new ProviderError(`cannot read the keystore ${this.opts.file} (${(err as NodeJS.ErrnoException).code}); create one with hsm.createkeystore`);
-    }
-    let f: KeystoreFile;
-    try {
-      f = JSON.parse(text) as KeystoreFile;
-    } catch {
-      throw new ProviderError(`the keystore ${this.opts.file} is damaged (not JSON; truncated?)`);
-    }
-    if (
-      f.format !== FORMAT ||
-      f.version !== 1 ||
-      f.kdf?.name !== 'scrypt' ||
-      (f.kdf.norm !== undefined && f.kdf.norm !== 'nfkd') ||
-      f.cipher?.name !== 'aes-256-gcm' ||
-      typeof f.data !== 'string'
-    ) {
-      throw new ProviderError(`${this.opts.file} is not an anyad keystore, or was changed`);
-    }
-    if (!(f.kdf.logN >= 10 && f.kdf.logN <= 22 && f.kdf.r >= 1 && f.kdf.r <= 32 && f.kdf.p >= 1 && f.kdf.p <= 16))
-      throw new ProviderError(`the keystore's KDF parameters are out of range; refusing`);
-    return f;
-  }
-
-  private async deriveKey(passphrase: string, h: KeystoreHeader): Promise<Buffer> {
-    const N = 2 ** h.kdf.logN;
-    return scrypt(kdfPassword(passphrase, h.kdf.norm), Buffer.from(h.kdf.salt, 'hex'), 32, {
-      N,
-      r: h.kdf.r,
-      p: h.kdf.p,
-      maxmem: 256 * N * h.kdf.r + 1024 * 1024,
-    });
-  }
-
-  /**
-   * Encrypts and writes atomically: a temp file (0600), fsync, rename, fsync of the directory. A crash or a failed
-   * write leaves the old file whole. The file runs ahead of LevelDB only by a key index (generateKey writes `next`
-   * before the service's batch registers the key): a batch that then fails leaves an index nobody was told of, which
-   * the next start or unlock registers disabled (HsmService.adoptOrphans), never a key in use twice.
-   */
-  private async write(secret: KeystoreSecret, passphrase: string, mustBeNew: boolean): Promise<void> {
-    const file = this.opts.file!;
-    if (mustBeNew) {
-      const exists = await readFile(file).then(
-        () => true,
-        () => false,
-      );
-      if (exists) throw new ProviderError(`${file} already exists; anyad never overwrites a keystore`);
-    }
-    const hdr: KeystoreHeader = {
-      format: FORMAT,
-      version: 1,
-      kdf: { name: 'scrypt', logN: this.opts.logN ?? 15, r: 8, p: 1, salt: randomBytes(16).toString('hex'), ...(this.norm ? { norm: this.norm } : {}) },
-      cipher: { name: 'aes-256-gcm', iv: randomBytes(12).toString('hex'), tag: '' },
-    };
-    const key = await this.deriveKey(passphrase, hdr);
-    const c = createCipheriv('aes-256-gcm', key, Buffer.from(hdr.cipher.iv, 'hex'));
-    c.setAAD(Buffer.from(JSON.stringify(header(hdr))));
-    const data = Buffer.concat([c.update(Buffer.from(JSON.stringify(secret))), c.final()]).toString('base64');
-    const out: KeystoreFile = { ...hdr, cipher: { ...hdr.cipher, tag: c.getAuthTag().toString('hex') }, data };
-    // (A full disk or an I/O error at any step: the old keystore is whole, no temp file is left, and the caller gets
-    // the error as it is: nothing in memory moved, see generateKey and disableKey.)
-    await replaceFileDurably(file, `${JSON.stringify(out, null, 1)}\n`);
-  }
-}
-
-/** The authenticated header: everything but the tag and the ciphertext, so no parameter can be changed unnoticed. */
-function header(h: KeystoreHeader): unknown {
-  return { format: h.format, version: h.version, kdf: h.kdf, cipher: { name: h.cipher.name, iv: h.cipher.iv } };
 }
 
 /** BIP341: the private key for a tweaked output key (negate d when its point has odd Y, then add the tweak). */

@@ -30,11 +30,16 @@ describe('audit log: failed writes and an out-of-reach key', () => {
     const mac = async (data: Uint8Array): Promise<Buffer | undefined> =>
       (opts.keyed?.() ?? true) ? createHmac('sha256', KEY).update(data).digest() : undefined;
     const make = (): AuditLog =>
-      new AuditLog(db, headFile, mac, async (ops: BatchOp[]) => {
-        const err = fault.next;
-        fault.next = undefined;
-        if (err) throw err;
-        await store.batch(ops);
+      new AuditLog({
+        db,
+        headFile,
+        mac,
+        write: async (ops: BatchOp[]) => {
+          const err = fault.next;
+          fault.next = undefined;
+          if (err) throw err;
+          await store.batch(ops);
+        },
       });
     const headOnDisk = async (): Promise<{ seq: number; mac?: string }> => JSON.parse(await readFile(headFile, 'utf8')) as { seq: number; mac?: string };
     return { store, db, make, fault, headOnDisk };

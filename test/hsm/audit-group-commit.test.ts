@@ -28,9 +28,14 @@ describe('audit log group commit', () => {
     const db = await store.room('hsm');
     const batches: BatchOp[][] = [];
     const make = (): AuditLog =>
-      new AuditLog(db, headFile, mac, async (ops) => {
-        batches.push(ops);
-        await store.batch(ops);
+      new AuditLog({
+        db,
+        headFile,
+        mac,
+        write: async (ops) => {
+          batches.push(ops);
+          await store.batch(ops);
+        },
       });
     const log = make();
     return { store, log, batches, headFile, reopen: async () => make() };

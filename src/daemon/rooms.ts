@@ -10,5 +10,6 @@ import { rgbRoom } from '../adapters/rgb/room.js';
 import type { Room } from '../core/room.js';
 import { hsmRoom } from '../hsm/room.js';
 import { mlRoom } from '../ml/room.js';
+import { walletRoom } from '../wallet/room.js';
 
-export const ROOMS: readonly Room[] = [bitcoinRoom, hsmRoom, mlRoom, layer2Room, lightningRoom, rgbRoom, dlcRoom, channelsRoom];
+export const ROOMS: readonly Room[] = [bitcoinRoom, hsmRoom, mlRoom, walletRoom, layer2Room, lightningRoom, rgbRoom, dlcRoom, channelsRoom];

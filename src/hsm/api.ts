@@ -47,6 +47,17 @@ export interface ContractSigning {
 }
 
 /** What other rooms may use of the HSM: a veto on signatures, contract keys and signatures, secrets at rest. */
+/** A wallet account of the seed (BIP84 'wpkh', BIP86 'tr'): what a wallet's descriptors are made of. */
+export interface WalletAccount {
+  type: 'wpkh' | 'tr';
+  /** The master key's fingerprint, 8 hex digits. */
+  fingerprint: string;
+  /** Below the master, hardened steps with ': 84'/1'/0'. */
+  path: string;
+  /** tpub off mainnet. */
+  xpub: string;
+}
+
 export interface HsmApi {
   addVeto(name: string, veto: Veto): void;
   /**
@@ -84,6 +95,14 @@ export interface HsmApi {
    * was sealed on another token); BackendUnavailable (-32010) when the token is out of reach.
    */
   openSecret(purpose: string, sealed: string): Promise<Buffer>;
+  /** Why this HSM cannot hold a wallet (a PKCS#11 token: single keys, no seed), or undefined. */
+  walletRefusal(): string | undefined;
+  /**
+   * A wallet account of the seed. signPsbt signs the inputs whose key origin names it (master fingerprint and
+   * m/84'/coin'/0'/chain/index or m/86'/…), under the policy subjects key:wallet and group:wallet. Errors: Locked
+   * (-32012) while the keystore is locked, Unsupported (-32017) on a token.
+   */
+  walletAccount(type: 'wpkh' | 'tr'): Promise<WalletAccount>;
 }
 
 /** The handle a room lists in `requires` and passes to `ctx.use` for the HSM room's api. */

@@ -46,7 +46,18 @@ export interface HdAccount {
   fingerprint(): string;
   /** The key's BIP32 path below the master, in descriptor notation (h for hardened). */
   keyPath(handle: string): string;
+  /**
+   * A wallet account of the seed: 'wpkh' is BIP84's m/84'/coin'/0', 'tr' BIP86's m/86'/coin'/0' (coin 0 on main,
+   * 1 on every test network). Its path below the master (with ') and its xpub. Throws ProviderLockedError while locked.
+   */
+  walletAccount(type: WalletAccountType): { path: string; xpub: string };
+  /** Signs with the wallet account's key at chain/index (what a wallet PSBT input's key origin names). */
+  walletSign(type: WalletAccountType, chain: number, index: number, digest: Uint8Array, scheme: Scheme, opts?: SignOptions): Promise<Uint8Array>;
+  /** The public key (33 bytes) of the wallet account's key at chain/index. */
+  walletPublicKey(type: WalletAccountType, chain: number, index: number): Uint8Array;
 }
+
+export type WalletAccountType = 'wpkh' | 'tr';
 
 /** What a provider can do beyond the plain signatures every provider makes, declared by the provider itself. */
 export interface ProviderCapabilities {

@@ -10,6 +10,8 @@ import { contractDetail, contractProblem } from './contract.js';
 import type { SpendFacts } from './policy.js';
 import { applyDue } from './policy-changes.js';
 import { ownScripts, planPsbt, PsbtError, signPlanned, type SigningKey } from './psbt.js';
+import type { HdAccount } from './provider.js';
+import { walletKeys, walletRecord, WALLET_KEY_ID } from './wallet-keys.js';
 
 /**
  * The id the transaction will have: the unsigned transaction's when every input is segwit (witnesses are not part
@@ -26,10 +28,20 @@ function txidOf(psbt: bitcoin.Psbt): string | null {
   }
 }
 
+/** The wallet's keys of the PSBT (wallet-keys.ts); a locked keystore says so rather than leaving them unsigned. */
+function walletKeysOrLocked(hd: HdAccount, base64: string, network: bitcoin.Network): ReturnType<typeof walletKeys> {
+  try {
+    return walletKeys(hd, base64, network);
+  } catch (err) {
+    throw providerError(err);
+  }
+}
+
 function signingKeys(c: HsmContext, keys: KeyRecord[]): SigningKey[] {
   const p = c.need();
   const schnorr = p.status().schnorr;
   return keys
+    .filter((k) => k.id !== WALLET_KEY_ID)
     .filter((k) => (k.state === 'active' || k.state === 'retired') && k.curve === 'secp256k1' && k.provider === p.kind)
     .map((k) => ({
       id: k.id,
@@ -90,10 +102,13 @@ export async function signPsbt(
 ): Promise<PsbtSigned> {
   const bad = contract && contractProblem(contract);
   if (bad) throw rpcError('InvalidParams', bad);
-  const all = await c.keys();
+  const hd = c.need().capabilities.hdAccount;
+  const wallet = hd ? walletKeysOrLocked(hd, base64, c.network) : { keys: [], change: [] };
+  const withWallet = (keys: KeyRecord[]): KeyRecord[] => (wallet.keys.length > 0 ? [...keys, walletRecord(c.need().kind)] : keys);
+  const all = withWallet(await c.keys());
   let plan;
   try {
-    plan = planPsbt(base64, c.network, signingKeys(c, all));
+    plan = planPsbt(base64, c.network, [...signingKeys(c, all), ...wallet.keys]);
   } catch (err) {
     if (err instanceof PsbtError) throw rpcError('InvalidParams', err.message);
     throw err;
@@ -104,10 +119,10 @@ export async function signPsbt(
   // as change: a retired key's is its successor only) are read inside the critical section (issue 26 item 10).
   const subjects = [...new Set(plan.keys.flatMap((id) => subjectsOf(all.find((k) => k.id === id)!)))];
   return c.locks.run(subjects, async () => {
-    const now = await c.keys();
+    const now = withWallet(await c.keys());
     const byId = new Map(now.map((k) => [k.id, k]));
     const signers = plan.keys.map((id) => byId.get(id)!);
-    const change = signers.map((k) => changeScripts(c, k, now, byId));
+    const change = signers.map((k) => (k.id === WALLET_KEY_ID ? wallet.change : changeScripts(c, k, now, byId)));
     const outputs = plan.outputs.map((o) => ({
       address: o.address,
       own: change.every((set) => set.some((s) => s.equals(o.script))),

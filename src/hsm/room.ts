@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../core/config.js';
 import type { Room } from '../core/room.js';
+import { rpcError } from '../core/errors.js';
 import { bitcoinNetwork } from '../core/bitcoin-network.js';
 import { HSM_OPTIONS } from './options.js';
 import { HSM_POLICY } from './topics.js';
@@ -34,6 +35,8 @@ async function embeddedKeystoreConfig(config: Config, log: Logger): Promise<Conf
   );
   return config.withValues({ 'hsm.provider': ['software'], 'hsm.passphrasefile': file });
 }
+
+const WALLET_REFUSAL = 'a PKCS#11 token holds single keys, not a seed to derive wallet accounts from: the wallet needs the software keystore';
 
 export const hsmRoom: Room = {
   name: 'hsm',
@@ -80,6 +83,20 @@ export const hsmRoom: Room = {
       derivedSecret: (id, label, caller) => service.derivedSecret(id, label, caller),
       sealSecret: (purpose, plaintext) => service.sealSecret(purpose, plaintext),
       openSecret: (purpose, sealed) => service.openSecret(purpose, sealed),
+      walletRefusal: () => {
+        const p = service.provider;
+        const can = p ? p.capabilities.hdAccount !== undefined : kinds.some((k) => k !== 'pkcs11');
+        return can ? undefined : WALLET_REFUSAL;
+      },
+      walletAccount: async (type) => {
+        const hd = service.provider?.capabilities.hdAccount;
+        if (!hd) throw rpcError('Unsupported', WALLET_REFUSAL);
+        try {
+          return { type, fingerprint: hd.fingerprint(), ...hd.walletAccount(type) };
+        } catch (err) {
+          throw (await import('./context.js')).providerError(err);
+        }
+      },
     };
     return { service, methods: hsmMethods(service, network, config.int('hsm.unlocktimeout')), api };
   },

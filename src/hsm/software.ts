@@ -29,6 +29,7 @@ import {
   type ProviderStatus,
   type Scheme,
   type SignOptions,
+  type WalletAccountType,
 } from './provider.js';
 
 const N_ORDER = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
@@ -42,6 +43,8 @@ export class SoftwareProvider implements KeyProvider, PassphraseKeystore, HdAcco
   readonly capabilities: ProviderCapabilities;
   private secret: KeystoreSecret | undefined;
   private root: HDKey | undefined;
+  /** The wallet accounts (BIP84, BIP86) of the seed, held while unlocked like root. */
+  private accounts: Record<WalletAccountType, HDKey> | undefined;
   private lockTimer: NodeJS.Timeout | undefined;
   private detail = 'locked';
   /**
@@ -183,6 +186,9 @@ export class SoftwareProvider implements KeyProvider, PassphraseKeystore, HdAcco
     // JavaScript strings (the mnemonic, the passphrase) cannot be wiped; the key bytes can.
     this.root?.wipePrivateData();
     this.root = undefined;
+    this.accounts?.wpkh.wipePrivateData();
+    this.accounts?.tr.wipePrivateData();
+    this.accounts = undefined;
     this.sealKey?.fill(0);
     this.sealKey = undefined;
     this.passphraseForWrites = undefined;
@@ -205,6 +211,8 @@ export class SoftwareProvider implements KeyProvider, PassphraseKeystore, HdAcco
     this.sealKey = Buffer.from(hkdfSync('sha256', seed, Buffer.alloc(0), 'anyad secrets at rest v1', 32));
     seed.fill(0);
     this.root = master.derive(ACCOUNT_PATH);
+    const coin = this.opts.network === 'main' ? 0 : 1;
+    this.accounts = { wpkh: master.derive(`m/84'/${coin}'/0'`), tr: master.derive(`m/86'/${coin}'/0'`) };
     master.wipePrivateData();
     if (this.kind === 'software') this.detail = `keystore ${this.opts.file} unlocked`;
   }
@@ -232,6 +240,32 @@ export class SoftwareProvider implements KeyProvider, PassphraseKeystore, HdAcco
 
   keyPath(handle: string): string {
     return SoftwareProvider.path(handle);
+  }
+
+  private account(type: WalletAccountType): HDKey {
+    const a = this.accounts?.[type];
+    if (!a) throw new ProviderLockedError('the keystore is locked: call hsm.unlock');
+    return a;
+  }
+
+  walletAccount(type: WalletAccountType): { path: string; xpub: string } {
+    const coin = this.opts.network === 'main' ? 0 : 1;
+    return { path: `${type === 'wpkh' ? 84 : 86}'/${coin}'/0'`, xpub: this.account(type).publicExtendedKey };
+  }
+
+  private walletChild(type: WalletAccountType, chain: number, index: number): HDKey {
+    if (![0, 1].includes(chain) || !Number.isInteger(index) || index < 0 || index >= 0x80000000) throw new ProviderError(`no wallet key ${chain}/${index}`);
+    return this.account(type).deriveChild(chain).deriveChild(index);
+  }
+
+  walletPublicKey(type: WalletAccountType, chain: number, index: number): Uint8Array {
+    return this.walletChild(type, chain, index).publicKey!;
+  }
+
+  async walletSign(type: WalletAccountType, chain: number, index: number, digest: Uint8Array, scheme: Scheme, opts: SignOptions = {}): Promise<Uint8Array> {
+    if (digest.length !== 32) throw new ProviderError('digest must be 32 bytes');
+    const child = this.walletChild(type, chain, index);
+    return signWith(child, digest, scheme, opts);
   }
 
   async auditMac(data: Uint8Array): Promise<Buffer | undefined> {
@@ -265,19 +299,7 @@ export class SoftwareProvider implements KeyProvider, PassphraseKeystore, HdAcco
     if (digest.length !== 32) throw new ProviderError('digest must be 32 bytes');
     const { secret } = this.unlocked();
     if (secret.disabled.includes(Number(handle))) throw new ProviderError(`key ${handle} is disabled`);
-    const child = this.child(handle);
-    const priv = child.privateKey!;
-    try {
-      if (scheme === 'schnorr') {
-        const tweaked = opts.tapTweak ? tweakPrivate(priv, opts.tapTweak) : undefined;
-        const sig = schnorr.sign(digest, tweaked ?? priv, randomBytes(32));
-        tweaked?.fill(0);
-        return sig;
-      }
-      return rawToLowSDer(secp256k1.sign(digest, priv, { prehash: false, lowS: true }), 'secp256k1');
-    } finally {
-      child.wipePrivateData();
-    }
+    return signWith(this.child(handle), digest, scheme, opts);
   }
 
   async adaptorSign(handle: string, encryptionPoint: Uint8Array, digest: Uint8Array): Promise<Uint8Array> {
@@ -381,4 +403,20 @@ function tweakPrivate(priv: Uint8Array, tweak: Uint8Array): Uint8Array {
   if (t >= N_ORDER) throw new ProviderError('invalid taproot tweak');
   const out = (d + t) % N_ORDER;
   return Buffer.from(out.toString(16).padStart(64, '0'), 'hex');
+}
+
+/** ECDSA (DER, low S) or BIP340 Schnorr (key-path tweaked when asked) with a child key, wiped after. */
+function signWith(child: HDKey, digest: Uint8Array, scheme: Scheme, opts: SignOptions): Uint8Array {
+  const priv = child.privateKey!;
+  try {
+    if (scheme === 'schnorr') {
+      const tweaked = opts.tapTweak ? tweakPrivate(priv, opts.tapTweak) : undefined;
+      const sig = schnorr.sign(digest, tweaked ?? priv, randomBytes(32));
+      tweaked?.fill(0);
+      return sig;
+    }
+    return rawToLowSDer(secp256k1.sign(digest, priv, { prehash: false, lowS: true }), 'secp256k1');
+  } finally {
+    child.wipePrivateData();
+  }
 }

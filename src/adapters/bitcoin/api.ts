@@ -43,6 +43,11 @@ export interface BitcoinApi {
   listen(listener: ChainListener): void;
   /** The watcher's tip (undefined before its first round). */
   tip(): { height: number; hash: string } | undefined;
+  /**
+   * A transaction's raw hex (getrawtransaction; with the block it is in, a node without -txindex finds it too), e.g.
+   * the previous transaction a segwit v0 input's signer checks the amount in.
+   */
+  rawTransaction(txid: string, blockHash?: string): Promise<string>;
   /** A raw transaction (hex) in the shape the watcher gives (VerboseTx; values in BTC as the node gives them). */
   decode(hex: string): VerboseTx;
   /** A block in full (getblock verbosity 2), for a rescan. */

@@ -70,6 +70,11 @@ export const bitcoinRoom: Room = {
       listen: (listener) => service.watcher.listen(listener),
       tip: () => service.watcher.tip,
       block: (hash) => service.backend!.getBlockFull(hash),
+      // Without the block first (a node with -txindex, or the mempool; bcoin takes no third argument), then with it.
+      rawTransaction: (txid, blockHash) =>
+        service
+          .nodeCall<string>('getrawtransaction', txid, false)
+          .catch((err: unknown) => (blockHash ? service.nodeCall<string>('getrawtransaction', txid, false, blockHash) : Promise.reject(err))),
       decode: (hex) => decodeRawTx(Buffer.from(hex, 'hex')),
       createPsbt: (p) => createPsbt(p, bitcoinNetwork(config.network), (m, ...a) => service.nodeCall(m, ...a)),
       finalizePsbt: (base64) => finalizePsbt(base64, bitcoinNetwork(config.network)),

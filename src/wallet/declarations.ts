@@ -1,0 +1,201 @@
+// The wallet room's methods, as data (Bitcoin Core's wallet RPCs as the anchor: getbalances, listunspent,
+// listtransactions, getnewaddress, getrawchangeaddress, walletcreatefundedpsbt, send, lockunspent, listdescriptors).
+
+import { Type } from '@sinclair/typebox';
+import { declareMethod, NoParams, type MethodDeclaration } from '../core/methods.js';
+
+const Txid = Type.String({ pattern: '^[0-9a-f]{64}$', description: 'A txid (64 lower-case hex characters).' });
+const Sat = Type.Integer({ minimum: 0, maximum: 2_100_000_000_000_000 });
+const AddressTypeT = Type.Union([Type.Literal('wpkh'), Type.Literal('tr')], { default: 'wpkh', description: 'wpkh: BIP84 P2WPKH; tr: BIP86 P2TR.' });
+const Outputs = Type.Array(
+  Type.Object(
+    { address: Type.String({ minLength: 1, maxLength: 100 }), amount_sat: Type.Integer({ minimum: 1, maximum: 2_100_000_000_000_000 }) },
+    { additionalProperties: false },
+  ),
+  { minItems: 1, maxItems: 1000, description: 'Who is paid: address and amount in satoshis.' },
+);
+const FundParams = {
+  outputs: Outputs,
+  fee_rate: Type.Optional(
+    Type.Number({ minimum: 1, maximum: 100_000, description: "sat/vB; without it, the node's estimate for conf_target (or wallet.fallbackfee)." }),
+  ),
+  conf_target: Type.Integer({ minimum: 1, maximum: 1008, default: 6, description: 'Blocks, for the fee estimate.' }),
+  inputs: Type.Optional(
+    Type.Array(Type.Object({ txid: Txid, vout: Type.Integer({ minimum: 0, maximum: 100_000 }) }, { additionalProperties: false }), {
+      minItems: 1,
+      maxItems: 1000,
+      description: 'Spend exactly these coins of the wallet (no others are added).',
+    }),
+  ),
+  subtract_fee_from_outputs: Type.Array(Type.Integer({ minimum: 0, maximum: 999 }), {
+    default: [],
+    maxItems: 1000,
+    uniqueItems: true,
+    description: 'Indexes of outputs that pay the fee between them (equally), as Core.',
+  }),
+  replaceable: Type.Boolean({ default: true, description: 'Signal BIP125 replaceability (wallet.bumpfee can then raise the fee).' }),
+};
+
+const CoinT = Type.Object({
+  txid: Type.String(),
+  vout: Type.Integer(),
+  address: Type.String(),
+  amount_sat: Sat,
+  confirmations: Type.Integer(),
+  type: Type.String(),
+  internal: Type.Boolean({ description: 'A change output.' }),
+  coinbase: Type.Boolean(),
+  spendable: Type.Boolean({ description: 'Mature and not promised to a holder.' }),
+  reserved_by: Type.Union([Type.String(), Type.Null()]),
+  path: Type.String({ description: 'The key path from the master key.' }),
+});
+
+export const walletGetbalance = declareMethod({
+  name: 'wallet.getbalance',
+  summary: 'The wallet balance: confirmed, unconfirmed, immature (coinbase) and reserved (promised to a holder), in satoshis.',
+  params: NoParams,
+  result: Type.Object({ confirmed_sat: Sat, unconfirmed_sat: Sat, immature_sat: Sat, reserved_sat: Sat, total_sat: Sat }),
+  role: 'readonly',
+  errors: ['BackendUnavailable'],
+});
+
+export const walletListunspent = declareMethod({
+  name: 'wallet.listunspent',
+  summary: "The wallet's unspent coins, most confirmations first.",
+  params: Type.Object(
+    {
+      minconf: Type.Integer({ minimum: 0, maximum: 9_999_999, default: 0 }),
+      maxconf: Type.Integer({ minimum: 0, maximum: 9_999_999, default: 9_999_999 }),
+      limit: Type.Integer({ minimum: 1, maximum: 100_000, default: 10_000 }),
+    },
+    { additionalProperties: false },
+  ),
+  result: Type.Array(CoinT),
+  role: 'readonly',
+});
+
+export const walletListtransactions = declareMethod({
+  name: 'wallet.listtransactions',
+  summary: "The wallet's transactions, newest first: what each moved for the wallet, its fee when known, its state.",
+  params: Type.Object(
+    { count: Type.Integer({ minimum: 1, maximum: 10_000, default: 100 }), skip: Type.Integer({ minimum: 0, maximum: 10_000_000, default: 0 }) },
+    { additionalProperties: false },
+  ),
+  result: Type.Object({
+    total: Type.Integer(),
+    items: Type.Array(
+      Type.Object({
+        txid: Type.String(),
+        direction: Type.Union([Type.Literal('received'), Type.Literal('sent'), Type.Literal('self')]),
+        amount_sat: Type.Integer({ description: 'Received minus spent: negative when sending.' }),
+        fee_sat: Type.Union([Type.Integer(), Type.Null()]),
+        status: Type.String(),
+        confirmations: Type.Integer(),
+        height: Type.Union([Type.Integer(), Type.Null()]),
+        time: Type.Integer(),
+        coinbase: Type.Boolean(),
+        label: Type.Union([Type.String(), Type.Null()]),
+      }),
+    ),
+  }),
+  role: 'readonly',
+});
+
+const AddressResult = Type.Object({ address: Type.String(), type: Type.String(), path: Type.String(), index: Type.Integer() });
+
+export const walletGetnewaddress = declareMethod({
+  name: 'wallet.getnewaddress',
+  summary: 'A new receive address of the wallet (never handed out before).',
+  params: Type.Object({ type: AddressTypeT }, { additionalProperties: false }),
+  result: AddressResult,
+  role: 'user',
+  errors: ['BackendUnavailable'],
+});
+
+export const walletGetchangeaddress = declareMethod({
+  name: 'wallet.getchangeaddress',
+  summary: 'A new change address of the wallet (its internal chain).',
+  params: Type.Object({ type: AddressTypeT }, { additionalProperties: false }),
+  result: AddressResult,
+  role: 'user',
+  errors: ['BackendUnavailable'],
+});
+
+export const walletFundpsbt = declareMethod({
+  name: 'wallet.fundpsbt',
+  summary: "Outputs to a funded PSBT (Core's walletcreatefundedpsbt): coins chosen, change to the wallet, the coins promised to the PSBT until reserve_sec.",
+  description:
+    "The PSBT carries each input's witness UTXO and key origin; sign it with hsm.signpsbt (or any signer that holds the seed) and finish with chain.finalizepsbt and chain.broadcast. Errors name the amounts: insufficient funds, dust, a fee over wallet.maxtxfee (PolicyDenied, data.rule maxtxfee).",
+  params: Type.Object(
+    {
+      ...FundParams,
+      reserve_sec: Type.Optional(
+        Type.Integer({ minimum: 1, maximum: 31_536_000, description: 'How long the coins stay promised (default wallet.reservetime).' }),
+      ),
+    },
+    { additionalProperties: false },
+  ),
+  result: Type.Object({
+    psbt: Type.String(),
+    fee_sat: Sat,
+    change_pos: Type.Integer({ description: 'The change output, or -1.' }),
+    holder: Type.String({ description: 'The promise the coins are under (give it to wallet.release to free them).' }),
+    reserved_until: Type.String({ description: 'ISO time.' }),
+  }),
+  role: 'user',
+  errors: ['PolicyDenied', 'Conflict', 'BackendUnavailable'],
+});
+
+export const walletSend = declareMethod({
+  name: 'wallet.send',
+  summary: 'Pay outputs from the wallet: fund, sign through the HSM under its signing policy, broadcast.',
+  params: Type.Object(FundParams, { additionalProperties: false }),
+  result: Type.Object({ txid: Type.String(), fee_sat: Sat, hex: Type.String() }),
+  role: 'admin',
+  errors: ['PolicyDenied', 'Locked', 'Conflict', 'BackendUnavailable', 'BackendRejected'],
+});
+
+export const walletRelease = declareMethod({
+  name: 'wallet.release',
+  summary: 'Give back promised coins: those named, those of a holder, or (admin) all.',
+  params: Type.Object(
+    {
+      outpoints: Type.Optional(Type.Array(Type.String({ pattern: '^[0-9a-f]{64}:[0-9]{1,6}$' }), { minItems: 1, maxItems: 10_000 })),
+      holder: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    },
+    { additionalProperties: false },
+  ),
+  result: Type.Object({ released: Type.Array(Type.String()) }),
+  role: 'user',
+});
+
+export const walletListreservations = declareMethod({
+  name: 'wallet.listreservations',
+  summary: 'The coins promised now: to whom and until when.',
+  params: NoParams,
+  result: Type.Array(Type.Object({ outpoint: Type.String(), holder: Type.String(), expires_at: Type.String(), created_at: Type.String() })),
+  role: 'readonly',
+});
+
+export const walletListdescriptors = declareMethod({
+  name: 'wallet.listdescriptors',
+  summary: "The wallet's public descriptors with key origin and checksum (import them watch-only into Bitcoin Core or Sparrow).",
+  params: NoParams,
+  result: Type.Array(
+    Type.Object({ desc: Type.String(), type: Type.String(), internal: Type.Boolean(), next_index: Type.Integer(), range_end: Type.Integer() }),
+  ),
+  role: 'readonly',
+});
+
+export const WALLET_METHODS: readonly MethodDeclaration[] = [
+  walletGetbalance,
+  walletListunspent,
+  walletListtransactions,
+  walletGetnewaddress,
+  walletGetchangeaddress,
+  walletFundpsbt,
+  walletSend,
+  walletRelease,
+  walletListreservations,
+  walletListdescriptors,
+];

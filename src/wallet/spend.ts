@@ -1,0 +1,179 @@
+// Turning outputs into a funded PSBT: the outputs checked (address of this network, no dust as Core's relay policy
+// computes it), coins chosen by coinselect (bitcoinjs/coinselect: blackjack, then accumulative) with sizes of our
+// input and output types, change to the change chain, the fee checked against wallet.maxtxfee, and the PSBT built
+// with each input's witness UTXO and BIP32 origin (tap origin for P2TR), so the HSM and any other signer know the
+// key. Anti-fee-sniping locktime and BIP125 signalling as Core's wallet does.
+
+import coinSelect from 'coinselect';
+import accumulative from 'coinselect/accumulative.js';
+import * as bitcoin from 'bitcoinjs-lib';
+import { rpcError } from '../core/errors.js';
+import type { Coin } from './ledger.js';
+import type { AddressType, Derived } from './keys.js';
+
+/** Virtual sizes coinselect adds per input and output (TX_INPUT_BASE 41 + script, TX_OUTPUT_BASE 9 + script). */
+const INPUT_EXTRA: Record<AddressType, number> = { wpkh: 27, tr: 17 }; // 68 and 58 vB inputs
+const sized = (n: number): { length: number } => ({ length: n });
+
+/** Core's dust threshold at the default dust relay fee (3 sat/vB): the cost of creating and spending the output. */
+export function dustThreshold(script: Buffer): number {
+  const outputSize = 8 + 1 + script.length;
+  const witness = script.length >= 4 && script.length <= 42 && (script[0] === 0 || (script[0]! >= 0x51 && script[0]! <= 0x60));
+  return 3 * (outputSize + (witness ? 67 : 148));
+}
+
+export interface Recipient {
+  address: string;
+  amount_sat: number;
+}
+
+export interface FundRequest {
+  outputs: Recipient[];
+  /** sat/vB. */
+  feeRate: number;
+  /** Indexes of outputs that pay the fee (split equally), as Core's subtractfeefromoutputs. */
+  subtractFrom: number[];
+  replaceable: boolean;
+  /** The coins that may be used, best first; with `only`, every one of them is used and no other. */
+  candidates: Coin[];
+  only: boolean;
+  maxFee: number;
+  tipHeight: number;
+}
+
+export interface Funded {
+  psbt: bitcoin.Psbt;
+  inputs: Coin[];
+  fee_sat: number;
+  /** The change output's index, or -1. */
+  change_pos: number;
+}
+
+export function checkOutputs(outputs: Recipient[], network: bitcoin.Network): Buffer[] {
+  return outputs.map((o, i) => {
+    let script: Buffer;
+    try {
+      script = Buffer.from(bitcoin.address.toOutputScript(o.address, network));
+    } catch {
+      throw rpcError('InvalidParams', `outputs[${i}]: '${o.address.slice(0, 100)}' is not a valid address of this network`);
+    }
+    const dust = dustThreshold(script);
+    if (o.amount_sat < dust) throw rpcError('InvalidParams', `outputs[${i}]: ${o.amount_sat} sat is dust for this address (the least is ${dust} sat)`);
+    return script;
+  });
+}
+
+/** What the coin choice settled: the inputs, the outputs' amounts (after a fee taken from them), change and fee. */
+export interface Selection {
+  inputs: Coin[];
+  scripts: Buffer[];
+  amounts: number[];
+  change_sat: number;
+  fee_sat: number;
+}
+
+/** Chooses the coins and settles amounts, change and fee. */
+export function select(req: FundRequest, network: bitcoin.Network): Selection {
+  const scripts = checkOutputs(req.outputs, network);
+  const rate = Math.max(1, Math.ceil(req.feeRate));
+  const utxos = req.candidates.map((c) => ({ value: c.value_sat, script: sized(INPUT_EXTRA[c.type]), coin: c }));
+  const subtract = req.subtractFrom.length > 0;
+  const targets = req.outputs.map((o, i) => ({ value: o.amount_sat, script: sized(scripts[i]!.length) }));
+  // With the fee taken from the outputs, the coins need only cover the amounts: choose at a zero rate, then size.
+  const pick = req.only ? accumulative : coinSelect;
+  const chosen = pick(utxos, targets, subtract ? 0 : rate);
+  const total = req.candidates.reduce((s, c) => s + c.value_sat, 0);
+  const want = req.outputs.reduce((s, o) => s + o.amount_sat, 0);
+  if (!chosen.inputs || !chosen.outputs) {
+    throw rpcError(
+      'InvalidParams',
+      `insufficient funds: ${want} sat to send at ${rate} sat/vB, ${total} sat available${req.only ? ' in the given inputs' : ''}`,
+      {
+        available_sat: total,
+        amount_sat: want,
+      },
+    );
+  }
+  let inputs = chosen.inputs.map((u) => u.coin as Coin);
+  if (req.only) inputs = req.candidates; // the given inputs, all of them
+  const inSum = inputs.reduce((s, c) => s + c.value_sat, 0);
+  const amounts = req.outputs.map((o) => o.amount_sat);
+  const vsizeOf = (withChange: boolean): number =>
+    10 + inputs.reduce((s, c) => s + 41 + INPUT_EXTRA[c.type], 0) + scripts.reduce((s, sc) => s + 9 + sc.length, 0) + (withChange ? 31 : 0) + 1;
+  let fee: number;
+  let changeValue: number;
+  if (subtract) {
+    changeValue = inSum - want;
+    const withChange = changeValue >= 294;
+    fee = Math.ceil(vsizeOf(withChange) * req.feeRate);
+    if (!withChange) {
+      fee += changeValue;
+      changeValue = 0;
+    }
+    const share = Math.floor(fee / req.subtractFrom.length);
+    req.subtractFrom.forEach((i, k) => {
+      amounts[i] = amounts[i]! - share - (k === 0 ? fee - share * req.subtractFrom.length : 0);
+      const dust = dustThreshold(scripts[i]!);
+      if (amounts[i]! < dust)
+        throw rpcError('InvalidParams', `outputs[${i}]: after its share of the ${fee} sat fee, ${amounts[i]} sat is dust (the least is ${dust} sat)`);
+    });
+  } else {
+    const withChange = inSum - want - Math.ceil(vsizeOf(true) * req.feeRate) >= 294;
+    fee = Math.ceil(vsizeOf(withChange) * req.feeRate);
+    changeValue = withChange ? inSum - want - fee : 0;
+    if (!withChange) fee = inSum - want;
+    if (fee < 0) throw rpcError('InvalidParams', `insufficient funds: the inputs give ${inSum} sat for ${want} sat and a fee`);
+  }
+  if (fee > req.maxFee)
+    throw rpcError('PolicyDenied', `the fee ${fee} sat is over wallet.maxtxfee (${req.maxFee} sat)`, { rule: 'maxtxfee', fee_sat: fee, max_sat: req.maxFee });
+  return { inputs, scripts, amounts, change_sat: changeValue, fee_sat: fee };
+}
+
+/**
+ * The PSBT of a selection. A P2WPKH input carries its previous transaction too (`prevTx`): a segwit v0 signature
+ * does not commit to the amounts of the other inputs, so a signer checks them there (CVE-2020-14199).
+ */
+export function buildPsbt(
+  sel: Selection,
+  req: { replaceable: boolean; tipHeight: number },
+  network: bitcoin.Network,
+  keys: { change: () => Derived; origin: (c: Coin) => Derived; fingerprint: Buffer; prevTx: (txid: string) => Buffer | undefined },
+): Funded {
+  const { inputs, scripts, amounts } = sel;
+  const { change, origin, fingerprint } = keys;
+  const changeValue = sel.change_sat;
+  const psbt = new bitcoin.Psbt({ network });
+  psbt.setVersion(2);
+  psbt.setLocktime(req.tipHeight); // anti-fee-sniping, as Core's wallet
+  const sequence = req.replaceable ? 0xfffffffd : 0xfffffffe;
+  for (const c of inputs) {
+    const d = origin(c);
+    const base = { hash: c.txid, index: c.vout, sequence, witnessUtxo: { script: Buffer.from(c.script, 'hex'), value: BigInt(c.value_sat) } };
+    const prev = c.type === 'wpkh' ? keys.prevTx(c.txid) : undefined;
+    if (c.type === 'wpkh')
+      psbt.addInput({
+        ...base,
+        ...(prev ? { nonWitnessUtxo: prev } : {}),
+        bip32Derivation: [{ masterFingerprint: fingerprint, pubkey: d.pubkey, path: d.path }],
+      });
+    else {
+      const x = d.pubkey.subarray(1);
+      psbt.addInput({ ...base, tapInternalKey: x, tapBip32Derivation: [{ masterFingerprint: fingerprint, pubkey: x, path: d.path, leafHashes: [] }] });
+    }
+  }
+  scripts.forEach((script, i) => psbt.addOutput({ script, value: BigInt(amounts[i]!) }));
+  let changePos = -1;
+  if (changeValue > 0) {
+    const d = change();
+    changePos = psbt.txOutputs.length;
+    psbt.addOutput({ script: d.script, value: BigInt(changeValue), bip32Derivation: [{ masterFingerprint: fingerprint, pubkey: d.pubkey, path: d.path }] });
+  }
+  return { psbt, inputs, fee_sat: sel.fee_sat, change_pos: changePos };
+}
+
+/** Coins worth `amount` and the fee of spending them at `rate` into one P2WSH output (another room's funding). */
+export function pickCoins(candidates: Coin[], amount: number, rate: number): Coin[] | undefined {
+  const utxos = candidates.map((c) => ({ value: c.value_sat, script: sized(INPUT_EXTRA[c.type]), coin: c }));
+  const chosen = coinSelect(utxos, [{ value: amount, script: sized(34) }], Math.max(1, Math.ceil(rate)));
+  return chosen.inputs?.map((u) => u.coin as Coin);
+}

@@ -1,0 +1,23 @@
+// The wallet room's event.
+
+import { Type } from '@sinclair/typebox';
+import { defineTopic } from '../core/events.js';
+
+export const WALLET_TX = defineTopic({
+  name: 'wallet.tx',
+  summary:
+    'A wallet transaction was received, sent, confirmed, reorged (back to unconfirmed), conflicted (a double spend confirmed) or abandoned (a coinbase reorged out). seq grows by one per event and is kept across restarts: a subscriber tells an event it saw by it.',
+  data: Type.Object(
+    {
+      seq: Type.Integer({ minimum: 1 }),
+      txid: Type.String(),
+      status: Type.Union(['received', 'sent', 'confirmed', 'reorged', 'conflicted', 'abandoned'].map((s) => Type.Literal(s))),
+      height: Type.Union([Type.Integer(), Type.Null()]),
+      amount_sat: Type.Integer({ description: 'What it moved for the wallet: received minus spent (negative when sending).' }),
+      fee_sat: Type.Union([Type.Integer(), Type.Null()]),
+    },
+    { additionalProperties: false },
+  ),
+});
+
+export const WALLET_TOPICS = [WALLET_TX];

@@ -4,9 +4,10 @@
 // nothing to claim; revoked: the penalty), or by something that is none of them (the channel fails, loudly). The
 // work is the room's own: its HSM calls name `anyad sc (<cause>)`, the cause the event that started the look.
 
-import type * as bitcoin from 'bitcoinjs-lib';
+import * as bitcoin from 'bitcoinjs-lib';
+import type { SpendEvent } from '../bitcoin/api.js';
 import { get, list, ourPoint, save, terms, type ChannelContext } from './context.js';
-import { fundingMismatch, fundingSeen, spenderOf } from './chain-queries.js';
+import { fundingMismatch, fundingSeen, spenderOf, tipHeight, type Spender } from './chain-queries.js';
 import { perCommitmentPoint } from './keys.js';
 import { claim, delayedSign, revocationSign } from './penalties.js';
 import { isCommitmentOf } from './rules.js';
@@ -32,14 +33,15 @@ export async function lookAll(room: ChannelContext, caller: string): Promise<voi
         .catch((err: Error) => room.log.warn({ id: r.id, reason: err.message }, 'cancelled channel look failed'));
 }
 
-/** A watched transaction spent a funding outpoint: look at that channel now (a breach in the mempool is punished at once). */
-export async function lookSpends(room: ChannelContext, txid: string, spends: string[], caller: string): Promise<void> {
-  for (const r of await list(room)) {
-    if (!WATCHED.includes(r.state) || !spends.includes(`${r.funding_txid}:${r.funding_vout}`)) continue;
-    await room.locks
-      .run(r.id, () => look(room, r.id, caller, txid))
-      .catch((err: Error) => room.log.warn({ id: r.id, reason: err.message }, 'channel follow failed'));
-  }
+/**
+ * The bitcoin room saw a channel's funding output spent (a notification, mempool included): look at that channel
+ * now, with the spending transaction (a breach in the mempool is punished at once).
+ */
+export async function lookSpend(room: ChannelContext, e: SpendEvent, caller: string): Promise<void> {
+  const rec = (await list(room)).find((r) => r.id === e.id);
+  if (!rec || !WATCHED.includes(rec.state) || e.outpoint !== `${rec.funding_txid}:${rec.funding_vout}`) return;
+  const spent: Spender = { tx: bitcoin.Transaction.fromHex(e.hex), height: e.height };
+  await room.locks.run(rec.id, () => look(room, rec.id, caller, spent)).catch((err: Error) => room.log.warn({ id: rec.id, reason: err.message }, 'channel follow failed'));
 }
 
 /**
@@ -58,16 +60,11 @@ async function reviveCancelled(room: ChannelContext, id: string, caller: string)
 }
 
 /** What happened to one channel's funding output, and what to do about it. */
-async function look(room: ChannelContext, id: string, caller: string, spenderTxid?: string): Promise<void> {
+async function look(room: ChannelContext, id: string, caller: string, spent?: Spender): Promise<void> {
   let rec = await get(room, id);
   if (!WATCHED.includes(rec.state) || rec.funding_txid === null) return;
-  const tip = await room.chain.node<number>('getblockcount');
-  const out = await room.chain.node<{ confirmations: number; value: number; scriptPubKey?: { hex?: string } } | null>(
-    'gettxout',
-    rec.funding_txid,
-    rec.funding_vout,
-    true,
-  );
+  const tip = Math.max(tipHeight(room.chain), spent?.height ?? 0);
+  const out = await room.chain.utxo(rec.funding_txid, rec.funding_vout!);
   if (out) {
     // BOLT 2 channel_ready: the coin on chain at the funding outpoint is checked again, as the chain has it
     // (capacity and 2-of-2 script), before the channel is reported open — and at every look while it is open,
@@ -99,8 +96,9 @@ async function look(room: ChannelContext, id: string, caller: string, spenderTxi
     // Confirmed and spent already (while nobody looked): the spend is settled below; otherwise not on chain yet.
     if ((await fundingSeen(room.chain, rec)) !== 'on chain') return;
   }
-  // The transaction spending the funding output: the one a chain.tx event named, else a scan of the blocks since the last look, else the mempool.
-  const spender = await spenderOf(room.chain, rec.funding_txid, rec.funding_vout!, rec.scan_height, tip, [spenderTxid, rec.closing_txid]);
+  // The transaction spending the funding output: the one a notification gave, else ours, else a scan of the blocks
+  // since the last look (a spend in the mempool comes as a notification).
+  const spender = spent ?? (await spenderOf(room.chain, rec.funding_txid, rec.funding_vout!, rec.scan_height, tip, [rec.closing_txid]));
   if (!spender) return;
   await settle(room, rec, spender.tx, spender.height, tip, caller);
 }

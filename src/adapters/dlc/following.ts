@@ -58,7 +58,7 @@ export async function follow(ctx: DlcContext, blockHash: string): Promise<void> 
   // may still send its funding transaction.
   const open = (await list(ctx)).filter((r) => OPEN.includes(r.state) || (r.state === 'cancelled' && r.sign !== null));
   if (open.length === 0) return;
-  const header = await ctx.chain.node<{ height: number; mediantime?: number; time: number }>('getblockheader', blockHash);
+  const header = await ctx.chain.header(blockHash);
   for (const r of open)
     await ctx.locks
       .run(r.id, () => followOne(ctx, r.id, header, blockHash))

@@ -160,8 +160,8 @@ export class ChainNotifier implements ChainListener {
       for (const k of this.byTxid.get(tx.txid) ?? []) changed.set(k, { ...current(k), seen: { height: block.height, block_hash: block.hash } } as ConfirmWatch);
     }
     // Confirmations waiting for their depth are looked at again: this block may be the one that reaches it.
-    const deepen = [...this.records.entries()].filter(([k, r]) => r.kind === 'c' && r.seen && !sameTold(this.told.get(k), this.toldOf(r))).map(([k]) => k);
-    return this.write(changed, [...deepen], block.height);
+    const deepen = [...this.records.entries()].filter(([k, r]) => r.kind === 'c' && r.seen && this.told.get(k)?.block_hash !== r.seen.block_hash).map(([k]) => k);
+    return this.write(changed, deepen, block.height);
   }
 
   rewound(tip: { height: number; hash: string }): ListenerWrite | undefined {

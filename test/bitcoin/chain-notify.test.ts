@@ -130,6 +130,7 @@ describe('chain notifications: spends, confirmations, reorgs, restarts', () => {
     );
     assert.equal((heard[2] as ConfirmEvent).confirmations, 2);
     assert.equal((heard[1] as SpendEvent).block_hash, b1);
+    assert.equal((heard[1] as SpendEvent).hex, tx1.hex, 'the spending transaction, from the block');
   });
 
   it('a reorg that takes the block away is told (the spend and the confirmation), and the new block is told again', async () => {

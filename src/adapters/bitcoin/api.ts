@@ -137,6 +137,8 @@ export interface ChainNotifications {
   watchConfirm(w: { txid: string; depth: number; id: string }): Promise<void>;
   /** Every registration under `id` goes. */
   forget(id: string): Promise<void>;
+  /** The spend of a registered outpoint as the bitcoin room knows it now (told or not yet), or undefined. */
+  spendOf(w: { outpoint: string; id: string }): SpendEvent | undefined;
 }
 
 /** The handle a room lists in `requires` and passes to `ctx.use` for the bitcoin room's api. */

@@ -11,11 +11,12 @@
 // once the room's handler has finished: a room that was not listening (a restart, a room that opens later) is told
 // when it registers, and nothing already told is told again.
 
+import * as bitcoin from 'bitcoinjs-lib';
 import type { Logger } from 'pino';
 import { rpcError } from '../../core/errors.js';
 import type { BatchOp, RoomDb, Store } from '../../core/store.js';
 import type { VerboseBlock, VerboseTx } from './backend.js';
-import type { ChainListener, ChainNotifications, ChainHandlers, ListenerWrite, ReorgEvent } from './api.js';
+import type { ChainListener, ChainNotifications, ChainHandlers, ListenerWrite, ReorgEvent, SpendEvent } from './api.js';
 
 interface SpendSeen {
   txid: string;
@@ -77,6 +78,8 @@ export class ChainNotifier implements ChainListener {
     private readonly store: Store,
     private readonly log: Logger,
     private readonly tip: () => { height: number } | undefined,
+    /** A block serialised (hex): a spending transaction's bytes where the node's verbose block leaves them out (bcoin). */
+    private readonly rawBlock: (hash: string) => Promise<string>,
   ) {}
 
   async load(): Promise<void> {
@@ -100,7 +103,14 @@ export class ChainNotifier implements ChainListener {
       watchSpend: (w) => this.watchSpend(room, w),
       watchConfirm: (w) => this.watchConfirm(room, w),
       forget: (id) => this.forget(room, id),
+      spendOf: (w) => this.spendOf(room, w),
     };
+  }
+
+  private spendOf(room: string, w: { outpoint: string; id: string }): SpendEvent | undefined {
+    const r = this.records.get(keyOf({ room, id: w.id, kind: 's', target: w.outpoint.toLowerCase() }));
+    if (r?.kind !== 's' || !r.seen) return undefined;
+    return { id: r.id, outpoint: r.outpoint, txid: r.seen.txid, hex: r.seen.hex, height: r.seen.height, block_hash: r.seen.block_hash };
   }
 
   private async watchSpend(room: string, w: { outpoint: string; id: string }): Promise<void> {
@@ -147,21 +157,31 @@ export class ChainNotifier implements ChainListener {
     }
   }
 
-  connected(block: VerboseBlock): ListenerWrite | undefined {
+  async connected(block: VerboseBlock): Promise<ListenerWrite | undefined> {
     if (this.records.size === 0) return undefined;
     const changed = new Map<string, Registration>();
     const current = (k: string): Registration => changed.get(k) ?? this.records.get(k)!;
+    let raw: Map<string, string> | undefined;
     for (const tx of block.tx) {
       for (const input of tx.vin) {
         if (input.txid === undefined) continue;
-        for (const k of this.byOutpoint.get(`${input.txid}:${input.vout}`) ?? [])
-          changed.set(k, { ...current(k), seen: { txid: tx.txid, hex: tx.hex ?? '', height: block.height, block_hash: block.hash } } as SpendWatch);
+        for (const k of this.byOutpoint.get(`${input.txid}:${input.vout}`) ?? []) {
+          raw ??= tx.hex === undefined ? await this.blockTxs(block.hash) : undefined;
+          const hex = tx.hex ?? raw?.get(tx.txid) ?? '';
+          changed.set(k, { ...current(k), seen: { txid: tx.txid, hex, height: block.height, block_hash: block.hash } } as SpendWatch);
+        }
       }
       for (const k of this.byTxid.get(tx.txid) ?? []) changed.set(k, { ...current(k), seen: { height: block.height, block_hash: block.hash } } as ConfirmWatch);
     }
     // Confirmations waiting for their depth are looked at again: this block may be the one that reaches it.
     const deepen = [...this.records.entries()].filter(([k, r]) => r.kind === 'c' && r.seen && this.told.get(k)?.block_hash !== r.seen.block_hash).map(([k]) => k);
     return this.write(changed, deepen, block.height);
+  }
+
+  /** Every transaction of a block, serialised, by txid (read only when a registered spend is in it). */
+  private async blockTxs(hash: string): Promise<Map<string, string>> {
+    const block = bitcoin.Block.fromHex(await this.rawBlock(hash));
+    return new Map((block.transactions ?? []).map((t) => [t.getId(), t.toHex()]));
   }
 
   rewound(tip: { height: number; hash: string }): ListenerWrite | undefined {

@@ -1,9 +1,10 @@
-// What the room asks the bitcoin room about a channel's outputs: whether the node knows the funding transaction,
-// which transaction spends an output, and whether the coin at the funding outpoint is the channel's. Reads only.
+// What the room asks the bitcoin room about a channel's outputs: the chain notifications it registers for a
+// channel's funding, whether the node knows the funding transaction, which transaction spends an output, and
+// whether the coin at the funding outpoint is the channel's.
 
 import * as bitcoin from 'bitcoinjs-lib';
 import { rpcError } from '../../core/errors.js';
-import type { BitcoinApi, Utxo } from '../bitcoin/api.js';
+import type { BitcoinApi, ChainNotifications, Utxo } from '../bitcoin/api.js';
 import { checkFundingOutput } from './rules.js';
 import { fundingScript, p2wsh } from './transactions.js';
 import type { ChannelRecord } from './record.js';
@@ -25,6 +26,18 @@ export async function fundingSeen(chain: BitcoinApi, rec: ChannelRecord): Promis
   const tx = await chain.transaction(rec.funding_txid).catch(() => undefined);
   if (tx) return tx.confirmations >= 1 ? 'on chain' : 'in the mempool';
   return undefined;
+}
+
+/**
+ * Registers a channel's funding with the bitcoin room's chain notifications: its output's spend, its confirmation,
+ * and (ours) the spend of our first funding coin, which tells a cancelled channel's funding appeared after all.
+ */
+export async function watchChannel(notes: ChainNotifications, rec: ChannelRecord): Promise<void> {
+  if (rec.funding_txid === null || rec.funding_vout === null) return;
+  await notes.watchSpend({ outpoint: `${rec.funding_txid}:${rec.funding_vout}`, id: rec.id });
+  await notes.watchConfirm({ txid: rec.funding_txid, depth: 1, id: rec.id });
+  const coin = rec.role === 'opener' ? rec.utxos[0] : undefined;
+  if (coin) await notes.watchSpend({ outpoint: `${coin.txid}:${coin.vout}`, id: rec.id });
 }
 
 /** The height of the watcher's tip (where a later scan for a spend may start; never ahead of the node). */

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import * as bitcoin from 'bitcoinjs-lib';
 import { rpcError } from '../../core/errors.js';
-import { fundingSeen, tipHeight } from './chain-queries.js';
+import { fundingSeen, tipHeight, watchChannel } from './chain-queries.js';
 import { authentic, checkOurs, contract, get, list, message, ourPoint, read, save, signTheirs, type ChannelContext } from './context.js';
 import { field, MessageError, type Envelope } from './messages.js';
 import { asRpc, hex, newRecord, stored, toState, wrap, ZERO_HASH, type ChannelRecord, type ChannelStateName } from './record.js';
@@ -223,7 +223,7 @@ export async function onAccept(room: ChannelContext, rec: ChannelRecord, e: Enve
     scan_height: tipHeight(room.chain),
   };
   const sigTheirs = await signTheirs(room, next_, toState(rec.current), 0n, caller);
-  await room.notes.watchSpend({ outpoint: `${next_.funding_txid}:0`, id: rec.id });
+  await watchChannel(room.notes, next_);
   const saved = await save(room, { ...next_, state: 'funding', their_signed: 0 }, rec.state);
   const body = { funding_txid: saved.funding_txid, funding_vout: 0, funding_tx: tx.toHex(), sig: sigTheirs };
   return { rec: saved, reply: await message(room, saved, 'funding_created', body, caller) };
@@ -244,7 +244,7 @@ export async function onFundingCreated(room: ChannelContext, rec: ChannelRecord,
   const state = toState(rec.current);
   await checkOurs(room, withFunding, state, sig, caller);
   const ours = await signTheirs(room, withFunding, state, 0n, caller);
-  await room.notes.watchSpend({ outpoint: `${txid}:${vout}`, id: rec.id });
+  await watchChannel(room.notes, withFunding);
   // Our commitment 0, signed by them, is durable before our signature on theirs leaves.
   const saved = await save(room, { ...withFunding, current_sig: sig, their_signed: 0, state: 'funding' }, rec.state);
   return { rec: saved, reply: await message(room, saved, 'funding_signed', { sig: ours }, caller) };

@@ -18,11 +18,11 @@ import { bitcoinNetwork, chainHash } from '../../core/bitcoin-network.js';
 import type { EventBus } from '../../core/events.js';
 import type { RoomDb, Store } from '../../core/store.js';
 import type { Logger } from 'pino';
-import { CHAIN_BLOCK, type BitcoinApi, type SpendEvent } from '../bitcoin/api.js';
+import { CHAIN_BLOCK, type BitcoinApi } from '../bitcoin/api.js';
 import type { HsmApi } from '../../hsm/api.js';
 import { closeChannel, forceClose } from './closing.js';
 import { DEFAULT_POLICY, get, list, newSeedCache, save, type ChannelContext, type ChannelPolicy } from './context.js';
-import { lookAll, lookSpend } from './following.js';
+import { lookAll, onConfirmed, onSpent } from './following.js';
 import { accept, cancel, openChannel, type OpenParams } from './opening.js';
 import { receive, type Received } from './receive.js';
 import type { ChannelRecord, ChannelStateName } from './record.js';
@@ -65,7 +65,11 @@ export class ChannelService implements Service {
       bus,
       hsm,
       chain,
-      notes: chain.notifications('channels', { spent: (e) => this.spent(e) }),
+      notes: chain.notifications('channels', {
+        spent: (e) => this.told(() => onSpent(this.room, e, backgroundCaller('sc', 'chain.tx'))),
+        confirmed: (e) => this.told(() => onConfirmed(this.room, e, backgroundCaller('sc', 'chain.block'))),
+        reorged: (e) => this.room.log.warn({ id: e.id, txid: e.txid, height: e.height, kind: e.kind }, 'channel transaction taken out of the chain by a reorg'),
+      }),
       log,
       policy: settings.policy ?? DEFAULT_POLICY,
       net: bitcoinNetwork(network),
@@ -86,6 +90,8 @@ export class ChannelService implements Service {
       this.queue(() => lookAll(this.room, backgroundCaller('sc', 'chain.block')));
     });
     this.queue(() => this.resealClear());
+    // Once at start: every channel registered with the bitcoin room's notifications and looked at.
+    this.queue(() => lookAll(this.room, backgroundCaller('sc', 'start'), true));
     this.opened();
     this.cell.set('ok', 'following channels through the bitcoin room');
   }
@@ -100,15 +106,16 @@ export class ChannelService implements Service {
     return this.cell.get();
   }
 
-  private queue(f: () => Promise<void>): Promise<void> {
+  private queue(f: () => Promise<void>): void {
     this.following = this.following.then(f).catch((err: Error) => this.room.log.warn({ reason: err.message }, 'channel follow failed; next block retries'));
-    return this.following;
   }
 
-  /** A funding output spent (mempool included): that channel is looked at, in order with the rest of the room's work. */
-  private async spent(e: SpendEvent): Promise<void> {
+  /** A chain notification: handled once the room is open, in order with the rest of the room's work. */
+  private async told(f: () => Promise<void>): Promise<void> {
     await this.ready;
-    await this.queue(() => lookSpend(this.room, e, backgroundCaller('sc', 'chain.tx')));
+    const done = this.following.then(f);
+    this.following = done.catch((err: Error) => this.room.log.warn({ reason: err.message }, 'channel follow failed; the bitcoin room tells it again'));
+    await done;
   }
 
   /**

@@ -64,11 +64,11 @@ describe('chain notifications: spends, confirmations, reorgs, restarts', () => {
 
   const start = async (): Promise<void> => {
     heard = [];
-    const { started } = startInProcess(join(dir.path, 'anya'), [bitcoinRoom, listeningRoom(heard, handle)], [
-      `-bitcoind.rpcport=${node.port}`,
-      `-bitcoind.rpccookiefile=${node.cookieFile}`,
-      '-bitcoind.pollinterval=100',
-    ]);
+    const { started } = startInProcess(
+      join(dir.path, 'anya'),
+      [bitcoinRoom, listeningRoom(heard, handle)],
+      [`-bitcoind.rpcport=${node.port}`, `-bitcoind.rpccookiefile=${node.cookieFile}`, '-bitcoind.pollinterval=100'],
+    );
     daemon = await started;
   };
   const stop = async (): Promise<void> => {
@@ -141,13 +141,10 @@ describe('chain notifications: spends, confirmations, reorgs, restarts', () => {
     await hear('the spend reorged', (h) => h.ev === 'reorged' && h.id === 'coin');
     await hear('the confirmation reorged', (h) => h.ev === 'reorged' && h.id === 'tx1');
     const reorged = heard.slice(was).filter((h) => h.ev === 'reorged');
-    assert.deepEqual(
-      reorged.map((h) => [h.id, (h as ReorgEvent).kind, h.txid, (h as ReorgEvent).height, (h as ReorgEvent).block_hash]).sort(),
-      [
-        ['coin', 'spend', tx1.txid, h1, b1],
-        ['tx1', 'confirm', tx1.txid, h1, b1],
-      ],
-    );
+    assert.deepEqual(reorged.map((h) => [h.id, (h as ReorgEvent).kind, h.txid, (h as ReorgEvent).height, (h as ReorgEvent).block_hash]).sort(), [
+      ['coin', 'spend', tx1.txid, h1, b1],
+      ['tx1', 'confirm', tx1.txid, h1, b1],
+    ]);
     // bcoin 1.0.2 empties its mempool on invalidateblock, and refuses to mine on a transaction received before the
     // next block: a block first, then the spend again, seen in the mempool and then in a block of the new branch.
     const [empty] = await mine(1);

@@ -29,8 +29,6 @@ export interface BitcoinApi {
   rawBlock(hash: string): Promise<string>;
   /** sendrawtransaction; the node's refusal as BackendRejected naming `what` and the node's reason. */
   broadcast(txHex: string, what: string): Promise<string>;
-  /** Watches an outpoint for a room (owner 'room:<name>'): its spends come as chain.tx events, mempool included. */
-  watchOutpoint(outpoint: string, label: string, room: string): Promise<void>;
   /** bitcoind's estimatesmartfee for the target, sat/vB, or null where it has none. */
   coreEstimate(target: number): Promise<number | null>;
   /**

@@ -174,7 +174,9 @@ export class ChainNotifier implements ChainListener {
       for (const k of this.byTxid.get(tx.txid) ?? []) changed.set(k, { ...current(k), seen: { height: block.height, block_hash: block.hash } } as ConfirmWatch);
     }
     // Confirmations waiting for their depth are looked at again: this block may be the one that reaches it.
-    const deepen = [...this.records.entries()].filter(([k, r]) => r.kind === 'c' && r.seen && this.told.get(k)?.block_hash !== r.seen.block_hash).map(([k]) => k);
+    const deepen = [...this.records.entries()]
+      .filter(([k, r]) => r.kind === 'c' && r.seen && this.told.get(k)?.block_hash !== r.seen.block_hash)
+      .map(([k]) => k);
     return this.write(changed, deepen, block.height);
   }
 
@@ -265,7 +267,8 @@ export class ChainNotifier implements ChainListener {
       if (r.kind === 's') e.outpoint = r.outpoint;
       await h.reorged?.(e);
     }
-    if (now && r.kind === 's') await h.spent?.({ id: r.id, outpoint: r.outpoint, txid: now.txid, hex: r.seen!.hex, height: now.height, block_hash: now.block_hash });
+    if (now && r.kind === 's')
+      await h.spent?.({ id: r.id, outpoint: r.outpoint, txid: now.txid, hex: r.seen!.hex, height: now.height, block_hash: now.block_hash });
     if (now && r.kind === 'c') {
       const tip = this.height ?? this.tip()?.height ?? now.height!;
       await h.confirmed?.({ id: r.id, txid: r.txid, height: now.height!, block_hash: now.block_hash!, confirmations: tip - now.height! + 1 });

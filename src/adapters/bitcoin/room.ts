@@ -62,9 +62,6 @@ export const bitcoinRoom: Room = {
       blockTxids: (hash) => service.blockTxids(hash),
       rawBlock: (hash) => service.rawBlock(hash),
       broadcast: (txHex, what) => service.broadcast(txHex, what),
-      watchOutpoint: async (outpoint, label, room) => {
-        await service.watches.add({ outpoint, label }, `room:${room}`);
-      },
       coreEstimate: async (target) => (await service.backend!.estimateSmartFee(target)).sat_per_vb,
       notifications: (room, handlers) => service.notifier.notifications(room, handlers),
       utxo: (txid, vout) => service.utxo(txid, vout),

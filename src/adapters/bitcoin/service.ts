@@ -64,7 +64,13 @@ export class BitcoinService implements Service {
   ) {
     this.watches = new WatchList(db, store, opts.network);
     this.watcher = new ChainWatcher(client, db, store, bus, this.watches, log, opts.deepAt, opts.reorgWindow);
-    this.notifier = new ChainNotifier(db, store, log, () => this.watcher.tip, (hash) => this.rawBlock(hash));
+    this.notifier = new ChainNotifier(
+      db,
+      store,
+      log,
+      () => this.watcher.tip,
+      (hash) => this.rawBlock(hash),
+    );
     this.watcher.listen(this.notifier);
     // The watcher already fetched each block in full: its fee rates are read from that, not fetched again.
     this.watcher.onBlock = (block) => void this.noteBlock(block);

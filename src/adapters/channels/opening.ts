@@ -69,8 +69,7 @@ async function checkCoins(room: ChannelContext, utxos: OpenParams['utxos']): Pro
   for (const [i, u] of utxos.entries()) {
     const holder = taken.get(`${u.txid}:${u.vout}`);
     if (holder) throw rpcError('Conflict', `utxos[${i}] ${u.txid}:${u.vout} funds channel ${holder} already`, { channel: holder });
-    if (!(await room.chain.utxo(u.txid, u.vout)))
-      throw rpcError('NotFound', `utxos[${i}] ${u.txid}:${u.vout} is spent or does not exist`);
+    if (!(await room.chain.utxo(u.txid, u.vout))) throw rpcError('NotFound', `utxos[${i}] ${u.txid}:${u.vout} is spent or does not exist`);
   }
 }
 

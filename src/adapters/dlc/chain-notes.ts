@@ -7,6 +7,7 @@
 import type * as bitcoin from 'bitcoinjs-lib';
 import type { ConfirmEvent, ReorgEvent, SpendEvent } from '../bitcoin/api.js';
 import { get, list, parts, save } from './contracts.js';
+import { confirmations } from './funding.js';
 import type { ContractRecord, ContractState, DlcContext } from './context.js';
 
 const outpointOf = (input: bitcoin.Transaction['ins'][number]): string => `${Buffer.from(input.hash).reverse().toString('hex')}:${input.index}`;
@@ -25,12 +26,24 @@ export async function watchFunding(ctx: DlcContext, id: string, funding: bitcoin
   await ctx.notes.watchSpend({ outpoint: `${txid}:${fundOutputIndex}`, id });
 }
 
-/** At start: every contract the chain may still move (those signed before notifications existed included). */
+/**
+ * At start: every contract the chain may still move is registered (those signed before notifications existed
+ * included), and a funding not yet seen confirmed is asked about once: a registration made after the funding
+ * confirmed (an earlier anyad's contract) is never told of it.
+ */
 export async function watchAll(ctx: DlcContext): Promise<void> {
   for (const r of await list(ctx)) {
     if (!FOLLOWED.includes(r.state) || !r.funding_txid || !r.sign) continue;
     const { t } = await parts(ctx, r);
     await watchFunding(ctx, r.id, t.funding, t.fundOutputIndex);
+    if (r.state !== 'signed' && r.state !== 'broadcast' && r.state !== 'cancelled') continue;
+    const c = await confirmations(ctx, r.funding_txid, t.fundOutputIndex);
+    if (c === undefined) continue;
+    await ctx.locks.run(r.id, async () => {
+      let rec = await get(ctx, r.id);
+      if (rec.state === 'signed' || rec.state === 'cancelled') rec = await seen(ctx, rec);
+      if (c >= 1 && rec.state === 'broadcast') await save(ctx, { ...rec, state: 'confirmed' }, 'broadcast');
+    });
   }
 }
 
@@ -86,6 +99,7 @@ export function onReorged(ctx: DlcContext, e: ReorgEvent): void {
 
 /** The funding transaction seen by the node: signed (or cancelled) → broadcast. */
 async function seen(ctx: DlcContext, rec: ContractRecord): Promise<ContractRecord> {
-  if (rec.state === 'cancelled') ctx.log.warn({ id: rec.id, txid: rec.funding_txid }, 'DLC cancelled contract funded after all (the counterparty sent its funding): followed again');
+  if (rec.state === 'cancelled')
+    ctx.log.warn({ id: rec.id, txid: rec.funding_txid }, 'DLC cancelled contract funded after all (the counterparty sent its funding): followed again');
   return save(ctx, { ...rec, state: 'broadcast' }, rec.state);
 }

@@ -14,7 +14,6 @@ import { confirmations, fundingUnspent } from './funding.js';
 import { refund, settle } from './closing.js';
 import { hex, type DlcContext } from './context.js';
 
-
 /** An announcement from the configured oracles (dlc.oracle), verified; with the oracle it came from. */
 export async function fetchAnnouncement(ctx: DlcContext, eventId: string): Promise<{ announcement: string; oracle: string }> {
   if (ctx.oracles.length === 0) throw rpcError('Unsupported', 'no oracle is configured (dlc.oracle)');
@@ -59,9 +58,7 @@ export async function follow(ctx: DlcContext, blockHash: string): Promise<void> 
   if (open.length === 0) return;
   const header = await ctx.chain.header(blockHash);
   for (const r of open)
-    await ctx.locks
-      .run(r.id, () => followOne(ctx, r.id, header))
-      .catch((err: Error) => ctx.log.warn({ id: r.id, reason: err.message }, 'DLC follow failed'));
+    await ctx.locks.run(r.id, () => followOne(ctx, r.id, header)).catch((err: Error) => ctx.log.warn({ id: r.id, reason: err.message }, 'DLC follow failed'));
 }
 
 export async function followOne(ctx: DlcContext, id: string, header: { height: number; mediantime: number; time: number }): Promise<void> {

@@ -188,4 +188,15 @@ describe('chain notifications: spends, confirmations, reorgs, restarts', () => {
     await until('the watcher at the last block', () => Promise.resolve(handle.chain!.tip()?.hash === last ? true : undefined));
     assert.deepEqual(heard, [], 'after a second restart nothing is told again');
   });
+
+  it('refuses a malformed outpoint, txid, depth or id, naming what is wrong', async () => {
+    const notes = handle.notes!;
+    const refused = (re: RegExp) => (e: unknown) => (e as { code?: number }).code === -32602 && re.test((e as Error).message);
+    await assert.rejects(notes.watchSpend({ outpoint: 'zz:0', id: 'x' }), refused(/outpoint must be <txid>:<vout>/));
+    await assert.rejects(notes.watchSpend({ outpoint: `${'ab'.repeat(32)}:4294967296`, id: 'x' }), refused(/outpoint/));
+    await assert.rejects(notes.watchConfirm({ txid: 'ab', depth: 1, id: 'x' }), refused(/txid must be 32 bytes/));
+    await assert.rejects(notes.watchConfirm({ txid: 'ab'.repeat(32), depth: 0, id: 'x' }), refused(/depth must be 1 to 1000/));
+    await assert.rejects(notes.watchSpend({ outpoint: `${'ab'.repeat(32)}:0`, id: 'a:b' }), refused(/none of them ':'/));
+    await assert.rejects(notes.watchSpend({ outpoint: `${'ab'.repeat(32)}:0`, id: '' }), refused(/1 to 128 printable/));
+  });
 });

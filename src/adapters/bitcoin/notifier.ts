@@ -53,7 +53,8 @@ interface Told {
 
 const MAX_REGISTRATIONS = 250_000;
 const ROOM_NAME = /^[a-z][a-z0-9-]{0,31}$/;
-const ID = /^[\x21-\x7e]{1,128}$/;
+/** Printable, without ':' (the key's separator: one id's keys are never another's prefix). */
+const ID = /^[\x21-\x39\x3b-\x7e]{1,128}$/;
 const OUTPOINT = /^([0-9a-f]{64}):(\d{1,10})$/;
 const TXID = /^[0-9a-f]{64}$/;
 
@@ -127,11 +128,14 @@ export class ChainNotifier implements ChainListener {
   }
 
   private checkId(id: string): string {
-    if (!ID.test(id)) throw rpcError('InvalidParams', 'a notification id is 1 to 128 printable characters');
+    if (!ID.test(id)) throw rpcError('InvalidParams', "a notification id is 1 to 128 printable characters, none of them ':'");
     return id;
   }
 
-  /** A registration made again (every open of the room makes its own again) changes nothing. */
+  /**
+   * A registration made again (every open of the room makes its own again) changes nothing. Indexed once durable:
+   * a room registers before it sends the transaction concerned, so no block can hold it in between.
+   */
   private async register(r: Registration): Promise<void> {
     const key = keyOf({ ...r, target: targetOf(r) });
     if (this.records.has(key)) return;
@@ -281,11 +285,6 @@ export class ChainNotifier implements ChainListener {
       await this.store.batch([this.del(toldKey(key))]);
       this.told.delete(key);
     }
-  }
-
-  /** Resolves once every delivery queued so far is done. */
-  async settled(): Promise<void> {
-    await Promise.all(this.queues.values());
   }
 
   private index(key: string, r: Registration): void {

@@ -29,12 +29,25 @@ export interface BitcoinApi {
   rawBlock(hash: string): Promise<string>;
   /** sendrawtransaction; the node's refusal as BackendRejected naming `what` and the node's reason. */
   broadcast(txHex: string, what: string): Promise<string>;
-  /** Watches an outpoint for a room (owner 'room:<name>'): its spends come as chain.tx events, mempool included. */
-  watchOutpoint(outpoint: string, label: string, room: string): Promise<void>;
   /** bitcoind's estimatesmartfee for the target, sat/vB, or null where it has none. */
   coreEstimate(target: number): Promise<number | null>;
-  /** One call to bitcoind (its errors as they are), or BackendUnavailable at once when it is not connected. */
-  node<T>(method: string, ...params: unknown[]): Promise<T>;
+  /**
+   * Chain notifications for a room (LND's chainntnfs, LDK's Confirm): its handlers, registered once when it opens;
+   * what happened to its registrations while it was not listening is delivered then. The answer registers spends
+   * and confirmations under the room's own ids; registrations and what the room was told survive restarts.
+   */
+  notifications(room: string, handlers: ChainHandlers): ChainNotifications;
+  /**
+   * An unspent output as bitcoind's gettxout has it (mempool spends count as spent), or null: for coins the watcher
+   * cannot know, such as a counterparty's funding inputs.
+   */
+  utxo(txid: string, vout: number): Promise<Utxo | null>;
+  /** A transaction the node knows (its mempool, or its chain where it keeps a transaction index), or undefined. */
+  transaction(txid: string): Promise<{ hex: string; confirmations: number } | undefined>;
+  /** A block's header: its height, time and median time past (BIP113, what a locktime is measured against). */
+  header(hash: string): Promise<{ height: number; time: number; mediantime: number }>;
+  /** The hash of the main chain's block at a height. */
+  blockHash(height: number): Promise<string>;
   /**
    * Follows every block the watcher connects and every mempool transaction it sees, as LDK's Listen does: what the
    * listener writes goes into the watcher's own batch, so the listener's state moves with the watcher's tip, once
@@ -71,6 +84,64 @@ export interface ChainListener {
   rewound(tip: { height: number; hash: string }): ListenerWrite | undefined | Promise<ListenerWrite | undefined>;
   /** A transaction entered the mempool (seen once per transaction while it stays there). */
   mempool?(tx: VerboseTx): ListenerWrite | undefined | Promise<ListenerWrite | undefined>;
+  /** Whether the listener needs full blocks and the mempool now (a listener without it always does). */
+  active?(): boolean;
+}
+
+export interface Utxo {
+  value_sat: number;
+  /** The output script, hex. */
+  script: string;
+  /** 0 while the transaction that made it is in the mempool. */
+  confirmations: number;
+}
+
+/** The outpoint a room registered was spent: in the mempool (height null) or in a block. */
+export interface SpendEvent {
+  id: string;
+  outpoint: string;
+  txid: string;
+  /** The spending transaction, serialised. */
+  hex: string;
+  height: number | null;
+  block_hash: string | null;
+}
+
+/** A transaction a room registered reached its depth. */
+export interface ConfirmEvent {
+  id: string;
+  txid: string;
+  height: number;
+  block_hash: string;
+  confirmations: number;
+}
+
+/** A spend or confirmation the room was told of left the main chain (a reorg). */
+export interface ReorgEvent {
+  id: string;
+  kind: 'spend' | 'confirm';
+  outpoint?: string;
+  /** The spending transaction (spend) or the registered one (confirm). */
+  txid: string;
+  height: number;
+  block_hash: string;
+}
+
+/** A room's handlers: each event is delivered once (again after a restart only if its handler had not finished). */
+export interface ChainHandlers {
+  spent?(e: SpendEvent): void | Promise<void>;
+  confirmed?(e: ConfirmEvent): void | Promise<void>;
+  reorged?(e: ReorgEvent): void | Promise<void>;
+}
+
+/** What a room registers, under its own ids (a contract, a channel). Registering again is harmless. */
+export interface ChainNotifications {
+  watchSpend(w: { outpoint: string; id: string }): Promise<void>;
+  watchConfirm(w: { txid: string; depth: number; id: string }): Promise<void>;
+  /** Every registration under `id` goes. */
+  forget(id: string): Promise<void>;
+  /** The spend of a registered outpoint as the bitcoin room knows it now (told or not yet), or undefined. */
+  spendOf(w: { outpoint: string; id: string }): SpendEvent | undefined;
 }
 
 /** The handle a room lists in `requires` and passes to `ctx.use` for the bitcoin room's api. */

@@ -7,6 +7,8 @@ import type { BitcoindClient } from './client.js';
 
 export interface VerboseTx {
   txid: string;
+  /** The transaction serialised (Core's and bcoin's verbose answers carry it; decodeRawTx keeps it). */
+  hex?: string;
   /** Core's getblock verbosity 2 gives each non-coinbase transaction's fee (BTC) and vsize; bcoin does not. */
   fee?: number;
   vsize?: number;
@@ -98,6 +100,7 @@ export function decodeRawTx(raw: Buffer): VerboseTx {
   const tx = bitcoin.Transaction.fromBuffer(raw);
   return {
     txid: tx.getId(),
+    hex: raw.toString('hex'),
     vin: tx.ins.map((i) =>
       tx.isCoinbase() ? { coinbase: Buffer.from(i.script).toString('hex') } : { txid: Buffer.from(i.hash).reverse().toString('hex'), vout: i.index },
     ),

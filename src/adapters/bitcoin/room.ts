@@ -62,11 +62,12 @@ export const bitcoinRoom: Room = {
       blockTxids: (hash) => service.blockTxids(hash),
       rawBlock: (hash) => service.rawBlock(hash),
       broadcast: (txHex, what) => service.broadcast(txHex, what),
-      watchOutpoint: async (outpoint, label, room) => {
-        await service.watches.add({ outpoint, label }, `room:${room}`);
-      },
       coreEstimate: async (target) => (await service.backend!.estimateSmartFee(target)).sat_per_vb,
-      node: (method, ...params) => service.nodeCall(method, ...params),
+      notifications: (room, handlers) => service.notifier.notifications(room, handlers),
+      utxo: (txid, vout) => service.utxo(txid, vout),
+      transaction: (txid) => service.transaction(txid),
+      header: (hash) => service.header(hash),
+      blockHash: (height) => service.blockHash(height),
       listen: (listener) => service.watcher.listen(listener),
       tip: () => service.watcher.tip,
       block: (hash) => service.backend!.getBlockFull(hash),

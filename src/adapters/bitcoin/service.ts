@@ -13,6 +13,7 @@ import { ZmqListener, type ZmqEndpoints } from './zmq.js';
 import { BitcoindClient, BitcoindError, BitcoindUnreachable, toRpcError } from './client.js';
 import { ChainWatcher } from './watcher.js';
 import { WatchList } from './watchlist.js';
+import { ChainNotifier } from './notifier.js';
 
 /** Bitcoin Core's chain names, as getblockchaininfo reports them. */
 const CORE_CHAIN: Record<Network, string> = { main: 'main', test: 'test', signet: 'signet', regtest: 'regtest' };
@@ -42,6 +43,7 @@ export class BitcoinService implements Service {
   chainInfo: { chain: string; blocks: number; headers: number; verificationprogress: number } | undefined;
   readonly watcher: ChainWatcher;
   readonly watches: WatchList;
+  readonly notifier: ChainNotifier;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
@@ -62,6 +64,14 @@ export class BitcoinService implements Service {
   ) {
     this.watches = new WatchList(db, store, opts.network);
     this.watcher = new ChainWatcher(client, db, store, bus, this.watches, log, opts.deepAt, opts.reorgWindow);
+    this.notifier = new ChainNotifier(
+      db,
+      store,
+      log,
+      () => this.watcher.tip,
+      (hash) => this.rawBlock(hash),
+    );
+    this.watcher.listen(this.notifier);
     // The watcher already fetched each block in full: its fee rates are read from that, not fetched again.
     this.watcher.onBlock = (block) => void this.noteBlock(block);
     this.zmq = new ZmqListener(
@@ -104,6 +114,7 @@ export class BitcoinService implements Service {
   async open(): Promise<void> {
     await this.watches.load();
     await this.watcher.load();
+    await this.notifier.load();
     if (this.zmq.configured) this.zmq.start();
     try {
       await this.round();
@@ -277,6 +288,33 @@ export class BitcoinService implements Service {
         throw rpcError('BackendRejected', `bitcoind rejected ${what} transaction: ${err.message}`, { reason: err.message, bitcoind_code: err.code });
       throw toRpcError(err);
     }
+  }
+
+  /** gettxout, mempool included: the coin while it is unspent, else null. */
+  async utxo(txid: string, vout: number): Promise<{ value_sat: number; script: string; confirmations: number } | null> {
+    const out = await this.nodeCall<{ value: number; confirmations?: number; scriptPubKey?: { hex?: string } } | null>('gettxout', txid, vout, true);
+    if (!out) return null;
+    return { value_sat: Math.round(out.value * 1e8), script: out.scriptPubKey?.hex ?? '', confirmations: out.confirmations ?? 0 };
+  }
+
+  /** getrawtransaction: the node's mempool, or its chain where it keeps a transaction index; undefined when it does not know it. */
+  async transaction(txid: string): Promise<{ hex: string; confirmations: number } | undefined> {
+    try {
+      const t = await this.nodeCall<{ hex: string; confirmations?: number }>('getrawtransaction', txid, true);
+      return { hex: t.hex, confirmations: t.confirmations ?? 0 };
+    } catch (err) {
+      if (err instanceof BitcoindError) return undefined; // "No such mempool or blockchain transaction" and the like
+      throw err;
+    }
+  }
+
+  async header(hash: string): Promise<{ height: number; time: number; mediantime: number }> {
+    const h = await this.nodeCall<{ height: number; time: number; mediantime?: number }>('getblockheader', hash);
+    return { height: h.height, time: h.time, mediantime: h.mediantime ?? h.time };
+  }
+
+  blockHash(height: number): Promise<string> {
+    return this.nodeCall<string>('getblockhash', height);
   }
 
   async rawBlock(hash: string): Promise<string> {

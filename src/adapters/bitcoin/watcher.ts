@@ -64,7 +64,7 @@ export class ChainWatcher {
 
   /** Whether blocks must be read in full and the mempool looked at: something is watched, or a room listens. */
   private following(): boolean {
-    return this.watches.size() > 0 || this.listeners.length > 0;
+    return this.watches.size() > 0 || this.listeners.some((l) => l.active?.() ?? true);
   }
 
   /** Each listener's writes for one step, gathered in order; `after` runs once the batch holding them is durable. */
@@ -348,7 +348,7 @@ export class ChainWatcher {
 
   /** A transaction that entered the mempool (from getrawmempool or ZMQ rawtx): record and report it if watched. */
   async considerMempoolTx(tx: VerboseTx): Promise<void> {
-    if (this.listeners.length > 0) {
+    if (this.listeners.some((l) => l.active?.() ?? true)) {
       const ops: BatchOp[] = [];
       const after = await this.gather((l) => l.mempool?.(tx), ops);
       if (ops.length > 0) await this.store.batch(ops);

@@ -1,8 +1,10 @@
-// What the room asks the bitcoin room about a channel's outputs: whether the node knows the funding transaction,
-// which transaction spends an output, and whether the coin at the funding outpoint is the channel's. Reads only.
+// What the room asks the bitcoin room about a channel's outputs: the chain notifications it registers for a
+// channel's funding, whether the node knows the funding transaction, which transaction spends an output, and
+// whether the coin at the funding outpoint is the channel's.
 
 import * as bitcoin from 'bitcoinjs-lib';
-import type { BitcoinApi } from '../bitcoin/api.js';
+import { rpcError } from '../../core/errors.js';
+import type { BitcoinApi, ChainNotifications, Utxo } from '../bitcoin/api.js';
 import { checkFundingOutput } from './rules.js';
 import { fundingScript, p2wsh } from './transactions.js';
 import type { ChannelRecord } from './record.js';
@@ -19,18 +21,37 @@ export interface Spender {
  */
 export async function fundingSeen(chain: BitcoinApi, rec: ChannelRecord): Promise<'in the mempool' | 'on chain' | undefined> {
   if (rec.funding_txid === null || rec.funding_vout === null) return undefined;
-  const out = await chain.node<{ confirmations?: number } | null>('gettxout', rec.funding_txid, rec.funding_vout, true);
-  if (out) return (out.confirmations ?? 0) >= 1 ? 'on chain' : 'in the mempool';
-  const tx = await chain.node<{ confirmations?: number }>('getrawtransaction', rec.funding_txid, true).catch(() => undefined);
-  if (tx) return (tx.confirmations ?? 0) >= 1 ? 'on chain' : 'in the mempool';
+  const out = await chain.utxo(rec.funding_txid, rec.funding_vout);
+  if (out) return out.confirmations >= 1 ? 'on chain' : 'in the mempool';
+  const tx = await chain.transaction(rec.funding_txid).catch(() => undefined);
+  if (tx) return tx.confirmations >= 1 ? 'on chain' : 'in the mempool';
   return undefined;
 }
 
+/**
+ * Registers a channel's funding with the bitcoin room's chain notifications: its output's spend, its confirmation,
+ * and (ours) the spend of our first funding coin, which tells a cancelled channel's funding appeared after all.
+ */
+export async function watchChannel(notes: ChainNotifications, rec: ChannelRecord): Promise<void> {
+  if (rec.funding_txid === null || rec.funding_vout === null) return;
+  await notes.watchSpend({ outpoint: `${rec.funding_txid}:${rec.funding_vout}`, id: rec.id });
+  await notes.watchConfirm({ txid: rec.funding_txid, depth: 1, id: rec.id });
+  const coin = rec.role === 'opener' ? rec.utxos[0] : undefined;
+  if (coin) await notes.watchSpend({ outpoint: `${coin.txid}:${coin.vout}`, id: rec.id });
+}
+
+/** The height of the watcher's tip (where a later scan for a spend may start; never ahead of the node). */
+export function tipHeight(chain: BitcoinApi): number {
+  const at = chain.tip();
+  if (!at) throw rpcError('BackendUnavailable', 'the chain watcher has not reached the tip yet', { service: 'bitcoind' });
+  return at.height;
+}
+
 /** Why the coin at the funding outpoint is not this channel's funding output, or undefined when it is. */
-export function fundingMismatch(rec: ChannelRecord, out: { value: number; scriptPubKey?: { hex?: string } }): string | undefined {
+export function fundingMismatch(rec: ChannelRecord, out: Utxo): string | undefined {
   try {
     checkFundingOutput(
-      { value: BigInt(Math.round(out.value * 1e8)), script: Buffer.from(out.scriptPubKey?.hex ?? '', 'hex') },
+      { value: BigInt(out.value_sat), script: Buffer.from(out.script, 'hex') },
       BigInt(rec.capacity_sat),
       p2wsh(fundingScript(rec.ours.funding, rec.theirs!.funding)),
       'the transaction on chain',
@@ -41,7 +62,10 @@ export function fundingMismatch(rec: ChannelRecord, out: { value: number; script
   }
 }
 
-/** The transaction spending an output: one of the hinted ones, else in a block from `fromHeight` to the tip, else in the mempool. */
+/**
+ * The transaction spending an output: one of the hinted ones (our own, or the one a chain notification named, a
+ * mempool spend included), else in a block from `fromHeight` to the tip.
+ */
 export async function spenderOf(
   chain: BitcoinApi,
   txid: string,
@@ -52,22 +76,16 @@ export async function spenderOf(
 ): Promise<Spender | undefined> {
   const spends = (tx: bitcoin.Transaction): boolean => tx.ins.some((i) => Buffer.from(i.hash).reverse().toString('hex') === txid && i.index === vout);
   for (const h of hints.filter((x): x is string => !!x)) {
-    const v = await chain.node<{ hex: string; confirmations?: number }>('getrawtransaction', h, true).catch(() => undefined);
+    const v = await chain.transaction(h).catch(() => undefined);
     if (v) {
       const tx = bitcoin.Transaction.fromHex(v.hex);
       if (spends(tx)) return { tx, height: v.confirmations ? tip - v.confirmations + 1 : null };
     }
   }
   for (let h = Math.max(fromHeight, 1); h <= tip; h++) {
-    const block = bitcoin.Block.fromHex(await chain.rawBlock(await chain.node<string>('getblockhash', h)));
+    const block = bitcoin.Block.fromHex(await chain.rawBlock(await chain.blockHash(h)));
     const tx = block.transactions?.find(spends);
     if (tx) return { tx, height: h };
-  }
-  for (const id of (await chain.node<string[]>('getrawmempool')).slice(0, 5000)) {
-    const v = await chain.node<string>('getrawtransaction', id, false).catch(() => undefined);
-    if (!v) continue;
-    const tx = bitcoin.Transaction.fromHex(v);
-    if (spends(tx)) return { tx, height: null };
   }
   return undefined;
 }

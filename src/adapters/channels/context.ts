@@ -11,7 +11,7 @@ import type { KeyedLock } from '../../core/keyed-lock.js';
 import { rpcError } from '../../core/errors.js';
 import type { EventBus } from '../../core/events.js';
 import type { RoomDb, Store } from '../../core/store.js';
-import type { BitcoinApi } from '../bitcoin/api.js';
+import type { BitcoinApi, ChainNotifications } from '../bitcoin/api.js';
 import type { ContractSigning, HsmApi } from '../../hsm/api.js';
 import { perCommitmentPoint } from './keys.js';
 import { checkCounterpartySig, checkNextState, signatureEncodingProblem, type StateRule } from './rules.js';
@@ -43,6 +43,8 @@ export interface ChannelContext {
   readonly bus: EventBus;
   readonly hsm: HsmApi;
   readonly chain: BitcoinApi;
+  /** The room's chain notifications (its funding outputs' spends), from the bitcoin room. */
+  readonly notes: ChainNotifications;
   readonly log: Logger;
   readonly policy: ChannelPolicy;
   readonly net: bitcoin.Network;

@@ -4,9 +4,10 @@
 // nothing to claim; revoked: the penalty), or by something that is none of them (the channel fails, loudly). The
 // work is the room's own: its HSM calls name `anyad sc (<cause>)`, the cause the event that started the look.
 
-import type * as bitcoin from 'bitcoinjs-lib';
+import * as bitcoin from 'bitcoinjs-lib';
+import type { ConfirmEvent, SpendEvent } from '../bitcoin/api.js';
 import { get, list, ourPoint, save, terms, type ChannelContext } from './context.js';
-import { fundingMismatch, fundingSeen, spenderOf } from './chain-queries.js';
+import { fundingMismatch, fundingSeen, spenderOf, tipHeight, watchChannel, type Spender } from './chain-queries.js';
 import { perCommitmentPoint } from './keys.js';
 import { claim, delayedSign, revocationSign } from './penalties.js';
 import { isCommitmentOf } from './rules.js';
@@ -14,38 +15,67 @@ import { MAX_INDEX, SecretStore } from './shachain.js';
 import { openSecrets } from './secrets.js';
 import { revivable, WATCHED } from './state.js';
 import { closingTx, commitmentNumberOf, p2wsh, toLocalOf } from './transactions.js';
-import { other, toState, type ChannelRecord } from './record.js';
+import { other, toState, type ChannelRecord, type ChannelStateName } from './record.js';
 
 /** Blocks between two writes of a channel's scan mark (its funding output seen unspent up to there). */
 const SCAN_MARK_EVERY = 144;
 
-/** Every watched channel (and every cancelled one whose funding may still appear), one after another. */
-export async function lookAll(room: ChannelContext, caller: string): Promise<void> {
-  for (const r of await list(room))
-    if (WATCHED.includes(r.state))
+/** The states whose work goes on block by block: a close's confirmations, a sweep after its delay, a penalty's fee. */
+const SETTLING: readonly ChannelStateName[] = ['closing', 'force_closing', 'remote_closing', 'penalizing'];
+
+/**
+ * At start (`atStart`): every channel the chain may still move is registered with the bitcoin room (those made
+ * before its notifications existed too) and looked at once — an open one's funding output checked on chain again.
+ * At a block: the channels settling a close, and our funding while it is not confirmed (sent again should the
+ * node have dropped it). The rest is told by chain notifications (onSpent, onConfirmed).
+ */
+export async function lookAll(room: ChannelContext, caller: string, atStart = false): Promise<void> {
+  for (const r of await list(room)) {
+    const watched = WATCHED.includes(r.state);
+    if (atStart && (watched || revivable(r))) await watchChannel(room.notes, r);
+    const now = atStart || SETTLING.includes(r.state) || (r.state === 'funding' && r.role === 'opener');
+    if (watched && now)
       await room.locks
         .run(r.id, () => look(room, r.id, caller))
         .catch((err: Error) => room.log.warn({ id: r.id, reason: err.message }, 'channel follow failed'));
-    else if (revivable(r))
+    else if (atStart && revivable(r))
       await room.locks
         .run(r.id, () => reviveCancelled(room, r.id, caller))
         .catch((err: Error) => room.log.warn({ id: r.id, reason: err.message }, 'cancelled channel look failed'));
-}
-
-/** A watched transaction spent a funding outpoint: look at that channel now (a breach in the mempool is punished at once). */
-export async function lookSpends(room: ChannelContext, txid: string, spends: string[], caller: string): Promise<void> {
-  for (const r of await list(room)) {
-    if (!WATCHED.includes(r.state) || !spends.includes(`${r.funding_txid}:${r.funding_vout}`)) continue;
-    await room.locks
-      .run(r.id, () => look(room, r.id, caller, txid))
-      .catch((err: Error) => room.log.warn({ id: r.id, reason: err.message }, 'channel follow failed'));
   }
 }
 
 /**
+ * A registered outpoint spent (mempool included). The funding output: that channel is looked at now, with the
+ * spending transaction (a breach in the mempool is punished at once). Our first funding coin, by the funding
+ * transaction: a cancelled channel's funding appeared after all.
+ */
+export async function onSpent(room: ChannelContext, e: SpendEvent, caller: string): Promise<void> {
+  const rec = (await list(room)).find((r) => r.id === e.id);
+  if (!rec) return;
+  if (e.outpoint === `${rec.funding_txid}:${rec.funding_vout}` && WATCHED.includes(rec.state)) {
+    const spent: Spender = { tx: bitcoin.Transaction.fromHex(e.hex), height: e.height };
+    // A failure propagates: the bitcoin room tells the spend again (at its block, or at the next start).
+    await room.locks.run(rec.id, () => look(room, rec.id, caller, spent));
+  } else if (e.txid === rec.funding_txid && revivable(rec)) await onFunding(room, rec, caller);
+}
+
+/** The funding transaction confirmed: the channel opens (its output checked on chain), or a cancelled one revives. */
+export async function onConfirmed(room: ChannelContext, e: ConfirmEvent, caller: string): Promise<void> {
+  const rec = (await list(room)).find((r) => r.id === e.id);
+  if (!rec || e.txid !== rec.funding_txid) return;
+  if (revivable(rec) || WATCHED.includes(rec.state)) await onFunding(room, rec, caller);
+}
+
+async function onFunding(room: ChannelContext, rec: ChannelRecord, caller: string): Promise<void> {
+  const f = revivable(rec) ? reviveCancelled : look;
+  await room.locks.run(rec.id, () => f(room, rec.id, caller));
+}
+
+/**
  * A cancelled channel of ours whose funding was signed (the counterparty signed our first commitment, so we may
- * have sent it, or a node may hold it): looked at every block, and followed again as 'funding' when its funding
- * transaction appears after all.
+ * have sent it, or a node may hold it): looked at when its funding is told (and at start), and followed again as
+ * 'funding' when its funding transaction appears after all.
  */
 async function reviveCancelled(room: ChannelContext, id: string, caller: string): Promise<void> {
   const rec = await get(room, id);
@@ -58,16 +88,11 @@ async function reviveCancelled(room: ChannelContext, id: string, caller: string)
 }
 
 /** What happened to one channel's funding output, and what to do about it. */
-async function look(room: ChannelContext, id: string, caller: string, spenderTxid?: string): Promise<void> {
+async function look(room: ChannelContext, id: string, caller: string, spent?: Spender): Promise<void> {
   let rec = await get(room, id);
   if (!WATCHED.includes(rec.state) || rec.funding_txid === null) return;
-  const tip = await room.chain.node<number>('getblockcount');
-  const out = await room.chain.node<{ confirmations: number; value: number; scriptPubKey?: { hex?: string } } | null>(
-    'gettxout',
-    rec.funding_txid,
-    rec.funding_vout,
-    true,
-  );
+  const tip = Math.max(tipHeight(room.chain), spent?.height ?? 0);
+  const out = await room.chain.utxo(rec.funding_txid, rec.funding_vout!);
   if (out) {
     // BOLT 2 channel_ready: the coin on chain at the funding outpoint is checked again, as the chain has it
     // (capacity and 2-of-2 script), before the channel is reported open — and at every look while it is open,
@@ -99,8 +124,13 @@ async function look(room: ChannelContext, id: string, caller: string, spenderTxi
     // Confirmed and spent already (while nobody looked): the spend is settled below; otherwise not on chain yet.
     if ((await fundingSeen(room.chain, rec)) !== 'on chain') return;
   }
-  // The transaction spending the funding output: the one a chain.tx event named, else a scan of the blocks since the last look, else the mempool.
-  const spender = await spenderOf(room.chain, rec.funding_txid, rec.funding_vout!, rec.scan_height, tip, [spenderTxid, rec.closing_txid]);
+  // The transaction spending the funding output: the one a notification gave, else ours, else a scan of the blocks
+  // since the last look (a spend in the mempool comes as a notification).
+  const told = room.notes.spendOf({ outpoint: `${rec.funding_txid}:${rec.funding_vout}`, id });
+  const spender =
+    spent ??
+    (told ? { tx: bitcoin.Transaction.fromHex(told.hex), height: told.height } : undefined) ??
+    (await spenderOf(room.chain, rec.funding_txid, rec.funding_vout!, rec.scan_height, tip, [rec.closing_txid]));
   if (!spender) return;
   await settle(room, rec, spender.tx, spender.height, tip, caller);
 }

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import * as bitcoin from 'bitcoinjs-lib';
 import { rpcError } from '../../core/errors.js';
-import { fundingSeen } from './chain-queries.js';
+import { fundingSeen, tipHeight, watchChannel } from './chain-queries.js';
 import { authentic, checkOurs, contract, get, list, message, ourPoint, read, save, signTheirs, type ChannelContext } from './context.js';
 import { field, MessageError, type Envelope } from './messages.js';
 import { asRpc, hex, newRecord, stored, toState, wrap, ZERO_HASH, type ChannelRecord, type ChannelStateName } from './record.js';
@@ -69,8 +69,7 @@ async function checkCoins(room: ChannelContext, utxos: OpenParams['utxos']): Pro
   for (const [i, u] of utxos.entries()) {
     const holder = taken.get(`${u.txid}:${u.vout}`);
     if (holder) throw rpcError('Conflict', `utxos[${i}] ${u.txid}:${u.vout} funds channel ${holder} already`, { channel: holder });
-    if (!(await room.chain.node<unknown>('gettxout', u.txid, u.vout, true)))
-      throw rpcError('NotFound', `utxos[${i}] ${u.txid}:${u.vout} is spent or does not exist`);
+    if (!(await room.chain.utxo(u.txid, u.vout))) throw rpcError('NotFound', `utxos[${i}] ${u.txid}:${u.vout} is spent or does not exist`);
   }
 }
 
@@ -191,11 +190,11 @@ export async function onAccept(room: ChannelContext, rec: ChannelRecord, e: Enve
   // The funding transaction: our coins to the 2-of-2 output, change to a keystore key; signed only later.
   const capacity = BigInt(rec.capacity_sat);
   const fundingAddress = bitcoin.address.fromOutputScript(p2wsh(fundingScript(rec.ours.funding, theirs.funding)), room.net);
-  const inputs = await Promise.all(rec.utxos.map((u) => room.chain.node<{ value: number } | null>('gettxout', u.txid, u.vout, true)));
+  const inputs = await Promise.all(rec.utxos.map((u) => room.chain.utxo(u.txid, u.vout)));
   let total = 0n;
   for (const [i, c] of inputs.entries()) {
     if (!c) throw rpcError('NotFound', `the funding coin ${rec.utxos[i]!.txid}:${rec.utxos[i]!.vout} is spent now`);
-    total += BigInt(Math.round(c.value * 1e8));
+    total += BigInt(c.value_sat);
   }
   const fundingFee = BigInt(rec.fee_rate_sat_vb) * BigInt(11 + 43 + 31 + 68 * rec.utxos.length);
   const change = total - capacity - fundingFee;
@@ -220,10 +219,10 @@ export async function onAccept(room: ChannelContext, rec: ChannelRecord, e: Enve
     funding_txid: tx.getId(),
     funding_vout: 0,
     their_points: { 0: first, 1: next },
-    scan_height: await room.chain.node<number>('getblockcount'),
+    scan_height: tipHeight(room.chain),
   };
   const sigTheirs = await signTheirs(room, next_, toState(rec.current), 0n, caller);
-  await room.chain.watchOutpoint(`${next_.funding_txid}:0`, `sc ${rec.id.slice(0, 16)} funding`, 'channels');
+  await watchChannel(room.notes, next_);
   const saved = await save(room, { ...next_, state: 'funding', their_signed: 0 }, rec.state);
   const body = { funding_txid: saved.funding_txid, funding_vout: 0, funding_tx: tx.toHex(), sig: sigTheirs };
   return { rec: saved, reply: await message(room, saved, 'funding_created', body, caller) };
@@ -240,11 +239,11 @@ export async function onFundingCreated(room: ChannelContext, rec: ChannelRecord,
   // both funding keys — before anything is signed on it (checked again on chain when it confirms). An opener
   // naming any other coin (someone else's) is refused here.
   checkFundingTx(fundingTx, txid, vout, BigInt(rec.capacity_sat), p2wsh(fundingScript(rec.ours.funding, rec.theirs!.funding)));
-  const withFunding = { ...rec, funding_txid: txid, funding_vout: vout, scan_height: await room.chain.node<number>('getblockcount') };
+  const withFunding = { ...rec, funding_txid: txid, funding_vout: vout, scan_height: tipHeight(room.chain) };
   const state = toState(rec.current);
   await checkOurs(room, withFunding, state, sig, caller);
   const ours = await signTheirs(room, withFunding, state, 0n, caller);
-  await room.chain.watchOutpoint(`${txid}:${vout}`, `sc ${rec.id.slice(0, 16)} funding`, 'channels');
+  await watchChannel(room.notes, withFunding);
   // Our commitment 0, signed by them, is durable before our signature on theirs leaves.
   const saved = await save(room, { ...withFunding, current_sig: sig, their_signed: 0, state: 'funding' }, rec.state);
   return { rec: saved, reply: await message(room, saved, 'funding_signed', { sig: ours }, caller) };
@@ -287,7 +286,7 @@ export async function cancel(room: ChannelContext, id: string): Promise<{ id: st
           txid: rec.funding_txid,
         });
       for (const u of rec.utxos)
-        if (!(await room.chain.node<unknown>('gettxout', u.txid, u.vout, true)))
+        if (!(await room.chain.utxo(u.txid, u.vout)))
           throw rpcError(
             'Conflict',
             `channel ${id}: our funding coin ${u.txid}:${u.vout} is spent (by the funding transaction, or elsewhere); it cannot be cancelled`,

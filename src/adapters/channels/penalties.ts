@@ -6,9 +6,9 @@
 
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import type * as bitcoin from 'bitcoinjs-lib';
+import * as bitcoin from 'bitcoinjs-lib';
 import { contract, save, terms, type ChannelContext } from './context.js';
-import { spenderOf } from './chain-queries.js';
+import { spenderOf, tipHeight } from './chain-queries.js';
 import { sealJustice, type JusticeBlob } from './justice.js';
 import { perCommitmentPoint } from './keys.js';
 import { hex, other, SIGHASH_ALL, type ChannelRecord } from './record.js';
@@ -74,12 +74,18 @@ export async function claim(room: ChannelContext, rec: ChannelRecord, target: Cl
   const { commitment, height, vout, script, path, sign } = target;
   const kind = path === 'penalty' ? 'penalty' : 'sweep';
   const prev = rec.claim?.commitment === commitment.getId() && rec.claim.vout === vout ? rec.claim : null;
-  if (!(await room.chain.node<unknown>('gettxout', commitment.getId(), vout, true))) {
+  // The bitcoin room tells this output's spend from now on (ours, a tower's or theirs): no block scan to find it.
+  const outpoint = `${commitment.getId()}:${vout}`;
+  await room.notes.watchSpend({ outpoint, id: rec.id });
+  if (!(await room.chain.utxo(commitment.getId(), vout))) {
     // Spent already: by a version of ours (any one sent may be the one that confirms: a node without replacement
     // keeps the first), by a tower's penalty for us (it pays our payment key too), or by them. Ours in the mempool:
     // a sweep waits for its block, a penalty is sent again with a higher fee below.
-    const tip = await room.chain.node<number>('getblockcount');
-    const spent = await spenderOf(room.chain, commitment.getId(), vout, height, tip, prev?.sent ?? []);
+    const tip = tipHeight(room.chain);
+    const told = room.notes.spendOf({ outpoint, id: rec.id });
+    const spent = told
+      ? { tx: bitcoin.Transaction.fromHex(told.hex), height: told.height }
+      : await spenderOf(room.chain, commitment.getId(), vout, height, tip, prev?.sent ?? []);
     const mine = spent && prev?.sent.includes(spent.tx.getId());
     if (!spent || (spent.height === null && !(mine && kind === 'penalty'))) return; // in the mempool: wait for its block
     if (spent.height !== null) {

@@ -18,11 +18,11 @@ import { bitcoinNetwork, chainHash } from '../../core/bitcoin-network.js';
 import type { EventBus } from '../../core/events.js';
 import type { RoomDb, Store } from '../../core/store.js';
 import type { Logger } from 'pino';
-import { CHAIN_BLOCK, CHAIN_TX, type BitcoinApi } from '../bitcoin/api.js';
+import { CHAIN_BLOCK, type BitcoinApi } from '../bitcoin/api.js';
 import type { HsmApi } from '../../hsm/api.js';
 import { closeChannel, forceClose } from './closing.js';
 import { DEFAULT_POLICY, get, list, newSeedCache, save, type ChannelContext, type ChannelPolicy } from './context.js';
-import { lookAll, lookSpends } from './following.js';
+import { lookAll, onConfirmed, onSpent } from './following.js';
 import { accept, cancel, openChannel, type OpenParams } from './opening.js';
 import { receive, type Received } from './receive.js';
 import type { ChannelRecord, ChannelStateName } from './record.js';
@@ -51,6 +51,9 @@ export class ChannelService implements Service {
   private readonly tower: Tower;
   private unlisten: (() => void) | undefined;
   private following = Promise.resolve();
+  /** Chain notifications wait for the room to open (the bitcoin room delivers what it kept as soon as they are registered). */
+  private opened!: () => void;
+  private readonly ready = new Promise<void>((resolve) => (this.opened = resolve));
   /** A record may still keep revealed secrets in clear (an earlier anyad's): true from start until a sweep finds none. */
   private resealPending = true;
 
@@ -62,6 +65,11 @@ export class ChannelService implements Service {
       bus,
       hsm,
       chain,
+      notes: chain.notifications('channels', {
+        spent: (e) => this.told(() => onSpent(this.room, e, backgroundCaller('sc', 'chain.tx'))),
+        confirmed: (e) => this.told(() => onConfirmed(this.room, e, backgroundCaller('sc', 'chain.block'))),
+        reorged: (e) => this.room.log.warn({ id: e.id, txid: e.txid, height: e.height, kind: e.kind }, 'channel transaction taken out of the chain by a reorg'),
+      }),
       log,
       policy: settings.policy ?? DEFAULT_POLICY,
       net: bitcoinNetwork(network),
@@ -75,20 +83,16 @@ export class ChannelService implements Service {
 
   async open(): Promise<void> {
     await this.tower.load();
-    // Every block, and every watched transaction that spends a funding output: look at the channels (in order).
-    const offBlock = this.room.bus.on(CHAIN_BLOCK, (b) => {
+    this.room.chain.listen(this.tower.listener((f) => this.queue(f)));
+    // Every block: look at the channels (in order); a funding output's spend comes as a chain notification.
+    this.unlisten = this.room.bus.on(CHAIN_BLOCK, () => {
       if (this.resealPending) this.queue(() => this.resealClear());
       this.queue(() => lookAll(this.room, backgroundCaller('sc', 'chain.block')));
-      if (this.tower.watching) this.queue(() => this.tower.block(b.hash));
     });
-    const offTx = this.room.bus.on(CHAIN_TX, (t) => {
-      if (t.spends.length > 0) this.queue(() => lookSpends(this.room, t.txid, t.spends, backgroundCaller('sc', 'chain.tx')));
-    });
-    this.unlisten = () => {
-      offBlock();
-      offTx();
-    };
     this.queue(() => this.resealClear());
+    // Once at start: every channel registered with the bitcoin room's notifications and looked at.
+    this.queue(() => lookAll(this.room, backgroundCaller('sc', 'start'), true));
+    this.opened();
     this.cell.set('ok', 'following channels through the bitcoin room');
   }
 
@@ -104,6 +108,14 @@ export class ChannelService implements Service {
 
   private queue(f: () => Promise<void>): void {
     this.following = this.following.then(f).catch((err: Error) => this.room.log.warn({ reason: err.message }, 'channel follow failed; next block retries'));
+  }
+
+  /** A chain notification: handled once the room is open, in order with the rest of the room's work. */
+  private async told(f: () => Promise<void>): Promise<void> {
+    await this.ready;
+    const done = this.following.then(f);
+    this.following = done.catch((err: Error) => this.room.log.warn({ reason: err.message }, 'channel follow failed; the bitcoin room tells it again'));
+    await done;
   }
 
   /**

@@ -1,10 +1,13 @@
 // The watchtower for others: justice blobs handed over by any app (sc.towerwatch) for channels this anyad need not
-// be party to, kept under w:<hint>:<blob hash>, and tried on every transaction seen (a block's, the mempool's)
-// whose txid starts with a hint; a blob that opens is the penalty, sent at once. Signs nothing itself.
+// be party to, kept under w:<hint>:<blob hash>, and tried on every transaction the bitcoin room's watcher sees (a
+// block's, and each mempool transaction as it arrives: the tower is one of its chain listeners) whose txid starts
+// with a hint; a blob that opens is the penalty, sent at once (again at every block holding the breach, should the
+// node refuse it). Signs nothing itself.
 
 import { createHash } from 'node:crypto';
 import * as bitcoin from 'bitcoinjs-lib';
 import { rpcError } from '../../core/errors.js';
+import type { ChainListener, ListenerWrite } from '../bitcoin/api.js';
 import type { ChannelContext } from './context.js';
 import { openJustice } from './justice.js';
 import { SC_TOWER } from './topics.js';
@@ -52,10 +55,19 @@ export class Tower {
     });
   }
 
-  /** A block arrived: its transactions and the mempool's. */
-  async block(hash: string): Promise<void> {
-    await this.look(await this.room.chain.blockTxids(hash));
-    await this.look(await this.room.chain.node<string[]>('getrawmempool'));
+  /**
+   * The tower follows the chain as a listener of the watcher, needing full blocks only while it holds a blob; it
+   * writes nothing in the watcher's batch, and looks once the step is durable. `queue` runs the looks in order.
+   */
+  listener(queue: (f: () => Promise<void>) => void): ChainListener {
+    const after = (txids: string[]): ListenerWrite | undefined =>
+      txids.some((t) => this.hints.has(t.slice(0, 32))) ? { ops: [], after: () => queue(() => this.look(txids)) } : undefined;
+    return {
+      active: () => this.watching,
+      connected: (block) => after(block.tx.map((t) => t.txid)),
+      rewound: () => undefined,
+      mempool: (tx) => after([tx.txid]),
+    };
   }
 
   /** Transactions just seen: a hint that matches is tried, and its penalty sent. */

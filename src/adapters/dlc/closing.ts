@@ -47,7 +47,7 @@ export async function cancel(ctx: DlcContext, id: string, caller: string): Promi
       const { offer, accept } = await parts(ctx, rec);
       for (const i of rec.role === 'offerer' ? offer.funding_inputs : accept.funding_inputs) {
         const txid = bitcoin.Transaction.fromHex(i.prev_tx).getId();
-        if ((await ctx.chain.node<unknown>('gettxout', txid, i.prev_tx_vout, true)) === null)
+        if ((await ctx.chain.utxo(txid, i.prev_tx_vout)) === null)
           throw rpcError(
             'Conflict',
             `contract ${id}: our funding input ${txid}:${i.prev_tx_vout} is spent (by the funding transaction, or elsewhere); it cannot be cancelled`,

@@ -13,7 +13,7 @@ import type { KeyedLock } from '../../core/keyed-lock.js';
 import { rpcError } from '../../core/errors.js';
 import type { EventBus } from '../../core/events.js';
 import type { RoomDb, Store } from '../../core/store.js';
-import type { BitcoinApi } from '../bitcoin/api.js';
+import type { BitcoinApi, ChainNotifications } from '../bitcoin/api.js';
 import type { ContractSigning, HsmApi } from '../../hsm/api.js';
 import { LimitError, MessageError, type Accept, type DlcLimits, type Offer } from './messages.js';
 import { NumericError } from './numeric.js';
@@ -187,6 +187,8 @@ export interface DlcContext {
   bus: EventBus;
   hsm: HsmApi;
   chain: BitcoinApi;
+  /** The room's chain notifications (registered under contract ids; chain-notes.ts). */
+  notes: ChainNotifications;
   network: Network;
   net: bitcoin.Network;
   log: Logger;

@@ -1,7 +1,7 @@
-// The chain, followed through the bitcoin room at every block: a contract's funding seen and confirmed (a cancelled
-// one's too, should the counterparty send it after all), its CET, refund or mutual close confirmed (whoever sent
-// it; sent again while the node does not know ours), and what the room does by itself: the CET once the configured
-// oracles attest (dlc.autoclose), the refund past its locktime (dlc.autorefund), each under backgroundCaller.
+// The chain at every block, for what the bitcoin room's notifications (chain-notes.ts: funding seen and confirmed,
+// CET, refund or mutual close in a block) do not say: our closing transaction sent again while the node does not
+// know it, and what the room does by itself: the CET once the configured oracles attest (dlc.autoclose), the refund
+// past its locktime (dlc.autorefund), each under backgroundCaller.
 // Also the configured oracles' announcements (dlc.fetchannouncement).
 
 import { backgroundCaller } from '../../core/methods.js';
@@ -9,12 +9,10 @@ import { rpcError } from '../../core/errors.js';
 import type { Offer } from './messages.js';
 import { OracleError, verifyAnnouncement } from './oracle.js';
 import { OracleUnreachable } from './oracle-client.js';
-import { get, list, parts, resealClear, save } from './contracts.js';
+import { get, list, parts, resealClear } from './contracts.js';
 import { confirmations, fundingUnspent } from './funding.js';
 import { refund, settle } from './closing.js';
-import { hex, type ContractState, type DlcContext } from './context.js';
-
-const OPEN: readonly ContractState[] = ['signed', 'broadcast', 'confirmed', 'closing', 'refunding'];
+import { hex, type DlcContext } from './context.js';
 
 /** An announcement from the configured oracles (dlc.oracle), verified; with the oracle it came from. */
 export async function fetchAnnouncement(ctx: DlcContext, eventId: string): Promise<{ announcement: string; oracle: string }> {
@@ -56,56 +54,40 @@ export async function follow(ctx: DlcContext, blockHash: string): Promise<void> 
   await resealClear(ctx);
   // A cancelled contract that was signed by both is watched too: the counterparty holds our funding signatures and
   // may still send its funding transaction.
-  const open = (await list(ctx)).filter((r) => OPEN.includes(r.state) || (r.state === 'cancelled' && r.sign !== null));
+  const open = (await list(ctx)).filter((r) => r.state === 'confirmed' || r.state === 'closing' || r.state === 'refunding');
   if (open.length === 0) return;
-  const header = await ctx.chain.node<{ height: number; mediantime?: number; time: number }>('getblockheader', blockHash);
+  const header = await ctx.chain.header(blockHash);
   for (const r of open)
-    await ctx.locks
-      .run(r.id, () => followOne(ctx, r.id, header, blockHash))
-      .catch((err: Error) => ctx.log.warn({ id: r.id, reason: err.message }, 'DLC follow failed'));
+    await ctx.locks.run(r.id, () => followOne(ctx, r.id, header)).catch((err: Error) => ctx.log.warn({ id: r.id, reason: err.message }, 'DLC follow failed'));
 }
 
-export async function followOne(ctx: DlcContext, id: string, header: { height: number; mediantime?: number; time: number }, blockHash: string): Promise<void> {
+export async function followOne(ctx: DlcContext, id: string, header: { height: number; mediantime: number; time: number }): Promise<void> {
   const rec = await get(ctx, id);
-  if (rec.state === 'cancelled') {
-    const c = await confirmations(ctx, rec.funding_txid!, (await parts(ctx, rec)).t.fundOutputIndex);
-    if (c === undefined) return;
-    ctx.log.warn({ id, txid: rec.funding_txid }, 'DLC cancelled contract funded after all (the counterparty sent its funding): followed again');
-    await save(ctx, { ...rec, state: 'broadcast' }, 'cancelled');
-    if (c >= 1) await save(ctx, { ...(await get(ctx, id)), state: 'confirmed' }, 'broadcast');
-    return;
-  }
-  if (rec.state === 'signed' || rec.state === 'broadcast') {
-    const c = await confirmations(ctx, rec.funding_txid!, (await parts(ctx, rec)).t.fundOutputIndex);
-    if (c === undefined) return;
-    if (rec.state === 'signed') await save(ctx, { ...rec, state: 'broadcast' }, 'signed');
-    if (c >= 1) await save(ctx, { ...(await get(ctx, id)), state: 'confirmed' }, 'broadcast');
-    return;
-  }
   if (rec.state === 'closing' || rec.state === 'refunding') {
-    // In this block (a node without txindex cannot say later), or confirmed already.
-    const inBlock = (await ctx.chain.blockTxids(blockHash)).includes(rec.closing_txid!);
-    const confs = inBlock ? 1 : await confirmations(ctx, rec.closing_txid!, 0);
-    if ((confs ?? 0) >= 1) {
-      await save(ctx, { ...rec, state: rec.state === 'closing' ? 'closed' : 'refunded' }, rec.state);
-      return;
-    }
-    if (confs !== undefined) return; // in the mempool
-    // The node does not know it: dropped from its mempool (a restart, an eviction), or refused after accepting
-    // it for relay (bcoin answers sendrawtransaction before its mempool decides). Sent again while the funding
-    // output is unspent, with the node's reason in the log if it refuses; otherwise the spend is looked for below.
+    // Its block comes as a chain notification (chain-notes.ts). Here: the node knows it (mempool or chain), or it
+    // was dropped from its mempool (a restart, an eviction), or refused after accepting it for relay (bcoin answers
+    // sendrawtransaction before its mempool decides). Sent again while the funding output is unspent, with the
+    // node's reason in the log if it refuses.
+    if ((await confirmations(ctx, rec.closing_txid!, 0)) !== undefined) return;
     if (rec.closing_hex && (await fundingUnspent(ctx, rec))) {
       const what = rec.mutual_closes?.some((m) => m.txid === rec.closing_txid) ? 'the mutual close' : rec.state === 'closing' ? 'the CET' : 'the refund';
       await ctx.chain.broadcast(rec.closing_hex, what).then(
         () => ctx.log.info({ id, txid: rec.closing_txid }, 'DLC closing transaction sent again: the node did not know it'),
         (err: Error) => ctx.log.warn({ id, txid: rec.closing_txid, reason: err.message }, 'DLC closing transaction refused; next block retries'),
       );
-      return;
     }
-  } else if (rec.state !== 'confirmed') return;
-  const { offer, t } = await parts(ctx, rec);
-  const unspent = rec.state === 'confirmed' && (await fundingUnspent(ctx, rec));
-  if (unspent && ctx.autoclose && Date.now() / 1000 >= offer.contract_info.announcement.event.maturity_epoch) {
+    return;
+  }
+  // Funding seen and confirmed, and a spend of the funding output, come as chain notifications (chain-notes.ts).
+  if (rec.state !== 'confirmed') return;
+  const { offer } = await parts(ctx, rec);
+  const matured = ctx.autoclose && Date.now() / 1000 >= offer.contract_info.announcement.event.maturity_epoch;
+  const locktime = offer.refund_locktime;
+  const due = ctx.autorefund && (locktime >= 500_000_000 ? header.mediantime >= locktime : header.height >= locktime);
+  // Only a contract the room would close or refund by itself asks the node whether its funding is still unspent.
+  if (!matured && !due) return;
+  if (!(await fundingUnspent(ctx, rec))) return; // spent: its block settles the contract (chain-notes.ts)
+  if (matured) {
     const attestations = await fetchAttestations(ctx, offer).catch((err: Error) => {
       ctx.log.warn({ id, reason: err.message }, 'DLC oracle not reached; next block retries');
       return [] as string[];
@@ -116,29 +98,9 @@ export async function followOne(ctx: DlcContext, id: string, header: { height: n
       return;
     }
   }
-  if (unspent) {
-    const locktime = offer.refund_locktime;
-    const due = locktime >= 500_000_000 ? (header.mediantime ?? header.time) >= locktime : header.height >= locktime;
-    if (due && ctx.autorefund) {
-      ctx.log.info({ id }, 'DLC refund locktime passed: refunding');
-      await locksFree(ctx, () => refund(ctx, id, backgroundCaller('dlc', 'dlc.autorefund')));
-    }
-    return;
-  }
-  // Spent by the counterparty (or by us elsewhere): a CET of a known outcome, the refund, or the mutual close we
-  // proposed.
-  const known = new Map<string, { state: ContractState; outcome: string | null }>([
-    [t.refund.getId(), { state: 'refunded', outcome: null }],
-    ...offer.contract_info.payouts.map(
-      (p, i) => [t.cets[i]!.getId(), { state: 'closed', outcome: p.outcome }] as [string, { state: ContractState; outcome: string }],
-    ),
-    ...(rec.mutual_closes ?? []).map((m) => [m.txid, { state: 'closed', outcome: null }] as [string, { state: ContractState; outcome: null }]),
-  ]);
-  for (const txid of await ctx.chain.blockTxids(blockHash)) {
-    const k = known.get(txid);
-    if (!k) continue;
-    await save(ctx, { ...rec, state: k.state, closing_txid: txid, closing_hex: undefined, outcome: k.outcome }, rec.state);
-    return;
+  if (due) {
+    ctx.log.info({ id }, 'DLC refund locktime passed: refunding');
+    await locksFree(ctx, () => refund(ctx, id, backgroundCaller('dlc', 'dlc.autorefund')));
   }
 }
 

@@ -51,8 +51,10 @@ export async function fundingInputs(ctx: DlcContext, utxos: OfferParams['utxos']
     const op = `${u.txid}:${u.vout}`;
     if (seen.has(op)) throw rpcError('InvalidParams', `utxos[${i}] ${op} is listed twice`);
     seen.add(op);
-    if (!(await ctx.chain.node<unknown>('gettxout', u.txid, u.vout, true))) throw rpcError('NotFound', `utxos[${i}] ${op} is spent or does not exist`);
-    const prevHex = await ctx.chain.node<string>('getrawtransaction', u.txid, false);
+    if (!(await ctx.chain.utxo(u.txid, u.vout))) throw rpcError('NotFound', `utxos[${i}] ${op} is spent or does not exist`);
+    // Unspent, so the node has it (its mempool or chain, txindex or not).
+    const prevHex = (await ctx.chain.transaction(u.txid))?.hex;
+    if (!prevHex) throw rpcError('NotFound', `utxos[${i}]: the node does not give transaction ${u.txid} (a confirmed one needs bitcoind's txindex)`);
     const prev = bitcoin.Transaction.fromHex(prevHex);
     const spent = prev.outs[u.vout];
     if (!spent) throw rpcError('NotFound', `utxos[${i}]: ${u.txid} has no output ${u.vout}`);
@@ -107,11 +109,11 @@ export async function checkTheirInputs(ctx: DlcContext, inputs: FundingInput[], 
     seen.add(op);
     if ((await ctx.db.get(`u:${f.txid}:${i.prev_tx_vout}`)) !== undefined)
       throw rpcError('InvalidParams', `${what} ${op} is a coin of ours (reserved for a contract): not the ${who}'s to give`);
-    const utxo = await ctx.chain.node<{ value: number; scriptPubKey: { hex: string } } | null>('gettxout', f.txid, i.prev_tx_vout, true);
+    const utxo = await ctx.chain.utxo(f.txid, i.prev_tx_vout);
     if (!utxo) throw rpcError('InvalidParams', `${what} ${op} is spent or not on chain: the funding transaction could never confirm`);
-    const value = BigInt(Math.round(utxo.value * 1e8));
-    if (value !== f.value || utxo.scriptPubKey.hex !== f.script.toString('hex'))
-      throw rpcError('InvalidParams', `${what} ${op}: the chain holds ${value} sat to ${utxo.scriptPubKey.hex}, not what its prev_tx says`);
+    const value = BigInt(utxo.value_sat);
+    if (value !== f.value || utxo.script !== f.script.toString('hex'))
+      throw rpcError('InvalidParams', `${what} ${op}: the chain holds ${value} sat to ${utxo.script}, not what its prev_tx says`);
     kinds.push(f.kind);
   }
   return kinds;
@@ -219,14 +221,10 @@ export function checkFundingWitnesses(f: DlcFunding, all: FundingInput[], theirs
  * txindex can answer; 0 in the mempool), else getrawtransaction (a txindex or the mempool), else undefined.
  */
 export async function confirmations(ctx: DlcContext, txid: string, vout: number): Promise<number | undefined> {
-  const out = await ctx.chain.node<{ confirmations?: number } | null>('gettxout', txid, vout, true).catch(() => null);
-  if (out) return out.confirmations ?? 0;
-  try {
-    const tx = await ctx.chain.node<{ confirmations?: number }>('getrawtransaction', txid, true);
-    return tx.confirmations ?? 0;
-  } catch {
-    return undefined; // not known to the node (yet), or spent and no txindex: the block scan below sees spends
-  }
+  const out = await ctx.chain.utxo(txid, vout).catch(() => null);
+  if (out) return out.confirmations;
+  // Not known to the node (yet), or spent and no txindex: undefined; the block scan of following.ts sees spends.
+  return (await ctx.chain.transaction(txid).catch(() => undefined))?.confirmations;
 }
 
 /** Whether the node knows the funding transaction: in its mempool or on chain (its output unspent, or by txindex). */
@@ -237,7 +235,7 @@ export async function fundingSeen(ctx: DlcContext, rec: ContractRecord): Promise
 
 /** Whether the funding output is unspent, the node's mempool included. */
 export async function fundingUnspent(ctx: DlcContext, rec: ContractRecord): Promise<boolean> {
-  return (await ctx.chain.node<unknown>('gettxout', rec.funding_txid!, (await parts(ctx, rec)).t.fundOutputIndex, true)) !== null;
+  return (await ctx.chain.utxo(rec.funding_txid!, (await parts(ctx, rec)).t.fundOutputIndex)) !== null;
 }
 
 /**

@@ -4,6 +4,7 @@
 // Every check of the counterparty's message comes before any signature of ours; each signature names its caller
 // and the contract's context for the HSM room's policy and audit.
 
+import { watchFunding } from './chain-notes.js';
 import { randomBytes } from 'node:crypto';
 import * as bitcoin from 'bitcoinjs-lib';
 import { chainHash } from '../../core/bitcoin-network.js';
@@ -204,6 +205,8 @@ export async function signAccept(ctx: DlcContext, acceptHex: string, caller: str
       }),
     );
     const full: Messages = { accept: acceptHex.toLowerCase(), sign: signHex };
+    // Told by the bitcoin room when the accepter's funding is seen, confirmed, and its output spent.
+    await watchFunding(ctx, id, f.funding, f.fundOutputIndex);
     await save(
       ctx,
       {
@@ -255,6 +258,7 @@ export async function finalize(ctx: DlcContext, signHex: string, caller: string)
     // Sealed before the funding is sent: once it is, the offerer's CET signatures are what lets us claim, so the
     // record that keeps them must not be left unwritten by a keystore locked in between.
     const sealed = await seal(ctx, cur.id, { accept: ours.accept, sign: signHex.toLowerCase() });
+    await watchFunding(ctx, cur.id, tx, f.fundOutputIndex);
     const txid = await ctx.chain.broadcast(tx.toHex(), 'the funding');
     await save(ctx, { ...cur, state: 'broadcast', sign: publicSign(signHex), sealed, funding_txid: txid }, cur.state);
     ctx.log.info({ id: cur.id, txid, caller }, 'DLC funding broadcast');

@@ -23,6 +23,7 @@ import { exchanged, get, list, resealClear } from './contracts.js';
 import { accept, finalize, offer, signAccept } from './negotiation.js';
 import { decodeOffer } from './terms.js';
 import { fetchAnnouncement, follow } from './following.js';
+import { onConfirmed, onReorged, onSpent, watchAll } from './chain-notes.js';
 import { acceptClose, cancel, proposeClose, refund, settle } from './closing.js';
 import { DEFAULT_BOUNDS, type ContractParts, type ContractRecord, type DlcContext, type ExpectedTerms, type OfferParams } from './context.js';
 
@@ -42,6 +43,9 @@ export class DlcService implements Service {
   private readonly ctx: DlcContext;
   private unlisten: (() => void) | undefined;
   private following = Promise.resolve();
+  /** Chain notifications wait for the room to open (the bitcoin room delivers what it kept as soon as they are registered). */
+  private opened!: () => void;
+  private readonly ready = new Promise<void>((resolve) => (this.opened = resolve));
 
   constructor(s: DlcServiceSettings) {
     const bounds = s.bounds ?? DEFAULT_BOUNDS;
@@ -51,6 +55,11 @@ export class DlcService implements Service {
       bus: s.bus,
       hsm: s.hsm,
       chain: s.chain,
+      notes: s.chain.notifications('dlc', {
+        spent: (e) => this.told(() => onSpent(this.ctx, e)),
+        confirmed: (e) => this.told(() => onConfirmed(this.ctx, e)),
+        reorged: (e) => onReorged(this.ctx, e),
+      }),
       network: s.network,
       net: bitcoinNetwork(s.network),
       log: s.log,
@@ -69,6 +78,9 @@ export class DlcService implements Service {
     const ctx = this.ctx;
     // Records of an earlier anyad in clear: sealed now if the keystore is open, else at a block after it is.
     this.following = resealClear(ctx);
+    // Registrations of contracts signed before the room's chain notifications existed (and any left unmade).
+    await watchAll(ctx).catch((err: Error) => ctx.log.error({ reason: err.message }, 'DLC contracts not registered for chain notifications'));
+    this.opened();
     // Every block: look at the open contracts' transactions (one look at a time, in block order).
     this.unlisten = ctx.bus.on(CHAIN_BLOCK, (b) => {
       this.following = this.following
@@ -76,6 +88,14 @@ export class DlcService implements Service {
         .catch((err: Error) => ctx.log.warn({ reason: err.message }, 'DLC follow failed; next block retries'));
     });
     this.cell.set('ok', 'following contracts through the bitcoin room');
+  }
+
+  /** A chain notification: handled once the room is open, in order with the rest of its following. */
+  private async told(f: () => Promise<void>): Promise<void> {
+    await this.ready;
+    const done = this.following.then(f);
+    this.following = done.catch((err: Error) => this.ctx.log.warn({ reason: err.message }, 'DLC chain notification not handled; told again at the next start'));
+    await done;
   }
 
   async close(): Promise<void> {

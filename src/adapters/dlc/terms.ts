@@ -106,7 +106,9 @@ export function offerOracles(
 /** The chain tip, for block-height locktimes (rust-dlc's checks compare them with the event's maturity). */
 export async function tip(ctx: DlcContext, cetLocktime: number): Promise<{ height: number; now: number } | undefined> {
   if (cetLocktime >= 500_000_000) return undefined;
-  return { height: await ctx.chain.node<number>('getblockcount'), now: Math.floor(Date.now() / 1000) };
+  const at = ctx.chain.tip();
+  if (!at) throw rpcError('BackendUnavailable', 'the chain watcher has not reached the tip yet', { service: 'bitcoind' });
+  return { height: at.height, now: Math.floor(Date.now() / 1000) };
 }
 
 /** The offer's terms as this node holds every offer to them, its own included (rust-dlc OfferDlc::validate, Protocol.md). */

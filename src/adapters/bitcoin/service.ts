@@ -3,6 +3,7 @@
 
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
+import type { FeeSnapshot } from './api.js';
 import type { Network } from '../../core/options.js';
 import { HealthCell, type Service } from '../../core/service.js';
 import { rpcError } from '../../core/errors.js';
@@ -220,15 +221,7 @@ export class BitcoinService implements Service {
    * blocks whose fees are unknown are left out). Cached per best block for 10 s: readonly callers cannot make
    * anyad read the whole mempool on every call.
    */
-  async feeSnapshot(target: number): Promise<{
-    mempool_vsize: number;
-    fee_histogram: Array<[number, number]>;
-    recent_block_feerates: number[];
-    seconds_since_last_block: number;
-    target: number;
-    height: number;
-    sample: Array<{ txid: string; feerate: number }>;
-  }> {
+  async feeSnapshot(target: number): Promise<FeeSnapshot> {
     if (this.state !== 'connected') throw new BitcoindUnreachable(this.cell.get().detail);
     const bestNow = await this.client.call<string>('getbestblockhash');
     if (this.lastSnapshot && this.lastSnapshot.key === bestNow && Date.now() - this.lastSnapshot.at < 10_000) return { ...this.lastSnapshot.value, target };

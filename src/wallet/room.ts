@@ -43,7 +43,16 @@ export const walletRoom: Room = {
     const api: WalletApi = {
       reserveCoins: async (req) => {
         const r = await service.reserveCoins(req);
-        return { coins: r.coins.map((c) => ({ txid: c.txid, vout: c.vout, amount_sat: c.value_sat, script: c.script })), change_address: r.change.address };
+        try {
+          const details = await service.inputDetails(r.coins);
+          return {
+            coins: r.coins.map((c, i) => ({ txid: c.txid, vout: c.vout, amount_sat: c.value_sat, script: c.script, ...details[i]! })),
+            change_address: r.change.address,
+          };
+        } catch (err) {
+          await service.release(undefined, req.holder); // promised coins the holder never heard of are given back
+          throw err;
+        }
       },
       releaseCoins: async (holder) => void (await service.release(undefined, holder)),
       newAddress: async () => (await service.newAddress('wpkh', 0)).address,

@@ -349,7 +349,8 @@ export class WalletService implements Service {
     const keys = this.keys.get('wpkh') ?? [...this.keys.values()][0];
     if (!keys) throw rpcError('Unsupported', 'the wallet has no account');
     return this.lock.run('wallet', async () => {
-      const candidates = this.spendable(req.holder);
+      // P2WPKH only: what another room's funding PSBT and a DLC input's max_witness_len are made for.
+      const candidates = this.spendable(req.holder).filter((c) => c.type === 'wpkh');
       // The funding output is a P2WSH (43 vB); the other room adds its own outputs' weight to its fee.
       const chosen = pickCoins(candidates, req.amount_sat, req.fee_rate);
       if (!chosen) {
@@ -373,6 +374,16 @@ export class WalletService implements Service {
       ops.push({ type: 'put', sublevel: this.s.db, key: `n:${k}`, value: index + 1 });
       await this.s.store.batch(ops);
       return { coins: chosen, change: keys.derive(1, index) };
+    });
+  }
+
+  /** What another room's PSBT input needs of each coin: the transaction that made it and the key origin. */
+  async inputDetails(coins: Coin[]): Promise<Array<{ prev_tx: string; origin: { fingerprint: string; path: string; pubkey: string } }>> {
+    const prev = await this.previousTransactions(coins);
+    return coins.map((c) => {
+      const d = this.derived(c);
+      const fingerprint = this.keys.get(c.type)!.fingerprint.toString('hex');
+      return { prev_tx: prev.get(c.txid)!.toString('hex'), origin: { fingerprint, path: d.path, pubkey: d.pubkey.toString('hex') } };
     });
   }
 }

@@ -13,6 +13,7 @@ import type { EventBus } from '../../core/events.js';
 import type { RoomDb, Store } from '../../core/store.js';
 import type { BitcoinApi, ChainNotifications } from '../bitcoin/api.js';
 import type { ContractSigning, HsmApi } from '../../hsm/api.js';
+import type { WalletApi } from '../../wallet/api.js';
 import { perCommitmentPoint } from './keys.js';
 import { checkCounterpartySig, checkNextState, signatureEncodingProblem, type StateRule } from './rules.js';
 import { decodeMessage, encodeMessage, MessageError, messageDigest, verifyMessage, type Envelope, type MessageType } from './messages.js';
@@ -43,6 +44,8 @@ export interface ChannelContext {
   readonly bus: EventBus;
   readonly hsm: HsmApi;
   readonly chain: BitcoinApi;
+  /** The wallet room's coin service, when it is on: it funds a channel opened without utxos (wallet-funding.ts). */
+  readonly wallet?: WalletApi;
   /** The room's chain notifications (its funding outputs' spends), from the bitcoin room. */
   readonly notes: ChainNotifications;
   readonly log: Logger;

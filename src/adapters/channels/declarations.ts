@@ -16,7 +16,12 @@ const Message = Type.String({
 });
 const Utxos = Type.Array(
   Type.Object({ txid: Type.String({ pattern: '^[0-9a-fA-F]{64}$' }), vout: Type.Integer({ minimum: 0, maximum: 100_000 }) }, { additionalProperties: false }),
-  { minItems: 1, maxItems: 50, description: 'The funding inputs: unspent P2WPKH outputs of keystore keys (signed through hsm.signpsbt and its policy).' },
+  {
+    minItems: 1,
+    maxItems: 50,
+    description:
+      'The funding inputs: unspent P2WPKH outputs of keystore keys or of the wallet (signed through hsm.signpsbt and its policy). When omitted, the wallet room chooses P2WPKH coins and promises them to the channel (holder sc:<id>, see wallet.listreservations) until it is funded or cancelled; the funding change then goes to a wallet change address.',
+  },
 );
 
 export const ChannelT = Type.Object({
@@ -94,7 +99,7 @@ export const scOpen = declareMethod({
       }),
       fee_rate_sat_vb: Type.Integer({ minimum: 1, maximum: 10_000, default: 2 }),
       app_hash: Type.Optional(AppHash),
-      utxos: Utxos,
+      utxos: Type.Optional(Utxos),
     },
     { additionalProperties: false },
   ),

@@ -12,6 +12,7 @@ import { field, MessageError, type Envelope } from './messages.js';
 import { asRpc, hex, newRecord, stored, toState, wrap, ZERO_HASH, type ChannelRecord, type ChannelStateName } from './record.js';
 import { checkFundingTx, checkOwnDelay, checkTheirDelay } from './rules.js';
 import { cancelStep, expectStep } from './state.js';
+import { addOrigins, releaseWalletCoins, walletFunding } from './wallet-funding.js';
 import { COMMITMENT_VBYTES, DUST_LIMIT, fundingScript, p2wsh, type ChannelState, type PartyKeys } from './transactions.js';
 
 export interface OpenParams {
@@ -20,7 +21,8 @@ export interface OpenParams {
   to_self_delay: number;
   fee_rate_sat_vb: number;
   app_hash?: string;
-  utxos: Array<{ txid: string; vout: number }>;
+  /** The opener's coins; when omitted, the wallet room chooses them (wallet-funding.ts). */
+  utxos?: Array<{ txid: string; vout: number }>;
 }
 
 /** The unsigned transaction a PSBT describes (its txid is final: every input is segwit). */
@@ -62,7 +64,7 @@ async function newKeys(room: ChannelContext, id: string): Promise<{ keys: Channe
 }
 
 /** Coins funding a channel that is not open yet are refused to another one (under the 'utxos' lock). */
-async function checkCoins(room: ChannelContext, utxos: OpenParams['utxos']): Promise<void> {
+async function checkCoins(room: ChannelContext, utxos: ChannelRecord['utxos']): Promise<void> {
   const taken = new Map<string, string>();
   for (const r of await list(room))
     if (r.state === 'opening' || r.state === 'accepted' || r.state === 'funding') for (const u of r.utxos) taken.set(`${u.txid}:${u.vout}`, r.id);
@@ -90,38 +92,60 @@ export async function openChannel(room: ChannelContext, p: OpenParams, caller: s
   checkOwnDelay(p.to_self_delay, room.policy.minDelay);
   const id = randomBytes(32).toString('hex');
   return room.locks.run([id, 'utxos'], async () => {
-    await checkCoins(room, p.utxos);
-    const { keys, ours } = await newKeys(room, id);
-    const rec = newRecord({
-      id,
-      role: 'opener',
-      state: 'opening',
-      capacity_sat: capacity.toString(),
-      fee_sat: fee.toString(),
-      fee_rate_sat_vb: p.fee_rate_sat_vb,
-      to_self_delay: 0,
-      their_to_self_delay: p.to_self_delay,
-      keys,
-      ours,
-      theirs: null,
-      utxos: p.utxos,
-      current: stored(first),
-      their_points: {},
-    });
-    const body = {
-      capacity_sat: rec.capacity_sat,
-      push_sat: push.toString(),
-      fee_rate_sat_vb: p.fee_rate_sat_vb,
-      to_self_delay: p.to_self_delay,
-      app_hash: first.app_hash,
-      keys: ours,
-      ...(await firstPoints(room, rec, caller)),
-    };
-    const msg = await message(room, rec, 'open', body, caller);
-    await save(room, rec, null);
-    room.log.info({ id, capacity_sat: Number(capacity) }, 'channel offered');
-    return { id, message: msg };
+    const funded = p.utxos ? undefined : await walletFunding(room, id, capacity, p.fee_rate_sat_vb);
+    try {
+      return await offerChannel(room, p, { id, first, push }, funded, caller);
+    } catch (err) {
+      if (funded) await releaseWalletCoins(room, id);
+      throw err;
+    }
   });
+}
+
+/** sc.open once its coins are known (given, or promised by the wallet). */
+async function offerChannel(
+  room: ChannelContext,
+  p: OpenParams,
+  o: { id: string; first: ChannelState; push: bigint },
+  funded: Awaited<ReturnType<typeof walletFunding>> | undefined,
+  caller: string,
+): Promise<{ id: string; message: string }> {
+  const { id, first, push } = o;
+  const capacity = BigInt(p.capacity_sat);
+  const fee = BigInt(p.fee_rate_sat_vb) * COMMITMENT_VBYTES;
+  const utxos = funded?.utxos ?? p.utxos!;
+  await checkCoins(room, utxos);
+  const { keys, ours } = await newKeys(room, id);
+  const rec = newRecord({
+    id,
+    role: 'opener',
+    state: 'opening',
+    capacity_sat: capacity.toString(),
+    fee_sat: fee.toString(),
+    fee_rate_sat_vb: p.fee_rate_sat_vb,
+    to_self_delay: 0,
+    their_to_self_delay: p.to_self_delay,
+    keys,
+    ours,
+    theirs: null,
+    utxos,
+    current: stored(first),
+    their_points: {},
+  });
+  if (funded) rec.wallet = funded.wallet;
+  const body = {
+    capacity_sat: rec.capacity_sat,
+    push_sat: push.toString(),
+    fee_rate_sat_vb: p.fee_rate_sat_vb,
+    to_self_delay: p.to_self_delay,
+    app_hash: first.app_hash,
+    keys: ours,
+    ...(await firstPoints(room, rec, caller)),
+  };
+  const msg = await message(room, rec, 'open', body, caller);
+  await save(room, rec, null);
+  room.log.info({ id, capacity_sat: Number(capacity), wallet_funded: funded !== undefined }, 'channel offered');
+  return { id, message: msg };
 }
 
 /**
@@ -201,21 +225,27 @@ export async function onAccept(room: ChannelContext, rec: ChannelRecord, e: Enve
   if (change < 0n) throw rpcError('InvalidParams', `the funding coins hold ${total} sat: under the capacity ${capacity} and the funding fee ${fundingFee}`);
   const outputs = [{ address: fundingAddress, amount_sat: Number(capacity) }];
   if (change >= DUST_LIMIT) {
-    const key = await room.hsm.generateKey(`sc ${rec.id.slice(0, 16)} change`, null, 'channel');
-    outputs.push({
-      address: bitcoin.payments.p2wpkh({ pubkey: Buffer.from(key.public_key, 'hex'), network: room.net }).address!,
-      amount_sat: Number(change),
-    });
+    // A wallet-funded channel's change goes back to the wallet; hand-picked coins' to a key of the channel's own.
+    const address = rec.wallet
+      ? rec.wallet.change_address
+      : bitcoin.payments.p2wpkh({
+          pubkey: Buffer.from((await room.hsm.generateKey(`sc ${rec.id.slice(0, 16)} change`, null, 'channel')).public_key, 'hex'),
+          network: room.net,
+        }).address!;
+    outputs.push({ address, amount_sat: Number(change) });
   }
   const made = await room.chain.createPsbt({ inputs: rec.utxos, outputs, locktime: 0, replaceable: false });
-  const tx = unsignedTx(bitcoin.Psbt.fromBase64(made.psbt, { network: room.net }));
+  const psbt = bitcoin.Psbt.fromBase64(made.psbt, { network: room.net });
+  // The wallet's coins carry their key origin, so the HSM signs them with the wallet's keys.
+  if (rec.wallet) addOrigins(psbt, rec.wallet.inputs);
+  const tx = unsignedTx(psbt);
   // The accepter checks this; so do we, before signing on it.
   checkFundingTx(tx.toHex(), tx.getId(), 0, capacity, p2wsh(fundingScript(rec.ours.funding, theirs.funding)));
   const next_ = {
     ...rec,
     to_self_delay: delay,
     theirs,
-    funding_psbt: made.psbt,
+    funding_psbt: psbt.toBase64(),
     funding_txid: tx.getId(),
     funding_vout: 0,
     their_points: { 0: first, 1: next },
@@ -297,6 +327,8 @@ export async function cancel(room: ChannelContext, id: string): Promise<{ id: st
           );
     }
     const saved = await save(room, { ...rec, state: 'cancelled', utxos: [] }, rec.state);
+    // The wallet's coins promised to it are free again (after the record says cancelled: never before).
+    if (rec.wallet) await releaseWalletCoins(room, id);
     return { id, state: saved.state };
   });
 }

@@ -6,6 +6,7 @@ import * as bitcoin from 'bitcoinjs-lib';
 import { rpcError } from '../../core/errors.js';
 import { MessageError } from './messages.js';
 import { ShachainError } from './shachain.js';
+import type { WalletInput } from '../../wallet/api.js';
 import type { KeptSecret } from './secrets.js';
 import type { ChannelState, PartyKeys } from './transactions.js';
 
@@ -50,6 +51,11 @@ export interface ChannelRecord {
   /** The opener's funding inputs, and the funding PSBT once made (signed only after the first commitments are). */
   utxos: Array<{ txid: string; vout: number }>;
   funding_psbt: string | null;
+  /**
+   * A channel the wallet room funds (sc.open without utxos): the coins' key origins for the HSM, promised to
+   * 'sc:<id>', and the wallet's change address for the funding's change.
+   */
+  wallet?: { inputs: WalletInput[]; change_address: string };
   /**
    * The opener's signed funding transaction, kept from before its first broadcast: sent again at every block until
    * it confirms (a node may drop it from its mempool, or never have taken it). Absent in older records.

@@ -6,19 +6,21 @@ import type { Room } from '../../core/room.js';
 import { BITCOIN } from '../bitcoin/api.js';
 import { HSM } from '../../hsm/api.js';
 import { L2 } from '../layer2/api.js';
+import { WALLET } from '../../wallet/api.js';
 import { SC_METHODS } from './declarations.js';
 import { SC_OPTIONS } from './options.js';
 import { SC_TOPICS } from './topics.js';
 
 export const channelsRoom: Room = {
   name: 'channels',
-  requires: [HSM, BITCOIN, L2],
+  requires: [HSM, BITCOIN, L2, WALLET],
   methods: SC_METHODS,
   options: SC_OPTIONS,
   topics: SC_TOPICS,
   create: async ({ config, store, bus, log, use }) => {
     const hsm = use(HSM);
     const chain = use(BITCOIN);
+    const wallet = use(WALLET);
     if (!config.bool('sc.enable') || !hsm || !chain) return {};
     const [{ ChannelService }, { scMethods }, { channelsL2Adapter }] = await Promise.all([
       import('./service.js'),
@@ -32,6 +34,8 @@ export const channelsRoom: Room = {
       bus,
       hsm,
       chain,
+      // The wallet room, when on, funds a channel opened without utxos (wallet-funding.ts).
+      ...(wallet ? { wallet } : {}),
       network: config.network,
       log: log.child({ room: 'channels' }),
       policy: {

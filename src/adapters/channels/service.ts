@@ -10,6 +10,7 @@
 // (what they share). Operations an RPC call asks for name its caller (callerOf) in every HSM call; the room's own
 // work names backgroundCaller('sc', <the event>).
 
+import type { WalletApi } from '../../wallet/api.js';
 import { KeyedLock } from '../../core/keyed-lock.js';
 import { backgroundCaller } from '../../core/methods.js';
 import { HealthCell, type Health, type Service } from '../../core/service.js';
@@ -38,6 +39,8 @@ export interface ChannelSettings {
   bus: EventBus;
   hsm: HsmApi;
   chain: BitcoinApi;
+  /** The wallet room's coin service, when it is on. */
+  wallet?: WalletApi;
   network: Network;
   log: Logger;
   policy?: ChannelPolicy;
@@ -65,6 +68,7 @@ export class ChannelService implements Service {
       bus,
       hsm,
       chain,
+      ...(settings.wallet ? { wallet: settings.wallet } : {}),
       notes: chain.notifications('channels', {
         spent: (e) => this.told(() => onSpent(this.room, e, backgroundCaller('sc', 'chain.tx'))),
         confirmed: (e) => this.told(() => onConfirmed(this.room, e, backgroundCaller('sc', 'chain.block'))),

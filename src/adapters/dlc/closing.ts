@@ -14,6 +14,7 @@ import { checkCloseFee, checkCompactLowS } from './rules.js';
 import { closingSighash, mutualClose, type DlcTransactions } from './transactions.js';
 import { get, list, parts, save, theirSignatures } from './contracts.js';
 import { fundingSeen } from './funding.js';
+import { releaseWalletCoins } from './wallet-funding.js';
 import { asRpc, compactOf, derWithSighash, hex, rule, SIGHASH_ALL, u64, type DlcContext } from './context.js';
 
 /** Outstanding mutual close proposals per contract (each a signed transaction the counterparty may broadcast). */
@@ -58,6 +59,8 @@ export async function cancel(ctx: DlcContext, id: string, caller: string): Promi
     const ops: BatchOp[] = [];
     for await (const [k, v] of ctx.db.iterator({ gte: 'u:', lt: 'u;' })) if (v === id) ops.push({ type: 'del', sublevel: ctx.db, key: k });
     await save(ctx, { ...rec, state: 'cancelled' }, rec.state, ops);
+    // The wallet's coins promised to it are free again (after the record says cancelled: never before).
+    if (rec.wallet) await releaseWalletCoins(ctx, id);
     ctx.log.info({ id, caller, was: rec.state }, 'DLC cancelled');
     return { id, state: 'cancelled' };
   });

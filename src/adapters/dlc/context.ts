@@ -15,6 +15,7 @@ import type { EventBus } from '../../core/events.js';
 import type { RoomDb, Store } from '../../core/store.js';
 import type { BitcoinApi, ChainNotifications } from '../bitcoin/api.js';
 import type { ContractSigning, HsmApi } from '../../hsm/api.js';
+import type { WalletApi, WalletInput } from '../../wallet/api.js';
 import { LimitError, MessageError, type Accept, type DlcLimits, type Offer } from './messages.js';
 import { NumericError } from './numeric.js';
 import { OracleError } from './oracle.js';
@@ -50,6 +51,11 @@ export interface ContractRecord {
    */
   mutual_closes?: Array<{ txid: string; offer_payout: string; accept_payout: string }>;
   outcome: string | null;
+  /**
+   * A contract the wallet room funds (no utxos given): its coins, promised to 'dlc:<id>', with their key origins
+   * for the HSM to sign them; its payout and change go to wallet addresses (keys.payout and keys.change 'wallet').
+   */
+  wallet?: { inputs: WalletInput[] };
   created: string;
   updated: string;
 }
@@ -72,7 +78,8 @@ export interface OfferParams {
   offer_collateral_sat: number;
   total_collateral_sat: number;
   fee_rate_sat_vb: number;
-  utxos: Array<{ txid: string; vout: number }>;
+  /** This party's coins; when omitted, the wallet room chooses them (wallet-funding.ts). */
+  utxos?: Array<{ txid: string; vout: number }>;
   cet_locktime?: number;
   refund_locktime?: number;
 }
@@ -187,6 +194,8 @@ export interface DlcContext {
   bus: EventBus;
   hsm: HsmApi;
   chain: BitcoinApi;
+  /** The wallet room's coin service, when it is on: it funds contracts offered or accepted without utxos. */
+  wallet?: WalletApi;
   /** The room's chain notifications (registered under contract ids; chain-notes.ts). */
   notes: ChainNotifications;
   network: Network;

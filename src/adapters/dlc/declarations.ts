@@ -12,7 +12,8 @@ const Utxos = Type.Array(
   {
     minItems: 1,
     maxItems: 50,
-    description: "This party's funding inputs: unspent P2WPKH outputs of keystore keys (the HSM signs them through hsm.signpsbt's policy).",
+    description:
+      "This party's funding inputs: unspent P2WPKH outputs of keystore keys or of the wallet (the HSM signs them through hsm.signpsbt's policy). When omitted, the wallet room chooses P2WPKH coins and promises them to the contract (holder dlc:<id>, see wallet.listreservations) until it is funded or cancelled; the contract's payout and change then go to wallet addresses.",
   },
 );
 /** Hex characters of one message: under rpcmaxmessagesize's default (1 MB), about 2,700 CETs of adaptor signatures. */
@@ -26,7 +27,13 @@ export const ContractT = Type.Object({
   funding_txid: Type.Union([Type.String(), Type.Null()]),
   closing_txid: Type.Union([Type.String(), Type.Null()]),
   outcome: Type.Union([Type.String(), Type.Null()]),
-  keys: Type.Object({ funding: Type.String(), payout: Type.String(), change: Type.String() }, { description: 'The keystore keys (hsm.listkeys ids).' }),
+  keys: Type.Object(
+    { funding: Type.String(), payout: Type.String(), change: Type.String() },
+    {
+      description:
+        "The keystore keys (hsm.listkeys ids); payout and change are 'wallet' for a contract the wallet funds (its payout and change go to wallet addresses).",
+    },
+  ),
   created: Type.String(),
   updated: Type.String(),
 });
@@ -129,7 +136,7 @@ export const dlcOffer = declareMethod({
       offer_collateral_sat: Sat,
       total_collateral_sat: Sat,
       fee_rate_sat_vb: Type.Integer({ minimum: 1, maximum: 10_000 }),
-      utxos: Utxos,
+      utxos: Type.Optional(Utxos),
       cet_locktime: Type.Optional(Type.Integer({ minimum: 0, maximum: 0xffffffff })),
       refund_locktime: Type.Optional(Type.Integer({ minimum: 0, maximum: 0xffffffff })),
     },
@@ -215,7 +222,7 @@ export const dlcAccept = declareMethod({
   summary: 'Accept an offer: check it, sign every CET (adaptor signatures) and the refund; answers accept_dlc (hex) for the offerer.',
   description:
     "Refused before anything is signed: an offer over the room's limits or bounds (dlc.maxfeerate, dlc.minrefunddelay, dlc.maxrefunddelay, dlc.max*: PolicyDenied naming the key), non-standard payout or change scripts, funding inputs that are not segwit or not unspent on chain as their prev_tx says, or terms other than expect.",
-  params: Type.Object({ offer: Hex('offer_dlc, hex.', MAX_MSG), utxos: Utxos, expect: Type.Optional(Expect) }, { additionalProperties: false }),
+  params: Type.Object({ offer: Hex('offer_dlc, hex.', MAX_MSG), utxos: Type.Optional(Utxos), expect: Type.Optional(Expect) }, { additionalProperties: false }),
   result: Type.Object({ id: Type.String(), accept: Type.String({ description: 'accept_dlc, hex.' }) }),
   errors: ['Conflict', 'NotFound', 'Unsupported', 'PolicyDenied', 'Locked', 'BackendUnavailable'],
   role: 'admin',

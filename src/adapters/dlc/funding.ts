@@ -8,11 +8,14 @@ import * as bitcoin from 'bitcoinjs-lib';
 import { rpcError } from '../../core/errors.js';
 import type { BatchOp } from '../../core/store.js';
 import type { ContractSigning } from '../../hsm/api.js';
+import { bip32DerivationOf, type WalletInput } from '../../wallet/api.js';
 import type { FundingInput } from './messages.js';
 import { checkDerLowS, checkFundingInput, checkTaprootKeySpend, checkWitnessLen, type FundingKind } from './rules.js';
 import type { DlcFunding } from './transactions.js';
 import { parts } from './contracts.js';
-import { hex, rule, SIGHASH_ALL, u64, type ContractRecord, type DlcContext, type OfferParams } from './context.js';
+import { hex, rule, SIGHASH_ALL, u64, type ContractRecord, type DlcContext } from './context.js';
+
+type Outpoints = Array<{ txid: string; vout: number }>;
 
 /** A funding input's outpoint, "txid:vout" (its prev_tx's id). */
 export const inputOutpoint = (i: FundingInput): string => `${bitcoin.Transaction.fromHex(i.prev_tx).getId()}:${i.prev_tx_vout}`;
@@ -20,7 +23,7 @@ export const inputOutpoint = (i: FundingInput): string => `${bitcoin.Transaction
 const txinOutpoint = (x: { hash: Uint8Array; index: number }): string => `${hex(Buffer.from(x.hash).reverse())}:${x.index}`;
 
 /** A P2WPKH input's witness: count, a signature of up to 72 bytes with its sighash byte, a 33-byte key. */
-const P2WPKH_MAX_WITNESS = 108;
+export const P2WPKH_MAX_WITNESS = 108;
 
 /** A witness stack from its serialization (count, then each element with its length, all compact sizes). */
 function witnessStack(serialized: Uint8Array): string[] {
@@ -44,7 +47,7 @@ function witnessStack(serialized: Uint8Array): string[] {
 }
 
 /** The party's funding inputs from its UTXOs: unspent, P2WPKH, their previous transactions from the node. */
-export async function fundingInputs(ctx: DlcContext, utxos: OfferParams['utxos']): Promise<FundingInput[]> {
+export async function fundingInputs(ctx: DlcContext, utxos: Outpoints): Promise<FundingInput[]> {
   const seen = new Set<string>();
   const out: FundingInput[] = [];
   for (const [i, u] of utxos.entries()) {
@@ -76,7 +79,7 @@ export async function fundingInputs(ctx: DlcContext, utxos: OfferParams['utxos']
  * A coin committed to one open contract is refused to another (under the 'utxos' lock, checked and written with
  * the contract): two contracts funded by one coin would leave one of them unfundable after both were signed.
  */
-export async function reserve(ctx: DlcContext, id: string, utxos: OfferParams['utxos']): Promise<BatchOp[]> {
+export async function reserve(ctx: DlcContext, id: string, utxos: Outpoints): Promise<BatchOp[]> {
   const ops: BatchOp[] = [];
   for (const [i, u] of utxos.entries()) {
     const key = `u:${u.txid.toLowerCase()}:${u.vout}`;
@@ -119,8 +122,12 @@ export async function checkTheirInputs(ctx: DlcContext, inputs: FundingInput[], 
   return kinds;
 }
 
-/** A PSBT of the funding transaction with every input's previous transaction, for the HSM to sign its own. */
-export function fundingPsbt(ctx: DlcContext, t: DlcFunding, inputs: FundingInput[]): bitcoin.Psbt {
+/**
+ * A PSBT of the funding transaction with every input's previous transaction, for the HSM to sign its own: a
+ * keystore key's by its script, a wallet coin's by the key origin (bip32Derivation) the wallet gave for it.
+ */
+export function fundingPsbt(ctx: DlcContext, t: DlcFunding, inputs: FundingInput[], walletInputs: WalletInput[] = []): bitcoin.Psbt {
+  const origins = new Map(walletInputs.map((o) => [o.outpoint, o]));
   const psbt = new bitcoin.Psbt({ network: ctx.net });
   psbt.setVersion(2);
   psbt.setLocktime(t.funding.locktime);
@@ -135,6 +142,8 @@ export function fundingPsbt(ctx: DlcContext, t: DlcFunding, inputs: FundingInput
       nonWitnessUtxo: Buffer.from(i.prev_tx, 'hex'),
       witnessUtxo: { script: prev.outs[txin.index]!.script, value: BigInt(prev.outs[txin.index]!.value) },
     });
+    const origin = origins.get(txinOutpoint(txin));
+    if (origin) psbt.updateInput(psbt.inputCount - 1, { bip32Derivation: bip32DerivationOf(origin) });
   }
   for (const o of t.funding.outs) psbt.addOutput({ script: o.script, value: BigInt(o.value) });
   return psbt;
@@ -148,8 +157,9 @@ export async function signFunding(
   own: FundingInput[],
   caller: string,
   signing: ContractSigning,
+  walletInputs?: WalletInput[],
 ): Promise<{ psbt: bitcoin.Psbt; stacks: string[][] }> {
-  const unsigned = fundingPsbt(ctx, t, all);
+  const unsigned = fundingPsbt(ctx, t, all, walletInputs);
   const signed = await ctx.hsm.signPsbt(unsigned.toBase64(), caller, signing);
   const psbt = bitcoin.Psbt.fromBase64(signed.psbt, { network: ctx.net });
   const ownOutpoints = new Set(own.map(inputOutpoint));

@@ -28,13 +28,31 @@ import { buildFunding, contractId } from './transactions.js';
 import type { Prepared } from './work.js';
 import { get, list, messages, readOffer, save, seal } from './contracts.js';
 import { checkFundingWitnesses, checkTheirInputs, fundingInputs, reserve, signFunding, witnessedFunding } from './funding.js';
+import { keepingCoinsOnFailure, walletFunding, type WalletFunded } from './wallet-funding.js';
 import { checkAcceptShape, checkCounterparty, checkExpected, checkOfferShape, checkOfferTerms, contractTerms, offerOracles } from './terms.js';
 import { acceptTerms, compactOf, fresh, hex, rule, u64, type ContractRecord, type DlcContext, type ExpectedTerms, type OfferParams } from './context.js';
 
-export async function newKeys(ctx: DlcContext, id: string): Promise<{ keys: ContractRecord['keys']; funding: string; payoutSpk: string; changeSpk: string }> {
+/**
+ * The contract's keys: its funding key, and a payout and a change key, unless the wallet funds the contract (then
+ * its payout and change go to the wallet's addresses, and keys.payout and keys.change say 'wallet').
+ */
+export async function newKeys(
+  ctx: DlcContext,
+  id: string,
+  wallet?: WalletFunded,
+): Promise<{ keys: ContractRecord['keys']; funding: string; payoutSpk: string; changeSpk: string }> {
   // Refused before any key is made when the HSM cannot sign CETs.
   const refusal = ctx.hsm.adaptorRefusal();
   if (refusal) throw rpcError('Unsupported', refusal, { service: 'hsm' });
+  if (wallet) {
+    const funding = await ctx.hsm.generateKey(`dlc ${id.slice(0, 16)} funding`, null, 'dlc');
+    return {
+      keys: { funding: funding.id, payout: 'wallet', change: 'wallet' },
+      funding: funding.public_key,
+      payoutSpk: wallet.payoutSpk,
+      changeSpk: wallet.changeSpk,
+    };
+  }
   const [funding, payout, change] = await Promise.all(
     ['funding', 'payout', 'change'].map((k) => ctx.hsm.generateKey(`dlc ${id.slice(0, 16)} ${k}`, null, 'dlc')),
   );
@@ -60,45 +78,61 @@ export async function offer(ctx: DlcContext, p: OfferParams, caller: string): Pr
   const refusal = ctx.hsm.adaptorRefusal();
   if (refusal) throw rpcError('Unsupported', refusal, { service: 'hsm' });
   return ctx.locks.run('utxos', async () => {
-    const reservations = await reserve(ctx, id, p.utxos);
-    const terms = {
-      protocol_version: PROTOCOL_VERSION,
-      contract_flags: 0,
-      chain_hash: chainHash(ctx.network),
-      temporary_contract_id: id,
-      contract_info: {
-        total_collateral: BigInt(p.total_collateral_sat),
-        ...contract,
-        ...oracles,
-      },
-      payout_serial_id: u64(),
-      offer_collateral: BigInt(p.offer_collateral_sat),
-      funding_inputs: await fundingInputs(ctx, p.utxos),
-      change_serial_id: u64(),
-      fund_output_serial_id: u64(),
-      fee_rate_per_vb: BigInt(p.fee_rate_sat_vb),
-      cet_locktime,
-      refund_locktime,
-    };
-    // Read as the counterparty will read it (the limits, the payout curve's CETs, in a worker) and held to the same
-    // terms, before any key is made: the keys' fields are not read yet.
-    const draft: Offer = { ...terms, funding_pubkey: `02${'00'.repeat(32)}`, payout_spk: '', change_spk: '' };
-    const read = await readOffer(ctx, hex(encodeOffer(draft)), ctx.bounds.limits, `the offer ${id.slice(0, 16)}`);
-    await checkOfferTerms(ctx, read);
-    const k = await newKeys(ctx, id);
-    const offerHex = hex(
-      encodeOffer({ ...terms, contract_info: read.contract_info, funding_pubkey: k.funding, payout_spk: k.payoutSpk, change_spk: k.changeSpk }),
+    const wallet = p.utxos ? undefined : await walletFunding(ctx, id, BigInt(p.offer_collateral_sat), BigInt(p.fee_rate_sat_vb));
+    return keepingCoinsOnFailure(ctx, id, wallet !== undefined, () =>
+      offerFunded(ctx, p, { id, oracles, contract, cet_locktime, refund_locktime }, wallet, caller),
     );
-    await save(ctx, fresh(id, 'offerer', 'offered', offerHex, k.keys, {}), null, reservations);
-    ctx.log.info({ id, caller }, 'DLC offered');
-    return { id, offer: offerHex };
   });
+}
+
+/** dlc.offer once its coins are known (given, or promised by the wallet). */
+async function offerFunded(
+  ctx: DlcContext,
+  p: OfferParams,
+  o: { id: string; oracles: ReturnType<typeof offerOracles>; contract: ReturnType<typeof contractTerms>; cet_locktime: number; refund_locktime: number },
+  wallet: WalletFunded | undefined,
+  caller: string,
+): Promise<{ id: string; offer: string }> {
+  const { id, oracles, contract, cet_locktime, refund_locktime } = o;
+  const utxos = wallet?.utxos ?? p.utxos!;
+  const reservations = await reserve(ctx, id, utxos);
+  const terms = {
+    protocol_version: PROTOCOL_VERSION,
+    contract_flags: 0,
+    chain_hash: chainHash(ctx.network),
+    temporary_contract_id: id,
+    contract_info: {
+      total_collateral: BigInt(p.total_collateral_sat),
+      ...contract,
+      ...oracles,
+    },
+    payout_serial_id: u64(),
+    offer_collateral: BigInt(p.offer_collateral_sat),
+    funding_inputs: wallet?.inputs ?? (await fundingInputs(ctx, utxos)),
+    change_serial_id: u64(),
+    fund_output_serial_id: u64(),
+    fee_rate_per_vb: BigInt(p.fee_rate_sat_vb),
+    cet_locktime,
+    refund_locktime,
+  };
+  // Read as the counterparty will read it (the limits, the payout curve's CETs, in a worker) and held to the same
+  // terms, before any key is made: the keys' fields are not read yet.
+  const draft: Offer = { ...terms, funding_pubkey: `02${'00'.repeat(32)}`, payout_spk: '', change_spk: '' };
+  const read = await readOffer(ctx, hex(encodeOffer(draft)), ctx.bounds.limits, `the offer ${id.slice(0, 16)}`);
+  await checkOfferTerms(ctx, read);
+  const k = await newKeys(ctx, id, wallet);
+  const offerHex = hex(
+    encodeOffer({ ...terms, contract_info: read.contract_info, funding_pubkey: k.funding, payout_spk: k.payoutSpk, change_spk: k.changeSpk }),
+  );
+  await save(ctx, fresh(id, 'offerer', 'offered', offerHex, k.keys, wallet ? { wallet: { inputs: wallet.origins } } : {}), null, reservations);
+  ctx.log.info({ id, caller, wallet_funded: wallet !== undefined }, 'DLC offered');
+  return { id, offer: offerHex };
 }
 
 export async function accept(
   ctx: DlcContext,
   offerHex: string,
-  utxos: OfferParams['utxos'],
+  utxos: OfferParams['utxos'] | undefined,
   caller: string,
   expect?: ExpectedTerms,
 ): Promise<{ id: string; accept: string }> {
@@ -112,41 +146,55 @@ export async function accept(
   const id = offer.temporary_contract_id;
   return ctx.locks.run([id, 'utxos'], async () => {
     if (await ctx.db.get(`c:${id}`)) throw rpcError('Conflict', `contract ${id} is known already`);
-    const reservations = await reserve(ctx, id, utxos);
-    const ownInputs = await fundingInputs(ctx, utxos);
-    await checkTheirInputs(ctx, offer.funding_inputs, 'offerer', ownInputs);
     const total = offer.contract_info.total_collateral;
-    const k = await newKeys(ctx, id);
-    const terms: Accept = {
-      protocol_version: PROTOCOL_VERSION,
-      temporary_contract_id: id,
-      accept_collateral: total - offer.offer_collateral,
-      funding_pubkey: k.funding,
-      payout_spk: k.payoutSpk,
-      payout_serial_id: u64(),
-      funding_inputs: ownInputs,
-      change_spk: k.changeSpk,
-      change_serial_id: u64(),
-      cet_adaptor_signatures: [],
-      refund_signature: '',
-    };
-    const f = rule(() => buildFunding(offer, terms));
-    const prepared = await ctx.workers.run<Prepared>({ op: 'prepare', offer, accept: acceptTerms(terms) }, `accepting ${id.slice(0, 16)}`);
-    const signing = { kind: 'dlc' as const, contract: id, counterparty: offer.funding_pubkey };
-    const sigs = await cetSignatures(ctx, prepared, k.keys.funding, caller, signing, terms.accept_collateral);
-    terms.cet_adaptor_signatures = sigs.adaptor;
-    terms.refund_signature = sigs.refund;
-    const acceptHex = hex(encodeAccept(terms));
-    const rec = fresh(id, 'accepter', 'accepted', offerHex.toLowerCase(), k.keys, {
-      accept: publicAccept(acceptHex),
-      sealed: await seal(ctx, id, { accept: acceptHex, sign: null }),
-      contract_id: contractId(f, id),
-      funding_txid: f.funding.getId(),
-    });
-    await save(ctx, rec, null, reservations);
-    ctx.log.info({ id, caller }, 'DLC accepted');
-    return { id, accept: acceptHex };
+    const wallet = utxos ? undefined : await walletFunding(ctx, id, total - offer.offer_collateral, offer.fee_rate_per_vb);
+    return keepingCoinsOnFailure(ctx, id, wallet !== undefined, () => acceptFunded(ctx, { offer, offerHex, utxos, wallet, total }, caller));
   });
+}
+
+/** dlc.accept once its coins are known (given, or promised by the wallet). */
+async function acceptFunded(
+  ctx: DlcContext,
+  a: { offer: Offer; offerHex: string; utxos: OfferParams['utxos']; wallet: WalletFunded | undefined; total: bigint },
+  caller: string,
+): Promise<{ id: string; accept: string }> {
+  const { offer, offerHex, wallet, total } = a;
+  const id = offer.temporary_contract_id;
+  const utxos = wallet?.utxos ?? a.utxos!;
+  const reservations = await reserve(ctx, id, utxos);
+  const ownInputs = wallet?.inputs ?? (await fundingInputs(ctx, utxos));
+  await checkTheirInputs(ctx, offer.funding_inputs, 'offerer', ownInputs);
+  const k = await newKeys(ctx, id, wallet);
+  const terms: Accept = {
+    protocol_version: PROTOCOL_VERSION,
+    temporary_contract_id: id,
+    accept_collateral: total - offer.offer_collateral,
+    funding_pubkey: k.funding,
+    payout_spk: k.payoutSpk,
+    payout_serial_id: u64(),
+    funding_inputs: ownInputs,
+    change_spk: k.changeSpk,
+    change_serial_id: u64(),
+    cet_adaptor_signatures: [],
+    refund_signature: '',
+  };
+  const f = rule(() => buildFunding(offer, terms));
+  const prepared = await ctx.workers.run<Prepared>({ op: 'prepare', offer, accept: acceptTerms(terms) }, `accepting ${id.slice(0, 16)}`);
+  const signing = { kind: 'dlc' as const, contract: id, counterparty: offer.funding_pubkey };
+  const sigs = await cetSignatures(ctx, prepared, k.keys.funding, caller, signing, terms.accept_collateral);
+  terms.cet_adaptor_signatures = sigs.adaptor;
+  terms.refund_signature = sigs.refund;
+  const acceptHex = hex(encodeAccept(terms));
+  const rec = fresh(id, 'accepter', 'accepted', offerHex.toLowerCase(), k.keys, {
+    accept: publicAccept(acceptHex),
+    sealed: await seal(ctx, id, { accept: acceptHex, sign: null }),
+    contract_id: contractId(f, id),
+    funding_txid: f.funding.getId(),
+    ...(wallet ? { wallet: { inputs: wallet.origins } } : {}),
+  });
+  await save(ctx, rec, null, reservations);
+  ctx.log.info({ id, caller, wallet_funded: wallet !== undefined }, 'DLC accepted');
+  return { id, accept: acceptHex };
 }
 
 /**
@@ -189,11 +237,15 @@ export async function signAccept(ctx: DlcContext, acceptHex: string, caller: str
     checkCounterparty(offer, prepared, accept.funding_pubkey, accept.refund_signature, 'accepter');
     const signing = { kind: 'dlc' as const, contract: id, counterparty: accept.funding_pubkey };
     const sigs = await cetSignatures(ctx, prepared, rec.keys.funding, caller, signing, offer.offer_collateral);
-    const funding = await signFunding(ctx, f, [...offer.funding_inputs, ...accept.funding_inputs], offer.funding_inputs, caller, {
-      ...signing,
-      purpose: 'funding',
-      spends_sat: Number(offer.offer_collateral),
-    });
+    const funding = await signFunding(
+      ctx,
+      f,
+      [...offer.funding_inputs, ...accept.funding_inputs],
+      offer.funding_inputs,
+      caller,
+      { ...signing, purpose: 'funding', spends_sat: Number(offer.offer_collateral) },
+      rec.wallet?.inputs,
+    );
     const cid = contractId(f, id);
     const signHex = hex(
       encodeSign({
@@ -246,13 +298,15 @@ export async function finalize(ctx: DlcContext, signHex: string, caller: string)
       `checking the sign of ${cur.id.slice(0, 16)}`,
     );
     checkCounterparty(offer, prepared, offer.funding_pubkey, sign.refund_signature, 'offerer');
-    const { psbt } = await signFunding(ctx, f, all, accept.funding_inputs, caller, {
-      kind: 'dlc',
-      contract: cur.id,
-      counterparty: offer.funding_pubkey,
-      purpose: 'funding',
-      spends_sat: Number(accept.accept_collateral),
-    });
+    const { psbt } = await signFunding(
+      ctx,
+      f,
+      all,
+      accept.funding_inputs,
+      caller,
+      { kind: 'dlc', contract: cur.id, counterparty: offer.funding_pubkey, purpose: 'funding', spends_sat: Number(accept.accept_collateral) },
+      cur.wallet?.inputs,
+    );
     // The unsigned funding transaction with every witness: ours from the HSM's PSBT, the offerer's from sign_dlc.
     const tx = witnessedFunding(f, psbt, offer.funding_inputs, sign.funding_signatures);
     // Sealed before the funding is sent: once it is, the offerer's CET signatures are what lets us claim, so the

@@ -7,19 +7,21 @@ import type { Room } from '../../core/room.js';
 import { BITCOIN } from '../bitcoin/api.js';
 import { HSM } from '../../hsm/api.js';
 import { L2 } from '../layer2/api.js';
+import { WALLET } from '../../wallet/api.js';
 import { DLC_METHODS } from './declarations.js';
 import { DLC_OPTIONS } from './options.js';
 import { DLC_TOPICS } from './topics.js';
 
 export const dlcRoom: Room = {
   name: 'dlc',
-  requires: [HSM, BITCOIN, L2],
+  requires: [HSM, BITCOIN, L2, WALLET],
   methods: DLC_METHODS,
   options: DLC_OPTIONS,
   topics: DLC_TOPICS,
   create: async ({ config, store, bus, log, use }) => {
     const hsm = use(HSM);
     const chain = use(BITCOIN);
+    const wallet = use(WALLET);
     if (!config.bool('dlc.enable') || !hsm || !chain) return {};
     const [{ DlcService }, { dlcMethods }, { OracleClient }, { dlcL2Adapter }] = await Promise.all([
       import('./service.js'),
@@ -35,6 +37,8 @@ export const dlcRoom: Room = {
       bus,
       hsm,
       chain,
+      // The wallet room, when on, funds a contract offered or accepted without utxos (wallet-funding.ts).
+      ...(wallet ? { wallet } : {}),
       network: config.network,
       log: log.child({ room: 'dlc' }),
       autorefund: config.bool('dlc.autorefund'),

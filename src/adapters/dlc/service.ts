@@ -34,7 +34,7 @@ export type { ContractRecord, ContractState, DlcBounds, ExpectedTerms, OfferPara
  * dlc.autoclose, dlc.oracle, the bounds); the rest of the context (locks, workers, caches) is made here.
  */
 export type DlcServiceSettings = Pick<DlcContext, 'db' | 'store' | 'bus' | 'hsm' | 'chain' | 'network' | 'log' | 'autorefund'> &
-  Partial<Pick<DlcContext, 'autoclose' | 'oracles' | 'bounds'>>;
+  Partial<Pick<DlcContext, 'autoclose' | 'oracles' | 'bounds' | 'wallet'>>;
 
 export class DlcService implements Service {
   readonly name = 'dlc';
@@ -55,6 +55,7 @@ export class DlcService implements Service {
       bus: s.bus,
       hsm: s.hsm,
       chain: s.chain,
+      ...(s.wallet ? { wallet: s.wallet } : {}),
       notes: s.chain.notifications('dlc', {
         spent: (e) => this.told(() => onSpent(this.ctx, e)),
         confirmed: (e) => this.told(() => onConfirmed(this.ctx, e)),
@@ -133,7 +134,7 @@ export class DlcService implements Service {
     return offer(this.ctx, p, caller);
   }
 
-  accept(offerHex: string, utxos: OfferParams['utxos'], caller: string, expect?: ExpectedTerms): ReturnType<typeof accept> {
+  accept(offerHex: string, utxos: OfferParams['utxos'] | undefined, caller: string, expect?: ExpectedTerms): ReturnType<typeof accept> {
     return accept(this.ctx, offerHex, utxos, caller, expect);
   }
 

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { readFile, writeFile } from 'node:fs/promises';
 import * as bitcoin from 'bitcoinjs-lib';
 import { fund as fundExternal, newWallet, pay, startBcoin, type BcoinNode, type Wallet } from '../helpers/bcoin.js';
-import { unixChannel, type Channel } from '../helpers/channel.js';
+import { channelsWithEvents, eventsUntil, unixChannel, type Channel } from '../helpers/channel.js';
 import { startDaemon, tempDir, type RunningDaemon } from '../helpers/daemon.js';
 import { keystorePartyArgs } from '../helpers/keystore-party.js';
 import { until } from '../helpers/until.js';
@@ -207,6 +207,7 @@ describe('wallet: many payments and a reorg, fee bumps (RBF, CPFP), refusals, re
     assert.equal(await inPool(a.txid), false);
     await until('anyad is connected again', async () => ((await call<{ state: string }>(ch, 'chain.getinfo')).state === 'connected' ? true : undefined));
 
+    const events = await channelsWithEvents(d, ['wallet.tx']);
     const r = await call<{ txid: string; fee_sat: number; fee_rate: number; original_fee_sat: number; original_fee_rate: number }>(ch, 'wallet.bumpfee', {
       txid: a.txid,
       fee_rate: 6,
@@ -220,6 +221,10 @@ describe('wallet: many payments and a reorg, fee bumps (RBF, CPFP), refusals, re
       rep.vout.some((o) => Math.round(o.value * 1e8) === 50_000),
       'the recipient is paid the same amount',
     );
+    const seen = await eventsUntil(events.ws, (e) => e.params.topic === 'wallet.tx' && e.params.data.txid === a.txid);
+    assert.deepEqual([seen.at(-1)!.params.data.status, seen.at(-1)!.params.data.replaced_by], ['replaced', r.txid]);
+    events.ch.close();
+    events.ws.close();
     let items = await txs();
     assert.equal(items.find((x) => x.txid === a.txid)!.status, 'replaced');
     assert.equal(items.find((x) => x.txid === a.txid)!.replaced_by, r.txid);
@@ -273,11 +278,24 @@ describe('wallet: many payments and a reorg, fee bumps (RBF, CPFP), refusals, re
     const pkg = (Math.round(parent.fee * 1e8) + Math.round(child.fee * 1e8)) / (parent.size + child.size);
     assert.ok(pkg >= 20, `the package pays ${pkg} sat/vB`);
     assert.ok(r.package_fee_rate >= 20);
+    await refused(ch, 'wallet.bumpfee', { txid: p.txid, fee_rate: 30 }, -32602, /not this wallet's: raise the fee of a payment to us with wallet\.cpfp/);
     const b1 = await balance();
     assert.equal(b1.total_sat, b0.total_sat - r.fee_sat);
+    // A send of ours with a child paying for it: bumping the parent would orphan the child, so it is refused.
+    const own = await call<{ txid: string; fee_sat: number }>(ch, 'wallet.send', {
+      outputs: [{ address: newWallet().address, amount_sat: 40_000 }],
+      fee_rate: 1,
+    });
+    await until('our send is in the mempool', async () => ((await inPool(own.txid)) ? true : undefined));
+    const kid = await call<{ txid: string; fee_sat: number }>(ch, 'wallet.cpfp', { txid: own.txid, fee_rate: 10 });
+    await until('the child of our send is in the mempool', async () => ((await inPool(kid.txid)) ? true : undefined));
+    await refused(ch, 'wallet.bumpfee', { txid: own.txid, fee_rate: 20 }, -32014, new RegExp(`unconfirmed child in the wallet \\(${kid.txid}\\)`));
+    assert.equal((await balance()).total_sat, b1.total_sat - 40_000 - own.fee_sat - kid.fee_sat);
     await node.mine(1, newWallet().address);
     await synced();
-    assert.equal((await balance()).total_sat, b1.total_sat);
+    const b2 = await balance();
+    assert.equal(b2.total_sat, b1.total_sat - 40_000 - own.fee_sat - kid.fee_sat);
+    assert.equal(b2.unconfirmed_sat, 0);
     await refused(ch, 'wallet.cpfp', { txid: p.txid, fee_rate: 30 }, -32014, /is confirmed/);
   });
 
@@ -289,12 +307,19 @@ describe('wallet: many payments and a reorg, fee bumps (RBF, CPFP), refusals, re
     assert.equal((await balance()).reserved_sat, b0.reserved_sat, 'the coins are given back');
     await call(ch, 'hsm.unlock', { passphrase: PASSPHRASE, timeout: 0 });
     await call(ch, 'hsm.setpolicy', { subject: 'group:wallet', policy: { max_amount_sat: 10_000 } });
-    const denied = await refused(ch, 'wallet.send', { outputs: [{ address: to, amount_sat: 20_000 }], fee_rate: 2 }, -32013, /.+/);
-    assert.ok((denied.data as { rule?: string } | undefined)?.rule, 'data.rule names the rule');
+    const denied = await refused(
+      ch,
+      'wallet.send',
+      { outputs: [{ address: to, amount_sat: 20_000 }], fee_rate: 2 },
+      -32013,
+      /sends 20000 sat, more than max_amount_sat 10000/,
+    );
+    assert.equal((denied.data as { rule?: string } | undefined)?.rule, 'max_amount_sat');
     assert.equal((await balance()).reserved_sat, b0.reserved_sat);
     assert.equal((await balance()).total_sat, b0.total_sat);
-    const ok = await call<{ txid: string }>(ch, 'wallet.send', { outputs: [{ address: to, amount_sat: 9_000 }], fee_rate: 2 });
-    assert.ok(await inPool(ok.txid));
+    const ok = await call<{ txid: string; hex: string }>(ch, 'wallet.send', { outputs: [{ address: to, amount_sat: 9_000 }], fee_rate: 2 });
+    // bcoin answers sendrawtransaction before it validates: wait for the mempool.
+    await until('the send is in the mempool', async () => ((await inPool(ok.txid)) ? true : undefined));
     await call(ch, 'hsm.setpolicy', { subject: 'group:wallet', policy: {} });
     await node.mine(1, newWallet().address);
     await synced();
@@ -335,7 +360,13 @@ describe('wallet: many payments and a reorg, fee bumps (RBF, CPFP), refusals, re
     await refused(rch, 'hsm.restorekeystore', { mnemonic, passphrase: PASSPHRASE }, -32014, /never overwrites/);
     const descA = await call<Array<{ desc: string }>>(ch, 'wallet.listdescriptors');
     await synced(rch);
+    const events = await channelsWithEvents(restored, ['wallet.rescan']);
     const r = await call<{ from_height: number; to_height: number; transactions_found: number }>(rch, 'wallet.rescan', { from_height: 0 });
+    const progress = await eventsUntil(events.ws, (e) => e.params.topic === 'wallet.rescan' && e.params.data.done === true);
+    assert.equal(progress.at(-1)!.params.data.transactions_found, r.transactions_found);
+    assert.ok(progress.filter((e) => e.params.topic === 'wallet.rescan').length >= Math.floor(r.to_height / 100), 'progress every 100 blocks');
+    events.ch.close();
+    events.ws.close();
     assert.equal(r.to_height, await tipOf());
     assert.ok(r.transactions_found > 4);
     const got = await balance(rch);

@@ -64,6 +64,8 @@ export class WalletService implements Service {
   private seq = 0;
   /** The first block followed while the accounts were out of reach (keystore locked or not yet restored). */
   private blindFrom: number | undefined;
+  /** Set when the keystore holds another seed than the accounts this wallet follows: nothing is spent then. */
+  private foreignSeed: string | undefined;
 
   constructor(readonly settings: WalletSettings) {
     const s = settings;
@@ -82,8 +84,10 @@ export class WalletService implements Service {
     for await (const [k, v] of this.settings.db.iterator({ gte: 'n:', lt: 'n;' })) this.next.set(k.slice(2), v as number);
     this.blindFrom = (await this.settings.db.get('m:blindfrom')) as number | undefined;
     const saved = (await this.settings.db.get('m:accounts')) as Account[] | undefined;
-    if (saved) this.useAccounts(saved);
-    else await this.accounts().catch((err: unknown) => this.cell.set('degraded', `no accounts yet: ${(err as Error).message}`));
+    if (saved) {
+      this.useAccounts(saved);
+      await this.checkSeed(saved);
+    } else await this.accounts().catch((err: unknown) => this.cell.set('degraded', `no accounts yet: ${(err as Error).message}`));
     this.settings.chain.listen({
       connected: (b) => this.lock.run('wallet', async () => this.onBlock(b)),
       rewound: (tip) => this.lock.run('wallet', () => this.onRewind(tip.height)),
@@ -96,6 +100,19 @@ export class WalletService implements Service {
     for (const t of ADDRESS_TYPES) for (const c of [0, 1] as Chain[]) this.extend(t, c);
     const blind = this.blindFrom === undefined ? '' : `; blocks from ${this.blindFrom} were followed without them: run wallet.rescan`;
     this.cell.set('ok', `following ${this.ledger.coins.size} coins in ${accounts.length} accounts${blind}`);
+  }
+
+  /**
+   * A keystore replaced under a datadir (its file removed, another made or restored) holds other accounts than the
+   * ones followed: the wallet's coins are not its keys', and its addresses would pay a seed the keystore cannot sign
+   * for. Checked at start when the keystore is open; the wallet then refuses to hand out addresses or spend.
+   */
+  private async checkSeed(saved: Account[]): Promise<void> {
+    const now = await this.fetchAccounts().catch(() => undefined);
+    const differs = now?.find((a) => saved.find((s) => s.type === a.type)?.xpub !== a.xpub);
+    if (!differs) return;
+    this.foreignSeed = `the keystore's seed (fingerprint ${differs.fingerprint}) is not the one this wallet follows (fingerprint ${saved[0]!.fingerprint}): restore that seed's keystore, or use a fresh datadir for this one`;
+    this.cell.set('failed', this.foreignSeed);
   }
 
   /**
@@ -246,6 +263,7 @@ export class WalletService implements Service {
 
   /** The account change goes to (BIP84 when there is one). */
   changeKeys(): AccountKeys {
+    if (this.foreignSeed) throw rpcError('Conflict', this.foreignSeed);
     const keys = this.keys.get('wpkh') ?? [...this.keys.values()][0];
     if (!keys) throw rpcError('Locked', 'the wallet has no accounts yet: unlock the keystore (hsm.unlock) or restore it (hsm.restorekeystore)');
     return keys;
@@ -259,6 +277,7 @@ export class WalletService implements Service {
   /** Hands out the next address of a chain (receive or change), never the same one twice. */
   async newAddress(type: AddressType, chain: Chain): Promise<Derived> {
     await this.accounts();
+    if (this.foreignSeed) throw rpcError('Conflict', this.foreignSeed);
     if (!this.keys.has(type)) throw rpcError('InvalidParams', `no ${type} account in this wallet`);
     return this.lock.run('wallet', async () => {
       const ops: BatchOp[] = [];

@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { join } from 'node:path';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import * as bitcoin from 'bitcoinjs-lib';
 import { fund as fundExternal, newWallet, pay, startBcoin, type BcoinNode, type Wallet } from '../helpers/bcoin.js';
 import { channelsWithEvents, eventsUntil, unixChannel, type Channel } from '../helpers/channel.js';
@@ -394,5 +394,26 @@ describe('wallet: many payments and a reorg, fee bumps (RBF, CPFP), refusals, re
     assert.ok(audit.some((e) => e.event === 'restore'));
     const text = JSON.stringify(audit) + JSON.stringify(restored.logs) + restored.stderr();
     assert.ok(!text.includes(words.slice(0, 3).join(' ')) && !text.toLowerCase().includes(words.slice(0, 3).join(' ')), 'the words are nowhere');
+  });
+
+  it('a wallet whose datadir gets another keystore (another seed) refuses to hand out addresses or spend', async () => {
+    rch!.close();
+    await restored!.kill();
+    await rm(join(restored!.netdir, 'keystore.json'));
+    const pf = join(dir.path, 'pass-b');
+    await writeFile(pf, 'another passphrase\n', { mode: 0o600 });
+    restored = await startDaemon(join(dir.path, 'b'), { args: keystorePartyArgs(node, pf, []) });
+    rch = await unixChannel(restored.socket);
+    const h = await call<{ services: Record<string, { state: string; detail: string }> }>(rch, 'health');
+    assert.equal(h.services.wallet!.state, 'failed');
+    assert.match(h.services.wallet!.detail, /is not the one this wallet follows/);
+    await refused(rch, 'wallet.getnewaddress', {}, -32014, /is not the one this wallet follows/);
+    await refused(
+      rch,
+      'wallet.send',
+      { outputs: [{ address: newWallet().address, amount_sat: 10_000 }], fee_rate: 2 },
+      -32014,
+      /is not the one this wallet follows/,
+    );
   });
 });

@@ -21,11 +21,14 @@ export interface RescanResult {
   transactions_found: number;
 }
 
-/** The first height whose block time is at or after the birthday (less the timestamp window): a binary search. */
+/**
+ * The first height whose block time is at or after the birthday (less the timestamp window): a binary search (block
+ * times are not strictly monotonic, BIP113; the window covers what they run behind).
+ */
 async function heightOfBirthday(svc: WalletService, birthday: number, tip: number): Promise<number> {
   const { chain } = svc.settings;
   let lo = 0;
-  let hi = tip;
+  let hi = tip + 1; // tip + 1: no block that late (a birthday in the future)
   while (lo < hi) {
     const mid = Math.floor((lo + hi) / 2);
     const b = await chain.block(await chain.blockHash(mid));
@@ -41,7 +44,11 @@ export async function rescan(svc: WalletService, from: { from_height?: number; b
   const tip = chain.tip();
   if (!tip) throw rpcError('BackendUnavailable', 'the bitcoin room has not followed the chain yet: nothing to rescan');
   const start = from.from_height ?? (from.birthday !== undefined ? await heightOfBirthday(svc, from.birthday, tip.height) : 0);
-  if (start > tip.height) throw rpcError('InvalidParams', `from_height ${start} is above the tip the wallet follows (${tip.height})`);
+  if (start > tip.height)
+    throw rpcError(
+      'InvalidParams',
+      `${from.from_height !== undefined ? `from_height ${start}` : `the birthday's first block (${start})`} is above the tip the wallet follows (${tip.height})`,
+    );
   return svc.exclusive(async () => {
     const before = svc.ledger.txs.size;
     const blind = svc.blindHeight();

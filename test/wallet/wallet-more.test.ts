@@ -385,9 +385,15 @@ describe('wallet: many payments and a reorg, fee bumps (RBF, CPFP), refusals, re
     const used = new Set((await call<Array<{ address: string }>>(rch, 'wallet.listunspent')).map((c) => c.address));
     const fresh = await call<{ address: string; index: number }>(rch, 'wallet.getnewaddress');
     assert.ok(!used.has(fresh.address) && fresh.index >= 100, `index ${fresh.index}`);
-    // A second rescan changes nothing.
+    // A second rescan changes nothing; one from a birthday starts past the genesis block (regtest's is of 2011).
     const again = await call<{ transactions_found: number }>(rch, 'wallet.rescan', { from_height: 0 });
     assert.equal(again.transactions_found, 0);
+    const byBirthday = await call<{ from_height: number; transactions_found: number }>(rch, 'wallet.rescan', {
+      birthday: Math.floor(Date.now() / 1000) - 86_400,
+    });
+    assert.ok(byBirthday.from_height >= 1, `from ${byBirthday.from_height}`);
+    assert.equal(byBirthday.transactions_found, 0);
+    await refused(rch, 'wallet.rescan', { birthday: Math.floor(Date.now() / 1000) + 86_400 }, -32602, /above the tip/);
     assert.deepEqual(await balance(rch), got);
     // Audited, without the words; and no word in the daemon's log.
     const audit = await call<Array<{ event: string; detail: Record<string, unknown> }>>(rch, 'hsm.audit', {});

@@ -21,6 +21,8 @@ export interface AuditEntry {
     | 'policy_effective'
     | 'policy_cancelled'
     | 'create'
+    /** A keystore written from recovery words (hsm.restorekeystore); the words are never in the entry. */
+    | 'restore'
     | 'rollback'
     | 'orphan'
     | 'secret'

@@ -249,6 +249,23 @@ export const hsmCreatekeystore = declareMethod({
   role: 'admin',
 });
 
+export const hsmRestorekeystore = declareMethod({
+  name: 'hsm.restorekeystore',
+  summary: 'Create the software keystore from recovery words written down before (BIP39), encrypted with the passphrase; never overwrites one.',
+  description:
+    'For a restore into a fresh datadir: the words are normalised (NFKD, as BIP39 and hsm.createkeystore do) and checked against the BIP39 English list and its checksum before anything is written; errors name positions, never words. The seed is the words without a BIP39 passphrase (as hsm.createkeystore makes it). The keystore is unlocked afterwards; the wallet derives its accounts from it: run wallet.rescan to find its coins. Audited (event restore), without the words.',
+  params: Type.Object(
+    {
+      mnemonic: Type.String({ minLength: 1, maxLength: 1024, description: 'The 12 to 24 recovery words; never logged.' }),
+      passphrase: Type.String({ minLength: 8, maxLength: 1024, description: 'Encrypts the keystore; never logged.' }),
+    },
+    { additionalProperties: false },
+  ),
+  result: Type.Object({ restored: Type.Boolean() }),
+  errors: ['InvalidParams', 'Conflict', 'Unsupported'],
+  role: 'admin',
+});
+
 export const hsmUnlock = declareMethod({
   name: 'hsm.unlock',
   summary: 'Unlock the software keystore for a while.',
@@ -377,6 +394,7 @@ export const HSM_METHODS: readonly MethodDeclaration[] = [
   hsmRotatekey,
   hsmDisablekey,
   hsmCreatekeystore,
+  hsmRestorekeystore,
   hsmUnlock,
   hsmLock,
   hsmSetpolicy,

@@ -1,6 +1,6 @@
 // The keystore's and the provider's lifecycle: opening the provider at start (a first keystore made from
 // hsm.passphrasefile, the audit log's continuity checked, accepted states recorded, the readiness self-test),
-// hsm.createkeystore, hsm.unlock and hsm.lock. Whether there is a keystore to act on is the provider's declared
+// hsm.createkeystore, hsm.restorekeystore, hsm.unlock and hsm.lock. Whether there is a keystore to act on is the provider's declared
 // capability (passphraseKeystore), not its class.
 
 import { open } from 'node:fs/promises';
@@ -11,6 +11,7 @@ import { startProvider } from './factory.js';
 import { adoptOrphans } from './keys.js';
 import { ProviderError, type PassphraseKeystore } from './provider.js';
 import { passphraseProblem } from './passphrase.js';
+import { mnemonicProblem, normaliseMnemonic } from './mnemonic.js';
 
 /** Who the start's own entries name. */
 const STARTUP = 'startup (hsm.passphrasefile)';
@@ -127,4 +128,25 @@ export async function createKeystore(c: HsmContext, passphrase: string, caller: 
   }
   await c.record('create', null, { caller });
   return mnemonic;
+}
+
+/**
+ * Creates the keystore from recovery words written down before (a restore into a fresh datadir): the words are
+ * checked (BIP39 list and checksum) before anything is written, an existing keystore is never overwritten, and the
+ * words appear in no error, log or audit entry. The wallet then derives its accounts from the restored seed.
+ */
+export async function restoreKeystore(c: HsmContext, mnemonic: string, passphrase: string, caller: string): Promise<void> {
+  const problem = passphraseProblem(passphrase);
+  if (problem) throw rpcError('InvalidParams', problem);
+  const words = normaliseMnemonic(mnemonic);
+  const wrong = mnemonicProblem(words);
+  if (wrong) throw rpcError('InvalidParams', wrong);
+  const keystore = keystoreOf(c);
+  if (await keystore.exists()) throw rpcError('Conflict', 'a keystore exists already; anyad never overwrites a keystore (restore into a fresh datadir)');
+  try {
+    await keystore.restore(words, passphrase);
+  } catch (err) {
+    throw err instanceof ProviderError ? rpcError('Conflict', err.message) : err;
+  }
+  await c.record('restore', null, { caller, words: words.split(' ').length });
 }

@@ -59,6 +59,10 @@ export function hsmMethods(svc: HsmService, network: bitcoin.Network, defaultUnl
     implement(D.hsmRotatekey, async ({ key }) => publicView(await svc.rotate(key))),
     implement(D.hsmDisablekey, async ({ key }) => publicView(await svc.disable(key))),
     implement(D.hsmCreatekeystore, async ({ passphrase }, ctx) => ({ created: true, mnemonic: await svc.createKeystore(passphrase, callerOf(ctx)) })),
+    implement(D.hsmRestorekeystore, async ({ mnemonic, passphrase }, ctx) => {
+      await svc.restoreKeystore(mnemonic, passphrase, callerOf(ctx));
+      return { restored: true };
+    }),
     implement(D.hsmUnlock, async ({ passphrase, timeout }, ctx) => (await svc.unlock(passphrase, timeout ?? defaultUnlockTimeout, callerOf(ctx)), true)),
     implement(D.hsmLock, async (_p, ctx) => (await svc.lock(callerOf(ctx)), true)),
     implement(D.hsmSetpolicy, async ({ subject, policy }, ctx) => {

@@ -35,6 +35,8 @@ export interface PassphraseKeystore {
   exists(): Promise<boolean>;
   /** Creates the keystore with fresh entropy; answers its recovery words, once. */
   create(passphrase: string): Promise<string>;
+  /** Creates the keystore from recovery words written down before (BIP39, checked); never over an existing one. */
+  restore(mnemonic: string, passphrase: string): Promise<void>;
   /** Decrypts the keystore; with timeoutSec > 0 it locks itself again after that long. */
   unlock(passphrase: string, timeoutSec: number): Promise<void>;
   lock(): void;

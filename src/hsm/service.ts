@@ -128,6 +128,9 @@ export class HsmService implements Service {
   createKeystore(passphrase: string, caller: string): Promise<string> {
     return lifecycle.createKeystore(this.c, passphrase, caller);
   }
+  restoreKeystore(mnemonic: string, passphrase: string, caller: string): Promise<void> {
+    return lifecycle.restoreKeystore(this.c, mnemonic, passphrase, caller);
+  }
 
   sealSecret(purpose: string, plaintext: Buffer): Promise<string> {
     return sealing.sealSecret(this.c, purpose, plaintext);

@@ -131,14 +131,27 @@ export class SoftwareProvider implements KeyProvider, PassphraseKeystore, HdAcco
 
   /** Creates a new keystore with fresh entropy; refuses to overwrite an existing one. Answers the mnemonic, once. */
   async create(passphrase: string): Promise<string> {
+    const entropy = randomBytes(32);
+    const mnemonic = entropyToMnemonic(entropy, wordlist);
+    entropy.fill(0);
+    await this.install(mnemonic, passphrase);
+    return mnemonic;
+  }
+
+  /** Writes a keystore holding a seed written down before (checked BIP39 words); refuses to overwrite one. */
+  async restore(mnemonic: string, passphrase: string): Promise<void> {
+    if (!validateMnemonic(mnemonic, wordlist)) throw new ProviderError('the recovery words are not a valid BIP39 mnemonic');
+    await this.install(mnemonic, passphrase);
+  }
+
+  /** The keystore file for a seed, new (never over one), under the passphrase in its NFKD form; then unlocked. */
+  private async install(mnemonic: string, passphrase: string): Promise<void> {
     if (this.kind !== 'software') throw new ProviderError('only the software provider has a keystore');
     if (passphrase.normalize('NFC').length < 8) throw new ProviderError('the passphrase must have at least 8 characters');
     const problem = passphraseProblem(passphrase);
     if (problem) throw new ProviderError(problem);
-    return this.writer.run('file', async () => {
-      const entropy = randomBytes(32);
-      const secret: KeystoreSecret = { mnemonic: entropyToMnemonic(entropy, wordlist), next: 0, disabled: [] };
-      entropy.fill(0);
+    await this.writer.run('file', async () => {
+      const secret: KeystoreSecret = { mnemonic, next: 0, disabled: [] };
       const was = this.norm;
       this.norm = 'nfkd';
       try {
@@ -149,7 +162,6 @@ export class SoftwareProvider implements KeyProvider, PassphraseKeystore, HdAcco
       }
       this.unlockWith(secret);
       this.passphraseForWrites = passphrase;
-      return secret.mnemonic;
     });
   }
 

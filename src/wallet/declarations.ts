@@ -1,5 +1,6 @@
 // The wallet room's methods, as data (Bitcoin Core's wallet RPCs as the anchor: getbalances, listunspent,
-// listtransactions, getnewaddress, getrawchangeaddress, walletcreatefundedpsbt, send, lockunspent, listdescriptors).
+// listtransactions, getnewaddress, getrawchangeaddress, walletcreatefundedpsbt, send, lockunspent, listdescriptors,
+// bumpfee, rescanblockchain).
 
 import { Type } from '@sinclair/typebox';
 import { declareMethod, NoParams, type MethodDeclaration } from '../core/methods.js';
@@ -95,6 +96,7 @@ export const walletListtransactions = declareMethod({
         time: Type.Integer(),
         coinbase: Type.Boolean(),
         label: Type.Union([Type.String(), Type.Null()]),
+        replaced_by: Type.Union([Type.String(), Type.Null()], { description: 'The replacement of a replaced transaction.' }),
       }),
     ),
   }),
@@ -187,6 +189,71 @@ export const walletListdescriptors = declareMethod({
   role: 'readonly',
 });
 
+export const walletBumpfee = declareMethod({
+  name: 'wallet.bumpfee',
+  summary: "Replace an unconfirmed transaction of the wallet with one paying a higher fee (BIP125, Core's bumpfee).",
+  description:
+    "The original must signal BIP125 replaceability, spend only the wallet's coins, be unconfirmed and have no unconfirmed child in the wallet. The replacement spends the same inputs and pays the same recipients the same amounts; it pays fee_rate (default: the node's estimate, at least the original's rate + 1 sat/vB) and an absolute fee of at least the original's plus 1 sat/vB (Core's incremental relay fee) times its own size, both taken from the change output; when the change cannot pay, a wallet coin is added (and a change output dropped when what is left would be dust). Signed through the HSM under its policy, broadcast; the original is then marked replaced (wallet.tx status replaced, replaced_by). Errors name the fee figures.",
+  params: Type.Object(
+    {
+      txid: Txid,
+      fee_rate: Type.Optional(Type.Number({ minimum: 1, maximum: 100_000, description: 'sat/vB; must be above the original rate.' })),
+    },
+    { additionalProperties: false },
+  ),
+  result: Type.Object({
+    txid: Type.String({ description: 'The replacement.' }),
+    original_txid: Type.String(),
+    original_fee_sat: Sat,
+    original_fee_rate: Type.Number({ description: 'sat/vB' }),
+    fee_sat: Sat,
+    fee_rate: Type.Number({ description: 'sat/vB, of the signed replacement.' }),
+  }),
+  role: 'admin',
+  errors: ['PolicyDenied', 'Locked', 'Conflict', 'BackendUnavailable', 'BackendRejected'],
+});
+
+export const walletCpfp = declareMethod({
+  name: 'wallet.cpfp',
+  summary: 'Raise the fee of an unconfirmed payment to the wallet by a child (child pays for parent) spending our outputs of it.',
+  description:
+    "Miners choose a transaction with its unconfirmed parent by the rate of the two together (the package). The child spends every free output of ours in the parent to a new change address, with a fee such that (parent fee + child fee) / (parent vsize + child vsize) reaches fee_rate; the parent's fee and size are the node's (getmempoolentry; ancestors of the parent are not counted). Refused when the parent already pays fee_rate, when it is confirmed or not in the mempool, or when our outputs cannot pay the child's fee above dust. Signed through the HSM, broadcast.",
+  params: Type.Object(
+    { txid: Txid, fee_rate: Type.Number({ minimum: 1, maximum: 100_000, description: 'The package fee rate wanted, sat/vB.' }) },
+    { additionalProperties: false },
+  ),
+  result: Type.Object({
+    txid: Type.String({ description: 'The child.' }),
+    parent_txid: Type.String(),
+    parent_fee_sat: Sat,
+    parent_vsize: Type.Integer(),
+    fee_sat: Sat,
+    package_fee_rate: Type.Number({ description: 'sat/vB of parent and child together.' }),
+  }),
+  role: 'admin',
+  errors: ['PolicyDenied', 'Locked', 'Conflict', 'BackendUnavailable', 'BackendRejected'],
+});
+
+export const walletRescan = declareMethod({
+  name: 'wallet.rescan',
+  summary:
+    "Read the node's blocks from a height (or a wallet birthday) to the tip the wallet follows and add what they hold for the wallet (Core's rescanblockchain).",
+  description:
+    'After hsm.restorekeystore into a fresh datadir (or a keystore unlocked after blocks went by) this finds every coin of the seed in the chain; the gap limit moves ahead as used addresses are met. Applying a block twice changes nothing, so rescanning blocks already followed is harmless. Runs under the wallet lock (sends wait); progress as wallet.rescan events. Unconfirmed payments are found as the node relays them, not by the rescan.',
+  params: Type.Object(
+    {
+      from_height: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000_000, description: 'The first block to read (default 0, or the birthday).' })),
+      birthday: Type.Optional(
+        Type.Integer({ minimum: 1_231_006_505, maximum: 10_000_000_000, description: 'Unix time the seed was made: the rescan starts 2 hours before it.' }),
+      ),
+    },
+    { additionalProperties: false },
+  ),
+  result: Type.Object({ from_height: Type.Integer(), to_height: Type.Integer(), blocks: Type.Integer(), transactions_found: Type.Integer() }),
+  role: 'admin',
+  errors: ['Locked', 'BackendUnavailable'],
+});
+
 export const WALLET_METHODS: readonly MethodDeclaration[] = [
   walletGetbalance,
   walletListunspent,
@@ -198,4 +265,7 @@ export const WALLET_METHODS: readonly MethodDeclaration[] = [
   walletRelease,
   walletListreservations,
   walletListdescriptors,
+  walletBumpfee,
+  walletCpfp,
+  walletRescan,
 ];

@@ -6,7 +6,10 @@
 // Records (the wallet sublevel): c:<txid>:<vout> a coin of ours not yet spent; t:<txid> a transaction that pays us
 // or spends our coins; b:<height> what a block did (the transactions it confirmed), for the rewind; u:<type>:<chain>
 // the highest index used on the chain. Conflicts: a transaction of ours still unconfirmed whose input a confirmed
-// transaction spends is conflicted (Core's "conflicted"): its coins go, and the coins it spent come back.
+// transaction spends is conflicted (Core's "conflicted"): its coins go, and the coins it spent come back. One whose
+// input a mempool transaction spends was replaced (BIP125: the node let the new one in, so it evicted the old), and
+// so is one that a confirmed transaction double-spends a coin of ours with (our own bump, confirmed unseen): it is
+// 'replaced', naming the replacement. Unconfirmed wallet transactions spending its outputs go with it.
 
 import type { BatchOp, RoomDb } from '../core/store.js';
 import type { VerboseTx } from '../adapters/bitcoin/api.js';
@@ -23,7 +26,7 @@ export interface Coin extends KeyPlace {
   coinbase: boolean;
 }
 
-export type TxStatus = 'pending' | 'confirmed' | 'conflicted' | 'abandoned';
+export type TxStatus = 'pending' | 'confirmed' | 'conflicted' | 'abandoned' | 'replaced';
 
 export interface WalletTx {
   txid: string;
@@ -44,13 +47,18 @@ export interface WalletTx {
   /** Known when every input was ours. */
   fee_sat: number | null;
   label?: string;
+  /** The transaction that took its place (status replaced). */
+  replaced_by?: string;
+  /** The raw transaction, kept for the ones the wallet broadcast itself (wallet.bumpfee rebuilds from it). */
+  hex?: string;
 }
 
 /** A change the wallet reports (wallet.tx), made durable with the step that caused it. */
 export interface TxChange {
   txid: string;
-  status: 'received' | 'sent' | 'confirmed' | 'reorged' | 'conflicted' | 'abandoned';
+  status: 'received' | 'sent' | 'confirmed' | 'reorged' | 'conflicted' | 'abandoned' | 'replaced';
   height: number | null;
+  replaced_by?: string;
 }
 
 const pad = (h: number): string => String(h).padStart(10, '0');
@@ -107,7 +115,7 @@ export class Ledger {
   apply(tx: VerboseTx, at: { height: number; hash: string } | null, ops: BatchOp[], changes: TxChange[]): boolean {
     const known = this.txs.get(tx.txid);
     const inputs = tx.vin.filter((i) => i.txid !== undefined).map((i) => outpointOf(i.txid!, i.vout!));
-    if (at) for (const o of inputs) this.conflictWith(o, tx.txid, ops, changes);
+    for (const o of inputs) this.conflictWith(o, tx.txid, at !== null, ops, changes);
     if (known) {
       if (!at || known.height !== null || known.status !== 'pending') return false;
       this.confirm(known, at, ops);
@@ -180,20 +188,32 @@ export class Ledger {
     this.put(ops, `b:${pad(at.height)}`, b);
   }
 
-  /** A confirmed transaction spends `outpoint`: an unconfirmed wallet transaction spending it too is conflicted. */
-  private conflictWith(outpoint: string, winner: string, ops: BatchOp[], changes: TxChange[]): void {
+  /**
+   * Another transaction spends `outpoint`: an unconfirmed wallet transaction spending it too is replaced (the winner
+   * is in the mempool, or double-spends a coin of ours) or conflicted (a confirmed spend by someone else).
+   */
+  private conflictWith(outpoint: string, winner: string, confirmed: boolean, ops: BatchOp[], changes: TxChange[]): void {
     const loser = this.pendingInputs.get(outpoint);
     if (loser === undefined || loser === winner) return;
     const t = this.txs.get(loser)!;
-    this.drop(t, 'conflicted', ops);
-    changes.push({ txid: t.txid, status: 'conflicted', height: null });
+    const ourCoin = t.spent.some((c) => outpointOf(c.txid, c.vout) === outpoint);
+    this.drop(t, !confirmed || ourCoin ? 'replaced' : 'conflicted', ops, changes, winner);
   }
 
-  /** Takes a transaction out: its coins go, the coins it spent come back (unless spent since). */
-  private drop(t: WalletTx, status: 'conflicted' | 'abandoned', ops: BatchOp[]): void {
+  /**
+   * Takes a transaction out: its coins go, the coins it spent come back (unless spent since). The unconfirmed wallet
+   * transactions spending its outputs go first (they cannot be mined without it), with the same status.
+   */
+  private drop(t: WalletTx, status: 'conflicted' | 'abandoned' | 'replaced', ops: BatchOp[], changes: TxChange[], replacedBy?: string): void {
+    for (const v of t.outputs) {
+      const child = this.pendingInputs.get(outpointOf(t.txid, v));
+      if (child !== undefined && child !== t.txid) this.drop(this.txs.get(child)!, status === 'replaced' ? 'conflicted' : status, ops, changes);
+    }
     t.status = status;
     t.height = null;
     t.block_hash = null;
+    if (status === 'replaced') t.replaced_by = replacedBy;
+    changes.push({ txid: t.txid, status, height: null, ...(status === 'replaced' ? { replaced_by: replacedBy } : {}) });
     for (const o of t.inputs) if (this.pendingInputs.get(o) === t.txid) this.pendingInputs.delete(o);
     for (const v of t.outputs) {
       if (this.coins.delete(outpointOf(t.txid, v))) this.del(ops, `c:${t.txid}:${v}`);
@@ -214,8 +234,7 @@ export class Ledger {
         const t = this.txs.get(txid);
         if (!t || t.height !== h) continue;
         if (t.coinbase) {
-          this.drop(t, 'abandoned', ops);
-          changes.push({ txid, status: 'abandoned', height: null });
+          this.drop(t, 'abandoned', ops, changes);
           continue;
         }
         t.status = 'pending';
@@ -244,6 +263,19 @@ export class Ledger {
       this.blocks.delete(h);
       this.del(ops, `b:${pad(h)}`);
     }
+  }
+
+  /** Keeps the raw form of a transaction the wallet broadcast (for a later fee bump). */
+  keepRaw(txid: string, hex: string, ops: BatchOp[]): void {
+    const t = this.txs.get(txid);
+    if (!t || t.hex === hex) return;
+    t.hex = hex;
+    this.put(ops, `t:${txid}`, t);
+  }
+
+  /** The unconfirmed wallet transaction spending an outpoint, if any. */
+  spenderOf(outpoint: string): string | undefined {
+    return this.pendingInputs.get(outpoint);
   }
 
   setLabel(txid: string, label: string, ops: BatchOp[]): void {

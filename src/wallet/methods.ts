@@ -6,6 +6,9 @@ import { callerOf, implement, roleAllows, type MethodSpec } from '../core/method
 import * as D from './declarations.js';
 import { outpointOf } from './ledger.js';
 import type { WalletService } from './service.js';
+import { fund, send } from './funding.js';
+import { bumpFee, cpfp } from './bump.js';
+import { rescan } from './rescan.js';
 
 const holderId = (kind: string): string => `${kind}:${randomBytes(8).toString('hex')}`;
 
@@ -54,6 +57,7 @@ export function walletMethods(svc: WalletService): MethodSpec[] {
           time: t.time,
           coinbase: t.coinbase,
           label: t.label ?? null,
+          replaced_by: t.replaced_by ?? null,
         })),
       };
     }),
@@ -67,10 +71,10 @@ export function walletMethods(svc: WalletService): MethodSpec[] {
     }),
     implement(D.walletFundpsbt, async (p) => {
       const holder = holderId('psbt');
-      const f = await svc.fund({ ...p, holder, reserveMs: p.reserve_sec === undefined ? undefined : p.reserve_sec * 1000 });
+      const f = await fund(svc, { ...p, holder, reserveMs: p.reserve_sec === undefined ? undefined : p.reserve_sec * 1000 });
       return { psbt: f.psbt.toBase64(), fee_sat: f.fee_sat, change_pos: f.change_pos, holder, reserved_until: new Date(f.reserved_until).toISOString() };
     }),
-    implement(D.walletSend, (p, ctx) => svc.send({ ...p, holder: holderId('send') }, callerOf(ctx))),
+    implement(D.walletSend, (p, ctx) => send(svc, { ...p, holder: holderId('send') }, callerOf(ctx))),
     implement(D.walletRelease, async ({ outpoints, holder }, ctx) => {
       if (!outpoints && holder === undefined && !roleAllows(ctx.role, 'admin'))
         throw rpcError('Forbidden', 'releasing every promised coin needs the admin role; name outpoints or a holder');
@@ -85,5 +89,8 @@ export function walletMethods(svc: WalletService): MethodSpec[] {
       })),
     ),
     implement(D.walletListdescriptors, () => svc.descriptors()),
+    implement(D.walletBumpfee, ({ txid, fee_rate }, ctx) => bumpFee(svc, txid, fee_rate, callerOf(ctx))),
+    implement(D.walletCpfp, ({ txid, fee_rate }, ctx) => cpfp(svc, txid, fee_rate, callerOf(ctx))),
+    implement(D.walletRescan, (p) => rescan(svc, p)),
   ];
 }

@@ -25,7 +25,7 @@ export const walletRoom: Room = {
       log.info({ reason: hsm.walletRefusal() }, 'wallet off');
       return {};
     }
-    const [{ WalletService }, { walletMethods }] = await Promise.all([import('./service.js'), import('./methods.js')]);
+    const [{ WalletService }, { walletMethods }, funding] = await Promise.all([import('./service.js'), import('./methods.js'), import('./funding.js')]);
     const db = await store.room('wallet');
     const service = new WalletService({
       db,
@@ -42,9 +42,9 @@ export const walletRoom: Room = {
     });
     const api: WalletApi = {
       reserveCoins: async (req) => {
-        const r = await service.reserveCoins(req);
+        const r = await funding.reserveCoins(service, req);
         try {
-          const details = await service.inputDetails(r.coins);
+          const details = await funding.inputDetails(service, r.coins);
           return {
             coins: r.coins.map((c, i) => ({ txid: c.txid, vout: c.vout, amount_sat: c.value_sat, script: c.script, ...details[i]! })),
             change_address: r.change.address,

@@ -15,7 +15,7 @@ import type { HsmApi } from '../hsm/api.js';
 import { AccountKeys, ADDRESS_TYPES, descriptorOf, type Account, type AddressType, type Chain, type Derived, type KeyPlace } from './keys.js';
 import { Ledger, outpointOf, type Coin, type TxChange } from './ledger.js';
 import { Reservations } from './reservations.js';
-import { buildPsbt, pickCoins, select, type Funded, type Recipient } from './spend.js';
+import type { Recipient } from './spend.js';
 import { WALLET_TX } from './topics.js';
 
 export interface WalletSettings {
@@ -62,8 +62,13 @@ export class WalletService implements Service {
   readonly ledger: Ledger;
   readonly reservations: Reservations;
   private seq = 0;
+  /** The first block followed while the accounts were out of reach (keystore locked or not yet restored). */
+  private blindFrom: number | undefined;
+  /** Set when the keystore holds another seed than the accounts this wallet follows: nothing is spent then. */
+  private foreignSeed: string | undefined;
 
-  constructor(private readonly s: WalletSettings) {
+  constructor(readonly settings: WalletSettings) {
+    const s = settings;
     this.ledger = new Ledger(s.db, (script) => this.lookup(script));
     this.reservations = new Reservations(s.db);
   }
@@ -75,19 +80,53 @@ export class WalletService implements Service {
   async open(): Promise<void> {
     await this.ledger.load();
     await this.reservations.load();
-    this.seq = ((await this.s.db.get('m:seq')) as number | undefined) ?? 0;
-    for await (const [k, v] of this.s.db.iterator({ gte: 'n:', lt: 'n;' })) this.next.set(k.slice(2), v as number);
-    const saved = (await this.s.db.get('m:accounts')) as Account[] | undefined;
-    const accounts = saved ?? (await this.fetchAccounts());
-    if (!saved) await this.s.store.batch([{ type: 'put', sublevel: this.s.db, key: 'm:accounts', value: accounts }]);
-    for (const a of accounts) this.keys.set(a.type, new AccountKeys(a, this.s.network));
-    for (const t of ADDRESS_TYPES) for (const c of [0, 1] as Chain[]) this.extend(t, c);
-    this.s.chain.listen({
-      connected: (b) => this.lock.run('wallet', () => this.onBlock(b)),
+    this.seq = ((await this.settings.db.get('m:seq')) as number | undefined) ?? 0;
+    for await (const [k, v] of this.settings.db.iterator({ gte: 'n:', lt: 'n;' })) this.next.set(k.slice(2), v as number);
+    this.blindFrom = (await this.settings.db.get('m:blindfrom')) as number | undefined;
+    const saved = (await this.settings.db.get('m:accounts')) as Account[] | undefined;
+    if (saved) {
+      this.useAccounts(saved);
+      await this.checkSeed(saved);
+    } else await this.accounts().catch((err: unknown) => this.cell.set('degraded', `no accounts yet: ${(err as Error).message}`));
+    this.settings.chain.listen({
+      connected: (b) => this.lock.run('wallet', async () => this.onBlock(b)),
       rewound: (tip) => this.lock.run('wallet', () => this.onRewind(tip.height)),
       mempool: (tx) => this.lock.run('wallet', () => this.onMempool(tx)),
     });
-    this.cell.set('ok', `following ${this.ledger.coins.size} coins in ${accounts.length} accounts`);
+  }
+
+  private useAccounts(accounts: Account[]): void {
+    for (const a of accounts) this.keys.set(a.type, new AccountKeys(a, this.settings.network));
+    for (const t of ADDRESS_TYPES) for (const c of [0, 1] as Chain[]) this.extend(t, c);
+    const blind = this.blindFrom === undefined ? '' : `; blocks from ${this.blindFrom} were followed without them: run wallet.rescan`;
+    this.cell.set('ok', `following ${this.ledger.coins.size} coins in ${accounts.length} accounts${blind}`);
+  }
+
+  /**
+   * A keystore replaced under a datadir (its file removed, another made or restored) holds other accounts than the
+   * ones followed: the wallet's coins are not its keys', and its addresses would pay a seed the keystore cannot sign
+   * for. Checked at start when the keystore is open; the wallet then refuses to hand out addresses or spend.
+   */
+  private async checkSeed(saved: Account[]): Promise<void> {
+    const now = await this.fetchAccounts().catch(() => undefined);
+    const differs = now?.find((a) => saved.find((s) => s.type === a.type)?.xpub !== a.xpub);
+    if (!differs) return;
+    this.foreignSeed = `the keystore's seed (fingerprint ${differs.fingerprint}) is not the one this wallet follows (fingerprint ${saved[0]!.fingerprint}): restore that seed's keystore, or use a fresh datadir for this one`;
+    this.cell.set('failed', this.foreignSeed);
+  }
+
+  /**
+   * The accounts, fetched from the HSM once and kept ('m:accounts'): a keystore locked at start, or restored from its
+   * words into a fresh datadir (hsm.restorekeystore), gives them at the first call after it is open.
+   */
+  async accounts(): Promise<void> {
+    if (this.keys.size > 0) return;
+    const accounts = await this.fetchAccounts();
+    await this.lock.run('wallet', async () => {
+      if (this.keys.size > 0) return;
+      await this.settings.store.batch([{ type: 'put', sublevel: this.settings.db, key: 'm:accounts', value: accounts }]);
+      this.useAccounts(accounts);
+    });
   }
 
   async close(): Promise<void> {
@@ -96,9 +135,14 @@ export class WalletService implements Service {
   }
 
   private async fetchAccounts(): Promise<Account[]> {
-    const refusal = this.s.hsm.walletRefusal();
-    if (refusal) throw new Error(`the wallet cannot use this HSM: ${refusal}`);
-    return Promise.all(ADDRESS_TYPES.map((t) => this.s.hsm.walletAccount(t)));
+    const refusal = this.settings.hsm.walletRefusal();
+    if (refusal) throw rpcError('Unsupported', `the wallet cannot use this HSM: ${refusal}`);
+    return Promise.all(ADDRESS_TYPES.map((t) => this.settings.hsm.walletAccount(t)));
+  }
+
+  /** The wallet's critical section, for the modules that act on its coins (bump.ts, rescan.ts). */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    return this.lock.run('wallet', fn);
   }
 
   /** Derives the book further so it reaches `gap` past the last index used or handed out on the chain. */
@@ -106,7 +150,7 @@ export class WalletService implements Service {
     const k = `${type}:${chain}`;
     const keys = this.keys.get(type);
     if (!keys) return;
-    const want = Math.max(this.ledger.used.get(k) ?? -1, (this.next.get(k) ?? 0) - 1) + this.s.gapLimit;
+    const want = Math.max(this.ledger.used.get(k) ?? -1, (this.next.get(k) ?? 0) - 1) + this.settings.gapLimit;
     for (let i = (this.reach.get(k) ?? -1) + 1; i <= want; i++) this.book.set(keys.derive(chain, i).script.toString('hex'), { type, chain, index: i });
     this.reach.set(k, Math.max(want, this.reach.get(k) ?? -1));
   }
@@ -135,13 +179,19 @@ export class WalletService implements Service {
       const t = this.ledger.txs.get(c.txid)!;
       return { seq: ++this.seq, ...c, amount_sat: t.received_sat - t.sent_sat, fee_sat: t.fee_sat };
     });
-    ops.push({ type: 'put', sublevel: this.s.db, key: 'm:seq', value: this.seq });
-    return () => out.forEach((e) => this.s.bus.publish(WALLET_TX, e));
+    ops.push({ type: 'put', sublevel: this.settings.db, key: 'm:seq', value: this.seq });
+    return () => out.forEach((e) => this.settings.bus.publish(WALLET_TX, e));
   }
 
-  private async onBlock(b: VerboseBlock): Promise<ListenerWrite> {
+  /** Applies one block (from the watcher, or a rescan under the wallet lock): idempotent, as the ledger is. */
+  onBlock(b: VerboseBlock): ListenerWrite {
     const ops: BatchOp[] = [];
     const changes: TxChange[] = [];
+    if (this.keys.size === 0 && this.blindFrom === undefined) {
+      // Nothing can be matched without the accounts: say from where a rescan must look once they are known.
+      this.blindFrom = b.height;
+      ops.push({ type: 'put', sublevel: this.settings.db, key: 'm:blindfrom', value: b.height });
+    }
     for (const tx of b.tx) this.ledger.apply(tx, { height: b.height, hash: b.hash }, ops, changes);
     for (const c of changes) if (c.status !== 'conflicted') this.forgetSpent(c.txid, ops);
     this.ledger.prune(b.height - 1000, ops);
@@ -168,7 +218,7 @@ export class WalletService implements Service {
   }
 
   tip(): number {
-    return this.s.chain.tip()?.height ?? 0;
+    return this.settings.chain.tip()?.height ?? 0;
   }
 
   mature(c: Coin, tip = this.tip()): boolean {
@@ -188,16 +238,52 @@ export class WalletService implements Service {
     return b;
   }
 
+  /** A rescan went over the blocks followed without the accounts. */
+  sawBlind(ops: BatchOp[]): void {
+    this.blindFrom = undefined;
+    ops.push({ type: 'del', sublevel: this.settings.db, key: 'm:blindfrom' });
+  }
+  blindHeight(): number | undefined {
+    return this.blindFrom;
+  }
+  /** A word on what the wallet is doing, in its health (a rescan's progress). */
+  note(detail: string): void {
+    this.cell.set('ok', detail);
+  }
+
+  /** The next unused index of a chain (past those handed out and those seen used, e.g. after a rescan), taken. */
+  private takeIndex(type: AddressType, chain: Chain, ops: BatchOp[]): Derived {
+    const k = `${type}:${chain}`;
+    const index = Math.max(this.next.get(k) ?? 0, (this.ledger.used.get(k) ?? -1) + 1);
+    this.next.set(k, index + 1);
+    this.extend(type, chain);
+    ops.push({ type: 'put', sublevel: this.settings.db, key: `n:${k}`, value: index + 1 });
+    return this.derived({ type, chain, index });
+  }
+
+  /** The account change goes to (BIP84 when there is one). */
+  changeKeys(): AccountKeys {
+    if (this.foreignSeed) throw rpcError('Conflict', this.foreignSeed);
+    const keys = this.keys.get('wpkh') ?? [...this.keys.values()][0];
+    if (!keys) throw rpcError('Locked', 'the wallet has no accounts yet: unlock the keystore (hsm.unlock) or restore it (hsm.restorekeystore)');
+    return keys;
+  }
+
+  /** A change address of ours, taken inside the wallet lock; `ops` make it durable with the caller's batch. */
+  takeChange(ops: BatchOp[]): Derived {
+    return this.takeIndex(this.changeKeys().account.type, 1, ops);
+  }
+
   /** Hands out the next address of a chain (receive or change), never the same one twice. */
   async newAddress(type: AddressType, chain: Chain): Promise<Derived> {
+    await this.accounts();
+    if (this.foreignSeed) throw rpcError('Conflict', this.foreignSeed);
     if (!this.keys.has(type)) throw rpcError('InvalidParams', `no ${type} account in this wallet`);
     return this.lock.run('wallet', async () => {
-      const k = `${type}:${chain}`;
-      const index = this.next.get(k) ?? 0;
-      await this.s.store.batch([{ type: 'put', sublevel: this.s.db, key: `n:${k}`, value: index + 1 }]);
-      this.next.set(k, index + 1);
-      this.extend(type, chain);
-      return this.derived({ type, chain, index });
+      const ops: BatchOp[] = [];
+      const d = this.takeIndex(type, chain, ops);
+      await this.settings.store.batch(ops);
+      return d;
     });
   }
 
@@ -218,7 +304,7 @@ export class WalletService implements Service {
    * Core's wallet falls back to) our own unconfirmed change whose chain of unconfirmed ancestors stays under the
    * relay limit (25 with the new transaction): a longer chain is refused by the node's mempool.
    */
-  private spendable(holder: string, unconfirmed = false): Coin[] {
+  spendable(holder: string, unconfirmed = false): Coin[] {
     const tip = this.tip();
     return [...this.ledger.coins.entries()]
       .filter(([o, c]) => this.mature(c, tip) && this.reservations.freeFor(o, holder))
@@ -237,153 +323,23 @@ export class WalletService implements Service {
     return n;
   }
 
-  private async feeRate(given: number | undefined, target: number): Promise<number> {
-    if (given !== undefined) return given;
-    const est = await this.s.chain.coreEstimate(target).catch(() => null);
-    if (est !== null) return est;
-    if (this.s.fallbackFeeRate > 0) return this.s.fallbackFeeRate;
-    throw rpcError('InvalidParams', `the node has no fee estimate for ${target} blocks and wallet.fallbackfee is 0: give fee_rate (sat/vB)`);
-  }
-
-  /** Chooses coins, promises them to the holder and answers the PSBT: one critical section with every other spend. */
-  async fund(o: FundOptions): Promise<Funded & { reserved_until: number }> {
-    const rate = await this.feeRate(o.fee_rate, o.conf_target);
-    const keys = this.keys.get('wpkh') ?? [...this.keys.values()][0];
-    if (!keys) throw rpcError('Unsupported', 'the wallet has no account');
-    return this.lock.run('wallet', async () => {
-      let candidates = this.spendable(o.holder);
-      const want = o.outputs.reduce((s, x) => s + x.amount_sat, 0);
-      if (o.inputs || candidates.reduce((s, c) => s + c.value_sat, 0) < want * 1.1 + 100_000) candidates = this.spendable(o.holder, true);
-      if (o.inputs) {
-        const free = new Map(candidates.map((c) => [outpointOf(c.txid, c.vout), c]));
-        candidates = o.inputs.map((i, n) => {
-          const op = outpointOf(i.txid, i.vout);
-          const c = free.get(op);
-          if (c) return c;
-          const why = !this.ledger.coins.has(op) ? 'is not an unspent coin of this wallet' : 'is promised to another holder or not yet spendable';
-          throw rpcError(this.ledger.coins.has(op) ? 'Conflict' : 'InvalidParams', `inputs[${n}] ${op} ${why}`);
-        });
-      }
-      const change = (): Derived => {
-        const k = `${keys.account.type}:1`;
-        const index = this.next.get(k) ?? 0;
-        this.next.set(k, index + 1);
-        this.extend(keys.account.type, 1);
-        return keys.derive(1, index);
-      };
-      const req = {
-        outputs: o.outputs,
-        feeRate: rate,
-        subtractFrom: o.subtract_fee_from_outputs,
-        replaceable: o.replaceable,
-        candidates,
-        only: o.inputs !== undefined,
-        maxFee: this.s.maxFeeSat,
-        tipHeight: this.tip(),
-      };
-      const sel = select(req, this.s.network);
-      const prev = await this.previousTransactions(sel.inputs.filter((c) => c.type === 'wpkh'));
-      const funded = buildPsbt(sel, req, this.s.network, { change, origin: (c) => this.derived(c), fingerprint: keys.fingerprint, prevTx: (t) => prev.get(t) });
-      const ops: BatchOp[] = [];
-      const r = this.reservations.take(
-        funded.inputs.map((c) => outpointOf(c.txid, c.vout)),
-        o.holder,
-        o.reserveMs ?? this.s.reserveMs,
-        ops,
-      );
-      for (const [k, v] of this.next) ops.push({ type: 'put', sublevel: this.s.db, key: `n:${k}`, value: v });
-      await this.s.store.batch(ops);
-      return { ...funded, reserved_until: r.expires_at };
-    });
-  }
-
-  /** The transactions that made these coins (raw), for the inputs' non_witness_utxo. */
-  private async previousTransactions(coins: Coin[]): Promise<Map<string, Buffer>> {
-    const out = new Map<string, Buffer>();
-    for (const c of coins) {
-      if (out.has(c.txid)) continue;
-      const blockHash = this.ledger.txs.get(c.txid)?.block_hash ?? undefined;
-      out.set(c.txid, Buffer.from(await this.s.chain.rawTransaction(c.txid, blockHash), 'hex'));
-    }
-    return out;
-  }
-
   async release(outpoints: string[] | undefined, holder: string | undefined): Promise<string[]> {
     return this.lock.run('wallet', async () => {
       const ops: BatchOp[] = [];
       const out = this.reservations.release(outpoints, holder, ops);
-      if (ops.length > 0) await this.s.store.batch(ops);
+      if (ops.length > 0) await this.settings.store.batch(ops);
       return out;
     });
   }
 
-  /** Funds, signs through the HSM (its policy decides), broadcasts, and records the transaction as ours at once. */
-  async send(o: FundOptions, caller: string): Promise<{ txid: string; fee_sat: number; hex: string }> {
-    const funded = await this.fund(o);
-    try {
-      const signed = await this.s.hsm.signPsbt(funded.psbt.toBase64(), caller);
-      const fin = await this.s.chain.finalizePsbt(signed.psbt);
-      if (!fin.complete || !fin.hex)
-        throw rpcError('PolicyDenied', 'the HSM did not sign every input of the transaction', { rule: 'incomplete', signed: signed.signed });
-      const txid = await this.s.chain.broadcast(fin.hex, 'the wallet transaction');
-      await this.record(fin.hex);
-      return { txid, fee_sat: funded.fee_sat, hex: fin.hex };
-    } catch (err) {
-      await this.release(undefined, o.holder);
-      throw err;
-    }
-  }
-
-  /** A transaction of ours just broadcast: its coins are spent now, not at the next mempool look. */
+  /** A transaction of ours just broadcast: its coins are spent now, not at the next mempool look; its raw form kept. */
   async record(hex: string): Promise<void> {
-    const tx = this.s.chain.decode(hex);
+    const tx = this.settings.chain.decode(hex);
     await this.lock.run('wallet', async () => {
       const w = await this.onMempool(tx);
-      if (w.ops.length > 0) await this.s.store.batch(w.ops);
+      this.ledger.keepRaw(tx.txid, hex, w.ops);
+      if (w.ops.length > 0) await this.settings.store.batch(w.ops);
       w.after?.();
-    });
-  }
-
-  /** WalletApi.reserveCoins: coins for another room's transaction (a DLC's or a channel's funding), promised to it. */
-  async reserveCoins(req: { amount_sat: number; fee_rate: number; holder: string; reserve_sec: number }): Promise<{ coins: Coin[]; change: Derived }> {
-    const keys = this.keys.get('wpkh') ?? [...this.keys.values()][0];
-    if (!keys) throw rpcError('Unsupported', 'the wallet has no account');
-    return this.lock.run('wallet', async () => {
-      // P2WPKH only: what another room's funding PSBT and a DLC input's max_witness_len are made for.
-      const candidates = this.spendable(req.holder).filter((c) => c.type === 'wpkh');
-      // The funding output is a P2WSH (43 vB); the other room adds its own outputs' weight to its fee.
-      const chosen = pickCoins(candidates, req.amount_sat, req.fee_rate);
-      if (!chosen) {
-        const total = candidates.reduce((s, c) => s + c.value_sat, 0);
-        throw rpcError('InvalidParams', `insufficient funds: ${req.amount_sat} sat needed at ${req.fee_rate} sat/vB, ${total} sat available in the wallet`, {
-          available_sat: total,
-          amount_sat: req.amount_sat,
-        });
-      }
-      const ops: BatchOp[] = [];
-      this.reservations.take(
-        chosen.map((c) => outpointOf(c.txid, c.vout)),
-        req.holder,
-        req.reserve_sec * 1000,
-        ops,
-      );
-      const k = `${keys.account.type}:1`;
-      const index = this.next.get(k) ?? 0;
-      this.next.set(k, index + 1);
-      this.extend(keys.account.type, 1);
-      ops.push({ type: 'put', sublevel: this.s.db, key: `n:${k}`, value: index + 1 });
-      await this.s.store.batch(ops);
-      return { coins: chosen, change: keys.derive(1, index) };
-    });
-  }
-
-  /** What another room's PSBT input needs of each coin: the transaction that made it and the key origin. */
-  async inputDetails(coins: Coin[]): Promise<Array<{ prev_tx: string; origin: { fingerprint: string; path: string; pubkey: string } }>> {
-    const prev = await this.previousTransactions(coins);
-    return coins.map((c) => {
-      const d = this.derived(c);
-      const fingerprint = this.keys.get(c.type)!.fingerprint.toString('hex');
-      return { prev_tx: prev.get(c.txid)!.toString('hex'), origin: { fingerprint, path: d.path, pubkey: d.pubkey.toString('hex') } };
     });
   }
 }

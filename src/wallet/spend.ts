@@ -22,6 +22,14 @@ export function dustThreshold(script: Buffer): number {
   return 3 * (outputSize + (witness ? 67 : 148));
 }
 
+/**
+ * The virtual size of a transaction of ours spending `inputs` to outputs with scripts of these lengths, as the coin
+ * choice counts it (rounded up: a P2WPKH input is 68 vB, a P2TR key-path input 58 vB, an output 9 vB + script).
+ */
+export function estimateVsize(inputs: Coin[], outputScriptLengths: number[]): number {
+  return 10 + inputs.reduce((s, c) => s + 41 + INPUT_EXTRA[c.type], 0) + outputScriptLengths.reduce((s, n) => s + 9 + n, 0) + 1;
+}
+
 export interface Recipient {
   address: string;
   amount_sat: number;
@@ -98,8 +106,7 @@ export function select(req: FundRequest, network: bitcoin.Network): Selection {
   if (req.only) inputs = req.candidates; // the given inputs, all of them
   const inSum = inputs.reduce((s, c) => s + c.value_sat, 0);
   const amounts = req.outputs.map((o) => o.amount_sat);
-  const vsizeOf = (withChange: boolean): number =>
-    10 + inputs.reduce((s, c) => s + 41 + INPUT_EXTRA[c.type], 0) + scripts.reduce((s, sc) => s + 9 + sc.length, 0) + (withChange ? 31 : 0) + 1;
+  const vsizeOf = (withChange: boolean): number => estimateVsize(inputs, [...scripts.map((sc) => sc.length), ...(withChange ? [22] : [])]);
   let fee: number;
   let changeValue: number;
   if (subtract) {

@@ -65,6 +65,11 @@ export interface BitcoinApi {
   decode(hex: string): VerboseTx;
   /** A block in full (getblock verbosity 2), for a rescan. */
   block(hash: string): Promise<VerboseBlock>;
+  /**
+   * What the node's mempool holds of a transaction (getmempoolentry): its virtual size and fee in satoshis, or null
+   * when it is not in the mempool (confirmed, evicted, never seen). For a fee bump by a child (CPFP).
+   */
+  mempoolEntry(txid: string): Promise<{ vsize: number; fee_sat: number } | null>;
   /** chain.createpsbt: inputs (their amounts looked up) and outputs to an unsigned PSBT. */
   createPsbt(p: Static<(typeof chainCreatepsbt)['params']>): Promise<Static<(typeof chainCreatepsbt)['result']>>;
   /** chain.finalizepsbt: a signed PSBT to its transaction (hex) when complete. */

@@ -71,6 +71,17 @@ export const bitcoinRoom: Room = {
       listen: (listener) => service.watcher.listen(listener),
       tip: () => service.watcher.tip,
       block: (hash) => service.backend!.getBlockFull(hash),
+      mempoolEntry: async (txid) => {
+        // Core answers vsize and fees.base (BTC); bcoin (and Core before 0.19's deprecation) size and fee.
+        type Entry = { vsize?: number; size?: number; fees?: { base?: number }; fee?: number };
+        const e = await service.nodeCall<Entry>('getmempoolentry', txid).catch((err: unknown) => {
+          if (/not in mempool|not found/i.test((err as Error).message)) return null;
+          throw err;
+        });
+        const vsize = e?.vsize ?? e?.size;
+        const fee = e?.fees?.base ?? e?.fee;
+        return e && vsize !== undefined && fee !== undefined ? { vsize, fee_sat: Math.round(fee * 1e8) } : null;
+      },
       // Without the block first (a node with -txindex, or the mempool; bcoin takes no third argument), then with it.
       rawTransaction: (txid, blockHash) =>
         service

@@ -1,0 +1,160 @@
+// Spending the wallet's coins: funding a PSBT (coins chosen and promised to a holder in the wallet's critical
+// section, change to the change chain), signing it through the HSM under its policy and broadcasting it, and the
+// coins another room's funding takes (WalletApi.reserveCoins). The fee rate comes from the call, the node's
+// estimate or wallet.fallbackfee.
+
+import type * as bitcoin from 'bitcoinjs-lib';
+import { rpcError } from '../core/errors.js';
+import type { BatchOp } from '../core/store.js';
+import type { Derived } from './keys.js';
+import { outpointOf, type Coin } from './ledger.js';
+import type { FundOptions, WalletService } from './service.js';
+import { buildPsbt, pickCoins, select, type Funded } from './spend.js';
+
+export async function feeRate(svc: WalletService, given: number | undefined, target: number): Promise<number> {
+  if (given !== undefined) return given;
+  const est = await svc.settings.chain.coreEstimate(target).catch(() => null);
+  if (est !== null) return est;
+  if (svc.settings.fallbackFeeRate > 0) return svc.settings.fallbackFeeRate;
+  throw rpcError('InvalidParams', `the node has no fee estimate for ${target} blocks and wallet.fallbackfee is 0: give fee_rate (sat/vB)`);
+}
+
+/** Chooses coins, promises them to the holder and answers the PSBT: one critical section with every other spend. */
+export async function fund(svc: WalletService, o: FundOptions): Promise<Funded & { reserved_until: number }> {
+  const rate = await feeRate(svc, o.fee_rate, o.conf_target);
+  await svc.accounts();
+  const keys = svc.changeKeys();
+  return svc.exclusive(async () => {
+    const ops: BatchOp[] = [];
+    let candidates = svc.spendable(o.holder);
+    const want = o.outputs.reduce((s, x) => s + x.amount_sat, 0);
+    if (o.inputs || candidates.reduce((s, c) => s + c.value_sat, 0) < want * 1.1 + 100_000) candidates = svc.spendable(o.holder, true);
+    if (o.inputs) {
+      const free = new Map(candidates.map((c) => [outpointOf(c.txid, c.vout), c]));
+      candidates = o.inputs.map((i, n) => {
+        const op = outpointOf(i.txid, i.vout);
+        const c = free.get(op);
+        if (c) return c;
+        const why = !svc.ledger.coins.has(op) ? 'is not an unspent coin of this wallet' : 'is promised to another holder or not yet spendable';
+        throw rpcError(svc.ledger.coins.has(op) ? 'Conflict' : 'InvalidParams', `inputs[${n}] ${op} ${why}`);
+      });
+    }
+    const change = (): Derived => svc.takeChange(ops);
+    const req = {
+      outputs: o.outputs,
+      feeRate: rate,
+      subtractFrom: o.subtract_fee_from_outputs,
+      replaceable: o.replaceable,
+      candidates,
+      only: o.inputs !== undefined,
+      maxFee: svc.settings.maxFeeSat,
+      tipHeight: svc.tip(),
+    };
+    const sel = select(req, svc.settings.network);
+    const prev = await previousTransactions(
+      svc,
+      sel.inputs.filter((c) => c.type === 'wpkh'),
+    );
+    const funded = buildPsbt(sel, req, svc.settings.network, {
+      change,
+      origin: (c) => svc.derived(c),
+      fingerprint: keys.fingerprint,
+      prevTx: (t) => prev.get(t),
+    });
+    const r = svc.reservations.take(
+      funded.inputs.map((c) => outpointOf(c.txid, c.vout)),
+      o.holder,
+      o.reserveMs ?? svc.settings.reserveMs,
+      ops,
+    );
+    await svc.settings.store.batch(ops);
+    return { ...funded, reserved_until: r.expires_at };
+  });
+}
+
+/** The transactions that made these coins (raw), for the inputs' non_witness_utxo. */
+export async function previousTransactions(svc: WalletService, coins: Coin[]): Promise<Map<string, Buffer>> {
+  const out = new Map<string, Buffer>();
+  for (const c of coins) {
+    if (out.has(c.txid)) continue;
+    const blockHash = svc.ledger.txs.get(c.txid)?.block_hash ?? undefined;
+    out.set(c.txid, Buffer.from(await svc.settings.chain.rawTransaction(c.txid, blockHash), 'hex'));
+  }
+  return out;
+}
+
+/** Funds, signs through the HSM (its policy decides), broadcasts, and records the transaction as ours at once. */
+export async function send(svc: WalletService, o: FundOptions, caller: string): Promise<{ txid: string; fee_sat: number; hex: string }> {
+  const funded = await fund(svc, o);
+  const { txid, hex } = await signAndBroadcast(svc, funded.psbt, o.holder, caller, 'the wallet transaction');
+  return { txid, fee_sat: funded.fee_sat, hex };
+}
+
+/**
+ * Signs a PSBT of the wallet through the HSM (its policy decides), broadcasts it and records it as ours at once;
+ * on any failure the coins promised to `holder` are given back.
+ */
+export async function signAndBroadcast(
+  svc: WalletService,
+  psbt: bitcoin.Psbt,
+  holder: string,
+  caller: string,
+  what: string,
+): Promise<{ txid: string; hex: string }> {
+  try {
+    const signed = await svc.settings.hsm.signPsbt(psbt.toBase64(), caller);
+    const fin = await svc.settings.chain.finalizePsbt(signed.psbt);
+    if (!fin.complete || !fin.hex)
+      throw rpcError('PolicyDenied', 'the HSM did not sign every input of the transaction', { rule: 'incomplete', signed: signed.signed });
+    const txid = await svc.settings.chain.broadcast(fin.hex, what);
+    await svc.record(fin.hex);
+    return { txid, hex: fin.hex };
+  } catch (err) {
+    await svc.release(undefined, holder);
+    throw err;
+  }
+}
+
+/** WalletApi.reserveCoins: coins for another room's transaction (a DLC's or a channel's funding), promised to it. */
+export async function reserveCoins(
+  svc: WalletService,
+  req: { amount_sat: number; fee_rate: number; holder: string; reserve_sec: number },
+): Promise<{ coins: Coin[]; change: Derived }> {
+  await svc.accounts();
+  return svc.exclusive(async () => {
+    // P2WPKH only: what another room's funding PSBT and a DLC input's max_witness_len are made for.
+    const candidates = svc.spendable(req.holder).filter((c) => c.type === 'wpkh');
+    // The funding output is a P2WSH (43 vB); the other room adds its own outputs' weight to its fee.
+    const chosen = pickCoins(candidates, req.amount_sat, req.fee_rate);
+    if (!chosen) {
+      const total = candidates.reduce((s, c) => s + c.value_sat, 0);
+      throw rpcError('InvalidParams', `insufficient funds: ${req.amount_sat} sat needed at ${req.fee_rate} sat/vB, ${total} sat available in the wallet`, {
+        available_sat: total,
+        amount_sat: req.amount_sat,
+      });
+    }
+    const ops: BatchOp[] = [];
+    svc.reservations.take(
+      chosen.map((c) => outpointOf(c.txid, c.vout)),
+      req.holder,
+      req.reserve_sec * 1000,
+      ops,
+    );
+    const change = svc.takeChange(ops);
+    await svc.settings.store.batch(ops);
+    return { coins: chosen, change };
+  });
+}
+
+/** What another room's PSBT input needs of each coin: the transaction that made it and the key origin. */
+export async function inputDetails(
+  svc: WalletService,
+  coins: Coin[],
+): Promise<Array<{ prev_tx: string; origin: { fingerprint: string; path: string; pubkey: string } }>> {
+  const prev = await previousTransactions(svc, coins);
+  const fingerprint = svc.changeKeys().fingerprint.toString('hex'); // one master: every account shares it
+  return coins.map((c) => {
+    const d = svc.derived(c);
+    return { prev_tx: prev.get(c.txid)!.toString('hex'), origin: { fingerprint, path: d.path, pubkey: d.pubkey.toString('hex') } };
+  });
+}

@@ -94,6 +94,7 @@ async function main(argv: string[]): Promise<number> {
       if (method.startsWith('wallet.') && e instanceof RpcCallError && e.code === ErrorCode.MethodNotFound) throw new RpcCallError(e.code, NO_WALLET, e.data);
       throw e;
     });
+    if (args.generate) await followed(client, args);
     if (args.getinfo) out(describeInfo(result as Info));
     else if (args.getbalance) out(describeBalance(result as WalletBalance));
     else if (method === 'wallet.send' && args.method === 'send') out((result as { txid: string }).txid);
@@ -104,6 +105,25 @@ async function main(argv: string[]): Promise<number> {
     return reportFailure(e, target);
   } finally {
     await client.close();
+  }
+}
+
+/**
+ * After -generate: waits until anyad's watcher has processed the blocks just mined, so the next command (a
+ * wallet.getbalance, a chain.getinfo) sees them, as bitcoin-cli's next call sees its wallet synced to the blocks
+ * generatetoaddress made. A watcher that does not follow within 30 s is said on stderr; the blocks are mined anyway.
+ */
+async function followed(client: AnyaClient, args: CliArgs): Promise<void> {
+  type ChainInfo = { blocks: number | null; processed_height: number | null };
+  const target = (await call(client, 'chain.getinfo', undefined, args)) as ChainInfo;
+  const deadline = Date.now() + 30_000;
+  for (let info = target; target.blocks !== null; info = (await call(client, 'chain.getinfo', undefined, args)) as ChainInfo) {
+    if (info.processed_height !== null && info.processed_height >= target.blocks) return;
+    if (Date.now() >= deadline) {
+      err(`anyad has not processed block ${target.blocks} yet (its watcher is at ${info.processed_height ?? 'no block'}); see anya-cli health`);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
 

@@ -6,8 +6,8 @@
 // How the 10,000 coins are made: real transactions on the bcoin regtest node, seen by the wallet as it sees any
 // payment (mempool, then a block). An outside payer (a key of this process) mines 110 blocks and spends ten of its
 // coinbases in ten transactions of 1,000 outputs each to 100 of the wallet's receive addresses (0.001 to 0.01 BTC
-// each); one block confirms them. The wallet then holds exactly those 10,000 coins. (Not through wallet.send: signing
-// a PSBT costs hsm.signpsbt about 36 ms per output today, so ten 1,000-output sends would take minutes.)
+// each); one block confirms them. The wallet then holds exactly those 10,000 coins. (Not through wallet.send: today
+// hsm.signpsbt takes tens of ms per output — 3.6 s for a 100-output PSBT — so 1,000-output sends would take minutes.)
 // fundpsbt asks for 0.05 BTC at 2 sat/vB: coinselect walks every candidate, and the PSBT carries each chosen input's
 // previous transaction (a 31 kB one, read from the node); its coins are released after each call, outside the timing.
 

@@ -19,7 +19,7 @@ const ANYAD = join(ROOT, 'dist/bin/anyad.js');
 const r2 = (x: number): number => Math.round(x * 100) / 100;
 const pct = (s: number[], p: number): number => s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 
-function startAnyad(datadir: string, args: string[]): Promise<{ proc: ChildProcess; logs: Array<Record<string, unknown>> }> {
+export function startAnyad(datadir: string, args: string[]): Promise<{ proc: ChildProcess; logs: Array<Record<string, unknown>> }> {
   const proc = spawn(process.execPath, [ANYAD, '-regtest', `-datadir=${datadir}`, '-rpcport=0', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const logs: Array<Record<string, unknown>> = [];
   return new Promise((resolve, reject) => {
@@ -34,7 +34,7 @@ function startAnyad(datadir: string, args: string[]): Promise<{ proc: ChildProce
     proc.once('exit', (c) => reject(new Error(`anyad exited ${c}`)));
   });
 }
-async function stop(p: ChildProcess): Promise<void> {
+export async function stop(p: ChildProcess): Promise<void> {
   const done = new Promise((r) => p.once('exit', r));
   p.kill('SIGTERM');
   await done;

@@ -170,6 +170,18 @@ function rows(r: Results): Row[] {
     f(n(r, 'channels.ratio'), '×'),
     `record ${f(n(r, 'channels.record_bytes_after_1'), ' B')} after 1 state, ${f(n(r, 'channels.record_bytes_after_n'), ' B')} after all`,
   ]);
+  for (const [m, goal] of [
+    ['getbalance', '< 5 ms'],
+    ['listunspent', '< 20 ms'],
+    ['fundpsbt', '< 20 ms'],
+  ] as const)
+    out.push([
+      `\`wallet.${m}\`, ${f(n(r, 'wallet.coins'))} coins`,
+      `p50 ${f(n(r, `wallet.${m}.p50_ms`), ' ms')}, p99 ${f(n(r, `wallet.${m}.p99_ms`), ' ms')}`,
+      `LevelDB scan of the coin records ${f(n(r, `wallet.${m}.level_scan.p50_ms`), ' ms')}`,
+      f(n(r, `wallet.${m}.ratio_p50`), '×'),
+      goal,
+    ]);
   return out;
 }
 

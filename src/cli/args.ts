@@ -20,6 +20,8 @@ const CLI_ONLY = new Set([
   'stdin',
   'getinfo',
   'generate',
+  'getbalance',
+  'feerate',
   'help',
   'version',
 ]);
@@ -39,6 +41,10 @@ export interface CliArgs {
   getinfo: boolean;
   /** -generate [nblocks] [address]: chain.generate, as bitcoin-cli -generate (regtest). */
   generate: boolean;
+  /** -getbalance: wallet.getbalance printed for people. */
+  getbalance: boolean;
+  /** -feerate=<sat/vB>: the fee rate of `send` (or its third argument), checked with it (wallet.ts). */
+  feerate?: string;
   help: boolean;
   version: boolean;
   method?: string;
@@ -67,6 +73,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     stdin: false,
     getinfo: false,
     generate: false,
+    getbalance: false,
     help: false,
     version: false,
     args: [],
@@ -118,6 +125,13 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       case 'generate':
         out.generate = boolOpt(key, value);
         break;
+      case 'getbalance':
+        out.getbalance = boolOpt(key, value);
+        break;
+      case 'feerate':
+        if (!value) throw new UsageError('-feerate needs a fee rate in sat/vB (e.g. -feerate=2)');
+        out.feerate = value;
+        break;
       case 'version':
         out.version = true;
         break;
@@ -158,6 +172,10 @@ export const CLI_HELP = `Usage: anya-cli [options] <method> [params]      call a
        anya-cli [options] subscribe <topic>...      print events as JSON lines until Ctrl-C
        anya-cli [options] -getinfo                  a summary for people
        anya-cli -regtest -generate [n] [address]    mine n blocks (default 1) to the address, or to a fresh keystore address
+       anya-cli [options] -getbalance               the wallet's balance, for people
+       anya-cli [options] send <address> <amount> [feerate]
+                                                    pay <amount> BTC from the wallet (fee rate in sat/vB, or -feerate=);
+                                                    prints the txid
        anya-cli [options] help [method]
 
 Options:
@@ -174,6 +192,7 @@ Options:
   -rpcclienttimeout=<s> give up on an answer after this many seconds (default 900; 0: no limit)
   -named                params are name=value pairs
   -stdin                read more params from stdin, one per line
+  -feerate=<sat/vB>     the fee rate of send (without it: the node's estimate, or wallet.fallbackfee)
   -version              print the version
 
 Params are read as JSON when they parse as JSON, else as strings.

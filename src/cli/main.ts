@@ -9,6 +9,7 @@ import { withRoomGroups } from '../daemon/options.js';
 import { ROOM_OPTIONS } from '../daemon/room-options.js';
 import { ErrorCode } from '../core/errors.js';
 import { buildParams, CLI_HELP, EXIT, parseCliArgs, UsageError, type CliArgs } from './args.js';
+import { describeBalance, NO_WALLET, sendParams, type WalletBalance } from './wallet.js';
 
 const out = (s: string): void => void process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
 const err = (s: string): void => void process.stderr.write(s.endsWith('\n') ? s : `${s}\n`);
@@ -41,8 +42,13 @@ async function main(argv: string[]): Promise<number> {
   let method: string;
   let params: unknown[] | Record<string, unknown> | undefined;
   try {
+    if (args.feerate !== undefined && (args.getinfo || args.getbalance || args.generate || args.method !== 'send'))
+      throw new UsageError('-feerate goes with send: anya-cli -feerate=<sat/vB> send <address> <amount>');
     if (args.getinfo) {
       method = 'getinfo';
+    } else if (args.getbalance) {
+      if (args.method !== undefined) throw new UsageError('-getbalance takes no method or arguments');
+      method = 'wallet.getbalance';
     } else if (args.generate) {
       // bitcoin-cli's -generate takes [nblocks] [maxtries] and asks its wallet for an address; anyad has no
       // wallet of that kind, so the address is given: -generate [nblocks] <address>.
@@ -51,6 +57,11 @@ async function main(argv: string[]): Promise<number> {
       if (!/^\d+$/.test(n!)) throw new UsageError('-generate takes [nblocks] <address>');
       method = 'chain.generate';
       params = { nblocks: Number(n), ...(address ? { address } : {}) };
+    } else if (args.method === 'send') {
+      // sendtoaddress's habits: the amount in BTC, turned into satoshis exactly (wallet.ts).
+      if (args.named || args.stdin) throw new UsageError('send takes positional arguments: send <address> <amount> [feerate]');
+      method = 'wallet.send';
+      params = sendParams(args.args, args.feerate);
     } else {
       if (!args.method) throw new UsageError('too few parameters (need a method; see anya-cli -help)');
       method = args.method;
@@ -78,8 +89,15 @@ async function main(argv: string[]): Promise<number> {
       const pub = (await call(client, 'hsm.getpubkey', { key: (key as { id: string }).id }, args)) as { addresses: { p2wpkh: string } };
       (params as { address?: string }).address = pub.addresses.p2wpkh;
     }
-    const result = await call(client, method, params, args);
+    const result = await call(client, method, params, args).catch((e: unknown) => {
+      // A wallet command on an anyad without its wallet room: say why, not only "Method not found".
+      if (method.startsWith('wallet.') && e instanceof RpcCallError && e.code === ErrorCode.MethodNotFound) throw new RpcCallError(e.code, NO_WALLET, e.data);
+      throw e;
+    });
+    if (args.generate) await followed(client, args);
     if (args.getinfo) out(describeInfo(result as Info));
+    else if (args.getbalance) out(describeBalance(result as WalletBalance));
+    else if (method === 'wallet.send' && args.method === 'send') out((result as { txid: string }).txid);
     else if (typeof result === 'string') out(result);
     else if (result !== null && result !== undefined) out(JSON.stringify(result, null, 2));
     return EXIT.ok;
@@ -87,6 +105,25 @@ async function main(argv: string[]): Promise<number> {
     return reportFailure(e, target);
   } finally {
     await client.close();
+  }
+}
+
+/**
+ * After -generate: waits until anyad's watcher has processed the blocks just mined, so the next command (a
+ * wallet.getbalance, a chain.getinfo) sees them, as bitcoin-cli's next call sees its wallet synced to the blocks
+ * generatetoaddress made. A watcher that does not follow within 30 s is said on stderr; the blocks are mined anyway.
+ */
+async function followed(client: AnyaClient, args: CliArgs): Promise<void> {
+  type ChainInfo = { blocks: number | null; processed_height: number | null };
+  const target = (await call(client, 'chain.getinfo', undefined, args)) as ChainInfo;
+  const deadline = Date.now() + 30_000;
+  for (let info = target; target.blocks !== null; info = (await call(client, 'chain.getinfo', undefined, args)) as ChainInfo) {
+    if (info.processed_height !== null && info.processed_height >= target.blocks) return;
+    if (Date.now() >= deadline) {
+      err(`anyad has not processed block ${target.blocks} yet (its watcher is at ${info.processed_height ?? 'no block'}); see anya-cli health`);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
 

@@ -56,6 +56,8 @@ export class WalletService implements Service {
   private readonly keys = new Map<AddressType, AccountKeys>();
   /** Script (hex) → where it comes from: every address up to the gap limit past the last one used or handed out. */
   private readonly book = new Map<string, KeyPlace>();
+  /** "type:chain:index" → the derived key, for every entry of the book (listunspent names each coin's address). */
+  private readonly known = new Map<string, Derived>();
   /** Per "type:chain": how far the book reaches, and the next index to hand out. */
   private readonly reach = new Map<string, number>();
   private readonly next = new Map<string, number>();
@@ -151,7 +153,11 @@ export class WalletService implements Service {
     const keys = this.keys.get(type);
     if (!keys) return;
     const want = Math.max(this.ledger.used.get(k) ?? -1, (this.next.get(k) ?? 0) - 1) + this.settings.gapLimit;
-    for (let i = (this.reach.get(k) ?? -1) + 1; i <= want; i++) this.book.set(keys.derive(chain, i).script.toString('hex'), { type, chain, index: i });
+    for (let i = (this.reach.get(k) ?? -1) + 1; i <= want; i++) {
+      const d = keys.derive(chain, i);
+      this.book.set(d.script.toString('hex'), { type, chain, index: i });
+      this.known.set(`${k}:${i}`, d);
+    }
     this.reach.set(k, Math.max(want, this.reach.get(k) ?? -1));
   }
 
@@ -168,8 +174,12 @@ export class WalletService implements Service {
     return place;
   }
 
+  /** A key of ours with its address and path: kept from when the book derived it (a derivation costs ~1 ms). */
   derived(c: KeyPlace): Derived {
-    return this.keys.get(c.type)!.derive(c.chain, c.index);
+    const k = `${c.type}:${c.chain}:${c.index}`;
+    let d = this.known.get(k);
+    if (!d) this.known.set(k, (d = this.keys.get(c.type)!.derive(c.chain, c.index)));
+    return d;
   }
 
   /** Writes the step's events with it (numbered, so a subscriber can tell one it saw), published once durable. */

@@ -77,8 +77,14 @@ export async function previousTransactions(svc: WalletService, coins: Coin[]): P
   const out = new Map<string, Buffer>();
   for (const c of coins) {
     if (out.has(c.txid)) continue;
-    const blockHash = svc.ledger.txs.get(c.txid)?.block_hash ?? undefined;
-    out.set(c.txid, Buffer.from(await svc.settings.chain.rawTransaction(c.txid, blockHash), 'hex'));
+    // Our own sends are kept raw; others come from the node once, then from a cache bounded in bytes.
+    const t = svc.ledger.txs.get(c.txid);
+    let raw = t?.hex ? Buffer.from(t.hex, 'hex') : svc.prevTxs.get(c.txid);
+    if (!raw) {
+      raw = Buffer.from(await svc.settings.chain.rawTransaction(c.txid, t?.block_hash ?? undefined), 'hex');
+      svc.prevTxs.set(c.txid, raw);
+    }
+    out.set(c.txid, raw);
   }
   return out;
 }

@@ -4,6 +4,7 @@
 // following a block, choosing and promising coins, recording a transaction just sent.
 
 import type { Logger } from 'pino';
+import { LRUCache } from 'lru-cache';
 import * as bitcoin from 'bitcoinjs-lib';
 import { rpcError } from '../core/errors.js';
 import type { EventBus } from '../core/events.js';
@@ -63,6 +64,8 @@ export class WalletService implements Service {
   private readonly next = new Map<string, number>();
   readonly ledger: Ledger;
   readonly reservations: Reservations;
+  /** Previous transactions fetched for P2WPKH inputs' non_witness_utxo (a funding reuses them), 16 MiB at most. */
+  readonly prevTxs = new LRUCache<string, Buffer>({ maxSize: 16 * 1024 * 1024, sizeCalculation: (b) => b.length });
   private seq = 0;
   /** The first block followed while the accounts were out of reach (keystore locked or not yet restored). */
   private blindFrom: number | undefined;

@@ -39,13 +39,20 @@ export class OutcomeTracker {
   private stop: (() => void) | undefined;
   private work: Promise<void> = Promise.resolve();
 
-  constructor(
-    private readonly db: RoomDb,
-    private readonly store: Store,
-    private readonly chain: ChainSource,
-    private readonly max: number,
-    private readonly log: Logger,
-  ) {}
+  private readonly db: RoomDb;
+  private readonly store: Store;
+  private readonly chain: ChainSource;
+  /** ml.datasetmax: the most rows kept. */
+  private readonly max: number;
+  private readonly log: Logger;
+
+  constructor(s: { db: RoomDb; store: Store; chain: ChainSource; max: number; log: Logger }) {
+    this.db = s.db;
+    this.store = s.store;
+    this.chain = s.chain;
+    this.max = s.max;
+    this.log = s.log;
+  }
 
   async open(bus: EventBus): Promise<void> {
     for await (const [, v] of this.db.iterator({ gte: 'o:', lt: 'o;' })) {

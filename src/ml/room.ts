@@ -72,7 +72,7 @@ export const mlRoom: Room = {
     }
     const bitcoin = use(BITCOIN);
     if (bitcoin && config.int('ml.datasetmax') > 0)
-      service.outcomes = { tracker: new OutcomeTracker(db, store, bitcoin, config.int('ml.datasetmax'), log), bus };
+      service.outcomes = { tracker: new OutcomeTracker({ db, store, chain: bitcoin, max: config.int('ml.datasetmax'), log }), bus };
     return { service, methods: mlMethods(service, network, bitcoin) };
   },
 };

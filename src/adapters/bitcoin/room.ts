@@ -36,26 +36,24 @@ export const bitcoinRoom: Room = {
       passwordFile: config.path('bitcoind.rpcpasswordfile'),
     });
     const db = await store.room('bitcoin');
-    const service = new BitcoinService(
+    const service = new BitcoinService({
       client,
-      {
-        network: config.network,
-        pollMs: config.int('bitcoind.pollinterval'),
-        endpoint: `${host}:${port}`,
-        deepAt: config.int('bitcoind.confirmations'),
-        reorgWindow: config.int('bitcoind.reorgwindow'),
-        stallMs: config.int('bitcoind.stalltimeout') * 1000,
-        zmq: {
-          hashblock: config.str('bitcoind.zmqpubhashblock') || undefined,
-          rawtx: config.str('bitcoind.zmqpubrawtx') || undefined,
-          sequence: config.str('bitcoind.zmqpubsequence') || undefined,
-        },
-      },
       db,
       store,
       bus,
       log,
-    );
+      network: config.network,
+      pollMs: config.int('bitcoind.pollinterval'),
+      endpoint: `${host}:${port}`,
+      deepAt: config.int('bitcoind.confirmations'),
+      reorgWindow: config.int('bitcoind.reorgwindow'),
+      stallMs: config.int('bitcoind.stalltimeout') * 1000,
+      zmq: {
+        hashblock: config.str('bitcoind.zmqpubhashblock') || undefined,
+        rawtx: config.str('bitcoind.zmqpubrawtx') || undefined,
+        sequence: config.str('bitcoind.zmqpubsequence') || undefined,
+      },
+    });
     const api: BitcoinApi = {
       connected: () => service.state === 'connected',
       feeSnapshot: (target) => service.feeSnapshot(target),

@@ -55,16 +55,30 @@ export class BitcoinService implements Service {
   private unannounced: string[] = [];
   zmqSilent = false;
 
-  constructor(
-    readonly client: BitcoindClient,
-    private readonly opts: { network: Network; pollMs: number; endpoint: string; deepAt: number; zmq: ZmqEndpoints; reorgWindow?: number; stallMs?: number },
-    db: RoomDb,
-    store: Store,
-    bus: EventBus,
-    private readonly log: Logger,
-  ) {
+  readonly client: BitcoindClient;
+  private readonly opts: { network: Network; pollMs: number; endpoint: string; deepAt: number; zmq: ZmqEndpoints; reorgWindow?: number; stallMs?: number };
+  private readonly log: Logger;
+
+  constructor(settings: {
+    client: BitcoindClient;
+    db: RoomDb;
+    store: Store;
+    bus: EventBus;
+    log: Logger;
+    network: Network;
+    pollMs: number;
+    endpoint: string;
+    deepAt: number;
+    zmq: ZmqEndpoints;
+    reorgWindow?: number;
+    stallMs?: number;
+  }) {
+    const { client, db, store, bus, log, ...opts } = settings;
+    this.client = client;
+    this.opts = opts;
+    this.log = log;
     this.watches = new WatchList(db, store, opts.network);
-    this.watcher = new ChainWatcher(client, db, store, bus, this.watches, log, opts.deepAt, opts.reorgWindow);
+    this.watcher = new ChainWatcher({ client, db, store, bus, watches: this.watches, log, deepAt: opts.deepAt, window: opts.reorgWindow });
     this.notifier = new ChainNotifier(
       db,
       store,

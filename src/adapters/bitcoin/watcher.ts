@@ -79,17 +79,26 @@ export class ChainWatcher {
     return () => afters.forEach((a) => a());
   }
 
-  constructor(
-    private readonly client: BitcoindClient,
-    private readonly db: RoomDb,
-    private readonly store: Store,
-    private readonly bus: EventBus,
-    private readonly watches: WatchList,
-    private readonly log: Logger,
-    private readonly deepAt: number,
-    /** How many recent block hashes are kept to find a fork point (bitcoind.reorgwindow). */
-    private readonly window = 1000,
-  ) {}
+  private readonly client: BitcoindClient;
+  private readonly db: RoomDb;
+  private readonly store: Store;
+  private readonly bus: EventBus;
+  private readonly watches: WatchList;
+  private readonly log: Logger;
+  private readonly deepAt: number;
+  /** How many recent block hashes are kept to find a fork point (bitcoind.reorgwindow). */
+  private readonly window: number;
+
+  constructor(s: { client: BitcoindClient; db: RoomDb; store: Store; bus: EventBus; watches: WatchList; log: Logger; deepAt: number; window?: number }) {
+    this.client = s.client;
+    this.db = s.db;
+    this.store = s.store;
+    this.bus = s.bus;
+    this.watches = s.watches;
+    this.log = s.log;
+    this.deepAt = s.deepAt;
+    this.window = s.window ?? 1000;
+  }
 
   async load(): Promise<void> {
     this.tip = (await this.db.get('tip')) as Tip | undefined;

@@ -27,7 +27,13 @@ export const rgbRoom: Room = {
     ]);
     const db = await store.room('rgb');
     const client = new RgbClient({ url, tokenFile: config.path('rgb.tokenfile'), timeoutMs: config.int('rgb.timeout') * 1000 });
-    const svc = new RgbService(client, new RgbRecords(db, store, bus), config.network, config.int('rgb.watchinterval'), log.child({ room: 'rgb' }));
+    const svc = new RgbService({
+      client,
+      records: new RgbRecords(db, store, bus),
+      network: config.network,
+      intervalMs: config.int('rgb.watchinterval'),
+      log: log.child({ room: 'rgb' }),
+    });
     const maxFeeRate = config.int('rgb.maxfeerate');
     const adapter = new RgbAdapter(svc, maxFeeRate);
     use(L2)?.register(adapter);

@@ -44,13 +44,19 @@ export class RgbService implements Service {
   /** Held by a look and by every call that changes the node (so a look never reports a change before its record). */
   readonly follow = new KeyedLock();
 
-  constructor(
-    readonly client: RgbClient,
-    readonly records: RgbRecords,
-    readonly network: Network,
-    private readonly intervalMs: number,
-    private readonly log: Logger,
-  ) {}
+  readonly client: RgbClient;
+  readonly records: RgbRecords;
+  readonly network: Network;
+  private readonly intervalMs: number;
+  private readonly log: Logger;
+
+  constructor(s: { client: RgbClient; records: RgbRecords; network: Network; intervalMs: number; log: Logger }) {
+    this.client = s.client;
+    this.records = s.records;
+    this.network = s.network;
+    this.intervalMs = s.intervalMs;
+    this.log = s.log;
+  }
 
   /** Starts attaching in the background: the daemon is ready without waiting for the node. */
   async open(): Promise<void> {

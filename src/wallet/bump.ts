@@ -35,6 +35,8 @@ function bumpRefusal(svc: WalletService, t: WalletTx | undefined, txid: string):
   if (t.status !== 'pending') return { code: 'Conflict', message: `${txid} is ${t.status}: only an unconfirmed transaction can be bumped` };
   if (t.spent.length === 0 || t.fee_sat === null)
     return { code: 'InvalidParams', message: `${txid} spends inputs that are not this wallet's: raise the fee of a payment to us with wallet.cpfp` };
+  if (t.spent.some((c) => c.watch !== undefined))
+    return { code: 'InvalidParams', message: `${txid} spends watch-only coins: their key holders sign its replacement, not this wallet` };
   for (const v of t.outputs) {
     const child = svc.ledger.spenderOf(outpointOf(txid, v));
     if (child) return { code: 'Conflict', message: `${txid} has an unconfirmed child in the wallet (${child}): bump that one instead` };
@@ -135,7 +137,7 @@ function replacementSelection(
   oldFee: number,
   holder: string,
 ): Selection & { changeCoin: Coin | undefined; vsize: number } {
-  const changeCoin = t.outputs.map((v) => svc.ledger.coins.get(outpointOf(t.txid, v))).find((c) => c !== undefined && c.chain === 1);
+  const changeCoin = t.outputs.map((v) => svc.ledger.coins.get(outpointOf(t.txid, v))).find((c) => c !== undefined && c.chain === 1 && c.watch === undefined);
   const recipients = orig.outs.map((o, i) => ({ script: Buffer.from(o.script), value: Number(o.value), i })).filter((o) => o.i !== changeCoin?.vout);
   const scripts = recipients.map((o) => o.script);
   const amounts = recipients.map((o) => o.value);
@@ -190,7 +192,7 @@ export async function cpfp(svc: WalletService, txid: string, rate: number, calle
     const tip = svc.tip();
     const coins = t.outputs
       .map((v) => svc.ledger.coins.get(outpointOf(txid, v)))
-      .filter((c): c is Coin => c !== undefined && svc.mature(c, tip) && svc.reservations.freeFor(outpointOf(c.txid, c.vout), holder));
+      .filter((c): c is Coin => c !== undefined && c.watch === undefined && svc.mature(c, tip) && svc.reservations.freeFor(outpointOf(c.txid, c.vout), holder));
     if (coins.length === 0) throw rpcError('Conflict', `no output of ${txid} is ours and free to spend (spent or promised already)`);
     const entry = await svc.settings.chain.mempoolEntry(txid);
     if (!entry) throw rpcError('Conflict', `${txid} is not in the node's mempool: nothing to pay for`);

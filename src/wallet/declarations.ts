@@ -46,7 +46,9 @@ const CoinT = Type.Object({
   type: Type.String(),
   internal: Type.Boolean({ description: 'A change output.' }),
   coinbase: Type.Boolean(),
-  spendable: Type.Boolean({ description: 'Mature and not promised to a holder.' }),
+  spendable: Type.Boolean({ description: 'Mature, not promised to a holder, and of the seed (the HSM signs for it).' }),
+  solvable: Type.Boolean({ description: 'The wallet knows its script and key origins, so it can fund a PSBT with it (true for every coin it follows).' }),
+  watch_only: Type.Boolean({ description: 'Of an imported descriptor: signed elsewhere, never spent by wallet.send (wallet.fundpsbt watchonly).' }),
   reserved_by: Type.Union([Type.String(), Type.Null()]),
   path: Type.String({ description: 'The key path from the master key.' }),
 });
@@ -54,8 +56,9 @@ const CoinT = Type.Object({
 export const walletGetbalance = declareMethod({
   name: 'wallet.getbalance',
   summary: 'The wallet balance: confirmed, unconfirmed, immature (coinbase) and reserved (promised to a holder), in satoshis.',
+  description: "Of the seed's coins; the coins of imported watch-only descriptors are counted apart in watchonly_sat, never in the others.",
   params: NoParams,
-  result: Type.Object({ confirmed_sat: Sat, unconfirmed_sat: Sat, immature_sat: Sat, reserved_sat: Sat, total_sat: Sat }),
+  result: Type.Object({ confirmed_sat: Sat, unconfirmed_sat: Sat, immature_sat: Sat, reserved_sat: Sat, total_sat: Sat, watchonly_sat: Sat }),
   role: 'readonly',
   errors: ['BackendUnavailable'],
 });
@@ -134,6 +137,11 @@ export const walletFundpsbt = declareMethod({
       reserve_sec: Type.Optional(
         Type.Integer({ minimum: 1, maximum: 31_536_000, description: 'How long the coins stay promised (default wallet.reservetime).' }),
       ),
+      watchonly: Type.Boolean({
+        default: false,
+        description:
+          "Fund from the watch-only coins only (wallet.importdescriptors): each input carries its witness UTXO, previous transaction, witness script (wsh) and every key's origin, for the hardware wallet or cosigners to sign; change goes to an imported internal descriptor (else to the seed's change chain).",
+      }),
     },
     { additionalProperties: false },
   ),
@@ -184,9 +192,57 @@ export const walletListdescriptors = declareMethod({
   summary: "The wallet's public descriptors with key origin and checksum (import them watch-only into Bitcoin Core or Sparrow).",
   params: NoParams,
   result: Type.Array(
-    Type.Object({ desc: Type.String(), type: Type.String(), internal: Type.Boolean(), next_index: Type.Integer(), range_end: Type.Integer() }),
+    Type.Object({
+      desc: Type.String(),
+      type: Type.String(),
+      internal: Type.Boolean(),
+      next_index: Type.Integer(),
+      range_end: Type.Integer({ description: 'The last index derived into the script book (the gap limit past the last used).' }),
+      watch_only: Type.Boolean({ description: 'Imported by wallet.importdescriptors.' }),
+      label: Type.Union([Type.String(), Type.Null()]),
+    }),
   ),
   role: 'readonly',
+});
+
+export const walletImportdescriptors = declareMethod({
+  name: 'wallet.importdescriptors',
+  summary:
+    "Follow watch-only descriptors (Core's importdescriptors): a hardware wallet's or a multisig's coins, counted apart and funded into PSBTs signed elsewhere.",
+  description:
+    'Each request: desc with key origins (`wpkh([fp/84h/1h/0h]tpub…/0/*)#checksum`, `wsh(sortedmulti(2,[fp1/48h/1h/0h/2h]tpub…/0/*,[fp2/…]tpub…/0/*))`, `addr(…)`), range (end, or [begin, end]; default [0, 999]; at most 10,000 addresses; only for a ranged descriptor), internal (a change chain: wallet.fundpsbt watchonly sends change there), label. The checksum is checked when given; extended keys must be of this network (tpub off mainnet); private keys are refused. One bad request refuses the call, naming it and what is wrong. The outputs join the script book up to the gap limit past the last used; coins paid to them before the import are found by wallet.rescan. Kept across restarts; wallet.listdescriptors lists them. Importing a descriptor again updates it.',
+  params: Type.Object(
+    {
+      requests: Type.Array(
+        Type.Object(
+          {
+            desc: Type.String({ minLength: 1, maxLength: 10_000 }),
+            range: Type.Optional(
+              Type.Union([
+                Type.Integer({ minimum: 0, maximum: 2_147_483_647 }),
+                Type.Tuple([Type.Integer({ minimum: 0, maximum: 2_147_483_647 }), Type.Integer({ minimum: 0, maximum: 2_147_483_647 })]),
+              ]),
+            ),
+            internal: Type.Optional(Type.Boolean()),
+            label: Type.Optional(Type.String({ maxLength: 200 })),
+          },
+          { additionalProperties: false },
+        ),
+        { minItems: 1, maxItems: 100 },
+      ),
+    },
+    { additionalProperties: false },
+  ),
+  result: Type.Array(
+    Type.Object({
+      success: Type.Boolean(),
+      id: Type.String({ description: "The descriptor's checksum, which names it." }),
+      desc: Type.String({ description: 'The descriptor as kept, with its checksum.' }),
+      range: Type.Tuple([Type.Integer(), Type.Integer()]),
+      type: Type.String(),
+    }),
+  ),
+  role: 'admin',
 });
 
 export const walletBumpfee = declareMethod({
@@ -265,6 +321,7 @@ export const WALLET_METHODS: readonly MethodDeclaration[] = [
   walletRelease,
   walletListreservations,
   walletListdescriptors,
+  walletImportdescriptors,
   walletBumpfee,
   walletCpfp,
   walletRescan,

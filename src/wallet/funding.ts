@@ -9,7 +9,7 @@ import type { BatchOp } from '../core/store.js';
 import type { Derived } from './keys.js';
 import { outpointOf, type Coin } from './ledger.js';
 import type { FundOptions, WalletService } from './service.js';
-import { buildPsbt, pickCoins, select, type Funded } from './spend.js';
+import { buildPsbt, pickCoins, select, type Funded, type WatchChange } from './spend.js';
 
 export async function feeRate(svc: WalletService, given: number | undefined, target: number): Promise<number> {
   if (given !== undefined) return given;
@@ -26,20 +26,27 @@ export async function fund(svc: WalletService, o: FundOptions): Promise<Funded &
   const keys = svc.changeKeys();
   return svc.exclusive(async () => {
     const ops: BatchOp[] = [];
-    let candidates = svc.spendable(o.holder);
+    const watchonly = o.watchonly ?? false;
+    let candidates = svc.spendable(o.holder, false, watchonly);
     const want = o.outputs.reduce((s, x) => s + x.amount_sat, 0);
-    if (o.inputs || candidates.reduce((s, c) => s + c.value_sat, 0) < want * 1.1 + 100_000) candidates = svc.spendable(o.holder, true);
+    if (o.inputs || candidates.reduce((s, c) => s + c.value_sat, 0) < want * 1.1 + 100_000) candidates = svc.spendable(o.holder, true, watchonly);
     if (o.inputs) {
       const free = new Map(candidates.map((c) => [outpointOf(c.txid, c.vout), c]));
       candidates = o.inputs.map((i, n) => {
         const op = outpointOf(i.txid, i.vout);
         const c = free.get(op);
         if (c) return c;
-        const why = !svc.ledger.coins.has(op) ? 'is not an unspent coin of this wallet' : 'is promised to another holder or not yet spendable';
-        throw rpcError(svc.ledger.coins.has(op) ? 'Conflict' : 'InvalidParams', `inputs[${n}] ${op} ${why}`);
+        const coin = svc.ledger.coins.get(op);
+        const why = !coin
+          ? 'is not an unspent coin of this wallet'
+          : (coin.watch !== undefined) !== watchonly
+            ? watchonly
+              ? 'is not a watch-only coin (watchonly funds from imported descriptors only)'
+              : 'is watch-only: fund it with watchonly true and sign it where its keys are'
+            : 'is promised to another holder or not yet spendable';
+        throw rpcError(coin && (coin.watch !== undefined) === watchonly ? 'Conflict' : 'InvalidParams', `inputs[${n}] ${op} ${why}`);
       });
     }
-    const change = (): Derived => svc.takeChange(ops);
     const req = {
       outputs: o.outputs,
       feeRate: rate,
@@ -51,15 +58,18 @@ export async function fund(svc: WalletService, o: FundOptions): Promise<Funded &
       tipHeight: svc.tip(),
     };
     const sel = select(req, svc.settings.network);
+    // A watch-only PSBT's change goes to the spending keys' imported change chain when there is one, else the seed's.
+    const change = (): Derived | WatchChange => (watchonly ? svc.watched.takeChange(sel.inputs, ops) : undefined) ?? svc.takeChange(ops);
     const prev = await previousTransactions(
       svc,
-      sel.inputs.filter((c) => c.type === 'wpkh'),
+      sel.inputs.filter((c) => c.type === 'wpkh' || c.watch !== undefined),
     );
     const funded = buildPsbt(sel, req, svc.settings.network, {
       change,
       origin: (c) => svc.derived(c),
       fingerprint: keys.fingerprint,
       prevTx: (t) => prev.get(t),
+      watched: (c) => svc.watched.output(c).output,
     });
     const r = svc.reservations.take(
       funded.inputs.map((c) => outpointOf(c.txid, c.vout)),

@@ -14,6 +14,8 @@ bitcoin.initEccLib(ecc);
 export const ADDRESS_TYPES = ['wpkh', 'tr'] as const;
 export type AddressType = (typeof ADDRESS_TYPES)[number];
 export type Chain = 0 | 1;
+/** The output type of a script the wallet follows: the seed's accounts, and watch-only descriptors' kinds. */
+export type ScriptType = AddressType | 'wsh' | 'sh' | 'pkh';
 
 /** One account of the seed: what the HSM gives for m/84'/coin'/0' or m/86'/coin'/0'. */
 export interface Account {
@@ -26,14 +28,22 @@ export interface Account {
   xpub: string;
 }
 
-/** Where a script of ours comes from. */
+/** Where a script of ours comes from: a seed account's chain, or (with `watch`) a watch-only descriptor. */
 export interface KeyPlace {
-  type: AddressType;
+  type: ScriptType;
   chain: Chain;
   index: number;
+  /** The imported descriptor's id (watchonly.ts): a watch-only script, whose coins the HSM cannot sign for. */
+  watch?: string;
+  /** For a watch-only script: the virtual size of an input spending it (a seed account's is known by its type). */
+  input_vsize?: number;
 }
 
+/** The key of a chain's highest used index: "wpkh:0" for a seed account (as stored before), "w:<id>" when watched. */
+export const chainKeyOf = (p: KeyPlace): string => (p.watch !== undefined ? `w:${p.watch}` : `${p.type}:${p.chain}`);
+
 export interface Derived extends KeyPlace {
+  type: AddressType;
   script: Buffer;
   address: string;
   /** The child public key (33 bytes compressed). */

@@ -13,7 +13,7 @@
 
 import type { BatchOp, RoomDb } from '../core/store.js';
 import type { VerboseTx } from '../adapters/bitcoin/api.js';
-import type { AddressType, Chain, KeyPlace } from './keys.js';
+import { chainKeyOf, type KeyPlace } from './keys.js';
 
 export interface Coin extends KeyPlace {
   txid: string;
@@ -71,7 +71,7 @@ export class Ledger {
   /** Outpoint → the unconfirmed wallet transaction spending it. */
   private readonly pendingInputs = new Map<string, string>();
   private readonly blocks = new Map<number, { hash: string; confirmed: string[] }>();
-  /** Highest index seen used, per type and chain ("wpkh:0"). */
+  /** Highest index seen used, per type and chain ("wpkh:0") or watched descriptor ("w:<id>"). */
   readonly used = new Map<string, number>();
 
   constructor(
@@ -101,8 +101,8 @@ export class Ledger {
     ops.push({ type: 'del', sublevel: this.db, key });
   }
 
-  private noteUsed(ops: BatchOp[], type: AddressType, chain: Chain, index: number): void {
-    const k = `${type}:${chain}`;
+  private noteUsed(ops: BatchOp[], place: KeyPlace, index: number): void {
+    const k = chainKeyOf(place);
     if ((this.used.get(k) ?? -1) >= index) return;
     this.used.set(k, index);
     this.put(ops, `u:${k}`, index);
@@ -155,7 +155,7 @@ export class Ledger {
     for (const c of mine) {
       this.coins.set(outpointOf(c.txid, c.vout), c);
       this.put(ops, `c:${c.txid}:${c.vout}`, c);
-      this.noteUsed(ops, c.type, c.chain, c.index);
+      this.noteUsed(ops, c, c.index);
     }
     this.txs.set(wtx.txid, wtx);
     this.put(ops, `t:${wtx.txid}`, wtx);

@@ -24,7 +24,8 @@ export function walletMethods(svc: WalletService): MethodSpec[] {
         .sort((a, b) => b.conf - a.conf || a.c.txid.localeCompare(b.c.txid) || a.c.vout - b.c.vout)
         .slice(0, limit)
         .map(({ c, conf }) => {
-          const d = svc.derived(c);
+          const d = svc.placeOf(c);
+          const watched = c.watch !== undefined;
           const reserved = svc.reservations.of(outpointOf(c.txid, c.vout));
           return {
             txid: c.txid,
@@ -35,7 +36,9 @@ export function walletMethods(svc: WalletService): MethodSpec[] {
             type: c.type,
             internal: c.chain === 1,
             coinbase: c.coinbase,
-            spendable: svc.mature(c) && !reserved,
+            spendable: !watched && svc.mature(c) && !reserved,
+            solvable: true,
+            watch_only: watched,
             reserved_by: reserved?.holder ?? null,
             path: d.path,
           };
@@ -89,6 +92,7 @@ export function walletMethods(svc: WalletService): MethodSpec[] {
       })),
     ),
     implement(D.walletListdescriptors, () => svc.descriptors()),
+    implement(D.walletImportdescriptors, async ({ requests }) => (await svc.importDescriptors(requests)).map((r) => ({ success: true, ...r }))),
     implement(D.walletBumpfee, ({ txid, fee_rate }, ctx) => bumpFee(svc, txid, fee_rate, callerOf(ctx))),
     implement(D.walletCpfp, ({ txid, fee_rate }, ctx) => cpfp(svc, txid, fee_rate, callerOf(ctx))),
     implement(D.walletRescan, (p) => rescan(svc, p)),

@@ -13,11 +13,13 @@ import { HealthCell, type Health, type Service } from '../core/service.js';
 import type { BatchOp, RoomDb, Store } from '../core/store.js';
 import type { BitcoinApi, ListenerWrite, VerboseBlock, VerboseTx } from '../adapters/bitcoin/api.js';
 import type { HsmApi } from '../hsm/api.js';
-import { AccountKeys, ADDRESS_TYPES, descriptorOf, type Account, type AddressType, type Chain, type Derived, type KeyPlace } from './keys.js';
+import { AccountKeys, ADDRESS_TYPES, chainKeyOf, descriptorOf, type Account, type AddressType, type Chain, type Derived, type KeyPlace } from './keys.js';
 import { Ledger, outpointOf, type Coin, type TxChange } from './ledger.js';
 import { Reservations } from './reservations.js';
 import type { Recipient } from './spend.js';
 import { WALLET_TX } from './topics.js';
+import { WatchBook } from './watch-book.js';
+import { checkWatchRequest, type WatchDescriptor, type WatchRequest } from './watchonly.js';
 
 export interface WalletSettings {
   db: RoomDb;
@@ -42,6 +44,8 @@ export interface FundOptions {
   replaceable: boolean;
   holder: string;
   reserveMs?: number;
+  /** Fund from the watch-only descriptors' coins only (a PSBT for their key holders to sign elsewhere). */
+  watchonly?: boolean;
 }
 
 const COINBASE_MATURITY = 100;
@@ -62,6 +66,8 @@ export class WalletService implements Service {
   /** Per "type:chain": how far the book reaches, and the next index to hand out. */
   private readonly reach = new Map<string, number>();
   private readonly next = new Map<string, number>();
+  /** The imported watch-only descriptors, their share of the book. */
+  readonly watched: WatchBook;
   readonly ledger: Ledger;
   readonly reservations: Reservations;
   /** Previous transactions fetched for P2WPKH inputs' non_witness_utxo (a funding reuses them), 16 MiB at most. */
@@ -76,6 +82,7 @@ export class WalletService implements Service {
     const s = settings;
     this.ledger = new Ledger(s.db, (script) => this.lookup(script));
     this.reservations = new Reservations(s.db);
+    this.watched = new WatchBook({ db: s.db, network: s.network, gapLimit: s.gapLimit, book: this.book, used: this.ledger.used, next: this.next });
   }
 
   health(): Health {
@@ -88,6 +95,7 @@ export class WalletService implements Service {
     this.seq = ((await this.settings.db.get('m:seq')) as number | undefined) ?? 0;
     for await (const [k, v] of this.settings.db.iterator({ gte: 'n:', lt: 'n;' })) this.next.set(k.slice(2), v as number);
     this.blindFrom = (await this.settings.db.get('m:blindfrom')) as number | undefined;
+    for await (const [, v] of this.settings.db.iterator({ gte: 'd:', lt: 'd;' })) this.watched.add(v as WatchDescriptor);
     const saved = (await this.settings.db.get('m:accounts')) as Account[] | undefined;
     if (saved) {
       this.useAccounts(saved);
@@ -168,20 +176,49 @@ export class WalletService implements Service {
     const place = this.book.get(script);
     if (place) {
       // A payment to this index moves the gap: derive ahead at once, so a later output of the same block is found.
-      const k = `${place.type}:${place.chain}`;
+      const k = chainKeyOf(place);
       if ((this.ledger.used.get(k) ?? -1) < place.index) {
         this.ledger.used.set(k, place.index);
-        this.extend(place.type, place.chain);
+        if (place.watch !== undefined) this.watched.extend(place.watch);
+        else this.extend(place.type as AddressType, place.chain);
       }
     }
     return place;
+  }
+
+  /** Where a coin's script comes from, for listunspent: its address and key path (a watched one: descriptor/index). */
+  placeOf(c: KeyPlace): { address: string; path: string } {
+    return c.watch === undefined ? this.derived(c) : this.watched.place(c);
+  }
+
+  /**
+   * wallet.importdescriptors: every request checked first (one bad request refuses the call, naming it), then kept
+   * and followed. Importing a descriptor again updates its range, label and internal flag (as Core does).
+   */
+  async importDescriptors(requests: WatchRequest[]): Promise<Array<{ id: string; desc: string; range: [number, number]; type: string }>> {
+    const now = Math.floor(Date.now() / 1000);
+    const checked = requests.map((r, i) => checkWatchRequest(r, this.settings.network, `requests[${i}]`, now));
+    const accountDescs = new Set(
+      this.descriptors()
+        .filter((d) => !d.watch_only)
+        .map((d) => d.desc.split('#')[1]),
+    );
+    checked.forEach((w, i) => {
+      if (accountDescs.has(w.id)) throw rpcError('InvalidParams', `requests[${i}]: the descriptor is one of the wallet's own accounts`);
+    });
+    return this.lock.run('wallet', async () => {
+      const ops: BatchOp[] = checked.map((w) => ({ type: 'put', sublevel: this.settings.db, key: `d:${w.id}`, value: w }));
+      await this.settings.store.batch(ops);
+      for (const w of checked) this.watched.add(w);
+      return checked.map((w) => ({ id: w.id, desc: w.desc, range: w.range, type: w.type }));
+    });
   }
 
   /** A key of ours with its address and path: kept from when the book derived it (a derivation costs ~1 ms). */
   derived(c: KeyPlace): Derived {
     const k = `${c.type}:${c.chain}:${c.index}`;
     let d = this.known.get(k);
-    if (!d) this.known.set(k, (d = this.keys.get(c.type)!.derive(c.chain, c.index)));
+    if (!d) this.known.set(k, (d = this.keys.get(c.type as AddressType)!.derive(c.chain, c.index)));
     return d;
   }
 
@@ -238,10 +275,15 @@ export class WalletService implements Service {
     return !c.coinbase || (c.height !== null && tip - c.height + 1 >= COINBASE_MATURITY);
   }
 
-  balance(): { confirmed_sat: number; unconfirmed_sat: number; immature_sat: number; reserved_sat: number; total_sat: number } {
+  /** The balance of the seed's coins; the watch-only coins apart (watchonly_sat), never in the spendable totals. */
+  balance(): { confirmed_sat: number; unconfirmed_sat: number; immature_sat: number; reserved_sat: number; total_sat: number; watchonly_sat: number } {
     const tip = this.tip();
-    const b = { confirmed_sat: 0, unconfirmed_sat: 0, immature_sat: 0, reserved_sat: 0, total_sat: 0 };
+    const b = { confirmed_sat: 0, unconfirmed_sat: 0, immature_sat: 0, reserved_sat: 0, total_sat: 0, watchonly_sat: 0 };
     for (const [o, c] of this.ledger.coins) {
+      if (c.watch !== undefined) {
+        b.watchonly_sat += c.value_sat;
+        continue;
+      }
       if (!this.mature(c, tip)) b.immature_sat += c.value_sat;
       else if (c.height === null) b.unconfirmed_sat += c.value_sat;
       else b.confirmed_sat += c.value_sat;
@@ -300,16 +342,19 @@ export class WalletService implements Service {
     });
   }
 
-  descriptors(): Array<{ desc: string; type: AddressType; internal: boolean; next_index: number; range_end: number }> {
-    return [...this.keys.values()].flatMap((k) =>
+  descriptors(): Array<{ desc: string; type: string; internal: boolean; next_index: number; range_end: number; watch_only: boolean; label: string | null }> {
+    const own = [...this.keys.values()].flatMap((k) =>
       ([0, 1] as Chain[]).map((chain) => ({
         desc: descriptorOf(k.account, chain),
-        type: k.account.type,
+        type: k.account.type as string,
         internal: chain === 1,
         next_index: this.next.get(`${k.account.type}:${chain}`) ?? 0,
         range_end: this.reach.get(`${k.account.type}:${chain}`) ?? 0,
+        watch_only: false,
+        label: null as string | null,
       })),
     );
+    return [...own, ...this.watched.list()];
   }
 
   /**
@@ -317,10 +362,10 @@ export class WalletService implements Service {
    * Core's wallet falls back to) our own unconfirmed change whose chain of unconfirmed ancestors stays under the
    * relay limit (25 with the new transaction): a longer chain is refused by the node's mempool.
    */
-  spendable(holder: string, unconfirmed = false): Coin[] {
+  spendable(holder: string, unconfirmed = false, watchonly = false): Coin[] {
     const tip = this.tip();
     return [...this.ledger.coins.entries()]
-      .filter(([o, c]) => this.mature(c, tip) && this.reservations.freeFor(o, holder))
+      .filter(([o, c]) => (c.watch !== undefined) === watchonly && this.mature(c, tip) && this.reservations.freeFor(o, holder))
       .filter(([, c]) => c.height !== null || (unconfirmed && (this.ledger.txs.get(c.txid)?.spent.length ?? 0) > 0 && this.ancestors(c.txid) < MAX_ANCESTORS))
       .map(([, c]) => c)
       .sort((a, b) => (a.height === null ? 1 : 0) - (b.height === null ? 1 : 0) || b.value_sat - a.value_sat);

@@ -10,10 +10,13 @@ import * as bitcoin from 'bitcoinjs-lib';
 import { rpcError } from '../core/errors.js';
 import type { Coin } from './ledger.js';
 import type { AddressType, Derived } from './keys.js';
+import { outputFields, type WatchDerived } from './watchonly.js';
 
 /** Virtual sizes coinselect adds per input and output (TX_INPUT_BASE 41 + script, TX_OUTPUT_BASE 9 + script). */
 const INPUT_EXTRA: Record<AddressType, number> = { wpkh: 27, tr: 17 }; // 68 and 58 vB inputs
 const sized = (n: number): { length: number } => ({ length: n });
+/** What coinselect adds for an input of this coin: a watched one's size is its descriptor's (a 2-of-2 wsh is ~105 vB). */
+const inputExtra = (c: Coin): number => (c.input_vsize !== undefined ? c.input_vsize - 41 : INPUT_EXTRA[c.type as AddressType]);
 
 /** Core's dust threshold at the default dust relay fee (3 sat/vB): the cost of creating and spending the output. */
 export function dustThreshold(script: Buffer): number {
@@ -27,7 +30,7 @@ export function dustThreshold(script: Buffer): number {
  * choice counts it (rounded up: a P2WPKH input is 68 vB, a P2TR key-path input 58 vB, an output 9 vB + script).
  */
 export function estimateVsize(inputs: Coin[], outputScriptLengths: number[]): number {
-  return 10 + inputs.reduce((s, c) => s + 41 + INPUT_EXTRA[c.type], 0) + outputScriptLengths.reduce((s, n) => s + 9 + n, 0) + 1;
+  return 10 + inputs.reduce((s, c) => s + 41 + inputExtra(c), 0) + outputScriptLengths.reduce((s, n) => s + 9 + n, 0) + 1;
 }
 
 export interface Recipient {
@@ -47,6 +50,12 @@ export interface FundRequest {
   only: boolean;
   maxFee: number;
   tipHeight: number;
+}
+
+/** A watch-only PSBT's change: to an imported internal descriptor, its key origins written by the library. */
+export interface WatchChange {
+  script: Buffer;
+  output: WatchDerived['output'];
 }
 
 export interface Funded {
@@ -84,7 +93,7 @@ export interface Selection {
 export function select(req: FundRequest, network: bitcoin.Network): Selection {
   const scripts = checkOutputs(req.outputs, network);
   const rate = Math.max(1, Math.ceil(req.feeRate));
-  const utxos = req.candidates.map((c) => ({ value: c.value_sat, script: sized(INPUT_EXTRA[c.type]), coin: c }));
+  const utxos = req.candidates.map((c) => ({ value: c.value_sat, script: sized(inputExtra(c)), coin: c }));
   const subtract = req.subtractFrom.length > 0;
   const targets = req.outputs.map((o, i) => ({ value: o.amount_sat, script: sized(scripts[i]!.length) }));
   // With the fee taken from the outputs, the coins need only cover the amounts: choose at a zero rate, then size.
@@ -137,6 +146,15 @@ export function select(req: FundRequest, network: bitcoin.Network): Selection {
 }
 
 /**
+ * The descriptor library writes key paths as the descriptor spells them (84h/1h/0h), and bitcoinjs's PSBT encoder
+ * reads only ' as hardened (BIP32 paths in a PSBT are uint32s: 84h would go out as 84, a path no signer derives):
+ * written back with ' before the PSBT is serialized.
+ */
+function apostrophePaths(slot: { bip32Derivation?: Array<{ path: string }>; tapBip32Derivation?: Array<{ path: string }> }): void {
+  for (const x of [...(slot.bip32Derivation ?? []), ...(slot.tapBip32Derivation ?? [])]) x.path = x.path.replace(/[hH]/g, "'");
+}
+
+/**
  * The PSBT of a selection. A P2WPKH input carries its previous transaction too (`prevTx`): a segwit v0 signature
  * does not commit to the amounts of the other inputs, so a signer checks them there (CVE-2020-14199).
  */
@@ -144,7 +162,14 @@ export function buildPsbt(
   sel: Selection,
   req: { replaceable: boolean; tipHeight: number },
   network: bitcoin.Network,
-  keys: { change: () => Derived; origin: (c: Coin) => Derived; fingerprint: Buffer; prevTx: (txid: string) => Buffer | undefined },
+  keys: {
+    change: () => Derived | WatchChange;
+    origin: (c: Coin) => Derived;
+    fingerprint: Buffer;
+    prevTx: (txid: string) => Buffer | undefined;
+    /** A watch-only coin's output descriptor (its key holders sign the PSBT elsewhere). */
+    watched?: (c: Coin) => WatchDerived['output'];
+  },
 ): Funded {
   const { inputs, scripts, amounts } = sel;
   const { change, origin, fingerprint } = keys;
@@ -154,6 +179,15 @@ export function buildPsbt(
   psbt.setLocktime(req.tipHeight); // anti-fee-sniping, as Core's wallet
   const sequence = req.replaceable ? 0xfffffffd : 0xfffffffe;
   for (const c of inputs) {
+    if (c.watch !== undefined) {
+      // The library writes what the key holders need: witness UTXO (and the previous transaction when known),
+      // witness script for wsh, and every key's origin (bip32Derivation).
+      const prev = keys.prevTx(c.txid);
+      keys.watched!(c).updatePsbtAsInput({ psbt, vout: c.vout, value: BigInt(c.value_sat), ...(prev ? { txHex: prev.toString('hex') } : { txId: c.txid }) });
+      psbt.setInputSequence(psbt.inputCount - 1, sequence);
+      apostrophePaths(psbt.data.inputs[psbt.inputCount - 1]!);
+      continue;
+    }
     const d = origin(c);
     const base = { hash: c.txid, index: c.vout, sequence, witnessUtxo: { script: Buffer.from(c.script, 'hex'), value: BigInt(c.value_sat) } };
     const prev = c.type === 'wpkh' ? keys.prevTx(c.txid) : undefined;
@@ -173,14 +207,17 @@ export function buildPsbt(
   if (changeValue > 0) {
     const d = change();
     changePos = psbt.txOutputs.length;
-    psbt.addOutput({ script: d.script, value: BigInt(changeValue), bip32Derivation: [{ masterFingerprint: fingerprint, pubkey: d.pubkey, path: d.path }] });
+    if ('output' in d) psbt.addOutput({ script: d.script, value: BigInt(changeValue), ...outputFields(d.output) });
+    else
+      psbt.addOutput({ script: d.script, value: BigInt(changeValue), bip32Derivation: [{ masterFingerprint: fingerprint, pubkey: d.pubkey, path: d.path }] });
   }
+  psbt.setLocktime(req.tipHeight); // the descriptor library may set it while adding an input
   return { psbt, inputs, fee_sat: sel.fee_sat, change_pos: changePos };
 }
 
 /** Coins worth `amount` and the fee of spending them at `rate` into one P2WSH output (another room's funding). */
 export function pickCoins(candidates: Coin[], amount: number, rate: number): Coin[] | undefined {
-  const utxos = candidates.map((c) => ({ value: c.value_sat, script: sized(INPUT_EXTRA[c.type]), coin: c }));
+  const utxos = candidates.map((c) => ({ value: c.value_sat, script: sized(inputExtra(c)), coin: c }));
   const chosen = coinSelect(utxos, [{ value: amount, script: sized(34) }], Math.max(1, Math.ceil(rate)));
   return chosen.inputs?.map((u) => u.coin as Coin);
 }

@@ -20,7 +20,7 @@ import { DAEMON_TOPICS } from './declarations.js';
 import { daemonMethods } from './methods.js';
 import { DaemonMetrics } from './metrics.js';
 import { optionGroups } from './options.js';
-import { Node } from './node.js';
+import { Node, StartupError } from './node.js';
 import { SdNotify } from './sdnotify.js';
 import { DAEMON_READY } from './declarations.js';
 
@@ -207,7 +207,12 @@ export class Daemon {
       this.sd.close();
       this.logging.flush();
       this.resolveDone(1);
-      throw err instanceof FatalStartError ? err : new FatalStartError((err as Error).message);
+      if (err instanceof FatalStartError) throw err;
+      // A state taken with -acceptstate may still hold records that decode but that a room cannot use: name the way on.
+      const accepted = config.bool('acceptstate') && err instanceof StartupError && / failed to open: /.test(err.message);
+      throw new FatalStartError(
+        accepted ? `${err.message}; a room cannot open on what -acceptstate left of the state: restore a backup with -restore=<file>` : (err as Error).message,
+      );
     }
   }
 

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { HealthCell, type Health, type Service } from '../core/service.js';
 import { formatBytes } from '../core/storage.js';
 import { readRecord, RecordError, type StateRecord } from '../store/record.js';
-import { freeBytes, repairState, Store, StoreCorruptError } from '../store/store.js';
+import { freeBytes, repairState, Store, StoreCorruptError, type DamagedRecord } from '../store/store.js';
 import { checkState, describeCounts } from '../store/verify.js';
 
 export const STATE_RECORD = 'state.record';
@@ -88,8 +88,9 @@ export async function openState(o: OpenStateOptions): Promise<Store> {
   if (o.restoring) return store; // the daemon restores, then adopts the restored state (adoptRestored)
   try {
     let counted: Record<string, number>;
+    let damaged: DamagedRecord[];
     try {
-      counted = (await store.countRecords()).counts;
+      ({ counts: counted, damaged } = await store.countRecords());
     } catch (err) {
       if (!(err instanceof StoreCorruptError)) throw err;
       if (!o.accept) throw refuse(dir, [err.message]);
@@ -101,7 +102,14 @@ export async function openState(o: OpenStateOptions): Promise<Store> {
         throw new StateRefusedError(`${e.message}; -acceptstate cannot take this state: restore a backup with -restore=<file>`);
       });
       store = await Store.open(dir, { recordFile, datadir: o.netdir, onRecordLag });
-      counted = (await store.countRecords()).counts;
+      ({ counts: counted, damaged } = await store.countRecords());
+    }
+    if (damaged.length > 0) {
+      problems.push(...describeDamaged(damaged));
+      if (!o.accept) throw refuse(dir, problems);
+      // Accepted: a record that cannot be decoded is gone already; dropping it lets the rooms open on the rest.
+      await store.dropDamaged(damaged);
+      o.log.warn({ records: damaged.length }, '-acceptstate: dropped the records that cannot be decoded');
     }
     const check = checkState(store.stateFacts(), counted, record);
     problems.push(...check.problems);
@@ -123,6 +131,14 @@ export async function openState(o: OpenStateOptions): Promise<Store> {
     await store.close();
     throw err;
   }
+}
+
+function describeDamaged(damaged: readonly DamagedRecord[]): string[] {
+  const byRoom = new Map<string, number>();
+  for (const d of damaged) byRoom.set(d.room, (byRoom.get(d.room) ?? 0) + 1);
+  return [...byRoom].map(
+    ([room, n]) => `room '${room}': ${n} record${n === 1 ? '' : 's'} cannot be decoded (the table holding ${n === 1 ? 'it' : 'them'} is damaged)`,
+  );
 }
 
 /** After -restore replaced the state: take it as the state from now on, past every generation seen before. */

@@ -127,33 +127,53 @@ export class Store implements RoomStore {
     return { id: this.facts.id, generation: this.facts.generation, counts: { ...this.facts.counts } };
   }
 
+  /**
+   * A damaged table can hand back a fact that still parses but is no identity, generation or count: such a fact is
+   * taken as absent, so the check against the record names the disagreement and an accepted state is written whole.
+   */
   private async readFacts(): Promise<StateFacts> {
-    const id = ((await this.meta.get('id')) as string | undefined) ?? '';
-    const generation = ((await this.meta.get('generation')) as number | undefined) ?? 0;
+    const id = await this.meta.get('id');
+    const generation = await this.meta.get('generation');
     const counts: Record<string, number> = {};
-    for await (const [k, v] of this.meta.iterator({ gte: 'count:', lt: 'count;' })) counts[k.slice('count:'.length)] = v as number;
-    return { id, generation, counts };
+    for await (const [k, v] of this.meta.iterator({ gte: 'count:', lt: 'count;' })) if (isCount(v)) counts[k.slice('count:'.length)] = v;
+    return { id: typeof id === 'string' && STATE_ID.test(id) ? id : '', generation: isCount(generation) ? generation : 0, counts };
   }
 
   /**
    * Counts the records really in the state, per room, reading every key and value (so LevelDB reads every block of
    * every table and a damaged one shows as an error here, not later). Throws StoreCorruptError on a read error.
+   * LevelDB reads blocks without checking their checksums, so a damaged block can come back as bytes: every value is
+   * JSON, and one that does not parse is a damaged record, listed (not counted) so the caller can refuse or drop it.
    */
-  async countRecords(): Promise<{ counts: Record<string, number>; keys: number }> {
+  async countRecords(): Promise<{ counts: Record<string, number>; keys: number; damaged: DamagedRecord[] }> {
     const counts: Record<string, number> = {};
+    const damaged: DamagedRecord[] = [];
     let keys = 0;
     try {
-      for await (const k of this.db.keys({ keyEncoding: 'utf8', fillCache: false } as never) as AsyncIterable<string>) {
+      const all = this.db.iterator({ keyEncoding: 'buffer', valueEncoding: 'utf8', fillCache: false } as never) as AsyncIterable<[Buffer, string]>;
+      for await (const [key, value] of all) {
         keys++;
+        const k = key.toString('latin1');
         const end = k.startsWith('!') ? k.indexOf('!', 1) : -1;
         const room = end > 0 ? k.slice(1, end) : '(outside any room)';
+        if (!parses(value)) {
+          damaged.push({ room, key });
+          continue;
+        }
         if (room === META) continue;
         counts[room] = (counts[room] ?? 0) + 1;
       }
     } catch (err) {
       throw new StoreCorruptError(`LevelDB cannot read the state at ${this.location}: ${(err as Error).message}`);
     }
-    return { counts, keys };
+    return { counts, keys, damaged };
+  }
+
+  /** Removes records that countRecords found damaged (only for a state the operator accepted as it is). */
+  async dropDamaged(damaged: readonly DamagedRecord[]): Promise<void> {
+    if (damaged.length === 0) return;
+    const ops = damaged.map((d) => ({ type: 'del' as const, key: d.key }));
+    await this.db.batch(ops as never, { keyEncoding: 'buffer', sync: true } as never);
   }
 
   /**
@@ -433,6 +453,27 @@ export class Store implements RoomStore {
     while (this.flushing || this.queue.length > 0) await new Promise((r) => setImmediate(r));
     await this.recordJob;
     if (this.db.status === 'open' || this.db.status === 'opening') await this.db.close();
+  }
+}
+
+/** A record whose value LevelDB returned but which does not decode: its room and its raw key. */
+export interface DamagedRecord {
+  room: string;
+  key: Buffer;
+}
+
+const STATE_ID = /^[0-9a-f]{32}$/;
+
+function isCount(v: unknown): v is number {
+  return Number.isSafeInteger(v) && (v as number) >= 0;
+}
+
+function parses(value: string): boolean {
+  try {
+    JSON.parse(value);
+    return true;
+  } catch {
+    return false;
   }
 }
 

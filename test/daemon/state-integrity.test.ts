@@ -144,10 +144,40 @@ describe('state integrity at start', () => {
       await stop(await startDaemon(dir, OPTS));
     } else {
       assert.equal(outcome.code, 1, accepted.stderr());
-      assert.match(accepted.stderr(), /LevelDB's repair could not rebuild the state .*restore a backup with -restore=<file>/s);
+      assert.match(
+        accepted.stderr(),
+        /(LevelDB's repair could not rebuild the state|a room cannot open on what -acceptstate left of the state).*restore a backup with -restore=<file>/s,
+      );
       const restored = await startDaemon(dir, { ...OPTS, args: [`-restore=${join(dir, 'regtest', 'backups', 'before-damage.backup')}`] });
       await stop(restored);
     }
+  });
+
+  it('refuses a record that LevelDB returns but that does not decode, and drops only it with -acceptstate', async () => {
+    const dir = await fresh();
+    // LevelDB reads table blocks without checking their checksums: damage inside a value comes back as bytes. The same
+    // is written here on purpose, over one key record of the hsm room (the counts stay the same).
+    const db = new Level<string, string>(join(dir, 'regtest', 'state'), { valueEncoding: 'utf8' });
+    await db.open();
+    const hsm = db.sublevel<string, string>('hsm', { valueEncoding: 'utf8' });
+    let victim = '';
+    for await (const [k, v] of hsm.iterator()) {
+      if (v.includes(keyIds[29]!)) {
+        victim = k;
+        await hsm.put(k, `${v.slice(0, 20)}\u0000\u00ff${v.slice(22)}`);
+        break;
+      }
+    }
+    await db.close();
+    assert.ok(victim, 'a record of the last key was found');
+    const r = await refusedStart(dir);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /room 'hsm': 1 record cannot be decoded/);
+    assert.match(r.stderr, /-restore=<file>.*-acceptstate/s);
+    const d = await startDaemon(dir, { ...OPTS, args: ['-acceptstate'] });
+    await d.waitForLog((l) => l.msg === '-acceptstate: dropped the records that cannot be decoded');
+    await stop(d);
+    await stop(await startDaemon(dir, OPTS));
   });
 
   it('refuses a missing state folder beside the record and the keystore', async () => {

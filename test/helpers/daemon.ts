@@ -5,8 +5,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { after, before } from 'node:test';
 import WebSocket from 'ws';
 import { LineSplitter } from '../../src/core/lines.js';
 
@@ -19,7 +19,10 @@ export function killSpawned(): void {
   for (const p of spawned) if (p.exitCode === null && p.signalCode === null && p.pid) process.kill(p.pid, 'SIGKILL');
   spawned.clear();
 }
-after(killSpawned);
+// node:test is loaded only inside a test run (`node --test` sets NODE_TEST_CONTEXT in each file's process): loaded
+// elsewhere (the benchmarks use startDaemon) its harness would start and track every promise of the process.
+const testHooks = (): typeof import('node:test') => createRequire(import.meta.url)('node:test') as typeof import('node:test');
+if (process.env.NODE_TEST_CONTEXT) testHooks().after(killSpawned);
 process.on('exit', killSpawned);
 
 export async function tempDir(prefix = 'anya-test-'): Promise<{ path: string; remove: () => Promise<void> }> {
@@ -147,6 +150,7 @@ export async function startDaemon(datadir: string, opts: SpawnOptions = {}): Pro
  */
 export function useDaemon(opts: SpawnOptions = {}): { dir: string; d: RunningDaemon } {
   const ctx = {} as { dir: string; d: RunningDaemon; remove: () => Promise<void> };
+  const { before, after } = testHooks();
   before(async () => {
     const t = await tempDir();
     ctx.dir = t.path;

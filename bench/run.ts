@@ -10,7 +10,8 @@
 // and, from their own files: chain (catch-up, block-to-event), hsm (signing), ml (inference, cache, batching), ln
 // (settle-to-event, ln.getinfo, start-to-ready per Lightning backend), watches (100k watches: add rate, memory,
 // block matching), dlc (adaptor signatures, a numeric contract), channels (state updates between two anyads), wallet
-// (getbalance, listunspent, fundpsbt with 10,000 coins). `npm run bench -- ln` runs one of them.
+// (getbalance, listunspent, fundpsbt with 10,000 coins), rescan (wallet.rescan of 2,000 blocks). `npm run bench -- ln`
+// runs one of them.
 // Figures go to stdout and, as JSON, to the file BENCH_OUT names; the summary table goes into docs/bench.json and
 // README.md (bench/summary.ts).
 
@@ -29,6 +30,7 @@ import { benchHsm } from './hsm.js';
 import { benchMl } from './ml.js';
 import { benchLn } from './ln.js';
 import { benchWallet } from './wallet.js';
+import { benchWalletRescan } from './wallet-rescan.js';
 import { benchWatches } from './watches.js';
 import { writeSummary } from './summary.js';
 import { inTurns } from './turns.js';
@@ -491,6 +493,7 @@ if (only.length === 0 || only.includes('watches')) await benchWatches(results);
 if (only.length === 0 || only.includes('dlc')) await benchDlc(results);
 if (only.length === 0 || only.includes('channels')) await benchChannels(results);
 if (only.length === 0 || only.includes('wallet')) await benchWallet(results);
+if (only.length === 0 || only.includes('rescan')) await benchWalletRescan(results);
 if (process.env.BENCH_OUT) await writeFile(process.env.BENCH_OUT, `${JSON.stringify(results, null, 2)}\n`);
 await writeSummary(ROOT, results);
 process.exit(0);

@@ -182,6 +182,13 @@ function rows(r: Results): Row[] {
       f(n(r, `wallet.${m}.ratio_p50`), '×'),
       goal,
     ]);
+  out.push([
+    `\`wallet.rescan\` of ${f(n(r, 'wallet_rescan.blocks'))} blocks (${f(n(r, 'wallet_rescan.wallet_transactions'))} wallet transactions)`,
+    `${f(n(r, 'wallet_rescan.rescan_s'), ' s')} (${f(n(r, 'wallet_rescan.rescan_blocks_per_s'), ' blocks/s')})`,
+    `the node's getblockhash+getblock of the same blocks ${f(n(r, 'wallet_rescan.node_getblock_s'), ' s')}`,
+    f(n(r, 'wallet_rescan.ratio'), '×'),
+    'near 1× (reading the blocks)',
+  ]);
   return out;
 }
 

@@ -37,13 +37,16 @@ export async function fund(svc: WalletService, o: FundOptions): Promise<Funded &
         const c = free.get(op);
         if (c) return c;
         const coin = svc.ledger.coins.get(op);
+        const held = svc.reservations.of(op);
         const why = !coin
           ? 'is not an unspent coin of this wallet'
           : (coin.watch !== undefined) !== watchonly
             ? watchonly
               ? 'is not a watch-only coin (watchonly funds from imported descriptors only)'
               : 'is watch-only: fund it with watchonly true and sign it where its keys are'
-            : 'is promised to another holder or not yet spendable';
+            : held && held.holder !== o.holder
+              ? `is promised to ${held.holder}`
+              : 'is not spendable yet (immature, or unconfirmed and not from a transaction of ours)';
         throw rpcError(coin && (coin.watch !== undefined) === watchonly ? 'Conflict' : 'InvalidParams', `inputs[${n}] ${op} ${why}`);
       });
     }

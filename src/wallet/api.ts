@@ -22,6 +22,13 @@ export interface WalletApi {
    * address for what is left. InvalidParams names the amounts when the wallet has too little.
    */
   reserveCoins(req: { amount_sat: number; fee_rate: number; holder: string; reserve_sec: number }): Promise<{ coins: WalletCoin[]; change_address: string }>;
+  /**
+   * Promises coins a caller hand-picked (outpoints "txid:vout", the wallet's or foreign ones) to `holder` for
+   * `reserve_sec`, durably before it answers; Conflict names the first coin promised to another holder, and that
+   * holder, and nothing is promised then. A foreign coin's spend is not seen by the wallet: its holder gives it back
+   * (releaseCoins), or the promise expires.
+   */
+  reserveOutpoints(req: { outpoints: string[]; holder: string; reserve_sec: number }): Promise<void>;
   /** Gives back the coins promised to `holder`. */
   releaseCoins(holder: string): Promise<void>;
   /** A new address of the wallet (receive chain) for a payout, close, sweep or refund to land in. */

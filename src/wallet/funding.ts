@@ -1,7 +1,7 @@
 // Spending the wallet's coins: funding a PSBT (coins chosen and promised to a holder in the wallet's critical
 // section, change to the change chain), signing it through the HSM under its policy and broadcasting it, and the
-// coins another room's funding takes (WalletApi.reserveCoins). The fee rate comes from the call, the node's
-// estimate or wallet.fallbackfee.
+// coins another room's funding takes (WalletApi.reserveCoins) or its caller hand-picked (reserveOutpoints). The fee
+// rate comes from the call, the node's estimate or wallet.fallbackfee.
 
 import type * as bitcoin from 'bitcoinjs-lib';
 import { rpcError } from '../core/errors.js';
@@ -37,13 +37,16 @@ export async function fund(svc: WalletService, o: FundOptions): Promise<Funded &
         const c = free.get(op);
         if (c) return c;
         const coin = svc.ledger.coins.get(op);
+        const held = svc.reservations.of(op);
         const why = !coin
           ? 'is not an unspent coin of this wallet'
           : (coin.watch !== undefined) !== watchonly
             ? watchonly
               ? 'is not a watch-only coin (watchonly funds from imported descriptors only)'
               : 'is watch-only: fund it with watchonly true and sign it where its keys are'
-            : 'is promised to another holder or not yet spendable';
+            : held && held.holder !== o.holder
+              ? `is promised to ${held.holder}`
+              : 'is not spendable yet (immature, or unconfirmed and not from a transaction of ours)';
         throw rpcError(coin && (coin.watch !== undefined) === watchonly ? 'Conflict' : 'InvalidParams', `inputs[${n}] ${op} ${why}`);
       });
     }
@@ -159,6 +162,28 @@ export async function reserveCoins(
     const change = svc.takeChange(ops);
     await svc.settings.store.batch(ops);
     return { coins: chosen, change };
+  });
+}
+
+/**
+ * WalletApi.reserveOutpoints: coins another room's caller hand-picked (a DLC's or a channel's `utxos`), promised to
+ * its holder in the same critical section as every choice of coins, so neither a wallet spend nor another room
+ * takes them. A coin the wallet does not own is promised too: two rooms never take the same foreign coin.
+ */
+export async function reserveOutpoints(svc: WalletService, req: { outpoints: string[]; holder: string; reserve_sec: number }): Promise<void> {
+  const outpoints = [...new Set(req.outpoints.map((o) => o.toLowerCase()))];
+  for (const o of outpoints) if (!/^[0-9a-f]{64}:[0-9]{1,6}$/.test(o)) throw rpcError('InvalidParams', `${o} is not an outpoint (txid:vout)`);
+  if (!(req.reserve_sec > 0)) throw rpcError('InvalidParams', `reserve_sec ${req.reserve_sec} must be positive`);
+  await svc.exclusive(async () => {
+    const now = Date.now();
+    for (const o of outpoints) {
+      const r = svc.reservations.of(o, now);
+      if (r && r.holder !== req.holder)
+        throw rpcError('Conflict', `coin ${o} is promised to ${r.holder} until ${new Date(r.expires_at).toISOString()}`, { outpoint: o, holder: r.holder });
+    }
+    const ops: BatchOp[] = [];
+    svc.reservations.take(outpoints, req.holder, req.reserve_sec * 1000, ops, now);
+    await svc.settings.store.batch(ops);
   });
 }
 

@@ -1,7 +1,9 @@
 // The one coin service: a coin of the wallet is promised to one holder at a time (a funded PSBT, a send under way,
 // a DLC, a channel's funding), until the holder releases it, spends it, or the promise expires. Promises are
 // records (r:<txid>:<vout> → holder, expiry), written before the caller hears of the coins, so a restart (or a
-// kill -9) keeps them. Callers take and give back coins inside the wallet's critical section (service.ts).
+// kill -9) keeps them. A coin another room hand-picked is promised here too (reserveOutpoints), the wallet's or a
+// foreign one: a foreign coin's spend is never seen here, so its promise ends when its holder gives it back or at
+// its expiry. Callers take and give back coins inside the wallet's critical section (service.ts).
 
 import type { BatchOp, RoomDb } from '../core/store.js';
 
@@ -34,6 +36,7 @@ export class Reservations {
   }
 
   take(outpoints: string[], holder: string, ttlMs: number, ops: BatchOp[], now = Date.now()): Reservation {
+    this.dropExpired(ops, now);
     const r: Reservation = { holder, expires_at: now + ttlMs, created_at: now };
     for (const o of outpoints) {
       this.byOutpoint.set(o, r);
@@ -53,6 +56,18 @@ export class Reservations {
       out.push(o);
     }
     return out;
+  }
+
+  /**
+   * Expired promises are dropped with the next promise made: a coin the wallet never sees spent (a foreign coin
+   * promised through reserveOutpoints, whose holder did not give it back) leaves no record behind for ever.
+   */
+  private dropExpired(ops: BatchOp[], now: number): void {
+    for (const [o, r] of this.byOutpoint)
+      if (r.expires_at <= now) {
+        this.byOutpoint.delete(o);
+        ops.push({ type: 'del', sublevel: this.db, key: `r:${o}` });
+      }
   }
 
   /** A coin that was spent or went away keeps no promise. */

@@ -54,6 +54,7 @@ export const walletRoom: Room = {
           throw err;
         }
       },
+      reserveOutpoints: (req) => funding.reserveOutpoints(service, req),
       releaseCoins: async (holder) => void (await service.release(undefined, holder)),
       newAddress: async () => (await service.newAddress('wpkh', 0)).address,
     };

@@ -53,6 +53,11 @@ describe('DLC: two anyads, one regtest chain, an oracle', () => {
     assert.ok(tries.every((r) => r.result || r.error?.code === -32014));
     const accepted = won[0]!.result as { id: string; accept: string };
     assert.equal(accepted.id, offered.id);
+    // The hand-picked coins (keystore keys', foreign to the wallets) are promised by each wallet to the contract.
+    const held = async (p: Party): Promise<string[]> =>
+      (await call<Array<{ outpoint: string; holder: string }>>(p.ch, 'wallet.listreservations')).map((r) => `${r.outpoint} ${r.holder}`);
+    assert.deepEqual(await held(w.alice), [`${aliceCoin.txid}:${aliceCoin.vout} dlc:${offered.id}`]);
+    assert.deepEqual(await held(w.bob), [`${bobCoin.txid}:${bobCoin.vout} dlc:${offered.id}`]);
     const signed = await call<{ contract_id: string; sign: string }>(w.alice.ch, 'dlc.sign', { accept: accepted.accept });
     const finalized = await call<{ contract_id: string; txid: string }>(w.bob.ch, 'dlc.finalize', { sign: signed.sign });
     assert.equal(finalized.contract_id, signed.contract_id);
@@ -62,6 +67,8 @@ describe('DLC: two anyads, one regtest chain, an oracle', () => {
     await w.node.mine(1, w.bob.address);
     await waitState(w.alice, offered.id, 'confirmed');
     await waitState(w.bob, offered.id, 'confirmed');
+    // Spent for good once the funding confirms: the wallets, which never see a foreign coin's spend, are told.
+    await until('the promises given back', async () => ((await held(w.alice)).length + (await held(w.bob)).length === 0 ? true : undefined));
 
     // Another event's attestation is refused, naming the event
     const other = makeOracle(enumDescriptor(['win', 'lose', 'draw']), 1, 'another-match', 'tagged');

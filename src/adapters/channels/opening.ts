@@ -12,7 +12,7 @@ import { field, MessageError, type Envelope } from './messages.js';
 import { asRpc, hex, newRecord, stored, toState, wrap, ZERO_HASH, type ChannelRecord, type ChannelStateName } from './record.js';
 import { checkFundingTx, checkOwnDelay, checkTheirDelay } from './rules.js';
 import { cancelStep, expectStep } from './state.js';
-import { addOrigins, releaseWalletCoins, walletFunding } from './wallet-funding.js';
+import { addOrigins, promiseHandPicked, releaseWalletCoins, walletFunding } from './wallet-funding.js';
 import { COMMITMENT_VBYTES, DUST_LIMIT, fundingScript, p2wsh, type ChannelState, type PartyKeys } from './transactions.js';
 
 export interface OpenParams {
@@ -96,7 +96,7 @@ export async function openChannel(room: ChannelContext, p: OpenParams, caller: s
     try {
       return await offerChannel(room, p, { id, first, push }, funded, caller);
     } catch (err) {
-      if (funded) await releaseWalletCoins(room, id);
+      await releaseWalletCoins(room, id); // chosen or hand-picked: promised to the channel, which is not saved
       throw err;
     }
   });
@@ -115,6 +115,8 @@ async function offerChannel(
   const fee = BigInt(p.fee_rate_sat_vb) * COMMITMENT_VBYTES;
   const utxos = funded?.utxos ?? p.utxos!;
   await checkCoins(room, utxos);
+  // Hand-picked coins, once known unspent: promised by the wallet too, before any key of the channel is made.
+  if (!funded) await promiseHandPicked(room, id, utxos);
   const { keys, ours } = await newKeys(room, id);
   const rec = newRecord({
     id,
@@ -327,8 +329,8 @@ export async function cancel(room: ChannelContext, id: string): Promise<{ id: st
           );
     }
     const saved = await save(room, { ...rec, state: 'cancelled', utxos: [] }, rec.state);
-    // The wallet's coins promised to it are free again (after the record says cancelled: never before).
-    if (rec.wallet) await releaseWalletCoins(room, id);
+    // The coins the wallet promised to it (chosen or hand-picked) are free again (after the record says cancelled).
+    await releaseWalletCoins(room, id);
     return { id, state: saved.state };
   });
 }

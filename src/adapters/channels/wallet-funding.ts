@@ -2,7 +2,10 @@
 // promises them to the holder 'sc:<id>' (one coin service for every room: a coin promised to a DLC or a wallet
 // send is never chosen here), their key origins are kept in the channel's record so the HSM signs them on the
 // funding PSBT (bip32Derivation), and the funding's change goes to the wallet's change address. The coins are
-// given back when the channel is cancelled or its open fails before it is saved.
+// given back when the channel is cancelled or its open fails before it is saved. Coins the caller hand-picked
+// (utxos) are promised to the same holder when the wallet room is on, so a wallet spend or a DLC never takes them,
+// and are given back on the same paths; a foreign coin's spend is never seen by the wallet, so once the channel is
+// funded its promise ends at its expiry.
 
 import type * as bitcoin from 'bitcoinjs-lib';
 import { rpcError } from '../../core/errors.js';
@@ -43,6 +46,14 @@ export async function walletFunding(
     utxos: r.coins.map((c) => ({ txid: c.txid, vout: c.vout })),
     wallet: { inputs: r.coins.map((c) => ({ outpoint: `${c.txid}:${c.vout}`, ...c.origin })), change_address: r.change_address },
   };
+}
+
+/**
+ * The caller's hand-picked coins promised to the channel by the wallet room (when it is on), under the 'utxos'
+ * lock: Conflict names a coin promised to another holder (a DLC, a wallet send, another channel).
+ */
+export async function promiseHandPicked(room: ChannelContext, id: string, utxos: ChannelRecord['utxos']): Promise<void> {
+  await room.wallet?.reserveOutpoints({ outpoints: utxos.map((u) => `${u.txid.toLowerCase()}:${u.vout}`), holder: holderOf(id), reserve_sec: RESERVE_SEC });
 }
 
 /** Gives the channel's wallet coins back (a failed open, a cancel); a failure is logged, not thrown. */

@@ -8,6 +8,7 @@ import type * as bitcoin from 'bitcoinjs-lib';
 import type { ConfirmEvent, ReorgEvent, SpendEvent } from '../bitcoin/api.js';
 import { get, list, parts, save } from './contracts.js';
 import { confirmations } from './funding.js';
+import { releaseWalletCoins } from './wallet-funding.js';
 import type { ContractRecord, ContractState, DlcContext } from './context.js';
 
 const outpointOf = (input: bitcoin.Transaction['ins'][number]): string => `${Buffer.from(input.hash).reverse().toString('hex')}:${input.index}`;
@@ -42,7 +43,7 @@ export async function watchAll(ctx: DlcContext): Promise<void> {
     await ctx.locks.run(r.id, async () => {
       let rec = await get(ctx, r.id);
       if (rec.state === 'signed' || rec.state === 'cancelled') rec = await seen(ctx, rec);
-      if (c >= 1 && rec.state === 'broadcast') await save(ctx, { ...rec, state: 'confirmed' }, 'broadcast');
+      if (c >= 1 && rec.state === 'broadcast') await confirmed(ctx, rec);
     });
   }
 }
@@ -53,8 +54,17 @@ export async function onConfirmed(ctx: DlcContext, e: ConfirmEvent): Promise<voi
     let rec = await get(ctx, e.id);
     if (rec.funding_txid !== e.txid || !['signed', 'broadcast', 'cancelled'].includes(rec.state)) return;
     if (rec.state !== 'broadcast') rec = await seen(ctx, rec);
-    await save(ctx, { ...rec, state: 'confirmed' }, 'broadcast');
+    await confirmed(ctx, rec);
   });
+}
+
+/**
+ * broadcast → confirmed. The coins the wallet promised to the contract are spent for good then: given back, as a
+ * hand-picked foreign coin's spend is never seen by the wallet (its own coins' promises ended when it saw the spend).
+ */
+async function confirmed(ctx: DlcContext, rec: ContractRecord): Promise<void> {
+  await save(ctx, { ...rec, state: 'confirmed' }, 'broadcast');
+  await releaseWalletCoins(ctx, rec.id);
 }
 
 /** A registered outpoint spent: the funding's first input (the funding seen), or the funding output (a close). */

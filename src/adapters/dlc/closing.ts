@@ -59,8 +59,8 @@ export async function cancel(ctx: DlcContext, id: string, caller: string): Promi
     const ops: BatchOp[] = [];
     for await (const [k, v] of ctx.db.iterator({ gte: 'u:', lt: 'u;' })) if (v === id) ops.push({ type: 'del', sublevel: ctx.db, key: k });
     await save(ctx, { ...rec, state: 'cancelled' }, rec.state, ops);
-    // The wallet's coins promised to it are free again (after the record says cancelled: never before).
-    if (rec.wallet) await releaseWalletCoins(ctx, id);
+    // The coins the wallet promised to it (chosen or hand-picked) are free again (after the record says cancelled).
+    await releaseWalletCoins(ctx, id);
     ctx.log.info({ id, caller, was: rec.state }, 'DLC cancelled');
     return { id, state: 'cancelled' };
   });

@@ -28,7 +28,7 @@ import { buildFunding, contractId } from './transactions.js';
 import type { Prepared } from './work.js';
 import { get, list, messages, readOffer, save, seal } from './contracts.js';
 import { checkFundingWitnesses, checkTheirInputs, fundingInputs, reserve, signFunding, witnessedFunding } from './funding.js';
-import { keepingCoinsOnFailure, walletFunding, type WalletFunded } from './wallet-funding.js';
+import { keepingCoinsOnFailure, promiseHandPicked, walletFunding, type WalletFunded } from './wallet-funding.js';
 import { checkAcceptShape, checkCounterparty, checkExpected, checkOfferShape, checkOfferTerms, contractTerms, offerOracles } from './terms.js';
 import { acceptTerms, compactOf, fresh, hex, rule, u64, type ContractRecord, type DlcContext, type ExpectedTerms, type OfferParams } from './context.js';
 
@@ -79,9 +79,7 @@ export async function offer(ctx: DlcContext, p: OfferParams, caller: string): Pr
   if (refusal) throw rpcError('Unsupported', refusal, { service: 'hsm' });
   return ctx.locks.run('utxos', async () => {
     const wallet = p.utxos ? undefined : await walletFunding(ctx, id, BigInt(p.offer_collateral_sat), BigInt(p.fee_rate_sat_vb));
-    return keepingCoinsOnFailure(ctx, id, wallet !== undefined, () =>
-      offerFunded(ctx, p, { id, oracles, contract, cet_locktime, refund_locktime }, wallet, caller),
-    );
+    return keepingCoinsOnFailure(ctx, id, () => offerFunded(ctx, p, { id, oracles, contract, cet_locktime, refund_locktime }, wallet, caller));
   });
 }
 
@@ -96,6 +94,9 @@ async function offerFunded(
   const { id, oracles, contract, cet_locktime, refund_locktime } = o;
   const utxos = wallet?.utxos ?? p.utxos!;
   const reservations = await reserve(ctx, id, utxos);
+  const funding_inputs = wallet?.inputs ?? (await fundingInputs(ctx, utxos));
+  // Hand-picked coins, once known unspent: promised by the wallet too, before anything of the contract is made.
+  if (!wallet) await promiseHandPicked(ctx, id, utxos);
   const terms = {
     protocol_version: PROTOCOL_VERSION,
     contract_flags: 0,
@@ -108,7 +109,7 @@ async function offerFunded(
     },
     payout_serial_id: u64(),
     offer_collateral: BigInt(p.offer_collateral_sat),
-    funding_inputs: wallet?.inputs ?? (await fundingInputs(ctx, utxos)),
+    funding_inputs,
     change_serial_id: u64(),
     fund_output_serial_id: u64(),
     fee_rate_per_vb: BigInt(p.fee_rate_sat_vb),
@@ -148,7 +149,7 @@ export async function accept(
     if (await ctx.db.get(`c:${id}`)) throw rpcError('Conflict', `contract ${id} is known already`);
     const total = offer.contract_info.total_collateral;
     const wallet = utxos ? undefined : await walletFunding(ctx, id, total - offer.offer_collateral, offer.fee_rate_per_vb);
-    return keepingCoinsOnFailure(ctx, id, wallet !== undefined, () => acceptFunded(ctx, { offer, offerHex, utxos, wallet, total }, caller));
+    return keepingCoinsOnFailure(ctx, id, () => acceptFunded(ctx, { offer, offerHex, utxos, wallet, total }, caller));
   });
 }
 
@@ -163,6 +164,7 @@ async function acceptFunded(
   const utxos = wallet?.utxos ?? a.utxos!;
   const reservations = await reserve(ctx, id, utxos);
   const ownInputs = wallet?.inputs ?? (await fundingInputs(ctx, utxos));
+  if (!wallet) await promiseHandPicked(ctx, id, utxos);
   await checkTheirInputs(ctx, offer.funding_inputs, 'offerer', ownInputs);
   const k = await newKeys(ctx, id, wallet);
   const terms: Accept = {

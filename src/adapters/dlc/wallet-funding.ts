@@ -4,6 +4,9 @@
 // gives, their key origins are kept in the contract's record so the HSM signs them (bip32Derivation), and the
 // payout and change go to the wallet's own addresses, so what the contract pays this side lands in its history.
 // The coins are given back when the contract is cancelled or its offer or accept fails before it is saved.
+// Coins the caller hand-picked (utxos) are promised to the same holder when the wallet room is on, so a wallet
+// spend or a channel never takes them, and are given back on the same paths, or when the funding confirms (a
+// foreign coin's spend is never seen by the wallet).
 
 import * as bitcoin from 'bitcoinjs-lib';
 import { rpcError } from '../../core/errors.js';
@@ -70,17 +73,25 @@ export async function walletFunding(ctx: DlcContext, id: string, collateral: big
   }
 }
 
+/**
+ * The caller's hand-picked coins promised to the contract by the wallet room (when it is on), under the caller's
+ * 'utxos' lock: Conflict names a coin promised to another holder (a channel, a wallet send, another contract).
+ */
+export async function promiseHandPicked(ctx: DlcContext, id: string, utxos: Array<{ txid: string; vout: number }>): Promise<void> {
+  await ctx.wallet?.reserveOutpoints({ outpoints: utxos.map((u) => `${u.txid.toLowerCase()}:${u.vout}`), holder: holderOf(id), reserve_sec: RESERVE_SEC });
+}
+
 /** Gives the contract's wallet coins back (a failed offer or accept, a cancel); a failure is logged, not thrown. */
 export async function releaseWalletCoins(ctx: DlcContext, id: string): Promise<void> {
   await ctx.wallet?.releaseCoins(holderOf(id)).catch((err: Error) => ctx.log.warn({ id, err: err.message }, 'the wallet did not take back the contract coins'));
 }
 
-/** Runs `f` with the contract's wallet coins promised; gives them back when it fails. */
-export async function keepingCoinsOnFailure<T>(ctx: DlcContext, id: string, funded: boolean, f: () => Promise<T>): Promise<T> {
+/** Runs `f` with the contract's coins promised (chosen or hand-picked); gives them back when it fails. */
+export async function keepingCoinsOnFailure<T>(ctx: DlcContext, id: string, f: () => Promise<T>): Promise<T> {
   try {
     return await f();
   } catch (err) {
-    if (funded) await releaseWalletCoins(ctx, id);
+    await releaseWalletCoins(ctx, id);
     throw err;
   }
 }

@@ -20,6 +20,7 @@ import type { WALLET_TX } from './topics.js';
 export type WalletEvent = TopicData<typeof WALLET_TX>;
 
 const LOST_MS = 30_000;
+const PRUNE_PER_STEP = 10_000;
 const keyOf = (seq: number): string => `e:${String(seq).padStart(16, '0')}`;
 
 interface Step {
@@ -36,6 +37,8 @@ export interface EventLogSettings {
   /** Called once per event, in seq order, when it is durable. */
   publish: (e: WalletEvent) => void;
   log: Logger;
+  /** How long a step may stay unwritten while a later one is durable before it is given up (LOST_MS). */
+  lostMs?: number;
 }
 
 export class EventLog {
@@ -52,7 +55,10 @@ export class EventLog {
   constructor(private readonly s: EventLogSettings) {}
 
   async load(): Promise<void> {
+    // The newest event kept is the last seq handed out by a durable step: 'm:seq' alone may be older, written by an
+    // earlier step whose batch landed after a later one's. 'm:seq' counts the events numbered before the log existed.
     this.last = ((await this.s.db.get('m:seq')) as number | undefined) ?? 0;
+    for await (const k of this.s.db.keys({ gte: 'e:', lt: 'e;', reverse: true, limit: 1 })) this.last = Math.max(this.last, Number(k.slice(2)));
     this.watermark = this.last;
     this.oldest = await this.oldestKept();
   }
@@ -70,8 +76,9 @@ export class EventLog {
     const events = changes.map((c) => ({ seq: ++this.last, ...c }) as WalletEvent);
     for (const e of events) ops.push({ type: 'put', sublevel: db, key: keyOf(e.seq), value: e });
     ops.push({ type: 'put', sublevel: db, key: 'm:seq', value: this.last });
-    // From the oldest still kept, so a log made smaller by the config shrinks at its next step.
-    const floor = this.last - keep + 1;
+    // From the oldest still kept, so a log made smaller by the config shrinks from its next step on (by at most
+    // PRUNE_PER_STEP a step: one block's batch stays small; what is listed is what is still in LevelDB).
+    const floor = Math.min(this.last - keep + 1, this.oldest + PRUNE_PER_STEP);
     for (let q = this.oldest; q < floor; q++) ops.push({ type: 'del', sublevel: db, key: keyOf(q) });
     this.oldest = Math.max(this.oldest, floor);
     const step: Step = { to: this.last, events, durable: false, builtAt: Date.now() };
@@ -89,7 +96,7 @@ export class EventLog {
     for (let head = this.steps[0]; head; head = this.steps[0]) {
       if (!head.durable) {
         if (!this.steps.some((s) => s.durable)) return;
-        const wait = head.builtAt + LOST_MS - Date.now();
+        const wait = head.builtAt + (this.s.lostMs ?? LOST_MS) - Date.now();
         if (wait > 0) {
           clearTimeout(this.timer);
           this.timer = setTimeout(() => this.release(), wait).unref();

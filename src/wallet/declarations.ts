@@ -4,6 +4,7 @@
 
 import { Type } from '@sinclair/typebox';
 import { declareMethod, NoParams, type MethodDeclaration } from '../core/methods.js';
+import { WALLET_TX } from './topics.js';
 
 const Txid = Type.String({ pattern: '^[0-9a-f]{64}$', description: 'A txid (64 lower-case hex characters).' });
 const Sat = Type.Integer({ minimum: 0, maximum: 2_100_000_000_000_000 });
@@ -310,6 +311,27 @@ export const walletRescan = declareMethod({
   errors: ['Locked', 'BackendUnavailable'],
 });
 
+export const walletListevents = declareMethod({
+  name: 'wallet.listevents',
+  summary: 'The wallet.tx events after a seq, oldest first, from the event log kept across restarts (catch up after a disconnection).',
+  description:
+    "The pattern: subscribe to wallet.tx, then call wallet.listevents since=<the last seq seen> (0 the first time), and again with the last seq returned while limit events come back; drop any event (live or listed) whose seq was already seen. Every event is in the log exactly when the step that made it is durable, so none is lost to a kill or a disconnection. since is exclusive (NBXplorer's lastEventId, Core Lightning's lastpay_index); without it, the listing starts at the oldest kept. A since beyond last_seq gives no events. The log keeps the newest wallet.eventlog events: a since older than first_seq - 1 is refused (Conflict, data.first_seq), since events after it are gone; catch up with wallet.listtransactions then.",
+  params: Type.Object(
+    {
+      since: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'The last seq seen: events with a higher seq.' })),
+      limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+    },
+    { additionalProperties: false },
+  ),
+  result: Type.Object({
+    events: Type.Array(WALLET_TX.data, { description: 'As the wallet.tx topic publishes them, by seq.' }),
+    first_seq: Type.Integer({ minimum: 1, description: 'The oldest event kept (last_seq + 1 when none is).' }),
+    last_seq: Type.Integer({ minimum: 0, description: 'The newest event (0 before the first).' }),
+  }),
+  role: 'readonly',
+  errors: ['Conflict'],
+});
+
 export const WALLET_METHODS: readonly MethodDeclaration[] = [
   walletGetbalance,
   walletListunspent,
@@ -325,4 +347,5 @@ export const WALLET_METHODS: readonly MethodDeclaration[] = [
   walletBumpfee,
   walletCpfp,
   walletRescan,
+  walletListevents,
 ];

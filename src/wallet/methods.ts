@@ -99,5 +99,6 @@ export function walletMethods(svc: WalletService): MethodSpec[] {
     implement(D.walletBumpfee, ({ txid, fee_rate }, ctx) => bumpFee(svc, txid, fee_rate, callerOf(ctx))),
     implement(D.walletCpfp, ({ txid, fee_rate }, ctx) => cpfp(svc, txid, fee_rate, callerOf(ctx))),
     implement(D.walletRescan, (p) => rescan(svc, p)),
+    implement(D.walletListevents, ({ since, limit }) => svc.eventLog.list(since, limit)),
   ];
 }

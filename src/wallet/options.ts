@@ -49,5 +49,15 @@ export const WALLET_OPTIONS: OptionGroup = {
       description:
         'How long the coins of a funded PSBT stay promised to it (wallet.fundpsbt) unless the call names another time; wallet.release gives them back sooner.',
     },
+    {
+      key: 'wallet.eventlog',
+      type: 'int',
+      default: 10_000,
+      min: 10,
+      max: 1_000_000,
+      unit: 'events',
+      description:
+        'How many of the newest wallet.tx events are kept for wallet.listevents (a subscriber catching up after a disconnection or a restart); a since older than the log is refused, naming the oldest kept.',
+    },
   ],
 };

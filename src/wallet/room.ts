@@ -39,6 +39,7 @@ export const walletRoom: Room = {
       maxFeeSat: config.int('wallet.maxtxfee'),
       fallbackFeeRate: config.int('wallet.fallbackfee'),
       reserveMs: config.int('wallet.reservetime') * 1000,
+      eventLogSize: config.int('wallet.eventlog'),
     });
     const api: WalletApi = {
       reserveCoins: async (req) => {

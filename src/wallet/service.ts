@@ -14,6 +14,7 @@ import type { BatchOp, RoomDb, Store } from '../core/store.js';
 import type { BitcoinApi, ListenerWrite, VerboseBlock, VerboseTx } from '../adapters/bitcoin/api.js';
 import type { HsmApi } from '../hsm/api.js';
 import { AccountKeys, ADDRESS_TYPES, chainKeyOf, descriptorOf, type Account, type AddressType, type Chain, type Derived, type KeyPlace } from './keys.js';
+import { EventLog } from './event-log.js';
 import { Ledger, outpointOf, type Coin, type TxChange } from './ledger.js';
 import { Reservations } from './reservations.js';
 import type { Recipient } from './spend.js';
@@ -33,6 +34,8 @@ export interface WalletSettings {
   maxFeeSat: number;
   fallbackFeeRate: number;
   reserveMs: number;
+  /** How many wallet.tx events the log keeps for wallet.listevents (wallet.eventlog). */
+  eventLogSize: number;
 }
 
 export interface FundOptions {
@@ -72,7 +75,8 @@ export class WalletService implements Service {
   readonly reservations: Reservations;
   /** Previous transactions fetched for P2WPKH inputs' non_witness_utxo (a funding reuses them), 16 MiB at most. */
   readonly prevTxs = new LRUCache<string, Buffer>({ maxSize: 16 * 1024 * 1024, sizeCalculation: (b) => b.length });
-  private seq = 0;
+  /** The wallet.tx events, numbered and kept with the steps that made them (wallet.listevents). */
+  readonly eventLog: EventLog;
   /** The first block followed while the accounts were out of reach (keystore locked or not yet restored). */
   private blindFrom: number | undefined;
   /** Set when the keystore holds another seed than the accounts this wallet follows: nothing is spent then. */
@@ -82,6 +86,7 @@ export class WalletService implements Service {
     const s = settings;
     this.ledger = new Ledger(s.db, (script) => this.lookup(script));
     this.reservations = new Reservations(s.db);
+    this.eventLog = new EventLog({ db: s.db, keep: s.eventLogSize, log: s.log, publish: (e) => s.bus.publish(WALLET_TX, e) });
     this.watched = new WatchBook({ db: s.db, network: s.network, gapLimit: s.gapLimit, book: this.book, used: this.ledger.used, next: this.next });
   }
 
@@ -92,7 +97,7 @@ export class WalletService implements Service {
   async open(): Promise<void> {
     await this.ledger.load();
     await this.reservations.load();
-    this.seq = ((await this.settings.db.get('m:seq')) as number | undefined) ?? 0;
+    await this.eventLog.load();
     for await (const [k, v] of this.settings.db.iterator({ gte: 'n:', lt: 'n;' })) this.next.set(k.slice(2), v as number);
     this.blindFrom = (await this.settings.db.get('m:blindfrom')) as number | undefined;
     for await (const [, v] of this.settings.db.iterator({ gte: 'd:', lt: 'd;' })) this.watched.add(v as WatchDescriptor);
@@ -144,6 +149,7 @@ export class WalletService implements Service {
 
   async close(): Promise<void> {
     await this.lock.run('wallet', async () => undefined);
+    this.eventLog.close();
     this.cell.set('stopped', 'closed');
   }
 
@@ -222,15 +228,14 @@ export class WalletService implements Service {
     return d;
   }
 
-  /** Writes the step's events with it (numbered, so a subscriber can tell one it saw), published once durable. */
+  /** Writes the step's events with it (numbered and logged: event-log.ts), published in order once durable. */
   private events(changes: TxChange[], ops: BatchOp[]): () => void {
     if (changes.length === 0) return () => undefined;
     const out = changes.map((c) => {
       const t = this.ledger.txs.get(c.txid)!;
-      return { seq: ++this.seq, ...c, amount_sat: t.received_sat - t.sent_sat, fee_sat: t.fee_sat };
+      return { ...c, amount_sat: t.received_sat - t.sent_sat, fee_sat: t.fee_sat };
     });
-    ops.push({ type: 'put', sublevel: this.settings.db, key: 'm:seq', value: this.seq });
-    return () => out.forEach((e) => this.settings.bus.publish(WALLET_TX, e));
+    return this.eventLog.append(out, ops);
   }
 
   /** Applies one block (from the watcher, or a rescan under the wallet lock): idempotent, as the ledger is. */

@@ -6,7 +6,7 @@ import { defineTopic } from '../core/events.js';
 export const WALLET_TX = defineTopic({
   name: 'wallet.tx',
   summary:
-    'A wallet transaction was received, sent, confirmed, reorged (back to unconfirmed), conflicted (a double spend confirmed), replaced (a BIP125 replacement took its place: replaced_by) or abandoned (a coinbase reorged out). seq grows by one per event and is kept across restarts: a subscriber tells an event it saw by it.',
+    'A wallet transaction was received, sent, confirmed, reorged (back to unconfirmed), conflicted (a double spend confirmed), replaced (a BIP125 replacement took its place: replaced_by) or abandoned (a coinbase reorged out). seq grows by one per event, in the order the events are published, and is never reused across restarts. Events are kept (wallet.eventlog): to miss none, subscribe, then call wallet.listevents since=<the last seq seen> (and again with its last seq while it returns limit events), dropping any event whose seq was already seen.',
   data: Type.Object(
     {
       seq: Type.Integer({ minimum: 1 }),

@@ -80,18 +80,20 @@ export class Ledger {
     private readonly ours: (scriptHex: string) => KeyPlace | undefined,
   ) {}
 
+  /** Reads the ledger's own prefixes only (the room's sublevel also holds the event log, reservations, settings). */
   async load(): Promise<void> {
-    for await (const [k, v] of this.db.iterator({ gte: 'b:', lt: 'u;' })) {
-      if (k.startsWith('c:')) {
-        const c = v as Coin;
-        this.coins.set(outpointOf(c.txid, c.vout), c);
-      } else if (k.startsWith('t:')) {
-        const t = v as WalletTx;
-        this.txs.set(t.txid, t);
-        if (t.status === 'pending') for (const o of t.inputs) this.pendingInputs.set(o, t.txid);
-      } else if (k.startsWith('b:')) this.blocks.set(Number(k.slice(2)), v as { hash: string; confirmed: string[] });
-      else if (k.startsWith('u:')) this.used.set(k.slice(2), v as number);
-    }
+    for (const prefix of ['b', 'c', 't', 'u'])
+      for await (const [k, v] of this.db.iterator({ gte: `${prefix}:`, lt: `${prefix};` })) {
+        if (prefix === 'c') {
+          const c = v as Coin;
+          this.coins.set(outpointOf(c.txid, c.vout), c);
+        } else if (prefix === 't') {
+          const t = v as WalletTx;
+          this.txs.set(t.txid, t);
+          if (t.status === 'pending') for (const o of t.inputs) this.pendingInputs.set(o, t.txid);
+        } else if (prefix === 'b') this.blocks.set(Number(k.slice(2)), v as { hash: string; confirmed: string[] });
+        else this.used.set(k.slice(2), v as number);
+      }
   }
 
   private put(ops: BatchOp[], key: string, value: unknown): void {

@@ -36,6 +36,8 @@ export interface BcoinNode {
   mine(n: number, address?: string): Promise<string[]>;
   /** sendrawtransaction, then waits until the transaction is in the mempool (bcoin answers before it validates). */
   send(hex: string): Promise<string>;
+  /** The mempool once it holds every one of txids (bcoin takes a transaction in after answering its sender), or throws. */
+  mempoolWith(txids: string[]): Promise<Set<string>>;
   stop(): Promise<void>;
   kill(): Promise<void>;
 }
@@ -76,6 +78,14 @@ export async function startBcoin(
     return body.result;
   };
   const miner = p2wpkh(ECPair.makeRandom({ network: NET })).address;
+  const mempoolWith = async (txids: string[]): Promise<Set<string>> => {
+    for (let i = 0; i < 500; i++) {
+      const pool = new Set(await rpc<string[]>('getrawmempool'));
+      if (txids.every((t) => pool.has(t))) return pool;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`${txids.join(', ')} never all reached the mempool`);
+  };
   return {
     port,
     apiKey,
@@ -85,12 +95,10 @@ export async function startBcoin(
     mine: (n, address = miner) => rpc<string[]>('generatetoaddress', n, address),
     send: async (hex) => {
       const txid = await rpc<string>('sendrawtransaction', hex);
-      for (let i = 0; i < 500; i++) {
-        if ((await rpc<string[]>('getrawmempool')).includes(txid)) return txid;
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      throw new Error(`${txid} never reached the mempool`);
+      await mempoolWith([txid]);
+      return txid;
     },
+    mempoolWith,
     stop: async () => {
       proc.kill('SIGTERM');
       await exited;

@@ -99,6 +99,9 @@ export const walletListtransactions = declareMethod({
         height: Type.Union([Type.Integer(), Type.Null()]),
         time: Type.Integer(),
         coinbase: Type.Boolean(),
+        involves_watchonly: Type.Boolean({
+          description: 'It pays or spends a coin of an imported watch-only descriptor (amount_sat then counts those coins too).',
+        }),
         label: Type.Union([Type.String(), Type.Null()]),
         replaced_by: Type.Union([Type.String(), Type.Null()], { description: 'The replacement of a replaced transaction.' }),
       }),

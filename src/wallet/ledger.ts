@@ -51,6 +51,8 @@ export interface WalletTx {
   replaced_by?: string;
   /** The raw transaction, kept for the ones the wallet broadcast itself (wallet.bumpfee rebuilds from it). */
   hex?: string;
+  /** It pays or spends a coin of an imported watch-only descriptor (Core's involvesWatchonly). */
+  watch_only?: boolean;
 }
 
 /** A change the wallet reports (wallet.tx), made durable with the step that caused it. */
@@ -149,6 +151,7 @@ export class Ledger {
       sent_sat: sentSat,
       inputs,
       fee_sat: !coinbase && spent.length === inputs.length ? sentSat - outSum : null,
+      ...([...mine, ...spent].some((c) => c.watch !== undefined) ? { watch_only: true } : {}),
     };
     for (const c of spent) {
       this.coins.delete(outpointOf(c.txid, c.vout));

@@ -62,6 +62,7 @@ export function walletMethods(svc: WalletService): MethodSpec[] {
           height: t.height,
           time: t.time,
           coinbase: t.coinbase,
+          involves_watchonly: t.watch_only === true,
           label: t.label ?? null,
           replaced_by: t.replaced_by ?? null,
         })),

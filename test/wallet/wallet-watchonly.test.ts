@@ -180,6 +180,14 @@ describe('wallet: watch-only descriptors (a hardware wallet, a 2-of-2 multisig)'
     assert.match(psbt.data.outputs[f.change_pos]!.bip32Derivation![0]!.path, /^m\/84'\/1'\/0'\/1\/0$/);
     await until('the watch-only coin is spent, its change followed', async () => ((await balance()).watchonly_sat === change ? true : undefined));
     assert.equal((await balance()).confirmed_sat, before.confirmed_sat);
+    // listtransactions flags both (Core's involvesWatchonly): the payment to the hardware wallet and its spend.
+    const items = (await call<{ items: Array<{ txid: string; involves_watchonly: boolean }> }>(ch, 'wallet.listtransactions', { count: 1000 })).items;
+    assert.equal(items.find((t) => t.txid === coin.txid)?.involves_watchonly, true);
+    assert.equal(items.find((t) => t.txid === tx.getId())?.involves_watchonly, true);
+    assert.ok(
+      items.filter((t) => t.txid !== coin.txid && t.txid !== tx.getId()).every((t) => !t.involves_watchonly),
+      "the seed's own transactions are not flagged",
+    );
   });
 
   it('follows a 2-of-2 wsh(sortedmulti) descriptor: its address receives, its PSBT carries the witness script and both origins', async () => {

@@ -46,6 +46,8 @@ describe('state channels paying the wallet: closes, sweeps and penalties land in
     assert.deepEqual([e.direction, e.amount_sat], ['received', value], `${p.name}'s wallet lists ${txid} as received`);
     await until(`${p.name}'s confirmed balance counts it`, async () => ((await confirmed(p)) === balanceBefore + value ? true : undefined));
   };
+  /** The penalties Alice's anyad logged as broadcast for a channel, oldest first. */
+  const penalties = (id: string): string[] => w.alice.d.logs.filter((l) => l.msg === 'channel penalty broadcast' && l.id === id).map((l) => l.txid as string);
   const restart = async (name: 'alice' | 'bob'): Promise<void> => {
     w[name].ch.close();
     await w[name].d.kill();
@@ -132,12 +134,17 @@ describe('state channels paying the wallet: closes, sweeps and penalties land in
     const before = await confirmed(w.alice);
     const forced = await call<{ txid: string }>(w.bob, 'sc.forceclose', { id });
     await inMempool(forced.txid);
+    // Alice's anyad sees the revoked commitment in the mempool and sends the penalty before any block.
+    await until('the penalty in the mempool', async () => {
+      const txid = penalties(id).at(-1);
+      return txid && (await w.node.rpc<string[]>('getrawmempool')).includes(txid) ? txid : undefined;
+    });
     await w.node.mine(1, w.bob.address);
     await waitState(w.alice, id, 'closed');
     assert.equal((await view(w.alice, id)).closed_by, 'penalty');
     // The penalty that confirmed (a bumped one may have followed it): its one output is the wallet's.
     const penalty = await until('the confirmed penalty', async () => {
-      for (const txid of w.alice.d.logs.filter((l) => l.msg === 'channel penalty broadcast' && l.id === id).map((l) => l.txid as string)) {
+      for (const txid of penalties(id)) {
         const t = await w.node.rpc<{ confirmations?: number }>('getrawtransaction', txid, true).catch(() => undefined);
         if ((t?.confirmations ?? 0) >= 1) return txid;
       }
@@ -158,7 +165,7 @@ describe('state channels paying the wallet: closes, sweeps and penalties land in
       ['P2PKH', hexOf(bitcoin.payments.p2pkh({ pubkey: key }).output!), /payout_script is a P2PKH script: a payout script must be P2WPKH, P2WSH or P2TR/],
       ['P2SH', hexOf(bitcoin.payments.p2sh({ redeem: { output: Buffer.of(0x51) } }).output!), /payout_script is a P2SH script/],
       ['over-long', `0026${'ab'.repeat(38)}`, /payout_script is 40 bytes long \(at most 34\)/],
-      ['bare', `21${key.toString('hex')}ac`, /payout_script is not a segwit v0 or v1 output script/],
+      ['bare', '51', /payout_script is not a segwit v0 or v1 output script/],
       ['not hex', 'zz', /payout_script must be lowercase hex/],
     ];
     // At the open: Bob's sc.accept refuses it, and keeps nothing of the channel.

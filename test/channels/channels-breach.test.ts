@@ -3,7 +3,8 @@
 // delay; a breach (Bob's anyad restored from an old copy of its datadir broadcasts a revoked state) punished by Alice
 // online — at once, from the mempool —, by Alice coming back from downtime inside the window, and by a third anyad
 // holding Alice's justice blobs as a tower. The last test reads the HSM audit entries of that sweep and those
-// penalties: the tests of this file run in order, on the same anyads.
+// penalties: the tests of this file run in order, on the same anyads. The wallet room is off here: everything is
+// paid to the channel's payment key, as an anyad without a wallet does.
 
 import assert from 'node:assert/strict';
 import { cp, rm } from 'node:fs/promises';
@@ -13,7 +14,9 @@ import { until } from '../helpers/until.js';
 import { appHash, call, CAPACITY, DELAY, twoAnyads, type AuditEntry, type Party, type Step } from './channels-setup.js';
 
 describe('state channels: unilateral closes, breaches, penalties and their audit', () => {
-  const w = twoAnyads();
+  // The wallet room off: sweeps and penalties pay the payment key, as before the wallet (channels-payouts.test.ts has
+  // them paying the wallet).
+  const w = twoAnyads(['-nowallet.enable']);
   const { start, view, waitState, inMempool, paymentAddress, outputsOf, openChannel, update, justices } = w;
 
   it('a unilateral close: the commitment confirms, the to_local output is swept to the keystore after the delay', async () => {

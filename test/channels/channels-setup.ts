@@ -46,6 +46,7 @@ export interface ChannelView {
   closed_by: string | null;
   claim_txid: string | null;
   keys: { payment: string };
+  payout: { close: string | null; their_close: string | null; claim: string | null };
   funding_txid: string;
 }
 
@@ -106,8 +107,11 @@ export interface TwoAnyads {
   update(id: string, from: Party, to: Party, toOpener: number, toAccepter: number, app: string): Promise<number>;
 }
 
-/** Starts the node and both anyads before the enclosing describe's tests, stops them after; call inside describe. */
-export function twoAnyads(): TwoAnyads {
+/**
+ * Starts the node and both anyads before the enclosing describe's tests, stops them after; call inside describe.
+ * `args`: given to every anyad the suite starts (e.g. -nowallet.enable: the wallet room off).
+ */
+export function twoAnyads(args: string[] = []): TwoAnyads {
   const w = { justices: [], revealed: [] } as unknown as TwoAnyads;
   w.start = async (name, again, extra = []) => {
     const fresh = !again;
@@ -115,7 +119,7 @@ export function twoAnyads(): TwoAnyads {
     if (fresh) await writeFile(pf, `${name}'s keystore passphrase\n`, { mode: 0o600 });
     // A 6-block to_self_delay keeps the sweep and breach tests short: under the default floor of 144, so lowered.
     const d = await startDaemon(join(w.dir.path, name), {
-      args: keystorePartyArgs(w.node, pf, [`-sc.mintoselfdelay=${DELAY}`, ...extra]),
+      args: keystorePartyArgs(w.node, pf, [`-sc.mintoselfdelay=${DELAY}`, ...args, ...extra]),
     });
     const ch = await unixChannel(d.socket);
     const party: Party = { name, d, ch, address: again?.address ?? '' };

@@ -1,7 +1,7 @@
 // The state channels room end to end, a channel's life: two anyad instances (Alice opens, Bob accepts) on one bcoin
 // regtest node, set up by channels-setup.ts, messages carried between them by this test as an app would. Open (the
 // first commitments signed before the funding is broadcast), 1,000 updates with app data, cooperative close with
-// exact balances. Refusals: validator rules, messages for another channel or network, changed and replayed messages,
+// exact balances to the payout addresses agreed at the open. Refusals: validator rules, messages for another channel or network, changed and replayed messages,
 // concurrent proposals and opens. Restarts are in channels-restarts.test.ts; unilateral closes, breaches and the
 // audit of the signatures in channels-breach.test.ts.
 
@@ -50,8 +50,13 @@ describe('state channels: two anyads, one regtest chain', () => {
     await waitState(w.alice, id, 'closed');
     await waitState(w.bob, id, 'closed');
     const outs = await outputsOf(closed.txid);
-    const aliceTo = await paymentAddress(w.alice, a.keys.payment);
-    const bobTo = await paymentAddress(w.bob, b.keys.payment);
+    // Each balance to the payout address its anyad named at the open: a wallet address (the wallet room is on), not
+    // the channel's payment key; both anyads agree on both (channels-payouts.test.ts follows them into the wallets).
+    const aliceTo = a.payout.close!;
+    const bobTo = b.payout.close!;
+    assert.deepEqual([b.payout.their_close, a.payout.their_close], [aliceTo, bobTo]);
+    assert.notEqual(aliceTo, await paymentAddress(w.alice, a.keys.payment));
+    assert.notEqual(bobTo, await paymentAddress(w.bob, b.keys.payment));
     assert.deepEqual(
       outs.filter((o) => o.address).sort((x, y) => x.value - y.value),
       [

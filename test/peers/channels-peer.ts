@@ -49,6 +49,10 @@ export class HandPeer {
   theirPoints: Record<number, string> = {};
   funding: { txid: string; vout: number } | null = null;
   current: ChannelState = { number: 0, to_opener_sat: 0n, to_accepter_sat: 0n, app_hash: '00'.repeat(32) };
+  /** The payout_script (hex) the peer's open or accept names, any value a test wants; undefined: none (an earlier anyad). */
+  payoutScript: string | undefined;
+  /** The anyad's payout_script as its open or accept named it. */
+  theirPayout: string | undefined;
 
   constructor(readonly chain = REGTEST) {}
 
@@ -80,6 +84,10 @@ export class HandPeer {
       to_self_delay: { [other]: this.delays.mine, [this.role]: this.delays.theirs } as ChannelTerms['to_self_delay'],
       opener: this.role === 'opener' ? this.keys : this.theirs!,
       accepter: this.role === 'accepter' ? this.keys : this.theirs!,
+      // The close pays the payout scripts when both messages named one (as the anyad builds it).
+      ...(this.payoutScript !== undefined && this.theirPayout !== undefined
+        ? { payout: { [this.role]: this.payoutScript, [other]: this.theirPayout } as NonNullable<ChannelTerms['payout']> }
+        : {}),
     };
   }
 
@@ -116,7 +124,8 @@ export class HandPeer {
     this.current = { number: 0, to_opener_sat: this.capacity - this.fee - push, to_accepter_sat: push, app_hash: b.app_hash as string };
     this.delays = { mine: delay, theirs: b.to_self_delay as number };
     this.theirPoints = { 0: b.first_point as string, 1: b.next_point as string };
-    return this.message('accept', { keys: this.keys, to_self_delay: delay, first_point: this.point(0), next_point: this.point(1) });
+    this.theirPayout = b.payout_script as string | undefined;
+    return this.message('accept', { keys: this.keys, to_self_delay: delay, first_point: this.point(0), next_point: this.point(1), ...this.payoutField() });
   }
 
   /** The funding_signed for the anyad's funding_created. */
@@ -145,7 +154,12 @@ export class HandPeer {
       keys: this.keys,
       first_point: this.point(0),
       next_point: this.point(1),
+      ...this.payoutField(),
     });
+  }
+
+  private payoutField(): { payout_script?: string } {
+    return this.payoutScript === undefined ? {} : { payout_script: this.payoutScript };
   }
 
   /** Reads the anyad's accept: its keys, points and the delay it requires of the peer. */
@@ -154,6 +168,7 @@ export class HandPeer {
     this.theirs = b.keys;
     this.delays.theirs = b.to_self_delay as number;
     this.theirPoints = { 0: b.first_point as string, 1: b.next_point as string };
+    this.theirPayout = b.payout_script as string | undefined;
   }
 
   /** The 2-of-2 P2WSH output script of the channel. */

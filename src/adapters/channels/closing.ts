@@ -42,7 +42,7 @@ export async function onClose(room: ChannelContext, rec: ChannelRecord, e: Envel
   return { rec: saved, txid: tx.getId() };
 }
 
-/** Our latest commitment, with both signatures, to the chain; to_local comes back to the keystore after the delay. */
+/** Our latest commitment, with both signatures, to the chain; to_local is swept back after the delay (payouts.ts: where to). */
 export async function forceClose(room: ChannelContext, id: string, caller: string): Promise<{ id: string; txid: string; number: number }> {
   return room.locks.run(id, async () => {
     const rec = await get(room, id);

@@ -44,7 +44,10 @@ export interface ChannelContext {
   readonly bus: EventBus;
   readonly hsm: HsmApi;
   readonly chain: BitcoinApi;
-  /** The wallet room's coin service, when it is on: it funds a channel opened without utxos (wallet-funding.ts). */
+  /**
+   * The wallet room's coin service, when it is on: it funds a channel opened without utxos (wallet-funding.ts), and
+   * its addresses take what a close, sweep or penalty pays this side (payouts.ts).
+   */
   readonly wallet?: WalletApi;
   /** The room's chain notifications (its funding outputs' spends), from the bitcoin room. */
   readonly notes: ChainNotifications;
@@ -126,6 +129,9 @@ export function terms(rec: ChannelRecord): ChannelTerms {
     } as ChannelTerms['to_self_delay'],
     opener: rec.role === 'opener' ? rec.ours : rec.theirs,
     accepter: rec.role === 'opener' ? rec.theirs : rec.ours,
+    ...(rec.our_payout && rec.their_payout
+      ? { payout: { [rec.role]: rec.our_payout, [other(rec.role)]: rec.their_payout } as NonNullable<ChannelTerms['payout']> }
+      : {}),
   };
 }
 

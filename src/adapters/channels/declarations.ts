@@ -58,7 +58,24 @@ export const ChannelT = Type.Object({
   claim_txid: Type.Union([Type.String(), Type.Null()], { description: 'Our sweep or penalty transaction while it confirms.' }),
   keys: Type.Object(
     { funding: Type.String(), revocation: Type.String(), payment: Type.String(), delayed: Type.String() },
-    { description: 'The keystore keys (hsm.listkeys ids); closes, sweeps and penalties pay the payment key.' },
+    {
+      description:
+        "The keystore keys (hsm.listkeys ids). The payment key takes this side's balance when the counterparty's commitment closes the channel, and closes, sweeps and penalties when payout says nothing else.",
+    },
+  ),
+  payout: Type.Object(
+    {
+      close: Type.Union([Type.String(), Type.Null()], {
+        description:
+          "The address this side's balance of the cooperative close pays: the payout script its open or accept named (a wallet address when the wallet room is on) once the counterparty's message named one too; else the payment key's.",
+      }),
+      their_close: Type.Union([Type.String(), Type.Null()], { description: "The address the counterparty's balance of the cooperative close pays." }),
+      claim: Type.Union([Type.String(), Type.Null()], {
+        description:
+          "The address our sweep (after a unilateral close of ours) and penalties pay: a wallet address taken once for the channel, or the payment key's.",
+      }),
+    },
+    { description: 'Where what the channel pays on chain goes (null: not known yet, the counterparty has not answered).' },
   ),
   created: Type.String(),
   updated: Type.String(),

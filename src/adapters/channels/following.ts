@@ -187,7 +187,7 @@ async function settle(room: ChannelContext, rec: ChannelRecord, tx: bitcoin.Tran
       if (confs >= 1) await save(room, { ...rec, state: 'closed' }, rec.state);
       return;
     }
-    // to_local after to_self_delay confirmations: swept to our payment key.
+    // to_local after to_self_delay confirmations: swept to the channel's claim script (payouts.ts).
     if (confs < rec.to_self_delay) return;
     const sweeping = rec;
     await claim(room, rec, {
@@ -214,7 +214,8 @@ async function settle(room: ChannelContext, rec: ChannelRecord, tx: bitcoin.Tran
         rec.state,
         onChain !== undefined && onChain.number !== rec.current.number,
       );
-    // Our balance is in its to_remote output, paid to our payment key at once: nothing to claim.
+    // Our balance is in its to_remote output, paid to our payment key at once (the commitment both signed names that
+    // key, not a wallet address): nothing to claim; the keystore holds it.
     if (confs >= 1) await save(room, { ...rec, state: 'closed' }, rec.state);
     return;
   }

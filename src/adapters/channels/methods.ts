@@ -5,7 +5,7 @@ import * as D from './declarations.js';
 import type { ChannelRecord } from './record.js';
 import type { ChannelService } from './service.js';
 
-const summary = (r: ChannelRecord) => ({
+const summary = (svc: ChannelService, r: ChannelRecord) => ({
   id: r.id,
   role: r.role,
   state: r.state,
@@ -26,6 +26,7 @@ const summary = (r: ChannelRecord) => ({
   their_revoked: r.their_revoked,
   claim_txid: r.claim?.txid ?? null,
   keys: r.keys,
+  payout: svc.payoutView(r),
   created: r.created,
   updated: r.updated,
 });
@@ -40,7 +41,7 @@ export function scMethods(svc: ChannelService): MethodSpec[] {
     implement(D.scForceclose, ({ id }, ctx) => svc.forceClose(id, callerOf(ctx))),
     implement(D.scCancel, ({ id }) => svc.cancel(id)),
     implement(D.scTowerwatch, ({ hint, blob }) => svc.towerWatch(hint, blob)),
-    implement(D.scList, async () => (await svc.list()).map(summary)),
-    implement(D.scGet, async ({ id }) => summary(await svc.get(id))),
+    implement(D.scList, async () => (await svc.list()).map((r) => summary(svc, r))),
+    implement(D.scGet, async ({ id }) => summary(svc, await svc.get(id))),
   ];
 }

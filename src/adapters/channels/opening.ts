@@ -13,6 +13,7 @@ import { asRpc, hex, newRecord, stored, toState, wrap, ZERO_HASH, type ChannelRe
 import { checkFundingTx, checkOwnDelay, checkTheirDelay } from './rules.js';
 import { cancelStep, expectStep } from './state.js';
 import { addOrigins, promiseHandPicked, releaseWalletCoins, walletFunding } from './wallet-funding.js';
+import { ourPayout, readPayout } from './payouts.js';
 import { COMMITMENT_VBYTES, DUST_LIMIT, fundingScript, p2wsh, type ChannelState, type PartyKeys } from './transactions.js';
 
 export interface OpenParams {
@@ -135,7 +136,10 @@ async function offerChannel(
     their_points: {},
   });
   if (funded) rec.wallet = funded.wallet;
+  // Our payout script (a wallet address, taken once), named in the open: the close pays it once the accept names one.
+  Object.assign(rec, await ourPayout(room, rec));
   const body = {
+    payout_script: rec.our_payout,
     capacity_sat: rec.capacity_sat,
     push_sat: push.toString(),
     fee_rate_sat_vb: p.fee_rate_sat_vb,
@@ -158,8 +162,10 @@ export async function accept(room: ChannelContext, hexMsg: string, ownDelay: num
   const { e, sig } = read(room, hexMsg);
   if (e.type !== 'open') throw rpcError('InvalidParams', `sc.accept takes an open message, not ${e.type} (sc.receive takes the others)`);
   let theirs: PartyKeys, capacity: bigint, push: bigint, feeRate: number, delay: number, appHash: string, firstPoint: string, nextPoint: string;
+  let theirPayout: string | undefined;
   try {
     theirs = partyKeys(e.body);
+    theirPayout = readPayout(e.body);
     capacity = field.sat(e.body, 'capacity_sat');
     push = field.sat(e.body, 'push_sat');
     feeRate = field.int(e.body, 'fee_rate_sat_vb', 1, 10_000);
@@ -197,7 +203,13 @@ export async function accept(room: ChannelContext, hexMsg: string, ownDelay: num
       current: stored({ number: 0, to_opener_sat: capacity - fee - push, to_accepter_sat: push, app_hash: appHash }),
       their_points: { 0: firstPoint, 1: nextPoint },
     });
-    const msg = await message(room, rec, 'accept', { keys: ours, to_self_delay: mine, ...(await firstPoints(room, rec, caller)) }, caller);
+    // Our payout script (a wallet address, taken once) is named back only to an open that named one: an open without
+    // it is an earlier anyad's, which closes to both payment basepoints (our sweeps and penalties still pay the wallet).
+    const payout = await ourPayout(room, rec);
+    if (payout.claim_script) rec.claim_script = payout.claim_script;
+    if (theirPayout !== undefined) Object.assign(rec, { our_payout: payout.our_payout, their_payout: theirPayout });
+    const body = { keys: ours, to_self_delay: mine, ...(rec.our_payout ? { payout_script: rec.our_payout } : {}), ...(await firstPoints(room, rec, caller)) };
+    const msg = await message(room, rec, 'accept', body, caller);
     await save(room, rec, null);
     return { id: rec.id, message: msg };
   });
@@ -207,6 +219,8 @@ export async function accept(room: ChannelContext, hexMsg: string, ownDelay: num
 export async function onAccept(room: ChannelContext, rec: ChannelRecord, e: Envelope, caller: string): Promise<{ rec: ChannelRecord; reply: string }> {
   expectStep(rec, 'opener', 'opening', 'accept');
   const theirs = wrap(() => partyKeys(e.body));
+  // Their payout script: the close pays it (and ours) only when both messages named one (BOLT 2 upfront_shutdown_script).
+  const theirPayout = wrap(() => readPayout(e.body));
   const first = wrap(() => field.point(e.body, 'first_point'));
   const next = wrap(() => field.point(e.body, 'next_point'));
   // BOLT 2 accept_channel: the accepter's to_self_delay is what this side waits; refused when unreasonably large.
@@ -252,6 +266,7 @@ export async function onAccept(room: ChannelContext, rec: ChannelRecord, e: Enve
     funding_vout: 0,
     their_points: { 0: first, 1: next },
     scan_height: tipHeight(room.chain),
+    ...(theirPayout !== undefined && rec.our_payout ? { their_payout: theirPayout } : {}),
   };
   const sigTheirs = await signTheirs(room, next_, toState(rec.current), 0n, caller);
   await watchChannel(room.notes, next_);

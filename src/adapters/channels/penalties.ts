@@ -1,6 +1,7 @@
 // What the room takes back on chain for itself: the penalty for a revoked commitment of the counterparty's (signed
 // with the revocation key its revealed secret gives), the sweep of our own to_local output after our delay, and the
-// justice blob, the same penalty signed ahead of time and sealed for a tower. A claim is sent once, then at every
+// justice blob, the same penalty signed ahead of time and sealed for a tower. Each pays the channel's claim script
+// (a wallet address kept in its record, payouts.ts; the payment basepoint without a wallet). A claim is sent once, then at every
 // block until it confirms; a penalty's fee goes up by half each block it waits (it must confirm before their delay
 // ends), a sweep's stays.
 
@@ -12,7 +13,8 @@ import { spenderOf, tipHeight } from './chain-queries.js';
 import { sealJustice, type JusticeBlob } from './justice.js';
 import { perCommitmentPoint } from './keys.js';
 import { hex, other, SIGHASH_ALL, type ChannelRecord } from './record.js';
-import { commitmentTx, p2wpkh, p2wsh, SWEEP_VBYTES, toLocalOf, toLocalSpend, type ChannelState } from './transactions.js';
+import { claimScript, paysUs } from './payouts.js';
+import { commitmentTx, p2wpkh, p2wsh, sweepVbytes, toLocalOf, toLocalSpend, type ChannelState } from './transactions.js';
 
 const N = secp256k1.Point.Fn.ORDER;
 const big = (b: Uint8Array): bigint => BigInt(`0x${hex(b)}`);
@@ -52,7 +54,10 @@ export async function justiceBlob(room: ChannelContext, rec: ChannelRecord, s: C
   const script = toLocalOf(t, other(rec.role), point);
   const vout = commitment.outs.findIndex((o) => Buffer.compare(Buffer.from(o.script), p2wsh(script)) === 0);
   if (vout < 0) return undefined; // they had nothing in that state: nothing to take
-  const spend = toLocalSpend(commitment, vout, script, rec.ours.payment_basepoint, BigInt(rec.fee_rate_sat_vb * 4) * SWEEP_VBYTES, 'penalty');
+  // The record's claim script (a record without one: the payment key; the blob is made under the update's lock, where
+  // no wallet address is taken).
+  const payTo = rec.claim_script ? Buffer.from(rec.claim_script, 'hex') : p2wpkh(rec.ours.payment_basepoint);
+  const spend = toLocalSpend(commitment, vout, script, payTo, BigInt(rec.fee_rate_sat_vb * 4) * sweepVbytes(payTo), 'penalty');
   const sig = await revocationSign(room, rec, point, secret, spend.digest, caller);
   spend.tx.setWitness(0, spend.witness(Buffer.concat([sig, SIGHASH_ALL])));
   return sealJustice(commitment.getId(), spend.tx.toHex());
@@ -79,7 +84,7 @@ export async function claim(room: ChannelContext, rec: ChannelRecord, target: Cl
   await room.notes.watchSpend({ outpoint, id: rec.id });
   if (!(await room.chain.utxo(commitment.getId(), vout))) {
     // Spent already: by a version of ours (any one sent may be the one that confirms: a node without replacement
-    // keeps the first), by a tower's penalty for us (it pays our payment key too), or by them. Ours in the mempool:
+    // keeps the first), by a tower's penalty for us (it pays our claim script or payment key too), or by them. Ours in the mempool:
     // a sweep waits for its block, a penalty is sent again with a higher fee below.
     const tip = tipHeight(room.chain);
     const told = room.notes.spendOf({ outpoint, id: rec.id });
@@ -89,18 +94,21 @@ export async function claim(room: ChannelContext, rec: ChannelRecord, target: Cl
     const mine = spent && prev?.sent.includes(spent.tx.getId());
     if (!spent || (spent.height === null && !(mine && kind === 'penalty'))) return; // in the mempool: wait for its block
     if (spent.height !== null) {
-      const ours = spent.tx.outs.some((o) => Buffer.compare(Buffer.from(o.script), p2wpkh(rec.ours.payment_basepoint)) === 0);
+      const ours = spent.tx.outs.some((o) => paysUs(rec, o.script));
       await save(room, { ...rec, state: 'closed', claim: null }, rec.state);
-      if (ours) room.log.info({ id: rec.id, txid: spent.tx.getId(), kind }, `channel ${kind} confirmed (paying our payment key)`);
+      if (ours) room.log.info({ id: rec.id, txid: spent.tx.getId(), kind }, `channel ${kind} confirmed (paying us)`);
       else room.log.error({ id: rec.id, txid: spent.tx.getId(), kind }, `the ${kind} output was taken by another transaction: the counterparty's`);
       return;
     }
   }
+  // Where it pays: taken once (and kept) before the first version is signed; every later one pays the same script.
+  const { rec: withScript, payTo } = await claimScript(room, rec);
+  rec = withScript;
   const value = commitment.outs[vout]!.value;
-  let fee = BigInt(rec.fee_rate_sat_vb) * SWEEP_VBYTES;
+  let fee = BigInt(rec.fee_rate_sat_vb) * sweepVbytes(payTo);
   if (prev) fee = kind === 'penalty' ? (BigInt(prev.fee_sat) * 3n) / 2n : BigInt(prev.fee_sat);
   if (fee > value / 2n) fee = value / 2n;
-  const spend = toLocalSpend(commitment, vout, script, rec.ours.payment_basepoint, fee, path);
+  const spend = toLocalSpend(commitment, vout, script, payTo, fee, path);
   const sig = await sign(spend.digest);
   spend.tx.setWitness(0, spend.witness(Buffer.concat([sig, SIGHASH_ALL])));
   const txid = spend.tx.getId();

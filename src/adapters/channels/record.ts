@@ -44,10 +44,27 @@ export interface ChannelRecord {
   their_to_self_delay?: number;
   /** Why the channel failed (state 'failed'): a funding output that is not this channel's, an unknown spend of it. */
   failure?: string | null;
-  /** HSM key ids: funding, revocation basepoint, payment basepoint (also where closes pay), delayed basepoint. */
+  /**
+   * HSM key ids: funding, revocation basepoint, payment basepoint (where the counterparty's commitment pays us, and
+   * closes, sweeps and penalties when no payout script says otherwise), delayed basepoint.
+   */
   keys: { funding: string; revocation: string; payment: string; delayed: string };
   ours: PartyKeys;
   theirs: PartyKeys | null;
+  /**
+   * The payout scripts (hex) of the cooperative close (BOLT 2's upfront_shutdown_script): ours as our open or accept
+   * named it, theirs as their message named it. The close pays them only when both are known: absent in records of
+   * an earlier anyad and when a party's message named none (an earlier anyad), and then both balances go to the
+   * payment basepoints, as that anyad builds the close.
+   */
+  our_payout?: string;
+  their_payout?: string;
+  /**
+   * Where our sweeps and penalties pay (hex script): a wallet address taken once for the channel (at its open or
+   * accept, or at its first claim when the record has none) and kept, so every fee bump and every restart pays the
+   * same script. Absent: our payment basepoint's P2WPKH (the wallet room off).
+   */
+  claim_script?: string;
   /** The opener's funding inputs, and the funding PSBT once made (signed only after the first commitments are). */
   utxos: Array<{ txid: string; vout: number }>;
   funding_psbt: string | null;

@@ -24,6 +24,7 @@ import type { HsmApi } from '../../hsm/api.js';
 import { closeChannel, forceClose } from './closing.js';
 import { DEFAULT_POLICY, get, list, newSeedCache, save, type ChannelContext, type ChannelPolicy } from './context.js';
 import { lookAll, onConfirmed, onSpent } from './following.js';
+import { payoutView, type PayoutView } from './payouts.js';
 import { accept, cancel, openChannel, type OpenParams } from './opening.js';
 import { receive, type Received } from './receive.js';
 import type { ChannelRecord, ChannelStateName } from './record.js';
@@ -165,6 +166,11 @@ export class ChannelService implements Service {
 
   get(id: string): Promise<ChannelRecord> {
     return get(this.room, id);
+  }
+
+  /** Where the channel's close, the counterparty's close and our claims pay, as addresses (sc.get). */
+  payoutView(rec: ChannelRecord): PayoutView {
+    return payoutView(this.room.net, rec);
   }
 
   // The operations an RPC call (or l2.submit) asks for; `caller` is callerOf(ctx), named in every HSM call they make.

@@ -1,8 +1,9 @@
 // A state channel's transactions, as BOLT 3 builds Lightning's (without HTLCs, with option_static_remotekey):
 // the 2-of-2 P2WSH funding output; each party's commitment, whose to_local output is delayed by to_self_delay
 // for its holder and spendable at once by the other party with the revocation key once the state is revoked;
-// the cooperative closing transaction; the holder's sweep of to_local after the delay; and the penalty that takes
-// a revoked commitment's to_local with the revocation key. One generalisation: each state commits to 32 bytes of
+// the cooperative closing transaction, each balance to the payout script its party named at the open (BOLT 2's
+// upfront_shutdown_script); the holder's sweep of to_local after the delay; and the penalty that takes a revoked
+// commitment's to_local with the revocation key. One generalisation: each state commits to 32 bytes of
 // application data, carried by the commitment and closing transactions in a zero-value OP_RETURN output, so the
 // state that settles on chain shows which application state it was.
 
@@ -18,6 +19,11 @@ export const COMMITMENT_VBYTES = 202n;
 export const CLOSING_VBYTES = 190n;
 /** Virtual size of a sweep or penalty: one to_local input, one P2WPKH output. */
 export const SWEEP_VBYTES = 122n;
+/** The longest payout script: P2WSH and P2TR (34 bytes); P2WPKH is 22. */
+export const MAX_PAYOUT_SCRIPT = 34;
+
+/** A sweep's or penalty's virtual size paying `payTo` (a P2WSH or P2TR output is 12 bytes over a P2WPKH one). */
+export const sweepVbytes = (payTo: Buffer): bigint => SWEEP_VBYTES + BigInt(payTo.length - 22);
 
 export class ChannelTxError extends Error {
   override name = 'ChannelTxError';
@@ -44,6 +50,11 @@ export interface ChannelTerms {
   to_self_delay: { opener: number; accepter: number };
   opener: PartyKeys;
   accepter: PartyKeys;
+  /**
+   * The output scripts (hex) of each party's balance in the cooperative close, agreed at the open; without them (a
+   * party that named none, an earlier anyad's record) each balance goes to its party's payment basepoint.
+   */
+  payout?: { opener: string; accepter: string };
 }
 
 /** A state both parties sign: the commitment number, the balances, the app data. */
@@ -147,12 +158,17 @@ export function commitmentTx(t: ChannelTerms, s: ChannelState, holder: 'opener' 
   return tx;
 }
 
-/** The cooperative close of a state: each balance to its party's payment basepoint, at once, and the app data. */
+/** Where a party's balance of the cooperative close goes: its agreed payout script, else its payment basepoint. */
+export function payoutOf(t: ChannelTerms, party: 'opener' | 'accepter'): Buffer {
+  return t.payout ? hexb(t.payout[party]) : p2wpkh(t[party].payment_basepoint);
+}
+
+/** The cooperative close of a state: each balance to its party's payout script, at once, and the app data. */
 export function closingTx(t: ChannelTerms, s: ChannelState): bitcoin.Transaction {
   const tx = spendFunding(t, 0xffffffff, 0);
   const outs: Array<{ script: Buffer; value: bigint }> = [{ script: appOutput(s.app_hash), value: 0n }];
-  if (s.to_opener_sat > 0n) outs.push({ script: p2wpkh(t.opener.payment_basepoint), value: s.to_opener_sat });
-  if (s.to_accepter_sat > 0n) outs.push({ script: p2wpkh(t.accepter.payment_basepoint), value: s.to_accepter_sat });
+  if (s.to_opener_sat > 0n) outs.push({ script: payoutOf(t, 'opener'), value: s.to_opener_sat });
+  if (s.to_accepter_sat > 0n) outs.push({ script: payoutOf(t, 'accepter'), value: s.to_accepter_sat });
   addSorted(tx, outs);
   return tx;
 }
@@ -170,14 +186,14 @@ export function fundingWitness(t: ChannelTerms, sigs: { opener: Buffer; accepter
 }
 
 /**
- * A transaction taking a commitment's to_local output to a P2WPKH key: the holder's sweep after the delay
- * (sequence = to_self_delay, the ELSE branch) or the other party's penalty (the revocation branch).
+ * A transaction taking a commitment's to_local output to `payTo` (an output script): the holder's sweep after the
+ * delay (sequence = to_self_delay, the ELSE branch) or the other party's penalty (the revocation branch).
  */
 export function toLocalSpend(
   commitment: bitcoin.Transaction,
   vout: number,
   script: Buffer,
-  payTo: string,
+  payTo: Buffer,
   fee: bigint,
   path: { sweep: number } | 'penalty',
 ): { tx: bitcoin.Transaction; digest: Buffer; witness: (sig: Buffer) => Buffer[] } {
@@ -186,7 +202,27 @@ export function toLocalSpend(
   const tx = new bitcoin.Transaction();
   tx.version = 2;
   tx.addInput(Buffer.from(commitment.getHash()), vout, path === 'penalty' ? 0xfffffffd : path.sweep);
-  tx.addOutput(p2wpkh(payTo), value - fee);
+  tx.addOutput(payTo, value - fee);
   const digest = Buffer.from(tx.hashForWitnessV0(0, script, value, bitcoin.Transaction.SIGHASH_ALL));
   return { tx, digest, witness: (sig) => [sig, path === 'penalty' ? Buffer.of(1) : Buffer.alloc(0), script] };
+}
+
+/**
+ * Why a counterparty's payout script is refused, or undefined when it is one BOLT 2's shutdown rules allow without
+ * further options: P2WPKH (OP_0 and 20 bytes), P2WSH (OP_0 and 32 bytes) or P2TR (OP_1 and 32 bytes). The payment
+ * basepoint's P2WPKH is one of them.
+ */
+export function payoutScriptProblem(script: Buffer): string | undefined {
+  const push = (n: number): boolean => script.length === n + 2 && script[1] === n;
+  if (script[0] === bitcoin.opcodes.OP_0 && (push(20) || push(32))) return undefined;
+  if (script[0] === bitcoin.opcodes.OP_1 && push(32)) return undefined;
+  const kind =
+    script.length === 25 && script[0] === bitcoin.opcodes.OP_DUP && script[1] === bitcoin.opcodes.OP_HASH160 && script[2] === 20
+      ? 'a P2PKH script'
+      : script.length === 23 && script[0] === bitcoin.opcodes.OP_HASH160 && script[1] === 20 && script[22] === bitcoin.opcodes.OP_EQUAL
+        ? 'a P2SH script'
+        : script.length > MAX_PAYOUT_SCRIPT
+          ? `${script.length} bytes long (at most ${MAX_PAYOUT_SCRIPT})`
+          : 'not a segwit v0 or v1 output script';
+  return `is ${kind}: a payout script must be P2WPKH, P2WSH or P2TR (BOLT 2 shutdown rules)`;
 }

@@ -197,6 +197,22 @@ describe('state channels against a hostile counterparty', () => {
     await refused(alice, 'sc.receive', { message: new HandPeer().accept(opened.message, 3000) }, INVALID, /requires a to_self_delay of 3000 blocks/);
   });
 
+  it('fee rate: an open at 1 sat/vB is refused on both sides (its commitments would stay under the relay floor)', async () => {
+    // 1 × 202 sat for a 224 vB commitment: no node would relay a force close of it.
+    await refused(
+      alice,
+      'sc.open',
+      { capacity_sat: 1_000_000, to_self_delay: 144, fee_rate_sat_vb: 1, utxos: [{ txid: 'ab'.repeat(32), vout: 0 }] },
+      INVALID,
+      /fee_rate_sat_vb/,
+    );
+    await refused(bob, 'sc.accept', { message: new HandPeer().open(1_000_000n, 144, 1) }, INVALID, /fee_rate_sat_vb/);
+    // 2 sat/vB is taken.
+    const ok = new HandPeer();
+    const acc = await call<{ message: string }>(bob, 'sc.accept', { message: ok.open(1_000_000n, 144, 2) });
+    assert.ok(acc.message);
+  });
+
   it('low-S: a high-S funding_signed is refused by name and the funding is not broadcast', async () => {
     const peer = new HandPeer();
     const { id, funded } = await openToPeer(peer, { highS: true });

@@ -175,6 +175,14 @@ export function twoAnyads(args: string[] = []): TwoAnyads {
     await w.node.mine(1, w.bob.address);
     await w.waitState(w.alice, opened.id, 'open');
     await w.waitState(w.bob, opened.id, 'open');
+    // The hand-picked coin was promised to the channel by Alice's wallet; the confirmed funding ends the promise.
+    // (Released just after the state is saved open: looked at until then, 10 s at most.)
+    for (let i = 0; ; i++) {
+      const promised = (await w.alice.ch.call('wallet.listreservations')) as { result?: Array<{ holder: string }> };
+      if (!promised.result?.some((r) => r.holder === `sc:${opened.id}`)) break;
+      assert.ok(i < 200, 'the funding coin is no longer promised once the funding confirmed');
+      await new Promise((r) => setTimeout(r, 50));
+    }
     return opened.id;
   };
   w.update = async (id, from, to, toOpener, toAccepter, app) => {

@@ -114,7 +114,12 @@ export const scOpen = declareMethod({
         description:
           "Blocks the accepter waits for its own funds after broadcasting its commitment: the window to punish a revoked state of the accepter's (BOLT 2: what the opener requires of the other side). At least sc.mintoselfdelay. The accepter names the one this side waits.",
       }),
-      fee_rate_sat_vb: Type.Integer({ minimum: 1, maximum: 10_000, default: 2 }),
+      fee_rate_sat_vb: Type.Integer({
+        minimum: 2,
+        maximum: 10_000,
+        default: 2,
+        description: 'At least 2: the commitment fee is this × 202 vB, and a commitment is 224 vB, so 1 would stay under the relay floor.',
+      }),
       app_hash: Type.Optional(AppHash),
       utxos: Type.Optional(Utxos),
     },

@@ -13,6 +13,7 @@ import { claim, delayedSign, revocationSign } from './penalties.js';
 import { isCommitmentOf } from './rules.js';
 import { MAX_INDEX, SecretStore } from './shachain.js';
 import { openSecrets } from './secrets.js';
+import { releaseWalletCoins } from './wallet-funding.js';
 import { revivable, WATCHED } from './state.js';
 import { closingTx, commitmentNumberOf, p2wsh, toLocalOf } from './transactions.js';
 import { other, toState, type ChannelRecord, type ChannelStateName } from './record.js';
@@ -108,7 +109,12 @@ async function look(room: ChannelContext, id: string, caller: string, spent?: Sp
         return;
       }
     }
-    if (rec.state === 'funding' && out.confirmations >= 1 && rec.current_sig) rec = await save(room, { ...rec, state: 'open' }, rec.state);
+    if (rec.state === 'funding' && out.confirmations >= 1 && rec.current_sig) {
+      rec = await save(room, { ...rec, state: 'open' }, rec.state);
+      // The funding is confirmed: the coins it spent are gone. The wallet forgets its own when it sees them spent, but
+      // never sees a foreign coin's spend: the promise of a hand-picked foreign coin ends here, not at its expiry.
+      await releaseWalletCoins(room, rec.id);
+    }
     // Unspent at the tip: no block up to it spends it, so a later scan may start after it. Written once a day of
     // blocks rather than at every block (a synced write per channel per block): a scan after downtime then
     // re-reads at most that many blocks.

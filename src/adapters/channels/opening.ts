@@ -14,7 +14,7 @@ import { checkFundingTx, checkOwnDelay, checkTheirDelay } from './rules.js';
 import { cancelStep, expectStep } from './state.js';
 import { addOrigins, promiseHandPicked, releaseWalletCoins, walletFunding } from './wallet-funding.js';
 import { ourPayout, readPayout } from './payouts.js';
-import { COMMITMENT_VBYTES, DUST_LIMIT, fundingScript, p2wsh, type ChannelState, type PartyKeys } from './transactions.js';
+import { COMMITMENT_VBYTES, DUST_LIMIT, MIN_FEE_RATE, fundingScript, p2wsh, type ChannelState, type PartyKeys } from './transactions.js';
 
 export interface OpenParams {
   capacity_sat: number;
@@ -168,7 +168,8 @@ export async function accept(room: ChannelContext, hexMsg: string, ownDelay: num
     theirPayout = readPayout(e.body);
     capacity = field.sat(e.body, 'capacity_sat');
     push = field.sat(e.body, 'push_sat');
-    feeRate = field.int(e.body, 'fee_rate_sat_vb', 1, 10_000);
+    // Below MIN_FEE_RATE the commitments could never be broadcast (transactions.ts): a force close would be impossible.
+    feeRate = field.int(e.body, 'fee_rate_sat_vb', MIN_FEE_RATE, 10_000);
     delay = field.int(e.body, 'to_self_delay', 1, 65_535);
     appHash = field.hex(e.body, 'app_hash', 32);
     firstPoint = field.point(e.body, 'first_point');

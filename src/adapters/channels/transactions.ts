@@ -13,8 +13,16 @@ import { derivePubkey, revocationPubkey } from './keys.js';
 
 /** Outputs below this are refused in a state (Bitcoin Core's dust limit for P2WSH outputs is 330; BOLT 2 asks ≥ 354). */
 export const DUST_LIMIT = 546n;
-/** Virtual size of a commitment with both outputs and the app-data output, its two signatures at their largest. */
+/**
+ * The size both parties compute a commitment's (and a close's) fee from: a protocol constant, so it cannot change
+ * under open channels (their signed states would no longer match). The real sizes are larger — 224 vB for a
+ * commitment, 212 vB for a close to two P2WPKH payouts, up to 236 vB with P2WSH/P2TR payouts — so a fee rate of
+ * 1 sat/vB would leave both under the nodes' 1 sat/vB relay floor, and a force close could never be broadcast:
+ * MIN_FEE_RATE is 2, checked at open on both sides.
+ */
 export const COMMITMENT_VBYTES = 202n;
+/** The lowest fee rate a channel is opened with (see COMMITMENT_VBYTES). */
+export const MIN_FEE_RATE = 2;
 /** Virtual size of the closing transaction (two P2WPKH outputs and the app-data output). */
 export const CLOSING_VBYTES = 190n;
 /** Virtual size of a sweep or penalty: one to_local input, one P2WPKH output. */

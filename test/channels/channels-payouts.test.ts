@@ -1,8 +1,8 @@
 // Where a channel pays this side on chain when the wallet room is on (issue 27 item 4), two anyads on one bcoin
 // regtest node (channels-setup.ts), the wallet room on as by default: the cooperative close pays the payout scripts
 // both anyads named at the open (BOLT 2's upfront_shutdown_script) and each wallet counts and lists its output as
-// received; a sweep after a unilateral close and a penalty after a breach pay the wallet address the channel took
-// once (kept across a restart) and land in the wallet too. The counterparty's payout script is an adversary's input:
+// received; a sweep after a unilateral close, the other side's sweep of its to_remote, and a penalty after a breach
+// pay the wallet address the channel took once (kept across a restart) and land in the wallet too. The counterparty's payout script is an adversary's input:
 // P2PKH, P2SH, bare and over-long scripts are refused at the open and at the accept by name; P2WSH and P2TR are
 // taken. A message without one (an earlier anyad's) and a record an earlier anyad wrote close to the payment keys.
 // With the wallet room off, channels-breach.test.ts has everything paying the payment key as before.
@@ -85,7 +85,7 @@ describe('state channels paying the wallet: closes, sweeps and penalties land in
     await landed(w.bob, closed.txid!, 30_000_000, before.bob);
   });
 
-  it('a unilateral close: the sweep after the delay pays the wallet address the channel took at its open (kept across a restart)', async () => {
+  it('a unilateral close: the sweep after the delay pays the wallet address the channel took at its open (kept across a restart); the other side sweeps its to_remote into its wallet', async () => {
     const id = await openChannel(20_000_000);
     const claimAddress = (await view(w.bob, id)).payout.claim!;
     assert.notEqual(claimAddress, await paymentAddress(w.bob, (await view(w.bob, id)).keys.payment));
@@ -93,16 +93,25 @@ describe('state channels paying the wallet: closes, sweeps and penalties land in
     await inMempool(forced.txid);
     await w.node.mine(1, w.alice.address);
     // Alice's balance is the commitment's to_remote: it pays her channel's payment key (the commitment both signed
-    // names that key), not her wallet; the room does not sweep it.
-    await waitState(w.alice, id, 'closed');
+    // names that key). Once the commitment confirms, her anyad sweeps it to the channel's claim address: her wallet.
     const alice = await view(w.alice, id);
     const aliceKey = await paymentAddress(w.alice, alice.keys.payment);
     assert.ok((await outputsOf(forced.txid)).some((o) => o.address === aliceKey && o.value === alice.to_opener_sat));
+    const aliceBefore = await confirmed(w.alice);
+    const remoteSweep = await until('the to_remote sweep', async () => (await view(w.alice, id)).claim_txid ?? undefined, 400);
+    await inMempool(remoteSweep);
+    await w.node.mine(1, w.alice.address);
+    await waitState(w.alice, id, 'closed');
+    const swept = await outputsOf(remoteSweep);
+    assert.equal(swept.length, 1);
+    assert.equal(swept[0]!.address, (await view(w.alice, id)).payout.claim);
+    assert.ok(swept[0]!.value > alice.to_opener_sat - 1000 && swept[0]!.value < alice.to_opener_sat, `${swept[0]!.value} sat swept`);
+    await landed(w.alice, remoteSweep, swept[0]!.value, aliceBefore);
     // A restart while Bob waits for his delay takes no new address.
     await restart('bob');
     assert.equal((await view(w.bob, id)).payout.claim, claimAddress);
     const before = await confirmed(w.bob);
-    await w.node.mine(DELAY - 1, w.alice.address);
+    await w.node.mine(DELAY - 2, w.alice.address);
     const sweep = await until('the sweep', async () => (await view(w.bob, id)).claim_txid ?? undefined, 400);
     await inMempool(sweep);
     await w.node.mine(1, w.alice.address);

@@ -1,12 +1,12 @@
 // Following the chain for our channels: at every block and at every transaction spending a funding output
 // (mempool included), what happened to each watched channel's funding output — confirmed (open), still unspent,
 // or spent by the cooperative close, a commitment of ours (swept after our delay), a commitment of theirs (current:
-// nothing to claim; revoked: the penalty), or by something that is none of them (the channel fails, loudly). The
+// our to_remote swept to the wallet; revoked: the penalty), or by something that is none of them (the channel fails, loudly). The
 // work is the room's own: its HSM calls name `anyad sc (<cause>)`, the cause the event that started the look.
 
 import * as bitcoin from 'bitcoinjs-lib';
 import type { ConfirmEvent, SpendEvent } from '../bitcoin/api.js';
-import { get, list, ourPoint, save, terms, type ChannelContext } from './context.js';
+import { contract, get, list, ourPoint, save, terms, type ChannelContext } from './context.js';
 import { fundingMismatch, fundingSeen, spenderOf, tipHeight, watchChannel, type Spender } from './chain-queries.js';
 import { perCommitmentPoint } from './keys.js';
 import { claim, delayedSign, revocationSign } from './penalties.js';
@@ -15,7 +15,7 @@ import { MAX_INDEX, SecretStore } from './shachain.js';
 import { openSecrets } from './secrets.js';
 import { releaseWalletCoins } from './wallet-funding.js';
 import { revivable, WATCHED } from './state.js';
-import { closingTx, commitmentNumberOf, p2wsh, toLocalOf } from './transactions.js';
+import { closingTx, commitmentNumberOf, p2wpkh, p2wsh, toLocalOf } from './transactions.js';
 import { other, toState, type ChannelRecord, type ChannelStateName } from './record.js';
 
 /** Blocks between two writes of a channel's scan mark (its funding output seen unspent up to there). */
@@ -221,8 +221,23 @@ async function settle(room: ChannelContext, rec: ChannelRecord, tx: bitcoin.Tran
         onChain !== undefined && onChain.number !== rec.current.number,
       );
     // Our balance is in its to_remote output, paid to our payment key at once (the commitment both signed names that
-    // key, not a wallet address): nothing to claim; the keystore holds it.
-    if (confs >= 1) await save(room, { ...rec, state: 'closed' }, rec.state);
+    // key, not a wallet address). Once confirmed it is swept to the claim script (a wallet address), so it lands in
+    // the wallet like a close; without a wallet the keystore keeps it (claim() then just closes).
+    if (confs < 1) return;
+    const remoteVout = tx.outs.findIndex((o) => Buffer.compare(Buffer.from(o.script), p2wpkh(rec.ours.payment_basepoint)) === 0);
+    if (remoteVout < 0) {
+      await save(room, { ...rec, state: 'closed' }, rec.state);
+      return;
+    }
+    const sweeping = rec;
+    await claim(room, rec, {
+      commitment: tx,
+      height: height!,
+      vout: remoteVout,
+      script: Buffer.from(rec.ours.payment_basepoint, 'hex'),
+      path: 'remote',
+      sign: (digest) => room.hsm.tweakedSign(sweeping.keys.payment, digest, {}, caller, contract(sweeping, 'sweep')),
+    });
     return;
   }
   const point = perCommitmentPoint(secret);

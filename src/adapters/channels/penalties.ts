@@ -14,7 +14,7 @@ import { sealJustice, type JusticeBlob } from './justice.js';
 import { perCommitmentPoint } from './keys.js';
 import { hex, other, SIGHASH_ALL, type ChannelRecord } from './record.js';
 import { claimScript, paysUs } from './payouts.js';
-import { commitmentTx, p2wpkh, p2wsh, sweepVbytes, toLocalOf, toLocalSpend, type ChannelState } from './transactions.js';
+import { commitmentTx, p2wpkh, p2wsh, sweepVbytes, toLocalOf, toLocalSpend, toRemoteSpend, type ChannelState } from './transactions.js';
 
 const N = secp256k1.Point.Fn.ORDER;
 const big = (b: Uint8Array): bigint => BigInt(`0x${hex(b)}`);
@@ -69,8 +69,10 @@ export interface ClaimTarget {
   /** The block the commitment is in (a penalty in the mempool: the next one). */
   height: number;
   vout: number;
+  /** The to_local witness script; for 'remote', our payment basepoint (the P2WPKH's key). */
   script: Buffer;
-  path: { sweep: number } | 'penalty';
+  /** A to_local after our delay, a revoked to_local, or our to_remote of their commitment (no delay). */
+  path: { sweep: number } | 'penalty' | 'remote';
   sign: (digest: Buffer) => Promise<Buffer>;
 }
 
@@ -104,11 +106,16 @@ export async function claim(room: ChannelContext, rec: ChannelRecord, target: Cl
   // Where it pays: taken once (and kept) before the first version is signed; every later one pays the same script.
   const { rec: withScript, payTo } = await claimScript(room, rec);
   rec = withScript;
+  if (path === 'remote' && payTo.equals(p2wpkh(rec.ours.payment_basepoint))) {
+    // No wallet to sweep to: the to_remote output already pays the claim script (the payment key).
+    await save(room, { ...rec, state: 'closed' }, rec.state);
+    return;
+  }
   const value = commitment.outs[vout]!.value;
   let fee = BigInt(rec.fee_rate_sat_vb) * sweepVbytes(payTo);
   if (prev) fee = kind === 'penalty' ? (BigInt(prev.fee_sat) * 3n) / 2n : BigInt(prev.fee_sat);
   if (fee > value / 2n) fee = value / 2n;
-  const spend = toLocalSpend(commitment, vout, script, payTo, fee, path);
+  const spend = path === 'remote' ? toRemoteSpend(commitment, vout, script, payTo, fee) : toLocalSpend(commitment, vout, script, payTo, fee, path);
   const sig = await sign(spend.digest);
   spend.tx.setWitness(0, spend.witness(Buffer.concat([sig, SIGHASH_ALL])));
   const txid = spend.tx.getId();

@@ -216,6 +216,28 @@ export function toLocalSpend(
 }
 
 /**
+ * The spend of our to_remote output of their commitment (a P2WPKH of our payment basepoint, BOLT 3 with a static
+ * remote key): no delay, so it signals replacement; BIP143's scriptCode of a P2WPKH is its P2PKH script.
+ */
+export function toRemoteSpend(
+  commitment: bitcoin.Transaction,
+  vout: number,
+  pubkey: Buffer,
+  payTo: Buffer,
+  fee: bigint,
+): { tx: bitcoin.Transaction; digest: Buffer; witness: (sig: Buffer) => Buffer[] } {
+  const value = commitment.outs[vout]!.value;
+  if (value - fee < DUST_LIMIT) throw new ChannelTxError(`the output of ${value} sat cannot pay a fee of ${fee} sat`);
+  const tx = new bitcoin.Transaction();
+  tx.version = 2;
+  tx.addInput(Buffer.from(commitment.getHash()), vout, 0xfffffffd);
+  tx.addOutput(payTo, value - fee);
+  const scriptCode = Buffer.from(bitcoin.payments.p2pkh({ pubkey }).output!);
+  const digest = Buffer.from(tx.hashForWitnessV0(0, scriptCode, value, bitcoin.Transaction.SIGHASH_ALL));
+  return { tx, digest, witness: (sig) => [sig, pubkey] };
+}
+
+/**
  * Why a counterparty's payout script is refused, or undefined when it is one BOLT 2's shutdown rules allow without
  * further options: P2WPKH (OP_0 and 20 bytes), P2WSH (OP_0 and 32 bytes) or P2TR (OP_1 and 32 bytes). The payment
  * basepoint's P2WPKH is one of them.

@@ -23,6 +23,9 @@ export class LineSplitter {
     if (start < chunk.length) {
       this.parts.push(start === 0 ? chunk : chunk.slice(start));
       this.size += chunk.length - start;
+      // A client dripping tiny writes would make one array entry (~10 bytes of heap) per character: fold the pieces
+      // into one string now and then, so the heap stays near the characters held (and the work stays linear).
+      if (this.parts.length > 64) this.parts = [this.parts.join('')];
     }
   }
 

@@ -3,7 +3,7 @@
 // anyad runs, `health` degraded while it is below minfreespace or a write has failed, ok again without a restart.
 
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rename, unlink } from 'node:fs/promises';
+import { mkdir, readdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { HealthCell, type Health, type Service } from '../core/service.js';
@@ -107,9 +107,16 @@ export async function openState(o: OpenStateOptions): Promise<Store> {
     if (damaged.length > 0) {
       problems.push(...describeDamaged(damaged));
       if (!o.accept) throw refuse(dir, problems);
-      // Accepted: a record that cannot be decoded is gone already; dropping it lets the rooms open on the rest.
+      // Accepted: a record that cannot be decoded is gone already; dropping it lets the rooms open on the rest. Its
+      // bytes are kept beside the state first (0600: a record may hold sealed secrets), for whoever must piece it back.
+      const kept = join(o.netdir, `state-dropped-${new Date().toISOString().replace(/[:.]/g, '-')}.jsonl`);
+      await writeFile(kept, damaged.map((d) => `${JSON.stringify({ room: d.room, key: d.key.toString('hex'), value: d.value.toString('hex') })}\n`).join(''), {
+        mode: 0o600,
+        flag: 'wx',
+      });
       await store.dropDamaged(damaged);
-      o.log.warn({ records: damaged.length }, '-acceptstate: dropped the records that cannot be decoded');
+      problems.push(`the records that could not be decoded were dropped; their bytes are kept in ${kept}`);
+      o.log.warn({ records: damaged.length, keys: damaged.slice(0, 50).map(keyName), kept }, '-acceptstate: dropped the records that cannot be decoded');
     }
     const check = checkState(store.stateFacts(), counted, record);
     problems.push(...check.problems);
@@ -133,12 +140,24 @@ export async function openState(o: OpenStateOptions): Promise<Store> {
   }
 }
 
+/** A record's key as text (keys name what they hold, e.g. a channel or contract id; never a secret). */
+function keyName(d: DamagedRecord): string {
+  const k = d.key.toString('latin1');
+  return /^[\x20-\x7e]*$/.test(k) ? k : `0x${d.key.toString('hex')}`;
+}
+
 function describeDamaged(damaged: readonly DamagedRecord[]): string[] {
-  const byRoom = new Map<string, number>();
-  for (const d of damaged) byRoom.set(d.room, (byRoom.get(d.room) ?? 0) + 1);
-  return [...byRoom].map(
-    ([room, n]) => `room '${room}': ${n} record${n === 1 ? '' : 's'} cannot be decoded (the table holding ${n === 1 ? 'it' : 'them'} is damaged)`,
-  );
+  const byRoom = new Map<string, DamagedRecord[]>();
+  for (const d of damaged) {
+    const list = byRoom.get(d.room) ?? [];
+    list.push(d);
+    byRoom.set(d.room, list);
+  }
+  return [...byRoom].map(([room, ds]) => {
+    const n = ds.length;
+    const names = ds.slice(0, 10).map(keyName).join(', ') + (n > 10 ? `, and ${n - 10} more` : '');
+    return `room '${room}': ${n} record${n === 1 ? '' : 's'} cannot be decoded (the table holding ${n === 1 ? 'it' : 'them'} is damaged): ${names}`;
+  });
 }
 
 /** After -restore replaced the state: take it as the state from now on, past every generation seen before. */

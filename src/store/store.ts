@@ -150,14 +150,14 @@ export class Store implements RoomStore {
     const damaged: DamagedRecord[] = [];
     let keys = 0;
     try {
-      const all = this.db.iterator({ keyEncoding: 'buffer', valueEncoding: 'utf8', fillCache: false } as never) as AsyncIterable<[Buffer, string]>;
+      const all = this.db.iterator({ keyEncoding: 'buffer', valueEncoding: 'buffer', fillCache: false } as never) as AsyncIterable<[Buffer, Buffer]>;
       for await (const [key, value] of all) {
         keys++;
         const k = key.toString('latin1');
         const end = k.startsWith('!') ? k.indexOf('!', 1) : -1;
         const room = end > 0 ? k.slice(1, end) : '(outside any room)';
-        if (!parses(value)) {
-          damaged.push({ room, key });
+        if (!parses(value.toString('utf8'))) {
+          damaged.push({ room, key, value });
           continue;
         }
         if (room === META) continue;
@@ -456,10 +456,11 @@ export class Store implements RoomStore {
   }
 }
 
-/** A record whose value LevelDB returned but which does not decode: its room and its raw key. */
+/** A record whose value LevelDB returned but which does not decode: its room, its raw key and value. */
 export interface DamagedRecord {
   room: string;
   key: Buffer;
+  value: Buffer;
 }
 
 const STATE_ID = /^[0-9a-f]{32}$/;

@@ -44,7 +44,7 @@ export interface EventLogSettings {
 export class EventLog {
   /** The last seq handed out (its step may not be durable yet). */
   private last = 0;
-  /** The oldest seq not yet deleted by a step built so far. */
+  /** The oldest seq not yet deleted by a durable step. */
   private oldest = 1;
   /** Every event up to here is durable (or its step was given up): what is published and listed. */
   private watermark = 0;
@@ -78,13 +78,15 @@ export class EventLog {
     ops.push({ type: 'put', sublevel: db, key: 'm:seq', value: this.last });
     // From the oldest still kept, so a log made smaller by the config shrinks from its next step on (by at most
     // PRUNE_PER_STEP a step: one block's batch stays small; what is listed is what is still in LevelDB).
+    // `oldest` moves only when a step's deletions are durable: a step that never lands leaves its deletions to the
+    // next one, so the log never holds an older event above a deleted one (which would hide the gap from list()).
     const floor = Math.min(this.last - keep + 1, this.oldest + PRUNE_PER_STEP);
     for (let q = this.oldest; q < floor; q++) ops.push({ type: 'del', sublevel: db, key: keyOf(q) });
-    this.oldest = Math.max(this.oldest, floor);
     const step: Step = { to: this.last, events, durable: false, builtAt: Date.now() };
     this.steps.push(step);
     return () => {
       step.durable = true;
+      this.oldest = Math.max(this.oldest, floor);
       // A step given up as lost that landed after all: its events are in the log; late on the bus, but not lost.
       if (!this.steps.includes(step)) events.forEach((e) => this.s.publish(e));
       else this.release();

@@ -180,6 +180,9 @@ export async function reserveOutpoints(svc: WalletService, req: { outpoints: str
       const r = svc.reservations.of(o, now);
       if (r && r.holder !== req.holder)
         throw rpcError('Conflict', `coin ${o} is promised to ${r.holder} until ${new Date(r.expires_at).toISOString()}`, { outpoint: o, holder: r.holder });
+      // The caller saw it unspent before taking this lock; a wallet send may have spent it since.
+      const spender = svc.ledger.pendingSpenderOf(o);
+      if (spender) throw rpcError('Conflict', `coin ${o} is spent by the wallet's transaction ${spender}`, { outpoint: o, txid: spender });
     }
     const ops: BatchOp[] = [];
     svc.reservations.take(outpoints, req.holder, req.reserve_sec * 1000, ops, now);

@@ -98,6 +98,11 @@ export class Ledger {
       }
   }
 
+  /** The unconfirmed wallet transaction spending this outpoint, if one does. */
+  pendingSpenderOf(outpoint: string): string | undefined {
+    return this.pendingInputs.get(outpoint);
+  }
+
   private put(ops: BatchOp[], key: string, value: unknown): void {
     ops.push({ type: 'put', sublevel: this.db, key, value });
   }

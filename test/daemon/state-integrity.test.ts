@@ -172,11 +172,24 @@ describe('state integrity at start', () => {
     assert.ok(victim, 'a record of the last key was found');
     const r = await refusedStart(dir);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /room 'hsm': 1 record cannot be decoded/);
+    assert.match(r.stderr, /room 'hsm': 1 record cannot be decoded \(the table holding it is damaged\): !hsm!/);
+    assert.ok(r.stderr.includes(`!hsm!${victim}`), 'the damaged record is named by its key');
     assert.match(r.stderr, /-restore=<file>.*-acceptstate/s);
     const d = await startDaemon(dir, { ...OPTS, args: ['-acceptstate'] });
-    await d.waitForLog((l) => l.msg === '-acceptstate: dropped the records that cannot be decoded');
+    const line = await d.waitForLog((l) => l.msg === '-acceptstate: dropped the records that cannot be decoded');
     await stop(d);
+    // Its bytes are kept beside the state, readable by anyad's user only.
+    const kept = String(line.kept);
+    assert.equal((await stat(kept)).mode & 0o777, 0o600);
+    const saved = (await readFile(kept, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { room: string; key: string; value: string });
+    assert.deepEqual(
+      saved.map((x) => [x.room, Buffer.from(x.key, 'hex').toString()]),
+      [['hsm', `!hsm!${victim}`]],
+    );
+    assert.ok(Buffer.from(saved[0]!.value, 'hex').includes(0), 'the damaged bytes as they were');
     await stop(await startDaemon(dir, OPTS));
   });
 

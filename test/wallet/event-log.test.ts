@@ -114,4 +114,18 @@ describe('wallet event log: seq order, lost steps, reopen, pruning', () => {
     assert.equal(kept, 3, 'the older events are deleted from LevelDB');
     log.close();
   });
+
+  it('a pruning step that never lands leaves its deletions to the next: a since before a deleted event is refused, never skipped', async () => {
+    const log = await open(3, 100); // holds 9, 10, 11
+    const lost = step(log, ['f1']); // seq 12: would delete 9; never written
+    const g = step(log, ['g1']); // seq 13: deletes 9 and 10 (9 again, as its deletion never landed)
+    await store.batch(g.ops);
+    g.after();
+    void lost;
+    await until('the lost step given up', async () => ((await log.list(undefined, 10)).last_seq === 13 ? true : undefined));
+    // Event 10 is gone: a client at 9 must hear so, rather than get 11, 13 as if nothing were missing.
+    await assert.rejects(log.list(9, 10), /events after seq 9 are no longer kept: the oldest kept is 11/);
+    assert.deepEqual((await seqs(log, 10)).seqs, [11, 13]);
+    log.close();
+  });
 });

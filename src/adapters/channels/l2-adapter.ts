@@ -8,7 +8,7 @@ import { Type } from '@sinclair/typebox';
 import { rpcError } from '../../core/errors.js';
 import { operationCapabilities, recordViews, type Layer2Adapter, type OperationRecord } from '../layer2/api.js';
 import * as D from './declarations.js';
-import { COMMITMENT_VBYTES } from './transactions.js';
+import { COMMITMENT_VBYTES, MIN_FEE_RATE } from './transactions.js';
 import type { ChannelRecord } from './record.js';
 import type { ChannelService } from './service.js';
 
@@ -51,7 +51,7 @@ export function channelsL2Adapter(svc: ChannelService): Layer2Adapter {
     backend: 'anyad',
     topics: ['sc.channel', 'sc.tower'],
     operations: OPERATIONS,
-    estimates: { open: Type.Object({ fee_rate_sat_vb: Type.Integer({ minimum: 1, maximum: 10_000, default: 2 }) }) },
+    estimates: { open: Type.Object({ fee_rate_sat_vb: Type.Integer({ minimum: MIN_FEE_RATE, maximum: 10_000, default: 2 }) }) },
     capabilities: () => [...operationCapabilities('channel', OPERATIONS), 'events.channel', 'tower'],
     open: async () => undefined,
     close: async () => undefined,

@@ -82,6 +82,9 @@ async function firstPoints(room: ChannelContext, rec: ChannelRecord, caller: str
 }
 
 export async function openChannel(room: ChannelContext, p: OpenParams, caller: string): Promise<{ id: string; message: string }> {
+  // Checked here too (not only by the sc.open schema): l2.submit and other callers reach this function.
+  if (!Number.isInteger(p.fee_rate_sat_vb) || p.fee_rate_sat_vb < MIN_FEE_RATE)
+    throw rpcError('InvalidParams', `fee_rate_sat_vb ${p.fee_rate_sat_vb} is under ${MIN_FEE_RATE}: the commitments could never be broadcast`);
   const capacity = BigInt(p.capacity_sat);
   const fee = BigInt(p.fee_rate_sat_vb) * COMMITMENT_VBYTES;
   const push = BigInt(p.push_sat);

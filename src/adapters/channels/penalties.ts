@@ -14,7 +14,7 @@ import { sealJustice, type JusticeBlob } from './justice.js';
 import { perCommitmentPoint } from './keys.js';
 import { hex, other, SIGHASH_ALL, type ChannelRecord } from './record.js';
 import { claimScript, paysUs } from './payouts.js';
-import { commitmentTx, p2wpkh, p2wsh, sweepVbytes, toLocalOf, toLocalSpend, toRemoteSpend, type ChannelState } from './transactions.js';
+import { commitmentTx, DUST_LIMIT, p2wpkh, p2wsh, sweepVbytes, toLocalOf, toLocalSpend, toRemoteSpend, type ChannelState } from './transactions.js';
 
 const N = secp256k1.Point.Fn.ORDER;
 const big = (b: Uint8Array): bigint => BigInt(`0x${hex(b)}`);
@@ -115,6 +115,12 @@ export async function claim(room: ChannelContext, rec: ChannelRecord, target: Cl
   let fee = BigInt(rec.fee_rate_sat_vb) * sweepVbytes(payTo);
   if (prev) fee = kind === 'penalty' ? (BigInt(prev.fee_sat) * 3n) / 2n : BigInt(prev.fee_sat);
   if (fee > value / 2n) fee = value / 2n;
+  if (path === 'remote' && value - fee < DUST_LIMIT) {
+    // Too small to sweep at this fee: the coin stays with the keystore (its payment key), as without a wallet.
+    room.log.info({ id: rec.id, value_sat: Number(value), fee_sat: Number(fee) }, 'our to_remote is too small to sweep; the keystore keeps it');
+    await save(room, { ...rec, state: 'closed' }, rec.state);
+    return;
+  }
   const spend = path === 'remote' ? toRemoteSpend(commitment, vout, script, payTo, fee) : toLocalSpend(commitment, vout, script, payTo, fee, path);
   const sig = await sign(spend.digest);
   spend.tx.setWitness(0, spend.witness(Buffer.concat([sig, SIGHASH_ALL])));

@@ -4,8 +4,8 @@
 // funding PSBT (bip32Derivation), and the funding's change goes to the wallet's change address. The coins are
 // given back when the channel is cancelled or its open fails before it is saved. Coins the caller hand-picked
 // (utxos) are promised to the same holder when the wallet room is on, so a wallet spend or a DLC never takes them,
-// and are given back on the same paths; a foreign coin's spend is never seen by the wallet, so once the channel is
-// funded its promise ends at its expiry.
+// and are given back on the same paths; a foreign coin's spend is never seen by the wallet, so its promise ends when
+// the funding confirms (following.ts), or at its expiry for a channel that never gets there.
 
 import type * as bitcoin from 'bitcoinjs-lib';
 import { rpcError } from '../../core/errors.js';

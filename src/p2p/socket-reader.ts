@@ -40,15 +40,16 @@ export class SocketReader {
     });
   }
 
-  /** Fails the pending and every later read with `reason` (timeout, close, protocol error). */
-  fail(reason: string): void {
-    if (this.failure !== undefined) return;
+  /** Fails the pending and every later read with `reason` (timeout, close, protocol error); returns the full reason. */
+  fail(reason: string): string {
+    if (this.failure !== undefined) return this.failure;
     const p = this.pending;
     this.pending = undefined;
     // A read cut short says where: "closed during act two (20 of 50 bytes received)" tells a truncated act apart.
     this.failure =
       p && this.buffered > 0 ? `${reason} during ${p.what} (${this.buffered} of ${p.n} bytes received)` : p ? `${reason} while waiting for ${p.what}` : reason;
     p?.reject(new Error(this.failure));
+    return this.failure;
   }
 
   private serve(): void {

@@ -124,14 +124,25 @@ export class PeerTransport extends EventEmitter {
   }
 }
 
-/** Runs `steps` under one deadline for the whole handshake; on failure the socket is destroyed. */
+/**
+ * Runs `steps` under one deadline for the whole handshake, including the static key's ECDH (an HSM that hangs must
+ * not hold the connection slot forever). On failure or timeout the socket is destroyed.
+ */
 async function handshake<T>(socket: net.Socket, o: TransportOptions, role: string, steps: (reader: SocketReader) => Promise<T>): Promise<T> {
   const reader = new SocketReader(socket);
-  const timer = setTimeout(() => reader.fail(`BOLT 8 handshake (${role}) timed out after ${o.handshakeTimeoutMs} ms`), o.handshakeTimeoutMs);
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      // The reason names the act being read, if one is; the deadline also covers a step waiting on the ECDH.
+      reject(new Error(reader.fail(`BOLT 8 handshake (${role}) timed out after ${o.handshakeTimeoutMs} ms`)));
+    }, o.handshakeTimeoutMs);
+  });
+  const work = steps(reader);
   try {
-    return await steps(reader);
+    return await Promise.race([work, deadline]);
   } catch (e) {
     socket.destroy();
+    work.catch(() => undefined); // a step finishing after the deadline is discarded
     throw e;
   } finally {
     clearTimeout(timer);

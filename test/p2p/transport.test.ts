@@ -119,4 +119,15 @@ describe('PeerTransport over TCP', () => {
     assert.match(reason, /MAC of the message body does not verify/);
     p.close();
   });
+
+  it('a static key whose ECDH never answers (a hung HSM) is cut off by the handshake deadline', async () => {
+    const p = await socketPair();
+    const hung = { publicKey: bob.publicKey, ecdh: () => new Promise<Uint8Array>(() => undefined) };
+    const inbound = acceptInbound(p.server, hung, { handshakeTimeoutMs: 200 });
+    const outbound = connectOutbound(p.client, alice, bob.publicKey, { handshakeTimeoutMs: 2000 });
+    await assert.rejects(inbound, /BOLT 8 handshake \(responder\) timed out after 200 ms$/);
+    assert.ok(p.server.destroyed);
+    await assert.rejects(outbound, /closed the connection while waiting for act two/);
+    p.close();
+  });
 });

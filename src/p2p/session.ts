@@ -49,7 +49,7 @@ interface PendingPing {
 
 /**
  * A peer after the init exchange. Events: 'message' (type, payload) for types the owner knows; 'warning' (text)
- * for a peer's warning; 'close' (reason) once.
+ * for a peer's warning; 'channelError' (channelId, text) for an error about one channel; 'close' (reason) once.
  */
 export class PeerSession extends EventEmitter {
   /** The peer's globalfeatures OR features (BOLT 1 combines them). */
@@ -130,10 +130,15 @@ export class PeerSession extends EventEmitter {
         case MSG_WARNING:
           this.emit('warning', describeErrorData(decodeError(payload).data));
           return;
-        case MSG_ERROR:
-          // Our peers and we have no channels on this link: an error means the peer gave up on the connection.
-          this.close(`the peer sent error: ${describeErrorData(decodeError(payload).data)}`);
+        case MSG_ERROR: {
+          const e = decodeError(payload);
+          const text = describeErrorData(e.data);
+          // All-zero channel_id: the peer failed everything with us, so the connection is over. Otherwise the
+          // owner of that channel (if any: BOLT 1 says ignore it when none) decides.
+          if (e.channelId.every((b) => b === 0)) this.close(`the peer sent error: ${text}`);
+          else this.emit('channelError', e.channelId, text);
           return;
+        }
         case MSG_INIT:
           this.close('the peer sent init twice');
           return;

@@ -7,7 +7,7 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { localStaticKey } from '../../src/p2p/noise.js';
 import { type PeerSession, type SessionOptions, startSession } from '../../src/p2p/session.js';
 import { acceptInbound, connectOutbound, type PeerTransport } from '../../src/p2p/transport.js';
-import { MSG_INIT, buildFeatures, encodeInit, featureBits } from '../../src/p2p/wire.js';
+import { MSG_ERROR, MSG_INIT, MSG_WARNING, buildFeatures, encodeError, encodeInit, featureBits } from '../../src/p2p/wire.js';
 import { socketPair } from './pair.js';
 
 const alice = localStaticKey(secp256k1.utils.randomSecretKey());
@@ -124,5 +124,30 @@ describe('BOLT 1 session over TCP', () => {
     const [reason] = (await once(a, 'close')) as [string];
     assert.match(reason, /no pong within 150 ms/);
     t.close();
+  });
+
+  it('warning and a channel error are reported; an error for all channels closes the connection', async () => {
+    const { a, b, close } = await sessions();
+    const warned = once(b, 'warning');
+    await a.send(MSG_WARNING, encodeError({ channelId: new Uint8Array(32), data: Buffer.from('slow down') }));
+    assert.deepEqual(await warned, ['slow down']);
+    const chanErr = once(b, 'channelError');
+    await a.send(MSG_ERROR, encodeError({ channelId: new Uint8Array(32).fill(9), data: Uint8Array.of(0, 1) }));
+    const [id, text] = (await chanErr) as [Uint8Array, string];
+    assert.equal(id[0], 9);
+    assert.equal(text, '0x0001'); // not printable ASCII: shown as hex, never verbatim
+    const closed = once(b, 'close');
+    await a.send(MSG_ERROR, encodeError({ channelId: new Uint8Array(32), data: Buffer.from('bye') }));
+    assert.deepEqual(await closed, ['the peer sent error: bye']);
+    close();
+  });
+
+  it('a malformed known message closes the connection naming the field', async () => {
+    const { a, b, close } = await sessions();
+    const closed = once(b, 'close');
+    await a.transport.send(18, Uint8Array.of(0)); // a ping of one byte
+    const [reason] = (await closed) as [string];
+    assert.match(reason, /malformed message type 18: ping num_pong_bytes: needs 2 bytes, 1 left/);
+    close();
   });
 });

@@ -1,6 +1,6 @@
 // The BOLT 8 transport over a TCP socket: runs the Noise XK handshake (noise.ts holds the pure state machine), then
 // frames, encrypts and decrypts Lightning messages. This file is only the socket glue; the room owns the listener,
-// the node key and the peers' lifecycle, and session.ts adds BOLT 1's init, ping/pong and odd/even rule on top.
+// the node key and the peers' lifecycle, and wire-session.ts adds BOLT 1's init, ping/pong and odd/even rule on top.
 import { EventEmitter } from 'node:events';
 import type net from 'node:net';
 import {

@@ -1,5 +1,5 @@
 // BOLT 1's message codecs: BigSize, TLV streams, and the setup and control messages (init, error, warning, ping,
-// pong). Pure functions over bytes; session.ts runs them on a connection. Every refusal says what is wrong, since
+// pong). Pure functions over bytes; wire-session.ts runs them on a connection. Every refusal says what is wrong, since
 // a refusal here is the reason a peer is disconnected and logged.
 
 export const MSG_WARNING = 1;

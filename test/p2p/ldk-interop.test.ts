@@ -7,7 +7,7 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { localStaticKey } from '../../src/p2p/noise.js';
-import { type PeerSession, startSession } from '../../src/p2p/session.js';
+import { type WireSession, startWireSession } from '../../src/p2p/wire-session.js';
 import { acceptInbound, connectOutbound, type PeerTransport } from '../../src/p2p/transport.js';
 import { MSG_INIT, MSG_PING, encodeInit, featureBits } from '../../src/p2p/wire.js';
 import { LdkPeer } from '../peers/ldk-peer.js';
@@ -36,7 +36,7 @@ describe('interop with LDK PeerManager', () => {
   });
   after(() => peer?.stop());
 
-  async function checkSession(s: PeerSession): Promise<void> {
+  async function checkSession(s: WireSession): Promise<void> {
     assert.deepEqual(Buffer.from(s.remotePublicKey), Buffer.from(peer.nodeId));
     await until(() => peer.peers().includes(ourHex), 'LDK to list us after our init');
     const rtt = await s.ping(16, 5000);
@@ -48,7 +48,7 @@ describe('interop with LDK PeerManager', () => {
     const sock = net.connect(port, '127.0.0.1');
     await once(sock, 'connect');
     const t = await connectOutbound(sock, ours, peer.nodeId, { handshakeTimeoutMs: 5000 });
-    const s = await startSession(t, SESSION);
+    const s = await startWireSession(t, SESSION);
     await checkSession(s);
     s.close('test done');
     await until(() => !peer.peers().includes(ourHex), 'LDK to drop us');
@@ -63,7 +63,7 @@ describe('interop with LDK PeerManager', () => {
     const [sock] = await accepted;
     server.close();
     const t = await acceptInbound(sock, ours, { handshakeTimeoutMs: 5000 });
-    const s = await startSession(t, SESSION);
+    const s = await startWireSession(t, SESSION);
     await checkSession(s);
     // LDK's own keepalive: its timer pings, our session answers, and LDK keeps us (it drops a peer that does not
     // answer within these ticks: the next test is the control).
@@ -107,9 +107,9 @@ describe('interop with LDK PeerManager', () => {
   });
 
   it('odd/even with LDK: an unknown odd type is ignored by LDK, an unknown even type makes LDK disconnect', async () => {
-    const s = await startSession(await dialLdk(), SESSION);
+    const s = await startWireSession(await dialLdk(), SESSION);
     await until(() => peer.peers().includes(ourHex), 'LDK to list us');
-    // We know no feature bit, so every bit LDK set must be odd (optional), or startSession would have refused.
+    // We know no feature bit, so every bit LDK set must be odd (optional), or startWireSession would have refused.
     assert.ok(featureBits(s.remoteFeatures).every((b) => b % 2 === 1));
     await s.send(32769, Buffer.from('odd: ignored'));
     assert.ok((await s.ping(0, 5000)) >= 0, 'still connected after an unknown odd type');

@@ -1,6 +1,6 @@
 // BOLT 1 on an established transport: `init` first (nothing else is sent or accepted before it), the feature and
 // message-type odd/even rules, pings answered, and a keepalive that closes a peer which stops answering. The room
-// gets a PeerSession and sees only the messages it declared it knows.
+// gets a WireSession and sees only the messages it declared it knows.
 import { EventEmitter } from 'node:events';
 import type { PeerTransport } from './transport.js';
 import {
@@ -23,7 +23,7 @@ import {
   unknownRequiredFeatures,
 } from './wire.js';
 
-export interface SessionOptions {
+export interface WireSessionOptions {
   /** Our init (features, networks, and remote_addr when we accepted the connection). */
   init: InitMessage;
   /** The peer's init must arrive within this time after the handshake. */
@@ -51,7 +51,7 @@ interface PendingPing {
  * A peer after the init exchange. Events: 'message' (type, payload) for types the owner knows; 'warning' (text)
  * for a peer's warning; 'channelError' (channelId, text) for an error about one channel; 'close' (reason) once.
  */
-export class PeerSession extends EventEmitter {
+export class WireSession extends EventEmitter {
   /** The peer's globalfeatures OR features (BOLT 1 combines them). */
   readonly remoteFeatures: Uint8Array;
   private readonly pings: PendingPing[] = [];
@@ -61,7 +61,7 @@ export class PeerSession extends EventEmitter {
   constructor(
     readonly transport: PeerTransport,
     readonly remoteInit: InitMessage,
-    private readonly o: SessionOptions,
+    private readonly o: WireSessionOptions,
   ) {
     super();
     this.remoteFeatures = orFeatures(remoteInit.globalfeatures, remoteInit.features);
@@ -165,7 +165,7 @@ export class PeerSession extends EventEmitter {
 }
 
 /** Why a peer's init is unacceptable, or undefined. */
-function refuseInit(init: InitMessage, o: SessionOptions): string | undefined {
+function refuseInit(init: InitMessage, o: WireSessionOptions): string | undefined {
   const unknown = unknownRequiredFeatures(orFeatures(init.globalfeatures, init.features), o.knownFeature ?? (() => false));
   if (unknown.length > 0) return `the peer requires feature bits we do not know: ${unknown.join(', ')}`;
   if (o.chainHash && init.networks && !init.networks.some((c) => Buffer.from(c).equals(Buffer.from(o.chainHash!)))) {
@@ -178,7 +178,7 @@ function refuseInit(init: InitMessage, o: SessionOptions): string | undefined {
  * Sends our init and waits for the peer's, which must be its first message. Resolves with the session; on a
  * refusal the transport is closed with the reason, and the promise rejects with it.
  */
-export function startSession(t: PeerTransport, o: SessionOptions): Promise<PeerSession> {
+export function startWireSession(t: PeerTransport, o: WireSessionOptions): Promise<WireSession> {
   return new Promise((resolve, reject) => {
     const done = (err?: string, init?: InitMessage): void => {
       clearTimeout(timer);
@@ -187,7 +187,7 @@ export function startSession(t: PeerTransport, o: SessionOptions): Promise<PeerS
       if (err !== undefined) {
         t.close(err);
         reject(new Error(err));
-      } else resolve(new PeerSession(t, init!, o));
+      } else resolve(new WireSession(t, init!, o));
     };
     const first = (type: number, payload: Buffer): void => {
       if (type !== MSG_INIT) return done(`expected init as the first message, got type ${type}`);

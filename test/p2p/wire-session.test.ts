@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { describe, it } from 'node:test';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { localStaticKey } from '../../src/p2p/noise.js';
-import { type PeerSession, type SessionOptions, startSession } from '../../src/p2p/session.js';
+import { type WireSession, type WireSessionOptions, startWireSession } from '../../src/p2p/wire-session.js';
 import { acceptInbound, connectOutbound, type PeerTransport } from '../../src/p2p/transport.js';
 import { MSG_ERROR, MSG_INIT, MSG_WARNING, buildFeatures, encodeError, encodeInit, featureBits } from '../../src/p2p/wire.js';
 import { socketPair } from './pair.js';
@@ -15,7 +15,7 @@ const bob = localStaticKey(secp256k1.utils.randomSecretKey());
 const REGTEST = Buffer.from('06226e46111a0b59caaf126043eb5bbf28c34f3a5e332a1fc7b2b73cf188910f', 'hex');
 const DLC_OFFER = 42778; // an even custom type our side declares it knows
 
-function options(extra: Partial<SessionOptions> = {}): SessionOptions {
+function options(extra: Partial<WireSessionOptions> = {}): WireSessionOptions {
   return {
     init: { globalfeatures: new Uint8Array(0), features: buildFeatures([1]), networks: [REGTEST] },
     initTimeoutMs: 1000,
@@ -32,9 +32,9 @@ async function transports(): Promise<{ a: PeerTransport; b: PeerTransport; close
   return { a, b, close: () => p.close() };
 }
 
-async function sessions(oa = options(), ob = options()): Promise<{ a: PeerSession; b: PeerSession; close(): void }> {
+async function sessions(oa = options(), ob = options()): Promise<{ a: WireSession; b: WireSession; close(): void }> {
   const t = await transports();
-  const [a, b] = await Promise.all([startSession(t.a, oa), startSession(t.b, ob)]);
+  const [a, b] = await Promise.all([startWireSession(t.a, oa), startWireSession(t.b, ob)]);
   return { a, b, close: t.close };
 }
 
@@ -78,8 +78,8 @@ describe('BOLT 1 session over TCP', () => {
   it('a peer requiring a feature bit we do not know is refused', async () => {
     const t = await transports();
     const [ra, rb] = await Promise.allSettled([
-      startSession(t.a, options({ init: { globalfeatures: new Uint8Array(0), features: buildFeatures([1, 100]) } })),
-      startSession(t.b, options()),
+      startWireSession(t.a, options({ init: { globalfeatures: new Uint8Array(0), features: buildFeatures([1, 100]) } })),
+      startWireSession(t.b, options()),
     ]);
     assert.equal(rb.status, 'rejected');
     assert.match(String(rb.reason), /requires feature bits we do not know: 100/);
@@ -92,8 +92,8 @@ describe('BOLT 1 session over TCP', () => {
     const t = await transports();
     const other = new Uint8Array(32).fill(1);
     const [, rb] = await Promise.allSettled([
-      startSession(t.a, options({ init: { globalfeatures: new Uint8Array(0), features: new Uint8Array(0), networks: [other] } })),
-      startSession(t.b, options()),
+      startWireSession(t.a, options({ init: { globalfeatures: new Uint8Array(0), features: new Uint8Array(0), networks: [other] } })),
+      startWireSession(t.b, options()),
     ]);
     assert.equal(rb.status, 'rejected');
     assert.match(String(rb.reason), /networks do not include our chain/);
@@ -102,7 +102,7 @@ describe('BOLT 1 session over TCP', () => {
 
   it('a first message other than init closes the connection', async () => {
     const t = await transports();
-    const session = startSession(t.b, options());
+    const session = startWireSession(t.b, options());
     await t.a.send(DLC_OFFER, Buffer.from('too early'));
     await assert.rejects(session, /expected init as the first message, got type 42778/);
     t.close();
@@ -111,7 +111,7 @@ describe('BOLT 1 session over TCP', () => {
   it('no init within the timeout closes the connection', async () => {
     const t = await transports();
     t.a.on('message', () => undefined); // reads, sends nothing
-    await assert.rejects(startSession(t.b, options({ initTimeoutMs: 150 })), /no init from the peer within 150 ms/);
+    await assert.rejects(startWireSession(t.b, options({ initTimeoutMs: 150 })), /no init from the peer within 150 ms/);
     t.close();
   });
 
@@ -120,7 +120,7 @@ describe('BOLT 1 session over TCP', () => {
     // b speaks init but never answers a ping.
     t.b.on('message', () => undefined);
     await t.b.send(MSG_INIT, encodeInit(options().init));
-    const a = await startSession(t.a, options({ pingIntervalMs: 50, pingTimeoutMs: 150 }));
+    const a = await startWireSession(t.a, options({ pingIntervalMs: 50, pingTimeoutMs: 150 }));
     const [reason] = (await once(a, 'close')) as [string];
     assert.match(reason, /no pong within 150 ms/);
     t.close();

@@ -64,6 +64,8 @@ export class PeerTransport extends EventEmitter {
     this.maxQueued = maxQueuedBytes;
     socket.on('error', (e: Error) => this.close(`socket error: ${e.message}`));
     socket.on('close', () => this.close('the peer closed the connection'));
+    // A peer that hung up right after act three did so before these listeners: report it all the same.
+    if (socket.destroyed) setImmediate(() => this.close('the peer closed the connection'));
     this.on('newListener', (event: string) => {
       if (event === 'message' && !this.reading) {
         this.reading = true;

@@ -50,6 +50,10 @@ export const p2pRoom: Room = {
       log,
     });
     const api: P2pApi = service.api();
-    return { service, methods: p2pMethods(service), api };
+    const info = (): Record<string, unknown> => {
+      const i = service.info();
+      return { node_id: i.pubkey, listening: i.listening, peers: i.peers };
+    };
+    return { service, methods: p2pMethods(service), api, info };
   },
 };

@@ -95,6 +95,12 @@ describe('p2p room: two anyads', () => {
     assert.equal(ia.health.state, 'ok');
   });
 
+  it('getinfo shows the node key under rooms.p2p', async () => {
+    const g = await call<{ rooms: Record<string, { node_id: string; listening: { port: number } }> }>(ca, 'getinfo');
+    assert.equal(g.rooms.p2p!.node_id, ia.pubkey);
+    assert.equal(g.rooms.p2p!.listening.port, ia.listening!.port);
+  });
+
   it('bad params are refused by name', async () => {
     const port = ib.listening!.port;
     await refusedWith(ca, 'peer.connect', { address: `${ib.pubkey}127.0.0.1:${port}` }, -32602, /no '@'/);
@@ -124,7 +130,7 @@ describe('p2p room: two anyads', () => {
     assert.equal(p.direction, 'outbound');
     const e = await nextEvent(events, 'peer.connected', (d) => d.pubkey === ib.pubkey);
     assert.equal(e.direction, 'outbound');
-    const onB = await until('A in B\'s peer.list', async () => (await call<Peer[]>(cb, 'peer.list')).find((x) => x.pubkey === ia.pubkey && x.connected));
+    const onB = await until("A in B's peer.list", async () => (await call<Peer[]>(cb, 'peer.list')).find((x) => x.pubkey === ia.pubkey && x.connected));
     assert.equal(onB.direction, 'inbound');
     assert.equal(onB.persistent, false);
     const onA = await call<Peer[]>(ca, 'peer.list');
@@ -148,7 +154,7 @@ describe('p2p room: two anyads', () => {
     b = await startDaemon(b.datadir, { args: bArgs });
     cb = await unixChannel(b.socket);
     await nextEvent(events, 'peer.connected', (d) => d.pubkey === ib.pubkey, 30_000);
-    const onB = await until('A in B\'s peer.list', async () => (await call<Peer[]>(cb, 'peer.list')).find((x) => x.pubkey === ia.pubkey && x.connected));
+    const onB = await until("A in B's peer.list", async () => (await call<Peer[]>(cb, 'peer.list')).find((x) => x.pubkey === ia.pubkey && x.connected));
     assert.equal(onB.connected, true);
     assert.equal((await call<Info>(cb, 'peer.getinfo')).pubkey, ib.pubkey, 'the same node key after a restart (from the seed)');
   });
@@ -158,7 +164,7 @@ describe('p2p room: two anyads', () => {
     assert.deepEqual(r, { pubkey: ib.pubkey, was_connected: true, was_persistent: true });
     const e = await nextEvent(events, 'peer.disconnected', (d) => d.pubkey === ib.pubkey);
     assert.equal(e.reason, 'peer.disconnect');
-    await until('A gone from B\'s peer.list', async () => ((await call<Peer[]>(cb, 'peer.list')).length === 0 ? true : undefined));
+    await until("A gone from B's peer.list", async () => ((await call<Peer[]>(cb, 'peer.list')).length === 0 ? true : undefined));
     await new Promise((r) => setTimeout(r, 2500));
     assert.deepEqual(await call<Peer[]>(ca, 'peer.list'), [], 'not reconnected');
   });
@@ -189,7 +195,7 @@ describe('p2p room: two anyads', () => {
 });
 
 describe('p2p room: the node key and a locked keystore', () => {
-  it('waits for the keystore, then has the key m/1017\'/1\'/6\'/0/0 of its seed', async () => {
+  it("waits for the keystore, then has the key m/1017'/1'/6'/0/0 of its seed", async () => {
     const dir = await tempDir();
     try {
       const d = await startDaemon(join(dir.path, 'c'), { args: BASE });
@@ -201,7 +207,13 @@ describe('p2p room: the node key and a locked keystore', () => {
       assert.match(before.health.detail, /waiting for the HSM's node key: .*locked/);
       const health = await call<{ services: Record<string, { state: string; detail: string }> }>(ch, 'health');
       assert.match(health.services.p2p!.detail, /locked/);
-      await refusedWith(ch, 'peer.connect', { address: `${Buffer.from(secp256k1.getPublicKey(secp256k1.utils.randomSecretKey(), true)).toString('hex')}@127.0.0.1:9` }, -32010, /no node key yet/);
+      await refusedWith(
+        ch,
+        'peer.connect',
+        { address: `${Buffer.from(secp256k1.getPublicKey(secp256k1.utils.randomSecretKey(), true)).toString('hex')}@127.0.0.1:9` },
+        -32010,
+        /no node key yet/,
+      );
       const mnemonic = 'abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about';
       await call(ch, 'hsm.restorekeystore', { mnemonic, passphrase: 'a passphrase for tests' });
       const after = await until('the node key after the restore', async () => {

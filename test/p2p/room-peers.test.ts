@@ -16,6 +16,29 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { startDaemon, tempDir, type RunningDaemon } from '../helpers/daemon.js';
 import { call, nextEvent, unixChannel, wsChannel, type Channel } from '../helpers/channel.js';
 import { until } from '../helpers/until.js';
+import { createHash } from 'node:crypto';
+import { connectOutbound, type PeerTransport } from '../../src/p2p/transport.js';
+import { CHAIN_HASH, encodeInit } from '../../src/p2p/bolt1.js';
+
+/** A raw BOLT 8 peer of the test's own (a fresh key) that has done the init exchange with the node at port. */
+async function rawPeer(pubkey: string, port: number): Promise<{ t: PeerTransport; closed: Promise<string> }> {
+  const priv = secp256k1.utils.randomSecretKey();
+  const ours = {
+    publicKey: secp256k1.getPublicKey(priv, true),
+    ecdh: async (theirs: Uint8Array) =>
+      createHash('sha256')
+        .update(secp256k1.getSharedSecret(priv, theirs, true))
+        .digest(),
+  };
+  const socket = connect({ host: '127.0.0.1', port });
+  await new Promise((r) => socket.once('connect', r));
+  const t = await connectOutbound(socket, ours, Buffer.from(pubkey, 'hex'), { handshakeTimeoutMs: 5000 });
+  const closed = new Promise<string>((r) => t.once('close', r));
+  const init = new Promise((r) => t.once('message', r));
+  await t.send(16, encodeInit(Buffer.from(CHAIN_HASH.regtest!, 'hex')));
+  await init;
+  return { t, closed };
+}
 
 interface Info {
   pubkey: string | null;
@@ -183,6 +206,17 @@ describe('p2p room: two anyads', () => {
     assert.ok(a.logs.some((l) => /pending handshakes full/.test(l.msg)));
     for (const s of strangers) s.destroy();
     await call(cb, 'peer.disconnect', { pubkey: ia.pubkey });
+  });
+
+  it('a peer that breaks the odd/even rule is disconnected with the reason logged; an unknown odd type is ignored', async () => {
+    const { t, closed } = await rawPeer(ia.pubkey!, ia.listening!.port);
+    await t.send(32769, Buffer.from('odd: ignored'));
+    const pong = new Promise((r) => t.on('message', (type: number) => type === 19 && r(type)));
+    await t.send(18, Buffer.from([0, 4, 0, 0]));
+    assert.equal(await pong, 19, 'still connected after the odd type: the ping is answered');
+    await t.send(32768, Buffer.from('even: must be understood'));
+    await closed;
+    await a.waitForLog((l) => l.msg === 'peer disconnected' && /unknown even message type 32768/.test(String(l.reason)));
   });
 
   it('a stranger that sends garbage instead of act one is dropped, with the reason logged', async () => {

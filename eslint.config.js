@@ -11,6 +11,7 @@ import tseslint from 'typescript-eslint';
 export const ROOMS = [
   'src/hsm',
   'src/ml',
+  'src/p2p',
   'src/wallet',
   'src/adapters/bitcoin',
   'src/adapters/channels',

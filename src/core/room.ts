@@ -45,6 +45,8 @@ export interface RoomParts {
   methods?: MethodSpec[];
   /** What other rooms may call (e.g. the HSM's addVeto, the bitcoin room's fee snapshot). */
   api?: unknown;
+  /** Facts getinfo shows under the room's name (e.g. the p2p room's node key); never a secret. */
+  info?: () => Record<string, unknown>;
 }
 
 export interface Room {

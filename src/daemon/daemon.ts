@@ -118,6 +118,7 @@ export class Daemon {
   private async run(rooms: readonly Room[]): Promise<void> {
     const log = this.logging.child({ room: 'daemon' });
     const { config, rpc, bus, node } = this;
+    const roomInfo = new Map<string, () => Record<string, unknown>>();
     try {
       bus.declare('daemon', DAEMON_TOPICS);
       bus.declare('rpc', RPC_TOPICS);
@@ -134,6 +135,7 @@ export class Daemon {
           connections: () => rpc.tracker.count(),
           warmupStage: () => node.warmupStage(),
           services: () => node.health(),
+          rooms: () => Object.fromEntries([...roomInfo].map(([name, info]) => [name, info()])),
           state: () => ({ ...this.store.stateFacts(), free_bytes: this.stateService.freeBytes() }),
           stop: (reason) => void this.stop(reason),
           backupDir: config.path('backupdir')!,
@@ -176,6 +178,7 @@ export class Daemon {
           },
         });
         if (parts.api !== undefined) apis.set(room.name, parts.api);
+        if (parts.info) roomInfo.set(room.name, parts.info);
         if (parts.methods) {
           checkServedAsDeclared(room, parts.methods);
           rpc.registry.register(room.name, parts.methods);

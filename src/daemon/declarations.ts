@@ -38,6 +38,9 @@ export const getinfo = declareMethod({
     }),
     connections: Type.Integer(),
     services: Type.Record(Type.String(), HealthSchema),
+    rooms: Type.Record(Type.String(), Type.Record(Type.String(), Type.Unknown()), {
+      description: "Facts of the rooms that give some, by room: p2p's node_id (this node's key on the peer network) and where it listens.",
+    }),
     state: Type.Object(
       {
         id: Type.String({ description: 'The identity of the state (made once; also in the state record beside it).' }),

@@ -21,6 +21,8 @@ export interface DaemonFacts {
   connections: () => number;
   warmupStage: () => string | undefined;
   services: () => Record<string, Health>;
+  /** The rooms' own facts (RoomParts.info), by room. */
+  rooms: () => Record<string, Record<string, unknown>>;
   /** The state's identity and generation, and the free space on its disk. */
   state: () => { id: string; generation: number; free_bytes: number | null };
   stop: (reason: string) => void;
@@ -44,6 +46,7 @@ export function daemonMethods(f: DaemonFacts): MethodSpec[] {
       endpoints: f.endpoints(),
       connections: f.connections(),
       services: f.services(),
+      rooms: f.rooms(),
       state: (({ id, generation, free_bytes }) => ({ id, generation, free_bytes }))(f.state()),
     })),
     implement(D.uptime, () => uptime()),

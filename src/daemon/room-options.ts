@@ -10,11 +10,13 @@ import { SC_OPTIONS } from '../adapters/channels/options.js';
 import { DLC_OPTIONS } from '../adapters/dlc/options.js';
 import { HSM_OPTIONS } from '../hsm/options.js';
 import { ML_OPTIONS } from '../ml/options.js';
+import { P2P_OPTIONS } from '../p2p/options.js';
 import { WALLET_OPTIONS } from '../wallet/options.js';
 
 export const ROOM_OPTIONS: readonly OptionGroup[] = [
   BITCOIN_OPTIONS,
   HSM_OPTIONS,
+  P2P_OPTIONS,
   ML_OPTIONS,
   WALLET_OPTIONS,
   LIGHTNING_OPTIONS,

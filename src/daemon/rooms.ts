@@ -10,6 +10,7 @@ import { rgbRoom } from '../adapters/rgb/room.js';
 import type { Room } from '../core/room.js';
 import { hsmRoom } from '../hsm/room.js';
 import { mlRoom } from '../ml/room.js';
+import { p2pRoom } from '../p2p/room.js';
 import { walletRoom } from '../wallet/room.js';
 
-export const ROOMS: readonly Room[] = [bitcoinRoom, hsmRoom, mlRoom, walletRoom, layer2Room, lightningRoom, rgbRoom, dlcRoom, channelsRoom];
+export const ROOMS: readonly Room[] = [bitcoinRoom, hsmRoom, p2pRoom, mlRoom, walletRoom, layer2Room, lightningRoom, rgbRoom, dlcRoom, channelsRoom];

@@ -58,6 +58,17 @@ export interface WalletAccount {
   xpub: string;
 }
 
+/** The node key of the peer network (BOLT 8's static key): its public key and ECDH with it; the secret stays in the HSM. */
+export interface NodeKey {
+  /** Compressed, 33 bytes. */
+  publicKey: Buffer;
+  /**
+   * BOLT 8's ECDH: sha256(compressed(k·theirs)), 32 bytes. Errors: Locked (-32012) while the keystore is locked,
+   * BackendUnavailable (-32010) for a key that is not a point of secp256k1 or a token out of reach.
+   */
+  ecdh(theirs: Buffer): Promise<Buffer>;
+}
+
 export interface HsmApi {
   addVeto(name: string, veto: Veto): void;
   /**
@@ -103,6 +114,13 @@ export interface HsmApi {
    * (-32012) while the keystore is locked, Unsupported (-32017) on a token.
    */
   walletAccount(type: 'wpkh' | 'tr'): Promise<WalletAccount>;
+  /** Why this HSM has no node key (a provider without ECDH), or undefined when it has one. */
+  nodeKeyRefusal(): string | undefined;
+  /**
+   * The node key (keystore: m/1017'/coin'/6'/0/0 of the seed, node-key.ts). Errors: Locked (-32012) until the
+   * keystore was unlocked once in this process, Unsupported (-32017) where the provider has none.
+   */
+  nodeKey(): Promise<NodeKey>;
 }
 
 /** The handle a room lists in `requires` and passes to `ctx.use` for the HSM room's api. */

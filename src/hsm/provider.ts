@@ -145,6 +145,13 @@ export interface KeyProvider {
    */
   wrapDataKey?(dataKey: Uint8Array): Promise<Buffer>;
   unwrapDataKey?(wrapped: Uint8Array): Promise<Buffer>;
+  /**
+   * The node key of the peer network (node-key.ts): its compressed public key (33 bytes), and BOLT 8's ECDH with it,
+   * sha256(compressed(k·P)). Absent where the provider cannot do ECDH with a key it holds. Throws
+   * ProviderLockedError while the key is out of reach (a keystore locked since start; ECDH while locked).
+   */
+  nodePublicKey?(): Promise<Uint8Array>;
+  nodeEcdh?(theirs: Uint8Array): Promise<Uint8Array>;
 }
 
 export class ProviderError extends Error {

@@ -97,6 +97,8 @@ export const hsmRoom: Room = {
           throw (await import('./context.js')).providerError(err);
         }
       },
+      nodeKeyRefusal: () => service.nodeKeyRefusal(),
+      nodeKey: () => service.nodeKey(),
     };
     return { service, methods: hsmMethods(service, network, config.int('hsm.unlocktimeout')), api };
   },

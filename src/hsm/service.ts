@@ -5,11 +5,12 @@
 // keystore's lifecycle (lifecycle.ts) and secrets at rest (sealing.ts).
 
 import { HealthCell, type Service } from '../core/service.js';
-import type { ContractSigning } from './api.js';
+import type { ContractSigning, NodeKey } from './api.js';
 import type { AuditLog } from './audit.js';
 import { HsmContext, type HsmServiceOptions, type KeyRecord } from './context.js';
 import * as keys from './keys.js';
 import * as lifecycle from './lifecycle.js';
+import * as nodeKeys from './node-key.js';
 import type { PendingPolicy, Policy, PolicyEngine, Veto } from './policy.js';
 import * as policyChanges from './policy-changes.js';
 import type { Curve, KeyProvider, Scheme } from './provider.js';
@@ -130,6 +131,13 @@ export class HsmService implements Service {
   }
   restoreKeystore(mnemonic: string, passphrase: string, caller: string): Promise<void> {
     return lifecycle.restoreKeystore(this.c, mnemonic, passphrase, caller);
+  }
+
+  nodeKeyRefusal(): string | undefined {
+    return nodeKeys.nodeKeyRefusal(this.c);
+  }
+  nodeKey(): Promise<NodeKey> {
+    return nodeKeys.nodeKey(this.c);
   }
 
   sealSecret(purpose: string, plaintext: Buffer): Promise<string> {

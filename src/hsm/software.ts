@@ -15,6 +15,7 @@ import { adaptorSign } from '../core/ecdsa-adaptor.js';
 import { AdaptorSigners } from './adaptor-worker.js';
 import { KeyedLock } from '../core/keyed-lock.js';
 import { passphraseProblem } from './passphrase.js';
+import { bolt8Ecdh, deriveNodeKey } from './node-key.js';
 import { decryptKeystore, readKeystoreFile, writeKeystoreFile, type KeystoreSecret } from './keystore-file.js';
 import {
   ProviderError,
@@ -54,6 +55,9 @@ export class SoftwareProvider implements KeyProvider, PassphraseKeystore, HdAcco
   private macKey: Buffer | undefined;
   /** The key secrets at rest are sealed with (HKDF of the seed): held only while unlocked, wiped at lock. */
   private sealKey: Buffer | undefined;
+  /** The node key (node-key.ts): its private scalar held only while unlocked; its public key kept after a lock. */
+  private nodePriv: Uint8Array | undefined;
+  private nodePub: Uint8Array | undefined;
   /** The master key's fingerprint (BIP32), for key origins in descriptors. Public. */
   private masterFingerprint: number | undefined;
   /** One writer for the keystore file: read-modify-write of `next` and `disabled` never interleave. */
@@ -203,6 +207,8 @@ export class SoftwareProvider implements KeyProvider, PassphraseKeystore, HdAcco
     this.accounts = undefined;
     this.sealKey?.fill(0);
     this.sealKey = undefined;
+    this.nodePriv?.fill(0);
+    this.nodePriv = undefined;
     this.passphraseForWrites = undefined;
     this.detail = 'locked';
   }
@@ -225,6 +231,9 @@ export class SoftwareProvider implements KeyProvider, PassphraseKeystore, HdAcco
     this.root = master.derive(ACCOUNT_PATH);
     const coin = this.opts.network === 'main' ? 0 : 1;
     this.accounts = { wpkh: master.derive(`m/84'/${coin}'/0'`), tr: master.derive(`m/86'/${coin}'/0'`) };
+    this.nodePriv?.fill(0);
+    this.nodePriv = deriveNodeKey(master, coin);
+    this.nodePub = secp256k1.getPublicKey(this.nodePriv, true);
     master.wipePrivateData();
     if (this.kind === 'software') this.detail = `keystore ${this.opts.file} unlocked`;
   }
@@ -282,6 +291,16 @@ export class SoftwareProvider implements KeyProvider, PassphraseKeystore, HdAcco
 
   async auditMac(data: Uint8Array): Promise<Buffer | undefined> {
     return this.macKey ? createHmac('sha256', this.macKey).update(data).digest() : undefined;
+  }
+
+  async nodePublicKey(): Promise<Uint8Array> {
+    if (!this.nodePub) throw new ProviderLockedError('the keystore is locked: call hsm.unlock');
+    return this.nodePub;
+  }
+
+  async nodeEcdh(theirs: Uint8Array): Promise<Uint8Array> {
+    if (!this.nodePriv) throw new ProviderLockedError('the keystore is locked: call hsm.unlock');
+    return bolt8Ecdh(this.nodePriv, theirs);
   }
 
   sealingKey(): Uint8Array {

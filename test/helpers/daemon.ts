@@ -76,7 +76,9 @@ export async function startDaemon(datadir: string, opts: SpawnOptions = {}): Pro
   // No embedded regtest chain or keystore unless a test asks for them (a bcoin process and a keystore with its KDF
   // for every daemon).
   const embedded = [...(opts.embeddedChain ? [] : ['-noembeddedchain']), ...(opts.embeddedKeystore ? [] : ['-noembeddedkeystore'])];
-  const args = [...network, `-datadir=${datadir}`, '-rpcport=0', '-rpccheckresults', ...embedded, ...(opts.args ?? [])];
+  // The peer listener on any free port too (daemons of parallel tests would meet on p2p.peerport's default).
+  const peerport = (opts.args ?? []).some((a) => a.startsWith('-p2p.peerport=')) ? [] : ['-p2p.peerport=0'];
+  const args = [...network, `-datadir=${datadir}`, '-rpcport=0', '-rpccheckresults', ...embedded, ...peerport, ...(opts.args ?? [])];
   const proc = spawn(process.execPath, [opts.entry ?? ANYAD_TEST, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   spawned.add(proc);
   const logs: LogLine[] = [];

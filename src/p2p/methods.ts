@@ -1,0 +1,35 @@
+// peer.* handlers: the declarations bound to the service.
+
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { rpcError } from '../core/errors.js';
+import { implement, type MethodSpec } from '../core/methods.js';
+import { parsePeerAddress } from './address.js';
+import * as D from './declarations.js';
+import type { P2pService } from './service.js';
+
+/** The key lower-cased, once it is known to be a point of the curve (a string of the right shape may not be). */
+function checkedPubkey(pubkey: string): string {
+  const k = pubkey.toLowerCase();
+  try {
+    secp256k1.Point.fromHex(k);
+  } catch {
+    throw rpcError('InvalidParams', `${k} is not a point of secp256k1: not a node key`);
+  }
+  return k;
+}
+
+export function p2pMethods(svc: P2pService): MethodSpec[] {
+  return [
+    implement(D.peerGetinfo, () => {
+      const h = svc.health();
+      return { ...svc.info(), health: { state: h.state, detail: h.detail } };
+    }),
+    implement(D.peerConnect, async ({ address }) => {
+      const a = parsePeerAddress(address.trim());
+      if (typeof a === 'string') throw rpcError('InvalidParams', `address: ${a}`);
+      return svc.connect(checkedPubkey(a.pubkey), a.host, a.port);
+    }),
+    implement(D.peerList, () => svc.list()),
+    implement(D.peerDisconnect, ({ pubkey }) => svc.disconnect(pubkey.toLowerCase())),
+  ];
+}

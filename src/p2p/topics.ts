@@ -1,0 +1,25 @@
+// The p2p room's events.
+
+import { Type } from '@sinclair/typebox';
+import { defineTopic } from '../core/events.js';
+
+export const PEER_CONNECTED = defineTopic({
+  name: 'peer.connected',
+  summary: 'A peer finished the handshake (BOLT 8) and the init exchange (BOLT 1): messages may flow.',
+  data: Type.Object(
+    {
+      pubkey: Type.String({ description: "The peer's node key, 66 hex characters." }),
+      address: Type.String({ description: 'host:port of the connection.' }),
+      direction: Type.Union([Type.Literal('inbound'), Type.Literal('outbound')]),
+    },
+    { additionalProperties: false },
+  ),
+});
+
+export const PEER_DISCONNECTED = defineTopic({
+  name: 'peer.disconnected',
+  summary: 'A connected peer went away; reason says why (its close, a timeout, a protocol fault, peer.disconnect).',
+  data: Type.Object({ pubkey: Type.String(), reason: Type.String() }, { additionalProperties: false }),
+});
+
+export const P2P_TOPICS = [PEER_CONNECTED, PEER_DISCONNECTED];

@@ -73,8 +73,8 @@ function payoutCurve(digits: number): NumericDescriptor {
     num_digits: digits,
     pieces: [
       { end_point: pt(0, 0), points: [] },
-      { end_point: pt(400 * 2 ** (digits - 10), 0), points: [] },
-      { end_point: pt(600 * 2 ** (digits - 10), 100_000_000), points: [] },
+      { end_point: pt(Math.round(400 * 2 ** (digits - 10)), 0), points: [] },
+      { end_point: pt(Math.round(600 * 2 ** (digits - 10)), 100_000_000), points: [] },
     ],
     last_endpoint: pt(top, 100_000_000),
     rounding: [{ begin: 0n, mod: 1_000_000n }],

@@ -1,15 +1,19 @@
 // ECDSA adaptor signatures with a DLEQ proof, as dlcspecs' ECDSA-adaptor.md specifies them (the scheme of Fournier,
 // with Aumayr et al.'s proof): a signature on a CET encrypted under the point of an oracle's anticipated signature,
-// decrypted by its s value once the oracle attests. Curve arithmetic is @noble/curves'; only the scheme is here.
-// Encoding: R (33) || R_a (33) || s_a (32) || proof b (32) || proof c (32) = 162 bytes.
+// decrypted by its s value once the oracle attests. Encoding: R (33) || R_a (33) || s_a (32) || proof b (32) ||
+// proof c (32) = 162 bytes.
+//
+// The scheme is here; the curve is a backend (ecdsa-adaptor-curve.ts): libsecp256k1 compiled to wasm
+// (tiny-secp256k1) where it loads, @noble/curves otherwise. Both compute the same points from the same scalars, so
+// a signature's bytes depend only on the key, the inputs and the nonces, never on the backend (a test holds this).
+// Scalar arithmetic (a few bigint operations per signature) stays in JavaScript.
 
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { randomBytes } from 'node:crypto';
+import { curve, nobleCurve, type AdaptorCurve } from './ecdsa-adaptor-curve.js';
 
-const Point = secp256k1.Point;
-type Pt = InstanceType<typeof Point>;
-const Fn = Point.Fn;
+const Fn = secp256k1.Point.Fn;
 const N = Fn.ORDER;
 export const ADAPTOR_SIG_LENGTH = 162;
 
@@ -17,20 +21,15 @@ export class AdaptorError extends Error {
   override name = 'AdaptorError';
 }
 
-const toScalar = (b: Uint8Array): bigint => BigInt(`0x${Buffer.from(b).toString('hex') || '0'}`) % N;
-const scalarBytes = (s: bigint): Uint8Array => Buffer.from(s.toString(16).padStart(64, '0'), 'hex');
-const enc = (p: Pt): Uint8Array => p.toBytes(true);
-const mod = (a: bigint): bigint => ((a % N) + N) % N;
-
-function point(b: Uint8Array, what: string): Pt {
-  try {
-    const p = Point.fromBytes(b);
-    if (p.is0()) throw new Error('infinity');
-    return p;
-  } catch {
-    throw new AdaptorError(`${what} is not a point of secp256k1`);
-  }
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+function big(b: Uint8Array): bigint {
+  let h = '0x0';
+  for (let i = 0; i < b.length; i++) h += HEX[b[i]!];
+  return BigInt(h);
 }
+const toScalar = (b: Uint8Array): bigint => big(b) % N;
+const scalarBytes = (s: bigint): Uint8Array => Fn.toBytes(s);
+const mod = (a: bigint): bigint => ((a % N) + N) % N;
 
 /** The DLEQ tag: SHA256("DLEQ") || SHA256("DLEQ"), prefixed to every hash of the proof. */
 const DLEQ_TAG = (() => {
@@ -39,102 +38,127 @@ const DLEQ_TAG = (() => {
 })();
 const challenge = (...parts: Uint8Array[]): bigint => toScalar(sha256(Buffer.concat([DLEQ_TAG, ...parts])));
 
+/** Where a nonce's fresh 32 bytes come from: the system's CSPRNG, except in the test of the backends' agreement. */
+export type NonceSource = () => Uint8Array;
+const fresh: NonceSource = () => randomBytes(32);
+
 /** sample_nonce: the spec leaves it to implementations; the input hashed with 32 fresh random bytes, as it recommends. */
-function sampleNonce(...parts: Uint8Array[]): bigint {
+function sampleNonce(rand: NonceSource, ...parts: Uint8Array[]): bigint {
   for (;;) {
-    const k = toScalar(sha256(Buffer.concat([...parts, randomBytes(32)])));
+    const k = toScalar(sha256(Buffer.concat([...parts, rand()])));
     if (k !== 0n) return k;
   }
 }
 
-function dleqProve(x: bigint, X: Pt, Y: Pt, Z: Pt): Uint8Array {
-  const a = sampleNonce(DLEQ_TAG, enc(X), enc(Y), enc(Z), scalarBytes(x));
-  const b = challenge(enc(X), enc(Y), enc(Z), enc(Point.BASE.multiply(a)), enc(Y.multiply(a)));
-  return Buffer.concat([scalarBytes(b), scalarBytes(mod(a + b * x))]);
-}
-
-function dleqVerify(X: Pt, Y: Pt, Z: Pt, proof: Uint8Array): boolean {
-  const b = BigInt(`0x${Buffer.from(proof.subarray(0, 32)).toString('hex')}`);
-  const c = BigInt(`0x${Buffer.from(proof.subarray(32, 64)).toString('hex')}`);
-  if (b >= N || c >= N) return false;
-  // c*G - b*X and c*Y - b*Z (a zero scalar multiplies to infinity, which has no encoding: not a valid proof). Every
-  // scalar here is public, so the faster variable-time multiplication is safe.
-  const mul = (p: Pt, k: bigint): Pt => (k === 0n ? Point.ZERO : p.multiplyUnsafe(k));
-  const AG = mul(Point.BASE, c).subtract(mul(X, b));
-  const AY = mul(Y, c).subtract(mul(Z, b));
-  if (AG.is0() || AY.is0()) return false;
-  return challenge(enc(X), enc(Y), enc(Z), enc(AG), enc(AY)) === b;
-}
-
-interface Parsed {
-  R: Pt;
-  Ra: Pt;
+interface Parsed<P> {
+  R: P;
+  Ra: P;
   sa: bigint;
   proof: Uint8Array;
 }
 
-function parse(sig: Uint8Array): Parsed {
+function parse<P>(c: AdaptorCurve<P>, sig: Uint8Array): Parsed<P> {
   if (sig.length !== ADAPTOR_SIG_LENGTH) throw new AdaptorError(`an adaptor signature is ${ADAPTOR_SIG_LENGTH} bytes, not ${sig.length}`);
-  const sa = BigInt(`0x${Buffer.from(sig.subarray(66, 98)).toString('hex')}`);
+  const sa = big(sig.subarray(66, 98));
   if (sa === 0n || sa >= N) throw new AdaptorError('the adaptor signature s_a is not a non-zero scalar');
-  return { R: point(sig.subarray(0, 33), 'R'), Ra: point(sig.subarray(33, 66), 'R_a'), sa, proof: sig.subarray(98) };
+  return { R: point(c, sig.subarray(0, 33), 'R'), Ra: point(c, sig.subarray(33, 66), 'R_a'), sa, proof: sig.subarray(98) };
+}
+
+function point<P>(c: AdaptorCurve<P>, b: Uint8Array, what: string): P {
+  const p = c.parse(b);
+  if (p === null) throw new AdaptorError(`${what} is not a point of secp256k1`);
+  return p;
+}
+
+/** ecdsa_adaptor_encrypt(x, Y, message_hash) on the given curve backend with the given nonce randomness. */
+export function adaptorSignWith<P>(
+  c: AdaptorCurve<P>,
+  secretKey: Uint8Array,
+  encryptionKey: Uint8Array,
+  messageHash: Uint8Array,
+  rand: NonceSource = fresh,
+): Uint8Array {
+  const x = toScalar(secretKey);
+  if (x === 0n) throw new AdaptorError('the secret key is zero');
+  const Y = point(c, encryptionKey, 'the encryption key');
+  const Yb = c.encode(Y);
+  const k = sampleNonce(rand, Yb, messageHash, secretKey);
+  // Secret scalars (k, and the proof's nonce a): the backends' constant-time multiplications only.
+  const Ra = c.mulG(k);
+  const R = c.mul(Y, k);
+  // The DLEQ proof that log_G(R_a) = log_Y(R).
+  const kb = scalarBytes(k);
+  const a = sampleNonce(rand, DLEQ_TAG, Ra, Yb, R, kb);
+  kb.fill(0);
+  const b = challenge(Ra, Yb, R, c.mulG(a), c.mul(Y, a));
+  const r = toScalar(R.subarray(1));
+  const sa = mod(Fn.inv(k) * (toScalar(messageHash) + r * x));
+  return Buffer.concat([R, Ra, scalarBytes(sa), scalarBytes(b), scalarBytes(mod(a + b * k))]);
+}
+
+/** ecdsa_adaptor_verify(X, Y, message_hash, a) on the given curve backend. */
+export function adaptorVerifyWith<P>(c: AdaptorCurve<P>, publicKey: Uint8Array, encryptionKey: Uint8Array, messageHash: Uint8Array, sig: Uint8Array): boolean {
+  let p: Parsed<P>;
+  let X: P;
+  let Y: P;
+  try {
+    p = parse(c, sig);
+    X = point(c, publicKey, 'the public key');
+    Y = point(c, encryptionKey, 'the encryption key');
+  } catch {
+    return false;
+  }
+  // The DLEQ proof: A_G = c*G - b*R_a and A_Y = c*Y - b*R must hash back to b (a commitment at infinity has no
+  // encoding: not a valid proof). Every scalar here is public: the backends may use variable-time arithmetic.
+  const pb = big(p.proof.subarray(0, 32));
+  const pc = big(p.proof.subarray(32, 64));
+  if (pb >= N || pc >= N) return false;
+  const nb = mod(-pb);
+  const Ra = sig.subarray(33, 66);
+  const AG = c.lin(pc, null, nb, p.Ra);
+  if (AG === null) return false;
+  const AY = c.lin(pc, Y, nb, p.R);
+  if (AY === null) return false;
+  if (challenge(Ra, c.encode(Y), sig.subarray(0, 33), AG, AY) !== pb) return false;
+  // R_a = (m/s_a)*G + (r/s_a)*X, r the x coordinate of R.
+  const inv = Fn.inv(p.sa);
+  const u1 = mod(inv * toScalar(messageHash));
+  const u2 = mod(inv * toScalar(sig.subarray(1, 33)));
+  const V = c.lin(u1, null, u2, X);
+  return V !== null && Buffer.compare(V, Ra) === 0;
 }
 
 /** ecdsa_adaptor_encrypt(x, Y, message_hash): a signature by secret key x on the hash, encrypted under Y. */
 export function adaptorSign(secretKey: Uint8Array, encryptionKey: Uint8Array, messageHash: Uint8Array): Uint8Array {
-  const x = toScalar(secretKey);
-  if (x === 0n) throw new AdaptorError('the secret key is zero');
-  const Y = point(encryptionKey, 'the encryption key');
-  const k = sampleNonce(enc(Y), messageHash, secretKey);
-  const Ra = Point.BASE.multiply(k);
-  const R = Y.multiply(k);
-  const proof = dleqProve(k, Ra, Y, R);
-  const r = mod(R.x);
-  const sa = mod(Fn.inv(k) * (toScalar(messageHash) + r * x));
-  return Buffer.concat([enc(R), enc(Ra), scalarBytes(sa), proof]);
+  return adaptorSignWith(curve(), secretKey, encryptionKey, messageHash);
 }
 
 /** ecdsa_adaptor_verify(X, Y, message_hash, a). */
 export function adaptorVerify(publicKey: Uint8Array, encryptionKey: Uint8Array, messageHash: Uint8Array, sig: Uint8Array): boolean {
-  let p: Parsed;
-  let X: Pt;
-  let Y: Pt;
-  try {
-    p = parse(sig);
-    X = point(publicKey, 'the public key');
-    Y = point(encryptionKey, 'the encryption key');
-  } catch {
-    return false;
-  }
-  if (!dleqVerify(p.Ra, Y, p.R, p.proof)) return false;
-  const inv = Fn.inv(p.sa);
-  const u1 = mod(inv * toScalar(messageHash));
-  const u2 = mod(inv * mod(p.R.x));
-  const mul = (q: Pt, k: bigint): Pt => (k === 0n ? Point.ZERO : q.multiplyUnsafe(k)); // public scalars
-  return mul(Point.BASE, u1).add(mul(X, u2)).equals(p.Ra);
+  return adaptorVerifyWith(curve(), publicKey, encryptionKey, messageHash, sig);
 }
 
 /** ecdsa_adaptor_decrypt(a, y): the ECDSA signature (r || s, 64 bytes, low s) once y, the discrete log of Y, is known. */
 export function adaptorDecrypt(sig: Uint8Array, decryptionKey: Uint8Array): Uint8Array {
-  const p = parse(sig);
+  const p = parse(nobleCurve, sig);
   const y = toScalar(decryptionKey);
   if (y === 0n) throw new AdaptorError('the decryption key is zero');
   let s = mod(p.sa * Fn.inv(y));
   if (s > N >> 1n) s = N - s;
-  return Buffer.concat([scalarBytes(mod(p.R.x)), scalarBytes(s)]);
+  return Buffer.concat([scalarBytes(toScalar(sig.subarray(1, 33))), scalarBytes(s)]);
 }
 
 /** ecdsa_adaptor_recover(Y, a, sig): the decryption key from the adaptor signature and the decrypted one. */
 export function adaptorRecover(encryptionKey: Uint8Array, sig: Uint8Array, signature: Uint8Array): Uint8Array {
-  const p = parse(sig);
-  const Y = point(encryptionKey, 'the encryption key');
+  const p = parse(nobleCurve, sig);
+  const Y = point(nobleCurve, encryptionKey, 'the encryption key');
   if (signature.length !== 64) throw new AdaptorError('the signature must be 64 bytes (r || s)');
-  const r = BigInt(`0x${Buffer.from(signature.subarray(0, 32)).toString('hex')}`);
-  const s = BigInt(`0x${Buffer.from(signature.subarray(32)).toString('hex')}`);
+  const r = big(signature.subarray(0, 32));
+  const s = big(signature.subarray(32));
   if (s === 0n || s >= N) throw new AdaptorError('the signature s is not a non-zero scalar');
-  if (r !== mod(p.R.x)) throw new AdaptorError('the R value of the signature does not match the adaptor signature');
+  if (r !== toScalar(sig.subarray(1, 33))) throw new AdaptorError('the R value of the signature does not match the adaptor signature');
   const y = mod(Fn.inv(s) * p.sa);
-  const implied = Point.BASE.multiply(y);
+  const implied = secp256k1.Point.BASE.multiply(y);
   if (implied.equals(Y)) return scalarBytes(y);
   if (implied.negate().equals(Y)) return scalarBytes(N - y);
   throw new AdaptorError('the recovered key does not match the encryption key');

@@ -1,7 +1,8 @@
-// ECDSA adaptor signatures (a DLC's CETs) made in a worker thread (node:worker_threads), so a contract with
-// thousands of CETs (~15 ms each) does not hold the event loop: every RPC, on every connection and in every room,
-// keeps being answered while they are made (issue 26 item 6). The keystore hands the key's private scalar to the
-// worker for the call (transferred, so no copy stays on the main thread); the worker wipes it when the call ends.
+// ECDSA adaptor signatures (a DLC's CETs) made in worker threads (node:worker_threads), so a contract with
+// thousands of CETs (~1.5 ms each on libsecp256k1, ~6 ms on @noble) does not hold the event loop: every RPC, on
+// every connection and in every room, keeps being answered while they are made (issue 26 item 6). The keystore
+// hands the key's private scalar to the workers for the call (transferred, so no copy stays on the main thread);
+// each worker wipes its copy when its part of the call ends.
 // The signatures are what adaptorSign (src/core/ecdsa-adaptor.ts) makes on any thread: the same code, run there.
 //
 // The workers are a core/worker-pool.ts pool running this same module file, as the DLC room's are.
@@ -55,54 +56,70 @@ export class AdaptorWorkerError extends Error {
   override name = 'AdaptorWorkerError';
 }
 
+/** Below this many items a call is not split: a worker's round trip costs more than the signatures it would share. */
+const SPLIT_AT = 8;
+
 /**
- * A few workers (one fewer than the cores, at least one, at most four), started on first use and kept idle
- * (unref'd: an idle worker does not hold the process open) until close. Each call runs in one worker; calls beyond
- * the pool's size wait their turn.
+ * A few workers (as many as the cores, at least two, at most four), started on first use and kept idle (unref'd: an
+ * idle worker does not hold the process open) until close. A call's items are split across the workers (a contract's
+ * CETs are independent signatures); calls beyond the pool's size wait their turn. The main thread only packs and
+ * unpacks, so a worker per core leaves it what it needs to answer RPCs.
  */
 export class AdaptorSigners {
   private readonly pool: WorkerPool;
 
-  constructor(size = Math.max(1, Math.min(4, availableParallelism() - 1))) {
+  constructor(private readonly size = Math.max(2, Math.min(4, availableParallelism()))) {
     // (An idle worker's failure only ends it; a call in flight hears of its own.)
     this.pool = new WorkerPool({ module: new URL(import.meta.url), role: ROLE, size, name: 'adaptor signing' });
   }
 
   /**
    * Signs every item with the key. `key` is the private key's 32 bytes: this call takes it (its bytes are moved to
-   * the worker and the array is zeroed), so the caller has nothing to wipe. Points are 33 bytes, digests 32.
+   * the workers and the array is zeroed), so the caller has nothing to wipe. Points are 33 bytes, digests 32.
    */
   async signAll(key: Uint8Array, items: Array<{ point: Uint8Array; digest: Uint8Array }>): Promise<Uint8Array[]> {
-    // The key's bytes in a buffer of their own, transferred: the worker holds the only copy while it signs.
-    const owned = new Uint8Array(32);
-    owned.set(key);
+    const parts = items.length < SPLIT_AT ? 1 : Math.min(this.size, Math.ceil(items.length / SPLIT_AT));
+    // The key's bytes in a buffer of their own per part, transferred: a worker holds the only copy while it signs.
+    const owned = Array.from({ length: Math.max(1, parts) }, () => new Uint8Array(32));
+    for (const o of owned) o.set(key);
     key.fill(0);
     try {
       if (items.length === 0) return [];
-      // (Typed arrays posted one by one would each copy the whole pool buffer a Buffer is a view of.)
-      const packed = new Uint8Array(items.length * ITEM);
-      items.forEach((x, i) => {
-        if (x.point.length !== POINT || x.digest.length !== DIGEST) throw new AdaptorWorkerError('an item is not a 33-byte point and a 32-byte digest');
-        packed.set(x.point, i * ITEM);
-        packed.set(x.digest, i * ITEM + POINT);
-      });
-      let reply: Reply;
-      try {
-        reply = await this.pool.call<Reply>((id) => ({
-          message: { id, key: owned.buffer, items: packed.buffer } satisfies Request,
-          transfer: [owned.buffer, packed.buffer],
-        }));
-      } catch (err) {
-        if (err instanceof WorkerPoolError) throw new AdaptorWorkerError(err.closing ? 'the HSM is closing' : err.message);
-        throw err;
-      }
-      if (!reply.ok) throw new AdaptorWorkerError(reply.message);
-      const all = new Uint8Array(reply.sigs);
-      return items.map((_, i) => all.subarray(i * ADAPTOR_SIG_LENGTH, (i + 1) * ADAPTOR_SIG_LENGTH));
+      if (items.some((x) => x.point.length !== POINT || x.digest.length !== DIGEST))
+        throw new AdaptorWorkerError('an item is not a 33-byte point and a 32-byte digest');
+      const per = Math.ceil(items.length / parts);
+      const chunks = owned.map((o, p) => this.signPart(o, items.slice(p * per, (p + 1) * per)));
+      // (Every part settles before the call answers, so no worker still holds a key when it does.)
+      const settled = await Promise.allSettled(chunks);
+      const failed = settled.find((r) => r.status === 'rejected');
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+      return settled.flatMap((r) => (r as PromiseFulfilledResult<Uint8Array[]>).value);
     } finally {
-      // (Still here only when it was never sent: transferred, the buffer is detached, of length 0.)
-      if (owned.byteLength > 0) owned.fill(0);
+      // (Still here only when it was never sent: transferred, a buffer is detached, of length 0.)
+      for (const o of owned) if (o.byteLength > 0) o.fill(0);
     }
+  }
+
+  private async signPart(owned: Uint8Array<ArrayBuffer>, items: Array<{ point: Uint8Array; digest: Uint8Array }>): Promise<Uint8Array[]> {
+    // (Typed arrays posted one by one would each copy the whole pool buffer a Buffer is a view of.)
+    const packed = new Uint8Array(items.length * ITEM);
+    items.forEach((x, i) => {
+      packed.set(x.point, i * ITEM);
+      packed.set(x.digest, i * ITEM + POINT);
+    });
+    let reply: Reply;
+    try {
+      reply = await this.pool.call<Reply>((id) => ({
+        message: { id, key: owned.buffer, items: packed.buffer } satisfies Request,
+        transfer: [owned.buffer, packed.buffer],
+      }));
+    } catch (err) {
+      if (err instanceof WorkerPoolError) throw new AdaptorWorkerError(err.closing ? 'the HSM is closing' : err.message);
+      throw err;
+    }
+    if (!reply.ok) throw new AdaptorWorkerError(reply.message);
+    const all = new Uint8Array(reply.sigs);
+    return items.map((_, i) => all.subarray(i * ADAPTOR_SIG_LENGTH, (i + 1) * ADAPTOR_SIG_LENGTH));
   }
 
   close(): Promise<void> {

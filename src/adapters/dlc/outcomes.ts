@@ -28,18 +28,27 @@ export function outcomePoint(ann: OracleAnnouncement, outcome: string, nonceInde
  */
 export class CetPoints {
   private readonly digit = new Map<string, InstanceType<typeof secp256k1.Point>>();
+  /** Sums per digit prefix: a numeric contract's CETs share their prefixes, so each CET costs about one addition. */
+  private readonly prefix = new Map<string, InstanceType<typeof secp256k1.Point>>();
   constructor(private readonly ann: OracleAnnouncement) {}
 
   of(cet: { outcome: string; digits?: number[] }): Uint8Array {
     if (!cet.digits) return outcomePoint(this.ann, cet.outcome);
-    let sum = secp256k1.Point.ZERO;
-    cet.digits.forEach((d, i) => {
-      const key = `${i}:${d}`;
-      let p = this.digit.get(key);
-      if (!p) this.digit.set(key, (p = secp256k1.Point.fromBytes(outcomePoint(this.ann, String(d), i))));
-      sum = sum.add(p);
-    });
-    return sum.toBytes(true);
+    return this.sum(cet.digits, cet.digits.length).toBytes(true);
+  }
+
+  private sum(digits: number[], n: number): InstanceType<typeof secp256k1.Point> {
+    if (n === 0) return secp256k1.Point.ZERO;
+    const key = digits.slice(0, n).join(',');
+    let s = this.prefix.get(key);
+    if (s) return s;
+    const i = n - 1;
+    const d = digits[i]!;
+    let p = this.digit.get(`${i}:${d}`);
+    if (!p) this.digit.set(`${i}:${d}`, (p = secp256k1.Point.fromBytes(outcomePoint(this.ann, String(d), i))));
+    s = this.sum(digits, n - 1).add(p);
+    this.prefix.set(key, s);
+    return s;
   }
 }
 

@@ -30,6 +30,9 @@ export const dlcRoom: Room = {
       import('./l2-adapter.js'),
     ]);
     const db = await store.room('dlc');
+    // Which curve library signs and checks adaptor signatures: the wasm libsecp256k1 is ~10× the JavaScript fallback.
+    const { curve } = await import('../../core/ecdsa-adaptor-curve.js');
+    log.info({ room: 'dlc', curve: curve().name }, 'DLC adaptor signatures on this curve library');
     const oracles = config.list('dlc.oracle').map((url) => new OracleClient(url));
     const svc = new DlcService({
       db,

@@ -7,8 +7,6 @@
 // paid to the channel's payment key, as an anyad without a wallet does.
 
 import assert from 'node:assert/strict';
-import { cp, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { until } from '../helpers/until.js';
 import { appHash, call, CAPACITY, DELAY, twoAnyads, type AuditEntry, type Party, type Step } from './channels-setup.js';
@@ -62,18 +60,10 @@ describe('state channels: unilateral closes, breaches, penalties and their audit
     const id = await openChannel();
     const avail = CAPACITY - (await view(w.alice, id)).fee_sat;
     await update(id, w.alice, w.bob, avail - 40_000_000, 40_000_000, appHash(1));
-    w.bob.ch.close();
-    await w.bob.d.kill();
-    await cp(join(w.dir.path, 'bob'), join(w.dir.path, 'bob-old'), { recursive: true });
-    w.bob = await start('bob', w.bob);
+    await w.keepOldBob();
     await update(id, w.bob, w.alice, avail - 20_000_000, 20_000_000, appHash(2));
     await update(id, w.alice, w.bob, avail - 10_000_000, 10_000_000, appHash(3));
-    w.bob.ch.close();
-    await w.bob.d.kill();
-    await rm(join(w.dir.path, 'bob'), { recursive: true });
-    await cp(join(w.dir.path, 'bob-old'), join(w.dir.path, 'bob'), { recursive: true });
-    await rm(join(w.dir.path, 'bob-old'), { recursive: true });
-    w.bob = await start('bob', w.bob);
+    await w.restoreOldBob();
     assert.equal((await view(w.bob, id)).number, 1, "Bob's anyad believes state 1 is the latest");
     await beforeBreach?.();
     const forced = await call<{ txid: string; number: number }>(w.bob, 'sc.forceclose', { id });

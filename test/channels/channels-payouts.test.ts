@@ -8,7 +8,6 @@
 // With the wallet room off, channels-breach.test.ts has everything paying the payment key as before.
 
 import assert from 'node:assert/strict';
-import { cp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import * as bitcoin from 'bitcoinjs-lib';
@@ -128,17 +127,9 @@ describe('state channels paying the wallet: closes, sweeps and penalties land in
     const avail = CAPACITY - (await view(w.alice, id)).fee_sat;
     await update(id, w.alice, w.bob, avail - 40_000_000, 40_000_000, appHash(1));
     // Bob's anyad put back to a copy of its datadir made at state 1 (40M his then, 10M now).
-    w.bob.ch.close();
-    await w.bob.d.kill();
-    await cp(join(w.dir.path, 'bob'), join(w.dir.path, 'bob-old'), { recursive: true });
-    w.bob = await start('bob', w.bob);
+    await w.keepOldBob();
     await update(id, w.alice, w.bob, avail - 10_000_000, 10_000_000, appHash(2));
-    w.bob.ch.close();
-    await w.bob.d.kill();
-    await rm(join(w.dir.path, 'bob'), { recursive: true });
-    await cp(join(w.dir.path, 'bob-old'), join(w.dir.path, 'bob'), { recursive: true });
-    await rm(join(w.dir.path, 'bob-old'), { recursive: true });
-    w.bob = await start('bob', w.bob);
+    await w.restoreOldBob();
     const claimAddress = (await view(w.alice, id)).payout.claim!;
     const before = await confirmed(w.alice);
     const forced = await call<{ txid: string }>(w.bob, 'sc.forceclose', { id });

@@ -6,7 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { cp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
 import * as bitcoin from 'bitcoinjs-lib';
@@ -100,6 +100,10 @@ export interface TwoAnyads {
   outputsOf(txid: string): Promise<Array<{ address: string | null; value: number }>>;
   /** Open → accept → funding_created → funding_signed → funding broadcast → confirmed: both open. */
   openChannel(push?: number, capacity?: number): Promise<string>;
+  /** Bob's anyad stopped, its datadir copied aside (an old backup), and started again. */
+  keepOldBob(): Promise<void>;
+  /** Bob's anyad stopped and put back to the copy keepOldBob made (a breach waiting to happen), started again. */
+  restoreOldBob(): Promise<void>;
   /**
    * One state: the proposer's update, the other's ack, the proposer's revoke, taken by the other. The receiver's
    * app approves exactly the payment out of its balance the test intends (a state lowering it needs max_pay_sat).
@@ -184,6 +188,20 @@ export function twoAnyads(args: string[] = []): TwoAnyads {
       await new Promise((r) => setTimeout(r, 50));
     }
     return opened.id;
+  };
+  w.keepOldBob = async () => {
+    w.bob.ch.close();
+    await w.bob.d.kill();
+    await cp(join(w.dir.path, 'bob'), join(w.dir.path, 'bob-old'), { recursive: true });
+    w.bob = await w.start('bob', w.bob);
+  };
+  w.restoreOldBob = async () => {
+    w.bob.ch.close();
+    await w.bob.d.kill();
+    await rm(join(w.dir.path, 'bob'), { recursive: true });
+    await cp(join(w.dir.path, 'bob-old'), join(w.dir.path, 'bob'), { recursive: true });
+    await rm(join(w.dir.path, 'bob-old'), { recursive: true });
+    w.bob = await w.start('bob', w.bob);
   };
   w.update = async (id, from, to, toOpener, toAccepter, app) => {
     const before = await w.view(to, id);

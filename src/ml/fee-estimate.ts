@@ -8,7 +8,7 @@
 import type { RoomDb } from '../core/store.js';
 import { backtest, type BacktestResult, type EstimatorFigures } from './fee-backtest.js';
 import { CORE_TARGETS, type FeeObservations, type Observation } from './fee-observations.js';
-import { FLOOR, projectedEstimate } from './fee-projected.js';
+import { FLOOR, fromBlocks, projectBlocks, type ProjectedBlock } from './fee-projected.js';
 import type { Confidence } from './fee-tracking.js';
 
 export type EstimatorName = 'tracking' | 'projected' | 'floor' | 'model';
@@ -34,9 +34,10 @@ export class FeeEstimator {
 
   choose(target: number, confidence: Confidence, wanted: 'auto' | 'tracking' | 'projected'): Choice {
     const t = this.observations.tracker.estimate(target, confidence);
-    const view = this.observations.view();
-    const p = projectedEstimate(view, target, confidence, this.blockVsize);
-    const candidates = { tracking: 'none' in t ? null : round(t.sat_per_vb), projected: view.length ? p.sat_per_vb : null };
+    const blocks = this.projected();
+    const p = fromBlocks(blocks, target, confidence, this.blockVsize);
+    const empty = blocks.length === 0;
+    const candidates = { tracking: 'none' in t ? null : round(t.sat_per_vb), projected: empty ? null : p.sat_per_vb };
     const bt = this.backtests.get(`${target}/${confidence}`);
     const figures = (e: 'tracking' | 'projected'): EstimatorFigures | null => bt?.estimators[e] ?? null;
     const trackingWhy = 'none' in t ? t.none : `${t.check} on the ${t.horizon} horizon`;
@@ -47,7 +48,7 @@ export class FeeEstimator {
     const tb = figures('tracking');
     const pb = figures('projected');
     const short = (f: EstimatorFigures | null): boolean => f?.hit_rate !== null && f !== null && f.hit_rate < confidence / 100 - 0.1;
-    if (candidates.tracking !== null && !(short(tb) && pb?.hit_rate != null && pb.hit_rate > (tb?.hit_rate ?? 0) && view.length > 0))
+    if (candidates.tracking !== null && !(short(tb) && pb?.hit_rate != null && pb.hit_rate > (tb?.hit_rate ?? 0) && !empty))
       return {
         estimator: 'tracking',
         sat_per_vb: candidates.tracking,
@@ -55,7 +56,7 @@ export class FeeEstimator {
         candidates,
         backtest: tb,
       };
-    if (view.length > 0) {
+    if (!empty) {
       const why =
         candidates.tracking === null
           ? `tracking has no answer (${trackingWhy})`
@@ -69,6 +70,20 @@ export class FeeEstimator {
       candidates,
       backtest: null,
     };
+  }
+
+  private cut: { version: number; at: number; blocks: ProjectedBlock[] } | undefined;
+
+  /**
+   * The projected blocks, cut again when the mempool changed and the last cut is older than 2 s (mempool.space
+   * updates its projection every few seconds too): cutting a 50,000-transaction mempool takes about 90 ms.
+   */
+  private projected(): ProjectedBlock[] {
+    const version = this.observations.version;
+    const now = Date.now();
+    if (!this.cut || (this.cut.version !== version && now - this.cut.at >= 2000))
+      this.cut = { version, at: now, blocks: projectBlocks(this.observations.view(), this.blockVsize, 1009) };
+    return this.cut.blocks;
   }
 
   /** ml.evaluate's replay; the result is kept for choose() and ml.estimatefee's answer. */

@@ -94,12 +94,17 @@ export class FeeObservations implements ChainListener {
     this.tracker = replayTracker(all, this.chain.tip()?.height ?? Infinity);
   }
 
+  /** Changes whenever the waiting set does (the projected blocks are cut again only then). */
+  version = 0;
+
   private track(key: string, o: Observation): void {
+    this.version++;
     this.waiting.set(o.t, { key, o });
     for (const op of o.i ?? []) this.spends.set(op, o.t);
   }
 
   private untrack(o: Observation): void {
+    this.version++;
     this.waiting.delete(o.t);
     for (const op of o.i ?? []) if (this.spends.get(op) === o.t) this.spends.delete(op);
     delete o.i;

@@ -79,24 +79,26 @@ export function projectBlocks(txs: readonly MempoolTx[], blockVsize: number, max
   return blocks;
 }
 
-/** The fee rate at `pct` percent of the block's weight counted from its lowest rates. */
+/** The fee rate at `pct` percent of the block's weight counted from its lowest rates (a block's rates never rise). */
 function percentile(block: ProjectedBlock, pct: number): number {
-  const sorted = [...block.rates].sort((a, b) => a[0] - b[0]);
-  const total = sorted.reduce((s, [, v]) => s + v, 0);
   let acc = 0;
-  for (const [r, v] of sorted) {
-    acc += v;
-    if (acc >= (total * pct) / 100) return r;
+  for (let i = block.rates.length - 1; i >= 0; i--) {
+    acc += block.rates[i]![1];
+    if (acc >= (block.vsize * pct) / 100) return block.rates[i]![0];
   }
-  return sorted[sorted.length - 1]![0];
+  return block.rates[0]![0];
 }
 
 export type ProjectedAnswer = { sat_per_vb: number; block: number; blocks: number; reason: string };
 
 /** The fee rate for a target from the projected blocks, with the reason. */
 export function projectedEstimate(txs: readonly MempoolTx[], target: number, confidence: number, blockVsize: number): ProjectedAnswer {
-  if (txs.length === 0) return { sat_per_vb: FLOOR, block: 0, blocks: 0, reason: 'the mempool is empty: the floor' };
-  const blocks = projectBlocks(txs, blockVsize, Math.max(8, target + 1));
+  return fromBlocks(projectBlocks(txs, blockVsize, Math.max(8, target + 1)), target, confidence, blockVsize);
+}
+
+/** The same from blocks already projected (cut with more blocks than the target, so block N is a real block). */
+export function fromBlocks(blocks: readonly ProjectedBlock[], target: number, confidence: number, blockVsize: number): ProjectedAnswer {
+  if (blocks.length === 0) return { sat_per_vb: FLOOR, block: 0, blocks: 0, reason: 'the mempool is empty: the floor' };
   const round = (r: number): number => Math.max(FLOOR, Math.round(r * 1000) / 1000);
   if (target > blocks.length)
     return {

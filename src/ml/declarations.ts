@@ -191,6 +191,7 @@ export const mlEstimatefee = declareMethod({
     }),
   }),
   role: 'readonly',
+  errors: ['BackendUnavailable', 'NotFound'],
 });
 
 export const mlScoretx = declareMethod({
@@ -254,6 +255,7 @@ export const mlEvaluate = declareMethod({
     ),
   }),
   role: 'readonly',
+  errors: ['BackendUnavailable'],
 });
 
 export const mlFeestats = declareMethod({

@@ -206,8 +206,9 @@ export class FeeObservations implements ChainListener {
     // What left the mempool more than a few blocks ago is not coming back in a block of ours.
     for (const [txid, w] of this.left) if (block.height - (w.o.g ?? 0) > 6) this.left.delete(txid);
     await this.prune(ops, block.height);
-    if (this.chain.nodeKind() === 'core') {
-      // Core's own estimates at this height, for the backtest to compare with (bcoin has none of Core's).
+    if (this.chain.nodeKind() === 'core' && Date.now() / 1000 - block.time < 7200) {
+      // Core's own estimates at this height, for the backtest to compare with (bcoin has none of Core's); only for a
+      // recent block: during a catch-up Core's answer is about now, not about that block.
       const est: Record<string, number | null> = {};
       for (const t of CORE_TARGETS) est[t] = await this.chain.coreEstimate(t).catch(() => null);
       ops.push({ type: 'put', sublevel: this.db, key: coreKey(block.height), value: est });

@@ -7,8 +7,9 @@
 // 'replaced' path is not driven here), evictions (bcoin's mempool is far from full), Core's estimatesmartfee in the
 // comparison (bcoin has none of Core's; the backtest says so), or a miner other than bcoin's fee-rate-ordered one.
 // The hit rate over ~60 judged block intervals is a coarse measure (each interval is a hit or a miss for all its
-// transactions): it is held within 15 points of the confidence here; fee-estimators.test.ts measures it on a
-// simulated market over 2,000 blocks to 10.
+// transactions), but the market is deterministic (seeded rates; bcoin's template takes the mempool by fee rate), so
+// it is the same each run: held within 10 points of the confidence at 50, 80 and 95 for target 2;
+// fee-estimators.test.ts measures it on a simulated market over 2,000 blocks.
 
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -201,7 +202,12 @@ describe('a fee market on the regtest node', () => {
     assert.equal(bt.estimators.core.available, false);
     assert.match(bt.estimators.core.reason!, /bcoin/);
     assert.ok(bt.estimators.tracking.answered >= 50, JSON.stringify(bt.estimators.tracking));
-    assert.ok(Math.abs(bt.estimators.tracking.hit_rate - 0.8) <= 0.15, `tracking hit rate ${bt.estimators.tracking.hit_rate} at confidence 80`);
+    assert.ok(Math.abs(bt.estimators.tracking.hit_rate - 0.8) <= 0.1, `tracking hit rate ${bt.estimators.tracking.hit_rate} at confidence 80`);
+    for (const confidence of [50, 95]) {
+      const other = (await call<{ backtest: typeof bt }>(ch, 'ml.evaluate', { target: 2, confidence })).backtest.estimators.tracking;
+      process.stdout.write(`# at confidence ${confidence}: ${JSON.stringify(other)}\n`);
+      assert.ok(Math.abs(other.hit_rate - confidence / 100) <= 0.1, `tracking hit rate ${other.hit_rate} at confidence ${confidence}`);
+    }
     // The answer now carries the backtest figures of the estimator that gave it.
     const again = await call<{ backtest: { hit_rate: number } | null }>(ch, 'ml.estimatefee', { target: 2, confidence: 80 });
     assert.equal(again.backtest?.hit_rate, bt.estimators.tracking.hit_rate);

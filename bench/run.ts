@@ -7,7 +7,8 @@
 //  3. anyad start-to-ready time and idle RSS (targets: core rooms < 300 ms and <= 70 MB, default rooms < 500 ms
 //     and <= 100 MB), against a bare `node` process; and
 //     anya-cli answering one call against bare `node -e 0` (target < 2x).
-// and, from their own files: chain (catch-up, block-to-event), hsm (signing), ml (inference, cache, batching), ln
+// and, from their own files: chain (catch-up, block-to-event), hsm (signing), ml (inference, cache, batching), fees
+// (fee observations' storage over 30 days at 100k transactions a day, each estimator's p50/p99), ln
 // (settle-to-event, ln.getinfo, start-to-ready per Lightning backend), watches (100k watches: add rate, memory,
 // block matching), dlc (adaptor signatures, a numeric contract), channels (state updates between two anyads), wallet
 // (getbalance, listunspent, fundpsbt with 10,000 coins), rescan (wallet.rescan of 2,000 blocks). `npm run bench -- ln`
@@ -28,6 +29,7 @@ import { benchChannels } from './channels.js';
 import { benchDlc } from './dlc.js';
 import { benchHsm } from './hsm.js';
 import { benchMl } from './ml.js';
+import { benchFees } from './fees.js';
 import { benchLn } from './ln.js';
 import { benchWallet } from './wallet.js';
 import { benchWalletRescan } from './wallet-rescan.js';
@@ -488,6 +490,7 @@ if (only.length === 0 || only.includes('fanout')) await benchFanout(results);
 if (only.length === 0 || only.includes('chain')) await benchChain(results);
 if (only.length === 0 || only.includes('hsm')) await benchHsm(results);
 if (only.length === 0 || only.includes('ml')) await benchMl(results);
+if (only.length === 0 || only.includes('fees')) await benchFees(results);
 if (only.length === 0 || only.includes('ln')) await benchLn(results);
 if (only.length === 0 || only.includes('watches')) await benchWatches(results);
 if (only.length === 0 || only.includes('dlc')) await benchDlc(results);

@@ -131,6 +131,19 @@ export const mlPredict = declareMethod({
   role: 'user',
 });
 
+export const Confidence = Type.Union([Type.Literal(50), Type.Literal(80), Type.Literal(95)], {
+  description: 'Percent: how sure the estimate should be to confirm within the target (default 80; Core economical is about 85, 95 is conservative).',
+});
+
+export const EstimatorFigures = Type.Object({
+  answered: Type.Integer({ description: 'Block intervals (cohorts) it answered for.' }),
+  unanswered: Type.Integer({ description: 'Cohorts it had no answer for (not enough data).' }),
+  transactions: Type.Integer({ description: 'Transactions in the answered cohorts.' }),
+  hit_rate: Type.Union([Type.Number(), Type.Null()], { description: 'Share of them for which the estimate would have confirmed within the target.' }),
+  mean_overpay_sat_vb: Type.Union([Type.Number(), Type.Null()], { description: 'Mean of estimate minus the cheapest fee rate that made it, over the hits.' }),
+  mean_sat_vb: Type.Union([Type.Number(), Type.Null()]),
+});
+
 export const mlEstimatefee = declareMethod({
   name: 'ml.estimatefee',
   summary:
@@ -140,6 +153,12 @@ export const mlEstimatefee = declareMethod({
   params: Type.Object(
     {
       target: Type.Integer({ minimum: 1, maximum: 1008, default: 6, description: 'Blocks.' }),
+      confidence: Type.Optional(Confidence),
+      estimator: Type.Optional(
+        Type.Union([Type.Literal('auto'), Type.Literal('tracking'), Type.Literal('projected'), Type.Literal('model')], {
+          description: 'auto (default): tracking when it has enough data, else projected blocks, else the floor; or one by name.',
+        }),
+      ),
       snapshot: Type.Optional(Snapshot),
       model: Type.Optional(ModelId),
       key: Key,
@@ -154,8 +173,25 @@ export const mlEstimatefee = declareMethod({
     source: Type.String(),
     cached: Type.Boolean(),
     recent_block_feerates: Type.Array(Type.Number(), { description: 'The block fee rates the estimate used (newest first).' }),
+    estimator: Type.Union([Type.Literal('tracking'), Type.Literal('projected'), Type.Literal('floor'), Type.Literal('model')], {
+      description: 'Which estimator answered sat_per_vb (model, version and cached describe the fee model, which answers beside it).',
+    }),
+    reason: Type.String({ description: 'Why that estimator, and what it read.' }),
+    confidence: Type.Integer(),
+    candidates: Type.Object(
+      {
+        tracking: Type.Union([Type.Number(), Type.Null()]),
+        projected: Type.Union([Type.Number(), Type.Null()]),
+        model: Type.Number(),
+      },
+      { description: 'What each estimator answers now (null: no answer; projected is null without observations or on an empty mempool).' },
+    ),
+    backtest: Type.Union([EstimatorFigures, Type.Null()], {
+      description: "The answering estimator's figures in the last ml.evaluate for this target and confidence.",
+    }),
   }),
   role: 'readonly',
+  errors: ['BackendUnavailable', 'NotFound'],
 });
 
 export const mlScoretx = declareMethod({
@@ -176,9 +212,15 @@ export const mlScoretx = declareMethod({
 
 export const mlEvaluate = declareMethod({
   name: 'ml.evaluate',
-  summary: "Each version's live error against what fee rates actually confirmed on this node, next to bitcoind's estimatesmartfee.",
+  summary:
+    "Each fee model version's live error against what fee rates confirmed on this node, next to bitcoind's estimatesmartfee; and a backtest of the tracking and projected-blocks estimators (and Core's, on Core) replaying this node's fee observations.",
   params: Type.Object(
-    { model: Type.String({ pattern: '^[a-z][a-z0-9-]{0,63}$', default: 'fee-estimator', description: 'A fee model id.' }) },
+    {
+      model: Type.String({ pattern: '^[a-z][a-z0-9-]{0,63}$', default: 'fee-estimator', description: 'A fee model id.' }),
+      target: Type.Integer({ minimum: 1, maximum: 144, default: 2, description: 'Blocks: the backtest target.' }),
+      confidence: Type.Optional(Confidence),
+      blocks: Type.Integer({ minimum: 1, maximum: 4032, default: 1008, description: 'The backtest judges the block intervals of the last this many blocks.' }),
+    },
     { additionalProperties: false },
   ),
   result: Type.Object({
@@ -187,8 +229,49 @@ export const mlEvaluate = declareMethod({
     with_outcome: Type.Integer(),
     versions: Type.Record(Type.String(), Type.Object({ n: Type.Integer(), mae_sat_vb: Type.Number(), median_relative_error: Type.Number() })),
     core: Type.Union([Type.Object({ n: Type.Integer(), mae_sat_vb: Type.Number(), median_relative_error: Type.Number() }), Type.Null()]),
+    backtest: Type.Union(
+      [
+        Type.Object({
+          target: Type.Integer(),
+          confidence: Type.Integer(),
+          first_height: Type.Union([Type.Integer(), Type.Null()]),
+          last_height: Type.Union([Type.Integer(), Type.Null()]),
+          cohorts: Type.Integer({ description: 'Block intervals judged: the transactions that arrived while one height was the tip.' }),
+          transactions: Type.Integer(),
+          none_made_it: Type.Integer({ description: 'Cohorts whose highest fee rate did not confirm within the target.' }),
+          estimators: Type.Object({
+            tracking: EstimatorFigures,
+            projected: EstimatorFigures,
+            core: Type.Union([
+              Type.Intersect([EstimatorFigures, Type.Object({ available: Type.Literal(true) })]),
+              Type.Object({ available: Type.Literal(false), reason: Type.String() }),
+            ]),
+            model: Type.Object({ available: Type.Literal(false), reason: Type.String() }),
+          }),
+        }),
+        Type.Null(),
+      ],
+      { description: "The replay of this node's fee observations (null when ml.feeobserve is off or without bitcoind)." },
+    ),
   }),
   role: 'readonly',
+  errors: ['BackendUnavailable'],
+});
+
+export const mlFeestats = declareMethod({
+  name: 'ml.feestats',
+  summary: 'The fee observations kept (stored, waiting in the mempool, bytes, the bound) and what the confirmation tracker has seen.',
+  params: NoParams,
+  result: Type.Object({
+    stored: Type.Integer(),
+    waiting: Type.Integer(),
+    bytes: Type.Integer({ description: 'The records as stored (JSON), about.' }),
+    max: Type.Integer(),
+    tracked_blocks: Type.Integer(),
+    tracked_confirmations: Type.Integer(),
+  }),
+  role: 'readonly',
+  errors: ['BackendUnavailable'],
 });
 
 export const mlExportdataset = declareMethod({
@@ -245,6 +328,7 @@ export const ML_METHODS: readonly MethodDeclaration[] = [
   mlEstimatefee,
   mlScoretx,
   mlEvaluate,
+  mlFeestats,
   mlExportdataset,
   mlSetrouting,
   mlPromote,

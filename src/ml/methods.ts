@@ -6,6 +6,7 @@ import { rpcError } from '../core/errors.js';
 import { implement, type MethodSpec } from '../core/methods.js';
 import { FeatureError, feeFeatures, parseTx, riskFeatures, type FeeSnapshot } from './features.js';
 import type { MlService } from './service.js';
+import type { FeeEstimator } from './fee-estimate.js';
 
 export const feature = <T>(f: () => T): T => {
   try {
@@ -22,7 +23,9 @@ export interface FeeSource {
   coreEstimate(target: number): Promise<number | null>;
 }
 
-export function mlMethods(svc: MlService, network: bitcoin.Network, fees: FeeSource | undefined): MethodSpec[] {
+const NO_OBSERVATIONS = 'fee observations are kept only with bitcoind and ml.feeobserve=1';
+
+export function mlMethods(svc: MlService, network: bitcoin.Network, fees: FeeSource | undefined, feeEst?: FeeEstimator): MethodSpec[] {
   const extractorOf = (id: string): string => svc.engine(id, svc.versions(id)[0]!).model.card.extractor;
   return [
     implement(D.mlStatus, () => ({
@@ -48,7 +51,7 @@ export function mlMethods(svc: MlService, network: bitcoin.Network, fees: FeeSou
       if (!features) throw rpcError('InvalidParams', 'give features (or use ml.estimatefee / ml.scoretx for raw inputs)');
       return svc.predict(id, Float32Array.from(features), key);
     }),
-    implement(D.mlEstimatefee, async ({ target, snapshot, model, key }) => {
+    implement(D.mlEstimatefee, async ({ target, snapshot, model, key, confidence = 80, estimator = 'auto' }) => {
       const id = model ?? 'fee-estimator';
       if (extractorOf(id) !== 'fee') throw rpcError('InvalidParams', `${id} is not a fee model`);
       let snap: FeeSnapshot;
@@ -83,14 +86,40 @@ export function mlMethods(svc: MlService, network: bitcoin.Network, fees: FeeSou
           sample: live.sample,
         });
       }
-      return {
-        sat_per_vb: Math.max(1, Math.round(p.output * 100) / 100),
+      const modelRate = Math.max(1, Math.round(p.output * 100) / 100);
+      const base = {
         target,
         model: id,
         version: p.version,
         source,
         cached: p.cached,
         recent_block_feerates: snap.recent_block_feerates.slice(0, 6),
+        confidence,
+      };
+      const modelAnswer = (reason: string) => ({
+        ...base,
+        sat_per_vb: modelRate,
+        estimator: 'model' as const,
+        reason,
+        candidates: { tracking: null, projected: null, model: modelRate },
+        backtest: null,
+      });
+      if (estimator === 'model') return modelAnswer('asked for: the fee model');
+      if (snapshot) return modelAnswer('a snapshot was given: only the fee model reads snapshots');
+      if (model) return modelAnswer(`a fee model was named (${model})`);
+      if (!feeEst) {
+        if (estimator !== 'auto') throw rpcError('BackendUnavailable', `${estimator} needs fee observations: ${NO_OBSERVATIONS}`, { service: 'bitcoind' });
+        return modelAnswer(`no fee observations (${NO_OBSERVATIONS}): the fee model`);
+      }
+      const c = feeEst.choose(target, confidence, estimator);
+      if (c.sat_per_vb === null) throw rpcError('NotFound', `the ${c.estimator} estimator has no answer: ${c.reason}`);
+      return {
+        ...base,
+        sat_per_vb: c.sat_per_vb,
+        estimator: c.estimator,
+        reason: c.reason,
+        candidates: { ...c.candidates, model: modelRate },
+        backtest: c.backtest,
       };
     }),
     implement(D.mlScoretx, async ({ hex, psbt, model, key }) => {
@@ -101,9 +130,17 @@ export function mlMethods(svc: MlService, network: bitcoin.Network, fees: FeeSou
       const p = await svc.predict(id, row, key);
       return { score: Math.min(1, Math.max(0, p.output)), model: id, version: p.version, cached: p.cached };
     }),
-    implement(D.mlEvaluate, ({ model }) => {
-      if (!svc.outcomes) throw rpcError('BackendUnavailable', 'outcomes are collected only with bitcoind (and ml.datasetmax > 0)', { service: 'bitcoind' });
-      return svc.outcomes.tracker.evaluate(model);
+    implement(D.mlEvaluate, async ({ model, target, confidence = 80, blocks }) => {
+      if (!svc.outcomes && !feeEst)
+        throw rpcError('BackendUnavailable', 'outcomes are collected only with bitcoind (and ml.datasetmax > 0 or ml.feeobserve=1)', { service: 'bitcoind' });
+      const live = svc.outcomes ? await svc.outcomes.tracker.evaluate(model) : { rows: 0, resolved: 0, with_outcome: 0, versions: {}, core: null };
+      const bt = feeEst ? await feeEst.evaluate(target, confidence, blocks) : null;
+      const why = "the fee model's features at past moments are not recorded: its live error against outcomes is under versions";
+      return { ...live, backtest: bt && { ...bt, estimators: { ...bt.estimators, model: { available: false as const, reason: why } } } };
+    }),
+    implement(D.mlFeestats, () => {
+      if (!feeEst) throw rpcError('BackendUnavailable', NO_OBSERVATIONS, { service: 'bitcoind' });
+      return feeEst.observations.stats();
     }),
     implement(D.mlExportdataset, async ({ destination, model }) => {
       if (!destination.startsWith('/')) throw rpcError('InvalidParams', 'destination must be an absolute path');

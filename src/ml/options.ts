@@ -34,6 +34,40 @@ export const ML_OPTIONS: OptionGroup = {
       description: 'Most live fee estimates kept with their outcomes (ml.evaluate, ml.exportdataset); the oldest go first. 0 keeps none.',
     },
     {
+      key: 'ml.feeobserve',
+      type: 'bool',
+      default: true,
+      description:
+        "Record every mempool transaction bitcoind's watcher sees (fee rate, size, arrival) and what became of it, for ml.estimatefee's confirmation tracking and projected blocks and ml.evaluate's backtest.",
+    },
+    {
+      key: 'ml.feeobservationsmax',
+      type: 'int',
+      default: 500000,
+      min: 10,
+      max: 10_000_000,
+      description: 'Most fee observations kept (about 200 bytes each); the oldest go first, at each block.',
+    },
+    {
+      key: 'ml.feeobservationsdays',
+      type: 'int',
+      default: 30,
+      min: 1,
+      max: 365,
+      unit: 'days',
+      description: 'Fee observations older than this go, at each block.',
+    },
+    {
+      key: 'ml.feeblockvsize',
+      type: 'int',
+      default: 1000000,
+      min: 1000,
+      max: 1000000,
+      unit: 'vB',
+      description:
+        "The block size projected blocks are cut to: 1,000,000 (4M weight units) on every network; lower only to match a test node's smaller blocks.",
+    },
+    {
       key: 'ml.riskveto',
       type: 'string',
       default: '0',

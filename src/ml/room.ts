@@ -73,6 +73,28 @@ export const mlRoom: Room = {
     const bitcoin = use(BITCOIN);
     if (bitcoin && config.int('ml.datasetmax') > 0)
       service.outcomes = { tracker: new OutcomeTracker({ db, store, chain: bitcoin, max: config.int('ml.datasetmax'), log }), bus };
-    return { service, methods: mlMethods(service, network, bitcoin) };
+    let feeEst;
+    if (bitcoin && config.bool('ml.feeobserve')) {
+      const [{ FeeObservations }, { FeeEstimator }] = await Promise.all([import('./fee-observations.js'), import('./fee-estimate.js')]);
+      const observations = new FeeObservations({
+        db,
+        chain: bitcoin,
+        max: config.int('ml.feeobservationsmax'),
+        maxAgeDays: config.int('ml.feeobservationsdays'),
+        log: log.child({ part: 'fee-observations' }),
+      });
+      // Loaded and registered now, before the services open: the bitcoin service's first round (which runs before
+      // this room's service opens) already hands it blocks and mempool transactions.
+      await observations.open();
+      bitcoin.listen(observations);
+      feeEst = new FeeEstimator(
+        observations,
+        db,
+        config.int('ml.feeblockvsize'),
+        () => bitcoin.tip()?.height,
+        () => bitcoin.nodeKind(),
+      );
+    }
+    return { service, methods: mlMethods(service, network, bitcoin, feeEst) };
   },
 };

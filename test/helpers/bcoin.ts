@@ -45,7 +45,7 @@ export interface BcoinNode {
 /** Starts bcoin; with `prefix`, its chain is kept on disk so a restart resumes it. */
 export async function startBcoin(
   dir: string,
-  opts: { port?: number; apiKey?: string; prefix?: string; zmqPort?: number; zmqSkip?: number } = {},
+  opts: { port?: number; apiKey?: string; prefix?: string; zmqPort?: number; zmqSkip?: number; maxWeight?: number } = {},
 ): Promise<BcoinNode> {
   const port = opts.port ?? (await freePort());
   const apiKey = opts.apiKey ?? randomBytes(16).toString('hex');
@@ -57,6 +57,7 @@ export async function startBcoin(
       ...process.env,
       ...(opts.zmqPort ? { ZMQ_PORT: String(opts.zmqPort) } : {}),
       ...(opts.zmqSkip !== undefined ? { ZMQ_SKIP: String(opts.zmqSkip) } : {}),
+      ...(opts.maxWeight !== undefined ? { MINER_MAXWEIGHT: String(opts.maxWeight) } : {}),
     },
   });
   nodes.add(proc);

@@ -6,7 +6,7 @@
 // {fee:-1}, sendrawtransaction returns before validation), Taproot validation, ZMQ, or Core's warm-up (-28).
 // With ZMQ_PORT set it also publishes Bitcoin Core's ZMQ frames (topic, body, 4-byte LE sequence) for hashblock
 // (the hash as RPC shows it) and rawtx (the serialized transaction), as Core's zmq notifier does; ZMQ_SKIP=N makes it
-// skip sequence number N of hashblock, to test gap detection.
+// skip sequence number N of hashblock, to test gap detection. MINER_MAXWEIGHT=W mines blocks of at most W weight units.
 // Usage: node bcoin-regtest.js <port> <apikey> [<prefix dir for a persistent chain>]; prints "ready" when serving.
 
 import { openRegtestNode } from '../../src/adapters/bitcoin/regtest-node.js';
@@ -32,6 +32,12 @@ if (process.env.ZMQ_PORT) {
   };
   node.chain.on('connect', (entry: { rhash(): string }) => publish('hashblock', Buffer.from(entry.rhash(), 'hex')));
   node.mempool.on('tx', (tx: { toRaw(): Buffer }) => publish('rawtx', tx.toRaw()));
+}
+if (process.env.MINER_MAXWEIGHT) {
+  // Smaller blocks, so a test can build a fee backlog with a few hundred transactions. bcoin's miner fills its
+  // template by fee rate (descendant-aware), with no priority area (policy BLOCK_PRIORITY_WEIGHT 0), so what a small
+  // block takes is the top of the mempool by fee rate, as Core's would.
+  (node as unknown as { miner: { options: { maxWeight: number } } }).miner.options.maxWeight = Number(process.env.MINER_MAXWEIGHT);
 }
 process.stdout.write(`ready ${regtest.height()}\n`);
 const shutdown = async (): Promise<void> => {

@@ -70,6 +70,8 @@ export interface BitcoinApi {
    * when it is not in the mempool (confirmed, evicted, never seen). For a fee bump by a child (CPFP).
    */
   mempoolEntry(txid: string): Promise<{ vsize: number; fee_sat: number } | null>;
+  /** Which node answers (ChainBackend.kind): Core has estimatesmartfee to compare with, bcoin not. Undefined before the first connection. */
+  nodeKind(): 'core' | 'bcoin' | undefined;
   /** chain.createpsbt: inputs (their amounts looked up) and outputs to an unsigned PSBT. */
   createPsbt(p: Static<(typeof chainCreatepsbt)['params']>): Promise<Static<(typeof chainCreatepsbt)['result']>>;
   /** chain.finalizepsbt: a signed PSBT to its transaction (hex) when complete. */
@@ -89,6 +91,13 @@ export interface ChainListener {
   rewound(tip: { height: number; hash: string }): ListenerWrite | undefined | Promise<ListenerWrite | undefined>;
   /** A transaction entered the mempool (seen once per transaction while it stays there). */
   mempool?(tx: VerboseTx): ListenerWrite | undefined | Promise<ListenerWrite | undefined>;
+  /**
+   * Transactions the watcher had seen in the mempool are no longer there (getrawmempool no longer lists them): mined,
+   * evicted, expired or replaced. Called after the round's blocks are connected, so a transaction mined in one of
+   * them was handed to `connected` first; one mined in a block the node found after that poll comes here first and
+   * in `connected` at the next round.
+   */
+  mempoolLeft?(txids: string[]): ListenerWrite | undefined | Promise<ListenerWrite | undefined>;
   /** Whether the listener needs full blocks and the mempool now (a listener without it always does). */
   active?(): boolean;
 }

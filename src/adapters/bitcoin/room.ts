@@ -69,6 +69,7 @@ export const bitcoinRoom: Room = {
       listen: (listener) => service.watcher.listen(listener),
       tip: () => service.watcher.tip,
       block: (hash) => service.backend!.getBlockFull(hash),
+      nodeKind: () => service.backend?.kind,
       mempoolEntry: async (txid) => {
         // Core answers vsize and fees.base (BTC); bcoin (and Core before 0.19's deprecation) size and fee.
         type Entry = { vsize?: number; size?: number; fees?: { base?: number }; fee?: number };

@@ -338,6 +338,7 @@ export class ChainWatcher {
   private async pollMempool(): Promise<void> {
     const txids = await this.client.call<string[]>('getrawmempool');
     const now = new Set(txids);
+    const left = [...this.knownMempool].filter((t) => !now.has(t));
     let looked = 0;
     for (const txid of txids) {
       if (this.knownMempool.has(txid)) continue;
@@ -353,6 +354,12 @@ export class ChainWatcher {
       else now.delete(txid);
     }
     this.knownMempool = now;
+    if (left.length > 0 && this.listeners.some((l) => l.mempoolLeft && (l.active?.() ?? true))) {
+      const ops: BatchOp[] = [];
+      const after = await this.gather((l) => l.mempoolLeft?.(left), ops);
+      if (ops.length > 0) await this.store.batch(ops);
+      after();
+    }
   }
 
   /** A transaction that entered the mempool (from getrawmempool or ZMQ rawtx): record and report it if watched. */

@@ -11,17 +11,7 @@ import { backtest } from '../../src/ml/fee-backtest.js';
 import type { Observation } from '../../src/ml/fee-observations.js';
 import { projectBlocks, projectedEstimate } from '../../src/ml/fee-projected.js';
 import { ConfirmationTracker, type Confidence } from '../../src/ml/fee-tracking.js';
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../../tools/train.js'; // mulberry32: seeded, so every run makes the same market
 
 /** Blocks 1..n of a market; returns the observations as FeeObservations would have stored them. */
 export function simulate(n: number, seed = 7, capacity = 20_000): Observation[] {

@@ -19,6 +19,7 @@ import { startDaemon, tempDir, type RunningDaemon } from '../helpers/daemon.js';
 import { unixChannel } from '../helpers/channel.js';
 import { newWallet, startBcoin, type BcoinNode, type Wallet } from '../helpers/bcoin.js';
 import { until } from '../helpers/until.js';
+import { rng } from '../../tools/train.js'; // mulberry32: seeded, so every run makes the same market
 
 const NET = bitcoin.networks.regtest;
 const PER_BLOCK = 30; // 1-in 1-out P2WPKH spends of 110 vB
@@ -45,17 +46,6 @@ function spend(w: Wallet, u: Utxo, outputs: Array<{ address: string; value: bigi
   p.finalizeAllInputs();
   const tx = p.extractTransaction();
   return { hex: tx.toHex(), txid: tx.getId() };
-}
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 interface Stats {

@@ -91,7 +91,7 @@ export async function benchChain(results: Record<string, unknown>): Promise<void
           ratio: r2(anyRate / nodeRate),
         };
         results[{ quiet: 'catchup', loaded: 'catchup_loaded', watched: 'catchup_watched' }[mode]] = catchup;
-        const what = mode === 'watched' ? 'an address watched (full blocks)' : 'nothing watched (anyad reads txids only)';
+        const what = mode === 'watched' ? 'an address watched (full blocks)' : 'no chain.watch (the wallet and ml rooms still read every block in full)';
         console.log(
           `catch-up ${BLOCKS} blocks, ${what}${loaded ? ` (${burners.length} CPU burners beside)` : ''}: anyad ${catchup.anyad_blocks_per_s} blocks/s | node getblockhash+getblock ${catchup.node_getblock_blocks_per_s} blocks/s | ratio ${catchup.ratio} (target >= 1.0)`,
         );

@@ -80,14 +80,14 @@ function rows(r: Results): Row[] {
     '≥ 5×',
   ]);
   out.push([
-    'chain catch-up, 2000 blocks, nothing watched',
+    'chain catch-up, 2000 blocks, no chain.watch (wallet and ml rooms on: full blocks)',
     f(n(r, 'catchup.anyad_blocks_per_s'), ' blocks/s'),
     `node getblockhash+getblock ${f(n(r, 'catchup.node_getblock_blocks_per_s'), ' blocks/s')}`,
     f(n(r, 'catchup.ratio'), '×'),
     '≥ 1.0×',
   ]);
   out.push([
-    'chain catch-up under load, nothing watched',
+    'chain catch-up under load, no chain.watch',
     f(n(r, 'catchup_loaded.anyad_blocks_per_s'), ' blocks/s'),
     `node ${f(n(r, 'catchup_loaded.node_getblock_blocks_per_s'), ' blocks/s')}`,
     f(n(r, 'catchup_loaded.ratio'), '×'),

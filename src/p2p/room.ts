@@ -28,7 +28,7 @@ export const p2pRoom: Room = {
       import('./service.js'),
       import('./methods.js'),
       import('./peers.js'),
-      import('./bolt1.js'),
+      import('./wire.js'),
     ]);
     const db = await store.room('p2p');
     const service = new P2pService({

@@ -1,5 +1,6 @@
 // The p2p service: the node key from the HSM room (waited for while the keystore is locked), the listener and its
-// pending pool (listener.ts), dialing, the connected peers (each a session.ts over a BOLT 8 transport), the
+// pending pool (listener.ts), dialing, the connected peers (each a
+// wire-session.ts over a BOLT 8 transport, with link.ts's rate limit and routing), the
 // persistent peers (peers.ts) reconnected with backoff, and the api other rooms send and receive messages through.
 
 import { connect, type Socket } from 'node:net';
@@ -11,12 +12,13 @@ import { HealthCell, type Service } from '../core/service.js';
 import type { HsmApi, NodeKey } from '../hsm/api.js';
 import type { MessageHandler, MessageTypes, P2pApi, PeerEvent } from './api.js';
 import { formatHostPort } from './address.js';
-import { ROOM_TYPES } from './bolt1.js';
 import { PeerListener } from './listener.js';
 import type { PeerBook } from './peers.js';
-import { PeerSession } from './session.js';
+import { PeerLink } from './link.js';
 import { PEER_CONNECTED, PEER_DISCONNECTED } from './topics.js';
 import { acceptInbound, connectOutbound, type PeerTransport, type StaticKey } from './transport.js';
+import { startWireSession } from './wire-session.js';
+import { SESSION_TYPES } from './wire.js';
 
 export interface P2pSettings {
   host: string;
@@ -33,7 +35,7 @@ export interface P2pSettings {
 
 interface Peer {
   pubkey: string;
-  session: PeerSession;
+  link: PeerLink;
   direction: 'inbound' | 'outbound';
   address: string;
   since: string;
@@ -74,7 +76,7 @@ export class P2pService implements Service {
     if (this.bringUpTimer) clearTimeout(this.bringUpTimer);
     for (const r of this.reconnects.values()) if (r.timer) clearTimeout(r.timer);
     await this.listener?.close();
-    for (const p of this.peers.values()) p.session.close('anyad stopping');
+    for (const p of this.peers.values()) p.link.close('anyad stopping');
     this.cell.set('stopped', 'closed');
   }
 
@@ -142,7 +144,7 @@ export class P2pService implements Service {
       connected: true,
       persistent: this.o.book.get(p.pubkey) !== undefined,
       since: p.since as string | null,
-      features: p.session.features,
+      features: p.link.features,
     }));
     for (const k of this.o.book.all())
       if (!this.peers.has(k.pubkey))
@@ -172,7 +174,7 @@ export class P2pService implements Service {
     this.reconnects.delete(pubkey);
     const peer = this.peers.get(pubkey);
     if (!peer && !wasPersistent) throw rpcError('NotFound', `no peer ${pubkey}: it is neither connected nor marked persistent`);
-    peer?.session.close('peer.disconnect');
+    peer?.link.close('peer.disconnect');
     return { pubkey, was_connected: peer !== undefined, was_persistent: wasPersistent };
   }
 
@@ -238,22 +240,25 @@ export class P2pService implements Service {
   private async establish(transport: PeerTransport, direction: Peer['direction'], address: string): Promise<Peer> {
     const pubkey = Buffer.from(transport.remotePublicKey).toString('hex');
     const log = this.o.log.child({ peer: pubkey });
-    const session = new PeerSession(transport, {
-      chainHash: this.o.settings.chainHash,
+    const session = await startWireSession(transport, {
+      init: { globalfeatures: new Uint8Array(0), features: new Uint8Array(0), networks: [this.o.settings.chainHash] },
       initTimeoutMs: this.o.settings.handshakeTimeoutMs,
+      knownMessage: (type) => this.handlerFor(type) !== undefined,
       pingIntervalMs: this.o.settings.pingIntervalMs,
+      pingTimeoutMs: this.o.settings.pingIntervalMs,
+      chainHash: this.o.settings.chainHash,
+    });
+    const link = new PeerLink(session, {
       maxMsgRate: this.o.settings.maxMsgRate,
-      taken: (type) => this.handlerFor(type) !== undefined,
       deliver: async (type, payload) => this.handlerFor(type)?.(pubkey, type, payload),
       log,
     });
-    await session.start();
-    if (this.closing) throw session.fail('anyad stopping');
-    if (!this.peers.has(pubkey) && this.peers.size >= this.o.settings.maxPeers) throw session.fail(`too many peers (p2p.maxpeers=${this.o.settings.maxPeers})`);
-    const peer: Peer = { pubkey, session, direction, address, since: new Date().toISOString() };
-    this.peers.get(pubkey)?.session.close('replaced by a new connection');
+    if (this.closing) throw link.fail('anyad stopping');
+    if (!this.peers.has(pubkey) && this.peers.size >= this.o.settings.maxPeers) throw link.fail(`too many peers (p2p.maxpeers=${this.o.settings.maxPeers})`);
+    const peer: Peer = { pubkey, link, direction, address, since: new Date().toISOString() };
+    this.peers.get(pubkey)?.link.close('replaced by a new connection');
     this.peers.set(pubkey, peer);
-    session.onClose((reason) => this.lost(peer, reason));
+    link.onClose((reason) => this.lost(peer, reason));
     const r = this.reconnects.get(pubkey);
     if (r?.timer) clearTimeout(r.timer);
     this.reconnects.delete(pubkey);
@@ -313,13 +318,13 @@ export class P2pService implements Service {
       nodeId: () => this.nodeId(),
       connected: () => [...this.peers.keys()],
       send: async (pubkey, type, payload) => {
-        if (!Number.isInteger(type) || type < 0 || type > 65535 || ROOM_TYPES.has(type))
+        if (!Number.isInteger(type) || type < 0 || type > 65535 || SESSION_TYPES.has(type))
           throw rpcError('InvalidParams', `message type ${type} is not one another room may send (0..65535, not BOLT 1's own)`);
         if (payload.length > 65533) throw rpcError('InvalidParams', `a payload of ${payload.length} bytes is over 65,533 (BOLT 8)`);
         const peer = this.peers.get(pubkey);
         if (!peer) throw rpcError('NotFound', `peer ${pubkey} is not connected`);
         try {
-          await peer.session.send(type, payload);
+          await peer.link.send(type, payload);
         } catch (err) {
           const m = (err as Error).message;
           throw rpcError(/queue|queued/i.test(m) ? 'Busy' : 'BackendUnavailable', `sending to ${pubkey}: ${m}`, { service: 'p2p' });
@@ -330,7 +335,7 @@ export class P2pService implements Service {
         for (const r of ranges) {
           if (!Number.isInteger(r.from) || !Number.isInteger(r.to) || r.from > r.to || r.from < 0 || r.to > 65535)
             throw new Error(`bad message types ${r.from}..${r.to}`);
-          for (let t = r.from; t <= r.to; t++) if (ROOM_TYPES.has(t) || this.handlerFor(t)) throw new Error(`message type ${t} is already taken`);
+          for (let t = r.from; t <= r.to; t++) if (SESSION_TYPES.has(t) || this.handlerFor(t)) throw new Error(`message type ${t} is already taken`);
         }
         const entry = { types, handler };
         this.handlers.push(entry);

@@ -18,7 +18,7 @@ import { call, nextEvent, unixChannel, wsChannel, type Channel } from '../helper
 import { until } from '../helpers/until.js';
 import { createHash } from 'node:crypto';
 import { connectOutbound, type PeerTransport } from '../../src/p2p/transport.js';
-import { CHAIN_HASH, encodeInit } from '../../src/p2p/bolt1.js';
+import { CHAIN_HASH, encodeInit } from '../../src/p2p/wire.js';
 
 /** A raw BOLT 8 peer of the test's own (a fresh key) that has done the init exchange with the node at port. */
 async function rawPeer(pubkey: string, port: number): Promise<{ t: PeerTransport; closed: Promise<string> }> {
@@ -35,7 +35,7 @@ async function rawPeer(pubkey: string, port: number): Promise<{ t: PeerTransport
   const t = await connectOutbound(socket, ours, Buffer.from(pubkey, 'hex'), { handshakeTimeoutMs: 5000 });
   const closed = new Promise<string>((r) => t.once('close', r));
   const init = new Promise((r) => t.once('message', r));
-  await t.send(16, encodeInit(Buffer.from(CHAIN_HASH.regtest!, 'hex')));
+  await t.send(16, encodeInit({ globalfeatures: new Uint8Array(0), features: new Uint8Array(0), networks: [Buffer.from(CHAIN_HASH.regtest!, 'hex')] }));
   await init;
   return { t, closed };
 }

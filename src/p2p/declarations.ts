@@ -83,7 +83,11 @@ export const peerSendcustommsg = declareMethod({
     {
       pubkey: Pubkey,
       type: Type.Integer({ minimum: 1, maximum: 65535, description: 'An odd message type, e.g. in the custom range 32768..65535.' }),
-      payload: Type.String({ pattern: '^([0-9a-fA-F]{2})*$', maxLength: 131_070, description: 'The payload, hex; at most 65,515 bytes (65,535 less the envelope).' }),
+      payload: Type.String({
+        pattern: '^([0-9a-fA-F]{2})*$',
+        maxLength: 131_070,
+        description: 'The payload, hex; at most 65,515 bytes (65,535 less the envelope).',
+      }),
     },
     { additionalProperties: false },
   ),

@@ -7,13 +7,13 @@
 
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { startDaemon, tempDir, type RunningDaemon } from '../helpers/daemon.js';
 import { call, unixChannel, wsChannel, type Channel } from '../helpers/channel.js';
 import { until } from '../helpers/until.js';
+import { BASE, freePort } from './daemons.js';
 
 interface Peer {
   pubkey: string;
@@ -29,16 +29,6 @@ interface Msg {
   peer_seq: number;
   type: number;
   payload: string;
-}
-
-const BASE = ['-hsm.provider=software', '-hsm.kdfcost=12', '-hsm.policydelay=0', '-nobitcoind.enable', '-noml.enable', '-p2p.pinginterval=5'];
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 /** Collects peer.custommsg events on a channel, in the order they come. */

@@ -7,7 +7,7 @@
 
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { HDKey } from '@scure/bip32';
@@ -16,6 +16,7 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { startDaemon, tempDir, type RunningDaemon } from '../helpers/daemon.js';
 import { call, nextEvent, unixChannel, wsChannel, type Channel } from '../helpers/channel.js';
 import { until } from '../helpers/until.js';
+import { BASE, freePort } from './daemons.js';
 import { createHash } from 'node:crypto';
 import { connectOutbound, type PeerTransport } from '../../src/p2p/transport.js';
 import { CHAIN_HASH, encodeInit } from '../../src/p2p/wire.js';
@@ -53,16 +54,6 @@ interface Peer {
   direction: string | null;
   connected: boolean;
   persistent: boolean;
-}
-
-const BASE = ['-hsm.provider=software', '-hsm.kdfcost=12', '-hsm.policydelay=0', '-nobitcoind.enable', '-noml.enable', '-p2p.pinginterval=5'];
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 async function refusedWith(ch: Channel, method: string, params: unknown, code: number, message: RegExp): Promise<void> {

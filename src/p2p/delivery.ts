@@ -28,6 +28,11 @@ export const MSG_DELIVER = 53111;
 export const MSG_DELIVERY_ACK = 53113;
 /** The envelope's own bytes: the outer type (2), epoch (8), seq (8), the inner type (2). */
 export const ENVELOPE_OVERHEAD = 20;
+/**
+ * Messages sent and not yet acknowledged, at most: the next waits for an ack. Keeps a resend of a long outbox from
+ * passing the peer's message rate limit (p2p.maxmsgrate, a burst of ten seconds' worth) and from filling its socket.
+ */
+const WINDOW = 256;
 /** The largest payload deliver() takes: BOLT 8's 65535 less the envelope. */
 export const MAX_DELIVER_PAYLOAD = 65535 - ENVELOPE_OVERHEAD;
 
@@ -194,6 +199,7 @@ export class Delivery {
       box.pending.splice(0, done.length);
       for (const p of done) box.bytes -= p.payload.length;
     });
+    void this.pump(pubkey);
   }
 
   /** Sends what this connection has not carried yet, in order, one write at a time (the socket's backpressure). */
@@ -204,7 +210,7 @@ export class Delivery {
     try {
       for (;;) {
         const p = box.pending.find((x) => x.seq > box.sentUpTo);
-        if (!p) return;
+        if (!p || p.seq - box.pending[0]!.seq >= WINDOW) return; // the ack that opens the window pumps again
         const gen = box.gen;
         const env = Buffer.alloc(18 + p.payload.length);
         this.epoch.copy(env, 0);

@@ -5,6 +5,9 @@
 // when to resend what was not acknowledged.
 
 import { roomApi } from '../core/room.js';
+import type { DeliveryHandler } from './delivery.js';
+
+export type { Delivered, DeliveryHandler, DeliveryWrite } from './delivery.js';
 
 /** Message types a handler takes: a list, or an inclusive range (e.g. DLC's 42772..42792). */
 export type MessageTypes = readonly number[] | { from: number; to: number };
@@ -31,6 +34,23 @@ export interface P2pApi {
    * Answers the function that gives the types back.
    */
   onMessage(types: MessageTypes, handler: MessageHandler): () => void;
+  /**
+   * Durable delivery (delivery.ts): queues one message (type 0..65535, payload up to 65,515 bytes: 65,535 less the
+   * envelope) in the outbox to this peer, connected or not, and resolves with its id once that is durable, NOT
+   * once sent. It goes out on every connection, oldest first, until the peer acknowledges it took it; the peer's
+   * room gets it once (onDelivered). Errors: InvalidParams for a bad type or size, Busy (-32015) when the outbox
+   * to that peer would pass p2p.maxoutboxbytes.
+   */
+  deliver(pubkey: string, type: number, payload: Uint8Array): Promise<{ id: string; seq: number }>;
+  /**
+   * Takes delivered messages of these (inner) types, from every peer, one at a time. The handler returns the
+   * writes it makes for a message ({ ops, after }, like a ChainListener): they are committed in ONE batch with the
+   * mark that the message was taken, then after() runs, then the peer is acknowledged. So a handler is called again
+   * for the same message only when its batch did not land (a crash before it, a throw): it must not write outside
+   * ops. A handler that throws leaves the message unacknowledged (it comes again on the next connection, and the
+   * messages after it wait). Delivered types no room takes go to the custom-message inbox (peer.custommsg).
+   */
+  onDelivered(types: MessageTypes, handler: DeliveryHandler): () => void;
   /** Peers connecting (init exchanged) and disconnecting; answers the function that stops the notifications. */
   onPeer(handler: (e: PeerEvent) => void): () => void;
 }

@@ -31,5 +31,14 @@ export function p2pMethods(svc: P2pService): MethodSpec[] {
     }),
     implement(D.peerList, () => svc.list()),
     implement(D.peerDisconnect, ({ pubkey }) => svc.disconnect(pubkey.toLowerCase())),
+    implement(D.peerSendcustommsg, ({ pubkey, type, payload }) => {
+      // Core Lightning's rule: odd types only, and none that anyad speaks itself.
+      if (type % 2 === 0) throw rpcError('InvalidParams', `type ${type} is even: a peer that does not know it would disconnect (BOLT 1); use an odd type`);
+      if (svc.typeInUse(type)) throw rpcError('InvalidParams', `type ${type} is one anyad speaks itself (BOLT 1, the delivery envelope, or a room's)`);
+      const to = checkedPubkey(pubkey);
+      if (to === svc.nodeId()) throw rpcError('InvalidParams', `${to} is this node's own key`);
+      return svc.delivery.deliver(to, type, Buffer.from(payload, 'hex'));
+    }),
+    implement(D.peerListcustommsgs, ({ since, limit }) => svc.inbox.list(since ?? 0, limit ?? 100)),
   ];
 }

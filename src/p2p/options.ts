@@ -72,6 +72,16 @@ export const P2P_OPTIONS: OptionGroup = {
       description: 'Bytes of messages that may wait to be written to one peer; a send past it is refused (the peer does not read).',
     },
     {
+      key: 'p2p.maxoutboxbytes',
+      type: 'int',
+      default: 16_777_216,
+      min: 65_536,
+      max: 1_073_741_824,
+      unit: 'bytes',
+      description:
+        'Payload bytes of durable messages (peer.sendcustommsg, DLC, channels) that may wait in the outbox to one peer for its acknowledgement; a message past it is refused (Busy) until the peer takes what waits. The outbox is kept in memory too.',
+    },
+    {
       key: 'p2p.maxmsgrate',
       type: 'int',
       default: 1000,

@@ -28,7 +28,7 @@ export const p2pRoom: Room = {
       import('./service.js'),
       import('./methods.js'),
       import('./peers.js'),
-      import('./bolt1.js'),
+      import('./wire.js'),
     ]);
     const db = await store.room('p2p');
     const service = new P2pService({
@@ -43,9 +43,12 @@ export const p2pRoom: Room = {
         maxMsgRate: config.int('p2p.maxmsgrate'),
         pingIntervalMs: config.int('p2p.pinginterval') * 1000,
         chainHash: Buffer.from(CHAIN_HASH[config.network]!, 'hex'),
+        maxOutboxBytes: config.int('p2p.maxoutboxbytes'),
       },
       hsm,
       book: new PeerBook(db, store),
+      db,
+      store,
       bus,
       log,
     });

@@ -1,5 +1,6 @@
 // The p2p service: the node key from the HSM room (waited for while the keystore is locked), the listener and its
-// pending pool (listener.ts), dialing, the connected peers (each a session.ts over a BOLT 8 transport), the
+// pending pool (listener.ts), dialing, the connected peers (each a
+// wire-session.ts over a BOLT 8 transport, with link.ts's rate limit and routing), the
 // persistent peers (peers.ts) reconnected with backoff, and the api other rooms send and receive messages through.
 
 import { connect, type Socket } from 'node:net';
@@ -11,12 +12,16 @@ import { HealthCell, type Service } from '../core/service.js';
 import type { HsmApi, NodeKey } from '../hsm/api.js';
 import type { MessageHandler, MessageTypes, P2pApi, PeerEvent } from './api.js';
 import { formatHostPort } from './address.js';
-import { ROOM_TYPES } from './bolt1.js';
 import { PeerListener } from './listener.js';
 import type { PeerBook } from './peers.js';
-import { PeerSession } from './session.js';
-import { PEER_CONNECTED, PEER_DISCONNECTED } from './topics.js';
+import { PeerLink } from './link.js';
+import { PEER_CONNECTED, PEER_CUSTOMMSG, PEER_DISCONNECTED } from './topics.js';
+import { CustomInbox } from './custommsg.js';
+import { Delivery, MSG_DELIVER, MSG_DELIVERY_ACK, type DeliveryHandler } from './delivery.js';
+import type { RoomDb, Store } from '../core/store.js';
 import { acceptInbound, connectOutbound, type PeerTransport, type StaticKey } from './transport.js';
+import { startWireSession } from './wire-session.js';
+import { SESSION_TYPES } from './wire.js';
 
 export interface P2pSettings {
   host: string;
@@ -29,11 +34,12 @@ export interface P2pSettings {
   maxMsgRate: number;
   pingIntervalMs: number;
   chainHash: Buffer;
+  maxOutboxBytes: number;
 }
 
 interface Peer {
   pubkey: string;
-  session: PeerSession;
+  link: PeerLink;
   direction: 'inbound' | 'outbound';
   address: string;
   since: string;
@@ -58,7 +64,35 @@ export class P2pService implements Service {
   private bringUpTimer: NodeJS.Timeout | undefined;
   private closing = false;
 
-  constructor(private readonly o: { settings: P2pSettings; hsm: HsmApi; book: PeerBook; bus: EventBus; log: Logger }) {}
+  private readonly deliveryHandlers: Array<{ types: MessageTypes; handler: DeliveryHandler }> = [];
+  readonly delivery: Delivery;
+  readonly inbox: CustomInbox;
+
+  constructor(private readonly o: { settings: P2pSettings; hsm: HsmApi; book: PeerBook; db: RoomDb; store: Pick<Store, 'batch'>; bus: EventBus; log: Logger }) {
+    this.inbox = new CustomInbox(o.db, (m) => o.bus.publish(PEER_CUSTOMMSG, m));
+    this.delivery = new Delivery({
+      db: o.db,
+      store: o.store,
+      maxOutboxBytes: o.settings.maxOutboxBytes,
+      log: o.log,
+      send: (pubkey, type, payload) => {
+        const peer = this.peers.get(pubkey);
+        return peer ? peer.link.send(type, payload) : Promise.reject(new Error('not connected'));
+      },
+      // A delivered type no room takes goes to the custom-message inbox (peer.custommsg), as Core Lightning's hook.
+      handlerFor: (type) => this.deliveryHandlers.find(({ types }) => covers(types, type))?.handler ?? ((m) => this.inbox.take(m)),
+    });
+  }
+
+  /** Whether a room takes delivered messages of this type. */
+  deliveryTaken(type: number): boolean {
+    return this.deliveryHandlers.some(({ types }) => covers(types, type));
+  }
+
+  /** Whether anyad speaks this type itself (BOLT 1, the envelope, a room's, raw or delivered): not for apps. */
+  typeInUse(type: number): boolean {
+    return SESSION_TYPES.has(type) || DELIVERY_TYPES.has(type) || this.handlerFor(type) !== undefined || this.deliveryTaken(type);
+  }
 
   health(): ReturnType<HealthCell['get']> {
     return this.cell.get();
@@ -66,6 +100,8 @@ export class P2pService implements Service {
 
   async open(): Promise<void> {
     await this.o.book.load();
+    await this.delivery.load();
+    await this.inbox.load();
     await this.bringUp();
   }
 
@@ -74,7 +110,7 @@ export class P2pService implements Service {
     if (this.bringUpTimer) clearTimeout(this.bringUpTimer);
     for (const r of this.reconnects.values()) if (r.timer) clearTimeout(r.timer);
     await this.listener?.close();
-    for (const p of this.peers.values()) p.session.close('anyad stopping');
+    for (const p of this.peers.values()) p.link.close('anyad stopping');
     this.cell.set('stopped', 'closed');
   }
 
@@ -126,15 +162,17 @@ export class P2pService implements Service {
     return { pubkey: this.nodeId() ?? null, listening: this.listening ?? null, peers: this.peers.size, pending_handshakes: this.listener?.pendingCount() ?? 0 };
   }
 
-  list(): Array<{
-    pubkey: string;
-    address: string;
-    direction: 'inbound' | 'outbound' | null;
-    connected: boolean;
-    persistent: boolean;
-    since: string | null;
-    features: number[];
-  }> {
+  list(): Array<
+    {
+      pubkey: string;
+      address: string;
+      direction: 'inbound' | 'outbound' | null;
+      connected: boolean;
+      persistent: boolean;
+      since: string | null;
+      features: number[];
+    } & ReturnType<Delivery['state']>
+  > {
     const out = [...this.peers.values()].map((p) => ({
       pubkey: p.pubkey,
       address: p.address,
@@ -142,11 +180,21 @@ export class P2pService implements Service {
       connected: true,
       persistent: this.o.book.get(p.pubkey) !== undefined,
       since: p.since as string | null,
-      features: p.session.features,
+      features: p.link.features,
+      ...this.delivery.state(p.pubkey),
     }));
     for (const k of this.o.book.all())
       if (!this.peers.has(k.pubkey))
-        out.push({ pubkey: k.pubkey, address: formatHostPort(k.host, k.port), direction: null, connected: false, persistent: true, since: null, features: [] });
+        out.push({
+          pubkey: k.pubkey,
+          address: formatHostPort(k.host, k.port),
+          direction: null,
+          connected: false,
+          persistent: true,
+          since: null,
+          features: [],
+          ...this.delivery.state(k.pubkey),
+        });
     return out.sort((a, b) => (a.pubkey < b.pubkey ? -1 : 1));
   }
 
@@ -172,7 +220,7 @@ export class P2pService implements Service {
     this.reconnects.delete(pubkey);
     const peer = this.peers.get(pubkey);
     if (!peer && !wasPersistent) throw rpcError('NotFound', `no peer ${pubkey}: it is neither connected nor marked persistent`);
-    peer?.session.close('peer.disconnect');
+    peer?.link.close('peer.disconnect');
     return { pubkey, was_connected: peer !== undefined, was_persistent: wasPersistent };
   }
 
@@ -238,28 +286,33 @@ export class P2pService implements Service {
   private async establish(transport: PeerTransport, direction: Peer['direction'], address: string): Promise<Peer> {
     const pubkey = Buffer.from(transport.remotePublicKey).toString('hex');
     const log = this.o.log.child({ peer: pubkey });
-    const session = new PeerSession(transport, {
-      chainHash: this.o.settings.chainHash,
+    const session = await startWireSession(transport, {
+      init: { globalfeatures: new Uint8Array(0), features: new Uint8Array(0), networks: [this.o.settings.chainHash] },
       initTimeoutMs: this.o.settings.handshakeTimeoutMs,
+      knownMessage: (type) => DELIVERY_TYPES.has(type) || this.handlerFor(type) !== undefined,
       pingIntervalMs: this.o.settings.pingIntervalMs,
+      pingTimeoutMs: this.o.settings.pingIntervalMs,
+      chainHash: this.o.settings.chainHash,
+    });
+    const link = new PeerLink(session, {
       maxMsgRate: this.o.settings.maxMsgRate,
-      taken: (type) => this.handlerFor(type) !== undefined,
-      deliver: async (type, payload) => this.handlerFor(type)?.(pubkey, type, payload),
+      deliver: async (type, payload) =>
+        DELIVERY_TYPES.has(type) ? this.delivery.onMessage(pubkey, type, payload) : this.handlerFor(type)?.(pubkey, type, payload),
       log,
     });
-    await session.start();
-    if (this.closing) throw session.fail('anyad stopping');
-    if (!this.peers.has(pubkey) && this.peers.size >= this.o.settings.maxPeers) throw session.fail(`too many peers (p2p.maxpeers=${this.o.settings.maxPeers})`);
-    const peer: Peer = { pubkey, session, direction, address, since: new Date().toISOString() };
-    this.peers.get(pubkey)?.session.close('replaced by a new connection');
+    if (this.closing) throw link.fail('anyad stopping');
+    if (!this.peers.has(pubkey) && this.peers.size >= this.o.settings.maxPeers) throw link.fail(`too many peers (p2p.maxpeers=${this.o.settings.maxPeers})`);
+    const peer: Peer = { pubkey, link, direction, address, since: new Date().toISOString() };
+    this.peers.get(pubkey)?.link.close('replaced by a new connection');
     this.peers.set(pubkey, peer);
-    session.onClose((reason) => this.lost(peer, reason));
+    link.onClose((reason) => this.lost(peer, reason));
     const r = this.reconnects.get(pubkey);
     if (r?.timer) clearTimeout(r.timer);
     this.reconnects.delete(pubkey);
     log.info({ address, direction }, 'peer connected');
     this.o.bus.publish(PEER_CONNECTED, { pubkey, address, direction });
     this.notify({ pubkey, event: 'connected' });
+    this.delivery.connected(pubkey);
     return peer;
   }
 
@@ -313,28 +366,34 @@ export class P2pService implements Service {
       nodeId: () => this.nodeId(),
       connected: () => [...this.peers.keys()],
       send: async (pubkey, type, payload) => {
-        if (!Number.isInteger(type) || type < 0 || type > 65535 || ROOM_TYPES.has(type))
+        if (!Number.isInteger(type) || type < 0 || type > 65535 || SESSION_TYPES.has(type) || DELIVERY_TYPES.has(type))
           throw rpcError('InvalidParams', `message type ${type} is not one another room may send (0..65535, not BOLT 1's own)`);
         if (payload.length > 65533) throw rpcError('InvalidParams', `a payload of ${payload.length} bytes is over 65,533 (BOLT 8)`);
         const peer = this.peers.get(pubkey);
         if (!peer) throw rpcError('NotFound', `peer ${pubkey} is not connected`);
         try {
-          await peer.session.send(type, payload);
+          await peer.link.send(type, payload);
         } catch (err) {
           const m = (err as Error).message;
           throw rpcError(/queue|queued/i.test(m) ? 'Busy' : 'BackendUnavailable', `sending to ${pubkey}: ${m}`, { service: 'p2p' });
         }
       },
       onMessage: (types, handler) => {
-        const ranges = Array.isArray(types) ? types.map((t: number) => ({ from: t, to: t })) : [types as { from: number; to: number }];
-        for (const r of ranges) {
-          if (!Number.isInteger(r.from) || !Number.isInteger(r.to) || r.from > r.to || r.from < 0 || r.to > 65535)
-            throw new Error(`bad message types ${r.from}..${r.to}`);
-          for (let t = r.from; t <= r.to; t++) if (ROOM_TYPES.has(t) || this.handlerFor(t)) throw new Error(`message type ${t} is already taken`);
-        }
+        const ranges = toRanges(types);
+        for (const r of ranges)
+          for (let t = r.from; t <= r.to; t++)
+            if (SESSION_TYPES.has(t) || DELIVERY_TYPES.has(t) || this.handlerFor(t)) throw new Error(`message type ${t} is already taken`);
         const entry = { types, handler };
         this.handlers.push(entry);
         return () => void this.handlers.splice(this.handlers.indexOf(entry), 1);
+      },
+      deliver: (pubkey, type, payload) => this.delivery.deliver(pubkey, type, payload),
+      onDelivered: (types, handler) => {
+        const ranges = toRanges(types);
+        for (const t of ranges) for (let x = t.from; x <= t.to; x++) if (this.deliveryTaken(x)) throw new Error(`delivered type ${x} is already taken`);
+        const entry = { types, handler };
+        this.deliveryHandlers.push(entry);
+        return () => void this.deliveryHandlers.splice(this.deliveryHandlers.indexOf(entry), 1);
       },
       onPeer: (handler) => {
         this.peerWatchers.add(handler);
@@ -343,6 +402,16 @@ export class P2pService implements Service {
     };
   }
 }
+
+function toRanges(types: MessageTypes): Array<{ from: number; to: number }> {
+  const ranges = Array.isArray(types) ? types.map((t: number) => ({ from: t, to: t })) : [types as { from: number; to: number }];
+  for (const r of ranges)
+    if (!Number.isInteger(r.from) || !Number.isInteger(r.to) || r.from > r.to || r.from < 0 || r.to > 65535)
+      throw new Error(`bad message types ${r.from}..${r.to}`);
+  return ranges;
+}
+
+const DELIVERY_TYPES: ReadonlySet<number> = new Set([MSG_DELIVER, MSG_DELIVERY_ACK]);
 
 function covers(types: MessageTypes, type: number): boolean {
   if (Array.isArray(types)) return (types as readonly number[]).includes(type);

@@ -22,4 +22,22 @@ export const PEER_DISCONNECTED = defineTopic({
   data: Type.Object({ pubkey: Type.String(), reason: Type.String() }, { additionalProperties: false }),
 });
 
-export const P2P_TOPICS = [PEER_CONNECTED, PEER_DISCONNECTED];
+export const CustomMsgT = Type.Object(
+  {
+    seq: Type.Integer({ description: 'Number in the custom-message inbox: grows by one per message taken, kept across restarts.' }),
+    pubkey: Type.String({ description: 'The sender.' }),
+    peer_seq: Type.Integer({ description: "The sender's sequence number of the message in its outbox to us." }),
+    type: Type.Integer({ description: 'The message type given to peer.sendcustommsg (odd).' }),
+    payload: Type.String({ description: 'The payload, hex.' }),
+  },
+  { additionalProperties: false },
+);
+
+export const PEER_CUSTOMMSG = defineTopic({
+  name: 'peer.custommsg',
+  summary:
+    'A peer delivered a custom message (its peer.sendcustommsg), taken exactly once and durable in the inbox before this is published. To miss none: subscribe, then peer.listcustommsgs since=<the last seq seen>, dropping seqs already seen.',
+  data: CustomMsgT,
+});
+
+export const P2P_TOPICS = [PEER_CONNECTED, PEER_DISCONNECTED, PEER_CUSTOMMSG];

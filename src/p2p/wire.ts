@@ -7,6 +7,16 @@ export const MSG_INIT = 16;
 export const MSG_ERROR = 17;
 export const MSG_PING = 18;
 export const MSG_PONG = 19;
+/** The types a session answers itself: another room may not claim them. */
+export const SESSION_TYPES: ReadonlySet<number> = new Set([MSG_WARNING, MSG_INIT, MSG_ERROR, MSG_PING, MSG_PONG]);
+
+/** BOLT 0's chain_hash: the genesis block hash in internal byte order, hex. */
+export const CHAIN_HASH: Record<string, string> = {
+  main: '6fe28c0ab6f1b372c1a6a246ae63f74f931e8365e15a089c68d6190000000000',
+  test: '43497fd7f826957108f4a30fd9cec3aeba79972084e90ead01ea330900000000',
+  signet: 'f61eee3b63a380a477a063af32b2bbc97c9ff9f01f2c4225e973988108000000',
+  regtest: '06226e46111a0b59caaf126043eb5bbf28c34f3a5e332a1fc7b2b73cf188910f',
+};
 
 /** BOLT 1: a ping asking for this many pong bytes or more gets no pong (they would not fit in a message). */
 export const PING_NO_REPLY_THRESHOLD = 65532;

@@ -7,7 +7,7 @@
 
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { HDKey } from '@scure/bip32';
@@ -16,9 +16,10 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { startDaemon, tempDir, type RunningDaemon } from '../helpers/daemon.js';
 import { call, nextEvent, unixChannel, wsChannel, type Channel } from '../helpers/channel.js';
 import { until } from '../helpers/until.js';
+import { BASE, freePort } from './daemons.js';
 import { createHash } from 'node:crypto';
 import { connectOutbound, type PeerTransport } from '../../src/p2p/transport.js';
-import { CHAIN_HASH, encodeInit } from '../../src/p2p/bolt1.js';
+import { CHAIN_HASH, encodeInit } from '../../src/p2p/wire.js';
 
 /** A raw BOLT 8 peer of the test's own (a fresh key) that has done the init exchange with the node at port. */
 async function rawPeer(pubkey: string, port: number): Promise<{ t: PeerTransport; closed: Promise<string> }> {
@@ -35,7 +36,7 @@ async function rawPeer(pubkey: string, port: number): Promise<{ t: PeerTransport
   const t = await connectOutbound(socket, ours, Buffer.from(pubkey, 'hex'), { handshakeTimeoutMs: 5000 });
   const closed = new Promise<string>((r) => t.once('close', r));
   const init = new Promise((r) => t.once('message', r));
-  await t.send(16, encodeInit(Buffer.from(CHAIN_HASH.regtest!, 'hex')));
+  await t.send(16, encodeInit({ globalfeatures: new Uint8Array(0), features: new Uint8Array(0), networks: [Buffer.from(CHAIN_HASH.regtest!, 'hex')] }));
   await init;
   return { t, closed };
 }
@@ -53,16 +54,6 @@ interface Peer {
   direction: string | null;
   connected: boolean;
   persistent: boolean;
-}
-
-const BASE = ['-hsm.provider=software', '-hsm.kdfcost=12', '-hsm.policydelay=0', '-nobitcoind.enable', '-noml.enable', '-p2p.pinginterval=5'];
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 async function refusedWith(ch: Channel, method: string, params: unknown, code: number, message: RegExp): Promise<void> {

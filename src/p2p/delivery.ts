@@ -1,0 +1,239 @@
+// Durable delivery between anyads (issue 28 item 3): the layer DLC and state channels send through. A message given
+// to deliver() is written to the sender's outbox (this room's LevelDB sublevel) before deliver() answers, numbered
+// per peer, and sent inside an envelope on every connection, from the oldest unacknowledged, until the peer's ack
+// removes it. The receiver takes seq N only when N is one past the last it took: the handler's writes and the mark
+// "N taken" are ONE batch (the handler returns its ops, as a ChainListener does), and only then is N acked. So a
+// message is taken exactly once across kills and reconnects of either side, and a duplicate (N at or below the
+// mark) is acked again and not handed over.
+//
+// A sender's outbox carries an epoch (8 random bytes made once): a receiver that sees a new epoch from a peer
+// starts that peer's numbering afresh, so a sender whose data was wiped (seq back at 1) is not taken for a
+// replay and its messages are not dropped as duplicates.
+//
+// Keys: o:<pubkey>:<seq, 16 digits> → {type, payload hex}; n:<pubkey> → last seq given out; i:<pubkey> →
+// {epoch, seq} last taken from that peer; epoch → ours.
+
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { KeyedLock } from '../core/keyed-lock.js';
+import { rpcError } from '../core/errors.js';
+import type { BatchOp, RoomDb, Store } from '../core/store.js';
+
+/**
+ * The envelope and ack types: ours, odd (BOLT 1: "it's ok to be odd", software that does not know them ignores
+ * them) and in the custom range 32768..65535 (BOLT 1), clear of rust-dlc's 42772..42792 and of LDK's and Core
+ * Lightning's experimental types we know of.
+ */
+export const MSG_DELIVER = 53111;
+export const MSG_DELIVERY_ACK = 53113;
+/** The envelope's own bytes: the outer type (2), epoch (8), seq (8), the inner type (2). */
+export const ENVELOPE_OVERHEAD = 20;
+/**
+ * Messages sent and not yet acknowledged, at most: the next waits for an ack. Keeps a resend of a long outbox from
+ * passing the peer's message rate limit (p2p.maxmsgrate, a burst of ten seconds' worth) and from filling its socket.
+ */
+const WINDOW = 256;
+/** The largest payload deliver() takes: BOLT 8's 65535 less the envelope. */
+export const MAX_DELIVER_PAYLOAD = 65535 - ENVELOPE_OVERHEAD;
+
+export interface Delivered {
+  pubkey: string;
+  type: number;
+  payload: Buffer;
+  /** The sender's sequence number for this peer. */
+  seq: number;
+}
+
+/** What a handler writes for a message (committed with the mark "taken"), and what it does once that is durable. */
+export interface DeliveryWrite {
+  ops: BatchOp[];
+  after?(): void;
+}
+
+export type DeliveryHandler = (m: Delivered) => DeliveryWrite | undefined | Promise<DeliveryWrite | undefined>;
+
+interface Pending {
+  seq: number;
+  type: number;
+  payload: Buffer;
+}
+
+interface Outbox {
+  last: number;
+  pending: Pending[];
+  bytes: number;
+  /** The highest seq sent on the current connection (0: none yet; reset on every connection). */
+  sentUpTo: number;
+  /** Counts connections, so a send of an older one does not move sentUpTo of the newer. */
+  gen: number;
+  pumping: boolean;
+}
+
+export interface DeliverySettings {
+  db: RoomDb;
+  store: Pick<Store, 'batch'>;
+  /** Bytes of payload one peer's outbox may hold (p2p.maxoutboxbytes). */
+  maxOutboxBytes: number;
+  /** Sends on the peer's current connection; rejects when none. */
+  send(pubkey: string, type: number, payload: Uint8Array): Promise<void>;
+  /** The handler for an inner type, if a room (or the custom-message inbox) takes it. */
+  handlerFor(type: number): DeliveryHandler | undefined;
+  log: Logger;
+}
+
+const outKey = (pubkey: string, seq: number): string => `o:${pubkey}:${String(seq).padStart(16, '0')}`;
+
+export class Delivery {
+  private readonly locks = new KeyedLock();
+  private readonly outboxes = new Map<string, Outbox>();
+  private readonly taken = new Map<string, { epoch: string; seq: number }>();
+  private epoch = Buffer.alloc(8);
+
+  constructor(private readonly s: DeliverySettings) {}
+
+  async load(): Promise<void> {
+    const e = (await this.s.db.get('epoch')) as string | undefined;
+    if (e) this.epoch = Buffer.from(e, 'hex');
+    else {
+      this.epoch = randomBytes(8);
+      await this.s.store.batch([{ type: 'put', sublevel: this.s.db, key: 'epoch', value: this.epoch.toString('hex') }]);
+    }
+    for await (const [k, v] of this.s.db.iterator({ gte: 'n:', lt: 'n;' })) this.box(k.slice(2)).last = v as number;
+    for await (const [k, v] of this.s.db.iterator({ gte: 'o:', lt: 'o;' })) {
+      const [, pubkey, seq] = k.split(':');
+      const m = v as { type: number; payload: string };
+      const box = this.box(pubkey!);
+      box.pending.push({ seq: Number(seq), type: m.type, payload: Buffer.from(m.payload, 'hex') });
+      box.bytes += m.payload.length / 2;
+    }
+    for await (const [k, v] of this.s.db.iterator({ gte: 'i:', lt: 'i;' })) this.taken.set(k.slice(2), v as { epoch: string; seq: number });
+  }
+
+  /** Queues a message durably; resolves with its id once it is in the outbox (not once sent). */
+  async deliver(pubkey: string, type: number, payload: Uint8Array): Promise<{ id: string; seq: number }> {
+    if (!Number.isInteger(type) || type < 0 || type > 65535) throw rpcError('InvalidParams', `message type ${type} is not a u16 (0..65535)`);
+    if (payload.length > MAX_DELIVER_PAYLOAD)
+      throw rpcError(
+        'InvalidParams',
+        `a payload of ${payload.length} bytes is over ${MAX_DELIVER_PAYLOAD} (65535 less the ${ENVELOPE_OVERHEAD}-byte envelope)`,
+      );
+    const seq = await this.locks.run(`o:${pubkey}`, async () => {
+      const box = this.box(pubkey);
+      if (box.bytes + payload.length > this.s.maxOutboxBytes)
+        throw rpcError(
+          'Busy',
+          `the outbox to ${pubkey} holds ${box.bytes} bytes in ${box.pending.length} unacknowledged messages; ${payload.length} more would pass p2p.maxoutboxbytes=${this.s.maxOutboxBytes}`,
+          { service: 'p2p' },
+        );
+      const next = box.last + 1;
+      const hex = Buffer.from(payload).toString('hex');
+      await this.s.store.batch([
+        { type: 'put', sublevel: this.s.db, key: outKey(pubkey, next), value: { type, payload: hex } },
+        { type: 'put', sublevel: this.s.db, key: `n:${pubkey}`, value: next },
+      ]);
+      box.last = next;
+      box.pending.push({ seq: next, type, payload: Buffer.from(payload) });
+      box.bytes += payload.length;
+      return next;
+    });
+    void this.pump(pubkey);
+    return { id: `${pubkey}:${seq}`, seq };
+  }
+
+  /** A connection to the peer is up: everything unacknowledged goes out again, oldest first. */
+  connected(pubkey: string): void {
+    const box = this.outboxes.get(pubkey);
+    if (!box) return;
+    box.sentUpTo = 0;
+    box.gen++;
+    void this.pump(pubkey);
+  }
+
+  /** The outbox and the receiving mark of a peer, for peer.list. */
+  state(pubkey: string): { outbox_messages: number; outbox_bytes: number; sent_seq: number; taken_seq: number } {
+    const box = this.outboxes.get(pubkey);
+    return { outbox_messages: box?.pending.length ?? 0, outbox_bytes: box?.bytes ?? 0, sent_seq: box?.last ?? 0, taken_seq: this.taken.get(pubkey)?.seq ?? 0 };
+  }
+
+  /** An envelope or an ack from the peer (called one message at a time per connection). */
+  async onMessage(pubkey: string, type: number, payload: Buffer): Promise<void> {
+    if (payload.length < 16 || (type === MSG_DELIVER && payload.length < 18)) throw new Error(`a truncated ${type === MSG_DELIVER ? 'envelope' : 'ack'}`);
+    const epoch = payload.subarray(0, 8).toString('hex');
+    const seq = Number(payload.readBigUInt64BE(8));
+    if (type === MSG_DELIVERY_ACK) return this.acked(pubkey, epoch, seq);
+    // One receiver at a time for all peers: a handler numbering what it takes (the custom-message inbox) sees its
+    // batches land in the order it numbered them.
+    await this.locks.run('in', async () => {
+      const was = this.taken.get(pubkey);
+      const last = was?.epoch === epoch ? was.seq : 0;
+      if (seq <= last) return this.ack(pubkey, epoch, last);
+      // Later than the next: a message of a replaced connection overtaking; it comes again from the oldest.
+      if (seq !== last + 1) return this.s.log.debug({ peer: pubkey, seq, last }, 'an envelope out of order: left for the resend');
+      const m: Delivered = { pubkey, type: payload.readUInt16BE(16), payload: payload.subarray(18), seq };
+      const handler = this.s.handlerFor(m.type);
+      if (!handler) throw new Error(`no room takes delivered messages of type ${m.type}: left unacknowledged`);
+      const w = await handler(m);
+      const mark = { epoch, seq };
+      await this.s.store.batch([...(w?.ops ?? []), { type: 'put', sublevel: this.s.db, key: `i:${pubkey}`, value: mark }]);
+      this.taken.set(pubkey, mark);
+      w?.after?.();
+      this.ack(pubkey, epoch, seq);
+    });
+  }
+
+  private ack(pubkey: string, epoch: string, seq: number): void {
+    const b = Buffer.alloc(16);
+    Buffer.from(epoch, 'hex').copy(b, 0);
+    b.writeBigUInt64BE(BigInt(seq), 8);
+    this.s.send(pubkey, MSG_DELIVERY_ACK, b).catch(() => undefined); // lost: the resend on the next connection asks again
+  }
+
+  private async acked(pubkey: string, epoch: string, seq: number): Promise<void> {
+    if (epoch !== this.epoch.toString('hex')) return; // an ack of an outbox this node no longer has
+    await this.locks.run(`o:${pubkey}`, async () => {
+      const box = this.outboxes.get(pubkey);
+      if (!box || seq > box.last) throw new Error(`an ack of seq ${seq}, never sent (last ${box?.last ?? 0})`);
+      const done = box.pending.filter((p) => p.seq <= seq);
+      if (done.length === 0) return;
+      await this.s.store.batch(done.map((p) => ({ type: 'del' as const, sublevel: this.s.db, key: outKey(pubkey, p.seq) })));
+      box.pending.splice(0, done.length);
+      for (const p of done) box.bytes -= p.payload.length;
+    });
+    void this.pump(pubkey);
+  }
+
+  /** Sends what this connection has not carried yet, in order, one write at a time (the socket's backpressure). */
+  private async pump(pubkey: string): Promise<void> {
+    const box = this.outboxes.get(pubkey);
+    if (!box || box.pumping) return;
+    box.pumping = true;
+    try {
+      for (;;) {
+        const p = box.pending.find((x) => x.seq > box.sentUpTo);
+        if (!p || p.seq - box.pending[0]!.seq >= WINDOW) return; // the ack that opens the window pumps again
+        const gen = box.gen;
+        const env = Buffer.alloc(18 + p.payload.length);
+        this.epoch.copy(env, 0);
+        env.writeBigUInt64BE(BigInt(p.seq), 8);
+        env.writeUInt16BE(p.type, 16);
+        p.payload.copy(env, 18);
+        try {
+          await this.s.send(pubkey, MSG_DELIVER, env);
+          if (gen === box.gen) box.sentUpTo = Math.max(box.sentUpTo, p.seq);
+        } catch {
+          // Not connected, or the connection went: connected() starts again from the oldest (at once, when a new
+          // connection came while this send was failing).
+          if (gen === box.gen) return;
+        }
+      }
+    } finally {
+      box.pumping = false;
+    }
+  }
+
+  private box(pubkey: string): Outbox {
+    let b = this.outboxes.get(pubkey);
+    if (!b) this.outboxes.set(pubkey, (b = { last: 0, pending: [], bytes: 0, sentUpTo: 0, gen: 0, pumping: false }));
+    return b;
+  }
+}

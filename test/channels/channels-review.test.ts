@@ -32,6 +32,7 @@ interface View {
   to_opener_sat: number;
   to_accepter_sat: number;
   closed_by: string | null;
+  claim_txid: string | null;
 }
 type Note = { method?: string; params?: { topic?: string; data?: { id: string; number: number; state: string } } };
 
@@ -126,6 +127,11 @@ describe('state channels: what an attacker can still do (issue 26 review)', () =
       fundingWitness(t, { opener: Buffer.concat([Buffer.from(ack1Body.sig, 'hex'), sighashAll]), accepter: Buffer.concat([peerSig, sighashAll]) }),
     );
     await node.send(c1.toHex());
+    await node.mine(1);
+    // Alice's balance, the commitment's to_remote, is swept to her wallet once the commitment confirms; the channel is
+    // closed when that sweep is.
+    const sweep = await until('Alice sweeps her to_remote', async () => (await view(id)).claim_txid ?? undefined, 400);
+    await node.mempoolWith([sweep]);
     await node.mine(1);
     await until('Alice sees the remote close', async () => ((await view(id)).state === 'closed' ? true : undefined), 400);
     const v = await view(id);

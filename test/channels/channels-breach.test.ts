@@ -45,10 +45,7 @@ describe('state channels: unilateral closes, breaches, penalties and their audit
     await w.node.mine(DELAY - 2, w.alice.address);
     assert.equal((await view(w.bob, id)).state, 'force_closing', 'nothing is swept before the delay');
     await w.node.mine(1, w.alice.address);
-    const sweep = await until('the sweep', async () => (await view(w.bob, id)).claim_txid ?? undefined, 400);
-    await inMempool(sweep);
-    await w.node.mine(1, w.alice.address);
-    await waitState(w.bob, id, 'closed');
+    const sweep = await w.confirmClaim(w.bob, id);
     const outs = await outputsOf(sweep);
     assert.equal(outs.length, 1);
     assert.equal(outs[0]!.address, await paymentAddress(w.bob, (await view(w.bob, id)).keys.payment));

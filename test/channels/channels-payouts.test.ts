@@ -97,10 +97,7 @@ describe('state channels paying the wallet: closes, sweeps and penalties land in
     const aliceKey = await paymentAddress(w.alice, alice.keys.payment);
     assert.ok((await outputsOf(forced.txid)).some((o) => o.address === aliceKey && o.value === alice.to_opener_sat));
     const aliceBefore = await confirmed(w.alice);
-    const remoteSweep = await until('the to_remote sweep', async () => (await view(w.alice, id)).claim_txid ?? undefined, 400);
-    await inMempool(remoteSweep);
-    await w.node.mine(1, w.alice.address);
-    await waitState(w.alice, id, 'closed');
+    const remoteSweep = await w.confirmClaim(w.alice, id);
     const swept = await outputsOf(remoteSweep);
     assert.equal(swept.length, 1);
     assert.equal(swept[0]!.address, (await view(w.alice, id)).payout.claim);
@@ -111,10 +108,7 @@ describe('state channels paying the wallet: closes, sweeps and penalties land in
     assert.equal((await view(w.bob, id)).payout.claim, claimAddress);
     const before = await confirmed(w.bob);
     await w.node.mine(DELAY - 2, w.alice.address);
-    const sweep = await until('the sweep', async () => (await view(w.bob, id)).claim_txid ?? undefined, 400);
-    await inMempool(sweep);
-    await w.node.mine(1, w.alice.address);
-    await waitState(w.bob, id, 'closed');
+    const sweep = await w.confirmClaim(w.bob, id);
     const outs = await outputsOf(sweep);
     assert.equal(outs.length, 1);
     assert.equal(outs[0]!.address, claimAddress);

@@ -100,6 +100,8 @@ export interface TwoAnyads {
   outputsOf(txid: string): Promise<Array<{ address: string | null; value: number }>>;
   /** Open → accept → funding_created → funding_signed → funding broadcast → confirmed: both open. */
   openChannel(push?: number, capacity?: number): Promise<string>;
+  /** The party's claim (sweep or penalty) once broadcast, mined, and the channel closed by it: its txid. */
+  confirmClaim(p: Party, id: string): Promise<string>;
   /** Bob's anyad stopped, its datadir copied aside (an old backup), and started again. */
   keepOldBob(): Promise<void>;
   /** Bob's anyad stopped and put back to the copy keepOldBob made (a breach waiting to happen), started again. */
@@ -188,6 +190,13 @@ export function twoAnyads(args: string[] = []): TwoAnyads {
       await new Promise((r) => setTimeout(r, 50));
     }
     return opened.id;
+  };
+  w.confirmClaim = async (p, id) => {
+    const txid = await until(`${p.name}'s claim`, async () => (await w.view(p, id)).claim_txid ?? undefined, 400);
+    await w.inMempool(txid);
+    await w.node.mine(1, w.alice.address);
+    await w.waitState(p, id, 'closed');
+    return txid;
   };
   w.keepOldBob = async () => {
     w.bob.ch.close();

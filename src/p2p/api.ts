@@ -5,9 +5,9 @@
 // when to resend what was not acknowledged.
 
 import { roomApi } from '../core/room.js';
-import type { DeliveryHandler } from './delivery.js';
+import type { CommitWith, DeliveryHandler } from './delivery.js';
 
-export type { Delivered, DeliveryHandler, DeliveryWrite } from './delivery.js';
+export type { CommitWith, Delivered, DeliveryHandler, DeliveryWrite, Reply } from './delivery.js';
 
 /** Message types a handler takes: a list, or an inclusive range (e.g. DLC's 42772..42792). */
 export type MessageTypes = readonly number[] | { from: number; to: number };
@@ -39,16 +39,19 @@ export interface P2pApi {
    * envelope) in the outbox to this peer, connected or not, and resolves with its id once that is durable, NOT
    * once sent. It goes out on every connection, oldest first, until the peer acknowledges it took it; the peer's
    * room gets it once (onDelivered). Errors: InvalidParams for a bad type or size, Busy (-32015) when the outbox
-   * to that peer would pass p2p.maxoutboxbytes.
+   * to that peer would pass p2p.maxoutboxbytes. With `commitWith`, the outbox entry is written by the caller, in
+   * its own batch with the state change that sends the message (a transactional outbox: a crash leaves both or
+   * neither); the peer's outbox is held for other messages until it resolves, so it must not wait on anything else.
    */
-  deliver(pubkey: string, type: number, payload: Uint8Array): Promise<{ id: string; seq: number }>;
+  deliver(pubkey: string, type: number, payload: Uint8Array, commitWith?: CommitWith): Promise<{ id: string; seq: number }>;
   /**
    * Takes delivered messages of these (inner) types, from every peer, one at a time. The handler returns the
    * writes it makes for a message ({ ops, after }, like a ChainListener): they are committed in ONE batch with the
    * mark that the message was taken, then after() runs, then the peer is acknowledged. So a handler is called again
    * for the same message only when its batch did not land (a crash before it, a throw): it must not write outside
    * ops. A handler that throws leaves the message unacknowledged (it comes again on the next connection, and the
-   * messages after it wait). Delivered types no room takes go to the custom-message inbox (peer.custommsg).
+   * messages after it wait). A write's `replies` are queued to the sender in that same batch, and a handler that
+   * must know its step landed before it goes on calls `m.commit(write)` itself instead of returning it. Delivered types no room takes go to the custom-message inbox (peer.custommsg).
    */
   onDelivered(types: MessageTypes, handler: DeliveryHandler): () => void;
   /** Peers connecting (init exchanged) and disconnecting; answers the function that stops the notifications. */

@@ -42,13 +42,34 @@ export interface Delivered {
   payload: Buffer;
   /** The sender's sequence number for this peer. */
   seq: number;
+  /**
+   * Commits the handler's write now, in ONE batch with the mark "taken" and the replies' outbox entries, for a
+   * handler that must know its step is durable before it goes on (a step that answers). At most once; a handler
+   * that calls it returns nothing. A handler that does not call it returns its write, which is committed for it.
+   */
+  commit(w: DeliveryWrite): Promise<void>;
+}
+
+/** A message to the same peer, queued in the outbox in the batch that takes the message it answers. */
+export interface Reply {
+  type: number;
+  payload: Uint8Array;
 }
 
 /** What a handler writes for a message (committed with the mark "taken"), and what it does once that is durable. */
 export interface DeliveryWrite {
   ops: BatchOp[];
+  /** Answers to the sender: durable exactly when the message is taken, so a crash can lose neither nor one of them. */
+  replies?: Reply[];
   after?(): void;
 }
+
+/**
+ * Commits the outbox entries (ops) of deliver() inside the caller's own synced batch, with the state change that
+ * sends the message (a transactional outbox): the message is queued exactly when that change is durable. Must put
+ * all of ops in one batch and resolve only once it landed; a throw queues nothing.
+ */
+export type CommitWith = (ops: BatchOp[]) => Promise<void>;
 
 export type DeliveryHandler = (m: Delivered) => DeliveryWrite | undefined | Promise<DeliveryWrite | undefined>;
 
@@ -109,35 +130,53 @@ export class Delivery {
     for await (const [k, v] of this.s.db.iterator({ gte: 'i:', lt: 'i;' })) this.taken.set(k.slice(2), v as { epoch: string; seq: number });
   }
 
-  /** Queues a message durably; resolves with its id once it is in the outbox (not once sent). */
-  async deliver(pubkey: string, type: number, payload: Uint8Array): Promise<{ id: string; seq: number }> {
-    if (!Number.isInteger(type) || type < 0 || type > 65535) throw rpcError('InvalidParams', `message type ${type} is not a u16 (0..65535)`);
-    if (payload.length > MAX_DELIVER_PAYLOAD)
-      throw rpcError(
-        'InvalidParams',
-        `a payload of ${payload.length} bytes is over ${MAX_DELIVER_PAYLOAD} (65535 less the ${ENVELOPE_OVERHEAD}-byte envelope)`,
-      );
-    const seq = await this.locks.run(`o:${pubkey}`, async () => {
-      const box = this.box(pubkey);
-      if (box.bytes + payload.length > this.s.maxOutboxBytes)
-        throw rpcError(
-          'Busy',
-          `the outbox to ${pubkey} holds ${box.bytes} bytes in ${box.pending.length} unacknowledged messages; ${payload.length} more would pass p2p.maxoutboxbytes=${this.s.maxOutboxBytes}`,
-          { service: 'p2p' },
-        );
-      const next = box.last + 1;
-      const hex = Buffer.from(payload).toString('hex');
-      await this.s.store.batch([
-        { type: 'put', sublevel: this.s.db, key: outKey(pubkey, next), value: { type, payload: hex } },
-        { type: 'put', sublevel: this.s.db, key: `n:${pubkey}`, value: next },
-      ]);
-      box.last = next;
-      box.pending.push({ seq: next, type, payload: Buffer.from(payload) });
-      box.bytes += payload.length;
-      return next;
-    });
+  /**
+   * Queues a message durably; resolves with its id once it is in the outbox (not once sent). With `commitWith`,
+   * the outbox entry goes into the caller's batch (see CommitWith) instead of a batch of its own.
+   */
+  async deliver(pubkey: string, type: number, payload: Uint8Array, commitWith?: CommitWith): Promise<{ id: string; seq: number }> {
+    const [seq] = await this.locks.run(`o:${pubkey}`, () =>
+      this.queue(pubkey, [{ type, payload }], commitWith ?? ((ops) => this.s.store.batch(ops, { sync: true }))),
+    );
     void this.pump(pubkey);
-    return { id: `${pubkey}:${seq}`, seq };
+    return { id: `${pubkey}:${seq!}`, seq: seq! };
+  }
+
+  /**
+   * Checks and numbers messages for one peer's outbox and commits them through `commit` (with the ops it is given);
+   * only then are they in memory. Called under the peer's outbox lock. Answers their seqs.
+   */
+  private async queue(pubkey: string, msgs: Reply[], commit: CommitWith): Promise<number[]> {
+    const box = this.box(pubkey);
+    let bytes = 0;
+    for (const { type, payload } of msgs) {
+      if (!Number.isInteger(type) || type < 0 || type > 65535) throw rpcError('InvalidParams', `message type ${type} is not a u16 (0..65535)`);
+      if (payload.length > MAX_DELIVER_PAYLOAD)
+        throw rpcError(
+          'InvalidParams',
+          `a payload of ${payload.length} bytes is over ${MAX_DELIVER_PAYLOAD} (65535 less the ${ENVELOPE_OVERHEAD}-byte envelope)`,
+        );
+      bytes += payload.length;
+    }
+    if (box.bytes + bytes > this.s.maxOutboxBytes)
+      throw rpcError(
+        'Busy',
+        `the outbox to ${pubkey} holds ${box.bytes} bytes in ${box.pending.length} unacknowledged messages; ${bytes} more would pass p2p.maxoutboxbytes=${this.s.maxOutboxBytes}`,
+        { service: 'p2p' },
+      );
+    const added: Pending[] = msgs.map((m, i) => ({ seq: box.last + 1 + i, type: m.type, payload: Buffer.from(m.payload) }));
+    const ops: BatchOp[] = added.map((p) => ({
+      type: 'put',
+      sublevel: this.s.db,
+      key: outKey(pubkey, p.seq),
+      value: { type: p.type, payload: p.payload.toString('hex') },
+    }));
+    if (added.length > 0) ops.push({ type: 'put', sublevel: this.s.db, key: `n:${pubkey}`, value: box.last + added.length });
+    await commit(ops);
+    if (added.length > 0) box.last += added.length;
+    box.pending.push(...added);
+    box.bytes += bytes;
+    return added.map((p) => p.seq);
   }
 
   /** A connection to the peer is up: everything unacknowledged goes out again, oldest first. */
@@ -169,14 +208,24 @@ export class Delivery {
       if (seq <= last) return this.ack(pubkey, epoch, last);
       // Later than the next: a message of a replaced connection overtaking; it comes again from the oldest.
       if (seq !== last + 1) return this.s.log.debug({ peer: pubkey, seq, last }, 'an envelope out of order: left for the resend');
-      const m: Delivered = { pubkey, type: payload.readUInt16BE(16), payload: payload.subarray(18), seq };
+      const mark = { epoch, seq };
+      let committed = false;
+      const commit = async (w: DeliveryWrite): Promise<void> => {
+        if (committed) throw new Error('a delivered message is committed once');
+        committed = true;
+        const taken: BatchOp = { type: 'put', sublevel: this.s.db, key: `i:${pubkey}`, value: mark };
+        const write = (ops: BatchOp[]): Promise<void> => this.s.store.batch([...w.ops, ...ops, taken], { sync: true });
+        if (w.replies?.length) await this.locks.run(`o:${pubkey}`, () => this.queue(pubkey, w.replies!, write));
+        else await write([]);
+        this.taken.set(pubkey, mark);
+        w.after?.();
+        if (w.replies?.length) void this.pump(pubkey);
+      };
+      const m: Delivered = { pubkey, type: payload.readUInt16BE(16), payload: payload.subarray(18), seq, commit };
       const handler = this.s.handlerFor(m.type);
       if (!handler) throw new Error(`no room takes delivered messages of type ${m.type}: left unacknowledged`);
       const w = await handler(m);
-      const mark = { epoch, seq };
-      await this.s.store.batch([...(w?.ops ?? []), { type: 'put', sublevel: this.s.db, key: `i:${pubkey}`, value: mark }]);
-      this.taken.set(pubkey, mark);
-      w?.after?.();
+      if (!committed) await commit(w ?? { ops: [] });
       this.ack(pubkey, epoch, seq);
     });
   }

@@ -387,7 +387,7 @@ export class P2pService implements Service {
         this.handlers.push(entry);
         return () => void this.handlers.splice(this.handlers.indexOf(entry), 1);
       },
-      deliver: (pubkey, type, payload) => this.delivery.deliver(pubkey, type, payload),
+      deliver: (pubkey, type, payload, commitWith) => this.delivery.deliver(pubkey, type, payload, commitWith),
       onDelivered: (types, handler) => {
         const ranges = toRanges(types);
         for (const t of ranges) for (let x = t.from; x <= t.to; x++) if (this.deliveryTaken(x)) throw new Error(`delivered type ${x} is already taken`);

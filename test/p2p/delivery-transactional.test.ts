@@ -1,0 +1,145 @@
+// The transactional side of durable delivery (delivery.ts), on real LevelDB stores: deliver() with commitWith puts
+// the outbox entry in the caller's own batch (a throw queues nothing, and the numbering has no gap), a handler's
+// replies are queued in the batch that takes the message they answer, and a handler that commits itself
+// (m.commit) is not committed twice. The two Delivery objects talk through a function here, not a socket: the
+// connection itself is tested by delivery.test.ts between two daemons.
+
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import pino from 'pino';
+import type { RoomDb } from '../../src/core/store.js';
+import { Store } from '../../src/store/store.js';
+import { Delivery, type Delivered, type DeliveryHandler } from '../../src/p2p/delivery.js';
+import { tempDir } from '../helpers/daemon.js';
+import { until } from '../helpers/until.js';
+
+const A = '02'.padEnd(66, 'a');
+const B = '03'.padEnd(66, 'b');
+
+interface Side {
+  store: Store;
+  db: RoomDb;
+  app: RoomDb;
+  delivery: Delivery;
+  got: Delivered[];
+  handler: DeliveryHandler;
+}
+
+describe('p2p delivery: transactional outbox and replies', () => {
+  let dir: { path: string; remove(): Promise<void> };
+  const sides: Record<string, Side> = {};
+  let linkUp = true;
+
+  async function side(name: string, self: string, other: string): Promise<Side> {
+    const store = await Store.open(join(dir.path, name));
+    const s: Side = {
+      store,
+      db: await store.room('p2p'),
+      app: await store.room('app'),
+      got: [],
+      handler: (m) => {
+        s.got.push(m);
+        return { ops: [] };
+      },
+      delivery: undefined as unknown as Delivery,
+    };
+    s.delivery = new Delivery({
+      db: s.db,
+      store,
+      maxOutboxBytes: 1 << 20,
+      log: pino({ level: 'silent' }),
+      handlerFor: () => (m) => s.handler(m),
+      send: async (to, type, payload) => {
+        assert.equal(to, other);
+        if (!linkUp) throw new Error('not connected');
+        // As a connection does: the other side handles one message at a time, after this write.
+        setImmediate(() => void sides[other === A ? 'a' : 'b']!.delivery.onMessage(self, type, Buffer.from(payload)).catch(() => undefined));
+      },
+    });
+    await s.delivery.load();
+    return s;
+  }
+
+  before(async () => {
+    dir = await tempDir('delivery-tx');
+    sides.a = await side('a', A, B);
+    sides.b = await side('b', B, A);
+  });
+  after(async () => {
+    for (const s of Object.values(sides)) await s.store.close();
+    await dir.remove();
+  });
+
+  it('commitWith: the message is queued exactly when the caller batch lands; a throw queues nothing and leaves no gap', async () => {
+    const a = sides.a!;
+    const b = sides.b!;
+    await assert.rejects(
+      a.delivery.deliver(B, 101, Buffer.from('lost'), async () => {
+        throw new Error('the caller batch failed');
+      }),
+      /the caller batch failed/,
+    );
+    assert.equal(a.delivery.state(B).outbox_messages, 0);
+    const r = await a.delivery.deliver(B, 101, Buffer.from('kept'), (ops) =>
+      a.store.batch([...ops, { type: 'put', sublevel: a.app, key: 'state', value: 'sent' }]),
+    );
+    assert.equal(r.seq, 1, 'the failed one did not take a number');
+    assert.equal(await a.app.get('state'), 'sent');
+    await until('B takes the message', async () => b.got.length === 1 || undefined);
+    assert.equal(b.got[0]!.payload.toString(), 'kept');
+    await until('A is acknowledged', async () => a.delivery.state(B).outbox_messages === 0 || undefined);
+  });
+
+  it('replies are queued with the mark "taken" and reach the sender once; m.commit is not committed twice', async () => {
+    const a = sides.a!;
+    const b = sides.b!;
+    b.handler = (m) => {
+      b.got.push(m);
+      return {
+        ops: [{ type: 'put', sublevel: b.app, key: `took:${m.seq}`, value: m.payload.toString() }],
+        replies: [{ type: 103, payload: Buffer.from(`re:${m.payload.toString()}`) }],
+      };
+    };
+    a.handler = async (m) => {
+      a.got.push(m);
+      await m.commit({ ops: [{ type: 'put', sublevel: a.app, key: `reply:${m.seq}`, value: m.payload.toString() }] });
+      return undefined;
+    };
+    await a.delivery.deliver(B, 101, Buffer.from('ping-1'));
+    await until('the reply comes back', async () => a.got.length === 1 || undefined);
+    assert.equal(a.got[0]!.payload.toString(), 're:ping-1');
+    assert.equal(await b.app.get('took:2'), 'ping-1');
+    assert.equal(await a.app.get('reply:1'), 're:ping-1');
+    await until('both acknowledged', async () => (b.delivery.state(A).outbox_messages === 0 && a.delivery.state(B).outbox_messages === 0) || undefined);
+    assert.equal(b.delivery.state(A).sent_seq, 1);
+  });
+
+  it('a handler that throws after nothing was committed gets the message again on the next connection, once', async () => {
+    const a = sides.a!;
+    const b = sides.b!;
+    let fail = true;
+    const seen: string[] = [];
+    b.handler = (m) => {
+      seen.push(m.payload.toString());
+      if (fail) throw new Error('not now');
+      return { ops: [], replies: [{ type: 103, payload: Buffer.from('done') }] };
+    };
+    a.handler = (m) => {
+      a.got.push(m);
+      return { ops: [] };
+    };
+    linkUp = true;
+    await a.delivery.deliver(B, 101, Buffer.from('retry-me'));
+    await until('B tried it', async () => seen.length === 1 || undefined);
+    assert.equal(a.delivery.state(B).outbox_messages, 1, 'not acknowledged');
+    fail = false;
+    a.delivery.connected(B);
+    await until('the reply of the second try', async () => a.got.some((m) => m.payload.toString() === 'done') || undefined);
+    assert.deepEqual(seen, ['retry-me', 'retry-me']);
+    a.delivery.connected(B); // a resend of what is acknowledged already sends nothing
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(seen.length, 2);
+    assert.equal(a.got.filter((m) => m.payload.toString() === 'done').length, 1);
+  });
+});

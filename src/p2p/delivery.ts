@@ -88,6 +88,8 @@ interface Outbox {
   /** Counts connections, so a send of an older one does not move sentUpTo of the newer. */
   gen: number;
   pumping: boolean;
+  /** When the peer last showed progress on this outbox (an ack, a connection, the first message after none). */
+  progressAt: number;
 }
 
 export interface DeliverySettings {
@@ -95,6 +97,8 @@ export interface DeliverySettings {
   store: Pick<Store, 'batch'>;
   /** Bytes of payload one peer's outbox may hold (p2p.maxoutboxbytes). */
   maxOutboxBytes: number;
+  /** Peers that may have messages waiting at once (p2p.maxoutboxpeers): the outboxes are kept in memory too. */
+  maxOutboxPeers: number;
   /** Sends on the peer's current connection; rejects when none. */
   send(pubkey: string, type: number, payload: Uint8Array): Promise<void>;
   /** The handler for an inner type, if a room (or the custom-message inbox) takes it. */
@@ -147,6 +151,16 @@ export class Delivery {
    * only then are they in memory. Called under the peer's outbox lock. Answers their seqs.
    */
   private async queue(pubkey: string, msgs: Reply[], commit: CommitWith): Promise<number[]> {
+    if (!this.outboxes.get(pubkey)?.pending.length) {
+      let waiting = 0;
+      for (const b of this.outboxes.values()) if (b.pending.length > 0) waiting++;
+      if (waiting >= this.s.maxOutboxPeers)
+        throw rpcError(
+          'Busy',
+          `${waiting} peers have unacknowledged messages waiting (p2p.maxoutboxpeers=${this.s.maxOutboxPeers}); a message to one more waits until one of them takes its own`,
+          { service: 'p2p' },
+        );
+    }
     const box = this.box(pubkey);
     let bytes = 0;
     for (const { type, payload } of msgs) {
@@ -173,6 +187,7 @@ export class Delivery {
     }));
     if (added.length > 0) ops.push({ type: 'put', sublevel: this.s.db, key: `n:${pubkey}`, value: box.last + added.length });
     await commit(ops);
+    if (box.pending.length === 0) box.progressAt = Date.now();
     if (added.length > 0) box.last += added.length;
     box.pending.push(...added);
     box.bytes += bytes;
@@ -185,7 +200,24 @@ export class Delivery {
     if (!box) return;
     box.sentUpTo = 0;
     box.gen++;
+    box.progressAt = Date.now();
     void this.pump(pubkey);
+  }
+
+  /**
+   * Sends again, from the oldest, what a connected peer has not acknowledged for `afterMs` (p2p.resendinterval): a
+   * message whose handler failed on the peer (a room not ready, a transient error) is retried on the same
+   * connection, not only on the next one. The peer acks what it took already, so a resend is never taken twice.
+   */
+  resendStale(isConnected: (pubkey: string) => boolean, afterMs: number, now = Date.now()): void {
+    for (const [pubkey, box] of this.outboxes) {
+      if (box.pending.length === 0 || box.sentUpTo < box.pending[0]!.seq || now - box.progressAt < afterMs || !isConnected(pubkey)) continue;
+      this.s.log.info(
+        { peer: pubkey, waiting: box.pending.length, oldest: box.pending[0]!.seq },
+        'messages unacknowledged on this connection: sending them again',
+      );
+      this.connected(pubkey);
+    }
   }
 
   /** The outbox and the receiving mark of a peer, for peer.list. */
@@ -246,6 +278,7 @@ export class Delivery {
       if (done.length === 0) return;
       await this.s.store.batch(done.map((p) => ({ type: 'del' as const, sublevel: this.s.db, key: outKey(pubkey, p.seq) })));
       box.pending.splice(0, done.length);
+      box.progressAt = Date.now();
       for (const p of done) box.bytes -= p.payload.length;
     });
     void this.pump(pubkey);
@@ -282,7 +315,7 @@ export class Delivery {
 
   private box(pubkey: string): Outbox {
     let b = this.outboxes.get(pubkey);
-    if (!b) this.outboxes.set(pubkey, (b = { last: 0, pending: [], bytes: 0, sentUpTo: 0, gen: 0, pumping: false }));
+    if (!b) this.outboxes.set(pubkey, (b = { last: 0, pending: [], bytes: 0, sentUpTo: 0, gen: 0, pumping: false, progressAt: 0 }));
     return b;
   }
 }

@@ -82,6 +82,25 @@ export const P2P_OPTIONS: OptionGroup = {
         'Payload bytes of durable messages (peer.sendcustommsg, DLC, channels) that may wait in the outbox to one peer for its acknowledgement; a message past it is refused (Busy) until the peer takes what waits. The outbox is kept in memory too.',
     },
     {
+      key: 'p2p.maxoutboxpeers',
+      type: 'int',
+      default: 1024,
+      min: 1,
+      max: 1_000_000,
+      description:
+        'Peers that may have durable messages waiting for their acknowledgement at once; a message to one more is refused (Busy) until one of them takes its own. With p2p.maxoutboxbytes it bounds the memory the outboxes hold.',
+    },
+    {
+      key: 'p2p.resendinterval',
+      type: 'int',
+      default: 30,
+      min: 1,
+      max: 3600,
+      unit: 'seconds',
+      description:
+        'Durable messages a connected peer has not acknowledged for this long are sent again from the oldest on the same connection (a peer whose room failed to take one retries it); a reconnection resends them at once.',
+    },
+    {
       key: 'p2p.maxmsgrate',
       type: 'int',
       default: 1000,

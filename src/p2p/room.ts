@@ -44,6 +44,8 @@ export const p2pRoom: Room = {
         pingIntervalMs: config.int('p2p.pinginterval') * 1000,
         chainHash: Buffer.from(CHAIN_HASH[config.network]!, 'hex'),
         maxOutboxBytes: config.int('p2p.maxoutboxbytes'),
+        maxOutboxPeers: config.int('p2p.maxoutboxpeers'),
+        resendIntervalMs: config.int('p2p.resendinterval') * 1000,
       },
       hsm,
       book: new PeerBook(db, store),

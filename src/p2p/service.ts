@@ -35,6 +35,8 @@ export interface P2pSettings {
   pingIntervalMs: number;
   chainHash: Buffer;
   maxOutboxBytes: number;
+  maxOutboxPeers: number;
+  resendIntervalMs: number;
 }
 
 interface Peer {
@@ -62,6 +64,7 @@ export class P2pService implements Service {
   private readonly handlers: Array<{ types: MessageTypes; handler: MessageHandler }> = [];
   private readonly peerWatchers = new Set<(e: PeerEvent) => void>();
   private bringUpTimer: NodeJS.Timeout | undefined;
+  private resendTimer: NodeJS.Timeout | undefined;
   private closing = false;
 
   private readonly deliveryHandlers: Array<{ types: MessageTypes; handler: DeliveryHandler }> = [];
@@ -74,6 +77,7 @@ export class P2pService implements Service {
       db: o.db,
       store: o.store,
       maxOutboxBytes: o.settings.maxOutboxBytes,
+      maxOutboxPeers: o.settings.maxOutboxPeers,
       log: o.log,
       send: (pubkey, type, payload) => {
         const peer = this.peers.get(pubkey);
@@ -103,11 +107,16 @@ export class P2pService implements Service {
     await this.delivery.load();
     await this.inbox.load();
     await this.bringUp();
+    // Checked at a fraction of the interval, so a stale outbox waits at most 1.25 times it.
+    const every = this.o.settings.resendIntervalMs;
+    this.resendTimer = setInterval(() => this.delivery.resendStale((k) => this.peers.has(k), every), Math.max(250, every / 4));
+    this.resendTimer.unref();
   }
 
   async close(): Promise<void> {
     this.closing = true;
     if (this.bringUpTimer) clearTimeout(this.bringUpTimer);
+    if (this.resendTimer) clearInterval(this.resendTimer);
     for (const r of this.reconnects.values()) if (r.timer) clearTimeout(r.timer);
     await this.listener?.close();
     for (const p of this.peers.values()) p.link.close('anyad stopping');

@@ -1,7 +1,8 @@
 // The transactional side of durable delivery (delivery.ts), on real LevelDB stores: deliver() with commitWith puts
 // the outbox entry in the caller's own batch (a throw queues nothing, and the numbering has no gap), a handler's
-// replies are queued in the batch that takes the message they answer, and a handler that commits itself
-// (m.commit) is not committed twice. The two Delivery objects talk through a function here, not a socket: the
+// replies are queued in the batch that takes the message they answer, a handler that commits itself (m.commit) is
+// not committed twice, what a connected peer leaves unacknowledged is sent again on the same connection
+// (p2p.resendinterval), and the peers with waiting messages are capped (p2p.maxoutboxpeers). The two Delivery objects talk through a function here, not a socket: the
 // connection itself is tested by delivery.test.ts between two daemons.
 
 import assert from 'node:assert/strict';
@@ -48,11 +49,11 @@ describe('p2p delivery: transactional outbox and replies', () => {
       db: s.db,
       store,
       maxOutboxBytes: 1 << 20,
+      maxOutboxPeers: 2,
       log: pino({ level: 'silent' }),
       handlerFor: () => (m) => s.handler(m),
       send: async (to, type, payload) => {
-        assert.equal(to, other);
-        if (!linkUp) throw new Error('not connected');
+        if (!linkUp || to !== other) throw new Error('not connected');
         // As a connection does: the other side handles one message at a time, after this write.
         setImmediate(() => void sides[other === A ? 'a' : 'b']!.delivery.onMessage(self, type, Buffer.from(payload)).catch(() => undefined));
       },
@@ -141,5 +142,42 @@ describe('p2p delivery: transactional outbox and replies', () => {
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(seen.length, 2);
     assert.equal(a.got.filter((m) => m.payload.toString() === 'done').length, 1);
+  });
+
+  it('what a connected peer leaves unacknowledged is sent again after the resend interval, on the same connection', async () => {
+    const a = sides.a!;
+    const b = sides.b!;
+    let fail = true;
+    const seen: string[] = [];
+    b.handler = (m) => {
+      seen.push(m.payload.toString());
+      if (fail) throw new Error('the room is not ready');
+      return { ops: [] };
+    };
+    await a.delivery.deliver(B, 101, Buffer.from('stale'));
+    await until('B tried it', async () => seen.length === 1 || undefined);
+    a.delivery.resendStale(() => true, 60_000);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(seen.length, 1, 'not before the interval');
+    a.delivery.resendStale(() => false, 0, Date.now() + 1);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(seen.length, 1, 'not to a peer that is not connected');
+    fail = false;
+    a.delivery.resendStale(() => true, 0, Date.now() + 1);
+    await until('A is acknowledged after the resend', async () => a.delivery.state(B).outbox_messages === 0 || undefined);
+    assert.deepEqual(seen, ['stale', 'stale']);
+  });
+
+  it('p2p.maxoutboxpeers: a message to one more peer than may wait is refused Busy, naming the key', async () => {
+    const a = sides.a!;
+    linkUp = false;
+    const others = ['02'.padEnd(66, 'c'), '02'.padEnd(66, 'd'), '02'.padEnd(66, 'e')];
+    // The link here only reaches B, and is down: messages to the others wait in their outboxes.
+    const send = (to: string): Promise<unknown> => a.delivery.deliver(to, 101, Buffer.from('x'));
+    await send(others[0]!);
+    await send(others[1]!);
+    await assert.rejects(send(others[2]!), (e: Error & { code?: number }) => /p2p\.maxoutboxpeers=2/.test(e.message));
+    await send(others[1]!); // a peer that has messages waiting already takes more
+    assert.equal(a.delivery.state(others[2]!).outbox_messages, 0);
   });
 });

@@ -1,8 +1,12 @@
 // The curve operations an ECDSA adaptor signature needs (ecdsa-adaptor.ts), on two backends:
 //  - libsecp256k1, compiled to wasm by tiny-secp256k1 (the bitcoinjs build: a registry package, no install script,
-//    the same .wasm on x64 and arm64). Its constant-time multiplication of an arbitrary point is ~10× @noble's here
-//    (0.22 against 2.2 ms), and an adaptor signature needs two of them (k*Y and the proof's a*Y), on a Y that
-//    changes with every CET, so no table can be precomputed for it.
+//    the same .wasm on x64 and arm64). Its multiplication of an arbitrary point is ~10× @noble's here (0.22 against
+//    2.2 ms), and an adaptor signature needs two of them (k*Y and the proof's a*Y), on a Y that changes with every
+//    CET, so no table can be precomputed for it. That multiplication (ec_pubkey_tweak_mul of the libsecp256k1 0.2
+//    that tiny-secp256k1 2.2 vendors) is VARIABLE time in its scalar: our secret nonces never go into it as they
+//    are. They are blinded (mulSecret): Z = r*Y for a fresh random r, then k*Y = (k/r)*Z, so each scalar the
+//    variable-time code sees is uniform and independent of the nonce. It costs one more multiplication per
+//    signature (three for two products); the base-point multiplication (ecmult_gen) is constant time as it is.
 //  - @noble/curves, the fallback where the wasm module does not load (a bundle without it, a build without wasm).
 // No npm package exposes secp256k1-zkp's own ecdsa_adaptor module (the one rust-dlc links): the kept wasm build of
 // secp256k1-zkp (@vulpemventures/secp256k1-zkp) exports Elements' proofs and MuSig only, and the rust-dlc bindings
@@ -14,6 +18,7 @@
 
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { createRequire } from 'node:module';
+import { randomBytes } from 'node:crypto';
 
 const Point = secp256k1.Point;
 type NoblePoint = InstanceType<typeof Point>;
@@ -27,8 +32,8 @@ export interface AdaptorCurve<P> {
   encode(p: P): Uint8Array;
   /** k*G, compressed; k a secret scalar in [1, n): constant time. */
   mulG(k: bigint): Uint8Array;
-  /** k*P, compressed; k a secret scalar in [1, n): constant time. */
-  mul(p: P, k: bigint): Uint8Array;
+  /** k*P for each k, compressed; the k secret scalars in [1, n): nothing about them may show in the time taken. */
+  mulSecret(p: P, ks: bigint[]): Uint8Array[];
   /** a*A + b*B (A = G when null), compressed, or null at infinity; a and b public scalars in [0, n): may be variable time. */
   lin(a: bigint, A: P | null, b: bigint, B: P): Uint8Array | null;
 }
@@ -45,7 +50,8 @@ export const nobleCurve: AdaptorCurve<NoblePoint> = {
   },
   encode: (p) => p.toBytes(true),
   mulG: (k) => Point.BASE.multiply(k).toBytes(true),
-  mul: (p, k) => p.multiply(k).toBytes(true),
+  // (@noble's multiply is constant time.)
+  mulSecret: (p, ks) => ks.map((k) => p.multiply(k).toBytes(true)),
   lin(a, A, b, B) {
     const ta = a === 0n ? Point.ZERO : (A ?? Point.BASE).multiplyUnsafe(a);
     const tb = b === 0n ? Point.ZERO : B.multiplyUnsafe(b);
@@ -100,7 +106,17 @@ export function tinyCurve(t: Tiny): AdaptorCurve<Uint8Array> {
     },
     encode: compress,
     mulG: (k) => withScalar(k, (kb) => sure(t.pointFromScalar(kb, true))),
-    mul: (p, k) => withScalar(k, (kb) => sure(t.pointMultiply(p, kb, true))),
+    mulSecret(p, ks) {
+      // The blinding factor r: uniform in [1, n), fresh for each call, never reused.
+      // (Rejection sampling: a 32-byte value at or above n, or zero, is drawn again.)
+      let r: bigint;
+      do r = Fn.fromBytes(randomBytes(32), true);
+      while (r === 0n || r >= Fn.ORDER);
+      const Z = withScalar(r, (rb) => sure(t.pointMultiply(p, rb, false)));
+      const rInv = Fn.inv(r);
+      r = 0n;
+      return ks.map((k) => withScalar(Fn.mul(k, rInv), (kb) => sure(t.pointMultiply(Z, kb, true))));
+    },
     lin(a, A, b, B) {
       const ta = term(a, A);
       const tb = term(b, B);

@@ -6,7 +6,8 @@
 // The scheme is here; the curve is a backend (ecdsa-adaptor-curve.ts): libsecp256k1 compiled to wasm
 // (tiny-secp256k1) where it loads, @noble/curves otherwise. Both compute the same points from the same scalars, so
 // a signature's bytes depend only on the key, the inputs and the nonces, never on the backend (a test holds this).
-// Scalar arithmetic (a few bigint operations per signature) stays in JavaScript.
+// Scalar arithmetic (a few bigint operations per signature) stays in JavaScript, whose bigints are not constant time
+// (as @noble says of itself): the curve multiplications, where a nonce would show most, are the guarded part.
 
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { sha256 } from '@noble/hashes/sha2.js';
@@ -83,14 +84,16 @@ export function adaptorSignWith<P>(
   const Y = point(c, encryptionKey, 'the encryption key');
   const Yb = c.encode(Y);
   const k = sampleNonce(rand, Yb, messageHash, secretKey);
-  // Secret scalars (k, and the proof's nonce a): the backends' constant-time multiplications only.
+  // Secret scalars (k, and the proof's nonce a): the backends' mulG and mulSecret only, whose time shows nothing of
+  // them. a is drawn before R is known (R = k*Y adds nothing to k and Y in its hash), so one blinded call takes
+  // both products of Y.
   const Ra = c.mulG(k);
-  const R = c.mul(Y, k);
-  // The DLEQ proof that log_G(R_a) = log_Y(R).
   const kb = scalarBytes(k);
-  const a = sampleNonce(rand, DLEQ_TAG, Ra, Yb, R, kb);
+  const a = sampleNonce(rand, DLEQ_TAG, Ra, Yb, kb);
   kb.fill(0);
-  const b = challenge(Ra, Yb, R, c.mulG(a), c.mul(Y, a));
+  const [R, aY] = c.mulSecret(Y, [k, a]) as [Uint8Array, Uint8Array];
+  // The DLEQ proof that log_G(R_a) = log_Y(R).
+  const b = challenge(Ra, Yb, R, c.mulG(a), aY);
   const r = toScalar(R.subarray(1));
   const sa = mod(Fn.inv(k) * (toScalar(messageHash) + r * x));
   return Buffer.concat([R, Ra, scalarBytes(sa), scalarBytes(b), scalarBytes(mod(a + b * k))]);

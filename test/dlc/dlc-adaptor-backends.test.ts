@@ -50,6 +50,27 @@ describe('ECDSA adaptor signatures: libsecp256k1 (wasm) and @noble agree', () =>
     }
   });
 
+  it('computes a*G + b*B (one recovery), a*A + b*B and the blinded k*P exactly as @noble does, edge scalars included', () => {
+    const N = secp256k1.Point.Fn.ORDER;
+    const hex = (u: Uint8Array | null): string | null => (u === null ? null : Buffer.from(u).toString('hex'));
+    const rand = (): bigint => secp256k1.Point.Fn.fromBytes(secp256k1.utils.randomSecretKey());
+    for (let i = 0; i < 30; i++) {
+      const Bb = secp256k1.getPublicKey(secp256k1.utils.randomSecretKey(), true);
+      const Ab = secp256k1.getPublicKey(secp256k1.utils.randomSecretKey(), true);
+      const [lB, nB, lA, nA] = [lib!.parse(Bb)!, nobleCurve.parse(Bb)!, lib!.parse(Ab)!, nobleCurve.parse(Ab)!];
+      const scalars = [rand(), rand(), 1n, N - 1n, 0n];
+      const a = scalars[i % scalars.length]!;
+      const b = scalars[(i + 2) % scalars.length]!;
+      assert.equal(hex(lib!.lin(a, null, b, lB)), hex(nobleCurve.lin(a, null, b, nB)), `a*G + b*B, case ${i}`);
+      assert.equal(hex(lib!.lin(a, lA, b, lB)), hex(nobleCurve.lin(a, nA, b, nB)), `a*A + b*B, case ${i}`);
+      if (a !== 0n && b !== 0n) assert.deepEqual(lib!.mulSecret(lB, [a, b]).map(hex), nobleCurve.mulSecret(nB, [a, b]).map(hex), `k*P, case ${i}`);
+    }
+    // At infinity: a*G + b*(c*G) with a = -b*c.
+    const c = rand();
+    const C = lib!.parse(secp256k1.Point.BASE.multiply(c).toBytes(true))!;
+    assert.equal(lib!.lin((N - c) % N, null, 1n, C), null);
+  });
+
   it('answers the dlcspecs vectors alike, and refuses the same malformed inputs', () => {
     const { vectors } = JSON.parse(readFileSync(join(ROOT, 'test/vectors/ecdsa_adaptor.json'), 'utf8')) as {
       vectors: Array<{ kind: string; adaptor_sig: string; message_hash?: string; public_signing_key?: string; encryption_key: string; error?: string }>;

@@ -45,7 +45,8 @@ export interface P2pApi {
    */
   deliver(pubkey: string, type: number, payload: Uint8Array, commitWith?: CommitWith): Promise<{ id: string; seq: number }>;
   /**
-   * Takes delivered messages of these (inner) types, from every peer, one at a time. The handler returns the
+   * Takes delivered messages of these (inner) types, from every peer: one at a time per peer, in its order; peers
+   * in parallel, so a handler guards its own state (its keyed locks). The handler returns the
    * writes it makes for a message ({ ops, after }, like a ChainListener): they are committed in ONE batch with the
    * mark that the message was taken, then after() runs, then the peer is acknowledged. So a handler is called again
    * for the same message only when its batch did not land (a crash before it, a throw): it must not write outside

@@ -232,9 +232,9 @@ export class Delivery {
     const epoch = payload.subarray(0, 8).toString('hex');
     const seq = Number(payload.readBigUInt64BE(8));
     if (type === MSG_DELIVERY_ACK) return this.acked(pubkey, epoch, seq);
-    // One receiver at a time for all peers: a handler numbering what it takes (the custom-message inbox) sees its
-    // batches land in the order it numbered them.
-    await this.locks.run('in', async () => {
+    // One message at a time per peer (its order); peers in parallel. A handler that numbers what it takes across
+    // peers (the custom-message inbox) keeps its own order by committing under its own lock (m.commit).
+    await this.locks.run(`i:${pubkey}`, async () => {
       const was = this.taken.get(pubkey);
       const last = was?.epoch === epoch ? was.seq : 0;
       if (seq <= last) return this.ack(pubkey, epoch, last);

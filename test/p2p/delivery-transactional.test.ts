@@ -12,6 +12,7 @@ import pino from 'pino';
 import type { RoomDb } from '../../src/core/store.js';
 import { Store } from '../../src/store/store.js';
 import { Delivery, type Delivered, type DeliveryHandler } from '../../src/p2p/delivery.js';
+import { CustomInbox, type CustomMsg } from '../../src/p2p/custommsg.js';
 import { tempDir } from '../helpers/daemon.js';
 import { until } from '../helpers/until.js';
 
@@ -179,5 +180,63 @@ describe('p2p delivery: transactional outbox and replies', () => {
     await assert.rejects(send(others[2]!), (e: Error & { code?: number }) => /p2p\.maxoutboxpeers=2/.test(e.message));
     await send(others[1]!); // a peer that has messages waiting already takes more
     assert.equal(a.delivery.state(others[2]!).outbox_messages, 0);
+  });
+});
+
+describe('p2p delivery: peers received in parallel, the custom-message inbox numbered in one order', () => {
+  it('two peers sending 60 messages each at once: every message in the inbox once, seqs 1..120 without a gap, each peer in its order', async () => {
+    const dir = await tempDir('delivery-inbox');
+    const keys = { a: A, b: B, c: '02'.padEnd(66, 'c') };
+    const stores: Store[] = [];
+    const parties = new Map<string, Delivery>();
+    try {
+      const published: CustomMsg[] = [];
+      let inbox: CustomInbox | undefined;
+      for (const [name, self] of Object.entries(keys)) {
+        const store = await Store.open(join(dir.path, name));
+        stores.push(store);
+        const db = await store.room('p2p');
+        if (name === 'a') {
+          inbox = new CustomInbox(db, (m) => published.push(m));
+          await inbox.load();
+        }
+        const d = new Delivery({
+          db,
+          store,
+          maxOutboxBytes: 1 << 20,
+          maxOutboxPeers: 4,
+          log: pino({ level: 'silent' }),
+          handlerFor: () => (m) => inbox!.take(m),
+          send: async (to, type, payload) => {
+            const peer = parties.get(to);
+            if (!peer) throw new Error('not connected');
+            setImmediate(() => void peer.onMessage(self, type, Buffer.from(payload)).catch(() => undefined));
+          },
+        });
+        await d.load();
+        parties.set(self, d);
+      }
+      const sends: Array<Promise<unknown>> = [];
+      for (let i = 0; i < 60; i++)
+        for (const from of [keys.b, keys.c]) sends.push(parties.get(from)!.deliver(keys.a, 32769, Buffer.from(`${from.slice(64)}:${i}`)));
+      await Promise.all(sends);
+      await until('all 120 in the inbox', async () => (published.length === 120 ? true : undefined));
+      assert.deepEqual(
+        published.map((m) => m.seq),
+        Array.from({ length: 120 }, (_, i) => i + 1),
+      );
+      const listed = await inbox!.list(0, 1000);
+      assert.equal(listed.messages.length, 120);
+      for (const from of [keys.b, keys.c]) {
+        const mine = published.filter((m) => m.pubkey === from).map((m) => Buffer.from(m.payload, 'hex').toString());
+        assert.deepEqual(
+          mine,
+          Array.from({ length: 60 }, (_, i) => `${from.slice(64)}:${i}`),
+        );
+      }
+    } finally {
+      for (const s of stores) await s.close();
+      await dir.remove();
+    }
   });
 });

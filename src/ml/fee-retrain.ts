@@ -33,6 +33,8 @@ import type { MlService } from './service.js';
 
 export const FEE_MODEL = 'fee-estimator';
 const KEPT = 1000;
+/** One seed for every retrain: the same observations make the same weights (a retrain on unchanged history ties). */
+export const RETRAIN_SEED = 20261207;
 const pKey = (n: number): string => `p:${String(n).padStart(12, '0')}`;
 
 export interface Comparison {
@@ -146,7 +148,7 @@ export class FeeRetrainer {
       const started = performance.now();
       let trained: { bytes: Uint8Array; result: TrainResult };
       try {
-        trained = await this.worker.train({ packed: pack(records), tip: tip.height, version, seed: 20261207 + version });
+        trained = await this.worker.train({ packed: pack(records), tip: tip.height, version, seed: RETRAIN_SEED });
       } catch (err) {
         if (err instanceof NotEnoughData) throw rpcError('Conflict', `not enough history to retrain ${FEE_MODEL}: ${err.message}`);
         throw err;

@@ -112,11 +112,20 @@ export class FeeRetrainer {
   private async tick(): Promise<void> {
     if (this.running) return;
     try {
-      if (this.s.observations.count >= this.s.min && Date.now() - this.lastRetrain >= this.s.intervalMs) await this.retrain('interval');
-      else if ((this.s.chain.tip()?.height ?? -1) > this.lastJudgedTip && this.shadowed()) await this.judge('interval');
+      const tip = this.s.chain.tip()?.height ?? -1;
+      // Only on history no version was trained on yet (a chain that did not move would give the same model again).
+      if (this.s.observations.count >= this.s.min && Date.now() - this.lastRetrain >= this.s.intervalMs && tip > this.trainedTip())
+        await this.retrain('interval');
+      else if (tip > this.lastJudgedTip && this.shadowed()) await this.judge('interval');
     } catch (err) {
       this.s.log.warn({ err: (err as Error).message }, 'fee model retrain not done');
     }
+  }
+
+  /** The highest tip a loaded version was retrained at (its card says), or -1. */
+  private trainedTip(): number {
+    const tips = this.s.svc.versions(FEE_MODEL).map((v) => (this.s.svc.engine(FEE_MODEL, v).model.card.training_data as { tip_height?: unknown }).tip_height);
+    return Math.max(-1, ...tips.filter((t): t is number => typeof t === 'number'));
   }
 
   private shadowed(): { active: number; candidate: number } | undefined {

@@ -257,7 +257,8 @@ export const mlEvaluate = declareMethod({
           transactions: Type.Integer(),
           none_made_it: Type.Integer({ description: 'Cohorts whose highest fee rate did not confirm within the target.' }),
           promotion: Type.Union([Comparison, Type.Null()], {
-            description: 'A shadowed retrained version judged against the current one now (kept, as in ml.listpromotions; promoted if it beats it on both), else the last comparison, or null.',
+            description:
+              'A shadowed retrained version judged against the current one now (kept, as in ml.listpromotions; promoted if it beats it on both), else the last comparison, or null.',
           }),
           estimators: Type.Object({
             tracking: EstimatorFigures,
@@ -305,10 +306,7 @@ export const mlRetrain = declareMethod({
 export const mlListpromotions = declareMethod({
   name: 'ml.listpromotions',
   summary: 'The comparisons of retrained fee model versions against the current one (newest first): figures, decision and reason.',
-  params: Type.Object(
-    { limit: Type.Integer({ minimum: 1, maximum: 1000, default: 20 }) },
-    { additionalProperties: false },
-  ),
+  params: Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 1000, default: 20 }) }, { additionalProperties: false }),
   result: Type.Array(Comparison),
   role: 'readonly',
   errors: ['BackendUnavailable'],

@@ -102,7 +102,8 @@ export class FeeRetrainer {
 
   /** One at a time: a second asks while the first runs is refused (retraining is minutes of a CPU at most). */
   private exclusive<T>(what: string, f: () => Promise<T>): Promise<T> {
-    if (this.running) return Promise.reject(rpcError('Conflict', `a fee model retrain or comparison is running (since ${this.running.since}); ${what} refused`));
+    if (this.running)
+      return Promise.reject(rpcError('Conflict', `a fee model retrain or comparison is running (since ${this.running.since}); ${what} refused`));
     const done = f().finally(() => (this.running = undefined));
     this.running = { since: new Date().toISOString(), done };
     return done;
@@ -313,7 +314,9 @@ export class FeeRetrainer {
       task: 'regression',
       description: `Fee rate (sat/vB) that was enough, ${RETRAIN_QUANTILE * 100}% of the time, to confirm within the target on this node: retrained on its own mempool observations.`,
       extractor: 'fee',
-      inputs: [{ name: 'features', dtype: 'float32', shape: ['N', FEE_FEATURES.length], features: [...FEE_FEATURES], ranges: r.input_ranges, out_of_range: 'clamp' }],
+      inputs: [
+        { name: 'features', dtype: 'float32', shape: ['N', FEE_FEATURES.length], features: [...FEE_FEATURES], ranges: r.input_ranges, out_of_range: 'clamp' },
+      ],
       outputs: [
         {
           name: 'output',

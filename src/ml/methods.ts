@@ -158,9 +158,7 @@ export function mlMethods(
       let promotion = null;
       if (retrainer && model === 'fee-estimator') promotion = (await retrainer.judge('evaluate').catch(() => null)) ?? (await retrainer.list(1))[0] ?? null;
       const { models, ...rest } = bt;
-      const modelEntry = isFee
-        ? { available: true as const, versions: models }
-        : { available: false as const, reason: `${model} is not a loaded fee model` };
+      const modelEntry = isFee ? { available: true as const, versions: models } : { available: false as const, reason: `${model} is not a loaded fee model` };
       return { ...live, backtest: { ...rest, promotion, estimators: { ...rest.estimators, model: modelEntry } } };
     }),
     implement(D.mlFeestats, () => {

@@ -117,7 +117,10 @@ export class MlService implements Service {
     const old = versions.get(m.version);
     versions.set(m.version, new ModelEngine(m, this.slots, this.opts.limits));
     this.engines.set(m.id, versions);
-    this.versionLists.set(m.id, [...versions.keys()].sort((a, b) => a - b));
+    this.versionLists.set(
+      m.id,
+      [...versions.keys()].sort((a, b) => a - b),
+    );
     if (old) void old.close();
   }
 

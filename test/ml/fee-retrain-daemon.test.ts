@@ -77,7 +77,11 @@ describe('the fee model retrained by the daemon on a regtest market', () => {
       const cb = b.tx[0]!;
       const value = BigInt(Math.round(cb.vout[0]!.value * 1e8));
       const each = (value - 100_000n) / 200n;
-      const fan = spend(w, { txid: cb.txid, vout: 0, value }, Array.from({ length: 200 }, () => ({ address: w.address, value: each })));
+      const fan = spend(
+        w,
+        { txid: cb.txid, vout: 0, value },
+        Array.from({ length: 200 }, () => ({ address: w.address, value: each })),
+      );
       await funder.send(fan.hex);
       for (let i = 0; i < 200; i++) coins.push({ txid: fan.txid, vout: i, value: each });
     }
@@ -189,7 +193,10 @@ describe('the fee model retrained by the daemon on a regtest market', () => {
 
   it('ml.evaluate replays every version and judges the shadowed one again; ml.listpromotions keeps each comparison', async () => {
     const ev = await call<{
-      backtest: { promotion: Comparison | null; estimators: { model: { available: boolean; versions: Record<string, { answered: number; hit_rate: number | null }> } } };
+      backtest: {
+        promotion: Comparison | null;
+        estimators: { model: { available: boolean; versions: Record<string, { answered: number; hit_rate: number | null }> } };
+      };
     }>(ch, 'ml.evaluate', { target: 2, blocks: 100 });
     assert.equal(ev.backtest.estimators.model.available, true);
     assert.deepEqual(Object.keys(ev.backtest.estimators.model.versions).sort(), ['1', '2', '3']);

@@ -109,7 +109,9 @@ describe('fee model retraining (in process)', () => {
     } finally {
       clearInterval(ticker);
     }
-    process.stdout.write(`# retrain of ${records.length} observations: ${Math.round(performance.now() - started)} ms, longest event-loop gap ${Math.round(worst)} ms\n`);
+    process.stdout.write(
+      `# retrain of ${records.length} observations: ${Math.round(performance.now() - started)} ms, longest event-loop gap ${Math.round(worst)} ms\n`,
+    );
     assert.ok(worst < 1000, `the event loop stalled ${Math.round(worst)} ms`);
     assert.equal(v2.version, 2);
     const card = JSON.parse(await readFile(join(v2.path, 'card.json'), 'utf8')) as ModelCard;

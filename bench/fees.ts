@@ -4,6 +4,11 @@
 //    records kept, bytes on disk, prune time per block, and the time open() takes to load and replay them;
 //  - an estimate's p50/p99 for each estimator: tracking (after that history), projected blocks on a mempool of
 //    50,000 transactions (mainnet-sized) and of 5,000 when the mempool is cut again, and between cuts.
+//  - retraining the fee model on 100,000 observations (a simulated market, test/ml/fee-sim.ts): the whole retrain
+//    as anyad runs it in its worker thread (rows from the observations, training, the ONNX bytes), against a
+//    baseline in the same run: the same number of forward passes of the same network in plain JS (training rows x
+//    epochs), as a ratio; and the comparison that follows (the candidate replayed on the held-out history through
+//    onnxruntime).
 // The arrivals of a block are written in one batch here (the watcher writes each in its own): the storage figures
 // are the same, the write time is not what is measured.
 
@@ -15,6 +20,66 @@ import { FeeObservations } from '../src/ml/fee-observations.js';
 import { fromBlocks, projectBlocks, projectedEstimate, type MempoolTx } from '../src/ml/fee-projected.js';
 import { Store } from '../src/store/store.js';
 import type { VerboseTx } from '../src/adapters/bitcoin/api.js';
+import { createRequire } from 'node:module';
+import { modelFigures } from '../src/ml/fee-backtest.js';
+import { RetrainWorker } from '../src/ml/fee-retrain-worker.js';
+import { RETRAIN_SEED } from '../src/ml/fee-retrain.js';
+import { moments, pack, RETRAIN_TARGETS, trainingRows } from '../src/ml/fee-training.js';
+import { gaussian, rng } from '../src/ml/mlp.js';
+import { mlpForward, type Layer } from '../src/ml/onnx-mlp.js';
+import { simulate } from '../test/ml/fee-sim.js';
+
+const ort = createRequire(import.meta.url)('onnxruntime-node') as typeof import('onnxruntime-node');
+
+/** Retraining on 100,000 observations, against the same number of forward passes (see the header). */
+async function benchRetrain(): Promise<Record<string, unknown>> {
+  const records = simulate(1000, 7, 20_000, Date.parse('2026-12-01T00:00:00Z')).slice(0, 100_000);
+  const tip = records[records.length - 1]!.h;
+  const worker = new RetrainWorker();
+  try {
+    const t0 = performance.now();
+    const { bytes, result } = await worker.train({ packed: pack(records), tip, version: 2, seed: RETRAIN_SEED });
+    const retrainMs = performance.now() - t0;
+    // The baseline: training_rows x epochs forward passes through a network of the same shape, on the same rows.
+    const ms = moments(pack(records), tip, RETRAIN_TARGETS);
+    const { x } = trainingRows(ms, -Infinity, result.holdout_from_height);
+    const r = rng(1);
+    const layers: Layer[] = [
+      { weights: Array.from({ length: 9 }, () => Array.from({ length: 16 }, () => gaussian(r))), bias: Array(16).fill(0) as number[] },
+      { weights: Array.from({ length: 16 }, () => [gaussian(r)]), bias: [0] },
+    ];
+    let sink = 0;
+    const t1 = performance.now();
+    for (let e = 0; e < result.epochs; e++) for (const row of x) sink += mlpForward(layers, row);
+    const forwardMs = performance.now() - t1;
+    // The comparison that follows a retrain: the candidate replayed on the held-out history.
+    const session = await ort.InferenceSession.create(bytes, { executionProviders: ['cpu'], intraOpNumThreads: 1, interOpNumThreads: 1 });
+    const t2 = performance.now();
+    await modelFigures(ms, RETRAIN_TARGETS, result.holdout_from_height, async (rows) => {
+      const data = new Float32Array(rows.length * 9);
+      rows.forEach((row, i) => data.set(row, i * 9));
+      const out = await session.run({ features: new ort.Tensor('float32', data, [rows.length, 9]) });
+      return Array.from(out.output!.data as Float32Array, (v) => Math.expm1(v));
+    });
+    const judgeMs = performance.now() - t2;
+    await session.release();
+    return {
+      observations: records.length,
+      training_rows: result.training_rows,
+      holdout_rows: result.holdout_rows,
+      epochs: result.epochs,
+      forward_passes: result.training_rows * result.epochs,
+      retrain_ms: Math.round(retrainMs),
+      baseline_forward_passes_ms: Math.round(forwardMs),
+      ratio: r3(retrainMs / forwardMs),
+      comparison_ms: Math.round(judgeMs),
+      training_loss: result.training_loss,
+      sink: Number.isFinite(sink) ? 1 : 0,
+    };
+  } finally {
+    await worker.close();
+  }
+}
 
 const q = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
 const r3 = (x: number): number => Math.round(x * 1000) / 1000;
@@ -137,8 +202,12 @@ export async function benchFees(results: Record<string, unknown>): Promise<void>
         projected_5k: { p50: r3(q(p5k, 0.5)), p99: r3(q(p5k, 0.99)) },
       },
     };
+    const retrain = await benchRetrain();
+    console.log(
+      `fee model retrain: ${retrain.observations} observations (${retrain.training_rows} rows x ${retrain.epochs} epochs) in ${retrain.retrain_ms} ms vs ${retrain.baseline_forward_passes_ms} ms for the same forward passes (${retrain.ratio}x); comparison ${retrain.comparison_ms} ms`,
+    );
     console.log('fees', JSON.stringify(figures));
-    results.fees = figures;
+    results.fees = { ...figures, retrain };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -210,6 +210,23 @@ export const mlScoretx = declareMethod({
   role: 'readonly',
 });
 
+export const Comparison = Type.Object({
+  seq: Type.Integer(),
+  time: Type.String(),
+  model: Type.String(),
+  candidate: Type.Integer({ description: 'The retrained version.' }),
+  current: Type.Integer({ description: 'The version answering when it was judged.' }),
+  trigger: Type.String({ description: 'ml.retrain, interval or evaluate.' }),
+  decision: Type.Union([Type.Literal('promoted'), Type.Literal('refused'), Type.Literal('dropped')], {
+    description: 'promoted: it beat the current version on both figures and now answers; refused: it stays in shadow; dropped: a newer retrain replaced it.',
+  }),
+  reason: Type.String(),
+  judged_from_height: Type.Union([Type.Integer(), Type.Null()]),
+  judged_to_height: Type.Union([Type.Integer(), Type.Null()]),
+  targets: Type.Array(Type.Integer()),
+  figures: Type.Union([Type.Object({ candidate: EstimatorFigures, current: EstimatorFigures }), Type.Null()]),
+});
+
 export const mlEvaluate = declareMethod({
   name: 'ml.evaluate',
   summary:
@@ -239,6 +256,10 @@ export const mlEvaluate = declareMethod({
           cohorts: Type.Integer({ description: 'Block intervals judged: the transactions that arrived while one height was the tip.' }),
           transactions: Type.Integer(),
           none_made_it: Type.Integer({ description: 'Cohorts whose highest fee rate did not confirm within the target.' }),
+          promotion: Type.Union([Comparison, Type.Null()], {
+            description:
+              'A shadowed retrained version judged against the current one now (kept, as in ml.listpromotions; promoted if it beats it on both), else the last comparison, or null.',
+          }),
           estimators: Type.Object({
             tracking: EstimatorFigures,
             projected: EstimatorFigures,
@@ -246,7 +267,16 @@ export const mlEvaluate = declareMethod({
               Type.Intersect([EstimatorFigures, Type.Object({ available: Type.Literal(true) })]),
               Type.Object({ available: Type.Literal(false), reason: Type.String() }),
             ]),
-            model: Type.Object({ available: Type.Literal(false), reason: Type.String() }),
+            model: Type.Union([
+              Type.Object({
+                available: Type.Literal(true),
+                versions: Type.Record(Type.String(), EstimatorFigures, {
+                  description:
+                    "version -> its figures, asked at each judged interval as ml.estimatefee asks it, on the mempool rebuilt from the observations (a retrained version's own training intervals are among them: ml.listpromotions judges it on held-out history only)",
+                }),
+              }),
+              Type.Object({ available: Type.Literal(false), reason: Type.String() }),
+            ]),
           }),
         }),
         Type.Null(),
@@ -254,6 +284,30 @@ export const mlEvaluate = declareMethod({
       { description: "The replay of this node's fee observations (null when ml.feeobserve is off or without bitcoind)." },
     ),
   }),
+  role: 'readonly',
+  errors: ['BackendUnavailable'],
+});
+
+export const mlRetrain = declareMethod({
+  name: 'ml.retrain',
+  summary:
+    "Retrain the fee model on this node's own fee observations (in a worker thread), write it as the next fee-estimator version with its card, shadow it, and promote it only if it beats the current version on both hit rate and overpayment on held-out history.",
+  params: NoParams,
+  result: Type.Object({
+    version: Type.Integer(),
+    path: Type.String(),
+    card: ModelCardSchema,
+    comparison: Comparison,
+  }),
+  role: 'admin',
+  errors: ['BackendUnavailable', 'Conflict'],
+});
+
+export const mlListpromotions = declareMethod({
+  name: 'ml.listpromotions',
+  summary: 'The comparisons of retrained fee model versions against the current one (newest first): figures, decision and reason.',
+  params: Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 1000, default: 20 }) }, { additionalProperties: false }),
+  result: Type.Array(Comparison),
   role: 'readonly',
   errors: ['BackendUnavailable'],
 });
@@ -334,4 +388,6 @@ export const ML_METHODS: readonly MethodDeclaration[] = [
   mlPromote,
   mlRollback,
   mlReload,
+  mlRetrain,
+  mlListpromotions,
 ];

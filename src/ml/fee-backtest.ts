@@ -11,6 +11,8 @@
 import { projectedEstimate, type MempoolTx } from './fee-projected.js';
 import { replayTracker, type Observation } from './fee-observations.js';
 import type { Confidence } from './fee-tracking.js';
+import { feeFeatures } from './features.js';
+import type { Moment } from './fee-training.js';
 
 export interface EstimatorFigures {
   /** Cohorts the estimator gave an answer for, and the ones it had none for (not enough data). */
@@ -41,7 +43,7 @@ export interface BacktestResult {
   };
 }
 
-class Tally {
+export class Tally {
   private cohorts = 0;
   private none = 0;
   private tx = 0;
@@ -154,4 +156,34 @@ export function backtest(
       core: typeof s.core === 'string' ? { available: false, reason: s.core } : { available: true, ...core.figures() },
     },
   };
+}
+
+/**
+ * A fee model version replayed on the moments of fee-training.ts (the mempool as it stood at each cohort, rebuilt
+ * from the observations): for each moment from `from` on and each of `targets` resolved there, the model is asked as
+ * ml.estimatefee asks it (the lowest answer of every target up to this one, at least 1 sat/vB, to 0.01) and judged
+ * against the cohort's cheapest rate that made it, as the other estimators are. Pooled over the targets.
+ */
+export async function modelFigures(
+  ms: readonly Moment[],
+  targets: readonly number[],
+  from: number,
+  predict: (rows: Float32Array[]) => Promise<number[]>,
+): Promise<EstimatorFigures> {
+  const judged = ms.filter((m) => m.h >= from && targets.some((t) => !Number.isNaN(m.thresholds.get(t) ?? NaN)));
+  const top = Math.max(...targets);
+  const rows: Float32Array[] = [];
+  for (const m of judged) for (let t = 1; t <= top; t++) rows.push(feeFeatures({ ...m.snapshot, target: t }));
+  const out = rows.length ? await predict(rows) : [];
+  const tally = new Tally();
+  judged.forEach((m, k) => {
+    let low = Infinity;
+    for (let t = 1; t <= top; t++) {
+      low = Math.min(low, out[k * top + t - 1]!);
+      const threshold = m.thresholds.get(t);
+      if (threshold === undefined || Number.isNaN(threshold)) continue;
+      tally.add(Math.max(1, Math.round(low * 100) / 100), threshold, m.judged);
+    }
+  });
+  return tally.figures();
 }

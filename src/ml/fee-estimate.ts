@@ -6,10 +6,11 @@
 // for a snapshot, or when no observations are kept.
 
 import type { RoomDb } from '../core/store.js';
-import { backtest, type BacktestResult, type EstimatorFigures } from './fee-backtest.js';
+import { backtest, modelFigures, type BacktestResult, type EstimatorFigures } from './fee-backtest.js';
 import { CORE_TARGETS, type FeeObservations, type Observation } from './fee-observations.js';
 import { FLOOR, fromBlocks, projectBlocks, type ProjectedBlock } from './fee-projected.js';
 import type { Confidence } from './fee-tracking.js';
+import { moments, pack } from './fee-training.js';
 
 export type EstimatorName = 'tracking' | 'projected' | 'floor' | 'model';
 
@@ -86,8 +87,16 @@ export class FeeEstimator {
     return this.cut.blocks;
   }
 
-  /** ml.evaluate's replay; the result is kept for choose() and ml.estimatefee's answer. */
-  async evaluate(target: number, confidence: Confidence, blocks: number): Promise<BacktestResult> {
+  /**
+   * ml.evaluate's replay; the result is kept for choose() and ml.estimatefee's answer. `models`: fee model versions
+   * to replay too (version -> run these rows), on the mempool rebuilt from the same observations (fee-training.ts).
+   */
+  async evaluate(
+    target: number,
+    confidence: Confidence,
+    blocks: number,
+    models: Record<string, (rows: Float32Array[]) => Promise<number[]>> = {},
+  ): Promise<BacktestResult & { models: Record<string, EstimatorFigures> }> {
     const records: Observation[] = [];
     for await (const o of this.observations.records()) records.push(o);
     const tip = this.tip() ?? Math.max(0, ...records.map((o) => o.c ?? o.g ?? o.h));
@@ -102,7 +111,12 @@ export class FeeEstimator {
     }
     const r = backtest(records, { target, confidence, blockVsize: this.blockVsize, tip, from: tip - target - blocks + 1, core });
     this.backtests.set(`${target}/${confidence}`, r);
-    return r;
+    const figures: Record<string, EstimatorFigures> = {};
+    if (Object.keys(models).length) {
+      const ms = moments(pack(records), tip, [target]);
+      for (const [v, run] of Object.entries(models)) figures[v] = await modelFigures(ms, [target], tip - target - blocks + 1, run);
+    }
+    return { ...r, models: figures };
   }
 }
 

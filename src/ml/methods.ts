@@ -7,6 +7,7 @@ import { implement, type MethodSpec } from '../core/methods.js';
 import { FeatureError, feeFeatures, parseTx, riskFeatures, type FeeSnapshot } from './features.js';
 import type { MlService } from './service.js';
 import type { FeeEstimator } from './fee-estimate.js';
+import type { FeeRetrainer } from './fee-retrain.js';
 
 export const feature = <T>(f: () => T): T => {
   try {
@@ -25,7 +26,16 @@ export interface FeeSource {
 
 const NO_OBSERVATIONS = 'fee observations are kept only with bitcoind and ml.feeobserve=1';
 
-export function mlMethods(svc: MlService, network: bitcoin.Network, fees: FeeSource | undefined, feeEst?: FeeEstimator): MethodSpec[] {
+export function mlMethods(
+  svc: MlService,
+  network: bitcoin.Network,
+  fees: FeeSource | undefined,
+  feeEst?: FeeEstimator,
+  retrainer?: FeeRetrainer,
+): MethodSpec[] {
+  const noRetrain = (): never => {
+    throw rpcError('BackendUnavailable', `the fee model is retrained only on fee observations: ${NO_OBSERVATIONS}`, { service: 'bitcoind' });
+  };
   const extractorOf = (id: string): string => svc.engine(id, svc.versions(id)[0]!).model.card.extractor;
   return [
     implement(D.mlStatus, () => ({
@@ -134,9 +144,22 @@ export function mlMethods(svc: MlService, network: bitcoin.Network, fees: FeeSou
       if (!svc.outcomes && !feeEst)
         throw rpcError('BackendUnavailable', 'outcomes are collected only with bitcoind (and ml.datasetmax > 0 or ml.feeobserve=1)', { service: 'bitcoind' });
       const live = svc.outcomes ? await svc.outcomes.tracker.evaluate(model) : { rows: 0, resolved: 0, with_outcome: 0, versions: {}, core: null };
-      const bt = feeEst ? await feeEst.evaluate(target, confidence, blocks) : null;
-      const why = "the fee model's features at past moments are not recorded: its live error against outcomes is under versions";
-      return { ...live, backtest: bt && { ...bt, estimators: { ...bt.estimators, model: { available: false as const, reason: why } } } };
+      let isFee = false;
+      try {
+        isFee = extractorOf(model) === 'fee';
+      } catch {
+        // not loaded: no version to replay
+      }
+      const runs = isFee ? Object.fromEntries(svc.versions(model).map((v) => [String(v), (rows: Float32Array[]) => svc.engine(model, v).runMany(rows)])) : {};
+      const bt = feeEst ? await feeEst.evaluate(target, confidence, blocks, runs) : null;
+      if (!bt) return { ...live, backtest: null };
+      // A shadowed retrained version is judged now (by the rules of fee-retrain.ts: kept, and promoted only when it
+      // beats the current one on both); while a retrain runs, the last comparison is shown.
+      let promotion = null;
+      if (retrainer && model === 'fee-estimator') promotion = (await retrainer.judge('evaluate').catch(() => null)) ?? (await retrainer.list(1))[0] ?? null;
+      const { models, ...rest } = bt;
+      const modelEntry = isFee ? { available: true as const, versions: models } : { available: false as const, reason: `${model} is not a loaded fee model` };
+      return { ...live, backtest: { ...rest, promotion, estimators: { ...rest.estimators, model: modelEntry } } };
     }),
     implement(D.mlFeestats, () => {
       if (!feeEst) throw rpcError('BackendUnavailable', NO_OBSERVATIONS, { service: 'bitcoind' });
@@ -155,6 +178,8 @@ export function mlMethods(svc: MlService, network: bitcoin.Network, fees: FeeSou
     implement(D.mlSetrouting, async ({ id, routing }) => (await svc.router.set(id, routing, svc.versions(id)), true)),
     implement(D.mlPromote, async ({ id, version }) => (await svc.router.set(id, { mode: 'single', active: version }, svc.versions(id)), true)),
     implement(D.mlRollback, ({ id }) => svc.router.rollback(id)),
+    implement(D.mlRetrain, () => (retrainer ?? noRetrain()).retrain('ml.retrain')),
+    implement(D.mlListpromotions, ({ limit }) => (retrainer ?? noRetrain()).list(limit)),
     implement(D.mlReload, async () => {
       await svc.reload();
       return { loaded: svc.all().length, not_loaded: svc.broken.length };

@@ -68,6 +68,25 @@ export const ML_OPTIONS: OptionGroup = {
         "The block size projected blocks are cut to: 1,000,000 (4M weight units) on every network; lower only to match a test node's smaller blocks.",
     },
     {
+      key: 'ml.retrainmin',
+      type: 'int',
+      default: 10000,
+      min: 10,
+      max: 10_000_000,
+      description:
+        'Fee observations kept before the fee model is retrained on them automatically (every ml.retraininterval); ml.retrain retrains at any count.',
+    },
+    {
+      key: 'ml.retraininterval',
+      type: 'int',
+      default: 86400,
+      min: 0,
+      max: 31_536_000,
+      unit: 'seconds',
+      description:
+        'How often the fee model is retrained on the observations (once ml.retrainmin are kept), and a shadowed retrained version judged again on new history; 0: only on ml.retrain.',
+    },
+    {
       key: 'ml.riskveto',
       type: 'string',
       default: '0',

@@ -63,7 +63,8 @@ export async function loadModels(dirs: string[]): Promise<{ models: LoadedModel[
   return { models, broken };
 }
 
-async function loadOne(path: string, id: string, version: number): Promise<LoadedModel> {
+/** One version folder, loaded into onnxruntime and checked against its card (the retrainer checks its own output so). */
+export async function loadOne(path: string, id: string, version: number): Promise<LoadedModel> {
   let card: ModelCard;
   try {
     card = JSON.parse(await readFile(join(path, 'card.json'), 'utf8')) as ModelCard;

@@ -74,8 +74,13 @@ export const mlRoom: Room = {
     if (bitcoin && config.int('ml.datasetmax') > 0)
       service.outcomes = { tracker: new OutcomeTracker({ db, store, chain: bitcoin, max: config.int('ml.datasetmax'), log }), bus };
     let feeEst;
+    let retrainer;
     if (bitcoin && config.bool('ml.feeobserve')) {
-      const [{ FeeObservations }, { FeeEstimator }] = await Promise.all([import('./fee-observations.js'), import('./fee-estimate.js')]);
+      const [{ FeeObservations }, { FeeEstimator }, { FeeRetrainer }] = await Promise.all([
+        import('./fee-observations.js'),
+        import('./fee-estimate.js'),
+        import('./fee-retrain.js'),
+      ]);
       const observations = new FeeObservations({
         db,
         chain: bitcoin,
@@ -94,7 +99,20 @@ export const mlRoom: Room = {
         () => bitcoin.tip()?.height,
         () => bitcoin.nodeKind(),
       );
+      retrainer = new FeeRetrainer({
+        svc: service,
+        observations,
+        db,
+        store,
+        dir: config.path('ml.modeldir')!,
+        network: config.network,
+        chain: bitcoin,
+        min: config.int('ml.retrainmin'),
+        intervalMs: config.int('ml.retraininterval') * 1000,
+        log: log.child({ part: 'fee-retrain' }),
+      });
+      service.retrainer = retrainer;
     }
-    return { service, methods: mlMethods(service, network, bitcoin, feeEst) };
+    return { service, methods: mlMethods(service, network, bitcoin, feeEst, retrainer) };
   },
 };

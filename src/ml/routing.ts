@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { Static } from '@sinclair/typebox';
 import { rpcError } from '../core/errors.js';
-import type { RoomDb, Store } from '../core/store.js';
+import type { BatchOp, RoomDb, Store } from '../core/store.js';
 import { RoutingSchema } from './declarations.js';
 export type Routing = Static<typeof RoutingSchema>;
 
@@ -49,7 +49,8 @@ export class Router {
     return { version: Number(entries[entries.length - 1]![0]) };
   }
 
-  async set(id: string, routing: Routing, versions: number[]): Promise<void> {
+  /** `extra`: writes that must land with the change, in the same batch (the retrainer's record of a promotion). */
+  async set(id: string, routing: Routing, versions: number[], extra: BatchOp[] = []): Promise<void> {
     const used =
       routing.mode === 'single' ? [routing.active] : routing.mode === 'shadow' ? [routing.active, routing.candidate] : Object.keys(routing.weights).map(Number);
     const missing = used.filter((v) => !versions.includes(v));
@@ -61,8 +62,13 @@ export class Router {
       current: routing,
       history: [...(prev ? [prev.current] : [{ mode: 'single' as const, active: Math.max(...versions) }]), ...(prev?.history ?? [])].slice(0, 20),
     };
-    await this.store.batch([{ type: 'put', sublevel: this.db, key: `r:${id}`, value: next }]);
+    await this.store.batch([{ type: 'put', sublevel: this.db, key: `r:${id}`, value: next }, ...extra]);
     this.routes.set(id, next);
+  }
+
+  /** Whether a routing was ever set for the model (without one, the highest version answers). */
+  has(id: string): boolean {
+    return this.routes.has(id);
   }
 
   async rollback(id: string): Promise<Routing> {

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { HealthCell, type Service } from '../core/service.js';
 import { rpcError } from '../core/errors.js';
 import { ModelEngine, RunSlots, type EngineLimits } from './engine.js';
-import { loadModels, type BrokenModel } from './repository.js';
+import { loadModels, type BrokenModel, type LoadedModel } from './repository.js';
 import type { Router } from './routing.js';
 import type { OutcomeTracker } from './outcomes.js';
 import type { EventBus } from '../core/events.js';
@@ -57,10 +57,14 @@ export class MlService implements Service {
   /** Set by the room when bitcoind is there to learn from. */
   outcomes: { tracker: OutcomeTracker; bus: EventBus } | undefined;
 
+  /** Set by the room when the fee model can be retrained (fee-retrain.ts): opened after the models, closed first. */
+  retrainer: { open(): Promise<void>; close(): Promise<void> } | undefined;
+
   async open(): Promise<void> {
     await this.router.load();
     await this.load();
     if (this.outcomes) await this.outcomes.tracker.open(this.outcomes.bus);
+    await this.retrainer?.open();
   }
 
   async reload(): Promise<void> {
@@ -68,6 +72,7 @@ export class MlService implements Service {
   }
 
   async close(): Promise<void> {
+    await this.retrainer?.close();
     await this.outcomes?.tracker.close();
     for (const versions of this.engines.values()) for (const e of versions.values()) await e.close();
     this.engines.clear();
@@ -101,6 +106,22 @@ export class MlService implements Service {
       `${models.length} model version${models.length === 1 ? '' : 's'} loaded${broken.length ? `, ${broken.length} not loaded (see ml.listmodels)` : ''}`,
     );
     this.log.info({ loaded: models.map((m) => `${m.id}@${m.version}`), broken: broken.length }, 'models loaded');
+  }
+
+  /**
+   * A version loaded outside a folder scan (a retrained model, already checked by loadOne) joins the engines; the
+   * cache stays (its keys name the version). A reload later finds it in its folder like any other.
+   */
+  adopt(m: LoadedModel): void {
+    const versions = this.engines.get(m.id) ?? new Map<number, ModelEngine>();
+    const old = versions.get(m.version);
+    versions.set(m.version, new ModelEngine(m, this.slots, this.opts.limits));
+    this.engines.set(m.id, versions);
+    this.versionLists.set(
+      m.id,
+      [...versions.keys()].sort((a, b) => a - b),
+    );
+    if (old) void old.close();
   }
 
   /** Sorted version lists, computed once per load: predict() asks for them on every call. */

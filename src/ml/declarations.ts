@@ -258,7 +258,7 @@ export const mlEvaluate = declareMethod({
           none_made_it: Type.Integer({ description: 'Cohorts whose highest fee rate did not confirm within the target.' }),
           promotion: Type.Union([Comparison, Type.Null()], {
             description:
-              'A shadowed retrained version judged against the current one now (kept, as in ml.listpromotions; promoted if it beats it on both), else the last comparison, or null.',
+              'The last comparison of a retrained version with the current one (as in ml.listpromotions; judged at each ml.retraininterval and on ml.retrain, never by this readonly call), or null.',
           }),
           estimators: Type.Object({
             tracking: EstimatorFigures,

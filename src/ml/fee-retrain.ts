@@ -12,8 +12,9 @@
 //      mean overpayment against the cheapest fee that made it, pooled over RETRAIN_TARGETS, as fee-backtest.ts
 //      judges every estimator. It is promoted only when it beats the current version on BOTH; otherwise it stays
 //      in shadow and is judged again on the next interval as more history resolves, until a newer retrain drops it.
-// Each comparison is kept in the ml room's sublevel (p:<seq>, the newest 1000), written in the same batch as the
-// routing it changes; ml.listpromotions and ml.evaluate show them.
+// Each comparison is kept in the ml room's sublevel (p:<seq>, the newest 1000: each new one deletes the one 1000
+// back), written in the same batch as the routing it changes; ml.listpromotions and ml.evaluate show them
+// (ml.evaluate is readonly: it never judges).
 
 import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
@@ -182,7 +183,7 @@ export class FeeRetrainer {
       const dropped: BatchOp[] = [];
       if (routing.mode === 'shadow')
         dropped.push(
-          this.recordOp({
+          ...this.recordOps({
             model: FEE_MODEL,
             candidate: routing.candidate,
             current,
@@ -202,7 +203,7 @@ export class FeeRetrainer {
     });
   }
 
-  /** ml.evaluate's and the interval's comparison of a shadowed candidate; null when none is in shadow. */
+  /** The interval's comparison of a shadowed candidate; null when none is in shadow. */
   judge(trigger: string): Promise<Comparison | null> {
     return this.exclusive('comparison', async () => (this.shadowed() ? this.compare(trigger, await this.records()) : null));
   }
@@ -246,28 +247,24 @@ export class FeeRetrainer {
       targets: [...RETRAIN_TARGETS],
       figures: { candidate: c, current: k },
     };
-    const op = this.recordOp(record);
-    if (promoted) await svc.router.set(FEE_MODEL, { mode: 'single', active: sh.candidate }, svc.versions(FEE_MODEL), [op]);
-    else await this.s.store.batch([op]);
+    const ops = this.recordOps(record);
+    if (promoted) await svc.router.set(FEE_MODEL, { mode: 'single', active: sh.candidate }, svc.versions(FEE_MODEL), ops);
+    else await this.s.store.batch(ops);
     this.s.log.info({ candidate: sh.candidate, current: sh.active, decision: record.decision }, reason);
-    return (op as { value: Comparison }).value;
+    return ops[0].value;
   }
 
   /** The put of a new comparison record, and the delete of the oldest beyond KEPT (in the caller's batch). */
-  private recordOp(r: Omit<Comparison, 'seq' | 'time'>): BatchOp {
+  private recordOps(r: Omit<Comparison, 'seq' | 'time'>): [BatchOp & { value: Comparison }, ...BatchOp[]] {
     const seq = ++this.seq;
-    return { type: 'put', sublevel: this.s.db, key: pKey(seq), value: { seq, time: new Date().toISOString(), ...r } };
+    const put = { type: 'put' as const, sublevel: this.s.db, key: pKey(seq), value: { seq, time: new Date().toISOString(), ...r } };
+    // Numbered without gaps: deleting the one KEPT back with each new one keeps exactly the newest KEPT.
+    return seq > KEPT ? [put, { type: 'del', sublevel: this.s.db, key: pKey(seq - KEPT) }] : [put];
   }
 
   async list(limit: number): Promise<Comparison[]> {
     const out: Comparison[] = [];
     for await (const v of this.s.db.values({ gte: 'p:', lt: 'p;', reverse: true, limit })) out.push(v as Comparison);
-    // The bound, kept lazily: at most KEPT records survive a listing.
-    if (this.seq > KEPT) {
-      const ops: BatchOp[] = [];
-      for await (const k of this.s.db.keys({ gte: 'p:', lt: pKey(this.seq - KEPT + 1) })) ops.push({ type: 'del', sublevel: this.s.db, key: k });
-      if (ops.length) await this.s.store.batch(ops);
-    }
     return out;
   }
 

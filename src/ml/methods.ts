@@ -153,10 +153,9 @@ export function mlMethods(
       const runs = isFee ? Object.fromEntries(svc.versions(model).map((v) => [String(v), (rows: Float32Array[]) => svc.engine(model, v).runMany(rows)])) : {};
       const bt = feeEst ? await feeEst.evaluate(target, confidence, blocks, runs) : null;
       if (!bt) return { ...live, backtest: null };
-      // A shadowed retrained version is judged now (by the rules of fee-retrain.ts: kept, and promoted only when it
-      // beats the current one on both); while a retrain runs, the last comparison is shown.
-      let promotion = null;
-      if (retrainer && model === 'fee-estimator') promotion = (await retrainer.judge('evaluate').catch(() => null)) ?? (await retrainer.list(1))[0] ?? null;
+      // The last comparison of a retrained version (fee-retrain.ts judges a shadowed one at each interval and on
+      // ml.retrain; ml.evaluate is readonly and changes no routing).
+      const promotion = retrainer && model === 'fee-estimator' ? ((await retrainer.list(1))[0] ?? null) : null;
       const { models, ...rest } = bt;
       const modelEntry = isFee ? { available: true as const, versions: models } : { available: false as const, reason: `${model} is not a loaded fee model` };
       return { ...live, backtest: { ...rest, promotion, estimators: { ...rest.estimators, model: modelEntry } } };

@@ -167,10 +167,10 @@ describe('fee model retraining (in process)', () => {
     assert.equal(p.version, 2);
     assert.equal(p.shadow?.version, 3);
     assert.equal(svc.shadowSummary('fee-estimator')!.count, 1);
-    // Judged again (as ml.evaluate and the interval do): the same, recorded again.
-    const again = await retrainer.judge('evaluate');
+    // Judged again (as the interval does): the same, recorded again.
+    const again = await retrainer.judge('interval');
     assert.equal(again!.decision, 'refused');
-    assert.equal(again!.trigger, 'evaluate');
+    assert.equal(again!.trigger, 'interval');
   });
 
   it('a second retrain while one runs is refused; the comparisons survive a restart, newest first', async () => {
@@ -185,7 +185,7 @@ describe('fee model retraining (in process)', () => {
       [
         [4, 'refused', 'test'],
         [3, 'dropped', 'test'],
-        [3, 'refused', 'evaluate'],
+        [3, 'refused', 'interval'],
         [3, 'refused', 'test'],
         [2, 'promoted', 'test'],
       ],

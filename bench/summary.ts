@@ -196,6 +196,25 @@ function rows(r: Results): Row[] {
     f(n(r, 'wallet_rescan.ratio'), '×'),
     'near 1× (reading the blocks)',
   ]);
+  for (const [key, what] of [
+    ['tracking', "confirmation tracking (Core's method)"],
+    ['projected_50k_cut', 'projected blocks, 50k-tx mempool, a new cut'],
+    ['projected_5k', 'projected blocks, 5k-tx mempool'],
+  ] as const)
+    out.push([
+      `\`ml.estimatefee\` by ${what}`,
+      `p50 ${f(n(r, `fees.estimate_ms.${key}.p50`), ' ms')}, p99 ${f(n(r, `fees.estimate_ms.${key}.p99`), ' ms')}`,
+      '—',
+      '—',
+      'measured',
+    ]);
+  out.push([
+    `fee model retrain on ${f(n(r, 'fees.retrain.observations'))} observations (${f(n(r, 'fees.retrain.training_rows'))} rows × ${f(n(r, 'fees.retrain.epochs'))} epochs)`,
+    f(n(r, 'fees.retrain.retrain_ms'), ' ms'),
+    `the same forward passes ${f(n(r, 'fees.retrain.baseline_forward_passes_ms'), ' ms')}`,
+    f(n(r, 'fees.retrain.ratio'), '×'),
+    'measured',
+  ]);
   return out;
 }
 

@@ -109,7 +109,7 @@ export const scOpen = declareMethod({
   name: 'sc.open',
   summary: 'Offers a channel funded by this anyad: the open message for the counterparty (sc.accept).',
   description:
-    'Makes the channel keys in the keystore (a PKCS#11 token cannot sign with BOLT 3 tweaked keys: refused) and the open message. With peer, the channel runs over the peer network: the open message is saved and queued to that peer in one batch (delivered once it is connected, exactly once, across restarts), and every later message of the channel goes and comes by itself (sc.update and sc.close send theirs; the counterparty\'s steps are taken on receipt); Unsupported when the p2p room is off (p2p.enable). The funding transaction is made when the accept comes back, and signed and broadcast only after both first commitments are signed. The opener pays the commitment fee (fee_rate_sat_vb × 202 vB) out of its balance.',
+    "Makes the channel keys in the keystore (a PKCS#11 token cannot sign with BOLT 3 tweaked keys: refused) and the open message. With peer, the channel runs over the peer network: the open message is saved and queued to that peer in one batch (delivered once it is connected, exactly once, across restarts), and every later message of the channel goes and comes by itself (sc.update and sc.close send theirs; the counterparty's steps are taken on receipt); Unsupported when the p2p room is off (p2p.enable). The funding transaction is made when the accept comes back, and signed and broadcast only after both first commitments are signed. The opener pays the commitment fee (fee_rate_sat_vb × 202 vB) out of its balance.",
   params: Type.Object(
     {
       capacity_sat: Type.Integer({ minimum: 10_000, maximum: 21_000_000 * 100_000_000 }),
@@ -140,7 +140,8 @@ export const scOpen = declareMethod({
 
 export const scAccept = declareMethod({
   name: 'sc.accept',
-  summary: "Accepts a channel offered by another anyad: its open message carried by hand (the accept message to carry back), or by id the offer a peer sent (the accept goes back to it by itself).",
+  summary:
+    'Accepts a channel offered by another anyad: its open message carried by hand (the accept message to carry back), or by id the offer a peer sent (the accept goes back to it by itself).',
   description:
     'Exactly one of message and id. With id, the offer a peer sent over the peer network (sc.offered, sc.inbox): the channel runs over it from here, funding and all later steps taken on receipt. The open message is refused when it is not signed by the funding key it names, a key or point in it is not a valid secp256k1 public key, it leaves a balance under the dust limit, or the to_self_delay it requires of this side is over sc.maxtoselfdelay.',
   params: Type.Object(
@@ -265,8 +266,7 @@ export const scGet = declareMethod({
 
 export const scApprove = declareMethod({
   name: 'sc.approve',
-  summary:
-    "Signs the counterparty's update that waits for approval (over sc.autopaymaxsat; sc.approval, sc.inbox): the ack goes back to the peer by itself.",
+  summary: "Signs the counterparty's update that waits for approval (over sc.autopaymaxsat; sc.approval, sc.inbox): the ack goes back to the peer by itself.",
   description:
     "max_pay_sat is what the user agrees this one update may take out of this side's balance (worked out by anyad from the states, shown by sc.approval as pays_sat): under it, refused with PolicyDenied and the update still waits. Every other rule of sc.receive applies; an update refused by one for good (the channel closed meanwhile) waits no longer.",
   params: Type.Object({ id: Id, max_pay_sat: Sat }, { additionalProperties: false }),

@@ -242,7 +242,12 @@ export class ChannelPeering {
         return this.refuse(m, e.channel, 'open', rpcError('Conflict', `channel ${e.channel} is known already (a replayed open)`));
       const waiting = (await this.inbox()).offers.filter((o) => o.peer === m.pubkey).length;
       if (waiting >= MAX_OFFERS_PER_PEER)
-        return this.refuse(m, e.channel, 'open', rpcError('Busy', `peer ${m.pubkey} has ${waiting} channel offers waiting already (at most ${MAX_OFFERS_PER_PEER})`));
+        return this.refuse(
+          m,
+          e.channel,
+          'open',
+          rpcError('Busy', `peer ${m.pubkey} has ${waiting} channel offers waiting already (at most ${MAX_OFFERS_PER_PEER})`),
+        );
       const offer: Offer = {
         id: e.channel,
         peer: m.pubkey,

@@ -32,7 +32,7 @@ export const SC_TOWER = defineTopic({
 export const SC_OFFERED = defineTopic({
   name: 'sc.offered',
   summary:
-    "A peer offered a channel over the peer network (its open message checked as sc.accept checks one, and kept): sc.accept id= accepts it, sc.inbox lists the offers waiting. to_self_delay is what the opener requires of this side.",
+    'A peer offered a channel over the peer network (its open message checked as sc.accept checks one, and kept): sc.accept id= accepts it, sc.inbox lists the offers waiting. to_self_delay is what the opener requires of this side.',
   data: Type.Object(
     {
       id: Type.String(),

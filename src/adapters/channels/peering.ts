@@ -246,7 +246,7 @@ export class ChannelPeering {
           m,
           e.channel,
           'open',
-          rpcError('Busy', `peer ${m.pubkey} has ${waiting} channel offers waiting already (at most ${MAX_OFFERS_PER_PEER})`),
+          rpcError('PolicyDenied', `peer ${m.pubkey} has ${waiting} channel offers waiting already (at most ${MAX_OFFERS_PER_PEER})`),
         );
       const offer: Offer = {
         id: e.channel,

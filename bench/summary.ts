@@ -177,6 +177,13 @@ function rows(r: Results): Row[] {
     f(n(r, 'channels.ratio'), '×'),
     `record ${f(n(r, 'channels.record_bytes_after_1'), ' B')} after 1 state, ${f(n(r, 'channels.record_bytes_after_n'), ' B')} after all`,
   ]);
+  out.push([
+    `state channel update over the peer network (${f(n(r, 'channels.updates'))} states, no message carried)`,
+    `${f(n(r, 'channels.wire.updates_per_s'), '/s')} (p50 ${f(n(r, 'channels.wire.update_ms.p50_ms'), ' ms')}, p99 ${f(n(r, 'channels.wire.update_ms.p99_ms'), ' ms')})`,
+    `the same over RPC ${f(n(r, 'channels.updates_per_s'), '/s')}`,
+    f(n(r, 'channels.wire.throughput_ratio'), '×'),
+    '≥ 100 updates/s, p50 ≤ 10 ms (issue 30)',
+  ]);
   for (const [m, goal] of [
     ['getbalance', '< 5 ms'],
     ['listunspent', '< 20 ms'],

@@ -3,7 +3,7 @@
 // signatures, to the chain; following.ts sweeps our to_local after the delay).
 
 import { rpcError } from '../../core/errors.js';
-import { contract, fundingSign, get, message, ourPoint, save, terms, type ChannelContext } from './context.js';
+import { contract, done, fundingSign, get, message, ourPoint, save, terms, whenDurable, type ChannelContext } from './context.js';
 import { field, type Envelope } from './messages.js';
 import { bothSigs, hex, toState, wrap, type ChannelRecord } from './record.js';
 import { checkCounterpartySig } from './rules.js';
@@ -19,7 +19,9 @@ export async function closeChannel(room: ChannelContext, id: string, caller: str
     const tx = closingTx(t, toState(rec.current));
     const sig = hex(await fundingSign(room, rec, fundingSighash(tx, t), caller, contract(rec, 'close')));
     const saved = await save(room, { ...rec, state: 'closing', closing_txid: tx.getId() }, rec.state);
-    return { id, message: await message(room, saved, 'close', { number: rec.current.number, sig }, caller) };
+    const msg = await message(room, saved, 'close', { number: rec.current.number, sig }, caller);
+    await done(room, msg);
+    return { id, message: msg };
   });
 }
 
@@ -37,8 +39,11 @@ export async function onClose(room: ChannelContext, rec: ChannelRecord, e: Envel
   const ours = await fundingSign(room, rec, digest, caller, contract(rec, 'close'));
   tx.setWitness(0, fundingWitness(t, bothSigs(rec.role, ours, theirSig)));
   const saved = await save(room, { ...rec, state: 'closing', closing_txid: tx.getId(), closing_hex: tx.toHex(), closed_by: 'cooperative' }, rec.state);
-  await room.chain.broadcast(tx.toHex(), 'the closing');
-  room.log.info({ id: rec.id, txid: tx.getId() }, 'channel closed cooperatively: closing transaction broadcast');
+  // Sent again at every block while it does not confirm (following.ts: closing_hex).
+  await whenDurable(room, 'the closing broadcast', async () => {
+    await room.chain.broadcast(tx.toHex(), 'the closing');
+    room.log.info({ id: rec.id, txid: tx.getId() }, 'channel closed cooperatively: closing transaction broadcast');
+  });
   return { rec: saved, txid: tx.getId() };
 }
 

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import type { KeyedLock } from '../../core/keyed-lock.js';
 import { rpcError } from '../../core/errors.js';
 import type { EventBus } from '../../core/events.js';
-import type { RoomDb, Store } from '../../core/store.js';
+import type { BatchOp, RoomDb, Store } from '../../core/store.js';
 import type { BitcoinApi, ChainNotifications } from '../bitcoin/api.js';
 import type { ContractSigning, HsmApi } from '../../hsm/api.js';
 import type { WalletApi } from '../../wallet/api.js';
@@ -62,6 +62,40 @@ export interface ChannelContext {
   readonly rules: Map<string, StateRule>;
   /** Per-commitment seeds by channel, derived by the HSM once per run. */
   readonly seeds: LRUCache<string, Buffer>;
+  /**
+   * Set for a step whose writes must land in ONE batch with something else (peering.ts: a message taken from a peer,
+   * whose batch also holds the mark "taken" and the answer queued to the peer; a message sent, whose batch holds
+   * its outbox entry). Absent: every save is its own synced batch, as for the messages apps carry.
+   */
+  readonly unit?: Unit;
+}
+
+/**
+ * One step's writes, collected by save() instead of written, and what waits until they are durable (the events, a
+ * broadcast). The step ends its critical section with done(), which hands them and the step's message to commit.
+ */
+export interface Unit {
+  readonly ops: BatchOp[];
+  readonly after: Array<() => void>;
+  /** Writes ops (and the message to the peer, if any) in one synced batch; then runs every after. */
+  commit(message: string | null): Promise<void>;
+}
+
+/** Ends a step's critical section: in a unit, its writes and its message are committed together now. */
+export async function done(room: ChannelContext, message: string | null): Promise<void> {
+  if (room.unit) await room.unit.commit(message);
+}
+
+/**
+ * Work that must follow the step's writes being durable (a broadcast): at once outside a unit (its error is the
+ * caller's), after the unit's commit inside one (its error logged: the record keeps what is needed to do it again).
+ */
+export async function whenDurable(room: ChannelContext, what: string, f: () => Promise<unknown>): Promise<void> {
+  if (!room.unit) {
+    await f();
+    return;
+  }
+  room.unit.after.push(() => void f().catch((err: Error) => room.log.warn({ reason: err.message }, `${what} failed; the next block tries again`)));
 }
 
 export const newSeedCache = (): LRUCache<string, Buffer> => new LRUCache<string, Buffer>({ max: 1024 });
@@ -80,11 +114,23 @@ export async function get(room: ChannelContext, id: string): Promise<ChannelReco
 
 /**
  * Writes the record synced and then tells subscribers (a new state or a new signed state number); nothing is
- * answered before this returns.
+ * answered before this returns. In a unit, the write joins the step's batch (done()) and the event waits for it.
  */
 export async function save(room: ChannelContext, rec: ChannelRecord, previous: ChannelStateName | null, newNumber = false): Promise<ChannelRecord> {
   rec.updated = new Date().toISOString();
-  await room.store.batch([{ type: 'put', sublevel: room.db, key: `c:${rec.id}`, value: rec }], { sync: true });
+  const put: BatchOp = { type: 'put', sublevel: room.db, key: `c:${rec.id}`, value: rec };
+  if (room.unit) {
+    // Written with the rest of the step (done()); told once that is durable.
+    room.unit.ops.push(put);
+    room.unit.after.push(() => tell(room, rec, previous, newNumber));
+    return rec;
+  }
+  await room.store.batch([put], { sync: true });
+  tell(room, rec, previous, newNumber);
+  return rec;
+}
+
+function tell(room: ChannelContext, rec: ChannelRecord, previous: ChannelStateName | null, newNumber: boolean): void {
   if (previous !== rec.state || newNumber)
     room.bus.publish(SC_CHANNEL, {
       id: rec.id,
@@ -96,7 +142,6 @@ export async function save(room: ChannelContext, rec: ChannelRecord, previous: C
       app_hash: rec.current.app_hash,
       txid: rec.closing_txid ?? rec.funding_txid,
     });
-  return rec;
 }
 
 async function seed(room: ChannelContext, rec: ChannelRecord, caller: string): Promise<Buffer> {

@@ -14,6 +14,10 @@ const Message = Type.String({
   pattern: '^([0-9a-fA-F]{2})+$',
   description: 'A state channel message as hex, as the other anyad answered it.',
 });
+const Peer = Type.String({
+  pattern: '^0[23][0-9a-f]{64}$',
+  description: "The counterparty's node key (peer.list, peer.getinfo): the channel runs over the peer network with it.",
+});
 const Utxos = Type.Array(
   Type.Object({ txid: Type.String({ pattern: '^[0-9a-fA-F]{64}$' }), vout: Type.Integer({ minimum: 0, maximum: 100_000 }) }, { additionalProperties: false }),
   {
@@ -77,6 +81,9 @@ export const ChannelT = Type.Object({
     },
     { description: 'Where what the channel pays on chain goes (null: not known yet, the counterparty has not answered).' },
   ),
+  peer: Type.Union([Type.String(), Type.Null()], {
+    description: "The counterparty's node key when the channel runs over the peer network (its messages go and come by themselves); null: apps carry them.",
+  }),
   created: Type.String(),
   updated: Type.String(),
 });
@@ -102,7 +109,7 @@ export const scOpen = declareMethod({
   name: 'sc.open',
   summary: 'Offers a channel funded by this anyad: the open message for the counterparty (sc.accept).',
   description:
-    'Makes the channel keys in the keystore (a PKCS#11 token cannot sign with BOLT 3 tweaked keys: refused) and the open message. The funding transaction is made when the accept comes back, and signed and broadcast only after both first commitments are signed. The opener pays the commitment fee (fee_rate_sat_vb × 202 vB) out of its balance.',
+    "Makes the channel keys in the keystore (a PKCS#11 token cannot sign with BOLT 3 tweaked keys: refused) and the open message. With peer, the channel runs over the peer network: the open message is saved and queued to that peer in one batch (delivered once it is connected, exactly once, across restarts), and every later message of the channel goes and comes by itself (sc.update and sc.close send theirs; the counterparty's steps are taken on receipt); Unsupported when the p2p room is off (p2p.enable). The funding transaction is made when the accept comes back, and signed and broadcast only after both first commitments are signed. The opener pays the commitment fee (fee_rate_sat_vb × 202 vB) out of its balance.",
   params: Type.Object(
     {
       capacity_sat: Type.Integer({ minimum: 10_000, maximum: 21_000_000 * 100_000_000 }),
@@ -122,22 +129,25 @@ export const scOpen = declareMethod({
       }),
       app_hash: Type.Optional(AppHash),
       utxos: Type.Optional(Utxos),
+      peer: Type.Optional(Peer),
     },
     { additionalProperties: false },
   ),
   result: Type.Object({ id: Type.String(), message: Type.String() }),
-  errors: ['InvalidParams', 'NotFound', 'Conflict', 'PolicyDenied', 'Unsupported', 'Locked', 'BackendUnavailable'],
+  errors: ['InvalidParams', 'NotFound', 'Conflict', 'PolicyDenied', 'Unsupported', 'Locked', 'BackendUnavailable', 'Busy'],
   role: 'admin',
 });
 
 export const scAccept = declareMethod({
   name: 'sc.accept',
-  summary: "Accepts a channel offered by another anyad's open message: the accept message to carry back.",
+  summary:
+    'Accepts a channel offered by another anyad: its open message carried by hand (the accept message to carry back), or by id the offer a peer sent (the accept goes back to it by itself).',
   description:
-    'The open message is refused when it is not signed by the funding key it names, a key or point in it is not a valid secp256k1 public key, it leaves a balance under the dust limit, or the to_self_delay it requires of this side is over sc.maxtoselfdelay.',
+    'Exactly one of message and id. With id, the offer a peer sent over the peer network (sc.offered, sc.inbox): the channel runs over it from here, funding and all later steps taken on receipt. The open message is refused when it is not signed by the funding key it names, a key or point in it is not a valid secp256k1 public key, it leaves a balance under the dust limit, or the to_self_delay it requires of this side is over sc.maxtoselfdelay.',
   params: Type.Object(
     {
-      message: Message,
+      message: Type.Optional(Message),
+      id: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$', description: 'A channel a peer offered (sc.offered, sc.inbox).' })),
       to_self_delay: Type.Optional(
         Type.Integer({
           minimum: 1,
@@ -150,7 +160,7 @@ export const scAccept = declareMethod({
     { additionalProperties: false },
   ),
   result: Type.Object({ id: Type.String(), message: Type.String() }),
-  errors: ['InvalidParams', 'Conflict', 'PolicyDenied', 'Unsupported', 'Locked'],
+  errors: ['InvalidParams', 'NotFound', 'Conflict', 'PolicyDenied', 'Unsupported', 'Locked', 'Busy'],
   role: 'admin',
 });
 
@@ -180,19 +190,21 @@ export const scReceive = declareMethod({
 
 export const scUpdate = declareMethod({
   name: 'sc.update',
-  summary: 'Proposes the next state (both balances and the app data): the update message for the counterparty.',
+  summary:
+    'Proposes the next state (both balances and the app data): the update message for the counterparty; for a channel with a peer, saved and queued to it in one batch (the ack and revoke follow by themselves).',
   params: Type.Object({ id: Id, to_opener_sat: Sat, to_accepter_sat: Sat, app_hash: Type.Optional(AppHash) }, { additionalProperties: false }),
   result: Type.Object({ id: Type.String(), number: Type.Integer(), message: Type.String() }),
-  errors: ['InvalidParams', 'NotFound', 'Conflict', 'PolicyDenied', 'Locked'],
+  errors: ['InvalidParams', 'NotFound', 'Conflict', 'PolicyDenied', 'Locked', 'Unsupported', 'Busy'],
   role: 'admin',
 });
 
 export const scClose = declareMethod({
   name: 'sc.close',
-  summary: "Proposes the cooperative close of the current state: the close message, which the counterparty's anyad signs and broadcasts.",
+  summary:
+    "Proposes the cooperative close of the current state: the close message, which the counterparty's anyad signs and broadcasts (for a channel with a peer, queued to it in the batch that saves the close).",
   params: Type.Object({ id: Id }, { additionalProperties: false }),
   result: Type.Object({ id: Type.String(), message: Type.String() }),
-  errors: ['NotFound', 'Conflict', 'PolicyDenied', 'Locked'],
+  errors: ['NotFound', 'Conflict', 'PolicyDenied', 'Locked', 'Unsupported', 'Busy'],
   role: 'admin',
 });
 
@@ -252,4 +264,58 @@ export const scGet = declareMethod({
   role: 'readonly',
 });
 
-export const SC_METHODS: readonly MethodDeclaration[] = [scOpen, scAccept, scReceive, scUpdate, scClose, scForceclose, scCancel, scTowerwatch, scList, scGet];
+export const scApprove = declareMethod({
+  name: 'sc.approve',
+  summary: "Signs the counterparty's update that waits for approval (over sc.autopaymaxsat; sc.approval, sc.inbox): the ack goes back to the peer by itself.",
+  description:
+    "max_pay_sat is what the user agrees this one update may take out of this side's balance (worked out by anyad from the states, shown by sc.approval as pays_sat): under it, refused with PolicyDenied and the update still waits. Every other rule of sc.receive applies; an update refused by one for good (the channel closed meanwhile) waits no longer.",
+  params: Type.Object({ id: Id, max_pay_sat: Sat }, { additionalProperties: false }),
+  result: Step,
+  errors: ['InvalidParams', 'NotFound', 'Conflict', 'PolicyDenied', 'Locked', 'Unsupported', 'Busy'],
+  role: 'admin',
+});
+
+const OfferT = Type.Object({
+  id: Type.String(),
+  peer: Type.String(),
+  message: Type.String({ description: 'The open message as the peer sent it (hex).' }),
+  capacity_sat: Type.Integer(),
+  push_sat: Type.Integer(),
+  fee_rate_sat_vb: Type.Integer(),
+  to_self_delay: Type.Integer({ description: 'What the opener requires of this side.' }),
+  app_hash: Type.String(),
+  received: Type.String(),
+});
+const HeldT = Type.Object({
+  id: Type.String(),
+  peer: Type.String(),
+  message: Type.String({ description: 'The update message as the peer sent it (hex).' }),
+  number: Type.Integer(),
+  pays_sat: Type.Integer({ description: "What it takes out of this side's balance (worked out from the states)." }),
+  to_opener_sat: Type.Integer(),
+  to_accepter_sat: Type.Integer(),
+  received: Type.String(),
+});
+
+export const scInbox = declareMethod({
+  name: 'sc.inbox',
+  summary: "What peers sent that waits for this side's decision: channel offers (sc.accept id=) and updates over sc.autopaymaxsat (sc.approve).",
+  params: NoParams,
+  result: Type.Object({ offers: Type.Array(OfferT), approvals: Type.Array(HeldT) }),
+  role: 'readonly',
+});
+
+export const SC_METHODS: readonly MethodDeclaration[] = [
+  scOpen,
+  scAccept,
+  scReceive,
+  scUpdate,
+  scClose,
+  scForceclose,
+  scCancel,
+  scTowerwatch,
+  scList,
+  scGet,
+  scApprove,
+  scInbox,
+];

@@ -68,7 +68,7 @@ export function channelsL2Adapter(svc: ChannelService): Layer2Adapter {
         }
         case 'accept': {
           const { message, to_self_delay } = params as Static<typeof D.scAccept.params>;
-          const r = await svc.accept(message, to_self_delay, caller);
+          const r = await svc.accept({ message }, to_self_delay, caller);
           return after(r.id, r);
         }
         case 'receive': {

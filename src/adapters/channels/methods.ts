@@ -1,4 +1,5 @@
-// sc.* methods: the state channels room's service behind anyad's API; messages travel as hex that apps carry.
+// sc.* methods: the state channels room's service behind anyad's API; messages travel as hex that apps carry, or by
+// themselves over the peer network for a channel with a peer (peering.ts).
 
 import { callerOf, implement, type MethodSpec } from '../../core/methods.js';
 import * as D from './declarations.js';
@@ -28,13 +29,16 @@ const summary = (svc: ChannelService, r: ChannelRecord) => ({
   keys: r.keys,
   payout: svc.payoutView(r),
   created: r.created,
+  peer: r.peer ?? null,
   updated: r.updated,
 });
 
 export function scMethods(svc: ChannelService): MethodSpec[] {
   return [
     implement(D.scOpen, (p, ctx) => svc.openChannel(p, callerOf(ctx))),
-    implement(D.scAccept, ({ message, to_self_delay }, ctx) => svc.accept(message, to_self_delay, callerOf(ctx))),
+    implement(D.scAccept, ({ message, id, to_self_delay }, ctx) =>
+      svc.accept({ ...(message !== undefined ? { message } : {}), ...(id !== undefined ? { id } : {}) }, to_self_delay, callerOf(ctx)),
+    ),
     implement(D.scReceive, ({ message, max_pay_sat }, ctx) => svc.receive(message, { max_pay_sat }, callerOf(ctx))),
     implement(D.scUpdate, ({ id, ...p }, ctx) => svc.update(id, p, callerOf(ctx))),
     implement(D.scClose, ({ id }, ctx) => svc.closeChannel(id, callerOf(ctx))),
@@ -43,5 +47,7 @@ export function scMethods(svc: ChannelService): MethodSpec[] {
     implement(D.scTowerwatch, ({ hint, blob }) => svc.towerWatch(hint, blob)),
     implement(D.scList, async () => (await svc.list()).map((r) => summary(svc, r))),
     implement(D.scGet, async ({ id }) => summary(svc, await svc.get(id))),
+    implement(D.scApprove, ({ id, max_pay_sat }, ctx) => svc.approve(id, max_pay_sat, callerOf(ctx))),
+    implement(D.scInbox, () => svc.inbox()),
   ];
 }

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import * as bitcoin from 'bitcoinjs-lib';
 import { rpcError } from '../../core/errors.js';
 import { fundingSeen, tipHeight, watchChannel } from './chain-queries.js';
-import { authentic, checkOurs, contract, get, list, message, ourPoint, read, save, signTheirs, type ChannelContext } from './context.js';
+import { authentic, checkOurs, contract, done, get, list, message, ourPoint, read, save, signTheirs, whenDurable, type ChannelContext } from './context.js';
 import { field, MessageError, type Envelope } from './messages.js';
 import { asRpc, hex, newRecord, stored, toState, wrap, ZERO_HASH, type ChannelRecord, type ChannelStateName } from './record.js';
 import { checkFundingTx, checkOwnDelay, checkTheirDelay } from './rules.js';
@@ -24,6 +24,8 @@ export interface OpenParams {
   app_hash?: string;
   /** The opener's coins; when omitted, the wallet room chooses them (wallet-funding.ts). */
   utxos?: Array<{ txid: string; vout: number }>;
+  /** The counterparty's node key when the channel runs over the peer network (peering.ts). */
+  peer?: string;
 }
 
 /** The unsigned transaction a PSBT describes (its txid is final: every input is segwit). */
@@ -139,6 +141,7 @@ async function offerChannel(
     their_points: {},
   });
   if (funded) rec.wallet = funded.wallet;
+  if (p.peer) rec.peer = p.peer;
   // Our payout script (a wallet address, taken once), named in the open: the close pays it once the accept names one.
   Object.assign(rec, await ourPayout(room, rec));
   const body = {
@@ -153,6 +156,7 @@ async function offerChannel(
   };
   const msg = await message(room, rec, 'open', body, caller);
   await save(room, rec, null);
+  await done(room, msg);
   room.log.info({ id, capacity_sat: Number(capacity), wallet_funded: funded !== undefined }, 'channel offered');
   return { id, message: msg };
 }
@@ -161,8 +165,70 @@ async function offerChannel(
  * Accepts an open message. `ownDelay` is the to_self_delay this side requires of the opener (BOLT 2
  * accept_channel), sc.toselfdelay unless given; the opener's to_self_delay is what this side will wait.
  */
-export async function accept(room: ChannelContext, hexMsg: string, ownDelay: number | undefined, caller: string): Promise<{ id: string; message: string }> {
+export async function accept(
+  room: ChannelContext,
+  hexMsg: string,
+  ownDelay: number | undefined,
+  caller: string,
+  peer?: string,
+): Promise<{ id: string; message: string }> {
   const { e, sig } = read(room, hexMsg);
+  const { theirs, capacity, push, feeRate, delay, appHash, firstPoint, nextPoint, theirPayout } = checkOpen(room, e, sig);
+  const fee = BigInt(feeRate) * COMMITMENT_VBYTES;
+  const mine = ownDelay ?? room.policy.acceptDelay;
+  checkOwnDelay(mine, room.policy.minDelay);
+  return room.locks.run(e.channel, async () => {
+    if (await room.db.get(`c:${e.channel}`)) throw rpcError('Conflict', `channel ${e.channel} is known already (a replayed open)`);
+    const { keys, ours } = await newKeys(room, e.channel);
+    const rec = newRecord({
+      id: e.channel,
+      role: 'accepter',
+      state: 'accepted',
+      capacity_sat: capacity.toString(),
+      fee_sat: fee.toString(),
+      fee_rate_sat_vb: feeRate,
+      to_self_delay: delay,
+      their_to_self_delay: mine,
+      keys,
+      ours,
+      theirs,
+      utxos: [],
+      current: stored({ number: 0, to_opener_sat: capacity - fee - push, to_accepter_sat: push, app_hash: appHash }),
+      their_points: { 0: firstPoint, 1: nextPoint },
+    });
+    if (peer) rec.peer = peer;
+    // Our payout script (a wallet address, taken once) is named back only to an open that named one: an open without
+    // it is an earlier anyad's, which closes to both payment basepoints (our sweeps and penalties still pay the wallet).
+    const payout = await ourPayout(room, rec);
+    if (payout.claim_script) rec.claim_script = payout.claim_script;
+    if (theirPayout !== undefined) Object.assign(rec, { our_payout: payout.our_payout, their_payout: theirPayout });
+    const body = { keys: ours, to_self_delay: mine, ...(rec.our_payout ? { payout_script: rec.our_payout } : {}), ...(await firstPoints(room, rec, caller)) };
+    const msg = await message(room, rec, 'accept', body, caller);
+    await save(room, rec, null);
+    await done(room, msg);
+    return { id: rec.id, message: msg };
+  });
+}
+
+/** The terms of an open message, once every one is checked and the message is known signed by the key it names. */
+export interface OpenTerms {
+  theirs: PartyKeys;
+  capacity: bigint;
+  push: bigint;
+  feeRate: number;
+  /** The to_self_delay the opener requires of this side. */
+  delay: number;
+  appHash: string;
+  firstPoint: string;
+  nextPoint: string;
+  theirPayout: string | undefined;
+}
+
+/**
+ * Checks an open message as sc.accept does, before anything is made or signed on it (also what peering.ts does with
+ * an open a peer sends: it is kept as an offer only once these pass).
+ */
+export function checkOpen(room: ChannelContext, e: Envelope, sig: string): OpenTerms {
   if (e.type !== 'open') throw rpcError('InvalidParams', `sc.accept takes an open message, not ${e.type} (sc.receive takes the others)`);
   let theirs: PartyKeys, capacity: bigint, push: bigint, feeRate: number, delay: number, appHash: string, firstPoint: string, nextPoint: string;
   let theirPayout: string | undefined;
@@ -186,37 +252,7 @@ export async function accept(room: ChannelContext, hexMsg: string, ownDelay: num
   if (capacity - fee - push < DUST_LIMIT || (push > 0n && push < DUST_LIMIT))
     throw rpcError('InvalidParams', 'the open message leaves a balance under the dust limit');
   checkTheirDelay(delay, room.policy.maxDelay);
-  const mine = ownDelay ?? room.policy.acceptDelay;
-  checkOwnDelay(mine, room.policy.minDelay);
-  return room.locks.run(e.channel, async () => {
-    if (await room.db.get(`c:${e.channel}`)) throw rpcError('Conflict', `channel ${e.channel} is known already (a replayed open)`);
-    const { keys, ours } = await newKeys(room, e.channel);
-    const rec = newRecord({
-      id: e.channel,
-      role: 'accepter',
-      state: 'accepted',
-      capacity_sat: capacity.toString(),
-      fee_sat: fee.toString(),
-      fee_rate_sat_vb: feeRate,
-      to_self_delay: delay,
-      their_to_self_delay: mine,
-      keys,
-      ours,
-      theirs,
-      utxos: [],
-      current: stored({ number: 0, to_opener_sat: capacity - fee - push, to_accepter_sat: push, app_hash: appHash }),
-      their_points: { 0: firstPoint, 1: nextPoint },
-    });
-    // Our payout script (a wallet address, taken once) is named back only to an open that named one: an open without
-    // it is an earlier anyad's, which closes to both payment basepoints (our sweeps and penalties still pay the wallet).
-    const payout = await ourPayout(room, rec);
-    if (payout.claim_script) rec.claim_script = payout.claim_script;
-    if (theirPayout !== undefined) Object.assign(rec, { our_payout: payout.our_payout, their_payout: theirPayout });
-    const body = { keys: ours, to_self_delay: mine, ...(rec.our_payout ? { payout_script: rec.our_payout } : {}), ...(await firstPoints(room, rec, caller)) };
-    const msg = await message(room, rec, 'accept', body, caller);
-    await save(room, rec, null);
-    return { id: rec.id, message: msg };
-  });
+  return { theirs, capacity, push, feeRate, delay, appHash, firstPoint, nextPoint, theirPayout };
 }
 
 /** The opener takes the accept: makes the funding transaction and signs the accepter's first commitment. */
@@ -315,8 +351,10 @@ export async function onFundingSigned(room: ChannelContext, rec: ChannelRecord, 
   // Kept before it is sent: a broadcast that fails (or times out while the node took it) is sent again at every
   // block, and sc.cancel looks at the chain rather than at what this call believed.
   saved = await save(room, { ...saved, funding_psbt: null, funding_hex: fin.hex }, saved.state);
-  await room.chain.broadcast(fin.hex, 'the funding');
-  room.log.info({ id: rec.id, txid: fin.txid }, 'channel funding broadcast');
+  await whenDurable(room, 'the funding broadcast', async () => {
+    await room.chain.broadcast(fin.hex!, 'the funding');
+    room.log.info({ id: rec.id, txid: fin.txid }, 'channel funding broadcast');
+  });
   return { rec: saved, txid: fin.txid! };
 }
 

@@ -65,6 +65,11 @@ export interface ChannelRecord {
    * same script. Absent: our payment basepoint's P2WPKH (the wallet room off).
    */
   claim_script?: string;
+  /**
+   * The counterparty's node key (66 hex) when the channel runs over the peer network (sc.open peer=, sc.accept
+   * id=): every message goes to it and is taken only from it. Absent: apps carry the messages (sc.receive).
+   */
+  peer?: string;
   /** The opener's funding inputs, and the funding PSBT once made (signed only after the first commitments are). */
   utxos: Array<{ txid: string; vout: number }>;
   funding_psbt: string | null;

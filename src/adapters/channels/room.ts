@@ -7,13 +7,14 @@ import { BITCOIN } from '../bitcoin/api.js';
 import { HSM } from '../../hsm/api.js';
 import { L2 } from '../layer2/api.js';
 import { WALLET } from '../../wallet/api.js';
+import { P2P } from '../../p2p/api.js';
 import { SC_METHODS } from './declarations.js';
 import { SC_OPTIONS } from './options.js';
 import { SC_TOPICS } from './topics.js';
 
 export const channelsRoom: Room = {
   name: 'channels',
-  requires: [HSM, BITCOIN, L2, WALLET],
+  requires: [HSM, BITCOIN, L2, WALLET, P2P],
   methods: SC_METHODS,
   options: SC_OPTIONS,
   topics: SC_TOPICS,
@@ -21,6 +22,7 @@ export const channelsRoom: Room = {
     const hsm = use(HSM);
     const chain = use(BITCOIN);
     const wallet = use(WALLET);
+    const p2p = use(P2P);
     if (!config.bool('sc.enable') || !hsm || !chain) return {};
     const [{ ChannelService }, { scMethods }, { channelsL2Adapter }] = await Promise.all([
       import('./service.js'),
@@ -36,6 +38,8 @@ export const channelsRoom: Room = {
       chain,
       // The wallet room, when on, funds a channel opened without utxos (wallet-funding.ts).
       ...(wallet ? { wallet } : {}),
+      // The peer network, when on: channels opened with peer= run over it (peering.ts); off, those features say so.
+      ...(p2p ? { p2p } : {}),
       network: config.network,
       log: log.child({ room: 'channels' }),
       policy: {

@@ -11,6 +11,7 @@
 // work names backgroundCaller('sc', <the event>).
 
 import type { WalletApi } from '../../wallet/api.js';
+import { rpcError } from '../../core/errors.js';
 import { KeyedLock } from '../../core/keyed-lock.js';
 import { backgroundCaller } from '../../core/methods.js';
 import { HealthCell, type Health, type Service } from '../../core/service.js';
@@ -21,11 +22,13 @@ import type { RoomDb, Store } from '../../core/store.js';
 import type { Logger } from 'pino';
 import { CHAIN_BLOCK, type BitcoinApi } from '../bitcoin/api.js';
 import type { HsmApi } from '../../hsm/api.js';
+import type { P2pApi } from '../../p2p/api.js';
 import { closeChannel, forceClose } from './closing.js';
 import { DEFAULT_POLICY, get, list, newSeedCache, save, type ChannelContext, type ChannelPolicy } from './context.js';
 import { lookAll, onConfirmed, onSpent } from './following.js';
 import { payoutView, type PayoutView } from './payouts.js';
 import { accept, cancel, openChannel, type OpenParams } from './opening.js';
+import { ChannelPeering, type Held, type Offer } from './peering.js';
 import { receive, type Received } from './receive.js';
 import type { ChannelRecord, ChannelStateName } from './record.js';
 import type { StateRule } from './rules.js';
@@ -42,6 +45,8 @@ export interface ChannelSettings {
   chain: BitcoinApi;
   /** The wallet room's coin service, when it is on. */
   wallet?: WalletApi;
+  /** The p2p room, when it is on: channels with a peer run over it (peering.ts). */
+  p2p?: P2pApi;
   network: Network;
   log: Logger;
   policy?: ChannelPolicy;
@@ -53,6 +58,7 @@ export class ChannelService implements Service {
   private readonly cell = new HealthCell('starting', 'opening');
   private readonly room: ChannelContext;
   private readonly tower: Tower;
+  private readonly peering: ChannelPeering;
   private unlisten: (() => void) | undefined;
   private following = Promise.resolve();
   /** Chain notifications wait for the room to open (the bitcoin room delivers what it kept as soon as they are registered). */
@@ -84,6 +90,10 @@ export class ChannelService implements Service {
       seeds: newSeedCache(),
     };
     this.tower = new Tower({ room: this.room });
+    // Registered now, before the p2p room opens: a message that came while this room was not listening would go to
+    // the custom-message inbox instead. Each waits for this room to open.
+    this.peering = new ChannelPeering(this.room, settings.p2p, this.ready);
+    this.peering.listen();
   }
 
   async open(): Promise<void> {
@@ -175,28 +185,43 @@ export class ChannelService implements Service {
 
   // The operations an RPC call (or l2.submit) asks for; `caller` is callerOf(ctx), named in every HSM call they make.
 
+  /** With p.peer, the open message is saved and queued to that peer in one batch (peering.ts). */
   openChannel(p: OpenParams, caller: string): Promise<{ id: string; message: string }> {
-    return openChannel(this.room, p, caller);
+    return p.peer ? this.peering.open({ ...p, peer: p.peer }, caller) : openChannel(this.room, p, caller);
   }
 
-  accept(hexMsg: string, ownDelay: number | undefined, caller: string): Promise<{ id: string; message: string }> {
-    return accept(this.room, hexMsg, ownDelay, caller);
+  /** An open message carried by an app (hexMsg), or the offer a peer sent (id): the accept goes back to that peer. */
+  accept(from: { message?: string; id?: string }, ownDelay: number | undefined, caller: string): Promise<{ id: string; message: string }> {
+    if ((from.message === undefined) === (from.id === undefined))
+      throw rpcError('InvalidParams', 'give either message (an open message carried by hand) or id (a channel a peer offered: sc.inbox)');
+    return from.id !== undefined ? this.peering.acceptOffer(from.id, ownDelay, caller) : accept(this.room, from.message!, ownDelay, caller);
+  }
+
+  approve(id: string, maxPaySat: number, caller: string): Promise<Received> {
+    return this.peering.approve(id, maxPaySat, caller);
+  }
+
+  inbox(): Promise<{ offers: Offer[]; approvals: Held[] }> {
+    return this.peering.inbox();
   }
 
   receive(hexMsg: string, approval: { max_pay_sat?: number }, caller: string): Promise<Received> {
     return receive(this.room, hexMsg, approval, caller);
   }
 
-  update(
+  async update(
     id: string,
     p: { to_opener_sat: number; to_accepter_sat: number; app_hash?: string },
     caller: string,
   ): Promise<{ id: string; number: number; message: string }> {
-    return update(this.room, id, p, caller);
+    // A channel's peer is set when it is made and never changes: read without the lock.
+    const rec = await get(this.room, id);
+    return rec.peer ? this.peering.update(rec, p, caller) : update(this.room, id, p, caller);
   }
 
-  closeChannel(id: string, caller: string): Promise<{ id: string; message: string }> {
-    return closeChannel(this.room, id, caller);
+  async closeChannel(id: string, caller: string): Promise<{ id: string; message: string }> {
+    const rec = await get(this.room, id);
+    return rec.peer ? this.peering.close(rec, caller) : closeChannel(this.room, id, caller);
   }
 
   forceClose(id: string, caller: string): Promise<{ id: string; txid: string; number: number }> {

@@ -1,4 +1,5 @@
-// The state channels room's event: every transition of every channel, and every new state both parties signed.
+// The state channels room's events: every transition of every channel, every new state both parties signed, the
+// tower's penalties, and what peers send over the peer network (offers, updates waiting for approval, refusals).
 
 import { Type } from '@sinclair/typebox';
 import { defineTopic } from '../../core/events.js';
@@ -28,4 +29,54 @@ export const SC_TOWER = defineTopic({
   data: Type.Object({ breach_txid: Type.String(), penalty_txid: Type.String() }, { additionalProperties: false }),
 });
 
-export const SC_TOPICS = [SC_CHANNEL, SC_TOWER];
+export const SC_OFFERED = defineTopic({
+  name: 'sc.offered',
+  summary:
+    'A peer offered a channel over the peer network (its open message checked as sc.accept checks one, and kept): sc.accept id= accepts it, sc.inbox lists the offers waiting. to_self_delay is what the opener requires of this side.',
+  data: Type.Object(
+    {
+      id: Type.String(),
+      peer: Type.String(),
+      capacity_sat: Type.Integer(),
+      push_sat: Type.Integer(),
+      fee_rate_sat_vb: Type.Integer(),
+      to_self_delay: Type.Integer(),
+      app_hash: Type.String(),
+    },
+    { additionalProperties: false },
+  ),
+});
+
+export const SC_APPROVAL = defineTopic({
+  name: 'sc.approval',
+  summary:
+    "The counterparty's update over the peer network pays it more out of this side's balance than sc.autopaymaxsat allows: kept, unsigned, until sc.approve (id, max_pay_sat) takes it; sc.inbox lists the updates waiting.",
+  data: Type.Object(
+    {
+      id: Type.String(),
+      peer: Type.String(),
+      number: Type.Integer(),
+      pays_sat: Type.Integer(),
+      to_opener_sat: Type.Integer(),
+      to_accepter_sat: Type.Integer(),
+    },
+    { additionalProperties: false },
+  ),
+});
+
+export const SC_REFUSED = defineTopic({
+  name: 'sc.refused',
+  summary:
+    "A state channel message from a peer was refused and not processed: from a peer that is not the channel's counterparty, for an unknown channel, replayed, malformed, or breaking a rule (the reason says which). It is taken (not sent again); the channel stays as it was.",
+  data: Type.Object(
+    {
+      peer: Type.String(),
+      channel: Type.Union([Type.String(), Type.Null()]),
+      type: Type.String(),
+      reason: Type.String(),
+    },
+    { additionalProperties: false },
+  ),
+});
+
+export const SC_TOPICS = [SC_CHANNEL, SC_TOWER, SC_OFFERED, SC_APPROVAL, SC_REFUSED];

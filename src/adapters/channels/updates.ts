@@ -5,7 +5,7 @@
 // previous one, and stores a revealed secret before it signs the next state.
 
 import { rpcError } from '../../core/errors.js';
-import { checkOurs, get, message, ourPoint, ourSecret, save, signTheirs, validate, type ChannelContext } from './context.js';
+import { checkOurs, done, get, message, ourPoint, ourSecret, save, signTheirs, validate, type ChannelContext } from './context.js';
 import type { JusticeBlob } from './justice.js';
 import { field, type Envelope } from './messages.js';
 import { justiceBlob } from './penalties.js';
@@ -35,7 +35,9 @@ export async function update(
     // Our own proposal: the payment it makes (if any) is what this call asked for.
     const sig = await signTheirs(room, rec, next, ownDecrease(rec.role, toState(rec.current), next), caller);
     const saved = await save(room, { ...rec, pending: { state: stored(next), step: 'proposed' }, their_signed: next.number }, rec.state);
-    return { id, number: next.number, message: await message(room, saved, 'update', { ...stored(next), sig }, caller) };
+    const msg = await message(room, saved, 'update', { ...stored(next), sig }, caller);
+    await done(room, msg);
+    return { id, number: next.number, message: msg };
   });
 }
 

@@ -150,6 +150,19 @@ describe('state channels over the peer network: two anyads, no message carried',
     assert.deepEqual((await call<{ approvals: unknown[] }>(w.bob, 'sc.inbox')).approvals, []);
     await refuses(w.bob, 'sc.approve', { id, max_pay_sat: 1 }, -32011, /no update waiting for approval/);
 
+    // An offer Bob does not want: sc.cancel declines it (nothing was made for it); it is gone from sc.inbox.
+    const declined = await call<{ id: string }>(w.alice, 'sc.open', {
+      capacity_sat: 1_000_000,
+      fee_rate_sat_vb: 2,
+      peer: w.bobPk,
+      utxos: [await w.aliceCoin()],
+    });
+    await w.ev.bob.wait('the offer to decline', (e) => e.topic === 'sc.offered' && e.data.id === declined.id);
+    assert.deepEqual(await call(w.bob, 'sc.cancel', { id: declined.id }), { id: declined.id, state: 'declined' });
+    assert.deepEqual((await call<{ offers: unknown[] }>(w.bob, 'sc.inbox')).offers, []);
+    await refuses(w.bob, 'sc.accept', { id: declined.id }, -32011, /no channel offer/);
+    await call(w.alice, 'sc.cancel', { id: declined.id });
+
     // The RPC's refusals around the wire.
     await refuses(w.bob, 'sc.receive', { message: u1.message }, -32014, /runs over the peer network/);
     await refuses(w.bob, 'sc.accept', {}, -32602, /either message .* or id/);

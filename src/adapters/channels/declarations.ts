@@ -220,7 +220,7 @@ export const scForceclose = declareMethod({
 export const scCancel = declareMethod({
   name: 'sc.cancel',
   summary:
-    "Drops a channel whose funding never reached the mempool or the chain (offered, accepted, or the opener's while the node knows no funding transaction and its coins are unspent): its coins may fund another.",
+    "Drops a channel whose funding never reached the mempool or the chain (offered, accepted, or the opener's while the node knows no funding transaction and its coins are unspent): its coins may fund another. An offer a peer made over the peer network (sc.inbox) and not accepted is declined: dropped, state declined.",
   description:
     "Refused (Conflict) while the opener's funding transaction is in the mempool or on chain, or one of its funding coins is spent. A cancelled channel whose funding transaction appears later is followed again (state funding).",
   params: Type.Object({ id: Id }, { additionalProperties: false }),

@@ -43,8 +43,12 @@ export const SC_WIRE_TYPES: Readonly<Record<MessageType, number>> = {
 };
 const KIND = new Map<number, MessageType>(Object.entries(SC_WIRE_TYPES).map(([k, v]) => [v, k as MessageType]));
 
-/** Offers one peer may have waiting at once: a stranger cannot fill the store with them. */
+/**
+ * Offers one peer may have waiting at once, and all peers together: a node key costs nothing to make, so without
+ * the total a stranger could fill the store with offers under ever new keys.
+ */
 const MAX_OFFERS_PER_PEER = 32;
+const MAX_OFFERS = 256;
 
 /** A channel a peer offered, waiting for sc.accept id=. */
 export interface Offer {
@@ -140,6 +144,17 @@ export class ChannelPeering {
   open(p: OpenParams & { peer: string }, caller: string): Promise<{ id: string; message: string }> {
     this.checkPeer(p.peer);
     return openChannel(this.sending(p.peer), p, caller);
+  }
+
+  /** sc.cancel of an offer waiting for sc.accept id=: dropped (nothing was made or signed for it). */
+  async decline(id: string): Promise<boolean> {
+    return this.room.locks.run(id, async () => {
+      const offer = (await this.room.db.get(`offer:${id}`)) as Offer | undefined;
+      if (!offer || (await this.room.db.get(`c:${id}`))) return false;
+      await this.room.store.batch([{ type: 'del', sublevel: this.room.db, key: `offer:${id}` }], { sync: true });
+      this.room.log.info({ id, peer: offer.peer }, 'channel offer declined');
+      return true;
+    });
   }
 
   async acceptOffer(id: string, ownDelay: number | undefined, caller: string): Promise<{ id: string; message: string }> {
@@ -240,7 +255,15 @@ export class ChannelPeering {
     return this.room.locks.run(e.channel, async () => {
       if ((await this.room.db.get(`c:${e.channel}`)) || (await this.room.db.get(`offer:${e.channel}`)))
         return this.refuse(m, e.channel, 'open', rpcError('Conflict', `channel ${e.channel} is known already (a replayed open)`));
-      const waiting = (await this.inbox()).offers.filter((o) => o.peer === m.pubkey).length;
+      const offers = (await this.inbox()).offers;
+      if (offers.length >= MAX_OFFERS)
+        return this.refuse(
+          m,
+          e.channel,
+          'open',
+          rpcError('PolicyDenied', `${offers.length} channel offers from peers are waiting already (at most ${MAX_OFFERS}): sc.accept or sc.cancel them first`),
+        );
+      const waiting = offers.filter((o) => o.peer === m.pubkey).length;
       if (waiting >= MAX_OFFERS_PER_PEER)
         return this.refuse(
           m,

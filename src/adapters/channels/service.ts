@@ -228,7 +228,9 @@ export class ChannelService implements Service {
     return forceClose(this.room, id, caller);
   }
 
-  cancel(id: string): Promise<{ id: string; state: ChannelStateName }> {
+  /** A channel not funded (opening.ts), or an offer from a peer not accepted: declined (nothing was made for it). */
+  async cancel(id: string): Promise<{ id: string; state: ChannelStateName | 'declined' }> {
+    if (await this.peering.decline(id)) return { id, state: 'declined' };
     return cancel(this.room, id);
   }
 

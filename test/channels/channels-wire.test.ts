@@ -120,6 +120,11 @@ describe('state channels over the peer network: two anyads, no message carried',
     // One update Alice pays: its message (as sc.update answers it) is what the stranger sends again.
     const u1 = await call<{ message: string }>(w.alice, 'sc.update', { id, to_opener_sat: avail - 11_000_000, to_accepter_sat: 11_000_000 });
     await Promise.all([w.ev.alice.number(id, 1), w.ev.bob.number(id, 1)]);
+    // Alice revoked state 0 to Bob, who has sc.justice: its penalty, for a tower, came as an event.
+    const j = await w.ev.bob.wait('the penalty for a tower', (e) => e.topic === 'sc.justice' && e.data.id === id);
+    assert.equal(j.data.number, 1);
+    assert.match(j.data.hint as string, /^[0-9a-f]+$/);
+    assert.ok((j.data.blob as string).length > 100);
 
     // A peer that is not the channel's counterparty sends a genuine message of the channel: refused, not processed.
     const m = await stranger(w.bobPk, w.bobPort);

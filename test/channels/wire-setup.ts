@@ -26,7 +26,7 @@ export class Events {
 
   static async on(p: Party): Promise<Events> {
     const ch = await unixChannel(p.d.socket);
-    const r = await ch.call('subscribe', { topics: ['sc.channel', 'sc.offered', 'sc.approval', 'sc.refused'] });
+    const r = await ch.call('subscribe', { topics: ['sc.channel', 'sc.offered', 'sc.approval', 'sc.refused', 'sc.justice'] });
     assert.ok(!r.error, JSON.stringify(r.error));
     const ev = new Events(ch);
     void ch.closed.then(() => (ev.open = false));
@@ -95,7 +95,8 @@ export interface WireAnyads extends TwoAnyads {
 
 export function wireAnyads(): WireAnyads {
   const w = twoAnyads() as WireAnyads;
-  const bobArgs = (): string[] => [`-p2p.peerport=${w.bobPort}`];
+  // Bob makes a penalty for a tower at every state Alice revokes (sc.justice): over the wire it comes as sc.justice.
+  const bobArgs = (): string[] => [`-p2p.peerport=${w.bobPort}`, '-sc.justice'];
   w.ran = [];
   w.connected = async () => {
     for (const [p, other] of [

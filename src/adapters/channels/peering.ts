@@ -28,7 +28,7 @@ import { decodeMessage, type Envelope, type MessageType } from './messages.js';
 import { accept, checkOpen, openChannel, type OpenParams } from './opening.js';
 import { takeStep, type Received } from './receive.js';
 import type { ChannelRecord } from './record.js';
-import { SC_APPROVAL, SC_OFFERED, SC_REFUSED } from './topics.js';
+import { SC_APPROVAL, SC_JUSTICE, SC_OFFERED, SC_REFUSED } from './topics.js';
 import { update } from './updates.js';
 
 export const SC_WIRE_TYPES: Readonly<Record<MessageType, number>> = {
@@ -234,8 +234,10 @@ export class ChannelPeering {
         );
       const t = this.taking(m);
       try {
-        await takeStep(t.room, rec, e, sig, {}, backgroundCaller('sc', `peer ${m.pubkey}`));
-        return undefined; // committed by the step (done)
+        const done = await takeStep(t.room, rec, e, sig, {}, backgroundCaller('sc', `peer ${m.pubkey}`));
+        // (Committed by the step.) No app is on the line to take the penalty for a tower: it goes out as an event.
+        if (done.justice) this.room.bus.publish(SC_JUSTICE, { id: done.id, number: done.number, ...done.justice });
+        return undefined;
       } catch (err) {
         if (t.committing()) throw err; // its batch failed: comes again
         if (isConsent(err)) return this.hold(m, rec, hexMsg, err);

@@ -79,4 +79,11 @@ export const SC_REFUSED = defineTopic({
   ),
 });
 
-export const SC_TOPICS = [SC_CHANNEL, SC_TOWER, SC_OFFERED, SC_APPROVAL, SC_REFUSED];
+export const SC_JUSTICE = defineTopic({
+  name: 'sc.justice',
+  summary:
+    "With sc.justice, a step taken over the peer network revoked a state of the counterparty: the encrypted penalty for it, for an app to give to a tower (another anyad's sc.towerwatch), as sc.receive answers it for a message carried by hand.",
+  data: Type.Object({ id: Type.String(), number: Type.Integer(), hint: Type.String(), blob: Type.String() }, { additionalProperties: false }),
+});
+
+export const SC_TOPICS = [SC_CHANNEL, SC_TOWER, SC_OFFERED, SC_APPROVAL, SC_REFUSED, SC_JUSTICE];

@@ -43,7 +43,10 @@ export function dlcMethods(svc: DlcService): MethodSpec[] {
     implement(D.dlcFetchannouncement, ({ event_id }) => svc.fetchAnnouncement(event_id)),
     implement(D.dlcOffer, (p, ctx) => svc.offer(p, callerOf(ctx))),
     implement(D.dlcDecodeoffer, ({ offer }) => svc.decodeOffer(offer)),
-    implement(D.dlcAccept, ({ offer, utxos, expect }, ctx) => svc.accept(offer, utxos, callerOf(ctx), expect)),
+    implement(D.dlcAccept, ({ offer, id, utxos, expect }, ctx) => {
+      if ((offer === undefined) === (id === undefined)) throw rpcError('InvalidParams', 'give offer (hex) or id (an offer a peer sent), not both');
+      return offer !== undefined ? svc.accept(offer, utxos, callerOf(ctx), expect) : svc.acceptReceived(id!, utxos, callerOf(ctx), expect);
+    }),
     implement(D.dlcSign, ({ accept }, ctx) => svc.signAccept(accept, callerOf(ctx))),
     implement(D.dlcFinalize, ({ sign }, ctx) => svc.finalize(sign, callerOf(ctx))),
     implement(D.dlcClose, ({ id, attestation, attestations }, ctx) => svc.settle(id, attestationList(attestation, attestations), callerOf(ctx))),

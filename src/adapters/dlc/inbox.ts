@@ -45,6 +45,7 @@ export async function take(ctx: DlcContext, m: Delivered): Promise<DeliveryWrite
     const whole = Buffer.alloc(2 + m.payload.length);
     whole.writeUInt16BE(m.type, 0);
     m.payload.copy(whole, 2);
+    ctx.log.info({ peer: m.pubkey, type: m.type, seq: m.seq, bytes: whole.length }, 'a DLC message taken from a peer');
     return { ops: [{ type: 'put', sublevel: ctx.db, key: `in:${m.pubkey}:${seqKey(m.seq)}`, value: { type: m.type, hex: whole.toString('hex') } }], after };
   }
   // One peer's segments come to this handler one at a time and in order (the p2p room's receive lock): the
@@ -129,7 +130,10 @@ export async function processInbox(ctx: DlcContext): Promise<boolean> {
 /** The id a message names, for a refusal's event (null when it cannot be read). */
 function idOf(msg: { type: number; hex: string }): string | null {
   const b = Buffer.from(msg.hex, 'hex');
-  return msg.type === MSG.offer && b.length >= 71 ? b.subarray(39, 71).toString('hex') : b.length >= 35 ? b.subarray(3, 35).toString('hex') : null;
+  // offer_dlc: type, protocol_version, contract_flags, chain_hash, then the id; accept_dlc, sign_dlc and close_dlc:
+  // type, protocol_version (close_dlc: none), then the id.
+  const at = msg.type === MSG.offer ? 39 : msg.type === MSG.close ? 2 : 6;
+  return b.length >= at + 32 ? b.subarray(at, at + 32).toString('hex') : null;
 }
 
 async function step(ctx: DlcContext, peer: string, msg: { type: number; hex: string }, done: BatchOp): Promise<void> {

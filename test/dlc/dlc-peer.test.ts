@@ -5,7 +5,8 @@
 // leaves, each restarted, and the offerer's keystore locked as the accept arrives (the accept kept in its inbox
 // across a kill, signed at the restart): the protocol completes once (one 'DLC signed', one funding broadcast, no
 // refusal). A
-// numeric contract whose accept_dlc and sign_dlc pass a delivered payload (65,515 bytes) goes in segments. Refused,
+// numeric contract whose accept_dlc and sign_dlc pass a delivered payload (65,515 bytes) goes in segments. A mutual
+// close proposed over the wire and taken by id (dlc.closeproposed, dlc.acceptclose id=). Refused,
 // never signed: an accept_dlc from a peer that is not the contract's counterparty, a sign_dlc for no contract (a
 // raw BOLT 8 peer of the test's own sends them inside delivery envelopes).
 
@@ -222,6 +223,28 @@ describe('DLC over the peer network: two anyads, no message carried by the test'
       reassembled('bob').map((l) => (l as { type: number }).type),
       [42782],
     );
+    assert.deepEqual([...refusals('alice'), ...refusals('bob')], []);
+  });
+
+  it('a mutual close over the wire: proposed by Alice, told to Bob (dlc.closeproposed), taken by id at the payout he expects', async () => {
+    const { id, bobCoin } = await offerToBob('wire-match-5');
+    await offeredAtBob(id);
+    await call(w.bob.ch, 'dlc.accept', { id, utxos: [bobCoin] });
+    await funded(id);
+    await call(events.bob!, 'subscribe', { topics: ['dlc.closeproposed'] });
+    // Alice takes 1.5 BTC, Bob the other 0.5.
+    const proposed = await call<{ txid: string }>(w.alice.ch, 'dlc.proposeclose', { id, payout_sat: 150_000_000 });
+    const told = await until('dlc.closeproposed at Bob', async () => seen.bob.find((e) => e.topic === 'dlc.closeproposed' && e.data.id === id), 1200);
+    assert.deepEqual([told.data.peer, (told.data as unknown as { payout_sat: number }).payout_sat], [key.alice, 50_000_000]);
+    // Refused at another payout than the one it pays (nothing signed), then taken at the right one.
+    assert.equal((await w.bob.ch.call('dlc.acceptclose', { id, payout_sat: 60_000_000 })).error?.code, -32602);
+    const taken = await call<{ txid: string }>(w.bob.ch, 'dlc.acceptclose', { id, payout_sat: 50_000_000 });
+    assert.equal(taken.txid, proposed.txid);
+    assert.equal((await w.bob.ch.call('dlc.acceptclose', { id, payout_sat: 50_000_000 })).error?.code, -32011, 'taken once');
+    await until('the close in the node mempool', async () => ((await w.node.rpc<string[]>('getrawmempool')).includes(taken.txid) ? true : undefined));
+    await w.node.mine(1, w.bob.address);
+    await w.waitState(w.alice, id, 'closed');
+    await w.waitState(w.bob, id, 'closed');
     assert.deepEqual([...refusals('alice'), ...refusals('bob')], []);
   });
 

@@ -296,7 +296,7 @@ export const dlcRefund = declareMethod({
 export const dlcProposeclose = declareMethod({
   name: 'dlc.proposeclose',
   summary:
-    "Propose a mutual close of a funded contract: this party takes payout_sat of the total collateral, the other the rest (the fee is the CET fee already in the funding output). Answers close_dlc (node-dlc's close_dlc_v0, type 52170) with this party's signature, for the counterparty's dlc.acceptclose.",
+    "Propose a mutual close of a funded contract: this party takes payout_sat of the total collateral, the other the rest (the fee is the CET fee already in the funding output). Answers close_dlc (node-dlc's close_dlc_v0, type 52170) with this party's signature, for the counterparty's dlc.acceptclose; a contract made over the peer network sends it to its peer too (dlc.closeproposed there).",
   params: Type.Object({ id: Id, payout_sat: Type.Integer({ minimum: 0, maximum: 2_100_000_000_000_000 }) }, { additionalProperties: false }),
   result: Type.Object({ id: Type.String(), close: Type.String(), txid: Type.String(), offer_payout_sat: Type.Integer(), accept_payout_sat: Type.Integer() }),
   errors: ['Conflict', 'NotFound', 'Locked', 'BackendUnavailable'],
@@ -309,7 +309,14 @@ export const dlcAcceptclose = declareMethod({
     "Take a counterparty's close_dlc: only when it pays this party exactly payout_sat and its signature verifies; completes the close transaction with this party's signature and broadcasts it.",
   params: Type.Object(
     {
-      close: Hex('close_dlc, hex.', 10_000),
+      close: Type.Optional(Hex('close_dlc, hex (or id).', 10_000)),
+      id: Type.Optional(
+        Type.String({
+          pattern: '^[0-9a-f]{64}$',
+          description:
+            'Instead of close: the contract whose counterparty proposed a close over the peer network (dlc.closeproposed); its latest proposal is taken.',
+        }),
+      ),
       payout_sat: Type.Integer({ minimum: 0, maximum: 2_100_000_000_000_000, description: 'What this party expects the close to pay it.' }),
     },
     { additionalProperties: false },

@@ -13,12 +13,12 @@ import { ErrorCode, RpcError, rpcError } from '../../core/errors.js';
 import { backgroundCaller } from '../../core/methods.js';
 import type { BatchOp } from '../../core/store.js';
 import type { Delivered, DeliveryWrite } from '../../p2p/api.js';
-import { decodeAccept, decodeSign, MSG } from './messages.js';
+import { decodeAccept, decodeClose, decodeSign, MSG } from './messages.js';
 import { finalize, signAccept } from './negotiation.js';
 import { decodeOffer } from './terms.js';
 import { list } from './contracts.js';
 import { readChunk, readStart, SEGMENT_CHUNK, SEGMENT_START, SegmentError, type Partial } from './segments.js';
-import { DLC_OFFERED, DLC_REFUSED } from './topics.js';
+import { DLC_CLOSEPROPOSED, DLC_OFFERED, DLC_REFUSED } from './topics.js';
 import { asRpc, type DlcContext } from './context.js';
 
 /** An offer taken from a peer, kept until dlc.accept id= takes it (or forever, as offers are small and few). */
@@ -158,6 +158,26 @@ async function step(ctx: DlcContext, peer: string, msg: { type: number; hex: str
       await finalize(ctx, msg.hex, caller, { peer, extra: [done] });
       return;
     }
+    case MSG.close: {
+      const c = decodeClose(Buffer.from(msg.hex, 'hex'));
+      const rec = (await list(ctx)).find((r) => r.contract_id === c.contract_id);
+      if (!rec) throw rpcError('NotFound', `close_dlc for an unknown contract (contract_id ${c.contract_id})`);
+      if (rec.peer !== peer) throw rpcError('PolicyDenied', `close_dlc for contract ${rec.id} from ${peer}, which is not its counterparty`);
+      if (rec.state !== 'broadcast' && rec.state !== 'confirmed') throw rpcError('Conflict', `close_dlc for contract ${rec.id}, which is ${rec.state}`);
+      // Kept (the latest one) for dlc.acceptclose id=, which checks it in full; nothing signed on receipt.
+      const kept: ReceivedClose = { id: rec.id, peer, close: msg.hex, received: new Date().toISOString() };
+      await ctx.store.batch([done, { type: 'put', sublevel: ctx.db, key: `k:${rec.id}`, value: kept }], { sync: true });
+      const ours = rec.role === 'offerer' ? c.offer_payout : c.accept_payout;
+      ctx.log.info({ id: rec.id, peer }, 'a DLC mutual close proposal taken from a peer');
+      ctx.bus.publish(DLC_CLOSEPROPOSED, {
+        id: rec.id,
+        peer,
+        payout_sat: Number(ours),
+        offer_payout_sat: Number(c.offer_payout),
+        accept_payout_sat: Number(c.accept_payout),
+      });
+      return;
+    }
     default:
       throw rpcError('InvalidParams', `message type ${msg.type} is not one the DLC room takes from peers yet`);
   }
@@ -172,6 +192,20 @@ async function takeOffer(ctx: DlcContext, peer: string, offerHex: string, done: 
   await ctx.store.batch([done, { type: 'put', sublevel: ctx.db, key: `r:${id}`, value: kept }], { sync: true });
   ctx.log.info({ id, peer, refusal: terms.refusal }, 'a DLC offer taken from a peer');
   ctx.bus.publish(DLC_OFFERED, { id, peer, terms, refusal: terms.refusal });
+}
+
+/** A mutual close a contract's peer proposed (dlc.acceptclose id=): the latest. */
+export interface ReceivedClose {
+  id: string;
+  peer: string;
+  close: string;
+  received: string;
+}
+
+export async function receivedClose(ctx: DlcContext, id: string): Promise<ReceivedClose> {
+  const r = (await ctx.db.get(`k:${id}`)) as ReceivedClose | undefined;
+  if (!r) throw rpcError('NotFound', `no mutual close of contract ${id} proposed by its peer (dlc.closeproposed names them)`);
+  return r;
 }
 
 /** An offer a peer sent (dlc.accept id=). */

@@ -82,7 +82,7 @@ export function dlcL2Adapter(svc: DlcService): Layer2Adapter {
         }
         case 'acceptclose': {
           const p = params as Static<typeof D.dlcAcceptclose.params>;
-          const r = await svc.acceptClose(p.close, p.payout_sat, caller);
+          const r = p.id !== undefined ? await svc.acceptReceivedClose(p.id, p.payout_sat, caller) : await svc.acceptClose(p.close ?? '', p.payout_sat, caller);
           return after(r.id, r);
         }
         case 'cancel':

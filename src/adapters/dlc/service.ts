@@ -25,7 +25,7 @@ import { decodeOffer } from './terms.js';
 import { fetchAnnouncement, follow } from './following.js';
 import { onConfirmed, onReorged, onSpent, watchAll } from './chain-notes.js';
 import { acceptClose, cancel, proposeClose, refund, settle } from './closing.js';
-import { processInbox, receivedOffer, take } from './inbox.js';
+import { processInbox, receivedClose, receivedOffer, take } from './inbox.js';
 import { SEND_RETRY_MS, sendQueued } from './peer-wire.js';
 import { DLC_WIRE_TYPES } from './segments.js';
 import { DEFAULT_BOUNDS, type ContractParts, type ContractRecord, type DlcContext, type ExpectedTerms, type OfferParams } from './context.js';
@@ -221,6 +221,12 @@ export class DlcService implements Service {
 
   acceptClose(closeHex: string, payoutSat: number, caller: string): ReturnType<typeof acceptClose> {
     return acceptClose(this.ctx, closeHex, payoutSat, caller);
+  }
+
+  /** dlc.acceptclose id=: the latest close a contract's peer proposed over the peer network (dlc.closeproposed). */
+  async acceptReceivedClose(id: string, payoutSat: number, caller: string): ReturnType<typeof acceptClose> {
+    const r = await receivedClose(this.ctx, id);
+    return acceptClose(this.ctx, r.close, payoutSat, caller, { peer: r.peer, extra: [{ type: 'del', sublevel: this.ctx.db, key: `k:${id}` }] });
   }
 
   cancel(id: string, caller: string): ReturnType<typeof cancel> {

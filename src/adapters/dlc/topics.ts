@@ -50,4 +50,20 @@ export const DLC_REFUSED = defineTopic({
   ),
 });
 
-export const DLC_TOPICS = [DLC_CONTRACT, DLC_OFFERED, DLC_REFUSED];
+export const DLC_CLOSEPROPOSED = defineTopic({
+  name: 'dlc.closeproposed',
+  summary:
+    "A contract's peer proposed a mutual close over the peer network (its dlc.proposeclose): what it pays each party. Nothing is signed on receipt: dlc.acceptclose id=<id> payout_sat=<what this party expects> takes it.",
+  data: Type.Object(
+    {
+      id: Type.String({ description: 'The temporary contract id.' }),
+      peer: Type.String(),
+      payout_sat: Type.Integer({ description: 'What the close pays this party.' }),
+      offer_payout_sat: Type.Integer(),
+      accept_payout_sat: Type.Integer(),
+    },
+    { additionalProperties: false },
+  ),
+});
+
+export const DLC_TOPICS = [DLC_CONTRACT, DLC_OFFERED, DLC_REFUSED, DLC_CLOSEPROPOSED];

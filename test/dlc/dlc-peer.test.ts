@@ -1,14 +1,14 @@
 // DLCs over the peer network (issue 28 item 3): two anyads on one bcoin regtest node (dlc-setup.ts), connected with
 // peer.connect, complete contracts with no message carried by the test — only dlc.offer peer=, dlc.accept id= and
 // waiting for states and events. An enumerated contract offered, accepted, signed, funded and closed by the
-// oracle's attestation; the offerer killed (SIGKILL) as the accept arrives, and the accepter killed as its accept
-// leaves, each restarted, and the offerer's keystore locked as the accept arrives (the accept kept in its inbox
-// across a kill, signed at the restart): the protocol completes once (one 'DLC signed', one funding broadcast, no
-// refusal). A
-// numeric contract whose accept_dlc and sign_dlc pass a delivered payload (65,515 bytes) goes in segments. A mutual
-// close proposed over the wire and taken by id (dlc.closeproposed, dlc.acceptclose id=). Refused,
-// never signed: an accept_dlc from a peer that is not the contract's counterparty, a sign_dlc for no contract (a
-// raw BOLT 8 peer of the test's own sends them inside delivery envelopes).
+// oracle's attestation; the offerer killed (SIGKILL) as the accept arrives, the accepter killed as its accept
+// leaves, and the offerer's keystore locked as the accept arrives (the accept kept in its inbox across a kill,
+// signed at the restart), each restarted: the protocol completes once (one 'DLC signed', one funding broadcast, no
+// refusal). A numeric contract whose accept_dlc and sign_dlc pass a delivered payload (65,515 bytes) goes in
+// segments. A mutual close proposed over the wire and taken by id (dlc.closeproposed, dlc.acceptclose id=).
+// Refused, never signed: an accept_dlc from a peer that is not the contract's counterparty, a sign_dlc for no
+// contract (a raw BOLT 8 peer of the test's own sends them inside delivery envelopes). With the peer network off,
+// peer= and id= answer Unsupported naming p2p.enable.
 
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -312,5 +312,32 @@ describe('DLC over the peer network: two anyads, no message carried by the test'
     t.close('done');
     assert.equal((await w.state(w.alice, id)).state, 'offered');
     assert.equal(logged('alice', 'DLC signed', id), 0);
+  });
+
+  it('with the peer network off: dlc.offer peer= and dlc.accept id= answer Unsupported, naming p2p.enable', async () => {
+    const p = w.bob;
+    p.ch.close();
+    events.bob?.close();
+    await p.d.kill();
+    w.bob = { ...(await w.start('bob', false, ['-nop2p.enable'])), address: p.address };
+    const [block] = await w.node.mine(1, w.bob.address);
+    const oracle = makeOracle(enumDescriptor(['win', 'lose']), 1, 'wire-off', 'tagged', 1_600_000_000);
+    const offer = await w.bob.ch.call('dlc.offer', {
+      announcement: hex(oracle.ann),
+      payouts: [
+        { outcome: 'win', offer_payout_sat: 2000 },
+        { outcome: 'lose', offer_payout_sat: 0 },
+      ],
+      offer_collateral_sat: 1000,
+      total_collateral_sat: 2000,
+      fee_rate_sat_vb: 1,
+      utxos: [await w.coinbase(block!)],
+      peer: key.alice,
+    });
+    const accept = await w.bob.ch.call('dlc.accept', { id: 'ab'.repeat(32) });
+    for (const r of [offer, accept]) {
+      assert.equal(r.error?.code, -32017);
+      assert.match(r.error!.message, /p2p\.enable/);
+    }
   });
 });

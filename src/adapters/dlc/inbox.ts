@@ -8,6 +8,9 @@
 // deletes the inbox entry in its own batch (with the record and the answer), so a kill of either side re-runs only
 // a step that did not land, at the next start. A message from another peer than the contract's, for an unknown
 // contract, a replay, or one the checks refuse is dropped with a warning and a dlc.refused event.
+//
+// A sender queues a segmented message's pieces one message at a time (peer-wire.ts), but a whole message may come
+// between two pieces (a step of another contract): it goes to the inbox and leaves the reassembly as it is.
 
 import { ErrorCode, RpcError, rpcError } from '../../core/errors.js';
 import { backgroundCaller } from '../../core/methods.js';
@@ -31,6 +34,8 @@ export interface ReceivedOffer {
 }
 
 const seqKey = (seq: number): string => String(seq).padStart(16, '0');
+/** Offers from one peer kept and not accepted, at most: a peer cannot fill the room's store with offers. */
+export const MAX_OFFERS_PER_PEER = 64;
 
 /** A message refused: logged, told (dlc.refused), never signed. */
 export function refused(ctx: DlcContext, peer: string, type: number, id: string | null, reason: string): void {
@@ -188,6 +193,10 @@ async function takeOffer(ctx: DlcContext, peer: string, offerHex: string, done: 
   const terms = await decodeOffer(ctx, offerHex);
   const id = terms.temporary_contract_id;
   if ((await ctx.db.get(`c:${id}`)) || (await ctx.db.get(`r:${id}`))) throw rpcError('Conflict', `an offer of contract ${id} is known already (a replay)`);
+  let waiting = 0;
+  for await (const v of ctx.db.values({ gte: 'r:', lt: 'r;' })) if ((v as ReceivedOffer).peer === peer) waiting++;
+  if (waiting >= MAX_OFFERS_PER_PEER)
+    throw rpcError('PolicyDenied', `${waiting} offers from ${peer} wait for dlc.accept already (at most ${MAX_OFFERS_PER_PEER} a peer)`);
   const kept: ReceivedOffer = { id, peer, offer: offerHex, received: new Date().toISOString(), refusal: terms.refusal };
   await ctx.store.batch([done, { type: 'put', sublevel: ctx.db, key: `r:${id}`, value: kept }], { sync: true });
   ctx.log.info({ id, peer, refusal: terms.refusal }, 'a DLC offer taken from a peer');

@@ -26,7 +26,7 @@ import { fetchAnnouncement, follow } from './following.js';
 import { onConfirmed, onReorged, onSpent, watchAll } from './chain-notes.js';
 import { acceptClose, cancel, proposeClose, refund, settle } from './closing.js';
 import { processInbox, receivedClose, receivedOffer, take } from './inbox.js';
-import { SEND_RETRY_MS, sendQueued } from './peer-wire.js';
+import { needP2p, SEND_RETRY_MS, sendQueued } from './peer-wire.js';
 import { DLC_WIRE_TYPES } from './segments.js';
 import { DEFAULT_BOUNDS, type ContractParts, type ContractRecord, type DlcContext, type ExpectedTerms, type OfferParams } from './context.js';
 
@@ -195,6 +195,7 @@ export class DlcService implements Service {
 
   /** dlc.accept id=: an offer a peer sent (dlc.offered), its accept_dlc sent back over the peer network. */
   async acceptReceived(id: string, utxos: OfferParams['utxos'] | undefined, caller: string, expect?: ExpectedTerms): ReturnType<typeof accept> {
+    needP2p(this.ctx); // refused by name before the lookup: with the peer network off no offer comes
     const r = await receivedOffer(this.ctx, id);
     return accept(this.ctx, r.offer, utxos, caller, expect, { peer: r.peer, extra: [{ type: 'del', sublevel: this.ctx.db, key: `r:${id}` }] });
   }
@@ -225,6 +226,7 @@ export class DlcService implements Service {
 
   /** dlc.acceptclose id=: the latest close a contract's peer proposed over the peer network (dlc.closeproposed). */
   async acceptReceivedClose(id: string, payoutSat: number, caller: string): ReturnType<typeof acceptClose> {
+    needP2p(this.ctx);
     const r = await receivedClose(this.ctx, id);
     return acceptClose(this.ctx, r.close, payoutSat, caller, { peer: r.peer, extra: [{ type: 'del', sublevel: this.ctx.db, key: `k:${id}` }] });
   }

@@ -222,7 +222,7 @@ export interface DlcContext {
   /** The p2p room's api when the peer network is on (dlc.offer peer=, offers taken from peers: peer-wire.ts). */
   p2p?: P2pApi;
   /** Starts the room's wire work (peer-wire.ts): the segmented messages queued to send, the messages taken. */
-  wire: { kick(): void };
+  wire: { kick(): void; stopping(): boolean };
 }
 
 /** A step whose message goes to the contract's peer: written with the step's record (peer-wire.ts commitStep). */

@@ -115,6 +115,7 @@ export async function processInbox(ctx: DlcContext): Promise<boolean> {
   const entries: Array<[string, { type: number; hex: string }]> = [];
   for await (const [k, v] of ctx.db.iterator({ gte: 'in:', lt: 'in;' })) entries.push([k, v as { type: number; hex: string }]);
   for (const [key, msg] of entries) {
+    if (ctx.wire.stopping()) return true; // the rest at the next start
     const peer = key.split(':')[1]!;
     const done: BatchOp = { type: 'del', sublevel: ctx.db, key };
     try {

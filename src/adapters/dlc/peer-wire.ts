@@ -70,6 +70,7 @@ export async function sendQueued(ctx: DlcContext): Promise<boolean> {
   if (!ctx.p2p) return true;
   const p2p = ctx.p2p;
   for (;;) {
+    if (ctx.wire.stopping()) return true;
     let next: [string, { peer: string; message: string; id: string }] | undefined;
     for await (const [k, v] of ctx.db.iterator({ gte: 'w:', lt: 'w;', limit: 1 })) next = [k.slice(2), v as { peer: string; message: string; id: string }];
     if (!next) return true;

@@ -49,8 +49,11 @@ export class DlcService implements Service {
   /** Chain notifications wait for the room to open (the bitcoin room delivers what it kept as soon as they are registered). */
   private opened!: () => void;
   private readonly ready = new Promise<void>((resolve) => (this.opened = resolve));
+  /** Resolved by close(): the wire work waiting for the room to open gives up then. */
+  private stopped!: () => void;
+  private readonly closing = new Promise<void>((resolve) => (this.stopped = resolve));
   /** The wire work (peer-wire.ts, inbox.ts): one run at a time, run again when kicked during one. */
-  private wire: { running?: Promise<void>; again: boolean; timer?: NodeJS.Timeout; closed: boolean; stopTaking?: () => void } = {
+  private wire: { running?: Promise<void>; again: boolean; timer?: NodeJS.Timeout; closed: boolean } = {
     again: false,
     closed: false,
   };
@@ -81,10 +84,10 @@ export class DlcService implements Service {
       partsCache: new LRUCache<string, ContractParts>({ max: 256 }),
       sealing: { allSealed: false },
       ...(s.p2p ? { p2p: s.p2p } : {}),
-      wire: { kick: () => this.kickWire() },
+      wire: { kick: () => this.kickWire(), stopping: () => this.wire.closed },
     };
     // Taken from the first message the p2p room delivers (it may come before open): stored, processed once open.
-    this.wire.stopTaking = s.p2p?.onDelivered(DLC_WIRE_TYPES, (m) => take(this.ctx, m));
+    s.p2p?.onDelivered(DLC_WIRE_TYPES, (m) => take(this.ctx, m));
   }
 
   /**
@@ -99,7 +102,7 @@ export class DlcService implements Service {
       return;
     }
     w.running = (async () => {
-      await this.ready;
+      await Promise.race([this.ready, this.closing]);
       let ok = true;
       do {
         w.again = false;
@@ -153,7 +156,9 @@ export class DlcService implements Service {
   async close(): Promise<void> {
     this.unlisten?.();
     this.wire.closed = true;
-    this.wire.stopTaking?.();
+    this.stopped();
+    // The delivery handler stays: a message delivered while anyad stops is still stored for the DLC room (its batch
+    // lands or the peer sends it again), never left to the custom-message inbox.
     if (this.wire.timer) clearTimeout(this.wire.timer);
     await this.wire.running;
     await this.following;

@@ -7,7 +7,7 @@ import * as bitcoin from 'bitcoinjs-lib';
 import { adaptorDecrypt } from '../../core/ecdsa-adaptor.js';
 import { rpcError } from '../../core/errors.js';
 import type { BatchOp } from '../../core/store.js';
-import { decodeClose, encodeClose } from './messages.js';
+import { decodeClose, encodeClose, MSG } from './messages.js';
 import { decodeAttestation } from './oracle.js';
 import { attestedByThreshold, attestedCet, sumScalars } from './outcomes.js';
 import { checkCloseFee, checkCompactLowS } from './rules.js';
@@ -15,7 +15,8 @@ import { closingSighash, mutualClose, type DlcTransactions } from './transaction
 import { get, list, parts, save, theirSignatures } from './contracts.js';
 import { fundingSeen } from './funding.js';
 import { releaseWalletCoins } from './wallet-funding.js';
-import { asRpc, compactOf, derWithSighash, hex, rule, SIGHASH_ALL, u64, type DlcContext } from './context.js';
+import { commitStep, needP2p } from './peer-wire.js';
+import { asRpc, compactOf, derWithSighash, hex, rule, SIGHASH_ALL, u64, type DlcContext, type Via } from './context.js';
 
 /** Outstanding mutual close proposals per contract (each a signed transaction the counterparty may broadcast). */
 const MAX_CLOSE_PROPOSALS = 16;
@@ -172,18 +173,23 @@ export async function proposeClose(
         spends_sat: closeSpends(ownCollateral, ours),
       }),
     );
-    const close = hex(
-      encodeClose({
-        contract_id: rec.contract_id!,
-        close_signature: signature,
-        offer_payout: offerPayout,
-        accept_payout: acceptPayout,
-        fund_input_serial_id: u64(),
-      }),
-    );
-    if (!known)
-      await save(ctx, { ...rec, mutual_closes: [...proposals, { txid, offer_payout: String(offerPayout), accept_payout: String(acceptPayout) }] }, rec.state);
-    ctx.log.info({ id, txid, caller }, 'DLC mutual close proposed');
+    const closeBytes = encodeClose({
+      contract_id: rec.contract_id!,
+      close_signature: signature,
+      offer_payout: offerPayout,
+      accept_payout: acceptPayout,
+      fund_input_serial_id: u64(),
+    });
+    const close = hex(closeBytes);
+    const next = { ...rec, mutual_closes: [...proposals, { txid, offer_payout: String(offerPayout), accept_payout: String(acceptPayout) }] };
+    // A contract made over the peer network: the close goes to its peer too, in the batch that keeps the proposal
+    // (a proposal made again is sent again, in a batch of its own).
+    if (rec.peer !== undefined) {
+      const p2p = needP2p(ctx);
+      if (!known) await commitStep(ctx, next, rec.state, [], { peer: rec.peer }, closeBytes);
+      else await p2p.deliver(rec.peer, MSG.close, closeBytes.subarray(2));
+    } else if (!known) await save(ctx, next, rec.state);
+    ctx.log.info({ id, txid, caller, ...(rec.peer !== undefined ? { peer: rec.peer } : {}) }, 'DLC mutual close proposed');
     return { id, close, txid, offer_payout_sat: Number(offerPayout), accept_payout_sat: Number(acceptPayout) };
   });
 }
@@ -193,7 +199,7 @@ export async function proposeClose(
  * signature verifies against their funding key, and it spends our contract's funding output; then completed with
  * our signature and broadcast.
  */
-export async function acceptClose(ctx: DlcContext, closeHex: string, payoutSat: number, caller: string): Promise<{ id: string; txid: string }> {
+export async function acceptClose(ctx: DlcContext, closeHex: string, payoutSat: number, caller: string, via?: Via): Promise<{ id: string; txid: string }> {
   let c;
   try {
     c = decodeClose(Buffer.from(closeHex, 'hex'));
@@ -230,7 +236,8 @@ export async function acceptClose(ctx: DlcContext, closeHex: string, payoutSat: 
     const closingHex = spendFunding(tx, t, { key: ourKey, sig: mine }, { key: theirKey, sig: derWithSighash(theirSig) });
     const txid = await ctx.chain.broadcast(closingHex, 'the mutual close');
     const mutual = { txid, offer_payout: String(c.offer_payout), accept_payout: String(c.accept_payout) };
-    await save(ctx, { ...rec, state: 'closing', closing_txid: txid, closing_hex: closingHex, mutual_closes: [mutual] }, rec.state);
+    // Taken from a peer (dlc.acceptclose id=): the kept proposal goes in this batch.
+    await save(ctx, { ...rec, state: 'closing', closing_txid: txid, closing_hex: closingHex, mutual_closes: [mutual] }, rec.state, via?.extra ?? []);
     ctx.log.info({ id: rec.id, txid, caller }, 'DLC mutual close broadcast');
     return { id: rec.id, txid };
   });

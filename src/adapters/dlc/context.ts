@@ -12,10 +12,11 @@ import type { Network } from '../../core/options.js';
 import type { KeyedLock } from '../../core/keyed-lock.js';
 import { rpcError } from '../../core/errors.js';
 import type { EventBus } from '../../core/events.js';
-import type { RoomDb, Store } from '../../core/store.js';
+import type { BatchOp, RoomDb, Store } from '../../core/store.js';
 import type { BitcoinApi, ChainNotifications } from '../bitcoin/api.js';
 import type { ContractSigning, HsmApi } from '../../hsm/api.js';
 import type { WalletApi, WalletInput } from '../../wallet/api.js';
+import type { P2pApi } from '../../p2p/api.js';
 import { LimitError, MessageError, type Accept, type DlcLimits, type Offer } from './messages.js';
 import { NumericError } from './numeric.js';
 import { OracleError } from './oracle.js';
@@ -56,6 +57,8 @@ export interface ContractRecord {
    * for the HSM to sign them; its payout and change go to wallet addresses (keys.payout and keys.change 'wallet').
    */
   wallet?: { inputs: WalletInput[] };
+  /** The counterparty's node key when the contract's messages go over the peer network (peer-wire.ts). */
+  peer?: string;
   created: string;
   updated: string;
 }
@@ -82,6 +85,8 @@ export interface OfferParams {
   utxos?: Array<{ txid: string; vout: number }>;
   cet_locktime?: number;
   refund_locktime?: number;
+  /** The counterparty's node key: the offer goes to it over the peer network, and the rest of the protocol too. */
+  peer?: string;
 }
 
 export function asRpc(err: unknown): unknown {
@@ -214,4 +219,15 @@ export interface DlcContext {
   partsCache: LRUCache<string, ContractParts>;
   /** Whether a sweep found no record in clear left (records are written sealed): no more sweeps then. */
   sealing: { allSealed: boolean };
+  /** The p2p room's api when the peer network is on (dlc.offer peer=, offers taken from peers: peer-wire.ts). */
+  p2p?: P2pApi;
+  /** Starts the room's wire work (peer-wire.ts): the segmented messages queued to send, the messages taken. */
+  wire: { kick(): void; stopping(): boolean };
+}
+
+/** A step whose message goes to the contract's peer: written with the step's record (peer-wire.ts commitStep). */
+export interface Via {
+  peer: string;
+  /** Other writes of the step (the inbox entry it answers, deleted; a received offer taken). */
+  extra?: BatchOp[];
 }

@@ -139,11 +139,18 @@ export const dlcOffer = declareMethod({
       utxos: Type.Optional(Utxos),
       cet_locktime: Type.Optional(Type.Integer({ minimum: 0, maximum: 0xffffffff })),
       refund_locktime: Type.Optional(Type.Integer({ minimum: 0, maximum: 0xffffffff })),
+      peer: Type.Optional(
+        Type.String({
+          pattern: '^0[23][0-9a-f]{64}$',
+          description:
+            "The counterparty's node key (peer.connect): the offer is queued to it over the peer network with the record (sent once connected), its anyad raises dlc.offered, and the accept, sign and funding follow by themselves. Unsupported when the peer network is off (p2p.enable).",
+        }),
+      ),
     },
     { additionalProperties: false },
   ),
   result: Type.Object({ id: Type.String(), offer: Type.String({ description: 'offer_dlc, hex.' }) }),
-  errors: ['NotFound', 'Unsupported', 'Locked', 'BackendUnavailable'],
+  errors: ['NotFound', 'Unsupported', 'Locked', 'BackendUnavailable', 'Busy'],
   role: 'admin',
 });
 
@@ -222,9 +229,23 @@ export const dlcAccept = declareMethod({
   summary: 'Accept an offer: check it, sign every CET (adaptor signatures) and the refund; answers accept_dlc (hex) for the offerer.',
   description:
     "Refused before anything is signed: an offer over the room's limits or bounds (dlc.maxfeerate, dlc.minrefunddelay, dlc.maxrefunddelay, dlc.max*: PolicyDenied naming the key), non-standard payout or change scripts, funding inputs that are not segwit or not unspent on chain as their prev_tx says, or terms other than expect.",
-  params: Type.Object({ offer: Hex('offer_dlc, hex.', MAX_MSG), utxos: Type.Optional(Utxos), expect: Type.Optional(Expect) }, { additionalProperties: false }),
+  params: Type.Object(
+    {
+      offer: Type.Optional(Hex('offer_dlc, hex (or id).', MAX_MSG)),
+      id: Type.Optional(
+        Type.String({
+          pattern: '^[0-9a-f]{64}$',
+          description:
+            'Instead of offer: the temporary id of an offer a peer sent over the peer network (dlc.offered); the accept_dlc goes back to it with the record, and its sign_dlc is finalized by itself.',
+        }),
+      ),
+      utxos: Type.Optional(Utxos),
+      expect: Type.Optional(Expect),
+    },
+    { additionalProperties: false },
+  ),
   result: Type.Object({ id: Type.String(), accept: Type.String({ description: 'accept_dlc, hex.' }) }),
-  errors: ['Conflict', 'NotFound', 'Unsupported', 'PolicyDenied', 'Locked', 'BackendUnavailable'],
+  errors: ['Conflict', 'NotFound', 'Unsupported', 'PolicyDenied', 'Locked', 'BackendUnavailable', 'Busy'],
   role: 'admin',
 });
 
@@ -275,7 +296,7 @@ export const dlcRefund = declareMethod({
 export const dlcProposeclose = declareMethod({
   name: 'dlc.proposeclose',
   summary:
-    "Propose a mutual close of a funded contract: this party takes payout_sat of the total collateral, the other the rest (the fee is the CET fee already in the funding output). Answers close_dlc (node-dlc's close_dlc_v0, type 52170) with this party's signature, for the counterparty's dlc.acceptclose.",
+    "Propose a mutual close of a funded contract: this party takes payout_sat of the total collateral, the other the rest (the fee is the CET fee already in the funding output). Answers close_dlc (node-dlc's close_dlc_v0, type 52170) with this party's signature, for the counterparty's dlc.acceptclose; a contract made over the peer network sends it to its peer too (dlc.closeproposed there).",
   params: Type.Object({ id: Id, payout_sat: Type.Integer({ minimum: 0, maximum: 2_100_000_000_000_000 }) }, { additionalProperties: false }),
   result: Type.Object({ id: Type.String(), close: Type.String(), txid: Type.String(), offer_payout_sat: Type.Integer(), accept_payout_sat: Type.Integer() }),
   errors: ['Conflict', 'NotFound', 'Locked', 'BackendUnavailable'],
@@ -288,7 +309,14 @@ export const dlcAcceptclose = declareMethod({
     "Take a counterparty's close_dlc: only when it pays this party exactly payout_sat and its signature verifies; completes the close transaction with this party's signature and broadcasts it.",
   params: Type.Object(
     {
-      close: Hex('close_dlc, hex.', 10_000),
+      close: Type.Optional(Hex('close_dlc, hex (or id).', 10_000)),
+      id: Type.Optional(
+        Type.String({
+          pattern: '^[0-9a-f]{64}$',
+          description:
+            'Instead of close: the contract whose counterparty proposed a close over the peer network (dlc.closeproposed); its latest proposal is taken.',
+        }),
+      ),
       payout_sat: Type.Integer({ minimum: 0, maximum: 2_100_000_000_000_000, description: 'What this party expects the close to pay it.' }),
     },
     { additionalProperties: false },

@@ -59,7 +59,7 @@ export function dlcL2Adapter(svc: DlcService): Layer2Adapter {
         }
         case 'accept': {
           const p = params as Static<typeof D.dlcAccept.params>;
-          const r = await svc.accept(p.offer, p.utxos, caller, p.expect);
+          const r = p.id !== undefined ? await svc.acceptReceived(p.id, p.utxos, caller, p.expect) : await svc.accept(p.offer ?? '', p.utxos, caller, p.expect);
           return after(r.id, r);
         }
         case 'sign': {
@@ -82,7 +82,7 @@ export function dlcL2Adapter(svc: DlcService): Layer2Adapter {
         }
         case 'acceptclose': {
           const p = params as Static<typeof D.dlcAcceptclose.params>;
-          const r = await svc.acceptClose(p.close, p.payout_sat, caller);
+          const r = p.id !== undefined ? await svc.acceptReceivedClose(p.id, p.payout_sat, caller) : await svc.acceptClose(p.close ?? '', p.payout_sat, caller);
           return after(r.id, r);
         }
         case 'cancel':

@@ -43,13 +43,20 @@ export function dlcMethods(svc: DlcService): MethodSpec[] {
     implement(D.dlcFetchannouncement, ({ event_id }) => svc.fetchAnnouncement(event_id)),
     implement(D.dlcOffer, (p, ctx) => svc.offer(p, callerOf(ctx))),
     implement(D.dlcDecodeoffer, ({ offer }) => svc.decodeOffer(offer)),
-    implement(D.dlcAccept, ({ offer, utxos, expect }, ctx) => svc.accept(offer, utxos, callerOf(ctx), expect)),
+    implement(D.dlcAccept, ({ offer, id, utxos, expect }, ctx) => {
+      if ((offer === undefined) === (id === undefined)) throw rpcError('InvalidParams', 'give offer (hex) or id (an offer a peer sent), not both');
+      return offer !== undefined ? svc.accept(offer, utxos, callerOf(ctx), expect) : svc.acceptReceived(id!, utxos, callerOf(ctx), expect);
+    }),
     implement(D.dlcSign, ({ accept }, ctx) => svc.signAccept(accept, callerOf(ctx))),
     implement(D.dlcFinalize, ({ sign }, ctx) => svc.finalize(sign, callerOf(ctx))),
     implement(D.dlcClose, ({ id, attestation, attestations }, ctx) => svc.settle(id, attestationList(attestation, attestations), callerOf(ctx))),
     implement(D.dlcRefund, ({ id }, ctx) => svc.refund(id, callerOf(ctx))),
     implement(D.dlcProposeclose, ({ id, payout_sat }, ctx) => svc.proposeClose(id, payout_sat, callerOf(ctx))),
-    implement(D.dlcAcceptclose, ({ close, payout_sat }, ctx) => svc.acceptClose(close, payout_sat, callerOf(ctx))),
+    implement(D.dlcAcceptclose, ({ close, id, payout_sat }, ctx) => {
+      if ((close === undefined) === (id === undefined))
+        throw rpcError('InvalidParams', 'give close (hex) or id (a contract whose peer proposed a close), not both');
+      return close !== undefined ? svc.acceptClose(close, payout_sat, callerOf(ctx)) : svc.acceptReceivedClose(id!, payout_sat, callerOf(ctx));
+    }),
     implement(D.dlcCancel, ({ id }, ctx) => svc.cancel(id, callerOf(ctx))),
     implement(D.dlcList, async () => (await svc.list()).map(summary)),
     // The messages' CET and refund signatures are sealed at rest (sealing.ts): a readonly caller gets them without.

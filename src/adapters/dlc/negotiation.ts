@@ -30,7 +30,20 @@ import { get, list, messages, readOffer, save, seal } from './contracts.js';
 import { checkFundingWitnesses, checkTheirInputs, fundingInputs, reserve, signFunding, witnessedFunding } from './funding.js';
 import { keepingCoinsOnFailure, promiseHandPicked, walletFunding, type WalletFunded } from './wallet-funding.js';
 import { checkAcceptShape, checkCounterparty, checkExpected, checkOfferShape, checkOfferTerms, contractTerms, offerOracles } from './terms.js';
-import { acceptTerms, compactOf, fresh, hex, rule, u64, type ContractRecord, type DlcContext, type ExpectedTerms, type OfferParams } from './context.js';
+import { commitStep, needP2p } from './peer-wire.js';
+import {
+  acceptTerms,
+  compactOf,
+  fresh,
+  hex,
+  rule,
+  u64,
+  type ContractRecord,
+  type DlcContext,
+  type ExpectedTerms,
+  type OfferParams,
+  type Via,
+} from './context.js';
 
 /**
  * The contract's keys: its funding key, and a payout and a change key, unless the wallet funds the contract (then
@@ -74,6 +87,8 @@ export async function offer(ctx: DlcContext, p: OfferParams, caller: string): Pr
   const refund_locktime = p.refund_locktime ?? cet_locktime + 7 * 24 * 3600;
   if (refund_locktime <= cet_locktime) throw rpcError('InvalidParams', `refund_locktime ${refund_locktime} must be after cet_locktime ${cet_locktime}`);
   const id = hex(randomBytes(32));
+  // An offer to a peer: refused before anything is made when the peer network is off, or the peer is this node.
+  if (p.peer !== undefined && needP2p(ctx).nodeId() === p.peer) throw rpcError('InvalidParams', `peer ${p.peer} is this node's own key`);
   // Refused before anything else when the HSM cannot sign CETs (as newKeys refuses).
   const refusal = ctx.hsm.adaptorRefusal();
   if (refusal) throw rpcError('Unsupported', refusal, { service: 'hsm' });
@@ -122,11 +137,12 @@ async function offerFunded(
   const read = await readOffer(ctx, hex(encodeOffer(draft)), ctx.bounds.limits, `the offer ${id.slice(0, 16)}`);
   await checkOfferTerms(ctx, read);
   const k = await newKeys(ctx, id, wallet);
-  const offerHex = hex(
-    encodeOffer({ ...terms, contract_info: read.contract_info, funding_pubkey: k.funding, payout_spk: k.payoutSpk, change_spk: k.changeSpk }),
-  );
-  await save(ctx, fresh(id, 'offerer', 'offered', offerHex, k.keys, wallet ? { wallet: { inputs: wallet.origins } } : {}), null, reservations);
-  ctx.log.info({ id, caller, wallet_funded: wallet !== undefined }, 'DLC offered');
+  const offerBytes = encodeOffer({ ...terms, contract_info: read.contract_info, funding_pubkey: k.funding, payout_spk: k.payoutSpk, change_spk: k.changeSpk });
+  const offerHex = hex(offerBytes);
+  const rec = fresh(id, 'offerer', 'offered', offerHex, k.keys, wallet ? { wallet: { inputs: wallet.origins } } : {});
+  // With peer=, the offer is queued to the peer in the batch that writes the record (peer-wire.ts).
+  await commitStep(ctx, rec, null, reservations, p.peer === undefined ? undefined : { peer: p.peer }, offerBytes);
+  ctx.log.info({ id, caller, wallet_funded: wallet !== undefined, ...(p.peer ? { peer: p.peer } : {}) }, 'DLC offered');
   return { id, offer: offerHex };
 }
 
@@ -136,7 +152,9 @@ export async function accept(
   utxos: OfferParams['utxos'] | undefined,
   caller: string,
   expect?: ExpectedTerms,
+  via?: Via,
 ): Promise<{ id: string; accept: string }> {
+  if (via) needP2p(ctx);
   // Read under the limits in a worker: nothing heavy on this thread, nothing of ours made before the checks.
   const offer = await readOffer(ctx, offerHex, ctx.bounds.limits, 'reading an offer');
   if (offer.chain_hash !== chainHash(ctx.network))
@@ -149,7 +167,7 @@ export async function accept(
     if (await ctx.db.get(`c:${id}`)) throw rpcError('Conflict', `contract ${id} is known already`);
     const total = offer.contract_info.total_collateral;
     const wallet = utxos ? undefined : await walletFunding(ctx, id, total - offer.offer_collateral, offer.fee_rate_per_vb);
-    return keepingCoinsOnFailure(ctx, id, () => acceptFunded(ctx, { offer, offerHex, utxos, wallet, total }, caller));
+    return keepingCoinsOnFailure(ctx, id, () => acceptFunded(ctx, { offer, offerHex, utxos, wallet, total }, caller, via));
   });
 }
 
@@ -158,6 +176,7 @@ async function acceptFunded(
   ctx: DlcContext,
   a: { offer: Offer; offerHex: string; utxos: OfferParams['utxos']; wallet: WalletFunded | undefined; total: bigint },
   caller: string,
+  via?: Via,
 ): Promise<{ id: string; accept: string }> {
   const { offer, offerHex, wallet, total } = a;
   const id = offer.temporary_contract_id;
@@ -186,7 +205,8 @@ async function acceptFunded(
   const sigs = await cetSignatures(ctx, prepared, k.keys.funding, caller, signing, terms.accept_collateral);
   terms.cet_adaptor_signatures = sigs.adaptor;
   terms.refund_signature = sigs.refund;
-  const acceptHex = hex(encodeAccept(terms));
+  const acceptBytes = encodeAccept(terms);
+  const acceptHex = hex(acceptBytes);
   const rec = fresh(id, 'accepter', 'accepted', offerHex.toLowerCase(), k.keys, {
     accept: publicAccept(acceptHex),
     sealed: await seal(ctx, id, { accept: acceptHex, sign: null }),
@@ -194,8 +214,9 @@ async function acceptFunded(
     funding_txid: f.funding.getId(),
     ...(wallet ? { wallet: { inputs: wallet.origins } } : {}),
   });
-  await save(ctx, rec, null, reservations);
-  ctx.log.info({ id, caller, wallet_funded: wallet !== undefined }, 'DLC accepted');
+  // Taken from a peer (dlc.accept id=): the accept goes back to it in the batch that writes the record.
+  await commitStep(ctx, rec, null, reservations, via, acceptBytes);
+  ctx.log.info({ id, caller, wallet_funded: wallet !== undefined, ...(via ? { peer: via.peer } : {}) }, 'DLC accepted');
   return { id, accept: acceptHex };
 }
 
@@ -219,7 +240,7 @@ export async function cetSignatures(
 }
 
 /** At the offerer: checks the accept, signs CETs, refund and funding inputs; answers sign_dlc. */
-export async function signAccept(ctx: DlcContext, acceptHex: string, caller: string): Promise<{ id: string; contract_id: string; sign: string }> {
+export async function signAccept(ctx: DlcContext, acceptHex: string, caller: string, via?: Via): Promise<{ id: string; contract_id: string; sign: string }> {
   const accept = rule(() => decodeAccept(Buffer.from(acceptHex, 'hex')));
   const id = accept.temporary_contract_id;
   return ctx.locks.run(id, async () => {
@@ -249,19 +270,19 @@ export async function signAccept(ctx: DlcContext, acceptHex: string, caller: str
       rec.wallet?.inputs,
     );
     const cid = contractId(f, id);
-    const signHex = hex(
-      encodeSign({
-        protocol_version: PROTOCOL_VERSION,
-        contract_id: cid,
-        cet_adaptor_signatures: sigs.adaptor,
-        refund_signature: sigs.refund,
-        funding_signatures: funding.stacks,
-      }),
-    );
+    const signBytes = encodeSign({
+      protocol_version: PROTOCOL_VERSION,
+      contract_id: cid,
+      cet_adaptor_signatures: sigs.adaptor,
+      refund_signature: sigs.refund,
+      funding_signatures: funding.stacks,
+    });
+    const signHex = hex(signBytes);
     const full: Messages = { accept: acceptHex.toLowerCase(), sign: signHex };
     // Told by the bitcoin room when the accepter's funding is seen, confirmed, and its output spent.
     await watchFunding(ctx, id, f.funding, f.fundOutputIndex);
-    await save(
+    // From the peer's accept_dlc: the sign goes back to it in the batch that writes the record.
+    await commitStep(
       ctx,
       {
         ...rec,
@@ -273,6 +294,9 @@ export async function signAccept(ctx: DlcContext, acceptHex: string, caller: str
         funding_txid: f.funding.getId(),
       },
       rec.state,
+      [],
+      via,
+      signBytes,
     );
     ctx.log.info({ id, contract_id: cid, caller }, 'DLC signed');
     return { id, contract_id: cid, sign: signHex };
@@ -280,7 +304,7 @@ export async function signAccept(ctx: DlcContext, acceptHex: string, caller: str
 }
 
 /** At the accepter: checks sign_dlc, signs its funding inputs, broadcasts the funding transaction. */
-export async function finalize(ctx: DlcContext, signHex: string, caller: string): Promise<{ id: string; contract_id: string; txid: string }> {
+export async function finalize(ctx: DlcContext, signHex: string, caller: string, via?: Via): Promise<{ id: string; contract_id: string; txid: string }> {
   const sign: Sign = rule(() => decodeSign(Buffer.from(signHex, 'hex')));
   const rec = (await list(ctx)).find((r) => r.contract_id === sign.contract_id && r.role === 'accepter');
   if (!rec) throw rpcError('NotFound', `no accepted contract with contract_id ${sign.contract_id}`);
@@ -316,7 +340,8 @@ export async function finalize(ctx: DlcContext, signHex: string, caller: string)
     const sealed = await seal(ctx, cur.id, { accept: ours.accept, sign: signHex.toLowerCase() });
     await watchFunding(ctx, cur.id, tx, f.fundOutputIndex);
     const txid = await ctx.chain.broadcast(tx.toHex(), 'the funding');
-    await save(ctx, { ...cur, state: 'broadcast', sign: publicSign(signHex), sealed, funding_txid: txid }, cur.state);
+    // From the peer's sign_dlc: its inbox entry goes in this batch (nothing to answer).
+    await save(ctx, { ...cur, state: 'broadcast', sign: publicSign(signHex), sealed, funding_txid: txid }, cur.state, via?.extra ?? []);
     ctx.log.info({ id: cur.id, txid, caller }, 'DLC funding broadcast');
     return { id: cur.id, contract_id: cur.contract_id!, txid };
   });

@@ -8,13 +8,14 @@ import { BITCOIN } from '../bitcoin/api.js';
 import { HSM } from '../../hsm/api.js';
 import { L2 } from '../layer2/api.js';
 import { WALLET } from '../../wallet/api.js';
+import { P2P } from '../../p2p/api.js';
 import { DLC_METHODS } from './declarations.js';
 import { DLC_OPTIONS } from './options.js';
 import { DLC_TOPICS } from './topics.js';
 
 export const dlcRoom: Room = {
   name: 'dlc',
-  requires: [HSM, BITCOIN, L2, WALLET],
+  requires: [HSM, BITCOIN, L2, WALLET, P2P],
   methods: DLC_METHODS,
   options: DLC_OPTIONS,
   topics: DLC_TOPICS,
@@ -22,6 +23,7 @@ export const dlcRoom: Room = {
     const hsm = use(HSM);
     const chain = use(BITCOIN);
     const wallet = use(WALLET);
+    const p2p = use(P2P);
     if (!config.bool('dlc.enable') || !hsm || !chain) return {};
     const [{ DlcService }, { dlcMethods }, { OracleClient }, { dlcL2Adapter }] = await Promise.all([
       import('./service.js'),
@@ -42,6 +44,8 @@ export const dlcRoom: Room = {
       chain,
       // The wallet room, when on, funds a contract offered or accepted without utxos (wallet-funding.ts).
       ...(wallet ? { wallet } : {}),
+      // The peer network, when on: dlc.offer peer= and the messages taken from peers (peer-wire.ts, inbox.ts).
+      ...(p2p ? { p2p } : {}),
       network: config.network,
       log: log.child({ room: 'dlc' }),
       autorefund: config.bool('dlc.autorefund'),

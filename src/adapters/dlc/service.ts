@@ -25,6 +25,9 @@ import { decodeOffer } from './terms.js';
 import { fetchAnnouncement, follow } from './following.js';
 import { onConfirmed, onReorged, onSpent, watchAll } from './chain-notes.js';
 import { acceptClose, cancel, proposeClose, refund, settle } from './closing.js';
+import { processInbox, receivedClose, receivedOffer, take } from './inbox.js';
+import { needP2p, SEND_RETRY_MS, sendQueued } from './peer-wire.js';
+import { DLC_WIRE_TYPES } from './segments.js';
 import { DEFAULT_BOUNDS, type ContractParts, type ContractRecord, type DlcContext, type ExpectedTerms, type OfferParams } from './context.js';
 
 export type { ContractRecord, ContractState, DlcBounds, ExpectedTerms, OfferParams } from './context.js';
@@ -34,7 +37,7 @@ export type { ContractRecord, ContractState, DlcBounds, ExpectedTerms, OfferPara
  * dlc.autoclose, dlc.oracle, the bounds); the rest of the context (locks, workers, caches) is made here.
  */
 export type DlcServiceSettings = Pick<DlcContext, 'db' | 'store' | 'bus' | 'hsm' | 'chain' | 'network' | 'log' | 'autorefund'> &
-  Partial<Pick<DlcContext, 'autoclose' | 'oracles' | 'bounds' | 'wallet'>>;
+  Partial<Pick<DlcContext, 'autoclose' | 'oracles' | 'bounds' | 'wallet' | 'p2p'>>;
 
 export class DlcService implements Service {
   readonly name = 'dlc';
@@ -46,6 +49,14 @@ export class DlcService implements Service {
   /** Chain notifications wait for the room to open (the bitcoin room delivers what it kept as soon as they are registered). */
   private opened!: () => void;
   private readonly ready = new Promise<void>((resolve) => (this.opened = resolve));
+  /** Resolved by close(): the wire work waiting for the room to open gives up then. */
+  private stopped!: () => void;
+  private readonly closing = new Promise<void>((resolve) => (this.stopped = resolve));
+  /** The wire work (peer-wire.ts, inbox.ts): one run at a time, run again when kicked during one. */
+  private wire: { running?: Promise<void>; again: boolean; timer?: NodeJS.Timeout; closed: boolean } = {
+    again: false,
+    closed: false,
+  };
 
   constructor(s: DlcServiceSettings) {
     const bounds = s.bounds ?? DEFAULT_BOUNDS;
@@ -72,7 +83,48 @@ export class DlcService implements Service {
       workers: new DlcWorkers(bounds.workers, bounds.workerTimeout, s.log),
       partsCache: new LRUCache<string, ContractParts>({ max: 256 }),
       sealing: { allSealed: false },
+      ...(s.p2p ? { p2p: s.p2p } : {}),
+      wire: { kick: () => this.kickWire(), stopping: () => this.wire.closed },
     };
+    // Taken from the first message the p2p room delivers (it may come before open): stored, processed once open.
+    s.p2p?.onDelivered(DLC_WIRE_TYPES, (m) => take(this.ctx, m));
+  }
+
+  /**
+   * Runs the wire work: the segmented messages queued to peers, then the messages taken from peers, until nothing
+   * is left; a run that must wait (a locked keystore, a full outbox) is tried again after SEND_RETRY_MS.
+   */
+  private kickWire(): void {
+    const w = this.wire;
+    if (w.closed) return;
+    if (w.running) {
+      w.again = true;
+      return;
+    }
+    w.running = (async () => {
+      await Promise.race([this.ready, this.closing]);
+      let ok = true;
+      do {
+        w.again = false;
+        const sent = await sendQueued(this.ctx).catch((err: Error) => (this.ctx.log.warn({ reason: err.message }, 'DLC messages to peers not queued'), false));
+        const taken = await processInbox(this.ctx).catch(
+          (err: Error) => (this.ctx.log.warn({ reason: err.message }, 'DLC messages from peers not taken'), false),
+        );
+        ok = sent && taken;
+      } while (w.again && !w.closed);
+      return ok;
+    })().then((ok) => {
+      w.running = undefined;
+      // Kicked after the last pass looked: once more.
+      if (w.again && !w.closed) return this.kickWire();
+      if (!ok && !w.closed && !w.timer) {
+        w.timer = setTimeout(() => {
+          w.timer = undefined;
+          this.kickWire();
+        }, SEND_RETRY_MS);
+        w.timer.unref();
+      }
+    });
   }
 
   async open(): Promise<void> {
@@ -89,6 +141,8 @@ export class DlcService implements Service {
         .catch((err: Error) => ctx.log.warn({ reason: err.message }, 'DLC follow failed; next block retries'));
     });
     this.cell.set('ok', 'following contracts through the bitcoin room');
+    // What an earlier run left: messages taken and not yet processed, segmented messages not all queued.
+    this.kickWire();
   }
 
   /** A chain notification: handled once the room is open, in order with the rest of its following. */
@@ -101,6 +155,12 @@ export class DlcService implements Service {
 
   async close(): Promise<void> {
     this.unlisten?.();
+    this.wire.closed = true;
+    this.stopped();
+    // The delivery handler stays: a message delivered while anyad stops is still stored for the DLC room (its batch
+    // lands or the peer sends it again), never left to the custom-message inbox.
+    if (this.wire.timer) clearTimeout(this.wire.timer);
+    await this.wire.running;
     await this.following;
     await this.ctx.workers.close();
     this.cell.set('stopped', 'closed');
@@ -138,6 +198,13 @@ export class DlcService implements Service {
     return accept(this.ctx, offerHex, utxos, caller, expect);
   }
 
+  /** dlc.accept id=: an offer a peer sent (dlc.offered), its accept_dlc sent back over the peer network. */
+  async acceptReceived(id: string, utxos: OfferParams['utxos'] | undefined, caller: string, expect?: ExpectedTerms): ReturnType<typeof accept> {
+    needP2p(this.ctx); // refused by name before the lookup: with the peer network off no offer comes
+    const r = await receivedOffer(this.ctx, id);
+    return accept(this.ctx, r.offer, utxos, caller, expect, { peer: r.peer, extra: [{ type: 'del', sublevel: this.ctx.db, key: `r:${id}` }] });
+  }
+
   signAccept(acceptHex: string, caller: string): ReturnType<typeof signAccept> {
     return signAccept(this.ctx, acceptHex, caller);
   }
@@ -160,6 +227,13 @@ export class DlcService implements Service {
 
   acceptClose(closeHex: string, payoutSat: number, caller: string): ReturnType<typeof acceptClose> {
     return acceptClose(this.ctx, closeHex, payoutSat, caller);
+  }
+
+  /** dlc.acceptclose id=: the latest close a contract's peer proposed over the peer network (dlc.closeproposed). */
+  async acceptReceivedClose(id: string, payoutSat: number, caller: string): ReturnType<typeof acceptClose> {
+    needP2p(this.ctx);
+    const r = await receivedClose(this.ctx, id);
+    return acceptClose(this.ctx, r.close, payoutSat, caller, { peer: r.peer, extra: [{ type: 'del', sublevel: this.ctx.db, key: `k:${id}` }] });
   }
 
   cancel(id: string, caller: string): ReturnType<typeof cancel> {

@@ -248,6 +248,15 @@ describe('DLC over the peer network: two anyads, no message carried by the test'
     assert.deepEqual([...refusals('alice'), ...refusals('bob')], []);
   });
 
+  it('an offer Bob does not want: dlc.cancel declines it, and dlc.accept id= finds it no more', async () => {
+    const { id } = await offerToBob('decline-1');
+    await offeredAtBob(id);
+    assert.deepEqual(await call(w.bob.ch, 'dlc.cancel', { id }), { id, state: 'declined' });
+    const r = await w.bob.ch.call('dlc.accept', { id });
+    assert.equal(r.error?.code, -32011, JSON.stringify(r.error));
+    await call(w.alice.ch, 'dlc.cancel', { id });
+  });
+
   it('refused, never signed: an accept_dlc from a peer that is not the counterparty; a sign_dlc for no contract', async () => {
     const { id } = await offerToBob('wire-match-4');
     await offeredAtBob(id);

@@ -36,6 +36,12 @@ const closeSpends = (ownCollateral: bigint, ownPayout: bigint): number => Number
  */
 export async function cancel(ctx: DlcContext, id: string, caller: string): Promise<{ id: string; state: string }> {
   return ctx.locks.run([id, 'utxos'], async () => {
+    // An offer a peer made (inbox.ts) and this side never accepted: declined, nothing was made or signed for it.
+    if ((await ctx.db.get(`r:${id}`)) && !(await ctx.db.get(`c:${id}`))) {
+      await ctx.store.batch([{ type: 'del', sublevel: ctx.db, key: `r:${id}` }], { sync: true });
+      ctx.log.info({ id }, 'an offer from a peer declined');
+      return { id, state: 'declined' };
+    }
     const rec = await get(ctx, id);
     if (rec.state !== 'offered' && rec.state !== 'accepted' && rec.state !== 'signed' && rec.state !== 'broadcast')
       throw rpcError('Conflict', `contract ${id} is ${rec.state}: only an offered, accepted or signed but never funded contract can be cancelled`);

@@ -329,7 +329,7 @@ export const dlcAcceptclose = declareMethod({
 export const dlcCancel = declareMethod({
   name: 'dlc.cancel',
   summary:
-    'Drop a contract not funded: offered, accepted, or signed (or broadcast once) with its funding transaction neither on chain nor in the mempool now and our funding inputs unspent (refused otherwise); its coins may fund another one.',
+    'Drop a contract not funded: offered, accepted, or signed (or broadcast once) with its funding transaction neither on chain nor in the mempool now and our funding inputs unspent (refused otherwise); its coins may fund another one. An offer a peer sent over the peer network (dlc.offered) and not accepted is declined: dropped, state declined.',
   params: Type.Object({ id: Id }, { additionalProperties: false }),
   result: Type.Object({ id: Type.String(), state: Type.String() }),
   errors: ['Conflict', 'NotFound'],

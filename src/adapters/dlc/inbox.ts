@@ -34,8 +34,12 @@ export interface ReceivedOffer {
 }
 
 const seqKey = (seq: number): string => String(seq).padStart(16, '0');
-/** Offers from one peer kept and not accepted, at most: a peer cannot fill the room's store with offers. */
+/**
+ * Offers from one peer kept and not accepted, at most, and from all peers together: a peer cannot fill the room's
+ * store with offers, nor can a stranger under ever new node keys (they cost nothing to make).
+ */
 export const MAX_OFFERS_PER_PEER = 64;
+export const MAX_OFFERS = 512;
 
 /** A message refused: logged, told (dlc.refused), never signed. */
 export function refused(ctx: DlcContext, peer: string, type: number, id: string | null, reason: string): void {
@@ -195,7 +199,13 @@ async function takeOffer(ctx: DlcContext, peer: string, offerHex: string, done: 
   const id = terms.temporary_contract_id;
   if ((await ctx.db.get(`c:${id}`)) || (await ctx.db.get(`r:${id}`))) throw rpcError('Conflict', `an offer of contract ${id} is known already (a replay)`);
   let waiting = 0;
-  for await (const v of ctx.db.values({ gte: 'r:', lt: 'r;' })) if ((v as ReceivedOffer).peer === peer) waiting++;
+  let all = 0;
+  for await (const v of ctx.db.values({ gte: 'r:', lt: 'r;' })) {
+    all++;
+    if ((v as ReceivedOffer).peer === peer) waiting++;
+  }
+  if (all >= MAX_OFFERS)
+    throw rpcError('PolicyDenied', `${all} offers from peers wait for dlc.accept already (at most ${MAX_OFFERS}); dlc.cancel declines one`);
   if (waiting >= MAX_OFFERS_PER_PEER)
     throw rpcError('PolicyDenied', `${waiting} offers from ${peer} wait for dlc.accept already (at most ${MAX_OFFERS_PER_PEER} a peer)`);
   const kept: ReceivedOffer = { id, peer, offer: offerHex, received: new Date().toISOString(), refusal: terms.refusal };

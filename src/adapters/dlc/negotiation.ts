@@ -214,8 +214,9 @@ async function acceptFunded(
     funding_txid: f.funding.getId(),
     ...(wallet ? { wallet: { inputs: wallet.origins } } : {}),
   });
-  // Taken from a peer (dlc.accept id=): the accept goes back to it in the batch that writes the record.
-  await commitStep(ctx, rec, null, reservations, via, acceptBytes);
+  // Taken from a peer (dlc.accept id=): the accept goes back to it in the batch that writes the record. An offer a
+  // peer sent and that is accepted from its hex instead leaves no received copy behind (r:<id>) either.
+  await commitStep(ctx, rec, null, [...reservations, { type: 'del', sublevel: ctx.db, key: `r:${id}` }], via, acceptBytes);
   ctx.log.info({ id, caller, wallet_funded: wallet !== undefined, ...(via ? { peer: via.peer } : {}) }, 'DLC accepted');
   return { id, accept: acceptHex };
 }

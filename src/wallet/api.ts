@@ -33,6 +33,13 @@ export interface WalletApi {
   releaseCoins(holder: string): Promise<void>;
   /** A new address of the wallet (receive chain) for a payout, close, sweep or refund to land in. */
   newAddress(): Promise<string>;
+  /**
+   * A room that promises coins to holders named `<prefix><id>` says how to tell a holder still exists (its record).
+   * The coins are promised before the holder's record is written, so a crash between the two leaves a promise no
+   * record answers for; at start, such promises made by an earlier run are given back (logged), not kept till they
+   * expire. Promises made since this start are never touched (a record may be on its way).
+   */
+  adoptHolders(prefix: string, exists: (holder: string) => Promise<boolean>): void;
 }
 
 /** A wallet coin as a funding input another room keeps in its record: its outpoint ("txid:vout") and key origin. */

@@ -58,6 +58,8 @@ export const walletRoom: Room = {
       reserveOutpoints: (req) => funding.reserveOutpoints(service, req),
       releaseCoins: async (holder) => void (await service.release(undefined, holder)),
       newAddress: async () => (await service.newAddress('wpkh', 0)).address,
+      adoptHolders: (prefix, exists) =>
+        void service.sweepOrphans(prefix, exists).catch((err: Error) => log.warn({ prefix, err: err.message }, 'the orphaned promises were not swept')),
     };
     return { service, methods: walletMethods(service), api };
   },

@@ -61,6 +61,10 @@ export class WalletService implements Service {
   readonly optional = true;
   private readonly cell = new HealthCell();
   private readonly lock = new KeyedLock();
+  /** When this run started: promises older than it were made by an earlier run (sweepOrphans). */
+  private readonly startedAt = Date.now();
+  private opened!: () => void;
+  private readonly ready = new Promise<void>((resolve) => (this.opened = resolve));
   private readonly keys = new Map<AddressType, AccountKeys>();
   /** Script (hex) → where it comes from: every address up to the gap limit past the last one used or handed out. */
   private readonly book = new Map<string, KeyPlace>();
@@ -110,6 +114,29 @@ export class WalletService implements Service {
       connected: (b) => this.lock.run('wallet', async () => this.onBlock(b)),
       rewound: (tip) => this.lock.run('wallet', () => this.onRewind(tip.height)),
       mempool: (tx) => this.lock.run('wallet', () => this.onMempool(tx)),
+    });
+    this.opened();
+  }
+
+  /**
+   * Gives back the promises an earlier run made to holders `<prefix>…` whose record is gone (WalletApi.adoptHolders):
+   * once the wallet is open, under its lock. Answers the outpoints given back.
+   */
+  async sweepOrphans(prefix: string, exists: (holder: string) => Promise<boolean>): Promise<string[]> {
+    await this.ready;
+    return this.lock.run('wallet', async () => {
+      const orphans = new Set<string>();
+      for (const r of this.reservations.list())
+        if (r.holder.startsWith(prefix) && r.created_at < this.startedAt && !orphans.has(r.holder) && !(await exists(r.holder))) orphans.add(r.holder);
+      const ops: BatchOp[] = [];
+      const out = [...orphans].flatMap((h) => this.reservations.release(undefined, h, ops));
+      if (ops.length === 0) return out;
+      await this.settings.store.batch(ops);
+      this.settings.log.warn(
+        { holders: [...orphans], outpoints: out },
+        'coins promised to holders whose records do not exist (a crash between the promise and the record) given back',
+      );
+      return out;
     });
   }
 

@@ -11,6 +11,8 @@ import { after, before, describe, it } from 'node:test';
 import * as bitcoin from 'bitcoinjs-lib';
 import { startBcoin, newWallet, type BcoinNode } from '../helpers/bcoin.js';
 import { call, startParty, type Party } from '../helpers/contract-party.js';
+import { join } from 'node:path';
+import { Store } from '../../src/store/store.js';
 import { tempDir } from '../helpers/daemon.js';
 import { until } from '../helpers/until.js';
 import { enumDescriptor, makeOracle } from '../peers/dlc-oracle.js';
@@ -173,5 +175,39 @@ describe('wallet: hand-picked coins are promised by the one coin service', () =>
     // Free again for another room: a DLC offer of the foreign coin is taken.
     const id = (await call<{ id: string }>(alice.ch, 'dlc.offer', offerParams([foreign]))).id;
     assert.ok((await reservations()).some((r) => r.outpoint === op(foreign) && r.holder === `dlc:${id}`));
+  });
+
+  it('promises an earlier run made to a DLC or a channel whose record is gone (a crash between the two) are given back at start', async () => {
+    const live = (await reservations()).find((r) => r.outpoint === op(foreign))!;
+    assert.match(live.holder, /^dlc:/);
+    await alice.d.kill('SIGKILL');
+    // What a kill between the promise and the record leaves: promises to holders no record answers for.
+    const store = await Store.open(join(dir.path, 'alice', 'regtest', 'state'));
+    try {
+      const db = await store.room('wallet');
+      const at = Date.now() - 60_000;
+      const promise = (holder: string) => ({ holder, expires_at: at + 30 * 86_400_000, created_at: at });
+      await store.batch([
+        { type: 'put', sublevel: db, key: `r:${'aa'.repeat(32)}:0`, value: promise(`dlc:${'bb'.repeat(32)}`) },
+        { type: 'put', sublevel: db, key: `r:${'aa'.repeat(32)}:1`, value: promise(`sc:${'cc'.repeat(32)}`) },
+        { type: 'put', sublevel: db, key: `r:${'aa'.repeat(32)}:2`, value: promise('psbt:an-app') },
+      ]);
+    } finally {
+      await store.close();
+    }
+    alice = { ...(await startParty(dir.path, node, 'alice', { extra: EXTRA, fresh: false })), address: alice.address };
+    const left = await until('the orphans given back', async () => {
+      const all = await reservations();
+      return all.some((r) => r.holder.endsWith('bb'.repeat(32)) || r.holder.endsWith('cc'.repeat(32))) ? undefined : all;
+    });
+    assert.ok(
+      left.some((r) => r.outpoint === op(foreign) && r.holder === live.holder),
+      'the live contract keeps its coin',
+    );
+    assert.ok(
+      left.some((r) => r.holder === 'psbt:an-app'),
+      'a holder no room adopted is left to its expiry',
+    );
+    assert.ok(alice.d.logs.some((l) => /given back/.test(String(l.msg))));
   });
 });

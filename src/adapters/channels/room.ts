@@ -50,6 +50,8 @@ export const channelsRoom: Room = {
         autopayMaxSat: BigInt(config.int('sc.autopaymaxsat')),
       },
     });
+    // Coins promised to a channel (sc:<id>) whose record a crash kept from being written are given back at start.
+    wallet?.adoptHolders('sc:', async (holder) => (await db.get(`c:${holder.slice(3)}`)) !== undefined);
     // Also reachable through l2.* (protocol "statechannel").
     use(L2)?.register(channelsL2Adapter(svc));
     return { service: svc, methods: scMethods(svc), api: { addRule: svc.addRule.bind(svc) } };

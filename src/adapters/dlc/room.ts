@@ -66,6 +66,8 @@ export const dlcRoom: Room = {
         workers: config.int('dlc.workers'),
       },
     });
+    // Coins promised to a contract (dlc:<id>) whose record a crash kept from being written are given back at start.
+    wallet?.adoptHolders('dlc:', async (holder) => (await db.get(`c:${holder.slice(4)}`)) !== undefined);
     // Also reachable through l2.* (protocol "dlc").
     use(L2)?.register(dlcL2Adapter(svc));
     return { service: svc, methods: dlcMethods(svc) };

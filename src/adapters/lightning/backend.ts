@@ -5,7 +5,7 @@
 import type { Service } from '../../core/service.js';
 import { ErrorCode, RpcError } from '../../core/errors.js';
 
-export type BackendName = 'cln' | 'lnd';
+export type BackendName = 'cln' | 'lnd' | 'ldk';
 
 export interface LnInfo {
   id: string;

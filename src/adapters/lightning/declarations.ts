@@ -34,7 +34,9 @@ export const NodeId = Type.String({ pattern: '^0[23][0-9a-fA-F]{64}$', descripti
 export const Hash = Type.String({ pattern: '^[0-9a-fA-F]{64}$', description: 'Payment hash, hex.' });
 
 export const Backend = Type.Optional(
-  Type.Union([Type.Literal('cln'), Type.Literal('lnd')], { description: 'Which backend; needed only when both are configured and ln.default is not set.' }),
+  Type.Union([Type.Literal('cln'), Type.Literal('lnd'), Type.Literal('ldk')], {
+    description: 'Which backend; needed only when more than one is configured and ln.default is not set.',
+  }),
 );
 
 export const OnlyBackend = Type.Object({ backend: Backend }, { additionalProperties: false });

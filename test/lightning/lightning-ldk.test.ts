@@ -1,0 +1,147 @@
+// The embedded LDK node (ldk.enable) in two real anyads on one bcoin regtest node: each derives its node from its
+// own keystore, follows the chain through its bitcoin room, and they meet over real TCP (LDK's BOLT 8 and init on
+// both ends). A restart keeps the node id and catches up with the blocks mined while it was down. The methods not
+// built yet refuse with Unsupported instead of answering something made up.
+
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { startBcoin, type BcoinNode } from '../helpers/bcoin.js';
+import { closeAll, unixChannel, type Channel } from '../helpers/channel.js';
+import { startDaemon, tempDir, type LogLine, type RunningDaemon } from '../helpers/daemon.js';
+import { keystorePartyArgs } from '../helpers/keystore-party.js';
+import { until } from '../helpers/until.js';
+
+interface Side {
+  name: string;
+  d: RunningDaemon;
+  ch: Channel;
+  id: string;
+  port: number;
+}
+interface Info {
+  backend: string;
+  id: string;
+  block_height: number;
+  num_peers: number;
+  version: string;
+}
+
+const started = (l: LogLine): boolean => l.msg === 'LDK node started';
+
+describe('Lightning on the embedded LDK node (ldk.enable), two anyads on bcoin regtest', () => {
+  let dir: { path: string; remove: () => Promise<void> };
+  let node: BcoinNode;
+  let alice: Side;
+  let bob: Side;
+
+  async function call<T>(s: Side, method: string, params?: unknown): Promise<T> {
+    const r = await s.ch.call(method, params, undefined, 30_000);
+    if (r.error) throw Object.assign(new Error(`${s.name} ${method}: ${r.error.code} ${r.error.message}`), { code: r.error.code, data: r.error.data });
+    return r.result as T;
+  }
+
+  async function start(name: string): Promise<Side> {
+    const pf = join(dir.path, `${name}.pass`);
+    await writeFile(pf, `${name}'s keystore passphrase\n`, { mode: 0o600 });
+    const d = await startDaemon(join(dir.path, name), {
+      args: keystorePartyArgs(node, pf, ['-ldk.enable', '-ldk.port=0', '-nowallet.enable']),
+      alsoWaitFor: started,
+    });
+    const line = await d.waitForLog(started);
+    return { name, d, ch: await unixChannel(d.socket), id: line.id as string, port: line.port as number };
+  }
+
+  async function stop(s: Side): Promise<void> {
+    s.ch.close();
+    assert.equal(await s.d.kill(), 0, `${s.name} stops cleanly`);
+  }
+
+  const heightIs = (s: Side, h: number): Promise<true> =>
+    until(`${s.name}'s LDK node at height ${h}`, async () => ((await call<Info>(s, 'ln.getinfo')).block_height === h ? true : undefined));
+
+  before(async () => {
+    dir = await tempDir();
+    node = await startBcoin(dir.path);
+    await node.mine(3);
+    alice = await start('alice');
+    bob = await start('bob');
+  });
+  after(() => closeAll(alice?.ch, bob?.ch, alice?.d, bob?.d, node, dir));
+
+  it('getinfo: the node id LDK derived from the keystore, following the chain', async () => {
+    const a = await call<Info>(alice, 'ln.getinfo');
+    assert.equal(a.backend, 'ldk');
+    assert.equal(a.id, alice.id);
+    assert.match(a.id, /^0[23][0-9a-f]{64}$/);
+    assert.notEqual(a.id, bob.id, 'two keystores, two nodes');
+    assert.equal(a.num_peers, 0);
+    const count = await node.rpc<number>('getblockcount');
+    await heightIs(alice, count);
+    await node.mine(2);
+    await heightIs(alice, count + 2);
+    await heightIs(bob, count + 2);
+  });
+
+  it('connect over TCP: both LDK nodes list each other; a wrong node id at that address is refused', async () => {
+    await assert.rejects(call(alice, 'ln.connect', { id: `02${'11'.repeat(32)}`, host: '127.0.0.1', port: bob.port }), (e: Error & { code: number }) => {
+      assert.equal(e.code, -32602, e.message);
+      assert.match(e.message, /not a point of secp256k1/);
+      return true;
+    });
+    // A real key, but not Bob's: BOLT 8's act two fails at Alice, and no peer comes of it.
+    const wrong = Buffer.from(secp256k1.getPublicKey(secp256k1.utils.randomSecretKey(), true)).toString('hex');
+    await assert.rejects(call(alice, 'ln.connect', { id: wrong, host: '127.0.0.1', port: bob.port }), (e: Error & { code: number }) => {
+      assert.equal(e.code, -32016, e.message);
+      assert.match(e.message, /no handshake/);
+      return true;
+    });
+    await call(alice, 'ln.connect', { id: bob.id, host: '127.0.0.1', port: bob.port });
+    const peers = await call<Array<{ id: string; connected: boolean }>>(alice, 'ln.listpeers');
+    assert.deepEqual(
+      peers.map((p) => [p.id, p.connected]),
+      [[bob.id, true]],
+    );
+    await until("Alice in Bob's peers", async () =>
+      (await call<Array<{ id: string }>>(bob, 'ln.listpeers')).some((p) => p.id === alice.id) ? true : undefined,
+    );
+    assert.equal((await call<Info>(bob, 'ln.getinfo')).num_peers, 1);
+    assert.deepEqual(await call(alice, 'ln.listchannels'), []);
+  });
+
+  it('what is not built yet refuses with Unsupported, naming the backend', async () => {
+    for (const [method, params] of [
+      ['ln.openchannel', { peer: bob.id, amount_sat: 100_000 }],
+      ['ln.createinvoice', { amount_msat: 1000, description: 'x', label: 'x' }],
+      ['ln.balance', {}],
+    ] as const)
+      await assert.rejects(call(alice, method, params), (e: Error & { code: number }) => {
+        assert.equal(e.code, -32017, `${method}: ${e.message}`);
+        assert.match(e.message, /not built yet on the ldk backend/);
+        return true;
+      });
+  });
+
+  it('a restart keeps the node id and catches up with the blocks mined while it was down; peers meet again', async () => {
+    const oldId = bob.id;
+    await stop(bob);
+    await node.mine(3);
+    const count = await node.rpc<number>('getblockcount');
+    const again = await startDaemon(join(dir.path, 'bob'), {
+      args: keystorePartyArgs(node, join(dir.path, 'bob.pass'), ['-ldk.enable', '-ldk.port=0', '-nowallet.enable']),
+      alsoWaitFor: started,
+    });
+    const line = await again.waitForLog(started);
+    bob = { name: 'bob', d: again, ch: await unixChannel(again.socket), id: line.id as string, port: line.port as number };
+    assert.equal(bob.id, oldId, 'the same node: its seed comes from the keystore');
+    assert.equal((await call<Info>(bob, 'ln.getinfo')).id, oldId);
+    await heightIs(bob, count);
+    await until("Alice's peer list without Bob", async () => ((await call<unknown[]>(alice, 'ln.listpeers')).length === 0 ? true : undefined));
+    await call(bob, 'ln.connect', { id: alice.id, host: '127.0.0.1', port: alice.port });
+    await until("Bob in Alice's peers", async () =>
+      (await call<Array<{ id: string }>>(alice, 'ln.listpeers')).some((p) => p.id === bob.id) ? true : undefined,
+    );
+  });
+});

@@ -30,6 +30,7 @@ interface Info {
 }
 
 const started = (l: LogLine): boolean => l.msg === 'LDK node started';
+const CAPACITY = 200_000;
 
 describe('Lightning on the embedded LDK node (ldk.enable), two anyads on bcoin regtest', () => {
   let dir: { path: string; remove: () => Promise<void> };
@@ -43,13 +44,13 @@ describe('Lightning on the embedded LDK node (ldk.enable), two anyads on bcoin r
     return r.result as T;
   }
 
+  /** Alice funds channels from her wallet; Bob only accepts them (no wallet room). */
+  const extra = (name: string): string[] => ['-ldk.enable', '-ldk.port=0', ...(name === 'bob' ? ['-nowallet.enable'] : [])];
+
   async function start(name: string): Promise<Side> {
     const pf = join(dir.path, `${name}.pass`);
-    await writeFile(pf, `${name}'s keystore passphrase\n`, { mode: 0o600 });
-    const d = await startDaemon(join(dir.path, name), {
-      args: keystorePartyArgs(node, pf, ['-ldk.enable', '-ldk.port=0', '-nowallet.enable']),
-      alsoWaitFor: started,
-    });
+    await writeFile(pf, `${name}'s keystore passphrase\n`, { mode: 0o600, flag: 'w' });
+    const d = await startDaemon(join(dir.path, name), { args: keystorePartyArgs(node, pf, extra(name)), alsoWaitFor: started });
     const line = await d.waitForLog(started);
     return { name, d, ch: await unixChannel(d.socket), id: line.id as string, port: line.port as number };
   }
@@ -68,6 +69,11 @@ describe('Lightning on the embedded LDK node (ldk.enable), two anyads on bcoin r
     await node.mine(3);
     alice = await start('alice');
     bob = await start('bob');
+  });
+  after(() => {
+    if (process.env.LDK_TEST_LOGS)
+      for (const s of [alice, bob])
+        console.log(s?.name, JSON.stringify(s?.d.logs.filter((l) => l.backend === 'ldk' || (l.level as number) >= 40).slice(-40), null, 1));
   });
   after(() => closeAll(alice?.ch, bob?.ch, alice?.d, bob?.d, node, dir));
 
@@ -113,7 +119,6 @@ describe('Lightning on the embedded LDK node (ldk.enable), two anyads on bcoin r
 
   it('what is not built yet refuses with Unsupported, naming the backend', async () => {
     for (const [method, params] of [
-      ['ln.openchannel', { peer: bob.id, amount_sat: 100_000 }],
       ['ln.createinvoice', { amount_msat: 1000, description: 'x', label: 'x' }],
       ['ln.balance', {}],
     ] as const)
@@ -129,12 +134,7 @@ describe('Lightning on the embedded LDK node (ldk.enable), two anyads on bcoin r
     await stop(bob);
     await node.mine(3);
     const count = await node.rpc<number>('getblockcount');
-    const again = await startDaemon(join(dir.path, 'bob'), {
-      args: keystorePartyArgs(node, join(dir.path, 'bob.pass'), ['-ldk.enable', '-ldk.port=0', '-nowallet.enable']),
-      alsoWaitFor: started,
-    });
-    const line = await again.waitForLog(started);
-    bob = { name: 'bob', d: again, ch: await unixChannel(again.socket), id: line.id as string, port: line.port as number };
+    bob = await start('bob');
     assert.equal(bob.id, oldId, 'the same node: its seed comes from the keystore');
     assert.equal((await call<Info>(bob, 'ln.getinfo')).id, oldId);
     await heightIs(bob, count);
@@ -143,5 +143,56 @@ describe('Lightning on the embedded LDK node (ldk.enable), two anyads on bcoin r
     await until("Bob in Alice's peers", async () =>
       (await call<Array<{ id: string }>>(alice, 'ln.listpeers')).some((p) => p.id === bob.id) ? true : undefined,
     );
+  });
+
+  it('openchannel: funded by the wallet, pending until confirmed, then active on both sides', async () => {
+    const { address } = await call<{ address: string }>(alice, 'wallet.getnewaddress');
+    await node.mine(1, address);
+    await node.mine(100);
+    const funds = await until("Alice's wallet funded", async () => {
+      const b = await call<{ confirmed_sat: number }>(alice, 'wallet.getbalance');
+      return b.confirmed_sat > 0 ? b.confirmed_sat : undefined;
+    });
+    const opened = await call<{ txid: string; channel_id: string }>(alice, 'ln.openchannel', { peer: bob.id, amount_sat: CAPACITY });
+    assert.equal(opened.channel_id, `${opened.txid}:0`);
+    await until('the funding in the mempool', async () => ((await node.rpc<string[]>('getrawmempool')).includes(opened.txid) ? true : undefined));
+    const pending = await call<Array<{ channel_id: string; state: string; active: boolean; capacity_sat: number; peer: string }>>(alice, 'ln.listchannels');
+    assert.deepEqual(
+      pending.map((c) => [c.channel_id, c.state, c.active, c.capacity_sat, c.peer]),
+      [[opened.channel_id, 'pending_open', false, CAPACITY, bob.id]],
+    );
+    await node.mine(6);
+    for (const [s, other] of [
+      [alice, bob],
+      [bob, alice],
+    ] as const) {
+      const c = await until(`${s.name}'s channel active`, async () => {
+        const [only] = await call<
+          Array<{ channel_id: string; active: boolean; short_channel_id: string | null; peer: string; local_msat: number; remote_msat: number }>
+        >(s, 'ln.listchannels');
+        return only?.active ? only : undefined;
+      });
+      assert.equal(c.channel_id, opened.channel_id);
+      assert.equal(c.peer, other.id);
+      assert.match(c.short_channel_id!, /^\d+x\d+x0$/);
+    }
+    const [a] = await call<Array<{ local_msat: number; remote_msat: number }>>(alice, 'ln.listchannels');
+    assert.equal(a.remote_msat, 0, 'nothing pushed to Bob');
+    assert.ok(a.local_msat > 0 && a.local_msat < CAPACITY * 1000, "Alice's side is the capacity less the commitment fee and reserve");
+    // The wallet paid the capacity and the fee, and took the change back.
+    await until("Alice's wallet after the funding", async () => {
+      const b = await call<{ confirmed_sat: number }>(alice, 'wallet.getbalance');
+      return b.confirmed_sat < funds - CAPACITY && b.confirmed_sat > funds - CAPACITY - 5_000 ? true : undefined;
+    });
+  });
+
+  it("a restart keeps the channel: Bob's node reads it back and it is active again once the peers meet", async () => {
+    const [before] = await call<Array<{ channel_id: string }>>(bob, 'ln.listchannels');
+    await stop(bob);
+    bob = await start('bob');
+    const [after] = await call<Array<{ channel_id: string; active: boolean }>>(bob, 'ln.listchannels');
+    assert.equal(after?.channel_id, before!.channel_id);
+    await call(bob, 'ln.connect', { id: alice.id, host: '127.0.0.1', port: alice.port });
+    await until('the channel active again', async () => ((await call<Array<{ active: boolean }>>(bob, 'ln.listchannels'))[0]?.active ? true : undefined));
   });
 });

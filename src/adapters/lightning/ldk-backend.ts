@@ -13,6 +13,8 @@ import type { RoomDb, Store } from '../../core/store.js';
 import type { BitcoinApi } from '../bitcoin/api.js';
 import type { HsmApi } from '../../hsm/api.js';
 import type { LightningBackend, LnBalance, LnChannel, LnDecoded, LnInfo, LnPeer, InvoiceRecord, PaymentState, PayResult } from './backend.js';
+import type { WalletApi } from '../../wallet/api.js';
+import { LdkChannels } from './ldk/channels.js';
 import type { LdkNode } from './ldk/node.js';
 import { channelOf, peerOf } from './ldk-views.js';
 
@@ -21,6 +23,8 @@ export interface LdkBackendSettings {
   store: Store;
   chain: BitcoinApi;
   hsm: HsmApi;
+  /** Funds channels (the wallet room); without it ln.openchannel refuses. */
+  wallet: WalletApi | undefined;
   network: Network;
   log: Logger;
   host: string;
@@ -47,8 +51,10 @@ export class LdkBackend implements LightningBackend {
   private running = false;
   private starting: Promise<void> | undefined;
   private retry: NodeJS.Timeout | undefined;
+  private readonly channels: LdkChannels;
 
   constructor(private readonly s: LdkBackendSettings) {
+    this.channels = new LdkChannels({ wallet: s.wallet, hsm: s.hsm, network: s.network, log: s.log, changed: () => undefined, openTimeoutMs: 60_000 });
     // Blocks reach the node from the bitcoin room's watcher; until the node runs they are caught up at its start.
     s.chain.listen({
       connected: (b) => {
@@ -99,7 +105,8 @@ export class LdkBackend implements LightningBackend {
       if (!tip || !this.s.chain.connected()) throw new Error('the bitcoin room has no tip yet');
       this.stage = 'reading its state and following the chain';
       const { LdkNode } = await import('./ldk/node.js');
-      const node = await LdkNode.start({ ...this.s, seed, fallbackFeeSatKw: this.s.fallbackFeeSatKw }, tip);
+      const node = await LdkNode.start({ ...this.s, seed, onEvent: (e) => this.channels.onEvent(e) }, tip);
+      this.channels.node = node;
       seed.fill(0);
       if (!this.running) return void (await node.close());
       this.node = node;
@@ -196,8 +203,8 @@ export class LdkBackend implements LightningBackend {
   balance(): Promise<LnBalance> {
     return notYet('ln.balance');
   }
-  openChannel(): Promise<{ txid: string; channel_id: string }> {
-    return notYet('ln.openchannel');
+  openChannel(peer: string, amountSat: number): Promise<{ txid: string; channel_id: string }> {
+    return this.channels.open(this.need(), peer, amountSat);
   }
   closeChannel(): Promise<{ type: string; txid: string | null }> {
     return notYet('ln.closechannel');

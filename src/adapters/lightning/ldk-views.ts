@@ -34,7 +34,8 @@ export function channelOf(c: ldk.ChannelDetails): LnChannel {
     short_channel_id: s instanceof ldk.Option_u64Z_Some ? scid(s.some) : null,
     peer: hex(c.get_counterparty().get_node_id()),
     state: stateOf(c),
-    active: c.get_is_usable(),
+    // The bindings answer LDK's bools as numbers.
+    active: Boolean(c.get_is_usable()),
     capacity_sat: Number(capacity),
     local_msat: Number(local),
     remote_msat: Number(c.get_inbound_capacity_msat()),

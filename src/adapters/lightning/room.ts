@@ -7,6 +7,7 @@ import type { Room } from '../../core/room.js';
 import type { Service } from '../../core/service.js';
 import { HSM } from '../../hsm/api.js';
 import { BITCOIN } from '../bitcoin/api.js';
+import { WALLET } from '../../wallet/api.js';
 import { L2 } from '../layer2/api.js';
 import type { BackendName, LightningBackend } from './backend.js';
 import type { Configured } from './methods.js';
@@ -16,7 +17,7 @@ import { LN_TOPICS } from './topics.js';
 
 export const lightningRoom: Room = {
   name: 'lightning',
-  requires: [HSM, L2, BITCOIN],
+  requires: [HSM, L2, BITCOIN, WALLET],
   methods: LN_METHODS,
   options: LIGHTNING_OPTIONS,
   topics: LN_TOPICS,
@@ -76,6 +77,7 @@ export const lightningRoom: Room = {
         store,
         chain,
         hsm,
+        wallet: use(WALLET),
         network: config.network,
         log: log.child({ backend: 'ldk' }),
         host: config.str('ldk.host')!,

@@ -99,6 +99,11 @@ export class FeeCache {
     return Math.max(253, this.rates.get(target) ?? this.fallbackSatKw);
   }
 
+  /** The rate for a purpose in sat/vB (what the wallet's coin selection takes), at least 1. */
+  satPerVb(t: ldk.ConfirmationTarget): number {
+    return Math.max(1, Math.ceil(this.rate(t) / 250));
+  }
+
   /** Reads the node's estimates now and every minute after; a node without one (bcoin) leaves the fallback. */
   async start(): Promise<void> {
     await this.refresh();

@@ -4,12 +4,13 @@
 // built yet refuse with Unsupported instead of answering something made up.
 
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { startBcoin, type BcoinNode } from '../helpers/bcoin.js';
-import { closeAll, unixChannel, type Channel } from '../helpers/channel.js';
+import { closeAll, unixChannel, wsChannel, type Channel } from '../helpers/channel.js';
 import { startDaemon, tempDir, type LogLine, type RunningDaemon } from '../helpers/daemon.js';
 import { keystorePartyArgs } from '../helpers/keystore-party.js';
 import { until } from '../helpers/until.js';
@@ -30,7 +31,8 @@ interface Info {
 }
 
 const started = (l: LogLine): boolean => l.msg === 'LDK node started';
-const CAPACITY = 200_000;
+/** Large enough that each payment stays under LDK's default in-flight limit (10% of the channel) and over the reserve. */
+const CAPACITY = 1_000_000;
 
 describe('Lightning on the embedded LDK node (ldk.enable), two anyads on bcoin regtest', () => {
   let dir: { path: string; remove: () => Promise<void> };
@@ -118,15 +120,11 @@ describe('Lightning on the embedded LDK node (ldk.enable), two anyads on bcoin r
   });
 
   it('what is not built yet refuses with Unsupported, naming the backend', async () => {
-    for (const [method, params] of [
-      ['ln.createinvoice', { amount_msat: 1000, description: 'x', label: 'x' }],
-      ['ln.balance', {}],
-    ] as const)
-      await assert.rejects(call(alice, method, params), (e: Error & { code: number }) => {
-        assert.equal(e.code, -32017, `${method}: ${e.message}`);
-        assert.match(e.message, /not built yet on the ldk backend/);
-        return true;
-      });
+    await assert.rejects(call(alice, 'ln.balance', {}), (e: Error & { code: number }) => {
+      assert.equal(e.code, -32017, e.message);
+      assert.match(e.message, /ln.balance is not built yet on the ldk backend/);
+      return true;
+    });
   });
 
   it('a restart keeps the node id and catches up with the blocks mined while it was down; peers meet again', async () => {
@@ -184,6 +182,62 @@ describe('Lightning on the embedded LDK node (ldk.enable), two anyads on bcoin r
       const b = await call<{ confirmed_sat: number }>(alice, 'wallet.getbalance');
       return b.confirmed_sat < funds - CAPACITY && b.confirmed_sat > funds - CAPACITY - 5_000 ? true : undefined;
     });
+  });
+
+  it('invoices and payments both ways: amounts exact, ln.invoice settled and ln.payment succeeded once each', async () => {
+    const ws = { alice: await wsChannel(alice.d.wsUrl!, await alice.d.cookie()), bob: await wsChannel(bob.d.wsUrl!, await bob.d.cookie()) };
+    for (const w of Object.values(ws)) assert.ok(!(await w.call('subscribe', { topics: ['ln.invoice', 'ln.payment'] })).error);
+    const events: Record<string, Array<Record<string, unknown>>> = { alice: [], bob: [] };
+    const collect = async (name: 'alice' | 'bob', n: number): Promise<void> => {
+      while (events[name]!.length < n) {
+        const e = (await ws[name].next(20_000)) as { method: string; params: { topic: string; data: Record<string, unknown> } };
+        if (e.method === 'event') events[name]!.push({ topic: e.params.topic, ...e.params.data });
+      }
+    };
+    const rounds: Array<[Side, Side, number]> = [
+      [alice, bob, 50_000_123],
+      [alice, bob, 1_000],
+      [bob, alice, 20_000_007],
+    ];
+    for (const [payer, payee, amount] of rounds) {
+      const inv = await call<{ payment_hash: string; bolt11: string; label: string }>(payee, 'ln.createinvoice', {
+        amount_msat: amount,
+        description: `pay ${amount}`,
+      });
+      const dec = await call<{ payment_hash: string; payee: string; amount_msat: number; description: string }>(payer, 'ln.decode', { invoice: inv.bolt11 });
+      assert.deepEqual([dec.payment_hash, dec.payee, dec.amount_msat, dec.description], [inv.payment_hash, payee.id, amount, `pay ${amount}`]);
+      const paid = await call<{ status: string; amount_msat: number; fee_msat: number; preimage: string }>(payer, 'ln.pay', { invoice: inv.bolt11 });
+      assert.deepEqual([paid.status, paid.amount_msat, paid.fee_msat], ['complete', amount, 0], 'a direct channel: no routing fee');
+      assert.equal(createHash('sha256').update(Buffer.from(paid.preimage, 'hex')).digest('hex'), inv.payment_hash);
+      const got = await until(`${payee.name}'s invoice paid`, async () => {
+        const r = await call<{ status: string; amount_received_msat?: number }>(payee, 'ln.lookupinvoice', { payment_hash: inv.payment_hash });
+        return r.status === 'paid' ? r : undefined;
+      });
+      assert.equal(got.amount_received_msat, amount);
+    }
+    // Alice: 2 payments, 1 invoice (created + settled); Bob: 2 invoices (created + settled), 1 payment.
+    await collect('alice', 4);
+    await collect('bob', 5);
+    await new Promise((r) => setTimeout(r, 500));
+    const summary = (name: 'alice' | 'bob'): string[] => events[name]!.map((e) => `${e.topic} ${e.status} ${e.payment_hash}`);
+    for (const name of ['alice', 'bob'] as const) assert.equal(new Set(summary(name)).size, summary(name).length, `${name}: each event once`);
+    assert.deepEqual(
+      events.bob!.filter((e) => e.status === 'settled').map((e) => e.amount_received_msat),
+      [50_000_123, 1_000],
+    );
+    assert.deepEqual(
+      events.alice!.filter((e) => e.topic === 'ln.payment').map((e) => [e.status, e.amount_msat, e.fee_msat]),
+      [
+        ['succeeded', 50_000_123, 0],
+        ['succeeded', 1_000, 0],
+      ],
+    );
+    const [a] = await call<Array<{ local_msat: number; remote_msat: number }>>(alice, 'ln.listchannels');
+    assert.equal(a!.remote_msat > 0, true);
+    const [b] = await call<Array<{ local_msat: number; remote_msat: number }>>(bob, 'ln.listchannels');
+    // Bob's side: what he was paid less what he paid (his outbound capacity is that less his channel reserve).
+    assert.ok(b!.local_msat <= 50_000_123 + 1_000 - 20_000_007, `Bob's side ${b!.local_msat}`);
+    for (const w of Object.values(ws)) w.close();
   });
 
   it("a restart keeps the channel: Bob's node reads it back and it is active again once the peers meet", async () => {

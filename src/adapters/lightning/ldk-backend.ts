@@ -12,9 +12,23 @@ import { HealthCell, type Health } from '../../core/service.js';
 import type { RoomDb, Store } from '../../core/store.js';
 import type { BitcoinApi } from '../bitcoin/api.js';
 import type { HsmApi } from '../../hsm/api.js';
-import type { LightningBackend, LnBalance, LnChannel, LnDecoded, LnInfo, LnPeer, InvoiceRecord, PaymentState, PayResult } from './backend.js';
+import type {
+  LightningBackend,
+  LnBalance,
+  LnChannel,
+  LnDecoded,
+  LnInfo,
+  LnPeer,
+  InvoiceRecord,
+  NewInvoice,
+  PaymentState,
+  PayRequest,
+  PayResult,
+} from './backend.js';
 import type { WalletApi } from '../../wallet/api.js';
 import { LdkChannels } from './ldk/channels.js';
+import { LdkPayments } from './ldk/payments.js';
+import type { LnRecords } from './records.js';
 import type { LdkNode } from './ldk/node.js';
 import { channelOf, peerOf } from './ldk-views.js';
 
@@ -25,6 +39,8 @@ export interface LdkBackendSettings {
   hsm: HsmApi;
   /** Funds channels (the wallet room); without it ln.openchannel refuses. */
   wallet: WalletApi | undefined;
+  /** The room's records of this backend: invoices made here are settled in them. */
+  records: LnRecords;
   network: Network;
   log: Logger;
   host: string;
@@ -52,9 +68,11 @@ export class LdkBackend implements LightningBackend {
   private starting: Promise<void> | undefined;
   private retry: NodeJS.Timeout | undefined;
   private readonly channels: LdkChannels;
+  private readonly payments: LdkPayments;
 
   constructor(private readonly s: LdkBackendSettings) {
     this.channels = new LdkChannels({ wallet: s.wallet, hsm: s.hsm, network: s.network, log: s.log, changed: () => undefined, openTimeoutMs: 60_000 });
+    this.payments = new LdkPayments({ db: s.db, store: s.store, records: s.records, log: s.log });
     // Blocks reach the node from the bitcoin room's watcher; until the node runs they are caught up at its start.
     s.chain.listen({
       connected: (b) => {
@@ -105,8 +123,17 @@ export class LdkBackend implements LightningBackend {
       if (!tip || !this.s.chain.connected()) throw new Error('the bitcoin room has no tip yet');
       this.stage = 'reading its state and following the chain';
       const { LdkNode } = await import('./ldk/node.js');
-      const node = await LdkNode.start({ ...this.s, seed, onEvent: (e) => this.channels.onEvent(e) }, tip);
+      const node = await LdkNode.start(
+        {
+          ...this.s,
+          seed,
+          onEvent: (e) => this.payments.onEvent(e) || this.channels.onEvent(e),
+          beforePersist: () => this.payments.pendingWrites(),
+        },
+        tip,
+      );
       this.channels.node = node;
+      this.payments.node = node;
       seed.fill(0);
       if (!this.running) return void (await node.close());
       this.node = node;
@@ -209,23 +236,24 @@ export class LdkBackend implements LightningBackend {
   closeChannel(): Promise<{ type: string; txid: string | null }> {
     return notYet('ln.closechannel');
   }
-  createInvoice(): Promise<{ payment_hash: string; bolt11: string; expires_at: number }> {
-    return notYet('ln.createinvoice');
+  async createInvoice(req: NewInvoice): Promise<{ payment_hash: string; bolt11: string; expires_at: number }> {
+    return this.payments.createInvoice(this.need(), req.amount_msat, req.description, req.expiry);
   }
-  lookupInvoice(): Promise<InvoiceRecord | undefined> {
-    return notYet('ln.lookupinvoice');
+  /** LDK keeps no invoices (they are stateless): anyad's record is the invoice. */
+  async lookupInvoice(paymentHash: string): Promise<InvoiceRecord | undefined> {
+    this.need();
+    return this.s.records.invoice(paymentHash);
   }
-  decode(): Promise<LnDecoded> {
-    return notYet('ln.decode');
+  async decode(invoice: string): Promise<LnDecoded> {
+    return this.payments.decode(invoice);
   }
-  pay(): Promise<PayResult> {
-    return notYet('ln.pay');
+  pay(req: PayRequest): Promise<PayResult> {
+    return this.payments.pay(this.need(), req);
   }
   estimateFee(): Promise<{ fee_msat: number }> {
     return notYet('fee estimates of payments');
   }
-  /** No payment is ever made through this backend yet, so the node has none of anyad's pending payments. */
-  async paymentState(): Promise<PaymentState | undefined> {
-    return undefined;
+  paymentState(paymentHash: string): Promise<PaymentState | undefined> {
+    return this.payments.paymentState(this.need(), paymentHash);
   }
 }

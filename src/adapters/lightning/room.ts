@@ -72,12 +72,15 @@ export const lightningRoom: Room = {
       if (!hsm) throw new Error('ldk.enable needs the HSM room (hsm.provider=software): the node derives its keys from the keystore seed');
       const { LdkBackend } = await import('./ldk-backend.js');
       const records = new LnRecords({ db, store, bus, backend: 'ldk' });
+      // LDK has no stream of invoices made: ln.createinvoice publishes ln.invoice created itself.
+      records.followsCreated = false;
       const backend = new LdkBackend({
         db,
         store,
         chain,
         hsm,
         wallet: use(WALLET),
+        records,
         network: config.network,
         log: log.child({ backend: 'ldk' }),
         host: config.str('ldk.host')!,

@@ -33,6 +33,8 @@ export interface LdkSettings {
   fallbackFeeSatKw: number;
   /** What the node does with each event (channel funding, payments, ...); events not handled here are logged. */
   onEvent?: (e: ldk.Event) => void;
+  /** Writes the events started that must be durable before the manager that raised them is written. */
+  beforePersist?: () => Promise<unknown>;
 }
 
 /** Timers of the background work, in ms: LDK asks for its timer about once a minute, events as soon as possible. */
@@ -48,6 +50,8 @@ export class LdkNode {
   private timers: NodeJS.Timeout[] = [];
   private chainQueue: Promise<void> = Promise.resolve();
   private follower!: Follower;
+  /** A PendingHTLCsForwardable came in the last round: process_pending_htlc_forwards in this one. */
+  private forwardNext = false;
 
   private constructor(
     readonly s: LdkSettings,
@@ -221,17 +225,24 @@ export class LdkNode {
   }
 
   private async round(): Promise<void> {
+    let forward = false;
     const handler = ldk.EventHandler.new_impl({
       handle_event: (e: ldk.Event) => {
-        if (this.s.onEvent) this.s.onEvent(e);
+        // HTLCs received or to forward wait for this call (LDK leaves the delay, a privacy measure, to the caller:
+        // here it is the next round, at most EVENTS_MS later).
+        if (e instanceof ldk.Event_PendingHTLCsForwardable) forward = true;
+        else if (this.s.onEvent) this.s.onEvent(e);
         else this.s.log.info({ event: e.constructor.name }, 'LDK event');
         return ldk.Result_NoneReplayEventZ.constructor_ok();
       },
     });
     this.chainMonitor.as_EventsProvider().process_pending_events(handler);
     this.cm.as_EventsProvider().process_pending_events(handler);
+    if (this.forwardNext) this.cm.process_pending_htlc_forwards();
+    this.forwardNext = forward;
     this.pm.process_events();
-    // After its events are handled, so a restart does not see them again as new.
+    // After its events are handled and their records written, so a restart does not see them again as new.
+    await this.s.beforePersist?.();
     if (this.cm.get_and_clear_needs_persistence()) await this.persister.write(MANAGER_KEY, this.cm.write());
   }
 

@@ -249,4 +249,29 @@ describe('Lightning on the embedded LDK node (ldk.enable), two anyads on bcoin r
     await call(bob, 'ln.connect', { id: alice.id, host: '127.0.0.1', port: alice.port });
     await until('the channel active again', async () => ((await call<Array<{ active: boolean }>>(bob, 'ln.listchannels'))[0]?.active ? true : undefined));
   });
+
+  it("closechannel (cooperative): the closing transaction confirms and Alice's side is swept to her wallet", async () => {
+    const [c] = await call<Array<{ channel_id: string; local_msat: number }>>(alice, 'ln.listchannels');
+    const wallet = async (): Promise<number> => (await call<{ confirmed_sat: number }>(alice, 'wallet.getbalance')).confirmed_sat;
+    const before = await wallet();
+    const closed = await call<{ type: string; txid: string | null }>(alice, 'ln.closechannel', { channel: c!.channel_id });
+    assert.equal(closed.type, 'mutual');
+    await until('the channel gone on both sides', async () =>
+      (await call<unknown[]>(alice, 'ln.listchannels')).length === 0 && (await call<unknown[]>(bob, 'ln.listchannels')).length === 0 ? true : undefined,
+    );
+    // The closing transaction, then LDK's anti-reorg delay (6 blocks) before it hands the output over to be swept.
+    await until('the closing transaction in the mempool', async () => ((await node.rpc<string[]>('getrawmempool')).length > 0 ? true : undefined));
+    await node.mine(1);
+    await node.mine(6);
+    await until('the sweep in the mempool', async () => ((await node.rpc<string[]>('getrawmempool')).length > 0 ? true : undefined), 800);
+    await node.mine(1);
+    const after = await until("Alice's wallet credited", async () => {
+      const b = await wallet();
+      return b > before ? b : undefined;
+    });
+    // Her side of the channel (the capacity, less what she paid Bob, plus what he paid her, reserve included), less
+    // the closing fee (hers: she opened) and the sweep's, a few thousand satoshis at most at the fallback rate.
+    const side = Math.floor((CAPACITY * 1000 - 50_000_123 - 1_000 + 20_000_007) / 1000);
+    assert.ok(after - before < side && after - before > side - 3_000, `credited ${after - before} for a side of ${side}`);
+  });
 });

@@ -28,6 +28,7 @@ import type {
 import type { WalletApi } from '../../wallet/api.js';
 import { LdkChannels } from './ldk/channels.js';
 import { LdkPayments } from './ldk/payments.js';
+import { LdkSweeper } from './ldk/sweep.js';
 import type { LnRecords } from './records.js';
 import type { LdkNode } from './ldk/node.js';
 import { channelOf, peerOf } from './ldk-views.js';
@@ -69,14 +70,17 @@ export class LdkBackend implements LightningBackend {
   private retry: NodeJS.Timeout | undefined;
   private readonly channels: LdkChannels;
   private readonly payments: LdkPayments;
+  private readonly sweeper: LdkSweeper;
 
   constructor(private readonly s: LdkBackendSettings) {
     this.channels = new LdkChannels({ wallet: s.wallet, hsm: s.hsm, network: s.network, log: s.log, changed: () => undefined, openTimeoutMs: 60_000 });
     this.payments = new LdkPayments({ db: s.db, store: s.store, records: s.records, log: s.log });
+    this.sweeper = new LdkSweeper({ db: s.db, store: s.store, chain: s.chain, wallet: s.wallet, network: s.network, log: s.log });
     // Blocks reach the node from the bitcoin room's watcher; until the node runs they are caught up at its start.
     s.chain.listen({
       connected: (b) => {
-        void this.node?.follow({ height: b.height, hash: b.hash });
+        // Each block may make a kept output spendable (a delay ended), or confirm a sweep's inputs.
+        void this.node?.follow({ height: b.height, hash: b.hash }).then(() => this.sweeper.sweepAll());
         return undefined;
       },
       rewound: (tip) => {
@@ -127,13 +131,15 @@ export class LdkBackend implements LightningBackend {
         {
           ...this.s,
           seed,
-          onEvent: (e) => this.payments.onEvent(e) || this.channels.onEvent(e),
-          beforePersist: () => this.payments.pendingWrites(),
+          onEvent: (e) => this.payments.onEvent(e) || this.sweeper.onEvent(e) || this.channels.onEvent(e),
+          beforePersist: () => Promise.all([this.payments.pendingWrites(), this.sweeper.pendingWrites()]),
         },
         tip,
       );
       this.channels.node = node;
       this.payments.node = node;
+      this.sweeper.node = node;
+      void this.sweeper.sweepAll();
       seed.fill(0);
       if (!this.running) return void (await node.close());
       this.node = node;
@@ -233,8 +239,8 @@ export class LdkBackend implements LightningBackend {
   openChannel(peer: string, amountSat: number): Promise<{ txid: string; channel_id: string }> {
     return this.channels.open(this.need(), peer, amountSat);
   }
-  closeChannel(): Promise<{ type: string; txid: string | null }> {
-    return notYet('ln.closechannel');
+  async closeChannel(channel: string): Promise<{ type: string; txid: string | null }> {
+    return this.channels.close(this.need(), channel);
   }
   async createInvoice(req: NewInvoice): Promise<{ payment_hash: string; bolt11: string; expires_at: number }> {
     return this.payments.createInvoice(this.need(), req.amount_msat, req.description, req.expiry);

@@ -13,6 +13,7 @@ import type { WalletApi } from '../../../wallet/api.js';
 import { buildFunding, holderOf } from './funding.js';
 import type { LdkNode } from './node.js';
 import { hashHex, hex } from './wasm.js';
+import { channelOf } from '../ldk-views.js';
 
 interface Waiter {
   resolve(r: { txid: string; vout: number }): void;
@@ -66,6 +67,21 @@ export class LdkChannels {
       clearTimeout(timer);
       this.opening.delete(userId);
     }
+  }
+
+  /** Starts a cooperative close of a channel named as ln.listchannels does (or by LDK's channel id, or by peer). */
+  close(n: LdkNode, channel: string): { type: string; txid: null } {
+    const want = channel.toLowerCase();
+    const c = n.cm.list_channels().find((d) => {
+      const v = channelOf(d);
+      return v.channel_id === want || hex(d.get_channel_id().get_a()) === want || v.short_channel_id === want || v.peer === want;
+    });
+    if (!c) throw rpcError('NotFound', `no channel ${channel} on the LDK node`);
+    const r = n.cm.close_channel(c.get_channel_id(), c.get_counterparty().get_node_id());
+    if (r instanceof ldk.Result_NoneAPIErrorZ_Err) throw rpcError('BackendRejected', `LDK refused to close the channel: ${apiErrorText(r.err)}`);
+    void n.kick();
+    // The closing transaction is agreed with the peer after this answer (LDK broadcasts it): its txid is not known yet.
+    return { type: 'mutual', txid: null };
   }
 
   private fail(userId: bigint, err: Error): void {

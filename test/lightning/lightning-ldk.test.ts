@@ -274,4 +274,27 @@ describe('Lightning on the embedded LDK node (ldk.enable), two anyads on bcoin r
     const side = Math.floor((CAPACITY * 1000 - 50_000_123 - 1_000 + 20_000_007) / 1000);
     assert.ok(after - before < side && after - before > side - 3_000, `credited ${after - before} for a side of ${side}`);
   });
+
+  it("closechannel force: the latest commitment is broadcast, and Alice's delayed side is swept to her wallet after the delay", async () => {
+    const wallet = async (): Promise<number> => (await call<{ confirmed_sat: number; unconfirmed_sat: number }>(alice, 'wallet.getbalance')).confirmed_sat;
+    const opened = await call<{ txid: string; channel_id: string }>(alice, 'ln.openchannel', { peer: bob.id, amount_sat: 300_000 });
+    await until('the funding in the mempool', async () => ((await node.rpc<string[]>('getrawmempool')).includes(opened.txid) ? true : undefined));
+    await node.mine(6);
+    await until('the channel active', async () => ((await call<Array<{ active: boolean }>>(bob, 'ln.listchannels'))[0]?.active ? true : undefined));
+    const before = await wallet();
+    const closed = await call<{ type: string }>(alice, 'ln.closechannel', { channel: opened.channel_id, force: true });
+    assert.equal(closed.type, 'force');
+    await until('the commitment in the mempool', async () => ((await node.rpc<string[]>('getrawmempool')).length > 0 ? true : undefined));
+    await node.mine(1);
+    // Bob asked for LDK's default delay (144 blocks) on Alice's side of a commitment she broadcasts.
+    await node.mine(150);
+    await until('the sweep in the mempool', async () => ((await node.rpc<string[]>('getrawmempool')).length > 0 ? true : undefined), 800);
+    await node.mine(1);
+    const after = await until("Alice's wallet credited", async () => {
+      const b = await wallet();
+      return b > before ? b : undefined;
+    });
+    // The whole channel was hers, less the commitment's fee and the sweep's.
+    assert.ok(after - before < 300_000 && after - before > 300_000 - 5_000, `credited ${after - before} of 300000`);
+  });
 });

@@ -161,8 +161,19 @@ export const lnOpenchannel = declareMethod({
 
 export const lnClosechannel = declareMethod({
   name: 'ln.closechannel',
-  summary: 'Close a channel cooperatively (by channel id or channel point, short channel id, or peer id).',
-  params: Type.Object({ channel: Type.String({ minLength: 1, maxLength: 100 }), backend: Backend }, { additionalProperties: false }),
+  summary: 'Close a channel cooperatively (by channel id or channel point, short channel id, or peer id), or force it closed (ldk backend).',
+  params: Type.Object(
+    {
+      channel: Type.String({ minLength: 1, maxLength: 100 }),
+      force: Type.Optional(
+        Type.Boolean({
+          description: 'Broadcast the latest commitment instead of negotiating a close (ldk backend only, for now); the funds come back after the delay.',
+        }),
+      ),
+      backend: Backend,
+    },
+    { additionalProperties: false },
+  ),
   result: Type.Object({ type: Type.String(), txid: Type.Union([Type.String(), Type.Null()]) }),
   role: 'admin',
 });

@@ -239,8 +239,9 @@ export class LdkBackend implements LightningBackend {
   openChannel(peer: string, amountSat: number): Promise<{ txid: string; channel_id: string }> {
     return this.channels.open(this.need(), peer, amountSat);
   }
-  async closeChannel(channel: string): Promise<{ type: string; txid: string | null }> {
-    return this.channels.close(this.need(), channel);
+  readonly forceClose = true;
+  async closeChannel(channel: string, force = false): Promise<{ type: string; txid: string | null }> {
+    return this.channels.close(this.need(), channel, force);
   }
   async createInvoice(req: NewInvoice): Promise<{ payment_hash: string; bolt11: string; expires_at: number }> {
     return this.payments.createInvoice(this.need(), req.amount_msat, req.description, req.expiry);

@@ -69,17 +69,21 @@ export class LdkChannels {
     }
   }
 
-  /** Starts a cooperative close of a channel named as ln.listchannels does (or by LDK's channel id, or by peer). */
-  close(n: LdkNode, channel: string): { type: string; txid: null } {
+  /** Starts a cooperative close (or forces one: the latest commitment broadcast by LDK) of a channel named as ln.listchannels does (or by LDK's channel id, or by peer). */
+  close(n: LdkNode, channel: string, force: boolean): { type: string; txid: null } {
     const want = channel.toLowerCase();
     const c = n.cm.list_channels().find((d) => {
       const v = channelOf(d);
       return v.channel_id === want || hex(d.get_channel_id().get_a()) === want || v.short_channel_id === want || v.peer === want;
     });
     if (!c) throw rpcError('NotFound', `no channel ${channel} on the LDK node`);
-    const r = n.cm.close_channel(c.get_channel_id(), c.get_counterparty().get_node_id());
+    const peer = c.get_counterparty().get_node_id();
+    const r = force
+      ? n.cm.force_close_broadcasting_latest_txn(c.get_channel_id(), peer, 'closed by the operator (ln.closechannel force)')
+      : n.cm.close_channel(c.get_channel_id(), peer);
     if (r instanceof ldk.Result_NoneAPIErrorZ_Err) throw rpcError('BackendRejected', `LDK refused to close the channel: ${apiErrorText(r.err)}`);
     void n.kick();
+    if (force) return { type: 'force', txid: null };
     // The closing transaction is agreed with the peer after this answer (LDK broadcasts it): its txid is not known yet.
     return { type: 'mutual', txid: null };
   }

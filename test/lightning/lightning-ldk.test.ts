@@ -232,6 +232,16 @@ describe('Lightning on the embedded LDK node (ldk.enable), two anyads on bcoin r
         ['succeeded', 1_000, 0],
       ],
     );
+    const pays = await call<{ total: number; payments: Array<{ status: string; amount_msat: number }> }>(alice, 'ln.listpayments');
+    assert.deepEqual(pays.payments.map((p) => [p.status, p.amount_msat]).sort(), [
+      ['complete', 1_000],
+      ['complete', 50_000_123],
+    ]);
+    const invs = await call<{ total: number; invoices: Array<{ status: string; amount_received_msat: number }> }>(bob, 'ln.listinvoices');
+    assert.deepEqual(invs.invoices.map((i) => [i.status, i.amount_received_msat]).sort(), [
+      ['paid', 1_000],
+      ['paid', 50_000_123],
+    ]);
     const [a] = await call<Array<{ local_msat: number; remote_msat: number }>>(alice, 'ln.listchannels');
     assert.equal(a!.remote_msat > 0, true);
     const [b] = await call<Array<{ local_msat: number; remote_msat: number }>>(bob, 'ln.listchannels');

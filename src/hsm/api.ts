@@ -121,6 +121,14 @@ export interface HsmApi {
    * keystore was unlocked once in this process, Unsupported (-32017) where the provider has none.
    */
   nodeKey(): Promise<NodeKey>;
+  /** Why this HSM has no seed to derive an embedded Lightning node's seed from (a PKCS#11 token), or undefined. */
+  lightningSeedRefusal(): string | undefined;
+  /**
+   * The 32-byte seed of the embedded Lightning node (LDK's KeysManager): HKDF of the keystore's seed under a label
+   * of its own, so the node's keys come back with the recovery words. Errors: Locked (-32012) while the keystore is
+   * locked, Unsupported (-32017) on a token.
+   */
+  lightningSeed(): Promise<Buffer>;
 }
 
 /** The handle a room lists in `requires` and passes to `ctx.use` for the HSM room's api. */

@@ -1,7 +1,7 @@
 // The HSM room: key custody behind one provider, with policy and audit. Off unless hsm.provider is set.
 
 import { HSM_METHODS } from './declarations.js';
-import { randomBytes } from 'node:crypto';
+import { hkdfSync, randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -36,6 +36,8 @@ async function embeddedKeystoreConfig(config: Config, log: Logger): Promise<Conf
   return config.withValues({ 'hsm.provider': ['software'], 'hsm.passphrasefile': file });
 }
 
+const LN_SEED_REFUSAL =
+  'a PKCS#11 token holds single keys, not a seed: the embedded Lightning node (ln backend ldk) derives its keys from a seed and needs the software keystore';
 const WALLET_REFUSAL = 'a PKCS#11 token holds single keys, not a seed to derive wallet accounts from: the wallet needs the software keystore';
 
 export const hsmRoom: Room = {
@@ -99,6 +101,22 @@ export const hsmRoom: Room = {
       },
       nodeKeyRefusal: () => service.nodeKeyRefusal(),
       nodeKey: () => service.nodeKey(),
+      lightningSeedRefusal: () => {
+        const p = service.provider;
+        const can = p ? p.capabilities.sealing === 'seed' : kinds.some((k) => k !== 'pkcs11');
+        return can ? undefined : LN_SEED_REFUSAL;
+      },
+      lightningSeed: async () => {
+        const p = service.provider;
+        if (!p || p.capabilities.sealing !== 'seed' || !p.sealingKey) throw rpcError('Unsupported', LN_SEED_REFUSAL);
+        try {
+          // From the key the keystore derives from its seed for secrets at rest, under another label: one-way, so
+          // the Lightning seed (held in LDK's memory) says nothing of the sealing key or the seed.
+          return Buffer.from(hkdfSync('sha256', p.sealingKey(), Buffer.alloc(0), 'anyad ldk seed v1', 32));
+        } catch (err) {
+          throw (await import('./context.js')).providerError(err);
+        }
+      },
     };
     return { service, methods: hsmMethods(service, network, config.int('hsm.unlocktimeout')), api };
   },

@@ -5,7 +5,7 @@
 import type { Service } from '../../core/service.js';
 import { ErrorCode, RpcError } from '../../core/errors.js';
 
-export type BackendName = 'cln' | 'lnd';
+export type BackendName = 'cln' | 'lnd' | 'ldk';
 
 export interface LnInfo {
   id: string;
@@ -116,7 +116,10 @@ export interface LightningBackend extends Service {
   connect(id: string, host?: string, port?: number): Promise<void>;
   listChannels(): Promise<LnChannel[]>;
   openChannel(peer: string, amountSat: number): Promise<{ txid: string; channel_id: string }>;
-  closeChannel(channel: string): Promise<{ type: string; txid: string | null }>;
+  /** `force` is passed only to a backend that says it can (forceClose). */
+  closeChannel(channel: string, force?: boolean): Promise<{ type: string; txid: string | null }>;
+  /** True when closeChannel can force a close (broadcast the latest commitment). */
+  readonly forceClose?: boolean;
   createInvoice(req: NewInvoice): Promise<{ payment_hash: string; bolt11: string; expires_at: number }>;
   /** The node's view of an invoice, or undefined when it does not know the hash. */
   lookupInvoice(paymentHash: string): Promise<InvoiceRecord | undefined>;

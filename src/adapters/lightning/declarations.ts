@@ -34,7 +34,9 @@ export const NodeId = Type.String({ pattern: '^0[23][0-9a-fA-F]{64}$', descripti
 export const Hash = Type.String({ pattern: '^[0-9a-fA-F]{64}$', description: 'Payment hash, hex.' });
 
 export const Backend = Type.Optional(
-  Type.Union([Type.Literal('cln'), Type.Literal('lnd')], { description: 'Which backend; needed only when both are configured and ln.default is not set.' }),
+  Type.Union([Type.Literal('cln'), Type.Literal('lnd'), Type.Literal('ldk')], {
+    description: 'Which backend; needed only when more than one is configured and ln.default is not set.',
+  }),
 );
 
 export const OnlyBackend = Type.Object({ backend: Backend }, { additionalProperties: false });
@@ -159,8 +161,19 @@ export const lnOpenchannel = declareMethod({
 
 export const lnClosechannel = declareMethod({
   name: 'ln.closechannel',
-  summary: 'Close a channel cooperatively (by channel id or channel point, short channel id, or peer id).',
-  params: Type.Object({ channel: Type.String({ minLength: 1, maxLength: 100 }), backend: Backend }, { additionalProperties: false }),
+  summary: 'Close a channel cooperatively (by channel id or channel point, short channel id, or peer id), or force it closed (ldk backend).',
+  params: Type.Object(
+    {
+      channel: Type.String({ minLength: 1, maxLength: 100 }),
+      force: Type.Optional(
+        Type.Boolean({
+          description: 'Broadcast the latest commitment instead of negotiating a close (ldk backend only, for now); the funds come back after the delay.',
+        }),
+      ),
+      backend: Backend,
+    },
+    { additionalProperties: false },
+  ),
   result: Type.Object({ type: Type.String(), txid: Type.Union([Type.String(), Type.Null()]) }),
   role: 'admin',
 });

@@ -8,7 +8,7 @@ const CLN_DIR: Record<Network, string> = { main: 'bitcoin', test: 'testnet', sig
 const LND_DIR: Record<Network, string> = { main: 'mainnet', test: 'testnet', signet: 'signet', regtest: 'regtest' };
 
 export const LIGHTNING_OPTIONS: OptionGroup = {
-  title: 'Lightning (Core Lightning, LND)',
+  title: 'Lightning (Core Lightning, LND, embedded LDK)',
   options: [
     { key: 'cln.enable', type: 'bool', default: false, description: 'Connect to Core Lightning.' },
     {
@@ -61,6 +61,30 @@ export const LIGHTNING_OPTIONS: OptionGroup = {
       description: 'Timeout of one call to LND (pay waits up to its own timeout on top).',
     },
     {
+      key: 'ldk.enable',
+      type: 'bool',
+      default: false,
+      description:
+        'Run an embedded Lightning node (LDK) inside anyad: keys from the keystore (not a PKCS#11 token), the chain from the bitcoin room. Not complete yet: node, peers and channel lists only (README).',
+    },
+    {
+      key: 'ldk.host',
+      type: 'string',
+      default: '127.0.0.1',
+      maxLength: 255,
+      description: 'The address the embedded node accepts peers on (loopback by default: set it to be reachable).',
+    },
+    { key: 'ldk.port', type: 'int', default: 9735, min: 0, max: 65535, description: 'The port the embedded node accepts peers on (0: any free port).' },
+    {
+      key: 'ldk.fallbackfee',
+      type: 'int',
+      default: 1000,
+      min: 253,
+      max: 1_000_000,
+      unit: 'sat/kw',
+      description: 'The fee rate the embedded node uses while the chain node gives no estimate (bcoin has none), in sat per 1000 weight units.',
+    },
+    {
       key: 'ln.watchinterval',
       type: 'int',
       default: 5000,
@@ -73,7 +97,7 @@ export const LIGHTNING_OPTIONS: OptionGroup = {
     {
       key: 'ln.default',
       type: 'enum',
-      values: ['auto', 'cln', 'lnd'],
+      values: ['auto', 'cln', 'lnd', 'ldk'],
       default: 'auto',
       description: 'The backend ln.* calls use when both are configured and a call names none (auto: such a call must name one).',
     },

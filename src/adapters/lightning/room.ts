@@ -1,11 +1,13 @@
-// The Lightning room: Core Lightning and/or LND behind the Layer2 contract, one ln.* surface over them, and the
+// The Lightning room: Core Lightning, LND and/or an embedded LDK node behind the Layer2 contract, one ln.* surface over them, and the
 // ln.* events. A backend that is not enabled loads none of its code (ln-service and its gRPC stack are only
-// imported when lnd.enable is set).
+// imported when lnd.enable is set, LDK's wasm only when ldk.enable is).
 
 import { LN_METHODS } from './declarations.js';
 import type { Room } from '../../core/room.js';
 import type { Service } from '../../core/service.js';
 import { HSM } from '../../hsm/api.js';
+import { BITCOIN } from '../bitcoin/api.js';
+import { WALLET } from '../../wallet/api.js';
 import { L2 } from '../layer2/api.js';
 import type { BackendName, LightningBackend } from './backend.js';
 import type { Configured } from './methods.js';
@@ -15,16 +17,18 @@ import { LN_TOPICS } from './topics.js';
 
 export const lightningRoom: Room = {
   name: 'lightning',
-  requires: [HSM, L2],
+  requires: [HSM, L2, BITCOIN, WALLET],
   methods: LN_METHODS,
   options: LIGHTNING_OPTIONS,
   topics: LN_TOPICS,
   create: async ({ config, store, bus, log, use }) => {
     const wantCln = config.bool('cln.enable');
     const wantLnd = config.bool('lnd.enable');
-    if (!wantCln && !wantLnd) return {};
+    const wantLdk = config.bool('ldk.enable');
+    if (!wantCln && !wantLnd && !wantLdk) return {};
     const fallback = config.str('ln.default') as 'auto' | BackendName;
-    if (fallback !== 'auto' && !(fallback === 'cln' ? wantCln : wantLnd)) throw new Error(`ln.default=${fallback}, but ${fallback}.enable is not set`);
+    const wanted: Record<BackendName, boolean> = { cln: wantCln, lnd: wantLnd, ldk: wantLdk };
+    if (fallback !== 'auto' && !wanted[fallback]) throw new Error(`ln.default=${fallback}, but ${fallback}.enable is not set`);
     // Loaded only when a backend is on (the BOLT11 decoder alone costs ~0.1 s at start).
     const [{ LightningAdapter }, { BackendChooser, lnMethods }, { LIGHTNING_MIGRATIONS, LnRecords }, { NodeWatch }, { Preimages }] = await Promise.all([
       import('./adapter.js'),
@@ -60,6 +64,31 @@ export const lightningRoom: Room = {
         timeoutMs: config.int('lnd.timeout') * 1000,
       };
       backends.push({ records, backend: new LndBackend({ settings, records, network: config.network, log: log.child({ backend: 'lnd' }) }) });
+    }
+    if (wantLdk) {
+      // The embedded node needs the chain (bitcoin room) and a seed (HSM room): refused by name without them.
+      const chain = use(BITCOIN);
+      if (!chain) throw new Error('ldk.enable needs the bitcoin room (a bitcoind or bcoin node to follow)');
+      if (!hsm) throw new Error('ldk.enable needs the HSM room (hsm.provider=software): the node derives its keys from the keystore seed');
+      const { LdkBackend } = await import('./ldk-backend.js');
+      const records = new LnRecords({ db, store, bus, backend: 'ldk' });
+      // LDK has no stream of invoices made: ln.createinvoice publishes ln.invoice created itself.
+      records.followsCreated = false;
+      const backend = new LdkBackend({
+        db,
+        store,
+        chain,
+        hsm,
+        wallet: use(WALLET),
+        records,
+        network: config.network,
+        log: log.child({ backend: 'ldk' }),
+        host: config.str('ldk.host')!,
+        port: config.int('ldk.port'),
+        fallbackFeeSatKw: config.int('ldk.fallbackfee'),
+        connectTimeoutMs: 10_000,
+      });
+      backends.push({ records, backend });
     }
     const configured = new Map<BackendName, Configured>();
     const services: Service[] = [];

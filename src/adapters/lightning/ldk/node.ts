@@ -1,0 +1,262 @@
+// The embedded LDK node: keys from the HSM's Lightning seed, ChannelManager + ChainMonitor + PeerManager +
+// NetworkGraph and router, state in the lightning room's LevelDB (persist.ts), the chain from the bitcoin room
+// (chain.ts). A restart reads the monitors and the manager back and brings each to the chain's tip on its own before
+// the monitors are handed to the ChainMonitor: each was written at its own height.
+
+import type { Logger } from 'pino';
+import * as ldk from 'lightningdevkit';
+import type { Network } from '../../../core/options.js';
+import type { RoomDb, Store } from '../../../core/store.js';
+import type { BitcoinApi } from '../../bitcoin/api.js';
+import { broadcaster, FeeCache, listenFollower, monitorFollower, syncTo, type Follower } from './chain.js';
+import { LdkNet } from './net.js';
+import { GRAPH_KEY, LdkPersister, MANAGER_KEY } from './persist.js';
+import { hashBytes, initLdk } from './wasm.js';
+
+const NETWORK: Record<Network, ldk.Network> = {
+  main: ldk.Network.LDKNetwork_Bitcoin,
+  test: ldk.Network.LDKNetwork_Testnet,
+  signet: ldk.Network.LDKNetwork_Signet,
+  regtest: ldk.Network.LDKNetwork_Regtest,
+};
+
+export interface LdkSettings {
+  seed: Buffer;
+  db: RoomDb;
+  store: Store;
+  chain: BitcoinApi;
+  network: Network;
+  log: Logger;
+  host: string;
+  port: number;
+  /** Fee rate (sat per 1000 weight) while the node has no estimate (bcoin has none). */
+  fallbackFeeSatKw: number;
+  /** What the node does with each event (channel funding, payments, ...); events not handled here are logged. */
+  onEvent?: (e: ldk.Event) => void;
+  /** Writes the events started that must be durable before the manager that raised them is written. */
+  beforePersist?: () => Promise<unknown>;
+}
+
+/** Timers of the background work, in ms: LDK asks for its timer about once a minute, events as soon as possible. */
+const EVENTS_MS = 50;
+const MANAGER_TICK_MS = 60_000;
+const PEER_TICK_MS = 10_000;
+const REBROADCAST_MS = 30_000;
+
+export class LdkNode {
+  port = 0;
+  private loop: Promise<void> | undefined;
+  private stopping = false;
+  private timers: NodeJS.Timeout[] = [];
+  private chainQueue: Promise<void> = Promise.resolve();
+  private follower!: Follower;
+  /** A PendingHTLCsForwardable came in the last round: process_pending_htlc_forwards in this one. */
+  private forwardNext = false;
+
+  private constructor(
+    readonly s: LdkSettings,
+    readonly keys: ldk.KeysManager,
+    readonly logger: ldk.Logger,
+    readonly fees: FeeCache,
+    readonly broadcaster: ldk.BroadcasterInterface,
+    readonly persister: LdkPersister,
+    readonly chainMonitor: ldk.ChainMonitor,
+    readonly graph: ldk.NetworkGraph,
+    readonly cm: ldk.ChannelManager,
+    readonly pm: ldk.PeerManager,
+    readonly net: LdkNet,
+  ) {}
+
+  /** Builds the node (reading its state back when there is one), brings it to `tip`, and starts listening. */
+  static async start(s: LdkSettings, tip: { height: number; hash: string }): Promise<LdkNode> {
+    await initLdk();
+    const log = s.log;
+    const logger = ldk.Logger.new_impl({
+      log: (r: ldk.Record) => {
+        const level = r.get_level();
+        if (level >= ldk.Level.LDKLevel_Warn) log.warn({ module: r.get_module_path() }, r.get_args());
+        else if (level >= ldk.Level.LDKLevel_Info) log.debug({ module: r.get_module_path() }, r.get_args());
+      },
+    });
+    // The start time makes the keys of channels opened in this run differ from those of earlier runs (LDK's rule).
+    const now = Date.now();
+    const keys = ldk.KeysManager.constructor_new(s.seed, BigInt(Math.floor(now / 1000)), (now % 1000) * 1e6);
+    const fees = new FeeCache(s.chain, s.fallbackFeeSatKw, log);
+    await fees.start();
+    const bc = broadcaster(s.chain, log);
+    const persister = new LdkPersister(s.db, s.store, log);
+    const chainMonitor = ldk.ChainMonitor.constructor_new(ldk.Option_FilterZ.constructor_none(), bc, logger, fees.estimator, persister.impl);
+    persister.chainMonitor = chainMonitor;
+    const network = NETWORK[s.network];
+    const savedGraph = await persister.read(GRAPH_KEY);
+    const readGraph = savedGraph && ldk.NetworkGraph.constructor_read(savedGraph, logger);
+    const graph = readGraph instanceof ldk.Result_NetworkGraphDecodeErrorZ_OK ? readGraph.res : ldk.NetworkGraph.constructor_new(network, logger);
+    // The scorer starts afresh at each start: it learns again from the payments of this run.
+    const scorer = ldk.ProbabilisticScorer.constructor_new(ldk.ProbabilisticScoringDecayParameters.constructor_default(), graph, logger);
+    const score = ldk.MultiThreadedLockableScore.constructor_new(scorer.as_Score());
+    const entropy = keys.as_EntropySource();
+    const router = ldk.DefaultRouter.constructor_new(
+      graph,
+      logger,
+      entropy,
+      score.as_LockableScore(),
+      ldk.ProbabilisticScoringFeeParameters.constructor_default(),
+    );
+    const msgRouter = ldk.DefaultMessageRouter.constructor_new(graph, entropy);
+    const config = ldk.UserConfig.constructor_default();
+
+    const monitors: ldk.ChannelMonitor[] = [];
+    for (const { key, bytes } of await persister.monitors()) {
+      const r = ldk.UtilMethods.constructor_C2Tuple_ThirtyTwoBytesChannelMonitorZ_read(bytes, entropy, keys.as_SignerProvider());
+      if (!(r instanceof ldk.Result_C2Tuple_ThirtyTwoBytesChannelMonitorZDecodeErrorZ_OK))
+        throw new Error(`the LDK channel monitor of ${key} cannot be read back (another seed, or a damaged store): refusing to start without it`);
+      monitors.push(r.res.get_b());
+    }
+    const saved = await persister.read(MANAGER_KEY);
+    let cm: ldk.ChannelManager;
+    if (saved) {
+      const r = ldk.UtilMethods.constructor_C2Tuple_ThirtyTwoBytesChannelManagerZ_read(
+        saved,
+        entropy,
+        keys.as_NodeSigner(),
+        keys.as_SignerProvider(),
+        fees.estimator,
+        chainMonitor.as_Watch(),
+        bc,
+        router.as_Router(),
+        msgRouter.as_MessageRouter(),
+        logger,
+        config,
+        monitors,
+      );
+      if (!(r instanceof ldk.Result_C2Tuple_ThirtyTwoBytesChannelManagerZDecodeErrorZ_OK))
+        throw new Error('the LDK channel manager cannot be read back (another seed, or a damaged store): refusing to start');
+      cm = r.res.get_b();
+    } else {
+      if (monitors.length > 0)
+        throw new Error(`${monitors.length} LDK channel monitors but no channel manager in the store: refusing to start (restore the store)`);
+      const best = ldk.BestBlock.constructor_new(hashBytes(tip.hash), tip.height);
+      cm = ldk.ChannelManager.constructor_new(
+        fees.estimator,
+        chainMonitor.as_Watch(),
+        bc,
+        router.as_Router(),
+        msgRouter.as_MessageRouter(),
+        logger,
+        entropy,
+        keys.as_NodeSigner(),
+        keys.as_SignerProvider(),
+        config,
+        ldk.ChainParameters.constructor_new(network, best),
+        Math.floor(now / 1000),
+      );
+      // Written at once: a later start reads the node back instead of making another at another height.
+      await persister.write(MANAGER_KEY, cm.write());
+    }
+    // Each object to the tip on its own, then the monitors to the ChainMonitor (which follows blocks from there).
+    const env = { broadcaster: bc, fees: fees.estimator, logger };
+    for (const m of monitors) await syncTo(monitorFollower(m, env), tip, s.chain);
+    const follower = listenFollower([cm.as_Listen()], cm.current_best_block());
+    await syncTo(follower, tip, s.chain);
+    for (const m of monitors) {
+      const r = chainMonitor.as_Watch().watch_channel(m.get_funding_txo().get_a(), m);
+      if (!r.is_ok()) throw new Error('LDK refused a channel monitor read back (watched twice?)');
+    }
+    const gossip = ldk.P2PGossipSync.constructor_new(graph, ldk.Option_UtxoLookupZ.constructor_none(), logger);
+    const ignoring = ldk.IgnoringMessageHandler.constructor_new();
+    const pm = ldk.PeerManager.constructor_new(
+      cm.as_ChannelMessageHandler(),
+      gossip.as_RoutingMessageHandler(),
+      ignoring.as_OnionMessageHandler(),
+      ignoring.as_CustomMessageHandler(),
+      Math.floor(now / 1000),
+      entropy.get_secure_random_bytes(),
+      logger,
+      keys.as_NodeSigner(),
+    );
+    const node = new LdkNode(s, keys, logger, fees, bc, persister, chainMonitor, graph, cm, pm, new LdkNet(pm));
+    node.follower = listenFollower([cm.as_Listen(), chainMonitor.as_Listen()], cm.current_best_block());
+    node.port = await node.net.listen(s.host, s.port);
+    node.startBackground();
+    return node;
+  }
+
+  get nodeId(): string {
+    return Buffer.from(this.cm.get_our_node_id()).toString('hex');
+  }
+
+  get height(): number {
+    return this.follower.height;
+  }
+
+  /** Follows the chain to this block of the main chain (the bitcoin room's listener calls it for every block). */
+  follow(tip: { height: number; hash: string }): Promise<void> {
+    const run = this.chainQueue.then(async () => {
+      if (this.stopping) return;
+      await syncTo(this.follower, tip, this.s.chain);
+      // A block can make channel updates, events and broadcasts: handle them now, not at the next tick.
+      void this.kick();
+    });
+    this.chainQueue = run.catch((err: Error) => this.s.log.warn({ reason: err.message }, 'LDK could not follow the chain; the next block tries again'));
+    return this.chainQueue;
+  }
+
+  private startBackground(): void {
+    const every = (ms: number, f: () => void): void => {
+      const t = setInterval(() => {
+        if (!this.stopping) f();
+      }, ms);
+      t.unref();
+      this.timers.push(t);
+    };
+    every(EVENTS_MS, () => void this.kick());
+    every(MANAGER_TICK_MS, () => this.cm.timer_tick_occurred());
+    every(PEER_TICK_MS, () => this.pm.timer_tick_occurred());
+    every(REBROADCAST_MS, () => this.chainMonitor.rebroadcast_pending_claims());
+  }
+
+  /** One round of LDK's background work, never two at once: messages out, events handled, the manager written. */
+  kick(): Promise<void> {
+    if (this.loop) return this.loop;
+    this.loop = this.round()
+      .catch((err: Error) => this.s.log.error({ reason: err.message }, 'LDK background round failed'))
+      .finally(() => (this.loop = undefined));
+    return this.loop;
+  }
+
+  private async round(): Promise<void> {
+    let forward = false;
+    const handler = ldk.EventHandler.new_impl({
+      handle_event: (e: ldk.Event) => {
+        // HTLCs received or to forward wait for this call (LDK leaves the delay, a privacy measure, to the caller:
+        // here it is the next round, at most EVENTS_MS later).
+        if (e instanceof ldk.Event_PendingHTLCsForwardable) forward = true;
+        else if (this.s.onEvent) this.s.onEvent(e);
+        else this.s.log.info({ event: e.constructor.name }, 'LDK event');
+        return ldk.Result_NoneReplayEventZ.constructor_ok();
+      },
+    });
+    this.chainMonitor.as_EventsProvider().process_pending_events(handler);
+    this.cm.as_EventsProvider().process_pending_events(handler);
+    if (this.forwardNext) this.cm.process_pending_htlc_forwards();
+    this.forwardNext = forward;
+    this.pm.process_events();
+    // After its events are handled and their records written, so a restart does not see them again as new.
+    await this.s.beforePersist?.();
+    if (this.cm.get_and_clear_needs_persistence()) await this.persister.write(MANAGER_KEY, this.cm.write());
+  }
+
+  /** Stops in order: no new work, peers disconnected, the last round and chain step done, everything written. */
+  async close(): Promise<void> {
+    this.stopping = true;
+    for (const t of this.timers) clearInterval(t);
+    this.fees.stop();
+    await this.chainQueue;
+    await this.net.close();
+    await this.loop;
+    await this.round();
+    await this.persister.drained();
+    await this.persister.write(MANAGER_KEY, this.cm.write());
+    await this.persister.write(GRAPH_KEY, this.graph.write());
+  }
+}

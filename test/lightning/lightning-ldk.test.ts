@@ -1,0 +1,310 @@
+// The embedded LDK node (ldk.enable) in two real anyads on one bcoin regtest node: each derives its node from its
+// own keystore, follows the chain through its bitcoin room, and they meet over real TCP (LDK's BOLT 8 and init on
+// both ends). A restart keeps the node id and catches up with the blocks mined while it was down. The methods not
+// built yet refuse with Unsupported instead of answering something made up.
+
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { startBcoin, type BcoinNode } from '../helpers/bcoin.js';
+import { closeAll, unixChannel, wsChannel, type Channel } from '../helpers/channel.js';
+import { startDaemon, tempDir, type LogLine, type RunningDaemon } from '../helpers/daemon.js';
+import { keystorePartyArgs } from '../helpers/keystore-party.js';
+import { until } from '../helpers/until.js';
+
+interface Side {
+  name: string;
+  d: RunningDaemon;
+  ch: Channel;
+  id: string;
+  port: number;
+}
+interface Info {
+  backend: string;
+  id: string;
+  block_height: number;
+  num_peers: number;
+  version: string;
+}
+
+const started = (l: LogLine): boolean => l.msg === 'LDK node started';
+/** Large enough that each payment stays under LDK's default in-flight limit (10% of the channel) and over the reserve. */
+const CAPACITY = 1_000_000;
+
+describe('Lightning on the embedded LDK node (ldk.enable), two anyads on bcoin regtest', () => {
+  let dir: { path: string; remove: () => Promise<void> };
+  let node: BcoinNode;
+  let alice: Side;
+  let bob: Side;
+
+  async function call<T>(s: Side, method: string, params?: unknown): Promise<T> {
+    const r = await s.ch.call(method, params, undefined, 30_000);
+    if (r.error) throw Object.assign(new Error(`${s.name} ${method}: ${r.error.code} ${r.error.message}`), { code: r.error.code, data: r.error.data });
+    return r.result as T;
+  }
+
+  /** Alice funds channels from her wallet; Bob only accepts them (no wallet room). */
+  const extra = (name: string): string[] => ['-ldk.enable', '-ldk.port=0', ...(name === 'bob' ? ['-nowallet.enable'] : [])];
+
+  async function start(name: string): Promise<Side> {
+    const pf = join(dir.path, `${name}.pass`);
+    await writeFile(pf, `${name}'s keystore passphrase\n`, { mode: 0o600, flag: 'w' });
+    const d = await startDaemon(join(dir.path, name), { args: keystorePartyArgs(node, pf, extra(name)), alsoWaitFor: started });
+    const line = await d.waitForLog(started);
+    return { name, d, ch: await unixChannel(d.socket), id: line.id as string, port: line.port as number };
+  }
+
+  async function stop(s: Side): Promise<void> {
+    s.ch.close();
+    assert.equal(await s.d.kill(), 0, `${s.name} stops cleanly`);
+  }
+
+  const heightIs = (s: Side, h: number): Promise<true> =>
+    until(`${s.name}'s LDK node at height ${h}`, async () => ((await call<Info>(s, 'ln.getinfo')).block_height === h ? true : undefined));
+
+  before(async () => {
+    dir = await tempDir();
+    node = await startBcoin(dir.path);
+    await node.mine(3);
+    alice = await start('alice');
+    bob = await start('bob');
+  });
+  after(() => {
+    if (process.env.LDK_TEST_LOGS)
+      for (const s of [alice, bob])
+        console.log(s?.name, JSON.stringify(s?.d.logs.filter((l) => l.backend === 'ldk' || (l.level as number) >= 40).slice(-40), null, 1));
+  });
+  after(() => closeAll(alice?.ch, bob?.ch, alice?.d, bob?.d, node, dir));
+
+  it('getinfo: the node id LDK derived from the keystore, following the chain', async () => {
+    const a = await call<Info>(alice, 'ln.getinfo');
+    assert.equal(a.backend, 'ldk');
+    assert.equal(a.id, alice.id);
+    assert.match(a.id, /^0[23][0-9a-f]{64}$/);
+    assert.notEqual(a.id, bob.id, 'two keystores, two nodes');
+    assert.equal(a.num_peers, 0);
+    const count = await node.rpc<number>('getblockcount');
+    await heightIs(alice, count);
+    await node.mine(2);
+    await heightIs(alice, count + 2);
+    await heightIs(bob, count + 2);
+  });
+
+  it('connect over TCP: both LDK nodes list each other; a wrong node id at that address is refused', async () => {
+    await assert.rejects(call(alice, 'ln.connect', { id: `02${'11'.repeat(32)}`, host: '127.0.0.1', port: bob.port }), (e: Error & { code: number }) => {
+      assert.equal(e.code, -32602, e.message);
+      assert.match(e.message, /not a point of secp256k1/);
+      return true;
+    });
+    // A real key, but not Bob's: BOLT 8's act two fails at Alice, and no peer comes of it.
+    const wrong = Buffer.from(secp256k1.getPublicKey(secp256k1.utils.randomSecretKey(), true)).toString('hex');
+    await assert.rejects(call(alice, 'ln.connect', { id: wrong, host: '127.0.0.1', port: bob.port }), (e: Error & { code: number }) => {
+      assert.equal(e.code, -32016, e.message);
+      assert.match(e.message, /no handshake/);
+      return true;
+    });
+    await call(alice, 'ln.connect', { id: bob.id, host: '127.0.0.1', port: bob.port });
+    const peers = await call<Array<{ id: string; connected: boolean }>>(alice, 'ln.listpeers');
+    assert.deepEqual(
+      peers.map((p) => [p.id, p.connected]),
+      [[bob.id, true]],
+    );
+    await until("Alice in Bob's peers", async () =>
+      (await call<Array<{ id: string }>>(bob, 'ln.listpeers')).some((p) => p.id === alice.id) ? true : undefined,
+    );
+    assert.equal((await call<Info>(bob, 'ln.getinfo')).num_peers, 1);
+    assert.deepEqual(await call(alice, 'ln.listchannels'), []);
+  });
+
+  it('what is not built yet refuses with Unsupported, naming the backend', async () => {
+    await assert.rejects(call(alice, 'ln.balance', {}), (e: Error & { code: number }) => {
+      assert.equal(e.code, -32017, e.message);
+      assert.match(e.message, /ln.balance is not built yet on the ldk backend/);
+      return true;
+    });
+  });
+
+  it('a restart keeps the node id and catches up with the blocks mined while it was down; peers meet again', async () => {
+    const oldId = bob.id;
+    await stop(bob);
+    await node.mine(3);
+    const count = await node.rpc<number>('getblockcount');
+    bob = await start('bob');
+    assert.equal(bob.id, oldId, 'the same node: its seed comes from the keystore');
+    assert.equal((await call<Info>(bob, 'ln.getinfo')).id, oldId);
+    await heightIs(bob, count);
+    await until("Alice's peer list without Bob", async () => ((await call<unknown[]>(alice, 'ln.listpeers')).length === 0 ? true : undefined));
+    await call(bob, 'ln.connect', { id: alice.id, host: '127.0.0.1', port: alice.port });
+    await until("Bob in Alice's peers", async () =>
+      (await call<Array<{ id: string }>>(alice, 'ln.listpeers')).some((p) => p.id === bob.id) ? true : undefined,
+    );
+  });
+
+  it('openchannel: funded by the wallet, pending until confirmed, then active on both sides', async () => {
+    const { address } = await call<{ address: string }>(alice, 'wallet.getnewaddress');
+    await node.mine(1, address);
+    await node.mine(100);
+    const funds = await until("Alice's wallet funded", async () => {
+      const b = await call<{ confirmed_sat: number }>(alice, 'wallet.getbalance');
+      return b.confirmed_sat > 0 ? b.confirmed_sat : undefined;
+    });
+    const opened = await call<{ txid: string; channel_id: string }>(alice, 'ln.openchannel', { peer: bob.id, amount_sat: CAPACITY });
+    assert.equal(opened.channel_id, `${opened.txid}:0`);
+    await until('the funding in the mempool', async () => ((await node.rpc<string[]>('getrawmempool')).includes(opened.txid) ? true : undefined));
+    const pending = await call<Array<{ channel_id: string; state: string; active: boolean; capacity_sat: number; peer: string }>>(alice, 'ln.listchannels');
+    assert.deepEqual(
+      pending.map((c) => [c.channel_id, c.state, c.active, c.capacity_sat, c.peer]),
+      [[opened.channel_id, 'pending_open', false, CAPACITY, bob.id]],
+    );
+    await node.mine(6);
+    for (const [s, other] of [
+      [alice, bob],
+      [bob, alice],
+    ] as const) {
+      const c = await until(`${s.name}'s channel active`, async () => {
+        const [only] = await call<
+          Array<{ channel_id: string; active: boolean; short_channel_id: string | null; peer: string; local_msat: number; remote_msat: number }>
+        >(s, 'ln.listchannels');
+        return only?.active ? only : undefined;
+      });
+      assert.equal(c.channel_id, opened.channel_id);
+      assert.equal(c.peer, other.id);
+      assert.match(c.short_channel_id!, /^\d+x\d+x0$/);
+    }
+    const [a] = await call<Array<{ local_msat: number; remote_msat: number }>>(alice, 'ln.listchannels');
+    assert.equal(a.remote_msat, 0, 'nothing pushed to Bob');
+    assert.ok(a.local_msat > 0 && a.local_msat < CAPACITY * 1000, "Alice's side is the capacity less the commitment fee and reserve");
+    // The wallet paid the capacity and the fee, and took the change back.
+    await until("Alice's wallet after the funding", async () => {
+      const b = await call<{ confirmed_sat: number }>(alice, 'wallet.getbalance');
+      return b.confirmed_sat < funds - CAPACITY && b.confirmed_sat > funds - CAPACITY - 5_000 ? true : undefined;
+    });
+  });
+
+  it('invoices and payments both ways: amounts exact, ln.invoice settled and ln.payment succeeded once each', async () => {
+    const ws = { alice: await wsChannel(alice.d.wsUrl!, await alice.d.cookie()), bob: await wsChannel(bob.d.wsUrl!, await bob.d.cookie()) };
+    for (const w of Object.values(ws)) assert.ok(!(await w.call('subscribe', { topics: ['ln.invoice', 'ln.payment'] })).error);
+    const events: Record<string, Array<Record<string, unknown>>> = { alice: [], bob: [] };
+    const collect = async (name: 'alice' | 'bob', n: number): Promise<void> => {
+      while (events[name]!.length < n) {
+        const e = (await ws[name].next(20_000)) as { method: string; params: { topic: string; data: Record<string, unknown> } };
+        if (e.method === 'event') events[name]!.push({ topic: e.params.topic, ...e.params.data });
+      }
+    };
+    const rounds: Array<[Side, Side, number]> = [
+      [alice, bob, 50_000_123],
+      [alice, bob, 1_000],
+      [bob, alice, 20_000_007],
+    ];
+    for (const [payer, payee, amount] of rounds) {
+      const inv = await call<{ payment_hash: string; bolt11: string; label: string }>(payee, 'ln.createinvoice', {
+        amount_msat: amount,
+        description: `pay ${amount}`,
+      });
+      const dec = await call<{ payment_hash: string; payee: string; amount_msat: number; description: string }>(payer, 'ln.decode', { invoice: inv.bolt11 });
+      assert.deepEqual([dec.payment_hash, dec.payee, dec.amount_msat, dec.description], [inv.payment_hash, payee.id, amount, `pay ${amount}`]);
+      const paid = await call<{ status: string; amount_msat: number; fee_msat: number; preimage: string }>(payer, 'ln.pay', { invoice: inv.bolt11 });
+      assert.deepEqual([paid.status, paid.amount_msat, paid.fee_msat], ['complete', amount, 0], 'a direct channel: no routing fee');
+      assert.equal(createHash('sha256').update(Buffer.from(paid.preimage, 'hex')).digest('hex'), inv.payment_hash);
+      const got = await until(`${payee.name}'s invoice paid`, async () => {
+        const r = await call<{ status: string; amount_received_msat?: number }>(payee, 'ln.lookupinvoice', { payment_hash: inv.payment_hash });
+        return r.status === 'paid' ? r : undefined;
+      });
+      assert.equal(got.amount_received_msat, amount);
+    }
+    // Alice: 2 payments, 1 invoice (created + settled); Bob: 2 invoices (created + settled), 1 payment.
+    await collect('alice', 4);
+    await collect('bob', 5);
+    await new Promise((r) => setTimeout(r, 500));
+    const summary = (name: 'alice' | 'bob'): string[] => events[name]!.map((e) => `${e.topic} ${e.status} ${e.payment_hash}`);
+    for (const name of ['alice', 'bob'] as const) assert.equal(new Set(summary(name)).size, summary(name).length, `${name}: each event once`);
+    assert.deepEqual(
+      events.bob!.filter((e) => e.status === 'settled').map((e) => e.amount_received_msat),
+      [50_000_123, 1_000],
+    );
+    assert.deepEqual(
+      events.alice!.filter((e) => e.topic === 'ln.payment').map((e) => [e.status, e.amount_msat, e.fee_msat]),
+      [
+        ['succeeded', 50_000_123, 0],
+        ['succeeded', 1_000, 0],
+      ],
+    );
+    const pays = await call<{ total: number; payments: Array<{ status: string; amount_msat: number }> }>(alice, 'ln.listpayments');
+    assert.deepEqual(pays.payments.map((p) => [p.status, p.amount_msat]).sort(), [
+      ['complete', 1_000],
+      ['complete', 50_000_123],
+    ]);
+    const invs = await call<{ total: number; invoices: Array<{ status: string; amount_received_msat: number }> }>(bob, 'ln.listinvoices');
+    assert.deepEqual(invs.invoices.map((i) => [i.status, i.amount_received_msat]).sort(), [
+      ['paid', 1_000],
+      ['paid', 50_000_123],
+    ]);
+    const [a] = await call<Array<{ local_msat: number; remote_msat: number }>>(alice, 'ln.listchannels');
+    assert.equal(a!.remote_msat > 0, true);
+    const [b] = await call<Array<{ local_msat: number; remote_msat: number }>>(bob, 'ln.listchannels');
+    // Bob's side: what he was paid less what he paid (his outbound capacity is that less his channel reserve).
+    assert.ok(b!.local_msat <= 50_000_123 + 1_000 - 20_000_007, `Bob's side ${b!.local_msat}`);
+    for (const w of Object.values(ws)) w.close();
+  });
+
+  it("a restart keeps the channel: Bob's node reads it back and it is active again once the peers meet", async () => {
+    const [before] = await call<Array<{ channel_id: string }>>(bob, 'ln.listchannels');
+    await stop(bob);
+    bob = await start('bob');
+    const [after] = await call<Array<{ channel_id: string; active: boolean }>>(bob, 'ln.listchannels');
+    assert.equal(after?.channel_id, before!.channel_id);
+    await call(bob, 'ln.connect', { id: alice.id, host: '127.0.0.1', port: alice.port });
+    await until('the channel active again', async () => ((await call<Array<{ active: boolean }>>(bob, 'ln.listchannels'))[0]?.active ? true : undefined));
+  });
+
+  it("closechannel (cooperative): the closing transaction confirms and Alice's side is swept to her wallet", async () => {
+    const [c] = await call<Array<{ channel_id: string; local_msat: number }>>(alice, 'ln.listchannels');
+    const wallet = async (): Promise<number> => (await call<{ confirmed_sat: number }>(alice, 'wallet.getbalance')).confirmed_sat;
+    const before = await wallet();
+    const closed = await call<{ type: string; txid: string | null }>(alice, 'ln.closechannel', { channel: c!.channel_id });
+    assert.equal(closed.type, 'mutual');
+    await until('the channel gone on both sides', async () =>
+      (await call<unknown[]>(alice, 'ln.listchannels')).length === 0 && (await call<unknown[]>(bob, 'ln.listchannels')).length === 0 ? true : undefined,
+    );
+    // The closing transaction, then LDK's anti-reorg delay (6 blocks) before it hands the output over to be swept.
+    await until('the closing transaction in the mempool', async () => ((await node.rpc<string[]>('getrawmempool')).length > 0 ? true : undefined));
+    await node.mine(1);
+    await node.mine(6);
+    await until('the sweep in the mempool', async () => ((await node.rpc<string[]>('getrawmempool')).length > 0 ? true : undefined), 800);
+    await node.mine(1);
+    const after = await until("Alice's wallet credited", async () => {
+      const b = await wallet();
+      return b > before ? b : undefined;
+    });
+    // Her side of the channel (the capacity, less what she paid Bob, plus what he paid her, reserve included), less
+    // the closing fee (hers: she opened) and the sweep's, a few thousand satoshis at most at the fallback rate.
+    const side = Math.floor((CAPACITY * 1000 - 50_000_123 - 1_000 + 20_000_007) / 1000);
+    assert.ok(after - before < side && after - before > side - 3_000, `credited ${after - before} for a side of ${side}`);
+  });
+
+  it("closechannel force: the latest commitment is broadcast, and Alice's delayed side is swept to her wallet after the delay", async () => {
+    const wallet = async (): Promise<number> => (await call<{ confirmed_sat: number; unconfirmed_sat: number }>(alice, 'wallet.getbalance')).confirmed_sat;
+    const opened = await call<{ txid: string; channel_id: string }>(alice, 'ln.openchannel', { peer: bob.id, amount_sat: 300_000 });
+    await until('the funding in the mempool', async () => ((await node.rpc<string[]>('getrawmempool')).includes(opened.txid) ? true : undefined));
+    await node.mine(6);
+    await until('the channel active', async () => ((await call<Array<{ active: boolean }>>(bob, 'ln.listchannels'))[0]?.active ? true : undefined));
+    const before = await wallet();
+    const closed = await call<{ type: string }>(alice, 'ln.closechannel', { channel: opened.channel_id, force: true });
+    assert.equal(closed.type, 'force');
+    await until('the commitment in the mempool', async () => ((await node.rpc<string[]>('getrawmempool')).length > 0 ? true : undefined));
+    await node.mine(1);
+    // Bob asked for LDK's default delay (144 blocks) on Alice's side of a commitment she broadcasts.
+    await node.mine(150);
+    await until('the sweep in the mempool', async () => ((await node.rpc<string[]>('getrawmempool')).length > 0 ? true : undefined), 800);
+    await node.mine(1);
+    const after = await until("Alice's wallet credited", async () => {
+      const b = await wallet();
+      return b > before ? b : undefined;
+    });
+    // The whole channel was hers, less the commitment's fee and the sweep's.
+    assert.ok(after - before < 300_000 && after - before > 300_000 - 5_000, `credited ${after - before} of 300000`);
+  });
+});

@@ -14,7 +14,7 @@ import { BackupError, backupKey, readBackup, restoreInto, writeBackup, type Stat
 import type { Store } from '../store/store.js';
 import { adoptRestored, openState, StateService } from './state.js';
 import { loadConfig, type Config } from './config.js';
-import { createLogging, type LogHandle } from './logging.js';
+import { captureConsole, createLogging, type LogHandle } from './logging.js';
 import { checkServedAsDeclared } from './declared-api.js';
 import { DAEMON_TOPICS } from './declarations.js';
 import { daemonMethods } from './methods.js';
@@ -30,6 +30,12 @@ export interface DaemonOptions {
   env?: NodeJS.ProcessEnv;
   /** Where the console log goes (stdout by default). */
   stdout?: DestinationStream;
+  /**
+   * The anyad process (not a test running a daemon in its own process): what a library prints with console.* goes
+   * into the log as JSON, so stdout stays one JSON object per line (LDK's wasm bindings print a banner and the
+   * Rust side's output).
+   */
+  captureConsole?: boolean;
 }
 
 /** A start that cannot go on: the message is for the operator, the daemon exits 1. */
@@ -82,6 +88,7 @@ export class Daemon {
       ...(opts.stdout ? { stdout: opts.stdout } : {}),
     });
     const log = logging.child({ room: 'daemon' });
+    if (opts.captureConsole) captureConsole(logging.child({ room: 'console' }));
     let store: Store;
     const restore = config.path('restore');
     try {

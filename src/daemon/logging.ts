@@ -1,6 +1,7 @@
 // pino JSON lines to stdout (journald picks them up) and optionally to a file that SIGHUP reopens (for logrotate).
 // Secrets are redacted by key name (any case) wherever they appear in a log object, down to REDACT_DEPTH levels.
 
+import { format } from 'node:util';
 import pino, { type DestinationStream, type Level, type Logger } from 'pino';
 
 const SECRET_KEYS = [
@@ -126,4 +127,20 @@ export function createLogging(opts: { level: Level; file?: string | undefined; c
       }
     },
   };
+}
+
+/**
+ * Routes console.log/info/debug/warn/error into the log (redacted like every line), so a library that prints
+ * cannot break the one-JSON-object-per-line stdout: log at info, errors and warnings at warn.
+ */
+export function captureConsole(log: Logger): void {
+  const to =
+    (level: 'info' | 'warn') =>
+    (...args: unknown[]) =>
+      log[level]({ source: 'console' }, format(...args));
+  console.log = to('info');
+  console.info = to('info');
+  console.debug = to('info');
+  console.warn = to('warn');
+  console.error = to('warn');
 }

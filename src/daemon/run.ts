@@ -23,7 +23,7 @@ export async function runDaemon(argv: string[], rooms: readonly Room[]): Promise
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => (daemon ? void daemon.stop(sig) : (pendingStop ??= sig)));
   process.on('SIGHUP', () => void daemon?.reload());
   try {
-    daemon = await Daemon.start({ argv, rooms });
+    daemon = await Daemon.start({ argv, rooms, captureConsole: true });
   } catch (err) {
     if (err instanceof ConfigError || err instanceof FatalStartError) process.stderr.write(`Error: ${err.message}\n`);
     else process.stderr.write(`Error: unexpected failure while starting: ${(err as Error).stack ?? String(err)}\n`);

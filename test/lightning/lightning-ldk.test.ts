@@ -91,6 +91,10 @@ describe('Lightning on the embedded LDK node (ldk.enable), two anyads on bcoin r
     await node.mine(2);
     await heightIs(alice, count + 2);
     await heightIs(bob, count + 2);
+    // What LDK's bindings print with console.log went into the log as JSON (stdout stays one object per line).
+    const banner = alice.d.logs.find((l) => /Loaded LDK/.test(String(l.msg)));
+    assert.ok(banner, 'the bindings banner, as a log line');
+    assert.equal(banner.source, 'console');
   });
 
   it('connect over TCP: both LDK nodes list each other; a wrong node id at that address is refused', async () => {

@@ -7,44 +7,13 @@
 // room off. Restarts and kills are in channels-wire-restarts.test.ts.
 
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { connect } from 'node:net';
 import { describe, it } from 'node:test';
-import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { connectOutbound } from '../../src/p2p/transport.js';
-import { CHAIN_HASH, encodeInit } from '../../src/p2p/wire.js';
+import { envelope, rawPeer } from '../p2p/raw-peer.js';
 import { appHash, call, CAPACITY, refuses, type Step } from './channels-setup.js';
 import { wireAnyads } from './wire-setup.js';
 import { until } from '../helpers/until.js';
 
-/** A raw BOLT 8 peer with a key of its own (not Alice's) that did the init exchange with the node at port. */
-async function stranger(pubkey: string, port: number) {
-  const priv = secp256k1.utils.randomSecretKey();
-  const ours = {
-    publicKey: secp256k1.getPublicKey(priv, true),
-    ecdh: async (theirs: Uint8Array) =>
-      createHash('sha256')
-        .update(secp256k1.getSharedSecret(priv, theirs, true))
-        .digest(),
-  };
-  const socket = connect({ host: '127.0.0.1', port });
-  await new Promise((r) => socket.once('connect', r));
-  const t = await connectOutbound(socket, ours, Buffer.from(pubkey, 'hex'), { handshakeTimeoutMs: 5000 });
-  const init = new Promise((r) => t.once('message', r));
-  await t.send(16, encodeInit({ globalfeatures: new Uint8Array(0), features: new Uint8Array(0), networks: [Buffer.from(CHAIN_HASH.regtest!, 'hex')] }));
-  await init;
-  return { t, pubkey: Buffer.from(ours.publicKey).toString('hex') };
-}
-
-/** The p2p room's delivery envelope (53111): epoch, seq, the inner type, the payload. */
-function envelope(seq: number, type: number, payload: Buffer): Buffer {
-  const b = Buffer.alloc(18 + payload.length);
-  Buffer.from('0102030405060708', 'hex').copy(b, 0);
-  b.writeBigUInt64BE(BigInt(seq), 8);
-  b.writeUInt16BE(type, 16);
-  payload.copy(b, 18);
-  return b;
-}
+const EPOCH = Buffer.from('0102030405060708', 'hex');
 
 describe('state channels over the peer network: two anyads, no message carried', () => {
   const w = wireAnyads();
@@ -127,8 +96,8 @@ describe('state channels over the peer network: two anyads, no message carried',
     assert.ok((j.data.blob as string).length > 100);
 
     // A peer that is not the channel's counterparty sends a genuine message of the channel: refused, not processed.
-    const m = await stranger(w.bobPk, w.bobPort);
-    await m.t.send(53111, envelope(1, 53209, Buffer.from(u1.message, 'hex')));
+    const m = await rawPeer(w.bobPk, w.bobPort);
+    await m.t.send(53111, envelope(EPOCH, 1, 53209, Buffer.from(u1.message, 'hex')));
     const r = await w.ev.bob.wait('the refusal', (e) => e.topic === 'sc.refused' && e.data.peer === m.pubkey);
     assert.equal(r.data.channel, id);
     assert.equal(r.data.type, 'update');

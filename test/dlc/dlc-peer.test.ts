@@ -11,8 +11,7 @@
 // peer= and id= answer Unsupported naming p2p.enable.
 
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
-import { connect } from 'node:net';
+import { randomBytes } from 'node:crypto';
 import { before, describe, it } from 'node:test';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { unixChannel, type Channel } from '../helpers/channel.js';
@@ -20,8 +19,7 @@ import type { RunningDaemon } from '../helpers/daemon.js';
 import { until } from '../helpers/until.js';
 import { digitDescriptor, enumDescriptor, makeOracle } from '../peers/dlc-oracle.js';
 import { freePort } from '../p2p/daemons.js';
-import { connectOutbound } from '../../src/p2p/transport.js';
-import { CHAIN_HASH, encodeInit } from '../../src/p2p/wire.js';
+import { envelope, rawPeer } from '../p2p/raw-peer.js';
 import { MSG_DELIVER, MSG_DELIVERY_ACK } from '../../src/p2p/delivery.js';
 import { encodeAccept, encodeSign } from '../../src/adapters/dlc/messages.js';
 import { call, hex, twoAnyads } from './dlc-setup.js';
@@ -261,33 +259,15 @@ describe('DLC over the peer network: two anyads, no message carried by the test'
     const { id } = await offerToBob('wire-match-4');
     await offeredAtBob(id);
     // A raw BOLT 8 peer with a key of its own, speaking the delivery envelope (epoch, seq, inner type, payload).
-    const priv = secp256k1.utils.randomSecretKey();
-    const ours = {
-      publicKey: secp256k1.getPublicKey(priv, true),
-      ecdh: async (theirs: Uint8Array) =>
-        createHash('sha256')
-          .update(secp256k1.getSharedSecret(priv, theirs, true))
-          .digest(),
-    };
-    const stranger = hex(ours.publicKey);
-    const socket = connect({ host: '127.0.0.1', port: port.alice });
-    await new Promise((r) => socket.once('connect', r));
-    const t = await connectOutbound(socket, ours, Buffer.from(key.alice, 'hex'), { handshakeTimeoutMs: 5000 });
+    const { t, pubkey: stranger } = await rawPeer(key.alice, port.alice);
     const acks: number[] = [];
-    const init = new Promise((r) => t.once('message', r));
     t.on('message', (type: number, payload: Buffer) => {
       if (type === MSG_DELIVERY_ACK) acks.push(Number(payload.readBigUInt64BE(8)));
     });
-    await t.send(16, encodeInit({ globalfeatures: new Uint8Array(0), features: new Uint8Array(0), networks: [Buffer.from(CHAIN_HASH.regtest!, 'hex')] }));
-    await init;
     const epoch = randomBytes(8);
-    const envelope = (seq: number, message: Uint8Array): Buffer => {
-      const m = Buffer.from(message);
-      const b = Buffer.alloc(16);
-      epoch.copy(b, 0);
-      b.writeBigUInt64BE(BigInt(seq), 8);
-      return Buffer.concat([b, m]); // the message's own u16 type is the envelope's inner type
-    };
+    // The message's own u16 type is the envelope's inner type.
+    const envelopeOf = (seq: number, message: Uint8Array): Buffer =>
+      envelope(epoch, seq, Buffer.from(message).readUInt16BE(0), Buffer.from(message).subarray(2));
     const h = (n: number): string => randomBytes(n).toString('hex');
     const accept = encodeAccept({
       protocol_version: 1,
@@ -302,14 +282,14 @@ describe('DLC over the peer network: two anyads, no message carried by the test'
       cet_adaptor_signatures: [h(162), h(162)],
       refund_signature: h(64),
     });
-    await t.send(MSG_DELIVER, envelope(1, accept));
+    await t.send(MSG_DELIVER, envelopeOf(1, accept));
     const notTheirs = await until('the accept refused', async () => refusals('alice').find((e) => e.data.id === id), 1200);
     assert.equal(notTheirs.data.peer, stranger);
     assert.match(notTheirs.data.reason!, /not the peer it was offered to/);
     const noContract = h(32);
     await t.send(
       MSG_DELIVER,
-      envelope(
+      envelopeOf(
         2,
         encodeSign({ protocol_version: 1, contract_id: noContract, cet_adaptor_signatures: [h(162)], refund_signature: h(64), funding_signatures: [] }),
       ),

@@ -17,29 +17,7 @@ import { startDaemon, tempDir, type RunningDaemon } from '../helpers/daemon.js';
 import { call, nextEvent, unixChannel, wsChannel, type Channel } from '../helpers/channel.js';
 import { until } from '../helpers/until.js';
 import { BASE, freePort } from './daemons.js';
-import { createHash } from 'node:crypto';
-import { connectOutbound, type PeerTransport } from '../../src/p2p/transport.js';
-import { CHAIN_HASH, encodeInit } from '../../src/p2p/wire.js';
-
-/** A raw BOLT 8 peer of the test's own (a fresh key) that has done the init exchange with the node at port. */
-async function rawPeer(pubkey: string, port: number): Promise<{ t: PeerTransport; closed: Promise<string> }> {
-  const priv = secp256k1.utils.randomSecretKey();
-  const ours = {
-    publicKey: secp256k1.getPublicKey(priv, true),
-    ecdh: async (theirs: Uint8Array) =>
-      createHash('sha256')
-        .update(secp256k1.getSharedSecret(priv, theirs, true))
-        .digest(),
-  };
-  const socket = connect({ host: '127.0.0.1', port });
-  await new Promise((r) => socket.once('connect', r));
-  const t = await connectOutbound(socket, ours, Buffer.from(pubkey, 'hex'), { handshakeTimeoutMs: 5000 });
-  const closed = new Promise<string>((r) => t.once('close', r));
-  const init = new Promise((r) => t.once('message', r));
-  await t.send(16, encodeInit({ globalfeatures: new Uint8Array(0), features: new Uint8Array(0), networks: [Buffer.from(CHAIN_HASH.regtest!, 'hex')] }));
-  await init;
-  return { t, closed };
-}
+import { rawPeer } from './raw-peer.js';
 
 interface Info {
   pubkey: string | null;

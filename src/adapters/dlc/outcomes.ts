@@ -108,7 +108,12 @@ export function combinations(n: number, t: number): number[][] {
  * of it complete that CET (rust-dlc's order: CETs, then combinations; with no allowed differences between oracles).
  */
 export function adaptorPoints(ci: ContractInfo): Array<{ cet: number; point: Uint8Array }> {
-  if (!ci.oracles) return new CetPoints(ci.announcement).all(ci.payouts).map((p, cet) => ({ cet, point: p.toBytes(true) }));
+  return adaptorPointsAffine(ci).map(({ cet, P }) => ({ cet, point: P.toBytes(true) }));
+}
+
+/** adaptorPoints as affine points (one field inversion for all of them), for callers that want other encodings too. */
+export function adaptorPointsAffine(ci: ContractInfo): Array<{ cet: number; P: Point }> {
+  if (!ci.oracles) return new CetPoints(ci.announcement).all(ci.payouts).map((P, cet) => ({ cet, P }));
   const { threshold, announcements } = ci.oracles;
   const combos = combinations(announcements.length, threshold);
   const perOracle = announcements.map((a) => new CetPoints(a));
@@ -121,7 +126,7 @@ export function adaptorPoints(ci: ContractInfo): Array<{ cet: number; point: Uin
     secp256k1.Point,
     items.map((x) => x.sum),
   );
-  return items.map(({ cet }, i) => ({ cet, point: affine[i]!.toBytes(true) }));
+  return items.map(({ cet }, i) => ({ cet, P: affine[i]! }));
 }
 
 /** Σ s_i mod n as 32 bytes: the decryption key of an adaptor signature whose point is the sum of the s_i·G. */

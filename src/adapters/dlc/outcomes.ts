@@ -14,23 +14,24 @@ const x32 = (v: bigint): Buffer => Buffer.from(v.toString(16).padStart(64, '0'),
 type Point = InstanceType<typeof secp256k1.Point>;
 
 /** The even-y point of an x-only key (BIP340's lift_x), compressed: 0x02 || x. */
-const evenY = (xHex: string): Uint8Array => Buffer.from(`02${xHex}`, 'hex');
+const evenY = (xHex: string): Uint8Array => Buffer.from(`02${xHex.padStart(64, '0')}`, 'hex');
 
 /**
  * S for `outcome` signed with the nonce at `nonceIndex` (33-byte compressed point): R + e·P on the adaptor
- * signatures' curve backend (libsecp256k1 where it loads: a tenth of @noble's time for the multiplication; both
- * give the same point). Public data: the variable-time multiplication is safe.
+ * signatures' curve backend (libsecp256k1 where it loads: a tenth of @noble's time for the multiplication, and its
+ * square root for lift_x; both give the same point). Public data: the variable-time multiplication is safe.
  */
 export function outcomePoint(ann: OracleAnnouncement, outcome: string, nonceIndex = 0): Uint8Array {
-  const Px = ann.oracle_public_key;
-  const Rx = ann.event.nonces[nonceIndex]!;
-  const P = schnorr.utils.lift_x(BigInt(`0x${Px}`));
-  const R = schnorr.utils.lift_x(BigInt(`0x${Rx}`));
+  const c = curve();
+  const Pb = evenY(ann.oracle_public_key);
+  const Rb = evenY(ann.event.nonces[nonceIndex]!);
+  const P = c.parse(Pb);
+  const R = c.parse(Rb);
+  if (P === null || R === null) throw new OracleError(`the oracle's ${P === null ? 'key' : `nonce ${nonceIndex}`} is not a point of secp256k1`);
   const m = new TextEncoder().encode(outcome.normalize('NFC'));
   const msg = ann.signing === 'tagged' ? oracleTaggedHash('attestation/v0', m) : sha256(m);
-  const e = BigInt(`0x${Buffer.from(schnorr.utils.taggedHash('BIP0340/challenge', Buffer.concat([x32(R.x), x32(P.x), msg]))).toString('hex')}`) % N;
-  const c = curve();
-  const S = c.lin(1n, c.parse(evenY(Rx.padStart(64, '0')))!, e, c.parse(evenY(Px.padStart(64, '0')))!);
+  const e = BigInt(`0x${Buffer.from(schnorr.utils.taggedHash('BIP0340/challenge', Buffer.concat([Rb.subarray(1), Pb.subarray(1), msg]))).toString('hex')}`) % N;
+  const S = c.lin(1n, R, e, P);
   // (R = -e·P only for an oracle that knows its nonce is its key times -e: no honest announcement; S has no encoding.)
   if (S === null) throw new OracleError(`the oracle's point for "${outcome}" (nonce ${nonceIndex}) is at infinity`);
   return S;

@@ -8,7 +8,7 @@ import { adaptorVerify } from '../../core/ecdsa-adaptor.js';
 import { decodeOffer, type DlcLimits, type Offer } from './messages.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { adaptorPointsAffine } from './outcomes.js';
-import { buildCets, buildFunding, buildRefund, closingSighash, type AcceptTerms } from './transactions.js';
+import { buildCets, buildFunding, buildRefund, closingSighash, closingSighashes, type AcceptTerms } from './transactions.js';
 
 export type WorkRequest =
   /** offer_dlc read under the limits (the payout curve evaluated). */
@@ -55,7 +55,7 @@ export function runWork(req: WorkRequest): unknown {
   const f = buildFunding(req.offer, req.accept);
   const cets = buildCets(req.offer, req.accept, f);
   if (req.op === 'cets') return cets.map((c) => c.toHex());
-  const digests = cets.map((cet) => closingSighash(cet, f));
+  const digests = closingSighashes(cets, f);
   const items = adaptorPointsAffine(req.offer.contract_info).map(({ cet, P }) => ({
     cet,
     point: P.toBytes(true),

@@ -182,7 +182,9 @@ export async function benchDlc(results: Record<string, unknown>): Promise<void> 
       phases_cpu_ms: c.cpu,
     };
   };
-  await contract(4, workers, signers); // (the workers started and warmed)
+  // (The workers started and warmed: each has its own wasm instance, which V8 recompiles optimized only once hot,
+  // as a running anyad's workers are after their first contract.)
+  await contract(8, workers, signers);
   const n10 = await numeric(10);
   const n17 = process.env.BENCH_DLC_17 === '0' ? undefined : await numeric(17);
   await signers.close();

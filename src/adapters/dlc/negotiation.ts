@@ -200,7 +200,7 @@ async function acceptFunded(
     refund_signature: '',
   };
   const f = rule(() => buildFunding(offer, terms));
-  const prepared = await ctx.workers.run<Prepared>({ op: 'prepare', offer, accept: acceptTerms(terms) }, `accepting ${id.slice(0, 16)}`);
+  const prepared = await ctx.workers.prepare(offer, acceptTerms(terms), undefined, `accepting ${id.slice(0, 16)}`);
   const signing = { kind: 'dlc' as const, contract: id, counterparty: offer.funding_pubkey };
   const sigs = await cetSignatures(ctx, prepared, k.keys.funding, caller, signing, terms.accept_collateral);
   terms.cet_adaptor_signatures = sigs.adaptor;
@@ -254,8 +254,10 @@ export async function signAccept(ctx: DlcContext, acceptHex: string, caller: str
     await checkTheirInputs(ctx, accept.funding_inputs, 'accepter', offer.funding_inputs);
     const f = rule(() => buildFunding(offer, accept));
     // The CETs, their sighashes and adaptor points, and the accepter's adaptor signatures checked: in a worker.
-    const prepared = await ctx.workers.run<Prepared>(
-      { op: 'prepare', offer, accept: acceptTerms(accept), check: { pubkey: accept.funding_pubkey, adaptor: accept.cet_adaptor_signatures } },
+    const prepared = await ctx.workers.prepare(
+      offer,
+      acceptTerms(accept),
+      { pubkey: accept.funding_pubkey, adaptor: accept.cet_adaptor_signatures },
       `checking the accept of ${id.slice(0, 16)}`,
     );
     checkCounterparty(offer, prepared, accept.funding_pubkey, accept.refund_signature, 'accepter');
@@ -320,8 +322,10 @@ export async function finalize(ctx: DlcContext, signHex: string, caller: string,
     const all = [...offer.funding_inputs, ...accept.funding_inputs];
     rule(() => checkCompactLowS(sign.refund_signature, "the offerer's refund signature"));
     checkFundingWitnesses(f, all, offer.funding_inputs, sign.funding_signatures);
-    const prepared = await ctx.workers.run<Prepared>(
-      { op: 'prepare', offer, accept: acceptTerms(accept), check: { pubkey: offer.funding_pubkey, adaptor: sign.cet_adaptor_signatures } },
+    const prepared = await ctx.workers.prepare(
+      offer,
+      acceptTerms(accept),
+      { pubkey: offer.funding_pubkey, adaptor: sign.cet_adaptor_signatures },
       `checking the sign of ${cur.id.slice(0, 16)}`,
     );
     checkCounterparty(offer, prepared, offer.funding_pubkey, sign.refund_signature, 'offerer');

@@ -191,6 +191,67 @@ export function closingSighash(tx: bitcoin.Transaction, t: Pick<DlcFunding, 'fun
   return Buffer.from(tx.hashForWitnessV0(0, t.fundingScript, t.fundValue, bitcoin.Transaction.SIGHASH_ALL));
 }
 
+const sha256d = (b: Uint8Array): Buffer => Buffer.from(bitcoin.crypto.hash256(b));
+
+/**
+ * closingSighash of many transactions spending the same funding output (a contract's CETs): BIP143's preimage is
+ * the same for all of them but for hashOutputs and the locktime, so that part (with hashPrevouts and hashSequence)
+ * is made once, and each CET costs its outputs' hash and the final one. The same digests as closingSighash (a
+ * transaction of another shape is hashed by it).
+ */
+export function closingSighashes(txs: bitcoin.Transaction[], t: Pick<DlcFunding, 'fundingScript' | 'fundValue'>): Buffer[] {
+  const first = txs[0];
+  if (!first || first.ins.length !== 1) return txs.map((tx) => closingSighash(tx, t));
+  const inp = first.ins[0]!;
+  const outpoint = Buffer.alloc(36);
+  Buffer.from(inp.hash).copy(outpoint, 0);
+  outpoint.writeUInt32LE(inp.index, 32);
+  const seq = Buffer.alloc(4);
+  seq.writeUInt32LE(inp.sequence, 0);
+  const script = t.fundingScript;
+  const head = Buffer.alloc(4 + 32 + 32 + 36 + varLength(script.length) + script.length + 8 + 4);
+  let at = head.writeUInt32LE(first.version, 0);
+  at += sha256d(outpoint).copy(head, at);
+  at += sha256d(seq).copy(head, at);
+  at += outpoint.copy(head, at);
+  at = writeVarLength(head, script.length, at);
+  at += script.copy(head, at);
+  at = head.writeBigUInt64LE(t.fundValue, at);
+  head.writeUInt32LE(inp.sequence, at);
+  return txs.map((tx) => {
+    const i = tx.ins[0];
+    if (
+      tx.ins.length !== 1 ||
+      tx.version !== first.version ||
+      Buffer.compare(i!.hash, inp.hash) !== 0 ||
+      i!.index !== inp.index ||
+      i!.sequence !== inp.sequence
+    )
+      return closingSighash(tx, t);
+    const outs = Buffer.concat(
+      tx.outs.map((o) => {
+        const b = Buffer.alloc(8 + varLength(o.script.length) + o.script.length);
+        const n = writeVarLength(b, o.script.length, b.writeBigUInt64LE(BigInt(o.value), 0));
+        Buffer.from(o.script).copy(b, n);
+        return b;
+      }),
+    );
+    const tail = Buffer.alloc(32 + 4 + 4);
+    sha256d(outs).copy(tail, 0);
+    tail.writeUInt32LE(tx.locktime, 32);
+    tail.writeUInt32LE(bitcoin.Transaction.SIGHASH_ALL, 36);
+    return sha256d(Buffer.concat([head, tail]));
+  });
+}
+
+/** Bitcoin's CompactSize length prefix. */
+const varLength = (n: number): number => (n < 0xfd ? 1 : n <= 0xffff ? 3 : 5);
+function writeVarLength(b: Buffer, n: number, at: number): number {
+  if (n < 0xfd) return b.writeUInt8(n, at);
+  if (n <= 0xffff) return b.writeUInt16LE(n, b.writeUInt8(0xfd, at));
+  return b.writeUInt32LE(n, b.writeUInt8(0xfe, at));
+}
+
 /**
  * contract_id (Protocol.md): the funding txid (in its internal byte order) XOR the temporary contract id, with the
  * funding output index XORed into the last two bytes, as Lightning's channel_id is made.

@@ -6,7 +6,9 @@ import type { Logger } from 'pino';
 import { serveInWorker, WorkerPool, WorkerPoolError } from '../../core/worker-pool.js';
 import { rpcError } from '../../core/errors.js';
 import { LimitError } from './messages.js';
-import { runWork, type WorkRequest } from './work.js';
+import type { Offer } from './messages.js';
+import type { AcceptTerms } from './transactions.js';
+import { runWork, type Prepared, type WorkRequest } from './work.js';
 
 const ROLE = 'anya-dlc-worker';
 
@@ -37,11 +39,14 @@ function asError(f: Failure): Error {
   return new Error(f.message);
 }
 
+/** Below this many signatures per worker a check is not split further: a round trip costs about one verification. */
+const VERIFY_SLICE = 16;
+
 export class DlcWorkers {
   private readonly pool: WorkerPool;
 
   constructor(
-    size: number,
+    private readonly size: number,
     private readonly budgetSeconds: number,
     private readonly log: Logger,
   ) {
@@ -74,6 +79,41 @@ export class DlcWorkers {
     this.log.debug({ what, op: req.op }, 'DLC work done');
     if (!reply.ok) throw asError(reply.error);
     return reply.value as T;
+  }
+
+  /**
+   * A contract's CETs, sighashes and adaptor points (prepared in one worker: tens of milliseconds); with `check`, the
+   * counterparty's adaptor signatures verified against them in slices across every worker (a verification costs
+   * about a millisecond, so a contract's hundreds are most of the work, and they are independent). Each slice has
+   * the time budget of a task.
+   */
+  async prepare(offer: Offer, accept: AcceptTerms, check: { pubkey: string; adaptor: string[] } | undefined, what: string): Promise<Prepared> {
+    const prepared = await this.run<Prepared>({ op: 'prepare', offer, accept }, what);
+    if (!check) return prepared;
+    prepared.adaptorCount = check.adaptor.length;
+    const n = prepared.items.length;
+    // (A count that does not match is refused by the caller, by count: nothing to verify.)
+    if (n === 0 || check.adaptor.length !== n) return prepared;
+    const parts = Math.min(this.size, Math.ceil(n / VERIFY_SLICE));
+    const per = Math.ceil(n / parts);
+    const slices = Array.from({ length: parts }, (_, p) => p * per);
+    const bad = await Promise.all(
+      slices.map((at) =>
+        this.run<number>(
+          {
+            op: 'verify',
+            pubkey: check.pubkey,
+            items: prepared.items.slice(at, at + per).map(({ full, digest }) => ({ full, digest })),
+            adaptor: check.adaptor.slice(at, at + per),
+          },
+          what,
+        ),
+      ),
+    );
+    // The first failure in the messages' order, as one worker would have found it.
+    const first = bad.findIndex((b) => b >= 0);
+    prepared.badAdaptor = first < 0 ? -1 : slices[first]! + bad[first]!;
+    return prepared;
   }
 
   close(): Promise<void> {

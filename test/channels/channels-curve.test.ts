@@ -7,6 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { channelCurve, derToCompact, nobleChannelCurve } from '../../src/adapters/channels/curve.js';
+import { derivePubkey, revocationPubkey } from '../../src/adapters/channels/keys.js';
+import { p2wpkh, toLocalOf, toLocalScript, type ChannelTerms } from '../../src/adapters/channels/transactions.js';
 
 const N = secp256k1.Point.Fn.ORDER;
 const scalar = (): bigint => (BigInt(`0x${randomBytes(32).toString('hex')}`) % (N - 1n)) + 1n;
@@ -65,5 +67,48 @@ describe('channel curve backends', () => {
     const off = Buffer.concat([Buffer.of(2), Buffer.alloc(32, 0xff)]);
     assert.equal(wasm.isPoint(off), nobleChannelCurve.isPoint(off));
     assert.equal(wasm.isPoint(Buffer.concat([Buffer.of(6), Buffer.alloc(64, 1)])), false);
+  });
+});
+
+describe('cached commitment scripts', () => {
+  const pub = (): string => h(nobleChannelCurve.pubFromSecret(secret()));
+  const party = (): ChannelTerms['opener'] => ({ funding: pub(), revocation_basepoint: pub(), payment_basepoint: pub(), delayed_payment_basepoint: pub() });
+  const terms: ChannelTerms = {
+    funding_txid: '11'.repeat(32),
+    funding_vout: 0,
+    capacity_sat: 1_000_000n,
+    to_self_delay: { opener: 144, accepter: 200 },
+    opener: party(),
+    accepter: party(),
+  };
+
+  it('answers the script a fresh derivation gives, for each holder, point and delay, and copies that callers cannot change', () => {
+    const point = nobleChannelCurve.pubFromSecret(secret());
+    const fresh = (holder: 'opener' | 'accepter', t: ChannelTerms): string => {
+      const theirs = holder === 'opener' ? t.accepter : t.opener;
+      return h(
+        toLocalScript(
+          revocationPubkey(Buffer.from(theirs.revocation_basepoint, 'hex'), point),
+          t.to_self_delay[holder],
+          derivePubkey(Buffer.from(t[holder].delayed_payment_basepoint, 'hex'), point),
+        ),
+      );
+    };
+    for (const holder of ['opener', 'accepter'] as const) {
+      const first = toLocalOf(terms, holder, point);
+      assert.equal(h(first), fresh(holder, terms));
+      first.fill(0);
+      assert.equal(h(toLocalOf(terms, holder, point)), fresh(holder, terms));
+    }
+    // Another delay or another point: another script, never the cached one.
+    const later: ChannelTerms = { ...terms, to_self_delay: { opener: 145, accepter: 200 } };
+    assert.equal(h(toLocalOf(later, 'opener', point)), fresh('opener', later));
+    assert.notEqual(h(toLocalOf(later, 'opener', point)), h(toLocalOf(terms, 'opener', point)));
+    const other = nobleChannelCurve.pubFromSecret(secret());
+    assert.notEqual(h(toLocalOf(terms, 'opener', other)), h(toLocalOf(terms, 'opener', point)));
+    const w = p2wpkh(terms.opener.payment_basepoint);
+    w.fill(0);
+    assert.match(h(p2wpkh(terms.opener.payment_basepoint)), /^0014[0-9a-f]{40}$/);
+    assert.notEqual(h(p2wpkh(terms.opener.payment_basepoint)), '00'.repeat(22));
   });
 });

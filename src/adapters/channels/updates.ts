@@ -5,7 +5,7 @@
 // previous one, and stores a revealed secret before it signs the next state.
 
 import { rpcError } from '../../core/errors.js';
-import { checkOurs, done, get, message, ourPoint, ourSecret, save, signTheirs, validate, type ChannelContext } from './context.js';
+import { checkOurs, done, get, message, ourPoint, ourSecret, prepareNext, save, signTheirs, validate, type ChannelContext } from './context.js';
 import type { JusticeBlob } from './justice.js';
 import { field, type Envelope } from './messages.js';
 import { justiceBlob } from './penalties.js';
@@ -164,6 +164,7 @@ export async function onAck(
     })(),
   );
   const justice = room.policy.justice ? await justiceBlob(room, saved, toState(rec.current), Buffer.from(secret, 'hex'), caller) : undefined;
+  prepareNext(room, saved);
   return { rec: saved, reply, justice };
 }
 
@@ -183,5 +184,6 @@ export async function onRevoke(room: ChannelContext, rec: ChannelRecord, e: Enve
     true,
   );
   const justice = room.policy.justice && before ? await justiceBlob(room, saved, toState(before), Buffer.from(secret, 'hex'), caller) : undefined;
+  prepareNext(room, saved);
   return { rec: saved, justice };
 }

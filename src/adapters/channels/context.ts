@@ -18,7 +18,7 @@ import { perCommitmentPoint } from './keys.js';
 import { checkCounterpartySig, checkNextState, signatureEncodingProblem, type StateRule } from './rules.js';
 import { decodeMessage, encodeMessage, MessageError, messageDigest, verifyMessage, type Envelope, type MessageType } from './messages.js';
 import { MAX_INDEX, secretFromSeed } from './shachain.js';
-import { commitmentTx, fundingSighash, type ChannelState, type ChannelTerms } from './transactions.js';
+import { commitmentTx, fundingSighash, toLocalOf, type ChannelState, type ChannelTerms } from './transactions.js';
 import { asRpc, hex, other, toState, type ChannelRecord, type ChannelStateName } from './record.js';
 import { SC_CHANNEL } from './topics.js';
 
@@ -159,6 +159,27 @@ export async function ourSecret(room: ChannelContext, rec: ChannelRecord, n: num
 
 export async function ourPoint(room: ChannelContext, rec: ChannelRecord, n: number, caller: string): Promise<Uint8Array> {
   return perCommitmentPoint(await ourSecret(room, rec, n, caller));
+}
+
+/**
+ * Once a state is settled, the next one's commitments will need the to_local scripts at both parties' points of the
+ * next number (both known now): derived off the step's path (after it has answered), so the next update finds them
+ * cached (transactions.ts) instead of spending its own time on the curve. Public values only; our point only when
+ * the channel's seed is cached already (no HSM call is made for it), and any error only means no head start.
+ */
+export function prepareNext(room: ChannelContext, rec: ChannelRecord): void {
+  setImmediate(() => {
+    try {
+      const t = terms(rec);
+      const n = rec.current.number + 1;
+      const theirs = rec.their_points[n];
+      if (theirs) toLocalOf(t, other(rec.role), Buffer.from(theirs, 'hex'));
+      const s = room.seeds.get(rec.id);
+      if (s) toLocalOf(t, rec.role, perCommitmentPoint(secretFromSeed(s, MAX_INDEX - BigInt(n))));
+    } catch {
+      // (The step that needs them derives them itself.)
+    }
+  });
 }
 
 /** The channel's terms, once both parties' keys and the funding outpoint are known. */

@@ -5,7 +5,7 @@
 // message fits exactly one step of one channel (its state number).
 
 import { createHash } from 'node:crypto';
-import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { channelCurve } from './curve.js';
 
 export class MessageError extends Error {
   override name = 'MessageError';
@@ -61,11 +61,7 @@ export function decodeMessage(hex: string): { envelope: Envelope; sig: string } 
 
 /** True when the signature is the key's over the envelope. */
 export function verifyMessage(e: Envelope, sigHex: string, pubkeyHex: string): boolean {
-  try {
-    return secp256k1.verify(Buffer.from(sigHex, 'hex'), messageDigest(e), Buffer.from(pubkeyHex, 'hex'), { prehash: false, format: 'der', lowS: true });
-  } catch {
-    return false;
-  }
+  return channelCurve().verifyDer(Buffer.from(sigHex, 'hex'), messageDigest(e), Buffer.from(pubkeyHex, 'hex'));
 }
 
 /** Field readers that name the field a peer got wrong. */
@@ -85,11 +81,7 @@ export const field = {
   /** A compressed secp256k1 public key (BOLT 2: a key or point that is not one fails the channel). */
   point(body: Record<string, unknown>, name: string): string {
     const v = field.hex(body, name, 33);
-    try {
-      secp256k1.Point.fromHex(v);
-    } catch {
-      throw new MessageError(`${name} is not a valid secp256k1 public key`);
-    }
+    if (!channelCurve().isPoint(Buffer.from(v, 'hex'))) throw new MessageError(`${name} is not a valid secp256k1 public key`);
     return v;
   },
   sig(body: Record<string, unknown>, name: string): string {

@@ -9,6 +9,7 @@
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import * as bitcoin from 'bitcoinjs-lib';
 import { rpcError } from '../../core/errors.js';
+import { channelCurve } from './curve.js';
 import { perCommitmentPoint } from './keys.js';
 import { MAX_INDEX, SecretStore, ShachainError, type StoredSecret } from './shachain.js';
 import { commitmentNumberOf, DUST_LIMIT, p2wpkh, p2wsh, toLocalOf, type ChannelState, type ChannelTerms } from './transactions.js';
@@ -165,13 +166,7 @@ export function checkCounterpartySig(sigHex: string, digest: Uint8Array, pubkeyH
   const sig = Buffer.from(sigHex, 'hex');
   const problem = signatureEncodingProblem(sig);
   if (problem) throw rpcError('InvalidParams', `the counterparty's signature on ${what} ${problem}`);
-  let ok = false;
-  try {
-    ok = secp256k1.verify(sig, digest, Buffer.from(pubkeyHex, 'hex'), { prehash: false, format: 'der', lowS: true });
-  } catch {
-    ok = false;
-  }
-  if (!ok) throw rpcError('InvalidParams', `the counterparty's signature is not on ${what}`);
+  if (!channelCurve().verifyDer(sig, digest, Buffer.from(pubkeyHex, 'hex'))) throw rpcError('InvalidParams', `the counterparty's signature is not on ${what}`);
 }
 
 // ---- the funding output (BOLT 2 funding_created, channel_ready) ----

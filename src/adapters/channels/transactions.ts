@@ -9,6 +9,7 @@
 
 import { createHash } from 'node:crypto';
 import * as bitcoin from 'bitcoinjs-lib';
+import { LRUCache } from 'lru-cache';
 import { derivePubkey, revocationPubkey } from './keys.js';
 
 /** Outputs below this are refused in a state (Bitcoin Core's dust limit for P2WSH outputs is 330; BOLT 2 asks ≥ 354). */
@@ -85,8 +86,21 @@ export function p2wsh(script: Buffer): Buffer {
   return Buffer.from(bitcoin.payments.p2wsh({ redeem: { output: script } }).output!);
 }
 
+/**
+ * Scripts every commitment of a channel builds again from the same public inputs: a basepoint's P2WPKH, and the
+ * to_local script of a holder at a per-commitment point (two multiplications and a tweak of the curve, the most
+ * costly part of building a commitment). Each is a pure function of the key the cache holds it under, so a cached
+ * value is the bytes a rebuild gives; copies go out, so no caller can change what the next one gets.
+ */
+const scripts = new LRUCache<string, Buffer>({ max: 2048 });
+function cachedScript(key: string, make: () => Buffer): Buffer {
+  let v = scripts.get(key);
+  if (!v) scripts.set(key, (v = make()));
+  return Buffer.from(v);
+}
+
 export function p2wpkh(pubkeyHex: string): Buffer {
-  return Buffer.from(bitcoin.payments.p2wpkh({ pubkey: hexb(pubkeyHex) }).output!);
+  return cachedScript(`p2wpkh:${pubkeyHex}`, () => Buffer.from(bitcoin.payments.p2wpkh({ pubkey: hexb(pubkeyHex) }).output!));
 }
 
 /** BOLT 3's to_local script: the revocation key at once, or the delayed key after to_self_delay blocks. */
@@ -124,10 +138,10 @@ export function commitmentNumberOf(tx: bitcoin.Transaction, t: ChannelTerms): nu
 export function toLocalOf(t: ChannelTerms, holder: 'opener' | 'accepter', point: Uint8Array): Buffer {
   const mine = t[holder];
   const theirs = holder === 'opener' ? t.accepter : t.opener;
-  return toLocalScript(
-    revocationPubkey(hexb(theirs.revocation_basepoint), point),
-    t.to_self_delay[holder],
-    derivePubkey(hexb(mine.delayed_payment_basepoint), point),
+  const delay = t.to_self_delay[holder];
+  const key = `to_local:${theirs.revocation_basepoint}:${mine.delayed_payment_basepoint}:${delay}:${Buffer.from(point).toString('hex')}`;
+  return cachedScript(key, () =>
+    toLocalScript(revocationPubkey(hexb(theirs.revocation_basepoint), point), delay, derivePubkey(hexb(mine.delayed_payment_basepoint), point)),
   );
 }
 

@@ -5,7 +5,7 @@
 // previous one, and stores a revealed secret before it signs the next state.
 
 import { rpcError } from '../../core/errors.js';
-import { checkOurs, done, get, message, ourPoint, ourSecret, save, signTheirs, validate, type ChannelContext } from './context.js';
+import { checkOurs, done, get, message, ourPoint, ourSecret, prepareNext, save, signTheirs, validate, type ChannelContext } from './context.js';
 import type { JusticeBlob } from './justice.js';
 import { field, type Envelope } from './messages.js';
 import { justiceBlob } from './penalties.js';
@@ -14,6 +14,17 @@ import { acceptRevealedSecret, checkConsent, ownDecrease } from './rules.js';
 import { openSecrets, sealSecrets } from './secrets.js';
 import { expectSettledOpen } from './state.js';
 import type { ChannelState } from './transactions.js';
+
+/**
+ * Two steps side by side, both awaited even when one fails (so no write or signature is still running when the
+ * step's error reaches its caller, who may release the channel's lock); the first error is thrown.
+ */
+async function both<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [x, y] = await Promise.allSettled([a, b]);
+  if (x.status === 'rejected') throw x.reason;
+  if (y.status === 'rejected') throw y.reason;
+  return [x.value, y.value];
+}
 
 /** Proposes the next state: our signature on their commitment of it goes in the update message. */
 export async function update(
@@ -33,9 +44,13 @@ export async function update(
     };
     validate(room, rec, next);
     // Our own proposal: the payment it makes (if any) is what this call asked for.
+    // Signed first: a signature the policy denies leaves nothing written.
     const sig = await signTheirs(room, rec, next, ownDecrease(rec.role, toState(rec.current), next), caller);
-    const saved = await save(room, { ...rec, pending: { state: stored(next), step: 'proposed' }, their_signed: next.number }, rec.state);
-    const msg = await message(room, saved, 'update', { ...stored(next), sig }, caller);
+    // The record's synced write and the message's signature (with its audit entry) side by side: the message
+    // leaves only when both are done (this call's answer, or done() in a unit), so nothing leaves before the
+    // record says they may hold the state.
+    const proposed: ChannelRecord = { ...rec, pending: { state: stored(next), step: 'proposed' }, their_signed: next.number };
+    const [, msg] = await both(save(room, proposed, rec.state), message(room, proposed, 'update', { ...stored(next), sig }, caller));
     await done(room, msg);
     return { id, number: next.number, message: msg };
   });
@@ -72,19 +87,23 @@ export async function onUpdate(
   // No sc.channel event for the new number yet: until their revoke comes, they can still broadcast their
   // commitment of the state before (it is not revoked), so a payment to us in this state is not final. The event
   // comes with the revoke (onRevoke), as it comes to the proposer with the ack that revokes the state before.
-  const saved = await save(
-    room,
-    { ...rec, current: stored(next), current_sig: sig, their_signed: next.number, pending: { state: stored(next), step: 'acked', before: rec.current } },
-    rec.state,
-  );
-  const theirSig = await signTheirs(room, saved, next, ownDecrease(rec.role, prev, next), caller);
-  const secret = await ourSecret(room, saved, prevNumber, caller);
-  const reply = await message(
-    room,
-    saved,
-    'ack',
-    { number: next.number, sig: theirSig, secret: hex(secret), next_point: hex(await ourPoint(room, saved, next.number + 1, caller)) },
-    caller,
+  // The write runs beside the signatures (theirs, then the ack's): the ack, which reveals our secret and carries our
+  // signature, leaves only once both are done (this call's answer, or done() in a unit).
+  const acked: ChannelRecord = {
+    ...rec,
+    current: stored(next),
+    current_sig: sig,
+    their_signed: next.number,
+    pending: { state: stored(next), step: 'acked', before: rec.current },
+  };
+  const [saved, reply] = await both(
+    save(room, acked, rec.state),
+    (async () => {
+      const theirSig = await signTheirs(room, acked, next, ownDecrease(rec.role, prev, next), caller);
+      const secret = await ourSecret(room, acked, prevNumber, caller);
+      const nextPoint = await ourPoint(room, acked, next.number + 1, caller);
+      return message(room, acked, 'ack', { number: next.number, sig: theirSig, secret: hex(secret), next_point: hex(nextPoint) }, caller);
+    })(),
   );
   return { rec: saved, reply };
 }
@@ -124,24 +143,28 @@ export async function onAck(
   const prevNumber = rec.current.number;
   const revoked = await takeSecret(room, rec, prevNumber, secret);
   // Their revocation of the previous state and our new commitment are durable before we revoke ours.
-  const saved = await save(
-    room,
-    { ...rec, ...revoked, their_points: { ...revoked.their_points, [next.number + 1]: nextPoint }, current: stored(next), current_sig: sig, pending: null },
-    rec.state,
-    true,
-  );
-  const reply = await message(
-    room,
-    saved,
-    'revoke',
-    {
-      number: prevNumber,
-      secret: hex(await ourSecret(room, saved, prevNumber, caller)),
-      next_point: hex(await ourPoint(room, saved, next.number + 1, caller)),
-    },
-    caller,
+  // (The write and the revoke's signature side by side: the revoke leaves only once both are done.)
+  const settled: ChannelRecord = {
+    ...rec,
+    ...revoked,
+    their_points: { ...revoked.their_points, [next.number + 1]: nextPoint },
+    current: stored(next),
+    current_sig: sig,
+    pending: null,
+  };
+  const [saved, reply] = await both(
+    save(room, settled, rec.state, true),
+    (async () => {
+      const body = {
+        number: prevNumber,
+        secret: hex(await ourSecret(room, settled, prevNumber, caller)),
+        next_point: hex(await ourPoint(room, settled, next.number + 1, caller)),
+      };
+      return message(room, settled, 'revoke', body, caller);
+    })(),
   );
   const justice = room.policy.justice ? await justiceBlob(room, saved, toState(rec.current), Buffer.from(secret, 'hex'), caller) : undefined;
+  prepareNext(room, saved);
   return { rec: saved, reply, justice };
 }
 
@@ -161,5 +184,6 @@ export async function onRevoke(room: ChannelContext, rec: ChannelRecord, e: Enve
     true,
   );
   const justice = room.policy.justice && before ? await justiceBlob(room, saved, toState(before), Buffer.from(secret, 'hex'), caller) : undefined;
+  prepareNext(room, saved);
   return { rec: saved, justice };
 }

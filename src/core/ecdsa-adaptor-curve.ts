@@ -16,8 +16,8 @@
 // Points travel as bytes between the scheme and a backend: 33-byte compressed encodings, which are what the scheme
 // hashes and serializes anyway. A backend's parsed point (P) is its own.
 
+import { libsecp256k1 } from './libsecp256k1.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
 
 const Point = secp256k1.Point;
@@ -148,8 +148,8 @@ export function tinyCurve(t: Tiny): AdaptorCurve<Uint8Array> {
 
 function loadTiny(): AdaptorCurve<Uint8Array> | null {
   try {
-    // (Through createRequire, so a bundler leaves it to be loaded from node_modules, beside its .wasm file.)
-    const t = createRequire(import.meta.url)('tiny-secp256k1') as Tiny;
+    const t = libsecp256k1();
+    if (!t) return null;
     const c = tinyCurve(t);
     // A self-check before it is trusted: 3*G by both backends.
     if (Buffer.compare(c.mulG(3n), nobleCurve.mulG(3n)) !== 0) return null;

@@ -1,6 +1,7 @@
 // Signature encoding shared by the providers: raw r||s to low-S DER, and verification of either scheme with
 // @noble/curves (the reference the tests use too).
 
+import { libsecp256k1 } from '../core/libsecp256k1.js';
 import { p256 } from '@noble/curves/nist.js';
 import { schnorr, secp256k1 } from '@noble/curves/secp256k1.js';
 import type { Curve, Scheme } from './provider.js';
@@ -56,6 +57,9 @@ export function verifySignature(curve: Curve, scheme: Scheme, publicKeyHex: stri
     const pub = Buffer.from(publicKeyHex, 'hex');
     if (scheme === 'schnorr') return curve === 'secp256k1' && schnorr.verify(signature, digest, pub.subarray(1));
     const compact = derToCompact(signature);
+    // secp256k1 on libsecp256k1 where it loads (strict: a high S is refused, as lowS: true refuses it below).
+    const fast = curve === 'secp256k1' ? libsecp256k1() : null;
+    if (fast) return fast.verify(digest, pub, compact, true);
     const lib = curve === 'secp256k1' ? secp256k1 : p256;
     return lib.verify(compact, digest, pub, { prehash: false, lowS: true });
   } catch {

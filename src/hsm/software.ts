@@ -12,6 +12,7 @@ import { wordlist } from '@scure/bip39/wordlists/english.js';
 import { schnorr, secp256k1 } from '@noble/curves/secp256k1.js';
 import { rawToLowSDer, verifySignature } from './ecdsa.js';
 import { adaptorSign } from '../core/ecdsa-adaptor.js';
+import { libsecp256k1 } from '../core/libsecp256k1.js';
 import { AdaptorSigners } from './adaptor-worker.js';
 import { KeyedLock } from '../core/keyed-lock.js';
 import { passphraseProblem } from './passphrase.js';
@@ -372,7 +373,7 @@ export class SoftwareProvider implements KeyProvider, PassphraseKeystore, HdAcco
       if (k === 0n) throw new ProviderError('the tweaked key is zero');
       const tweaked = Buffer.from(k.toString(16).padStart(64, '0'), 'hex');
       try {
-        return rawToLowSDer(secp256k1.sign(digest, tweaked, { prehash: false, lowS: true }), 'secp256k1');
+        return ecdsaSign(digest, tweaked);
       } finally {
         tweaked.fill(0);
       }
@@ -446,8 +447,17 @@ function signWith(child: HDKey, digest: Uint8Array, scheme: Scheme, opts: SignOp
       tweaked?.fill(0);
       return sig;
     }
-    return rawToLowSDer(secp256k1.sign(digest, priv, { prehash: false, lowS: true }), 'secp256k1');
+    return ecdsaSign(digest, priv);
   } finally {
     child.wipePrivateData();
   }
+}
+
+/**
+ * RFC 6979 ECDSA, DER, low S: on libsecp256k1 (wasm, constant time, ~4× @noble here) where it loads, @noble
+ * otherwise; both give the same bytes for the same key and digest (a test holds this).
+ */
+function ecdsaSign(digest: Uint8Array, priv: Uint8Array): Uint8Array {
+  const lib = libsecp256k1();
+  return rawToLowSDer(lib ? lib.sign(digest, priv) : secp256k1.sign(digest, priv, { prehash: false, lowS: true }), 'secp256k1');
 }

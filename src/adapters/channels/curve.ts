@@ -9,8 +9,8 @@
 // Only public values go through the variable-time calls (points and hashes of points, signatures); a secret scalar
 // goes only to pointFromScalar (libsecp256k1's ecmult_gen, constant time).
 
+import { libsecp256k1 } from '../../core/libsecp256k1.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { createRequire } from 'node:module';
 
 const Point = secp256k1.Point;
 const N = Point.Fn.ORDER;
@@ -124,8 +124,9 @@ export function tinyChannelCurve(t: Tiny): ChannelCurve {
 /** The wasm backend, checked against @noble before it is trusted; null where it does not load. */
 function loadTiny(): ChannelCurve | null {
   try {
-    // (Through createRequire, so a bundler leaves it to be loaded from node_modules, beside its .wasm file.)
-    const c = tinyChannelCurve(createRequire(import.meta.url)('tiny-secp256k1') as Tiny);
+    const lib = libsecp256k1();
+    if (!lib) return null;
+    const c = tinyChannelCurve(lib);
     const secret = be32(3n);
     const P = nobleChannelCurve.pubFromSecret(secret);
     const same = (x: Uint8Array, y: Uint8Array): boolean => Buffer.compare(Buffer.from(x), Buffer.from(y)) === 0;

@@ -47,6 +47,9 @@ import {
 } from './audit-chain.js';
 import { AuditHeadFile, type HeadRecord } from './audit-head.js';
 
+/** The head file is rewritten at most this often (scheduleHead). */
+const HEAD_EVERY_MS = 50;
+
 export type { AuditEntry, AuditHead, AuditMac, AuditVerdict, StartFinding } from './audit-chain.js';
 
 interface Request {
@@ -89,6 +92,8 @@ export class AuditLog {
   /** The head the head file should be brought to, and the writer doing it (one at a time, the latest wins). */
   private headWanted: AuditHead | undefined;
   private headWriter: Promise<void> | undefined;
+  /** Set at close: the last head write goes at once. */
+  private closingHead = false;
   /** The head file outside LevelDB (audit-head.ts); undefined: none. */
   private readonly headStore: AuditHeadFile | undefined;
   private readonly db: RoomDb;
@@ -149,6 +154,7 @@ export class AuditLog {
   }
 
   async close(): Promise<void> {
+    this.closingHead = true;
     await this.committing;
     await this.headWriter;
   }
@@ -162,6 +168,10 @@ export class AuditLog {
           const next = this.headWanted;
           this.headWanted = undefined;
           await this.writeHead(next).catch((err: unknown) => this.onHeadError(err));
+          // At most one head write (two fsyncs) per HEAD_EVERY_MS: under many signers a rewrite per commit took the
+          // disk from the log's own batches. The file lags by what was committed meanwhile, as it already lagged by
+          // the commits in flight; close() waits for the last one.
+          if (this.headWanted && !this.closingHead) await new Promise((r) => setTimeout(r, HEAD_EVERY_MS));
         }
       } finally {
         this.headWriter = undefined;

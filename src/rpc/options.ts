@@ -120,8 +120,7 @@ export const RPC_OPTIONS: OptionGroup = {
       min: 1,
       max: 1000000,
       unit: 'requests/s',
-      description:
-        'Requests per second allowed on one connection (each batch element counts); past it a request is answered RateLimited with retry_after_ms.',
+      description: 'Requests per second allowed on one connection (each batch element counts); past it a request is answered RateLimited with retry_after_ms.',
     },
     { key: 'rpcmaxbatch', type: 'int', default: 100, min: 1, max: 10000, description: 'Most requests in one batch.' },
     {

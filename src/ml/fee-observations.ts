@@ -61,6 +61,8 @@ export class FeeObservations implements ChainListener {
   private unchecked: string[] = [];
   count = 0;
   bytes = 0;
+  /** The arrival time of the oldest record kept (records are keyed in arrival order), once known. */
+  private oldestArrival: number | undefined;
   tracker = new ConfirmationTracker();
 
   private readonly db: RoomDb;
@@ -227,10 +229,16 @@ export class FeeObservations implements ChainListener {
   private async prune(ops: BatchOp[], height: number): Promise<void> {
     const excess = this.count - this.max;
     const cutoff = Date.now() - this.maxAgeMs;
+    // Nothing over the bound and the oldest kept record young enough: no iterator opened (this runs every block).
+    if (excess <= 0 && this.oldestArrival !== undefined && this.oldestArrival >= cutoff) return;
     let removed = 0;
+    this.oldestArrival = undefined;
     for await (const [k, v] of this.db.iterator({ gte: OBS_PREFIX, lt: 'f;' })) {
       const o = v as Observation;
-      if (removed >= excess && o.a >= cutoff) break;
+      if (removed >= excess && o.a >= cutoff) {
+        this.oldestArrival = o.a;
+        break;
+      }
       ops.push({ type: 'del', sublevel: this.db, key: k });
       this.bytes -= JSON.stringify(o).length + k.length;
       removed++;

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as bitcoin from 'bitcoinjs-lib';
 import { startDaemon, tempDir, type RunningDaemon } from '../helpers/daemon.js';
-import { unixChannel } from '../helpers/channel.js';
+import { call, unixChannel } from '../helpers/channel.js';
 import { newWallet, startBcoin, type BcoinNode, type Wallet } from '../helpers/bcoin.js';
 import { until } from '../helpers/until.js';
 import { rng } from '../../tools/train.js'; // mulberry32: seeded, so every run makes the same market
@@ -26,11 +26,6 @@ const PER_BLOCK = 30; // 1-in 1-out P2WPKH spends of 110 vB
 const BLOCK_VSIZE = PER_BLOCK * 110;
 
 type Ch = Awaited<ReturnType<typeof unixChannel>>;
-async function call<T>(ch: Ch, method: string, params: unknown = {}): Promise<T> {
-  const r = await ch.call(method, params);
-  if (r.error) throw new Error(`${method}: ${JSON.stringify(r.error)}`);
-  return r.result as T;
-}
 
 interface Utxo {
   txid: string;

@@ -118,10 +118,15 @@ describe('state channels: unilateral closes, breaches, penalties and their audit
     await w.node.mine(2, w.bob.address);
     w.alice = await start('alice', w.alice);
     await w.node.mine(1, w.bob.address);
-    const penalty = await until('the penalty after the restart', async () => {
-      const txid = await lastPenalty(id);
-      return txid && (await w.node.rpc<string[]>('getrawmempool')).includes(txid) ? txid : undefined;
-    });
+    // (Up to 30 s: the restart catches up the blocks it missed before it sees the breach, slower on a loaded machine.)
+    const penalty = await until(
+      'the penalty after the restart',
+      async () => {
+        const txid = await lastPenalty(id);
+        return txid && (await w.node.rpc<string[]>('getrawmempool')).includes(txid) ? txid : undefined;
+      },
+      1200,
+    );
     await w.node.mine(1, w.bob.address);
     await waitState(w.alice, id, 'closed');
     assert.ok(penalty);

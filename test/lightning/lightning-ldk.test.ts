@@ -57,6 +57,10 @@ describe('Lightning on the embedded LDK node (ldk.enable), two anyads on bcoin r
     return { name, d, ch: await unixChannel(d.socket), id: line.id as string, port: line.port as number };
   }
 
+  /** The ldk service's health, as the daemon's health method answers it. */
+  const ldkHealth = async (s: Side): Promise<{ state: string; detail: string }> =>
+    (await call<{ services: Record<string, { state: string; detail: string }> }>(s, 'health')).services.ldk!;
+
   async function stop(s: Side): Promise<void> {
     s.ch.close();
     assert.equal(await s.d.kill(), 0, `${s.name} stops cleanly`);
@@ -123,12 +127,8 @@ describe('Lightning on the embedded LDK node (ldk.enable), two anyads on bcoin r
     assert.deepEqual(await call(alice, 'ln.listchannels'), []);
   });
 
-  it('what is not built yet refuses with Unsupported, naming the backend', async () => {
-    await assert.rejects(call(alice, 'ln.balance', {}), (e: Error & { code: number }) => {
-      assert.equal(e.code, -32017, e.message);
-      assert.match(e.message, /ln.balance is not built yet on the ldk backend/);
-      return true;
-    });
+  it('ln.balance with no channel: nothing on chain held by LDK, nothing in channels', async () => {
+    assert.deepEqual(await call(alice, 'ln.balance', {}), { onchain_confirmed_sat: 0, onchain_unconfirmed_sat: 0, channel_local_msat: 0 });
   });
 
   it('a restart keeps the node id and catches up with the blocks mined while it was down; peers meet again', async () => {
@@ -163,6 +163,9 @@ describe('Lightning on the embedded LDK node (ldk.enable), two anyads on bcoin r
       pending.map((c) => [c.channel_id, c.state, c.active, c.capacity_sat, c.peer]),
       [[opened.channel_id, 'pending_open', false, CAPACITY, bob.id]],
     );
+    const waiting = await ldkHealth(alice);
+    assert.equal(waiting.state, 'ok', 'a channel waiting for its confirmations is not a fault');
+    assert.match(waiting.detail, new RegExp(`not usable: channel ${opened.channel_id} \\(funding not confirmed yet \\(0 of \\d+ confirmations\\)\\)`));
     await node.mine(6);
     for (const [s, other] of [
       [alice, bob],
@@ -180,7 +183,9 @@ describe('Lightning on the embedded LDK node (ldk.enable), two anyads on bcoin r
     }
     const [a] = await call<Array<{ local_msat: number; remote_msat: number }>>(alice, 'ln.listchannels');
     assert.equal(a.remote_msat, 0, 'nothing pushed to Bob');
-    assert.ok(a.local_msat > 0 && a.local_msat < CAPACITY * 1000, "Alice's side is the capacity less the commitment fee and reserve");
+    assert.equal(a.local_msat, CAPACITY * 1000, "Alice's side, her reserve included");
+    assert.deepEqual(await call(alice, 'ln.balance', {}), { onchain_confirmed_sat: 0, onchain_unconfirmed_sat: 0, channel_local_msat: CAPACITY * 1000 });
+    assert.doesNotMatch((await ldkHealth(alice)).detail, /not usable/);
     // The wallet paid the capacity and the fee, and took the change back.
     await until("Alice's wallet after the funding", async () => {
       const b = await call<{ confirmed_sat: number }>(alice, 'wallet.getbalance');
@@ -249,8 +254,12 @@ describe('Lightning on the embedded LDK node (ldk.enable), two anyads on bcoin r
     const [a] = await call<Array<{ local_msat: number; remote_msat: number }>>(alice, 'ln.listchannels');
     assert.equal(a!.remote_msat > 0, true);
     const [b] = await call<Array<{ local_msat: number; remote_msat: number }>>(bob, 'ln.listchannels');
-    // Bob's side: what he was paid less what he paid (his outbound capacity is that less his channel reserve).
-    assert.ok(b!.local_msat <= 50_000_123 + 1_000 - 20_000_007, `Bob's side ${b!.local_msat}`);
+    // Each side exact, reserves included: what was paid and received, to the millisatoshi.
+    const bobSide = 50_000_123 + 1_000 - 20_000_007;
+    assert.deepEqual([b!.local_msat, b!.remote_msat], [bobSide, CAPACITY * 1000 - bobSide]);
+    assert.deepEqual([a!.local_msat, a!.remote_msat], [CAPACITY * 1000 - bobSide, bobSide]);
+    assert.equal((await call<{ channel_local_msat: number }>(bob, 'ln.balance', {})).channel_local_msat, bobSide);
+    assert.equal((await call<{ channel_local_msat: number }>(alice, 'ln.balance', {})).channel_local_msat, CAPACITY * 1000 - bobSide);
     for (const w of Object.values(ws)) w.close();
   });
 
@@ -258,10 +267,17 @@ describe('Lightning on the embedded LDK node (ldk.enable), two anyads on bcoin r
     const [before] = await call<Array<{ channel_id: string }>>(bob, 'ln.listchannels');
     await stop(bob);
     bob = await start('bob');
-    const [after] = await call<Array<{ channel_id: string; active: boolean }>>(bob, 'ln.listchannels');
+    const [after] = await call<Array<{ channel_id: string; active: boolean; short_channel_id: string }>>(bob, 'ln.listchannels');
     assert.equal(after?.channel_id, before!.channel_id);
+    const away = await until("Bob's health naming the channel whose peer is away", async () => {
+      const h = await ldkHealth(bob);
+      return /peer disconnected/.test(h.detail) ? h : undefined;
+    });
+    assert.equal(away.state, 'degraded');
+    assert.match(away.detail, new RegExp(`channel ${after!.short_channel_id} \\(peer disconnected\\)`));
     await call(bob, 'ln.connect', { id: alice.id, host: '127.0.0.1', port: alice.port });
     await until('the channel active again', async () => ((await call<Array<{ active: boolean }>>(bob, 'ln.listchannels'))[0]?.active ? true : undefined));
+    assert.equal((await ldkHealth(bob)).state, 'ok');
   });
 
   it("closechannel (cooperative): the closing transaction confirms and Alice's side is swept to her wallet", async () => {
@@ -276,6 +292,14 @@ describe('Lightning on the embedded LDK node (ldk.enable), two anyads on bcoin r
     // The closing transaction, then LDK's anti-reorg delay (6 blocks) before it hands the output over to be swept.
     await until('the closing transaction in the mempool', async () => ((await node.rpc<string[]>('getrawmempool')).length > 0 ? true : undefined));
     await node.mine(1);
+    // Confirmed, and LDK's until its anti-reorg delay ends: ln.balance counts it on chain, no more in channels.
+    const side = Math.floor((CAPACITY * 1000 - 50_000_123 - 1_000 + 20_000_007) / 1000);
+    const held = await until('the close counted on chain by ln.balance', async () => {
+      const b = await call<{ onchain_confirmed_sat: number; channel_local_msat: number }>(alice, 'ln.balance', {});
+      return b.onchain_confirmed_sat > 0 ? b : undefined;
+    });
+    assert.equal(held.channel_local_msat, 0);
+    assert.ok(held.onchain_confirmed_sat <= side && held.onchain_confirmed_sat > side - 3_000, `on chain ${held.onchain_confirmed_sat} of a side of ${side}`);
     await node.mine(6);
     await until('the sweep in the mempool', async () => ((await node.rpc<string[]>('getrawmempool')).length > 0 ? true : undefined), 800);
     await node.mine(1);
@@ -283,9 +307,9 @@ describe('Lightning on the embedded LDK node (ldk.enable), two anyads on bcoin r
       const b = await wallet();
       return b > before ? b : undefined;
     });
+    assert.equal((await call<{ onchain_confirmed_sat: number }>(alice, 'ln.balance', {})).onchain_confirmed_sat, 0, 'swept: the wallet holds it now');
     // Her side of the channel (the capacity, less what she paid Bob, plus what he paid her, reserve included), less
     // the closing fee (hers: she opened) and the sweep's, a few thousand satoshis at most at the fallback rate.
-    const side = Math.floor((CAPACITY * 1000 - 50_000_123 - 1_000 + 20_000_007) / 1000);
     assert.ok(after - before < side && after - before > side - 3_000, `credited ${after - before} for a side of ${side}`);
   });
 

@@ -1,8 +1,9 @@
 // The embedded LDK node as a backend of the lightning room (ldk.enable). It starts in the background once the
 // keystore and the bitcoin room can give what it needs (its seed, the chain's tip); calls answer -28 naming the stage
 // meanwhile. Built so far: the node itself (keys, channel manager, chain monitor, peers, graph, persistence, chain
-// feed), getinfo, connect, listpeers and listchannels. What is not built yet refuses with Unsupported, saying so:
-// nothing here pretends.
+// feed), getinfo, connect, listpeers, listchannels, balance, channels, invoices and payments; health names each
+// channel that cannot carry a payment and why. What is not built yet refuses with Unsupported, saying so: nothing
+// here pretends.
 
 import type { Logger } from 'pino';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
@@ -31,7 +32,7 @@ import { LdkPayments } from './ldk/payments.js';
 import { LdkSweeper } from './ldk/sweep.js';
 import type { LnRecords } from './records.js';
 import type { LdkNode } from './ldk/node.js';
-import { channelOf, peerOf } from './ldk-views.js';
+import { balanceOf, channelName, channelOf, peerOf, unusableReason } from './ldk-views.js';
 
 export interface LdkBackendSettings {
   db: RoomDb;
@@ -96,9 +97,22 @@ export class LdkBackend implements LightningBackend {
     return this.node !== undefined && this.running;
   }
 
+  /**
+   * The node's state, and each channel that cannot carry a payment with the reason (funding not confirmed, peer
+   * disconnected, closing). A peer away is degraded: the channel is there but cannot be used until it returns.
+   */
   health(): Health {
     const failed = this.node?.persister.failed;
-    return failed ? { ...this.cell.get(), state: 'degraded', detail: failed } : this.cell.get();
+    if (failed) return { ...this.cell.get(), state: 'degraded', detail: failed };
+    const h = this.cell.get();
+    if (!this.node || h.state !== 'ok') return h;
+    const unusable = this.node.cm
+      .list_channels()
+      .map((c) => [channelName(c), unusableReason(c)] as const)
+      .filter(([, why]) => why !== undefined);
+    if (unusable.length === 0) return h;
+    const detail = `${h.detail}; not usable: ${unusable.map(([name, why]) => `channel ${name} (${why})`).join(', ')}`;
+    return { ...h, state: unusable.some(([, why]) => why === 'peer disconnected') ? 'degraded' : 'ok', detail };
   }
 
   startingStage(): string | undefined {
@@ -233,8 +247,12 @@ export class LdkBackend implements LightningBackend {
     return this.need().cm.list_channels().map(channelOf);
   }
 
-  balance(): Promise<LnBalance> {
-    return notYet('ln.balance');
+  /** The wallet room offers no balance to other rooms (WalletApi), so on chain is what LDK's monitors hold. */
+  async balance(): Promise<LnBalance> {
+    const n = this.need();
+    const channels = n.cm.list_channels();
+    const open = channels.filter((c) => channelOf(c).state !== 'closing');
+    return balanceOf(channels, n.chainMonitor.get_claimable_balances(open));
   }
   openChannel(peer: string, amountSat: number): Promise<{ txid: string; channel_id: string }> {
     return this.channels.open(this.need(), peer, amountSat);

@@ -52,6 +52,9 @@ export class LdkNode {
   private follower!: Follower;
   /** A PendingHTLCsForwardable came in the last round: process_pending_htlc_forwards in this one. */
   private forwardNext = false;
+  /** Manager writes asked for (persist.ts, before a monitor write) and the highest one a round has done. */
+  private managerWanted = 0;
+  private managerDone = 0;
 
   private constructor(
     readonly s: LdkSettings,
@@ -176,6 +179,7 @@ export class LdkNode {
     );
     const node = new LdkNode(s, keys, logger, fees, bc, persister, chainMonitor, graph, cm, pm, new LdkNet(pm));
     node.follower = listenFollower([cm.as_Listen(), chainMonitor.as_Listen()], cm.current_best_block());
+    persister.writeManager = () => node.writeManager();
     node.port = await node.net.listen(s.host, s.port);
     node.startBackground();
     return node;
@@ -224,7 +228,22 @@ export class LdkNode {
     return this.loop;
   }
 
+  /**
+   * Writes the manager in a round that starts after this call (so it holds every change made before it), through
+   * the rounds, so the events it consumed are recorded first (beforePersist).
+   */
+  async writeManager(): Promise<void> {
+    const want = ++this.managerWanted;
+    // A round that fails (logged) writes nothing: after a few, the caller's monitor write fails and says so.
+    for (let tries = 0; this.managerDone < want; tries++) {
+      if (tries === 3) throw new Error('the LDK channel manager could not be written before the monitor');
+      await this.loop;
+      await this.kick();
+    }
+  }
+
   private async round(): Promise<void> {
+    const wanted = this.managerWanted;
     let forward = false;
     const handler = ldk.EventHandler.new_impl({
       handle_event: (e: ldk.Event) => {
@@ -243,7 +262,8 @@ export class LdkNode {
     this.pm.process_events();
     // After its events are handled and their records written, so a restart does not see them again as new.
     await this.s.beforePersist?.();
-    if (this.cm.get_and_clear_needs_persistence()) await this.persister.write(MANAGER_KEY, this.cm.write());
+    if (this.cm.get_and_clear_needs_persistence() || wanted > this.managerDone) await this.persister.write(MANAGER_KEY, this.cm.write());
+    this.managerDone = Math.max(this.managerDone, wanted);
   }
 
   /** Stops in order: no new work, peers disconnected, the last round and chain step done, everything written. */

@@ -114,8 +114,18 @@ export class LdkPayments {
   async paymentState(n: LdkNode, hash: string): Promise<PaymentState | undefined> {
     const o = (await this.o.db.get(OUTCOME + hash)) as Outcome | undefined;
     if (o) return { status: o.status, ...(o.preimage ? { preimage: o.preimage } : {}), ...(o.fee_msat !== undefined ? { fee_msat: o.fee_msat } : {}) };
-    const pending = n.cm.list_recent_payments().some((p) => p instanceof ldk.RecentPaymentDetails_Pending && hex(p.payment_hash) === hash);
-    return pending ? { status: 'pending' } : undefined;
+    // Any payment LDK still lists is pending here: one it lists as fulfilled or abandoned has its event (and the
+    // outcome written from it) on the way; answering "no such payment" then would record a paid invoice as failed.
+    const known = n.cm
+      .list_recent_payments()
+      .some(
+        (p) =>
+          (p instanceof ldk.RecentPaymentDetails_Pending ||
+            p instanceof ldk.RecentPaymentDetails_Fulfilled ||
+            p instanceof ldk.RecentPaymentDetails_Abandoned) &&
+          hex(p.payment_id) === hash,
+      );
+    return known ? { status: 'pending' } : undefined;
   }
 
   /** LDK's payment events; false for the others. */

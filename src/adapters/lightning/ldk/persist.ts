@@ -3,7 +3,10 @@
 // that depends on it. LevelDB writes are asynchronous and LDK's Persist callbacks are not, so each callback
 // serialises the monitor at once, answers InProgress, and tells the ChainMonitor the update completed only once the
 // write is on disk (channel_monitor_updated). Writes go in order through one queue, so an older monitor never
-// overwrites a newer one. The ChannelManager is written after the events it raised are handled (node.ts).
+// overwrites a newer one. The ChannelManager is written after the events it raised are handled (node.ts), and before
+// each monitor that a channel update (or a new channel) changed: written then, it holds that update as in flight, so
+// after a crash at any point the manager is never behind its monitors (LDK would force-close the channel: "a
+// ChannelManager is stale compared to the current ChannelMonitor"); a monitor behind gets the update replayed.
 
 import type { Logger } from 'pino';
 import * as ldk from 'lightningdevkit';
@@ -24,6 +27,8 @@ export class LdkPersister {
   /** A monitor write failed: the channel stays paused (LDK was not told) and health says so. */
   failed: string | undefined;
   readonly impl: ldk.Persist;
+  /** Writes the ChannelManager as it is now (node.ts); set once the manager exists. */
+  writeManager: (() => Promise<void>) | undefined;
 
   constructor(
     private readonly db: RoomDb,
@@ -32,20 +37,22 @@ export class LdkPersister {
     private readonly log: Logger,
   ) {
     this.impl = ldk.Persist.new_impl({
-      persist_new_channel: (outpoint: ldk.OutPoint, monitor: ldk.ChannelMonitor) => this.persist(outpoint, monitor),
-      update_persisted_channel: (outpoint: ldk.OutPoint, _update: ldk.ChannelMonitorUpdate | null, monitor: ldk.ChannelMonitor) =>
-        this.persist(outpoint, monitor),
+      persist_new_channel: (outpoint: ldk.OutPoint, monitor: ldk.ChannelMonitor) => this.persist(outpoint, monitor, true),
+      // No update: a write of the monitor's own chain state, not a change the manager made.
+      update_persisted_channel: (outpoint: ldk.OutPoint, update: ldk.ChannelMonitorUpdate | null, monitor: ldk.ChannelMonitor) =>
+        this.persist(outpoint, monitor, update !== null),
       archive_persisted_channel: (outpoint: ldk.OutPoint) => this.archive(outpoint),
     });
   }
 
   /** Serialises now (the objects LDK lends the callback are only valid during it), writes later, then tells LDK. */
-  private persist(outpoint: ldk.OutPoint, monitor: ldk.ChannelMonitor): ldk.ChannelMonitorUpdateStatus {
+  private persist(outpoint: ldk.OutPoint, monitor: ldk.ChannelMonitor, managerFirst: boolean): ldk.ChannelMonitorUpdateStatus {
     const key = outpointKey(outpoint);
     const bytes = Buffer.from(monitor.write()).toString('hex');
     const updateId = monitor.get_latest_update_id();
     const txo = outpoint.clone();
     this.enqueue(async () => {
+      if (managerFirst) await this.writeManager?.();
       await this.store.batch([{ type: 'put', sublevel: this.db, key: MONITOR + key, value: bytes }]);
       const r = this.chainMonitor?.channel_monitor_updated(txo, updateId);
       // Err: LDK had no update of this id outstanding (a chain-sync write, or one already superseded): harmless.

@@ -23,6 +23,8 @@ export interface Channel {
 function makeChannel(sendRaw: (t: string) => void, closeRaw: () => void): { ch: Channel; deliver: (msg: unknown) => void; end: () => void } {
   const queue: unknown[] = [];
   let waiter: ((m: unknown) => void) | undefined;
+  let abandon: (() => void) | undefined;
+  let ended = false;
   let endResolve!: () => void;
   const closed = new Promise<void>((r) => (endResolve = r));
   let counter = 0;
@@ -32,14 +34,25 @@ function makeChannel(sendRaw: (t: string) => void, closeRaw: () => void): { ch: 
     send: sendRaw,
     next: (timeoutMs = 5000) => {
       if (queue.length) return Promise.resolve(queue.shift());
+      if (ended) return Promise.reject(new Error('the channel is closed'));
       return new Promise((resolve, reject) => {
         const t = setTimeout(() => {
           waiter = undefined;
+          abandon = undefined;
           reject(new Error('timeout waiting for a message'));
         }, timeoutMs);
         waiter = (m) => {
           clearTimeout(t);
+          abandon = undefined;
           resolve(m);
+        };
+        // A wait still pending when the channel ends is given up at once: its timer would keep the test process
+        // alive after its last test (node --test then waits for the file to exit).
+        abandon = () => {
+          clearTimeout(t);
+          waiter = undefined;
+          abandon = undefined;
+          reject(new Error('the channel closed while waiting for a message'));
         };
       });
     },
@@ -74,7 +87,11 @@ function makeChannel(sendRaw: (t: string) => void, closeRaw: () => void): { ch: 
         w(msg);
       } else queue.push(msg);
     },
-    end: () => endResolve(),
+    end: () => {
+      ended = true;
+      abandon?.();
+      endResolve();
+    },
   };
 }
 

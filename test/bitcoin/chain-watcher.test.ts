@@ -62,6 +62,28 @@ describe('chain watcher: hashes, not numbers; pauses, not phantom reorgs', () =>
     }
   });
 
+  it('bitcoind answering an error during a round is not an outage: calls to it go through, health says degraded', async () => {
+    const lost = d.logs.filter((l) => l.msg === 'lost bitcoind').length;
+    proxy.failNext('getblockhash', 4, 'rpc-error');
+    const [h] = await node.mine(1);
+    const states = new Set<string>();
+    const done = eventsUntil(ch, (e) => e.params.topic === 'chain.block' && e.params.data.hash === h);
+    let finished = false;
+    void done.finally(() => (finished = true));
+    while (!finished) {
+      // chain.getinfo asks the node itself (getblockchaininfo): it answers while the watcher's round fails.
+      const r = (await ch.call('chain.getinfo')) as { result?: { state: string; blocks: number | null }; error?: unknown };
+      assert.equal(r.error, undefined, JSON.stringify(r.error));
+      states.add(r.result!.state);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await done;
+    assert.deepEqual([...states], ['connected'], 'bitcoind stayed connected');
+    const failed = await d.waitForLog((l) => l.msg === 'chain watcher round failed');
+    assert.equal(failed.reason, 'injected failure');
+    assert.equal(d.logs.filter((l) => l.msg === 'lost bitcoind').length, lost, 'no outage logged');
+  });
+
   it('a backend whose confirmations never go negative (bcoin-style) still gives a correct reorg', async () => {
     proxy.rewrite('getblockheader', (r) => ({ ...(r as object), confirmations: Math.max(1, Math.abs((r as { confirmations: number }).confirmations)) }));
     try {

@@ -363,6 +363,15 @@ export class BitcoinService implements Service {
       this.cell.set('degraded', `bitcoind is warming up: ${err.message}`);
       return;
     }
+    if (err instanceof BitcoindError && this.state === 'connected') {
+      // bitcoind answered: it is reachable, and calls to it still go through. An answer like "Block height out of
+      // range" comes from the chain moving under a round (a reorg, invalidateblock); the next round walks back and
+      // goes on. Only the watcher is behind meanwhile, so health says degraded, not unavailable.
+      const detail = `chain watcher: bitcoind answered "${err.message}" (code ${err.code}); the next round tries again`;
+      if (this.cell.get().detail !== detail) this.log.warn({ reason: err.message, code: err.code }, 'chain watcher round failed');
+      this.cell.set('degraded', detail);
+      return;
+    }
     const reason = err instanceof BitcoindUnreachable || err instanceof BitcoindError ? err.message : `chain watcher: ${(err as Error).message}`;
     if (this.state === 'connected') this.log.warn({ reason }, 'lost bitcoind');
     if (!(err instanceof BitcoindUnreachable || err instanceof BitcoindError)) this.log.error({ reason }, 'chain watcher error');

@@ -153,7 +153,15 @@ export class ChainWatcher {
     for (let h = start + 1; h <= best; h++) {
       const depth = this.following() ? PREFETCH_FULL : PREFETCH_LIGHT;
       for (let k = h; k < h + depth; k++) fetchBlock(k);
-      let block = await ahead.get(h)!;
+      let block: VerboseBlock | LightBlock;
+      try {
+        block = await ahead.get(h)!;
+      } catch (err) {
+        // The chain got shorter under us ("Block height out of range" after invalidateblock or a reorg to a shorter
+        // chain): not a failure, the next poll walks back and goes on from there.
+        if (err instanceof BitcoindError && (await this.client.call<string>('getbestblockhash')) !== bestHash) return;
+        throw err;
+      }
       ahead.delete(h);
       // The chain moved under us (a reorg during catch-up): the next poll walks back and goes on from there.
       if (block.previousblockhash !== this.tip!.hash) return;

@@ -90,13 +90,16 @@ describe('Lightning over Core Lightning test peers', () => {
     await call(ca, 'ln.connect', { id: c.id });
     const joined = await nextEvent(ca, 'ln.peer');
     assert.deepEqual([joined.id, joined.status], [c.id, 'connected']);
+    // A channel with C, closed by force once C is gone (at the end).
+    const withC = await call<{ channel_id: string }>(ca, 'ln.openchannel', { peer: c.id, amount_sat: 100_000 });
+    await nextEvent(ca, 'ln.channel', (x) => x.channel_id === withC.channel_id && x.status === 'active');
     await c.stop(); // a change anyad did not make
     const gone = await nextEvent(ca, 'ln.peer');
     assert.deepEqual([gone.id, gone.status], [c.id, 'disconnected']);
     const ch1 = await call<{ channel_id: string }>(ca, 'ln.openchannel', { peer: b.id, amount_sat: 1_000_000 });
-    const opened = await nextEvent(ca, 'ln.channel');
+    const opened = await nextEvent(ca, 'ln.channel', (x) => x.channel_id === ch1.channel_id);
     assert.deepEqual([opened.status, opened.channel_id, opened.peer], ['opened', ch1.channel_id, b.id]);
-    assert.equal((await nextEvent(ca, 'ln.channel')).status, 'active');
+    assert.equal((await nextEvent(ca, 'ln.channel', (x) => x.channel_id === ch1.channel_id)).status, 'active');
     const chans = await call<Array<{ channel_id: string }>>(ca, 'ln.listchannels');
     assert.ok(chans.some((c) => c.channel_id === ch1.channel_id));
     const broke = await ca.call('ln.openchannel', { peer: b.id, amount_sat: 9_000_000 });
@@ -130,11 +133,21 @@ describe('Lightning over Core Lightning test peers', () => {
     const closed = await call<{ type: string }>(ca, 'ln.closechannel', { channel: ch1.channel_id });
     assert.equal(closed.type, 'mutual');
     assert.deepEqual(
-      Object.entries(await nextEvent(ca, 'ln.channel')).filter(([k]) => ['status', 'channel_id'].includes(k)),
+      Object.entries(await nextEvent(ca, 'ln.channel', (x) => x.channel_id === ch1.channel_id)).filter(([k]) => ['status', 'channel_id'].includes(k)),
       [
         ['status', 'closed'],
         ['channel_id', ch1.channel_id],
       ],
+    );
+    // C is away: forced, lightningd drops to chain after unilateraltimeout (1 s) and the channel waits for its
+    // commitment to confirm (closing).
+    const forced = await call<{ type: string; txid: string }>(ca, 'ln.closechannel', { channel: withC.channel_id, force: true });
+    assert.equal(forced.type, 'unilateral');
+    assert.match(forced.txid, /^[0-9a-f]{64}$/);
+    assert.equal((await nextEvent(ca, 'ln.channel', (x) => x.channel_id === withC.channel_id && x.status !== 'inactive')).status, 'closing');
+    assert.deepEqual(
+      (await call<Array<{ channel_id: string; state: string }>>(ca, 'ln.listchannels')).map((x) => [x.channel_id, x.state]),
+      [[withC.channel_id, 'AWAITING_UNILATERAL']],
     );
     ca.close();
     await da.kill();

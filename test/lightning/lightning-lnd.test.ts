@@ -206,6 +206,10 @@ describe('Lightning over LND test peers', () => {
       cc.close();
       await call(ca, 'ln.pay', { invoice: cinv.bolt11 });
       assert.equal(c.invoices[0]!.status, 'paid');
+      // A second channel, with C: closed by force once C is gone (below).
+      const withC = await call<{ channel_id: string }>(ca, 'ln.openchannel', { peer: c.id, amount_sat: 100_000 });
+      a.confirmChannels();
+      await nextEvent(ca, 'ln.channel', (x) => x.channel_id === withC.channel_id && x.status === 'active');
       // Changes anyad did not make are reported too: C goes away.
       await c.stop();
       const gone = await nextEvent(ca, 'ln.peer', (x) => x.status === 'disconnected');
@@ -221,10 +225,27 @@ describe('Lightning over LND test peers', () => {
       );
       const closed = await call<{ type: string; txid: string }>(ca, 'ln.closechannel', { channel: '300x1x0' });
       assert.equal(closed.type, 'mutual');
-      assert.equal((await nextEvent(ca, 'ln.channel')).status, 'closed');
-      assert.deepEqual(await call(ca, 'ln.listchannels'), []);
+      assert.equal((await nextEvent(ca, 'ln.channel', (x) => x.channel_id === opened.channel_id)).status, 'closed');
+      assert.deepEqual(
+        (await call<Array<{ channel_id: string }>>(ca, 'ln.listchannels')).map((x) => x.channel_id),
+        [withC.channel_id],
+      );
       const twice = await ca.call('ln.closechannel', { channel: opened.channel_id });
       assert.equal(twice.error?.code, -32011);
+
+      // C is offline: LND cannot close cooperatively and says so; forced, it broadcasts its commitment and the
+      // channel waits for it to confirm (closing), then cannot be closed again.
+      const coop = await ca.call('ln.closechannel', { channel: withC.channel_id });
+      assert.match(coop.error?.message ?? '', /while peer is offline \(try force closing it instead\)/);
+      const forced = await call<{ type: string; txid: string }>(ca, 'ln.closechannel', { channel: withC.channel_id, force: true });
+      assert.equal(forced.type, 'unilateral');
+      assert.match(forced.txid, /^[0-9a-f]{64}$/);
+      assert.equal((await nextEvent(ca, 'ln.channel', (x) => x.channel_id === withC.channel_id)).status, 'closing');
+      assert.deepEqual(
+        (await call<Array<{ channel_id: string; state: string }>>(ca, 'ln.listchannels')).map((x) => [x.channel_id, x.state]),
+        [[withC.channel_id, 'closing']],
+      );
+      assert.equal((await ca.call('ln.closechannel', { channel: withC.channel_id, force: true })).error?.code, -32011);
     } finally {
       ca.close();
       await da.kill();

@@ -5,7 +5,9 @@
 // the node's key (ln-network.ts). Peers share one in-memory network (with LND test peers too), so a payment from one
 // settles another's invoice.
 // What it does NOT prove: routing, HTLCs, channel state machines, on-chain funding (fundchannel makes a channel at
-// once), gossip, fee behaviour, or anything about lightningd's database beyond "state survives a restart".
+// once), gossip, fee behaviour, or anything about lightningd's database beyond "state survives a restart"; `close`
+// closes at once mutually with an online peer, and with unilateraltimeout drops to chain only when the peer is away
+// (lightningd waits for a mutual close meanwhile: that race is not reproduced).
 
 import { randomBytes } from 'node:crypto';
 import { unlink } from 'node:fs/promises';
@@ -185,7 +187,7 @@ export class ClnPeer implements NetNode {
         return {
           channels: this.channels.map((c) => ({
             peer_id: c.peer_id,
-            peer_connected: true,
+            peer_connected: this.net.nodes.get(c.peer_id)?.online === true,
             state: c.state,
             short_channel_id: c.short_channel_id,
             channel_id: c.channel_id,
@@ -214,9 +216,17 @@ export class ClnPeer implements NetNode {
         return { tx: '02000000', txid, outnum: 0, channel_id: ch.channel_id };
       }
       case 'close': {
-        const i = this.channels.findIndex((c) => c.channel_id === p.id || c.short_channel_id === p.id || c.peer_id === p.id);
+        const i = this.channels.findIndex((c) => c.state === 'CHANNELD_NORMAL' && (c.channel_id === p.id || c.short_channel_id === p.id || c.peer_id === p.id));
         if (i < 0) throw new RpcFail(-32602, `id: Short channel ID not active: '${String(p.id)}'`);
-        this.onchainSat += Math.floor(this.channels[i]!.to_us_msat / 1000);
+        const ch = this.channels[i]!;
+        if (!this.net.nodes.get(ch.peer_id)?.online && Number(p.unilateraltimeout ?? 0) > 0) {
+          // lightningd's close: no mutual close with a peer that is away; after unilateraltimeout seconds it drops
+          // to chain (its commitment broadcast) and the channel waits for it (AWAITING_UNILATERAL).
+          await new Promise((r) => setTimeout(r, Number(p.unilateraltimeout) * 1000));
+          ch.state = 'AWAITING_UNILATERAL';
+          return { type: 'unilateral', tx: '02000000', txid: randomBytes(32).toString('hex') };
+        }
+        this.onchainSat += Math.floor(ch.to_us_msat / 1000);
         this.channels.splice(i, 1);
         return { type: 'mutual', tx: '02000000', txid: randomBytes(32).toString('hex') };
       }

@@ -89,7 +89,7 @@ export function lightningHandlers(s: LndState, { guard, guardStream }: Guards): 
       }
       return {};
     }),
-    ListChannels: guard(() => ({ channels: s.channels.filter((c) => !c.pending).map((c) => channelJson(s, c)) })),
+    ListChannels: guard(() => ({ channels: s.channels.filter((c) => !c.pending && !c.closing).map((c) => channelJson(s, c)) })),
     PendingChannels: guard(() => ({
       total_limbo_balance: '0',
       pending_open_channels: s.channels
@@ -118,7 +118,36 @@ export function lightningHandlers(s: LndState, { guard, guardStream }: Guards): 
           confirmation_height: 0,
         })),
       pending_force_closing_channels: [],
-      waiting_close_channels: [],
+      // lnrpc.PendingChannelsResponse.WaitingCloseChannel: a closing transaction broadcast, not yet confirmed.
+      waiting_close_channels: s.channels
+        .filter((c) => c.closing)
+        .map((c) => ({
+          channel: {
+            remote_node_pub: c.peer,
+            channel_point: `${c.txid}:${c.vout}`,
+            capacity: String(c.capacity),
+            local_balance: String(c.local),
+            remote_balance: String(c.capacity - c.local),
+            local_chan_reserve_sat: '1000',
+            remote_chan_reserve_sat: '1000',
+            initiator: 'INITIATOR_LOCAL',
+            commitment_type: 'ANCHORS',
+            num_forwarding_packages: '0',
+            chan_status_flags: '',
+            private: false,
+            memo: '',
+          },
+          limbo_balance: String(c.local),
+          commitments: {
+            local_txid: c.closing,
+            remote_txid: '',
+            remote_pending_txid: '',
+            local_commit_fee_sat: '2810',
+            remote_commit_fee_sat: '2810',
+            remote_pending_commit_fee_sat: '0',
+          },
+          closing_txid: c.closing,
+        })),
     })),
     OpenChannel: guardStream((call) => {
       const req = call.request;
@@ -141,11 +170,24 @@ export function lightningHandlers(s: LndState, { guard, guardStream }: Guards): 
     CloseChannel: guardStream((call) => {
       const cp = call.request.channel_point as { funding_txid_bytes: Buffer; output_index: number };
       const txid = Buffer.from(cp.funding_txid_bytes).reverse().toString('hex');
-      const i = s.channels.findIndex((c) => c.txid === txid && c.vout === cp.output_index);
+      const i = s.channels.findIndex((c) => c.txid === txid && c.vout === cp.output_index && !c.closing);
       if (i < 0) return failStream(call, grpc.status.UNKNOWN, 'unable to find channel');
-      s.knobs.onchainSat += s.channels[i]!.local;
-      s.channels.splice(i, 1);
-      call.write({ close_pending: { txid: randomBytes(32), output_index: 0 } });
+      const c = s.channels[i]!;
+      const closing = randomBytes(32);
+      if (call.request.force) {
+        // lnd's rpcserver: a force close broadcasts the latest commitment; the channel waits for it to confirm.
+        c.closing = Buffer.from(closing).reverse().toString('hex');
+      } else {
+        if (!s.node.peers.has(c.peer) || !s.net.nodes.get(c.peer)?.online)
+          return failStream(
+            call,
+            grpc.status.UNKNOWN,
+            'unable to gracefully close channel while peer is offline (try force closing it instead): channel link not found',
+          );
+        s.knobs.onchainSat += c.local;
+        s.channels.splice(i, 1);
+      }
+      call.write({ close_pending: { txid: closing, output_index: 0 } });
       call.end();
     }),
     AddInvoice: guard((req) => {

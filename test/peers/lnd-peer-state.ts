@@ -32,6 +32,8 @@ export interface LChan {
   peer: string;
   capacity: number;
   local: number;
+  /** Force closed: the commitment's txid, broadcast and waiting for its block (PendingChannels' waiting_close_channels). */
+  closing?: string;
 }
 
 /** An invoice subscription: its stream and the last add/settle index it was sent. */

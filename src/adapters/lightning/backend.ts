@@ -116,10 +116,8 @@ export interface LightningBackend extends Service {
   connect(id: string, host?: string, port?: number): Promise<void>;
   listChannels(): Promise<LnChannel[]>;
   openChannel(peer: string, amountSat: number): Promise<{ txid: string; channel_id: string }>;
-  /** `force` is passed only to a backend that says it can (forceClose). */
-  closeChannel(channel: string, force?: boolean): Promise<{ type: string; txid: string | null }>;
-  /** True when closeChannel can force a close (broadcast the latest commitment). */
-  readonly forceClose?: boolean;
+  /** `force`: broadcast the latest commitment instead of negotiating (each node's own way of doing it). */
+  closeChannel(channel: string, force: boolean): Promise<{ type: string; txid: string | null }>;
   createInvoice(req: NewInvoice): Promise<{ payment_hash: string; bolt11: string; expires_at: number }>;
   /** The node's view of an invoice, or undefined when it does not know the hash. */
   lookupInvoice(paymentHash: string): Promise<InvoiceRecord | undefined>;

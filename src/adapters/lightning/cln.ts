@@ -284,11 +284,13 @@ export class ClnBackend implements LightningBackend {
     return { txid: r.txid, channel_id: r.channel_id };
   }
 
-  async closeChannel(channel: string): Promise<{ type: string; txid: string | null }> {
+  async closeChannel(channel: string, force: boolean): Promise<{ type: string; txid: string | null }> {
     // Looked up first so an unknown channel is NotFound, as on LND (lightningd words it as a bad parameter).
     const known = (await this.listChannels()).some((c) => c.channel_id === channel || c.short_channel_id === channel || c.peer === channel);
     if (!known) throw rpcError('NotFound', `lightningd has no channel '${channel}' (give a channel id, a short channel id or a peer id)`);
-    const r = await this.call<{ type: string; txid?: string }>('close', { id: channel });
+    // lightningd has no immediate force close: `close` with unilateraltimeout 1 closes unilaterally after one second
+    // without a mutual close (its documented way); its answer's type says which close it was.
+    const r = await this.call<{ type: string; txid?: string }>('close', force ? { id: channel, unilateraltimeout: 1 } : { id: channel });
     return { type: r.type, txid: r.txid ?? null };
   }
 

@@ -161,20 +161,24 @@ export const lnOpenchannel = declareMethod({
 
 export const lnClosechannel = declareMethod({
   name: 'ln.closechannel',
-  summary: 'Close a channel cooperatively (by channel id or channel point, short channel id, or peer id), or force it closed (ldk backend).',
+  summary: 'Close a channel cooperatively (by channel id or channel point, short channel id, or peer id), or force it closed.',
   params: Type.Object(
     {
       channel: Type.String({ minLength: 1, maxLength: 100 }),
       force: Type.Optional(
         Type.Boolean({
-          description: 'Broadcast the latest commitment instead of negotiating a close (ldk backend only, for now); the funds come back after the delay.',
+          description:
+            "Broadcast the latest commitment instead of negotiating a close; the funds come back after the delay. LND and LDK broadcast at once; Core Lightning has no immediate force close: its `close` with unilateraltimeout 1 (closes unilaterally after one second unless a mutual close completed first; the answer's type says which).",
         }),
       ),
       backend: Backend,
     },
     { additionalProperties: false },
   ),
-  result: Type.Object({ type: Type.String(), txid: Type.Union([Type.String(), Type.Null()]) }),
+  result: Type.Object({
+    type: Type.String({ description: "'mutual' (cooperative) or 'unilateral' (forced); Core Lightning may also say 'unopened'" }),
+    txid: Type.Union([Type.String(), Type.Null()]),
+  }),
   role: 'admin',
 });
 

@@ -78,11 +78,16 @@ export async function openChannel(conn: LndConnection, peer: string, amountSat: 
   return { txid: r.transaction_id, channel_id: `${r.transaction_id}:${r.transaction_vout}` };
 }
 
-export async function closeChannel(conn: LndConnection, channel: string): Promise<{ type: string; txid: string | null }> {
+/**
+ * CloseChannel: cooperative, or with `force` LND broadcasts its latest commitment (its funds come back after the
+ * delay; a cooperative close needs the peer online, LND says so and suggests force). A channel already closing is
+ * not LND's to close again.
+ */
+export async function closeChannel(conn: LndConnection, channel: string, force: boolean): Promise<{ type: string; txid: string | null }> {
   const chans = await listChannels(conn);
-  const c = chans.find((x) => x.channel_id === channel || x.short_channel_id === channel || x.peer === channel);
+  const c = chans.find((x) => x.state !== 'closing' && (x.channel_id === channel || x.short_channel_id === channel || x.peer === channel));
   if (!c) throw rpcError('NotFound', `LND has no open channel '${channel}' (give a channel point txid:vout, a short channel id or a peer id)`);
   const [txid, vout] = c.channel_id.split(':');
-  const r = await conn.call((lnd) => ln().closeChannel({ lnd, transaction_id: txid!, transaction_vout: Number(vout) }));
-  return { type: 'mutual', txid: r.transaction_id ?? null };
+  const r = await conn.call((lnd) => ln().closeChannel({ lnd, transaction_id: txid!, transaction_vout: Number(vout), is_force_close: force }));
+  return { type: force ? 'unilateral' : 'mutual', txid: r.transaction_id ?? null };
 }

@@ -135,8 +135,8 @@ export class LndBackend implements LightningBackend {
   openChannel(peer: string, amountSat: number): Promise<{ txid: string; channel_id: string }> {
     return channels.openChannel(this.conn, peer, amountSat);
   }
-  closeChannel(channel: string): Promise<{ type: string; txid: string | null }> {
-    return channels.closeChannel(this.conn, channel);
+  closeChannel(channel: string, force: boolean): Promise<{ type: string; txid: string | null }> {
+    return channels.closeChannel(this.conn, channel, force);
   }
   createInvoice(req: NewInvoice): Promise<{ payment_hash: string; bolt11: string; expires_at: number }> {
     return invoices.createInvoice(this.conn, req);

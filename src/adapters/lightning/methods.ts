@@ -59,7 +59,6 @@ export function lnMethods(chooser: BackendChooser): MethodSpec[] {
     }),
     implement(D.lnClosechannel, async (p) => {
       const { backend, watch } = use(p);
-      if (p.force && !backend.forceClose) throw rpcError('Unsupported', `force closing is not built for the ${backend.backend} backend yet (only ldk)`);
       const r = await backend.closeChannel(p.channel, p.force === true);
       await watch.tick();
       return r;

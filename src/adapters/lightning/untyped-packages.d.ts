@@ -57,7 +57,7 @@ declare module 'ln-service' {
     args: WithLnd & { partner_public_key: string; local_tokens: number },
   ): Promise<{ transaction_id: string; transaction_vout: number }>;
   export function closeChannel(
-    args: WithLnd & { transaction_id: string; transaction_vout: number },
+    args: WithLnd & { transaction_id: string; transaction_vout: number; is_force_close?: boolean },
   ): Promise<{ transaction_id?: string; transaction_vout?: number }>;
   export function createInvoice(
     args: WithLnd & { description?: string; mtokens?: string; expires_at?: string },

@@ -13,12 +13,14 @@ import type { LnChannel, LnPeer } from './backend.js';
 import { reconcilePending, type LnParts } from './operations.js';
 import { LN_CHANNEL, LN_PEER } from './topics.js';
 
-const PENDING = /pending|opening|AWAITING|OPENINGD|DUALOPEND/i;
-const CLOSING = /closing|CLOSINGD|ONCHAIN|SHUTDOWN/i;
+const PENDING = /pending|opening|AWAITING_LOCKIN|OPENINGD|DUALOPEND/i;
+// lightningd's channel states on the way out (common/channel_state.h): CHANNELD_SHUTTING_DOWN, CLOSINGD_SIGEXCHANGE,
+// CLOSINGD_COMPLETE, AWAITING_UNILATERAL, FUNDING_SPEND_SEEN, ONCHAIN; LND's and LDK's 'closing'.
+const CLOSING = /closing|CLOSINGD|ONCHAIN|SHUTDOWN|SHUTTING_DOWN|AWAITING_UNILATERAL|FUNDING_SPEND_SEEN/i;
 
-/** The ln.channel status a channel's state stands for: pending, opened or closing. */
+/** The ln.channel status a channel's state stands for: pending, opened or closing (a closing state first: both name AWAITING). */
 function phase(c: LnChannel): 'pending' | 'opened' | 'closing' {
-  return PENDING.test(c.state) ? 'pending' : CLOSING.test(c.state) ? 'closing' : 'opened';
+  return CLOSING.test(c.state) ? 'closing' : PENDING.test(c.state) ? 'pending' : 'opened';
 }
 
 /** A service of its own (`<backend>-watch`), opened after its backend and closed before it. */

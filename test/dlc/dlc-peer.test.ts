@@ -23,6 +23,7 @@ import { envelope, rawPeer } from '../p2p/raw-peer.js';
 import { MSG_DELIVER, MSG_DELIVERY_ACK } from '../../src/p2p/delivery.js';
 import { encodeAccept, encodeSign } from '../../src/adapters/dlc/messages.js';
 import { call, hex, twoAnyads } from './dlc-setup.js';
+import { winLoseOffer } from '../helpers/dlc-offers.js';
 
 type Name = 'alice' | 'bob';
 interface Ev {
@@ -87,18 +88,11 @@ describe('DLC over the peer network: two anyads, no message carried by the test'
     const [bobBlock] = await w.node.mine(1, w.bob.address);
     const [aliceBlock] = await w.node.mine(101, w.alice.address);
     const oracle = makeOracle(enumDescriptor(['win', 'lose']), 1, eventId, 'tagged', 1_600_000_000);
-    const offered = await call<{ id: string }>(w.alice.ch, 'dlc.offer', {
-      announcement: hex(oracle.ann),
-      payouts: [
-        { outcome: 'win', offer_payout_sat: 200_000_000 },
-        { outcome: 'lose', offer_payout_sat: 0 },
-      ],
-      offer_collateral_sat: 100_000_000,
-      total_collateral_sat: 200_000_000,
-      fee_rate_sat_vb: 2,
-      utxos: [await w.coinbase(aliceBlock!)],
-      peer: key.bob,
-    });
+    const offered = await call<{ id: string }>(
+      w.alice.ch,
+      'dlc.offer',
+      winLoseOffer(hex(oracle.ann), 100_000_000, 2, { utxos: [await w.coinbase(aliceBlock!)], peer: key.bob }),
+    );
     return { id: offered.id, oracle, bobCoin: await w.coinbase(bobBlock!) };
   }
 
@@ -311,18 +305,7 @@ describe('DLC over the peer network: two anyads, no message carried by the test'
     w.bob = { ...(await w.start('bob', false, ['-nop2p.enable'])), address: p.address };
     const [block] = await w.node.mine(1, w.bob.address);
     const oracle = makeOracle(enumDescriptor(['win', 'lose']), 1, 'wire-off', 'tagged', 1_600_000_000);
-    const offer = await w.bob.ch.call('dlc.offer', {
-      announcement: hex(oracle.ann),
-      payouts: [
-        { outcome: 'win', offer_payout_sat: 2000 },
-        { outcome: 'lose', offer_payout_sat: 0 },
-      ],
-      offer_collateral_sat: 1000,
-      total_collateral_sat: 2000,
-      fee_rate_sat_vb: 1,
-      utxos: [await w.coinbase(block!)],
-      peer: key.alice,
-    });
+    const offer = await w.bob.ch.call('dlc.offer', winLoseOffer(hex(oracle.ann), 1000, 1, { utxos: [await w.coinbase(block!)], peer: key.alice }));
     const accept = await w.bob.ch.call('dlc.accept', { id: 'ab'.repeat(32) });
     for (const r of [offer, accept]) {
       assert.equal(r.error?.code, -32017);

@@ -12,6 +12,7 @@ import { call, startParty, type Party } from '../helpers/contract-party.js';
 import { tempDir } from '../helpers/daemon.js';
 import { until } from '../helpers/until.js';
 import { enumDescriptor, makeOracle } from '../peers/dlc-oracle.js';
+import { winLoseOffer } from '../helpers/dlc-offers.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const DELAY = 6;
@@ -45,16 +46,7 @@ describe('DLC and channel funded by the wallet: one coin service for both rooms'
   /** Waits until the wallet holds an unspent output of `txid` (what a payment to it looks like). */
   const walletHolds = (p: Party, txid: string): Promise<Coin> =>
     until(`a wallet coin of ${txid}`, async () => (await unspent(p)).find((c) => c.txid === txid), 300);
-  const offerParams = (collateral: number): Record<string, unknown> => ({
-    announcement: hex(oracle.ann),
-    payouts: [
-      { outcome: 'win', offer_payout_sat: 2 * collateral },
-      { outcome: 'lose', offer_payout_sat: 0 },
-    ],
-    offer_collateral_sat: collateral,
-    total_collateral_sat: 2 * collateral,
-    fee_rate_sat_vb: 2,
-  });
+  const offerParams = (collateral: number): Record<string, unknown> => winLoseOffer(hex(oracle.ann), collateral, 2);
   const openParams = { capacity_sat: 50_000_000, push_sat: 0, to_self_delay: DELAY, fee_rate_sat_vb: 2 };
 
   before(async () => {

@@ -14,34 +14,13 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import * as bitcoin from 'bitcoinjs-lib';
 import { startDaemon, tempDir, type RunningDaemon } from '../helpers/daemon.js';
 import { call, unixChannel } from '../helpers/channel.js';
-import { newWallet, startBcoin, type BcoinNode, type Wallet } from '../helpers/bcoin.js';
+import { newWallet, type BcoinNode } from '../helpers/bcoin.js';
 import { until } from '../helpers/until.js';
-import { rng } from '../../tools/train.js'; // mulberry32: seeded, so every run makes the same market
-
-const NET = bitcoin.networks.regtest;
-const PER_BLOCK = 30; // 1-in 1-out P2WPKH spends of 110 vB
-const BLOCK_VSIZE = PER_BLOCK * 110;
+import { BLOCK_VSIZE, market, marketNode, PER_BLOCK, spend, type Utxo } from './fee-market-setup.js';
 
 type Ch = Awaited<ReturnType<typeof unixChannel>>;
-
-interface Utxo {
-  txid: string;
-  vout: number;
-  value: bigint;
-}
-
-function spend(w: Wallet, u: Utxo, outputs: Array<{ address: string; value: bigint }>): { hex: string; txid: string } {
-  const p = new bitcoin.Psbt({ network: NET });
-  p.addInput({ hash: u.txid, index: u.vout, witnessUtxo: { script: w.script, value: u.value } });
-  for (const o of outputs) p.addOutput(o);
-  p.signInput(0, w.key);
-  p.finalizeAllInputs();
-  const tx = p.extractTransaction();
-  return { hex: tx.toHex(), txid: tx.getId() };
-}
 
 interface Stats {
   stored: number;
@@ -58,7 +37,7 @@ describe('a fee market on the regtest node', () => {
   let d: RunningDaemon;
   let ch: Ch;
   const w = newWallet();
-  const coins: Utxo[] = [];
+  let coins: Utxo[] = [];
   const sent: string[] = [];
   const burn = newWallet().address;
   let backlogEstimate: { sat_per_vb: number; estimator: string; reason: string; candidates: { projected: number | null } } | undefined;
@@ -66,30 +45,9 @@ describe('a fee market on the regtest node', () => {
 
   before(async () => {
     dir = await tempDir();
-    const prefix = join(dir.path, 'chain');
-    // Funding in full-size blocks: 14 coinbases fanned out to 200 coins each.
-    const funder = await startBcoin(dir.path, { prefix });
-    const blocks = await funder.mine(14, w.address);
-    await funder.mine(100);
-    const fans: string[] = [];
-    for (const h of blocks) {
-      const b = await funder.rpc<{ tx: Array<{ txid: string; vout: Array<{ value: number; n: number }> }> }>('getblock', h, true, true);
-      const cb = b.tx[0]!;
-      const value = BigInt(Math.round(cb.vout[0]!.value * 1e8));
-      const each = (value - 100_000n) / 200n;
-      const fan = spend(
-        w,
-        { txid: cb.txid, vout: 0, value },
-        Array.from({ length: 200 }, () => ({ address: w.address, value: each })),
-      );
-      fans.push(await funder.send(fan.hex));
-      for (let i = 0; i < 200; i++) coins.push({ txid: fan.txid, vout: i, value: each });
-    }
-    await funder.mine(1);
-    assert.equal((await funder.rpc<string[]>('getrawmempool')).length, 0, 'the fan-outs are mined');
-    await funder.stop();
-    // The market runs on the same chain with small blocks.
-    node = await startBcoin(dir.path, { prefix, maxWeight: 4000 + PER_BLOCK * 440 });
+    // Funding in full-size blocks: 14 coinbases fanned out to 200 coins each; the market runs on the same chain with
+    // small blocks.
+    ({ node, coins } = await marketNode(dir.path, w, 14));
     d = await startDaemon(join(dir.path, 'anya'), {
       args: [`-bitcoind.rpcport=${node.port}`, `-bitcoind.rpccookiefile=${node.cookieFile}`, '-bitcoind.pollinterval=100', `-ml.feeblockvsize=${BLOCK_VSIZE}`],
     });
@@ -105,21 +63,11 @@ describe('a fee market on the regtest node', () => {
   const stats = (): Promise<Stats> => call<Stats>(ch, 'ml.feestats');
 
   it('observes every transaction of the market and matches each confirmation to its block', async () => {
-    const rand = rng(5);
-    const normal = (): number => Math.sqrt(-2 * Math.log(rand() || 1e-12)) * Math.cos(2 * Math.PI * rand());
+    const send = market(node, w, coins, burn, 5); // seeded: every run makes the same market
     let confirmedInBlocks = 0;
     const base = (await stats()).tracked_blocks;
     for (let interval = 0; interval < 64; interval++) {
-      // a burst every 8th interval, a quiet one every 5th, else about a block's worth
-      const n = interval % 8 === 3 ? 90 : interval % 5 === 4 ? 8 : Math.max(0, Math.round(PER_BLOCK + Math.sqrt(PER_BLOCK) * normal()));
-      const txids: string[] = [];
-      for (let k = 0; k < n; k++) {
-        const rate = Math.min(200, Math.max(1, Math.exp(1.6 + 0.9 * normal())));
-        const u = coins.pop()!;
-        const tx = spend(w, u, [{ address: burn, value: u.value - BigInt(Math.ceil(rate * 110)) }]);
-        txids.push(await node.rpc<string>('sendrawtransaction', tx.hex));
-      }
-      await node.mempoolWith(txids);
+      const txids = await send(interval);
       sent.push(...txids);
       await until('the watcher has observed every transaction', async () => ((await stats()).stored >= sent.length ? true : undefined));
       if (interval % 8 === 3) {

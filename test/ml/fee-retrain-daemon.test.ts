@@ -10,30 +10,15 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import * as bitcoin from 'bitcoinjs-lib';
 import { startDaemon, tempDir, type RunningDaemon } from '../helpers/daemon.js';
 import { call, unixChannel } from '../helpers/channel.js';
-import { newWallet, startBcoin, type BcoinNode, type Wallet } from '../helpers/bcoin.js';
+import { newWallet, type BcoinNode } from '../helpers/bcoin.js';
 import { until } from '../helpers/until.js';
-import { rng } from '../../src/ml/mlp.js';
+import { BLOCK_VSIZE, market, marketNode, spend, type Utxo } from './fee-market-setup.js';
 import type { ModelCard } from '../../src/ml/card.js';
 import type { Comparison } from '../../src/ml/fee-retrain.js';
 
-const NET = bitcoin.networks.regtest;
-const PER_BLOCK = 30;
-const BLOCK_VSIZE = PER_BLOCK * 110;
-
 type Ch = Awaited<ReturnType<typeof unixChannel>>;
-
-function spend(w: Wallet, u: { txid: string; vout: number; value: bigint }, outputs: Array<{ address: string; value: bigint }>): { hex: string; txid: string } {
-  const p = new bitcoin.Psbt({ network: NET });
-  p.addInput({ hash: u.txid, index: u.vout, witnessUtxo: { script: w.script, value: u.value } });
-  for (const o of outputs) p.addOutput(o);
-  p.signInput(0, w.key);
-  p.finalizeAllInputs();
-  const tx = p.extractTransaction();
-  return { hex: tx.toHex(), txid: tx.getId() };
-}
 
 function assertRule(c: Comparison): void {
   const { candidate: k, current: cur } = c.figures!;
@@ -50,7 +35,7 @@ describe('the fee model retrained by the daemon on a regtest market', () => {
   let d: RunningDaemon;
   let ch: Ch;
   const w = newWallet();
-  const coins: Array<{ txid: string; vout: number; value: bigint }> = [];
+  let coins: Utxo[] = [];
   let sent = 0;
   let firstSent = 0;
   let lastSeen = 0;
@@ -63,26 +48,7 @@ describe('the fee model retrained by the daemon on a regtest market', () => {
 
   before(async () => {
     dir = await tempDir();
-    const prefix = join(dir.path, 'chain');
-    const funder = await startBcoin(dir.path, { prefix });
-    const blocks = await funder.mine(7, w.address);
-    await funder.mine(100);
-    for (const h of blocks) {
-      const b = await funder.rpc<{ tx: Array<{ txid: string; vout: Array<{ value: number }> }> }>('getblock', h, true, true);
-      const cb = b.tx[0]!;
-      const value = BigInt(Math.round(cb.vout[0]!.value * 1e8));
-      const each = (value - 100_000n) / 200n;
-      const fan = spend(
-        w,
-        { txid: cb.txid, vout: 0, value },
-        Array.from({ length: 200 }, () => ({ address: w.address, value: each })),
-      );
-      await funder.send(fan.hex);
-      for (let i = 0; i < 200; i++) coins.push({ txid: fan.txid, vout: i, value: each });
-    }
-    await funder.mine(1);
-    await funder.stop();
-    node = await startBcoin(dir.path, { prefix, maxWeight: 4000 + PER_BLOCK * 440 });
+    ({ node, coins } = await marketNode(dir.path, w, 7));
     d = await startDaemon(join(dir.path, 'anya'), { args: args() });
     ch = await unixChannel(d.socket);
   });
@@ -96,19 +62,10 @@ describe('the fee model retrained by the daemon on a regtest market', () => {
   const stored = async (): Promise<{ stored: number; tracked_blocks: number }> => call(ch, 'ml.feestats');
 
   it('a market is observed (bursts, quiet spells, a backlog that clears)', async () => {
-    const rand = rng(9);
-    const normal = (): number => Math.sqrt(-2 * Math.log(rand() || 1e-12)) * Math.cos(2 * Math.PI * rand());
-    const burn = newWallet().address;
+    const send = market(node, w, coins, newWallet().address, 9);
     firstSent = Date.now();
     for (let interval = 0; interval < 36; interval++) {
-      const n = interval % 8 === 3 ? 90 : interval % 5 === 4 ? 8 : Math.max(0, Math.round(PER_BLOCK + Math.sqrt(PER_BLOCK) * normal()));
-      const txids: string[] = [];
-      for (let k = 0; k < n; k++) {
-        const rate = Math.min(200, Math.max(1, Math.exp(1.6 + 0.9 * normal())));
-        const u = coins.pop()!;
-        txids.push(await node.rpc<string>('sendrawtransaction', spend(w, u, [{ address: burn, value: u.value - BigInt(Math.ceil(rate * 110)) }]).hex));
-      }
-      await node.mempoolWith(txids);
+      const txids = await send(interval);
       sent += txids.length;
       await until('observed', async () => ((await stored()).stored >= sent ? true : undefined));
       lastSeen = Date.now();

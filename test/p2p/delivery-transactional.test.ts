@@ -28,6 +28,18 @@ interface Side {
   handler: DeliveryHandler;
 }
 
+/** A handler on `side` that throws (the room not ready: nothing committed) until ready(); what it was handed in `seen`. */
+function refuseUntilReady(side: Side, reply?: Buffer): { seen: string[]; ready: () => void } {
+  let fail = true;
+  const seen: string[] = [];
+  side.handler = (m) => {
+    seen.push(m.payload.toString());
+    if (fail) throw new Error('the room is not ready');
+    return { ops: [], replies: reply ? [{ type: 103, payload: reply }] : [] };
+  };
+  return { seen, ready: () => void (fail = false) };
+}
+
 describe('p2p delivery: transactional outbox and replies', () => {
   let dir: { path: string; remove(): Promise<void> };
   const sides: Record<string, Side> = {};
@@ -120,13 +132,7 @@ describe('p2p delivery: transactional outbox and replies', () => {
   it('a handler that throws after nothing was committed gets the message again on the next connection, once', async () => {
     const a = sides.a!;
     const b = sides.b!;
-    let fail = true;
-    const seen: string[] = [];
-    b.handler = (m) => {
-      seen.push(m.payload.toString());
-      if (fail) throw new Error('not now');
-      return { ops: [], replies: [{ type: 103, payload: Buffer.from('done') }] };
-    };
+    const { seen, ready } = refuseUntilReady(b, Buffer.from('done'));
     a.handler = (m) => {
       a.got.push(m);
       return { ops: [] };
@@ -135,7 +141,7 @@ describe('p2p delivery: transactional outbox and replies', () => {
     await a.delivery.deliver(B, 101, Buffer.from('retry-me'));
     await until('B tried it', async () => seen.length === 1 || undefined);
     assert.equal(a.delivery.state(B).outbox_messages, 1, 'not acknowledged');
-    fail = false;
+    ready();
     a.delivery.connected(B);
     await until('the reply of the second try', async () => a.got.some((m) => m.payload.toString() === 'done') || undefined);
     assert.deepEqual(seen, ['retry-me', 'retry-me']);
@@ -148,13 +154,7 @@ describe('p2p delivery: transactional outbox and replies', () => {
   it('what a connected peer leaves unacknowledged is sent again after the resend interval, on the same connection', async () => {
     const a = sides.a!;
     const b = sides.b!;
-    let fail = true;
-    const seen: string[] = [];
-    b.handler = (m) => {
-      seen.push(m.payload.toString());
-      if (fail) throw new Error('the room is not ready');
-      return { ops: [] };
-    };
+    const { seen, ready } = refuseUntilReady(b);
     await a.delivery.deliver(B, 101, Buffer.from('stale'));
     await until('B tried it', async () => seen.length === 1 || undefined);
     a.delivery.resendStale(() => true, 60_000);
@@ -163,7 +163,7 @@ describe('p2p delivery: transactional outbox and replies', () => {
     a.delivery.resendStale(() => false, 0, Date.now() + 1);
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(seen.length, 1, 'not to a peer that is not connected');
-    fail = false;
+    ready();
     a.delivery.resendStale(() => true, 0, Date.now() + 1);
     await until('A is acknowledged after the resend', async () => a.delivery.state(B).outbox_messages === 0 || undefined);
     assert.deepEqual(seen, ['stale', 'stale']);

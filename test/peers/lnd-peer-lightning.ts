@@ -12,6 +12,23 @@ import { decodeInvoice, makeInvoice } from './ln-network.js';
 import { Fail, failStream, type Guards, type Obj } from './lnd-peer-grpc.js';
 import { channelJson, invoiceJson, notify, type LChan, type LInv, type LndState } from './lnd-peer-state.js';
 
+/** lnrpc.PendingChannelsResponse.PendingChannel: a channel waiting for its funding or closing transaction. */
+const pendingChannel = (c: LChan): Obj => ({
+  remote_node_pub: c.peer,
+  channel_point: `${c.txid}:${c.vout}`,
+  capacity: String(c.capacity),
+  local_balance: String(c.local),
+  remote_balance: String(c.capacity - c.local),
+  local_chan_reserve_sat: '1000',
+  remote_chan_reserve_sat: '1000',
+  initiator: 'INITIATOR_LOCAL',
+  commitment_type: 'ANCHORS',
+  num_forwarding_packages: '0',
+  chan_status_flags: '',
+  private: false,
+  memo: '',
+});
+
 export function lightningHandlers(s: LndState, { guard, guardStream }: Guards): grpc.UntypedServiceImplementation {
   return {
     GetInfo: guard(() => ({
@@ -95,21 +112,7 @@ export function lightningHandlers(s: LndState, { guard, guardStream }: Guards): 
       pending_open_channels: s.channels
         .filter((c) => c.pending)
         .map((c) => ({
-          channel: {
-            remote_node_pub: c.peer,
-            channel_point: `${c.txid}:${c.vout}`,
-            capacity: String(c.capacity),
-            local_balance: String(c.local),
-            remote_balance: String(c.capacity - c.local),
-            local_chan_reserve_sat: '1000',
-            remote_chan_reserve_sat: '1000',
-            initiator: 'INITIATOR_LOCAL',
-            commitment_type: 'ANCHORS',
-            num_forwarding_packages: '0',
-            chan_status_flags: '',
-            private: false,
-            memo: '',
-          },
+          channel: pendingChannel(c),
           commit_fee: '2810',
           commit_weight: '772',
           fee_per_kw: '2500',
@@ -122,21 +125,7 @@ export function lightningHandlers(s: LndState, { guard, guardStream }: Guards): 
       waiting_close_channels: s.channels
         .filter((c) => c.closing)
         .map((c) => ({
-          channel: {
-            remote_node_pub: c.peer,
-            channel_point: `${c.txid}:${c.vout}`,
-            capacity: String(c.capacity),
-            local_balance: String(c.local),
-            remote_balance: String(c.capacity - c.local),
-            local_chan_reserve_sat: '1000',
-            remote_chan_reserve_sat: '1000',
-            initiator: 'INITIATOR_LOCAL',
-            commitment_type: 'ANCHORS',
-            num_forwarding_packages: '0',
-            chan_status_flags: '',
-            private: false,
-            memo: '',
-          },
+          channel: pendingChannel(c),
           limbo_balance: String(c.local),
           commitments: {
             local_txid: c.closing,

@@ -16,6 +16,7 @@ import { Store } from '../../src/store/store.js';
 import { tempDir } from '../helpers/daemon.js';
 import { until } from '../helpers/until.js';
 import { enumDescriptor, makeOracle } from '../peers/dlc-oracle.js';
+import { winLoseOffer } from '../helpers/dlc-offers.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const CONFLICT = -32014;
@@ -52,17 +53,8 @@ describe('wallet: hand-picked coins are promised by the one coin service', () =>
 
   const reservations = async (): Promise<Reservation[]> => call<Reservation[]>(alice.ch, 'wallet.listreservations');
   const unspentOf = async (u: Outpoint): Promise<Unspent | undefined> => (await call<Unspent[]>(alice.ch, 'wallet.listunspent')).find((c) => op(c) === op(u));
-  const offerParams = (utxos: Outpoint[], feeRate = 2): Record<string, unknown> => ({
-    announcement: hex(oracle.ann),
-    payouts: [
-      { outcome: 'win', offer_payout_sat: 200_000_000 },
-      { outcome: 'lose', offer_payout_sat: 0 },
-    ],
-    offer_collateral_sat: 100_000_000,
-    total_collateral_sat: 200_000_000,
-    fee_rate_sat_vb: feeRate,
-    utxos: utxos.map(outpoint),
-  });
+  const offerParams = (utxos: Outpoint[], feeRate = 2): Record<string, unknown> =>
+    winLoseOffer(hex(oracle.ann), 100_000_000, feeRate, { utxos: utxos.map(outpoint) });
   const openParams = (utxos: Outpoint[]): Record<string, unknown> => ({
     capacity_sat: 50_000_000,
     push_sat: 0,

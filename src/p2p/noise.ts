@@ -5,7 +5,6 @@ import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import type { StaticKey } from './transport.js';
 
 export const ACT_ONE_SIZE = 50;
 export const ACT_TWO_SIZE = 50;
@@ -83,6 +82,14 @@ function mix(h: Uint8Array, data: Uint8Array): Uint8Array {
 /** BOLT 8's ECDH: sha256 of the compressed shared point. Throws when the public key is not a valid point. */
 export function ecdhLocal(priv: Uint8Array, pub: Uint8Array): Uint8Array {
   return sha256(secp256k1.getSharedSecret(priv, pub, true));
+}
+
+/** The node's static key, held by the HSM: only its public key and an ECDH leave it. */
+export interface StaticKey {
+  /** 33 bytes, compressed. */
+  readonly publicKey: Uint8Array;
+  /** sha256(compressed(k·P)) as BOLT 8's ECDH says. */
+  ecdh(theirPublicKey: Uint8Array): Promise<Uint8Array>;
 }
 
 /** A StaticKey over a private key in memory: for tests and ephemeral use; the node key lives in the HSM instead. */

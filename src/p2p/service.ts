@@ -19,7 +19,8 @@ import { PEER_CONNECTED, PEER_CUSTOMMSG, PEER_DISCONNECTED } from './topics.js';
 import { CustomInbox } from './custommsg.js';
 import { Delivery, MSG_DELIVER, MSG_DELIVERY_ACK, type DeliveryHandler } from './delivery.js';
 import type { RoomDb, Store } from '../core/store.js';
-import { acceptInbound, connectOutbound, type PeerTransport, type StaticKey } from './transport.js';
+import { acceptInbound, connectOutbound, type PeerTransport } from './transport.js';
+import type { StaticKey } from './noise.js';
 import { startWireSession } from './wire-session.js';
 import { SESSION_TYPES } from './wire.js';
 

@@ -11,6 +11,7 @@ import {
   MAC_SIZE,
   MAX_MESSAGE_SIZE,
   type MessageCipher,
+  type StaticKey,
   freshEphemeral,
   initiatorActOne,
   initiatorActThree,
@@ -20,14 +21,6 @@ import {
   responderActTwo,
 } from './noise.js';
 import { SocketReader } from './socket-reader.js';
-
-/** The node's static key, held by the HSM: only its public key and an ECDH leave it. */
-export interface StaticKey {
-  /** 33 bytes, compressed. */
-  readonly publicKey: Uint8Array;
-  /** sha256(compressed(k·P)) as BOLT 8's ECDH says. */
-  ecdh(theirPublicKey: Uint8Array): Promise<Uint8Array>;
-}
 
 export interface TransportOptions {
   /** The whole handshake (three acts) must finish within this time, or the socket is closed. */

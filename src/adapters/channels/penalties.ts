@@ -2,14 +2,16 @@
 // with the revocation key its revealed secret gives), the sweep of our own to_local output after our delay, and the
 // justice blob, the same penalty signed ahead of time and sealed for a tower. Each pays the channel's claim script
 // (a wallet address kept in its record, payouts.ts; the payment basepoint without a wallet). A claim is sent once, then at every
-// block until it confirms; a penalty's fee goes up by half each block it waits (it must confirm before their delay
-// ends), a sweep's stays.
+// block until it confirms; a penalty's fee goes up by half each new block it waits for (it must confirm before their
+// delay ends), a sweep's stays. A new block is one above the node's tip when the last version was sent: the blocks a
+// restarted anyad connects while catching up were mined before, and bump nothing (issue: a restart sent several
+// versions within 100 ms, each fee half again the last).
 
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import * as bitcoin from 'bitcoinjs-lib';
 import { contract, save, terms, type ChannelContext } from './context.js';
-import { spenderOf, tipHeight } from './chain-queries.js';
+import { nodeTipHeight, spenderOf, tipHeight } from './chain-queries.js';
 import { sealJustice, type JusticeBlob } from './justice.js';
 import { perCommitmentPoint } from './keys.js';
 import { hex, other, SIGHASH_ALL, type ChannelRecord } from './record.js';
@@ -81,20 +83,22 @@ export async function claim(room: ChannelContext, rec: ChannelRecord, target: Cl
   const { commitment, height, vout, script, path, sign } = target;
   const kind = path === 'penalty' ? 'penalty' : 'sweep';
   const prev = rec.claim?.commitment === commitment.getId() && rec.claim.vout === vout ? rec.claim : null;
+  // A higher fee only once a block mined after the last version was sent has come (a record without the height: now).
+  const bump = kind === 'penalty' && prev !== null && (prev.tip_height === undefined || tipHeight(room.chain) > prev.tip_height);
   // The bitcoin room tells this output's spend from now on (ours, a tower's or theirs): no block scan to find it.
   const outpoint = `${commitment.getId()}:${vout}`;
   await room.notes.watchSpend({ outpoint, id: rec.id });
   if (!(await room.chain.utxo(commitment.getId(), vout))) {
     // Spent already: by a version of ours (any one sent may be the one that confirms: a node without replacement
     // keeps the first), by a tower's penalty for us (it pays our claim script or payment key too), or by them. Ours in the mempool:
-    // a sweep waits for its block, a penalty is sent again with a higher fee below.
+    // a sweep waits for its block, a penalty too until a new block came, then it is sent again with a higher fee below.
     const tip = tipHeight(room.chain);
     const told = room.notes.spendOf({ outpoint, id: rec.id });
     const spent = told
       ? { tx: bitcoin.Transaction.fromHex(told.hex), height: told.height }
       : await spenderOf(room.chain, commitment.getId(), vout, height, tip, prev?.sent ?? []);
     const mine = spent && prev?.sent.includes(spent.tx.getId());
-    if (!spent || (spent.height === null && !(mine && kind === 'penalty'))) return; // in the mempool: wait for its block
+    if (!spent || (spent.height === null && !(mine && bump))) return; // in the mempool: wait for its block
     if (spent.height !== null) {
       const ours = spent.tx.outs.some((o) => paysUs(rec, o.script));
       await save(room, { ...rec, state: 'closed', claim: null }, rec.state);
@@ -113,7 +117,7 @@ export async function claim(room: ChannelContext, rec: ChannelRecord, target: Cl
   }
   const value = commitment.outs[vout]!.value;
   let fee = BigInt(rec.fee_rate_sat_vb) * sweepVbytes(payTo);
-  if (prev) fee = kind === 'penalty' ? (BigInt(prev.fee_sat) * 3n) / 2n : BigInt(prev.fee_sat);
+  if (prev) fee = bump ? (BigInt(prev.fee_sat) * 3n) / 2n : BigInt(prev.fee_sat);
   if (fee > value / 2n) fee = value / 2n;
   if (path === 'remote' && value - fee < DUST_LIMIT) {
     // Too small to sweep at this fee: the coin stays with the keystore (its payment key), as without a wallet.
@@ -125,6 +129,8 @@ export async function claim(room: ChannelContext, rec: ChannelRecord, target: Cl
   const sig = await sign(spend.digest);
   spend.tx.setWitness(0, spend.witness(Buffer.concat([sig, SIGHASH_ALL])));
   const txid = spend.tx.getId();
+  // The node's tip now (before the send: a block found meanwhile bumps the next version rather than being missed).
+  const sentAt = await nodeTipHeight(room.chain);
   try {
     await room.chain.broadcast(spend.tx.toHex(), `the ${kind}`);
   } catch (err) {
@@ -134,7 +140,10 @@ export async function claim(room: ChannelContext, rec: ChannelRecord, target: Cl
   }
   await save(
     room,
-    { ...rec, claim: { txid, fee_sat: fee.toString(), kind, vout, commitment: commitment.getId(), sent: [...(prev?.sent ?? []), txid].slice(-20) } },
+    {
+      ...rec,
+      claim: { txid, fee_sat: fee.toString(), kind, vout, commitment: commitment.getId(), sent: [...(prev?.sent ?? []), txid].slice(-20), tip_height: sentAt },
+    },
     rec.state,
   );
   room.log.info({ id: rec.id, txid, kind, fee_sat: Number(fee) }, `channel ${kind} broadcast`);

@@ -104,8 +104,11 @@ export interface ChannelRecord {
   closing_txid: string | null;
   closing_hex: string | null;
   closed_by: 'cooperative' | 'unilateral' | 'remote_unilateral' | 'penalty' | 'unknown' | null;
-  /** Our sweep or penalty transaction, its fee, while it is not confirmed. */
-  claim: { txid: string; fee_sat: string; kind: 'sweep' | 'penalty'; vout: number; commitment: string; sent: string[] } | null;
+  /**
+   * Our sweep or penalty transaction, its fee, while it is not confirmed; tip_height: the node's tip when its latest
+   * version was sent (a penalty's fee goes up only once a block above it came; absent in older records: it may).
+   */
+  claim: { txid: string; fee_sat: string; kind: 'sweep' | 'penalty'; vout: number; commitment: string; sent: string[]; tip_height?: number } | null;
   /** The chain height up to which blocks were looked at for a spend of the funding output. */
   scan_height: number;
   created: string;

@@ -9,8 +9,11 @@
 // a step that did not land, at the next start. A message from another peer than the contract's, for an unknown
 // contract, a replay, or one the checks refuse is dropped with a warning and a dlc.refused event.
 //
-// A sender queues a segmented message's pieces one message at a time (peer-wire.ts), but a whole message may come
-// between two pieces (a step of another contract): it goes to the inbox and leaves the reassembly as it is.
+// Segments follow rust-dlc's message handler (dlc-messages message_handler.rs, segment_reader.rs): a peer sends a
+// segmented message's pieces back to back, so anything but a segment_chunk while one is being reassembled ends
+// that reassembly — a whole message drops it and is taken as usual, a segment_start drops it and starts anew; a
+// segment_chunk with none started is refused. Stricter than rust-dlc: a refused piece drops the reassembly too, and
+// a message over MAX_REASSEMBLED is refused. (peer-wire.ts keeps our own whole messages out from between pieces.)
 
 import { ErrorCode, RpcError, rpcError } from '../../core/errors.js';
 import { backgroundCaller } from '../../core/methods.js';
@@ -50,14 +53,7 @@ export function refused(ctx: DlcContext, peer: string, type: number, id: string 
 /** The p2p room's delivery handler: stores the message (or the segment), nothing more. */
 export async function take(ctx: DlcContext, m: Delivered): Promise<DeliveryWrite> {
   const after = (): void => ctx.wire.kick();
-  if (m.type !== SEGMENT_START && m.type !== SEGMENT_CHUNK) {
-    const whole = Buffer.alloc(2 + m.payload.length);
-    whole.writeUInt16BE(m.type, 0);
-    m.payload.copy(whole, 2);
-    ctx.log.info({ peer: m.pubkey, type: m.type, seq: m.seq, bytes: whole.length }, 'a DLC message taken from a peer');
-    return { ops: [{ type: 'put', sublevel: ctx.db, key: `in:${m.pubkey}:${seqKey(m.seq)}`, value: { type: m.type, hex: whole.toString('hex') } }], after };
-  }
-  // One peer's segments come to this handler one at a time and in order (the p2p room's receive lock): the
+  // One peer's messages come to this handler one at a time and in order (the p2p room's receive lock): the
   // reassembly's read-check-write is not raced.
   const sg = `sg:${m.pubkey}`;
   const chunkKey = (n: number): string => `sc:${m.pubkey}:${String(n).padStart(4, '0')}`;
@@ -67,17 +63,24 @@ export async function take(ctx: DlcContext, m: Delivered): Promise<DeliveryWrite
     for await (const k of ctx.db.keys({ gte: `sc:${m.pubkey}:`, lt: `sc:${m.pubkey};` })) ops.push({ type: 'del', sublevel: ctx.db, key: k });
     return ops;
   };
+  // Anything but a chunk while a message is being reassembled: that message is dropped (rust-dlc resets its reader).
+  const interrupted = async (what: string): Promise<BatchOp[]> => {
+    if (!was) return [];
+    refused(ctx, m.pubkey, m.type, null, `${what} while ${was.remaining} segments of an earlier message were still to come: that message is dropped`);
+    return drop();
+  };
+  if (m.type !== SEGMENT_START && m.type !== SEGMENT_CHUNK) {
+    const whole = Buffer.alloc(2 + m.payload.length);
+    whole.writeUInt16BE(m.type, 0);
+    m.payload.copy(whole, 2);
+    const ops = await interrupted(`a whole message (type ${m.type})`);
+    ctx.log.info({ peer: m.pubkey, type: m.type, seq: m.seq, bytes: whole.length }, 'a DLC message taken from a peer');
+    ops.push({ type: 'put', sublevel: ctx.db, key: `in:${m.pubkey}:${seqKey(m.seq)}`, value: { type: m.type, hex: whole.toString('hex') } });
+    return { ops, after };
+  }
   try {
     if (m.type === SEGMENT_START) {
-      const ops = was ? await drop() : [];
-      if (was)
-        refused(
-          ctx,
-          m.pubkey,
-          SEGMENT_START,
-          null,
-          `a segment_start while ${was.remaining} segments of an earlier message were still to come: that message is dropped`,
-        );
+      const ops = await interrupted('a segment_start');
       const s = readStart(m.payload);
       ops.push({ type: 'put', sublevel: ctx.db, key: sg, value: { remaining: s.remaining, bytes: s.data.length, pieces: 1 } });
       ops.push({ type: 'put', sublevel: ctx.db, key: chunkKey(0), value: s.data.toString('hex') });

@@ -5,7 +5,9 @@
 // be queued in one deliver, so the step's batch writes it to the room's own send queue (w:<key> → the message,
 // wn:<key> → the next piece) and the sender below hands the pieces to deliver() one at a time, each in a batch
 // with the queue's progress: every piece is queued once, across kills, and the pieces of one message are queued
-// together, one message after another (a peer reassembles one at a time).
+// together, one message after another (a peer reassembles one at a time). A whole message never goes between two
+// pieces: a peer drops the message it was reassembling when another comes (rust-dlc does, and so does inbox.ts), so
+// while a segmented message to that peer is in the send queue a whole one waits in the queue behind it.
 
 import { randomBytes } from 'node:crypto';
 import { rpcError } from '../../core/errors.js';
@@ -41,22 +43,32 @@ export async function commitStep(
   const all = [...extra, ...(via.extra ?? [])];
   const ps = pieces(message);
   rec.peer = via.peer;
-  if (ps.length === 1) {
-    let saved: ContractRecord | undefined;
-    await p2p.deliver(via.peer, ps[0]!.type, ps[0]!.payload, async (ops) => {
-      saved = await save(ctx, rec, previous, [...all, ...ops]);
-    });
-    return saved!;
-  }
-  // Ordered by time of queueing (then random, for two in one millisecond): the sender takes them oldest first.
-  const key = `${String(Date.now()).padStart(15, '0')}:${randomBytes(4).toString('hex')}`;
-  const queued: BatchOp[] = [
-    { type: 'put', sublevel: ctx.db, key: `w:${key}`, value: { peer: via.peer, message: Buffer.from(message).toString('hex'), id: rec.id } },
-    { type: 'put', sublevel: ctx.db, key: `wn:${key}`, value: 0 },
-  ];
-  const saved = await save(ctx, rec, previous, [...all, ...queued]);
-  ctx.wire.kick();
-  return saved;
+  // Under the peer's lock: no message to it is queued between the look at the send queue and this one's write (the
+  // sender only takes what is in the queue already).
+  return ctx.locks.run(`out:${via.peer}`, async () => {
+    if (ps.length === 1 && !(await queuedTo(ctx, via.peer))) {
+      let saved: ContractRecord | undefined;
+      await p2p.deliver(via.peer, ps[0]!.type, ps[0]!.payload, async (ops) => {
+        saved = await save(ctx, rec, previous, [...all, ...ops]);
+      });
+      return saved!;
+    }
+    // Ordered by time of queueing (then random, for two in one millisecond): the sender takes them oldest first.
+    const key = `${String(Date.now()).padStart(15, '0')}:${randomBytes(4).toString('hex')}`;
+    const queued: BatchOp[] = [
+      { type: 'put', sublevel: ctx.db, key: `w:${key}`, value: { peer: via.peer, message: Buffer.from(message).toString('hex'), id: rec.id } },
+      { type: 'put', sublevel: ctx.db, key: `wn:${key}`, value: 0 },
+    ];
+    const saved = await save(ctx, rec, previous, [...all, ...queued]);
+    ctx.wire.kick();
+    return saved;
+  });
+}
+
+/** Whether a message to this peer is in the send queue (its pieces not all handed to the p2p outbox yet). */
+async function queuedTo(ctx: DlcContext, peer: string): Promise<boolean> {
+  for await (const v of ctx.db.values({ gte: 'w:', lt: 'w;' })) if ((v as { peer: string }).peer === peer) return true;
+  return false;
 }
 
 /** How long the sender waits before it tries again after a refusal of the outbox (Busy: the peer's outbox full). */
@@ -92,7 +104,10 @@ export async function sendQueued(ctx: DlcContext): Promise<boolean> {
         return false;
       }
     }
-    ctx.log.info({ id: w.id, peer: w.peer, pieces: ps.length, bytes: w.message.length / 2 }, 'a segmented DLC message queued to its peer');
+    ctx.log.info(
+      { id: w.id, peer: w.peer, pieces: ps.length, bytes: w.message.length / 2 },
+      ps.length > 1 ? 'a segmented DLC message queued to its peer' : 'a DLC message queued to its peer after a segmented one',
+    );
   }
 }
 

@@ -56,6 +56,8 @@ export interface BitcoinApi {
   listen(listener: ChainListener): void;
   /** The watcher's tip (undefined before its first round). */
   tip(): { height: number; hash: string } | undefined;
+  /** The node's best block as the watcher last read it: above tip() while it catches up (undefined before its first round). */
+  best(): { height: number; hash: string } | undefined;
   /**
    * A transaction's raw hex (getrawtransaction; with the block it is in, a node without -txindex finds it too), e.g.
    * the previous transaction a segwit v0 input's signer checks the amount in.

@@ -68,6 +68,7 @@ export const bitcoinRoom: Room = {
       blockHash: (height) => service.blockHash(height),
       listen: (listener) => service.watcher.listen(listener),
       tip: () => service.watcher.tip,
+      best: () => service.watcher.best,
       block: (hash) => service.backend!.getBlockFull(hash),
       nodeKind: () => service.backend?.kind,
       mempoolEntry: async (txid) => {

@@ -47,30 +47,9 @@ export function tipHeight(chain: BitcoinApi): number {
   return at.height;
 }
 
-/**
- * The node's tip height, which is above the watcher's while it catches up (after a restart): from the watcher's tip,
- * blocks asked by height, doubling the step, then halving it. A failed call counts as no block there, so an
- * unreachable node gives a lower height (for a penalty: a fee bump sooner rather than later).
- */
-export async function nodeTipHeight(chain: BitcoinApi): Promise<number> {
-  const has = (h: number): Promise<boolean> =>
-    chain.blockHash(h).then(
-      () => true,
-      () => false,
-    );
-  let lo = tipHeight(chain);
-  let step = 1;
-  while (await has(lo + step)) {
-    lo += step;
-    step *= 2;
-  }
-  // lo is there, lo + step is not: halve the gap.
-  for (let hi = lo + step; hi - lo > 1;) {
-    const mid = Math.floor((lo + hi) / 2);
-    if (await has(mid)) lo = mid;
-    else hi = mid;
-  }
-  return lo;
+/** The node's tip height: above the watcher's while it catches up (after a restart); the watcher's before its first round. */
+export function nodeTipHeight(chain: BitcoinApi): number {
+  return Math.max(chain.best()?.height ?? 0, tipHeight(chain));
 }
 
 /** Why the coin at the funding outpoint is not this channel's funding output, or undefined when it is. */

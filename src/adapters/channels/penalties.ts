@@ -130,7 +130,7 @@ export async function claim(room: ChannelContext, rec: ChannelRecord, target: Cl
   spend.tx.setWitness(0, spend.witness(Buffer.concat([sig, SIGHASH_ALL])));
   const txid = spend.tx.getId();
   // The node's tip now (before the send: a block found meanwhile bumps the next version rather than being missed).
-  const sentAt = await nodeTipHeight(room.chain);
+  const sentAt = nodeTipHeight(room.chain);
   try {
     await room.chain.broadcast(spend.tx.toHex(), `the ${kind}`);
   } catch (err) {

@@ -134,6 +134,15 @@ describe('state channels paying the wallet: closes, sweeps and penalties land in
       return txid && (await w.node.rpc<string[]>('getrawmempool')).includes(txid) ? txid : undefined;
     });
     await w.node.mine(1, w.bob.address);
+    // Then Alice's own balance of that state, in the revoked commitment's to_remote (her payment key), is swept to
+    // her wallet too, once the penalty has confirmed: both outputs of the commitment end in her wallet.
+    const sweep = await until(
+      'the sweep of the to_remote',
+      async () => w.alice.d.logs.find((l) => l.msg === 'channel sweep broadcast' && l.id === id)?.txid as string | undefined,
+    );
+    await inMempool(sweep);
+    assert.equal((await view(w.alice, id)).state, 'penalizing', 'not closed before its last output is ours');
+    await w.node.mine(1, w.bob.address);
     await waitState(w.alice, id, 'closed');
     assert.equal((await view(w.alice, id)).closed_by, 'penalty');
     // The penalty that confirmed (a bumped one may have followed it): its one output is the wallet's.
@@ -150,7 +159,15 @@ describe('state channels paying the wallet: closes, sweeps and penalties land in
       [claimAddress],
     );
     assert.ok(outs[0]!.value > 40_000_000 - 5_000, `the penalty takes Bob's 40M less its fee (${outs[0]!.value})`);
-    await landed(w.alice, penalty, outs[0]!.value, before);
+    const entry = await walletEntry(w.alice, penalty);
+    assert.deepEqual([entry.direction, entry.amount_sat], ['received', outs[0]!.value], "Alice's wallet lists the penalty as received");
+    const swept = await outputsOf(sweep);
+    assert.deepEqual(
+      swept.map((o) => o.address),
+      [claimAddress],
+    );
+    assert.ok(swept[0]!.value > avail - 40_000_000 - 5_000, `the sweep takes Alice's state-1 balance less its fee (${swept[0]!.value})`);
+    await landed(w.alice, sweep, swept[0]!.value, before + outs[0]!.value);
   });
 
   it('payout scripts from the counterparty: P2PKH, P2SH, bare and over-long refused by name at the open and at the accept; P2WSH and P2TR taken', async () => {

@@ -220,24 +220,8 @@ async function settle(room: ChannelContext, rec: ChannelRecord, tx: bitcoin.Tran
         rec.state,
         onChain !== undefined && onChain.number !== rec.current.number,
       );
-    // Our balance is in its to_remote output, paid to our payment key at once (the commitment both signed names that
-    // key, not a wallet address). Once confirmed it is swept to the claim script (a wallet address), so it lands in
-    // the wallet like a close; without a wallet the keystore keeps it (claim() then just closes).
     if (confs < 1) return;
-    const remoteVout = tx.outs.findIndex((o) => Buffer.compare(Buffer.from(o.script), p2wpkh(rec.ours.payment_basepoint)) === 0);
-    if (remoteVout < 0) {
-      await save(room, { ...rec, state: 'closed' }, rec.state);
-      return;
-    }
-    const sweeping = rec;
-    await claim(room, rec, {
-      commitment: tx,
-      height: height!,
-      vout: remoteVout,
-      script: Buffer.from(rec.ours.payment_basepoint, 'hex'),
-      path: 'remote',
-      sign: (digest) => room.hsm.tweakedSign(sweeping.keys.payment, digest, {}, caller, contract(sweeping, 'sweep')),
-    });
+    await sweepToRemote(room, rec, tx, height!, caller);
     return;
   }
   const point = perCommitmentPoint(secret);
@@ -250,17 +234,44 @@ async function settle(room: ChannelContext, rec: ChannelRecord, tx: bitcoin.Tran
       'the counterparty broadcast a revoked state: taking its funds with the penalty',
     );
   }
-  if (vout < 0) {
-    if (confs >= 1) await save(room, { ...rec, state: 'closed' }, rec.state);
+  // Their to_local first (the penalty must confirm before their delay ends), then our to_remote of that commitment
+  // (only our payment key can spend it: it waits without risk), so both land in the wallet.
+  const hasRemote = tx.outs.some((o) => Buffer.compare(Buffer.from(o.script), p2wpkh(rec.ours.payment_basepoint)) === 0);
+  if (vout >= 0) {
+    const punishing = rec;
+    const penalty = await claim(room, rec, {
+      commitment: tx,
+      height: height ?? tip + 1,
+      vout,
+      script,
+      path: 'penalty',
+      sign: (digest) => revocationSign(room, punishing, point, secret, digest, caller),
+      closes: !hasRemote,
+    });
+    if (penalty !== 'settled' || !hasRemote) return;
+    rec = await get(room, rec.id);
+  }
+  if (confs < 1) return;
+  await sweepToRemote(room, rec, tx, height!, caller);
+}
+
+/**
+ * Our balance in the to_remote output of their commitment, paid to our payment key at once (the commitment both
+ * signed names that key, not a wallet address). Once confirmed it is swept to the claim script (a wallet address), so
+ * it lands in the wallet like a close; without a wallet the keystore keeps it (claim() then just closes).
+ */
+async function sweepToRemote(room: ChannelContext, rec: ChannelRecord, tx: bitcoin.Transaction, height: number, caller: string): Promise<void> {
+  const remoteVout = tx.outs.findIndex((o) => Buffer.compare(Buffer.from(o.script), p2wpkh(rec.ours.payment_basepoint)) === 0);
+  if (remoteVout < 0) {
+    await save(room, { ...rec, state: 'closed' }, rec.state);
     return;
   }
-  const punishing = rec;
   await claim(room, rec, {
     commitment: tx,
-    height: height ?? tip + 1,
-    vout,
-    script,
-    path: 'penalty',
-    sign: (digest) => revocationSign(room, punishing, point, secret, digest, caller),
+    height,
+    vout: remoteVout,
+    script: Buffer.from(rec.ours.payment_basepoint, 'hex'),
+    path: 'remote',
+    sign: (digest) => room.hsm.tweakedSign(rec.keys.payment, digest, {}, caller, contract(rec, 'sweep')),
   });
 }

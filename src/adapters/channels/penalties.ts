@@ -76,11 +76,19 @@ export interface ClaimTarget {
   /** A to_local after our delay, a revoked to_local, or our to_remote of their commitment (no delay). */
   path: { sweep: number } | 'penalty' | 'remote';
   sign: (digest: Buffer) => Promise<Buffer>;
+  /**
+   * Whether the output's spend, once confirmed, closes the channel (default). A penalty whose commitment also holds
+   * our to_remote does not: that output is claimed next (the record keeps one claim at a time).
+   */
+  closes?: boolean;
 }
 
-/** Our sweep or penalty: sent once, then at every block until it confirms (see the header for its fee). */
-export async function claim(room: ChannelContext, rec: ChannelRecord, target: ClaimTarget): Promise<void> {
-  const { commitment, height, vout, script, path, sign } = target;
+/**
+ * Our sweep or penalty: sent once, then at every block until it confirms (see the header for its fee). 'settled'
+ * once the output's spend is confirmed (ours, a tower's or theirs), else 'pending'.
+ */
+export async function claim(room: ChannelContext, rec: ChannelRecord, target: ClaimTarget): Promise<'settled' | 'pending'> {
+  const { commitment, height, vout, script, path, sign, closes = true } = target;
   const kind = path === 'penalty' ? 'penalty' : 'sweep';
   const prev = rec.claim?.commitment === commitment.getId() && rec.claim.vout === vout ? rec.claim : null;
   // A higher fee only once a block mined after the last version was sent has come (a record without the height: now).
@@ -98,13 +106,17 @@ export async function claim(room: ChannelContext, rec: ChannelRecord, target: Cl
       ? { tx: bitcoin.Transaction.fromHex(told.hex), height: told.height }
       : await spenderOf(room.chain, commitment.getId(), vout, height, tip, prev?.sent ?? []);
     const mine = spent && prev?.sent.includes(spent.tx.getId());
-    if (!spent || (spent.height === null && !(mine && bump))) return; // in the mempool: wait for its block
+    if (!spent || (spent.height === null && !(mine && bump))) return 'pending'; // in the mempool: wait for its block
     if (spent.height !== null) {
-      const ours = spent.tx.outs.some((o) => paysUs(rec, o.script));
-      await save(room, { ...rec, state: 'closed', claim: null }, rec.state);
-      if (ours) room.log.info({ id: rec.id, txid: spent.tx.getId(), kind }, `channel ${kind} confirmed (paying us)`);
-      else room.log.error({ id: rec.id, txid: spent.tx.getId(), kind }, `the ${kind} output was taken by another transaction: the counterparty's`);
-      return;
+      // Told once: when it closes the channel, or the first time it is seen settled (the record then holds no claim
+      // of this output, and the next claim, of our to_remote, takes the slot).
+      if (closes || prev || !rec.claim) {
+        const ours = spent.tx.outs.some((o) => paysUs(rec, o.script));
+        await save(room, { ...rec, state: closes ? 'closed' : rec.state, claim: null }, rec.state);
+        if (ours) room.log.info({ id: rec.id, txid: spent.tx.getId(), kind }, `channel ${kind} confirmed (paying us)`);
+        else room.log.error({ id: rec.id, txid: spent.tx.getId(), kind }, `the ${kind} output was taken by another transaction: the counterparty's`);
+      }
+      return 'settled';
     }
   }
   // Where it pays: taken once (and kept) before the first version is signed; every later one pays the same script.
@@ -113,7 +125,7 @@ export async function claim(room: ChannelContext, rec: ChannelRecord, target: Cl
   if (path === 'remote' && payTo.equals(p2wpkh(rec.ours.payment_basepoint))) {
     // No wallet to sweep to: the to_remote output already pays the claim script (the payment key).
     await save(room, { ...rec, state: 'closed' }, rec.state);
-    return;
+    return 'settled';
   }
   const value = commitment.outs[vout]!.value;
   let fee = BigInt(rec.fee_rate_sat_vb) * sweepVbytes(payTo);
@@ -123,7 +135,7 @@ export async function claim(room: ChannelContext, rec: ChannelRecord, target: Cl
     // Too small to sweep at this fee: the coin stays with the keystore (its payment key), as without a wallet.
     room.log.info({ id: rec.id, value_sat: Number(value), fee_sat: Number(fee) }, 'our to_remote is too small to sweep; the keystore keeps it');
     await save(room, { ...rec, state: 'closed' }, rec.state);
-    return;
+    return 'settled';
   }
   const spend = path === 'remote' ? toRemoteSpend(commitment, vout, script, payTo, fee) : toLocalSpend(commitment, vout, script, payTo, fee, path);
   const sig = await sign(spend.digest);
@@ -136,7 +148,7 @@ export async function claim(room: ChannelContext, rec: ChannelRecord, target: Cl
   } catch (err) {
     // Kept as it was: the version already in the node's mempool (if any) stays the one to follow.
     room.log.warn({ id: rec.id, kind, reason: (err as Error).message }, `channel ${kind} refused; next block retries`);
-    return;
+    return 'pending';
   }
   await save(
     room,
@@ -147,4 +159,5 @@ export async function claim(room: ChannelContext, rec: ChannelRecord, target: Cl
     rec.state,
   );
   room.log.info({ id: rec.id, txid, kind, fee_sat: Number(fee) }, `channel ${kind} broadcast`);
+  return 'pending';
 }

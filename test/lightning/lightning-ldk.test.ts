@@ -372,7 +372,17 @@ describe('Lightning on the embedded LDK node (ldk.enable), two anyads on bcoin r
       return /peer disconnected/.test(h.detail) ? h : undefined;
     });
     assert.equal(away.state, 'degraded');
-    assert.match(away.detail, new RegExp(`channel ${before!.short_channel_id} \\(peer disconnected\\)`));
+    assert.match(away.detail, new RegExp(`channel ${before!.short_channel_id} \\(peer disconnected[;)]`));
+    // Alice redials Bob at the address she last reached him on (his port of an earlier run: it is chosen anew at each
+    // start here), in vain: her health says so.
+    const redialing = await until("Alice's health naming her redial of Bob", async () => {
+      const h = await ldkHealth(alice);
+      return /redialing/.test(h.detail) ? h : undefined;
+    });
+    assert.match(
+      redialing.detail,
+      new RegExp(`channel ${before!.short_channel_id} \\(peer disconnected; redialing 127\\.0\\.0\\.1:\\d+, \\d+ attempts? failed\\)`),
+    );
     bob = await start('bob');
     const [after] = await call<Array<{ channel_id: string }>>(bob, 'ln.listchannels');
     assert.equal(after?.channel_id, before!.channel_id);

@@ -34,6 +34,7 @@ import { LdkSweeper } from './ldk/sweep.js';
 import type { LnRecords } from './records.js';
 import type { LdkNode } from './ldk/node.js';
 import { balanceOf, channelName, channelOf, peerOf, unusableReason } from './ldk-views.js';
+import { hex } from './ldk/wasm.js';
 
 export interface LdkBackendSettings {
   db: RoomDb;
@@ -113,10 +114,14 @@ export class LdkBackend implements LightningBackend {
     if (!this.node || h.state !== 'ok') return h;
     const unusable = this.node.cm
       .list_channels()
-      .map((c) => [channelName(c), unusableReason(c)] as const)
+      .map((c) => [channelName(c), unusableReason(c), hex(c.get_counterparty().get_node_id())] as const)
       .filter(([, why]) => why !== undefined);
     if (unusable.length === 0) return h;
-    const detail = `${h.detail}; not usable: ${unusable.map(([name, why]) => `channel ${name} (${why})`).join(', ')}`;
+    const redialing = (why: string | undefined, peer: string): string => {
+      const r = why === 'peer disconnected' ? this.redial.state(peer) : undefined;
+      return r ? `; ${r}` : '';
+    };
+    const detail = `${h.detail}; not usable: ${unusable.map(([name, why, peer]) => `channel ${name} (${why}${redialing(why, peer)})`).join(', ')}`;
     return { ...h, state: unusable.some(([, why]) => why === 'peer disconnected') ? 'degraded' : 'ok', detail };
   }
 

@@ -23,6 +23,7 @@ interface Backoff {
   at: number;
   delay: number;
   attempts: number;
+  address: PeerAddress;
 }
 
 export class LdkRedial {
@@ -52,10 +53,11 @@ export class LdkRedial {
     return (await this.o.db.get(PEER + id)) as PeerAddress | undefined;
   }
 
-  /** How the redialing of a peer stands, for health: attempts failed so far and when the next one is. */
-  state(id: string): { attempts: number; next_in_ms: number } | undefined {
+  /** How the redialing of a peer stands, in words for health: where, and the attempts failed so far. */
+  state(id: string): string | undefined {
     const b = this.backoff.get(id);
-    return b && b.attempts > 0 ? { attempts: b.attempts, next_in_ms: Math.max(0, b.at - Date.now()) } : undefined;
+    if (!b || b.attempts === 0) return undefined;
+    return `redialing ${b.address.host}:${b.address.port}, ${b.attempts} attempt${b.attempts === 1 ? '' : 's'} failed`;
   }
 
   /** Looks at once (a restart: the channels' peers are all away), then every TICK_MS. */
@@ -83,7 +85,8 @@ export class LdkRedial {
       for (const id of due) {
         const a = await this.address(id);
         if (!a || this.timer === undefined) continue;
-        const b = this.backoff.get(id) ?? { at: 0, delay: FIRST_MS, attempts: 0 };
+        const b = this.backoff.get(id) ?? { at: 0, delay: FIRST_MS, attempts: 0, address: a };
+        b.address = a;
         // Marked before the dial: the next tick does not dial it again while this one is under way.
         b.at = Number.POSITIVE_INFINITY;
         this.backoff.set(id, b);

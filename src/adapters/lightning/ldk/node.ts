@@ -185,8 +185,12 @@ export class LdkNode {
     node.follower = listenFollower([cm.as_Listen(), chainMonitor.as_Listen()], cm.current_best_block());
     persister.writeManager = (ops) => node.writeManager(ops);
     // A monitor durable, or a message in: LDK has messages to send and events to raise now, not at the next tick.
-    persister.completed = () => void node.kick();
-    node.net.received = () => void node.kick();
+    // Not once closing: close() runs the last round itself.
+    const kick = (): void => {
+      if (!node.stopping) void node.kick();
+    };
+    persister.completed = kick;
+    node.net.received = kick;
     node.port = await node.net.listen(s.host, s.port);
     node.startBackground();
     return node;

@@ -11,7 +11,8 @@
 // (fee observations' storage over 30 days at 100k transactions a day, each estimator's p50/p99), ln
 // (settle-to-event, ln.getinfo, start-to-ready per Lightning backend), watches (100k watches: add rate, memory,
 // block matching), dlc (adaptor signatures, a numeric contract), channels (state updates between two anyads), wallet
-// (getbalance, listunspent, fundpsbt with 10,000 coins), rescan (wallet.rescan of 2,000 blocks). `npm run bench -- ln`
+// (getbalance, listunspent, fundpsbt with 10,000 coins), rescan (wallet.rescan of 2,000 blocks), ldk (payments
+// between two anyads on the embedded LDK node, against LDK's own loop between two nodes in one process). `npm run bench -- ln`
 // runs one of them.
 // Figures go to stdout and, as JSON, to the file BENCH_OUT names; the summary table goes into docs/bench.json and
 // README.md (bench/summary.ts).
@@ -30,6 +31,7 @@ import { benchDlc } from './dlc.js';
 import { benchHsm } from './hsm.js';
 import { benchMl } from './ml.js';
 import { benchFees } from './fees.js';
+import { benchLdk } from './ldk.js';
 import { benchLn } from './ln.js';
 import { benchWallet } from './wallet.js';
 import { benchWalletRescan } from './wallet-rescan.js';
@@ -493,6 +495,7 @@ if (only.length === 0 || only.includes('hsm')) await benchHsm(results);
 if (only.length === 0 || only.includes('ml')) await benchMl(results);
 if (only.length === 0 || only.includes('fees')) await benchFees(results);
 if (only.length === 0 || only.includes('ln')) await benchLn(results);
+if (only.length === 0 || only.includes('ldk')) await benchLdk(results);
 if (only.length === 0 || only.includes('watches')) await benchWatches(results);
 if (only.length === 0 || only.includes('dlc')) await benchDlc(results);
 if (only.length === 0 || only.includes('channels')) await benchChannels(results);

@@ -184,6 +184,13 @@ function rows(r: Results): Row[] {
     f(n(r, 'channels.wire.throughput_ratio'), '×'),
     '≥ 100 updates/s, p50 ≤ 10 ms (issue 30)',
   ]);
+  out.push([
+    `Lightning payment between two anyads on the embedded LDK node (${f(n(r, 'ldk.anyad.payments'))} payments, one at a time)`,
+    `${f(n(r, 'ldk.anyad.payments_per_s'), '/s')} (p50 ${f(n(r, 'ldk.anyad.p50_ms'), ' ms')}, p99 ${f(n(r, 'ldk.anyad.p99_ms'), ' ms')})`,
+    `two LDK nodes in one process, ChannelManager called directly: ${f(n(r, 'ldk.in_process.payments_per_s'), '/s')} (p50 ${f(n(r, 'ldk.in_process.p50_ms'), ' ms')}, p99 ${f(n(r, 'ldk.in_process.p99_ms'), ' ms')})`,
+    `p50 ${f(n(r, 'ldk.p50_ratio'), '×')}`,
+    'p50 < 50 ms (issue 29)',
+  ]);
   for (const [m, goal] of [
     ['getbalance', '< 5 ms'],
     ['listunspent', '< 20 ms'],

@@ -88,16 +88,21 @@ describe('LDK killed mid-payment (SIGKILL) and restarted: each payment settles e
     s.events.close();
   }
 
-  /** The restarted side dials the other (the LDK backend does not redial by itself), and the channel is active again. */
+  /**
+   * The restarted side meets the other again and the channel is active. A side that reached the other by ln.connect
+   * before redials it by itself (at the address kept then); the other is dialed here, as an operator would, until
+   * the channel is active: LDK refuses a second connection of one node while the killed one is still listed.
+   */
   async function restart(name: 'alice' | 'bob'): Promise<void> {
     const s = await start(name);
     const other = side(name === 'alice' ? 'bob' : 'alice');
-    // The other side lets the killed connection go first (LDK refuses a second connection of one node).
-    await until(`${name} gone from ${other.name}'s peers`, async () =>
-      (await call<Array<{ id: string }>>(other, 'ln.listpeers')).some((p) => p.id === s.id) ? undefined : true,
-    );
-    await call(s, 'ln.connect', { id: other.id, host: '127.0.0.1', port: other.port });
-    await until(`${name}'s channel active again`, async () => ((await call<Chan[]>(s, 'ln.listchannels'))[0]?.active ? true : undefined));
+    await until(`${name}'s channel active again`, async () => {
+      if ((await call<Chan[]>(s, 'ln.listchannels'))[0]?.active) return true;
+      const r = await s.ch.call('ln.connect', { id: other.id, host: '127.0.0.1', port: other.port });
+      // -32016: no handshake (the other side still holds the killed connection): dialed again at the next look.
+      if (r.error && r.error.code !== -32016) throw new Error(`ln.connect: ${r.error.code} ${r.error.message}`);
+      return undefined;
+    });
   }
 
   const channel = async (s: Side): Promise<Chan> => {

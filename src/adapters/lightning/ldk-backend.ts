@@ -29,10 +29,12 @@ import type {
 import type { WalletApi } from '../../wallet/api.js';
 import { LdkChannels } from './ldk/channels.js';
 import { LdkPayments } from './ldk/payments.js';
+import { LdkRedial } from './ldk/redial.js';
 import { LdkSweeper } from './ldk/sweep.js';
 import type { LnRecords } from './records.js';
 import type { LdkNode } from './ldk/node.js';
 import { balanceOf, channelName, channelOf, peerOf, unusableReason } from './ldk-views.js';
+import { hex } from './ldk/wasm.js';
 
 export interface LdkBackendSettings {
   db: RoomDb;
@@ -72,11 +74,15 @@ export class LdkBackend implements LightningBackend {
   private readonly channels: LdkChannels;
   private readonly payments: LdkPayments;
   private readonly sweeper: LdkSweeper;
+  private readonly redial: LdkRedial;
+  /** Dials under way, by node id: a second connect to the same node waits for the first instead of racing it. */
+  private readonly dialing = new Map<string, Promise<void>>();
 
   constructor(private readonly s: LdkBackendSettings) {
     this.channels = new LdkChannels({ wallet: s.wallet, hsm: s.hsm, network: s.network, log: s.log, changed: () => undefined, openTimeoutMs: 60_000 });
     this.payments = new LdkPayments({ db: s.db, store: s.store, records: s.records, log: s.log });
     this.sweeper = new LdkSweeper({ db: s.db, store: s.store, chain: s.chain, wallet: s.wallet, network: s.network, log: s.log });
+    this.redial = new LdkRedial({ db: s.db, store: s.store, log: s.log, dial: (id, host, port) => this.connect(id, host, port) });
     // Blocks reach the node from the bitcoin room's watcher; until the node runs they are caught up at its start.
     s.chain.listen({
       connected: (b) => {
@@ -108,10 +114,14 @@ export class LdkBackend implements LightningBackend {
     if (!this.node || h.state !== 'ok') return h;
     const unusable = this.node.cm
       .list_channels()
-      .map((c) => [channelName(c), unusableReason(c)] as const)
+      .map((c) => [channelName(c), unusableReason(c), hex(c.get_counterparty().get_node_id())] as const)
       .filter(([, why]) => why !== undefined);
     if (unusable.length === 0) return h;
-    const detail = `${h.detail}; not usable: ${unusable.map(([name, why]) => `channel ${name} (${why})`).join(', ')}`;
+    const redialing = (why: string | undefined, peer: string): string => {
+      const r = why === 'peer disconnected' ? this.redial.state(peer) : undefined;
+      return r ? `; ${r}` : '';
+    };
+    const detail = `${h.detail}; not usable: ${unusable.map(([name, why, peer]) => `channel ${name} (${why}${redialing(why, peer)})`).join(', ')}`;
     return { ...h, state: unusable.some(([, why]) => why === 'peer disconnected') ? 'degraded' : 'ok', detail };
   }
 
@@ -162,6 +172,8 @@ export class LdkBackend implements LightningBackend {
       if (now) await node.follow(now);
       await this.beforeReady?.().catch((err: Error) => this.s.log.warn({ reason: err.message }, 'channel and peer baseline failed'));
       this.stage = undefined;
+      // The peers of its channels are all away after a start: dialed again at their last addresses.
+      this.redial.start(node);
       this.cell.set('ok', `LDK node ${node.nodeId} listening on ${this.s.host}:${node.port}`);
       this.s.log.info({ id: node.nodeId, host: this.s.host, port: node.port, height: node.height }, 'LDK node started');
     } catch (err) {
@@ -186,6 +198,7 @@ export class LdkBackend implements LightningBackend {
     this.running = false;
     clearTimeout(this.retry);
     await this.starting;
+    this.redial.stop();
     const node = this.node;
     this.node = undefined;
     await node?.close();
@@ -225,18 +238,35 @@ export class LdkBackend implements LightningBackend {
     } catch {
       throw rpcError('InvalidParams', `${id} is not a node id (not a point of secp256k1)`);
     }
+    const under = this.dialing.get(id);
+    if (under) await under.catch(() => undefined);
     if (n.pm.list_peers().some((p) => peerOf(p).id === id)) return;
+    const dial = this.dial(n, id, host, port ?? 9735);
+    this.dialing.set(id, dial);
+    try {
+      await dial;
+    } finally {
+      if (this.dialing.get(id) === dial) this.dialing.delete(id);
+    }
+    // Where a restart dials it again (redial.ts); the connection stands whether or not this is written.
+    await this.redial
+      .remember(id, { host, port: port ?? 9735 })
+      .catch((err: Error) => this.s.log.warn({ peer: id, reason: err.message }, 'the address of an LDK peer could not be kept'));
+  }
+
+  /** One dial, until both inits are exchanged; rejects saying why not. */
+  private async dial(n: LdkNode, id: string, host: string, port: number): Promise<void> {
     let dialed: { closed: () => boolean };
     try {
-      dialed = await n.net.connect(Buffer.from(id, 'hex'), host, port ?? 9735, this.s.connectTimeoutMs);
+      dialed = await n.net.connect(Buffer.from(id, 'hex'), host, port, this.s.connectTimeoutMs);
     } catch (err) {
-      throw rpcError('BackendRejected', `cannot reach ${id}@${host}:${port ?? 9735}: ${(err as Error).message}`, { kind: 'peer_unreachable' });
+      throw rpcError('BackendRejected', `cannot reach ${id}@${host}:${port}: ${(err as Error).message}`, { kind: 'peer_unreachable' });
     }
     // Connected once both inits are exchanged (LDK lists a peer only then); a wrong node id fails the handshake.
     const deadline = Date.now() + this.s.connectTimeoutMs;
     while (!n.pm.list_peers().some((p) => peerOf(p).id === id)) {
       if (dialed.closed() || Date.now() > deadline)
-        throw rpcError('BackendRejected', `no handshake with ${id} at ${host}:${port ?? 9735} (another node there, or it refused us)`, {
+        throw rpcError('BackendRejected', `no handshake with ${id} at ${host}:${port} (another node there, or it refused us)`, {
           kind: 'peer_unreachable',
         });
       await new Promise((r) => setTimeout(r, 20));

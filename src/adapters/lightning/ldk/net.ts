@@ -10,6 +10,8 @@ export class LdkNet {
   private readonly sockets = new Set<net.Socket>();
   private server: net.Server | undefined;
   private nextId = 1n;
+  /** Told after each read LDK took (node.ts runs a round: the messages may have raised events). */
+  received: (() => void) | undefined;
 
   constructor(private readonly pm: ldk.PeerManager) {}
 
@@ -93,6 +95,7 @@ export class LdkNet {
       }
       if (r.res) s.pause(); // LDK asks to stop reading until its send buffer drains (send_data's resumeRead)
       this.pm.process_events();
+      this.received?.();
     });
     s.on('error', () => undefined);
     s.on('close', disconnected);

@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import * as ldk from 'lightningdevkit';
 import type { Network } from '../../../core/options.js';
-import type { RoomDb, Store } from '../../../core/store.js';
+import type { BatchOp, RoomDb, Store } from '../../../core/store.js';
 import type { BitcoinApi } from '../../bitcoin/api.js';
 import { broadcaster, FeeCache, listenFollower, monitorFollower, syncTo, type Follower } from './chain.js';
 import { LdkNet } from './net.js';
@@ -52,6 +52,10 @@ export class LdkNode {
   private follower!: Follower;
   /** A PendingHTLCsForwardable came in the last round: process_pending_htlc_forwards in this one. */
   private forwardNext = false;
+  /** A kick came during a round: another round follows it at once. */
+  private again = false;
+  /** Writes to make with the manager, by the number of the manager write asked for (writeManager). */
+  private readonly withManager = new Map<number, BatchOp[]>();
   /** Manager writes asked for (persist.ts, before a monitor write) and the highest one a round has done. */
   private managerWanted = 0;
   private managerDone = 0;
@@ -179,7 +183,14 @@ export class LdkNode {
     );
     const node = new LdkNode(s, keys, logger, fees, bc, persister, chainMonitor, graph, cm, pm, new LdkNet(pm));
     node.follower = listenFollower([cm.as_Listen(), chainMonitor.as_Listen()], cm.current_best_block());
-    persister.writeManager = () => node.writeManager();
+    persister.writeManager = (ops) => node.writeManager(ops);
+    // A monitor durable, or a message in: LDK has messages to send and events to raise now, not at the next tick.
+    // Not once closing: close() runs the last round itself.
+    const kick = (): void => {
+      if (!node.stopping) void node.kick();
+    };
+    persister.completed = kick;
+    node.net.received = kick;
     node.port = await node.net.listen(s.host, s.port);
     node.startBackground();
     return node;
@@ -219,26 +230,44 @@ export class LdkNode {
     every(REBROADCAST_MS, () => this.chainMonitor.rebroadcast_pending_claims());
   }
 
-  /** One round of LDK's background work, never two at once: messages out, events handled, the manager written. */
+  /**
+   * One round of LDK's background work, never two at once: messages out, events handled, the manager written. A kick
+   * during a round asks for another right after it (what it was kicked for may have come after that round's step).
+   */
   kick(): Promise<void> {
-    if (this.loop) return this.loop;
+    if (this.loop) {
+      this.again = true;
+      return this.loop;
+    }
     this.loop = this.round()
       .catch((err: Error) => this.s.log.error({ reason: err.message }, 'LDK background round failed'))
-      .finally(() => (this.loop = undefined));
+      .finally(() => {
+        this.loop = undefined;
+        if (this.again && !this.stopping) {
+          this.again = false;
+          void this.kick();
+        }
+      });
     return this.loop;
   }
 
   /**
    * Writes the manager in a round that starts after this call (so it holds every change made before it), through
-   * the rounds, so the events it consumed are recorded first (beforePersist).
+   * the rounds, so the events it consumed are recorded first (beforePersist). `ops` (a monitor: persist.ts) go in
+   * the same synced batch, after it: one write to disk where two in turn would make each channel step wait twice.
    */
-  async writeManager(): Promise<void> {
+  async writeManager(ops: BatchOp[] = []): Promise<void> {
     const want = ++this.managerWanted;
-    // A round that fails (logged) writes nothing: after a few, the caller's monitor write fails and says so.
-    for (let tries = 0; this.managerDone < want; tries++) {
-      if (tries === 3) throw new Error('the LDK channel manager could not be written before the monitor');
-      await this.loop;
-      await this.kick();
+    if (ops.length > 0) this.withManager.set(want, ops);
+    try {
+      // A round that fails (logged) writes nothing: after a few, the caller's monitor write fails and says so.
+      for (let tries = 0; this.managerDone < want; tries++) {
+        if (tries === 3) throw new Error('the LDK channel manager could not be written before the monitor');
+        await this.loop;
+        await this.kick();
+      }
+    } finally {
+      this.withManager.delete(want);
     }
   }
 
@@ -248,7 +277,7 @@ export class LdkNode {
     const handler = ldk.EventHandler.new_impl({
       handle_event: (e: ldk.Event) => {
         // HTLCs received or to forward wait for this call (LDK leaves the delay, a privacy measure, to the caller:
-        // here it is the next round, at most EVENTS_MS later).
+        // here it is the next round, which follows this one at once).
         if (e instanceof ldk.Event_PendingHTLCsForwardable) forward = true;
         else if (this.s.onEvent) this.s.onEvent(e);
         else this.s.log.info({ event: e.constructor.name }, 'LDK event');
@@ -257,12 +286,22 @@ export class LdkNode {
     });
     this.chainMonitor.as_EventsProvider().process_pending_events(handler);
     this.cm.as_EventsProvider().process_pending_events(handler);
+    // The forwards made raise their events (PaymentClaimable) for the round after: that round follows at once too.
     if (this.forwardNext) this.cm.process_pending_htlc_forwards();
+    if (forward || this.forwardNext) this.again = true;
     this.forwardNext = forward;
     this.pm.process_events();
     // After its events are handled and their records written, so a restart does not see them again as new.
     await this.s.beforePersist?.();
-    if (this.cm.get_and_clear_needs_persistence() || wanted > this.managerDone) await this.persister.write(MANAGER_KEY, this.cm.write());
+    // Synced only with a monitor in the batch (persist.ts): then both are durable at once, the manager never behind
+    // the monitor. Alone it goes into LevelDB's log unsynced, durable with the next synced write; lost in a crash
+    // before that, it was only ahead of the monitors: LDK reads the earlier manager and raises its events again
+    // (each recorded once), never a manager behind a monitor.
+    if (this.cm.get_and_clear_needs_persistence() || wanted > this.managerDone) {
+      // In the order asked (a later monitor of a channel after an earlier one): LevelDB keeps the last put of a key.
+      const ops = [...this.withManager].filter(([w]) => w <= wanted).flatMap(([, o]) => o);
+      await this.persister.write(MANAGER_KEY, this.cm.write(), ops);
+    }
     this.managerDone = Math.max(this.managerDone, wanted);
   }
 

@@ -3,14 +3,15 @@
 // that depends on it. LevelDB writes are asynchronous and LDK's Persist callbacks are not, so each callback
 // serialises the monitor at once, answers InProgress, and tells the ChainMonitor the update completed only once the
 // write is on disk (channel_monitor_updated). Writes go in order through one queue, so an older monitor never
-// overwrites a newer one. The ChannelManager is written after the events it raised are handled (node.ts), and before
-// each monitor that a channel update (or a new channel) changed: written then, it holds that update as in flight, so
+// overwrites a newer one. The ChannelManager is written after the events it raised are handled (node.ts), and with
+// each monitor that a channel update (or a new channel) changed, in one synced batch, ahead of it: written then, it
+// holds that update as in flight, so
 // after a crash at any point the manager is never behind its monitors (LDK would force-close the channel: "a
 // ChannelManager is stale compared to the current ChannelMonitor"); a monitor behind gets the update replayed.
 
 import type { Logger } from 'pino';
 import * as ldk from 'lightningdevkit';
-import type { RoomDb, Store } from '../../../core/store.js';
+import type { BatchOp, RoomDb, Store } from '../../../core/store.js';
 import { hashHex } from './wasm.js';
 
 const MONITOR = 'ldk-node:monitor:';
@@ -28,7 +29,9 @@ export class LdkPersister {
   failed: string | undefined;
   readonly impl: ldk.Persist;
   /** Writes the ChannelManager as it is now (node.ts); set once the manager exists. */
-  writeManager: (() => Promise<void>) | undefined;
+  writeManager: ((ops: BatchOp[]) => Promise<void>) | undefined;
+  /** Told after LDK learnt a monitor update is durable (node.ts: the messages it held are sent then). */
+  completed: (() => void) | undefined;
 
   constructor(
     private readonly db: RoomDb,
@@ -52,11 +55,14 @@ export class LdkPersister {
     const updateId = monitor.get_latest_update_id();
     const txo = outpoint.clone();
     this.enqueue(async () => {
-      if (managerFirst) await this.writeManager?.();
-      await this.store.batch([{ type: 'put', sublevel: this.db, key: MONITOR + key, value: bytes }]);
+      const op: BatchOp = { type: 'put', sublevel: this.db, key: MONITOR + key, value: bytes };
+      // With the manager that holds this update, in one synced batch; a chain-sync write needs no manager.
+      if (managerFirst && this.writeManager) await this.writeManager([op]);
+      else await this.store.batch([op]);
       const r = this.chainMonitor?.channel_monitor_updated(txo, updateId);
       // Err: LDK had no update of this id outstanding (a chain-sync write, or one already superseded): harmless.
       if (r && !r.is_ok()) this.log.debug({ channel: key, update: String(updateId) }, 'LDK had no pending monitor update of this id');
+      else this.completed?.();
     }, key);
     return ldk.ChannelMonitorUpdateStatus.LDKChannelMonitorUpdateStatus_InProgress;
   }
@@ -98,7 +104,12 @@ export class LdkPersister {
     return v === undefined ? undefined : Buffer.from(v, 'hex');
   }
 
-  async write(key: string, bytes: Uint8Array): Promise<void> {
-    await this.store.batch([{ type: 'put', sublevel: this.db, key, value: Buffer.from(bytes).toString('hex') }]);
+  /**
+   * Writes `bytes` under `key`, and `with` after it in the same batch. Without `with` (or with an empty one) when
+   * asked by the rounds, not synced: in LevelDB's log in order, durable with the next synced write.
+   */
+  async write(key: string, bytes: Uint8Array, withOps?: BatchOp[]): Promise<void> {
+    const put: BatchOp = { type: 'put', sublevel: this.db, key, value: Buffer.from(bytes).toString('hex') };
+    await this.store.batch([put, ...(withOps ?? [])], { sync: withOps === undefined || withOps.length > 0 });
   }
 }

@@ -19,19 +19,9 @@ import { startBcoin, type BcoinNode } from '../test/helpers/bcoin.js';
 import { unixChannel, type Channel } from '../test/helpers/channel.js';
 import { startDaemon, type RunningDaemon } from '../test/helpers/daemon.js';
 import { keystorePartyArgs } from '../test/helpers/keystore-party.js';
+import { call, latency, r3 } from './measure.js';
 
 const N = Number(process.env.BENCH_SC_UPDATES ?? 200);
-const r3 = (x: number): number => Math.round(x * 1000) / 1000;
-const stats = (xs: number[]): { p50_ms: number; p99_ms: number } => {
-  const s = [...xs].sort((a, b) => a - b);
-  return { p50_ms: r3(s[Math.floor(s.length / 2)]!), p99_ms: r3(s[Math.min(s.length - 1, Math.floor(s.length * 0.99))]!) };
-};
-
-async function call<T>(ch: Channel, method: string, params?: unknown): Promise<T> {
-  const r = await ch.call(method, params, undefined, 60_000);
-  if (r.error) throw new Error(`${method}: ${r.error.message}`);
-  return r.result as T;
-}
 
 export async function benchChannels(results: Record<string, unknown>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'anya-bench-sc-'));
@@ -111,8 +101,8 @@ export async function benchChannels(results: Record<string, unknown>): Promise<v
     const bytes = async (id: string): Promise<number> => Buffer.byteLength(JSON.stringify(await sub.get(`c:${id}`)));
     const [one, many] = [await bytes(opens[1]!), await bytes(opens[0]!)];
     await db.close();
-    const s = stats(times);
-    const b = stats(base);
+    const s = latency(times);
+    const b = latency(base);
     const res = {
       updates: N,
       updates_per_s: r3(N / seconds),
@@ -193,7 +183,7 @@ async function overTheWire(
       await next((e) => e.topic === 'sc.channel' && e.data.id === o.id && e.data.number === i);
       times.push(performance.now() - t);
     }
-    return { updates_per_s: r3(n / ((performance.now() - t0) / 1000)), update_ms: stats(times) };
+    return { updates_per_s: r3(n / ((performance.now() - t0) / 1000)), update_ms: latency(times) };
   } finally {
     events.close();
   }

@@ -30,6 +30,7 @@ import { curve, nobleCurve, type AdaptorCurve } from '../src/core/ecdsa-adaptor-
 import { AdaptorSigners } from '../src/hsm/adaptor-worker.js';
 import { acceptTerms, type VectorAccept } from '../test/helpers/dlc-vectors.js';
 import { digitDescriptor, makeOracle } from '../test/peers/dlc-oracle.js';
+import { r3 } from './measure.js';
 
 interface PlainEcdsa {
   sign(h: Uint8Array, d: Uint8Array): Uint8Array;
@@ -40,7 +41,6 @@ const noblePlain: PlainEcdsa = {
   verify: (h, q, sig) => secp256k1.verify(sig, h, q, { prehash: false }),
 };
 
-const r3 = (x: number): number => Math.round(x * 1000) / 1000;
 const p50 = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 function each(n: number, f: (i: number) => unknown): number[] {

@@ -28,6 +28,7 @@ import { moments, pack, RETRAIN_TARGETS, trainingRows } from '../src/ml/fee-trai
 import { gaussian, rng } from '../src/ml/mlp.js';
 import { mlpForward, type Layer } from '../src/ml/onnx-mlp.js';
 import { simulate } from '../test/ml/fee-sim.js';
+import { r3 } from './measure.js';
 
 const ort = createRequire(import.meta.url)('onnxruntime-node') as typeof import('onnxruntime-node');
 
@@ -82,7 +83,6 @@ async function benchRetrain(): Promise<Record<string, unknown>> {
 }
 
 const q = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
-const r3 = (x: number): number => Math.round(x * 1000) / 1000;
 
 async function du(dir: string): Promise<number> {
   let n = 0;

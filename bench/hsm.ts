@@ -17,14 +17,10 @@ import { AnyaClient } from '../src/client/index.js';
 import { makeToken, SOFTHSM_MODULE, hasSoftHsm } from '../test/helpers/softhsm.js';
 import { spawn } from 'node:child_process';
 import { inTurns } from './turns.js';
+import { latency, r3 } from './measure.js';
 
 const require = createRequire(import.meta.url);
 const ROOT = new URL('../../', import.meta.url).pathname;
-const r3 = (x: number): number => Math.round(x * 1000) / 1000;
-const stats = (xs: number[]): { p50_ms: number; p99_ms: number } => {
-  const s = [...xs].sort((a, b) => a - b);
-  return { p50_ms: r3(s[Math.floor(s.length / 2)]!), p99_ms: r3(s[Math.min(s.length - 1, Math.floor(s.length * 0.99))]!) };
-};
 async function time(n: number, f: () => Promise<unknown> | unknown): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
@@ -160,21 +156,21 @@ export async function benchHsm(results: Record<string, unknown>): Promise<void> 
       await signPlanned(plan, bitcoin.networks.regtest);
     });
 
-    const rawS = stats(raw);
-    const rpcS = stats(rpc);
-    const upS = stats(uptime);
+    const rawS = latency(raw);
+    const rpcS = latency(rpc);
+    const upS = latency(uptime);
     const row = {
       raw_pkcs11_sign: rawS,
-      provider_in_process: stats(inproc),
+      provider_in_process: latency(inproc),
       rpc_hsm_sign_unix: rpcS,
-      rpc_hsm_sign_unix_audited: stats(rpcRuns.audited!),
-      audit_cost_ratio_p50: r3(stats(rpcRuns.audited!).p50_ms / rpcS.p50_ms),
+      rpc_hsm_sign_unix_audited: latency(rpcRuns.audited!),
+      audit_cost_ratio_p50: r3(latency(rpcRuns.audited!).p50_ms / rpcS.p50_ms),
       concurrent_16: { audited_per_s: concurrent.audited!, unaudited_per_s: concurrent.unaudited!, ratio: r3(concurrent.audited! / concurrent.unaudited!) },
       rpc_uptime_unix: upS,
       ratio_rpc_to_raw_plus_transport: r3(rpcS.p50_ms / (rawS.p50_ms + upS.p50_ms)),
-      software_ecdsa: stats(soft),
-      software_schnorr: stats(softSchnorr),
-      psbt_10_inputs_software: stats(psbtTimes),
+      software_ecdsa: latency(soft),
+      software_schnorr: latency(softSchnorr),
+      psbt_10_inputs_software: latency(psbtTimes),
     };
     results.hsm = row;
     console.log(

@@ -15,22 +15,12 @@ import { startDaemon, type LogLine, type RunningDaemon } from '../test/helpers/d
 import { keystorePartyArgs } from '../test/helpers/keystore-party.js';
 import { inProcessPair } from './ldk-inprocess.js';
 import { inTurns } from './turns.js';
+import { call, latency, r3 } from './measure.js';
 
 const N = Number(process.env.BENCH_LDK_PAYMENTS ?? 200);
 /** Turns of subject and baseline (N payments each in all), so the machine's drift falls on both. */
 const ROUNDS = 8;
 const CAPACITY_SAT = 5_000_000;
-const r3 = (x: number): number => Math.round(x * 1000) / 1000;
-const stats = (xs: number[]): { p50_ms: number; p99_ms: number } => {
-  const s = [...xs].sort((a, b) => a - b);
-  return { p50_ms: r3(s[Math.floor(s.length / 2)]!), p99_ms: r3(s[Math.min(s.length - 1, Math.floor(s.length * 0.99))]!) };
-};
-
-async function call<T>(ch: Channel, method: string, params?: unknown): Promise<T> {
-  const r = await ch.call(method, params, undefined, 60_000);
-  if (r.error) throw new Error(`${method}: ${r.error.message}`);
-  return r.result as T;
-}
 
 async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
   const end = Date.now() + ms;
@@ -127,11 +117,11 @@ export async function benchLdk(results: Record<string, unknown>): Promise<void> 
     await pair.close();
     const sum = (xs: Array<{ times: number[]; ms: number }>): { payments: number; payments_per_s: number; p50_ms: number; p99_ms: number } => {
       const times = xs.flatMap((x) => x.times);
-      return { payments: times.length, payments_per_s: r3(times.length / (xs.reduce((s, x) => s + x.ms, 0) / 1000)), ...stats(times) };
+      return { payments: times.length, payments_per_s: r3(times.length / (xs.reduce((s, x) => s + x.ms, 0) / 1000)), ...latency(times) };
     };
     const anyad = sum(r.subject);
     const base = sum(r.baseline);
-    const split = Object.fromEntries(Object.entries(parts).map(([k, xs]) => [k, stats(xs)]));
+    const split = Object.fromEntries(Object.entries(parts).map(([k, xs]) => [k, latency(xs)]));
     const res = {
       anyad: { ...anyad, split },
       in_process: base,

@@ -17,10 +17,10 @@ import { inTurns } from './turns.js';
 import { ClnPeer } from '../test/peers/cln-peer.js';
 import { LnNetwork } from '../test/peers/ln-network.js';
 import { LndPeer } from '../test/peers/lnd-peer.js';
+import { r3 } from './measure.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const ROUNDS = 200;
-const r3 = (x: number): number => Math.round(x * 1000) / 1000;
 const q = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
 
 /** What one backend's bench needs: peers A (payer) and B (anyad's node), and B's own interface as the baseline. */

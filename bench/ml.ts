@@ -15,11 +15,11 @@ import { MlService } from '../src/ml/service.js';
 import { Router } from '../src/ml/routing.js';
 import { Store } from '../src/store/store.js';
 import { AnyaClient } from '../src/client/index.js';
+import { r3 } from './measure.js';
 
 const require = createRequire(import.meta.url);
 const ort = require('onnxruntime-node') as typeof import('onnxruntime-node');
 const ROOT = new URL('../../', import.meta.url).pathname;
-const r3 = (x: number): number => Math.round(x * 1000) / 1000;
 const q = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
 
 async function timed(n: number, f: (i: number) => Promise<unknown>): Promise<number[]> {

@@ -447,7 +447,7 @@ describe('Lightning on the embedded LDK node (ldk.enable), two anyads on bcoin r
     await until('the channel active', async () => ((await call<Array<{ active: boolean }>>(bob, 'ln.listchannels'))[0]?.active ? true : undefined));
     const before = await wallet();
     const closed = await call<{ type: string }>(alice, 'ln.closechannel', { channel: opened.channel_id, force: true });
-    assert.equal(closed.type, 'force');
+    assert.equal(closed.type, 'unilateral');
     await until('the commitment in the mempool', async () => ((await node.rpc<string[]>('getrawmempool')).length > 0 ? true : undefined));
     await node.mine(1);
     // Bob asked for LDK's default delay (144 blocks) on Alice's side of a commitment she broadcasts.

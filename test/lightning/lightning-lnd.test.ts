@@ -246,6 +246,16 @@ describe('Lightning over LND test peers', () => {
         [[withC.channel_id, 'closing']],
       );
       assert.equal((await ca.call('ln.closechannel', { channel: withC.channel_id, force: true })).error?.code, -32011);
+      // Two channels with B: its peer id names neither (no pick among several), each closes by its channel point.
+      const twoB = [
+        await call<{ channel_id: string }>(ca, 'ln.openchannel', { peer: b.id, amount_sat: 100_000 }),
+        await call<{ channel_id: string }>(ca, 'ln.openchannel', { peer: b.id, amount_sat: 100_000 }),
+      ];
+      a.confirmChannels();
+      const ambiguous = await ca.call('ln.closechannel', { channel: b.id, force: true });
+      assert.equal(ambiguous.error?.code, -32602);
+      assert.match(ambiguous.error!.message, new RegExp(`2 channels with peer ${b.id}: name one by its channel point`));
+      for (const x of twoB) assert.equal((await call<{ type: string }>(ca, 'ln.closechannel', { channel: x.channel_id })).type, 'mutual');
     } finally {
       ca.close();
       await da.kill();

@@ -363,12 +363,20 @@ export class BitcoinService implements Service {
       this.cell.set('degraded', `bitcoind is warming up: ${err.message}`);
       return;
     }
-    if (err instanceof BitcoindError && this.state === 'connected') {
-      // bitcoind answered: it is reachable, and calls to it still go through. An answer like "Block height out of
-      // range" comes from the chain moving under a round (a reorg, invalidateblock); the next round walks back and
-      // goes on. Only the watcher is behind meanwhile, so health says degraded, not unavailable.
-      const detail = `chain watcher: bitcoind answered "${err.message}" (code ${err.code}); the next round tries again`;
-      if (this.cell.get().detail !== detail) this.log.warn({ reason: err.message, code: err.code }, 'chain watcher round failed');
+    if (err instanceof BitcoindError && err.code < 0 && this.state === 'connected') {
+      // bitcoind answered with a JSON-RPC error (negative codes; a positive one is an HTTP status from something in
+      // front of it): it is reachable, and calls to it still go through. An answer like "Block height out of range"
+      // comes from the chain moving under a round (a reorg, invalidateblock); the next round walks back and goes on.
+      // Only the watcher is behind meanwhile: health says degraded, and once no block has been processed for
+      // bitcoind.stalltimeout while the node is ahead (a pruned or damaged block store), it says so loudly.
+      const stalled = this.watcher.stalledFor(this.opts.stallMs ?? 60_000);
+      const detail =
+        stalled === undefined
+          ? `chain watcher: bitcoind answered "${err.message}" (code ${err.code}); the next round tries again`
+          : `chain watcher stalled for ${Math.round(stalled / 1000)} s: bitcoind answers "${err.message}" (code ${err.code}) at every round`;
+      if (stalled !== undefined && this.cell.get().detail.startsWith('chain watcher stalled') === false)
+        this.log.error({ reason: err.message, code: err.code, tip: this.watcher.tip, best: this.watcher.best }, 'chain watcher stalled');
+      else if (stalled === undefined && this.cell.get().detail !== detail) this.log.warn({ reason: err.message, code: err.code }, 'chain watcher round failed');
       this.cell.set('degraded', detail);
       return;
     }

@@ -1,10 +1,11 @@
 // What the room takes back on chain for itself: the penalty for a revoked commitment of the counterparty's (signed
 // with the revocation key its revealed secret gives), the sweep of our own to_local output after our delay, and the
 // justice blob, the same penalty signed ahead of time and sealed for a tower. Each pays the channel's claim script
-// (a wallet address kept in its record, payouts.ts; the payment basepoint without a wallet). A claim is sent once, then at every
-// block until it confirms; a penalty's fee goes up by half each new block it waits for (it must confirm before their
-// delay ends), a sweep's stays. A new block is one above the node's tip when the last version was sent: the blocks a
-// restarted anyad connects while catching up were mined before, and bump nothing (issue: a restart sent several
+// (a wallet address kept in its record, payouts.ts; the payment basepoint without a wallet). A claim is sent once, then
+// again until it confirms; a sweep's fee stays, a penalty's is half as high again for each block since the commitment
+// came out (it must confirm before their delay ends), counted on the node's tip, so a version the node refused still
+// leads to a higher one. A penalty is sent again only for a block above the node's tip when the last version was
+// sent: the blocks a restarted anyad connects while catching up were mined before (a restart once sent several
 // versions within 100 ms, each fee half again the last).
 
 import { secp256k1 } from '@noble/curves/secp256k1.js';
@@ -91,8 +92,8 @@ export async function claim(room: ChannelContext, rec: ChannelRecord, target: Cl
   const { commitment, height, vout, script, path, sign, closes = true } = target;
   const kind = path === 'penalty' ? 'penalty' : 'sweep';
   const prev = rec.claim?.commitment === commitment.getId() && rec.claim.vout === vout ? rec.claim : null;
-  // A higher fee only once a block mined after the last version was sent has come (a record without the height: now).
-  const bump = kind === 'penalty' && prev !== null && (prev.tip_height === undefined || tipHeight(room.chain) > prev.tip_height);
+  // A new version only once a block mined after the last one was sent has come (a record without the height: now).
+  const newBlock = kind === 'penalty' && prev !== null && (prev.tip_height === undefined || tipHeight(room.chain) > prev.tip_height);
   // The bitcoin room tells this output's spend from now on (ours, a tower's or theirs): no block scan to find it.
   const outpoint = `${commitment.getId()}:${vout}`;
   await room.notes.watchSpend({ outpoint, id: rec.id });
@@ -106,11 +107,11 @@ export async function claim(room: ChannelContext, rec: ChannelRecord, target: Cl
       ? { tx: bitcoin.Transaction.fromHex(told.hex), height: told.height }
       : await spenderOf(room.chain, commitment.getId(), vout, height, tip, prev?.sent ?? []);
     const mine = spent && prev?.sent.includes(spent.tx.getId());
-    if (!spent || (spent.height === null && !(mine && bump))) return 'pending'; // in the mempool: wait for its block
+    if (!spent || (spent.height === null && !(mine && newBlock))) return 'pending'; // in the mempool: wait for its block
     if (spent.height !== null) {
-      // Told once: when it closes the channel, or the first time it is seen settled (the record then holds no claim
-      // of this output, and the next claim, of our to_remote, takes the slot).
-      if (closes || prev || !rec.claim) {
+      // Told once: when it closes the channel, or while the record still holds this claim (then the next claim, of
+      // our to_remote, takes the slot; a spend found settled without our claim, a tower's, is not told at each block).
+      if (closes || prev) {
         const ours = spent.tx.outs.some((o) => paysUs(rec, o.script));
         await save(room, { ...rec, state: closes ? 'closed' : rec.state, claim: null }, rec.state);
         if (ours) room.log.info({ id: rec.id, txid: spent.tx.getId(), kind }, `channel ${kind} confirmed (paying us)`);
@@ -129,7 +130,12 @@ export async function claim(room: ChannelContext, rec: ChannelRecord, target: Cl
   }
   const value = commitment.outs[vout]!.value;
   let fee = BigInt(rec.fee_rate_sat_vb) * sweepVbytes(payTo);
-  if (prev) fee = bump ? (BigInt(prev.fee_sat) * 3n) / 2n : BigInt(prev.fee_sat);
+  if (kind === 'penalty') {
+    // Half as high again for each block since the commitment came out (its own block counts once mined), from the
+    // node's tip: a version the node refused (under its minimum fee) or never kept still leads to a higher next one.
+    const waited = Math.max(0, nodeTipHeight(room.chain) - height + 1);
+    for (let i = 0; i < waited && fee <= value / 2n; i++) fee = (fee * 3n) / 2n;
+  } else if (prev) fee = BigInt(prev.fee_sat);
   if (fee > value / 2n) fee = value / 2n;
   if (path === 'remote' && value - fee < DUST_LIMIT) {
     // Too small to sweep at this fee: the coin stays with the keystore (its payment key), as without a wallet.

@@ -66,7 +66,7 @@ export async function take(ctx: DlcContext, m: Delivered): Promise<DeliveryWrite
   // Anything but a chunk while a message is being reassembled: that message is dropped (rust-dlc resets its reader).
   const interrupted = async (what: string): Promise<BatchOp[]> => {
     if (!was) return [];
-    refused(ctx, m.pubkey, m.type, null, `${what} while ${was.remaining} segments of an earlier message were still to come: that message is dropped`);
+    refused(ctx, m.pubkey, SEGMENT_START, null, `${what} while ${was.remaining} segments of an earlier message were still to come: that message is dropped`);
     return drop();
   };
   if (m.type !== SEGMENT_START && m.type !== SEGMENT_CHUNK) {

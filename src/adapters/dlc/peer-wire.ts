@@ -9,7 +9,6 @@
 // pieces: a peer drops the message it was reassembling when another comes (rust-dlc does, and so does inbox.ts), so
 // while a segmented message to that peer is in the send queue a whole one waits in the queue behind it.
 
-import { randomBytes } from 'node:crypto';
 import { rpcError } from '../../core/errors.js';
 import type { BatchOp } from '../../core/store.js';
 import type { P2pApi } from '../../p2p/api.js';
@@ -53,8 +52,9 @@ export async function commitStep(
       });
       return saved!;
     }
-    // Ordered by time of queueing (then random, for two in one millisecond): the sender takes them oldest first.
-    const key = `${String(Date.now()).padStart(15, '0')}:${randomBytes(4).toString('hex')}`;
+    // Keyed by peer, then a number one above the peer's last queued message (under this lock): the sender takes each
+    // peer's in that order, whatever the clock does (a Pi without a real-time clock may boot into the past).
+    const key = `${via.peer}:${String((await lastQueued(ctx, via.peer)) + 1).padStart(12, '0')}`;
     const queued: BatchOp[] = [
       { type: 'put', sublevel: ctx.db, key: `w:${key}`, value: { peer: via.peer, message: Buffer.from(message).toString('hex'), id: rec.id } },
       { type: 'put', sublevel: ctx.db, key: `wn:${key}`, value: 0 },
@@ -65,27 +65,36 @@ export async function commitStep(
   });
 }
 
-/** Whether a message to this peer is in the send queue (its pieces not all handed to the p2p outbox yet). */
-async function queuedTo(ctx: DlcContext, peer: string): Promise<boolean> {
-  for await (const v of ctx.db.values({ gte: 'w:', lt: 'w;' })) if ((v as { peer: string }).peer === peer) return true;
-  return false;
+/** The number of the peer's last message in the send queue (its pieces not all handed to the p2p outbox yet), or 0. */
+async function lastQueued(ctx: DlcContext, peer: string): Promise<number> {
+  for await (const k of ctx.db.keys({ gte: `w:${peer}:`, lt: `w:${peer};`, reverse: true, limit: 1 })) return Number(k.slice(k.lastIndexOf(':') + 1));
+  return 0;
 }
+
+const queuedTo = async (ctx: DlcContext, peer: string): Promise<boolean> => (await lastQueued(ctx, peer)) > 0;
 
 /** How long the sender waits before it tries again after a refusal of the outbox (Busy: the peer's outbox full). */
 const RETRY_MS = 5000;
 
 /**
- * Hands the queued segmented messages' pieces to the p2p outbox, oldest message first, each piece in a batch with
- * the queue's progress (and the last with the message's removal). Answers false when it must try again later.
+ * Hands the queued segmented messages' pieces to the p2p outbox, each peer's oldest message first, each piece in a
+ * batch with the queue's progress (and the last with the message's removal). A peer whose outbox refuses (Busy) is
+ * left for this round; the others go on. Answers false when something must be tried again later.
  */
 export async function sendQueued(ctx: DlcContext): Promise<boolean> {
   if (!ctx.p2p) return true;
   const p2p = ctx.p2p;
+  const refused = new Set<string>();
   for (;;) {
     if (ctx.wire.stopping()) return true;
     let next: [string, { peer: string; message: string; id: string }] | undefined;
-    for await (const [k, v] of ctx.db.iterator({ gte: 'w:', lt: 'w;', limit: 1 })) next = [k.slice(2), v as { peer: string; message: string; id: string }];
-    if (!next) return true;
+    for await (const [k, v] of ctx.db.iterator({ gte: 'w:', lt: 'w;' })) {
+      const w = v as { peer: string; message: string; id: string };
+      if (refused.has(w.peer)) continue;
+      next = [k.slice(2), w];
+      break;
+    }
+    if (!next) return refused.size === 0;
     const [key, w] = next;
     const ps = pieces(Buffer.from(w.message, 'hex'));
     let at = ((await ctx.db.get(`wn:${key}`)) as number | undefined) ?? 0;
@@ -101,9 +110,11 @@ export async function sendQueued(ctx: DlcContext): Promise<boolean> {
         await p2p.deliver(w.peer, ps[at]!.type, ps[at]!.payload, (ops) => ctx.store.batch([...ops, ...progress], { sync: true }));
       } catch (err) {
         ctx.log.warn({ id: w.id, peer: w.peer, piece: at + 1, of: ps.length, reason: (err as Error).message }, 'a DLC message piece not queued yet; retrying');
-        return false;
+        refused.add(w.peer);
+        break;
       }
     }
+    if (refused.has(w.peer)) continue;
     ctx.log.info(
       { id: w.id, peer: w.peer, pieces: ps.length, bytes: w.message.length / 2 },
       ps.length > 1 ? 'a segmented DLC message queued to its peer' : 'a DLC message queued to its peer after a segmented one',

@@ -287,7 +287,6 @@ export class LdkBackend implements LightningBackend {
   openChannel(peer: string, amountSat: number): Promise<{ txid: string; channel_id: string }> {
     return this.channels.open(this.need(), peer, amountSat);
   }
-  readonly forceClose = true;
   async closeChannel(channel: string, force = false): Promise<{ type: string; txid: string | null }> {
     return this.channels.close(this.need(), channel, force);
   }

@@ -85,7 +85,14 @@ export async function openChannel(conn: LndConnection, peer: string, amountSat: 
  */
 export async function closeChannel(conn: LndConnection, channel: string, force: boolean): Promise<{ type: string; txid: string | null }> {
   const chans = await listChannels(conn);
-  const c = chans.find((x) => x.state !== 'closing' && (x.channel_id === channel || x.short_channel_id === channel || x.peer === channel));
+  const found = chans.filter((x) => x.state !== 'closing' && (x.channel_id === channel || x.short_channel_id === channel || x.peer === channel));
+  // A peer id names a channel only when it has one with that peer (as lightningd's close): never a pick among several.
+  if (found.length > 1)
+    throw rpcError(
+      'InvalidParams',
+      `LND has ${found.length} channels with peer ${channel}: name one by its channel point (${found.map((x) => x.channel_id).join(', ')})`,
+    );
+  const c = found[0];
   if (!c) throw rpcError('NotFound', `LND has no open channel '${channel}' (give a channel point txid:vout, a short channel id or a peer id)`);
   const [txid, vout] = c.channel_id.split(':');
   const r = await conn.call((lnd) => ln().closeChannel({ lnd, transaction_id: txid!, transaction_vout: Number(vout), is_force_close: force }));

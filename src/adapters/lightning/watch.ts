@@ -15,8 +15,8 @@ import { LN_CHANNEL, LN_PEER } from './topics.js';
 
 const PENDING = /pending|opening|AWAITING_LOCKIN|OPENINGD|DUALOPEND/i;
 // lightningd's channel states on the way out (common/channel_state.h): CHANNELD_SHUTTING_DOWN, CLOSINGD_SIGEXCHANGE,
-// CLOSINGD_COMPLETE, AWAITING_UNILATERAL, FUNDING_SPEND_SEEN, ONCHAIN; LND's and LDK's 'closing'.
-const CLOSING = /closing|CLOSINGD|ONCHAIN|SHUTDOWN|SHUTTING_DOWN|AWAITING_UNILATERAL|FUNDING_SPEND_SEEN/i;
+// CLOSINGD_COMPLETE, AWAITING_UNILATERAL, FUNDING_SPEND_SEEN, ONCHAIN, CLOSED; LND's and LDK's 'closing'.
+const CLOSING = /closing|CLOSINGD|ONCHAIN|SHUTDOWN|SHUTTING_DOWN|AWAITING_UNILATERAL|FUNDING_SPEND_SEEN|^CLOSED$/i;
 
 /** The ln.channel status a channel's state stands for: pending, opened or closing (a closing state first: both name AWAITING). */
 function phase(c: LnChannel): 'pending' | 'opened' | 'closing' {

@@ -72,10 +72,17 @@ export class LdkChannels {
   /** Starts a cooperative close (or forces one: the latest commitment broadcast by LDK) of a channel named as ln.listchannels does (or by LDK's channel id, or by peer). */
   close(n: LdkNode, channel: string, force: boolean): { type: string; txid: null } {
     const want = channel.toLowerCase();
-    const c = n.cm.list_channels().find((d) => {
+    const found = n.cm.list_channels().filter((d) => {
       const v = channelOf(d);
       return v.channel_id === want || hex(d.get_channel_id().get_a()) === want || v.short_channel_id === want || v.peer === want;
     });
+    // A peer id names a channel only when it has one with that peer (as lightningd's close): never a pick among several.
+    if (found.length > 1)
+      throw rpcError(
+        'InvalidParams',
+        `the LDK node has ${found.length} channels with peer ${channel}: name one by its channel id (${found.map((d) => channelOf(d).channel_id).join(', ')})`,
+      );
+    const c = found[0];
     if (!c) throw rpcError('NotFound', `no channel ${channel} on the LDK node`);
     const peer = c.get_counterparty().get_node_id();
     const r = force
@@ -83,7 +90,7 @@ export class LdkChannels {
       : n.cm.close_channel(c.get_channel_id(), peer);
     if (r instanceof ldk.Result_NoneAPIErrorZ_Err) throw rpcError('BackendRejected', `LDK refused to close the channel: ${apiErrorText(r.err)}`);
     void n.kick();
-    if (force) return { type: 'force', txid: null };
+    if (force) return { type: 'unilateral', txid: null };
     // The closing transaction is agreed with the peer after this answer (LDK broadcasts it): its txid is not known yet.
     return { type: 'mutual', txid: null };
   }

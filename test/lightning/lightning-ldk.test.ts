@@ -384,6 +384,8 @@ describe('Lightning on the embedded LDK node (ldk.enable), two anyads on bcoin r
       new RegExp(`channel ${before!.short_channel_id} \\(peer disconnected; redialing 127\\.0\\.0\\.1:\\d+, \\d+ attempts? failed\\)`),
     );
     bob = await start('bob');
+    // What his scorer learned from the payments is kept across the restart.
+    assert.equal(bob.d.logs.find((l) => l.msg === 'LDK scorer read back')?.read, true);
     const [after] = await call<Array<{ channel_id: string }>>(bob, 'ln.listchannels');
     assert.equal(after?.channel_id, before!.channel_id);
     // Bob reached Alice by ln.connect before the channel (her address kept since); Alice's address for Bob is stale

@@ -10,7 +10,7 @@ import type { BatchOp, RoomDb, Store } from '../../../core/store.js';
 import type { BitcoinApi } from '../../bitcoin/api.js';
 import { broadcaster, FeeCache, listenFollower, monitorFollower, syncTo, type Follower } from './chain.js';
 import { LdkNet } from './net.js';
-import { GRAPH_KEY, LdkPersister, MANAGER_KEY } from './persist.js';
+import { GRAPH_KEY, LdkPersister, MANAGER_KEY, SCORER_KEY } from './persist.js';
 import { hashBytes, initLdk } from './wasm.js';
 
 const NETWORK: Record<Network, ldk.Network> = {
@@ -42,6 +42,8 @@ const EVENTS_MS = 50;
 const MANAGER_TICK_MS = 60_000;
 const PEER_TICK_MS = 10_000;
 const REBROADCAST_MS = 30_000;
+/** Graph pruning and the write of the graph and the scorer: hourly, as LDK's background processor prunes. */
+const GOSSIP_KEEP_MS = 3_600_000;
 
 export class LdkNode {
   port = 0;
@@ -69,6 +71,7 @@ export class LdkNode {
     readonly persister: LdkPersister,
     readonly chainMonitor: ldk.ChainMonitor,
     readonly graph: ldk.NetworkGraph,
+    readonly scorer: ldk.ProbabilisticScorer,
     readonly cm: ldk.ChannelManager,
     readonly pm: ldk.PeerManager,
     readonly net: LdkNet,
@@ -98,8 +101,14 @@ export class LdkNode {
     const savedGraph = await persister.read(GRAPH_KEY);
     const readGraph = savedGraph && ldk.NetworkGraph.constructor_read(savedGraph, logger);
     const graph = readGraph instanceof ldk.Result_NetworkGraphDecodeErrorZ_OK ? readGraph.res : ldk.NetworkGraph.constructor_new(network, logger);
-    // The scorer starts afresh at each start: it learns again from the payments of this run.
-    const scorer = ldk.ProbabilisticScorer.constructor_new(ldk.ProbabilisticScoringDecayParameters.constructor_default(), graph, logger);
+    // What the scorer learned of the network's channels (which failed, which carried what) is kept across restarts, as
+    // ldk-node keeps it; one that cannot be read back starts afresh.
+    const decay = ldk.ProbabilisticScoringDecayParameters.constructor_default();
+    const savedScorer = await persister.read(SCORER_KEY);
+    const readScorer = savedScorer && ldk.ProbabilisticScorer.constructor_read(savedScorer, decay, graph, logger);
+    const scorer =
+      readScorer instanceof ldk.Result_ProbabilisticScorerDecodeErrorZ_OK ? readScorer.res : ldk.ProbabilisticScorer.constructor_new(decay, graph, logger);
+    if (savedScorer) log.info({ bytes: savedScorer.length, read: readScorer instanceof ldk.Result_ProbabilisticScorerDecodeErrorZ_OK }, 'LDK scorer read back');
     const score = ldk.MultiThreadedLockableScore.constructor_new(scorer.as_Score());
     const entropy = keys.as_EntropySource();
     const router = ldk.DefaultRouter.constructor_new(
@@ -181,7 +190,7 @@ export class LdkNode {
       logger,
       keys.as_NodeSigner(),
     );
-    const node = new LdkNode(s, keys, logger, fees, bc, persister, chainMonitor, graph, cm, pm, new LdkNet(pm));
+    const node = new LdkNode(s, keys, logger, fees, bc, persister, chainMonitor, graph, scorer, cm, pm, new LdkNet(pm));
     node.follower = listenFollower([cm.as_Listen(), chainMonitor.as_Listen()], cm.current_best_block());
     persister.writeManager = (ops) => node.writeManager(ops);
     // A monitor durable, or a message in: LDK has messages to send and events to raise now, not at the next tick.
@@ -228,6 +237,18 @@ export class LdkNode {
     every(MANAGER_TICK_MS, () => this.cm.timer_tick_occurred());
     every(PEER_TICK_MS, () => this.pm.timer_tick_occurred());
     every(REBROADCAST_MS, () => this.chainMonitor.rebroadcast_pending_claims());
+    every(GOSSIP_KEEP_MS, () => {
+      // Channels not updated for two weeks go (BOLT 7's suggestion, LDK's rule); then graph and scorer are kept, so a
+      // crash loses at most an hour of what was learned.
+      this.graph.remove_stale_channels_and_tracking_with_time(BigInt(Math.floor(Date.now() / 1000)));
+      void this.keepGossip().catch((err: Error) => this.s.log.warn({ reason: err.message }, 'LDK graph and scorer not written; the next hour tries again'));
+    });
+  }
+
+  /** The network graph and the scorer, written (unsynced: losing them costs only relearning). */
+  private async keepGossip(): Promise<void> {
+    await this.persister.write(GRAPH_KEY, this.graph.write(), []);
+    await this.persister.write(SCORER_KEY, this.scorer.write(), []);
   }
 
   /**
@@ -317,5 +338,6 @@ export class LdkNode {
     await this.persister.drained();
     await this.persister.write(MANAGER_KEY, this.cm.write());
     await this.persister.write(GRAPH_KEY, this.graph.write());
+    await this.persister.write(SCORER_KEY, this.scorer.write());
   }
 }

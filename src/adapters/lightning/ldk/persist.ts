@@ -18,6 +18,7 @@ const MONITOR = 'ldk-node:monitor:';
 const ARCHIVED = 'ldk-node:archived:';
 export const MANAGER_KEY = 'ldk-node:manager';
 export const GRAPH_KEY = 'ldk-node:graph';
+export const SCORER_KEY = 'ldk-node:scorer';
 
 const outpointKey = (o: ldk.OutPoint): string => `${hashHex(o.get_txid())}:${o.get_index()}`;
 

@@ -1,11 +1,10 @@
 // The peers of the node's channels, dialed again when they are not connected: after a restart, or when a peer went
 // away, so a channel becomes usable again without an ln.connect. Each peer is dialed at the address it was last
 // reached on by ln.connect (kept in LevelDB under 'ldk-node:peer:'); a peer that only ever dialed us has no address
-// here and is waited for. Failed dials back off per peer (core/backoff.ts: doubling, with jitter so that two nodes
-// dialing each other do not keep meeting halfway, up to MAX_MS), and start over once the peer is connected.
+// here and is waited for. Failed dials back off per peer (doubling, with jitter so that two nodes dialing each other
+// do not keep meeting halfway, up to MAX_MS), and start over once the peer is connected.
 
 import type { Logger } from 'pino';
-import { Backoff } from '../../../core/backoff.js';
 import type { RoomDb, Store } from '../../../core/store.js';
 import type { LdkNode } from './node.js';
 import { hex } from './wasm.js';
@@ -20,16 +19,16 @@ export interface PeerAddress {
   port: number;
 }
 
-interface Redialing {
+interface Backoff {
   at: number;
-  delays: Backoff;
+  delay: number;
   attempts: number;
   address: PeerAddress;
 }
 
 export class LdkRedial {
   private timer: NodeJS.Timeout | undefined;
-  private readonly backoff = new Map<string, Redialing>();
+  private readonly backoff = new Map<string, Backoff>();
   private ticking = false;
 
   constructor(
@@ -86,7 +85,7 @@ export class LdkRedial {
       for (const id of due) {
         const a = await this.address(id);
         if (!a || this.timer === undefined) continue;
-        const b = this.backoff.get(id) ?? { at: 0, delays: new Backoff(FIRST_MS, MAX_MS), attempts: 0, address: a };
+        const b = this.backoff.get(id) ?? { at: 0, delay: FIRST_MS, attempts: 0, address: a };
         b.address = a;
         // Marked before the dial: the next tick does not dial it again while this one is under way.
         b.at = Number.POSITIVE_INFINITY;
@@ -98,7 +97,8 @@ export class LdkRedial {
           },
           (err: Error) => {
             b.attempts += 1;
-            b.at = Date.now() + b.delays.next();
+            b.at = Date.now() + b.delay * (0.5 + Math.random());
+            b.delay = Math.min(b.delay * 2, MAX_MS);
             this.o.log.debug(
               { peer: id, host: a.host, port: a.port, attempts: b.attempts, reason: err.message },
               'LDK peer of a channel not reached; retrying',

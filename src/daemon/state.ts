@@ -19,6 +19,20 @@ export class StateRefusedError extends Error {
   override name = 'StateRefusedError';
 }
 
+/**
+ * A step after LevelDB's repair under -acceptstate: repair cannot rebuild every damage (on some it aborts, on some
+ * the repaired state still cannot be read), and then the one way left is named, whichever step found it.
+ */
+async function repairedOrRefused<T>(step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (e) {
+    const msg = (e as Error).message;
+    const where = /repair could not rebuild/.test(msg) ? '' : " (after LevelDB's repair)";
+    throw new StateRefusedError(`${msg}${where}; -acceptstate cannot take this state: restore a backup with -restore=<file>`);
+  }
+}
+
 export interface OpenStateOptions {
   netdir: string;
   /** -acceptstate: take a state that disagrees with its record as it is (recorded). */
@@ -79,11 +93,8 @@ export async function openState(o: OpenStateOptions): Promise<Store> {
     if (!o.accept) throw refuse(dir, [err.message]);
     // Accepted: LevelDB's repair keeps every record it can still read.
     o.log.warn({ reason: err.message }, '-acceptstate: repairing the LevelDB state (records it cannot read are dropped)');
-    await repairState(dir).catch((e: Error) => {
-      throw new StateRefusedError(`${e.message}; -acceptstate cannot take this state: restore a backup with -restore=<file>`);
-    });
     problems.push(err.message);
-    store = await Store.open(dir, { recordFile, datadir: o.netdir, onRecordLag });
+    store = await repairedOrRefused(() => repairState(dir).then(() => Store.open(dir, { recordFile, datadir: o.netdir, onRecordLag })));
   }
   if (o.restoring) return store; // the daemon restores, then adopts the restored state (adoptRestored)
   try {
@@ -98,11 +109,8 @@ export async function openState(o: OpenStateOptions): Promise<Store> {
       o.log.warn({ reason: err.message }, '-acceptstate: repairing the LevelDB state (records it cannot read are dropped)');
       problems.push(err.message);
       await store.close();
-      await repairState(dir).catch((e: Error) => {
-        throw new StateRefusedError(`${e.message}; -acceptstate cannot take this state: restore a backup with -restore=<file>`);
-      });
-      store = await Store.open(dir, { recordFile, datadir: o.netdir, onRecordLag });
-      ({ counts: counted, damaged } = await store.countRecords());
+      store = await repairedOrRefused(() => repairState(dir).then(() => Store.open(dir, { recordFile, datadir: o.netdir, onRecordLag })));
+      ({ counts: counted, damaged } = await repairedOrRefused(() => store.countRecords()));
     }
     if (damaged.length > 0) {
       problems.push(...describeDamaged(damaged));

@@ -99,7 +99,7 @@ export class Store implements RoomStore {
     }
     const store = new Store(location, db, opts);
     try {
-      const format = (await store.meta.get('format').catch((err: Error) => {
+      const format = (await store.readMeta('format').catch((err: Error) => {
         throw new StoreCorruptError(`LevelDB cannot read the state at ${location}: ${err.message}`);
       })) as number | undefined;
       if (format === undefined) {
@@ -132,11 +132,25 @@ export class Store implements RoomStore {
    * taken as absent, so the check against the record names the disagreement and an accepted state is written whole.
    */
   private async readFacts(): Promise<StateFacts> {
-    const id = await this.meta.get('id');
-    const generation = await this.meta.get('generation');
+    const id = await this.readMeta('id');
+    const generation = await this.readMeta('generation');
     const counts: Record<string, number> = {};
-    for await (const [k, v] of this.meta.iterator({ gte: 'count:', lt: 'count;' })) if (isCount(v)) counts[k.slice('count:'.length)] = v;
+    const raw = this.meta.iterator({ gte: 'count:', lt: 'count;', valueEncoding: 'utf8' } as never) as AsyncIterable<[string, string]>;
+    for await (const [k, v] of raw) {
+      const n = parsed(v);
+      if (isCount(n)) counts[k.slice('count:'.length)] = n;
+    }
     return { id: typeof id === 'string' && STATE_ID.test(id) ? id : '', generation: isCount(generation) ? generation : 0, counts };
+  }
+
+  /**
+   * One record of the state's own facts, read as text and parsed here: damage inside a value comes back from LevelDB
+   * as bytes, and a fact that does not parse is absent (countRecords lists it as damaged), not an error that stops
+   * the start before the check can name what is wrong.
+   */
+  private async readMeta(key: string): Promise<unknown> {
+    const text = (await this.meta.get(key, { valueEncoding: 'utf8' } as never)) as unknown as string | undefined;
+    return text === undefined ? undefined : parsed(text);
   }
 
   /**
@@ -470,11 +484,15 @@ function isCount(v: unknown): v is number {
 }
 
 function parses(value: string): boolean {
+  return parsed(value) !== undefined;
+}
+
+/** The JSON value of a record's text, or undefined when it does not parse (no record is stored as JSON undefined). */
+function parsed(value: string): unknown {
   try {
-    JSON.parse(value);
-    return true;
+    return JSON.parse(value) as unknown;
   } catch {
-    return false;
+    return undefined;
   }
 }
 

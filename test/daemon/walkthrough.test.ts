@@ -133,8 +133,14 @@ describe('the README walkthrough: the first five minutes, verbatim', { skip: has
   const terminals: Terminal[] = [];
   before(async () => {
     home = await tempDir('anya-walkthrough-');
-    // npm start's configuration: `anyad -regtest` with HOME's ~/.anya, the embedded chain and keystore.
-    d = await startDaemon(join(home.path, '.anya'), { entry: ANYAD, embeddedChain: true, embeddedKeystore: true, env: { HOME: home.path } });
+    // npm start's configuration: `anyad -regtest` with HOME's ~/.anya, the embedded chain, keystore and Lightning node.
+    d = await startDaemon(join(home.path, '.anya'), {
+      entry: ANYAD,
+      embeddedChain: true,
+      embeddedKeystore: true,
+      embeddedLightning: true,
+      env: { HOME: home.path },
+    });
   });
   after(async () => {
     for (const t of terminals) t.kill();

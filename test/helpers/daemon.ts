@@ -64,6 +64,8 @@ export interface SpawnOptions {
   embeddedChain?: boolean;
   /** Let anyad make its embedded regtest keystore (off in tests unless asked for). */
   embeddedKeystore?: boolean;
+  /** Let anyad run its embedded Lightning node as regtest does by default (off in tests unless asked for, or set by args). */
+  embeddedLightning?: boolean;
 }
 
 /** LND attaches after anyad is ready: its first attach ended, attached or failed (it goes on retrying then). */
@@ -78,7 +80,10 @@ export async function startDaemon(datadir: string, opts: SpawnOptions = {}): Pro
   const embedded = [...(opts.embeddedChain ? [] : ['-noembeddedchain']), ...(opts.embeddedKeystore ? [] : ['-noembeddedkeystore'])];
   // The peer listener on any free port too (daemons of parallel tests would meet on p2p.peerport's default).
   const peerport = (opts.args ?? []).some((a) => a.startsWith('-p2p.peerport=')) ? [] : ['-p2p.peerport=0'];
-  const args = [...network, `-datadir=${datadir}`, '-rpcport=0', '-rpccheckresults', ...embedded, ...peerport, ...(opts.args ?? [])];
+  // Regtest's embedded LDK node only where a test asks for it (a wasm node in every daemon otherwise), on any free port.
+  const given = (prefix: RegExp): boolean => (opts.args ?? []).some((a) => prefix.test(a));
+  const ldk = [...(opts.embeddedLightning || given(/^-(no)?ldk\.enable/) ? [] : ['-noldk.enable']), ...(given(/^-ldk\.port=/) ? [] : ['-ldk.port=0'])];
+  const args = [...network, `-datadir=${datadir}`, '-rpcport=0', '-rpccheckresults', ...embedded, ...peerport, ...ldk, ...(opts.args ?? [])];
   const proc = spawn(process.execPath, [opts.entry ?? ANYAD_TEST, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   spawned.add(proc);
   const logs: LogLine[] = [];

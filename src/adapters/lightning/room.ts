@@ -24,7 +24,9 @@ export const lightningRoom: Room = {
   create: async ({ config, store, bus, log, use }) => {
     const wantCln = config.bool('cln.enable');
     const wantLnd = config.bool('lnd.enable');
-    const wantLdk = config.bool('ldk.enable');
+    const hsm = use(HSM);
+    const chain = use(BITCOIN);
+    const wantLdk = config.isSet('ldk.enable') ? config.bool('ldk.enable') : ldkByDefault();
     if (!wantCln && !wantLnd && !wantLdk) return {};
     const fallback = config.str('ln.default') as 'auto' | BackendName;
     const wanted: Record<BackendName, boolean> = { cln: wantCln, lnd: wantLnd, ldk: wantLdk };
@@ -39,7 +41,6 @@ export const lightningRoom: Room = {
     ]);
     // Payment preimages are kept sealed by the HSM room (created before this one, src/daemon/rooms.ts), or not kept
     // at all without one: the node's own record is the proof of payment then (preimages.ts says why).
-    const hsm = use(HSM);
     if (!hsm)
       log.warn(
         'no HSM room (hsm.provider is not set): anyad keeps no payment preimages; ln.listpayments reads them from the node, which holds the proof of payment',
@@ -67,7 +68,6 @@ export const lightningRoom: Room = {
     }
     if (wantLdk) {
       // The embedded node needs the chain (bitcoin room) and a seed (HSM room): refused by name without them.
-      const chain = use(BITCOIN);
       if (!chain) throw new Error('ldk.enable needs the bitcoin room (a bitcoind or bcoin node to follow)');
       if (!hsm) throw new Error('ldk.enable needs the HSM room (hsm.provider=software): the node derives its keys from the keystore seed');
       const { LdkBackend } = await import('./ldk-backend.js');
@@ -107,5 +107,17 @@ export const lightningRoom: Room = {
       services.push(adapter, watch);
     }
     return { services, methods: lnMethods(new BackendChooser(configured, fallback === 'auto' ? undefined : fallback)) };
+
+    /**
+     * ldk.enable unset: on regtest the embedded node is the Lightning of a box with no other, as the embedded chain
+     * and keystore are its node and keys, so the start command has a whole node. Only where it can run: with the
+     * chain and a seed (not a PKCS#11 token), and never beside an LND or CLN the user set up.
+     */
+    function ldkByDefault(): boolean {
+      if (config.network !== 'regtest' || wantCln || wantLnd) return false;
+      const why = !chain ? 'no bitcoin room' : !hsm ? 'no HSM room' : hsm.lightningSeedRefusal();
+      if (why) log.info({ reason: why }, 'no embedded Lightning node on regtest (ldk.enable unset)');
+      return !why;
+    }
   },
 };

@@ -24,7 +24,13 @@ export class LdkNet {
       this.pump(s, d);
     });
     this.server.listen(port, host);
-    await once(this.server, 'listening');
+    try {
+      await once(this.server, 'listening');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      const hint = code === 'EADDRINUSE' ? ': another program listens there; set ldk.port (0: any free port)' : '';
+      throw new Error(`cannot accept Lightning peers on ${host}:${port} (${code})${hint}`);
+    }
     return (this.server.address() as net.AddressInfo).port;
   }
 

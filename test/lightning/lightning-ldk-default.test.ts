@@ -1,0 +1,70 @@
+// ldk.enable's regtest default: with the option unset, a regtest anyad with a chain and a keystore seed runs the
+// embedded LDK node (npm start's configuration; the README walkthrough asks it for ln.getinfo); beside a configured
+// Core Lightning, or turned off with -noldk.enable, it runs none. Real bcoin regtest node, real anyads.
+
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startBcoin, type BcoinNode } from '../helpers/bcoin.js';
+import { closeAll, unixChannel } from '../helpers/channel.js';
+import { startDaemon, tempDir, type RunningDaemon } from '../helpers/daemon.js';
+import { keystorePartyArgs } from '../helpers/keystore-party.js';
+
+describe("the embedded LDK node as regtest's default Lightning", () => {
+  let dir: { path: string; remove: () => Promise<void> };
+  let node: BcoinNode;
+  const daemons: RunningDaemon[] = [];
+
+  before(async () => {
+    dir = await tempDir();
+    node = await startBcoin(dir.path);
+    await node.mine(1);
+  });
+  after(() => closeAll(...daemons, node, dir));
+
+  async function start(name: string, args: string[], waitForLdk = false): Promise<RunningDaemon> {
+    const pf = join(dir.path, `${name}.pass`);
+    await writeFile(pf, `${name}'s keystore passphrase\n`, { mode: 0o600, flag: 'w' });
+    const d = await startDaemon(join(dir.path, name), {
+      args: keystorePartyArgs(node, pf, args),
+      embeddedLightning: true,
+      ...(waitForLdk ? { alsoWaitFor: (l) => l.msg === 'LDK node started' } : {}),
+    });
+    daemons.push(d);
+    return d;
+  }
+
+  async function getinfo(d: RunningDaemon): Promise<{ result?: { backend: string; network: string }; error?: { code: number; message: string } }> {
+    const ch = await unixChannel(d.socket);
+    try {
+      return (await ch.call('ln.getinfo', { backend: 'ldk' })) as never;
+    } finally {
+      ch.close();
+    }
+  }
+
+  it('runs with ldk.enable unset on regtest, answering ln.* with nothing else configured', async () => {
+    const d = await start('alone', [], true);
+    const r = await getinfo(d);
+    assert.equal(r.error, undefined, JSON.stringify(r.error));
+    assert.equal(r.result!.backend, 'ldk');
+    assert.equal(r.result!.network, 'regtest');
+  });
+
+  it('does not run beside a configured Core Lightning, nor with -noldk.enable', async () => {
+    for (const [name, args] of [
+      ['beside-cln', ['-cln.enable', `-cln.rpcfile=${join(dir.path, 'no-lightningd', 'lightning-rpc')}`]],
+      ['turned-off', ['-noldk.enable']],
+    ] as const) {
+      const d = await start(name, [...args]);
+      const r = await getinfo(d);
+      assert.ok(r.error, `${name}: ln.getinfo for ldk must be refused`);
+      // Beside CLN the lightning room runs and names the backend that is not configured; with no backend at all
+      // the room serves no ln.* method.
+      if (name === 'beside-cln') assert.match(r.error.message, /ldk/i, r.error.message);
+      else assert.equal(r.error.code, -32601, r.error.message);
+      assert.ok(!d.logs.some((l) => /^LDK node/.test(String(l.msg))), `${name}: no LDK node was started`);
+    }
+  });
+});

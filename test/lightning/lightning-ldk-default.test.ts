@@ -62,8 +62,15 @@ describe("the embedded LDK node as regtest's default Lightning", () => {
       assert.ok(r.error, `${name}: ln.getinfo for ldk must be refused`);
       // Beside CLN the lightning room runs and names the backend that is not configured; with no backend at all
       // the room serves no ln.* method.
-      if (name === 'beside-cln') assert.match(r.error.message, /ldk/i, r.error.message);
-      else assert.equal(r.error.code, -32601, r.error.message);
+      if (name === 'beside-cln') {
+        assert.match(r.error.message, /ldk/i, r.error.message);
+        // Keysend is built on the ldk backend only: on cln it is refused by name before anything is sent.
+        const ch = await unixChannel(d.socket);
+        const k = await ch.call('ln.keysend', { destination: `02${'11'.repeat(32)}`, amount_msat: 1000, backend: 'cln' });
+        ch.close();
+        assert.equal(k.error?.code, -32017, JSON.stringify(k.error));
+        assert.match(k.error.message, /keysend is not built for the cln backend/);
+      } else assert.equal(r.error.code, -32601, r.error.message);
       assert.ok(!d.logs.some((l) => /^LDK node/.test(String(l.msg))), `${name}: no LDK node was started`);
     }
   });

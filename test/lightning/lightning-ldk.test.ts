@@ -394,10 +394,9 @@ describe('Lightning on the embedded LDK node (ldk.enable), two anyads on bcoin r
       await until(`the channel active again at ${s.name}`, async () =>
         (await call<Array<{ active: boolean }>>(s, 'ln.listchannels'))[0]?.active ? true : undefined,
       );
-    assert.ok(
-      bob.d.logs.some((l) => l.msg === 'LDK peer of a channel redialed' && l.peer === alice.id && l.port === alice.port),
-      'Bob redialed Alice at her address',
-    );
+    // The redial logs once its dial has seen both inits, which can come a poll after the channel shows active.
+    const redialed = await bob.d.waitForLog((l) => l.msg === 'LDK peer of a channel redialed' && l.peer === alice.id);
+    assert.equal(redialed.port, alice.port, 'Bob redialed Alice at her address');
     assert.equal((await ldkHealth(bob)).state, 'ok');
     const inv = await call<{ bolt11: string; payment_hash: string }>(alice, 'ln.createinvoice', { amount_msat: 5_000_000, description: 'after the restart' });
     const paid = await call<{ status: string; amount_msat: number; fee_msat: number }>(bob, 'ln.pay', { invoice: inv.bolt11 });
@@ -406,6 +405,45 @@ describe('Lightning on the embedded LDK node (ldk.enable), two anyads on bcoin r
       (await call<{ status: string }>(alice, 'ln.lookupinvoice', { payment_hash: inv.payment_hash })).status === 'paid' ? true : undefined,
     );
     netToBob -= 5_000_000;
+  });
+
+  it('keysend: Alice pays Bob without an invoice; the amount lands exactly, each side records and reports it once', async () => {
+    const ws = await wsChannel(bob.d.wsUrl!, await bob.d.cookie());
+    assert.ok(!(await ws.call('subscribe', { topics: ['ln.invoice'] })).error);
+    const before = (await call<{ channel_local_msat: number }>(bob, 'ln.balance', {})).channel_local_msat;
+    // A node Alice has no route to: refused at once by LDK's router, recorded as failed.
+    const stranger = Buffer.from(secp256k1.getPublicKey(secp256k1.utils.randomSecretKey(), true)).toString('hex');
+    await assert.rejects(call(alice, 'ln.keysend', { destination: stranger, amount_msat: 1_000 }), (e: Error & { code: number; data: { kind?: string } }) => {
+      assert.equal(e.data?.kind, 'no_route', e.message);
+      return true;
+    });
+    await assert.rejects(call(alice, 'ln.keysend', { destination: bob.id, amount_msat: 0 }), (e: Error & { code: number }) => e.code === -32602);
+    const amount = 7_777_007;
+    const paid = await call<{ payment_hash: string; status: string; amount_msat: number; fee_msat: number; preimage: string }>(alice, 'ln.keysend', {
+      destination: bob.id,
+      amount_msat: amount,
+    });
+    assert.deepEqual([paid.status, paid.amount_msat, paid.fee_msat], ['complete', amount, 0]);
+    assert.equal(createHash('sha256').update(Buffer.from(paid.preimage, 'hex')).digest('hex'), paid.payment_hash);
+    const got = await until("Bob's keysend recorded as paid", async () => {
+      const r = await bob.ch.call('ln.lookupinvoice', { payment_hash: paid.payment_hash });
+      const inv = r.result as { status: string; keysend?: boolean; amount_received_msat?: number; bolt11: string } | undefined;
+      return inv?.status === 'paid' ? inv : undefined;
+    });
+    assert.deepEqual([got.keysend, got.amount_received_msat, got.bolt11], [true, amount, '']);
+    const e = (await ws.next(20_000)) as { params: { topic: string; data: { status: string; payment_hash: string; amount_received_msat: number } } };
+    assert.deepEqual(
+      [e.params.topic, e.params.data.status, e.params.data.payment_hash, e.params.data.amount_received_msat],
+      ['ln.invoice', 'settled', paid.payment_hash, amount],
+    );
+    await assert.rejects(ws.next(700), 'no second ln.invoice for the keysend');
+    ws.close();
+    assert.equal((await call<{ channel_local_msat: number }>(bob, 'ln.balance', {})).channel_local_msat, before + amount);
+    const pays = await call<{ payments: Array<{ payment_hash: string; status: string; bolt11: string; destination?: string }> }>(alice, 'ln.listpayments');
+    const rec = pays.payments.find((p) => p.payment_hash === paid.payment_hash);
+    assert.deepEqual([rec?.status, rec?.bolt11, rec?.destination], ['complete', '', bob.id]);
+    assert.equal(pays.payments.filter((p) => p.destination === stranger && p.status === 'failed').length, 1, 'the refused keysend is recorded as failed');
+    netToBob += amount;
   });
 
   it("closechannel (cooperative): the closing transaction confirms and Alice's side is swept to her wallet", async () => {

@@ -62,6 +62,8 @@ export interface InvoiceRecord {
   expires_at: number;
   paid_at?: number;
   amount_received_msat?: number;
+  /** A spontaneous payment received (keysend): no invoice was made, the record is what the node was paid. */
+  keysend?: boolean;
 }
 
 export interface PaymentRecord {
@@ -79,6 +81,8 @@ export interface PaymentRecord {
   /** The preimage sealed by the HSM room (HsmApi.sealSecret), as kept at rest; never in an answer. */
   preimage_sealed?: string;
   error?: string;
+  /** A keysend (no invoice, bolt11 empty): the node it was sent to. */
+  destination?: string;
 }
 
 export interface NewInvoice {
@@ -90,6 +94,15 @@ export interface NewInvoice {
 
 export interface PayRequest {
   invoice: string;
+  max_fee_msat?: number;
+  timeout: number;
+}
+
+/** A spontaneous payment (keysend): anyad chose the preimage, the payee learns it from the onion. */
+export interface KeysendRequest {
+  destination: string;
+  amount_msat: number;
+  preimage: string;
   max_fee_msat?: number;
   timeout: number;
 }
@@ -123,6 +136,8 @@ export interface LightningBackend extends Service {
   lookupInvoice(paymentHash: string): Promise<InvoiceRecord | undefined>;
   decode(invoice: string): Promise<LnDecoded>;
   pay(req: PayRequest): Promise<PayResult>;
+  /** Keysend, where the backend has it built; without it ln.keysend answers Unsupported. */
+  keysend?(req: KeysendRequest): Promise<PayResult>;
   /** The routing fee the node expects to pay for this invoice now. */
   estimateFee(invoice: string): Promise<{ fee_msat: number }>;
   /** How the node's payment of this hash stands, or undefined when the node has no such payment. */

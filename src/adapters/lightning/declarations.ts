@@ -31,6 +31,16 @@ export const FeeOp = Type.Object({ invoice: Bolt11 }, { additionalProperties: fa
 
 export const NodeId = Type.String({ pattern: '^0[23][0-9a-fA-F]{64}$', description: 'A node id (33-byte public key, hex).' });
 
+export const KeysendOp = Type.Object(
+  {
+    destination: NodeId,
+    amount_msat: Type.Integer({ minimum: 1, maximum: 2_100_000_000_000_000_000 }),
+    max_fee_msat: PayOp.properties.max_fee_msat,
+    timeout: PayOp.properties.timeout,
+  },
+  { additionalProperties: false },
+);
+
 export const Hash = Type.String({ pattern: '^[0-9a-fA-F]{64}$', description: 'Payment hash, hex.' });
 
 export const Backend = Type.Optional(
@@ -61,6 +71,7 @@ export const InvoiceT = Type.Object({
   expires_at: Type.Integer(),
   paid_at: Type.Optional(Type.Integer()),
   amount_received_msat: Type.Optional(Type.Integer()),
+  keysend: Type.Optional(Type.Boolean({ description: 'A spontaneous payment received (keysend): no invoice was made for it, bolt11 is empty.' })),
   stale: Type.Optional(Type.Boolean({ description: "From anyad's record because the node is not connected." })),
 });
 
@@ -78,6 +89,7 @@ export const PaymentT = Type.Object({
     }),
   ),
   error: Type.Optional(Type.String()),
+  destination: Type.Optional(Type.String({ description: 'A keysend: the node paid (bolt11 is empty).' })),
 });
 
 export const lnGetinfo = declareMethod({
@@ -221,20 +233,32 @@ export const lnDecode = declareMethod({
   role: 'readonly',
 });
 
+const PaidT = Type.Object({
+  payment_hash: Type.String(),
+  status: Type.Union([Type.Literal('complete'), Type.Literal('pending')], {
+    description: 'pending: the node is still paying (lightningd 200, LND in flight); ln.payment tells how it ends.',
+  }),
+  amount_msat: Type.Union([Type.Integer(), Type.Null()]),
+  fee_msat: Type.Union([Type.Integer(), Type.Null()]),
+  preimage: Type.Union([Type.String(), Type.Null()]),
+});
+
 export const lnPay = declareMethod({
   name: 'ln.pay',
   summary: 'Pay a BOLT11 invoice, with a fee cap and a time limit.',
   params: Type.Object({ ...PayOp.properties, backend: Backend }, { additionalProperties: false }),
-  result: Type.Object({
-    payment_hash: Type.String(),
-    status: Type.Union([Type.Literal('complete'), Type.Literal('pending')], {
-      description: 'pending: the node is still paying (lightningd 200, LND in flight); ln.payment tells how it ends.',
-    }),
-    amount_msat: Type.Union([Type.Integer(), Type.Null()]),
-    fee_msat: Type.Union([Type.Integer(), Type.Null()]),
-    preimage: Type.Union([Type.String(), Type.Null()]),
-  }),
+  result: PaidT,
   errors: ['Conflict', 'BackendRejected', 'BackendUnavailable'],
+  role: 'admin',
+});
+
+export const lnKeysend = declareMethod({
+  name: 'ln.keysend',
+  summary:
+    "Pay a node without an invoice (keysend): anyad draws the preimage, the payee learns it from the onion; recorded and reported as ln.pay's payments are.",
+  params: Type.Object({ ...KeysendOp.properties, backend: Backend }, { additionalProperties: false }),
+  result: PaidT,
+  errors: ['BackendRejected', 'BackendUnavailable', 'Unsupported'],
   role: 'admin',
 });
 
@@ -259,5 +283,6 @@ export const LN_METHODS: readonly MethodDeclaration[] = [
   lnListinvoices,
   lnDecode,
   lnPay,
+  lnKeysend,
   lnListpayments,
 ];

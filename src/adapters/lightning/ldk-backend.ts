@@ -24,6 +24,7 @@ import type {
   NewInvoice,
   PaymentState,
   PayRequest,
+  KeysendRequest,
   PayResult,
 } from './backend.js';
 import type { WalletApi } from '../../wallet/api.js';
@@ -303,6 +304,9 @@ export class LdkBackend implements LightningBackend {
   }
   pay(req: PayRequest): Promise<PayResult> {
     return this.payments.pay(this.need(), req);
+  }
+  keysend(req: KeysendRequest): Promise<PayResult> {
+    return this.payments.keysend(this.need(), req);
   }
   estimateFee(): Promise<{ fee_msat: number }> {
     return notYet('fee estimates of payments');

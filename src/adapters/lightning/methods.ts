@@ -7,7 +7,7 @@ import { rpcError } from '../../core/errors.js';
 import { implement, roleAllows, withoutPreimages, type MethodSpec } from '../../core/methods.js';
 import { checkInvoice } from './bolt11.js';
 import { refuseWhileStarting, type BackendName } from './backend.js';
-import { createInvoice, pay, type LnParts } from './operations.js';
+import { createInvoice, keysend, pay, type LnParts } from './operations.js';
 import { newestFirst } from './records.js';
 import type { NodeWatch } from './watch.js';
 
@@ -86,6 +86,7 @@ export function lnMethods(chooser: BackendChooser): MethodSpec[] {
       return backend.decode(p.invoice);
     }),
     implement(D.lnPay, (p) => pay(use(p), p)),
+    implement(D.lnKeysend, (p) => keysend(use(p), p)),
     implement(D.lnListpayments, async (p, ctx) => {
       const { backend, records, preimages } = use(p);
       const { total, items } = newestFirst(await records.payments(), p.limit, p.offset);

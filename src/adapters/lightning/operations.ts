@@ -3,16 +3,16 @@
 // outcome anyad did not see (the node went away mid-payment, or anyad stopped) stays pending and is settled later
 // from the node's own payment record, by reconcilePending, which the node watcher runs on every look.
 
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Static } from '@sinclair/typebox';
 import type { Network } from '../../core/options.js';
 import type { EventBus } from '../../core/events.js';
 import { ErrorCode, rpcError, RpcError } from '../../core/errors.js';
-import { PaymentInFlight, type InvoiceRecord, type LightningBackend, type PaymentRecord } from './backend.js';
+import { PaymentInFlight, type InvoiceRecord, type LightningBackend, type PaymentRecord, type PayResult } from './backend.js';
 import { checkInvoice } from './bolt11.js';
 import type { Preimages } from './preimages.js';
 import type { LnRecords } from './records.js';
-import { PayOp, InvoiceOp } from './declarations.js';
+import { PayOp, InvoiceOp, KeysendOp } from './declarations.js';
 import { LN_INVOICE, LN_PAYMENT } from './topics.js';
 
 /** What an operation needs: the node, anyad's records of it, how preimages are kept, the event bus, and anyad's network. */
@@ -63,7 +63,7 @@ export interface Paid {
 }
 
 export async function pay(parts: LnParts, p: Static<typeof PayOp>): Promise<Paid> {
-  const { backend, records, preimages, bus, network } = parts;
+  const { backend, records, network } = parts;
   checkInvoice(p.invoice, network);
   const dec = await backend.decode(p.invoice);
   const hash = dec.payment_hash;
@@ -84,9 +84,52 @@ export async function pay(parts: LnParts, p: Static<typeof PayOp>): Promise<Paid
     fee_msat: null,
     created_at: Math.floor(Date.now() / 1000),
   };
+  return runPayment(parts, base, () =>
+    backend.pay({ invoice: p.invoice, timeout: p.timeout, ...(p.max_fee_msat !== undefined ? { max_fee_msat: p.max_fee_msat } : {}) }),
+  );
+}
+
+/**
+ * Keysend: anyad draws the preimage (so the hash is new and no earlier record can stand in its way), then the payment
+ * is recorded and reported exactly as an invoice's is.
+ */
+export async function keysend(parts: LnParts, p: Static<typeof KeysendOp>): Promise<Paid> {
+  const { backend, records } = parts;
+  const send = backend.keysend?.bind(backend);
+  if (!send) throw rpcError('Unsupported', `keysend is not built for the ${backend.backend} backend yet`);
+  const preimage = randomBytes(32);
+  const hash = createHash('sha256').update(preimage).digest('hex');
+  records.paying.add(hash);
+  const base: PaymentRecord = {
+    payment_hash: hash,
+    bolt11: '',
+    destination: p.destination.toLowerCase(),
+    status: 'pending',
+    amount_msat: p.amount_msat,
+    fee_msat: null,
+    created_at: Math.floor(Date.now() / 1000),
+  };
+  return runPayment(parts, base, () =>
+    send({
+      destination: base.destination!,
+      amount_msat: p.amount_msat,
+      preimage: preimage.toString('hex'),
+      timeout: p.timeout,
+      ...(p.max_fee_msat !== undefined ? { max_fee_msat: p.max_fee_msat } : {}),
+    }),
+  );
+}
+
+/**
+ * One payment from its pending record to the node's word: recorded pending first, then complete (the preimage kept
+ * sealed) or failed, with ln.payment published once. The caller has claimed the hash in records.paying.
+ */
+async function runPayment(parts: LnParts, base: PaymentRecord, send: () => Promise<PayResult>): Promise<Paid> {
+  const { backend, records, preimages, bus } = parts;
+  const hash = base.payment_hash;
   try {
     await records.savePayment(base);
-    const r = await backend.pay({ invoice: p.invoice, timeout: p.timeout, ...(p.max_fee_msat !== undefined ? { max_fee_msat: p.max_fee_msat } : {}) });
+    const r = await send();
     // The preimage is kept sealed, or not at all (preimages.ts); the caller gets it in clear from the node's answer.
     const kept = await preimages.keep(hash, r.preimage);
     await records.savePayment(
@@ -96,7 +139,7 @@ export async function pay(parts: LnParts, p: Static<typeof PayOp>): Promise<Paid
     bus.publish(LN_PAYMENT, { backend: backend.backend, status: 'succeeded', payment_hash: hash, amount_msat: r.amount_msat, fee_msat: r.fee_msat });
     return { payment_hash: hash, status: 'complete', amount_msat: r.amount_msat, fee_msat: r.fee_msat, preimage: r.preimage };
   } catch (err) {
-    if (err instanceof PaymentInFlight) return { payment_hash: hash, status: 'pending', amount_msat: dec.amount_msat, fee_msat: null, preimage: null };
+    if (err instanceof PaymentInFlight) return { payment_hash: hash, status: 'pending', amount_msat: base.amount_msat, fee_msat: null, preimage: null };
     if (err instanceof RpcError && err.code === ErrorCode.BackendUnavailable) {
       // The node may still complete it: the record stays pending until the node says how it ended.
       throw rpcError('BackendUnavailable', `${err.message}; the payment's outcome is not known yet (ln.listpayments shows it once the node answers)`, {

@@ -5,12 +5,13 @@
 // `pendingWrites` before writing it), so after a crash LDK raises the event again and it is recorded once: an
 // invoice already paid, or a payment already written, is not reported twice.
 
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import * as ldk from 'lightningdevkit';
 import { parsePaymentRequest } from 'invoices';
 import { rpcError } from '../../../core/errors.js';
 import type { RoomDb, Store } from '../../../core/store.js';
-import type { LnDecoded, PaymentState, PayRequest, PayResult } from '../backend.js';
+import type { KeysendRequest, LnDecoded, PaymentState, PayRequest, PayResult } from '../backend.js';
 import type { LnRecords } from '../records.js';
 import type { LdkNode } from './node.js';
 import { hex } from './wasm.js';
@@ -18,6 +19,8 @@ import { hex } from './wasm.js';
 const OUTCOME = 'ldk-node:outcome:';
 /** LDK's own retries of a payment over other routes before it gives up. */
 const RETRIES = 3;
+/** The final CLTV delta a keysend asks of the payee: LDK's MIN_FINAL_CLTV_EXPIRY_DELTA plus margin, as LND's default of 40. */
+const KEYSEND_CLTV_DELTA = 40;
 
 interface Outcome {
   status: 'complete' | 'failed';
@@ -86,9 +89,44 @@ export class LdkPayments {
     const route = params.res.get_c();
     if (req.max_fee_msat !== undefined) route.set_max_total_routing_fee_msat(ldk.Option_u64Z.constructor_some(BigInt(req.max_fee_msat)));
     const key = hex(hash);
+    const amount = Number(route.get_final_value_msat());
+    return this.sendAndWait(n, key, amount, req.timeout, () =>
+      n.cm.send_payment(hash, params.res.get_b(), hash, route, ldk.Retry.constructor_attempts(RETRIES)),
+    );
+  }
+
+  /**
+   * Keysend: the preimage (anyad's) goes in the onion, the payment id is its hash as for invoices, so a restart finds
+   * the payment the same way. LDK's route to a keysend payee needs no invoice features beyond the payee's id.
+   */
+  async keysend(n: LdkNode, req: KeysendRequest): Promise<PayResult> {
+    const preimage = Buffer.from(req.preimage, 'hex');
+    const hash = createHash('sha256').update(preimage).digest();
+    const params = ldk.PaymentParameters.constructor_for_keysend(Buffer.from(req.destination, 'hex'), KEYSEND_CLTV_DELTA, false);
+    const route = ldk.RouteParameters.constructor_from_payment_params_and_value(params, BigInt(req.amount_msat));
+    if (req.max_fee_msat !== undefined) route.set_max_total_routing_fee_msat(ldk.Option_u64Z.constructor_some(BigInt(req.max_fee_msat)));
+    return this.sendAndWait(n, hex(hash), req.amount_msat, req.timeout, () =>
+      n.cm.send_spontaneous_payment(
+        ldk.Option_ThirtyTwoBytesZ.constructor_some(preimage),
+        ldk.RecipientOnionFields.constructor_spontaneous_empty(),
+        hash,
+        route,
+        ldk.Retry.constructor_attempts(RETRIES),
+      ),
+    );
+  }
+
+  /** Hands a payment to LDK and waits for its PaymentSent or PaymentFailed (or the time limit). */
+  private async sendAndWait(
+    n: LdkNode,
+    key: string,
+    amountMsat: number,
+    timeout: number,
+    send: () => ldk.Result_NoneRetryableSendFailureZ | ldk.Result_ThirtyTwoBytesRetryableSendFailureZ,
+  ): Promise<PayResult> {
     const done = new Promise<Outcome>((resolve) => this.waiting.set(key, { resolve }));
-    const r = n.cm.send_payment(hash, params.res.get_b(), hash, route, ldk.Retry.constructor_attempts(RETRIES));
-    if (r instanceof ldk.Result_NoneRetryableSendFailureZ_Err) {
+    const r = send();
+    if (r instanceof ldk.Result_NoneRetryableSendFailureZ_Err || r instanceof ldk.Result_ThirtyTwoBytesRetryableSendFailureZ_Err) {
       this.waiting.delete(key);
       const why = ldk.RetryableSendFailure[r.err] ?? String(r.err);
       throw rpcError('BackendRejected', `LDK did not send the payment: ${why}`, {
@@ -96,14 +134,14 @@ export class LdkPayments {
       });
     }
     void n.kick();
-    const timer = setTimeout(() => this.waiting.get(key)?.resolve({ status: 'failed', reason: 'timeout' }), req.timeout * 1000);
+    const timer = setTimeout(() => this.waiting.get(key)?.resolve({ status: 'failed', reason: 'timeout' }), timeout * 1000);
     try {
       const o = await done;
       if (o.status === 'failed')
         throw rpcError('BackendRejected', `the payment failed: ${o.reason}`, {
           kind: o.reason === 'timeout' ? 'timeout' : /Route/.test(o.reason ?? '') ? 'no_route' : undefined,
         });
-      return { payment_hash: key, amount_msat: Number(route.get_final_value_msat()), fee_msat: o.fee_msat ?? 0, preimage: o.preimage! };
+      return { payment_hash: key, amount_msat: amountMsat, fee_msat: o.fee_msat ?? 0, preimage: o.preimage! };
     } finally {
       clearTimeout(timer);
       this.waiting.delete(key);
@@ -168,6 +206,22 @@ export class LdkPayments {
   private async claimed(hash: string, amountMsat: number): Promise<void> {
     const known = await this.o.records.invoice(hash);
     if (known?.status === 'paid') return;
+    // No invoice of ours has this hash: a keysend. Its record is written first, so an event raised again after a
+    // crash finds it paid and is not reported twice.
+    if (!known) {
+      const now = Math.floor(Date.now() / 1000);
+      await this.o.records.saveInvoice({
+        payment_hash: hash,
+        bolt11: '',
+        label: '',
+        description: '',
+        amount_msat: null,
+        status: 'unpaid',
+        created_at: now,
+        expires_at: now,
+        keysend: true,
+      });
+    }
     const index = ((await this.o.records.cursor('settle_index')) ?? 0) + 1;
     await this.o.records.settled({ payment_hash: hash, paid_at: Math.floor(Date.now() / 1000), amount_received_msat: amountMsat }, 'settle_index', index);
   }

@@ -5,6 +5,7 @@
 // restarted; an invoice settled while anyad was down reported exactly once; both backends in one anyad.
 
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -188,6 +189,31 @@ describe('Lightning over LND test peers', () => {
       assert.deepEqual([paid.status, paid.amount_msat, paid.fee_msat], ['complete', 2_000_000, 200]);
       assert.match(paid.preimage, /^[0-9a-f]{64}$/);
       assert.equal((await nextEvent(ca, 'ln.payment')).status, 'succeeded');
+      // Keysend to B: anyad's preimage goes in LND's record 5482373484; B's LND keeps a settled keysend invoice.
+      const ks = await call<{ payment_hash: string; status: string; amount_msat: number; fee_msat: number; preimage: string }>(ca, 'ln.keysend', {
+        destination: b.id,
+        amount_msat: 4_000_000,
+        max_fee_msat: 1000,
+      });
+      assert.deepEqual([ks.status, ks.amount_msat, ks.fee_msat], ['complete', 4_000_000, 400]);
+      assert.equal(createHash('sha256').update(Buffer.from(ks.preimage, 'hex')).digest('hex'), ks.payment_hash);
+      assert.equal((await nextEvent(ca, 'ln.payment')).status, 'succeeded');
+      const got = await call<{ status: string; keysend?: boolean; amount_received_msat: number; bolt11: string }>(ch, 'ln.lookupinvoice', {
+        payment_hash: ks.payment_hash,
+      });
+      assert.deepEqual([got.status, got.keysend, got.amount_received_msat, got.bolt11], ['paid', true, 4_000_000, '']);
+      const kept = await call<{ payments: Array<{ payment_hash: string; destination?: string; bolt11: string }> }>(ca, 'ln.listpayments');
+      assert.deepEqual(
+        kept.payments.filter((p) => p.payment_hash === ks.payment_hash).map((p) => [p.destination, p.bolt11]),
+        [[b.id, '']],
+      );
+      // A payee without --accept-keysend fails it back: anyad passes the refusal on and records the failure.
+      b.acceptKeysend = false;
+      const refused = await ca.call('ln.keysend', { destination: b.id, amount_msat: 1_000 });
+      b.acceptKeysend = true;
+      assert.equal(refused.error?.code, -32016, JSON.stringify(refused.error));
+      assert.equal((refused.error!.data as { kind: string }).kind, 'rejected_by_destination');
+      assert.equal((await nextEvent(ca, 'ln.payment')).status, 'failed');
       const again = await ca.call('ln.pay', { invoice: inv.bolt11 });
       assert.equal(again.error?.code, -32014);
       assert.match(again.error!.message, /already paid through anyad/);

@@ -2,7 +2,8 @@
 // one peer to another only if the payer has the payee as a direct peer and the payee is running; the payee settles
 // its own invoice and hands back the preimage. Invoices are real BOLT11, signed with the node's key (bolt11 package),
 // so a real decoder (lightningd's schema shapes, ln-service's parsePaymentRequest) accepts them.
-// What it does NOT prove: routing, HTLCs, onion packets, channel balances moving, gossip, fees beyond a flat 0.01%.
+// What it does NOT prove: routing, HTLCs, onion packets (a keysend's preimage is handed over, not read from an onion),
+// channel balances moving, gossip, fees beyond a flat 0.01%.
 
 import { createHash, randomBytes } from 'node:crypto';
 import bolt11 from 'bolt11';
@@ -23,6 +24,11 @@ export interface NetNode {
   readonly peers: Set<string>;
   /** Settles this node's open invoice with the hash, for amountMsat; returns the preimage (hex). */
   receive(hash: string, amountMsat: number): string;
+  /**
+   * A keysend arrives with its preimage (hex) in the onion: the node keeps it as a settled invoice of its own, or
+   * throws PayFailure('unknown_hash') when it does not accept keysend (absent: a node that never does).
+   */
+  receiveKeysend?(preimage: string, amountMsat: number): void;
 }
 
 export class LnNetwork {

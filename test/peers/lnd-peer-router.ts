@@ -3,6 +3,7 @@
 // fee limit honoured); TrackPaymentV2 answers a payment's latest state; EstimateRouteFee the flat fee when the payee
 // is reachable. While holdPayments is set a payment waits in flight until releasePayments().
 
+import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { decodeInvoice, feeFor, PayFailure } from './ln-network.js';
 import { Fail, failStream, type Guards, type Obj } from './lnd-peer-grpc.js';
@@ -24,13 +25,19 @@ export function releasePayments(s: LndState): void {
 
 async function sendPayment(s: LndState, call: grpc.ServerWritableStream<Obj, Obj>): Promise<void> {
   const req = call.request;
-  let d;
-  try {
-    d = decodeInvoice(String(req.payment_request));
-  } catch (err) {
-    return failStream(call, grpc.status.UNKNOWN, `invalid payment request: ${(err as Error).message}`);
+  // A keysend (no payment request; dest, payment_hash and the preimage in custom record 5482373484, as ln-service's
+  // payViaPaymentDetails sends it), or an invoice.
+  const keysend = !req.payment_request && req.dest !== undefined ? keysendOf(req) : undefined;
+  let d: { payee: string; hash: string; amountMsat: number | null };
+  if (keysend) d = keysend;
+  else {
+    try {
+      d = decodeInvoice(String(req.payment_request));
+    } catch (err) {
+      return failStream(call, grpc.status.UNKNOWN, `invalid payment request: ${(err as Error).message}`);
+    }
   }
-  const amount = d.amountMsat ?? Number(req.amt_msat ?? 0);
+  const amount = d.amountMsat ?? (Number(req.amt_msat ?? 0) || Number(req.amt ?? 0) * 1000);
   const fee = feeFor(amount);
   const created = String(BigInt(Date.now()) * 1_000_000n);
   const base = {
@@ -41,7 +48,7 @@ async function sendPayment(s: LndState, call: grpc.ServerWritableStream<Obj, Obj
     fee: '0',
     value_sat: String(Math.floor(amount / 1000)),
     value_msat: String(amount),
-    payment_request: String(req.payment_request),
+    payment_request: String(req.payment_request ?? ''),
     fee_sat: '0',
     fee_msat: '0',
     creation_time_ns: created,
@@ -98,7 +105,13 @@ async function sendPayment(s: LndState, call: grpc.ServerWritableStream<Obj, Obj
   if (s.knobs.holdPayments) await new Promise<void>((r) => s.held.push(r));
   let preimage: string;
   try {
-    preimage = s.net.reach(s.node, d.payee).receive(d.hash, amount);
+    const payee = s.net.reach(s.node, d.payee);
+    if (keysend) {
+      // The payee fails a keysend it does not take, or whose preimage is not the hash's, as unknown details.
+      if (!payee.receiveKeysend || keysend.preimage === undefined) throw new PayFailure('unknown_hash');
+      payee.receiveKeysend(keysend.preimage, amount);
+      preimage = keysend.preimage;
+    } else preimage = payee.receive(d.hash, amount);
   } catch (err) {
     const kind = (err as PayFailure).kind;
     return failed(kind === 'no_route' ? 'FAILURE_REASON_NO_ROUTE' : 'FAILURE_REASON_INCORRECT_PAYMENT_DETAILS');
@@ -116,6 +129,18 @@ async function sendPayment(s: LndState, call: grpc.ServerWritableStream<Obj, Obj
     },
     true,
   );
+}
+
+/** LND's keysend custom record (record.KeySendType). */
+const KEYSEND_RECORD = '5482373484';
+
+/** A keysend request's payee, hash and amount, and its preimage when the record holds the hash's preimage. */
+function keysendOf(req: Obj): { payee: string; hash: string; amountMsat: null; preimage: string | undefined } {
+  const records = (req.dest_custom_records ?? {}) as Record<string, Buffer>;
+  const pre = records[KEYSEND_RECORD];
+  const hash = Buffer.from((req.payment_hash as Buffer | undefined) ?? []).toString('hex');
+  const matches = pre !== undefined && createHash('sha256').update(pre).digest('hex') === hash;
+  return { payee: Buffer.from(req.dest as Buffer).toString('hex'), hash, amountMsat: null, preimage: matches ? Buffer.from(pre).toString('hex') : undefined };
 }
 
 /** EstimateRouteFee for a payment request: the network's flat fee when the payee is reachable. */

@@ -3,6 +3,7 @@
 // synced, ...). The invoice registry's rules live here: settling and cancelling, and the live events filtered per
 // client as LND's dispatchToClients does; and the JSON LND answers for an invoice and a channel.
 
+import { createHash } from 'node:crypto';
 import type * as grpc from '@grpc/grpc-js';
 import { PayFailure, type LnNetwork, type NetNode } from './ln-network.js';
 import type { Obj } from './lnd-peer-grpc.js';
@@ -21,6 +22,8 @@ export interface LInv {
   settle_date: number;
   amt_paid_msat: number;
   state: 'OPEN' | 'SETTLED' | 'CANCELED';
+  /** Made by a keysend received (LND's invoice registry adds one for it, with no payment request). */
+  is_keysend?: boolean;
 }
 
 export interface LChan {
@@ -58,6 +61,8 @@ export interface LndKnobs {
   holdPayments: boolean;
   /** Called when an invoice settles (benchmarks time from here). */
   onSettle: ((hash: string) => void) | undefined;
+  /** LND's --accept-keysend: without it, a keysend is failed back as unknown payment details. */
+  acceptKeysend: boolean;
 }
 
 /** Everything the handlers read and write. */
@@ -103,6 +108,36 @@ export function settleInvoice(s: LndState, hash: string, amountMsat: number): st
   s.knobs.onSettle?.(hash);
   notify(s, inv);
   return inv.r_preimage.toString('hex');
+}
+
+/**
+ * A keysend received, as LND's invoice registry takes one (processKeySend): an invoice is added for it, with the
+ * preimage from the onion, no payment request and a day's expiry, then settled at once; both are live events.
+ */
+export function receiveKeysend(s: LndState, preimage: string, amountMsat: number): void {
+  if (!s.knobs.acceptKeysend) throw new PayFailure('unknown_hash');
+  const r_preimage = Buffer.from(preimage, 'hex');
+  const r_hash = createHash('sha256').update(r_preimage).digest();
+  if (s.invoices.some((i) => i.r_hash.equals(r_hash))) throw new PayFailure('already_paid');
+  const inv: LInv = {
+    memo: '',
+    r_preimage,
+    r_hash,
+    value_msat: amountMsat,
+    creation_date: Math.floor(Date.now() / 1000),
+    expiry: 86_400,
+    payment_request: '',
+    payment_addr: Buffer.alloc(0),
+    add_index: ++s.addIndex,
+    settle_index: 0,
+    settle_date: 0,
+    amt_paid_msat: 0,
+    state: 'OPEN',
+    is_keysend: true,
+  };
+  s.invoices.push(inv);
+  notify(s, inv);
+  settleInvoice(s, r_hash.toString('hex'), amountMsat);
 }
 
 /** Cancels an open invoice, as `lncli cancelinvoice` does. */
@@ -197,7 +232,7 @@ export function invoiceJson(i: LInv): Obj {
     state: i.state,
     htlcs: [],
     features: {},
-    is_keysend: false,
+    is_keysend: i.is_keysend === true,
     payment_addr: i.payment_addr,
     is_amp: false,
     amp_invoice_state: {},

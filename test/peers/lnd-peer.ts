@@ -39,7 +39,7 @@ import type { LnNetwork, NetNode } from './ln-network.js';
 import { guards, makeTlsCert, mintMacaroon, services } from './lnd-peer-grpc.js';
 import { lightningHandlers } from './lnd-peer-lightning.js';
 import { releasePayments, routerHandlers } from './lnd-peer-router.js';
-import { cancelInvoice, confirmChannels, settleInvoice, type LInv, type LndKnobs, type LndState } from './lnd-peer-state.js';
+import { cancelInvoice, confirmChannels, receiveKeysend, settleInvoice, type LInv, type LndKnobs, type LndState } from './lnd-peer-state.js';
 
 export class LndPeer implements NetNode, LndKnobs {
   readonly id: string;
@@ -63,6 +63,8 @@ export class LndPeer implements NetNode, LndKnobs {
   holdPayments = false;
   /** Called when an invoice settles (benchmarks time from here). */
   onSettle: ((hash: string) => void) | undefined;
+  /** LND's --accept-keysend (on here: anyad's tests pay this peer by keysend). */
+  acceptKeysend = true;
   /** Macaroons (hex) whose holder is cut off from this LND, as by a network partition. */
   private readonly partitioned = new Set<string>();
   private readonly state: LndState;
@@ -157,6 +159,10 @@ export class LndPeer implements NetNode, LndKnobs {
 
   receive(hash: string, amountMsat: number): string {
     return settleInvoice(this.state, hash, amountMsat);
+  }
+
+  receiveKeysend(preimage: string, amountMsat: number): void {
+    receiveKeysend(this.state, preimage, amountMsat);
   }
 
   /** Cancels an open invoice, as `lncli cancelinvoice` does. */

@@ -12,6 +12,8 @@ export interface LnInfo {
   alias: string;
   network: string;
   block_height: number;
+  /** The node's best block, displayed hex: LND and LDK say it, Core Lightning's getinfo does not. */
+  block_hash?: string;
   num_peers: number;
   num_active_channels: number;
   version: string;
@@ -136,8 +138,9 @@ export interface LightningBackend extends Service {
   lookupInvoice(paymentHash: string): Promise<InvoiceRecord | undefined>;
   decode(invoice: string): Promise<LnDecoded>;
   pay(req: PayRequest): Promise<PayResult>;
-  /** Keysend, where the backend has it built; without it ln.keysend answers Unsupported. */
+  /** Keysend, where the backend has it built; without it ln.keysend answers Unsupported, with keysendRefusal's reason. */
   keysend?(req: KeysendRequest): Promise<PayResult>;
+  readonly keysendRefusal?: string;
   /** The routing fee the node expects to pay for this invoice now. */
   estimateFee(invoice: string): Promise<{ fee_msat: number }>;
   /** How the node's payment of this hash stands, or undefined when the node has no such payment. */

@@ -72,6 +72,9 @@ export class ClnBackend implements LightningBackend {
   readonly name = 'cln';
   readonly optional = true;
   readonly backend = 'cln';
+  // lightningd's keysend takes no preimage (it draws one), so the hash is known only once it answers: a crash before
+  // that would leave a payment made through anyad with no record of it.
+  readonly keysendRefusal = "Core Lightning's keysend draws its own preimage, so anyad could not record the payment under its hash before it starts";
   private readonly cell = new HealthCell('starting', 'connecting to lightningd');
   private running = false;
   private loop: Promise<void> | undefined;

@@ -102,6 +102,9 @@ export const lnGetinfo = declareMethod({
     alias: Type.String(),
     network: Type.String(),
     block_height: Type.Integer(),
+    block_hash: Type.Optional(
+      Type.String({ pattern: '^[0-9a-f]{64}$', description: "The node's best block (LND and the embedded LDK node; Core Lightning's getinfo has none)." }),
+    ),
     num_peers: Type.Integer(),
     num_active_channels: Type.Integer(),
     version: Type.String(),

@@ -35,7 +35,7 @@ import { LdkSweeper } from './ldk/sweep.js';
 import type { LnRecords } from './records.js';
 import type { LdkNode } from './ldk/node.js';
 import { balanceOf, channelName, channelOf, peerOf, unusableReason } from './ldk-views.js';
-import { hex } from './ldk/wasm.js';
+import { hashHex, hex } from './ldk/wasm.js';
 
 export interface LdkBackendSettings {
   db: RoomDb;
@@ -214,11 +214,14 @@ export class LdkBackend implements LightningBackend {
 
   async getInfo(): Promise<LnInfo> {
     const n = this.need();
+    // The ChannelManager's own best block: what LDK itself took from the chain feed, reorgs included.
+    const best = n.cm.current_best_block();
     return {
       id: n.nodeId,
       alias: 'anyad-ldk',
       network: this.s.network,
-      block_height: n.height,
+      block_height: best.get_height(),
+      block_hash: hashHex(best.get_block_hash()),
       num_peers: n.pm.list_peers().length,
       num_active_channels: n.cm.list_usable_channels().length,
       version: 'ldk 0.1 (lightningdevkit 0.1.0)',

@@ -14,6 +14,8 @@ export async function getInfo(conn: LndConnection): Promise<LnInfo> {
     alias: i.alias,
     network: network === 'main' ? 'bitcoin' : network === 'test' ? 'testnet' : network,
     block_height: i.current_block_height,
+    // Checked, as every answer of LND is before it is passed on: a hash, or none.
+    ...(/^[0-9a-f]{64}$/.test(i.current_block_hash ?? '') ? { block_hash: i.current_block_hash } : {}),
     num_peers: i.peers_count,
     num_active_channels: i.active_channels_count,
     version: i.version,

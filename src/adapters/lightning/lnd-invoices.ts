@@ -213,6 +213,7 @@ export async function lookupInvoice({ conn, records }: LndInvoiceContext, paymen
     created_at: epoch(i.created_at),
     expires_at: expiresAt,
     ...(i.is_confirmed ? { paid_at: epoch(i.confirmed_at), amount_received_msat: num(i.received_mtokens) } : {}),
+    ...(i.is_push ? { keysend: true } : {}),
   };
 }
 

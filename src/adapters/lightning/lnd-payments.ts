@@ -3,7 +3,8 @@
 
 import type * as Ln from 'ln-service';
 import { RpcError } from '../../core/errors.js';
-import type { PaymentState, PayRequest, PayResult } from './backend.js';
+import { createHash } from 'node:crypto';
+import type { KeysendRequest, PaymentState, PayRequest, PayResult } from './backend.js';
 import { ln, type LndConnection } from './lnd-connection.js';
 
 /** A payment LND already has in flight (its ErrPaymentInFlight, "payment is in transition") stays pending. */
@@ -13,6 +14,33 @@ export async function pay(conn: LndConnection, req: PayRequest): Promise<PayResu
       ln().payViaPaymentRequest({
         lnd,
         request: req.invoice,
+        pathfinding_timeout: req.timeout * 1000,
+        ...(req.max_fee_msat !== undefined ? { max_fee_mtokens: String(req.max_fee_msat) } : {}),
+      }),
+    req.timeout * 1000 + conn.settings.timeoutMs,
+  );
+  const fee = Number(r.fee_mtokens);
+  return { payment_hash: r.id, amount_msat: Number(r.mtokens) - fee, fee_msat: fee, preimage: r.secret };
+}
+
+/** The custom record that carries a keysend's preimage to the payee (LND's record.KeySendType, bLIP 3). */
+const KEYSEND_RECORD = '5482373484';
+
+/**
+ * Keysend through LND's router (SendPaymentV2 with dest, payment_hash and the preimage record): anyad's preimage, so
+ * the hash it recorded before the start is the one LND pays and tracks. The payee must accept keysend (LND's
+ * --accept-keysend; Core Lightning and LDK do by default).
+ */
+export async function keysend(conn: LndConnection, req: KeysendRequest): Promise<PayResult> {
+  const id = createHash('sha256').update(Buffer.from(req.preimage, 'hex')).digest('hex');
+  const r = await conn.call(
+    (lnd) =>
+      ln().payViaPaymentDetails({
+        lnd,
+        destination: req.destination,
+        id,
+        mtokens: String(req.amount_msat),
+        messages: [{ type: KEYSEND_RECORD, value: req.preimage }],
         pathfinding_timeout: req.timeout * 1000,
         ...(req.max_fee_msat !== undefined ? { max_fee_mtokens: String(req.max_fee_msat) } : {}),
       }),

@@ -23,6 +23,7 @@ import type {
   LnPeer,
   NewInvoice,
   PayRequest,
+  KeysendRequest,
   PayResult,
 } from './backend.js';
 import * as channels from './lnd-channels.js';
@@ -149,6 +150,9 @@ export class LndBackend implements LightningBackend {
   }
   pay(req: PayRequest): Promise<PayResult> {
     return payments.pay(this.conn, req);
+  }
+  keysend(req: KeysendRequest): Promise<PayResult> {
+    return payments.keysend(this.conn, req);
   }
   paymentState(paymentHash: string): Promise<PaymentState | undefined> {
     return payments.paymentState(this.conn, paymentHash);

@@ -96,7 +96,7 @@ export async function pay(parts: LnParts, p: Static<typeof PayOp>): Promise<Paid
 export async function keysend(parts: LnParts, p: Static<typeof KeysendOp>): Promise<Paid> {
   const { backend, records } = parts;
   const send = backend.keysend?.bind(backend);
-  if (!send) throw rpcError('Unsupported', `keysend is not built for the ${backend.backend} backend yet`);
+  if (!send) throw rpcError('Unsupported', `keysend on the ${backend.backend} backend: ${backend.keysendRefusal ?? 'not built yet'}`);
   const preimage = randomBytes(32);
   const hash = createHash('sha256').update(preimage).digest('hex');
   records.paying.add(hash);

@@ -64,9 +64,8 @@ export const LIGHTNING_OPTIONS: OptionGroup = {
       key: 'ldk.enable',
       type: 'bool',
       default: false,
-      defaultText: '1 on regtest when neither cln.enable nor lnd.enable is set and the keystore has a seed; 0 elsewhere',
       description:
-        'Run an embedded Lightning node (LDK) inside anyad: keys from the keystore seed (not a PKCS#11 token), the chain from the bitcoin room, funds from the wallet. Unset on regtest, it runs when no other Lightning node is configured; -noldk.enable turns it off.',
+        'Run an embedded Lightning node (LDK) inside anyad: keys from the keystore seed (not a PKCS#11 token), the chain from the bitcoin room, funds from the wallet. Left unset on regtest, it runs when neither cln.enable nor lnd.enable is set and the keystore has a seed (the 0 here holds on other networks); -noldk.enable turns it off.',
     },
     {
       key: 'ldk.host',

@@ -16,6 +16,7 @@ declare module 'ln-service' {
     alias: string;
     chains: string[];
     current_block_height: number;
+    current_block_hash: string;
     public_key: string;
     peers_count: number;
     active_channels_count: number;
@@ -75,6 +76,8 @@ declare module 'ln-service' {
     created_at: string;
     expires_at: string;
     index: number;
+    /** A keysend (or AMP push) received: no payment request was made for it. */
+    is_push?: boolean;
   }
   export function getInvoice(args: WithLnd & { id: string }): Promise<LndInvoice>;
   export function decodePaymentRequest(
@@ -82,6 +85,17 @@ declare module 'ln-service' {
   ): Promise<{ id: string; destination: string; mtokens?: string; description?: string; created_at: string; expires_at: string }>;
   export function payViaPaymentRequest(
     args: WithLnd & { request: string; max_fee_mtokens?: string; pathfinding_timeout?: number },
+  ): Promise<{ id: string; mtokens: string; fee_mtokens: string; secret: string }>;
+  /** Pays by details, not a request: a keysend when the preimage goes to the payee in record 5482373484. */
+  export function payViaPaymentDetails(
+    args: WithLnd & {
+      destination: string;
+      id: string;
+      mtokens: string;
+      messages: Array<{ type: string; value: string }>;
+      max_fee_mtokens?: string;
+      pathfinding_timeout?: number;
+    },
   ): Promise<{ id: string; mtokens: string; fee_mtokens: string; secret: string }>;
   export function getInvoices(args: WithLnd & { limit?: number }): Promise<{ invoices: LndInvoice[] }>;
   export function getRoutingFeeEstimate(args: WithLnd & { request: string; timeout?: number }): Promise<{ fee_mtokens: string; timeout: number }>;

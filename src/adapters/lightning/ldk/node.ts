@@ -167,7 +167,7 @@ export class LdkNode {
         Math.floor(now / 1000),
       );
       // Written at once: a later start reads the node back instead of making another at another height.
-      await persister.write(MANAGER_KEY, cm.write());
+      await persister.write(MANAGER_KEY, cm.write(), { sync: true });
     }
     // Each object to the tip on its own, then the monitors to the ChainMonitor (which follows blocks from there).
     const env = { broadcaster: bc, fees: fees.estimator, logger };
@@ -247,8 +247,8 @@ export class LdkNode {
 
   /** The network graph and the scorer, written (unsynced: losing them costs only relearning). */
   private async keepGossip(): Promise<void> {
-    await this.persister.write(GRAPH_KEY, this.graph.write(), []);
-    await this.persister.write(SCORER_KEY, this.scorer.write(), []);
+    await this.persister.write(GRAPH_KEY, this.graph.write(), { sync: false });
+    await this.persister.write(SCORER_KEY, this.scorer.write(), { sync: false });
   }
 
   /**
@@ -321,7 +321,7 @@ export class LdkNode {
     if (this.cm.get_and_clear_needs_persistence() || wanted > this.managerDone) {
       // In the order asked (a later monitor of a channel after an earlier one): LevelDB keeps the last put of a key.
       const ops = [...this.withManager].filter(([w]) => w <= wanted).flatMap(([, o]) => o);
-      await this.persister.write(MANAGER_KEY, this.cm.write(), ops);
+      await this.persister.write(MANAGER_KEY, this.cm.write(), { sync: ops.length > 0, also: ops });
     }
     this.managerDone = Math.max(this.managerDone, wanted);
   }
@@ -336,8 +336,8 @@ export class LdkNode {
     await this.loop;
     await this.round();
     await this.persister.drained();
-    await this.persister.write(MANAGER_KEY, this.cm.write());
-    await this.persister.write(GRAPH_KEY, this.graph.write());
-    await this.persister.write(SCORER_KEY, this.scorer.write());
+    await this.persister.write(MANAGER_KEY, this.cm.write(), { sync: true });
+    await this.persister.write(GRAPH_KEY, this.graph.write(), { sync: true });
+    await this.persister.write(SCORER_KEY, this.scorer.write(), { sync: true });
   }
 }

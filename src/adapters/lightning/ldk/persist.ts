@@ -106,11 +106,11 @@ export class LdkPersister {
   }
 
   /**
-   * Writes `bytes` under `key`, and `with` after it in the same batch. Without `with` (or with an empty one) when
-   * asked by the rounds, not synced: in LevelDB's log in order, durable with the next synced write.
+   * Writes `bytes` under `key`, and `also` after it in the same batch. `sync: false` leaves it in LevelDB's log in
+   * order, durable with the next synced write: for what a crash may lose (node.ts says when).
    */
-  async write(key: string, bytes: Uint8Array, withOps?: BatchOp[]): Promise<void> {
+  async write(key: string, bytes: Uint8Array, o: { sync: boolean; also?: BatchOp[] }): Promise<void> {
     const put: BatchOp = { type: 'put', sublevel: this.db, key, value: Buffer.from(bytes).toString('hex') };
-    await this.store.batch([put, ...(withOps ?? [])], { sync: withOps === undefined || withOps.length > 0 });
+    await this.store.batch([put, ...(o.also ?? [])], { sync: o.sync });
   }
 }

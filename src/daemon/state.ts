@@ -27,7 +27,9 @@ async function repairedOrRefused<T>(step: () => Promise<T>): Promise<T> {
   try {
     return await step();
   } catch (e) {
-    const msg = (e as Error).message;
+    // A lock held by another anyad, or a state of a newer anyad, is not damage: said as it is, not as "restore".
+    if (!(e instanceof StoreCorruptError)) throw e;
+    const msg = e.message;
     const where = /repair could not rebuild/.test(msg) ? '' : " (after LevelDB's repair)";
     throw new StateRefusedError(`${msg}${where}; -acceptstate cannot take this state: restore a backup with -restore=<file>`);
   }

@@ -99,13 +99,17 @@ export class Store implements RoomStore {
     }
     const store = new Store(location, db, opts);
     try {
-      const format = (await store.readMeta('format').catch((err: Error) => {
+      const format = await store.readMeta('format').catch((err: Error) => {
         throw new StoreCorruptError(`LevelDB cannot read the state at ${location}: ${err.message}`);
-      })) as number | undefined;
+      });
+      // A format record that is there but not a format is damage, never a new state: writing the format anew would
+      // hide it (and pass a newer anyad's state as ours).
+      if (format === DAMAGED || (format !== undefined && !isCount(format)))
+        throw new StoreCorruptError(`the state at ${location} has a damaged format record (the table holding it is damaged)`);
       if (format === undefined) {
         await db.batch([{ type: 'put', sublevel: store.meta, key: 'format', value: STORE_FORMAT }] as never, { sync: true });
-      } else if (format > STORE_FORMAT) {
-        throw new StoreError(`the state at ${location} was written by a newer anyad (store format ${format}; this build knows ${STORE_FORMAT})`);
+      } else if ((format as number) > STORE_FORMAT) {
+        throw new StoreError(`the state at ${location} was written by a newer anyad (store format ${String(format)}; this build knows ${STORE_FORMAT})`);
       }
       store.facts = await store.readFacts().catch((err: Error) => {
         throw new StoreCorruptError(`LevelDB cannot read the state at ${location}: ${err.message}`);
@@ -132,6 +136,7 @@ export class Store implements RoomStore {
    * taken as absent, so the check against the record names the disagreement and an accepted state is written whole.
    */
   private async readFacts(): Promise<StateFacts> {
+    // DAMAGED is neither a string id nor a count: such a fact is taken as absent below.
     const id = await this.readMeta('id');
     const generation = await this.readMeta('generation');
     const counts: Record<string, number> = {};
@@ -150,7 +155,9 @@ export class Store implements RoomStore {
    */
   private async readMeta(key: string): Promise<unknown> {
     const text = (await this.meta.get(key, { valueEncoding: 'utf8' } as never)) as unknown as string | undefined;
-    return text === undefined ? undefined : parsed(text);
+    if (text === undefined) return undefined;
+    const v = parsed(text);
+    return v === undefined ? DAMAGED : v;
   }
 
   /**
@@ -478,6 +485,9 @@ export interface DamagedRecord {
 }
 
 const STATE_ID = /^[0-9a-f]{32}$/;
+
+/** What readMeta answers for a record that is there but does not parse. */
+const DAMAGED = Symbol('damaged');
 
 function isCount(v: unknown): v is number {
   return Number.isSafeInteger(v) && (v as number) >= 0;

@@ -216,6 +216,26 @@ describe('state integrity at start', () => {
     await stop(await startDaemon(dir, OPTS));
   });
 
+  it('refuses a state whose format record is damaged, and does not write it anew under -acceptstate', async () => {
+    const dir = await fresh();
+    const db = new Level<string, string>(join(dir, 'regtest', 'state'), { valueEncoding: 'utf8' });
+    await db.open();
+    await db.sublevel<string, string>('meta', { valueEncoding: 'utf8' }).put('format', '\u00ff1');
+    await db.close();
+    const r = await refusedStart(dir);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /damaged format record/);
+    assert.match(r.stderr, /-restore=<file>/);
+    const accepted = await startDaemon(dir, { ...OPTS, args: ['-acceptstate'], waitFor: 'nothing' });
+    assert.equal(await accepted.exited, 1);
+    assert.match(accepted.stderr(), /damaged format record.*-acceptstate cannot take this state: restore a backup with -restore=<file>/s);
+    // Still damaged: nothing wrote a format over it.
+    const again = new Level<string, string>(join(dir, 'regtest', 'state'), { valueEncoding: 'utf8' });
+    await again.open();
+    assert.equal(await again.sublevel<string, string>('meta', { valueEncoding: 'utf8' }).get('format'), '\u00ff1');
+    await again.close();
+  });
+
   it('refuses a missing state folder beside the record and the keystore', async () => {
     const dir = await fresh();
     await rm(join(dir, 'regtest', 'state'), { recursive: true });

@@ -418,6 +418,12 @@ describe('Lightning on the embedded LDK node (ldk.enable), two anyads on bcoin r
       return true;
     });
     await assert.rejects(call(alice, 'ln.keysend', { destination: bob.id, amount_msat: 0 }), (e: Error & { code: number }) => e.code === -32602);
+    // A key that is no point of the curve (LDK would abort on it): refused before anything is recorded.
+    await assert.rejects(call(alice, 'ln.keysend', { destination: `02${'11'.repeat(32)}`, amount_msat: 1_000 }), (e: Error & { code: number }) => {
+      assert.equal(e.code, -32602);
+      assert.match(e.message, /not a point of secp256k1/);
+      return true;
+    });
     const amount = 7_777_007;
     const paid = await call<{ payment_hash: string; status: string; amount_msat: number; fee_msat: number; preimage: string }>(alice, 'ln.keysend', {
       destination: bob.id,

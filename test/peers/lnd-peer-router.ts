@@ -136,8 +136,14 @@ const KEYSEND_RECORD = '5482373484';
 
 /** A keysend request's payee, hash and amount, and its preimage when the record holds the hash's preimage. */
 function keysendOf(req: Obj): { payee: string; hash: string; amountMsat: null; preimage: string | undefined } {
-  const records = (req.dest_custom_records ?? {}) as Record<string, Buffer>;
-  const pre = records[KEYSEND_RECORD];
+  // protobufjs keys a map by a 64-bit integer as its 8 bytes (little-endian) in a string: read back as the number.
+  const records = new Map(
+    Object.entries((req.dest_custom_records ?? {}) as Record<string, Buffer>).map(([k, v]) => [
+      /^\d+$/.test(k) ? k : [...k].reduceRight((n, c) => (n << 8n) | BigInt(c.charCodeAt(0)), 0n).toString(),
+      v,
+    ]),
+  );
+  const pre = records.get(KEYSEND_RECORD);
   const hash = Buffer.from((req.payment_hash as Buffer | undefined) ?? []).toString('hex');
   const matches = pre !== undefined && createHash('sha256').update(pre).digest('hex') === hash;
   return { payee: Buffer.from(req.dest as Buffer).toString('hex'), hash, amountMsat: null, preimage: matches ? Buffer.from(pre).toString('hex') : undefined };

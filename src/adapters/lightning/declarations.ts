@@ -34,7 +34,8 @@ export const NodeId = Type.String({ pattern: '^0[23][0-9a-fA-F]{64}$', descripti
 export const KeysendOp = Type.Object(
   {
     destination: NodeId,
-    amount_msat: Type.Integer({ minimum: 1, maximum: 2_100_000_000_000_000_000 }),
+    // Exact as a JSON number (2^53 - 1 msat: some 90,000 BTC, beyond any channel).
+    amount_msat: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
     max_fee_msat: PayOp.properties.max_fee_msat,
     timeout: PayOp.properties.timeout,
   },

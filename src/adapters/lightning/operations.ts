@@ -5,6 +5,7 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import type { Static } from '@sinclair/typebox';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
 import type { Network } from '../../core/options.js';
 import type { EventBus } from '../../core/events.js';
 import { ErrorCode, rpcError, RpcError } from '../../core/errors.js';
@@ -97,6 +98,12 @@ export async function keysend(parts: LnParts, p: Static<typeof KeysendOp>): Prom
   const { backend, records } = parts;
   const send = backend.keysend?.bind(backend);
   if (!send) throw rpcError('Unsupported', `keysend on the ${backend.backend} backend: ${backend.keysendRefusal ?? 'not built yet'}`);
+  // A key that is no point of the curve is refused before anything is recorded (LDK aborts on one).
+  try {
+    secp256k1.Point.fromHex(p.destination);
+  } catch {
+    throw rpcError('InvalidParams', `destination: ${p.destination} is not a node id (not a point of secp256k1)`);
+  }
   const preimage = randomBytes(32);
   const hash = createHash('sha256').update(preimage).digest('hex');
   records.paying.add(hash);

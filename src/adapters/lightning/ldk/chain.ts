@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import * as bitcoin from 'bitcoinjs-lib';
 import * as ldk from 'lightningdevkit';
 import type { BitcoinApi } from '../../bitcoin/api.js';
+import type { HeaderLog } from './headers.js';
 import { hashBytes, hashHex } from './wasm.js';
 
 /** Something LDK that follows blocks one at a time: the ChannelManager, the ChainMonitor, or one ChannelMonitor. */
@@ -45,28 +46,39 @@ export function monitorFollower(m: ldk.ChannelMonitor, env: { broadcaster: ldk.B
 
 /**
  * Moves a follower to the block `target` (height and hash) of the node's main chain: back block by block while its
- * tip is not an ancestor of the target (a reorg, also one that happened while anyad was down), then forward. Each
- * block is read from the node by hash, so a stale block's header is still found to disconnect it.
+ * tip is not an ancestor of the target (a reorg, also one that happened while anyad was down), then forward. A block
+ * to disconnect is given to LDK with its header as kept when it was connected (headers.ts), or else as the node still
+ * has it; each block connected has its header kept.
  */
-export async function syncTo(f: Follower, target: { height: number; hash: string }, chain: BitcoinApi): Promise<void> {
-  const header = async (hash: string): Promise<Buffer> => Buffer.from(await chain.rawBlock(hash), 'hex').subarray(0, 80);
+export async function syncTo(f: Follower, target: { height: number; hash: string }, chain: BitcoinApi, headers: HeaderLog): Promise<void> {
+  const header = async (height: number, hash: string): Promise<Buffer> =>
+    (await headers.header(height, hash)) ??
+    Buffer.from(
+      await chain.rawBlock(hash).catch((err: Error) => {
+        throw new Error(`the header of block ${height} ${hash}, left by a reorg, is neither kept nor on the node (${err.message})`);
+      }),
+      'hex',
+    ).subarray(0, 80);
   for (;;) {
     if (f.height === target.height && f.hash === target.hash) return;
     const onMain = f.height <= target.height && (await chain.blockHash(f.height).catch(() => undefined)) === f.hash;
     if (!onMain) {
       // The follower's tip left the main chain: disconnect it (its header names the block before it).
-      const h = await header(f.hash);
+      const h = await header(f.height, f.hash);
       f.disconnect(h, f.height);
       f.height -= 1;
       f.hash = hashHex(h.subarray(4, 36));
       continue;
     }
+    // The block it stands on is on the main chain now: its header kept before a reorg can take it away.
+    if (!(await headers.header(f.height, f.hash))) headers.keep(f.height, f.hash, Buffer.from(await chain.rawBlock(f.hash), 'hex'));
     const next = await chain.blockHash(f.height + 1);
     const raw = Buffer.from(await chain.rawBlock(next), 'hex');
     if (hashHex(raw.subarray(4, 36)) !== f.hash) continue; // the chain moved under us: look again
     f.connect(raw, f.height + 1);
     f.height += 1;
     f.hash = next;
+    headers.keep(f.height, f.hash, raw);
   }
 }
 

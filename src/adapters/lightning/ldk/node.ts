@@ -9,6 +9,7 @@ import type { Network } from '../../../core/options.js';
 import type { BatchOp, RoomDb, Store } from '../../../core/store.js';
 import type { BitcoinApi } from '../../bitcoin/api.js';
 import { broadcaster, FeeCache, listenFollower, monitorFollower, syncTo, type Follower } from './chain.js';
+import { HeaderLog } from './headers.js';
 import { LdkNet } from './net.js';
 import { GRAPH_KEY, LdkPersister, MANAGER_KEY, SCORER_KEY } from './persist.js';
 import { hashBytes, initLdk } from './wasm.js';
@@ -75,6 +76,7 @@ export class LdkNode {
     readonly cm: ldk.ChannelManager,
     readonly pm: ldk.PeerManager,
     readonly net: LdkNet,
+    readonly headers: HeaderLog,
   ) {}
 
   /** Builds the node (reading its state back when there is one), brings it to `tip`, and starts listening. */
@@ -95,6 +97,7 @@ export class LdkNode {
     await fees.start();
     const bc = broadcaster(s.chain, log);
     const persister = new LdkPersister(s.db, s.store, log);
+    const headers = new HeaderLog({ db: s.db, store: s.store, log });
     const chainMonitor = ldk.ChainMonitor.constructor_new(ldk.Option_FilterZ.constructor_none(), bc, logger, fees.estimator, persister.impl);
     persister.chainMonitor = chainMonitor;
     const network = NETWORK[s.network];
@@ -171,9 +174,9 @@ export class LdkNode {
     }
     // Each object to the tip on its own, then the monitors to the ChainMonitor (which follows blocks from there).
     const env = { broadcaster: bc, fees: fees.estimator, logger };
-    for (const m of monitors) await syncTo(monitorFollower(m, env), tip, s.chain);
+    for (const m of monitors) await syncTo(monitorFollower(m, env), tip, s.chain, headers);
     const follower = listenFollower([cm.as_Listen()], cm.current_best_block());
-    await syncTo(follower, tip, s.chain);
+    await syncTo(follower, tip, s.chain, headers);
     for (const m of monitors) {
       const r = chainMonitor.as_Watch().watch_channel(m.get_funding_txo().get_a(), m);
       if (!r.is_ok()) throw new Error('LDK refused a channel monitor read back (watched twice?)');
@@ -190,7 +193,7 @@ export class LdkNode {
       logger,
       keys.as_NodeSigner(),
     );
-    const node = new LdkNode(s, keys, logger, fees, bc, persister, chainMonitor, graph, scorer, cm, pm, new LdkNet(pm));
+    const node = new LdkNode(s, keys, logger, fees, bc, persister, chainMonitor, graph, scorer, cm, pm, new LdkNet(pm), headers);
     node.follower = listenFollower([cm.as_Listen(), chainMonitor.as_Listen()], cm.current_best_block());
     persister.writeManager = (ops) => node.writeManager(ops);
     // A monitor durable, or a message in: LDK has messages to send and events to raise now, not at the next tick.
@@ -217,7 +220,7 @@ export class LdkNode {
   follow(tip: { height: number; hash: string }): Promise<void> {
     const run = this.chainQueue.then(async () => {
       if (this.stopping) return;
-      await syncTo(this.follower, tip, this.s.chain);
+      await syncTo(this.follower, tip, this.s.chain, this.headers);
       // A block can make channel updates, events and broadcasts: handle them now, not at the next tick.
       void this.kick();
     });

@@ -11,7 +11,7 @@ import * as ldk from 'lightningdevkit';
 import { parsePaymentRequest } from 'invoices';
 import { rpcError } from '../../../core/errors.js';
 import type { RoomDb, Store } from '../../../core/store.js';
-import type { KeysendRequest, LnDecoded, PaymentState, PayRequest, PayResult } from '../backend.js';
+import { PaymentInFlight, type KeysendRequest, type LnDecoded, type PaymentState, type PayRequest, type PayResult } from '../backend.js';
 import type { LnRecords } from '../records.js';
 import type { LdkNode } from './node.js';
 import { hex } from './wasm.js';
@@ -23,7 +23,8 @@ const RETRIES = 3;
 const KEYSEND_CLTV_DELTA = 40;
 
 interface Outcome {
-  status: 'complete' | 'failed';
+  /** pending: only the answer to a wait that hit its time limit, never written. */
+  status: 'complete' | 'failed' | 'pending';
   preimage?: string;
   amount_msat?: number;
   fee_msat?: number;
@@ -33,6 +34,8 @@ interface Outcome {
 export class LdkPayments {
   node: LdkNode | undefined;
   private readonly waiting = new Map<string, { resolve(o: Outcome): void }>();
+  /** Received payments are recorded one after another (each takes the next settle index). */
+  private claims: Promise<void> = Promise.resolve();
   /** Writes an event started: the manager is written only after them (node.ts). */
   private readonly writes = new Set<Promise<void>>();
 
@@ -134,13 +137,14 @@ export class LdkPayments {
       });
     }
     void n.kick();
-    const timer = setTimeout(() => this.waiting.get(key)?.resolve({ status: 'failed', reason: 'timeout' }), timeout * 1000);
+    // The time limit ends the wait, not the payment: LDK may still complete it (a hop holding the HTLC), so it is
+    // answered as in flight and its record stays pending until LDK's own event says how it ended (reconcile).
+    const timer = setTimeout(() => this.waiting.get(key)?.resolve({ status: 'pending' }), timeout * 1000);
     try {
       const o = await done;
+      if (o.status === 'pending') throw new PaymentInFlight(`the payment of ${key} is still in flight after ${timeout} s`);
       if (o.status === 'failed')
-        throw rpcError('BackendRejected', `the payment failed: ${o.reason}`, {
-          kind: o.reason === 'timeout' ? 'timeout' : /Route/.test(o.reason ?? '') ? 'no_route' : undefined,
-        });
+        throw rpcError('BackendRejected', `the payment failed: ${o.reason}`, { kind: /Route/.test(o.reason ?? '') ? 'no_route' : undefined });
       return { payment_hash: key, amount_msat: amountMsat, fee_msat: o.fee_msat ?? 0, preimage: o.preimage! };
     } finally {
       clearTimeout(timer);
@@ -179,7 +183,11 @@ export class LdkPayments {
     if (e instanceof ldk.Event_PaymentClaimed) {
       const hash = hex(e.payment_hash);
       const amount = Number(e.amount_msat);
-      this.write(this.claimed(hash, amount));
+      const keysend = e.purpose instanceof ldk.PaymentPurpose_SpontaneousPayment;
+      // One after another: each reads the settle cursor and writes the next one.
+      const run = this.claims.then(() => this.claimed(hash, amount, keysend));
+      this.claims = run.catch(() => undefined);
+      this.write(run);
       return true;
     }
     if (e instanceof ldk.Event_PaymentSent) {
@@ -203,12 +211,13 @@ export class LdkPayments {
   }
 
   /** An invoice paid to us: its record and ln.invoice settled, once (LDK raises the event again after a crash). */
-  private async claimed(hash: string, amountMsat: number): Promise<void> {
+  private async claimed(hash: string, amountMsat: number, keysend: boolean): Promise<void> {
     const known = await this.o.records.invoice(hash);
     if (known?.status === 'paid') return;
-    // No invoice of ours has this hash: a keysend. Its record is written first, so an event raised again after a
-    // crash finds it paid and is not reported twice.
-    if (!known) {
+    // A keysend has no invoice of ours: its record is written first, so an event raised again after a crash finds
+    // it paid and is not reported twice. (An invoice payment without a record, one dropped with -acceptstate, is
+    // reported but not made a record of here.)
+    if (!known && keysend) {
       const now = Math.floor(Date.now() / 1000);
       await this.o.records.saveInvoice({
         payment_hash: hash,

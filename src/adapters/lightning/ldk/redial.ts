@@ -3,8 +3,8 @@
 // reached on by ln.connect (kept in LevelDB under 'ldk-node:peer:'); a peer that only ever dialed us has no address
 // here and is waited for. Failed dials back off per peer (doubling, with jitter so that two nodes dialing each other
 // do not keep meeting halfway, up to MAX_MS), and start over once the peer is connected. The jitter is ±50%, wider
-// than core/backoff.ts's ±25% for reconnecting to a server: two anyads redialing each other after a crash stayed in
-// step with the narrower one (the crash tests failed on Node 24 with it).
+// than core/backoff.ts's ±25% for reconnecting to a server, so two anyads redialing each other after a crash do not
+// stay in step.
 
 import type { Logger } from 'pino';
 import type { RoomDb, Store } from '../../../core/store.js';

@@ -29,9 +29,7 @@ async function repairedOrRefused<T>(step: () => Promise<T>): Promise<T> {
   } catch (e) {
     // A lock held by another anyad, or a state of a newer anyad, is not damage: said as it is, not as "restore".
     if (!(e instanceof StoreCorruptError)) throw e;
-    const msg = e.message;
-    const where = /repair could not rebuild/.test(msg) ? '' : " (after LevelDB's repair)";
-    throw new StateRefusedError(`${msg}${where}; -acceptstate cannot take this state: restore a backup with -restore=<file>`);
+    throw new StateRefusedError(`${e.message}; -acceptstate cannot take this state: restore a backup with -restore=<file>`);
   }
 }
 
@@ -77,6 +75,11 @@ export async function openState(o: OpenStateOptions): Promise<Store> {
   if (problems.length > 0 && !o.accept) throw refuse(dir, problems);
 
   await mkdir(dir, { recursive: true, mode: 0o700 });
+  /** LevelDB's repair (it keeps every record it can still read), then the state opened again. */
+  const repairAndOpen = async (): Promise<Store> => {
+    await repairState(dir);
+    return Store.open(dir, { recordFile, datadir: o.netdir, onRecordLag });
+  };
   const onRecordLag = (err: unknown): void =>
     o.log.warn({ reason: (err as Error).message }, 'cannot write the state record (it lags the state; retried at the next write)');
   let store: Store;
@@ -96,7 +99,7 @@ export async function openState(o: OpenStateOptions): Promise<Store> {
     // Accepted: LevelDB's repair keeps every record it can still read.
     o.log.warn({ reason: err.message }, '-acceptstate: repairing the LevelDB state (records it cannot read are dropped)');
     problems.push(err.message);
-    store = await repairedOrRefused(() => repairState(dir).then(() => Store.open(dir, { recordFile, datadir: o.netdir, onRecordLag })));
+    store = await repairedOrRefused(repairAndOpen);
   }
   if (o.restoring) return store; // the daemon restores, then adopts the restored state (adoptRestored)
   try {
@@ -111,7 +114,7 @@ export async function openState(o: OpenStateOptions): Promise<Store> {
       o.log.warn({ reason: err.message }, '-acceptstate: repairing the LevelDB state (records it cannot read are dropped)');
       problems.push(err.message);
       await store.close();
-      store = await repairedOrRefused(() => repairState(dir).then(() => Store.open(dir, { recordFile, datadir: o.netdir, onRecordLag })));
+      store = await repairedOrRefused(repairAndOpen);
       ({ counts: counted, damaged } = await repairedOrRefused(() => store.countRecords()));
     }
     if (damaged.length > 0) {

@@ -240,7 +240,7 @@ export const lnDecode = declareMethod({
 const PaidT = Type.Object({
   payment_hash: Type.String(),
   status: Type.Union([Type.Literal('complete'), Type.Literal('pending')], {
-    description: 'pending: the node is still paying (lightningd 200, LND in flight); ln.payment tells how it ends.',
+    description: 'pending: the node is still paying (lightningd 200, LND in flight, LDK past `timeout`); ln.payment tells how it ends.',
   }),
   amount_msat: Type.Union([Type.Integer(), Type.Null()]),
   fee_msat: Type.Union([Type.Integer(), Type.Null()]),

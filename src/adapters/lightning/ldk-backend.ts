@@ -6,7 +6,6 @@
 // here pretends.
 
 import type { Logger } from 'pino';
-import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { rpcError, RpcError, ErrorCode } from '../../core/errors.js';
 import type { Network } from '../../core/options.js';
 import { HealthCell, type Health } from '../../core/service.js';
@@ -36,6 +35,7 @@ import type { LnRecords } from './records.js';
 import type { LdkNode } from './ldk/node.js';
 import { balanceOf, channelName, channelOf, peerOf, unusableReason } from './ldk-views.js';
 import { hashHex, hex } from './ldk/wasm.js';
+import { checkNodeId } from './node-id.js';
 
 export interface LdkBackendSettings {
   db: RoomDb;
@@ -236,12 +236,7 @@ export class LdkBackend implements LightningBackend {
     const n = this.need();
     if (!host) throw rpcError('InvalidParams', 'the ldk backend needs host (and port, default 9735) to connect to a peer');
     if (id === n.nodeId) throw rpcError('InvalidParams', 'that is this node');
-    // LDK traps (a wasm abort) on a key that is not a point of the curve: checked here first.
-    try {
-      secp256k1.Point.fromHex(id);
-    } catch {
-      throw rpcError('InvalidParams', `${id} is not a node id (not a point of secp256k1)`);
-    }
+    checkNodeId(id, 'id');
     const under = this.dialing.get(id);
     if (under) await under.catch(() => undefined);
     if (n.pm.list_peers().some((p) => peerOf(p).id === id)) return;

@@ -19,8 +19,7 @@ export async function pay(conn: LndConnection, req: PayRequest): Promise<PayResu
       }),
     req.timeout * 1000 + conn.settings.timeoutMs,
   );
-  const fee = Number(r.fee_mtokens);
-  return { payment_hash: r.id, amount_msat: Number(r.mtokens) - fee, fee_msat: fee, preimage: r.secret };
+  return paid(r);
 }
 
 /** The custom record that carries a keysend's preimage to the payee (LND's record.KeySendType, bLIP 3). */
@@ -46,6 +45,11 @@ export async function keysend(conn: LndConnection, req: KeysendRequest): Promise
       }),
     req.timeout * 1000 + conn.settings.timeoutMs,
   );
+  return paid(r);
+}
+
+/** ln-service's answer to a payment (mtokens include the fee) as the backend contract's PayResult. */
+function paid(r: { id: string; mtokens: string; fee_mtokens: string; secret: string }): PayResult {
   const fee = Number(r.fee_mtokens);
   return { payment_hash: r.id, amount_msat: Number(r.mtokens) - fee, fee_msat: fee, preimage: r.secret };
 }

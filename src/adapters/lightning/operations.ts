@@ -5,12 +5,12 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import type { Static } from '@sinclair/typebox';
-import { secp256k1 } from '@noble/curves/secp256k1.js';
 import type { Network } from '../../core/options.js';
 import type { EventBus } from '../../core/events.js';
 import { ErrorCode, rpcError, RpcError } from '../../core/errors.js';
 import { PaymentInFlight, type InvoiceRecord, type LightningBackend, type PaymentRecord, type PayResult } from './backend.js';
 import { checkInvoice } from './bolt11.js';
+import { checkNodeId } from './node-id.js';
 import type { Preimages } from './preimages.js';
 import type { LnRecords } from './records.js';
 import { PayOp, InvoiceOp, KeysendOp } from './declarations.js';
@@ -98,12 +98,8 @@ export async function keysend(parts: LnParts, p: Static<typeof KeysendOp>): Prom
   const { backend, records } = parts;
   const send = backend.keysend?.bind(backend);
   if (!send) throw rpcError('Unsupported', `keysend on the ${backend.backend} backend: ${backend.keysendRefusal ?? 'not built yet'}`);
-  // A key that is no point of the curve is refused before anything is recorded (LDK aborts on one).
-  try {
-    secp256k1.Point.fromHex(p.destination);
-  } catch {
-    throw rpcError('InvalidParams', `destination: ${p.destination} is not a node id (not a point of secp256k1)`);
-  }
+  // Before anything is recorded.
+  checkNodeId(p.destination, 'destination');
   const preimage = randomBytes(32);
   const hash = createHash('sha256').update(preimage).digest('hex');
   records.paying.add(hash);

@@ -23,8 +23,7 @@ const RETRIES = 3;
 const KEYSEND_CLTV_DELTA = 40;
 
 interface Outcome {
-  /** pending: only the answer to a wait that hit its time limit, never written. */
-  status: 'complete' | 'failed' | 'pending';
+  status: 'complete' | 'failed';
   preimage?: string;
   amount_msat?: number;
   fee_msat?: number;
@@ -33,7 +32,8 @@ interface Outcome {
 
 export class LdkPayments {
   node: LdkNode | undefined;
-  private readonly waiting = new Map<string, { resolve(o: Outcome): void }>();
+  /** Pay calls waiting for LDK's word on their payment; undefined: the time limit came first. */
+  private readonly waiting = new Map<string, { resolve(o: Outcome | undefined): void }>();
   /** Received payments are recorded one after another (each takes the next settle index). */
   private claims: Promise<void> = Promise.resolve();
   /** Writes an event started: the manager is written only after them (node.ts). */
@@ -127,7 +127,7 @@ export class LdkPayments {
     timeout: number,
     send: () => ldk.Result_NoneRetryableSendFailureZ | ldk.Result_ThirtyTwoBytesRetryableSendFailureZ,
   ): Promise<PayResult> {
-    const done = new Promise<Outcome>((resolve) => this.waiting.set(key, { resolve }));
+    const done = new Promise<Outcome | undefined>((resolve) => this.waiting.set(key, { resolve }));
     const r = send();
     if (r instanceof ldk.Result_NoneRetryableSendFailureZ_Err || r instanceof ldk.Result_ThirtyTwoBytesRetryableSendFailureZ_Err) {
       this.waiting.delete(key);
@@ -139,10 +139,10 @@ export class LdkPayments {
     void n.kick();
     // The time limit ends the wait, not the payment: LDK may still complete it (a hop holding the HTLC), so it is
     // answered as in flight and its record stays pending until LDK's own event says how it ended (reconcile).
-    const timer = setTimeout(() => this.waiting.get(key)?.resolve({ status: 'pending' }), timeout * 1000);
+    const timer = setTimeout(() => this.waiting.get(key)?.resolve(undefined), timeout * 1000);
     try {
       const o = await done;
-      if (o.status === 'pending') throw new PaymentInFlight(`the payment of ${key} is still in flight after ${timeout} s`);
+      if (!o) throw new PaymentInFlight(`the payment of ${key} is still in flight after ${timeout} s`);
       if (o.status === 'failed')
         throw rpcError('BackendRejected', `the payment failed: ${o.reason}`, { kind: /Route/.test(o.reason ?? '') ? 'no_route' : undefined });
       return { payment_hash: key, amount_msat: amountMsat, fee_msat: o.fee_msat ?? 0, preimage: o.preimage! };
